@@ -1,0 +1,260 @@
+"""CanonicalizerTransformer: map every sample to a canonical pose."""
+
+from __future__ import annotations
+
+from numbers import Integral
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from ._validation import check_frames_length, validate_samples
+from .canonicalizers import make_canonicalizer
+from .groups import CyclicGroup, DihedralGroup, Group, get_group
+from .layouts import FibreLayout, ImageLayout, PointLayout, as_layout
+
+
+def resolve_layout(group, layout, n_dims):
+    """The layout a ``group``/``layout``/``n_dims`` triple means (shared by all estimators)."""
+    if isinstance(layout, PointLayout):
+        if n_dims is not None and n_dims != layout.n_dims:
+            raise ValueError(f"n_dims={n_dims} contradicts layout.n_dims={layout.n_dims}.")
+        return layout
+    dims = {getattr(f, "d", None) for f in group.factors} - {None}
+    if any(isinstance(f, (CyclicGroup, DihedralGroup)) for f in group.factors):
+        dims.add(2)
+    if n_dims is None:
+        n_dims = dims.pop() if len(dims) == 1 else 3
+    elif dims and n_dims not in dims:
+        raise ValueError(f"n_dims={n_dims} does not match group {group.name!r}, which acts in {sorted(dims)} dimensions.")
+    planar_image_default = all(isinstance(f, (CyclicGroup, DihedralGroup)) for f in group.factors)
+    default = ImageLayout() if (planar_image_default and layout is None) else PointLayout(n_dims)
+    return as_layout(layout, default)
+
+
+def iter_batches(n, batch_size):
+    step = n if not batch_size else int(batch_size)
+    for start in range(0, n, max(step, 1)):
+        yield slice(start, min(start + step, n))
+
+
+def stack_frames(parts):
+    if isinstance(parts[0], tuple):
+        return tuple(np.concatenate([p[i] for p in parts]) for i in range(len(parts[0])))
+    return np.concatenate(parts)
+
+
+def slice_frames(frames, sl):
+    return tuple(f[sl] for f in frames) if isinstance(frames, tuple) else frames[sl]
+
+
+class CanonicalizerTransformer(TransformerMixin, BaseEstimator):
+    """Map each sample to a canonical pose, making any downstream model invariant.
+
+    For every sample ``x`` a canonicalization method picks a group element ``h(x)``
+    with ``h(g·x) = g·h(x)``; ``transform`` returns ``h(x)⁻¹·x``, which is the same for
+    every transformed copy ``g·x``. Put it in a :class:`~sklearn.pipeline.Pipeline` ahead
+    of any estimator.
+
+    Parameters
+    ----------
+    group : str or Group, default="SE3"
+        The symmetry: an alias such as ``"SO3"``, ``"O2"``, ``"SE3"``, ``"T3"``,
+        ``"S_n"``, ``"C8"``, ``"D4"``, ``"scaling"``, a product ``"SE3xS_n"``, or a
+        :class:`~skcanon.groups.Group`.
+    method : str, default="auto"
+        How frames are chosen. ``"auto"`` picks the default heuristic per factor;
+        ``"identity"`` (baseline, output = input); ``"centroid"`` (T(d)); ``"scale"``
+        (scaling); ``"pca"`` (O(d), SO(d), E(d), SE(d), C_n/D_n on 2-D points);
+        ``"moments"`` (SO(2), O(2), C_n, D_n on images); ``"sort"`` (S_n). Product groups
+        take one method per factor joined by ``+`` (``"pca+sort"``).
+    layout : {"points", "image"}, PointLayout, ImageLayout or None, default=None
+        How columns map to points or pixels. ``None``: images for C_n/D_n, points with
+        ``n_dims`` spatial dimensions otherwise. Use :class:`~skcanon.layouts.PointLayout`
+        with fields for points carrying vectors and scalars.
+    n_dims : int or None, default=None
+        Spatial dimension of point sets; inferred from the group when ``None``
+        (3 for pure permutation groups).
+    batch_size : int or None, default=4096
+        Samples processed at once in ``transform``; bounds the working memory.
+        ``None`` processes everything at once.
+    random_state : int, RandomState instance or None, default=None
+        Seed for methods with randomness (random and learned networks).
+
+    Attributes
+    ----------
+    group_ : Group
+        The resolved group.
+    layout_ : PointLayout or ImageLayout
+        The resolved layout.
+    canonicalizer_ : Canonicalizer
+        The (fitted) frame function.
+    method_ : str
+        The resolved method (``"auto"`` expanded).
+    n_features_in_ : int
+        Number of features seen in ``fit`` (3-D input counted flat).
+    feature_names_in_ : ndarray of str
+        Column names seen in ``fit`` when ``X`` was a DataFrame.
+
+    See Also
+    --------
+    skcanon.metrics.invariance_error : Measure how invariant a fitted transformer is.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skcanon import CanonicalizerTransformer
+    >>> from skcanon.groups import get_group
+    >>> from skcanon.layouts import PointLayout
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(4, 10 * 3))          # 4 clouds of 10 points in 3-D
+    >>> canon = CanonicalizerTransformer(group="SE3", method="pca").fit(X)
+    >>> g = get_group("SE3").sample(4, random_state=0)
+    >>> X_moved = get_group("SE3").apply(g, X, PointLayout(3))
+    >>> bool(np.allclose(canon.transform(X_moved), canon.transform(X), atol=1e-8))
+    True
+    """
+
+    _parameter_constraints = {
+        "group": [str, Group],
+        "method": [str],
+        "layout": [StrOptions({"points", "image"}), PointLayout, ImageLayout, None],
+        "n_dims": [Interval(Integral, 1, None, closed="left"), None],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), None],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(self, group="SE3", method="auto", *, layout=None, n_dims=None, batch_size=4096,
+                 random_state=None):
+        self.group = group
+        self.method = method
+        self.layout = layout
+        self.n_dims = n_dims
+        self.batch_size = batch_size
+        self.random_state = random_state
+
+    # -- scikit-learn protocol ------------------------------------------------------------------
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        points = not isinstance(self.layout, ImageLayout) and self.layout != "image"
+        tags.input_tags.allow_nan = points  # all-NaN rows mark absent points
+        tags.input_tags.three_d_array = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+    def _resolve(self):
+        group = get_group(self.group)
+        layout = resolve_layout(group, self.layout, self.n_dims)
+        if isinstance(layout, FibreLayout):
+            raise ValueError("CanonicalizerTransformer does not take FibreLayout; use InvariantProjector.")
+        return group, layout
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Resolve group, layout and method, and train the frame function if it learns.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, n_points, width)
+            Training samples in the layout's format.
+        y : array-like of shape (n_samples,), default=None
+            Targets, used by supervised learned objectives only.
+
+        Returns
+        -------
+        self : CanonicalizerTransformer
+        """
+        group, layout = self._resolve()
+        canonicalizer = make_canonicalizer(group, self.method, layout, random_state=self.random_state)
+        P, _ = validate_samples(self, X, layout, reset=True)
+        if isinstance(layout, ImageLayout):
+            self.image_shape_ = P.shape[1:]
+        else:
+            self.n_points_ = P.shape[1]
+        canonicalizer.fit(P, layout, y)
+        self.group_, self.layout_, self.canonicalizer_ = group, layout, canonicalizer
+        self.method_ = getattr(canonicalizer, "method", self.method)
+        return self
+
+    def _working(self, X, name="X"):
+        check_is_fitted(self)
+        return validate_samples(self, X, self.layout_, reset=False, name=name)
+
+    def canonicalize(self, X):
+        """Canonical forms and the frames that produced them, in one pass.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, n_points, width)
+
+        Returns
+        -------
+        X_canonical : ndarray, same shape as ``X``
+        frames : ndarray or tuple of ndarrays
+            ``h(x)`` per sample; see :meth:`canonical_frame`.
+        """
+        P, ndim = self._working(X)
+        out = None
+        frames = []
+        for sl in iter_batches(P.shape[0], self.batch_size):
+            canon, h = self.canonicalizer_.canonicalize(P[sl], self.layout_)
+            if out is None:
+                out = np.empty(P.shape, dtype=canon.dtype)
+            out[sl] = canon
+            frames.append(h)
+        return self.layout_.from_working(out, ndim), stack_frames(frames)
+
+    def transform(self, X):
+        """Return the canonical form ``h(x)⁻¹·x`` of every sample, in the input's layout.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, n_points, width)
+
+        Returns
+        -------
+        X_canonical : ndarray of the same shape (float32 input stays float32)
+        """
+        return self.canonicalize(X)[0]
+
+    def canonical_frame(self, X):
+        """The group element ``h(x)`` chosen for every sample.
+
+        Formats: rotation matrices ``(n, d, d)`` for O(d)/SO(d), homogeneous matrices
+        ``(n, d+1, d+1)`` for E(d)/SE(d), translations ``(n, d)`` for T(d), factors
+        ``(n,)`` for scaling, index arrays ``(n, n_points)`` for S_n (``x[h]`` is the
+        sorted cloud), integers ``(n,)`` for C_n/D_n, and tuples for product groups.
+        """
+        return self.canonicalize(X)[1]
+
+    def inverse_transform(self, X, frames):
+        """Map canonical-pose data back: ``x = h(x)·x_canonical``.
+
+        Parameters
+        ----------
+        X : array-like, same layout as the output of :meth:`transform`
+            Canonical-pose data, e.g. the output of ``transform`` or predictions made in
+            the canonical frame.
+        frames : ndarray or tuple
+            The frames of the original samples, from :meth:`canonical_frame` or
+            :meth:`canonicalize`.
+
+        Returns
+        -------
+        X_original : ndarray in the layout of ``X``
+        """
+        P, ndim = self._working(X)
+        check_frames_length(frames, P.shape[0])
+        return self.layout_.from_working(self.group_.act(frames, P, self.layout_), ndim)
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the canonical columns: ``p{i}_{component}`` or ``px_{row}_{col}``.
+
+        Column ``i`` describes the ``i``-th point (pixel) of the *canonical* sample, which
+        need not be the ``i``-th input point when the group permutes points.
+        """
+        check_is_fitted(self)
+        if isinstance(self.layout_, ImageLayout):
+            return self.layout_.feature_names(self.image_shape_)
+        return self.layout_.feature_names(self.n_points_)

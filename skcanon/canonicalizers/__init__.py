@@ -1,0 +1,150 @@
+"""Canonicalizers: equivariant choices of a group element per sample.
+
+A canonicalizer for group ``G`` returns frames ``h(x)`` with ``h(g·x) = g·h(x)``; the
+canonical form ``h(x)⁻¹·x`` is then ``G``-invariant. This package holds the method
+registry used by :class:`~skcanon.CanonicalizerTransformer`; each method is one class,
+and adding one means writing the class and one :func:`register_method` call.
+
+Degenerate inputs
+-----------------
+Frames are built from the data, so symmetric inputs have several equally valid frames.
+The rules (all deterministic, none producing NaN):
+
+* all points equal, or a blank image — identity frame (after centring);
+* repeated covariance eigenvalues (cube, regular polygon, regular simplex, sphere-like
+  clouds) — the eigenspace is re-based on the data points: its first axis points to the
+  point with the largest projection onto it, ties going to the lowest point index. This
+  stays rotation-equivariant for point sets; it depends on the pixel grid for images;
+* third moment zero along an axis (mirror symmetry) — the axis points to the point with
+  the largest ``|projection|``;
+* ties in ``sort`` keys (within a relative tolerance) — compared on the next column;
+  exact duplicates keep their input order, which does not change the canonical output.
+
+Near (not exactly) symmetric inputs sit close to a discontinuity: every canonicalization
+of a non-free action has one (no continuous invariant cross-section exists), so tiny
+perturbations there can switch the frame.
+"""
+
+from ..groups import (
+    CyclicGroup,
+    DihedralGroup,
+    EuclideanGroup,
+    Group,
+    OrthogonalGroup,
+    PermutationGroup,
+    ScalingGroup,
+    TranslationGroup,
+)
+from ._base import Canonicalizer, ChainCanonicalizer, IdentityCanonicalizer
+from ._heuristics import (
+    CentroidCanonicalizer,
+    MomentsCanonicalizer,
+    PCACanonicalizer,
+    ScaleCanonicalizer,
+    SortCanonicalizer,
+    tolerant_lexsort,
+)
+
+__all__ = [
+    "Canonicalizer",
+    "ChainCanonicalizer",
+    "IdentityCanonicalizer",
+    "CentroidCanonicalizer",
+    "ScaleCanonicalizer",
+    "PCACanonicalizer",
+    "MomentsCanonicalizer",
+    "SortCanonicalizer",
+    "METHODS",
+    "register_method",
+    "make_canonicalizer",
+    "default_method",
+    "tolerant_lexsort",
+]
+
+#: method name → (canonicalizer class, group classes it handles, whole-product?)
+METHODS = {}
+
+
+def register_method(name, cls, groups, whole_group=False):
+    """Make ``cls`` available as ``method=name`` for groups of the given classes.
+
+    ``whole_group=True`` means the canonicalizer handles a product group at once (a
+    learned network for E(3)×S_n, say) instead of one factor.
+    """
+    METHODS[name] = (cls, tuple(groups), whole_group)
+
+
+register_method("identity", IdentityCanonicalizer, (Group,), whole_group=True)
+register_method("centroid", CentroidCanonicalizer, (TranslationGroup,))
+register_method("scale", ScaleCanonicalizer, (ScalingGroup,))
+register_method("pca", PCACanonicalizer, (OrthogonalGroup, EuclideanGroup, CyclicGroup, DihedralGroup))
+register_method("moments", MomentsCanonicalizer, (OrthogonalGroup, CyclicGroup, DihedralGroup))
+register_method("sort", SortCanonicalizer, (PermutationGroup,))
+
+
+def default_method(group, layout):
+    """The heuristic used for ``method="auto"`` on one (non-product) group."""
+    if isinstance(group, TranslationGroup):
+        return "centroid"
+    if isinstance(group, ScalingGroup):
+        return "scale"
+    if isinstance(group, PermutationGroup):
+        return "sort"
+    if getattr(layout, "kind", None) == "image":
+        return "moments"
+    return "pca"
+
+
+def _methods_for(group):
+    return sorted(name for name, (_, kinds, _) in METHODS.items() if isinstance(group, kinds))
+
+
+def make_canonicalizer(group, method, layout, **options):
+    """Build the canonicalizer for ``group`` and ``method`` (``"auto"``, a name, or
+    ``"a+b"`` with one method per factor of a product group).
+
+    ``options`` are passed to canonicalizers that accept them (the learned ones).
+    """
+    factors = group.factors
+    if method == "auto":
+        names = [default_method(f, layout) for f in factors]
+    elif method in METHODS and (METHODS[method][2] or len(factors) == 1):
+        names = [method]
+    else:
+        names = method.split("+")
+    if len(names) == 1 and len(factors) > 1:
+        cls, kinds, whole = METHODS.get(names[0], (None, (), False))
+        if not whole:
+            raise ValueError(_method_error(group, method))
+        canon = _build(cls, group, options)
+        canon.check_layout(layout)
+        return canon
+    if len(names) != len(factors):
+        raise ValueError(_method_error(group, method))
+    steps = []
+    for factor, name in zip(factors, names):
+        if name not in METHODS or not isinstance(factor, METHODS[name][1]):
+            raise ValueError(_method_error(group, method))
+        steps.append(_build(METHODS[name][0], factor, options))
+    canon = steps[0] if len(steps) == 1 else ChainCanonicalizer(group, steps)
+    canon.check_layout(layout)
+    return canon
+
+
+def _build(cls, group, options):
+    accepted = getattr(cls, "options", ())
+    return cls(group, **{k: v for k, v in options.items() if k in accepted})
+
+
+def _method_error(group, method):
+    per_factor = "; ".join(f"{f.name}: {_methods_for(f)}" for f in group.factors)
+    whole = sorted(n for n, (_, _, w) in METHODS.items() if w)
+    hint = (
+        f" For a product group give one method per factor joined by '+', in factor order "
+        f"(e.g. '{'+'.join(default_method(f, None) for f in group.factors)}'), or one of {whole}."
+        if len(group.factors) > 1 else ""
+    )
+    return (
+        f"method={method!r} is not available for group {group.name!r}. "
+        f"Methods per factor: {per_factor}.{hint} 'auto' picks the default heuristic."
+    )

@@ -1,0 +1,192 @@
+"""Fixed (non-learned) canonicalizers: centroid, scale, PCA frames, image moments, sort."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..groups import CyclicGroup, DihedralGroup, EuclideanGroup, OrthogonalGroup
+from ._base import Canonicalizer, geometric_points
+from ._frames import pca_frames, weighted_centroid
+
+#: relative tolerance under which two sort keys count as equal (per input dtype)
+SORT_RTOL = {np.dtype(np.float64): 1e-9, np.dtype(np.float32): 1e-5}
+
+
+class CentroidCanonicalizer(Canonicalizer):
+    """T(d): move the mean of the present points' positions to the origin.
+
+    Frame: the centroid ``c(x)``; ``c(x + t) = c(x) + t``. Cost ``O(n·m·d)``.
+    """
+
+    method = "centroid"
+    priority = 0
+
+    def frames(self, P, layout):
+        Y, w, is_position = geometric_points(P, layout)
+        if not is_position:
+            raise ValueError("method='centroid' needs a position field in the layout.")
+        return weighted_centroid(Y, w)
+
+
+class ScaleCanonicalizer(Canonicalizer):
+    """Scaling: divide positions and vectors by their root-mean-square norm.
+
+    Frame: ``s(x) = sqrt(mean_i |x_i|²)`` over present points (about the origin);
+    ``s(λx) = λ s(x)``. All-zero samples get ``s = 1``.
+    """
+
+    method = "scale"
+    priority = 1
+
+    def frames(self, P, layout):
+        Y, w, _ = geometric_points(P, layout)
+        W = np.maximum(w.sum(axis=1), 1.0)
+        s = np.sqrt(np.einsum("nm,nmd->n", w, Y**2) / W)
+        return np.where(s > 0, s, 1.0)
+
+
+class PCACanonicalizer(Canonicalizer):
+    """O(d), SO(d), E(d), SE(d) — and C_n/D_n on 2-D points — by principal axes.
+
+    The covariance of the present points about their centroid gives the axes (by
+    decreasing variance); the sign of each axis makes the third moment along it positive,
+    and for SO(d)/SE(d) the least certain axis is flipped when the determinant is -1. For
+    E(d)/SE(d) the frame also carries the centroid as its translation. Repeated
+    eigenvalues and symmetric shapes follow the rules in :mod:`skcanon.canonicalizers`.
+    For C_n/D_n the continuous frame is rounded to the nearest group element.
+    Cost ``O(n·m·d²)`` plus a batched ``d×d`` eigendecomposition.
+    """
+
+    method = "pca"
+
+    def check_layout(self, layout):
+        if getattr(layout, "kind", None) != "points":
+            raise ValueError(
+                f"method='pca' works on point sets; for images use method='moments'. Got {layout!r}."
+            )
+        self.group.check_layout(layout)
+
+    def frames(self, P, layout):
+        Y, w, _ = geometric_points(P, layout)
+        c = weighted_centroid(Y, w)
+        g = self.group
+        special = getattr(g, "special", isinstance(g, CyclicGroup))
+        E = pca_frames(Y - c[:, None, :], w, special=special)
+        if isinstance(g, EuclideanGroup):
+            return g.from_parts(E, c)
+        if isinstance(g, OrthogonalGroup):
+            return E
+        return planar_element(g, E)
+
+
+class MomentsCanonicalizer(Canonicalizer):
+    """SO(2), O(2), C_n, D_n on images: orientation from intensity moments.
+
+    Treats pixels as 2-D points weighted by ``|intensity|`` (summed over channels), with
+    ``x`` to the right and ``y`` up about the image centre, and takes their PCA frame
+    (third-moment signs; see :class:`PCACanonicalizer`). SO(2)/O(2) rotate by the
+    continuous angle (interpolated); C_n/D_n round it to the nearest group element, which is
+    exact for multiples of 90°. Isotropic images (equal second moments, e.g. a disc) fall
+    back to the point rule, which for images depends on the pixel grid; blank images get
+    the identity.
+    """
+
+    method = "moments"
+
+    def check_layout(self, layout):
+        if getattr(layout, "kind", None) != "image":
+            raise ValueError(
+                f"method='moments' works on images (layout=ImageLayout or 'image'); got {layout!r}."
+            )
+        self.group.check_layout(layout)
+
+    def frames(self, P, layout):
+        n, _, h, w_ = P.shape
+        rows, cols = np.meshgrid(np.arange(h), np.arange(w_), indexing="ij")
+        grid = np.stack([cols - (w_ - 1) / 2.0, (h - 1) / 2.0 - rows], -1).reshape(-1, 2)
+        weights = np.abs(np.asarray(P, dtype=np.float64)).sum(axis=1).reshape(n, -1)
+        Y = np.broadcast_to(grid, (n,) + grid.shape)
+        c = weighted_centroid(Y, weights)
+        g = self.group
+        special = isinstance(g, CyclicGroup) or getattr(g, "special", False)
+        E = pca_frames(Y - c[:, None, :], weights, special=special)
+        if isinstance(g, OrthogonalGroup):
+            return E
+        return planar_element(g, E)
+
+
+def planar_element(group, E):
+    """Round 2-D orthonormal frames ``E`` to the nearest element of C_n or D_n."""
+    if isinstance(group, DihedralGroup):
+        reflect = np.linalg.det(E) < 0
+        # E = R(θ)·diag(-1, 1) for reflections, so R(θ) = E·diag(-1, 1)
+        rot = np.where(reflect[:, None, None], E * np.array([-1.0, 1.0]), E)
+        k = _nearest_step(rot, group.n)
+        return k + group.n * reflect.astype(np.int64)
+    if isinstance(group, CyclicGroup):
+        return _nearest_step(E, group.n)
+    raise TypeError(f"Cannot round a planar frame to an element of {group.name}.")
+
+
+def _nearest_step(R, n):
+    theta = np.arctan2(R[:, 1, 0], R[:, 0, 0])
+    return np.mod(np.round(theta * n / (2 * np.pi)).astype(np.int64), n)
+
+
+class SortCanonicalizer(Canonicalizer):
+    """S_n: order the points lexicographically by their columns.
+
+    Keys are compared column by column; values closer than a relative tolerance
+    (``1e-9`` of the sample's largest magnitude for float64 input, ``1e-5`` for float32)
+    count as equal so that float noise does not reorder tied points. Remaining ties
+    (duplicate points) keep their input order — the canonical output is the same
+    whichever duplicate comes first. Absent points (NaN rows) go last.
+    Cost: one ``argsort`` per sample for generic data, one more per column where ties occur.
+    """
+
+    method = "sort"
+    priority = 3
+
+    def frames(self, P, layout):
+        return tolerant_lexsort(P)
+
+
+def tolerant_lexsort(P):
+    """Batched lexicographic order of the rows of ``P`` (``(n, m, w)``) with tolerant ties."""
+    n, m, width = P.shape
+    V = np.asarray(P)
+    if not np.issubdtype(V.dtype, np.floating):
+        V = V.astype(np.float64)
+    rtol = SORT_RTOL.get(V.dtype, 1e-5)
+    finite = np.isfinite(V)
+    scale = np.max(np.where(finite, np.abs(V), 0.0), axis=(1, 2))
+    tol = (rtol * np.maximum(scale, np.finfo(V.dtype).tiny)).astype(V.dtype)
+    V = np.where(finite, V, np.inf)
+
+    order = np.argsort(V[:, :, 0], axis=1, kind="stable")
+    todo = np.arange(n)
+    group = None
+    for col in range(width):
+        sub = order[todo]
+        vals = np.take_along_axis(V[todo, :, col], sub, axis=1)
+        if col > 0:
+            # sort by value within the tie groups of the previous columns
+            idx = np.argsort(vals, axis=1, kind="stable")
+            idx = np.take_along_axis(idx, np.argsort(np.take_along_axis(group, idx, 1), 1, kind="stable"), 1)
+            sub = np.take_along_axis(sub, idx, axis=1)
+            vals = np.take_along_axis(vals, idx, axis=1)
+            group = np.take_along_axis(group, idx, axis=1)
+            order[todo] = sub
+        step = np.diff(vals, axis=1) > tol[todo, None]
+        new_group = np.concatenate([np.zeros((len(todo), 1), np.int64), np.cumsum(step, axis=1)], axis=1)
+        if group is not None:
+            # a new group also starts wherever the previous columns' group changed
+            changed = np.diff(group, axis=1) != 0
+            new_group = np.concatenate(
+                [np.zeros((len(todo), 1), np.int64), np.cumsum(step | changed, axis=1)], axis=1
+            )
+        tied = (np.diff(new_group, axis=1) == 0).any(axis=1)
+        todo, group = todo[tied], new_group[tied]
+        if todo.size == 0:
+            break
+    return order

@@ -1,0 +1,101 @@
+"""Symmetry groups and their actions on data.
+
+Every group is an object with a batched group law (``sample``, ``identity``,
+``inverse``, ``compose``) and an action on data in a given layout (``act`` on working
+arrays, ``apply`` on user arrays). Everything else in skcanon — canonicalizers,
+projectors, metrics, tests, augmentation — uses these actions, so each is written once.
+
+String aliases accepted by :func:`get_group` and by every ``group=`` parameter:
+
+=====================  =====================================================
+alias                  group
+=====================  =====================================================
+``"SO2"``, ``"SO(3)"``  rotations :class:`OrthogonalGroup` (``special=True``)
+``"O2"``, ``"O3"``      rotations and reflections :class:`OrthogonalGroup`
+``"T3"``                translations :class:`TranslationGroup`
+``"SE3"``, ``"E2"``     rigid motions :class:`EuclideanGroup`
+``"scaling"``           :class:`ScalingGroup`
+``"S_n"``, ``"Sn"``     permutations of points :class:`PermutationGroup`
+``"C4"``, ``"C_8"``     :class:`CyclicGroup`
+``"D4"``, ``"D_8"``     :class:`DihedralGroup`
+``"SE3xS_n"``           :class:`ProductGroup` (``x`` or ``×`` separates factors)
+=====================  =====================================================
+"""
+
+import re
+
+from ._base import Group, rotation_matrices_2d
+from ._continuous import (
+    EuclideanGroup,
+    OrthogonalGroup,
+    ScalingGroup,
+    TranslationGroup,
+    haar_orthogonal,
+)
+from ._finite import CyclicGroup, DihedralGroup, PermutationGroup
+from ._images import rotate_images
+from ._product import ProductGroup
+
+__all__ = [
+    "Group",
+    "OrthogonalGroup",
+    "TranslationGroup",
+    "EuclideanGroup",
+    "ScalingGroup",
+    "PermutationGroup",
+    "CyclicGroup",
+    "DihedralGroup",
+    "ProductGroup",
+    "get_group",
+    "haar_orthogonal",
+    "rotate_images",
+    "rotation_matrices_2d",
+]
+
+_SINGLE = re.compile(r"^(SO|O|SE|E|T|C|D)_?\(?(\d+)\)?$", re.IGNORECASE)
+
+
+def _parse_single(token):
+    t = token.strip()
+    if t.replace("_", "").lower() in ("sn", "s(n)", "perm", "permutation", "permutations"):
+        return PermutationGroup()
+    if t.lower() in ("scaling", "scale"):
+        return ScalingGroup()
+    m = _SINGLE.match(t)
+    if not m:
+        return None
+    kind, d = m.group(1).upper(), int(m.group(2))
+    if d < 1:
+        return None
+    return {
+        "SO": lambda: OrthogonalGroup(d, special=True),
+        "O": lambda: OrthogonalGroup(d),
+        "SE": lambda: EuclideanGroup(d, special=True),
+        "E": lambda: EuclideanGroup(d),
+        "T": lambda: TranslationGroup(d),
+        "C": lambda: CyclicGroup(d),
+        "D": lambda: DihedralGroup(d),
+    }[kind]()
+
+
+def get_group(spec):
+    """Return the :class:`Group` named by ``spec`` (a Group passes through).
+
+    Examples
+    --------
+    >>> from skcanon.groups import get_group
+    >>> get_group("SE3xS_n").name
+    'SE3xS_n'
+    """
+    if isinstance(spec, Group):
+        return spec
+    if not isinstance(spec, str):
+        raise TypeError(f"group must be a string alias or a Group object, got {type(spec).__name__}.")
+    tokens = [t for t in re.split(r"\s*[x×*]\s*(?=[A-Za-z])", spec.strip()) if t]
+    groups = [_parse_single(t) for t in tokens]
+    if not tokens or any(g is None for g in groups):
+        raise ValueError(
+            f"Unknown group {spec!r}. Use an alias such as 'SO2', 'O3', 'SE3', 'E2', 'T3', "
+            "'scaling', 'S_n', 'C8', 'D4', or a product such as 'SE3xS_n'."
+        )
+    return groups[0] if len(groups) == 1 else ProductGroup(groups)

@@ -1,0 +1,147 @@
+"""The group protocol every symmetry implements once."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+from ..layouts import ImageLayout, PointLayout
+
+
+class Group:
+    """A symmetry group acting on samples.
+
+    A *batch of elements* is an array whose first axis indexes samples; each group
+    documents its element format (rotation matrices, permutation index arrays, integers
+    for cyclic groups, tuples for products). All methods are batched: ``compose(g, h)[i]``
+    is ``g[i] ∘ h[i]`` (``h`` acts first).
+
+    The action is written once per layout kind, on the layout's *working array*
+    (``(n, n_points, width)`` for points, ``(n, C, H, W)`` for images). :meth:`apply`
+    wraps it for arrays in any accepted user layout.
+    """
+
+    #: short name, e.g. ``"SO3"``
+    name = "group"
+    #: True when the action on images is exact (no interpolation) for every element
+    exact_on_images = True
+
+    # -- elements ---------------------------------------------------------------------------
+    def sample(self, n, random_state=None, n_points=None):
+        """Draw ``n`` elements (uniformly where the group is compact).
+
+        ``n_points`` is needed by permutation groups only.
+        """
+        raise NotImplementedError
+
+    def identity(self, n, n_points=None):
+        raise NotImplementedError
+
+    def inverse(self, g):
+        raise NotImplementedError
+
+    def compose(self, g, h):
+        raise NotImplementedError
+
+    def elements_close(self, g, h, atol=1e-6):
+        """True where two batches of elements agree (per sample)."""
+        g, h = np.asarray(g), np.asarray(h)
+        axes = tuple(range(1, g.ndim))
+        if np.issubdtype(g.dtype, np.integer):
+            return np.all(g == h, axis=axes) if axes else g == h
+        return np.all(np.abs(g - h) <= atol, axis=axes) if axes else np.abs(g - h) <= atol
+
+    # -- action -----------------------------------------------------------------------------
+    def act(self, g, P, layout):
+        """Act with ``g`` on the working array ``P`` of ``layout``; returns a new array."""
+        if isinstance(layout, PointLayout):
+            return self._act_points(g, P, layout)
+        if isinstance(layout, ImageLayout):
+            return self._act_images(g, P)
+        if getattr(layout, "kind", None) == "fibre":
+            return self._act_fibres(g, P, layout)
+        raise TypeError(f"{self.name} cannot act on layout {layout!r}.")
+
+    def apply(self, g, X, layout):
+        """Act on user data ``X`` (flat or multi-dimensional) and return it in the same shape."""
+        X = np.asarray(X)
+        P = layout.to_working(X)
+        return layout.from_working(self.act(g, P, layout), X.ndim)
+
+    def _act_points(self, g, P, layout):
+        raise TypeError(f"{self.name} does not act on point sets.")
+
+    def _act_images(self, g, P):
+        raise TypeError(f"{self.name} does not act on images.")
+
+    def _act_fibres(self, g, P, layout):
+        raise TypeError(f"{self.name} does not act on regular-representation fibres.")
+
+    def check_layout(self, layout):
+        """Raise a clear error when this group cannot act on ``layout``."""
+
+    # -- misc -------------------------------------------------------------------------------
+    @property
+    def factors(self):
+        return (self,)
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.name!r})"
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self.__dict__ == other.__dict__
+
+    def __hash__(self):
+        return hash((type(self).__name__, self.name))
+
+
+def rng(random_state):
+    return check_random_state(random_state)
+
+
+def rotation_matrices_2d(angles):
+    """``(n,)`` angles in radians → ``(n, 2, 2)`` counter-clockwise rotation matrices."""
+    c, s = np.cos(angles), np.sin(angles)
+    return np.stack([np.stack([c, -s], -1), np.stack([s, c], -1)], -2)
+
+
+def rotate_fields(R, P, layout, t=None):
+    """Apply ``x ↦ R x (+ t)`` to every geometric field of point working array ``P``.
+
+    ``R`` is ``(n, d, d)``; ``t`` (``(n, d)``) moves positions only. Works for numpy
+    arrays and torch tensors alike (the torch networks reuse it).
+    """
+    out = P.clone() if hasattr(P, "clone") else P.copy()
+    if hasattr(P, "clone"):
+        R = R.to(P.dtype)
+    else:
+        R = np.asarray(R, dtype=np.result_type(P.dtype, np.float32))
+    for f in layout.fields:
+        if not f.is_geometric:
+            continue
+        sl = layout.slice_of(f.name)
+        moved = P[..., sl] @ _transpose(R)
+        if t is not None and f.kind == "position":
+            moved = moved + (t[:, None, :].to(P.dtype) if hasattr(t, "to") else t[:, None, :])
+        out[..., sl] = moved
+    return out
+
+
+def _transpose(R):
+    return R.transpose(-1, -2) if hasattr(R, "clone") else np.swapaxes(R, -1, -2)
+
+
+def translate_positions(t, P, layout):
+    out = P.clone() if hasattr(P, "clone") else P.copy()
+    for sl in layout.slices("position"):
+        out[..., sl] = P[..., sl] + t[:, None, :]
+    return out
+
+
+def require_points_dims(group, layout, d):
+    if not isinstance(layout, PointLayout):
+        raise TypeError(f"{group.name} acts on point sets; got layout {layout!r}.")
+    if layout.n_dims != d:
+        raise ValueError(
+            f"group {group.name!r} acts in {d} dimensions, but the layout has n_dims={layout.n_dims}."
+        )

@@ -1,0 +1,214 @@
+"""Continuous groups: O(d), SO(d), translations T(d), E(d)/SE(d) and scaling."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._base import Group, require_points_dims, rng, rotate_fields, translate_positions
+from ._images import flip_images, rotate_images
+
+
+def haar_orthogonal(n, d, random_state=None, special=False):
+    """``n`` Haar-random ``d×d`` orthogonal (``special``: rotation) matrices."""
+    rs = rng(random_state)
+    A = rs.standard_normal((n, d, d))
+    Q, R = np.linalg.qr(A)
+    # make the decomposition unique so Q is Haar distributed
+    Q = Q * np.sign(np.diagonal(R, axis1=1, axis2=2))[:, None, :]
+    if special:
+        neg = np.linalg.det(Q) < 0
+        Q[neg, :, 0] *= -1
+    return Q
+
+
+class OrthogonalGroup(Group):
+    """O(d) (``special=False``) or SO(d) (``special=True``) acting linearly on vectors.
+
+    Elements are ``(n, d, d)`` orthogonal matrices. On point sets they rotate (and reflect)
+    every position and vector field about the origin; scalars are untouched. For ``d = 2``
+    they also act on images, rotating about the image centre (bilinear interpolation for
+    angles that are not multiples of 90°; a reflection mirrors left-right first).
+
+    Parameters
+    ----------
+    d : int
+        Dimension.
+    special : bool, default=False
+        Restrict to determinant +1.
+    """
+
+    def __init__(self, d, special=False):
+        self.d = int(d)
+        self.special = bool(special)
+        self.name = f"{'SO' if special else 'O'}{self.d}"
+        self.exact_on_images = False
+
+    def sample(self, n, random_state=None, n_points=None):
+        return haar_orthogonal(n, self.d, random_state, self.special)
+
+    def identity(self, n, n_points=None):
+        return np.broadcast_to(np.eye(self.d), (n, self.d, self.d)).copy()
+
+    def inverse(self, g):
+        return np.swapaxes(g, -1, -2).copy()
+
+    def compose(self, g, h):
+        return g @ h
+
+    def check_layout(self, layout):
+        if getattr(layout, "kind", None) == "image":
+            if self.d != 2:
+                raise ValueError(f"{self.name} acts on images only for d=2.")
+            return
+        require_points_dims(self, layout, self.d)
+
+    def _act_points(self, g, P, layout):
+        require_points_dims(self, layout, self.d)
+        return rotate_fields(g, P, layout)
+
+    def _act_images(self, g, P):
+        if self.d != 2:
+            raise ValueError(f"{self.name} acts on images only for d=2.")
+        g = np.asarray(g)
+        reflect = np.linalg.det(g) < 0
+        # a reflection is "mirror left-right, then rotate": g = R(θ) · diag(-1, 1)
+        rot = np.where(reflect[:, None, None], g @ np.diag([-1.0, 1.0]), g)
+        angles = np.arctan2(rot[:, 1, 0], rot[:, 0, 0])
+        src = P.copy() if not reflect.any() else np.where(reflect[:, None, None, None], flip_images(P), P)
+        return rotate_images(src, angles)
+
+
+class TranslationGroup(Group):
+    """T(d): translations of positions. Elements are ``(n, d)`` vectors.
+
+    Parameters
+    ----------
+    d : int
+        Dimension.
+    scale : float, default=1.0
+        Standard deviation of sampled translations.
+    """
+
+    def __init__(self, d, scale=1.0):
+        self.d = int(d)
+        self.scale = float(scale)
+        self.name = f"T{self.d}"
+
+    def sample(self, n, random_state=None, n_points=None):
+        return rng(random_state).standard_normal((n, self.d)) * self.scale
+
+    def identity(self, n, n_points=None):
+        return np.zeros((n, self.d))
+
+    def inverse(self, g):
+        return -np.asarray(g)
+
+    def compose(self, g, h):
+        return np.asarray(g) + np.asarray(h)
+
+    def check_layout(self, layout):
+        require_points_dims(self, layout, self.d)
+
+    def _act_points(self, g, P, layout):
+        require_points_dims(self, layout, self.d)
+        return translate_positions(g, P, layout)
+
+
+class EuclideanGroup(Group):
+    """E(d) (``special=False``) or SE(d) (``special=True``): rigid motions ``x ↦ R x + t``.
+
+    Elements are ``(n, d+1, d+1)`` homogeneous matrices ``[[R, t], [0, 1]]``. Positions
+    move by ``R x + t``, vectors by ``R v``, scalars stay.
+
+    Parameters
+    ----------
+    d : int
+        Dimension.
+    special : bool, default=False
+        Proper motions only (no reflections).
+    translation_scale : float, default=1.0
+        Standard deviation of sampled translations.
+    """
+
+    def __init__(self, d, special=False, translation_scale=1.0):
+        self.d = int(d)
+        self.special = bool(special)
+        self.translation_scale = float(translation_scale)
+        self.name = f"{'SE' if special else 'E'}{self.d}"
+
+    @staticmethod
+    def from_parts(R, t):
+        """Homogeneous matrices from rotations ``(n, d, d)`` and translations ``(n, d)``."""
+        n, d = np.shape(t)
+        H = np.zeros((n, d + 1, d + 1), dtype=np.result_type(R, t))
+        H[:, :d, :d] = R
+        H[:, :d, d] = t
+        H[:, d, d] = 1
+        return H
+
+    def parts(self, g):
+        """Rotation and translation parts of homogeneous elements."""
+        return g[:, : self.d, : self.d], g[:, : self.d, self.d]
+
+    def sample(self, n, random_state=None, n_points=None):
+        rs = rng(random_state)
+        R = haar_orthogonal(n, self.d, rs, self.special)
+        t = rs.standard_normal((n, self.d)) * self.translation_scale
+        return self.from_parts(R, t)
+
+    def identity(self, n, n_points=None):
+        return np.broadcast_to(np.eye(self.d + 1), (n, self.d + 1, self.d + 1)).copy()
+
+    def inverse(self, g):
+        R, t = self.parts(np.asarray(g))
+        Rt = np.swapaxes(R, -1, -2)
+        return self.from_parts(Rt, -np.einsum("nij,nj->ni", Rt, t))
+
+    def compose(self, g, h):
+        return np.asarray(g) @ np.asarray(h)
+
+    def check_layout(self, layout):
+        require_points_dims(self, layout, self.d)
+
+    def _act_points(self, g, P, layout):
+        require_points_dims(self, layout, self.d)
+        R, t = self.parts(g)
+        return rotate_fields(R, P, layout, t=t)
+
+
+class ScalingGroup(Group):
+    """Positive scalings about the origin. Elements are ``(n,)`` positive factors.
+
+    Positions and vectors are multiplied by the factor; scalars stay. Sampled factors
+    are log-uniform in ``[1/max_factor, max_factor]``.
+    """
+
+    def __init__(self, max_factor=2.0):
+        self.max_factor = float(max_factor)
+        self.name = "scaling"
+
+    def sample(self, n, random_state=None, n_points=None):
+        lim = np.log(self.max_factor)
+        return np.exp(rng(random_state).uniform(-lim, lim, size=n))
+
+    def identity(self, n, n_points=None):
+        return np.ones(n)
+
+    def inverse(self, g):
+        return 1.0 / np.asarray(g)
+
+    def compose(self, g, h):
+        return np.asarray(g) * np.asarray(h)
+
+    def check_layout(self, layout):
+        if getattr(layout, "kind", None) != "points":
+            raise TypeError(f"scaling acts on point sets; got layout {layout!r}.")
+
+    def _act_points(self, g, P, layout):
+        out = P.copy()
+        s = np.asarray(g, dtype=P.dtype if np.issubdtype(P.dtype, np.floating) else float)
+        for f in layout.fields:
+            if f.is_geometric:
+                sl = layout.slice_of(f.name)
+                out[..., sl] = P[..., sl] * s[:, None, None]
+        return out

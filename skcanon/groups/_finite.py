@@ -1,0 +1,162 @@
+"""Finite groups: permutations S_n, cyclic C_n and dihedral D_n."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._base import Group, require_points_dims, rng, rotate_fields, rotation_matrices_2d
+from ._images import flip_images, quarter_turns, rotate_images
+
+
+class PermutationGroup(Group):
+    """S_n: permutations of the points (rows, graph nodes) of each sample.
+
+    Elements are ``(n, n_points)`` integer arrays ``p``; the action is the left action
+    ``(p·x)[p[i]] = x[i]`` — point ``i`` moves to slot ``p[i]``. Then
+    ``compose(p, q) = p[q]`` and ``p⁻¹ = argsort(p)``. ``n_points`` comes from the data.
+    """
+
+    name = "S_n"
+
+    def sample(self, n, random_state=None, n_points=None):
+        if n_points is None:
+            raise ValueError("S_n.sample needs n_points.")
+        rs = rng(random_state)
+        return np.argsort(rs.random_sample((n, n_points)), axis=1)
+
+    def identity(self, n, n_points=None):
+        if n_points is None:
+            raise ValueError("S_n.identity needs n_points.")
+        return np.broadcast_to(np.arange(n_points), (n, n_points)).copy()
+
+    def inverse(self, g):
+        return np.argsort(g, axis=1)
+
+    def compose(self, g, h):
+        return np.take_along_axis(np.asarray(g), np.asarray(h), axis=1)
+
+    def check_layout(self, layout):
+        if getattr(layout, "kind", None) != "points":
+            raise TypeError(f"S_n permutes points; got layout {layout!r}.")
+
+    def _act_points(self, g, P, layout):
+        inv = self.inverse(g)
+        if hasattr(P, "gather"):  # torch tensor
+            import torch
+
+            idx = torch.as_tensor(inv, device=P.device)[:, :, None].expand(-1, -1, P.shape[2])
+            return torch.gather(P, 1, idx)
+        return np.take_along_axis(P, inv[:, :, None], axis=1)
+
+
+class _PlanarFiniteGroup(Group):
+    """Shared parts of C_n and D_n: they act on images, on 2-D points and (C_n) on fibres."""
+
+    def __init__(self, n):
+        if not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"group order n must be a positive int, got {n!r}.")
+        self.n = int(n)
+        self.name = f"{self._prefix}{self.n}"
+        self.exact_on_images = 4 % self.n == 0
+
+    def angles(self, g):
+        return 2 * np.pi * (np.asarray(g) % self.n) / self.n
+
+    def check_layout(self, layout):
+        kind = getattr(layout, "kind", None)
+        if kind == "points":
+            require_points_dims(self, layout, 2)
+        elif kind not in ("image", "fibre"):
+            raise TypeError(f"{self.name} cannot act on layout {layout!r}.")
+
+    def exact_for(self, g):
+        """True per element when its image action is exact (a multiple of 90°)."""
+        return quarter_turns(self.angles(g)) >= 0
+
+
+class CyclicGroup(_PlanarFiniteGroup):
+    """C_n: rotations by multiples of 360°/n. Elements are ints ``k`` in ``[0, n)``.
+
+    Acts on images (exact when ``4 % n == 0`` i.e. C1, C2, C4; bilinear interpolation for
+    other angles, e.g. the odd multiples of 45° of C8), on 2-D point sets, and on regular
+    representation fibres (:class:`~skcanon.layouts.FibreLayout`) by cyclic shift
+    ``(k·f)[j] = f[j - k]``.
+    """
+
+    _prefix = "C"
+
+    def sample(self, n, random_state=None, n_points=None):
+        return rng(random_state).randint(0, self.n, size=n)
+
+    def identity(self, n, n_points=None):
+        return np.zeros(n, dtype=np.int64)
+
+    def inverse(self, g):
+        return np.mod(-np.asarray(g), self.n)
+
+    def compose(self, g, h):
+        return np.mod(np.asarray(g) + np.asarray(h), self.n)
+
+    def matrices(self, g):
+        return rotation_matrices_2d(self.angles(g))
+
+    def _act_points(self, g, P, layout):
+        require_points_dims(self, layout, 2)
+        return rotate_fields(self.matrices(g), P, layout)
+
+    def _act_images(self, g, P):
+        return rotate_images(P, self.angles(g))
+
+    def _act_fibres(self, g, P, layout):
+        if layout.fibre_size != self.n:
+            raise ValueError(f"{self.name} needs fibre_size={self.n}, got {layout.fibre_size}.")
+        j = np.arange(self.n)
+        src = np.mod(j[None, :] - np.asarray(g)[:, None], self.n)
+        return np.take_along_axis(P, src[:, None, :], axis=2)
+
+
+class DihedralGroup(_PlanarFiniteGroup):
+    """D_n: the n rotations of C_n and n reflections. Elements are ints ``e`` in ``[0, 2n)``.
+
+    ``e = k + n·f`` stands for ``r^k s^f``: mirror left-right when ``f = 1`` (``x ↦ -x``),
+    then rotate by ``k·360°/n``. Composition follows ``s r^k = r^{-k} s``.
+    """
+
+    _prefix = "D"
+
+    def _split(self, g):
+        g = np.asarray(g)
+        return g % self.n, g // self.n
+
+    def sample(self, n, random_state=None, n_points=None):
+        return rng(random_state).randint(0, 2 * self.n, size=n)
+
+    def identity(self, n, n_points=None):
+        return np.zeros(n, dtype=np.int64)
+
+    def inverse(self, g):
+        k, f = self._split(g)
+        return np.where(f == 1, g, np.mod(-k, self.n))
+
+    def compose(self, g, h):
+        k1, f1 = self._split(g)
+        k2, f2 = self._split(h)
+        k = np.mod(k1 + np.where(f1 == 1, -k2, k2), self.n)
+        return k + self.n * np.bitwise_xor(f1, f2)
+
+    def angles(self, g):
+        return 2 * np.pi * self._split(g)[0] / self.n
+
+    def matrices(self, g):
+        _, f = self._split(g)
+        S = np.where(f[:, None, None] == 1, np.diag([-1.0, 1.0]), np.eye(2))
+        return rotation_matrices_2d(self.angles(g)) @ S
+
+    def _act_points(self, g, P, layout):
+        require_points_dims(self, layout, 2)
+        return rotate_fields(self.matrices(g), P, layout)
+
+    def _act_images(self, g, P):
+        _, f = self._split(g)
+        src = np.where(f[:, None, None, None] == 1, flip_images(P), P) if f.any() else P
+        return rotate_images(src, self.angles(g))

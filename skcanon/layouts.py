@@ -1,0 +1,379 @@
+"""Data layouts: how a 2-D scikit-learn array maps to points, fields and images.
+
+scikit-learn hands estimators 2-D arrays. skcanon reads them through a layout object, so
+that no other module does index arithmetic on columns:
+
+* :class:`PointLayout` — each sample is a set of points; each point carries one or more
+  :class:`Field` s (positions move with rotations *and* translations, vectors only rotate,
+  scalars only follow permutations). Flat input is point-major
+  (``x0, y0, z0, x1, ...``); 3-D input ``(n_samples, n_points, width)`` is accepted too and
+  returned in the layout it came in. Rows of all-NaN mark absent points (ragged sets).
+* :class:`ImageLayout` — each sample is an image ``(C, H, W)``, given flat
+  ``(n_samples, C*H*W)`` or as ``(n_samples, H, W)`` / ``(n_samples, C, H, W)``.
+
+Internally every part of the library works on the *working array* of a layout:
+``(n_samples, n_points, width)`` for points and ``(n_samples, C, H, W)`` for images.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Field", "PointLayout", "ImageLayout", "FibreLayout", "as_layout"]
+
+_FIELD_KINDS = ("position", "vector", "scalar")
+_AXIS_NAMES = "xyz"
+
+
+@dataclass(frozen=True)
+class Field:
+    """One per-point quantity and how group elements move it.
+
+    Parameters
+    ----------
+    name : str
+        Name used in feature names (``p3_vel_x``).
+    kind : {"position", "vector", "scalar"}
+        ``"position"`` moves with rotations, reflections, translations and scaling;
+        ``"vector"`` (velocities, forces, normals) with rotations, reflections and
+        scaling only; ``"scalar"`` (charges, atom types) is left alone by geometric
+        groups and only follows permutations of points.
+    size : int
+        Number of components: the spatial dimension for positions and vectors, any
+        positive count for scalars.
+    """
+
+    name: str
+    kind: str
+    size: int
+
+    def __post_init__(self):
+        if self.kind not in _FIELD_KINDS:
+            raise ValueError(f"Field.kind must be one of {_FIELD_KINDS}, got {self.kind!r}.")
+        if not isinstance(self.size, (int, np.integer)) or self.size < 1:
+            raise ValueError(f"Field.size must be a positive int, got {self.size!r}.")
+
+    @property
+    def is_geometric(self):
+        return self.kind in ("position", "vector")
+
+    def component_names(self, n_dims):
+        if self.kind == "scalar":
+            if self.size == 1:
+                return [self.name]
+            return [f"{self.name}{i}" for i in range(self.size)]
+        axes = _AXIS_NAMES if n_dims <= 3 else [f"x{i}" for i in range(n_dims)]
+        prefix = "" if self.name == "pos" else f"{self.name}_"
+        return [f"{prefix}{axes[i]}" for i in range(self.size)]
+
+
+def _as_field(spec, n_dims):
+    if isinstance(spec, Field):
+        return spec
+    if isinstance(spec, (tuple, list)) and len(spec) in (2, 3):
+        name, kind = spec[0], spec[1]
+        size = spec[2] if len(spec) == 3 else (n_dims if kind in ("position", "vector") else 1)
+        return Field(str(name), kind, int(size))
+    raise TypeError(
+        "fields entries must be Field objects or (name, kind[, size]) tuples, "
+        f"got {spec!r}."
+    )
+
+
+class PointLayout:
+    """Samples made of points, each point carrying positions, vectors and scalars.
+
+    Parameters
+    ----------
+    n_dims : int, default=3
+        Spatial dimension of positions and vectors.
+    fields : sequence of Field or (name, kind[, size]) tuples, default=None
+        What each point carries, in column order. ``None`` means a single position
+        field of size ``n_dims``. Geometric fields must have size ``n_dims``.
+
+    Attributes
+    ----------
+    width : int
+        Number of columns per point.
+
+    Examples
+    --------
+    >>> from skcanon.layouts import PointLayout
+    >>> layout = PointLayout(3, fields=[("pos", "position"), ("vel", "vector"),
+    ...                                 ("charge", "scalar")])
+    >>> layout.width
+    7
+    """
+
+    kind = "points"
+
+    def __init__(self, n_dims=3, fields=None):
+        if not isinstance(n_dims, (int, np.integer)) or isinstance(n_dims, bool) or n_dims < 1:
+            raise ValueError(f"n_dims must be a positive int, got {n_dims!r}.")
+        self.n_dims = int(n_dims)
+        if fields is None:
+            fields = [Field("pos", "position", self.n_dims)]
+        fields = tuple(_as_field(f, self.n_dims) for f in fields)
+        if not fields:
+            raise ValueError("fields must name at least one field.")
+        names = [f.name for f in fields]
+        if len(set(names)) != len(names):
+            raise ValueError(f"fields must have unique names, got {names}.")
+        for f in fields:
+            if f.is_geometric and f.size != self.n_dims:
+                raise ValueError(
+                    f"Field {f.name!r} of kind {f.kind!r} must have size n_dims={self.n_dims}, "
+                    f"got {f.size}."
+                )
+        self.fields = fields
+        offsets = np.cumsum([0] + [f.size for f in fields])
+        self._slices = {f.name: slice(int(a), int(b)) for f, a, b in zip(fields, offsets[:-1], offsets[1:])}
+        self.width = int(offsets[-1])
+
+    # -- structure -------------------------------------------------------------------------
+    def slice_of(self, name):
+        """Column slice of field ``name`` within one point."""
+        return self._slices[name]
+
+    def slices(self, kind):
+        """Column slices of all fields of one kind."""
+        return [self._slices[f.name] for f in self.fields if f.kind == kind]
+
+    @property
+    def has_positions(self):
+        return any(f.kind == "position" for f in self.fields)
+
+    def n_points_for(self, n_features):
+        if n_features % self.width:
+            raise ValueError(
+                f"X has {n_features} features, which is not a multiple of the {self.width} "
+                f"columns per point of this layout ({self._describe()}); expected shape "
+                f"(n_samples, n_points * {self.width})."
+            )
+        return n_features // self.width
+
+    def _describe(self):
+        return ", ".join(f"{f.name}:{f.kind}[{f.size}]" for f in self.fields)
+
+    # -- conversions -----------------------------------------------------------------------
+    def to_working(self, X):
+        """``(n, n_points*width)`` or ``(n, n_points, width)`` → ``(n, n_points, width)`` view."""
+        if X.ndim == 3:
+            if X.shape[2] != self.width:
+                raise ValueError(
+                    f"3-D X must have shape (n_samples, n_points, {self.width}) for this layout "
+                    f"({self._describe()}); got last axis {X.shape[2]}."
+                )
+            return X
+        if X.ndim != 2:
+            raise ValueError(
+                f"X must be 2-D (n_samples, n_points * {self.width}) or 3-D "
+                f"(n_samples, n_points, {self.width}); got {X.ndim}-D."
+            )
+        n_points = self.n_points_for(X.shape[1])
+        return X.reshape(X.shape[0], n_points, self.width)
+
+    def from_working(self, P, ndim):
+        """Inverse of :meth:`to_working`: back to the caller's number of dimensions."""
+        if ndim == 3:
+            return P
+        return P.reshape(P.shape[0], -1)
+
+    def check_absent_rows(self, P, name="X"):
+        """Only whole-NaN rows may mark absent points; raise on partial NaN or inf."""
+        if not np.issubdtype(P.dtype, np.floating):
+            return
+        nan = np.isnan(P)
+        if nan.any():
+            any_nan = nan.any(axis=2)
+            if np.any(any_nan & ~nan.all(axis=2)):
+                raise ValueError(
+                    f"{name} contains NaN inside a point. NaN is only meaningful as a whole "
+                    f"point row (all {self.width} columns NaN) marking an absent point."
+                )
+        if np.isinf(P).any():
+            raise ValueError(f"{name} contains infinity; expected finite values or NaN rows.")
+
+    def feature_names(self, n_points):
+        names = []
+        for i in range(n_points):
+            for f in self.fields:
+                names.extend(f"p{i}_{c}" for c in f.component_names(self.n_dims))
+        return np.asarray(names, dtype=object)
+
+    def __repr__(self):
+        return f"PointLayout(n_dims={self.n_dims}, fields=[{self._describe()}])"
+
+    def __eq__(self, other):
+        return isinstance(other, PointLayout) and other.n_dims == self.n_dims and other.fields == self.fields
+
+    def __hash__(self):
+        return hash((self.n_dims, self.fields))
+
+
+class ImageLayout:
+    """Samples that are images.
+
+    Parameters
+    ----------
+    shape : tuple of int, default=None
+        ``(H, W)`` or ``(C, H, W)``. ``None`` infers it: from 3-D input ``(n, H, W)``,
+        4-D input ``(n, C, H, W)``, or flat input whose width is a perfect square
+        (one channel).
+
+    Examples
+    --------
+    >>> from skcanon.layouts import ImageLayout
+    >>> ImageLayout((28, 28)).shape
+    (1, 28, 28)
+    """
+
+    kind = "image"
+
+    def __init__(self, shape=None):
+        if shape is not None:
+            shape = tuple(int(s) for s in shape)
+            if len(shape) == 2:
+                shape = (1,) + shape
+            if len(shape) != 3 or min(shape) < 1:
+                raise ValueError(f"ImageLayout shape must be (H, W) or (C, H, W), got {shape!r}.")
+        self.shape = shape
+
+    def resolve(self, X):
+        """Return the ``(C, H, W)`` shape for input ``X``."""
+        if X.ndim == 3:
+            shape = (1,) + X.shape[1:]
+        elif X.ndim == 4:
+            shape = X.shape[1:]
+        elif X.ndim == 2:
+            if self.shape is not None:
+                shape = self.shape
+            else:
+                side = int(round(np.sqrt(X.shape[1])))
+                if side * side != X.shape[1]:
+                    raise ValueError(
+                        f"Cannot infer the image shape of flat X with {X.shape[1]} features; "
+                        "pass layout=ImageLayout((H, W)) or ImageLayout((C, H, W))."
+                    )
+                shape = (1, side, side)
+        else:
+            raise ValueError(f"Image X must be 2-, 3- or 4-D; got {X.ndim}-D.")
+        if self.shape is not None and tuple(shape) != self.shape:
+            raise ValueError(f"X has image shape {tuple(shape)}, but the layout expects {self.shape}.")
+        if X.ndim == 2 and int(np.prod(shape)) != X.shape[1]:
+            raise ValueError(
+                f"X has {X.shape[1]} features; image shape {shape} needs {int(np.prod(shape))}."
+            )
+        return tuple(int(s) for s in shape)
+
+    def to_working(self, X):
+        shape = self.resolve(X)
+        return X.reshape((X.shape[0],) + shape)
+
+    def from_working(self, P, ndim):
+        if ndim == 4:
+            return P
+        if ndim == 3:
+            return P.reshape(P.shape[0], P.shape[2], P.shape[3])
+        return P.reshape(P.shape[0], -1)
+
+    def check_absent_rows(self, P, name="X"):
+        if np.issubdtype(P.dtype, np.floating) and not np.isfinite(P).all():
+            raise ValueError(f"{name} contains NaN or infinity; images must be finite.")
+
+    def feature_names(self, shape):
+        c, h, w = shape
+        if c == 1:
+            return np.asarray([f"px_{r}_{q}" for r in range(h) for q in range(w)], dtype=object)
+        return np.asarray(
+            [f"c{k}_px_{r}_{q}" for k in range(c) for r in range(h) for q in range(w)], dtype=object
+        )
+
+    def __repr__(self):
+        return f"ImageLayout(shape={self.shape})"
+
+    def __eq__(self, other):
+        return isinstance(other, ImageLayout) and other.shape == self.shape
+
+    def __hash__(self):
+        return hash(self.shape)
+
+
+class FibreLayout:
+    """Features in the regular representation of a cyclic group: ``channels × fibre_size``.
+
+    Each sample is ``(n_samples, channels * fibre_size)`` channel-major (or 3-D
+    ``(n_samples, channels, fibre_size)``); the cyclic group ``C_fibre_size`` acts by the
+    same cyclic shift on every channel's fibre. This is the layout of group-convolution
+    feature maps after spatial pooling.
+
+    Parameters
+    ----------
+    fibre_size : int
+        Order of the cyclic group (length of each fibre).
+    """
+
+    kind = "fibre"
+
+    def __init__(self, fibre_size):
+        if not isinstance(fibre_size, (int, np.integer)) or isinstance(fibre_size, bool) or fibre_size < 1:
+            raise ValueError(f"fibre_size must be a positive int, got {fibre_size!r}.")
+        self.fibre_size = int(fibre_size)
+
+    def to_working(self, X):
+        if X.ndim == 3:
+            if X.shape[2] != self.fibre_size:
+                raise ValueError(
+                    f"3-D X must have shape (n_samples, channels, {self.fibre_size}); "
+                    f"got last axis {X.shape[2]}."
+                )
+            return X
+        if X.ndim != 2:
+            raise ValueError(
+                f"X must be 2-D (n_samples, channels * {self.fibre_size}); got {X.ndim}-D."
+            )
+        if X.shape[1] % self.fibre_size:
+            raise ValueError(
+                f"X has {X.shape[1]} features, not a multiple of fibre_size={self.fibre_size}; "
+                f"expected shape (n_samples, channels * {self.fibre_size})."
+            )
+        return X.reshape(X.shape[0], -1, self.fibre_size)
+
+    def from_working(self, P, ndim):
+        return P if ndim == 3 else P.reshape(P.shape[0], -1)
+
+    def check_absent_rows(self, P, name="X"):
+        if np.issubdtype(P.dtype, np.floating) and not np.isfinite(P).all():
+            raise ValueError(f"{name} contains NaN or infinity; fibre features must be finite.")
+
+    def feature_names(self, channels):
+        return np.asarray(
+            [f"c{k}_g{j}" for k in range(channels) for j in range(self.fibre_size)], dtype=object
+        )
+
+    def __repr__(self):
+        return f"FibreLayout(fibre_size={self.fibre_size})"
+
+    def __eq__(self, other):
+        return isinstance(other, FibreLayout) and other.fibre_size == self.fibre_size
+
+    def __hash__(self):
+        return hash(("fibre", self.fibre_size))
+
+
+def as_layout(layout, default):
+    """Resolve a ``layout`` parameter: a layout object, ``"points"``, ``"image"`` or None."""
+    if layout is None:
+        return default
+    if isinstance(layout, (PointLayout, ImageLayout, FibreLayout)):
+        return layout
+    if layout == "image":
+        return ImageLayout()
+    if layout == "points":
+        return default if isinstance(default, PointLayout) else PointLayout()
+    raise ValueError(
+        "layout must be None, 'points', 'image', or a PointLayout, ImageLayout or FibreLayout; "
+        f"got {layout!r}."
+    )
