@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
@@ -21,6 +21,7 @@ def resolve_layout(group, layout, n_dims):
         if n_dims is not None and n_dims != layout.n_dims:
             raise ValueError(f"n_dims={n_dims} contradicts layout.n_dims={layout.n_dims}.")
         return layout
+    images_by_default = n_dims is None and all(isinstance(f, (CyclicGroup, DihedralGroup)) for f in group.factors)
     dims = {getattr(f, "d", None) for f in group.factors} - {None}
     if any(isinstance(f, (CyclicGroup, DihedralGroup)) for f in group.factors):
         dims.add(2)
@@ -28,8 +29,7 @@ def resolve_layout(group, layout, n_dims):
         n_dims = dims.pop() if len(dims) == 1 else 3
     elif dims and n_dims not in dims:
         raise ValueError(f"n_dims={n_dims} does not match group {group.name!r}, which acts in {sorted(dims)} dimensions.")
-    planar_image_default = all(isinstance(f, (CyclicGroup, DihedralGroup)) for f in group.factors)
-    default = ImageLayout() if (planar_image_default and layout is None) else PointLayout(n_dims)
+    default = ImageLayout() if (images_by_default and layout is None) else PointLayout(n_dims)
     return as_layout(layout, default)
 
 
@@ -70,17 +70,44 @@ class CanonicalizerTransformer(TransformerMixin, BaseEstimator):
         ``"moments"`` (SO(2), O(2), C_n, D_n on images); ``"sort"`` (S_n). Product groups
         take one method per factor joined by ``+`` (``"pca+sort"``).
     layout : {"points", "image"}, PointLayout, ImageLayout or None, default=None
-        How columns map to points or pixels. ``None``: images for C_n/D_n, points with
-        ``n_dims`` spatial dimensions otherwise. Use :class:`~skcanon.layouts.PointLayout`
+        How columns map to points or pixels. ``None``: images for C_n/D_n when ``n_dims``
+        is not given, points with ``n_dims`` spatial dimensions otherwise. Use :class:`~skcanon.layouts.PointLayout`
         with fields for points carrying vectors and scalars.
     n_dims : int or None, default=None
         Spatial dimension of point sets; inferred from the group when ``None``
         (3 for pure permutation groups).
+    objective : {"auto", "supervised", "prior", "supervised+prior", "align"}, default="auto"
+        Training objective of ``method="learned"`` (ignored by other methods).
+        ``"supervised"``: end to end with a small task head on the canonical inputs
+        (classification or regression inferred from ``y``); ``"prior"``: the identity prior
+        (training data assumed upright); ``"supervised+prior"``: both, the prior weighted
+        by ``prior_weight``; ``"align"``: no ``y``, canonical forms of the training set
+        pulled towards a learned template. ``"auto"``: ``"supervised"`` when ``y`` is
+        given, ``"align"`` otherwise.
+    prior_weight : float, default=1.0
+        Weight of the prior term in ``"supervised+prior"``.
+    hidden : int, default=64
+        Width of the canonicalization network (and of the task head).
+    max_epochs : int, default=20
+        Training epochs of learned networks.
+    lr : float, default=1e-3
+        Learning rate (Adam) of learned networks.
+    early_stopping : bool, default=True
+        Hold out ``validation_fraction`` of the training data and keep the weights of the
+        best validation epoch (stopping after 5 epochs without improvement).
+    validation_fraction : float, default=0.1
+        Share of the training data held out when ``early_stopping``.
+    device : {"auto", "cpu", "cuda"} or str, default="auto"
+        Where networks run; ``"auto"`` uses CUDA when available. Heuristics run on CPU.
+    verbose : int, default=0
+        ``1`` shows a progress bar and per-epoch losses while training.
     batch_size : int or None, default=4096
         Samples processed at once in ``transform``; bounds the working memory.
-        ``None`` processes everything at once.
+        ``None`` processes everything at once. Learned networks train with mini-batches of
+        ``min(batch_size, 128)``.
     random_state : int, RandomState instance or None, default=None
-        Seed for methods with randomness (random and learned networks).
+        Seed for methods with randomness (random and learned networks); a fixed seed
+        gives identical weights and outputs on CPU.
 
     Attributes
     ----------
@@ -121,23 +148,46 @@ class CanonicalizerTransformer(TransformerMixin, BaseEstimator):
         "method": [str],
         "layout": [StrOptions({"points", "image"}), PointLayout, ImageLayout, None],
         "n_dims": [Interval(Integral, 1, None, closed="left"), None],
+        "objective": [StrOptions({"auto", "supervised", "prior", "supervised+prior", "align"})],
+        "prior_weight": [Interval(Real, 0, None, closed="left")],
+        "hidden": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "device": [str],
+        "verbose": ["verbose"],
         "batch_size": [Interval(Integral, 1, None, closed="left"), None],
         "random_state": ["random_state"],
     }
 
-    def __init__(self, group="SE3", method="auto", *, layout=None, n_dims=None, batch_size=4096,
+    def __init__(self, group="SE3", method="auto", *, layout=None, n_dims=None, objective="auto",
+                 prior_weight=1.0, hidden=64, max_epochs=20, lr=1e-3, early_stopping=True,
+                 validation_fraction=0.1, device="auto", verbose=0, batch_size=4096,
                  random_state=None):
         self.group = group
         self.method = method
         self.layout = layout
         self.n_dims = n_dims
+        self.objective = objective
+        self.prior_weight = prior_weight
+        self.hidden = hidden
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.device = device
+        self.verbose = verbose
         self.batch_size = batch_size
         self.random_state = random_state
 
     # -- scikit-learn protocol ------------------------------------------------------------------
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        points = not isinstance(self.layout, ImageLayout) and self.layout != "image"
+        try:
+            points = isinstance(self._resolve()[1], PointLayout)
+        except (ValueError, TypeError):
+            points = True
         tags.input_tags.allow_nan = points  # all-NaN rows mark absent points
         tags.input_tags.three_d_array = True
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
@@ -166,7 +216,7 @@ class CanonicalizerTransformer(TransformerMixin, BaseEstimator):
         self : CanonicalizerTransformer
         """
         group, layout = self._resolve()
-        canonicalizer = make_canonicalizer(group, self.method, layout, random_state=self.random_state)
+        canonicalizer = make_canonicalizer(group, self.method, layout, **self._learning_options())
         P, _ = validate_samples(self, X, layout, reset=True)
         if isinstance(layout, ImageLayout):
             self.image_shape_ = P.shape[1:]
@@ -176,6 +226,13 @@ class CanonicalizerTransformer(TransformerMixin, BaseEstimator):
         self.group_, self.layout_, self.canonicalizer_ = group, layout, canonicalizer
         self.method_ = getattr(canonicalizer, "method", self.method)
         return self
+
+    _LEARNING_OPTIONS = ("objective", "prior_weight", "hidden", "max_epochs", "lr", "early_stopping",
+                         "validation_fraction", "device", "verbose", "batch_size", "random_state")
+
+    def _learning_options(self):
+        """Parameters handed to canonicalizers that train (each declares which it takes)."""
+        return {name: getattr(self, name) for name in self._LEARNING_OPTIONS}
 
     def _working(self, X, name="X"):
         check_is_fitted(self)

@@ -44,7 +44,10 @@ def validate_samples(estimator, X, layout, *, reset, allow_absent_points=True, d
         ndim = X.ndim
     if isinstance(X, np.ndarray) and X.dtype.kind in "OUSVc":
         if X.dtype.kind == "c":
-            raise TypeError(f"{name} has complex dtype; expected real numbers of shape {expected}.")
+            raise ValueError(
+                f"Complex data not supported: {name} has complex dtype; expected real numbers of "
+                f"shape {expected}."
+            )
         try:
             X = X.astype(np.float64)
         except (TypeError, ValueError) as exc:
@@ -54,7 +57,12 @@ def validate_samples(estimator, X, layout, *, reset, allow_absent_points=True, d
             ) from None
     lead_shape = None
     if ndim not in (2,) and isinstance(X, np.ndarray):
-        if ndim < 2 or ndim > 4 or (ndim == 4 and getattr(layout, "kind", None) != "image"):
+        if ndim < 2:
+            raise ValueError(
+                f"{name} must be 2-D of shape {expected}; got an array of shape {X.shape}. "
+                "Reshape your data, e.g. X.reshape(1, -1) for a single sample."
+            )
+        if ndim > 4 or (ndim == 4 and getattr(layout, "kind", None) != "image"):
             raise ValueError(f"{name} must have shape {expected}; got an array of shape {X.shape}.")
         lead_shape = X.shape[1:]
         X = X.reshape(X.shape[0], -1) if X.shape[0] else X.reshape(0, int(np.prod(lead_shape)))

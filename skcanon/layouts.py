@@ -148,7 +148,7 @@ class PointLayout:
     def n_points_for(self, n_features):
         if n_features % self.width:
             raise ValueError(
-                f"X has {n_features} features, which is not a multiple of the {self.width} "
+                f"X has {n_features} feature(s), which is not a multiple of the {self.width} "
                 f"columns per point of this layout ({self._describe()}); expected shape "
                 f"(n_samples, n_points * {self.width})."
             )
@@ -254,7 +254,8 @@ class ImageLayout:
                 side = int(round(np.sqrt(X.shape[1])))
                 if side * side != X.shape[1]:
                     raise ValueError(
-                        f"Cannot infer the image shape of flat X with {X.shape[1]} features; "
+                        f"Cannot infer the image shape of flat X with {X.shape[1]} feature(s) (not a "
+                        "perfect square); "
                         "pass layout=ImageLayout((H, W)) or ImageLayout((C, H, W))."
                     )
                 shape = (1, side, side)

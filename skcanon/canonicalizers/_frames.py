@@ -25,6 +25,7 @@ import numpy as np
 EIG_RTOL = 1e-6      # eigenvalues closer than this (relative to the trace) are "repeated"
 SIGN_RTOL = 1e-6     # normalized third moments below this do not decide a sign
 TIE_RTOL = 1e-7      # projections closer than this (relative) count as tied
+NOISE_RTOL = 1e-20   # spreads below this × the squared magnitude are rounding noise
 
 
 def weighted_centroid(Y, w):
@@ -34,7 +35,7 @@ def weighted_centroid(Y, w):
     return np.einsum("nm,nmd->nd", w, Y) / safe[:, None]
 
 
-def pca_frames(Y, w, special, resolve_ties=True):
+def pca_frames(Y, w, special, resolve_ties=True, offset=None, magnitude=None):
     """Equivariant orthonormal frames of already-centred points.
 
     Parameters
@@ -49,6 +50,13 @@ def pca_frames(Y, w, special, resolve_ties=True):
         Settle ambiguous samples (repeated eigenvalues, undecided signs) by the smallest
         canonical point set, which is invariant to point order. ``False`` (images) keeps
         the cheaper point-index rules.
+    offset : ndarray (n, d) or None
+        The centroid, for groups without translations (O(d), SO(d)): the canonical output
+        is then ``E^T (y + offset)``, and the centroid's projection decides an axis sign
+        that the third moment leaves open (e.g. the normal of a planar cloud).
+    magnitude : ndarray (n,) or None
+        Largest squared norm of the points before centring: spreads below
+        ``1e-20 × magnitude`` are rounding noise (e.g. identical points after a rotation).
 
     Returns
     -------
@@ -63,45 +71,63 @@ def pca_frames(Y, w, special, resolve_ties=True):
     lam, E = np.linalg.eigh(C)
     lam, E = lam[:, ::-1], E[:, :, ::-1].copy()
     scale = np.maximum(lam.sum(axis=1), 0.0)
-    flat = scale <= 1e-300
-    gaps = (lam[:, :-1] - lam[:, 1:]) <= EIG_RTOL * np.maximum(scale, 1e-300)[:, None]
+    noise = NOISE_RTOL * (magnitude if magnitude is not None else scale) + 1e-300
+    flat = scale <= noise
+    if offset is not None:  # a point cloud away from the origin still has a direction
+        flat &= np.einsum("nd,nd->n", offset, offset) <= noise
+    gaps = (lam[:, :-1] - lam[:, 1:]) <= (EIG_RTOL * scale + noise)[:, None]
 
-    m3, decided = _third_moments(Y, w, E, lam, safe_W)
+    m3, decided = _sign_statistic(Y, w, E, lam, safe_W, offset, noise)
     sign = np.where(decided, np.sign(m3), _extreme_point_sign(np.einsum("nmd,nde->nme", Y, E), w))
     E = E * sign[:, None, :]
     if special:
-        _fix_determinant(E, m3, decided, lam)
+        _fix_determinant(E, m3, decided, lam, noise)
     ambiguous = np.flatnonzero((gaps.any(axis=1) | ~decided.all(axis=1)) & ~flat)
     for i in ambiguous:
         if resolve_ties:
-            E[i] = _smallest_canonical_frame(Y[i], w[i], E[i], lam[i], gaps[i], special)
+            E[i] = _smallest_canonical_frame(Y[i], w[i], E[i], lam[i], gaps[i], special,
+                                             None if offset is None else offset[i], noise[i])
         elif gaps[i].any():
             E[i] = _rebase_degenerate(Y[i], w[i], E[i], gaps[i])
-            mi, di = _third_moments(Y[i:i + 1], w[i:i + 1], E[i:i + 1], lam[i:i + 1], safe_W[i:i + 1])
+            mi, di = _sign_statistic(Y[i:i + 1], w[i:i + 1], E[i:i + 1], lam[i:i + 1], safe_W[i:i + 1],
+                                     None if offset is None else offset[i:i + 1], noise[i:i + 1])
             E[i] *= np.where(di[0], np.sign(mi[0]), 1.0)
             if special:
-                _fix_determinant(E[i:i + 1], mi, di, lam[i:i + 1])
+                _fix_determinant(E[i:i + 1], mi, di, lam[i:i + 1], noise[i:i + 1])
     E[flat] = np.eye(d)
     return E
 
 
-def _third_moments(Y, w, E, lam, W):
+def _sign_statistic(Y, w, E, lam, W, offset=None, noise=0.0):
+    """Per axis, the equivariant statistic whose sign orients it, and whether it decides.
+
+    The weighted third moment along the axis; where it vanishes and an ``offset`` is given,
+    the offset's projection (scaled to the same units) takes over.
+    """
     proj = np.einsum("nmd,nde->nme", Y, E)
     m3 = np.einsum("nm,nme->ne", w, proj**3) / W[:, None]
-    return m3, _normalized(m3, lam) > SIGN_RTOL
+    decided = _normalized(m3, lam, noise) > SIGN_RTOL
+    if offset is not None:
+        first = np.einsum("nd,nde->ne", offset, E)
+        size = np.sqrt(np.maximum(lam, 0.0).sum(axis=-1, keepdims=True)) + np.linalg.norm(offset, axis=-1, keepdims=True)
+        use = ~decided & (np.abs(first) > SIGN_RTOL * np.maximum(size, 1e-300))
+        m3 = np.where(use, first, m3)
+        decided = decided | use
+    return m3, decided
 
 
-def _normalized(m3, lam):
-    # relative to the overall size (trace), so that flat directions (λ ≈ 0, e.g. the
-    # normal of a planar cloud) are not "decided" by rounding noise
-    return np.abs(m3) / np.maximum(np.maximum(lam, 0.0).sum(axis=-1, keepdims=True) ** 1.5, 1e-300)
+def _normalized(m3, lam, noise=0.0):
+    # relative to the overall size (trace, at least the noise level), so that flat
+    # directions (λ ≈ 0, e.g. the normal of a planar cloud) are not "decided" by rounding
+    size = np.maximum(np.maximum(lam, 0.0).sum(axis=-1, keepdims=True), np.reshape(noise, (-1, 1)))
+    return np.abs(m3) / np.maximum(size ** 1.5, 1e-300)
 
 
-def _fix_determinant(E, m3, decided, lam):
+def _fix_determinant(E, m3, decided, lam, noise=0.0):
     """Flip, where det = -1, the axis whose sign was least certain (in place)."""
     neg = np.linalg.det(E) < 0
     if neg.any():
-        weakest = np.argmin(np.where(decided, _normalized(m3, lam), -1.0), axis=1)
+        weakest = np.argmin(np.where(decided, _normalized(m3, lam, noise), -1.0), axis=1)
         rows = np.flatnonzero(neg)
         E[rows, :, weakest[rows]] *= -1
 
@@ -185,18 +211,20 @@ def _set_key(Z):
     return tuple(Q[np.lexsort(Q.T[::-1])].ravel()), tuple(Q.ravel())
 
 
-def _smallest_canonical_frame(Y, w, E, lam, gaps, special):
+def _smallest_canonical_frame(Y, w, E, lam, gaps, special, offset=None, noise=0.0):
     """Among the frames the moment rules cannot tell apart, the one whose canonical point
     set is lexicographically smallest. Rotating the input rotates every candidate, and
     reordering the points leaves the candidate sets unchanged, so the choice is invariant
     under both (a canonical form for symmetric shapes such as cubes and regular polygons).
     """
     present = w > 0
-    Yp = Y[present]
+    Yp = Y[present] if offset is None else Y[present] + offset
     d = E.shape[1]
     best, best_key = E, None
-    for base in _candidate_bases(Y, present, E, gaps):
-        m3, decided = _third_moments(Y[None], w[None], base[None], lam[None], np.array([max(w.sum(), 1e-300)]))
+    # re-base on the points as they will appear in the output (the offset included)
+    for base in _candidate_bases(Y if offset is None else Y + offset, present, E, gaps):
+        m3, decided = _sign_statistic(Y[None], w[None], base[None], lam[None], np.array([max(w.sum(), 1e-300)]),
+                                      None if offset is None else offset[None], np.array([noise]))
         m3, decided = m3[0], decided[0]
         free = np.flatnonzero(~decided)
         fixed = np.where(decided, np.sign(m3), 1.0)
@@ -210,7 +238,7 @@ def _smallest_canonical_frame(Y, w, E, lam, gaps, special):
                 if len(free):
                     continue
                 F = F.copy()
-                _fix_determinant(F[None], m3[None], decided[None], lam[None])
+                _fix_determinant(F[None], m3[None], decided[None], lam[None], np.array([noise]))
             key = _set_key(Yp @ F)
             if best_key is None or key < best_key:
                 best, best_key = F, key

@@ -71,8 +71,10 @@ class PCACanonicalizer(Canonicalizer):
         c = weighted_centroid(Y, w)
         g = self.group
         special = getattr(g, "special", isinstance(g, CyclicGroup))
-        E = pca_frames(Y - c[:, None, :], w, special=special)
-        if isinstance(g, EuclideanGroup):
+        translating = isinstance(g, EuclideanGroup)
+        E = pca_frames(Y - c[:, None, :], w, special=special, offset=None if translating else c,
+                       magnitude=np.max(np.einsum("nmd,nmd->nm", Y, Y), axis=1))
+        if translating:
             return g.from_parts(E, c)
         if isinstance(g, OrthogonalGroup):
             return E
@@ -109,7 +111,7 @@ class MomentsCanonicalizer(Canonicalizer):
         c = weighted_centroid(Y, weights)
         g = self.group
         special = isinstance(g, CyclicGroup) or getattr(g, "special", False)
-        E = pca_frames(Y - c[:, None, :], weights, special=special)
+        E = pca_frames(Y - c[:, None, :], weights, special=special, resolve_ties=False, offset=c)
         if isinstance(g, OrthogonalGroup):
             return E
         return planar_element(g, E)
@@ -163,6 +165,11 @@ def tolerant_lexsort(P):
     tol = (rtol * np.maximum(scale, np.finfo(V.dtype).tiny)).astype(V.dtype)
     V = np.where(finite, V, np.inf)
 
+    with np.errstate(invalid="ignore"):  # inf - inf between absent points: a tie, as wanted
+        return _lexsort_loop(V, tol, width, n)
+
+
+def _lexsort_loop(V, tol, width, n):
     order = np.argsort(V[:, :, 0], axis=1, kind="stable")
     todo = np.arange(n)
     group = None
