@@ -1,0 +1,187 @@
+"""CanonicalizerTransformer as a scikit-learn citizen, and its error messages."""
+
+import pickle
+
+import joblib
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+
+from skcanon import CanonicalizerTransformer
+from skcanon.groups import get_group
+from skcanon.layouts import ImageLayout, PointLayout
+
+
+def _clouds(n=90, m=8, seed=0):
+    """Two classes of 3-D clouds (elongated vs flat), randomly rotated and translated."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    scales = np.where(y[:, None] == 0, [4.0, 1.0, 0.3], [1.5, 1.5, 1.5])
+    P = rng.normal(size=(n, m, 3)) * scales[:, None, :]
+    P += np.array([0.5, 0, 0])  # break the sign symmetry
+    G = get_group("SE3")
+    X = G.apply(G.sample(n, seed), P.reshape(n, -1), PointLayout(3))
+    return X, y
+
+
+def test_pipeline_and_grid_search_over_method():
+    X, y = _clouds()
+    pipe = make_pipeline(CanonicalizerTransformer("SE3xS_n", "identity"),
+                         RandomForestClassifier(n_estimators=50, random_state=0))
+    search = GridSearchCV(pipe, {"canonicalizertransformer__method": ["identity", "pca+sort"]}, cv=3)
+    search.fit(X, y)
+    assert search.best_params_["canonicalizertransformer__method"] == "pca+sort"
+    scores = search.cv_results_["mean_test_score"]
+    assert scores[1] > scores[0] + 0.15 and scores[1] > 0.85, scores
+
+
+def test_clone_pickle_joblib_round_trip(tmp_path):
+    X, _ = _clouds()
+    est = CanonicalizerTransformer("SE3xS_n", "pca+sort", batch_size=7).fit(X)
+    twin = clone(est)
+    assert twin.get_params() == est.get_params() and not hasattr(twin, "group_")
+    again = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(again.transform(X), est.transform(X))
+    joblib.dump(est, tmp_path / "c.joblib")
+    np.testing.assert_array_equal(joblib.load(tmp_path / "c.joblib").transform(X), est.transform(X))
+
+
+def test_batching_does_not_change_results():
+    X, _ = _clouds(n=50)
+    a = CanonicalizerTransformer("SE3xS_n", "pca+sort", batch_size=7).fit(X)
+    b = CanonicalizerTransformer("SE3xS_n", "pca+sort", batch_size=None).fit(X)
+    np.testing.assert_array_equal(a.transform(X), b.transform(X))
+    fa, fb = a.canonical_frame(X), b.canonical_frame(X)
+    for x, z in zip(fa, fb):
+        np.testing.assert_array_equal(x, z)
+
+
+def test_pandas_output_and_feature_names():
+    pd = pytest.importorskip("pandas")
+    layout = PointLayout(3, fields=[("pos", "position"), ("vel", "vector"), ("charge", "scalar")])
+    X = np.random.default_rng(0).normal(size=(5, 2 * 7))
+    est = CanonicalizerTransformer("SE3", "pca", layout=layout).set_output(transform="pandas").fit(X)
+    out = est.transform(X)
+    assert isinstance(out, pd.DataFrame)
+    assert list(out.columns[:7]) == ["p0_x", "p0_y", "p0_z", "p0_vel_x", "p0_vel_y", "p0_vel_z", "p0_charge"]
+    df = pd.DataFrame(X, columns=[f"c{i}" for i in range(14)])
+    est2 = CanonicalizerTransformer("SE3", "pca", layout=layout).fit(df)
+    assert list(est2.feature_names_in_) == list(df.columns)
+    assert est2.get_feature_names_out().shape == (14,)
+
+
+def test_image_feature_names_and_layouts():
+    X = np.random.default_rng(0).random((4, 3, 5, 5))
+    est = CanonicalizerTransformer("C4", "moments", layout="image").fit(X)
+    assert est.transform(X).shape == X.shape  # 4-D in, 4-D out
+    assert est.get_feature_names_out()[0] == "c0_px_0_0"
+    flat = CanonicalizerTransformer("D4", layout=ImageLayout((3, 5, 5))).fit(X.reshape(4, -1))
+    np.testing.assert_array_equal(flat.transform(X.reshape(4, -1)).reshape(X.shape),
+                                  CanonicalizerTransformer("D4", layout="image").fit(X).transform(X))
+
+
+def test_three_d_input_round_trips_and_matches_flat():
+    X, _ = _clouds(n=10)
+    X3 = X.reshape(10, -1, 3)
+    est = CanonicalizerTransformer("SE3", "pca").fit(X3)
+    out3 = est.transform(X3)
+    assert out3.shape == X3.shape
+    np.testing.assert_allclose(out3.reshape(10, -1), CanonicalizerTransformer("SE3", "pca").fit(X).transform(X))
+
+
+def test_canonical_frame_formats():
+    X, _ = _clouds(n=5, m=6)
+    assert CanonicalizerTransformer("SO3", "pca").fit(X).canonical_frame(X).shape == (5, 3, 3)
+    assert CanonicalizerTransformer("SE3", "pca").fit(X).canonical_frame(X).shape == (5, 4, 4)
+    assert CanonicalizerTransformer("T3", "centroid").fit(X).canonical_frame(X).shape == (5, 3)
+    perm = CanonicalizerTransformer("S_n", "sort").fit(X).canonical_frame(X)
+    assert perm.shape == (5, 6) and perm.dtype.kind == "i"
+    rot, perm = CanonicalizerTransformer("SE3xS_n", "pca+sort").fit(X).canonical_frame(X)
+    assert rot.shape == (5, 4, 4) and perm.shape == (5, 6)
+
+
+def test_inverse_transform_maps_back():
+    X, _ = _clouds(n=6)
+    est = CanonicalizerTransformer("SE3xS_n", "pca+sort").fit(X)
+    canon, frames = est.canonicalize(X)
+    np.testing.assert_allclose(est.inverse_transform(canon, frames), X, atol=1e-10)
+    with pytest.raises(ValueError, match="one group element per sample"):
+        est.inverse_transform(canon, tuple(f[:2] for f in frames))
+
+
+def test_inputs_are_never_modified():
+    X, _ = _clouds(n=6)
+    X.flags.writeable = False  # any in-place write would raise
+    est = CanonicalizerTransformer("SE3xS_n", "pca+sort").fit(X)
+    est.transform(X)
+    canon, frames = est.canonicalize(X)
+    before = [f.copy() for f in frames]
+    est.inverse_transform(canon, frames)
+    for a, b in zip(before, frames):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_random_state_reproducible_and_params_untouched():
+    est = CanonicalizerTransformer("SE3", "pca", random_state=3)
+    X, _ = _clouds(n=5)
+    est.fit(X)
+    assert est.random_state == 3 and est.method == "pca" and est.method_ == "pca"
+
+
+# -- bad input ------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "X, err, match",
+    [
+        (np.zeros((4, 7)), ValueError, r"7 feature\(s\).*multiple of the 3"),
+        (np.zeros((0, 6)), ValueError, "0 sample"),
+        (np.array([[np.inf] * 6]), ValueError, "infinity"),
+        (np.array([[np.nan, 0, 0, 1, 1, 1]]), ValueError, "NaN inside a point"),
+        (np.array([["a"] * 6]), TypeError, "must be numeric"),
+        (np.zeros(6), ValueError, "Reshape your data"),
+        (np.zeros((2, 3, 4)), ValueError, r"\(n_samples, n_points, 3\)"),
+        (np.zeros((2, 6), dtype=complex), ValueError, "Complex data"),
+    ],
+)
+def test_bad_input_is_a_clear_error(X, err, match):
+    with pytest.raises(err, match=match):
+        CanonicalizerTransformer("SE3", "pca").fit(X)
+
+
+def test_sparse_input_is_a_type_error():
+    sp = pytest.importorskip("scipy.sparse")
+    with pytest.raises(TypeError, match="sparse"):
+        CanonicalizerTransformer("SE3", "pca").fit(sp.csr_matrix(np.ones((2, 6))))
+
+
+def test_width_mismatch_after_fit():
+    est = CanonicalizerTransformer("SE3", "pca").fit(np.random.rand(3, 6))
+    with pytest.raises(ValueError, match="expecting 6 features"):
+        est.transform(np.random.rand(3, 9))
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"group": "SU3"}, "Unknown group"),
+        ({"group": "SE3", "method": "sort"}, "not available for group 'SE3'"),
+        ({"group": "SE3xS_n", "method": "pca"}, "one method per factor"),
+        ({"group": "SO3", "n_dims": 2}, "n_dims=2 does not match"),
+        ({"group": "SO3", "method": "moments"}, "works on images"),
+        ({"group": "C4", "method": "pca", "layout": "image"}, "works on point sets"),
+        ({"group": "SO3", "layout": "bogus"}, "layout"),
+        ({"group": "SO3", "batch_size": 0}, "batch_size"),
+    ],
+)
+def test_bad_parameters_are_clear_errors(params, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        CanonicalizerTransformer(**params).fit(np.random.rand(3, 12))
+
+
+def test_untrusted_fitted_state_is_required():
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        CanonicalizerTransformer().transform(np.zeros((1, 3)))
