@@ -81,7 +81,8 @@ def validate_samples(estimator, X, layout, *, reset, allow_absent_points=True, d
         X2 = X2.astype(np.float32)
     X_nd = X2 if lead_shape is None else X2.reshape((X2.shape[0],) + lead_shape)
     P = layout.to_working(X_nd)
-    layout.check_absent_rows(P, name=name)
+    if allow_nan:  # otherwise validate_data has already rejected every non-finite value
+        layout.check_absent_rows(P, name=name)
     return P, ndim
 
 

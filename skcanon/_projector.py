@@ -1,0 +1,249 @@
+"""InvariantProjector: equivariant features in, invariant features out."""
+
+from __future__ import annotations
+
+from numbers import Integral
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from ._canonicalizer import CanonicalizerTransformer, iter_batches, resolve_layout
+from ._validation import validate_samples
+from .groups import CyclicGroup, Group, get_group
+from .layouts import FibreLayout, ImageLayout, PointLayout
+from .projections import make_projection, methods_for
+
+
+class InvariantProjector(TransformerMixin, BaseEstimator):
+    """Project equivariant features onto invariant ones, losslessly where possible.
+
+    Equivariant features (point sets, per-node latents, vectors, C_n regular-representation
+    fibres, images) carry an ambiguity: every transformed copy ``g·x`` codes the same
+    object. ``transform`` applies a map ``f`` with ``f(g·x) = f(x)``, so any downstream
+    model sees one code per orbit (Hansen, Calissano & Feragen, ICML 2024). Prefer lossless
+    maps (``lossless_`` is True: different orbits get different features).
+
+    ============  ============================================  =====================  ==========
+    family        method                                        group                  lossless
+    ============  ============================================  =====================  ==========
+    pooling       ``"sum"``, ``"mean"``, ``"max"``              S_n                    no
+    sorting       ``"sort"``                                    S_n                    1 channel
+    sorting       ``"random_sort"``                             S_n                    generic A
+    sorting       ``"lexsort"``                                 S_n                    yes
+    moments       ``"power_sums"`` (``"moments"``)              S_n                    degree ≥ m
+    moments       ``"random_moments"``                          S_n                    D ≥ 2mw+1
+    geometry      ``"norms"``                                   O(d), E(d)             no
+    geometry      ``"gram"``                                    O(d), E(d), SO, SE     O(d), E(d)
+    geometry      ``"distances"``                               E(d), O(d)             E(d)
+    geometry      ``"gram_minors"``                             SO(d), SE(d)           yes
+    geometry      ``"sorted_distances"``                        E(d)×S_n, O(d)×S_n     generic
+    spectral      ``"group_pool"``                              C_n fibres             no
+    spectral      ``"power_spectrum"``                          C_n fibres             no
+    spectral      ``"bispectrum"``                              C_n fibres             generic
+    random        ``"reynolds"``                                C_n, D_n, small S_n    no
+    random        ``"max_filter"``                              C_n, D_n, small S_n    K ≥ 2·dim
+    section       ``"canonical"``                               any (points, images)   yes
+    ============  ============================================  =====================  ==========
+
+    Formulas and costs are in :doc:`the user guide <projections>` and in the classes of
+    :mod:`skcanon.projections`.
+
+    Parameters
+    ----------
+    group : str or Group, default="S_n"
+        The symmetry the output must be invariant to (``"S_n"``, ``"O3"``, ``"SE2"``,
+        ``"E3xS_n"``, ``"C8"``, ``"D4"``, ...).
+    method : str, default="sort"
+        The invariant map; see the table. Grid-searchable.
+    layout : {"points", "image", "fibre"}, PointLayout, ImageLayout, FibreLayout or None, \
+default=None
+        How columns map to points, pixels or fibres. ``None``: images for C_n/D_n, points
+        otherwise. ``"fibre"`` means ``FibreLayout(n)`` for ``C_n``: input
+        ``(n_samples, channels * n)`` channel-major.
+    n_dims : int or None, default=None
+        Columns per point: the spatial dimension for geometric groups, and for pure S_n the
+        number of scalar channels per point (``None`` → 3, as for
+        :class:`~skcanon.CanonicalizerTransformer`).
+    degree : int or None, default=None
+        Highest degree of ``"power_sums"`` (``None``: the number of points, capped so that
+        there are at most 1000 power sums).
+    n_components : int or None, default=None
+        Width of the random maps (``"random_sort"``, ``"random_moments"``, ``"reynolds"``,
+        ``"max_filter"``); ``None`` gives the lossless width where one is known.
+    canonicalizer : CanonicalizerTransformer or None, default=None
+        Cross-section used by ``"canonical"``; ``None`` uses the default heuristic for the
+        group. Cloned and fitted (with ``y``) in ``fit``.
+    batch_size : int or None, default=4096
+        Samples transformed at once; bounds working memory. ``None``: all at once.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the random maps.
+
+    Attributes
+    ----------
+    group_ : Group
+        Resolved group.
+    layout_ : PointLayout, ImageLayout or FibreLayout
+        Resolved layout.
+    projection_ : Projection
+        The fitted map (see :mod:`skcanon.projections`).
+    lossless_ : bool
+        Whether the map separates the orbits of ``group_`` for inputs of the fitted size
+        (for "generic" rules: all inputs outside a measure-zero set).
+    n_features_in_ : int
+        Number of input features (3-D input counted flat).
+    feature_names_in_ : ndarray of str
+        Input column names when ``X`` was a DataFrame.
+    n_features_out_ : int
+        Number of invariant features.
+
+    See Also
+    --------
+    skcanon.CanonicalizerTransformer : Canonicalization (used by ``method="canonical"``).
+    skcanon.metrics.orbit_distortion : How well feature distances follow the quotient distance.
+    skcanon.metrics.orbit_separation : How often non-equivalent samples get distinct features.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skcanon._projector import InvariantProjector
+    >>> X = np.array([[3.0, 1.0, 2.0], [2.0, 3.0, 1.0]])   # two orderings of one set
+    >>> proj = InvariantProjector(group="S_n", method="sort", n_dims=1).fit(X)
+    >>> proj.transform(X)
+    array([[1., 2., 3.],
+           [1., 2., 3.]])
+    >>> proj.lossless_, list(proj.get_feature_names_out())
+    (True, ['sorted_c0_0', 'sorted_c0_1', 'sorted_c0_2'])
+    """
+
+    _parameter_constraints = {
+        "group": [str, Group],
+        "method": [str],
+        "layout": [StrOptions({"points", "image", "fibre"}), PointLayout, ImageLayout, FibreLayout, None],
+        "n_dims": [Interval(Integral, 1, None, closed="left"), None],
+        "degree": [Interval(Integral, 1, None, closed="left"), None],
+        "n_components": [Interval(Integral, 1, None, closed="left"), None],
+        "canonicalizer": [CanonicalizerTransformer, None],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), None],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(self, group="S_n", method="sort", *, layout=None, n_dims=None, degree=None,
+                 n_components=None, canonicalizer=None, batch_size=4096, random_state=None):
+        self.group = group
+        self.method = method
+        self.layout = layout
+        self.n_dims = n_dims
+        self.degree = degree
+        self.n_components = n_components
+        self.canonicalizer = canonicalizer
+        self.batch_size = batch_size
+        self.random_state = random_state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.non_deterministic = False
+        return tags
+
+    def _resolve(self):
+        group = get_group(self.group)
+        layout = self.layout
+        if layout == "fibre":
+            cyclic = [f for f in group.factors if isinstance(f, CyclicGroup)]
+            if len(group.factors) != 1 or not cyclic:
+                raise ValueError(f"layout='fibre' needs a cyclic group C_n; got group {group.name!r}.")
+            layout = FibreLayout(cyclic[0].n)
+        if isinstance(layout, FibreLayout):
+            if not (len(group.factors) == 1 and isinstance(group, CyclicGroup)):
+                raise ValueError(f"layout={layout!r} needs a cyclic group C_n; got group {group.name!r}.")
+            if layout.fibre_size != group.n:
+                raise ValueError(
+                    f"layout.fibre_size={layout.fibre_size} does not match group {group.name!r}; "
+                    f"use FibreLayout({group.n})."
+                )
+        else:
+            layout = resolve_layout(group, layout, self.n_dims)
+            try:
+                group.check_layout(layout)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"layout={layout!r} does not fit group {group.name!r}: {exc}") from None
+        return group, layout
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Resolve group, layout and method; draw the random maps.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or the layout's 3-D/4-D shape
+            Equivariant features.
+        y : array-like of shape (n_samples,), default=None
+            Passed to a learned ``canonicalizer`` only.
+
+        Returns
+        -------
+        self : InvariantProjector
+        """
+        group, layout = self._resolve()
+        projection = make_projection(self.method, group, layout, degree=self.degree,
+                                     n_components=self.n_components,
+                                     canonicalizer=self.canonicalizer)
+        P, _ = validate_samples(self, X, layout, reset=True, allow_absent_points=False)
+        projection.fit(P, y, check_random_state(self.random_state))
+        self.group_, self.layout_, self.projection_ = group, layout, projection
+        self.lossless_ = bool(projection.lossless)
+        self._names = np.asarray(projection.feature_names(), dtype=object)
+        self.n_features_out_ = len(self._names)
+        return self
+
+    def transform(self, X):
+        """Invariant features of every sample.
+
+        Parameters
+        ----------
+        X : array-like in the fitted layout
+
+        Returns
+        -------
+        X_invariant : ndarray of shape (n_samples, n_features_out_)
+            float32 input stays float32.
+        """
+        check_is_fitted(self)
+        P, _ = validate_samples(self, X, self.layout_, reset=False, allow_absent_points=False)
+        out = None
+        for sl in iter_batches(P.shape[0], self.batch_size):
+            part = self.projection_.transform(P[sl])
+            if out is None:
+                out = np.empty((P.shape[0], part.shape[1]), dtype=part.dtype)
+            out[sl] = part
+        if out is None:  # pragma: no cover - validate_samples rejects empty X
+            out = np.empty((0, self.n_features_out_), dtype=P.dtype)
+        return out
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the invariant features, e.g. ``sorted_c0_3``, ``dist_0_1``,
+        ``power_spectrum_c2_k1``.
+
+        Parameters
+        ----------
+        input_features : ignored
+            Present for API consistency.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+        """
+        check_is_fitted(self)
+        return self._names.copy()
+
+    @staticmethod
+    def available_methods(group, layout=None, n_dims=None):
+        """Methods invariant for ``group`` on ``layout`` (resolved as in ``fit``)."""
+        proj = InvariantProjector(group=group, layout=layout, n_dims=n_dims)
+        g, lay = proj._resolve()
+        return methods_for(g, lay)
+

@@ -1,0 +1,79 @@
+"""Invariant projections: maps ``f`` with ``f(g·x) = f(x)``, one class per method.
+
+Each method is one :class:`Projection` subclass (formula, cost and losslessness in its
+docstring) registered by name in :data:`PROJECTIONS`; :class:`~skcanon._projector.InvariantProjector`
+looks methods up here. Adding a method means writing the class and one
+:func:`register_projection` call.
+
+=====================  ==========================================  ==============================
+family                 methods                                     group / layout
+=====================  ==========================================  ==============================
+pooling                ``sum``, ``mean``, ``max``                  S_n on points
+sorting                ``sort``, ``random_sort``, ``lexsort``      S_n on points
+moments                ``power_sums`` (alias ``moments``),         S_n on points
+                       ``random_moments``
+geometry               ``norms``, ``gram``, ``distances``,         O(d), SO(d), E(d), SE(d)
+                       ``gram_minors`` (SO(d)/SE(d))               on points
+geometry × S_n         ``sorted_distances``                        E(d)×S_n, O(d)×S_n on points
+spectral               ``group_pool``, ``power_spectrum``,         C_n on regular fibres
+                       ``bispectrum``
+random invariant       ``reynolds``, ``max_filter``                C_n (fibres, images, 2-D
+                                                                   points), D_n (images, 2-D
+                                                                   points), small S_n
+cross-section          ``canonical``                               any group on points/images
+=====================  ==========================================  ==============================
+"""
+
+from ._base import Projection, group_elements
+from ._canonical import Canonical
+from ._geometry import Distances, Gram, GramMinors, Norms, SortedDistances
+from ._moments import PowerSums, RandomMoments
+from ._pooling import MaxPooling, MeanPooling, SumPooling
+from ._random import MaxFilter, Reynolds
+from ._sorting import LexSort, RandomSort, Sort
+from ._spectral import Bispectrum, GroupPool, PowerSpectrum
+
+__all__ = [
+    "Projection",
+    "PROJECTIONS",
+    "register_projection",
+    "make_projection",
+    "methods_for",
+    "group_elements",
+]
+
+#: method name → Projection subclass
+PROJECTIONS = {}
+
+
+def register_projection(name, cls):
+    """Make ``cls`` available as ``InvariantProjector(method=name)``."""
+    PROJECTIONS[name] = cls
+
+
+for _cls in (SumPooling, MeanPooling, MaxPooling, Sort, RandomSort, LexSort, PowerSums,
+             RandomMoments, Norms, Gram, Distances, GramMinors, SortedDistances, GroupPool,
+             PowerSpectrum, Bispectrum, Reynolds, MaxFilter, Canonical):
+    register_projection(_cls.name, _cls)
+register_projection("moments", PowerSums)
+
+
+def methods_for(group, layout):
+    """Names of the methods invariant for ``group`` acting on ``layout``."""
+    return sorted(name for name, cls in PROJECTIONS.items() if cls.supports(group, layout))
+
+
+def make_projection(method, group, layout, **options):
+    """Build the (unfitted) projection ``method`` for ``group`` on ``layout``."""
+    if not isinstance(method, str) or method not in PROJECTIONS:
+        raise ValueError(
+            f"method={method!r} is unknown; choose one of {sorted(PROJECTIONS)}. "
+            f"For group {group.name!r} on {layout!r}: {methods_for(group, layout)}."
+        )
+    cls = PROJECTIONS[method]
+    if not cls.supports(group, layout):
+        raise ValueError(
+            f"method={method!r} is not invariant for group {group.name!r} on layout {layout!r}; "
+            f"available there: {methods_for(group, layout)}."
+        )
+    return cls(group, layout, **options)

@@ -1,0 +1,117 @@
+"""Random invariant maps for finite groups: Reynolds projection and max filtering."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..groups import CyclicGroup, DihedralGroup, PermutationGroup
+from ._base import (
+    Projection,
+    act_each,
+    exact_orthogonal_action,
+    finite_group_order,
+    group_elements,
+)
+
+
+class _FiniteGroupMap(Projection):
+    """Maps built from the orbit ``{g⁻¹·t : g ∈ G}`` of random templates ``t``.
+
+    For an orthogonal action ``⟨g·x, t⟩ = ⟨x, g⁻¹·t⟩``, so one matrix product of the flat
+    sample with the stacked template orbits gives every ``⟨g·x, t_j⟩``.
+    """
+
+    family = "random invariant"
+    options = ("n_components",)
+
+    @classmethod
+    def supports(cls, group, layout):
+        kind = getattr(layout, "kind", None)
+        if isinstance(group, PermutationGroup):
+            return kind == "points"
+        if isinstance(group, DihedralGroup):
+            return kind in ("image", "points")
+        return isinstance(group, CyclicGroup)
+
+    def _template_orbits(self, T):
+        """``T`` (K, *sample_shape) → ``(dim, |G|·K)`` columns ``g⁻¹·t_j``, group-major."""
+        elements = group_elements(self.group, self.sample_shape_)
+        cols = []
+        for g in elements:
+            g_inv = self.group.inverse(np.asarray(g)[None])[0]
+            cols.append(act_each(self.group, g_inv, T, self.layout).reshape(T.shape[0], -1))
+        return np.concatenate(cols, axis=0).T, len(elements)
+
+    def fit(self, P, y=None, random_state=None):
+        super().fit(P)
+        finite_group_order(self.group, self.sample_shape_)  # raises for unsupported groups
+        self.dim_ = int(np.prod(self.sample_shape_))
+        self.n_components_ = int(self.n_components or self._default_components())
+        T = random_state.standard_normal((self.n_components_,) + self.sample_shape_)
+        T /= np.sqrt(self.dim_)
+        self.exact_ = exact_orthogonal_action(self.group, self.layout, self.sample_shape_)
+        self._build(T)
+        return self
+
+    def feature_names(self):
+        return [f"{self.name}_{j}" for j in range(self.n_components_)]
+
+
+class Reynolds(_FiniteGroupMap):
+    """Linear Reynolds projection ``f(x) = A · (1/|G|) Σ_g ρ(g) x`` of a random Gaussian
+    ``A`` (``n_components × dim``, default ``min(dim, 64)`` rows).
+
+    The group average maps onto the fixed subspace of the representation, so this keeps
+    only the invariant *linear* part of ``x`` (for C_n fibres: the channel means; for C4
+    images: the image averaged over its four rotations). Not offered for C_n/D_n on 2-D
+    points, where the fixed subspace is zero. Never lossless for a non-trivial
+    group; cheapest of the random maps: one ``dim × K`` product, ``A`` being averaged over
+    the group once in ``fit``.
+    """
+
+    name = "reynolds"
+
+    @classmethod
+    def supports(cls, group, layout):
+        # rotations of 2-D points fix only the origin: the projection would be zero
+        if isinstance(group, (CyclicGroup, DihedralGroup)) and getattr(layout, "kind", None) == "points":
+            return False
+        return super().supports(group, layout)
+
+    def _default_components(self):
+        return min(self.dim_, 64)
+
+    def _build(self, T):
+        W, order = self._template_orbits(T)
+        self.W_ = W.reshape(self.dim_, order, self.n_components_).mean(axis=1)
+
+    def transform(self, P):
+        return P.reshape(P.shape[0], -1) @ self.W_.astype(P.dtype, copy=False)
+
+
+class MaxFilter(_FiniteGroupMap):
+    """Max filtering ``f_j(x) = max_g ⟨g·x, t_j⟩`` with random Gaussian templates ``t_j``.
+
+    For a finite group acting orthogonally, ``n_components ≥ 2·dim`` generic templates
+    separate all orbits (Cahill, Iverson, Mixon, "Max filtering"; Dym et al.); default
+    ``2·dim``, ``lossless_`` reports ``n_components ≥ 2·dim`` and an exact action (image
+    rotations by other than multiples of 90° interpolate, so C8 on images is only
+    approximately invariant and never reported lossless). Lipschitz. Cost
+    ``O(|G|·dim·K)`` per sample.
+    """
+
+    name = "max_filter"
+
+    def _default_components(self):
+        return 2 * self.dim_
+
+    def _build(self, T):
+        self.W_, self.order_ = self._template_orbits(T)
+
+    def transform(self, P):
+        S = P.reshape(P.shape[0], -1) @ self.W_.astype(P.dtype, copy=False)
+        return S.reshape(P.shape[0], self.order_, self.n_components_).max(axis=1)
+
+    @property
+    def lossless(self):
+        return self.exact_ and self.n_components_ >= 2 * self.dim_

@@ -1,0 +1,99 @@
+"""Spectral invariants of C_n regular-representation fibres: group pooling, power
+spectrum, bispectrum."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..groups import CyclicGroup
+from ._base import Projection
+
+
+class _Spectral(Projection):
+    family = "spectral"
+
+    @classmethod
+    def supports(cls, group, layout):
+        return (isinstance(group, CyclicGroup) and getattr(layout, "kind", None) == "fibre"
+                and layout.fibre_size == group.n)
+
+
+class GroupPool(_Spectral):
+    """Mean and max of every channel over its fibre: ``(mean_g z_c(g), max_g z_c(g))``.
+
+    ``2·C`` features, cost ``O(C·n)``. Lossless only for ``n = 1``.
+    """
+
+    name = "group_pool"
+
+    def transform(self, P):
+        return np.stack([P.mean(axis=2), P.max(axis=2)], axis=2).reshape(P.shape[0], -1)
+
+    def feature_names(self):
+        return [f"pool_{op}_c{c}" for c in range(self.sample_shape_[0]) for op in ("mean", "max")]
+
+    @property
+    def lossless(self):
+        return self.sample_shape_[1] == 1
+
+
+class PowerSpectrum(_Spectral):
+    """Power spectrum of every channel: ``|F_c(k)|²``, ``k = 0..⌊n/2⌋``, with
+    ``F_c(k) = Σ_j z_c(j) e^{−2πijk/n}``.
+
+    ``C·(⌊n/2⌋+1)`` features, cost ``O(C·n log n)``. Loses the phases (and the relative
+    shifts between channels): lossless only for ``n ≤ 2``.
+    """
+
+    name = "power_spectrum"
+
+    def transform(self, P):
+        F = np.fft.rfft(P, axis=2)
+        return (F.real**2 + F.imag**2).astype(P.dtype, copy=False).reshape(P.shape[0], -1)
+
+    def feature_names(self):
+        C, n = self.sample_shape_
+        return [f"power_spectrum_c{c}_k{k}" for c in range(C) for k in range(n // 2 + 1)]
+
+    @property
+    def lossless(self):
+        return self.sample_shape_[1] <= 2
+
+
+class Bispectrum(_Spectral):
+    """Reference-channel bispectrum: ``B_c(k) = F_0(1) · F_c(k) · conj(F_c(k+1))``
+    (indices mod ``n``), real and imaginary parts, plus the channel means ``F_c(0)/n``.
+
+    A shift by ``s`` multiplies ``F_c(k)`` by ``ω^{−ks}``, so the phases cancel
+    (``1 + k − (k+1) = 0``): exactly invariant. Channel 0's first harmonic is the common
+    phase reference, so the relative shifts between channels are kept. Lossless for generic
+    signals: fixing the phase of ``F_0(1)``, ``|F_0(1)|`` comes from ``B_0(0)`` and the
+    mean, and ``F_c(k+1)`` from ``B_c(k)`` recursively whenever no ``F_c(k)`` vanishes.
+    ``C·(2n+1)`` features, cost ``O(C·n log n)``. Cubic in the input: scale it to about unit size.
+    """
+
+    name = "bispectrum"
+
+    def transform(self, P):
+        n_s, C, n = P.shape
+        F = np.fft.fft(P, axis=2)
+        ref = F[:, 0:1, 1 % n][:, :, None]
+        B = ref * F * np.conj(np.roll(F, -1, axis=2))
+        out = np.concatenate(
+            [P.mean(axis=2)[:, :, None], B.real, B.imag], axis=2
+        )
+        return out.astype(P.dtype, copy=False).reshape(n_s, -1)
+
+    def feature_names(self):
+        C, n = self.sample_shape_
+        return [
+            name
+            for c in range(C)
+            for name in [f"bispectrum_c{c}_mean"]
+            + [f"bispectrum_c{c}_k{k}_re" for k in range(n)]
+            + [f"bispectrum_c{c}_k{k}_im" for k in range(n)]
+        ]
+
+    @property
+    def lossless(self):
+        return True

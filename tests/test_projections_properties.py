@@ -1,0 +1,212 @@
+"""Property tests of every invariant projection: invariance, separation, isometry.
+
+Tolerances (relative to the feature norm of each sample, see
+:func:`skcanon.metrics.invariance_error`): float64 ``1e-9``; float32 ``1e-4`` (rotations of
+float32 coordinates carry ~1e-7 relative rounding, which Gram/distances/determinants and
+high power sums amplify by at most a few orders). Inputs are generic Gaussian samples;
+degenerate inputs (ties, all-equal points, zeros) have their own finiteness test.
+
+"Lossless" methods are checked on *hard* pairs — pairs that the lossy methods of the same
+group provably merge (same per-channel multisets, same norms, mirror images, same power
+spectra) — and the lossy ones are checked to merge them, so the test would fail if a lossy
+map were reported lossless or a lossless one lost information.
+"""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from skcanon._projector import InvariantProjector
+from skcanon.groups import get_group
+from skcanon.layouts import FibreLayout, ImageLayout, PointLayout
+from skcanon.metrics import invariance_error, orbit_distortion, orbit_separation
+
+TOL = {np.float64: 1e-9, np.float32: 1e-4}
+
+S_N = ["sum", "mean", "max", "sort", "random_sort", "lexsort", "power_sums", "random_moments", "canonical"]
+# (group, methods, projector kwargs, kind of data, per-point width)
+CASES = (
+    [("S_n", m, {"n_dims": 1}, "points", 1) for m in S_N]
+    + [("S_n", m, {"n_dims": 3}, "points", 3) for m in S_N]
+    + [("S_n", m, {"n_dims": 2}, "small_points", 2) for m in ("reynolds", "max_filter")]
+    + [(g, m, {}, "points", 3) for g in ("O3", "E3") for m in ("norms", "gram", "distances", "canonical")]
+    + [(g, m, {}, "points", 3) for g in ("SO3", "SE3") for m in ("norms", "gram", "gram_minors")]
+    + [(g, m, {}, "points", 2) for g in ("SO2", "SE2") for m in ("gram", "gram_minors", "distances")]
+    + [("E3xS_n", m, {}, "points", 3) for m in ("sorted_distances", "canonical")]
+    + [("SE2xS_n", "sorted_distances", {}, "points", 2)]
+    + [(g, m, {"layout": "fibre"}, "fibre", 4 if g == "C4" else 6)
+       for g in ("C4", "C6")
+       for m in ("group_pool", "power_spectrum", "bispectrum", "reynolds", "max_filter")]
+    + [(g, m, {}, "image", 0) for g in ("C4", "D4") for m in ("reynolds", "max_filter", "canonical")]
+    + [(g, m, {"layout": "points"}, "points", 2) for g in ("C4", "D3") for m in ("max_filter",)]
+)
+
+
+def _layout(group, kwargs, kind, width):
+    if kind == "fibre":
+        return FibreLayout(get_group(group).n)
+    if kind == "image":
+        return ImageLayout((6, 6))
+    return PointLayout(width)
+
+
+def _data(kind, width, seed, n, m, dtype):
+    rng = np.random.default_rng(seed)
+    if kind == "image":
+        return rng.normal(size=(n, 36)).astype(dtype)
+    if kind == "small_points":
+        m = min(m, 4)
+    if kind == "fibre":
+        return rng.normal(size=(n, 3 * width)).astype(dtype)
+    X = rng.normal(size=(n, m, width)) * np.linspace(1.5, 0.7, width) + rng.normal(size=(n, 1, width))
+    return X.reshape(n, -1).astype(dtype)
+
+
+def _ids(case):
+    return f"{case[0]}-{case[1]}-{case[3]}{case[4]}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[_ids(c) for c in CASES])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@given(seed=st.integers(0, 2**31 - 1), m=st.integers(2, 7))
+def test_projection_is_invariant(case, dtype, seed, m):
+    group, method, kwargs, kind, width = case
+    X = _data(kind, width, seed, 6, m, dtype)
+    layout = _layout(group, kwargs, kind, width)
+    proj = InvariantProjector(group, method, random_state=seed, **kwargs)
+    if kind == "image":
+        proj.set_params(layout=layout)
+    Z = proj.fit(X).transform(X)
+    assert Z.dtype == dtype and np.isfinite(Z).all()
+    assert Z.shape == (X.shape[0], proj.n_features_out_)
+    err = invariance_error(proj, X, group, n_trials=3, random_state=seed, layout=proj.layout_)
+    assert err.max < TOL[dtype], (method, err)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[_ids(c) for c in CASES])
+def test_degenerate_inputs_give_finite_output(case):
+    group, method, kwargs, kind, width = case
+    X = _data(kind, width, 0, 4, 4, np.float64)
+    proj = InvariantProjector(group, method, random_state=0, **kwargs)
+    if kind == "image":
+        proj.set_params(layout=_layout(group, kwargs, kind, width))
+    proj.fit(X)
+    for X_bad in (np.zeros_like(X), np.ones_like(X), np.repeat(X[:, :1], X.shape[1], axis=1)):
+        Z = proj.transform(X_bad)
+        assert np.isfinite(Z).all()
+        np.testing.assert_array_equal(Z, proj.transform(X_bad))  # deterministic
+
+
+# -- losslessness on hard pairs -----------------------------------------------------------------
+def _shuffle_channels_independently(X, m, w, rng):
+    """Same multiset in every channel, different joint: per-channel maps cannot tell."""
+    P = X.reshape(len(X), m, w).copy()
+    for c in range(1, w):
+        P[:, :, c] = np.take_along_axis(P[:, :, c], np.argsort(rng.random((len(X), m)), 1), 1)
+    return P.reshape(len(X), -1)
+
+
+@given(seed=st.integers(0, 2**31 - 1), m=st.integers(3, 5))
+def test_lossless_permutation_maps_separate_channel_shuffles(seed, m):
+    rng = np.random.default_rng(seed)
+    w = 2
+    X = rng.normal(size=(20, m * w))
+    Y = _shuffle_channels_independently(X, m, w, rng)
+    for method in ("random_sort", "lexsort", "power_sums", "random_moments", "max_filter", "canonical"):
+        proj = InvariantProjector("S_n", method, n_dims=w, random_state=seed).fit(X)
+        assert proj.lossless_, method
+        assert orbit_separation(proj, X, "S_n", X_other=Y) == 1.0, method
+    for method in ("sum", "mean", "max", "sort"):
+        proj = InvariantProjector("S_n", method, n_dims=w).fit(X)
+        assert not proj.lossless_
+        assert orbit_separation(proj, X, "S_n", X_other=Y) == 0.0, method
+
+
+@given(seed=st.integers(0, 2**31 - 1), m=st.integers(2, 6))
+def test_gram_separates_equal_norm_sets_under_O3(seed, m):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(15, m, 3))
+    # rotate every point on its own: norms kept, angles between points changed
+    R = get_group("SO3").sample(15 * m, rng.integers(2**31)).reshape(15, m, 3, 3)
+    Y = np.einsum("nmij,nmj->nmi", R, X)
+    X, Y = X.reshape(15, -1), Y.reshape(15, -1)
+    gram = InvariantProjector("O3", "gram").fit(X)
+    norms = InvariantProjector("O3", "norms").fit(X)
+    assert gram.lossless_ and not norms.lossless_
+    assert orbit_separation(gram, X, "O3", X_other=Y) == 1.0
+    assert orbit_separation(norms, X, "O3", X_other=Y) == 0.0
+
+
+@pytest.mark.parametrize("group", ["SO3", "SE3", "SO2", "SE2"])
+@given(seed=st.integers(0, 2**31 - 1), m=st.integers(5, 7))
+def test_minors_separate_mirror_images(group, seed, m):
+    # m ≥ d + 2: fewer (centred) points span a hyperplane and equal their mirror image
+    d = int(group[-1])
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(15, m, d))
+    Y = X * np.r_[-1.0, np.ones(d - 1)]         # mirror image: same Gram, different SO(d)-orbit
+    X, Y = X.reshape(15, -1), Y.reshape(15, -1)
+    minors = InvariantProjector(group, "gram_minors").fit(X)
+    gram = InvariantProjector(group, "gram").fit(X)
+    assert minors.lossless_ and not gram.lossless_
+    assert orbit_separation(minors, X, group, X_other=Y) == 1.0
+    assert orbit_separation(gram, X, group, X_other=Y) == 0.0
+
+
+@given(seed=st.integers(0, 2**31 - 1), n=st.sampled_from([3, 4, 6, 8]))
+def test_bispectrum_separates_what_power_spectrum_merges(seed, n):
+    rng = np.random.default_rng(seed)
+    C = 3
+    X = rng.normal(size=(20, C, n))
+    # shift each channel by its own amount: per-channel spectra and pools unchanged
+    shifts = rng.integers(1, n, size=(20, C))
+    Y = np.stack([np.stack([np.roll(X[i, c], shifts[i, c]) for c in range(C)]) for i in range(20)])
+    Y[:, 0] = X[:, 0]
+    X, Y = X.reshape(20, -1), Y.reshape(20, -1)
+    group = f"C{n}"
+    for method in ("bispectrum", "max_filter"):
+        proj = InvariantProjector(group, method, layout="fibre", random_state=seed).fit(X)
+        assert proj.lossless_
+        assert orbit_separation(proj, X, group, X_other=Y) == 1.0, method
+    for method in ("power_spectrum", "group_pool"):
+        proj = InvariantProjector(group, method, layout="fibre").fit(X)
+        assert not proj.lossless_
+        assert orbit_separation(proj, X, group, X_other=Y) == 0.0, method
+
+
+@pytest.mark.parametrize("method", ["max_filter", "canonical"])
+@given(seed=st.integers(0, 2**31 - 1))
+def test_lossless_image_maps_separate_mirror_images(method, seed):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(12, 25))
+    Y = X.reshape(12, 5, 5)[:, :, ::-1].reshape(12, 25)   # mirror: not a C4 element
+    proj = InvariantProjector("C4", method, layout=ImageLayout((5, 5)), random_state=seed).fit(X)
+    assert proj.lossless_
+    assert orbit_separation(proj, X, "C4", X_other=Y) == 1.0
+    reyn = InvariantProjector("C4", "reynolds", layout=ImageLayout((5, 5)), random_state=seed).fit(X)
+    assert not reyn.lossless_
+
+
+@given(seed=st.integers(0, 2**31 - 1), m=st.integers(3, 6))
+def test_distances_separate_E3_orbits_and_sorted_distances_generic_clouds(seed, m):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(30, m * 3))
+    dist = InvariantProjector("E3", "distances").fit(X)
+    assert dist.lossless_
+    assert orbit_separation(dist, X, "E3", random_state=seed) == 1.0
+    sd = InvariantProjector("E3xS_n", "sorted_distances").fit(X)
+    assert orbit_separation(sd, X, "E3xS_n", random_state=seed) == 1.0
+
+
+# -- isometry of the scalar sort ----------------------------------------------------------------
+@given(seed=st.integers(0, 2**31 - 1), m=st.integers(2, 12))
+def test_scalar_sort_is_isometric_to_the_quotient(seed, m):
+    X = np.random.default_rng(seed).normal(size=(40, m))
+    proj = InvariantProjector("S_n", "sort", n_dims=1).fit(X)
+    res = orbit_distortion(proj, X, "S_n", n_pairs=60, random_state=seed)
+    assert res.n_pairs > 0
+    assert abs(res.distortion - 1) < 1e-9 and abs(res.min_ratio - 1) < 1e-9
+    # a lossy map is not: pooling contracts some pairs far more than others
+    pooled = InvariantProjector("S_n", "sum", n_dims=1).fit(X)
+    assert orbit_distortion(pooled, X, "S_n", n_pairs=60, random_state=seed).distortion > 1.01

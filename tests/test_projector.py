@@ -1,0 +1,199 @@
+"""InvariantProjector as a scikit-learn citizen: model selection, compatibility, bad input."""
+
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.linear_model import Ridge
+from sklearn.model_selection import GridSearchCV, KFold
+from sklearn.pipeline import make_pipeline
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skcanon import CanonicalizerTransformer
+from skcanon._projector import InvariantProjector
+from skcanon.groups import get_group
+from skcanon.layouts import FibreLayout, ImageLayout, PointLayout
+from skcanon.projections import PROJECTIONS
+
+# Expected failures of scikit-learn's estimator checks: none for these instances. (Inputs
+# must have a number of columns divisible by the per-point width, which n_dims=1 allows.)
+EXPECTED_FAILED_CHECKS = {}
+
+
+@parametrize_with_checks(
+    [
+        InvariantProjector("S_n", "sum", n_dims=1),
+        InvariantProjector("S_n", "sort", n_dims=1),
+        InvariantProjector("S_n", "lexsort", n_dims=1),
+        InvariantProjector("S_n", "random_sort", n_dims=1, n_components=2, random_state=0),
+        InvariantProjector("S_n", "power_sums", n_dims=1, degree=3),
+    ],
+    expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS,
+)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+def test_grid_search_picks_a_lossless_projection_when_pooling_loses_the_target():
+    # target: the median of 5 per-node values. Sorting exposes it linearly; sum/mean/max
+    # pooling cannot recover it from what they keep.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 5))
+    y = np.median(X, axis=1)
+    grid = GridSearchCV(
+        make_pipeline(InvariantProjector("S_n", n_dims=1), Ridge(alpha=1e-3)),
+        {"invariantprojector__method": ["sum", "mean", "max", "sort", "power_sums"]},
+        cv=KFold(4, shuffle=True, random_state=0),
+    )
+    grid.fit(X, y)
+    scores = dict(zip(grid.cv_results_["param_invariantprojector__method"],
+                      grid.cv_results_["mean_test_score"]))
+    best = grid.best_params_["invariantprojector__method"]
+    assert grid.best_estimator_[0].lossless_
+    assert best == "sort"
+    assert scores["sort"] > 0.99
+    assert scores["sort"] > max(scores["sum"], scores["mean"], scores["max"]) + 0.3
+    # the selected pipeline is invariant: permuting the nodes changes no prediction
+    perm = get_group("S_n").sample(len(X), 1, n_points=5)
+    X_perm = get_group("S_n").apply(perm, X, PointLayout(1))
+    np.testing.assert_allclose(grid.predict(X_perm), grid.predict(X), atol=1e-12)
+
+
+def test_clone_pickle_and_random_state_reproducibility():
+    X = np.random.default_rng(0).normal(size=(30, 12))
+    proj = InvariantProjector("S_n", "random_moments", n_dims=3, random_state=7).fit(X)
+    again = clone(proj).fit(X)
+    np.testing.assert_array_equal(proj.transform(X), again.transform(X))
+    loaded = pickle.loads(pickle.dumps(proj))
+    np.testing.assert_array_equal(loaded.transform(X), proj.transform(X))
+    assert clone(proj).get_params() == proj.get_params()
+    other = InvariantProjector("S_n", "random_moments", n_dims=3, random_state=8).fit(X)
+    assert not np.allclose(other.transform(X), proj.transform(X))
+
+
+@pytest.mark.parametrize("group, method, kwargs, n_features, expected", [
+    ("S_n", "sort", {"n_dims": 1}, 5, ["sorted_c0_0", "sorted_c0_4"]),
+    ("S_n", "sort", {"n_dims": 2}, 8, ["sorted_c0_3", "sorted_c1_0"]),
+    ("E3", "distances", {}, 12, ["dist_0_1", "dist_2_3"]),
+    ("O2", "gram", {}, 6, ["gram_0_0", "gram_1_2"]),
+    ("SO3", "gram_minors", {}, 12, ["minor_0_1_2"]),
+    ("C4", "power_spectrum", {"layout": "fibre"}, 12, ["power_spectrum_c2_k1", "power_spectrum_c0_k2"]),
+    ("C4", "bispectrum", {"layout": "fibre"}, 8, ["bispectrum_c1_k3_im", "bispectrum_c0_mean"]),
+    ("C4", "group_pool", {"layout": "fibre"}, 8, ["pool_max_c1"]),
+])
+def test_pandas_output_has_meaningful_names(group, method, kwargs, n_features, expected):
+    pd = pytest.importorskip("pandas")
+    X = np.random.default_rng(0).normal(size=(6, n_features))
+    proj = InvariantProjector(group, method, **kwargs).set_output(transform="pandas")
+    out = proj.fit_transform(X)
+    assert isinstance(out, pd.DataFrame)
+    assert list(out.columns) == list(proj.get_feature_names_out())
+    assert len(set(out.columns)) == out.shape[1]
+    for name in expected:
+        assert name in out.columns
+
+
+def test_every_registered_method_has_names_matching_its_output():
+    rng = np.random.default_rng(0)
+    data = {
+        "points": ("S_n", {"n_dims": 2}, rng.normal(size=(4, 8))),
+        "geo": ("SE3", {}, rng.normal(size=(4, 15))),
+        "o3": ("O3", {}, rng.normal(size=(4, 15))),
+        "product": ("E3xS_n", {}, rng.normal(size=(4, 15))),
+        "fibre": ("C4", {"layout": "fibre"}, rng.normal(size=(4, 12))),
+        "image": ("C4", {}, rng.normal(size=(4, 16))),
+    }
+    covered = set()
+    for group, kwargs, X in data.values():
+        for method in InvariantProjector.available_methods(group, kwargs.get("layout"), kwargs.get("n_dims")):
+            proj = InvariantProjector(group, method, random_state=0, **kwargs).fit(X)
+            assert proj.transform(X).shape[1] == len(proj.get_feature_names_out()), method
+            covered.add(method)
+    assert covered == set(PROJECTIONS)
+
+
+def test_float32_preserved_and_batches_agree():
+    X = np.random.default_rng(0).normal(size=(50, 24)).astype(np.float32)
+    for method in ("sum", "sort", "random_sort", "power_sums"):
+        full = InvariantProjector("S_n", method, n_dims=3, batch_size=None, random_state=0).fit(X)
+        small = clone(full).set_params(batch_size=7).fit(X)
+        assert full.transform(X).dtype == np.float32
+        np.testing.assert_array_equal(full.transform(X), small.transform(X))
+    X3 = X.reshape(50, 8, 3)
+    proj = InvariantProjector("S_n", "sort", n_dims=3).fit(X3)
+    np.testing.assert_array_equal(proj.transform(X3), proj.transform(X))
+
+
+def test_input_is_not_modified():
+    X = np.random.default_rng(0).normal(size=(10, 12))
+    X0 = X.copy()
+    for group, method in [("E3", "distances"), ("S_n", "lexsort"), ("E3xS_n", "canonical")]:
+        InvariantProjector(group, method).fit(X).transform(X)
+    np.testing.assert_array_equal(X, X0)
+
+
+def test_canonical_accepts_any_canonicalizer():
+    X = np.random.default_rng(0).normal(size=(20, 15))
+    canon = CanonicalizerTransformer("SE3", "pca")
+    proj = InvariantProjector("SE3", "canonical", canonicalizer=canon).fit(X)
+    assert proj.lossless_
+    assert proj.projection_.canonicalizer_ is not canon          # cloned, not mutated
+    np.testing.assert_allclose(proj.transform(X), canon.fit(X).transform(X))
+    assert proj.get_feature_names_out()[0] == "canonical_p0_x"
+
+
+# -- bad input ------------------------------------------------------------------------------------
+def test_wrong_fibre_size_is_named():
+    X = np.random.default_rng(0).normal(size=(5, 10))
+    with pytest.raises(ValueError, match="fibre_size=4"):
+        InvariantProjector("C4", "bispectrum", layout="fibre").fit(X)
+    with pytest.raises(ValueError, match="fibre_size=6 does not match group 'C4'"):
+        InvariantProjector("C4", "bispectrum", layout=FibreLayout(6)).fit(np.ones((3, 12)))
+    proj = InvariantProjector("C4", "power_spectrum", layout="fibre").fit(np.ones((3, 8)))
+    with pytest.raises(ValueError, match="features"):
+        proj.transform(np.ones((3, 12)))
+
+
+@pytest.mark.parametrize("group, method, layout, match", [
+    ("S_n", "bispectrum", None, "method='bispectrum' is not invariant for group 'S_n'"),
+    ("SO3", "distances_typo", None, "method='distances_typo' is unknown"),
+    ("O3", "gram_minors", None, "available there"),
+    ("C4", "power_spectrum", ImageLayout((4, 4)), "not invariant"),
+    ("S_n", "sort", "fibre", "layout='fibre' needs a cyclic group"),
+    ("SO3", "gram", FibreLayout(4), "needs a cyclic group"),
+    ("SO3", "gram", ImageLayout((4, 4)), "layout="),
+])
+def test_layout_or_method_mismatch_is_named(group, method, layout, match):
+    X = np.random.default_rng(0).normal(size=(4, 48))
+    with pytest.raises(ValueError, match=match):
+        InvariantProjector(group, method, layout=layout).fit(X)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+@pytest.mark.parametrize("group, method, kwargs", [
+    ("S_n", "sort", {"n_dims": 2}), ("E3", "distances", {}), ("C4", "bispectrum", {"layout": "fibre"}),
+    ("C4", "max_filter", {}),
+])
+def test_non_finite_input_is_rejected(bad, group, method, kwargs):
+    X = np.random.default_rng(0).normal(size=(5, 12 if group != "C4" or kwargs else 16))
+    proj = InvariantProjector(group, method, **kwargs).fit(X)
+    X_bad = X.copy()
+    X_bad[1, :] = bad          # even whole rows: the projector takes no absent points
+    with pytest.raises(ValueError, match="X"):
+        proj.transform(X_bad)
+    with pytest.raises(ValueError, match="X"):
+        clone(proj).fit(X_bad)
+
+
+def test_point_width_mismatch_and_bad_parameters():
+    with pytest.raises(ValueError, match="multiple of the 3 columns per point"):
+        InvariantProjector("E3", "gram").fit(np.ones((4, 10)))
+    with pytest.raises(ValueError, match="n_components"):
+        InvariantProjector("S_n", "random_sort", n_components=0).fit(np.ones((4, 6)))
+    with pytest.raises(TypeError, match="sparse"):
+        import scipy.sparse as sp
+
+        InvariantProjector("S_n", "sum", n_dims=1).fit(sp.csr_matrix(np.ones((4, 6))))
+    with pytest.raises(ValueError, match="at most 7 points"):
+        InvariantProjector("S_n", "max_filter", n_dims=1).fit(np.ones((4, 9)))
