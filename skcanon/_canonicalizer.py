@@ -12,7 +12,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._validation import check_frames_length, validate_samples
 from .canonicalizers import make_canonicalizer
 from .groups import CyclicGroup, DihedralGroup, Group, get_group
-from .layouts import FibreLayout, ImageLayout, PointLayout, as_layout
+from .layouts import FibreLayout, GraphLayout, ImageLayout, PointLayout, as_layout, encode_if_graphs
 
 
 def resolve_layout(group, layout, n_dims):
@@ -67,10 +67,13 @@ class CanonicalizerTransformer(TransformerMixin, BaseEstimator):
         How frames are chosen. ``"auto"`` picks the default heuristic per factor;
         ``"identity"`` (baseline, output = input); ``"centroid"`` (T(d)); ``"scale"``
         (scaling); ``"pca"`` (O(d), SO(d), E(d), SE(d), C_n/D_n on 2-D points);
-        ``"moments"`` (SO(2), O(2), C_n, D_n on images); ``"sort"`` (S_n). Product groups
+        ``"moments"`` (SO(2), O(2), C_n, D_n on images); ``"sort"`` (S_n on points);
+        ``"wl"`` (S_n on graphs: exact canonical labelling). Product groups
         take one method per factor joined by ``+`` (``"pca+sort"``).
-    layout : {"points", "image"}, PointLayout, ImageLayout or None, default=None
-        How columns map to points or pixels. ``None``: images for C_n/D_n when ``n_dims``
+    layout : {"points", "image", "graph"}, PointLayout, GraphLayout, ImageLayout or None, \
+default=None
+        How columns map to points, graph nodes or pixels. With ``"graph"`` /
+        :class:`~skcanon.layouts.GraphLayout`, ``X`` may be a list of networkx graphs. ``None``: images for C_n/D_n when ``n_dims``
         is not given, points with ``n_dims`` spatial dimensions otherwise. Use :class:`~skcanon.layouts.PointLayout`
         with fields for points carrying vectors and scalars.
     n_dims : int or None, default=None
@@ -146,7 +149,7 @@ class CanonicalizerTransformer(TransformerMixin, BaseEstimator):
     _parameter_constraints = {
         "group": [str, Group],
         "method": [str],
-        "layout": [StrOptions({"points", "image"}), PointLayout, ImageLayout, None],
+        "layout": [StrOptions({"points", "image", "graph"}), PointLayout, ImageLayout, None],
         "n_dims": [Interval(Integral, 1, None, closed="left"), None],
         "objective": [StrOptions({"auto", "supervised", "prior", "supervised+prior", "align"})],
         "prior_weight": [Interval(Real, 0, None, closed="left")],
@@ -216,6 +219,9 @@ class CanonicalizerTransformer(TransformerMixin, BaseEstimator):
         self : CanonicalizerTransformer
         """
         group, layout = self._resolve()
+        X, layout = encode_if_graphs(X, layout)
+        if isinstance(layout, GraphLayout):
+            layout._require_resolved()
         canonicalizer = make_canonicalizer(group, self.method, layout, **self._learning_options())
         P, _ = validate_samples(self, X, layout, reset=True)
         if isinstance(layout, ImageLayout):
@@ -236,6 +242,7 @@ class CanonicalizerTransformer(TransformerMixin, BaseEstimator):
 
     def _working(self, X, name="X"):
         check_is_fitted(self)
+        X, _ = encode_if_graphs(X, self.layout_)
         return validate_samples(self, X, self.layout_, reset=False, name=name)
 
     def canonicalize(self, X):

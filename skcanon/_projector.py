@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._canonicalizer import CanonicalizerTransformer, iter_batches, resolve_layout
 from ._validation import validate_samples
 from .groups import CyclicGroup, Group, get_group
-from .layouts import FibreLayout, ImageLayout, PointLayout
+from .layouts import FibreLayout, GraphLayout, ImageLayout, PointLayout, encode_if_graphs
 from .projections import make_projection, methods_for
 
 
@@ -48,7 +48,7 @@ class InvariantProjector(TransformerMixin, BaseEstimator):
     section       ``"canonical"``                               any (points, images)   yes
     ============  ============================================  =====================  ==========
 
-    Formulas and costs are in :doc:`the user guide <projections>` and in the classes of
+    Formulas and costs are in :doc:`the user guide </projections>` and in the classes of
     :mod:`skcanon.projections`.
 
     Parameters
@@ -121,7 +121,7 @@ default=None
     _parameter_constraints = {
         "group": [str, Group],
         "method": [str],
-        "layout": [StrOptions({"points", "image", "fibre"}), PointLayout, ImageLayout, FibreLayout, None],
+        "layout": [StrOptions({"points", "image", "fibre", "graph"}), PointLayout, ImageLayout, FibreLayout, None],
         "n_dims": [Interval(Integral, 1, None, closed="left"), None],
         "degree": [Interval(Integral, 1, None, closed="left"), None],
         "n_components": [Interval(Integral, 1, None, closed="left"), None],
@@ -189,10 +189,15 @@ default=None
         self : InvariantProjector
         """
         group, layout = self._resolve()
+        X, layout = encode_if_graphs(X, layout)
+        if isinstance(layout, GraphLayout):
+            layout._require_resolved()
         projection = make_projection(self.method, group, layout, degree=self.degree,
                                      n_components=self.n_components,
                                      canonicalizer=self.canonicalizer)
-        P, _ = validate_samples(self, X, layout, reset=True, allow_absent_points=False)
+        # graphs pad absent nodes with NaN rows; other layouts take no NaN here
+        P, _ = validate_samples(self, X, layout, reset=True,
+                                allow_absent_points=isinstance(layout, GraphLayout))
         projection.fit(P, y, check_random_state(self.random_state))
         self.group_, self.layout_, self.projection_ = group, layout, projection
         self.lossless_ = bool(projection.lossless)
@@ -213,7 +218,9 @@ default=None
             float32 input stays float32.
         """
         check_is_fitted(self)
-        P, _ = validate_samples(self, X, self.layout_, reset=False, allow_absent_points=False)
+        X, _ = encode_if_graphs(X, self.layout_)
+        P, _ = validate_samples(self, X, self.layout_, reset=False,
+                                allow_absent_points=isinstance(self.layout_, GraphLayout))
         out = None
         for sl in iter_batches(P.shape[0], self.batch_size):
             part = self.projection_.transform(P[sl])

@@ -68,7 +68,7 @@ def validate_samples(estimator, X, layout, *, reset, allow_absent_points=True, d
         X = X.reshape(X.shape[0], -1) if X.shape[0] else X.reshape(0, int(np.prod(lead_shape)))
     elif ndim != 2:
         raise ValueError(f"{name} must have shape {expected}; got {ndim} dimensions.")
-    allow_nan = allow_absent_points and getattr(layout, "kind", None) == "points"
+    allow_nan = allow_absent_points and getattr(layout, "kind", None) in ("points", "graph")
     X2 = validate_data(
         estimator,
         X,

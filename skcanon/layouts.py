@@ -8,6 +8,9 @@ that no other module does index arithmetic on columns:
   scalars only follow permutations). Flat input is point-major
   (``x0, y0, z0, x1, ...``); 3-D input ``(n_samples, n_points, width)`` is accepted too and
   returned in the layout it came in. Rows of all-NaN mark absent points (ragged sets).
+* :class:`GraphLayout` — each sample is a graph with up to ``n_nodes`` nodes; node ``i`` is
+  one row: its adjacency row, then its features. Lists of networkx graphs are encoded into
+  this layout by :meth:`GraphLayout.encode`, the library's one graph encoding.
 * :class:`ImageLayout` — each sample is an image ``(C, H, W)``, given flat
   ``(n_samples, C*H*W)`` or as ``(n_samples, H, W)`` / ``(n_samples, C, H, W)``.
 
@@ -21,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Field", "PointLayout", "ImageLayout", "FibreLayout", "as_layout"]
+__all__ = ["Field", "PointLayout", "GraphLayout", "ImageLayout", "FibreLayout", "as_layout", "encode_if_graphs"]
 
 _FIELD_KINDS = ("position", "vector", "scalar")
 _AXIS_NAMES = "xyz"
@@ -213,6 +216,167 @@ class PointLayout:
         return hash((self.n_dims, self.fields))
 
 
+class GraphLayout(PointLayout):
+    """Samples that are graphs: one row per node, ``[A[i, 0..n_nodes-1], features_i]``.
+
+    Relabelling nodes permutes the rows *and* the adjacency columns (the S_n action of
+    :class:`~skcanon.groups.PermutationGroup` on this layout). Absent nodes of smaller
+    graphs are all-NaN rows (``padding="nan"``) or all-zero rows (``padding="zero"``).
+
+    Parameters
+    ----------
+    n_nodes : int or None, default=None
+        Padded node count; ``None`` takes the largest graph seen in ``fit``.
+    node_features : {"degree", "ones"}, str, callable or None, default="degree"
+        Per-node features when encoding networkx graphs: the degree, a constant 1, the
+        name of a numeric node attribute, a callable ``f(G, node) -> array``, or ``None``.
+    n_node_features : int or None, default=None
+        Feature columns per node for already-encoded arrays; inferred when encoding graphs.
+    padding : {"nan", "zero"}, default="nan"
+        Fill of absent-node rows.
+
+    Examples
+    --------
+    >>> import networkx as nx
+    >>> from skcanon.layouts import GraphLayout
+    >>> X, layout = GraphLayout().encode([nx.path_graph(3), nx.complete_graph(2)])
+    >>> X.shape, layout.n_nodes, layout.width
+    ((2, 3, 4), 3, 4)
+    """
+
+    kind = "graph"
+
+    def __init__(self, n_nodes=None, node_features="degree", n_node_features=None, padding="nan"):
+        if padding not in ("nan", "zero"):
+            raise ValueError(f"padding must be 'nan' or 'zero', got {padding!r}.")
+        self.n_nodes = None if n_nodes is None else int(n_nodes)
+        self.node_features = node_features
+        self.padding = padding
+        if n_node_features is None:
+            n_node_features = 0 if node_features is None else 1
+        self.n_node_features = int(n_node_features)
+        if self.n_nodes is not None:
+            fields = [("adj", "scalar", self.n_nodes)]
+            if self.n_node_features:
+                fields.append(("feat", "scalar", self.n_node_features))
+            super().__init__(1, fields=fields)
+        else:
+            self.n_dims, self.fields, self.width, self._slices = 1, (), None, {}
+
+    @property
+    def resolved(self):
+        return self.n_nodes is not None
+
+    def _require_resolved(self):
+        if not self.resolved:
+            raise ValueError("GraphLayout(n_nodes=None) needs networkx graphs to learn n_nodes from; "
+                             "pass GraphLayout(n_nodes=...) for encoded arrays.")
+
+    def to_working(self, X):
+        self._require_resolved()
+        return super().to_working(X)
+
+    def _describe(self):
+        return f"graph: {self.n_nodes} adjacency columns + {self.n_node_features} feature columns"
+
+    def encode(self, graphs):
+        """Encode networkx graphs; returns ``(P, layout)`` with ``P`` of shape
+        ``(n_graphs, n_nodes, n_nodes + n_features)`` and the resolved layout."""
+        import networkx as nx
+
+        graphs = list(graphs)
+        for g in graphs:
+            if not isinstance(g, nx.Graph):
+                raise TypeError(f"graphs must be networkx graphs, got {type(g).__name__}.")
+        biggest = max((len(g) for g in graphs), default=0)
+        n_nodes = self.n_nodes if self.n_nodes is not None else max(biggest, 1)
+        if biggest > n_nodes:
+            raise ValueError(f"a graph has {biggest} nodes, more than n_nodes={n_nodes}.")
+        feats = [_node_features(g, sorted(g.nodes()), self.node_features) for g in graphs]
+        widths = {f.shape[1] for f, g in zip(feats, graphs) if len(g)}
+        if len(widths) > 1:
+            raise ValueError(f"node features have different widths across graphs: {sorted(widths)}.")
+        n_feat = widths.pop() if widths else self.n_node_features
+        if self.resolved and n_feat != self.n_node_features:
+            raise ValueError(f"graphs have {n_feat} node features; the layout expects {self.n_node_features}.")
+        fill = np.nan if self.padding == "nan" else 0.0
+        P = np.full((len(graphs), n_nodes, n_nodes + n_feat), fill)
+        for k, (g, f) in enumerate(zip(graphs, feats)):
+            m = len(g)
+            if m:
+                P[k, :m, :n_nodes] = 0.0
+                P[k, :m, :m] = nx.to_numpy_array(g, nodelist=sorted(g.nodes()), weight=None) != 0
+                P[k, :m, n_nodes:] = f
+        layout = GraphLayout(n_nodes, self.node_features, n_feat, self.padding)
+        return P, layout
+
+    def feature_names(self, n_points):
+        names = []
+        for i in range(n_points):
+            names.extend(f"n{i}_adj_{j}" for j in range(self.n_nodes))
+            names.extend(f"n{i}_feat{k}" if self.n_node_features > 1 else f"n{i}_feat"
+                         for k in range(self.n_node_features))
+        return np.asarray(names, dtype=object)
+
+    def __repr__(self):
+        return (f"GraphLayout(n_nodes={self.n_nodes}, node_features={self.node_features!r}, "
+                f"n_node_features={self.n_node_features}, padding={self.padding!r})")
+
+    def __eq__(self, other):
+        return isinstance(other, GraphLayout) and repr(other) == repr(self)
+
+    def __hash__(self):
+        return hash(repr(self))
+
+
+def _node_features(G, nodes, node_features):
+    if node_features is None:
+        return np.zeros((len(nodes), 0))
+    if isinstance(node_features, str) and node_features == "degree":
+        return np.array([[G.degree(v)] for v in nodes], dtype=np.float64).reshape(len(nodes), 1)
+    if isinstance(node_features, str) and node_features == "ones":
+        return np.ones((len(nodes), 1))
+    if callable(node_features):
+        return np.asarray([np.atleast_1d(node_features(G, v)) for v in nodes],
+                          dtype=np.float64).reshape(len(nodes), -1)
+    if isinstance(node_features, str):
+        try:
+            return np.array([np.atleast_1d(G.nodes[v][node_features]) for v in nodes],
+                            dtype=np.float64).reshape(len(nodes), -1)
+        except KeyError:
+            raise ValueError(f"node_features={node_features!r} is not 'degree', 'ones', None "
+                             "or a node attribute present on every node.") from None
+    raise TypeError("node_features must be 'degree', 'ones', None, a node attribute name or a "
+                    f"callable (G, node) -> features; got {type(node_features).__name__}.")
+
+
+def is_graph_list(X):
+    """True for a non-empty list/tuple of networkx graphs."""
+    if not isinstance(X, (list, tuple)) or not X:
+        return False
+    try:
+        import networkx as nx
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(X[0], nx.Graph)
+
+
+def encode_if_graphs(X, layout):
+    """Encode a list of networkx graphs for ``layout`` (a GraphLayout); arrays pass through.
+
+    Returns ``(X, layout)`` where ``layout`` is resolved (``n_nodes`` known) when graphs
+    were given.
+    """
+    if is_graph_list(X):
+        if not isinstance(layout, GraphLayout):
+            raise TypeError(
+                "X is a list of networkx graphs; use layout=GraphLayout() (or layout='graph') "
+                "with a permutation group such as group='S_n'."
+            )
+        return layout.encode(X)
+    return X, layout
+
+
 class ImageLayout:
     """Samples that are images.
 
@@ -372,9 +536,12 @@ def as_layout(layout, default):
         return layout
     if layout == "image":
         return ImageLayout()
+    if layout == "graph":
+        return GraphLayout()
     if layout == "points":
         return default if isinstance(default, PointLayout) else PointLayout()
     raise ValueError(
-        "layout must be None, 'points', 'image', or a PointLayout, ImageLayout or FibreLayout; "
+        "layout must be None, 'points', 'image', 'graph', or a PointLayout, GraphLayout, ImageLayout "
+        "or FibreLayout; "
         f"got {layout!r}."
     )

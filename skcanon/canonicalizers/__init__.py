@@ -18,7 +18,9 @@ The rules (all deterministic, none producing NaN):
 * third moment zero along an axis (mirror symmetry) — the axis points to the point with
   the largest ``|projection|``;
 * ties in ``sort`` keys (within a relative tolerance) — compared on the next column;
-  exact duplicates keep their input order, which does not change the canonical output.
+  exact duplicates keep their input order, which does not change the canonical output;
+* graphs (``wl``) — exact canonical labelling by colour refinement and individualization
+  (isomorphic graphs get identical outputs) up to a search budget per graph.
 
 Near (not exactly) symmetric inputs sit close to a discontinuity: every canonicalization
 of a non-free action has one (no continuous invariant cross-section exists), so tiny
@@ -36,6 +38,7 @@ from ..groups import (
     TranslationGroup,
 )
 from ._base import Canonicalizer, ChainCanonicalizer, IdentityCanonicalizer
+from ._graphs import GraphCanonicalizer
 from ._heuristics import (
     CentroidCanonicalizer,
     MomentsCanonicalizer,
@@ -54,6 +57,7 @@ __all__ = [
     "PCACanonicalizer",
     "MomentsCanonicalizer",
     "SortCanonicalizer",
+    "GraphCanonicalizer",
     "METHODS",
     "register_method",
     "make_canonicalizer",
@@ -80,6 +84,7 @@ register_method("scale", ScaleCanonicalizer, (ScalingGroup,))
 register_method("pca", PCACanonicalizer, (OrthogonalGroup, EuclideanGroup, CyclicGroup, DihedralGroup))
 register_method("moments", MomentsCanonicalizer, (OrthogonalGroup, CyclicGroup, DihedralGroup))
 register_method("sort", SortCanonicalizer, (PermutationGroup,))
+register_method("wl", GraphCanonicalizer, (PermutationGroup,))
 
 
 def default_method(group, layout):
@@ -89,7 +94,7 @@ def default_method(group, layout):
     if isinstance(group, ScalingGroup):
         return "scale"
     if isinstance(group, PermutationGroup):
-        return "sort"
+        return "wl" if getattr(layout, "kind", None) == "graph" else "sort"
     if getattr(layout, "kind", None) == "image":
         return "moments"
     return "pca"

@@ -149,6 +149,12 @@ class SortCanonicalizer(Canonicalizer):
     method = "sort"
     priority = 3
 
+    def check_layout(self, layout):
+        if getattr(layout, "kind", None) == "graph":
+            raise ValueError("method='sort' orders rows only; graphs also permute adjacency columns. "
+                             "Use method='wl' for graphs.")
+        self.group.check_layout(layout)
+
     def frames(self, P, layout):
         return tolerant_lexsort(P)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils import Bunch
 
-from ..layouts import PointLayout
+from ..layouts import GraphLayout
 from ._base import check_choice, check_flat, check_n
 
 __all__ = ["load_graph_atlas", "graphs_to_arrays", "graph_layout", "permute_graph_arrays",
@@ -63,13 +63,12 @@ GRAPH_TARGETS = {
 
 
 def graph_layout(n_nodes, n_features=1):
-    """Layout of :func:`graphs_to_arrays` output: one point per node.
+    """Layout of :func:`graphs_to_arrays` output: a :class:`~skcanon.layouts.GraphLayout`.
 
-    Each node row holds its adjacency row (scalar field ``adj`` of size ``n_nodes``)
-    followed by its features (scalar field ``feat`` of size ``n_features``, omitted when
-    0). Relabelling the nodes of a graph by a permutation ``p`` is the S_n action on the
-    rows *and* the same permutation of the ``adj`` columns; use
-    :func:`permute_graph_arrays` for it (the plain S_n point action moves rows only).
+    Each node row holds its adjacency row (``n_nodes`` columns) followed by its features
+    (``n_features`` columns). Relabelling the nodes is the S_n action of
+    :class:`~skcanon.groups.PermutationGroup` on this layout, which permutes the rows and
+    the adjacency columns together.
 
     Parameters
     ----------
@@ -80,63 +79,33 @@ def graph_layout(n_nodes, n_features=1):
 
     Returns
     -------
-    layout : PointLayout
+    layout : GraphLayout
     """
-    fields = [("adj", "scalar", int(n_nodes))]
-    if n_features:
-        fields.append(("feat", "scalar", int(n_features)))
-    return PointLayout(1, fields=fields)
+    return GraphLayout(int(n_nodes), n_node_features=int(n_features),
+                       node_features="degree" if n_features else None)
 
 
 def permute_graph_arrays(X, perms, n_nodes, n_features=1):
     """Relabel the nodes of encoded graphs: ``X`` from :func:`graphs_to_arrays`,
     ``perms`` ``(n, n_nodes)`` S_n elements (node ``i`` moves to slot ``perms[i]``).
 
-    Rows move with :class:`~skcanon.groups.PermutationGroup`'s action; the adjacency
-    columns are permuted the same way. Returns a new array in the layout of ``X``.
+    A shortcut for ``PermutationGroup().apply(perms, X, graph_layout(n_nodes, n_features))``.
     """
     from ..groups import PermutationGroup
 
-    layout = graph_layout(n_nodes, n_features)
-    X = np.asarray(X)
-    P = PermutationGroup().act(perms, layout.to_working(X), layout)
-    adj = P[:, :, layout.slice_of("adj")]
-    inv = PermutationGroup().inverse(np.asarray(perms))
-    P[:, :, layout.slice_of("adj")] = np.take_along_axis(adj, inv[:, None, :], axis=2)
-    return layout.from_working(P, X.ndim)
-
-
-def _node_features(G, nodes, node_features):
-    if node_features is None:
-        return np.zeros((len(nodes), 0))
-    if node_features == "degree":
-        return np.array([[G.degree(v)] for v in nodes], dtype=np.float64)
-    if node_features == "ones":
-        return np.ones((len(nodes), 1))
-    if callable(node_features):
-        return np.asarray([np.atleast_1d(node_features(G, v)) for v in nodes],
-                          dtype=np.float64).reshape(len(nodes), -1)
-    if isinstance(node_features, str):
-        try:
-            return np.array([np.atleast_1d(G.nodes[v][node_features]) for v in nodes],
-                            dtype=np.float64).reshape(len(nodes), -1)
-        except KeyError:
-            raise ValueError(f"node_features={node_features!r} is not 'degree', 'ones', None "
-                             "or a node attribute present on every node.") from None
-    raise TypeError("node_features must be 'degree', 'ones', None, a node attribute name or a "
-                    f"callable (G, node) -> features; got {type(node_features).__name__}.")
+    return PermutationGroup().apply(np.asarray(perms), X, graph_layout(n_nodes, n_features))
 
 
 def graphs_to_arrays(graphs, n_nodes=None, node_features="degree", *, padding="nan",
                      flat=True):
     """Encode networkx graphs as padded adjacency rows + node features, one row per node.
 
-    This is skcanon's single graph encoding. Node ``i`` of a graph (nodes in sorted
-    order) becomes point ``i``: ``[A[i, 0], ..., A[i, n_nodes-1], features_i]``, with
-    ``A`` the 0/1 adjacency matrix (edge weights and directions ignored) padded with
-    zero columns for absent nodes. Rows of absent nodes (graphs smaller than
-    ``n_nodes``) are all NaN (``padding="nan"``, skcanon's absent-point convention) or all
-    0 (``padding="zero"``, for models that cannot take NaN).
+    A functional front end to :meth:`skcanon.layouts.GraphLayout.encode`, skcanon's single
+    graph encoding. Node ``i`` of a graph (nodes in sorted order) becomes row ``i``:
+    ``[A[i, 0], ..., A[i, n_nodes-1], features_i]``, with ``A`` the 0/1 adjacency matrix
+    (edge weights and directions ignored) padded with zero columns for absent nodes. Rows of
+    absent nodes (graphs smaller than ``n_nodes``) are all NaN (``padding="nan"``,
+    skcanon's absent-point convention) or all 0 (``padding="zero"``).
 
     Parameters
     ----------
@@ -157,9 +126,9 @@ def graphs_to_arrays(graphs, n_nodes=None, node_features="degree", *, padding="n
     -------
     X : ndarray
         The encoded graphs.
-    layout : PointLayout
-        :func:`graph_layout` ``(n_nodes, n_features)``; node relabelling acts on it via
-        :func:`permute_graph_arrays`.
+    layout : GraphLayout
+        The resolved layout; node relabelling acts on it through
+        :class:`~skcanon.groups.PermutationGroup`.
 
     Examples
     --------
@@ -174,30 +143,9 @@ def graphs_to_arrays(graphs, n_nodes=None, node_features="degree", *, padding="n
     graphs = list(graphs)
     if not graphs:
         raise ValueError("graphs must contain at least one graph.")
-    nx = _nx()
-    for g in graphs:
-        if not isinstance(g, nx.Graph):
-            raise TypeError(f"graphs must be networkx graphs, got {type(g).__name__}.")
-    biggest = max(len(g) for g in graphs)
-    if n_nodes is None:
-        n_nodes = max(biggest, 1)
-    n_nodes = check_n(n_nodes, "n_nodes", allow_none=False)
-    if biggest > n_nodes:
-        raise ValueError(f"a graph has {biggest} nodes, more than n_nodes={n_nodes}.")
-    feats = [_node_features(g, sorted(g.nodes()), node_features) for g in graphs]
-    widths = {f.shape[1] for f, g in zip(feats, graphs) if len(g)}
-    if len(widths) > 1:
-        raise ValueError(f"node features have different widths across graphs: {sorted(widths)}.")
-    n_feat = widths.pop() if widths else (0 if node_features is None else 1)
-    fill = np.nan if padding == "nan" else 0.0
-    P = np.full((len(graphs), n_nodes, n_nodes + n_feat), fill)
-    for k, (g, f) in enumerate(zip(graphs, feats)):
-        m = len(g)
-        if m:
-            P[k, :m, :n_nodes] = 0.0
-            P[k, :m, :m] = _adjacency(g)
-            P[k, :m, n_nodes:] = f
-    layout = graph_layout(n_nodes, n_feat)
+    if n_nodes is not None:
+        n_nodes = check_n(n_nodes, "n_nodes", allow_none=False)
+    P, layout = GraphLayout(n_nodes, node_features=node_features, padding=padding).encode(graphs)
     return (P.reshape(len(graphs), -1) if flat else P), layout
 
 

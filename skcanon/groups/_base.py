@@ -54,6 +54,8 @@ class Group:
     # -- action -----------------------------------------------------------------------------
     def act(self, g, P, layout):
         """Act with ``g`` on the working array ``P`` of ``layout``; returns a new array."""
+        if getattr(layout, "kind", None) == "graph":
+            return self._act_graphs(g, P, layout)
         if isinstance(layout, PointLayout):
             return self._act_points(g, P, layout)
         if isinstance(layout, ImageLayout):
@@ -73,6 +75,9 @@ class Group:
 
     def _act_images(self, g, P):
         raise TypeError(f"{self.name} does not act on images.")
+
+    def _act_graphs(self, g, P, layout):
+        raise TypeError(f"{self.name} does not act on graphs (only node permutations do).")
 
     def _act_fibres(self, g, P, layout):
         raise TypeError(f"{self.name} does not act on regular-representation fibres.")
@@ -139,6 +144,8 @@ def translate_positions(t, P, layout):
 
 
 def require_points_dims(group, layout, d):
+    if getattr(layout, "kind", None) == "graph":
+        raise TypeError(f"{group.name} does not act on graphs; graphs only have node permutations (S_n).")
     if not isinstance(layout, PointLayout):
         raise TypeError(f"{group.name} acts on point sets; got layout {layout!r}.")
     if layout.n_dims != d:

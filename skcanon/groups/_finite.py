@@ -36,8 +36,16 @@ class PermutationGroup(Group):
         return np.take_along_axis(np.asarray(g), np.asarray(h), axis=1)
 
     def check_layout(self, layout):
-        if getattr(layout, "kind", None) != "points":
-            raise TypeError(f"S_n permutes points; got layout {layout!r}.")
+        if getattr(layout, "kind", None) not in ("points", "graph"):
+            raise TypeError(f"S_n permutes points or graph nodes; got layout {layout!r}.")
+
+    def _act_graphs(self, g, P, layout):
+        """Relabel nodes: rows move as points do, adjacency columns the same way."""
+        out = self._act_points(g, P, layout)
+        adj = layout.slice_of("adj")
+        inv = self.inverse(g)
+        out[:, :, adj] = np.take_along_axis(out[:, :, adj], inv[:, None, :], axis=2)
+        return out
 
     def _act_points(self, g, P, layout):
         inv = self.inverse(g)

@@ -20,13 +20,16 @@ spectral               ``group_pool``, ``power_spectrum``,         C_n on regula
 random invariant       ``reynolds``, ``max_filter``                C_n (fibres, images, 2-D
                                                                    points), D_n (images, 2-D
                                                                    points), small S_n
-cross-section          ``canonical``                               any group on points/images
+graph                  ``spectrum``                                S_n on graphs
+cross-section          ``canonical``                               any group on points, graphs,
+                                                                   images
 =====================  ==========================================  ==============================
 """
 
 from ._base import Projection, group_elements
 from ._canonical import Canonical
 from ._geometry import Distances, Gram, GramMinors, Norms, SortedDistances
+from ._graphs import GraphSpectrum
 from ._moments import PowerSums, RandomMoments
 from ._pooling import MaxPooling, MeanPooling, SumPooling
 from ._random import MaxFilter, Reynolds
@@ -53,7 +56,7 @@ def register_projection(name, cls):
 
 for _cls in (SumPooling, MeanPooling, MaxPooling, Sort, RandomSort, LexSort, PowerSums,
              RandomMoments, Norms, Gram, Distances, GramMinors, SortedDistances, GroupPool,
-             PowerSpectrum, Bispectrum, Reynolds, MaxFilter, Canonical):
+             PowerSpectrum, Bispectrum, Reynolds, MaxFilter, GraphSpectrum, Canonical):
     register_projection(_cls.name, _cls)
 register_projection("moments", PowerSums)
 

@@ -27,7 +27,7 @@ class Canonical(Projection):
 
     @classmethod
     def supports(cls, group, layout):
-        return getattr(layout, "kind", None) in ("points", "image")
+        return getattr(layout, "kind", None) in ("points", "image", "graph")
 
     def fit(self, P, y=None, random_state=None):
         super().fit(P)

@@ -1,0 +1,57 @@
+"""Invariants of graphs (S_n acting on a GraphLayout: rows and adjacency columns together)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..groups import PermutationGroup
+from ._base import Projection
+
+
+class GraphSpectrum(Projection):
+    """Sorted Laplacian spectrum and sorted node features of each graph.
+
+    ``f(G) = (λ_1 ≤ … ≤ λ_m of L = D − A, sort(features of each channel), n_nodes,
+    n_edges)``, padded with NaN-free zeros up to the layout's ``n_nodes``. Invariant to node
+    relabelling; not lossless (cospectral graphs share it). Cost: one batched symmetric
+    eigendecomposition of ``n_nodes × n_nodes`` matrices.
+    """
+
+    name = "spectrum"
+    family = "graph"
+
+    @classmethod
+    def supports(cls, group, layout):
+        return isinstance(group, PermutationGroup) and getattr(layout, "kind", None) == "graph"
+
+    def transform(self, P):
+        layout = self.layout
+        present = ~np.isnan(P).all(axis=2)
+        A = np.nan_to_num(P[:, :, layout.slice_of("adj")].astype(np.float64))
+        A = A * present[:, :, None] * present[:, None, :]
+        L = np.einsum("nij->ni", A)[:, :, None] * np.eye(A.shape[1]) - A
+        # absent nodes have zero rows: they add zero eigenvalues, which sort first; move them
+        # last so graphs of different sizes line up on their real spectrum
+        lam = np.linalg.eigvalsh(L)
+        n_absent = (~present).sum(axis=1)
+        idx = (np.arange(lam.shape[1])[None, :] + n_absent[:, None]) % lam.shape[1]
+        lam = np.take_along_axis(lam, idx, axis=1)
+        parts = [lam]
+        if layout.n_node_features:
+            F = P[:, :, layout.width - layout.n_node_features:].astype(np.float64)
+            F = np.where(present[:, :, None], F, np.inf)
+            F = np.sort(F, axis=1)
+            parts.append(np.where(np.isfinite(F), F, 0.0).transpose(0, 2, 1).reshape(len(P), -1))
+        parts.append(present.sum(axis=1, keepdims=True).astype(np.float64))
+        parts.append(A.sum(axis=(1, 2))[:, None] / 2)
+        return np.concatenate(parts, axis=1).astype(P.dtype if P.dtype.kind == "f" else np.float64)
+
+    def feature_names(self):
+        m = self.layout.n_nodes
+        names = [f"laplacian_eig_{i}" for i in range(m)]
+        names += [f"sorted_feat{c}_{i}" for c in range(self.layout.n_node_features) for i in range(m)]
+        return names + ["n_nodes", "n_edges"]
+
+    @property
+    def lossless(self):
+        return False

@@ -1,0 +1,114 @@
+"""Graphs: GraphLayout encoding, the S_n action on graphs, exact canonical labelling."""
+
+import networkx as nx
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from skcanon import CanonicalizerTransformer, InvariantProjector
+from skcanon.datasets import load_graph_atlas
+from skcanon.groups import PermutationGroup
+from skcanon.layouts import GraphLayout
+from skcanon.metrics import invariance_error
+
+
+def _relabel(graphs, seed):
+    rng = np.random.default_rng(seed)
+    return [nx.relabel_nodes(G, dict(zip(G.nodes(), rng.permutation(len(G)).tolist()))) for G in graphs]
+
+
+def _rows(X):
+    return [tuple(np.nan_to_num(r, nan=-1.0).ravel().tolist()) for r in X]
+
+
+@pytest.fixture(scope="module")
+def atlas():
+    return load_graph_atlas(min_nodes=1, max_nodes=6)
+
+
+def test_encoding_and_action_agree_with_networkx_relabelling():
+    G = nx.Graph([(0, 1), (1, 2), (2, 3), (1, 3)])
+    P, layout = GraphLayout(n_nodes=5).encode([G])
+    perm = np.array([[2, 0, 3, 1, 4]])  # node i moves to slot perm[i]
+    moved = PermutationGroup().act(perm, P, layout)
+    relabelled = nx.relabel_nodes(G, {i: int(perm[0, i]) for i in range(4)})
+    expected, _ = GraphLayout(n_nodes=5).encode([relabelled])
+    np.testing.assert_array_equal(np.nan_to_num(moved, nan=-1), np.nan_to_num(expected, nan=-1))
+    assert np.isnan(P[0, 4]).all() and layout.width == 6
+
+
+@given(seed=st.integers(0, 2**31 - 1))
+def test_graph_action_axioms(seed):
+    rng = np.random.default_rng(seed)
+    graphs = [nx.gnp_random_graph(6, 0.4, seed=int(s)) for s in rng.integers(0, 10**6, 4)]
+    P, layout = GraphLayout(n_nodes=6).encode(graphs)
+    S = PermutationGroup()
+    g, h = S.sample(4, seed, n_points=6), S.sample(4, seed + 1, n_points=6)
+    np.testing.assert_array_equal(S.act(S.compose(g, h), P, layout), S.act(g, S.act(h, P, layout), layout))
+    np.testing.assert_array_equal(S.act(S.inverse(g), S.act(g, P, layout), layout), P)
+
+
+def test_canonical_forms_are_exact_on_the_atlas(atlas):
+    canon = CanonicalizerTransformer("S_n", layout="graph").fit(atlas.graphs)
+    assert canon.method_ == "wl"
+    X = canon.transform(atlas.graphs)
+    # the atlas lists each graph once up to isomorphism: all canonical forms differ
+    assert len(set(_rows(X))) == len(atlas.graphs)
+    # and relabelled copies get exactly the same canonical form
+    for seed in range(3):
+        np.testing.assert_array_equal(_rows(canon.transform(_relabel(atlas.graphs, seed))), _rows(X))
+
+
+@given(seed=st.integers(0, 2**31 - 1), n=st.integers(1, 9), p=st.floats(0.1, 0.9))
+def test_canonical_form_is_invariant_on_random_graphs(seed, n, p):
+    graphs = [nx.gnp_random_graph(n, p, seed=seed + k) for k in range(3)]
+    canon = CanonicalizerTransformer("S_n", layout=GraphLayout(node_features="ones")).fit(graphs)
+    X = canon.transform(graphs)
+    np.testing.assert_array_equal(_rows(canon.transform(_relabel(graphs, seed))), _rows(X))
+    assert invariance_error(canon, X, "S_n", random_state=seed).max == 0
+
+
+def test_highly_symmetric_graphs():
+    graphs = [nx.petersen_graph(), nx.cycle_graph(8), nx.complete_bipartite_graph(3, 3), nx.hypercube_graph(3)]
+    graphs = [nx.convert_node_labels_to_integers(G) for G in graphs]
+    canon = CanonicalizerTransformer("S_n", layout="graph").fit(graphs)
+    X = canon.transform(graphs)
+    for seed in range(3):
+        np.testing.assert_array_equal(_rows(canon.transform(_relabel(graphs, seed))), _rows(X))
+
+
+def test_node_attributes_and_feature_names():
+    G = nx.path_graph(3)
+    nx.set_node_attributes(G, {0: 1.0, 1: 5.0, 2: 2.0}, "charge")
+    canon = CanonicalizerTransformer("S_n", layout=GraphLayout(node_features="charge")).fit([G])
+    assert canon.get_feature_names_out()[:4].tolist() == ["n0_adj_0", "n0_adj_1", "n0_adj_2", "n0_feat"]
+    out = canon.transform([G]).reshape(3, 4)
+    assert sorted(out[:, 3].tolist()) == [1.0, 2.0, 5.0]
+
+
+def test_graph_projections_are_invariant(atlas):
+    for method, lossless in [("spectrum", False), ("canonical", True)]:
+        proj = InvariantProjector("S_n", method, layout="graph").fit(atlas.graphs)
+        assert proj.lossless_ is lossless
+        Z = proj.transform(atlas.graphs)
+        np.testing.assert_allclose(np.nan_to_num(proj.transform(_relabel(atlas.graphs, 0))), np.nan_to_num(Z),
+                                   atol=1e-9)
+    # point-set methods are not invariant on graphs (columns move too): refused
+    with pytest.raises(ValueError, match="not invariant"):
+        InvariantProjector("S_n", "sort", layout="graph").fit(atlas.graphs)
+
+
+def test_graph_errors():
+    with pytest.raises(ValueError, match="method='wl'"):
+        CanonicalizerTransformer("S_n", "sort", layout="graph").fit([nx.path_graph(3)])
+    with pytest.raises(TypeError, match="layout=GraphLayout"):
+        CanonicalizerTransformer("S_n").fit([nx.path_graph(3)])
+    with pytest.raises(ValueError, match="works on point sets"):
+        CanonicalizerTransformer("SO3", layout=GraphLayout(3)).fit(np.zeros((1, 12)))
+    with pytest.raises(TypeError, match="does not act on graphs"):
+        from skcanon.groups import get_group
+        get_group("SO3").check_layout(GraphLayout(3))
+    canon = CanonicalizerTransformer("S_n", layout="graph").fit([nx.path_graph(3)])
+    with pytest.raises(ValueError, match="more than n_nodes=3"):
+        canon.transform([nx.path_graph(4)])
