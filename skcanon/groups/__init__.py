@@ -7,19 +7,19 @@ projectors, metrics, tests, augmentation — uses these actions, so each is writ
 
 String aliases accepted by :func:`get_group` and by every ``group=`` parameter:
 
-=====================  =====================================================
-alias                  group
-=====================  =====================================================
-``"SO2"``, ``"SO(3)"``  rotations :class:`OrthogonalGroup` (``special=True``)
-``"O2"``, ``"O3"``      rotations and reflections :class:`OrthogonalGroup`
-``"T3"``                translations :class:`TranslationGroup`
-``"SE3"``, ``"E2"``     rigid motions :class:`EuclideanGroup`
-``"scaling"``           :class:`ScalingGroup`
-``"S_n"``, ``"Sn"``     permutations of points :class:`PermutationGroup`
-``"C4"``, ``"C_8"``     :class:`CyclicGroup`
-``"D4"``, ``"D_8"``     :class:`DihedralGroup`
-``"SE3xS_n"``           :class:`ProductGroup` (``x`` or ``×`` separates factors)
-=====================  =====================================================
+========================  =====================================================
+alias                     group
+========================  =====================================================
+``"SO2"``, ``"SO(3)"``    rotations :class:`OrthogonalGroup` (``special=True``)
+``"O2"``, ``"O3"``        rotations and reflections :class:`OrthogonalGroup`
+``"T3"``                  translations :class:`TranslationGroup`
+``"SE3"``, ``"E2"``       rigid motions :class:`EuclideanGroup`
+``"scaling"``             :class:`ScalingGroup`
+``"S_n"``, ``"Sn"``       permutations of points :class:`PermutationGroup`
+``"C4"``, ``"C_8"``       :class:`CyclicGroup`
+``"D4"``, ``"D_8"``       :class:`DihedralGroup`
+``"SE3xS_n"``             :class:`ProductGroup` (``x`` or ``×`` separates factors)
+========================  =====================================================
 """
 
 import re

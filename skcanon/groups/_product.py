@@ -8,7 +8,7 @@ from ._base import Group, rng
 
 
 class ProductGroup(Group):
-    """Direct product ``G_1 × ... × G_k`` acting by ``g·x = g_1·(g_2·(... g_k·x))``.
+    """Direct product ``G_1 × … × G_k`` acting by ``g·x = g_1·(g_2·(… g_k·x))``.
 
     Elements are tuples of per-factor element batches. The factors' actions must commute
     (true for rotations/rigid motions with permutations of points, and for rotations with

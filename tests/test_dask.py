@@ -1,0 +1,181 @@
+"""Scale-out on Dask: results on a real multi-process cluster equal the in-memory ones.
+
+One ``dask.distributed.LocalCluster`` (2 worker processes, 1 thread each) serves the whole
+module. Skipped when the ``skcanon[dask]`` extra is not installed.
+"""
+
+import logging
+import warnings
+
+import numpy as np
+import pytest
+
+pytest.importorskip("dask.array", reason="dask is not installed (pip install 'skcanon[dask]')")
+distributed = pytest.importorskip(
+    "dask.distributed", reason="dask.distributed is not installed (pip install 'skcanon[dask]')"
+)
+
+import dask.array as da  # noqa: E402
+import joblib  # noqa: E402
+from sklearn.datasets import load_digits  # noqa: E402
+from sklearn.decomposition import PCA  # noqa: E402
+from sklearn.exceptions import NotFittedError  # noqa: E402
+from sklearn.linear_model import LogisticRegression  # noqa: E402
+from sklearn.model_selection import GridSearchCV, KFold  # noqa: E402
+from sklearn.neighbors import KNeighborsClassifier  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+
+from skcanon import CanonicalizerTransformer  # noqa: E402
+from skcanon.dask import transform_dask  # noqa: E402
+from skcanon.datasets import make_point_shapes  # noqa: E402
+from skcanon.groups import get_group  # noqa: E402
+from skcanon.layouts import ImageLayout  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def client():
+    """A 2-process local cluster; its shutdown chatter must not fail the suite."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cluster = distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
+                                           dashboard_address=":0", silence_logs=logging.ERROR)
+        client = distributed.Client(cluster, set_as_default=True)
+    try:
+        yield client
+    finally:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            client.close()
+            cluster.close()
+
+
+@pytest.fixture(scope="module")
+def clouds():
+    X, y = make_point_shapes(n_samples=120, n_points=12, shapes="tetris", random_state=0,
+                             return_X_y=True)
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def digits_c4():
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:300] / 16.0, y[:300]
+    group, layout = get_group("C4"), ImageLayout((8, 8))
+    X = group.apply(group.sample(len(X), random_state=0), X, layout)
+    return X, y
+
+
+def test_transform_dask_flat_points_identical(client, clouds):
+    X, _ = clouds
+    canon = CanonicalizerTransformer("SE3xS_n", "pca+sort").fit(X)
+    Xd = da.from_array(X, chunks=(35, X.shape[1]))
+    Y = transform_dask(canon, Xd)
+    # metadata is exact before anything is computed
+    assert Y.shape == X.shape and Y.dtype == np.float64
+    assert Y.chunks == ((35, 35, 35, 15), (X.shape[1],))
+    out = Y.compute()
+    assert type(out) is np.ndarray
+    np.testing.assert_array_equal(out, canon.transform(X))
+    assert len(client.scheduler_info()["workers"]) == 2
+
+
+def test_transform_dask_3d_float32_and_rechunk(client, clouds):
+    X, _ = clouds
+    X3 = X.reshape(len(X), -1, 3).astype(np.float32)
+    canon = CanonicalizerTransformer("SE3xS_n", "pca+sort").fit(X3)
+    # the points axis is split on purpose: transform_dask must never split a sample
+    Xd = da.from_array(X3, chunks=(50, 5, 3))
+    Y = transform_dask(canon, Xd)
+    assert Y.shape == X3.shape and Y.dtype == np.float32
+    assert Y.chunks == ((50, 50, 20), (12,), (3,))
+    out = Y.compute()
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, canon.transform(X3))
+
+
+def test_transform_dask_images_and_frames_of_work(client, digits_c4):
+    X, _ = digits_c4
+    canon = CanonicalizerTransformer("C4", "moments", layout=ImageLayout((8, 8))).fit(X)
+    Y = transform_dask(canon, da.from_array(X, chunks=100))
+    np.testing.assert_array_equal(Y.compute(), canon.transform(X))
+
+
+def test_transform_dask_changes_width_and_rank(client, clouds):
+    X, y = clouds
+    pipe = make_pipeline(CanonicalizerTransformer("SE3xS_n", "pca+sort"), PCA(n_components=5)).fit(X)
+    Y = transform_dask(pipe, da.from_array(X, chunks=40))
+    assert Y.shape == (len(X), 5) and Y.chunks == ((40, 40, 40), (5,))
+    np.testing.assert_allclose(Y.compute(), pipe.transform(X), rtol=0, atol=1e-12)
+
+    # predict: 2-D in, 1-D out (a dropped axis); labels keep their dtype
+    clf = make_pipeline(CanonicalizerTransformer("SE3xS_n", "pca+sort"), KNeighborsClassifier(3)).fit(X, y)
+    labels = transform_dask(clf, da.from_array(X, chunks=40), method="predict")
+    assert labels.shape == (len(X),) and labels.dtype == clf.predict(X[:1]).dtype
+    np.testing.assert_array_equal(labels.compute(), clf.predict(X))
+    proba = transform_dask(clf, da.from_array(X, chunks=40), method="predict_proba")
+    np.testing.assert_array_equal(proba.compute(), clf.predict_proba(X))
+
+
+def test_transform_dask_3d_to_2d_projector(client, clouds):
+    projector_module = pytest.importorskip("skcanon._projector", reason="InvariantProjector not available yet")
+    X, _ = clouds
+    X3 = X.reshape(len(X), -1, 3)
+    proj = projector_module.InvariantProjector(group="S_n", method="sort").fit(X3)
+    Y = transform_dask(proj, da.from_array(X3, chunks=(60, 12, 3)))
+    expected = proj.transform(X3)
+    assert Y.ndim == 2 and Y.shape == expected.shape
+    np.testing.assert_array_equal(Y.compute(), expected)
+
+
+def test_transform_dask_bad_input():
+    X = np.random.default_rng(0).normal(size=(20, 9))
+    canon = CanonicalizerTransformer("SO3", "pca")
+    with pytest.raises(NotFittedError):
+        transform_dask(canon, da.from_array(X, chunks=10))
+    canon.fit(X)
+    with pytest.raises(TypeError, match="dask.array"):
+        transform_dask(canon, X)
+    with pytest.raises(ValueError, match="at least 2 dimensions"):
+        transform_dask(canon, da.zeros(9, chunks=3))
+    with pytest.raises(ValueError, match="method must be one of"):
+        transform_dask(canon, da.from_array(X, chunks=10), method="fit")
+    with pytest.raises(TypeError, match="no method 'predict'"):
+        transform_dask(canon, da.from_array(X, chunks=10), method="predict")
+    with pytest.raises(ValueError, match="Could not infer"):  # 9 columns are not 2-D points
+        transform_dask(CanonicalizerTransformer("SO2", "pca").fit(X[:, :8]), da.from_array(X, chunks=10))
+    # the input is never modified
+    X_before = X.copy()
+    transform_dask(canon, da.from_array(X, chunks=10)).compute(scheduler="sync")
+    np.testing.assert_array_equal(X, X_before)
+
+
+def test_parallel_post_fit(client, clouds):
+    wrappers = pytest.importorskip("dask_ml.wrappers", reason="dask-ml is not installed")
+    X, y = clouds
+    Xd = da.from_array(X, chunks=40)
+    wrapped = wrappers.ParallelPostFit(CanonicalizerTransformer("SE3xS_n", "pca+sort")).fit(X)
+    plain = CanonicalizerTransformer("SE3xS_n", "pca+sort").fit(X)
+    out = wrapped.transform(Xd)
+    assert isinstance(out, da.Array)
+    np.testing.assert_array_equal(out.compute(), plain.transform(X))
+
+    pipe = make_pipeline(CanonicalizerTransformer("SE3xS_n", "pca+sort"), KNeighborsClassifier(3))
+    wrapped = wrappers.ParallelPostFit(pipe).fit(X, y)
+    np.testing.assert_array_equal(wrapped.predict(Xd).compute(), pipe.fit(X, y).predict(X))
+
+
+def test_grid_search_on_dask_backend(client, digits_c4):
+    X, y = digits_c4
+    pipe = make_pipeline(CanonicalizerTransformer("C4", layout=ImageLayout((8, 8))),
+                         LogisticRegression(max_iter=300))
+    grid = {"canonicalizertransformer__method": ["identity", "moments"],
+            "logisticregression__C": [0.1, 1.0]}
+    cv = KFold(3, shuffle=True, random_state=0)
+    local = GridSearchCV(pipe, grid, cv=cv, n_jobs=1).fit(X, y)
+    with joblib.parallel_config(backend="dask"):
+        remote = GridSearchCV(pipe, grid, cv=cv, n_jobs=-1).fit(X, y)
+    assert remote.best_params_ == local.best_params_
+    np.testing.assert_allclose(remote.cv_results_["mean_test_score"], local.cv_results_["mean_test_score"],
+                               rtol=0, atol=1e-12)
+    # the symmetry-aware pipeline wins on rotated digits
+    assert remote.best_params_["canonicalizertransformer__method"] == "moments"
