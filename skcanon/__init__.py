@@ -4,13 +4,24 @@
   equivariant function (a heuristic or a learned network).
 * :class:`InvariantProjector` turns equivariant features into invariant ones, losslessly
   where a cheap lossless map exists.
+* :class:`EquivariantRegressor` predicts targets that move with the input (positions,
+  forces) with any regressor, through the input's canonical frame.
 * :mod:`skcanon.groups` holds the symmetry groups and their actions, :mod:`skcanon.layouts`
   how columns map to points and pixels, :mod:`skcanon.metrics` invariance measures.
 """
 
 from ._canonicalizer import CanonicalizerTransformer
 from ._projector import InvariantProjector
+from ._regressor import EquivariantRegressor
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["CanonicalizerTransformer", "InvariantProjector", "__version__"]
+__all__ = ["CanonicalizerTransformer", "InvariantProjector", "EquivariantRegressor", "__version__"]
+
+
+def __getattr__(name):  # keeps torch and skorch out of `import skcanon`
+    if name == "EndToEndEquivariantRegressor":
+        from ._training import EndToEndEquivariantRegressor
+
+        return EndToEndEquivariantRegressor
+    raise AttributeError(f"module 'skcanon' has no attribute {name!r}")

@@ -68,8 +68,11 @@ class CanonicalizerTransformer(TransformerMixin, BaseEstimator):
         ``"identity"`` (baseline, output = input); ``"centroid"`` (T(d)); ``"scale"``
         (scaling); ``"pca"`` (O(d), SO(d), E(d), SE(d), C_n/D_n on 2-D points);
         ``"moments"`` (SO(2), O(2), C_n, D_n on images); ``"sort"`` (S_n on points);
-        ``"wl"`` (S_n on graphs: exact canonical labelling). Product groups
-        take one method per factor joined by ``+`` (``"pca+sort"``).
+        ``"wl"`` (S_n on graphs: exact canonical labelling); ``"random"`` (a frozen,
+        randomly initialised equivariant network — a strong baseline) and ``"learned"``
+        (the same network trained in ``fit`` with ``objective``), both for the whole group,
+        products included. Otherwise product groups take one method per factor joined by
+        ``+`` (``"pca+sort"``).
     layout : {"points", "image", "graph"}, PointLayout, GraphLayout, ImageLayout or None, \
 default=None
         How columns map to points, graph nodes or pixels. With ``"graph"`` /

@@ -153,3 +153,6 @@ def _method_error(group, method):
         f"method={method!r} is not available for group {group.name!r}. "
         f"Methods per factor: {per_factor}.{hint} 'auto' picks the default heuristic."
     )
+
+
+from . import _learned  # noqa: E402,F401  (registers "learned" and "random"; torch loads lazily)

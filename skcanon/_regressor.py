@@ -1,0 +1,175 @@
+"""EquivariantRegressor: regress targets that move with the input (positions, forces)."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin, _fit_context, clone
+from sklearn.linear_model import Ridge
+from sklearn.utils._param_validation import HasMethods
+from sklearn.utils.validation import check_is_fitted
+
+from ._canonicalizer import CanonicalizerTransformer
+from .groups import PermutationGroup
+from .layouts import PointLayout
+
+__all__ = ["EquivariantRegressor"]
+
+
+class EquivariantRegressor(RegressorMixin, BaseEstimator):
+    """Make any regressor equivariant for targets that move with the input.
+
+    ``fit`` canonicalizes every sample ``x`` with its frame ``h(x)``, maps the target
+    into the same frame (``h(x)⁻¹·y``, with the group's own action on ``y``'s layout) and
+    fits ``regressor`` on canonical inputs → canonical targets. ``predict`` maps the
+    canonical prediction back: ``f(x) = h(x)·r(h(x)⁻¹·x)``, so
+    ``predict(g·X) = g·predict(X)`` for every group element ``g``.
+
+    Parameters
+    ----------
+    canonicalizer : CanonicalizerTransformer or None, default=None
+        Unfitted transformer choosing the frames (cloned in ``fit``); ``None`` means
+        ``CanonicalizerTransformer(group="SE3")`` (centroid + PCA). A learned
+        canonicalizer is fitted without ``y`` (its ``"auto"`` objective is then the
+        unsupervised ``"align"``), since ``y`` is not invariant.
+    regressor : regressor or None, default=None
+        Any scikit-learn regressor supporting multi-output ``y`` (cloned in ``fit``);
+        ``None`` means ``Ridge(alpha=1e-3)``.
+    target_layout : PointLayout or None, default=None
+        Layout of ``y``: e.g. ``PointLayout(3)`` for positions (the default, with ``X``'s
+        spatial dimension), ``PointLayout(3, fields=[("force", "vector")])`` for forces
+        (rotate, do not translate). When the group permutes points, ``y`` with the same
+        number of points as ``X`` is permuted with it; other ``y`` is left unpermuted.
+
+    Attributes
+    ----------
+    canonicalizer_ : CanonicalizerTransformer
+        The fitted canonicalizer.
+    regressor_ : regressor
+        The regressor fitted in the canonical frame.
+    target_layout_ : PointLayout
+        The resolved layout of ``y``.
+    n_features_in_ : int
+        Number of input features (3-D input counted flat).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skcanon import EquivariantRegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X = (rng.normal(size=(50, 5, 3)) * [3, 2, 1]).reshape(50, 15)
+    >>> P = X.reshape(50, 5, 3)
+    >>> y = (P + 0.5 * (P - P.mean(1, keepdims=True))).reshape(50, 15)  # moves with X
+    >>> model = EquivariantRegressor().fit(X, y)
+    >>> bool(np.allclose(model.predict(X), y, atol=1e-2))
+    True
+    """
+
+    _parameter_constraints = {
+        "canonicalizer": [HasMethods(["fit", "canonicalize"]), None],
+        "regressor": [HasMethods(["fit", "predict"]), None],
+        "target_layout": [PointLayout, None],
+    }
+
+    def __init__(self, canonicalizer=None, regressor=None, target_layout=None):
+        self.canonicalizer = canonicalizer
+        self.regressor = regressor
+        self.target_layout = target_layout
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.input_tags.three_d_array = True
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = False
+        return tags
+
+    def _target_working(self, y, layout, n_samples):
+        y = np.asarray(y)
+        if y.ndim not in (2, 3) or not np.issubdtype(y.dtype, np.number):
+            raise ValueError(
+                f"y must be a numeric array of shape (n_samples, n_target_points * {layout.width}) or "
+                f"(n_samples, n_target_points, {layout.width}) for target_layout {layout!r}; got shape "
+                f"{y.shape} and dtype {y.dtype}. For invariant targets use a Pipeline with "
+                "CanonicalizerTransformer instead."
+            )
+        if y.shape[0] != n_samples:
+            raise ValueError(f"y has {y.shape[0]} samples but X has {n_samples}; they must match.")
+        Y = layout.to_working(y.astype(np.float64))
+        if not np.isfinite(Y).all():
+            raise ValueError("y contains NaN or infinity; targets must be finite.")
+        return Y, y.ndim
+
+    def _act(self, frames, Y):
+        group = self.canonicalizer_.group_
+        factors = group.factors
+        elems = frames if len(factors) > 1 else (frames,)
+        for f, g in reversed(list(zip(factors, elems))):
+            if isinstance(f, PermutationGroup) and np.shape(g)[1] != Y.shape[1]:
+                continue  # y does not have one row per point of X: permutations leave it alone
+            Y = f.act(g, Y, self.target_layout_)
+        return Y
+
+    @staticmethod
+    def _design(Xc):
+        flat = Xc.reshape(Xc.shape[0], -1)
+        return np.where(np.isnan(flat), 0.0, flat)  # absent points enter as zeros
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y):
+        """Fit the canonicalizer on ``X`` and the regressor on canonical ``X`` → canonical ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, n_points, width)
+        y : array-like of shape (n_samples, n_target_points * width) or 3-D
+            Targets in ``target_layout``.
+
+        Returns
+        -------
+        self : EquivariantRegressor
+        """
+        canon = (CanonicalizerTransformer(group="SE3") if self.canonicalizer is None
+                 else clone(self.canonicalizer))
+        canon.fit(X)
+        self.canonicalizer_ = canon
+        self.n_features_in_ = canon.n_features_in_
+        if hasattr(canon, "feature_names_in_"):
+            self.feature_names_in_ = canon.feature_names_in_
+        n_dims = getattr(canon.layout_, "n_dims", None)
+        if n_dims is None:
+            raise ValueError("EquivariantRegressor needs point-set input (a PointLayout).")
+        self.target_layout_ = self.target_layout if self.target_layout is not None else PointLayout(n_dims)
+        Xc, frames = canon.canonicalize(X)
+        Y, self._y_ndim = self._target_working(y, self.target_layout_, Xc.shape[0])
+        Yc = self._act(canon.group_.inverse(frames), Y)
+        self._y_shape = Y.shape[1:]
+        self.regressor_ = clone(self.regressor) if self.regressor is not None else Ridge(alpha=1e-3)
+        self.regressor_.fit(self._design(Xc), Yc.reshape(Yc.shape[0], -1))
+        return self
+
+    def predict(self, X):
+        """Predict in the canonical frame and map back: ``h(x)·r(h(x)⁻¹·x)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, n_points, width)
+
+        Returns
+        -------
+        y_pred : ndarray in the layout of the training ``y`` (2-D or 3-D)
+        """
+        check_is_fitted(self)
+        Xc, frames = self.canonicalizer_.canonicalize(X)
+        Yc = np.asarray(self.regressor_.predict(self._design(Xc)), dtype=np.float64)
+        Yc = Yc.reshape((Yc.shape[0],) + self._y_shape)
+        Y = self._act(frames, Yc)
+        return self.target_layout_.from_working(Y, self._y_ndim)
+
+
+
+def __getattr__(name):  # lazy: skorch and torch load only when the end-to-end class is used
+    if name == "EndToEndEquivariantRegressor":
+        from ._training import EndToEndEquivariantRegressor
+
+        return EndToEndEquivariantRegressor
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

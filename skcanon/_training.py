@@ -1,0 +1,329 @@
+"""Training glue: the one module of skcanon that talks to skorch.
+
+:func:`train_frame_network` trains any :class:`~skcanon.nn.FrameNetwork` with one of the
+objectives of learned canonicalization:
+
+``"supervised"``
+    End to end with a small MLP task head on the (soft) canonical inputs; classification
+    (cross-entropy) or regression (MSE on standardized targets) inferred from ``y`` with
+    :func:`sklearn.utils.multiclass.type_of_target` (Kaba et al., ICML 2023).
+``"prior"``
+    The identity prior of Mondal et al. (NeurIPS 2023): the training data are assumed
+    upright, so the network is pushed to pick the identity on them.
+``"supervised+prior"``
+    Both, the prior weighted by ``prior_weight``.
+``"align"``
+    No ``y``: canonical forms of the training set are pulled towards a learned template
+    (generalized Procrustes with a learned frame function).
+``"auto"``
+    ``"supervised"`` when ``y`` is given, ``"align"`` otherwise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import torch
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import type_of_target
+from skorch import NeuralNet, NeuralNetRegressor
+from torch import nn
+
+from .groups import EuclideanGroup, OrthogonalGroup, get_group
+from .layouts import PointLayout
+
+__all__ = ["resolve_device", "seed_from", "seeded", "train_frame_network", "resolve_objective",
+           "EquivariantModule", "EndToEndEquivariantRegressor"]
+
+OBJECTIVES = ("auto", "supervised", "prior", "supervised+prior", "align")
+
+
+def resolve_device(device):
+    """``"auto"`` → ``"cuda"`` when available, else ``"cpu"``; other strings pass through."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if not isinstance(device, str):
+        raise TypeError(f"device must be 'auto', 'cpu', 'cuda' or a torch device string; got {device!r}.")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} was requested but CUDA is not available; use 'auto' or 'cpu'.")
+    return device
+
+
+def seed_from(random_state):
+    """An int seed drawn from ``random_state`` (int, RandomState or None)."""
+    return int(check_random_state(random_state).randint(0, 2**31 - 1))
+
+
+@contextlib.contextmanager
+def seeded(seed):
+    """Seed torch's CPU generator inside the block and restore the caller's state after."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+def resolve_objective(objective, y):
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {OBJECTIVES}; got {objective!r}.")
+    if objective == "auto":
+        return "supervised" if y is not None else "align"
+    if objective.startswith("supervised") and y is None:
+        raise ValueError(f"objective={objective!r} needs y; pass y to fit or use objective='align' "
+                         "or 'prior'.")
+    return objective
+
+
+def _encode_target(y, n_samples):
+    """``(y_tensor_array, n_outputs, task, info)`` for the supervised head."""
+    y = np.asarray(y)
+    if y.shape[0] != n_samples:
+        raise ValueError(f"y has {y.shape[0]} entries but X has {n_samples} samples; they must match.")
+    kind = type_of_target(y)
+    if kind in ("binary", "multiclass"):
+        classes, codes = np.unique(y, return_inverse=True)
+        return codes.astype(np.int64).ravel(), len(classes), "classification", {"classes": classes}
+    if kind in ("continuous", "continuous-multioutput", "multilabel-indicator", "multiclass-multioutput"):
+        Y = np.asarray(y, dtype=np.float64).reshape(n_samples, -1)
+        if not np.isfinite(Y).all():
+            raise ValueError("y contains NaN or infinity; supervised training needs finite targets.")
+        mu, sd = Y.mean(0), Y.std(0)
+        sd = np.where(sd > 0, sd, 1.0)
+        return ((Y - mu) / sd).astype(np.float32), Y.shape[1], "regression", {"mean": mu, "std": sd}
+    raise ValueError(f"Unknown label type: y of type {kind!r} is not supported; expected class labels or "
+                     "real-valued targets.")
+
+
+class _ObjectiveModule(nn.Module):
+    """Frame network + whatever the objective trains beside it (task head, template)."""
+
+    def __init__(self, network, objective, in_shape, n_outputs, task, prior_weight, hidden, template):
+        super().__init__()
+        self.network = network
+        self.objective = objective
+        self.task = task
+        self.prior_weight = float(prior_weight)
+        n_in = int(np.prod(in_shape))
+        self.head = None
+        if objective.startswith("supervised"):
+            self.head = nn.Sequential(nn.Flatten(), nn.Linear(n_in, hidden), nn.ReLU(),
+                                      nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, n_outputs))
+        self.template = nn.Parameter(template) if template is not None else None
+
+    def forward(self, x):
+        canon = self.network.soft_canonicalize(x)
+        present = ~torch.isnan(canon)
+        canon0 = torch.where(present, canon, torch.zeros((), dtype=canon.dtype, device=canon.device))
+        out = self.head(canon0) if self.head is not None else canon0
+        prior = self.network.prior_loss(x) if "prior" in self.objective else None
+        return out, present, prior
+
+    def loss(self, outputs, y):
+        out, present, prior = outputs
+        if self.objective == "prior":
+            return prior
+        if self.objective == "align":
+            w = present.to(out.dtype)
+            return (((out - self.template) ** 2) * w).sum() / w.sum().clamp_min(1.0)
+        if self.task == "classification":
+            loss = nn.functional.cross_entropy(out, y.long().reshape(-1))
+        else:
+            loss = nn.functional.mse_loss(out, y.to(out.dtype).reshape(out.shape))
+        if prior is not None:
+            loss = loss + self.prior_weight * prior
+        return loss
+
+
+class _ObjectiveNet(NeuralNet):
+    """skorch net whose loss is computed by the objective module itself."""
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        return self.module_.loss(y_pred, y_true)
+
+
+def train_frame_network(network, P, y=None, *, objective="auto", prior_weight=1.0, hidden=64,
+                        max_epochs=20, lr=1e-3, early_stopping=True, validation_fraction=0.1,
+                        device="cpu", verbose=0, batch_size=4096, seed=0):
+    """Train ``network`` in place on the working array ``P`` and return a summary.
+
+    Parameters
+    ----------
+    network : FrameNetwork
+    P : ndarray of shape (n_samples, ...)
+        Training samples in the layout's working format (NaN rows = absent points).
+    y : array-like of shape (n_samples,) or (n_samples, n_targets), default=None
+    objective, prior_weight, hidden, max_epochs, lr, early_stopping, validation_fraction,
+    device, verbose, batch_size
+        See :class:`~skcanon.CanonicalizerTransformer`.
+    seed : int
+        Seeds the validation split and the torch generator (the caller seeds network
+        construction with :func:`seeded`).
+
+    Returns
+    -------
+    info : dict
+        ``objective`` (resolved), ``task``, ``history`` (list of per-epoch dicts with
+        ``epoch``, ``train_loss`` and ``valid_loss`` when validating) and ``target``
+        (encoding of ``y``).
+    """
+    from skorch.callbacks import EarlyStopping
+    from skorch.dataset import ValidSplit
+
+    objective = resolve_objective(objective, y)
+    n = P.shape[0]
+    X = np.array(P, dtype=np.float32, copy=True)  # writable, never the caller's array
+    y_enc, n_out, task, target = None, 1, None, {}
+    if objective.startswith("supervised"):
+        y_enc, n_out, task, target = _encode_target(y, n)
+    template = None
+    if objective == "align":
+        with torch.no_grad():
+            first = network.soft_canonicalize(torch.as_tensor(X[: min(n, 256)]))
+            template = torch.nan_to_num(first, nan=0.0).mean(0).detach().clone()
+    with seeded(seed):  # the task head's initial weights
+        module = _ObjectiveModule(network, objective, X.shape[1:], n_out, task, prior_weight, hidden,
+                                  template)
+    n_valid = int(np.floor(validation_fraction * n))
+    validate = bool(early_stopping) and n_valid >= 2 and n - n_valid >= 2
+    callbacks = []
+    if validate:
+        callbacks.append(("early_stopping", EarlyStopping(monitor="valid_loss", patience=5, load_best=True,
+                                                          sink=print if verbose else _silent)))
+    if verbose:
+        try:
+            import tqdm  # noqa: F401
+
+            from skorch.callbacks import ProgressBar
+
+            callbacks.append(("progress", ProgressBar(detect_notebook=False)))
+        except ImportError:
+            pass
+    split = ValidSplit(validation_fraction, stratified=False, random_state=seed) if validate else None
+    net = _ObjectiveNet(
+        module,
+        criterion=nn.MSELoss,  # unused: the objective module computes the loss
+        optimizer=torch.optim.Adam,
+        lr=lr,
+        max_epochs=max_epochs,
+        batch_size=int(min(batch_size or 128, 128)),
+        train_split=split,
+        callbacks=callbacks,
+        iterator_train__shuffle=True,
+        device=device,
+        verbose=1 if verbose else 0,
+    )
+    # The CPU kernels used here are deterministic; torch.use_deterministic_algorithms is
+    # not toggled because it imports torch._dynamo (seconds, hundreds of MB) on first use.
+    with seeded(seed + 1):  # mini-batch order
+        net.fit(X, y_enc)
+    keys = ("epoch", "train_loss", "valid_loss")
+    history = [{k: float(row[k]) for k in keys if k in row} for row in net.history]
+    network.eval()
+    return {"objective": objective, "task": task, "history": history, "target": target}
+
+
+def _silent(*args, **kwargs):
+    pass
+
+
+# -- end to end (Kaba et al.'s setting): frame network + backbone trained jointly -----------
+
+class EquivariantModule(nn.Module):
+    """``f(x) = h(x)·r(h(x)⁻¹·x)`` with a frame network ``h`` and an MLP backbone ``r``.
+
+    Parameters (reach them as ``module__<name>``)
+    ----------
+    group : str, default="SE3"
+        O(d), SO(d), E(d) or SE(d).
+    n_dims : int, default=3
+    n_points : int
+        Points per input sample (set by ``fit`` from ``X``).
+    n_outputs : int
+        Target columns (set by ``fit`` from ``y``).
+    target_kind : {"position", "vector"}, default="position"
+    hidden : int, default=64
+        Width of the frame network.
+    backbone_hidden : int, default=128
+        Width of the backbone MLP.
+    """
+
+    def __init__(self, group="SE3", n_dims=3, n_points=1, n_outputs=3, target_kind="position", hidden=64,
+                 backbone_hidden=128):
+        super().__init__()
+        self.group = get_group(group)
+        if not isinstance(self.group, (OrthogonalGroup, EuclideanGroup)):
+            raise ValueError(f"EndToEndEquivariantRegressor supports O(d), SO(d), E(d), SE(d); "
+                             f"got {group!r}.")
+        self.layout = PointLayout(n_dims)
+        self.target_layout = PointLayout(n_dims, fields=[("y", target_kind)])
+        if n_outputs % n_dims:
+            raise ValueError(f"y must have n_target_points * {n_dims} columns; got {n_outputs}.")
+        self.n_points, self.n_dims, self.n_outputs = n_points, n_dims, n_outputs
+        from .canonicalizers._learned import build_frame_network
+
+        self.frame_net = build_frame_network(self.group, self.layout, hidden)
+        self.backbone = nn.Sequential(nn.Linear(n_points * n_dims, backbone_hidden), nn.SiLU(),
+                                      nn.Linear(backbone_hidden, backbone_hidden), nn.SiLU(),
+                                      nn.Linear(backbone_hidden, n_outputs))
+
+    def forward(self, X):
+        P = X.reshape(X.shape[0], self.n_points, self.n_dims)
+        Pc, frames = self.frame_net.canonicalize(P)   # differentiable for continuous groups
+        Pc = torch.where(torch.isnan(Pc), torch.zeros((), dtype=Pc.dtype, device=Pc.device), Pc)
+        Yc = self.backbone(Pc.reshape(X.shape[0], -1)).reshape(X.shape[0], -1, self.n_dims)
+        R = frames if isinstance(self.group, OrthogonalGroup) else frames[:, : self.n_dims, : self.n_dims]
+        Y = Yc @ R.transpose(1, 2)
+        if isinstance(self.group, EuclideanGroup) and self.target_layout.fields[0].kind == "position":
+            Y = Y + frames[:, None, : self.n_dims, self.n_dims]
+        return Y.reshape(X.shape[0], -1)
+
+
+class EndToEndEquivariantRegressor(NeuralNetRegressor):
+    """Train a canonicalization network and a torch backbone jointly (skorch).
+
+    ``f(x) = h(x)·r(h(x)⁻¹·x)``: the frame network ``h`` (see
+    :mod:`skcanon.nn._points`) and the backbone MLP ``r`` are trained end to end on the
+    MSE of ``f``; predictions are exactly equivariant for O(d), SO(d), E(d), SE(d).
+    Hyper-parameters of the module are routed with ``module__`` prefixes
+    (``module__group``, ``module__hidden``, ``module__backbone_hidden``,
+    ``module__target_kind``), so :class:`~sklearn.model_selection.GridSearchCV` reaches
+    them; every other skorch parameter (``lr``, ``max_epochs``, ``batch_size``,
+    ``device``, ``callbacks``...) works as usual.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skcanon._regressor import EndToEndEquivariantRegressor
+    >>> X = np.random.default_rng(0).normal(size=(32, 4 * 3))
+    >>> model = EndToEndEquivariantRegressor(max_epochs=2, verbose=0).fit(X, 2 * X)
+    >>> model.predict(X).shape
+    (32, 12)
+    """
+
+    def __init__(self, module=None, *args, criterion=None, max_epochs=50, lr=1e-3, batch_size=64,
+                 train_split=None, verbose=0, **kwargs):
+        module = EquivariantModule if module is None else module
+        kwargs.setdefault("optimizer", torch.optim.Adam)
+        super().__init__(module, *args, criterion=criterion or torch.nn.MSELoss, max_epochs=max_epochs,
+                         lr=lr, batch_size=batch_size, train_split=train_split, verbose=verbose, **kwargs)
+
+    def _as_float32(self, X, name):
+        X = np.asarray(X, dtype=np.float32)
+        if X.ndim == 3:
+            X = X.reshape(X.shape[0], -1)
+        if X.ndim != 2:
+            raise ValueError(f"{name} must be 2-D (n_samples, n_points * n_dims) or 3-D; "
+                             f"got shape {X.shape}.")
+        return X
+
+    def fit(self, X, y, **fit_params):
+        X, y = self._as_float32(X, "X"), self._as_float32(y, "y")
+        n_dims = self.get_params().get("module__n_dims", 3)
+        if X.shape[1] % n_dims:
+            raise ValueError(f"X has {X.shape[1]} columns, not a multiple of module__n_dims={n_dims}.")
+        self.set_params(module__n_points=X.shape[1] // n_dims, module__n_outputs=y.shape[1])
+        return super().fit(X, y, **fit_params)
+
+    def predict(self, X):
+        return super().predict(self._as_float32(X, "X"))
+

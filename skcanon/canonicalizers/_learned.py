@@ -1,0 +1,247 @@
+"""Learned and random canonicalization networks (Kaba et al., ICML 2023).
+
+:class:`LearnedCanonicalizer` wraps any :class:`~skcanon.nn.FrameNetwork`, picked by
+:func:`build_frame_network` from the group and layout, and trains it in ``fit`` (through
+:mod:`skcanon._training`, the one module that talks to skorch). :class:`RandomCanonicalizer`
+is the same network frozen at its seeded random initialisation — a strong baseline in the
+papers. At ``transform`` both compute hard, exact frames in float32 batches and return them
+in skcanon's element formats; the canonical form is then computed by the group's own action
+in the input's dtype.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..groups import (
+    CyclicGroup,
+    DihedralGroup,
+    EuclideanGroup,
+    OrthogonalGroup,
+    PermutationGroup,
+    TranslationGroup,
+)
+from . import register_method
+from ._base import Canonicalizer
+
+__all__ = ["LearnedCanonicalizer", "RandomCanonicalizer", "build_frame_network"]
+
+#: points (x width) or pixels evaluated at once at transform: bounds working memory
+_INFERENCE_ELEMENTS = 2**18
+
+
+def build_frame_network(group, layout, hidden=64):
+    """The frame network for ``group`` acting on ``layout``.
+
+    Point sets: :class:`~skcanon.nn._points.PointFrameNetwork` for O(d), SO(d), E(d),
+    SE(d), T(d); :class:`~skcanon.nn._permutation.SortFrameNetwork` for S_n; products
+    (e.g. SE(3)×S_n) compose them, geometric factors first. Images: delegated to
+    ``skcanon.nn._images.build_image_network`` (C_n, D_n, SO(2)).
+
+    Raises
+    ------
+    ValueError
+        When no network family handles the group on this layout.
+    """
+    kind = getattr(layout, "kind", None)
+    if kind == "image":
+        from ..nn._images import build_image_network
+
+        return build_image_network(group, layout, hidden)
+    if kind != "points":
+        raise ValueError(f"Learned canonicalization needs a PointLayout or ImageLayout; got {layout!r}.")
+    from ..nn._permutation import ComposedFrameNetwork, SortFrameNetwork
+    from ..nn._points import PointFrameNetwork
+
+    nets, rank = [], []
+    for f in group.factors:
+        if isinstance(f, PermutationGroup):
+            nets.append(SortFrameNetwork(f, layout, hidden))
+            rank.append(3)
+        elif isinstance(f, (OrthogonalGroup, EuclideanGroup, TranslationGroup)):
+            nets.append(PointFrameNetwork(f, layout, hidden))
+            rank.append(0 if isinstance(f, TranslationGroup) else 1)
+        else:
+            raise ValueError(
+                f"No learned network for factor {f.name!r} of group {group.name!r} on point sets; "
+                "supported: O(d), SO(d), E(d), SE(d), T(d), S_n and their products."
+            )
+    if len(nets) == 1:
+        return nets[0]
+    if sum(r == 3 for r in rank) > 1:
+        raise ValueError(f"group {group.name!r} has more than one S_n factor.")
+    order = sorted(range(len(nets)), key=lambda i: rank[i])
+    return ComposedFrameNetwork(group, layout, nets, order, hidden)
+
+
+def _to_numpy(h, float_dtype):
+    if isinstance(h, (tuple, list)):
+        return tuple(_to_numpy(part, float_dtype) for part in h)
+    a = h.detach().cpu().numpy()
+    return a.astype(float_dtype) if np.issubdtype(a.dtype, np.floating) else a.astype(np.int64)
+
+
+class LearnedCanonicalizer(Canonicalizer):
+    """Frames from an equivariant network trained in ``fit``.
+
+    Parameters
+    ----------
+    group : Group
+        The whole group (products included) the network canonicalizes.
+    objective : {"auto", "supervised", "prior", "supervised+prior", "align"}, default="auto"
+    prior_weight : float, default=1.0
+    hidden : int, default=64
+    max_epochs : int, default=20
+    lr : float, default=1e-3
+    early_stopping : bool, default=True
+    validation_fraction : float, default=0.1
+    device : str, default="auto"
+    verbose : int, default=0
+    batch_size : int or None, default=4096
+        Transform batch bound (training uses ``min(batch_size, 128)``).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial weights, the validation split and the mini-batch order.
+
+    See :class:`~skcanon.CanonicalizerTransformer` for the meaning of each option.
+
+    Attributes
+    ----------
+    network_ : FrameNetwork
+        The trained network (evaluation mode, on ``device_``).
+    device_ : str
+        The resolved device.
+    history_ : list of dict
+        Per-epoch ``train_loss`` / ``valid_loss``.
+    objective_ : str
+        The resolved objective (``None`` for the random method).
+    """
+
+    method = "learned"
+    priority = 2
+    options = ("objective", "prior_weight", "hidden", "max_epochs", "lr", "early_stopping",
+               "validation_fraction", "device", "verbose", "batch_size", "random_state")
+    _trains = True
+
+    def __init__(self, group, objective="auto", prior_weight=1.0, hidden=64, max_epochs=20, lr=1e-3,
+                 early_stopping=True, validation_fraction=0.1, device="auto", verbose=0,
+                 batch_size=4096, random_state=None):
+        super().__init__(group)
+        self.objective = objective
+        self.prior_weight = prior_weight
+        self.hidden = hidden
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.device = device
+        self.verbose = verbose
+        self.batch_size = batch_size
+        self.random_state = random_state
+
+    def check_layout(self, layout):
+        from .._training import seeded
+
+        self.group.check_layout(layout)
+        with seeded(0):  # building is cheap; it surfaces unsupported group/layout pairs early
+            build_frame_network(self.group, layout, 2)
+
+    def fit(self, P, layout, y=None):
+        from .._training import resolve_device, seed_from, seeded, train_frame_network
+
+        supervised = self.objective != "auto" and self.objective.startswith("supervised")
+        if self._trains and supervised and y is None:
+            raise ValueError(f"objective={self.objective!r} needs y; pass y to fit or use objective='align'.")
+        self.__dict__.pop("_net64", None)
+        self.device_ = resolve_device(self.device)
+        seed = seed_from(self.random_state)
+        with seeded(seed):
+            network = build_frame_network(self.group, layout, int(self.hidden))
+        network = network.to(self.device_)
+        self.history_, self.objective_ = [], None
+        if self._trains:
+            info = train_frame_network(
+                network, P, y, objective=self.objective, prior_weight=self.prior_weight,
+                hidden=int(self.hidden), max_epochs=int(self.max_epochs), lr=float(self.lr),
+                early_stopping=self.early_stopping, validation_fraction=float(self.validation_fraction),
+                device=self.device_, verbose=self.verbose, batch_size=self.batch_size, seed=seed)
+            self.history_, self.objective_ = info["history"], info["objective"]
+        network.eval()
+        for p in network.parameters():
+            p.requires_grad_(False)
+        self.network_, self.layout_ = network, layout
+        return self
+
+    def frames(self, P, layout):
+        import torch
+
+        if not hasattr(self, "network_"):
+            raise RuntimeError(f"{type(self).__name__} is not fitted; call fit first.")
+        float_dtype = P.dtype if np.issubdtype(P.dtype, np.floating) else np.float64
+        network, torch_dtype = self.network_, torch.float32
+        if float_dtype == np.float64:  # float64 input: frames computed in float64 too
+            network, torch_dtype = self._network64(), torch.float64
+        per_sample = max(1, int(np.prod(P.shape[1:])))
+        step = max(1, _INFERENCE_ELEMENTS // per_sample)
+        if self.batch_size:
+            step = min(step, int(self.batch_size))
+        parts = []
+        with torch.inference_mode():
+            for start in range(0, P.shape[0], step):
+                x = torch.tensor(P[start:start + step], dtype=torch_dtype, device=self.device_)  # a copy
+                parts.append(_to_numpy(network.frames(x), float_dtype))
+        if not parts:
+            return self.group.identity(0, n_points=P.shape[1] if P.ndim > 1 else None)
+        if isinstance(parts[0], tuple):
+            return tuple(np.concatenate([p[i] for p in parts]) for i in range(len(parts[0])))
+        return np.concatenate(parts)
+
+    def _network64(self):
+        import copy
+
+        net = self.__dict__.get("_net64")
+        if net is None:
+            net = self._net64 = copy.deepcopy(self.network_).double()
+        return net
+
+    # -- pickling: weights travel on the CPU, so a CUDA fit loads on a CPU-only machine ----
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        network = state.pop("network_", None)
+        state.pop("_net64", None)
+        if network is not None:
+            state["_network_state"] = {k: v.detach().cpu() for k, v in network.state_dict().items()}
+        return state
+
+    def __setstate__(self, state):
+        weights = state.pop("_network_state", None)
+        self.__dict__.update(state)
+        if weights is not None:
+            import torch
+
+            from .._training import seeded
+
+            if str(getattr(self, "device_", "cpu")).startswith("cuda") and not torch.cuda.is_available():
+                self.device_ = "cpu"
+            with seeded(0):
+                network = build_frame_network(self.group, self.layout_, int(self.hidden))
+            network.load_state_dict(weights)
+            network.eval()
+            for p in network.parameters():
+                p.requires_grad_(False)
+            self.network_ = network.to(self.device_)
+
+
+class RandomCanonicalizer(LearnedCanonicalizer):
+    """The learned network frozen at its random initialisation (seeded by ``random_state``).
+
+    A strong baseline (Kaba et al.): equivariant by construction, but not trained.
+    """
+
+    method = "random"
+    options = ("hidden", "device", "batch_size", "random_state")
+    _trains = False
+
+
+_GROUPS = (OrthogonalGroup, EuclideanGroup, TranslationGroup, PermutationGroup, CyclicGroup, DihedralGroup)
+register_method("learned", LearnedCanonicalizer, _GROUPS, whole_group=True)
+register_method("random", RandomCanonicalizer, _GROUPS, whole_group=True)

@@ -1,0 +1,10 @@
+"""Torch networks for learned canonicalization (imported lazily: torch is heavy).
+
+:class:`FrameNetwork` is the shared base; :mod:`skcanon.nn._points` holds the O(d), SO(d),
+E(d), SE(d) networks on point sets, :mod:`skcanon.nn._permutation` the S_n scoring network
+and its composition with a rotation network, :mod:`skcanon.nn._images` the image networks.
+"""
+
+from ._base import FrameNetwork
+
+__all__ = ["FrameNetwork"]

@@ -1,0 +1,155 @@
+"""Permutation (S_n) frame networks and their composition with rotation networks.
+
+:class:`SortFrameNetwork` scores every point with a DeepSets network (per-point MLP on the
+point's features plus a pooled context), and orders the points by decreasing score:
+
+* hard (``canonicalize``): a stable ``argsort`` — ties keep their input order, absent
+  (all-NaN) points go last;
+* soft (``soft_canonicalize``): straight-through SoftSort — the forward value is the hard
+  canonical form, the gradient flows through the relaxed permutation matrix
+  ``P[j, i] = softmax_i(-|s_(j) - s_i| / tau)`` where ``s_(j)`` is the ``j``-th largest score.
+
+:class:`ComposedFrameNetwork` handles products such as E(3)×S_n: the rotation network
+runs first (its frame is permutation-invariant), the scoring network then orders the
+rotation-canonicalized points.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..groups import PermutationGroup
+from ._base import FrameNetwork
+from ._points import init_weights, masked_mean, present_mask
+
+__all__ = ["SortFrameNetwork", "ComposedFrameNetwork", "soft_sort_matrix"]
+
+
+def soft_sort_matrix(scores, mask, tau=1.0):
+    """Relaxed permutation matrix ``(n, m, m)`` sorting ``scores`` in decreasing order.
+
+    Row ``j`` is a softmax over the present points ``i`` of ``-|s_(j) - s_i| / tau``; rows
+    of absent slots are zero.
+    """
+    order = hard_order(scores, mask)
+    sorted_s = torch.gather(scores.masked_fill(~mask, 0.0), 1, order)
+    logits = -(sorted_s[:, :, None] - scores[:, None, :]).abs() / tau
+    logits = logits.masked_fill(~mask[:, None, :], -1e9)
+    P = torch.softmax(logits, dim=-1)
+    row_present = torch.gather(mask, 1, order)
+    return P * row_present[:, :, None].to(P.dtype), order
+
+
+def hard_order(scores, mask):
+    """Indices ordering points by decreasing score; ties by input index; absent points last."""
+    key = torch.where(mask, -scores, torch.full_like(scores, float("inf")))
+    return torch.sort(key.detach(), dim=1, stable=True).indices
+
+
+class SortFrameNetwork(FrameNetwork):
+    """S_n canonicalization by learned per-point scores (DeepSets) and a stable argsort.
+
+    Parameters
+    ----------
+    group : PermutationGroup
+    layout : PointLayout
+        All columns of a point are features of its score (they must be invariant under
+        the groups canonicalized before; see :class:`ComposedFrameNetwork`).
+    hidden : int, default=64
+    tau : float, default=0.1
+        Temperature of the SoftSort relaxation used for gradients.
+
+    Notes
+    -----
+    Frames are index arrays ``(n, m)`` with ``x_canonical = x[frame]`` per sample — the
+    skcanon S_n element format (see :class:`~skcanon.groups.PermutationGroup`).
+    """
+
+    def __init__(self, group, layout, hidden=64, tau=0.1):
+        super().__init__(group, layout, hidden)
+        if not isinstance(group, PermutationGroup):
+            raise TypeError(f"SortFrameNetwork handles S_n; got {group.name!r}.")
+        group.check_layout(layout)
+        H = self.hidden
+        self.tau = float(tau)
+        self.phi = nn.Sequential(nn.Linear(layout.width, H), nn.SiLU(), nn.Linear(H, H), nn.SiLU())
+        self.rho = nn.Sequential(nn.Linear(2 * H, H), nn.SiLU(), nn.Linear(H, 1))
+        init_weights(self)
+
+    def scores(self, x):
+        """Per-point scores ``(n, m)`` (permutation-equivariant) and the presence mask."""
+        mask = present_mask(x)
+        w = mask.to(x.dtype)
+        x0 = torch.where(mask[..., None], x, torch.zeros((), dtype=x.dtype, device=x.device))
+        count = w.sum(1).clamp_min(1.0)
+        # standardize per cloud (invariant) so scores do not depend on the units
+        mu = masked_mean(x0, w, count)
+        sd = masked_mean((x0 - mu[:, None]) ** 2 * w[..., None], w, count).sqrt()
+        z = (x0 - mu[:, None]) / torch.where(sd > 0, sd, torch.ones_like(sd))[:, None]
+        h = self.phi(z * w[..., None])
+        ctx = masked_mean(h, w, count)
+        s = self.rho(torch.cat([h, ctx[:, None, :].expand_as(h)], -1))[..., 0]
+        return s, mask
+
+    def canonicalize(self, x):
+        s, mask = self.scores(x)
+        order = hard_order(s, mask)
+        return torch.gather(x, 1, order[:, :, None].expand(-1, -1, x.shape[2])), order
+
+    def soft_canonicalize(self, x):
+        s, mask = self.scores(x)
+        P, order = soft_sort_matrix(s, mask, self.tau)
+        x0 = torch.where(mask[..., None], x, torch.zeros((), dtype=x.dtype, device=x.device))
+        soft = torch.einsum("njm,nmw->njw", P, x0)
+        hard = torch.gather(x0, 1, order[:, :, None].expand(-1, -1, x.shape[2]))
+        out = hard + soft - soft.detach()  # straight-through: exact value, relaxed gradient
+        present = torch.gather(mask, 1, order)
+        nan = torch.full((), float("nan"), dtype=x.dtype, device=x.device)
+        return torch.where(present[..., None], out, nan)
+
+    def prior_loss(self, x):
+        """Cross-entropy of the relaxed permutation towards the identity ordering."""
+        s, mask = self.scores(x)
+        P, _ = soft_sort_matrix(s, mask, self.tau)
+        diag = torch.diagonal(P, dim1=1, dim2=2).clamp_min(1e-12)
+        w = mask.to(x.dtype)  # present points come first in the identity ordering too
+        return -(torch.log(diag) * w).sum() / w.sum().clamp_min(1.0)
+
+
+class ComposedFrameNetwork(FrameNetwork):
+    """Canonicalize a product group one factor network at a time.
+
+    Parameters
+    ----------
+    group : ProductGroup
+    layout : PointLayout
+    networks : sequence of FrameNetwork
+        One per factor, in the product's factor order.
+    order : sequence of int
+        Indices of ``networks`` in the order they run (rotations before permutations:
+        a step must be invariant under the factors handled after it).
+    """
+
+    def __init__(self, group, layout, networks, order, hidden=64):
+        super().__init__(group, layout, hidden)
+        self.nets = nn.ModuleList(networks)
+        self.run_order = [int(i) for i in order]
+
+    def canonicalize(self, x):
+        frames = [None] * len(self.nets)
+        for i in self.run_order:
+            x, frames[i] = self.nets[i].canonicalize(x)
+        return x, tuple(frames)
+
+    def soft_canonicalize(self, x):
+        for i in self.run_order:
+            x = self.nets[i].soft_canonicalize(x)
+        return x
+
+    def prior_loss(self, x):
+        total = 0.0
+        for i in self.run_order:
+            total = total + self.nets[i].prior_loss(x)
+            x = self.nets[i].canonicalize(x)[0]
+        return total

@@ -1,0 +1,136 @@
+"""EquivariantRegressor: predictions move with the input, f(g·x) = g·f(x)."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
+
+import skcanon.canonicalizers._learned  # noqa: F401  (registers "learned" and "random")
+from skcanon import CanonicalizerTransformer
+from skcanon._regressor import EquivariantRegressor
+from skcanon.groups import get_group
+from skcanon.layouts import PointLayout
+
+M = 6
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def data(n, seed, d=3):
+    """Clouds and an equivariant target: each point pushed away from the centroid, plus a
+    shift along the cloud's longest axis direction through its first point."""
+    rs = np.random.default_rng(seed)
+    X = rs.normal(size=(n, M, d)) * np.arange(d, 0, -1) * 2
+    c = X.mean(1, keepdims=True)
+    Y = X + 0.5 * (X - c) + 0.3 * (X[:, :1] - c)
+    return X.reshape(n, -1), Y.reshape(n, -1)
+
+
+@pytest.fixture(scope="module")
+def model():
+    X, Y = data(300, 0)
+    return EquivariantRegressor().fit(X, Y)
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 10_000), group=st.sampled_from(["SE3", "SO3", "E3"]))
+def test_predictions_equivariant(model, seed, group):
+    X, _ = data(8, seed)
+    G, L = get_group(group), PointLayout(3)
+    g = G.sample(8, random_state=seed)
+    P = model.predict(X)
+    Pg = model.predict(G.apply(g, X, L))
+    assert np.allclose(Pg, G.apply(g, P, L), atol=1e-6 * np.abs(P).max())
+
+
+def test_fits_equivariant_target(model):
+    X, Y = data(200, 1)
+    G, L = get_group("SE3"), PointLayout(3)
+    Xg = G.apply(G.sample(200, random_state=2), X, L)
+    Yg = G.apply(G.sample(200, random_state=2), Y, L)
+    assert model.score(X, Y) > 0.99
+    assert model.score(Xg, Yg) > 0.99  # unseen poses: the target moves, the fit holds
+
+
+def test_vector_targets_and_learned_canonicalizer():
+    """Forces (vectors) rotate but do not translate; a learned E(3)×S_n canonicalizer."""
+    X, Y = data(120, 3)
+    Xw = X.reshape(120, M, 3)
+    F = (Xw - Xw.mean(1, keepdims=True)).reshape(120, -1)  # vector target per point
+    canon = CanonicalizerTransformer(group="SE3xS_n", method="learned", hidden=16, max_epochs=2,
+                                     early_stopping=False, random_state=0)
+    model = EquivariantRegressor(canon, target_layout=PointLayout(3, fields=[("f", "vector")])).fit(X, F)
+    G, L = get_group("SE3xS_n"), PointLayout(3)
+    g = G.sample(10, random_state=4, n_points=M)
+    P = model.predict(X[:10])
+    Lf = PointLayout(3, fields=[("f", "vector")])
+    assert np.allclose(model.predict(G.apply(g, X[:10], L)), G.apply(g, P, Lf), atol=1e-5)
+    assert model.score(X, F) > 0.99
+
+
+def test_global_target_not_permuted():
+    """A single vector per sample (e.g. a dipole) with a permutation group in the product."""
+    X, _ = data(100, 5)
+    Xw = X.reshape(100, M, 3)
+    dip = Xw.mean(1) - Xw[:, 0]  # depends on point 0: not permutation invariant, fine for SE3
+    model = EquivariantRegressor(CanonicalizerTransformer(group="SE3xS_n", method="pca+sort"),
+                                 target_layout=PointLayout(3, fields=[("p", "vector")])).fit(X, dip)
+    assert model.predict(X).shape == dip.shape
+
+
+def test_pickle_clone_grid_search_and_3d():
+    X, Y = data(60, 6)
+    model = EquivariantRegressor().fit(X, Y)
+    again = pickle.loads(pickle.dumps(model))
+    assert np.array_equal(again.predict(X), model.predict(X))
+    assert clone(model).get_params()["regressor"] is None
+    grid = GridSearchCV(EquivariantRegressor(), {"canonicalizer": [
+        CanonicalizerTransformer(group="SE3", method="identity"), CanonicalizerTransformer(group="SE3")]},
+        cv=2).fit(X, Y)
+    assert len(grid.cv_results_["params"]) == 2 and grid.best_score_ > 0.9
+    m3 = EquivariantRegressor().fit(X.reshape(60, M, 3), Y.reshape(60, M, 3))
+    assert m3.predict(X.reshape(60, M, 3)).shape == (60, M, 3)
+
+
+def test_bad_targets():
+    X, Y = data(20, 7)
+    with pytest.raises(ValueError, match="y must be"):
+        EquivariantRegressor().fit(X, Y[:, 0])
+    with pytest.raises(ValueError, match="not a multiple"):
+        EquivariantRegressor().fit(X, Y[:, :4])
+    Yn = Y.copy()
+    Yn[0, 0] = np.nan
+    with pytest.raises(ValueError, match="finite"):
+        EquivariantRegressor().fit(X, Yn)
+
+
+def test_end_to_end_regressor_equivariant_and_grid_search():
+    from skcanon._regressor import EndToEndEquivariantRegressor
+
+    X, Y = data(96, 8)
+    torch.manual_seed(0)
+    model = EndToEndEquivariantRegressor(max_epochs=30, lr=3e-3, module__hidden=16).fit(X, Y)
+    assert model.score(X, Y) > 0.5
+    G, L = get_group("SE3"), PointLayout(3)
+    g = G.sample(96, random_state=9)
+    P = model.predict(X)
+    errs = np.abs(model.predict(G.apply(g, X, L)) - G.apply(g, P, L)).max(1) / np.abs(P).max(1)
+    assert np.median(errs) <= 1e-5 and np.mean(errs <= 1e-4) >= 0.9  # float32 network
+    again = pickle.loads(pickle.dumps(model))
+    assert np.array_equal(again.predict(X), P)
+    grid = GridSearchCV(EndToEndEquivariantRegressor(max_epochs=2), {"module__hidden": [8, 16]}, cv=2)
+    grid.fit(X, Y)
+    assert grid.best_params_["module__hidden"] in (8, 16)
+    with pytest.raises(ValueError, match="supports O"):
+        EndToEndEquivariantRegressor(max_epochs=1, module__group="S_n").fit(X, Y)
