@@ -20,6 +20,7 @@ Internally every part of the library works on the *working array* of a layout:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,6 +96,13 @@ class PointLayout:
     fields : sequence of Field or (name, kind[, size]) tuples, default=None
         What each point carries, in column order. ``None`` means a single position
         field of size ``n_dims``. Geometric fields must have size ``n_dims``.
+    columns : sequence of str or None, default=None
+        Names of the input columns, when they name points in any order: ``x1, y1, z1, x2,
+        ...``, ``x1, x2, ..., y1, y2, ...``, ``p0_x, p0_vel_x, p0_charge, ...`` or
+        ``atom3_x``. Each name is a point index plus a component (``x``, ``y``, ``z`` for
+        positions, ``vel_x`` for a vector field ``vel``, ``charge`` for a scalar field);
+        indices may start anywhere. Input is read in this order and output is written back
+        in it, so DataFrames keep their columns. ``None``: flat point-major input.
 
     Attributes
     ----------
@@ -112,7 +120,7 @@ class PointLayout:
 
     kind = "points"
 
-    def __init__(self, n_dims=3, fields=None):
+    def __init__(self, n_dims=3, fields=None, columns=None):
         if not isinstance(n_dims, (int, np.integer)) or isinstance(n_dims, bool) or n_dims < 1:
             raise ValueError(f"n_dims must be a positive int, got {n_dims!r}.")
         self.n_dims = int(n_dims)
@@ -134,6 +142,37 @@ class PointLayout:
         offsets = np.cumsum([0] + [f.size for f in fields])
         self._slices = {f.name: slice(int(a), int(b)) for f, a, b in zip(fields, offsets[:-1], offsets[1:])}
         self.width = int(offsets[-1])
+        self.columns = None if columns is None else tuple(str(c) for c in columns)
+        self._order = None if columns is None else self._column_order(self.columns)
+
+    @classmethod
+    def from_columns(cls, columns, n_dims=3, fields=None):
+        """Layout reading named point columns (see ``columns``), e.g. ``df.columns``."""
+        return cls(n_dims, fields=fields, columns=list(columns))
+
+    def _component_keys(self):
+        return [key for f in self.fields for key in f.component_names(self.n_dims)]
+
+    def _column_order(self, columns):
+        """Positions of the input columns in point-major order (point, then component)."""
+        keys = self._component_keys()
+        found = {}
+        for pos, name in enumerate(columns):
+            parsed = _parse_point_column(name, keys)
+            if parsed is None:
+                raise ValueError(
+                    f"column {name!r} does not name a point component; expected a point index and "
+                    f"one of {keys}, like 'x1', 'p0_x' or 'atom3_{keys[0]}'."
+                )
+            if parsed in found:
+                raise ValueError(f"columns name point {parsed[0]} component {parsed[1]!r} twice.")
+            found[parsed] = pos
+        points = sorted({p for p, _ in found})
+        missing = [f"{key}{p}" for p in points for key in keys if (p, key) not in found]
+        if missing:
+            raise ValueError(f"columns lack {missing[:6]}{'...' if len(missing) > 6 else ''}: every "
+                             f"point needs the components {keys}.")
+        return np.array([found[(p, key)] for p in points for key in keys], dtype=np.intp)
 
     # -- structure -------------------------------------------------------------------------
     def slice_of(self, name):
@@ -175,6 +214,10 @@ class PointLayout:
                 f"X must be 2-D (n_samples, n_points * {self.width}) or 3-D "
                 f"(n_samples, n_points, {self.width}); got {X.ndim}-D."
             )
+        if self._order is not None:
+            if X.shape[1] != len(self._order):
+                raise ValueError(f"X has {X.shape[1]} feature(s); the layout's columns name {len(self._order)}.")
+            X = X[:, self._order]
         n_points = self.n_points_for(X.shape[1])
         return X.reshape(X.shape[0], n_points, self.width)
 
@@ -182,7 +225,12 @@ class PointLayout:
         """Inverse of :meth:`to_working`: back to the caller's number of dimensions."""
         if ndim == 3:
             return P
-        return P.reshape(P.shape[0], -1)
+        flat = P.reshape(P.shape[0], -1)
+        if self._order is not None:
+            out = np.empty_like(flat)
+            out[:, self._order] = flat
+            return out
+        return flat
 
     def check_absent_rows(self, P, name="X"):
         """Only whole-NaN rows may mark absent points; raise on partial NaN or inf."""
@@ -200,6 +248,8 @@ class PointLayout:
             raise ValueError(f"{name} contains infinity; expected finite values or NaN rows.")
 
     def feature_names(self, n_points):
+        if self.columns is not None:
+            return np.asarray(self.columns, dtype=object)
         names = []
         for i in range(n_points):
             for f in self.fields:
@@ -207,13 +257,30 @@ class PointLayout:
         return np.asarray(names, dtype=object)
 
     def __repr__(self):
-        return f"PointLayout(n_dims={self.n_dims}, fields=[{self._describe()}])"
+        cols = "" if self.columns is None else f", columns=[{len(self.columns)} names]"
+        return f"PointLayout(n_dims={self.n_dims}, fields=[{self._describe()}]{cols})"
 
     def __eq__(self, other):
-        return isinstance(other, PointLayout) and other.n_dims == self.n_dims and other.fields == self.fields
+        return (isinstance(other, PointLayout) and other.n_dims == self.n_dims and other.fields == self.fields
+                and other.columns == self.columns)
 
     def __hash__(self):
-        return hash((self.n_dims, self.fields))
+        return hash((self.n_dims, self.fields, self.columns))
+
+
+def _parse_point_column(name, keys):
+    """``(point index, component key)`` of a column name, or None.
+
+    Accepts index-then-component (``p0_x``, ``atom3_vel_x``) and component-then-index
+    (``x1``, ``vel_x1``, ``charge_3``) spellings for the given component keys.
+    """
+    m = re.fullmatch(r"[A-Za-z]*_?(\d+)_(\w+)", name)
+    if m and m.group(2) in keys:
+        return int(m.group(1)), m.group(2)
+    m = re.fullmatch(r"(\w+?)_?(\d+)", name)
+    if m and m.group(1) in keys:
+        return int(m.group(2)), m.group(1)
+    return None
 
 
 class GraphLayout(PointLayout):

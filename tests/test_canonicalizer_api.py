@@ -185,3 +185,71 @@ def test_untrusted_fitted_state_is_required():
 
     with pytest.raises(NotFittedError):
         CanonicalizerTransformer().transform(np.zeros((1, 3)))
+
+
+# -- dataframes -----------------------------------------------------------------------------------
+def _named_frame(pd, n=6, m=4, seed=0):
+    """Point columns named x1..x4, y1..y4, z1..z4 (component-major, not point-major)."""
+    P = np.random.default_rng(seed).normal(size=(n, m, 3))
+    cols = [f"{axis}{i + 1}" for axis in "xyz" for i in range(m)]
+    return P, pd.DataFrame(P.transpose(0, 2, 1).reshape(n, -1), columns=cols)
+
+
+def test_named_point_columns_in_any_order():
+    pd = pytest.importorskip("pandas")
+    P, df = _named_frame(pd)
+    layout = PointLayout.from_columns(df.columns)
+    est = CanonicalizerTransformer("SE3", "pca", layout=layout).set_output(transform="pandas").fit(df)
+    out = est.transform(df)
+    assert list(out.columns) == list(df.columns)  # same columns back, now in canonical pose
+    reference = CanonicalizerTransformer("SE3", "pca").fit_transform(P.reshape(len(P), -1)).reshape(P.shape)
+    np.testing.assert_allclose(out[[f"{a}{i + 1}" for i in range(4) for a in "xyz"]].to_numpy(),
+                               reference.reshape(len(P), -1))
+
+
+@pytest.mark.parametrize(
+    "columns, match",
+    [(["x1", "y1", "z1", "x2", "y2"], "lack"), (["x1", "y1", "z1", "w1"], "does not name"),
+     (["x1", "y1", "z1", "x1"], "twice")],
+)
+def test_bad_point_column_names(columns, match):
+    with pytest.raises(ValueError, match=match):
+        PointLayout.from_columns(columns)
+
+
+def test_dataframe_with_other_column_names_after_fit():
+    pd = pytest.importorskip("pandas")
+    _, df = _named_frame(pd)
+    est = CanonicalizerTransformer("SE3", "pca", layout=PointLayout.from_columns(df.columns)).fit(df)
+    with pytest.raises(ValueError, match="feature names"):
+        est.transform(df.rename(columns={"x1": "a1"}))
+
+
+def test_inside_column_transformer_next_to_tabular_columns():
+    pd = pytest.importorskip("pandas")
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import StandardScaler
+
+    P, df = _named_frame(pd)
+    df["temperature"] = np.linspace(250, 300, len(df))
+    point_cols = [c for c in df.columns if c != "temperature"]
+    ct = ColumnTransformer([
+        ("points", CanonicalizerTransformer("SE3xS_n", "pca+sort", layout=PointLayout.from_columns(point_cols)),
+         point_cols),
+        ("scalars", StandardScaler(), ["temperature"]),
+    ]).set_output(transform="pandas")
+    out = ct.fit_transform(df)
+    assert "points__x1" in out.columns and "scalars__temperature" in out.columns
+    # rotating the points leaves the whole output unchanged
+    moved = df.copy()
+    G = get_group("SE3")
+    P_moved = G.apply(G.sample(len(P), 1), P.reshape(len(P), -1), PointLayout(3)).reshape(P.shape)
+    moved[point_cols] = P_moved.transpose(0, 2, 1).reshape(len(P), -1)
+    np.testing.assert_allclose(ct.transform(moved).to_numpy(), out.to_numpy(), atol=1e-9)
+
+
+def test_polars_output():
+    pl = pytest.importorskip("polars")
+    X, _ = _clouds(n=5, m=4)
+    out = CanonicalizerTransformer("SE3", "pca").set_output(transform="polars").fit(X).transform(X)
+    assert isinstance(out, pl.DataFrame) and out.columns[:3] == ["p0_x", "p0_y", "p0_z"]
