@@ -13,7 +13,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from skcanon import CanonicalizerTransformer
 from skcanon._projector import InvariantProjector
 from skcanon.groups import get_group
-from skcanon.layouts import FibreLayout, ImageLayout, PointLayout
+from skcanon.layouts import FibreLayout, GraphLayout, ImageLayout, PointLayout
 from skcanon.projections import PROJECTIONS
 
 # Expected failures of scikit-learn's estimator checks: none for these instances. (Inputs
@@ -94,6 +94,13 @@ def test_pandas_output_has_meaningful_names(group, method, kwargs, n_features, e
         assert name in out.columns
 
 
+def _encoded_graphs(layout):
+    import networkx as nx
+
+    P, _ = layout.encode([nx.path_graph(4), nx.cycle_graph(4), nx.star_graph(3), nx.path_graph(2)])
+    return P.reshape(len(P), -1)
+
+
 def test_every_registered_method_has_names_matching_its_output():
     rng = np.random.default_rng(0)
     data = {
@@ -103,6 +110,7 @@ def test_every_registered_method_has_names_matching_its_output():
         "product": ("E3xS_n", {}, rng.normal(size=(4, 15))),
         "fibre": ("C4", {"layout": "fibre"}, rng.normal(size=(4, 12))),
         "image": ("C4", {}, rng.normal(size=(4, 16))),
+        "graph": ("S_n", {"layout": GraphLayout(4)}, _encoded_graphs(GraphLayout(4))),
     }
     covered = set()
     for group, kwargs, X in data.values():
