@@ -1,0 +1,562 @@
+"""Learned canonicalization networks for images: C_n, D_n and SO(2).
+
+Kaba et al. (ICML 2023) canonicalize with a small equivariant network ``h``; the canonical
+form ``h(x)⁻¹·x`` is invariant because ``h(g·x) = g·h(x)``. For rotations and reflections
+of images the network here is a *group convolution*:
+
+1. **Downsample** by 2 (images of side ≥ 12) with an average pool whose blocks are placed
+   symmetrically about the centre (2×2 blocks on even sides, 3×3 windows with stride 2 on
+   odd sides), which keeps the exact equivariance under quarter turns and mirrors.
+2. **Normalise and mask.** Each image is divided by its root-mean-square intensity (scale
+   invariance; a blank image stays blank) and multiplied by a smooth disk (a sigmoid of the
+   distance to the pixel-grid centre ``((H-1)/2, (W-1)/2)``), so that the corners, which a
+   45° rotation cuts off, are ignored.
+3. **Lifting convolution with rotated filters.** The filters are *steerable*: a learned
+   combination of fixed continuous functions (Gaussian rings × circular harmonics of order
+   ≤ 2, support inside a disk of radius ``kernel_size/2``), evaluated on the kernel grid.
+   The filter for group element ``g`` is the continuous filter transformed by ``g``
+   (``W_g(u) = W(g⁻¹u)``). Angles below 90° are evaluated analytically — so 45° filters
+   are exact rotations of the continuous filter, not interpolated pixels — and all others
+   are obtained from those by exact ``rot90`` / ``flip`` of the filter tensors. The image
+   itself is never rotated inside the network. The convolution is "valid" (no padding)
+   when the image is large enough: its output grid is a centred crop, so symmetric.
+4. **Leaky ReLU, radially weighted spatial pooling** (mean and root-mean-square over a disk
+   inside the output grid), giving a feature vector per group element
+   ``(n, channels, |G|)`` that shifts by the regular representation when the input is
+   transformed.
+5. **Two group convolutions over the fibre** (``out(g) = Σ_h w(g⁻¹h) in(h)``, built from
+   the group's own ``compose``/``inverse``) ending in one score per group element.
+
+``canonicalize`` takes the argmax of the scores (ties go to the lowest element index: a
+blank image gets element 0) and applies the inverse element with skcanon's own image action
+(:meth:`skcanon.groups.CyclicGroup.act` etc.), so the canonical form equals
+``group.act(group.inverse(frames), x)`` exactly. ``soft_canonicalize`` is differentiable:
+a straight-through estimator whose forward value is the hard canonical form and whose
+gradient is that of the softmax-weighted average of the inversely transformed images
+(rotations in torch, matching :func:`skcanon.groups.rotate_images`).
+
+Exactness. Every element that is a multiple of 90° or a mirror acts exactly (C4 and D4
+entirely, the quarter turns of C8, C12, ...): for those the scores permute up to float
+rounding (~1e-6 relative), so frames are exactly equivariant except on (near-)symmetric
+images — scores within ``1e-5`` of each other count as tied and the lowest element index
+wins, and an exactly symmetric image has the same canonical form either way. Other angles
+(the odd multiples of 45° in C8) act by bilinear interpolation and equivariance is
+approximate: on smooth images (blurred, upsampled sklearn digits) the predicted C8 element
+shifts correctly for about 98% of samples at initialisation and after training (measured
+by ``benchmarks/bench_learned_images.py``; tested at ≥ 90%).
+
+SO(2). The network samples ``n_orientations`` (default 8) filter orientations; the pooled
+features ``P_c(θ_k)`` are samples of a function of the filter angle that shifts continuously
+with the image rotation. The frame angle is the phase of their first Fourier coefficient,
+``angle = arg Σ_c a_c Σ_k P_c(θ_k) e^{iθ_k}``; frames are rotation matrices ``(n, 2, 2)``.
+Equivariance is exact for multiples of 90° (up to float rounding), approximate in between
+(bilinear interpolation of the image, aliasing of the sampled orientations): on smooth,
+circularly masked images the median angle error is about 0.5° and 90% of samples are
+within 3° (tested: median ≤ 3°, 90% within 10°). The canonical form of a non-quarter
+angle is interpolated, so it is invariant only approximately (smoothing, cut corners).
+When the first Fourier coefficient vanishes (blank or rotationally symmetric images) the
+angle is 0.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..groups import CyclicGroup, DihedralGroup, OrthogonalGroup, get_group, rotation_matrices_2d
+from ..layouts import ImageLayout
+from ._base import FrameNetwork
+
+__all__ = [
+    "build_image_network",
+    "GroupConvImageNetwork",
+    "SO2ImageNetwork",
+    "torch_rotate_images",
+    "torch_act_images",
+]
+
+_EXACT_TOL = 1e-9
+# Ring radii (in pixels of the kernel grid) and the highest circular harmonic per ring.
+_RINGS = ((0.0, 0), (1.0, 1), (2.0, 2), (3.0, 2))
+_RING_SIGMA = 0.8
+# Disks (margin to the grid border and softness, in pixels) of the input mask and of the
+# spatial pooling weights; a small pooling disk keeps away from the border of the "valid"
+# convolution output, where 45° rotations are least accurate.
+_IN_MARGIN, _IN_SOFT = 0.5, 1.0
+_POOL_MARGIN, _POOL_SOFT = 1.5, 0.5
+# leaky ReLU: units never die, so training cannot collapse all scores into a tie
+_SLOPE = 0.1
+# scores this close (relative) to the maximum tie; ties go to the lowest element index
+_TIE_RTOL = 1e-5
+
+
+# --------------------------------------------------------------------------------------------
+# torch image actions matching skcanon.groups.rotate_images / flip_images
+# --------------------------------------------------------------------------------------------
+def _quarter_turns(angles):
+    q = np.asarray(angles, dtype=np.float64) / (np.pi / 2)
+    r = np.round(q)
+    return np.where(np.abs(q - r) < _EXACT_TOL, np.mod(r, 4).astype(np.int64), -1)
+
+
+def torch_rotate_images(x, angles):
+    """Rotate each image ``x[i]`` (``(n, C, H, W)`` tensor) by ``angles[i]`` radians.
+
+    Same convention as :func:`skcanon.groups.rotate_images`: counter-clockwise as displayed,
+    about the pixel-grid centre ``((H-1)/2, (W-1)/2)``, bilinear with zeros outside, exact
+    ``rot90`` for multiples of 90° on square images. Differentiable with respect to ``x``
+    and (for angles given as a tensor) to the angles, except at exact quarter turns, where
+    the permutation is used.
+    """
+    n, _, h, w = x.shape
+    if torch.is_tensor(angles):
+        ang_t = angles.to(x.dtype).reshape(-1).expand(n) if angles.numel() == 1 else angles.to(x.dtype)
+        ang_np = ang_t.detach().cpu().double().numpy()
+    else:
+        ang_np = np.array(np.broadcast_to(np.asarray(angles, dtype=np.float64), (n,)))
+        ang_t = torch.as_tensor(ang_np, dtype=x.dtype, device=x.device)
+    square = h == w
+    q = _quarter_turns(ang_np) if square else np.where(
+        np.abs(np.mod(ang_np + np.pi, 2 * np.pi) - np.pi) < _EXACT_TOL, 0, -1)
+    if np.all(q >= 0) and np.all(q == q[0]):
+        return torch.rot90(x, int(q[0]), dims=(-2, -1)) if q[0] else x.clone()
+    pieces, index = [], []
+    for k in range(4):
+        idx = np.flatnonzero(q == k)
+        if idx.size:
+            pieces.append(torch.rot90(x[torch.as_tensor(idx, device=x.device)], k, dims=(-2, -1)))
+            index.append(idx)
+    idx = np.flatnonzero(q < 0)
+    if idx.size:
+        it = torch.as_tensor(idx, device=x.device)
+        pieces.append(_bilinear_rotate_torch(x[it], ang_t[it]))
+        index.append(idx)
+    order = np.argsort(np.concatenate(index))
+    return torch.cat(pieces, 0)[torch.as_tensor(order, device=x.device)]
+
+
+def _bilinear_rotate_torch(x, angles):
+    n, c, h, w = x.shape
+    cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
+    rows = torch.arange(h, dtype=x.dtype, device=x.device)
+    cols = torch.arange(w, dtype=x.dtype, device=x.device)
+    yy = (cy - rows)[:, None].expand(h, w)
+    xx = (cols - cx)[None, :].expand(h, w)
+    cos, sin = torch.cos(angles)[:, None, None], torch.sin(angles)[:, None, None]
+    xs = cos * xx + sin * yy  # source of each output pixel: the grid rotated by -angle
+    ys = -sin * xx + cos * yy
+    src_c = xs + cx
+    src_r = cy - ys
+    gx = src_c * (2.0 / max(w - 1, 1)) - 1.0
+    gy = src_r * (2.0 / max(h - 1, 1)) - 1.0
+    grid = torch.stack([gx, gy], dim=-1)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+
+
+def torch_act_images(group, g, x):
+    """Act with elements ``g`` (ints for C_n/D_n, ``(n, 2, 2)`` for SO(2)) on tensor images.
+
+    Torch counterpart of ``group.act(g, x, ImageLayout())`` (mirror left-right first, then
+    rotate); used for training, where gradients must flow. Exact for quarter turns and
+    mirrors, bilinear otherwise.
+    """
+    if isinstance(group, (CyclicGroup, DihedralGroup)):
+        g = np.broadcast_to(np.asarray(g, dtype=np.int64), (x.shape[0],))
+        n = group.n
+        flip = (g // n) == 1 if isinstance(group, DihedralGroup) else np.zeros(g.shape, bool)
+        angles = 2 * np.pi * (g % n) / n
+        if flip.any():
+            mask = torch.as_tensor(flip, device=x.device)[:, None, None, None]
+            x = torch.where(mask, torch.flip(x, dims=(-1,)), x)
+        return torch_rotate_images(x, angles)
+    if isinstance(group, OrthogonalGroup) and group.d == 2 and group.special:
+        R = torch.as_tensor(g, dtype=x.dtype, device=x.device)
+        return torch_rotate_images(x, torch.atan2(R[:, 1, 0], R[:, 0, 0]))
+    raise TypeError(f"torch_act_images does not support group {group!r}.")
+
+
+# --------------------------------------------------------------------------------------------
+# building blocks
+# --------------------------------------------------------------------------------------------
+def _disk(h, w, margin, softness=1.0):
+    """Smooth disk mask on an ``(h, w)`` grid, symmetric under quarter turns and mirrors."""
+    rows = np.arange(h) - (h - 1) / 2.0
+    cols = np.arange(w) - (w - 1) / 2.0
+    r = np.sqrt(rows[:, None] ** 2 + cols[None, :] ** 2)
+    radius = min(h, w) / 2.0 - margin
+    return 1.0 / (1.0 + np.exp(-(radius - r) / softness))
+
+
+def _steerable_basis(kernel_size, angle):
+    """Basis filters evaluated at ``R(-angle)·u`` on the kernel grid: ``(n_basis, k, k)``.
+
+    Gaussian rings × circular harmonics (cos and sin of order m), tapered to a disk of radius
+    ``kernel_size / 2``. Only angles below the group's exact turns are evaluated this way;
+    the others are exact ``rot90`` copies (see :meth:`_LiftedImageNetwork.filters`).
+    """
+    k = kernel_size
+    half = (k - 1) / 2.0
+    cols, rows = np.meshgrid(np.arange(k) - half, half - np.arange(k))  # x right, y up
+    c, s = math.cos(angle), math.sin(angle)
+    xr = c * cols + s * rows
+    yr = -s * cols + c * rows
+    r = np.hypot(xr, yr)
+    taper = 1.0 / (1.0 + np.exp((r - (k / 2.0 - 0.25)) / 0.25))
+    z = np.where(r > 0, (xr + 1j * yr) / np.where(r > 0, r, 1.0), 0.0)
+    sigma = _RING_SIGMA
+    out = []
+    for rho, m_max in _RINGS:
+        if rho > half:
+            continue
+        radial = np.exp(-((r - rho) ** 2) / (2 * sigma ** 2)) * taper
+        out.append(radial)
+        for m in range(1, m_max + 1):
+            zm = z ** m
+            out.append(radial * zm.real)
+            out.append(radial * zm.imag)
+    return np.stack(out)
+
+
+def _seed(seed):
+    """An explicit seed, or one drawn from torch's global generator (``torch.manual_seed``)."""
+    if seed is None:
+        return int(torch.randint(0, 2**31 - 1, (1,)).item())
+    return int(seed)
+
+
+def _cayley_index(group, order):
+    """``idx[g, h] = index of g⁻¹h``: the gather table of a regular group convolution."""
+    g = np.repeat(np.arange(order), order)
+    h = np.tile(np.arange(order), order)
+    return group.compose(group.inverse(g), h).reshape(order, order)
+
+
+class _FibreConv(torch.nn.Module):
+    """Group convolution on regular-representation fibres ``(n, c_in, |G|) → (n, c_out, |G|)``."""
+
+    def __init__(self, index, c_in, c_out, generator):
+        super().__init__()
+        order = index.shape[0]
+        scale = 1.0 / math.sqrt(c_in * order)
+        self.weight = torch.nn.Parameter(
+            (torch.rand(c_out, c_in, order, generator=generator) * 2 - 1) * scale)
+        self.bias = torch.nn.Parameter(torch.zeros(c_out))
+        self.register_buffer("index", torch.as_tensor(index, dtype=torch.long), persistent=False)
+
+    def forward(self, f):
+        c_out, c_in, order = self.weight.shape
+        kernel = self.weight[:, :, self.index]  # (c_out, c_in, g, h) = w(g⁻¹h)
+        kernel = kernel.permute(0, 2, 1, 3).reshape(c_out * order, c_in * order)
+        out = f.reshape(f.shape[0], c_in * order) @ kernel.T.to(f.dtype)
+        return out.reshape(f.shape[0], c_out, order) + self.bias.to(f.dtype)[None, :, None]
+
+
+# --------------------------------------------------------------------------------------------
+# networks
+# --------------------------------------------------------------------------------------------
+class _LiftedImageNetwork(FrameNetwork):
+    """Shared trunk: normalise, mask, pool, steerable lifting convolution, spatial pooling."""
+
+    def __init__(self, group, layout, hidden, kernel_size, n_rot, dihedral, seed):
+        super().__init__(group, layout, hidden)
+        self.kernel_size = int(kernel_size)
+        self.n_rot = int(n_rot)
+        self.dihedral = bool(dihedral)
+        self.order = self.n_rot * (2 if dihedral else 1)
+        shape = getattr(layout, "shape", None)
+        self.in_channels = int(shape[0]) if shape is not None else 1
+        self.channels = max(2, self.hidden // 8)
+        generator = torch.Generator().manual_seed(_seed(seed))
+        # exact turns in the group: 4 (quarter turns), 2 (half turns) or 1; filters for the
+        # first n/exact angles are evaluated analytically, the rest are rot90 copies
+        self._exact_turns = math.gcd(self.n_rot, 4)
+        self._n_analytic = self.n_rot // self._exact_turns
+        basis = np.stack([
+            _steerable_basis(self.kernel_size, 2 * np.pi * j / self.n_rot) for j in range(self._n_analytic)
+        ])  # (n_analytic, n_basis, k, k)
+        basis /= np.sqrt((basis[0] ** 2).sum(axis=(-2, -1), keepdims=True))
+        self.register_buffer("basis", torch.as_tensor(basis, dtype=torch.float32), persistent=False)
+        n_basis = basis.shape[1]
+        self.coef = torch.nn.Parameter(
+            torch.randn(self.channels, self.in_channels, n_basis, generator=generator)
+            * math.sqrt(2.0 / (self.in_channels * n_basis)))
+        self.bias = torch.nn.Parameter(torch.full((self.channels,), -0.1))
+        self._mask_cache = {}
+
+    # -- filters ------------------------------------------------------------------------------
+    def filters(self):
+        """Filters for all group elements: ``(order, channels, C, k, k)`` (element-major)."""
+        base = torch.einsum("ocb,jbxy->jocxy", self.coef, self.basis)  # analytic rotations
+        step, quarter = self._n_analytic, 4 // self._exact_turns
+        rots = torch.stack([
+            torch.rot90(base[j % step], quarter * (j // step), dims=(-2, -1)) for j in range(self.n_rot)
+        ])
+        if not self.dihedral:
+            return rots
+        # element k + n: mirror first, then rotate by k steps: r^k s W = s r^{-k} W
+        flips = torch.flip(rots[(-torch.arange(self.n_rot)) % self.n_rot], dims=(-1,))
+        return torch.cat([rots, flips], 0)
+
+    # -- trunk --------------------------------------------------------------------------------
+    def _masks(self, h, w, device, dtype):
+        key = (h, w, str(device), dtype)
+        if key not in self._mask_cache:
+            hp, wp = _pooled_size(h), _pooled_size(w)
+            pad = self._padding(hp, wp)
+            ho, wo = hp + 2 * pad - self.kernel_size + 1, wp + 2 * pad - self.kernel_size + 1
+            inp = _disk(hp, wp, margin=_IN_MARGIN, softness=_IN_SOFT)
+            pool = _disk(ho, wo, margin=_POOL_MARGIN, softness=_POOL_SOFT)
+            inp = torch.as_tensor(inp, dtype=dtype, device=device)
+            pool = torch.as_tensor(pool, dtype=dtype, device=device)
+            self._mask_cache[key] = (inp, pool / pool.sum(), pad)
+        return self._mask_cache[key]
+
+    def _padding(self, hp, wp):
+        # "valid" convolution when the (pooled) image is large enough: fewer outputs, and
+        # the crop is symmetric about the centre, so equivariance is kept
+        return 0 if min(hp, wp) >= 2 * self.kernel_size else self.kernel_size // 2
+
+    def _check(self, x):
+        if not torch.is_tensor(x) or x.ndim != 4:
+            raise ValueError(
+                "x must be a float tensor of shape (n_samples, C, H, W) (the image layout's "
+                f"working array); got {type(x).__name__} with shape {tuple(getattr(x, 'shape', ()))}.")
+        if x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"x has {x.shape[1]} channels, but this network was built for {self.in_channels} "
+                f"(layout {self.layout!r}).")
+        if not torch.is_floating_point(x):
+            x = x.float()
+        return x
+
+    def features(self, x):
+        """Pooled lifted features ``(n, 2*channels, order)``: mean and RMS over the disk."""
+        x = self._check(x)
+        n, c, h, w = x.shape
+        if min(h, w) >= 12:
+            kh, kw = (2 if h % 2 == 0 else 3), (2 if w % 2 == 0 else 3)
+            x = F.avg_pool2d(x, (kh, kw), stride=2)
+        mask_in, mask_pool, pad = self._masks(h, w, x.device, x.dtype)
+        rms = x.square().mean(dim=(1, 2, 3), keepdim=True).sqrt_()
+        x = x * mask_in / (rms + 1e-6)
+        W = self.filters().to(x.dtype)
+        W = W.reshape(self.order * self.channels, c, self.kernel_size, self.kernel_size)
+        bias = self.bias.to(x.dtype).repeat(self.order)
+        f = F.leaky_relu_(F.conv2d(x, W, bias, padding=pad), _SLOPE)
+        hw = f.shape[-2] * f.shape[-1]
+        f = f.reshape(n, self.order, self.channels, hw)
+        weights = mask_pool.reshape(hw, 1)
+        mean = (f @ weights)[..., 0].transpose(1, 2)
+        energy = (f.square() @ weights)[..., 0].transpose(1, 2)
+        return torch.cat([mean, (energy + 1e-12).sqrt()], dim=1)
+
+
+def _tolerant_argmax(s, rtol=_TIE_RTOL):
+    """First index whose score is within ``rtol·max|s|`` of the row maximum."""
+    top = s.max(dim=1, keepdim=True).values
+    tol = rtol * s.abs().max(dim=1, keepdim=True).values
+    return torch.argmax((s >= top - tol).to(torch.uint8), dim=1)
+
+
+def _pooled_size(s):
+    if s < 12:
+        return s
+    return s // 2 if s % 2 == 0 else (s - 3) // 2 + 1
+
+
+class GroupConvImageNetwork(_LiftedImageNetwork):
+    """C_n / D_n canonicalization network for images (one score per group element).
+
+    Parameters
+    ----------
+    group : CyclicGroup or DihedralGroup
+    layout : ImageLayout
+        Its ``shape`` fixes the number of channels (``None``: one channel).
+    hidden : int, default=64
+        Width: ``max(2, hidden // 8)`` channels per group element (8 for the default), so
+        the lifted representation has ``|G|·hidden/8`` maps.
+    kernel_size : int, default=7
+        Side of the (disk-shaped) lifting filters, applied after downsampling by 2.
+    temperature : float, default=1.0
+        Softmax temperature of :meth:`soft_canonicalize`.
+    seed : int or None, default=None
+        Seed of the weight initialisation; ``None`` draws it from torch's global generator
+        (so ``torch.manual_seed`` makes construction reproducible).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skcanon.groups import CyclicGroup
+    >>> from skcanon.layouts import ImageLayout
+    >>> from skcanon.nn._images import build_image_network
+    >>> net = build_image_network(CyclicGroup(4), ImageLayout((28, 28)), hidden=32)
+    >>> x = torch.rand(5, 1, 28, 28)
+    >>> x_canon, frames = net.canonicalize(x)
+    >>> x_canon.shape, frames.shape
+    (torch.Size([5, 1, 28, 28]), torch.Size([5]))
+    """
+
+    def __init__(self, group, layout, hidden=64, kernel_size=7, temperature=1.0, seed=None):
+        dihedral = isinstance(group, DihedralGroup)
+        seed = _seed(seed)
+        super().__init__(group, layout, hidden, kernel_size, group.n, dihedral, seed)
+        self.temperature = float(temperature)
+        index = _cayley_index(group, self.order)
+        generator = torch.Generator().manual_seed(_seed(seed) + 1)
+        self.mix = _FibreConv(index, 2 * self.channels, self.channels, generator)
+        self.head = _FibreConv(index, self.channels, 1, generator)
+
+    def scores(self, x):
+        """One score per group element, ``(n, |G|)``; ``scores(g·x)[k] = scores(x)[g⁻¹k]``."""
+        f = self.features(x)
+        return self.head(F.leaky_relu(self.mix(f), _SLOPE))[:, 0]
+
+    def frames(self, x):
+        """Argmax element per sample, ``(n,)`` int64 tensor.
+
+        Scores within ``1e-5`` (relative to the largest magnitude) of the maximum count as
+        tied, and ties go to the lowest element index: float rounding cannot make the choice
+        for a blank or exactly symmetric image arbitrary (a blank image gets element 0).
+        """
+        with torch.no_grad():
+            return _tolerant_argmax(self.scores(x))
+
+    def canonicalize(self, x):
+        """Hard canonical form ``(group.act(inverse(h), x), h)`` with skcanon's image action."""
+        h = self.frames(x)
+        h_np = h.cpu().numpy()
+        xc = self.group.act(self.group.inverse(h_np), x.detach().cpu().numpy(), ImageLayout())
+        return torch.as_tensor(xc, dtype=x.dtype, device=x.device), h
+
+    def soft_canonicalize(self, x):
+        """Straight-through canonical form: hard value, softmax-weighted gradient."""
+        s = self.scores(x)
+        p = torch.softmax(s / self.temperature, dim=1)  # (n, G)
+        n = x.shape[0]
+        # every inversely transformed copy: (G, n, C, H, W)
+        elems = np.arange(self.order)
+        inv = self.group.inverse(elems)
+        copies = torch.stack([torch_act_images(self.group, np.full(n, inv[e]), x) for e in elems])
+        soft = torch.einsum("ng,gnchw->nchw", p, copies)
+        hard_idx = _tolerant_argmax(s.detach())
+        hard = copies[hard_idx, torch.arange(n, device=x.device)]
+        return hard + soft - soft.detach()
+
+    def prior_loss(self, x):
+        """Cross-entropy of the scores towards the identity (element 0)."""
+        s = self.scores(x)
+        return F.cross_entropy(s, torch.zeros(s.shape[0], dtype=torch.long, device=s.device))
+
+
+class SO2ImageNetwork(_LiftedImageNetwork):
+    """SO(2) canonicalization network for images: a continuous angle per sample.
+
+    The lifted features at ``n_orientations`` filter angles are combined over channels and
+    their first Fourier coefficient over the orientations gives the angle. Frames are
+    ``(n, 2, 2)`` rotation matrices (skcanon's SO(2) element format).
+
+    Parameters
+    ----------
+    group : OrthogonalGroup
+        ``OrthogonalGroup(2, special=True)``.
+    layout : ImageLayout
+    hidden : int, default=64
+        Width: ``max(2, hidden // 8)`` channels per orientation.
+    kernel_size : int, default=7
+    n_orientations : int, default=8
+        Number of sampled filter orientations (a multiple of 4 keeps quarter turns exact).
+    seed : int or None, default=None
+        As for :class:`GroupConvImageNetwork`.
+    """
+
+    def __init__(self, group, layout, hidden=64, kernel_size=7, n_orientations=8, seed=None):
+        seed = _seed(seed)
+        super().__init__(group, layout, hidden, kernel_size, n_orientations, False, seed)
+        generator = torch.Generator().manual_seed(seed + 1)
+        self.readout = torch.nn.Parameter(
+            torch.randn(2 * self.channels, generator=generator) / math.sqrt(2 * self.channels))
+        theta = 2 * np.pi * np.arange(self.n_rot) / self.n_rot
+        phasor = np.stack([np.cos(theta), np.sin(theta)], 1)
+        # snap so that quarter turns permute the phasors exactly
+        phasor = np.where(np.abs(phasor - np.round(phasor)) < 1e-12, np.round(phasor), phasor)
+        self.register_buffer("phasor", torch.as_tensor(phasor, dtype=torch.float32), persistent=False)
+
+    def vectors(self, x):
+        """Equivariant 2-vector per sample ``(n, 2)``: rotates with the image."""
+        f = self.features(x)
+        s = torch.einsum("ncg,c->ng", f, self.readout.to(f.dtype))
+        return s @ self.phasor.to(f.dtype)
+
+    def _angles(self, v, scale=None):
+        norm = torch.linalg.vector_norm(v, dim=1)
+        tiny = 1e-6 * (scale if scale is not None else 1.0)
+        ang = torch.atan2(v[:, 1], v[:, 0])
+        return torch.where(norm > tiny, ang, torch.zeros_like(ang))
+
+    def angles(self, x):
+        """Frame angle in radians per sample, ``(n,)``; 0 when the vector vanishes."""
+        f = self.features(x)
+        s = torch.einsum("ncg,c->ng", f, self.readout.to(f.dtype))
+        v = s @ self.phasor.to(f.dtype)
+        return self._angles(v, s.abs().sum(dim=1))
+
+    def frames(self, x):
+        """Rotation matrices ``(n, 2, 2)`` float64."""
+        with torch.no_grad():
+            ang = self.angles(x).double().cpu().numpy()
+        return torch.as_tensor(rotation_matrices_2d(ang))
+
+    def canonicalize(self, x):
+        """Hard canonical form: ``group.act(R⁻¹, x)`` (bilinear for non-quarter angles)."""
+        R = self.frames(x)
+        xc = self.group.act(self.group.inverse(R.numpy()), x.detach().cpu().numpy(), ImageLayout())
+        return torch.as_tensor(xc, dtype=x.dtype, device=x.device), R.to(x.device)
+
+    def soft_canonicalize(self, x):
+        """Differentiable canonical form: rotate by ``-angle`` with torch bilinear sampling."""
+        ang = self.angles(x)
+        return _bilinear_rotate_torch(x, -ang)
+
+    def prior_loss(self, x):
+        """``mean(1 - cos(angle))``: small when the predicted frame is the identity."""
+        v = self.vectors(x)
+        cos = v[:, 0] / (torch.linalg.vector_norm(v, dim=1) + 1e-8)
+        return (1.0 - cos).mean()
+
+
+def build_image_network(group, layout, hidden=64, **kwargs):
+    """Canonicalization network for ``group`` acting on images in ``layout``.
+
+    Parameters
+    ----------
+    group : str or Group
+        ``CyclicGroup`` (``"C4"``, ``"C8"``, ...), ``DihedralGroup`` (``"D4"``) or
+        ``OrthogonalGroup(2, special=True)`` (``"SO2"``).
+    layout : ImageLayout
+        Image layout; ``layout.shape`` fixes the number of input channels (``None``: 1).
+    hidden : int, default=64
+        Network width: ``max(2, hidden // 8)`` channels per group element.
+    **kwargs
+        ``kernel_size``, ``seed`` and (C_n/D_n) ``temperature`` or (SO(2))
+        ``n_orientations``.
+
+    Returns
+    -------
+    FrameNetwork
+        :class:`GroupConvImageNetwork` or :class:`SO2ImageNetwork`.
+    """
+    group = get_group(group)
+    if getattr(layout, "kind", None) != "image":
+        raise TypeError(f"build_image_network needs an ImageLayout; got layout={layout!r}.")
+    if not isinstance(hidden, (int, np.integer)) or isinstance(hidden, bool) or hidden < 1:
+        raise ValueError(f"hidden must be a positive int, got {hidden!r}.")
+    if isinstance(group, (CyclicGroup, DihedralGroup)):
+        return GroupConvImageNetwork(group, layout, hidden, **kwargs)
+    if isinstance(group, OrthogonalGroup) and group.d == 2 and group.special:
+        return SO2ImageNetwork(group, layout, hidden, **kwargs)
+    raise ValueError(
+        f"No learned image network for group {group.name!r}; supported: C_n ('C4', 'C8'), "
+        "D_n ('D4') and 'SO2'.")

@@ -1,0 +1,421 @@
+"""Learned canonicalization networks for images (skcanon.nn._images).
+
+Contracts checked here, with the group actions of skcanon.groups:
+
+* frames are equivariant, ``h(g·x) = g∘h(x)``: exactly for C4 and D4 (before and after a
+  training step), for at least 90% of smooth images under the interpolated 45° rotations of
+  C8, and within a few degrees for SO(2) on smooth, circularly masked images;
+* the canonical form is invariant (float32, relative 1e-4) and equals
+  ``group.act(group.inverse(h), x)`` exactly;
+* ties are deterministic (a blank image gets element 0 / angle 0);
+* the torch rotations used in training match ``skcanon.groups.rotate_images``.
+"""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+torch = pytest.importorskip("torch")
+
+from skcanon.groups import get_group, rotate_images  # noqa: E402
+from skcanon.layouts import ImageLayout, PointLayout  # noqa: E402
+from skcanon.nn._images import (  # noqa: E402
+    GroupConvImageNetwork,
+    SO2ImageNetwork,
+    build_image_network,
+    torch_act_images,
+    torch_rotate_images,
+)
+
+LAYOUT = ImageLayout((1, 20, 20))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Tiny networks run fastest on one thread (and do not spin on a shared machine)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+# a score gap below this (relative) counts as a tie: the frame may then legitimately differ
+TIE_GAP = 1e-4  # > the network's own tie tolerance (1e-5)
+
+
+def _images(seed, n, size=20, kind="uniform", channels=1):
+    rs = np.random.RandomState(seed)
+    if kind == "uniform":
+        X = rs.rand(n, channels, size, size)
+    elif kind == "sparse":
+        X = rs.rand(n, channels, size, size) * (rs.rand(n, channels, size, size) > 0.9)
+    else:  # smooth blobs
+        X = _smooth_blobs(rs, n, size)
+    return X.astype(np.float32)
+
+
+def _smooth_blobs(rs, n, size, n_blobs=3):
+    """Sums of anisotropic Gaussian blobs inside the inscribed disk: smooth, no symmetry."""
+    c = (size - 1) / 2.0
+    rows, cols = np.meshgrid(np.arange(size) - c, np.arange(size) - c, indexing="ij")
+    X = np.zeros((n, 1, size, size))
+    for _ in range(n_blobs):
+        r = rs.uniform(0, size / 4, n)[:, None, None]
+        a = rs.uniform(0, 2 * np.pi, n)[:, None, None]
+        s1 = rs.uniform(1.0, 2.5, n)[:, None, None]
+        s2 = rs.uniform(1.0, 2.5, n)[:, None, None]
+        w = rs.uniform(0.5, 1.5, n)[:, None, None]
+        dx = cols[None] - r * np.cos(a)
+        dy = rows[None] - r * np.sin(a)
+        X[:, 0] += w * np.exp(-(dx ** 2) / (2 * s1 ** 2) - (dy ** 2) / (2 * s2 ** 2))
+    return X
+
+
+def _smooth_digits(n, size=28, sigma=1.0):
+    """sklearn digits upsampled to 20×20, centred on a size×size canvas and blurred."""
+    from scipy.ndimage import gaussian_filter, zoom
+    from sklearn.datasets import load_digits
+
+    X = load_digits().images[:n]
+    up = zoom(X, (1, 20 / 8, 20 / 8), order=1)
+    out = np.zeros((n, size, size))
+    o = (size - 20) // 2
+    out[:, o:o + 20, o:o + 20] = up
+    return gaussian_filter(out, (0, sigma, sigma))[:, None].astype(np.float32)
+
+
+def _net(group, seed=0, layout=LAYOUT, **kw):
+    return build_image_network(group, layout, hidden=32, seed=seed, **kw)
+
+
+def _train_step(net, x, steps=1, lr=0.05):
+    """A tiny training step: identity prior plus a task-like loss on the soft canonical form."""
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    target = torch.linspace(0, 1, x.shape[-1])
+    for _ in range(steps):
+        opt.zero_grad()
+        out = net.soft_canonicalize(x)
+        loss = net.prior_loss(x) + ((out * target).mean(dim=(1, 2, 3)) - 0.3).square().mean()
+        loss.backward()
+        opt.step()
+    return net
+
+
+def _check_exact_equivariance(net, group, X, g):
+    x, xg = torch.from_numpy(X), torch.from_numpy(group.act(g, X, LAYOUT))
+    with torch.no_grad():
+        s = net.scores(x).numpy()
+        h = net.frames(x).numpy()
+        hg = net.frames(xg).numpy()
+        xc, _ = net.canonicalize(x)
+        xgc, _ = net.canonicalize(xg)
+    top2 = np.sort(s, axis=1)[:, -2:]
+    gap = (top2[:, 1] - top2[:, 0]) / (np.abs(s).max(axis=1) + 1e-12)
+    generic = gap > TIE_GAP
+    assert generic.mean() > 0.5  # the check below must not be vacuous
+    np.testing.assert_array_equal(hg[generic], group.compose(g, h)[generic])
+    # invariance of the canonical form, float32, relative 1e-4 (ties included)
+    scale = np.abs(X).max() + 1e-12
+    assert np.max(np.abs(xgc.numpy() - xc.numpy())) <= 1e-4 * scale
+
+
+# -- torch actions match skcanon's ---------------------------------------------------------------
+@given(seed=st.integers(0, 2**31 - 1), h=st.integers(3, 12), w=st.integers(3, 12),
+       quarter=st.booleans())
+@settings(max_examples=25, deadline=None)
+def test_torch_rotation_matches_rotate_images(seed, h, w, quarter):
+    rs = np.random.RandomState(seed)
+    X = rs.rand(4, 2, h, w)
+    angles = rs.randint(-4, 5, 4) * np.pi / 2 if quarter else rs.uniform(-np.pi, np.pi, 4)
+    out = torch_rotate_images(torch.from_numpy(X), angles).numpy()
+    np.testing.assert_allclose(out, rotate_images(X, angles), atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["C4", "C8", "D4", "D8", "SO2"])
+def test_torch_act_matches_group_act(name):
+    group = get_group(name)
+    X = np.random.RandomState(1).rand(12, 1, 10, 10)
+    g = group.sample(12, random_state=2)
+    out = torch_act_images(group, g, torch.from_numpy(X)).numpy()
+    np.testing.assert_allclose(out, group.act(g, X, LAYOUT), atol=1e-12)
+
+
+def test_torch_rotation_is_differentiable():
+    x = torch.rand(3, 1, 9, 9, requires_grad=True)
+    ang = torch.tensor([0.3, np.pi / 2, -1.1], requires_grad=True)
+    torch_rotate_images(x, ang).sum().backward()
+    assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+    assert ang.grad is not None and torch.isfinite(ang.grad).all()
+
+
+# -- exact frame equivariance: C4, D4 ------------------------------------------------------------
+@pytest.mark.parametrize("name", ["C4", "D4"])
+@pytest.mark.parametrize("trained", [False, True])
+@given(seed=st.integers(0, 2**31 - 1), kind=st.sampled_from(["uniform", "sparse", "smooth"]))
+@settings(max_examples=6, deadline=None)
+def test_frames_exactly_equivariant(name, trained, seed, kind):
+    group = get_group(name)
+    torch.manual_seed(0)
+    net = _net(group, seed=seed % 7)
+    if trained:
+        _train_step(net, torch.from_numpy(_images(seed + 1, 16, kind=kind)))
+    X = _images(seed, 24, kind=kind)
+    g = group.sample(len(X), random_state=seed)
+    _check_exact_equivariance(net, group, X, g)
+
+
+@pytest.mark.parametrize("name", ["C4", "D4", "C8"])
+def test_canonicalize_uses_skcanon_action(name):
+    group = get_group(name)
+    net = _net(group)
+    X = _images(3, 10, kind="smooth")
+    xc, h = net.canonicalize(torch.from_numpy(X))
+    expected = group.act(group.inverse(h.numpy()), X, LAYOUT)
+    assert xc.dtype == torch.float32 and h.dtype == torch.int64
+    np.testing.assert_array_equal(xc.numpy(), expected)
+
+
+def test_odd_image_size_and_channels_equivariant():
+    layout = ImageLayout((3, 17, 17))
+    group = get_group("D4")
+    net = build_image_network(group, layout, hidden=16, seed=1)
+    X = np.random.RandomState(0).rand(20, 3, 17, 17).astype(np.float32)
+    g = group.sample(20, random_state=0)
+    with torch.no_grad():
+        h = net.frames(torch.from_numpy(X)).numpy()
+        hg = net.frames(torch.from_numpy(group.act(g, X, layout))).numpy()
+    np.testing.assert_array_equal(hg, group.compose(g, h))
+
+
+# -- ties ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["C4", "C8", "D4"])
+def test_blank_image_gets_identity(name):
+    net = _net(get_group(name))
+    x = torch.zeros(3, 1, 20, 20)
+    xc, h = net.canonicalize(x)
+    np.testing.assert_array_equal(h.numpy(), 0)
+    assert torch.equal(xc, x)
+
+
+def test_blank_image_so2_identity():
+    net = _net("SO2")
+    R = net.frames(torch.zeros(2, 1, 20, 20)).numpy()
+    np.testing.assert_array_equal(R, np.broadcast_to(np.eye(2), (2, 2, 2)))
+
+
+def test_same_seed_same_network():
+    x = torch.from_numpy(_images(0, 8))
+    a, b = _net("C8", seed=5), _net("C8", seed=5)
+    torch.testing.assert_close(a.scores(x), b.scores(x), rtol=0, atol=0)
+    torch.manual_seed(3)
+    c = build_image_network("C4", LAYOUT)
+    torch.manual_seed(3)
+    d = build_image_network("C4", LAYOUT)
+    torch.testing.assert_close(c.scores(x), d.scores(x), rtol=0, atol=0)
+
+
+# -- C8: interpolated 45° rotations --------------------------------------------------------------
+@pytest.fixture(scope="module")
+def smooth_digits():
+    return _smooth_digits(160)
+
+
+def _shift_rate(net, group, X, g):
+    layout = ImageLayout(X.shape[1:])
+    with torch.no_grad():
+        h = net.frames(torch.from_numpy(X)).numpy()
+        hg = net.frames(torch.from_numpy(group.act(g, X, layout))).numpy()
+    return np.mean(hg == group.compose(g, h))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_c8_frames_shift_on_smooth_images(smooth_digits, seed):
+    group = get_group("C8")
+    layout = ImageLayout((28, 28))
+    net = build_image_network(group, layout, seed=seed)
+    odd = np.random.RandomState(seed).choice([1, 3, 5, 7], len(smooth_digits))  # 45° + k·90°
+    assert _shift_rate(net, group, smooth_digits, odd) >= 0.9
+    _train_step(net, torch.from_numpy(smooth_digits[:64]), steps=3, lr=0.01)
+    assert _shift_rate(net, group, smooth_digits, odd) >= 0.9
+    even = np.random.RandomState(seed).choice([0, 2, 4, 6], len(smooth_digits))  # exact turns
+    assert _shift_rate(net, group, smooth_digits, even) >= 0.99
+
+
+# -- SO(2) ---------------------------------------------------------------------------------------
+def _angle_errors(net, X, g):
+    group = get_group("SO2")
+    layout = ImageLayout(X.shape[1:])
+    with torch.no_grad():
+        a = net.angles(torch.from_numpy(X)).double().numpy()
+        ag = net.angles(torch.from_numpy(group.act(g, X, layout))).double().numpy()
+    rot = np.arctan2(g[:, 1, 0], g[:, 0, 0])
+    return np.abs(np.angle(np.exp(1j * (ag - a - rot))))
+
+
+def test_so2_frames_equivariant_on_smooth_images(smooth_digits):
+    group = get_group("SO2")
+    net = build_image_network(group, ImageLayout((28, 28)), seed=0)
+    g = group.sample(len(smooth_digits), random_state=0)
+    err = np.degrees(_angle_errors(net, smooth_digits, g))
+    # stated tolerance: median ≤ 3°, 90% of samples within 10°
+    assert np.median(err) <= 3.0
+    assert np.mean(err <= 10.0) >= 0.9
+    # frames are rotation matrices with frame(g·x) ≈ g∘frame(x)
+    X = smooth_digits[:20]
+    R = net.frames(torch.from_numpy(X)).numpy()
+    np.testing.assert_allclose(R @ np.swapaxes(R, 1, 2), np.broadcast_to(np.eye(2), R.shape), atol=1e-12)
+
+
+@given(seed=st.integers(0, 2**31 - 1))
+@settings(max_examples=6, deadline=None)
+def test_so2_quarter_turns_exact(seed):
+    net = _net("SO2", seed=seed % 5)
+    X = _images(seed, 12, kind="smooth")
+    c4 = get_group("C4")
+    R = c4.matrices(c4.sample(12, random_state=seed))  # quarter turns as SO(2) elements
+    err = _angle_errors(net, X, R)
+    assert np.max(err) <= 1e-4
+
+
+def test_so2_canonicalize_and_soft():
+    group = get_group("SO2")
+    net = _net(group)
+    X = _images(0, 6, kind="smooth")
+    x = torch.from_numpy(X)
+    xc, R = net.canonicalize(x)
+    np.testing.assert_array_equal(xc.numpy(), group.act(group.inverse(R.numpy()), X, LAYOUT))
+    soft = net.soft_canonicalize(x)
+    np.testing.assert_allclose(soft.detach().numpy(), xc.numpy(), atol=1e-4)
+    loss = net.prior_loss(x)
+    a = net.angles(x).detach()
+    torch.testing.assert_close(loss.detach(), (1 - torch.cos(a)).mean(), rtol=1e-4, atol=1e-5)
+    loss.backward()
+    assert net.coef.grad is not None and net.coef.grad.abs().sum() > 0
+
+
+# -- training glue -------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["C4", "C8", "D4"])
+def test_soft_canonicalize_value_and_gradient(name):
+    group = get_group(name)
+    net = _net(group)
+    x = torch.from_numpy(_images(2, 6, kind="smooth"))
+    soft = net.soft_canonicalize(x)
+    hard, _ = net.canonicalize(x)
+    # straight-through: forward value is the hard canonical form (torch vs numpy bilinear)
+    np.testing.assert_allclose(soft.detach().numpy(), hard.numpy(), atol=1e-5)
+    (soft * torch.linspace(0, 1, 20)).sum().backward()
+    assert net.coef.grad is not None and net.coef.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("name", ["C4", "D4"])
+def test_prior_loss_is_cross_entropy_to_identity(name):
+    net = _net(name)
+    x = torch.from_numpy(_images(4, 8, kind="smooth"))
+    s = net.scores(x)
+    expected = -torch.log_softmax(s, dim=1)[:, 0].mean()
+    torch.testing.assert_close(net.prior_loss(x), expected)
+    opt = torch.optim.Adam(net.parameters(), lr=0.05)
+    before = net.prior_loss(x).item()
+    for _ in range(10):
+        opt.zero_grad()
+        net.prior_loss(x).backward()
+        opt.step()
+    assert net.prior_loss(x).item() < before
+
+
+def test_float64_input():
+    net = _net("C4")
+    X = _images(0, 5).astype(np.float64)
+    xc, h = net.canonicalize(torch.from_numpy(X))
+    assert xc.dtype == torch.float64
+    np.testing.assert_array_equal(h.numpy(), net.frames(torch.from_numpy(X.astype(np.float32))).numpy())
+
+
+# -- bad input -----------------------------------------------------------------------------------
+def test_bad_input_errors():
+    with pytest.raises(ValueError, match="No learned image network"):
+        build_image_network("SO3", LAYOUT)
+    with pytest.raises(TypeError, match="ImageLayout"):
+        build_image_network("C4", PointLayout(2))
+    with pytest.raises(ValueError, match="hidden"):
+        build_image_network("C4", LAYOUT, hidden=0)
+    net = _net("C4")
+    with pytest.raises(ValueError, match="channels"):
+        net.frames(torch.zeros(2, 3, 20, 20))
+    with pytest.raises(ValueError, match=r"\(n_samples, C, H, W\)"):
+        net.frames(torch.zeros(2, 20, 20))
+    assert isinstance(net, GroupConvImageNetwork)
+    assert isinstance(_net("SO2"), SO2ImageNetwork)
+
+
+def test_input_not_modified():
+    net = _net("C8")
+    x = torch.from_numpy(_images(0, 4))
+    before = x.clone()
+    net.canonicalize(x)
+    net.soft_canonicalize(x)
+    assert torch.equal(x, before)
+
+
+# -- end to end through CanonicalizerTransformer ------------------------------------------------
+def test_learned_c4_pipeline_on_rotated_digits():
+    """method="learned" on C4-rotated sklearn digits beats the image-moments heuristic.
+
+    Same downstream classifier (logistic regression), fixed seeds, pixel values scaled to
+    [0, 1]. In our runs (hidden=128, 8 epochs, one torch thread) the learned canonicalizer
+    scored 0.910 / 0.939 / 0.954 for seeds 0 / 1 / 2 against 0.914 for moments and 0.756
+    for no canonicalization (two threads: 0.922 / 0.939 / 0.953). Single seeds can fall
+    below the heuristic, so the test asserts the mean over three seeds is at least the
+    heuristic's (margin ≈ 0.02).
+    The fitted pipeline must also be exactly C4-invariant.
+    """
+    pytest.importorskip("skcanon.canonicalizers._learned")
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import train_test_split
+    from sklearn.pipeline import make_pipeline
+
+    from skcanon import CanonicalizerTransformer
+
+    X, y = load_digits(return_X_y=True)
+    group, layout = get_group("C4"), ImageLayout((8, 8))
+    Xr = group.apply(group.sample(len(X), random_state=0), X / 16.0, layout)
+    Xtr, Xte, ytr, yte = train_test_split(Xr, y, test_size=0.5, random_state=0)
+
+    def score(method, **kw):
+        canon = CanonicalizerTransformer(group="C4", method=method, layout="image", **kw)
+        pipe = make_pipeline(canon, LogisticRegression(max_iter=1000))
+        return pipe.fit(Xtr, ytr).score(Xte, yte), pipe
+
+    acc_identity, _ = score("identity")
+    acc_moments, _ = score("moments")
+    learned = [score("learned", hidden=128, max_epochs=8, lr=1e-2, early_stopping=False,
+                     random_state=seed) for seed in (0, 1, 2)]
+    accs = [acc for acc, _ in learned]
+    print(f"C4 digits accuracy: identity {acc_identity:.3f}, moments {acc_moments:.3f}, "
+          f"learned {accs}")
+    assert min(accs) >= acc_identity + 0.1
+    assert np.mean(accs) >= acc_moments
+    # the fitted pipeline is invariant: rotated test digits give the same canonical forms
+    canon = learned[0][1][0]
+    g = group.sample(len(Xte), random_state=1)
+    np.testing.assert_allclose(canon.transform(group.apply(g, Xte, layout)), canon.transform(Xte),
+                               atol=1e-9)
+
+
+@pytest.mark.parametrize("name", ["C4", "D4", "SO2"])
+def test_random_method_pickle_and_seed(name):
+    """method="random" (the frozen network) through the transformer: seeded, picklable."""
+    pytest.importorskip("skcanon.canonicalizers._learned")
+    import pickle
+
+    from skcanon import CanonicalizerTransformer
+
+    X = _images(0, 30, size=12, kind="smooth").reshape(30, -1).astype(np.float64)
+    fit = [CanonicalizerTransformer(group=name, method="random", layout="image", random_state=3).fit(X)
+           for _ in range(2)]
+    out = fit[0].transform(X)
+    np.testing.assert_array_equal(out, fit[1].transform(X))
+    np.testing.assert_array_equal(out, pickle.loads(pickle.dumps(fit[0])).transform(X))
+    other = CanonicalizerTransformer(group=name, method="random", layout="image", random_state=4).fit(X)
+    assert not np.array_equal(fit[0].canonical_frame(X), other.canonical_frame(X))
