@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -9,8 +10,10 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from ._estimator import SkcanonEstimatorMixin
 from ._validation import check_frames_length, validate_samples
 from .canonicalizers import make_canonicalizer
+from .exceptions import InexactActionWarning
 from .groups import CyclicGroup, DihedralGroup, Group, get_group
 from .layouts import FibreLayout, GraphLayout, ImageLayout, PointLayout, as_layout, encode_if_graphs
 
@@ -49,7 +52,7 @@ def slice_frames(frames, sl):
     return tuple(f[sl] for f in frames) if isinstance(frames, tuple) else frames[sl]
 
 
-class CanonicalizerTransformer(TransformerMixin, BaseEstimator):
+class CanonicalizerTransformer(SkcanonEstimatorMixin, TransformerMixin, BaseEstimator):
     """Map each sample to a canonical pose, making any downstream model invariant.
 
     For every sample ``x`` a canonicalization method picks a group element ``h(x)``
@@ -225,12 +228,20 @@ default=None
         X, layout = encode_if_graphs(X, layout)
         if isinstance(layout, GraphLayout):
             layout._require_resolved()
-        canonicalizer = make_canonicalizer(group, self.method, layout, **self._learning_options())
+        make_canonicalizer(group, self.method, layout)  # bad group/method/layout: fail before reading X
         P, _ = validate_samples(self, X, layout, reset=True)
         if isinstance(layout, ImageLayout):
             self.image_shape_ = P.shape[1:]
+            layout = ImageLayout(self.image_shape_)  # later calls and networks need the shape
         else:
             self.n_points_ = P.shape[1]
+        canonicalizer = make_canonicalizer(group, self.method, layout, **self._learning_options())
+        if not group.exact_on_images and isinstance(layout, ImageLayout):
+            warnings.warn(
+                f"group {group.name!r} rotates images by interpolation for angles that are not multiples "
+                "of 90°: canonical forms are invariant only up to resampling error (corners are cut, "
+                "edges smoothed). Use C4/D4 for exact image symmetries.",
+                InexactActionWarning, stacklevel=2)
         canonicalizer.fit(P, layout, y)
         self.group_, self.layout_, self.canonicalizer_ = group, layout, canonicalizer
         self.method_ = getattr(canonicalizer, "method", self.method)

@@ -11,13 +11,14 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._canonicalizer import CanonicalizerTransformer, iter_batches, resolve_layout
+from ._estimator import SkcanonEstimatorMixin
 from ._validation import validate_samples
 from .groups import CyclicGroup, Group, get_group
 from .layouts import FibreLayout, GraphLayout, ImageLayout, PointLayout, encode_if_graphs
 from .projections import make_projection, methods_for
 
 
-class InvariantProjector(TransformerMixin, BaseEstimator):
+class InvariantProjector(SkcanonEstimatorMixin, TransformerMixin, BaseEstimator):
     """Project equivariant features onto invariant ones, losslessly where possible.
 
     Equivariant features (point sets, per-node latents, vectors, C_n regular-representation

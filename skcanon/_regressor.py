@@ -9,13 +9,14 @@ from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.validation import check_is_fitted
 
 from ._canonicalizer import CanonicalizerTransformer
+from ._estimator import SkcanonEstimatorMixin
 from .groups import PermutationGroup
 from .layouts import PointLayout
 
 __all__ = ["EquivariantRegressor"]
 
 
-class EquivariantRegressor(RegressorMixin, BaseEstimator):
+class EquivariantRegressor(SkcanonEstimatorMixin, RegressorMixin, BaseEstimator):
     """Make any regressor equivariant for targets that move with the input.
 
     ``fit`` canonicalizes every sample ``x`` with its frame ``h(x)``, maps the target

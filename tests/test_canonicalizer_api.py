@@ -253,3 +253,28 @@ def test_polars_output():
     X, _ = _clouds(n=5, m=4)
     out = CanonicalizerTransformer("SE3", "pca").set_output(transform="polars").fit(X).transform(X)
     assert isinstance(out, pl.DataFrame) and out.columns[:3] == ["p0_x", "p0_y", "p0_z"]
+
+
+def test_interpolated_image_actions_warn_and_exact_ones_do_not():
+    import warnings
+
+    from skcanon.exceptions import InexactActionWarning
+
+    X = np.random.default_rng(0).random((4, 64))
+    with pytest.warns(InexactActionWarning, match="interpolation"):
+        CanonicalizerTransformer("C8", "moments").fit(X)
+    with pytest.warns(InexactActionWarning):
+        CanonicalizerTransformer("SO2", "moments", layout="image").fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        CanonicalizerTransformer("C4", "moments").fit(X)
+        CanonicalizerTransformer("SO2", "pca").fit(X)  # points: rotations are exact
+
+
+def test_html_repr_links_to_the_api_reference():
+    from skcanon import EquivariantRegressor, InvariantProjector
+
+    for est in (CanonicalizerTransformer(), InvariantProjector(), EquivariantRegressor()):
+        link = est._get_doc_link()
+        assert link.endswith(f"/generated/skcanon.{type(est).__name__}.html"), link
+        assert link in est._repr_html_()
