@@ -13,6 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._estimator import SkcanonEstimatorMixin
 from ._validation import check_frames_length, validate_samples
 from .canonicalizers import make_canonicalizer
+from .canonicalizers._base import LEARNING_OPTIONS
 from .exceptions import InexactActionWarning
 from .groups import CyclicGroup, DihedralGroup, Group, get_group
 from .layouts import FibreLayout, GraphLayout, ImageLayout, PointLayout, as_layout, encode_if_graphs
@@ -247,12 +248,9 @@ default=None
         self.method_ = getattr(canonicalizer, "method", self.method)
         return self
 
-    _LEARNING_OPTIONS = ("objective", "prior_weight", "hidden", "max_epochs", "lr", "early_stopping",
-                         "validation_fraction", "device", "verbose", "batch_size", "random_state")
-
     def _learning_options(self):
         """Parameters handed to canonicalizers that train (each declares which it takes)."""
-        return {name: getattr(self, name) for name in self._LEARNING_OPTIONS}
+        return {name: getattr(self, name) for name in LEARNING_OPTIONS}
 
     def _working(self, X, name="X"):
         check_is_fitted(self)

@@ -22,7 +22,7 @@ from ..groups import (
     TranslationGroup,
 )
 from . import register_method
-from ._base import Canonicalizer
+from ._base import LEARNING_OPTIONS, Canonicalizer
 
 __all__ = ["LearnedCanonicalizer", "RandomCanonicalizer", "build_frame_network"]
 
@@ -118,8 +118,7 @@ class LearnedCanonicalizer(Canonicalizer):
 
     method = "learned"
     priority = 2
-    options = ("objective", "prior_weight", "hidden", "max_epochs", "lr", "early_stopping",
-               "validation_fraction", "device", "verbose", "batch_size", "random_state")
+    options = LEARNING_OPTIONS
     _trains = True
 
     def __init__(self, group, objective="auto", prior_weight=1.0, hidden=64, max_epochs=20, lr=1e-3,
