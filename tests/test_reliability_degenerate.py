@@ -1,0 +1,281 @@
+"""Degenerate geometry for every canonicalizer, learned and random networks included.
+
+``tests/test_canonicalizer_properties.py`` covers the ``"auto"`` heuristics on 2-D/3-D
+symmetric shapes. This file extends it to
+
+* the single-factor heuristics (``centroid``, ``scale``, ``sort``) and a scaling product on
+  degenerate clouds (zero cloud, ties, duplicates);
+* the frozen random and briefly trained learned point networks for SO(3), O(3), SE(3), T(3),
+  S_n and SE(3)×S_n;
+* blank, constant and exactly symmetric images for ``moments`` and the image networks;
+* training learned networks on data that contains degenerate clouds.
+
+Contract checked everywhere: finite output on present points, absent points stay absent,
+deterministic (same call twice, and a pickled copy, give identical bytes).
+
+Invariance is asserted where the mathematics allows it, i.e. where the group acts freely
+on the shape (``EXPECT`` below). Where the shape has a non-trivial stabilizer (cube,
+regular simplex, a line through the origin, a single vector, a plane through the origin
+under O(3)) an equivariant frame cannot exist: ``h(x) = h(s·x) = s·h(x)`` for a symmetry
+``s`` of ``x``. Heuristics settle these by the documented data-based tie-break
+(``skcanon.canonicalizers`` docstring) and stay invariant; **learned and random networks
+give finite, deterministic output there but no invariance guarantee** (statement recorded
+in ``docs/reliability.md``). Rows where the group acts freely and a network still is not
+invariant are bugs (``xfail(strict=True)``, B14).
+"""
+
+import pickle
+
+import numpy as np
+import pytest
+
+from skcanon import CanonicalizerTransformer
+from skcanon.groups import get_group
+from skcanon.layouts import ImageLayout, PointLayout
+
+torch = pytest.importorskip("torch")
+
+try:
+    import skcanon.nn._images  # noqa: F401
+
+    HAS_IMAGE_NETS = True
+except Exception:  # pragma: no cover
+    HAS_IMAGE_NETS = False
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+M = 8  # every shape is padded to 8 points with absent (all-NaN) rows
+CUBE = np.array([[a, b, c] for a in (-1, 1) for b in (-1, 1) for c in (-1, 1)], float)
+TETRA = np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]], float)
+_r = np.random.default_rng(3)
+SHAPES = {
+    "cube": CUBE,
+    "regular_simplex": TETRA,
+    "all_equal": np.ones((5, 3)) * 2.5,
+    "single_point": np.array([[1.0, 2.0, 3.0]]),
+    "collinear": np.outer(np.arange(5.0), [1, 2, 3]),          # a line through the origin
+    "coplanar": np.c_[_r.random((6, 2)), np.zeros(6)],        # a plane through the origin
+    "duplicates": _r.normal(size=(3, 3))[[0, 1, 2, 0, 1]],
+    "ties": np.array([[0, 0, 1.0], [0, 0, 2], [1, 0, 0], [1, 0, 3]]),  # tied coordinates
+}
+
+# Invariance expected (the group acts freely on the shape, or the canonical form is forced):
+#   True: asserted; False: no guarantee possible (non-trivial stabilizer), finite+deterministic only.
+_FREE = {
+    "SO3": {"coplanar", "duplicates", "ties"},
+    "O3": {"duplicates"},
+    "SE3": {"all_equal", "single_point", "coplanar", "duplicates", "ties"},
+    "SE3xS_n": {"all_equal", "single_point", "coplanar", "duplicates", "ties"},
+    "T3": set(SHAPES),
+    "S_n": set(SHAPES),
+}
+BUG_B14 = ("bug B14: point frame networks (random and learned) are not invariant on this exactly "
+           "structured but asymmetric cloud although the group acts freely on it "
+           "(nn/_points.py / nn/_permutation.py frames; reproduce: CanonicalizerTransformer(group, "
+           "'random', hidden=8, random_state=0) on the shape, compare transform(g·x) and transform(x))")
+KNOWN_NOT_INVARIANT = {("SO3", "ties"), ("O3", "duplicates"), ("SE3", "ties"),
+                       ("SE3xS_n", "coplanar"), ("SE3xS_n", "duplicates"), ("SE3xS_n", "ties")}
+
+NETWORK_GROUPS = ["SO3", "O3", "SE3", "T3", "S_n", "SE3xS_n"]
+_FITTED = {}
+
+
+def network(group, method):
+    """Random (frozen) or learned (2 epochs, align objective) network on generic 8-point clouds."""
+    key = (group, method)
+    if key not in _FITTED:
+        X = np.random.default_rng(0).normal(size=(32, M * 3)) * np.tile([3.0, 2.0, 1.0], M)
+        kw = dict(objective="align", max_epochs=2, early_stopping=False) if method == "learned" else {}
+        _FITTED[key] = CanonicalizerTransformer(group, method, hidden=8, random_state=0, **kw).fit(X)
+    return _FITTED[key]
+
+
+def padded(shape, n=4):
+    pts = SHAPES[shape]
+    P = np.full((M, 3), np.nan)
+    P[: len(pts)] = pts
+    return np.repeat(P.reshape(1, -1), n, axis=0), len(pts)
+
+
+def _check_finite_deterministic(est, X, n_present):
+    out = est.transform(X)
+    P = out.reshape(len(X), M, 3)
+    present = ~np.isnan(P).all(axis=2)
+    assert present.sum(axis=1).tolist() == [n_present] * len(X)  # absent points stay absent
+    assert np.isfinite(P[present]).all()
+    np.testing.assert_array_equal(out, est.transform(X))
+    np.testing.assert_array_equal(out, pickle.loads(pickle.dumps(est)).transform(X))
+    return out
+
+
+def _network_cases():
+    for group in NETWORK_GROUPS:
+        for method in ("random", "learned"):
+            for shape in SHAPES:
+                marks = []
+                if shape in _FREE[group] and (group, shape) in KNOWN_NOT_INVARIANT:
+                    marks.append(pytest.mark.xfail(strict=True, reason=BUG_B14))
+                yield pytest.param(group, method, shape, marks=marks, id=f"{group}-{method}-{shape}")
+
+
+@pytest.mark.parametrize("group, method, shape", list(_network_cases()))
+def test_networks_on_degenerate_clouds(group, method, shape):
+    est = network(group, method)
+    X, n_present = padded(shape)
+    out = _check_finite_deterministic(est, X, n_present)
+    if shape not in _FREE[group]:
+        return  # documented: no invariance guarantee on shapes with a non-trivial stabilizer
+    G = get_group(group)
+    scale = np.nanmax(np.abs(X))
+    for trial in range(3):
+        moved = G.apply(G.sample(len(X), trial, n_points=M), X, PointLayout(3))
+        np.testing.assert_allclose(est.transform(moved), out, atol=1e-6 * scale, rtol=0,
+                                   err_msg=f"{shape} under {group} ({method})")
+
+
+# -- single-factor heuristics --------------------------------------------------------------------
+HEURISTICS = [("T3", "centroid"), ("scaling", "scale"), ("S_n", "sort"), ("SO3xscaling", "pca+scale"),
+              ("T3xSO3xS_nxscaling", "auto"), ("SE3xS_nxscaling", "auto")]
+EXTRA = {"zero_cloud": np.zeros((5, 3)), "origin_and_point": np.array([[0, 0, 0], [0, 0, 0], [1.0, 0, 0]])}
+BUG_B15 = ("bug B15: E(d)/SE(d) x scaling products are not invariant even on generic clouds: "
+           "ChainCanonicalizer runs ScaleCanonicalizer (priority 1) before the E(d) PCA step that "
+           "centres (priority 2), so the scale is measured about the origin of an uncentred cloud")
+
+
+def _heuristic_cases():
+    for group, method in HEURISTICS:
+        for shape in sorted(SHAPES) + sorted(EXTRA):
+            marks = []
+            # clouds whose centred form is 0 are unaffected by the bug
+            if group == "SE3xS_nxscaling" and shape not in ("all_equal", "single_point", "zero_cloud"):
+                marks.append(pytest.mark.xfail(strict=True, reason=BUG_B15))
+            if group == "T3xSO3xS_nxscaling" and shape in ("all_equal", "zero_cloud"):
+                marks.append(pytest.mark.xfail(strict=True, reason=BUG_B16))
+            yield pytest.param(group, method, shape, marks=marks, id=f"{group}-{method}-{shape}")
+
+
+BUG_B16 = ("bug B16: centroid+scale on a cloud of equal points: after a random translation the centred "
+           "cloud is rounding noise (~1e-16, mean of equal floats is inexact), and ScaleCanonicalizer "
+           "blows it up to unit radius, so the canonical form is ±1 instead of 0. Fix: CentroidCanonicalizer "
+           "returns exact zeros when all present points are equal (np.ptp == 0), or the scale step treats "
+           "radii below ~1e-12 x the input magnitude as 0")
+
+
+@pytest.mark.xfail(strict=True, reason=BUG_B15)
+@pytest.mark.parametrize("group", ["SE3xscaling", "E3xscaling", "SE3xS_nxscaling"])
+def test_similarity_products_are_invariant_on_generic_clouds(group):
+    from skcanon.metrics import invariance_error
+
+    X = (np.random.default_rng(0).normal(size=(8, 5, 3)) * [3.0, 2.0, 1.0]).reshape(8, 15)
+    est = CanonicalizerTransformer(group, "auto").fit(X)
+    assert invariance_error(est, X, group, random_state=0).max < 1e-9
+
+
+@pytest.mark.parametrize("group, method, shape", list(_heuristic_cases()))
+def test_heuristics_on_degenerate_clouds(group, method, shape):
+    pts = SHAPES.get(shape, EXTRA.get(shape))
+    X = np.repeat(pts.reshape(1, -1), 4, axis=0)
+    est = CanonicalizerTransformer(group, method, n_dims=3).fit(X)
+    out = est.transform(X)
+    assert np.isfinite(out).all()
+    np.testing.assert_array_equal(out, est.transform(X))
+    G = get_group(group)
+    for trial in range(3):
+        moved = G.apply(G.sample(len(X), trial, n_points=len(pts)), X, PointLayout(3))
+        np.testing.assert_allclose(est.transform(moved), out, atol=1e-9 * max(np.abs(X).max(), 1.0), rtol=0)
+
+
+def test_sort_ties_keep_a_stable_documented_order():
+    """Exact duplicates keep input order; the canonical output is the same for any order."""
+    X = np.array([[1.0, 0, 0, 1, 0, 0, 0, 0, 0]])  # two equal points and the origin
+    est = CanonicalizerTransformer("S_n", "sort", n_dims=3).fit(X)
+    frame = est.canonical_frame(X)
+    assert frame.tolist() == [[2, 0, 1]]
+    np.testing.assert_array_equal(est.transform(X), [[0, 0, 0, 1, 0, 0, 1, 0, 0]])
+
+
+# -- images ----------------------------------------------------------------------------------------
+def _images():
+    side = 9
+    yy, xx = np.mgrid[-1:1:side * 1j, -1:1:side * 1j]
+    disc = ((xx**2 + yy**2) < 0.6).astype(float)                 # C4- and D4-symmetric
+    cross = ((np.abs(xx) < 0.2) | (np.abs(yy) < 0.2)).astype(float)
+    return {"blank": np.zeros((side, side)), "constant": np.full((side, side), 3.0), "disc": disc,
+            "cross": cross, "single_pixel": np.eye(side)[4][:, None] * np.eye(side)[4][None, :]}
+
+
+IMAGE_METHODS = [("C4", "moments"), ("D4", "moments")]
+if HAS_IMAGE_NETS:
+    IMAGE_METHODS += [("C4", "random"), ("D4", "random"), ("C4", "learned")]
+
+
+@pytest.mark.parametrize("group, method", IMAGE_METHODS)
+@pytest.mark.parametrize("image", sorted(_images()))
+def test_images_blank_constant_and_symmetric(group, method, image):
+    rng = np.random.default_rng(0)
+    train = rng.random((16, 81))
+    kw = {}
+    if method in ("random", "learned"):
+        kw = dict(hidden=4, random_state=0)
+    if method == "learned":
+        kw.update(objective="prior", max_epochs=1, early_stopping=False)
+    est = CanonicalizerTransformer(group, method, layout=ImageLayout((9, 9)), **kw).fit(train)
+    X = np.repeat(_images()[image].reshape(1, -1), 3, axis=0)
+    out = est.transform(X)
+    assert np.isfinite(out).all()
+    np.testing.assert_array_equal(out, est.transform(X))
+    G = get_group(group)
+    for trial in range(3):
+        g = G.sample(len(X), trial)
+        moved = G.apply(g, X, est.layout_)
+        # every shape here is fixed by the group (up to the exact grid action), so the
+        # canonical form must not change
+        np.testing.assert_allclose(est.transform(moved), out, atol=1e-6 * max(np.abs(X).max(), 1.0))
+    if image == "blank":
+        np.testing.assert_array_equal(out, X)  # documented: identity frame on blank images
+
+
+# -- training on data that contains degenerate clouds ----------------------------------------------
+BUG_B1 = ("bug B1: training a point frame network on data with an all-points-equal cloud gives NaN "
+          "weights: nn/_points.py _parts 'scale = masked_mean(...).sqrt()' (and the logits 'sd = "
+          "(...).sqrt()' in the attention) backpropagate d sqrt(0) = inf; torch.where does not stop it")
+BUG_B2 = ("bug B2: training E(3)xS_n / SE(3)xS_n networks on coplanar clouds gives NaN weights: "
+          "nn/_permutation.py SortFrameNetwork.scores 'sd = masked_mean(...).sqrt()' is 0 on the "
+          "flat coordinate after the geometric frame; its gradient is NaN")
+TRAIN_DEGENERATE = {
+    "all_equal": lambda G: np.repeat(G[:, :1], M, 1),
+    "coplanar": lambda G: np.concatenate([G[..., :2], np.zeros(G.shape[:2] + (1,))], -1),
+    "collinear": lambda G: G[..., :1] * np.array([1.0, 2.0, 3.0]),
+    "duplicates": lambda G: G[:, [0, 1, 2, 3, 0, 1, 2, 3]],
+}
+
+
+def _train_cases():
+    for group in ("SO3", "SE3", "S_n", "SE3xS_n"):
+        for kind in TRAIN_DEGENERATE:
+            marks = []
+            if kind == "all_equal" and group != "S_n":
+                marks.append(pytest.mark.xfail(strict=True, reason=BUG_B1))
+            elif kind == "coplanar" and group == "SE3xS_n":
+                marks.append(pytest.mark.xfail(strict=True, reason=BUG_B2))
+            yield pytest.param(group, kind, marks=marks, id=f"{group}-{kind}")
+
+
+@pytest.mark.parametrize("group, kind", list(_train_cases()))
+def test_training_on_data_with_degenerate_clouds_keeps_weights_finite(group, kind):
+    G = np.random.default_rng(0).normal(size=(16, M, 3))
+    P = G.copy()
+    P[:4] = TRAIN_DEGENERATE[kind](G[:4])  # a quarter of the training set is degenerate
+    X = P.reshape(16, -1)
+    est = CanonicalizerTransformer(group, "learned", objective="align", hidden=8, max_epochs=1,
+                                   early_stopping=False, random_state=0).fit(X)
+    weights = est.canonicalizer_.network_.state_dict().values()
+    assert all(torch.isfinite(w).all() for w in weights)
+    assert np.isfinite(est.transform(X)).all()
