@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.utils.validation import validate_data
+from sklearn.utils.validation import check_array, validate_data
 
 FLOAT_DTYPES = (np.float64, np.float32)
 
@@ -20,16 +20,10 @@ def _describe_expected(layout):
     return "(n_samples, n_features)"
 
 
-def validate_samples(estimator, X, layout, *, reset, allow_absent_points=True, dtype=FLOAT_DTYPES,
-                     name="X"):
-    """Validate ``X`` and return ``(P, ndim)``: the layout's working array and the caller's
-    number of dimensions (so outputs can be returned in the same layout).
-
-    Raises ``TypeError`` for sparse, non-numeric or complex input and ``ValueError`` for
-    empty, wrongly shaped or non-finite input (NaN allowed only as whole absent-point rows
-    when ``allow_absent_points``), always naming ``name`` and the expected shape.
-    Never modifies ``X``.
-    """
+def _coerce(X, layout, name):
+    """Checks shared by estimators and functions: sparse, None, non-numeric, complex, number
+    of dimensions, zero samples. Returns ``(X_2d, ndim, lead_shape)``; 3-D/4-D input is
+    flattened (``lead_shape`` restores it)."""
     expected = _describe_expected(layout)
     if sp.issparse(X):
         raise TypeError(
@@ -68,7 +62,36 @@ def validate_samples(estimator, X, layout, *, reset, allow_absent_points=True, d
         X = X.reshape(X.shape[0], -1) if X.shape[0] else X.reshape(0, int(np.prod(lead_shape)))
     elif ndim != 2:
         raise ValueError(f"{name} must have shape {expected}; got {ndim} dimensions.")
-    allow_nan = allow_absent_points and getattr(layout, "kind", None) in ("points", "graph")
+    if X.shape[0] == 0:
+        raise ValueError(f"{name} has 0 sample(s); expected shape {expected} with n_samples >= 1.")
+    return X, ndim, lead_shape
+
+
+def _finish(X2, lead_shape, layout, name, allow_nan):
+    X_nd = X2 if lead_shape is None else X2.reshape((X2.shape[0],) + lead_shape)
+    P = layout.to_working(X_nd)
+    if allow_nan:  # otherwise the array check has already rejected every non-finite value
+        layout.check_absent_rows(P, name=name)
+    return P
+
+
+def _allows_nan(layout, allow_absent_points):
+    return allow_absent_points and getattr(layout, "kind", None) in ("points", "graph")
+
+
+def validate_samples(estimator, X, layout, *, reset, allow_absent_points=True, dtype=FLOAT_DTYPES,
+                     name="X"):
+    """Validate ``X`` and return ``(P, ndim)``: the layout's working array and the caller's
+    number of dimensions (so outputs can be returned in the same layout).
+
+    Raises ``TypeError`` for sparse, non-numeric or complex input and ``ValueError`` for
+    empty, wrongly shaped or non-finite input (NaN allowed only as whole absent-point rows
+    when ``allow_absent_points``), always naming ``name`` and the expected shape.
+    Never modifies ``X``. Records ``n_features_in_`` / ``feature_names_in_`` (``reset``)
+    or checks them, as scikit-learn's ``validate_data`` does.
+    """
+    X, ndim, lead_shape = _coerce(X, layout, name)
+    allow_nan = _allows_nan(layout, allow_absent_points)
     X2 = validate_data(
         estimator,
         X,
@@ -77,13 +100,17 @@ def validate_samples(estimator, X, layout, *, reset, allow_absent_points=True, d
         ensure_all_finite="allow-nan" if allow_nan else True,
         ensure_min_features=1,
     )
-    if X2.dtype == np.float16:  # pragma: no cover - validate_data upcasts already
-        X2 = X2.astype(np.float32)
-    X_nd = X2 if lead_shape is None else X2.reshape((X2.shape[0],) + lead_shape)
-    P = layout.to_working(X_nd)
-    if allow_nan:  # otherwise validate_data has already rejected every non-finite value
-        layout.check_absent_rows(P, name=name)
-    return P, ndim
+    return _finish(X2, lead_shape, layout, name, allow_nan), ndim
+
+
+def check_samples(X, layout, *, allow_absent_points=True, dtype=FLOAT_DTYPES, name="X"):
+    """:func:`validate_samples` for functions (metrics, data sets): the same rules and
+    messages, without an estimator's feature bookkeeping. Returns ``(P, ndim)``."""
+    X, ndim, lead_shape = _coerce(X, layout, name)
+    allow_nan = _allows_nan(layout, allow_absent_points)
+    X2 = check_array(X, dtype=list(dtype), ensure_all_finite="allow-nan" if allow_nan else True,
+                     ensure_min_features=1, input_name=name)
+    return _finish(X2, lead_shape, layout, name, allow_nan), ndim
 
 
 def check_frames_length(frames, n_samples, name="frames"):

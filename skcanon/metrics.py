@@ -7,6 +7,7 @@ from collections import namedtuple
 import numpy as np
 from sklearn.utils import check_random_state
 
+from ._validation import check_samples
 from .groups import get_group
 from .layouts import PointLayout
 
@@ -57,6 +58,17 @@ def _relative(a, b, reference_scale=0.0):
     return num / np.maximum(den, floor)
 
 
+def _check_count(value, name):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}.")
+
+
+def _samples(X, layout):
+    """Validated float copy of ``X`` in the caller's shape, and its working array."""
+    P, ndim = check_samples(X, layout)
+    return layout.from_working(P, ndim), P
+
+
 def _scale(X):
     X = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
     return float(np.sqrt(np.nanmax(np.nansum(X**2, axis=1)))) if X.size else 0.0
@@ -101,9 +113,9 @@ def invariance_error(estimator_or_callable, X, group, n_trials=5, random_state=N
     f = _as_function(estimator_or_callable)
     g_obj = get_group(group)
     layout = _layout_of(estimator_or_callable, layout)
+    _check_count(n_trials, "n_trials")
+    X, P = _samples(X, layout)
     rs = check_random_state(random_state)
-    X = np.asarray(X)
-    P = layout.to_working(X)
     ref = f(X)
     errors = []
     for _ in range(int(n_trials)):
@@ -130,11 +142,16 @@ def equivariance_error(frame_function, X, group, n_trials=5, random_state=None, 
     if hasattr(frame_function, "canonical_frame"):
         layout = layout or frame_function.layout_
         frame_function = frame_function.canonical_frame
+    if not callable(frame_function):
+        raise TypeError(
+            "frame_function must be a fitted CanonicalizerTransformer or a callable X -> frames; "
+            f"got {type(frame_function).__name__}."
+        )
     g_obj = get_group(group)
     layout = layout or PointLayout(3)
+    _check_count(n_trials, "n_trials")
+    X, P = _samples(X, layout)
     rs = check_random_state(random_state)
-    X = np.asarray(X)
-    P = layout.to_working(X)
     h = frame_function(X)
     errors = []
     for _ in range(int(n_trials)):
@@ -185,6 +202,9 @@ def quotient_distance(X, Y, group, layout):
     g_obj = get_group(group)
     X = np.asarray(X, dtype=np.float64)
     Y = np.asarray(Y, dtype=np.float64)
+    if X.shape != Y.shape:
+        raise ValueError(f"X and Y must have the same shape (row i of X is paired with row i of Y); "
+                         f"got {X.shape} and {Y.shape}.")
     n = X.shape[0]
 
     def dist(Z):
@@ -231,10 +251,11 @@ def quotient_distance(X, Y, group, layout):
     )
 
 
-def _pairs(X, n_pairs, random_state, X_other):
-    X = np.asarray(X)
+def _pairs(X, n_pairs, random_state, X_other, layout):
+    _check_count(n_pairs, "n_pairs")
+    X, _ = _samples(X, layout)
     if X_other is not None:
-        X_other = np.asarray(X_other)
+        X_other, _ = _samples(X_other, layout)
         if X_other.shape != X.shape:
             raise ValueError(
                 f"X_other must have the shape of X {X.shape} (row i is paired with X[i]); "
@@ -297,7 +318,7 @@ def orbit_distortion(projector, X, group, n_pairs=200, random_state=None, layout
     """
     f = _as_function(projector)
     layout = _layout_of(projector, layout)
-    A, B = _pairs(X, n_pairs, random_state, X_other)
+    A, B = _pairs(X, n_pairs, random_state, X_other, layout)
     dq = quotient_distance(layout.to_working(A), layout.to_working(B), group, layout)
     df, _ = _feature_distances(f, A, B)
     keep = dq > 1e-9 * max(_scale(A), _scale(B), 1e-300)
@@ -342,7 +363,7 @@ def orbit_separation(projector, X, group, n_pairs=200, random_state=None, layout
     """
     f = _as_function(projector)
     layout = _layout_of(projector, layout)
-    A, B = _pairs(X, n_pairs, random_state, X_other)
+    A, B = _pairs(X, n_pairs, random_state, X_other, layout)
     try:
         dq = quotient_distance(layout.to_working(A), layout.to_working(B), group, layout)
         distinct_inputs = dq > rtol * max(_scale(A), _scale(B), 1e-300)

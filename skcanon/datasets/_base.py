@@ -19,11 +19,13 @@ def check_n(n, name="n", allow_none=True, minimum=1):
     return int(n)
 
 
-def check_float(x, name, minimum=0.0, strict=False):
+def check_float(x, name, minimum=0.0, strict=False, allow_inf=False):
     if isinstance(x, bool) or not isinstance(x, (Integral, float, np.floating)):
         raise TypeError(f"{name} must be a real number, got {type(x).__name__}.")
     x = float(x)
-    if not np.isfinite(x) and x != np.inf or (x < minimum) or (strict and x == minimum):
+    if not (np.isfinite(x) or (allow_inf and x == np.inf)):
+        raise ValueError(f"{name} must be finite, got {x!r}.")
+    if (x < minimum) or (strict and x == minimum):
         op = ">" if strict else ">="
         raise ValueError(f"{name} must be {op} {minimum}, got {x!r}.")
     return x

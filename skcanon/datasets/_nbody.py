@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils import Bunch, check_random_state
 
+from .._validation import check_samples
 from ..layouts import PointLayout
 from ._base import check_choice, check_flat, check_float, check_n
 
@@ -107,16 +108,11 @@ def simulate_nbody(X, n_steps=1000, dt=0.001, *, max_force=100.0, interaction_st
     (4, 35)
     """
     layout = nbody_layout(n_dims)
-    X = np.asarray(X, dtype=np.float64)
-    if X.ndim not in (2, 3):
-        raise ValueError(f"X must have shape (n_systems, n_particles * {layout.width}) or "
-                         f"(n_systems, n_particles, {layout.width}); got {X.ndim}-D.")
-    P = layout.to_working(X)
-    if not np.isfinite(P).all():
-        raise ValueError("X must be finite (no NaN or infinity) for simulate_nbody.")
+    P, ndim = check_samples(X, layout, allow_absent_points=False, dtype=(np.float64,))
+    X = layout.from_working(P, ndim)
     n_steps = check_n(n_steps, "n_steps", allow_none=False, minimum=0)
     dt = check_float(dt, "dt", strict=True)
-    max_force = check_float(max_force, "max_force", strict=True)
+    max_force = check_float(max_force, "max_force", strict=True, allow_inf=True)
     strength = check_float(interaction_strength, "interaction_strength")
     check_choice(integrator, "integrator", _INTEGRATORS)
 

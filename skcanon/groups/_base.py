@@ -116,11 +116,11 @@ def rotate_fields(R, P, layout, t=None):
     ``R`` is ``(n, d, d)``; ``t`` (``(n, d)``) moves positions only. Works for numpy
     arrays and torch tensors alike (the torch networks reuse it).
     """
-    out = P.clone() if hasattr(P, "clone") else P.copy()
+    out = float_copy(P)
     if hasattr(P, "clone"):
         R = R.to(P.dtype)
     else:
-        R = np.asarray(R, dtype=np.result_type(P.dtype, np.float32))
+        R = np.asarray(R, dtype=out.dtype)
     for f in layout.fields:
         if not f.is_geometric:
             continue
@@ -136,8 +136,16 @@ def _transpose(R):
     return R.transpose(-1, -2) if hasattr(R, "clone") else np.swapaxes(R, -1, -2)
 
 
+def float_copy(P):
+    """A copy of ``P`` that can hold the moved values: float input keeps its dtype, integer
+    input becomes float64 (a rotation of integer coordinates is not an integer)."""
+    if hasattr(P, "clone"):
+        return P.clone()
+    return P.copy() if np.issubdtype(P.dtype, np.floating) else P.astype(np.float64)
+
+
 def translate_positions(t, P, layout):
-    out = P.clone() if hasattr(P, "clone") else P.copy()
+    out = float_copy(P)
     for sl in layout.slices("position"):
         out[..., sl] = P[..., sl] + t[:, None, :]
     return out

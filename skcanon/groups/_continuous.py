@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import Group, require_points_dims, rng, rotate_fields, translate_positions
+from ._base import Group, float_copy, require_points_dims, rng, rotate_fields, translate_positions
 from ._images import flip_images, rotate_images
 
 
@@ -205,8 +205,8 @@ class ScalingGroup(Group):
             raise TypeError(f"scaling acts on point sets; got layout {layout!r}.")
 
     def _act_points(self, g, P, layout):
-        out = P.copy()
-        s = np.asarray(g, dtype=P.dtype if np.issubdtype(P.dtype, np.floating) else float)
+        out = float_copy(P)
+        s = np.asarray(g, dtype=out.dtype)
         for f in layout.fields:
             if f.is_geometric:
                 sl = layout.slice_of(f.name)
