@@ -171,7 +171,10 @@ def train_frame_network(network, P, y=None, *, objective="auto", prior_weight=1.
 
     objective = resolve_objective(objective, y)
     n = P.shape[0]
-    X = np.array(P, dtype=np.float32, copy=True)  # writable, never the caller's array
+    # Frame networks normalize each sample by its own scale, so dividing the whole training
+    # set by a power of two changes nothing but keeps float32 in range (1e30 or 1e-30
+    # inputs) and the task head well conditioned. Powers of two rescale exactly.
+    X = np.array(np.asarray(P, dtype=np.float64) / _power_of_two_scale(P), dtype=np.float32)
     y_enc, n_out, task, target = None, 1, None, {}
     if objective.startswith("supervised"):
         y_enc, n_out, task, target = _encode_target(y, n)
@@ -216,10 +219,23 @@ def train_frame_network(network, P, y=None, *, objective="auto", prior_weight=1.
     # not toggled because it imports torch._dynamo (seconds, hundreds of MB) on first use.
     with seeded(seed + 1):  # mini-batch order
         net.fit(X, y_enc)
+    if not all(torch.isfinite(p).all() for p in network.parameters()):
+        raise ValueError(
+            "training the canonicalization network diverged (non-finite weights); lower lr, or check "
+            "X for extreme values."
+        )
     keys = ("epoch", "train_loss", "valid_loss")
     history = [{k: float(row[k]) for k in keys if k in row} for row in net.history]
     network.eval()
     return {"objective": objective, "task": task, "history": history, "target": target}
+
+
+def _power_of_two_scale(P):
+    """The power of two nearest to the root-mean-square of the finite entries of ``P``."""
+    values = np.asarray(P, dtype=np.float64)
+    finite = values[np.isfinite(values)]
+    rms = float(np.sqrt(np.mean(finite**2))) if finite.size else 0.0
+    return 2.0 ** round(np.log2(rms)) if rms > 0 else 1.0
 
 
 def _silent(*args, **kwargs):

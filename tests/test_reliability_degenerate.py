@@ -243,12 +243,6 @@ def test_images_blank_constant_and_symmetric(group, method, image):
 
 
 # -- training on data that contains degenerate clouds ----------------------------------------------
-BUG_B1 = ("bug B1: training a point frame network on data with an all-points-equal cloud gives NaN "
-          "weights: nn/_points.py _parts 'scale = masked_mean(...).sqrt()' (and the logits 'sd = "
-          "(...).sqrt()' in the attention) backpropagate d sqrt(0) = inf; torch.where does not stop it")
-BUG_B2 = ("bug B2: training E(3)xS_n / SE(3)xS_n networks on coplanar clouds gives NaN weights: "
-          "nn/_permutation.py SortFrameNetwork.scores 'sd = masked_mean(...).sqrt()' is 0 on the "
-          "flat coordinate after the geometric frame; its gradient is NaN")
 TRAIN_DEGENERATE = {
     "all_equal": lambda G: np.repeat(G[:, :1], M, 1),
     "coplanar": lambda G: np.concatenate([G[..., :2], np.zeros(G.shape[:2] + (1,))], -1),
@@ -260,12 +254,7 @@ TRAIN_DEGENERATE = {
 def _train_cases():
     for group in ("SO3", "SE3", "S_n", "SE3xS_n"):
         for kind in TRAIN_DEGENERATE:
-            marks = []
-            if kind == "all_equal" and group != "S_n":
-                marks.append(pytest.mark.xfail(strict=True, reason=BUG_B1))
-            elif kind == "coplanar" and group == "SE3xS_n":
-                marks.append(pytest.mark.xfail(strict=True, reason=BUG_B2))
-            yield pytest.param(group, kind, marks=marks, id=f"{group}-{kind}")
+            yield pytest.param(group, kind, id=f"{group}-{kind}")
 
 
 @pytest.mark.parametrize("group, kind", list(_train_cases()))

@@ -17,7 +17,8 @@ Documented outcomes worth knowing (see ``docs/reliability.md``):
 * NaN is only accepted as a whole absent-point row in point layouts (not by projectors,
   images or fibres); such rows stay NaN in the output.
 * Magnitudes 1e30 and 1e-30 in float64 give finite output for heuristics, projections and
-  frozen random networks; learned networks *trained* on them do not (xfail, bug B3).
+  frozen random networks, and learned networks train on them (the training set is rescaled
+  by a power of two internally).
 """
 
 import warnings
@@ -187,12 +188,7 @@ NOT_APPLICABLE = {
     ("graph", "float16"), ("graph", "float32"), ("graph", "int64"), ("graph", "bool"),
 }
 
-BUG_B3 = ("bug B3: learned networks trained on magnitudes 1e30/1e-30 end with NaN weights "
-          "(float32 overflow/underflow in training), so transform returns NaN")
-KNOWN_BUGS = {
-    ("CT-SE3xS_n-learned", "huge-1e30@fit"): BUG_B3,
-    ("CT-SE3xS_n-learned", "tiny-1e-30@fit"): BUG_B3,
-}
+KNOWN_BUGS = {}  # (estimator id, case id) -> "bug: ..." reason, run as strict xfail
 
 
 def _matrix():
@@ -248,11 +244,7 @@ def test_zero_samples_message_names_the_parameter():
         CanonicalizerTransformer("SE3", "pca").fit(np.zeros((0, 15)))
 
 
-@pytest.mark.parametrize("est_id", [
-    pytest.param(e, marks=pytest.mark.xfail(strict=True, reason=(
-        "bug B1: training on one-point clouds (centred: all zero) backpropagates d sqrt(0) and "
-        "leaves NaN weights, so transform returns NaN"))) if e == "CT-SE3xS_n-learned" else e
-    for e, v in ESTIMATORS.items() if v[1] == "points"])
+@pytest.mark.parametrize("est_id", [e for e, v in ESTIMATORS.items() if v[1] == "points"])
 def test_one_point_per_sample(est_id):
     """A cloud of one point: finite output of the fitted width (documented, not an error)."""
     X = good_input("points")[:, :3]

@@ -86,3 +86,14 @@ class FrameNetwork(torch.nn.Module):
 
     def forward(self, x):
         return self.soft_canonicalize(x)
+
+
+def safe_sqrt(v):
+    """``sqrt(v)`` where ``v > 0`` and 1 elsewhere, with finite gradients everywhere.
+
+    ``torch.where(v > 0, v.sqrt(), 1)`` is not enough: the unused branch still
+    back-propagates ``d sqrt(0) = inf`` (times 0 = NaN) into the weights. Used for the
+    per-sample scales that normalize networks, which are 0 for clouds of equal points,
+    single points or blank images.
+    """
+    return torch.where(v > 0, v, torch.ones_like(v)).sqrt()

@@ -68,7 +68,7 @@ import torch.nn.functional as F
 
 from ..groups import CyclicGroup, DihedralGroup, OrthogonalGroup, get_group, rotation_matrices_2d
 from ..layouts import ImageLayout
-from ._base import FrameNetwork
+from ._base import FrameNetwork, safe_sqrt
 
 __all__ = [
     "build_image_network",
@@ -340,7 +340,7 @@ class _LiftedImageNetwork(FrameNetwork):
             kh, kw = (2 if h % 2 == 0 else 3), (2 if w % 2 == 0 else 3)
             x = F.avg_pool2d(x, (kh, kw), stride=2)
         mask_in, mask_pool, pad = self._masks(h, w, x.device, x.dtype)
-        rms = x.square().mean(dim=(1, 2, 3), keepdim=True).sqrt_()
+        rms = safe_sqrt(x.square().mean(dim=(1, 2, 3), keepdim=True))
         x = x * mask_in / (rms + 1e-6)
         W = self.filters().to(x.dtype)
         W = W.reshape(self.order * self.channels, c, self.kernel_size, self.kernel_size)

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from ..groups import PermutationGroup
-from ._base import FrameNetwork
+from ._base import FrameNetwork, safe_sqrt
 from ._points import init_weights, masked_mean, present_mask
 
 __all__ = ["SortFrameNetwork", "ComposedFrameNetwork", "soft_sort_matrix"]
@@ -85,8 +85,8 @@ class SortFrameNetwork(FrameNetwork):
         count = w.sum(1).clamp_min(1.0)
         # standardize per cloud (invariant) so scores do not depend on the units
         mu = masked_mean(x0, w, count)
-        sd = masked_mean((x0 - mu[:, None]) ** 2 * w[..., None], w, count).sqrt()
-        z = (x0 - mu[:, None]) / torch.where(sd > 0, sd, torch.ones_like(sd))[:, None]
+        sd = safe_sqrt(masked_mean((x0 - mu[:, None]) ** 2 * w[..., None], w, count))
+        z = (x0 - mu[:, None]) / sd[:, None]
         h = self.phi(z * w[..., None])
         ctx = masked_mean(h, w, count)
         s = self.rho(torch.cat([h, ctx[:, None, :].expand_as(h)], -1))[..., 0]

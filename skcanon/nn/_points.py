@@ -25,7 +25,7 @@ from torch import nn
 
 from ..groups import EuclideanGroup, OrthogonalGroup, TranslationGroup
 from ..groups._base import rotate_fields
-from ._base import FrameNetwork
+from ._base import FrameNetwork, safe_sqrt
 
 __all__ = ["PointFrameNetwork", "gram_schmidt", "present_mask", "masked_mean"]
 
@@ -186,8 +186,7 @@ class PointFrameNetwork(FrameNetwork):
                 if centroid is None:
                     centroid = c
                 f = (f - c[:, None, :]) * w[..., None]
-            scale = (masked_mean((f * f).sum(-1), w, count)).sqrt()
-            scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+            scale = safe_sqrt(masked_mean((f * f).sum(-1), w, count))
             fields.append(f / scale[:, None, None])
         return mask, w, count, x0, fields, centroid
 
@@ -237,7 +236,7 @@ class PointFrameNetwork(FrameNetwork):
         w = mask.to(logits.dtype)[:, :, None, None]
         count = w.sum(1, keepdim=True).clamp_min(1.0)
         mu = (logits * w).sum(1, keepdim=True) / count
-        sd = ((((logits - mu) ** 2) * w).sum(1, keepdim=True) / count).sqrt()
+        sd = safe_sqrt((((logits - mu) ** 2) * w).sum(1, keepdim=True) / count)
         z = (logits - mu) / (sd + 1e-3) * _SHARPNESS
         att = torch.softmax(z.masked_fill(w == 0, -1e9), dim=1)
         return torch.einsum("nmfc,nmfd->ncd", att, stacked)
