@@ -207,6 +207,7 @@ def write_methods_table():
     columns = [
         ("SO(d), O(d)", groups.OrthogonalGroup),
         ("SE(d), E(d)", groups.EuclideanGroup),
+        ("Sim(d)", groups.SimilarityGroup),
         ("T(d)", groups.TranslationGroup),
         ("scaling", groups.ScalingGroup),
         ("S_n", groups.PermutationGroup),
@@ -215,13 +216,15 @@ def write_methods_table():
     ]
     data = {"identity": "any", "centroid": "points", "scale": "points",
             "pca": "points (C_n/D_n: 2-D points)", "moments": "images",
-            "sort": "points", "learned": "points, images", "random": "points, images"}
+            "sort": "points", "wl": "graphs", "learned": "points, images", "random": "points, images"}
     header = ["method"] + [c for c, _ in columns] + ["data", "whole product"]
     rows = []
-    for name, (_, kinds, whole) in canonicalizers.METHODS.items():
+    for name in canonicalizers.METHODS:
+        entries = [(kinds, whole) for n, _, kinds, whole in canonicalizers.registered_methods() if n == name]
         row = [f"``{name}``"]
-        row += ["✓" if any(issubclass(cls, k) for k in kinds) else "" for _, cls in columns]
-        row += [data.get(name, ""), "yes" if whole else ""]
+        row += ["✓" if any(issubclass(cls, k) for kinds, _ in entries for k in kinds) else ""
+                for _, cls in columns]
+        row += [data.get(name, ""), "yes" if any(whole for _, whole in entries) else ""]
         rows.append(row)
     lines = [".. list-table::", "   :header-rows: 1", ""]
     for row in [header] + rows:

@@ -27,6 +27,7 @@ POINT_CASES = [
     ("C4", "pca", 2), ("C6", "pca", 2), ("D4", "pca", 2), ("D3", "pca", 2),
     ("SE3xS_n", "pca+sort", 3), ("E3xS_n", "auto", 3), ("SE2xS_n", "pca+sort", 2),
     ("SO3xscaling", "pca+scale", 3), ("SO3xS_nxscaling", "auto", 3),
+    ("Sim3", "pca", 3), ("SSim2", "pca", 2), ("SE3xS_nxscaling", "pca+sort", 3),
 ]
 IMAGE_CASES = [("C4", "moments"), ("D4", "moments"), ("C2", "moments"), ("D2", "moments")]
 

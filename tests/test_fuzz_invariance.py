@@ -19,8 +19,7 @@ test, well under 60 s). For a fuzzing session::
 
     HYPOTHESIS_PROFILE=long python -m pytest tests/test_fuzz_invariance.py
 
-(500 random examples per test). Known bugs are excluded from the draws and listed in
-:data:`EXCLUDED` with their xfail tests elsewhere.
+(500 random examples per test).
 """
 
 import numpy as np
@@ -29,7 +28,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from skcanon import CanonicalizerTransformer, InvariantProjector
-from skcanon.canonicalizers import METHODS, make_canonicalizer
+from skcanon.canonicalizers import METHODS, make_canonicalizer, registered_methods
 from skcanon.groups import get_group
 from skcanon.layouts import FibreLayout, ImageLayout, PointLayout
 from skcanon.metrics import equivariance_error, invariance_error
@@ -38,10 +37,8 @@ from skcanon.projections import PROJECTIONS, methods_for
 torch = pytest.importorskip("torch")
 
 POINT_GROUPS = ["SO2", "O2", "SO3", "O3", "SE2", "E2", "SE3", "E3", "T2", "T3", "scaling", "S_n",
-                "C4", "D3", "SE3xS_n", "E2xS_n", "SO3xscaling", "T3xSO3xS_nxscaling", "T3xscaling"]
+                "C4", "D3", "SE3xS_n", "E2xS_n", "SO3xscaling", "Sim3", "SSim2", "SE3xS_nxscaling"]
 NETWORKS = ("random", "learned")
-#: excluded from the draws because of known bugs (see test_reliability_degenerate.py)
-EXCLUDED = {"E(d)/SE(d) x scaling": "B15"}
 
 
 def _layout(d, fields):
@@ -51,7 +48,7 @@ def _layout(d, fields):
 
 
 def _per_factor_methods(group):
-    return [sorted(n for n, (_, kinds, whole) in METHODS.items() if isinstance(f, kinds) and not whole)
+    return [sorted({n for n, _, kinds, whole in registered_methods() if isinstance(f, kinds) and not whole})
             for f in group.factors]
 
 
@@ -62,8 +59,8 @@ def _canonicalizer_cases():
     cases = []
     for name in POINT_GROUPS:
         group = get_group(name)
-        d = 2 if name in ("SO2", "O2", "SE2", "E2", "T2", "C4", "D3", "E2xS_n") else 3
-        candidates = {n for n, (_, _, whole) in METHODS.items() if whole} | {"auto"}
+        d = 2 if name in ("SO2", "O2", "SE2", "E2", "T2", "C4", "D3", "E2xS_n", "SSim2") else 3
+        candidates = {n for n, _, _, whole in registered_methods() if whole} | {"auto"}
         candidates |= {"+".join(c) for c in itertools.product(*_per_factor_methods(group))}
         for method in sorted(candidates):
             try:
@@ -124,20 +121,15 @@ def test_fuzz_heuristic_canonicalizers(data):
     assert np.isfinite(out.reshape(len(X), -1, layout.width)[present]).all()
     tol = _tol(X.dtype)
     assert invariance_error(est, X, group, n_trials=2, random_state=seed).max < tol
-    # frames of translation x scaling products: see the B17 xfail below
-    if X.dtype == np.float64 and not ("T3" in group and "scaling" in group):
+    if X.dtype == np.float64:
         assert equivariance_error(est, X, group, n_trials=2, random_state=seed).max < tol
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug B17: ProductGroup.compose is componentwise, which assumes commuting factors; translations "
-    "and scalings do not commute (s·(x+t) != s·x+t), so frame(g·x) = g·frame(x) fails for T(d)xscaling "
-    "products even though the canonical form is invariant"))
-def test_translation_scaling_product_frames_are_equivariant():
-    X = np.random.default_rng(0).normal(size=(5, 12)) * 3
-    est = CanonicalizerTransformer("T3xscaling", "auto").fit(X)
-    assert invariance_error(est, X, "T3xscaling", random_state=0).max < 1e-9
-    assert equivariance_error(est, X, "T3xscaling", random_state=0).max < 1e-9
+@pytest.mark.parametrize("spec", ["T3xscaling", "T3xSO3", "T3xSO3xS_nxscaling"])
+def test_non_commuting_products_are_refused(spec):
+    """Translations commute neither with scalings nor with rotations about the origin."""
+    with pytest.raises(ValueError, match="do not commute"):
+        CanonicalizerTransformer(spec).fit(np.zeros((2, 6)))
 
 
 _NETS = {}

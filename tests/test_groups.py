@@ -20,7 +20,8 @@ from skcanon.groups import (
 from skcanon.layouts import FibreLayout, ImageLayout, PointLayout
 
 POINT_GROUPS = ["SO2", "O2", "SO3", "O3", "SO4", "O5", "T2", "T3", "SE2", "E2", "SE3", "E3",
-                "scaling", "S_n", "C4", "C6", "D3", "D4", "SE3xS_n", "E2xS_n", "SO3xscaling"]
+                "scaling", "S_n", "C4", "C6", "D3", "D4", "SE3xS_n", "E2xS_n", "SO3xscaling", "Sim3", "SSim2",
+                "SSim3xS_n"]
 EXACT_IMAGE_GROUPS = ["C1", "C2", "C4", "D1", "D2", "D4"]
 FIBRE_GROUPS = ["C3", "C4", "C8"]
 

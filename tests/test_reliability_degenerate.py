@@ -142,38 +142,20 @@ def test_networks_on_degenerate_clouds(group, method, shape):
 
 # -- single-factor heuristics --------------------------------------------------------------------
 HEURISTICS = [("T3", "centroid"), ("scaling", "scale"), ("S_n", "sort"), ("SO3xscaling", "pca+scale"),
-              ("T3xSO3xS_nxscaling", "auto"), ("SE3xS_nxscaling", "auto")]
+              ("Sim3", "pca"), ("SE3xS_nxscaling", "auto")]
 EXTRA = {"zero_cloud": np.zeros((5, 3)), "origin_and_point": np.array([[0, 0, 0], [0, 0, 0], [1.0, 0, 0]])}
-BUG_B15 = ("bug B15: E(d)/SE(d) x scaling products are not invariant even on generic clouds: "
-           "ChainCanonicalizer runs ScaleCanonicalizer (priority 1) before the E(d) PCA step that "
-           "centres (priority 2), so the scale is measured about the origin of an uncentred cloud")
-
-
 def _heuristic_cases():
     for group, method in HEURISTICS:
         for shape in sorted(SHAPES) + sorted(EXTRA):
-            marks = []
-            # clouds whose centred form is 0 are unaffected by the bug
-            if group == "SE3xS_nxscaling" and shape not in ("all_equal", "single_point", "zero_cloud"):
-                marks.append(pytest.mark.xfail(strict=True, reason=BUG_B15))
-            if group == "T3xSO3xS_nxscaling" and shape in ("all_equal", "zero_cloud"):
-                marks.append(pytest.mark.xfail(strict=True, reason=BUG_B16))
-            yield pytest.param(group, method, shape, marks=marks, id=f"{group}-{method}-{shape}")
+            yield pytest.param(group, method, shape, id=f"{group}-{method}-{shape}")
 
 
-BUG_B16 = ("bug B16: centroid+scale on a cloud of equal points: after a random translation the centred "
-           "cloud is rounding noise (~1e-16, mean of equal floats is inexact), and ScaleCanonicalizer "
-           "blows it up to unit radius, so the canonical form is ±1 instead of 0. Fix: CentroidCanonicalizer "
-           "returns exact zeros when all present points are equal (np.ptp == 0), or the scale step treats "
-           "radii below ~1e-12 x the input magnitude as 0")
-
-
-@pytest.mark.xfail(strict=True, reason=BUG_B15)
-@pytest.mark.parametrize("group", ["SE3xscaling", "E3xscaling", "SE3xS_nxscaling"])
+@pytest.mark.parametrize("group", ["SE3xscaling", "E3xscaling", "SE3xS_nxscaling", "Sim2"])
 def test_similarity_products_are_invariant_on_generic_clouds(group):
     from skcanon.metrics import invariance_error
 
-    X = (np.random.default_rng(0).normal(size=(8, 5, 3)) * [3.0, 2.0, 1.0]).reshape(8, 15)
+    d = 2 if group == "Sim2" else 3
+    X = (np.random.default_rng(0).normal(size=(8, 5, d)) * [3.0, 2.0, 1.0][:d]).reshape(8, 5 * d)
     est = CanonicalizerTransformer(group, "auto").fit(X)
     assert invariance_error(est, X, group, random_state=0).max < 1e-9
 

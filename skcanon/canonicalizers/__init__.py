@@ -35,10 +35,12 @@ from ..groups import (
     OrthogonalGroup,
     PermutationGroup,
     ScalingGroup,
+    SimilarityGroup,
     TranslationGroup,
 )
 from ._base import Canonicalizer, ChainCanonicalizer, IdentityCanonicalizer
 from ._graphs import GraphCanonicalizer
+from ._similarity import SimilarityPCACanonicalizer
 from ._heuristics import (
     CentroidCanonicalizer,
     MomentsCanonicalizer,
@@ -60,12 +62,14 @@ __all__ = [
     "GraphCanonicalizer",
     "METHODS",
     "register_method",
+    "registered_methods",
     "make_canonicalizer",
     "default_method",
     "tolerant_lexsort",
 ]
 
-#: method name → (canonicalizer class, group classes it handles, whole-product?)
+#: method name → list of (canonicalizer class, group classes it handles, whole-product?);
+#: one name may have a class per kind of group ("pca" for E(d) and for Sim(d))
 METHODS = {}
 
 
@@ -75,13 +79,29 @@ def register_method(name, cls, groups, whole_group=False):
     ``whole_group=True`` means the canonicalizer handles a product group at once (a
     learned network for E(3)×S_n, say) instead of one factor.
     """
-    METHODS[name] = (cls, tuple(groups), whole_group)
+    METHODS.setdefault(name, []).append((cls, tuple(groups), whole_group))
+
+
+def registered_methods():
+    """``(name, class, group classes, whole_group)`` for every registered method entry."""
+    for name, entries in METHODS.items():
+        for cls, kinds, whole in entries:
+            yield name, cls, kinds, whole
+
+
+def _lookup(name, group):
+    """The (class, whole_group) registered under ``name`` for ``group``, or None."""
+    for cls, kinds, whole in METHODS.get(name, ()):
+        if isinstance(group, kinds):
+            return cls, whole
+    return None
 
 
 register_method("identity", IdentityCanonicalizer, (Group,), whole_group=True)
 register_method("centroid", CentroidCanonicalizer, (TranslationGroup,))
 register_method("scale", ScaleCanonicalizer, (ScalingGroup,))
 register_method("pca", PCACanonicalizer, (OrthogonalGroup, EuclideanGroup, CyclicGroup, DihedralGroup))
+register_method("pca", SimilarityPCACanonicalizer, (SimilarityGroup,))
 register_method("moments", MomentsCanonicalizer, (OrthogonalGroup, CyclicGroup, DihedralGroup))
 register_method("sort", SortCanonicalizer, (PermutationGroup,))
 register_method("wl", GraphCanonicalizer, (PermutationGroup,))
@@ -101,7 +121,11 @@ def default_method(group, layout):
 
 
 def _methods_for(group):
-    return sorted(name for name, (_, kinds, _) in METHODS.items() if isinstance(group, kinds))
+    return sorted(name for name in METHODS if _lookup(name, group))
+
+
+def _is_whole(name):
+    return any(whole for _, _, whole in METHODS.get(name, ()))
 
 
 def make_canonicalizer(group, method, layout, **options):
@@ -113,24 +137,26 @@ def make_canonicalizer(group, method, layout, **options):
     factors = group.factors
     if method == "auto":
         names = [default_method(f, layout) for f in factors]
-    elif method in METHODS and (METHODS[method][2] or len(factors) == 1):
+    elif method in METHODS and (_is_whole(method) or len(factors) == 1):
         names = [method]
     else:
         names = method.split("+")
     if len(names) == 1 and len(factors) > 1:
-        cls, kinds, whole = METHODS.get(names[0], (None, (), False))
+        # whole-group canonicalizers take the product itself; they check its factors
+        whole = [cls for cls, _, is_whole in METHODS.get(names[0], ()) if is_whole]
         if not whole:
             raise ValueError(_method_error(group, method))
-        canon = _build(cls, group, options)
+        canon = _build(whole[0], group, options)
         canon.check_layout(layout)
         return canon
     if len(names) != len(factors):
         raise ValueError(_method_error(group, method))
     steps = []
     for factor, name in zip(factors, names):
-        if name not in METHODS or not isinstance(factor, METHODS[name][1]):
+        found = _lookup(name, factor)
+        if not found:
             raise ValueError(_method_error(group, method))
-        steps.append(_build(METHODS[name][0], factor, options))
+        steps.append(_build(found[0], factor, options))
     canon = steps[0] if len(steps) == 1 else ChainCanonicalizer(group, steps)
     canon.check_layout(layout)
     return canon
@@ -143,7 +169,7 @@ def _build(cls, group, options):
 
 def _method_error(group, method):
     per_factor = "; ".join(f"{f.name}: {_methods_for(f)}" for f in group.factors)
-    whole = sorted(n for n, (_, _, w) in METHODS.items() if w)
+    whole = sorted(n for n in METHODS if _is_whole(n))
     hint = (
         f" For a product group give one method per factor joined by '+', in factor order "
         f"(e.g. '{'+'.join(default_method(f, None) for f in group.factors)}'), or one of {whole}."

@@ -18,6 +18,8 @@ alias                     group
 ``"S_n"``, ``"Sn"``       permutations of points :class:`PermutationGroup`
 ``"C4"``, ``"C_8"``       :class:`CyclicGroup`
 ``"D4"``, ``"D_8"``       :class:`DihedralGroup`
+``"Sim3"``, ``"SSim3"``   rigid motions and scaling :class:`SimilarityGroup`
+                          (``"SE3xscaling"`` means ``"SSim3"``)
 ``"SE3xS_n"``             :class:`ProductGroup` (``x`` or ``×`` separates factors)
 ========================  =====================================================
 """
@@ -29,6 +31,7 @@ from ._continuous import (
     EuclideanGroup,
     OrthogonalGroup,
     ScalingGroup,
+    SimilarityGroup,
     TranslationGroup,
     haar_orthogonal,
 )
@@ -42,6 +45,7 @@ __all__ = [
     "TranslationGroup",
     "EuclideanGroup",
     "ScalingGroup",
+    "SimilarityGroup",
     "PermutationGroup",
     "CyclicGroup",
     "DihedralGroup",
@@ -52,7 +56,7 @@ __all__ = [
     "rotation_matrices_2d",
 ]
 
-_SINGLE = re.compile(r"^(SO|O|SE|E|T|C|D)_?\(?(\d+)\)?$", re.IGNORECASE)
+_SINGLE = re.compile(r"^(SSim|Sim|SO|O|SE|E|T|C|D)_?\(?(\d+)\)?$", re.IGNORECASE)
 
 
 def _parse_single(token):
@@ -65,6 +69,8 @@ def _parse_single(token):
     if not m:
         return None
     kind, d = m.group(1).upper(), int(m.group(2))
+    if kind in ("SIM", "SSIM"):
+        return SimilarityGroup(d, special=kind == "SSIM")
     if d < 1:
         return None
     return {
@@ -76,6 +82,16 @@ def _parse_single(token):
         "C": lambda: CyclicGroup(d),
         "D": lambda: DihedralGroup(d),
     }[kind]()
+
+
+def _merge_similarity(groups):
+    """``E(d) × scaling`` written as a product means the similarity group Sim(d)."""
+    eu = [g for g in groups if type(g) is EuclideanGroup]
+    sc = [g for g in groups if isinstance(g, ScalingGroup)]
+    if len(eu) == 1 and len(sc) == 1:
+        sim = SimilarityGroup(eu[0].d, special=eu[0].special)
+        return [sim if g is eu[0] else g for g in groups if g is not sc[0]]
+    return groups
 
 
 def get_group(spec):
@@ -93,6 +109,7 @@ def get_group(spec):
         raise TypeError(f"group must be a string alias or a Group object, got {type(spec).__name__}.")
     tokens = [t for t in re.split(r"\s*[x×*]\s*(?=[A-Za-z])", spec.strip()) if t]
     groups = [_parse_single(t) for t in tokens]
+    groups = _merge_similarity(groups)
     if not tokens or any(g is None for g in groups):
         raise ValueError(
             f"Unknown group {spec!r}. Use an alias such as 'SO2', 'O3', 'SE3', 'E2', 'T3', "

@@ -1,4 +1,4 @@
-"""Continuous groups: O(d), SO(d), translations T(d), E(d)/SE(d) and scaling."""
+"""Continuous groups: O(d), SO(d), translations T(d), E(d)/SE(d), similarities and scaling."""
 
 from __future__ import annotations
 
@@ -212,3 +212,70 @@ class ScalingGroup(Group):
                 sl = layout.slice_of(f.name)
                 out[..., sl] = P[..., sl] * s[:, None, None]
         return out
+
+
+class SimilarityGroup(Group):
+    """Sim(d): rigid motions and positive scalings together, ``x ↦ s·R x + t``.
+
+    Elements are ``(n, d+1, d+1)`` homogeneous matrices ``[[s·R, t], [0, 1]]`` (the format of
+    :class:`EuclideanGroup`); positions move by ``s·R x + t``, vectors by ``s·R v``, scalars
+    stay. Scalings do not commute with translations, so this is one group rather than a
+    product ``E(d) × scaling`` (aliases ``"Sim3"``, ``"SSim3"`` for proper motions;
+    ``"SE3xscaling"`` / ``"E3xscaling"`` resolve to it). Not a subclass of
+    :class:`EuclideanGroup`: maps invariant under rigid motions are not invariant here.
+
+    Parameters
+    ----------
+    d : int
+        Dimension.
+    special : bool, default=False
+        Proper rotations only.
+    translation_scale : float, default=1.0
+        Standard deviation of sampled translations.
+    max_factor : float, default=2.0
+        Sampled scale factors are log-uniform in ``[1/max_factor, max_factor]``.
+    """
+
+    from_parts = staticmethod(EuclideanGroup.from_parts)
+
+    def __init__(self, d, special=False, translation_scale=1.0, max_factor=2.0):
+        self.d = int(d)
+        self.special = bool(special)
+        self.translation_scale = float(translation_scale)
+        self.max_factor = float(max_factor)
+        self.name = f"{'SSim' if special else 'Sim'}{self.d}"
+
+    def parts(self, g):
+        """Linear part ``s·R`` and translation of homogeneous elements."""
+        return g[:, : self.d, : self.d], g[:, : self.d, self.d]
+
+    def scales(self, g):
+        """Scale factor ``s`` of each element (``|det(s·R)|^(1/d)``)."""
+        return np.abs(np.linalg.det(np.asarray(g)[:, : self.d, : self.d])) ** (1.0 / self.d)
+
+    def sample(self, n, random_state=None, n_points=None):
+        rs = rng(random_state)
+        R = haar_orthogonal(n, self.d, rs, self.special)
+        lim = np.log(self.max_factor)
+        s = np.exp(rs.uniform(-lim, lim, size=n))
+        t = rs.standard_normal((n, self.d)) * self.translation_scale
+        return self.from_parts(R * s[:, None, None], t)
+
+    def identity(self, n, n_points=None):
+        return np.broadcast_to(np.eye(self.d + 1), (n, self.d + 1, self.d + 1)).copy()
+
+    def inverse(self, g):
+        A, t = self.parts(np.asarray(g))
+        A_inv = np.linalg.inv(A)
+        return self.from_parts(A_inv, -np.einsum("nij,nj->ni", A_inv, t))
+
+    def compose(self, g, h):
+        return np.asarray(g) @ np.asarray(h)
+
+    def check_layout(self, layout):
+        require_points_dims(self, layout, self.d)
+
+    def _act_points(self, g, P, layout):
+        require_points_dims(self, layout, self.d)
+        A, t = self.parts(g)
+        return rotate_fields(A, P, layout, t=t)

@@ -23,6 +23,7 @@ class ProductGroup(Group):
         factors = tuple(factors)
         if len(factors) < 2:
             raise ValueError("ProductGroup needs at least two factors.")
+        _check_commuting(factors)
         self._factors = factors
         self.name = "x".join(f.name for f in factors)
         self.exact_on_images = all(f.exact_on_images for f in factors)
@@ -63,3 +64,22 @@ class ProductGroup(Group):
 
     def __hash__(self):
         return hash(self._factors)
+
+
+def _check_commuting(factors):
+    """Refuse factor pairs whose actions do not commute (the product law would be wrong)."""
+    from ._continuous import EuclideanGroup, OrthogonalGroup, ScalingGroup, TranslationGroup
+
+    moves = [f for f in factors if isinstance(f, (TranslationGroup, EuclideanGroup))]
+    if moves and any(isinstance(f, ScalingGroup) for f in factors):
+        raise ValueError(
+            "translations and scalings do not commute, so they cannot be factors of a direct product; "
+            "use the similarity group ('Sim3', or 'SSim3' for proper rotations) for rigid motions "
+            "with scaling."
+        )
+    if any(isinstance(f, TranslationGroup) for f in factors) and any(
+            isinstance(f, (OrthogonalGroup, EuclideanGroup)) for f in factors):
+        raise ValueError(
+            "translations and rotations about the origin do not commute, so they cannot be factors "
+            "of a direct product; use the Euclidean group ('SE3' or 'E3')."
+        )

@@ -1,0 +1,39 @@
+"""Sim(d): centre, normalize the size, then the PCA frame of the rigid motions."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..groups import EuclideanGroup
+from ._base import Canonicalizer, geometric_points
+from ._heuristics import PCACanonicalizer
+
+
+class SimilarityPCACanonicalizer(Canonicalizer):
+    """Sim(d) / SSim(d) by centroid, root-mean-square radius and principal axes.
+
+    Frame: ``[[s(x)·E(x), c(x)], [0, 1]]`` with ``c`` the centroid of the present points,
+    ``s`` their root-mean-square distance from it (1 when they all coincide) and ``E`` the
+    PCA frame of :class:`PCACanonicalizer` for E(d)/SE(d), which does not depend on size.
+    ``h(g·x) = g·h(x)`` for every similarity ``g``. Canonical forms have unit RMS radius.
+    """
+
+    method = "pca"
+
+    def __init__(self, group):
+        super().__init__(group)
+        self._rigid = PCACanonicalizer(EuclideanGroup(group.d, special=group.special))
+
+    def check_layout(self, layout):
+        self._rigid.check_layout(layout)
+
+    def frames(self, P, layout):
+        H = self._rigid.frames(P, layout)
+        Y, w, _ = geometric_points(P, layout)
+        c = H[:, : self.group.d, self.group.d]
+        spread = np.einsum("nm,nmd->n", w, (Y - c[:, None, :]) ** 2) / np.maximum(w.sum(axis=1), 1.0)
+        magnitude = np.max(np.einsum("nmd,nmd->nm", Y, Y), axis=1)
+        # spreads at rounding level (all points equal after a move) count as no spread
+        s = np.where(spread > 1e-20 * magnitude, np.sqrt(spread), 1.0)
+        H[:, : self.group.d, : self.group.d] *= s[:, None, None]
+        return H
