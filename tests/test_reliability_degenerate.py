@@ -20,8 +20,7 @@ under O(3)) an equivariant frame cannot exist: ``h(x) = h(s·x) = s·h(x)`` for 
 ``s`` of ``x``. Heuristics settle these by the documented data-based tie-break
 (``skcanon.canonicalizers`` docstring) and stay invariant; **learned and random networks
 give finite, deterministic output there but no invariance guarantee** (statement recorded
-in ``docs/reliability.md``). Rows where the group acts freely and a network still is not
-invariant are bugs (``xfail(strict=True)``, B14).
+in ``docs/reliability.md``). Where the group acts freely, networks must be invariant.
 """
 
 import pickle
@@ -68,21 +67,16 @@ SHAPES = {
 
 # Invariance expected (the group acts freely on the shape, or the canonical form is forced):
 #   True: asserted; False: no guarantee possible (non-trivial stabilizer), finite+deterministic only.
+# "ties" centred is symmetric under a half-turn about the x-axis, so it is free under SO(3)
+# (not centred) but not under SE(3).
 _FREE = {
     "SO3": {"coplanar", "duplicates", "ties"},
     "O3": {"duplicates"},
-    "SE3": {"all_equal", "single_point", "coplanar", "duplicates", "ties"},
-    "SE3xS_n": {"all_equal", "single_point", "coplanar", "duplicates", "ties"},
+    "SE3": {"all_equal", "single_point", "coplanar", "duplicates"},
+    "SE3xS_n": {"all_equal", "single_point", "coplanar", "duplicates"},
     "T3": set(SHAPES),
     "S_n": set(SHAPES),
 }
-BUG_B14 = ("bug B14: point frame networks (random and learned) are not invariant on this exactly "
-           "structured but asymmetric cloud although the group acts freely on it "
-           "(nn/_points.py / nn/_permutation.py frames; reproduce: CanonicalizerTransformer(group, "
-           "'random', hidden=8, random_state=0) on the shape, compare transform(g·x) and transform(x))")
-KNOWN_NOT_INVARIANT = {("SO3", "ties"), ("O3", "duplicates"), ("SE3", "ties"),
-                       ("SE3xS_n", "coplanar"), ("SE3xS_n", "duplicates"), ("SE3xS_n", "ties")}
-
 NETWORK_GROUPS = ["SO3", "O3", "SE3", "T3", "S_n", "SE3xS_n"]
 _FITTED = {}
 
@@ -119,10 +113,7 @@ def _network_cases():
     for group in NETWORK_GROUPS:
         for method in ("random", "learned"):
             for shape in SHAPES:
-                marks = []
-                if shape in _FREE[group] and (group, shape) in KNOWN_NOT_INVARIANT:
-                    marks.append(pytest.mark.xfail(strict=True, reason=BUG_B14))
-                yield pytest.param(group, method, shape, marks=marks, id=f"{group}-{method}-{shape}")
+                yield pytest.param(group, method, shape, id=f"{group}-{method}-{shape}")
 
 
 @pytest.mark.parametrize("group, method, shape", list(_network_cases()))

@@ -85,7 +85,12 @@ class SortFrameNetwork(FrameNetwork):
         count = w.sum(1).clamp_min(1.0)
         # standardize per cloud (invariant) so scores do not depend on the units
         mu = masked_mean(x0, w, count)
-        sd = safe_sqrt(masked_mean((x0 - mu[:, None]) ** 2 * w[..., None], w, count))
+        var = masked_mean((x0 - mu[:, None]) ** 2 * w[..., None], w, count)
+        # a column with (almost) no spread — the flat axis of a planar cloud after the
+        # geometric frame — must not be blown up from its rounding noise: its spread counts
+        # as zero below 1e-12 of the cloud's overall spread
+        var = torch.where(var > 1e-24 * var.amax(-1, keepdim=True), var, torch.zeros_like(var))
+        sd = safe_sqrt(var)
         z = (x0 - mu[:, None]) / sd[:, None]
         h = self.phi(z * w[..., None])
         ctx = masked_mean(h, w, count)

@@ -46,24 +46,31 @@ def masked_mean(values, w, count):
     return (total / count[:, None]).reshape((n,) + values.shape[2:])
 
 
-def gram_schmidt(U, special=False, eps=1e-5):
+def gram_schmidt(U, special=False, eps=1e-5, fallback=None):
     """Orthonormalize the columns of ``U`` (``(n, d, d)``) into rotation/orthogonal frames.
 
     Column ``k`` is orthogonalized against the previous ones (modified Gram–Schmidt).
     When its residual is negligible — a zero vector, or one (nearly) collinear with the
-    previous columns, i.e. ``|r| <= eps * |u|`` — it is replaced by the standard basis
-    vector with the largest residual (ties to the lowest index), so the result is always
-    finite and orthonormal and the choice is deterministic. Generic inputs never take the
-    fallback, so the map stays equivariant: ``gram_schmidt(g @ U) = g @ gram_schmidt(U)``.
+    previous columns, i.e. ``|r| <= eps * |u|`` — it is replaced by the first of the later
+    columns of ``U`` and then of the ``fallback`` vectors (equivariant candidates such as the
+    centroid) with a non-negligible residual, and failing that by the standard basis vector with the largest residual (ties to the
+    lowest index), so the result is always finite and orthonormal and the choice is
+    deterministic. For SO(2) and SO(3) the last axis is not taken from ``U`` at all: it is
+    the quarter turn of the first (2-D) or the cross product of the first two (3-D), which
+    is exactly equivariant also for flat inputs whose vectors all lie in a plane. Generic
+    inputs never take a fallback, so ``gram_schmidt(g @ U) = g @ gram_schmidt(U)``.
 
     Parameters
     ----------
     U : torch.Tensor of shape (n, d, d)
         Candidate axes as columns.
     special : bool, default=False
-        Flip the last column where the determinant is negative (SO(d) frames).
+        Determinant +1 (SO(d) frames): completion as above for d = 2, 3, otherwise the last
+        column is flipped where the determinant is negative.
     eps : float, default=1e-5
         Relative threshold of the degeneracy guard.
+    fallback : torch.Tensor of shape (n, d, k) or None
+        Equivariant vectors (columns) tried, in order, before the standard basis.
 
     Returns
     -------
@@ -72,15 +79,21 @@ def gram_schmidt(U, special=False, eps=1e-5):
     """
     n, d, _ = U.shape
     eye = torch.eye(d, dtype=U.dtype, device=U.device).expand(n, d, d)
+    completes = special and d in (2, 3)
     cols = []
-    for k in range(d):
+    for k in range(d - 1 if completes else d):
         u = U[:, :, k]
-        r = u
-        for q in cols:
-            r = r - (r * q).sum(-1, keepdim=True) * q
-        nr = r.norm(dim=-1)
-        bad = nr <= eps * u.norm(dim=-1) + _TINY
-        q = r / nr.clamp_min(_TINY)[:, None]
+        q, bad = _orthonormal_residual(u, cols, eps)
+        # equivariant replacements first: the later columns of U, then ``fallback``
+        spare = [U[:, :, j] for j in range(k + 1, d)]
+        if fallback is not None:
+            spare += [fallback[:, :, j] for j in range(fallback.shape[2])]
+        for v in spare:
+            if not bool(bad.any()):
+                break
+            alt, alt_bad = _orthonormal_residual(v, cols, eps)
+            q = torch.where((bad & ~alt_bad)[:, None], alt, q)
+            bad = bad & alt_bad
         if bool(bad.any()):
             cand = eye
             for qq in cols:
@@ -91,12 +104,27 @@ def gram_schmidt(U, special=False, eps=1e-5):
             pick = pick / cn.gather(1, idx[:, None]).clamp_min(_TINY)
             q = torch.where(bad[:, None], pick.detach(), q)
         cols.append(q)
+    if completes:
+        first = cols[0]
+        last = (torch.stack([-first[:, 1], first[:, 0]], -1) if d == 2
+                else torch.linalg.cross(cols[0], cols[1], dim=-1))
+        cols.append(last)
     Q = torch.stack(cols, dim=-1)
-    if special:
+    if special and not completes:
         det = torch.linalg.det(Q)
         sign = torch.where(det < 0, -torch.ones_like(det), torch.ones_like(det))
         Q = torch.cat([Q[:, :, :-1], Q[:, :, -1:] * sign[:, None, None]], dim=-1)
     return Q
+
+
+def _orthonormal_residual(u, cols, eps):
+    """``u`` orthogonalized against ``cols`` and normalized, and where that is negligible."""
+    r = u
+    for q in cols:
+        r = r - (r * q).sum(-1, keepdim=True) * q
+    nr = r.norm(dim=-1)
+    bad = nr <= eps * u.norm(dim=-1) + _TINY
+    return r / nr.clamp_min(_TINY)[:, None], bad
 
 
 def init_weights(module):
@@ -243,8 +271,11 @@ class PointFrameNetwork(FrameNetwork):
 
     def _parts(self, x):
         """Rotation ``(n, d, d)`` (or None) and translation ``(n, d)`` (or None)."""
-        U, logits, mask, x0, _ = self._raw_outputs(x)
-        R = gram_schmidt(U, special=self.special) if self.rotate else None
+        U, logits, mask, x0, centroid = self._raw_outputs(x)
+        # without translations the centroid is an equivariant vector too: the fallback for
+        # axes that the (centred) points cannot give, e.g. the normal of a flat cloud
+        fallback = None if (self.translate or centroid is None) else centroid[:, :, None]
+        R = gram_schmidt(U, special=self.special, fallback=fallback) if self.rotate else None
         t = None
         if self.translate:
             pos = x0[..., self.geo[self.geo_is_pos.index(True)]]
