@@ -257,6 +257,18 @@ default=None
         X, _ = encode_if_graphs(X, self.layout_)
         return validate_samples(self, X, self.layout_, reset=False, name=name)
 
+    def _canonicalize(self, X, keep_frames):
+        P, ndim = self._working(X)
+        out, frames = None, []
+        for sl in iter_batches(P.shape[0], self.batch_size):
+            canon, h = self.canonicalizer_.canonicalize(P[sl], self.layout_)
+            if out is None:
+                out = np.empty(P.shape, dtype=canon.dtype)
+            out[sl] = canon
+            if keep_frames:  # transform drops them batch by batch: memory stays bounded
+                frames.append(h)
+        return self.layout_.from_working(out, ndim), (stack_frames(frames) if keep_frames else None)
+
     def canonicalize(self, X):
         """Canonical forms and the frames that produced them, in one pass.
 
@@ -270,16 +282,7 @@ default=None
         frames : ndarray or tuple of ndarrays
             ``h(x)`` per sample; see :meth:`canonical_frame`.
         """
-        P, ndim = self._working(X)
-        out = None
-        frames = []
-        for sl in iter_batches(P.shape[0], self.batch_size):
-            canon, h = self.canonicalizer_.canonicalize(P[sl], self.layout_)
-            if out is None:
-                out = np.empty(P.shape, dtype=canon.dtype)
-            out[sl] = canon
-            frames.append(h)
-        return self.layout_.from_working(out, ndim), stack_frames(frames)
+        return self._canonicalize(X, keep_frames=True)
 
     def transform(self, X):
         """Return the canonical form ``h(x)⁻¹·x`` of every sample, in the input's layout.
@@ -292,7 +295,7 @@ default=None
         -------
         X_canonical : ndarray of the same shape (float32 input stays float32)
         """
-        return self.canonicalize(X)[0]
+        return self._canonicalize(X, keep_frames=False)[0]
 
     def canonical_frame(self, X):
         """The group element ``h(x)`` chosen for every sample.

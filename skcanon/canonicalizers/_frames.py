@@ -268,3 +268,185 @@ def _rebase_degenerate(Y, w, E, gaps):
             j += 1
         E[:, j:stop] = B
     return E
+
+
+# -- fast paths ------------------------------------------------------------------------------
+#
+# The functions below serve the common case — samples without absent points whose
+# covariance eigenvalues are well separated and whose axis signs are clearly decided by the
+# third moment — at close to memory speed. They work in the input dtype on the big arrays
+# (points transposed to ``(n, d, m)`` so that every reduction runs over a contiguous axis)
+# and in float64 only on the ``(n, d, d)`` matrices. Every sample that is not clearly in
+# that case is handed back (``ok=False``) to the general path above, so the documented tie
+# and degeneracy rules are unchanged.
+
+#: relative eigenvalue gap (to the trace) above which the closed-form eigenvectors are
+#: accurate and the general path would not see a repeated eigenvalue
+FAST_GAP_RTOL = 1e-5
+#: normalized third moment above which the fast path trusts the sign (the general path
+#: decides from ``SIGN_RTOL`` = 1e-6). The threshold grows with the rounding error of the
+#: working dtype times the condition number trace / smallest eigenvalue gap.
+FAST_SIGN_RTOL = 3e-6
+
+
+def sym_eig_desc(C):
+    """Eigen-decomposition of a batch of symmetric matrices, eigenvalues descending.
+
+    Closed form (vectorized) for ``d = 2`` and ``d = 3``, :func:`numpy.linalg.eigh`
+    otherwise. Returns ``(lam, E, reliable)``: ``E[:, :, k]`` is the unit eigenvector of
+    ``lam[:, k]``; ``reliable`` is False where two eigenvalues are closer than
+    ``FAST_GAP_RTOL`` × trace (the closed form is then inaccurate, and those samples belong
+    to the general path anyway).
+    """
+    C = np.asarray(C, dtype=np.float64)
+    n, d, _ = C.shape
+    if d == 3:
+        lam, E = _eig3(C)
+    elif d == 2:
+        lam, E = _eig2(C)
+    else:
+        lam, E = np.linalg.eigh(C)
+        lam, E = lam[:, ::-1], E[:, :, ::-1]
+    trace = np.maximum(lam, 0.0).sum(axis=1)
+    if d > 1:
+        gaps = lam[:, :-1] - lam[:, 1:]
+        reliable = np.all(gaps > FAST_GAP_RTOL * trace[:, None], axis=1) & (trace > 0)
+    else:
+        reliable = trace > 0
+    return lam, E, reliable & np.isfinite(lam).all(axis=1)
+
+
+def _eig2(C):
+    a, b, c = C[:, 0, 0], C[:, 0, 1], C[:, 1, 1]
+    mid = 0.5 * (a + c)
+    rad = np.hypot(0.5 * (a - c), b)
+    lam = np.stack([mid + rad, mid - rad], axis=1)
+    # eigenvector of the larger eigenvalue from whichever row of (C - λ1 I) is larger
+    v1 = np.stack([b, lam[:, 0] - a], axis=1)
+    v2 = np.stack([lam[:, 0] - c, b], axis=1)
+    v = np.where((np.einsum("ni,ni->n", v1, v1) >= np.einsum("ni,ni->n", v2, v2))[:, None], v1, v2)
+    v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-300)
+    E = np.stack([v, np.stack([-v[:, 1], v[:, 0]], axis=1)], axis=2)
+    return lam, E
+
+
+def _eig3(C):
+    # trigonometric solution of the characteristic cubic, written on the six distinct
+    # entries so that every step is one pass over (n,) arrays
+    a, b, c = C[:, 0, 0], C[:, 1, 1], C[:, 2, 2]
+    x, y, z = C[:, 0, 1], C[:, 0, 2], C[:, 1, 2]
+    q = (a + b + c) / 3.0
+    a0, b0, c0 = a - q, b - q, c - q
+    p = np.sqrt((a0 * a0 + b0 * b0 + c0 * c0 + 2.0 * (x * x + y * y + z * z)) / 6.0)
+    det = a0 * (b0 * c0 - z * z) - x * (x * c0 - z * y) + y * (x * z - b0 * y)
+    safe_p = np.where(p > 0, p, 1.0)
+    r = np.clip(det / (2.0 * safe_p ** 3), -1.0, 1.0)
+    phi = np.arccos(r) / 3.0
+    l1 = q + 2.0 * p * np.cos(phi)
+    l3 = q + 2.0 * p * np.cos(phi + 2.0 * np.pi / 3.0)
+    l2 = 3.0 * q - l1 - l3
+    e1 = _null_vector3(a, b, c, x, y, z, l1)
+    e3 = _null_vector3(a, b, c, x, y, z, l3)
+    dot = e3[0] * e1[0] + e3[1] * e1[1] + e3[2] * e1[2]
+    e3 = [e3[k] - dot * e1[k] for k in range(3)]
+    inv = 1.0 / np.maximum(np.sqrt(e3[0] * e3[0] + e3[1] * e3[1] + e3[2] * e3[2]), 1e-300)
+    e3 = [v * inv for v in e3]
+    e2 = _cross(e3, e1)  # det [e1, e2, e3] = +1
+    E = np.empty(C.shape)
+    for k, e in enumerate((e1, e2, e3)):
+        for i in range(3):
+            E[:, i, k] = e[i]
+    return np.stack([l1, l2, l3], axis=1), E
+
+
+def _cross(u, v):
+    return [u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0]]
+
+
+def _null_vector3(a, b, c, x, y, z, lam):
+    """Unit vector spanning the null space of ``C - lam I`` (the largest cross product of
+    two of its rows), as three (n,) component arrays."""
+    r0, r1, r2 = (a - lam, x, y), (x, b - lam, z), (y, z, c - lam)
+    best, best_norm = None, None
+    for u, v in ((r0, r1), (r0, r2), (r1, r2)):
+        w = _cross(u, v)
+        nrm = w[0] * w[0] + w[1] * w[1] + w[2] * w[2]
+        if best is None:
+            best, best_norm = w, nrm
+        else:
+            take = nrm > best_norm
+            best = [np.where(take, wk, bk) for wk, bk in zip(w, best)]
+            best_norm = np.where(take, nrm, best_norm)
+    inv = 1.0 / np.maximum(np.sqrt(best_norm), 1e-300)
+    return [v * inv for v in best]
+
+
+def fast_pca(Y, special, centre):
+    """PCA frames and projected points, for the samples where that is unambiguous.
+
+    Parameters
+    ----------
+    Y : ndarray (n, m, d), float32 or float64
+        Points (any strides).
+    special : bool
+        Force determinant +1.
+    centre : bool
+        Also return the centred projection ``(y − c) E`` (E(d)/SE(d)); otherwise the
+        caller projects the raw points.
+
+    Returns
+    -------
+    E : ndarray (n, d, d), float64
+        The same frames as :func:`pca_frames` wherever ``ok``.
+    c : ndarray (n, d), float64
+        Centroids.
+    Z : ndarray (n, m, d) in the input dtype, or None
+        ``(y − c) E`` when ``centre``.
+    ok : ndarray (n,), bool
+        False for samples the general path must handle (absent points, repeated or
+        near-repeated eigenvalues, undecided or nearly tied signs, no spread).
+    """
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+        return _fast_pca(Y, special, centre)
+
+
+def _fast_pca(Y, special, centre):
+    n, m, d = Y.shape
+    dt = Y.dtype
+    T = np.swapaxes(Y, 1, 2).copy(order="C")                 # (n, d, m), one pass
+    c = np.einsum("nkm,m->nk", T, np.full(m, 1.0 / m, dtype=dt))  # batch-size independent
+    T -= c[:, :, None]
+    C = np.empty((n, d, d))
+    for i in range(d):
+        for j in range(i, d):
+            C[:, i, j] = C[:, j, i] = np.einsum("nm,nm->n", T[:, i], T[:, j])
+    C /= m
+    lam, E, ok = sym_eig_desc(C)
+    trace = np.maximum(lam, 0.0).sum(axis=1)
+    c64 = c.astype(np.float64)
+    ok &= np.isfinite(c64).all(axis=1)  # absent (NaN) points or overflow: general path
+    ok &= trace > 1e-8 * (np.einsum("nd,nd->n", c64, c64) + trace)
+    Ed = E.astype(dt)
+    proj = np.matmul(np.swapaxes(Ed, 1, 2), T)                # (n, d, m) projections
+    m3 = np.einsum("nkm,nkm->nk", proj * proj, proj).astype(np.float64) / m
+    strength = np.abs(m3) / np.maximum(trace ** 1.5, 1e-300)[:, None]
+    gap = np.min(lam[:, :-1] - lam[:, 1:], axis=1) if d > 1 else trace
+    cond = trace / np.maximum(gap, 1e-300)
+    ok &= np.all(strength > np.maximum(FAST_SIGN_RTOL, 20 * np.finfo(dt).eps * (1 + cond))[:, None], axis=1)
+    E = E * np.where(m3 < 0, -1.0, 1.0)[:, None, :]
+    if special:
+        if d in (2, 3):  # the closed forms of sym_eig_desc return det +1: the signs decide
+            neg = np.prod(np.where(m3 < 0, -1.0, 1.0), axis=1) < 0
+        else:
+            neg = np.linalg.det(E) < 0
+        if neg.any():
+            order = np.sort(strength, axis=1)
+            # the general path flips the least certain axis; refuse near-ties in certainty
+            ok &= ~neg | (d < 2) | (order[:, min(1, d - 1)] > order[:, 0] * (1 + 1e-3) + 1e-12)
+            weakest = np.argmin(strength, axis=1)
+            rows = np.flatnonzero(neg)
+            E[rows, :, weakest[rows]] *= -1
+    Z = None
+    if centre:
+        Z = np.matmul(np.swapaxes(T, 1, 2), E.astype(dt))     # (n, m, d), centred projection
+    return E, c64, Z, ok
