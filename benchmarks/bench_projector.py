@@ -1,0 +1,67 @@
+"""InvariantProjector: ``transform`` throughput of every method.
+
+S_n methods on 100,000 samples × 64 points × 8 channels, float32 (``--quick``: 5,000);
+geometry on 64 vectors in 8-D (O(8), E(8)) or 3-D clouds; spectral maps on C8 fibres
+(64 channels × 8). Slow or memory-hungry methods (power sums, random sorts and moments,
+group enumeration) run on fewer samples (see ``CASES``). Each row is timed against a plain
+copy of its input.
+"""
+
+from __future__ import annotations
+
+from _common import best_time, copy_time, point_clouds
+
+#: (method, group, layout kind, points, width, target ratio to the copy, n full, n quick)
+CASES = [
+    ("sum", "S_n", "points", 64, 8, 3, 100_000, 5_000),
+    ("mean", "S_n", "points", 64, 8, 3, 100_000, 5_000),
+    ("max", "S_n", "points", 64, 8, 3, 100_000, 5_000),
+    ("sort", "S_n", "points", 64, 8, 15, 100_000, 5_000),
+    ("random_sort", "S_n", "points", 64, 8, None, 10_000, 1_000),
+    ("lexsort", "S_n", "points", 64, 8, None, 100_000, 5_000),
+    ("power_sums", "S_n", "points", 64, 8, None, 2_000, 200),
+    ("random_moments", "S_n", "points", 64, 8, None, 10_000, 1_000),
+    ("reynolds", "S_n", "points", 5, 8, None, 20_000, 1_000),
+    ("max_filter", "S_n", "points", 5, 8, None, 20_000, 1_000),
+    ("norms", "O8", "points", 64, 8, None, 100_000, 5_000),
+    ("gram", "O8", "points", 64, 8, 20, 100_000, 5_000),
+    ("distances", "E8", "points", 64, 8, 20, 100_000, 5_000),
+    ("gram_minors", "SO3", "points", 16, 3, None, 20_000, 1_000),
+    ("sorted_distances", "E3xS_n", "points", 32, 3, None, 20_000, 1_000),
+    ("canonical", "SE3", "points", 64, 3, None, 100_000, 5_000),
+    ("group_pool", "C8", "fibre", 64, 8, None, 100_000, 5_000),
+    ("power_spectrum", "C8", "fibre", 64, 8, None, 100_000, 5_000),
+    ("bispectrum", "C8", "fibre", 16, 8, None, 100_000, 5_000),
+]
+
+
+def projector_row(method, group, kind, points, width, target_ratio, quick=False, n=None, name=None):
+    """Time ``InvariantProjector(group, method).transform`` on float32 data."""
+    from skcanon import InvariantProjector
+
+    n = n or 100_000
+    X = point_clouds(n, m=points, d=width)
+    if kind == "fibre":
+        est = InvariantProjector(group, method, layout="fibre", random_state=0)
+    else:
+        est = InvariantProjector(group, method, n_dims=width, random_state=0)
+    est.fit(X[:512])
+    seconds = best_time(lambda: est.transform(X), 1 if quick else 3)
+    return {"name": f"projector/{method} {group}", "n_samples": n, "shape": [points, width],
+            "dtype": "float32", "seconds": seconds, "copy_seconds": copy_time(X),
+            "target_ratio": target_ratio, "n_features_out": int(est.transform(X[:2]).shape[1])}
+
+
+def rows(quick=False):
+    return [("bench_projector", "projector_row",
+             {"method": m, "group": g, "kind": k, "points": p, "width": w, "target_ratio": t,
+              "quick": quick, "n": nq if quick else nf, "name": f"projector/{m} {g}"})
+            for m, g, k, p, w, t, nf, nq in CASES]
+
+
+if __name__ == "__main__":
+    import sys
+
+    from run import main
+
+    sys.exit(main(["--only", "projector"] + sys.argv[1:]))
