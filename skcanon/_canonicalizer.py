@@ -242,7 +242,7 @@ default=None
                 f"group {group.name!r} rotates images by interpolation for angles that are not multiples "
                 "of 90°: canonical forms are invariant only up to resampling error (corners are cut, "
                 "edges smoothed). Use C4/D4 for exact image symmetries.",
-                InexactActionWarning, stacklevel=2)
+                InexactActionWarning, stacklevel=3)  # the caller of fit, past _fit_context
         canonicalizer.fit(P, layout, y)
         self.group_, self.layout_, self.canonicalizer_ = group, layout, canonicalizer
         self.method_ = getattr(canonicalizer, "method", self.method)

@@ -194,3 +194,23 @@ def test_fast_pca_serves_generic_samples_and_refuses_ambiguous_ones(dtype):
     assert Z.dtype == P.dtype
     assert not ok[:3].any()          # ring, centrally symmetric, all equal
     assert ok[3:].mean() > 0.9       # generic clouds take the fast path
+
+
+@pytest.mark.parametrize("special", [True, False])
+def test_image_moments_fast_path_matches_the_general_rules(special):
+    from sklearn.datasets import load_digits
+
+    from skcanon.canonicalizers._frames import pca_frames, weighted_centroid
+    from skcanon.canonicalizers._heuristics import _fast_image_frames, _pixel_grid
+
+    X = load_digits().data[:400]
+    weights = X.reshape(len(X), -1)
+    grid = _pixel_grid(8, 8)
+    E, ok = _fast_image_frames(weights, grid, special)
+    Y = np.broadcast_to(grid, (len(X),) + grid.shape)
+    c = weighted_centroid(Y, weights)
+    general = pca_frames(Y - c[:, None, :], weights, special=special, resolve_ties=False, offset=c)
+    assert ok.mean() > 0.9  # real digits take the fast path
+    np.testing.assert_allclose(E[ok], general[ok], atol=1e-12)
+    blank = _fast_image_frames(np.zeros((2, 64)), grid, special)[1]
+    assert not blank.any()  # blank images are left to the general rules

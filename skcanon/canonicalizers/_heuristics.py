@@ -6,7 +6,7 @@ import numpy as np
 
 from ..groups import CyclicGroup, DihedralGroup, EuclideanGroup, OrthogonalGroup
 from ._base import Canonicalizer, geometric_points
-from ._frames import fast_pca, pca_frames, weighted_centroid
+from ._frames import SIGN_RTOL, fast_pca, pca_frames, sym_eig_desc, weighted_centroid
 
 #: relative tolerance under which two sort keys count as equal (per input dtype)
 SORT_RTOL = {np.dtype(np.float64): 1e-9, np.dtype(np.float32): 1e-5}
@@ -194,17 +194,65 @@ class MomentsCanonicalizer(Canonicalizer):
 
     def frames(self, P, layout):
         n, _, h, w_ = P.shape
-        rows, cols = np.meshgrid(np.arange(h), np.arange(w_), indexing="ij")
-        grid = np.stack([cols - (w_ - 1) / 2.0, (h - 1) / 2.0 - rows], -1).reshape(-1, 2)
+        grid = _pixel_grid(h, w_)
         weights = np.abs(np.asarray(P, dtype=np.float64)).sum(axis=1).reshape(n, -1)
-        Y = np.broadcast_to(grid, (n,) + grid.shape)
-        c = weighted_centroid(Y, weights)
         g = self.group
         special = isinstance(g, CyclicGroup) or getattr(g, "special", False)
-        E = pca_frames(Y - c[:, None, :], weights, special=special, resolve_ties=False, offset=c)
+        E, ok = _fast_image_frames(weights, grid, special)
+        if not ok.all():
+            # ambiguous images (blank, isotropic, undecided signs) take the general rules
+            rest = np.flatnonzero(~ok)
+            Y = np.broadcast_to(grid, (rest.size,) + grid.shape)
+            c = weighted_centroid(Y, weights[rest])
+            E[rest] = pca_frames(Y - c[:, None, :], weights[rest], special=special, resolve_ties=False,
+                                 offset=c)
         if isinstance(g, OrthogonalGroup):
             return E
         return planar_element(g, E)
+
+
+def _pixel_grid(h, w):
+    """Pixel centres as 2-D points: ``x`` to the right, ``y`` up, origin at the image centre."""
+    rows, cols = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
+    return np.stack([cols - (w - 1) / 2.0, (h - 1) / 2.0 - rows], -1).reshape(-1, 2)
+
+
+def _fast_image_frames(weights, grid, special):
+    """The moments frame from raw moments up to order 3, obtained with one matrix product.
+
+    Reproduces :func:`pca_frames` for images whose covariance eigenvalues are well separated
+    and whose axis signs are decided by the third moments; ``ok`` is False for all others.
+    """
+    x, y = grid[:, 0], grid[:, 1]
+    monomials = np.stack([np.ones_like(x), x, y, x * x, x * y, y * y,
+                          x**3, x * x * y, x * y * y, y**3], axis=1)
+    W = weights.sum(axis=1)
+    m = (weights @ monomials) / np.where(W > 0, W, 1.0)[:, None]
+    cx, cy = m[:, 1], m[:, 2]
+    cov = np.empty((len(m), 2, 2))
+    cov[:, 0, 0] = m[:, 3] - cx * cx
+    cov[:, 0, 1] = cov[:, 1, 0] = m[:, 4] - cx * cy
+    cov[:, 1, 1] = m[:, 5] - cy * cy
+    # central third moments
+    mu30 = m[:, 6] - 3 * cx * m[:, 3] + 2 * cx**3
+    mu21 = m[:, 7] - 2 * cx * m[:, 4] - cy * m[:, 3] + 2 * cx * cx * cy
+    mu12 = m[:, 8] - 2 * cy * m[:, 4] - cx * m[:, 5] + 2 * cx * cy * cy
+    mu03 = m[:, 9] - 3 * cy * m[:, 5] + 2 * cy**3
+    lam, E, reliable = sym_eig_desc(cov)
+    a, b = E[:, 0, :], E[:, 1, :]  # components of each axis, (n, 2)
+    m3 = (a**3 * mu30[:, None] + 3 * a * a * b * mu21[:, None] + 3 * a * b * b * mu12[:, None]
+          + b**3 * mu03[:, None])
+    size = np.maximum(np.maximum(lam, 0.0).sum(axis=1, keepdims=True) ** 1.5, 1e-300)
+    # the margin keeps samples near the general path's thresholds on the general path
+    decided = np.abs(m3) > 100 * SIGN_RTOL * size
+    E = E * np.where(decided, np.sign(m3), 1.0)[:, None, :]
+    if special:
+        flip = np.linalg.det(E) < 0
+        weakest = np.argmin(np.abs(m3) / size, axis=1)
+        rows = np.flatnonzero(flip)
+        E[rows, :, weakest[rows]] *= -1
+    ok = reliable & decided.all(axis=1) & (W > 0)
+    return E, ok
 
 
 def planar_element(group, E):
