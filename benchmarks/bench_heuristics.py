@@ -9,7 +9,6 @@ in the same process. Run through ``benchmarks/run.py`` (``--only heuristics``) o
 
 from __future__ import annotations
 
-import numpy as np
 
 from _common import best_time, copy_time, images, point_clouds
 

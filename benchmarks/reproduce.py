@@ -122,7 +122,6 @@ def experiment_nbody(quick=False, seed=0):
     layout = nbody_layout()
     npart = NBODY_SIM["n_particles"]
     disp_layout = PointLayout(3, fields=[("disp", "vector")])
-    pos_layout = PointLayout(3)
     E3 = get_group("E3")
 
     def positions(A):

@@ -15,7 +15,6 @@ Run it as a plain script: ``python examples/demo_point_shapes.py [--quick]``.
 import argparse
 import time
 
-import numpy as np
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline

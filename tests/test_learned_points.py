@@ -25,13 +25,7 @@ N_POINTS = 10
 TINY = dict(hidden=16, max_epochs=2, early_stopping=False, lr=3e-3, random_state=0)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny networks run fastest single-threaded on a shared machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def clouds(n, d, seed, m=N_POINTS, dtype=np.float64):

@@ -10,7 +10,6 @@
   across two fresh processes (hashes compared).
 """
 
-import hashlib
 import os
 import pickle
 import subprocess
@@ -38,12 +37,7 @@ except Exception:  # pragma: no cover
     HAS_IMAGE_NETS = False
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _points(n=12, m=6, seed=0):

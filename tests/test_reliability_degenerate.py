@@ -42,12 +42,7 @@ except Exception:  # pragma: no cover
     HAS_IMAGE_NETS = False
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 M = 8  # every shape is padded to 8 points with absent (all-NaN) rows

@@ -30,9 +30,9 @@ import scipy.sparse as sp
 from scipy.linalg import LinAlgWarning
 
 from skcanon import CanonicalizerTransformer, EquivariantRegressor, InvariantProjector
-from skcanon.layouts import GraphLayout, ImageLayout
+from skcanon.layouts import GraphLayout
 
-torch = pytest.importorskip("torch")
+pytest.importorskip("torch")  # the matrix includes network estimators
 
 TINY_LEARNED = dict(hidden=8, max_epochs=1, early_stopping=False, random_state=0)
 
@@ -44,12 +44,7 @@ except Exception:  # pragma: no cover
     HAS_IMAGE_NETS = False
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # -- the estimators ------------------------------------------------------------------------------

@@ -114,7 +114,40 @@ class TranslationGroup(Group):
         return translate_positions(g, P, layout)
 
 
-class EuclideanGroup(Group):
+class _HomogeneousMotions(Group):
+    """Shared parts of E(d) and Sim(d): ``(n, d+1, d+1)`` homogeneous matrices
+    ``[[A, t], [0, 1]]`` acting by ``x ↦ A x + t`` on positions and ``v ↦ A v`` on vectors."""
+
+    @staticmethod
+    def from_parts(R, t):
+        """Homogeneous matrices from linear parts ``(n, d, d)`` and translations ``(n, d)``."""
+        n, d = np.shape(t)
+        H = np.zeros((n, d + 1, d + 1), dtype=np.result_type(R, t))
+        H[:, :d, :d] = R
+        H[:, :d, d] = t
+        H[:, d, d] = 1
+        return H
+
+    def parts(self, g):
+        """Linear part and translation of homogeneous elements."""
+        return g[:, : self.d, : self.d], g[:, : self.d, self.d]
+
+    def identity(self, n, n_points=None):
+        return np.broadcast_to(np.eye(self.d + 1), (n, self.d + 1, self.d + 1)).copy()
+
+    def compose(self, g, h):
+        return np.asarray(g) @ np.asarray(h)
+
+    def check_layout(self, layout):
+        require_points_dims(self, layout, self.d)
+
+    def _act_points(self, g, P, layout):
+        require_points_dims(self, layout, self.d)
+        A, t = self.parts(g)
+        return rotate_fields(A, P, layout, t=t)
+
+
+class EuclideanGroup(_HomogeneousMotions):
     """E(d) (``special=False``) or SE(d) (``special=True``): rigid motions ``x ↦ R x + t``.
 
     Elements are ``(n, d+1, d+1)`` homogeneous matrices ``[[R, t], [0, 1]]``. Positions
@@ -136,44 +169,16 @@ class EuclideanGroup(Group):
         self.translation_scale = float(translation_scale)
         self.name = f"{'SE' if special else 'E'}{self.d}"
 
-    @staticmethod
-    def from_parts(R, t):
-        """Homogeneous matrices from rotations ``(n, d, d)`` and translations ``(n, d)``."""
-        n, d = np.shape(t)
-        H = np.zeros((n, d + 1, d + 1), dtype=np.result_type(R, t))
-        H[:, :d, :d] = R
-        H[:, :d, d] = t
-        H[:, d, d] = 1
-        return H
-
-    def parts(self, g):
-        """Rotation and translation parts of homogeneous elements."""
-        return g[:, : self.d, : self.d], g[:, : self.d, self.d]
-
     def sample(self, n, random_state=None, n_points=None):
         rs = rng(random_state)
         R = haar_orthogonal(n, self.d, rs, self.special)
         t = rs.standard_normal((n, self.d)) * self.translation_scale
         return self.from_parts(R, t)
 
-    def identity(self, n, n_points=None):
-        return np.broadcast_to(np.eye(self.d + 1), (n, self.d + 1, self.d + 1)).copy()
-
     def inverse(self, g):
         R, t = self.parts(np.asarray(g))
-        Rt = np.swapaxes(R, -1, -2)
+        Rt = np.swapaxes(R, -1, -2)  # rotations: the inverse is the transpose
         return self.from_parts(Rt, -np.einsum("nij,nj->ni", Rt, t))
-
-    def compose(self, g, h):
-        return np.asarray(g) @ np.asarray(h)
-
-    def check_layout(self, layout):
-        require_points_dims(self, layout, self.d)
-
-    def _act_points(self, g, P, layout):
-        require_points_dims(self, layout, self.d)
-        R, t = self.parts(g)
-        return rotate_fields(R, P, layout, t=t)
 
 
 class ScalingGroup(Group):
@@ -214,7 +219,7 @@ class ScalingGroup(Group):
         return out
 
 
-class SimilarityGroup(Group):
+class SimilarityGroup(_HomogeneousMotions):
     """Sim(d): rigid motions and positive scalings together, ``x ↦ s·R x + t``.
 
     Elements are ``(n, d+1, d+1)`` homogeneous matrices ``[[s·R, t], [0, 1]]`` (the format of
@@ -236,18 +241,12 @@ class SimilarityGroup(Group):
         Sampled scale factors are log-uniform in ``[1/max_factor, max_factor]``.
     """
 
-    from_parts = staticmethod(EuclideanGroup.from_parts)
-
     def __init__(self, d, special=False, translation_scale=1.0, max_factor=2.0):
         self.d = int(d)
         self.special = bool(special)
         self.translation_scale = float(translation_scale)
         self.max_factor = float(max_factor)
         self.name = f"{'SSim' if special else 'Sim'}{self.d}"
-
-    def parts(self, g):
-        """Linear part ``s·R`` and translation of homogeneous elements."""
-        return g[:, : self.d, : self.d], g[:, : self.d, self.d]
 
     def scales(self, g):
         """Scale factor ``s`` of each element (``|det(s·R)|^(1/d)``)."""
@@ -261,21 +260,7 @@ class SimilarityGroup(Group):
         t = rs.standard_normal((n, self.d)) * self.translation_scale
         return self.from_parts(R * s[:, None, None], t)
 
-    def identity(self, n, n_points=None):
-        return np.broadcast_to(np.eye(self.d + 1), (n, self.d + 1, self.d + 1)).copy()
-
     def inverse(self, g):
         A, t = self.parts(np.asarray(g))
         A_inv = np.linalg.inv(A)
         return self.from_parts(A_inv, -np.einsum("nij,nj->ni", A_inv, t))
-
-    def compose(self, g, h):
-        return np.asarray(g) @ np.asarray(h)
-
-    def check_layout(self, layout):
-        require_points_dims(self, layout, self.d)
-
-    def _act_points(self, g, P, layout):
-        require_points_dims(self, layout, self.d)
-        A, t = self.parts(g)
-        return rotate_fields(A, P, layout, t=t)
