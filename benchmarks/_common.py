@@ -134,6 +134,12 @@ def finish_row(row):
     if secs and copy:
         row["ratio"] = secs / copy
     checks = []
+    if row.get("target_throughput") is not None and row.get("throughput") is not None:
+        checks.append(row["throughput"] >= row["target_throughput"])
+    if row.get("target_peak_mb") is not None and row.get("peak_rss_mb") is not None:
+        checks.append(row["peak_rss_mb"] <= row["target_peak_mb"])
+    if row.get("target_seconds") is not None and row.get("seconds") is not None:
+        checks.append(row["seconds"] <= row["target_seconds"])
     if row.get("target_ratio") is not None and row.get("ratio") is not None:
         checks.append(row["ratio"] <= row["target_ratio"])
     if row.get("target_mb") is not None and row.get("rss_delta_mb") is not None:
@@ -144,6 +150,12 @@ def finish_row(row):
 
 def target_text(row):
     parts = []
+    if row.get("target_throughput") is not None:
+        parts.append(f"≥ {row['target_throughput']:,.0f}/s")
+    if row.get("target_peak_mb") is not None:
+        parts.append(f"peak ≤ {row['target_peak_mb']:.0f} MB")
+    if row.get("target_seconds") is not None:
+        parts.append(f"≤ {row['target_seconds']:g} s")
     if row.get("target_ratio") is not None:
         parts.append(f"≤ {row['target_ratio']:g}× copy")
     if row.get("target_mb") is not None:

@@ -56,6 +56,8 @@ def suite_rows(suite, quick):
     if suite in ("pipeline", "memory"):
         import bench_pipeline
 
+        if suite == "pipeline":
+            return bench_pipeline.rows(quick, suite="pipeline") + bench_pipeline.rows(quick, suite="pipeline-learned")
         return bench_pipeline.rows(quick, suite=suite)
     raise ValueError(suite)
 
@@ -123,7 +125,21 @@ def _learned_row(label, rec):
     row["dtype"] = "float32"
     if "peak_rss_mb" in rec:
         row["peak_rss_mb"] = rec["peak_rss_mb"]
+    if "canonicalize_images_per_s" in rec:  # inference = frames + moving the image
+        row["throughput"], row["throughput_of"] = rec["canonicalize_images_per_s"], "canonicalize_images_per_s"
+    target = LEARNED_TARGETS.get(row["name"])
+    if target:
+        row.update(target)
     return row
+
+
+#: issue targets for the learned rows (throughput per second, peak resident memory)
+LEARNED_TARGETS = {
+    "learned/points fit (supervised)": {"target_throughput": 200, "target_peak_mb": 1024},
+    "learned/points transform": {"target_throughput": 500, "target_peak_mb": 1024},
+    "learned/images C4": {"target_throughput": 5000},
+    "learned/images C8": {"target_throughput": 2000},
+}
 
 
 def run(quick=False, only=None, timeout=None, echo=True):
