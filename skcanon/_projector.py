@@ -174,6 +174,11 @@ default=None
                 raise ValueError(f"layout={layout!r} does not fit group {group.name!r}: {exc}") from None
         return group, layout
 
+    @staticmethod
+    def _absent_ok(projection, layout):
+        """NaN rows are absent graph nodes, or absent points for projections that allow them."""
+        return isinstance(layout, GraphLayout) or bool(projection.absent_points_ok)
+
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Resolve group, layout and method; draw the random maps.
@@ -196,9 +201,8 @@ default=None
         projection = make_projection(self.method, group, layout, degree=self.degree,
                                      n_components=self.n_components,
                                      canonicalizer=self.canonicalizer)
-        # graphs pad absent nodes with NaN rows; other layouts take no NaN here
         P, _ = validate_samples(self, X, layout, reset=True,
-                                allow_absent_points=isinstance(layout, GraphLayout))
+                                allow_absent_points=self._absent_ok(projection, layout))
         projection.fit(P, y, check_random_state(self.random_state))
         self.group_, self.layout_, self.projection_ = group, layout, projection
         self.lossless_ = bool(projection.lossless)
@@ -221,7 +225,7 @@ default=None
         check_is_fitted(self)
         X, _ = encode_if_graphs(X, self.layout_)
         P, _ = validate_samples(self, X, self.layout_, reset=False,
-                                allow_absent_points=isinstance(self.layout_, GraphLayout))
+                                allow_absent_points=self._absent_ok(self.projection_, self.layout_))
         out = None
         for sl in iter_batches(P.shape[0], self.batch_size):
             part = self.projection_.transform(P[sl])

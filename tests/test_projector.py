@@ -187,7 +187,7 @@ def test_non_finite_input_is_rejected(bad, group, method, kwargs):
     X = np.random.default_rng(0).normal(size=(5, 12 if group != "C4" or kwargs else 16))
     proj = InvariantProjector(group, method, **kwargs).fit(X)
     X_bad = X.copy()
-    X_bad[1, :] = bad          # even whole rows: the projector takes no absent points
+    X_bad[1, 0] = bad          # one coordinate: never valid (absent points are whole NaN rows)
     with pytest.raises(ValueError, match="X"):
         proj.transform(X_bad)
     with pytest.raises(ValueError, match="X"):
@@ -205,3 +205,29 @@ def test_point_width_mismatch_and_bad_parameters():
         InvariantProjector("S_n", "sum", n_dims=1).fit(sp.csr_matrix(np.ones((4, 6))))
     with pytest.raises(ValueError, match="at most 7 points"):
         InvariantProjector("S_n", "max_filter", n_dims=1).fit(np.ones((4, 9)))
+
+
+@pytest.mark.parametrize("group, method", [
+    ("E3", "distances"), ("O3", "gram"), ("SE3", "gram_minors"), ("E3", "norms"),
+    ("E3xS_n", "sorted_distances"), ("E3xS_n", "canonical"),
+])
+def test_absent_points_in_geometry_projections(group, method):
+    """NaN rows (absent points, e.g. molecules padded to 29 atoms): invariant features, NaN
+    exactly where an absent point is involved, the rest as for the present points alone."""
+    from skcanon.metrics import invariance_error
+
+    P = np.random.default_rng(0).normal(size=(12, 7, 3))
+    P[:, 5:] = np.nan
+    X = P.reshape(12, -1)
+    proj = InvariantProjector(group, method).fit(X)
+    Z = proj.transform(X)
+    assert invariance_error(proj, X, group, random_state=0).max < 1e-9
+    alone = InvariantProjector(group, method).fit(P[:, :5].reshape(12, -1)).transform(P[:, :5].reshape(12, -1))
+    np.testing.assert_allclose(np.sort(Z[np.isfinite(Z)]), np.sort(alone.ravel()), atol=1e-9)
+
+
+def test_methods_without_absent_point_support_refuse_nan_rows():
+    P = np.random.default_rng(0).normal(size=(4, 5, 3))
+    P[:, 4] = np.nan
+    with pytest.raises(ValueError, match="X contains NaN"):
+        InvariantProjector("S_n", "sum").fit(P.reshape(4, -1))

@@ -14,8 +14,9 @@ Documented outcomes worth knowing (see ``docs/reliability.md``):
 
 * int, bool, float16, numeric object arrays, numeric strings and nested lists are converted
   to float64; float32 stays float32.
-* NaN is only accepted as a whole absent-point row in point layouts (not by projectors,
-  images or fibres); such rows stay NaN in the output.
+* NaN is only accepted as a whole absent-point row in point layouts (by canonicalizers and
+  by the projections that declare ``absent_points_ok``; never for images or fibres); such
+  rows stay NaN in the output.
 * Magnitudes 1e30 and 1e-30 in float64 give finite output for heuristics, projections and
   frozen random networks, and learned networks train on them (the training set is rescaled
   by a power of two internally).
@@ -62,10 +63,10 @@ ESTIMATORS = {
                                                             **TINY_LEARNED), "points", True, True),
     "CT-S_n-wl": (lambda: CanonicalizerTransformer("S_n", "wl", layout=GraphLayout(4)), "graph", True, False),
     "IP-S_n-sort": (lambda: InvariantProjector("S_n", "sort", n_dims=3), "points", False, False),
-    "IP-E3-distances": (lambda: InvariantProjector("E3", "distances"), "points", False, False),
+    "IP-E3-distances": (lambda: InvariantProjector("E3", "distances"), "points", True, False),
     "IP-C4-bispectrum": (lambda: InvariantProjector("C4", "bispectrum", layout="fibre"), "fibre", False, False),
     "IP-C4-max_filter": (lambda: InvariantProjector("C4", "max_filter", random_state=0), "image", False, False),
-    "IP-E3xS_n-canonical": (lambda: InvariantProjector("E3xS_n", "canonical"), "points", False, False),
+    "IP-E3xS_n-canonical": (lambda: InvariantProjector("E3xS_n", "canonical"), "points", True, False),
     "ER-default": (lambda: EquivariantRegressor(), "points", True, False),
 }
 if HAS_IMAGE_NETS:
@@ -219,6 +220,9 @@ def test_bad_input_matrix(est_id, case_id):
         assert out.dtype.kind == "f"
         if case_id == "nan-whole-point@transform" and est_id.startswith("ER"):
             assert np.isfinite(out).all()  # absent points enter the regressor as zeros
+        elif case_id == "nan-whole-point@transform" and est_id.startswith("IP"):
+            # features that involve the absent point are NaN, the other samples are untouched
+            assert np.isnan(out[0]).any() and np.isfinite(out[1:]).all()
         elif case_id == "nan-whole-point@transform":  # the absent point stays absent, rest finite
             ref = run(est_id, X_good)
             assert np.isnan(out).sum() == 3 and np.isfinite(out[1:]).all()

@@ -40,6 +40,9 @@ class Projection:
     family = None
     #: options this projection reads (``degree``, ``n_components``, ``canonicalizer``)
     options = ()
+    #: accepts point sets padded with all-NaN rows (absent points); features that involve
+    #: an absent point are NaN
+    absent_points_ok = False
 
     def __init__(self, group, layout, **options):
         self.group = group

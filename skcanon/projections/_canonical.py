@@ -23,6 +23,7 @@ class Canonical(Projection):
 
     name = "canonical"
     family = "cross-section"
+    absent_points_ok = True  # canonicalizers keep absent points absent (sorted last)
     options = ("canonicalizer",)
 
     @classmethod

@@ -25,7 +25,7 @@ def _vectors(P, layout, geom):
     for f in geo_fields:
         Y = P[..., layout.slice_of(f.name)]
         if f.kind == "position" and isinstance(geom, EuclideanGroup):
-            Y = Y - (np.einsum("nmd->nd", Y) / Y.dtype.type(m))[:, None, :]
+            Y = Y - _present_centroid(Y)[:, None, :]
         parts.append(Y)
     # point-major; a single field is used as a view
     V = parts[0] if len(parts) == 1 else np.stack(parts, axis=2).reshape(n, m * len(parts), -1)
@@ -39,6 +39,16 @@ def _vectors(P, layout, geom):
     else:
         S, snames = None, []
     return V, labels, S, snames
+
+
+def _present_centroid(Y):
+    """Centroid of the present points (absent ones are all-NaN rows and stay NaN after
+    centring, so every feature that involves them is NaN too)."""
+    present = ~np.isnan(Y).any(axis=2)
+    if present.all():
+        return np.einsum("nmd->nd", Y) / Y.dtype.type(Y.shape[1])
+    total = np.einsum("nmd->nd", np.where(present[..., None], Y, 0))
+    return total / np.maximum(present.sum(axis=1), 1).astype(Y.dtype)[:, None]
 
 
 #: samples per Gram chunk: small enough for the chunk's Gram matrices to stay in cache
@@ -74,6 +84,7 @@ def _with_scalars(F, S):
 
 class _Geometry(Projection):
     family = "geometry"
+    absent_points_ok = True  # features of absent points come out NaN
     #: which geometric groups are allowed: "orthogonal" (O(d) and E(d)), "special" (SO/SE)
     needs = "any"
 
@@ -196,7 +207,8 @@ class GramMinors(Gram):
         if M.shape[-1] == 2:
             det = M[..., 0, 0] * M[..., 1, 1] - M[..., 0, 1] * M[..., 1, 0]
         else:
-            det = np.linalg.det(M)
+            with np.errstate(invalid="ignore"):  # minors with an absent point are NaN
+                det = np.linalg.det(M)
         return np.concatenate([gram, det.astype(V.dtype, copy=False)], axis=1)
 
     def _names(self, labels):
@@ -223,6 +235,7 @@ class SortedDistances(Projection):
 
     name = "sorted_distances"
     family = "geometry"
+    absent_points_ok = True  # NaN distances sort last within a row; absent rows sort last
 
     @classmethod
     def supports(cls, group, layout):
