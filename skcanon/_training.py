@@ -261,16 +261,22 @@ class EquivariantModule(nn.Module):
         Width of the frame network.
     backbone_hidden : int, default=128
         Width of the backbone MLP.
+    layout : PointLayout or None, default=None
+        What each input point carries (positions, vectors such as velocities, scalars such
+        as charges); ``None`` is positions only. Frames come from the positions, every
+        geometric field is canonicalized with them, and the backbone sees all columns.
     """
 
     def __init__(self, group="SE3", n_dims=3, n_points=1, n_outputs=3, target_kind="position", hidden=64,
-                 backbone_hidden=128):
+                 backbone_hidden=128, layout=None):
         super().__init__()
         self.group = get_group(group)
         if not isinstance(self.group, (OrthogonalGroup, EuclideanGroup)):
             raise ValueError(f"EndToEndEquivariantRegressor supports O(d), SO(d), E(d), SE(d); "
                              f"got {group!r}.")
-        self.layout = PointLayout(n_dims)
+        self.layout = PointLayout(n_dims) if layout is None else layout
+        if self.layout.n_dims != n_dims:
+            raise ValueError(f"module__layout has n_dims={self.layout.n_dims}, but module__n_dims={n_dims}.")
         self.target_layout = PointLayout(n_dims, fields=[("y", target_kind)])
         if n_outputs % n_dims:
             raise ValueError(f"y must have n_target_points * {n_dims} columns; got {n_outputs}.")
@@ -278,12 +284,12 @@ class EquivariantModule(nn.Module):
         from .canonicalizers._learned import build_frame_network
 
         self.frame_net = build_frame_network(self.group, self.layout, hidden)
-        self.backbone = nn.Sequential(nn.Linear(n_points * n_dims, backbone_hidden), nn.SiLU(),
+        self.backbone = nn.Sequential(nn.Linear(n_points * self.layout.width, backbone_hidden), nn.SiLU(),
                                       nn.Linear(backbone_hidden, backbone_hidden), nn.SiLU(),
                                       nn.Linear(backbone_hidden, n_outputs))
 
     def forward(self, X):
-        P = X.reshape(X.shape[0], self.n_points, self.n_dims)
+        P = X.reshape(X.shape[0], self.n_points, self.layout.width)
         Pc, frames = self.frame_net.canonicalize(P)   # differentiable for continuous groups
         Pc = torch.where(torch.isnan(Pc), torch.zeros((), dtype=Pc.dtype, device=Pc.device), Pc)
         Yc = self.backbone(Pc.reshape(X.shape[0], -1)).reshape(X.shape[0], -1, self.n_dims)
@@ -302,7 +308,7 @@ class EndToEndEquivariantRegressor(NeuralNetRegressor):
     MSE of ``f``; predictions are exactly equivariant for O(d), SO(d), E(d), SE(d).
     Hyper-parameters of the module are routed with ``module__`` prefixes
     (``module__group``, ``module__hidden``, ``module__backbone_hidden``,
-    ``module__target_kind``), so :class:`~sklearn.model_selection.GridSearchCV` reaches
+    ``module__target_kind``, ``module__layout`` for points with velocities or charges), so :class:`~sklearn.model_selection.GridSearchCV` reaches
     them; every other skorch parameter (``lr``, ``max_epochs``, ``batch_size``,
     ``device``, ``callbacks``...) works as usual.
 
@@ -334,10 +340,13 @@ class EndToEndEquivariantRegressor(NeuralNetRegressor):
 
     def fit(self, X, y, **fit_params):
         X, y = self._as_float32(X, "X"), self._as_float32(y, "y")
-        n_dims = self.get_params().get("module__n_dims", 3)
-        if X.shape[1] % n_dims:
-            raise ValueError(f"X has {X.shape[1]} columns, not a multiple of module__n_dims={n_dims}.")
-        self.set_params(module__n_points=X.shape[1] // n_dims, module__n_outputs=y.shape[1])
+        params = self.get_params()
+        n_dims = params.get("module__n_dims", 3)
+        layout = params.get("module__layout") or PointLayout(n_dims)
+        if X.shape[1] % layout.width:
+            raise ValueError(f"X has {X.shape[1]} columns, not a multiple of the {layout.width} columns per "
+                             f"point of module__layout ({layout!r}).")
+        self.set_params(module__n_points=X.shape[1] // layout.width, module__n_outputs=y.shape[1])
         return super().fit(X, y, **fit_params)
 
     def predict(self, X):

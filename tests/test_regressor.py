@@ -129,3 +129,23 @@ def test_end_to_end_regressor_equivariant_and_grid_search():
     assert grid.best_params_["module__hidden"] in (8, 16)
     with pytest.raises(ValueError, match="supports O"):
         EndToEndEquivariantRegressor(max_epochs=1, module__group="S_n").fit(X, Y)
+
+
+def test_end_to_end_takes_points_with_velocities_and_charges():
+    """module__layout: positions set the frame, velocities rotate with it, charges stay."""
+    from skcanon import EndToEndEquivariantRegressor
+    from skcanon.datasets import make_nbody, nbody_layout
+    from skcanon.groups import get_group
+    from skcanon.layouts import PointLayout
+
+    data = make_nbody(n_train=64, n_val=1, n_test=16, n_steps=20, random_state=0)
+    layout = nbody_layout()
+    model = EndToEndEquivariantRegressor(module__layout=layout, max_epochs=2, verbose=0)
+    model.fit(data.train.data, data.train.target)
+    G = get_group("SE3")
+    g = G.sample(16, 1)
+    moved = model.predict(G.apply(g, data.test.data, layout))
+    expected = G.apply(g, model.predict(data.test.data), PointLayout(3))
+    np.testing.assert_allclose(moved, expected, atol=1e-4)
+    with pytest.raises(ValueError, match="module__layout"):
+        EndToEndEquivariantRegressor(module__layout=layout, max_epochs=1).fit(np.zeros((4, 34)), np.zeros((4, 15)))
