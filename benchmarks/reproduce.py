@@ -432,29 +432,13 @@ PROJ_SIZES = {"full": dict(n_estimators=300, cv=5, digits_cv=3, logreg_iter=3000
 
 
 def _graph_latents(seed):
-    import networkx as nx
-
+    from skcanon.datasets import make_graph_latents
     from skcanon.groups import get_group
     from skcanon.layouts import PointLayout
 
-    rng = np.random.default_rng(seed)
-    graphs = [g for g in nx.graph_atlas_g() if 3 <= g.number_of_nodes() <= 7]
-    M = 7
-    A = np.zeros((len(graphs), M, M))
-    present = np.zeros((len(graphs), M, 1))
-    for i, g in enumerate(graphs):
-        k = g.number_of_nodes()
-        A[i, :k, :k] = nx.to_numpy_array(g)
-        present[i, :k] = 1.0
-    target = np.array([sum(nx.triangles(g).values()) / 3 + g.number_of_edges() for g in graphs])
-    W1, B1 = rng.normal(size=(1, 8)), rng.normal(size=(1, 8))
-    W2, B2 = rng.normal(size=(8, 8)) / np.sqrt(8), rng.normal(size=(8, 8)) / np.sqrt(8)
-    v = rng.normal(size=(8, 1))
-    h = np.tanh(A @ present @ W1 + present @ B1) * present
-    h = np.tanh(A @ h @ W2 + h @ B2) * present
-    latent = (h @ v)[..., 0]
+    latent, target = make_graph_latents(np.random.default_rng(seed))
     S_n = get_group("S_n")
-    Z = S_n.apply(S_n.sample(len(graphs), seed, n_points=M), latent, PointLayout(1))
+    Z = S_n.apply(S_n.sample(len(latent), seed, n_points=latent.shape[1]), latent, PointLayout(1))
     return Z, target
 
 

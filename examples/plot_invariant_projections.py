@@ -27,7 +27,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
-import networkx as nx
 import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.ensemble import RandomForestRegressor
@@ -36,7 +35,8 @@ from sklearn.model_selection import KFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skcanon._projector import InvariantProjector
+from skcanon import InvariantProjector
+from skcanon.datasets import make_graph_latents
 from skcanon.groups import get_group
 from skcanon.layouts import ImageLayout, PointLayout
 from skcanon.metrics import orbit_distortion
@@ -50,26 +50,12 @@ rng = np.random.default_rng(0)
 # Every graph of the atlas with 3 to 7 nodes, padded to 7 nodes, listed in a random node
 # order. The encoder is two rounds of random message passing, ``h ← tanh(A h W + h B)``,
 # ending in one scalar per node: permuting the nodes permutes the latent.
-graphs = [g for g in nx.graph_atlas_g() if 3 <= g.number_of_nodes() <= 7]
-M = 7
-A = np.zeros((len(graphs), M, M))
-present = np.zeros((len(graphs), M, 1))
-for i, g in enumerate(graphs):
-    k = g.number_of_nodes()
-    A[i, :k, :k] = nx.to_numpy_array(g)
-    present[i, :k] = 1.0
-target = np.array([sum(nx.triangles(g).values()) / 3 + g.number_of_edges() for g in graphs])
-
-W1, B1 = rng.normal(size=(1, 8)), rng.normal(size=(1, 8))
-W2, B2 = rng.normal(size=(8, 8)) / np.sqrt(8), rng.normal(size=(8, 8)) / np.sqrt(8)
-v = rng.normal(size=(8, 1))
-h = np.tanh(A @ present @ W1 + present @ B1) * present
-h = np.tanh(A @ h @ W2 + h @ B2) * present
-latent = (h @ v)[..., 0]                        # (n_graphs, 7): one scalar per node
+latent, target = make_graph_latents(rng)       # (n_graphs, 7): one scalar per node
+M = latent.shape[1]
 
 # present the graphs in arbitrary node order (skcanon's S_n action)
 S_n = get_group("S_n")
-perm = S_n.sample(len(graphs), 0, n_points=M)
+perm = S_n.sample(len(latent), 0, n_points=M)
 Z = S_n.apply(perm, latent, PointLayout(1))
 
 forest = RandomForestRegressor(n_estimators=100, random_state=0)

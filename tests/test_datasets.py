@@ -356,3 +356,16 @@ def test_graphs_to_arrays_options_and_errors():
         graphs_to_arrays([np.eye(3)])
     with pytest.raises(ValueError, match="node attribute"):
         graphs_to_arrays(graphs, node_features="colour")
+
+
+def test_make_graph_latents_shapes_seeding_and_padding():
+    from skcanon.datasets import make_graph_latents
+
+    latent, target = make_graph_latents(0)
+    assert latent.shape == (len(target), 7) and np.isfinite(latent).all()
+    np.testing.assert_array_equal(latent, make_graph_latents(0)[0])
+    assert not np.array_equal(latent, make_graph_latents(1)[0])
+    three_nodes = make_graph_latents(0, min_nodes=3, max_nodes=3)[0]
+    assert three_nodes.shape == (4, 3)  # the 4 graphs with 3 nodes
+    small = make_graph_latents(0, max_nodes=7)[0][:4]  # 3-node graphs come first, padded
+    np.testing.assert_array_equal(small[:, 3:], 0)

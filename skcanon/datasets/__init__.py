@@ -15,6 +15,7 @@ function                              data                                    so
 :func:`make_point_shapes`             3-D Tetris pieces and primitives        generated
 :func:`load_graph_atlas`              all 1,253 graphs with <= 7 nodes        networkx
 :func:`graphs_to_arrays`              graphs -> padded adjacency + features   —
+:func:`make_graph_latents`            per-node latents of a random encoder    networkx
 ====================================  ======================================  ==================
 """
 
@@ -23,6 +24,7 @@ from ._graphs import (
     graph_layout,
     graphs_to_arrays,
     load_graph_atlas,
+    make_graph_latents,
     permute_graph_arrays,
 )
 from ._images import FASHION_MNIST_DIR, load_rotated_fashion_mnist, load_rotated_mnist
@@ -44,6 +46,7 @@ __all__ = [
     "PRIMITIVE_SHAPES",
     "load_graph_atlas",
     "graphs_to_arrays",
+    "make_graph_latents",
     "graph_layout",
     "permute_graph_arrays",
     "GRAPH_TARGETS",

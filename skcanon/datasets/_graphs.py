@@ -9,7 +9,7 @@ from sklearn.utils import Bunch
 from ..layouts import GraphLayout
 from ._base import check_choice, check_flat, check_n
 
-__all__ = ["load_graph_atlas", "graphs_to_arrays", "graph_layout", "permute_graph_arrays",
+__all__ = ["load_graph_atlas", "make_graph_latents", "graphs_to_arrays", "graph_layout", "permute_graph_arrays",
            "GRAPH_TARGETS"]
 
 
@@ -210,3 +210,45 @@ def load_graph_atlas(min_nodes=0, max_nodes=7, target="n_triangles", *, connecte
              + "; ".join(f"{t}: {GRAPH_TARGETS[t][1]}" for t in names) + ".")
     return Bunch(graphs=graphs, target=y, target_names=np.asarray(names, dtype=object),
                  atlas_index=np.asarray(keep, dtype=np.int64), DESCR=descr)
+
+
+def make_graph_latents(random_state=None, *, min_nodes=3, max_nodes=7, width=8):
+    """Per-node latents of a random permutation-equivariant encoder on the graph atlas.
+
+    Every graph of ``networkx.graph_atlas_g()`` with ``min_nodes`` to ``max_nodes`` nodes,
+    padded to ``max_nodes``, goes through two rounds of random message passing,
+    ``h ← tanh(A h W + h B)`` (absent nodes masked), ending in one scalar per node: the
+    equivariant codes of Hansen et al.'s experiment (permuting the nodes permutes them).
+
+    Parameters
+    ----------
+    random_state : int, numpy.random.Generator or None, default=None
+        Draws the encoder's weights; a Generator is used (and advanced) as given.
+    min_nodes, max_nodes : int, default=3, 7
+        Node-count range of the graphs (``max_nodes <= 7``).
+    width : int, default=8
+        Hidden width of the encoder.
+
+    Returns
+    -------
+    latent : ndarray of shape (n_graphs, max_nodes)
+        One scalar per node, nodes in the atlas order; absent nodes are 0.
+    target : ndarray of shape (n_graphs,)
+        An invariant label: number of triangles plus number of edges.
+    """
+    nx = _nx()
+    rng = random_state if isinstance(random_state, np.random.Generator) else np.random.default_rng(random_state)
+    graphs = [g for g in nx.graph_atlas_g() if min_nodes <= g.number_of_nodes() <= max_nodes]
+    A = np.zeros((len(graphs), max_nodes, max_nodes))
+    present = np.zeros((len(graphs), max_nodes, 1))
+    for i, g in enumerate(graphs):
+        k = g.number_of_nodes()
+        A[i, :k, :k] = nx.to_numpy_array(g)
+        present[i, :k] = 1.0
+    target = np.array([sum(nx.triangles(g).values()) / 3 + g.number_of_edges() for g in graphs])
+    W1, B1 = rng.normal(size=(1, width)), rng.normal(size=(1, width))
+    W2, B2 = rng.normal(size=(width, width)) / np.sqrt(width), rng.normal(size=(width, width)) / np.sqrt(width)
+    v = rng.normal(size=(width, 1))
+    h = np.tanh(A @ present @ W1 + present @ B1) * present
+    h = np.tanh(A @ h @ W2 + h @ B2) * present
+    return (h @ v)[..., 0], target
