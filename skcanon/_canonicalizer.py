@@ -49,10 +49,6 @@ def stack_frames(parts):
     return np.concatenate(parts)
 
 
-def slice_frames(frames, sl):
-    return tuple(f[sl] for f in frames) if isinstance(frames, tuple) else frames[sl]
-
-
 class CanonicalizerTransformer(SkcanonEstimatorMixin, TransformerMixin, BaseEstimator):
     """Map each sample to a canonical pose, making any downstream model invariant.
 
