@@ -43,24 +43,24 @@ def _check_row_shape(rows):
 
 @pytest.fixture(scope="module")
 def nbody_rows():
-    return R.experiment_nbody(quick=True, seed=0)
+    return R.EXPERIMENTS["nbody"].run(quick=True, seed=0)
 
 
 @pytest.fixture(scope="module")
 def image_rows():
-    return R.experiment_images(quick=True, seed=0, datasets=("mnist",), groups=("C8",))
+    return R.EXPERIMENTS["images"].run(quick=True, seed=0, datasets=("mnist",), groups=("C8",))
 
 
 @pytest.fixture(scope="module")
 def qm9_rows():
     if importlib.util.find_spec("qm9pack") is None:  # located, never imported (see load_qm9)
         pytest.skip("QM9 data not installed: pip install qm9pack")
-    return R.experiment_qm9(quick=True, seed=0)
+    return R.EXPERIMENTS["qm9"].run(quick=True, seed=0)
 
 
 @pytest.fixture(scope="module")
 def projection_rows():
-    return R.experiment_projections(quick=True, seed=0)
+    return R.EXPERIMENTS["projections"].run(quick=True, seed=0)
 
 
 def test_nbody(nbody_rows):
@@ -138,11 +138,10 @@ def test_projections(projection_rows):
     assert a["MLP, no augmentation"]["invariance_error"] > aug["invariance_error"]
 
 
-def test_write_results(tmp_path, monkeypatch, nbody_rows, projection_rows):
-    monkeypatch.setattr(R, "RESULTS_MD", tmp_path / "results.md")
-    monkeypatch.setattr(R, "FIG_DIR", tmp_path / "fig")
+def test_write_results(tmp_path, nbody_rows, projection_rows):
     path = R.write_results({"nbody": nbody_rows, "projections": projection_rows},
-                           "python benchmarks/reproduce.py --quick", 1.0, True, 0)
+                           "python benchmarks/reproduce.py --quick", 1.0, True, 0,
+                           path=tmp_path / "results.md", fig_dir=tmp_path / "fig")
     text = path.read_text()
     assert "python benchmarks/reproduce.py --quick" in text
     assert "scikit-learn" in text and "torch" in text and "CPUs" in text

@@ -1,0 +1,154 @@
+"""QM9 (E(3)×S_n, invariant target): the HOMO–LUMO gap from atoms."""
+
+from __future__ import annotations
+
+
+import numpy as np
+
+from ._common import Quiet, bar, markdown_table, result_row, rows_of, setup_torch, timed
+
+QM9_SIZES = {"full": dict(n=20000, n_test=2000, learned_epochs=15, n_inv=200, max_iter=300),
+             "quick": dict(n=1500, n_test=500, learned_epochs=3, n_inv=60, max_iter=100)}
+QM9_ABSENT = -99.0  # value given to the coordinates of absent atoms, far outside the data
+
+
+def _absent_to_sentinel(F):
+    return np.where(np.isnan(F), QM9_ABSENT, F)
+
+
+def _qm9_regressor(size, seed):
+    """The one downstream model of the QM9 table. Absent atoms (NaN) become a constant far
+    outside the data before the trees see them: scikit-learn 1.9's
+    HistGradientBoostingRegressor accepts NaN but fails on a column that is NaN in every
+    training sample (the 29th atom slot of a small subset)."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    return make_pipeline(FunctionTransformer(_absent_to_sentinel),
+                         HistGradientBoostingRegressor(max_iter=size["max_iter"], learning_rate=0.1,
+                                                       random_state=seed))
+
+
+def run(quick=False, seed=0, target="gap"):
+    """QM9 HOMO–LUMO gap from atoms (E(3)×S_n-invariant target), one gradient-boosting
+    regressor (accepts NaN for absent atoms) on raw, canonical and projected inputs."""
+    setup_torch()
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from skcanon import CanonicalizerTransformer, InvariantProjector
+    from skcanon.datasets import load_qm9
+    from skcanon.metrics import invariance_error
+
+    size = QM9_SIZES["quick" if quick else "full"]
+    table = "qm9"
+    try:
+        b = load_qm9(size["n"], target=target, random_state=seed, shuffle=True)
+    except (ImportError, FileNotFoundError) as exc:
+        return [result_row("qm9", table, "(data missing)", "MAE (eV)", float("nan"), None, 0, 0,
+                     note=str(exc).splitlines()[0])]
+    X, y, layout = b.data, b.target * 27.2114, b.layout  # Hartree → eV
+    n_test = size["n_test"]
+    Xtr, ytr, Xte, yte = X[:-n_test], y[:-n_test], X[-n_test:], y[-n_test:]
+    Xi = Xte[: size["n_inv"]]
+
+    def fill_absent(A):
+        """Absent atoms (NaN rows) → zero rows, after centring on the present atoms: a user's
+        legitimate way to feed NaN-padded molecules to projections that reject NaN (the
+        zero rows then sit at the centroid, so they move with the molecule)."""
+        A = np.asarray(A, dtype=np.float64)
+        P = layout.to_working(A).copy()
+        centroid = np.nanmean(P[..., :3], axis=1, keepdims=True)
+        P[..., :3] -= centroid
+        return layout.from_working(np.nan_to_num(P, nan=0.0), 2)
+
+    steps = {
+        "raw padded coordinates": None,
+        "PCA + sort canonicalization": CanonicalizerTransformer("E3xS_n", "pca+sort", layout=layout),
+        "random canonicalization": CanonicalizerTransformer("E3xS_n", "random", layout=layout,
+                                                            random_state=seed, device="cpu"),
+        "learned canonicalization (supervised)": CanonicalizerTransformer(
+            "E3xS_n", "learned", layout=layout, objective="supervised", max_epochs=size["learned_epochs"],
+            random_state=seed, device="cpu"),
+        "InvariantProjector: sorted distances (E3xS_n)": [
+            FunctionTransformer(fill_absent), InvariantProjector("E3xS_n", "sorted_distances", layout=layout)],
+        "InvariantProjector: distances (E3 only, file order)": [
+            FunctionTransformer(fill_absent), InvariantProjector("E3", "distances", layout=layout)],
+        "InvariantProjector: Gram (E3 only, file order)": [
+            FunctionTransformer(fill_absent), InvariantProjector("E3", "gram", layout=layout)],
+    }
+    rows = []
+    with Quiet():
+        for name, step in steps.items():
+            reg = _qm9_regressor(size, seed)
+            try:
+                if step is None:
+                    model = reg
+                    pre = None
+                else:
+                    pre = make_pipeline(*(step if isinstance(step, list) else [step]))
+                    model = make_pipeline(pre, reg)
+                _, fs = timed(model.fit, Xtr, ytr)
+                ts = timed(pre.transform, Xte)[1] if pre is not None else 0.0
+                mae = float(np.mean(np.abs(model.predict(Xte) - yte)))
+                inv = invariance_error(model.predict, Xi, "E3xS_n", n_trials=2, random_state=seed,
+                                       layout=layout).median
+                rows.append(result_row("qm9", table, name, "MAE (eV)", mae, inv, fs, ts))
+            except Exception as exc:  # reported on the page, never hidden
+                rows.append(result_row("qm9", table, name, "MAE (eV)", float("nan"), None, 0, 0,
+                                 note=f"failed: {type(exc).__name__}: {str(exc)[:200]}"))
+    r = rows_of(rows, table)
+    learned = r["learned canonicalization (supervised)"]
+    heur = r["PCA + sort canonicalization"]["score"]
+    if np.isfinite(learned["score"]):
+        learned["target"] = "met" if learned["score"] < heur else "missed"
+    return rows
+
+
+
+def section(rows, quick, fig_dir):
+    """The Markdown of this experiment on the results page (figures go to ``fig_dir``)."""
+    out = []
+    s = QM9_SIZES["quick" if quick else "full"]
+    bar(rows, fig_dir / "qm9.png", "QM9 HOMO-LUMO gap: test MAE (eV)", "MAE", "lower")
+    out += [
+        "## QM9 (E(3)×S_n, invariant target)",
+        "",
+        f"HOMO–LUMO gap (eV) of {s['n'] - s['n_test']:,} training / {s['n_test']:,} test "
+        "molecules drawn at random from QM9 (`load_qm9(shuffle=True)`), atoms as NaN-padded "
+        "point sets (position + atomic number, 29 rows). Same regressor in every row: "
+        f"`HistGradientBoostingRegressor(max_iter={s['max_iter']})`, after the same step that "
+        f"sets the NaN coordinates of absent atoms to {QM9_ABSENT:g} (a value the trees split off "
+        "like a missing value; scikit-learn 1.9's gradient boosting fails on columns that are NaN "
+        "in every training sample). `InvariantProjector` rejects NaN, so its rows first centre each "
+        "molecule on its atoms and put absent atoms at the centroid (zeros), which keeps the "
+        "projection exactly invariant. The learned canonicalizer is trained with the "
+        f"`supervised` objective on the gap for {s['learned_epochs']} epochs. The `E3 only` "
+        "rows use QM9's file order of atoms, so they are not permutation-invariant (their "
+        "invariance error is measured under E(3)×S_n like every row). Target: learned "
+        "canonicalization beats PCA+sort.",
+        "",
+        markdown_table(rows),
+        "",
+        "![qm9](_static/results/qm9.png)",
+        "",
+    ]
+    r = rows_of(rows, "qm9")
+    raw = r.get("raw padded coordinates")
+    finite = [k for k in r if np.isfinite(r[k]["score"])]
+    worse = [k for k in finite if raw is not None and "canonicalization" in k
+             and r[k]["score"] > raw["score"]]
+    if finite:
+        best = min(finite, key=lambda k: r[k]["score"])
+        out += [f"Best row: {best} (MAE {r[best]['score']:.3f} eV)."]
+    if worse:
+        out += [f"Raw padded coordinates (MAE {raw['score']:.3f} eV) beat "
+                + ", ".join(worse) + ": QM9 stores each molecule in a fixed conventional pose "
+                "and atom order shared by train and test, which the raw model exploits; its "
+                f"invariance error ({raw['invariance_error']:.2f}) shows that it breaks as soon "
+                "as a molecule is moved or its atoms re-listed. A tree model on canonical "
+                "coordinates must still learn geometry from coordinates, while pairwise "
+                "distances give it the geometry directly."]
+    out += [""]
+    return "\n".join(out)
