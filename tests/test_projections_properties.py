@@ -175,6 +175,19 @@ def test_bispectrum_separates_what_power_spectrum_merges(seed, n):
         assert orbit_separation(proj, X, group, X_other=Y) == 0.0, method
 
 
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 8])
+def test_bispectrum_emits_no_constant_or_repeated_column(n):
+    # real fibres make half of B_c(k) repeat and some imaginary parts vanish identically;
+    # none of those may be emitted (a downstream StandardScaler would blow up their noise)
+    X = np.random.default_rng(n).normal(size=(200, 3 * n))
+    proj = InvariantProjector(f"C{n}", "bispectrum", layout="fibre").fit(X)
+    Z = proj.transform(X)
+    assert Z.shape[1] == len(proj.get_feature_names_out())
+    assert Z.std(axis=0).min() > 1e-3
+    corr = np.corrcoef(Z, rowvar=False)
+    assert np.abs(corr[~np.eye(len(corr), dtype=bool)]).max() < 0.999
+
+
 @pytest.mark.parametrize("method", ["max_filter", "canonical"])
 @given(seed=st.integers(0, 2**31 - 1))
 def test_lossless_image_maps_separate_mirror_images(method, seed):

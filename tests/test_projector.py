@@ -79,7 +79,7 @@ def test_clone_pickle_and_random_state_reproducibility():
     ("O2", "gram", {}, 6, ["gram_0_0", "gram_1_2"]),
     ("SO3", "gram_minors", {}, 12, ["minor_0_1_2"]),
     ("C4", "power_spectrum", {"layout": "fibre"}, 12, ["power_spectrum_c2_k1", "power_spectrum_c0_k2"]),
-    ("C4", "bispectrum", {"layout": "fibre"}, 8, ["bispectrum_c1_k3_im", "bispectrum_c0_mean"]),
+    ("C4", "bispectrum", {"layout": "fibre"}, 8, ["bispectrum_c1_k1_im", "bispectrum_c0_mean"]),
     ("C4", "group_pool", {"layout": "fibre"}, 8, ["pool_max_c1"]),
 ])
 def test_pandas_output_has_meaningful_names(group, method, kwargs, n_features, expected):

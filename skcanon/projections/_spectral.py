@@ -69,29 +69,48 @@ class Bispectrum(_Spectral):
     phase reference, so the relative shifts between channels are kept. Lossless for generic
     signals: fixing the phase of ``F_0(1)``, ``|F_0(1)|`` comes from ``B_0(0)`` and the
     mean, and ``F_c(k+1)`` from ``B_c(k)`` recursively whenever no ``F_c(k)`` vanishes.
-    ``C·(2n+1)`` features, cost ``O(C·n log n)``. Cubic in the input: scale it to about unit size.
+
+    Only what real signals leave free is emitted: ``F_c(n−k) = conj(F_c(k))`` makes
+    ``B_c(n−1−k) = B_c(k)``, so ``k < ⌈n/2⌉`` suffices; imaginary parts that vanish
+    identically (``B_0(0) = |F_0(1)|²·F_0(0)``, and every ``B`` when ``n ≤ 2``) are dropped,
+    so no constant column reaches a downstream scaler. ``C·(2⌈n/2⌉+1) − 1`` features
+    (``2C`` when ``n ≤ 2``), cost ``O(C·n log n)``. Cubic in the input: scale it to
+    about unit size.
     """
 
     name = "bispectrum"
 
+    def _kept_imaginary(self):
+        """``(C, ⌈n/2⌉)`` mask of the imaginary parts that are not identically zero."""
+        C, n = self.sample_shape_
+        keep = np.full((C, (n + 1) // 2), n > 2)
+        keep[0, 0] = False
+        return keep
+
     def transform(self, P):
         n_s, C, n = P.shape
+        half = (n + 1) // 2
         F = np.fft.fft(P, axis=2)
         ref = F[:, 0:1, 1 % n][:, :, None]
-        B = ref * F * np.conj(np.roll(F, -1, axis=2))
-        out = np.concatenate(
-            [P.mean(axis=2)[:, :, None], B.real, B.imag], axis=2
-        )
-        return out.astype(P.dtype, copy=False).reshape(n_s, -1)
+        B = ref * F[:, :, :half] * np.conj(np.roll(F, -1, axis=2)[:, :, :half])
+        keep = self._kept_imaginary()
+        out = np.empty((n_s, C, 1 + half + half), dtype=P.dtype)
+        out[:, :, 0] = P.mean(axis=2)
+        out[:, :, 1:1 + half] = B.real
+        out[:, :, 1 + half:] = B.imag
+        columns = np.concatenate([np.ones((C, 1 + half), bool), keep], axis=1)
+        return out[:, columns]
 
     def feature_names(self):
         C, n = self.sample_shape_
+        keep = self._kept_imaginary()
+        half = (n + 1) // 2
         return [
             name
             for c in range(C)
             for name in [f"bispectrum_c{c}_mean"]
-            + [f"bispectrum_c{c}_k{k}_re" for k in range(n)]
-            + [f"bispectrum_c{c}_k{k}_im" for k in range(n)]
+            + [f"bispectrum_c{c}_k{k}_re" for k in range(half)]
+            + [f"bispectrum_c{c}_k{k}_im" for k in range(half) if keep[c, k]]
         ]
 
     @property
