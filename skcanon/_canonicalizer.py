@@ -233,11 +233,14 @@ default=None
         else:
             self.n_points_ = P.shape[1]
         canonicalizer = make_canonicalizer(group, self.method, layout, **self._learning_options())
-        if not group.exact_on_images and isinstance(layout, ImageLayout):
+        if isinstance(layout, ImageLayout) and not group.exact_on_image_shape(self.image_shape_):
+            square = self.image_shape_[-1] == self.image_shape_[-2]
             warnings.warn(
-                f"group {group.name!r} rotates images by interpolation for angles that are not multiples "
-                "of 90°: canonical forms are invariant only up to resampling error (corners are cut, "
-                "edges smoothed). Use C4/D4 for exact image symmetries.",
+                f"group {group.name!r} rotates {'' if square else 'non-square '}images by interpolation "
+                f"for angles that are not multiples of {'90' if square else '180'}°: canonical forms are "
+                "invariant only up to resampling error (corners are cut, edges smoothed). Use "
+                f"{'C4/D4' if square else 'C2/D2, or pad the images to a square for C4/D4,'} for exact "
+                "image symmetries.",
                 InexactActionWarning, stacklevel=3)  # the caller of fit, past _fit_context
         canonicalizer.fit(P, layout, y)
         self.group_, self.layout_, self.canonicalizer_ = group, layout, canonicalizer

@@ -278,3 +278,25 @@ def test_html_repr_links_to_the_api_reference():
         link = est._get_doc_link()
         assert link.endswith(f"/generated/skcanon.{type(est).__name__}.html"), link
         assert link in est._repr_html_()
+
+
+def test_non_square_images_are_exact_for_half_turns_only():
+    import warnings
+
+    from skcanon.exceptions import InexactActionWarning
+    from skcanon.groups import get_group
+    from skcanon.layouts import ImageLayout
+
+    rng = np.random.default_rng(1)
+    images = rng.random((6, 5, 8))  # 5×8: a quarter turn cannot keep the shape
+    layout = ImageLayout((5, 8))
+    X = images.reshape(6, -1)
+    with pytest.warns(InexactActionWarning, match="non-square"):
+        CanonicalizerTransformer("C4", "moments", layout=layout).fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est = CanonicalizerTransformer("C2", "moments", layout=layout).fit(X)
+    C2 = get_group("C2")
+    turned = C2.apply(np.ones(6, dtype=int), images, layout)
+    np.testing.assert_array_equal(turned, images[:, ::-1, ::-1])  # exact half turn, no resampling
+    np.testing.assert_allclose(est.transform(turned.reshape(6, -1)), est.transform(X), atol=1e-12)

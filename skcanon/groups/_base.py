@@ -23,8 +23,13 @@ class Group:
 
     #: short name, e.g. ``"SO3"``
     name = "group"
-    #: True when the action on images is exact (no interpolation) for every element
+    #: True when the action on square images is exact (no interpolation) for every element
     exact_on_images = True
+
+    def exact_on_image_shape(self, shape):
+        """True when every element acts exactly (no interpolation) on images of ``shape``
+        (``(..., H, W)``)."""
+        return bool(self.exact_on_images)
 
     # -- elements ---------------------------------------------------------------------------
     def sample(self, n, random_state=None, n_points=None):

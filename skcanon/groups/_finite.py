@@ -77,6 +77,12 @@ class _PlanarFiniteGroup(Group):
         elif kind not in ("image", "fibre"):
             raise TypeError(f"{self.name} cannot act on layout {layout!r}.")
 
+    def exact_on_image_shape(self, shape):
+        # a quarter turn of a non-square image changes its shape: only half turns and
+        # flips stay exact there
+        square = shape[-1] == shape[-2]
+        return (4 if square else 2) % self.n == 0
+
     def exact_for(self, g):
         """True per element when its image action is exact (a multiple of 90°)."""
         return quarter_turns(self.angles(g)) >= 0

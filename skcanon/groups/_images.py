@@ -26,18 +26,17 @@ def quarter_turns(angles):
 def rotate_images(imgs, angles):
     """Rotate each image ``imgs[i]`` (``(n, C, H, W)``) by ``angles[i]`` radians.
 
-    Exact for multiples of 90° on square images; bilinear otherwise. Returns a new array
+    Exact for multiples of 90° on square images and of 180° on the others; bilinear
+    otherwise. Returns a new array
     of the input dtype (float inputs) or float64 (integer inputs).
     """
     imgs = np.asarray(imgs)
     angles = np.broadcast_to(np.asarray(angles, dtype=np.float64), (imgs.shape[0],))
     dtype = imgs.dtype if np.issubdtype(imgs.dtype, np.floating) else np.float64
     out = np.empty(imgs.shape, dtype=dtype)
-    square = imgs.shape[-1] == imgs.shape[-2]
-    q = quarter_turns(angles) if square else np.full(angles.shape, -1)
-    if not square:
-        zero = np.abs(np.mod(angles + np.pi, 2 * np.pi) - np.pi) < _EXACT_TOL
-        q = np.where(zero, 0, -1)
+    q = quarter_turns(angles)
+    if imgs.shape[-1] != imgs.shape[-2]:  # a quarter turn would change the shape
+        q = np.where(q % 2 == 1, -1, q)
     for k in range(4):
         idx = np.flatnonzero(q == k)
         if idx.size:

@@ -28,6 +28,9 @@ class ProductGroup(Group):
         self.name = "x".join(f.name for f in factors)
         self.exact_on_images = all(f.exact_on_images for f in factors)
 
+    def exact_on_image_shape(self, shape):
+        return all(f.exact_on_image_shape(shape) for f in self._factors)
+
     @property
     def factors(self):
         return self._factors

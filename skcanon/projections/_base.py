@@ -134,7 +134,7 @@ def act_each(group, element, P, layout):
 def exact_orthogonal_action(group, layout, sample_shape):
     """True when the finite group's action on this layout is an exact orthogonal map
     (a permutation of coordinates, or an orthogonal matrix on 2-D points). Image rotations
-    are exact only by multiples of 90° on square images."""
+    are exact by multiples of 90° on square images, by half turns on the others."""
     if getattr(layout, "kind", None) == "image":
-        return bool(group.exact_on_images) and sample_shape[-1] == sample_shape[-2]
+        return group.exact_on_image_shape(sample_shape)
     return True
