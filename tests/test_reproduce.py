@@ -139,9 +139,13 @@ def test_projections(projection_rows):
 
 
 def test_write_results(tmp_path, nbody_rows, projection_rows):
-    path = R.write_results({"nbody": nbody_rows, "projections": projection_rows},
-                           "python benchmarks/reproduce.py --quick", 1.0, True, 0,
-                           path=tmp_path / "results.md", fig_dir=tmp_path / "fig")
+    rows_dir = tmp_path / "rows"
+    for name, rows in (("projections", projection_rows), ("nbody", nbody_rows)):
+        R.save_rows(name, rows, "python benchmarks/reproduce.py --quick", 1.0, True, 0, rows_dir=rows_dir)
+    records = R.load_rows(rows_dir)
+    assert list(records) == ["nbody", "projections"]  # page order, not run order
+    assert records["nbody"]["rows"][0]["method"] == nbody_rows[0]["method"]
+    path = R.write_results(records, path=tmp_path / "results.md", fig_dir=tmp_path / "fig")
     text = path.read_text()
     assert "python benchmarks/reproduce.py --quick" in text
     assert "scikit-learn" in text and "torch" in text and "CPUs" in text
