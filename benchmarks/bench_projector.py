@@ -35,10 +35,24 @@ CASES = [
 ]
 
 
+#: methods whose kernels run on torch: timed with one torch thread (see projector_row)
+TORCH_METHODS = ("gram", "distances")
+
+
 def projector_row(method, group, kind, points, width, target_ratio, quick=False, n=None, name=None):
     """Time ``InvariantProjector(group, method).transform`` on float32 data."""
     from skcanon import InvariantProjector
 
+    threads = "default"
+    if method in TORCH_METHODS:
+        # torch's OpenMP threads wait for each other at every small batched call: while
+        # other jobs hold the cores of a shared 2-core machine that makes these rows 2–20×
+        # slower and erratic. One thread keeps them reproducible (the copy they are
+        # compared with is single-threaded too); each row runs in its own process.
+        import torch
+
+        torch.set_num_threads(1)
+        threads = 1
     n = n or 100_000
     X = point_clouds(n, m=points, d=width)
     if kind == "fibre":
@@ -46,10 +60,15 @@ def projector_row(method, group, kind, points, width, target_ratio, quick=False,
     else:
         est = InvariantProjector(group, method, n_dims=width, random_state=0)
     est.fit(X[:512])
+    # one full call first: one-time costs (torch set-up, the first touch of memory the size
+    # of the output, which on a virtual machine can take seconds) stay out of the timings;
+    # best_time's own warm-up counts as a timing when it takes over 2 s
+    est.transform(X)
     seconds = best_time(lambda: est.transform(X), 1 if quick else 3)
     return {"name": f"projector/{method} {group}", "n_samples": n, "shape": [points, width],
             "dtype": "float32", "seconds": seconds, "copy_seconds": copy_time(X),
-            "target_ratio": target_ratio, "n_features_out": int(est.transform(X[:2]).shape[1])}
+            "target_ratio": target_ratio, "n_features_out": int(est.transform(X[:2]).shape[1]),
+            "threads": threads}
 
 
 def rows(quick=False):

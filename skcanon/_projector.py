@@ -226,8 +226,14 @@ default=None
         X, _ = encode_if_graphs(X, self.layout_)
         P, _ = validate_samples(self, X, self.layout_, reset=False,
                                 allow_absent_points=self._absent_ok(self.projection_, self.layout_))
-        out = None
+        # projections that take out= (Gram, distances: outputs wider than the input)
+        # write each batch into the result instead of a fresh array copied over
+        into = getattr(self.projection_, "supports_out", False)
+        out = np.empty((P.shape[0], self.n_features_out_), dtype=P.dtype) if into else None
         for sl in iter_batches(P.shape[0], self.batch_size):
+            if into:
+                self.projection_.transform(P[sl], out=out[sl])
+                continue
             part = self.projection_.transform(P[sl])
             if out is None:
                 out = np.empty((P.shape[0], part.shape[1]), dtype=part.dtype)

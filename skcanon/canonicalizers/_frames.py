@@ -273,20 +273,26 @@ def _rebase_degenerate(Y, w, E, gaps):
 # -- fast paths ------------------------------------------------------------------------------
 #
 # The functions below serve the common case — samples without absent points whose
-# covariance eigenvalues are well separated and whose axis signs are clearly decided by the
-# third moment — at close to memory speed. They work in the input dtype on the big arrays
-# (points transposed to ``(n, d, m)`` so that every reduction runs over a contiguous axis)
-# and in float64 only on the ``(n, d, d)`` matrices. Every sample that is not clearly in
-# that case is handed back (``ok=False``) to the general path above, so the documented tie
-# and degeneracy rules are unchanged.
+# covariance eigenvalues are well separated and whose axis signs the rules above settle
+# without a tie-break (third moment, else centroid or determinant) — at close to memory
+# speed. They work in the input dtype on the big arrays (points transposed to ``(n, d, m)``
+# so that every reduction runs over a contiguous axis) and in float64 only on the
+# per-sample d×d quantities, kept as separate ``(n,)`` arrays (one per matrix entry or
+# vector component): numpy is slow on short trailing axes, fast on long contiguous ones.
+# Every sample whose decisions lie within rounding error of a threshold is handed back
+# (``ok=False``) to the general path above, so the documented tie and degeneracy rules are
+# unchanged.
 
 #: relative eigenvalue gap (to the trace) above which the closed-form eigenvectors are
 #: accurate and the general path would not see a repeated eigenvalue
 FAST_GAP_RTOL = 1e-5
 #: normalized third moment above which the fast path trusts the sign (the general path
-#: decides from ``SIGN_RTOL`` = 1e-6). The threshold grows with the rounding error of the
-#: working dtype times the condition number trace / smallest eigenvalue gap.
-FAST_SIGN_RTOL = 3e-6
+#: decides from ``SIGN_RTOL`` = 1e-6), per working dtype. The threshold also grows with
+#: the rounding error of the dtype times the condition number trace / smallest gap.
+FAST_SIGN_RTOL = {np.dtype(np.float32): 3e-6, np.dtype(np.float64): SIGN_RTOL}
+#: relative margin between the two least certain axes under which the fast path leaves the
+#: determinant fix (flip the least certain axis) to the general path, per working dtype
+FAST_TIE_RTOL = {np.dtype(np.float32): 1e-3, np.dtype(np.float64): 1e-9}
 
 
 def sym_eig_desc(C):
@@ -300,89 +306,107 @@ def sym_eig_desc(C):
     """
     C = np.asarray(C, dtype=np.float64)
     n, d, _ = C.shape
+    entries = {(i, j): C[:, i, j] for i in range(d) for j in range(i, d)}
+    lam, axes, reliable = _sym_eig_columns(entries, d)
+    return np.stack(lam, axis=1), _frame_array(axes, n, d), reliable
+
+
+def _frame_array(axes, n, d):
+    """``(n, d, d)`` float64 frames from ``axes[k][i]`` = component ``i`` of axis ``k``."""
+    E = np.empty((n, d, d))
+    for k in range(d):
+        for i in range(d):
+            E[:, i, k] = axes[k][i]
+    return E
+
+
+def _sym_eig_columns(S, d):
+    """Eigenvalues (descending) and unit eigenvectors of symmetric ``d×d`` matrices given
+    entry by entry (``S[i, j]``, ``i ≤ j``, ``(n,)`` float64 arrays).
+
+    Returns ``(lam, axes, reliable)``: ``lam[k]`` and ``axes[k][i]`` (component ``i`` of
+    eigenvector ``k``) are ``(n,)`` arrays; for ``d`` = 2 and 3 the frame has
+    determinant +1.
+    """
     if d == 3:
-        lam, E = _eig3(C)
+        lam, axes = _eig3(S)
     elif d == 2:
-        lam, E = _eig2(C)
+        lam, axes = _eig2(S)
     else:
-        lam, E = np.linalg.eigh(C)
-        lam, E = lam[:, ::-1], E[:, :, ::-1]
-    trace = np.maximum(lam, 0.0).sum(axis=1)
-    if d > 1:
-        gaps = lam[:, :-1] - lam[:, 1:]
-        reliable = np.all(gaps > FAST_GAP_RTOL * trace[:, None], axis=1) & (trace > 0)
-    else:
-        reliable = trace > 0
-    return lam, E, reliable & np.isfinite(lam).all(axis=1)
+        n = S[0, 0].shape[0]
+        C = np.empty((n, d, d))
+        for (i, j), v in S.items():
+            C[:, i, j] = C[:, j, i] = v
+        w, V = np.linalg.eigh(C)
+        lam = [w[:, k] for k in range(d - 1, -1, -1)]
+        axes = [[V[:, i, k] for i in range(d)] for k in range(d - 1, -1, -1)]
+    trace = np.maximum(lam[0], 0.0)
+    for k in range(1, d):
+        trace = trace + np.maximum(lam[k], 0.0)
+    with np.errstate(invalid="ignore"):
+        reliable = (trace > 0) & np.isfinite(trace)
+        for k in range(d - 1):
+            reliable &= (lam[k] - lam[k + 1]) > FAST_GAP_RTOL * trace
+    return lam, axes, reliable
 
 
-def _eig2(C):
-    a, b, c = C[:, 0, 0], C[:, 0, 1], C[:, 1, 1]
+def _eig2(S):
+    a, b, c = S[0, 0], S[0, 1], S[1, 1]
     mid = 0.5 * (a + c)
     rad = np.hypot(0.5 * (a - c), b)
-    lam = np.stack([mid + rad, mid - rad], axis=1)
+    l1, l2 = mid + rad, mid - rad
     # eigenvector of the larger eigenvalue from whichever row of (C - λ1 I) is larger
-    v1 = np.stack([b, lam[:, 0] - a], axis=1)
-    v2 = np.stack([lam[:, 0] - c, b], axis=1)
-    v = np.where((np.einsum("ni,ni->n", v1, v1) >= np.einsum("ni,ni->n", v2, v2))[:, None], v1, v2)
-    v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-300)
-    E = np.stack([v, np.stack([-v[:, 1], v[:, 0]], axis=1)], axis=2)
-    return lam, E
+    u, w = l1 - a, l1 - c
+    first = u * u >= w * w  # rows (b, l1 − a) and (l1 − c, b): compare their norms
+    v0, v1 = np.where(first, b, w), np.where(first, u, b)
+    inv = 1.0 / np.maximum(np.sqrt(v0 * v0 + v1 * v1), 1e-300)
+    v0, v1 = v0 * inv, v1 * inv
+    return [l1, l2], [[v0, v1], [-v1, v0]]
 
 
-def _eig3(C):
-    # trigonometric solution of the characteristic cubic, written on the six distinct
-    # entries so that every step is one pass over (n,) arrays
-    a, b, c = C[:, 0, 0], C[:, 1, 1], C[:, 2, 2]
-    x, y, z = C[:, 0, 1], C[:, 0, 2], C[:, 1, 2]
-    q = (a + b + c) / 3.0
+def _eig3(S):
+    # trigonometric solution of the characteristic cubic; the eigenvectors of the largest
+    # and smallest eigenvalues are columns of adj(C − λI) = (λ_j − λ)(λ_k − λ) e e^T
+    # (the one with the largest diagonal entry), the middle one their cross product
+    a, b, c = S[0, 0], S[1, 1], S[2, 2]
+    x, y, z = S[0, 1], S[0, 2], S[1, 2]
+    q = (a + b + c) * (1.0 / 3.0)
     a0, b0, c0 = a - q, b - q, c - q
-    p = np.sqrt((a0 * a0 + b0 * b0 + c0 * c0 + 2.0 * (x * x + y * y + z * z)) / 6.0)
-    det = a0 * (b0 * c0 - z * z) - x * (x * c0 - z * y) + y * (x * z - b0 * y)
+    xx, yy, zz = x * x, y * y, z * z
+    p = np.sqrt((a0 * a0 + b0 * b0 + c0 * c0 + 2.0 * (xx + yy + zz)) * (1.0 / 6.0))
+    det = a0 * (b0 * c0 - zz) - x * (x * c0 - z * y) + y * (x * z - b0 * y)
     safe_p = np.where(p > 0, p, 1.0)
-    r = np.clip(det / (2.0 * safe_p ** 3), -1.0, 1.0)
-    phi = np.arccos(r) / 3.0
-    l1 = q + 2.0 * p * np.cos(phi)
-    l3 = q + 2.0 * p * np.cos(phi + 2.0 * np.pi / 3.0)
+    r = np.clip(det / (2.0 * safe_p * safe_p * safe_p), -1.0, 1.0)
+    cosines = np.cos(np.arccos(r) * (1.0 / 3.0) + np.array([[0.0], [2.0 * np.pi / 3.0]]))
+    outer = q + 2.0 * p * cosines                              # (2, n): largest, smallest
+    l1, l3 = outer[0], outer[1]
     l2 = 3.0 * q - l1 - l3
-    e1 = _null_vector3(a, b, c, x, y, z, l1)
-    e3 = _null_vector3(a, b, c, x, y, z, l3)
+    A0, A1, A2 = a - outer, b - outer, c - outer               # diagonal of C − λI
+    d00, d11, d22 = A1 * A2 - zz, A0 * A2 - yy, A0 * A1 - xx   # adjugate, diagonal
+    o01, o02, o12 = y * z - x * A2, x * z - y * A1, x * y - A0 * z
+    t1 = d11 > d00
+    t2 = d22 > np.maximum(d00, d11)
+    v0 = np.where(t2, o02, np.where(t1, o01, d00))
+    v1 = np.where(t2, o12, np.where(t1, d11, o01))
+    v2 = np.where(t2, d22, np.where(t1, o12, o02))
+    inv = 1.0 / np.maximum(np.sqrt(v0 * v0 + v1 * v1 + v2 * v2), 1e-300)
+    v0, v1, v2 = v0 * inv, v1 * inv, v2 * inv
+    e1 = [v0[0], v1[0], v2[0]]
+    e3 = [v0[1], v1[1], v2[1]]
     dot = e3[0] * e1[0] + e3[1] * e1[1] + e3[2] * e1[2]
     e3 = [e3[k] - dot * e1[k] for k in range(3)]
     inv = 1.0 / np.maximum(np.sqrt(e3[0] * e3[0] + e3[1] * e3[1] + e3[2] * e3[2]), 1e-300)
     e3 = [v * inv for v in e3]
     e2 = _cross(e3, e1)  # det [e1, e2, e3] = +1
-    E = np.empty(C.shape)
-    for k, e in enumerate((e1, e2, e3)):
-        for i in range(3):
-            E[:, i, k] = e[i]
-    return np.stack([l1, l2, l3], axis=1), E
+    return [l1, l2, l3], [e1, e2, e3]
 
 
 def _cross(u, v):
     return [u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0]]
 
 
-def _null_vector3(a, b, c, x, y, z, lam):
-    """Unit vector spanning the null space of ``C - lam I`` (the largest cross product of
-    two of its rows), as three (n,) component arrays."""
-    r0, r1, r2 = (a - lam, x, y), (x, b - lam, z), (y, z, c - lam)
-    best, best_norm = None, None
-    for u, v in ((r0, r1), (r0, r2), (r1, r2)):
-        w = _cross(u, v)
-        nrm = w[0] * w[0] + w[1] * w[1] + w[2] * w[2]
-        if best is None:
-            best, best_norm = w, nrm
-        else:
-            take = nrm > best_norm
-            best = [np.where(take, wk, bk) for wk, bk in zip(w, best)]
-            best_norm = np.where(take, nrm, best_norm)
-    inv = 1.0 / np.maximum(np.sqrt(best_norm), 1e-300)
-    return [v * inv for v in best]
-
-
 def fast_pca(Y, special, centre):
-    """PCA frames and projected points, for the samples where that is unambiguous.
+    """PCA frames and canonical points, for the samples where that is unambiguous.
 
     Parameters
     ----------
@@ -391,8 +415,7 @@ def fast_pca(Y, special, centre):
     special : bool
         Force determinant +1.
     centre : bool
-        Also return the centred projection ``(y − c) E`` (E(d)/SE(d)); otherwise the
-        caller projects the raw points.
+        Return the centred projection ``(y − c) E`` (E(d)/SE(d)); otherwise ``y E``.
 
     Returns
     -------
@@ -400,8 +423,8 @@ def fast_pca(Y, special, centre):
         The same frames as :func:`pca_frames` wherever ``ok``.
     c : ndarray (n, d), float64
         Centroids.
-    Z : ndarray (n, m, d) in the input dtype, or None
-        ``(y − c) E`` when ``centre``.
+    Z : ndarray (n, m, d) in the input dtype
+        ``(y − c) E`` when ``centre``, ``y E`` otherwise.
     ok : ndarray (n,), bool
         False for samples the general path must handle (absent points, repeated or
         near-repeated eigenvalues, undecided or nearly tied signs, no spread).
@@ -416,37 +439,90 @@ def _fast_pca(Y, special, centre):
     T = np.swapaxes(Y, 1, 2).copy(order="C")                 # (n, d, m), one pass
     c = np.einsum("nkm,m->nk", T, np.full(m, 1.0 / m, dtype=dt))  # batch-size independent
     T -= c[:, :, None]
-    C = np.empty((n, d, d))
-    for i in range(d):
-        for j in range(i, d):
-            C[:, i, j] = C[:, j, i] = np.einsum("nm,nm->n", T[:, i], T[:, j])
-    C /= m
-    lam, E, ok = sym_eig_desc(C)
-    trace = np.maximum(lam, 0.0).sum(axis=1)
+    S = {(i, j): np.multiply(np.einsum("nm,nm->n", T[:, i], T[:, j]), 1.0 / m, dtype=np.float64)
+         for i in range(d) for j in range(i, d)}
+    lam, axes, ok = _sym_eig_columns(S, d)
+    trace = np.maximum(lam[0], 0.0)
+    gap = lam[0] - lam[1] if d > 1 else trace
+    for k in range(1, d):
+        trace = trace + np.maximum(lam[k], 0.0)
+        if k < d - 1:
+            gap = np.minimum(gap, lam[k] - lam[k + 1])
     c64 = c.astype(np.float64)
-    ok &= np.isfinite(c64).all(axis=1)  # absent (NaN) points or overflow: general path
-    ok &= trace > 1e-8 * (np.einsum("nd,nd->n", c64, c64) + trace)
-    Ed = E.astype(dt)
-    proj = np.matmul(np.swapaxes(Ed, 1, 2), T)                # (n, d, m) projections
-    m3 = np.einsum("nkm,nkm->nk", proj * proj, proj).astype(np.float64) / m
-    strength = np.abs(m3) / np.maximum(trace ** 1.5, 1e-300)[:, None]
-    gap = np.min(lam[:, :-1] - lam[:, 1:], axis=1) if d > 1 else trace
-    cond = trace / np.maximum(gap, 1e-300)
-    ok &= np.all(strength > np.maximum(FAST_SIGN_RTOL, 20 * np.finfo(dt).eps * (1 + cond))[:, None], axis=1)
-    E = E * np.where(m3 < 0, -1.0, 1.0)[:, None, :]
+    norm_c = np.einsum("nd,nd->n", c64, c64)
+    ok &= np.isfinite(norm_c)  # absent (NaN) points or overflow: general path
+    ok &= trace > 1e-8 * (norm_c + trace)
+    E = _frame_array(axes, n, d)
+    proj = np.matmul(np.swapaxes(E.astype(dt), 1, 2), T)      # (n, d, m) projections
+    m3 = np.einsum("nkm,nkm->nk", proj * proj, proj).astype(np.float64)
+    # Signs by the rules of pca_frames: per axis the normalized third moment |m3| / trace^1.5
+    # decides when above SIGN_RTOL; below it, the centroid's projection decides (groups
+    # without translations), or, for SE(d) with a single such axis, the determinant does.
+    # ``err`` bounds the rounding error of a strength (dtype precision × the condition
+    # number trace / smallest gap); samples within ``err`` of a threshold are refused.
+    err = 20 * np.finfo(dt).eps * (1 + trace / np.maximum(gap, 1e-300))
+    scale = 1.0 / np.maximum(trace * np.sqrt(trace), 1e-300)
+    strength = [np.abs(m3[:, k]) * (scale / m) for k in range(d)]
+    strength_err = [err] * d
+    negative = [m3[:, k] < 0 for k in range(d)]
+    decided = [s > np.maximum(FAST_SIGN_RTOL[dt], SIGN_RTOL + err) for s in strength]
+    open_axes = [s < SIGN_RTOL - err for s in strength]
+    for k in range(d):
+        ok &= decided[k] | open_axes[k]
+    if not centre:  # the centroid's projection orients the open axes
+        size = np.sqrt(trace) + np.sqrt(norm_c)
+        for k in range(d):
+            first = c64[:, 0] * axes[k][0]
+            for i in range(1, d):
+                first = first + c64[:, i] * axes[k][i]
+            use = open_axes[k] & (np.abs(first) > (SIGN_RTOL + err) * size)
+            ok &= ~open_axes[k] | use
+            strength[k] = np.where(use, np.abs(first) * scale, strength[k])
+            strength_err[k] = np.where(use, err * size * scale, err)
+            negative[k] = np.where(use, first < 0, negative[k])
+    elif special and d > 1:
+        # one open axis: the determinant +1 fixes its sign — it is the least certain
+        # axis, so the determinant fix below flips it when needed
+        ok &= sum(a.astype(np.intp) for a in open_axes) <= 1
+    else:
+        for k in range(d):
+            ok &= ~open_axes[k]
     if special:
         if d in (2, 3):  # the closed forms of sym_eig_desc return det +1: the signs decide
-            neg = np.prod(np.where(m3 < 0, -1.0, 1.0), axis=1) < 0
+            flip = negative[0]
+            for k in range(1, d):
+                flip = flip ^ negative[k]
         else:
-            neg = np.linalg.det(E) < 0
-        if neg.any():
-            order = np.sort(strength, axis=1)
-            # the general path flips the least certain axis; refuse near-ties in certainty
-            ok &= ~neg | (d < 2) | (order[:, min(1, d - 1)] > order[:, 0] * (1 + 1e-3) + 1e-12)
-            weakest = np.argmin(strength, axis=1)
-            rows = np.flatnonzero(neg)
-            E[rows, :, weakest[rows]] *= -1
-    Z = None
-    if centre:
-        Z = np.matmul(np.swapaxes(T, 1, 2), E.astype(dt))     # (n, m, d), centred projection
+            flip = (np.linalg.det(E) < 0) ^ (sum(neg.astype(np.intp) for neg in negative) % 2 == 1)
+        # the general path flips the least certain axis; refuse near-ties in certainty
+        weakest, lowest = _weakest_axis(strength)
+        if d > 1:
+            second = None
+            for k in range(d):
+                other = np.where(weakest == k, np.inf, strength[k])
+                second = other if second is None else np.minimum(second, other)
+            margin = strength_err[0]
+            for k in range(1, d):
+                margin = np.maximum(margin, strength_err[k])
+            ok &= ~flip | (second - lowest > lowest * FAST_TIE_RTOL[dt] + 2 * margin)
+        for k in range(d):
+            negative[k] = negative[k] ^ (flip & (weakest == k))
+    if not centre:  # y E = (y − c) E + c E
+        proj += np.einsum("nd,nde->ne", c64, E).astype(dt)[:, :, None]
+    Z = np.empty((n, m, d), dtype=dt)
+    for k in range(d):  # sign and transpose back to (n, m, d) in one pass per axis
+        sign = np.where(negative[k], -1.0, 1.0)
+        E[:, :, k] *= sign[:, None]
+        np.multiply(proj[:, k], sign.astype(dt)[:, None], out=Z[:, :, k])
     return E, c64, Z, ok
+
+
+def _weakest_axis(strength):
+    """Index of the smallest of the per-axis arrays (first on ties) and its value."""
+    weakest = np.zeros(strength[0].shape, dtype=np.intp)
+    lowest = strength[0]
+    for k in range(1, len(strength)):
+        smaller = strength[k] < lowest
+        weakest = np.where(smaller, k, weakest)
+        lowest = np.where(smaller, strength[k], lowest)
+    return weakest, lowest

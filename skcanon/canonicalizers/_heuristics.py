@@ -130,30 +130,47 @@ class PCACanonicalizer(Canonicalizer):
         if (P.dtype not in (np.float32, np.float64) or not isinstance(g, (OrthogonalGroup, EuclideanGroup))
                 or (translating and not layout.has_positions) or 0 in P.shape[:2]):
             return super().canonicalize(P, layout)
+        out, h, ok = self._fast_canonicalize(P, layout)
+        rest = np.flatnonzero(~ok)
+        if rest.size and P.dtype != np.float64:
+            # float32 rounding leaves some signs too close to call; float64 settles most
+            # (samples with absent points go straight to the general path)
+            retry = rest[np.isfinite(P[rest]).all(axis=(1, 2))]
+            if retry.size:
+                out64, h64, ok64 = self._fast_canonicalize(P[retry].astype(np.float64), layout)
+                out[retry[ok64]], h[retry[ok64]] = out64[ok64], h64[ok64]
+                rest = np.setdiff1d(rest, retry[ok64], assume_unique=True)
+        if rest.size:
+            # everything the fast path refused goes through the general path
+            out[rest], h[rest] = super().canonicalize(P[rest], layout)
+        return out, h
+
+    def _fast_canonicalize(self, P, layout):
+        """``(out, frames, ok)`` from :func:`fast_pca`; rows where ``ok`` is False are
+        placeholders for the general path to overwrite."""
+        g = self.group
+        translating = isinstance(g, EuclideanGroup)
         field = geometric_field(layout)
         sl = layout.slice_of(field.name)
         # absent points make a sample's centroid NaN: fast_pca refuses it (no separate pass)
         E, c, Z, ok = fast_pca(P[..., sl], special=g.special, centre=translating)
-        out = np.empty_like(P) if (Z is None or layout.width != g.d) else Z
-        Ed = E.astype(P.dtype)
-        for f in layout.fields:
-            fs = layout.slice_of(f.name)
-            if not f.is_geometric:
-                out[..., fs] = P[..., fs]
-            elif f.name == field.name and Z is not None:
-                if out is not Z:
+        if layout.width == sl.stop - sl.start:
+            out = Z  # the frame's own field is the whole sample
+        else:
+            out = np.empty_like(P)
+            Ed = E.astype(P.dtype)
+            for f in layout.fields:
+                fs = layout.slice_of(f.name)
+                if not f.is_geometric:
+                    out[..., fs] = P[..., fs]
+                elif f.name == field.name:
                     out[..., fs] = Z
-            elif f.kind == "position" and translating:
-                shift = np.einsum("nd,nde->ne", c, E).astype(P.dtype)
-                shift_columns(np.matmul(P[..., fs], Ed), shift, out[..., fs])
-            else:
-                out[..., fs] = np.matmul(P[..., fs], Ed)
-        h = g.from_parts(E, c) if translating else E
-        if not ok.all():
-            # everything the fast path refused goes through the general path
-            rest = np.flatnonzero(~ok)
-            out[rest], h[rest] = super().canonicalize(P[rest], layout)
-        return out, h
+                elif f.kind == "position" and translating:
+                    shift = np.einsum("nd,nde->ne", c, E).astype(P.dtype)
+                    shift_columns(np.matmul(P[..., fs], Ed), shift, out[..., fs])
+                else:
+                    out[..., fs] = np.matmul(P[..., fs], Ed)
+        return out, (g.from_parts(E, c) if translating else E), ok
 
 
 def geometric_field(layout):
@@ -316,30 +333,83 @@ def gather_points(P, order):
 def _fast_lexsort(P, gather=True):
     """Order and sorted points for float input without NaN/inf, or ``(None, None)``.
 
-    One (unstable, SIMD) ``argsort`` of the first column serves every sample whose first
-    column has no tolerant tie — the order of distinct keys is unique, so stability does
-    not matter there; only samples with ties take the column-by-column refinement.
+    One key sort of the first column serves every sample whose first column has no
+    tolerant tie — the order of distinct keys is unique, so how equal keys are ordered
+    does not matter there; only samples with ties take the column-by-column refinement.
     """
     V = np.asarray(P)
     n, m, width = V.shape
-    if V.dtype not in (np.float32, np.float64) or not n or m < 2:
+    if V.dtype not in (np.float32, np.float64) or not n or m < 2 or m > _MAX_KEY_POINTS:
         return None, None
     flat = V.reshape(n, -1)
-    hi, lo = flat.max(axis=1), flat.min(axis=1)   # NaN propagates: one check covers it
-    if not (np.isfinite(hi).all() and np.isfinite(lo).all()):
+    scale = np.abs(flat).max(axis=1)   # NaN and inf propagate: one check covers them
+    if not np.isfinite(scale).all():
         return None, None
-    scale = np.maximum(hi, -lo)
     tol = (SORT_RTOL[V.dtype] * np.maximum(scale, np.finfo(V.dtype).tiny)).astype(V.dtype)
-    first = np.ascontiguousarray(V[:, :, 0])
-    order = np.argsort(first, axis=1)
+    first = V[:, :, 0]
+    order = _row_argsort(first, exact=False)
     out = gather_points(V, order) if gather else None
     keys = out[:, :, 0] if gather else np.take_along_axis(first, order, axis=1)
-    tied = np.flatnonzero((np.diff(keys, axis=1) <= tol[:, None]).any(axis=1))
+    tied = np.flatnonzero(_rows_any(np.subtract(keys[:, 1:], keys[:, :-1]) <= tol[:, None]))
     if tied.size:
-        order[tied] = _tolerant_lexsort_general(V[tied])
+        # float32 keys are exact: the first column's order is already the stable one
+        start = order[tied] if V.dtype == np.float32 else None
+        with np.errstate(invalid="ignore"):
+            order[tied] = _lexsort_loop(V[tied], tol[tied], width, tied.size, order=start)
         if gather:
             out[tied] = gather_points(V[tied], order[tied])
     return order, out
+
+
+#: most points per sample for the packed sort keys (the point index takes the low bits)
+_MAX_KEY_POINTS = 1 << 16
+
+
+def _sortable_bits(values):
+    """Unsigned integers (uint32 for float32, uint64 for float64) whose order is the
+    numeric order of ``values`` (finite or ±inf, no NaN), with -0.0 equal to 0.0."""
+    if values.dtype == np.float32:
+        bits = (values + np.float32(0.0)).view(np.int32)   # + 0.0 turns -0.0 into 0.0
+        return (bits ^ ((bits >> 31) | np.int32(-2**31))).view(np.uint32)
+    bits = (values + 0.0).view(np.int64)
+    return (bits ^ ((bits >> 63) | np.int64(-2**63))).view(np.uint64)
+
+
+def _row_argsort(values, groups=None, exact=True):
+    """Per row, the stable order of ``values`` (``(n, m)``, float), first by ``groups``
+    (non-negative ints below ``m``) when given.
+
+    One sort of packed integer keys ``(group, value, position)``: unique keys, so the
+    result equals numpy's stable argsort. float64 values do not fit beside the position:
+    with ``exact`` they take numpy's stable argsorts, otherwise their lowest bits give
+    way to the position (an order that differs from the exact one only between values
+    closer than about 1e-14 relative, which the callers treat as tied anyway).
+    """
+    m = values.shape[1]
+    b = max(1, int(m - 1).bit_length())
+    position = np.arange(m, dtype=np.uint64)
+    if values.dtype == np.float32 and m <= _MAX_KEY_POINTS:
+        key = _sortable_bits(values).astype(np.uint64) << np.uint64(b)
+        if groups is not None:
+            key |= groups.astype(np.uint64) << np.uint64(32 + b)
+    elif not exact and groups is None and b <= 21:
+        key = _sortable_bits(values) & ~np.uint64((1 << b) - 1)
+    else:
+        idx = np.argsort(values, axis=1, kind="stable")
+        if groups is not None:
+            idx = np.take_along_axis(idx, np.argsort(np.take_along_axis(groups, idx, 1), 1, kind="stable"), 1)
+        return idx
+    key |= position
+    key.sort(axis=1)
+    return (key & np.uint64((1 << b) - 1)).astype(np.intp)
+
+
+def _rows_any(mask):
+    """``mask.any(axis=1)`` for a 2-D boolean array, eight flags per comparison."""
+    n, w = mask.shape
+    padded = np.zeros((n, w + (-w % 8)), dtype=bool)
+    padded[:, :w] = mask
+    return padded.view(np.uint64).any(axis=1)
 
 
 def tolerant_lexsort(P):
@@ -366,8 +436,11 @@ def _tolerant_lexsort_general(V):
         return _lexsort_loop(V, tol, width, n)
 
 
-def _lexsort_loop(V, tol, width, n):
-    order = np.argsort(V[:, :, 0], axis=1, kind="stable")
+def _lexsort_loop(V, tol, width, n, order=None):
+    """Refine the stable order of the first column (``order``, computed when None) column
+    by column within tolerant tie groups."""
+    if order is None:
+        order = _row_argsort(V[:, :, 0])
     todo = np.arange(n)
     group = None
     for col in range(width):
@@ -375,8 +448,7 @@ def _lexsort_loop(V, tol, width, n):
         vals = np.take_along_axis(V[todo, :, col], sub, axis=1)
         if col > 0:
             # sort by value within the tie groups of the previous columns
-            idx = np.argsort(vals, axis=1, kind="stable")
-            idx = np.take_along_axis(idx, np.argsort(np.take_along_axis(group, idx, 1), 1, kind="stable"), 1)
+            idx = _row_argsort(vals, groups=group)
             sub = np.take_along_axis(sub, idx, axis=1)
             vals = np.take_along_axis(vals, idx, axis=1)
             group = np.take_along_axis(group, idx, axis=1)

@@ -16,16 +16,26 @@ from ._base import Projection, is_points, split_geometric
 MAX_MINORS = 20000
 
 
-def _vectors(P, layout, geom):
+def _vectors(P, layout, geom, lazy_centre=False):
     """Stack every geometric field as vectors ``(n, m·k, d)``; positions are centred on
-    their centroid when ``geom`` has translations. Returns ``(V, labels, scalars, names)``."""
+    their centroid when ``geom`` has translations. Returns ``(V, centre, labels, scalars,
+    names)``.
+
+    With ``lazy_centre`` and a single geometric field, ``V`` is a view of ``P`` and
+    ``centre`` is True when its positions still have to be centred (the Gram kernel does
+    that inside its cache-sized chunks instead of writing a centred copy); otherwise
+    ``centre`` is False.
+    """
     n, m, _ = P.shape
-    parts, labels = [], []
+    parts, labels, centre = [], [], False
     geo_fields = [f for f in layout.fields if f.is_geometric]
     for f in geo_fields:
         Y = P[..., layout.slice_of(f.name)]
         if f.kind == "position" and isinstance(geom, EuclideanGroup):
-            Y = Y - _present_centroid(Y)[:, None, :]
+            if lazy_centre and len(geo_fields) == 1:
+                centre = True
+            else:
+                Y = Y - _present_centroid(Y)[:, None, :]
         parts.append(Y)
     # point-major; a single field is used as a view
     V = parts[0] if len(parts) == 1 else np.stack(parts, axis=2).reshape(n, m * len(parts), -1)
@@ -38,43 +48,109 @@ def _vectors(P, layout, geom):
         snames = [f"p{i}_{c}" for i in range(m) for f in scal for c in f.component_names(layout.n_dims)]
     else:
         S, snames = None, []
-    return V, labels, S, snames
+    return V, centre, labels, S, snames
 
 
 def _present_centroid(Y):
     """Centroid of the present points (absent ones are all-NaN rows and stay NaN after
     centring, so every feature that involves them is NaN too)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = np.einsum("nmd->nd", Y)
+    if np.isfinite(total).all():  # no absent point anywhere (NaN would propagate)
+        return total / Y.dtype.type(Y.shape[1])
     present = ~np.isnan(Y).any(axis=2)
-    if present.all():
-        return np.einsum("nmd->nd", Y) / Y.dtype.type(Y.shape[1])
     total = np.einsum("nmd->nd", np.where(present[..., None], Y, 0))
     return total / np.maximum(present.sum(axis=1), 1).astype(Y.dtype)[:, None]
 
 
-#: samples per Gram chunk: small enough for the chunk's Gram matrices to stay in cache
-_GRAM_CHUNK = 64
+#: entries of the ``K×K`` product matrices computed per chunk of samples (4 MB in
+#: float32): large enough that a chunk costs a handful of torch calls, small enough that
+#: its products stay in the cache while the triangle is gathered out of them
+_GRAM_CHUNK_ENTRIES = 1 << 20
+_TRIU_INDEX = {}
 
 
-def gram_triu(V, distances=False):
+def _triu_index(K, strict):
+    """Flat indices of the upper triangle of a ``K×K`` matrix, row by row (cached)."""
+    import torch
+
+    key = (K, strict)
+    if key not in _TRIU_INDEX:
+        iu = np.triu_indices(K, 1 if strict else 0)
+        _TRIU_INDEX[key] = torch.from_numpy(iu[0] * K + iu[1])
+    return _TRIU_INDEX[key]
+
+
+def _tensor_view(A):
+    """A torch view of ``A`` (a copy when ``A`` is read-only or has negative strides, which
+    torch does not take)."""
+    import torch
+
+    if not A.flags.writeable or any(step < 0 for step in A.strides):
+        A = np.array(A, order="C")  # a writable copy
+    return torch.from_numpy(A)
+
+
+def gram_triu(V, distances=False, out=None, centre=False):
     """Upper triangle of the Gram matrices of ``V`` (``(n, K, d)``) with the diagonal, or
-    (``distances=True``) the strict upper triangle of the distance matrices, computed in
-    cache-sized chunks."""
-    n, K, _ = V.shape
-    iu = np.triu_indices(K, 1 if distances else 0)
-    flat = iu[0] * K + iu[1]
-    out = np.empty((n, flat.size), dtype=V.dtype)
-    d_i, d_j = iu[0] * (K + 1), iu[1] * (K + 1)
-    for start in range(0, n, _GRAM_CHUNK):
-        v = V[start:start + _GRAM_CHUNK]
-        G = np.matmul(v, np.swapaxes(v, 1, 2)).reshape(len(v), -1)
-        o = out[start:start + len(v)]
-        np.take(G, flat, axis=1, out=o)
-        if distances:  # ‖a−b‖² = ‖a‖² + ‖b‖² − 2⟨a, b⟩
-            o *= -2
-            o += np.take(G, d_i, axis=1)
-            o += np.take(G, d_j, axis=1)
-            np.maximum(o, 0, out=o)
-            np.sqrt(o, out=o)
+    (``distances=True``) the strict upper triangle of the distance matrices.
+
+    Parameters
+    ----------
+    V : ndarray of shape (n, K, d), float32 or float64
+        Vectors (any strides). Rows of NaN give NaN entries wherever they are involved.
+    distances : bool, default=False
+        Distances ``‖v_i − v_j‖`` (``i < j``) instead of inner products ``⟨v_i, v_j⟩``
+        (``i ≤ j``).
+    out : ndarray of shape (n, n_entries) or None
+        C-contiguous array of ``V``'s dtype to write into (a fresh one when None).
+    centre : bool, default=False
+        Subtract from every vector the centroid of its sample's present vectors first.
+
+    Returns
+    -------
+    out : ndarray of shape (n, K(K+1)/2) or (n, K(K−1)/2)
+
+    Notes
+    -----
+    Works in chunks of samples whose ``K×K`` products fit in the cache: one batched
+    matrix product (``torch.bmm``, in ``V``'s dtype) per chunk, then one gather of the
+    triangle straight into ``out``. Squared distances are ``‖v_i‖² + ‖v_j‖² − 2⟨v_i,
+    v_j⟩`` (one ``baddbmm``), clipped at 0 against rounding before the square root; the
+    vectors are centred first (``centre``) so that this difference loses little.
+    """
+    import torch
+
+    n, K, d = V.shape
+    index = _triu_index(K, distances)
+    if out is None:
+        out = np.empty((n, index.numel()), dtype=V.dtype)
+    if n == 0:
+        return out
+    chunk = min(n, max(1, _GRAM_CHUNK_ENTRIES // max(K * K, 1)))
+    dtype = torch.float32 if V.dtype == np.float32 else torch.float64
+    products = torch.empty((chunk, K, K), dtype=dtype)
+    centred = torch.empty((chunk, K, d), dtype=dtype) if centre else None
+    for start in range(0, n, chunk):
+        stop = min(start + chunk, n)
+        b = stop - start
+        v = _tensor_view(V[start:stop])
+        if centre:
+            c = v.sum(dim=1) / K
+            if not bool(torch.isfinite(c).all()):  # absent (NaN) vectors: present ones only
+                c = torch.from_numpy(_present_centroid(V[start:stop]))
+            v = torch.sub(v, c[:, None, :], out=centred[:b])
+        G = products[:b]
+        if distances:  # ‖v_i‖² − 2⟨v_i, v_j⟩ in one batched product, then + ‖v_j‖²
+            sq = torch.einsum("nkd,nkd->nk", v, v)
+            torch.baddbmm(sq[:, :, None], v, v.transpose(1, 2), alpha=-2, out=G)
+            G.add_(sq[:, None, :])
+        else:
+            torch.bmm(v, v.transpose(1, 2), out=G)
+        o = torch.from_numpy(out[start:stop])
+        torch.index_select(G.view(b, K * K), 1, index, out=o)
+        if distances:
+            o.clamp_(min=0).sqrt_()
     return out
 
 
@@ -87,6 +163,11 @@ class _Geometry(Projection):
     absent_points_ok = True  # features of absent points come out NaN
     #: which geometric groups are allowed: "orthogonal" (O(d) and E(d)), "special" (SO/SE)
     needs = "any"
+    #: ``transform`` takes ``out=`` (InvariantProjector then writes batches in place)
+    supports_out = True
+    #: ``_features`` centres single-field positions itself (``centre=True``) instead of
+    #: receiving a centred copy
+    lazy_centre = False
 
     @classmethod
     def supports(cls, group, layout):
@@ -100,12 +181,19 @@ class _Geometry(Projection):
     def fit(self, P, y=None, random_state=None):
         super().fit(P)
         self.geom_ = split_geometric(self.group)[0]
-        _, self.labels_, _, self.scalar_names_ = _vectors(P[:1], self.layout, self.geom_)
+        _, _, self.labels_, _, self.scalar_names_ = _vectors(P[:1], self.layout, self.geom_)
         return self
 
-    def transform(self, P):
-        V, _, S, _ = _vectors(P, self.layout, self.geom_)
-        return _with_scalars(self._features(V), S)
+    def transform(self, P, out=None):
+        """Invariant features of ``P``; written into ``out`` (``(n, n_features)``, P's
+        dtype, C-contiguous) when given."""
+        V, centre, _, S, _ = _vectors(P, self.layout, self.geom_, lazy_centre=self.lazy_centre)
+        F = _with_scalars(self._features(V, centre=centre, out=out if S is None else None), S)
+        if out is None:
+            return F
+        if F is not out:
+            out[...] = F
+        return out
 
     def feature_names(self):
         return self._names(self.labels_) + self.scalar_names_
@@ -120,7 +208,7 @@ class Norms(_Geometry):
 
     name = "norms"
 
-    def _features(self, V):
+    def _features(self, V, centre=None, out=None):
         return np.sqrt(np.einsum("nkd,nkd->nk", V, V))
 
     def _names(self, labels):
@@ -141,9 +229,10 @@ class Gram(_Geometry):
     """
 
     name = "gram"
+    lazy_centre = True
 
-    def _features(self, V):
-        return gram_triu(V)
+    def _features(self, V, centre=None, out=None):
+        return gram_triu(V, out=out, centre=centre)
 
     def _names(self, labels):
         K = len(labels)
@@ -163,9 +252,11 @@ class Distances(_Geometry):
     """
 
     name = "distances"
+    lazy_centre = True
 
-    def _features(self, V):
-        return gram_triu(V, distances=True)
+    def _features(self, V, centre=None, out=None):
+        # distances ignore translations: centring (always) only reduces rounding
+        return gram_triu(V, distances=True, out=out, centre=True)
 
     def _names(self, labels):
         K = len(labels)
@@ -189,6 +280,7 @@ class GramMinors(Gram):
 
     name = "gram_minors"
     needs = "special"
+    lazy_centre = False  # the minors need the centred vectors themselves
 
     def fit(self, P, y=None, random_state=None):
         super().fit(P)
@@ -201,7 +293,7 @@ class GramMinors(Gram):
         self.combos_ = np.asarray(list(itertools.combinations(range(K), d)), dtype=np.int64).reshape(-1, d)
         return self
 
-    def _features(self, V):
+    def _features(self, V, centre=None, out=None):
         gram = super()._features(V)
         M = V[:, self.combos_]                       # (n, C, d, d): rows are the vectors
         if M.shape[-1] == 2:

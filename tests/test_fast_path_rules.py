@@ -1,0 +1,163 @@
+"""The faster kernels behind pca, sort, gram and distances keep the general path's results.
+
+* PCA: the vectorized path now also settles axes whose third moment vanishes (mirror-
+  symmetric clouds) where the documented rules need no tie-break — the centroid's
+  projection for groups without translations, the determinant for SE(d) with a single
+  such axis — and float32 samples whose signs are too close to call in float32 are
+  retried in float64 before the general path.
+* sort: packed integer sort keys reproduce numpy's stable argsort, ties, -0.0 and
+  infinities included.
+* gram / distances: the chunked torch kernel matches a float64 reference, writes into a
+  caller's array, and does not depend on batch size, chunk size or torch's thread count.
+"""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from skcanon import InvariantProjector
+from skcanon.canonicalizers import Canonicalizer, make_canonicalizer
+from skcanon.canonicalizers._frames import fast_pca
+from skcanon.canonicalizers._heuristics import _row_argsort
+from skcanon.groups import get_group
+from skcanon.layouts import PointLayout
+from skcanon.projections import _geometry
+
+torch = pytest.importorskip("torch")
+
+TOL = {np.float64: 1e-9, np.float32: 2e-4}
+
+
+def _mirror_clouds(n, m, seed, offset_scale=0.0):
+    """Random clouds symmetric under z → −z in their own frame (third moment 0 along z),
+    then rotated and moved."""
+    rs = np.random.default_rng(seed)
+    half = rs.normal(size=(n, m // 2, 3)) * [3.0, 2.0, 1.0]
+    P = np.concatenate([half, half * [1.0, 1.0, -1.0]], axis=1)
+    P = P + offset_scale * rs.normal(size=(n, 1, 3))
+    R = get_group("SO3").sample(n, random_state=seed)
+    return P @ np.swapaxes(R, 1, 2)
+
+
+def _assert_same(a, b, tol):
+    np.testing.assert_allclose(a, b, rtol=0, atol=tol * max(1.0, np.abs(b).max()))
+
+
+@pytest.mark.parametrize("group", ["SE3", "SO3", "O3"])
+def test_pca_fast_path_settles_mirror_symmetric_clouds_by_the_rules(group):
+    g = get_group(group)
+    layout = PointLayout(3)
+    # SO3/O3 keep the centroid: it orients the symmetric axis; SE3 centres it away
+    P = _mirror_clouds(40, 16, seed=1, offset_scale=0.0 if group == "SE3" else 2.0)
+    _, _, _, ok = fast_pca(P, special=g.special, centre=group == "SE3")
+    assert ok.mean() > 0.9  # the fast path serves them ...
+    canon = make_canonicalizer(g, "pca", layout)
+    for dtype in (np.float64, np.float32):
+        out, h = canon.canonicalize(P.astype(dtype), layout)
+        gen_out, gen_h = Canonicalizer.canonicalize(canon, P.astype(dtype), layout)
+        _assert_same(out, gen_out, TOL[dtype])  # ... with the general path's result
+        _assert_same(h, gen_h, TOL[dtype] * 10)
+
+
+def test_pca_fast_path_leaves_two_open_axes_and_E3_ties_to_the_general_path():
+    P = _mirror_clouds(10, 16, seed=2)
+    _, _, _, ok = fast_pca(P, special=False, centre=True)  # E3: the sign is a tie-break
+    assert not ok.any()
+    sym = np.concatenate([P[:, :8, :], -P[:, :8, :]], axis=1)  # centrally symmetric: 3 open axes
+    _, _, _, ok = fast_pca(sym, special=True, centre=True)
+    assert not ok.any()
+
+
+@pytest.mark.parametrize("group", ["SE3", "SO3"])
+def test_pca_float32_retry_in_float64_matches_general_path(group):
+    g = get_group(group)
+    layout = PointLayout(3)
+    # third moments tiny but decided: too close to call in float32, clear in float64
+    P = _mirror_clouds(60, 16, seed=3, offset_scale=0.0 if group == "SE3" else 2.0)
+    P[:, 0, :] += 2e-3 * np.random.default_rng(4).normal(size=(60, 3))
+    P32 = P.astype(np.float32)
+    _, _, _, ok32 = fast_pca(P32, special=g.special, centre=group == "SE3")
+    _, _, _, ok64 = fast_pca(P32.astype(np.float64), special=g.special, centre=group == "SE3")
+    assert (ok64 & ~ok32).sum() >= 5  # the retry has work to do
+    canon = make_canonicalizer(g, "pca", layout)
+    out, h = canon.canonicalize(P32, layout)
+    gen_out, gen_h = Canonicalizer.canonicalize(canon, P32, layout)
+    assert out.dtype == np.float32
+    _assert_same(out, gen_out, TOL[np.float32])
+    _assert_same(h, gen_h, TOL[np.float32] * 10)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), m=st.integers(1, 70), levels=st.sampled_from([3, 20, 0]),
+       dtype=st.sampled_from([np.float32, np.float64]), grouped=st.booleans())
+def test_row_argsort_equals_numpy_stable_argsort(seed, m, levels, dtype, grouped):
+    rs = np.random.default_rng(seed)
+    values = rs.normal(size=(7, m)) * 10
+    if levels:  # many exact ties
+        values = np.round(values / 10 * levels)
+    values[rs.random(values.shape) < 0.1] = -0.0
+    values[rs.random(values.shape) < 0.05] = np.inf
+    values[rs.random(values.shape) < 0.05] = -np.inf
+    values = values.astype(dtype)
+    groups = np.sort(rs.integers(0, max(m, 1), size=(7, m)), axis=1) if grouped else None
+    expected = np.argsort(values, axis=1, kind="stable")
+    if grouped:
+        expected = np.take_along_axis(
+            expected, np.argsort(np.take_along_axis(groups, expected, 1), 1, kind="stable"), 1)
+    np.testing.assert_array_equal(_row_argsort(values, groups=groups), expected)
+    if not grouped:  # the inexact float64 keys still sort distinct values correctly
+        loose = _row_argsort(values, exact=False)
+        np.testing.assert_array_equal(np.take_along_axis(values, loose, 1), np.sort(values, axis=1))
+
+
+def _reference(V, distances, centre):
+    V = V.astype(np.float64)
+    if centre:
+        V = V - np.nanmean(V, axis=1, keepdims=True)
+    G = np.einsum("nid,njd->nij", V, V)
+    iu = np.triu_indices(V.shape[1], 1 if distances else 0)
+    if distances:
+        sq = np.einsum("nii->ni", G)
+        G = np.sqrt(np.maximum(sq[:, :, None] + sq[:, None, :] - 2 * G, 0))
+    return G[:, iu[0], iu[1]]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("distances", [False, True])
+@pytest.mark.parametrize("centre", [False, True])
+def test_gram_kernel_matches_float64_reference_in_place_and_chunked(dtype, distances, centre, monkeypatch):
+    rs = np.random.default_rng(5)
+    V = (rs.normal(size=(37, 9, 4)) * [3.0, 2.0, 1.0, 0.5] + 5.0).astype(dtype)
+    V[4, 2] = np.nan  # an absent vector: NaN exactly where it is involved
+    expected = _reference(V, distances, centre)
+    monkeypatch.setattr(_geometry, "_GRAM_CHUNK_ENTRIES", 5 * 81)  # 5 samples a chunk
+    out = np.full(expected.shape, -1.0, dtype=dtype)
+    got = _geometry.gram_triu(V, distances=distances, out=out, centre=centre)
+    assert got is out and got.dtype == dtype
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+    scale = np.nanmax(np.abs(expected))
+    np.testing.assert_allclose(np.nan_to_num(got), np.nan_to_num(expected), rtol=0,
+                               atol=(1e-5 if dtype == np.float32 else 1e-12) * scale)
+    read_only = V.copy()
+    read_only.setflags(write=False)  # torch takes neither read-only nor reversed arrays
+    np.testing.assert_array_equal(_geometry.gram_triu(read_only, distances=distances, centre=centre), got)
+    reversed_view = _geometry.gram_triu(V[::-1], distances=distances, centre=centre)[::-1]
+    np.testing.assert_array_equal(np.isnan(reversed_view), np.isnan(got))  # other chunks: rounding
+    np.testing.assert_allclose(np.nan_to_num(reversed_view), np.nan_to_num(got), rtol=0,
+                               atol=(1e-6 if dtype == np.float32 else 1e-13) * scale)
+
+
+@pytest.mark.parametrize("method,group", [("gram", "O3"), ("gram", "E3"), ("distances", "E3"), ("distances", "O3")])
+def test_projector_batches_thread_counts_and_batch_sizes_agree(method, group):
+    X = np.random.default_rng(6).normal(size=(300, 12 * 3)).astype(np.float32)
+    full = InvariantProjector(group, method, batch_size=None).fit(X).transform(X)
+    batched = InvariantProjector(group, method, batch_size=64).fit(X).transform(X)
+    np.testing.assert_allclose(batched, full, rtol=1e-5, atol=1e-5 * np.abs(full).max())
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        single = InvariantProjector(group, method, batch_size=64).fit(X).transform(X)
+    finally:
+        torch.set_num_threads(before)
+    np.testing.assert_allclose(single, full, rtol=1e-5, atol=1e-5 * np.abs(full).max())
