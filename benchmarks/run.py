@@ -227,15 +227,22 @@ DOC_NOTES = """
   tied signs) goes through the general path with the documented tie rules, so results are
   unchanged (tested: fast path = general path). `sort` uses one SIMD `argsort` of the
   first column, gathers whole point rows with one `take`, and refines only tied samples.
-* Where the PCA time goes (100,000 × 64 × 3 float32, ms, one profile on this machine; the
-  copy is 7–11 ms): input validation 20–25 (of which the absent-row check
-  `np.isnan(P)`/`np.isinf(P)` over the whole input 14–20), transpose 11, centroid 4,
-  centring 4, covariance 11, closed-form eigensolver 27 (about 100 small-array numpy
-  operations per batch of 4,096), projections and third moments 25, output product 14,
-  copying each batch into the output 8, stacking the frames that `transform` discards
-  7–10. Reaching 10× needs either a single fused per-sample kernel (e.g. numba, which
-  reads the input once and writes the output once) or fewer whole-array passes in
-  validation; pure numpy bottoms out near 20×.
+* Where the PCA SE(3) time goes (100,000 × 64 × 3 float32, CPU ms, one profile on this
+  machine; the copy is about 7 ms): fast path about 74 (writing the output back to the
+  point-major layout 16, closed-form eigensolver 13, covariance 10, third moments 6,
+  transposes 6, projections 5, centring 4, centroid 4, sign rules 4), then copying each
+  batch into the result about 9, input validation about 8 (the finite check of
+  scikit-learn and the absent-row check each read the whole input), float64 retry of the
+  float32 samples the fast path cannot decide 5–7, building frames 3. Letting
+  canonicalizers write into the result and reading the input once in validation would
+  give about 11–12×; 10× needs one fused per-sample kernel (a compiled dependency such as
+  numba, not taken) or running batches on both cores.
+* `gram` and `distances` are computed with torch in cache-sized chunks written straight
+  into the output (their outputs are 4× the input for 64 points × 8); the benchmark rows
+  pin one torch thread, because two threads on a shared 2-core machine wait on each
+  other at every chunk (40–140× in the same runs). Allocating the distance output alone
+  costs about 5× the copy and the square root about 4×. Every row makes one warm-up call
+  first: the first touch of an 800 MB output costs seconds on this VM.
 * The memory target row streams 1,000,000 clouds; most of its overhead over
   input + output is the absent-row check, which allocates two boolean arrays of the
   input's size.
@@ -243,10 +250,7 @@ DOC_NOTES = """
   targets. The learned rows are the learned-network benchmark scripts run with `--quick`;
   their throughput is in the unit the script reports (clouds or images per second), their
   memory is the script's own peak.
-* Timings on a shared 2-core machine vary by ±30 % — more for rows built on BLAS calls:
-  the Gram and distance rows measured 33× and 70× in one run and 130–160× in the next,
-  when spinning OpenBLAS threads competed with other jobs for the two cores (with
-  `OPENBLAS_NUM_THREADS=1` Gram ran at 38×). Compare ratios, not seconds.
+* Timings on a shared 2-core machine vary by ±30 % or more; compare ratios, not seconds.
 """
 
 
