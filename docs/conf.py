@@ -116,6 +116,7 @@ API_MODULES = [
     ("skcanon.projections", "Invariant projections", True),
     ("skcanon.metrics", "Invariance and orbit metrics", False),
     ("skcanon.datasets", "Datasets", False),
+    ("skcanon.nn", "Equivariant networks (torch)", False),
     ("skcanon.dask", "Scale-out on Dask", False),
 ]
 

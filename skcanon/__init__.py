@@ -6,6 +6,8 @@
   where a cheap lossless map exists.
 * :class:`EquivariantRegressor` predicts targets that move with the input (positions,
   forces) with any regressor, through the input's canonical frame.
+* :class:`EndToEndEquivariantRegressor` trains a canonicalization network and a torch
+  backbone (MLP or message passing) jointly (imported on first use: it needs skorch).
 * :mod:`skcanon.groups` holds the symmetry groups and their actions, :mod:`skcanon.layouts`
   how columns map to points and pixels, :mod:`skcanon.metrics` invariance measures.
 """
@@ -16,7 +18,8 @@ from ._regressor import EquivariantRegressor
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["CanonicalizerTransformer", "InvariantProjector", "EquivariantRegressor", "__version__"]
+__all__ = ["CanonicalizerTransformer", "InvariantProjector", "EquivariantRegressor",
+           "EndToEndEquivariantRegressor", "__version__"]
 
 
 def __getattr__(name):  # keeps torch and skorch out of `import skcanon`
