@@ -185,7 +185,9 @@ def test_saved_models_of_earlier_versions_load_and_reproduce_outputs(version):
 
 
 def test_make_fixtures_script_reproduces_the_saved_outputs(tmp_path):
-    """The generator is deterministic: rerunning it gives the outputs stored for v0_1."""
+    """Rerunning the generator gives the outputs stored for v0_1, to the tolerance of the
+    load test: faster kernels of later versions may change the last bits (a deliberate
+    change of outputs regenerates the fixtures instead)."""
     sys.path.insert(0, str(FIXTURES))
     try:
         import make_fixtures
@@ -195,7 +197,7 @@ def test_make_fixtures_script_reproduces_the_saved_outputs(tmp_path):
     new = np.load(tmp_path / make_fixtures.VERSION / "expected.npz")
     old = np.load(FIXTURES / make_fixtures.VERSION / "expected.npz")
     for key in old.files:
-        np.testing.assert_array_equal(new[key], old[key], err_msg=key)
+        np.testing.assert_allclose(new[key], old[key], rtol=1e-12, atol=1e-12, err_msg=key)
 
 
 # -- determinism ---------------------------------------------------------------------------------------
