@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from _common import best_time, copy_time, images, point_clouds
 
-#: (name, group, method, kind, target ratio to the copy)
+#: (name, group, method, kind, target ratio to the copy[, n_jobs])
 CASES = [
     ("identity SE3", "SE3", "identity", "points", None),
     ("centroid T3", "T3", "centroid", "points", None),
@@ -21,13 +21,16 @@ CASES = [
     ("pca SE3", "SE3", "pca", "points", 10),
     ("pca O3", "O3", "pca", "points", 10),
     ("sort S_n", "S_n", "sort", "points", 15),
+    # both cores: transform's batches in two threads (outputs identical)
+    ("pca SE3 n_jobs=2", "SE3", "pca", "points", 10, 2),
+    ("sort S_n n_jobs=2", "S_n", "sort", "points", 15, 2),
     ("pca+sort SE3xS_n", "SE3xS_n", "pca+sort", "points", None),
     ("moments C4 28x28", "C4", "moments", "image", None),
     ("moments SO2 28x28", "SO2", "moments", "image", None),
 ]
 
 
-def transform_row(name, group, method, kind, target_ratio, quick=False, n=None):
+def transform_row(name, group, method, kind, target_ratio, quick=False, n=None, n_jobs=None):
     """Time ``transform`` of one heuristic on float32 data; returns a benchmark row."""
     from skcanon import CanonicalizerTransformer
 
@@ -35,7 +38,7 @@ def transform_row(name, group, method, kind, target_ratio, quick=False, n=None):
         n = n or (5_000 if quick else 100_000)
         X = point_clouds(n)
         shape = [64, 3]
-        est = CanonicalizerTransformer(group, method, n_dims=3)
+        est = CanonicalizerTransformer(group, method, n_dims=3, n_jobs=n_jobs)
     else:
         n = n or (500 if quick else 10_000)
         X = images(n)
@@ -51,8 +54,9 @@ def transform_row(name, group, method, kind, target_ratio, quick=False, n=None):
 def rows(quick=False):
     """The row specifications of this suite: ``(module, function, kwargs)``."""
     return [("bench_heuristics", "transform_row",
-             {"name": name, "group": g, "method": m, "kind": k, "target_ratio": t, "quick": quick})
-            for name, g, m, k, t in CASES]
+             {"name": name, "group": g, "method": m, "kind": k, "target_ratio": t, "quick": quick,
+              "n_jobs": rest[0] if rest else None})
+            for name, g, m, k, t, *rest in CASES]
 
 
 if __name__ == "__main__":

@@ -234,9 +234,10 @@ DOC_NOTES = """
   batch into the result about 9, input validation about 8 (the finite check of
   scikit-learn and the absent-row check each read the whole input), float64 retry of the
   float32 samples the fast path cannot decide 5–7, building frames 3. Letting
-  canonicalizers write into the result and reading the input once in validation would
-  give about 11–12×; 10× needs one fused per-sample kernel (a compiled dependency such as
-  numba, not taken) or running batches on both cores.
+  canonicalizers write into the result would save about 1× more; 10× on one core needs
+  one fused per-sample kernel (a compiled dependency such as numba, not taken). The
+  `n_jobs=2` rows use both cores: `CanonicalizerTransformer(n_jobs=2)` canonicalizes
+  `transform`'s batches in two threads (numpy releases the GIL; outputs are identical).
 * `gram` and `distances` are computed with torch in cache-sized chunks written straight
   into the output (their outputs are 4× the input for 64 points × 8); the benchmark rows
   pin one torch thread, because two threads on a shared 2-core machine wait on each

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral, Real
 
 import numpy as np
+from joblib import effective_n_jobs
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
@@ -114,6 +116,11 @@ default=None
     random_state : int, RandomState instance or None, default=None
         Seed for methods with randomness (random and learned networks); a fixed seed
         gives identical weights and outputs on CPU.
+    n_jobs : int or None, default=None
+        Threads that canonicalize the batches of ``transform`` in parallel (heuristic
+        methods; their numpy code releases the GIL). ``None`` means 1, ``-1`` all cores.
+        Outputs are identical for every value; peak memory grows by one batch per thread.
+        Networks ignore it: torch already uses its own threads.
 
     Attributes
     ----------
@@ -165,12 +172,13 @@ default=None
         "verbose": ["verbose"],
         "batch_size": [Interval(Integral, 1, None, closed="left"), None],
         "random_state": ["random_state"],
+        "n_jobs": [Integral, None],
     }
 
     def __init__(self, group="SE3", method="auto", *, layout=None, n_dims=None, objective="auto",
                  prior_weight=1.0, hidden=64, max_epochs=20, lr=1e-3, early_stopping=True,
                  validation_fraction=0.1, device="auto", verbose=0, batch_size=4096,
-                 random_state=None):
+                 random_state=None, n_jobs=None):
         self.group = group
         self.method = method
         self.layout = layout
@@ -186,6 +194,11 @@ default=None
         self.verbose = verbose
         self.batch_size = batch_size
         self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    def __setstate__(self, state):
+        state.setdefault("n_jobs", None)  # estimators pickled before n_jobs existed
+        super().__setstate__(state)
 
     # -- scikit-learn protocol ------------------------------------------------------------------
     def __sklearn_tags__(self):
@@ -258,15 +271,27 @@ default=None
 
     def _canonicalize(self, X, keep_frames):
         P, ndim = self._working(X)
-        out, frames = None, []
-        for sl in iter_batches(P.shape[0], self.batch_size):
+        batches = list(iter_batches(P.shape[0], self.batch_size))
+        # the first batch fixes the output dtype; each batch then writes its own rows
+        canon, h = self.canonicalizer_.canonicalize(P[batches[0]], self.layout_)
+        out = np.empty(P.shape, dtype=canon.dtype)
+        out[batches[0]] = canon
+        del canon
+
+        def one_batch(sl):
             canon, h = self.canonicalizer_.canonicalize(P[sl], self.layout_)
-            if out is None:
-                out = np.empty(P.shape, dtype=canon.dtype)
             out[sl] = canon
-            if keep_frames:  # transform drops them batch by batch: memory stays bounded
-                frames.append(h)
-        return self.layout_.from_working(out, ndim), (stack_frames(frames) if keep_frames else None)
+            return h if keep_frames else None  # transform drops frames: memory stays bounded
+
+        rest = batches[1:]
+        threads = min(effective_n_jobs(self.n_jobs), len(rest))
+        if threads > 1 and self.canonicalizer_.batches_in_threads:
+            with ThreadPoolExecutor(threads) as pool:
+                frames = list(pool.map(one_batch, rest))
+        else:
+            frames = [one_batch(sl) for sl in rest]
+        frames = stack_frames([h] + frames) if keep_frames else None
+        return self.layout_.from_working(out, ndim), frames
 
     def canonicalize(self, X):
         """Canonical forms and the frames that produced them, in one pass.

@@ -300,3 +300,23 @@ def test_non_square_images_are_exact_for_half_turns_only():
     turned = C2.apply(np.ones(6, dtype=int), images, layout)
     np.testing.assert_array_equal(turned, images[:, ::-1, ::-1])  # exact half turn, no resampling
     np.testing.assert_allclose(est.transform(turned.reshape(6, -1)), est.transform(X), atol=1e-12)
+
+
+@pytest.mark.parametrize("method, group", [("pca+sort", "SE3xS_n"), ("sort", "S_n"), ("random", "SO3")])
+def test_n_jobs_gives_identical_outputs_and_frames(method, group):
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(50, 7 * 3))
+    kwargs = {"n_dims": 3, "random_state": 0, "hidden": 8} if method == "random" else {"n_dims": 3}
+    serial = CanonicalizerTransformer(group, method, batch_size=7, **kwargs).fit(X)
+    threaded = CanonicalizerTransformer(group, method, batch_size=7, n_jobs=2, **kwargs).fit(X)
+    c1, f1 = serial.canonicalize(X)
+    c2, f2 = threaded.canonicalize(X)
+    np.testing.assert_array_equal(c1, c2)
+    for a, b in zip(f1 if isinstance(f1, tuple) else (f1,), f2 if isinstance(f2, tuple) else (f2,)):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(threaded.transform(X), c1)
+
+
+def test_n_jobs_is_validated():
+    with pytest.raises(ValueError, match="n_jobs"):
+        CanonicalizerTransformer("SE3", "pca", n_jobs="two").fit(np.zeros((3, 6)))

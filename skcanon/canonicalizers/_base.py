@@ -28,6 +28,9 @@ class Canonicalizer:
     #: order inside a chain: lower runs first. A step must be invariant under the
     #: factors that run after it (translations → scaling → rotations → permutations).
     priority = 2
+    #: numpy code that releases the GIL: ``transform`` may run its batches in threads
+    #: (torch networks already use torch's own threads, so they say False)
+    batches_in_threads = True
 
     def __init__(self, group):
         self.group = group
@@ -76,6 +79,7 @@ class ChainCanonicalizer(Canonicalizer):
         super().__init__(group)
         self.steps = list(steps)
         self.method = "+".join(s.method for s in self.steps)
+        self.batches_in_threads = all(s.batches_in_threads for s in self.steps)
 
     def check_layout(self, layout):
         for step in self.steps:

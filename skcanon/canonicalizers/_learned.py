@@ -118,6 +118,7 @@ class LearnedCanonicalizer(Canonicalizer):
 
     method = "learned"
     priority = 2
+    batches_in_threads = False
     options = LEARNING_OPTIONS
     _trains = True
 
