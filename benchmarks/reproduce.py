@@ -2,7 +2,7 @@
 
 Run::
 
-    python benchmarks/reproduce.py            # full sizes (about 30 minutes on 2 CPU cores)
+    python benchmarks/reproduce.py            # full sizes (about 20 minutes on 2 CPU cores)
     python benchmarks/reproduce.py --quick    # small sizes (a few minutes)
     python benchmarks/reproduce.py --only nbody   # one experiment (nbody, images, qm9, projections)
 
