@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral, Real
 
 import numpy as np
-from joblib import effective_n_jobs
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
@@ -43,6 +43,19 @@ def iter_batches(n, batch_size):
     step = n if not batch_size else int(batch_size)
     for start in range(0, n, max(step, 1)):
         yield slice(start, min(start + step, n))
+
+
+def thread_count(n_jobs):
+    """Threads for ``n_jobs`` (None → 1, -1 → every core, -2 → all but one, ...).
+
+    Unlike joblib's ``effective_n_jobs`` this does not drop to 1 inside daemon worker
+    processes: threads, unlike processes, may nest there."""
+    if n_jobs is None:
+        return 1
+    if n_jobs == 0:
+        raise ValueError("n_jobs == 0 has no meaning; use None, a positive int or -1.")
+    cores = os.cpu_count() or 1
+    return max(1, n_jobs if n_jobs > 0 else cores + 1 + n_jobs)
 
 
 def stack_frames(parts):
@@ -270,6 +283,7 @@ default=None
         return validate_samples(self, X, self.layout_, reset=False, name=name)
 
     def _canonicalize(self, X, keep_frames):
+        threads = thread_count(self.n_jobs)  # checks n_jobs before any work
         P, ndim = self._working(X)
         batches = list(iter_batches(P.shape[0], self.batch_size))
         # the first batch fixes the output dtype; each batch then writes its own rows
@@ -284,7 +298,7 @@ default=None
             return h if keep_frames else None  # transform drops frames: memory stays bounded
 
         rest = batches[1:]
-        threads = min(effective_n_jobs(self.n_jobs), len(rest))
+        threads = min(threads, len(rest))
         if threads > 1 and self.canonicalizer_.batches_in_threads:
             with ThreadPoolExecutor(threads) as pool:
                 frames = list(pool.map(one_batch, rest))

@@ -320,3 +320,5 @@ def test_n_jobs_gives_identical_outputs_and_frames(method, group):
 def test_n_jobs_is_validated():
     with pytest.raises(ValueError, match="n_jobs"):
         CanonicalizerTransformer("SE3", "pca", n_jobs="two").fit(np.zeros((3, 6)))
+    with pytest.raises(ValueError, match="n_jobs == 0"):
+        CanonicalizerTransformer("SE3", "pca", n_jobs=0).fit_transform(np.ones((3, 6)))
