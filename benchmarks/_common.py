@@ -20,10 +20,22 @@ import multiprocessing as mp
 import resource
 import time
 import traceback
+from pathlib import Path
 
 import numpy as np
 
 MB = 1024.0 * 1024.0
+
+
+def cpu_model():
+    """The CPU's model name from ``/proc/cpuinfo`` (``"unknown"`` elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
 
 
 def peak_rss_mb():

@@ -32,6 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the experiments package beside this file
 
+from _common import cpu_model  # noqa: E402  (benchmarks/_common.py)
 from experiments import EXPERIMENTS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,15 +42,7 @@ ROWS_DIR = FIG_DIR / "rows"
 
 
 def _machine():
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} CPUs, {model}"
+    return f"{os.cpu_count()} CPUs, {cpu_model()}"
 
 
 def _versions():

@@ -37,7 +37,7 @@ if str(HERE) not in sys.path:
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from _common import finish_row, format_table, json_row, run_isolated  # noqa: E402
+from _common import cpu_model, finish_row, format_table, json_row, run_isolated  # noqa: E402
 
 SUITES = ("heuristics", "projector", "pipeline", "memory", "learned")
 LEARNED_SCRIPTS = ("bench_learned_points.py", "bench_learned_images.py")
@@ -172,21 +172,13 @@ def run(quick=False, only=None, timeout=None, echo=True):
 
 
 def machine_info():
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     versions = {"python": platform.python_version()}
     for mod in ("numpy", "scipy", "sklearn", "torch", "skcanon"):
         try:
             versions[mod] = __import__(mod).__version__
         except Exception:  # noqa: BLE001 - a missing optional package is just not listed
             pass
-    return {"cpu_count": os.cpu_count(), "cpu_model": cpu, "platform": platform.platform(),
+    return {"cpu_count": os.cpu_count(), "cpu_model": cpu_model(), "platform": platform.platform(),
             "load_avg_1min": round(os.getloadavg()[0], 2), "versions": versions,
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
 

@@ -486,10 +486,11 @@ class EndToEndEquivariantRegressor(NeuralNetRegressor):
             raise TypeError(f"{name} must be numeric; got dtype {X.dtype}.")
         if np.iscomplexobj(X):
             raise TypeError(f"{name} must be real; got dtype {X.dtype}.")
-        finite = X[np.isfinite(X)] if X.size else X
-        if finite.size and np.abs(finite).max() > _FLOAT32_SAFE:
+        finite = np.abs(X[np.isfinite(X)])
+        peak = finite.max() if finite.size else 0.0
+        if peak > _FLOAT32_SAFE:
             # the networks compute squared distances in float32: beyond this they overflow
-            raise ValueError(f"{name} has entries of magnitude up to {np.abs(finite).max():.3g}; the "
+            raise ValueError(f"{name} has entries of magnitude up to {peak:.3g}; the "
                              f"networks run in float32 and need |{name}| <= {_FLOAT32_SAFE:.0e}. "
                              "Rescale the data (e.g. to unit scale) first.")
         X = X.astype(np.float32)

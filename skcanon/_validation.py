@@ -70,15 +70,11 @@ def _coerce(X, layout, name):
 def _finish(X2, lead_shape, layout, name, allow_nan):
     X_nd = X2 if lead_shape is None else X2.reshape((X2.shape[0],) + lead_shape)
     P = layout.to_working(X_nd)
-    if allow_nan:  # otherwise the array check has already rejected every non-finite value
+    # with NaN rows allowed, scikit-learn's finite scan is skipped and this one pass also
+    # rejects inf and partial-NaN rows; otherwise the array check rejected them already
+    if allow_nan:
         layout.check_absent_rows(P, name=name)
     return P
-
-
-def _finite_rule(allow_nan):
-    # where NaN rows may mark absent points, the layout's own check (one pass, which also
-    # rejects inf and partial-NaN rows) replaces scikit-learn's finite scan of the input
-    return False if allow_nan else True
 
 
 def _allows_nan(layout, allow_absent_points):
@@ -103,7 +99,7 @@ def validate_samples(estimator, X, layout, *, reset, allow_absent_points=True, d
         X,
         reset=reset,
         dtype=list(dtype),
-        ensure_all_finite=_finite_rule(allow_nan),
+        ensure_all_finite=not allow_nan,
         ensure_min_features=1,
     )
     return _finish(X2, lead_shape, layout, name, allow_nan), ndim
@@ -114,7 +110,7 @@ def check_samples(X, layout, *, allow_absent_points=True, dtype=FLOAT_DTYPES, na
     messages, without an estimator's feature bookkeeping. Returns ``(P, ndim)``."""
     X, ndim, lead_shape = _coerce(X, layout, name)
     allow_nan = _allows_nan(layout, allow_absent_points)
-    X2 = check_array(X, dtype=list(dtype), ensure_all_finite=_finite_rule(allow_nan),
+    X2 = check_array(X, dtype=list(dtype), ensure_all_finite=not allow_nan,
                      ensure_min_features=1, input_name=name)
     return _finish(X2, lead_shape, layout, name, allow_nan), ndim
 
