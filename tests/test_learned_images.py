@@ -287,10 +287,31 @@ def test_so2_canonicalize_and_soft():
     soft = net.soft_canonicalize(x)
     np.testing.assert_allclose(soft.detach().numpy(), xc.numpy(), atol=1e-4)
     loss = net.prior_loss(x)
-    a = net.angles(x).detach()
-    torch.testing.assert_close(loss.detach(), (1 - torch.cos(a)).mean(), rtol=1e-4, atol=1e-5)
+    v1, v2, _ = (h.detach() for h in net.harmonics(x))
+    t1, t2 = torch.atan2(v1[:, 1], v1[:, 0]), torch.atan2(v2[:, 1], v2[:, 0])
+    torch.testing.assert_close(loss.detach(), (1 - torch.cos(t1)).mean() + (1 - torch.cos(t2)).mean(),
+                               rtol=1e-4, atol=1e-5)
     loss.backward()
     assert net.coef.grad is not None and net.coef.grad.abs().sum() > 0
+    # the angle is the axis of the second harmonic, on the side the first one points to
+    a = net.angles(x).detach()
+    np.testing.assert_allclose(torch.cos(2 * a - t2).numpy(), 1.0, atol=1e-5)
+    assert (torch.cos(a - t1) >= 0).all()
+
+
+def test_so2_soft_canonical_form_trains_the_direction():
+    """The straight-through half-turn choice passes a task gradient to the readout."""
+    net = _net(get_group("SO2"))
+    x = torch.from_numpy(_images(3, 6, kind="smooth"))
+    target = net.soft_canonicalize(x).detach().flip(-2, -1)  # the other direction everywhere
+    ((net.soft_canonicalize(x) - target) ** 2).mean().backward()
+    assert net.readout.grad is not None and net.readout.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("n", [4, 2.0, True])
+def test_so2_needs_five_orientations(n):
+    with pytest.raises(ValueError, match="n_orientations must be an int >= 5"):
+        build_image_network("SO2", LAYOUT, 16, n_orientations=n)
 
 
 # -- training glue -------------------------------------------------------------------------------
@@ -348,8 +369,10 @@ def test_so2_moves_and_prior_towards_angles():
     moved, ang = net.moves(x, random=False)
     np.testing.assert_allclose(ang.numpy(), 2 * np.pi * (np.arange(10) % 16) / 16, atol=1e-6)
     loss = net.prior_loss(moved, elements=ang)
-    a = net.angles(moved).detach()
-    torch.testing.assert_close(loss.detach(), (1 - torch.cos(a - ang)).mean(), rtol=1e-4, atol=1e-5)
+    v1, v2, _ = (h.detach() for h in net.harmonics(moved))
+    t1, t2 = torch.atan2(v1[:, 1], v1[:, 0]), torch.atan2(v2[:, 1], v2[:, 0])
+    expected = (1 - torch.cos(t1 - ang)).mean() + (1 - torch.cos(t2 - 2 * ang)).mean()
+    torch.testing.assert_close(loss.detach(), expected, rtol=1e-4, atol=1e-5)
     # without targets it is the identity prior
     torch.testing.assert_close(net.prior_loss(moved), net.prior_loss(moved, elements=torch.zeros(10)))
 
