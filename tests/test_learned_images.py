@@ -201,6 +201,28 @@ def test_blank_image_so2_identity():
     net = _net("SO2")
     R = net.frames(torch.zeros(2, 1, 20, 20)).numpy()
     np.testing.assert_array_equal(R, np.broadcast_to(np.eye(2), (2, 2, 2)))
+    # blank images in a training batch leave the gradients finite (atan2 of a zero vector)
+    x = torch.cat([torch.zeros(2, 1, 20, 20), torch.from_numpy(_images(0, 2, kind="smooth"))])
+    (net.soft_canonicalize(x).sum() + net.prior_loss(x)).backward()
+    assert all(torch.isfinite(p.grad).all() for p in net.parameters() if p.grad is not None)
+
+
+def test_so2_half_turn_symmetric_image():
+    """No direction (first harmonic 0): the axis decides; either end gives the same canonical
+    image, since the image maps onto itself under a half turn."""
+    net = _net("SO2")
+    X = _images(4, 3, kind="smooth")
+    X = X + X[..., ::-1, ::-1]  # symmetric under a half turn about the grid centre
+    x = torch.from_numpy(np.ascontiguousarray(X))
+    v1, v2, scale = net.harmonics(x)
+    assert (torch.linalg.vector_norm(v1, dim=1) < 1e-4 * scale).all()
+    assert (torch.linalg.vector_norm(v2, dim=1) > 1e-3 * scale).all()
+    a0 = net.angles(x).detach().numpy()
+    moved = torch.from_numpy(rotate_images(X, np.full(3, 1.0)).astype(np.float32))
+    a1 = net.angles(moved).detach().numpy()
+    # the axis turns with the image (modulo a half turn, which maps the image onto itself)
+    err = np.degrees(np.abs(np.angle(np.exp(2j * (a1 - a0 - 1.0))))) / 2
+    assert (err < 6.0).all(), err
 
 
 def test_same_seed_same_network():
@@ -306,6 +328,18 @@ def test_so2_soft_canonical_form_trains_the_direction():
     target = net.soft_canonicalize(x).detach().flip(-2, -1)  # the other direction everywhere
     ((net.soft_canonicalize(x) - target) ** 2).mean().backward()
     assert net.readout.grad is not None and net.readout.grad.abs().sum() > 0
+
+
+def test_so2_network_from_before_the_axis_readout_is_refused():
+    import pickle
+
+    net = _net("SO2")
+    x = torch.from_numpy(_images(0, 3, kind="smooth"))
+    again = pickle.loads(pickle.dumps(net))
+    torch.testing.assert_close(again.angles(x), net.angles(x), rtol=0, atol=0)
+    net._buffers["phasor"] = net.phasor[:, :2]  # the state an earlier version pickled
+    with pytest.raises(ValueError, match="earlier skcanon.*Fit the canonicalizer again"):
+        pickle.loads(pickle.dumps(net))
 
 
 @pytest.mark.parametrize("n", [4, 2.0, True])

@@ -77,8 +77,10 @@ Equivariance is exact for multiples of 90° (up to float rounding), approximate 
 circularly masked images the median angle error is about 0.5° and 90% of samples are
 within 3° (tested: median ≤ 3°, 90% within 10°). The canonical form of a non-quarter
 angle is interpolated, so it is invariant only approximately (smoothing, cut corners).
-When ``v₂`` vanishes (images symmetric under a half turn, e.g. a centred square) the
-angle is the phase of ``v₁``; when both vanish (blank images) it is 0.
+Images symmetric under a half turn have ``v₁ = 0``: the axis alone decides, and either
+direction gives the same canonical image. When ``v₂`` vanishes too (blank images, images
+symmetric under turns by 120° or 90°) the angle is 0, so such images are not canonicalized
+(their canonical form turns with them); when only ``v₂`` vanishes the phase of ``v₁`` is used.
 """
 
 from __future__ import annotations
@@ -604,6 +606,15 @@ class SO2ImageNetwork(_LiftedImageNetwork):
         phasor = np.stack([np.cos(theta), np.sin(theta), np.cos(2 * theta), np.sin(2 * theta)], 1)
         phasor = np.where(np.abs(phasor - np.round(phasor)) < 1e-12, np.round(phasor), phasor)
         self.register_buffer("phasor", torch.as_tensor(phasor, dtype=torch.float32), persistent=False)
+
+    def __setstate__(self, state):
+        phasor = state.get("_buffers", {}).get("phasor")
+        if phasor is not None and phasor.shape[1] != 4:
+            raise ValueError(
+                "This SO(2) image canonicalization network was saved by an earlier skcanon, which read "
+                "its angle from the first harmonic only; the current one also reads an axis from the "
+                "second. Fit the canonicalizer again.")
+        super().__setstate__(state)
 
     def orientation_scores(self, x):
         """One score per sampled orientation ``(n, n_orientations)``; shifts with rotations."""
