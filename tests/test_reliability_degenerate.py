@@ -236,3 +236,32 @@ def test_training_on_data_with_degenerate_clouds_keeps_weights_finite(group, kin
     weights = est.canonicalizer_.network_.state_dict().values()
     assert all(torch.isfinite(w).all() for w in weights)
     assert np.isfinite(est.transform(X)).all()
+
+
+# -- degenerate positions, other fields attached (B21) ---------------------------------------------
+FIELDS = PointLayout(3, fields=[("pos", "position"), ("vel", "vector"), ("charge", "scalar")])
+_v = np.random.default_rng(5)
+ATTACHED = {
+    # three points span a plane: its normal's sign is left to the velocities under reflections
+    "three_points": np.c_[_v.normal(size=(3, 3)) * [2, 1, 0.5], _v.normal(size=(3, 3)), [1, -1, 1]],
+    # on a line, the rotation about the line is left to the velocities
+    "collinear": np.c_[np.outer(np.arange(4.0), [1, 2, 3]), _v.normal(size=(4, 3)), [1, -1, 1, 1]],
+    # an equilateral triangle: the charges tell its corners apart
+    "triangle": np.c_[[[1, 0, 0], [-0.5, 0.75 ** 0.5, 0], [-0.5, -(0.75 ** 0.5), 0]], np.zeros((3, 3)),
+                      [1.0, 2.0, 3.0]],
+}
+
+
+@pytest.mark.parametrize("shape", sorted(ATTACHED))
+@pytest.mark.parametrize("group", ["E3", "SE3", "O3", "Sim3", "E3xS_n"])
+def test_pca_settles_degenerate_positions_with_the_other_fields(group, shape):
+    """Where the positions leave part of the frame open, the velocities and charges settle
+    it: the canonical form of the whole sample (velocities included) is invariant."""
+    from skcanon.metrics import invariance_error
+
+    X = ATTACHED[shape][None].copy()
+    if group == "O3":
+        X[..., :3] += [0.3, -0.2, 0.1]  # no translations: an offset the frame must keep
+    est = CanonicalizerTransformer(group, layout=FIELDS).fit(X)
+    err = invariance_error(est, X, group, n_trials=8, random_state=0)
+    assert err.max < 1e-9, err

@@ -17,6 +17,10 @@ The rules (all deterministic, none producing NaN):
   stays rotation-equivariant for point sets; it depends on the pixel grid for images;
 * third moment zero along an axis (mirror symmetry) — the axis points to the point with
   the largest ``|projection|``;
+* positions that leave part of the frame open (a planar cloud under reflections, a
+  collinear one under rotations about its line) — the point's other fields (vectors,
+  other positions, scalars) settle it: candidate frames are compared on the whole
+  canonical sample;
 * ties in ``sort`` keys (within a relative tolerance) — compared on the next column;
   exact duplicates keep their input order, which does not change the canonical output;
 * graphs (``wl``) — exact canonical labelling by colour refinement and individualization

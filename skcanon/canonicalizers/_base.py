@@ -125,3 +125,30 @@ def geometric_points(P, layout):
     present = ~np.isnan(P).all(axis=2) if np.issubdtype(P.dtype, np.floating) else np.ones(P.shape[:2], bool)
     Y = np.where(present[..., None], Y, 0.0)
     return Y, present.astype(np.float64), fields[0].kind == "position"
+
+
+def attached_fields(P, layout, centroid=None):
+    """The fields besides the one :func:`geometric_points` uses, for the tie rules of frames.
+
+    Returns ``(V, S)``: ``V`` of shape ``(n, m, q, d)`` float64, the other position fields
+    (minus ``centroid`` when given, as the frame's own points are) and the vector fields;
+    ``S`` of shape ``(n, m, s)`` float64, the scalar fields. Absent points hold NaN.
+    """
+    own = ([f for f in layout.fields if f.kind == "position"] or
+           [f for f in layout.fields if f.kind == "vector"])[0]
+    n, m = P.shape[:2]
+    d = layout.n_dims
+    vectors, scalars = [], []
+    for f in layout.fields:
+        if f.name == own.name:
+            continue
+        block = np.asarray(P[..., layout.slice_of(f.name)], dtype=np.float64)
+        if f.kind == "scalar":
+            scalars.append(block)
+        elif f.kind == "position" and centroid is not None:
+            vectors.append(block - centroid[:, None, :])
+        else:
+            vectors.append(block)
+    V = np.stack(vectors, axis=2) if vectors else np.empty((n, m, 0, d))
+    S = np.concatenate(scalars, axis=2) if scalars else np.empty((n, m, 0))
+    return V, S

@@ -15,6 +15,10 @@ Tie and degeneracy rules (documented in the user guide, tested in the suite):
   to it, and so on. For point sets this keeps the frame equivariant even for cubes,
   regular polygons and simplices; for images the "points" are pixels in raster order, so
   ties there depend on the pixel grid.
+* **Other fields** — where the positions leave an axis or its sign open, the candidate
+  frames are compared on the whole canonical sample (positions, then the point's other
+  vector and scalar fields; ``attached`` in :func:`pca_frames`), so velocities or charges
+  settle what the positions cannot (the normal of a planar cloud under reflections).
 * **No spread at all** (all points equal, blank image) — the identity frame.
 """
 
@@ -35,7 +39,7 @@ def weighted_centroid(Y, w):
     return np.einsum("nm,nmd->nd", w, Y) / safe[:, None]
 
 
-def pca_frames(Y, w, special, resolve_ties=True, offset=None, magnitude=None):
+def pca_frames(Y, w, special, resolve_ties=True, offset=None, magnitude=None, attached=None):
     """Equivariant orthonormal frames of already-centred points.
 
     Parameters
@@ -57,6 +61,14 @@ def pca_frames(Y, w, special, resolve_ties=True, offset=None, magnitude=None):
     magnitude : ndarray (n,) or None
         Largest squared norm of the points before centring: spreads below
         ``1e-20 × magnitude`` are rounding noise (e.g. identical points after a rotation).
+    attached : tuple (V, S) or None
+        The point's other fields, for the tie rules only (``resolve_ties``): ``V`` of shape
+        ``(n, m, q, d)`` holds ``q`` vectors per point that turn with the frame (other
+        position fields already centred like ``Y``, or offset like it), ``S`` of shape
+        ``(n, m, s)`` scalars that do not. Where the points leave an axis or its sign
+        open (the normal of a planar cloud under reflections, the rotation about the line
+        of a collinear one), these fields settle it, so the whole sample — not only its
+        positions — has an invariant canonical form.
 
     Returns
     -------
@@ -86,7 +98,8 @@ def pca_frames(Y, w, special, resolve_ties=True, offset=None, magnitude=None):
     for i in ambiguous:
         if resolve_ties:
             E[i] = _smallest_canonical_frame(Y[i], w[i], E[i], lam[i], gaps[i], special,
-                                             None if offset is None else offset[i], noise[i])
+                                             None if offset is None else offset[i], noise[i],
+                                             None if attached is None else (attached[0][i], attached[1][i]))
         elif gaps[i].any():
             E[i] = _rebase_degenerate(Y[i], w[i], E[i], gaps[i])
             mi, di = _sign_statistic(Y[i:i + 1], w[i:i + 1], E[i:i + 1], lam[i:i + 1], safe_W[i:i + 1],
@@ -168,10 +181,19 @@ def _eigenspaces(gaps):
         start = stop
 
 
-def _candidate_bases(Y, present, E, gaps):
+def _candidate_bases(Y, present, E, gaps, fallback=None):
     """Every basis the point rules allow: each repeated eigenspace is re-based on each of
     the tied extreme points in turn (its first axis through the point with the largest
-    projection onto it, the next through the largest orthogonal remainder, ...)."""
+    projection onto it, the next through the largest orthogonal remainder, ...).
+
+    Projections below ``1e-9`` of the largest point norm are rounding noise. Where no point
+    leaves such noise in the rest of an eigenspace, the rows of ``fallback`` (``(k, d)``:
+    the attached vectors of the present points) are used in the same way."""
+    scale = np.linalg.norm(Y[present], axis=1).max() if present.any() else 0.0
+    sources = [(Y, present, 1e-9 * scale)]
+    if fallback is not None and len(fallback):
+        sources.append((fallback, np.ones(len(fallback), bool),
+                        1e-9 * np.linalg.norm(fallback, axis=1).max()))
     bases = [E.copy()]
     for start, stop in _eigenspaces(gaps):
         if stop - start < 2:
@@ -181,13 +203,20 @@ def _candidate_bases(Y, present, E, gaps):
             partial = [(base.copy(), base[:, start:stop].copy(), start)]
             while partial:
                 F, B, j = partial.pop()
-                coords = Y @ B
-                norms = np.linalg.norm(coords, axis=1)
-                if j >= stop - 1 or not np.any(norms[present] > 1e-12 * max(norms.max(), 1e-300)):
+                found = None
+                if j < stop - 1:
+                    for rows, keep, tol in sources:
+                        coords = rows @ B
+                        norms = np.linalg.norm(coords, axis=1)
+                        if np.any(norms[keep] > max(tol, 1e-300)):
+                            found = rows, keep, coords, norms
+                            break
+                if found is None:
                     F[:, j:stop] = B
                     expanded.append(F)
                     continue
-                for i in _tied_max(norms, present):
+                rows, keep, coords, norms = found
+                for i in _tied_max(norms, keep):
                     u = B @ (coords[i] / norms[i])
                     U, _, _ = np.linalg.svd(B - np.outer(u, u @ B), full_matrices=False)
                     G = F.copy()
@@ -202,27 +231,38 @@ def _candidate_bases(Y, present, E, gaps):
 _MAX_CANDIDATES = 512
 
 
-def _set_key(Z):
-    """Noise-tolerant key of a canonical point set: first its rows sorted lexicographically
-    (independent of point order), then the rows in point order (to choose, rotation-
-    invariantly, between candidates that give the same set)."""
-    scale = max(np.abs(Z).max(), 1e-300)
-    Q = np.round(Z / (scale * 1e-8)) + 0.0  # + 0.0 turns -0.0 into 0.0
+def _set_key(blocks):
+    """Noise-tolerant key of a canonical point set given as column blocks (positions, then
+    any attached fields): first its rows sorted lexicographically (independent of point
+    order), then the rows in point order (to choose, rotation-invariantly, between
+    candidates that give the same set). Each block is rounded relative to its own largest
+    magnitude, so fields in other units neither drown nor blur the positions."""
+    parts = []
+    for Z in blocks:
+        if Z.size:
+            scale = max(np.abs(Z).max(), 1e-300)
+            parts.append(np.round(Z / (scale * 1e-8)) + 0.0)  # + 0.0 turns -0.0 into 0.0
+    Q = np.concatenate(parts, axis=1)
     return tuple(Q[np.lexsort(Q.T[::-1])].ravel()), tuple(Q.ravel())
 
 
-def _smallest_canonical_frame(Y, w, E, lam, gaps, special, offset=None, noise=0.0):
-    """Among the frames the moment rules cannot tell apart, the one whose canonical point
-    set is lexicographically smallest. Rotating the input rotates every candidate, and
-    reordering the points leaves the candidate sets unchanged, so the choice is invariant
-    under both (a canonical form for symmetric shapes such as cubes and regular polygons).
+def _smallest_canonical_frame(Y, w, E, lam, gaps, special, offset=None, noise=0.0, attached=None):
+    """Among the frames the moment rules cannot tell apart, the one whose canonical sample
+    is lexicographically smallest (its points' rows: positions, then the ``attached``
+    vectors and scalars). Rotating the input rotates every candidate, and reordering the
+    points leaves the candidate sets unchanged, so the choice is invariant under both (a
+    canonical form for symmetric shapes such as cubes and regular polygons).
     """
     present = w > 0
     Yp = Y[present] if offset is None else Y[present] + offset
     d = E.shape[1]
+    V = S = None
+    if attached is not None:
+        V, S = attached[0][present], attached[1][present]  # (k, q, d), (k, s)
     best, best_key = E, None
     # re-base on the points as they will appear in the output (the offset included)
-    for base in _candidate_bases(Y if offset is None else Y + offset, present, E, gaps):
+    fallback = None if V is None else V.reshape(-1, d)
+    for base in _candidate_bases(Y if offset is None else Y + offset, present, E, gaps, fallback):
         m3, decided = _sign_statistic(Y[None], w[None], base[None], lam[None], np.array([max(w.sum(), 1e-300)]),
                                       None if offset is None else offset[None], np.array([noise]))
         m3, decided = m3[0], decided[0]
@@ -239,7 +279,10 @@ def _smallest_canonical_frame(Y, w, E, lam, gaps, special, offset=None, noise=0.
                     continue
                 F = F.copy()
                 _fix_determinant(F[None], m3[None], decided[None], lam[None], np.array([noise]))
-            key = _set_key(Yp @ F)
+            blocks = [Yp @ F]
+            if V is not None:
+                blocks += [(V @ F).reshape(len(Yp), -1), S]
+            key = _set_key(blocks)
             if best_key is None or key < best_key:
                 best, best_key = F, key
     return best if d else E
@@ -330,6 +373,7 @@ def _sym_eig_columns(S, d):
     """
     if d == 3:
         lam, axes = _eig3(S)
+        _refine_close_eigenvalues(S, lam, axes)
     elif d == 2:
         lam, axes = _eig2(S)
     else:
@@ -348,6 +392,34 @@ def _sym_eig_columns(S, d):
         for k in range(d - 1):
             reliable &= (lam[k] - lam[k + 1]) > FAST_GAP_RTOL * trace
     return lam, axes, reliable
+
+
+#: relative eigenvalue gap (to the trace) below which the 3×3 closed form is replaced by
+#: LAPACK: the trigonometric solution loses about ``eps / gap²`` in the eigenvectors (a gap
+#: of 3e-5 gave frames off by 6e-9), LAPACK about ``eps / gap``
+CLOSED_FORM_GAP_RTOL = 1e-2
+
+
+def _refine_close_eigenvalues(S, lam, axes):
+    """Recompute, in place, the samples whose eigenvalues are close with ``numpy.linalg.eigh``
+    (a few percent of generic data), keeping the closed form's conventions: eigenvalues
+    descending and determinant +1."""
+    trace = np.maximum(lam[0], 0.0) + np.maximum(lam[1], 0.0) + np.maximum(lam[2], 0.0)
+    with np.errstate(invalid="ignore"):
+        close = np.minimum(lam[0] - lam[1], lam[1] - lam[2]) <= CLOSED_FORM_GAP_RTOL * trace
+    idx = np.flatnonzero(close & np.isfinite(trace))
+    if not idx.size:
+        return
+    C = np.empty((idx.size, 3, 3))
+    for (i, j), v in S.items():
+        C[:, i, j] = C[:, j, i] = v[idx]
+    w, V = np.linalg.eigh(C)
+    w, V = w[:, ::-1], V[:, :, ::-1]  # descending
+    V[:, :, 2] *= np.sign(np.linalg.det(V))[:, None]  # det +1 (eigh's signs are arbitrary)
+    for k in range(3):
+        lam[k][idx] = w[:, k]
+        for i in range(3):
+            axes[k][i][idx] = V[:, i, k]
 
 
 def _eig2(S):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..groups import CyclicGroup, DihedralGroup, EuclideanGroup, OrthogonalGroup
-from ._base import Canonicalizer, geometric_points
+from ._base import Canonicalizer, attached_fields, geometric_points
 from ._frames import SIGN_RTOL, fast_pca, pca_frames, sym_eig_desc, weighted_centroid
 
 #: relative tolerance under which two sort keys count as equal (per input dtype)
@@ -114,7 +114,8 @@ class PCACanonicalizer(Canonicalizer):
         special = getattr(g, "special", isinstance(g, CyclicGroup))
         translating = isinstance(g, EuclideanGroup)
         E = pca_frames(Y - c[:, None, :], w, special=special, offset=None if translating else c,
-                       magnitude=np.max(np.einsum("nmd,nmd->nm", Y, Y), axis=1))
+                       magnitude=np.max(np.einsum("nmd,nmd->nm", Y, Y), axis=1),
+                       attached=attached_fields(P, layout, c if translating else None))
         if translating:
             return g.from_parts(E, c)
         if isinstance(g, OrthogonalGroup):
