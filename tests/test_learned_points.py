@@ -147,6 +147,23 @@ def test_gram_schmidt_never_nan(seed, kind, special):
     assert torch.equal(Q, gram_schmidt(Ut.clone(), special=special))  # deterministic
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_gram_schmidt_takes_an_equivariant_point_when_the_outputs_are_coplanar(seed):
+    """Output vectors spanning only a plane (a frozen random network did this on a generic
+    6-point cloud, found by the long fuzzing profile): the third axis comes from the point
+    with the largest residual, so O(3) frames stay equivariant, reflections included."""
+    rs = np.random.default_rng(seed)
+    pts = rs.normal(size=(1, 6, 3))
+    pts -= pts.mean(1, keepdims=True)
+    U = pts[:, :3, :].transpose(0, 2, 1).copy()
+    U[:, :, 2] = 0.3 * U[:, :, 0] - 0.7 * U[:, :, 1]  # in the span of the first two
+    Q0 = gram_schmidt(torch.tensor(U), points=torch.tensor(pts)).numpy()
+    for g in get_group("O3").sample(4, random_state=seed):
+        Ug, pg = g @ U, pts @ g.T
+        Qg = gram_schmidt(torch.tensor(Ug), points=torch.tensor(pg)).numpy()
+        np.testing.assert_allclose(Qg, g @ Q0, atol=1e-12)
+
+
 def test_degenerate_clouds_finite():
     canon = fitted("SE3xS_n", 3, "learned")
     X = np.zeros((4, N_POINTS, 3))

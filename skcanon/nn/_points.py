@@ -46,16 +46,18 @@ def masked_mean(values, w, count):
     return (total / count[:, None]).reshape((n,) + values.shape[2:])
 
 
-def gram_schmidt(U, special=False, eps=1e-5, fallback=None):
+def gram_schmidt(U, special=False, eps=1e-5, fallback=None, points=None):
     """Orthonormalize the columns of ``U`` (``(n, d, d)``) into rotation/orthogonal frames.
 
     Column ``k`` is orthogonalized against the previous ones (modified Gram–Schmidt).
     When its residual is negligible — a zero vector, or one (nearly) collinear with the
     previous columns, i.e. ``|r| <= eps * |u|`` — it is replaced by the first of the later
     columns of ``U`` and then of the ``fallback`` vectors (equivariant candidates such as the
-    centroid) with a non-negligible residual, and failing that by the standard basis vector with the largest residual (ties to the
-    lowest index), so the result is always finite and orthonormal and the choice is
-    deterministic. For SO(2) and SO(3) the last axis is not taken from ``U`` at all: it is
+    centroid) with a non-negligible residual, then by the residual of the ``point`` with
+    the largest one (an equivariant choice, and independent of point order up to exact
+    ties), and failing all that by the standard basis vector with the largest residual
+    (ties to the lowest index), so the result is always finite and orthonormal and the
+    choice is deterministic. For SO(2) and SO(3) the last axis is not taken from ``U`` at all: it is
     the quarter turn of the first (2-D) or the cross product of the first two (3-D), which
     is exactly equivariant also for flat inputs whose vectors all lie in a plane. Generic
     inputs never take a fallback, so ``gram_schmidt(g @ U) = g @ gram_schmidt(U)``.
@@ -71,6 +73,10 @@ def gram_schmidt(U, special=False, eps=1e-5, fallback=None):
         Relative threshold of the degeneracy guard.
     fallback : torch.Tensor of shape (n, d, k) or None
         Equivariant vectors (columns) tried, in order, before the standard basis.
+    points : torch.Tensor of shape (n, m, d) or None
+        The (centred) points, absent ones zero: after ``fallback``, the point whose residual
+        is largest gives the axis, if that residual is above ``eps`` times the largest point
+        norm.
 
     Returns
     -------
@@ -92,6 +98,17 @@ def gram_schmidt(U, special=False, eps=1e-5, fallback=None):
             if not bool(bad.any()):
                 break
             alt, alt_bad = _orthonormal_residual(v, cols, eps)
+            q = torch.where((bad & ~alt_bad)[:, None], alt, q)
+            bad = bad & alt_bad
+        if points is not None and bool(bad.any()):
+            res = points
+            for qq in cols:
+                res = res - (res * qq[:, None, :]).sum(-1, keepdim=True) * qq[:, None, :]
+            rn = res.norm(dim=-1)                                           # (n, m)
+            idx = rn.argmax(-1)                                             # ties: first
+            top = rn.gather(1, idx[:, None])[:, 0]
+            alt = res[torch.arange(n, device=U.device), idx] / top.clamp_min(_TINY)[:, None]
+            alt_bad = top <= eps * points.norm(dim=-1).amax(-1) + _TINY
             q = torch.where((bad & ~alt_bad)[:, None], alt, q)
             bad = bad & alt_bad
         if bool(bad.any()):
@@ -249,7 +266,7 @@ class PointFrameNetwork(FrameNetwork):
         U = self._attend(a, mask, stacked)                                 # (n, d, d)
         U = U.transpose(1, 2)                                              # columns = vectors
         logits = out[..., -1].masked_fill(~mask, -1e9)
-        return U, logits, mask, x0, centroid
+        return U, logits, mask, x0, centroid, fields[0]
 
     @staticmethod
     def _attend(logits, mask, stacked):
@@ -271,11 +288,13 @@ class PointFrameNetwork(FrameNetwork):
 
     def _parts(self, x):
         """Rotation ``(n, d, d)`` (or None) and translation ``(n, d)`` (or None)."""
-        U, logits, mask, x0, centroid = self._raw_outputs(x)
+        U, logits, mask, x0, centroid, points = self._raw_outputs(x)
         # without translations the centroid is an equivariant vector too: the fallback for
-        # axes that the (centred) points cannot give, e.g. the normal of a flat cloud
+        # axes that the (centred) points cannot give, e.g. the normal of a flat cloud; the
+        # points themselves come next, for output vectors that happen to be (nearly) coplanar
         fallback = None if (self.translate or centroid is None) else centroid[:, :, None]
-        R = gram_schmidt(U, special=self.special, fallback=fallback) if self.rotate else None
+        R = (gram_schmidt(U, special=self.special, fallback=fallback, points=points)
+             if self.rotate else None)
         t = None
         if self.translate:
             pos = x0[..., self.geo[self.geo_is_pos.index(True)]]
