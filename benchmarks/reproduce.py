@@ -157,7 +157,12 @@ def main(argv=None):
                         help="run only this experiment (repeatable)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-write", action="store_true", help="print only; do not store rows or write the page")
+    parser.add_argument("--rewrite", action="store_true",
+                        help="run nothing: compose the page and figures again from the stored rows")
     args = parser.parse_args(argv)
+    if args.rewrite:
+        print(f"wrote {write_results(load_rows()).relative_to(ROOT)}")
+        return
     command = "python benchmarks/reproduce.py " + " ".join(sys.argv[1:] if argv is None else argv)
     run(quick=args.quick, only=args.only, seed=args.seed, write=not args.no_write, command=command.strip())
 

@@ -111,7 +111,8 @@ def _pool_seeds(per_seed):
         for key in _AVERAGED:
             values = [r.get(key) for r in same]
             if all(v is not None for v in values):
-                out[key] = float(np.mean(values))
+                mean = float(np.mean(values))
+                out[key] = int(mean) if key == "epochs" and mean.is_integer() else mean
         if len(same) > 1:
             out["score_sd"] = float(np.std([r["score"] for r in same], ddof=1))
             out["seeds"] = len(same)
@@ -261,9 +262,18 @@ def _summary(r):
         text += (f"; its frames undo the test rotation for {100 * learned['frames_undo_rotation']:.1f}% of "
                  "test images")
     if ORACLE in r:
-        text += (f". Oracle frames reach {r[ORACLE]['score']:.3f} "
-                 f"({100 * (r['upright (ceiling)']['score'] - r[ORACLE]['score']):.1f} points below upright)")
+        below = 100 * (r["upright (ceiling)"]["score"] - r[ORACLE]["score"])
+        text += (f". Oracle frames reach {r[ORACLE]['score']:.3f} ({abs(below):.1f} points "
+                 f"{'below' if below > 0 else 'above'} upright)")
     return [text + ".", ""]
+
+
+def _whole_epochs(row):
+    """The row with a mean epoch count that is a whole number printed as one."""
+    epochs = row.get("epochs")
+    if isinstance(epochs, float) and epochs.is_integer():
+        return dict(row, epochs=int(epochs))
+    return row
 
 
 def section(rows, quick, fig_dir):
@@ -320,7 +330,7 @@ def section(rows, quick, fig_dir):
             continue
         out += [heading, "", text, ""]
         for table in dict.fromkeys(r["table"] for r in setting_rows):
-            trs = [r for r in setting_rows if r["table"] == table]
+            trs = [_whole_epochs(r) for r in setting_rows if r["table"] == table]
             _, dataset, group = table.split("/")
             fname = f"{setting.replace('-', '_')}_{dataset}_{group}.png"
             bar(trs, fig_dir / fname, f"{dataset} {group}, {label}: test accuracy", "accuracy")
