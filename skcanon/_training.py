@@ -482,6 +482,12 @@ class EndToEndEquivariantRegressor(NeuralNetRegressor):
             raise TypeError(f"{name} is a sparse matrix; pass a dense array of shape (n_samples, "
                             "n_points * width) (point coordinates are dense).")
         X = np.asarray(X)
+        if X.dtype.kind in "OUS":  # numeric strings and objects convert, as everywhere in skcanon
+            try:
+                X = X.astype(np.float64)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f"{name} must be numeric (float or int) of shape (n_samples, n_points * "
+                                f"width); got dtype {X.dtype} that cannot be converted: {exc}") from None
         if not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
             raise TypeError(f"{name} must be numeric; got dtype {X.dtype}.")
         if np.iscomplexobj(X):

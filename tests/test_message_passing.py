@@ -179,7 +179,7 @@ def test_end_to_end_bad_input_and_parameters(fitted, nbody):
     with pytest.raises(ValueError, match="NaN inside a target point"):
         EndToEndEquivariantRegressor(**TINY).fit(X, bad)
     with pytest.raises(TypeError, match="y must be numeric"):
-        EndToEndEquivariantRegressor(**TINY).fit(X, D.astype(str))
+        EndToEndEquivariantRegressor(**TINY).fit(X, np.full(D.shape, "a"))
 
 
 @pytest.mark.parametrize("case, err, pattern", [
@@ -196,7 +196,7 @@ def test_end_to_end_hostile_input(case, err, pattern):
 
     X = np.random.default_rng(0).normal(size=(6, 12))
     y = 1.5 * X
-    bad = {"zero samples": X[:0], "sparse": scipy.sparse.csr_matrix(X), "strings": X.astype(str),
+    bad = {"zero samples": X[:0], "sparse": scipy.sparse.csr_matrix(X), "strings": np.full(X.shape, "a"),
            "complex": X.astype(complex), "huge": X * 1e30,
            "inf": np.where(np.arange(12) == 4, np.inf, X),
            "partial NaN": np.where(np.arange(12) == 4, np.nan, X)}[case]
@@ -205,6 +205,15 @@ def test_end_to_end_hostile_input(case, err, pattern):
         EndToEndEquivariantRegressor(max_epochs=1, random_state=0).fit(bad, y[: bad.shape[0]])
     if not scipy.sparse.issparse(bad):
         np.testing.assert_array_equal(bad, before)  # never mutated
+
+
+def test_end_to_end_accepts_numeric_strings_like_the_other_estimators():
+    X = np.random.default_rng(0).normal(size=(6, 12))
+    y = 1.5 * X
+    a = EndToEndEquivariantRegressor(max_epochs=1, random_state=0).fit(X, y)
+    b = EndToEndEquivariantRegressor(max_epochs=1, random_state=0).fit(X.astype(str), y.astype(str))
+    np.testing.assert_array_equal(b.predict(X.astype(str)), a.predict(X))
+    np.testing.assert_array_equal(b.predict(X.astype(object)), a.predict(X))
 
 
 def test_end_to_end_pickle_round_trip(fitted, nbody):
