@@ -104,15 +104,8 @@ class ChainCanonicalizer(Canonicalizer):
         return self.canonicalize(P, layout)[1]
 
 
-def geometric_points(P, layout):
-    """Float64 points and presence weights that frames are computed from.
-
-    Uses the first position field (or, when there is none, the first vector field);
-    absent points (all-NaN rows) get weight 0 and coordinates 0.
-
-    Returns ``(Y, w, is_position)`` with ``Y`` of shape ``(n, m, d)`` and ``w`` of shape
-    ``(n, m)``.
-    """
+def geometric_field(layout):
+    """The field frames are computed from: the first position field, else the first vector."""
     fields = [f for f in layout.fields if f.kind == "position"] or [
         f for f in layout.fields if f.kind == "vector"
     ]
@@ -121,21 +114,33 @@ def geometric_points(P, layout):
             f"This method needs a position or vector field to compute frames; layout {layout!r} "
             "has only scalars."
         )
-    Y = np.asarray(P[..., layout.slice_of(fields[0].name)], dtype=np.float64)
+    return fields[0]
+
+
+def geometric_points(P, layout):
+    """Float64 points and presence weights that frames are computed from.
+
+    Uses :func:`geometric_field` (the first position field, or, when there is none, the
+    first vector field); absent points (all-NaN rows) get weight 0 and coordinates 0.
+
+    Returns ``(Y, w, is_position)`` with ``Y`` of shape ``(n, m, d)`` and ``w`` of shape
+    ``(n, m)``.
+    """
+    field = geometric_field(layout)
+    Y = np.asarray(P[..., layout.slice_of(field.name)], dtype=np.float64)
     present = ~np.isnan(P).all(axis=2) if np.issubdtype(P.dtype, np.floating) else np.ones(P.shape[:2], bool)
     Y = np.where(present[..., None], Y, 0.0)
-    return Y, present.astype(np.float64), fields[0].kind == "position"
+    return Y, present.astype(np.float64), field.kind == "position"
 
 
 def attached_fields(P, layout, centroid=None):
-    """The fields besides the one :func:`geometric_points` uses, for the tie rules of frames.
+    """The fields besides :func:`geometric_field`, for the tie rules of frames.
 
     Returns ``(V, S)``: ``V`` of shape ``(n, m, q, d)`` float64, the other position fields
     (minus ``centroid`` when given, as the frame's own points are) and the vector fields;
     ``S`` of shape ``(n, m, s)`` float64, the scalar fields. Absent points hold NaN.
     """
-    own = ([f for f in layout.fields if f.kind == "position"] or
-           [f for f in layout.fields if f.kind == "vector"])[0]
+    own = geometric_field(layout)
     n, m = P.shape[:2]
     d = layout.n_dims
     vectors, scalars = [], []

@@ -61,11 +61,12 @@ def pca_frames(Y, w, special, resolve_ties=True, offset=None, magnitude=None, at
     magnitude : ndarray (n,) or None
         Largest squared norm of the points before centring: spreads below
         ``1e-20 × magnitude`` are rounding noise (e.g. identical points after a rotation).
-    attached : tuple (V, S) or None
-        The point's other fields, for the tie rules only (``resolve_ties``): ``V`` of shape
-        ``(n, m, q, d)`` holds ``q`` vectors per point that turn with the frame (other
-        position fields already centred like ``Y``, or offset like it), ``S`` of shape
-        ``(n, m, s)`` scalars that do not. Where the points leave an axis or its sign
+    attached : callable or None
+        The points' other fields, for the tie rules only (``resolve_ties``): called with the
+        indices of the samples that need them, it returns ``(V, S)`` for those samples,
+        ``V`` of shape ``(k, m, q, d)`` with ``q`` vectors per point that turn with the frame
+        (other position fields already centred like ``Y``, or offset like it), ``S`` of
+        shape ``(k, m, s)`` scalars that do not. Where the points leave an axis or its sign
         open (the normal of a planar cloud under reflections, the rotation about the line
         of a collinear one), these fields settle it, so the whole sample — not only its
         positions — has an invariant canonical form.
@@ -95,11 +96,13 @@ def pca_frames(Y, w, special, resolve_ties=True, offset=None, magnitude=None, at
     if special:
         _fix_determinant(E, m3, decided, lam, noise)
     ambiguous = np.flatnonzero((gaps.any(axis=1) | ~decided.all(axis=1)) & ~flat)
-    for i in ambiguous:
+    # the other fields are read for the few samples whose frames they may settle
+    V, S = attached(ambiguous) if (attached is not None and resolve_ties and ambiguous.size) else (None, None)
+    for k, i in enumerate(ambiguous):
         if resolve_ties:
             E[i] = _smallest_canonical_frame(Y[i], w[i], E[i], lam[i], gaps[i], special,
                                              None if offset is None else offset[i], noise[i],
-                                             None if attached is None else (attached[0][i], attached[1][i]))
+                                             None if V is None else (V[k], S[k]))
         elif gaps[i].any():
             E[i] = _rebase_degenerate(Y[i], w[i], E[i], gaps[i])
             mi, di = _sign_statistic(Y[i:i + 1], w[i:i + 1], E[i:i + 1], lam[i:i + 1], safe_W[i:i + 1],
@@ -350,7 +353,7 @@ def sym_eig_desc(C):
     C = np.asarray(C, dtype=np.float64)
     n, d, _ = C.shape
     entries = {(i, j): C[:, i, j] for i in range(d) for j in range(i, d)}
-    lam, axes, reliable = _sym_eig_columns(entries, d)
+    lam, axes, reliable, _, _ = _sym_eig_columns(entries, d)
     return np.stack(lam, axis=1), _frame_array(axes, n, d), reliable
 
 
@@ -367,9 +370,10 @@ def _sym_eig_columns(S, d):
     """Eigenvalues (descending) and unit eigenvectors of symmetric ``d×d`` matrices given
     entry by entry (``S[i, j]``, ``i ≤ j``, ``(n,)`` float64 arrays).
 
-    Returns ``(lam, axes, reliable)``: ``lam[k]`` and ``axes[k][i]`` (component ``i`` of
-    eigenvector ``k``) are ``(n,)`` arrays; for ``d`` = 2 and 3 the frame has
-    determinant +1.
+    Returns ``(lam, axes, reliable, trace, gap)``: ``lam[k]`` and ``axes[k][i]`` (component
+    ``i`` of eigenvector ``k``) are ``(n,)`` arrays; for ``d`` = 2 and 3 the frame has
+    determinant +1. ``trace`` sums the non-negative eigenvalues, ``gap`` is the smallest
+    gap between neighbours (the trace for ``d = 1``).
     """
     if d == 3:
         lam, axes = _eig3(S)
@@ -385,13 +389,14 @@ def _sym_eig_columns(S, d):
         lam = [w[:, k] for k in range(d - 1, -1, -1)]
         axes = [[V[:, i, k] for i in range(d)] for k in range(d - 1, -1, -1)]
     trace = np.maximum(lam[0], 0.0)
+    gap = lam[0] - lam[1] if d > 1 else trace
     for k in range(1, d):
         trace = trace + np.maximum(lam[k], 0.0)
+        if k < d - 1:
+            gap = np.minimum(gap, lam[k] - lam[k + 1])
     with np.errstate(invalid="ignore"):
-        reliable = (trace > 0) & np.isfinite(trace)
-        for k in range(d - 1):
-            reliable &= (lam[k] - lam[k + 1]) > FAST_GAP_RTOL * trace
-    return lam, axes, reliable
+        reliable = (trace > 0) & np.isfinite(trace) & (gap > FAST_GAP_RTOL * trace)
+    return lam, axes, reliable, trace, gap
 
 
 #: relative eigenvalue gap (to the trace) below which the 3×3 closed form is replaced by
@@ -513,13 +518,7 @@ def _fast_pca(Y, special, centre):
     T -= c[:, :, None]
     S = {(i, j): np.multiply(np.einsum("nm,nm->n", T[:, i], T[:, j]), 1.0 / m, dtype=np.float64)
          for i in range(d) for j in range(i, d)}
-    lam, axes, ok = _sym_eig_columns(S, d)
-    trace = np.maximum(lam[0], 0.0)
-    gap = lam[0] - lam[1] if d > 1 else trace
-    for k in range(1, d):
-        trace = trace + np.maximum(lam[k], 0.0)
-        if k < d - 1:
-            gap = np.minimum(gap, lam[k] - lam[k + 1])
+    lam, axes, ok, trace, gap = _sym_eig_columns(S, d)
     c64 = c.astype(np.float64)
     norm_c = np.einsum("nd,nd->n", c64, c64)
     ok &= np.isfinite(norm_c)  # absent (NaN) points or overflow: general path

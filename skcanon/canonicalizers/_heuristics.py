@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..groups import CyclicGroup, DihedralGroup, EuclideanGroup, OrthogonalGroup
-from ._base import Canonicalizer, attached_fields, geometric_points
+from ._base import Canonicalizer, attached_fields, geometric_field, geometric_points
 from ._frames import SIGN_RTOL, fast_pca, pca_frames, sym_eig_desc, weighted_centroid
 
 #: relative tolerance under which two sort keys count as equal (per input dtype)
@@ -115,7 +115,7 @@ class PCACanonicalizer(Canonicalizer):
         translating = isinstance(g, EuclideanGroup)
         E = pca_frames(Y - c[:, None, :], w, special=special, offset=None if translating else c,
                        magnitude=np.max(np.einsum("nmd,nmd->nm", Y, Y), axis=1),
-                       attached=attached_fields(P, layout, c if translating else None))
+                       attached=lambda i: attached_fields(P[i], layout, c[i] if translating else None))
         if translating:
             return g.from_parts(E, c)
         if isinstance(g, OrthogonalGroup):
@@ -172,12 +172,6 @@ class PCACanonicalizer(Canonicalizer):
                 else:
                     out[..., fs] = np.matmul(P[..., fs], Ed)
         return out, (g.from_parts(E, c) if translating else E), ok
-
-
-def geometric_field(layout):
-    """The field frames are computed from: the first position field, else the first vector."""
-    return ([f for f in layout.fields if f.kind == "position"]
-            or [f for f in layout.fields if f.kind == "vector"])[0]
 
 
 def shift_columns(Y, c, out):
