@@ -33,6 +33,7 @@ from sklearn.utils.multiclass import type_of_target
 from skorch import NeuralNet, NeuralNetRegressor
 from torch import nn
 
+from ._validation import _coerce
 from .groups import EuclideanGroup, OrthogonalGroup, get_group
 from .layouts import PointLayout
 
@@ -114,6 +115,8 @@ class _ObjectiveModule(nn.Module):
         self.template = nn.Parameter(template) if template is not None else None
 
     def forward(self, x):
+        if self.objective == "prior":  # the loss is the prior alone: no canonical pass needed
+            return None, None, self._prior(x)
         canon = self.network.soft_canonicalize(x)
         present = ~torch.isnan(canon)
         canon0 = torch.where(present, canon, torch.zeros((), dtype=canon.dtype, device=canon.device))
@@ -477,21 +480,16 @@ class EndToEndEquivariantRegressor(NeuralNetRegressor):
                          lr=lr, batch_size=batch_size, train_split=train_split, verbose=verbose, **kwargs)
         self.random_state = random_state
 
-    def _as_float32(self, X, name):
+    def _as_float32(self, X, name, layout):
         if scipy.sparse.issparse(X):
             raise TypeError(f"{name} is a sparse matrix; pass a dense array of shape (n_samples, "
                             "n_points * width) (point coordinates are dense).")
-        X = np.asarray(X)
-        if X.dtype.kind in "OUS":  # numeric strings and objects convert, as everywhere in skcanon
-            try:
-                X = X.astype(np.float64)
-            except (TypeError, ValueError) as exc:
-                raise TypeError(f"{name} must be numeric (float or int) of shape (n_samples, n_points * "
-                                f"width); got dtype {X.dtype} that cannot be converted: {exc}") from None
+        if np.iscomplexobj(X):
+            raise TypeError(f"{name} must be real; got dtype {np.asarray(X).dtype}.")
+        # None, numeric strings and objects, 2-D/3-D shapes and zero samples as everywhere
+        X = np.asarray(_coerce(X, layout, name)[0])
         if not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
             raise TypeError(f"{name} must be numeric; got dtype {X.dtype}.")
-        if np.iscomplexobj(X):
-            raise TypeError(f"{name} must be real; got dtype {X.dtype}.")
         finite = np.abs(X[np.isfinite(X)])
         peak = finite.max() if finite.size else 0.0
         if peak > _FLOAT32_SAFE:
@@ -499,24 +497,15 @@ class EndToEndEquivariantRegressor(NeuralNetRegressor):
             raise ValueError(f"{name} has entries of magnitude up to {peak:.3g}; the "
                              f"networks run in float32 and need |{name}| <= {_FLOAT32_SAFE:.0e}. "
                              "Rescale the data (e.g. to unit scale) first.")
-        X = X.astype(np.float32)
-        if X.ndim == 3:
-            X = X.reshape(X.shape[0], -1)
-        if X.ndim != 2:
-            raise ValueError(f"{name} must be 2-D (n_samples, n_points * n_dims) or 3-D; "
-                             f"got shape {X.shape}.")
-        if X.shape[0] == 0:
-            raise ValueError(f"{name} has 0 sample(s); expected shape (n_samples, n_points * width) with "
-                             "n_samples >= 1.")
-        return X
+        return X.astype(np.float32)
 
     def _layout(self):
         params = self.get_params()
         return params.get("module__layout") or PointLayout(params.get("module__n_dims", 3))
 
     def fit(self, X, y, **fit_params):
-        X, y = self._as_float32(X, "X"), self._as_float32(y, "y")
         layout = self._layout()
+        X, y = self._as_float32(X, "X", layout), self._as_float32(y, "y", PointLayout(layout.n_dims))
         if X.shape[1] % layout.width:
             raise ValueError(f"X has {X.shape[1]} columns, not a multiple of the {layout.width} columns per "
                              f"point of module__layout ({layout!r}).")
@@ -540,7 +529,7 @@ class EndToEndEquivariantRegressor(NeuralNetRegressor):
             return super().fit(X, y, **fit_params)
 
     def predict(self, X):
-        X = self._as_float32(X, "X")
+        X = self._as_float32(X, "X", self._layout())
         module = getattr(self, "module_", None)
         if isinstance(module, EquivariantModule):
             expected = module.n_points * module.layout.width

@@ -380,7 +380,10 @@ class _LiftedImageNetwork(FrameNetwork):
         key = (h, w, str(device), dtype)
         if key not in self._mask_cache:
             hp, wp = _pooled_size(h), _pooled_size(w)
-            pad = self._padding(hp, wp)
+            # "same" convolution: the response map keeps the (pooled) image's resolution, which the
+            # oriented pooling needs; the zero padding matches the masked-out border, and the
+            # symmetric padding keeps the grid centred, so equivariance is kept
+            pad = self.kernel_size // 2
             ho, wo = hp + 2 * pad - self.kernel_size + 1, wp + 2 * pad - self.kernel_size + 1
             inp = _disk(hp, wp, margin=_IN_MARGIN, softness=_IN_SOFT)
             pool = _disk(ho, wo, margin=_POOL_MARGIN, softness=_POOL_SOFT)
@@ -392,12 +395,6 @@ class _LiftedImageNetwork(FrameNetwork):
             oriented = torch.as_tensor(oriented, dtype=dtype, device=device)
             self._mask_cache[key] = (inp, pool / pool.sum(), pad, oriented)
         return self._mask_cache[key]
-
-    def _padding(self, hp, wp):
-        # "same" convolution: the response map keeps the (pooled) image's resolution, which the
-        # oriented pooling needs; the zero padding matches the masked-out border, and the
-        # symmetric padding keeps the grid centred, so equivariance is kept
-        return self.kernel_size // 2
 
     def _check(self, x):
         if not torch.is_tensor(x) or x.ndim != 4:

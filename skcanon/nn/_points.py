@@ -86,6 +86,8 @@ def gram_schmidt(U, special=False, eps=1e-5, fallback=None, points=None):
     n, d, _ = U.shape
     eye = torch.eye(d, dtype=U.dtype, device=U.device).expand(n, d, d)
     completes = special and d in (2, 3)
+    if points is not None:  # residuals below this are negligible
+        point_floor = eps * points.norm(dim=-1).amax(-1) + _TINY
     cols = []
     for k in range(d - 1 if completes else d):
         u = U[:, :, k]
@@ -101,24 +103,12 @@ def gram_schmidt(U, special=False, eps=1e-5, fallback=None, points=None):
             q = torch.where((bad & ~alt_bad)[:, None], alt, q)
             bad = bad & alt_bad
         if points is not None and bool(bad.any()):
-            res = points
-            for qq in cols:
-                res = res - (res * qq[:, None, :]).sum(-1, keepdim=True) * qq[:, None, :]
-            rn = res.norm(dim=-1)                                           # (n, m)
-            idx = rn.argmax(-1)                                             # ties: first
-            top = rn.gather(1, idx[:, None])[:, 0]
-            alt = res[torch.arange(n, device=U.device), idx] / top.clamp_min(_TINY)[:, None]
-            alt_bad = top <= eps * points.norm(dim=-1).amax(-1) + _TINY
+            alt, top = _largest_residual(points, cols)
+            alt_bad = top <= point_floor
             q = torch.where((bad & ~alt_bad)[:, None], alt, q)
             bad = bad & alt_bad
         if bool(bad.any()):
-            cand = eye
-            for qq in cols:
-                cand = cand - (cand * qq[:, None, :]).sum(-1, keepdim=True) * qq[:, None, :]
-            cn = cand.norm(dim=-1)
-            idx = cn.argmax(-1)
-            pick = cand[torch.arange(n, device=U.device), idx]
-            pick = pick / cn.gather(1, idx[:, None]).clamp_min(_TINY)
+            pick, _ = _largest_residual(eye, cols)
             q = torch.where(bad[:, None], pick.detach(), q)
         cols.append(q)
     if completes:
@@ -132,6 +122,19 @@ def gram_schmidt(U, special=False, eps=1e-5, fallback=None, points=None):
         sign = torch.where(det < 0, -torch.ones_like(det), torch.ones_like(det))
         Q = torch.cat([Q[:, :, :-1], Q[:, :, -1:] * sign[:, None, None]], dim=-1)
     return Q
+
+
+def _largest_residual(cands, cols):
+    """Of candidate vectors ``(n, k, d)``, the one whose residual against ``cols`` is largest
+    (ties: the first), normalized, and that residual's norm ``(n,)``."""
+    res = cands
+    for q in cols:
+        res = res - (res * q[:, None, :]).sum(-1, keepdim=True) * q[:, None, :]
+    norms = res.norm(dim=-1)
+    idx = norms.argmax(-1)
+    top = norms.gather(1, idx[:, None])[:, 0]
+    unit = res[torch.arange(res.shape[0], device=res.device), idx] / top.clamp_min(_TINY)[:, None]
+    return unit, top
 
 
 def _orthonormal_residual(u, cols, eps):
