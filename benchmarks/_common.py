@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import multiprocessing as mp
+import platform
 import resource
 import time
 import traceback
@@ -36,6 +37,17 @@ def cpu_model():
     except OSError:
         pass
     return "unknown"
+
+
+def package_versions(modules=("numpy", "scipy", "sklearn", "torch", "skcanon")):
+    """``{"python": ..., module: version}`` for the modules that import (others are left out)."""
+    versions = {"python": platform.python_version()}
+    for mod in modules:
+        try:
+            versions[mod] = __import__(mod).__version__
+        except Exception:  # noqa: BLE001 - a missing optional package is just not listed
+            pass
+    return versions
 
 
 def peak_rss_mb():

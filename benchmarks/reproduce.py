@@ -25,14 +25,15 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # the experiments package beside this file
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))  # the experiments package beside this file
 
-from _common import cpu_model  # noqa: E402  (benchmarks/_common.py)
+from _common import cpu_model, package_versions  # noqa: E402  (benchmarks/_common.py)
 from experiments import EXPERIMENTS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,14 +47,9 @@ def _machine():
 
 
 def _versions():
-    import numpy
-    import sklearn
-    import torch
-
-    import skcanon
-
-    return (f"python {platform.python_version()}, numpy {numpy.__version__}, scikit-learn "
-            f"{sklearn.__version__}, torch {torch.__version__}, skcanon {skcanon.__version__}")
+    names = {"sklearn": "scikit-learn"}
+    versions = package_versions(("numpy", "sklearn", "torch", "skcanon"))
+    return ", ".join(f"{names.get(mod, mod)} {v}" for mod, v in versions.items())
 
 
 def save_rows(name, rows, command, seconds, quick, seed, rows_dir=None):

@@ -37,7 +37,8 @@ if str(HERE) not in sys.path:
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from _common import cpu_model, finish_row, format_table, json_row, run_isolated  # noqa: E402
+from _common import (  # noqa: E402
+    cpu_model, finish_row, format_table, json_row, package_versions, run_isolated)
 
 SUITES = ("heuristics", "projector", "pipeline", "memory", "learned")
 LEARNED_SCRIPTS = ("bench_learned_points.py", "bench_learned_images.py")
@@ -172,14 +173,8 @@ def run(quick=False, only=None, timeout=None, echo=True):
 
 
 def machine_info():
-    versions = {"python": platform.python_version()}
-    for mod in ("numpy", "scipy", "sklearn", "torch", "skcanon"):
-        try:
-            versions[mod] = __import__(mod).__version__
-        except Exception:  # noqa: BLE001 - a missing optional package is just not listed
-            pass
     return {"cpu_count": os.cpu_count(), "cpu_model": cpu_model(), "platform": platform.platform(),
-            "load_avg_1min": round(os.getloadavg()[0], 2), "versions": versions,
+            "load_avg_1min": round(os.getloadavg()[0], 2), "versions": package_versions(),
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
 
 
@@ -216,9 +211,10 @@ DOC_NOTES = """
   the big arrays stay in the input dtype, a closed-form 2×2/3×3 symmetric eigensolver
   replaces `np.linalg.eigh` (kept for other `d`, and for the about 2% of 3-D samples whose
   eigenvalues lie within 1e-2 of the trace, where the closed form loses accuracy; this costs
-  nothing measurable), and the output is computed directly as `(x − c)·E`. Every other sample (NaN rows, repeated eigenvalues, undecided or nearly
-  tied signs) goes through the general path with the documented tie rules, so results are
-  unchanged (tested: fast path = general path). `sort` uses one SIMD `argsort` of the
+  nothing measurable), and the output is computed directly as `(x − c)·E`. Every other
+  sample (NaN rows, repeated eigenvalues, undecided or nearly tied signs) goes through
+  the general path with the documented tie rules, so results are unchanged (tested: fast
+  path = general path). `sort` uses one SIMD `argsort` of the
   first column, gathers whole point rows with one `take`, and refines only tied samples.
 * Where the PCA SE(3) time goes (100,000 × 64 × 3 float32, CPU ms, one profile on this
   machine; the copy is about 7 ms): fast path about 74 (writing the output back to the

@@ -13,7 +13,6 @@ def setup_torch():
     import torch
 
     torch.set_num_threads(1)  # stable timings on a shared machine
-    import skcanon.canonicalizers._learned  # noqa: F401  registers "learned"/"random"
 
 
 class Quiet:

@@ -111,8 +111,7 @@ def _pool_seeds(per_seed):
         for key in _AVERAGED:
             values = [r.get(key) for r in same]
             if all(v is not None for v in values):
-                mean = float(np.mean(values))
-                out[key] = int(mean) if key == "epochs" and mean.is_integer() else mean
+                out[key] = float(np.mean(values))
         if len(same) > 1:
             out["score_sd"] = float(np.std([r["score"] for r in same], ddof=1))
             out["seeds"] = len(same)

@@ -146,7 +146,7 @@ def run(quick=False, seed=0):
         return f
 
     flat = lambda A: A.reshape(len(A), -1)  # noqa: E731
-    canon = CanonicalizerTransformer("C4", "moments", layout=ImageLayout((8, 8)))
+    canon = CanonicalizerTransformer("C4", "moments", layout=img_layout)
     canon.fit(flat(Xtr))
     bisp = InvariantProjector("C4", "bispectrum", layout="fibre")
 
@@ -178,9 +178,8 @@ def run(quick=False, seed=0):
             out = invariance_error(lambda A: model.predict_proba(pre(A)), Xte, C4, n_trials=3,
                                    random_state=seed, layout=img_layout).median
             rows.append(result_row("projections", table, name, "accuracy", acc, out, fs, ts,
-                             latent_invariance_error=lat))
+                                   latent_invariance_error=lat))
     return rows
-
 
 
 def section(rows, quick, fig_dir):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from ._common import Quiet, bar, markdown_table, result_row, rows_of, setup_torch, timed
@@ -46,7 +45,7 @@ def run(quick=False, seed=0, target="gap"):
         b = load_qm9(size["n"], target=target, random_state=seed, shuffle=True)
     except (ImportError, FileNotFoundError) as exc:
         return [result_row("qm9", table, "(data missing)", "MAE (eV)", float("nan"), None, 0, 0,
-                     note=str(exc).splitlines()[0])]
+                           note=str(exc).splitlines()[0])]
     X, y, layout = b.data, b.target * 27.2114, b.layout  # Hartree → eV
     n_test = size["n_test"]
     Xtr, ytr, Xte, yte = X[:-n_test], y[:-n_test], X[-n_test:], y[-n_test:]
@@ -73,28 +72,22 @@ def run(quick=False, seed=0, target="gap"):
         for name, step in steps.items():
             reg = _qm9_regressor(size, seed)
             try:
-                if step is None:
-                    model = reg
-                    pre = None
-                else:
-                    pre = step
-                    model = make_pipeline(pre, reg)
+                model = reg if step is None else make_pipeline(step, reg)
                 _, fs = timed(model.fit, Xtr, ytr)
-                ts = timed(pre.transform, Xte)[1] if pre is not None else 0.0
+                ts = timed(step.transform, Xte)[1] if step is not None else 0.0
                 mae = float(np.mean(np.abs(model.predict(Xte) - yte)))
                 inv = invariance_error(model.predict, Xi, "E3xS_n", n_trials=2, random_state=seed,
                                        layout=layout).median
                 rows.append(result_row("qm9", table, name, "MAE (eV)", mae, inv, fs, ts))
             except Exception as exc:  # reported on the page, never hidden
                 rows.append(result_row("qm9", table, name, "MAE (eV)", float("nan"), None, 0, 0,
-                                 note=f"failed: {type(exc).__name__}: {str(exc)[:200]}"))
+                                       note=f"failed: {type(exc).__name__}: {str(exc)[:200]}"))
     r = rows_of(rows, table)
     learned = r["learned canonicalization (supervised)"]
     heur = r["PCA + sort canonicalization"]["score"]
     if np.isfinite(learned["score"]):
         learned["target"] = "met" if learned["score"] < heur else "missed"
     return rows
-
 
 
 def section(rows, quick, fig_dir):
