@@ -571,3 +571,18 @@ def test_random_method_pickle_and_seed(name):
     np.testing.assert_array_equal(out, pickle.loads(pickle.dumps(fit[0])).transform(X))
     other = CanonicalizerTransformer(group=name, method="random", layout="image", random_state=4).fit(X)
     assert not np.array_equal(fit[0].canonical_frame(X), other.canonical_frame(X))
+
+
+@pytest.mark.parametrize("name", ["C4", "D4", "SO2"])
+def test_network_first_used_under_inference_mode_can_be_trained(name):
+    """Masks built on first use under ``torch.inference_mode()`` (as ``transform`` runs) used
+    to be inference tensors, and training the same network afterwards raised "Inference
+    tensors cannot be saved for backward"."""
+    net = _net(get_group(name))
+    x = torch.as_tensor(_images(0, 8, kind="smooth"))
+    with torch.inference_mode():
+        before = net.frames(x)
+    _train_step(net, x, steps=2)
+    with torch.inference_mode():
+        after = net.frames(x)
+    assert before.shape == after.shape

@@ -378,7 +378,12 @@ class _LiftedImageNetwork(FrameNetwork):
     # -- trunk --------------------------------------------------------------------------------
     def _masks(self, h, w, device, dtype):
         key = (h, w, str(device), dtype)
-        if key not in self._mask_cache:
+        cached = self._mask_cache.get(key)
+        if cached is not None:
+            return cached
+        # built outside inference mode even when first asked for under it (transform), so the
+        # same network can be trained afterwards: inference tensors cannot be saved for backward
+        with torch.inference_mode(False):
             hp, wp = _pooled_size(h), _pooled_size(w)
             # "same" convolution: the response map keeps the (pooled) image's resolution, which the
             # oriented pooling needs; the zero padding matches the masked-out border, and the
