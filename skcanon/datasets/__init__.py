@@ -16,6 +16,8 @@ function                              data                                    so
 :func:`load_graph_atlas`              all 1,253 graphs with <= 7 nodes        networkx
 :func:`graphs_to_arrays`              graphs -> padded adjacency + features   —
 :func:`make_graph_latents`            per-node latents of a random encoder    networkx
+:func:`make_player_positions`         player positions per frame (tabular,    generated
+                                      exchangeable slots)
 ====================================  ======================================  ==================
 """
 
@@ -31,6 +33,7 @@ from ._images import FASHION_MNIST_DIR, load_rotated_fashion_mnist, load_rotated
 from ._nbody import make_nbody, nbody_layout, simulate_nbody
 from ._qm9 import QM9_TARGETS, load_qm9
 from ._shapes import PRIMITIVE_SHAPES, TETRIS_SHAPES, make_point_shapes
+from ._tabular import PLAYER_FORMATIONS, make_player_positions
 
 __all__ = [
     "make_nbody",
@@ -50,4 +53,6 @@ __all__ = [
     "graph_layout",
     "permute_graph_arrays",
     "GRAPH_TARGETS",
+    "make_player_positions",
+    "PLAYER_FORMATIONS",
 ]
