@@ -1,0 +1,544 @@
+"""Frame-averaging meta-estimators: average any estimator over a set of frames per sample."""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, RegressorMixin, _fit_context, clone
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, has_fit_parameter
+
+from ._canonicalizer import CanonicalizerTransformer, iter_batches, resolve_layout
+from ._estimator import SkcanonEstimatorMixin
+from ._validation import validate_samples
+from .frames import (
+    FRAME_KINDS,
+    canonical_forms,
+    frame_set,
+    haar_elements,
+    map_back,
+    parse_group,
+    to_frames,
+)
+from .groups import Group
+from .layouts import PointLayout
+
+__all__ = ["FrameAveragingClassifier", "FrameAveragingRegressor"]
+
+
+def _design(Q):
+    flat = Q.reshape(Q.shape[0], -1)
+    return np.where(np.isnan(flat), 0.0, flat)  # absent points enter as zeros
+
+
+def _estimator_has(attr):
+    def check(self):
+        est = self.estimator_ if hasattr(self, "estimator_") else self._default_estimator(self.estimator)
+        return hasattr(est, attr)
+
+    return check
+
+
+class _BaseFrameAveraging(SkcanonEstimatorMixin, MetaEstimatorMixin, BaseEstimator):
+    _parameter_constraints = {
+        "estimator": [HasMethods(["fit", "predict"]), None],
+        "group": [str, Group],
+        "frames": [StrOptions(set(FRAME_KINDS))],
+        "n_frames": [Interval(Integral, 1, None, closed="left")],
+        "sharpness": [Interval(Real, 0, None, closed="neither")],
+        "layout": [PointLayout, None],
+        "n_dims": [Interval(Integral, 1, None, closed="left"), None],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), None],
+        "random_state": ["random_state"],
+    }
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # whole-NaN rows mark absent points
+        tags.input_tags.three_d_array = True
+        return tags
+
+    # -- frames ---------------------------------------------------------------------------
+    def _setup(self, X):
+        spec = parse_group(self.group)
+        layout = resolve_layout(spec.group, self.layout, self.n_dims)
+        spec.group.check_layout(layout)
+        self.group_ = spec.group
+        self.layout_ = layout
+        self._spec = spec
+        P, ndim = validate_samples(self, X, layout, reset=True)
+        if self.frames in ("pca", "minimal", "sampled"):
+            self.canonicalizer_ = CanonicalizerTransformer(group=spec.geometric, method="pca", layout=layout).fit(P)
+        self.frame_elements_ = (haar_elements(self.n_frames, spec, check_random_state(self.random_state))
+                                if self.frames == "sampled" else None)
+        return P, ndim
+
+    def _frames_of(self, P, dtype):
+        canonical = None
+        if self.frames in ("pca", "minimal", "sampled"):
+            h = np.asarray(self.canonicalizer_.canonical_frame(P), dtype=np.float64)
+            canonical = h[:, : self._spec.d, : self._spec.d] if self._spec.translating else h
+        return frame_set(P, self.layout_, self._spec, self.frames, canonical=canonical,
+                         elements=self.frame_elements_, sharpness=self.sharpness, dtype=dtype)
+
+    def frame_weights(self, X):
+        """The frames and their weights for each sample of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, n_points, width)
+
+        Returns
+        -------
+        frames : FrameSet
+            Named tuple ``(R, t, weights)``: ``R`` of shape ``(n_samples, k, d, d)`` (the
+            frames' rotation parts; columns are axes), ``t`` the translations (centroids,
+            ``None`` for groups without translations) and ``weights`` of shape
+            ``(n_samples, k)`` (non-negative, each row sums to one; padded with zeros).
+        """
+        check_is_fitted(self)
+        P, _ = validate_samples(self, X, self.layout_, reset=False)
+        return self._frames_of(P, P.dtype)
+
+    def _iter_frames(self, P):
+        """Per batch: (sample slice, frame set, canonical design rows, frame indices, weights, order)."""
+        for sl in iter_batches(P.shape[0], self.batch_size):
+            Pb = P[sl]
+            fs = self._frames_of(Pb, P.dtype)
+            Q, order, rows, w = canonical_forms(fs, Pb, self.layout_, self._spec)
+            yield sl, fs, Q, rows, w, order
+
+    @staticmethod
+    def _default_estimator(estimator):
+        return estimator
+
+    def _fit_frames(self, X, y, sample_weight, target=None):
+        P, _ = self._setup(X)
+        n = P.shape[0]
+        if len(y) != n:
+            raise ValueError(f"y has {len(y)} samples but X has {n}; they must match.")
+        sw = None if sample_weight is None else _check_sample_weight(sample_weight, np.ones(n))
+        est = clone(self._default_estimator(self.estimator))
+        design, targets, weights = [], [], []
+        uniform = True
+        for sl, fs, Q, rows, w, order in self._iter_frames(P):
+            i = rows[0] + sl.start
+            design.append(_design(Q))
+            targets.append(y[i] if target is None else target(fs, rows, order, sl))
+            weights.append(w if sw is None else w * sw[i])
+            uniform &= bool(np.allclose(w, w[0]))
+        Xd, yd, wd = np.concatenate(design), np.concatenate(targets), np.concatenate(weights)
+        supports = has_fit_parameter(est, "sample_weight")
+        if sw is not None and not supports:
+            raise ValueError(f"sample_weight was given but the estimator {type(est).__name__} does not "
+                             "accept sample_weight in fit.")
+        self.uses_frame_weights_ = bool(supports and (sw is not None or not uniform))
+        if self.uses_frame_weights_:
+            est.fit(Xd, yd, sample_weight=wd * (len(wd) / wd.sum()))
+        else:
+            est.fit(Xd, yd)
+        self.estimator_ = est
+        self.n_frames_fit_ = len(Xd)
+        return self
+
+    def _average(self, X, method):
+        """Weighted average over frames of ``estimator_.<method>`` on the canonical forms."""
+        check_is_fitted(self)
+        P, _ = validate_samples(self, X, self.layout_, reset=False)
+        out = None
+        for sl, fs, Q, rows, w, order in self._iter_frames(P):
+            F = np.asarray(getattr(self.estimator_, method)(_design(Q)), dtype=np.float64)
+            if out is None:
+                out = np.zeros((P.shape[0],) + F.shape[1:])
+            np.add.at(out, rows[0] + sl.start, w.reshape((-1,) + (1,) * (F.ndim - 1)) * F)
+        return out
+
+
+_PARAMS_DOC = """
+    group : str or Group, default="SE3"
+        The symmetry: O(d), SO(d), E(d) or SE(d) (``"O2"``, ``"SO3"``, ``"E3"``, ``"SE3"``),
+        optionally times S_n (``"SE3xS_n"``: the points of each canonical form are then
+        sorted by their coordinates). Other groups raise a ``ValueError``.
+    frames : {"pca", "minimal", "weighted", "sampled"}, default="pca"
+        Where the frames come from (see :mod:`skcanon.frames`): ``"pca"`` the canonical
+        PCA frame with all ``2^d`` axis signs (``2^(d-1)`` for special groups), equal
+        weights (Puny et al. 2022); ``"minimal"`` only the signs the input leaves open
+        (one frame for generic inputs); ``"weighted"`` frames built on the points with
+        weights continuous in the input (the averaged output is continuous; Dym, Lawrence
+        & Siegel 2024); ``"sampled"`` the canonical frame composed with ``n_frames`` fixed
+        Haar-random elements (stochastic frame averaging).
+    n_frames : int, default=8
+        Number of random elements for ``frames="sampled"`` (ignored otherwise).
+    sharpness : float, default=10.0
+        ``β`` of ``frames="weighted"``: larger means fewer frames with steeper weights
+        (closer to a canonicalization), smaller a smoother, costlier average.
+    layout : PointLayout or None, default=None
+        Layout of ``X``; ``None`` means positions only, in the group's dimension.
+    n_dims : int or None, default=None
+        Spatial dimension when ``layout`` is None (defaults to the group's).
+    batch_size : int or None, default=1024
+        Samples whose frames are processed together in ``predict`` (memory grows with
+        ``batch_size × frames per sample``); ``None`` processes all at once.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the Haar elements of ``frames="sampled"``."""
+
+_NOTES_DOC = """
+    ``fit`` trains ``estimator`` on the canonical form of every sample under each of its
+    frames (frames with weight 0 are skipped). When the frames' weights differ
+    (``"weighted"``, ``"minimal"``) or ``sample_weight`` is given, they are passed as
+    ``sample_weight`` (each sample's frame weights times its own weight, rescaled to mean
+    one) to estimators whose ``fit`` accepts it; estimators that do not accept it (a
+    :class:`~sklearn.pipeline.Pipeline`, say) are fitted on all frames with positive weight
+    equally (``uses_frame_weights_`` tells which happened), and ``sample_weight`` then
+    raises. Prediction always uses the weights."""
+
+
+class FrameAveragingClassifier(ClassifierMixin, _BaseFrameAveraging):
+    __doc__ = """Make any classifier invariant by averaging it over a set of frames per sample.
+
+    For every sample ``x`` a frame set ``{(h_j(x), w_j(x))}`` is computed that moves with
+    the input (``h_j(g·x) = g·h_j(x)``); the prediction averages the wrapped classifier
+    over the canonical forms ``h_j(x)⁻¹·x``: ``p(x) = Σ_j w_j(x) · c(h_j(x)⁻¹·x)``, which
+    is exactly invariant to the group. Unlike a single canonicalization, the set keeps
+    every choice the input leaves open (the signs of principal axes, near-ties), and
+    ``frames="weighted"`` makes the output continuous in the input.
+
+    Parameters
+    ----------
+    estimator : classifier or None, default=None
+        Any scikit-learn classifier (cloned in ``fit``); ``None`` means
+        ``LogisticRegression(max_iter=1000)``.""" + _PARAMS_DOC + """
+
+    Attributes
+    ----------
+    estimator_ : classifier
+        The classifier fitted on the canonical forms.
+    classes_ : ndarray of shape (n_classes,)
+    group_ : Group
+    layout_ : PointLayout
+    canonicalizer_ : CanonicalizerTransformer
+        The PCA canonicalizer giving the base frame (not for ``frames="weighted"``).
+    frame_elements_ : ndarray of shape (n_frames, d, d) or None
+        The Haar elements of ``frames="sampled"``.
+    uses_frame_weights_ : bool
+        Whether ``fit`` passed frame weights to ``estimator`` as ``sample_weight``.
+    n_frames_fit_ : int
+        Rows ``estimator_`` was fitted on (samples × their frames).
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Column names seen in ``fit`` when ``X`` was a DataFrame.
+
+    Notes
+    -----""" + _NOTES_DOC + """
+
+    See Also
+    --------
+    FrameAveragingRegressor : The same for regression (and targets that move with ``X``).
+    skcanon.CanonicalizerTransformer : One frame per sample (cheaper, discontinuous).
+    skcanon.metrics.continuity_ratio : Measure the jumps of a prediction function.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skcanon import FrameAveragingClassifier
+    >>> from skcanon.groups import get_group
+    >>> from skcanon.layouts import PointLayout
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(60, 6 * 2)) * np.tile([2.0, 1.0], 6)
+    >>> y = (X[:, ::2].std(axis=1) > 1.9).astype(int)
+    >>> clf = FrameAveragingClassifier(group="SE2", frames="weighted").fit(X, y)
+    >>> g = get_group("SE2").sample(60, random_state=1)
+    >>> moved = get_group("SE2").apply(g, X, PointLayout(2))
+    >>> bool(np.allclose(clf.predict_proba(moved), clf.predict_proba(X)))
+    True
+    """
+
+    def __init__(self, estimator=None, *, group="SE3", frames="pca", n_frames=8, sharpness=10.0,
+                 layout=None, n_dims=None, batch_size=1024, random_state=None):
+        self.estimator = estimator
+        self.group = group
+        self.frames = frames
+        self.n_frames = n_frames
+        self.sharpness = sharpness
+        self.layout = layout
+        self.n_dims = n_dims
+        self.batch_size = batch_size
+        self.random_state = random_state
+
+    @staticmethod
+    def _default_estimator(estimator):
+        return LogisticRegression(max_iter=1000) if estimator is None else estimator
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y, sample_weight=None):
+        """Fit ``estimator`` on the canonical forms of every sample under each of its frames.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, n_points, width)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,) or None, default=None
+
+        Returns
+        -------
+        self : FrameAveragingClassifier
+        """
+        y = np.asarray(y)
+        if y.ndim != 1:
+            if y.ndim == 2 and y.shape[1] == 1:
+                y = y.ravel()
+            else:
+                raise ValueError(f"y must be 1-D of shape (n_samples,); got shape {y.shape}.")
+        check_classification_targets(y)
+        self._fit_frames(X, y, sample_weight)
+        self.classes_ = self.estimator_.classes_
+        return self
+
+    @available_if(_estimator_has("predict_proba"))
+    def predict_proba(self, X):
+        """Frame-weighted average of the class probabilities.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, n_points, width)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        return self._average(X, "predict_proba")
+
+    @available_if(_estimator_has("predict_proba"))
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    @available_if(_estimator_has("decision_function"))
+    def decision_function(self, X):
+        """Frame-weighted average of the decision function.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, n_points, width)
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+        """
+        return self._average(X, "decision_function")
+
+    def predict(self, X):
+        """Class with the largest averaged probability (else averaged decision function,
+        else the largest frame-weighted vote).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, n_points, width)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self)
+        if hasattr(self.estimator_, "predict_proba"):
+            scores = self.predict_proba(X)
+        elif hasattr(self.estimator_, "decision_function"):
+            scores = self.decision_function(X)
+            if scores.ndim == 1:
+                return self.classes_[(scores > 0).astype(int)]
+        else:
+            P, _ = validate_samples(self, X, self.layout_, reset=False)
+            scores = np.zeros((P.shape[0], len(self.classes_)))
+            for sl, fs, Q, rows, w, order in self._iter_frames(P):
+                votes = np.searchsorted(self.classes_, self.estimator_.predict(_design(Q)))
+                np.add.at(scores, (rows[0] + sl.start, votes), w)
+        return self.classes_[np.argmax(scores, axis=1)]
+
+
+class FrameAveragingRegressor(RegressorMixin, _BaseFrameAveraging):
+    __doc__ = """Make any regressor invariant or equivariant by averaging it over frames.
+
+    Invariant targets (energies, labels; ``target="invariant"``): ``f(x) = Σ_j w_j(x) ·
+    r(h_j(x)⁻¹·x)``. Targets that move with the input (positions, forces;
+    ``target="position"``, ``"vector"`` or a :class:`~skcanon.layouts.PointLayout`):
+    ``fit`` maps ``y`` into each frame (``h_j(x)⁻¹·y``) and ``predict`` maps each frame's
+    prediction back before averaging, ``f(x) = Σ_j w_j(x) · h_j(x)·r(h_j(x)⁻¹·x)``, so
+    ``predict(g·X) = g·predict(X)`` exactly.
+
+    Parameters
+    ----------
+    estimator : regressor or None, default=None
+        Any scikit-learn regressor (cloned in ``fit``; multi-output for moving targets);
+        ``None`` means ``Ridge(alpha=1e-3)``.""" + _PARAMS_DOC + """
+    target : {"invariant", "position", "vector"} or PointLayout, default="invariant"
+        How ``y`` moves with the group: not at all, like positions (rotated and
+        translated), like vectors (rotated only: forces, velocities), or as described by a
+        layout. When the group permutes points, a moving ``y`` with one row per point of
+        ``X`` is permuted with it.
+    equivariant_target : bool, default=False
+        Shorthand: ``True`` with ``target="invariant"`` means ``target="position"``.
+
+    Attributes
+    ----------
+    estimator_ : regressor
+        The regressor fitted on the canonical forms.
+    target_layout_ : PointLayout or None
+        The layout ``y`` moves in (``None`` for invariant targets).
+    group_ : Group
+    layout_ : PointLayout
+    canonicalizer_ : CanonicalizerTransformer
+        The PCA canonicalizer giving the base frame (not for ``frames="weighted"``).
+    frame_elements_ : ndarray of shape (n_frames, d, d) or None
+    uses_frame_weights_ : bool
+        Whether ``fit`` passed frame weights to ``estimator`` as ``sample_weight``.
+    n_frames_fit_ : int
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Column names seen in ``fit`` when ``X`` was a DataFrame.
+
+    Notes
+    -----""" + _NOTES_DOC + """
+
+    See Also
+    --------
+    FrameAveragingClassifier : The same for classification.
+    skcanon.EquivariantRegressor : One frame per sample.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skcanon import FrameAveragingRegressor
+    >>> from skcanon.groups import get_group
+    >>> from skcanon.layouts import PointLayout
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(40, 5 * 3))
+    >>> P = X.reshape(40, 5, 3)
+    >>> y = (P + 0.5 * (P - P.mean(1, keepdims=True))).reshape(40, 15)  # moves with X
+    >>> reg = FrameAveragingRegressor(group="SE3", target="position").fit(X, y)
+    >>> g = get_group("SE3").sample(40, random_state=1)
+    >>> act = lambda Z: get_group("SE3").apply(g, Z, PointLayout(3))
+    >>> bool(np.allclose(reg.predict(act(X)), act(reg.predict(X))))
+    True
+    """
+
+    _parameter_constraints = {
+        **_BaseFrameAveraging._parameter_constraints,
+        "target": [StrOptions({"invariant", "position", "vector"}), PointLayout],
+        "equivariant_target": ["boolean"],
+    }
+
+    def __init__(self, estimator=None, *, group="SE3", frames="pca", n_frames=8, sharpness=10.0,
+                 layout=None, n_dims=None, batch_size=1024, random_state=None, target="invariant",
+                 equivariant_target=False):
+        self.estimator = estimator
+        self.group = group
+        self.frames = frames
+        self.n_frames = n_frames
+        self.sharpness = sharpness
+        self.layout = layout
+        self.n_dims = n_dims
+        self.batch_size = batch_size
+        self.random_state = random_state
+        self.target = target
+        self.equivariant_target = equivariant_target
+
+    @staticmethod
+    def _default_estimator(estimator):
+        return Ridge(alpha=1e-3) if estimator is None else estimator
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+    def _resolve_target(self, d):
+        target = self.target
+        if target == "invariant" and self.equivariant_target:
+            target = "position"
+        if isinstance(target, PointLayout):
+            if target.n_dims != d:
+                raise ValueError(f"target layout has n_dims={target.n_dims}, but the group acts in {d} dimensions.")
+            return target
+        if target == "invariant":
+            return None
+        return PointLayout(d, fields=[("pos" if target == "position" else "vec", target)])
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y, sample_weight=None):
+        """Fit ``estimator`` on canonical forms (and canonical targets) under every frame.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, n_points, width)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            For moving targets: ``(n_samples, n_target_points * width)`` or 3-D, in
+            ``target``'s layout.
+        sample_weight : array-like of shape (n_samples,) or None, default=None
+
+        Returns
+        -------
+        self : FrameAveragingRegressor
+        """
+        spec = parse_group(self.group)
+        self.target_layout_ = self._resolve_target(spec.d)
+        y_arr = np.asarray(y)
+        if y_arr.dtype.kind not in "biuf":
+            try:
+                y_arr = y_arr.astype(np.float64)
+            except (TypeError, ValueError):
+                raise ValueError(f"y must be numeric; got dtype {y_arr.dtype}.") from None
+        if y_arr.ndim == 0 or y_arr.size == 0:
+            raise ValueError(f"y must have one entry per sample; got shape {y_arr.shape}.")
+        y_arr = y_arr.astype(np.float64)
+        if not np.isfinite(y_arr).all():
+            raise ValueError("y contains NaN or infinity; targets must be finite.")
+        if self.target_layout_ is None:
+            self._y_ndim = y_arr.ndim
+            self._fit_frames(X, y_arr, sample_weight)
+            return self
+        layout = self.target_layout_
+        if y_arr.ndim not in (2, 3):
+            raise ValueError(
+                f"y must have shape (n_samples, n_target_points * {layout.width}) or (n_samples, "
+                f"n_target_points, {layout.width}) for target={self.target!r}; got shape {y_arr.shape}. "
+                "For invariant targets use target='invariant'.")
+        Y = layout.to_working(y_arr)
+        self._y_ndim, self._y_shape = y_arr.ndim, Y.shape[1:]
+
+        def target(fs, rows, order, sl):
+            Yc = to_frames(fs, Y[sl], layout, self._spec, rows, order)
+            return Yc.reshape(Yc.shape[0], -1)
+
+        return self._fit_frames(X, Y[:, 0, 0], sample_weight, target=target)
+
+    def predict(self, X):
+        """Frame-weighted average of the predictions (mapped back through each frame for
+        moving targets).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, n_points, width)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs), or in the layout
+            of the training ``y`` for moving targets
+        """
+        check_is_fitted(self)
+        if self.target_layout_ is None:
+            out = self._average(X, "predict")
+            return out.ravel() if self._y_ndim == 1 and out.ndim == 2 and out.shape[1] == 1 else out
+        P, _ = validate_samples(self, X, self.layout_, reset=False)
+        out = np.zeros((P.shape[0],) + self._y_shape)
+        for sl, fs, Q, rows, w, order in self._iter_frames(P):
+            Yc = np.asarray(self.estimator_.predict(_design(Q)), dtype=np.float64)
+            Yc = Yc.reshape((Yc.shape[0],) + self._y_shape)
+            Yb = map_back(fs, Yc, self.target_layout_, self._spec, rows, order)
+            np.add.at(out, rows[0] + sl.start, w[:, None, None] * Yb)
+        return self.target_layout_.from_working(out, self._y_ndim)

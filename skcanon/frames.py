@@ -1,0 +1,335 @@
+"""Frame sets for frame averaging: several group elements per sample, with weights.
+
+A *frame* of a sample ``x`` is a group element ``h`` with ``h(g·x) = g·h(x)``; a
+*frame set* is a finite weighted set of them, ``{(h_j(x), w_j(x))}``, that moves with the
+input as a whole: ``{h_j(g·x)} = {g·h_j(x)}`` with the same weights. Averaging any
+function over the canonical forms ``h_j(x)⁻¹·x`` with those weights is then exactly
+invariant, and mapping outputs back with ``h_j(x)`` before averaging makes it exactly
+equivariant (Puny et al., ICLR 2022). This module computes frame sets for point sets
+under O(d), SO(d), E(d) and SE(d), optionally × S_n (points sorted after the frame);
+:class:`~skcanon.FrameAveragingClassifier` and :class:`~skcanon.FrameAveragingRegressor`
+use them.
+
+Frame sources (``kind``):
+
+``"pca"``
+    The library's canonical PCA frame ``E(x)`` (its tie rules settle repeated
+    eigenvalues) with every sign choice of its axes: ``E·diag(s)`` for the ``2^d``
+    sign vectors ``s`` (``2^(d-1)`` with ``prod(s) = 1`` for SO(d)/SE(d)), equal weights.
+    The signs, which canonicalization decides from the third moment, are left open.
+``"minimal"``
+    Only the sign choices the input leaves open: an axis whose normalized third moment
+    settles its sign keeps it; undecided axes (mirror-symmetric along them) take both.
+    Generic inputs get one frame (= canonicalization), symmetric ones a few.
+``"weighted"``
+    Frames built from the points themselves, weighted continuously (in the spirit of
+    Dym, Lawrence & Siegel, ICML 2024): the first axis points to point ``i`` with weight
+    ``∝ u_i·exp(β·u_i)``, ``u_i = |y_i|²/mean|y|²`` (centred points), the second (3-D) to
+    point ``j``'s part orthogonal to it, weighted alike; the last axis completes the
+    frame, with both orientations for O(d)/E(d) weighted by ``σ(±β·skew)`` (skewness
+    along it). Every weight is a continuous function of the input and vanishes where its
+    axis is undefined, so nearly tied choices get nearly equal weights and the average
+    is continuous. Weights below ``CUTOFF`` × the largest are dropped continuously
+    (``max(w − CUTOFF·max w, 0)``, renormalized). ``d`` ≤ 3.
+``"sampled"``
+    ``E(x)·g_j`` for ``k`` fixed Haar-random elements ``g_j`` (stochastic frame
+    averaging): in distribution the same as ``k`` Haar samples, but fixed, so every
+    prediction is exactly invariant and repeatable. Equal weights.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import namedtuple
+
+import numpy as np
+
+from .groups import EuclideanGroup, OrthogonalGroup, PermutationGroup, get_group, haar_orthogonal
+
+__all__ = ["FRAME_KINDS", "FrameSet", "GroupSpec", "parse_group", "frame_set", "canonical_forms",
+           "map_back", "apply_frames"]
+
+FRAME_KINDS = ("pca", "minimal", "weighted", "sampled")
+CUTOFF = 1e-2           # weighted frames: weights below this × the largest are dropped (continuously)
+SUPPORTED = "O(d), SO(d), E(d) or SE(d) (e.g. 'O2', 'SO3', 'E3', 'SE3'), optionally × S_n ('SE3xS_n')"
+
+GroupSpec = namedtuple("GroupSpec", ["group", "geometric", "d", "special", "translating", "permuting"])
+GroupSpec.__doc__ = """A group that frame averaging supports, taken apart: the whole group, its
+geometric factor (O(d)/SO(d)/E(d)/SE(d)), the dimension, whether it is special, whether it
+translates and whether it permutes points."""
+
+FrameSet = namedtuple("FrameSet", ["R", "t", "weights"])
+FrameSet.__doc__ = """Frames of ``n`` samples, ``k`` per sample (padded with zero weights).
+
+``R`` : ``(n, k, d, d)`` orthogonal matrices (columns are the frame's axes);
+``t`` : ``(n, d)`` translation (the centroid) or ``None`` for groups without translations;
+``weights`` : ``(n, k)``, non-negative, each row sums to one."""
+
+
+def parse_group(group):
+    """Resolve ``group`` into a :class:`GroupSpec`, or raise a ``ValueError`` naming the
+    parameter and the supported groups."""
+    try:
+        g = get_group(group)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"group={group!r} is not a group frame averaging supports ({SUPPORTED}): {exc}") from None
+    # the one place that looks at concrete group classes: frame sets are written for the
+    # orthogonal and Euclidean groups (and sorting for S_n), nothing else
+    geometric = [f for f in g.factors if isinstance(f, (OrthogonalGroup, EuclideanGroup))]
+    perms = [f for f in g.factors if isinstance(f, PermutationGroup)]
+    if len(geometric) != 1 or len(geometric) + len(perms) != len(g.factors) or len(perms) > 1:
+        raise ValueError(f"group={g.name!r} is not supported by frame averaging; use {SUPPORTED}.")
+    geo = geometric[0]
+    return GroupSpec(g, geo, geo.d, geo.special, isinstance(geo, EuclideanGroup), bool(perms))
+
+
+def _sign_table(d, special):
+    signs = np.array(list(itertools.product([1.0, -1.0], repeat=d)))
+    return signs[np.prod(signs, axis=1) > 0] if special else signs
+
+
+def _centred(Y, w):
+    W = w.sum(axis=1)
+    c = np.einsum("nm,nmd->nd", w, Y) / np.where(W > 0, W, 1.0)[:, None]
+    Yc = np.where(w[..., None] > 0, Y - c[:, None, :], 0.0)
+    s = np.einsum("nm,nmd->n", w, Yc**2) / np.where(W > 0, W, 1.0)  # mean squared norm
+    return Yc, c, s, np.where(W > 0, W, 1.0)
+
+
+def _skew(Yc, w, axes, s, W):
+    """Normalized third moment of the centred points along ``axes`` (``(n, ..., d)``)."""
+    proj = np.einsum("nmd,n...d->n...m", Yc, axes)
+    m3 = np.einsum("nm,n...m->n...", w, proj**3) / W.reshape((-1,) + (1,) * (proj.ndim - 2))
+    scale = np.maximum(s, 1e-300) ** 1.5
+    return m3 / scale.reshape((-1,) + (1,) * (proj.ndim - 2))
+
+
+def geometric_points(P, layout):
+    """Float64 coordinates of the field frames are computed from (the first position
+    field, else the first vector field) and presence weights (0 for absent points)."""
+    fields = [f for f in layout.fields if f.kind == "position"] or [f for f in layout.fields if f.kind == "vector"]
+    if not fields:
+        raise ValueError(f"frame averaging needs a position or vector field; layout {layout!r} has only scalars.")
+    Y = np.asarray(P[..., layout.slice_of(fields[0].name)], dtype=np.float64)
+    present = ~np.isnan(P).all(axis=2) if np.issubdtype(P.dtype, np.floating) else np.ones(P.shape[:2], bool)
+    return np.where(present[..., None], Y, 0.0), present.astype(np.float64)
+
+
+def sign_tolerance(dtype):
+    """Normalized third moments below this do not decide a sign (``"minimal"`` frames):
+    ``1e-6`` for float64 input, ``1e-3`` for float32 (rounding of the input dominates)."""
+    return 1e-3 if np.dtype(dtype) == np.float32 else 1e-6
+
+
+def frame_set(P, layout, spec, kind, *, canonical=None, elements=None, sharpness=10.0, dtype=np.float64):
+    """Frame set of every sample of the working array ``P`` (``(n, m, width)``).
+
+    Parameters
+    ----------
+    P : ndarray of shape (n, m, width)
+        Samples in the working array of ``layout`` (absent points are NaN rows).
+    layout : PointLayout
+    spec : GroupSpec
+        From :func:`parse_group`.
+    kind : {"pca", "minimal", "weighted", "sampled"}
+    canonical : ndarray of shape (n, d, d) or None
+        The canonical rotation part ``E(x)`` of each sample (``"pca"``, ``"minimal"``,
+        ``"sampled"``); the estimators pass the library's PCA canonicalizer's frames.
+    elements : ndarray of shape (k, d, d) or None
+        Fixed group elements for ``"sampled"``.
+    sharpness : float, default=10.0
+        ``β`` of the weighted frames: larger gives fewer frames and steeper weights.
+    dtype : dtype
+        Dtype of the caller's input (sets the sign tolerance of ``"minimal"``).
+
+    Returns
+    -------
+    FrameSet
+    """
+    Y, w = geometric_points(P, layout)
+    Yc, c, s, W = _centred(Y, w)
+    n, d = Y.shape[0], spec.d
+    t = c if spec.translating else None
+    if kind == "weighted":
+        R, weights = _weighted(Yc, w, s, W, spec, float(sharpness))
+        return FrameSet(R, t, weights)
+    E = np.asarray(canonical, dtype=np.float64)
+    if kind == "sampled":
+        R = np.einsum("nij,kjl->nkil", E, np.asarray(elements, dtype=np.float64))
+        return FrameSet(R, t, np.full((n, R.shape[1]), 1.0 / R.shape[1]))
+    signs = _sign_table(d, spec.special)                       # (K, d)
+    R = E[:, None, :, :] * signs[None, :, None, :]
+    if kind == "pca":
+        return FrameSet(R, t, np.full((n, len(signs)), 1.0 / len(signs)))
+    if kind != "minimal":
+        raise ValueError(f"frames must be one of {FRAME_KINDS}; got {kind!r}.")
+    m3 = _skew(Yc, w, np.swapaxes(E, 1, 2), s, W)             # (n, d): along each axis of E
+    decided = np.abs(m3) > sign_tolerance(dtype)
+    want = np.where(m3 >= 0, 1.0, -1.0)
+    ok = np.all(~decided[:, None, :] | (signs[None] == want[:, None, :]), axis=2)  # (n, K)
+    stuck = ~ok.any(axis=1)
+    if stuck.any():  # SO(d): the decided signs give det -1; leave the least certain one open
+        weakest = np.argmin(np.where(decided, np.abs(m3), np.inf), axis=1)
+        decided[stuck, weakest[stuck]] = False
+        ok = np.all(~decided[:, None, :] | (signs[None] == want[:, None, :]), axis=2)
+    flat = s <= 1e-20 * np.maximum(np.einsum("nmd->n", Y**2), 1e-300)  # no spread: one frame
+    ok[flat] = False
+    ok[flat, 0] = True
+    weights = ok / ok.sum(axis=1, keepdims=True)
+    return FrameSet(R, t, weights)
+
+
+def _cut(a):
+    """Drop weights below ``CUTOFF`` × the largest of each row, continuously, and renormalize."""
+    top = a.max(axis=1, keepdims=True)
+    a = np.maximum(a - CUTOFF * top, 0.0)
+    tot = a.sum(axis=1, keepdims=True)
+    return a / np.where(tot > 0, tot, 1.0)
+
+
+def _softweights(u, present, beta):
+    """``∝ u·exp(β·u)`` over present entries (0 where ``u`` = 0), rows summing to one."""
+    u = np.where(present, u, 0.0)
+    e = np.where(present, u * np.exp(beta * (u - u.max(axis=-1, keepdims=True))), 0.0)
+    tot = e.sum(axis=-1, keepdims=True)
+    return e / np.where(tot > 0, tot, 1.0), tot[..., 0] > 0
+
+
+def _weighted(Yc, w, s, W, spec, beta):
+    n, m, d = Yc.shape
+    if d > 3:
+        raise ValueError(f"frames='weighted' supports d ≤ 3; group {spec.group.name!r} acts in {d} dimensions.")
+    present = w > 0
+    safe_s = np.maximum(s, 1e-300)[:, None]
+    norms = np.sqrt(np.einsum("nmd,nmd->nm", Yc, Yc))
+    a, has = _softweights(norms**2 / safe_s, present, beta)
+    a = _cut(a)
+    e1 = Yc / np.where(norms > 0, norms, 1.0)[..., None]                  # (n, m, d)
+    if d == 1:
+        R = e1[..., None]                                                 # (n, m, 1, 1)
+        weights = a
+        if spec.special:
+            R, weights = np.ones((n, 1, 1, 1)), np.ones((n, 1))
+    elif d == 2:
+        e2 = np.stack([-e1[..., 1], e1[..., 0]], axis=-1)
+        R = np.stack([e1, e2], axis=-1)                                    # (n, m, 2, 2)
+        weights = a
+        if not spec.special:
+            R, weights = _both_orientations(R, weights, Yc, w, s, W, beta)
+    else:
+        # second axis: point j's part orthogonal to e1_i
+        r = Yc[:, None, :, :] - np.einsum("njd,nid->nij", Yc, e1)[..., None] * e1[:, :, None, :]
+        rn = np.sqrt(np.einsum("nijd,nijd->nij", r, r))
+        b, _ = _softweights(rn**2 / safe_s[..., None], present[:, None, :] & (a[..., None] > 0), beta)
+        b = _cut(b.reshape(n * m, m)).reshape(n, m, m)
+        e2 = r / np.where(rn > 0, rn, 1.0)[..., None]
+        e1b = np.broadcast_to(e1[:, :, None, :], e2.shape)
+        R = np.stack([e1b, e2, np.cross(e1b, e2)], axis=-1).reshape(n, m * m, 3, 3)
+        weights = (a[:, :, None] * b).reshape(n, m * m)
+        if not spec.special:
+            R, weights = _both_orientations(R, weights, Yc, w, s, W, beta)
+    R, weights = _compact(R, weights)
+    degenerate = weights.sum(axis=1) <= 0       # all points at the centroid: identity frame
+    if degenerate.any():
+        R[degenerate] = 0.0
+        R[degenerate, 0] = np.eye(d)
+        weights[degenerate] = 0.0
+        weights[degenerate, 0] = 1.0
+    return R, weights
+
+
+def _both_orientations(R, weights, Yc, w, s, W, beta):
+    """O(d): each frame and its mirror (last axis negated), weighted by ``σ(±β·skew)`` of the
+    points along the last axis, so the choice is continuous where the skew vanishes."""
+    last = R[..., :, -1]                                                    # (n, K, d)
+    sk = _skew(Yc, w, last, s, W)                                         # (n, K)
+    p = 0.5 * (1.0 + np.tanh(0.5 * beta * sk))                            # logistic σ(β·skew)
+    mirror = R.copy()
+    mirror[..., :, -1] *= -1
+    return np.concatenate([R, mirror], axis=1), np.concatenate([weights * p, weights * (1 - p)], axis=1)
+
+
+def _compact(R, weights):
+    """Keep the columns some sample uses (frames with weight 0 everywhere are dropped)."""
+    order = np.argsort(-weights, axis=1, kind="stable")
+    k = max(int((weights > 0).sum(axis=1).max(initial=0)), 1)
+    idx = order[:, :k]
+    return (np.take_along_axis(R, idx[:, :, None, None], axis=1),
+            np.take_along_axis(weights, idx, axis=1).copy())
+
+
+def _elements(spec, R, t):
+    """Group elements of the geometric factor for ``(N, d, d)`` rotations and ``(N, d)`` shifts."""
+    if spec.translating:
+        return spec.geometric.from_parts(R, t)
+    return R
+
+
+def _sort_order(Q, layout):
+    """Per sample, the order of points sorted by their canonical coordinates (rounded to
+    1e-8 of the sample's scale so rounding noise does not reorder tied points; absent points last)."""
+    absent = np.isnan(Q).all(axis=2)
+    Z = np.where(np.isnan(Q), 0.0, Q)
+    scale = np.maximum(np.abs(Z).max(axis=(1, 2), keepdims=True), 1e-300)
+    keys = np.round(Z / (scale * 1e-8))
+    order = np.broadcast_to(np.arange(Q.shape[1]), Q.shape[:2]).copy()
+    for col in range(Q.shape[2] - 1, -1, -1):
+        k = np.take_along_axis(keys[..., col], order, axis=1)
+        order = np.take_along_axis(order, np.argsort(k, axis=1, kind="stable"), axis=1)
+    k = np.take_along_axis(absent, order, axis=1)
+    return np.take_along_axis(order, np.argsort(k, axis=1, kind="stable"), axis=1)
+
+
+def apply_frames(fs, P, layout, spec, rows):
+    """Canonical forms ``h⁻¹·x`` for the frames ``rows = (sample index, frame index)``.
+
+    Returns ``(Q, order)``: ``Q`` of shape ``(len, m, width)`` and, for groups with S_n,
+    the sorting order of each form's points (``None`` otherwise).
+    """
+    i, j = rows
+    R = fs.R[i, j]
+    t = None if fs.t is None else fs.t[i]
+    g = spec.geometric.inverse(_elements(spec, R, t))
+    Q = spec.geometric.act(g, P[i], layout)
+    if not spec.permuting:
+        return Q, None
+    order = _sort_order(Q, layout)
+    return np.take_along_axis(Q, order[..., None], axis=1), order
+
+
+def canonical_forms(fs, P, layout, spec):
+    """Every frame with positive weight: ``(Q, order, rows, weights)`` where ``rows`` are
+    the (sample, frame) index pairs, in sample order."""
+    i, j = np.nonzero(fs.weights > 0)
+    Q, order = apply_frames(fs, P, layout, spec, (i, j))
+    return Q, order, (i, j), fs.weights[i, j]
+
+
+def map_back(fs, Yc, target_layout, spec, rows, order):
+    """Map targets ``Yc`` (``(len, mt, wt)``, in the canonical frames ``rows``) back with
+    their frames: undo the sort (when ``Yc`` has one row per point of ``X``), then act
+    with ``h``. :func:`map_back` after :func:`to_frames` is the identity."""
+    i, j = rows
+    if order is not None and Yc.shape[1] == order.shape[1]:
+        out = np.empty_like(Yc)
+        np.put_along_axis(out, order[..., None], Yc, axis=1)
+        Yc = out
+    t = None if fs.t is None else fs.t[i]
+    return spec.geometric.act(_elements(spec, fs.R[i, j], t), Yc, target_layout)
+
+
+def to_frames(fs, Y, target_layout, spec, rows, order):
+    """Targets ``Y`` (``(n, mt, wt)``) in the canonical frames ``rows`` (sorted like the inputs
+    when they have one row per point)."""
+    i, j = rows
+    t = None if fs.t is None else fs.t[i]
+    g = spec.geometric.inverse(_elements(spec, fs.R[i, j], t))
+    Yc = spec.geometric.act(g, Y[i], target_layout)
+    if order is not None and Yc.shape[1] == order.shape[1]:
+        Yc = np.take_along_axis(Yc, order[..., None], axis=1)
+    return Yc
+
+
+def haar_elements(k, spec, random_state):
+    """``k`` Haar-random rotation parts (SO(d) for special groups) for ``"sampled"`` frames."""
+    return haar_orthogonal(k, spec.d, random_state, special=spec.special)
