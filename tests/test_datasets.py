@@ -369,3 +369,57 @@ def test_make_graph_latents_shapes_seeding_and_padding():
     assert three_nodes.shape == (4, 3)  # the 4 graphs with 3 nodes
     small = make_graph_latents(0, max_nodes=7)[0][:4]  # 3-node graphs come first, padded
     np.testing.assert_array_equal(small[:, 3:], 0)
+
+
+# -- tabular: player positions -------------------------------------------------------------------
+def test_player_positions_columns_labels_and_seeding():
+    from skcanon.datasets import PLAYER_FORMATIONS, make_player_positions
+
+    d = make_player_positions(n_samples=50, n_players=6, random_state=3)
+    assert d.data.shape == (50, 3 + 12) and d.data.dtype == np.float64
+    assert d.feature_names == d.context_columns + d.point_columns
+    assert d.point_columns[:3] == ["player0_x", "player0_y", "player1_x"]
+    assert set(d.target) == set(PLAYER_FORMATIONS) and d.frame is None
+    assert d.layout == PointLayout(2) and d.group == "T2xS_n"
+    counts = np.unique(d.target, return_counts=True)[1]
+    assert counts.max() - counts.min() <= 1                      # balanced
+    P = d.data[:, 3:].reshape(50, 6, 2)
+    assert (P >= 0).all() and (P[..., 0] <= 105).all() and (P[..., 1] <= 68).all()  # on the pitch
+    assert set(d.data[:, 0]) <= {1.0, 2.0} and set(d.data[:, 2]) <= {0.0, 1.0}
+    again = make_player_positions(n_samples=50, n_players=6, random_state=3)
+    np.testing.assert_array_equal(again.data, d.data)
+    assert not np.array_equal(make_player_positions(n_samples=50, n_players=6, random_state=4).data, d.data)
+
+
+def test_player_positions_label_is_invariant_to_slots_and_translation():
+    from skcanon.datasets import make_player_positions
+
+    kept = make_player_positions(n_samples=40, random_state=0, shuffle_slots=False, noise=0.0)
+    shuffled = make_player_positions(n_samples=40, random_state=0, noise=0.0)
+    np.testing.assert_array_equal(kept.target, shuffled.target)
+    for a, b in zip(kept.data[:, 3:].reshape(40, 5, 2), shuffled.data[:, 3:].reshape(40, 5, 2)):
+        np.testing.assert_allclose(np.sort(a, axis=0), np.sort(b, axis=0))   # same players, other slots
+    # without noise, frames of one formation differ only by a translation
+    P = kept.data[:, 3:].reshape(40, 5, 2)
+    P = P - P.mean(axis=1, keepdims=True)
+    for name in set(kept.target):
+        same = P[kept.target == name]
+        np.testing.assert_allclose(same, np.broadcast_to(same[:1], same.shape), atol=1e-9)
+
+
+def test_player_positions_frames_and_errors():
+    pd = pytest.importorskip("pandas")
+    from skcanon.datasets import make_player_positions
+
+    d = make_player_positions(n_samples=12, random_state=0, as_frame=True, formations=["line", "arc"])
+    assert isinstance(d.data, pd.DataFrame) and list(d.data.columns) == d.feature_names
+    assert d.data["period"].dtype == np.int64 and d.target.name == "formation"
+    assert list(d.frame.columns) == d.feature_names + ["formation"] and set(d.target) == {"line", "arc"}
+    X, y = make_player_positions(n_samples=12, random_state=0, return_X_y=True)
+    assert X.shape == (12, 13) and y.shape == (12,)
+    with pytest.raises(ValueError, match="formations"):
+        make_player_positions(formations=["square"])
+    with pytest.raises(ValueError, match="n_players"):
+        make_player_positions(n_players=2)
+    with pytest.raises(TypeError, match="as_frame"):
+        make_player_positions(as_frame="yes")
