@@ -15,7 +15,7 @@ from ._estimator import SkcanonEstimatorMixin
 from ._validation import validate_samples
 from .groups import CyclicGroup, Group, get_group
 from .layouts import FibreLayout, GraphLayout, ImageLayout, PointLayout, encode_if_graphs
-from .projections import make_projection, methods_for
+from .projections import auto_method, make_projection, methods_for
 
 
 class InvariantProjector(SkcanonEstimatorMixin, TransformerMixin, BaseEstimator):
@@ -57,8 +57,14 @@ class InvariantProjector(SkcanonEstimatorMixin, TransformerMixin, BaseEstimator)
     group : str or Group, default="S_n"
         The symmetry the output must be invariant to (``"S_n"``, ``"O3"``, ``"SE2"``,
         ``"E3xS_n"``, ``"C8"``, ``"D4"``, ...).
-    method : str, default="sort"
-        The invariant map; see the table. Grid-searchable.
+    method : str, default="auto"
+        The invariant map; see the table. Grid-searchable. ``"auto"`` picks per group and
+        layout (resolved name in ``method_``): ``"sort"`` for S_n on points,
+        ``"gram"`` for O(d), ``"distances"`` for E(d), ``"gram_minors"`` for SO(d)/SE(d)
+        (``"canonical"`` above 20,000 minors), ``"sorted_distances"`` for E(d)×S_n,
+        ``"bispectrum"`` for C_n fibres, ``"max_filter"`` for C_n/D_n on images and 2-D
+        points, ``"canonical"`` for graphs and everything else (see
+        :func:`skcanon.projections.auto_method`).
     layout : {"points", "image", "fibre"}, PointLayout, ImageLayout, FibreLayout or None, \
 default=None
         How columns map to points, pixels or fibres. ``None``: images for C_n/D_n, points
@@ -88,6 +94,8 @@ default=None
         Resolved group.
     layout_ : PointLayout, ImageLayout or FibreLayout
         Resolved layout.
+    method_ : str
+        The method used (``method``, or what ``"auto"`` picked).
     projection_ : Projection
         The fitted map (see :mod:`skcanon.projections`).
     lossless_ : bool
@@ -111,12 +119,12 @@ default=None
     >>> import numpy as np
     >>> from skcanon._projector import InvariantProjector
     >>> X = np.array([[3.0, 1.0, 2.0], [2.0, 3.0, 1.0]])   # two orderings of one set
-    >>> proj = InvariantProjector(group="S_n", method="sort", n_dims=1).fit(X)
+    >>> proj = InvariantProjector(group="S_n", n_dims=1).fit(X)   # method="auto": "sort"
     >>> proj.transform(X)
     array([[1., 2., 3.],
            [1., 2., 3.]])
-    >>> proj.lossless_, list(proj.get_feature_names_out())
-    (True, ['sorted_c0_0', 'sorted_c0_1', 'sorted_c0_2'])
+    >>> proj.method_, proj.lossless_, list(proj.get_feature_names_out())
+    ('sort', True, ['sorted_c0_0', 'sorted_c0_1', 'sorted_c0_2'])
     """
 
     _parameter_constraints = {
@@ -131,7 +139,7 @@ default=None
         "random_state": ["random_state"],
     }
 
-    def __init__(self, group="S_n", method="sort", *, layout=None, n_dims=None, degree=None,
+    def __init__(self, group="S_n", method="auto", *, layout=None, n_dims=None, degree=None,
                  n_components=None, canonicalizer=None, batch_size=4096, random_state=None):
         self.group = group
         self.method = method
@@ -203,8 +211,13 @@ default=None
                                      canonicalizer=self.canonicalizer)
         P, _ = validate_samples(self, X, layout, reset=True,
                                 allow_absent_points=self._absent_ok(projection, layout))
+        if self.method == "auto":  # now that the number of points is known
+            name = auto_method(group, layout, n_points=P.shape[1])
+            if name != projection.name:
+                projection = make_projection(name, group, layout, canonicalizer=self.canonicalizer)
         projection.fit(P, y, check_random_state(self.random_state))
         self.group_, self.layout_, self.projection_ = group, layout, projection
+        self.method_ = projection.name
         self.lossless_ = bool(projection.lossless)
         self._names = np.asarray(projection.feature_names(), dtype=object)
         self.n_features_out_ = len(self._names)

@@ -207,23 +207,75 @@ def test_point_width_mismatch_and_bad_parameters():
         InvariantProjector("S_n", "max_filter", n_dims=1).fit(np.ones((4, 9)))
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("group, method", [
     ("E3", "distances"), ("O3", "gram"), ("SE3", "gram_minors"), ("E3", "norms"),
-    ("E3xS_n", "sorted_distances"), ("E3xS_n", "canonical"),
+    ("E3xS_n", "sorted_distances"), ("E3xS_n", "canonical"), ("O3", "distances"), ("E3", "canonical"),
 ])
-def test_absent_points_in_geometry_projections(group, method):
-    """NaN rows (absent points, e.g. molecules padded to 29 atoms): invariant features, NaN
-    exactly where an absent point is involved, the rest as for the present points alone."""
+def test_absent_points_in_geometry_projections(group, method, dtype):
+    """NaN rows (absent points, e.g. molecules padded to 29 atoms) are ignored: the output
+    is finite and invariant, every entry that involves an absent point is 0, and the other
+    entries are those of the present points alone (issue 14 item 7: they were NaN)."""
     from skcanon.metrics import invariance_error
 
-    P = np.random.default_rng(0).normal(size=(12, 7, 3))
+    P = np.random.default_rng(0).normal(size=(12, 7, 3)).astype(dtype)
     P[:, 5:] = np.nan
     X = P.reshape(12, -1)
     proj = InvariantProjector(group, method).fit(X)
     Z = proj.transform(X)
+    assert Z.dtype == dtype and np.isfinite(Z).all()
+    assert invariance_error(proj, X, group, random_state=0).max < (1e-9 if dtype == np.float64 else 1e-4)
+    alone_proj = InvariantProjector(group, method).fit(P[:, :5].reshape(12, -1))
+    alone = alone_proj.transform(P[:, :5].reshape(12, -1))
+    if method == "sorted_distances":   # rows: 4 distances to present points, then 0, 0; then 2 zero rows
+        expected = np.zeros((12, 7, 6), dtype)
+        expected[:, :5, :4] = alone.reshape(12, 5, 4)
+    elif method == "canonical":        # the canonical points, then the absent ones as zeros
+        expected = np.zeros((12, 7, 3), dtype)
+        expected[:, :5] = alone.reshape(12, 5, 3)
+    else:                              # named per point: entries of points 5, 6 are 0
+        names = list(proj.get_feature_names_out())
+        expected = np.zeros_like(Z)
+        expected[:, [names.index(c) for c in alone_proj.get_feature_names_out()]] = alone
+    np.testing.assert_allclose(Z, expected.reshape(12, -1), atol=1e-9 if dtype == np.float64 else 1e-5)
+
+
+@pytest.mark.parametrize("group, method", [
+    ("E3", "distances"), ("O3", "gram"), ("SO3", "gram_minors"), ("O3", "norms"), ("E3xS_n", "sorted_distances"),
+])
+def test_absent_points_anywhere_are_ignored(group, method):
+    """Absent points in the middle of a sample and differently per sample: still finite,
+    invariant, and 0 wherever an absent point is involved."""
+    from skcanon.metrics import invariance_error
+
+    rng = np.random.default_rng(1)
+    P = rng.normal(size=(30, 6, 3))
+    for i in range(30):
+        P[i, rng.choice(6, size=i % 4, replace=False)] = np.nan
+    X = P.reshape(30, -1)
+    proj = InvariantProjector(group, method).fit(X)
+    Z = proj.transform(X)
+    assert np.isfinite(Z).all()
     assert invariance_error(proj, X, group, random_state=0).max < 1e-9
-    alone = InvariantProjector(group, method).fit(P[:, :5].reshape(12, -1)).transform(P[:, :5].reshape(12, -1))
-    np.testing.assert_allclose(np.sort(Z[np.isfinite(Z)]), np.sort(alone.ravel()), atol=1e-9)
+    if method in ("distances", "gram"):
+        names = proj.get_feature_names_out()
+        for i in range(30):
+            absent = {str(j) for j in np.flatnonzero(np.isnan(P[i, :, 0]))}
+            involved = [k for k, nm in enumerate(names) if set(nm.split("_")[1:]) & absent]
+            assert (Z[i, involved] == 0).all()
+
+
+def test_projector_output_never_nan_with_absent_points_and_scalars():
+    """Scalar fields of absent points (NaN) come out 0 as well."""
+    from skcanon.layouts import PointLayout
+
+    layout = PointLayout(3, fields=[("pos", "position", 3), ("charge", "scalar", 1)])
+    P = np.random.default_rng(2).normal(size=(5, 4, 4))
+    P[:, 3] = np.nan
+    for method in ("gram", "distances", "norms", "sorted_distances"):
+        group = "E3xS_n" if method == "sorted_distances" else "E3"
+        Z = InvariantProjector(group, method, layout=layout).fit_transform(P.reshape(5, -1))
+        assert np.isfinite(Z).all(), method
 
 
 def test_methods_without_absent_point_support_refuse_nan_rows():

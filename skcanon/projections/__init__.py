@@ -42,6 +42,7 @@ __all__ = [
     "register_projection",
     "make_projection",
     "methods_for",
+    "auto_method",
     "group_elements",
 ]
 
@@ -66,11 +67,66 @@ def methods_for(group, layout):
     return sorted(name for name, cls in PROJECTIONS.items() if cls.supports(group, layout))
 
 
+def auto_method(group, layout, n_points=None):
+    """The method ``method="auto"`` picks for ``group`` on ``layout``: a lossless map
+    where a cheap one exists, else the canonical cross-section.
+
+    ===============================================  ==========================================
+    group / layout                                   method
+    ===============================================  ==========================================
+    S_n on graphs                                    ``"canonical"`` (canonical labelling)
+    C_n on fibres                                    ``"bispectrum"``
+    S_n on points                                    ``"sort"``
+    O(d) on points                                   ``"gram"``
+    E(d) on points (one position field)              ``"distances"`` (else ``"gram"``)
+    SO(d), SE(d) on points                           ``"gram_minors"`` (``"canonical"`` above
+                                                     20,000 minors)
+    E(d)×S_n, SE(d)×S_n, O(d)×S_n on points          ``"sorted_distances"``
+    C_n, D_n on images or 2-D points                 ``"max_filter"``
+    anything else                                    ``"canonical"``
+    ===============================================  ==========================================
+
+    ``n_points``: points per sample, when known (decides ``gram_minors`` vs ``canonical``).
+    """
+    import math
+
+    from ._base import split_geometric
+    from ._geometry import MAX_MINORS
+
+    kind = getattr(layout, "kind", None)
+    available = methods_for(group, layout)
+
+    def first(*names):
+        for name in names:
+            if name in available:
+                return name
+        return "canonical" if "canonical" in available or not available else available[0]
+
+    geom, perm, only = split_geometric(group)
+    if kind == "graph":
+        return first("canonical", "spectrum")
+    if kind == "fibre":
+        return first("bispectrum")
+    if geom is not None and only and kind == "points":
+        if perm:
+            return first("sorted_distances")
+        if geom.special:
+            n_vectors = None if n_points is None else n_points * sum(f.is_geometric for f in layout.fields)
+            if n_vectors is not None and math.comb(n_vectors, geom.d) > MAX_MINORS:
+                return first()
+            return first("gram_minors")
+        return first("distances" if Distances(group, layout)._lossless_layout() else "gram", "gram")
+    return first("sort", "max_filter")
+
+
 def make_projection(method, group, layout, **options):
     """Build the (unfitted) projection ``method`` for ``group`` on ``layout``."""
+    if method == "auto":
+        method = auto_method(group, layout, options.pop("n_points", None))
+    options.pop("n_points", None)
     if not isinstance(method, str) or method not in PROJECTIONS:
         raise ValueError(
-            f"method={method!r} is unknown; choose one of {sorted(PROJECTIONS)}. "
+            f"method={method!r} is unknown; choose 'auto' or one of {sorted(PROJECTIONS)}. "
             f"For group {group.name!r} on {layout!r}: {methods_for(group, layout)}."
         )
     cls = PROJECTIONS[method]

@@ -17,13 +17,14 @@ class Canonical(Projection):
     any canonicalizer, learned ones included, may be passed and is cloned and fitted
     (with ``y``) inside ``fit``. A canonicalization picks one point per orbit, so the map
     is lossless (up to the documented tie rules) with as many features as the input; it
-    is discontinuous near symmetric inputs. Cost: that of the canonicalizer.
+    is discontinuous near symmetric inputs. Cost: that of the canonicalizer. The entries of
+    absent points (and absent graph nodes), NaN in the canonical form, are 0.
     Not available for C_n fibres (the canonicalizers take points and images).
     """
 
     name = "canonical"
     family = "cross-section"
-    absent_points_ok = True  # canonicalizers keep absent points absent (sorted last)
+    absent_points_ok = True  # absent points stay absent in the canonical form; output 0
     options = ("canonicalizer",)
 
     @classmethod
@@ -45,7 +46,12 @@ class Canonical(Projection):
         return self
 
     def transform(self, P):
-        return np.asarray(self.canonicalizer_.transform(P)).reshape(P.shape[0], -1)
+        F = np.array(self.canonicalizer_.transform(P), copy=None).reshape(P.shape[0], -1)
+        # absent points (all-NaN rows, sorted last by the S_n canonicalizers) come out 0
+        nan = np.isnan(F)
+        if nan.any():
+            F = np.where(nan, F.dtype.type(0), F)
+        return F
 
     def feature_names(self):
         return ["canonical_" + str(name) for name in self.canonicalizer_.get_feature_names_out()]

@@ -52,8 +52,8 @@ def _vectors(P, layout, geom, lazy_centre=False):
 
 
 def _present_centroid(Y):
-    """Centroid of the present points (absent ones are all-NaN rows and stay NaN after
-    centring, so every feature that involves them is NaN too)."""
+    """Centroid of the present points (absent ones are all-NaN rows; they stay NaN after
+    centring and the callers set what involves them to 0)."""
     with np.errstate(over="ignore", invalid="ignore"):
         total = np.einsum("nmd->nd", Y)
     if np.isfinite(total).all():  # no absent point anywhere (NaN would propagate)
@@ -63,42 +63,172 @@ def _present_centroid(Y):
     return total / np.maximum(present.sum(axis=1), 1).astype(Y.dtype)[:, None]
 
 
+# -- magnitudes --------------------------------------------------------------------------------
+def _safe_range(dtype):
+    """``(lo, hi)``: per-sample largest magnitudes between which squares, their sums over a
+    few thousand terms and their square roots stay normal numbers of ``dtype``."""
+    info = np.finfo(dtype)
+    return (np.ldexp(dtype.type(1), info.minexp // 2 + 8),
+            np.ldexp(dtype.type(1), info.maxexp // 2 - 8))
+
+
+def sample_exponents(amax, dtype):
+    """Power-of-two exponents ``e`` (one per sample, int) such that ``x·2^-e`` has largest
+    magnitude in ``[0.5, 1)`` for the samples whose largest magnitude ``amax`` lies outside
+    the safe range of :func:`_safe_range`, 0 for the others (and for all-zero samples).
+    ``None`` when every sample is in range (the common case: nothing to rescale)."""
+    lo, hi = _safe_range(np.dtype(dtype))
+    amax = np.asarray(amax)
+    outside = (amax > hi) | ((amax < lo) & (amax > 0))
+    if not outside.any():
+        return None
+    return np.where(outside, np.frexp(amax.astype(np.float64))[1], 0).astype(np.int64)
+
+
+def overflow_error(method, dtype, amax, degree):
+    """The ``ValueError`` for features that exceed ``dtype``'s range however they are
+    computed (a ``degree``-homogeneous map of coordinates up to ``amax``)."""
+    dtype = np.dtype(dtype)
+    what = {1: "distances/norms", 2: "Gram entries (products of two coordinates)"}.get(
+        degree, f"degree-{degree} features")
+    hint = ("cast X to float64 or " if dtype == np.float32 else "") + "divide X by a constant first"
+    if degree > 1:
+        hint += (f" (these features scale with the power {degree} of X's scale), or use "
+                 "method='distances', which rescales internally")
+    return ValueError(
+        f"X has coordinates up to {float(amax):.3g}: its {what} overflow {dtype.name} "
+        f"(largest {float(np.finfo(dtype).max):.3g}), so method={method!r} cannot return finite "
+        f"features; {hint}."
+    )
+
+
 #: entries of the ``K×K`` product matrices computed per chunk of samples (4 MB in
-#: float32): large enough that a chunk costs a handful of torch calls, small enough that
+#: float32): large enough that a chunk costs a handful of library calls, small enough that
 #: its products stay in the cache while the triangle is gathered out of them
 _GRAM_CHUNK_ENTRIES = 1 << 20
 _TRIU_INDEX = {}
 
 
-def _triu_index(K, strict):
-    """Flat indices of the upper triangle of a ``K×K`` matrix, row by row (cached)."""
-    import torch
+def _torch():
+    """torch when it can be imported (the Gram kernels use its batched products), else
+    None (a numpy path gives the same results to rounding)."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
 
+
+def _triu_index(K, strict):
+    """Flat indices (numpy int64) of the upper triangle of a ``K×K`` matrix, row by row
+    (cached)."""
     key = (K, strict)
     if key not in _TRIU_INDEX:
         iu = np.triu_indices(K, 1 if strict else 0)
-        _TRIU_INDEX[key] = torch.from_numpy(iu[0] * K + iu[1])
+        _TRIU_INDEX[key] = (iu[0] * K + iu[1]).astype(np.int64)
     return _TRIU_INDEX[key]
 
 
-def _tensor_view(A):
+def _tensor_view(torch, A):
     """A torch view of ``A`` (a copy when ``A`` is read-only or has negative strides, which
     torch does not take)."""
-    import torch
-
     if not A.flags.writeable or any(step < 0 for step in A.strides):
         A = np.array(A, order="C")  # a writable copy
     return torch.from_numpy(A)
 
 
-def gram_triu(V, distances=False, out=None, centre=False):
+class _TorchKernel:
+    """Batched products of one chunk with torch (``bmm``/``baddbmm`` in ``V``'s dtype)."""
+
+    def __init__(self, torch, chunk, K, d, dtype, index, centre):
+        self.torch = torch
+        tdt = torch.float32 if dtype == np.float32 else torch.float64
+        self.products = torch.empty((chunk, K, K), dtype=tdt)
+        self.centred = torch.empty((chunk, K, d), dtype=tdt) if centre else None
+        self.index = torch.from_numpy(index)
+        self.K = K
+
+    def __call__(self, v, o, distances, centre):
+        torch, K, b = self.torch, self.K, v.shape[0]
+        v = _tensor_view(torch, v)
+        if centre:
+            v = torch.sub(v, v.sum(dim=1, keepdim=True) / K, out=self.centred[:b])
+        G = self.products[:b]
+        if distances:  # ‖v_i‖² − 2⟨v_i, v_j⟩ in one batched product, then + ‖v_j‖²
+            sq = torch.einsum("nkd,nkd->nk", v, v)
+            torch.baddbmm(sq[:, :, None], v, v.transpose(1, 2), alpha=-2, out=G)
+            G.add_(sq[:, None, :])
+        else:
+            torch.bmm(v, v.transpose(1, 2), out=G)
+        o = torch.from_numpy(o)
+        torch.index_select(G.view(b, K * K), 1, self.index, out=o)
+        if distances:
+            o.clamp_(min=0).sqrt_()
+
+
+class _NumpyKernel:
+    """The same products with numpy's batched ``matmul`` (used when torch is absent)."""
+
+    def __init__(self, chunk, K, d, dtype, index, centre):
+        self.products = np.empty((chunk, K, K), dtype=dtype)
+        self.centred = np.empty((chunk, K, d), dtype=dtype) if centre else None
+        self.index = index
+        self.K = K
+
+    def __call__(self, v, o, distances, centre):
+        K, b = self.K, v.shape[0]
+        if centre:
+            v = np.subtract(v, v.sum(axis=1, keepdims=True) / v.dtype.type(K), out=self.centred[:b])
+        G = np.matmul(v, v.transpose(0, 2, 1), out=self.products[:b])
+        if distances:
+            sq = np.einsum("nkd,nkd->nk", v, v)
+            G *= -2
+            G += sq[:, :, None]
+            G += sq[:, None, :]
+        np.take(G.reshape(b, K * K), self.index, axis=1, out=o)
+        if distances:
+            np.maximum(o, 0, out=o)
+            np.sqrt(o, out=o)
+
+
+def _prepare_chunk(v, centre):
+    """Absent vectors and magnitudes of one chunk ``v`` (``(b, K, d)``).
+
+    Returns ``(v, centre, absent, exps)``: ``absent`` (``(b, K)`` bool) or None when every
+    vector is present; ``exps`` from :func:`sample_exponents` or None. When either is not
+    None, ``v`` is a fresh array, rescaled by ``2^-exps`` (exact), with absent vectors set
+    to 0 and already centred on the present ones (``centre`` False).
+    """
+    with np.errstate(invalid="ignore"):
+        amax = np.maximum(v.max(axis=(1, 2)), -v.min(axis=(1, 2)))  # NaN: an absent vector
+    absent = None
+    if np.isnan(amax).any():
+        absent = np.isnan(v).any(axis=2)
+        v = np.where(absent[..., None], 0, v)
+        amax = np.maximum(v.max(axis=(1, 2)), -v.min(axis=(1, 2)))
+    exps = sample_exponents(amax, v.dtype)
+    if absent is None and exps is None:
+        return v, centre, None, None
+    if exps is not None:
+        v = np.ldexp(v, -exps.astype(np.int32)[:, None, None]).astype(v.dtype, copy=False)
+    if centre:
+        present = ~absent if absent is not None else np.ones(v.shape[:2], bool)
+        count = np.maximum(present.sum(axis=1), 1).astype(v.dtype)
+        v = v - (v.sum(axis=1) / count[:, None])[:, None, :]
+        if absent is not None:
+            v[absent] = 0
+    return v, False, absent, exps
+
+
+def gram_triu(V, distances=False, out=None, centre=False, method=None):
     """Upper triangle of the Gram matrices of ``V`` (``(n, K, d)``) with the diagonal, or
     (``distances=True``) the strict upper triangle of the distance matrices.
 
     Parameters
     ----------
     V : ndarray of shape (n, K, d), float32 or float64
-        Vectors (any strides). Rows of NaN give NaN entries wherever they are involved.
+        Vectors (any strides). All-NaN rows are absent vectors: every entry that involves
+        one is 0, and centring uses the present vectors only.
     distances : bool, default=False
         Distances ``‖v_i − v_j‖`` (``i < j``) instead of inner products ``⟨v_i, v_j⟩``
         (``i ≤ j``).
@@ -106,61 +236,69 @@ def gram_triu(V, distances=False, out=None, centre=False):
         C-contiguous array of ``V``'s dtype to write into (a fresh one when None).
     centre : bool, default=False
         Subtract from every vector the centroid of its sample's present vectors first.
+    method : str or None
+        Named in the error raised when Gram entries overflow.
 
     Returns
     -------
     out : ndarray of shape (n, K(K+1)/2) or (n, K(K−1)/2)
 
+    Raises
+    ------
+    ValueError
+        When Gram entries exceed the dtype's range (distances never do short of
+        coordinates near the dtype's largest number: they are computed rescaled).
+
     Notes
     -----
     Works in chunks of samples whose ``K×K`` products fit in the cache: one batched
-    matrix product (``torch.bmm``, in ``V``'s dtype) per chunk, then one gather of the
-    triangle straight into ``out``. Squared distances are ``‖v_i‖² + ‖v_j‖² − 2⟨v_i,
-    v_j⟩`` (one ``baddbmm``), clipped at 0 against rounding before the square root; the
-    vectors are centred first (``centre``) so that this difference loses little.
+    matrix product (``torch.bmm`` when torch is importable, else numpy's ``matmul``; in
+    ``V``'s dtype) per chunk, then one gather of the triangle straight into ``out``.
+    Squared distances are ``‖v_i‖² + ‖v_j‖² − 2⟨v_i, v_j⟩``, clipped at 0 against rounding
+    before the square root; the vectors are centred first (``centre``) so that this
+    difference loses little. Samples whose largest coordinate is outside ``[2^(e_min/2+8),
+    2^(e_max/2−8)]`` of the dtype are multiplied by a power of two first (exact) and their
+    features scaled back, so squares neither overflow nor underflow on the way.
     """
-    import torch
-
     n, K, d = V.shape
     index = _triu_index(K, distances)
     if out is None:
-        out = np.empty((n, index.numel()), dtype=V.dtype)
-    if n == 0:
+        out = np.empty((n, index.size), dtype=V.dtype)
+    if n == 0 or index.size == 0:
         return out
     chunk = min(n, max(1, _GRAM_CHUNK_ENTRIES // max(K * K, 1)))
-    dtype = torch.float32 if V.dtype == np.float32 else torch.float64
-    products = torch.empty((chunk, K, K), dtype=dtype)
-    centred = torch.empty((chunk, K, d), dtype=dtype) if centre else None
+    torch = _torch()
+    kernel = (_TorchKernel(torch, chunk, K, d, V.dtype, index, centre) if torch is not None
+              else _NumpyKernel(chunk, K, d, V.dtype, index, centre))
     for start in range(0, n, chunk):
         stop = min(start + chunk, n)
-        b = stop - start
-        v = _tensor_view(V[start:stop])
-        if centre:
-            c = v.sum(dim=1) / K
-            if not bool(torch.isfinite(c).all()):  # absent (NaN) vectors: present ones only
-                c = torch.from_numpy(_present_centroid(V[start:stop]))
-            v = torch.sub(v, c[:, None, :], out=centred[:b])
-        G = products[:b]
-        if distances:  # ‖v_i‖² − 2⟨v_i, v_j⟩ in one batched product, then + ‖v_j‖²
-            sq = torch.einsum("nkd,nkd->nk", v, v)
-            torch.baddbmm(sq[:, :, None], v, v.transpose(1, 2), alpha=-2, out=G)
-            G.add_(sq[:, None, :])
-        else:
-            torch.bmm(v, v.transpose(1, 2), out=G)
-        o = torch.from_numpy(out[start:stop])
-        torch.index_select(G.view(b, K * K), 1, index, out=o)
-        if distances:
-            o.clamp_(min=0).sqrt_()
+        v, c, absent, exps = _prepare_chunk(V[start:stop], centre)
+        o = out[start:stop]
+        kernel(v, o, distances, c)
+        if absent is not None and absent.any():
+            iu = np.unravel_index(index, (K, K))
+            o[absent[:, iu[0]] | absent[:, iu[1]]] = 0
+        if exps is not None:
+            with np.errstate(over="ignore"):
+                np.ldexp(o, (exps if distances else 2 * exps).astype(np.int32)[:, None], out=o)
+            if np.isinf(o).any():
+                amax = np.abs(np.nan_to_num(V[start:stop])).max()
+                raise overflow_error(method or ("distances" if distances else "gram"), V.dtype,
+                                     amax, 1 if distances else 2)
     return out
 
 
 def _with_scalars(F, S):
-    return F if S is None else np.concatenate([F, S.astype(F.dtype, copy=False)], axis=1)
+    """Append the scalar fields; those of absent points (NaN) become 0."""
+    if S is None:
+        return F
+    S = S.astype(F.dtype, copy=False)
+    return np.concatenate([F, np.where(np.isnan(S), F.dtype.type(0), S)], axis=1)
 
 
 class _Geometry(Projection):
     family = "geometry"
-    absent_points_ok = True  # features of absent points come out NaN
+    absent_points_ok = True  # features that involve an absent point are 0
     #: which geometric groups are allowed: "orthogonal" (O(d) and E(d)), "special" (SO/SE)
     needs = "any"
     #: ``transform`` takes ``out=`` (InvariantProjector then writes batches in place)
@@ -209,7 +347,15 @@ class Norms(_Geometry):
     name = "norms"
 
     def _features(self, V, centre=None, out=None):
-        return np.sqrt(np.einsum("nkd,nkd->nk", V, V))
+        # absent vectors are zeroed; samples beyond the dtype's safe range are rescaled
+        V, _, _, exps = _prepare_chunk(V, False)
+        F = np.sqrt(np.einsum("nkd,nkd->nk", V, V))
+        if exps is not None:
+            with np.errstate(over="ignore"):
+                F = np.ldexp(F, exps.astype(np.int32)[:, None]).astype(V.dtype, copy=False)
+            if np.isinf(F).any():
+                raise overflow_error(self.name, V.dtype, np.abs(V).max(), 1)
+        return F
 
     def _names(self, labels):
         return [f"norm_{a}" for a in labels]
@@ -232,7 +378,7 @@ class Gram(_Geometry):
     lazy_centre = True
 
     def _features(self, V, centre=None, out=None):
-        return gram_triu(V, out=out, centre=centre)
+        return gram_triu(V, out=out, centre=centre, method=self.name)
 
     def _names(self, labels):
         K = len(labels)
@@ -262,11 +408,15 @@ class Distances(_Geometry):
         K = len(labels)
         return [f"dist_{labels[i]}_{labels[j]}" for i, j in zip(*np.triu_indices(K, 1))]
 
+    def _lossless_layout(self):
+        geom = split_geometric(self.group)[0]
+        geo = [f for f in self.layout.fields if f.is_geometric]
+        return (isinstance(geom, EuclideanGroup) and not geom.special
+                and len(geo) == 1 and geo[0].kind == "position")
+
     @property
     def lossless(self):
-        geo = [f for f in self.layout.fields if f.is_geometric]
-        return (isinstance(self.geom_, EuclideanGroup) and not self.geom_.special
-                and len(geo) == 1 and geo[0].kind == "position")
+        return self._lossless_layout()
 
 
 class GramMinors(Gram):
@@ -294,13 +444,17 @@ class GramMinors(Gram):
         return self
 
     def _features(self, V, centre=None, out=None):
-        gram = super()._features(V)
+        gram = super()._features(V)  # raises when Gram entries overflow
+        if np.isnan(V).any():  # absent vectors: minors that involve them are 0
+            V = np.where(np.isnan(V), V.dtype.type(0), V)
         M = V[:, self.combos_]                       # (n, C, d, d): rows are the vectors
         if M.shape[-1] == 2:
             det = M[..., 0, 0] * M[..., 1, 1] - M[..., 0, 1] * M[..., 1, 0]
         else:
-            with np.errstate(invalid="ignore"):  # minors with an absent point are NaN
+            with np.errstate(over="ignore", invalid="ignore"):
                 det = np.linalg.det(M)
+        if not np.isfinite(det).all():
+            raise overflow_error(self.name, V.dtype, np.abs(V).max(), M.shape[-1])
         return np.concatenate([gram, det.astype(V.dtype, copy=False)], axis=1)
 
     def _names(self, labels):
@@ -313,21 +467,62 @@ class GramMinors(Gram):
         return True
 
 
+#: entries of the ``(b, m, m, d)`` difference arrays of one chunk of ``sorted_distances``
+_DIFF_CHUNK_ENTRIES = 1 << 20
+
+
+def distance_matrices(Y):
+    """Distance matrices ``‖y_i − y_j‖`` of point sets ``Y`` (``(n, m, d)``), float64.
+
+    Computed from the differences themselves (not ``‖y_i‖² + ‖y_j‖² − 2⟨y_i, y_j⟩``,
+    whose cancellation leaves ``√eps`` × scale where points coincide), in chunks of
+    samples, each centred and multiplied by a power of two (exact) so that no square
+    overflows or underflows; distances are scaled back. Entries that involve an absent
+    (all-NaN) point are NaN.
+    """
+    n, m, d = Y.shape
+    Y = np.asarray(Y, dtype=np.float64)
+    D = np.empty((n, m, m))
+    chunk = max(1, _DIFF_CHUNK_ENTRIES // max(m * m * d, 1))
+    for start in range(0, n, chunk):
+        y, _, absent, exps = _prepare_chunk(Y[start:start + chunk], True)
+        if absent is None and exps is None:  # centring alone (fast path of _prepare_chunk)
+            y = y - y.mean(axis=1, keepdims=True)
+        diff = y[:, :, None, :] - y[:, None, :, :]
+        dist = np.sqrt(np.einsum("nijd,nijd->nij", diff, diff))
+        if exps is not None:
+            with np.errstate(over="ignore"):
+                dist = np.ldexp(dist, exps.astype(np.int32)[:, None, None])
+        if absent is not None:
+            dist[absent[:, :, None] | absent[:, None, :]] = np.nan
+        D[start:start + chunk] = dist
+    return D
+
+
 class SortedDistances(Projection):
     """E(d)×S_n (or O(d)×S_n, SE(d)×S_n) point clouds: sort each row of the distance matrix,
     then order the rows lexicographically.
 
     Row ``i`` holds point ``i``'s scalar fields followed by its distances to the other
-    points in increasing order; rows are sorted with tolerant ties. ``m·(m−1+s)`` features
+    points in increasing order; rows are sorted with tolerant ties (relative ``1e-9`` in
+    float64, ``1e-5`` in float32, as :func:`~skcanon.canonicalizers.tolerant_lexsort`), so
+    duplicated points and other exact ties do not decide the order by rounding. Distances
+    are computed in float64 from coordinate differences (exact zeros for duplicated
+    points), rescaled by powers of two for extreme magnitudes. ``m·(m−1+s)`` features
     (``s`` scalar columns), cost ``O(m²·d + m² log m)``. Invariant under rigid motions and
     permutations. Separates *generic* configurations (Boutin & Kemper 2004 show the
     distance distribution already does, up to rare exceptions) but not every one, so
-    ``lossless_`` is False; use ``"canonical"`` when exact losslessness matters.
+    ``lossless_`` is False (True for clouds of one point, whose only invariants are its
+    scalars); use ``"canonical"`` when exact losslessness matters.
+
+    Absent (all-NaN) points are ignored: a present point's row lists its distances to the
+    other present points, then zeros; the rows of absent points (scalars included) are all
+    zero and come after the present ones.
     """
 
     name = "sorted_distances"
     family = "geometry"
-    absent_points_ok = True  # NaN distances sort last within a row; absent rows sort last
+    absent_points_ok = True  # absent points' entries are 0, placed after the present ones
 
     @classmethod
     def supports(cls, group, layout):
@@ -347,17 +542,29 @@ class SortedDistances(Projection):
         n, m, _ = P.shape
         geo = [f for f in self.layout.fields if f.is_geometric][0]
         Y = P[..., self.layout.slice_of(geo.name)]
-        sq = np.einsum("nmd,nmd->nm", Y, Y)
-        D = np.sqrt(np.maximum(sq[:, :, None] + sq[:, None, :] - 2 * np.matmul(Y, np.swapaxes(Y, 1, 2)), 0))
+        D = distance_matrices(Y)
         off = ~np.eye(m, dtype=bool)
-        rows = np.sort(D[:, off].reshape(n, m, m - 1), axis=2)
+        rows = np.sort(D[:, off].reshape(n, m, m - 1), axis=2)   # NaN (absent) sort last
         if self.scalar_fields_:
             S = np.concatenate([P[..., self.layout.slice_of(f.name)] for f in self.scalar_fields_], axis=2)
             rows = np.concatenate([S.astype(rows.dtype, copy=False), rows], axis=2)
-        order = tolerant_lexsort(rows)
-        return np.take_along_axis(rows, order[:, :, None], axis=1).reshape(n, -1)
+        if rows.shape[2] == 0:
+            return np.empty((n, 0), dtype=P.dtype)
+        # the tolerance follows the input's rounding (float32 input: float32 ties)
+        order = tolerant_lexsort(rows.astype(P.dtype, copy=False))
+        F = np.take_along_axis(rows, order[:, :, None], axis=1).reshape(n, -1)
+        F[np.isnan(F)] = 0
+        with np.errstate(over="ignore"):
+            F = F.astype(P.dtype, copy=False)
+        if np.isinf(F).any():
+            raise overflow_error(self.name, P.dtype, np.abs(np.nan_to_num(Y)).max(), 1)
+        return F
 
     def feature_names(self):
         m = self.sample_shape_[0]
         scal = [c for f in self.scalar_fields_ for c in f.component_names(self.layout.n_dims)]
         return [f"row{i}_{c}" for i in range(m) for c in scal + [f"dist{k}" for k in range(m - 1)]]
+
+    @property
+    def lossless(self):
+        return self.sample_shape_[0] == 1

@@ -61,6 +61,18 @@ class PowerSums(Projection):
         return self
 
     def transform(self, P):
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = self._power_sums(P)
+        if not np.isfinite(out).all():
+            raise ValueError(
+                f"X has values up to {float(np.abs(P).max()):.3g}: its power sums up to degree "
+                f"{self.degree_} overflow {P.dtype.name} (largest {float(np.finfo(P.dtype).max):.3g}), "
+                "so method='power_sums' cannot return finite features; divide X by a constant "
+                "(a power sum of degree k scales with its k-th power) or lower degree."
+            )
+        return out
+
+    def _power_sums(self, P):
         n, m, w = P.shape
         if w == 1:
             k = np.arange(1, self.degree_ + 1)
@@ -114,8 +126,16 @@ class RandomMoments(Projection):
         return self
 
     def transform(self, P):
-        Z = np.matmul(P, self.A_.astype(P.dtype, copy=False)) + self.b_.astype(P.dtype, copy=False)
-        return np.tanh(Z).mean(axis=1)
+        with np.errstate(over="ignore", invalid="ignore"):
+            Z = np.matmul(P, self.A_.astype(P.dtype, copy=False)) + self.b_.astype(P.dtype, copy=False)
+            F = np.tanh(Z).mean(axis=1)
+        if not np.isfinite(F).all():  # a·x overflowed with both signs (inf − inf)
+            raise ValueError(
+                f"X has values up to {float(np.abs(P).max()):.3g}, far outside the spread seen in "
+                f"fit: the random projections a·x overflow {P.dtype.name}, so "
+                "method='random_moments' cannot return finite features; scale X as in fit."
+            )
+        return F
 
     def feature_names(self):
         return [f"random_moment_{j}" for j in range(self.n_components_)]
