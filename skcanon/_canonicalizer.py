@@ -13,28 +13,74 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._estimator import SkcanonEstimatorMixin
-from ._validation import check_frames_length, validate_samples
+from ._validation import (check_device, check_frames_length, check_unique_columns, frame_columns, is_dataframe,
+                          non_numeric_columns, user_stacklevel, validate_samples)
 from .canonicalizers import make_canonicalizer
 from .canonicalizers._base import LEARNING_OPTIONS
 from .exceptions import InexactActionWarning
 from .groups import CyclicGroup, DihedralGroup, Group, get_group
-from .layouts import FibreLayout, GraphLayout, ImageLayout, PointLayout, as_layout, encode_if_graphs
+from .layouts import FibreLayout, GraphLayout, ImageLayout, PointLayout, as_layout, encode_if_graphs, is_graph_list
 
 
-def resolve_layout(group, layout, n_dims):
-    """The layout a ``group``/``layout``/``n_dims`` triple means (shared by all estimators)."""
+def _group_dims(group):
+    """Spatial dimensions a group acts in (C_n/D_n: 2); empty for pure permutations."""
+    dims = {getattr(f, "d", None) for f in group.factors} - {None}
+    if any(isinstance(f, (CyclicGroup, DihedralGroup)) for f in group.factors):
+        dims.add(2)
+    return dims
+
+
+def _acts_on(group, layout):
+    try:
+        group.check_layout(layout)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _method_works_on(group, method, layout):
+    try:
+        make_canonicalizer(group, method, layout)
+    except (TypeError, ValueError):
+        return False
+    except ImportError:  # pragma: no cover - a missing optional backend says nothing about the layout
+        return True
+    return True
+
+
+def resolve_layout(group, layout, n_dims, *, method=None, ambiguous="guess"):
+    """The layout a ``group``/``layout``/``n_dims`` triple means (shared by all estimators).
+
+    With ``ambiguous="raise"`` (CanonicalizerTransformer), a group that acts on both 2-D
+    point sets and images (SO(2), O(2), C_n, D_n), given neither ``layout`` nor ``n_dims``,
+    takes the one layout ``method`` works on (``"moments"`` → images, ``"pca"`` → points)
+    and otherwise raises a ValueError naming ``layout``. ``"guess"`` keeps the historical
+    rule (images for C_n/D_n, points otherwise).
+    """
     if isinstance(layout, PointLayout):
         if n_dims is not None and n_dims != layout.n_dims:
             raise ValueError(f"n_dims={n_dims} contradicts layout.n_dims={layout.n_dims}.")
         return layout
     images_by_default = n_dims is None and all(isinstance(f, (CyclicGroup, DihedralGroup)) for f in group.factors)
-    dims = {getattr(f, "d", None) for f in group.factors} - {None}
-    if any(isinstance(f, (CyclicGroup, DihedralGroup)) for f in group.factors):
-        dims.add(2)
+    dims = _group_dims(group)
+    given_dims = n_dims
     if n_dims is None:
         n_dims = dims.pop() if len(dims) == 1 else 3
     elif dims and n_dims not in dims:
         raise ValueError(f"n_dims={n_dims} does not match group {group.name!r}, which acts in {sorted(dims)} dimensions.")
+    if (layout is None and given_dims is None and ambiguous == "raise"
+            and _acts_on(group, ImageLayout()) and _acts_on(group, PointLayout(2))):
+        works = [lay for lay in (ImageLayout(), PointLayout(2)) if _method_works_on(group, method, lay)]
+        if len(works) == 1:
+            return works[0]
+        raise ValueError(
+            f"group {group.name!r} acts on both 2-D point sets and images, and method={method!r} works on "
+            "both, so the layout of X cannot be told from the parameters (a row of 144 pixels is also 72 "
+            "points). Say which: layout='image' for images (flat rows of H*W pixels, (n, H, W) or "
+            "(n, C, H, W); ImageLayout((H, W)) for non-square ones), or layout='points' / n_dims=2 for 2-D "
+            "point sets (x0, y0, x1, y1, ...; PointLayout(2, fields=[...]) for extra columns). A DataFrame "
+            "whose columns name points (p0_x, p0_y, ...) is read as points."
+        )
     default = ImageLayout() if (images_by_default and layout is None) else PointLayout(n_dims)
     return as_layout(layout, default)
 
@@ -91,9 +137,22 @@ class CanonicalizerTransformer(SkcanonEstimatorMixin, TransformerMixin, BaseEsti
     layout : {"points", "image", "graph"}, PointLayout, GraphLayout, ImageLayout or None, \
 default=None
         How columns map to points, graph nodes or pixels. With ``"graph"`` /
-        :class:`~skcanon.layouts.GraphLayout`, ``X`` may be a list of networkx graphs. ``None``: images for C_n/D_n when ``n_dims``
-        is not given, points with ``n_dims`` spatial dimensions otherwise. Use :class:`~skcanon.layouts.PointLayout`
-        with fields for points carrying vectors and scalars.
+        :class:`~skcanon.layouts.GraphLayout`, ``X`` may be a list of networkx graphs.
+        ``None``:
+
+        * a DataFrame whose column names name points (``atom3_x``, ``p0_y``, ``x1``, ...)
+          is read by name (:meth:`~skcanon.layouts.PointLayout.infer_from_columns`; stored
+          as ``layout_``): extra per-point columns (``atom3_element``, ``p0_charge``) become
+          scalar fields, text columns categorical fields (see ``categories_``);
+        * groups that act on both 2-D point sets and images (SO(2), O(2), C_n, D_n) take
+          the layout the method works on (``"moments"``: images, ``"pca"``: points) and
+          otherwise raise a ValueError asking for ``layout="image"``, ``layout="points"`` or
+          ``n_dims=2`` — the layout is never guessed from the data;
+        * other groups: points with ``n_dims`` spatial dimensions.
+
+        Use :class:`~skcanon.layouts.PointLayout` with fields for points carrying vectors
+        and scalars; a PointLayout without ``columns`` reads a DataFrame by its column names
+        when they all name its components.
     n_dims : int or None, default=None
         Spatial dimension of point sets; inferred from the group when ``None``
         (3 for pure permutation groups).
@@ -118,8 +177,9 @@ default=None
         best validation epoch (stopping after 5 epochs without improvement).
     validation_fraction : float, default=0.1
         Share of the training data held out when ``early_stopping``.
-    device : {"auto", "cpu", "cuda"} or str, default="auto"
+    device : {"auto", "cpu", "cuda", "cuda:N", "mps"} or torch.device, default="auto"
         Where networks run; ``"auto"`` uses CUDA when available. Heuristics run on CPU.
+        Checked in ``fit`` before any work.
     verbose : int, default=0
         ``1`` shows a progress bar and per-epoch losses while training.
     batch_size : int or None, default=4096
@@ -134,13 +194,23 @@ default=None
         methods; their numpy code releases the GIL). ``None`` means 1, ``-1`` all cores.
         Outputs are identical for every value; peak memory grows by one batch per thread.
         Networks ignore it: torch already uses its own threads.
+    fill_value : float or None, default=None
+        Value written into absent points (all-NaN rows, also absent graph nodes) of the
+        output, after canonicalization, so that estimators refusing NaN can follow.
+        ``None`` keeps them NaN. Absent points are ordered last by ``"sort"``, so with a
+        permutation group the filled columns are the trailing ones. Give
+        :meth:`inverse_transform` unfilled (NaN) absent points.
 
     Attributes
     ----------
     group_ : Group
         The resolved group.
-    layout_ : PointLayout or ImageLayout
-        The resolved layout.
+    layout_ : PointLayout, GraphLayout or ImageLayout
+        The resolved layout (read from a DataFrame's column names when ``layout=None``).
+    categories_ : dict of str to ndarray
+        For layouts with categorical fields only: the categories of each such field seen
+        in ``fit`` (sorted); ``transform`` replaces every value by its position here and
+        refuses categories not seen in ``fit``.
     canonicalizer_ : Canonicalizer
         The (fitted) frame function.
     method_ : str
@@ -181,17 +251,18 @@ default=None
         "lr": [Interval(Real, 0, None, closed="neither")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "device": [str],
+        "device": "no_validation",  # check_device in fit: strings and torch.device objects
         "verbose": ["verbose"],
         "batch_size": [Interval(Integral, 1, None, closed="left"), None],
         "random_state": ["random_state"],
         "n_jobs": [Integral, None],
+        "fill_value": [Real, None],
     }
 
     def __init__(self, group="SE3", method="auto", *, layout=None, n_dims=None, objective="auto",
                  prior_weight=1.0, hidden=64, max_epochs=20, lr=1e-3, early_stopping=True,
                  validation_fraction=0.1, device="auto", verbose=0, batch_size=4096,
-                 random_state=None, n_jobs=None):
+                 random_state=None, n_jobs=None, fill_value=None):
         self.group = group
         self.method = method
         self.layout = layout
@@ -208,9 +279,11 @@ default=None
         self.batch_size = batch_size
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.fill_value = fill_value
 
     def __setstate__(self, state):
         state.setdefault("n_jobs", None)  # estimators pickled before n_jobs existed
+        state.setdefault("fill_value", None)
         super().__setstate__(state)
 
     # -- scikit-learn protocol ------------------------------------------------------------------
@@ -225,12 +298,31 @@ default=None
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
 
-    def _resolve(self):
+    def _resolve(self, X=None):
         group = get_group(self.group)
-        layout = resolve_layout(group, self.layout, self.n_dims)
+        layout = self._layout_from_names(group, X)
+        if layout is None:
+            layout = resolve_layout(group, self.layout, self.n_dims, method=self.method, ambiguous="raise")
         if isinstance(layout, FibreLayout):
             raise ValueError("CanonicalizerTransformer does not take FibreLayout; use InvariantProjector.")
         return group, layout
+
+    def _layout_from_names(self, group, X):
+        """A PointLayout reading the DataFrame ``X`` by its column names, or None."""
+        if X is None or not is_dataframe(X):
+            return None
+        layout = self.layout
+        if layout is None or (isinstance(layout, str) and layout == "points"):
+            dims = _group_dims(group)
+            expected = self.n_dims if self.n_dims is not None else (min(dims) if len(dims) == 1 else None)
+            check_unique_columns(X)
+            return PointLayout.infer_from_columns(frame_columns(X), expected, categorical=non_numeric_columns(X))
+        if type(layout) is PointLayout and layout.columns is None:
+            try:
+                return PointLayout(layout.n_dims, layout.fields, columns=frame_columns(X))
+            except ValueError:  # the names do not name this layout's components: read flat
+                return None
+        return None
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -247,7 +339,8 @@ default=None
         -------
         self : CanonicalizerTransformer
         """
-        group, layout = self._resolve()
+        device = check_device(self.device)
+        group, layout = self._resolve(X)
         X, layout = encode_if_graphs(X, layout)
         if isinstance(layout, GraphLayout):
             layout._require_resolved()
@@ -258,7 +351,10 @@ default=None
             layout = ImageLayout(self.image_shape_)  # later calls and networks need the shape
         else:
             self.n_points_ = P.shape[1]
-        canonicalizer = make_canonicalizer(group, self.method, layout, **self._learning_options())
+        options = self._learning_options()
+        if "device" in options:
+            options["device"] = device
+        canonicalizer = make_canonicalizer(group, self.method, layout, **options)
         if isinstance(layout, ImageLayout) and not group.exact_on_image_shape(self.image_shape_):
             square = self.image_shape_[-1] == self.image_shape_[-2]
             warnings.warn(
@@ -267,7 +363,7 @@ default=None
                 "invariant only up to resampling error (corners are cut, edges smoothed). Use "
                 f"{'C4/D4' if square else 'C2/D2, or pad the images to a square for C4/D4,'} for exact "
                 "image symmetries.",
-                InexactActionWarning, stacklevel=3)  # the caller of fit, past _fit_context
+                InexactActionWarning, stacklevel=user_stacklevel())  # the user's line, past sklearn
         canonicalizer.fit(P, layout, y)
         self.group_, self.layout_, self.canonicalizer_ = group, layout, canonicalizer
         self.method_ = getattr(canonicalizer, "method", self.method)
@@ -279,8 +375,10 @@ default=None
 
     def _working(self, X, name="X"):
         check_is_fitted(self)
+        graphs = is_graph_list(X)
         X, _ = encode_if_graphs(X, self.layout_)
-        return validate_samples(self, X, self.layout_, reset=False, name=name)
+        P, ndim = validate_samples(self, X, self.layout_, reset=False, name=name)
+        return P, (2 if graphs else ndim)  # graphs come back as flat rows, like every 2-D input
 
     def _canonicalize(self, X, keep_frames):
         threads = thread_count(self.n_jobs)  # checks n_jobs before any work
@@ -305,6 +403,8 @@ default=None
         else:
             frames = [one_batch(sl) for sl in rest]
         frames = stack_frames([h] + frames) if keep_frames else None
+        if self.fill_value is not None and isinstance(self.layout_, PointLayout):
+            out[np.isnan(out).all(axis=2)] = self.fill_value  # absent points (graph nodes)
         return self.layout_.from_working(out, ndim), frames
 
     def canonicalize(self, X):

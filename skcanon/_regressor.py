@@ -10,6 +10,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._canonicalizer import CanonicalizerTransformer
 from ._estimator import SkcanonEstimatorMixin
+from ._validation import is_dataframe
 from .groups import PermutationGroup
 from .layouts import PointLayout
 
@@ -82,10 +83,28 @@ class EquivariantRegressor(SkcanonEstimatorMixin, RegressorMixin, BaseEstimator)
         tags.input_tags.three_d_array = True
         tags.target_tags.multi_output = True
         tags.target_tags.single_output = False
+        tags.target_tags.required = True
         return tags
 
     def _target_working(self, y, layout, n_samples):
-        y = np.asarray(y)
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None; expected "
+                f"targets that move with X, of shape (n_samples, n_target_points * {layout.width}) or "
+                f"(n_samples, n_target_points, {layout.width}) for target_layout {layout!r}."
+            )
+        try:
+            y = np.asarray(y.to_numpy() if is_dataframe(y) else y)
+        except ValueError:  # a ragged nested list
+            raise ValueError(
+                f"y is a nested sequence whose rows have different lengths (ragged); expected a rectangular "
+                f"array of shape (n_samples, n_target_points * {layout.width})."
+            ) from None
+        if y.dtype.kind in "OUSb":
+            try:  # numeric object arrays and numeric strings convert, as for X
+                y = y.astype(np.float64)
+            except (TypeError, ValueError):
+                pass  # refused below with the expected shape and dtype
         if y.ndim not in (2, 3) or not np.issubdtype(y.dtype, np.number):
             raise ValueError(
                 f"y must be a numeric array of shape (n_samples, n_target_points * {layout.width}) or "
@@ -129,6 +148,12 @@ class EquivariantRegressor(SkcanonEstimatorMixin, RegressorMixin, BaseEstimator)
         -------
         self : EquivariantRegressor
         """
+        if y is None:  # before any work, in scikit-learn's words
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None; y holds targets "
+                "that move with X (positions, forces), of shape (n_samples, n_target_points * width) in "
+                "target_layout. For invariant targets use a Pipeline with CanonicalizerTransformer."
+            )
         canon = (CanonicalizerTransformer(group="SE3") if self.canonicalizer is None
                  else clone(self.canonicalizer))
         canon.fit(X)

@@ -2,11 +2,148 @@
 
 from __future__ import annotations
 
+import os
+import re
+import sys
+
 import numpy as np
 import scipy.sparse as sp
-from sklearn.utils.validation import check_array, validate_data
+from sklearn.utils.validation import _check_feature_names, _check_n_features, check_array
 
 FLOAT_DTYPES = (np.float64, np.float32)
+
+_DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+
+
+def check_device(device, name="device"):
+    """Validate a ``device`` parameter before any work; return it normalised.
+
+    Accepts ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` (GPU index ``N``), ``"mps"``
+    (any case, surrounding spaces ignored) and :class:`torch.device` objects of those
+    types. Returns a lower-case string (``torch.device("cuda", 1)`` → ``"cuda:1"``).
+    Does not import torch: a ``torch.device`` can only exist once torch is imported.
+    Whether the device is present is checked where the network is placed.
+
+    Raises
+    ------
+    ValueError
+        Naming ``name`` and the accepted values.
+
+    Examples
+    --------
+    >>> from skcanon._validation import check_device
+    >>> check_device(" CUDA:1 ")
+    'cuda:1'
+    """
+    expected = ("expected 'auto', 'cpu', 'cuda', 'cuda:N' (N = GPU index), 'mps' or a torch.device of "
+                "those types")
+    if isinstance(device, str):
+        normal = device.strip().lower()
+        if _DEVICE.fullmatch(normal):
+            return normal
+        raise ValueError(f"{name}={device!r} is not a device this library runs on; {expected}.")
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(device, torch.device):
+        if device.type in ("cpu", "cuda", "mps"):
+            return str(device)
+        raise ValueError(f"{name}={device!r} is not a device this library runs on; {expected}.")
+    raise ValueError(f"{name} must be a string or torch.device; got {type(device).__name__} {device!r}; "
+                     f"{expected}.")
+
+
+def _package_dirs():
+    dirs = [os.path.dirname(os.path.abspath(__file__))]
+    for mod in ("sklearn", "joblib"):
+        m = sys.modules.get(mod)
+        if m is not None and getattr(m, "__file__", None):
+            dirs.append(os.path.dirname(os.path.abspath(m.__file__)))
+    return tuple(d + os.sep for d in dirs)
+
+
+def user_stacklevel():
+    """``stacklevel`` for a ``warnings.warn`` in the calling function that attributes the
+    warning to the first frame outside skcanon, scikit-learn and joblib: the user's line,
+    whether they called ``fit``, ``fit_transform`` or a ``Pipeline``."""
+    prefixes = _package_dirs()
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(prefixes):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+# -- data frames -------------------------------------------------------------------------------
+def is_dataframe(X):
+    """True for pandas and polars DataFrames (anything with named columns and dtypes)."""
+    return (not isinstance(X, np.ndarray) and hasattr(X, "columns") and hasattr(X, "dtypes")
+            and hasattr(X, "shape") and len(getattr(X, "shape", ())) == 2)
+
+
+def frame_columns(X):
+    return [str(c) for c in X.columns]
+
+
+def check_unique_columns(X, name="X"):
+    """Duplicate column names make reading columns by name ambiguous: a ValueError."""
+    if not is_dataframe(X):
+        return
+    names = frame_columns(X)
+    if len(set(names)) != len(names):
+        seen, dup = set(), []
+        for c in names:
+            if c in seen and c not in dup:
+                dup.append(c)
+            seen.add(c)
+        raise ValueError(f"{name} has duplicate column names {dup}; every column needs a unique name. "
+                         "Fix: rename or drop the duplicates (e.g. df.loc[:, ~df.columns.duplicated()]).")
+
+
+def _is_numeric_dtype(dtype):
+    if isinstance(dtype, np.dtype):
+        return dtype.kind in "biuf"
+    is_numeric = getattr(dtype, "is_numeric", None)  # polars
+    if callable(is_numeric):
+        return bool(is_numeric()) or str(dtype) == "Boolean"
+    try:  # pandas extension dtypes (nullable Int64, Float64, boolean, category, string)
+        from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+        return bool(is_numeric_dtype(dtype) or is_bool_dtype(dtype)) and str(dtype) != "category"
+    except ImportError:  # pragma: no cover
+        return False
+
+
+def non_numeric_columns(X):
+    """Names of the DataFrame's columns whose dtype is not numeric (strings, categories)."""
+    dtypes = X.dtypes if not isinstance(X.dtypes, list) else X.dtypes  # pandas Series / polars list
+    return [c for c, d in zip(frame_columns(X), list(dtypes)) if not _is_numeric_dtype(d)]
+
+
+def _frame_values(X):
+    """The DataFrame as a 2-D object ndarray (column by column, no dtype coercion)."""
+    cols = [np.asarray(X[c].to_numpy(), dtype=object) for c in X.columns]
+    return np.column_stack(cols) if cols else np.empty((X.shape[0], 0), dtype=object)
+
+
+def _not_numeric_error(X, name, expected, layout, columns):
+    """The TypeError for input that does not convert to float, naming the first bad column."""
+    flat = X.reshape(X.shape[0], -1)
+    for j in range(flat.shape[1]):
+        for v in flat[:, j]:
+            try:
+                float(v)
+            except (TypeError, ValueError) as exc:
+                label = repr(columns[j]) if columns is not None else str(j)
+                hint = ""
+                if getattr(layout, "kind", None) == "points":
+                    hint = (" Per-point categories (element symbols, labels) are read by name: pass a DataFrame "
+                            "with layout=None (columns like 'atom3_element'), or declare "
+                            "Field('element', 'scalar', 1, categorical=True) in "
+                            "layout=PointLayout.from_columns(columns, fields=[...]).")
+                return TypeError(
+                    f"{name} must be numeric (float or int) of shape {expected}; column {label} holds "
+                    f"{v!r}, which is not a number ({exc}).{hint} Other text columns: encode them first (e.g. "
+                    "OrdinalEncoder) or route them past with a ColumnTransformer."
+                )
+    return None
 
 
 def _describe_expected(layout):
@@ -20,10 +157,17 @@ def _describe_expected(layout):
     return "(n_samples, n_features)"
 
 
-def _coerce(X, layout, name):
+def _coerce(X, layout, name, categories=None):
     """Checks shared by estimators and functions: sparse, None, non-numeric, complex, number
     of dimensions, zero samples. Returns ``(X_2d, ndim, lead_shape)``; 3-D/4-D input is
     flattened (``lead_shape`` restores it)."""
+    return _coerce_full(X, layout, name, categories)[:3]
+
+
+def _coerce_full(X, layout, name, categories=None):
+    """:func:`_coerce` plus categorical encoding: returns ``(X_2d, ndim, lead_shape,
+    categories)``; categories are learned here when ``categories`` is None and the layout
+    declares categorical fields (else None)."""
     expected = _describe_expected(layout)
     if sp.issparse(X):
         raise TypeError(
@@ -32,23 +176,26 @@ def _coerce(X, layout, name):
         )
     if X is None:
         raise ValueError(f"{name} is None; expected an array of shape {expected}.")
+    categorical = bool(getattr(layout, "categorical_fields", ()))
+    columns = None
+    if is_dataframe(X):
+        check_unique_columns(X, name)
+        if categorical or non_numeric_columns(X):
+            columns = frame_columns(X)
+            X = _frame_values(X)
     ndim = getattr(X, "ndim", None)
-    if ndim is None:
-        X = np.asarray(X)
-        ndim = X.ndim
-    if isinstance(X, np.ndarray) and X.dtype.kind in "OUSVc":
-        if X.dtype.kind == "c":
-            raise ValueError(
-                f"Complex data not supported: {name} has complex dtype; expected real numbers of "
-                f"shape {expected}."
-            )
+    if ndim is None or categorical:
         try:
-            X = X.astype(np.float64)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(
-                f"{name} must be numeric (float or int) of shape {expected}; got dtype "
-                f"{X.dtype} that cannot be converted: {exc}"
+            X = np.asarray(X)
+        except ValueError as exc:
+            if "inhomogeneous" not in str(exc) and "sequence" not in str(exc):
+                raise
+            raise ValueError(
+                f"{name} is a nested sequence whose rows have different lengths (ragged); expected a "
+                f"rectangular array of shape {expected}. Fix: pad every sample to the same number of "
+                "points with all-NaN rows (absent points), or pass a 2-D array."
             ) from None
+        ndim = X.ndim
     lead_shape = None
     if ndim not in (2,) and isinstance(X, np.ndarray):
         if ndim < 2:
@@ -64,7 +211,30 @@ def _coerce(X, layout, name):
         raise ValueError(f"{name} must have shape {expected}; got {ndim} dimensions.")
     if X.shape[0] == 0:
         raise ValueError(f"{name} has 0 sample(s); expected shape {expected} with n_samples >= 1.")
-    return X, ndim, lead_shape
+    if categorical:
+        natural = lead_shape is not None
+        if categories is None:
+            categories = layout.learn_categories(X, natural, name)
+        X = layout.encode_categories(X, categories, natural, name)
+    else:
+        categories = None
+    if isinstance(X, np.ndarray) and X.dtype.kind in "OUSVc":
+        if X.dtype.kind == "c":
+            raise ValueError(
+                f"Complex data not supported: {name} has complex dtype; expected real numbers of "
+                f"shape {expected}."
+            )
+        try:
+            X = X.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            error = _not_numeric_error(X, name, expected, layout, columns)
+            if error is not None:
+                raise error from None
+            raise TypeError(
+                f"{name} must be numeric (float or int) of shape {expected}; got dtype "
+                f"{X.dtype} that cannot be converted: {exc}"
+            ) from None
+    return X, ndim, lead_shape, categories
 
 
 def _finish(X2, lead_shape, layout, name, allow_nan):
@@ -87,21 +257,26 @@ def validate_samples(estimator, X, layout, *, reset, allow_absent_points=True, d
     number of dimensions (so outputs can be returned in the same layout).
 
     Raises ``TypeError`` for sparse, non-numeric or complex input and ``ValueError`` for
-    empty, wrongly shaped or non-finite input (NaN allowed only as whole absent-point rows
-    when ``allow_absent_points``), always naming ``name`` and the expected shape.
-    Never modifies ``X``. Records ``n_features_in_`` / ``feature_names_in_`` (``reset``)
-    or checks them, as scikit-learn's ``validate_data`` does.
+    empty, ragged, wrongly shaped or non-finite input (NaN allowed only as whole absent-point
+    rows when ``allow_absent_points``) or duplicate column names, always naming ``name``
+    and the expected shape. Never modifies ``X``. Records ``n_features_in_`` /
+    ``feature_names_in_`` (``reset``) or checks them, as scikit-learn's ``validate_data``
+    does; categorical fields of the layout are encoded with the categories learned when
+    ``reset`` (stored as ``estimator.categories_``).
     """
-    X, ndim, lead_shape = _coerce(X, layout, name)
+    check_unique_columns(X, name)  # before scikit-learn reads the names
+    _check_feature_names(estimator, X, reset=reset)
+    known = None if reset else getattr(estimator, "categories_", None)
+    X, ndim, lead_shape, categories = _coerce_full(X, layout, name, known)
     allow_nan = _allows_nan(layout, allow_absent_points)
-    X2 = validate_data(
-        estimator,
-        X,
-        reset=reset,
-        dtype=list(dtype),
-        ensure_all_finite=not allow_nan,
-        ensure_min_features=1,
-    )
+    X2 = check_array(X, input_name=name, estimator=estimator, dtype=list(dtype),
+                     ensure_all_finite=not allow_nan, ensure_min_features=1)
+    _check_n_features(estimator, X2, reset=reset)
+    if reset:
+        if categories is not None:
+            estimator.categories_ = categories
+        elif hasattr(estimator, "categories_"):
+            del estimator.categories_
     return _finish(X2, lead_shape, layout, name, allow_nan), ndim
 
 

@@ -47,17 +47,33 @@ class Field:
     size : int
         Number of components: the spatial dimension for positions and vectors, any
         positive count for scalars.
+    categorical : bool, default=False
+        Only for scalars: the values are categories (element symbols, labels), not
+        quantities. Estimators learn the categories in ``fit`` and replace each value by
+        its integer code (the position in the sorted categories; strings are accepted);
+        networks embed such fields instead of standardising them.
+
+    Examples
+    --------
+    >>> from skcanon.layouts import Field
+    >>> Field("element", "scalar", 1, categorical=True)
+    Field(name='element', kind='scalar', size=1, categorical=True)
     """
 
     name: str
     kind: str
     size: int
+    categorical: bool = False
 
     def __post_init__(self):
         if self.kind not in _FIELD_KINDS:
             raise ValueError(f"Field.kind must be one of {_FIELD_KINDS}, got {self.kind!r}.")
         if not isinstance(self.size, (int, np.integer)) or self.size < 1:
             raise ValueError(f"Field.size must be a positive int, got {self.size!r}.")
+        if not isinstance(self.categorical, (bool, np.bool_)):
+            raise ValueError(f"Field.categorical must be True or False, got {self.categorical!r}.")
+        if self.categorical and self.kind != "scalar":
+            raise ValueError(f"Field {self.name!r}: only scalar fields can be categorical, not {self.kind!r}.")
 
     @property
     def is_geometric(self):
@@ -82,7 +98,7 @@ def _as_field(spec, n_dims):
         return Field(str(name), kind, int(size))
     raise TypeError(
         "fields entries must be Field objects or (name, kind[, size]) tuples, "
-        f"got {spec!r}."
+        f"got {spec!r}. For categories use Field(name, 'scalar', 1, categorical=True)."
     )
 
 
@@ -160,18 +176,28 @@ class PointLayout:
         for pos, name in enumerate(columns):
             parsed = _parse_point_column(name, keys)
             if parsed is None:
+                extra = _parse_any_point_column(name)
+                hint = (f"if every point carries {extra[1]!r}, declare it: "
+                        f"fields=[('pos', 'position'), ..., ('{extra[1]}', 'scalar')] (add "
+                        f"Field('{extra[1]}', 'scalar', 1, categorical=True) for categories such as "
+                        "element symbols); otherwise drop the column or route the point columns with a "
+                        "ColumnTransformer" if extra is not None else
+                        "drop the column or route the point columns with a ColumnTransformer")
                 raise ValueError(
                     f"column {name!r} does not name a point component; expected a point index and "
-                    f"one of {keys}, like 'x1', 'p0_x' or 'atom3_{keys[0]}'."
+                    f"one of {keys}, like 'x1', 'p0_x' or 'atom3_{keys[0]}'. Fix: {hint}."
                 )
             if parsed in found:
-                raise ValueError(f"columns name point {parsed[0]} component {parsed[1]!r} twice.")
+                raise ValueError(f"columns name point {parsed[0]} component {parsed[1]!r} twice; "
+                                 "every column must name a different point component.")
             found[parsed] = pos
         points = sorted({p for p, _ in found})
         missing = [f"{key}{p}" for p in points for key in keys if (p, key) not in found]
         if missing:
             raise ValueError(f"columns lack {missing[:6]}{'...' if len(missing) > 6 else ''}: every "
-                             f"point needs the components {keys}.")
+                             f"point needs the components {keys}. Fix: add the missing columns (NaN "
+                             "for an absent point), or declare the fields each point carries with "
+                             "PointLayout.from_columns(columns, n_dims=..., fields=[...]).")
         return np.array([found[(p, key)] for p in points for key in keys], dtype=np.intp)
 
     # -- structure -------------------------------------------------------------------------
@@ -187,17 +213,154 @@ class PointLayout:
     def has_positions(self):
         return any(f.kind == "position" for f in self.fields)
 
+    @property
+    def categorical_fields(self):
+        """The scalar fields declared ``categorical=True``."""
+        return tuple(f for f in self.fields if f.categorical)
+
     def n_points_for(self, n_features):
         if n_features % self.width:
             raise ValueError(
                 f"X has {n_features} feature(s), which is not a multiple of the {self.width} "
                 f"columns per point of this layout ({self._describe()}); expected shape "
-                f"(n_samples, n_points * {self.width})."
+                f"(n_samples, n_points * {self.width}). Fix: for named columns (atom3_x, p0_y, "
+                "x1, ...) pass a DataFrame with layout=None or layout=PointLayout.from_columns(columns); "
+                "declare extra per-point columns with fields=[...]; for images pass layout='image'."
             )
         return n_features // self.width
 
+    def _flat_columns(self, n_features, natural, name):
+        """Column index of every working entry ``(point, component)`` of a flat array with
+        ``n_features`` columns; ``natural``: the array came from 3-D input (point-major)."""
+        if self._order is not None and not natural:
+            if n_features != len(self._order):
+                raise ValueError(f"{name} has {n_features} feature(s); the layout's columns name "
+                                 f"{len(self._order)}.")
+            return self._order.reshape(-1, self.width)
+        return np.arange(self.n_points_for(n_features) * self.width).reshape(-1, self.width)
+
+    def _column_label(self, col, natural):
+        if self.columns is not None and not natural:
+            return repr(self.columns[col])
+        return str(int(col))
+
+    def learn_categories(self, X, natural=False, name="X"):
+        """The sorted categories of every categorical field in the flat (object or numeric)
+        array ``X``: ``{field name: ndarray of categories}``. Missing values (None, NaN)
+        mark absent points and are not categories."""
+        cols = self._flat_columns(X.shape[1], natural, name)
+        out = {}
+        for f in self.categorical_fields:
+            values = X[:, cols[:, self._slices[f.name]].ravel()].ravel()
+            seen = {_plain(v) for v in values if not _is_missing(v)}
+            out[f.name] = np.array(sorted(seen, key=lambda v: (type(v).__name__, v)) + [None],
+                                   dtype=object)[:-1]
+        return out
+
+    def encode_categories(self, X, categories, natural=False, name="X"):
+        """Copy of ``X`` (2-D) with every categorical field replaced by its integer code in
+        ``categories`` (missing stays NaN), as float64. Raise on unseen categories."""
+        cols = self._flat_columns(X.shape[1], natural, name)
+        out = np.array(X, dtype=object, copy=True)
+        for f in self.categorical_fields:
+            known = categories.get(f.name) if categories is not None else None
+            if known is None:
+                raise ValueError(f"no categories were learned for the categorical field {f.name!r}; "
+                                 "fit the estimator on data with this layout first.")
+            code = {v: float(i) for i, v in enumerate(known)}
+            for col in cols[:, self._slices[f.name]].ravel():
+                column = out[:, col]
+                coded = np.empty(len(column), dtype=np.float64)
+                for i, v in enumerate(column):
+                    if _is_missing(v):
+                        coded[i] = np.nan
+                        continue
+                    try:
+                        coded[i] = code[_plain(v)]
+                    except (KeyError, TypeError):
+                        raise ValueError(
+                            f"{name} column {self._column_label(col, natural)} holds {_plain(v)!r}, a "
+                            f"category of field {f.name!r} not seen in fit (known: {list(known)}). Fix: "
+                            "refit on data that includes it, or map it to a known category first."
+                        ) from None
+                out[:, col] = coded
+        return out
+
+    @classmethod
+    def infer_from_columns(cls, columns, n_dims=None, categorical=()):
+        """The layout that column names describe, or None when no column names a point.
+
+        A column names a point when it holds a point index and a component: positions
+        ``x``/``y``/``z`` (``atom3_x``, ``p0_y``, ``x1``), vectors ``name_x``
+        (``p0_vel_x``, ``vel_x1``) and per-point scalars (``atom3_element``,
+        ``p0_charge``). Positions decide ``n_dims`` (``x, y`` → 2, ``x, y, z`` → 3).
+
+        Parameters
+        ----------
+        columns : sequence of str
+            Column names, e.g. ``df.columns``.
+        n_dims : int or None, default=None
+            Spatial dimension the caller expects; a mismatch is an error.
+        categorical : collection of str, default=()
+            Columns holding categories (strings): their scalar fields are declared
+            ``categorical=True``.
+
+        Returns
+        -------
+        layout : PointLayout or None
+
+        Examples
+        --------
+        >>> from skcanon.layouts import PointLayout
+        >>> PointLayout.infer_from_columns(["atom0_x", "atom0_y", "atom0_z", "atom0_element"],
+        ...                                categorical={"atom0_element"})
+        PointLayout(n_dims=3, fields=[pos:position[3], element:scalar[1] categorical], columns=[4 names])
+        """
+        columns = [str(c) for c in columns]
+        parsed = [_parse_any_point_column(c) for c in columns]
+        axes = {comp for p in parsed if p is not None for comp in [p[1]] if comp in _AXIS_NAMES}
+        if not axes:
+            return None
+        bad = [c for c, p in zip(columns, parsed) if p is None]
+        if bad:
+            raise ValueError(
+                f"columns {bad[:6]}{'...' if len(bad) > 6 else ''} do not name a point component, while "
+                "other columns name point positions (like 'atom3_x', 'p0_y' or 'x1'). Fix: drop them "
+                "(or route the point columns with a ColumnTransformer), or pass "
+                "layout=PointLayout.from_columns(point_columns, fields=[...]) yourself."
+            )
+        dims = len(axes)
+        if axes != set(_AXIS_NAMES[:dims]):
+            raise ValueError(f"point columns name the axes {sorted(axes)}; positions need "
+                             f"{list(_AXIS_NAMES[:dims])}. Fix: rename the columns or pass "
+                             "layout=PointLayout.from_columns(columns, n_dims=..., fields=[...]).")
+        if n_dims is not None and n_dims != dims:
+            raise ValueError(
+                f"the columns name {dims}-D points ({', '.join(_AXIS_NAMES[:dims])}), but {n_dims}-D points "
+                f"were expected from n_dims or the group. Fix: pass n_dims={dims} with a group acting in "
+                f"{dims}-D, or layout=PointLayout.from_columns(columns, n_dims=..., fields=[...])."
+            )
+        categorical = {str(c) for c in categorical}
+        fields, seen = [], set()
+        for col, (_, comp) in zip(columns, parsed):
+            if comp in _AXIS_NAMES:
+                name, kind = "pos", "position"
+            elif re.fullmatch(r"[A-Za-z]\w*_[xyz]", comp) and comp[:-2] != "pos":
+                name, kind = comp[:-2], "vector"
+            else:
+                name, kind = comp, "scalar"
+            if name in seen:
+                if kind == "scalar" and col in categorical:
+                    fields = [Field(f.name, f.kind, f.size, True) if f.name == name else f for f in fields]
+                continue
+            seen.add(name)
+            size = dims if kind != "scalar" else 1
+            fields.append(Field(name, kind, size, kind == "scalar" and col in categorical))
+        return cls(dims, fields=fields, columns=columns)
+
     def _describe(self):
-        return ", ".join(f"{f.name}:{f.kind}[{f.size}]" for f in self.fields)
+        return ", ".join(f"{f.name}:{f.kind}[{f.size}]{' categorical' if f.categorical else ''}"
+                         for f in self.fields)
 
     # -- conversions -----------------------------------------------------------------------
     def to_working(self, X):
@@ -242,10 +405,16 @@ class PointLayout:
         nan = np.isnan(P)
         if nan.any():
             any_nan = nan.any(axis=2)
-            if np.any(any_nan & ~nan.all(axis=2)):
+            partial = any_nan & ~nan.all(axis=2)
+            if np.any(partial):
+                i, j = (int(k) for k in np.argwhere(partial)[0])
                 raise ValueError(
-                    f"{name} contains NaN inside a point. NaN is only meaningful as a whole "
-                    f"point row (all {self.width} columns NaN) marking an absent point."
+                    f"{name} contains NaN inside a point (sample {i}, point {j} of this layout: "
+                    f"{self._describe()}). NaN is only meaningful as a whole point row (all "
+                    f"{self.width} columns NaN) marking an absent point. Fix: if your columns are "
+                    "named (atom3_x, atom3_element, p0_y, ...), pass the DataFrame with layout=None or "
+                    "layout=PointLayout.from_columns(df.columns, fields=[...]) so each column is read as "
+                    "the component it names; otherwise fill or drop the partial rows."
                 )
         if np.isinf(P).any():
             raise ValueError(f"{name} contains infinity; expected finite values or NaN rows.")
@@ -269,6 +438,27 @@ class PointLayout:
 
     def __hash__(self):
         return hash((self.n_dims, self.fields, self.columns))
+
+
+def _is_missing(v):
+    return v is None or (isinstance(v, (float, np.floating)) and v != v) or \
+        type(v).__name__ in ("NAType", "NaTType")
+
+
+def _plain(v):
+    """numpy scalars as Python scalars, so 6, 6.0 and np.float64(6) are one category."""
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def _parse_any_point_column(name):
+    """``(point index, component)`` of a column name for any component, or None."""
+    m = re.fullmatch(r"[A-Za-z]*_?(\d+)_([A-Za-z]\w*)", name)
+    if m:
+        return int(m.group(1)), m.group(2)
+    m = re.fullmatch(r"([A-Za-z][A-Za-z_]*?)_?(\d+)", name)
+    if m:
+        return int(m.group(2)), m.group(1)
+    return None
 
 
 def _parse_point_column(name, keys):
@@ -361,7 +551,11 @@ class GraphLayout(PointLayout):
         biggest = max((len(g) for g in graphs), default=0)
         n_nodes = self.n_nodes if self.n_nodes is not None else max(biggest, 1)
         if biggest > n_nodes:
-            raise ValueError(f"a graph has {biggest} nodes, more than n_nodes={n_nodes}.")
+            raise ValueError(
+                f"a graph has {biggest} nodes, more than the n_nodes={n_nodes} of this layout (without "
+                "n_nodes, the largest graph seen in fit). Fix: pass layout=GraphLayout(n_nodes=N) with N at "
+                f"least the largest graph you will transform (here >= {biggest}), and refit."
+            )
         feats = [_node_features(g, sorted(g.nodes()), self.node_features) for g in graphs]
         widths = {f.shape[1] for f, g in zip(feats, graphs) if len(g)}
         if len(widths) > 1:
