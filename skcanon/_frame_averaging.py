@@ -11,7 +11,13 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, has_fit_parameter
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_array,
+    check_is_fitted,
+    column_or_1d,
+    has_fit_parameter,
+)
 
 from ._canonicalizer import CanonicalizerTransformer, iter_batches, resolve_layout
 from ._estimator import SkcanonEstimatorMixin
@@ -139,12 +145,26 @@ class _BaseFrameAveraging(SkcanonEstimatorMixin, MetaEstimatorMixin, BaseEstimat
                              "accept sample_weight in fit.")
         self.uses_frame_weights_ = bool(supports and (sw is not None or not uniform))
         if self.uses_frame_weights_:
-            est.fit(Xd, yd, sample_weight=wd * (len(wd) / wd.sum()))
+            # a sample's rows weigh what its frames weigh, times the frame count of the
+            # equal-weight sources (pca, sampled), so equal weights mean unweighted rows
+            est.fit(Xd, yd, sample_weight=wd * self._row_scale())
         else:
             est.fit(Xd, yd)
         self.estimator_ = est
         self.n_frames_fit_ = len(Xd)
         return self
+
+    def _row_scale(self):
+        if self.frames == "sampled":
+            return float(self.n_frames)
+        if self.frames == "pca":
+            return float(2 ** (self._spec.d - int(self._spec.special)))
+        return 1.0
+
+    @staticmethod
+    def _require_y(y, name):
+        if y is None:
+            raise ValueError(f"{name} requires y to be passed, but the target y is None.")
 
     def _average(self, X, method):
         """Weighted average over frames of ``estimator_.<method>`` on the canonical forms."""
@@ -288,12 +308,11 @@ class FrameAveragingClassifier(ClassifierMixin, _BaseFrameAveraging):
         -------
         self : FrameAveragingClassifier
         """
-        y = np.asarray(y)
-        if y.ndim != 1:
-            if y.ndim == 2 and y.shape[1] == 1:
-                y = y.ravel()
-            else:
-                raise ValueError(f"y must be 1-D of shape (n_samples,); got shape {y.shape}.")
+        self._require_y(y, type(self).__name__)
+        y = check_array(y, ensure_2d=False, dtype=None, input_name="y")
+        if y.ndim == 2 and y.shape[1] != 1:
+            raise ValueError(f"y must be 1-D of shape (n_samples,); got shape {y.shape}.")
+        y = column_or_1d(y, warn=True)
         check_classification_targets(y)
         self._fit_frames(X, y, sample_weight)
         self.classes_ = self.estimator_.classes_
@@ -485,19 +504,13 @@ class FrameAveragingRegressor(RegressorMixin, _BaseFrameAveraging):
         -------
         self : FrameAveragingRegressor
         """
+        self._require_y(y, type(self).__name__)
         spec = parse_group(self.group)
         self.target_layout_ = self._resolve_target(spec.d)
-        y_arr = np.asarray(y)
-        if y_arr.dtype.kind not in "biuf":
-            try:
-                y_arr = y_arr.astype(np.float64)
-            except (TypeError, ValueError):
-                raise ValueError(f"y must be numeric; got dtype {y_arr.dtype}.") from None
+        y_arr = check_array(y, ensure_2d=False, allow_nd=True, dtype="numeric", input_name="y")
         if y_arr.ndim == 0 or y_arr.size == 0:
             raise ValueError(f"y must have one entry per sample; got shape {y_arr.shape}.")
         y_arr = y_arr.astype(np.float64)
-        if not np.isfinite(y_arr).all():
-            raise ValueError("y contains NaN or infinity; targets must be finite.")
         if self.target_layout_ is None:
             self._y_ndim = y_arr.ndim
             self._fit_frames(X, y_arr, sample_weight)

@@ -98,10 +98,12 @@ def _centred(Y, w):
 
 def _skew(Yc, w, axes, s, W):
     """Normalized third moment of the centred points along ``axes`` (``(n, ..., d)``)."""
-    proj = np.einsum("nmd,n...d->n...m", Yc, axes)
-    m3 = np.einsum("nm,n...m->n...", w, proj**3) / W.reshape((-1,) + (1,) * (proj.ndim - 2))
-    scale = np.maximum(s, 1e-300) ** 1.5
-    return m3 / scale.reshape((-1,) + (1,) * (proj.ndim - 2))
+    shape = (-1,) + (1,) * (axes.ndim - 2)
+    root = np.sqrt(np.maximum(s, 0.0))
+    safe = np.where(root > 0, root, 1.0)
+    proj = np.einsum("nmd,n...d->n...m", Yc / safe[:, None, None], axes)   # in units of the spread
+    m3 = np.einsum("nm,n...m->n...", w, proj**3) / W.reshape(shape)
+    return np.where((root > 0).reshape(shape), m3, 0.0)
 
 
 def geometric_points(P, layout):
