@@ -283,3 +283,167 @@ def test_methods_without_absent_point_support_refuse_nan_rows():
     P[:, 4] = np.nan
     with pytest.raises(ValueError, match="X contains NaN"):
         InvariantProjector("S_n", "sum").fit(P.reshape(4, -1))
+
+
+# -- issue 14 items 3 and 4: ties, one point, extreme magnitudes ------------------------------
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-12), (np.float32, 1e-5)])
+def test_sorted_distances_is_invariant_with_duplicated_points(dtype, tol):
+    """Duplicated points used to give rounding-sized distances (√eps × scale from
+    ‖a‖² + ‖b‖² − 2⟨a, b⟩) that decided the row order: invariance error 6.2e-2 (0.37 here)."""
+    from skcanon.metrics import invariance_error
+
+    base = np.random.default_rng(0).normal(size=(20, 5, 3))
+    X = np.concatenate([base, base[:, :3], base[:, :1]], axis=1).reshape(20, -1).astype(dtype)
+    proj = InvariantProjector("E3xS_n", "sorted_distances").fit(X)
+    assert invariance_error(proj, X, "E3xS_n", n_trials=10, random_state=0).max < tol
+    Z = proj.transform(X).reshape(20, 9, 8)
+    assert (Z[:, :, 0] == 0).sum() == 20 * 7   # exact zeros: 3 pairs + 1 triple duplicated
+
+
+def test_sorted_distances_on_one_point_clouds():
+    """A 1-point cloud raised numpy's 'zero-size array to reduction operation maximum'."""
+    from skcanon.layouts import PointLayout
+
+    X = np.random.default_rng(0).normal(size=(4, 3))
+    proj = InvariantProjector("E3xS_n", "sorted_distances").fit(X)
+    assert proj.transform(X).shape == (4, 0) and proj.lossless_
+    layout = PointLayout(3, fields=[("pos", "position", 3), ("q", "scalar", 1)])
+    Xq = np.random.default_rng(1).normal(size=(4, 4))
+    Z = InvariantProjector("E3xS_n", "sorted_distances", layout=layout).fit_transform(Xq)
+    np.testing.assert_array_equal(Z, Xq[:, 3:])
+
+
+@pytest.mark.parametrize("dtype, big, tiny", [(np.float64, 1e300, 1e-300), (np.float32, 1e36, 1e-36)])
+@pytest.mark.parametrize("group, method", [("E3", "distances"), ("E3xS_n", "sorted_distances"), ("O3", "norms")])
+def test_scale_covariant_methods_rescale_extreme_magnitudes(group, method, dtype, big, tiny):
+    """X * 1e300 gave all-inf output without a word; distances and norms are homogeneous of
+    degree 1, so they are computed rescaled and come out finite, exactly scaled."""
+    X = np.random.default_rng(0).normal(size=(6, 15))
+    proj = InvariantProjector(group, method).fit(X.astype(dtype))
+    Z = proj.transform(X.astype(dtype)).astype(np.float64)
+    for c in (big, tiny):
+        Zc = proj.transform((X * c).astype(dtype))
+        assert Zc.dtype == dtype and np.isfinite(Zc).all()
+        np.testing.assert_allclose(Zc / dtype(c), Z, rtol=1e-12 if dtype == np.float64 else 2e-5)
+
+
+@pytest.mark.parametrize("dtype, big", [(np.float64, 1e300), (np.float32, 1e30)])
+@pytest.mark.parametrize("group, method, kwargs", [
+    ("O3", "gram", {}), ("E3", "gram", {}), ("SO3", "gram_minors", {}), ("S_n", "power_sums", {"n_dims": 1}),
+])
+def test_overflowing_features_are_refused_by_name(group, method, kwargs, dtype, big):
+    """Gram entries, minors and power sums of degree ≥ 2 cannot be finite at this scale:
+    a ValueError names X and the reason instead of all-inf/NaN output."""
+    X = np.random.default_rng(0).normal(size=(6, 15))
+    proj = InvariantProjector(group, method, **kwargs).fit(X.astype(dtype))
+    with pytest.raises(ValueError, match=rf"X has (coordinates|values) up to .*overflow {np.dtype(dtype).name}"):
+        proj.transform((X * big).astype(dtype))
+
+
+def test_gram_of_large_but_representable_values_is_exact():
+    """Coordinates of 1e140: squares (1e280) fit float64 but the fast kernel's safe range
+    ends at 2^504 ≈ 5e151 only for magnitudes; 2^k scaling keeps every entry exact."""
+    X = np.random.default_rng(0).normal(size=(6, 15))
+    proj = InvariantProjector("O3", "gram").fit(X)
+    c = 2.0 ** 500
+    np.testing.assert_allclose(proj.transform(X * c) / c ** 2, proj.transform(X), rtol=1e-13)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("distances", [False, True])
+def test_gram_kernel_without_torch_matches_torch(monkeypatch, distances, dtype):
+    """The numpy kernel (used when torch cannot be imported) gives the torch results to
+    rounding, absent points and rescaled samples included."""
+    from skcanon.projections import _geometry
+
+    rng = np.random.default_rng(0)
+    V = rng.normal(size=(300, 9, 3)).astype(dtype)
+    V[5, 2] = np.nan
+    # beyond the fast kernel's safe range (2^56 / 2^504) yet with representable features
+    V[7] *= dtype(2.0 ** (60 if dtype == np.float32 else 506)) if not distances else dtype(
+        1e30 if dtype == np.float32 else 1e200)
+    with_torch = _geometry.gram_triu(V, distances=distances, centre=True)
+    monkeypatch.setattr(_geometry, "_torch", lambda: None)
+    without = _geometry.gram_triu(V, distances=distances, centre=True)
+    ref = np.abs(with_torch).max(axis=1, keepdims=True)
+    np.testing.assert_allclose(without / ref, with_torch / ref, atol=1e-12 if dtype == np.float64 else 1e-5)
+
+
+def test_every_projection_imports_and_runs_without_torch():
+    """Light install (issue 18 item 5): with torch (and skorch) not importable,
+    ``import skcanon`` and every projection work (a fresh interpreter)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import sys
+        class _Block:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in ("torch", "skorch"):
+                    raise ModuleNotFoundError(f"No module named {name!r}")
+        sys.meta_path.insert(0, _Block())
+        import networkx as nx
+        import numpy as np
+        from skcanon import InvariantProjector
+        from skcanon.projections import PROJECTIONS
+        rng = np.random.default_rng(0)
+        cases = [("S_n", m, {"n_dims": 1}, (5, 4)) for m in
+                 ("sum", "mean", "max", "sort", "random_sort", "lexsort", "power_sums",
+                  "random_moments", "reynolds", "max_filter", "canonical", "auto")]
+        cases += [(g, m, {}, (5, 12)) for g, m in
+                  (("O3", "gram"), ("E3", "distances"), ("SO3", "gram_minors"), ("O3", "norms"),
+                   ("E3xS_n", "sorted_distances"), ("E3", "canonical"), ("SE3", "auto"))]
+        cases += [("C4", m, {"layout": "fibre"}, (5, 8)) for m in
+                  ("group_pool", "power_spectrum", "bispectrum", "reynolds", "max_filter")]
+        cases += [("C4", m, {}, (5, 16)) for m in ("reynolds", "max_filter", "canonical")]
+        seen = set()
+        for group, method, kwargs, shape in cases:
+            Z = InvariantProjector(group, method, **kwargs).fit_transform(rng.normal(size=shape))
+            assert np.isfinite(Z).all(), (group, method)
+            seen.add(method)
+        graphs = [nx.cycle_graph(5), nx.path_graph(4)]
+        for method in ("spectrum", "canonical"):
+            InvariantProjector("S_n", method, layout="graph").fit_transform(graphs)
+            seen.add(method)
+        assert set(PROJECTIONS) <= seen | {"moments"}, set(PROJECTIONS) - seen
+        assert "torch" not in sys.modules
+        print("ok")
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-3000:]
+
+
+# -- issue 18: a default method valid for every layout ----------------------------------------
+@pytest.mark.parametrize("group, kwargs, shape, expected", [
+    ("S_n", {"n_dims": 1}, (5, 6), "sort"), ("O3", {}, (5, 12), "gram"), ("E3", {}, (5, 12), "distances"),
+    ("SO3", {}, (5, 12), "gram_minors"), ("SE2", {}, (5, 12), "gram_minors"),
+    ("E3xS_n", {}, (5, 12), "sorted_distances"), ("C4", {"layout": "fibre"}, (5, 8), "bispectrum"),
+    ("C4", {}, (5, 16), "max_filter"), ("D4", {}, (5, 16), "max_filter"),
+    ("SO3", {}, (3, 3 * 60), "canonical"),   # C(60, 3) = 34,220 minors: too many
+])
+def test_auto_method_picks_per_group_and_layout(group, kwargs, shape, expected):
+    X = np.random.default_rng(0).normal(size=shape)
+    proj = InvariantProjector(group, **kwargs).fit(X)
+    assert proj.method == "auto" and proj.method_ == expected
+    from skcanon.metrics import invariance_error
+
+    assert invariance_error(proj, X, group, random_state=0, layout=proj.layout_).max < 1e-9
+
+
+def test_default_method_works_on_graphs_and_is_grid_searchable():
+    """InvariantProjector("S_n", layout="graph") failed with its default method "sort"."""
+    import networkx as nx
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+
+    graphs = [nx.cycle_graph(6), nx.path_graph(6), nx.star_graph(5), nx.complete_graph(4)] * 3
+    y = [0, 1, 0, 1] * 3
+    proj = InvariantProjector("S_n", layout="graph").fit(graphs)
+    assert proj.method_ == "canonical" and np.isfinite(proj.transform(graphs)).all()
+    search = GridSearchCV(make_pipeline(InvariantProjector("S_n", layout="graph"),
+                                        RandomForestClassifier(n_estimators=5, random_state=0)),
+                          {"invariantprojector__method": ["auto", "spectrum", "canonical"]}, cv=2)
+    search.fit(graphs, y)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
