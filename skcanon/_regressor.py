@@ -135,14 +135,15 @@ class EquivariantRegressor(SkcanonEstimatorMixin, RegressorMixin, BaseEstimator)
         return np.where(np.isnan(flat), 0.0, flat)  # absent points enter as zeros
 
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y):
+    def fit(self, X, y=None):
         """Fit the canonicalizer on ``X`` and the regressor on canonical ``X`` → canonical ``y``.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features) or (n_samples, n_points, width)
         y : array-like of shape (n_samples, n_target_points * width) or 3-D
-            Targets in ``target_layout``.
+            Targets in ``target_layout`` (required; numeric object or string arrays are
+            converted to float64, as ``X`` is).
 
         Returns
         -------

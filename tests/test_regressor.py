@@ -110,6 +110,26 @@ def test_bad_targets():
         EquivariantRegressor().fit(X, Yn)
 
 
+def test_numeric_object_target_is_converted_like_x():
+    """Issue 14 item 10: object X was converted while a numeric object y was refused."""
+    X, Y = data(40, 3)
+    reference = EquivariantRegressor().fit(X, Y).predict(X)
+    for y in (Y.astype(object), Y.astype(str), Y.tolist()):
+        np.testing.assert_allclose(EquivariantRegressor().fit(X.astype(object), y).predict(X), reference)
+    with pytest.raises(ValueError, match=r"y must be a numeric array of shape \(n_samples"):
+        EquivariantRegressor().fit(X, np.full(Y.shape, "a", dtype=object))
+
+
+def test_missing_target_says_y_is_required():
+    """scikit-learn's wording (check_requires_y_none), before any work is done."""
+    X, _ = data(10, 4)
+    with pytest.raises(ValueError, match="requires y to be passed, but the target y is None"):
+        EquivariantRegressor().fit(X, None)
+    with pytest.raises(ValueError, match="requires y to be passed"):
+        EquivariantRegressor().fit(X)
+    assert EquivariantRegressor().__sklearn_tags__().target_tags.required
+
+
 def test_end_to_end_regressor_equivariant_and_grid_search():
     from skcanon._regressor import EndToEndEquivariantRegressor
 

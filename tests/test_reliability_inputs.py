@@ -16,7 +16,11 @@ Documented outcomes worth knowing (see ``docs/reliability.md``):
   to float64; float32 stays float32.
 * NaN is only accepted as a whole absent-point row in point layouts (by canonicalizers and
   by the projections that declare ``absent_points_ok``; never for images or fibres); such
-  rows stay NaN in the output.
+  rows stay NaN in canonical output (``fill_value`` replaces them) and projections ignore
+  them (finite features).
+* DataFrames: a non-numeric column is a TypeError naming the column; duplicate column
+  names a ValueError naming them; a ragged nested list a ValueError naming ``X`` and the
+  expected shape (never numpy's or narwhals' own message).
 * Magnitudes 1e30 and 1e-30 in float64 give finite output for heuristics, projections and
   frozen random networks, and learned networks train on them (the training set is rescaled
   by a power of two internally).
@@ -119,6 +123,23 @@ def _nan_row(X):
     return X
 
 
+def _frame(X, text=None, duplicate=False):
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame(np.asarray(X, dtype=np.float64), columns=[f"c{i}" for i in range(X.shape[1])])
+    if text is not None:
+        df["c0"] = df["c0"].astype(object)
+        df.loc[0, "c0"] = text
+    if duplicate:
+        df.columns = ["c0"] + list(df.columns[:-1])
+    return df
+
+
+def _ragged(X):
+    rows = [list(r) for r in np.asarray(X, dtype=np.float64)]
+    rows[1] = rows[1][:-1]
+    return rows
+
+
 def _last_axis_plus_one(X, kind):
     if kind == "image":
         return np.zeros((len(X), 5, 5))
@@ -139,6 +160,9 @@ E_SPARSE = (TypeError, r"X is a sparse matrix.*dense array of shape \(n_samples"
 E_1D = (ValueError, r"X must be 2-D of shape \(n_samples.*Reshape")
 E_NONE = (ValueError, r"X is None; expected an array of shape \(n_samples")
 E_NAMES = (ValueError, r"feature names")
+E_STR_COLUMN = (TypeError, r"X must be numeric .* of shape \(n_samples.*column 'c0' holds 'x', which is not a number")
+E_DUPLICATE = (ValueError, r"X has duplicate column names \['c0'\]")
+E_RAGGED = (ValueError, r"X is a nested sequence whose rows have different lengths.*shape \(n_samples")
 
 # id -> (build(X_good, kind) -> (X_fit, X_apply), outcome)
 #   X_apply None: fit and apply the same bad input; otherwise fit on good input, apply bad one
@@ -169,6 +193,11 @@ CASES = {
     "one-d@transform": (lambda X, k: (X, X[0]), E_1D),
     "none@fit": (lambda X, k: (None, None), E_NONE),
     "nested-list": (lambda X, k: (X.tolist(), None), "finite"),
+    "ragged-nested-list@fit": (lambda X, k: (_ragged(X), None), E_RAGGED),
+    "ragged-nested-list@transform": (lambda X, k: (X, _ragged(X)), E_RAGGED),
+    "dataframe-text-column@fit": (lambda X, k: (_frame(X, text="x"), None), E_STR_COLUMN),
+    "dataframe-text-column@transform": (lambda X, k: (_frame(X), _frame(X, text="x")), E_STR_COLUMN),
+    "dataframe-duplicate-columns@fit": (lambda X, k: (_frame(X, duplicate=True), None), E_DUPLICATE),
     "huge-1e30@fit": (lambda X, k: (X * 1e30, None), "finite"),
     "huge-1e30@transform": (lambda X, k: (X, X * 1e30), "finite"),
     "tiny-1e-30@fit": (lambda X, k: (X * 1e-30, None), "finite"),
@@ -223,8 +252,8 @@ def test_bad_input_matrix(est_id, case_id):
         if case_id == "nan-whole-point@transform" and est_id.startswith("ER"):
             assert np.isfinite(out).all()  # absent points enter the regressor as zeros
         elif case_id == "nan-whole-point@transform" and est_id.startswith("IP"):
-            # features that involve the absent point are NaN, the other samples are untouched
-            assert np.isnan(out[0]).any() and np.isfinite(out[1:]).all()
+            # projections ignore absent points: finite invariant features
+            assert np.isfinite(out).all()
         elif case_id == "nan-whole-point@transform":  # the absent point stays absent, rest finite
             ref = run(est_id, X_good)
             assert np.isnan(out).sum() == 3 and np.isfinite(out[1:]).all()
@@ -302,7 +331,7 @@ def test_graph_inputs(est_id, case):
         return
     expected = {
         "empty-list@fit": (ValueError, r"n_nodes"),
-        "too-many-nodes@transform": (ValueError, r"5 nodes, more than n_nodes=3"),
+        "too-many-nodes@transform": (ValueError, r"5 nodes, more than the n_nodes=3.*GraphLayout\(n_nodes=N\)"),
         "not-a-graph@transform": (TypeError, r"networkx graphs"),
         "unresolved-array@fit": (ValueError, r"GraphLayout\(n_nodes=\.\.\.\)"),
     }[case]
@@ -566,3 +595,52 @@ def test_dataset_edge_values_are_finite(case):
         else:
             out = D.make_point_shapes(n_samples=4, n_points=1, random_state=0).data
     assert np.isfinite(out).all() and out.dtype == np.float64
+
+
+# -- device ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("device", ["tpu", "opengl", "cuda:x", "cuda:", "", 3, None])
+def test_device_is_validated_before_any_work(device):
+    """Issue 14 item 9: device='tpu' raised torch's RuntimeError from inside the network."""
+    est = CanonicalizerTransformer("SO3", "random", hidden=8, random_state=0, device=device)
+    with pytest.raises(ValueError, match=r"device.*expected 'auto', 'cpu', 'cuda', 'cuda:N'"):
+        est.fit(good_input("points"))
+
+
+@pytest.mark.parametrize("device, expected", [
+    ("auto", "auto"), ("cpu", "cpu"), (" CUDA ", "cuda"), ("cuda:1", "cuda:1"), ("mps", "mps"),
+])
+def test_check_device_accepts_and_normalises(device, expected):
+    from skcanon._validation import check_device
+
+    assert check_device(device) == expected
+
+
+def test_check_device_takes_torch_devices_and_names_the_parameter():
+    import torch
+
+    from skcanon._validation import check_device
+
+    assert check_device(torch.device("cuda", 1)) == "cuda:1"
+    assert check_device(torch.device("cpu")) == "cpu"
+    with pytest.raises(ValueError, match=r"module__device='xla'"):
+        check_device("xla", name="module__device")
+    with pytest.raises(ValueError, match=r"device=device\(type='meta'\)"):
+        check_device(torch.device("meta"))
+
+
+def test_check_device_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom skcanon._validation import check_device\n"
+            "assert check_device('cuda:0') == 'cuda:0' and check_device('auto') == 'auto'\n"
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_cpu_device_spellings_fit():
+    X = good_input("points")
+    ref = CanonicalizerTransformer("SO3", "random", hidden=8, random_state=0, device="cpu").fit(X).transform(X)
+    out = CanonicalizerTransformer("SO3", "random", hidden=8, random_state=0, device=" CPU").fit(X).transform(X)
+    np.testing.assert_array_equal(out, ref)
