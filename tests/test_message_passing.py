@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from skcanon import CanonicalizerTransformer, EndToEndEquivariantRegressor, EquivariantRegressor
-from skcanon._training import EquivariantModule
+from skcanon._end_to_end import EquivariantModule
 from skcanon.datasets import make_nbody, nbody_layout
 from skcanon.groups import get_group
 from skcanon.layouts import PointLayout

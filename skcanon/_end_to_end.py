@@ -1,0 +1,528 @@
+"""End-to-end equivariant estimators (Kaba et al.'s setting), trained with skorch.
+
+A canonicalization network ``h`` and a torch backbone ``r`` are trained jointly:
+
+* :class:`EndToEndEquivariantRegressor`: ``f(x) = h(x)·r(h(x)⁻¹·x)`` for targets that move
+  with the input (positions, displacements, forces);
+* :class:`EndToEndEquivariantClassifier`: ``f(x) = r(h(x)⁻¹·x)``, class scores that are
+  invariant to the group (``predict_proba``, ``classes_``).
+
+Both validate their input like every skcanon estimator, seed everything from
+``random_state``, run torch/BLAS/OpenMP on ``n_jobs`` threads (one by default, see
+:mod:`skcanon._threads`), raise ``KeyboardInterrupt`` instead of keeping a half-trained fit
+(the previous fit, if any, is restored), and pickle like any skorch net (CUDA weights load
+on a CPU-only machine).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import scipy.sparse
+import torch
+from skorch import NeuralNetClassifier, NeuralNetRegressor
+from torch import nn
+
+from ._threads import limited_threads
+from ._training import InterruptRaisingMixin, seed_from, seeded
+from ._validation import _coerce
+from .groups import EuclideanGroup, OrthogonalGroup, get_group
+from .layouts import PointLayout
+
+__all__ = ["EquivariantModule", "InvariantModule", "MaskedMSELoss", "EndToEndEquivariantRegressor",
+           "EndToEndEquivariantClassifier"]
+
+FRAMES = ("learned", "identity", "augment")
+BACKBONES = ("mlp", "message_passing")
+TARGET_KINDS = ("position", "vector")
+
+
+def _positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"module__{name} must be a positive int; got {value!r}.")
+    return int(value)
+
+
+def _random_orthogonal(n, d, special, dtype, device):
+    """``(n, d, d)`` Haar-random orthogonal matrices (rotations when ``special``), torch RNG."""
+    A = torch.randn(n, d, d, dtype=dtype, device=device)
+    Q, R = torch.linalg.qr(A)
+    Q = Q * torch.sign(torch.diagonal(R, dim1=1, dim2=2))[:, None, :]   # QR sign fix: Haar measure
+    if special:
+        flip = torch.where(torch.linalg.det(Q) < 0, -1.0, 1.0).to(dtype)
+        Q = torch.cat([Q[:, :, :-1], Q[:, :, -1:] * flip[:, None, None]], dim=-1)
+    return Q
+
+
+class EquivariantModule(nn.Module):
+    """``f(x) = h(x)·r(h(x)⁻¹·x)`` with a frame ``h`` and a backbone ``r``.
+
+    Parameters (reach them as ``module__<name>``)
+    ----------
+    group : str, default="SE3"
+        O(d), SO(d), E(d) or SE(d).
+    n_dims : int, default=3
+    n_points : int
+        Points per input sample (set by ``fit`` from ``X``).
+    n_outputs : int
+        Target columns (set by ``fit`` from ``y``).
+    target_kind : {"position", "vector"}, default="position"
+        Positions move with rotations and translations, vectors (displacements, forces)
+        with rotations only.
+    hidden : int, default=64
+        Width of the frame network.
+    backbone_hidden : int, default=128
+        Width of the backbone.
+    layout : PointLayout or None, default=None
+        What each input point carries (positions, vectors such as velocities, scalars such
+        as charges); ``None`` is positions only. Frames come from the positions, every
+        geometric field is canonicalized with them, and the backbone sees all columns.
+    backbone : {"mlp", "message_passing"}, default="mlp"
+        ``"mlp"``: two hidden layers on all columns of all points, flattened (absent points
+        enter as zeros). ``"message_passing"``: :class:`~skcanon.nn.MessagePassingBackbone`,
+        one output row per input point (``y`` must have ``n_points * n_dims`` columns; rows
+        of absent points are NaN); it is permutation-equivariant, so with a learned frame
+        the model is E(d)×S_n-equivariant.
+    backbone_layers : int or None, default=None
+        Message-passing layers (``None``: 3). The ``"mlp"`` backbone has two hidden layers
+        and takes only ``None`` or 2.
+    frame : {"learned", "identity", "augment"}, default="learned"
+        ``"learned"``: the frame network ``h`` (exactly equivariant). ``"identity"``:
+        ``h(x) = e``, the plain backbone, e.g. as the regressor of
+        :class:`~skcanon.EquivariantRegressor` behind a heuristic canonicalizer.
+        ``"augment"``: data augmentation; while training, a random group element per
+        sample (Haar rotation, Gaussian translation of the group's ``translation_scale``),
+        so the loss is that of ``r`` on randomly moved inputs and targets; the identity at
+        prediction (only approximately equivariant).
+    """
+
+    def __init__(self, group="SE3", n_dims=3, n_points=1, n_outputs=3, target_kind="position", hidden=64,
+                 backbone_hidden=128, layout=None, backbone="mlp", backbone_layers=None, frame="learned"):
+        super().__init__()
+        self.group = get_group(group)
+        if not isinstance(self.group, (OrthogonalGroup, EuclideanGroup)):
+            raise ValueError(f"End-to-end estimation supports O(d), SO(d), E(d), SE(d); got {group!r}.")
+        for name, value, allowed in (("frame", frame, FRAMES), ("backbone", backbone, BACKBONES),
+                                     ("target_kind", target_kind, TARGET_KINDS)):
+            if value not in allowed:
+                raise ValueError(f"module__{name} must be one of {allowed}; got {value!r}.")
+        self.layout = PointLayout(n_dims) if layout is None else layout
+        if not isinstance(self.layout, PointLayout) or self.layout.kind != "points":
+            raise TypeError(f"module__layout must be a PointLayout or None; got {layout!r}.")
+        if self.layout.n_dims != n_dims:
+            raise ValueError(f"module__layout has n_dims={self.layout.n_dims}, but module__n_dims={n_dims}.")
+        self.target_layout = PointLayout(n_dims, fields=[("y", target_kind)])
+        if n_outputs % n_dims:
+            raise ValueError(f"y must have n_target_points * {n_dims} columns; got {n_outputs}.")
+        self.n_points, self.n_dims, self.n_outputs = n_points, n_dims, n_outputs
+        self.frame, self.backbone_kind = frame, backbone
+        if backbone == "mlp" and backbone_layers not in (None, 2):
+            raise ValueError(f"module__backbone_layers applies to backbone='message_passing' (the 'mlp' "
+                             f"backbone has 2 hidden layers); got {backbone_layers!r}.")
+        if backbone == "message_passing" and n_outputs != n_points * n_dims:
+            raise ValueError(f"module__backbone='message_passing' predicts one target point per input point: "
+                             f"y must have n_points * {n_dims} = {n_points * n_dims} columns; "
+                             f"got {n_outputs}.")
+        self.frame_net = None
+        if frame == "learned":
+            from .canonicalizers._learned import build_frame_network
+
+            self.frame_net = build_frame_network(self.group, self.layout, hidden)
+        if backbone == "mlp":
+            self.backbone = nn.Sequential(nn.Linear(n_points * self.layout.width, backbone_hidden), nn.SiLU(),
+                                          nn.Linear(backbone_hidden, backbone_hidden), nn.SiLU(),
+                                          nn.Linear(backbone_hidden, n_outputs))
+        else:
+            from .nn._message_passing import MessagePassingBackbone
+
+            n_layers = 3 if backbone_layers is None else _positive_int(backbone_layers, "backbone_layers")
+            self.backbone = MessagePassingBackbone(self.layout, n_dims, _positive_int(backbone_hidden,
+                                                                                      "backbone_hidden"),
+                                                   n_layers)
+
+    def _frame_parts(self, P):
+        """Canonical input and the frame as ``(rotation or None, translation or None)``."""
+        d = self.n_dims
+        if self.frame == "learned":
+            Pc, frames = self.frame_net.canonicalize(P)   # differentiable for continuous groups
+            if isinstance(self.group, OrthogonalGroup):
+                return Pc, frames, None
+            return Pc, frames[:, :d, :d], frames[:, :d, d]
+        if self.frame == "identity" or not self.training:
+            return P, None, None
+        from .groups._base import rotate_fields
+
+        # augmentation: move each training sample by a random element g (canonical input g⁻¹·x)
+        R = _random_orthogonal(P.shape[0], d, bool(self.group.special), P.dtype, P.device)
+        t = None
+        if isinstance(self.group, EuclideanGroup):
+            t = torch.randn(P.shape[0], d, dtype=P.dtype, device=P.device) * self.group.translation_scale
+        Rt = R.transpose(1, 2)
+        shift = None if t is None else -torch.einsum("nij,nj->ni", Rt, t)
+        return rotate_fields(Rt, P, self.layout, t=shift), R, t
+
+    def forward(self, X):
+        n = X.shape[0]
+        P = X.reshape(n, self.n_points, self.layout.width)
+        Pc, R, t = self._frame_parts(P)
+        zero = torch.zeros((), dtype=Pc.dtype, device=Pc.device)
+        absent = None
+        if self.backbone_kind == "mlp":
+            Pc = torch.where(torch.isnan(Pc), zero, Pc)
+            Yc = self.backbone(Pc.reshape(n, -1)).reshape(n, -1, self.n_dims)
+        else:
+            Yc = self.backbone(Pc)                      # (n, n_points, d), NaN rows at absent points
+            # zeros through the frame map, NaN again after: a NaN row times the frame would
+            # send NaN (0 · NaN) into the frame's gradient
+            absent = torch.isnan(Yc).all(-1, keepdim=True)
+            Yc = torch.where(absent, zero, Yc)
+        Y = Yc if R is None else Yc @ R.transpose(1, 2)
+        if t is not None and self.target_layout.fields[0].kind == "position":
+            Y = Y + t[:, None, :]
+        if absent is not None:
+            Y = torch.where(absent, torch.full((), float("nan"), dtype=Y.dtype, device=Y.device), Y)
+        return Y.reshape(n, -1)
+
+
+class InvariantModule(EquivariantModule):
+    """``f(x) = r(h(x)⁻¹·x)``: class scores (logits) that are invariant to the group.
+
+    Parameters (reach them as ``module__<name>``) are those of :class:`EquivariantModule`,
+    with ``n_classes`` (set by ``fit`` from ``y``) in place of ``n_outputs`` and
+    ``target_kind``. The ``"mlp"`` backbone reads all columns of all points, flattened; the
+    ``"message_passing"`` backbone is followed by a mean over the present points and a
+    linear layer, so with a learned frame the scores are E(d)×S_n-invariant.
+    """
+
+    def __init__(self, group="SE3", n_dims=3, n_points=1, n_classes=2, hidden=64, backbone_hidden=128,
+                 layout=None, backbone="mlp", backbone_layers=None, frame="learned"):
+        n_classes = _positive_int(n_classes, "n_classes")
+        # the parent builds frame network and backbone; outputs are re-sized below
+        super().__init__(group=group, n_dims=n_dims, n_points=n_points, n_outputs=n_dims, hidden=hidden,
+                         backbone_hidden=backbone_hidden, layout=layout, backbone="mlp",
+                         backbone_layers=None if backbone == "message_passing" else backbone_layers,
+                         frame=frame)
+        if backbone not in BACKBONES:
+            raise ValueError(f"module__backbone must be one of {BACKBONES}; got {backbone!r}.")
+        self.n_classes, self.n_outputs, self.backbone_kind = n_classes, n_classes, backbone
+        H = _positive_int(backbone_hidden, "backbone_hidden")
+        if backbone == "mlp":
+            self.backbone = nn.Sequential(nn.Linear(n_points * self.layout.width, H), nn.SiLU(),
+                                          nn.Linear(H, H), nn.SiLU(), nn.Linear(H, n_classes))
+            self.pool_head = None
+        else:
+            from .nn._message_passing import MessagePassingBackbone
+
+            n_layers = 3 if backbone_layers is None else _positive_int(backbone_layers, "backbone_layers")
+            self.backbone = MessagePassingBackbone(self.layout, H, H, n_layers)
+            self.pool_head = nn.Sequential(nn.SiLU(), nn.Linear(H, n_classes))
+
+    def forward(self, X):
+        n = X.shape[0]
+        P = X.reshape(n, self.n_points, self.layout.width)
+        Pc = self._frame_parts(P)[0]
+        zero = torch.zeros((), dtype=Pc.dtype, device=Pc.device)
+        if self.backbone_kind == "mlp":
+            return self.backbone(torch.where(torch.isnan(Pc), zero, Pc).reshape(n, -1))
+        H = self.backbone(Pc)                                   # (n, n_points, H), NaN rows at absent points
+        present = ~torch.isnan(H).all(-1, keepdim=True)
+        pooled = torch.where(present, H, zero).sum(1) / present.sum(1).clamp_min(1).to(H.dtype)
+        return self.pool_head(pooled)
+
+
+class MaskedMSELoss(nn.Module):
+    """Mean squared error over the finite target entries (NaN targets = absent points).
+
+    Equal to :class:`torch.nn.MSELoss` when every target is finite. Entries are selected
+    before subtracting, so NaN predictions at absent points send no NaN gradient back.
+    """
+
+    def forward(self, y_pred, y_true):
+        y_true = y_true.to(y_pred.dtype).reshape(y_pred.shape)
+        keep = ~torch.isnan(y_true)
+        return nn.functional.mse_loss(y_pred[keep], y_true[keep])
+
+
+#: largest magnitude the float32 networks accept: squares and sums of squares stay finite
+_FLOAT32_SAFE = 1e15
+
+
+class _EndToEndMixin(InterruptRaisingMixin):
+    """Input checks, seeding, thread limits and interrupt safety shared by both estimators."""
+
+    def _as_float32(self, X, name, layout):
+        if scipy.sparse.issparse(X):
+            raise TypeError(f"{name} is a sparse matrix; pass a dense array of shape (n_samples, "
+                            "n_points * width) (point coordinates are dense).")
+        if np.iscomplexobj(X):
+            raise TypeError(f"{name} must be real; got dtype {np.asarray(X).dtype}.")
+        # None, numeric strings and objects, 2-D/3-D shapes and zero samples as everywhere
+        X = np.asarray(_coerce(X, layout, name)[0])
+        if not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
+            raise TypeError(f"{name} must be numeric; got dtype {X.dtype}.")
+        finite = np.abs(X[np.isfinite(X)])
+        peak = finite.max() if finite.size else 0.0
+        if peak > _FLOAT32_SAFE:
+            # the networks compute squared distances in float32: beyond this they overflow
+            raise ValueError(f"{name} has entries of magnitude up to {peak:.3g}; the "
+                             f"networks run in float32 and need |{name}| <= {_FLOAT32_SAFE:.0e}. "
+                             "Rescale the data (e.g. to unit scale) first.")
+        return X.astype(np.float32)
+
+    def _layout(self):
+        params = self.get_params()
+        return params.get("module__layout") or PointLayout(params.get("module__n_dims", 3))
+
+    def _check_X(self, X, layout):
+        X = self._as_float32(X, "X", layout)
+        if X.shape[1] % layout.width:
+            raise ValueError(f"X has {X.shape[1]} columns, not a multiple of the {layout.width} columns per "
+                             f"point of module__layout ({layout!r}).")
+        layout.check_absent_rows(X.reshape(X.shape[0], -1, layout.width), "X")
+        return X
+
+    def _check_fitted_width(self, X):
+        module = getattr(self, "module_", None)
+        if isinstance(module, EquivariantModule):
+            expected = module.n_points * module.layout.width
+            if X.shape[1] != expected:
+                raise ValueError(f"X has {X.shape[1]} columns; this model was fitted on {module.n_points} "
+                                 f"points of {module.layout.width} columns ({expected} columns).")
+
+    def _guarded_fit(self, fit, before):
+        """Run skorch's ``fit`` seeded and under the thread limit; on Ctrl-C put ``before`` back.
+
+        skorch's ``fit`` builds a new module, criterion and optimizer but clears the history
+        in place, so a shallow copy of the attributes plus a copy of the history keeps the
+        previous fit intact (a deep copy with ``warm_start``, which trains the existing
+        module in place).
+        """
+        random_state = getattr(self, "random_state", None)
+        try:
+            with limited_threads(getattr(self, "n_jobs", None)):
+                if random_state is None:
+                    return fit()
+                with seeded(seed_from(random_state)):
+                    return fit()
+        except KeyboardInterrupt:
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
+
+    def _snapshot(self):
+        if getattr(self, "warm_start", False) and getattr(self, "initialized_", False):
+            return copy.deepcopy(self.__dict__)
+        state = dict(self.__dict__)
+        if state.get("history_") is not None:
+            state["history_"] = copy.deepcopy(state["history_"])
+        return state
+
+    def _infer_guarded(self, method, X):
+        with limited_threads(getattr(self, "n_jobs", None)):
+            return method(X)
+
+
+class EndToEndEquivariantRegressor(_EndToEndMixin, NeuralNetRegressor):
+    """Train a canonicalization network and a torch backbone jointly (skorch).
+
+    ``f(x) = h(x)·r(h(x)⁻¹·x)``: the frame network ``h`` (see
+    :mod:`skcanon.nn._points`) and the backbone ``r`` (an MLP, or
+    :class:`~skcanon.nn.MessagePassingBackbone` with ``module__backbone="message_passing"``)
+    are trained end to end on the MSE of ``f``; predictions are exactly equivariant for
+    O(d), SO(d), E(d), SE(d) (and for permutations of the points with the message-passing
+    backbone). Hyper-parameters of the module are routed with ``module__`` prefixes
+    (``module__group``, ``module__hidden``, ``module__backbone``,
+    ``module__backbone_hidden``, ``module__backbone_layers``, ``module__target_kind``,
+    ``module__layout`` for points with velocities or charges, ``module__frame`` for the
+    identity or augmentation baselines; see :class:`EquivariantModule`), so
+    :class:`~sklearn.model_selection.GridSearchCV` reaches them; every other skorch
+    parameter (``lr``, ``max_epochs``, ``batch_size``, ``device``, ``callbacks``,
+    ``train_split``...) works as usual.
+
+    Parameters
+    ----------
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialization, mini-batch order and augmentation inside ``fit`` (the
+        caller's torch generator is left as it was); ``None`` uses torch's global generator.
+    n_jobs : int or None, default=None
+        Threads for torch, BLAS and OpenMP in ``fit`` and ``predict`` (``None``: one, so
+        results do not depend on the machine or the worker count; ``-1``: every core).
+
+    Notes
+    -----
+    Ctrl-C during ``fit`` raises ``KeyboardInterrupt`` and puts the estimator back as it was
+    before ``fit`` (skorch alone would keep the half-trained weights and return normally).
+    ``y`` may contain NaN only as whole target points (``n_dims`` columns), e.g. the rows
+    of absent input points with the message-passing backbone; the loss ignores them.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skcanon import EndToEndEquivariantRegressor
+    >>> X = np.random.default_rng(0).normal(size=(32, 4 * 3))
+    >>> model = EndToEndEquivariantRegressor(max_epochs=2, verbose=0).fit(X, 2 * X)
+    >>> model.predict(X).shape
+    (32, 12)
+    """
+
+    def __init__(self, module=None, *args, criterion=None, max_epochs=50, lr=1e-3, batch_size=64,
+                 train_split=None, verbose=0, random_state=None, n_jobs=None, **kwargs):
+        module = EquivariantModule if module is None else module
+        kwargs.setdefault("optimizer", torch.optim.Adam)
+        super().__init__(module, *args, criterion=criterion or MaskedMSELoss, max_epochs=max_epochs,
+                         lr=lr, batch_size=batch_size, train_split=train_split, verbose=verbose, **kwargs)
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    def __setstate__(self, state):
+        state.setdefault("n_jobs", None)  # pickled before n_jobs existed
+        super().__setstate__(state)
+
+    def fit(self, X, y, **fit_params):
+        before = self._snapshot()
+        layout = self._layout()
+        X = self._check_X(X, layout)
+        y = self._as_float32(y, "y", PointLayout(layout.n_dims))
+        if y.shape[0] != X.shape[0]:
+            raise ValueError(f"y has {y.shape[0]} samples but X has {X.shape[0]}; they must match.")
+        d = layout.n_dims
+        if y.shape[1] % d:
+            raise ValueError(f"y must have n_target_points * {d} columns; got {y.shape[1]}.")
+        if np.isinf(y).any():
+            raise ValueError("y contains infinity; targets must be finite (NaN only as whole absent points).")
+        nan = np.isnan(y).reshape(y.shape[0], -1, d)
+        if (nan.any(-1) & ~nan.all(-1)).any():
+            raise ValueError(f"y contains NaN inside a target point; NaN is only allowed as a whole point "
+                             f"({d} columns) marking an absent point, which the loss ignores.")
+        self.set_params(module__n_points=X.shape[1] // layout.width, module__n_outputs=y.shape[1])
+        return self._guarded_fit(lambda: NeuralNetRegressor.fit(self, X, y, **fit_params), before)
+
+    def predict(self, X):
+        X = self._as_float32(X, "X", self._layout())
+        self._check_fitted_width(X)
+        return self._infer_guarded(super().predict, X)
+
+
+class EndToEndEquivariantClassifier(_EndToEndMixin, NeuralNetClassifier):
+    """Train a canonicalization network and a torch classifier jointly (skorch).
+
+    ``f(x) = r(h(x)⁻¹·x)``: the frame network ``h`` canonicalizes each sample, the backbone
+    ``r`` (an MLP, or :class:`~skcanon.nn.MessagePassingBackbone` followed by a mean over the
+    points with ``module__backbone="message_passing"``) reads the canonical form, and both
+    are trained on the cross-entropy of the class scores (Kaba et al., ICML 2023). Scores
+    and predictions are invariant for O(d), SO(d), E(d), SE(d) (and for permutations of the
+    points with the message-passing backbone). Hyper-parameters of the module are routed
+    with ``module__`` prefixes (``module__group``, ``module__hidden``, ``module__backbone``,
+    ``module__backbone_hidden``, ``module__backbone_layers``, ``module__layout``,
+    ``module__frame``; see :class:`InvariantModule`), so
+    :class:`~sklearn.model_selection.GridSearchCV` reaches them; every other skorch
+    parameter (``lr``, ``max_epochs``, ``batch_size``, ``device``, ``callbacks``,
+    ``train_split``...) works as usual.
+
+    Parameters
+    ----------
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialization, mini-batch order and augmentation inside ``fit`` (the
+        caller's torch generator is left as it was); ``None`` uses torch's global generator.
+    n_jobs : int or None, default=None
+        Threads for torch, BLAS and OpenMP in ``fit`` and prediction (``None``: one).
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The class labels seen in ``fit`` (any labels: ints, strings...); ``predict`` returns
+        them and the columns of ``predict_proba`` follow their order.
+
+    Notes
+    -----
+    Ctrl-C during ``fit`` raises ``KeyboardInterrupt`` and puts the estimator back as it was
+    before ``fit``. A model fitted on CUDA loads and predicts on a CPU-only machine (skorch
+    maps the weights).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skcanon._end_to_end import EndToEndEquivariantClassifier
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(32, 4 * 3)) * np.tile([3.0, 2.0, 1.0], 4)
+    >>> y = np.where(np.arange(32) % 2, "long", "short")
+    >>> model = EndToEndEquivariantClassifier(max_epochs=2, random_state=0).fit(X, y)
+    >>> model.predict_proba(X).shape, model.classes_.tolist()
+    ((32, 2), ['long', 'short'])
+    """
+
+    def __init__(self, module=None, *args, criterion=None, max_epochs=50, lr=1e-3, batch_size=64,
+                 train_split=None, verbose=0, random_state=None, n_jobs=None, **kwargs):
+        module = InvariantModule if module is None else module
+        kwargs.setdefault("optimizer", torch.optim.Adam)
+        super().__init__(module, *args, criterion=criterion or nn.CrossEntropyLoss, max_epochs=max_epochs,
+                         lr=lr, batch_size=batch_size, train_split=train_split, verbose=verbose, **kwargs)
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    @property
+    def _default_callbacks(self):
+        # skorch's valid_acc would compare encoded labels with decoded predictions
+        return [(name, cb) for name, cb in super()._default_callbacks if name != "valid_acc"]
+
+    @property
+    def classes_(self):
+        if self.classes is not None:
+            return np.asarray(self.classes)
+        try:
+            return self.__dict__["labels_"]
+        except KeyError:
+            raise AttributeError(f"{type(self).__name__} is not fitted; it has no classes_ yet.") from None
+
+    def fit(self, X, y, **fit_params):
+        before = self._snapshot()
+        layout = self._layout()
+        X = self._check_X(X, layout)
+        if y is None:
+            raise ValueError("EndToEndEquivariantClassifier requires y to be passed, but the target y is None.")
+        if scipy.sparse.issparse(y):
+            raise TypeError("y is a sparse matrix; pass a 1-D array of class labels.")
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y.ravel()
+        if y.ndim != 1:
+            raise ValueError(f"y must be 1-D (one class label per sample); got shape {y.shape}.")
+        if y.shape[0] != X.shape[0]:
+            raise ValueError(f"y has {y.shape[0]} samples but X has {X.shape[0]}; they must match.")
+        from sklearn.utils.multiclass import type_of_target
+
+        if y.dtype.kind == "f" and not np.isfinite(y).all():
+            raise ValueError("y contains NaN or infinity; class labels must be finite.")
+        kind = type_of_target(y)
+        if kind not in ("binary", "multiclass"):
+            raise ValueError(f"Unknown label type: {kind!r}; EndToEndEquivariantClassifier needs class "
+                             "labels (for real-valued targets use EndToEndEquivariantRegressor).")
+        if self.classes is not None:
+            labels = np.asarray(self.classes)
+            unknown = ~np.isin(y, labels)
+            if unknown.any():
+                raise ValueError(f"y contains labels not in classes: {np.unique(y[unknown])[:5]!r}.")
+        else:
+            labels = np.unique(y)
+        if len(labels) < 2:
+            raise ValueError(f"This solver needs samples of at least 2 classes in the data, but the data "
+                             f"contains only one class: {labels[0]!r}.")
+        codes = np.searchsorted(labels, y) if self.classes is None else \
+            np.array([np.flatnonzero(labels == v)[0] for v in y])
+        self.set_params(module__n_points=X.shape[1] // layout.width, module__n_classes=len(labels))
+
+        def fit():
+            NeuralNetClassifier.fit(self, X, codes.astype(np.int64), **fit_params)
+            self.__dict__["labels_"] = labels
+            return self
+
+        return self._guarded_fit(fit, before)
+
+    def predict_proba(self, X):
+        X = self._as_float32(X, "X", self._layout())
+        self._check_fitted_width(X)
+        return self._infer_guarded(super().predict_proba, X)
+
+    def predict(self, X):
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]

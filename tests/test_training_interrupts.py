@@ -1,0 +1,102 @@
+"""Ctrl-C during the training of a learned network is never swallowed.
+
+skorch catches ``KeyboardInterrupt`` inside ``partial_fit`` and returns normally, so an
+interrupted ``fit`` used to look like a finished one with half-trained weights. Now the
+interrupt reaches the caller and the estimator keeps its previous fit (or stays unfitted).
+Interrupts are simulated by a loss or a skorch callback that raises mid-training.
+"""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from skorch.callbacks import Callback  # noqa: E402
+
+from skcanon import CanonicalizerTransformer  # noqa: E402
+from skcanon._end_to_end import EndToEndEquivariantClassifier, EndToEndEquivariantRegressor  # noqa: E402
+from skcanon._training import _ObjectiveModule, train_frame_network  # noqa: E402
+
+X = (np.random.default_rng(0).normal(size=(60, 6, 3)) * [3.0, 2.0, 1.0]).reshape(60, -1)
+Y = np.arange(60) % 3
+
+
+class _InterruptAt(Callback):
+    """Raises KeyboardInterrupt at the end of the given epoch, like Ctrl-C would."""
+
+    def __init__(self, epoch=2):
+        self.epoch = epoch
+
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) >= self.epoch:
+            raise KeyboardInterrupt
+
+
+def _interrupting_loss(monkeypatch, after=3):
+    calls = {"n": 0}
+    original = _ObjectiveModule.loss
+
+    def loss(self, outputs, y):
+        calls["n"] += 1
+        if calls["n"] > after:
+            raise KeyboardInterrupt
+        return original(self, outputs, y)
+
+    monkeypatch.setattr(_ObjectiveModule, "loss", loss)
+    return calls
+
+
+def test_train_frame_network_reraises_keyboard_interrupt(monkeypatch):
+    from skcanon.canonicalizers._learned import build_frame_network
+    from skcanon.groups import get_group
+    from skcanon.layouts import PointLayout
+
+    net = build_frame_network(get_group("SO3"), PointLayout(3), 8)
+    _interrupting_loss(monkeypatch)
+    with pytest.raises(KeyboardInterrupt, match="interrupted after"):
+        train_frame_network(net, X.reshape(60, 6, 3), Y, max_epochs=5, early_stopping=False)
+
+
+@pytest.mark.parametrize("method", ["learned"])
+def test_interrupted_refit_keeps_the_previous_fit(monkeypatch, method):
+    canon = CanonicalizerTransformer("SE3", method, hidden=8, max_epochs=2, early_stopping=False,
+                                     random_state=0).fit(X, Y)
+    before = canon.transform(X)
+    _interrupting_loss(monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        canon.fit(X, Y)
+    np.testing.assert_array_equal(canon.transform(X), before)
+
+
+def test_interrupted_first_fit_does_not_transform(monkeypatch):
+    canon = CanonicalizerTransformer("SE3", "learned", hidden=8, max_epochs=3, random_state=0)
+    _interrupting_loss(monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        canon.fit(X, Y)
+    with pytest.raises(Exception):  # noqa: B017 (NotFittedError once fit sets nothing before training)
+        canon.transform(X)
+
+
+@pytest.mark.parametrize("kind", ["regressor", "classifier"])
+def test_end_to_end_interrupt_reraised_and_previous_fit_restored(kind):
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    Xf = X.astype(np.float32)
+    if kind == "regressor":
+        make, y, out = EndToEndEquivariantRegressor, 1.5 * Xf, "predict"
+    else:
+        make, y, out = EndToEndEquivariantClassifier, Y, "predict_proba"
+    fresh = make(max_epochs=4, random_state=0, module__hidden=8, callbacks=[("stop", _InterruptAt(2))])
+    with pytest.raises(KeyboardInterrupt):
+        fresh.fit(Xf, y)
+    with pytest.raises(NotFittedError):
+        check_is_fitted(fresh)
+
+    model = make(max_epochs=3, random_state=0, module__hidden=8).fit(Xf, y)
+    before = getattr(model, out)(Xf)
+    model.set_params(callbacks=[("stop", _InterruptAt(1))], max_epochs=5)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(Xf, y)
+    np.testing.assert_array_equal(getattr(model, out)(Xf), before)
+    assert len(model.history) == 3
