@@ -322,3 +322,129 @@ def test_n_jobs_is_validated():
         CanonicalizerTransformer("SE3", "pca", n_jobs="two").fit(np.zeros((3, 6)))
     with pytest.raises(ValueError, match="n_jobs == 0"):
         CanonicalizerTransformer("SE3", "pca", n_jobs=0).fit_transform(np.ones((3, 6)))
+
+
+# -- points or images: never guessed (issue 14 item 11, issue 18 item 2) ------------------------------
+@pytest.mark.parametrize("group, method", [("SO2", "auto"), ("O2", "auto"), ("C4", "auto"), ("D4", "identity"),
+                                           ("SO2", "random"), ("SO2", "learned")])
+def test_groups_acting_on_points_and_images_need_a_layout(group, method):
+    """144-pixel rows were silently read as 72 two-dimensional points."""
+    X = np.random.default_rng(0).random((6, 144))
+    with pytest.raises(ValueError, match=r"acts on both 2-D point sets and images.*layout='image'.*"
+                                         r"layout='points' / n_dims=2"):
+        CanonicalizerTransformer(group, method).fit(X)
+
+
+@pytest.mark.parametrize("params, kind", [
+    ({"group": "SO2", "method": "moments"}, "image"),   # the method works on images only
+    ({"group": "C4", "method": "moments"}, "image"),
+    ({"group": "SO2", "method": "pca"}, "points"),      # ... on points only
+    ({"group": "C8", "method": "random"}, "image"),     # C_n networks exist for images only
+    ({"group": "C4", "layout": "image"}, "image"),
+    ({"group": "SO2", "layout": "points"}, "points"),
+    ({"group": "SO2", "n_dims": 2}, "points"),
+    ({"group": "SE2"}, "points"),                       # translations act on points only
+])
+def test_layout_follows_from_parameters(params, kind):
+    X = np.random.default_rng(0).random((6, 64))
+    with __import__("warnings").catch_warnings():
+        __import__("warnings").simplefilter("ignore")  # interpolated SO2 image rotations warn
+        est = CanonicalizerTransformer(**params).fit(X)
+    assert est.layout_.kind == kind
+
+
+def test_grid_search_over_image_methods_with_layout_given():
+    """The researcher's search over ["moments", "random"] reads images in every candidate."""
+    rng = np.random.default_rng(0)
+    X = rng.random((40, 64))
+    y = rng.integers(0, 2, 40)
+    pipe = make_pipeline(CanonicalizerTransformer("C4", layout="image"), RandomForestClassifier(n_estimators=5))
+    grid = GridSearchCV(pipe, {"canonicalizertransformer__method": ["moments", "identity"]}, cv=2,
+                        error_score="raise").fit(X, y)
+    assert np.isfinite(grid.cv_results_["mean_test_score"]).all()
+
+
+@pytest.mark.parametrize("call", ["fit", "fit_transform", "pipeline"])
+def test_inexact_action_warning_points_at_the_callers_line(call):
+    from skcanon.exceptions import InexactActionWarning
+
+    X = np.random.default_rng(0).random((4, 64))
+    est = CanonicalizerTransformer("C8", "moments")
+    with pytest.warns(InexactActionWarning) as record:
+        if call == "fit":
+            est.fit(X)
+        elif call == "fit_transform":
+            est.fit_transform(X)
+        else:
+            make_pipeline(est, RandomForestClassifier(n_estimators=2)).fit(X, [0, 1, 0, 1])
+    assert [w.filename for w in record if w.category is InexactActionWarning] == [__file__]
+
+
+# -- absent points downstream (issue 18 item 3) ---------------------------------------------------------
+def _ragged_clouds(n=30, m=5, seed=0):
+    X, y = _clouds(n=n, m=m, seed=seed)
+    X = X.copy()
+    X[::2, 3:6] = np.nan  # point 1 absent in every other sample
+    return X, y
+
+
+def test_fill_value_writes_absent_points_after_sorting():
+    X, _ = _ragged_clouds()
+    plain = CanonicalizerTransformer("SE3xS_n", "pca+sort").fit(X).transform(X)
+    filled = CanonicalizerTransformer("SE3xS_n", "pca+sort", fill_value=0.0).fit(X).transform(X)
+    assert np.isnan(plain).any() and np.isfinite(filled).all()
+    np.testing.assert_array_equal(filled, np.where(np.isnan(plain), 0.0, plain))
+    # absent points are sorted last: the filled columns are the trailing point
+    assert (filled[::2, -3:] == 0).all() and np.isnan(plain[::2, -3:]).all()
+
+
+def test_fill_value_lets_a_nan_refusing_estimator_follow():
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = _ragged_clouds(n=40)
+    with pytest.raises(ValueError, match="NaN"):
+        make_pipeline(CanonicalizerTransformer("SE3xS_n", "pca+sort"), LogisticRegression()).fit(X, y)
+    pipe = make_pipeline(CanonicalizerTransformer("SE3xS_n", "pca+sort", fill_value=0.0),
+                         LogisticRegression()).fit(X, y)
+    assert 0 <= pipe.score(X, y) <= 1
+
+
+def test_fill_value_is_validated_and_kept_by_clone():
+    est = CanonicalizerTransformer(fill_value=-1.0)
+    assert clone(est).fill_value == -1.0
+    with pytest.raises(ValueError, match="fill_value"):
+        CanonicalizerTransformer(fill_value="zero").fit(np.random.rand(3, 6))
+
+
+# -- graphs: flat output (issue 18 item 4) ------------------------------------------------------------
+def _graphs(n=12, seed=0):
+    nx = pytest.importorskip("networkx")
+    return [nx.gnp_random_graph(5, 0.5, seed=seed + i) for i in range(n)]
+
+
+def test_graph_lists_give_flat_rows_matching_feature_names():
+    graphs = _graphs()
+    est = CanonicalizerTransformer("S_n", layout="graph").fit(graphs)
+    out = est.transform(graphs)
+    assert out.shape == (12, 5 * (5 + 1)) and len(est.get_feature_names_out()) == out.shape[1]
+    canon, frames = est.canonicalize(graphs)
+    np.testing.assert_array_equal(canon, out)
+    # encoded 3-D arrays keep their layout, as point sets do
+    P, layout = est.layout_.encode(graphs)
+    assert est.transform(P).shape == P.shape
+    np.testing.assert_array_equal(est.transform(P).reshape(12, -1), out)
+
+
+def test_graph_pandas_output_and_larger_graphs():
+    nx = pytest.importorskip("networkx")
+    pytest.importorskip("pandas")
+    graphs = _graphs()
+    est = CanonicalizerTransformer("S_n", layout="graph").set_output(transform="pandas").fit(graphs)
+    df = est.transform(graphs)
+    assert list(df.columns) == list(est.get_feature_names_out())
+    with pytest.raises(ValueError, match=r"7 nodes, more than the n_nodes=5.*layout=GraphLayout\(n_nodes=N\)"):
+        est.transform([nx.path_graph(7)])
+    from skcanon.layouts import GraphLayout
+
+    big = CanonicalizerTransformer("S_n", layout=GraphLayout(n_nodes=7)).fit(graphs)
+    assert big.transform([nx.path_graph(7)]).shape == (1, 7 * 8)
