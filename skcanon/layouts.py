@@ -253,8 +253,7 @@ class PointLayout:
         for f in self.categorical_fields:
             values = X[:, cols[:, self._slices[f.name]].ravel()].ravel()
             seen = {_plain(v) for v in values if not _is_missing(v)}
-            out[f.name] = np.array(sorted(seen, key=lambda v: (type(v).__name__, v)) + [None],
-                                   dtype=object)[:-1]
+            out[f.name] = np.array(sorted(seen, key=_category_key) + [None], dtype=object)[:-1]
         return out
 
     def encode_categories(self, X, categories, natural=False, name="X"):
@@ -443,6 +442,13 @@ class PointLayout:
 def _is_missing(v):
     return v is None or (isinstance(v, (float, np.floating)) and v != v) or \
         type(v).__name__ in ("NAType", "NaTType")
+
+
+def _category_key(v):
+    """Numbers sort numerically (6 before 8.0), then other values by type and value."""
+    if isinstance(v, (int, float)):
+        return (0, "", float(v))
+    return (1, type(v).__name__, v)
 
 
 def _plain(v):

@@ -1,0 +1,188 @@
+"""Layouts: how columns map to points, fields, graph nodes and pixels, and what their errors say."""
+
+import numpy as np
+import pytest
+
+from skcanon.layouts import FibreLayout, Field, GraphLayout, ImageLayout, PointLayout, as_layout
+
+
+# -- Field -----------------------------------------------------------------------------------------
+def test_field_categorical_flag():
+    assert Field("charge", "scalar", 1).categorical is False
+    f = Field("element", "scalar", 1, categorical=True)
+    assert f.categorical is True and f.component_names(3) == ["element"]
+    with pytest.raises(ValueError, match="only scalar fields can be categorical"):
+        Field("vel", "vector", 3, categorical=True)
+    with pytest.raises(ValueError, match="categorical must be True or False"):
+        Field("element", "scalar", 1, categorical="yes")
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"name": "a", "kind": "tensor", "size": 1}, "Field.kind"),
+    ({"name": "a", "kind": "scalar", "size": 0}, "positive int"),
+])
+def test_field_rejects_bad_kinds_and_sizes(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        Field(**kwargs)
+
+
+def test_point_layout_fields_and_slices():
+    layout = PointLayout(3, fields=[("pos", "position"), ("vel", "vector"), ("charge", "scalar"),
+                                    Field("element", "scalar", 1, categorical=True)])
+    assert layout.width == 8
+    assert layout.slice_of("vel") == slice(3, 6)
+    assert [f.name for f in layout.categorical_fields] == ["element"]
+    assert "element:scalar[1] categorical" in repr(layout)
+    assert list(layout.feature_names(1)) == ["p0_x", "p0_y", "p0_z", "p0_vel_x", "p0_vel_y", "p0_vel_z",
+                                              "p0_charge", "p0_element"]
+    with pytest.raises(ValueError, match="size n_dims=3"):
+        PointLayout(3, fields=[("pos", "position", 2)])
+    with pytest.raises(ValueError, match="unique names"):
+        PointLayout(3, fields=[("a", "scalar"), ("a", "scalar")])
+    with pytest.raises(TypeError, match="categorical=True"):
+        PointLayout(3, fields=["element"])
+
+
+def test_flat_and_3d_round_trip():
+    layout = PointLayout(2)
+    X = np.arange(12.0).reshape(2, 6)
+    P = layout.to_working(X)
+    assert P.shape == (2, 3, 2)
+    np.testing.assert_array_equal(layout.from_working(P, 2), X)
+    np.testing.assert_array_equal(layout.from_working(layout.to_working(P), 3), P)
+
+
+def test_width_error_suggests_the_fix():
+    with pytest.raises(ValueError, match=r"not a multiple.*PointLayout\.from_columns.*fields=.*layout='image'"):
+        PointLayout(3).to_working(np.zeros((2, 7)))
+
+
+def test_partial_nan_error_points_at_names():
+    P = np.zeros((2, 3, 3))
+    P[1, 2, 0] = np.nan
+    with pytest.raises(ValueError, match=r"NaN inside a point \(sample 1, point 2.*PointLayout\.from_columns"):
+        PointLayout(3).check_absent_rows(P)
+
+
+# -- columns by name ---------------------------------------------------------------------------------
+def test_from_columns_reads_any_order_and_writes_back():
+    cols = ["x1", "x2", "y1", "y2", "z1", "z2"]
+    layout = PointLayout.from_columns(cols)
+    X = np.array([[1.0, 4.0, 2.0, 5.0, 3.0, 6.0]])
+    np.testing.assert_array_equal(layout.to_working(X), [[[1, 2, 3], [4, 5, 6]]])
+    np.testing.assert_array_equal(layout.from_working(layout.to_working(X), 2), X)
+    assert list(layout.feature_names(2)) == cols
+
+
+def test_from_columns_errors_suggest_fields():
+    cols = ["atom0_x", "atom0_y", "atom0_z", "atom0_element"]
+    with pytest.raises(ValueError, match=r"'atom0_element' does not name.*fields=\[.*'element', 'scalar'\).*"
+                                         r"categorical=True"):
+        PointLayout.from_columns(cols)
+    layout = PointLayout.from_columns(cols, fields=[("pos", "position"),
+                                                    Field("element", "scalar", 1, categorical=True)])
+    assert layout.width == 4
+    with pytest.raises(ValueError, match=r"lack.*PointLayout\.from_columns\(columns, n_dims=\.\.\., fields"):
+        PointLayout.from_columns(["x0", "y0", "z0", "x1"])
+
+
+@pytest.mark.parametrize("columns, n_dims, fields", [
+    (["atom0_x", "atom0_y", "atom0_z", "atom1_x", "atom1_y", "atom1_z"], 3, ["pos"]),
+    (["x1", "y1", "x2", "y2"], 2, ["pos"]),
+    (["x0", "x1", "x2"], 1, ["pos"]),
+    (["p0_x", "p0_y", "p0_vel_x", "p0_vel_y", "p0_charge"], 2, ["pos", "vel", "charge"]),
+    (["vel_x1", "x1", "y1", "vel_y1", "charge_1"], 2, ["vel", "pos", "charge"]),
+])
+def test_infer_from_columns(columns, n_dims, fields):
+    layout = PointLayout.infer_from_columns(columns)
+    assert layout.n_dims == n_dims and [f.name for f in layout.fields] == fields
+    assert layout.columns == tuple(columns)
+    kinds = {f.name: f.kind for f in layout.fields}
+    assert kinds.get("vel", "vector") == "vector" and kinds.get("charge", "scalar") == "scalar"
+
+
+def test_infer_from_columns_marks_text_columns_categorical():
+    cols = ["atom0_x", "atom0_y", "atom0_z", "atom0_element", "atom1_x", "atom1_y", "atom1_z", "atom1_element"]
+    layout = PointLayout.infer_from_columns(cols, categorical={"atom0_element", "atom1_element"})
+    (element,) = layout.categorical_fields
+    assert element.name == "element" and element.kind == "scalar"
+
+
+def test_infer_from_columns_without_point_names_is_none():
+    assert PointLayout.infer_from_columns(["col_0", "col_1", "col_2"]) is None
+    assert PointLayout.infer_from_columns(["0", "1", "2"]) is None
+
+
+@pytest.mark.parametrize("columns, n_dims, match", [
+    (["x0", "y0", "z0", "label"], None, r"\['label'\] do not name a point component.*ColumnTransformer"),
+    (["x0", "z0"], None, r"axes \['x', 'z'\]"),
+    (["x0", "y0"], 3, r"2-D points.*n_dims=2"),
+])
+def test_infer_from_columns_errors_suggest_the_fix(columns, n_dims, match):
+    with pytest.raises(ValueError, match=match):
+        PointLayout.infer_from_columns(columns, n_dims)
+
+
+# -- categories --------------------------------------------------------------------------------------
+def _molecule_rows():
+    cols = ["atom0_x", "atom0_element", "atom1_x", "atom1_element"]
+    layout = PointLayout(1, fields=[("pos", "position"), Field("element", "scalar", 1, categorical=True)],
+                         columns=cols)
+    X = np.array([[0.5, "O", 1.5, "C"], [2.0, "H", np.nan, None]], dtype=object)
+    return layout, X
+
+
+def test_categories_are_learned_sorted_and_encoded():
+    layout, X = _molecule_rows()
+    cats = layout.learn_categories(X)
+    assert list(cats["element"]) == ["C", "H", "O"]
+    codes = layout.encode_categories(X, cats).astype(float)
+    np.testing.assert_array_equal(codes[0], [0.5, 2.0, 1.5, 0.0])
+    assert codes[1, 1] == 1.0 and np.isnan(codes[1, 2:]).all()  # absent atom stays absent
+    assert X[0, 1] == "O"  # the caller's array is untouched
+
+
+def test_unknown_category_is_a_clear_error():
+    layout, X = _molecule_rows()
+    cats = layout.learn_categories(X[:1])
+    with pytest.raises(ValueError, match=r"column 'atom0_element' holds 'H', a category of field 'element' "
+                                         r"not seen in fit \(known: \['C', 'O'\]\)"):
+        layout.encode_categories(X, cats)
+
+
+def test_numeric_categories_merge_int_and_float():
+    layout = PointLayout(1, fields=[("pos", "position"), Field("z", "scalar", 1, categorical=True)])
+    X = np.array([[0.0, 6, 1.0, 8.0]], dtype=object)
+    cats = layout.learn_categories(X)
+    assert list(cats["z"]) == [6, 8]
+    np.testing.assert_array_equal(layout.encode_categories(np.array([[0.0, 6.0, 1.0, 8]]), cats).astype(float),
+                                  [[0.0, 0.0, 1.0, 1.0]])
+
+
+# -- graphs, images, fibres -------------------------------------------------------------------------
+def test_graph_layout_encodes_and_refuses_larger_graphs():
+    nx = pytest.importorskip("networkx")
+    P, layout = GraphLayout().encode([nx.path_graph(3), nx.complete_graph(2)])
+    assert P.shape == (2, 3, 4) and layout.n_nodes == 3
+    assert np.isnan(P[1, 2]).all()  # absent node
+    with pytest.raises(ValueError, match=r"4 nodes, more than the n_nodes=3.*GraphLayout\(n_nodes=N\)"):
+        layout.encode([nx.path_graph(4)])
+    with pytest.raises(ValueError, match=r"GraphLayout\(n_nodes=\.\.\.\)"):
+        GraphLayout().to_working(np.zeros((1, 4)))
+    assert len(layout.feature_names(3)) == 12
+
+
+def test_image_layout_shapes_and_errors():
+    assert ImageLayout().resolve(np.zeros((2, 16))) == (1, 4, 4)
+    assert ImageLayout().resolve(np.zeros((2, 3, 4, 5))) == (3, 4, 5)
+    with pytest.raises(ValueError, match=r"not a perfect square.*ImageLayout\(\(H, W\)\)"):
+        ImageLayout().resolve(np.zeros((2, 15)))
+    assert list(ImageLayout((2, 2)).feature_names((1, 2, 2))) == ["px_0_0", "px_0_1", "px_1_0", "px_1_1"]
+
+
+def test_fibre_layout_and_as_layout():
+    assert FibreLayout(4).to_working(np.zeros((2, 8))).shape == (2, 2, 4)
+    assert isinstance(as_layout("graph", PointLayout()), GraphLayout)
+    assert as_layout("points", PointLayout(2)) == PointLayout(2)
+    with pytest.raises(ValueError, match="layout must be"):
+        as_layout("pixels", PointLayout())
