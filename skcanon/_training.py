@@ -179,20 +179,38 @@ class _ObjectiveModule(nn.Module):
         return loss
 
 
+def _raised_by_callback(exc):
+    """Whether ``exc`` was raised inside a skorch callback (e.g. ``EarlyStopping``).
+
+    skorch's callbacks stop training by raising ``KeyboardInterrupt`` on purpose; Ctrl-C
+    arrives wherever the loop is, almost always in the forward or backward pass.
+    """
+    from skorch.callbacks import Callback
+
+    tb = exc.__traceback__
+    while tb is not None:
+        if isinstance(tb.tb_frame.f_locals.get("self"), Callback):
+            return True
+        tb = tb.tb_next
+    return False
+
+
 class InterruptRaisingMixin:
     """Raise ``KeyboardInterrupt`` again after skorch's ``partial_fit`` swallowed it.
 
     skorch stops the epoch loop on Ctrl-C, runs the ``on_train_end`` callbacks and returns
     normally, so a script cannot tell a finished fit from an interrupted one. Mixed in
     before a skorch net, the interrupt reaches the caller once skorch has cleaned up; the
-    message says how many epochs ran.
+    message says how many epochs ran. A ``KeyboardInterrupt`` raised by a callback (skorch's
+    ``EarlyStopping`` and similar stopping rules) still just ends training.
     """
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         try:
             return super().fit_loop(X, y, epochs=epochs, **fit_params)
-        except KeyboardInterrupt:
-            self.__dict__["_interrupted"] = True
+        except KeyboardInterrupt as exc:
+            if not _raised_by_callback(exc):
+                self.__dict__["_interrupted"] = True
             raise
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):

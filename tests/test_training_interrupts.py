@@ -22,7 +22,7 @@ Y = np.arange(60) % 3
 
 
 class _InterruptAt(Callback):
-    """Raises KeyboardInterrupt at the end of the given epoch, like Ctrl-C would."""
+    """A stopping rule in skorch's idiom: raises KeyboardInterrupt from a callback."""
 
     def __init__(self, epoch=2):
         self.epoch = epoch
@@ -30,6 +30,22 @@ class _InterruptAt(Callback):
     def on_epoch_end(self, net, **kwargs):
         if len(net.history) >= self.epoch:
             raise KeyboardInterrupt
+
+
+def _ctrl_c_criterion(base, after):
+    """A criterion that raises KeyboardInterrupt on its ``after+1``-th call, as Ctrl-C during
+    the forward pass would."""
+
+    class Interrupting(base):
+        calls = 0
+
+        def forward(self, *args):
+            type(self).calls += 1
+            if type(self).calls > after:
+                raise KeyboardInterrupt
+            return super().forward(*args)
+
+    return Interrupting
 
 
 def _interrupting_loss(monkeypatch, after=3):
@@ -82,21 +98,39 @@ def test_end_to_end_interrupt_reraised_and_previous_fit_restored(kind):
     from sklearn.exceptions import NotFittedError
     from sklearn.utils.validation import check_is_fitted
 
+    from skcanon._end_to_end import MaskedMSELoss
+
     Xf = X.astype(np.float32)
     if kind == "regressor":
-        make, y, out = EndToEndEquivariantRegressor, 1.5 * Xf, "predict"
+        make, y, out, loss = EndToEndEquivariantRegressor, 1.5 * Xf, "predict", MaskedMSELoss
     else:
-        make, y, out = EndToEndEquivariantClassifier, Y, "predict_proba"
-    fresh = make(max_epochs=4, random_state=0, module__hidden=8, callbacks=[("stop", _InterruptAt(2))])
-    with pytest.raises(KeyboardInterrupt):
+        make, y, out, loss = EndToEndEquivariantClassifier, Y, "predict_proba", torch.nn.CrossEntropyLoss
+    fresh = make(max_epochs=4, random_state=0, module__hidden=8, criterion=_ctrl_c_criterion(loss, 2))
+    with pytest.raises(KeyboardInterrupt, match="interrupted after 2 complete"):
         fresh.fit(Xf, y)
     with pytest.raises(NotFittedError):
         check_is_fitted(fresh)
 
     model = make(max_epochs=3, random_state=0, module__hidden=8).fit(Xf, y)
     before = getattr(model, out)(Xf)
-    model.set_params(callbacks=[("stop", _InterruptAt(1))], max_epochs=5)
+    model.set_params(criterion=_ctrl_c_criterion(loss, 1), max_epochs=5)
     with pytest.raises(KeyboardInterrupt):
         model.fit(Xf, y)
     np.testing.assert_array_equal(getattr(model, out)(Xf), before)
     assert len(model.history) == 3
+
+
+@pytest.mark.parametrize("kind", ["regressor", "classifier"])
+def test_end_to_end_stopping_callbacks_still_just_stop(kind):
+    """skorch's EarlyStopping (and user stopping rules) raise KeyboardInterrupt from a
+    callback to end training; that stays a normal end of fit."""
+    from skorch.callbacks import EarlyStopping
+
+    Xf = X.astype(np.float32)
+    make, y = (EndToEndEquivariantRegressor, 1.5 * Xf) if kind == "regressor" else \
+        (EndToEndEquivariantClassifier, Y)
+    model = make(max_epochs=6, random_state=0, module__hidden=8, callbacks=[("stop", _InterruptAt(2))])
+    assert len(model.fit(Xf, y).history) == 2
+    stopper = EarlyStopping(monitor="train_loss", patience=1, threshold=10.0)
+    model = make(max_epochs=6, random_state=0, module__hidden=8, callbacks=[("es", stopper)])
+    assert len(model.fit(Xf, y).history) < 6

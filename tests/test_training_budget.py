@@ -1,0 +1,180 @@
+"""The training budget, learning-rate schedule, thread limits and extreme scales of the trainer.
+
+* :func:`skcanon._training.training_budget`: mini-batch and epochs from 300 to 1,000,000
+  samples (an explicit ``max_epochs`` is kept);
+* the learning rate warms up and then follows a cosine to zero over the planned steps;
+* early stopping restores the epoch with the best validation loss;
+* training runs on one torch thread by default whatever the caller's setting, and restores
+  that setting (results do not depend on the thread or worker count);
+* ``X * 1e300`` trains (it used to raise ``OverflowError: cannot convert float infinity to
+  integer`` in the rescale).
+"""
+
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from skcanon import CanonicalizerTransformer  # noqa: E402
+from skcanon._training import (  # noqa: E402
+    MAX_AUTO_EPOCHS,
+    MAX_BATCH,
+    MIN_BATCH,
+    MIN_EPOCHS,
+    TARGET_STEPS,
+    _ObjectiveModule,
+    _power_of_two_scale,
+    _warmup_cosine,
+    train_frame_network,
+    training_budget,
+)
+from skcanon.canonicalizers._learned import build_frame_network  # noqa: E402
+from skcanon.groups import get_group  # noqa: E402
+from skcanon.layouts import PointLayout  # noqa: E402
+
+P = np.random.default_rng(0).normal(size=(60, 6, 3)) * [3.0, 2.0, 1.0]
+Y = np.arange(60) % 3
+
+
+def _net(seed=0):
+    from skcanon._training import seeded
+
+    with seeded(seed):
+        return build_frame_network(get_group("SO3"), PointLayout(3), 8)
+
+
+@pytest.mark.parametrize("n", [1, 10, 300, 400, 1000, 10_000, 100_000, 1_000_000])
+def test_budget_covers_small_and_large_data(n):
+    batch, epochs = training_budget(n)
+    assert MIN_BATCH <= batch <= MAX_BATCH and MIN_EPOCHS <= epochs <= MAX_AUTO_EPOCHS
+    steps = epochs * math.ceil(n / batch)
+    if n >= 300:
+        # enough optimiser steps on small data (the old cap of 128 gave ~60 for 20 epochs
+        # of 350 samples), and a bounded number of passes over large data
+        assert steps >= min(TARGET_STEPS, MAX_AUTO_EPOCHS * math.ceil(n / batch))
+        assert (epochs - 1) * n <= max(TARGET_STEPS * MAX_BATCH, (MIN_EPOCHS - 1) * n)
+
+
+def test_budget_keeps_explicit_epochs_and_batch_bound():
+    assert training_budget(900, max_epochs=7) == (32, 7)
+    assert training_budget(900, max_epochs=None) == training_budget(900, "auto")
+    assert training_budget(100_000, batch_size=64)[0] == 64
+    for bad in (0, -1, 2.5, "many", True):
+        with pytest.raises(ValueError, match="max_epochs"):
+            training_budget(100, max_epochs=bad)
+
+
+def test_warmup_then_cosine_to_zero():
+    f = _warmup_cosine(200)
+    values = np.array([f(s) for s in range(201)])
+    warm = int(np.argmax(values))
+    assert 1 <= warm <= 20 and values[warm] == pytest.approx(1.0)
+    assert np.all(np.diff(values[:warm + 1]) > 0) and np.all(np.diff(values[warm:]) <= 1e-12)
+    assert values[-1] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_learning_rate_follows_the_schedule(monkeypatch):
+    lrs = []
+    original = _ObjectiveModule.loss
+
+    def loss(self, outputs, y):
+        if self.training:
+            lrs.append(current["optimizer"].param_groups[0]["lr"])
+        return original(self, outputs, y)
+
+    current = {}
+    original_init = torch.optim.Adam.__init__
+
+    def init(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        current["optimizer"] = self
+
+    monkeypatch.setattr(_ObjectiveModule, "loss", loss)
+    monkeypatch.setattr(torch.optim.Adam, "__init__", init)
+    info = train_frame_network(_net(), P, Y, max_epochs=10, lr=1e-2, early_stopping=False)
+    steps = 10 * math.ceil(60 / info["batch_size"])
+    assert len(lrs) == steps
+    expected = [1e-2 * _warmup_cosine(steps)(i) for i in range(steps)]
+    np.testing.assert_allclose(lrs, expected, rtol=1e-6)
+
+
+def test_early_stopping_keeps_the_best_epoch_and_is_not_an_interrupt():
+    """skorch's EarlyStopping stops training by raising KeyboardInterrupt: that must end
+    training quietly, not reach the caller as Ctrl-C."""
+    net = _net()
+    info = train_frame_network(net, P, Y, max_epochs=60, lr=5e-2, early_stopping=True,
+                               validation_fraction=0.2)
+    valid = [row["valid_loss"] for row in info["history"]]
+    assert info["n_epochs_trained"] == len(valid) <= 60
+    assert info["best_epoch"] == int(np.argmin(valid)) + 1
+
+
+def test_training_uses_one_thread_by_default_and_restores_the_setting(monkeypatch):
+    threads = []
+    original = _ObjectiveModule.loss
+
+    def loss(self, outputs, y):
+        threads.append(torch.get_num_threads())
+        return original(self, outputs, y)
+
+    monkeypatch.setattr(_ObjectiveModule, "loss", loss)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        train_frame_network(_net(), P, Y, max_epochs=2, early_stopping=False)
+        assert set(threads) == {1}
+        assert torch.get_num_threads() == 2
+        threads.clear()
+        train_frame_network(_net(), P, Y, max_epochs=1, early_stopping=False, n_jobs=2)
+        assert set(threads) == {min(2, len(__import__("os").sched_getaffinity(0)))}
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_same_weights_whatever_the_callers_thread_count():
+    before = torch.get_num_threads()
+    weights = []
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            net = _net()
+            train_frame_network(net, P, Y, max_epochs=3, early_stopping=False, seed=4)
+            weights.append(torch.cat([p.detach().flatten() for p in net.parameters()]))
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(weights[0], weights[1])
+
+
+@pytest.mark.parametrize("scale", [1e300, 1e200, 1e-300])
+def test_extreme_scales_train_like_unit_scale(scale):
+    """The training set is divided by a power of two; at 1e300 the mean of squares used to
+    overflow and ``round(log2(inf))`` raised OverflowError."""
+    k = int(round(math.log2(scale)))
+    a, b = _net(), _net()
+    train_frame_network(a, P, Y, max_epochs=2, early_stopping=False)
+    train_frame_network(b, P * 2.0 ** k, Y, max_epochs=2, early_stopping=False)
+    for p, q in zip(a.parameters(), b.parameters()):
+        assert torch.equal(p, q)  # powers of two rescale exactly
+    assert np.isfinite(_power_of_two_scale(P * scale))
+
+
+def test_learned_transformer_fits_1e300_input():
+    X = P.reshape(60, -1) * 1e300
+    canon = CanonicalizerTransformer("SE3", "learned", hidden=8, max_epochs=2, random_state=0).fit(X, Y)
+    out = canon.transform(X)
+    assert out.shape == X.shape and np.isfinite(out).all()
+
+
+def test_scalar_columns_are_not_rescaled():
+    """Networks that standardise scalar fields with statistics from fit must see the same
+    scalar values in training as at transform: only geometric columns are rescaled."""
+    from skcanon._training import _rescaled_float32
+
+    layout = PointLayout(3, fields=[("pos", "position"), ("z", "scalar")])
+    net = build_frame_network(get_group("SE3"), layout, 8)
+    Q = np.concatenate([P * 1e6, np.full((60, 6, 1), 6.0)], axis=2)
+    R = _rescaled_float32(Q, net)
+    assert np.all(R[..., 3] == 6.0)
+    assert 0.1 < np.sqrt(np.mean(R[..., :3] ** 2)) < 10
