@@ -46,11 +46,16 @@ class InvariantProjector(SkcanonEstimatorMixin, TransformerMixin, BaseEstimator)
     spectral      ``"bispectrum"``                              C_n fibres             generic
     random        ``"reynolds"``                                C_n, D_n, small S_n    no
     random        ``"max_filter"``                              C_n, D_n, small S_n    K ≥ 2·dim
-    section       ``"canonical"``                               any (points, images)   yes
+    graph         ``"spectrum"``                                S_n on graphs          no
+    section       ``"canonical"``                               any (points, images,   yes
+                                                                graphs)
     ============  ============================================  =====================  ==========
 
     Formulas and costs are in :doc:`the user guide </projections>` and in the classes of
-    :mod:`skcanon.projections`.
+    :mod:`skcanon.projections`. Absent points (all-NaN rows) are ignored by the geometry
+    maps, ``"canonical"`` and the graph maps: every feature that involves one is 0. The
+    output is always finite; where finite features cannot exist (Gram entries of
+    coordinates beyond the dtype's range) ``transform`` raises a ``ValueError``.
 
     Parameters
     ----------
@@ -65,11 +70,12 @@ class InvariantProjector(SkcanonEstimatorMixin, TransformerMixin, BaseEstimator)
         ``"bispectrum"`` for C_n fibres, ``"max_filter"`` for C_n/D_n on images and 2-D
         points, ``"canonical"`` for graphs and everything else (see
         :func:`skcanon.projections.auto_method`).
-    layout : {"points", "image", "fibre"}, PointLayout, ImageLayout, FibreLayout or None, \
-default=None
-        How columns map to points, pixels or fibres. ``None``: images for C_n/D_n, points
-        otherwise. ``"fibre"`` means ``FibreLayout(n)`` for ``C_n``: input
-        ``(n_samples, channels * n)`` channel-major.
+    layout : {"points", "image", "fibre", "graph"}, PointLayout, ImageLayout, FibreLayout, \
+GraphLayout or None, default=None
+        How columns map to points, pixels, fibres or graph nodes. ``None``: images for
+        C_n/D_n, points otherwise. ``"fibre"`` means ``FibreLayout(n)`` for ``C_n``: input
+        ``(n_samples, channels * n)`` channel-major. ``"graph"``: a list of networkx graphs
+        (or encoded arrays), S_n relabelling nodes.
     n_dims : int or None, default=None
         Columns per point: the spatial dimension for geometric groups, and for pure S_n the
         number of scalar channels per point (``None`` → 3, as for
