@@ -20,6 +20,7 @@ two points at small scale with :class:`~skcanon._projector.InvariantProjector`:
 # %%
 # Setup
 # -----
+import os
 import time
 from pathlib import Path
 
@@ -41,6 +42,7 @@ from skcanon.groups import get_group
 from skcanon.layouts import ImageLayout, PointLayout
 from skcanon.metrics import orbit_distortion
 
+QUICK = os.environ.get("SKCANON_EXAMPLE_QUICK", "0") not in ("", "0")  # small sizes (CI)
 start = time.perf_counter()
 rng = np.random.default_rng(0)
 
@@ -58,7 +60,7 @@ S_n = get_group("S_n")
 perm = S_n.sample(len(latent), 0, n_points=M)
 Z = S_n.apply(perm, latent, PointLayout(1))
 
-forest = RandomForestRegressor(n_estimators=100, random_state=0)
+forest = RandomForestRegressor(n_estimators=30 if QUICK else 100, random_state=0)
 graph_scores = {}
 for name, model in {
     "raw latent": forest,
@@ -139,3 +141,4 @@ fig.tight_layout()
 if __name__ == "__main__":
     here = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
     fig.savefig(here / "plot_invariant_projections.png", dpi=80)
+    print(f"done in {time.perf_counter() - start:.1f} s")

@@ -15,6 +15,7 @@ The clouds come from :func:`skcanon.datasets.make_point_shapes` (3-D Tetris piec
 # %%
 # One shape in six random poses
 # -----------------------------
+import os
 import time
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from skcanon.groups import get_group
 from skcanon.layouts import PointLayout
 from skcanon.metrics import invariance_error
 
+QUICK = os.environ.get("SKCANON_EXAMPLE_QUICK", "0") not in ("", "0")  # small sizes (CI)
 start = time.perf_counter()
 layout = PointLayout(3)
 group = get_group("SE3xS_n")
@@ -96,7 +98,7 @@ fig2.tight_layout()
 # :func:`~skcanon.metrics.invariance_error` moves the data by random group elements and
 # reports how much the output changes, relative to its scale: zero up to rounding for the
 # canonicalizer, large for the raw coordinates.
-X_eval = make_point_shapes(n_samples=50, n_points=40, shapes="tetris", random_state=3,
+X_eval = make_point_shapes(n_samples=20 if QUICK else 50, n_points=40, shapes="tetris", random_state=3,
                            return_X_y=True)[0]
 fitted = CanonicalizerTransformer("SE3xS_n", "pca+sort").fit(X_eval)
 identity = CanonicalizerTransformer("SE3xS_n", "identity").fit(X_eval)

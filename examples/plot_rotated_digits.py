@@ -18,6 +18,7 @@ We use scikit-learn's 8×8 digits, rotated with skcanon's own group actions.
 # %%
 # Data: upright digits for training, rotated digits for testing
 # -------------------------------------------------------------
+import os
 import time
 from pathlib import Path
 
@@ -35,9 +36,12 @@ from skcanon import CanonicalizerTransformer
 from skcanon.groups import get_group
 from skcanon.layouts import ImageLayout
 
+QUICK = os.environ.get("SKCANON_EXAMPLE_QUICK", "0") not in ("", "0")  # small sizes (CI)
 start = time.perf_counter()
 X, y = load_digits(return_X_y=True)
 X = X / 16.0                              # pixel intensities in [0, 1]
+if QUICK:
+    X, y = X[:600], y[:600]
 layout = ImageLayout((8, 8))              # flat (n, 64) columns are 8×8 images
 
 X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, random_state=0)
