@@ -80,3 +80,44 @@ def test_threads_do_not_change_torch_thread_settings():
     with ThreadPoolExecutor(max_workers=3) as pool:
         list(pool.map(est.transform, [X[:8]] * 6))
     assert torch.get_num_threads() == n
+
+
+def test_limited_threads_nests_and_restores_across_threads():
+    from skcanon._threads import limited_threads, n_threads_from
+
+    before = torch.get_num_threads()
+    with limited_threads(None) as n:
+        assert n == 1 and torch.get_num_threads() == 1
+        with limited_threads(2) as m:
+            assert torch.get_num_threads() == m == n_threads_from(2)
+    assert torch.get_num_threads() == before
+
+    def work(_):
+        with limited_threads(1):
+            return torch.get_num_threads()
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert set(pool.map(work, range(16))) == {1}
+    assert torch.get_num_threads() == before
+    assert n_threads_from(-1) >= 1 and n_threads_from(-10_000) == 1
+    with pytest.raises(ValueError, match="n_jobs == 0"):
+        n_threads_from(0)
+
+
+def test_grid_search_scores_do_not_depend_on_the_worker_count():
+    """The same GridSearchCV over a learned canonicalizer gave 0.870 with n_jobs=1 and
+    0.875 with n_jobs=2: loky workers run torch on fewer threads than the parent, and
+    float reductions split differently. Training now runs on one thread by default."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+
+    rng = np.random.default_rng(1)
+    X = (rng.normal(size=(90, 8, 3)) * [3.0, 2.0, 1.0]).reshape(90, -1)
+    y = (np.abs(X).sum(1) > np.median(np.abs(X).sum(1))).astype(int)
+    pipe = make_pipeline(CanonicalizerTransformer("SO3", "learned", hidden=8, max_epochs=2, random_state=0),
+                         LogisticRegression(max_iter=200))
+    grid = {"canonicalizertransformer__lr": [1e-3, 1e-2]}
+    scores = [GridSearchCV(pipe, grid, cv=2, n_jobs=n_jobs).fit(X, y).cv_results_["mean_test_score"]
+              for n_jobs in (1, 2)]
+    np.testing.assert_array_equal(scores[0], scores[1])

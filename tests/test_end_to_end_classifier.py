@@ -1,0 +1,156 @@
+"""EndToEndEquivariantClassifier: canonicalization network + backbone trained jointly on the
+cross-entropy (Kaba et al.'s setting for classification).
+
+Contracts: invariant class scores (SE(3), and SE(3)×S_n with the message-passing backbone),
+scikit-learn conventions (classes_, predict_proba, string labels, clone, GridSearchCV,
+pickle/joblib), seeding, clear errors, and a CUDA fit that loads on the CPU.
+"""
+
+import pickle
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from sklearn.base import clone, is_classifier  # noqa: E402
+from sklearn.model_selection import GridSearchCV  # noqa: E402
+
+from skcanon._end_to_end import EndToEndEquivariantClassifier  # noqa: E402
+from skcanon.groups import get_group  # noqa: E402
+from skcanon.layouts import PointLayout  # noqa: E402
+
+TINY = dict(max_epochs=3, module__hidden=8, module__backbone_hidden=16)
+
+
+def _data(n=96, m=6, seed=0):
+    """Elongated vs flat clouds in random SE(3) poses: a label that only an invariant
+    reading of the shape can give."""
+    rng = np.random.default_rng(seed)
+    y = np.where(np.arange(n) % 2 == 0, "rod", "disk")
+    scales = np.where((y == "rod")[:, None], [4.0, 0.5, 0.5], [2.5, 2.5, 0.3])
+    P = rng.normal(size=(n, m, 3)) * scales[:, None, :]
+    G = get_group("SE3")
+    X = G.apply(G.sample(n, random_state=seed), P.reshape(n, -1), PointLayout(3))
+    return X.astype(np.float32), y
+
+
+def test_learns_an_invariant_label_and_follows_sklearn_conventions():
+    X, y = _data(200)
+    X, y, X_test, y_test = X[:150], y[:150], X[150:], y[150:]
+    model = EndToEndEquivariantClassifier(max_epochs=40, lr=3e-3, random_state=0).fit(X, y)
+    assert is_classifier(model)
+    assert model.classes_.tolist() == ["disk", "rod"]
+    proba = model.predict_proba(X_test)
+    assert proba.shape == (50, 2) and np.allclose(proba.sum(1), 1, atol=1e-5)
+    pred = model.predict(X_test)
+    assert pred.dtype.kind == "U" and set(pred) <= {"disk", "rod"}
+    np.testing.assert_array_equal(pred, model.classes_[proba.argmax(1)])
+    # the learned frame generalises to new poses; the same backbone without it does not
+    plain = EndToEndEquivariantClassifier(max_epochs=40, lr=3e-3, random_state=0,
+                                          module__frame="identity").fit(X, y)
+    assert model.score(X_test, y_test) >= max(0.7, plain.score(X_test, y_test) + 0.2)
+
+
+@pytest.mark.parametrize("backbone", ["mlp", "message_passing"])
+def test_class_scores_are_invariant(backbone):
+    X, y = _data()
+    model = EndToEndEquivariantClassifier(random_state=0, module__backbone=backbone, **TINY).fit(X, y)
+    n = len(X)
+    G = get_group("SE3xS_n" if backbone == "message_passing" else "SE3")
+    moved = G.apply(G.sample(n, random_state=3, n_points=6), X.astype(np.float64),
+                    PointLayout(3)).astype(np.float32)
+    a, b = model.predict_proba(X), model.predict_proba(moved)
+    assert np.median(np.abs(a - b).max(1)) <= 1e-4 and np.mean(np.abs(a - b).max(1) <= 1e-3) >= 0.9
+
+
+def test_seeded_pickled_cloned_and_grid_searched(tmp_path):
+    import joblib
+
+    X, y = _data()
+    a = EndToEndEquivariantClassifier(random_state=5, **TINY).fit(X, y)
+    b = EndToEndEquivariantClassifier(random_state=5, **TINY).fit(X, y)
+    c = EndToEndEquivariantClassifier(random_state=6, **TINY).fit(X, y)
+    pa = a.predict_proba(X)
+    np.testing.assert_array_equal(pa, b.predict_proba(X))
+    assert not np.array_equal(pa, c.predict_proba(X))
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(a)).predict_proba(X), pa)
+    joblib.dump(a, tmp_path / "m.joblib")
+    loaded = joblib.load(tmp_path / "m.joblib")
+    np.testing.assert_array_equal(loaded.predict_proba(X), pa)
+    np.testing.assert_array_equal(loaded.classes_, a.classes_)
+    assert clone(a).get_params()["random_state"] == 5
+    grid = GridSearchCV(EndToEndEquivariantClassifier(random_state=0, max_epochs=2),
+                        {"module__hidden": [4, 8]}, cv=2).fit(X, y)
+    assert grid.best_params_["module__hidden"] in (4, 8)
+
+
+def test_integer_labels_and_explicit_classes():
+    X, _ = _data()
+    y = np.arange(len(X)) % 3 + 10
+    model = EndToEndEquivariantClassifier(random_state=0, **TINY).fit(X, y)
+    assert model.classes_.tolist() == [10, 11, 12]
+    assert set(model.predict(X)) <= {10, 11, 12}
+    wider = EndToEndEquivariantClassifier(random_state=0, classes=[10, 11, 12, 13], **TINY).fit(X, y)
+    assert wider.predict_proba(X).shape == (len(X), 4)
+
+
+def test_clear_errors():
+    X, y = _data(32)
+    est = EndToEndEquivariantClassifier(**TINY)
+    with pytest.raises(ValueError, match="requires y"):
+        est.fit(X, None)
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        est.fit(X, np.zeros(32))
+    with pytest.raises(ValueError, match="label type"):
+        est.fit(X, np.linspace(0, 1, 32))
+    with pytest.raises(ValueError, match="samples"):
+        est.fit(X, y[:10])
+    with pytest.raises(ValueError, match="multiple of the 3"):
+        est.fit(X[:, :-1], y)
+    with pytest.raises(ValueError, match="not in classes"):
+        EndToEndEquivariantClassifier(classes=["rod"], **TINY).fit(X, y)
+    with pytest.raises(ValueError, match="supports O"):
+        EndToEndEquivariantClassifier(module__group="S_n", **TINY).fit(X, y)
+    model = EndToEndEquivariantClassifier(random_state=0, **TINY).fit(X, y)
+    with pytest.raises(ValueError, match="fitted on 6 points"):
+        model.predict(X[:, :9])
+    with pytest.raises(AttributeError, match="not fitted"):
+        EndToEndEquivariantClassifier().classes_
+
+
+def test_absent_points_and_frames():
+    X, y = _data(48)
+    X = X.reshape(48, 6, 3).copy()
+    X[::3, -1] = np.nan   # ragged clouds: absent last point
+    X = X.reshape(48, -1)
+    for frame in ("learned", "identity", "augment"):
+        model = EndToEndEquivariantClassifier(random_state=0, module__frame=frame, **TINY).fit(X, y)
+        assert np.isfinite(model.predict_proba(X)).all()
+
+
+def test_fit_restores_the_callers_thread_count():
+    X, y = _data(32)
+    before = torch.get_num_threads()
+    EndToEndEquivariantClassifier(random_state=0, **TINY).fit(X, y).predict(X)
+    assert torch.get_num_threads() == before
+
+
+@pytest.mark.gpu
+def test_cuda_fit_loads_and_predicts_on_cpu(tmp_path):
+    import subprocess
+    import sys
+
+    X, y = _data()
+    model = EndToEndEquivariantClassifier(random_state=0, device="cuda", **TINY).fit(X, y)
+    proba = model.predict_proba(X)
+    path = tmp_path / "m.pkl"
+    path.write_bytes(pickle.dumps(model))
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "p.npy", proba)
+    code = ("import os, pickle, numpy as np; os.environ['CUDA_VISIBLE_DEVICES']=''; "
+            f"m = pickle.loads(open(r'{path}', 'rb').read()); m.set_params(device='cpu'); "
+            f"X = np.load(r'{tmp_path / 'X.npy'}'); p = np.load(r'{tmp_path / 'p.npy'}'); "
+            "assert np.allclose(m.predict_proba(X), p, atol=1e-4), 'CPU and CUDA scores differ'")
+    subprocess.run([sys.executable, "-c", code], check=True, env={"CUDA_VISIBLE_DEVICES": "",
+                                                                  "PATH": __import__("os").environ["PATH"]})
