@@ -24,13 +24,13 @@ from ..groups import (
 from . import register_method
 from ._base import LEARNING_OPTIONS, Canonicalizer
 
-__all__ = ["LearnedCanonicalizer", "RandomCanonicalizer", "build_frame_network"]
+__all__ = ["LearnedCanonicalizer", "RandomCanonicalizer", "AnchoredCanonicalizer", "build_frame_network"]
 
 #: points (x width) or pixels evaluated at once at transform: bounds working memory
 _INFERENCE_ELEMENTS = 2**18
 
 
-def build_frame_network(group, layout, hidden=64):
+def build_frame_network(group, layout, hidden=64, scalar_stats=None, anchored=False):
     """The frame network for ``group`` acting on ``layout``.
 
     Point sets: :class:`~skcanon.nn._points.PointFrameNetwork` for O(d), SO(d), E(d),
@@ -38,33 +38,47 @@ def build_frame_network(group, layout, hidden=64):
     (e.g. SE(3)×S_n) compose them, geometric factors first. Images: delegated to
     ``skcanon.nn._images.build_image_network`` (C_n, D_n, SO(2)).
 
+    ``scalar_stats`` (from :func:`skcanon.nn._points.scalar_statistics`) give point
+    networks the training set's statistics and codes of the scalar fields. ``anchored``
+    builds residual networks on top of the heuristics instead
+    (:class:`~skcanon.nn._points.AnchoredPointNetwork`,
+    :class:`~skcanon.nn._permutation.AnchoredSortNetwork`; point sets, rotation and
+    permutation factors only).
+
     Raises
     ------
     ValueError
         When no network family handles the group on this layout.
     """
     kind = getattr(layout, "kind", None)
-    if kind == "image":
+    if kind == "image" and not anchored:
         from ..nn._images import build_image_network
 
         return build_image_network(group, layout, hidden)
     if kind != "points":
-        raise ValueError(f"Learned canonicalization needs a PointLayout or ImageLayout; got {layout!r}.")
-    from ..nn._permutation import ComposedFrameNetwork, SortFrameNetwork
-    from ..nn._points import PointFrameNetwork
+        what = "method='anchored' needs a PointLayout" if anchored else \
+            "Learned canonicalization needs a PointLayout or ImageLayout"
+        raise ValueError(f"{what}; got {layout!r}.")
+    from ..nn._permutation import AnchoredSortNetwork, ComposedFrameNetwork, SortFrameNetwork
+    from ..nn._points import AnchoredPointNetwork, PointFrameNetwork
 
     nets, rank = [], []
     for f in group.factors:
         if isinstance(f, PermutationGroup):
-            nets.append(SortFrameNetwork(f, layout, hidden))
+            nets.append((AnchoredSortNetwork if anchored else SortFrameNetwork)(
+                f, layout, hidden, scalar_stats=scalar_stats))
             rank.append(3)
-        elif isinstance(f, (OrthogonalGroup, EuclideanGroup, TranslationGroup)):
-            nets.append(PointFrameNetwork(f, layout, hidden))
+        elif isinstance(f, (OrthogonalGroup, EuclideanGroup)) or (
+                isinstance(f, TranslationGroup) and not anchored):
+            cls = AnchoredPointNetwork if anchored else PointFrameNetwork
+            nets.append(cls(f, layout, hidden, scalar_stats=scalar_stats))
             rank.append(0 if isinstance(f, TranslationGroup) else 1)
         else:
+            supported = ("O(d), SO(d), E(d), SE(d), S_n and their products" if anchored else
+                         "O(d), SO(d), E(d), SE(d), T(d), S_n and their products")
             raise ValueError(
-                f"No learned network for factor {f.name!r} of group {group.name!r} on point sets; "
-                "supported: O(d), SO(d), E(d), SE(d), T(d), S_n and their products."
+                f"No {'anchored' if anchored else 'learned'} network for factor {f.name!r} of group "
+                f"{group.name!r} on point sets; supported: {supported}."
             )
     if len(nets) == 1:
         return nets[0]
@@ -72,6 +86,19 @@ def build_frame_network(group, layout, hidden=64):
         raise ValueError(f"group {group.name!r} has more than one S_n factor.")
     order = sorted(range(len(nets)), key=lambda i: rank[i])
     return ComposedFrameNetwork(group, layout, nets, order, hidden)
+
+
+def _set_precision(network, dtype):
+    """Tell the point networks the dtype of the data (their tie tolerances follow it)."""
+    for module in network.modules():
+        if hasattr(module, "precision"):
+            module.precision = np.dtype(dtype)
+
+
+def _set_input_unit(network, unit):
+    for module in network.modules():
+        if hasattr(module, "input_unit"):
+            module.input_unit = float(unit)
 
 
 def _to_numpy(h, float_dtype):
@@ -143,7 +170,7 @@ class LearnedCanonicalizer(Canonicalizer):
 
         self.group.check_layout(layout)
         with seeded(0):  # building is cheap; it surfaces unsupported group/layout pairs early
-            build_frame_network(self.group, layout, 2)
+            build_frame_network(self.group, layout, 2, anchored=self._anchored)
 
     def fit(self, P, layout, y=None):
         from .._training import resolve_device, seed_from, seeded, train_frame_network
@@ -154,22 +181,47 @@ class LearnedCanonicalizer(Canonicalizer):
         self.__dict__.pop("_net64", None)
         self.device_ = resolve_device(self.device)
         seed = seed_from(self.random_state)
+        self.scalar_stats_ = self._statistics(P, layout)
         with seeded(seed):
-            network = build_frame_network(self.group, layout, int(self.hidden))
+            network = self._build(layout)
         network = network.to(self.device_)
         self.history_, self.objective_ = [], None
         if self._trains:
-            info = train_frame_network(
+            from .._training import _power_of_two_scale
+
+            # the trainer divides the whole training array by a power of two; scalar
+            # fields are encoded in the units of fit, so the networks undo it meanwhile
+            _set_input_unit(network, _power_of_two_scale(P))
+            _set_precision(network, np.float32)
+            try:
+                info = train_frame_network(
                 network, P, y, objective=self.objective, prior_weight=self.prior_weight,
                 hidden=int(self.hidden), max_epochs=int(self.max_epochs), lr=float(self.lr),
-                early_stopping=self.early_stopping, validation_fraction=float(self.validation_fraction),
-                device=self.device_, verbose=self.verbose, batch_size=self.batch_size, seed=seed)
+                    early_stopping=self.early_stopping, validation_fraction=float(self.validation_fraction),
+                    device=self.device_, verbose=self.verbose, batch_size=self.batch_size, seed=seed)
+            finally:
+                _set_input_unit(network, 1.0)
             self.history_, self.objective_ = info["history"], info["objective"]
         network.eval()
         for p in network.parameters():
             p.requires_grad_(False)
         self.network_, self.layout_ = network, layout
         return self
+
+    _anchored = False
+
+    def _statistics(self, P, layout):
+        if getattr(layout, "kind", None) != "points":
+            return None
+        from ..nn._points import scalar_statistics
+
+        return scalar_statistics(P, layout)
+
+    def _build(self, layout):
+        if getattr(layout, "kind", None) != "points":
+            return build_frame_network(self.group, layout, int(self.hidden), anchored=self._anchored)
+        return build_frame_network(self.group, layout, int(self.hidden),
+                                   scalar_stats=getattr(self, "scalar_stats_", None), anchored=self._anchored)
 
     def frames(self, P, layout):
         import torch
@@ -178,8 +230,13 @@ class LearnedCanonicalizer(Canonicalizer):
             raise RuntimeError(f"{type(self).__name__} is not fitted; call fit first.")
         float_dtype = P.dtype if np.issubdtype(P.dtype, np.floating) else np.float64
         network, torch_dtype = self.network_, torch.float32
-        if float_dtype == np.float64:  # float64 input: frames computed in float64 too
+        points = getattr(layout, "kind", None) == "points"
+        # float64 input, and point sets on the CPU whatever their dtype: frames computed in
+        # float64 (float32 rounding inside the network would otherwise be amplified near
+        # symmetric inputs; the input's own rounding is what the tie tolerances allow for)
+        if float_dtype == np.float64 or (points and not str(self.device_).startswith("cuda")):
             network, torch_dtype = self._network64(), torch.float64
+        _set_precision(network, float_dtype)
         per_sample = max(1, int(np.prod(P.shape[1:])))
         step = max(1, _INFERENCE_ELEMENTS // per_sample)
         if self.batch_size:
@@ -223,7 +280,7 @@ class LearnedCanonicalizer(Canonicalizer):
             if str(getattr(self, "device_", "cpu")).startswith("cuda") and not torch.cuda.is_available():
                 self.device_ = "cpu"
             with seeded(0):
-                network = build_frame_network(self.group, self.layout_, int(self.hidden))
+                network = self._build(self.layout_)
             network.load_state_dict(weights)
             network.eval()
             for p in network.parameters():
@@ -242,6 +299,23 @@ class RandomCanonicalizer(LearnedCanonicalizer):
     _trains = False
 
 
+class AnchoredCanonicalizer(LearnedCanonicalizer):
+    """A network that starts from the best heuristic and learns a correction to it.
+
+    The PCA frame (``method="pca"``, exact tie rules included) is followed by a learned
+    residual rotation, and the ``sort`` order by a learned residual score; both residuals
+    start at zero (the untrained canonicalizer *is* ``pca+sort``) and training moves away
+    from the heuristic only where the objective pays. Point sets; groups O(d), SO(d),
+    E(d), SE(d), S_n and their products. Options and attributes as
+    :class:`LearnedCanonicalizer`.
+    """
+
+    method = "anchored"
+    _anchored = True
+
+
 _GROUPS = (OrthogonalGroup, EuclideanGroup, TranslationGroup, PermutationGroup, CyclicGroup, DihedralGroup)
 register_method("learned", LearnedCanonicalizer, _GROUPS, whole_group=True)
 register_method("random", RandomCanonicalizer, _GROUPS, whole_group=True)
+register_method("anchored", AnchoredCanonicalizer, (OrthogonalGroup, EuclideanGroup, PermutationGroup),
+                whole_group=True)

@@ -16,14 +16,15 @@ rotation-canonicalized points.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
 from ..groups import PermutationGroup
 from ._base import FrameNetwork, safe_sqrt
-from ._points import init_weights, masked_mean, present_mask
+from ._points import ScalarEncoder, init_weights, masked_mean, present_mask, rescale_geometry
 
-__all__ = ["SortFrameNetwork", "ComposedFrameNetwork", "soft_sort_matrix"]
+__all__ = ["SortFrameNetwork", "AnchoredSortNetwork", "tolerant_order", "ComposedFrameNetwork", "soft_sort_matrix"]
 
 
 def soft_sort_matrix(scores, mask, tau=1.0):
@@ -66,14 +67,32 @@ class SortFrameNetwork(FrameNetwork):
     skcanon S_n element format (see :class:`~skcanon.groups.PermutationGroup`).
     """
 
-    def __init__(self, group, layout, hidden=64, tau=0.1):
+    def __init__(self, group, layout, hidden=64, tau=0.1, scalar_stats=None):
         super().__init__(group, layout, hidden)
         if not isinstance(group, PermutationGroup):
             raise TypeError(f"SortFrameNetwork handles S_n; got {group.name!r}.")
         group.check_layout(layout)
         H = self.hidden
         self.tau = float(tau)
-        self.phi = nn.Sequential(nn.Linear(layout.width, H), nn.SiLU(), nn.Linear(H, H), nn.SiLU())
+        #: precision of the data hard orders are computed for (set by the canonicalizer)
+        self.precision = np.dtype(np.float64)
+        fields = getattr(layout, "fields", None)
+        if fields is None:  # a layout without fields: every column is a coordinate
+            self.geo_columns = list(range(layout.width))
+            self.geo_groups = [list(range(layout.width))]
+            self.scalars = ScalarEncoder(_NoScalars(), None)
+        else:
+            self.geo_groups, self.geo_columns = [], []
+            for f in fields:
+                if f.kind != "scalar":
+                    sl = layout.slice_of(f.name)
+                    # positions within self.geo_columns of this field's columns
+                    self.geo_groups.append(list(range(len(self.geo_columns),
+                                                      len(self.geo_columns) + sl.stop - sl.start)))
+                    self.geo_columns.extend(range(sl.start, sl.stop))
+            self.scalars = ScalarEncoder(layout, scalar_stats)
+        n_in = len(self.geo_columns) + self.scalars.n_out
+        self.phi = nn.Sequential(nn.Linear(n_in, H), nn.SiLU(), nn.Linear(H, H), nn.SiLU())
         self.rho = nn.Sequential(nn.Linear(2 * H, H), nn.SiLU(), nn.Linear(H, 1))
         init_weights(self)
 
@@ -81,25 +100,32 @@ class SortFrameNetwork(FrameNetwork):
         """Per-point scores ``(n, m)`` (permutation-equivariant) and the presence mask."""
         mask = present_mask(x)
         w = mask.to(x.dtype)
-        x0 = torch.where(mask[..., None], x, torch.zeros((), dtype=x.dtype, device=x.device))
+        xs, _ = rescale_geometry(x, self.geo_columns)
+        x0 = torch.where(mask[..., None], xs, torch.zeros((), dtype=x.dtype, device=x.device))
         count = w.sum(1).clamp_min(1.0)
-        # standardize per cloud (invariant) so scores do not depend on the units
-        mu = masked_mean(x0, w, count)
-        var = masked_mean((x0 - mu[:, None]) ** 2 * w[..., None], w, count)
-        # a column with (almost) no spread — the flat axis of a planar cloud after the
-        # geometric frame — must not be blown up from its rounding noise: its spread counts
-        # as zero below 1e-12 of the cloud's overall spread
-        var = torch.where(var > 1e-24 * var.amax(-1, keepdim=True), var, torch.zeros_like(var))
-        sd = safe_sqrt(var)
-        z = (x0 - mu[:, None]) / sd[:, None]
-        h = self.phi(z * w[..., None])
+        # coordinates standardized per cloud (invariant) so scores do not depend on the units
+        g = x0[..., self.geo_columns]
+        mu = masked_mean(g, w, count)
+        var = masked_mean((g - mu[:, None]) ** 2 * w[..., None], w, count)
+        # one spread per field (not per column): a column with (almost) no spread — the flat
+        # axis of a planar cloud after the geometric frame — must not be blown up from its
+        # rounding noise (float32 noise standardized to order one reorders points)
+        spread = torch.zeros_like(var)
+        for cols in self.geo_groups:
+            total = var[:, cols].sum(-1, keepdim=True)
+            spread[:, cols] = total.expand(-1, len(cols))
+        sd = safe_sqrt(spread)
+        z = (g - mu[:, None]) / sd[:, None]
+        # scalar fields keep the meaning they had in fit (training-set statistics, embeddings)
+        feats = torch.cat([z, self.scalars(x0)], -1) if self.scalars.n_out else z
+        h = self.phi(feats * w[..., None])
         ctx = masked_mean(h, w, count)
         s = self.rho(torch.cat([h, ctx[:, None, :].expand_as(h)], -1))[..., 0]
         return s, mask
 
     def canonicalize(self, x):
         s, mask = self.scores(x)
-        order = hard_order(s, mask)
+        order = tolerant_order(s, x, mask, self.precision)
         return torch.gather(x, 1, order[:, :, None].expand(-1, -1, x.shape[2])), order
 
     def soft_canonicalize(self, x):
@@ -158,3 +184,65 @@ class ComposedFrameNetwork(FrameNetwork):
             total = total + self.nets[i].prior_loss(x)
             x = self.nets[i].canonicalize(x)[0]
         return total
+
+
+class _NoScalars:
+    fields = ()
+
+
+def tolerant_order(scores, x, mask, precision=np.float64):
+    """Hard order by decreasing score, near-ties settled by the ``sort`` heuristic's rule.
+
+    Scores within float noise of each other (points related by a symmetry of the input,
+    or close by chance) are compared on the points' own columns with
+    :func:`~skcanon.canonicalizers.tolerant_lexsort` — the key is the score (rescaled to
+    the columns' magnitude), then the columns — at the tolerance of ``precision`` (the
+    dtype of the data). Absent points go last.
+    """
+    from ..canonicalizers._heuristics import tolerant_lexsort
+
+    if x.shape[1] < 2:
+        return hard_order(scores, mask)
+    S = scores.detach().cpu().double().numpy()
+    X = x.detach().cpu().double().numpy()
+    present = mask.cpu().numpy()
+    with np.errstate(invalid="ignore"):
+        mag = np.nanmax(np.where(np.isfinite(X), np.abs(X), np.nan), axis=(1, 2)) if X.size else np.zeros(0)
+    mag = np.where(np.isfinite(mag) & (mag > 0), mag, 1.0)
+    top = np.max(np.where(present, np.abs(S), 0.0), axis=1)
+    top = np.where(top > 0, top, 1.0)
+    key0 = np.where(present, -S * (mag / top)[:, None], np.nan)
+    K = np.concatenate([key0[..., None], np.where(present[..., None], X, np.nan)], axis=-1)
+    dtype = np.float32 if np.dtype(precision) == np.float32 else np.float64
+    order = tolerant_lexsort(K.astype(dtype))
+    return torch.as_tensor(np.ascontiguousarray(order), dtype=torch.int64, device=scores.device)
+
+
+class AnchoredSortNetwork(SortFrameNetwork):
+    """A learned residual score on top of the ``sort`` heuristic's order.
+
+    Each point's score is ``-rank / n_points + gain · s(x)_i``, where ``rank`` is the
+    point's position in the order of ``method="sort"`` (tolerant lexicographic order of its
+    columns) and ``s`` the DeepSets score of :class:`SortFrameNetwork`; ``gain`` starts at
+    0, so the untrained network orders the points exactly as the heuristic does.
+    """
+
+    def __init__(self, group, layout, hidden=64, tau=0.1, scalar_stats=None):
+        super().__init__(group, layout, hidden, tau, scalar_stats)
+        self.gain = nn.Parameter(torch.zeros(()))
+
+    def scores(self, x):
+        from ..canonicalizers._heuristics import tolerant_lexsort
+
+        s, mask = super().scores(x)
+        dtype = np.float32 if np.dtype(self.precision) == np.float32 else np.float64
+        order = tolerant_lexsort(x.detach().cpu().numpy().astype(dtype))
+        n, m = order.shape
+        rank = np.empty((n, m), dtype=np.float64)
+        np.put_along_axis(rank, order, np.arange(m, dtype=np.float64)[None, :].repeat(n, 0), axis=1)
+        base = -torch.as_tensor(rank / max(m, 1), dtype=x.dtype, device=x.device)
+        return base + self.gain * s, mask
+
+    def prior_loss(self, x):
+        """``gain²``: the prior keeps the heuristic's order."""
+        return self.gain ** 2

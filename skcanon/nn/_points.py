@@ -20,6 +20,7 @@ Absent points (all-NaN rows) are masked out of every sum and stay NaN in the out
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -27,10 +28,16 @@ from ..groups import EuclideanGroup, OrthogonalGroup, TranslationGroup
 from ..groups._base import rotate_fields
 from ._base import FrameNetwork, safe_sqrt
 
-__all__ = ["PointFrameNetwork", "gram_schmidt", "present_mask", "masked_mean"]
+__all__ = ["PointFrameNetwork", "AnchoredPointNetwork", "ScalarEncoder", "scalar_statistics", "gram_schmidt", "present_mask",
+           "masked_mean", "rescale_geometry"]
 
 _TINY = 1e-12
 _SHARPNESS = 1.0
+#: floor of the logits' spread in :meth:`PointFrameNetwork._attend`: logits of points that a
+#: symmetry makes equal differ by rounding only, and dividing by their own (tiny) spread
+#: would amplify that rounding into a frame (a floor of 1e-3 turned float32 noise of 1e-7
+#: into output vectors of 1e-3 on a regular triangle)
+_SD_FLOOR = 0.1
 
 
 def present_mask(x):
@@ -46,7 +53,7 @@ def masked_mean(values, w, count):
     return (total / count[:, None]).reshape((n,) + values.shape[2:])
 
 
-def gram_schmidt(U, special=False, eps=1e-5, fallback=None, points=None):
+def gram_schmidt(U, special=False, eps=1e-5, fallback=None, points=None, return_prefix=False, atol=_TINY):
     """Orthonormalize the columns of ``U`` (``(n, d, d)``) into rotation/orthogonal frames.
 
     Column ``k`` is orthogonalized against the previous ones (modified Gram–Schmidt).
@@ -78,12 +85,24 @@ def gram_schmidt(U, special=False, eps=1e-5, fallback=None, points=None):
         is largest gives the axis, if that residual is above ``eps`` times the largest point
         norm.
 
+    atol : float, default=1e-12
+        Absolute floor of the guard: residuals up to ``eps * |u| + atol`` are negligible
+        (vectors of inputs normalized to unit spread that a symmetry forces to zero come
+        out at rounding level, not at exactly zero).
+    return_prefix : bool, default=False
+        Also return, per sample, how many leading columns were built from ``U`` and
+        ``fallback`` alone (the equivariant part of the frame); ``d`` where the whole frame
+        is (the SO(2)/SO(3) completion counts when the columns before it are).
+
     Returns
     -------
     Q : torch.Tensor of shape (n, d, d)
         Orthonormal columns.
+    prefix : torch.Tensor of shape (n,), int64
+        Only with ``return_prefix``.
     """
     n, d, _ = U.shape
+    prefix = torch.full((n,), d, dtype=torch.int64, device=U.device)
     eye = torch.eye(d, dtype=U.dtype, device=U.device).expand(n, d, d)
     completes = special and d in (2, 3)
     if points is not None:  # residuals below this are negligible
@@ -91,7 +110,7 @@ def gram_schmidt(U, special=False, eps=1e-5, fallback=None, points=None):
     cols = []
     for k in range(d - 1 if completes else d):
         u = U[:, :, k]
-        q, bad = _orthonormal_residual(u, cols, eps)
+        q, bad = _orthonormal_residual(u, cols, eps, atol)
         # equivariant replacements first: the later columns of U, then ``fallback``
         spare = [U[:, :, j] for j in range(k + 1, d)]
         if fallback is not None:
@@ -99,9 +118,10 @@ def gram_schmidt(U, special=False, eps=1e-5, fallback=None, points=None):
         for v in spare:
             if not bool(bad.any()):
                 break
-            alt, alt_bad = _orthonormal_residual(v, cols, eps)
+            alt, alt_bad = _orthonormal_residual(v, cols, eps, atol)
             q = torch.where((bad & ~alt_bad)[:, None], alt, q)
             bad = bad & alt_bad
+        prefix = torch.where(bad & (prefix == d), torch.full_like(prefix, k), prefix)
         if points is not None and bool(bad.any()):
             alt, top = _largest_residual(points, cols)
             alt_bad = top <= point_floor
@@ -121,7 +141,7 @@ def gram_schmidt(U, special=False, eps=1e-5, fallback=None, points=None):
         det = torch.linalg.det(Q)
         sign = torch.where(det < 0, -torch.ones_like(det), torch.ones_like(det))
         Q = torch.cat([Q[:, :, :-1], Q[:, :, -1:] * sign[:, None, None]], dim=-1)
-    return Q
+    return (Q, prefix) if return_prefix else Q
 
 
 def _largest_residual(cands, cols):
@@ -137,14 +157,131 @@ def _largest_residual(cands, cols):
     return unit, top
 
 
-def _orthonormal_residual(u, cols, eps):
+def _orthonormal_residual(u, cols, eps, atol=_TINY):
     """``u`` orthogonalized against ``cols`` and normalized, and where that is negligible."""
     r = u
     for q in cols:
         r = r - (r * q).sum(-1, keepdim=True) * q
     nr = r.norm(dim=-1)
-    bad = nr <= eps * u.norm(dim=-1) + _TINY
+    bad = nr <= eps * u.norm(dim=-1) + atol
     return r / nr.clamp_min(_TINY)[:, None], bad
+
+
+def scalar_statistics(P, layout):
+    """Statistics of the scalar fields of the working array ``P`` seen in ``fit``.
+
+    Returns a dict: ``mean`` and ``scale`` (one per numeric scalar column, over present
+    points with finite values; a column without spread gets scale 1) and ``vocab`` (one
+    sorted array of the codes seen per column of the fields declared categorical, i.e.
+    whose layout ``Field`` has a true ``categorical`` attribute).
+    """
+    P = np.asarray(P, dtype=np.float64)
+    present = ~np.isnan(P).all(axis=-1) if P.size else np.zeros(P.shape[:2], bool)
+    mean, scale, vocab = [], [], []
+    for f in layout.fields:
+        if f.kind != "scalar":
+            continue
+        block = P[..., layout.slice_of(f.name)][present]
+        for j in range(block.shape[-1] if block.ndim == 2 else f.size):
+            col = block[:, j] if block.ndim == 2 else np.empty(0)
+            col = col[np.isfinite(col)]
+            if getattr(f, "categorical", False):
+                vocab.append(np.unique(col))
+                continue
+            mu = float(col.mean()) if col.size else 0.0
+            sd = float(np.sqrt(np.mean((col - mu) ** 2))) if col.size else 0.0
+            mean.append(mu)
+            scale.append(sd if np.isfinite(sd) and sd > 1e-12 * max(abs(mu), 1e-300) else 1.0)
+    return {"mean": np.asarray(mean, dtype=np.float64), "scale": np.asarray(scale, dtype=np.float64),
+            "vocab": vocab}
+
+
+class ScalarEncoder(nn.Module):
+    """Features of a point's scalar fields, with the meaning they had in ``fit``.
+
+    Numeric scalar columns are standardised with the training set's mean and spread (not
+    per sample: an atomic number stays an atomic number). Columns of fields declared
+    categorical (``Field.categorical``) are embedded: each code seen in ``fit`` has its own
+    row, codes never seen (and NaN) share an "unknown" row.
+
+    Parameters
+    ----------
+    layout : PointLayout
+    stats : dict or None
+        From :func:`scalar_statistics`; ``None`` means mean 0, scale 1 and no known code.
+    embedding_dim : int, default=8
+    """
+
+    def __init__(self, layout, stats=None, embedding_dim=8):
+        super().__init__()
+        numeric, categorical = [], []
+        for f in layout.fields:
+            if f.kind != "scalar":
+                continue
+            sl = layout.slice_of(f.name)
+            cols = list(range(sl.start, sl.stop))
+            (categorical if getattr(f, "categorical", False) else numeric).extend(cols)
+        self.numeric, self.categorical = numeric, categorical
+        stats = stats or {}
+        mean = np.asarray(stats.get("mean", np.zeros(len(numeric))), dtype=np.float64)
+        scale = np.asarray(stats.get("scale", np.ones(len(numeric))), dtype=np.float64)
+        if mean.shape != (len(numeric),) or scale.shape != (len(numeric),):
+            raise ValueError("scalar statistics do not match the layout's numeric scalar columns.")
+        vocab = list(stats.get("vocab", [np.empty(0)] * len(categorical)))
+        if len(vocab) != len(categorical):
+            raise ValueError("scalar statistics do not match the layout's categorical scalar columns.")
+        self.register_buffer("mean", torch.as_tensor(mean))
+        self.register_buffer("scale", torch.as_tensor(scale))
+        self.vocab_sizes = [int(len(v)) for v in vocab]
+        for j, v in enumerate(vocab):
+            self.register_buffer(f"vocab{j}", torch.as_tensor(np.asarray(v, dtype=np.float64)))
+        self.embeddings = nn.ModuleList(nn.Embedding(len(v) + 1, int(embedding_dim)) for v in vocab)
+        self.n_out = len(numeric) + len(categorical) * int(embedding_dim)
+        #: multiplies the scalar columns before encoding (the trainer divides the whole
+        #: training array by a power of two; ``fit`` sets this to undo it, then back to 1)
+        self.input_unit = 1.0
+
+    def codes(self, values, j):
+        """Row index of each value in embedding ``j`` (the last row: unknown)."""
+        vocab = getattr(self, f"vocab{j}").to(values.dtype)
+        unknown = self.vocab_sizes[j]
+        if unknown == 0:
+            return torch.full(values.shape, unknown, dtype=torch.int64, device=values.device)
+        idx = torch.searchsorted(vocab, values.contiguous()).clamp_max(unknown - 1)
+        hit = vocab[idx] == values
+        return torch.where(hit, idx, torch.full_like(idx, unknown))
+
+    def forward(self, x0):
+        """``x0`` ``(n, m, width)`` (absent points zero) → ``(n, m, n_out)``."""
+        parts = []
+        unit = float(self.input_unit)
+        if self.numeric:
+            cols = x0[..., self.numeric] * unit
+            parts.append((cols - self.mean.to(x0.dtype)) / self.scale.to(x0.dtype))
+        for j, c in enumerate(self.categorical):
+            parts.append(self.embeddings[j](self.codes(x0[..., c] * unit, j)).to(x0.dtype))
+        if not parts:
+            return x0[..., :0]
+        return torch.cat(parts, -1)
+
+
+def rescale_geometry(x, columns):
+    """Divide the ``columns`` (geometric) of each sample by a power of two near their
+    largest magnitude, so that networks see values of order one whatever the units
+    (``1e-300`` or ``1e300``). Powers of two rescale exactly; frames are scale-invariant.
+
+    Returns ``(x_scaled, s)`` with ``s`` of shape ``(n,)``.
+    """
+    if not columns or x.shape[0] == 0:
+        return x, torch.ones(x.shape[0], dtype=x.dtype, device=x.device)
+    geo = x[..., columns]
+    finite = torch.isfinite(geo)
+    top = torch.where(finite, geo.abs(), torch.zeros((), dtype=x.dtype, device=x.device)).flatten(1).amax(1)
+    _, exponent = torch.frexp(torch.where(top > 0, top, torch.ones_like(top)))
+    s = torch.ldexp(torch.ones_like(top), exponent.to(torch.int32))
+    out = x.clone()
+    out[..., columns] = geo / s[:, None, None]
+    return out, s
 
 
 def init_weights(module):
@@ -182,8 +319,14 @@ class PointFrameNetwork(FrameNetwork):
     ``(n, d+1, d+1)`` for E(d)/SE(d), translations ``(n, d)`` for T(d).
     """
 
-    def __init__(self, group, layout, hidden=64, n_channels=8):
+    #: relative degeneracy threshold of hard frames, per precision of the input: below it a
+    #: network vector counts as fixed by a symmetry of the input and the tie rules decide
+    HARD_EPS = {np.dtype(np.float64): 1e-5, np.dtype(np.float32): 1e-3}
+
+    def __init__(self, group, layout, hidden=64, n_channels=8, scalar_stats=None):
         super().__init__(group, layout, hidden)
+        #: precision of the data the hard frames are computed for (set by the canonicalizer)
+        self.precision = np.dtype(np.float64)
         if not isinstance(group, (OrthogonalGroup, EuclideanGroup, TranslationGroup)):
             raise TypeError(f"PointFrameNetwork handles O(d), SO(d), E(d), SE(d), T(d); got {group.name!r}.")
         group.check_layout(layout)
@@ -193,13 +336,14 @@ class PointFrameNetwork(FrameNetwork):
         self.special = bool(getattr(group, "special", False))
         self.geo = [layout.slice_of(f.name) for f in layout.fields if f.is_geometric]
         self.geo_is_pos = [f.kind == "position" for f in layout.fields if f.is_geometric]
-        self.scal = [layout.slice_of(f.name) for f in layout.fields if f.kind == "scalar"]
+        self.geo_columns = [c for sl in self.geo for c in range(sl.start, sl.stop)]
+        self.scalars = ScalarEncoder(layout, scalar_stats)
         if not self.geo:
             raise ValueError(f"layout {layout!r} has no position or vector field to compute frames from.")
         if self.translate and not any(self.geo_is_pos):
             raise ValueError(f"{group.name} needs a position field; layout {layout!r} has none.")
         F = len(self.geo)
-        n_scal = sum(s.stop - s.start for s in self.scal)
+        n_scal = self.scalars.n_out
         self.n_fields, self.K = F, int(n_channels)
         self.chiral = self.special and self.d in (2, 3)
         n_inv = F + F * (F - 1) // 2 + n_scal
@@ -246,7 +390,8 @@ class PointFrameNetwork(FrameNetwork):
         for a in range(F):
             for b in range(a + 1, F):
                 inv.append((fields[a] * fields[b]).sum(-1, keepdim=True))
-        inv.extend(x0[..., sl] for sl in self.scal)
+        if self.scalars.n_out:
+            inv.append(self.scalars(x0))
         h1 = self.phi1(torch.cat(inv, -1))                                # (n, m, H)
         ctx1 = masked_mean(h1, w, count)                                   # (n, H)
         n, m = x.shape[0], x.shape[1]
@@ -275,8 +420,8 @@ class PointFrameNetwork(FrameNetwork):
     def _attend(logits, mask, stacked):
         """Per channel, a softmax-weighted mean of every field over the present points.
 
-        Logits are standardized over the points of each cloud and scaled by
-        ``_SHARPNESS``, so every channel concentrates on a few points whatever the
+        Logits are standardized over the points of each cloud (spread floored at
+        ``_SD_FLOOR``) and scaled by ``_SHARPNESS``, so every channel concentrates on a few points whatever the
         initialisation. ``logits`` ``(n, m, F, C)`` are invariant, so the result ``(n, C, d)`` is
         equivariant. Softmax weights single out different points per channel, which keeps
         the output vectors far from collinear (a well-conditioned frame).
@@ -285,23 +430,35 @@ class PointFrameNetwork(FrameNetwork):
         count = w.sum(1, keepdim=True).clamp_min(1.0)
         mu = (logits * w).sum(1, keepdim=True) / count
         sd = safe_sqrt((((logits - mu) ** 2) * w).sum(1, keepdim=True) / count)
-        z = (logits - mu) / (sd + 1e-3) * _SHARPNESS
+        z = (logits - mu) / (sd + _SD_FLOOR) * _SHARPNESS
         att = torch.softmax(z.masked_fill(w == 0, -1e9), dim=1)
         return torch.einsum("nmfc,nmfd->ncd", att, stacked)
 
-    def _parts(self, x):
-        """Rotation ``(n, d, d)`` (or None) and translation ``(n, d)`` (or None)."""
-        U, logits, mask, x0, centroid, points = self._raw_outputs(x)
+    def _parts(self, x, hard=False):
+        """Rotation ``(n, d, d)`` (or None) and translation ``(n, d)`` (or None).
+
+        ``hard``: samples whose network vectors leave part of the frame open (inputs with a
+        symmetry: planar, collinear, regular, repeated points) get that part from the
+        heuristics' exact tie rules (:func:`resolve_open_frames`), not from point order.
+        """
+        xs, unit = rescale_geometry(x, self.geo_columns)
+        U, logits, mask, x0, centroid, points = self._raw_outputs(xs)
         # without translations the centroid is an equivariant vector too: the fallback for
         # axes that the (centred) points cannot give, e.g. the normal of a flat cloud; the
         # points themselves come next, for output vectors that happen to be (nearly) coplanar
         fallback = None if (self.translate or centroid is None) else centroid[:, :, None]
-        R = (gram_schmidt(U, special=self.special, fallback=fallback, points=points)
-             if self.rotate else None)
-        t = None
+        R = t = None
         if self.translate:
             pos = x0[..., self.geo[self.geo_is_pos.index(True)]]
             t = torch.einsum("nm,nmd->nd", torch.softmax(logits, dim=1), pos)
+        if self.rotate:
+            eps = self.HARD_EPS.get(np.dtype(self.precision), 1e-3) if hard else 1e-5
+            R, prefix = gram_schmidt(U, special=self.special, fallback=fallback, points=points, eps=eps,
+                                     return_prefix=True, atol=eps if hard else _TINY)
+            if hard:
+                R = resolve_open_frames(R, prefix, xs, mask, t, self.layout, self.special, self.precision)
+        if t is not None:
+            t = t * unit[:, None]
         return R, t, mask
 
     def _apply_inverse(self, x, R, t, mask):
@@ -327,8 +484,14 @@ class PointFrameNetwork(FrameNetwork):
 
     # -- FrameNetwork API -----------------------------------------------------------------
     def canonicalize(self, x):
-        R, t, mask = self._parts(x)
+        R, t, mask = self._parts(x, hard=True)
         return self._apply_inverse(x, R, t, mask), self._frames_from_parts(R, t)
+
+    def soft_canonicalize(self, x):
+        """Differentiable canonical form (the hard one without the tie rules, which only
+        change frames of inputs with a symmetry)."""
+        R, t, mask = self._parts(x)
+        return self._apply_inverse(x, R, t, mask)
 
     def prior_loss(self, x):
         """``||R - I||²`` (rotation part); for T(d) alone, ``||t||²`` relative to the spread."""
@@ -336,5 +499,167 @@ class PointFrameNetwork(FrameNetwork):
         if R is not None:
             eye = torch.eye(self.d, dtype=R.dtype, device=R.device)
             return ((R - eye) ** 2).sum((1, 2)).mean()
-        _, _, _, x0, fields, _ = self._fields(x)
-        return (t ** 2).sum(-1).mean() / (1.0 + (x0 ** 2).sum((1, 2)).mean())
+        xs, unit = rescale_geometry(x, self.geo_columns)
+        _, _, _, x0, fields, _ = self._fields(xs)
+        ts = t / unit[:, None]
+        return (ts ** 2).sum(-1).mean() / (1.0 + (x0[..., self.geo_columns] ** 2).sum((1, 2)).mean())
+
+
+def resolve_open_frames(R, prefix, x, mask, t, layout, special, precision=np.float64):
+    """Complete, with the heuristics' tie rules, the frames the network leaves open.
+
+    ``prefix[i] < d`` means that only the first ``prefix[i]`` columns of ``R[i]`` come from
+    the network's (equivariant) vectors: the input has a symmetry that fixes every vector
+    the network can output (a planar cloud's normal, the rotations about a collinear
+    cloud's line or the axis of a regular polygon, the whole frame of a cube). The rest of
+    the frame is chosen in the orthogonal complement exactly as
+    :func:`skcanon.canonicalizers._frames.pca_frames` chooses inside a repeated eigenspace:
+    every basis re-based on the tied extreme points (then on the other vector fields), every
+    sign, and the candidate whose canonical sample (positions, other vectors, scalars) is
+    smallest by the same tolerant key (ties within the rounding noise of ``precision``, the
+    dtype of the data). The candidates turn with the input and do not depend on point
+    order, so the canonical form is invariant on symmetric inputs too.
+    """
+    open_rows = torch.nonzero(prefix < R.shape[1]).flatten()
+    if open_rows.numel() == 0:
+        return R
+    from ..canonicalizers._base import attached_fields, geometric_field
+
+    idx = open_rows.cpu().numpy()
+    P = x[open_rows].detach().cpu().double().numpy()
+    present = mask[open_rows].cpu().numpy()
+    own = geometric_field(layout)
+    Y = np.where(present[..., None], P[..., layout.slice_of(own.name)], 0.0)
+    # the rounding noise of the input grows with its coordinates as given (not centred)
+    given_rms = np.sqrt(np.sum(Y ** 2, axis=(1, 2)) / np.maximum(present.sum(1), 1))
+    offset = None
+    if t is not None:  # positions as they appear in the output: minus the network's translation
+        centre = t[open_rows].detach().cpu().double().numpy()
+    else:  # no translation: centred on the centroid, which the tie rules take as an offset
+        w = present.astype(np.float64)
+        centre = np.einsum("nm,nmd->nd", w, Y) / np.maximum(w.sum(1), 1.0)[:, None]
+        offset = centre
+    if own.kind == "position":
+        Y = Y - centre[:, None, :]
+    else:
+        offset = None
+    V, S = attached_fields(P, layout, centroid=centre)
+    R_np = R[open_rows].detach().cpu().double().numpy()
+    k_np = prefix[open_rows].cpu().numpy()
+    out = R.detach().clone()
+    for j, i in enumerate(idx):
+        F = _complete_frame(R_np[j], int(k_np[j]), np.where(present[j][:, None], Y[j], 0.0), present[j],
+                            V[j], S[j], special, precision, None if offset is None else offset[j],
+                            given_rms[j])
+        out[i] = torch.as_tensor(F, dtype=R.dtype, device=R.device)
+    keep = torch.ones(R.shape[0], dtype=torch.bool, device=R.device)
+    keep[open_rows] = False
+    return torch.where(keep[:, None, None], R, out)
+
+
+def _complete_frame(Q, k, Y, present, V, S, special, precision=np.float64, offset=None, given_rms=None):
+    """``Q``'s first ``k`` columns kept as axes, the others chosen by the heuristics' rules
+    (see :func:`resolve_open_frames`).
+
+    The points, their other vector fields and the offset are expressed in a basis ``B`` of
+    the orthogonal complement of the kept axes (oriented so that ``[A, B]`` has determinant
+    +1) and handed to :func:`~skcanon.canonicalizers._frames.pca_frames` — the PCA
+    heuristic with all its tie rules, at the rounding tolerance of ``precision`` — with the
+    points' coordinates along the kept axes as extra scalar fields (they do not turn in the
+    complement). ``pca_frames`` is equivariant under rotations of the complement (and
+    reflections, unless ``special``), so the result does not depend on the choice of ``B``.
+    ``Y`` ``(m, d)`` centred points (absent ones zero), ``offset`` the centroid for groups
+    without translations, ``V`` ``(m, q, d)`` and ``S`` ``(m, s)`` the other fields,
+    ``given_rms`` the root-mean-square norm of the points as given (their rounding noise
+    grows with it).
+    """
+    from ..canonicalizers import _frames
+
+    d = Q.shape[0]
+    A = Q[:, :k]
+    if k:
+        U, _, _ = np.linalg.svd(np.eye(d) - A @ A.T)
+        B = U[:, : d - k].copy()
+        if np.linalg.det(np.concatenate([A, B], axis=1)) < 0:
+            B[:, -1] *= -1
+    else:
+        B = np.eye(d)
+    m = Y.shape[0]
+    w = present.astype(np.float64)
+    V = np.nan_to_num(V)
+    S = np.nan_to_num(S)
+    Yb = Y @ B
+    Vb = V @ B
+    Sb = np.concatenate([S, Y @ A, (V @ A).reshape(m, -1)], axis=1)
+    off_b = None if offset is None else (offset @ B)[None]
+    full = Y if offset is None else Y + offset
+    magnitude = np.array([float((np.sum(full ** 2, axis=1) * w).max()) if present.any() else 0.0])
+    rms = np.array([given_rms if given_rms is not None else np.sqrt(np.sum(w[:, None] * full ** 2) / max(w.sum(), 1))])
+    attached = (lambda i: (Vb[None][i], Sb[None][i])) if (Vb.size or Sb.size) else None
+    kwargs = dict(resolve_ties=True, offset=off_b, magnitude=magnitude, attached=attached)
+    try:  # heuristics whose tie tolerances follow the input's rounding
+        E_B = _frames.pca_frames(Yb[None], w[None], special, eps=float(np.finfo(np.dtype(precision)).eps),
+                                 rms=rms, **kwargs)[0]
+    except TypeError:
+        E_B = _frames.pca_frames(Yb[None], w[None], special, **kwargs)[0]
+    return np.concatenate([A, B @ E_B], axis=1)
+
+
+class AnchoredPointNetwork(PointFrameNetwork):
+    """A learned residual rotation on top of the PCA heuristic's frame.
+
+    The input is first canonicalized by ``method="pca"`` (its exact tie rules included);
+    the network then sees that canonical form and outputs a residual rotation
+    ``R = gram_schmidt(I + gain · U)`` (``U``: the network's output vectors, unit columns)
+    with ``gain`` initialised at 0, so the untrained network *is* the heuristic and
+    training moves away from it only as far as the objective pays. The frame is
+    ``h_pca(x) · R``; its translation is the heuristic's (the centroid). Residuals are
+    proper rotations (reflections stay the heuristic's). The canonical form is a function
+    of the heuristic's canonical form, so it is exactly as invariant as the heuristic, on
+    symmetric inputs too.
+
+    Parameters are those of :class:`PointFrameNetwork`; the group must rotate
+    (O(d), SO(d), E(d), SE(d)).
+    """
+
+    def __init__(self, group, layout, hidden=64, n_channels=8, scalar_stats=None):
+        super().__init__(group, layout, hidden, n_channels, scalar_stats)
+        if not self.rotate:
+            raise TypeError(f"an anchored network needs a rotation group; got {group.name!r}.")
+        self.gain = nn.Parameter(torch.zeros(()))
+
+    def _anchor(self, x):
+        """The heuristic's canonical form ``(n, m, width)`` (absent points NaN), rotation
+        ``(n, d, d)``, translation ``(n, d)`` (None without translations) and presence."""
+        from ..canonicalizers import make_canonicalizer
+
+        canon = make_canonicalizer(self.group, "pca", self.layout)
+        dtype = np.float32 if np.dtype(self.precision) == np.float32 else np.float64
+        h = np.asarray(canon.frames(x.detach().cpu().numpy().astype(dtype), self.layout), dtype=np.float64)
+        E = torch.as_tensor(h[:, : self.d, : self.d], dtype=x.dtype, device=x.device)
+        c = (torch.as_tensor(h[:, : self.d, self.d], dtype=x.dtype, device=x.device)
+             if self.translate else None)
+        mask = present_mask(x)
+        x0 = torch.where(mask[..., None], x, torch.zeros((), dtype=x.dtype, device=x.device))
+        Et = E.transpose(1, 2)
+        Z = rotate_fields(Et, x0, self.layout, t=None if c is None else -torch.einsum("nij,nj->ni", Et, c))
+        Z = torch.where(mask[..., None], Z, torch.full((), float("nan"), dtype=x.dtype, device=x.device))
+        return Z, E, c, mask
+
+    def _residual(self, Z):
+        zs, _ = rescale_geometry(Z, self.geo_columns)
+        U = self._raw_outputs(zs)[0]
+        d = self.d
+        eye = torch.eye(d, dtype=Z.dtype, device=Z.device).expand(Z.shape[0], d, d)
+        scale = U.norm(dim=1, keepdim=True).clamp_min(_TINY)
+        return gram_schmidt(eye + self.gain * U / scale, special=True)
+
+    def _parts(self, x, hard=False):
+        Z, E, c, mask = self._anchor(x)
+        return E @ self._residual(Z), c, mask
+
+    def prior_loss(self, x):
+        """``||R_residual - I||²``: the prior keeps the heuristic's frame."""
+        Z = self._anchor(x)[0]
+        eye = torch.eye(self.d, dtype=x.dtype, device=x.device)
+        return ((self._residual(Z) - eye) ** 2).sum((1, 2)).mean()
