@@ -432,6 +432,9 @@ default=None
         Returns
         -------
         X_canonical : ndarray of the same shape (float32 input stays float32)
+            Lists of networkx graphs give flat rows ``(n_samples, n_nodes * width)`` matching
+            :meth:`get_feature_names_out`; absent points are NaN rows unless ``fill_value``
+            is set; categorical fields hold their integer codes.
         """
         return self._canonicalize(X, keep_frames=False)[0]
 

@@ -235,7 +235,7 @@ class PointLayout:
         if self._order is not None and not natural:
             if n_features != len(self._order):
                 raise ValueError(f"{name} has {n_features} feature(s); the layout's columns name "
-                                 f"{len(self._order)}.")
+                                 f"{len(self._order)}. Fix: pass the columns the layout names.")
             return self._order.reshape(-1, self.width)
         return np.arange(self.n_points_for(n_features) * self.width).reshape(-1, self.width)
 
@@ -368,7 +368,9 @@ class PointLayout:
             if X.shape[2] != self.width:
                 raise ValueError(
                     f"3-D X must have shape (n_samples, n_points, {self.width}) for this layout "
-                    f"({self._describe()}); got last axis {X.shape[2]}."
+                    f"({self._describe()}); got last axis {X.shape[2]}. Fix: declare what each point "
+                    "carries with PointLayout(n_dims, fields=[...]) (or n_dims=...), or pass "
+                    "layout='image' for (n_samples, H, W) images."
                 )
             return X
         if X.ndim != 2:
@@ -378,7 +380,9 @@ class PointLayout:
             )
         if self._order is not None:
             if X.shape[1] != len(self._order):
-                raise ValueError(f"X has {X.shape[1]} feature(s); the layout's columns name {len(self._order)}.")
+                raise ValueError(f"X has {X.shape[1]} feature(s); the layout's columns name {len(self._order)}. "
+                                 "Fix: pass the columns the layout names, or build the layout from these "
+                                 "columns with PointLayout.from_columns(df.columns, fields=[...]).")
             X = X[:, self._order]
         n_points = self.n_points_for(X.shape[1])
         return X.reshape(X.shape[0], n_points, self.width)
