@@ -225,3 +225,68 @@ def test_scalar_sort_is_isometric_to_the_quotient(seed, m):
     # a lossy map is not: pooling contracts some pairs far more than others
     pooled = InvariantProjector("S_n", "sum", n_dims=1).fit(X)
     assert orbit_distortion(pooled, X, "S_n", n_pairs=60, random_state=seed).distortion > 1.01
+
+
+# -- repeated and absent points, extreme magnitudes (issue 14 items 3, 4, 7) ------------------
+GEOMETRIC = [c for c in CASES if c[3] == "points" and c[0] not in ("S_n", "C4", "D3")]
+# the canonical cross-section inherits the canonicalizers' tie rules (their own property
+# tests, see test_canonicalizer_properties.py), so only the closed-form maps are checked here
+CLOSED_FORM = [c for c in GEOMETRIC if c[1] != "canonical"]
+
+
+@pytest.mark.parametrize("case", CLOSED_FORM, ids=[_ids(c) for c in CLOSED_FORM])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@given(seed=st.integers(0, 2**31 - 1), m=st.integers(1, 7), n_dup=st.integers(0, 3), n_absent=st.integers(0, 3))
+def test_repeated_and_absent_points_stay_invariant_and_finite(case, dtype, seed, m, n_dup, n_absent):
+    """Duplicated points (ties) and absent (all-NaN) points anywhere in a sample: the output
+    is finite, invariant to the same tolerance as generic input, and unchanged by the
+    positions of the absent rows. Points 0 and 1 stay present (when a sample's present
+    points all coincide its features are 0 up to the rounding of the group action itself,
+    which no relative tolerance covers)."""
+    group, method, kwargs, kind, width = case
+    rng = np.random.default_rng(seed)
+    P = _data(kind, width, seed, 6, m, np.float64).reshape(6, m, width)
+    if n_dup and m > 1:
+        src = rng.integers(0, m, size=n_dup)
+        P = np.concatenate([P, P[:, src]], axis=1)
+    k = P.shape[1]
+    for i in range(6):
+        P[i, 2 + rng.choice(max(k - 2, 0), size=min(n_absent, max(k - 2, 0)), replace=False)] = np.nan
+    P = P[:, rng.permutation(k)]  # absent rows anywhere
+    X = P.reshape(6, -1).astype(dtype)
+    proj = InvariantProjector(group, method, random_state=seed, **kwargs).fit(X)
+    Z = proj.transform(X)
+    assert Z.dtype == dtype and np.isfinite(Z).all()
+    err = invariance_error(proj, X, group, n_trials=3, random_state=seed, layout=proj.layout_)
+    assert err.max < TOL[dtype], (method, err)
+
+
+SCALE_FREE = {"distances": 1, "norms": 1, "sorted_distances": 1, "gram": 2}
+
+
+@pytest.mark.parametrize("case", [c for c in GEOMETRIC if c[1] in SCALE_FREE], ids=_ids)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@given(seed=st.integers(0, 2**31 - 1), e=st.integers(-1000, 1000))
+def test_extreme_magnitudes_give_scaled_features_or_a_clear_error(case, dtype, seed, e):
+    """``f(2^e·x) = 2^(k·e)·f(x)`` for a map homogeneous of degree ``k``, computed rescaled
+    (powers of two are exact), as long as the result is a normal number of the dtype;
+    beyond that, a ValueError naming X, never inf or NaN."""
+    group, method, kwargs, kind, width = case
+    info = np.finfo(dtype)
+    e = int(np.clip(e, info.minexp + 4, info.maxexp - 4))   # 2^e·x itself representable
+    X = _data(kind, width, seed, 5, 4, dtype)
+    proj = InvariantProjector(group, method, **kwargs).fit(X)
+    Z = proj.transform(X).astype(np.float64)
+    k = SCALE_FREE[method]
+    Xe = np.ldexp(X, e).astype(dtype)
+    fits = info.minexp + 8 < k * e + np.log2(max(np.abs(Z).max(), 1e-300)) < info.maxexp - 8
+    if not fits and k == 2 and k * e > 0:
+        with pytest.raises(ValueError, match="X has coordinates up to"):
+            proj.transform(Xe)
+        return
+    Ze = proj.transform(Xe)
+    assert np.isfinite(Ze).all()
+    if fits:
+        rtol = 1e-12 if dtype == np.float64 else 1e-5
+        np.testing.assert_allclose(np.ldexp(Ze.astype(np.float64), -k * e), Z, rtol=rtol,
+                                   atol=rtol * np.abs(Z).max())
