@@ -325,8 +325,9 @@ class PointLayout:
             raise ValueError(
                 f"columns {bad[:6]}{'...' if len(bad) > 6 else ''} do not name a point component, while "
                 "other columns name point positions (like 'atom3_x', 'p0_y' or 'x1'). Fix: drop them "
-                "(or route the point columns with a ColumnTransformer), or pass "
-                "layout=PointLayout.from_columns(point_columns, fields=[...]) yourself."
+                "(or route the point columns with a ColumnTransformer), pass "
+                "layout=PointLayout.from_columns(point_columns, fields=[...]) yourself, or "
+                "layout=PointLayout(n_dims, fields=[...]) to read the columns in their order, ignoring names."
             )
         dims = len(axes)
         if axes != set(_AXIS_NAMES[:dims]):
@@ -337,7 +338,9 @@ class PointLayout:
             raise ValueError(
                 f"the columns name {dims}-D points ({', '.join(_AXIS_NAMES[:dims])}), but {n_dims}-D points "
                 f"were expected from n_dims or the group. Fix: pass n_dims={dims} with a group acting in "
-                f"{dims}-D, or layout=PointLayout.from_columns(columns, n_dims=..., fields=[...])."
+                f"{dims}-D, layout=PointLayout.from_columns(columns, n_dims=..., fields=[...]), or "
+                f"layout=PointLayout({n_dims}) to read the columns in their order (x0, y0, ..., x1, ...), "
+                "ignoring names."
             )
         categorical = {str(c) for c in categorical}
         fields, seen = [], set()

@@ -448,3 +448,39 @@ def test_graph_pandas_output_and_larger_graphs():
 
     big = CanonicalizerTransformer("S_n", layout=GraphLayout(n_nodes=7)).fit(graphs)
     assert big.transform([nx.path_graph(7)]).shape == (1, 7 * 8)
+
+
+# -- DataFrames read by name (issue 18 item 1) -----------------------------------------------------------
+def test_dataframe_columns_are_read_by_name_without_a_layout():
+    pd = pytest.importorskip("pandas")
+    P, df = _named_frame(pd)  # component-major x1..x4, y1..y4, z1..z4
+    est = CanonicalizerTransformer("SE3", "pca").set_output(transform="pandas").fit(df)
+    assert est.layout_ == PointLayout.from_columns(df.columns)
+    reference = CanonicalizerTransformer("SE3", "pca").fit_transform(P.reshape(len(P), -1))
+    out = est.transform(df)
+    np.testing.assert_allclose(out[[f"{a}{i + 1}" for i in range(4) for a in "xyz"]].to_numpy(), reference)
+    # a PointLayout without columns also reads the names when they all fit its fields
+    explicit = CanonicalizerTransformer("SE3", "pca", layout=PointLayout(3)).fit(df)
+    assert explicit.layout_.columns == tuple(df.columns)
+
+
+def test_generic_feature_names_keep_the_flat_reading_or_say_how():
+    pd = pytest.importorskip("pandas")
+    X = np.random.default_rng(0).normal(size=(5, 6))
+    flat = CanonicalizerTransformer("SE3", "pca").fit(X).transform(X)
+    for cols in (["f0", "f1", "f2", "f3", "f4", "f5"], list(range(6))):
+        df = pd.DataFrame(X, columns=cols)
+        np.testing.assert_array_equal(CanonicalizerTransformer("SE3", "pca").fit(df).transform(df), flat)
+    df = pd.DataFrame(X, columns=[f"x{i}" for i in range(6)])  # six 1-D points by name, not 3-D
+    with pytest.raises(ValueError, match=r"1-D points.*layout=PointLayout\(3\) to read the columns in their order"):
+        CanonicalizerTransformer("SE3", "pca").fit(df)
+    np.testing.assert_array_equal(
+        CanonicalizerTransformer("SE3", "pca", layout=PointLayout(3)).fit(df).transform(df), flat)
+
+
+def test_points_mixed_with_other_columns_name_them():
+    pd = pytest.importorskip("pandas")
+    _, df = _named_frame(pd)
+    df["label"] = 1.0
+    with pytest.raises(ValueError, match=r"\['label'\] do not name a point component.*ColumnTransformer"):
+        CanonicalizerTransformer("SE3", "pca").fit(df)
