@@ -3,6 +3,7 @@
 import importlib
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -70,3 +71,26 @@ def test_methods_table_follows_registry():
     table = (DOCS / "generated" / "methods_table.inc").read_text(encoding="utf-8")
     for name in METHODS:
         assert f"``{name}``" in table
+
+
+def test_install_instructions_do_not_claim_a_release():
+    """skcanon is not on PyPI: the docs install from a clone or a built wheel, torch as an extra."""
+    for path in (DOCS / "index.rst", ROOT / "README.md"):
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"pip install skcanon(\s|$)", text), path.name
+        assert "skcanon[torch]" in text or '".[torch' in text, path.name
+        assert "constraints/cpu.txt" in text, path.name
+        assert "python -m build" in text, path.name
+
+
+def test_gallery_runs_examples_only_when_their_optional_packages_exist():
+    pytest.importorskip("sphinx", reason="sphinx is not installed (pip install 'skcanon[docs]')")
+    conf = _load_conf()
+    pattern = conf.sphinx_gallery_conf["filename_pattern"]
+    for example in (ROOT / "examples").glob("plot_*.py"):
+        runs = re.search(pattern, str(example)) is not None
+        assert runs == (example.stem not in conf.NOT_EXECUTED), example.name
+    for name, modules in conf.EXAMPLE_NEEDS.items():
+        assert (ROOT / "examples" / f"{name}.py").is_file(), name
+        missing = any(importlib.util.find_spec(m) is None for m in modules)
+        assert (name in conf.NOT_EXECUTED) == missing
