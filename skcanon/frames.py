@@ -58,12 +58,14 @@ GroupSpec.__doc__ = """A group that frame averaging supports, taken apart: the w
 geometric factor (O(d)/SO(d)/E(d)/SE(d)), the dimension, whether it is special, whether it
 translates and whether it permutes points."""
 
-FrameSet = namedtuple("FrameSet", ["R", "t", "weights"])
+FrameSet = namedtuple("FrameSet", ["R", "t", "weights", "line"], defaults=(None,))
 FrameSet.__doc__ = """Frames of ``n`` samples, ``k`` per sample (padded with zero weights).
 
 ``R`` : ``(n, k, d, d)`` orthogonal matrices (columns are the frame's axes);
 ``t`` : ``(n, d)`` translation (the centroid) or ``None`` for groups without translations;
-``weights`` : ``(n, k)``, non-negative, each row sums to one."""
+``weights`` : ``(n, k)``, non-negative, each row sums to one;
+``line`` : ``(n,)`` bool or None, samples on a line whose frames leave the rotation about
+it open (weighted frames in 3-D): moving targets are averaged over those rotations."""
 
 
 def parse_group(group):
@@ -153,18 +155,17 @@ def frame_set(P, layout, spec, kind, *, canonical=None, elements=None, sharpness
     n, d = Y.shape[0], spec.d
     t = c if spec.translating else None
     if kind == "weighted":
-        R, weights = _weighted(Yc, w, s, W, spec, float(sharpness))
-        return FrameSet(R, t, weights)
+        if not spec.translating:  # O(d)/SO(d) fix the origin, not the centroid: build on the points as given
+            Yc, _, s, W = Y, c, np.einsum("nm,nmd->n", w, Y**2) / W, W
+        R, weights, line = _weighted(Yc, w, s, W, spec, float(sharpness), 1e-18 if np.dtype(dtype) == np.float64 else 1e-10)
+        return FrameSet(R, t, weights, line)
+    if kind not in ("pca", "minimal", "sampled"):
+        raise ValueError(f"frames must be one of {FRAME_KINDS}; got {kind!r}.")
     E = np.asarray(canonical, dtype=np.float64)
-    if kind == "sampled":
-        R = np.einsum("nij,kjl->nkil", E, np.asarray(elements, dtype=np.float64))
-        return FrameSet(R, t, np.full((n, R.shape[1]), 1.0 / R.shape[1]))
     signs = _sign_table(d, spec.special)                       # (K, d)
     R = E[:, None, :, :] * signs[None, :, None, :]
     if kind == "pca":
         return FrameSet(R, t, np.full((n, len(signs)), 1.0 / len(signs)))
-    if kind != "minimal":
-        raise ValueError(f"frames must be one of {FRAME_KINDS}; got {kind!r}.")
     m3 = _skew(Yc, w, np.swapaxes(E, 1, 2), s, W)             # (n, d): along each axis of E
     decided = np.abs(m3) > sign_tolerance(dtype)
     want = np.where(m3 >= 0, 1.0, -1.0)
@@ -178,6 +179,13 @@ def frame_set(P, layout, spec, kind, *, canonical=None, elements=None, sharpness
     ok[flat] = False
     ok[flat, 0] = True
     weights = ok / ok.sum(axis=1, keepdims=True)
+    if kind == "sampled":
+        # the open signs (the input's mirror symmetries) times the Haar elements, so the set
+        # stays equivariant where the canonical frame's sign is a free choice
+        G = np.asarray(elements, dtype=np.float64)
+        R = np.einsum("nKij,kjl->nKkil", R, G).reshape(n, -1, d, d)
+        weights = np.repeat(weights, len(G), axis=1) / len(G)
+        R, weights = _compact(R, weights)
     return FrameSet(R, t, weights)
 
 
@@ -197,8 +205,9 @@ def _softweights(u, present, beta):
     return e / np.where(tot > 0, tot, 1.0), tot[..., 0] > 0
 
 
-def _weighted(Yc, w, s, W, spec, beta):
+def _weighted(Yc, w, s, W, spec, beta, floor=1e-18):
     n, m, d = Yc.shape
+    line = np.zeros(n, bool)
     if d > 3:
         raise ValueError(f"frames='weighted' supports d ≤ 3; group {spec.group.name!r} acts in {d} dimensions.")
     present = w > 0
@@ -221,10 +230,23 @@ def _weighted(Yc, w, s, W, spec, beta):
     else:
         # second axis: point j's part orthogonal to e1_i
         r = Yc[:, None, :, :] - np.einsum("njd,nid->nij", Yc, e1)[..., None] * e1[:, :, None, :]
+        r = r - np.einsum("nijd,nid->nij", r, e1)[..., None] * e1[:, :, None, :]  # once more: rounding
         rn = np.sqrt(np.einsum("nijd,nijd->nij", r, r))
-        b, _ = _softweights(rn**2 / safe_s[..., None], present[:, None, :] & (a[..., None] > 0), beta)
+        # remainders at the level of rounding noise (points on the line of e1) are no direction
+        valid = present[:, None, :] & (a[..., None] > 0) & (rn**2 > floor * safe_s[..., None])
+        b, _ = _softweights(rn**2 / safe_s[..., None], valid, beta)
         b = _cut(b.reshape(n * m, m)).reshape(n, m, m)
         e2 = r / np.where(rn > 0, rn, 1.0)[..., None]
+        # a collinear sample: any axis perpendicular to the line gives the same positions;
+        # take the coordinate axis least aligned with e1, made perpendicular
+        lone = (a > 0) & ~valid.any(axis=2)
+        if lone.any():
+            u = np.eye(3)[np.argmin(np.abs(e1[lone]), axis=1)]
+            u = u - np.einsum("kd,kd->k", u, e1[lone])[:, None] * e1[lone]
+            e2[lone, 0] = u / np.linalg.norm(u, axis=1, keepdims=True)
+            b[lone] = 0.0
+            b[lone, 0] = 1.0
+            line = lone.any(axis=1)
         e1b = np.broadcast_to(e1[:, :, None, :], e2.shape)
         R = np.stack([e1b, e2, np.cross(e1b, e2)], axis=-1).reshape(n, m * m, 3, 3)
         weights = (a[:, :, None] * b).reshape(n, m * m)
@@ -237,7 +259,7 @@ def _weighted(Yc, w, s, W, spec, beta):
         R[degenerate, 0] = np.eye(d)
         weights[degenerate] = 0.0
         weights[degenerate, 0] = 1.0
-    return R, weights
+    return R, weights, line
 
 
 def _both_orientations(R, weights, Yc, w, s, W, beta):
@@ -269,24 +291,31 @@ def _elements(spec, R, t):
 
 def _sort_order(Q, layout):
     """Per sample, the order of points sorted by their canonical coordinates (rounded to
-    1e-8 of the sample's scale so rounding noise does not reorder tied points; absent points last)."""
+    1e-8 of the sample's scale, 1e-4 for float32 input, so rounding noise does not reorder
+    tied points; absent points last)."""
     absent = np.isnan(Q).all(axis=2)
     Z = np.where(np.isnan(Q), 0.0, Q)
     scale = np.maximum(np.abs(Z).max(axis=(1, 2), keepdims=True), 1e-300)
-    keys = np.round(Z / (scale * 1e-8))
+    keys = np.round(Z / (scale * (1e-8 if Q.dtype == np.float64 else 1e-4)))
     order = np.broadcast_to(np.arange(Q.shape[1]), Q.shape[:2]).copy()
     for col in range(Q.shape[2] - 1, -1, -1):
         k = np.take_along_axis(keys[..., col], order, axis=1)
         order = np.take_along_axis(order, np.argsort(k, axis=1, kind="stable"), axis=1)
     k = np.take_along_axis(absent, order, axis=1)
-    return np.take_along_axis(order, np.argsort(k, axis=1, kind="stable"), axis=1)
+    order = np.take_along_axis(order, np.argsort(k, axis=1, kind="stable"), axis=1)
+    # runs of tied points (equal keys) in sorted order: the sort leaves their order open
+    ks = np.take_along_axis(np.where(absent[..., None], np.inf, keys), order[..., None], axis=1)
+    same = np.all(ks[:, 1:] == ks[:, :-1], axis=2)
+    runs = np.concatenate([np.zeros((len(Q), 1), np.intp), np.cumsum(~same, axis=1)], axis=1)
+    return order, runs
 
 
 def apply_frames(fs, P, layout, spec, rows):
     """Canonical forms ``h⁻¹·x`` for the frames ``rows = (sample index, frame index)``.
 
     Returns ``(Q, order)``: ``Q`` of shape ``(len, m, width)`` and, for groups with S_n,
-    the sorting order of each form's points (``None`` otherwise).
+    ``(perm, runs)``: the sorting order of each form's points and, per sorted position, the
+    index of its run of tied points (``None`` without S_n).
     """
     i, j = rows
     R = fs.R[i, j]
@@ -295,8 +324,8 @@ def apply_frames(fs, P, layout, spec, rows):
     Q = spec.geometric.act(g, P[i], layout)
     if not spec.permuting:
         return Q, None
-    order = _sort_order(Q, layout)
-    return np.take_along_axis(Q, order[..., None], axis=1), order
+    order, runs = _sort_order(Q, layout)
+    return np.take_along_axis(Q, order[..., None], axis=1), (order, runs)
 
 
 def canonical_forms(fs, P, layout, spec):
@@ -312,10 +341,27 @@ def map_back(fs, Yc, target_layout, spec, rows, order):
     their frames: undo the sort (when ``Yc`` has one row per point of ``X``), then act
     with ``h``. :func:`map_back` after :func:`to_frames` is the identity."""
     i, j = rows
-    if order is not None and Yc.shape[1] == order.shape[1]:
+    if order is not None and Yc.shape[1] == order[0].shape[1]:
+        perm, runs = order
+        # tied points are interchangeable: give each the mean of its run (averaging over
+        # the orders the sort leaves open keeps the output equivariant)
+        N, m = runs.shape
+        sums = np.zeros((N, m) + Yc.shape[2:])
+        counts = np.zeros((N, m))
+        rows_ = np.broadcast_to(np.arange(N)[:, None], runs.shape)
+        np.add.at(sums, (rows_, runs), Yc)
+        np.add.at(counts, (rows_, runs), 1.0)
+        Yc = (sums / np.maximum(counts, 1.0)[..., None])[rows_, runs]
         out = np.empty_like(Yc)
-        np.put_along_axis(out, order[..., None], Yc, axis=1)
+        np.put_along_axis(out, perm[..., None], Yc, axis=1)
         Yc = out
+    if fs.line is not None and fs.line[i].any():
+        # the average over rotations about the line (the first axis) keeps the component along it
+        Yc = Yc.copy()
+        for f in target_layout.fields:
+            if f.is_geometric:
+                sl = target_layout.slice_of(f.name)
+                Yc[fs.line[i], :, sl.start + 1:sl.stop] = 0.0
     t = None if fs.t is None else fs.t[i]
     return spec.geometric.act(_elements(spec, fs.R[i, j], t), Yc, target_layout)
 
@@ -327,8 +373,8 @@ def to_frames(fs, Y, target_layout, spec, rows, order):
     t = None if fs.t is None else fs.t[i]
     g = spec.geometric.inverse(_elements(spec, fs.R[i, j], t))
     Yc = spec.geometric.act(g, Y[i], target_layout)
-    if order is not None and Yc.shape[1] == order.shape[1]:
-        Yc = np.take_along_axis(Yc, order[..., None], axis=1)
+    if order is not None and Yc.shape[1] == order[0].shape[1]:
+        Yc = np.take_along_axis(Yc, order[0][..., None], axis=1)
     return Yc
 
 
