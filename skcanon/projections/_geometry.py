@@ -471,31 +471,39 @@ class GramMinors(Gram):
 _DIFF_CHUNK_ENTRIES = 1 << 20
 
 
-def distance_matrices(Y):
-    """Distance matrices ``‖y_i − y_j‖`` of point sets ``Y`` (``(n, m, d)``), float64.
+def distance_matrices(Y, dtype=None):
+    """Distance matrices ``‖y_i − y_j‖`` of point sets ``Y`` (``(n, m, d)``).
 
-    Computed from the differences themselves (not ``‖y_i‖² + ‖y_j‖² − 2⟨y_i, y_j⟩``,
-    whose cancellation leaves ``√eps`` × scale where points coincide), in chunks of
-    samples, each centred and multiplied by a power of two (exact) so that no square
-    overflows or underflows; distances are scaled back. Entries that involve an absent
-    (all-NaN) point are NaN.
+    Computed in ``Y``'s float dtype from the differences themselves (not ``‖y_i‖² +
+    ‖y_j‖² − 2⟨y_i, y_j⟩``, whose cancellation leaves ``√eps`` × scale where points
+    coincide: here duplicated points give exact zeros), in chunks of samples, each centred
+    and multiplied by a power of two (exact) where needed so that no square overflows or
+    underflows; distances are scaled back and stored as ``dtype`` (default: ``Y``'s;
+    entries beyond its range become inf). Entries that involve an absent (all-NaN) point
+    are NaN.
     """
     n, m, d = Y.shape
-    Y = np.asarray(Y, dtype=np.float64)
-    D = np.empty((n, m, m))
-    chunk = max(1, _DIFF_CHUNK_ENTRIES // max(m * m * d, 1))
+    work = Y.dtype if Y.dtype in (np.float32, np.float64) else np.dtype(np.float64)
+    D = np.empty((n, m, m), dtype=dtype or work)
+    chunk = max(1, _DIFF_CHUNK_ENTRIES // max(m * m, 1))
     for start in range(0, n, chunk):
-        y, _, absent, exps = _prepare_chunk(Y[start:start + chunk], True)
+        y = np.asarray(Y[start:start + chunk], dtype=work)
+        y, _, absent, exps = _prepare_chunk(y, True)
         if absent is None and exps is None:  # centring alone (fast path of _prepare_chunk)
             y = y - y.mean(axis=1, keepdims=True)
-        diff = y[:, :, None, :] - y[:, None, :, :]
-        dist = np.sqrt(np.einsum("nijd,nijd->nij", diff, diff))
+        sq = np.zeros((y.shape[0], m, m), dtype=work)
+        for k in range(d):  # one coordinate at a time: no (b, m, m, d) temporary
+            diff = y[:, :, None, k] - y[:, None, :, k]
+            diff *= diff
+            sq += diff
+        dist = np.sqrt(sq, out=sq)
         if exps is not None:
             with np.errstate(over="ignore"):
                 dist = np.ldexp(dist, exps.astype(np.int32)[:, None, None])
         if absent is not None:
             dist[absent[:, :, None] | absent[:, None, :]] = np.nan
-        D[start:start + chunk] = dist
+        with np.errstate(over="ignore"):
+            D[start:start + chunk] = dist
     return D
 
 
@@ -507,8 +515,8 @@ class SortedDistances(Projection):
     points in increasing order; rows are sorted with tolerant ties (relative ``1e-9`` in
     float64, ``1e-5`` in float32, as :func:`~skcanon.canonicalizers.tolerant_lexsort`), so
     duplicated points and other exact ties do not decide the order by rounding. Distances
-    are computed in float64 from coordinate differences (exact zeros for duplicated
-    points), rescaled by powers of two for extreme magnitudes. ``m·(m−1+s)`` features
+    are computed from coordinate differences (exact zeros for duplicated points), rescaled
+    by powers of two for extreme magnitudes. ``m·(m−1+s)`` features
     (``s`` scalar columns), cost ``O(m²·d + m² log m)``. Invariant under rigid motions and
     permutations. Separates *generic* configurations (Boutin & Kemper 2004 show the
     distance distribution already does, up to rare exceptions) but not every one, so
@@ -542,7 +550,7 @@ class SortedDistances(Projection):
         n, m, _ = P.shape
         geo = [f for f in self.layout.fields if f.is_geometric][0]
         Y = P[..., self.layout.slice_of(geo.name)]
-        D = distance_matrices(Y)
+        D = distance_matrices(Y)   # in P's dtype: the tie tolerance follows its rounding
         off = ~np.eye(m, dtype=bool)
         rows = np.sort(D[:, off].reshape(n, m, m - 1), axis=2)   # NaN (absent) sort last
         if self.scalar_fields_:
@@ -550,12 +558,10 @@ class SortedDistances(Projection):
             rows = np.concatenate([S.astype(rows.dtype, copy=False), rows], axis=2)
         if rows.shape[2] == 0:
             return np.empty((n, 0), dtype=P.dtype)
-        # the tolerance follows the input's rounding (float32 input: float32 ties)
-        order = tolerant_lexsort(rows.astype(P.dtype, copy=False))
+        order = tolerant_lexsort(rows)
         F = np.take_along_axis(rows, order[:, :, None], axis=1).reshape(n, -1)
-        F[np.isnan(F)] = 0
-        with np.errstate(over="ignore"):
-            F = F.astype(P.dtype, copy=False)
+        if np.isnan(Y[..., 0]).any():  # absent points: their entries are 0
+            F[np.isnan(F)] = 0
         if np.isinf(F).any():
             raise overflow_error(self.name, P.dtype, np.abs(np.nan_to_num(Y)).max(), 1)
         return F
