@@ -1,0 +1,72 @@
+"""skcanon.metrics.continuity_ratio: bounded for continuous maps, large where a map jumps."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from sklearn.preprocessing import StandardScaler
+
+from skcanon._canonicalizer import CanonicalizerTransformer
+from skcanon.metrics import ContinuityRatio, continuity_ratio
+
+
+@given(seed=st.integers(0, 2**16), scale=st.floats(0.1, 10.0), eps=st.sampled_from([1e-2, 1e-4, 1e-6]))
+def test_linear_maps_have_ratio_one_and_lipschitz_maps_stay_bounded(seed, scale, eps):
+    X = np.random.RandomState(seed).normal(size=(15, 6))
+    r = continuity_ratio(lambda Z: scale * Z, X, eps=eps, n_pairs=20, random_state=seed)
+    assert isinstance(r, ContinuityRatio)
+    np.testing.assert_allclose(r.ratios, 1.0, rtol=1e-6)
+    smooth = continuity_ratio(np.tanh, X, eps=eps, n_pairs=20, random_state=seed)
+    assert smooth.max < 5.0
+
+
+def test_jumps_grow_as_eps_shrinks():
+    X = np.random.RandomState(0).normal(size=(10, 4))
+    X[:, 0] = 0.0                                   # np.sign jumps exactly here
+    big = continuity_ratio(np.sign, X, eps=1e-2, random_state=0).max
+    small = continuity_ratio(np.sign, X, eps=1e-5, random_state=0).max
+    assert small > 10 * big and small > 1e3
+
+
+def test_canonicalization_jumps_near_a_square():
+    square = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]])
+    rs = np.random.RandomState(0)
+    near = np.stack([(square + 1e-4 * rs.normal(size=square.shape)).ravel() for _ in range(20)])
+    canon = CanonicalizerTransformer(group="SE2", method="pca").fit(near)
+    assert continuity_ratio(canon, near, eps=1e-4, n_pairs=100, random_state=0).max > 100
+
+
+def test_estimators_are_read_through_transform_or_predict():
+    X = np.random.RandomState(0).normal(size=(20, 3))
+    scaler = StandardScaler().fit(X)
+    assert continuity_ratio(scaler, X, random_state=0).max < 10
+
+
+def test_explicit_pairs_absent_points_and_untouched_input():
+    X = np.random.RandomState(0).normal(size=(8, 3, 2))
+    X[0, 2] = np.nan                                # an absent point stays absent
+    X0 = X.copy()
+    r = continuity_ratio(lambda Z: np.nan_to_num(Z).reshape(len(Z), -1), X, random_state=0)
+    assert np.isfinite(r.max)
+    np.testing.assert_array_equal(X, X0)
+    other = np.nan_to_num(X) + 1e-3
+    r = continuity_ratio(lambda Z: np.nan_to_num(Z).reshape(len(Z), -1), np.nan_to_num(X), X_other=other)
+    assert len(r.ratios) == 8
+
+
+@pytest.mark.parametrize("kwargs,match", [({"eps": 0.0}, "eps"), ({"eps": -1.0}, "eps"), ({"n_pairs": 0}, "n_pairs"),
+                                          ({"X_other": np.zeros((3, 2))}, "X_other")])
+def test_bad_arguments_name_the_parameter(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        continuity_ratio(np.tanh, np.ones((4, 2)), **kwargs)
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match="n_samples"):
+        continuity_ratio(np.tanh, np.ones(3))
+    with pytest.raises(ValueError, match="infinity"):
+        continuity_ratio(np.tanh, np.array([[np.inf, 1.0]]))
+    with pytest.raises(TypeError, match="estimator_or_callable"):
+        continuity_ratio(3, np.ones((4, 2)))
+    with pytest.raises(ValueError, match="identical"):
+        continuity_ratio(np.tanh, np.ones((4, 2)), X_other=np.ones((4, 2)))
