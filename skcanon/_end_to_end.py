@@ -480,7 +480,8 @@ class EndToEndEquivariantClassifier(_EndToEndMixin, NeuralNetClassifier):
         layout = self._layout()
         X = self._check_X(X, layout)
         if y is None:
-            raise ValueError("EndToEndEquivariantClassifier requires y to be passed, but the target y is None.")
+            raise ValueError("EndToEndEquivariantClassifier requires y to be passed, but the target y "
+                             "is None.")
         if scipy.sparse.issparse(y):
             raise TypeError("y is a sparse matrix; pass a 1-D array of class labels.")
         y = np.asarray(y)

@@ -57,7 +57,7 @@ __all__ = ["resolve_device", "seed_from", "seeded", "train_frame_network", "reso
 OBJECTIVES = ("auto", "supervised", "prior", "supervised+prior", "align")
 
 #: optimiser steps the automatic budget aims for (``max_epochs="auto"``)
-TARGET_STEPS = 1500
+TARGET_STEPS = 1000
 #: fewest epochs of the automatic budget (large data sets: a few passes over the data)
 MIN_EPOCHS = 2
 #: most epochs of the automatic budget (small data sets)
@@ -242,9 +242,9 @@ def training_budget(n_train, max_epochs="auto", batch_size=None):
     Examples
     --------
     >>> training_budget(360)        # 300-400 samples: many short epochs
-    (16, 66)
+    (16, 44)
     >>> training_budget(900)
-    (32, 52)
+    (32, 35)
     >>> training_budget(1_000_000)  # large data: a couple of passes of large batches
     (256, 2)
     >>> training_budget(900, max_epochs=10)
@@ -258,7 +258,8 @@ def training_budget(n_train, max_epochs="auto", batch_size=None):
     batches = math.ceil(n_train / batch)
     if max_epochs is None or (isinstance(max_epochs, str) and max_epochs == "auto"):
         epochs = int(min(max(math.ceil(TARGET_STEPS / batches), MIN_EPOCHS), MAX_AUTO_EPOCHS))
-    elif isinstance(max_epochs, (bool, str)) or not isinstance(max_epochs, (int, np.integer)) or max_epochs < 1:
+    elif isinstance(max_epochs, (bool, str)) or not isinstance(max_epochs, (int, np.integer)) \
+            or max_epochs < 1:
         raise ValueError(f"max_epochs must be 'auto' or a positive int; got {max_epochs!r}.")
     else:
         epochs = int(max_epochs)
@@ -347,7 +348,8 @@ def train_frame_network(network, P, y=None, *, objective="auto", prior_weight=1.
                                                  step_every="batch"))]
         if validate:
             # patience in epochs grows with the budget: a fifth of it, at least 5
-            callbacks.append(("early_stopping", EarlyStopping(monitor="valid_loss", patience=max(5, epochs // 5),
+            patience = max(5, epochs // 5)
+            callbacks.append(("early_stopping", EarlyStopping(monitor="valid_loss", patience=patience,
                                                               load_best=True,
                                                               sink=print if verbose else _silent)))
         if verbose:

@@ -51,6 +51,12 @@ def _graphs():
     return [nx.path_graph(4), nx.cycle_graph(4), nx.star_graph(3), nx.complete_graph(3)]
 
 
+def _end_to_end():
+    from skcanon import _end_to_end
+
+    return _end_to_end
+
+
 # id -> (factory, X, y, method used for outputs)
 def _cases():
     X = _points()
@@ -75,6 +81,8 @@ def _cases():
                                                                              **TINY)), X, X * 1.5),
         "EndToEnd": (lambda: __import__("skcanon").EndToEndEquivariantRegressor(
             max_epochs=1, module__hidden=8), X.astype(np.float32), (X * 1.5).astype(np.float32)),
+        "EndToEndClassifier": (lambda: _end_to_end().EndToEndEquivariantClassifier(
+            max_epochs=1, module__hidden=8, random_state=0), X.astype(np.float32), np.arange(12) % 3),
     }
     if HAS_IMAGE_NETS:
         cases["CT-random-image"] = (lambda: CanonicalizerTransformer("C4", "random", hidden=4, random_state=0,
@@ -99,7 +107,32 @@ def fitted(case):
 
 
 def output(est, X):
+    if hasattr(est, "predict_proba"):
+        return np.asarray(est.predict_proba(X))
     return np.asarray(est.predict(X) if hasattr(est, "predict") else est.transform(X))
+
+
+def test_end_to_end_pickles_naming_the_old_module_still_load():
+    """The end-to-end estimators moved from skcanon._training to skcanon._end_to_end; a
+    pickle written before the move names skcanon._training.EndToEndEquivariantRegressor
+    (and its EquivariantModule, MaskedMSELoss)."""
+    from skcanon import _end_to_end
+
+    est = fitted("EndToEnd")
+    X = CASES["EndToEnd"][1]
+    moved = (_end_to_end.EndToEndEquivariantRegressor, _end_to_end.EquivariantModule,
+             _end_to_end.MaskedMSELoss)
+    try:
+        for cls in moved:
+            cls.__module__ = "skcanon._training"
+        data = pickle.dumps(est)
+    finally:
+        for cls in moved:
+            cls.__module__ = "skcanon._end_to_end"
+    assert b"skcanon._training" in data and b"skcanon._end_to_end" not in data
+    again = pickle.loads(data)
+    assert type(again) is _end_to_end.EndToEndEquivariantRegressor
+    np.testing.assert_array_equal(output(again, X), output(est, X))
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
