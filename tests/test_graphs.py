@@ -112,3 +112,20 @@ def test_graph_errors():
     canon = CanonicalizerTransformer("S_n", layout="graph").fit([nx.path_graph(3)])
     with pytest.raises(ValueError, match="n_nodes=3"):
         canon.transform([nx.path_graph(4)])
+
+
+def test_graph_spectrum_is_the_same_with_zero_padding():
+    """With padding="zero" the padding rows were counted as isolated nodes: zero eigenvalues
+    sorted among the real spectrum and n_nodes counted the padding (difference 3.6)."""
+    graphs = [nx.path_graph(3), nx.cycle_graph(5), nx.star_graph(3)]
+    nan_pad = InvariantProjector("S_n", "spectrum", layout=GraphLayout(n_nodes=6)).fit_transform(graphs)
+    zero_pad = InvariantProjector("S_n", "spectrum", layout=GraphLayout(n_nodes=6, padding="zero"))
+    np.testing.assert_allclose(zero_pad.fit_transform(graphs), nan_pad, atol=1e-12)
+    assert nan_pad[:, -2].tolist() == [3, 5, 4]
+
+
+def test_graph_projections_never_return_nan():
+    graphs = [nx.path_graph(2), nx.petersen_graph()]
+    for method in ("auto", "spectrum", "canonical"):
+        Z = InvariantProjector("S_n", method, layout="graph").fit_transform(graphs)
+        assert np.isfinite(Z).all(), method

@@ -12,8 +12,9 @@ class GraphSpectrum(Projection):
     """Sorted Laplacian spectrum and sorted node features of each graph.
 
     ``f(G) = (λ_1 ≤ … ≤ λ_m of L = D − A, sort(features of each channel), n_nodes,
-    n_edges)``, padded with NaN-free zeros up to the layout's ``n_nodes``. Invariant to node
-    relabelling; not lossless (cospectral graphs share it). Cost: one batched symmetric
+    n_edges)``, padded with NaN-free zeros up to the layout's ``n_nodes`` (absent nodes:
+    all-NaN rows, or with ``padding="zero"`` the all-zero rows after the last real node, as
+    for the canonicalizer). Invariant to node relabelling; not lossless (cospectral graphs share it). Cost: one batched symmetric
     eigendecomposition of ``n_nodes × n_nodes`` matrices.
     """
 
@@ -26,7 +27,13 @@ class GraphSpectrum(Projection):
 
     def transform(self, P):
         layout = self.layout
-        present = ~np.isnan(P).all(axis=2)
+        if getattr(layout, "padding", "nan") == "zero":
+            # as the canonicalizer: padding rows are the all-zero rows after the last real node
+            nonzero = (P != 0).any(axis=2)
+            n_real = np.where(nonzero.any(axis=1), P.shape[1] - np.argmax(nonzero[:, ::-1], axis=1), 0)
+            present = np.arange(P.shape[1])[None, :] < n_real[:, None]
+        else:
+            present = ~np.isnan(P).all(axis=2)
         A = np.nan_to_num(P[:, :, layout.slice_of("adj")].astype(np.float64))
         A = A * present[:, :, None] * present[:, None, :]
         L = np.einsum("nij->ni", A)[:, :, None] * np.eye(A.shape[1]) - A
@@ -44,7 +51,15 @@ class GraphSpectrum(Projection):
             parts.append(np.where(np.isfinite(F), F, 0.0).transpose(0, 2, 1).reshape(len(P), -1))
         parts.append(present.sum(axis=1, keepdims=True).astype(np.float64))
         parts.append(A.sum(axis=(1, 2))[:, None] / 2)
-        return np.concatenate(parts, axis=1).astype(P.dtype if P.dtype.kind == "f" else np.float64)
+        with np.errstate(over="ignore"):
+            out = np.concatenate(parts, axis=1).astype(P.dtype if P.dtype.kind == "f" else np.float64)
+        if not np.isfinite(out).all():
+            raise ValueError(
+                f"X has values up to {float(np.nanmax(np.abs(P))):.3g}: the Laplacian spectrum "
+                f"overflows {out.dtype.name}, so method='spectrum' cannot return finite features; "
+                "divide the edge weights and features by a constant."
+            )
+        return out
 
     def feature_names(self):
         m = self.layout.n_nodes
