@@ -117,8 +117,6 @@ def test_projections_and_metrics_without_torch():
     """)
 
 
-@pytest.mark.xfail(reason="projections' gram_triu imports torch (skcanon/projections/_geometry.py); "
-                          "passes once it has a NumPy path", strict=False)
 def test_gram_and_distance_projections_without_torch():
     run_python("""
         from skcanon import InvariantProjector
