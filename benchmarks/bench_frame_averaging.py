@@ -131,7 +131,7 @@ def run(quick=False):
                 r = continuity_ratio(canon.transform, Xn, eps=1e-3, n_pairs=200, random_state=seed)
                 cont_canon.setdefault(title, []).append((r.median, r.max))
                 # cost of predict relative to the canonicalization pipeline
-                Xc, _ = make_data(shapes, group, (300 if quick else 1500) // len(shapes), noise, rng)
+                Xc, _ = make_data(shapes, group, (1200 if quick else 6000) // len(shapes), noise, rng)
                 base = _best(lambda: fitted["canonicalization"].predict_proba(Xc))
                 for name, m in fitted.items():
                     if name == "canonicalization":
@@ -142,7 +142,7 @@ def run(quick=False):
     return acc, cont, cont_canon, cost, frames_per_sample, noise_levels, settings
 
 
-def _best(fn, repeats=3):
+def _best(fn, repeats=5):
     fn()
     times = []
     for _ in range(repeats):

@@ -250,6 +250,7 @@ def _weighted(Yc, w, s, W, spec, beta, floor=1e-18):
         e1b = np.broadcast_to(e1[:, :, None, :], e2.shape)
         R = np.stack([e1b, e2, np.cross(e1b, e2)], axis=-1).reshape(n, m * m, 3, 3)
         weights = (a[:, :, None] * b).reshape(n, m * m)
+        R, weights = _compact(R, weights)         # the m² pairs, less the zero-weight ones
         if not spec.special:
             R, weights = _both_orientations(R, weights, Yc, w, s, W, beta)
     R, weights = _compact(R, weights)
@@ -297,14 +298,13 @@ def _sort_order(Q, layout):
     Z = np.where(np.isnan(Q), 0.0, Q)
     scale = np.maximum(np.abs(Z).max(axis=(1, 2), keepdims=True), 1e-300)
     keys = np.round(Z / (scale * (1e-8 if Q.dtype == np.float64 else 1e-4)))
-    order = np.broadcast_to(np.arange(Q.shape[1]), Q.shape[:2]).copy()
-    for col in range(Q.shape[2] - 1, -1, -1):
+    keys = np.where(absent[..., None], np.inf, keys)              # absent points last
+    order = np.argsort(keys[..., -1], axis=1, kind="stable")
+    for col in range(Q.shape[2] - 2, -1, -1):                     # stable passes: column 0 decides first
         k = np.take_along_axis(keys[..., col], order, axis=1)
         order = np.take_along_axis(order, np.argsort(k, axis=1, kind="stable"), axis=1)
-    k = np.take_along_axis(absent, order, axis=1)
-    order = np.take_along_axis(order, np.argsort(k, axis=1, kind="stable"), axis=1)
     # runs of tied points (equal keys) in sorted order: the sort leaves their order open
-    ks = np.take_along_axis(np.where(absent[..., None], np.inf, keys), order[..., None], axis=1)
+    ks = np.take_along_axis(keys, order[..., None], axis=1)
     same = np.all(ks[:, 1:] == ks[:, :-1], axis=2)
     runs = np.concatenate([np.zeros((len(Q), 1), np.intp), np.cumsum(~same, axis=1)], axis=1)
     return order, runs
