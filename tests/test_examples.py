@@ -13,7 +13,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples").glob("plot_*.py"))
 #: optional packages an example needs (it is skipped without them)
-NEEDS = {"plot_molecules_dataframe": ["qm9pack", "pandas"], "plot_rotated_images_learned": ["torch", "skorch"],
+NEEDS = {"plot_molecules_dataframe": ["qm9pack", "pandas"],
+         "plot_rotated_images_learned": ["torch", "skorch"],
          "plot_projection_grid_search": ["pandas"], "plot_tabular_slots": ["pandas"]}
 
 
