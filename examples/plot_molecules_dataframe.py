@@ -81,7 +81,8 @@ print(layout)
 # Raw columns vs canonical molecules
 # ----------------------------------
 # The same random forest, on the columns as they are and behind the canonicalizer. The
-# imputer puts 0 where atoms are absent (the canonical form keeps them NaN).
+# imputer puts 0 where atoms are absent (the canonical form keeps them NaN);
+# ``CanonicalizerTransformer(..., fill_value=0.0)`` does the same in one step.
 forest = RandomForestRegressor(n_estimators=50 if QUICK else 200, random_state=0)
 imputer = SimpleImputer(strategy="constant", fill_value=0.0, keep_empty_features=True)
 models = {
