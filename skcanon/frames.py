@@ -47,7 +47,7 @@ import numpy as np
 from .groups import EuclideanGroup, OrthogonalGroup, PermutationGroup, get_group, haar_orthogonal
 
 __all__ = ["FRAME_KINDS", "FrameSet", "GroupSpec", "parse_group", "frame_set", "canonical_forms",
-           "map_back", "apply_frames"]
+           "apply_frames", "map_back", "to_frames", "haar_elements"]
 
 FRAME_KINDS = ("pca", "minimal", "weighted", "sampled")
 CUTOFF = 1e-2           # weighted frames: weights below this × the largest are dropped (continuously)

@@ -424,3 +424,20 @@ def _expected(estimator):
 @parametrize_with_checks(CHECKED, expected_failed_checks=_expected)
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+def test_benchmark_script_runs_quick_and_prints_one_json_line():
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_frame_averaging.py"
+    proc = subprocess.run([sys.executable, str(script), "--quick"], capture_output=True, text=True, timeout=300,
+                          env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert len(rows) == 1 and rows[0]["name"] == "frame_averaging" and rows[0]["quick"]
+    cont = rows[0]["continuity"]
+    # weighted frames are continuous near the polyhedra, canonicalization is not
+    assert cont["3-D polyhedra, SE3xS_n/weighted"] < 10 < cont["3-D polyhedra, SE3xS_n/canonicalization"]
