@@ -9,7 +9,8 @@ Tie and degeneracy rules (documented in the user guide, tested in the suite):
   positive. When that moment vanishes (the shape is mirror-symmetric along the axis), the
   sign points to the present point with the largest ``|projection|``; exact ties go to
   the lowest point index. Both rules commute with rotations and reflections.
-* **Repeated eigenvalues** (relative gap below ``EIG_RTOL``) — the eigenspace is
+* **Repeated eigenvalues** (relative gap below ``EIG_RTOL``, or the float32 threshold
+  below) — the eigenspace is
   re-based on the points: its first axis points to the point with the largest projection
   onto the eigenspace (ties → lowest index), the next to the largest projection orthogonal
   to it, and so on. For point sets this keeps the frame equivariant even for cubes,
@@ -20,6 +21,20 @@ Tie and degeneracy rules (documented in the user guide, tested in the suite):
   vector and scalar fields; ``attached`` in :func:`pca_frames`), so velocities or charges
   settle what the positions cannot (the normal of a planar cloud under reflections).
 * **No spread at all** (all points equal, blank image) — the identity frame.
+
+Tolerances follow the input's rounding. Besides the fixed relative thresholds below (which
+serve float64 input), every "is this a tie?" decision counts as a tie anything within a
+multiple of the rounding unit ``eps`` of the *input dtype* (times the condition number
+1 + trace / gap where a statistic depends on the axes); the multiples never depend on the
+sample's pose or size, so a decision clear in one pose is clear in all. float32 input (eps ≈
+1.2e-7) thus treats relative eigenvalue gaps below 1.2e-3 as repeated, normalized third
+moments below 1.2e-4 as zero and coordinates within 1.2e-3 as tied, so symmetric and nearly
+symmetric shapes (real molecules, cubes, collinear clouds) take the tie rules in every pose
+instead of a choice made by rounding. Candidate frames are compared first on a few
+permutation-invariant features of the canonical sample (within 100 eps: a nearly symmetric
+shape is told apart by its asymmetry where it exceeds the rounding), then on its rows in
+point order. Frames are computed in float64 from points rescaled per sample to a largest
+norm of 1, so any finite magnitude (1e-300 to 1e300) gives the same frames.
 """
 
 from __future__ import annotations
@@ -30,6 +45,71 @@ EIG_RTOL = 1e-6      # eigenvalues closer than this (relative to the trace) are 
 SIGN_RTOL = 1e-6     # normalized third moments below this do not decide a sign
 TIE_RTOL = 1e-7      # projections closer than this (relative) count as tied
 NOISE_RTOL = 1e-20   # spreads below this × the squared magnitude are rounding noise
+#: every tie tolerance is at least this many rounding units of the input dtype (float32:
+#: 1.2e-3 relative; float64: 2e-12, below the fixed thresholds above) ...
+TIE_EPS = 1e4
+#: ... the third-moment sign threshold at least this many (float32: 1.2e-4) ...
+SIGN_EPS = 1e3
+#: ... except for the set features of :func:`_set_features`, compared at this many units
+#: (float32: 1.2e-5), so that nearly symmetric samples are told apart by their asymmetry
+FEATURE_EPS = 100.0
+#: ... and at least this many times the rounding noise the input leaves in the statistic:
+GAP_NOISE = 4000.0   # eigenvalue gaps (noise of the covariance relative to its trace)
+SIGN_NOISE = 100.0   # normalized third moments and centroid projections (× condition number)
+TIE_NOISE = 100.0    # projections and canonical coordinates (× condition number)
+
+
+def rescale_points(Y, w):
+    """``(Y / a, a)`` with ``a`` the largest norm of each sample's present points (1 where
+    there is none or it is not finite; computed from the largest ``|coordinate|`` first, so
+    it does not overflow): frames do not depend on size, and the rescaled points neither
+    overflow nor underflow when squared or cubed."""
+    Y = np.where(w[..., None] > 0, Y, 0.0)
+    top = np.max(np.abs(Y), axis=(1, 2))
+    top = np.where((top > 0) & np.isfinite(top), top, 1.0)
+    a = top * np.max(np.linalg.norm(Y / top[:, None, None], axis=2), axis=1)
+    a = np.where((a > 0) & np.isfinite(a), a, 1.0)
+    return Y / a[:, None, None], a
+
+
+def noise_levels(eps, lam, noise=0.0):
+    """Per-sample tie tolerances from the input's rounding (see the module notes).
+
+    The tolerances depend only on the dtype's rounding unit and on the sample's shape
+    (eigenvalue ratios), never on its pose or size, so a decision that is clear in one
+    pose is clear in every pose.
+
+    Parameters
+    ----------
+    eps : float
+        Rounding unit of the input dtype (0: only the fixed relative thresholds).
+    lam : ndarray (n, d)
+        Covariance eigenvalues, descending.
+    noise : float or ndarray (n,)
+        Absolute eigenvalue noise floor added to the gap tolerance.
+
+    Returns
+    -------
+    gaps : (n, d - 1) bool, neighbouring eigenvalues that count as repeated (gap below
+        ``max(EIG_RTOL, TIE_EPS·eps, GAP_NOISE·eps)`` × the trace).
+    sign_rtol : (n,) normalized third moment (and centroid projection relative to the
+        size) under which an axis sign is undecided: ``max(SIGN_RTOL, SIGN_EPS·eps,
+        SIGN_NOISE·eps·κ)`` with ``κ`` = 1 + trace / smallest remaining gap, the condition
+        number of the axes.
+    tie_rtol : (n,) relative difference under which projections and canonical coordinates
+        count as tied (as ``sign_rtol``, with ``TIE_RTOL`` and ``TIE_NOISE``).
+    """
+    scale = np.maximum(lam, 0.0).sum(axis=1)
+    base = TIE_EPS * eps
+    diff = lam[:, :-1] - lam[:, 1:]
+    gaps = diff <= (max(EIG_RTOL, base, GAP_NOISE * eps) * scale + noise)[:, None]
+    gap = np.where(gaps, np.inf, diff).min(axis=1, initial=np.inf)
+    gap = np.where(np.isfinite(gap), gap, scale)
+    amp = 1.0 + scale / np.maximum(gap, 1e-300)             # condition number of the axes
+    # capped, so that a sample with hardly any spread still takes the tie rules
+    sign_rtol = np.minimum(np.maximum(max(SIGN_RTOL, SIGN_EPS * eps), SIGN_NOISE * eps * amp), 1e-2)
+    tie_rtol = np.minimum(np.maximum(max(TIE_RTOL, base), TIE_NOISE * eps * amp), 1e-2)
+    return gaps, sign_rtol, tie_rtol
 
 
 def weighted_centroid(Y, w):
@@ -39,7 +119,8 @@ def weighted_centroid(Y, w):
     return np.einsum("nm,nmd->nd", w, Y) / safe[:, None]
 
 
-def pca_frames(Y, w, special, resolve_ties=True, offset=None, magnitude=None, attached=None):
+def pca_frames(Y, w, special, resolve_ties=True, offset=None, magnitude=None, attached=None,
+               eps=0.0):
     """Equivariant orthonormal frames of already-centred points.
 
     Parameters
@@ -70,6 +151,13 @@ def pca_frames(Y, w, special, resolve_ties=True, offset=None, magnitude=None, at
         open (the normal of a planar cloud under reflections, the rotation about the line
         of a collinear one), these fields settle it, so the whole sample — not only its
         positions — has an invariant canonical form.
+    eps : float, default=0.0
+        Rounding unit of the input's dtype (``np.finfo(dtype).eps``): decisions within a
+        multiple of the rounding noise it leaves count as ties (see the module notes).
+        0 keeps only the fixed relative thresholds.
+
+    Frames do not depend on the points' size: pass them rescaled (:func:`rescale_points`)
+    when their magnitude may overflow or underflow in squares and cubes.
 
     Returns
     -------
@@ -88,10 +176,10 @@ def pca_frames(Y, w, special, resolve_ties=True, offset=None, magnitude=None, at
     flat = scale <= noise
     if offset is not None:  # a point cloud away from the origin still has a direction
         flat &= np.einsum("nd,nd->n", offset, offset) <= noise
-    gaps = (lam[:, :-1] - lam[:, 1:]) <= (EIG_RTOL * scale + noise)[:, None]
+    gaps, sign_rtol, tie_rtol = noise_levels(eps, lam, noise)
 
-    m3, decided = _sign_statistic(Y, w, E, lam, safe_W, offset, noise)
-    sign = np.where(decided, np.sign(m3), _extreme_point_sign(np.einsum("nmd,nde->nme", Y, E), w))
+    m3, decided = _sign_statistic(Y, w, E, lam, safe_W, offset, noise, sign_rtol)
+    sign = np.where(decided, np.sign(m3), _extreme_point_sign(np.einsum("nmd,nde->nme", Y, E), w, tie_rtol))
     E = E * sign[:, None, :]
     if special:
         _fix_determinant(E, m3, decided, lam, noise)
@@ -102,11 +190,13 @@ def pca_frames(Y, w, special, resolve_ties=True, offset=None, magnitude=None, at
         if resolve_ties:
             E[i] = _smallest_canonical_frame(Y[i], w[i], E[i], lam[i], gaps[i], special,
                                              None if offset is None else offset[i], noise[i],
-                                             None if V is None else (V[k], S[k]))
+                                             None if V is None else (V[k], S[k]),
+                                             (sign_rtol[i], tie_rtol[i], max(1e-8, FEATURE_EPS * eps)))
         elif gaps[i].any():
-            E[i] = _rebase_degenerate(Y[i], w[i], E[i], gaps[i])
+            E[i] = _rebase_degenerate(Y[i], w[i], E[i], gaps[i], None if offset is None else offset[i])
             mi, di = _sign_statistic(Y[i:i + 1], w[i:i + 1], E[i:i + 1], lam[i:i + 1], safe_W[i:i + 1],
-                                     None if offset is None else offset[i:i + 1], noise[i:i + 1])
+                                     None if offset is None else offset[i:i + 1], noise[i:i + 1],
+                                     sign_rtol[i:i + 1])
             E[i] *= np.where(di[0], np.sign(mi[0]), 1.0)
             if special:
                 _fix_determinant(E[i:i + 1], mi, di, lam[i:i + 1], noise[i:i + 1])
@@ -114,20 +204,25 @@ def pca_frames(Y, w, special, resolve_ties=True, offset=None, magnitude=None, at
     return E
 
 
-def _sign_statistic(Y, w, E, lam, W, offset=None, noise=0.0):
-    """Per axis, the equivariant statistic whose sign orients it, and whether it decides.
+def _sign_statistic(Y, w, E, lam, W, offset=None, noise=0.0, rtol=SIGN_RTOL):
+    """Per axis, the equivariant statistic whose sign orients it, and whether it decides
+    (above ``rtol``, a scalar or one value per sample).
 
     The weighted third moment along the axis; where it vanishes and an ``offset`` is given,
     the offset's projection (scaled to the same units) takes over.
     """
+    rtol = np.reshape(rtol, (-1, 1))
     proj = np.einsum("nmd,nde->nme", Y, E)
     m3 = np.einsum("nm,nme->ne", w, proj**3) / W[:, None]
-    decided = _normalized(m3, lam, noise) > SIGN_RTOL
+    decided = _normalized(m3, lam, noise) > rtol
     if offset is not None:
         first = np.einsum("nd,nde->ne", offset, E)
         size = np.sqrt(np.maximum(lam, 0.0).sum(axis=-1, keepdims=True)) + np.linalg.norm(offset, axis=-1, keepdims=True)
-        use = ~decided & (np.abs(first) > SIGN_RTOL * np.maximum(size, 1e-300))
-        m3 = np.where(use, first, m3)
+        use = ~decided & (np.abs(first) > rtol * np.maximum(size, 1e-300))
+        # in the units of a normalized third moment (|first| / size), so that the
+        # determinant fix compares scale-free strengths
+        trace = np.maximum(np.maximum(lam, 0.0).sum(axis=-1, keepdims=True), np.reshape(noise, (-1, 1)))
+        m3 = np.where(use, first * np.maximum(trace ** 1.5, 1e-300) / np.maximum(size, 1e-300), m3)
         decided = decided | use
     return m3, decided
 
@@ -148,25 +243,28 @@ def _fix_determinant(E, m3, decided, lam, noise=0.0):
         E[rows, :, weakest[rows]] *= -1
 
 
-def _first_max(values, present):
-    """Index of the largest value among present entries, ties (relative) → lowest index."""
+def _first_max(values, present, rtol=TIE_RTOL):
+    """Index of the largest value among present entries, ties (within ``rtol`` of it,
+    broadcast against the leading axes) → lowest index."""
     v = np.where(present, values, -np.inf)
     top = v.max(axis=-1, keepdims=True)
-    tol = TIE_RTOL * np.maximum(np.abs(top), 1e-300)
+    tol = np.expand_dims(rtol, -1) * np.maximum(np.abs(top), 1e-300)
     return np.argmax(v >= top - tol, axis=-1)
 
 
-def _tied_max(values, present):
-    """All indices whose value ties with the largest present value."""
+def _tied_max(values, present, rtol=TIE_RTOL):
+    """All indices whose value ties (within ``rtol``) with the largest present value."""
     v = np.where(present, values, -np.inf)
     top = v.max()
-    return np.flatnonzero(v >= top - TIE_RTOL * max(abs(top), 1e-300))
+    return np.flatnonzero(v >= top - rtol * max(abs(top), 1e-300))
 
 
-def _extreme_point_sign(proj, w):
-    """Per axis: sign of the present point with the largest |projection|."""
+def _extreme_point_sign(proj, w, rtol=TIE_RTOL):
+    """Per axis: sign of the present point with the largest |projection| (ties within
+    ``rtol``, one value per sample, → lowest index)."""
     present = (w > 0)[:, :, None]
-    idx = _first_max(np.swapaxes(np.abs(proj), 1, 2), np.swapaxes(present, 1, 2))
+    rtol = np.reshape(rtol, (-1, 1)) if np.ndim(rtol) else rtol
+    idx = _first_max(np.swapaxes(np.abs(proj), 1, 2), np.swapaxes(present, 1, 2), rtol)
     chosen = np.take_along_axis(proj, idx[:, None, :], axis=1)[:, 0, :]
     s = np.sign(chosen)
     return np.where(s == 0, 1.0, s)
@@ -184,19 +282,20 @@ def _eigenspaces(gaps):
         start = stop
 
 
-def _candidate_bases(Y, present, E, gaps, fallback=None):
+def _candidate_bases(Y, present, E, gaps, fallback=None, rtol=TIE_RTOL):
     """Every basis the point rules allow: each repeated eigenspace is re-based on each of
     the tied extreme points in turn (its first axis through the point with the largest
     projection onto it, the next through the largest orthogonal remainder, ...).
 
-    Projections below ``1e-9`` of the largest point norm are rounding noise. Where no point
-    leaves such noise in the rest of an eigenspace, the rows of ``fallback`` (``(k, d)``:
-    the attached vectors of the present points) are used in the same way."""
+    Projections below ``max(1e-9, rtol)`` of the largest point norm are rounding noise,
+    and norms within ``rtol`` of the largest are tied. Where no point leaves such noise in
+    the rest of an eigenspace, the rows of ``fallback`` (``(k, d)``: the attached vectors
+    of the present points) are used in the same way."""
     scale = np.linalg.norm(Y[present], axis=1).max() if present.any() else 0.0
-    sources = [(Y, present, 1e-9 * scale)]
+    sources = [(Y, present, max(1e-9, rtol) * scale)]
     if fallback is not None and len(fallback):
         sources.append((fallback, np.ones(len(fallback), bool),
-                        1e-9 * np.linalg.norm(fallback, axis=1).max()))
+                        max(1e-9, rtol) * np.linalg.norm(fallback, axis=1).max()))
     bases = [E.copy()]
     for start, stop in _eigenspaces(gaps):
         if stop - start < 2:
@@ -212,14 +311,16 @@ def _candidate_bases(Y, present, E, gaps, fallback=None):
                         coords = rows @ B
                         norms = np.linalg.norm(coords, axis=1)
                         if np.any(norms[keep] > max(tol, 1e-300)):
-                            found = rows, keep, coords, norms
+                            found = rows, keep, coords, norms, tol
                             break
                 if found is None:
                     F[:, j:stop] = B
                     expanded.append(F)
                     continue
-                rows, keep, coords, norms = found
-                for i in _tied_max(norms, keep):
+                rows, keep, coords, norms, tol = found
+                for i in _tied_max(norms, keep, rtol):
+                    if norms[i] <= tol:
+                        continue
                     u = B @ (coords[i] / norms[i])
                     U, _, _ = np.linalg.svd(B - np.outer(u, u @ B), full_matrices=False)
                     G = F.copy()
@@ -234,28 +335,57 @@ def _candidate_bases(Y, present, E, gaps, fallback=None):
 _MAX_CANDIDATES = 512
 
 
-def _set_key(blocks):
-    """Noise-tolerant key of a canonical point set given as column blocks (positions, then
-    any attached fields): first its rows sorted lexicographically (independent of point
-    order), then the rows in point order (to choose, rotation-invariantly, between
-    candidates that give the same set). Each block is rounded relative to its own largest
-    magnitude, so fields in other units neither drown nor blur the positions."""
-    parts = []
-    for Z in blocks:
-        if Z.size:
-            scale = max(np.abs(Z).max(), 1e-300)
-            parts.append(np.round(Z / (scale * 1e-8)) + 0.0)  # + 0.0 turns -0.0 into 0.0
+#: number of set features compared before the point order (see :func:`_set_features`)
+_N_FEATURES = 6
+_FEATURE_MAPS = {}
+
+
+def _set_features(blocks):
+    """Permutation-invariant summary of a canonical sample given as column blocks
+    (positions, then any attached fields): the means over points of a few fixed random
+    Fourier features of the rows, each block divided by its largest magnitude (so the
+    features do not depend on size or units). Candidates related by a symmetry of the
+    sample give equal features; other candidates differ by O(1) in some feature, and
+    small perturbations (rounding, a nearly symmetric shape) move them only slightly, so
+    comparing them with a tolerance is far more stable than comparing sorted coordinates."""
+    parts = [Z / max(np.linalg.norm(Z, axis=1).max(), 1e-300) for Z in blocks if Z.size]
     Q = np.concatenate(parts, axis=1)
-    return tuple(Q[np.lexsort(Q.T[::-1])].ravel()), tuple(Q.ravel())
+    width = Q.shape[1]
+    if width not in _FEATURE_MAPS:
+        rs = np.random.default_rng(12345 + width)
+        _FEATURE_MAPS[width] = (3.0 * rs.standard_normal((width, _N_FEATURES)),
+                                rs.uniform(0.0, 2 * np.pi, _N_FEATURES))
+    omega, phase = _FEATURE_MAPS[width]
+    return np.cos(Q @ omega + phase).mean(axis=0)
 
 
-def _smallest_canonical_frame(Y, w, E, lam, gaps, special, offset=None, noise=0.0, attached=None):
+def _point_key(blocks, tols):
+    """The canonical sample's rows in point order, each block divided by its tolerance
+    (differences up to 1 are ties): decides, rotation-invariantly, between candidates
+    whose features tie (the frames a symmetry of the sample leaves open)."""
+    return np.concatenate([(Z / max(tol, 1e-300)).ravel() for Z, tol in zip(blocks, tols) if Z.size])
+
+
+def _key_less(a, b, tol=1.0):
+    """``a < b`` lexicographically, entries within ``tol`` of each other counting as equal."""
+    differ = np.flatnonzero(np.abs(a - b) > tol)
+    return bool(differ.size) and a[differ[0]] < b[differ[0]]
+
+
+def _smallest_canonical_frame(Y, w, E, lam, gaps, special, offset=None, noise=0.0, attached=None,
+                              tols=(SIGN_RTOL, 1e-8, 1e-8)):
     """Among the frames the moment rules cannot tell apart, the one whose canonical sample
-    is lexicographically smallest (its points' rows: positions, then the ``attached``
-    vectors and scalars). Rotating the input rotates every candidate, and reordering the
-    points leaves the candidate sets unchanged, so the choice is invariant under both (a
-    canonical form for symmetric shapes such as cubes and regular polygons).
+    (its points' rows: positions, then the ``attached`` vectors and scalars) has the
+    smallest permutation-invariant features (:func:`_set_features`, compared in order);
+    between candidates whose features tie, the one whose rows in point order are
+    lexicographically smallest. Rotating the input rotates every candidate, and reordering
+    the points leaves the candidate sets unchanged, so the choice is invariant under both
+    (a canonical form for symmetric shapes such as cubes and regular polygons). ``tols``
+    are the sample's ``(sign_rtol, tie_rtol)`` from :func:`noise_levels` and the feature
+    tolerance ``ftol``: features closer than ``ftol`` and canonical values closer than
+    ``tie_rtol`` (relative, at least 1e-8) compare equal.
     """
+    sign_rtol, tie_rtol, ftol = tols
     present = w > 0
     Yp = Y[present] if offset is None else Y[present] + offset
     d = E.shape[1]
@@ -265,9 +395,13 @@ def _smallest_canonical_frame(Y, w, E, lam, gaps, special, offset=None, noise=0.
     best, best_key = E, None
     # re-base on the points as they will appear in the output (the offset included)
     fallback = None if V is None else V.reshape(-1, d)
-    for base in _candidate_bases(Y if offset is None else Y + offset, present, E, gaps, fallback):
+    key_rtol = max(1e-8, tie_rtol)
+    pos_tol = key_rtol * (np.abs(Yp).max() if Yp.size else 0.0)
+    v_tol = key_rtol * (np.abs(V).max() if V is not None and V.size else 0.0)
+    s_tol = key_rtol * (np.abs(S).max() if S is not None and S.size else 0.0)
+    for base in _candidate_bases(Y if offset is None else Y + offset, present, E, gaps, fallback, tie_rtol):
         m3, decided = _sign_statistic(Y[None], w[None], base[None], lam[None], np.array([max(w.sum(), 1e-300)]),
-                                      None if offset is None else offset[None], np.array([noise]))
+                                      None if offset is None else offset[None], np.array([noise]), sign_rtol)
         m3, decided = m3[0], decided[0]
         free = np.flatnonzero(~decided)
         fixed = np.where(decided, np.sign(m3), 1.0)
@@ -282,17 +416,21 @@ def _smallest_canonical_frame(Y, w, E, lam, gaps, special, offset=None, noise=0.
                     continue
                 F = F.copy()
                 _fix_determinant(F[None], m3[None], decided[None], lam[None], np.array([noise]))
-            blocks = [Yp @ F]
+            blocks, tols_ = [Yp @ F], [pos_tol]
             if V is not None:
                 blocks += [(V @ F).reshape(len(Yp), -1), S]
-            key = _set_key(blocks)
-            if best_key is None or key < best_key:
+                tols_ += [v_tol, s_tol]
+            key = (_set_features(blocks), _point_key(blocks, tols_))
+            if best_key is None or _key_less(key[0], best_key[0], ftol) or (
+                    not _key_less(best_key[0], key[0], ftol) and _key_less(key[1], best_key[1])):
                 best, best_key = F, key
     return best if d else E
 
 
-def _rebase_degenerate(Y, w, E, gaps):
-    """Re-base each eigenspace of dimension > 1 on the points, ties → lowest index."""
+def _rebase_degenerate(Y, w, E, gaps, offset=None):
+    """Re-base each eigenspace of dimension > 1 on the points, ties → lowest index; where
+    no point leaves the rest of an eigenspace (all weight on one point, say), on the
+    ``offset`` (the centroid, for groups without translations)."""
     present = w > 0
     E = E.copy()
     for start, stop in _eigenspaces(gaps):
@@ -303,10 +441,15 @@ def _rebase_degenerate(Y, w, E, gaps):
         while j < stop - 1:
             coords = Y @ B  # (m, r) coordinates inside the eigenspace
             norms = np.linalg.norm(coords, axis=1)
-            if not np.any(norms[present] > 0):
-                break  # no point leaves the eigenspace's orthogonal complement
-            i = _first_max(norms, present)
-            u = B @ (coords[i] / norms[i])
+            reach = norms[present].max(initial=0.0)
+            if reach > (0.0 if offset is None else 1e-12 * np.linalg.norm(offset)):
+                i = _first_max(norms, present)
+                v = coords[i] / norms[i]
+            elif offset is not None and np.linalg.norm(offset @ B) > 1e-9 * np.linalg.norm(offset):
+                v = offset @ B / np.linalg.norm(offset @ B)
+            else:
+                break  # nothing leaves the eigenspace's orthogonal complement
+            u = B @ v
             E[:, j] = u
             # orthonormal basis of the rest of the eigenspace, orthogonal to u
             U, _, _ = np.linalg.svd(B - np.outer(u, u @ B), full_matrices=False)
@@ -482,7 +625,7 @@ def _cross(u, v):
     return [u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0]]
 
 
-def fast_pca(Y, special, centre):
+def fast_pca(Y, special, centre, eps=None):
     """PCA frames and canonical points, for the samples where that is unambiguous.
 
     Parameters
@@ -493,6 +636,10 @@ def fast_pca(Y, special, centre):
         Force determinant +1.
     centre : bool
         Return the centred projection ``(y − c) E`` (E(d)/SE(d)); otherwise ``y E``.
+    eps : float or None
+        Rounding unit of the data as the user gave it (its tie tolerances, see
+        :func:`noise_levels`); None: that of ``Y.dtype``. A float64 retry of float32 input
+        passes float32's.
 
     Returns
     -------
@@ -507,10 +654,16 @@ def fast_pca(Y, special, centre):
         near-repeated eigenvalues, undecided or nearly tied signs, no spread).
     """
     with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
-        return _fast_pca(Y, special, centre)
+        return _fast_pca(Y, special, centre, np.finfo(Y.dtype).eps if eps is None else eps)
 
 
-def _fast_pca(Y, special, centre):
+#: per working dtype, the range of the trace (mean squared centred norm) in which the fast
+#: path's squares and cubes neither overflow nor lose precision to underflow; samples
+#: outside it take the general path, which rescales them
+FAST_TRACE_RANGE = {np.dtype(np.float32): (1e-18, 1e22), np.dtype(np.float64): (1e-180, 1e180)}
+
+
+def _fast_pca(Y, special, centre, eps):
     n, m, d = Y.shape
     dt = Y.dtype
     T = np.swapaxes(Y, 1, 2).copy(order="C")                 # (n, d, m), one pass
@@ -523,6 +676,17 @@ def _fast_pca(Y, special, centre):
     norm_c = np.einsum("nd,nd->n", c64, c64)
     ok &= np.isfinite(norm_c)  # absent (NaN) points or overflow: general path
     ok &= trace > 1e-8 * (norm_c + trace)
+    low, high = FAST_TRACE_RANGE[dt]
+    ok &= (trace > low) & (trace < high / m)
+    # the general path's tolerances for this sample (rounding of the input as given);
+    # margins keep samples near a threshold on the general path
+    lam_arr = np.stack(lam, axis=1)
+    repeated, sign_rtol, _ = noise_levels(eps, lam_arr)
+    ok &= ~repeated.any(axis=1)
+    if d > 1:  # and not close to repeated
+        gap_rtol = np.min((lam_arr[:, :-1] - lam_arr[:, 1:]) / np.maximum(trace, 1e-300)[:, None], axis=1)
+        ok &= gap_rtol > 2 * max(EIG_RTOL, TIE_EPS * eps, GAP_NOISE * eps)
+    sign_hi, sign_lo = sign_rtol * 1.01, sign_rtol * 0.99
     E = _frame_array(axes, n, d)
     proj = np.matmul(np.swapaxes(E.astype(dt), 1, 2), T)      # (n, d, m) projections
     m3 = np.einsum("nkm,nkm->nk", proj * proj, proj).astype(np.float64)
@@ -536,8 +700,8 @@ def _fast_pca(Y, special, centre):
     strength = [np.abs(m3[:, k]) * (scale / m) for k in range(d)]
     strength_err = [err] * d
     negative = [m3[:, k] < 0 for k in range(d)]
-    decided = [s > np.maximum(FAST_SIGN_RTOL[dt], SIGN_RTOL + err) for s in strength]
-    open_axes = [s < SIGN_RTOL - err for s in strength]
+    decided = [s > np.maximum(FAST_SIGN_RTOL[dt], sign_hi + err) for s in strength]
+    open_axes = [s < sign_lo - err for s in strength]
     for k in range(d):
         ok &= decided[k] | open_axes[k]
     if not centre:  # the centroid's projection orients the open axes
@@ -546,10 +710,10 @@ def _fast_pca(Y, special, centre):
             first = c64[:, 0] * axes[k][0]
             for i in range(1, d):
                 first = first + c64[:, i] * axes[k][i]
-            use = open_axes[k] & (np.abs(first) > (SIGN_RTOL + err) * size)
+            use = open_axes[k] & (np.abs(first) > (sign_hi + err) * size)
             ok &= ~open_axes[k] | use
-            strength[k] = np.where(use, np.abs(first) * scale, strength[k])
-            strength_err[k] = np.where(use, err * size * scale, err)
+            # the general path's units for a centroid-decided axis: |first| / size
+            strength[k] = np.where(use, np.abs(first) / np.maximum(size, 1e-300), strength[k])
             negative[k] = np.where(use, first < 0, negative[k])
     elif special and d > 1:
         # one open axis: the determinant +1 fixes its sign — it is the least certain

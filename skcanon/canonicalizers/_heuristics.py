@@ -6,10 +6,12 @@ import numpy as np
 
 from ..groups import CyclicGroup, DihedralGroup, EuclideanGroup, OrthogonalGroup
 from ._base import Canonicalizer, attached_fields, geometric_field, geometric_points
-from ._frames import SIGN_RTOL, fast_pca, pca_frames, sym_eig_desc, weighted_centroid
+from ._frames import SIGN_RTOL, fast_pca, pca_frames, rescale_points, sym_eig_desc, weighted_centroid
 
-#: relative tolerance under which two sort keys count as equal (per input dtype)
-SORT_RTOL = {np.dtype(np.float64): 1e-9, np.dtype(np.float32): 1e-5}
+#: relative tolerance under which two sort keys count as equal (per input dtype); for
+#: float32 about 800 rounding units, so that keys computed from rotated float32 points
+#: (a pca frame first) do not split ties that their rounding perturbs
+SORT_RTOL = {np.dtype(np.float64): 1e-9, np.dtype(np.float32): 1e-4}
 
 
 class CentroidCanonicalizer(Canonicalizer):
@@ -109,13 +111,17 @@ class PCACanonicalizer(Canonicalizer):
 
     def frames(self, P, layout):
         Y, w, _ = geometric_points(P, layout)
+        # frames do not depend on size: work on points rescaled to a largest coordinate of 1
+        # (no overflow or underflow in squares and cubes, whatever the input's magnitude)
+        Y, a = rescale_points(Y, w)
         c = weighted_centroid(Y, w)
         g = self.group
         special = getattr(g, "special", isinstance(g, CyclicGroup))
         translating = isinstance(g, EuclideanGroup)
         E = pca_frames(Y - c[:, None, :], w, special=special, offset=None if translating else c,
-                       magnitude=np.max(np.einsum("nmd,nmd->nm", Y, Y), axis=1),
-                       attached=lambda i: attached_fields(P[i], layout, c[i] if translating else None))
+                       magnitude=np.max(np.einsum("nmd,nmd->nm", Y, Y), axis=1), eps=_rounding(P),
+                       attached=lambda i: attached_fields(P[i], layout, (c * a[:, None])[i] if translating else None))
+        c = c * a[:, None]
         if translating:
             return g.from_parts(E, c)
         if isinstance(g, OrthogonalGroup):
@@ -135,10 +141,12 @@ class PCACanonicalizer(Canonicalizer):
         rest = np.flatnonzero(~ok)
         if rest.size and P.dtype != np.float64:
             # float32 rounding leaves some signs too close to call; float64 settles most
-            # (samples with absent points go straight to the general path)
+            # (samples with absent points go straight to the general path); the tie
+            # tolerances stay those of the input's rounding
             retry = rest[np.isfinite(P[rest]).all(axis=(1, 2))]
             if retry.size:
-                out64, h64, ok64 = self._fast_canonicalize(P[retry].astype(np.float64), layout)
+                out64, h64, ok64 = self._fast_canonicalize(P[retry].astype(np.float64), layout,
+                                                           eps=_rounding(P))
                 out[retry[ok64]], h[retry[ok64]] = out64[ok64], h64[ok64]
                 rest = np.setdiff1d(rest, retry[ok64], assume_unique=True)
         if rest.size:
@@ -146,7 +154,7 @@ class PCACanonicalizer(Canonicalizer):
             out[rest], h[rest] = super().canonicalize(P[rest], layout)
         return out, h
 
-    def _fast_canonicalize(self, P, layout):
+    def _fast_canonicalize(self, P, layout, eps=None):
         """``(out, frames, ok)`` from :func:`fast_pca`; rows where ``ok`` is False are
         placeholders for the general path to overwrite."""
         g = self.group
@@ -154,7 +162,7 @@ class PCACanonicalizer(Canonicalizer):
         field = geometric_field(layout)
         sl = layout.slice_of(field.name)
         # absent points make a sample's centroid NaN: fast_pca refuses it (no separate pass)
-        E, c, Z, ok = fast_pca(P[..., sl], special=g.special, centre=translating)
+        E, c, Z, ok = fast_pca(P[..., sl], special=g.special, centre=translating, eps=eps)
         if layout.width == sl.stop - sl.start:
             out = Z  # the frame's own field is the whole sample
         else:
@@ -172,6 +180,11 @@ class PCACanonicalizer(Canonicalizer):
                 else:
                     out[..., fs] = np.matmul(P[..., fs], Ed)
         return out, (g.from_parts(E, c) if translating else E), ok
+
+
+def _rounding(P):
+    """Rounding unit of the working array's dtype (float64's for integer input)."""
+    return float(np.finfo(P.dtype).eps) if np.issubdtype(P.dtype, np.floating) else float(np.finfo(np.float64).eps)
 
 
 def shift_columns(Y, c, out):
@@ -289,7 +302,7 @@ class SortCanonicalizer(Canonicalizer):
     """S_n: order the points lexicographically by their columns.
 
     Keys are compared column by column; values closer than a relative tolerance
-    (``1e-9`` of the sample's largest magnitude for float64 input, ``1e-5`` for float32)
+    (``1e-9`` of the sample's largest magnitude for float64 input, ``1e-4`` for float32)
     count as equal so that float noise does not reorder tied points. Remaining ties
     (duplicate points) keep their input order — the canonical output is the same
     whichever duplicate comes first. Absent points (NaN rows) go last.
