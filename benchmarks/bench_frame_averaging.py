@@ -108,7 +108,8 @@ def _ms(values):
 
 def run(quick=False):
     n_train, n_test, n_near = (30, 30, 30) if quick else (80, 100, 60)
-    settings = [("2-D polygons, SE2xS_n", shapes_2d(), "SE2xS_n"), ("3-D polyhedra, SE3xS_n", shapes_3d(), "SE3xS_n")]
+    settings = [("2-D polygons, SE2xS_n", shapes_2d(), "SE2xS_n"),
+                ("3-D polyhedra, SE3xS_n", shapes_3d(), "SE3xS_n")]
     noise_levels = (0.02, 0.05, 0.1)
     acc, cont, cont_canon, cost, frames_per_sample = {}, {}, {}, {}, {}
     for title, shapes, group in settings:
@@ -171,7 +172,8 @@ def main(argv=None):
             c = np.array(cont[(title, name)])
             print(f"| {title} | predict_proba, {name} | {_ms(c[:, 0])} | {_ms(c[:, 1])} |")
             summary["continuity"][f"{title}/{name}"] = float(c[:, 1].mean())
-    print("\n### Accuracy under noise (test accuracy, mean ± sd over 3 seeds; noise relative to the shape's size)\n")
+    print("\n### Accuracy under noise (test accuracy, mean ± sd over 3 seeds; noise relative to the "
+          "shape's size)\n")
     print("| shapes | noise | " + " | ".join(METHODS) + " |\n|---|---|" + "---|" * len(METHODS))
     for title in titles:
         for noise in noise_levels:
@@ -180,7 +182,8 @@ def main(argv=None):
             for name in METHODS:
                 summary["accuracy"][f"{title}/{noise}/{name}"] = float(np.mean(acc[(title, noise, name)]))
     print("\n### Cost of predict_proba relative to canonicalization (mean ± sd over 3 seeds)\n")
-    print("| shapes | frames | k (mean frames per sample) | time ratio | target k × 1.2 | status |\n|---|---|---|---|---|---|")
+    print("| shapes | frames | k (mean frames per sample) | time ratio | target k × 1.2 | status |\n"
+          "|---|---|---|---|---|---|")
     for title in titles:
         for name in METHODS[1:]:
             k, r = np.mean(kps[(title, name)]), np.array(cost[(title, name)])

@@ -54,7 +54,8 @@ y = (np.linalg.norm(P[:, 0] - P[:, 1], axis=1) > np.linalg.norm(P[:, 2] - P[:, 3
 G = get_group("SE2")
 X = G.apply(G.sample(len(X), random_state=1), X, PointLayout(2))
 
-canon = make_pipeline(CanonicalizerTransformer(group="SE2", method="pca"), LogisticRegression(C=10.0)).fit(X, y)
+canon = make_pipeline(CanonicalizerTransformer(group="SE2", method="pca"), LogisticRegression(C=10.0))
+canon.fit(X, y)
 weighted = FrameAveragingClassifier(LogisticRegression(C=10.0), group="SE2", frames="weighted").fit(X, y)
 pca = FrameAveragingClassifier(LogisticRegression(C=10.0), group="SE2", frames="pca").fit(X, y)
 
@@ -72,7 +73,8 @@ ax.set_title("two nearly identical inputs")
 ax.set_aspect("equal")
 ax.legend()
 ax = axes[1]
-for S, style, label in [(forms[0], "o-", "canonical form of x(−ε)"), (forms[1], "s--", "canonical form of x(+ε)")]:
+for S, style, label in [(forms[0], "o-", "canonical form of x(−ε)"),
+                        (forms[1], "s--", "canonical form of x(+ε)")]:
     ax.plot(*np.vstack([S, S[:1]]).T, style, label=label, alpha=0.7)
     ax.annotate("p0", S[0])
 ax.set_title("their PCA canonical forms")

@@ -5,7 +5,14 @@ from __future__ import annotations
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, RegressorMixin, _fit_context, clone
+from sklearn.base import (
+    BaseEstimator,
+    ClassifierMixin,
+    MetaEstimatorMixin,
+    RegressorMixin,
+    _fit_context,
+    clone,
+)
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
@@ -79,7 +86,8 @@ class _BaseFrameAveraging(SkcanonEstimatorMixin, MetaEstimatorMixin, BaseEstimat
         self._spec = spec
         P, ndim = validate_samples(self, X, layout, reset=True)
         if self.frames in ("pca", "minimal", "sampled"):
-            self.canonicalizer_ = CanonicalizerTransformer(group=spec.geometric, method="pca", layout=layout).fit(P)
+            self.canonicalizer_ = CanonicalizerTransformer(
+                group=spec.geometric, method="pca", layout=layout).fit(P)
         self.frame_elements_ = (haar_elements(self.n_frames, spec, check_random_state(self.random_state))
                                 if self.frames == "sampled" else None)
         return P, ndim
@@ -482,7 +490,8 @@ class FrameAveragingRegressor(RegressorMixin, _BaseFrameAveraging):
             target = "position"
         if isinstance(target, PointLayout):
             if target.n_dims != d:
-                raise ValueError(f"target layout has n_dims={target.n_dims}, but the group acts in {d} dimensions.")
+                raise ValueError(
+                    f"target layout has n_dims={target.n_dims}, but the group acts in {d} dimensions.")
             return target
         if target == "invariant":
             return None

@@ -74,7 +74,8 @@ def parse_group(group):
     try:
         g = get_group(group)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"group={group!r} is not a group frame averaging supports ({SUPPORTED}): {exc}") from None
+        raise ValueError(
+            f"group={group!r} is not a group frame averaging supports ({SUPPORTED}): {exc}") from None
     # the one place that looks at concrete group classes: frame sets are written for the
     # orthogonal and Euclidean groups (and sorting for S_n), nothing else
     geometric = [f for f in g.factors if isinstance(f, (OrthogonalGroup, EuclideanGroup))]
@@ -111,9 +112,11 @@ def _skew(Yc, w, axes, s, W):
 def geometric_points(P, layout):
     """Float64 coordinates of the field frames are computed from (the first position
     field, else the first vector field) and presence weights (0 for absent points)."""
-    fields = [f for f in layout.fields if f.kind == "position"] or [f for f in layout.fields if f.kind == "vector"]
+    fields = ([f for f in layout.fields if f.kind == "position"]
+              or [f for f in layout.fields if f.kind == "vector"])
     if not fields:
-        raise ValueError(f"frame averaging needs a position or vector field; layout {layout!r} has only scalars.")
+        raise ValueError(
+            f"frame averaging needs a position or vector field; layout {layout!r} has only scalars.")
     Y = np.asarray(P[..., layout.slice_of(fields[0].name)], dtype=np.float64)
     present = ~np.isnan(P).all(axis=2) if np.issubdtype(P.dtype, np.floating) else np.ones(P.shape[:2], bool)
     return np.where(present[..., None], Y, 0.0), present.astype(np.float64)
@@ -157,7 +160,8 @@ def frame_set(P, layout, spec, kind, *, canonical=None, elements=None, sharpness
     if kind == "weighted":
         if not spec.translating:  # O(d)/SO(d) fix the origin, not the centroid: build on the points as given
             Yc, _, s, W = Y, c, np.einsum("nm,nmd->n", w, Y**2) / W, W
-        R, weights, line = _weighted(Yc, w, s, W, spec, float(sharpness), 1e-18 if np.dtype(dtype) == np.float64 else 1e-10)
+        floor = 1e-18 if np.dtype(dtype) == np.float64 else 1e-10   # squared rounding noise
+        R, weights, line = _weighted(Yc, w, s, W, spec, float(sharpness), floor)
         return FrameSet(R, t, weights, line)
     if kind not in ("pca", "minimal", "sampled"):
         raise ValueError(f"frames must be one of {FRAME_KINDS}; got {kind!r}.")
@@ -209,7 +213,8 @@ def _weighted(Yc, w, s, W, spec, beta, floor=1e-18):
     n, m, d = Yc.shape
     line = np.zeros(n, bool)
     if d > 3:
-        raise ValueError(f"frames='weighted' supports d ≤ 3; group {spec.group.name!r} acts in {d} dimensions.")
+        raise ValueError(
+            f"frames='weighted' supports d ≤ 3; group {spec.group.name!r} acts in {d} dimensions.")
     present = w > 0
     safe_s = np.maximum(s, 1e-300)[:, None]
     norms = np.sqrt(np.einsum("nmd,nmd->nm", Yc, Yc))

@@ -456,7 +456,8 @@ def continuity_ratio(estimator_or_callable, X, eps=1e-3, n_pairs=200, random_sta
     if X_other is not None:
         B = np.array(X_other, dtype=np.float64)
         if B.shape != X.shape:
-            raise ValueError(f"X_other must have the shape of X {X.shape} (row i is paired with X[i]); got {B.shape}.")
+            raise ValueError(
+                f"X_other must have the shape of X {X.shape} (row i is paired with X[i]); got {B.shape}.")
         A = X
     else:
         _check_count(n_pairs, "n_pairs")

@@ -68,7 +68,8 @@ def _shape(kind, d, rs):
 
 def _batch(kind, d, seed, n=6):
     rs = np.random.RandomState(seed)
-    return np.stack([_shape(kind if i % 2 else "generic", d, rs) + rs.normal(size=d) for i in range(n)]).reshape(n, -1)
+    shapes = [_shape(kind if i % 2 else "generic", d, rs) + rs.normal(size=d) for i in range(n)]
+    return np.stack(shapes).reshape(n, -1)
 
 
 _FITTED = {}
@@ -152,7 +153,8 @@ def test_weights_nonnegative_and_sum_to_one(group, frames, seed, kind):
     assert np.all(fs.weights >= 0)
     np.testing.assert_allclose(fs.weights.sum(axis=1), 1.0, atol=1e-12)
     R = fs.R[fs.weights > 0]
-    np.testing.assert_allclose(R @ np.swapaxes(R, -1, -2), np.broadcast_to(np.eye(R.shape[-1]), R.shape), atol=1e-9)
+    eye = np.broadcast_to(np.eye(R.shape[-1]), R.shape)
+    np.testing.assert_allclose(R @ np.swapaxes(R, -1, -2), eye, atol=1e-9)
     if parse_group(group).special:
         np.testing.assert_allclose(np.linalg.det(R), 1.0, atol=1e-9)
 
@@ -195,7 +197,8 @@ def test_weighted_frames_continuous_through_degenerate_input(group, base):
 
 def test_minimal_frames_one_for_generic_more_for_symmetric():
     clf = _fitted("classifier", "O2", "minimal")
-    generic = clf.frame_weights(np.random.RandomState(3).normal(size=(5, 2 * N_POINTS)) * np.tile([2, 1], N_POINTS))
+    X = np.random.RandomState(3).normal(size=(5, 2 * N_POINTS)) * np.tile([2, 1], N_POINTS)
+    generic = clf.frame_weights(X)
     assert np.all((generic.weights > 0).sum(axis=1) == 1)
     square = np.hstack([_regular_polygon(4, 4), np.zeros((4, 0))]).ravel()
     square = np.concatenate([square, 0.5 * square])[None]
@@ -214,7 +217,8 @@ def test_weighted_classifier_is_continuous_canonicalization_is_not():
     X = G.apply(G.sample(60, random_state=1), X, PointLayout(2))
     near = np.stack([(sq + 1e-4 * rs.normal(size=sq.shape)).ravel() for _ in range(20)])
     fa = FrameAveragingClassifier(LogisticRegression(C=10.0), group="SE2", frames="weighted").fit(X, y)
-    canon = make_pipeline(CanonicalizerTransformer(group="SE2", method="pca"), LogisticRegression(C=10.0)).fit(X, y)
+    canon = make_pipeline(CanonicalizerTransformer(group="SE2", method="pca"), LogisticRegression(C=10.0))
+    canon.fit(X, y)
     r_fa = continuity_ratio(fa, near, eps=1e-4, n_pairs=100, random_state=0)
     r_canon = continuity_ratio(canon, near, eps=1e-4, n_pairs=100, random_state=0)
     assert r_fa.max < 50 < r_canon.max
@@ -242,9 +246,9 @@ def test_integer_sample_weight_equals_repeating_samples():
     y = rs.normal(size=20)
     sw = rs.randint(0, 3, size=20)
     for frames in FRAME_KINDS:
-        a = FrameAveragingRegressor(Ridge(), group="SE3", frames=frames, random_state=0).fit(X, y, sample_weight=sw)
-        b = FrameAveragingRegressor(Ridge(), group="SE3", frames=frames, random_state=0).fit(np.repeat(X, sw, 0),
-                                                                                            np.repeat(y, sw))
+        model = FrameAveragingRegressor(Ridge(), group="SE3", frames=frames, random_state=0)
+        a = clone(model).fit(X, y, sample_weight=sw)
+        b = clone(model).fit(np.repeat(X, sw, 0), np.repeat(y, sw))
         np.testing.assert_allclose(a.predict(X), b.predict(X), atol=1e-8)
 
 
@@ -254,8 +258,9 @@ def test_predictions_do_not_depend_on_batch_size_and_input_is_untouched():
     y = rs.normal(size=(25, 15))
     X0, y0 = X.copy(), y.copy()
     for frames in FRAME_KINDS:
-        a = FrameAveragingRegressor(group="SE3", frames=frames, target="position", batch_size=None, random_state=0).fit(X, y)
-        b = FrameAveragingRegressor(group="SE3", frames=frames, target="position", batch_size=4, random_state=0).fit(X, y)
+        model = FrameAveragingRegressor(group="SE3", frames=frames, target="position", random_state=0)
+        a = clone(model).set_params(batch_size=None).fit(X, y)
+        b = clone(model).set_params(batch_size=4).fit(X, y)
         np.testing.assert_allclose(a.predict(X), b.predict(X), atol=1e-10)
     np.testing.assert_array_equal(X, X0)
     np.testing.assert_array_equal(y, y0)
@@ -355,9 +360,9 @@ def test_unsupported_groups_raise_clear_errors(params, match):
         FrameAveragingClassifier(**params).fit(X, np.arange(10) % 2)
 
 
-@pytest.mark.parametrize("params,name", [({"frames": "all"}, "frames"), ({"n_frames": 0}, "n_frames"),
-                                         ({"sharpness": -1.0}, "sharpness"), ({"batch_size": 0}, "batch_size"),
-                                         ({"estimator": "ridge"}, "estimator")])
+@pytest.mark.parametrize("params,name", [
+    ({"frames": "all"}, "frames"), ({"n_frames": 0}, "n_frames"), ({"sharpness": -1.0}, "sharpness"),
+    ({"batch_size": 0}, "batch_size"), ({"estimator": "ridge"}, "estimator")])
 def test_bad_parameters_name_the_parameter(params, name):
     with pytest.raises(InvalidParameterError, match=name):
         FrameAveragingClassifier(**params).fit(np.zeros((4, 6)), [0, 1, 0, 1])
@@ -381,9 +386,11 @@ def test_bad_data_gets_clear_errors():
 # -- scikit-learn's estimator checks -----------------------------------------------------------
 WIDTH = ("check data has a column count that is not a multiple of the point width; rejected with a "
          "ValueError naming the expected shape")
-PARTIAL_NAN = "check puts NaN in single cells; NaN is only valid as a whole absent-point row, so it is rejected"
+PARTIAL_NAN = ("check puts NaN in single cells; NaN is only valid as a whole absent-point row, so it is "
+               "rejected")
 _SE3_COMMON = ["check_all_zero_sample_weights_error", "check_dtype_object", "check_estimators_dtypes",
-               "check_estimators_fit_returns_self", "check_estimators_overwrite_params", "check_fit2d_1sample",
+               "check_estimators_fit_returns_self", "check_estimators_overwrite_params",
+               "check_fit2d_1sample",
                "check_fit_check_is_fitted", "check_fit_idempotent", "check_n_features_in",
                "check_n_features_in_after_fitting", "check_positive_only_tag_during_fit",
                "check_readonly_memmap_input", "check_sample_weights_not_an_array",
@@ -428,13 +435,15 @@ def test_sklearn_compatible(estimator, check):
 
 def test_benchmark_script_runs_quick_and_prints_one_json_line():
     import json
+    import os
     import subprocess
     import sys
     from pathlib import Path
 
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_frame_averaging.py"
-    proc = subprocess.run([sys.executable, str(script), "--quick"], capture_output=True, text=True, timeout=300,
-                          env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, str(script), "--quick"], capture_output=True, text=True,
+                          timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     assert len(rows) == 1 and rows[0]["name"] == "frame_averaging" and rows[0]["quick"]

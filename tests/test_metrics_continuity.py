@@ -54,8 +54,9 @@ def test_explicit_pairs_absent_points_and_untouched_input():
     assert len(r.ratios) == 8
 
 
-@pytest.mark.parametrize("kwargs,match", [({"eps": 0.0}, "eps"), ({"eps": -1.0}, "eps"), ({"n_pairs": 0}, "n_pairs"),
-                                          ({"X_other": np.zeros((3, 2))}, "X_other")])
+@pytest.mark.parametrize("kwargs,match", [
+    ({"eps": 0.0}, "eps"), ({"eps": -1.0}, "eps"), ({"n_pairs": 0}, "n_pairs"),
+    ({"X_other": np.zeros((3, 2))}, "X_other")])
 def test_bad_arguments_name_the_parameter(kwargs, match):
     with pytest.raises(ValueError, match=match):
         continuity_ratio(np.tanh, np.ones((4, 2)), **kwargs)
