@@ -95,12 +95,6 @@ def _set_precision(network, dtype):
             module.precision = np.dtype(dtype)
 
 
-def _set_input_unit(network, unit):
-    for module in network.modules():
-        if hasattr(module, "input_unit"):
-            module.input_unit = float(unit)
-
-
 def _to_numpy(h, float_dtype):
     if isinstance(h, (tuple, list)):
         return tuple(_to_numpy(part, float_dtype) for part in h)
@@ -187,20 +181,12 @@ class LearnedCanonicalizer(Canonicalizer):
         network = network.to(self.device_)
         self.history_, self.objective_ = [], None
         if self._trains:
-            from .._training import _power_of_two_scale
-
-            # the trainer divides the whole training array by a power of two; scalar
-            # fields are encoded in the units of fit, so the networks undo it meanwhile
-            _set_input_unit(network, _power_of_two_scale(P))
-            _set_precision(network, np.float32)
-            try:
-                info = train_frame_network(
+            _set_precision(network, np.float32)  # the trainer works in float32
+            info = train_frame_network(
                 network, P, y, objective=self.objective, prior_weight=self.prior_weight,
                 hidden=int(self.hidden), max_epochs=int(self.max_epochs), lr=float(self.lr),
-                    early_stopping=self.early_stopping, validation_fraction=float(self.validation_fraction),
-                    device=self.device_, verbose=self.verbose, batch_size=self.batch_size, seed=seed)
-            finally:
-                _set_input_unit(network, 1.0)
+                early_stopping=self.early_stopping, validation_fraction=float(self.validation_fraction),
+                device=self.device_, verbose=self.verbose, batch_size=self.batch_size, seed=seed)
             self.history_, self.objective_ = info["history"], info["objective"]
         network.eval()
         for p in network.parameters():

@@ -20,6 +20,8 @@ Absent points (all-NaN rows) are masked out of every sum and stay NaN in the out
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import torch
 from torch import nn
@@ -237,9 +239,6 @@ class ScalarEncoder(nn.Module):
             self.register_buffer(f"vocab{j}", torch.as_tensor(np.asarray(v, dtype=np.float64)))
         self.embeddings = nn.ModuleList(nn.Embedding(len(v) + 1, int(embedding_dim)) for v in vocab)
         self.n_out = len(numeric) + len(categorical) * int(embedding_dim)
-        #: multiplies the scalar columns before encoding (the trainer divides the whole
-        #: training array by a power of two; ``fit`` sets this to undo it, then back to 1)
-        self.input_unit = 1.0
 
     def codes(self, values, j):
         """Row index of each value in embedding ``j`` (the last row: unknown)."""
@@ -254,12 +253,11 @@ class ScalarEncoder(nn.Module):
     def forward(self, x0):
         """``x0`` ``(n, m, width)`` (absent points zero) → ``(n, m, n_out)``."""
         parts = []
-        unit = float(self.input_unit)
         if self.numeric:
-            cols = x0[..., self.numeric] * unit
+            cols = x0[..., self.numeric]
             parts.append((cols - self.mean.to(x0.dtype)) / self.scale.to(x0.dtype))
         for j, c in enumerate(self.categorical):
-            parts.append(self.embeddings[j](self.codes(x0[..., c] * unit, j)).to(x0.dtype))
+            parts.append(self.embeddings[j](self.codes(x0[..., c], j)).to(x0.dtype))
         if not parts:
             return x0[..., :0]
         return torch.cat(parts, -1)
@@ -506,19 +504,17 @@ class PointFrameNetwork(FrameNetwork):
 
 
 def resolve_open_frames(R, prefix, x, mask, t, layout, special, precision=np.float64):
-    """Complete, with the heuristics' tie rules, the frames the network leaves open.
+    """Frames the network leaves open, from the PCA heuristic with its exact tie rules.
 
     ``prefix[i] < d`` means that only the first ``prefix[i]`` columns of ``R[i]`` come from
     the network's (equivariant) vectors: the input has a symmetry that fixes every vector
-    the network can output (a planar cloud's normal, the rotations about a collinear
-    cloud's line or the axis of a regular polygon, the whole frame of a cube). The rest of
-    the frame is chosen in the orthogonal complement exactly as
-    :func:`skcanon.canonicalizers._frames.pca_frames` chooses inside a repeated eigenspace:
-    every basis re-based on the tied extreme points (then on the other vector fields), every
-    sign, and the candidate whose canonical sample (positions, other vectors, scalars) is
-    smallest by the same tolerant key (ties within the rounding noise of ``precision``, the
-    dtype of the data). The candidates turn with the input and do not depend on point
-    order, so the canonical form is invariant on symmetric inputs too.
+    the network can output (a planar cloud's normal under reflections, the rotations about
+    a collinear cloud's line or a regular polygon's axis, the whole frame of a cube), and
+    any completion of the frame by point order or by rounding noise is not equivariant.
+    Those samples take the frame of ``method="pca"`` instead — computed about the network's
+    translation, from the same points, other fields and tolerances (the rounding of
+    ``precision``, the dtype of the data) — whose tie rules are exactly equivariant on
+    symmetric inputs. Generic inputs never get here, so their frames stay learned.
     """
     open_rows = torch.nonzero(prefix < R.shape[1]).flatten()
     if open_rows.numel() == 0:
@@ -532,6 +528,7 @@ def resolve_open_frames(R, prefix, x, mask, t, layout, special, precision=np.flo
     Y = np.where(present[..., None], P[..., layout.slice_of(own.name)], 0.0)
     # the rounding noise of the input grows with its coordinates as given (not centred)
     given_rms = np.sqrt(np.sum(Y ** 2, axis=(1, 2)) / np.maximum(present.sum(1), 1))
+    given_magnitude = np.max(np.sum(Y ** 2, axis=2), axis=1)
     offset = None
     if t is not None:  # positions as they appear in the output: minus the network's translation
         centre = t[open_rows].detach().cpu().double().numpy()
@@ -544,65 +541,42 @@ def resolve_open_frames(R, prefix, x, mask, t, layout, special, precision=np.flo
     else:
         offset = None
     V, S = attached_fields(P, layout, centroid=centre)
-    R_np = R[open_rows].detach().cpu().double().numpy()
-    k_np = prefix[open_rows].cpu().numpy()
     out = R.detach().clone()
     for j, i in enumerate(idx):
-        F = _complete_frame(R_np[j], int(k_np[j]), np.where(present[j][:, None], Y[j], 0.0), present[j],
-                            V[j], S[j], special, precision, None if offset is None else offset[j],
-                            given_rms[j])
+        F = _heuristic_frame(Y[j], present[j], V[j], S[j], special, precision,
+                             None if offset is None else offset[j], given_rms[j], given_magnitude[j])
         out[i] = torch.as_tensor(F, dtype=R.dtype, device=R.device)
     keep = torch.ones(R.shape[0], dtype=torch.bool, device=R.device)
     keep[open_rows] = False
     return torch.where(keep[:, None, None], R, out)
 
 
-def _complete_frame(Q, k, Y, present, V, S, special, precision=np.float64, offset=None, given_rms=None):
-    """``Q``'s first ``k`` columns kept as axes, the others chosen by the heuristics' rules
-    (see :func:`resolve_open_frames`).
-
-    The points, their other vector fields and the offset are expressed in a basis ``B`` of
-    the orthogonal complement of the kept axes (oriented so that ``[A, B]`` has determinant
-    +1) and handed to :func:`~skcanon.canonicalizers._frames.pca_frames` — the PCA
-    heuristic with all its tie rules, at the rounding tolerance of ``precision`` — with the
-    points' coordinates along the kept axes as extra scalar fields (they do not turn in the
-    complement). ``pca_frames`` is equivariant under rotations of the complement (and
-    reflections, unless ``special``), so the result does not depend on the choice of ``B``.
-    ``Y`` ``(m, d)`` centred points (absent ones zero), ``offset`` the centroid for groups
-    without translations, ``V`` ``(m, q, d)`` and ``S`` ``(m, s)`` the other fields,
-    ``given_rms`` the root-mean-square norm of the points as given (their rounding noise
-    grows with it).
-    """
+def _heuristic_frame(Y, present, V, S, special, precision=np.float64, offset=None, given_rms=None,
+                     given_magnitude=None):
+    """The PCA heuristic's frame of one sample, all its tie rules included (see
+    :func:`resolve_open_frames`): :func:`~skcanon.canonicalizers._frames.pca_frames` at the
+    rounding tolerance of ``precision``. ``Y`` ``(m, d)`` centred points (absent ones
+    zero), ``offset`` the centroid for groups without translations, ``V`` ``(m, q, d)`` and
+    ``S`` ``(m, s)`` the other fields, ``given_rms`` and ``given_magnitude`` the
+    root-mean-square and largest squared norm of the points as given (their rounding noise
+    grows with them)."""
     from ..canonicalizers import _frames
 
-    d = Q.shape[0]
-    A = Q[:, :k]
-    if k:
-        U, _, _ = np.linalg.svd(np.eye(d) - A @ A.T)
-        B = U[:, : d - k].copy()
-        if np.linalg.det(np.concatenate([A, B], axis=1)) < 0:
-            B[:, -1] *= -1
-    else:
-        B = np.eye(d)
-    m = Y.shape[0]
     w = present.astype(np.float64)
-    V = np.nan_to_num(V)
-    S = np.nan_to_num(S)
-    Yb = Y @ B
-    Vb = V @ B
-    Sb = np.concatenate([S, Y @ A, (V @ A).reshape(m, -1)], axis=1)
-    off_b = None if offset is None else (offset @ B)[None]
+    V, S = np.nan_to_num(V), np.nan_to_num(S)
     full = Y if offset is None else Y + offset
-    magnitude = np.array([float((np.sum(full ** 2, axis=1) * w).max()) if present.any() else 0.0])
+    magnitude = np.array([given_magnitude if given_magnitude is not None else
+                          float((np.sum(full ** 2, axis=1) * w).max()) if present.any() else 0.0])
     rms = np.array([given_rms if given_rms is not None else np.sqrt(np.sum(w[:, None] * full ** 2) / max(w.sum(), 1))])
-    attached = (lambda i: (Vb[None][i], Sb[None][i])) if (Vb.size or Sb.size) else None
-    kwargs = dict(resolve_ties=True, offset=off_b, magnitude=magnitude, attached=attached)
-    try:  # heuristics whose tie tolerances follow the input's rounding
-        E_B = _frames.pca_frames(Yb[None], w[None], special, eps=float(np.finfo(np.dtype(precision)).eps),
-                                 rms=rms, **kwargs)[0]
-    except TypeError:
-        E_B = _frames.pca_frames(Yb[None], w[None], special, **kwargs)[0]
-    return np.concatenate([A, B @ E_B], axis=1)
+    attached = (lambda i: (V[None][i], S[None][i])) if (V.size or S.size) else None
+    kwargs = dict(resolve_ties=True, offset=None if offset is None else offset[None], magnitude=magnitude,
+                  attached=attached)
+    accepted = inspect.signature(_frames.pca_frames).parameters
+    if "eps" in accepted:  # tie tolerances that follow the input's rounding
+        kwargs["eps"] = float(np.finfo(np.dtype(precision)).eps)
+    if "rms" in accepted:
+        kwargs["rms"] = rms
+    return _frames.pca_frames(Y[None], w[None], special, **kwargs)[0]
 
 
 class AnchoredPointNetwork(PointFrameNetwork):
@@ -610,7 +584,7 @@ class AnchoredPointNetwork(PointFrameNetwork):
 
     The input is first canonicalized by ``method="pca"`` (its exact tie rules included);
     the network then sees that canonical form and outputs a residual rotation
-    ``R = gram_schmidt(I + gain · U)`` (``U``: the network's output vectors, unit columns)
+    ``R = gram_schmidt(I + gain · U)`` (``U``: the network's output vectors)
     with ``gain`` initialised at 0, so the untrained network *is* the heuristic and
     training moves away from it only as far as the objective pays. The frame is
     ``h_pca(x) · R``; its translation is the heuristic's (the centroid). Residuals are
@@ -651,8 +625,10 @@ class AnchoredPointNetwork(PointFrameNetwork):
         U = self._raw_outputs(zs)[0]
         d = self.d
         eye = torch.eye(d, dtype=Z.dtype, device=Z.device).expand(Z.shape[0], d, d)
-        scale = U.norm(dim=1, keepdim=True).clamp_min(_TINY)
-        return gram_schmidt(eye + self.gain * U / scale, special=True)
+        # U is of order one (weighted means of fields normalized to unit spread) and vanishes
+        # on symmetric inputs: not normalized per column, which would blow its rounding
+        # noise up into a random residual there
+        return gram_schmidt(eye + self.gain * U, special=True)
 
     def _parts(self, x, hard=False):
         Z, E, c, mask = self._anchor(x)
