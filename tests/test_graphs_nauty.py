@@ -117,8 +117,9 @@ def test_fallback_warns_when_its_budget_is_exceeded(no_nauty, monkeypatch):
     monkeypatch.setattr(_graphs, "MAX_LEAVES", 5)
     q4 = nx.convert_node_labels_to_integers(nx.hypercube_graph(4))
     canon = CanonicalizerTransformer("S_n", layout="graph").fit([q4, nx.path_graph(3)])
-    with pytest.warns(_graphs.CanonicalFormWarning, match=r"1 graph\(s\) \(sample 0\).*pip install pynauty"):
+    with pytest.warns(_graphs.CanonicalFormWarning, match=r"1 graph\(s\) \(sample 0\).*pip install pynauty") as rec:
         canon.transform([q4, nx.path_graph(3)])
+    assert rec[0].filename == __file__   # attributed to the caller's line, not to skcanon or sklearn
 
 
 def test_nauty_and_fallback_agree_on_being_canonical():

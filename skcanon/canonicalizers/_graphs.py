@@ -8,6 +8,8 @@ graphs where it stops short.
 
 from __future__ import annotations
 
+import os
+import sys
 import warnings
 
 import numpy as np
@@ -93,9 +95,22 @@ class GraphCanonicalizer(Canonicalizer):
                 "leaves of the pure-Python canonical labelling: their canonical forms are "
                 "deterministic but not guaranteed canonical (isomorphic graphs may differ). "
                 "Install pynauty (pip install pynauty) for exact labelling.",
-                CanonicalFormWarning, stacklevel=4,
+                CanonicalFormWarning, stacklevel=_caller_stacklevel(),
             )
         return out
+
+
+def _caller_stacklevel():
+    """``stacklevel`` that attributes a warning raised here to the first frame outside
+    skcanon and scikit-learn (the user's line, not a wrapper's)."""
+    import sklearn
+
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    skip = (here, os.path.dirname(os.path.abspath(sklearn.__file__)))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(skip):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _value_classes(rows):
