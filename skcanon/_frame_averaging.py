@@ -110,10 +110,11 @@ class _BaseFrameAveraging(SkcanonEstimatorMixin, MetaEstimatorMixin, BaseEstimat
         Returns
         -------
         frames : FrameSet
-            Named tuple ``(R, t, weights)``: ``R`` of shape ``(n_samples, k, d, d)`` (the
-            frames' rotation parts; columns are axes), ``t`` the translations (centroids,
-            ``None`` for groups without translations) and ``weights`` of shape
-            ``(n_samples, k)`` (non-negative, each row sums to one; padded with zeros).
+            Named tuple ``(R, t, weights, line)``: ``R`` of shape ``(n_samples, k, d, d)``
+            (the frames' rotation parts; columns are axes), ``t`` the translations
+            (centroids, ``None`` for groups without translations), ``weights`` of shape
+            ``(n_samples, k)`` (non-negative, each row sums to one; padded with zeros) and
+            ``line`` (weighted 3-D frames: samples on a line, ``None`` otherwise).
         """
         check_is_fitted(self)
         P, _ = validate_samples(self, X, self.layout_, reset=False)
