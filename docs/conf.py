@@ -135,6 +135,7 @@ API_MODULES = [
     ("skcanon.canonicalizers", "Canonicalization methods", False),
     ("skcanon.projections", "Invariant projections", True),
     ("skcanon.metrics", "Invariance and orbit metrics", False),
+    ("skcanon.frames", "Frame sets for frame averaging", False),
     ("skcanon.datasets", "Datasets", False),
     ("skcanon.nn", "Equivariant networks (torch)", False),
     ("skcanon.dask", "Scale-out on Dask", False),

@@ -6,6 +6,9 @@
   where a cheap lossless map exists.
 * :class:`EquivariantRegressor` predicts targets that move with the input (positions,
   forces) with any regressor, through the input's canonical frame.
+* :class:`FrameAveragingClassifier` and :class:`FrameAveragingRegressor` average any
+  estimator over a set of frames per sample (all PCA frames, minimal frames, continuously
+  weighted frames or sampled frames) instead of picking one.
 * :class:`EndToEndEquivariantRegressor` trains a canonicalization network and a torch
   backbone (MLP or message passing) jointly (imported on first use: it needs skorch).
 * :mod:`skcanon.groups` holds the symmetry groups and their actions, :mod:`skcanon.layouts`
@@ -13,12 +16,14 @@
 """
 
 from ._canonicalizer import CanonicalizerTransformer
+from ._frame_averaging import FrameAveragingClassifier, FrameAveragingRegressor
 from ._projector import InvariantProjector
 from ._regressor import EquivariantRegressor
 
 __version__ = "0.1.0.dev0"
 
 __all__ = ["CanonicalizerTransformer", "InvariantProjector", "EquivariantRegressor",
+           "FrameAveragingClassifier", "FrameAveragingRegressor",
            "EndToEndEquivariantRegressor", "__version__"]
 
 
