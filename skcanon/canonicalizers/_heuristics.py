@@ -45,6 +45,10 @@ class CentroidCanonicalizer(Canonicalizer):
         return out, c.astype(np.float64)
 
 
+#: per dtype, sums of squares the scale fast path trusts (precise, not near overflow)
+_SQUARE_RANGE = {np.dtype(np.float32): (1e-30, 1e36), np.dtype(np.float64): (1e-290, 1e300)}
+
+
 class ScaleCanonicalizer(Canonicalizer):
     """Scaling: divide positions and vectors by their root-mean-square norm.
 
@@ -58,7 +62,9 @@ class ScaleCanonicalizer(Canonicalizer):
     def frames(self, P, layout):
         Y, w, _ = geometric_points(P, layout)
         W = np.maximum(w.sum(axis=1), 1.0)
-        s = np.sqrt(np.einsum("nm,nmd->n", w, Y**2) / W)
+        # from points rescaled to a largest norm of 1: no overflow or underflow in the squares
+        Y, a = rescale_points(Y, w)
+        s = np.sqrt(np.einsum("nm,nmd->n", w, Y**2) / W) * a
         return np.where(s > 0, s, 1.0)
 
     def canonicalize(self, P, layout):
@@ -73,8 +79,12 @@ class ScaleCanonicalizer(Canonicalizer):
             else:
                 Y = P[..., sl]
                 ss = np.einsum("nmd,nmd->n", Y, Y)
-        if not np.isfinite(ss).all():  # absent (NaN) points: the general path weighs them out
-            return super().canonicalize(P, layout)
+        # absent (NaN) points, or squares that overflow or lose precision to underflow in the
+        # working dtype (all-zero samples too, which may be underflow): the general path
+        # weighs them out and rescales
+        low, high = _SQUARE_RANGE[P.dtype]
+        if not ((ss > low) & (ss < high)).all():
+            return self._divide(P, layout, self.frames(P, layout))
         s = np.sqrt(ss.astype(np.float64) / m)
         s = np.where(s > 0, s, 1.0)
         inv = (1.0 / s).astype(P.dtype)
@@ -85,6 +95,17 @@ class ScaleCanonicalizer(Canonicalizer):
             if f.is_geometric:
                 fs = layout.slice_of(f.name)
                 out[..., fs] = P[..., fs] * inv[:, None, None]
+        return out, s
+
+    @staticmethod
+    def _divide(P, layout, s):
+        """``(P / s on the geometric fields, s)``, divided in float64 so that a factor
+        ``1/s`` beyond the working dtype's range (tiny float32 samples) cannot overflow."""
+        out = P.copy()
+        for f in layout.fields:
+            if f.is_geometric:
+                fs = layout.slice_of(f.name)
+                out[..., fs] = (np.asarray(P[..., fs], dtype=np.float64) / s[:, None, None]).astype(P.dtype)
         return out, s
 
 
@@ -111,6 +132,9 @@ class PCACanonicalizer(Canonicalizer):
 
     def frames(self, P, layout):
         Y, w, _ = geometric_points(P, layout)
+        if not np.isfinite(Y).all():
+            raise ValueError("X has infinite coordinates (an overflow before canonicalization?): "
+                             "PCA frames need finite positions.")
         # frames do not depend on size: work on points rescaled to a largest coordinate of 1
         # (no overflow or underflow in squares and cubes, whatever the input's magnitude)
         Y, a = rescale_points(Y, w)
@@ -293,9 +317,18 @@ def planar_element(group, E):
     raise TypeError(f"Cannot round a planar frame to an element of {group.name}.")
 
 
+#: fraction of a step under which a frame angle counts as exactly half-way between two
+#: group elements (a symmetric sample, e.g. one bright pixel on a diagonal)
+STEP_TIE = 1e-6
+
+
 def _nearest_step(R, n):
+    """Nearest rotation step ``k`` (angle ``2πk/n``) to the frames ``R``. Half-way angles go
+    up (``floor(x + 1/2)``, with a small tolerance for rounding): unlike numpy's
+    round-half-to-even, this commutes with rotating by whole steps, so the canonical form of
+    a sample whose frame lies exactly between two steps is invariant too."""
     theta = np.arctan2(R[:, 1, 0], R[:, 0, 0])
-    return np.mod(np.round(theta * n / (2 * np.pi)).astype(np.int64), n)
+    return np.mod(np.floor(theta * n / (2 * np.pi) + 0.5 + STEP_TIE).astype(np.int64), n)
 
 
 class SortCanonicalizer(Canonicalizer):

@@ -6,6 +6,7 @@ import numpy as np
 
 from ..groups import EuclideanGroup
 from ._base import Canonicalizer, geometric_points
+from ._frames import rescale_points
 from ._heuristics import PCACanonicalizer
 
 
@@ -29,11 +30,32 @@ class SimilarityPCACanonicalizer(Canonicalizer):
 
     def frames(self, P, layout):
         H = self._rigid.frames(P, layout)
+        return self._scaled(P, layout, H)[0]
+
+    def canonicalize(self, P, layout):
+        """The rigid canonical form (its fast path included) divided by the radius, in
+        float64, so that tiny samples (a radius near the dtype's underflow) neither overflow
+        nor lose their frames to an inverted matrix."""
+        out, H = self._rigid.canonicalize(P, layout)
+        H, s = self._scaled(P, layout, H)
+        res = out.copy()
+        for f in layout.fields:
+            if f.is_geometric:
+                fs = layout.slice_of(f.name)
+                res[..., fs] = (np.asarray(out[..., fs], dtype=np.float64) / s[:, None, None]).astype(out.dtype)
+        return res, H
+
+    def _scaled(self, P, layout, H):
+        """The rigid frames ``H`` with their linear part multiplied by the radius, and it."""
+        H = np.array(H, dtype=np.float64)
         Y, w, _ = geometric_points(P, layout)
-        c = H[:, : self.group.d, self.group.d]
+        # the radius from points rescaled to a largest norm of 1 (no overflow or underflow
+        # in the squares, whatever the input's magnitude), then scaled back
+        Y, a = rescale_points(Y, w)
+        c = H[:, : self.group.d, self.group.d] / a[:, None]
         spread = np.einsum("nm,nmd->n", w, (Y - c[:, None, :]) ** 2) / np.maximum(w.sum(axis=1), 1.0)
         magnitude = np.max(np.einsum("nmd,nmd->nm", Y, Y), axis=1)
         # spreads at rounding level (all points equal after a move) count as no spread
-        s = np.where(spread > 1e-20 * magnitude, np.sqrt(spread), 1.0)
+        s = np.where(spread > 1e-20 * magnitude, np.sqrt(spread) * a, 1.0)
         H[:, : self.group.d, : self.group.d] *= s[:, None, None]
-        return H
+        return H, s
