@@ -511,8 +511,8 @@ def resolve_open_frames(R, prefix, x, mask, t, layout, special, precision=np.flo
     the network can output (a planar cloud's normal under reflections, the rotations about
     a collinear cloud's line or a regular polygon's axis, the whole frame of a cube), and
     any completion of the frame by point order or by rounding noise is not equivariant.
-    Those samples take the frame of ``method="pca"`` instead — computed about the network's
-    translation, from the same points, other fields and tolerances (the rounding of
+    Those samples take the rotation of ``method="pca"`` instead — from the same centred
+    points, other fields and tolerances (the rounding of
     ``precision``, the dtype of the data) — whose tie rules are exactly equivariant on
     symmetric inputs. Generic inputs never get here, so their frames stay learned.
     """
@@ -529,13 +529,11 @@ def resolve_open_frames(R, prefix, x, mask, t, layout, special, precision=np.flo
     # the rounding noise of the input grows with its coordinates as given (not centred)
     given_rms = np.sqrt(np.sum(Y ** 2, axis=(1, 2)) / np.maximum(present.sum(1), 1))
     given_magnitude = np.max(np.sum(Y ** 2, axis=2), axis=1)
-    offset = None
-    if t is not None:  # positions as they appear in the output: minus the network's translation
-        centre = t[open_rows].detach().cpu().double().numpy()
-    else:  # no translation: centred on the centroid, which the tie rules take as an offset
-        w = present.astype(np.float64)
-        centre = np.einsum("nm,nmd->nd", w, Y) / np.maximum(w.sum(1), 1.0)[:, None]
-        offset = centre
+    # centred on the centroid exactly as the heuristic does (with translations the output
+    # keeps the network's translation; the rotation only has to be equivariant)
+    w = present.astype(np.float64)
+    centre = np.einsum("nm,nmd->nd", w, Y) / np.maximum(w.sum(1), 1.0)[:, None]
+    offset = None if t is not None else centre
     if own.kind == "position":
         Y = Y - centre[:, None, :]
     else:
