@@ -255,10 +255,22 @@ class _EndToEndMixin(InterruptRaisingMixin):
         if scipy.sparse.issparse(X):
             raise TypeError(f"{name} is a sparse matrix; pass a dense array of shape (n_samples, "
                             "n_points * width) (point coordinates are dense).")
-        if np.iscomplexobj(X):
-            raise TypeError(f"{name} must be real; got dtype {np.asarray(X).dtype}.")
+        dtype = getattr(X, "dtype", None)
+        if dtype is not None and np.dtype(dtype).kind == "c":
+            raise ValueError(f"Complex data not supported; {name} must be real, got dtype {dtype}.")
         # None, numeric strings and objects, 2-D/3-D shapes and zero samples as everywhere
         X = np.asarray(_coerce(X, layout, name)[0])
+        if X.dtype.kind == "c":
+            raise ValueError(f"Complex data not supported; {name} must be real, got dtype {X.dtype}.")
+        if X.ndim == 2 and X.shape[0] == 0:
+            raise ValueError(f"Found array with 0 sample(s) (shape={X.shape}) while a minimum of 1 is "
+                             f"required ({name}).")
+        if X.ndim == 2 and X.shape[1] == 0:
+            raise ValueError(f"Found array with 0 feature(s) (shape={X.shape}) while a minimum of 1 is "
+                             f"required ({name}).")
+        if np.isinf(X).any():
+            raise ValueError(f"{name} contains infinity; only finite values (and NaN for whole absent "
+                             "points) are accepted.")
         if not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
             raise TypeError(f"{name} must be numeric; got dtype {X.dtype}.")
         finite = np.abs(X[np.isfinite(X)])
@@ -269,6 +281,11 @@ class _EndToEndMixin(InterruptRaisingMixin):
                              f"networks run in float32 and need |{name}| <= {_FLOAT32_SAFE:.0e}. "
                              "Rescale the data (e.g. to unit scale) first.")
         return X.astype(np.float32)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # all-NaN rows mark absent points
+        return tags
 
     def _layout(self):
         params = self.get_params()
@@ -283,12 +300,17 @@ class _EndToEndMixin(InterruptRaisingMixin):
         return X
 
     def _check_fitted_width(self, X):
+        if not getattr(self, "initialized_", False):
+            from sklearn.exceptions import NotFittedError
+
+            raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet; call fit first.")
         module = getattr(self, "module_", None)
         if isinstance(module, EquivariantModule):
             expected = module.n_points * module.layout.width
             if X.shape[1] != expected:
-                raise ValueError(f"X has {X.shape[1]} columns; this model was fitted on {module.n_points} "
-                                 f"points of {module.layout.width} columns ({expected} columns).")
+                raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                                 f"{expected} features as input: this model was fitted on {module.n_points} "
+                                 f"points of {module.layout.width} columns.")
 
     def _guarded_fit(self, fit, before):
         """Run skorch's ``fit`` seeded and under the thread limit; on Ctrl-C put ``before`` back.
@@ -370,7 +392,8 @@ class EndToEndEquivariantRegressor(_EndToEndMixin, NeuralNetRegressor):
                  train_split=None, verbose=0, random_state=None, n_jobs=None, **kwargs):
         module = EquivariantModule if module is None else module
         kwargs.setdefault("optimizer", torch.optim.Adam)
-        super().__init__(module, *args, criterion=criterion or MaskedMSELoss, max_epochs=max_epochs,
+        super().__init__(module, *args, criterion=MaskedMSELoss if criterion is None else criterion,
+                         max_epochs=max_epochs,
                          lr=lr, batch_size=batch_size, train_split=train_split, verbose=verbose, **kwargs)
         self.random_state = random_state
         self.n_jobs = n_jobs
@@ -396,7 +419,13 @@ class EndToEndEquivariantRegressor(_EndToEndMixin, NeuralNetRegressor):
             raise ValueError(f"y contains NaN inside a target point; NaN is only allowed as a whole point "
                              f"({d} columns) marking an absent point, which the loss ignores.")
         self.set_params(module__n_points=X.shape[1] // layout.width, module__n_outputs=y.shape[1])
-        return self._guarded_fit(lambda: NeuralNetRegressor.fit(self, X, y, **fit_params), before)
+
+        def fit():
+            NeuralNetRegressor.fit(self, X, y, **fit_params)
+            self.__dict__["n_features_in_"] = X.shape[1]
+            return self
+
+        return self._guarded_fit(fit, before)
 
     def predict(self, X):
         X = self._as_float32(X, "X", self._layout())
@@ -456,7 +485,8 @@ class EndToEndEquivariantClassifier(_EndToEndMixin, NeuralNetClassifier):
                  train_split=None, verbose=0, random_state=None, n_jobs=None, **kwargs):
         module = InvariantModule if module is None else module
         kwargs.setdefault("optimizer", torch.optim.Adam)
-        super().__init__(module, *args, criterion=criterion or nn.CrossEntropyLoss, max_epochs=max_epochs,
+        super().__init__(module, *args, criterion=nn.CrossEntropyLoss if criterion is None else criterion,
+                         max_epochs=max_epochs,
                          lr=lr, batch_size=batch_size, train_split=train_split, verbose=verbose, **kwargs)
         self.random_state = random_state
         self.n_jobs = n_jobs
@@ -486,6 +516,12 @@ class EndToEndEquivariantClassifier(_EndToEndMixin, NeuralNetClassifier):
             raise TypeError("y is a sparse matrix; pass a 1-D array of class labels.")
         y = np.asarray(y)
         if y.ndim == 2 and y.shape[1] == 1:
+            import warnings
+
+            from sklearn.exceptions import DataConversionWarning
+
+            warnings.warn("A column-vector y was passed when a 1d array was expected; it is raveled.",
+                          DataConversionWarning, stacklevel=2)
             y = y.ravel()
         if y.ndim != 1:
             raise ValueError(f"y must be 1-D (one class label per sample); got shape {y.shape}.")
@@ -516,6 +552,7 @@ class EndToEndEquivariantClassifier(_EndToEndMixin, NeuralNetClassifier):
         def fit():
             NeuralNetClassifier.fit(self, X, codes.astype(np.int64), **fit_params)
             self.__dict__["labels_"] = labels
+            self.__dict__["n_features_in_"] = X.shape[1]
             return self
 
         return self._guarded_fit(fit, before)
@@ -526,4 +563,5 @@ class EndToEndEquivariantClassifier(_EndToEndMixin, NeuralNetClassifier):
         return self._infer_guarded(super().predict_proba, X)
 
     def predict(self, X):
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]

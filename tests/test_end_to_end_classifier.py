@@ -154,3 +154,29 @@ def test_cuda_fit_loads_and_predicts_on_cpu(tmp_path):
             "assert np.allclose(m.predict_proba(X), p, atol=1e-4), 'CPU and CUDA scores differ'")
     subprocess.run([sys.executable, "-c", code], check=True, env={"CUDA_VISIBLE_DEVICES": "",
                                                                   "PATH": __import__("os").environ["PATH"]})
+
+
+def test_sklearn_input_conventions():
+    """Messages and behaviours scikit-learn's own checks look for (the remaining failures of
+    check_estimator are skorch's: module__ parameters set in fit, raw partial_fit)."""
+    from sklearn.exceptions import DataConversionWarning, NotFittedError
+
+    X, y = _data(32)
+    with pytest.raises(NotFittedError):
+        EndToEndEquivariantClassifier().predict(X)
+    with pytest.raises(ValueError, match=r"0 sample\(s\)"):
+        EndToEndEquivariantClassifier(**TINY).fit(X[:0], y[:0])
+    with pytest.raises(ValueError, match=r"0 feature\(s\)"):
+        EndToEndEquivariantClassifier(**TINY).fit(X[:, :0], y)
+    with pytest.raises(ValueError, match="Complex data not supported"):
+        EndToEndEquivariantClassifier(**TINY).fit(X.astype(complex), y)
+    bad = X.copy()
+    bad[0, 0] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        EndToEndEquivariantClassifier(**TINY).fit(bad, y)
+    with pytest.warns(DataConversionWarning):
+        model = EndToEndEquivariantClassifier(random_state=0, **TINY).fit(X, y[:, None])
+    assert model.n_features_in_ == X.shape[1]
+    with pytest.raises(ValueError, match="X has 9 features, but"):
+        model.predict_proba(X[:, :9])
+    assert model.__sklearn_tags__().input_tags.allow_nan

@@ -186,7 +186,7 @@ def test_end_to_end_bad_input_and_parameters(fitted, nbody):
     ("zero samples", ValueError, r"X has 0 sample\(s\); expected shape"),
     ("sparse", TypeError, r"X is a sparse matrix; pass a dense array"),
     ("strings", TypeError, r"X must be numeric"),
-    ("complex", TypeError, r"X must be real"),
+    ("complex", ValueError, r"Complex data not supported"),
     ("huge", ValueError, r"run in float32 and need \|X\| <= 1e\+15"),
     ("inf", ValueError, r"X contains infinity"),
     ("partial NaN", ValueError, r"NaN inside a point"),
