@@ -265,3 +265,93 @@ def test_pca_settles_degenerate_positions_with_the_other_fields(group, shape):
     est = CanonicalizerTransformer(group, layout=FIELDS).fit(X)
     err = invariance_error(est, X, group, n_trials=8, random_state=0)
     assert err.max < 1e-9, err
+
+
+# -- one bright pixel under the discrete rotations (issue 14, item 2) ------------------------------
+@pytest.mark.parametrize("group", ["C4", "C2", "SO2"])
+def test_moments_single_bright_pixel_is_invariant_under_grid_rotations(group):
+    # one pixel anywhere in an 8×8 image (off-centre ones at (1, 1), (1, 2), (2, 5) gave an
+    # invariance error of 1.0 under C4): the covariance vanishes, so the frame comes from
+    # the centroid; on a diagonal the C4 frame lies exactly half-way between two steps
+    images = np.zeros((64, 8, 8))
+    images[np.arange(64), np.arange(64) // 8, np.arange(64) % 8] = 1.0
+    X = images.reshape(64, -1)
+    est = CanonicalizerTransformer(group, "moments", layout=ImageLayout((8, 8))).fit(X)
+    out = est.transform(X)
+    for k in (1, 2, 3) if group != "C2" else (2,):
+        moved = np.rot90(images, k, axes=(1, 2)).reshape(64, -1)
+        np.testing.assert_allclose(est.transform(moved), out, atol=1e-9, err_msg=f"rot90 × {k}")
+
+
+# -- extreme magnitudes (issue 14, items 4 and 5) ---------------------------------------------------
+EXTREME_CASES = [("SE3", "pca"), ("SO3", "pca"), ("O3", "pca"), ("E3", "pca"), ("SE3xS_n", "pca+sort"),
+                 ("Sim3", "pca"), ("SSim3", "pca"), ("scaling", "scale"), ("SO3xscaling", "pca+scale")]
+
+
+@pytest.mark.parametrize("factor", [1e300, 1e200, 1e-160, 1e-300])
+@pytest.mark.parametrize("group, method", EXTREME_CASES)
+def test_extreme_magnitudes_give_finite_invariant_output(group, method, factor):
+    # X·1e300 raised numpy's LinAlgError in pca; X·1e-160 and smaller underflowed the
+    # covariance and silently broke invariance. Frames do not depend on size: output of
+    # g·(f·X) is f·(output of X) for the size-keeping groups, the same for the scale-free ones.
+    rs = np.random.default_rng(0)
+    X = (rs.normal(size=(12, 8, 3)) * [3.0, 2.0, 1.0] + rs.normal(size=(12, 1, 3))).reshape(12, -1)
+    est = CanonicalizerTransformer(group, method).fit(X)
+    ref = est.transform(X)
+    moves = get_group("SO3xS_n" if "S_n" in group else "SO3")
+    if group == "scaling":
+        moves = get_group("S_n")
+    for dtype in (np.float64,):
+        moved = (moves.apply(moves.sample(12, 1, n_points=8), X, PointLayout(3)) * factor).astype(dtype)
+        if group == "scaling":
+            moved = (X * factor).astype(dtype)
+        out = est.transform(moved)
+        assert np.isfinite(out).all()
+        unit = 1.0 if group in ("Sim3", "SSim3", "scaling", "SO3xscaling") else factor
+        np.testing.assert_allclose(out / unit, ref, atol=1e-9 * np.abs(ref).max(), rtol=0)
+
+
+@pytest.mark.parametrize("factor", [1e30, 1e-30, 1e-40])
+@pytest.mark.parametrize("group, method", [("SE3", "pca"), ("SO3", "pca"), ("Sim3", "pca"), ("scaling", "scale"),
+                                           ("SO3xscaling", "pca+scale")])
+def test_extreme_float32_magnitudes_stay_finite_and_scale_free(group, method, factor):
+    # float32 squares and cubes overflow above ~1e13 and underflow below ~1e-13: the fast
+    # path hands such samples to float64 (rescaled); 1e-40 is subnormal (few digits left)
+    rs = np.random.default_rng(1)
+    X = (rs.normal(size=(10, 8, 3)) * [3.0, 2.0, 1.0]).reshape(10, -1).astype(np.float32)
+    ref = CanonicalizerTransformer(group, method).fit(X).transform(X)
+    big = (X.astype(np.float64) * factor).astype(np.float32)
+    out = CanonicalizerTransformer(group, method).fit(big).transform(big)
+    assert out.dtype == np.float32 and np.isfinite(out).all()
+    unit = 1.0 if group in ("Sim3", "scaling", "SO3xscaling") else factor
+    tol = 1e-2 if factor < 1e-38 else 1e-5
+    np.testing.assert_allclose(out / unit, ref, atol=tol * np.abs(ref).max(), rtol=0)
+
+
+@pytest.mark.parametrize("factor", [1e300, 1e-160, 1e-300])
+def test_equivariant_regressor_at_extreme_magnitudes(factor):
+    # LinAlgError at 1e300 before; equivariance error 2.0 at 1e-160. The mean of the
+    # canonical targets (DummyRegressor) is itself safe at any magnitude, so what is
+    # checked is the canonicalizer's frames and their inverse on the predictions.
+    from sklearn.dummy import DummyRegressor
+
+    from skcanon import EquivariantRegressor
+
+    rs = np.random.default_rng(2)
+    X = (rs.normal(size=(30, 6, 3)) * [3.0, 2.0, 1.0]).reshape(30, -1)
+    Y = X * 0.5
+    small = EquivariantRegressor(CanonicalizerTransformer("SE3", "pca"), DummyRegressor()).fit(X, Y)
+    big = EquivariantRegressor(CanonicalizerTransformer("SE3", "pca"), DummyRegressor()).fit(X * factor, Y * factor)
+    pred = big.predict(X * factor)
+    assert np.isfinite(pred).all()
+    np.testing.assert_allclose(pred / factor, small.predict(X), atol=1e-9 * np.abs(X).max(), rtol=0)
+
+
+def test_pca_refuses_infinite_coordinates_with_a_clear_error():
+    from skcanon.canonicalizers import make_canonicalizer
+
+    canon = make_canonicalizer(get_group("SO3"), "pca", PointLayout(3))
+    P = np.ones((2, 4, 3))
+    P[0, 1, 2] = np.inf
+    with pytest.raises(ValueError, match="X has infinite coordinates"):
+        canon.frames(P, PointLayout(3))
