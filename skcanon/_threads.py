@@ -25,6 +25,27 @@ __all__ = ["limited_threads", "n_threads_from"]
 _lock = threading.Lock()
 _active = 0          # blocks currently inside limited_threads (all Python threads together)
 _saved = None        # torch's thread count before the outermost block
+_controller = None   # threadpoolctl's view of the loaded BLAS/OpenMP libraries
+_controller_modules = -1
+
+
+def _pools():
+    """A :class:`threadpoolctl.ThreadpoolController`, rebuilt when new modules were imported.
+
+    Finding the loaded libraries costs milliseconds (``threadpool_limits`` does it on every
+    call); limiting a known set costs microseconds, which matters for ``transform`` on a
+    few samples. Native libraries arrive with Python imports, so a change in the number
+    of imported modules triggers a new search.
+    """
+    global _controller, _controller_modules
+    import sys
+
+    from threadpoolctl import ThreadpoolController
+
+    n_modules = len(sys.modules)
+    if _controller is None or n_modules != _controller_modules:
+        _controller, _controller_modules = ThreadpoolController(), n_modules
+    return _controller
 
 
 def _cpu_count():
@@ -64,7 +85,8 @@ def limited_threads(n_jobs=None):
 
     Nested and concurrent blocks are allowed: each sets the limit it asks for, and torch's
     previous thread count comes back when the outermost block ends. BLAS/OpenMP pools are
-    limited with :func:`threadpoolctl.threadpool_limits`, which restores them itself.
+    limited with :meth:`threadpoolctl.ThreadpoolController.limit`, which restores them
+    itself; the block costs microseconds once the libraries are known.
 
     Parameters
     ----------
@@ -89,7 +111,6 @@ def limited_threads(n_jobs=None):
     global _active, _saved
     n = n_threads_from(n_jobs)
     import torch
-    from threadpoolctl import threadpool_limits
 
     with _lock:
         if _active == 0:
@@ -97,8 +118,9 @@ def limited_threads(n_jobs=None):
         _active += 1
         if torch.get_num_threads() != n:
             torch.set_num_threads(n)
+        pools = _pools()
     try:
-        with threadpool_limits(limits=n):
+        with pools.limit(limits=n):
             yield n
     finally:
         with _lock:

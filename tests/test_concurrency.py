@@ -121,3 +121,15 @@ def test_grid_search_scores_do_not_depend_on_the_worker_count():
     scores = [GridSearchCV(pipe, grid, cv=2, n_jobs=n_jobs).fit(X, y).cv_results_["mean_test_score"]
               for n_jobs in (1, 2)]
     np.testing.assert_array_equal(scores[0], scores[1])
+
+
+def test_limited_threads_caps_blas_and_openmp_pools_and_restores_them():
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from skcanon._threads import limited_threads
+
+    with threadpool_limits(limits=2):
+        before = [d["num_threads"] for d in threadpool_info()]
+        with limited_threads(None):
+            assert all(d["num_threads"] == 1 for d in threadpool_info())
+        assert [d["num_threads"] for d in threadpool_info()] == before
