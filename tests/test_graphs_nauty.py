@@ -11,6 +11,8 @@ import time
 import networkx as nx
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from skcanon import CanonicalizerTransformer, InvariantProjector
 from skcanon.canonicalizers import _graphs
@@ -109,6 +111,48 @@ def test_fallback_without_pynauty_is_exact_on_small_graphs(no_nauty):
     X = _forms(canon, graphs)
     for seed in range(3):
         np.testing.assert_array_equal(_forms(canon, [_relabel(G, seed) for G in graphs]), X)
+
+
+def test_fallback_is_exact_on_relabelled_hypercube(no_nauty):
+    """Q6 took 54 s and gave two different forms; automorphism pruning keeps its search
+    far below the budget: exact, no warning, well under a few seconds per graph."""
+    import warnings
+
+    q6 = nx.convert_node_labels_to_integers(nx.hypercube_graph(6))
+    copies = [q6, _relabel(q6, 0), _relabel(q6, 1)]
+    canon = CanonicalizerTransformer("S_n", layout="graph").fit(copies)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        X = _forms(canon, copies)
+    for row in X[1:]:
+        np.testing.assert_array_equal(row, X[0])
+
+
+@given(seed=st.integers(0, 2**31 - 1), n=st.integers(1, 12), p=st.floats(0.1, 0.9))
+def test_fallback_and_nauty_are_both_canonical_on_random_graphs(seed, n, p):
+    """Each labelling maps relabelled copies (with node features) to one form."""
+    rng = np.random.default_rng(seed)
+    A = nx.to_numpy_array(nx.gnp_random_graph(n, p, seed=seed))
+    F = rng.integers(0, 2, size=(n, 1)).astype(float)
+    perm = rng.permutation(n)
+    B, G = A[np.ix_(perm, perm)], F[perm]
+    fns = [_graphs.canonical_order]
+    if _graphs._nauty() is not None:
+        fns.append(_graphs.nauty_order)
+    for fn in fns:
+        o1, o2 = fn(A, F), fn(B, G)
+        np.testing.assert_array_equal(A[np.ix_(o1, o1)], B[np.ix_(o2, o2)])
+        np.testing.assert_array_equal(F[o1], G[o2])
+
+
+def test_fallback_budget_counts_leaves_exactly(monkeypatch):
+    """A search that needs exactly MAX_LEAVES leaves is complete (exact); one more is not."""
+    A = nx.to_numpy_array(nx.path_graph(4))   # two leaves: the path's two directions
+    F = np.zeros((4, 0))
+    monkeypatch.setattr(_graphs, "MAX_LEAVES", 1)
+    assert _graphs.canonical_order(A, F, return_exact=True)[1] is False
+    monkeypatch.setattr(_graphs, "MAX_LEAVES", 2)
+    assert _graphs.canonical_order(A, F, return_exact=True)[1] is True
 
 
 def test_fallback_warns_when_its_budget_is_exceeded(no_nauty, monkeypatch):
