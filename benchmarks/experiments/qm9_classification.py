@@ -1,0 +1,416 @@
+"""QM9 ring classes (E(3)×S_n, invariant labels): a 3-D classification task whose classes
+come from the molecules' geometry, not from their composition.
+
+Each molecule's bonds are read off its geometry (two atoms are bonded when their distance is
+at most ``BOND_SCALE`` times the sum of their covalent radii); the label is the size of its
+smallest ring (the girth of the bond graph): no ring, 3, 4, 5, or 6 and more atoms. Every
+molecule is put in a random E(3) pose with its atom rows shuffled (absent-atom rows included),
+and every row of the table is one skcanon step followed by the same random forest.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+import numpy as np
+
+from ._common import Quiet, bar, fmt, markdown_table, result_row, rows_of, setup_torch, timed
+
+#: Covalent radii in Ångström (Cordero et al., Dalton Trans. 2008; carbon: sp3) by atomic number.
+COVALENT_RADII = {1: 0.31, 6: 0.76, 7: 0.71, 8: 0.66, 9: 0.57}
+#: Two atoms are bonded when their distance is ≤ BOND_SCALE × (sum of covalent radii).
+BOND_SCALE = 1.15
+#: Class index → name of :func:`ring_labels` (``kind="smallest"``).
+RING_CLASSES = ("no ring", "3-ring", "4-ring", "5-ring", "6+-ring")
+#: Elements of QM9, in the column order of :func:`element_counts`.
+ELEMENTS = (1, 6, 7, 8, 9)
+
+SIZES = {"full": dict(n=3000, test_size=0.25, n_estimators=300, n_inv=150, seeds=3),
+         "quick": dict(n=500, test_size=0.3, n_estimators=100, n_inv=40, seeds=1)}
+ABSENT = -99.0  # value given to NaN features (absent atoms) before the forest
+
+COMPOSITION = "composition only (element counts)"
+RAW = "raw coordinates"
+PCA_SORT = "pca+sort"
+PCA_SORT_Z = "pca+sort, element first in the sort key"
+RANDOM = "random (frozen network)"
+LEARNED = "learned (supervised, defaults)"
+ANCHORED = "anchored (supervised, defaults)"
+PROJECTOR = "InvariantProjector: sorted distances (E3xS_n)"
+#: the predefined heuristics the learned rows are compared with
+HEURISTICS = (PCA_SORT, PCA_SORT_Z)
+
+
+# -- labels from geometry -------------------------------------------------------------------------
+def _molecules(X):
+    """``(n, m, 4)`` rows ``(x, y, z, Z)`` from flat ``(n, 4m)`` or 3-D input."""
+    A = np.asarray(X, dtype=np.float64)
+    if A.ndim == 2:
+        if A.shape[1] % 4:
+            raise ValueError("flat molecules need 4 columns per atom (x, y, z, Z); "
+                             f"got {A.shape[1]} columns.")
+        A = A.reshape(len(A), -1, 4)
+    if A.ndim != 3 or A.shape[2] != 4:
+        raise ValueError(f"molecules must be (n, 4 * n_atoms) or (n, n_atoms, 4); got shape {A.shape}.")
+    return A
+
+
+def bond_graph(atoms, scale=BOND_SCALE):
+    """Adjacency matrix ``(k, k)`` of the bonds of one molecule, from its geometry.
+
+    ``atoms``: ``(m, 4)`` rows ``(x, y, z, Z)``; rows with NaN are absent atoms and dropped
+    (``k`` present atoms remain, in input order). Atoms ``i ≠ j`` are bonded when
+    ``|p_i − p_j| ≤ scale · (r_i + r_j)`` with the covalent radii of :data:`COVALENT_RADII`.
+    """
+    atoms = np.asarray(atoms, dtype=np.float64)
+    atoms = atoms[~np.isnan(atoms).any(axis=1)]
+    try:
+        r = np.array([COVALENT_RADII[int(round(z))] for z in atoms[:, 3]])
+    except KeyError as exc:
+        raise ValueError(f"no covalent radius for atomic number {exc.args[0]}; "
+                         f"known: {sorted(COVALENT_RADII)}.") from None
+    d = np.linalg.norm(atoms[:, None, :3] - atoms[None, :, :3], axis=-1)
+    adj = d <= scale * (r[:, None] + r[None, :])
+    np.fill_diagonal(adj, False)
+    return adj
+
+
+def _components(adj):
+    seen = np.zeros(len(adj), dtype=bool)
+    count = 0
+    for s in range(len(adj)):
+        if seen[s]:
+            continue
+        count += 1
+        seen[s] = True
+        stack = [s]
+        while stack:
+            u = stack.pop()
+            for v in np.flatnonzero(adj[u] & ~seen):
+                seen[v] = True
+                stack.append(v)
+    return count
+
+
+def cycle_rank(adj):
+    """Number of independent rings: bonds − atoms + connected components."""
+    adj = np.asarray(adj, dtype=bool)
+    return int(adj.sum() // 2 - len(adj) + _components(adj))
+
+
+def smallest_ring(adj):
+    """Size of the smallest ring (girth of the bond graph), 0 when there is none.
+
+    Breadth-first search from every atom; a non-tree edge ``(u, v)`` closes a cycle of at
+    most ``dist(u) + dist(v) + 1`` atoms, and the minimum over all roots is the girth.
+    """
+    adj = np.asarray(adj, dtype=bool)
+    neighbours = [np.flatnonzero(row) for row in adj]
+    best = 0
+    for s in range(len(adj)):
+        dist = {s: 0}
+        parent = {s: -1}
+        queue = deque([s])
+        while queue:
+            u = queue.popleft()
+            if best and 2 * dist[u] + 1 >= best:
+                break  # no shorter cycle through this root
+            for v in neighbours[u]:
+                v = int(v)
+                if v not in dist:
+                    dist[v] = dist[u] + 1
+                    parent[v] = u
+                    queue.append(v)
+                elif parent[u] != v:
+                    length = dist[u] + dist[v] + 1
+                    if not best or length < best:
+                        best = length
+    return best
+
+
+def ring_labels(X, kind="smallest", scale=BOND_SCALE):
+    """Structural class of each molecule, from its geometry only.
+
+    Parameters
+    ----------
+    X : array of shape (n, 4 * n_atoms) or (n, n_atoms, 4)
+        Atoms as rows ``(x, y, z, Z)`` in Ångström (the layout of
+        :func:`skcanon.datasets.load_qm9`); NaN rows are absent atoms. Pose and atom order
+        do not matter.
+    kind : {"smallest", "count"}, default="smallest"
+        ``"smallest"``: the size of the smallest ring as a class index into
+        :data:`RING_CLASSES` (0 no ring, 1 three-, 2 four-, 3 five-, 4 six-membered or larger).
+        ``"count"``: the number of independent rings (cycle rank), uncapped.
+    scale : float, default=BOND_SCALE
+        Bond rule: atoms are bonded when their distance is at most ``scale`` times the sum of
+        their covalent radii (:data:`COVALENT_RADII`).
+
+    Returns
+    -------
+    labels : ndarray of int, shape (n,)
+    """
+    if kind not in ("smallest", "count"):
+        raise ValueError(f"kind must be 'smallest' or 'count', got {kind!r}.")
+    out = np.empty(len(_molecules(X)), dtype=np.int64)
+    for i, atoms in enumerate(_molecules(X)):
+        adj = bond_graph(atoms, scale)
+        if kind == "count":
+            out[i] = cycle_rank(adj)
+        else:
+            size = smallest_ring(adj)
+            out[i] = 0 if size == 0 else min(size, 6) - 2
+    return out
+
+
+def element_counts(X):
+    """Per-molecule counts of H, C, N, O, F (invariant under E(3) and atom order)."""
+    Z = _molecules(X)[:, :, 3]
+    return np.stack([(Z == z).sum(axis=1) for z in ELEMENTS], axis=1).astype(np.float64)
+
+
+def _absent_to_sentinel(F):
+    return np.where(np.isnan(F), ABSENT, F)
+
+
+def _element_first(X):
+    """Columns ``(Z, x, y, z)`` per atom: the sort heuristic then orders atoms by element first."""
+    return _molecules(X)[:, :, [3, 0, 1, 2]].reshape(len(X), -1)
+
+
+# -- experiment -----------------------------------------------------------------------------------
+def _forest(size, seed):
+    """The classifier of every row: NaN features to a sentinel, then a random forest."""
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.preprocessing import FunctionTransformer
+
+    return [FunctionTransformer(_absent_to_sentinel),
+            RandomForestClassifier(n_estimators=size["n_estimators"], random_state=seed, n_jobs=1)]
+
+
+def _steps(layout, seed):
+    """``{row name: (preprocessing before the forest or None, skcanon step or None)}``."""
+    from sklearn.preprocessing import FunctionTransformer
+
+    from skcanon import CanonicalizerTransformer, InvariantProjector
+    from skcanon.canonicalizers import METHODS
+    from skcanon.layouts import PointLayout
+
+    z_first = PointLayout(3, fields=[("Z", "scalar"), ("pos", "position")])
+    steps = {
+        COMPOSITION: (FunctionTransformer(element_counts), None),
+        RAW: (None, None),
+        PCA_SORT: (None, CanonicalizerTransformer("E3xS_n", "pca+sort", layout=layout)),
+        PCA_SORT_Z: (FunctionTransformer(_element_first),
+                     CanonicalizerTransformer("E3xS_n", "pca+sort", layout=z_first)),
+        RANDOM: (None, CanonicalizerTransformer("E3xS_n", "random", layout=layout, random_state=seed,
+                                                device="cpu")),
+        LEARNED: (None, CanonicalizerTransformer("E3xS_n", "learned", layout=layout, objective="supervised",
+                                                 random_state=seed, device="cpu")),
+    }
+    if "anchored" in METHODS:
+        steps[ANCHORED] = (None, CanonicalizerTransformer("E3xS_n", "anchored", layout=layout,
+                                                          objective="supervised", random_state=seed,
+                                                          device="cpu"))
+    steps[PROJECTOR] = (None, InvariantProjector("E3xS_n", "sorted_distances", layout=layout))
+    return steps
+
+
+def load_ring_data(n, seed):
+    """``n`` random QM9 molecules in random E(3) poses with shuffled atom rows, their ring
+    labels (from the stored geometry) and the layout."""
+    from skcanon.datasets import load_qm9
+    from skcanon.groups import get_group
+
+    b = load_qm9(n, random_state=seed, shuffle=True)
+    y = ring_labels(b.data)
+    G = get_group("E3xS_n")
+    X = G.apply(G.sample(len(b.data), seed + 1000, n_points=b.data.shape[1] // 4), b.data, b.layout)
+    return X, y, b.layout
+
+
+def _run_one(size, seed):
+    from sklearn.model_selection import train_test_split
+    from sklearn.pipeline import make_pipeline
+
+    from skcanon.metrics import invariance_error
+
+    X, y, layout = load_ring_data(size["n"], seed)
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=size["test_size"], random_state=seed, stratify=y)
+    Xi = Xte[: size["n_inv"]]
+    rows = []
+    with Quiet():
+        for name, (pre, step) in _steps(layout, seed).items():
+            parts = [p for p in (pre, step) if p is not None]
+            model = make_pipeline(*parts, *_forest(size, seed))
+            try:
+                _, fs = timed(model.fit, Xtr, ytr)
+                ts = timed(model[:-2].transform, Xte)[1] if parts else 0.0
+                acc = float(np.mean(model.predict(Xte) == yte))
+                inv = invariance_error(model.predict_proba, Xi, "E3xS_n", n_trials=2, random_state=seed,
+                                       layout=layout).median
+                rows.append(result_row("qm9_classification", "qm9-rings", name, "accuracy", acc, inv, fs, ts))
+            except Exception as exc:  # reported on the page, never hidden
+                rows.append(result_row("qm9_classification", "qm9-rings", name, "accuracy", float("nan"),
+                                       None, 0, 0, note=f"failed: {type(exc).__name__}: {str(exc)[:200]}"))
+    counts = np.bincount(y, minlength=len(RING_CLASSES))
+    for r in rows:
+        r["class_counts"] = [int(c) for c in counts]
+        r["n_train"], r["n_test"] = len(ytr), len(yte)
+    return rows
+
+
+def _best_heuristic(r):
+    finite = [k for k in HEURISTICS if k in r and np.isfinite(r[k]["score"])]
+    return max(finite, key=lambda k: r[k]["score"]) if finite else None
+
+
+def _set_targets(rows, per_seed):
+    """Issue 13's targets on the means over seeds: the learned row (pure, not anchored) at
+    least as accurate as the best heuristic (``target``), and better by more than one sd
+    (the larger of the two rows' sds across seeds); the same columns for the anchored row,
+    which carries no target. ``wins``: seeds in which the row beat that seed's best heuristic."""
+    r = rows_of(rows, "qm9-rings")
+    best = _best_heuristic(r)
+    if best is None:
+        return
+    h = r[best]
+    for name in (LEARNED, ANCHORED):
+        row = r.get(name)
+        if row is None or not np.isfinite(row["score"]):
+            continue
+        at_least = row["score"] >= h["score"]
+        sd = max(row.get("score_sd") or 0.0, h.get("score_sd") or 0.0)
+        by_sd = row["score"] - h["score"] > sd if len(per_seed) > 1 else None
+        row["vs_best_heuristic"] = f"{row['score'] - h['score']:+.4f}"
+        row["at_least_best_heuristic"] = "met" if at_least else "missed"
+        row["better_by_1_sd"] = "—" if by_sd is None else "met" if by_sd else "missed"
+        if name == LEARNED:
+            row["target"] = "met" if at_least else "missed"
+        won = 0
+        for seed_rows in per_seed:
+            rs = rows_of(seed_rows, "qm9-rings")
+            bs = max(rs[k]["score"] for k in HEURISTICS if k in rs and np.isfinite(rs[k]["score"]))
+            won += rs[name]["score"] > bs
+        row["wins"] = f"{won}/{len(per_seed)}"
+
+
+_AVERAGED = ("score", "invariance_error", "fit_s", "transform_s")
+
+
+def _pool_seeds(per_seed):
+    """One row per method: means over the seeds, ``score_sd`` the sd of the accuracy across
+    seeds (ddof=1); class counts summed over the seeds' draws."""
+    rows = []
+    for i, first in enumerate(per_seed[0]):
+        same = [seed_rows[i] for seed_rows in per_seed]
+        assert all(r["method"] == first["method"] for r in same)
+        out = dict(first)
+        for key in _AVERAGED:
+            values = [r.get(key) for r in same]
+            if all(v is not None for v in values):
+                out[key] = float(np.mean(values))
+        out["seeds"] = len(same)
+        out["score_sd"] = float(np.std([r["score"] for r in same], ddof=1)) if len(same) > 1 else None
+        out["class_counts"] = [int(c) for c in np.sum([r["class_counts"] for r in same], axis=0)]
+        notes = sorted({r["note"] for r in same if r.get("note")})
+        if notes:
+            out["note"] = "; ".join(notes)
+        rows.append(out)
+    _set_targets(rows, per_seed)
+    return rows
+
+
+def run(quick=False, seed=0, n_seeds=None):
+    """Smallest-ring class of QM9 molecules in random poses with shuffled atoms; rows as
+    :func:`._common.result_row`, the means over seeds ``seed, seed + 1, ...``."""
+    setup_torch()
+    size = SIZES["quick" if quick else "full"]
+    n_seeds = size["seeds"] if n_seeds is None else int(n_seeds)
+    try:
+        per_seed = []
+        for k in range(n_seeds):
+            t0 = time.perf_counter()
+            per_seed.append(_run_one(size, seed + k))
+            print(f"  qm9_classification seed {seed + k}: {time.perf_counter() - t0:.0f} s", flush=True)
+    except (ImportError, FileNotFoundError) as exc:
+        return [result_row("qm9_classification", "qm9-rings", "(data missing)", "accuracy", float("nan"),
+                           None, 0, 0, note=str(exc).splitlines()[0])]
+    return _pool_seeds(per_seed)
+
+
+def section(rows, quick, fig_dir):
+    """The Markdown of this experiment on the results page (figures go to ``fig_dir``)."""
+    s = SIZES["quick" if quick else "full"]
+    r = rows_of(rows, "qm9-rings")
+    first = rows[0]
+    bar(rows, fig_dir / "qm9_rings.png", "QM9 smallest ring: test accuracy", "accuracy")
+    seeds = first.get("seeds", 1)
+    counts = first.get("class_counts")
+    count_text = (", ".join(f"{c:,} {name}" for name, c in zip(RING_CLASSES, counts))
+                  if counts else "not recorded")
+    radii = ", ".join(f"{_SYMBOL[z]} {r_:.2f}" for z, r_ in COVALENT_RADII.items())
+    out = [
+        "## QM9 ring classes (E(3)×S_n, classification from geometry)",
+        "",
+        f"{s['n']:,} QM9 molecules drawn at random per seed "
+        f"({first.get('n_train', '?'):,} train / {first.get('n_test', '?'):,} test, stratified), "
+        "positions + atomic number as a scalar field (the layout of `load_qm9`), each molecule "
+        "in a random E(3) pose with its 29 atom rows (absent-atom rows included) shuffled. "
+        "Label, from the stored geometry only: two atoms are bonded when their distance is at most "
+        f"{BOND_SCALE:g} × the sum of their covalent radii (Cordero et al. 2008: {radii} Å); "
+        "the class is the size of the smallest ring of the bond graph (its girth): "
+        + ", ".join(RING_CLASSES) + ". The ring count of this rule (bonds − atoms + components) "
+        "equals the number of ring closures in QM9's SMILES. Class counts over the "
+        f"{seeds} draw{'s' if seeds > 1 else ''}: {count_text}.",
+        "",
+        "Same classifier in every row: `RandomForestClassifier(n_estimators="
+        f"{s['n_estimators']})`, after a step that sets NaN features (absent atoms) to {ABSENT:g}. "
+        "Rows: element counts alone (H, C, N, O, F per molecule — what composition gives away); "
+        "the raw padded coordinates; `pca+sort` on the `load_qm9` layout (sort key x, y, z, Z) "
+        "and with the atomic number leading the sort key (columns reordered to Z, x, y, z); the "
+        "frozen `random` network; `learned` and `anchored` with `objective=\"supervised\"` and "
+        "every other parameter at its default; `InvariantProjector(\"E3xS_n\", "
+        "\"sorted_distances\")`. Invariance error: `predict_proba` of the whole pipeline under "
+        f"random E(3)×S_n moves of {s['n_inv']} test molecules."
+        + (f" Every number is the mean over {seeds} seeds (a seed draws the molecules, their poses "
+           "and atom orders, the split, the networks' initial weights and the forest); `score sd` "
+           "is the standard deviation of the accuracy across seeds (ddof=1) and `wins` the number "
+           "of seeds in which the row beat that seed's best heuristic." if seeds > 1 else
+           " One seed (quick mode).")
+        + " Targets (issue 13), on the means: learned (pure) ≥ the best `pca+sort` row "
+        "(`target`), and better by more than one sd (the larger sd of the two rows; "
+        "`better by 1 sd`). The anchored row gets the same columns but carries no target.",
+        "",
+        markdown_table(rows, extra_cols=tuple(c for c in ("score_sd", "vs_best_heuristic",
+                                                          "at_least_best_heuristic", "better_by_1_sd",
+                                                          "wins") if any(c in x for x in rows))),
+        "",
+        "![qm9 rings](_static/results/qm9_rings.png)",
+        "",
+    ]
+    finite = {k: v for k, v in r.items() if np.isfinite(v["score"])}
+    if finite:
+        ranking = sorted(finite, key=lambda k: -finite[k]["score"])
+        out += ["Ranking: " + ", ".join(f"{k} {fmt(finite[k]['score'])}" for k in ranking) + "."]
+        best = ranking[0]
+        comp = finite.get(COMPOSITION)
+        if comp is not None and best != COMPOSITION:
+            out += [f"Composition alone reaches {comp['score']:.3f} against {finite[best]['score']:.3f} "
+                    f"for the best row ({best}): the classes are not given away by the element counts."]
+        learned = finite.get(LEARNED)
+        h = _best_heuristic(finite)
+        if learned is not None and h is not None:
+            verdict = learned.get("target")
+            out += [f"Learned (pure) {learned['score']:.3f} against {finite[h]['score']:.3f} for the best "
+                    f"heuristic ({h}): target {verdict}"
+                    + ("" if verdict == "met" else
+                       "; the learned frames, trained through a small task head on this data size, "
+                       "do not order and orient the atoms better for the forest than the "
+                       "heuristic's exact tie rules")
+                    + "."]
+    out += [""]
+    return "\n".join(out)
+
+
+_SYMBOL = {1: "H", 6: "C", 7: "N", 8: "O", 9: "F"}
