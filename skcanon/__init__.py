@@ -9,8 +9,9 @@
 * :class:`FrameAveragingClassifier` and :class:`FrameAveragingRegressor` average any
   estimator over a set of frames per sample (all PCA frames, minimal frames, continuously
   weighted frames or sampled frames) instead of picking one.
-* :class:`EndToEndEquivariantRegressor` trains a canonicalization network and a torch
-  backbone (MLP or message passing) jointly (imported on first use: it needs skorch).
+* :class:`EndToEndEquivariantRegressor` and :class:`EndToEndEquivariantClassifier` train a
+  canonicalization network and a torch backbone (MLP or message passing) jointly (imported
+  on first use: they need the ``torch`` extra).
 * :mod:`skcanon.groups` holds the symmetry groups and their actions, :mod:`skcanon.layouts`
   how columns map to points and pixels, :mod:`skcanon.metrics` invariance measures.
 """
@@ -24,12 +25,12 @@ __version__ = "0.1.0.dev0"
 
 __all__ = ["CanonicalizerTransformer", "InvariantProjector", "EquivariantRegressor",
            "FrameAveragingClassifier", "FrameAveragingRegressor",
-           "EndToEndEquivariantRegressor", "__version__"]
+           "EndToEndEquivariantRegressor", "EndToEndEquivariantClassifier", "__version__"]
 
 
 def __getattr__(name):  # keeps torch and skorch out of `import skcanon`
-    if name == "EndToEndEquivariantRegressor":
-        from ._training import EndToEndEquivariantRegressor
+    if name in ("EndToEndEquivariantRegressor", "EndToEndEquivariantClassifier"):
+        from . import _end_to_end
 
-        return EndToEndEquivariantRegressor
+        return getattr(_end_to_end, name)
     raise AttributeError(f"module 'skcanon' has no attribute {name!r}")

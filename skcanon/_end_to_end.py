@@ -26,7 +26,7 @@ from torch import nn
 
 from ._threads import limited_threads
 from ._training import InterruptRaisingMixin, seed_from, seeded
-from ._validation import _coerce
+from ._validation import _coerce, check_device
 from .groups import EuclideanGroup, OrthogonalGroup, get_group
 from .layouts import PointLayout
 
@@ -42,6 +42,15 @@ def _positive_int(value, name):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"module__{name} must be a positive int; got {value!r}.")
     return int(value)
+
+
+def _check_skorch_device(device):
+    """skorch's ``device`` checked before any work (``None`` keeps tensors where they are)."""
+    if device is None:
+        return
+    if check_device(device) == "auto":
+        raise ValueError("device='auto' is not supported by the end-to-end estimators (skorch places the "
+                         "module itself); pass 'cpu', 'cuda' or 'cuda:N'.")
 
 
 def _random_orthogonal(n, d, special, dtype, device):
@@ -404,6 +413,7 @@ class EndToEndEquivariantRegressor(_EndToEndMixin, NeuralNetRegressor):
 
     def fit(self, X, y, **fit_params):
         before = self._snapshot()
+        _check_skorch_device(self.device)
         layout = self._layout()
         X = self._check_X(X, layout)
         y = self._as_float32(y, "y", PointLayout(layout.n_dims))
@@ -507,6 +517,7 @@ class EndToEndEquivariantClassifier(_EndToEndMixin, NeuralNetClassifier):
 
     def fit(self, X, y, **fit_params):
         before = self._snapshot()
+        _check_skorch_device(self.device)
         layout = self._layout()
         X = self._check_X(X, layout)
         if y is None:

@@ -196,7 +196,7 @@ class EquivariantRegressor(SkcanonEstimatorMixin, RegressorMixin, BaseEstimator)
 
 def __getattr__(name):  # lazy: skorch and torch load only when the end-to-end class is used
     if name == "EndToEndEquivariantRegressor":
-        from ._training import EndToEndEquivariantRegressor
+        from ._end_to_end import EndToEndEquivariantRegressor
 
         return EndToEndEquivariantRegressor
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -50,13 +50,20 @@ import contextlib
 import math
 
 import numpy as np
-import torch
-from sklearn.utils import check_random_state
-from sklearn.utils.multiclass import type_of_target
-from skorch import NeuralNet
-from torch import nn
 
-from ._threads import limited_threads
+from ._optional import import_skorch
+
+# every network entry point (learned/random canonicalizers, end-to-end estimators) imports this
+# module first: without the torch extra the user gets the install command, not a bare ImportError
+import_skorch('skcanon\'s networks (method="learned" or "random", the end-to-end estimators)')
+
+import torch  # noqa: E402
+from sklearn.utils import check_random_state  # noqa: E402
+from sklearn.utils.multiclass import type_of_target  # noqa: E402
+from skorch import NeuralNet  # noqa: E402
+from torch import nn  # noqa: E402
+
+from ._threads import limited_threads  # noqa: E402
 
 __all__ = ["resolve_device", "seed_from", "seeded", "train_frame_network", "resolve_objective",
            "training_budget", "TARGET_STEPS", "MIN_EPOCHS", "MAX_AUTO_EPOCHS"]

@@ -180,3 +180,15 @@ def test_sklearn_input_conventions():
     with pytest.raises(ValueError, match="X has 9 features, but"):
         model.predict_proba(X[:, :9])
     assert model.__sklearn_tags__().input_tags.allow_nan
+
+
+@pytest.mark.parametrize("estimator", ["classifier", "regressor"])
+@pytest.mark.parametrize("device", ["tpu", "auto", 3])
+def test_device_checked_before_any_work(estimator, device):
+    from skcanon._end_to_end import EndToEndEquivariantRegressor
+
+    X = np.random.default_rng(0).normal(size=(6, 9))
+    est, y = ((EndToEndEquivariantClassifier(device=device), np.arange(6) % 2) if estimator == "classifier"
+              else (EndToEndEquivariantRegressor(device=device), X))
+    with pytest.raises(ValueError, match="device"):
+        est.fit(X, y)
