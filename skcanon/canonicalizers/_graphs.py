@@ -15,15 +15,10 @@ import warnings
 import numpy as np
 
 from ._base import Canonicalizer
+from ..exceptions import CanonicalFormWarning  # noqa: F401 - public in skcanon.exceptions
 
 #: most leaves the pure-Python individualization search visits per graph
 MAX_LEAVES = 20000
-
-
-class CanonicalFormWarning(UserWarning):
-    """The pure-Python graph canonicalizer stopped at its search budget: the returned
-    order is deterministic but not guaranteed canonical (isomorphic graphs may get
-    different outputs). Install ``pynauty`` for exact labelling of every graph."""
 
 
 def _nauty():
