@@ -135,6 +135,17 @@ class LearnedCanonicalizer(Canonicalizer):
         Per-epoch ``train_loss`` / ``valid_loss``.
     objective_ : str
         The resolved objective (``None`` for the random method).
+    scalar_stats_ : dict or None
+        Point sets: the training set's mean and spread of each numeric scalar column and the
+        codes of each categorical one (:func:`skcanon.nn._points.scalar_statistics`); the
+        networks encode scalar fields with them, so an atom type keeps its meaning.
+
+    Notes
+    -----
+    At ``transform``, point networks on the CPU compute frames in float64 whatever the
+    input's dtype; samples whose network vectors leave part of the frame open (inputs with
+    a symmetry) take the PCA heuristic's rotation with its exact tie rules
+    (:func:`skcanon.nn._points.resolve_open_frames`).
     """
 
     method = "learned"
