@@ -116,6 +116,14 @@ def test_ring_labels_of_known_molecules_in_any_pose_and_order():
     assert counts[0].tolist() == [6, 6, 0, 0, 0] and counts[2].tolist() == [8, 3, 0, 0, 0]
 
 
+def test_smiles_ring_closures():
+    assert Q.smiles_ring_closures("CCC") == 0
+    assert Q.smiles_ring_closures("C1CC1") == 1
+    assert Q.smiles_ring_closures("c1ccc2ccccc2c1") == 2
+    assert Q.smiles_ring_closures("[NH3+]CC(=O)[O-]") == 0  # digits inside brackets are not closures
+    assert Q.smiles_ring_closures("C1C%10CC1%10") == 2
+
+
 def test_ring_labels_refuse_bad_input():
     with pytest.raises(ValueError, match="kind"):
         Q.ring_labels(_padded(_benzene()), kind="size")
@@ -149,6 +157,7 @@ def test_quick_experiment_rows(quick_rows, tmp_path):
     counts = r[Q.RAW]["class_counts"]
     assert len(counts) == len(Q.RING_CLASSES) and sum(counts) == Q.SIZES["quick"]["n"]
     assert min(counts) > 0
+    assert r[Q.RAW]["smiles_agreement"] > 0.99  # the bond rule agrees with QM9's SMILES rings
     # canonicalized and projected pipelines are invariant; raw coordinates are not
     for name in (Q.COMPOSITION, Q.PCA_SORT, Q.PCA_SORT_Z, Q.PROJECTOR):
         assert r[name]["invariance_error"] < 1e-8, name
