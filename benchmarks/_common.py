@@ -168,6 +168,8 @@ def finish_row(row):
         checks.append(row["ratio"] <= row["target_ratio"])
     if row.get("target_mb") is not None and row.get("rss_delta_mb") is not None:
         checks.append(row["rss_delta_mb"] <= row["target_mb"])
+    if row.get("target_cost_ratio") is not None and row.get("cost_ratio") is not None:
+        checks.append(row["cost_ratio"] <= row["target_cost_ratio"])
     row["status"] = "—" if not checks else ("met" if all(checks) else "missed")
     return row
 
@@ -184,6 +186,8 @@ def target_text(row):
         parts.append(f"≤ {row['target_ratio']:g}× copy")
     if row.get("target_mb") is not None:
         parts.append(f"ΔRSS ≤ {row['target_mb']:.0f} MB")
+    if row.get("target_cost_ratio") is not None:
+        parts.append(f"cost/unit ≤ {row['target_cost_ratio']:g}× best smaller")
     return ", ".join(parts) or "—"
 
 
@@ -196,7 +200,7 @@ TABLE_COLUMNS = ("name", "n", "shape", "dtype", "seconds", "samples/s", "× copy
 
 
 def table_cells(row):
-    if "error" in row or row.get("status") == "not available":
+    if "error" in row or row.get("status") in ("not available", "not measured"):
         text = str(row.get("error") or row.get("note") or row.get("status"))
         return [row.get("name", "?"), "", "", "", "", "", "", "", "", "",
                 text if len(text) <= 70 else text[:67] + "..."]

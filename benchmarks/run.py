@@ -6,11 +6,18 @@ Usage::
     python benchmarks/run.py --quick            # small sizes, under ~2 minutes
     python benchmarks/run.py --only heuristics  # suites or row names (comma-separated substrings)
     python benchmarks/run.py --write-docs       # full run, then write docs/performance.md
+    python benchmarks/run.py --suite scaling --quick --write-docs   # scaling section only
+    python benchmarks/run.py --device cuda --write-docs             # GPU section only
 
 Suites: ``heuristics`` (every heuristic canonicalizer), ``projector`` (every
 InvariantProjector method), ``pipeline`` (end-to-end ``Pipeline.fit``), ``memory``
 (bounded-memory ``transform`` of 1,000,000 clouds), ``learned`` (the learned-network
 benchmarks ``bench_learned_points.py`` / ``bench_learned_images.py``, run with ``--quick``).
+Opt-in suites, run only when named with ``--suite`` (or ``--device cuda`` for ``gpu``):
+``scaling`` (``bench_scaling.py``: transform time and memory against 10k–1M samples and
+16–1,024 points) and ``gpu`` (``bench_gpu.py``: learned networks and a PCA kernel on CUDA;
+rows are "not measured" without CUDA). ``--write-docs`` with only opt-in suites rewrites
+only their section of ``docs/performance.md``; a run of the main suites keeps the sections.
 
 Every row runs in a fresh child process (multiprocessing spawn); ``peak MB`` is that
 child's ``ru_maxrss`` and ``ΔRSS MB`` its growth over the baseline measured right after the
@@ -38,9 +45,12 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from _common import (  # noqa: E402
-    cpu_model, finish_row, format_table, json_row, package_versions, run_isolated)
+    cpu_model, finish_row, format_table, json_row, package_versions, run_isolated, target_text)
 
-SUITES = ("heuristics", "projector", "pipeline", "memory", "learned")
+SUITES = ("heuristics", "projector", "pipeline", "memory", "learned", "scaling", "gpu")
+#: suites that run only when asked for by name (long, or needing CUDA); each has its own
+#: section of docs/performance.md
+OPT_IN = ("scaling", "gpu")
 LEARNED_SCRIPTS = ("bench_learned_points.py", "bench_learned_images.py")
 
 
@@ -60,6 +70,10 @@ def suite_rows(suite, quick):
         if suite == "pipeline":
             return bench_pipeline.rows(quick, suite="pipeline") + bench_pipeline.rows(quick, suite="pipeline-learned")
         return bench_pipeline.rows(quick, suite=suite)
+    if suite == "scaling":
+        import bench_scaling
+
+        return bench_scaling.rows(quick)
     raise ValueError(suite)
 
 
@@ -143,10 +157,62 @@ LEARNED_TARGETS = {
 }
 
 
-def run(quick=False, only=None, timeout=None, echo=True):
+def gpu_rows(quick, device, timeout, budget_s=None):
+    """Run ``bench_gpu.py`` in a child process; parse its JSON lines."""
+    cmd = [sys.executable, str(HERE / "bench_gpu.py"), "--device", device]
+    if quick:
+        cmd.append("--quick")
+    if budget_s:
+        cmd += ["--budget-s", str(budget_s)]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=str(ROOT), env=env)
+    except subprocess.TimeoutExpired:
+        return [{"name": "gpu/bench_gpu.py", "error": f"timed out after {timeout} s"}]
+    rows = []
+    for line in proc.stdout.splitlines():
+        if line.startswith("{"):
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                pass
+    if not rows:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no JSON output"]
+        rows.append({"name": "gpu/bench_gpu.py", "error": f"exit {proc.returncode}: {tail[0][:200]}"})
+    return rows
+
+
+def chosen_suites(suites=None, only=None, device="cpu"):
+    """The suites a run covers: ``suites`` if given; else every main suite (those selected by
+    ``only``), plus an opt-in suite named exactly in ``only`` (and ``gpu`` for a CUDA device)."""
+    if suites:
+        unknown = [s for s in suites if s not in SUITES]
+        if unknown:
+            raise SystemExit(f"unknown suite(s) {unknown}; choose from {', '.join(SUITES)}")
+        return [s for s in SUITES if s in suites]
+    if str(device).startswith("cuda") and not only:
+        return ["gpu"]
+    chosen = [s for s in SUITES if s not in OPT_IN]
+    chosen += [s for s in OPT_IN if only and s in only]
+    return chosen
+
+
+def run(quick=False, only=None, timeout=None, echo=True, suites=None, device="cpu", gpu_budget_s=None):
     """Run the selected rows; return them (finished: ratio, throughput, status)."""
     rows = []
+    selected_suites = chosen_suites(suites, only, device)
     for suite in SUITES:
+        if suite not in selected_suites:
+            continue
+        if suite == "gpu":
+            gpu_device = device if str(device).startswith("cuda") else "cuda"
+            for row in gpu_rows(quick, gpu_device, timeout, gpu_budget_s):
+                if only and suites is None and not any(t == "gpu" or t in row["name"] for t in only):
+                    continue
+                rows.append(finish_row(row) if row.get("status") != "not measured" else row)
+                if echo:
+                    print(f"  {row['name']}: {row.get('status')}", file=sys.stderr, flush=True)
+            continue
         if suite == "learned":
             if _selected("learned", "learned/", only) or any("learned" in t for t in only or ()):
                 for row in learned_rows(only, timeout):
@@ -155,7 +221,8 @@ def run(quick=False, only=None, timeout=None, echo=True):
                         print(f"  {rows[-1]['name']}: {rows[-1].get('status')}", file=sys.stderr, flush=True)
             continue
         for module, function, kwargs in suite_rows(suite, quick):
-            name = f"{suite}/{kwargs.get('name', function)}"
+            name = kwargs.get("name", function)
+            name = name if name.startswith(suite + "/") else f"{suite}/{name}"
             if not _selected(suite, name, only):
                 continue
             t0 = time.perf_counter()
@@ -169,6 +236,13 @@ def run(quick=False, only=None, timeout=None, echo=True):
                 extra = f"{row['ratio']:.1f}× copy" if row.get("ratio") else row.get("error", "")
                 print(f"  {row['name']}: {extra} [{row.get('status')}] ({time.perf_counter() - t0:.1f} s)",
                       file=sys.stderr, flush=True)
+    if "scaling" in selected_suites:
+        import bench_scaling
+
+        scaling = [r for r in rows if r.get("series")]
+        bench_scaling.add_cost_ratios(scaling)
+        for row in scaling:
+            finish_row(row)
     return rows
 
 
@@ -244,7 +318,131 @@ DOC_NOTES = """
 """
 
 
+SECTION_TITLES = {"scaling": "Scaling (CPU)", "gpu": "GPU"}
+
+
+def _markers(key):
+    return f"<!-- begin section {key}: written by benchmarks/run.py -->", f"<!-- end section {key} -->"
+
+
+def read_section(text, key):
+    """The section ``key`` of a generated page (markers included), or None."""
+    begin, end = _markers(key)
+    i, j = text.find(begin), text.find(end)
+    return text[i:j + len(end)] if i >= 0 and j > i else None
+
+
+def replace_section(text, key, section):
+    """``text`` with its section ``key`` replaced (or inserted before the notes)."""
+    old = read_section(text, key)
+    if old is not None:
+        return text.replace(old, section)
+    anchor = text.find("\n## Notes")
+    if anchor < 0:
+        return text.rstrip("\n") + "\n\n" + section + "\n"
+    return text[:anchor] + "\n" + section + "\n" + text[anchor:]
+
+
+def _cell(v, spec=None):
+    if v is None or v == "":
+        return "—"
+    return format(v, spec) if spec else str(v)
+
+
+def scaling_section(rows, info, command, quick):
+    begin, end = _markers("scaling")
+    lines = [begin, f"## {SECTION_TITLES['scaling']}", "",
+             "```", command, "```", "",
+             f"* date: {info['date']}; machine: {info['cpu_count']} CPU(s), {info['cpu_model']}; "
+             f"1-minute load average {info['load_avg_1min']}",
+             f"* mode: {'quick (1,000–100,000 samples; the 1,000,000-sample rows are not in it)' if quick else 'full'}",
+             "* `cost ratio`: the row's cost per unit — per sample along `n`, per point along the number "
+             "of points — over the cheapest cost per unit of the smaller rows of its series (≤ 1: linear, "
+             "small rows carry fixed overheads; target ≤ 2); "
+             "`growth MB`: peak resident memory during `transform` over the resident memory just before "
+             "it (input excluded; output included); ΔRSS target as the memory suite: input + output + 300 MB.",
+             "",
+             "| name | n | points | seconds | µs/sample | ns/point | × copy | cost ratio | growth MB | "
+             "ΔRSS MB | target | status |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['name']} | | | | | | | | | | | {str(r['error'])[:80]} |")
+            continue
+        lines.append("| " + " | ".join([
+            r["name"], _cell(r.get("n_samples"), ","), _cell(r["shape"][0]), _cell(r.get("seconds"), ".3f"),
+            _cell(r.get("per_sample_us"), ".2f"), _cell(r.get("per_point_ns"), ".1f"),
+            _cell(r.get("ratio"), ".1f"), _cell(r.get("cost_ratio"), ".2f"),
+            _cell(r.get("transform_growth_mb"), ".0f"), _cell(r.get("rss_delta_mb"), ".0f"),
+            target_text(r), r.get("status", "—")]) + " |")
+    series = {}
+    for r in rows:
+        if r.get("cost_ratio") is not None:
+            series.setdefault(r["series"], []).append(r["cost_ratio"])
+    if series:
+        lines.append("")
+        lines.append("Largest cost ratio per series: " + "; ".join(
+            f"{k} {max(v):.2f}×" for k, v in series.items()) + ".")
+    lines.append(end)
+    return "\n".join(lines)
+
+
+def gpu_section(rows, info, command, quick):
+    begin, end = _markers("gpu")
+    measured = [r for r in rows if r.get("status") != "not measured" and "error" not in r]
+    first = (measured or rows or [{}])[0]
+    lines = [begin, f"## {SECTION_TITLES['gpu']}", "", "```", command, "```", ""]
+    if not measured:
+        reason = next((r.get("note") for r in rows if r.get("note")), "no rows were run")
+        lines += [f"**Not measured** ({info['date']}): {reason}. No GPU figure is reported until "
+                  "`bash benchmarks/gpu_check.sh` (or `python benchmarks/run.py --device cuda --write-docs`) "
+                  "runs on a machine with CUDA.", "",
+                  "Planned rows: " + ", ".join(f"`{r['name']}`" for r in rows) + ".", end]
+        return "\n".join(lines)
+    lines += [f"* date: {first.get('date', info['date'])}; device: {first.get('device_name')} "
+              f"({first.get('device_memory_gb', '?')} GB), torch {first.get('torch')}, CUDA {first.get('cuda')}",
+              f"* mode: {'quick (reduced sizes)' if quick else 'full'}",
+              "* `infer`: `transform` of host arrays (host → device → host, canonical forms computed by the "
+              "library), `network/s` the frames alone on device-resident tensors; `train`: one epoch of `fit` "
+              "(skorch loop, set-up included); `batch` b64 = 64, best = fastest of the sweep "
+              "(`eff.` = the batch the network sees after the per-step element cap). PCA: a torch kernel on "
+              "1,000,000 × 64 × 3 float32 clouds held on the device, `× copy` against a device-to-device "
+              "clone; `decided` = share with signs decided in float32, `agree` = share of a 4,096 subset "
+              "equal to the CPU `pca` (decided samples).", "",
+              "| name | n | batch | eff. | samples/s | network/s | × copy | device peak MB | decided | agree | status |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if "error" in r or r.get("status") == "not measured":
+            lines.append(f"| {r['name']} | | | | | | | | | | {str(r.get('error') or r.get('note'))[:80]} |")
+            continue
+        lines.append("| " + " | ".join([
+            r["name"], _cell(r.get("n_samples"), ","), _cell(r.get("batch")), _cell(r.get("effective_batch")),
+            _cell(r.get("throughput"), ",.0f"), _cell(r.get("network_per_s"), ",.0f"),
+            _cell(r.get("ratio"), ".1f"), _cell(r.get("peak_device_mb"), ",.0f"),
+            _cell(r.get("decided_share"), ".4f"), _cell(r.get("agree_with_cpu"), ".4f"),
+            r.get("status", "—")]) + " |")
+    lines.append(end)
+    return "\n".join(lines)
+
+
+SECTION_WRITERS = {"scaling": scaling_section, "gpu": gpu_section}
+
+
+def write_sections(rows, info, command, quick, keys, path=ROOT / "docs" / "performance.md"):
+    """Rewrite only the sections ``keys`` of the page (the rest stays as generated before)."""
+    path = Path(path)
+    text = path.read_text() if path.exists() else "# Performance\n"
+    for key in keys:
+        mine = [r for r in rows if r.get("name", "").startswith(key + "/")]
+        text = replace_section(text, key, SECTION_WRITERS[key](mine, info, command, quick))
+    path.write_text(text)
+    return path
+
+
 def write_docs(rows, info, command, quick, path=ROOT / "docs" / "performance.md"):
+    previous = Path(path).read_text() if Path(path).exists() else ""
+    sections = {key: read_section(previous, key) for key in OPT_IN}
+    rows = [r for r in rows if not any(r.get("name", "").startswith(k + "/") for k in OPT_IN)]
     load = info["load_avg_1min"]
     text = DOC_HEADER.format(
         command=command, date=info["date"], cpu_count=info["cpu_count"], cpu_model=info["cpu_model"],
@@ -259,6 +457,9 @@ def write_docs(rows, info, command, quick, path=ROOT / "docs" / "performance.md"
     listed = f" ({', '.join(missed)})" if missed else ""
     text += f"\nTargets met: {met}; missed: {len(missed)}{listed}.\n"
     text += DOC_NOTES
+    for key, section in sections.items():
+        if section:
+            text = replace_section(text, key, section)
     Path(path).write_text(text)
     return path
 
@@ -269,16 +470,30 @@ def main(argv=None):
     parser.add_argument("--only", default="", help="comma-separated suite or row-name substrings")
     parser.add_argument("--write-docs", action="store_true", help="write docs/performance.md")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per row (default 900)")
+    parser.add_argument("--suite", default="", help="comma-separated suite names to run (exact); "
+                        f"opt-in suites ({', '.join(OPT_IN)}) run only when named")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]: cuda runs the gpu suite")
+    parser.add_argument("--gpu-budget-s", type=float, default=None,
+                        help="seconds after which the gpu suite reports its remaining rows as not measured")
     args = parser.parse_args(argv)
     only = [t.strip() for t in args.only.split(",") if t.strip()] or None
-    rows = run(quick=args.quick, only=only, timeout=args.timeout)
+    suites = [t.strip() for t in args.suite.split(",") if t.strip()] or None
+    rows = run(quick=args.quick, only=only, timeout=args.timeout, suites=suites, device=args.device,
+               gpu_budget_s=args.gpu_budget_s)
     print(format_table(rows))
     for row in rows:
         print(json.dumps(json_row(row), default=str))
     if args.write_docs:
         command = "python benchmarks/run.py" + (" --quick" if args.quick else "") + \
+            (f" --suite {args.suite}" if suites else "") + \
+            (f" --device {args.device}" if args.device != "cpu" else "") + \
             (f" --only {args.only}" if only else "") + " --write-docs"
-        path = write_docs(rows, machine_info(), command, args.quick)
+        chosen = chosen_suites(suites, only, args.device)
+        info = machine_info()
+        if all(s in OPT_IN for s in chosen):
+            path = write_sections(rows, info, command, args.quick, chosen)
+        else:
+            path = write_docs(rows, info, command, args.quick)
         print(f"wrote {path}", file=sys.stderr)
     return 1 if any("error" in r for r in rows) else 0
 

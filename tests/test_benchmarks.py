@@ -29,3 +29,87 @@ def test_quick_heuristics_suite_prints_json_rows():
             assert r["status"] in ("met", "missed")
     # the human-readable table comes first
     assert proc.stdout.lstrip().startswith("name")
+
+
+def _bench_module(name):
+    import importlib.util
+
+    bench = str(ROOT / "benchmarks")
+    if bench not in sys.path:
+        sys.path.insert(0, bench)
+    spec = importlib.util.spec_from_file_location(f"_bench_{name}", ROOT / "benchmarks" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _has_cuda():
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
+@pytest.mark.skipif(_has_cuda(), reason="with CUDA the GPU rows are measured, not skipped")
+def test_gpu_rows_without_cuda_are_not_measured_and_carry_no_figure():
+    proc = subprocess.run([sys.executable, str(RUN), "--device", "cuda"], capture_output=True, text=True,
+                          timeout=300, cwd=str(ROOT))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    names = {r["name"] for r in rows}
+    assert {"gpu/points SE3 1024 pts infer b64", "gpu/images C8 28x28 train best",
+            "gpu/pca SE3 torch kernel gaussian"} <= names
+    for r in rows:
+        assert r["status"] == "not measured" and "no accelerator" in r["note"], r
+        assert not {"seconds", "throughput", "ratio", "peak_device_mb"} & set(r), r
+        assert r["date"] and "device_name" in r
+
+
+def test_doc_sections_are_replaced_alone_and_kept_by_a_main_run(tmp_path):
+    run = _bench_module("run")
+    page = tmp_path / "performance.md"
+    page.write_text("# Performance\n\nmain table\n\n## Notes\n\n* a note\n")
+    info = {"date": "2026-01-01 00:00 UTC", "cpu_count": 2, "cpu_model": "test cpu", "platform": "test",
+            "load_avg_1min": 0.5, "versions": {"python": "3"}}
+    gpu = [{"name": "gpu/pca SE3 torch kernel gaussian", "status": "not measured", "note": "no accelerator here"}]
+    run.write_sections(gpu, info, "python benchmarks/run.py --device cuda --write-docs", False, ["gpu"], path=page)
+    text = page.read_text()
+    assert "main table" in text and "## GPU" in text and "**Not measured**" in text and "no accelerator here" in text
+    assert text.index("## GPU") < text.index("## Notes")
+    again = run.write_sections(gpu, info, "cmd", False, ["gpu"], path=page).read_text()
+    assert again.count("## GPU") == 1
+    # a run of the main suites regenerates the page and keeps the section
+    run.write_docs([], info, "python benchmarks/run.py --write-docs", False, path=page)
+    text = page.read_text()
+    assert "main table" not in text and text.count("## GPU") == 1 and "no accelerator here" in text
+
+
+def test_scaling_cost_ratios_flag_superlinear_growth():
+    scaling = _bench_module("bench_scaling")
+    rows = [{"name": f"scaling/x n={n}", "series": "x vs n", "seconds": s, "per_sample_us": 1e6 * s / n,
+             "per_point_ns": 0.0, "transform_growth_mb": n / 1e4, "input_mb": n / 1e4}
+            for n, s in ((1_000, 0.01), (10_000, 0.05), (100_000, 2.0))]
+    scaling.add_cost_ratios(rows)
+    assert [round(r["cost_ratio"], 2) for r in rows] == [1.0, 0.5, 4.0]
+    from _common import finish_row
+
+    assert [finish_row(r)["status"] for r in rows] == ["met", "met", "missed"]
+    specs = scaling.rows(quick=True)
+    assert {kw["n"] for _, _, kw in specs} == {1_000, 10_000, 100_000}
+    assert {kw["m"] for _, _, kw in specs} == {16, 64, 256, 1024}
+    assert {kw["n"] for _, _, kw in scaling.rows(quick=False)} == {10_000, 100_000, 1_000_000}
+
+
+@pytest.mark.skipif(_has_cuda(), reason="with CUDA the script runs the GPU check")
+def test_gpu_check_script_without_cuda_exits_with_a_clear_message(tmp_path):
+    import os
+    import shutil
+
+    if shutil.which("bash") is None:
+        pytest.skip("bash not available")
+    proc = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh")], capture_output=True, text=True,
+                          timeout=120, cwd=str(ROOT), env=dict(os.environ, OUT=str(tmp_path)))
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "no CUDA device visible" in proc.stderr and "Traceback" not in proc.stderr + proc.stdout
+    assert "not measured" in (tmp_path / "gpu_summary.txt").read_text()

@@ -1,0 +1,105 @@
+"""Scaling of the heuristic canonicalizers: transform time and peak memory against the
+number of samples and the number of points (issue 17: "stay linear").
+
+Two series per method (``pca`` SE(3) and ``pca+sort`` SE(3)×S_n, float32 clouds in 3-D):
+
+* ``vs n``: 64 points, 10,000 / 100,000 / 1,000,000 samples (``--quick``: 1,000 / 10,000 /
+  100,000);
+* ``vs points``: 16 / 64 / 256 / 1,024 points, 10,000 samples (``--quick``: 1,000).
+
+Each row runs in a fresh process (``run.py``). Besides the usual columns a row carries
+``per_sample_us`` (µs per sample), ``per_point_ns`` (ns per point), ``transform_growth_mb``
+(peak resident memory during ``transform`` over the resident memory right before it — the
+transform's own working memory, input excluded) and ``input_mb``/``output_mb``. ``run.py``
+then adds per series ``cost_ratio``: the row's cost per unit (per sample in ``vs n``, per
+point in ``vs points``) over the cheapest cost per unit of the series' smaller rows — ≤ 1
+is linear (small rows carry fixed overheads), the target is ≤ 2 (``status`` met/missed);
+and ``memory_per_input``, ``transform_growth_mb`` per MB of input. Run through ``benchmarks/run.py --suite scaling``
+(``--quick`` for the small sizes).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from _common import MB, best_time, copy_time, point_clouds
+
+METHODS = (("pca SE3", "SE3", "pca"), ("pca+sort SE3xS_n", "SE3xS_n", "pca+sort"))
+N_FULL, N_QUICK = (10_000, 100_000, 1_000_000), (1_000, 10_000, 100_000)
+POINTS = (16, 64, 256, 1024)
+#: largest acceptable cost per unit over the series' smallest row
+TARGET_COST_RATIO = 2.0
+
+
+def _rss_mb():
+    """Current resident memory of this process (``/proc/self/statm``)."""
+    import os
+
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / MB
+
+
+def scaling_row(name, series, group, method, n, m, quick=False):
+    """Time and memory of ``transform`` of ``n`` clouds of ``m`` points."""
+    import numpy as np
+
+    from _common import peak_rss_mb
+    from skcanon import CanonicalizerTransformer
+
+    X = point_clouds(n, m=m)
+    est = CanonicalizerTransformer(group, method, n_dims=3).fit(X[:256])
+    before = _rss_mb()
+    seconds = best_time(lambda: est.transform(X), 1 if n * m >= 2**25 else 3)
+    growth = peak_rss_mb() - before
+    copy_s = copy_time(X, repeats=3)
+    assert np.isfinite(est.transform(X[:64])).all()
+    input_mb = X.nbytes / MB
+    return {"name": name, "series": series, "n_samples": n, "shape": [m, 3], "dtype": "float32",
+            "seconds": seconds, "copy_seconds": copy_s, "per_sample_us": 1e6 * seconds / n,
+            "per_point_ns": 1e9 * seconds / (n * m), "transform_growth_mb": round(growth, 1),
+            "input_mb": round(input_mb, 1), "output_mb": round(input_mb, 1),
+            # same memory target as the memory suite: growth ≤ input + output + 300 MB
+            "target_mb": round(2 * input_mb + 300)}
+
+
+def rows(quick=False):
+    """Row specifications ``(module, function, kwargs)``, smallest first in every series."""
+    specs = []
+    for label, group, method in METHODS:
+        for n in (N_QUICK if quick else N_FULL):
+            specs.append(("bench_scaling", "scaling_row",
+                          {"name": f"scaling/{label} n={n:,} m=64", "series": f"{label} vs n", "group": group,
+                           "method": method, "n": n, "m": 64, "quick": quick}))
+        n = 1_000 if quick else 10_000
+        for m in POINTS:
+            specs.append(("bench_scaling", "scaling_row",
+                          {"name": f"scaling/{label} n={n:,} m={m}", "series": f"{label} vs points",
+                           "group": group, "method": method, "n": n, "m": m, "quick": quick}))
+    return specs
+
+
+def add_cost_ratios(rows):
+    """Per series (rows smallest first): ``cost_ratio``, the row's cost per unit over the
+    cheapest cost per unit among the series' smaller rows (1 for the first row; > 1 means
+    the cost per unit grew with the size — fixed overheads of small rows do not count as
+    linear behaviour), with the linearity target; ``memory_per_input``, the transform's
+    memory growth per MB of input."""
+    best = {}
+    for row in rows:
+        series = row.get("series")
+        if not series or "error" in row or not row.get("seconds"):
+            continue
+        unit = row["per_point_ns"] if series.endswith("vs points") else row["per_sample_us"]
+        row["cost_ratio"] = unit / best[series] if series in best else 1.0
+        best[series] = min(unit, best.get(series, unit))
+        row["memory_per_input"] = max(row.get("transform_growth_mb", 0.0), 0.0) / max(row["input_mb"], 1e-9)
+        row["target_cost_ratio"] = TARGET_COST_RATIO
+    return rows
+
+
+if __name__ == "__main__":
+    import sys
+
+    from run import main
+
+    sys.exit(main(["--suite", "scaling"] + sys.argv[1:]))
