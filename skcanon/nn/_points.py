@@ -15,6 +15,13 @@ cloud (no neighbour tensors):
    and, for SO(d), a determinant fix; and a softmax logit per point whose weights give a
    learned, translation-equivariant centroid (E(d), SE(d), T(d)).
 
+Scalar fields enter through :class:`ScalarEncoder` (training-set statistics, embeddings of
+categorical fields); each sample's geometric columns are first divided by a power of two
+near their magnitude (:func:`rescale_geometry`), so extreme scales neither overflow nor
+underflow. Hard frames (``canonicalize``) of inputs whose symmetry leaves part of the frame
+open take the PCA heuristic's rotation (:func:`resolve_open_frames`).
+:class:`AnchoredPointNetwork` learns a residual rotation on top of the PCA frame.
+
 Absent points (all-NaN rows) are masked out of every sum and stay NaN in the output.
 """
 
@@ -30,8 +37,8 @@ from ..groups import EuclideanGroup, OrthogonalGroup, TranslationGroup
 from ..groups._base import rotate_fields
 from ._base import FrameNetwork, safe_sqrt
 
-__all__ = ["PointFrameNetwork", "AnchoredPointNetwork", "ScalarEncoder", "scalar_statistics", "gram_schmidt", "present_mask",
-           "masked_mean", "rescale_geometry"]
+__all__ = ["PointFrameNetwork", "AnchoredPointNetwork", "ScalarEncoder", "scalar_statistics", "gram_schmidt",
+           "present_mask", "masked_mean", "rescale_geometry", "resolve_open_frames"]
 
 _TINY = 1e-12
 _SHARPNESS = 1.0
