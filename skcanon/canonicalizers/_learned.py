@@ -278,11 +278,30 @@ class LearnedCanonicalizer(Canonicalizer):
                 self.device_ = "cpu"
             with seeded(0):
                 network = self._build(self.layout_)
-            network.load_state_dict(weights)
+            if "scalar_stats_" in state or getattr(self.layout_, "kind", None) != "points":
+                network.load_state_dict(weights)
+            else:
+                _load_legacy(network, weights)
             network.eval()
             for p in network.parameters():
                 p.requires_grad_(False)
             self.network_ = network.to(self.device_)
+
+
+def _load_legacy(network, weights):
+    """Weights of a point network saved before scalar fields were encoded with the training
+    set's statistics: raw scalars (mean 0, scale 1, the encoder's defaults), the earlier
+    attention floor and the earlier per-column standardization of the scoring network, so
+    the saved model gives the outputs it gave."""
+    missing, unexpected = network.load_state_dict(weights, strict=False)
+    missing = [k for k in missing if not k.endswith(("scalars.mean", "scalars.scale"))]
+    if missing or unexpected:
+        raise RuntimeError(f"saved weights do not fit the network: missing {missing}, unexpected {unexpected}.")
+    for module in network.modules():
+        if hasattr(module, "sd_floor"):
+            module.sd_floor = 1e-3
+        if hasattr(module, "legacy_standardize"):
+            module.legacy_standardize = True
 
 
 class RandomCanonicalizer(LearnedCanonicalizer):

@@ -76,6 +76,8 @@ class SortFrameNetwork(FrameNetwork):
         self.tau = float(tau)
         #: precision of the data hard orders are computed for (set by the canonicalizer)
         self.precision = np.dtype(np.float64)
+        #: models saved by earlier versions standardize every column per cloud
+        self.legacy_standardize = False
         fields = getattr(layout, "fields", None)
         if fields is None:  # a layout without fields: every column is a coordinate
             self.geo_columns = list(range(layout.width))
@@ -103,6 +105,8 @@ class SortFrameNetwork(FrameNetwork):
         xs, _ = rescale_geometry(x, self.geo_columns)
         x0 = torch.where(mask[..., None], xs, torch.zeros((), dtype=x.dtype, device=x.device))
         count = w.sum(1).clamp_min(1.0)
+        if getattr(self, "legacy_standardize", False):
+            return self._legacy_scores(x0, w, count), mask
         # coordinates standardized per cloud (invariant) so scores do not depend on the units
         g = x0[..., self.geo_columns]
         mu = masked_mean(g, w, count)
@@ -122,6 +126,17 @@ class SortFrameNetwork(FrameNetwork):
         ctx = masked_mean(h, w, count)
         s = self.rho(torch.cat([h, ctx[:, None, :].expand_as(h)], -1))[..., 0]
         return s, mask
+
+    def _legacy_scores(self, x0, w, count):
+        """Scores of models saved before scalar fields kept their meaning: every column,
+        scalars included, standardized per cloud and per column."""
+        mu = masked_mean(x0, w, count)
+        var = masked_mean((x0 - mu[:, None]) ** 2 * w[..., None], w, count)
+        var = torch.where(var > 1e-24 * var.amax(-1, keepdim=True), var, torch.zeros_like(var))
+        z = (x0 - mu[:, None]) / safe_sqrt(var)[:, None]
+        h = self.phi(z * w[..., None])
+        ctx = masked_mean(h, w, count)
+        return self.rho(torch.cat([h, ctx[:, None, :].expand_as(h)], -1))[..., 0]
 
     def canonicalize(self, x):
         s, mask = self.scores(x)

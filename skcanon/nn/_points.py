@@ -332,6 +332,8 @@ class PointFrameNetwork(FrameNetwork):
         super().__init__(group, layout, hidden)
         #: precision of the data the hard frames are computed for (set by the canonicalizer)
         self.precision = np.dtype(np.float64)
+        #: floor of the attention logits' spread (models saved by earlier versions: 1e-3)
+        self.sd_floor = _SD_FLOOR
         if not isinstance(group, (OrthogonalGroup, EuclideanGroup, TranslationGroup)):
             raise TypeError(f"PointFrameNetwork handles O(d), SO(d), E(d), SE(d), T(d); got {group.name!r}.")
         group.check_layout(layout)
@@ -421,8 +423,7 @@ class PointFrameNetwork(FrameNetwork):
         logits = out[..., -1].masked_fill(~mask, -1e9)
         return U, logits, mask, x0, centroid, fields[0]
 
-    @staticmethod
-    def _attend(logits, mask, stacked):
+    def _attend(self, logits, mask, stacked):
         """Per channel, a softmax-weighted mean of every field over the present points.
 
         Logits are standardized over the points of each cloud (spread floored at
@@ -435,7 +436,7 @@ class PointFrameNetwork(FrameNetwork):
         count = w.sum(1, keepdim=True).clamp_min(1.0)
         mu = (logits * w).sum(1, keepdim=True) / count
         sd = safe_sqrt((((logits - mu) ** 2) * w).sum(1, keepdim=True) / count)
-        z = (logits - mu) / (sd + _SD_FLOOR) * _SHARPNESS
+        z = (logits - mu) / (sd + getattr(self, "sd_floor", _SD_FLOOR)) * _SHARPNESS
         att = torch.softmax(z.masked_fill(w == 0, -1e9), dim=1)
         return torch.einsum("nmfc,nmfd->ncd", att, stacked)
 
