@@ -392,6 +392,13 @@ def _fast_lexsort(P, gather=True):
     out = gather_points(V, order) if gather else None
     keys = out[:, :, 0] if gather else np.take_along_axis(first, order, axis=1)
     tied = np.flatnonzero(_rows_any(np.subtract(keys[:, 1:], keys[:, :-1]) <= tol[:, None]))
+    if tied.size and V.dtype == np.float32 and width > 1:
+        # most float32 ties are isolated pairs of neighbours: put each pair in the order the
+        # column-by-column refinement gives, without re-sorting; chains of 3+ take the loop
+        mask = np.subtract(keys[tied, 1:], keys[tied, :-1]) <= tol[tied, None]
+        chain = _rows_any(mask[:, 1:] & mask[:, :-1])
+        _order_tied_pairs(V, order, out, tied[~chain], mask[~chain], tol)
+        tied = tied[chain]
     if tied.size:
         # float32 keys are exact: the first column's order is already the stable one
         start = order[tied] if V.dtype == np.float32 else None
@@ -400,6 +407,30 @@ def _fast_lexsort(P, gather=True):
         if gather:
             out[tied] = gather_points(V[tied], order[tied])
     return order, out
+
+
+def _order_tied_pairs(V, order, out, samples, mask, tol):
+    """In place: for each pair of neighbours ``(j, j + 1)`` in ``order[samples]`` whose first
+    column ties (``mask``), the order :func:`_lexsort_loop` gives — by the first later column
+    that differs by more than ``tol``, else by the last column whose values differ at all
+    (its stable sorts compose that way), else as they are."""
+    if not samples.size:
+        return
+    k, j = np.nonzero(mask)
+    s = samples[k]
+    a, b = order[s, j], order[s, j + 1]
+    D = (V[s, b] - V[s, a])[:, 1:]
+    t = tol[s][:, None]
+    big = np.abs(D) > t
+    rows = np.arange(len(s))
+    first = D[rows, np.argmax(big, axis=1)]
+    nonzero = D != 0
+    last = D[rows, D.shape[1] - 1 - np.argmax(nonzero[:, ::-1], axis=1)]
+    swap = np.where(big.any(axis=1), first < 0, nonzero.any(axis=1) & (last < 0))
+    s, j, a, b = s[swap], j[swap], a[swap], b[swap]
+    order[s, j], order[s, j + 1] = b, a
+    if out is not None:
+        out[s, j], out[s, j + 1] = V[s, b], V[s, a]
 
 
 #: most points per sample for the packed sort keys (the point index takes the low bits)
