@@ -116,6 +116,19 @@ def test_ring_labels_of_known_molecules_in_any_pose_and_order():
     assert counts[0].tolist() == [6, 6, 0, 0, 0] and counts[2].tolist() == [8, 3, 0, 0, 0]
 
 
+def test_smallest_ring_and_cycle_rank_match_networkx():
+    nx = pytest.importorskip("networkx")
+    rng = np.random.default_rng(0)
+    for trial in range(60):
+        n = int(rng.integers(1, 14))
+        adj = np.triu(rng.random((n, n)) < rng.uniform(0.05, 0.5), 1)
+        adj = adj | adj.T
+        G = nx.from_numpy_array(adj.astype(int))
+        basis = nx.minimum_cycle_basis(G)
+        assert Q.smallest_ring(adj) == (min(map(len, basis)) if basis else 0), trial
+        assert Q.cycle_rank(adj) == len(basis), trial
+
+
 def test_smiles_ring_closures():
     assert Q.smiles_ring_closures("CCC") == 0
     assert Q.smiles_ring_closures("C1CC1") == 1
@@ -145,7 +158,7 @@ def test_quick_experiment_rows(quick_rows, tmp_path):
     from skcanon.canonicalizers import METHODS
 
     names = [r["method"] for r in quick_rows]
-    expected = [Q.COMPOSITION, Q.RAW, Q.PCA_SORT, Q.PCA_SORT_Z, Q.RANDOM, Q.LEARNED,
+    expected = [Q.COMPOSITION, Q.RAW, Q.PCA_SORT, Q.PCA_SORT_Z, Q.RANDOM, Q.LEARNED, Q.LEARNED_CAT,
                 *([Q.ANCHORED] if "anchored" in METHODS else []), Q.PROJECTOR]
     assert names == expected
     for r in quick_rows:
