@@ -290,7 +290,8 @@ def _set_targets(rows, per_seed):
     """Issue 13's targets on the means over seeds: the learned row (pure, not anchored) at
     least as accurate as the best heuristic (``target``), and better by more than one sd
     (the larger of the two rows' sds across seeds); the same columns for the anchored and the
-    categorical learned rows, which carry no target. ``wins``: seeds in which the row beat that seed's best heuristic."""
+    categorical learned rows, which carry no target. ``wins``: seeds in which the row beat
+    that seed's best heuristic."""
     r = rows_of(rows, "qm9-rings")
     best = _best_heuristic(r)
     if best is None:
