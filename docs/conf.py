@@ -237,7 +237,7 @@ def write_methods_table():
         ("D_n", groups.DihedralGroup),
     ]
     data = {"identity": "any", "centroid": "points", "scale": "points",
-            "pca": "points (C_n/D_n: 2-D points)", "moments": "images",
+            "pca": "points (C_n/D_n: 2-D points)", "anchored": "points", "moments": "images",
             "sort": "points", "wl": "graphs", "learned": "points, images", "random": "points, images"}
     header = ["method"] + [c for c, _ in columns] + ["data", "whole product"]
     rows = []

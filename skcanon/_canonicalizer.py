@@ -130,9 +130,11 @@ class CanonicalizerTransformer(SkcanonEstimatorMixin, TransformerMixin, BaseEsti
         (scaling); ``"pca"`` (O(d), SO(d), E(d), SE(d), C_n/D_n on 2-D points);
         ``"moments"`` (SO(2), O(2), C_n, D_n on images); ``"sort"`` (S_n on points);
         ``"wl"`` (S_n on graphs: exact canonical labelling); ``"random"`` (a frozen,
-        randomly initialised equivariant network — a strong baseline) and ``"learned"``
+        randomly initialised equivariant network — a strong baseline), ``"learned"``
         (the same network trained in ``fit`` with ``objective``), both for the whole group,
-        products included. Otherwise product groups take one method per factor joined by
+        products included, and ``"anchored"`` (point sets under O(d)/SO(d)/E(d)/SE(d)/S_n
+        and their products: the ``pca``/``sort`` heuristic followed by a learned residual
+        correction that starts at zero, so untrained it *is* the heuristic). Otherwise product groups take one method per factor joined by
         ``+`` (``"pca+sort"``).
     layout : {"points", "image", "graph"}, PointLayout, GraphLayout, ImageLayout or None, \
 default=None
@@ -168,13 +170,17 @@ default=None
         Weight of the prior term in ``"supervised+prior"``.
     hidden : int, default=64
         Width of the canonicalization network (and of the task head).
-    max_epochs : int, default=20
-        Training epochs of learned networks.
+    max_epochs : int or "auto", default="auto"
+        Training epochs of learned networks. ``"auto"``: a budget of about 1,000 optimiser
+        steps (at least 2 and at most 100 epochs), so small and large data sets both train
+        without tuning; early stopping may end training sooner (``n_epochs_trained_`` of
+        ``canonicalizer_``).
     lr : float, default=1e-3
         Learning rate (Adam) of learned networks.
     early_stopping : bool, default=True
         Hold out ``validation_fraction`` of the training data and keep the weights of the
-        best validation epoch (stopping after 5 epochs without improvement).
+        best validation epoch (stopping after a fifth of the planned epochs, at least 5,
+        without improvement).
     validation_fraction : float, default=0.1
         Share of the training data held out when ``early_stopping``.
     device : {"auto", "cpu", "cuda", "cuda:N", "mps"} or torch.device, default="auto"
@@ -185,7 +191,7 @@ default=None
     batch_size : int or None, default=4096
         Samples processed at once in ``transform``; bounds the working memory.
         ``None`` processes everything at once. Learned networks train with mini-batches of
-        ``min(batch_size, 128)``.
+        16 to 256 samples growing with the data (at most ``batch_size``).
     random_state : int, RandomState instance or None, default=None
         Seed for methods with randomness (random and learned networks); a fixed seed
         gives identical weights and outputs on CPU.
@@ -193,7 +199,11 @@ default=None
         Threads that canonicalize the batches of ``transform`` in parallel (heuristic
         methods; their numpy code releases the GIL). ``None`` means 1, ``-1`` all cores.
         Outputs are identical for every value; peak memory grows by one batch per thread.
-        Networks ignore it: torch already uses its own threads.
+        Networks (``random``, ``learned``, ``anchored``) run torch, BLAS and OpenMP on
+        ``n_jobs`` threads (``None`` → 1) while training and computing frames, and restore
+        the previous thread settings afterwards: results do not depend on the number of
+        processes (e.g. ``GridSearchCV(n_jobs=...)``), and joblib workers do not
+        oversubscribe the machine.
     fill_value : float or None, default=None
         Value written into absent points (all-NaN rows, also absent graph nodes) of the
         output, after canonicalization, so that estimators refusing NaN can follow.
@@ -247,7 +257,7 @@ default=None
         "objective": [StrOptions({"auto", "supervised", "prior", "supervised+prior", "align"})],
         "prior_weight": [Interval(Real, 0, None, closed="left")],
         "hidden": [Interval(Integral, 1, None, closed="left")],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
@@ -260,7 +270,7 @@ default=None
     }
 
     def __init__(self, group="SE3", method="auto", *, layout=None, n_dims=None, objective="auto",
-                 prior_weight=1.0, hidden=64, max_epochs=20, lr=1e-3, early_stopping=True,
+                 prior_weight=1.0, hidden=64, max_epochs="auto", lr=1e-3, early_stopping=True,
                  validation_fraction=0.1, device="auto", verbose=0, batch_size=4096,
                  random_state=None, n_jobs=None, fill_value=None):
         self.group = group
@@ -368,6 +378,11 @@ default=None
         self.group_, self.layout_, self.canonicalizer_ = group, layout, canonicalizer
         self.method_ = getattr(canonicalizer, "method", self.method)
         return self
+
+    def __sklearn_is_fitted__(self):
+        # fitted once the canonicalizer is in place (not merely because fit set n_points_
+        # before a training that was interrupted)
+        return hasattr(self, "canonicalizer_")
 
     def _learning_options(self):
         """Parameters handed to canonicalizers that train (each declares which it takes)."""

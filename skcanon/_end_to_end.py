@@ -20,15 +20,20 @@ import copy
 
 import numpy as np
 import scipy.sparse
-import torch
-from skorch import NeuralNetClassifier, NeuralNetRegressor
-from torch import nn
 
-from ._threads import limited_threads
-from ._training import InterruptRaisingMixin, seed_from, seeded
-from ._validation import _coerce, check_device
-from .groups import EuclideanGroup, OrthogonalGroup, get_group
-from .layouts import PointLayout
+from ._optional import import_skorch
+
+import_skorch("skcanon's end-to-end estimators")
+
+import torch  # noqa: E402
+from skorch import NeuralNetClassifier, NeuralNetRegressor  # noqa: E402
+from torch import nn  # noqa: E402
+
+from ._threads import limited_threads  # noqa: E402
+from ._training import InterruptRaisingMixin, seed_from, seeded  # noqa: E402
+from ._validation import _coerce, check_device  # noqa: E402
+from .groups import EuclideanGroup, OrthogonalGroup, get_group  # noqa: E402
+from .layouts import PointLayout  # noqa: E402
 
 __all__ = ["EquivariantModule", "InvariantModule", "MaskedMSELoss", "EndToEndEquivariantRegressor",
            "EndToEndEquivariantClassifier"]

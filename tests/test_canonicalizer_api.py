@@ -311,10 +311,14 @@ def test_n_jobs_gives_identical_outputs_and_frames(method, group):
     threaded = CanonicalizerTransformer(group, method, batch_size=7, n_jobs=2, **kwargs).fit(X)
     c1, f1 = serial.canonicalize(X)
     c2, f2 = threaded.canonicalize(X)
-    np.testing.assert_array_equal(c1, c2)
+    # heuristics: bit-identical; networks run torch on n_jobs threads, whose reductions may
+    # differ in the last bits (float64 frames here)
+    same = np.testing.assert_array_equal if method != "random" else (
+        lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12))
+    same(c1, c2)
     for a, b in zip(f1 if isinstance(f1, tuple) else (f1,), f2 if isinstance(f2, tuple) else (f2,)):
-        np.testing.assert_array_equal(a, b)
-    np.testing.assert_array_equal(threaded.transform(X), c1)
+        same(a, b)
+    same(threaded.transform(X), c1)
 
 
 def test_n_jobs_is_validated():

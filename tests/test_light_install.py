@@ -128,8 +128,6 @@ def test_gram_and_distance_projections_without_torch():
     """)
 
 
-@pytest.mark.xfail(reason="needs the learned/random entry points and EndToEndEquivariantRegressor "
-                          "to call skcanon._optional.import_torch (wiring pending)", strict=False)
 def test_networks_without_torch_say_what_to_install():
     run_python("""
         import pytest

@@ -112,16 +112,18 @@ class LearnedCanonicalizer(Canonicalizer):
     objective : {"auto", "supervised", "prior", "supervised+prior", "align"}, default="auto"
     prior_weight : float, default=1.0
     hidden : int, default=64
-    max_epochs : int, default=20
+    max_epochs : int or "auto", default="auto"
     lr : float, default=1e-3
     early_stopping : bool, default=True
     validation_fraction : float, default=0.1
     device : str, default="auto"
     verbose : int, default=0
     batch_size : int or None, default=4096
-        Transform batch bound (training uses ``min(batch_size, 128)``).
+        Transform batch bound (training mini-batches: 16 to 256 by data size, at most this).
     random_state : int, RandomState instance or None, default=None
         Seeds the initial weights, the validation split and the mini-batch order.
+    n_jobs : int or None, default=None
+        torch (and BLAS/OpenMP) threads while training and computing frames; ``None`` → 1.
 
     See :class:`~skcanon.CanonicalizerTransformer` for the meaning of each option.
 
@@ -133,6 +135,10 @@ class LearnedCanonicalizer(Canonicalizer):
         The resolved device.
     history_ : list of dict
         Per-epoch ``train_loss`` / ``valid_loss``.
+    n_epochs_trained_ : int
+        Epochs run (early stopping may end training before the budget).
+    best_epoch_ : int or None
+        The epoch whose weights were kept.
     objective_ : str
         The resolved objective (``None`` for the random method).
     scalar_stats_ : dict or None
@@ -154,9 +160,9 @@ class LearnedCanonicalizer(Canonicalizer):
     options = LEARNING_OPTIONS
     _trains = True
 
-    def __init__(self, group, objective="auto", prior_weight=1.0, hidden=64, max_epochs=20, lr=1e-3,
+    def __init__(self, group, objective="auto", prior_weight=1.0, hidden=64, max_epochs="auto", lr=1e-3,
                  early_stopping=True, validation_fraction=0.1, device="auto", verbose=0,
-                 batch_size=4096, random_state=None):
+                 batch_size=4096, random_state=None, n_jobs=None):
         super().__init__(group)
         self.objective = objective
         self.prior_weight = prior_weight
@@ -169,6 +175,7 @@ class LearnedCanonicalizer(Canonicalizer):
         self.verbose = verbose
         self.batch_size = batch_size
         self.random_state = random_state
+        self.n_jobs = n_jobs
 
     def check_layout(self, layout):
         from .._training import seeded
@@ -183,25 +190,33 @@ class LearnedCanonicalizer(Canonicalizer):
         supervised = self.objective != "auto" and self.objective.startswith("supervised")
         if self._trains and supervised and y is None:
             raise ValueError(f"objective={self.objective!r} needs y; pass y to fit or use objective='align'.")
-        self.__dict__.pop("_net64", None)
-        self.device_ = resolve_device(self.device)
+        # fitted state is assigned only once training has returned: an interrupted refit
+        # (Ctrl-C re-raised by the trainer) leaves the previous fit as it was
+        device = resolve_device(self.device)
         seed = seed_from(self.random_state)
-        self.scalar_stats_ = self._statistics(P, layout)
+        stats = self._statistics(P, layout)
         with seeded(seed):
-            network = self._build(layout)
-        network = network.to(self.device_)
-        self.history_, self.objective_ = [], None
+            network = self._build(layout, stats)
+        network = network.to(device)
+        history, objective, n_epochs, best = [], None, 0, None
         if self._trains:
             _set_precision(network, np.float32)  # the trainer works in float32
+            max_epochs = self.max_epochs if isinstance(self.max_epochs, str) else int(self.max_epochs)
             info = train_frame_network(
                 network, P, y, objective=self.objective, prior_weight=self.prior_weight,
-                hidden=int(self.hidden), max_epochs=int(self.max_epochs), lr=float(self.lr),
+                hidden=int(self.hidden), max_epochs=max_epochs, lr=float(self.lr),
                 early_stopping=self.early_stopping, validation_fraction=float(self.validation_fraction),
-                device=self.device_, verbose=self.verbose, batch_size=self.batch_size, seed=seed)
-            self.history_, self.objective_ = info["history"], info["objective"]
+                device=device, verbose=self.verbose, batch_size=self.batch_size, seed=seed,
+                n_jobs=self.n_jobs)
+            history, objective = info["history"], info["objective"]
+            n_epochs, best = info["n_epochs_trained"], info["best_epoch"]
         network.eval()
         for p in network.parameters():
             p.requires_grad_(False)
+        self.__dict__.pop("_net64", None)
+        self.device_, self.scalar_stats_ = device, stats
+        self.history_, self.objective_ = history, objective
+        self.n_epochs_trained_, self.best_epoch_ = n_epochs, best
         self.network_, self.layout_ = network, layout
         return self
 
@@ -214,11 +229,11 @@ class LearnedCanonicalizer(Canonicalizer):
 
         return scalar_statistics(P, layout)
 
-    def _build(self, layout):
+    def _build(self, layout, scalar_stats=None):
         if getattr(layout, "kind", None) != "points":
             return build_frame_network(self.group, layout, int(self.hidden), anchored=self._anchored)
-        return build_frame_network(self.group, layout, int(self.hidden),
-                                   scalar_stats=getattr(self, "scalar_stats_", None), anchored=self._anchored)
+        return build_frame_network(self.group, layout, int(self.hidden), scalar_stats=scalar_stats,
+                                   anchored=self._anchored)
 
     def frames(self, P, layout):
         import torch
@@ -238,8 +253,10 @@ class LearnedCanonicalizer(Canonicalizer):
         step = max(1, _INFERENCE_ELEMENTS // per_sample)
         if self.batch_size:
             step = min(step, int(self.batch_size))
+        from .._threads import limited_threads
+
         parts = []
-        with torch.inference_mode():
+        with limited_threads(getattr(self, "n_jobs", None)), torch.inference_mode():
             for start in range(0, P.shape[0], step):
                 x = torch.tensor(P[start:start + step], dtype=torch_dtype, device=self.device_)  # a copy
                 parts.append(_to_numpy(network.frames(x), float_dtype))
@@ -268,6 +285,7 @@ class LearnedCanonicalizer(Canonicalizer):
 
     def __setstate__(self, state):
         weights = state.pop("_network_state", None)
+        state.setdefault("n_jobs", None)  # pickled before networks took n_jobs
         self.__dict__.update(state)
         if weights is not None:
             import torch
@@ -277,7 +295,7 @@ class LearnedCanonicalizer(Canonicalizer):
             if str(getattr(self, "device_", "cpu")).startswith("cuda") and not torch.cuda.is_available():
                 self.device_ = "cpu"
             with seeded(0):
-                network = self._build(self.layout_)
+                network = self._build(self.layout_, getattr(self, "scalar_stats_", None))
             if "scalar_stats_" in state or getattr(self.layout_, "kind", None) != "points":
                 network.load_state_dict(weights)
             else:
@@ -311,7 +329,7 @@ class RandomCanonicalizer(LearnedCanonicalizer):
     """
 
     method = "random"
-    options = ("hidden", "device", "batch_size", "random_state")
+    options = ("hidden", "device", "batch_size", "random_state", "n_jobs")
     _trains = False
 
 

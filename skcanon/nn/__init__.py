@@ -7,7 +7,11 @@ and its composition with a rotation network, :mod:`skcanon.nn._images` the image
 a frame network: the permutation-equivariant backbone of end-to-end canonicalized models.
 """
 
-from ._base import FrameNetwork
-from ._message_passing import MessagePassingBackbone
+from .._optional import import_torch
+
+import_torch("skcanon.nn (the networks of method=\"learned\", \"random\" and \"anchored\")")
+
+from ._base import FrameNetwork  # noqa: E402
+from ._message_passing import MessagePassingBackbone  # noqa: E402
 
 __all__ = ["FrameNetwork", "MessagePassingBackbone"]
