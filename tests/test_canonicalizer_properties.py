@@ -210,3 +210,24 @@ def test_float32_symmetric_shapes_in_random_poses(group, method, shape, seed, sc
     moved = G.apply(G.sample(len(X), seed, n_points=len(pts)), X, canon.layout_).astype(np.float32)
     err = np.abs(canon.transform(moved) - out).max() / np.abs(out).max()
     assert err < 1e-3
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@given(seed=st.integers(0, 2**31 - 1), m=st.integers(2, 12))
+def test_sort_key_order_scalars_first_is_invariant_and_groups_by_scalar(dtype, seed, m):
+    from skcanon.canonicalizers import SortCanonicalizer
+
+    layout = PointLayout(3, fields=[("pos", "position"), ("vel", "vector"), ("z", "scalar")])
+    rs = np.random.default_rng(seed)
+    P = rs.normal(size=(6, m, 7))
+    P[..., 6] = rs.integers(1, 4, size=(6, m))  # a categorical scalar with repeats
+    P = P.astype(dtype)
+    canon = SortCanonicalizer(get_group("S_n"), key_order="scalars_first")
+    out, order = canon.canonicalize(P, layout)
+    assert (np.diff(out[..., 6], axis=1) >= 0).all()  # grouped by the scalar first
+    np.testing.assert_array_equal(out, np.take_along_axis(P, order[..., None], axis=1))
+    perm = np.argsort(rs.random((6, m)), axis=1)
+    moved, _ = canon.canonicalize(np.take_along_axis(P, perm[..., None], axis=1), layout)
+    np.testing.assert_allclose(moved, out, atol=1e-12)
+    with pytest.raises(ValueError, match="key_order"):
+        SortCanonicalizer(get_group("S_n"), key_order="bogus")

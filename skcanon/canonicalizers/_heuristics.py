@@ -340,10 +340,28 @@ class SortCanonicalizer(Canonicalizer):
     (duplicate points) keep their input order — the canonical output is the same
     whichever duplicate comes first. Absent points (NaN rows) go last.
     Cost: one ``argsort`` per sample for generic data, one more per column where ties occur.
+
+    Parameters
+    ----------
+    group : PermutationGroup
+    key_order : {"columns", "scalars_first"}, default="columns"
+        Which columns lead the key: the layout's own order (positions first, as the columns
+        come), or the scalar fields first (e.g. atomic numbers, then coordinates), so that
+        points of one kind are grouped together before their coordinates order them.
     """
 
     method = "sort"
     priority = 3
+    #: constructor options a transformer may pass on
+    options = ("key_order",)
+    #: accepted values of ``key_order``
+    KEY_ORDERS = ("columns", "scalars_first")
+
+    def __init__(self, group, key_order="columns"):
+        super().__init__(group)
+        if key_order not in self.KEY_ORDERS:
+            raise ValueError(f"key_order must be one of {self.KEY_ORDERS}; got {key_order!r}.")
+        self.key_order = key_order
 
     def check_layout(self, layout):
         if getattr(layout, "kind", None) == "graph":
@@ -351,10 +369,27 @@ class SortCanonicalizer(Canonicalizer):
                              "Use method='wl' for graphs.")
         self.group.check_layout(layout)
 
+    def _key_columns(self, layout):
+        """Column order of the sort key: ``None`` for the layout's own order
+        (``key_order="columns"``); for ``"scalars_first"`` the scalar fields' columns, then
+        the others, each in layout order."""
+        if self.key_order == "columns" or not hasattr(layout, "fields"):
+            return None
+        scalar, other = [], []
+        for f in layout.fields:
+            sl = layout.slice_of(f.name)
+            (scalar if f.kind == "scalar" else other).extend(range(sl.start, sl.stop))
+        return None if not scalar or not other else np.array(scalar + other)
+
     def frames(self, P, layout):
-        return tolerant_lexsort(P)
+        cols = self._key_columns(layout)
+        return tolerant_lexsort(P if cols is None else P[..., cols])
 
     def canonicalize(self, P, layout):
+        cols = self._key_columns(layout)
+        if cols is not None:
+            h = self.frames(P, layout)
+            return gather_points(P, h), h
         h, out = _fast_lexsort(P)
         if h is None:
             h = tolerant_lexsort(P)
