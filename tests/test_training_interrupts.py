@@ -89,7 +89,9 @@ def test_interrupted_first_fit_does_not_transform(monkeypatch):
     _interrupting_loss(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         canon.fit(X, Y)
-    with pytest.raises(Exception):  # noqa: B017 (NotFittedError once fit sets nothing before training)
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
         canon.transform(X)
 
 
