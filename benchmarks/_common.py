@@ -187,7 +187,7 @@ def target_text(row):
     if row.get("target_mb") is not None:
         parts.append(f"ΔRSS ≤ {row['target_mb']:.0f} MB")
     if row.get("target_cost_ratio") is not None:
-        parts.append(f"cost/unit ≤ {row['target_cost_ratio']:g}× best smaller")
+        parts.append(f"cost/unit ≤ {row['target_cost_ratio']:g}× previous")
     return ", ".join(parts) or "—"
 
 

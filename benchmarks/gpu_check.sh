@@ -12,7 +12,7 @@
 #      a package registry install missing pure-Python dependencies (skorch) from wheels in
 #      .whl/ (`pip download --no-deps -d .whl skorch==1.4.0` on a connected machine, then
 #      carry .whl), and skcanon itself with --no-deps --no-build-isolation (or PYTHONPATH);
-#   3. runs `pytest -m gpu tests` (time limit 300 s);
+#   3. runs `pytest -m gpu` on the test files carrying the mark (time limit 300 s);
 #   4. runs `benchmarks/run.py --device cuda --write-docs` (GPU rows only; 180 s budget),
 #      which rewrites only the GPU section of docs/performance.md;
 #   5. writes everything to $OUT if set, else benchmarks/gpu_results/:
@@ -136,7 +136,10 @@ say "$VERSIONS"
 say "install done after $(elapsed) s"
 
 # -- 3. the CUDA tests -------------------------------------------------------------------------------
-TESTS=(tests)
+# `pytest -m gpu` over the test files that carry the mark (collecting the others would only
+# import them; an optional package missing here would turn into collection errors)
+mapfile -t TESTS < <(grep -l "pytest.mark.gpu" tests/test_*.py)
+[ "${#TESTS[@]}" = 0 ] && TESTS=(tests)
 [ -n "${GPU_CHECK_DRY_RUN:-}" ] && TESTS=(--noconftest tests/test_gpu.py) && export SKCANON_GPU_DEVICE=cpu
 say "pytest -m gpu ${TESTS[*]}"
 timeout 300 "$PY" -m pytest -m gpu -p no:xdist -p no:cacheprovider -q -rA --continue-on-collection-errors \
@@ -169,7 +172,7 @@ say "benchmarks exit $BENCH_RC: $(wc -l <"$RESULTS/gpu_rows.jsonl") rows (after 
     echo "$VERSIONS"
     command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
     echo
-    echo "pytest -m gpu tests (exit $PYTEST_RC): $TEST_LINE"
+    echo "pytest -m gpu ${TESTS[*]} (exit $PYTEST_RC): $TEST_LINE"
     grep -E "^(FAILED|ERROR)" "$RESULTS/pytest_gpu.txt" | head -40
     echo
     echo "benchmarks/run.py --device cuda (exit $BENCH_RC):"

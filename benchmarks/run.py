@@ -357,8 +357,9 @@ def scaling_section(rows, info, command, quick):
              f"1-minute load average {info['load_avg_1min']}",
              f"* mode: {'quick (1,000–100,000 samples; the 1,000,000-sample rows are not in it)' if quick else 'full'}",
              "* `cost ratio`: the row's cost per unit — per sample along `n`, per point along the number "
-             "of points — over the cheapest cost per unit of the smaller rows of its series (≤ 1: linear, "
-             "small rows carry fixed overheads; target ≤ 2); "
+             "of points — over that of the previous, smaller row of its series (1 = linear; target ≤ 2, "
+             "judged where the previous row's input exceeds 16 MB: inputs that fit in the CPU cache are "
+             "faster per sample, and so is their copy); "
              "`growth MB`: peak resident memory during `transform` over the resident memory just before "
              "it (input excluded; output included); ΔRSS target as the memory suite: input + output + 300 MB.",
              "",
@@ -377,12 +378,12 @@ def scaling_section(rows, info, command, quick):
             target_text(r), r.get("status", "—")]) + " |")
     series = {}
     for r in rows:
-        if r.get("cost_ratio") is not None:
+        if r.get("target_cost_ratio") is not None and r.get("cost_ratio") is not None:
             series.setdefault(r["series"], []).append(r["cost_ratio"])
     if series:
         lines.append("")
-        lines.append("Largest cost ratio per series: " + "; ".join(
-            f"{k} {max(v):.2f}×" for k, v in series.items()) + ".")
+        lines.append("Cost per unit, judged steps (out of cache): " + "; ".join(
+            f"{k} {', '.join(f'{v:.2f}×' for v in vals)}" for k, vals in series.items()) + ".")
     lines.append(end)
     return "\n".join(lines)
 
@@ -420,7 +421,8 @@ def gpu_section(rows, info, command, quick):
             _cell(r.get("throughput"), ",.0f"), _cell(r.get("network_per_s"), ",.0f"),
             _cell(r.get("ratio"), ".1f"), _cell(r.get("peak_device_mb"), ",.0f"),
             _cell(r.get("decided_share"), ".4f"), _cell(r.get("agree_with_cpu"), ".4f"),
-            r.get("status", "—")]) + " |")
+            r.get("status", "—") + (f" ({r['note'].split('; ', 1)[1]})" if "failed on" in r.get("note", "")
+                                    else "")]) + " |")
     lines.append(end)
     return "\n".join(lines)
 

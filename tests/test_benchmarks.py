@@ -88,13 +88,16 @@ def test_doc_sections_are_replaced_alone_and_kept_by_a_main_run(tmp_path):
 def test_scaling_cost_ratios_flag_superlinear_growth():
     scaling = _bench_module("bench_scaling")
     rows = [{"name": f"scaling/x n={n}", "series": "x vs n", "seconds": s, "per_sample_us": 1e6 * s / n,
-             "per_point_ns": 0.0, "transform_growth_mb": n / 1e4, "input_mb": n / 1e4}
-            for n, s in ((1_000, 0.01), (10_000, 0.05), (100_000, 2.0))]
+             "per_point_ns": 0.0, "transform_growth_mb": n / 1e4, "input_mb": n / 500}
+            for n, s in ((1_000, 0.001), (10_000, 0.05), (100_000, 0.5), (1_000_000, 15.0))]
     scaling.add_cost_ratios(rows)
-    assert [round(r["cost_ratio"], 2) for r in rows] == [1.0, 0.5, 4.0]
+    assert rows[0]["cost_ratio"] is None
+    assert [round(r["cost_ratio"], 2) for r in rows[1:]] == [5.0, 1.0, 3.0]
+    # the step out of a cache-sized input (2 MB) is not judged; the later ones are
+    assert "target_cost_ratio" not in rows[1] and rows[2]["target_cost_ratio"] == 2
     from _common import finish_row
 
-    assert [finish_row(r)["status"] for r in rows] == ["met", "met", "missed"]
+    assert [finish_row(r)["status"] for r in rows] == ["—", "—", "met", "missed"]
     specs = scaling.rows(quick=True)
     assert {kw["n"] for _, _, kw in specs} == {1_000, 10_000, 100_000}
     assert {kw["m"] for _, _, kw in specs} == {16, 64, 256, 1024}

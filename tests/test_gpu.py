@@ -64,7 +64,7 @@ from skcanon import EndToEndEquivariantRegressor  # noqa: E402
 REL_TOL = 2e-3
 #: share of samples that must agree within REL_TOL; the rest may differ only where a
 #: discrete choice (argsort of scores, argmax over C4/D4) is nearly tied in float32
-MIN_AGREE = 0.97
+MIN_AGREE = 0.95
 
 #: hot-path bounds per optimiser step (see the module docstring)
 MAX_HTOD_PER_STEP = 2   # the mini-batch's inputs and targets
