@@ -321,32 +321,45 @@ def main(argv=None):
                         help="seconds after which remaining rows are reported as not measured")
     args = parser.parse_args(argv)
     stamp = {"date": _now()}
+    errors = []
+
+    def emit(rows, info):
+        """Print rows as soon as they exist: a run cut short keeps what it measured."""
+        for row in rows:
+            row.update(info)
+            row.update(stamp)
+            row["quick"] = bool(args.quick)
+            errors.extend([row["name"]] if "error" in row else [])
+            print(json.dumps(row, default=str), flush=True)
+
     try:
         import torch
     except ImportError:
-        rows, info = not_measured("torch is not installed"), {"device": args.device}
-    else:
-        if args.device.startswith("cuda") and not torch.cuda.is_available():
-            rows, info = not_measured("no accelerator in this run (torch.cuda.is_available() is False)"), \
-                {"device": args.device, "device_name": None, "torch": torch.__version__}
-        else:
-            info = device_info(args.device)
-            if not args.device.startswith("cuda"):
-                torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
-            rows = []
-            deadline = time.monotonic() + args.budget_s
-            for part in (pca_rows, network_rows):
-                try:
-                    rows.extend(part(args.device, args.quick, deadline))
-                except Exception as exc:  # noqa: BLE001 - report and go on with the next part
-                    rows.append({"name": f"gpu/{part.__name__}", "error": f"{type(exc).__name__}: {exc}"})
-                print(f"  {part.__name__} done", file=sys.stderr, flush=True)
-    for row in rows:
-        row.update(info)
-        row.update(stamp)
-        row["quick"] = bool(args.quick)
-        print(json.dumps(row, default=str), flush=True)
-    return 1 if any("error" in r for r in rows) else 0
+        emit(not_measured("torch is not installed"), {"device": args.device})
+        return 0
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        emit(not_measured("no accelerator in this run (torch.cuda.is_available() is False)"),
+             {"device": args.device, "device_name": None, "torch": torch.__version__})
+        return 0
+    info = device_info(args.device)
+    if not args.device.startswith("cuda"):
+        torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    deadline = time.monotonic() + args.budget_s
+    try:
+        emit(pca_rows(args.device, args.quick, deadline), info)
+    except Exception as exc:  # noqa: BLE001 - report and go on with the networks
+        emit([{"name": "gpu/pca SE3 torch kernel", "error": f"{type(exc).__name__}: {exc}"}], info)
+    for label, group, shape in POINT_MODELS + IMAGE_MODELS:
+        if time.monotonic() > deadline:
+            emit([{"name": f"gpu/{label} {kind}", "status": "not measured",
+                   "note": "time budget of this run spent (--budget-s)"} for kind in KINDS], info)
+            continue
+        try:
+            emit(model_rows(args.device, args.quick, label, group, shape), info)
+        except Exception as exc:  # noqa: BLE001 - report and go on with the next model
+            emit([{"name": f"gpu/{label}", "error": f"{type(exc).__name__}: {exc}"}], info)
+        print(f"  {label} done", file=sys.stderr, flush=True)
+    return 1 if errors else 0
 
 
 if __name__ == "__main__":

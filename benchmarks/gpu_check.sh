@@ -13,7 +13,7 @@
 #      .whl/ (`pip download --no-deps -d .whl skorch==1.4.0` on a connected machine, then
 #      carry .whl), and skcanon itself with --no-deps --no-build-isolation (or PYTHONPATH);
 #   3. runs `pytest -m gpu` on the test files carrying the mark (time limit 300 s);
-#   4. runs `benchmarks/run.py --device cuda --write-docs` (GPU rows only; 180 s budget),
+#   4. runs `benchmarks/run.py --device cuda --write-docs` (GPU rows only; no new model after 150 s),
 #      which rewrites only the GPU section of docs/performance.md;
 #   5. writes everything to $OUT if set, else benchmarks/gpu_results/:
 #      gpu_summary.txt (device, versions, test summary, rows), pytest_gpu.txt, pytest_gpu.xml,
@@ -153,7 +153,7 @@ cat "$RESULTS/pytest_gpu.txt" >>"$LOG"
 # -- 4. the GPU rows ---------------------------------------------------------------------------------
 if [ -z "${GPU_CHECK_DRY_RUN:-}" ]; then
     say "benchmarks/run.py --device cuda --write-docs"
-    timeout 240 "$PY" benchmarks/run.py --device cuda --gpu-budget-s 180 --timeout 230 --write-docs \
+    timeout 250 "$PY" benchmarks/run.py --device cuda --gpu-budget-s 150 --timeout 230 --write-docs \
         >"$RESULTS/bench_gpu.out" 2>>"$LOG"
 else
     say "dry run: benchmarks/bench_gpu.py --device cpu --quick (not a GPU figure)"

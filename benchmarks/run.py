@@ -167,16 +167,21 @@ def gpu_rows(quick, device, timeout, budget_s=None):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=str(ROOT), env=env)
-    except subprocess.TimeoutExpired:
-        return [{"name": "gpu/bench_gpu.py", "error": f"timed out after {timeout} s"}]
+        stdout = proc.stdout
+    except subprocess.TimeoutExpired as exc:  # keep the rows printed before the limit
+        stdout = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        proc = None
     rows = []
-    for line in proc.stdout.splitlines():
+    for line in stdout.splitlines():
         if line.startswith("{"):
             try:
                 rows.append(json.loads(line))
             except json.JSONDecodeError:
                 pass
-    if not rows:
+    if proc is None:
+        rows.append({"name": "gpu/bench_gpu.py", "error": f"timed out after {timeout} s; rows after the "
+                     "last one above were not measured"})
+    elif not rows:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no JSON output"]
         rows.append({"name": "gpu/bench_gpu.py", "error": f"exit {proc.returncode}: {tail[0][:200]}"})
     return rows
