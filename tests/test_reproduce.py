@@ -59,13 +59,6 @@ def qm9_rows():
 
 
 @pytest.fixture(scope="module")
-def qm9_classification_rows():
-    if importlib.util.find_spec("qm9pack") is None:
-        pytest.skip("QM9 data not installed: pip install qm9pack")
-    return R.EXPERIMENTS["qm9_classification"].run(quick=True, seed=0)
-
-
-@pytest.fixture(scope="module")
 def projection_rows():
     return R.EXPERIMENTS["projections"].run(quick=True, seed=0)
 
@@ -163,27 +156,12 @@ def test_projections(projection_rows):
 
 
 def test_qm9_classification_is_registered():
+    # its rows and page section are tested in tests/test_qm9_classification.py
     assert list(R.EXPERIMENTS) == ["nbody", "images", "qm9", "qm9_classification", "projections"]
     for name, module in R.EXPERIMENTS.items():
         assert callable(module.run) and callable(module.section), name
-
-
-def test_qm9_classification(qm9_classification_rows, tmp_path):
-    _check_row_shape(qm9_classification_rows)
-    r = _by_method(qm9_classification_rows, "qm9-rings")
-    Q = R.EXPERIMENTS["qm9_classification"]
-    assert r[Q.RAW]["invariance_error"] > 1e-2
-    for name in (Q.PCA_SORT, Q.PROJECTOR):
-        assert r[name]["invariance_error"] < 1e-8, name
-    # distances see the rings; element counts alone do not (a wide margin even at quick size)
-    assert r[Q.PROJECTOR]["score"] > r[Q.COMPOSITION]["score"] + 0.05
-    rows_dir = tmp_path / "rows"
-    R.save_rows("qm9_classification", qm9_classification_rows, "python benchmarks/reproduce.py --quick",
-                1.0, True, 0, rows_dir=rows_dir)
-    text = R.write_results(R.load_rows(rows_dir), path=tmp_path / "results.md",
-                           fig_dir=tmp_path / "fig").read_text()
-    assert "## QM9 ring classes" in text and "| qm9_classification |" in text
-    assert (tmp_path / "fig" / "qm9_rings.png").stat().st_size > 0
+    with pytest.raises(SystemExit):
+        R.main(["--only", "no_such_experiment"])
 
 
 def test_write_results(tmp_path, nbody_rows, projection_rows):
