@@ -241,6 +241,10 @@ class _ObjectiveNet(InterruptRaisingMixin, NeuralNet):
     """skorch net whose loss is computed by the objective module itself."""
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
+        if y_true is not None:  # skorch's own get_loss moves targets to the device; so must this one
+            from skorch.utils import to_tensor
+
+            y_true = to_tensor(y_true, device=self.device)
         return self.module_.loss(y_pred, y_true)
 
 
