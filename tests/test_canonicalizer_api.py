@@ -488,3 +488,22 @@ def test_points_mixed_with_other_columns_name_them():
     df["label"] = 1.0
     with pytest.raises(ValueError, match=r"\['label'\] do not name a point component.*ColumnTransformer"):
         CanonicalizerTransformer("SE3", "pca").fit(df)
+
+
+def test_key_order_reaches_the_sort_step_and_defaults_to_scalars_first():
+    from skcanon.layouts import PointLayout
+
+    layout = PointLayout(3, fields=[("pos", "position"), ("z", "scalar")])
+    rng = np.random.default_rng(0)
+    P = rng.normal(size=(5, 6, 4))
+    P[..., 3] = rng.integers(1, 4, size=(5, 6))  # atom types with ties
+    X = P.reshape(5, -1)
+    default = CanonicalizerTransformer("SE3xS_n", "pca+sort", layout=layout).fit(X)
+    first = CanonicalizerTransformer("SE3xS_n", "pca+sort", layout=layout, key_order="scalars_first").fit(X)
+    columns = CanonicalizerTransformer("SE3xS_n", "pca+sort", layout=layout, key_order="columns").fit(X)
+    np.testing.assert_array_equal(default.transform(X), first.transform(X))
+    out = first.transform(X).reshape(5, 6, 4)
+    assert (np.diff(out[..., 3], axis=1) >= 0).all()  # points grouped by their scalar, ascending
+    assert not np.array_equal(columns.transform(X), first.transform(X))
+    with pytest.raises(ValueError, match="key_order"):
+        CanonicalizerTransformer("S_n", "sort", key_order="bogus").fit(X)
