@@ -218,7 +218,7 @@ def test_saved_models_of_earlier_versions_load_and_reproduce_outputs(version):
 
 
 def test_make_fixtures_script_reproduces_the_saved_outputs(tmp_path):
-    """Rerunning the generator gives the outputs stored for v0_1, to the tolerance of the
+    """Rerunning the generator gives the outputs stored for the current VERSION, to the tolerance of the
     load test: faster kernels of later versions may change the last bits (a deliberate
     change of outputs regenerates the fixtures instead)."""
     sys.path.insert(0, str(FIXTURES))

@@ -363,6 +363,10 @@ class SortCanonicalizer(Canonicalizer):
             raise ValueError(f"key_order must be one of {self.KEY_ORDERS}; got {key_order!r}.")
         self.key_order = key_order
 
+    def __setstate__(self, state):
+        state.setdefault("key_order", "columns")  # pickled before key_order existed
+        self.__dict__.update(state)
+
     def check_layout(self, layout):
         if getattr(layout, "kind", None) == "graph":
             raise ValueError("method='sort' orders rows only; graphs also permute adjacency columns. "
