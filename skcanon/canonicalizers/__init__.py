@@ -20,11 +20,22 @@ The rules (all deterministic, none producing NaN):
 * positions that leave part of the frame open (a planar cloud under reflections, a
   collinear one under rotations about its line) — the point's other fields (vectors,
   other positions, scalars) settle it: candidate frames are compared on the whole
-  canonical sample;
+  canonical sample, first on permutation-invariant features of the canonical point set,
+  then row by row in point order;
 * ties in ``sort`` keys (within a relative tolerance) — compared on the next column;
   exact duplicates keep their input order, which does not change the canonical output;
-* graphs (``wl``) — exact canonical labelling by colour refinement and individualization
-  (isomorphic graphs get identical outputs) up to a search budget per graph.
+* C_n/D_n frames exactly half-way between two group elements round up
+  (``floor(x + 1/2)``), which commutes with whole rotation steps; a single bright pixel
+  is oriented by its centroid;
+* graphs (``wl``) — exact canonical labelling by nauty when pynauty is installed (the
+  ``graphs`` extra); otherwise colour refinement and individualization, exact up to a
+  search budget per graph (beyond it a ``CanonicalFormWarning``).
+
+What counts as a tie follows the input's dtype: eigenvalue gaps below ``1e4·eps`` of the
+trace count as repeated, third moments below ``1e3·eps`` as zero, point keys within
+``1e4·eps`` as tied (``eps`` of float64 or float32), so float32 input gets tolerances
+above its own rounding. Each sample is rescaled to a largest norm of 1 before its
+covariance is formed, so any finite magnitude works.
 
 Near (not exactly) symmetric inputs sit close to a discontinuity: every canonicalization
 of a non-free action has one (no continuous invariant cross-section exists), so tiny
