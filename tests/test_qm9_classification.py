@@ -158,7 +158,7 @@ def test_quick_experiment_rows(quick_rows, tmp_path):
     from skcanon.canonicalizers import METHODS
 
     names = [r["method"] for r in quick_rows]
-    expected = [Q.COMPOSITION, Q.RAW, Q.PCA_SORT, Q.PCA_SORT_Z, Q.RANDOM, Q.LEARNED, Q.LEARNED_CAT,
+    expected = [Q.COMPOSITION, Q.RAW, Q.PCA_SORT, Q.PCA_SORT_COLUMNS, Q.RANDOM, Q.LEARNED, Q.LEARNED_CAT,
                 *([Q.ANCHORED] if "anchored" in METHODS else []), Q.PROJECTOR]
     assert names == expected
     for r in quick_rows:
@@ -172,7 +172,7 @@ def test_quick_experiment_rows(quick_rows, tmp_path):
     assert min(counts) > 0
     assert r[Q.RAW]["smiles_agreement"] > 0.99  # the bond rule agrees with QM9's SMILES rings
     # canonicalized and projected pipelines are invariant; raw coordinates are not
-    for name in (Q.COMPOSITION, Q.PCA_SORT, Q.PCA_SORT_Z, Q.PROJECTOR):
+    for name in (Q.COMPOSITION, Q.PCA_SORT, Q.PCA_SORT_COLUMNS, Q.PROJECTOR):
         assert r[name]["invariance_error"] < 1e-8, name
     assert r[Q.RAW]["invariance_error"] > 1e-2
     assert r[Q.LEARNED]["target"] in ("met", "missed")
