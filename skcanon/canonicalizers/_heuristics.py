@@ -331,6 +331,19 @@ def _nearest_step(R, n):
     return np.mod(np.floor(theta * n / (2 * np.pi) + 0.5 + STEP_TIE).astype(np.int64), n)
 
 
+def sort_key_columns(layout, key_order):
+    """Column order of the ``sort`` key: ``None`` for the layout's own order
+    (``key_order="columns"``); for ``"scalars_first"`` the scalar fields' columns, then the
+    others, each in layout order (shared with the anchored network's base order)."""
+    if key_order == "columns" or not hasattr(layout, "fields"):
+        return None
+    scalar, other = [], []
+    for f in layout.fields:
+        sl = layout.slice_of(f.name)
+        (scalar if f.kind == "scalar" else other).extend(range(sl.start, sl.stop))
+    return None if not scalar or not other else np.array(scalar + other)
+
+
 class SortCanonicalizer(Canonicalizer):
     """S_n: order the points lexicographically by their columns.
 
@@ -374,16 +387,7 @@ class SortCanonicalizer(Canonicalizer):
         self.group.check_layout(layout)
 
     def _key_columns(self, layout):
-        """Column order of the sort key: ``None`` for the layout's own order
-        (``key_order="columns"``); for ``"scalars_first"`` the scalar fields' columns, then
-        the others, each in layout order."""
-        if self.key_order == "columns" or not hasattr(layout, "fields"):
-            return None
-        scalar, other = [], []
-        for f in layout.fields:
-            sl = layout.slice_of(f.name)
-            (scalar if f.kind == "scalar" else other).extend(range(sl.start, sl.stop))
-        return None if not scalar or not other else np.array(scalar + other)
+        return sort_key_columns(layout, self.key_order)
 
     def frames(self, P, layout):
         cols = self._key_columns(layout)

@@ -237,21 +237,26 @@ class AnchoredSortNetwork(SortFrameNetwork):
     """A learned residual score on top of the ``sort`` heuristic's order.
 
     Each point's score is ``-rank / n_points + gain · s(x)_i``, where ``rank`` is the
-    point's position in the order of ``method="sort"`` (tolerant lexicographic order of its
-    columns) and ``s`` the DeepSets score of :class:`SortFrameNetwork`; ``gain`` starts at
+    point's position in the order of ``method="sort"`` with the default
+    ``key_order="scalars_first"`` (tolerant lexicographic order of its scalar fields, then
+    its other columns) and ``s`` the DeepSets score of :class:`SortFrameNetwork`; ``gain`` starts at
     0, so the untrained network orders the points exactly as the heuristic does.
     """
 
     def __init__(self, group, layout, hidden=64, tau=0.1, scalar_stats=None):
+        from ..canonicalizers._heuristics import sort_key_columns
+
         super().__init__(group, layout, hidden, tau, scalar_stats)
         self.gain = nn.Parameter(torch.zeros(()))
+        self._key_columns = sort_key_columns(layout, "scalars_first")
 
     def scores(self, x):
         from ..canonicalizers._heuristics import tolerant_lexsort
 
         s, mask = super().scores(x)
         dtype = np.float32 if np.dtype(self.precision) == np.float32 else np.float64
-        order = tolerant_lexsort(x.detach().cpu().numpy().astype(dtype))
+        keys = x.detach().cpu().numpy().astype(dtype)
+        order = tolerant_lexsort(keys if self._key_columns is None else keys[..., self._key_columns])
         n, m = order.shape
         rank = np.empty((n, m), dtype=np.float64)
         np.put_along_axis(rank, order, np.arange(m, dtype=np.float64)[None, :].repeat(n, 0), axis=1)
