@@ -49,6 +49,17 @@ class CentroidCanonicalizer(Canonicalizer):
 _SQUARE_RANGE = {np.dtype(np.float32): (1e-30, 1e36), np.dtype(np.float64): (1e-290, 1e300)}
 
 
+def divide_geometric(P, layout, s):
+    """``P`` with its geometric fields divided by the per-sample ``s``, in float64 so that a
+    factor ``1/s`` beyond the working dtype's range (tiny float32 samples) cannot overflow."""
+    out = P.copy()
+    for f in layout.fields:
+        if f.is_geometric:
+            fs = layout.slice_of(f.name)
+            out[..., fs] = (np.asarray(P[..., fs], dtype=np.float64) / s[:, None, None]).astype(P.dtype)
+    return out
+
+
 class ScaleCanonicalizer(Canonicalizer):
     """Scaling: divide positions and vectors by their root-mean-square norm.
 
@@ -99,14 +110,7 @@ class ScaleCanonicalizer(Canonicalizer):
 
     @staticmethod
     def _divide(P, layout, s):
-        """``(P / s on the geometric fields, s)``, divided in float64 so that a factor
-        ``1/s`` beyond the working dtype's range (tiny float32 samples) cannot overflow."""
-        out = P.copy()
-        for f in layout.fields:
-            if f.is_geometric:
-                fs = layout.slice_of(f.name)
-                out[..., fs] = (np.asarray(P[..., fs], dtype=np.float64) / s[:, None, None]).astype(P.dtype)
-        return out, s
+        return divide_geometric(P, layout, s), s
 
 
 class PCACanonicalizer(Canonicalizer):

@@ -7,7 +7,7 @@ import numpy as np
 from ..groups import EuclideanGroup
 from ._base import Canonicalizer, geometric_points
 from ._frames import rescale_points
-from ._heuristics import PCACanonicalizer
+from ._heuristics import PCACanonicalizer, divide_geometric
 
 
 class SimilarityPCACanonicalizer(Canonicalizer):
@@ -38,12 +38,7 @@ class SimilarityPCACanonicalizer(Canonicalizer):
         nor lose their frames to an inverted matrix."""
         out, H = self._rigid.canonicalize(P, layout)
         H, s = self._scaled(P, layout, H)
-        res = out.copy()
-        for f in layout.fields:
-            if f.is_geometric:
-                fs = layout.slice_of(f.name)
-                res[..., fs] = (np.asarray(out[..., fs], dtype=np.float64) / s[:, None, None]).astype(out.dtype)
-        return res, H
+        return divide_geometric(out, layout, s), H
 
     def _scaled(self, P, layout, H):
         """The rigid frames ``H`` with their linear part multiplied by the radius, and it."""
