@@ -60,7 +60,7 @@ def run(quick=False, seed=0, target="gap"):
             "E3xS_n", "learned", layout=layout, objective="supervised", max_epochs=size["learned_epochs"],
             random_state=seed, device="cpu"),
         # projections read the NaN-padded molecules directly: features that involve an
-        # absent atom are NaN, the others are exactly invariant
+        # absent atom are 0, the others are exactly invariant
         "InvariantProjector: sorted distances (E3xS_n)": InvariantProjector("E3xS_n", "sorted_distances",
                                                                             layout=layout),
         "InvariantProjector: distances (E3 only, file order)": InvariantProjector("E3", "distances",
@@ -105,7 +105,7 @@ def section(rows, quick, fig_dir):
         f"sets the NaN coordinates of absent atoms to {QM9_ABSENT:g} (a value the trees split off "
         "like a missing value; scikit-learn 1.9's gradient boosting fails on columns that are NaN "
         "in every training sample). `InvariantProjector` reads the NaN-padded molecules directly: "
-        "features that involve an absent atom are NaN (then the same sentinel), the others are "
+        "features that involve an absent atom are 0, the others are "
         "exactly invariant. The learned canonicalizer is trained with the "
         f"`supervised` objective on the gap for {s['learned_epochs']} epochs. The `E3 only` "
         "rows use QM9's file order of atoms, so they are not permutation-invariant (their "
