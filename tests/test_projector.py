@@ -447,3 +447,28 @@ def test_default_method_works_on_graphs_and_is_grid_searchable():
                           {"invariantprojector__method": ["auto", "spectrum", "canonical"]}, cv=2)
     search.fit(graphs, y)
     assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+
+
+def test_torch_gram_kernel_runs_on_one_thread_and_restores_the_callers(monkeypatch):
+    """Small batched products only wait for each other on more threads (12× slower once other
+    OpenMP code had run in the process); the caller's thread count comes back afterwards."""
+    torch = pytest.importorskip("torch")
+    from skcanon.projections import _geometry
+
+    seen = []
+    call = _geometry._TorchKernel.__call__
+
+    def recording(self, *args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return call(self, *args, **kwargs)
+
+    monkeypatch.setattr(_geometry._TorchKernel, "__call__", recording)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        X = np.random.default_rng(0).normal(size=(50, 8 * 3))
+        InvariantProjector("E3", "distances").fit(X).transform(X)
+        assert seen and set(seen) == {1}
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

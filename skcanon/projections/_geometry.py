@@ -3,6 +3,8 @@ and sorted distance matrices for E(d)×S_n."""
 
 from __future__ import annotations
 
+import contextlib
+
 import itertools
 import math
 
@@ -270,6 +272,24 @@ def gram_triu(V, distances=False, out=None, centre=False, method=None):
     torch = _torch()
     kernel = (_TorchKernel(torch, chunk, K, d, V.dtype, index, centre) if torch is not None
               else _NumpyKernel(chunk, K, d, V.dtype, index, centre))
+    with _one_thread(torch):
+        _gram_chunks(V, out, kernel, index, chunk, distances, centre, method)
+    return out
+
+
+def _one_thread(torch):
+    """One torch/OpenMP thread for the batched products: the calls are small, so more threads
+    only wait for each other, badly so once other OpenMP code has run in the process or
+    other jobs hold the cores (restored afterwards)."""
+    if torch is None:
+        return contextlib.nullcontext()
+    from .._threads import limited_threads
+
+    return limited_threads(None)
+
+
+def _gram_chunks(V, out, kernel, index, chunk, distances, centre, method):
+    n, K = V.shape[:2]
     for start in range(0, n, chunk):
         stop = min(start + chunk, n)
         v, c, absent, exps = _prepare_chunk(V[start:stop], centre)
@@ -285,7 +305,6 @@ def gram_triu(V, distances=False, out=None, centre=False, method=None):
                 amax = np.abs(np.nan_to_num(V[start:stop])).max()
                 raise overflow_error(method or ("distances" if distances else "gram"), V.dtype,
                                      amax, 1 if distances else 2)
-    return out
 
 
 def _with_scalars(F, S):
