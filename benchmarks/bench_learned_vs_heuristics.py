@@ -26,7 +26,7 @@ Data (one column each):
 
 Each seed: a stratified held-out third (``train_test_split(test_size=1/3, stratify=y,
 random_state=seed)``); the step is fitted on the training part only. Reported: held-out
-accuracy, mean ± sd (``ddof=0``) over the seeds, and the wall time of the step's ``fit``
+accuracy, mean ± sd (sample sd, ``ddof=1``) over the seeds, and the wall time of the step's ``fit``
 (the canonicalizer's training; the forest is the same for every row and not included),
 mean over seeds. ``torch.set_num_threads(1)``; a warm-up fit runs first so torch's
 first-call costs are not part of a row.
@@ -149,8 +149,11 @@ def main(argv=None):
                 print(f"# {d} seed {seed} {m}: accuracy {a:.3f}, fit {s:.1f} s", file=sys.stderr, flush=True)
     wall = time.perf_counter() - t_start
 
+    def sd(v):
+        return float(np.std(v, ddof=1)) if len(v) > 1 else 0.0
+
     def cell(v):
-        return f"{np.mean(v):.3f} ± {np.std(v):.3f}"
+        return f"{np.mean(v):.3f} ± {sd(v):.3f}"
 
     print(f"n={n} per data set, seeds {seeds}, held-out third, RandomForestClassifier({args.n_estimators}); "
           f"wall {wall:.0f} s" + (f"; skipped (data not installed): {', '.join(skipped)}" if skipped else ""))
@@ -161,13 +164,13 @@ def main(argv=None):
     print("|---" * (1 + 2 * len(datasets)) + "|")
     for m in methods:
         print(f"| {LABELS[m]} | " + " | ".join(cell(acc[m, d]) for d in datasets) + " | "
-              + " | ".join(f"{np.mean(secs[m, d]):.1f}" for d in datasets) + " |")
+              + " | ".join(f"{np.mean(secs[m, d]):.2f}" for d in datasets) + " |")
     print(json.dumps({
         "bench": "learned_vs_heuristics", "group": "SE3xS_n", "n_samples": n, "seeds": seeds,
         "n_estimators": args.n_estimators, "test_size": "1/3", "threads": 1,
         "wall_s": round(wall, 1), "skipped": skipped,
         "rows": [{"method": m, "data": d, "accuracy": [round(a, 4) for a in acc[m, d]],
-                  "mean": round(float(np.mean(acc[m, d])), 4), "sd": round(float(np.std(acc[m, d])), 4),
+                  "mean": round(float(np.mean(acc[m, d])), 4), "sd": round(sd(acc[m, d]), 4),
                   "fit_s": round(float(np.mean(secs[m, d])), 2)}
                  for m in methods for d in datasets]}))
 
