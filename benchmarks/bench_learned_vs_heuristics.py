@@ -28,7 +28,8 @@ Each seed: a stratified held-out third (``train_test_split(test_size=1/3, strati
 random_state=seed)``); the step is fitted on the training part only. Reported: held-out
 accuracy, mean ± sd (sample sd, ``ddof=1``) over the seeds, and the wall time of the step's ``fit``
 (the canonicalizer's training; the forest is the same for every row and not included),
-mean over seeds. ``torch.set_num_threads(1)``; a warm-up fit runs first so torch's
+mean over seeds; the JSON line also lists the epochs each network trained (early
+stopping may end before the planned budget). ``torch.set_num_threads(1)``; a warm-up fit runs first so torch's
 first-call costs are not part of a row.
 """
 
@@ -92,7 +93,8 @@ def make_step(method, layout, seed):
 
 
 def run_one(method, X, y, layout, seed, n_estimators):
-    """Held-out accuracy and the step's fit seconds for one method, data set and seed."""
+    """Held-out accuracy, the step's fit seconds and epochs trained (networks) for one method,
+    data set and seed."""
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.model_selection import train_test_split
 
@@ -101,11 +103,12 @@ def run_one(method, X, y, layout, seed, n_estimators):
     t0 = time.perf_counter()
     step.fit(Xtr, ytr)
     fit_s = time.perf_counter() - t0
+    epochs = getattr(getattr(step, "canonicalizer_", None), "n_epochs_trained_", None)
     Ztr, Zte = step.transform(Xtr), step.transform(Xte)
     if np.isnan(Ztr).any() or np.isnan(Zte).any():
         raise RuntimeError(f"{method}: NaN features left after the step")
     forest = RandomForestClassifier(n_estimators, random_state=seed).fit(Ztr, ytr)
-    return float(forest.score(Zte, yte)), fit_s
+    return float(forest.score(Zte, yte)), fit_s, epochs
 
 
 def warm_up():
@@ -139,14 +142,18 @@ def main(argv=None):
     warm_up()
     acc = {(m, d): [] for m in methods for d in datasets}
     secs = {(m, d): [] for m in methods for d in datasets}
+    epochs = {(m, d): [] for m in methods for d in datasets}
     for d in datasets:
         for seed in seeds:
             X, y, layout = loaders[d](n, seed)
             for m in methods:
-                a, s = run_one(m, X, y, layout, seed, args.n_estimators)
+                a, s, e = run_one(m, X, y, layout, seed, args.n_estimators)
                 acc[m, d].append(a)
                 secs[m, d].append(s)
-                print(f"# {d} seed {seed} {m}: accuracy {a:.3f}, fit {s:.1f} s", file=sys.stderr, flush=True)
+                if e is not None:
+                    epochs[m, d].append(int(e))
+                print(f"# {d} seed {seed} {m}: accuracy {a:.3f}, fit {s:.1f} s, epochs {e}", file=sys.stderr,
+                      flush=True)
     wall = time.perf_counter() - t_start
 
     def sd(v):
@@ -171,7 +178,7 @@ def main(argv=None):
         "wall_s": round(wall, 1), "skipped": skipped,
         "rows": [{"method": m, "data": d, "accuracy": [round(a, 4) for a in acc[m, d]],
                   "mean": round(float(np.mean(acc[m, d])), 4), "sd": round(sd(acc[m, d]), 4),
-                  "fit_s": round(float(np.mean(secs[m, d])), 2)}
+                  "fit_s": round(float(np.mean(secs[m, d])), 2), "epochs_trained": epochs[m, d] or None}
                  for m in methods for d in datasets]}))
 
 
