@@ -12,9 +12,10 @@ spectra) — and the lossy ones are checked to merge them, so the test would fai
 map were reported lossless or a lossless one lost information.
 """
 
+import itertools
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from skcanon._projector import InvariantProjector
@@ -115,6 +116,13 @@ def test_lossless_permutation_maps_separate_channel_shuffles(seed, m):
     w = 2
     X = rng.normal(size=(20, m * w))
     Y = _shuffle_channels_independently(X, m, w, rng)
+    # keep the pairs whose shuffle really left the orbit: a shuffle that only swaps two
+    # nearly equal values gives (almost) the same set (seen: relative difference 1.3e-6)
+    perms = np.array(list(itertools.permutations(range(m))))
+    Px, Py = X.reshape(-1, m, w), Y.reshape(-1, m, w)
+    gap = np.array([np.abs(px[perms] - py[None]).max(axis=(1, 2)).min() for px, py in zip(Px, Py)])
+    X, Y = X[gap > 1e-3], Y[gap > 1e-3]
+    assume(len(X) > 0)
     for method in ("random_sort", "lexsort", "power_sums", "random_moments", "max_filter", "canonical"):
         proj = InvariantProjector("S_n", method, n_dims=w, random_state=seed).fit(X)
         assert proj.lossless_, method
