@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral, Real
@@ -13,6 +12,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._estimator import SkcanonEstimatorMixin
+from ._threads import n_threads_from
 from ._validation import (check_device, check_frames_length, check_unique_columns, frame_columns, is_dataframe,
                           non_numeric_columns, user_stacklevel, validate_samples)
 from .canonicalizers import make_canonicalizer
@@ -89,19 +89,6 @@ def iter_batches(n, batch_size):
     step = n if not batch_size else int(batch_size)
     for start in range(0, n, max(step, 1)):
         yield slice(start, min(start + step, n))
-
-
-def thread_count(n_jobs):
-    """Threads for ``n_jobs`` (None → 1, -1 → every core, -2 → all but one, ...).
-
-    Unlike joblib's ``effective_n_jobs`` this does not drop to 1 inside daemon worker
-    processes: threads, unlike processes, may nest there."""
-    if n_jobs is None:
-        return 1
-    if n_jobs == 0:
-        raise ValueError("n_jobs == 0 has no meaning; use None, a positive int or -1.")
-    cores = os.cpu_count() or 1
-    return max(1, n_jobs if n_jobs > 0 else cores + 1 + n_jobs)
 
 
 def stack_frames(parts):
@@ -408,7 +395,7 @@ default=None
         return P, (2 if graphs else ndim)  # graphs come back as flat rows, like every 2-D input
 
     def _canonicalize(self, X, keep_frames):
-        threads = thread_count(self.n_jobs)  # checks n_jobs before any work
+        threads = n_threads_from(self.n_jobs)  # checks n_jobs before any work
         P, ndim = self._working(X)
         batches = list(iter_batches(P.shape[0], self.batch_size))
         # the first batch fixes the output dtype; each batch then writes its own rows
