@@ -61,6 +61,7 @@ import torch  # noqa: E402
 from sklearn.utils import check_random_state  # noqa: E402
 from sklearn.utils.multiclass import type_of_target  # noqa: E402
 from skorch import NeuralNet  # noqa: E402
+from skorch.utils import to_tensor  # noqa: E402
 from torch import nn  # noqa: E402
 
 from ._threads import limited_threads  # noqa: E402
@@ -242,8 +243,6 @@ class _ObjectiveNet(InterruptRaisingMixin, NeuralNet):
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         if y_true is not None:  # skorch's own get_loss moves targets to the device; so must this one
-            from skorch.utils import to_tensor
-
             y_true = to_tensor(y_true, device=self.device)
         return self.module_.loss(y_pred, y_true)
 
