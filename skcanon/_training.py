@@ -28,12 +28,9 @@ over the first 5 % of the steps and then follows a cosine down to zero, and earl
 watches the validation loss of the objective itself (for ``"supervised"`` the task loss of
 held-out samples) with a patience of a fifth of the planned epochs (at least 5) and
 restores the best epoch's weights. An int ``max_epochs`` keeps the batch rule and the
-schedule but fixes the number of epochs. Measured on 3-D point shapes (400 samples,
-random forest after the canonicalizer, 3 seeds): 60 steps (the former 20 epochs of 128)
-0.470 ± 0.101, 1,000 steps 0.500 ± 0.079 (lr 3e-3: 0.530 ± 0.010), 1,500 steps
-0.483 ± 0.050, against 0.553 ± 0.029 for ``pca+sort`` — more steps make training
-converge by its own validation loss and vary less between seeds, but do not by themselves
-make the frames better for a forest.
+schedule but fixes the number of epochs. More steps make training converge by its own
+validation loss and vary less between seeds; they do not by themselves make the frames
+better for a tree model (``docs/learned.md`` has the measured comparison).
 
 Threads: training runs under :func:`skcanon._threads.limited_threads` (one thread unless
 ``n_jobs`` asks for more), so results do not depend on the process or worker count, and a
