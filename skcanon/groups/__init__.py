@@ -51,16 +51,38 @@ __all__ = [
     "DihedralGroup",
     "ProductGroup",
     "get_group",
+    "register_group",
+    "EXAMPLES",
     "haar_orthogonal",
     "rotate_images",
     "rotation_matrices_2d",
 ]
+
+#: named groups without a dimension in their alias: lower-case name → factory
+NAMED_GROUPS = {}
+#: one alias for each kind of group, in the order docs and tests go through them; generic
+#: property tests draw their groups from here, so a registered group is tested without edits
+EXAMPLES = ["SO2", "O2", "SO3", "O3", "SO4", "SE2", "E2", "SE3", "E3", "T2", "T3", "scaling", "S_n",
+            "C4", "C6", "D3", "D4", "Sim3", "SSim2"]
+
+
+def register_group(names, factory, example=True):
+    """Make ``get_group(name)`` return ``factory()`` for each of ``names`` (case-insensitive);
+    ``example=True`` adds the first name to :data:`EXAMPLES`."""
+    names = [names] if isinstance(names, str) else list(names)
+    for name in names:
+        NAMED_GROUPS[name.lower()] = factory
+    if example and names[0] not in EXAMPLES:
+        EXAMPLES.append(names[0])
+
 
 _SINGLE = re.compile(r"^(SSim|Sim|SO|O|SE|E|T|C|D)_?\(?(\d+)\)?$", re.IGNORECASE)
 
 
 def _parse_single(token):
     t = token.strip()
+    if t.lower() in NAMED_GROUPS:
+        return NAMED_GROUPS[t.lower()]()
     if t.replace("_", "").lower() in ("sn", "s(n)", "perm", "permutation", "permutations"):
         return PermutationGroup()
     if t.lower() in ("scaling", "scale"):

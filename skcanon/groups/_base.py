@@ -26,6 +26,77 @@ class Group:
     #: True when the action on square images is exact (no interpolation) for every element
     exact_on_images = True
 
+    # -- capabilities ------------------------------------------------------------------------
+    # Code outside ``skcanon.groups`` asks these instead of testing for concrete classes, so a
+    # new group is one class that states what it does (see docs/architecture.md).
+
+    #: dimension of the space whose points the group moves; None when it has no geometry of
+    #: its own (permutations, scaling)
+    d = None
+    #: an orthogonal linear part acts on every geometric field (rotations, reflections)
+    rotates = False
+    #: only proper rotations (determinant +1); meaningful when ``rotates``
+    special = False
+    #: positions move by a translation part
+    translates = False
+    #: geometric fields are multiplied by a positive factor
+    rescales = False
+    #: points (rows) or graph nodes are reordered
+    permutes = False
+    #: working-layout kinds the group acts on (``"points"``, ``"image"``, ``"fibre"``, ``"graph"``)
+    layout_kinds = frozenset()
+
+    @property
+    def order(self):
+        """Number of elements of a finite group; None for continuous groups and for S_n
+        (whose order depends on the number of points in the data)."""
+        return None
+
+    @property
+    def is_finite(self):
+        """True when the group has a fixed, finite number of elements (:meth:`elements`)."""
+        return self.order is not None
+
+    def elements(self):
+        """Every element of a finite group, as one batch of length :attr:`order`."""
+        raise TypeError(f"{self.name} is not a finite group: it has no list of elements "
+                        "(use sample or grid).")
+
+    def grid(self, n, random_state=0):
+        """``n`` elements that cover the group: all elements of a finite group (``n`` is then
+        ignored), evenly spaced ones where the group has a natural grid, otherwise a seeded
+        sample (deterministic for a given ``random_state``)."""
+        if self.is_finite:
+            return self.elements()
+        return self.sample(n, random_state)
+
+    def acts_on(self, layout):
+        """True when the group acts on data of ``layout`` (by kind; :meth:`check_layout` then
+        checks dimensions)."""
+        return getattr(layout, "kind", None) in self.layout_kinds
+
+    def matrices(self, g):
+        """Linear part of each element, ``(n, d, d)`` (rotating groups; identity matrices for
+        pure translations). Rescaling groups include their factor (``s·R``)."""
+        raise TypeError(f"{self.name} has no linear part on {self.d}-D points.")
+
+    def translations(self, g):
+        """Translation part of each element, ``(n, d)`` (zeros for groups that do not translate)."""
+        if self.d is None:
+            raise TypeError(f"{self.name} has no translation part.")
+        return np.zeros((len(np.asarray(g)), self.d))
+
+    def nearest_element(self, R, t=None):
+        """The element closest to the motion ``x ↦ R x + t`` (``R``: ``(n, d, d)`` orthogonal,
+        ``t``: ``(n, d)`` or None). Continuous groups take the motion as it is (dropping what
+        they do not have); finite groups round to their nearest element — how a frame built
+        from the data (a PCA basis, a network's output) becomes a group element."""
+        raise TypeError(f"{self.name} cannot turn a rotation into one of its elements.")
+
+    def factor(self, capability):
+        """The first factor that has ``capability`` (``"rotates"``, ``"permutes"``, ...), or None."""
+        return next((f for f in self.factors if getattr(f, capability)), None)
+
     def exact_on_image_shape(self, shape):
         """True when every element acts exactly (no interpolation) on images of ``shape``
         (``(..., H, W)``)."""

@@ -4,20 +4,35 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import Group, float_copy, require_points_dims, rng, rotate_fields, translate_positions
+from ._base import Group, _transpose, float_copy, require_points_dims, rng, rotate_fields, translate_positions
 from ._images import flip_images, rotate_images
 
 
-def haar_orthogonal(n, d, random_state=None, special=False):
-    """``n`` Haar-random ``d×d`` orthogonal (``special``: rotation) matrices."""
-    rs = rng(random_state)
-    A = rs.standard_normal((n, d, d))
-    Q, R = np.linalg.qr(A)
+def haar_orthogonal(n, d, random_state=None, special=False, *, like=None):
+    """``n`` Haar-random ``d×d`` orthogonal (``special``: rotation) matrices.
+
+    numpy by default (``random_state`` seeds it); with ``like`` a torch tensor, drawn by
+    torch's generator (``random_state`` may be a ``torch.Generator``) on ``like``'s device
+    and dtype — the training loops sample on the device this way, with the same rule.
+    """
+    if like is not None and hasattr(like, "clone"):
+        import torch
+
+        gen = random_state if isinstance(random_state, torch.Generator) else None
+        A = torch.randn(n, d, d, dtype=like.dtype, device=like.device, generator=gen)
+        Q, R = torch.linalg.qr(A)
+        diag, det = torch.diagonal(R, dim1=1, dim2=2), torch.linalg.det
+    else:
+        A = rng(random_state).standard_normal((n, d, d))
+        Q, R = np.linalg.qr(A)
+        diag, det = np.diagonal(R, axis1=1, axis2=2), np.linalg.det
     # make the decomposition unique so Q is Haar distributed
-    Q = Q * np.sign(np.diagonal(R, axis1=1, axis2=2))[:, None, :]
+    Q = Q * (diag / abs(diag))[:, None, :]
     if special:
-        neg = np.linalg.det(Q) < 0
-        Q[neg, :, 0] *= -1
+        # reflections become rotations by flipping their first axis
+        sign = 1.0 - 2.0 * (det(Q) < 0)
+        first = Q[:, :, :1] * sign[:, None, None]
+        Q = (torch.cat if hasattr(Q, "clone") else np.concatenate)([first, Q[:, :, 1:]], -1)
     return Q
 
 
@@ -37,11 +52,32 @@ class OrthogonalGroup(Group):
         Restrict to determinant +1.
     """
 
+    rotates = True
+
     def __init__(self, d, special=False):
         self.d = int(d)
         self.special = bool(special)
         self.name = f"{'SO' if special else 'O'}{self.d}"
         self.exact_on_images = False
+
+    @property
+    def layout_kinds(self):
+        # a property, not an attribute: groups pickled by earlier versions keep working
+        return frozenset({"points", "image"} if self.d == 2 else {"points"})
+
+    def matrices(self, g):
+        return np.asarray(g)
+
+    def nearest_element(self, R, t=None):
+        return np.array(R, dtype=np.float64)
+
+    def grid(self, n, random_state=0):
+        if self.d == 2 and self.special:
+            # evenly spaced angles
+            from ._base import rotation_matrices_2d
+
+            return rotation_matrices_2d(2 * np.pi * np.arange(n) / n)
+        return self.sample(n, random_state)
 
     def sample(self, n, random_state=None, n_points=None):
         return haar_orthogonal(n, self.d, random_state, self.special)
@@ -89,6 +125,9 @@ class TranslationGroup(Group):
         Standard deviation of sampled translations.
     """
 
+    translates = True
+    layout_kinds = frozenset({"points"})
+
     def __init__(self, d, scale=1.0):
         self.d = int(d)
         self.scale = float(scale)
@@ -106,6 +145,15 @@ class TranslationGroup(Group):
     def compose(self, g, h):
         return np.asarray(g) + np.asarray(h)
 
+    def matrices(self, g):
+        return np.broadcast_to(np.eye(self.d), (len(np.asarray(g)), self.d, self.d)).copy()
+
+    def translations(self, g):
+        return np.asarray(g)
+
+    def nearest_element(self, R, t=None):
+        return np.zeros((len(R), self.d)) if t is None else np.array(t, dtype=np.float64)
+
     def check_layout(self, layout):
         require_points_dims(self, layout, self.d)
 
@@ -118,11 +166,21 @@ class _HomogeneousMotions(Group):
     """Shared parts of E(d) and Sim(d): ``(n, d+1, d+1)`` homogeneous matrices
     ``[[A, t], [0, 1]]`` acting by ``x ↦ A x + t`` on positions and ``v ↦ A v`` on vectors."""
 
+    rotates = True
+    translates = True
+    layout_kinds = frozenset({"points"})
+
     @staticmethod
     def from_parts(R, t):
-        """Homogeneous matrices from linear parts ``(n, d, d)`` and translations ``(n, d)``."""
-        n, d = np.shape(t)
-        H = np.zeros((n, d + 1, d + 1), dtype=np.result_type(R, t))
+        """Homogeneous matrices from linear parts ``(n, d, d)`` and translations ``(n, d)``
+        (numpy arrays or torch tensors)."""
+        n, d = t.shape
+        if hasattr(R, "clone"):
+            import torch
+
+            H = torch.zeros((n, d + 1, d + 1), dtype=R.dtype, device=R.device)
+        else:
+            H = np.zeros((n, d + 1, d + 1), dtype=np.result_type(R, t))
         H[:, :d, :d] = R
         H[:, :d, d] = t
         H[:, d, d] = 1
@@ -131,6 +189,20 @@ class _HomogeneousMotions(Group):
     def parts(self, g):
         """Linear part and translation of homogeneous elements."""
         return g[:, : self.d, : self.d], g[:, : self.d, self.d]
+
+    def matrices(self, g):
+        return self.parts(g)[0]
+
+    def translations(self, g):
+        return self.parts(g)[1]
+
+    def nearest_element(self, R, t=None):
+        return self.from_parts(np.asarray(R, dtype=np.float64),
+                               np.zeros((len(R), self.d)) if t is None else np.asarray(t, dtype=np.float64))
+
+    def _invert_parts(self, A, t, A_inv):
+        """``(A, t)⁻¹ = (A⁻¹, -A⁻¹ t)``, numpy or torch."""
+        return self.from_parts(A_inv, -(A_inv @ t[..., None])[..., 0])
 
     def identity(self, n, n_points=None):
         return np.broadcast_to(np.eye(self.d + 1), (n, self.d + 1, self.d + 1)).copy()
@@ -176,9 +248,10 @@ class EuclideanGroup(_HomogeneousMotions):
         return self.from_parts(R, t)
 
     def inverse(self, g):
-        R, t = self.parts(np.asarray(g))
-        Rt = np.swapaxes(R, -1, -2)  # rotations: the inverse is the transpose
-        return self.from_parts(Rt, -np.einsum("nij,nj->ni", Rt, t))
+        """Inverse rigid motions (numpy arrays or torch tensors): ``(R, t)⁻¹ = (Rᵀ, -Rᵀ t)``."""
+        g = g if hasattr(g, "clone") else np.asarray(g)
+        R, t = self.parts(g)
+        return self._invert_parts(R, t, _transpose(R))  # rotations: the inverse is the transpose
 
 
 class ScalingGroup(Group):
@@ -187,6 +260,9 @@ class ScalingGroup(Group):
     Positions and vectors are multiplied by the factor; scalars stay. Sampled factors
     are log-uniform in ``[1/max_factor, max_factor]``.
     """
+
+    rescales = True
+    layout_kinds = frozenset({"points"})
 
     def __init__(self, max_factor=2.0):
         self.max_factor = float(max_factor)
@@ -241,6 +317,8 @@ class SimilarityGroup(_HomogeneousMotions):
         Sampled scale factors are log-uniform in ``[1/max_factor, max_factor]``.
     """
 
+    rescales = True
+
     def __init__(self, d, special=False, translation_scale=1.0, max_factor=2.0):
         self.d = int(d)
         self.special = bool(special)
@@ -261,6 +339,7 @@ class SimilarityGroup(_HomogeneousMotions):
         return self.from_parts(R * s[:, None, None], t)
 
     def inverse(self, g):
-        A, t = self.parts(np.asarray(g))
-        A_inv = np.linalg.inv(A)
-        return self.from_parts(A_inv, -np.einsum("nij,nj->ni", A_inv, t))
+        g = g if hasattr(g, "clone") else np.asarray(g)
+        A, t = self.parts(g)
+        inv = __import__("torch").linalg.inv if hasattr(g, "clone") else np.linalg.inv
+        return self._invert_parts(A, t, inv(A))

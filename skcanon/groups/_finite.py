@@ -17,6 +17,8 @@ class PermutationGroup(Group):
     """
 
     name = "S_n"
+    permutes = True
+    layout_kinds = frozenset({"points", "graph"})
 
     def sample(self, n, random_state=None, n_points=None):
         if n_points is None:
@@ -60,6 +62,9 @@ class PermutationGroup(Group):
 class _PlanarFiniteGroup(Group):
     """Shared parts of C_n and D_n: they act on images, on 2-D points and (C_n) on fibres."""
 
+    d = 2
+    rotates = True
+
     def __init__(self, n):
         if not isinstance(n, (int, np.integer)) or n < 1:
             raise ValueError(f"group order n must be a positive int, got {n!r}.")
@@ -69,6 +74,21 @@ class _PlanarFiniteGroup(Group):
 
     def angles(self, g):
         return 2 * np.pi * (np.asarray(g) % self.n) / self.n
+
+    def elements(self):
+        return np.arange(self.order)
+
+    def grid(self, n=None, random_state=0):
+        return self.elements()
+
+    def _nearest_step(self, R):
+        """Nearest rotation step ``k`` (angle ``2πk/n``) to rotations ``R``. Half-way angles go
+        up (``floor(x + 1/2)``, with a small tolerance for rounding): unlike numpy's
+        round-half-to-even, this commutes with rotating by whole steps, so the canonical form
+        of a sample whose frame lies exactly between two steps is invariant too."""
+        R = np.asarray(R)
+        theta = np.arctan2(R[:, 1, 0], R[:, 0, 0])
+        return np.mod(np.floor(theta * self.n / (2 * np.pi) + 0.5 + STEP_TIE).astype(np.int64), self.n)
 
     def check_layout(self, layout):
         kind = getattr(layout, "kind", None)
@@ -88,6 +108,11 @@ class _PlanarFiniteGroup(Group):
         return quarter_turns(self.angles(g)) >= 0
 
 
+#: fraction of a step under which a frame angle counts as exactly half-way between two
+#: elements of C_n or D_n (a symmetric sample, e.g. one bright pixel on a diagonal)
+STEP_TIE = 1e-6
+
+
 class CyclicGroup(_PlanarFiniteGroup):
     """C_n: rotations by multiples of 360°/n. Elements are ints ``k`` in ``[0, n)``.
 
@@ -98,6 +123,15 @@ class CyclicGroup(_PlanarFiniteGroup):
     """
 
     _prefix = "C"
+    special = True
+    layout_kinds = frozenset({"points", "image", "fibre"})
+
+    @property
+    def order(self):
+        return self.n
+
+    def nearest_element(self, R, t=None):
+        return self._nearest_step(R)
 
     def sample(self, n, random_state=None, n_points=None):
         return rng(random_state).randint(0, self.n, size=n)
@@ -137,6 +171,18 @@ class DihedralGroup(_PlanarFiniteGroup):
     """
 
     _prefix = "D"
+    layout_kinds = frozenset({"points", "image"})
+
+    @property
+    def order(self):
+        return 2 * self.n
+
+    def nearest_element(self, R, t=None):
+        R = np.asarray(R)
+        reflect = np.linalg.det(R) < 0
+        # a reflection is R(θ)·diag(-1, 1), so R(θ) = R·diag(-1, 1)
+        rot = np.where(reflect[:, None, None], R * np.array([-1.0, 1.0]), R)
+        return self._nearest_step(rot) + self.n * reflect.astype(np.int64)
 
     def _split(self, g):
         g = np.asarray(g)

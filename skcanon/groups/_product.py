@@ -35,6 +35,38 @@ class ProductGroup(Group):
     def factors(self):
         return self._factors
 
+    # capabilities: what any factor does (the factors act on the same sample)
+    @property
+    def d(self):
+        return next((f.d for f in self._factors if f.d is not None), None)
+
+    rotates = property(lambda self: any(f.rotates for f in self._factors))
+    special = property(lambda self: all(f.special for f in self._factors if f.rotates))
+    translates = property(lambda self: any(f.translates for f in self._factors))
+    rescales = property(lambda self: any(f.rescales for f in self._factors))
+    permutes = property(lambda self: any(f.permutes for f in self._factors))
+
+    @property
+    def layout_kinds(self):
+        return frozenset.intersection(*(frozenset(f.layout_kinds) for f in self._factors))
+
+    @property
+    def order(self):
+        orders = [f.order for f in self._factors]
+        return None if None in orders else int(np.prod(orders))
+
+    def elements(self):
+        """Every element (all factors finite): the Cartesian product, last factor fastest."""
+        if not self.is_finite:
+            return super().elements()
+        grids = np.meshgrid(*[np.arange(f.order) for f in self._factors], indexing="ij")
+        return tuple(f.elements()[idx.ravel()] for f, idx in zip(self._factors, grids))
+
+    def run_order(self):
+        """Indices of the factors in the order their actions run on a sample
+        (``g·x = g_1·(… g_k·x)``: the last factor acts first)."""
+        return range(len(self._factors) - 1, -1, -1)
+
     def sample(self, n, random_state=None, n_points=None):
         rs = rng(random_state)
         return tuple(f.sample(n, rs, n_points=n_points) for f in self._factors)
@@ -58,8 +90,8 @@ class ProductGroup(Group):
             f.check_layout(layout)
 
     def act(self, g, P, layout):
-        for f, gi in reversed(list(zip(self._factors, g))):
-            P = f.act(gi, P, layout)
+        for i in self.run_order():
+            P = self._factors[i].act(g[i], P, layout)
         return P
 
     def __eq__(self, other):
@@ -71,17 +103,14 @@ class ProductGroup(Group):
 
 def _check_commuting(factors):
     """Refuse factor pairs whose actions do not commute (the product law would be wrong)."""
-    from ._continuous import EuclideanGroup, OrthogonalGroup, ScalingGroup, TranslationGroup
-
-    moves = [f for f in factors if isinstance(f, (TranslationGroup, EuclideanGroup))]
-    if moves and any(isinstance(f, ScalingGroup) for f in factors):
+    pairs = [(f, h) for i, f in enumerate(factors) for j, h in enumerate(factors) if i != j]
+    if any(f.translates and h.rescales for f, h in pairs):
         raise ValueError(
             "translations and scalings do not commute, so they cannot be factors of a direct product; "
             "use the similarity group ('Sim3', or 'SSim3' for proper rotations) for rigid motions "
             "with scaling."
         )
-    if any(isinstance(f, TranslationGroup) for f in factors) and any(
-            isinstance(f, (OrthogonalGroup, EuclideanGroup)) for f in factors):
+    if any(f.translates and not f.rotates and h.rotates for f, h in pairs):
         raise ValueError(
             "translations and rotations about the origin do not commute, so they cannot be factors "
             "of a direct product; use the Euclidean group ('SE3' or 'E3')."
