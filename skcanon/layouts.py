@@ -25,10 +25,47 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Field", "PointLayout", "GraphLayout", "ImageLayout", "FibreLayout", "as_layout", "encode_if_graphs"]
+__all__ = ["Layout", "Field", "PointLayout", "GraphLayout", "ImageLayout", "FibreLayout", "as_layout", "encode_if_graphs"]
 
 _FIELD_KINDS = ("position", "vector", "scalar")
 _AXIS_NAMES = "xyz"
+
+
+class Layout:
+    """What every layout provides (the contract the rest of the library relies on).
+
+    ``kind`` names the working array's shape family and is what groups dispatch their
+    action on: ``"points"`` / ``"graph"`` ``(n, n_points, width)``, ``"image"``
+    ``(n, C, H, W)``, ``"fibre"`` ``(n, channels, fibre_size)``. Subclasses implement the
+    methods below; equality and hashing follow :meth:`_key`.
+    """
+
+    kind = None
+
+    def to_working(self, X):
+        """User array (flat 2-D or the layout's own multi-dimensional shape) → working array."""
+        raise NotImplementedError
+
+    def from_working(self, P, ndim):
+        """Working array → the user's shape (``ndim`` of the array the user gave)."""
+        raise NotImplementedError
+
+    def check_absent_rows(self, P, name="X"):
+        """Raise a ValueError naming ``name`` when ``P`` has values the layout cannot hold."""
+        raise NotImplementedError
+
+    def feature_names(self, size):
+        """Output column names for flat output."""
+        raise NotImplementedError
+
+    def _key(self):
+        raise NotImplementedError
+
+    def __eq__(self, other):
+        return type(other) is type(self) and other._key() == self._key()
+
+    def __hash__(self):
+        return hash((type(self).__name__,) + self._key())
 
 
 @dataclass(frozen=True)
@@ -102,7 +139,7 @@ def _as_field(spec, n_dims):
     )
 
 
-class PointLayout:
+class PointLayout(Layout):
     """Samples made of points, each point carrying positions, vectors and scalars.
 
     Parameters
@@ -438,12 +475,8 @@ class PointLayout:
         cols = "" if self.columns is None else f", columns=[{len(self.columns)} names]"
         return f"PointLayout(n_dims={self.n_dims}, fields=[{self._describe()}]{cols})"
 
-    def __eq__(self, other):
-        return (isinstance(other, PointLayout) and other.n_dims == self.n_dims and other.fields == self.fields
-                and other.columns == self.columns)
-
-    def __hash__(self):
-        return hash((self.n_dims, self.fields, self.columns))
+    def _key(self):
+        return (self.n_dims, self.fields, self.columns)
 
 
 def _is_missing(v):
@@ -654,7 +687,7 @@ def encode_if_graphs(X, layout):
     return X, layout
 
 
-class ImageLayout:
+class ImageLayout(Layout):
     """Samples that are images.
 
     Parameters
@@ -736,14 +769,11 @@ class ImageLayout:
     def __repr__(self):
         return f"ImageLayout(shape={self.shape})"
 
-    def __eq__(self, other):
-        return isinstance(other, ImageLayout) and other.shape == self.shape
-
-    def __hash__(self):
-        return hash(self.shape)
+    def _key(self):
+        return (self.shape,)
 
 
-class FibreLayout:
+class FibreLayout(Layout):
     """Features in the regular representation of a cyclic group: ``channels × fibre_size``.
 
     Each sample is ``(n_samples, channels * fibre_size)`` channel-major (or 3-D
@@ -798,18 +828,15 @@ class FibreLayout:
     def __repr__(self):
         return f"FibreLayout(fibre_size={self.fibre_size})"
 
-    def __eq__(self, other):
-        return isinstance(other, FibreLayout) and other.fibre_size == self.fibre_size
-
-    def __hash__(self):
-        return hash(("fibre", self.fibre_size))
+    def _key(self):
+        return (self.fibre_size,)
 
 
 def as_layout(layout, default):
     """Resolve a ``layout`` parameter: a layout object, ``"points"``, ``"image"`` or None."""
     if layout is None:
         return default
-    if isinstance(layout, (PointLayout, ImageLayout, FibreLayout)):
+    if isinstance(layout, Layout):
         return layout
     if layout == "image":
         return ImageLayout()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils import check_random_state
 
-from ..layouts import ImageLayout, PointLayout
+from ..layouts import PointLayout
 
 
 class Group:
@@ -130,15 +130,13 @@ class Group:
     # -- action -----------------------------------------------------------------------------
     def act(self, g, P, layout):
         """Act with ``g`` on the working array ``P`` of ``layout``; returns a new array."""
-        if getattr(layout, "kind", None) == "graph":
-            return self._act_graphs(g, P, layout)
-        if isinstance(layout, PointLayout):
-            return self._act_points(g, P, layout)
-        if isinstance(layout, ImageLayout):
+        kind = getattr(layout, "kind", None)
+        if kind == "image":
             return self._act_images(g, P)
-        if getattr(layout, "kind", None) == "fibre":
-            return self._act_fibres(g, P, layout)
-        raise TypeError(f"{self.name} cannot act on layout {layout!r}.")
+        action = {"points": self._act_points, "graph": self._act_graphs, "fibre": self._act_fibres}.get(kind)
+        if action is None:
+            raise TypeError(f"{self.name} cannot act on layout {layout!r}.")
+        return action(g, P, layout)
 
     def apply(self, g, X, layout):
         """Act on user data ``X`` (flat or multi-dimensional) and return it in the same shape."""
