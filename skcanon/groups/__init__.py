@@ -7,21 +7,24 @@ projectors, metrics, tests, augmentation — uses these actions, so each is writ
 
 String aliases accepted by :func:`get_group` and by every ``group=`` parameter:
 
-========================  =====================================================
-alias                     group
-========================  =====================================================
-``"SO2"``, ``"SO(3)"``    rotations :class:`OrthogonalGroup` (``special=True``)
-``"O2"``, ``"O3"``        rotations and reflections :class:`OrthogonalGroup`
-``"T3"``                  translations :class:`TranslationGroup`
-``"SE3"``, ``"E2"``       rigid motions :class:`EuclideanGroup`
-``"scaling"``             :class:`ScalingGroup`
-``"S_n"``, ``"Sn"``       permutations of points :class:`PermutationGroup`
-``"C4"``, ``"C_8"``       :class:`CyclicGroup`
-``"D4"``, ``"D_8"``       :class:`DihedralGroup`
-``"Sim3"``, ``"SSim3"``   rigid motions and scaling :class:`SimilarityGroup`
-                          (``"SE3xscaling"`` means ``"SSim3"``)
-``"SE3xS_n"``             :class:`ProductGroup` (``x`` or ``×`` separates factors)
-========================  =====================================================
+==========================  ============================================================
+alias                       group
+==========================  ============================================================
+``"SO2"``, ``"SO(3)"``      rotations :class:`OrthogonalGroup` (``special=True``)
+``"O2"``, ``"O3"``          rotations and reflections :class:`OrthogonalGroup`
+``"T3"``                    translations :class:`TranslationGroup`
+``"SE3"``, ``"E2"``         rigid motions :class:`EuclideanGroup`
+``"scaling"``               :class:`ScalingGroup`
+``"S_n"``, ``"Sn"``         permutations of points :class:`PermutationGroup`
+``"C4"``, ``"C_8"``         :class:`CyclicGroup`
+``"D4"``, ``"D_8"``         :class:`DihedralGroup`
+``"Sim3"``, ``"SSim3"``     rigid motions and scaling :class:`SimilarityGroup`
+                            (``"SE3xscaling"`` means ``"SSim3"``)
+``"O"``, ``"octahedral"``   the 24 rotations of a cube :class:`OctahedralGroup`
+``"I"``, ``"icosahedral"``  the 60 rotations of an icosahedron :class:`IcosahedralGroup`
+``"tetrahedral"``           the 12 rotations of a tetrahedron :class:`TetrahedralGroup`
+``"SE3xS_n"``               :class:`ProductGroup` (``x`` or ``×`` separates factors)
+==========================  ============================================================
 """
 
 import re
@@ -37,6 +40,7 @@ from ._continuous import (
 )
 from ._finite import CyclicGroup, DihedralGroup, PermutationGroup
 from ._images import rotate_images
+from ._polyhedral import FiniteRotationGroup, IcosahedralGroup, OctahedralGroup, TetrahedralGroup
 from ._product import ProductGroup
 
 __all__ = [
@@ -50,6 +54,10 @@ __all__ = [
     "CyclicGroup",
     "DihedralGroup",
     "ProductGroup",
+    "FiniteRotationGroup",
+    "TetrahedralGroup",
+    "OctahedralGroup",
+    "IcosahedralGroup",
     "get_group",
     "register_group",
     "EXAMPLES",
@@ -74,6 +82,11 @@ def register_group(names, factory, example=True):
         NAMED_GROUPS[name.lower()] = factory
     if example and names[0] not in EXAMPLES:
         EXAMPLES.append(names[0])
+
+
+register_group(("O", "octahedral"), OctahedralGroup)
+register_group(("I", "icosahedral"), IcosahedralGroup)
+register_group("tetrahedral", TetrahedralGroup, example=False)
 
 
 _SINGLE = re.compile(r"^(SSim|Sim|SO|O|SE|E|T|C|D)_?\(?(\d+)\)?$", re.IGNORECASE)
