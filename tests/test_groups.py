@@ -9,10 +9,13 @@ from skcanon.groups import (
     CyclicGroup,
     DihedralGroup,
     EuclideanGroup,
+    IcosahedralGroup,
+    OctahedralGroup,
     OrthogonalGroup,
     PermutationGroup,
     ProductGroup,
     ScalingGroup,
+    TetrahedralGroup,
     TranslationGroup,
     get_group,
     rotate_images,
@@ -21,7 +24,7 @@ from skcanon.layouts import FibreLayout, ImageLayout, PointLayout
 
 POINT_GROUPS = ["SO2", "O2", "SO3", "O3", "SO4", "O5", "T2", "T3", "SE2", "E2", "SE3", "E3",
                 "scaling", "S_n", "C4", "C6", "D3", "D4", "SE3xS_n", "E2xS_n", "SO3xscaling", "Sim3", "SSim2",
-                "SSim3xS_n"]
+                "SSim3xS_n", "O", "I", "tetrahedral", "OxS_n", "IxS_n"]
 EXACT_IMAGE_GROUPS = ["C1", "C2", "C4", "D1", "D2", "D4"]
 FIBRE_GROUPS = ["C3", "C4", "C8"]
 
@@ -168,3 +171,251 @@ def test_group_type_error():
 def test_dimension_mismatch_is_a_clear_error():
     with pytest.raises(ValueError, match="n_dims=2"):
         get_group("SO3").act(np.eye(3)[None], np.zeros((1, 4, 2)), PointLayout(2))
+
+
+# -- finite rotation groups of 3-D point sets (tetrahedral, O, I) ------------------------------
+
+POLYHEDRAL = [("tetrahedral", TetrahedralGroup, 12), ("O", OctahedralGroup, 24), ("I", IcosahedralGroup, 60)]
+PHI = (1 + 5 ** 0.5) / 2
+
+
+def _same_point_set(A, B, atol=1e-12):
+    """True when the rows of A are the rows of B in some order."""
+    D = np.abs(A[:, None, :] - B[None, :, :]).max(axis=2)
+    return len(A) == len(B) and (D.min(axis=1) < atol).all() and (D.min(axis=0) < atol).all()
+
+
+@pytest.mark.parametrize("name, cls, order", POLYHEDRAL)
+def test_polyhedral_group_law(name, cls, order):
+    group = get_group(name)
+    assert isinstance(group, cls) and group.order == order and group.is_finite
+    flags = (group.d, group.rotates, group.special, group.translates, group.permutes)
+    assert flags == (3, True, True, False, False)
+    assert group.layout_kinds == frozenset({"points"})
+    e = group.elements()
+    np.testing.assert_array_equal(e, np.arange(order))
+    np.testing.assert_array_equal(group.grid(5), e)
+    np.testing.assert_array_equal(group.identity(4), [0, 0, 0, 0])
+    G = group.matrices(e)
+    np.testing.assert_array_equal(G[0], np.eye(3))
+    # every product of two elements is in the table and is what compose says
+    g, h = np.repeat(e, order), np.tile(e, order)
+    np.testing.assert_allclose(group.matrices(group.compose(g, h)), G[g] @ G[h], atol=1e-12)
+    # identity and inverses on both sides
+    np.testing.assert_array_equal(group.compose(g, group.identity(len(g))), g)
+    np.testing.assert_array_equal(group.compose(group.identity(len(g)), g), g)
+    np.testing.assert_array_equal(group.compose(e, group.inverse(e)), np.zeros(order))
+    np.testing.assert_array_equal(group.compose(group.inverse(e), e), np.zeros(order))
+    np.testing.assert_allclose(group.matrices(group.inverse(e)), np.swapaxes(G, 1, 2), atol=1e-12)
+    # associativity on random triples
+    a, b, c = (group.sample(500, s) for s in (0, 1, 2))
+    np.testing.assert_array_equal(group.compose(group.compose(a, b), c),
+                                  group.compose(a, group.compose(b, c)))
+    np.testing.assert_array_equal(group.translations(a), np.zeros((500, 3)))
+
+
+@pytest.mark.parametrize("name, cls, order", POLYHEDRAL)
+def test_polyhedral_matrices_are_distinct_rotations(name, cls, order):
+    G = get_group(name).matrices(np.arange(order))
+    assert G.dtype == np.float64
+    np.testing.assert_allclose(G @ np.swapaxes(G, 1, 2), np.broadcast_to(np.eye(3), G.shape), atol=1e-15)
+    np.testing.assert_allclose(np.linalg.det(G), 1.0, atol=1e-15)
+    assert len(np.unique(np.round(G.reshape(order, 9), 6), axis=0)) == order
+
+
+def test_octahedral_group_is_the_signed_permutations_of_determinant_one():
+    G = OctahedralGroup().matrices(np.arange(24))
+    assert set(np.unique(G)) <= {-1.0, 0.0, 1.0}
+    assert (np.abs(G).sum(axis=1) == 1).all() and (np.abs(G).sum(axis=2) == 1).all()
+
+
+def test_tetrahedral_group_lies_in_both_others():
+    T = TetrahedralGroup().matrices(np.arange(12))
+    for big in (OctahedralGroup(), IcosahedralGroup()):
+        assert _same_point_set(T.reshape(12, 9), big.matrices(big.nearest_element(T)).reshape(12, 9))
+
+
+def _cube():
+    return np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], dtype=float)
+
+
+def _icosahedron():
+    return np.array([np.roll([0.0, a, b * PHI], k) for a in (-1, 1) for b in (-1, 1) for k in range(3)])
+
+
+def _dodecahedron():
+    cube = _cube()
+    rest = [np.roll([0.0, a * PHI, b / PHI], k) for a in (-1, 1) for b in (-1, 1) for k in range(3)]
+    return np.concatenate([cube, rest])
+
+
+@pytest.mark.parametrize("name, shapes", [("O", [_cube]), ("I", [_icosahedron, _dodecahedron]),
+                                          ("tetrahedral", [_cube])])
+def test_polyhedral_group_preserves_its_solid(name, shapes):
+    group = get_group(name)
+    layout = PointLayout(3)
+    for shape in shapes:
+        V = shape()
+        moved = group.act(group.elements(), np.broadcast_to(V, (group.order,) + V.shape).copy(), layout)
+        assert all(_same_point_set(M, V) for M in moved)
+    # and it is the whole rotation group of the solid: no two elements move a generic point alike
+    x = np.array([[0.3, -0.7, 1.1]])
+    images = group.act(group.elements(), np.broadcast_to(x, (group.order, 1, 3)).copy(), layout)[:, 0]
+    assert len(np.unique(np.round(images, 9), axis=0)) == group.order
+
+
+@pytest.mark.parametrize("name, cls, order", POLYHEDRAL)
+def test_polyhedral_action_is_matrix_multiplication(name, cls, order):
+    group = get_group(name)
+    layout = PointLayout(3, fields=[("pos", "position"), ("vel", "vector"), ("q", "scalar", 2)])
+    P = np.random.default_rng(0).normal(size=(order, 4, layout.width))
+    g = np.random.default_rng(1).permutation(order)
+    moved = group.act(g, P, layout)
+    R = group.matrices(g)
+    np.testing.assert_allclose(moved[..., :3], np.einsum("nij,nmj->nmi", R, P[..., :3]), atol=1e-12)
+    np.testing.assert_allclose(moved[..., 3:6], np.einsum("nij,nmj->nmi", R, P[..., 3:6]), atol=1e-12)
+    np.testing.assert_array_equal(moved[..., 6:], P[..., 6:])
+    assert group.act(g[:1], np.arange(12).reshape(1, 4, 3), PointLayout(3)).dtype == np.float64
+
+
+@pytest.mark.parametrize("name", ["O", "I"])
+def test_polyhedral_action_on_torch_tensors(name):
+    torch = pytest.importorskip("torch")
+    group = get_group(name)
+    layout = PointLayout(3, fields=[("pos", "position"), ("q", "scalar")])
+    P = np.random.default_rng(0).normal(size=(10, 5, 4))
+    g = group.sample(10, 0)
+    for idx in (g, torch.as_tensor(g)):
+        out = group.act(idx, torch.as_tensor(P, dtype=torch.float32), layout)
+        assert isinstance(out, torch.Tensor) and out.dtype == torch.float32
+        np.testing.assert_allclose(out.numpy(), group.act(g, P, layout), atol=1e-5)
+
+
+@pytest.mark.parametrize("name, cls, order", POLYHEDRAL)
+def test_nearest_element_recovers_elements_and_perturbed_elements(name, cls, order):
+    group = get_group(name)
+    e = group.elements()
+    np.testing.assert_array_equal(group.nearest_element(group.matrices(e)), e)
+    # a rotation by 0.2 rad away from each element (on either side) still rounds to it
+    axes = np.random.default_rng(0).normal(size=(order, 3))
+    Q = np.array([_rotation(a, 0.2) for a in axes])
+    np.testing.assert_array_equal(group.nearest_element(group.matrices(e) @ Q), e)
+    np.testing.assert_array_equal(group.nearest_element(Q @ group.matrices(e)), e)
+
+
+@pytest.mark.parametrize("name, cls, order", POLYHEDRAL)
+@given(seed=st.integers(0, 2**31 - 1))
+def test_nearest_element_is_equivariant_for_random_rotations(name, cls, order, seed):
+    group = get_group(name)
+    R = OrthogonalGroup(3, special=True).sample(20, seed)
+    k = group.nearest_element(R)
+    G = group.matrices(k)
+    # nearest: no element does better than the chosen one
+    scores = np.einsum("kij,nij->nk", group.matrices(group.elements()), R)
+    np.testing.assert_allclose(np.einsum("nij,nij->n", G, R), scores.max(axis=1), atol=1e-12)
+    for h in (group.sample(20, seed + 1), np.arange(20) % order):
+        np.testing.assert_array_equal(group.nearest_element(group.matrices(h) @ R), group.compose(h, k))
+
+
+def _rotation(axis, angle):
+    axis = np.asarray(axis, dtype=float) / np.linalg.norm(axis)
+    K = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    return np.eye(3) + np.sin(angle) * K + (1 - np.cos(angle)) * K @ K
+
+
+@pytest.mark.parametrize("name, cls, order", POLYHEDRAL)
+def test_nearest_element_breaks_exact_ties_equivariantly(name, cls, order):
+    """Frames exactly halfway between elements (the frames of symmetric samples): the tied
+    element chosen for a rotated frame is the rotated choice, for every rotation of the group."""
+    group = get_group(name)
+    e = group.elements()
+    G = group.matrices(e)
+    # halfway along each element's own rotation (ties the identity with that element), then
+    # moved to every coset by left multiplication
+    halves = []
+    for M in G[1:]:
+        angle = np.arccos(np.clip((np.trace(M) - 1) / 2, -1, 1))
+        w, v = np.linalg.eig(M)
+        axis = np.real(v[:, np.argmin(np.abs(w - 1))])
+        half = _rotation(axis, angle / 2)
+        if not np.allclose(half @ half, M):
+            half = _rotation(axis, -angle / 2)
+        halves.append(half)
+    halves = np.array(halves)
+    scores = np.einsum("kij,nij->nk", G, halves)
+    # keep the truly tied ones (half of a half turn may be an element itself); 2- to 4-way ties
+    halves = halves[(scores >= scores.max(axis=1, keepdims=True) - 1e-9).sum(axis=1) >= 2]
+    assert len(halves) >= order / 2
+    k = group.nearest_element(halves)
+    for h in e:
+        hh = np.full(len(halves), h)
+        np.testing.assert_array_equal(group.nearest_element(G[hh] @ halves), group.compose(hh, k))
+
+
+def test_nearest_element_edge_inputs():
+    group = get_group("O")
+    R = np.stack([np.eye(3), np.full((3, 3), np.nan)])
+    np.testing.assert_array_equal(group.nearest_element(R), [0, 0])
+    torch = pytest.importorskip("torch")
+    g = group.sample(5, 0)
+    np.testing.assert_array_equal(group.nearest_element(torch.as_tensor(group.matrices(g))), g)
+
+
+@pytest.mark.parametrize("name, cls, order", POLYHEDRAL)
+def test_polyhedral_sampling_is_uniform(name, cls, order):
+    counts = np.bincount(get_group(name).sample(200 * order, 0), minlength=order)
+    assert len(counts) == order and counts.min() > 130 and counts.max() < 270
+
+
+@pytest.mark.parametrize("name, cls, order", POLYHEDRAL)
+def test_polyhedral_groups_pickle_and_compare(name, cls, order):
+    import pickle
+
+    group = get_group(name)
+    back = pickle.loads(pickle.dumps(group))
+    assert back == group == cls() and hash(back) == hash(group) and group.__dict__ == {}
+    assert group != get_group("SO3") and len({get_group("O"), get_group("I"), get_group("tetrahedral")}) == 3
+    g = group.sample(7, 0)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(g)), g)
+    np.testing.assert_array_equal(back.matrices(g), group.matrices(g))
+    product = get_group(f"{name}xS_n")
+    assert pickle.loads(pickle.dumps(product)) == product
+
+
+@pytest.mark.parametrize(
+    "alias, expected",
+    [("O", OctahedralGroup), ("octahedral", OctahedralGroup), ("Octahedral", OctahedralGroup),
+     ("I", IcosahedralGroup), ("icosahedral", IcosahedralGroup), ("tetrahedral", TetrahedralGroup),
+     ("O3", OrthogonalGroup), ("SO3", OrthogonalGroup), ("O2", OrthogonalGroup)],
+)
+def test_polyhedral_aliases(alias, expected):
+    assert type(get_group(alias)) is expected
+
+
+@pytest.mark.parametrize("alias, first", [("OxS_n", OctahedralGroup), ("O×S_n", OctahedralGroup),
+                                          ("IxS_n", IcosahedralGroup), ("I x S_n", IcosahedralGroup),
+                                          ("icosahedralxS_n", IcosahedralGroup),
+                                          ("tetrahedralxS_n", TetrahedralGroup)])
+def test_polyhedral_products_with_permutations(alias, first):
+    group = get_group(alias)
+    assert isinstance(group, ProductGroup) and [type(f) for f in group.factors] == [first, PermutationGroup]
+    assert get_group(group.name) == group  # the name parses back
+    assert group.rotates and group.special and group.permutes and not group.translates and group.d == 3
+    layout = PointLayout(3)
+    P = np.random.default_rng(0).normal(size=(4, 6, 3))
+    g = group.sample(4, 0, n_points=6)
+    moved = group.act(g, P, layout)
+    rotated = np.einsum("nij,nmj->nmi", group.factors[0].matrices(g[0]), P)
+    np.testing.assert_allclose(np.sort(moved, axis=1), np.sort(rotated, axis=1), atol=1e-12)
+
+
+def test_polyhedral_groups_are_examples_and_refuse_other_layouts():
+    import skcanon.groups as groups
+
+    assert "O" in groups.EXAMPLES and "I" in groups.EXAMPLES
+    group = get_group("I")
+    assert not group.acts_on(ImageLayout()) and group.acts_on(PointLayout(3))
+    with pytest.raises(ValueError, match="n_dims=2"):
+        group.check_layout(PointLayout(2))
+    with pytest.raises(TypeError):
+        group.act(np.zeros(1, int), np.zeros((1, 1, 5, 5)), ImageLayout())

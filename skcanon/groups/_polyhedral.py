@@ -126,7 +126,8 @@ class FiniteRotationGroup(Group):
         if hasattr(P, "clone"):  # torch tensor: the table moves to its device and dtype
             import torch
 
-            R = torch.as_tensor(self.rotations(), dtype=P.dtype, device=P.device)
+            # torch.tensor copies: the table is read-only
+            R = torch.tensor(self.rotations(), dtype=P.dtype, device=P.device)
             return rotate_fields(R[torch.as_tensor(g, device=P.device).long()], P, layout)
         return rotate_fields(self.matrices(g), P, layout)
 
