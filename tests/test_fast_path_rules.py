@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 from skcanon import InvariantProjector
 from skcanon.canonicalizers import Canonicalizer, make_canonicalizer
-from skcanon.canonicalizers._frames import fast_pca
-from skcanon.canonicalizers._heuristics import _row_argsort
+from skcanon._kernels.lexsort import _row_argsort
+from skcanon._kernels.pca import fast_pca
 from skcanon.groups import get_group
 from skcanon.layouts import PointLayout
 from skcanon.projections import _geometry
@@ -171,7 +171,7 @@ def test_close_eigenvalues_get_accurate_frames():
     """Gaps of 1e-5 to 1e-2 of the trace: the closed-form 3×3 eigenvectors lose about
     eps / gap² (frames off by 6e-9 at a gap of 3e-5, found by the long fuzzing profile);
     LAPACK takes over there, so frames stay equivariant to rounding and keep det +1."""
-    from skcanon.canonicalizers._frames import sym_eig_desc
+    from skcanon._kernels.eigen import sym_eig_desc
 
     rs = np.random.default_rng(7)
     n = 50

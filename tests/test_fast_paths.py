@@ -13,8 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from skcanon.canonicalizers import Canonicalizer, make_canonicalizer
-from skcanon.canonicalizers._frames import fast_pca, sym_eig_desc
-from skcanon.canonicalizers._heuristics import _tolerant_lexsort_general, tolerant_lexsort
+from skcanon._kernels.eigen import sym_eig_desc
+from skcanon._kernels.lexsort import _tolerant_lexsort_general, tolerant_lexsort
+from skcanon._kernels.pca import fast_pca
 from skcanon.groups import get_group
 from skcanon.layouts import PointLayout
 
@@ -200,17 +201,17 @@ def test_fast_pca_serves_generic_samples_and_refuses_ambiguous_ones(dtype):
 def test_image_moments_fast_path_matches_the_general_rules(special):
     from sklearn.datasets import load_digits
 
-    from skcanon.canonicalizers._frames import pca_frames, weighted_centroid
-    from skcanon.canonicalizers._heuristics import _fast_image_frames, _pixel_grid
+    from skcanon._kernels.fields import weighted_centroid
+    from skcanon._kernels.pca import fast_moment_frames, pca_frames, pixel_grid
 
     X = load_digits().data[:400]
     weights = X.reshape(len(X), -1)
-    grid = _pixel_grid(8, 8)
-    E, ok = _fast_image_frames(weights, grid, special)
+    grid = pixel_grid(8, 8)
+    E, ok = fast_moment_frames(weights, grid, special)
     Y = np.broadcast_to(grid, (len(X),) + grid.shape)
     c = weighted_centroid(Y, weights)
     general = pca_frames(Y - c[:, None, :], weights, special=special, resolve_ties=False, offset=c)
     assert ok.mean() > 0.9  # real digits take the fast path
     np.testing.assert_allclose(E[ok], general[ok], atol=1e-12)
-    blank = _fast_image_frames(np.zeros((2, 64)), grid, special)[1]
+    blank = fast_moment_frames(np.zeros((2, 64)), grid, special)[1]
     assert not blank.any()  # blank images are left to the general rules

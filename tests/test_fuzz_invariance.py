@@ -48,7 +48,7 @@ def _layout(d, fields):
 
 
 def _per_factor_methods(group):
-    return [sorted({n for n, _, kinds, whole in registered_methods() if isinstance(f, kinds) and not whole})
+    return [sorted({n for n, _, supports, whole in registered_methods() if supports(f) and not whole})
             for f in group.factors]
 
 

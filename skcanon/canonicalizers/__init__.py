@@ -2,8 +2,11 @@
 
 A canonicalizer for group ``G`` returns frames ``h(x)`` with ``h(g·x) = g·h(x)``; the
 canonical form ``h(x)⁻¹·x`` is then ``G``-invariant. This package holds the method
-registry used by :class:`~skcanon.CanonicalizerTransformer`; each method is one class,
-and adding one means writing the class and one :func:`register_method` call.
+registry used by :class:`~skcanon.CanonicalizerTransformer`: one concern, which method
+serves which group. Each method is one class that says, from the group's capabilities,
+which groups it ``supports`` and where it is the ``default_for`` ``method="auto"``; adding
+one means writing the class and one :func:`register_method` call. The numeric kernels the
+classes share live in :mod:`skcanon._kernels`.
 
 Degenerate inputs
 -----------------
@@ -42,28 +45,18 @@ of a non-free action has one (no continuous invariant cross-section exists), so 
 perturbations there can switch the frame.
 """
 
-from ..groups import (
-    CyclicGroup,
-    DihedralGroup,
-    EuclideanGroup,
-    Group,
-    OrthogonalGroup,
-    PermutationGroup,
-    ScalingGroup,
-    SimilarityGroup,
-    TranslationGroup,
-)
+from .._kernels import pca as _frames  # noqa: F401  (re-export for callers not yet moved)
+from .._kernels.lexsort import tolerant_lexsort
 from ._base import Canonicalizer, ChainCanonicalizer, IdentityCanonicalizer
 from ._graphs import GraphCanonicalizer
-from ._similarity import SimilarityPCACanonicalizer
 from ._heuristics import (
     CentroidCanonicalizer,
     MomentsCanonicalizer,
     PCACanonicalizer,
     ScaleCanonicalizer,
     SortCanonicalizer,
-    tolerant_lexsort,
 )
+from ._similarity import SimilarityPCACanonicalizer
 
 __all__ = [
     "Canonicalizer",
@@ -83,56 +76,75 @@ __all__ = [
     "tolerant_lexsort",
 ]
 
-#: method name → list of (canonicalizer class, group classes it handles, whole-product?);
-#: one name may have a class per kind of group ("pca" for E(d) and for Sim(d))
+#: method name → list of ``(canonicalizer class, supports, whole_group)`` in registration
+#: order; ``supports(group, layout=None)`` is the class's own :meth:`Canonicalizer.supports`.
+#: One name may have a class per kind of group ("pca" for E(d) and for Sim(d)).
 METHODS = {}
 
 
-def register_method(name, cls, groups, whole_group=False):
-    """Make ``cls`` available as ``method=name`` for groups of the given classes.
+def register_method(name, cls, groups=None, whole_group=None):
+    """Make ``cls`` available as ``method=name`` for every group ``cls.supports``.
 
-    ``whole_group=True`` means the canonicalizer handles a product group at once (a
-    learned network for E(3)×S_n, say) instead of one factor.
+    The class states what it handles: ``supports(group, layout=None)`` (from the group's
+    capabilities), ``default_for(group, layout)`` (whether ``method="auto"`` picks it) and
+    ``whole_group`` (True when it takes a product group at once, a learned network for
+    E(3)×S_n, say, instead of one factor). Registration order breaks ties between defaults.
     """
-    METHODS.setdefault(name, []).append((cls, tuple(groups), whole_group))
+    if groups is not None:  # transition: the old form named the group classes it handles
+        kinds = tuple(groups)
+
+        def supports(group, layout=None, _kinds=kinds):
+            return isinstance(group, _kinds)  # transition
+
+        whole = bool(whole_group)
+    else:
+        supports = cls.supports
+        whole = bool(cls.whole_group if whole_group is None else whole_group)
+    METHODS.setdefault(name, []).append((cls, supports, whole))
 
 
 def registered_methods():
-    """``(name, class, group classes, whole_group)`` for every registered method entry."""
+    """``(name, class, supports, whole_group)`` for every registered method entry;
+    ``supports(group, layout=None)`` says whether the entry handles ``group``."""
     for name, entries in METHODS.items():
-        for cls, kinds, whole in entries:
-            yield name, cls, kinds, whole
+        for cls, supports, whole in entries:
+            yield name, cls, supports, whole
 
 
 def _lookup(name, group):
     """The (class, whole_group) registered under ``name`` for ``group``, or None."""
-    for cls, kinds, whole in METHODS.get(name, ()):
-        if isinstance(group, kinds):
+    for cls, supports, whole in METHODS.get(name, ()):
+        if supports(group):
             return cls, whole
     return None
 
 
-register_method("identity", IdentityCanonicalizer, (Group,), whole_group=True)
-register_method("centroid", CentroidCanonicalizer, (TranslationGroup,))
-register_method("scale", ScaleCanonicalizer, (ScalingGroup,))
-register_method("pca", PCACanonicalizer, (OrthogonalGroup, EuclideanGroup, CyclicGroup, DihedralGroup))
-register_method("pca", SimilarityPCACanonicalizer, (SimilarityGroup,))
-register_method("moments", MomentsCanonicalizer, (OrthogonalGroup, CyclicGroup, DihedralGroup))
-register_method("sort", SortCanonicalizer, (PermutationGroup,))
-register_method("wl", GraphCanonicalizer, (PermutationGroup,))
+register_method("identity", IdentityCanonicalizer)
+register_method("centroid", CentroidCanonicalizer)
+register_method("scale", ScaleCanonicalizer)
+register_method("pca", PCACanonicalizer)
+register_method("pca", SimilarityPCACanonicalizer)
+register_method("moments", MomentsCanonicalizer)
+register_method("sort", SortCanonicalizer)
+register_method("wl", GraphCanonicalizer)
 
 
 def default_method(group, layout):
-    """The heuristic used for ``method="auto"`` on one (non-product) group."""
-    if isinstance(group, TranslationGroup):
-        return "centroid"
-    if isinstance(group, ScalingGroup):
-        return "scale"
-    if isinstance(group, PermutationGroup):
-        return "wl" if getattr(layout, "kind", None) == "graph" else "sort"
-    if getattr(layout, "kind", None) == "image":
-        return "moments"
-    return "pca"
+    """The heuristic used for ``method="auto"`` on one (non-product) group.
+
+    The first registered method whose class claims the default (``default_for``) for this
+    group on this layout; where none does, the first that supports the group at all (its
+    ``check_layout`` then explains what the layout lacks); None when no method supports it.
+    """
+    for name, entries in METHODS.items():
+        for cls, supports, whole in entries:
+            if not whole and cls.default_for(group, layout) and supports(group):
+                return name
+    for name, entries in METHODS.items():
+        for cls, supports, whole in entries:
+            if not whole and supports(group):
+                return name
+    return None
 
 
 def _methods_for(group):
@@ -158,10 +170,13 @@ def make_canonicalizer(group, method, layout, **options):
         names = method.split("+")
     if len(names) == 1 and len(factors) > 1:
         # whole-group canonicalizers take the product itself; they check its factors
-        whole = [cls for cls, _, is_whole in METHODS.get(names[0], ()) if is_whole]
+        whole = [(cls, supports) for cls, supports, is_whole in METHODS.get(names[0], ()) if is_whole]
         if not whole:
             raise ValueError(_method_error(group, method))
-        canon = _build(whole[0], group, options)
+        # the entry that supports the product; else the first (entries registered in the
+        # old form name factor classes only — transition): its constructor checks the factors
+        cls = next((c for c, supports in whole if supports(group)), whole[0][0])
+        canon = _build(cls, group, options)
         canon.check_layout(layout)
         return canon
     if len(names) != len(factors):
@@ -187,7 +202,7 @@ def _method_error(group, method):
     whole = sorted(n for n in METHODS if _is_whole(n))
     hint = (
         f" For a product group give one method per factor joined by '+', in factor order "
-        f"(e.g. '{'+'.join(default_method(f, None) for f in group.factors)}'), or one of {whole}."
+        f"(e.g. '{'+'.join(default_method(f, None) or '?' for f in group.factors)}'), or one of {whole}."
         if len(group.factors) > 1 else ""
     )
     return (

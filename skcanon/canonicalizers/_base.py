@@ -1,4 +1,9 @@
-"""The canonicalizer protocol and the chain that composes canonicalizers for product groups."""
+"""The canonicalizer protocol and the chain that composes canonicalizers for product groups.
+
+One concern: what a canonicalizer is — its frames, canonical form, the capabilities-based
+``supports``/``default_for`` by which the registry in :mod:`skcanon.canonicalizers` finds it —
+and how the per-factor canonicalizers of a product group run in sequence.
+"""
 
 from __future__ import annotations
 
@@ -31,9 +36,27 @@ class Canonicalizer:
     #: numpy code that releases the GIL: ``transform`` may run its batches in threads
     #: (torch networks already use torch's own threads, so they say False)
     batches_in_threads = True
+    #: True when the class handles a product group at once (a learned network for
+    #: E(3)×S_n, say) instead of one factor of it
+    whole_group = False
 
     def __init__(self, group):
         self.group = group
+
+    @classmethod
+    def supports(cls, group, layout=None):
+        """True when this method canonicalizes ``group`` — one factor of a product, or the
+        whole product for :attr:`whole_group` classes — judged from the group's capabilities
+        (``rotates``, ``translates``, ``permutes``, ...), never from its class. With a
+        ``layout``, also True only where the method works on that kind of data; without
+        one, :meth:`check_layout` later names what the layout lacks."""
+        return False
+
+    @classmethod
+    def default_for(cls, group, layout=None):
+        """True when ``method="auto"`` picks this method for ``group`` (one factor) on
+        ``layout`` (None: not known). Baselines and networks are never the default."""
+        return False
 
     def check_layout(self, layout):
         self.group.check_layout(layout)
@@ -57,6 +80,11 @@ class IdentityCanonicalizer(Canonicalizer):
     """The baseline: every frame is the identity, the output is the input."""
 
     method = "identity"
+    whole_group = True
+
+    @classmethod
+    def supports(cls, group, layout=None):
+        return True
 
     def frames(self, P, layout):
         return self.group.identity(P.shape[0], n_points=P.shape[1])
@@ -104,56 +132,5 @@ class ChainCanonicalizer(Canonicalizer):
         return self.canonicalize(P, layout)[1]
 
 
-def geometric_field(layout):
-    """The field frames are computed from: the first position field, else the first vector."""
-    fields = [f for f in layout.fields if f.kind == "position"] or [
-        f for f in layout.fields if f.kind == "vector"
-    ]
-    if not fields:
-        raise ValueError(
-            f"This method needs a position or vector field to compute frames; layout {layout!r} "
-            "has only scalars."
-        )
-    return fields[0]
-
-
-def geometric_points(P, layout):
-    """Float64 points and presence weights that frames are computed from.
-
-    Uses :func:`geometric_field` (the first position field, or, when there is none, the
-    first vector field); absent points (all-NaN rows) get weight 0 and coordinates 0.
-
-    Returns ``(Y, w, is_position)`` with ``Y`` of shape ``(n, m, d)`` and ``w`` of shape
-    ``(n, m)``.
-    """
-    field = geometric_field(layout)
-    Y = np.asarray(P[..., layout.slice_of(field.name)], dtype=np.float64)
-    present = ~np.isnan(P).all(axis=2) if np.issubdtype(P.dtype, np.floating) else np.ones(P.shape[:2], bool)
-    Y = np.where(present[..., None], Y, 0.0)
-    return Y, present.astype(np.float64), field.kind == "position"
-
-
-def attached_fields(P, layout, centroid=None):
-    """The fields besides :func:`geometric_field`, for the tie rules of frames.
-
-    Returns ``(V, S)``: ``V`` of shape ``(n, m, q, d)`` float64, the other position fields
-    (minus ``centroid`` when given, as the frame's own points are) and the vector fields;
-    ``S`` of shape ``(n, m, s)`` float64, the scalar fields. Absent points hold NaN.
-    """
-    own = geometric_field(layout)
-    n, m = P.shape[:2]
-    d = layout.n_dims
-    vectors, scalars = [], []
-    for f in layout.fields:
-        if f.name == own.name:
-            continue
-        block = np.asarray(P[..., layout.slice_of(f.name)], dtype=np.float64)
-        if f.kind == "scalar":
-            scalars.append(block)
-        elif f.kind == "position" and centroid is not None:
-            vectors.append(block - centroid[:, None, :])
-        else:
-            vectors.append(block)
-    V = np.stack(vectors, axis=2) if vectors else np.empty((n, m, 0, d))
-    S = np.concatenate(scalars, axis=2) if scalars else np.empty((n, m, 0))
-    return V, S
+# re-export for callers not yet moved
+from .._kernels.fields import attached_fields, geometric_field, geometric_points  # noqa: E402,F401

@@ -1,5 +1,8 @@
 """Exact canonical labelling of graphs (S_n acting on a GraphLayout).
 
+One concern: the ``wl`` canonicalizer — node orders of graphs by nauty or by the
+pure-Python individualization–refinement search.
+
 With ``pynauty`` installed (``pip install pynauty``, the ``graphs`` extra) labelling uses
 nauty; without it, a pure-Python individualization–refinement search that is exact up to
 :data:`MAX_LEAVES` search leaves per graph and warns (:class:`CanonicalFormWarning`) for the
@@ -61,6 +64,15 @@ class GraphCanonicalizer(Canonicalizer):
 
     method = "wl"
     priority = 3
+
+    @classmethod
+    def supports(cls, group, layout=None):
+        return (group.permutes and not (group.rotates or group.translates or group.rescales)
+                and (layout is None or getattr(layout, "kind", None) == "graph"))
+
+    @classmethod
+    def default_for(cls, group, layout=None):
+        return cls.supports(group) and getattr(layout, "kind", None) == "graph"
 
     def check_layout(self, layout):
         if getattr(layout, "kind", None) != "graph":

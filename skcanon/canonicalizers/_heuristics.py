@@ -1,17 +1,40 @@
-"""Fixed (non-learned) canonicalizers: centroid, scale, PCA frames, image moments, sort."""
+"""Fixed (non-learned) canonicalizers: centroid, scale, PCA frames, image moments, sort.
+
+One concern: the heuristic canonicalizer classes — which groups each supports (by the
+groups' capabilities), when it is the default, and its fast ``canonicalize``. The numeric
+work lives in :mod:`skcanon._kernels`.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..groups import CyclicGroup, DihedralGroup, EuclideanGroup, OrthogonalGroup
-from ._base import Canonicalizer, attached_fields, geometric_field, geometric_points
-from ._frames import SIGN_RTOL, fast_pca, pca_frames, rescale_points, sym_eig_desc, weighted_centroid
+from .._kernels.fields import (
+    attached_fields,  # noqa: F401  (re-export for callers not yet moved)
+    divide_geometric,
+    geometric_field,
+    geometric_points,
+    rescale_points,
+    shift_columns,
+    weighted_centroid,
+)
+from .._kernels.lexsort import (
+    SORT_RTOL,  # noqa: F401  (re-export for callers not yet moved)
+    _fast_lexsort,
+    gather_points,
+    sort_key_columns,
+    tolerant_lexsort,
+)
+from .._kernels.pca import (
+    fast_moment_frames,
+    fast_pca,
+    pca_frames,
+    pca_group_frames,
+    pixel_grid,
+    rounding_unit,
+)
+from ._base import Canonicalizer
 
-#: relative tolerance under which two sort keys count as equal (per input dtype); for
-#: float32 about 800 rounding units, so that keys computed from rotated float32 points
-#: (a pca frame first) do not split ties that their rounding perturbs
-SORT_RTOL = {np.dtype(np.float64): 1e-9, np.dtype(np.float32): 1e-4}
 
 
 class CentroidCanonicalizer(Canonicalizer):
@@ -22,6 +45,16 @@ class CentroidCanonicalizer(Canonicalizer):
 
     method = "centroid"
     priority = 0
+
+    @classmethod
+    def supports(cls, group, layout=None):
+        # translations alone: groups that also rotate or rescale have their own frames
+        return (group.translates and not group.rotates and not group.rescales
+                and (layout is None or group.acts_on(layout)))
+
+    @classmethod
+    def default_for(cls, group, layout=None):
+        return cls.supports(group)
 
     def frames(self, P, layout):
         Y, w, is_position = geometric_points(P, layout)
@@ -46,18 +79,10 @@ class CentroidCanonicalizer(Canonicalizer):
 
 
 #: per dtype, sums of squares the scale fast path trusts (precise, not near overflow)
+
+
+#: per dtype, sums of squares the scale fast path trusts (precise, not near overflow)
 _SQUARE_RANGE = {np.dtype(np.float32): (1e-30, 1e36), np.dtype(np.float64): (1e-290, 1e300)}
-
-
-def divide_geometric(P, layout, s):
-    """``P`` with its geometric fields divided by the per-sample ``s``, in float64 so that a
-    factor ``1/s`` beyond the working dtype's range (tiny float32 samples) cannot overflow."""
-    out = P.copy()
-    for f in layout.fields:
-        if f.is_geometric:
-            fs = layout.slice_of(f.name)
-            out[..., fs] = (np.asarray(P[..., fs], dtype=np.float64) / s[:, None, None]).astype(P.dtype)
-    return out
 
 
 class ScaleCanonicalizer(Canonicalizer):
@@ -69,6 +94,15 @@ class ScaleCanonicalizer(Canonicalizer):
 
     method = "scale"
     priority = 1
+
+    @classmethod
+    def supports(cls, group, layout=None):
+        return (group.rescales and not group.rotates and not group.translates
+                and (layout is None or group.acts_on(layout)))
+
+    @classmethod
+    def default_for(cls, group, layout=None):
+        return cls.supports(group)
 
     def frames(self, P, layout):
         Y, w, _ = geometric_points(P, layout)
@@ -114,18 +148,29 @@ class ScaleCanonicalizer(Canonicalizer):
 
 
 class PCACanonicalizer(Canonicalizer):
-    """O(d), SO(d), E(d), SE(d) — and C_n/D_n on 2-D points — by principal axes.
+    """Any group of rotations (with or without translations) on points, by principal axes.
 
-    The covariance of the present points about their centroid gives the axes (by
-    decreasing variance); the sign of each axis makes the third moment along it positive,
-    and for SO(d)/SE(d) the least certain axis is flipped when the determinant is -1. For
-    E(d)/SE(d) the frame also carries the centroid as its translation. Repeated
-    eigenvalues and symmetric shapes follow the rules in :mod:`skcanon.canonicalizers`.
-    For C_n/D_n the continuous frame is rounded to the nearest group element.
-    Cost ``O(n·m·d²)`` plus a batched ``d×d`` eigendecomposition.
+    O(d), SO(d), E(d), SE(d), and finite rotation groups (C_n/D_n on 2-D points, and any
+    other that rounds a rotation to its nearest element). The covariance of the present
+    points about their centroid gives the axes (by decreasing variance); the sign of each
+    axis makes the third moment along it positive, and for special groups the least
+    certain axis is flipped when the determinant is -1. For groups that translate the
+    frame also carries the centroid as its translation. Repeated eigenvalues and symmetric
+    shapes follow the rules in :mod:`skcanon.canonicalizers`. Finite groups round the
+    continuous frame to the nearest group element (``group.nearest_element``), which keeps
+    the frame equivariant. Cost ``O(n·m·d²)`` plus a batched ``d×d`` eigendecomposition.
     """
 
     method = "pca"
+
+    @classmethod
+    def supports(cls, group, layout=None):
+        return (group.rotates and not group.rescales and "points" in group.layout_kinds
+                and (layout is None or getattr(layout, "kind", None) == "points"))
+
+    @classmethod
+    def default_for(cls, group, layout=None):
+        return cls.supports(group) and getattr(layout, "kind", None) != "image"
 
     def check_layout(self, layout):
         if getattr(layout, "kind", None) != "points":
@@ -135,34 +180,16 @@ class PCACanonicalizer(Canonicalizer):
         self.group.check_layout(layout)
 
     def frames(self, P, layout):
-        Y, w, _ = geometric_points(P, layout)
-        if not np.isfinite(Y).all():
-            raise ValueError("X has infinite coordinates (an overflow before canonicalization?): "
-                             "PCA frames need finite positions.")
-        # frames do not depend on size: work on points rescaled to a largest coordinate of 1
-        # (no overflow or underflow in squares and cubes, whatever the input's magnitude)
-        Y, a = rescale_points(Y, w)
-        c = weighted_centroid(Y, w)
-        g = self.group
-        special = getattr(g, "special", isinstance(g, CyclicGroup))
-        translating = isinstance(g, EuclideanGroup)
-        E = pca_frames(Y - c[:, None, :], w, special=special, offset=None if translating else c,
-                       magnitude=np.max(np.einsum("nmd,nmd->nm", Y, Y), axis=1), eps=_rounding(P),
-                       attached=lambda i: attached_fields(P[i], layout, (c * a[:, None])[i] if translating else None))
-        c = c * a[:, None]
-        if translating:
-            return g.from_parts(E, c)
-        if isinstance(g, OrthogonalGroup):
-            return E
-        return planar_element(g, E)
+        return pca_group_frames(self.group, P, layout)
 
     def canonicalize(self, P, layout):
         """Canonical forms and frames; a vectorized fast path serves samples without
         absent points whose axes and signs are clearly determined (generic data), the
         general path (:meth:`frames`, then the group action) all others."""
         g = self.group
-        translating = isinstance(g, EuclideanGroup)
-        if (P.dtype not in (np.float32, np.float64) or not isinstance(g, (OrthogonalGroup, EuclideanGroup))
+        translating = g.translates
+        # the fast path returns continuous frames as they are; finite groups round them
+        if (P.dtype not in (np.float32, np.float64) or g.is_finite
                 or (translating and not layout.has_positions) or 0 in P.shape[:2]):
             return super().canonicalize(P, layout)
         out, h, ok = self._fast_canonicalize(P, layout)
@@ -174,7 +201,7 @@ class PCACanonicalizer(Canonicalizer):
             retry = rest[np.isfinite(P[rest]).all(axis=(1, 2))]
             if retry.size:
                 out64, h64, ok64 = self._fast_canonicalize(P[retry].astype(np.float64), layout,
-                                                           eps=_rounding(P))
+                                                           eps=rounding_unit(P))
                 out[retry[ok64]], h[retry[ok64]] = out64[ok64], h64[ok64]
                 rest = np.setdiff1d(rest, retry[ok64], assume_unique=True)
         if rest.size:
@@ -186,7 +213,7 @@ class PCACanonicalizer(Canonicalizer):
         """``(out, frames, ok)`` from :func:`fast_pca`; rows where ``ok`` is False are
         placeholders for the general path to overwrite."""
         g = self.group
-        translating = isinstance(g, EuclideanGroup)
+        translating = g.translates
         field = geometric_field(layout)
         sl = layout.slice_of(field.name)
         # absent points make a sample's centroid NaN: fast_pca refuses it (no separate pass)
@@ -207,21 +234,9 @@ class PCACanonicalizer(Canonicalizer):
                     shift_columns(np.matmul(P[..., fs], Ed), shift, out[..., fs])
                 else:
                     out[..., fs] = np.matmul(P[..., fs], Ed)
-        return out, (g.from_parts(E, c) if translating else E), ok
+        return out, g.nearest_element(E, c if translating else None), ok
 
 
-def _rounding(P):
-    """Rounding unit of the working array's dtype (float64's for integer input)."""
-    return float(np.finfo(P.dtype).eps) if np.issubdtype(P.dtype, np.floating) else float(np.finfo(np.float64).eps)
-
-
-def shift_columns(Y, c, out):
-    """``out[:, :, k] = Y[:, :, k] - c[:, k]`` one column at a time (a broadcast over the
-    small trailing axis is several times slower in numpy)."""
-    c = c.astype(Y.dtype, copy=False)
-    for k in range(Y.shape[2]):
-        np.subtract(Y[:, :, k], c[:, k, None], out=out[:, :, k])
-    return out
 
 
 class MomentsCanonicalizer(Canonicalizer):
@@ -238,6 +253,16 @@ class MomentsCanonicalizer(Canonicalizer):
 
     method = "moments"
 
+    @classmethod
+    def supports(cls, group, layout=None):
+        # rotations about the image centre; check_layout names what a point layout lacks
+        return (group.rotates and not group.translates and not group.rescales
+                and (layout is None or (getattr(layout, "kind", None) == "image" and group.acts_on(layout))))
+
+    @classmethod
+    def default_for(cls, group, layout=None):
+        return cls.supports(group) and getattr(layout, "kind", None) == "image"
+
     def check_layout(self, layout):
         if getattr(layout, "kind", None) != "image":
             raise ValueError(
@@ -247,11 +272,10 @@ class MomentsCanonicalizer(Canonicalizer):
 
     def frames(self, P, layout):
         n, _, h, w_ = P.shape
-        grid = _pixel_grid(h, w_)
+        grid = pixel_grid(h, w_)
         weights = np.abs(np.asarray(P, dtype=np.float64)).sum(axis=1).reshape(n, -1)
-        g = self.group
-        special = isinstance(g, CyclicGroup) or getattr(g, "special", False)
-        E, ok = _fast_image_frames(weights, grid, special)
+        special = self.group.special
+        E, ok = fast_moment_frames(weights, grid, special)
         if not ok.all():
             # ambiguous images (blank, isotropic, undecided signs) take the general rules
             rest = np.flatnonzero(~ok)
@@ -259,93 +283,9 @@ class MomentsCanonicalizer(Canonicalizer):
             c = weighted_centroid(Y, weights[rest])
             E[rest] = pca_frames(Y - c[:, None, :], weights[rest], special=special, resolve_ties=False,
                                  offset=c)
-        if isinstance(g, OrthogonalGroup):
-            return E
-        return planar_element(g, E)
+        return self.group.nearest_element(E)
 
 
-def _pixel_grid(h, w):
-    """Pixel centres as 2-D points: ``x`` to the right, ``y`` up, origin at the image centre."""
-    rows, cols = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
-    return np.stack([cols - (w - 1) / 2.0, (h - 1) / 2.0 - rows], -1).reshape(-1, 2)
-
-
-def _fast_image_frames(weights, grid, special):
-    """The moments frame from raw moments up to order 3, obtained with one matrix product.
-
-    Reproduces :func:`pca_frames` for images whose covariance eigenvalues are well separated
-    and whose axis signs are decided by the third moments; ``ok`` is False for all others.
-    """
-    x, y = grid[:, 0], grid[:, 1]
-    monomials = np.stack([np.ones_like(x), x, y, x * x, x * y, y * y,
-                          x**3, x * x * y, x * y * y, y**3], axis=1)
-    W = weights.sum(axis=1)
-    m = (weights @ monomials) / np.where(W > 0, W, 1.0)[:, None]
-    cx, cy = m[:, 1], m[:, 2]
-    cov = np.empty((len(m), 2, 2))
-    cov[:, 0, 0] = m[:, 3] - cx * cx
-    cov[:, 0, 1] = cov[:, 1, 0] = m[:, 4] - cx * cy
-    cov[:, 1, 1] = m[:, 5] - cy * cy
-    # central third moments
-    mu30 = m[:, 6] - 3 * cx * m[:, 3] + 2 * cx**3
-    mu21 = m[:, 7] - 2 * cx * m[:, 4] - cy * m[:, 3] + 2 * cx * cx * cy
-    mu12 = m[:, 8] - 2 * cy * m[:, 4] - cx * m[:, 5] + 2 * cx * cy * cy
-    mu03 = m[:, 9] - 3 * cy * m[:, 5] + 2 * cy**3
-    lam, E, reliable = sym_eig_desc(cov)
-    a, b = E[:, 0, :], E[:, 1, :]  # components of each axis, (n, 2)
-    m3 = (a**3 * mu30[:, None] + 3 * a * a * b * mu21[:, None] + 3 * a * b * b * mu12[:, None]
-          + b**3 * mu03[:, None])
-    size = np.maximum(np.maximum(lam, 0.0).sum(axis=1, keepdims=True) ** 1.5, 1e-300)
-    # the margin keeps samples near the general path's thresholds on the general path
-    decided = np.abs(m3) > 100 * SIGN_RTOL * size
-    E = E * np.where(decided, np.sign(m3), 1.0)[:, None, :]
-    if special:
-        flip = np.linalg.det(E) < 0
-        weakest = np.argmin(np.abs(m3) / size, axis=1)
-        rows = np.flatnonzero(flip)
-        E[rows, :, weakest[rows]] *= -1
-    ok = reliable & decided.all(axis=1) & (W > 0)
-    return E, ok
-
-
-def planar_element(group, E):
-    """Round 2-D orthonormal frames ``E`` to the nearest element of C_n or D_n."""
-    if isinstance(group, DihedralGroup):
-        reflect = np.linalg.det(E) < 0
-        # E = R(θ)·diag(-1, 1) for reflections, so R(θ) = E·diag(-1, 1)
-        rot = np.where(reflect[:, None, None], E * np.array([-1.0, 1.0]), E)
-        k = _nearest_step(rot, group.n)
-        return k + group.n * reflect.astype(np.int64)
-    if isinstance(group, CyclicGroup):
-        return _nearest_step(E, group.n)
-    raise TypeError(f"Cannot round a planar frame to an element of {group.name}.")
-
-
-#: fraction of a step under which a frame angle counts as exactly half-way between two
-#: group elements (a symmetric sample, e.g. one bright pixel on a diagonal)
-STEP_TIE = 1e-6
-
-
-def _nearest_step(R, n):
-    """Nearest rotation step ``k`` (angle ``2πk/n``) to the frames ``R``. Half-way angles go
-    up (``floor(x + 1/2)``, with a small tolerance for rounding): unlike numpy's
-    round-half-to-even, this commutes with rotating by whole steps, so the canonical form of
-    a sample whose frame lies exactly between two steps is invariant too."""
-    theta = np.arctan2(R[:, 1, 0], R[:, 0, 0])
-    return np.mod(np.floor(theta * n / (2 * np.pi) + 0.5 + STEP_TIE).astype(np.int64), n)
-
-
-def sort_key_columns(layout, key_order):
-    """Column order of the ``sort`` key: ``None`` for the layout's own order
-    (``key_order="columns"``); for ``"scalars_first"`` the scalar fields' columns, then the
-    others, each in layout order (shared with the anchored network's base order)."""
-    if key_order == "columns" or not hasattr(layout, "fields"):
-        return None
-    scalar, other = [], []
-    for f in layout.fields:
-        sl = layout.slice_of(f.name)
-        (scalar if f.kind == "scalar" else other).extend(range(sl.start, sl.stop))
-    return None if not scalar or not other else np.array(scalar + other)
 
 
 class SortCanonicalizer(Canonicalizer):
@@ -373,6 +313,16 @@ class SortCanonicalizer(Canonicalizer):
     options = ("key_order",)
     #: accepted values of ``key_order``
     KEY_ORDERS = ("columns", "scalars_first")
+
+    @classmethod
+    def supports(cls, group, layout=None):
+        # check_layout explains why graphs need "wl"; with a layout given, graphs are out
+        return (group.permutes and not (group.rotates or group.translates or group.rescales)
+                and (layout is None or getattr(layout, "kind", None) == "points"))
+
+    @classmethod
+    def default_for(cls, group, layout=None):
+        return cls.supports(group) and getattr(layout, "kind", None) != "graph"
 
     def __init__(self, group, key_order="columns"):
         super().__init__(group)
@@ -409,179 +359,3 @@ class SortCanonicalizer(Canonicalizer):
         return out, h
 
 
-def gather_points(P, order):
-    """``out[i] = P[i, order[i]]`` for ``(n, m, w)`` ``P``: one flat ``take`` of whole
-    point rows (several times faster than ``take_along_axis`` on a small trailing axis)."""
-    n, m, w = P.shape
-    flat = (order + (np.arange(n, dtype=np.intp) * m)[:, None]).reshape(-1)
-    rows = np.ascontiguousarray(P).reshape(n * m, w)
-    return np.take(rows, flat, axis=0).reshape(n, m, w)
-
-
-def _fast_lexsort(P, gather=True):
-    """Order and sorted points for float input without NaN/inf, or ``(None, None)``.
-
-    One key sort of the first column serves every sample whose first column has no
-    tolerant tie — the order of distinct keys is unique, so how equal keys are ordered
-    does not matter there; only samples with ties take the column-by-column refinement.
-    """
-    V = np.asarray(P)
-    n, m, width = V.shape
-    if V.dtype not in (np.float32, np.float64) or not n or m < 2 or m > _MAX_KEY_POINTS:
-        return None, None
-    flat = V.reshape(n, -1)
-    scale = np.abs(flat).max(axis=1)   # NaN and inf propagate: one check covers them
-    if not np.isfinite(scale).all():
-        return None, None
-    tol = (SORT_RTOL[V.dtype] * np.maximum(scale, np.finfo(V.dtype).tiny)).astype(V.dtype)
-    first = V[:, :, 0]
-    order = _row_argsort(first, exact=False)
-    out = gather_points(V, order) if gather else None
-    keys = out[:, :, 0] if gather else np.take_along_axis(first, order, axis=1)
-    tied = np.flatnonzero(_rows_any(np.subtract(keys[:, 1:], keys[:, :-1]) <= tol[:, None]))
-    if tied.size and V.dtype == np.float32 and width > 1:
-        # most float32 ties are isolated pairs of neighbours: put each pair in the order the
-        # column-by-column refinement gives, without re-sorting; chains of 3+ take the loop
-        mask = np.subtract(keys[tied, 1:], keys[tied, :-1]) <= tol[tied, None]
-        chain = _rows_any(mask[:, 1:] & mask[:, :-1])
-        _order_tied_pairs(V, order, out, tied[~chain], mask[~chain], tol)
-        tied = tied[chain]
-    if tied.size:
-        # float32 keys are exact: the first column's order is already the stable one
-        start = order[tied] if V.dtype == np.float32 else None
-        with np.errstate(invalid="ignore"):
-            order[tied] = _lexsort_loop(V[tied], tol[tied], width, tied.size, order=start)
-        if gather:
-            out[tied] = gather_points(V[tied], order[tied])
-    return order, out
-
-
-def _order_tied_pairs(V, order, out, samples, mask, tol):
-    """In place: for each pair of neighbours ``(j, j + 1)`` in ``order[samples]`` whose first
-    column ties (``mask``), the order :func:`_lexsort_loop` gives — by the first later column
-    that differs by more than ``tol``, else by the last column whose values differ at all
-    (its stable sorts compose that way), else as they are."""
-    if not samples.size:
-        return
-    k, j = np.nonzero(mask)
-    s = samples[k]
-    a, b = order[s, j], order[s, j + 1]
-    D = (V[s, b] - V[s, a])[:, 1:]
-    t = tol[s][:, None]
-    big = np.abs(D) > t
-    rows = np.arange(len(s))
-    first = D[rows, np.argmax(big, axis=1)]
-    nonzero = D != 0
-    last = D[rows, D.shape[1] - 1 - np.argmax(nonzero[:, ::-1], axis=1)]
-    swap = np.where(big.any(axis=1), first < 0, nonzero.any(axis=1) & (last < 0))
-    s, j, a, b = s[swap], j[swap], a[swap], b[swap]
-    order[s, j], order[s, j + 1] = b, a
-    if out is not None:
-        out[s, j], out[s, j + 1] = V[s, b], V[s, a]
-
-
-#: most points per sample for the packed sort keys (the point index takes the low bits)
-_MAX_KEY_POINTS = 1 << 16
-
-
-def _sortable_bits(values):
-    """Unsigned integers (uint32 for float32, uint64 for float64) whose order is the
-    numeric order of ``values`` (finite or ±inf, no NaN), with -0.0 equal to 0.0."""
-    if values.dtype == np.float32:
-        bits = (values + np.float32(0.0)).view(np.int32)   # + 0.0 turns -0.0 into 0.0
-        return (bits ^ ((bits >> 31) | np.int32(-2**31))).view(np.uint32)
-    bits = (values + 0.0).view(np.int64)
-    return (bits ^ ((bits >> 63) | np.int64(-2**63))).view(np.uint64)
-
-
-def _row_argsort(values, groups=None, exact=True):
-    """Per row, the stable order of ``values`` (``(n, m)``, float), first by ``groups``
-    (non-negative ints below ``m``) when given.
-
-    One sort of packed integer keys ``(group, value, position)``: unique keys, so the
-    result equals numpy's stable argsort. float64 values do not fit beside the position:
-    with ``exact`` they take numpy's stable argsorts, otherwise their lowest bits give
-    way to the position (an order that differs from the exact one only between values
-    closer than about 1e-14 relative, which the callers treat as tied anyway).
-    """
-    m = values.shape[1]
-    b = max(1, int(m - 1).bit_length())
-    position = np.arange(m, dtype=np.uint64)
-    if values.dtype == np.float32 and m <= _MAX_KEY_POINTS:
-        key = _sortable_bits(values).astype(np.uint64) << np.uint64(b)
-        if groups is not None:
-            key |= groups.astype(np.uint64) << np.uint64(32 + b)
-    elif not exact and groups is None and b <= 21:
-        key = _sortable_bits(values) & ~np.uint64((1 << b) - 1)
-    else:
-        idx = np.argsort(values, axis=1, kind="stable")
-        if groups is not None:
-            idx = np.take_along_axis(idx, np.argsort(np.take_along_axis(groups, idx, 1), 1, kind="stable"), 1)
-        return idx
-    key |= position
-    key.sort(axis=1)
-    return (key & np.uint64((1 << b) - 1)).astype(np.intp)
-
-
-def _rows_any(mask):
-    """``mask.any(axis=1)`` for a 2-D boolean array, eight flags per comparison."""
-    n, w = mask.shape
-    padded = np.zeros((n, w + (-w % 8)), dtype=bool)
-    padded[:, :w] = mask
-    return padded.view(np.uint64).any(axis=1)
-
-
-def tolerant_lexsort(P):
-    """Batched lexicographic order of the rows of ``P`` (``(n, m, w)``) with tolerant ties.
-
-    Float input without NaN takes a fast path (see :func:`_fast_lexsort`); the result is
-    the same as the general column-by-column refinement.
-    """
-    order, _ = _fast_lexsort(P, gather=False)
-    return order if order is not None else _tolerant_lexsort_general(np.asarray(P))
-
-
-def _tolerant_lexsort_general(V):
-    n, m, width = V.shape
-    if not np.issubdtype(V.dtype, np.floating):
-        V = V.astype(np.float64)
-    rtol = SORT_RTOL.get(V.dtype, 1e-5)
-    finite = np.isfinite(V)
-    scale = np.max(np.where(finite, np.abs(V), 0.0), axis=(1, 2))
-    tol = (rtol * np.maximum(scale, np.finfo(V.dtype).tiny)).astype(V.dtype)
-    V = np.where(finite, V, np.inf)
-
-    with np.errstate(invalid="ignore"):  # inf - inf between absent points: a tie, as wanted
-        return _lexsort_loop(V, tol, width, n)
-
-
-def _lexsort_loop(V, tol, width, n, order=None):
-    """Refine the stable order of the first column (``order``, computed when None) column
-    by column within tolerant tie groups."""
-    if order is None:
-        order = _row_argsort(V[:, :, 0])
-    todo = np.arange(n)
-    group = None
-    for col in range(width):
-        sub = order[todo]
-        vals = np.take_along_axis(V[todo, :, col], sub, axis=1)
-        if col > 0:
-            # sort by value within the tie groups of the previous columns
-            idx = _row_argsort(vals, groups=group)
-            sub = np.take_along_axis(sub, idx, axis=1)
-            vals = np.take_along_axis(vals, idx, axis=1)
-            group = np.take_along_axis(group, idx, axis=1)
-            order[todo] = sub
-        step = np.diff(vals, axis=1) > tol[todo, None]
-        new_group = np.concatenate([np.zeros((len(todo), 1), np.int64), np.cumsum(step, axis=1)], axis=1)
-        if group is not None:
-            # a new group also starts wherever the previous columns' group changed
-            changed = np.diff(group, axis=1) != 0
-            new_group = np.concatenate(
-                [np.zeros((len(todo), 1), np.int64), np.cumsum(step | changed, axis=1)], axis=1
-            )
-        tied = (np.diff(new_group, axis=1) == 0).any(axis=1)
-        todo, group = todo[tied], new_group[tied]
-        if todo.size == 0:
-            break
-    return order

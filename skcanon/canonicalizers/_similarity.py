@@ -1,13 +1,16 @@
-"""Sim(d): centre, normalize the size, then the PCA frame of the rigid motions."""
+"""Sim(d): centre, normalize the size, then the PCA frame of the rigid motions.
+
+One concern: the ``pca`` canonicalizer of groups that rotate, translate and rescale.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
+from .._kernels.fields import divide_geometric, geometric_points, rescale_points
 from ..groups import EuclideanGroup
-from ._base import Canonicalizer, geometric_points
-from ._frames import rescale_points
-from ._heuristics import PCACanonicalizer, divide_geometric
+from ._base import Canonicalizer
+from ._heuristics import PCACanonicalizer
 
 
 class SimilarityPCACanonicalizer(Canonicalizer):
@@ -20,6 +23,15 @@ class SimilarityPCACanonicalizer(Canonicalizer):
     """
 
     method = "pca"
+
+    @classmethod
+    def supports(cls, group, layout=None):
+        return (group.rotates and group.translates and group.rescales
+                and (layout is None or getattr(layout, "kind", None) == "points"))
+
+    @classmethod
+    def default_for(cls, group, layout=None):
+        return cls.supports(group) and getattr(layout, "kind", None) != "image"
 
     def __init__(self, group):
         super().__init__(group)

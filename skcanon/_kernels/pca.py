@@ -1,4 +1,10 @@
-"""Batched equivariant frame computations shared by the heuristic canonicalizers.
+"""Equivariant PCA frames of weighted point sets: every tie rule, one orientation rule.
+
+One concern: the principal-axis frame of each sample (:func:`pca_frames`, the general path
+with every tie and degeneracy rule; :func:`fast_pca` and :func:`fast_moment_frames`, the
+vectorized paths for unambiguous samples), and :func:`pca_group_frames`, which turns those
+frames into elements of any group that rotates without rescaling. The canonicalizers,
+the networks' tie resolution and frame averaging's canonical frames all come from here.
 
 Everything here is vectorized over samples; only samples with repeated eigenvalues (rare
 for real data, the defining feature of symmetric shapes) take a per-sample path.
@@ -41,6 +47,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .eigen import frame_array, sym_eig_columns, sym_eig_desc
+from .fields import attached_fields, geometric_points, rescale_points, weighted_centroid
+
 EIG_RTOL = 1e-6      # eigenvalues closer than this (relative to the trace) are "repeated"
 SIGN_RTOL = 1e-6     # normalized third moments below this do not decide a sign
 TIE_RTOL = 1e-7      # projections closer than this (relative) count as tied
@@ -57,19 +66,6 @@ FEATURE_EPS = 100.0
 GAP_NOISE = 4000.0   # eigenvalue gaps (noise of the covariance relative to its trace)
 SIGN_NOISE = 100.0   # normalized third moments and centroid projections (× condition number)
 TIE_NOISE = 100.0    # projections and canonical coordinates (× condition number)
-
-
-def rescale_points(Y, w):
-    """``(Y / a, a)`` with ``a`` the largest norm of each sample's present points (1 where
-    there is none or it is not finite; computed from the largest ``|coordinate|`` first, so
-    it does not overflow): frames do not depend on size, and the rescaled points neither
-    overflow nor underflow when squared or cubed."""
-    Y = np.where(w[..., None] > 0, Y, 0.0)
-    top = np.max(np.abs(Y), axis=(1, 2))
-    top = np.where((top > 0) & np.isfinite(top), top, 1.0)
-    a = top * np.max(np.linalg.norm(Y / top[:, None, None], axis=2), axis=1)
-    a = np.where((a > 0) & np.isfinite(a), a, 1.0)
-    return Y / a[:, None, None], a
 
 
 def noise_levels(eps, lam, noise=0.0):
@@ -110,13 +106,6 @@ def noise_levels(eps, lam, noise=0.0):
     sign_rtol = np.minimum(np.maximum(max(SIGN_RTOL, SIGN_EPS * eps), SIGN_NOISE * eps * amp), 1e-2)
     tie_rtol = np.minimum(np.maximum(max(TIE_RTOL, base), TIE_NOISE * eps * amp), 1e-2)
     return gaps, sign_rtol, tie_rtol
-
-
-def weighted_centroid(Y, w):
-    """``(n, m, d)`` points and ``(n, m)`` non-negative weights → ``(n, d)`` centroids."""
-    W = w.sum(axis=1)
-    safe = np.where(W > 0, W, 1.0)
-    return np.einsum("nm,nmd->nd", w, Y) / safe[:, None]
 
 
 def pca_frames(Y, w, special, resolve_ties=True, offset=None, magnitude=None, attached=None,
@@ -471,10 +460,6 @@ def _rebase_degenerate(Y, w, E, gaps, offset=None):
 # Every sample whose decisions lie within rounding error of a threshold is handed back
 # (``ok=False``) to the general path above, so the documented tie and degeneracy rules are
 # unchanged.
-
-#: relative eigenvalue gap (to the trace) above which the closed-form eigenvectors are
-#: accurate and the general path would not see a repeated eigenvalue
-FAST_GAP_RTOL = 1e-5
 #: normalized third moment above which the fast path trusts the sign (the general path
 #: decides from ``SIGN_RTOL`` = 1e-6), per working dtype. The threshold also grows with
 #: the rounding error of the dtype times the condition number trace / smallest gap.
@@ -482,147 +467,6 @@ FAST_SIGN_RTOL = {np.dtype(np.float32): 3e-6, np.dtype(np.float64): SIGN_RTOL}
 #: relative margin between the two least certain axes under which the fast path leaves the
 #: determinant fix (flip the least certain axis) to the general path, per working dtype
 FAST_TIE_RTOL = {np.dtype(np.float32): 1e-3, np.dtype(np.float64): 1e-9}
-
-
-def sym_eig_desc(C):
-    """Eigen-decomposition of a batch of symmetric matrices, eigenvalues descending.
-
-    Closed form (vectorized) for ``d = 2`` and ``d = 3``, :func:`numpy.linalg.eigh`
-    otherwise. Returns ``(lam, E, reliable)``: ``E[:, :, k]`` is the unit eigenvector of
-    ``lam[:, k]``; ``reliable`` is False where two eigenvalues are closer than
-    ``FAST_GAP_RTOL`` × trace (the closed form is then inaccurate, and those samples belong
-    to the general path anyway).
-    """
-    C = np.asarray(C, dtype=np.float64)
-    n, d, _ = C.shape
-    entries = {(i, j): C[:, i, j] for i in range(d) for j in range(i, d)}
-    lam, axes, reliable, _, _ = _sym_eig_columns(entries, d)
-    return np.stack(lam, axis=1), _frame_array(axes, n, d), reliable
-
-
-def _frame_array(axes, n, d):
-    """``(n, d, d)`` float64 frames from ``axes[k][i]`` = component ``i`` of axis ``k``."""
-    E = np.empty((n, d, d))
-    for k in range(d):
-        for i in range(d):
-            E[:, i, k] = axes[k][i]
-    return E
-
-
-def _sym_eig_columns(S, d):
-    """Eigenvalues (descending) and unit eigenvectors of symmetric ``d×d`` matrices given
-    entry by entry (``S[i, j]``, ``i ≤ j``, ``(n,)`` float64 arrays).
-
-    Returns ``(lam, axes, reliable, trace, gap)``: ``lam[k]`` and ``axes[k][i]`` (component
-    ``i`` of eigenvector ``k``) are ``(n,)`` arrays; for ``d`` = 2 and 3 the frame has
-    determinant +1. ``trace`` sums the non-negative eigenvalues, ``gap`` is the smallest
-    gap between neighbours (the trace for ``d = 1``).
-    """
-    if d == 3:
-        lam, axes = _eig3(S)
-        _refine_close_eigenvalues(S, lam, axes)
-    elif d == 2:
-        lam, axes = _eig2(S)
-    else:
-        n = S[0, 0].shape[0]
-        C = np.empty((n, d, d))
-        for (i, j), v in S.items():
-            C[:, i, j] = C[:, j, i] = v
-        w, V = np.linalg.eigh(C)
-        lam = [w[:, k] for k in range(d - 1, -1, -1)]
-        axes = [[V[:, i, k] for i in range(d)] for k in range(d - 1, -1, -1)]
-    trace = np.maximum(lam[0], 0.0)
-    gap = lam[0] - lam[1] if d > 1 else trace
-    for k in range(1, d):
-        trace = trace + np.maximum(lam[k], 0.0)
-        if k < d - 1:
-            gap = np.minimum(gap, lam[k] - lam[k + 1])
-    with np.errstate(invalid="ignore"):
-        reliable = (trace > 0) & np.isfinite(trace) & (gap > FAST_GAP_RTOL * trace)
-    return lam, axes, reliable, trace, gap
-
-
-#: relative eigenvalue gap (to the trace) below which the 3×3 closed form is replaced by
-#: LAPACK: the trigonometric solution loses about ``eps / gap²`` in the eigenvectors (a gap
-#: of 3e-5 gave frames off by 6e-9), LAPACK about ``eps / gap``
-CLOSED_FORM_GAP_RTOL = 1e-2
-
-
-def _refine_close_eigenvalues(S, lam, axes):
-    """Recompute, in place, the samples whose eigenvalues are close with ``numpy.linalg.eigh``
-    (a few percent of generic data), keeping the closed form's conventions: eigenvalues
-    descending and determinant +1."""
-    trace = np.maximum(lam[0], 0.0) + np.maximum(lam[1], 0.0) + np.maximum(lam[2], 0.0)
-    with np.errstate(invalid="ignore"):
-        close = np.minimum(lam[0] - lam[1], lam[1] - lam[2]) <= CLOSED_FORM_GAP_RTOL * trace
-    idx = np.flatnonzero(close & np.isfinite(trace))
-    if not idx.size:
-        return
-    C = np.empty((idx.size, 3, 3))
-    for (i, j), v in S.items():
-        C[:, i, j] = C[:, j, i] = v[idx]
-    w, V = np.linalg.eigh(C)
-    w, V = w[:, ::-1], V[:, :, ::-1]  # descending
-    V[:, :, 2] *= np.sign(np.linalg.det(V))[:, None]  # det +1 (eigh's signs are arbitrary)
-    for k in range(3):
-        lam[k][idx] = w[:, k]
-        for i in range(3):
-            axes[k][i][idx] = V[:, i, k]
-
-
-def _eig2(S):
-    a, b, c = S[0, 0], S[0, 1], S[1, 1]
-    mid = 0.5 * (a + c)
-    rad = np.hypot(0.5 * (a - c), b)
-    l1, l2 = mid + rad, mid - rad
-    # eigenvector of the larger eigenvalue from whichever row of (C - λ1 I) is larger
-    u, w = l1 - a, l1 - c
-    first = u * u >= w * w  # rows (b, l1 − a) and (l1 − c, b): compare their norms
-    v0, v1 = np.where(first, b, w), np.where(first, u, b)
-    inv = 1.0 / np.maximum(np.sqrt(v0 * v0 + v1 * v1), 1e-300)
-    v0, v1 = v0 * inv, v1 * inv
-    return [l1, l2], [[v0, v1], [-v1, v0]]
-
-
-def _eig3(S):
-    # trigonometric solution of the characteristic cubic; the eigenvectors of the largest
-    # and smallest eigenvalues are columns of adj(C − λI) = (λ_j − λ)(λ_k − λ) e e^T
-    # (the one with the largest diagonal entry), the middle one their cross product
-    a, b, c = S[0, 0], S[1, 1], S[2, 2]
-    x, y, z = S[0, 1], S[0, 2], S[1, 2]
-    q = (a + b + c) * (1.0 / 3.0)
-    a0, b0, c0 = a - q, b - q, c - q
-    xx, yy, zz = x * x, y * y, z * z
-    p = np.sqrt((a0 * a0 + b0 * b0 + c0 * c0 + 2.0 * (xx + yy + zz)) * (1.0 / 6.0))
-    det = a0 * (b0 * c0 - zz) - x * (x * c0 - z * y) + y * (x * z - b0 * y)
-    safe_p = np.where(p > 0, p, 1.0)
-    r = np.clip(det / (2.0 * safe_p * safe_p * safe_p), -1.0, 1.0)
-    cosines = np.cos(np.arccos(r) * (1.0 / 3.0) + np.array([[0.0], [2.0 * np.pi / 3.0]]))
-    outer = q + 2.0 * p * cosines                              # (2, n): largest, smallest
-    l1, l3 = outer[0], outer[1]
-    l2 = 3.0 * q - l1 - l3
-    A0, A1, A2 = a - outer, b - outer, c - outer               # diagonal of C − λI
-    d00, d11, d22 = A1 * A2 - zz, A0 * A2 - yy, A0 * A1 - xx   # adjugate, diagonal
-    o01, o02, o12 = y * z - x * A2, x * z - y * A1, x * y - A0 * z
-    t1 = d11 > d00
-    t2 = d22 > np.maximum(d00, d11)
-    v0 = np.where(t2, o02, np.where(t1, o01, d00))
-    v1 = np.where(t2, o12, np.where(t1, d11, o01))
-    v2 = np.where(t2, d22, np.where(t1, o12, o02))
-    inv = 1.0 / np.maximum(np.sqrt(v0 * v0 + v1 * v1 + v2 * v2), 1e-300)
-    v0, v1, v2 = v0 * inv, v1 * inv, v2 * inv
-    e1 = [v0[0], v1[0], v2[0]]
-    e3 = [v0[1], v1[1], v2[1]]
-    dot = e3[0] * e1[0] + e3[1] * e1[1] + e3[2] * e1[2]
-    e3 = [e3[k] - dot * e1[k] for k in range(3)]
-    inv = 1.0 / np.maximum(np.sqrt(e3[0] * e3[0] + e3[1] * e3[1] + e3[2] * e3[2]), 1e-300)
-    e3 = [v * inv for v in e3]
-    e2 = _cross(e3, e1)  # det [e1, e2, e3] = +1
-    return [l1, l2, l3], [e1, e2, e3]
-
-
-def _cross(u, v):
-    return [u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0]]
 
 
 def fast_pca(Y, special, centre, eps=None):
@@ -671,7 +515,7 @@ def _fast_pca(Y, special, centre, eps):
     T -= c[:, :, None]
     S = {(i, j): np.multiply(np.einsum("nm,nm->n", T[:, i], T[:, j]), 1.0 / m, dtype=np.float64)
          for i in range(d) for j in range(i, d)}
-    lam, axes, ok, trace, gap = _sym_eig_columns(S, d)
+    lam, axes, ok, trace, gap = sym_eig_columns(S, d)
     c64 = c.astype(np.float64)
     norm_c = np.einsum("nd,nd->n", c64, c64)
     ok &= np.isfinite(norm_c)  # absent (NaN) points or overflow: general path
@@ -687,7 +531,7 @@ def _fast_pca(Y, special, centre, eps):
         gap_rtol = np.min((lam_arr[:, :-1] - lam_arr[:, 1:]) / np.maximum(trace, 1e-300)[:, None], axis=1)
         ok &= gap_rtol > 2 * max(EIG_RTOL, TIE_EPS * eps, GAP_NOISE * eps)
     sign_hi, sign_lo = sign_rtol * 1.01, sign_rtol * 0.99
-    E = _frame_array(axes, n, d)
+    E = frame_array(axes, n, d)
     proj = np.matmul(np.swapaxes(E.astype(dt), 1, 2), T)      # (n, d, m) projections
     m3 = np.einsum("nkm,nkm->nk", proj * proj, proj).astype(np.float64)
     # Signs by the rules of pca_frames: per axis the normalized third moment |m3| / trace^1.5
@@ -761,3 +605,82 @@ def _weakest_axis(strength):
         weakest = np.where(smaller, k, weakest)
         lowest = np.where(smaller, strength[k], lowest)
     return weakest, lowest
+
+# -- images: pixels as weighted 2-D points ------------------------------------------------
+
+
+def pixel_grid(h, w):
+    """Pixel centres as 2-D points: ``x`` to the right, ``y`` up, origin at the image centre."""
+    rows, cols = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
+    return np.stack([cols - (w - 1) / 2.0, (h - 1) / 2.0 - rows], -1).reshape(-1, 2)
+
+
+def fast_moment_frames(weights, grid, special):
+    """The moments frame from raw moments up to order 3, obtained with one matrix product.
+
+    Reproduces :func:`pca_frames` for images whose covariance eigenvalues are well separated
+    and whose axis signs are decided by the third moments; ``ok`` is False for all others.
+    """
+    x, y = grid[:, 0], grid[:, 1]
+    monomials = np.stack([np.ones_like(x), x, y, x * x, x * y, y * y,
+                          x**3, x * x * y, x * y * y, y**3], axis=1)
+    W = weights.sum(axis=1)
+    m = (weights @ monomials) / np.where(W > 0, W, 1.0)[:, None]
+    cx, cy = m[:, 1], m[:, 2]
+    cov = np.empty((len(m), 2, 2))
+    cov[:, 0, 0] = m[:, 3] - cx * cx
+    cov[:, 0, 1] = cov[:, 1, 0] = m[:, 4] - cx * cy
+    cov[:, 1, 1] = m[:, 5] - cy * cy
+    # central third moments
+    mu30 = m[:, 6] - 3 * cx * m[:, 3] + 2 * cx**3
+    mu21 = m[:, 7] - 2 * cx * m[:, 4] - cy * m[:, 3] + 2 * cx * cx * cy
+    mu12 = m[:, 8] - 2 * cy * m[:, 4] - cx * m[:, 5] + 2 * cx * cy * cy
+    mu03 = m[:, 9] - 3 * cy * m[:, 5] + 2 * cy**3
+    lam, E, reliable = sym_eig_desc(cov)
+    a, b = E[:, 0, :], E[:, 1, :]  # components of each axis, (n, 2)
+    m3 = (a**3 * mu30[:, None] + 3 * a * a * b * mu21[:, None] + 3 * a * b * b * mu12[:, None]
+          + b**3 * mu03[:, None])
+    size = np.maximum(np.maximum(lam, 0.0).sum(axis=1, keepdims=True) ** 1.5, 1e-300)
+    # the margin keeps samples near the general path's thresholds on the general path
+    decided = np.abs(m3) > 100 * SIGN_RTOL * size
+    E = E * np.where(decided, np.sign(m3), 1.0)[:, None, :]
+    if special:
+        flip = np.linalg.det(E) < 0
+        weakest = np.argmin(np.abs(m3) / size, axis=1)
+        rows = np.flatnonzero(flip)
+        E[rows, :, weakest[rows]] *= -1
+    ok = reliable & decided.all(axis=1) & (W > 0)
+    return E, ok
+
+
+# -- frames as group elements ---------------------------------------------------------------
+
+
+def rounding_unit(P):
+    """Rounding unit of the working array's dtype (float64's for integer input)."""
+    return float(np.finfo(P.dtype).eps) if np.issubdtype(P.dtype, np.floating) else float(np.finfo(np.float64).eps)
+
+
+def pca_group_frames(group, P, layout):
+    """Group elements from the PCA frames of the working array ``P`` of a point ``layout``.
+
+    For any group that rotates without rescaling: the frame of the present points' geometric
+    field (:func:`pca_frames`, with every tie rule; the centroid as translation part for
+    groups that translate, as the offset that orients open axes for groups that do not),
+    turned into an element by ``group.nearest_element`` — the frame itself for O(d)/SO(d),
+    a rigid motion for E(d)/SE(d), the nearest element for finite groups (rounding an
+    O(d)-equivariant frame to the nearest element of a finite subgroup stays equivariant).
+    """
+    Y, w, _ = geometric_points(P, layout)
+    if not np.isfinite(Y).all():
+        raise ValueError("X has infinite coordinates (an overflow before canonicalization?): "
+                         "PCA frames need finite positions.")
+    # frames do not depend on size: work on points rescaled to a largest coordinate of 1
+    # (no overflow or underflow in squares and cubes, whatever the input's magnitude)
+    Y, a = rescale_points(Y, w)
+    c = weighted_centroid(Y, w)
+    translating = group.translates
+    E = pca_frames(Y - c[:, None, :], w, special=group.special, offset=None if translating else c,
+                   magnitude=np.max(np.einsum("nmd,nmd->nm", Y, Y), axis=1), eps=rounding_unit(P),
+                   attached=lambda i: attached_fields(P[i], layout, (c * a[:, None])[i] if translating else None))
+    return group.nearest_element(E, c * a[:, None] if translating else None)

@@ -1,0 +1,105 @@
+"""Which fields of a point layout frames are computed from, and per-sample normalisation.
+
+One concern: reading the geometric field (positions, else vectors) and the other fields
+out of a layout's working array, with presence weights for absent (all-NaN) points, and the
+per-sample arithmetic on them that frames and fast paths share (centroids, rescaling to a
+largest norm of 1, shifting or dividing geometric columns).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+def geometric_field(layout):
+    """The field frames are computed from: the first position field, else the first vector."""
+    fields = [f for f in layout.fields if f.kind == "position"] or [
+        f for f in layout.fields if f.kind == "vector"
+    ]
+    if not fields:
+        raise ValueError(
+            f"This method needs a position or vector field to compute frames; layout {layout!r} "
+            "has only scalars."
+        )
+    return fields[0]
+
+
+def geometric_points(P, layout):
+    """Float64 points and presence weights that frames are computed from.
+
+    Uses :func:`geometric_field` (the first position field, or, when there is none, the
+    first vector field); absent points (all-NaN rows) get weight 0 and coordinates 0.
+
+    Returns ``(Y, w, is_position)`` with ``Y`` of shape ``(n, m, d)`` and ``w`` of shape
+    ``(n, m)``.
+    """
+    field = geometric_field(layout)
+    Y = np.asarray(P[..., layout.slice_of(field.name)], dtype=np.float64)
+    present = ~np.isnan(P).all(axis=2) if np.issubdtype(P.dtype, np.floating) else np.ones(P.shape[:2], bool)
+    Y = np.where(present[..., None], Y, 0.0)
+    return Y, present.astype(np.float64), field.kind == "position"
+
+
+def attached_fields(P, layout, centroid=None):
+    """The fields besides :func:`geometric_field`, for the tie rules of frames.
+
+    Returns ``(V, S)``: ``V`` of shape ``(n, m, q, d)`` float64, the other position fields
+    (minus ``centroid`` when given, as the frame's own points are) and the vector fields;
+    ``S`` of shape ``(n, m, s)`` float64, the scalar fields. Absent points hold NaN.
+    """
+    own = geometric_field(layout)
+    n, m = P.shape[:2]
+    d = layout.n_dims
+    vectors, scalars = [], []
+    for f in layout.fields:
+        if f.name == own.name:
+            continue
+        block = np.asarray(P[..., layout.slice_of(f.name)], dtype=np.float64)
+        if f.kind == "scalar":
+            scalars.append(block)
+        elif f.kind == "position" and centroid is not None:
+            vectors.append(block - centroid[:, None, :])
+        else:
+            vectors.append(block)
+    V = np.stack(vectors, axis=2) if vectors else np.empty((n, m, 0, d))
+    S = np.concatenate(scalars, axis=2) if scalars else np.empty((n, m, 0))
+    return V, S
+
+
+def weighted_centroid(Y, w):
+    """``(n, m, d)`` points and ``(n, m)`` non-negative weights → ``(n, d)`` centroids."""
+    W = w.sum(axis=1)
+    safe = np.where(W > 0, W, 1.0)
+    return np.einsum("nm,nmd->nd", w, Y) / safe[:, None]
+
+
+def rescale_points(Y, w):
+    """``(Y / a, a)`` with ``a`` the largest norm of each sample's present points (1 where
+    there is none or it is not finite; computed from the largest ``|coordinate|`` first, so
+    it does not overflow): frames do not depend on size, and the rescaled points neither
+    overflow nor underflow when squared or cubed."""
+    Y = np.where(w[..., None] > 0, Y, 0.0)
+    top = np.max(np.abs(Y), axis=(1, 2))
+    top = np.where((top > 0) & np.isfinite(top), top, 1.0)
+    a = top * np.max(np.linalg.norm(Y / top[:, None, None], axis=2), axis=1)
+    a = np.where((a > 0) & np.isfinite(a), a, 1.0)
+    return Y / a[:, None, None], a
+
+
+def shift_columns(Y, c, out):
+    """``out[:, :, k] = Y[:, :, k] - c[:, k]`` one column at a time (a broadcast over the
+    small trailing axis is several times slower in numpy)."""
+    c = c.astype(Y.dtype, copy=False)
+    for k in range(Y.shape[2]):
+        np.subtract(Y[:, :, k], c[:, k, None], out=out[:, :, k])
+    return out
+
+
+def divide_geometric(P, layout, s):
+    """``P`` with its geometric fields divided by the per-sample ``s``, in float64 so that a
+    factor ``1/s`` beyond the working dtype's range (tiny float32 samples) cannot overflow."""
+    out = P.copy()
+    for f in layout.fields:
+        if f.is_geometric:
+            fs = layout.slice_of(f.name)
+            out[..., fs] = (np.asarray(P[..., fs], dtype=np.float64) / s[:, None, None]).astype(P.dtype)
+    return out

@@ -1,0 +1,207 @@
+"""Tolerant lexicographic order of the points of each sample, and gathering rows by it.
+
+One concern: the batched row sort shared by the ``sort`` canonicalizer, the sorting
+projections and the anchored permutation networks — keys compared column by column with a
+relative tolerance per dtype (:data:`SORT_RTOL`), a packed-integer fast path for the common
+untied case, and :func:`gather_points` to apply the order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: relative tolerance under which two sort keys count as equal (per input dtype); for
+#: float32 about 800 rounding units, so that keys computed from rotated float32 points
+#: (a pca frame first) do not split ties that their rounding perturbs
+SORT_RTOL = {np.dtype(np.float64): 1e-9, np.dtype(np.float32): 1e-4}
+
+
+def sort_key_columns(layout, key_order):
+    """Column order of the ``sort`` key: ``None`` for the layout's own order
+    (``key_order="columns"``); for ``"scalars_first"`` the scalar fields' columns, then the
+    others, each in layout order (shared with the anchored network's base order)."""
+    if key_order == "columns" or not hasattr(layout, "fields"):
+        return None
+    scalar, other = [], []
+    for f in layout.fields:
+        sl = layout.slice_of(f.name)
+        (scalar if f.kind == "scalar" else other).extend(range(sl.start, sl.stop))
+    return None if not scalar or not other else np.array(scalar + other)
+
+
+def gather_points(P, order):
+    """``out[i] = P[i, order[i]]`` for ``(n, m, w)`` ``P``: one flat ``take`` of whole
+    point rows (several times faster than ``take_along_axis`` on a small trailing axis)."""
+    n, m, w = P.shape
+    flat = (order + (np.arange(n, dtype=np.intp) * m)[:, None]).reshape(-1)
+    rows = np.ascontiguousarray(P).reshape(n * m, w)
+    return np.take(rows, flat, axis=0).reshape(n, m, w)
+
+
+def _fast_lexsort(P, gather=True):
+    """Order and sorted points for float input without NaN/inf, or ``(None, None)``.
+
+    One key sort of the first column serves every sample whose first column has no
+    tolerant tie — the order of distinct keys is unique, so how equal keys are ordered
+    does not matter there; only samples with ties take the column-by-column refinement.
+    """
+    V = np.asarray(P)
+    n, m, width = V.shape
+    if V.dtype not in (np.float32, np.float64) or not n or m < 2 or m > _MAX_KEY_POINTS:
+        return None, None
+    flat = V.reshape(n, -1)
+    scale = np.abs(flat).max(axis=1)   # NaN and inf propagate: one check covers them
+    if not np.isfinite(scale).all():
+        return None, None
+    tol = (SORT_RTOL[V.dtype] * np.maximum(scale, np.finfo(V.dtype).tiny)).astype(V.dtype)
+    first = V[:, :, 0]
+    order = _row_argsort(first, exact=False)
+    out = gather_points(V, order) if gather else None
+    keys = out[:, :, 0] if gather else np.take_along_axis(first, order, axis=1)
+    tied = np.flatnonzero(_rows_any(np.subtract(keys[:, 1:], keys[:, :-1]) <= tol[:, None]))
+    if tied.size and V.dtype == np.float32 and width > 1:
+        # most float32 ties are isolated pairs of neighbours: put each pair in the order the
+        # column-by-column refinement gives, without re-sorting; chains of 3+ take the loop
+        mask = np.subtract(keys[tied, 1:], keys[tied, :-1]) <= tol[tied, None]
+        chain = _rows_any(mask[:, 1:] & mask[:, :-1])
+        _order_tied_pairs(V, order, out, tied[~chain], mask[~chain], tol)
+        tied = tied[chain]
+    if tied.size:
+        # float32 keys are exact: the first column's order is already the stable one
+        start = order[tied] if V.dtype == np.float32 else None
+        with np.errstate(invalid="ignore"):
+            order[tied] = _lexsort_loop(V[tied], tol[tied], width, tied.size, order=start)
+        if gather:
+            out[tied] = gather_points(V[tied], order[tied])
+    return order, out
+
+
+def _order_tied_pairs(V, order, out, samples, mask, tol):
+    """In place: for each pair of neighbours ``(j, j + 1)`` in ``order[samples]`` whose first
+    column ties (``mask``), the order :func:`_lexsort_loop` gives — by the first later column
+    that differs by more than ``tol``, else by the last column whose values differ at all
+    (its stable sorts compose that way), else as they are."""
+    if not samples.size:
+        return
+    k, j = np.nonzero(mask)
+    s = samples[k]
+    a, b = order[s, j], order[s, j + 1]
+    D = (V[s, b] - V[s, a])[:, 1:]
+    t = tol[s][:, None]
+    big = np.abs(D) > t
+    rows = np.arange(len(s))
+    first = D[rows, np.argmax(big, axis=1)]
+    nonzero = D != 0
+    last = D[rows, D.shape[1] - 1 - np.argmax(nonzero[:, ::-1], axis=1)]
+    swap = np.where(big.any(axis=1), first < 0, nonzero.any(axis=1) & (last < 0))
+    s, j, a, b = s[swap], j[swap], a[swap], b[swap]
+    order[s, j], order[s, j + 1] = b, a
+    if out is not None:
+        out[s, j], out[s, j + 1] = V[s, b], V[s, a]
+
+
+#: most points per sample for the packed sort keys (the point index takes the low bits)
+_MAX_KEY_POINTS = 1 << 16
+
+
+def _sortable_bits(values):
+    """Unsigned integers (uint32 for float32, uint64 for float64) whose order is the
+    numeric order of ``values`` (finite or ±inf, no NaN), with -0.0 equal to 0.0."""
+    if values.dtype == np.float32:
+        bits = (values + np.float32(0.0)).view(np.int32)   # + 0.0 turns -0.0 into 0.0
+        return (bits ^ ((bits >> 31) | np.int32(-2**31))).view(np.uint32)
+    bits = (values + 0.0).view(np.int64)
+    return (bits ^ ((bits >> 63) | np.int64(-2**63))).view(np.uint64)
+
+
+def _row_argsort(values, groups=None, exact=True):
+    """Per row, the stable order of ``values`` (``(n, m)``, float), first by ``groups``
+    (non-negative ints below ``m``) when given.
+
+    One sort of packed integer keys ``(group, value, position)``: unique keys, so the
+    result equals numpy's stable argsort. float64 values do not fit beside the position:
+    with ``exact`` they take numpy's stable argsorts, otherwise their lowest bits give
+    way to the position (an order that differs from the exact one only between values
+    closer than about 1e-14 relative, which the callers treat as tied anyway).
+    """
+    m = values.shape[1]
+    b = max(1, int(m - 1).bit_length())
+    position = np.arange(m, dtype=np.uint64)
+    if values.dtype == np.float32 and m <= _MAX_KEY_POINTS:
+        key = _sortable_bits(values).astype(np.uint64) << np.uint64(b)
+        if groups is not None:
+            key |= groups.astype(np.uint64) << np.uint64(32 + b)
+    elif not exact and groups is None and b <= 21:
+        key = _sortable_bits(values) & ~np.uint64((1 << b) - 1)
+    else:
+        idx = np.argsort(values, axis=1, kind="stable")
+        if groups is not None:
+            idx = np.take_along_axis(idx, np.argsort(np.take_along_axis(groups, idx, 1), 1, kind="stable"), 1)
+        return idx
+    key |= position
+    key.sort(axis=1)
+    return (key & np.uint64((1 << b) - 1)).astype(np.intp)
+
+
+def _rows_any(mask):
+    """``mask.any(axis=1)`` for a 2-D boolean array, eight flags per comparison."""
+    n, w = mask.shape
+    padded = np.zeros((n, w + (-w % 8)), dtype=bool)
+    padded[:, :w] = mask
+    return padded.view(np.uint64).any(axis=1)
+
+
+def tolerant_lexsort(P):
+    """Batched lexicographic order of the rows of ``P`` (``(n, m, w)``) with tolerant ties.
+
+    Float input without NaN takes a fast path (see :func:`_fast_lexsort`); the result is
+    the same as the general column-by-column refinement.
+    """
+    order, _ = _fast_lexsort(P, gather=False)
+    return order if order is not None else _tolerant_lexsort_general(np.asarray(P))
+
+
+def _tolerant_lexsort_general(V):
+    n, m, width = V.shape
+    if not np.issubdtype(V.dtype, np.floating):
+        V = V.astype(np.float64)
+    rtol = SORT_RTOL.get(V.dtype, 1e-5)
+    finite = np.isfinite(V)
+    scale = np.max(np.where(finite, np.abs(V), 0.0), axis=(1, 2))
+    tol = (rtol * np.maximum(scale, np.finfo(V.dtype).tiny)).astype(V.dtype)
+    V = np.where(finite, V, np.inf)
+
+    with np.errstate(invalid="ignore"):  # inf - inf between absent points: a tie, as wanted
+        return _lexsort_loop(V, tol, width, n)
+
+
+def _lexsort_loop(V, tol, width, n, order=None):
+    """Refine the stable order of the first column (``order``, computed when None) column
+    by column within tolerant tie groups."""
+    if order is None:
+        order = _row_argsort(V[:, :, 0])
+    todo = np.arange(n)
+    group = None
+    for col in range(width):
+        sub = order[todo]
+        vals = np.take_along_axis(V[todo, :, col], sub, axis=1)
+        if col > 0:
+            # sort by value within the tie groups of the previous columns
+            idx = _row_argsort(vals, groups=group)
+            sub = np.take_along_axis(sub, idx, axis=1)
+            vals = np.take_along_axis(vals, idx, axis=1)
+            group = np.take_along_axis(group, idx, axis=1)
+            order[todo] = sub
+        step = np.diff(vals, axis=1) > tol[todo, None]
+        new_group = np.concatenate([np.zeros((len(todo), 1), np.int64), np.cumsum(step, axis=1)], axis=1)
+        if group is not None:
+            # a new group also starts wherever the previous columns' group changed
+            changed = np.diff(group, axis=1) != 0
+            new_group = np.concatenate(
+                [np.zeros((len(todo), 1), np.int64), np.cumsum(step | changed, axis=1)], axis=1
+            )
+        tied = (np.diff(new_group, axis=1) == 0).any(axis=1)
+        todo, group = todo[tied], new_group[tied]
+        if todo.size == 0:
+            break
+    return order
