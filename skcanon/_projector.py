@@ -1,4 +1,5 @@
-"""InvariantProjector: equivariant features in, invariant features out."""
+"""InvariantProjector, the estimator: equivariant features in, invariant features out
+(the maps themselves live in :mod:`skcanon.projections`)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._canonicalizer import CanonicalizerTransformer, iter_batches, resolve_layout
 from ._estimator import SkcanonEstimatorMixin
 from ._validation import validate_samples
-from .groups import CyclicGroup, Group, get_group
+from .groups import Group, get_group
 from .layouts import FibreLayout, GraphLayout, ImageLayout, PointLayout, encode_if_graphs
 from .projections import auto_method, make_projection, methods_for
 
@@ -167,18 +168,19 @@ GraphLayout or None, default=None
     def _resolve(self):
         group = get_group(self.group)
         layout = self.layout
+        # regular-representation fibres: C_n is the one group (a single factor) that acts on them
+        on_fibres = len(group.factors) == 1 and "fibre" in group.layout_kinds
         if layout == "fibre":
-            cyclic = [f for f in group.factors if isinstance(f, CyclicGroup)]
-            if len(group.factors) != 1 or not cyclic:
+            if not on_fibres:
                 raise ValueError(f"layout='fibre' needs a cyclic group C_n; got group {group.name!r}.")
-            layout = FibreLayout(cyclic[0].n)
+            layout = FibreLayout(group.order)
         if isinstance(layout, FibreLayout):
-            if not (len(group.factors) == 1 and isinstance(group, CyclicGroup)):
+            if not on_fibres:
                 raise ValueError(f"layout={layout!r} needs a cyclic group C_n; got group {group.name!r}.")
-            if layout.fibre_size != group.n:
+            if layout.fibre_size != group.order:
                 raise ValueError(
                     f"layout.fibre_size={layout.fibre_size} does not match group {group.name!r}; "
-                    f"use FibreLayout({group.n})."
+                    f"use FibreLayout({group.order})."
                 )
         else:
             layout = resolve_layout(group, layout, self.n_dims)

@@ -11,7 +11,6 @@ from sklearn.utils.validation import check_is_fitted
 from ._canonicalizer import CanonicalizerTransformer
 from ._estimator import SkcanonEstimatorMixin
 from ._validation import is_dataframe
-from .groups import PermutationGroup
 from .layouts import PointLayout
 
 __all__ = ["EquivariantRegressor"]
@@ -123,8 +122,9 @@ class EquivariantRegressor(SkcanonEstimatorMixin, RegressorMixin, BaseEstimator)
         group = self.canonicalizer_.group_
         factors = group.factors
         elems = frames if len(factors) > 1 else (frames,)
-        for f, g in reversed(list(zip(factors, elems))):
-            if isinstance(f, PermutationGroup) and np.shape(g)[1] != Y.shape[1]:
+        for i in (group.run_order() if len(factors) > 1 else (0,)):
+            f, g = factors[i], elems[i]
+            if f.permutes and np.shape(g)[1] != Y.shape[1]:
                 continue  # y does not have one row per point of X: permutations leave it alone
             Y = f.act(g, Y, self.target_layout_)
         return Y

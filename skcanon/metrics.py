@@ -183,23 +183,17 @@ OrbitDistortion.__doc__ = """How feature distances follow the quotient distance 
 def quotient_distance(X, Y, group, layout):
     """``d_G(x_i, y_i) = min_g ‖x_i − g·y_i‖`` for paired working arrays ``X``, ``Y``.
 
-    Exact for: finite groups C_n and D_n (brute force over all elements, using the library's
-    action, so approximate for interpolated image rotations), S_n on point sets (optimal
-    matching with :func:`scipy.optimize.linear_sum_assignment`), O(d)/SO(d) on matched point
-    sets (orthogonal Procrustes, with a determinant fix for SO(d)), T(d) and E(d)/SE(d)
-    (centroids matched, then Procrustes). Raises ``NotImplementedError`` for other groups
-    (products such as E(3)×S_n, whose quotient distance is a hard matching problem).
+    Exact for: finite groups (C_n, D_n, the polyhedral groups; brute force over all
+    elements, using the library's action, so approximate for interpolated image rotations),
+    S_n on point sets (optimal matching with :func:`scipy.optimize.linear_sum_assignment`),
+    O(d)/SO(d) on matched point sets (orthogonal Procrustes, with a determinant fix for
+    SO(d)), T(d) and E(d)/SE(d) (centroids matched, then Procrustes). Raises
+    ``NotImplementedError`` for other groups (products such as E(3)×S_n, whose quotient
+    distance is a hard matching problem; similarities).
     """
     from scipy.optimize import linear_sum_assignment
 
-    from .groups import (
-        CyclicGroup,
-        DihedralGroup,
-        EuclideanGroup,
-        OrthogonalGroup,
-        PermutationGroup,
-        TranslationGroup,
-    )
+    from .projections._base import element_at, repeat_element
 
     g_obj = get_group(group)
     X = np.asarray(X, dtype=np.float64)
@@ -212,24 +206,27 @@ def quotient_distance(X, Y, group, layout):
     def dist(Z):
         return np.sqrt(np.sum((X - Z).reshape(n, -1) ** 2, axis=1))
 
-    if isinstance(g_obj, (CyclicGroup, DihedralGroup)):
-        order = g_obj.n if isinstance(g_obj, CyclicGroup) else 2 * g_obj.n
-        return np.min([dist(g_obj.act(np.full(n, k), Y, layout)) for k in range(order)], axis=0)
-    if isinstance(g_obj, PermutationGroup):
+    if g_obj.is_finite:
+        elements = g_obj.elements()
+        return np.min([dist(g_obj.act(repeat_element(element_at(elements, k), n), Y, layout))
+                       for k in range(g_obj.order)], axis=0)
+    # the closed forms below are for one group, not products
+    single = len(g_obj.factors) == 1 and not g_obj.rescales
+    if single and g_obj.permutes:
         perms = np.empty(X.shape[:2], dtype=np.int64)
         for i in range(n):
             cost = np.sum((Y[i][:, None, :] - X[i][None, :, :]) ** 2, axis=2)
             rows, cols = linear_sum_assignment(cost)
             perms[i, rows] = cols  # point i of y moves to slot cols[i]
         return dist(g_obj.act(perms, Y, layout))
-    if isinstance(g_obj, TranslationGroup):
+    if single and g_obj.translates and not g_obj.rotates:
         sl = layout.slices("position")[0]
         return dist(g_obj.act(X[..., sl].mean(1) - Y[..., sl].mean(1), Y, layout))
-    if isinstance(g_obj, (OrthogonalGroup, EuclideanGroup)):
+    if single and g_obj.rotates:
         geo = [layout.slice_of(f.name) for f in layout.fields if f.is_geometric]
         Xc, Yc = X.copy(), Y.copy()
         cx = cy = None
-        if isinstance(g_obj, EuclideanGroup):
+        if g_obj.translates:
             pos = layout.slices("position")[0]
             cx, cy = X[..., pos].mean(1), Y[..., pos].mean(1)
             for sl in layout.slices("position"):
@@ -243,13 +240,11 @@ def quotient_distance(X, Y, group, layout):
             U = U.copy()
             U[:, :, -1] *= s[:, None]
         R = U @ Vt
-        if isinstance(g_obj, EuclideanGroup):
-            t = cx - np.einsum("nij,nj->ni", R, cy)
-            return dist(g_obj.act(g_obj.from_parts(R, t), Y, layout))
-        return dist(g_obj.act(R, Y, layout))
+        t = None if cx is None else cx - np.einsum("nij,nj->ni", R, cy)
+        return dist(g_obj.act(g_obj.nearest_element(R, t), Y, layout))
     raise NotImplementedError(
-        f"No exact quotient distance for group {g_obj.name!r}; supported: C_n, D_n, S_n, "
-        "O(d), SO(d), T(d), E(d), SE(d)."
+        f"No exact quotient distance for group {g_obj.name!r}; supported: finite groups (C_n, D_n, "
+        "O, I, ...), S_n, O(d), SO(d), T(d), E(d), SE(d)."
     )
 
 

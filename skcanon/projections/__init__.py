@@ -1,4 +1,5 @@
-"""Invariant projections: maps ``f`` with ``f(g·x) = f(x)``, one class per method.
+"""Invariant projections — maps ``f`` with ``f(g·x) = f(x)``, one class per method: the
+registry of methods and the choice of one per group and layout.
 
 Each method is one :class:`Projection` subclass (formula, cost and losslessness in its
 docstring) registered by name in :data:`PROJECTIONS`; :class:`~skcanon._projector.InvariantProjector`
@@ -12,18 +13,27 @@ pooling                ``sum``, ``mean``, ``max``                  S_n on points
 sorting                ``sort``, ``random_sort``, ``lexsort``      S_n on points
 moments                ``power_sums`` (alias ``moments``),         S_n on points
                        ``random_moments``
-geometry               ``norms``, ``gram``, ``distances``,         O(d), SO(d), E(d), SE(d)
-                       ``gram_minors`` (SO(d)/SE(d))               on points
-geometry × S_n         ``sorted_distances``                        E(d)×S_n, O(d)×S_n on points
+geometry               ``norms``, ``gram``, ``distances``,         subgroups of E(d) on points:
+                       ``gram_minors`` (no reflections)            O(d), SO(d), E(d), SE(d),
+                                                                   T(d), C_n, D_n, O, I
+geometry × S_n         ``sorted_distances``                        E(d)×S_n, O(d)×S_n, ... on
+                                                                   points
 spectral               ``group_pool``, ``power_spectrum``,         C_n on regular fibres
                        ``bispectrum``
-random invariant       ``reynolds``, ``max_filter``                C_n (fibres, images, 2-D
+random invariant       ``reynolds``, ``max_filter``                finite groups where they act:
+                                                                   C_n (fibres, images, 2-D
                                                                    points), D_n (images, 2-D
-                                                                   points), small S_n
+                                                                   points), O and I (3-D
+                                                                   points; ``max_filter``
+                                                                   only), small S_n
 graph                  ``spectrum``                                S_n on graphs
 cross-section          ``canonical``                               any group on points, graphs,
                                                                    images
 =====================  ==========================================  ==============================
+
+Which group a method applies to is asked of the group's capabilities (``rotates``,
+``translates``, ``is_finite``, ``acts_on``, ...), never of its class, so a newly registered
+group gets every method that applies to it without edits here.
 """
 
 from ._base import Projection, group_elements
@@ -82,7 +92,8 @@ def auto_method(group, layout, n_points=None):
     SO(d), SE(d) on points                           ``"gram_minors"`` (``"canonical"`` above
                                                      20,000 minors)
     E(d)×S_n, SE(d)×S_n, O(d)×S_n on points          ``"sorted_distances"``
-    C_n, D_n on images or 2-D points                 ``"max_filter"``
+    finite groups (C_n, D_n, O, I) on images or      ``"max_filter"``
+    points
     anything else                                    ``"canonical"``
     ===============================================  ==========================================
 
@@ -90,7 +101,7 @@ def auto_method(group, layout, n_points=None):
     """
     import math
 
-    from ._base import split_geometric
+    from ._base import full_rotations, split_geometric
     from ._geometry import MAX_MINORS
 
     kind = getattr(layout, "kind", None)
@@ -107,7 +118,9 @@ def auto_method(group, layout, n_points=None):
         return first("canonical", "spectrum")
     if kind == "fibre":
         return first("bispectrum")
-    if geom is not None and only and kind == "points":
+    # the lossless geometric maps need all of O(d)/SO(d); T(d) and finite rotation groups
+    # fall through to the finite-group maps or the cross-section
+    if geom is not None and full_rotations(geom) and only and kind == "points":
         if perm:
             return first("sorted_distances")
         if geom.special:
@@ -116,6 +129,10 @@ def auto_method(group, layout, n_points=None):
                 return first()
             return first("gram_minors")
         return first("distances" if Distances(group, layout)._lossless_layout() else "gram", "gram")
+    if len(group.factors) > 1:
+        # products of finite groups: the cross-section (their group averages repeat every
+        # element shared by the factors, and cost the product of the orders)
+        return first()
     return first("sort", "max_filter")
 
 

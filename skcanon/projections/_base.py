@@ -1,4 +1,5 @@
-"""The projection protocol and the group/layout helpers every family shares."""
+"""The projection protocol, and the questions every family asks a group about a layout
+(asked through the group's capabilities, never its class)."""
 
 from __future__ import annotations
 
@@ -6,14 +7,6 @@ import itertools
 import math
 
 import numpy as np
-
-from ..groups import (
-    CyclicGroup,
-    DihedralGroup,
-    EuclideanGroup,
-    OrthogonalGroup,
-    PermutationGroup,
-)
 
 #: most elements a finite group may have for the orbit-enumerating methods
 MAX_GROUP_ORDER = 5040
@@ -74,41 +67,78 @@ class Projection:
         return f"{type(self).__name__}(group={self.group.name!r})"
 
 
-# -- group classification --------------------------------------------------------------------
+# -- what a group does to a layout -------------------------------------------------------------
 def is_points(layout):
     return getattr(layout, "kind", None) == "points"
 
 
+def fits(group, layout):
+    """True when ``group`` acts on ``layout``: a kind it acts on, with the dimension
+    (points) and fibre size (a regular-representation fibre has one entry per element) it
+    needs."""
+    if not group.acts_on(layout):
+        return False
+    if getattr(layout, "kind", None) == "fibre" and layout.fibre_size != group.order:
+        return False
+    try:
+        group.check_layout(layout)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def permutes_only(group):
+    """True for S_n: a single factor that reorders points and does nothing else (its order
+    depends on the number of points in the data)."""
+    return len(group.factors) == 1 and group.permutes and not group.is_finite
+
+
 def pure_permutation(group, layout):
-    return isinstance(group, PermutationGroup) and is_points(layout)
+    return permutes_only(group) and is_points(layout)
+
+
+def euclidean(group):
+    """True for a group of isometries of d-space: rotations (and reflections) and/or
+    translations, no rescaling — a subgroup of E(d), whose distances and centred Gram
+    matrices are invariant."""
+    return group.d is not None and (group.rotates or group.translates) and not group.rescales
+
+
+def full_rotations(geom):
+    """True when ``geom``'s linear part is all of O(d) or SO(d) (not a finite subgroup, not
+    translations alone): the orbit-separation results for Gram matrices, distances and
+    minors need the whole group."""
+    return geom.rotates and not geom.is_finite
 
 
 def split_geometric(group):
-    """``(geometric factor or None, has S_n factor, only these?)`` of a group."""
+    """``(geometric factor or None, has S_n factor, only these?)`` of a group; the
+    geometric factor is the first :func:`euclidean` one."""
     geom, perm, other = None, False, False
     for f in group.factors:
-        if isinstance(f, (OrthogonalGroup, EuclideanGroup)) and geom is None:
+        if euclidean(f) and geom is None:
             geom = f
-        elif isinstance(f, PermutationGroup) and not perm:
+        elif permutes_only(f) and not perm:
             perm = True
         else:
             other = True
     return geom, perm, not other
 
 
+# -- enumerating a finite group ----------------------------------------------------------------
 def finite_group_order(group, sample_shape):
-    if isinstance(group, CyclicGroup):
-        return group.n
-    if isinstance(group, DihedralGroup):
-        return 2 * group.n
-    if isinstance(group, PermutationGroup):
+    """Number of elements the orbit-enumerating methods go through: the order of a finite
+    group, ``m!`` for S_n on ``m = sample_shape[0]`` points."""
+    if group.is_finite:
+        return group.order
+    if permutes_only(group):
         return math.factorial(sample_shape[0])
     raise TypeError(f"{group.name} is not a finite group with enumerable elements.")
 
 
-def group_elements(group, sample_shape):
-    """All elements of a finite group as a list of single elements (batch-of-one arrays
-    broadcast later): ints for C_n/D_n, index arrays for S_n on ``sample_shape[0]`` points."""
+def element_batch(group, sample_shape):
+    """Every element of a finite group (or of S_n on ``sample_shape[0]`` points) as one
+    batch, in the order of ``group.elements()`` (S_n: lexicographic permutations)."""
     order = finite_group_order(group, sample_shape)
     if order > MAX_GROUP_ORDER:
         raise ValueError(
@@ -116,24 +146,44 @@ def group_elements(group, sample_shape):
             f"enumerate the group need at most {MAX_GROUP_ORDER} (at most 7 points for S_n). "
             "Use 'sort', 'random_sort' or 'lexsort' for larger sets."
         )
-    if isinstance(group, PermutationGroup):
-        return [np.asarray(p) for p in itertools.permutations(range(sample_shape[0]))]
-    return list(range(order))
+    if group.is_finite:
+        return group.elements()
+    m = sample_shape[0]
+    return np.array(list(itertools.permutations(range(m))), dtype=np.int64).reshape(order, m)
+
+
+def element_at(batch, i):
+    """Element ``i`` of a batch (a product's batch is a tuple of per-factor batches)."""
+    if isinstance(batch, tuple):
+        return tuple(element_at(b, i) for b in batch)
+    return np.asarray(batch)[i]
+
+
+def repeat_element(element, n):
+    """A batch of ``n`` copies of one element."""
+    if isinstance(element, tuple):
+        return tuple(repeat_element(e, n) for e in element)
+    element = np.asarray(element)
+    return np.repeat(element[None], n, axis=0)
+
+
+def group_elements(group, sample_shape):
+    """All elements of a finite group as a list of single elements (broadcast later by
+    :func:`act_each`), as ``group.elements()`` gives them: ints for C_n, D_n and the
+    polyhedral groups, tuples for products of finite groups, index arrays for S_n on
+    ``sample_shape[0]`` points."""
+    batch = element_batch(group, sample_shape)
+    return [element_at(batch, i) for i in range(finite_group_order(group, sample_shape))]
 
 
 def act_each(group, element, P, layout):
     """Act with one element on every sample of ``P``."""
-    n = P.shape[0]
-    if isinstance(group, PermutationGroup):
-        g = np.broadcast_to(element, (n, element.shape[0]))
-    else:
-        g = np.full(n, element, dtype=np.int64)
-    return group.act(g, P, layout)
+    return group.act(repeat_element(element, P.shape[0]), P, layout)
 
 
 def exact_orthogonal_action(group, layout, sample_shape):
     """True when the finite group's action on this layout is an exact orthogonal map
-    (a permutation of coordinates, or an orthogonal matrix on 2-D points). Image rotations
+    (a permutation of coordinates, or an orthogonal matrix on points). Image rotations
     are exact by multiples of 90° on square images, by half turns on the others."""
     if getattr(layout, "kind", None) == "image":
         return group.exact_on_image_shape(sample_shape)

@@ -1,5 +1,6 @@
-"""Geometric invariants of point sets: norms, Gram matrix, distances, Gram + minors,
-and sorted distance matrices for E(d)×S_n."""
+"""Geometric invariants of point sets under subgroups of E(d) (rotations, reflections,
+translations; O(d), SE(d), T(d), C_n, the polyhedral groups, ...): norms, Gram matrix,
+distances, Gram + minors, sorted distance matrices with S_n, and their kernels."""
 
 from __future__ import annotations
 
@@ -11,8 +12,7 @@ import math
 import numpy as np
 
 from ..canonicalizers import tolerant_lexsort
-from ..groups import EuclideanGroup
-from ._base import Projection, is_points, split_geometric
+from ._base import Projection, fits, full_rotations, is_points, split_geometric
 
 #: most d×d minors ``gram_minors`` computes
 MAX_MINORS = 20000
@@ -33,7 +33,7 @@ def _vectors(P, layout, geom, lazy_centre=False):
     geo_fields = [f for f in layout.fields if f.is_geometric]
     for f in geo_fields:
         Y = P[..., layout.slice_of(f.name)]
-        if f.kind == "position" and isinstance(geom, EuclideanGroup):
+        if f.kind == "position" and geom.translates:
             if lazy_centre and len(geo_fields) == 1:
                 centre = True
             else:
@@ -316,9 +316,15 @@ def _with_scalars(F, S):
 
 
 class _Geometry(Projection):
+    """Maps of the vectors of a point set that no isometry changes: invariant for every
+    group whose only factor is a subgroup of E(d) on points of that d (positions are
+    centred when it translates); lossless only for the whole of O(d)/E(d) or SO(d)/SE(d),
+    as each class says."""
+
     family = "geometry"
     absent_points_ok = True  # features that involve an absent point are 0
-    #: which geometric groups are allowed: "orthogonal" (O(d) and E(d)), "special" (SO/SE)
+    #: which geometric groups are allowed: "any" subgroup of E(d), or "special" (proper
+    #: rotations only: SO/SE and their finite subgroups)
     needs = "any"
     #: ``transform`` takes ``out=`` (InvariantProjector then writes batches in place)
     supports_out = True
@@ -329,11 +335,11 @@ class _Geometry(Projection):
     @classmethod
     def supports(cls, group, layout):
         geom, perm, only = split_geometric(group)
-        if not (is_points(layout) and geom is not None and not perm and only):
+        if not (is_points(layout) and geom is not None and not perm and only and fits(group, layout)):
             return False
         if not any(f.is_geometric for f in layout.fields):
             return False
-        return cls.needs != "special" or geom.special
+        return cls.needs != "special" or (geom.rotates and geom.special)
 
     def fit(self, P, y=None, random_state=None):
         super().fit(P)
@@ -357,10 +363,11 @@ class _Geometry(Projection):
 
 
 class Norms(_Geometry):
-    """Euclidean norm of every vector (positions centred for E(d)/SE(d)), scalars kept.
+    """Euclidean norm of every vector (positions centred for groups that translate: E(d),
+    SE(d), T(d)), scalars kept.
 
     ``f_i(x) = ‖x_i‖``; one feature per vector, cost ``O(m·d)``. Lossless only for a
-    single vector (d ≥ 2): it forgets the angles between vectors.
+    single vector under O(d) or SO(d) (d ≥ 2): it forgets the angles between vectors.
     """
 
     name = "norms"
@@ -381,16 +388,19 @@ class Norms(_Geometry):
 
     @property
     def lossless(self):
-        return len(self.labels_) == 1 and not isinstance(self.geom_, EuclideanGroup) and self.geom_.d >= 2
+        geom = self.geom_
+        return len(self.labels_) == 1 and full_rotations(geom) and not geom.translates and geom.d >= 2
 
 
 class Gram(_Geometry):
     """Upper triangle (with diagonal) of the Gram matrix ``G_ij = ⟨x_i, x_j⟩``.
 
-    Positions are centred for E(d)/SE(d). ``K(K+1)/2`` features for ``K`` vectors, cost
-    ``O(K²·d)``. Lossless for O(d) and E(d): vectors with equal Gram matrices differ by an
-    orthogonal map (first fundamental theorem of invariant theory). Not lossless for
-    SO(d)/SE(d) (mirror images share a Gram matrix) — use ``"gram_minors"``.
+    Positions are centred for groups that translate (E(d), SE(d), T(d)). ``K(K+1)/2``
+    features for ``K`` vectors, cost ``O(K²·d)``. Lossless for O(d) and E(d): vectors with
+    equal Gram matrices differ by an orthogonal map (first fundamental theorem of invariant
+    theory). Not lossless for SO(d)/SE(d) (mirror images share a Gram matrix) — use
+    ``"gram_minors"`` — nor for smaller subgroups of E(d) (T(d), C_n, D_n, the polyhedral
+    groups), for which it is invariant too.
     """
 
     name = "gram"
@@ -405,13 +415,13 @@ class Gram(_Geometry):
 
     @property
     def lossless(self):
-        return not self.geom_.special
+        return full_rotations(self.geom_) and not self.geom_.special
 
 
 class Distances(_Geometry):
     """Pairwise distances ``‖x_i − x_j‖``, ``i < j`` (strict upper triangle).
 
-    ``K(K−1)/2`` features, cost ``O(K²·d)``. Invariant under O(d) and E(d)/SE(d); lossless
+    ``K(K−1)/2`` features, cost ``O(K²·d)``. Invariant under every subgroup of E(d); lossless
     for E(d) when the layout has a single position field (a point set is determined up to a
     rigid motion by its distances); for O(d) it forgets where the origin is.
     """
@@ -430,7 +440,7 @@ class Distances(_Geometry):
     def _lossless_layout(self):
         geom = split_geometric(self.group)[0]
         geo = [f for f in self.layout.fields if f.is_geometric]
-        return (isinstance(geom, EuclideanGroup) and not geom.special
+        return (full_rotations(geom) and geom.translates and not geom.special
                 and len(geo) == 1 and geo[0].kind == "position")
 
     @property
@@ -439,11 +449,12 @@ class Distances(_Geometry):
 
 
 class GramMinors(Gram):
-    """Gram matrix plus every ``d × d`` minor ``det[x_{i1}, ..., x_{id}]`` (SO(d), SE(d)).
+    """Gram matrix plus every ``d × d`` minor ``det[x_{i1}, ..., x_{id}]`` (SO(d), SE(d), and
+    their subgroups without reflections, e.g. C_n or the polyhedral groups).
 
     Determinants are invariant under rotations and flip sign under reflections, so together
     with the Gram matrix they separate SO(d)-orbits (first fundamental theorem for SO(d)):
-    lossless. ``K(K+1)/2 + C(K, d)`` features; cost ``O(K²·d + C(K,d)·d³)``. Refuses more than
+    lossless for SO(d) and SE(d). ``K(K+1)/2 + C(K, d)`` features; cost ``O(K²·d + C(K,d)·d³)``. Refuses more than
     20,000 minors (use ``"canonical"`` for large sets).
     """
 
@@ -483,7 +494,7 @@ class GramMinors(Gram):
 
     @property
     def lossless(self):
-        return True
+        return full_rotations(self.geom_)
 
 
 #: entries of the ``(b, m, m, d)`` difference arrays of one chunk of ``sorted_distances``
@@ -527,8 +538,9 @@ def distance_matrices(Y, dtype=None):
 
 
 class SortedDistances(Projection):
-    """E(d)×S_n (or O(d)×S_n, SE(d)×S_n) point clouds: sort each row of the distance matrix,
-    then order the rows lexicographically.
+    """E(d)×S_n point clouds (or any subgroup of E(d) times S_n: O(d)×S_n, SE(d)×S_n,
+    T(d)×S_n, a finite rotation group × S_n): sort each row of the distance matrix, then
+    order the rows lexicographically.
 
     Row ``i`` holds point ``i``'s scalar fields followed by its distances to the other
     points in increasing order; rows are sorted with tolerant ties (relative ``1e-9`` in
@@ -539,8 +551,8 @@ class SortedDistances(Projection):
     (``s`` scalar columns), cost ``O(m²·d + m² log m)``. Invariant under rigid motions and
     permutations. Separates *generic* configurations (Boutin & Kemper 2004 show the
     distance distribution already does, up to rare exceptions) but not every one, so
-    ``lossless_`` is False (True for clouds of one point, whose only invariants are its
-    scalars); use ``"canonical"`` when exact losslessness matters.
+    ``lossless_`` is False (True for clouds of one point under a group that translates it,
+    whose only invariants are then its scalars); use ``"canonical"`` when exact losslessness matters.
 
     Absent (all-NaN) points are ignored: a present point's row lists its distances to the
     other present points, then zeros; the rows of absent points (scalars included) are all
@@ -554,10 +566,11 @@ class SortedDistances(Projection):
     @classmethod
     def supports(cls, group, layout):
         geom, perm, only = split_geometric(group)
-        if not (is_points(layout) and geom is not None and perm and only):
+        if not (is_points(layout) and geom is not None and perm and only and fits(group, layout)):
             return False
         geo = [f for f in layout.fields if f.is_geometric]
-        return len(geo) == 1 and (geo[0].kind == "position" or not isinstance(geom, EuclideanGroup))
+        # with translations, the one geometric field must be the positions
+        return len(geo) == 1 and (geo[0].kind == "position" or not geom.translates)
 
     def fit(self, P, y=None, random_state=None):
         super().fit(P)
@@ -592,4 +605,6 @@ class SortedDistances(Projection):
 
     @property
     def lossless(self):
-        return self.sample_shape_[0] == 1
+        # one point: only its scalars are invariant when the group translates it anywhere;
+        # rotations alone keep its norm, which no distance holds
+        return self.sample_shape_[0] == 1 and self.geom_.translates

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..groups import PermutationGroup
-from ._base import Projection
+from ._base import Projection, fits
 
 
 class GraphSpectrum(Projection):
@@ -23,7 +22,8 @@ class GraphSpectrum(Projection):
 
     @classmethod
     def supports(cls, group, layout):
-        return isinstance(group, PermutationGroup) and getattr(layout, "kind", None) == "graph"
+        # node relabellings (S_n) are what acts on graphs
+        return getattr(layout, "kind", None) == "graph" and group.permutes and fits(group, layout)
 
     def transform(self, P):
         layout = self.layout

@@ -1,16 +1,20 @@
-"""Random invariant maps for finite groups: Reynolds projection and max filtering."""
+"""Random invariant maps of finite groups (every element enumerated): Reynolds projection
+and max filtering."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..groups import CyclicGroup, DihedralGroup, PermutationGroup
 from ._base import (
     Projection,
     act_each,
+    element_at,
+    element_batch,
     exact_orthogonal_action,
     finite_group_order,
-    group_elements,
+    fits,
+    is_points,
+    permutes_only,
 )
 
 
@@ -26,21 +30,19 @@ class _FiniteGroupMap(Projection):
 
     @classmethod
     def supports(cls, group, layout):
-        kind = getattr(layout, "kind", None)
-        if isinstance(group, PermutationGroup):
-            return kind == "points"
-        if isinstance(group, DihedralGroup):
-            return kind in ("image", "points")
-        return isinstance(group, CyclicGroup)
+        # every finite group that acts on the layout; S_n on points too, whose elements are
+        # enumerated for the number of points in the data (refused in fit beyond 7 points)
+        if permutes_only(group):
+            return is_points(layout)
+        return group.is_finite and fits(group, layout)
 
     def _template_orbits(self, T):
         """``T`` (K, *sample_shape) → ``(dim, |G|·K)`` columns ``g⁻¹·t_j``, group-major."""
-        elements = group_elements(self.group, self.sample_shape_)
-        cols = []
-        for g in elements:
-            g_inv = self.group.inverse(np.asarray(g)[None])[0]
-            cols.append(act_each(self.group, g_inv, T, self.layout).reshape(T.shape[0], -1))
-        return np.concatenate(cols, axis=0).T, len(elements)
+        inverses = self.group.inverse(element_batch(self.group, self.sample_shape_))
+        order = finite_group_order(self.group, self.sample_shape_)
+        cols = [act_each(self.group, element_at(inverses, i), T, self.layout).reshape(T.shape[0], -1)
+                for i in range(order)]
+        return np.concatenate(cols, axis=0).T, order
 
     def fit(self, P, y=None, random_state=None):
         super().fit(P)
@@ -63,18 +65,18 @@ class Reynolds(_FiniteGroupMap):
 
     The group average maps onto the fixed subspace of the representation, so this keeps
     only the invariant *linear* part of ``x`` (for C_n fibres: the channel means; for C4
-    images: the image averaged over its four rotations). Not offered for C_n/D_n on 2-D
-    points, where the fixed subspace is zero. Never lossless for a non-trivial
+    images: the image averaged over its four rotations). Never lossless for a non-trivial
     group; cheapest of the random maps: one ``dim × K`` product, ``A`` being averaged over
-    the group once in ``fit``.
+    the group once in ``fit``. Not offered for rotation groups on points (C_n, D_n on 2-D
+    points, the polyhedral groups on 3-D points), whose fixed subspace holds no position.
     """
 
     name = "reynolds"
 
     @classmethod
     def supports(cls, group, layout):
-        # rotations of 2-D points fix only the origin: the projection would be zero
-        if isinstance(group, (CyclicGroup, DihedralGroup)) and getattr(layout, "kind", None) == "points":
+        # rotations of points fix only the origin: the projection would be zero
+        if group.rotates and is_points(layout):
             return False
         return super().supports(group, layout)
 

@@ -1,12 +1,11 @@
-"""Spectral invariants of C_n regular-representation fibres: group pooling, power
-spectrum, bispectrum."""
+"""Spectral invariants of C_n regular-representation fibres (cyclic shifts of each
+channel): group pooling, power spectrum, bispectrum."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..groups import CyclicGroup
-from ._base import Projection
+from ._base import Projection, fits
 
 
 class _Spectral(Projection):
@@ -14,8 +13,8 @@ class _Spectral(Projection):
 
     @classmethod
     def supports(cls, group, layout):
-        return (isinstance(group, CyclicGroup) and getattr(layout, "kind", None) == "fibre"
-                and layout.fibre_size == group.n)
+        # a fibre layout is the regular representation of C_n, acted on by cyclic shifts
+        return getattr(layout, "kind", None) == "fibre" and fits(group, layout)
 
 
 class GroupPool(_Spectral):
