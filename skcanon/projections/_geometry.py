@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from ..canonicalizers import tolerant_lexsort
+from .._kernels.lexsort import tolerant_lexsort
 from ._base import Projection, fits, full_rotations, is_points, split_geometric
 
 #: most d×d minors ``gram_minors`` computes

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..canonicalizers import tolerant_lexsort
+from .._kernels.lexsort import tolerant_lexsort
 from ._base import Projection, pure_permutation
 
 
