@@ -8,7 +8,8 @@ Contracts checked here, with the group actions of skcanon.groups:
 * the canonical form is invariant (float32, relative 1e-4) and equals
   ``group.act(group.inverse(h), x)`` exactly;
 * ties are deterministic (a blank image gets element 0 / angle 0);
-* the torch rotations used in training match ``skcanon.groups.rotate_images``.
+* the image actions on torch tensors used in training (the same functions of
+  ``skcanon.groups._images``) match the numpy ones.
 """
 
 import numpy as np
@@ -19,14 +20,9 @@ from hypothesis import strategies as st
 torch = pytest.importorskip("torch")
 
 from skcanon.groups import get_group, rotate_images  # noqa: E402
+from skcanon.groups._images import act_on_images  # noqa: E402
 from skcanon.layouts import ImageLayout, PointLayout  # noqa: E402
-from skcanon.nn._images import (  # noqa: E402
-    GroupConvImageNetwork,
-    SO2ImageNetwork,
-    build_image_network,
-    torch_act_images,
-    torch_rotate_images,
-)
+from skcanon.nn._images import GroupConvImageNetwork, SO2ImageNetwork, build_image_network  # noqa: E402
 
 LAYOUT = ImageLayout((1, 20, 20))
 
@@ -127,7 +123,7 @@ def test_torch_rotation_matches_rotate_images(seed, h, w, quarter):
     rs = np.random.RandomState(seed)
     X = rs.rand(4, 2, h, w)
     angles = rs.randint(-4, 5, 4) * np.pi / 2 if quarter else rs.uniform(-np.pi, np.pi, 4)
-    out = torch_rotate_images(torch.from_numpy(X), angles).numpy()
+    out = rotate_images(torch.from_numpy(X), angles).numpy()
     np.testing.assert_allclose(out, rotate_images(X, angles), atol=1e-12)
 
 
@@ -136,14 +132,37 @@ def test_torch_act_matches_group_act(name):
     group = get_group(name)
     X = np.random.RandomState(1).rand(12, 1, 10, 10)
     g = group.sample(12, random_state=2)
-    out = torch_act_images(group, g, torch.from_numpy(X)).numpy()
+    out = act_on_images(group, g, torch.from_numpy(X)).numpy()
     np.testing.assert_allclose(out, group.act(g, X, LAYOUT), atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["C4", "C8", "D4", "D8", "O2", "SO2"])
+def test_image_action_is_one_function_for_both_backends(name):
+    """act_on_images on numpy arrays is the group's own action (bit for bit); on torch
+    tensors the same rules, elements given as numpy or (matrices) as tensors."""
+    group = get_group(name)
+    X = np.random.RandomState(3).rand(9, 2, 11, 11)
+    g = group.sample(9, random_state=4)
+    ref = group.act(g, X, LAYOUT)
+    np.testing.assert_array_equal(act_on_images(group, g, X), ref)
+    if np.asarray(g).ndim == 3:
+        g = torch.from_numpy(np.asarray(g))
+    np.testing.assert_allclose(act_on_images(group, g, torch.from_numpy(X)).numpy(), ref, atol=1e-12)
+
+
+def test_half_turns_of_non_square_images_are_exact_in_torch_too():
+    """A half turn of a non-square image is a flip of both axes in numpy and in torch (the
+    torch backend used to interpolate it)."""
+    x = torch.rand(3, 1, 6, 9, dtype=torch.float32)
+    out = rotate_images(x, np.full(3, np.pi))
+    assert torch.equal(out, torch.flip(x, dims=(-2, -1)))
+    np.testing.assert_array_equal(out.numpy(), rotate_images(x.numpy(), np.full(3, np.pi)))
 
 
 def test_torch_rotation_is_differentiable():
     x = torch.rand(3, 1, 9, 9, requires_grad=True)
     ang = torch.tensor([0.3, np.pi / 2, -1.1], requires_grad=True)
-    torch_rotate_images(x, ang).sum().backward()
+    rotate_images(x, ang).sum().backward()
     assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
     assert ang.grad is not None and torch.isfinite(ang.grad).all()
 

@@ -1,18 +1,32 @@
-"""Rotations and reflections of image batches.
+"""Rotations and reflections of image batches, for numpy arrays and torch tensors alike.
+
+Each action is one function that dispatches on its input: numpy arrays give numpy arrays
+(what the groups' ``act`` uses), torch tensors give tensors on the same device, with
+gradients (what the image networks use while training). Both backends follow the same
+rules, so a network trained in torch sees the action that ``transform`` applies in numpy.
 
 Convention: angles are counter-clockwise as displayed (row 0 at the top), about the
-pixel-grid centre ``((H-1)/2, (W-1)/2)``. Multiples of 90° on square images use exact
-``rot90``; every other angle uses bilinear interpolation with zeros outside the image
-(so corners are cut and the action is approximate: rotating by ``a`` then ``-a``
-smooths the image slightly and loses what fell outside).
+pixel-grid centre ``((H-1)/2, (W-1)/2)``. Multiples of 90° on square images (of 180° on
+the others) use exact ``rot90``; every other angle uses bilinear interpolation with zeros
+outside the image (so corners are cut and the action is approximate: rotating by ``a``
+then ``-a`` smooths the image slightly and loses what fell outside). Mirroring is
+left-right (``x ↦ -x`` about the vertical centre line); "mirror, then rotate" is how
+C_n, D_n and O(2) elements act.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+__all__ = ["quarter_turns", "rotate_images", "bilinear_rotate_images", "flip_images", "mirror_rotate_images",
+           "image_motion", "act_on_images"]
+
 _EXACT_TOL = 1e-9
 _CHUNK = 2048
+
+
+def _is_tensor(x):
+    return hasattr(x, "clone") and hasattr(x, "device")
 
 
 def quarter_turns(angles):
@@ -23,20 +37,30 @@ def quarter_turns(angles):
     return np.where(exact, np.mod(r, 4).astype(np.int64), -1)
 
 
+def _exact_turns(angles, shape):
+    """Quarter turns per angle that rotate images of ``shape`` exactly, else -1 (a quarter
+    turn of a non-square image would change its shape)."""
+    q = quarter_turns(angles)
+    if shape[-1] != shape[-2]:
+        q = np.where(q % 2 == 1, -1, q)
+    return q
+
+
 def rotate_images(imgs, angles):
     """Rotate each image ``imgs[i]`` (``(n, C, H, W)``) by ``angles[i]`` radians.
 
     Exact for multiples of 90° on square images and of 180° on the others; bilinear
-    otherwise. Returns a new array
-    of the input dtype (float inputs) or float64 (integer inputs).
+    otherwise. numpy input: a new array of the input dtype (float inputs) or float64
+    (integer inputs). torch input: a new tensor, differentiable with respect to the images
+    and (for angles given as a tensor) to the angles, except at exact turns.
     """
+    if _is_tensor(imgs):
+        return _rotate_torch(imgs, angles)
     imgs = np.asarray(imgs)
     angles = np.broadcast_to(np.asarray(angles, dtype=np.float64), (imgs.shape[0],))
     dtype = imgs.dtype if np.issubdtype(imgs.dtype, np.floating) else np.float64
     out = np.empty(imgs.shape, dtype=dtype)
-    q = quarter_turns(angles)
-    if imgs.shape[-1] != imgs.shape[-2]:  # a quarter turn would change the shape
-        q = np.where(q % 2 == 1, -1, q)
+    q = _exact_turns(angles, imgs.shape)
     for k in range(4):
         idx = np.flatnonzero(q == k)
         if idx.size:
@@ -46,6 +70,74 @@ def rotate_images(imgs, angles):
         part = idx[start:start + _CHUNK]
         out[part] = _bilinear_rotate(imgs[part], angles[part]).astype(dtype, copy=False)
     return out
+
+
+def flip_images(imgs, where=None):
+    """Mirror left-right (``x ↦ -x`` about the vertical centre line); a new array or tensor.
+
+    ``where`` (bool per image) mirrors only those images and copies the others.
+    """
+    tensor = _is_tensor(imgs)
+    if where is None:
+        return imgs.flip(-1) if tensor else np.flip(imgs, axis=-1).copy()
+    where = np.asarray(where, dtype=bool)
+    if tensor:
+        import torch
+
+        mask = torch.as_tensor(where, device=imgs.device)[:, None, None, None]
+        return torch.where(mask, imgs.flip(-1), imgs)
+    return np.where(where[:, None, None, None], np.flip(imgs, axis=-1), imgs)
+
+
+def mirror_rotate_images(imgs, angles, mirror=None):
+    """Mirror the images where ``mirror`` (bool per image; None: none), then rotate each by
+    its angle: the image action of C_n, D_n and O(2) elements, numpy or torch."""
+    if mirror is not None and np.any(mirror):
+        imgs = flip_images(imgs, mirror)
+    return rotate_images(imgs, angles)
+
+
+def bilinear_rotate_images(imgs, angles):
+    """Rotate by bilinear interpolation for every angle, quarter turns included (numpy or
+    torch): unlike :func:`rotate_images`, differentiable in the angles everywhere."""
+    if _is_tensor(imgs):
+        import torch
+
+        return _bilinear_rotate_torch(imgs, torch.as_tensor(angles, dtype=imgs.dtype, device=imgs.device))
+    return _bilinear_rotate(np.asarray(imgs), np.asarray(angles, dtype=np.float64))
+
+
+def image_motion(group, g):
+    """Rotation angles ``(n,)`` and mirror flags ``(n,)`` of elements ``g`` acting on images.
+
+    Elements act on images by "mirror left-right where flagged, then rotate". C_n and D_n
+    give their angles as exact multiples of ``2π/n`` (their ``angles``); other groups with
+    2-D linear parts (O(2), SO(2)) are read from :meth:`~skcanon.groups.Group.matrices`: a
+    reflection is ``R(θ)·diag(-1, 1)``. Matrices given as torch tensors stay tensors.
+    """
+    steps = getattr(group, "angles", None)  # C_n, D_n: element k turns by 2πk/n exactly
+    if _is_tensor(g) and g.is_floating_point():
+        import torch
+
+        reflect = torch.linalg.det(g) < 0
+        flip = torch.tensor([-1.0, 1.0], dtype=g.dtype, device=g.device)
+        rot = torch.where(reflect[:, None, None], g * flip, g)
+        return torch.atan2(rot[:, 1, 0], rot[:, 0, 0]), reflect.cpu().numpy()
+    g = g.cpu().numpy() if _is_tensor(g) else g
+    M = np.asarray(group.matrices(g))
+    reflect = np.linalg.det(M) < 0
+    if steps is not None:
+        return steps(g), reflect
+    # a reflection is "mirror left-right, then rotate": g = R(θ) · diag(-1, 1)
+    rot = np.where(reflect[:, None, None], M @ np.diag([-1.0, 1.0]), M)
+    return np.arctan2(rot[:, 1, 0], rot[:, 0, 0]), reflect
+
+
+def act_on_images(group, g, imgs):
+    """``group``'s action of elements ``g`` on image batches, numpy arrays or torch tensors
+    (:func:`image_motion`, then :func:`mirror_rotate_images`)."""
+    angles, mirror = image_motion(group, g)
+    return mirror_rotate_images(imgs, angles, mirror)
 
 
 def _bilinear_rotate(imgs, angles):
@@ -76,6 +168,53 @@ def _bilinear_rotate(imgs, angles):
     return result
 
 
-def flip_images(imgs):
-    """Mirror left-right (``x ↦ -x`` about the vertical centre line)."""
-    return np.flip(imgs, axis=-1).copy()
+# -- torch backend ------------------------------------------------------------------------------
+def _rotate_torch(x, angles):
+    import torch
+
+    n = x.shape[0]
+    if torch.is_tensor(angles):
+        ang_t = angles.to(x.dtype).reshape(-1).expand(n) if angles.numel() == 1 else angles.to(x.dtype)
+        ang_np = ang_t.detach().cpu().double().numpy()
+    else:
+        ang_np = np.array(np.broadcast_to(np.asarray(angles, dtype=np.float64), (n,)))
+        ang_t = torch.as_tensor(ang_np, dtype=x.dtype, device=x.device)
+    q = _exact_turns(ang_np, x.shape)
+    if np.all(q >= 0) and np.all(q == q[0]):
+        return torch.rot90(x, int(q[0]), dims=(-2, -1)) if q[0] else x.clone()
+    pieces, index = [], []
+    for k in range(4):
+        idx = np.flatnonzero(q == k)
+        if idx.size:
+            pieces.append(torch.rot90(x[torch.as_tensor(idx, device=x.device)], k, dims=(-2, -1)))
+            index.append(idx)
+    idx = np.flatnonzero(q < 0)
+    if idx.size:
+        it = torch.as_tensor(idx, device=x.device)
+        pieces.append(_bilinear_rotate_torch(x[it], ang_t[it]))
+        index.append(idx)
+    order = np.argsort(np.concatenate(index))
+    return torch.cat(pieces, 0)[torch.as_tensor(order, device=x.device)]
+
+
+def _bilinear_rotate_torch(x, angles):
+    """Bilinear rotation by ``angles`` (a tensor, ``(n,)``) with ``grid_sample``: the same
+    sampling grid as :func:`_bilinear_rotate`, differentiable in images and angles."""
+    import torch
+    import torch.nn.functional as F
+
+    n, c, h, w = x.shape
+    cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
+    rows = torch.arange(h, dtype=x.dtype, device=x.device)
+    cols = torch.arange(w, dtype=x.dtype, device=x.device)
+    yy = (cy - rows)[:, None].expand(h, w)
+    xx = (cols - cx)[None, :].expand(h, w)
+    cos, sin = torch.cos(angles)[:, None, None], torch.sin(angles)[:, None, None]
+    xs = cos * xx + sin * yy  # source of each output pixel: the grid rotated by -angle
+    ys = -sin * xx + cos * yy
+    src_c = xs + cx
+    src_r = cy - ys
+    gx = src_c * (2.0 / max(w - 1, 1)) - 1.0
+    gy = src_r * (2.0 / max(h - 1, 1)) - 1.0
+    grid = torch.stack([gx, gy], dim=-1)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=True)

@@ -1,5 +1,8 @@
 """Learned canonicalization networks for images: C_n, D_n and SO(2).
 
+The networks only; the image actions they train with (rotations and mirrors of torch
+tensors) are the groups' own, :mod:`skcanon.groups._images`.
+
 Kaba et al. (ICML 2023) canonicalize with a small equivariant network ``h``; the canonical
 form ``h(x)⁻¹·x`` is invariant because ``h(g·x) = g·h(x)``. For rotations and reflections
 of images the network here is a *group convolution*:
@@ -37,7 +40,7 @@ blank image gets element 0) and applies the inverse element with skcanon's own i
 ``group.act(group.inverse(frames), x)`` exactly. ``soft_canonicalize`` is differentiable:
 a straight-through estimator whose forward value is the hard canonical form and whose
 gradient is that of the softmax-weighted average of the inversely transformed images
-(rotations in torch, matching :func:`skcanon.groups.rotate_images`).
+(the same image action on torch tensors, :func:`skcanon.groups._images.act_on_images`).
 
 Identity prior. ``prior_loss(x, elements)`` asks for the frame ``elements`` (default the
 identity); ``moves(x)`` returns randomly moved copies ``(g·x, g)``. Training with the prior
@@ -91,7 +94,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..groups import CyclicGroup, DihedralGroup, OrthogonalGroup, get_group, rotation_matrices_2d
+from ..groups import CyclicGroup, get_group, rotation_matrices_2d
+from ..groups._images import act_on_images, bilinear_rotate_images, rotate_images
 from ..layouts import ImageLayout
 from ._base import FrameNetwork, safe_sqrt
 
@@ -99,11 +103,10 @@ __all__ = [
     "build_image_network",
     "GroupConvImageNetwork",
     "SO2ImageNetwork",
-    "torch_rotate_images",
-    "torch_act_images",
+    "planar_steps",
+    "is_planar_rotation_group",
 ]
 
-_EXACT_TOL = 1e-9
 # Ring radii (in pixels of the kernel grid) and the highest circular harmonic per ring.
 _RINGS = ((0.0, 0), (1.0, 1), (2.0, 2), (3.0, 2))
 _RING_SIGMA = 0.8
@@ -124,88 +127,36 @@ _TIE_RTOL = 1e-5
 
 
 # --------------------------------------------------------------------------------------------
-# torch image actions matching skcanon.groups.rotate_images / flip_images
+# which groups the networks handle (by capabilities)
 # --------------------------------------------------------------------------------------------
-def _quarter_turns(angles):
-    q = np.asarray(angles, dtype=np.float64) / (np.pi / 2)
-    r = np.round(q)
-    return np.where(np.abs(q - r) < _EXACT_TOL, np.mod(r, 4).astype(np.int64), -1)
+def planar_steps(group):
+    """``(n, mirrors)`` for a finite group of the image plane whose element ``k < n`` turns
+    by ``2πk/n`` and element ``k + n`` mirrors left-right first (C_n: mirrors False, D_n:
+    True); None for any other group.
 
-
-def torch_rotate_images(x, angles):
-    """Rotate each image ``x[i]`` (``(n, C, H, W)`` tensor) by ``angles[i]`` radians.
-
-    Same convention as :func:`skcanon.groups.rotate_images`: counter-clockwise as displayed,
-    about the pixel-grid centre ``((H-1)/2, (W-1)/2)``, bilinear with zeros outside, exact
-    ``rot90`` for multiples of 90° on square images. Differentiable with respect to ``x``
-    and (for angles given as a tensor) to the angles, except at exact quarter turns, where
-    the permutation is used.
+    The group convolution builds its filters in this element order, so the order is checked
+    on the group's own matrices rather than assumed from its class.
     """
-    n, _, h, w = x.shape
-    if torch.is_tensor(angles):
-        ang_t = angles.to(x.dtype).reshape(-1).expand(n) if angles.numel() == 1 else angles.to(x.dtype)
-        ang_np = ang_t.detach().cpu().double().numpy()
-    else:
-        ang_np = np.array(np.broadcast_to(np.asarray(angles, dtype=np.float64), (n,)))
-        ang_t = torch.as_tensor(ang_np, dtype=x.dtype, device=x.device)
-    square = h == w
-    q = _quarter_turns(ang_np) if square else np.where(
-        np.abs(np.mod(ang_np + np.pi, 2 * np.pi) - np.pi) < _EXACT_TOL, 0, -1)
-    if np.all(q >= 0) and np.all(q == q[0]):
-        return torch.rot90(x, int(q[0]), dims=(-2, -1)) if q[0] else x.clone()
-    pieces, index = [], []
-    for k in range(4):
-        idx = np.flatnonzero(q == k)
-        if idx.size:
-            pieces.append(torch.rot90(x[torch.as_tensor(idx, device=x.device)], k, dims=(-2, -1)))
-            index.append(idx)
-    idx = np.flatnonzero(q < 0)
-    if idx.size:
-        it = torch.as_tensor(idx, device=x.device)
-        pieces.append(_bilinear_rotate_torch(x[it], ang_t[it]))
-        index.append(idx)
-    order = np.argsort(np.concatenate(index))
-    return torch.cat(pieces, 0)[torch.as_tensor(order, device=x.device)]
+    if not (len(group.factors) == 1 and group.is_finite and group.d == 2 and group.acts_on(ImageLayout())):
+        return None
+    mirrors = not group.special
+    order = int(group.order)
+    if mirrors and order % 2:
+        return None
+    n = order // 2 if mirrors else order
+    k = np.arange(order)
+    expected = rotation_matrices_2d(2 * np.pi * (k % n) / n)
+    expected = np.where((k >= n)[:, None, None], expected @ np.diag([-1.0, 1.0]), expected)
+    if not np.allclose(group.matrices(group.elements()), expected, atol=1e-9):
+        return None
+    return n, mirrors
 
 
-def _bilinear_rotate_torch(x, angles):
-    n, c, h, w = x.shape
-    cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
-    rows = torch.arange(h, dtype=x.dtype, device=x.device)
-    cols = torch.arange(w, dtype=x.dtype, device=x.device)
-    yy = (cy - rows)[:, None].expand(h, w)
-    xx = (cols - cx)[None, :].expand(h, w)
-    cos, sin = torch.cos(angles)[:, None, None], torch.sin(angles)[:, None, None]
-    xs = cos * xx + sin * yy  # source of each output pixel: the grid rotated by -angle
-    ys = -sin * xx + cos * yy
-    src_c = xs + cx
-    src_r = cy - ys
-    gx = src_c * (2.0 / max(w - 1, 1)) - 1.0
-    gy = src_r * (2.0 / max(h - 1, 1)) - 1.0
-    grid = torch.stack([gx, gy], dim=-1)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
-
-
-def torch_act_images(group, g, x):
-    """Act with elements ``g`` (ints for C_n/D_n, ``(n, 2, 2)`` for SO(2)) on tensor images.
-
-    Torch counterpart of ``group.act(g, x, ImageLayout())`` (mirror left-right first, then
-    rotate); used for training, where gradients must flow. Exact for quarter turns and
-    mirrors, bilinear otherwise.
-    """
-    if isinstance(group, (CyclicGroup, DihedralGroup)):
-        g = np.broadcast_to(np.asarray(g, dtype=np.int64), (x.shape[0],))
-        n = group.n
-        flip = (g // n) == 1 if isinstance(group, DihedralGroup) else np.zeros(g.shape, bool)
-        angles = 2 * np.pi * (g % n) / n
-        if flip.any():
-            mask = torch.as_tensor(flip, device=x.device)[:, None, None, None]
-            x = torch.where(mask, torch.flip(x, dims=(-1,)), x)
-        return torch_rotate_images(x, angles)
-    if isinstance(group, OrthogonalGroup) and group.d == 2 and group.special:
-        R = torch.as_tensor(g, dtype=x.dtype, device=x.device)
-        return torch_rotate_images(x, torch.atan2(R[:, 1, 0], R[:, 0, 0]))
-    raise TypeError(f"torch_act_images does not support group {group!r}.")
+def is_planar_rotation_group(group):
+    """True for SO(2) acting on images: continuous proper rotations of the image plane."""
+    return (len(group.factors) == 1 and group.d == 2 and group.rotates and group.special
+            and not (group.is_finite or group.translates or group.rescales)
+            and group.acts_on(ImageLayout()))
 
 
 # --------------------------------------------------------------------------------------------
@@ -491,9 +442,12 @@ class GroupConvImageNetwork(_LiftedImageNetwork):
     """
 
     def __init__(self, group, layout, hidden=64, kernel_size=7, temperature=1.0, seed=None):
-        dihedral = isinstance(group, DihedralGroup)
+        steps = planar_steps(group)
+        if steps is None:
+            raise TypeError(f"GroupConvImageNetwork handles finite rotation/mirror groups of images "
+                            f"(C_n, D_n); got {group.name!r}.")
         seed = _seed(seed)
-        super().__init__(group, layout, hidden, kernel_size, group.n, dihedral, seed)
+        super().__init__(group, layout, hidden, kernel_size, steps[0], steps[1], seed)
         self.temperature = float(temperature)
         index = _cayley_index(group, self.order)
         generator = torch.Generator().manual_seed(_seed(seed) + 1)
@@ -530,7 +484,7 @@ class GroupConvImageNetwork(_LiftedImageNetwork):
         # every inversely transformed copy: (G, n, C, H, W)
         elems = np.arange(self.order)
         inv = self.group.inverse(elems)
-        copies = torch.stack([torch_act_images(self.group, np.full(n, inv[e]), x) for e in elems])
+        copies = torch.stack([act_on_images(self.group, np.full(n, inv[e]), x) for e in elems])
         soft = torch.einsum("ng,gnchw->nchw", p, copies)
         hard_idx = _tolerant_argmax(s.detach())
         hard = copies[hard_idx, torch.arange(n, device=x.device)]
@@ -562,7 +516,7 @@ class GroupConvImageNetwork(_LiftedImageNetwork):
             g = torch.randint(0, self.order, (n,)).numpy()
         else:
             g = np.arange(n) % self.order
-        return torch_act_images(self.group, g, x), torch.as_tensor(g, device=x.device)
+        return act_on_images(self.group, g, x), torch.as_tensor(g, device=x.device)
 
 
 class SO2ImageNetwork(_LiftedImageNetwork):
@@ -679,7 +633,7 @@ class SO2ImageNetwork(_LiftedImageNetwork):
         of the mixture weighted by ``sigmoid(projection)``), so a task loss also trains the
         first harmonic that picks the direction."""
         phi, proj = self._axis_and_sign(x)
-        a = _bilinear_rotate_torch(x, -phi)
+        a = bilinear_rotate_images(x, -phi)
         b = a.flip(-2, -1)  # rotated by π more, exactly
         p = torch.sigmoid(proj)[:, None, None, None]
         soft = p * a + (1 - p) * b
@@ -715,7 +669,7 @@ class SO2ImageNetwork(_LiftedImageNetwork):
             ang = 2 * np.pi * torch.rand(n, dtype=torch.float64).numpy()
         else:
             ang = 2 * np.pi * (np.arange(n) % 16) / 16
-        return torch_rotate_images(x, ang), torch.as_tensor(ang, dtype=x.dtype, device=x.device)
+        return rotate_images(x, ang), torch.as_tensor(ang, dtype=x.dtype, device=x.device)
 
 
 def build_image_network(group, layout, hidden=64, **kwargs):
@@ -744,9 +698,9 @@ def build_image_network(group, layout, hidden=64, **kwargs):
         raise TypeError(f"build_image_network needs an ImageLayout; got layout={layout!r}.")
     if not isinstance(hidden, (int, np.integer)) or isinstance(hidden, bool) or hidden < 1:
         raise ValueError(f"hidden must be a positive int, got {hidden!r}.")
-    if isinstance(group, (CyclicGroup, DihedralGroup)):
+    if planar_steps(group) is not None:
         return GroupConvImageNetwork(group, layout, hidden, **kwargs)
-    if isinstance(group, OrthogonalGroup) and group.d == 2 and group.special:
+    if is_planar_rotation_group(group):
         return SO2ImageNetwork(group, layout, hidden, **kwargs)
     raise ValueError(
         f"No learned image network for group {group.name!r}; supported: C_n ('C4', 'C8'), "
