@@ -1,4 +1,5 @@
-"""End-to-end equivariant estimators (Kaba et al.'s setting), trained with skorch.
+"""The end-to-end equivariant estimators (Kaba et al.'s setting): frame network and backbone
+trained jointly with skorch.
 
 A canonicalization network ``h`` and a torch backbone ``r`` are trained jointly:
 
@@ -30,10 +31,13 @@ from skorch import NeuralNetClassifier, NeuralNetRegressor  # noqa: E402
 from torch import nn  # noqa: E402
 
 from ._threads import limited_threads  # noqa: E402
-from ._training import InterruptRaisingMixin, seed_from, seeded  # noqa: E402
 from ._validation import _coerce, check_device  # noqa: E402
-from .groups import EuclideanGroup, OrthogonalGroup, get_group  # noqa: E402
+from .groups import get_group, haar_orthogonal  # noqa: E402
 from .layouts import PointLayout  # noqa: E402
+from .nn._factory import build_frame_network  # noqa: E402
+from .nn._message_passing import MessagePassingBackbone  # noqa: E402
+from .nn._points import handles_rigid_motions, move_back  # noqa: E402
+from .nn._torch import InterruptRaisingMixin, seed_from, seeded  # noqa: E402
 
 __all__ = ["EquivariantModule", "InvariantModule", "MaskedMSELoss", "EndToEndEquivariantRegressor",
            "EndToEndEquivariantClassifier"]
@@ -56,17 +60,6 @@ def _check_skorch_device(device):
     if check_device(device) == "auto":
         raise ValueError("device='auto' is not supported by the end-to-end estimators (skorch places the "
                          "module itself); pass 'cpu', 'cuda' or 'cuda:N'.")
-
-
-def _random_orthogonal(n, d, special, dtype, device):
-    """``(n, d, d)`` Haar-random orthogonal matrices (rotations when ``special``), torch RNG."""
-    A = torch.randn(n, d, d, dtype=dtype, device=device)
-    Q, R = torch.linalg.qr(A)
-    Q = Q * torch.sign(torch.diagonal(R, dim1=1, dim2=2))[:, None, :]   # QR sign fix: Haar measure
-    if special:
-        flip = torch.where(torch.linalg.det(Q) < 0, -1.0, 1.0).to(dtype)
-        Q = torch.cat([Q[:, :, :-1], Q[:, :, -1:] * flip[:, None, None]], dim=-1)
-    return Q
 
 
 class EquivariantModule(nn.Module):
@@ -115,7 +108,7 @@ class EquivariantModule(nn.Module):
                  backbone_hidden=128, layout=None, backbone="mlp", backbone_layers=None, frame="learned"):
         super().__init__()
         self.group = get_group(group)
-        if not isinstance(self.group, (OrthogonalGroup, EuclideanGroup)):
+        if not (handles_rigid_motions(self.group) and self.group.rotates):
             raise ValueError(f"End-to-end estimation supports O(d), SO(d), E(d), SE(d); got {group!r}.")
         for name, value, allowed in (("frame", frame, FRAMES), ("backbone", backbone, BACKBONES),
                                      ("target_kind", target_kind, TARGET_KINDS)):
@@ -140,16 +133,12 @@ class EquivariantModule(nn.Module):
                              f"got {n_outputs}.")
         self.frame_net = None
         if frame == "learned":
-            from .canonicalizers._learned import build_frame_network
-
             self.frame_net = build_frame_network(self.group, self.layout, hidden)
         if backbone == "mlp":
             self.backbone = nn.Sequential(nn.Linear(n_points * self.layout.width, backbone_hidden), nn.SiLU(),
                                           nn.Linear(backbone_hidden, backbone_hidden), nn.SiLU(),
                                           nn.Linear(backbone_hidden, n_outputs))
         else:
-            from .nn._message_passing import MessagePassingBackbone
-
             n_layers = 3 if backbone_layers is None else _positive_int(backbone_layers, "backbone_layers")
             self.backbone = MessagePassingBackbone(self.layout, n_dims, _positive_int(backbone_hidden,
                                                                                       "backbone_hidden"),
@@ -157,24 +146,21 @@ class EquivariantModule(nn.Module):
 
     def _frame_parts(self, P):
         """Canonical input and the frame as ``(rotation or None, translation or None)``."""
-        d = self.n_dims
         if self.frame == "learned":
             Pc, frames = self.frame_net.canonicalize(P)   # differentiable for continuous groups
-            if isinstance(self.group, OrthogonalGroup):
+            if not self.group.translates:
                 return Pc, frames, None
-            return Pc, frames[:, :d, :d], frames[:, :d, d]
+            R, t = self.group.parts(frames)
+            return Pc, R, t
         if self.frame == "identity" or not self.training:
             return P, None, None
-        from .groups._base import rotate_fields
-
         # augmentation: move each training sample by a random element g (canonical input g⁻¹·x)
-        R = _random_orthogonal(P.shape[0], d, bool(self.group.special), P.dtype, P.device)
+        n, d = P.shape[0], self.n_dims
+        R = haar_orthogonal(n, d, special=bool(self.group.special), like=P)
         t = None
-        if isinstance(self.group, EuclideanGroup):
-            t = torch.randn(P.shape[0], d, dtype=P.dtype, device=P.device) * self.group.translation_scale
-        Rt = R.transpose(1, 2)
-        shift = None if t is None else -torch.einsum("nij,nj->ni", Rt, t)
-        return rotate_fields(Rt, P, self.layout, t=shift), R, t
+        if self.group.translates:
+            t = torch.randn(n, d, dtype=P.dtype, device=P.device) * self.group.translation_scale
+        return move_back(P, R, t, self.layout), R, t
 
     def forward(self, X):
         n = X.shape[0]
@@ -226,8 +212,6 @@ class InvariantModule(EquivariantModule):
                                           nn.Linear(H, H), nn.SiLU(), nn.Linear(H, n_classes))
             self.pool_head = None
         else:
-            from .nn._message_passing import MessagePassingBackbone
-
             n_layers = 3 if backbone_layers is None else _positive_int(backbone_layers, "backbone_layers")
             self.backbone = MessagePassingBackbone(self.layout, H, H, n_layers)
             self.pool_head = nn.Sequential(nn.SiLU(), nn.Linear(H, n_classes))

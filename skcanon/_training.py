@@ -1,5 +1,6 @@
-"""Training glue: the one module of skcanon that talks to skorch.
+"""The trainer of frame networks: objectives, training budget and the skorch loop.
 
+This is the one module of the learned canonicalizers that talks to skorch.
 :func:`train_frame_network` trains any :class:`~skcanon.nn.FrameNetwork` with one of the
 objectives of learned canonicalization:
 
@@ -43,8 +44,8 @@ replaced.
 
 from __future__ import annotations
 
-import contextlib
 import math
+import numbers
 
 import numpy as np
 
@@ -55,18 +56,19 @@ from ._optional import import_skorch
 import_skorch('skcanon\'s networks (method="learned" or "random", the end-to-end estimators)')
 
 import torch  # noqa: E402
-from sklearn.utils import check_random_state  # noqa: E402
 from sklearn.utils.multiclass import type_of_target  # noqa: E402
 from skorch import NeuralNet  # noqa: E402
 from skorch.utils import to_tensor  # noqa: E402
 from torch import nn  # noqa: E402
 
+from ._learning_options import LEARNING_OPTIONS, OBJECTIVES, TRAINER_OPTIONS  # noqa: E402
 from ._threads import limited_threads  # noqa: E402
+from .nn._torch import InterruptRaisingMixin, seeded  # noqa: E402
+# re-export for callers not yet moved (their home is skcanon.nn._torch)
+from .nn._torch import resolve_device, seed_from  # noqa: E402,F401
 
-__all__ = ["resolve_device", "seed_from", "seeded", "train_frame_network", "resolve_objective",
-           "training_budget", "TARGET_STEPS", "MIN_EPOCHS", "MAX_AUTO_EPOCHS"]
-
-OBJECTIVES = ("auto", "supervised", "prior", "supervised+prior", "align")
+__all__ = ["train_frame_network", "resolve_objective", "training_budget", "TARGET_STEPS", "MIN_EPOCHS",
+           "MAX_AUTO_EPOCHS"]
 
 #: optimiser steps the automatic budget aims for (``max_epochs="auto"``)
 TARGET_STEPS = 1000
@@ -78,30 +80,6 @@ MAX_AUTO_EPOCHS = 100
 MIN_BATCH, MAX_BATCH = 16, 256
 #: fraction of the steps spent warming the learning rate up
 WARMUP_FRACTION = 0.05
-
-
-def resolve_device(device):
-    """``"auto"`` → ``"cuda"`` when available, else ``"cpu"``; other strings pass through."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if not isinstance(device, str):
-        raise TypeError(f"device must be 'auto', 'cpu', 'cuda' or a torch device string; got {device!r}.")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} was requested but CUDA is not available; use 'auto' or 'cpu'.")
-    return device
-
-
-def seed_from(random_state):
-    """An int seed drawn from ``random_state`` (int, RandomState or None)."""
-    return int(check_random_state(random_state).randint(0, 2**31 - 1))
-
-
-@contextlib.contextmanager
-def seeded(seed):
-    """Seed torch's CPU generator inside the block and restore the caller's state after."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
 
 
 def resolve_objective(objective, y):
@@ -191,50 +169,6 @@ class _ObjectiveModule(nn.Module):
         return loss
 
 
-def _raised_by_callback(exc):
-    """Whether ``exc`` was raised inside a skorch callback (e.g. ``EarlyStopping``).
-
-    skorch's callbacks stop training by raising ``KeyboardInterrupt`` on purpose; Ctrl-C
-    arrives wherever the loop is, almost always in the forward or backward pass.
-    """
-    from skorch.callbacks import Callback
-
-    tb = exc.__traceback__
-    while tb is not None:
-        if isinstance(tb.tb_frame.f_locals.get("self"), Callback):
-            return True
-        tb = tb.tb_next
-    return False
-
-
-class InterruptRaisingMixin:
-    """Raise ``KeyboardInterrupt`` again after skorch's ``partial_fit`` swallowed it.
-
-    skorch stops the epoch loop on Ctrl-C, runs the ``on_train_end`` callbacks and returns
-    normally, so a script cannot tell a finished fit from an interrupted one. Mixed in
-    before a skorch net, the interrupt reaches the caller once skorch has cleaned up; the
-    message says how many epochs ran. A ``KeyboardInterrupt`` raised by a callback (skorch's
-    ``EarlyStopping`` and similar stopping rules) still just ends training.
-    """
-
-    def fit_loop(self, X, y=None, epochs=None, **fit_params):
-        try:
-            return super().fit_loop(X, y, epochs=epochs, **fit_params)
-        except KeyboardInterrupt as exc:
-            if not _raised_by_callback(exc):
-                self.__dict__["_interrupted"] = True
-            raise
-
-    def partial_fit(self, X, y=None, classes=None, **fit_params):
-        self.__dict__.pop("_interrupted", None)
-        super().partial_fit(X, y, classes=classes, **fit_params)
-        if self.__dict__.pop("_interrupted", False):
-            done = sum(1 for row in self.history if "train_loss" in row)
-            raise KeyboardInterrupt(f"training interrupted after {done} complete epoch(s); the "
-                                    "half-trained weights were not kept as a fit.")
-        return self
-
-
 class _ObjectiveNet(InterruptRaisingMixin, NeuralNet):
     """skorch net whose loss is computed by the objective module itself."""
 
@@ -294,9 +228,7 @@ def _warmup_cosine(total_steps):
     return factor
 
 
-def train_frame_network(network, P, y=None, *, objective="auto", prior_weight=1.0, hidden=64,
-                        max_epochs="auto", lr=1e-3, early_stopping=True, validation_fraction=0.1,
-                        device="cpu", verbose=0, batch_size=4096, seed=0, n_jobs=None):
+def train_frame_network(network, P, y=None, *, device="cpu", seed=0, **options):
     """Train ``network`` in place on the working array ``P`` and return a summary.
 
     Parameters
@@ -305,20 +237,20 @@ def train_frame_network(network, P, y=None, *, objective="auto", prior_weight=1.
     P : ndarray of shape (n_samples, ...)
         Training samples in the layout's working format (NaN rows = absent points).
     y : array-like of shape (n_samples,) or (n_samples, n_targets), default=None
-    objective, prior_weight, hidden, lr, early_stopping, validation_fraction, device, verbose
-        See :class:`~skcanon.CanonicalizerTransformer`.
-    max_epochs : "auto", None or int, default="auto"
-        ``"auto"``/``None``: the budget of :func:`training_budget`; an int: that many epochs
-        at most (early stopping may end sooner). The learning-rate schedule spans the
-        planned epochs either way.
-    batch_size : int or None, default=4096
-        Upper bound of the training mini-batch (see :func:`training_budget`).
+    device : str, default="cpu"
+        A resolved torch device (:func:`skcanon.nn._torch.resolve_device`).
     seed : int
         Seeds the validation split and the torch generator (the caller seeds network
-        construction with :func:`seeded`).
-    n_jobs : int or None, default=None
-        Threads for torch, BLAS and OpenMP while training (``None``: one); see
-        :func:`skcanon._threads.limited_threads`.
+        construction with :func:`~skcanon.nn._torch.seeded`).
+    **options
+        The learning options the trainer reads (:data:`skcanon._learning_options.TRAINER_OPTIONS`;
+        defaults and meaning in :data:`~skcanon._learning_options.LEARNING_OPTIONS` and
+        :class:`~skcanon.CanonicalizerTransformer`). ``max_epochs``: ``"auto"``/``None``
+        for the budget of :func:`training_budget`, an int for that many epochs at most
+        (early stopping may end sooner; the learning-rate schedule spans the planned
+        epochs either way). ``batch_size``: upper bound of the training mini-batch.
+        ``n_jobs``: threads for torch, BLAS and OpenMP while training (``None``: one; see
+        :func:`skcanon._threads.limited_threads`).
 
     Returns
     -------
@@ -334,6 +266,17 @@ def train_frame_network(network, P, y=None, *, objective="auto", prior_weight=1.
         When training is interrupted; ``network`` is then half-trained and must not be
         used as a fit.
     """
+    unknown = sorted(set(options) - set(TRAINER_OPTIONS))
+    if unknown:
+        raise TypeError(f"train_frame_network got unexpected options {unknown}; it reads {TRAINER_OPTIONS}.")
+    opts = {**LEARNING_OPTIONS.defaults(TRAINER_OPTIONS), **options}
+    objective, prior_weight, verbose = opts["objective"], opts["prior_weight"], opts["verbose"]
+    hidden, lr = int(opts["hidden"]), float(opts["lr"])
+    early_stopping, validation_fraction = opts["early_stopping"], float(opts["validation_fraction"])
+    batch_size, n_jobs = opts["batch_size"], opts["n_jobs"]
+    max_epochs = opts["max_epochs"]
+    if isinstance(max_epochs, numbers.Integral):  # numpy ints (and a bool) count as ints
+        max_epochs = int(max_epochs)
     from skorch.callbacks import EarlyStopping, LRScheduler
     from skorch.dataset import ValidSplit
 
@@ -459,11 +402,10 @@ def _silent(*args, **kwargs):
     pass
 
 
-
-
 def __getattr__(name):
-    # the end-to-end estimators moved to skcanon._end_to_end; imports and pickles that name
-    # this module still find them (lazily: _end_to_end imports this module)
+    # the end-to-end estimators moved to skcanon._end_to_end; pickles written before the move
+    # name this module and still find them here (the one import from this module up to the
+    # estimators; _end_to_end does not import the trainer, so there is no circle)
     if name in ("EndToEndEquivariantRegressor", "EquivariantModule", "MaskedMSELoss"):
         from . import _end_to_end
 

@@ -13,10 +13,10 @@ from sklearn.pipeline import make_pipeline
 import skcanon.canonicalizers._learned  # noqa: F401  (registers "learned" and "random")
 from skcanon import CanonicalizerTransformer
 from skcanon.canonicalizers import METHODS
-from skcanon.canonicalizers._learned import build_frame_network
 from skcanon.groups import get_group
 from skcanon.layouts import PointLayout
 from skcanon.nn import FrameNetwork
+from skcanon.nn._factory import build_frame_network
 from skcanon.nn._permutation import SortFrameNetwork, hard_order
 from skcanon.nn._points import gram_schmidt
 

@@ -18,9 +18,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from skcanon import CanonicalizerTransformer
-from skcanon.canonicalizers._learned import build_frame_network
 from skcanon.groups import get_group
 from skcanon.layouts import Field, ImageLayout, PointLayout
+from skcanon.nn._factory import build_frame_network
 from skcanon.nn._permutation import SortFrameNetwork
 from skcanon.nn._points import ScalarEncoder, scalar_statistics
 

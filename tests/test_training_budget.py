@@ -30,16 +30,16 @@ from skcanon._training import (  # noqa: E402
     train_frame_network,
     training_budget,
 )
-from skcanon.canonicalizers._learned import build_frame_network  # noqa: E402
 from skcanon.groups import get_group  # noqa: E402
 from skcanon.layouts import PointLayout  # noqa: E402
+from skcanon.nn._factory import build_frame_network  # noqa: E402
 
 P = np.random.default_rng(0).normal(size=(60, 6, 3)) * [3.0, 2.0, 1.0]
 Y = np.arange(60) % 3
 
 
 def _net(seed=0):
-    from skcanon._training import seeded
+    from skcanon.nn._torch import seeded
 
     with seeded(seed):
         return build_frame_network(get_group("SO3"), PointLayout(3), 8)
@@ -178,3 +178,18 @@ def test_scalar_columns_are_not_rescaled():
     R = _rescaled_float32(Q, net)
     assert np.all(R[..., 3] == 6.0)
     assert 0.1 < np.sqrt(np.mean(R[..., :3] ** 2)) < 10
+
+
+def test_trainer_reads_the_declared_learning_options_only():
+    """train_frame_network takes the trainer's learning options by name, with the defaults
+    of skcanon._learning_options, and refuses any other."""
+    from skcanon._learning_options import LEARNING_OPTIONS, TRAINER_OPTIONS
+
+    P = np.random.default_rng(0).normal(size=(40, 5, 3))
+    with pytest.raises(TypeError, match="unexpected options"):
+        train_frame_network(_net(), P, None, max_epoch=2)
+    with pytest.raises(TypeError, match="unexpected options"):
+        train_frame_network(_net(), P, None, random_state=0)  # the caller turns it into seed
+    info = train_frame_network(_net(), P, None, max_epochs=np.int64(1), early_stopping=False)
+    assert info["max_epochs"] == 1 and info["objective"] == "align"
+    assert LEARNING_OPTIONS.defaults(TRAINER_OPTIONS)["batch_size"] == 4096

@@ -63,7 +63,7 @@ def _interrupting_loss(monkeypatch, after=3):
 
 
 def test_train_frame_network_reraises_keyboard_interrupt(monkeypatch):
-    from skcanon.canonicalizers._learned import build_frame_network
+    from skcanon.nn._factory import build_frame_network
     from skcanon.groups import get_group
     from skcanon.layouts import PointLayout
 

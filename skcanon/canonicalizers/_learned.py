@@ -1,91 +1,51 @@
-"""Learned and random canonicalization networks (Kaba et al., ICML 2023).
+"""The learned, random and anchored canonicalizers: a frame network as a canonicalization
+method (Kaba et al., ICML 2023).
 
-:class:`LearnedCanonicalizer` wraps any :class:`~skcanon.nn.FrameNetwork`, picked by
-:func:`build_frame_network` from the group and layout, and trains it in ``fit`` (through
-:mod:`skcanon._training`, the one module that talks to skorch). :class:`RandomCanonicalizer`
-is the same network frozen at its seeded random initialisation — a strong baseline in the
-papers. At ``transform`` both compute hard, exact frames in float32 batches and return them
-in skcanon's element formats; the canonical form is then computed by the group's own action
-in the input's dtype.
+:class:`LearnedCanonicalizer` wraps any :class:`~skcanon.nn.FrameNetwork`, built by
+:func:`skcanon.nn._factory.build_frame_network` from the group and layout, and trains it in
+``fit`` (through :mod:`skcanon._training`, the one module that talks to skorch).
+:class:`RandomCanonicalizer` is the same network frozen at its seeded random initialisation
+— a strong baseline in the papers. At ``transform`` both compute hard, exact frames in
+float32 batches and return them in skcanon's element formats; the canonical form is then
+computed by the group's own action in the input's dtype. Their options are declared once,
+in :data:`skcanon._learning_options.LEARNING_OPTIONS`.
+
+torch is imported lazily (in ``fit``, ``frames`` and unpickling): registering these methods
+costs nothing until one is used.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..groups import (
-    CyclicGroup,
-    DihedralGroup,
-    EuclideanGroup,
-    OrthogonalGroup,
-    PermutationGroup,
-    TranslationGroup,
-)
+from .._learning_options import LEARNING_OPTIONS, TRAINER_OPTIONS
 from . import register_method
-from ._base import LEARNING_OPTIONS, Canonicalizer
+from ._base import Canonicalizer
 
-__all__ = ["LearnedCanonicalizer", "RandomCanonicalizer", "AnchoredCanonicalizer", "build_frame_network"]
+__all__ = ["LearnedCanonicalizer", "RandomCanonicalizer", "AnchoredCanonicalizer"]
 
 #: points (x width) or pixels evaluated at once at transform: bounds working memory
 _INFERENCE_ELEMENTS = 2**18
 
 
-def build_frame_network(group, layout, hidden=64, scalar_stats=None, anchored=False):
-    """The frame network for ``group`` acting on ``layout``.
+def __getattr__(name):
+    if name == "build_frame_network":  # re-export for callers not yet moved (skcanon.nn._factory)
+        from ..nn._factory import build_frame_network
 
-    Point sets: :class:`~skcanon.nn._points.PointFrameNetwork` for O(d), SO(d), E(d),
-    SE(d), T(d); :class:`~skcanon.nn._permutation.SortFrameNetwork` for S_n; products
-    (e.g. SE(3)×S_n) compose them, geometric factors first. Images: delegated to
-    ``skcanon.nn._images.build_image_network`` (C_n, D_n, SO(2)).
+        return build_frame_network
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-    ``scalar_stats`` (from :func:`skcanon.nn._points.scalar_statistics`) give point
-    networks the training set's statistics and codes of the scalar fields. ``anchored``
-    builds residual networks on top of the heuristics instead
-    (:class:`~skcanon.nn._points.AnchoredPointNetwork`,
-    :class:`~skcanon.nn._permutation.AnchoredSortNetwork`; point sets, rotation and
-    permutation factors only).
 
-    Raises
-    ------
-    ValueError
-        When no network family handles the group on this layout.
-    """
-    kind = getattr(layout, "kind", None)
-    if kind == "image" and not anchored:
-        from ..nn._images import build_image_network
+def _continuous_motions(f):
+    """A factor whose frames a point network computes: continuous rotations and/or
+    translations without rescaling (O(d), SO(d), E(d), SE(d), T(d))."""
+    return (f.rotates or f.translates) and not (f.rescales or f.permutes or f.is_finite)
 
-        return build_image_network(group, layout, hidden)
-    if kind != "points":
-        what = "method='anchored' needs a PointLayout" if anchored else \
-            "Learned canonicalization needs a PointLayout or ImageLayout"
-        raise ValueError(f"{what}; got {layout!r}.")
-    from ..nn._permutation import AnchoredSortNetwork, ComposedFrameNetwork, SortFrameNetwork
-    from ..nn._points import AnchoredPointNetwork, PointFrameNetwork
 
-    nets, rank = [], []
-    for f in group.factors:
-        if isinstance(f, PermutationGroup):
-            nets.append((AnchoredSortNetwork if anchored else SortFrameNetwork)(
-                f, layout, hidden, scalar_stats=scalar_stats))
-            rank.append(3)
-        elif isinstance(f, (OrthogonalGroup, EuclideanGroup)) or (
-                isinstance(f, TranslationGroup) and not anchored):
-            cls = AnchoredPointNetwork if anchored else PointFrameNetwork
-            nets.append(cls(f, layout, hidden, scalar_stats=scalar_stats))
-            rank.append(0 if isinstance(f, TranslationGroup) else 1)
-        else:
-            supported = ("O(d), SO(d), E(d), SE(d), S_n and their products" if anchored else
-                         "O(d), SO(d), E(d), SE(d), T(d), S_n and their products")
-            raise ValueError(
-                f"No {'anchored' if anchored else 'learned'} network for factor {f.name!r} of group "
-                f"{group.name!r} on point sets; supported: {supported}."
-            )
-    if len(nets) == 1:
-        return nets[0]
-    if sum(r == 3 for r in rank) > 1:
-        raise ValueError(f"group {group.name!r} has more than one S_n factor.")
-    order = sorted(range(len(nets)), key=lambda i: rank[i])
-    return ComposedFrameNetwork(group, layout, nets, order, hidden)
+def _image_plane(f):
+    """A group of the image plane that the image networks may handle (C_n, D_n, SO(2)); the
+    network factory checks the rest (element order, proper rotations)."""
+    return f.d == 2 and "image" in f.layout_kinds and (f.is_finite or f.rotates)
 
 
 def _set_precision(network, dtype):
@@ -109,23 +69,14 @@ class LearnedCanonicalizer(Canonicalizer):
     ----------
     group : Group
         The whole group (products included) the network canonicalizes.
-    objective : {"auto", "supervised", "prior", "supervised+prior", "align"}, default="auto"
-    prior_weight : float, default=1.0
-    hidden : int, default=64
-    max_epochs : int or "auto", default="auto"
-    lr : float, default=1e-3
-    early_stopping : bool, default=True
-    validation_fraction : float, default=0.1
-    device : str, default="auto"
-    verbose : int, default=0
-    batch_size : int or None, default=4096
-        Transform batch bound (training mini-batches: 16 to 256 by data size, at most this).
-    random_state : int, RandomState instance or None, default=None
-        Seeds the initial weights, the validation split and the mini-batch order.
-    n_jobs : int or None, default=None
-        torch (and BLAS/OpenMP) threads while training and computing frames; ``None`` → 1.
-
-    See :class:`~skcanon.CanonicalizerTransformer` for the meaning of each option.
+    **options
+        The learning options, by name (``objective``, ``prior_weight``, ``hidden``,
+        ``max_epochs``, ``lr``, ``early_stopping``, ``validation_fraction``, ``device``,
+        ``verbose``, ``batch_size``, ``random_state``, ``n_jobs``), each with its default
+        and meaning in :data:`skcanon._learning_options.LEARNING_OPTIONS` and
+        :class:`~skcanon.CanonicalizerTransformer`. ``batch_size`` bounds transform batches
+        (training mini-batches: 16 to 256 by data size, at most this); ``random_state``
+        seeds the initial weights, the validation split and the mini-batch order.
 
     Attributes
     ----------
@@ -157,35 +108,47 @@ class LearnedCanonicalizer(Canonicalizer):
     method = "learned"
     priority = 2
     batches_in_threads = False
-    options = LEARNING_OPTIONS
+    whole_group = True
+    #: the options make_canonicalizer hands to this class (every learning option)
+    options = LEARNING_OPTIONS.names
     _trains = True
+    _anchored = False
 
-    def __init__(self, group, objective="auto", prior_weight=1.0, hidden=64, max_epochs="auto", lr=1e-3,
-                 early_stopping=True, validation_fraction=0.1, device="auto", verbose=0,
-                 batch_size=4096, random_state=None, n_jobs=None):
+    def __init__(self, group, **options):
         super().__init__(group)
-        self.objective = objective
-        self.prior_weight = prior_weight
-        self.hidden = hidden
-        self.max_epochs = max_epochs
-        self.lr = lr
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.device = device
-        self.verbose = verbose
-        self.batch_size = batch_size
-        self.random_state = random_state
-        self.n_jobs = n_jobs
+        unknown = sorted(set(options) - set(LEARNING_OPTIONS.names))
+        if unknown:
+            raise TypeError(f"{type(self).__name__} got unexpected options {unknown}; the learning options "
+                            f"are {LEARNING_OPTIONS.names}.")
+        for name, value in {**LEARNING_OPTIONS.defaults(), **options}.items():
+            setattr(self, name, value)
+
+    @classmethod
+    def supports(cls, group, layout=None):
+        """Groups whose every factor a network handles: continuous rotations/translations
+        and permutations of points, the finite and rotation groups of the image plane."""
+        kind = getattr(layout, "kind", None)
+        for f in group.factors:
+            points = f.permutes or _continuous_motions(f)
+            if kind == "points" and not points:
+                return False
+            if kind == "image" and not (len(group.factors) == 1 and _image_plane(f)):
+                return False
+            if kind is None and not (points or _image_plane(f)):
+                return False
+        return kind in (None, "points", "image")
 
     def check_layout(self, layout):
-        from .._training import seeded
+        from ..nn._factory import build_frame_network
+        from ..nn._torch import seeded
 
         self.group.check_layout(layout)
         with seeded(0):  # building is cheap; it surfaces unsupported group/layout pairs early
             build_frame_network(self.group, layout, 2, anchored=self._anchored)
 
     def fit(self, P, layout, y=None):
-        from .._training import resolve_device, seed_from, seeded, train_frame_network
+        from .._training import train_frame_network
+        from ..nn._torch import resolve_device, seed_from, seeded
 
         supervised = self.objective != "auto" and self.objective.startswith("supervised")
         if self._trains and supervised and y is None:
@@ -201,13 +164,8 @@ class LearnedCanonicalizer(Canonicalizer):
         history, objective, n_epochs, best = [], None, 0, None
         if self._trains:
             _set_precision(network, np.float32)  # the trainer works in float32
-            max_epochs = self.max_epochs if isinstance(self.max_epochs, str) else int(self.max_epochs)
-            info = train_frame_network(
-                network, P, y, objective=self.objective, prior_weight=self.prior_weight,
-                hidden=int(self.hidden), max_epochs=max_epochs, lr=float(self.lr),
-                early_stopping=self.early_stopping, validation_fraction=float(self.validation_fraction),
-                device=device, verbose=self.verbose, batch_size=self.batch_size, seed=seed,
-                n_jobs=self.n_jobs)
+            info = train_frame_network(network, P, y, device=device, seed=seed,
+                                       **LEARNING_OPTIONS.values(self, TRAINER_OPTIONS))
             history, objective = info["history"], info["objective"]
             n_epochs, best = info["n_epochs_trained"], info["best_epoch"]
         network.eval()
@@ -220,8 +178,6 @@ class LearnedCanonicalizer(Canonicalizer):
         self.network_, self.layout_ = network, layout
         return self
 
-    _anchored = False
-
     def _statistics(self, P, layout):
         if getattr(layout, "kind", None) != "points":
             return None
@@ -230,6 +186,8 @@ class LearnedCanonicalizer(Canonicalizer):
         return scalar_statistics(P, layout)
 
     def _build(self, layout, scalar_stats=None):
+        from ..nn._factory import build_frame_network
+
         if getattr(layout, "kind", None) != "points":
             return build_frame_network(self.group, layout, int(self.hidden), anchored=self._anchored)
         return build_frame_network(self.group, layout, int(self.hidden), scalar_stats=scalar_stats,
@@ -290,7 +248,7 @@ class LearnedCanonicalizer(Canonicalizer):
         if weights is not None:
             import torch
 
-            from .._training import seeded
+            from ..nn._torch import seeded
 
             if str(getattr(self, "device_", "cpu")).startswith("cuda") and not torch.cuda.is_available():
                 self.device_ = "cpu"
@@ -329,7 +287,7 @@ class RandomCanonicalizer(LearnedCanonicalizer):
     """
 
     method = "random"
-    options = ("hidden", "device", "batch_size", "random_state", "n_jobs")
+    options = ("hidden", "device", "batch_size", "random_state", "n_jobs")  # nothing of training
     _trains = False
 
 
@@ -347,9 +305,15 @@ class AnchoredCanonicalizer(LearnedCanonicalizer):
     method = "anchored"
     _anchored = True
 
+    @classmethod
+    def supports(cls, group, layout=None):
+        """Point sets whose every factor rotates continuously (O(d), SO(d), E(d), SE(d)) or
+        permutes points (S_n): the factors the pca and sort heuristics anchor."""
+        if getattr(layout, "kind", "points") != "points":
+            return False
+        return all(f.permutes or (f.rotates and _continuous_motions(f)) for f in group.factors)
 
-_GROUPS = (OrthogonalGroup, EuclideanGroup, TranslationGroup, PermutationGroup, CyclicGroup, DihedralGroup)
-register_method("learned", LearnedCanonicalizer, _GROUPS, whole_group=True)
-register_method("random", RandomCanonicalizer, _GROUPS, whole_group=True)
-register_method("anchored", AnchoredCanonicalizer, (OrthogonalGroup, EuclideanGroup, PermutationGroup),
-                whole_group=True)
+
+register_method("learned", LearnedCanonicalizer)
+register_method("random", RandomCanonicalizer)
+register_method("anchored", AnchoredCanonicalizer)

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..groups import PermutationGroup
+from .._kernels.lexsort import sort_key_columns, tolerant_lexsort
 from ._base import FrameNetwork, safe_sqrt
 from ._points import ScalarEncoder, init_weights, masked_mean, present_mask, rescale_geometry
 
@@ -53,7 +53,8 @@ class SortFrameNetwork(FrameNetwork):
 
     Parameters
     ----------
-    group : PermutationGroup
+    group : Group
+        One that permutes points (S_n).
     layout : PointLayout
         All columns of a point are features of its score (they must be invariant under
         the groups canonicalized before; see :class:`ComposedFrameNetwork`).
@@ -69,8 +70,8 @@ class SortFrameNetwork(FrameNetwork):
 
     def __init__(self, group, layout, hidden=64, tau=0.1, scalar_stats=None):
         super().__init__(group, layout, hidden)
-        if not isinstance(group, PermutationGroup):
-            raise TypeError(f"SortFrameNetwork handles S_n; got {group.name!r}.")
+        if not (group.permutes and len(group.factors) == 1):
+            raise TypeError(f"SortFrameNetwork handles the permutations of points (S_n); got {group.name!r}.")
         group.check_layout(layout)
         H = self.hidden
         self.tau = float(tau)
@@ -210,12 +211,10 @@ def tolerant_order(scores, x, mask, precision=np.float64):
 
     Scores within float noise of each other (points related by a symmetry of the input,
     or close by chance) are compared on the points' own columns with
-    :func:`~skcanon.canonicalizers.tolerant_lexsort` — the key is the score (rescaled to
+    :func:`~skcanon._kernels.lexsort.tolerant_lexsort` — the key is the score (rescaled to
     the columns' magnitude), then the columns — at the tolerance of ``precision`` (the
     dtype of the data). Absent points go last.
     """
-    from ..canonicalizers._heuristics import tolerant_lexsort
-
     if x.shape[1] < 2:
         return hard_order(scores, mask)
     S = scores.detach().cpu().double().numpy()
@@ -244,15 +243,11 @@ class AnchoredSortNetwork(SortFrameNetwork):
     """
 
     def __init__(self, group, layout, hidden=64, tau=0.1, scalar_stats=None):
-        from ..canonicalizers._heuristics import sort_key_columns
-
         super().__init__(group, layout, hidden, tau, scalar_stats)
         self.gain = nn.Parameter(torch.zeros(()))
         self._key_columns = sort_key_columns(layout, "scalars_first")
 
     def scores(self, x):
-        from ..canonicalizers._heuristics import tolerant_lexsort
-
         s, mask = super().scores(x)
         dtype = np.float32 if np.dtype(self.precision) == np.float32 else np.float64
         keys = x.detach().cpu().numpy().astype(dtype)

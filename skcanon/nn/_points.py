@@ -27,18 +27,19 @@ Absent points (all-NaN rows) are masked out of every sum and stay NaN in the out
 
 from __future__ import annotations
 
-import inspect
-
 import numpy as np
 import torch
 from torch import nn
 
-from ..groups import EuclideanGroup, OrthogonalGroup, TranslationGroup
+from .._kernels.fields import attached_fields, geometric_field
+from .._kernels.pca import pca_frames, pca_group_frames
+from ..groups import EuclideanGroup
 from ..groups._base import rotate_fields
 from ._base import FrameNetwork, safe_sqrt
 
 __all__ = ["PointFrameNetwork", "AnchoredPointNetwork", "ScalarEncoder", "scalar_statistics", "gram_schmidt",
-           "present_mask", "masked_mean", "rescale_geometry", "resolve_open_frames"]
+           "present_mask", "masked_mean", "rescale_geometry", "resolve_open_frames", "handles_rigid_motions",
+           "move_back"]
 
 _TINY = 1e-12
 _SHARPNESS = 1.0
@@ -47,6 +48,32 @@ _SHARPNESS = 1.0
 #: would amplify that rounding into a frame (a floor of 1e-3 turned float32 noise of 1e-7
 #: into output vectors of 1e-3 on a regular triangle)
 _SD_FLOOR = 0.1
+
+
+def handles_rigid_motions(group):
+    """True for a group whose frames :class:`PointFrameNetwork` computes: one factor that
+    rotates and/or translates points continuously, without rescaling (O(d), SO(d), E(d),
+    SE(d), T(d)). Finite rotation groups need frames rounded to their elements, and
+    similarities a scale; no point network gives those."""
+    return (len(group.factors) == 1 and group.d is not None and (group.rotates or group.translates)
+            and not (group.rescales or group.permutes or group.is_finite))
+
+
+def move_back(x, R, t, layout):
+    """``g⁻¹·x`` for rigid motions ``g = (R, t)`` on point working tensors ``x``.
+
+    ``R`` ``(n, d, d)`` (None: no rotation) and ``t`` ``(n, d)`` (None: no translation);
+    the inverse is :class:`~skcanon.groups.EuclideanGroup`'s, the action
+    :func:`~skcanon.groups._base.rotate_fields` (vectors turn, positions also shift).
+    """
+    if t is None:
+        return rotate_fields(R.transpose(1, 2), x, layout)
+    n, d = t.shape
+    if R is None:
+        R = torch.eye(d, dtype=x.dtype, device=x.device).expand(n, d, d)
+    motions = EuclideanGroup(d)
+    R_inv, t_inv = motions.parts(motions.inverse(motions.from_parts(R, t)))
+    return rotate_fields(R_inv, x, layout, t=t_inv)
 
 
 def present_mask(x):
@@ -309,7 +336,8 @@ class PointFrameNetwork(FrameNetwork):
 
     Parameters
     ----------
-    group : OrthogonalGroup, EuclideanGroup or TranslationGroup
+    group : Group
+        One that :func:`handles_rigid_motions` (O(d), SO(d), E(d), SE(d), T(d)).
     layout : PointLayout
         Positions move with rotations and translations, vectors with rotations only,
         scalars are invariant input features.
@@ -334,13 +362,14 @@ class PointFrameNetwork(FrameNetwork):
         self.precision = np.dtype(np.float64)
         #: floor of the attention logits' spread (models saved by earlier versions: 1e-3)
         self.sd_floor = _SD_FLOOR
-        if not isinstance(group, (OrthogonalGroup, EuclideanGroup, TranslationGroup)):
-            raise TypeError(f"PointFrameNetwork handles O(d), SO(d), E(d), SE(d), T(d); got {group.name!r}.")
+        if not handles_rigid_motions(group):
+            raise TypeError(f"PointFrameNetwork handles continuous rotations and translations of points "
+                            f"(O(d), SO(d), E(d), SE(d), T(d)); got {group.name!r}.")
         group.check_layout(layout)
         self.d = layout.n_dims
-        self.rotate = not isinstance(group, TranslationGroup)
-        self.translate = not isinstance(group, OrthogonalGroup)
-        self.special = bool(getattr(group, "special", False))
+        self.rotate = bool(group.rotates)
+        self.translate = bool(group.translates)
+        self.special = bool(group.special)
         self.geo = [layout.slice_of(f.name) for f in layout.fields if f.is_geometric]
         self.geo_is_pos = [f.kind == "position" for f in layout.fields if f.is_geometric]
         self.geo_columns = [c for sl in self.geo for c in range(sl.start, sl.stop)]
@@ -468,25 +497,18 @@ class PointFrameNetwork(FrameNetwork):
         return R, t, mask
 
     def _apply_inverse(self, x, R, t, mask):
-        n, d = x.shape[0], self.d
         x0 = torch.where(mask[..., None], x, torch.zeros((), dtype=x.dtype, device=x.device))
-        Rt = (R.transpose(1, 2) if R is not None
-              else torch.eye(d, dtype=x.dtype, device=x.device).expand(n, d, d))
-        shift = None if t is None else -torch.einsum("nij,nj->ni", Rt, t)
-        out = rotate_fields(Rt, x0, self.layout, t=shift)
+        out = move_back(x0, R, t, self.layout)
         return torch.where(mask[..., None], out, torch.full((), float("nan"), dtype=x.dtype, device=x.device))
 
     def _frames_from_parts(self, R, t):
-        if isinstance(self.group, OrthogonalGroup):
+        """Frames in the group's element format: rotations, translations or homogeneous
+        matrices (:meth:`~skcanon.groups.EuclideanGroup.from_parts`)."""
+        if not self.translate:
             return R
-        if isinstance(self.group, TranslationGroup):
+        if not self.rotate:
             return t
-        n, d = t.shape
-        H = torch.zeros(n, d + 1, d + 1, dtype=t.dtype, device=t.device)
-        H[:, :d, :d] = R
-        H[:, :d, d] = t
-        H[:, d, d] = 1
-        return H
+        return self.group.from_parts(R, t)
 
     # -- FrameNetwork API -----------------------------------------------------------------
     def canonicalize(self, x):
@@ -527,15 +549,12 @@ def resolve_open_frames(R, prefix, x, mask, t, layout, special, precision=np.flo
     open_rows = torch.nonzero(prefix < R.shape[1]).flatten()
     if open_rows.numel() == 0:
         return R
-    from ..canonicalizers._base import attached_fields, geometric_field
-
     idx = open_rows.cpu().numpy()
     P = x[open_rows].detach().cpu().double().numpy()
     present = mask[open_rows].cpu().numpy()
     own = geometric_field(layout)
     Y = np.where(present[..., None], P[..., layout.slice_of(own.name)], 0.0)
     # the rounding noise of the input grows with its coordinates as given (not centred)
-    given_rms = np.sqrt(np.sum(Y ** 2, axis=(1, 2)) / np.maximum(present.sum(1), 1))
     given_magnitude = np.max(np.sum(Y ** 2, axis=2), axis=1)
     # centred on the centroid exactly as the heuristic does (with translations the output
     # keeps the network's translation; the rotation only has to be equivariant)
@@ -550,39 +569,29 @@ def resolve_open_frames(R, prefix, x, mask, t, layout, special, precision=np.flo
     out = R.detach().clone()
     for j, i in enumerate(idx):
         F = _heuristic_frame(Y[j], present[j], V[j], S[j], special, precision,
-                             None if offset is None else offset[j], given_rms[j], given_magnitude[j])
+                             None if offset is None else offset[j], given_magnitude[j])
         out[i] = torch.as_tensor(F, dtype=R.dtype, device=R.device)
     keep = torch.ones(R.shape[0], dtype=torch.bool, device=R.device)
     keep[open_rows] = False
     return torch.where(keep[:, None, None], R, out)
 
 
-def _heuristic_frame(Y, present, V, S, special, precision=np.float64, offset=None, given_rms=None,
-                     given_magnitude=None):
+def _heuristic_frame(Y, present, V, S, special, precision=np.float64, offset=None, given_magnitude=None):
     """The PCA heuristic's frame of one sample, all its tie rules included (see
-    :func:`resolve_open_frames`): :func:`~skcanon.canonicalizers._frames.pca_frames` at the
+    :func:`resolve_open_frames`): :func:`~skcanon._kernels.pca.pca_frames` at the
     rounding tolerance of ``precision``. ``Y`` ``(m, d)`` centred points (absent ones
     zero), ``offset`` the centroid for groups without translations, ``V`` ``(m, q, d)`` and
-    ``S`` ``(m, s)`` the other fields, ``given_rms`` and ``given_magnitude`` the
-    root-mean-square and largest squared norm of the points as given (their rounding noise
-    grows with them)."""
-    from ..canonicalizers import _frames
-
+    ``S`` ``(m, s)`` the other fields, ``given_magnitude`` the largest squared norm of the
+    points as given (their rounding noise grows with it)."""
     w = present.astype(np.float64)
     V, S = np.nan_to_num(V), np.nan_to_num(S)
     full = Y if offset is None else Y + offset
     magnitude = np.array([given_magnitude if given_magnitude is not None else
                           float((np.sum(full ** 2, axis=1) * w).max()) if present.any() else 0.0])
-    rms = np.array([given_rms if given_rms is not None else np.sqrt(np.sum(w[:, None] * full ** 2) / max(w.sum(), 1))])
     attached = (lambda i: (V[None][i], S[None][i])) if (V.size or S.size) else None
-    kwargs = dict(resolve_ties=True, offset=None if offset is None else offset[None], magnitude=magnitude,
-                  attached=attached)
-    accepted = inspect.signature(_frames.pca_frames).parameters
-    if "eps" in accepted:  # tie tolerances that follow the input's rounding
-        kwargs["eps"] = float(np.finfo(np.dtype(precision)).eps)
-    if "rms" in accepted:
-        kwargs["rms"] = rms
-    return _frames.pca_frames(Y[None], w[None], special, **kwargs)[0]
+    # tie tolerances follow the input's rounding
+    return pca_frames(Y[None], w[None], special, resolve_ties=True, offset=None if offset is None else offset[None],
+                      magnitude=magnitude, attached=attached, eps=float(np.finfo(np.dtype(precision)).eps))[0]
 
 
 class AnchoredPointNetwork(PointFrameNetwork):
@@ -611,11 +620,9 @@ class AnchoredPointNetwork(PointFrameNetwork):
     def _anchor(self, x):
         """The heuristic's canonical form ``(n, m, width)`` (absent points NaN), rotation
         ``(n, d, d)``, translation ``(n, d)`` (None without translations) and presence."""
-        from ..canonicalizers import make_canonicalizer
-
-        canon = make_canonicalizer(self.group, "pca", self.layout)
         dtype = np.float32 if np.dtype(self.precision) == np.float32 else np.float64
-        h = np.asarray(canon.frames(x.detach().cpu().numpy().astype(dtype), self.layout), dtype=np.float64)
+        h = np.asarray(pca_group_frames(self.group, x.detach().cpu().numpy().astype(dtype), self.layout),
+                       dtype=np.float64)
         E = torch.as_tensor(h[:, : self.d, : self.d], dtype=x.dtype, device=x.device)
         c = (torch.as_tensor(h[:, : self.d, self.d], dtype=x.dtype, device=x.device)
              if self.translate else None)

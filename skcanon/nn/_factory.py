@@ -1,0 +1,74 @@
+"""The network factory: which frame network canonicalizes a group on a layout.
+
+:func:`build_frame_network` is the one place that maps a group (by its capabilities) and a
+layout to a :class:`~skcanon.nn.FrameNetwork`; the learned canonicalizers and the
+end-to-end estimators both build their networks here.
+"""
+
+from __future__ import annotations
+
+from ._permutation import AnchoredSortNetwork, ComposedFrameNetwork, SortFrameNetwork
+from ._points import AnchoredPointNetwork, PointFrameNetwork, handles_rigid_motions
+
+__all__ = ["build_frame_network"]
+
+#: position of each kind of factor network in a composed network's run order: translations,
+#: then rotations (their frames are permutation-invariant), then permutations
+_TRANSLATION, _ROTATION, _PERMUTATION = 0, 1, 3
+
+
+def build_frame_network(group, layout, hidden=64, scalar_stats=None, anchored=False):
+    """The frame network for ``group`` acting on ``layout``.
+
+    Point sets: :class:`~skcanon.nn._points.PointFrameNetwork` for every factor that
+    rotates and/or translates continuously without rescaling (O(d), SO(d), E(d), SE(d),
+    T(d)); :class:`~skcanon.nn._permutation.SortFrameNetwork` for a factor that permutes
+    points (S_n); products (e.g. SE(3)×S_n) compose them, geometric factors first. Images:
+    :func:`skcanon.nn._images.build_image_network` (finite planar groups C_n, D_n, and
+    SO(2)).
+
+    ``scalar_stats`` (from :func:`skcanon.nn._points.scalar_statistics`) give point
+    networks the training set's statistics and codes of the scalar fields. ``anchored``
+    builds residual networks on top of the heuristics instead
+    (:class:`~skcanon.nn._points.AnchoredPointNetwork`,
+    :class:`~skcanon.nn._permutation.AnchoredSortNetwork`; point sets, rotating and
+    permuting factors only).
+
+    Raises
+    ------
+    ValueError
+        When no network family handles the group on this layout.
+    """
+    kind = getattr(layout, "kind", None)
+    if kind == "image" and not anchored:
+        from ._images import build_image_network
+
+        return build_image_network(group, layout, hidden)
+    if kind != "points":
+        what = "method='anchored' needs a PointLayout" if anchored else \
+            "Learned canonicalization needs a PointLayout or ImageLayout"
+        raise ValueError(f"{what}; got {layout!r}.")
+
+    nets, rank = [], []
+    for f in group.factors:
+        if f.permutes:
+            nets.append((AnchoredSortNetwork if anchored else SortFrameNetwork)(
+                f, layout, hidden, scalar_stats=scalar_stats))
+            rank.append(_PERMUTATION)
+        elif handles_rigid_motions(f) and (f.rotates or not anchored):
+            cls = AnchoredPointNetwork if anchored else PointFrameNetwork
+            nets.append(cls(f, layout, hidden, scalar_stats=scalar_stats))
+            rank.append(_ROTATION if f.rotates else _TRANSLATION)
+        else:
+            supported = ("O(d), SO(d), E(d), SE(d), S_n and their products" if anchored else
+                         "O(d), SO(d), E(d), SE(d), T(d), S_n and their products")
+            raise ValueError(
+                f"No {'anchored' if anchored else 'learned'} network for factor {f.name!r} of group "
+                f"{group.name!r} on point sets; supported: {supported}."
+            )
+    if len(nets) == 1:
+        return nets[0]
+    if sum(r == _PERMUTATION for r in rank) > 1:
+        raise ValueError(f"group {group.name!r} has more than one S_n factor.")
+    order = sorted(range(len(nets)), key=lambda i: rank[i])
+    return ComposedFrameNetwork(group, layout, nets, order, hidden)
