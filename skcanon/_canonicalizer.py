@@ -1,4 +1,4 @@
-"""CanonicalizerTransformer: map every sample to a canonical pose."""
+"""CanonicalizerTransformer: the estimator that maps every sample to a canonical pose."""
 
 from __future__ import annotations
 
@@ -11,90 +11,19 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+# iter_batches and resolve_layout: re-export for callers not yet moved (home: skcanon._batching)
+from ._batching import group_dims, iter_batches, resolve_layout, stack_frames  # noqa: F401
 from ._estimator import SkcanonEstimatorMixin
+from ._learning_options import LEARNING_OPTIONS
 from ._threads import n_threads_from
 from ._validation import (check_device, check_frames_length, check_unique_columns, frame_columns, is_dataframe,
                           non_numeric_columns, user_stacklevel, validate_samples)
 from .canonicalizers import make_canonicalizer
-from .canonicalizers._base import LEARNING_OPTIONS
 from .exceptions import InexactActionWarning
-from .groups import CyclicGroup, DihedralGroup, Group, get_group
-from .layouts import FibreLayout, GraphLayout, ImageLayout, PointLayout, as_layout, encode_if_graphs, is_graph_list
+from .groups import Group, get_group
+from .layouts import FibreLayout, GraphLayout, ImageLayout, PointLayout, encode_if_graphs, is_graph_list
 
-
-def _group_dims(group):
-    """Spatial dimensions a group acts in (C_n/D_n: 2); empty for pure permutations."""
-    dims = {getattr(f, "d", None) for f in group.factors} - {None}
-    if any(isinstance(f, (CyclicGroup, DihedralGroup)) for f in group.factors):
-        dims.add(2)
-    return dims
-
-
-def _acts_on(group, layout):
-    try:
-        group.check_layout(layout)
-    except (TypeError, ValueError):
-        return False
-    return True
-
-
-def _method_works_on(group, method, layout):
-    try:
-        make_canonicalizer(group, method, layout)
-    except (TypeError, ValueError):
-        return False
-    except ImportError:  # pragma: no cover - a missing optional backend says nothing about the layout
-        return True
-    return True
-
-
-def resolve_layout(group, layout, n_dims, *, method=None, ambiguous="guess"):
-    """The layout a ``group``/``layout``/``n_dims`` triple means (shared by all estimators).
-
-    With ``ambiguous="raise"`` (CanonicalizerTransformer), a group that acts on both 2-D
-    point sets and images (SO(2), O(2), C_n, D_n), given neither ``layout`` nor ``n_dims``,
-    takes the one layout ``method`` works on (``"moments"`` → images, ``"pca"`` → points)
-    and otherwise raises a ValueError naming ``layout``. ``"guess"`` keeps the historical
-    rule (images for C_n/D_n, points otherwise).
-    """
-    if isinstance(layout, PointLayout):
-        if n_dims is not None and n_dims != layout.n_dims:
-            raise ValueError(f"n_dims={n_dims} contradicts layout.n_dims={layout.n_dims}.")
-        return layout
-    images_by_default = n_dims is None and all(isinstance(f, (CyclicGroup, DihedralGroup)) for f in group.factors)
-    dims = _group_dims(group)
-    given_dims = n_dims
-    if n_dims is None:
-        n_dims = dims.pop() if len(dims) == 1 else 3
-    elif dims and n_dims not in dims:
-        raise ValueError(f"n_dims={n_dims} does not match group {group.name!r}, which acts in {sorted(dims)} dimensions.")
-    if (layout is None and given_dims is None and ambiguous == "raise"
-            and _acts_on(group, ImageLayout()) and _acts_on(group, PointLayout(2))):
-        works = [lay for lay in (ImageLayout(), PointLayout(2)) if _method_works_on(group, method, lay)]
-        if len(works) == 1:
-            return works[0]
-        raise ValueError(
-            f"group {group.name!r} acts on both 2-D point sets and images, and method={method!r} works on "
-            "both, so the layout of X cannot be told from the parameters (a row of 144 pixels is also 72 "
-            "points). Say which: layout='image' for images (flat rows of H*W pixels, (n, H, W) or "
-            "(n, C, H, W); ImageLayout((H, W)) for non-square ones), or layout='points' / n_dims=2 for 2-D "
-            "point sets (x0, y0, x1, y1, ...; PointLayout(2, fields=[...]) for extra columns). A DataFrame "
-            "whose columns name points (p0_x, p0_y, ...) is read as points."
-        )
-    default = ImageLayout() if (images_by_default and layout is None) else PointLayout(n_dims)
-    return as_layout(layout, default)
-
-
-def iter_batches(n, batch_size):
-    step = n if not batch_size else int(batch_size)
-    for start in range(0, n, max(step, 1)):
-        yield slice(start, min(start + step, n))
-
-
-def stack_frames(parts):
-    if isinstance(parts[0], tuple):
-        return tuple(np.concatenate([p[i] for p in parts]) for i in range(len(parts[0])))
-    return np.concatenate(parts)
+__all__ = ["CanonicalizerTransformer"]
 
 
 class CanonicalizerTransformer(SkcanonEstimatorMixin, TransformerMixin, BaseEstimator):
@@ -248,18 +177,8 @@ default=None
         "method": [str],
         "layout": [StrOptions({"points", "image", "graph"}), PointLayout, ImageLayout, None],
         "n_dims": [Interval(Integral, 1, None, closed="left"), None],
-        "objective": [StrOptions({"auto", "supervised", "prior", "supervised+prior", "align"})],
-        "prior_weight": [Interval(Real, 0, None, closed="left")],
-        "hidden": [Interval(Integral, 1, None, closed="left")],
-        "max_epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
-        "lr": [Interval(Real, 0, None, closed="neither")],
-        "early_stopping": ["boolean"],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "device": "no_validation",  # check_device in fit: strings and torch.device objects
-        "verbose": ["verbose"],
-        "batch_size": [Interval(Integral, 1, None, closed="left"), None],
-        "random_state": ["random_state"],
-        "n_jobs": [Integral, None],
+        # objective ... n_jobs: declared once with the learning options
+        **LEARNING_OPTIONS.constraints(),
         "fill_value": [Real, None],
         "key_order": [StrOptions({"scalars_first", "columns"})],
     }
@@ -321,7 +240,7 @@ default=None
             return None
         layout = self.layout
         if layout is None or (isinstance(layout, str) and layout == "points"):
-            dims = _group_dims(group)
+            dims = group_dims(group)
             expected = self.n_dims if self.n_dims is not None else (min(dims) if len(dims) == 1 else None)
             check_unique_columns(X)
             return PointLayout.infer_from_columns(frame_columns(X), expected, categorical=non_numeric_columns(X))
@@ -384,7 +303,7 @@ default=None
 
     def _method_options(self):
         """Parameters handed to canonicalizers (each declares in ``options`` which it takes)."""
-        return {name: getattr(self, name) for name in LEARNING_OPTIONS + ("key_order",)}
+        return {**LEARNING_OPTIONS.values(self), "key_order": self.key_order}
 
     def _working(self, X, name="X"):
         check_is_fitted(self)

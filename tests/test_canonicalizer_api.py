@@ -507,3 +507,38 @@ def test_key_order_reaches_the_sort_step_and_defaults_to_scalars_first():
     assert not np.array_equal(columns.transform(X), first.transform(X))
     with pytest.raises(ValueError, match="key_order"):
         CanonicalizerTransformer("S_n", "sort", key_order="bogus").fit(X)
+
+
+def test_learning_options_are_declared_once_and_agree():
+    """The transformer's signature, its parameter constraints and the canonicalizers read
+    the one declaration of the learning options (skcanon._learning_options)."""
+    import inspect
+
+    from skcanon._learning_options import LEARNING_OPTIONS, TRAINER_OPTIONS
+    from skcanon.canonicalizers._learned import (AnchoredCanonicalizer, LearnedCanonicalizer,
+                                                 RandomCanonicalizer)
+
+    signature = inspect.signature(CanonicalizerTransformer.__init__).parameters
+    constraints = CanonicalizerTransformer._parameter_constraints
+    assert set(constraints) == set(signature) - {"self"}
+    for opt in LEARNING_OPTIONS:
+        assert opt.name in signature, opt.name
+        assert signature[opt.name].default == opt.default or (
+            signature[opt.name].default is None and opt.default is None), opt.name
+        assert constraints[opt.name] is opt.constraint, opt.name
+        assert opt.doc and "\n" not in opt.doc, opt.name
+        assert f"{opt.name} :" in CanonicalizerTransformer.__doc__, opt.name  # documented
+    # the transformer hands every option to the canonicalizers; they take them by name
+    canon = CanonicalizerTransformer("SO3", "learned", hidden=7, lr=0.5, n_jobs=2)
+    options = canon._method_options()
+    assert {k: options[k] for k in LEARNING_OPTIONS.names} == LEARNING_OPTIONS.values(canon)
+    learned = LearnedCanonicalizer(get_group("SO3"), **{k: options[k] for k in LEARNING_OPTIONS.names})
+    assert LEARNING_OPTIONS.values(learned) == LEARNING_OPTIONS.values(canon)
+    assert LEARNING_OPTIONS.values(LearnedCanonicalizer(get_group("SO3"))) == LEARNING_OPTIONS.defaults()
+    for cls in (LearnedCanonicalizer, RandomCanonicalizer, AnchoredCanonicalizer):
+        assert set(cls.options) <= set(LEARNING_OPTIONS.names)
+    with pytest.raises(TypeError, match="unexpected options"):
+        LearnedCanonicalizer(get_group("SO3"), hiden=8)
+    # the trainer reads a subset, with the same defaults
+    assert set(TRAINER_OPTIONS) <= set(LEARNING_OPTIONS.names)
+    assert "objective" in TRAINER_OPTIONS and "random_state" not in TRAINER_OPTIONS

@@ -1,0 +1,96 @@
+"""Helpers shared by the estimators: which layout a group/layout/n_dims triple means, and
+how samples are split into batches.
+
+:class:`~skcanon.CanonicalizerTransformer`, :class:`~skcanon.InvariantProjector` and the
+frame-averaging estimators resolve their layout and walk their samples in batches with these
+functions, so the rules are the same everywhere.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .canonicalizers import make_canonicalizer
+from .layouts import ImageLayout, PointLayout, as_layout
+
+__all__ = ["resolve_layout", "iter_batches", "stack_frames", "group_dims"]
+
+
+def group_dims(group):
+    """Spatial dimensions a group acts in (C_n/D_n: 2); empty for pure permutations."""
+    return {getattr(f, "d", None) for f in group.factors} - {None}
+
+
+def _images_by_default(group):
+    """Finite groups of the image plane (C_n, D_n) read data as images when nothing says
+    otherwise (the historical rule of ``ambiguous="guess"``)."""
+    return all(f.is_finite and f.d == 2 and f.acts_on(ImageLayout()) for f in group.factors)
+
+
+def _acts_on(group, layout):
+    try:
+        group.check_layout(layout)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _method_works_on(group, method, layout):
+    try:
+        make_canonicalizer(group, method, layout)
+    except (TypeError, ValueError):
+        return False
+    except ImportError:  # pragma: no cover - a missing optional backend says nothing about the layout
+        return True
+    return True
+
+
+def resolve_layout(group, layout, n_dims, *, method=None, ambiguous="guess"):
+    """The layout a ``group``/``layout``/``n_dims`` triple means (shared by all estimators).
+
+    With ``ambiguous="raise"`` (CanonicalizerTransformer), a group that acts on both 2-D
+    point sets and images (SO(2), O(2), C_n, D_n), given neither ``layout`` nor ``n_dims``,
+    takes the one layout ``method`` works on (``"moments"`` → images, ``"pca"`` → points)
+    and otherwise raises a ValueError naming ``layout``. ``"guess"`` keeps the historical
+    rule (images for C_n/D_n, points otherwise).
+    """
+    if isinstance(layout, PointLayout):
+        if n_dims is not None and n_dims != layout.n_dims:
+            raise ValueError(f"n_dims={n_dims} contradicts layout.n_dims={layout.n_dims}.")
+        return layout
+    images_by_default = n_dims is None and _images_by_default(group)
+    dims = group_dims(group)
+    given_dims = n_dims
+    if n_dims is None:
+        n_dims = dims.pop() if len(dims) == 1 else 3
+    elif dims and n_dims not in dims:
+        raise ValueError(f"n_dims={n_dims} does not match group {group.name!r}, which acts in {sorted(dims)} dimensions.")
+    if (layout is None and given_dims is None and ambiguous == "raise"
+            and _acts_on(group, ImageLayout()) and _acts_on(group, PointLayout(2))):
+        works = [lay for lay in (ImageLayout(), PointLayout(2)) if _method_works_on(group, method, lay)]
+        if len(works) == 1:
+            return works[0]
+        raise ValueError(
+            f"group {group.name!r} acts on both 2-D point sets and images, and method={method!r} works on "
+            "both, so the layout of X cannot be told from the parameters (a row of 144 pixels is also 72 "
+            "points). Say which: layout='image' for images (flat rows of H*W pixels, (n, H, W) or "
+            "(n, C, H, W); ImageLayout((H, W)) for non-square ones), or layout='points' / n_dims=2 for 2-D "
+            "point sets (x0, y0, x1, y1, ...; PointLayout(2, fields=[...]) for extra columns). A DataFrame "
+            "whose columns name points (p0_x, p0_y, ...) is read as points."
+        )
+    default = ImageLayout() if (images_by_default and layout is None) else PointLayout(n_dims)
+    return as_layout(layout, default)
+
+
+def iter_batches(n, batch_size):
+    """Slices of ``range(n)`` of at most ``batch_size`` samples (None or 0: one slice)."""
+    step = n if not batch_size else int(batch_size)
+    for start in range(0, n, max(step, 1)):
+        yield slice(start, min(start + step, n))
+
+
+def stack_frames(parts):
+    """Frames of consecutive batches joined: arrays, or tuples of arrays (product groups)."""
+    if isinstance(parts[0], tuple):
+        return tuple(np.concatenate([p[i] for p in parts]) for i in range(len(parts[0])))
+    return np.concatenate(parts)
