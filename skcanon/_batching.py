@@ -64,7 +64,8 @@ def resolve_layout(group, layout, n_dims, *, method=None, ambiguous="guess"):
     if n_dims is None:
         n_dims = dims.pop() if len(dims) == 1 else 3
     elif dims and n_dims not in dims:
-        raise ValueError(f"n_dims={n_dims} does not match group {group.name!r}, which acts in {sorted(dims)} dimensions.")
+        raise ValueError(f"n_dims={n_dims} does not match group {group.name!r}, which acts in {sorted(dims)} "
+                         "dimensions.")
     if (layout is None and given_dims is None and ambiguous == "raise"
             and _acts_on(group, ImageLayout()) and _acts_on(group, PointLayout(2))):
         works = [lay for lay in (ImageLayout(), PointLayout(2)) if _method_works_on(group, method, lay)]

@@ -590,8 +590,9 @@ def _heuristic_frame(Y, present, V, S, special, precision=np.float64, offset=Non
                           float((np.sum(full ** 2, axis=1) * w).max()) if present.any() else 0.0])
     attached = (lambda i: (V[None][i], S[None][i])) if (V.size or S.size) else None
     # tie tolerances follow the input's rounding
-    return pca_frames(Y[None], w[None], special, resolve_ties=True, offset=None if offset is None else offset[None],
-                      magnitude=magnitude, attached=attached, eps=float(np.finfo(np.dtype(precision)).eps))[0]
+    return pca_frames(Y[None], w[None], special, resolve_ties=True,
+                      offset=None if offset is None else offset[None], magnitude=magnitude, attached=attached,
+                      eps=float(np.finfo(np.dtype(precision)).eps))[0]
 
 
 class AnchoredPointNetwork(PointFrameNetwork):
