@@ -147,8 +147,20 @@ class Group:
     def _act_points(self, g, P, layout):
         raise TypeError(f"{self.name} does not act on point sets.")
 
+    def image_motion(self, g):
+        """Rotation angles ``(n,)`` and mirror flags ``(n,)`` of elements acting on images
+        ("mirror left-right where flagged, then rotate about the centre"), read from the
+        2-D linear parts; groups with exact angles (C_n, D_n) say so themselves."""
+        from ._images import motion_from_matrices
+
+        return motion_from_matrices(g if hasattr(g, "clone") else self.matrices(g))
+
     def _act_images(self, g, P):
-        raise TypeError(f"{self.name} does not act on images.")
+        if "image" not in self.layout_kinds:
+            raise TypeError(f"{self.name} does not act on images.")
+        from ._images import act_on_images
+
+        return act_on_images(self, g, P)
 
     def _act_graphs(self, g, P, layout):
         raise TypeError(f"{self.name} does not act on graphs (only node permutations do).")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from ._base import Group, _transpose, float_copy, require_points_dims, rng, rotate_fields, translate_positions
-from ._images import flip_images, rotate_images
 
 
 def haar_orthogonal(n, d, random_state=None, special=False, *, like=None):
@@ -105,13 +104,7 @@ class OrthogonalGroup(Group):
     def _act_images(self, g, P):
         if self.d != 2:
             raise ValueError(f"{self.name} acts on images only for d=2.")
-        g = np.asarray(g)
-        reflect = np.linalg.det(g) < 0
-        # a reflection is "mirror left-right, then rotate": g = R(θ) · diag(-1, 1)
-        rot = np.where(reflect[:, None, None], g @ np.diag([-1.0, 1.0]), g)
-        angles = np.arctan2(rot[:, 1, 0], rot[:, 0, 0])
-        src = P.copy() if not reflect.any() else np.where(reflect[:, None, None, None], flip_images(P), P)
-        return rotate_images(src, angles)
+        return super()._act_images(g, P)
 
 
 class TranslationGroup(Group):

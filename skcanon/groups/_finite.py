@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._base import Group, require_points_dims, rng, rotate_fields, rotation_matrices_2d
-from ._images import flip_images, quarter_turns, rotate_images
+from ._images import quarter_turns
 
 
 class PermutationGroup(Group):
@@ -152,8 +152,8 @@ class CyclicGroup(_PlanarFiniteGroup):
         require_points_dims(self, layout, 2)
         return rotate_fields(self.matrices(g), P, layout)
 
-    def _act_images(self, g, P):
-        return rotate_images(P, self.angles(g))
+    def image_motion(self, g):
+        return self.angles(g), np.zeros(np.shape(g), dtype=bool)
 
     def _act_fibres(self, g, P, layout):
         if layout.fibre_size != self.n:
@@ -216,7 +216,5 @@ class DihedralGroup(_PlanarFiniteGroup):
         require_points_dims(self, layout, 2)
         return rotate_fields(self.matrices(g), P, layout)
 
-    def _act_images(self, g, P):
-        _, f = self._split(g)
-        src = np.where(f[:, None, None, None] == 1, flip_images(P), P) if f.any() else P
-        return rotate_images(src, self.angles(g))
+    def image_motion(self, g):
+        return self.angles(g), self._split(g)[1] == 1

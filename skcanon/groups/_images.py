@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["quarter_turns", "rotate_images", "bilinear_rotate_images", "flip_images", "mirror_rotate_images",
-           "image_motion", "act_on_images"]
+           "motion_from_matrices", "image_motion", "act_on_images"]
 
 _EXACT_TOL = 1e-9
 _CHUNK = 2048
@@ -107,30 +107,30 @@ def bilinear_rotate_images(imgs, angles):
     return _bilinear_rotate(np.asarray(imgs), np.asarray(angles, dtype=np.float64))
 
 
-def image_motion(group, g):
-    """Rotation angles ``(n,)`` and mirror flags ``(n,)`` of elements ``g`` acting on images.
-
-    Elements act on images by "mirror left-right where flagged, then rotate". C_n and D_n
-    give their angles as exact multiples of ``2π/n`` (their ``angles``); other groups with
-    2-D linear parts (O(2), SO(2)) are read from :meth:`~skcanon.groups.Group.matrices`: a
-    reflection is ``R(θ)·diag(-1, 1)``. Matrices given as torch tensors stay tensors.
-    """
-    steps = getattr(group, "angles", None)  # C_n, D_n: element k turns by 2πk/n exactly
-    if _is_tensor(g) and g.is_floating_point():
+def motion_from_matrices(M):
+    """Rotation angles ``(n,)`` and mirror flags ``(n,)`` of 2-D linear parts ``M`` acting on
+    images (numpy arrays or torch tensors): a reflection is "mirror left-right, then rotate",
+    ``M = R(θ)·diag(-1, 1)``."""
+    if _is_tensor(M):
         import torch
 
-        reflect = torch.linalg.det(g) < 0
-        flip = torch.tensor([-1.0, 1.0], dtype=g.dtype, device=g.device)
-        rot = torch.where(reflect[:, None, None], g * flip, g)
+        reflect = torch.linalg.det(M) < 0
+        flip = torch.tensor([-1.0, 1.0], dtype=M.dtype, device=M.device)
+        rot = torch.where(reflect[:, None, None], M * flip, M)
         return torch.atan2(rot[:, 1, 0], rot[:, 0, 0]), reflect.cpu().numpy()
-    g = g.cpu().numpy() if _is_tensor(g) else g
-    M = np.asarray(group.matrices(g))
+    M = np.asarray(M)
     reflect = np.linalg.det(M) < 0
-    if steps is not None:
-        return steps(g), reflect
-    # a reflection is "mirror left-right, then rotate": g = R(θ) · diag(-1, 1)
     rot = np.where(reflect[:, None, None], M @ np.diag([-1.0, 1.0]), M)
     return np.arctan2(rot[:, 1, 0], rot[:, 0, 0]), reflect
+
+
+def image_motion(group, g):
+    """Rotation angles and mirror flags of ``group``'s elements ``g`` on images
+    (:meth:`~skcanon.groups.Group.image_motion`; integer elements given as tensors are read
+    on the host)."""
+    if _is_tensor(g) and not g.is_floating_point():
+        g = g.cpu().numpy()
+    return group.image_motion(g)
 
 
 def act_on_images(group, g, imgs):
