@@ -11,7 +11,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._canonicalizer import CanonicalizerTransformer, iter_batches, resolve_layout
+from ._batching import iter_batches, resolve_layout
+from ._canonicalizer import CanonicalizerTransformer
 from ._estimator import SkcanonEstimatorMixin
 from ._validation import validate_samples
 from .groups import Group, get_group

@@ -19,38 +19,57 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from skcanon._projector import InvariantProjector
-from skcanon.groups import get_group
+from skcanon.groups import EXAMPLES, get_group
 from skcanon.layouts import FibreLayout, ImageLayout, PointLayout
 from skcanon.metrics import invariance_error, orbit_distortion, orbit_separation
+from skcanon.projections import PROJECTIONS, methods_for
 
 # float32: the moved inputs themselves are rounded at eps × |coordinates|; relative to a small
 # output (two points 0.04 apart, translated by a few units) that reaches 2e-4 (long profile)
 TOL = {np.float64: 1e-9, np.float32: 1e-3}
 
-S_N = ["sum", "mean", "max", "sort", "random_sort", "lexsort", "power_sums", "random_moments", "canonical"]
-# (group, methods, projector kwargs, kind of data, per-point width)
-CASES = (
-    [("S_n", m, {"n_dims": 1}, "points", 1) for m in S_N]
-    + [("S_n", m, {"n_dims": 3}, "points", 3) for m in S_N]
-    + [("S_n", m, {"n_dims": 2}, "small_points", 2) for m in ("reynolds", "max_filter")]
-    + [(g, m, {}, "points", 3) for g in ("O3", "E3") for m in ("norms", "gram", "distances", "canonical")]
-    + [(g, m, {}, "points", 3) for g in ("SO3", "SE3") for m in ("norms", "gram", "gram_minors")]
-    + [(g, m, {}, "points", 2) for g in ("SO2", "SE2") for m in ("gram", "gram_minors", "distances")]
-    + [("E3xS_n", m, {}, "points", 3) for m in ("sorted_distances", "canonical")]
-    + [("SE2xS_n", "sorted_distances", {}, "points", 2)]
-    + [(g, m, {"layout": "fibre"}, "fibre", 4 if g == "C4" else 6)
-       for g in ("C4", "C6")
-       for m in ("group_pool", "power_spectrum", "bispectrum", "reynolds", "max_filter")]
-    + [(g, m, {}, "image", 0) for g in ("C4", "D4") for m in ("reynolds", "max_filter", "canonical")]
-    + [(g, m, {"layout": "points"}, "points", 2) for g in ("C4", "D3") for m in ("max_filter",)]
-)
+#: square images: every group whose image action is exact there is checked on them
+IMAGE_SHAPE = (6, 6)
+#: maps that enumerate the group: S_n is enumerated for the points of the data (m! elements)
+ENUMERATING = ("reynolds", "max_filter")
+
+
+def _contexts():
+    """``(group, projector kwargs, kind of data, per-point width)`` for every group of
+    :data:`skcanon.groups.EXAMPLES` on every layout kind it acts on (points of its ``d``;
+    images where its action is exact; regular fibres of its order), and for ``G×S_n`` on the
+    points of every example ``G`` that moves points in d-space: a group registered later is
+    checked here without edits. Graphs have their own tests."""
+    contexts = []
+    for name in EXAMPLES:
+        g = get_group(name)
+        if "points" in g.layout_kinds:
+            for w in ([g.d] if g.d is not None else [1, 3]):
+                contexts.append((name, {"layout": "points", "n_dims": w}, "points", w))
+            if g.d is not None and not g.permutes and not g.rescales:
+                contexts.append((f"{name}xS_n", {"layout": "points", "n_dims": g.d}, "points", g.d))
+        if "image" in g.layout_kinds and g.exact_on_image_shape(IMAGE_SHAPE):
+            contexts.append((name, {"layout": ImageLayout(IMAGE_SHAPE)}, "image", 0))
+        if "fibre" in g.layout_kinds:
+            contexts.append((name, {"layout": "fibre"}, "fibre", g.order))
+    return contexts
+
+
+def _cases():
+    """``(group, method, kwargs, kind, width)`` for every method invariant in a context."""
+    cases = []
+    for group, kwargs, kind, width in _contexts():
+        for method in methods_for(get_group(group), _layout(group, kwargs, kind, width)):
+            small = method in ENUMERATING and not get_group(group).is_finite
+            cases.append((group, method, kwargs, "small_points" if small else kind, width))
+    return cases
 
 
 def _layout(group, kwargs, kind, width):
     if kind == "fibre":
-        return FibreLayout(get_group(group).n)
+        return FibreLayout(get_group(group).order)
     if kind == "image":
-        return ImageLayout((6, 6))
+        return kwargs["layout"]
     return PointLayout(width)
 
 
@@ -70,6 +89,9 @@ def _ids(case):
     return f"{case[0]}-{case[1]}-{case[3]}{case[4]}"
 
 
+CASES = _cases()
+
+
 @pytest.mark.parametrize("case", CASES, ids=[_ids(c) for c in CASES])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @given(seed=st.integers(0, 2**31 - 1), m=st.integers(2, 7))
@@ -78,9 +100,8 @@ def test_projection_is_invariant(case, dtype, seed, m):
     X = _data(kind, width, seed, 6, m, dtype)
     layout = _layout(group, kwargs, kind, width)
     proj = InvariantProjector(group, method, random_state=seed, **kwargs)
-    if kind == "image":
-        proj.set_params(layout=layout)
     Z = proj.fit(X).transform(X)
+    assert proj.layout_ == layout
     assert Z.dtype == dtype and np.isfinite(Z).all()
     assert Z.shape == (X.shape[0], proj.n_features_out_)
     err = invariance_error(proj, X, group, n_trials=3, random_state=seed, layout=proj.layout_)
@@ -92,8 +113,6 @@ def test_degenerate_inputs_give_finite_output(case):
     group, method, kwargs, kind, width = case
     X = _data(kind, width, 0, 4, 4, np.float64)
     proj = InvariantProjector(group, method, random_state=0, **kwargs)
-    if kind == "image":
-        proj.set_params(layout=_layout(group, kwargs, kind, width))
     proj.fit(X)
     for X_bad in (np.zeros_like(X), np.ones_like(X), np.repeat(X[:, :1], X.shape[1], axis=1)):
         Z = proj.transform(X_bad)
@@ -148,11 +167,17 @@ def test_gram_separates_equal_norm_sets_under_O3(seed, m):
     assert orbit_separation(norms, X, "O3", X_other=Y) == 0.0
 
 
-@pytest.mark.parametrize("group", ["SO3", "SE3", "SO2", "SE2"])
-@given(seed=st.integers(0, 2**31 - 1), m=st.integers(5, 7))
-def test_minors_separate_mirror_images(group, seed, m):
+#: examples that are all proper rotations (SO(d), SE(d)): where gram_minors is lossless
+PROPER_ROTATIONS = [n for n in EXAMPLES if get_group(n).rotates and get_group(n).special
+                    and not get_group(n).is_finite and not get_group(n).rescales]
+
+
+@pytest.mark.parametrize("group", PROPER_ROTATIONS)
+@given(seed=st.integers(0, 2**31 - 1), extra=st.integers(0, 2))
+def test_minors_separate_mirror_images(group, seed, extra):
     # m ≥ d + 2: fewer (centred) points span a hyperplane and equal their mirror image
-    d = int(group[-1])
+    d = get_group(group).d
+    m = d + 2 + extra
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(15, m, d))
     Y = X * np.r_[-1.0, np.ones(d - 1)]         # mirror image: same Gram, different SO(d)-orbit
@@ -236,7 +261,7 @@ def test_scalar_sort_is_isometric_to_the_quotient(seed, m):
 
 
 # -- repeated and absent points, extreme magnitudes (issue 14 items 3, 4, 7) ------------------
-GEOMETRIC = [c for c in CASES if c[3] == "points" and c[0] not in ("S_n", "C4", "D3")]
+GEOMETRIC = [c for c in CASES if c[3] == "points" and PROJECTIONS[c[1]].family == "geometry"]
 # the canonical cross-section inherits the canonicalizers' tie rules (their own property
 # tests, see test_canonicalizer_properties.py), so only the closed-form maps are checked here
 CLOSED_FORM = [c for c in GEOMETRIC if c[1] != "canonical"]
@@ -266,7 +291,13 @@ def test_repeated_and_absent_points_stay_invariant_and_finite(case, dtype, seed,
     Z = proj.transform(X)
     assert Z.dtype == dtype and np.isfinite(Z).all()
     err = invariance_error(proj, X, group, n_trials=3, random_state=seed, layout=proj.layout_)
-    assert err.max < TOL[dtype], (method, err)
+    tol = TOL[dtype]
+    if method == "distances" and n_dup and m > 1:
+        # ‖a‖² + ‖b‖² − 2⟨a, b⟩ from one batched product: the product's entries for a point and
+        # its copy may differ in the last bit (seen in 4-D), which the square root turns into
+        # √eps × scale instead of 0 ("sorted_distances" uses coordinate differences instead)
+        tol = max(tol, float(np.sqrt(np.finfo(dtype).eps)))
+    assert err.max < tol, (method, err)
 
 
 SCALE_FREE = {"distances": 1, "norms": 1, "sorted_distances": 1, "gram": 2}

@@ -1,4 +1,4 @@
-"""Cross-section: canonicalize, then flatten."""
+"""Cross-section projection: canonicalize each sample, then flatten."""
 
 from __future__ import annotations
 
@@ -33,6 +33,8 @@ class Canonical(Projection):
 
     def fit(self, P, y=None, random_state=None):
         super().fit(P)
+        # the estimator sits above the projections (it validates, batches and names the
+        # canonical features): imported when the default canonicalizer is built
         from .._canonicalizer import CanonicalizerTransformer
 
         if self.canonicalizer is None:
