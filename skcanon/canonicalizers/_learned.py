@@ -36,12 +36,6 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _continuous_motions(f):
-    """A factor whose frames a point network computes: continuous rotations and/or
-    translations without rescaling (O(d), SO(d), E(d), SE(d), T(d))."""
-    return (f.rotates or f.translates) and not (f.rescales or f.permutes or f.is_finite)
-
-
 def _image_plane(f):
     """A group of the image plane that the image networks may handle (C_n, D_n, SO(2)); the
     network factory checks the rest (element order, proper rotations)."""
@@ -129,7 +123,7 @@ class LearnedCanonicalizer(Canonicalizer):
         and permutations of points, the finite and rotation groups of the image plane."""
         kind = getattr(layout, "kind", None)
         for f in group.factors:
-            points = f.permutes or _continuous_motions(f)
+            points = f.permutes or f.full_isometries
             if kind == "points" and not points:
                 return False
             if kind == "image" and not (len(group.factors) == 1 and _image_plane(f)):
@@ -311,7 +305,7 @@ class AnchoredCanonicalizer(LearnedCanonicalizer):
         permutes points (S_n): the factors the pca and sort heuristics anchor."""
         if getattr(layout, "kind", "points") != "points":
             return False
-        return all(f.permutes or (f.rotates and _continuous_motions(f)) for f in group.factors)
+        return all(f.permutes or (f.rotates and f.full_isometries) for f in group.factors)
 
 
 register_method("learned", LearnedCanonicalizer)

@@ -57,6 +57,15 @@ class Group:
         """True when the group has a fixed, finite number of elements (:meth:`elements`)."""
         return self.order is not None
 
+    @property
+    def full_isometries(self):
+        """True for O(d), SO(d), E(d), SE(d) and T(d): all rotations (proper ones when
+        ``special``) and/or all translations of d-space, nothing finite, scaled or permuted —
+        the groups whose frames a continuous equivariant map (PCA, a point network) gives
+        directly, with no rounding to a finite set of elements."""
+        return ((self.rotates or self.translates) and not (self.rescales or self.permutes or self.is_finite)
+                and self.d is not None)
+
     def elements(self):
         """Every element of a finite group, as one batch of length :attr:`order`."""
         raise TypeError(f"{self.name} is not a finite group: it has no list of elements "

@@ -55,8 +55,7 @@ def handles_rigid_motions(group):
     rotates and/or translates points continuously, without rescaling (O(d), SO(d), E(d),
     SE(d), T(d)). Finite rotation groups need frames rounded to their elements, and
     similarities a scale; no point network gives those."""
-    return (len(group.factors) == 1 and group.d is not None and (group.rotates or group.translates)
-            and not (group.rescales or group.permutes or group.is_finite))
+    return group.full_isometries
 
 
 def move_back(x, R, t, layout):
