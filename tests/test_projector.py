@@ -472,3 +472,46 @@ def test_torch_gram_kernel_runs_on_one_thread_and_restores_the_callers(monkeypat
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+# -- issue 15: methods follow the group's capabilities ------------------------------------------
+@pytest.mark.parametrize("group, n_dims", [("T3", 3), ("C4", 2), ("D3", 2), ("O", 3), ("I", 3)])
+def test_geometric_maps_apply_to_every_subgroup_of_the_euclidean_group(group, n_dims):
+    """T(d) and the finite rotation groups get the distance/Gram maps (invariant, never
+    reported lossless: they forget more than the group does); the proper rotation groups get
+    the minors too; reynolds is not offered where rotations fix no position."""
+    from skcanon.metrics import invariance_error
+
+    G = get_group(group)
+    X = np.random.default_rng(0).normal(size=(8, 5 * n_dims))
+    methods = InvariantProjector.available_methods(group, "points", n_dims)
+    assert {"norms", "gram", "distances"} <= set(methods)
+    assert ("gram_minors" in methods) == (G.rotates and G.special)
+    assert ("max_filter" in methods) == G.is_finite
+    assert "reynolds" not in methods
+    for method in methods:
+        proj = InvariantProjector(group, method, layout="points", n_dims=n_dims, random_state=0).fit(X)
+        assert proj.lossless_ == (method in ("canonical", "max_filter")), method
+        assert invariance_error(proj, X, group, random_state=0).max < 1e-9, method
+    assert InvariantProjector(group, layout="points", n_dims=n_dims).fit(X).method_ == (
+        "max_filter" if G.is_finite else "canonical")
+
+
+def test_products_of_finite_groups_get_group_averages_but_auto_keeps_the_cross_section():
+    X = np.random.default_rng(0).normal(size=(6, 16))
+    assert {"reynolds", "max_filter"} <= set(InvariantProjector.available_methods("C2xC4", "image"))
+    assert InvariantProjector("C2xC4", layout="image").fit(X).method_ == "canonical"
+    from skcanon.metrics import invariance_error
+
+    proj = InvariantProjector("C2xC4", "max_filter", layout="image", random_state=0).fit(X)
+    assert invariance_error(proj, X, "C2xC4", random_state=0, layout=proj.layout_).max < 1e-9
+
+
+@pytest.mark.parametrize("group, lossless", [("E3xS_n", True), ("T3xS_n", True), ("O3xS_n", False),
+                                             ("OxS_n", False)])
+def test_one_point_sorted_distances_is_lossless_only_when_the_group_translates(group, lossless):
+    """One point and no scalars: its position is an invariant unless translations move it
+    anywhere (O3xS_n was reported lossless while its output, empty, forgets the norm)."""
+    proj = InvariantProjector(group, "sorted_distances").fit(np.random.default_rng(0).normal(size=(4, 3)))
+    assert proj.transform(np.ones((2, 3))).shape == (2, 0)
+    assert proj.lossless_ is lossless
