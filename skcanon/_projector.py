@@ -38,20 +38,30 @@ class InvariantProjector(SkcanonEstimatorMixin, TransformerMixin, BaseEstimator)
     sorting       ``"lexsort"``                                 S_n                    yes
     moments       ``"power_sums"`` (``"moments"``)              S_n                    degree ≥ m
     moments       ``"random_moments"``                          S_n                    D ≥ 2mw+1
-    geometry      ``"norms"``                                   O(d), E(d)             no
-    geometry      ``"gram"``                                    O(d), E(d), SO, SE     O(d), E(d)
-    geometry      ``"distances"``                               E(d), O(d)             E(d)
-    geometry      ``"gram_minors"``                             SO(d), SE(d)           yes
-    geometry      ``"sorted_distances"``                        E(d)×S_n, O(d)×S_n     generic
+    geometry      ``"norms"``                                   subgroups of E(d)      no
+    geometry      ``"gram"``                                    subgroups of E(d)      O(d), E(d)
+    geometry      ``"distances"``                               subgroups of E(d)      E(d)
+    geometry      ``"gram_minors"``                             SO(d), SE(d), C_n, O,  SO(d), SE(d)
+                                                                I (no reflections)
+    geometry      ``"sorted_distances"``                        E(d)×S_n, O(d)×S_n,    generic
+                                                                (subgroup × S_n)
     spectral      ``"group_pool"``                              C_n fibres             no
     spectral      ``"power_spectrum"``                          C_n fibres             no
     spectral      ``"bispectrum"``                              C_n fibres             generic
-    random        ``"reynolds"``                                C_n, D_n, small S_n    no
-    random        ``"max_filter"``                              C_n, D_n, small S_n    K ≥ 2·dim
+    random        ``"reynolds"``                                finite groups (not     no
+                                                                rotations of points),
+                                                                small S_n
+    random        ``"max_filter"``                              finite groups (C_n,    K ≥ 2·dim
+                                                                D_n, O, I), small S_n
     graph         ``"spectrum"``                                S_n on graphs          no
     section       ``"canonical"``                               any (points, images,   yes
                                                                 graphs)
     ============  ============================================  =====================  ==========
+
+    Subgroups of E(d): O(d), SO(d), E(d), SE(d), T(d), and the finite rotation groups C_n,
+    D_n (2-D points), O and I (3-D points) — every group that rotates and/or translates
+    points without rescaling. Which methods apply is decided by the group's capabilities, so a newly registered group
+    gets them without edits (:func:`skcanon.projections.methods_for`).
 
     Formulas and costs are in :doc:`the user guide </projections>` and in the classes of
     :mod:`skcanon.projections`. Absent points (all-NaN rows) are ignored by the geometry
@@ -69,8 +79,9 @@ class InvariantProjector(SkcanonEstimatorMixin, TransformerMixin, BaseEstimator)
         layout (resolved name in ``method_``): ``"sort"`` for S_n on points,
         ``"gram"`` for O(d), ``"distances"`` for E(d), ``"gram_minors"`` for SO(d)/SE(d)
         (``"canonical"`` above 20,000 minors), ``"sorted_distances"`` for E(d)×S_n,
-        ``"bispectrum"`` for C_n fibres, ``"max_filter"`` for C_n/D_n on images and 2-D
-        points, ``"canonical"`` for graphs and everything else (see
+        ``"bispectrum"`` for C_n fibres, ``"max_filter"`` for finite groups (C_n/D_n on
+        images and 2-D points, O and I on 3-D points), ``"canonical"`` for graphs and
+        everything else (see
         :func:`skcanon.projections.auto_method`).
     layout : {"points", "image", "fibre", "graph"}, PointLayout, ImageLayout, FibreLayout, \
 GraphLayout or None, default=None

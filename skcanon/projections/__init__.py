@@ -92,8 +92,7 @@ def auto_method(group, layout, n_points=None):
     SO(d), SE(d) on points                           ``"gram_minors"`` (``"canonical"`` above
                                                      20,000 minors)
     E(d)×S_n, SE(d)×S_n, O(d)×S_n on points          ``"sorted_distances"``
-    finite groups (C_n, D_n, O, I) on images or      ``"max_filter"``
-    points
+    C_n, D_n, O, I (finite) on images or points      ``"max_filter"``
     anything else                                    ``"canonical"``
     ===============================================  ==========================================
 
