@@ -1,4 +1,8 @@
-"""Frame-averaging meta-estimators: average any estimator over a set of frames per sample."""
+"""Frame-averaging meta-estimators: average any estimator over a set of frames per sample.
+
+One concern: the estimators (fit, predict, the sklearn contract); the frame sets
+themselves come from :mod:`skcanon.frames`.
+"""
 
 from __future__ import annotations
 
@@ -96,7 +100,7 @@ class _BaseFrameAveraging(SkcanonEstimatorMixin, MetaEstimatorMixin, BaseEstimat
         canonical = None
         if self.frames in ("pca", "minimal", "sampled"):
             h = np.asarray(self.canonicalizer_.canonical_frame(P), dtype=np.float64)
-            canonical = h[:, : self._spec.d, : self._spec.d] if self._spec.translating else h
+            canonical = self._spec.geometric.matrices(h)  # the rotation part of the frames
         return frame_set(P, self.layout_, self._spec, self.frames, canonical=canonical,
                          elements=self.frame_elements_, sharpness=self.sharpness, dtype=dtype)
 

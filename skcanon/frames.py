@@ -8,7 +8,8 @@ invariant, and mapping outputs back with ``h_j(x)`` before averaging makes it ex
 equivariant (Puny et al., ICLR 2022). This module computes frame sets for point sets
 under O(d), SO(d), E(d) and SE(d), optionally × S_n (points sorted after the frame);
 :class:`~skcanon.FrameAveragingClassifier` and :class:`~skcanon.FrameAveragingRegressor`
-use them.
+use them. One concern: computing and applying frame sets; which groups qualify is read
+from their capabilities (:func:`parse_group`).
 
 Frame sources (``kind``):
 
@@ -44,7 +45,8 @@ from collections import namedtuple
 
 import numpy as np
 
-from .groups import EuclideanGroup, OrthogonalGroup, PermutationGroup, get_group, haar_orthogonal
+from ._kernels.fields import geometric_points, weighted_centroid
+from .groups import get_group, haar_orthogonal
 
 __all__ = ["FRAME_KINDS", "FrameSet", "GroupSpec", "parse_group", "frame_set", "canonical_forms",
            "apply_frames", "map_back", "to_frames", "haar_elements"]
@@ -76,14 +78,16 @@ def parse_group(group):
     except (TypeError, ValueError) as exc:
         raise ValueError(
             f"group={group!r} is not a group frame averaging supports ({SUPPORTED}): {exc}") from None
-    # the one place that looks at concrete group classes: frame sets are written for the
-    # orthogonal and Euclidean groups (and sorting for S_n), nothing else
-    geometric = [f for f in g.factors if isinstance(f, (OrthogonalGroup, EuclideanGroup))]
-    perms = [f for f in g.factors if isinstance(f, PermutationGroup)]
-    if len(geometric) != 1 or len(geometric) + len(perms) != len(g.factors) or len(perms) > 1:
+    # frame sets are orthogonal frames (and the centroid) with their sign choices: one
+    # continuous factor that rotates points without rescaling them, optionally one that
+    # only permutes the points (sorted after the frame)
+    geometric = [f for f in g.factors if f.rotates]
+    perms = [f for f in g.factors if f.permutes and not f.rotates]
+    geo = geometric[0] if len(geometric) == 1 else None
+    if (geo is None or geo.rescales or geo.is_finite or "points" not in geo.layout_kinds
+            or len(perms) > 1 or len(geometric) + len(perms) != len(g.factors)):
         raise ValueError(f"group={g.name!r} is not supported by frame averaging; use {SUPPORTED}.")
-    geo = geometric[0]
-    return GroupSpec(g, geo, geo.d, geo.special, isinstance(geo, EuclideanGroup), bool(perms))
+    return GroupSpec(g, geo, geo.d, geo.special, geo.translates, bool(perms))
 
 
 def _sign_table(d, special):
@@ -93,7 +97,7 @@ def _sign_table(d, special):
 
 def _centred(Y, w):
     W = w.sum(axis=1)
-    c = np.einsum("nm,nmd->nd", w, Y) / np.where(W > 0, W, 1.0)[:, None]
+    c = weighted_centroid(Y, w)
     Yc = np.where(w[..., None] > 0, Y - c[:, None, :], 0.0)
     s = np.einsum("nm,nmd->n", w, Yc**2) / np.where(W > 0, W, 1.0)  # mean squared norm
     return Yc, c, s, np.where(W > 0, W, 1.0)
@@ -107,19 +111,6 @@ def _skew(Yc, w, axes, s, W):
     proj = np.einsum("nmd,n...d->n...m", Yc / safe[:, None, None], axes)   # in units of the spread
     m3 = np.einsum("nm,n...m->n...", w, proj**3) / W.reshape(shape)
     return np.where((root > 0).reshape(shape), m3, 0.0)
-
-
-def geometric_points(P, layout):
-    """Float64 coordinates of the field frames are computed from (the first position
-    field, else the first vector field) and presence weights (0 for absent points)."""
-    fields = ([f for f in layout.fields if f.kind == "position"]
-              or [f for f in layout.fields if f.kind == "vector"])
-    if not fields:
-        raise ValueError(
-            f"frame averaging needs a position or vector field; layout {layout!r} has only scalars.")
-    Y = np.asarray(P[..., layout.slice_of(fields[0].name)], dtype=np.float64)
-    present = ~np.isnan(P).all(axis=2) if np.issubdtype(P.dtype, np.floating) else np.ones(P.shape[:2], bool)
-    return np.where(present[..., None], Y, 0.0), present.astype(np.float64)
 
 
 def sign_tolerance(dtype):
@@ -153,7 +144,7 @@ def frame_set(P, layout, spec, kind, *, canonical=None, elements=None, sharpness
     -------
     FrameSet
     """
-    Y, w = geometric_points(P, layout)
+    Y, w, _ = geometric_points(P, layout)
     Yc, c, s, W = _centred(Y, w)
     n, d = Y.shape[0], spec.d
     t = c if spec.translating else None
@@ -289,10 +280,9 @@ def _compact(R, weights):
 
 
 def _elements(spec, R, t):
-    """Group elements of the geometric factor for ``(N, d, d)`` rotations and ``(N, d)`` shifts."""
-    if spec.translating:
-        return spec.geometric.from_parts(R, t)
-    return R
+    """Group elements of the geometric factor for ``(N, d, d)`` rotations and ``(N, d)`` shifts
+    (None for groups that do not translate)."""
+    return spec.geometric.nearest_element(R, t)
 
 
 def _sort_order(Q, layout):

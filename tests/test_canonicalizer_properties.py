@@ -12,24 +12,61 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from skcanon import CanonicalizerTransformer
-from skcanon.groups import get_group
+from skcanon.canonicalizers import registered_methods
+from skcanon.groups import EXAMPLES, get_group
 from skcanon.layouts import ImageLayout, PointLayout
 from skcanon.metrics import equivariance_error, invariance_error
 
 TOL = {np.float64: 1e-9, np.float32: 1e-4}
 
-# (group, method, n_dims, fields) — every heuristic on every group it supports
-POINT_CASES = [
-    ("SO2", "pca", 2), ("O2", "pca", 2), ("SO3", "pca", 3), ("O3", "pca", 3), ("SO4", "pca", 4),
-    ("SE2", "pca", 2), ("E2", "pca", 2), ("SE3", "pca", 3), ("E3", "pca", 3),
-    ("T2", "centroid", 2), ("T3", "centroid", 3), ("scaling", "scale", 3),
-    ("S_n", "sort", 3), ("S_n", "sort", 1),
-    ("C4", "pca", 2), ("C6", "pca", 2), ("D4", "pca", 2), ("D3", "pca", 2),
-    ("SE3xS_n", "pca+sort", 3), ("E3xS_n", "auto", 3), ("SE2xS_n", "pca+sort", 2),
-    ("SO3xscaling", "pca+scale", 3), ("SO3xS_nxscaling", "auto", 3),
-    ("Sim3", "pca", 3), ("SSim2", "pca", 2), ("SE3xS_nxscaling", "pca+sort", 3),
-]
-IMAGE_CASES = [("C4", "moments"), ("D4", "moments"), ("C2", "moments"), ("D2", "moments")]
+
+def _heuristics(group, layout):
+    """Heuristic methods registered for one group on ``layout`` (not the networks, which
+    handle whole products, nor the identity baseline)."""
+    return sorted({name for name, _, supports, whole in registered_methods()
+                   if not whole and name != "identity" and supports(group, layout)})
+
+
+def _point_cases():
+    """(group, method, n_dims): every heuristic on every example group acting on points, at
+    the group's own dimension (3 where it has none), and products built from the examples:
+    each that moves points × S_n, each rotation group without translations × scaling and
+    × S_n × scaling (``"auto"``: one heuristic per factor). A group registered in
+    :data:`skcanon.groups.EXAMPLES` is picked up here without edits."""
+    cases = [("S_n", "sort", 1)]  # 1-D points
+    for alias in EXAMPLES:
+        g = get_group(alias)
+        d = g.d or 3
+        if not g.acts_on(PointLayout(d)):
+            continue
+        cases += [(alias, method, d) for method in _heuristics(g, PointLayout(d))]
+        if g.d is None:
+            continue
+        cases.append((f"{alias}xS_n", "auto", d))
+        if g.rotates and not (g.translates or g.rescales):
+            cases += [(f"{alias}xscaling", "auto", d), (f"{alias}xS_nxscaling", "auto", d)]
+    return cases
+
+
+def _image_cases(side=6):
+    """(group, method) for example groups whose action on square images is exact (no
+    interpolation), plus C2 and D2."""
+    layout = ImageLayout((side, side))
+    groups = [a for a in EXAMPLES if get_group(a).acts_on(layout) and get_group(a).exact_on_image_shape((side, side))]
+    return [(a, m) for a in groups + ["C2", "D2"] for m in _heuristics(get_group(a), layout)]
+
+
+POINT_CASES = _point_cases()
+IMAGE_CASES = _image_cases()
+# explicit per-factor method names still work (``"auto"`` builds the same chain)
+POINT_CASES += [("SE3xS_n", "pca+sort", 3), ("SO3xscaling", "pca+scale", 3), ("SE3xS_nxscaling", "pca+sort", 3)]
+
+
+def test_cases_cover_every_example_group_and_heuristic():
+    groups = {c[0] for c in POINT_CASES} | {c[0] for c in IMAGE_CASES}
+    assert set(EXAMPLES) <= groups
+    used = {part for _, m, *_ in POINT_CASES + IMAGE_CASES for part in m.split("+")}
+    assert {"pca", "centroid", "scale", "sort", "moments"} <= used
 
 
 def _cloud(seed, n, m, d, dtype):
@@ -125,7 +162,16 @@ DEGENERATE = {
     "collinear": np.outer(np.arange(5.0), [1, 2, 3]), "coplanar": np.c_[_r.random((6, 2)), np.zeros(6)],
     "duplicates": _r.normal(size=(3, 3))[[0, 1, 2, 0, 1]], "single_point": np.array([[1.0, 2.0, 3.0]]),
 }
-DEGENERATE_GROUPS = {2: ["O2", "SO2", "SE2xS_n", "E2xS_n"], 3: ["O3", "SO3", "SE3", "SE3xS_n", "E3xS_n"]}
+
+
+def _degenerate_groups(d):
+    """Example groups of rotations (with or without translations, not rescaling) on ``d``-D
+    points, each alone and × S_n."""
+    names = [a for a in EXAMPLES if get_group(a).d == d and get_group(a).rotates and not get_group(a).rescales]
+    return names + [f"{a}xS_n" for a in names]
+
+
+DEGENERATE_GROUPS = {2: _degenerate_groups(2), 3: _degenerate_groups(3)}
 
 
 @pytest.mark.parametrize("shape", sorted(DEGENERATE))

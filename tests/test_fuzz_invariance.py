@@ -29,16 +29,35 @@ from hypothesis import strategies as st
 
 from skcanon import CanonicalizerTransformer, InvariantProjector
 from skcanon.canonicalizers import METHODS, make_canonicalizer, registered_methods
-from skcanon.groups import get_group
+from skcanon.groups import EXAMPLES, get_group
 from skcanon.layouts import FibreLayout, ImageLayout, PointLayout
 from skcanon.metrics import equivariance_error, invariance_error
 from skcanon.projections import PROJECTIONS, methods_for
 
 torch = pytest.importorskip("torch")
 
-POINT_GROUPS = ["SO2", "O2", "SO3", "O3", "SE2", "E2", "SE3", "E3", "T2", "T3", "scaling", "S_n",
-                "C4", "D3", "SE3xS_n", "E2xS_n", "SO3xscaling", "Sim3", "SSim2", "SE3xS_nxscaling"]
 NETWORKS = ("random", "learned")
+
+
+def _point_groups():
+    """(alias, n_dims): every example group acting on points (at its own dimension, 3 where
+    it has none), each that moves points × S_n, and each rotation group without translations
+    × scaling. A group registered in :data:`skcanon.groups.EXAMPLES` is fuzzed without edits."""
+    groups = []
+    for alias in EXAMPLES:
+        g = get_group(alias)
+        d = g.d or 3
+        if not g.acts_on(PointLayout(d)):
+            continue
+        groups.append((alias, d))
+        if g.d is not None:
+            groups.append((f"{alias}xS_n", d))
+        if g.rotates and not (g.translates or g.rescales):
+            groups.append((f"{alias}xscaling", d))
+    return groups
+
+
+POINT_GROUPS = _point_groups()
 
 
 def _layout(d, fields):
@@ -57,9 +76,8 @@ def _canonicalizer_cases():
     import itertools
 
     cases = []
-    for name in POINT_GROUPS:
+    for name, d in POINT_GROUPS:
         group = get_group(name)
-        d = 2 if name in ("SO2", "O2", "SE2", "E2", "T2", "C4", "D3", "E2xS_n", "SSim2") else 3
         candidates = {n for n, _, _, whole in registered_methods() if whole} | {"auto"}
         candidates |= {"+".join(c) for c in itertools.product(*_per_factor_methods(group))}
         for method in sorted(candidates):
@@ -162,23 +180,30 @@ def test_fuzz_network_canonicalizers(data):
 
 
 # -- projections -------------------------------------------------------------------------------------
+def _projection_contexts():
+    """(group, estimator kwargs, kind, width, layout), all from the example groups: S_n on
+    points of width 1-3, every example group acting on points (and, moving points, × S_n),
+    every one acting on fibres (fibre size = its order), and every one whose action on 6×6
+    images is exact."""
+    contexts = [("S_n", {"n_dims": w}, "points", w, PointLayout(w)) for w in (1, 2, 3)]
+    image = ImageLayout((6, 6))
+    for alias in EXAMPLES:
+        g = get_group(alias)
+        if g.d is not None and g.acts_on(PointLayout(g.d)):
+            points = PointLayout(g.d)
+            contexts += [(alias, {"layout": points}, "points", g.d, points),
+                         (f"{alias}xS_n", {"layout": points}, "points", g.d, points)]
+        if g.is_finite and g.acts_on(FibreLayout(g.order)):
+            contexts.append((alias, {"layout": "fibre"}, "fibre", g.order, FibreLayout(g.order)))
+        if g.acts_on(image) and g.exact_on_image_shape(image.shape):
+            contexts.append((alias, {"layout": image}, "image", 0, image))
+    return contexts
+
+
 def _projection_cases():
-    contexts = [("S_n", {"n_dims": w}, "points", w) for w in (1, 2, 3)]
-    contexts += [(g, {}, "points", int(g[-1])) for g in ("O3", "E3", "SO3", "SE3", "SO2", "SE2")]
-    contexts += [("E3xS_n", {}, "points", 3), ("SE2xS_n", {}, "points", 2)]
-    contexts += [(g, {"layout": "fibre"}, "fibre", int(g[1:])) for g in ("C4", "C6")]
-    contexts += [(g, {"layout": ImageLayout((6, 6))}, "image", 0) for g in ("C4", "D4")]
-    contexts += [(g, {"layout": "points"}, "points", 2) for g in ("C4", "D3")]
     cases = []
-    for group, kwargs, kind, width in contexts:
-        g = get_group(group)
-        if kind == "fibre":
-            layout = FibreLayout(g.n)
-        elif kind == "image":
-            layout = kwargs["layout"]
-        else:
-            layout = PointLayout(width)
-        for method in methods_for(g, layout):
+    for group, kwargs, kind, width, layout in _projection_contexts():
+        for method in methods_for(get_group(group), layout):
             cases.append((group, method, kwargs, kind, width))
     return cases
 

@@ -59,7 +59,11 @@ def sym_eig_columns(S, d):
         C = np.empty((n, d, d))
         for (i, j), v in S.items():
             C[:, i, j] = C[:, j, i] = v
-        w, V = np.linalg.eigh(C)
+        # LAPACK refuses a batch with a non-finite matrix (absent points make NaN entries):
+        # those samples get NaN eigenvalues, which mark them unreliable
+        finite = np.isfinite(C).all(axis=(1, 2))
+        w, V = np.linalg.eigh(np.where(finite[:, None, None], C, 0.0))
+        w = np.where(finite[:, None], w, np.nan)
         lam = [w[:, k] for k in range(d - 1, -1, -1)]
         axes = [[V[:, i, k] for i in range(d)] for k in range(d - 1, -1, -1)]
     trace = np.maximum(lam[0], 0.0)

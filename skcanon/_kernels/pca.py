@@ -49,6 +49,7 @@ import numpy as np
 
 from .eigen import frame_array, sym_eig_columns, sym_eig_desc
 from .fields import attached_fields, geometric_points, rescale_points, weighted_centroid
+from .orbit import feature_map, smallest_form_element
 
 EIG_RTOL = 1e-6      # eigenvalues closer than this (relative to the trace) are "repeated"
 SIGN_RTOL = 1e-6     # normalized third moments below this do not decide a sign
@@ -109,7 +110,7 @@ def noise_levels(eps, lam, noise=0.0):
 
 
 def pca_frames(Y, w, special, resolve_ties=True, offset=None, magnitude=None, attached=None,
-               eps=0.0):
+               eps=0.0, return_open=False):
     """Equivariant orthonormal frames of already-centred points.
 
     Parameters
@@ -144,6 +145,10 @@ def pca_frames(Y, w, special, resolve_ties=True, offset=None, magnitude=None, at
         Rounding unit of the input's dtype (``np.finfo(dtype).eps``): decisions within a
         multiple of the rounding noise it leaves count as ties (see the module notes).
         0 keeps only the fixed relative thresholds.
+    return_open : bool, default=False
+        Also return which samples' frames a tie rule chose (repeated eigenvalues, a sign
+        the moments leave open, no spread): there the frame is equivariant only up to the
+        sample's own symmetries.
 
     Frames do not depend on the points' size: pass them rescaled (:func:`rescale_points`)
     when their magnitude may overflow or underflow in squares and cubes.
@@ -153,6 +158,8 @@ def pca_frames(Y, w, special, resolve_ties=True, offset=None, magnitude=None, at
     E : ndarray (n, d, d)
         Columns are the axes, by decreasing variance. ``E(R·Y) = R·E(Y)`` for orthogonal
         ``R`` (``R`` in SO(d) when ``special``), up to the documented tie rules.
+    open : ndarray (n,) bool
+        Only with ``return_open``: the samples whose frame a tie rule chose.
     """
     n, m, d = Y.shape
     W = w.sum(axis=1)
@@ -168,10 +175,8 @@ def pca_frames(Y, w, special, resolve_ties=True, offset=None, magnitude=None, at
     gaps, sign_rtol, tie_rtol = noise_levels(eps, lam, noise)
 
     m3, decided = _sign_statistic(Y, w, E, lam, safe_W, offset, noise, sign_rtol)
-    sign = np.where(decided, np.sign(m3), _extreme_point_sign(np.einsum("nmd,nde->nme", Y, E), w, tie_rtol))
-    E = E * sign[:, None, :]
-    if special:
-        _fix_determinant(E, m3, decided, lam, noise)
+    negative = np.where(decided, m3 < 0, _extreme_point_sign(np.einsum("nmd,nde->nme", Y, E), w, tie_rtol) < 0)
+    orient_axes(E, negative, _certainty(m3, decided, lam, noise), special)
     ambiguous = np.flatnonzero((gaps.any(axis=1) | ~decided.all(axis=1)) & ~flat)
     # the other fields are read for the few samples whose frames they may settle
     V, S = attached(ambiguous) if (attached is not None and resolve_ties and ambiguous.size) else (None, None)
@@ -186,10 +191,12 @@ def pca_frames(Y, w, special, resolve_ties=True, offset=None, magnitude=None, at
             mi, di = _sign_statistic(Y[i:i + 1], w[i:i + 1], E[i:i + 1], lam[i:i + 1], safe_W[i:i + 1],
                                      None if offset is None else offset[i:i + 1], noise[i:i + 1],
                                      sign_rtol[i:i + 1])
-            E[i] *= np.where(di[0], np.sign(mi[0]), 1.0)
-            if special:
-                _fix_determinant(E[i:i + 1], mi, di, lam[i:i + 1], noise[i:i + 1])
+            orient_axes(E[i:i + 1], di & (mi < 0), _certainty(mi, di, lam[i:i + 1], noise[i:i + 1]), special)
     E[flat] = np.eye(d)
+    if return_open:
+        is_open = flat.copy()
+        is_open[ambiguous] = True
+        return E, is_open
     return E
 
 
@@ -223,13 +230,39 @@ def _normalized(m3, lam, noise=0.0):
     return np.abs(m3) / np.maximum(size ** 1.5, 1e-300)
 
 
-def _fix_determinant(E, m3, decided, lam, noise=0.0):
-    """Flip, where det = -1, the axis whose sign was least certain (in place)."""
-    neg = np.linalg.det(E) < 0
-    if neg.any():
-        weakest = np.argmin(np.where(decided, _normalized(m3, lam, noise), -1.0), axis=1)
-        rows = np.flatnonzero(neg)
-        E[rows, :, weakest[rows]] *= -1
+def orient_axes(E, negative, certainty, special, det_negative=None):
+    """The one orientation rule of principal axes, shared by every PCA path (in place).
+
+    Each axis ``E[:, :, k]`` is negated where ``negative[:, k]`` (its sign statistic — third
+    moment, centroid projection or extreme point — is negative). For ``special`` groups,
+    where the result has determinant -1, the least certain axis is negated as well: the
+    smallest ``certainty`` (a scale-free strength of each axis's sign; undecided axes
+    lowest), the first on ties. ``det_negative`` says whether ``det E < 0`` before the flips
+    where the caller knows it (closed-form eigenvectors have det +1); otherwise the
+    determinant is computed after them.
+
+    Returns ``(E, flipped)``: the oriented frames (the same array) and, per axis, whether it
+    was negated.
+    """
+    flipped = np.array(negative, dtype=bool)
+    E *= np.where(flipped, -1.0, 1.0)[:, None, :]
+    if special:
+        if det_negative is None:
+            fix = np.linalg.det(E) < 0
+        else:
+            fix = det_negative ^ (np.count_nonzero(flipped, axis=1) % 2 == 1)
+        if fix.any():
+            weakest = np.argmin(certainty, axis=1)
+            rows = np.flatnonzero(fix)
+            E[rows, :, weakest[rows]] *= -1
+            flipped[rows, weakest[rows]] ^= True
+    return E, flipped
+
+
+def _certainty(m3, decided, lam, noise=0.0):
+    """The general path's certainty of each axis sign for :func:`orient_axes`: the
+    normalized sign statistic where it decides, -1 (least certain) where it does not."""
+    return np.where(decided, _normalized(m3, lam, noise), -1.0)
 
 
 def _first_max(values, present, rtol=TIE_RTOL):
@@ -324,11 +357,6 @@ def _candidate_bases(Y, present, E, gaps, fallback=None, rtol=TIE_RTOL):
 _MAX_CANDIDATES = 512
 
 
-#: number of set features compared before the point order (see :func:`_set_features`)
-_N_FEATURES = 6
-_FEATURE_MAPS = {}
-
-
 def _set_features(blocks):
     """Permutation-invariant summary of a canonical sample given as column blocks
     (positions, then any attached fields): the means over points of a few fixed random
@@ -339,12 +367,7 @@ def _set_features(blocks):
     comparing them with a tolerance is far more stable than comparing sorted coordinates."""
     parts = [Z / max(np.linalg.norm(Z, axis=1).max(), 1e-300) for Z in blocks if Z.size]
     Q = np.concatenate(parts, axis=1)
-    width = Q.shape[1]
-    if width not in _FEATURE_MAPS:
-        rs = np.random.default_rng(12345 + width)
-        _FEATURE_MAPS[width] = (3.0 * rs.standard_normal((width, _N_FEATURES)),
-                                rs.uniform(0.0, 2 * np.pi, _N_FEATURES))
-    omega, phase = _FEATURE_MAPS[width]
+    omega, phase = feature_map(Q.shape[1])
     return np.cos(Q @ omega + phase).mean(axis=0)
 
 
@@ -403,8 +426,8 @@ def _smallest_canonical_frame(Y, w, E, lam, gaps, special, offset=None, noise=0.
             if special and np.linalg.det(F) < 0:
                 if len(free):
                     continue
-                F = F.copy()
-                _fix_determinant(F[None], m3[None], decided[None], lam[None], np.array([noise]))
+                F = orient_axes(F[None].copy(), np.zeros((1, d), bool),
+                                _certainty(m3[None], decided[None], lam[None], np.array([noise])), True)[0][0]
             blocks, tols_ = [Yp @ F], [pos_tol]
             if V is not None:
                 blocks += [(V @ F).reshape(len(Yp), -1), S]
@@ -566,33 +589,29 @@ def _fast_pca(Y, special, centre, eps):
     else:
         for k in range(d):
             ok &= ~open_axes[k]
-    if special:
-        if d in (2, 3):  # the closed forms of sym_eig_desc return det +1: the signs decide
-            flip = negative[0]
-            for k in range(1, d):
-                flip = flip ^ negative[k]
-        else:
-            flip = (np.linalg.det(E) < 0) ^ (sum(neg.astype(np.intp) for neg in negative) % 2 == 1)
-        # the general path flips the least certain axis; refuse near-ties in certainty
-        weakest, lowest = _weakest_axis(strength)
-        if d > 1:
-            second = None
-            for k in range(d):
-                other = np.where(weakest == k, np.inf, strength[k])
-                second = other if second is None else np.minimum(second, other)
-            margin = strength_err[0]
-            for k in range(1, d):
-                margin = np.maximum(margin, strength_err[k])
-            ok &= ~flip | (second - lowest > lowest * FAST_TIE_RTOL[dt] + 2 * margin)
-        for k in range(d):
-            negative[k] = negative[k] ^ (flip & (weakest == k))
-    if not centre:  # y E = (y − c) E + c E
+    if not centre:  # y E = (y − c) E + c E, with E and proj not yet oriented
         proj += np.einsum("nd,nde->ne", c64, E).astype(dt)[:, :, None]
+    negative = np.stack(negative, axis=1)
+    det_negative = None
+    if special:  # the closed forms of sym_eig_desc (d = 2, 3) return det +1: the signs decide
+        det_negative = np.zeros(n, bool) if d in (2, 3) else np.linalg.det(E) < 0
+    E, flipped = orient_axes(E, negative, np.stack(strength, axis=1), special, det_negative)
+    if special and d > 1:
+        # the general path flips the least certain axis; refuse near-ties in certainty
+        flip = (flipped != negative).any(axis=1)
+        weakest, lowest = _weakest_axis(strength)
+        second = None
+        for k in range(d):
+            other = np.where(weakest == k, np.inf, strength[k])
+            second = other if second is None else np.minimum(second, other)
+        margin = strength_err[0]
+        for k in range(1, d):
+            margin = np.maximum(margin, strength_err[k])
+        ok &= ~flip | (second - lowest > lowest * FAST_TIE_RTOL[dt] + 2 * margin)
     Z = np.empty((n, m, d), dtype=dt)
     for k in range(d):  # sign and transpose back to (n, m, d) in one pass per axis
-        sign = np.where(negative[k], -1.0, 1.0)
-        E[:, :, k] *= sign[:, None]
-        np.multiply(proj[:, k], sign.astype(dt)[:, None], out=Z[:, :, k])
+        sign = np.where(flipped[:, k], -1.0, 1.0).astype(dt)
+        np.multiply(proj[:, k], sign[:, None], out=Z[:, :, k])
     return E, c64, Z, ok
 
 
@@ -643,12 +662,7 @@ def fast_moment_frames(weights, grid, special):
     size = np.maximum(np.maximum(lam, 0.0).sum(axis=1, keepdims=True) ** 1.5, 1e-300)
     # the margin keeps samples near the general path's thresholds on the general path
     decided = np.abs(m3) > 100 * SIGN_RTOL * size
-    E = E * np.where(decided, np.sign(m3), 1.0)[:, None, :]
-    if special:
-        flip = np.linalg.det(E) < 0
-        weakest = np.argmin(np.abs(m3) / size, axis=1)
-        rows = np.flatnonzero(flip)
-        E[rows, :, weakest[rows]] *= -1
+    orient_axes(E, decided & (m3 < 0), np.abs(m3) / size, special)
     ok = reliable & decided.all(axis=1) & (W > 0)
     return E, ok
 
@@ -670,6 +684,8 @@ def pca_group_frames(group, P, layout):
     turned into an element by ``group.nearest_element`` — the frame itself for O(d)/SO(d),
     a rigid motion for E(d)/SE(d), the nearest element for finite groups (rounding an
     O(d)-equivariant frame to the nearest element of a finite subgroup stays equivariant).
+    Samples whose frame a tie rule chose (symmetric shapes) are equivariant only up to their
+    own symmetries; for finite groups they take :func:`~skcanon._kernels.orbit.smallest_form_element`.
     """
     Y, w, _ = geometric_points(P, layout)
     if not np.isfinite(Y).all():
@@ -680,7 +696,15 @@ def pca_group_frames(group, P, layout):
     Y, a = rescale_points(Y, w)
     c = weighted_centroid(Y, w)
     translating = group.translates
-    E = pca_frames(Y - c[:, None, :], w, special=group.special, offset=None if translating else c,
-                   magnitude=np.max(np.einsum("nmd,nmd->nm", Y, Y), axis=1), eps=rounding_unit(P),
-                   attached=lambda i: attached_fields(P[i], layout, (c * a[:, None])[i] if translating else None))
-    return group.nearest_element(E, c * a[:, None] if translating else None)
+    E, is_open = pca_frames(Y - c[:, None, :], w, special=group.special, offset=None if translating else c,
+                            magnitude=np.max(np.einsum("nmd,nmd->nm", Y, Y), axis=1), eps=rounding_unit(P),
+                            attached=lambda i: attached_fields(P[i], layout, (c * a[:, None])[i] if translating else None),
+                            return_open=True)
+    h = group.nearest_element(E, c * a[:, None] if translating else None)
+    if group.is_finite and is_open.any():
+        # a frame a tie rule chose moves with the input only up to the sample's symmetries,
+        # and rounding it to a group element does not: those samples take the element
+        # with the smallest canonical form, which is exact for every input
+        h = np.array(h)
+        h[is_open] = smallest_form_element(group, P[is_open], layout, eps=rounding_unit(P))
+    return h

@@ -52,6 +52,7 @@ from ._graphs import GraphCanonicalizer
 from ._heuristics import (
     CentroidCanonicalizer,
     MomentsCanonicalizer,
+    OrbitCanonicalizer,
     PCACanonicalizer,
     ScaleCanonicalizer,
     SortCanonicalizer,
@@ -66,6 +67,7 @@ __all__ = [
     "ScaleCanonicalizer",
     "PCACanonicalizer",
     "MomentsCanonicalizer",
+    "OrbitCanonicalizer",
     "SortCanonicalizer",
     "GraphCanonicalizer",
     "METHODS",
@@ -124,6 +126,7 @@ register_method("centroid", CentroidCanonicalizer)
 register_method("scale", ScaleCanonicalizer)
 register_method("pca", PCACanonicalizer)
 register_method("pca", SimilarityPCACanonicalizer)
+register_method("orbit", OrbitCanonicalizer)
 register_method("moments", MomentsCanonicalizer)
 register_method("sort", SortCanonicalizer)
 register_method("wl", GraphCanonicalizer)

@@ -1,4 +1,4 @@
-"""Fixed (non-learned) canonicalizers: centroid, scale, PCA frames, image moments, sort.
+"""Fixed (non-learned) canonicalizers: centroid, scale, PCA frames, orbit, image moments, sort.
 
 One concern: the heuristic canonicalizer classes — which groups each supports (by the
 groups' capabilities), when it is the default, and its fast ``canonicalize``. The numeric
@@ -25,6 +25,7 @@ from .._kernels.lexsort import (
     sort_key_columns,
     tolerant_lexsort,
 )
+from .._kernels.orbit import smallest_form_element
 from .._kernels.pca import (
     fast_moment_frames,
     fast_pca,
@@ -237,6 +238,33 @@ class PCACanonicalizer(Canonicalizer):
         return out, g.nearest_element(E, c if translating else None), ok
 
 
+
+
+class OrbitCanonicalizer(Canonicalizer):
+    """Any finite group of point-set symmetries without translations, by its whole orbit.
+
+    The frame is the element ``g`` whose candidate canonical form ``g⁻¹·x`` is smallest
+    under a tolerant, point-order-independent key
+    (:func:`~skcanon._kernels.orbit.smallest_form_element`): exact for every input,
+    symmetric ones included, and it needs nothing from the group but its list of elements
+    and its action. Cost: ``order`` actions of the group per sample, so it suits small
+    groups (C_n, D_n, the polyhedral groups); ``pca`` is the faster default.
+    """
+
+    method = "orbit"
+
+    @classmethod
+    def supports(cls, group, layout=None):
+        return (group.is_finite and not group.translates and "points" in group.layout_kinds
+                and (layout is None or getattr(layout, "kind", None) == "points"))
+
+    def check_layout(self, layout):
+        if getattr(layout, "kind", None) != "points":
+            raise ValueError(f"method='orbit' works on point sets; got {layout!r}.")
+        self.group.check_layout(layout)
+
+    def frames(self, P, layout):
+        return smallest_form_element(self.group, P, layout, eps=rounding_unit(P))
 
 
 class MomentsCanonicalizer(Canonicalizer):

@@ -1,0 +1,128 @@
+"""The element of a finite group whose canonical form is smallest: an exact canonicalization.
+
+One concern: for a group that lists its elements (``group.elements()``), choose for each
+sample ``x`` the element ``g`` whose candidate canonical form ``g⁻¹·x`` is smallest under a
+tolerant key. Moving the input by ``h`` in the group only reorders the candidates
+(``g⁻¹·(h·x) = (h⁻¹g)⁻¹·x``), so the smallest form is the same and the chosen element moves
+with ``h``: the frame is equivariant and the canonical form invariant, for every input,
+symmetric ones included (elements that tie give the same form).
+
+The key compares, in order,
+
+1. a few permutation-invariant features of the candidate's points (means over the present
+   points of fixed random Fourier features of their rows, each field divided by its largest
+   row norm, which the group does not change), within ``FEATURE_EPS`` rounding units —
+   so the choice does not depend on the order of the points, and a later S_n step sees the
+   same point set whatever order the points came in;
+2. the candidate's rows in point order, values within ``TIE_EPS`` rounding units (relative
+   to each field's largest row norm) counting as equal — for the candidates whose point
+   sets coincide (a symmetry of the sample), so that the output array itself is invariant.
+
+Cost: one action of the group per element (``order`` × the sample size), vectorized over
+samples. The heuristic ``pca`` frames of finite groups use it for the samples whose
+principal axes leave the frame open (symmetric shapes), where rounding a frame to the
+nearest element would not be equivariant.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: number of random Fourier features in the key
+N_FEATURES = 6
+#: features within this many rounding units of the input dtype (at least 1e-8) are tied
+FEATURE_EPS = 100.0
+#: canonical values within this many rounding units (at least 1e-7), relative to their
+#: field's largest row norm, are tied
+TIE_EPS = 1e4
+
+_FEATURE_MAPS = {}
+
+
+def feature_map(width):
+    """The fixed random Fourier feature map ``(omega, phase)`` for rows of ``width`` values
+    (seeded by the width, so every call and every process gets the same map)."""
+    if width not in _FEATURE_MAPS:
+        rs = np.random.default_rng(12345 + width)
+        _FEATURE_MAPS[width] = (3.0 * rs.standard_normal((width, N_FEATURES)),
+                                rs.uniform(0.0, 2 * np.pi, N_FEATURES))
+    return _FEATURE_MAPS[width]
+
+
+def _field_blocks(layout, width):
+    """Column slices of the layout's fields (one block for layouts without fields)."""
+    fields = getattr(layout, "fields", None)
+    if not fields:
+        return [slice(0, width)]
+    return [layout.slice_of(f.name) for f in fields]
+
+
+def _first_less(a, b, tol):
+    """Per row: ``a < b`` at the first entry where they differ by more than ``tol``, and
+    whether they differ at all."""
+    differ = np.abs(a - b) > tol
+    has = differ.any(axis=1)
+    first = np.argmax(differ, axis=1)
+    rows = np.arange(len(a))
+    return has & (a[rows, first] < b[rows, first]), has
+
+
+def smallest_form_element(group, P, layout, eps=None):
+    """Per sample, the element ``g`` of the finite ``group`` whose ``g⁻¹·x`` has the smallest
+    key (see the module notes).
+
+    Parameters
+    ----------
+    group : Group
+        A finite group (``group.elements()``) that does not translate.
+    P : ndarray (n, m, width)
+        Working array of a point ``layout``; absent points are all-NaN rows.
+    layout : layout
+    eps : float or None
+        Rounding unit of the data as the user gave it (None: that of ``P``'s dtype,
+        float64's for integers).
+
+    Returns
+    -------
+    ndarray
+        ``n`` group elements.
+    """
+    if not group.is_finite or group.translates:
+        raise TypeError(f"{group.name} is not a finite group without translations.")
+    P = np.asarray(P)
+    if eps is None:
+        eps = float(np.finfo(P.dtype if np.issubdtype(P.dtype, np.floating) else np.float64).eps)
+    X = np.asarray(P, dtype=np.float64)
+    n, m, width = X.shape
+    present = ~np.isnan(X).all(axis=2)
+    weight = present / np.maximum(present.sum(axis=1, keepdims=True), 1)
+    X = np.where(present[..., None], X, 0.0)
+    blocks = _field_blocks(layout, width)
+    # each field's largest row norm: the group moves rows, it does not change their norms
+    scale = np.ones((n, width))
+    for sl in blocks:
+        top = np.linalg.norm(X[..., sl], axis=2).max(axis=1, initial=0.0)
+        scale[:, sl] = np.where(top > 0, top, 1.0)[:, None]
+    ftol = max(1e-8, FEATURE_EPS * eps)
+    ktol = max(1e-7, TIE_EPS * eps)
+    omega, phase = feature_map(width)
+
+    elements = group.elements()
+    inverses = group.inverse(elements)
+    best = np.zeros(n, dtype=np.intp)
+    best_f = best_k = None
+    for j in range(len(elements)):
+        g = np.repeat(np.asarray(inverses)[j:j + 1], n, axis=0)
+        Q = np.asarray(group.act(g, X, layout), dtype=np.float64) / scale[:, None, :]
+        features = np.einsum("nm,nmf->nf", weight, np.cos(Q @ omega + phase))
+        key = Q.reshape(n, -1) / ktol
+        if best_f is None:
+            best_f, best_k = features, key
+            continue
+        less_f, differ_f = _first_less(features, best_f, ftol)
+        less_k, _ = _first_less(key, best_k, 1.0)
+        take = np.where(differ_f, less_f, less_k)
+        best = np.where(take, j, best)
+        best_f = np.where(take[:, None], features, best_f)
+        best_k = np.where(take[:, None], key, best_k)
+    return np.asarray(elements)[best]
