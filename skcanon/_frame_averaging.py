@@ -30,7 +30,8 @@ from sklearn.utils.validation import (
     has_fit_parameter,
 )
 
-from ._canonicalizer import CanonicalizerTransformer, iter_batches, resolve_layout
+from ._batching import iter_batches, resolve_layout
+from ._canonicalizer import CanonicalizerTransformer
 from ._estimator import SkcanonEstimatorMixin
 from ._validation import validate_samples
 from .frames import (

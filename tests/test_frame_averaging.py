@@ -26,7 +26,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from skcanon._canonicalizer import CanonicalizerTransformer
 from skcanon._frame_averaging import FrameAveragingClassifier, FrameAveragingRegressor
 from skcanon.frames import FRAME_KINDS, canonical_forms, parse_group
-from skcanon.groups import get_group
+from skcanon.groups import EXAMPLES, get_group
 from skcanon.layouts import PointLayout
 from skcanon.metrics import continuity_ratio
 
@@ -358,6 +358,22 @@ def test_unsupported_groups_raise_clear_errors(params, match):
     X = np.random.RandomState(0).normal(size=(10, 12))
     with pytest.raises(ValueError, match=match):
         FrameAveragingClassifier(**params).fit(X, np.arange(10) % 2)
+
+
+@pytest.mark.parametrize("alias", EXAMPLES)
+def test_supported_groups_follow_capabilities(alias):
+    """Every example group: frame averaging takes the continuous groups that rotate points
+    without rescaling them (alone or × S_n) and refuses every other with a clear error."""
+    g = get_group(alias)
+    supported = g.rotates and not g.rescales and not g.is_finite and g.acts_on(PointLayout(g.d))
+    for name in (alias, f"{alias}xS_n") if g.d is not None else (alias,):
+        if supported:
+            spec = parse_group(name)
+            assert (spec.d, spec.special, spec.translating) == (g.d, g.special, g.translates)
+            assert spec.permuting == name.endswith("xS_n")
+        else:
+            with pytest.raises(ValueError, match="not supported by frame averaging"):
+                parse_group(name)
 
 
 @pytest.mark.parametrize("params,name", [
