@@ -38,7 +38,7 @@ def gather_points(P, order):
     return np.take(rows, flat, axis=0).reshape(n, m, w)
 
 
-def _fast_lexsort(P, gather=True):
+def fast_lexsort(P, gather=True):
     """Order and sorted points for float input without NaN/inf, or ``(None, None)``.
 
     One key sort of the first column serves every sample whose first column has no
@@ -154,10 +154,10 @@ def _rows_any(mask):
 def tolerant_lexsort(P):
     """Batched lexicographic order of the rows of ``P`` (``(n, m, w)``) with tolerant ties.
 
-    Float input without NaN takes a fast path (see :func:`_fast_lexsort`); the result is
+    Float input without NaN takes a fast path (see :func:`fast_lexsort`); the result is
     the same as the general column-by-column refinement.
     """
-    order, _ = _fast_lexsort(P, gather=False)
+    order, _ = fast_lexsort(P, gather=False)
     return order if order is not None else _tolerant_lexsort_general(np.asarray(P))
 
 

@@ -27,9 +27,12 @@ The rules (all deterministic, none producing NaN):
   then row by row in point order;
 * ties in ``sort`` keys (within a relative tolerance) — compared on the next column;
   exact duplicates keep their input order, which does not change the canonical output;
-* C_n/D_n frames exactly half-way between two group elements round up
-  (``floor(x + 1/2)``), which commutes with whole rotation steps; a single bright pixel
-  is oriented by its centroid;
+* finite groups (C_n, D_n, the polyhedral groups) round the PCA frame to the nearest
+  element; C_n/D_n frames exactly half-way between two elements round up
+  (``floor(x + 1/2)``), which commutes with whole rotation steps. Where a tie rule above
+  chose the frame (a symmetric point set), rounding would not commute with the group, so
+  those samples take the element whose canonical form is smallest (``method="orbit"``
+  does so for every sample); a single bright pixel is oriented by its centroid;
 * graphs (``wl``) — exact canonical labelling by nauty when pynauty is installed (the
   ``graphs`` extra); otherwise colour refinement and individualization, exact up to a
   search budget per graph (beyond it a ``CanonicalFormWarning``).
@@ -45,7 +48,6 @@ of a non-free action has one (no continuous invariant cross-section exists), so 
 perturbations there can switch the frame.
 """
 
-from .._kernels import pca as _frames  # noqa: F401  (re-export for callers not yet moved)
 from .._kernels.lexsort import tolerant_lexsort
 from ._base import Canonicalizer, ChainCanonicalizer, IdentityCanonicalizer
 from ._graphs import GraphCanonicalizer

@@ -130,7 +130,3 @@ class ChainCanonicalizer(Canonicalizer):
 
     def frames(self, P, layout):
         return self.canonicalize(P, layout)[1]
-
-
-# re-export for callers not yet moved
-from .._kernels.fields import attached_fields, geometric_field, geometric_points  # noqa: E402,F401

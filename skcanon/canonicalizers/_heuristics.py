@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 
 from .._kernels.fields import (
-    attached_fields,  # noqa: F401  (re-export for callers not yet moved)
     divide_geometric,
     geometric_field,
     geometric_points,
@@ -18,13 +17,7 @@ from .._kernels.fields import (
     shift_columns,
     weighted_centroid,
 )
-from .._kernels.lexsort import (
-    SORT_RTOL,  # noqa: F401  (re-export for callers not yet moved)
-    _fast_lexsort,
-    gather_points,
-    sort_key_columns,
-    tolerant_lexsort,
-)
+from .._kernels.lexsort import fast_lexsort, gather_points, sort_key_columns, tolerant_lexsort
 from .._kernels.orbit import smallest_form_element
 from .._kernels.pca import (
     fast_moment_frames,
@@ -380,7 +373,7 @@ class SortCanonicalizer(Canonicalizer):
         if cols is not None:
             h = self.frames(P, layout)
             return gather_points(P, h), h
-        h, out = _fast_lexsort(P)
+        h, out = fast_lexsort(P)
         if h is None:
             h = tolerant_lexsort(P)
             out = gather_points(P, h)
