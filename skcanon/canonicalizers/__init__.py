@@ -86,7 +86,7 @@ __all__ = [
 METHODS = {}
 
 
-def register_method(name, cls, groups=None, whole_group=None):
+def register_method(name, cls):
     """Make ``cls`` available as ``method=name`` for every group ``cls.supports``.
 
     The class states what it handles: ``supports(group, layout=None)`` (from the group's
@@ -94,17 +94,7 @@ def register_method(name, cls, groups=None, whole_group=None):
     ``whole_group`` (True when it takes a product group at once, a learned network for
     E(3)×S_n, say, instead of one factor). Registration order breaks ties between defaults.
     """
-    if groups is not None:  # transition: the old form named the group classes it handles
-        kinds = tuple(groups)
-
-        def supports(group, layout=None, _kinds=kinds):
-            return isinstance(group, _kinds)  # transition
-
-        whole = bool(whole_group)
-    else:
-        supports = cls.supports
-        whole = bool(cls.whole_group if whole_group is None else whole_group)
-    METHODS.setdefault(name, []).append((cls, supports, whole))
+    METHODS.setdefault(name, []).append((cls, cls.supports, bool(cls.whole_group)))
 
 
 def registered_methods():
@@ -178,8 +168,8 @@ def make_canonicalizer(group, method, layout, **options):
         whole = [(cls, supports) for cls, supports, is_whole in METHODS.get(names[0], ()) if is_whole]
         if not whole:
             raise ValueError(_method_error(group, method))
-        # the entry that supports the product; else the first (entries registered in the
-        # old form name factor classes only — transition): its constructor checks the factors
+        # the entry that supports the product; else the first, whose constructor names the
+        # factor it cannot handle
         cls = next((c for c, supports in whole if supports(group)), whole[0][0])
         canon = _build(cls, group, options)
         canon.check_layout(layout)
