@@ -68,8 +68,9 @@ def main(argv=None):
 
     from skcanon import CanonicalizerTransformer
     from skcanon._threads import n_threads_from
-    from skcanon._training import seeded, train_frame_network
-    from skcanon.canonicalizers._learned import build_frame_network
+    from skcanon._training import train_frame_network
+    from skcanon.nn._factory import build_frame_network
+    from skcanon.nn._torch import seeded
     from skcanon.groups import get_group
 
     n = 200 if args.quick else args.n

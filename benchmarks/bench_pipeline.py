@@ -114,8 +114,10 @@ def rows(quick=False, suite="pipeline"):
 
 
 if __name__ == "__main__":
+    # run through the suite driver (run.py imports this module, so it is not imported back)
+    import runpy
     import sys
+    from pathlib import Path
 
-    from run import main
-
-    sys.exit(main(["--only", "pipeline,memory"] + sys.argv[1:]))
+    sys.argv = [sys.argv[0], "--only", "pipeline,memory"] + sys.argv[1:]
+    runpy.run_path(str(Path(__file__).with_name("run.py")), run_name="__main__")

@@ -226,26 +226,25 @@ def write_methods_table():
                 importlib.import_module(optional)
         except Exception:  # noqa: BLE001
             pass
+    # one column per kind of group, each asked through an example (registration decides,
+    # so a newly registered group gets its column without an edit here)
     columns = [
-        ("SO(d), O(d)", groups.OrthogonalGroup),
-        ("SE(d), E(d)", groups.EuclideanGroup),
-        ("Sim(d)", groups.SimilarityGroup),
-        ("T(d)", groups.TranslationGroup),
-        ("scaling", groups.ScalingGroup),
-        ("S_n", groups.PermutationGroup),
-        ("C_n", groups.CyclicGroup),
-        ("D_n", groups.DihedralGroup),
+        ("SO(d), O(d)", "SO3"), ("SE(d), E(d)", "SE3"), ("Sim(d)", "Sim3"), ("T(d)", "T3"),
+        ("scaling", "scaling"), ("S_n", "S_n"), ("C_n", "C4"), ("D_n", "D4"),
     ]
+    named = [a for a in groups.EXAMPLES if a.lower() in groups.NAMED_GROUPS]
+    columns += [(f"{a} (3-D)", a) for a in named]
     data = {"identity": "any", "centroid": "points", "scale": "points",
-            "pca": "points (C_n/D_n: 2-D points)", "anchored": "points", "moments": "images",
-            "sort": "points", "wl": "graphs", "learned": "points, images", "random": "points, images"}
+            "pca": "points (finite groups: rounded to the nearest element)", "anchored": "points",
+            "moments": "images", "orbit": "points (finite groups)", "sort": "points", "wl": "graphs", "learned": "points, images",
+            "random": "points, images"}
     header = ["method"] + [c for c, _ in columns] + ["data", "whole product"]
     rows = []
     for name in canonicalizers.METHODS:
-        entries = [(kinds, whole) for n, _, kinds, whole in canonicalizers.registered_methods() if n == name]
+        entries = [(supports, whole) for n, _, supports, whole in canonicalizers.registered_methods() if n == name]
         row = [f"``{name}``"]
-        row += ["✓" if any(issubclass(cls, k) for kinds, _ in entries for k in kinds) else ""
-                for _, cls in columns]
+        row += ["✓" if any(supports(groups.get_group(alias)) for supports, _ in entries) else ""
+                for _, alias in columns]
         row += [data.get(name, ""), "yes" if any(whole for _, whole in entries) else ""]
         rows.append(row)
     lines = [".. list-table::", "   :header-rows: 1", ""]

@@ -11,8 +11,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-# iter_batches and resolve_layout: re-export for callers not yet moved (home: skcanon._batching)
-from ._batching import group_dims, iter_batches, resolve_layout, stack_frames  # noqa: F401
+from ._batching import group_dims, iter_batches, resolve_layout, stack_frames
 from ._estimator import SkcanonEstimatorMixin
 from ._learning_options import LEARNING_OPTIONS
 from ._threads import n_threads_from

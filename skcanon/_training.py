@@ -64,8 +64,6 @@ from torch import nn  # noqa: E402
 from ._learning_options import LEARNING_OPTIONS, OBJECTIVES, TRAINER_OPTIONS  # noqa: E402
 from ._threads import limited_threads  # noqa: E402
 from .nn._torch import InterruptRaisingMixin, seeded  # noqa: E402
-# re-export for callers not yet moved (their home is skcanon.nn._torch)
-from .nn._torch import resolve_device, seed_from  # noqa: E402,F401
 
 __all__ = ["train_frame_network", "resolve_objective", "training_budget", "TARGET_STEPS", "MIN_EPOCHS",
            "MAX_AUTO_EPOCHS"]

@@ -169,7 +169,7 @@ def test_width_mismatch_after_fit():
         ({"group": "SE3", "method": "sort"}, "not available for group 'SE3'"),
         ({"group": "SE3xS_n", "method": "pca"}, "one method per factor"),
         ({"group": "SO3", "n_dims": 2}, "n_dims=2 does not match"),
-        ({"group": "SO3", "method": "moments"}, "works on images"),
+        ({"group": "SO3", "method": "moments"}, "not available for group 'SO3'"),  # images are 2-D
         ({"group": "C4", "method": "pca", "layout": "image"}, "works on point sets"),
         ({"group": "SO3", "layout": "bogus"}, "layout"),
         ({"group": "SO3", "batch_size": 0}, "batch_size"),

@@ -59,6 +59,7 @@ from ._heuristics import (
     ScaleCanonicalizer,
     SortCanonicalizer,
 )
+from ._learned import AnchoredCanonicalizer, LearnedCanonicalizer, RandomCanonicalizer  # torch loads lazily
 from ._similarity import SimilarityPCACanonicalizer
 
 __all__ = [
@@ -122,6 +123,9 @@ register_method("orbit", OrbitCanonicalizer)
 register_method("moments", MomentsCanonicalizer)
 register_method("sort", SortCanonicalizer)
 register_method("wl", GraphCanonicalizer)
+register_method("learned", LearnedCanonicalizer)
+register_method("random", RandomCanonicalizer)
+register_method("anchored", AnchoredCanonicalizer)
 
 
 def default_method(group, layout):
@@ -205,5 +209,3 @@ def _method_error(group, method):
         f"Methods per factor: {per_factor}.{hint} 'auto' picks the default heuristic."
     )
 
-
-from . import _learned  # noqa: E402,F401  (registers "learned" and "random"; torch loads lazily)

@@ -9,12 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 
-#: parameters of CanonicalizerTransformer that it hands to canonicalizers which train; each
-#: canonicalizer class lists the ones it takes in its ``options``
-LEARNING_OPTIONS = ("objective", "prior_weight", "hidden", "max_epochs", "lr", "early_stopping",
-                    "validation_fraction", "device", "verbose", "batch_size", "random_state", "n_jobs")
-
-
 class Canonicalizer:
     """Chooses, per sample, a group element ``h(x)`` with ``h(g·x) = g·h(x)``.
 

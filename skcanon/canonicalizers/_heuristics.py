@@ -277,7 +277,7 @@ class MomentsCanonicalizer(Canonicalizer):
     @classmethod
     def supports(cls, group, layout=None):
         # rotations about the image centre; check_layout names what a point layout lacks
-        return (group.rotates and not group.translates and not group.rescales
+        return (group.rotates and "image" in group.layout_kinds and not group.translates and not group.rescales
                 and (layout is None or (getattr(layout, "kind", None) == "image" and group.acts_on(layout))))
 
     @classmethod

@@ -19,21 +19,12 @@ from __future__ import annotations
 import numpy as np
 
 from .._learning_options import LEARNING_OPTIONS, TRAINER_OPTIONS
-from . import register_method
 from ._base import Canonicalizer
 
 __all__ = ["LearnedCanonicalizer", "RandomCanonicalizer", "AnchoredCanonicalizer"]
 
 #: points (x width) or pixels evaluated at once at transform: bounds working memory
 _INFERENCE_ELEMENTS = 2**18
-
-
-def __getattr__(name):
-    if name == "build_frame_network":  # re-export for callers not yet moved (skcanon.nn._factory)
-        from ..nn._factory import build_frame_network
-
-        return build_frame_network
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _image_plane(f):
@@ -307,7 +298,3 @@ class AnchoredCanonicalizer(LearnedCanonicalizer):
             return False
         return all(f.permutes or (f.rotates and f.full_isometries) for f in group.factors)
 
-
-register_method("learned", LearnedCanonicalizer)
-register_method("random", RandomCanonicalizer)
-register_method("anchored", AnchoredCanonicalizer)
