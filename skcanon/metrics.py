@@ -193,8 +193,6 @@ def quotient_distance(X, Y, group, layout):
     """
     from scipy.optimize import linear_sum_assignment
 
-    from .projections._base import element_at, repeat_element
-
     g_obj = get_group(group)
     X = np.asarray(X, dtype=np.float64)
     Y = np.asarray(Y, dtype=np.float64)
@@ -208,7 +206,7 @@ def quotient_distance(X, Y, group, layout):
 
     if g_obj.is_finite:
         elements = g_obj.elements()
-        return np.min([dist(g_obj.act(repeat_element(element_at(elements, k), n), Y, layout))
+        return np.min([dist(g_obj.act(g_obj.repeat(g_obj.take(elements, k), n), Y, layout))
                        for k in range(g_obj.order)], axis=0)
     # the closed forms below are for one group, not products
     single = len(g_obj.factors) == 1 and not g_obj.rescales

@@ -419,3 +419,19 @@ def test_polyhedral_groups_are_examples_and_refuse_other_layouts():
         group.check_layout(PointLayout(2))
     with pytest.raises(TypeError):
         group.act(np.zeros(1, int), np.zeros((1, 1, 5, 5)), ImageLayout())
+
+
+@pytest.mark.parametrize("alias, m, order", [("C4", 3, 4), ("D3", 2, 6), ("S_n", 4, 24), ("O", 5, 24),
+                                              ("C2xS_n", 3, 12), ("SO3", 3, None)])
+def test_elements_on_n_points_enumerate_each_element_once(alias, m, order):
+    g = get_group(alias)
+    assert g.order_on(m) == order
+    if order is None:
+        return
+    E = g.elements_on(m)
+    rng = np.random.default_rng(0)
+    P = rng.normal(size=(1, m, 2 if g.d == 2 else 3))
+    layout = PointLayout(P.shape[2])
+    moved = {tuple(np.round(g.act(g.repeat(g.take(E, k), 1), P, layout).ravel(), 9)) for k in range(order)}
+    assert len(moved) == order  # a generic sample has a free orbit: every element moves it apart
+    assert np.all(g.elements_close(g.repeat(g.take(E, 1), 3), g.repeat(g.take(E, 1), 3)))

@@ -71,6 +71,25 @@ class Group:
         raise TypeError(f"{self.name} is not a finite group: it has no list of elements "
                         "(use sample or grid).")
 
+    def order_on(self, n_points):
+        """Number of elements acting on samples of ``n_points`` points: :attr:`order`, or
+        ``n_points!`` for S_n; None when the group is continuous."""
+        return self.order
+
+    def elements_on(self, n_points):
+        """Every element acting on samples of ``n_points`` points, one batch
+        (:meth:`elements`; all permutations for S_n)."""
+        return self.elements()
+
+    def take(self, g, i):
+        """Element ``i`` of the batch ``g``."""
+        return np.asarray(g)[i]
+
+    def repeat(self, e, n):
+        """A batch of ``n`` copies of the single element ``e``."""
+        e = np.asarray(e)
+        return np.repeat(e[None], n, axis=0)
+
     def grid(self, n, random_state=0):
         """``n`` elements that cover the group: all elements of a finite group (``n`` is then
         ignored), evenly spaced ones where the group has a natural grid, otherwise a seeded

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import math
+
 import numpy as np
 
 from ._base import Group, require_points_dims, rng, rotate_fields, rotation_matrices_2d
@@ -36,6 +39,14 @@ class PermutationGroup(Group):
 
     def compose(self, g, h):
         return np.take_along_axis(np.asarray(g), np.asarray(h), axis=1)
+
+    def order_on(self, n_points):
+        return math.factorial(n_points)
+
+    def elements_on(self, n_points):
+        """All ``n_points!`` permutations, in lexicographic order."""
+        perms = itertools.permutations(range(n_points))
+        return np.array(list(perms), dtype=np.int64).reshape(math.factorial(n_points), n_points)
 
     def check_layout(self, layout):
         if getattr(layout, "kind", None) not in ("points", "graph"):

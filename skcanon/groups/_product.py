@@ -62,6 +62,24 @@ class ProductGroup(Group):
         grids = np.meshgrid(*[np.arange(f.order) for f in self._factors], indexing="ij")
         return tuple(f.elements()[idx.ravel()] for f, idx in zip(self._factors, grids))
 
+    def order_on(self, n_points):
+        orders = [f.order_on(n_points) for f in self._factors]
+        return None if None in orders else int(np.prod(orders))
+
+    def elements_on(self, n_points):
+        """Every element on samples of ``n_points`` points (all factors finite there)."""
+        if self.order_on(n_points) is None:
+            return super().elements()
+        per = [f.elements_on(n_points) for f in self._factors]
+        grids = np.meshgrid(*[np.arange(len(e)) for e in per], indexing="ij")
+        return tuple(e[idx.ravel()] for e, idx in zip(per, grids))
+
+    def take(self, g, i):
+        return tuple(f.take(gi, i) for f, gi in zip(self._factors, g))
+
+    def repeat(self, e, n):
+        return tuple(f.repeat(ei, n) for f, ei in zip(self._factors, e))
+
     def run_order(self):
         """Indices of the factors in the order their actions run on a sample
         (``g·x = g_1·(… g_k·x)``: the last factor acts first)."""

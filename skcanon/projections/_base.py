@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-import itertools
-import math
-
 import numpy as np
 
 #: most elements a finite group may have for the orbit-enumerating methods
@@ -129,10 +126,9 @@ def split_geometric(group):
 def finite_group_order(group, sample_shape):
     """Number of elements the orbit-enumerating methods go through: the order of a finite
     group, ``m!`` for S_n on ``m = sample_shape[0]`` points."""
-    if group.is_finite:
-        return group.order
-    if permutes_only(group):
-        return math.factorial(sample_shape[0])
+    order = group.order_on(sample_shape[0]) if group.is_finite or permutes_only(group) else None
+    if order is not None:
+        return order
     raise TypeError(f"{group.name} is not a finite group with enumerable elements.")
 
 
@@ -146,25 +142,7 @@ def element_batch(group, sample_shape):
             f"enumerate the group need at most {MAX_GROUP_ORDER} (at most 7 points for S_n). "
             "Use 'sort', 'random_sort' or 'lexsort' for larger sets."
         )
-    if group.is_finite:
-        return group.elements()
-    m = sample_shape[0]
-    return np.array(list(itertools.permutations(range(m))), dtype=np.int64).reshape(order, m)
-
-
-def element_at(batch, i):
-    """Element ``i`` of a batch (a product's batch is a tuple of per-factor batches)."""
-    if isinstance(batch, tuple):
-        return tuple(element_at(b, i) for b in batch)
-    return np.asarray(batch)[i]
-
-
-def repeat_element(element, n):
-    """A batch of ``n`` copies of one element."""
-    if isinstance(element, tuple):
-        return tuple(repeat_element(e, n) for e in element)
-    element = np.asarray(element)
-    return np.repeat(element[None], n, axis=0)
+    return group.elements_on(sample_shape[0])
 
 
 def group_elements(group, sample_shape):
@@ -173,12 +151,12 @@ def group_elements(group, sample_shape):
     polyhedral groups, tuples for products of finite groups, index arrays for S_n on
     ``sample_shape[0]`` points."""
     batch = element_batch(group, sample_shape)
-    return [element_at(batch, i) for i in range(finite_group_order(group, sample_shape))]
+    return [group.take(batch, i) for i in range(finite_group_order(group, sample_shape))]
 
 
 def act_each(group, element, P, layout):
     """Act with one element on every sample of ``P``."""
-    return group.act(repeat_element(element, P.shape[0]), P, layout)
+    return group.act(group.repeat(element, P.shape[0]), P, layout)
 
 
 def exact_orthogonal_action(group, layout, sample_shape):

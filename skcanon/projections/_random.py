@@ -8,7 +8,6 @@ import numpy as np
 from ._base import (
     Projection,
     act_each,
-    element_at,
     element_batch,
     exact_orthogonal_action,
     finite_group_order,
@@ -40,7 +39,7 @@ class _FiniteGroupMap(Projection):
         """``T`` (K, *sample_shape) → ``(dim, |G|·K)`` columns ``g⁻¹·t_j``, group-major."""
         inverses = self.group.inverse(element_batch(self.group, self.sample_shape_))
         order = finite_group_order(self.group, self.sample_shape_)
-        cols = [act_each(self.group, element_at(inverses, i), T, self.layout).reshape(T.shape[0], -1)
+        cols = [act_each(self.group, self.group.take(inverses, i), T, self.layout).reshape(T.shape[0], -1)
                 for i in range(order)]
         return np.concatenate(cols, axis=0).T, order
 
