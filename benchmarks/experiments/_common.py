@@ -1,5 +1,46 @@
 """What every experiment of ``benchmarks/reproduce.py`` shares: quiet warnings, timing, the
-row format, and the Markdown/figure helpers that turn rows into the results page."""
+row format, pooling over seeds, and the Markdown/figure helpers that turn rows into the
+results page.
+
+Multi-seed protocol (``python benchmarks/reproduce.py --seeds 0,1,2``)
+----------------------------------------------------------------------
+An experiment module has two functions; ``reproduce.py`` does the looping and the storing.
+
+``run(quick=False, seed=0) -> list[dict]``
+    Runs **one seed**: the seed draws the data (samples, poses, splits), the networks' initial
+    weights and the downstream model's randomness. Returns rows made by :func:`result_row`,
+    one per ``(table, method)``, in the same order for every seed. ``run`` may set per-seed
+    verdicts (``target`` and any other ``"met"``/``"missed"`` column) on its own rows; they
+    are tallied, never averaged. ``run`` must not loop over seeds itself.
+
+``reproduce.py``
+    Calls ``run(quick, seed)`` once per seed of ``--seeds`` (default ``0``), tags each row with
+    ``row["seed"]``, and stores the rows of **every** seed in
+    ``docs/_static/results/rows/<experiment>.json`` (``"seeds": [0, 1, 2]``), saving after each
+    seed so an interrupted run keeps the seeds it finished. Records written before this
+    protocol (one ``"seed"`` for the record, rows without ``seed``) are read as one seed.
+
+``section(rows, quick, fig_dir) -> str``
+    Receives the rows of every stored seed and must:
+
+    1. pool them with :func:`pool_seeds`: one row per ``(table, method)``, in first-seen
+       order; every value that is a number in every seed (score, invariance error, times,
+       extra numeric columns; equal-length lists element-wise) becomes its **mean**;
+       ``score_sd`` and ``invariance_error_sd`` are the sample sds (ddof=1; ``None`` with one
+       seed); ``n_seeds`` and ``seeds`` say which seeds; each per-seed verdict column ``key``
+       becomes ``key_seeds = "k/n"`` (met in k of n seeds) and ``key`` itself is reset to
+       ``"—"``;
+    2. set its verdicts (``target``, ...) again **on the means** (with :func:`mean_sd` /
+       :func:`by_seed` where it needs the spread or per-seed comparisons, e.g. "better by more
+       than one sd", "wins in k of n seeds");
+    3. print tables with :func:`markdown_table`, which shows ``mean ± sd`` for scores and
+       invariance errors, says the number of seeds in the header, and adds a ``met in seeds``
+       column when rows carry ``target_seeds``; prose numbers come from the pooled rows (say
+       "mean over n seeds" where it matters).
+
+With one seed everything reads as before (no ``±``, no sd columns). A new experiment
+registers itself in ``EXPERIMENTS`` of ``benchmarks/experiments/__init__.py``.
+"""
 
 from __future__ import annotations
 
@@ -50,6 +91,80 @@ def result_row(experiment, table, method, metric, score, inv, fit_s, transform_s
     return out
 
 
+#: values of a per-seed verdict column
+VERDICTS = ("met", "missed")
+
+
+def _is_number(v):
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+
+
+def seed_of(row):
+    """The seed of a stored row (rows of records older than the multi-seed protocol: 0)."""
+    return int(row.get("seed", 0) or 0)
+
+
+def by_seed(rows):
+    """``{seed: rows of that seed}``, seeds in increasing order."""
+    out = {}
+    for r in rows:
+        out.setdefault(seed_of(r), []).append(r)
+    return dict(sorted(out.items()))
+
+
+def mean_sd(rows, key):
+    """``(mean, sd, n)`` of ``key`` over the finite values of ``rows`` (sd: ddof=1, ``None``
+    when fewer than two values; mean ``nan`` when there are none)."""
+    values = [float(r[key]) for r in rows if _is_number(r.get(key)) and np.isfinite(r[key])]
+    if not values:
+        return float("nan"), None, 0
+    sd = float(np.std(values, ddof=1)) if len(values) > 1 else None
+    return float(np.mean(values)), sd, len(values)
+
+
+def pool_seeds(rows):
+    """One row per ``(table, method)``: the means over seeds (see the module docstring).
+
+    Numbers (in every seed) are averaged, equal-length lists of numbers element-wise;
+    ``score_sd`` / ``invariance_error_sd`` are sample sds; ``n_seeds`` and ``seeds`` record the
+    seeds; a per-seed verdict column ``key`` (``"met"``/``"missed"``) becomes
+    ``key_seeds = "k/n"`` and ``key = "—"``, to be judged again on the means by the section.
+    Rows of a single seed come back unchanged (apart from ``n_seeds``/``seeds``).
+    """
+    groups = {}
+    for r in rows:
+        groups.setdefault((r["table"], r["method"]), []).append(r)
+    out = []
+    for same in groups.values():
+        seeds = sorted({seed_of(r) for r in same})
+        first = dict(same[0])
+        first["n_seeds"], first["seeds"] = len(same), seeds
+        if len(same) == 1:
+            out.append(first)
+            continue
+        for key in first:
+            values = [r.get(key) for r in same]
+            if key in ("seed", "seeds", "n_seeds"):
+                continue
+            if all(_is_number(v) for v in values):
+                finite = [float(v) for v in values if np.isfinite(v)]
+                first[key] = float(np.mean(finite)) if finite else float("nan")
+            elif all(isinstance(v, list) and v and all(_is_number(x) for x in v) for v in values) \
+                    and len({len(v) for v in values}) == 1:
+                first[key] = [float(x) for x in np.mean(np.asarray(values, dtype=float), axis=0)]
+            elif all(v in VERDICTS for v in values):
+                first[f"{key}_seeds"] = f"{sum(v == 'met' for v in values)}/{len(values)}"
+                first[key] = "—"
+        for key in ("score", "invariance_error"):
+            first[f"{key}_sd"] = mean_sd(same, key)[1]
+        notes = list(dict.fromkeys(r["note"] for r in same if r.get("note")))
+        if notes:
+            first["note"] = "; ".join(notes)
+        first.pop("seed", None)
+        out.append(first)
+    return out
+
+
 def rows_of(rows, table):
     """``{method: row}`` of one table."""
     return {r["method"]: r for r in rows if r["table"] == table}
@@ -69,24 +184,58 @@ def fmt(v, digits=4):
     return str(v)
 
 
+def n_seeds_of(rows):
+    """How many seeds the (pooled) rows average: ``n_seeds``, or the ``seeds`` count of rows
+    pooled inside an experiment before the multi-seed protocol."""
+    counts = []
+    for r in rows:
+        n = r.get("n_seeds")
+        if n is None and isinstance(r.get("seeds"), int):
+            n = r["seeds"]
+        counts.append(int(n or 1))
+    return max(counts) if counts else 1
+
+
+def fmt_mean_sd(mean, sd, digits=4):
+    """``"mean ± sd"`` (just the mean when there is no sd)."""
+    if sd is None or not _is_number(mean) or not np.isfinite(mean):
+        return fmt(mean, digits)
+    return f"{fmt(float(mean), digits)} ± {fmt(float(sd), digits)}"
+
+
 def markdown_table(rows, extra_cols=()):
     """A Markdown table of ``rows`` (score, invariance error, extra columns, times, target),
-    followed by the rows' notes."""
-    cols = ["method", "score", "invariance_error", *extra_cols, "fit_s", "transform_s", "target"]
+    followed by the rows' notes. Pooled rows (:func:`pool_seeds`) show ``mean ± sd`` for the
+    score and the invariance error, and a ``met in seeds`` column when they carry
+    ``target_seeds``."""
+    n = n_seeds_of(rows)
+    tally = ("target_seeds",) if any(r.get("target_seeds") for r in rows) else ()
+    cols = ["method", "score", "invariance_error", *[c for c in extra_cols if c != "score_sd"],
+            "fit_s", "transform_s", "target", *tally]
     metric = rows[0]["metric"]
-    head = {"score": metric, "invariance_error": "invariance error (median)", "fit_s": "fit s",
-            "transform_s": "transform s"}
+    over = f" (mean ± sd, {n} seeds)" if n > 1 else ""
+    head = {"score": metric + over, "invariance_error": "invariance error (median)" + over,
+            "fit_s": "fit s", "transform_s": "transform s", "target": "target (on the means)" if n > 1
+            else "target", "target_seeds": "met in seeds"}
     lines = ["| " + " | ".join(head.get(c, c.replace("_", " ")) for c in cols) + " |",
              "|" + "---|" * len(cols)]
     for r in rows:
-        cells = [fmt(r.get(c), 2) if c in ("fit_s", "transform_s") else fmt(r.get(c)) for c in cols]
+        cells = []
+        for c in cols:
+            if c in ("fit_s", "transform_s"):
+                cells.append(fmt(r.get(c), 2))
+            elif c in ("score", "invariance_error"):
+                cells.append(fmt_mean_sd(r.get(c), r.get(f"{c}_sd")))
+            else:
+                cells.append(fmt(r.get(c)))
         lines.append("| " + " | ".join(cells) + " |")
     notes = [f"* {r['method']}: {r['note']}" for r in rows if r.get("note")]
     return "\n".join(lines + ([""] + notes if notes else []))
 
 
 def bar(rows, path, title, xlabel, better="higher"):
-    """A horizontal bar chart of the rows' scores (green: target met, red: missed)."""
+    """A horizontal bar chart of the rows' scores (green: target met, red: missed; error bars:
+    ``score_sd`` of pooled rows)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -96,7 +245,9 @@ def bar(rows, path, title, xlabel, better="higher"):
     fig, ax = plt.subplots(figsize=(6, 0.32 * len(rows) + 0.9))
     colors = ["C2" if r.get("target") == "met" else "C3" if r.get("target") == "missed" else "C0"
               for r in rows]
-    ax.barh([r["method"] for r in rows][::-1], [r["score"] for r in rows][::-1], color=colors[::-1])
+    sds = [r.get("score_sd") or 0.0 for r in rows]
+    ax.barh([r["method"] for r in rows][::-1], [r["score"] for r in rows][::-1], color=colors[::-1],
+            xerr=sds[::-1] if any(sds) else None, error_kw={"elinewidth": 0.8, "capsize": 2})
     ax.set_xlabel(f"{xlabel} ({better} is better)")
     ax.set_title(title, fontsize=9)
     ax.tick_params(labelsize=7)
