@@ -142,7 +142,7 @@ def pool_seeds(rows):
         if len(same) == 1:
             out.append(first)
             continue
-        for key in first:
+        for key in list(first):
             values = [r.get(key) for r in same]
             if key in ("seed", "seeds", "n_seeds"):
                 continue
