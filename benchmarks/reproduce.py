@@ -6,13 +6,18 @@ Run::
     python benchmarks/reproduce.py --quick    # small sizes (a few minutes)
     python benchmarks/reproduce.py --only nbody   # one experiment (nbody, images, qm9,
                                                   # qm9_classification, projections)
+    python benchmarks/reproduce.py --only qm9 --seeds 0,1,2   # means ± sd over three seeds
 
-Each run stores its rows (with command, mode, seed, versions, machine and date) in
+Each run stores its rows (with command, mode, seeds, versions, machine and date) in
 ``docs/_static/results/rows/<experiment>.json`` and rewrites the page from every stored
-experiment, so one experiment can be re-run without re-running the others.
+experiment, so one experiment can be re-run without re-running the others. With
+``--seeds 0,1,2`` every experiment runs once per seed; the rows of every seed are stored
+(each with its ``seed``, saved after each seed) and the page shows their means ± sd (the
+protocol is in ``benchmarks/experiments/_common.py``).
 
 Each experiment lives in its own module of ``benchmarks/experiments/`` with
-``run(quick=False, seed=0) -> list[dict]`` and ``section(rows, quick, fig_dir) -> str``; the
+``run(quick=False, seed=0) -> list[dict]`` (one seed) and ``section(rows, quick, fig_dir) -> str``
+(the rows of every stored seed); the
 test ``tests/test_reproduce.py`` calls the same functions in quick mode. Each row holds the
 score (accuracy / MSE / MAE / R²), the invariance error of the fitted model
 (:func:`skcanon.metrics.invariance_error`), fit and transform times and, where the brief
@@ -29,6 +34,8 @@ import os
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 
 HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
@@ -69,11 +76,31 @@ def _versions():
     return ", ".join(f"{names.get(mod, mod)} {v}" for mod, v in versions.items())
 
 
-def save_rows(name, rows, command, seconds, quick, seed, rows_dir=None):
-    """Store one experiment's rows and the circumstances of the run as JSON."""
+def _seed_list(seeds):
+    """An int or a sequence of ints as a list of distinct ints (order kept)."""
+    seeds = [seeds] if isinstance(seeds, (int, np.integer)) else list(seeds)
+    if not seeds or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in seeds):
+        raise ValueError(f"seeds must be an int or a non-empty sequence of ints; got {seeds!r}.")
+    return list(dict.fromkeys(int(s) for s in seeds))
+
+
+def parse_seeds(text):
+    """``"0,1,2"`` → ``[0, 1, 2]`` (for ``--seeds``)."""
+    try:
+        return _seed_list([int(part) for part in str(text).split(",") if part.strip()])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seeds takes comma-separated integers such as 0,1,2; got "
+                                         f"{text!r}.") from None
+
+
+def save_rows(name, rows, command, seconds, quick, seeds, rows_dir=None):
+    """Store one experiment's rows (of every seed in ``seeds``, an int or a list) and the
+    circumstances of the run as JSON. Rows without a ``seed`` get the first of ``seeds``."""
     rows_dir = Path(rows_dir or ROWS_DIR)
     rows_dir.mkdir(parents=True, exist_ok=True)
-    record = {"experiment": name, "command": command, "quick": bool(quick), "seed": seed,
+    seeds = _seed_list(seeds)
+    rows = [r if "seed" in r else dict(r, seed=seeds[0]) for r in rows]
+    record = {"experiment": name, "command": command, "quick": bool(quick), "seeds": seeds,
               "seconds": seconds, "versions": _versions(), "machine": _machine(),
               "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"), "rows": rows}
     path = rows_dir / f"{name}.json"
@@ -87,14 +114,29 @@ def _plain(value):
 
 
 def load_rows(rows_dir=None):
-    """``{experiment: record}`` of every stored experiment, in page order."""
+    """``{experiment: record}`` of every stored experiment, in page order. Records written
+    before the multi-seed protocol (one ``"seed"``, rows without it) read as that one seed."""
     rows_dir = Path(rows_dir or ROWS_DIR)
     records = {}
     for name in EXPERIMENTS:
         path = rows_dir / f"{name}.json"
         if path.exists():
-            records[name] = json.loads(path.read_text())
+            rec = json.loads(path.read_text())
+            if "seeds" not in rec:
+                rec["seeds"] = [int(rec.get("seed", 0))]
+            rec["rows"] = [r if "seed" in r else dict(r, seed=rec["seeds"][0]) for r in rec["rows"]]
+            records[name] = rec
     return records
+
+
+def _seeds_text(rec):
+    """The seeds cell of the page's run table (older records that pooled seeds inside the
+    experiment say how many)."""
+    text = ", ".join(str(s) for s in rec["seeds"])
+    inner = max((r.get("seeds") for r in rec["rows"] if isinstance(r.get("seeds"), int)), default=None)
+    if len(rec["seeds"]) == 1 and inner and inner > 1:
+        text += f" to {rec['seeds'][0] + inner - 1} (pooled inside the experiment)"
+    return text
 
 
 def write_results(records, path=None, fig_dir=None):
@@ -110,11 +152,11 @@ def write_results(records, path=None, fig_dir=None):
         "`docs/_static/results/rows/`; do not edit by hand. Each experiment can be re-run alone "
         "(`--only NAME`); the table below says when and how each was run.",
         "",
-        "| experiment | command | mode | seed | wall time | date |",
+        "| experiment | command | mode | seeds | wall time | date |",
         "|---|---|---|---|---|---|",
     ]
     for name, rec in records.items():
-        out.append(f"| {name} | `{rec['command']}` | {'quick' if rec['quick'] else 'full'} | {rec['seed']} | "
+        out.append(f"| {name} | `{rec['command']}` | {'quick' if rec['quick'] else 'full'} | {_seeds_text(rec)} | "
                    f"{rec['seconds'] / 60:.1f} min | {rec['date']} |")
     environments = sorted({(rec["versions"], rec["machine"]) for rec in records.values()})
     out += [""]
@@ -129,7 +171,10 @@ def write_results(records, path=None, fig_dir=None):
         "(`skcanon.metrics.invariance_error`, 2–3 random group elements per test sample) of the "
         "fitted model next to its score, **fit** time (canonicalizer or projector and downstream "
         "model together) and **transform** time (canonicalizing or projecting the test set). The "
-        "**target** column says whether the claim set for that row was met on this run.",
+        "**target** column says whether the claim set for that row was met on this run. Where an "
+        "experiment ran with several seeds (`--seeds`), scores and invariance errors are `mean ± sd` "
+        "over the seeds (sample sd), targets are judged on the means, and `met in seeds` counts the "
+        "seeds in which the row met its target on its own; times are means.",
         "",
     ]
     for name, rec in records.items():
@@ -139,23 +184,35 @@ def write_results(records, path=None, fig_dir=None):
     return path
 
 
-def run(quick=False, only=None, seed=0, write=True, command=None):
-    """Run the experiments and (optionally) write the results page; returns ``{name: rows}``."""
+def run(quick=False, only=None, seed=0, write=True, command=None, seeds=None):
+    """Run the experiments, once per seed of ``seeds`` (default: ``[seed]``), and (optionally)
+    store the rows after each seed and write the results page; returns ``{name: rows}`` (the
+    rows of every seed, each with its ``seed``)."""
     names = list(EXPERIMENTS) if not only else [only] if isinstance(only, str) else list(only)
+    seeds = _seed_list(seed if seeds is None else seeds)
     results = {}
     t0 = time.perf_counter()
     for name in names:
         t1 = time.perf_counter()
-        results[name] = EXPERIMENTS[name].run(quick=quick, seed=seed)
-        print(f"\n== {name} ({time.perf_counter() - t1:.0f} s)")
-        for r in results[name]:
-            inv = "—" if r["invariance_error"] is None else f"{r['invariance_error']:.1e}"
-            print(f"  {r['table']:<24s} {r['method']:<50s} {r['metric']:>12s} {r['score']:.4f}  "
-                  f"inv {inv:>8s}  fit {r['fit_s']:6.1f}s  tr {r['transform_s']:5.2f}s  target {r['target']}",
-                  flush=True)
-        if write:
-            save_rows(name, results[name], command or "python benchmarks/reproduce.py",
-                      time.perf_counter() - t1, quick, seed)
+        results[name] = []
+        for k, s in enumerate(seeds):
+            t2 = time.perf_counter()
+            rows = [dict(r, seed=s) for r in EXPERIMENTS[name].run(quick=quick, seed=s)]
+            results[name] += rows
+            print(f"\n== {name}, seed {s} ({time.perf_counter() - t2:.0f} s)")
+            for r in rows:
+                inv = "—" if r["invariance_error"] is None else f"{r['invariance_error']:.1e}"
+                print(f"  {r['table']:<24s} {r['method']:<50s} {r['metric']:>12s} {r['score']:.4f}  "
+                      f"inv {inv:>8s}  fit {r['fit_s']:6.1f}s  tr {r['transform_s']:5.2f}s  "
+                      f"target {r['target']}", flush=True)
+            if write:  # after every seed: an interrupted run keeps the seeds it finished
+                save_rows(name, results[name], command or "python benchmarks/reproduce.py",
+                          time.perf_counter() - t1, quick, seeds[:k + 1])
+                try:
+                    write_results(load_rows())
+                except Exception as exc:  # the rows are stored: `--rewrite` composes the page later
+                    print(f"could not write the page yet ({type(exc).__name__}: {exc}); the rows are "
+                          "stored, run with --rewrite once fixed", flush=True)
     print(f"\ntotal {time.perf_counter() - t0:.0f} s")
     if write:
         path = write_results(load_rows())
@@ -168,7 +225,10 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="small sizes (a few minutes)")
     parser.add_argument("--only", choices=list(EXPERIMENTS), action="append",
                         help="run only this experiment (repeatable)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="one seed (default 0)")
+    parser.add_argument("--seeds", type=parse_seeds, default=None,
+                        help="comma-separated seeds, e.g. 0,1,2: each experiment runs once per seed and "
+                             "the page shows means ± sd (overrides --seed)")
     parser.add_argument("--no-write", action="store_true", help="print only; do not store rows or write the page")
     parser.add_argument("--rewrite", action="store_true",
                         help="run nothing: compose the page and figures again from the stored rows")
@@ -177,7 +237,8 @@ def main(argv=None):
         print(f"wrote {write_results(load_rows()).relative_to(ROOT)}")
         return
     command = "python benchmarks/reproduce.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    run(quick=args.quick, only=args.only, seed=args.seed, write=not args.no_write, command=command.strip())
+    run(quick=args.quick, only=args.only, seed=args.seed, seeds=args.seeds, write=not args.no_write,
+        command=command.strip())
 
 
 if __name__ == "__main__":

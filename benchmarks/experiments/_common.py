@@ -138,7 +138,11 @@ def pool_seeds(rows):
     for same in groups.values():
         seeds = sorted({seed_of(r) for r in same})
         first = dict(same[0])
-        first["n_seeds"], first["seeds"] = len(same), seeds
+        if len(same) == 1 and isinstance(first.get("seeds"), int):
+            # a row pooled inside its experiment before this protocol: keep its seed count
+            first["n_seeds"] = first["seeds"]
+        else:
+            first["n_seeds"], first["seeds"] = len(same), seeds
         if len(same) == 1:
             out.append(first)
             continue
@@ -163,6 +167,36 @@ def pool_seeds(rows):
         first.pop("seed", None)
         out.append(first)
     return out
+
+
+def compare(rows, table, method, against, lower_is_better=False):
+    """``method`` against the best of ``against`` in one table of seed-tagged rows.
+
+    Returns ``None`` when a row is missing, else a dict: ``best`` (the best of ``against`` on
+    the means), ``diff`` (mean of ``method`` − mean of ``best``; positive is better whatever
+    the metric's direction), ``at_least`` (as good on the means), ``by_1sd`` (better by more
+    than the larger of the two sds; ``None`` with one seed) and ``wins`` (``"k/n"``: seeds in
+    which ``method`` beat that seed's best of ``against``)."""
+    sign = -1.0 if lower_is_better else 1.0
+    here = [r for r in rows if r["table"] == table and np.isfinite(r["score"])]
+    mine = [r for r in here if r["method"] == method]
+    others = {name: [r for r in here if r["method"] == name] for name in against}
+    others = {k: v for k, v in others.items() if v}
+    if not mine or not others:
+        return None
+    means = {k: mean_sd(v, "score") for k, v in others.items()}
+    best = max(means, key=lambda k: sign * means[k][0])
+    m, sd, n = mean_sd(mine, "score")
+    diff = sign * (m - means[best][0])
+    spread = max(sd or 0.0, means[best][1] or 0.0)
+    wins = 0
+    seeds = by_seed(here)
+    for seed_rows in seeds.values():
+        score = {r["method"]: r["score"] for r in seed_rows}
+        if method in score and any(k in score for k in others):
+            wins += sign * score[method] > max(sign * score[k] for k in others if k in score)
+    return {"best": best, "diff": diff, "at_least": diff >= 0, "by_1sd": diff > spread if n > 1 else None,
+            "wins": f"{wins}/{len(seeds)}"}
 
 
 def rows_of(rows, table):
@@ -213,8 +247,8 @@ def markdown_table(rows, extra_cols=()):
     cols = ["method", "score", "invariance_error", *[c for c in extra_cols if c != "score_sd"],
             "fit_s", "transform_s", "target", *tally]
     metric = rows[0]["metric"]
-    over = f" (mean ± sd, {n} seeds)" if n > 1 else ""
-    head = {"score": metric + over, "invariance_error": "invariance error (median)" + over,
+    over = f", mean ± sd over {n} seeds" if n > 1 else ""
+    head = {"score": metric + over, "invariance_error": "invariance error (median" + over + ")",
             "fit_s": "fit s", "transform_s": "transform s", "target": "target (on the means)" if n > 1
             else "target", "target_seeds": "met in seeds"}
     lines = ["| " + " | ".join(head.get(c, c.replace("_", " ")) for c in cols) + " |",

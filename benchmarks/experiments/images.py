@@ -17,7 +17,8 @@ import time
 
 import numpy as np
 
-from ._common import Quiet, bar, markdown_table, result_row, rows_of, setup_torch, timed
+from ._common import (Quiet, bar, by_seed, markdown_table, n_seeds_of, pool_seeds, result_row, rows_of,
+                      setup_torch, timed)
 
 # Epochs of the learned canonicalizers; Fashion-MNIST, 2.5 times larger, gets about as many
 # steps as MNIST. The supervised objective trains without early stopping (its validation loss
@@ -26,10 +27,9 @@ from ._common import Quiet, bar, markdown_table, result_row, rows_of, setup_torc
 IMAGE_SIZES = {
     "full": {"mnist": (4000, 1000), "fashion": (10000, 2000), "learned_epochs": {"mnist": 30, "fashion": 12},
              "aug_copies": 2, "n_inv": 300, "hidden": (128,), "max_iter": 50,
-             "datasets": ("mnist", "fashion"), "seeds": 3},
+             "datasets": ("mnist", "fashion")},
     "quick": {"mnist": (1000, 400), "fashion": (1000, 400), "learned_epochs": {"mnist": 20, "fashion": 20},
-              "aug_copies": 2, "n_inv": 100, "hidden": (64,), "max_iter": 30, "datasets": ("mnist",),
-              "seeds": 1},
+              "aug_copies": 2, "n_inv": 100, "hidden": (64,), "max_iter": 30, "datasets": ("mnist",)},
 }
 #: the rows the learned canonicalizer must beat ("every heuristic")
 HEURISTICS = ("raw", "moments orientation", "random canonicalizer")
@@ -96,45 +96,19 @@ def _set_targets(rows, table, per_seed=()):
         learned["wins"] = f"{won}/{len(per_seed)}"
 
 
-#: per-row quantities averaged over seeds
-_AVERAGED = ("score", "invariance_error", "fit_s", "transform_s", "frames_undo_rotation", "epochs")
-
-
-def _pool_seeds(per_seed):
-    """One row per table and method: means over the seeds' rows (same order in every seed),
-    ``score_sd`` the standard deviation of the score across seeds; targets set on the means."""
-    rows = []
-    for i, first in enumerate(per_seed[0]):
-        same = [seed_rows[i] for seed_rows in per_seed]
-        assert all((r["table"], r["method"]) == (first["table"], first["method"]) for r in same)
-        out = dict(first)
-        for key in _AVERAGED:
-            values = [r.get(key) for r in same]
-            if all(v is not None for v in values):
-                out[key] = float(np.mean(values))
-        if len(same) > 1:
-            out["score_sd"] = float(np.std([r["score"] for r in same], ddof=1))
-            out["seeds"] = len(same)
-        rows.append(out)
-    for table in dict.fromkeys(r["table"] for r in rows):
-        _set_targets(rows, table, per_seed)
-    return rows
-
-
-def run(quick=False, seed=0, datasets=None, groups=("SO2", "C8"), n_seeds=None):
-    """Both settings for every dataset × group; rows as :func:`._common.result_row`.
-
-    Each dataset × group runs with seeds ``seed, seed + 1, ...`` (``n_seeds``, default: 3 in
-    full mode, 1 in quick mode); a seed draws the images, their rotations and the initial
-    weights. Rows are the means over the seeds (see :func:`_pool_seeds`).
-    """
+def run(quick=False, seed=0, datasets=None, groups=("SO2", "C8")):
+    """Both settings for every dataset × group, one seed (it draws the images, their
+    rotations and the initial weights); rows as :func:`._common.result_row`, targets of that
+    seed set. ``reproduce.py --seeds`` runs it once per seed; :func:`section` pools them."""
     setup_torch()
     size = IMAGE_SIZES["quick" if quick else "full"]
-    n_seeds = size["seeds"] if n_seeds is None else int(n_seeds)
     rows = []
     for dataset in datasets or size["datasets"]:
         for group in groups:
-            rows += _pool_seeds([_run_one(dataset, group, size, seed + k) for k in range(n_seeds)])
+            one = _run_one(dataset, group, size, seed)
+            for table in dict.fromkeys(r["table"] for r in one):
+                _set_targets(one, table)
+            rows += one
     return rows
 
 
@@ -278,6 +252,11 @@ def _whole_epochs(row):
 def section(rows, quick, fig_dir):
     """The Markdown of this experiment on the results page (figures go to ``fig_dir``)."""
     s = IMAGE_SIZES["quick" if quick else "full"]
+    per_seed = list(by_seed(rows).values())
+    rows = pool_seeds(rows)
+    for table in dict.fromkeys(r["table"] for r in rows):
+        _set_targets(rows, table, per_seed)
+    n_seeds = n_seeds_of(rows)
     intro = (
         f"Same classifier in every row: `MLPClassifier(hidden_layer_sizes={s['hidden']}, "
         f"early_stopping=True, max_iter={s['max_iter']})` on the 784 pixels. MNIST: "
@@ -295,10 +274,10 @@ def section(rows, quick, fig_dir):
         f"`predict_proba` under random rotations of {s['n_inv']} test images (interpolated "
         "rotations, so canonicalized models are invariant only up to resampling error). "
         "Fashion-MNIST runs in full mode only. "
-        + (f"Every number is the mean over {s['seeds']} seeds (a seed draws the images, their "
-           "rotations, the initial weights of the networks and of the classifier); `score sd` is "
-           "the standard deviation of the accuracy across seeds, `wins` the number of seeds in "
-           "which learned beat the best heuristic of that seed. " if s["seeds"] > 1 else "")
+        + (f"Every number is the mean over {n_seeds} seeds (a seed draws the images, their "
+           "rotations, the initial weights of the networks and of the classifier), ± the standard "
+           "deviation across seeds; `wins` is the number of seeds in "
+           "which learned beat the best heuristic of that seed. " if n_seeds > 1 else "")
         + "Target in both settings, on the means: learned > every "
         "heuristic (raw, moments, random) and learned within 2 points of upright. "
         "\"frames undo rotation\": share of test images whose learned frame is the rotation "

@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from ._common import Quiet, bar, markdown_table, result_row, rows_of, timed
+from ._common import Quiet, bar, markdown_table, n_seeds_of, pool_seeds, result_row, rows_of, timed
 
 PROJ_SIZES = {"full": dict(n_estimators=300, cv=5, digits_cv=3, logreg_iter=3000, mlp_hidden=(128,),
                            max_iter=300),
@@ -72,9 +72,7 @@ def run(quick=False, seed=0):
             extra["orbit_distortion"] = orbit_distortion(model[0], Z, "S_n", n_pairs=300,
                                                          random_state=seed).distortion
         rows.append(result_row("projections", table, name, "CV R²", r2, inv, fs, ts, **extra))
-    r = rows_of(rows, table)
-    r["sorted (lossless, isometric)"]["target"] = (
-        "met" if r["sorted (lossless, isometric)"]["score"] > r["raw latent"]["score"] else "missed")
+    _graph_target(rows)
 
     # 2. C4 fibres of rotated digits (random lifting layer)
     rng = np.random.default_rng(seed)
@@ -123,9 +121,7 @@ def run(quick=False, seed=0):
             extra = {} if step is None else {"lossless": bool(model[0].lossless_)}
             metric = "CV accuracy" if size["digits_cv"] > 1 else "accuracy (70/30 split)"
             rows.append(result_row("projections", table, name, metric, acc, inv, fs, ts, **extra))
-    r = rows_of(rows, table)
-    best_inv = max(v["score"] for k, v in r.items() if k != "raw features")
-    r["bispectrum (lossless)"]["target"] = "met" if best_inv > r["raw features"]["score"] else "missed"
+    _digits_target(rows)
 
     # 3. augmentation counterpart: a plain MLP trained on C4-augmented digits
     table = "proj/augmentation"
@@ -182,10 +178,30 @@ def run(quick=False, seed=0):
     return rows
 
 
+def _graph_target(rows):
+    """The sorted (lossless) projection beats the raw latent (one seed or the means)."""
+    r = rows_of(rows, "proj/graphs")
+    if "sorted (lossless, isometric)" in r and "raw latent" in r:
+        r["sorted (lossless, isometric)"]["target"] = (
+            "met" if r["sorted (lossless, isometric)"]["score"] > r["raw latent"]["score"] else "missed")
+
+
+def _digits_target(rows):
+    """Some invariant projection beats the raw features (marked on the bispectrum row)."""
+    r = rows_of(rows, "proj/digits")
+    if "bispectrum (lossless)" in r and "raw features" in r:
+        best_inv = max(v["score"] for k, v in r.items() if k != "raw features")
+        r["bispectrum (lossless)"]["target"] = "met" if best_inv > r["raw features"]["score"] else "missed"
+
+
 def section(rows, quick, fig_dir):
     """The Markdown of this experiment on the results page (figures go to ``fig_dir``)."""
     out = []
     s = PROJ_SIZES["quick" if quick else "full"]
+    rows = pool_seeds(rows)
+    _graph_target(rows)
+    _digits_target(rows)
+    n_seeds = n_seeds_of(rows)
     g, d, a = ([r for r in rows if r["table"] == t] for t in
                ("proj/graphs", "proj/digits", "proj/augmentation"))
     bar(g, fig_dir / "proj_graphs.png", "graph atlas: per-node latent", "CV R²")
@@ -197,7 +213,10 @@ def section(rows, quick, fig_dir):
         f"(graphs: {s['cv']}-fold cross-validation; digits: "
         + (f"{s['digits_cv']}-fold cross-validation" if s["digits_cv"] > 1 else "one 70/30 split")
         + " instead of the example's single split), and an augmentation "
-        "counterpart.",
+        "counterpart."
+        + (f" Means over {n_seeds} seeds (a seed draws the node orders, the encoder, the rotations, "
+           "the lifting filters, the folds and the models' randomness); targets on the means."
+           if n_seeds > 1 else ""),
         "",
         "### Per-node latents of the graph atlas (S_n)",
         "",

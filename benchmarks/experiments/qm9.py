@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import Quiet, bar, markdown_table, result_row, rows_of, setup_torch, timed
+from ._common import (Quiet, bar, compare, markdown_table, n_seeds_of, pool_seeds, result_row, rows_of,
+                      setup_torch, timed)
 
 QM9_SIZES = {"full": dict(n=20000, n_test=2000, learned_epochs=15, n_inv=200, max_iter=300),
              "quick": dict(n=1500, n_test=500, learned_epochs=3, n_inv=60, max_iter=100)}
 QM9_ABSENT = -99.0  # value given to the coordinates of absent atoms, far outside the data
+LEARNED = "learned canonicalization (supervised)"
+PCA_SORT = "PCA + sort canonicalization"
+RAW = "raw padded coordinates"
 
 
 def _absent_to_sentinel(F):
@@ -82,19 +86,27 @@ def run(quick=False, seed=0, target="gap"):
             except Exception as exc:  # reported on the page, never hidden
                 rows.append(result_row("qm9", table, name, "MAE (eV)", float("nan"), None, 0, 0,
                                        note=f"failed: {type(exc).__name__}: {str(exc)[:200]}"))
-    r = rows_of(rows, table)
-    learned = r["learned canonicalization (supervised)"]
-    heur = r["PCA + sort canonicalization"]["score"]
-    if np.isfinite(learned["score"]):
-        learned["target"] = "met" if learned["score"] < heur else "missed"
+    _set_targets(rows)
     return rows
+
+
+def _set_targets(rows):
+    """Learned beats PCA+sort (lower MAE), on one seed's rows or on the means over seeds."""
+    r = rows_of(rows, "qm9")
+    learned = r.get(LEARNED)
+    if learned is not None and np.isfinite(learned["score"]) and PCA_SORT in r:
+        learned["target"] = "met" if learned["score"] < r[PCA_SORT]["score"] else "missed"
 
 
 def section(rows, quick, fig_dir):
     """The Markdown of this experiment on the results page (figures go to ``fig_dir``)."""
     out = []
     s = QM9_SIZES["quick" if quick else "full"]
-    bar(rows, fig_dir / "qm9.png", "QM9 HOMO-LUMO gap: test MAE (eV)", "MAE", "lower")
+    seeded, rows = rows, pool_seeds(rows)
+    _set_targets(rows)
+    n_seeds = n_seeds_of(rows)
+    bar(rows, fig_dir / "qm9.png", "QM9 HOMO-LUMO gap: test MAE (eV)"
+        + (f" (mean of {n_seeds} seeds)" if n_seeds > 1 else ""), "MAE", "lower")
     out += [
         "## QM9 (E(3)×S_n, invariant target)",
         "",
@@ -110,7 +122,9 @@ def section(rows, quick, fig_dir):
         f"`supervised` objective on the gap for {s['learned_epochs']} epochs. The `E3 only` "
         "rows use QM9's file order of atoms, so they are not permutation-invariant (their "
         "invariance error is measured under E(3)×S_n like every row). Target: learned "
-        "canonicalization beats PCA+sort.",
+        "canonicalization beats PCA+sort"
+        + (f", on the means over {n_seeds} seeds (a seed draws the molecules, the split, the "
+           "networks' initial weights and the regressor's randomness)." if n_seeds > 1 else "."),
         "",
         markdown_table(rows),
         "",
@@ -125,6 +139,12 @@ def section(rows, quick, fig_dir):
     if finite:
         best = min(finite, key=lambda k: r[k]["score"])
         out += [f"Best row: {best} (MAE {r[best]['score']:.3f} eV)."]
+    for against, label in ((PCA_SORT, "PCA + sort"), (RAW, "raw padded coordinates")):
+        c = compare(seeded, "qm9", LEARNED, (against,), lower_is_better=True)
+        if c is not None and c["by_1sd"] is not None:
+            out += [f"Learned against {label}: MAE {'lower' if c['diff'] > 0 else 'higher'} by "
+                    f"{abs(c['diff']):.3f} eV on the means ({'more' if c['by_1sd'] else 'not more'} than one "
+                    f"sd), lower in {c['wins']} seeds."]
     if worse:
         out += [f"Raw padded coordinates (MAE {raw['score']:.3f} eV) beat "
                 + ", ".join(worse) + ": QM9 stores each molecule in a fixed conventional pose "
