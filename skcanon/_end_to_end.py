@@ -8,6 +8,11 @@ A canonicalization network ``h`` and a torch backbone ``r`` are trained jointly:
 * :class:`EndToEndEquivariantClassifier`: ``f(x) = r(h(x)⁻¹·x)``, class scores that are
   invariant to the group (``predict_proba``, ``classes_``).
 
+With ``module__frame="symmetrize"`` both average over ``k`` frames drawn from a learned,
+equivariant distribution ``p(g | x)`` instead (probabilistic symmetrization, Kim et al.,
+NeurIPS 2023; :mod:`skcanon.nn._symmetrize`): ``f(x) = (1/k) Σ_j g_j·r(g_j⁻¹·x)``, exactly
+equivariant in expectation over the draws.
+
 Both validate their input like every skcanon estimator, seed everything from
 ``random_state``, run torch/BLAS/OpenMP on ``n_jobs`` threads (one by default, see
 :mod:`skcanon._threads`), raise ``KeyboardInterrupt`` instead of keeping a half-trained fit
@@ -36,13 +41,14 @@ from .groups import get_group, haar_orthogonal  # noqa: E402
 from .layouts import PointLayout  # noqa: E402
 from .nn._factory import build_frame_network  # noqa: E402
 from .nn._message_passing import MessagePassingBackbone  # noqa: E402
-from .nn._points import handles_rigid_motions, move_back  # noqa: E402
+from .nn._points import handles_rigid_motions, move_back, present_mask  # noqa: E402
+from .nn._symmetrize import FrameDistribution, check_noise_scale  # noqa: E402
 from .nn._torch import InterruptRaisingMixin, seed_from, seeded  # noqa: E402
 
 __all__ = ["EquivariantModule", "InvariantModule", "MaskedMSELoss", "EndToEndEquivariantRegressor",
            "EndToEndEquivariantClassifier"]
 
-FRAMES = ("learned", "identity", "augment")
+FRAMES = ("learned", "identity", "augment", "symmetrize")
 BACKBONES = ("mlp", "message_passing")
 TARGET_KINDS = ("position", "vector")
 
@@ -94,18 +100,33 @@ class EquivariantModule(nn.Module):
     backbone_layers : int or None, default=None
         Message-passing layers (``None``: 3). The ``"mlp"`` backbone has two hidden layers
         and takes only ``None`` or 2.
-    frame : {"learned", "identity", "augment"}, default="learned"
+    frame : {"learned", "identity", "augment", "symmetrize"}, default="learned"
         ``"learned"``: the frame network ``h`` (exactly equivariant). ``"identity"``:
         ``h(x) = e``, the plain backbone, e.g. as the regressor of
         :class:`~skcanon.EquivariantRegressor` behind a heuristic canonicalizer.
         ``"augment"``: data augmentation; while training, a random group element per
         sample (Haar rotation, Gaussian translation of the group's ``translation_scale``),
         so the loss is that of ``r`` on randomly moved inputs and targets; the identity at
-        prediction (only approximately equivariant).
+        prediction (only approximately equivariant). ``"symmetrize"``: probabilistic
+        symmetrization, the mean of ``g·r(g⁻¹·x)`` over ``k`` frames ``g = h(x + ε)`` of the
+        frame network on noisy copies of the input
+        (:class:`~skcanon.nn._symmetrize.FrameDistribution`; exactly equivariant in
+        expectation, the error of ``k`` draws shrinks like ``1/√k``).
+    n_samples : int, default=1
+        Frames drawn per sample and training step (``frame="symmetrize"`` only).
+    n_samples_predict : int, default=16
+        Frames per sample in eval mode (prediction, validation). These draws are fixed
+        (the same ``k`` noise draws for every sample, from a seed drawn at construction,
+        i.e. from the estimator's ``random_state``), so predictions are reproducible and a
+        sample's prediction does not depend on the batch it is in.
+    noise_scale : float, default=0.2
+        Standard deviation of the noise ``ε``, relative to each geometric field's spread
+        in the sample (``frame="symmetrize"`` only).
     """
 
     def __init__(self, group="SE3", n_dims=3, n_points=1, n_outputs=3, target_kind="position", hidden=64,
-                 backbone_hidden=128, layout=None, backbone="mlp", backbone_layers=None, frame="learned"):
+                 backbone_hidden=128, layout=None, backbone="mlp", backbone_layers=None, frame="learned",
+                 n_samples=1, n_samples_predict=16, noise_scale=0.2):
         super().__init__()
         self.group = get_group(group)
         if not (handles_rigid_motions(self.group) and self.group.rotates):
@@ -124,6 +145,9 @@ class EquivariantModule(nn.Module):
             raise ValueError(f"y must have n_target_points * {n_dims} columns; got {n_outputs}.")
         self.n_points, self.n_dims, self.n_outputs = n_points, n_dims, n_outputs
         self.frame, self.backbone_kind = frame, backbone
+        self.n_samples = _positive_int(n_samples, "n_samples")
+        self.n_samples_predict = _positive_int(n_samples_predict, "n_samples_predict")
+        noise_scale = check_noise_scale(noise_scale)
         if backbone == "mlp" and backbone_layers not in (None, 2):
             raise ValueError(f"module__backbone_layers applies to backbone='message_passing' (the 'mlp' "
                              f"backbone has 2 hidden layers); got {backbone_layers!r}.")
@@ -131,9 +155,12 @@ class EquivariantModule(nn.Module):
             raise ValueError(f"module__backbone='message_passing' predicts one target point per input point: "
                              f"y must have n_points * {n_dims} = {n_points * n_dims} columns; "
                              f"got {n_outputs}.")
-        self.frame_net = None
+        self.frame_net = self.distribution = None
         if frame == "learned":
             self.frame_net = build_frame_network(self.group, self.layout, hidden)
+        elif frame == "symmetrize":
+            self.distribution = FrameDistribution(build_frame_network(self.group, self.layout, hidden),
+                                                  noise_scale)
         if backbone == "mlp":
             self.backbone = nn.Sequential(nn.Linear(n_points * self.layout.width, backbone_hidden), nn.SiLU(),
                                           nn.Linear(backbone_hidden, backbone_hidden), nn.SiLU(),
@@ -143,9 +170,40 @@ class EquivariantModule(nn.Module):
             self.backbone = MessagePassingBackbone(self.layout, n_dims, _positive_int(backbone_hidden,
                                                                                       "backbone_hidden"),
                                                    n_layers)
+        if type(self)._SEED_AFTER_BACKBONE:
+            self._draw_seed()
+
+    #: subclasses that rebuild the backbone draw the seed themselves, after it
+    _SEED_AFTER_BACKBONE = True
+
+    def _draw_seed(self):
+        # last, so the weights are those of frame="learned" for the same random_state
+        if self.distribution is not None:
+            self.distribution.seed = int(torch.randint(0, 2**31 - 1, (1,)).item())
+
+    def _n_draws(self):
+        """Frames averaged per sample: ``k`` for symmetrization, 1 otherwise."""
+        if self.frame != "symmetrize":
+            return 1
+        return self.n_samples if self.training else self.n_samples_predict
 
     def _frame_parts(self, P):
-        """Canonical input and the frame as ``(rotation or None, translation or None)``."""
+        """Canonical input and the frame as ``(rotation or None, translation or None)``.
+
+        With ``frame="symmetrize"`` the batch is repeated ``k`` times (draw ``j`` of sample
+        ``i`` at row ``j * n + i``), one frame per row.
+        """
+        if self.frame == "symmetrize":
+            k = self._n_draws()
+            Pk = P.repeat(k, 1, 1) if k > 1 else P
+            dist = self.distribution
+            noise = dist.train_noise(k, P) if self.training else dist.eval_noise(k, P)
+            R, t = dist.frames(Pk, noise)
+            mask = present_mask(Pk)[..., None]
+            x0 = torch.where(mask, Pk, torch.zeros((), dtype=P.dtype, device=P.device))
+            Pc = torch.where(mask, move_back(x0, R, t, self.layout),
+                             torch.full((), float("nan"), dtype=P.dtype, device=P.device))
+            return Pc, R, t
         if self.frame == "learned":
             Pc, frames = self.frame_net.canonicalize(P)   # differentiable for continuous groups
             if not self.group.translates:
@@ -166,11 +224,12 @@ class EquivariantModule(nn.Module):
         n = X.shape[0]
         P = X.reshape(n, self.n_points, self.layout.width)
         Pc, R, t = self._frame_parts(P)
+        nk = Pc.shape[0]                                # n, or k * n draws when symmetrizing
         zero = torch.zeros((), dtype=Pc.dtype, device=Pc.device)
         absent = None
         if self.backbone_kind == "mlp":
             Pc = torch.where(torch.isnan(Pc), zero, Pc)
-            Yc = self.backbone(Pc.reshape(n, -1)).reshape(n, -1, self.n_dims)
+            Yc = self.backbone(Pc.reshape(nk, -1)).reshape(nk, -1, self.n_dims)
         else:
             Yc = self.backbone(Pc)                      # (n, n_points, d), NaN rows at absent points
             # zeros through the frame map, NaN again after: a NaN row times the frame would
@@ -182,7 +241,7 @@ class EquivariantModule(nn.Module):
             Y = Y + t[:, None, :]
         if absent is not None:
             Y = torch.where(absent, torch.full((), float("nan"), dtype=Y.dtype, device=Y.device), Y)
-        return Y.reshape(n, -1)
+        return Y.reshape(nk // n, n, -1).mean(0) if nk != n else Y.reshape(n, -1)
 
 
 class InvariantModule(EquivariantModule):
@@ -195,14 +254,18 @@ class InvariantModule(EquivariantModule):
     linear layer, so with a learned frame the scores are E(d)×S_n-invariant.
     """
 
+    _SEED_AFTER_BACKBONE = False
+
     def __init__(self, group="SE3", n_dims=3, n_points=1, n_classes=2, hidden=64, backbone_hidden=128,
-                 layout=None, backbone="mlp", backbone_layers=None, frame="learned"):
+                 layout=None, backbone="mlp", backbone_layers=None, frame="learned", n_samples=1,
+                 n_samples_predict=16, noise_scale=0.2):
         n_classes = _positive_int(n_classes, "n_classes")
         # the parent builds frame network and backbone; outputs are re-sized below
         super().__init__(group=group, n_dims=n_dims, n_points=n_points, n_outputs=n_dims, hidden=hidden,
                          backbone_hidden=backbone_hidden, layout=layout, backbone="mlp",
                          backbone_layers=None if backbone == "message_passing" else backbone_layers,
-                         frame=frame)
+                         frame=frame, n_samples=n_samples, n_samples_predict=n_samples_predict,
+                         noise_scale=noise_scale)
         if backbone not in BACKBONES:
             raise ValueError(f"module__backbone must be one of {BACKBONES}; got {backbone!r}.")
         self.n_classes, self.n_outputs, self.backbone_kind = n_classes, n_classes, backbone
@@ -215,18 +278,23 @@ class InvariantModule(EquivariantModule):
             n_layers = 3 if backbone_layers is None else _positive_int(backbone_layers, "backbone_layers")
             self.backbone = MessagePassingBackbone(self.layout, H, H, n_layers)
             self.pool_head = nn.Sequential(nn.SiLU(), nn.Linear(H, n_classes))
+        self._draw_seed()
 
     def forward(self, X):
         n = X.shape[0]
         P = X.reshape(n, self.n_points, self.layout.width)
         Pc = self._frame_parts(P)[0]
+        nk = Pc.shape[0]                                # n, or k * n draws when symmetrizing
         zero = torch.zeros((), dtype=Pc.dtype, device=Pc.device)
         if self.backbone_kind == "mlp":
-            return self.backbone(torch.where(torch.isnan(Pc), zero, Pc).reshape(n, -1))
-        H = self.backbone(Pc)                                   # (n, n_points, H), NaN rows at absent points
-        present = ~torch.isnan(H).all(-1, keepdim=True)
-        pooled = torch.where(present, H, zero).sum(1) / present.sum(1).clamp_min(1).to(H.dtype)
-        return self.pool_head(pooled)
+            logits = self.backbone(torch.where(torch.isnan(Pc), zero, Pc).reshape(nk, -1))
+        else:
+            H = self.backbone(Pc)                               # (nk, n_points, H), NaN rows at absent points
+            present = ~torch.isnan(H).all(-1, keepdim=True)
+            pooled = torch.where(present, H, zero).sum(1) / present.sum(1).clamp_min(1).to(H.dtype)
+            logits = self.pool_head(pooled)
+        # symmetrization: the mean of the k draws' scores (invariant in expectation)
+        return logits.reshape(nk // n, n, -1).mean(0) if nk != n else logits
 
 
 class MaskedMSELoss(nn.Module):

@@ -124,7 +124,7 @@ def test_absent_points_and_frames():
     X = X.reshape(48, 6, 3).copy()
     X[::3, -1] = np.nan   # ragged clouds: absent last point
     X = X.reshape(48, -1)
-    for frame in ("learned", "identity", "augment"):
+    for frame in ("learned", "identity", "augment", "symmetrize"):
         model = EndToEndEquivariantClassifier(random_state=0, module__frame=frame, **TINY).fit(X, y)
         assert np.isfinite(model.predict_proba(X)).all()
 

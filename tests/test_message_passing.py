@@ -260,6 +260,28 @@ def test_augment_frame_is_random_in_training_and_identity_at_prediction():
         assert torch.equal(module(x), plain.eval()(x))
 
 
+def test_symmetrize_frame_is_permutation_equivariant_in_expectation():
+    """With frames drawn from noisy copies, relabelling the particles relabels the
+    predictions in expectation (the i.i.d. noise is exchangeable): the error of k draws
+    shrinks with k, and vanishes with the noise."""
+    P = systems(16, 5, 3)
+    perm = np.random.default_rng(0).permutation(5)
+
+    def error(noise_scale, k):
+        torch.manual_seed(1)
+        module = EquivariantModule(group="E3", n_points=5, n_outputs=15, target_kind="vector", hidden=16,
+                                   backbone_hidden=16, layout=LAYOUT, backbone="message_passing",
+                                   backbone_layers=2, frame="symmetrize", noise_scale=noise_scale,
+                                   n_samples_predict=k).double().eval()
+        with torch.no_grad():
+            Y = module(torch.as_tensor(P.reshape(16, -1))).numpy().reshape(16, 5, 3)
+            Yp = module(torch.as_tensor(P[:, perm].reshape(16, -1))).numpy().reshape(16, 5, 3)
+        return np.median(np.abs(Y[:, perm] - Yp).max((1, 2)) / np.abs(Y).max((1, 2)))
+
+    assert error(0.3, 256) < error(0.3, 4) / 3
+    assert error(1e-9, 4) <= 1e-6
+
+
 def test_end_to_end_page_snippet_runs():
     """The usage snippet of docs/end_to_end.md runs as written."""
     import re
