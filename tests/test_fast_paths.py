@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from skcanon.canonicalizers import Canonicalizer, make_canonicalizer
 from skcanon._kernels.eigen import sym_eig_desc
 from skcanon._kernels.lexsort import _tolerant_lexsort_general, tolerant_lexsort
+from skcanon._kernels import pca
 from skcanon._kernels.pca import fast_pca
 from skcanon.groups import get_group
 from skcanon.layouts import PointLayout
@@ -49,6 +50,16 @@ def _data(n, m, layout, dtype, seed, nan_rows=False, ambiguous=False):
     return P.astype(dtype)
 
 
+@pytest.fixture(params=["compiled", "numpy"])
+def pca_kernels(request, monkeypatch):
+    """Run a test with the compiled 3-D passes (skipped without numba) and with numpy's."""
+    if request.param == "numpy":
+        monkeypatch.setitem(pca._COMPILED, "kernels", None)
+    elif pca.compiled_kernels() is None:
+        pytest.skip("numba is not installed (the `fast` extra)")
+    return request.param
+
+
 def _both(canon, P, layout):
     fast_out, fast_h = canon.canonicalize(P, layout)
     gen_out, gen_h = Canonicalizer.canonicalize(canon, P, layout)
@@ -68,7 +79,7 @@ def _assert_same(a, b, tol):
 @pytest.mark.parametrize("fields", ["pos", "pos+vel+charge", "pos+pos"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("nan_rows", [False, True])
-def test_pca_fast_path_equals_general_path(group, fields, dtype, nan_rows):
+def test_pca_fast_path_equals_general_path(group, fields, dtype, nan_rows, pca_kernels):
     g = get_group(group)
     layout = PointLayout(g.d, fields=FIELDS[fields])
     canon = make_canonicalizer(g, "pca", layout)
@@ -81,7 +92,7 @@ def test_pca_fast_path_equals_general_path(group, fields, dtype, nan_rows):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_pca_fast_path_on_vector_only_layout(dtype):
+def test_pca_fast_path_on_vector_only_layout(dtype, pca_kernels):
     g = get_group("SO3")
     layout = PointLayout(3, fields=FIELDS["vel_only"])
     canon = make_canonicalizer(g, "pca", layout)
@@ -188,7 +199,7 @@ def test_fast_paths_do_not_modify_input_and_accept_read_only(method, group):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_fast_pca_serves_generic_samples_and_refuses_ambiguous_ones(dtype):
+def test_fast_pca_serves_generic_samples_and_refuses_ambiguous_ones(dtype, pca_kernels):
     layout = PointLayout(3)
     P = _data(200, 16, layout, dtype, seed=6, ambiguous=True)
     _, _, Z, ok = fast_pca(P, special=True, centre=True)

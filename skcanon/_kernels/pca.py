@@ -533,17 +533,28 @@ FAST_TRACE_RANGE = {np.dtype(np.float32): (1e-18, 1e22), np.dtype(np.float64): (
 def _fast_pca(Y, special, centre, eps):
     n, m, d = Y.shape
     dt = Y.dtype
+    kernels = compiled_kernels() if d == 3 and m > 0 else None
     T = np.swapaxes(Y, 1, 2).copy(order="C")                 # (n, d, m), one pass
-    c = np.einsum("nkm,m->nk", T, np.full(m, 1.0 / m, dtype=dt))  # batch-size independent
-    T -= c[:, :, None]
-    S = {(i, j): np.multiply(np.einsum("nm,nm->n", T[:, i], T[:, j]), 1.0 / m, dtype=np.float64)
-         for i in range(d) for j in range(i, d)}
+    if kernels is not None:
+        # one compiled pass per statistic, accumulated in float64: the thresholds below
+        # are those of float64 arithmetic (as the float64 retry of the numpy path)
+        wt = np.dtype(np.float64)
+        c64, S6 = np.empty((n, 3)), np.empty((n, 6))
+        kernels.stats(T, c64, S6)
+        S = {(0, 0): S6[:, 0], (0, 1): S6[:, 1], (0, 2): S6[:, 2],
+             (1, 1): S6[:, 3], (1, 2): S6[:, 4], (2, 2): S6[:, 5]}
+    else:
+        wt = dt
+        c = np.einsum("nkm,m->nk", T, np.full(m, 1.0 / m, dtype=dt))  # batch-size independent
+        T -= c[:, :, None]
+        S = {(i, j): np.multiply(np.einsum("nm,nm->n", T[:, i], T[:, j]), 1.0 / m, dtype=np.float64)
+             for i in range(d) for j in range(i, d)}
+        c64 = c.astype(np.float64)
     lam, axes, ok, trace, gap = sym_eig_columns(S, d)
-    c64 = c.astype(np.float64)
     norm_c = np.einsum("nd,nd->n", c64, c64)
     ok &= np.isfinite(norm_c)  # absent (NaN) points or overflow: general path
     ok &= trace > 1e-8 * (norm_c + trace)
-    low, high = FAST_TRACE_RANGE[dt]
+    low, high = FAST_TRACE_RANGE[wt]
     ok &= (trace > low) & (trace < high / m)
     # the general path's tolerances for this sample (rounding of the input as given);
     # margins keep samples near a threshold on the general path
@@ -555,19 +566,23 @@ def _fast_pca(Y, special, centre, eps):
         ok &= gap_rtol > 2 * max(EIG_RTOL, TIE_EPS * eps, GAP_NOISE * eps)
     sign_hi, sign_lo = sign_rtol * 1.01, sign_rtol * 0.99
     E = frame_array(axes, n, d)
-    proj = np.matmul(np.swapaxes(E.astype(dt), 1, 2), T)      # (n, d, m) projections
-    m3 = np.einsum("nkm,nkm->nk", proj * proj, proj).astype(np.float64)
+    if kernels is not None:
+        m3 = np.empty((n, 3))
+        kernels.moments(T, c64, E, m3)
+    else:
+        proj = np.matmul(np.swapaxes(E.astype(dt), 1, 2), T)      # (n, d, m) projections
+        m3 = np.einsum("nkm,nkm->nk", proj * proj, proj).astype(np.float64)
     # Signs by the rules of pca_frames: per axis the normalized third moment |m3| / trace^1.5
     # decides when above SIGN_RTOL; below it, the centroid's projection decides (groups
     # without translations), or, for SE(d) with a single such axis, the determinant does.
     # ``err`` bounds the rounding error of a strength (dtype precision × the condition
     # number trace / smallest gap); samples within ``err`` of a threshold are refused.
-    err = 20 * np.finfo(dt).eps * (1 + trace / np.maximum(gap, 1e-300))
+    err = 20 * np.finfo(wt).eps * (1 + trace / np.maximum(gap, 1e-300))
     scale = 1.0 / np.maximum(trace * np.sqrt(trace), 1e-300)
     strength = [np.abs(m3[:, k]) * (scale / m) for k in range(d)]
     strength_err = [err] * d
     negative = [m3[:, k] < 0 for k in range(d)]
-    decided = [s > np.maximum(FAST_SIGN_RTOL[dt], sign_hi + err) for s in strength]
+    decided = [s > np.maximum(FAST_SIGN_RTOL[wt], sign_hi + err) for s in strength]
     open_axes = [s < sign_lo - err for s in strength]
     for k in range(d):
         ok &= decided[k] | open_axes[k]
@@ -589,7 +604,7 @@ def _fast_pca(Y, special, centre, eps):
     else:
         for k in range(d):
             ok &= ~open_axes[k]
-    if not centre:  # y E = (y − c) E + c E, with E and proj not yet oriented
+    if not centre and kernels is None:  # y E = (y − c) E + c E, with E and proj not yet oriented
         proj += np.einsum("nd,nde->ne", c64, E).astype(dt)[:, :, None]
     negative = np.stack(negative, axis=1)
     det_negative = None
@@ -607,12 +622,138 @@ def _fast_pca(Y, special, centre, eps):
         margin = strength_err[0]
         for k in range(1, d):
             margin = np.maximum(margin, strength_err[k])
-        ok &= ~flip | (second - lowest > lowest * FAST_TIE_RTOL[dt] + 2 * margin)
+        ok &= ~flip | (second - lowest > lowest * FAST_TIE_RTOL[wt] + 2 * margin)
     Z = np.empty((n, m, d), dtype=dt)
+    if kernels is not None:  # (y − c) E + shift with the oriented frames, in one pass
+        shift = np.zeros((n, 3)) if centre else np.einsum("nd,nde->ne", c64, E)
+        kernels.project(Y, c64, E, shift, Z)
+        return E, c64, Z, ok
     for k in range(d):  # sign and transpose back to (n, m, d) in one pass per axis
         sign = np.where(flipped[:, k], -1.0, 1.0).astype(dt)
         np.multiply(proj[:, k], sign[:, None], out=Z[:, :, k])
     return E, c64, Z, ok
+
+
+# -- optional compiled kernels (numba) -------------------------------------------------------
+#
+# The three passes of the 3-D fast path over the points (centroid and covariance, third
+# moments along the axes, the canonical points) as per-sample loops compiled by numba when
+# it is installed (the ``fast`` extra): every statistic is accumulated in float64 while
+# the sample's points stay in the CPU cache. Without numba (or with ``SKCANON_NUMBA=0``) the
+# numpy passes above serve, with the same rules; the two agree to rounding.
+
+#: compiled kernels, built on first use (``None``: numba missing, disabled or failing)
+_COMPILED = {}
+#: reassociation lets the compiler vectorize the sums over points (results do not depend on
+#: the batch: every sample is summed alone); no "finite-math" flag, so NaN still propagates
+_FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
+
+
+def _stats3(T, c, S):
+    n, _, m = T.shape
+    inv = 1.0 / m
+    for s in range(n):
+        a0 = 0.0
+        a1 = 0.0
+        a2 = 0.0
+        for j in range(m):
+            a0 += T[s, 0, j]
+            a1 += T[s, 1, j]
+            a2 += T[s, 2, j]
+        c0, c1, c2 = a0 * inv, a1 * inv, a2 * inv
+        s00 = s01 = s02 = s11 = s12 = s22 = 0.0
+        for j in range(m):
+            y0, y1, y2 = T[s, 0, j] - c0, T[s, 1, j] - c1, T[s, 2, j] - c2
+            s00 += y0 * y0
+            s01 += y0 * y1
+            s02 += y0 * y2
+            s11 += y1 * y1
+            s12 += y1 * y2
+            s22 += y2 * y2
+        c[s, 0], c[s, 1], c[s, 2] = c0, c1, c2
+        S[s, 0], S[s, 1], S[s, 2] = s00 * inv, s01 * inv, s02 * inv
+        S[s, 3], S[s, 4], S[s, 5] = s11 * inv, s12 * inv, s22 * inv
+
+
+def _moments3(T, c, E, m3):
+    n, _, m = T.shape
+    for s in range(n):
+        c0, c1, c2 = c[s, 0], c[s, 1], c[s, 2]
+        e00, e01, e02 = E[s, 0, 0], E[s, 0, 1], E[s, 0, 2]
+        e10, e11, e12 = E[s, 1, 0], E[s, 1, 1], E[s, 1, 2]
+        e20, e21, e22 = E[s, 2, 0], E[s, 2, 1], E[s, 2, 2]
+        t0 = 0.0
+        t1 = 0.0
+        t2 = 0.0
+        for j in range(m):
+            y0, y1, y2 = T[s, 0, j] - c0, T[s, 1, j] - c1, T[s, 2, j] - c2
+            p0 = y0 * e00 + y1 * e10 + y2 * e20
+            p1 = y0 * e01 + y1 * e11 + y2 * e21
+            p2 = y0 * e02 + y1 * e12 + y2 * e22
+            t0 += p0 * p0 * p0
+            t1 += p1 * p1 * p1
+            t2 += p2 * p2 * p2
+        m3[s, 0], m3[s, 1], m3[s, 2] = t0, t1, t2
+
+
+def _project3(Y, c, E, shift, Z):
+    n, m, _ = Y.shape
+    for s in range(n):
+        c0, c1, c2 = c[s, 0], c[s, 1], c[s, 2]
+        e00, e01, e02 = E[s, 0, 0], E[s, 0, 1], E[s, 0, 2]
+        e10, e11, e12 = E[s, 1, 0], E[s, 1, 1], E[s, 1, 2]
+        e20, e21, e22 = E[s, 2, 0], E[s, 2, 1], E[s, 2, 2]
+        h0, h1, h2 = shift[s, 0], shift[s, 1], shift[s, 2]
+        for j in range(m):
+            y0, y1, y2 = Y[s, j, 0] - c0, Y[s, j, 1] - c1, Y[s, j, 2] - c2
+            Z[s, j, 0] = y0 * e00 + y1 * e10 + y2 * e20 + h0
+            Z[s, j, 1] = y0 * e01 + y1 * e11 + y2 * e21 + h1
+            Z[s, j, 2] = y0 * e02 + y1 * e12 + y2 * e22 + h2
+
+
+class _Kernels:
+    """The compiled passes: ``stats``, ``moments``, ``project``."""
+
+    def __init__(self, jit):
+        self.stats, self.moments, self.project = jit(_stats3), jit(_moments3), jit(_project3)
+
+
+def fast_pca_in_float64(columns):
+    """Whether :func:`fast_pca` of points with these ``columns`` (a slice of the layout)
+    accumulates its statistics in float64 whatever the input dtype (the compiled 3-D passes)."""
+    return columns.stop - columns.start == 3 and compiled_kernels() is not None
+
+
+def compiled_kernels():
+    """The numba-compiled passes of the 3-D PCA fast path, or None where numba is not
+    installed, ``SKCANON_NUMBA=0`` is set, or compiling fails (the numpy passes serve then)."""
+    if "kernels" not in _COMPILED:
+        _COMPILED["kernels"] = _build_kernels()
+    return _COMPILED["kernels"]
+
+
+def _build_kernels():
+    import importlib
+    import os
+
+    if os.environ.get("SKCANON_NUMBA", "1").strip().lower() in ("0", "false", "no", "off"):
+        return None
+    try:
+        numba = importlib.import_module("numba")
+    except ImportError:
+        return None
+    probe = (np.zeros((1, 3, 2), np.float32), np.zeros((1, 2, 3), np.float32))
+    for cache in (True, False):  # an unwritable cache directory: compile in memory
+        try:
+            kernels = _Kernels(lambda f: numba.njit(cache=cache, fastmath=_FASTMATH, boundscheck=False)(f))
+            c, S, m3, E = np.empty((1, 3)), np.empty((1, 6)), np.empty((1, 3)), np.eye(3)[None]
+            kernels.stats(probe[0], c, S)
+            kernels.moments(probe[0], c, E, m3)
+            kernels.project(probe[1], c, E, np.zeros((1, 3)), np.empty((1, 2, 3), np.float32))
+            return kernels
+        except Exception:  # noqa: BLE001 - any failure leaves the numpy passes in charge
+            continue
+    return None
 
 
 def _weakest_axis(strength):

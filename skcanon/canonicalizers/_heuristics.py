@@ -22,6 +22,7 @@ from .._kernels.orbit import smallest_form_element
 from .._kernels.pca import (
     fast_moment_frames,
     fast_pca,
+    fast_pca_in_float64,
     pca_frames,
     pca_group_frames,
     pixel_grid,
@@ -188,10 +189,12 @@ class PCACanonicalizer(Canonicalizer):
             return super().canonicalize(P, layout)
         out, h, ok = self._fast_canonicalize(P, layout)
         rest = np.flatnonzero(~ok)
-        if rest.size and P.dtype != np.float64:
+        if rest.size and P.dtype != np.float64 and not fast_pca_in_float64(layout.slice_of(
+                geometric_field(layout).name)):
             # float32 rounding leaves some signs too close to call; float64 settles most
             # (samples with absent points go straight to the general path); the tie
-            # tolerances stay those of the input's rounding
+            # tolerances stay those of the input's rounding. The compiled kernels already
+            # accumulate in float64: what they refuse, a retry would refuse too
             retry = rest[np.isfinite(P[rest]).all(axis=(1, 2))]
             if retry.size:
                 out64, h64, ok64 = self._fast_canonicalize(P[retry].astype(np.float64), layout,
