@@ -1,6 +1,7 @@
 """Quick mode of benchmarks/reproduce.py: the orderings that hold robustly at small size.
 
-Each experiment runs once (module-scoped fixtures) in quick mode. Only claims with a wide
+Each experiment runs once (module-scoped fixtures) in quick mode (marked slow); the
+multi-seed protocol (pooling, mean ± sd tables, storing every seed) is tested on fake rows. Only claims with a wide
 margin at quick size are asserted: exact invariance of canonicalized / projected models
 against clearly non-invariant raw models, and orderings of scores that do not depend on
 training noise. The paper-level targets (learned beats every heuristic, n-body MSE ≤ 0.0071)
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow
+slow = pytest.mark.slow  # the tests that run experiments in quick mode
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,6 +64,7 @@ def projection_rows():
     return R.EXPERIMENTS["projections"].run(quick=True, seed=0)
 
 
+@slow
 def test_nbody(nbody_rows):
     _check_row_shape(nbody_rows)
     r = _by_method(nbody_rows, "nbody")
@@ -84,6 +86,7 @@ def test_nbody(nbody_rows):
     assert r[N.LEARNED]["target"] in ("met", "missed")
 
 
+@slow
 def test_images(image_rows):
     _check_row_shape(image_rows)
     r = _by_method(image_rows, "images/mnist/C8")
@@ -110,6 +113,7 @@ def test_images(image_rows):
         assert up["learned canonicalizer"]["score"] > up["raw"]["score"] + 0.1
 
 
+@slow
 def test_qm9(qm9_rows):
     _check_row_shape(qm9_rows)
     r = _by_method(qm9_rows, "qm9")
@@ -125,6 +129,7 @@ def test_qm9(qm9_rows):
             < 0.85 * r["raw padded coordinates"]["score"])
 
 
+@slow
 def test_projections(projection_rows):
     _check_row_shape(projection_rows)
     g = _by_method(projection_rows, "proj/graphs")
@@ -164,6 +169,7 @@ def test_qm9_classification_is_registered():
         R.main(["--only", "no_such_experiment"])
 
 
+@slow
 def test_write_results(tmp_path, nbody_rows, projection_rows):
     rows_dir = tmp_path / "rows"
     for name, rows in (("projections", projection_rows), ("nbody", nbody_rows)):
@@ -177,3 +183,76 @@ def test_write_results(tmp_path, nbody_rows, projection_rows):
     assert "scikit-learn" in text and "torch" in text and "CPUs" in text
     assert "| method |" in text and ("met" in text or "missed" in text)
     assert (tmp_path / "fig" / "nbody.png").stat().st_size > 0
+
+
+# -- the multi-seed protocol (benchmarks/experiments/_common.py) ----------------------------------
+def _fake_rows(seed):
+    from experiments._common import result_row
+
+    return [result_row("fake", "t", "learned", "accuracy", 0.5 + 0.1 * seed, 1e-3 * (seed + 1), 1.0, 0.1,
+                       target="met" if seed else "missed", curve=[1.0, 2.0 + seed], label="x"),
+            result_row("fake", "t", "heuristic", "accuracy", 0.55, 0.0, 0.5, 0.0)]
+
+
+def test_pool_seeds_gives_means_sds_and_verdict_tallies():
+    from experiments._common import by_seed, compare, mean_sd, pool_seeds
+
+    rows = [dict(r, seed=s) for s in (0, 1, 2) for r in _fake_rows(s)]
+    pooled = {r["method"]: r for r in pool_seeds(rows)}
+    learned = pooled["learned"]
+    assert learned["score"] == pytest.approx(0.6) and learned["score_sd"] == pytest.approx(0.1)
+    assert learned["invariance_error"] == pytest.approx(2e-3)
+    assert learned["n_seeds"] == 3 and learned["seeds"] == [0, 1, 2]
+    assert learned["target"] == "—" and learned["target_seeds"] == "2/3"  # judged again on the means
+    assert learned["curve"] == [1.0, 3.0] and learned["label"] == "x"
+    assert pooled["heuristic"]["score_sd"] == pytest.approx(0.0)
+    assert mean_sd(rows[::2], "score") == (pytest.approx(0.6), pytest.approx(0.1), 3)
+    assert list(by_seed(rows)) == [0, 1, 2]
+    c = compare(rows, "t", "learned", ("heuristic",))
+    assert c["diff"] == pytest.approx(0.05) and c["at_least"] and c["by_1sd"] is False and c["wins"] == "2/3"
+    # one seed: rows come back as they were, with no sd
+    single = pool_seeds([dict(r, seed=0) for r in _fake_rows(0)])
+    assert single[0]["target"] == "missed" and "score_sd" not in single[0]
+
+
+def test_tables_show_mean_and_sd_over_seeds():
+    from experiments._common import markdown_table, pool_seeds
+
+    rows = [dict(r, seed=s) for s in (0, 1, 2) for r in _fake_rows(s)]
+    text = markdown_table(pool_seeds(rows))
+    assert "mean ± sd over 3 seeds" in text and "0.6000 ± 0.1000" in text and "met in seeds" in text
+    one = markdown_table(pool_seeds([dict(r, seed=0) for r in _fake_rows(0)]))
+    assert "±" not in one and "met in seeds" not in one
+
+
+def test_run_loops_over_seeds_and_stores_every_seed(tmp_path, monkeypatch):
+    import types
+
+    fake = types.SimpleNamespace(run=lambda quick, seed: _fake_rows(seed),
+                                 section=lambda rows, quick, fig_dir: f"## fake ({len(rows)} rows)")
+    monkeypatch.setitem(R.EXPERIMENTS, "fake", fake)
+    monkeypatch.setattr(R, "ROWS_DIR", tmp_path / "rows")
+    monkeypatch.setattr(R, "RESULTS_MD", tmp_path / "results.md")
+    monkeypatch.setattr(R, "FIG_DIR", tmp_path / "fig")
+    monkeypatch.setattr(R, "ROOT", tmp_path)
+    out = R.run(only="fake", seeds=[0, 1, 2], command="python benchmarks/reproduce.py --seeds 0,1,2")
+    assert [r["seed"] for r in out["fake"]] == [0, 0, 1, 1, 2, 2]
+    rec = R.load_rows()["fake"]
+    assert rec["seeds"] == [0, 1, 2] and len(rec["rows"]) == 6
+    text = (tmp_path / "results.md").read_text()
+    assert "## fake (6 rows)" in text and "| 0, 1, 2 |" in text
+    assert R.parse_seeds("0,1,2") == [0, 1, 2] and R.parse_seeds("3") == [3]
+    with pytest.raises(SystemExit):
+        R.main(["--seeds", "a,b"])
+
+
+def test_records_older_than_the_protocol_read_as_one_seed(tmp_path):
+    import json
+
+    rows_dir = tmp_path / "rows"
+    rows_dir.mkdir()
+    old = {"experiment": "projections", "command": "python benchmarks/reproduce.py", "quick": True, "seed": 4,
+           "seconds": 1.0, "versions": "v", "machine": "m", "date": "d", "rows": _fake_rows(0)}
+    (rows_dir / "projections.json").write_text(json.dumps(old))
+    rec = R.load_rows(rows_dir)["projections"]
+    assert rec["seeds"] == [4] and all(r["seed"] == 4 for r in rec["rows"])
