@@ -423,7 +423,9 @@ class EndToEndEquivariantRegressor(_EndToEndMixin, NeuralNetRegressor):
     (``module__group``, ``module__hidden``, ``module__backbone``,
     ``module__backbone_hidden``, ``module__backbone_layers``, ``module__target_kind``,
     ``module__layout`` for points with velocities or charges, ``module__frame`` for the
-    identity or augmentation baselines; see :class:`EquivariantModule`), so
+    identity or augmentation baselines or probabilistic symmetrization with
+    ``module__n_samples``, ``module__n_samples_predict``, ``module__noise_scale``; see
+    :class:`EquivariantModule`), so
     :class:`~sklearn.model_selection.GridSearchCV` reaches them; every other skorch
     parameter (``lr``, ``max_epochs``, ``batch_size``, ``device``, ``callbacks``,
     ``train_split``...) works as usual.
@@ -511,7 +513,8 @@ class EndToEndEquivariantClassifier(_EndToEndMixin, NeuralNetClassifier):
     points with the message-passing backbone). Hyper-parameters of the module are routed
     with ``module__`` prefixes (``module__group``, ``module__hidden``, ``module__backbone``,
     ``module__backbone_hidden``, ``module__backbone_layers``, ``module__layout``,
-    ``module__frame``; see :class:`InvariantModule`), so
+    ``module__frame``, and for ``module__frame="symmetrize"`` ``module__n_samples``,
+    ``module__n_samples_predict``, ``module__noise_scale``; see :class:`InvariantModule`), so
     :class:`~sklearn.model_selection.GridSearchCV` reaches them; every other skorch
     parameter (``lr``, ``max_epochs``, ``batch_size``, ``device``, ``callbacks``,
     ``train_split``...) works as usual.

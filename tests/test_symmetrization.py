@@ -285,3 +285,21 @@ def test_bad_parameters_give_clear_errors(data, param, value, pattern):
         EndToEndEquivariantRegressor(**{**TINY, f"module__{param}": value}).fit(X, Y)
     with pytest.raises(ValueError, match=pattern):
         EndToEndEquivariantClassifier(**{**CLS, f"module__{param}": value}).fit(X, np.arange(len(X)) % 2)
+
+
+@pytest.mark.gpu
+def test_cuda_fit_predicts_like_its_cpu_copy(data):
+    """On CUDA the draws live on the device; the fixed prediction draws are the CPU's, so the
+    fitted module moved to the CPU predicts the same (up to float rounding)."""
+    import copy
+
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    X, Y = data
+    model = EndToEndEquivariantRegressor(random_state=0, device="cuda", **TINY).fit(X, Y)
+    pred = model.predict(X)
+    assert np.array_equal(np.isnan(pred), np.isnan(Y))
+    cpu = copy.deepcopy(model.module_).cpu().eval()
+    with torch.no_grad():
+        on_cpu = cpu(torch.as_tensor(X, dtype=torch.float32)).numpy()
+    np.testing.assert_allclose(on_cpu, pred, rtol=1e-4, atol=1e-5)
