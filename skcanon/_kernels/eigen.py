@@ -40,17 +40,18 @@ def frame_array(axes, n, d):
     return E
 
 
-def sym_eig_columns(S, d):
+def sym_eig_columns(S, d, eig3=None):
     """Eigenvalues (descending) and unit eigenvectors of symmetric ``d×d`` matrices given
     entry by entry (``S[i, j]``, ``i ≤ j``, ``(n,)`` float64 arrays).
 
     Returns ``(lam, axes, reliable, trace, gap)``: ``lam[k]`` and ``axes[k][i]`` (component
     ``i`` of eigenvector ``k``) are ``(n,)`` arrays; for ``d`` = 2 and 3 the frame has
     determinant +1. ``trace`` sums the non-negative eigenvalues, ``gap`` is the smallest
-    gap between neighbours (the trace for ``d = 1``).
+    gap between neighbours (the trace for ``d = 1``). ``eig3``: another implementation of
+    the 3×3 closed form (the same formulas compiled), called as ``eig3(S)``.
     """
     if d == 3:
-        lam, axes = _eig3(S)
+        lam, axes = (_eig3 if eig3 is None else eig3)(S)
         _refine_close_eigenvalues(S, lam, axes)
     elif d == 2:
         lam, axes = _eig2(S)

@@ -530,6 +530,27 @@ def fast_pca(Y, special, centre, eps=None):
 FAST_TRACE_RANGE = {np.dtype(np.float32): (1e-18, 1e22), np.dtype(np.float64): (1e-180, 1e180)}
 
 
+def _noise_columns(eps, lam):
+    """:func:`noise_levels` (without a noise floor) for eigenvalues given as a list of
+    ``(n,)`` columns: whether any neighbours count as repeated, the sign tolerance, and the
+    neighbour gaps (numpy is slow on the short trailing axis of an ``(n, d)`` array)."""
+    scale = np.maximum(lam[0], 0.0)
+    for v in lam[1:]:
+        scale = scale + np.maximum(v, 0.0)
+    threshold = max(EIG_RTOL, TIE_EPS * eps, GAP_NOISE * eps) * scale
+    diffs = [lam[k] - lam[k + 1] for k in range(len(lam) - 1)]
+    repeated = np.zeros(scale.shape, bool)
+    gap = np.full(scale.shape, np.inf)
+    for diff in diffs:
+        tie = diff <= threshold
+        repeated |= tie
+        gap = np.minimum(gap, np.where(tie, np.inf, diff))
+    gap = np.where(np.isfinite(gap), gap, scale)
+    amp = 1.0 + scale / np.maximum(gap, 1e-300)
+    sign_rtol = np.minimum(np.maximum(max(SIGN_RTOL, SIGN_EPS * eps), SIGN_NOISE * eps * amp), 1e-2)
+    return repeated, sign_rtol, diffs
+
+
 #: relative margin over the "repeated eigenvalues" threshold under which samples whose
 #: statistics the compiled passes accumulated in float64 are left to the general path
 FAST_GAP_MARGIN_F64 = 1.001
@@ -555,7 +576,7 @@ def _fast_pca(Y, special, centre, eps):
         S = {(i, j): np.multiply(np.einsum("nm,nm->n", T[:, i], T[:, j]), 1.0 / m, dtype=np.float64)
              for i in range(d) for j in range(i, d)}
         c64 = c.astype(np.float64)
-    lam, axes, ok, trace, gap = sym_eig_columns(S, d)
+    lam, axes, ok, trace, gap = sym_eig_columns(S, d, None if kernels is None else kernels.eig_columns(S6))
     norm_c = np.einsum("nd,nd->n", c64, c64)
     ok &= np.isfinite(norm_c)  # absent (NaN) points or overflow: general path
     ok &= trace > 1e-8 * (norm_c + trace)
@@ -563,11 +584,13 @@ def _fast_pca(Y, special, centre, eps):
     ok &= (trace > low) & (trace < high / m)
     # the general path's tolerances for this sample (rounding of the input as given);
     # margins keep samples near a threshold on the general path
-    lam_arr = np.stack(lam, axis=1)
-    repeated, sign_rtol, _ = noise_levels(eps, lam_arr)
-    ok &= ~repeated.any(axis=1)
+    repeated, sign_rtol, diffs = _noise_columns(eps, lam)
+    ok &= ~repeated
     if d > 1:  # and not close to repeated
-        gap_rtol = np.min((lam_arr[:, :-1] - lam_arr[:, 1:]) / np.maximum(trace, 1e-300)[:, None], axis=1)
+        gap_rtol = diffs[0]
+        for diff in diffs[1:]:
+            gap_rtol = np.minimum(gap_rtol, diff)
+        gap_rtol = gap_rtol / np.maximum(trace, 1e-300)
         # float64 statistics (compiled passes) match the general path's eigenvalues to
         # about 1e-12: a thin margin suffices there, float32 ones need a factor 2
         margin = 2.0 if kernels is None else FAST_GAP_MARGIN_F64
@@ -719,11 +742,68 @@ def _project3(Y, c, E, shift, Z):
             Z[s, j, 2] = y0 * e02 + y1 * e12 + y2 * e22 + h2
 
 
-class _Kernels:
-    """The compiled passes: ``stats``, ``moments``, ``project``."""
+def _eig3_rows(S, lam, V):
+    # the closed form of eigen._eig3, sample by sample (same formulas): S (n, 6) entries
+    # 00 01 02 11 12 22; lam (n, 3) descending; V (n, 3, 3) columns = axes, det +1
+    n = S.shape[0]
+    third = 1.0 / 3.0
+    for s in range(n):
+        a, x, y, b, z, c = S[s, 0], S[s, 1], S[s, 2], S[s, 3], S[s, 4], S[s, 5]
+        q = (a + b + c) * third
+        a0, b0, c0 = a - q, b - q, c - q
+        xx, yy, zz = x * x, y * y, z * z
+        p = np.sqrt((a0 * a0 + b0 * b0 + c0 * c0 + 2.0 * (xx + yy + zz)) * (1.0 / 6.0))
+        det = a0 * (b0 * c0 - zz) - x * (x * c0 - z * y) + y * (x * z - b0 * y)
+        sp = p if p > 0 else 1.0
+        r = det / (2.0 * sp * sp * sp)
+        r = min(max(r, -1.0), 1.0)
+        phi = np.arccos(r) * third
+        l1 = q + 2.0 * p * np.cos(phi)
+        l3 = q + 2.0 * p * np.cos(phi + 2.0 * np.pi / 3.0)
+        l2 = 3.0 * q - l1 - l3
+        lam[s, 0], lam[s, 1], lam[s, 2] = l1, l2, l3
+        e = np.empty((2, 3))
+        for t in range(2):
+            lt = l1 if t == 0 else l3
+            A0, A1, A2 = a - lt, b - lt, c - lt
+            d00, d11, d22 = A1 * A2 - zz, A0 * A2 - yy, A0 * A1 - xx
+            o01, o02, o12 = y * z - x * A2, x * z - y * A1, x * y - A0 * z
+            if d22 > max(d00, d11):
+                v0, v1, v2 = o02, o12, d22
+            elif d11 > d00:
+                v0, v1, v2 = o01, d11, o12
+            else:
+                v0, v1, v2 = d00, o01, o02
+            inv = 1.0 / max(np.sqrt(v0 * v0 + v1 * v1 + v2 * v2), 1e-300)
+            e[t, 0], e[t, 1], e[t, 2] = v0 * inv, v1 * inv, v2 * inv
+        dot = e[1, 0] * e[0, 0] + e[1, 1] * e[0, 1] + e[1, 2] * e[0, 2]
+        f0, f1, f2 = e[1, 0] - dot * e[0, 0], e[1, 1] - dot * e[0, 1], e[1, 2] - dot * e[0, 2]
+        inv = 1.0 / max(np.sqrt(f0 * f0 + f1 * f1 + f2 * f2), 1e-300)
+        f0, f1, f2 = f0 * inv, f1 * inv, f2 * inv
+        g0, g1, g2 = e[0, 0], e[0, 1], e[0, 2]
+        V[s, 0, 0], V[s, 1, 0], V[s, 2, 0] = g0, g1, g2
+        V[s, 0, 2], V[s, 1, 2], V[s, 2, 2] = f0, f1, f2
+        # middle axis: e3 × e1, so that det [e1, e2, e3] = +1
+        V[s, 0, 1] = f1 * g2 - f2 * g1
+        V[s, 1, 1] = f2 * g0 - f0 * g2
+        V[s, 2, 1] = f0 * g1 - f1 * g0
 
-    def __init__(self, jit):
+
+class _Kernels:
+    """The compiled passes: ``stats``, ``moments``, ``project``, and ``eig`` (3×3 closed form)."""
+
+    def __init__(self, jit, jit_exact):
         self.stats, self.moments, self.project = jit(_stats3), jit(_moments3), jit(_project3)
+        self.eig = jit_exact(_eig3_rows)   # no reassociation: the closed form's own rounding
+
+    def eig_columns(self, S6):
+        """``eig3`` for :func:`~skcanon._kernels.eigen.sym_eig_columns`: the closed form on
+        the ``(n, 6)`` covariance entries, as lists of ``(n,)`` columns (views)."""
+        def eig3(_):
+            lam, V = np.empty((len(S6), 3)), np.empty((len(S6), 3, 3))
+            self.eig(S6, lam, V)
+            return [lam[:, k] for k in range(3)], [[V[:, i, k] for i in range(3)] for k in range(3)]
+        return eig3
 
 
 def fast_pca_in_float64(columns):
@@ -753,11 +833,13 @@ def _build_kernels():
     probe = (np.zeros((1, 3, 2), np.float32), np.zeros((1, 2, 3), np.float32))
     for cache in (True, False):  # an unwritable cache directory: compile in memory
         try:
-            kernels = _Kernels(lambda f: numba.njit(cache=cache, fastmath=_FASTMATH, boundscheck=False)(f))
+            kernels = _Kernels(lambda f: numba.njit(cache=cache, fastmath=_FASTMATH, boundscheck=False)(f),
+                               lambda f: numba.njit(cache=cache, boundscheck=False)(f))
             c, S, m3, E = np.empty((1, 3)), np.empty((1, 6)), np.empty((1, 3)), np.eye(3)[None]
             kernels.stats(probe[0], c, S)
             kernels.moments(probe[0], c, E, m3)
             kernels.project(probe[1], c, E, np.zeros((1, 3)), np.empty((1, 2, 3), np.float32))
+            kernels.eig(np.ones((1, 6)), np.empty((1, 3)), np.empty((1, 3, 3)))
             return kernels
         except Exception:  # noqa: BLE001 - any failure leaves the numpy passes in charge
             continue
