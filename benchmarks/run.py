@@ -45,7 +45,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from _common import (  # noqa: E402
-    cpu_model, finish_row, format_table, json_row, package_versions, run_isolated, target_text)
+    TABLE_COLUMNS, cpu_model, finish_row, format_table, json_row, package_versions, run_isolated, target_text)
 
 SUITES = ("heuristics", "projector", "pipeline", "memory", "learned", "scaling", "gpu")
 #: suites that run only when asked for by name (long, or needing CUDA); each has its own
@@ -295,17 +295,30 @@ DOC_NOTES = """
   the general path with the documented tie rules, so results are unchanged (tested: fast
   path = general path). `sort` uses one SIMD `argsort` of the
   first column, gathers whole point rows with one `take`, and refines only tied samples.
-* Where the PCA SE(3) time goes (100,000 × 64 × 3 float32, CPU ms, one profile on this
-  machine; the copy is about 7 ms): fast path about 74 (writing the output back to the
-  point-major layout 16, closed-form eigensolver 13, covariance 10, third moments 6,
-  transposes 6, projections 5, centring 4, centroid 4, sign rules 4), then copying each
-  batch into the result about 9, input validation about 8 (the finite check of
-  scikit-learn and the absent-row check each read the whole input), float64 retry of the
-  float32 samples the fast path cannot decide 5–7, building frames 3. Letting
-  canonicalizers write into the result would save about 1× more; 10× on one core needs
-  one fused per-sample kernel (a compiled dependency such as numba, not taken). The
-  `n_jobs=2` rows use both cores: `CanonicalizerTransformer(n_jobs=2)` canonicalizes
-  `transform`'s batches in two threads (numpy releases the GIL; outputs are identical).
+* **Compiled passes (issue 17).** With numba installed (`pip install "skcanon[fast]"`; the
+  `dask` extra brings it too) the 3-D PCA fast path runs its passes over the points as
+  per-sample loops compiled by numba: centroid and covariance, the 3×3 closed form, third
+  moments along the axes and the canonical points `(x − c)·E` written straight into the
+  output. Statistics are accumulated in float64, so float32 samples whose signs float32
+  could not decide no longer need the float64 retry, and the decisions (axes, signs,
+  which samples the general path gets) are those of the float64 numpy path; canonical
+  points agree with the numpy float32 path to its rounding (tested: compiled = numpy =
+  general path on the samples each serves, batch-size independent bit for bit). `sort`
+  builds its packed keys and gathers rows with compiled passes around numpy's SIMD sort
+  (same order, tested). Without numba (CI's core-install check, `SKCANON_NUMBA=0`) the numpy
+  passes serve; the `compiled` field of a row's JSON says which ran. Rows are one core: the
+  heuristics never call BLAS on the big arrays, and numba runs single-threaded here.
+* Where the PCA SE(3) time still goes (compiled passes, 100,000 Gaussian clouds; one
+  `python -m cProfile` of `transform` on the shared machine, largest first): the fast path
+  (writing the canonical points, the closed-form eigensolver, orienting the frames, the
+  transpose to `(n, 3, m)`, then covariance and third moments; the rest is numpy's work on
+  the `(n,)` decision arrays), the general path for the few Gaussian clouds (about 60 in
+  100,000) whose signs or eigenvalues only the tie rules settle, which runs once per batch
+  of 4,096, and the transformer's validation and copy of each batch into the result. The
+  rest of the way to 6× needs the decisions inside the compiled kernel and `transform`
+  letting canonicalizers write into its output. The `n_jobs=2` rows use both cores:
+  `CanonicalizerTransformer(n_jobs=2)` canonicalizes `transform`'s batches in two threads
+  (numpy and the compiled passes, built with `nogil`, release the GIL; outputs are identical).
 * `gram` and `distances` are computed with torch in cache-sized chunks written straight
   into the output (their outputs are 4× the input for 64 points × 8); the benchmark rows
   pin one torch thread, because two threads on a shared 2-core machine wait on each
@@ -446,10 +459,24 @@ def write_sections(rows, info, command, quick, keys, path=ROOT / "docs" / "perfo
     return path
 
 
-def write_docs(rows, info, command, quick, path=ROOT / "docs" / "performance.md"):
+def _table_lines(text):
+    """The main table's row lines of a generated page, by row name (in page order)."""
+    lines = {}
+    for line in text.split("\n## ")[0].splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("| ") and len(cells) == len(TABLE_COLUMNS) and cells[0] != "name":
+            lines[cells[0]] = line
+    return lines
+
+
+def write_docs(rows, info, command, quick, path=ROOT / "docs" / "performance.md", merge=False):
+    """Write the page from ``rows``; with ``merge`` (a run of some rows, ``--only``), the
+    rows of the previous page that this run did not measure are kept as they were, each
+    new row replacing the line of the same name (new names follow their suite's rows)."""
     previous = Path(path).read_text() if Path(path).exists() else ""
     sections = {key: read_section(previous, key) for key in OPT_IN}
     rows = [r for r in rows if not any(r.get("name", "").startswith(k + "/") for k in OPT_IN)]
+    kept = _table_lines(previous) if merge else {}
     load = info["load_avg_1min"]
     text = DOC_HEADER.format(
         command=command, date=info["date"], cpu_count=info["cpu_count"], cpu_model=info["cpu_model"],
@@ -458,9 +485,26 @@ def write_docs(rows, info, command, quick, path=ROOT / "docs" / "performance.md"
         versions=", ".join(f"{k} {v}" for k, v in info["versions"].items()),
         mode="quick (reduced sizes)" if quick else "full",
     )
-    met = sum(r.get("status") == "met" for r in rows)
-    missed = [r["name"] for r in rows if r.get("status") == "missed"]
-    text += format_table(rows, markdown=True) + "\n"
+    table = format_table(rows, markdown=True).splitlines()
+    fresh = dict(zip((r["name"] for r in rows), table[2:]))
+    if kept:
+        # suite by suite in the previous page's order: a suite this run measured lists its
+        # fresh rows (in run order), then its rows this run left out
+        suites = list(dict.fromkeys([k.split("/")[0] for k in kept] + [k.split("/")[0] for k in fresh]))
+        lines = {}
+        for suite in suites:
+            lines.update((k, v) for k, v in fresh.items() if k.split("/")[0] == suite)
+            lines.update((k, v) for k, v in kept.items() if k.split("/")[0] == suite and k not in fresh)
+        table = table[:2] + list(lines.values())
+        status = {name: line.rstrip(" |").rsplit("|", 1)[-1].strip() for name, line in lines.items()}
+        before = next((ln.split(":", 1)[1].strip() for ln in previous.splitlines() if ln.startswith("* date:")), "?")
+        text = text.replace("* mode:", f"* rows measured by this run: {', '.join(fresh)}; the others are "
+                            f"kept from the page's previous run ({before})\n* mode:", 1)
+    else:
+        status = {r["name"]: r.get("status") for r in rows}
+    met = sum(v == "met" for v in status.values())
+    missed = [name for name, v in status.items() if v == "missed"]
+    text += "\n".join(table) + "\n"
     listed = f" ({', '.join(missed)})" if missed else ""
     text += f"\nTargets met: {met}; missed: {len(missed)}{listed}.\n"
     text += DOC_NOTES
@@ -500,7 +544,7 @@ def main(argv=None):
         if all(s in OPT_IN for s in chosen):
             path = write_sections(rows, info, command, args.quick, chosen)
         else:
-            path = write_docs(rows, info, command, args.quick)
+            path = write_docs(rows, info, command, args.quick, merge=only is not None)
         print(f"wrote {path}", file=sys.stderr)
     return 1 if any("error" in r for r in rows) else 0
 

@@ -305,7 +305,7 @@ def _build_kernels():
     V = np.array([[[1.0, 2.0], [-0.0, 1.0]]], np.float32)
     for cache in (True, False):  # an unwritable cache directory: compile in memory
         try:
-            kernels = _Kernels(lambda f: numba.njit(cache=cache, boundscheck=False)(f))
+            kernels = _Kernels(lambda f: numba.njit(cache=cache, nogil=True, boundscheck=False)(f))
             key, scale = np.empty((1, 2), np.uint64), np.empty(1, np.float32)
             kernels.keys(V, V.view(np.int32), 1, key, scale)
             kernels.gather(V, np.sort(key, axis=1), 1, np.zeros(1, np.float32), np.empty((1, 2), np.intp),

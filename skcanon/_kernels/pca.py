@@ -675,6 +675,7 @@ def _fast_pca(Y, special, centre, eps):
 
 #: compiled kernels, built on first use (``None``: numba missing, disabled or failing)
 _COMPILED = {}
+#: (kernels are built with ``nogil``: transform's batches run in threads with n_jobs)
 #: reassociation lets the compiler vectorize the sums over points (results do not depend on
 #: the batch: every sample is summed alone); no "finite-math" flag, so NaN still propagates
 _FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
@@ -833,8 +834,8 @@ def _build_kernels():
     probe = (np.zeros((1, 3, 2), np.float32), np.zeros((1, 2, 3), np.float32))
     for cache in (True, False):  # an unwritable cache directory: compile in memory
         try:
-            kernels = _Kernels(lambda f: numba.njit(cache=cache, fastmath=_FASTMATH, boundscheck=False)(f),
-                               lambda f: numba.njit(cache=cache, boundscheck=False)(f))
+            kernels = _Kernels(lambda f: numba.njit(cache=cache, nogil=True, fastmath=_FASTMATH, boundscheck=False)(f),
+                               lambda f: numba.njit(cache=cache, nogil=True, boundscheck=False)(f))
             c, S, m3, E = np.empty((1, 3)), np.empty((1, 6)), np.empty((1, 3)), np.eye(3)[None]
             kernels.stats(probe[0], c, S)
             kernels.moments(probe[0], c, E, m3)
