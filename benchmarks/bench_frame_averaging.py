@@ -24,6 +24,7 @@ import argparse
 import json
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
@@ -106,12 +107,12 @@ def _ms(values):
     return f"{values.mean():.3g} ± {values.std(ddof=1):.2g}" if len(values) > 1 else f"{values.mean():.3g}"
 
 
-def run(quick=False):
+def run(quick=False, cost_only=False):
     n_train, n_test, n_near = (30, 30, 30) if quick else (80, 100, 60)
     settings = [("2-D polygons, SE2xS_n", shapes_2d(), "SE2xS_n"),
                 ("3-D polyhedra, SE3xS_n", shapes_3d(), "SE3xS_n")]
-    noise_levels = (0.02, 0.05, 0.1)
-    acc, cont, cont_canon, cost, frames_per_sample = {}, {}, {}, {}, {}
+    noise_levels = (0.02,) if cost_only else (0.02, 0.05, 0.1)
+    acc, cont, cont_canon, cost, frames_per_sample, memory = {}, {}, {}, {}, {}, {}
     for title, shapes, group in settings:
         for seed in SEEDS:
             rng = np.random.RandomState(seed)
@@ -125,12 +126,13 @@ def run(quick=False):
                     continue
                 # continuity near the symmetric shapes themselves (noise 1e-3)
                 Xn, _ = make_data(shapes, group, n_near // len(shapes) + 1, 1e-3, rng)
-                for name, m in fitted.items():
-                    r = continuity_ratio(m.predict_proba, Xn, eps=1e-3, n_pairs=200, random_state=seed)
-                    cont.setdefault((title, name), []).append((r.median, r.max))
-                canon = fitted["canonicalization"][0]
-                r = continuity_ratio(canon.transform, Xn, eps=1e-3, n_pairs=200, random_state=seed)
-                cont_canon.setdefault(title, []).append((r.median, r.max))
+                if not cost_only:
+                    for name, m in fitted.items():
+                        r = continuity_ratio(m.predict_proba, Xn, eps=1e-3, n_pairs=200, random_state=seed)
+                        cont.setdefault((title, name), []).append((r.median, r.max))
+                    canon = fitted["canonicalization"][0]
+                    r = continuity_ratio(canon.transform, Xn, eps=1e-3, n_pairs=200, random_state=seed)
+                    cont_canon.setdefault(title, []).append((r.median, r.max))
                 # cost of predict relative to the canonicalization pipeline
                 Xc, _ = make_data(shapes, group, (1200 if quick else 6000) // len(shapes), noise, rng)
                 base = _best(lambda: fitted["canonicalization"].predict_proba(Xc))
@@ -140,7 +142,22 @@ def run(quick=False):
                     k = float(np.mean((m.frame_weights(Xc).weights > 0).sum(axis=1)))
                     frames_per_sample.setdefault((title, name), []).append(k)
                     cost.setdefault((title, name), []).append(_best(lambda m=m: m.predict_proba(Xc)) / base)
-    return acc, cont, cont_canon, cost, frames_per_sample, noise_levels, settings
+                if seed == SEEDS[0]:
+                    # memory: peak traced allocation of predict_proba at n and 4n samples, same batch size
+                    for name, m in fitted.items():
+                        if name != "canonicalization":
+                            memory[(title, name)] = (_peak_mib(m, Xc), _peak_mib(m, np.concatenate([Xc] * 4)))
+                    memory[title] = 4 * Xc.nbytes / 2**20
+    return acc, cont, cont_canon, cost, frames_per_sample, noise_levels, settings, memory
+
+
+def _peak_mib(model, X):
+    tracemalloc.start()
+    try:
+        model.predict_proba(X)
+        return tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
 
 
 def _best(fn, repeats=5):
@@ -156,14 +173,43 @@ def _best(fn, repeats=5):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller data (for tests)")
+    parser.add_argument("--cost-only", action="store_true", help="only the cost and memory tables")
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
-    acc, cont, cont_canon, cost, kps, noise_levels, settings = run(args.quick)
+    acc, cont, cont_canon, cost, kps, noise_levels, settings, memory = run(args.quick, args.cost_only)
     titles = [s[0] for s in settings]
+    summary = {"continuity": {}, "accuracy": {}, "cost": {}, "memory_mib": {}}
+    if not args.cost_only:
+        _quality_tables(titles, cont, cont_canon, acc, noise_levels, summary)
+    print("\n### Cost of predict_proba relative to canonicalization (mean ± sd over 3 seeds)\n")
+    print("| shapes | frames | k (mean frames per sample) | time ratio | target k × 1.2 | status |\n"
+          "|---|---|---|---|---|---|")
+    for title in titles:
+        for name in METHODS[1:]:
+            k, r = np.mean(kps[(title, name)]), np.array(cost[(title, name)])
+            status = "met" if r.mean() <= 1.2 * max(k, 1.0) else "missed"
+            print(f"| {title} | {name} | {k:.2f} | {_ms(r)} | {1.2 * max(k, 1.0):.2f} | {status} |")
+            summary["cost"][f"{title}/{name}"] = {"k": float(k), "ratio": float(r.mean()), "status": status}
+    print("\n### Memory: peak traced allocation of predict_proba (MiB; batch_size 4096, first seed)\n")
+    print("| shapes | frames | n samples | 4 × n samples | size of the 4 × n input |\n|---|---|---|---|---|")
+    n_cost = 1200 if args.quick else 6000
+    input_mib = {title: memory[title] for title in titles}
+    for title in titles:
+        for name in METHODS[1:]:
+            a, b = memory[(title, name)]
+            print(f"| {title} | {name} | {a:.1f} (n = {n_cost:,}) | {b:.1f} | {input_mib[title]:.1f} |")
+            summary["memory_mib"][f"{title}/{name}"] = [round(a, 2), round(b, 2)]
+    summary["seconds"] = round(time.perf_counter() - t0, 1)
+    summary["quick"] = bool(args.quick)
+    summary["cost_only"] = bool(args.cost_only)
+    print()
+    print(json.dumps({"name": "frame_averaging", **summary}))
+
+
+def _quality_tables(titles, cont, cont_canon, acc, noise_levels, summary):
     print("### Continuity near symmetric shapes (ratio of relative output change to relative input change; "
           "eps = 1e-3; median / max over 200 pairs, mean ± sd over 3 seeds)\n")
     print("| shapes | output | median ratio | max ratio |\n|---|---|---|---|")
-    summary = {"continuity": {}, "accuracy": {}, "cost": {}}
     for title in titles:
         c = np.array(cont_canon[title])
         print(f"| {title} | canonical form (transform) | {_ms(c[:, 0])} | {_ms(c[:, 1])} |")
@@ -181,19 +227,6 @@ def main(argv=None):
             print(f"| {title} | {noise} | " + " | ".join(cells) + " |")
             for name in METHODS:
                 summary["accuracy"][f"{title}/{noise}/{name}"] = float(np.mean(acc[(title, noise, name)]))
-    print("\n### Cost of predict_proba relative to canonicalization (mean ± sd over 3 seeds)\n")
-    print("| shapes | frames | k (mean frames per sample) | time ratio | target k × 1.2 | status |\n"
-          "|---|---|---|---|---|---|")
-    for title in titles:
-        for name in METHODS[1:]:
-            k, r = np.mean(kps[(title, name)]), np.array(cost[(title, name)])
-            status = "met" if r.mean() <= 1.2 * max(k, 1.0) else "missed"
-            print(f"| {title} | {name} | {k:.2f} | {_ms(r)} | {1.2 * max(k, 1.0):.2f} | {status} |")
-            summary["cost"][f"{title}/{name}"] = {"k": float(k), "ratio": float(r.mean()), "status": status}
-    summary["seconds"] = round(time.perf_counter() - t0, 1)
-    summary["quick"] = bool(args.quick)
-    print()
-    print(json.dumps({"name": "frame_averaging", **summary}))
 
 
 if __name__ == "__main__":

@@ -36,8 +36,8 @@ from ._estimator import SkcanonEstimatorMixin
 from ._validation import validate_samples
 from .frames import (
     FRAME_KINDS,
-    canonical_forms,
-    frame_set,
+    check_kind,
+    frame_forms,
     haar_elements,
     map_back,
     parse_group,
@@ -52,6 +52,13 @@ __all__ = ["FrameAveragingClassifier", "FrameAveragingRegressor"]
 def _design(Q):
     flat = Q.reshape(Q.shape[0], -1)
     return np.where(np.isnan(flat), 0.0, flat)  # absent points enter as zeros
+
+
+def _sum_rows(F, i, n):
+    """Per sample, the sum of its rows of ``F`` (rows come in sample order, each sample has
+    at least one): one ``reduceat`` instead of scattered adds."""
+    starts = np.searchsorted(i, np.arange(n))
+    return np.add.reduceat(F, starts, axis=0)
 
 
 def _estimator_has(attr):
@@ -84,26 +91,26 @@ class _BaseFrameAveraging(SkcanonEstimatorMixin, MetaEstimatorMixin, BaseEstimat
     # -- frames ---------------------------------------------------------------------------
     def _setup(self, X):
         spec = parse_group(self.group)
-        layout = resolve_layout(spec.group, self.layout, self.n_dims)
+        check_kind(spec, self.frames)
+        # frame averaging works on point sets: C_n/D_n take 2-D points, not images
+        layout = resolve_layout(spec.group, self.layout, self.n_dims if self.n_dims is not None else spec.d)
         spec.group.check_layout(layout)
         self.group_ = spec.group
         self.layout_ = layout
         self._spec = spec
         P, ndim = validate_samples(self, X, layout, reset=True)
-        if self.frames in ("pca", "minimal", "sampled"):
+        if self.frames in ("pca", "minimal", "sampled") and not spec.finite:
             self.canonicalizer_ = CanonicalizerTransformer(
                 group=spec.geometric, method="pca", layout=layout).fit(P)
         self.frame_elements_ = (haar_elements(self.n_frames, spec, check_random_state(self.random_state))
                                 if self.frames == "sampled" else None)
         return P, ndim
 
-    def _frames_of(self, P, dtype):
-        canonical = None
-        if self.frames in ("pca", "minimal", "sampled"):
-            h = np.asarray(self.canonicalizer_.canonical_frame(P), dtype=np.float64)
-            canonical = self._spec.geometric.matrices(h)  # the rotation part of the frames
-        return frame_set(P, self.layout_, self._spec, self.frames, canonical=canonical,
-                         elements=self.frame_elements_, sharpness=self.sharpness, dtype=dtype)
+    def _forms_of(self, P, dtype):
+        canon = getattr(self, "canonicalizer_", None)
+        return frame_forms(P, self.layout_, self._spec, self.frames,
+                           canonicalizer=None if canon is None else canon.canonicalizer_,
+                           elements=self.frame_elements_, sharpness=self.sharpness, dtype=dtype)
 
     def frame_weights(self, X):
         """The frames and their weights for each sample of ``X``.
@@ -123,14 +130,13 @@ class _BaseFrameAveraging(SkcanonEstimatorMixin, MetaEstimatorMixin, BaseEstimat
         """
         check_is_fitted(self)
         P, _ = validate_samples(self, X, self.layout_, reset=False)
-        return self._frames_of(P, P.dtype)
+        return self._forms_of(P, P.dtype).frames
 
     def _iter_frames(self, P):
         """Per batch: (sample slice, frame set, canonical design rows, frame indices, weights, order)."""
         for sl in iter_batches(P.shape[0], self.batch_size):
             Pb = P[sl]
-            fs = self._frames_of(Pb, P.dtype)
-            Q, order, rows, w = canonical_forms(fs, Pb, self.layout_, self._spec)
+            fs, Q, order, rows, w = self._forms_of(Pb, P.dtype)
             yield sl, fs, Q, rows, w, order
 
     @staticmethod
@@ -173,6 +179,8 @@ class _BaseFrameAveraging(SkcanonEstimatorMixin, MetaEstimatorMixin, BaseEstimat
             return float(self.n_frames)
         if self.frames == "pca":
             return float(2 ** (self._spec.d - int(self._spec.special)))
+        if self.frames == "group":
+            return float(len(self._spec.geometric.matrices(self._spec.geometric.elements())))
         return 1.0
 
     @staticmethod
@@ -189,7 +197,7 @@ class _BaseFrameAveraging(SkcanonEstimatorMixin, MetaEstimatorMixin, BaseEstimat
             F = np.asarray(getattr(self.estimator_, method)(_design(Q)), dtype=np.float64)
             if out is None:
                 out = np.zeros((P.shape[0],) + F.shape[1:])
-            np.add.at(out, rows[0] + sl.start, w.reshape((-1,) + (1,) * (F.ndim - 1)) * F)
+            out[sl] = _sum_rows(w.reshape((-1,) + (1,) * (F.ndim - 1)) * F, rows[0], sl.stop - sl.start)
         return out
 
 
@@ -215,7 +223,7 @@ _PARAMS_DOC = """
         Layout of ``X``; ``None`` means positions only, in the group's dimension.
     n_dims : int or None, default=None
         Spatial dimension when ``layout`` is None (defaults to the group's).
-    batch_size : int or None, default=1024
+    batch_size : int or None, default=4096
         Samples whose frames are processed together in ``predict`` (memory grows with
         ``batch_size × frames per sample``); ``None`` processes all at once.
     random_state : int, RandomState instance or None, default=None
@@ -293,7 +301,7 @@ class FrameAveragingClassifier(ClassifierMixin, _BaseFrameAveraging):
     """
 
     def __init__(self, estimator=None, *, group="SE3", frames="pca", n_frames=8, sharpness=10.0,
-                 layout=None, n_dims=None, batch_size=1024, random_state=None):
+                 layout=None, n_dims=None, batch_size=4096, random_state=None):
         self.estimator = estimator
         self.group = group
         self.frames = frames
@@ -467,7 +475,7 @@ class FrameAveragingRegressor(RegressorMixin, _BaseFrameAveraging):
     }
 
     def __init__(self, estimator=None, *, group="SE3", frames="pca", n_frames=8, sharpness=10.0,
-                 layout=None, n_dims=None, batch_size=1024, random_state=None, target="invariant",
+                 layout=None, n_dims=None, batch_size=4096, random_state=None, target="invariant",
                  equivariant_target=False):
         self.estimator = estimator
         self.group = group
@@ -568,5 +576,5 @@ class FrameAveragingRegressor(RegressorMixin, _BaseFrameAveraging):
             Yc = np.asarray(self.estimator_.predict(_design(Q)), dtype=np.float64)
             Yc = Yc.reshape((Yc.shape[0],) + self._y_shape)
             Yb = map_back(fs, Yc, self.target_layout_, self._spec, rows, order)
-            np.add.at(out, rows[0] + sl.start, w[:, None, None] * Yb)
+            out[sl] = _sum_rows(w[:, None, None] * Yb, rows[0], sl.stop - sl.start)
         return self.target_layout_.from_working(out, self._y_ndim)

@@ -6,7 +6,9 @@ input as a whole: ``{h_j(g·x)} = {g·h_j(x)}`` with the same weights. Averaging
 function over the canonical forms ``h_j(x)⁻¹·x`` with those weights is then exactly
 invariant, and mapping outputs back with ``h_j(x)`` before averaging makes it exactly
 equivariant (Puny et al., ICLR 2022). This module computes frame sets for point sets
-under O(d), SO(d), E(d) and SE(d), optionally × S_n (points sorted after the frame);
+under O(d), SO(d), E(d) and SE(d), and under finite rotation groups (C_n, D_n, the
+octahedral and icosahedral groups, any group that lists its ``elements()``), optionally
+× S_n (points sorted after the frame);
 :class:`~skcanon.FrameAveragingClassifier` and :class:`~skcanon.FrameAveragingRegressor`
 use them. One concern: computing and applying frame sets; which groups qualify is read
 from their capabilities (:func:`parse_group`).
@@ -36,29 +38,58 @@ Frame sources (``kind``):
     ``E(x)·g_j`` for ``k`` fixed Haar-random elements ``g_j`` (stochastic frame
     averaging): in distribution the same as ``k`` Haar samples, but fixed, so every
     prediction is exactly invariant and repeatable. Equal weights.
+``"group"``
+    Finite groups: every element, weights ``1/|G|`` (exact group averaging).
+
+Finite groups take ``"group"`` and ``"minimal"``; there ``"minimal"`` keeps the elements
+whose canonical form (points sorted under S_n) is the smallest: one for generic inputs,
+the whole coset of the input's symmetry for symmetric ones, so it is exactly invariant
+and equivariant on symmetric inputs too.
+
+Cost: :func:`frame_forms` computes a frame set and every canonical form under it in one
+pass. The PCA-based sources canonicalize once and derive each further form from the
+canonical one (a sign flip of columns, or one small matrix product), so ``k`` frames cost
+about one canonicalization plus ``k`` copies; all forms of a batch are sorted by one call
+of the tolerant row sort.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections import namedtuple
 
 import numpy as np
 
-from ._kernels.fields import geometric_points, weighted_centroid
+from ._kernels.fields import geometric_field, geometric_points, weighted_centroid
+from ._kernels.lexsort import SORT_RTOL, fast_lexsort, gather_points
 from .groups import get_group, haar_orthogonal
+from .groups._base import rotate_fields
 
-__all__ = ["FRAME_KINDS", "FrameSet", "GroupSpec", "parse_group", "frame_set", "canonical_forms",
-           "apply_frames", "map_back", "to_frames", "haar_elements"]
+__all__ = ["FRAME_KINDS", "CONTINUOUS_KINDS", "FINITE_KINDS", "FrameSet", "FrameForms", "GroupSpec",
+           "parse_group", "check_kind", "frame_set", "frame_forms", "canonical_forms", "apply_frames",
+           "map_back", "to_frames", "haar_elements"]
 
-FRAME_KINDS = ("pca", "minimal", "weighted", "sampled")
+FRAME_KINDS = ("pca", "minimal", "weighted", "sampled", "group")
+CONTINUOUS_KINDS = ("pca", "minimal", "weighted", "sampled")   # continuous rotation groups
+FINITE_KINDS = ("group", "minimal")                             # finite rotation groups
 CUTOFF = 1e-2           # weighted frames: weights below this × the largest are dropped (continuously)
-SUPPORTED = "O(d), SO(d), E(d) or SE(d) (e.g. 'O2', 'SO3', 'E3', 'SE3'), optionally × S_n ('SE3xS_n')"
+SUPPORTED = ("O(d), SO(d), E(d) or SE(d) (e.g. 'O2', 'SO3', 'E3', 'SE3') or a finite rotation group "
+             "('C4', 'D3', 'O', 'I'), optionally × S_n ('SE3xS_n', 'D4xS_n')")
 
-GroupSpec = namedtuple("GroupSpec", ["group", "geometric", "d", "special", "translating", "permuting"])
+GroupSpec = namedtuple("GroupSpec", ["group", "geometric", "d", "special", "translating", "permuting",
+                                     "finite"], defaults=(False,))
 GroupSpec.__doc__ = """A group that frame averaging supports, taken apart: the whole group, its
-geometric factor (O(d)/SO(d)/E(d)/SE(d)), the dimension, whether it is special, whether it
-translates and whether it permutes points."""
+geometric factor (O(d)/SO(d)/E(d)/SE(d) or a finite rotation group), the dimension, whether
+it is special, whether it translates, whether it permutes points and whether it is finite."""
+
+FrameForms = namedtuple("FrameForms", ["frames", "Q", "order", "rows", "weights"])
+FrameForms.__doc__ = """A frame set and every canonical form with positive weight (:func:`frame_forms`).
+
+``frames`` : :class:`FrameSet`; ``Q`` : ``(N, m, width)`` canonical forms, one per row
+``rows = (sample index, frame index)`` (in sample order); ``order`` : for groups with S_n,
+``(perm, runs)`` — each form's sorting order and, per sorted position, the index of its run
+of tied points (``None`` without S_n); ``weights`` : ``(N,)`` the rows' frame weights."""
 
 FrameSet = namedtuple("FrameSet", ["R", "t", "weights", "line"], defaults=(None,))
 FrameSet.__doc__ = """Frames of ``n`` samples, ``k`` per sample (padded with zero weights).
@@ -84,15 +115,32 @@ def parse_group(group):
     geometric = [f for f in g.factors if f.rotates]
     perms = [f for f in g.factors if f.permutes and not f.rotates]
     geo = geometric[0] if len(geometric) == 1 else None
-    if (geo is None or geo.rescales or geo.is_finite or "points" not in geo.layout_kinds
+    if (geo is None or geo.rescales or "points" not in geo.layout_kinds
+            or (geo.is_finite and geo.translates)
             or len(perms) > 1 or len(geometric) + len(perms) != len(g.factors)):
         raise ValueError(f"group={g.name!r} is not supported by frame averaging; use {SUPPORTED}.")
-    return GroupSpec(g, geo, geo.d, geo.special, geo.translates, bool(perms))
+    return GroupSpec(g, geo, geo.d, geo.special, geo.translates, bool(perms), bool(geo.is_finite))
+
+
+def check_kind(spec, kind):
+    """Raise a ``ValueError`` naming ``frames`` when ``spec``'s group has no frames of ``kind``."""
+    kinds = FINITE_KINDS if spec.finite else CONTINUOUS_KINDS
+    if kind not in kinds:
+        what = "finite" if spec.finite else "continuous"
+        raise ValueError(f"frames={kind!r} is not available for the {what} group {spec.group.name!r}; "
+                         f"use one of {kinds}.")
+
+
+@functools.lru_cache(maxsize=None)
+def _signs(d, special):
+    signs = np.array(list(itertools.product([1.0, -1.0], repeat=d)))
+    signs = signs[np.prod(signs, axis=1) > 0] if special else signs
+    signs.setflags(write=False)
+    return signs
 
 
 def _sign_table(d, special):
-    signs = np.array(list(itertools.product([1.0, -1.0], repeat=d)))
-    return signs[np.prod(signs, axis=1) > 0] if special else signs
+    return _signs(int(d), bool(special))
 
 
 def _centred(Y, w):
@@ -119,8 +167,17 @@ def sign_tolerance(dtype):
     return 1e-3 if np.dtype(dtype) == np.float32 else 1e-6
 
 
-def frame_set(P, layout, spec, kind, *, canonical=None, elements=None, sharpness=10.0, dtype=np.float64):
+def frame_set(P, layout, spec, kind, *, canonicalizer=None, elements=None, sharpness=10.0, dtype=None):
     """Frame set of every sample of the working array ``P`` (``(n, m, width)``).
+
+    The frames of :func:`frame_forms`, without keeping the canonical forms.
+    """
+    return frame_forms(P, layout, spec, kind, canonicalizer=canonicalizer, elements=elements,
+                       sharpness=sharpness, dtype=dtype).frames
+
+
+def frame_forms(P, layout, spec, kind, *, canonicalizer=None, elements=None, sharpness=10.0, dtype=None):
+    """Frame set of every sample and its canonical form under each frame of positive weight.
 
     Parameters
     ----------
@@ -129,40 +186,121 @@ def frame_set(P, layout, spec, kind, *, canonical=None, elements=None, sharpness
     layout : PointLayout
     spec : GroupSpec
         From :func:`parse_group`.
-    kind : {"pca", "minimal", "weighted", "sampled"}
-    canonical : ndarray of shape (n, d, d) or None
-        The canonical rotation part ``E(x)`` of each sample (``"pca"``, ``"minimal"``,
-        ``"sampled"``); the estimators pass the library's PCA canonicalizer's frames.
+    kind : {"pca", "minimal", "weighted", "sampled", "group"}
+        Checked against the group with :func:`check_kind`.
+    canonicalizer : Canonicalizer or None
+        The PCA canonicalizer of ``spec.geometric`` (``"pca"``, ``"minimal"``, ``"sampled"``
+        on continuous groups): its canonical form and frame are computed once and every
+        other frame's form derived from them.
     elements : ndarray of shape (k, d, d) or None
-        Fixed group elements for ``"sampled"``.
+        Fixed rotation parts for ``"sampled"``.
     sharpness : float, default=10.0
         ``β`` of the weighted frames: larger gives fewer frames and steeper weights.
-    dtype : dtype
-        Dtype of the caller's input (sets the sign tolerance of ``"minimal"``).
+    dtype : dtype or None
+        Dtype of the caller's input (sign and tie tolerances); None: that of ``P``.
 
     Returns
     -------
-    FrameSet
+    FrameForms
     """
-    Y, w, _ = geometric_points(P, layout)
-    Yc, c, s, W = _centred(Y, w)
-    n, d = Y.shape[0], spec.d
-    t = c if spec.translating else None
+    check_kind(spec, kind)
+    dtype = np.dtype(P.dtype if dtype is None else dtype)
+    if spec.finite:
+        return _finite_forms(P, layout, spec, kind, dtype)
     if kind == "weighted":
+        Y, w, _ = geometric_points(P, layout)
+        Yc, c, s, W = _centred(Y, w)
+        t = c if spec.translating else None
         if not spec.translating:  # O(d)/SO(d) fix the origin, not the centroid: build on the points as given
-            Yc, _, s, W = Y, c, np.einsum("nm,nmd->n", w, Y**2) / W, W
-        floor = 1e-18 if np.dtype(dtype) == np.float64 else 1e-10   # squared rounding noise
+            Yc, s = Y, np.einsum("nm,nmd->n", w, Y**2) / W
+        floor = 1e-18 if dtype == np.float64 else 1e-10   # squared rounding noise
         R, weights, line = _weighted(Yc, w, s, W, spec, float(sharpness), floor)
-        return FrameSet(R, t, weights, line)
-    if kind not in ("pca", "minimal", "sampled"):
-        raise ValueError(f"frames must be one of {FRAME_KINDS}; got {kind!r}.")
-    E = np.asarray(canonical, dtype=np.float64)
+        fs = FrameSet(R, t, weights, line)
+        i, j = np.nonzero(weights > 0)
+        Q = _forms(P[i], R[i, j], None if t is None else t[i], layout)
+        return _finish(fs, Q, (i, j), spec, layout)
+    # PCA-based sources: one canonicalization, then each frame relative to it
+    Z0, h = canonicalizer.canonicalize(P, layout)
+    E = np.asarray(spec.geometric.matrices(h), dtype=np.float64)
+    t = np.asarray(spec.geometric.translations(h), dtype=np.float64) if spec.translating else None
+    n, d = E.shape[0], spec.d
     signs = _sign_table(d, spec.special)                       # (K, d)
-    R = E[:, None, :, :] * signs[None, :, None, :]
     if kind == "pca":
-        return FrameSet(R, t, np.full((n, len(signs)), 1.0 / len(signs)))
-    m3 = _skew(Yc, w, np.swapaxes(E, 1, 2), s, W)             # (n, d): along each axis of E
-    decided = np.abs(m3) > sign_tolerance(dtype)
+        weights = np.full((n, len(signs)), 1.0 / len(signs))
+    else:
+        weights = _open_signs(Z0, layout, signs, dtype)
+    M = np.broadcast_to(np.eye(d) * signs[:, None, :], (len(signs), d, d))   # diag(s): relative frames
+    if kind == "sampled":
+        # the open signs (the input's mirror symmetries) times the Haar elements, so the set
+        # stays equivariant where the canonical frame's sign is a free choice
+        G = np.asarray(elements, dtype=np.float64)
+        M = np.einsum("Kij,kjl->Kkil", M, G).reshape(-1, d, d)
+        weights = np.repeat(weights, len(G), axis=1) / len(G)
+    if kind == "sampled":
+        R = np.matmul(E[:, None], M[None])                      # (n, K, d, d)
+    else:
+        R = E[:, None, :, :] * signs[None, :, None, :]          # E·diag(s): a column sign flip
+    R, weights, idx = _compact(R, weights, return_index=True)
+    fs = FrameSet(R, t, weights)
+    i, j = np.nonzero(weights > 0)
+    Mrows = M[idx[i, j]]
+    if kind == "sampled":
+        Q = _relative(Z0[i], Mrows, layout)
+    elif len(i) == n and (signs[idx[i, j]] > 0).all():
+        Q = Z0                     # one frame per sample, the canonical one (generic "minimal")
+    else:  # sign flips of columns: no product needed
+        Q = _flip(Z0[i], signs[idx[i, j]], layout)
+    return _finish(fs, Q, (i, j), spec, layout)
+
+
+def _finish(fs, Q, rows, spec, layout):
+    """Sort the forms' points (S_n) and bundle the rows."""
+    i, j = rows
+    order = None
+    if spec.permuting:
+        Q, order = _sorted_forms(Q)
+    return FrameForms(fs, Q, order, rows, fs.weights[i, j])
+
+
+def _open_signs(Z0, layout, signs, dtype):
+    """``"minimal"`` weights: the sign vectors of ``signs`` that agree with every axis the
+    canonical form's third moments decide (equal weights over them)."""
+    n, m = Z0.shape[:2]
+    A = np.ascontiguousarray(Z0[..., layout.slice_of(geometric_field(layout).name)], dtype=np.float64)
+    d = A.shape[2]
+    if not np.isnan(A.reshape(-1)).any():
+        # no absent points: moments by matrix products (reductions over the short point and
+        # coordinate axes are several times slower in numpy)
+        per_axis = np.tile(np.eye(d), (m, 1)) / m                 # (m·d, d): mean over points
+        flat = A.reshape(n, m * d)
+        Yc = A - (flat @ per_axis)[:, None, :]
+        sq = Yc * Yc
+        s = sq.reshape(n, m * d) @ np.full(m * d, 1.0 / m)
+        m3 = (sq * Yc).reshape(n, m * d) @ per_axis               # (n, d): along each canonical axis
+        total = (flat * flat) @ np.ones(m * d)
+    else:
+        Y, w, _ = geometric_points(Z0, layout)
+        Y = np.asarray(Y, dtype=np.float64)
+        Yc, _, s, W = _centred(Y, w)
+        m3 = np.einsum("nm,nmd->nd", w, Yc * Yc * Yc) / W[:, None]
+        total = np.einsum("nm,nmd->n", w, np.where(w[..., None] > 0, Y, 0.0) ** 2)
+    root = np.sqrt(np.maximum(s, 0.0))
+    m3 = np.where((root > 0)[:, None], m3 / np.where(root > 0, s * root, 1.0)[:, None], 0.0)
+    flat = s <= 1e-20 * np.maximum(total, 1e-300)                 # no spread: one frame
+    tol = sign_tolerance(dtype)
+    # the common case: every axis decided and already oriented (positive third moment), so
+    # only the canonical frame (signs all +1, the table's first row) is left open
+    easy = (m3 > tol).all(axis=1) | flat
+    weights = np.zeros((len(m3), len(signs)))
+    weights[easy, 0] = 1.0
+    rest = np.flatnonzero(~easy)
+    if rest.size:
+        weights[rest] = _open_sign_weights(m3[rest], signs, tol)
+    return weights
+
+
+def _open_sign_weights(m3, signs, tol):
+    decided = np.abs(m3) > tol
     want = np.where(m3 >= 0, 1.0, -1.0)
     ok = np.all(~decided[:, None, :] | (signs[None] == want[:, None, :]), axis=2)  # (n, K)
     stuck = ~ok.any(axis=1)
@@ -170,18 +308,83 @@ def frame_set(P, layout, spec, kind, *, canonical=None, elements=None, sharpness
         weakest = np.argmin(np.where(decided, np.abs(m3), np.inf), axis=1)
         decided[stuck, weakest[stuck]] = False
         ok = np.all(~decided[:, None, :] | (signs[None] == want[:, None, :]), axis=2)
-    flat = s <= 1e-20 * np.maximum(np.einsum("nmd->n", Y**2), 1e-300)  # no spread: one frame
-    ok[flat] = False
-    ok[flat, 0] = True
-    weights = ok / ok.sum(axis=1, keepdims=True)
-    if kind == "sampled":
-        # the open signs (the input's mirror symmetries) times the Haar elements, so the set
-        # stays equivariant where the canonical frame's sign is a free choice
-        G = np.asarray(elements, dtype=np.float64)
-        R = np.einsum("nKij,kjl->nKkil", R, G).reshape(n, -1, d, d)
-        weights = np.repeat(weights, len(G), axis=1) / len(G)
-        R, weights = _compact(R, weights)
-    return FrameSet(R, t, weights)
+    return ok / ok.sum(axis=1, keepdims=True)
+
+
+def _geometric_slices(layout):
+    return [layout.slice_of(f.name) for f in layout.fields if f.is_geometric]
+
+
+def _flip(Z, s, layout):
+    """``Z`` with each geometric field's columns times the signs ``s`` (``(N, d)``)."""
+    col = np.ones((len(Z), Z.shape[2]), dtype=Z.dtype)
+    for sl in _geometric_slices(layout):
+        col[:, sl] = s
+    return Z * col[:, None, :]
+
+
+def _relative(Z, M, layout):
+    """Each geometric field of ``Z`` (rows of coordinates) times ``M`` (``(N, d, d)``)."""
+    out = Z.copy()
+    Mt = M.astype(Z.dtype) if np.issubdtype(Z.dtype, np.floating) else M
+    for sl in _geometric_slices(layout):
+        out[..., sl] = np.matmul(Z[..., sl], Mt)
+    return out
+
+
+def _forms(P, R, t, layout):
+    """Canonical forms ``R⁻¹(x − t)`` of the rows of ``P`` for frames ``(R, t)``."""
+    Rt = np.swapaxes(R, -1, -2)
+    shift = None if t is None else -np.einsum("nij,nj->ni", Rt, t)
+    return rotate_fields(Rt, P, layout, shift)
+
+
+def _finite_forms(P, layout, spec, kind, dtype):
+    """Finite groups: the forms under every element (``"group"``), or under the elements
+    whose form is smallest (``"minimal"``: one for generic inputs, the coset of the input's
+    symmetry for symmetric ones)."""
+    G = np.asarray(spec.geometric.matrices(spec.geometric.elements()), dtype=np.float64)
+    n, K = P.shape[0], len(G)
+    i, j = np.repeat(np.arange(n), K), np.tile(np.arange(K), n)
+    R = np.broadcast_to(G[None], (n, K) + G.shape[1:])
+    # forms under each element: rows of points times the element's matrix (g⁻¹·x)
+    Q = _relative(np.repeat(P, K, axis=0), G[j], layout)
+    order = None
+    if spec.permuting:
+        Q, order = _sorted_forms(Q)
+    if kind == "group":
+        fs = FrameSet(R.copy(), None, np.full((n, K), 1.0 / K))
+        return FrameForms(fs, Q, order, (i, j), fs.weights[i, j])
+    keys = _rounded_keys(Q, dtype).reshape(n, K, -1)
+    best = np.zeros((n, K), bool)
+    best[:, 0] = True
+    smallest = keys[:, 0].copy()
+    for k in range(1, K):              # lexicographic minimum of the rounded forms
+        diff = np.where(keys[:, k] == smallest, 0.0, keys[:, k] - smallest)   # inf == inf: absent points
+        nz = diff != 0
+        first = np.argmax(nz, axis=1)
+        sign = np.where(nz.any(axis=1), np.sign(diff[np.arange(n), first]), 0.0)
+        less = sign < 0
+        best[less] = False
+        best[less, k] = True
+        best[sign == 0, k] = True
+        smallest[less] = keys[less, k]
+    weights = best / best.sum(axis=1, keepdims=True)
+    keep = best.reshape(-1)
+    fs = FrameSet(R.copy(), None, weights)
+    if order is not None:
+        order = (order[0][keep], order[1][keep])
+    return FrameForms(fs, Q[keep], order, (i[keep], j[keep]), weights.reshape(-1)[keep])
+
+
+def _rounded_keys(Q, dtype):
+    """Forms flattened and rounded to ``1e-8`` of their sample's size (``1e-4`` for float32
+    input), absent points as +inf: forms that agree up to rounding noise get equal keys."""
+    Z = np.where(np.isnan(Q), 0.0, Q).astype(np.float64)
+    scale = np.maximum(np.abs(Z).max(axis=(1, 2), keepdims=True), 1e-300)
+    keys = np.round(Z / (scale * (1e-8 if np.dtype(dtype) == np.float64 else 1e-4)))
+    keys = np.where(np.isnan(Q), np.inf, keys)
+    return keys.reshape(len(Q), -1)
 
 
 def _cut(a):
@@ -270,22 +473,34 @@ def _both_orientations(R, weights, Yc, w, s, W, beta):
     return np.concatenate([R, mirror], axis=1), np.concatenate([weights * p, weights * (1 - p)], axis=1)
 
 
-def _compact(R, weights):
+def _compact(R, weights, return_index=False):
     """Keep the columns some sample uses (frames with weight 0 everywhere are dropped)."""
-    order = np.argsort(-weights, axis=1, kind="stable")
     k = max(int((weights > 0).sum(axis=1).max(initial=0)), 1)
-    idx = order[:, :k]
-    return (np.take_along_axis(R, idx[:, :, None, None], axis=1),
-            np.take_along_axis(weights, idx, axis=1).copy())
+    if k == 1:     # one frame per sample (generic "minimal"): no sort needed
+        idx = np.argmax(weights, axis=1)[:, None]
+    else:
+        idx = np.argsort(-weights, axis=1, kind="stable")[:, :k]
+    out = (np.take_along_axis(R, idx[:, :, None, None], axis=1),
+           np.take_along_axis(weights, idx, axis=1).copy())
+    return out + (idx,) if return_index else out
 
 
-def _elements(spec, R, t):
-    """Group elements of the geometric factor for ``(N, d, d)`` rotations and ``(N, d)`` shifts
-    (None for groups that do not translate)."""
-    return spec.geometric.nearest_element(R, t)
+def _sorted_forms(Q):
+    """Each form's points in tolerant lexicographic order (the ``sort`` canonicalizer's
+    kernel), with the runs of tied points: ``(sorted Q, (perm, runs))``."""
+    order, out = fast_lexsort(Q)
+    if order is None:          # absent points (NaN rows) or non-float input: rounded keys
+        order, runs = _sort_order(Q)
+        return gather_points(Q, order), (order, runs)
+    scale = np.abs(out).reshape(len(out), -1).max(axis=1)
+    tol = SORT_RTOL[out.dtype] * np.maximum(scale, np.finfo(out.dtype).tiny)
+    same = np.all(np.abs(out[:, 1:] - out[:, :-1]) <= tol[:, None, None], axis=2)
+    runs = np.zeros(same.shape[:1] + (same.shape[1] + 1,), np.intp)
+    np.cumsum(~same, axis=1, out=runs[:, 1:])
+    return out, (order, runs)
 
 
-def _sort_order(Q, layout):
+def _sort_order(Q, layout=None):
     """Per sample, the order of points sorted by their canonical coordinates (rounded to
     1e-8 of the sample's scale, 1e-4 for float32 input, so rounding noise does not reorder
     tied points; absent points last)."""
@@ -306,21 +521,18 @@ def _sort_order(Q, layout):
 
 
 def apply_frames(fs, P, layout, spec, rows):
-    """Canonical forms ``h⁻¹·x`` for the frames ``rows = (sample index, frame index)``.
+    """Canonical forms ``h⁻¹·x`` for the frames ``rows = (sample index, frame index)``,
+    computed from the frames directly (the reference for :func:`frame_forms`).
 
     Returns ``(Q, order)``: ``Q`` of shape ``(len, m, width)`` and, for groups with S_n,
     ``(perm, runs)``: the sorting order of each form's points and, per sorted position, the
     index of its run of tied points (``None`` without S_n).
     """
     i, j = rows
-    R = fs.R[i, j]
-    t = None if fs.t is None else fs.t[i]
-    g = spec.geometric.inverse(_elements(spec, R, t))
-    Q = spec.geometric.act(g, P[i], layout)
+    Q = _forms(P[i], fs.R[i, j], None if fs.t is None else fs.t[i], layout)
     if not spec.permuting:
         return Q, None
-    order, runs = _sort_order(Q, layout)
-    return np.take_along_axis(Q, order[..., None], axis=1), (order, runs)
+    return _sorted_forms(Q)
 
 
 def canonical_forms(fs, P, layout, spec):
@@ -340,13 +552,13 @@ def map_back(fs, Yc, target_layout, spec, rows, order):
         perm, runs = order
         # tied points are interchangeable: give each the mean of its run (averaging over
         # the orders the sort leaves open keeps the output equivariant)
-        N, m = runs.shape
-        sums = np.zeros((N, m) + Yc.shape[2:])
-        counts = np.zeros((N, m))
-        rows_ = np.broadcast_to(np.arange(N)[:, None], runs.shape)
-        np.add.at(sums, (rows_, runs), Yc)
-        np.add.at(counts, (rows_, runs), 1.0)
-        Yc = (sums / np.maximum(counts, 1.0)[..., None])[rows_, runs]
+        if (runs[:, -1] < runs.shape[1] - 1).any():
+            N, m = runs.shape
+            flat = (runs + (np.arange(N) * m)[:, None]).reshape(-1)
+            sums = np.zeros((N * m,) + Yc.shape[2:])
+            np.add.at(sums, flat, Yc.reshape((N * m,) + Yc.shape[2:]))
+            counts = np.bincount(flat, minlength=N * m)
+            Yc = (sums / np.maximum(counts, 1)[:, None])[flat].reshape(Yc.shape)
         out = np.empty_like(Yc)
         np.put_along_axis(out, perm[..., None], Yc, axis=1)
         Yc = out
@@ -357,19 +569,16 @@ def map_back(fs, Yc, target_layout, spec, rows, order):
             if f.is_geometric:
                 sl = target_layout.slice_of(f.name)
                 Yc[fs.line[i], :, sl.start + 1:sl.stop] = 0.0
-    t = None if fs.t is None else fs.t[i]
-    return spec.geometric.act(_elements(spec, fs.R[i, j], t), Yc, target_layout)
+    return rotate_fields(fs.R[i, j], Yc, target_layout, None if fs.t is None else fs.t[i])
 
 
 def to_frames(fs, Y, target_layout, spec, rows, order):
     """Targets ``Y`` (``(n, mt, wt)``) in the canonical frames ``rows`` (sorted like the inputs
     when they have one row per point)."""
     i, j = rows
-    t = None if fs.t is None else fs.t[i]
-    g = spec.geometric.inverse(_elements(spec, fs.R[i, j], t))
-    Yc = spec.geometric.act(g, Y[i], target_layout)
+    Yc = _forms(Y[i], fs.R[i, j], None if fs.t is None else fs.t[i], target_layout)
     if order is not None and Yc.shape[1] == order[0].shape[1]:
-        Yc = np.take_along_axis(Yc, order[0][..., None], axis=1)
+        Yc = gather_points(Yc, order[0])
     return Yc
 
 

@@ -11,7 +11,7 @@ import pickle
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.linear_model import LogisticRegression, Ridge
@@ -25,13 +25,42 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skcanon._canonicalizer import CanonicalizerTransformer
 from skcanon._frame_averaging import FrameAveragingClassifier, FrameAveragingRegressor
-from skcanon.frames import FRAME_KINDS, canonical_forms, parse_group
+from skcanon.frames import (
+    CONTINUOUS_KINDS,
+    FINITE_KINDS,
+    FRAME_KINDS,
+    apply_frames,
+    canonical_forms,
+    frame_forms,
+    parse_group,
+)
 from skcanon.groups import EXAMPLES, get_group
 from skcanon.layouts import PointLayout
 from skcanon.metrics import continuity_ratio
 
 GROUPS = ["O2", "SO2", "E2", "SE2", "O3", "SO3", "E3", "SE3", "O2xS_n", "SE3xS_n", "E3xS_n"]
 N_POINTS = 8
+
+
+def _supported_cases():
+    """Every (group, frame source) frame averaging supports, enumerated from the example
+    groups (alone and × S_n) and the kinds each group's capabilities allow."""
+    cases = []
+    for alias in EXAMPLES:
+        g = get_group(alias)
+        for name in (alias, f"{alias}xS_n") if g.d is not None else (alias,):
+            try:
+                spec = parse_group(name)
+            except ValueError:
+                continue
+            for kind in FINITE_KINDS if spec.finite else CONTINUOUS_KINDS:
+                if not (kind == "weighted" and spec.d > 3):
+                    cases.append((name, kind))
+    return cases
+
+
+CASES = _supported_cases()
+FINITE_CASES = [c for c in CASES if parse_group(c[0]).finite]
 
 
 def _dim(group):
@@ -103,8 +132,14 @@ def _tol(dtype):
 INPUTS = st.sampled_from(["generic", "polygon", "cube", "planar", "collinear"])
 
 
-@pytest.mark.parametrize("group", GROUPS)
-@pytest.mark.parametrize("frames", FRAME_KINDS)
+def test_cases_cover_every_group_with_frames():
+    names = {c[0] for c in CASES}
+    assert {"SO2", "E3", "SE3xS_n", "C4", "D4xS_n", "O", "I", "IxS_n"} <= names
+    assert not names & {"T2", "scaling", "S_n", "Sim3", "SSim2"}
+
+
+@pytest.mark.parametrize("group,frames", CASES)
+@settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 2**16), kind=INPUTS, dtype=st.sampled_from([np.float64, np.float32]))
 def test_classifier_invariant(group, frames, seed, kind, dtype):
     clf = _fitted("classifier", group, frames)
@@ -118,8 +153,11 @@ def test_classifier_invariant(group, frames, seed, kind, dtype):
     np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-9)
 
 
-@pytest.mark.parametrize("group", ["SO2", "E2", "SE3", "O3", "O2xS_n", "SE3xS_n"])
-@pytest.mark.parametrize("frames", FRAME_KINDS)
+REGRESSOR_CASES = [c for c in CASES if c[0] in ("SO2", "E2", "SE3", "O3", "O2xS_n", "SE3xS_n")] + FINITE_CASES
+
+
+@pytest.mark.parametrize("group,frames", REGRESSOR_CASES)
+@settings(max_examples=40, deadline=None)
 @given(seed=st.integers(0, 2**16), kind=INPUTS, dtype=st.sampled_from([np.float64, np.float32]))
 def test_regressor_invariant_and_equivariant(group, frames, seed, kind, dtype):
     d = _dim(group)
@@ -132,10 +170,12 @@ def test_regressor_invariant_and_equivariant(group, frames, seed, kind, dtype):
     scale = max(np.abs(a).max(), 1.0)
     assert a.shape == (len(X),)
     np.testing.assert_allclose(b, a, atol=_tol(dtype) * scale * (10 if dtype == np.float32 else 1))
-    if parse_group(group).permuting and frames != "weighted" and kind in ("polygon", "cube"):
+    spec = parse_group(group)
+    if spec.permuting and not spec.finite and frames != "weighted" and kind in ("polygon", "cube"):
         # documented: the PCA tie rule picks one of the symmetric frames of a set with point
         # symmetry, so moving targets are equivariant up to that symmetry; weighted frames
-        # include every symmetric choice and are exact (checked by the other cases)
+        # include every symmetric choice and are exact (checked by the other cases), and so
+        # are finite groups' "group" and "minimal" sets (every element / the whole coset)
         return
     eq = _fitted("equivariant", group, frames)
     Ya, Yb = eq.predict(X), eq.predict(moved)
@@ -144,8 +184,9 @@ def test_regressor_invariant_and_equivariant(group, frames, seed, kind, dtype):
     np.testing.assert_allclose(Yb, expected, atol=_tol(dtype) * scale * (10 if dtype == np.float32 else 1))
 
 
-@pytest.mark.parametrize("group", ["O2", "SE2", "SO3", "E3", "SE3xS_n"])
-@pytest.mark.parametrize("frames", FRAME_KINDS)
+@pytest.mark.parametrize("group,frames", [c for c in CASES if c[0] in ("O2", "SE2", "SO3", "E3", "SE3xS_n")]
+                         + FINITE_CASES)
+@settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 2**16), kind=INPUTS)
 def test_weights_nonnegative_and_sum_to_one(group, frames, seed, kind):
     clf = _fitted("classifier", group, frames)
@@ -245,11 +286,12 @@ def test_integer_sample_weight_equals_repeating_samples():
     X = rs.normal(size=(20, 12))
     y = rs.normal(size=20)
     sw = rs.randint(0, 3, size=20)
-    for frames in FRAME_KINDS:
-        model = FrameAveragingRegressor(Ridge(), group="SE3", frames=frames, random_state=0)
-        a = clone(model).fit(X, y, sample_weight=sw)
-        b = clone(model).fit(np.repeat(X, sw, 0), np.repeat(y, sw))
-        np.testing.assert_allclose(a.predict(X), b.predict(X), atol=1e-8)
+    for group, frames in [("SE3", kind) for kind in CONTINUOUS_KINDS] + [("O", "group"), ("D4", "minimal")]:
+        X_ = X if parse_group(group).d == 3 else X[:, :8]
+        model = FrameAveragingRegressor(Ridge(), group=group, frames=frames, random_state=0)
+        a = clone(model).fit(X_, y, sample_weight=sw)
+        b = clone(model).fit(np.repeat(X_, sw, 0), np.repeat(y, sw))
+        np.testing.assert_allclose(a.predict(X_), b.predict(X_), atol=1e-8)
 
 
 def test_predictions_do_not_depend_on_batch_size_and_input_is_untouched():
@@ -257,7 +299,7 @@ def test_predictions_do_not_depend_on_batch_size_and_input_is_untouched():
     X = rs.normal(size=(25, 15))
     y = rs.normal(size=(25, 15))
     X0, y0 = X.copy(), y.copy()
-    for frames in FRAME_KINDS:
+    for frames in CONTINUOUS_KINDS:
         model = FrameAveragingRegressor(group="SE3", frames=frames, target="position", random_state=0)
         a = clone(model).set_params(batch_size=None).fit(X, y)
         b = clone(model).set_params(batch_size=4).fit(X, y)
@@ -272,7 +314,7 @@ def test_three_d_input_and_absent_points():
     X[::3, -1] = np.nan          # ragged sets: absent last point
     y = np.arange(20) % 2
     G = get_group("SE3xS_n")
-    for frames in FRAME_KINDS:
+    for frames in CONTINUOUS_KINDS:
         clf = FrameAveragingClassifier(group="SE3xS_n", frames=frames).fit(X, y)
         moved = G.apply(G.sample(20, random_state=2, n_points=6), X, PointLayout(3))
         np.testing.assert_allclose(clf.predict_proba(moved), clf.predict_proba(X), atol=1e-8)
@@ -300,10 +342,15 @@ def test_pipeline_gridsearch_clone_pickle():
     X = rs.normal(size=(60, 12)) * np.tile([3.0, 2.0, 1.0], 4)
     y = (np.abs(X).sum(axis=1) > np.median(np.abs(X).sum(axis=1))).astype(int)
     pipe = make_pipeline(FunctionTransformer(), FrameAveragingClassifier(group="SO3"))
-    search = GridSearchCV(pipe, {"frameaveragingclassifier__frames": list(FRAME_KINDS)}, cv=2).fit(X, y)
-    assert search.best_params_["frameaveragingclassifier__frames"] in FRAME_KINDS
+    search = GridSearchCV(pipe, {"frameaveragingclassifier__frames": list(CONTINUOUS_KINDS)}, cv=2).fit(X, y)
+    assert search.best_params_["frameaveragingclassifier__frames"] in CONTINUOUS_KINDS
+    # finite groups: grid over the group and its frame sources
+    search = GridSearchCV(FrameAveragingClassifier(), {"group": ["O", "I"], "frames": list(FINITE_KINDS)},
+                          cv=2, error_score="raise").fit(X, y)
+    assert search.best_params_["frames"] in FINITE_KINDS
     for est in (FrameAveragingClassifier(group="SE3xS_n", frames="sampled", random_state=0),
-                FrameAveragingRegressor(group="E3", frames="weighted")):
+                FrameAveragingRegressor(group="E3", frames="weighted"),
+                FrameAveragingClassifier(group="IxS_n", frames="minimal")):
         c = clone(est)
         assert c.get_params() == est.get_params()
         c.fit(X, y)
@@ -348,7 +395,8 @@ def test_decision_function_and_vote_paths():
 
 # -- bad input -------------------------------------------------------------------------------
 @pytest.mark.parametrize("params,match", [
-    ({"group": "C4"}, "group"),
+    ({"group": "C4", "frames": "pca"}, "frames"),
+    ({"group": "SE3", "frames": "group"}, "frames"),
     ({"group": "S_n"}, "group"),
     ({"group": "Sim3"}, "group"),
     ({"group": "nonsense"}, "group"),
@@ -362,15 +410,17 @@ def test_unsupported_groups_raise_clear_errors(params, match):
 
 @pytest.mark.parametrize("alias", EXAMPLES)
 def test_supported_groups_follow_capabilities(alias):
-    """Every example group: frame averaging takes the continuous groups that rotate points
-    without rescaling them (alone or × S_n) and refuses every other with a clear error."""
+    """Every example group: frame averaging takes the groups that rotate points without
+    rescaling them, continuous or finite (alone or × S_n), and refuses every other with a
+    clear error."""
     g = get_group(alias)
-    supported = g.rotates and not g.rescales and not g.is_finite and g.acts_on(PointLayout(g.d))
+    supported = g.rotates and not g.rescales and g.acts_on(PointLayout(g.d))
     for name in (alias, f"{alias}xS_n") if g.d is not None else (alias,):
         if supported:
             spec = parse_group(name)
             assert (spec.d, spec.special, spec.translating) == (g.d, g.special, g.translates)
             assert spec.permuting == name.endswith("xS_n")
+            assert spec.finite == g.is_finite
         else:
             with pytest.raises(ValueError, match="not supported by frame averaging"):
                 parse_group(name)
@@ -466,3 +516,57 @@ def test_benchmark_script_runs_quick_and_prints_one_json_line():
     cont = rows[0]["continuity"]
     # weighted frames are continuous near the polyhedra, canonicalization is not
     assert cont["3-D polyhedra, SE3xS_n/weighted"] < 10 < cont["3-D polyhedra, SE3xS_n/canonicalization"]
+
+
+@pytest.mark.parametrize("group,frames", [c for c in CASES if c[0] in ("O2", "SE2", "SO3", "E3xS_n", "SE3xS_n")]
+                         + FINITE_CASES)
+@pytest.mark.parametrize("kind", ["generic", "polygon", "cube", "planar"])
+def test_batched_forms_equal_the_forms_of_the_frames(group, frames, kind):
+    """frame_forms derives every form from one canonicalization (or one product per element);
+    the result equals acting with each returned frame on the input."""
+    est = _fitted("classifier", group, frames)
+    d = _dim(group)
+    X = _batch(kind, d, 7, n=8)
+    P = X.reshape(len(X), -1, d)
+    canon = getattr(est, "canonicalizer_", None)
+    ff = frame_forms(P, est.layout_, est._spec, frames, elements=est.frame_elements_,
+                     canonicalizer=None if canon is None else canon.canonicalizer_)
+    Q, _ = apply_frames(ff.frames, P, est.layout_, est._spec, ff.rows)
+    np.testing.assert_allclose(ff.Q, Q, atol=1e-9)
+    np.testing.assert_allclose(np.bincount(ff.rows[0], ff.weights, minlength=len(X)), 1.0, atol=1e-12)
+
+
+@pytest.mark.parametrize("group", ["C4", "D3", "O", "I", "D4xS_n"])
+def test_group_frames_are_the_exact_group_average(group):
+    """frames="group": the prediction is the mean of the model over every element's form."""
+    spec = parse_group(group)
+    d = spec.d
+    rs = np.random.RandomState(0)
+    X = rs.normal(size=(30, N_POINTS * d))
+    y = X[:, 0] + X[:, 1] ** 2
+    reg = FrameAveragingRegressor(Ridge(), group=group, frames="group").fit(X, y)
+    G = spec.geometric.matrices(spec.geometric.elements())
+    P = X.reshape(len(X), N_POINTS, d)
+    forms = np.einsum("nmd,kde->nkme", P, G)            # g⁻¹·x for every element
+    if spec.permuting:
+        forms = np.stack([[f[np.lexsort(f.T[::-1])] for f in row] for row in forms])
+    expected = reg.estimator_.predict(forms.reshape(-1, N_POINTS * d)).reshape(len(X), -1).mean(axis=1)
+    np.testing.assert_allclose(reg.predict(X), expected, atol=1e-10)
+    assert reg.n_frames_fit_ == len(X) * len(G)
+
+
+@pytest.mark.parametrize("group,shape,n_sym", [("D4", "square", 8), ("C4", "square", 4), ("O", "cube", 24),
+                                               ("D4xS_n", "square", 8), ("OxS_n", "cube", 24)])
+def test_finite_minimal_frames_one_for_generic_the_symmetry_for_symmetric(group, shape, n_sym):
+    d = parse_group(group).d
+    S = (_regular_polygon(4, 4) if shape == "square"
+         else np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], float))
+    rs = np.random.RandomState(0)
+    generic = rs.normal(size=(3,) + S.shape)
+    X = np.concatenate([S[None], generic]).reshape(4, -1)
+    clf = FrameAveragingClassifier(group=group, frames="minimal").fit(X, [0, 1, 0, 1])
+    counts = (clf.frame_weights(X).weights > 0).sum(axis=1)
+    # the points of the square and cube are only symmetric as a set: without S_n their order
+    # breaks the symmetry unless the element maps each point to itself
+    expected = n_sym if parse_group(group).permuting else 1
+    assert counts[0] == expected and (counts[1:] == 1).all(), counts
