@@ -79,8 +79,10 @@ def _compiled(method):
     """Whether the row ran the compiled PCA passes (numba installed and enabled)."""
     if "pca" not in method:
         return None
-    from skcanon._kernels.pca import compiled_kernels
-
+    try:
+        from skcanon._kernels.pca import compiled_kernels
+    except ImportError:  # a version without the compiled passes
+        return False
     return compiled_kernels() is not None
 
 
