@@ -228,7 +228,7 @@ def frame_forms(P, layout, spec, kind, *, canonicalizer=None, elements=None, sha
     if kind == "pca":
         weights = np.full((n, len(signs)), 1.0 / len(signs))
     else:
-        weights = _open_signs(Z0, layout, signs, dtype)
+        weights = _open_signs(Z0, layout, signs, dtype, t)
     M = np.broadcast_to(np.eye(d) * signs[:, None, :], (len(signs), d, d))   # diag(s): relative frames
     if kind == "sampled":
         # the open signs (the input's mirror symmetries) times the Haar elements, so the set
@@ -242,15 +242,22 @@ def frame_forms(P, layout, spec, kind, *, canonicalizer=None, elements=None, sha
         R = E[:, None, :, :] * signs[None, :, None, :]          # E·diag(s): a column sign flip
     R, weights, idx = _compact(R, weights, return_index=True)
     fs = FrameSet(R, t, weights)
-    i, j = np.nonzero(weights > 0)
-    Mrows = M[idx[i, j]]
+    i, j = _rows_of(weights)
     if kind == "sampled":
-        Q = _relative(Z0[i], Mrows, layout)
+        Q = _relative(Z0[i], M[idx[i, j]], layout)
     elif len(i) == n and (signs[idx[i, j]] > 0).all():
         Q = Z0                     # one frame per sample, the canonical one (generic "minimal")
     else:  # sign flips of columns: no product needed
         Q = _flip(Z0[i], signs[idx[i, j]], layout)
     return _finish(fs, Q, (i, j), spec, layout)
+
+
+def _rows_of(weights):
+    """(sample, frame) index pairs of the positive weights, in sample order."""
+    n, K = weights.shape
+    if (weights > 0).all():
+        return np.repeat(np.arange(n), K), np.tile(np.arange(K), n)
+    return np.nonzero(weights > 0)
 
 
 def _finish(fs, Q, rows, spec, layout):
@@ -262,7 +269,7 @@ def _finish(fs, Q, rows, spec, layout):
     return FrameForms(fs, Q, order, rows, fs.weights[i, j])
 
 
-def _open_signs(Z0, layout, signs, dtype):
+def _open_signs(Z0, layout, signs, dtype, t=None):
     """``"minimal"`` weights: the sign vectors of ``signs`` that agree with every axis the
     canonical form's third moments decide (equal weights over them)."""
     n, m = Z0.shape[:2]
@@ -273,11 +280,15 @@ def _open_signs(Z0, layout, signs, dtype):
         # coordinate axes are several times slower in numpy)
         per_axis = np.tile(np.eye(d), (m, 1)) / m                 # (m·d, d): mean over points
         flat = A.reshape(n, m * d)
-        Yc = A - (flat @ per_axis)[:, None, :]
+        if t is None:
+            Yc = A - (flat @ per_axis)[:, None, :]
+        else:      # translating groups: the canonical form is centred already
+            Yc = A
         sq = Yc * Yc
         s = sq.reshape(n, m * d) @ np.full(m * d, 1.0 / m)
         m3 = (sq * Yc).reshape(n, m * d) @ per_axis               # (n, d): along each canonical axis
-        total = (flat * flat) @ np.ones(m * d)
+        # squared norms of the points as given: about the centroid plus the centroid's own
+        total = (flat * flat) @ np.ones(m * d) if t is None else m * (s + np.einsum("nd,nd->n", t, t))
     else:
         Y, w, _ = geometric_points(Z0, layout)
         Y = np.asarray(Y, dtype=np.float64)
@@ -323,20 +334,39 @@ def _flip(Z, s, layout):
     return Z * col[:, None, :]
 
 
+def _rows_times(Z, M):
+    """``Z @ M`` for ``(N, m, d)`` rows and ``(N, d, d)`` matrices, as ``d`` broadcast
+    multiply-adds (numpy's batched matmul is slow for tiny matrices)."""
+    d = M.shape[-1]
+    out = Z[:, :, 0, None] * M[:, None, 0, :]
+    for k in range(1, d):
+        out += Z[:, :, k, None] * M[:, None, k, :]
+    return out
+
+
 def _relative(Z, M, layout):
     """Each geometric field of ``Z`` (rows of coordinates) times ``M`` (``(N, d, d)``)."""
     out = Z.copy()
     Mt = M.astype(Z.dtype) if np.issubdtype(Z.dtype, np.floating) else M
     for sl in _geometric_slices(layout):
-        out[..., sl] = np.matmul(Z[..., sl], Mt)
+        out[..., sl] = _rows_times(Z[..., sl], Mt)
     return out
 
 
 def _forms(P, R, t, layout):
-    """Canonical forms ``R⁻¹(x − t)`` of the rows of ``P`` for frames ``(R, t)``."""
-    Rt = np.swapaxes(R, -1, -2)
-    shift = None if t is None else -np.einsum("nij,nj->ni", Rt, t)
-    return rotate_fields(Rt, P, layout, shift)
+    """Canonical forms ``R⁻¹(x − t)`` of the rows of ``P`` for frames ``(R, t)``: rows
+    ``(x − t)ᵀ R`` of each geometric field (``t`` moves positions only)."""
+    out = P.astype(np.result_type(P.dtype, np.float32), copy=True)
+    Rt = R.astype(out.dtype)
+    for f in layout.fields:
+        if not f.is_geometric:
+            continue
+        sl = layout.slice_of(f.name)
+        Z = out[..., sl]
+        if t is not None and f.kind == "position":
+            Z = Z - t[:, None, :].astype(out.dtype)
+        out[..., sl] = _rows_times(Z, Rt)
+    return out
 
 
 def _finite_forms(P, layout, spec, kind, dtype):
@@ -373,7 +403,7 @@ def _finite_forms(P, layout, spec, kind, dtype):
     keep = best.reshape(-1)
     fs = FrameSet(R.copy(), None, weights)
     if order is not None:
-        order = (order[0][keep], order[1][keep])
+        order = order.select(keep) if isinstance(order, _Order) else (order[0][keep], order[1][keep])
     return FrameForms(fs, Q[keep], order, (i[keep], j[keep]), weights.reshape(-1)[keep])
 
 
@@ -475,7 +505,12 @@ def _both_orientations(R, weights, Yc, w, s, W, beta):
 
 def _compact(R, weights, return_index=False):
     """Keep the columns some sample uses (frames with weight 0 everywhere are dropped)."""
-    k = max(int((weights > 0).sum(axis=1).max(initial=0)), 1)
+    positive = weights > 0
+    if positive.all():           # every frame used by every sample ("pca", "sampled", "group")
+        idx = np.broadcast_to(np.arange(weights.shape[1]), weights.shape)
+        out = (R, weights)
+        return out + (idx,) if return_index else out
+    k = max(int(positive.sum(axis=1).max(initial=0)), 1)
     if k == 1:     # one frame per sample (generic "minimal"): no sort needed
         idx = np.argmax(weights, axis=1)[:, None]
     else:
@@ -485,6 +520,41 @@ def _compact(R, weights, return_index=False):
     return out + (idx,) if return_index else out
 
 
+class _Order(tuple):
+    """``(perm, runs)`` of sorted forms; the runs of tied points (needed only to map moving
+    targets back) are computed on first use."""
+
+    def __new__(cls, perm, sorted_forms):
+        obj = super().__new__(cls, (perm, None))
+        obj._Q = sorted_forms
+        obj._runs = None
+        return obj
+
+    def __getitem__(self, key):
+        if key == 1 or key == -1:
+            if self._runs is None:
+                self._runs = _tie_runs(self._Q)
+            return self._runs
+        return tuple.__getitem__(self, key)
+
+    def __iter__(self):
+        yield self[0]
+        yield self[1]
+
+    def select(self, keep):
+        return _Order(self[0][keep], self._Q[keep])
+
+
+def _tie_runs(out):
+    """Per sorted position, the index of its run of points tied (within the sort's tolerance)."""
+    scale = np.abs(out).reshape(len(out), -1).max(axis=1)
+    tol = SORT_RTOL[out.dtype] * np.maximum(scale, np.finfo(out.dtype).tiny)
+    same = np.all(np.abs(out[:, 1:] - out[:, :-1]) <= tol[:, None, None], axis=2)
+    runs = np.zeros(same.shape[:1] + (same.shape[1] + 1,), np.intp)
+    np.cumsum(~same, axis=1, out=runs[:, 1:])
+    return runs
+
+
 def _sorted_forms(Q):
     """Each form's points in tolerant lexicographic order (the ``sort`` canonicalizer's
     kernel), with the runs of tied points: ``(sorted Q, (perm, runs))``."""
@@ -492,12 +562,7 @@ def _sorted_forms(Q):
     if order is None:          # absent points (NaN rows) or non-float input: rounded keys
         order, runs = _sort_order(Q)
         return gather_points(Q, order), (order, runs)
-    scale = np.abs(out).reshape(len(out), -1).max(axis=1)
-    tol = SORT_RTOL[out.dtype] * np.maximum(scale, np.finfo(out.dtype).tiny)
-    same = np.all(np.abs(out[:, 1:] - out[:, :-1]) <= tol[:, None, None], axis=2)
-    runs = np.zeros(same.shape[:1] + (same.shape[1] + 1,), np.intp)
-    np.cumsum(~same, axis=1, out=runs[:, 1:])
-    return out, (order, runs)
+    return out, _Order(order, out)
 
 
 def _sort_order(Q, layout=None):
