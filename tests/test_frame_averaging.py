@@ -236,6 +236,32 @@ def test_weighted_frames_continuous_through_degenerate_input(group, base):
     assert (np.linalg.norm(np.diff(canon, axis=0), axis=1) / step).max() > 50
 
 
+@pytest.mark.parametrize("group,base", [("D4", "square"), ("C6", "hexagon"), ("O", "cube"), ("I", "cube")])
+def test_group_frames_continuous_through_symmetric_input(group, base):
+    """frames="group": constant weights 1/|G| and an average over every element, so the
+    averaged form moves in proportion to the input along a path through a symmetric input
+    (where the single canonical element jumps)."""
+    d = _dim(group)
+    if base == "cube":
+        S = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], float)
+    else:
+        S = _regular_polygon(4 if base == "square" else 6, 4 if base == "square" else 6)
+    direction = np.random.RandomState(1).normal(size=S.shape)
+    ts = np.linspace(-1e-2, 1e-2, 41)
+    X = np.stack([(S + t * direction).ravel() for t in ts])
+    step = np.linalg.norm(X[1] - X[0])
+    fs = FrameAveragingRegressor(group=group, frames="group").fit(X, np.zeros(len(X))).frame_weights(X)
+    np.testing.assert_allclose(fs.weights, 1.0 / fs.weights.shape[1])
+    F = _averaged_form(group, "group", X)
+    jumps = np.linalg.norm(np.diff(F, axis=0), axis=1) / step
+    assert jumps.max() < 2.0, jumps.max()
+    if base in ("square", "cube"):
+        # as point sets (× S_n) these inputs are symmetric: the minimal set of one element
+        # per nearby input jumps there
+        M = _averaged_form(f"{group}xS_n", "minimal", X)
+        assert (np.linalg.norm(np.diff(M, axis=0), axis=1) / step).max() > 50
+
+
 def test_minimal_frames_one_for_generic_more_for_symmetric():
     clf = _fitted("classifier", "O2", "minimal")
     X = np.random.RandomState(3).normal(size=(5, 2 * N_POINTS)) * np.tile([2, 1], N_POINTS)
