@@ -301,7 +301,17 @@ def _open_signs(Z0, layout, signs, dtype, t=None):
     tol = sign_tolerance(dtype)
     # the common case: every axis decided and already oriented (positive third moment), so
     # only the canonical frame (signs all +1, the table's first row) is left open
-    easy = (m3 > tol).all(axis=1) | flat
+    strength = np.abs(m3)
+    decided = (strength > tol).all(axis=1)
+    negative = m3 < 0
+    easy = decided & ~negative.any(axis=1)
+    if len(signs) < 2 ** m3.shape[1]:
+        # special groups: the canonical frame flipped its least certain axis to reach
+        # determinant +1; that axis is the one left open, and the canonical frame the only one
+        weakest = np.argmin(strength, axis=1)
+        one = negative.sum(axis=1) == 1
+        easy |= decided & one & negative[np.arange(len(m3)), weakest]
+    easy |= flat
     weights = np.zeros((len(m3), len(signs)))
     weights[easy, 0] = 1.0
     rest = np.flatnonzero(~easy)

@@ -596,3 +596,28 @@ def test_finite_minimal_frames_one_for_generic_the_symmetry_for_symmetric(group,
     # breaks the symmetry unless the element maps each point to itself
     expected = n_sym if parse_group(group).permuting else 1
     assert counts[0] == expected and (counts[1:] == 1).all(), counts
+
+
+@pytest.mark.parametrize("group", ["SE2", "O2", "SO3", "E3", "SE3"])
+def test_minimal_shortcut_equals_the_sign_table_search(group):
+    """"minimal" takes the canonical frame alone where every third moment decides its axis
+    (and, for special groups, the one flipped axis is the least certain); that shortcut gives
+    the same weights as searching the sign table for every sample."""
+    from skcanon.frames import _open_sign_weights, _open_signs, _sign_table, sign_tolerance
+
+    spec = parse_group(group)
+    d = spec.d
+    rs = np.random.RandomState(0)
+    P = rs.normal(size=(400, 6, d)) * np.linspace(2.0, 1.0, d)
+    P[:40, :, -1] = 0.0                                   # planar: undecided last axis
+    P[40:80] = np.concatenate([P[40:80, :3], -P[40:80, :3]], axis=1)   # centrally symmetric
+    layout = PointLayout(d)
+    canon = CanonicalizerTransformer(group=spec.geometric, method="pca", layout=layout).fit(P).canonicalizer_
+    Z0, h = canon.canonicalize(P, layout)
+    t = np.asarray(spec.geometric.translations(h)) if spec.translating else None
+    signs = _sign_table(d, spec.special)
+    Y = Z0 - Z0.mean(axis=1, keepdims=True)
+    s = (Y**2).sum(axis=(1, 2)) / 6
+    m3 = (Y**3).sum(axis=1) / 6 / (s * np.sqrt(s))[:, None]
+    np.testing.assert_array_equal(_open_signs(Z0, layout, signs, np.float64, t),
+                                  _open_sign_weights(m3, signs, sign_tolerance(np.float64)))
