@@ -32,6 +32,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -303,11 +304,15 @@ DOC_NOTES = """
   could not decide no longer need the float64 retry, and the decisions (axes, signs,
   which samples the general path gets) are those of the float64 numpy path; canonical
   points agree with the numpy float32 path to its rounding (tested: compiled = numpy =
-  general path on the samples each serves, batch-size independent bit for bit). `sort`
-  builds its packed keys and gathers rows with compiled passes around numpy's SIMD sort
-  (same order, tested). Without numba (CI's core-install check, `SKCANON_NUMBA=0`) the numpy
-  passes serve; the `compiled` field of a row's JSON says which ran. Rows are one core: the
-  heuristics never call BLAS on the big arrays, and numba runs single-threaded here.
+  general path on the samples each serves, batch-size independent bit for bit). Without
+  numba (CI's core-install check, `SKCANON_NUMBA=0`) the numpy passes serve; the `compiled`
+  field of a row's JSON says which ran. The price: the first `pca` call of a process
+  imports numba and loads the cached kernels (about 0.5 s; about 3 s more the very first
+  time, when they are compiled into the package's `__pycache__`): the `pipeline/pca` rows,
+  one `fit` each in a fresh process, include it. Compiled passes around `sort`'s key sort
+  (packed keys and gather in two passes) were tried and not kept: no gain measurable over
+  numpy's passes on this machine. Rows are one core: the heuristics never call BLAS on the
+  big arrays, and the compiled passes are single-threaded.
 * Where the PCA SE(3) time still goes (compiled passes, 100,000 Gaussian clouds; one
   `python -m cProfile` of `transform` on the shared machine, largest first): the fast path
   (writing the canonical points, the closed-form eigensolver, orienting the frames, the
@@ -497,9 +502,12 @@ def write_docs(rows, info, command, quick, path=ROOT / "docs" / "performance.md"
             lines.update((k, v) for k, v in kept.items() if k.split("/")[0] == suite and k not in fresh)
         table = table[:2] + list(lines.values())
         status = {name: line.rstrip(" |").rsplit("|", 1)[-1].strip() for name, line in lines.items()}
+        # the date of the kept rows: the previous page's, or the one it kept itself
         before = next((ln.split(":", 1)[1].strip() for ln in previous.splitlines() if ln.startswith("* date:")), "?")
+        older = re.search(r"kept from earlier runs \(the oldest: ([^)]*)\)", previous)
         text = text.replace("* mode:", f"* rows measured by this run: {', '.join(fresh)}; the others are "
-                            f"kept from the page's previous run ({before})\n* mode:", 1)
+                            f"kept from earlier runs (the oldest: {older.group(1) if older else before})"
+                            "\n* mode:", 1)
     else:
         status = {r["name"]: r.get("status") for r in rows}
     met = sum(v == "met" for v in status.values())

@@ -254,26 +254,3 @@ def test_compiled_pca_results_do_not_depend_on_the_batch():
         np.testing.assert_array_equal(Zb, Z[sl])
         np.testing.assert_array_equal(Eb, E[sl])
 
-
-def test_compiled_lexsort_passes_give_numpy_order_and_rows(monkeypatch):
-    from skcanon._kernels import lexsort
-
-    if lexsort.compiled_kernels() is None:
-        pytest.skip("numba is not installed (the `fast` extra)")
-    rs = np.random.default_rng(11)
-    P = (rs.normal(size=(3000, 40, 3)) * [3.0, 2.0, 1.0]).astype(np.float32)
-    P[:300, 7, 0] = P[:300, 2, 0]                                # exact first-column ties
-    P[300:600, 9, 0] = P[300:600, 4, 0] * np.float32(1 + 1e-6)   # tolerant ties
-    P[600:700, :3, 0] = np.array([-0.0, 0.0, -1e-30], np.float32)
-    P[700:750] = np.round(P[700:750])                           # chains of ties
-    order, out = lexsort.fast_lexsort(P)
-    monkeypatch.setitem(lexsort._COMPILED, "kernels", None)
-    order0, out0 = lexsort.fast_lexsort(P)
-    np.testing.assert_array_equal(order, order0)
-    np.testing.assert_array_equal(out, out0)
-    np.testing.assert_array_equal(order, lexsort._tolerant_lexsort_general(P))
-    monkeypatch.delitem(lexsort._COMPILED, "kernels")
-    for bad in (np.nan, np.inf):                                 # the general path's inputs
-        Q = P[:10].copy()
-        Q[3, 5, 1] = bad
-        assert lexsort.fast_lexsort(Q) == (None, None)

@@ -49,34 +49,16 @@ def fast_lexsort(P, gather=True):
     n, m, width = V.shape
     if V.dtype not in (np.float32, np.float64) or not n or m < 2 or m > _MAX_KEY_POINTS:
         return None, None
-    kernels = compiled_kernels() if V.dtype == np.float32 and V.flags.c_contiguous else None
-    if kernels is not None:
-        # compiled: packed keys and the scale in one pass, numpy's SIMD sort of the keys,
-        # then the gather and the tie test in one more pass
-        key, scale = np.empty((n, m), np.uint64), np.empty(n, np.float32)
-        kernels.keys(V, V.view(np.int32), max(1, int(m - 1).bit_length()), key, scale)
-        if not np.isfinite(scale).all():
-            return None, None
-        tol = (SORT_RTOL[V.dtype] * np.maximum(scale, np.finfo(V.dtype).tiny)).astype(V.dtype)
-        key.sort(axis=1)
-        order, out = np.empty((n, m), np.intp), np.empty_like(V)
-        has_tie = np.empty(n, np.bool_)
-        kernels.gather(V, key, max(1, int(m - 1).bit_length()), tol, order, out, has_tie)
-        tied = np.flatnonzero(has_tie)
-        keys = out[:, :, 0]
-        if not gather:
-            out = None
-    else:
-        flat = V.reshape(n, -1)
-        scale = np.abs(flat).max(axis=1)   # NaN and inf propagate: one check covers them
-        if not np.isfinite(scale).all():
-            return None, None
-        tol = (SORT_RTOL[V.dtype] * np.maximum(scale, np.finfo(V.dtype).tiny)).astype(V.dtype)
-        first = V[:, :, 0]
-        order = _row_argsort(first, exact=False)
-        out = gather_points(V, order) if gather else None
-        keys = out[:, :, 0] if gather else np.take_along_axis(first, order, axis=1)
-        tied = np.flatnonzero(_rows_any(np.subtract(keys[:, 1:], keys[:, :-1]) <= tol[:, None]))
+    flat = V.reshape(n, -1)
+    scale = np.abs(flat).max(axis=1)   # NaN and inf propagate: one check covers them
+    if not np.isfinite(scale).all():
+        return None, None
+    tol = (SORT_RTOL[V.dtype] * np.maximum(scale, np.finfo(V.dtype).tiny)).astype(V.dtype)
+    first = V[:, :, 0]
+    order = _row_argsort(first, exact=False)
+    out = gather_points(V, order) if gather else None
+    keys = out[:, :, 0] if gather else np.take_along_axis(first, order, axis=1)
+    tied = np.flatnonzero(_rows_any(np.subtract(keys[:, 1:], keys[:, :-1]) <= tol[:, None]))
     if tied.size and V.dtype == np.float32 and width > 1:
         # most float32 ties are isolated pairs of neighbours: put each pair in the order the
         # column-by-column refinement gives, without re-sorting; chains of 3+ take the loop
@@ -223,94 +205,3 @@ def _lexsort_loop(V, tol, width, n, order=None):
         if todo.size == 0:
             break
     return order
-
-
-# -- optional compiled kernels (numba) -------------------------------------------------------
-#
-# The passes of :func:`fast_lexsort` around the key sort, for C-contiguous float32 input:
-# the packed keys (the same as :func:`_row_argsort`'s) and the largest magnitude in one
-# pass, then the gather of whole point rows and the tie test of neighbouring first-column
-# keys in another. The sort itself stays numpy's (SIMD). Without numba, or with
-# ``SKCANON_NUMBA=0``, the numpy passes above serve; both give the same order.
-
-_COMPILED = {}
-
-
-def _keys32(V, bits, b, key, scale):
-    n, m, w = V.shape
-    shift = np.uint64(b)
-    for s in range(n):
-        top = np.float32(0.0)
-        total = np.float32(0.0)   # NaN or inf anywhere makes the total non-finite
-        for j in range(m):
-            for k in range(w):
-                a = abs(V[s, j, k])
-                total += a
-                top = max(top, a)
-        for j in range(m):
-            x = bits[s, j, 0]
-            if x == -2147483648:   # -0.0 sorts as 0.0
-                x = 0
-            # order-preserving unsigned bits, as _sortable_bits
-            u = np.uint32(x) ^ np.uint32(0xFFFFFFFF) if x < 0 else np.uint32(x) | np.uint32(0x80000000)
-            key[s, j] = (np.uint64(u) << shift) | np.uint64(j)
-        scale[s] = top if total - total == 0 else np.float32(np.inf)
-
-
-def _gather32(V, key, b, tol, order, out, has_tie):
-    n, m, w = V.shape
-    mask = np.uint64((1 << b) - 1)
-    for s in range(n):
-        tie = False
-        previous = np.float32(0.0)
-        t = tol[s]
-        for j in range(m):
-            i = np.intp(key[s, j] & mask)
-            order[s, j] = i
-            first = V[s, i, 0]
-            out[s, j, 0] = first
-            for k in range(1, w):
-                out[s, j, k] = V[s, i, k]
-            if j > 0 and first - previous <= t:
-                tie = True
-            previous = first
-        has_tie[s] = tie
-
-
-class _Kernels:
-    """The compiled passes: ``keys``, ``gather``."""
-
-    def __init__(self, jit):
-        self.keys, self.gather = jit(_keys32), jit(_gather32)
-
-
-def compiled_kernels():
-    """The numba-compiled passes of :func:`fast_lexsort`, or None where numba is not
-    installed, ``SKCANON_NUMBA=0`` is set, or compiling fails."""
-    if "kernels" not in _COMPILED:
-        _COMPILED["kernels"] = _build_kernels()
-    return _COMPILED["kernels"]
-
-
-def _build_kernels():
-    import importlib
-    import os
-
-    if os.environ.get("SKCANON_NUMBA", "1").strip().lower() in ("0", "false", "no", "off"):
-        return None
-    try:
-        numba = importlib.import_module("numba")
-    except ImportError:
-        return None
-    V = np.array([[[1.0, 2.0], [-0.0, 1.0]]], np.float32)
-    for cache in (True, False):  # an unwritable cache directory: compile in memory
-        try:
-            kernels = _Kernels(lambda f: numba.njit(cache=cache, nogil=True, boundscheck=False)(f))
-            key, scale = np.empty((1, 2), np.uint64), np.empty(1, np.float32)
-            kernels.keys(V, V.view(np.int32), 1, key, scale)
-            kernels.gather(V, np.sort(key, axis=1), 1, np.zeros(1, np.float32), np.empty((1, 2), np.intp),
-                           np.empty_like(V), np.empty(1, np.bool_))
-            return kernels
-        except Exception:  # noqa: BLE001 - any failure leaves the numpy passes in charge
-            continue
-    return None
