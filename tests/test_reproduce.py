@@ -190,8 +190,8 @@ def _fake_rows(seed):
     from experiments._common import result_row
 
     return [result_row("fake", "t", "learned", "accuracy", 0.5 + 0.1 * seed, 1e-3 * (seed + 1), 1.0, 0.1,
-                       target="met" if seed else "missed", curve=[1.0, 2.0 + seed], label="x"),
-            result_row("fake", "t", "heuristic", "accuracy", 0.55, 0.0, 0.5, 0.0)]
+                       target="met" if seed else "missed", curve=[1.0, 2.0 + seed], label="x", n_train=300),
+            result_row("fake", "t", "heuristic", "accuracy", 0.55, 0.0, 0.5, 0.0, target="missed")]
 
 
 def test_pool_seeds_gives_means_sds_and_verdict_tallies():
@@ -206,6 +206,8 @@ def test_pool_seeds_gives_means_sds_and_verdict_tallies():
     assert learned["target"] == "—" and learned["target_seeds"] == "2/3"  # judged again on the means
     assert learned["curve"] == [1.0, 3.0] and learned["label"] == "x"
     assert pooled["heuristic"]["score_sd"] == pytest.approx(0.0)
+    assert pooled["heuristic"]["target_seeds"] == "0/3"  # a verdict the same in every seed is tallied too
+    assert learned["n_train"] == 300 and isinstance(learned["n_train"], int)  # the same in every seed
     assert mean_sd(rows[::2], "score") == (pytest.approx(0.6), pytest.approx(0.1), 3)
     assert list(by_seed(rows)) == [0, 1, 2]
     c = compare(rows, "t", "learned", ("heuristic",))

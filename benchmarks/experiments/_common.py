@@ -150,7 +150,8 @@ def pool_seeds(rows):
             values = [r.get(key) for r in same]
             if key in ("seed", "seeds", "n_seeds"):
                 continue
-            if all(v == values[0] for v in values[1:]) and not isinstance(values[0], float):
+            if all(v == values[0] for v in values[1:]) and not isinstance(values[0], float) \
+                    and values[0] not in VERDICTS:
                 continue  # the same in every seed (sizes, counts): kept as it is
             if all(_is_number(v) for v in values):
                 finite = [float(v) for v in values if np.isfinite(v)]
