@@ -7,6 +7,8 @@ Run::
     python benchmarks/reproduce.py --only nbody   # one experiment (nbody, images, qm9,
                                                   # qm9_classification, projections)
     python benchmarks/reproduce.py --only qm9 --seeds 0,1,2   # means ± sd over three seeds
+    python benchmarks/reproduce.py --merge other/docs/_static/results/rows/qm9.json
+                                                  # add seeds run in another checkout
 
 Each run stores its rows (with command, mode, seeds, versions, machine and date) in
 ``docs/_static/results/rows/<experiment>.json`` and rewrites the page from every stored
@@ -129,6 +131,40 @@ def load_rows(rows_dir=None):
     return records
 
 
+def merge_record(path, rows_dir=None):
+    """Add the seeds of a record stored elsewhere (another checkout or machine: the JSON that
+    :func:`save_rows` wrote there) to the stored record of the same experiment. Both must be
+    in the same mode and have no seed in common; the merged record lists both commands,
+    machines and versions. Returns the path of the merged record."""
+    rows_dir = Path(rows_dir or ROWS_DIR)
+    new = json.loads(Path(path).read_text())
+    name = new.get("experiment")
+    if name not in EXPERIMENTS:
+        raise ValueError(f"{path}: experiment {name!r} is not one of {list(EXPERIMENTS)}.")
+    old = load_rows(rows_dir).get(name)
+    new_seeds = new.get("seeds") or [int(new.get("seed", 0))]
+    new_rows = [r if "seed" in r else dict(r, seed=new_seeds[0]) for r in new["rows"]]
+    if old is None:
+        merged_rows, seeds = new_rows, new_seeds
+        old = {"command": None, "seconds": 0.0, "versions": new["versions"], "machine": new["machine"]}
+    else:
+        if bool(old["quick"]) != bool(new["quick"]):
+            raise ValueError(f"{path}: cannot merge a {'quick' if new['quick'] else 'full'} run into a "
+                             f"{'quick' if old['quick'] else 'full'} record of {name!r}.")
+        common = sorted(set(old["seeds"]) & set(new_seeds))
+        if common:
+            raise ValueError(f"{path}: seeds {common} of {name!r} are stored already; merge only new seeds.")
+        merged_rows, seeds = old["rows"] + new_rows, list(old["seeds"]) + list(new_seeds)
+    record = {"experiment": name, "command": " + ".join(c for c in (old["command"], new["command"]) if c),
+              "quick": bool(new["quick"]), "seeds": seeds, "seconds": old["seconds"] + new["seconds"],
+              "versions": " | ".join(dict.fromkeys((old["versions"], new["versions"]))),
+              "machine": " | ".join(dict.fromkeys((old["machine"], new["machine"]))),
+              "date": max(old.get("date", ""), new["date"]), "rows": merged_rows}
+    out = rows_dir / f"{name}.json"
+    out.write_text(json.dumps(record, indent=1, default=_plain) + "\n")
+    return out
+
+
 def _seeds_text(rec):
     """The seeds cell of the page's run table (older records that pooled seeds inside the
     experiment say how many)."""
@@ -232,7 +268,14 @@ def main(argv=None):
     parser.add_argument("--no-write", action="store_true", help="print only; do not store rows or write the page")
     parser.add_argument("--rewrite", action="store_true",
                         help="run nothing: compose the page and figures again from the stored rows")
+    parser.add_argument("--merge", metavar="RECORD.json", action="append",
+                        help="run nothing: add the seeds of a record written by another checkout or machine "
+                             "to the stored record of that experiment, then compose the page")
     args = parser.parse_args(argv)
+    if args.merge:
+        for path in args.merge:
+            print(f"merged into {merge_record(path).relative_to(ROOT)}")
+        args.rewrite = True
     if args.rewrite:
         print(f"wrote {write_results(load_rows()).relative_to(ROOT)}")
         return

@@ -162,7 +162,8 @@ def test_projections(projection_rows):
 
 def test_qm9_classification_is_registered():
     # its rows and page section are tested in tests/test_qm9_classification.py
-    assert list(R.EXPERIMENTS) == ["nbody", "images", "qm9", "qm9_classification", "projections"]
+    assert list(R.EXPERIMENTS) == ["nbody", "nbody_frames", "images", "qm9", "qm9_classification",
+                                   "projections"]
     for name, module in R.EXPERIMENTS.items():
         assert callable(module.run) and callable(module.section), name
     with pytest.raises(SystemExit):
@@ -258,3 +259,25 @@ def test_records_older_than_the_protocol_read_as_one_seed(tmp_path):
     (rows_dir / "projections.json").write_text(json.dumps(old))
     rec = R.load_rows(rows_dir)["projections"]
     assert rec["seeds"] == [4] and all(r["seed"] == 4 for r in rec["rows"])
+
+
+def test_merge_adds_the_seeds_of_another_checkout(tmp_path, monkeypatch):
+    import json
+
+    rows_dir, other = tmp_path / "rows", tmp_path / "other"
+    rows = {s: [dict(r, seed=s) for r in _fake_rows(s)] for s in (0, 1, 2)}
+    R.save_rows("projections", rows[0] + rows[1], "python benchmarks/reproduce.py --seeds 0,1", 2.0, False,
+                [0, 1], rows_dir=rows_dir)
+    path = R.save_rows("projections", rows[2], "python benchmarks/reproduce.py --seeds 2", 1.0, False, [2],
+                       rows_dir=other)
+    R.merge_record(path, rows_dir)
+    rec = R.load_rows(rows_dir)["projections"]
+    assert rec["seeds"] == [0, 1, 2] and len(rec["rows"]) == 6 and rec["seconds"] == 3.0
+    assert "--seeds 0,1 + python benchmarks/reproduce.py --seeds 2" in rec["command"]
+    with pytest.raises(ValueError, match="stored already"):
+        R.merge_record(path, rows_dir)
+    quick = json.loads(path.read_text())
+    quick.update(quick=True, seeds=[5])
+    (other / "projections.json").write_text(json.dumps(quick))
+    with pytest.raises(ValueError, match="quick"):
+        R.merge_record(other / "projections.json", rows_dir)

@@ -1,11 +1,13 @@
 """The experiments of ``benchmarks/reproduce.py``, one module each.
 
-Every module has ``run(quick=False, seed=0) -> list[dict]`` (rows made by
+Every module has ``run(quick=False, seed=0) -> list[dict]`` (one seed; rows made by
 :func:`._common.result_row`) and ``section(rows, quick, fig_dir) -> str`` (its part of
-``docs/results.md``, written from the rows: no number on the page is typed by hand).
+``docs/results.md``, written from the rows of every stored seed: no number on the page is
+typed by hand). The multi-seed protocol is in the docstring of :mod:`._common`.
 """
 
-from . import images, nbody, projections, qm9
+from . import images, nbody, nbody_frames, projections, qm9
 
 #: name → module, in the order of the results page
-EXPERIMENTS = {"nbody": nbody, "images": images, "qm9": qm9, "projections": projections}
+EXPERIMENTS = {"nbody": nbody, "nbody_frames": nbody_frames, "images": images, "qm9": qm9,
+               "projections": projections}
