@@ -345,13 +345,8 @@ def _flip(Z, s, layout):
 
 
 def _rows_times(Z, M):
-    """``Z @ M`` for ``(N, m, d)`` rows and ``(N, d, d)`` matrices, as ``d`` broadcast
-    multiply-adds (numpy's batched matmul is slow for tiny matrices)."""
-    d = M.shape[-1]
-    out = Z[:, :, 0, None] * M[:, None, 0, :]
-    for k in range(1, d):
-        out += Z[:, :, k, None] * M[:, None, k, :]
-    return out
+    """``Z @ M`` for ``(N, m, d)`` rows and ``(N, d, d)`` matrices."""
+    return np.matmul(Z, M)
 
 
 def _relative(Z, M, layout):
