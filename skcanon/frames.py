@@ -229,23 +229,25 @@ def frame_forms(P, layout, spec, kind, *, canonicalizer=None, elements=None, sha
         weights = np.full((n, len(signs)), 1.0 / len(signs))
     else:
         weights = _open_signs(Z0, layout, signs, dtype, t)
-    M = np.broadcast_to(np.eye(d) * signs[:, None, :], (len(signs), d, d))   # diag(s): relative frames
+    R = E[:, None, :, :] * signs[None, :, None, :]              # E·diag(s): a column sign flip
+    R, weights, idx = _compact(R, weights, return_index=True)   # only the open signs
     if kind == "sampled":
         # the open signs (the input's mirror symmetries) times the Haar elements, so the set
         # stays equivariant where the canonical frame's sign is a free choice
         G = np.asarray(elements, dtype=np.float64)
-        M = np.einsum("Kij,kjl->Kkil", M, G).reshape(-1, d, d)
-        weights = np.repeat(weights, len(G), axis=1) / len(G)
-    if kind == "sampled":
-        R = np.matmul(E[:, None], M[None])                      # (n, K, d, d)
-    else:
-        R = E[:, None, :, :] * signs[None, :, None, :]          # E·diag(s): a column sign flip
-    R, weights, idx = _compact(R, weights, return_index=True)
+        k = len(G)
+        n_open = R.shape[1]
+        R = np.matmul(R[:, :, None], G[None, None]).reshape(n, n_open * k, d, d)
+        weights = np.repeat(weights, k, axis=1) / k
+        fs = FrameSet(R, t, weights)
+        i, j = _rows_of(weights)
+        # relative frame of row (open sign a, element b): diag(s_a)·G_b
+        s_rows = signs[idx[i, j // k]]
+        Q = _relative(Z0[i], s_rows[:, :, None] * G[j % k], layout)
+        return _finish(fs, Q, (i, j), spec, layout)
     fs = FrameSet(R, t, weights)
     i, j = _rows_of(weights)
-    if kind == "sampled":
-        Q = _relative(Z0[i], M[idx[i, j]], layout)
-    elif len(i) == n and (signs[idx[i, j]] > 0).all():
+    if len(i) == n and (signs[idx[i, j]] > 0).all():
         Q = Z0                     # one frame per sample, the canonical one (generic "minimal")
     else:  # sign flips of columns: no product needed
         Q = _flip(Z0[i], signs[idx[i, j]], layout)
