@@ -213,7 +213,8 @@ def main(argv=None):
             summary["cost"][f"{title}/{name}"] = {"k": float(k), "ratio": float(r.mean()), "status": status}
     print("\n### Memory: peak traced allocation of predict_proba (MiB; the estimators' default batch_size "
           f"{memory['batch_size']}, first seed)\n")
-    print("| shapes | frames | n samples | 4 × n samples | size of the 4 × n input |\n|---|---|---|---|---|")
+    print("| shapes | frames | n samples | 4 × n samples | size of the 4 × n input |\n"
+          "|---|---|---|---|---|")
     n_cost = 1200 if args.quick else 6000
     input_mib = {title: memory[title] for title in titles}
     for title in titles:

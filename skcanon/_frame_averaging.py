@@ -203,17 +203,22 @@ class _BaseFrameAveraging(SkcanonEstimatorMixin, MetaEstimatorMixin, BaseEstimat
 
 _PARAMS_DOC = """
     group : str or Group, default="SE3"
-        The symmetry: O(d), SO(d), E(d) or SE(d) (``"O2"``, ``"SO3"``, ``"E3"``, ``"SE3"``),
-        optionally times S_n (``"SE3xS_n"``: the points of each canonical form are then
-        sorted by their coordinates). Other groups raise a ``ValueError``.
-    frames : {"pca", "minimal", "weighted", "sampled"}, default="pca"
-        Where the frames come from (see :mod:`skcanon.frames`): ``"pca"`` the canonical
-        PCA frame with all ``2^d`` axis signs (``2^(d-1)`` for special groups), equal
-        weights (Puny et al. 2022); ``"minimal"`` only the signs the input leaves open
-        (one frame for generic inputs); ``"weighted"`` frames built on the points with
-        weights continuous in the input (the averaged output is continuous; Dym, Lawrence
-        & Siegel 2024); ``"sampled"`` the canonical frame composed with ``n_frames`` fixed
-        Haar-random elements (stochastic frame averaging).
+        The symmetry: O(d), SO(d), E(d) or SE(d) (``"O2"``, ``"SO3"``, ``"E3"``, ``"SE3"``)
+        or a finite rotation group on points (``"C4"``, ``"D3"``, ``"O"``, ``"I"``),
+        optionally times S_n (``"SE3xS_n"``, ``"IxS_n"``: the points of each canonical form
+        are then sorted by their coordinates). Other groups raise a ``ValueError``.
+    frames : {"pca", "minimal", "weighted", "sampled", "group"}, default="pca"
+        Where the frames come from (see :mod:`skcanon.frames`). Continuous groups:
+        ``"pca"`` the canonical PCA frame with all ``2^d`` axis signs (``2^(d-1)`` for
+        special groups), equal weights (Puny et al. 2022); ``"minimal"`` only the signs the
+        input leaves open (one frame for generic inputs); ``"weighted"`` frames built on
+        the points with weights continuous in the input (the averaged output is
+        continuous; Dym, Lawrence & Siegel 2024); ``"sampled"`` the canonical frame
+        composed with ``n_frames`` fixed Haar-random elements (stochastic frame averaging).
+        Finite groups: ``"group"`` every element with weight ``1/|G|`` (exact group
+        averaging); ``"minimal"`` the elements whose canonical form is smallest (one for
+        generic inputs, the input's whole symmetry coset for symmetric ones). Other
+        combinations raise a ``ValueError`` naming ``frames``.
     n_frames : int, default=8
         Number of random elements for ``frames="sampled"`` (ignored otherwise).
     sharpness : float, default=10.0
@@ -264,7 +269,8 @@ class FrameAveragingClassifier(ClassifierMixin, _BaseFrameAveraging):
     group_ : Group
     layout_ : PointLayout
     canonicalizer_ : CanonicalizerTransformer
-        The PCA canonicalizer giving the base frame (not for ``frames="weighted"``).
+        The PCA canonicalizer giving the base frame (not for ``frames="weighted"`` or
+        finite groups).
     frame_elements_ : ndarray of shape (n_frames, d, d) or None
         The Haar elements of ``frames="sampled"``.
     uses_frame_weights_ : bool
@@ -434,7 +440,8 @@ class FrameAveragingRegressor(RegressorMixin, _BaseFrameAveraging):
     group_ : Group
     layout_ : PointLayout
     canonicalizer_ : CanonicalizerTransformer
-        The PCA canonicalizer giving the base frame (not for ``frames="weighted"``).
+        The PCA canonicalizer giving the base frame (not for ``frames="weighted"`` or
+        finite groups).
     frame_elements_ : ndarray of shape (n_frames, d, d) or None
     uses_frame_weights_ : bool
         Whether ``fit`` passed frame weights to ``estimator`` as ``sample_weight``.

@@ -544,8 +544,10 @@ def test_benchmark_script_runs_quick_and_prints_one_json_line():
     assert cont["3-D polyhedra, SE3xS_n/weighted"] < 10 < cont["3-D polyhedra, SE3xS_n/canonicalization"]
 
 
-@pytest.mark.parametrize("group,frames", [c for c in CASES if c[0] in ("O2", "SE2", "SO3", "E3xS_n", "SE3xS_n")]
-                         + FINITE_CASES)
+FORM_CASES = [c for c in CASES if c[0] in ("O2", "SE2", "SO3", "E3xS_n", "SE3xS_n")] + FINITE_CASES
+
+
+@pytest.mark.parametrize("group,frames", FORM_CASES)
 @pytest.mark.parametrize("kind", ["generic", "polygon", "cube", "planar"])
 def test_batched_forms_equal_the_forms_of_the_frames(group, frames, kind):
     """frame_forms derives every form from one canonicalization (or one product per element);
