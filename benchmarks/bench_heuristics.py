@@ -11,6 +11,8 @@ in the same process. Run through ``benchmarks/run.py`` (``--only heuristics``) o
 from __future__ import annotations
 
 
+import os
+
 import numpy as np
 from _common import best_time, copy_time, images, point_clouds
 
@@ -73,6 +75,11 @@ def transform_row(name, group, method, kind, target_ratio, quick=False, n=None, 
     return {"name": f"heuristics/{name}", "n_samples": n, "shape": shape, "dtype": "float32",
             "seconds": seconds, "copy_seconds": copy_time(X), "target_ratio": target_ratio,
             "compiled": _compiled(method)}
+
+
+# these rows measure the compiled PCA passes where numba is installed (they are opt-in in
+# the library); the `compiled` field of each row says whether they ran
+os.environ.setdefault("SKCANON_NUMBA", "1")
 
 
 def _compiled(method):

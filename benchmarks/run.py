@@ -296,8 +296,8 @@ DOC_NOTES = """
   the general path with the documented tie rules, so results are unchanged (tested: fast
   path = general path). `sort` uses one SIMD `argsort` of the
   first column, gathers whole point rows with one `take`, and refines only tied samples.
-* **Compiled passes (issue 17).** With numba installed (`pip install "skcanon[fast]"`; the
-  `dask` extra brings it too) the 3-D PCA fast path runs its passes over the points as
+* **Compiled passes (issue 17), opt-in.** With numba installed (`pip install "skcanon[fast]"`)
+  and `SKCANON_NUMBA=1` set (these rows set it) the 3-D PCA fast path runs its passes over the points as
   per-sample loops compiled by numba: centroid and covariance, the 3×3 closed form, third
   moments along the axes and the canonical points `(x − c)·E` written straight into the
   output. Statistics are accumulated in float64, so float32 samples whose signs float32
@@ -305,11 +305,12 @@ DOC_NOTES = """
   which samples the general path gets) are those of the float64 numpy path; canonical
   points agree with the numpy float32 path to its rounding (tested: compiled = numpy =
   general path on the samples each serves, batch-size independent bit for bit). Without
-  numba (CI's core-install check, `SKCANON_NUMBA=0`) the numpy passes serve; the `compiled`
-  field of a row's JSON says which ran. The price: the first `pca` call of a process
+  numba or without `SKCANON_NUMBA=1` (the default) the numpy passes serve; the `compiled`
+  field of a row's JSON says which ran. The price, and why it is opt-in: the first `pca` call of a process
   imports numba and loads the cached kernels (about 0.5 s; about 3 s more the very first
-  time, when they are compiled into the package's `__pycache__`): the `pipeline/pca` rows,
-  one `fit` each in a fresh process, include it. Compiled passes around `sort`'s key sort
+  time, when they are compiled into the package's `__pycache__`, and in every process where
+  that cache cannot be written): the `pipeline/pca` rows, one `fit` each in a fresh process,
+  include it. Compiled passes around `sort`'s key sort
   (packed keys and gather in two passes) were tried and not kept: no gain measurable over
   numpy's passes on this machine. Rows are one core: the heuristics never call BLAS on the
   big arrays, and the compiled passes are single-threaded.

@@ -74,8 +74,10 @@ def test_pca_fast_path_leaves_two_open_axes_and_E3_ties_to_the_general_path():
 def pca_kernels(request, monkeypatch):
     """Run a test with the compiled 3-D passes (skipped without numba) and with numpy's."""
     if request.param == "numpy":
-        monkeypatch.setitem(pca._COMPILED, "kernels", None)
-    elif pca.compiled_kernels() is None:
+        monkeypatch.setenv("SKCANON_NUMBA", "0")
+    else:
+        monkeypatch.setenv("SKCANON_NUMBA", "1")  # opt-in: the tests ask for them
+    if request.param == "compiled" and pca.compiled_kernels() is None:
         pytest.skip("numba is not installed (the `fast` extra)")
     return request.param
 
@@ -225,13 +227,14 @@ def test_pca_fast_path_serves_gaussian_clouds_with_the_general_result(group, dty
 
 @pytest.mark.parametrize("special, centre", [(True, True), (True, False), (False, False)])
 def test_compiled_and_numpy_pca_passes_agree(special, centre, monkeypatch):
+    monkeypatch.setenv("SKCANON_NUMBA", "1")
     if pca.compiled_kernels() is None:
         pytest.skip("numba is not installed (the `fast` extra)")
     P = _gaussian_clouds(3000, seed=8).astype(np.float32)
     P[:500] = np.random.default_rng(9).exponential(size=(500, 64, 3)) * [3.0, 2.0, 1.0]  # skewed
     P[7, 3] = np.nan                                                     # an absent point
     E, c, Z, ok = fast_pca(P, special=special, centre=centre)
-    monkeypatch.setitem(pca._COMPILED, "kernels", None)
+    monkeypatch.setenv("SKCANON_NUMBA", "0")
     E0, c0, Z0, ok0 = fast_pca(P, special=special, centre=centre)
     assert not ok[7] and not ok0[7]
     # float64 statistics serve every sample the float32 numpy pass serves, and more
@@ -243,7 +246,8 @@ def test_compiled_and_numpy_pca_passes_agree(special, centre, monkeypatch):
     assert Z.dtype == np.float32
 
 
-def test_compiled_pca_results_do_not_depend_on_the_batch():
+def test_compiled_pca_results_do_not_depend_on_the_batch(monkeypatch):
+    monkeypatch.setenv("SKCANON_NUMBA", "1")
     if pca.compiled_kernels() is None:
         pytest.skip("numba is not installed (the `fast` extra)")
     P = _gaussian_clouds(600, seed=10).astype(np.float32)

@@ -669,9 +669,11 @@ def _fast_pca(Y, special, centre, eps):
 #
 # The three passes of the 3-D fast path over the points (centroid and covariance, third
 # moments along the axes, the canonical points) as per-sample loops compiled by numba when
-# it is installed (the ``fast`` extra): every statistic is accumulated in float64 while
-# the sample's points stay in the CPU cache. Without numba (or with ``SKCANON_NUMBA=0``) the
-# numpy passes above serve, with the same rules; the two agree to rounding.
+# it is installed (the ``fast`` extra) and enabled with ``SKCANON_NUMBA=1``: every
+# statistic is accumulated in float64 while the sample's points stay in the CPU cache.
+# Opt-in because loading them costs about 0.5 s per process (3 s where the compile cache
+# cannot be written) — a loss for small data — and their outputs differ from the numpy
+# passes' by float32 rounding. Otherwise the numpy passes above serve, with the same rules.
 
 #: compiled kernels, built on first use (``None``: numba missing, disabled or failing)
 _COMPILED = {}
@@ -814,8 +816,13 @@ def fast_pca_in_float64(columns):
 
 
 def compiled_kernels():
-    """The numba-compiled passes of the 3-D PCA fast path, or None where numba is not
-    installed, ``SKCANON_NUMBA=0`` is set, or compiling fails (the numpy passes serve then)."""
+    """The numba-compiled passes of the 3-D PCA fast path where ``SKCANON_NUMBA=1`` asks for
+    them; None where it does not, numba is not installed or compiling fails (the numpy
+    passes serve then)."""
+    import os
+
+    if os.environ.get("SKCANON_NUMBA", "0").strip().lower() not in ("1", "true", "yes", "on"):
+        return None
     if "kernels" not in _COMPILED:
         _COMPILED["kernels"] = _build_kernels()
     return _COMPILED["kernels"]
@@ -823,10 +830,7 @@ def compiled_kernels():
 
 def _build_kernels():
     import importlib
-    import os
 
-    if os.environ.get("SKCANON_NUMBA", "1").strip().lower() in ("0", "false", "no", "off"):
-        return None
     try:
         numba = importlib.import_module("numba")
     except ImportError:
