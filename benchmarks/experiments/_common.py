@@ -178,7 +178,7 @@ def compare(rows, table, method, against, lower_is_better=False):
     Returns ``None`` when a row is missing, else a dict: ``best`` (the best of ``against`` on
     the means), ``diff`` (mean of ``method`` − mean of ``best``; positive is better whatever
     the metric's direction), ``at_least`` (as good on the means), ``by_1sd`` (better by more
-    than the larger of the two sds; ``None`` with one seed) and ``wins`` (``"k/n"``: seeds in
+    than the larger of the two sds, ``sd``; ``None`` with one seed) and ``wins`` (``"k/n"``: seeds in
     which ``method`` beat that seed's best of ``against``)."""
     sign = -1.0 if lower_is_better else 1.0
     here = [r for r in rows if r["table"] == table and np.isfinite(r["score"])]
@@ -199,7 +199,7 @@ def compare(rows, table, method, against, lower_is_better=False):
         if method in score and any(k in score for k in others):
             wins += sign * score[method] > max(sign * score[k] for k in others if k in score)
     return {"best": best, "diff": diff, "at_least": diff >= 0, "by_1sd": diff > spread if n > 1 else None,
-            "wins": f"{wins}/{len(seeds)}"}
+            "sd": spread, "wins": f"{wins}/{len(seeds)}"}
 
 
 def rows_of(rows, table):

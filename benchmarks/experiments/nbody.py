@@ -249,7 +249,8 @@ def section(rows, quick, fig_dir):
     if vs_pca is not None and vs_pca["by_1sd"] is not None:
         text.append(f"Against the heuristic frame (PCA), learned is {'lower' if vs_pca['diff'] > 0 else 'higher'} "
                     f"by {abs(vs_pca['diff']):.4f} on the means "
-                    f"({'more' if vs_pca['by_1sd'] else 'not more'} than one sd) and lower in "
+                    f"({'more' if abs(vs_pca['diff']) > vs_pca['sd'] else 'less'} than one sd, "
+                    f"{vs_pca['sd']:.4f}) and lower in "
                     f"{vs_pca['wins']} seeds.")
     aug, aug_inv = aug_row["score"], aug_row["invariance_error"]
     if aug < learned:

@@ -143,8 +143,8 @@ def section(rows, quick, fig_dir):
         c = compare(seeded, "qm9", LEARNED, (against,), lower_is_better=True)
         if c is not None and c["by_1sd"] is not None:
             out += [f"Learned against {label}: MAE {'lower' if c['diff'] > 0 else 'higher'} by "
-                    f"{abs(c['diff']):.3f} eV on the means ({'more' if c['by_1sd'] else 'not more'} than one "
-                    f"sd), lower in {c['wins']} seeds."]
+                    f"{abs(c['diff']):.3f} eV on the means ({'more' if abs(c['diff']) > c['sd'] else 'less'} "
+                    f"than one sd, {c['sd']:.3f}), lower in {c['wins']} seeds."]
     if worse:
         out += [f"Raw padded coordinates (MAE {raw['score']:.3f} eV) beat "
                 + ", ".join(worse) + ": QM9 stores each molecule in a fixed conventional pose "
