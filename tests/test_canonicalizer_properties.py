@@ -277,3 +277,13 @@ def test_sort_key_order_scalars_first_is_invariant_and_groups_by_scalar(dtype, s
     np.testing.assert_allclose(moved, out, atol=1e-12)
     with pytest.raises(ValueError, match="key_order"):
         SortCanonicalizer(get_group("S_n"), key_order="bogus")
+
+
+@pytest.mark.parametrize("group", ["D3", "C3"])
+def test_finite_group_frames_within_a_hair_of_a_tie_are_equivariant(group):
+    # the long fuzzing profile found this cloud: its PCA angle lies 2.5e-7 of a step from the
+    # half-way point between two elements of D3, where rounding cannot follow reflections
+    X = _cloud(19469499, 8, 9, 2, np.float64)
+    canon = CanonicalizerTransformer(group, "pca", n_dims=2).fit(X)
+    assert equivariance_error(canon, X, group, n_trials=6, random_state=0).max < 1e-9
+    assert invariance_error(canon, X, group, n_trials=6, random_state=0).max < 1e-9

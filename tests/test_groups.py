@@ -435,3 +435,30 @@ def test_elements_on_n_points_enumerate_each_element_once(alias, m, order):
     moved = {tuple(np.round(g.act(g.repeat(g.take(E, k), 1), P, layout).ravel(), 9)) for k in range(order)}
     assert len(moved) == order  # a generic sample has a free orbit: every element moves it apart
     assert np.all(g.elements_close(g.repeat(g.take(E, 1), 3), g.repeat(g.take(E, 1), 3)))
+
+
+@pytest.mark.parametrize("alias", ["C5", "D3", "D4", "O", "I"])
+def test_near_ties_move_with_the_element(alias):
+    """The samples a finite group calls tied are the same after any element acts."""
+    g = get_group(alias)
+    E = g.matrices(g.elements())
+    d = E.shape[1]
+    rng = np.random.default_rng(1)
+    # rotations half-way between two elements (a tie) and generic ones
+    if d == 2:
+        half = np.pi / g.n
+        R = np.stack([np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+                      for a in (half + 1e-8, half - 3e-7, 0.3, 1.1)])
+    else:
+        from skcanon.groups import haar_orthogonal
+
+        A = E[0]
+        B = E[1 + np.argmax(np.einsum("kij,ij->k", E[1:], A))]     # an element next to A
+        U, _, Vt = np.linalg.svd(A + B)
+        mid = U @ Vt   # the rotation half-way between them
+        R = np.concatenate([mid[None], haar_orthogonal(3, 3, 1, special=True)])
+    ties = g.near_tie(R)
+    assert ties[0] and not ties[-1]
+    for k in range(g.order):
+        assert np.array_equal(g.near_tie(E[k] @ R), ties)
+    assert not get_group("SO3").near_tie(np.eye(3)[None]).any()

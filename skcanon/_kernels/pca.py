@@ -937,6 +937,9 @@ def pca_group_frames(group, P, layout):
                             attached=lambda i: attached_fields(P[i], layout, (c * a[:, None])[i] if translating else None),
                             return_open=True)
     h = group.nearest_element(E, c * a[:, None] if translating else None)
+    if group.is_finite:
+        # rounding within a hair of a tie between two elements is not equivariant either
+        is_open = is_open | group.near_tie(E)
     if group.is_finite and is_open.any():
         # a frame a tie rule chose moves with the input only up to the sample's symmetries,
         # and rounding it to a group element does not: those samples take the element

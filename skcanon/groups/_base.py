@@ -121,6 +121,13 @@ class Group:
         from the data (a PCA basis, a network's output) becomes a group element."""
         raise TypeError(f"{self.name} cannot turn a rotation into one of its elements.")
 
+    def near_tie(self, R):
+        """True per sample where :meth:`nearest_element` of ``R`` is within rounding of a tie
+        between two elements (finite groups): there the rounding rule cannot be equivariant
+        under every element (a reflection maps "round half up" to "round half down"), so
+        callers settle those samples from the data. Continuous groups never tie."""
+        return np.zeros(len(R), dtype=bool)
+
     def factor(self, capability):
         """The first factor that has ``capability`` (``"rotates"``, ``"permutes"``, ...), or None."""
         return next((f for f in self.factors if getattr(f, capability)), None)

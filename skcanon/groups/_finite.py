@@ -101,6 +101,19 @@ class _PlanarFiniteGroup(Group):
         theta = np.arctan2(R[:, 1, 0], R[:, 0, 0])
         return np.mod(np.floor(theta * self.n / (2 * np.pi) + 0.5 + STEP_TIE).astype(np.int64), self.n)
 
+    def _step_fraction(self, R):
+        R = np.asarray(R)
+        if not self.special:  # a reflection R(θ)·diag(-1, 1): its rotation part
+            R = np.where((np.linalg.det(R) < 0)[:, None, None], R * np.array([-1.0, 1.0]), R)
+        x = np.arctan2(R[:, 1, 0], R[:, 0, 0]) * self.n / (2 * np.pi)
+        return x - np.floor(x)
+
+    def near_tie(self, R):
+        # |frac - 1/2| is unchanged by whole steps (x + k) and by reflections (x -> -x),
+        # so the set of tied samples moves with the input; the band holds the rounding's
+        # own tolerance with room to spare
+        return np.abs(self._step_fraction(R) - 0.5) < 2 * STEP_TIE
+
     def check_layout(self, layout):
         kind = getattr(layout, "kind", None)
         if kind == "points":

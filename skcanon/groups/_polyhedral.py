@@ -117,6 +117,11 @@ class FiniteRotationGroup(Group):
         out[~finite] = 0
         return out
 
+    def near_tie(self, R):
+        R = np.asarray(R.detach().cpu().numpy() if hasattr(R, "detach") else R, dtype=np.float64)
+        scores = np.sort(np.einsum("kij,nij->nk", self.rotations(), R), axis=1)
+        return np.isfinite(scores).all(axis=1) & (scores[:, -1] - scores[:, -2] < 2 * ROTATION_TIE)
+
     # -- action ------------------------------------------------------------------------------
     def check_layout(self, layout):
         require_points_dims(self, layout, 3)
