@@ -49,3 +49,14 @@ def one_torch_thread():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(params=["compiled", "numpy"])
+def pca_kernels(request, monkeypatch):
+    """Run a test with the compiled 3-D PCA passes (skipped without numba) and with numpy's."""
+    from skcanon._kernels import pca
+
+    monkeypatch.setenv("SKCANON_NUMBA", "1" if request.param == "compiled" else "0")
+    if request.param == "compiled" and pca.compiled_kernels() is None:
+        pytest.skip("numba is not installed (the `fast` extra)")
+    return request.param

@@ -70,18 +70,6 @@ def test_pca_fast_path_leaves_two_open_axes_and_E3_ties_to_the_general_path():
     assert not ok.any()
 
 
-@pytest.fixture(params=["compiled", "numpy"])
-def pca_kernels(request, monkeypatch):
-    """Run a test with the compiled 3-D passes (skipped without numba) and with numpy's."""
-    if request.param == "numpy":
-        monkeypatch.setenv("SKCANON_NUMBA", "0")
-    else:
-        monkeypatch.setenv("SKCANON_NUMBA", "1")  # opt-in: the tests ask for them
-    if request.param == "compiled" and pca.compiled_kernels() is None:
-        pytest.skip("numba is not installed (the `fast` extra)")
-    return request.param
-
-
 @pytest.mark.parametrize("group", ["SE3", "SO3"])
 @pytest.mark.parametrize("magnitude", [1e-12, 1e13])
 def test_pca_float32_retry_in_float64_matches_general_path(group, magnitude, pca_kernels):

@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 from skcanon.canonicalizers import Canonicalizer, make_canonicalizer
 from skcanon._kernels.eigen import sym_eig_desc
 from skcanon._kernels.lexsort import _tolerant_lexsort_general, tolerant_lexsort
-from skcanon._kernels import pca
 from skcanon._kernels.pca import fast_pca
 from skcanon.groups import get_group
 from skcanon.layouts import PointLayout
@@ -48,18 +47,6 @@ def _data(n, m, layout, dtype, seed, nan_rows=False, ambiguous=False):
     if nan_rows:
         P[rs.random(n) < 0.3, -1, :] = np.nan
     return P.astype(dtype)
-
-
-@pytest.fixture(params=["compiled", "numpy"])
-def pca_kernels(request, monkeypatch):
-    """Run a test with the compiled 3-D passes (skipped without numba) and with numpy's."""
-    if request.param == "numpy":
-        monkeypatch.setenv("SKCANON_NUMBA", "0")
-    else:
-        monkeypatch.setenv("SKCANON_NUMBA", "1")  # opt-in: the tests ask for them
-    if request.param == "compiled" and pca.compiled_kernels() is None:
-        pytest.skip("numba is not installed (the `fast` extra)")
-    return request.param
 
 
 def _both(canon, P, layout):

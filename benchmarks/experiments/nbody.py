@@ -32,6 +32,37 @@ FLAT = "end to end, flat MLP backbone (128, 128)"
 AUG = "data augmentation (random E(3) move per sample and step)"
 
 
+def nbody_data(quick, seed):
+    """One seed's systems: the sizes, ``(X, y, Xv, yv, Xt, yt)`` and the generation time."""
+    from skcanon.datasets import make_nbody
+
+    size = NBODY_SIZES["quick" if quick else "full"]
+    with Quiet():
+        data, gen_s = timed(make_nbody, size["n_train"], size["n_val"], size["n_test"],
+                            random_state=seed, return_X_y=True, **NBODY_SIM)
+    return size, data, gen_s
+
+
+def positions(A):
+    """The particles' positions of flat n-body samples, ``(n, n_particles * 3)``."""
+    from skcanon.datasets import nbody_layout
+
+    return nbody_layout().to_working(A)[..., :3].reshape(len(A), -1)
+
+
+def joint_distances(predict):
+    """Pairwise distances of the input and predicted positions: invariant under E(3)
+    exactly when the predictions move rigidly with the input."""
+    npart = NBODY_SIM["n_particles"]
+
+    def f(A):
+        pts = np.concatenate([positions(A).reshape(len(A), npart, 3),
+                              np.asarray(predict(A)).reshape(len(A), npart, 3)], axis=1)
+        d = np.sqrt(((pts[:, :, None] - pts[:, None]) ** 2).sum(-1))
+        return d.reshape(len(A), -1)
+    return f
+
+
 def _backbone(layout, frame, epochs, seed, backbone="message_passing", width=RECIPE["width"], **kwargs):
     """The regressor of every row: the same module, optimizer, schedule and epochs."""
     import torch
@@ -63,36 +94,17 @@ def run(quick=False, seed=0):
     from sklearn.linear_model import Ridge
 
     from skcanon import CanonicalizerTransformer, EquivariantRegressor
-    from skcanon.datasets import make_nbody, nbody_layout
+    from skcanon.datasets import nbody_layout
     from skcanon.groups import get_group
     from skcanon.layouts import PointLayout
     from skcanon.metrics import invariance_error
 
-    size = NBODY_SIZES["quick" if quick else "full"]
+    size, (X, y, Xv, yv, Xt, yt), gen_s = nbody_data(quick, seed)
     epochs = size["epochs"]
-    with Quiet():
-        (X, y, Xv, yv, Xt, yt), gen_s = timed(
-            make_nbody, size["n_train"], size["n_val"], size["n_test"], random_state=seed,
-            return_X_y=True, **NBODY_SIM)
     layout = nbody_layout()
-    npart = NBODY_SIM["n_particles"]
     disp_layout = PointLayout(3, fields=[("disp", "vector")])
     E3 = get_group("E3")
-
-    def positions(A):
-        return layout.to_working(A)[..., :3].reshape(len(A), -1)
-
     D, Dv = y - positions(X), yv - positions(Xv)
-
-    def joint_distances(predict):
-        """Pairwise distances of the input and predicted positions: invariant under E(3)
-        exactly when the predictions move rigidly with the input."""
-        def f(A):
-            pts = np.concatenate([positions(A).reshape(len(A), npart, 3),
-                                  np.asarray(predict(A)).reshape(len(A), npart, 3)], axis=1)
-            d = np.sqrt(((pts[:, :, None] - pts[:, None]) ** 2).sum(-1))
-            return d.reshape(len(A), -1)
-        return f
 
     Xi = Xt[: size["n_inv"]]
     rows = []

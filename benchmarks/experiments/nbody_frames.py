@@ -25,7 +25,7 @@ import math
 import numpy as np
 
 from ._common import Quiet, bar, markdown_table, n_seeds_of, pool_seeds, result_row, setup_torch, timed
-from .nbody import NBODY_SIM, NBODY_SIZES, RECIPE, _backbone
+from .nbody import NBODY_SIM, NBODY_SIZES, RECIPE, _backbone, joint_distances, nbody_data, positions
 
 #: published n-body MSEs (charged 5-body, EGNN's setting): EGNN (Satorras et al. 2021),
 #: frame-averaged GNN (Puny et al. 2022), learned canonicalization (Kaba et al. 2023),
@@ -56,35 +56,17 @@ def run(quick=False, seed=0):
     from sklearn.linear_model import Ridge
 
     from skcanon import FrameAveragingRegressor
-    from skcanon.datasets import make_nbody, nbody_layout
+    from skcanon.datasets import nbody_layout
     from skcanon.groups import get_group
     from skcanon.layouts import PointLayout
     from skcanon.metrics import invariance_error
 
-    size = NBODY_SIZES["quick" if quick else "full"]
+    size, (X, y, Xv, yv, Xt, yt), gen_s = nbody_data(quick, seed)
     epochs = size["epochs"]
-    with Quiet():
-        (X, y, Xv, yv, Xt, yt), gen_s = timed(
-            make_nbody, size["n_train"], size["n_val"], size["n_test"], random_state=seed,
-            return_X_y=True, **NBODY_SIM)
     layout = nbody_layout()
-    npart = NBODY_SIM["n_particles"]
     disp_layout = PointLayout(3, fields=[("disp", "vector")])
     E3 = get_group("E3")
-
-    def positions(A):
-        return layout.to_working(A)[..., :3].reshape(len(A), -1)
-
     D = y - positions(X)
-
-    def joint_distances(predict):
-        # pairwise distances of input and predicted positions: invariant exactly when the
-        # predictions move rigidly with the input
-        def f(A):
-            pts = np.concatenate([positions(A).reshape(len(A), npart, 3),
-                                  np.asarray(predict(A)).reshape(len(A), npart, 3)], axis=1)
-            return np.sqrt(((pts[:, :, None] - pts[:, None]) ** 2).sum(-1)).reshape(len(A), -1)
-        return f
 
     Xi = Xt[: size["n_inv"]]
     rows = []
