@@ -937,13 +937,12 @@ def pca_group_frames(group, P, layout):
                             attached=lambda i: attached_fields(P[i], layout, (c * a[:, None])[i] if translating else None),
                             return_open=True)
     h = group.nearest_element(E, c * a[:, None] if translating else None)
-    if group.is_finite:
-        # rounding within a hair of a tie between two elements is not equivariant either
-        is_open = is_open | group.near_tie(E)
-    if group.is_finite and is_open.any():
-        # a frame a tie rule chose moves with the input only up to the sample's symmetries,
-        # and rounding it to a group element does not: those samples take the element
-        # with the smallest canonical form, which is exact for every input
+    # a frame a tie rule chose moves with the input only up to the sample's symmetries, and
+    # rounding it to a group element does not; nor does rounding within a hair of a tie
+    # between two elements: those samples take the element with the smallest canonical
+    # form, which is exact for every input
+    settle = (is_open | group.near_tie(E)) if group.is_finite else np.zeros(0, dtype=bool)
+    if settle.any():
         h = np.array(h)
-        h[is_open] = smallest_form_element(group, P[is_open], layout, eps=rounding_unit(P))
+        h[settle] = smallest_form_element(group, P[settle], layout, eps=rounding_unit(P))
     return h

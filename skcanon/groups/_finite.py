@@ -92,27 +92,26 @@ class _PlanarFiniteGroup(Group):
     def grid(self, n=None, random_state=0):
         return self.elements()
 
-    def _nearest_step(self, R):
-        """Nearest rotation step ``k`` (angle ``2πk/n``) to rotations ``R``. Half-way angles go
-        up (``floor(x + 1/2)``, with a small tolerance for rounding): unlike numpy's
-        round-half-to-even, this commutes with rotating by whole steps, so the canonical form
-        of a sample whose frame lies exactly between two steps is invariant too."""
+    def _steps(self, R):
+        """Angle of the rotation part of each ``R`` in steps of ``2π/n``, and reflection flags
+        (D_n: a reflection is ``R(θ)·diag(-1, 1)``; C_n takes ``R`` as a rotation)."""
         R = np.asarray(R)
-        theta = np.arctan2(R[:, 1, 0], R[:, 0, 0])
-        return np.mod(np.floor(theta * self.n / (2 * np.pi) + 0.5 + STEP_TIE).astype(np.int64), self.n)
+        reflect = np.zeros(len(R), dtype=bool) if self.special else np.linalg.det(R) < 0
+        rot = np.where(reflect[:, None, None], R * np.array([-1.0, 1.0]), R)
+        return np.arctan2(rot[:, 1, 0], rot[:, 0, 0]) * self.n / (2 * np.pi), reflect
 
-    def _step_fraction(self, R):
-        R = np.asarray(R)
-        if not self.special:  # a reflection R(θ)·diag(-1, 1): its rotation part
-            R = np.where((np.linalg.det(R) < 0)[:, None, None], R * np.array([-1.0, 1.0]), R)
-        x = np.arctan2(R[:, 1, 0], R[:, 0, 0]) * self.n / (2 * np.pi)
-        return x - np.floor(x)
+    def _round_steps(self, x):
+        """Nearest step ``k`` to ``x`` steps. Half-way angles go up (``floor(x + 1/2)``, with a
+        small tolerance for rounding): unlike numpy's round-half-to-even, this commutes with
+        rotating by whole steps (reflections are settled by :meth:`near_tie`'s callers)."""
+        return np.mod(np.floor(x + 0.5 + STEP_TIE).astype(np.int64), self.n)
 
     def near_tie(self, R):
         # |frac - 1/2| is unchanged by whole steps (x + k) and by reflections (x -> -x),
         # so the set of tied samples moves with the input; the band holds the rounding's
         # own tolerance with room to spare
-        return np.abs(self._step_fraction(R) - 0.5) < 2 * STEP_TIE
+        x = self._steps(R)[0]
+        return np.abs(x - np.floor(x) - 0.5) < 2 * STEP_TIE
 
     def check_layout(self, layout):
         kind = getattr(layout, "kind", None)
@@ -155,7 +154,7 @@ class CyclicGroup(_PlanarFiniteGroup):
         return self.n
 
     def nearest_element(self, R, t=None):
-        return self._nearest_step(R)
+        return self._round_steps(self._steps(R)[0])
 
     def sample(self, n, random_state=None, n_points=None):
         return rng(random_state).randint(0, self.n, size=n)
@@ -202,11 +201,8 @@ class DihedralGroup(_PlanarFiniteGroup):
         return 2 * self.n
 
     def nearest_element(self, R, t=None):
-        R = np.asarray(R)
-        reflect = np.linalg.det(R) < 0
-        # a reflection is R(θ)·diag(-1, 1), so R(θ) = R·diag(-1, 1)
-        rot = np.where(reflect[:, None, None], R * np.array([-1.0, 1.0]), R)
-        return self._nearest_step(rot) + self.n * reflect.astype(np.int64)
+        x, reflect = self._steps(R)
+        return self._round_steps(x) + self.n * reflect.astype(np.int64)
 
     def _split(self, g):
         g = np.asarray(g)
