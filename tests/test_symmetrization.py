@@ -303,3 +303,27 @@ def test_cuda_fit_predicts_like_its_cpu_copy(data):
     with torch.no_grad():
         on_cpu = cpu(torch.as_tensor(X, dtype=torch.float32)).numpy()
     np.testing.assert_allclose(on_cpu, pred, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype, atol", [(torch.float64, 1e-8), (torch.float32, 1e-4)])
+@pytest.mark.parametrize("name", ["SO3", "E3", "SE2"])
+def test_frames_of_moved_symmetric_input_are_moved_frames(dtype, atol, name):
+    """Symmetric inputs (a cube, a square) in float64 and float32: the noise makes each draw
+    generic, so the drawn frames still move with the input."""
+    group = get_group(name)
+    d = group.d
+    layout = PointLayout(d)
+    shape = (np.array(list(np.ndindex(*(2,) * d)), dtype=np.float64) * 2 - 1)   # cube / square
+    P = np.repeat(shape[None], 4, axis=0)
+    dist = regressor_module(name, layout, n_points=len(shape), seed=1).to(dtype).eval().distribution
+    g = group.sample(4, random_state=2)
+    Rg, tg = parts(group, g)
+    eps = torch.as_tensor(np.random.default_rng(3).normal(size=P.shape), dtype=dtype)
+    with torch.no_grad():
+        R, t = dist.frames(torch.as_tensor(P, dtype=dtype), eps)
+        R2, t2 = dist.frames(torch.as_tensor(group.act(g, P, layout), dtype=dtype),
+                             rotate_fields(Rg.to(dtype), eps, layout))
+    np.testing.assert_allclose(R2.double().numpy(), (Rg @ R.double()).numpy(), atol=atol)
+    if group.translates:
+        np.testing.assert_allclose(t2.double().numpy(),
+                                   (torch.einsum("nij,nj->ni", Rg, t.double()) + tg).numpy(), atol=atol * 10)
