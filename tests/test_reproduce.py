@@ -163,7 +163,7 @@ def test_projections(projection_rows):
 def test_qm9_classification_is_registered():
     # its rows and page section are tested in tests/test_qm9_classification.py
     assert list(R.EXPERIMENTS) == ["nbody", "nbody_frames", "images", "qm9", "qm9_classification",
-                                   "projections"]
+                                   "shapes", "projections"]
     for name, module in R.EXPERIMENTS.items():
         assert callable(module.run) and callable(module.section), name
     with pytest.raises(SystemExit):

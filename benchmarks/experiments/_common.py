@@ -202,6 +202,88 @@ def compare(rows, table, method, against, lower_is_better=False):
             "sd": spread, "wins": f"{wins}/{len(seeds)}"}
 
 
+def classification_rows(experiment, table, steps, classifier, split, group, layout, n_inv, seed, n_trials=2):
+    """One seed's rows of a classification table: every row is ``pre → step → classifier``.
+
+    ``steps``: ``{row name: (preprocessing or None, skcanon step or None)}``; ``classifier``:
+    a callable giving a fresh list of the pipeline's last steps (the same model in every row);
+    ``split``: ``(X_train, X_test, y_train, y_test)``. Scores are test accuracies; the
+    invariance error is that of ``predict_proba`` of the whole pipeline under ``n_trials``
+    random elements of ``group`` per sample on the first ``n_inv`` test samples (median);
+    fit time is the whole pipeline's, transform time the steps before the classifier on the
+    test set. A row that fails is reported with its error in ``note``, never dropped."""
+    from sklearn.pipeline import make_pipeline
+
+    from skcanon.metrics import invariance_error
+
+    Xtr, Xte, ytr, yte = split
+    rows = []
+    with Quiet():
+        for name, (pre, step) in steps.items():
+            parts = [p for p in (pre, step) if p is not None]
+            last = classifier()
+            model = make_pipeline(*parts, *last)
+            try:
+                _, fs = timed(model.fit, Xtr, ytr)
+                ts = timed(model[:-len(last)].transform, Xte)[1] if parts else 0.0
+                acc = float(np.mean(model.predict(Xte) == yte))
+                inv = invariance_error(model.predict_proba, Xte[:n_inv], group, n_trials=n_trials,
+                                       random_state=seed, layout=layout).median
+                rows.append(result_row(experiment, table, name, "accuracy", acc, inv, fs, ts))
+            except Exception as exc:  # reported on the page, never hidden
+                rows.append(result_row(experiment, table, name, "accuracy", float("nan"), None, 0, 0,
+                                       note=f"failed: {type(exc).__name__}: {str(exc)[:200]}"))
+    return rows
+
+
+def best_heuristic(r, heuristics, lower_is_better=False):
+    """The name of the best finite row of ``heuristics`` in ``r`` (``{method: row}``), or
+    ``None``."""
+    sign = -1.0 if lower_is_better else 1.0
+    finite = [k for k in heuristics if k in r and np.isfinite(r[k]["score"])]
+    return max(finite, key=lambda k: sign * r[k]["score"]) if finite else None
+
+
+def set_heuristic_verdicts(rows, per_seed, table, heuristics, compared, target_row):
+    """Issue 13's verdicts of the rows ``compared`` against the best of ``heuristics`` in one
+    table (higher scores better), on ``rows`` (one seed's rows, or rows pooled over the seeds
+    of ``per_seed``, a list of each seed's rows): ``vs_best_heuristic`` (difference of the
+    means), ``at_least_best_heuristic`` (as good on the means), ``better_by_1_sd`` (better by
+    more than the larger of the two rows' sds across seeds; ``"—"`` with one seed) and
+    ``wins`` (``"k/n"``: seeds in which the row beat that seed's best heuristic). Only
+    ``target_row`` gets a ``target`` (= ``at_least_best_heuristic``)."""
+    r = rows_of(rows, table)
+    best = best_heuristic(r, heuristics)
+    if best is None:
+        return
+    h = r[best]
+    for name in compared:
+        row = r.get(name)
+        if row is None or not np.isfinite(row["score"]):
+            continue
+        at_least = row["score"] >= h["score"]
+        sd = max(row.get("score_sd") or 0.0, h.get("score_sd") or 0.0)
+        pooled_inside = len(per_seed) == 1 and n_seeds_of(rows) > 1  # a record older than --seeds
+        by_sd = row["score"] - h["score"] > sd if len(per_seed) > 1 or pooled_inside else None
+        row["vs_best_heuristic"] = f"{row['score'] - h['score']:+.4f}"
+        row["at_least_best_heuristic"] = "met" if at_least else "missed"
+        row["better_by_1_sd"] = "—" if by_sd is None else "met" if by_sd else "missed"
+        if name == target_row:
+            row["target"] = "met" if at_least else "missed"
+        if pooled_inside:
+            continue  # its wins were counted when it was stored
+        won = 0
+        for seed_rows in per_seed:
+            rs = rows_of(seed_rows, table)
+            bs = max(rs[k]["score"] for k in heuristics if k in rs and np.isfinite(rs[k]["score"]))
+            won += rs[name]["score"] > bs
+        row["wins"] = f"{won}/{len(per_seed)}"
+
+
+#: the verdict columns :func:`set_heuristic_verdicts` adds, in table order
+VERDICT_COLUMNS = ("score_sd", "vs_best_heuristic", "at_least_best_heuristic", "better_by_1_sd", "wins")
+
+
 def rows_of(rows, table):
     """``{method: row}`` of one table."""
     return {r["method"]: r for r in rows if r["table"] == table}

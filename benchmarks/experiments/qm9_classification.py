@@ -15,8 +15,8 @@ from collections import deque
 
 import numpy as np
 
-from ._common import (Quiet, bar, by_seed, fmt, markdown_table, n_seeds_of, pool_seeds, result_row, rows_of,
-                      setup_torch, timed)
+from ._common import (VERDICT_COLUMNS, bar, best_heuristic, by_seed, classification_rows, fmt, markdown_table,
+                      n_seeds_of, pool_seeds, result_row, rows_of, set_heuristic_verdicts, setup_torch)
 
 #: Covalent radii in Ångström (Cordero et al., Dalton Trans. 2008; carbon: sp3) by atomic number.
 COVALENT_RADII = {1: 0.31, 6: 0.76, 7: 0.71, 8: 0.66, 9: 0.57}
@@ -245,28 +245,12 @@ def load_ring_data(n, seed):
 
 def _run_one(size, seed):
     from sklearn.model_selection import train_test_split
-    from sklearn.pipeline import make_pipeline
-
-    from skcanon.metrics import invariance_error
 
     X, y, layout, agree = load_ring_data(size["n"], seed)
-    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=size["test_size"], random_state=seed, stratify=y)
-    Xi = Xte[: size["n_inv"]]
-    rows = []
-    with Quiet():
-        for name, (pre, step) in _steps(layout, seed).items():
-            parts = [p for p in (pre, step) if p is not None]
-            model = make_pipeline(*parts, *_forest(size, seed))
-            try:
-                _, fs = timed(model.fit, Xtr, ytr)
-                ts = timed(model[:-2].transform, Xte)[1] if parts else 0.0
-                acc = float(np.mean(model.predict(Xte) == yte))
-                inv = invariance_error(model.predict_proba, Xi, "E3xS_n", n_trials=2, random_state=seed,
-                                       layout=layout).median
-                rows.append(result_row("qm9_classification", "qm9-rings", name, "accuracy", acc, inv, fs, ts))
-            except Exception as exc:  # reported on the page, never hidden
-                rows.append(result_row("qm9_classification", "qm9-rings", name, "accuracy", float("nan"),
-                                       None, 0, 0, note=f"failed: {type(exc).__name__}: {str(exc)[:200]}"))
+    split = train_test_split(X, y, test_size=size["test_size"], random_state=seed, stratify=y)
+    ytr, yte = split[2:]
+    rows = classification_rows("qm9_classification", "qm9-rings", _steps(layout, seed),
+                               lambda: _forest(size, seed), split, "E3xS_n", layout, size["n_inv"], seed)
     counts = np.bincount(y, minlength=len(RING_CLASSES))
     for r in rows:
         r["class_counts"] = [int(c) for c in counts]
@@ -283,8 +267,7 @@ def _default_key_order():
 
 
 def _best_heuristic(r):
-    finite = [k for k in HEURISTICS if k in r and np.isfinite(r[k]["score"])]
-    return max(finite, key=lambda k: r[k]["score"]) if finite else None
+    return best_heuristic(r, HEURISTICS)
 
 
 def _set_targets(rows, per_seed):
@@ -292,33 +275,8 @@ def _set_targets(rows, per_seed):
     least as accurate as the best heuristic (``target``), and better by more than one sd
     (the larger of the two rows' sds across seeds); the same columns for the anchored and the
     categorical learned rows, which carry no target. ``wins``: seeds in which the row beat
-    that seed's best heuristic."""
-    r = rows_of(rows, "qm9-rings")
-    best = _best_heuristic(r)
-    if best is None:
-        return
-    h = r[best]
-    for name in (LEARNED, LEARNED_CAT, ANCHORED):
-        row = r.get(name)
-        if row is None or not np.isfinite(row["score"]):
-            continue
-        at_least = row["score"] >= h["score"]
-        sd = max(row.get("score_sd") or 0.0, h.get("score_sd") or 0.0)
-        pooled_inside = len(per_seed) == 1 and n_seeds_of(rows) > 1  # a record older than --seeds
-        by_sd = row["score"] - h["score"] > sd if len(per_seed) > 1 or pooled_inside else None
-        row["vs_best_heuristic"] = f"{row['score'] - h['score']:+.4f}"
-        row["at_least_best_heuristic"] = "met" if at_least else "missed"
-        row["better_by_1_sd"] = "—" if by_sd is None else "met" if by_sd else "missed"
-        if name == LEARNED:
-            row["target"] = "met" if at_least else "missed"
-        if pooled_inside:
-            continue  # its wins were counted when it was stored
-        won = 0
-        for seed_rows in per_seed:
-            rs = rows_of(seed_rows, "qm9-rings")
-            bs = max(rs[k]["score"] for k in HEURISTICS if k in rs and np.isfinite(rs[k]["score"]))
-            won += rs[name]["score"] > bs
-        row["wins"] = f"{won}/{len(per_seed)}"
+    that seed's best heuristic (:func:`._common.set_heuristic_verdicts`)."""
+    set_heuristic_verdicts(rows, per_seed, "qm9-rings", HEURISTICS, (LEARNED, LEARNED_CAT, ANCHORED), LEARNED)
 
 
 def _pool(rows):
@@ -398,9 +356,7 @@ def section(rows, quick, fig_dir):
         "`better by 1 sd`). The anchored and the categorical learned rows get the same columns "
         "but carry no target.",
         "",
-        markdown_table(rows, extra_cols=tuple(c for c in ("score_sd", "vs_best_heuristic",
-                                                          "at_least_best_heuristic", "better_by_1_sd",
-                                                          "wins") if any(c in x for x in rows))),
+        markdown_table(rows, extra_cols=tuple(c for c in VERDICT_COLUMNS if any(c in x for x in rows))),
         "",
         "![qm9 rings](_static/results/qm9_rings.png)",
         "",

@@ -1,0 +1,102 @@
+"""The 3-D point-shapes experiment of benchmarks/reproduce.py: its data, the reason it has
+no ``key_order="columns"`` row, and the rows and page section of its quick mode."""
+
+import importlib.util
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load_reproduce():
+    spec = importlib.util.spec_from_file_location("skcanon_reproduce", ROOT / "benchmarks" / "reproduce.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("skcanon_reproduce", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+R = _load_reproduce()
+S = R.EXPERIMENTS["shapes"]
+
+
+def test_registered_after_the_qm9_tables():
+    names = list(R.EXPERIMENTS)
+    assert names.index("shapes") == names.index("qm9_classification") + 1
+    with pytest.raises(SystemExit):
+        R.main(["--only", "shape"])
+
+
+def test_ceiling_counts_the_mirror_pair_once():
+    from skcanon.datasets import PRIMITIVE_SHAPES, TETRIS_SHAPES
+
+    assert S.ceiling([*TETRIS_SHAPES, *PRIMITIVE_SHAPES]) == pytest.approx(12 / 13)
+    assert S.ceiling(["sphere", "cube"]) == 1.0
+    assert S.ceiling(["chiral_1", "cube"]) == 1.0  # one of the pair alone is told apart
+
+
+def test_data_are_posed_shuffled_and_stratified():
+    size = dict(S.SIZES["quick"])
+    (Xtr, Xte, ytr, yte), layout, names = S.load_shapes(size, seed=3)
+    assert Xtr.shape == (size["n_train"], 3 * size["n_points"]) and len(Xte) == size["n_test"]
+    assert len(names) == 13 and set(np.unique(ytr)) == set(range(13))
+    counts = np.bincount(ytr, minlength=13)
+    assert counts.max() - counts.min() <= 1  # balanced classes, stratified split
+    # random poses: clouds are translated and the same class differs from cloud to cloud
+    P = Xtr.reshape(len(Xtr), -1, 3)
+    assert np.abs(P.mean(axis=1)).max() > 0.5
+    # a different seed draws different clouds
+    (Xtr2, *_), _, _ = S.load_shapes(size, seed=4)
+    assert not np.allclose(Xtr, Xtr2)
+
+
+def test_key_orders_agree_without_scalar_fields():
+    # why the table has no key_order="columns" row: positions only, both orders sort on x, y, z
+    from skcanon import CanonicalizerTransformer
+
+    (Xtr, Xte, ytr, yte), layout, _ = S.load_shapes(dict(S.SIZES["quick"]), seed=0)
+    default = CanonicalizerTransformer(S.GROUP, "pca+sort", layout=layout).fit(Xtr)
+    columns = CanonicalizerTransformer(S.GROUP, "pca+sort", layout=layout, key_order="columns").fit(Xtr)
+    assert default.get_params()["key_order"] != "columns"
+    np.testing.assert_array_equal(default.transform(Xte), columns.transform(Xte))
+
+
+@pytest.fixture(scope="module")
+def quick_rows():
+    return S.run(quick=True, seed=0)
+
+
+@pytest.mark.slow
+def test_quick_experiment_rows(quick_rows, tmp_path):
+    from skcanon.canonicalizers import METHODS
+
+    names = [r["method"] for r in quick_rows]
+    assert names == [S.RAW, S.PCA_SORT, S.RANDOM, S.LEARNED, *([S.ANCHORED] if "anchored" in METHODS else []),
+                     S.PROJECTOR]
+    for r in quick_rows:
+        assert r["table"] == S.TABLE and r["metric"] == "accuracy" and r["experiment"] == "shapes"
+        assert math.isfinite(r["score"]) and 0.0 <= r["score"] <= 1.0, r.get("note")
+        assert r["n_train"] == S.SIZES["quick"]["n_train"] and r["n_test"] == S.SIZES["quick"]["n_test"]
+    r = {row["method"]: row for row in quick_rows}
+    # canonicalized and projected pipelines are invariant; raw coordinates are not
+    for name in names[1:]:
+        assert r[name]["invariance_error"] < 1e-6, name
+    assert r[S.RAW]["invariance_error"] > 1e-2
+    assert r[S.LEARNED]["target"] in ("met", "missed")
+    assert r[S.LEARNED]["wins"] in ("0/1", "1/1")
+    # raw coordinates in random poses are near chance (1/13); distances are far above it
+    assert r[S.PROJECTOR]["score"] > r[S.RAW]["score"] + 0.2
+    # the results page gets the section, written from the stored rows (two seeds: means ± sd)
+    rows_dir = tmp_path / "rows"
+    two = [dict(x, seed=0) for x in quick_rows] + [dict(x, seed=1, score=x["score"] * 0.9) for x in quick_rows]
+    R.save_rows("shapes", two, "python benchmarks/reproduce.py --quick --seeds 0,1", 1.0, True, [0, 1],
+                rows_dir=rows_dir)
+    text = R.write_results(R.load_rows(rows_dir), path=tmp_path / "results.md",
+                           fig_dir=tmp_path / "fig").read_text()
+    assert "## 3-D point shapes (E(3)×S_n, classification)" in text and "| shapes |" in text
+    assert "mean ± sd over 2 seeds" in text and S.LEARNED in text and "met in seeds" in text
+    assert (tmp_path / "fig" / "shapes.png").stat().st_size > 0
