@@ -202,7 +202,8 @@ def compare(rows, table, method, against, lower_is_better=False):
             "sd": spread, "wins": f"{wins}/{len(seeds)}"}
 
 
-def classification_rows(experiment, table, steps, classifier, split, group, layout, n_inv, seed, n_trials=2):
+def classification_rows(experiment, table, steps, classifier, split, group, layout, n_inv, seed, n_trials=2,
+                        extra=None):
     """One seed's rows of a classification table: every row is ``pre → step → classifier``.
 
     ``steps``: ``{row name: (preprocessing or None, skcanon step or None)}``; ``classifier``:
@@ -211,7 +212,8 @@ def classification_rows(experiment, table, steps, classifier, split, group, layo
     invariance error is that of ``predict_proba`` of the whole pipeline under ``n_trials``
     random elements of ``group`` per sample on the first ``n_inv`` test samples (median);
     fit time is the whole pipeline's, transform time the steps before the classifier on the
-    test set. A row that fails is reported with its error in ``note``, never dropped."""
+    test set. ``extra(model, X_test, y_test) -> dict``, when given, adds columns to each row from
+    its fitted pipeline. A row that fails is reported with its error in ``note``, never dropped."""
     from sklearn.pipeline import make_pipeline
 
     from skcanon.metrics import invariance_error
@@ -229,7 +231,8 @@ def classification_rows(experiment, table, steps, classifier, split, group, layo
                 acc = float(np.mean(model.predict(Xte) == yte))
                 inv = invariance_error(model.predict_proba, Xte[:n_inv], group, n_trials=n_trials,
                                        random_state=seed, layout=layout).median
-                rows.append(result_row(experiment, table, name, "accuracy", acc, inv, fs, ts))
+                more = extra(model, Xte, yte) if extra is not None else {}
+                rows.append(result_row(experiment, table, name, "accuracy", acc, inv, fs, ts, **more))
             except Exception as exc:  # reported on the page, never hidden
                 rows.append(result_row(experiment, table, name, "accuracy", float("nan"), None, 0, 0,
                                        note=f"failed: {type(exc).__name__}: {str(exc)[:200]}"))
