@@ -86,6 +86,13 @@ def test_quick_experiment_rows(quick_rows, tmp_path):
     for name in names[1:]:
         assert r[name]["invariance_error"] < 1e-6, name
     assert r[S.RAW]["invariance_error"] > 1e-2
+    # the columns the closing note is written from
+    for row in quick_rows:
+        assert len(row["per_class_accuracy"]) == len(row["class_names"]) == 13
+    for name in (S.LEARNED, S.ANCHORED) if "anchored" in METHODS else (S.LEARNED,):
+        assert 1 <= r[name]["best_epoch"] <= r[name]["epochs_trained"]
+        assert math.isfinite(r[name]["best_valid_loss"])
+    assert "best_epoch" not in r[S.PCA_SORT] and "best_epoch" not in r[S.RANDOM]
     assert r[S.LEARNED]["target"] in ("met", "missed")
     assert r[S.LEARNED]["wins"] in ("0/1", "1/1")
     # raw coordinates in random poses are near chance (1/13); distances are far above it
@@ -100,3 +107,4 @@ def test_quick_experiment_rows(quick_rows, tmp_path):
     assert "## 3-D point shapes (E(3)×S_n, classification)" in text and "| shapes |" in text
     assert "mean ± sd over 2 seeds" in text and S.LEARNED in text and "met in seeds" in text
     assert (tmp_path / "fig" / "shapes.png").stat().st_size > 0
+    assert "on the eight Tetris polycubes" in text and "chance: ln 13" in text
