@@ -229,15 +229,20 @@ def _explain(finite, h):
                      f"reaches {g_a[0]:.3f} on the polycubes and {g_a[1]:.3f} on the surfaces")
         lines += [text + ".", ""]
     if all(k in learned for k in ("epochs_trained", "best_epoch", "best_valid_loss")):
+        from skcanon._training import TARGET_STEPS
+
         text = (f"Training of the learned network (defaults; means over the seeds): {learned['epochs_trained']:.0f} "
-                f"epochs of the automatic budget, weights kept from epoch {learned['best_epoch']:.0f}, where the "
-                f"validation loss of its supervised head was {learned['best_valid_loss']:.2f} (chance: ln 13 = "
-                f"{np.log(13):.2f})")
-        if learned["best_epoch"] >= 0.8 * learned["epochs_trained"]:
-            text += (": the kept epoch is at the end of the budget, so the head was still improving when "
-                     "training stopped; the frames are tuned for a head that is itself far from fitting "
-                     "the shapes, and the forest after them gains less from them than from the heuristic's "
-                     "eigenvector frame")
+                f"epochs (the automatic budget aims at about {TARGET_STEPS:,} optimiser steps, with early "
+                f"stopping), weights kept from epoch {learned['best_epoch']:.0f}, where the validation loss of "
+                f"its supervised head was {learned['best_valid_loss']:.2f} (chance: ln 13 = {np.log(13):.2f})")
+        anchored = finite.get(ANCHORED)
+        if anchored is not None and np.isfinite(anchored.get("best_valid_loss", float("nan"))):
+            text += f"; anchored's head reached {anchored['best_valid_loss']:.2f}"
+        if learned["score"] < heur["score"]:
+            text += (". A likely reason for the miss: the network's frames and point order are chosen to suit "
+                     "the small MLP head it is trained with, which is itself far from fitting the shapes, not "
+                     "the forest's axis-aligned splits; anchored, which keeps the heuristic's frame and order "
+                     "as its starting point, keeps what the forest already uses")
         lines += [text + "."]
     return lines
 
