@@ -2,7 +2,7 @@
 
 Run::
 
-    python benchmarks/reproduce.py            # full sizes (a few hours on 2 CPU cores)
+    python benchmarks/reproduce.py            # full sizes, one seed (1–2 hours on 2 CPU cores)
     python benchmarks/reproduce.py --quick    # small sizes (a few minutes)
     python benchmarks/reproduce.py --only nbody   # one experiment (nbody, nbody_frames, images,
                                                   # qm9, qm9_classification, shapes, projections)
