@@ -100,6 +100,15 @@ default=None
         without improvement).
     validation_fraction : float, default=0.1
         Share of the training data held out when ``early_stopping``.
+    validation_score : {"loss", "knn"}, default="loss"
+        What early stopping watches on the held-out share. ``"loss"``: the validation loss
+        of the objective (for ``"supervised"``, the task head's). ``"knn"``: before training
+        and after every epoch, the held-out samples are canonicalized and scored by a
+        5-nearest-neighbour model fitted on the canonical training samples (accuracy, or R²
+        for real targets); the best epoch is kept, the initial weights included, so
+        ``method="anchored"`` never ends below its heuristic on that score. Needs a
+        supervised objective. With a tree model after the step neither rule was better on
+        validation data (``docs/learned.md``).
     device : {"auto", "cpu", "cuda", "cuda:N", "mps"} or torch.device, default="auto"
         Where networks run; ``"auto"`` uses CUDA when available. Heuristics run on CPU.
         Checked in ``fit`` before any work.
@@ -186,7 +195,8 @@ default=None
 
     def __init__(self, group="SE3", method="auto", *, layout=None, n_dims=None, objective="auto",
                  prior_weight=1.0, hidden=64, max_epochs="auto", lr=1e-3, early_stopping=True,
-                 validation_fraction=0.1, device="auto", verbose=0, batch_size=4096,
+                 validation_fraction=0.1, validation_score="loss", device="auto", verbose=0,
+                 batch_size=4096,
                  random_state=None, n_jobs=None, fill_value=None,
                  key_order="scalars_first"):
         self.group = group
@@ -200,6 +210,7 @@ default=None
         self.lr = lr
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
+        self.validation_score = validation_score
         self.device = device
         self.verbose = verbose
         self.batch_size = batch_size
@@ -210,6 +221,7 @@ default=None
 
     def __setstate__(self, state):
         state.setdefault("n_jobs", None)  # estimators pickled before n_jobs existed
+        state.setdefault("validation_score", "loss")  # the rule of estimators pickled before it existed
         state.setdefault("fill_value", None)
         state.setdefault("key_order", "columns")  # the order of estimators pickled before it existed
         super().__setstate__(state)

@@ -16,10 +16,13 @@ from numbers import Integral, Real
 
 from sklearn.utils._param_validation import Interval, StrOptions
 
-__all__ = ["LearningOption", "LearningOptions", "LEARNING_OPTIONS", "OBJECTIVES", "TRAINER_OPTIONS"]
+__all__ = ["LearningOption", "LearningOptions", "LEARNING_OPTIONS", "OBJECTIVES", "VALIDATION_SCORES",
+           "TRAINER_OPTIONS"]
 
 #: training objectives of learned canonicalization (see :mod:`skcanon._training`)
 OBJECTIVES = ("auto", "supervised", "prior", "supervised+prior", "align")
+#: what early stopping watches on the validation split (see :mod:`skcanon._training`)
+VALIDATION_SCORES = ("loss", "knn")
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,10 @@ LEARNING_OPTIONS = LearningOptions((
                    "hold out validation_fraction and keep the best validation epoch's weights"),
     LearningOption("validation_fraction", 0.1, [Interval(Real, 0, 1, closed="neither")],
                    "share of the training data held out when early_stopping"),
+    LearningOption("validation_score", "loss", [StrOptions(set(VALIDATION_SCORES))],
+                   "what early stopping watches: 'loss' (the objective's validation loss) or 'knn' "
+                   "(nearest-neighbour score of the held-out canonical forms, initial weights "
+                   "included; supervised objectives)"),
     # checked in fit by _validation.check_device: strings and torch.device objects
     LearningOption("device", "auto", "no_validation",
                    "where networks run: 'auto' (CUDA when available), 'cpu', 'cuda', ..."),
@@ -109,4 +116,4 @@ LEARNING_OPTIONS = LearningOptions((
 #: options the trainer reads (the others are the canonicalizer's: device and seed are
 #: resolved by it, n_jobs and batch_size are passed on, random_state becomes the seed)
 TRAINER_OPTIONS = ("objective", "prior_weight", "hidden", "max_epochs", "lr", "early_stopping",
-                   "validation_fraction", "verbose", "batch_size", "n_jobs")
+                   "validation_fraction", "validation_score", "verbose", "batch_size", "n_jobs")

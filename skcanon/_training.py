@@ -26,12 +26,18 @@ Training budget (the same defaults from 300 to 1,000,000 samples, see
 epochs follows a budget of about :data:`TARGET_STEPS` optimiser steps (at least
 :data:`MIN_EPOCHS`, at most :data:`MAX_AUTO_EPOCHS`), the learning rate warms up linearly
 over the first 5 % of the steps and then follows a cosine down to zero, and early stopping
-watches the validation loss of the objective itself (for ``"supervised"`` the task loss of
-held-out samples) with a patience of a fifth of the planned epochs (at least 5) and
-restores the best epoch's weights. An int ``max_epochs`` keeps the batch rule and the
-schedule but fixes the number of epochs. More steps make training converge by its own
-validation loss and vary less between seeds; they do not by themselves make the frames
-better for a tree model (``docs/learned.md`` has the measured comparison).
+(patience: a fifth of the planned epochs, at least 5) restores the best epoch's weights.
+What it watches is ``validation_score``: ``"loss"`` (the default), the validation loss of
+the objective itself (for ``"supervised"`` the task head's loss on held-out samples), or
+``"knn"``, a nearest-neighbour model's score of the held-out samples' canonical forms, the
+initial weights ("epoch 0") included (:class:`_ProxySelection`; supervised objectives). The
+task head is discarded after training, so ``"knn"`` watches something closer to what the
+canonicalizer is for; with a tree model after it, neither rule was better on validation data
+(``benchmarks/choose_learned_selection.py``, ``docs/learned.md``). An int ``max_epochs``
+keeps the batch rule and the schedule but fixes the number of epochs. More steps make
+training converge by its own validation loss and vary less between seeds; they do not by
+themselves make the frames better for a tree model (``docs/learned.md`` has the measured
+comparison).
 
 Threads: training runs under :func:`skcanon._threads.limited_threads` (one thread unless
 ``n_jobs`` asks for more), so results do not depend on the process or worker count, and a
@@ -58,15 +64,16 @@ import_skorch('skcanon\'s networks (method="learned" or "random", the end-to-end
 import torch  # noqa: E402
 from sklearn.utils.multiclass import type_of_target  # noqa: E402
 from skorch import NeuralNet  # noqa: E402
+from skorch.callbacks import Callback  # noqa: E402
 from skorch.utils import to_tensor  # noqa: E402
 from torch import nn  # noqa: E402
 
-from ._learning_options import LEARNING_OPTIONS, OBJECTIVES, TRAINER_OPTIONS  # noqa: E402
+from ._learning_options import LEARNING_OPTIONS, OBJECTIVES, TRAINER_OPTIONS, VALIDATION_SCORES  # noqa: E402
 from ._threads import limited_threads  # noqa: E402
 from .nn._torch import InterruptRaisingMixin, seeded  # noqa: E402
 
-__all__ = ["train_frame_network", "resolve_objective", "training_budget", "TARGET_STEPS", "MIN_EPOCHS",
-           "MAX_AUTO_EPOCHS"]
+__all__ = ["train_frame_network", "resolve_objective", "resolve_validation_score", "training_budget",
+           "TARGET_STEPS", "MIN_EPOCHS", "MAX_AUTO_EPOCHS"]
 
 #: optimiser steps the automatic budget aims for (``max_epochs="auto"``)
 TARGET_STEPS = 1000
@@ -248,7 +255,8 @@ def train_frame_network(network, P, y=None, *, device="cpu", seed=0, **options):
         (early stopping may end sooner; the learning-rate schedule spans the planned
         epochs either way). ``batch_size``: upper bound of the training mini-batch.
         ``n_jobs``: threads for torch, BLAS and OpenMP while training (``None``: one; see
-        :func:`skcanon._threads.limited_threads`).
+        :func:`skcanon._threads.limited_threads`). ``validation_score``: what early stopping
+        watches (:func:`resolve_validation_score`).
 
     Returns
     -------
@@ -256,7 +264,10 @@ def train_frame_network(network, P, y=None, *, device="cpu", seed=0, **options):
         ``objective`` (resolved), ``task``, ``history`` (list of per-epoch dicts with
         ``epoch``, ``train_loss`` and ``valid_loss`` when validating), ``target``
         (encoding of ``y``), ``batch_size`` and ``max_epochs`` (the budget used),
-        ``n_epochs_trained`` and ``best_epoch`` (whose weights were kept).
+        ``n_epochs_trained`` and ``best_epoch`` (whose weights were kept; 0 for the initial
+        weights, which ``validation_score="knn"`` also scores), ``validation_score``
+        (``"loss"`` or ``"knn"``; ``None`` without validation). With ``"knn"`` the history
+        rows also carry ``valid_knn``.
 
     Raises
     ------
@@ -272,6 +283,7 @@ def train_frame_network(network, P, y=None, *, device="cpu", seed=0, **options):
     hidden, lr = int(opts["hidden"]), float(opts["lr"])
     early_stopping, validation_fraction = opts["early_stopping"], float(opts["validation_fraction"])
     batch_size, n_jobs = opts["batch_size"], opts["n_jobs"]
+    validation_score = opts["validation_score"]
     max_epochs = opts["max_epochs"]
     if isinstance(max_epochs, numbers.Integral):  # numpy ints (and a bool) count as ints
         max_epochs = int(max_epochs)
@@ -279,6 +291,7 @@ def train_frame_network(network, P, y=None, *, device="cpu", seed=0, **options):
     from skorch.dataset import ValidSplit
 
     objective = resolve_objective(objective, y)
+    score = resolve_validation_score(validation_score, objective)
     n = P.shape[0]
     X = _rescaled_float32(P, network)
     y_enc, n_out, task, target = None, 1, None, {}
@@ -317,6 +330,21 @@ def train_frame_network(network, P, y=None, *, device="cpu", seed=0, **options):
             except ImportError:
                 pass
         split = ValidSplit(validation_fraction, stratified=False, random_state=seed) if validate else None
+        proxy = validate and score == "knn"
+        if proxy:
+            # the same split ValidSplit draws, held here so the proxy sees both parts
+            train_idx, valid_idx = _valid_split_indices(n, validation_fraction, seed)
+            from skorch.dataset import Dataset
+            from skorch.helper import predefined_split
+
+            split = predefined_split(Dataset(X[valid_idx], y_enc[valid_idx]))
+            fit_X, fit_y = X[train_idx], y_enc[train_idx]
+            callbacks = [c for c in callbacks if c[0] != "early_stopping"]
+            callbacks.append(("proxy_selection", _ProxySelection(
+                network, X[train_idx], y_enc[train_idx], X[valid_idx], y_enc[valid_idx], task,
+                patience=max(5, epochs // 5), seed=seed, device=device)))
+        else:
+            fit_X, fit_y = X, y_enc
         net = _ObjectiveNet(
             module,
             criterion=nn.MSELoss,  # unused: the objective module computes the loss
@@ -334,21 +362,122 @@ def train_frame_network(network, P, y=None, *, device="cpu", seed=0, **options):
         # default); torch.use_deterministic_algorithms is not toggled because it imports
         # torch._dynamo (seconds, hundreds of MB) on first use.
         with seeded(seed + 1):  # mini-batch order
-            net.fit(X, y_enc)
+            net.fit(fit_X, fit_y)
     if not all(torch.isfinite(p).all() for p in network.parameters()):
         raise ValueError(
             "training the canonicalization network diverged (non-finite weights); lower lr, or check "
             "X for extreme values."
         )
-    keys = ("epoch", "train_loss", "valid_loss")
+    keys = ("epoch", "train_loss", "valid_loss", "valid_knn")
     history = [{k: float(row[k]) for k in keys if k in row} for row in net.history]
     best = None
-    if validate and history:
+    if proxy:
+        best = int(dict(net.callbacks_)["proxy_selection"].best_epoch_)
+    elif validate and history:
         best = int(min(history, key=lambda row: row.get("valid_loss", np.inf))["epoch"])
     network.eval()
     return {"objective": objective, "task": task, "history": history, "target": target,
             "batch_size": train_batch, "max_epochs": epochs, "n_epochs_trained": len(history),
-            "best_epoch": best}
+            "best_epoch": best, "validation_score": score if validate else None}
+
+
+#: most training and validation samples the ``"knn"`` validation score canonicalizes per epoch
+PROXY_MAX_SAMPLES = 2048
+#: neighbours of the ``"knn"`` validation score
+PROXY_NEIGHBOURS = 5
+
+
+def resolve_validation_score(validation_score, objective):
+    """``"loss"`` or ``"knn"``: what early stopping watches; ``"knn"`` needs labels."""
+    if validation_score not in VALIDATION_SCORES:
+        raise ValueError(f"validation_score must be one of {VALIDATION_SCORES}; got {validation_score!r}.")
+    if validation_score == "knn" and not objective.startswith("supervised"):
+        raise ValueError(f"validation_score='knn' scores canonical forms with the labels y and needs a "
+                         f"supervised objective; objective={objective!r} has none. Use "
+                         "validation_score='loss'.")
+    return validation_score
+
+
+def _valid_split_indices(n, fraction, seed):
+    """Train and validation indices of skorch's ``ValidSplit(fraction, stratified=False,
+    random_state=seed)`` (the split of ``validation_score="loss"``)."""
+    from sklearn.model_selection import ShuffleSplit
+
+    return next(ShuffleSplit(n_splits=1, test_size=fraction, random_state=seed).split(np.zeros(n)))
+
+
+def _proxy_estimator(task, n_train, seed):
+    """The cheap downstream model of ``validation_score="knn"``."""
+    from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+
+    k = int(max(1, min(PROXY_NEIGHBOURS, n_train)))
+    return KNeighborsClassifier(k) if task == "classification" else KNeighborsRegressor(k)
+
+
+def _canonical_features(network, X, device):
+    """Hard canonical forms of ``X`` flattened, absent entries 0 (no gradients)."""
+    parts = []
+    with torch.no_grad():
+        for start in range(0, len(X), 1024):
+            z = network.canonicalize(torch.as_tensor(X[start:start + 1024], device=device))[0]
+            parts.append(z.detach().cpu().double().numpy().reshape(len(z), -1))
+    Z = np.concatenate(parts) if parts else np.zeros((0, 0))
+    return np.nan_to_num(Z, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+
+class _ProxySelection(Callback):
+    """Early stopping on a downstream score (``validation_score="knn"``).
+
+    Before training and after every epoch, the held-out samples and (up to
+    :data:`PROXY_MAX_SAMPLES` of) the training samples are canonicalized by the network's
+    hard ``canonicalize``; a nearest-neighbour model fitted on the canonical training
+    samples scores the canonical held-out ones (accuracy, or R² of the standardized
+    targets). The best epoch's weights are kept — the initial weights ("epoch 0")
+    included, so an anchored network never ends below its heuristic on this score — and
+    training stops after ``patience`` epochs without a strict improvement.
+    """
+
+    def __init__(self, network, Xtr, ytr, Xva, yva, task, patience, seed, device):
+        rng = np.random.RandomState(seed)
+        ktr = np.sort(rng.permutation(len(Xtr))[:PROXY_MAX_SAMPLES])
+        kva = np.sort(rng.permutation(len(Xva))[:PROXY_MAX_SAMPLES])
+        self.network, self.task = network, task
+        self.Xtr, self.ytr, self.Xva, self.yva = Xtr[ktr], ytr[ktr], Xva[kva], yva[kva]
+        self.patience, self.seed, self.device = int(patience), int(seed), device
+
+    def score(self):
+        """The current network's validation score."""
+        was = self.network.training
+        self.network.eval()
+        try:
+            Ztr = _canonical_features(self.network, self.Xtr, self.device)
+            Zva = _canonical_features(self.network, self.Xva, self.device)
+        finally:
+            self.network.train(was)
+        model = _proxy_estimator(self.task, len(Ztr), self.seed)
+        return float(model.fit(Ztr, self.ytr).score(Zva, self.yva))
+
+    def _keep(self):
+        return {k: v.detach().clone() for k, v in self.network.state_dict().items()}
+
+    def on_train_begin(self, net, **kwargs):
+        self.initial_score_ = self.best_score_ = self.score()
+        self.best_epoch_, self.best_weights_, self.wait_ = 0, self._keep(), 0
+
+    def on_epoch_end(self, net, **kwargs):
+        score = self.score()
+        net.history.record("valid_knn", score)
+        if score > self.best_score_:
+            self.best_score_, self.best_epoch_ = score, int(net.history[-1, "epoch"])
+            self.best_weights_, self.wait_ = self._keep(), 0
+            return
+        self.wait_ += 1
+        if self.wait_ >= self.patience:
+            raise KeyboardInterrupt  # skorch's way of ending training (not re-raised as Ctrl-C)
+
+    def on_train_end(self, net, **kwargs):
+        self.network.load_state_dict(self.best_weights_)
 
 
 def _rescaled_float32(P, network):

@@ -56,7 +56,8 @@ class LearnedCanonicalizer(Canonicalizer):
         The whole group (products included) the network canonicalizes.
     **options
         The learning options, by name (``objective``, ``prior_weight``, ``hidden``,
-        ``max_epochs``, ``lr``, ``early_stopping``, ``validation_fraction``, ``device``,
+        ``max_epochs``, ``lr``, ``early_stopping``, ``validation_fraction``,
+        ``validation_score``, ``device``,
         ``verbose``, ``batch_size``, ``random_state``, ``n_jobs``), each with its default
         and meaning in :data:`skcanon._learning_options.LEARNING_OPTIONS` and
         :class:`~skcanon.CanonicalizerTransformer`. ``batch_size`` bounds transform batches
@@ -74,7 +75,8 @@ class LearnedCanonicalizer(Canonicalizer):
     n_epochs_trained_ : int
         Epochs run (early stopping may end training before the budget).
     best_epoch_ : int or None
-        The epoch whose weights were kept.
+        The epoch whose weights were kept (0: the initial weights, which
+        ``validation_score="knn"`` also considers).
     objective_ : str
         The resolved objective (``None`` for the random method).
     scalar_stats_ : dict or None
@@ -229,6 +231,7 @@ class LearnedCanonicalizer(Canonicalizer):
     def __setstate__(self, state):
         weights = state.pop("_network_state", None)
         state.setdefault("n_jobs", None)  # pickled before networks took n_jobs
+        state.setdefault("validation_score", "loss")  # pickled before it existed: the rule of then
         self.__dict__.update(state)
         if weights is not None:
             import torch
