@@ -77,20 +77,24 @@ def transform_row(name, group, method, kind, target_ratio, quick=False, n=None, 
             "compiled": _compiled(method)}
 
 
-# these rows measure the compiled PCA passes where numba is installed (they are opt-in in
-# the library); the `compiled` field of each row says whether they ran
+# these rows measure the compiled kernels where numba is installed (in the library they
+# switch on by themselves only after 1,000,000 samples per process; see benchmarks/README.md);
+# `SKCANON_NUMBA=0 python benchmarks/run.py ...` measures the numpy passes. The `compiled`
+# field of each row says which ran
 os.environ.setdefault("SKCANON_NUMBA", "1")
 
 
 def _compiled(method):
-    """Whether the row ran the compiled PCA passes (numba installed and enabled)."""
-    if "pca" not in method:
+    """Whether the row ran the compiled kernels (numba installed and enabled): the fused
+    PCA pass and/or the compiled sort; None for methods without them."""
+    if "pca" not in method and "sort" not in method:
         return None
     try:
+        from skcanon._kernels import _numba
         from skcanon._kernels.pca import compiled_kernels
-    except ImportError:  # a version without the compiled passes
+    except ImportError:  # a version without the compiled kernels
         return False
-    return compiled_kernels() is not None
+    return _numba.mode() == "on" and compiled_kernels() is not None
 
 
 def rows(quick=False):

@@ -9,6 +9,8 @@ copy of its input.
 
 from __future__ import annotations
 
+import os
+
 from _common import best_time, copy_time, point_clouds
 
 #: (method, group, layout kind, points, width, target ratio to the copy, n full, n quick)
@@ -65,10 +67,36 @@ def projector_row(method, group, kind, points, width, target_ratio, quick=False,
     # best_time's own warm-up counts as a timing when it takes over 2 s
     est.transform(X)
     seconds = best_time(lambda: est.transform(X), 1 if quick else 3)
-    return {"name": f"projector/{method} {group}", "n_samples": n, "shape": [points, width],
-            "dtype": "float32", "seconds": seconds, "copy_seconds": copy_time(X),
-            "target_ratio": target_ratio, "n_features_out": int(est.transform(X[:2]).shape[1]),
-            "threads": threads}
+    row = {"name": f"projector/{method} {group}", "n_samples": n, "shape": [points, width],
+           "dtype": "float32", "seconds": seconds, "copy_seconds": copy_time(X),
+           "target_ratio": target_ratio, "n_features_out": int(est.transform(X[:2]).shape[1]),
+           "threads": threads}
+    if method == "distances":
+        row["compiled"] = _compiled_triangle()
+    if method in TORCH_METHODS:
+        # the same kernel writing into an output allocated (and touched) once: what the
+        # row costs beyond the first touch of its fresh output (4× the input here)
+        out = est.transform(X)
+        P = X.reshape(n, points, width)   # the working array of a point layout
+        seconds_into = best_time(lambda: est.projection_.transform(P, out=out), 1 if quick else 3)
+        row["seconds_preallocated"] = seconds_into
+        row["ratio_preallocated"] = round(seconds_into / row["copy_seconds"], 1)
+    return row
+
+
+# the distances row measures the compiled triangle pass where numba is installed (in the
+# library it switches on by itself only after 1,000,000 samples per process);
+# `SKCANON_NUMBA=0` measures torch's gather, clamp and square root
+os.environ.setdefault("SKCANON_NUMBA", "1")
+
+
+def _compiled_triangle():
+    try:
+        from skcanon._kernels import _numba
+        from skcanon.projections._geometry import _compiled_triangle
+    except ImportError:
+        return False
+    return _numba.mode() == "on" and _compiled_triangle(0) is not None
 
 
 def rows(quick=False):

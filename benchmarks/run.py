@@ -296,41 +296,45 @@ DOC_NOTES = """
   the general path with the documented tie rules, so results are unchanged (tested: fast
   path = general path). `sort` uses one SIMD `argsort` of the
   first column, gathers whole point rows with one `take`, and refines only tied samples.
-* **Compiled passes (issue 17), opt-in.** With numba installed (`pip install "skcanon[fast]"`)
-  and `SKCANON_NUMBA=1` set (these rows set it) the 3-D PCA fast path runs its passes over the points as
-  per-sample loops compiled by numba: centroid and covariance, the 3×3 closed form, third
-  moments along the axes and the canonical points `(x − c)·E` written straight into the
-  output. Statistics are accumulated in float64, so float32 samples whose signs float32
-  could not decide no longer need the float64 retry, and the decisions (axes, signs,
-  which samples the general path gets) are those of the float64 numpy path; canonical
-  points agree with the numpy float32 path to its rounding (tested: compiled = numpy =
-  general path on the samples each serves, batch-size independent bit for bit). Without
-  numba or without `SKCANON_NUMBA=1` (the default) the numpy passes serve; the `compiled`
-  field of a row's JSON says which ran. The price, and why it is opt-in: the first `pca` call of a process
-  imports numba and loads the cached kernels (about 0.5 s; about 3 s more the very first
-  time, when they are compiled into the package's `__pycache__`, and in every process where
-  that cache cannot be written): the `pipeline/pca` rows, one `fit` each in a fresh process,
-  include it. Compiled passes around `sort`'s key sort
-  (packed keys and gather in two passes) were tried and not kept: no gain measurable over
-  numpy's passes on this machine. Rows are one core: the heuristics never call BLAS on the
-  big arrays, and the compiled passes are single-threaded.
-* Where the PCA SE(3) time still goes (compiled passes, 100,000 Gaussian clouds; one
-  `python -m cProfile` of `transform` on the shared machine, largest first): the fast path
-  (writing the canonical points, the closed-form eigensolver, orienting the frames, the
-  transpose to `(n, 3, m)`, then covariance and third moments; the rest is numpy's work on
-  the `(n,)` decision arrays), the general path for the few Gaussian clouds (about 60 in
-  100,000) whose signs or eigenvalues only the tie rules settle, which runs once per batch
-  of 4,096, and the transformer's validation and copy of each batch into the result. The
-  rest of the way to 6× needs the decisions inside the compiled kernel and `transform`
-  letting canonicalizers write into its output. The `n_jobs=2` rows use both cores:
+* **Compiled kernels (issue 17).** With numba installed (`pip install "skcanon[fast]"`) the
+  3-D PCA fast path runs as one compiled pass per cloud (centroid and covariance in
+  float64, the 3×3 closed form, LAPACK where two eigenvalues lie within 1e-2 of the trace,
+  third moments, every refusal rule of the numpy path, orientation, and the canonical
+  points `(x − c)·E` written straight into the output) while the cloud stays in the CPU
+  cache, and `sort` builds its packed keys and, after numpy's SIMD sort of them, the order,
+  the tolerant ties, the float32 tied pairs and the gathered points in two compiled passes
+  (chains of three or more tied keys still take the column-by-column refinement). The
+  decisions are those of the numpy paths (tested: the same samples served, the same frames,
+  the same sort orders bit for bit; canonical points to float32 rounding; batch-size
+  independent bit for bit). These rows set `SKCANON_NUMBA=1`; the `compiled` field of a
+  row's JSON says whether they ran, and `SKCANON_NUMBA=0 python benchmarks/run.py ...`
+  measures the numpy paths. In the library they switch on by themselves once a process has
+  sent 1,000,000 samples through these fast paths (`SKCANON_NUMBA` unset; `1` always, `0`
+  never): loading them costs about 0.7 s per process (numba's import and the cached
+  kernels; about 5 s the first time, when they are compiled into the package's
+  `__pycache__`, and in every process where that cache cannot be written) and they save
+  about 0.7–1 µs per 64-point cloud and fast path, so that is where the load is earned.
+  Every row's warm-up call absorbs the load. Rows are one core: the heuristics never call
+  BLAS on the big arrays, and the compiled kernels are single-threaded.
+* Where the PCA SE(3) time still goes (compiled, 100,000 clouds; `cProfile` and CPU time
+  on the shared machine): the fused pass (about 3× the copy), the transformer's validation
+  and copy of each batch into the result, the frames as group elements, and — for the plain
+  Gaussian clouds only — the general path for the clouds (about 90 in 100,000, 0.1%) whose
+  signs only the tie rules settle: about 0.2 ms each, 2–3× the copy in all, which is what
+  keeps the Gaussian rows above 6×. `pca+sort` adds the sort (about 4× the copy compiled,
+  numpy's SIMD key sort included). The `n_jobs=2` rows use both cores:
   `CanonicalizerTransformer(n_jobs=2)` canonicalizes `transform`'s batches in two threads
-  (numpy and the compiled passes, built with `nogil`, release the GIL; outputs are identical).
+  (numpy and the compiled kernels, built with `nogil`, release the GIL; outputs are
+  identical).
 * `gram` and `distances` are computed with torch in cache-sized chunks written straight
-  into the output (their outputs are 4× the input for 64 points × 8); the benchmark rows
-  pin one torch thread, because two threads on a shared 2-core machine wait on each
-  other at every chunk (40–140× in the same runs). Allocating the distance output alone
-  costs about 5× the copy and the square root about 4×. Every row makes one warm-up call
-  first: the first touch of an 800 MB output costs seconds on this VM.
+  into the output (their outputs are 4× the input for 64 points × 8; no temporary the size
+  of the output); with numba, `distances` gathers the triangle, clips and takes the square
+  root in one compiled pass instead of three. The benchmark rows pin one torch thread,
+  because two threads on a shared 2-core machine wait on each other at every chunk (40–140×
+  in the same runs). Every row makes one warm-up call first: the first touch of an 800 MB
+  output costs seconds on this VM. The JSON lines carry `ratio_preallocated`: the same
+  computation writing into an output allocated and touched once, i.e. the row without the
+  first touch of its fresh 800 MB output (which `transform` pays on every call).
 * The memory target row streams 1,000,000 clouds; most of its overhead over
   input + output is the absent-row check, which allocates two boolean arrays of the
   input's size.

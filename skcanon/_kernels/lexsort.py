@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _numba
+
 #: relative tolerance under which two sort keys count as equal (per input dtype); for
 #: float32 about 800 rounding units, so that keys computed from rotated float32 points
 #: (a pca frame first) do not split ties that their rounding perturbs
@@ -49,6 +51,9 @@ def fast_lexsort(P, gather=True):
     n, m, width = V.shape
     if V.dtype not in (np.float32, np.float64) or not n or m < 2 or m > _MAX_KEY_POINTS:
         return None, None
+    kernels = compiled_kernels(n)
+    if kernels is not None:
+        return _compiled_lexsort(kernels, V, gather)
     flat = V.reshape(n, -1)
     scale = np.abs(flat).max(axis=1)   # NaN and inf propagate: one check covers them
     if not np.isfinite(scale).all():
@@ -205,3 +210,172 @@ def _lexsort_loop(V, tol, width, n, order=None):
         if todo.size == 0:
             break
     return order
+
+
+# -- optional compiled kernels (numba) -------------------------------------------------------
+#
+# :func:`fast_lexsort` as two per-sample loops compiled by numba (see
+# :mod:`~skcanon._kernels._numba` for when they run) around numpy's sort of the packed keys:
+# ``keys`` (largest magnitude, tolerance and the first column's packed keys) and ``finish``
+# (the order, the tolerant ties between neighbours, isolated float32 pairs put in the
+# refinement's order, the gathered points). Samples with chains of three or more tied
+# keys (float64: any tie) take :func:`_lexsort_loop` as in the numpy path: the orders are
+# identical.
+
+
+def _make_sort_keys(wide):
+    """The packed-keys pass for float32 (``wide`` False: 32 sortable bits, then the point
+    index) or float64 (``wide``: the high bits, the point index in the low ones)."""
+
+    def sort_keys(V, bits, rtol, tiny, b, keys, tol):
+        # per sample (V: (n, m·w), a sample's points one after the other): tolerance
+        # rtol · max(largest |value|, tiny) in V's dtype, and the first column's packed keys;
+        # False where a value is not finite (the numpy paths handle those)
+        n, mw = V.shape
+        m = keys.shape[1]
+        w = mw // m
+        shift = np.uint64(b)
+        low = np.uint64((1 << b) - 1)
+        # an all-ones exponent is inf or NaN (tested on the bits: the float comparisons
+        # are compiled with reassociation, under which x - x may be taken for 0)
+        exponent = np.int64(0x7FF0000000000000) if wide else np.int32(0x7F800000)
+        for s in range(n):
+            v = V[s]
+            u = bits[s]
+            top = abs(v[0])
+            bad = False
+            for i in range(mw):
+                a = abs(v[i])
+                top = a if a > top else top
+                bad |= (u[i] & exponent) == exponent
+            if bad:
+                return False
+            tol[s] = rtol * max(top, tiny)
+            for j in range(m):
+                raw = bits[s, j * w]
+                if v[j * w] == 0:
+                    raw = raw ^ raw          # -0.0 sorts as 0.0
+                if wide:
+                    u = np.uint64(raw ^ ((raw >> 63) | np.int64(-2 ** 63)))
+                    keys[s, j] = (u & ~low) | np.uint64(j)
+                else:
+                    u32 = np.uint32(raw ^ ((raw >> 31) | np.int32(-2 ** 31)))
+                    keys[s, j] = (np.uint64(u32) << shift) | np.uint64(j)
+        return True
+
+    return sort_keys
+
+
+def _sort_finish(V, keys, tol, b, pairs, gather, order, out, loop):
+    """Per sample (V, out: (n, m·w)), from the sorted keys: the order and the gathered
+    points, whether neighbours' first columns tie (within ``tol``), the isolated tied
+    pairs put in the refinement's order (``pairs``), and ``loop[s]`` where the
+    column-by-column refinement must decide."""
+    n, mw = V.shape
+    m = keys.shape[1]
+    w = mw // m
+    low = np.uint64((1 << b) - 1)
+    tied = np.zeros(m, dtype=np.bool_)
+    first = np.empty(m, dtype=V.dtype)
+    for s in range(n):
+        v = V[s]
+        o = order[s]
+        z = out[s]
+        for j in range(m):
+            i = np.intp(keys[s, j] & low)
+            o[j] = i
+            first[j] = v[i * w]
+            if gather:
+                for k in range(w):
+                    z[j * w + k] = v[i * w + k]
+        any_tie = False
+        chain = False
+        t_s = tol[s]
+        previous = False
+        for j in range(m - 1):
+            t = first[j + 1] - first[j] <= t_s
+            tied[j] = t
+            any_tie = any_tie or t
+            chain = chain or (t and previous)
+            previous = t
+        loop[s] = any_tie and (chain or not pairs)
+        if any_tie and not loop[s]:
+            for j in range(m - 1):
+                if not tied[j]:
+                    continue
+                a, c = o[j] * w, o[j + 1] * w
+                decided = False
+                swap = False
+                for k in range(1, w):
+                    diff = v[c + k] - v[a + k]
+                    if abs(diff) > t_s:
+                        decided = True
+                        swap = diff < 0
+                        break
+                if not decided:
+                    for k in range(w - 1, 0, -1):
+                        diff = v[c + k] - v[a + k]
+                        if diff != 0:
+                            swap = diff < 0
+                            break
+                if swap:
+                    o[j], o[j + 1] = o[j + 1], o[j]
+                    if gather:
+                        for k in range(w):
+                            z[j * w + k], z[(j + 1) * w + k] = z[(j + 1) * w + k], z[j * w + k]
+
+
+class _Kernels:
+    """``keys`` (reassociated: only the largest magnitude is reduced) and ``finish``."""
+
+    def __init__(self, jit, jit_exact):
+        self.keys32, self.keys64 = jit(_make_sort_keys(False)), jit(_make_sort_keys(True))
+        self.finish = jit_exact(_sort_finish)
+
+    def keys(self, V, *args):
+        return (self.keys32 if V.dtype == np.float32 else self.keys64)(V, *args)
+
+
+def compiled_kernels(n=0):
+    """The compiled sort kernels for a call over ``n`` samples where ``SKCANON_NUMBA`` asks
+    for them (see :mod:`~skcanon._kernels._numba`), else None (the numpy path serves)."""
+    return _numba.kernels("lexsort", _build_kernels) if _numba.wanted(n) else None
+
+
+def _build_kernels(numba, jit, jit_exact):
+    kernels = _Kernels(jit, jit_exact)
+    for dt, it in ((np.float32, np.int32), (np.float64, np.int64)):
+        V = np.zeros((1, 6), dt)
+        keys, tol = np.empty((1, 2), np.uint64), np.empty(1, dt)
+        kernels.keys(V, V.view(it), dt(1e-4), dt(1e-30), 1, keys, tol)
+        kernels.finish(V, keys, tol, 1, True, True, np.empty((1, 2), np.intp), np.empty_like(V),
+                       np.empty(1, np.bool_))
+    return kernels
+
+
+def _compiled_lexsort(kernels, V, gather):
+    """:func:`fast_lexsort` by the compiled kernels (the same orders)."""
+    V = np.ascontiguousarray(V)
+    n, m, width = V.shape
+    dt = V.dtype
+    b = max(1, int(m - 1).bit_length())
+    flat = V.reshape(n, m * width)
+    keys = np.empty((n, m), dtype=np.uint64)
+    tol = np.empty(n, dtype=dt)
+    if not kernels.keys(flat, flat.view(np.int32 if dt == np.float32 else np.int64), dt.type(SORT_RTOL[dt]),
+                        np.finfo(dt).tiny, b, keys, tol):
+        return None, None
+    keys.sort(axis=1)
+    order = np.empty((n, m), dtype=np.intp)
+    out = np.empty_like(V) if gather else np.empty((n, 1), dtype=dt)
+    loop = np.empty(n, dtype=np.bool_)
+    kernels.finish(flat, keys, tol, b, dt == np.float32 and width > 1, gather, order,
+                   out.reshape(n, -1), loop)
+    tied = np.flatnonzero(loop)
+    if tied.size:
+        start = order[tied] if dt == np.float32 else None
+        with np.errstate(invalid="ignore"):
+            order[tied] = _lexsort_loop(V[tied], tol[tied], width, tied.size, order=start)
+        if gather:
+            out[tied] = gather_points(V[tied], order[tied])
+    return order, (out if gather else None)

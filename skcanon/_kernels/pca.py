@@ -47,8 +47,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .eigen import frame_array, sym_eig_columns, sym_eig_desc
+from .eigen import CLOSED_FORM_GAP_RTOL, FAST_GAP_RTOL, frame_array, sym_eig_columns, sym_eig_desc
 from .fields import attached_fields, geometric_points, rescale_points, weighted_centroid
+from . import _numba
 from .orbit import feature_map, smallest_form_element
 
 EIG_RTOL = 1e-6      # eigenvalues closer than this (relative to the trace) are "repeated"
@@ -492,7 +493,7 @@ FAST_SIGN_RTOL = {np.dtype(np.float32): 3e-6, np.dtype(np.float64): SIGN_RTOL}
 FAST_TIE_RTOL = {np.dtype(np.float32): 1e-3, np.dtype(np.float64): 1e-9}
 
 
-def fast_pca(Y, special, centre, eps=None):
+def fast_pca(Y, special, centre, eps=None, kernels="auto"):
     """PCA frames and canonical points, for the samples where that is unambiguous.
 
     Parameters
@@ -507,6 +508,10 @@ def fast_pca(Y, special, centre, eps=None):
         Rounding unit of the data as the user gave it (its tie tolerances, see
         :func:`noise_levels`); None: that of ``Y.dtype``. A float64 retry of float32 input
         passes float32's.
+    kernels : "auto", None or the compiled kernels
+        ``"auto"``: :func:`compiled_kernels` for this call decides (3-D points only);
+        None: the numpy passes; the kernels from :func:`compiled_kernels`: the fused
+        compiled pass (3-D points; statistics in float64 whatever the input dtype).
 
     Returns
     -------
@@ -520,8 +525,14 @@ def fast_pca(Y, special, centre, eps=None):
         False for samples the general path must handle (absent points, repeated or
         near-repeated eigenvalues, undecided or nearly tied signs, no spread).
     """
+    n, m, d = Y.shape
+    if isinstance(kernels, str):
+        kernels = compiled_kernels(n) if d == 3 and m > 0 else None
+    eps = np.finfo(Y.dtype).eps if eps is None else eps
+    if kernels is not None and d == 3 and m > 0:
+        return _fused_pca(kernels, Y, special, centre, eps)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
-        return _fast_pca(Y, special, centre, np.finfo(Y.dtype).eps if eps is None else eps)
+        return _fast_pca_passes(Y, special, centre, eps, None)
 
 
 #: per working dtype, the range of the trace (mean squared centred norm) in which the fast
@@ -556,10 +567,24 @@ def _noise_columns(eps, lam):
 FAST_GAP_MARGIN_F64 = 1.001
 
 
-def _fast_pca(Y, special, centre, eps):
+def _fused_pca(kernels, Y, special, centre, eps):
+    """:func:`fast_pca` by the compiled fused pass: one pass per sample (centroid,
+    covariance, closed-form eigenvectors, third moments, every refusal rule, orientation,
+    canonical points) while its points stay in the CPU cache."""
+    n, m, _ = Y.shape
+    E, c = np.empty((n, 3, 3)), np.empty((n, 3))
+    Z = np.empty((n, m, 3), dtype=Y.dtype)
+    status = np.empty(n, dtype=np.int8)
+    kernels.fused(np.ascontiguousarray(Y).reshape(n, 3 * m), float(eps), bool(special), bool(centre), E, c,
+                  Z.reshape(n, 3 * m), status)
+    return E, c, Z, status == 1
+
+
+def _fast_pca_passes(Y, special, centre, eps, kernels):
+    """:func:`fast_pca` by separate passes over all samples: numpy's (``kernels`` None), or
+    the compiled ones (statistics in float64)."""
     n, m, d = Y.shape
     dt = Y.dtype
-    kernels = compiled_kernels() if d == 3 and m > 0 else None
     T = np.swapaxes(Y, 1, 2).copy(order="C")                 # (n, d, m), one pass
     if kernels is not None:
         # one compiled pass per statistic, accumulated in float64: the thresholds below
@@ -667,20 +692,16 @@ def _fast_pca(Y, special, centre, eps):
 
 # -- optional compiled kernels (numba) -------------------------------------------------------
 #
-# The three passes of the 3-D fast path over the points (centroid and covariance, third
-# moments along the axes, the canonical points) as per-sample loops compiled by numba when
-# it is installed (the ``fast`` extra) and enabled with ``SKCANON_NUMBA=1``: every
-# statistic is accumulated in float64 while the sample's points stay in the CPU cache.
-# Opt-in because loading them costs about 0.5 s per process (3 s where the compile cache
-# cannot be written) — a loss for small data — and their outputs differ from the numpy
-# passes' by float32 rounding. Otherwise the numpy passes above serve, with the same rules.
-
-#: compiled kernels, built on first use (``None``: numba missing, disabled or failing)
-_COMPILED = {}
-#: (kernels are built with ``nogil``: transform's batches run in threads with n_jobs)
-#: reassociation lets the compiler vectorize the sums over points (results do not depend on
-#: the batch: every sample is summed alone); no "finite-math" flag, so NaN still propagates
-_FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
+# The 3-D fast path compiled by numba when it is installed (the ``fast`` extra) and
+# :mod:`~skcanon._kernels._numba` says so (``SKCANON_NUMBA``: 1 always, 0 never, unset once
+# the process has sent enough samples through): ``fused`` makes every decision of
+# :func:`_fast_pca_passes` in one pass per sample — centroid, covariance, the closed-form
+# eigenvectors (LAPACK where eigenvalues are close), third moments, the refusal rules,
+# orientation and the canonical points — with every statistic accumulated in float64 while
+# the sample's points stay in the CPU cache. The separate compiled passes (``stats``,
+# ``moments``, ``project``, ``eig``) serve :func:`_fast_pca_passes` with ``kernels``, the
+# reference the fused pass is tested against. Their outputs differ from the numpy passes'
+# by float32 rounding; the samples they serve get the same frames.
 
 
 def _stats3(T, c, S):
@@ -792,12 +813,258 @@ def _eig3_rows(S, lam, V):
         V[s, 2, 1] = f0 * g1 - f1 * g0
 
 
+def _eig3_one(a, x, y, b, z, c):
+    # one sample of eigen._eig3 (same formulas, same rounding): entries 00 01 02 11 12 22 →
+    # eigenvalues descending and the axes' components (e1, e2, e3 as columns, det +1)
+    third = 1.0 / 3.0
+    q = (a + b + c) * third
+    a0, b0, c0 = a - q, b - q, c - q
+    xx, yy, zz = x * x, y * y, z * z
+    p = np.sqrt((a0 * a0 + b0 * b0 + c0 * c0 + 2.0 * (xx + yy + zz)) * (1.0 / 6.0))
+    det = a0 * (b0 * c0 - zz) - x * (x * c0 - z * y) + y * (x * z - b0 * y)
+    sp = p if p > 0 else 1.0
+    r = det / (2.0 * sp * sp * sp)
+    r = min(max(r, -1.0), 1.0)
+    phi = np.arccos(r) * third
+    l1 = q + 2.0 * p * np.cos(phi)
+    l3 = q + 2.0 * p * np.cos(phi + 2.0 * np.pi / 3.0)
+    l2 = 3.0 * q - l1 - l3
+    # largest (t = 0) and smallest (t = 1) eigenvalue: a column of the adjugate
+    A0, A1, A2 = a - l1, b - l1, c - l1
+    d00, d11, d22 = A1 * A2 - zz, A0 * A2 - yy, A0 * A1 - xx
+    o01, o02, o12 = y * z - x * A2, x * z - y * A1, x * y - A0 * z
+    if d22 > max(d00, d11):
+        g0, g1, g2 = o02, o12, d22
+    elif d11 > d00:
+        g0, g1, g2 = o01, d11, o12
+    else:
+        g0, g1, g2 = d00, o01, o02
+    inv = 1.0 / max(np.sqrt(g0 * g0 + g1 * g1 + g2 * g2), 1e-300)
+    g0, g1, g2 = g0 * inv, g1 * inv, g2 * inv
+    A0, A1, A2 = a - l3, b - l3, c - l3
+    d00, d11, d22 = A1 * A2 - zz, A0 * A2 - yy, A0 * A1 - xx
+    o01, o02, o12 = y * z - x * A2, x * z - y * A1, x * y - A0 * z
+    if d22 > max(d00, d11):
+        f0, f1, f2 = o02, o12, d22
+    elif d11 > d00:
+        f0, f1, f2 = o01, d11, o12
+    else:
+        f0, f1, f2 = d00, o01, o02
+    inv = 1.0 / max(np.sqrt(f0 * f0 + f1 * f1 + f2 * f2), 1e-300)
+    f0, f1, f2 = f0 * inv, f1 * inv, f2 * inv
+    dot = f0 * g0 + f1 * g1 + f2 * g2
+    f0, f1, f2 = f0 - dot * g0, f1 - dot * g1, f2 - dot * g2
+    inv = 1.0 / max(np.sqrt(f0 * f0 + f1 * f1 + f2 * f2), 1e-300)
+    f0, f1, f2 = f0 * inv, f1 * inv, f2 * inv
+    # middle axis: e3 × e1, so that det [e1, e2, e3] = +1
+    return (l1, l2, l3, g0, g1, g2, f1 * g2 - f2 * g1, f2 * g0 - f0 * g2, f0 * g1 - f1 * g0,
+            f0, f1, f2)
+
+
+#: the constants of the fused pass (module globals are frozen into the compiled code)
+_F64_EPS = float(np.finfo(np.float64).eps)
+
+
+#: the constants of the fused pass (module globals are frozen into the compiled code)
+_LO64, _HI64 = FAST_TRACE_RANGE[np.dtype(np.float64)]
+_FAST_SIGN64, _FAST_TIE64 = FAST_SIGN_RTOL[np.dtype(np.float64)], FAST_TIE_RTOL[np.dtype(np.float64)]
+#: the closed form compiled without reassociation (set when the kernels are built; a module
+#: global, so that the fused pass that calls it can be cached)
+_EIG3_ONE = None
+
+
+def _fused3(Y, eps, special, centre, E, C, Z, status):
+    """The fused per-sample pass of the 3-D fast path over float64 statistics: every rule
+    of :func:`_fast_pca_passes` (with its compiled passes) repeated sample by sample."""
+    eig_rtol, tie_eps, gap_noise = EIG_RTOL, TIE_EPS, GAP_NOISE
+    sign_rtol0, sign_eps, sign_noise = SIGN_RTOL, SIGN_EPS, SIGN_NOISE
+    closed_gap, fast_gap = CLOSED_FORM_GAP_RTOL, FAST_GAP_RTOL
+    lo64, hi64 = _LO64, _HI64
+    fast_sign, fast_tie = _FAST_SIGN64, _FAST_TIE64
+    margin64, eps64 = FAST_GAP_MARGIN_F64, _F64_EPS
+    eig_one = _EIG3_ONE
+    # Y, Z: (n, 3m), each row a sample's points one after the other (a fixed stride of
+    # 3 that the compiler vectorizes); status: 1 served, 0 refused (general path)
+    n = Y.shape[0]
+    m = Y.shape[1] // 3
+    inv_m = 1.0 / m
+    thr = max(eig_rtol, tie_eps * eps, gap_noise * eps)
+    sign_base = max(sign_rtol0, sign_eps * eps)
+    # the sample's points, centred, in float64 coordinate by coordinate (contiguous
+    # loops over points vectorize; the values are those of the separate passes)
+    b0, b1, b2 = np.empty(m), np.empty(m), np.empty(m)
+    for s in range(n):
+        y = Y[s]
+        a0 = 0.0
+        a1 = 0.0
+        a2 = 0.0
+        for j in range(m):
+            v0, v1, v2 = np.float64(y[3 * j]), np.float64(y[3 * j + 1]), np.float64(y[3 * j + 2])
+            b0[j], b1[j], b2[j] = v0, v1, v2
+            a0 += v0
+            a1 += v1
+            a2 += v2
+        c0, c1, c2 = a0 * inv_m, a1 * inv_m, a2 * inv_m
+        s00 = 0.0
+        s01 = 0.0
+        s02 = 0.0
+        s11 = 0.0
+        s12 = 0.0
+        s22 = 0.0
+        for j in range(m):
+            y0, y1, y2 = b0[j] - c0, b1[j] - c1, b2[j] - c2
+            b0[j], b1[j], b2[j] = y0, y1, y2
+            s00 += y0 * y0
+            s01 += y0 * y1
+            s02 += y0 * y2
+            s11 += y1 * y1
+            s12 += y1 * y2
+            s22 += y2 * y2
+        C[s, 0], C[s, 1], C[s, 2] = c0, c1, c2
+        status[s] = 0
+        E[s, 0, 0], E[s, 0, 1], E[s, 0, 2] = 1.0, 0.0, 0.0
+        E[s, 1, 0], E[s, 1, 1], E[s, 1, 2] = 0.0, 1.0, 0.0
+        E[s, 2, 0], E[s, 2, 1], E[s, 2, 2] = 0.0, 0.0, 1.0
+        (l1, l2, l3, e00, e10, e20, e01, e11, e21, e02, e12, e22) = eig_one(
+            s00 * inv_m, s01 * inv_m, s02 * inv_m, s11 * inv_m, s12 * inv_m, s22 * inv_m)
+        trace = max(l1, 0.0) + max(l2, 0.0) + max(l3, 0.0)
+        gap = min(l1 - l2, l2 - l3)
+        if np.isfinite(trace) and gap <= closed_gap * trace:
+            # close eigenvalues: LAPACK, as eigen._refine_close_eigenvalues (descending,
+            # det +1; the signs the orientation rule sets below do not depend on its)
+            A = np.empty((3, 3))
+            A[0, 0], A[0, 1], A[0, 2] = s00 * inv_m, s01 * inv_m, s02 * inv_m
+            A[1, 0], A[1, 1], A[1, 2] = s01 * inv_m, s11 * inv_m, s12 * inv_m
+            A[2, 0], A[2, 1], A[2, 2] = s02 * inv_m, s12 * inv_m, s22 * inv_m
+            w, V = np.linalg.eigh(A)
+            l1, l2, l3 = w[2], w[1], w[0]
+            e00, e10, e20 = V[0, 2], V[1, 2], V[2, 2]
+            e01, e11, e21 = V[0, 1], V[1, 1], V[2, 1]
+            e02, e12, e22 = V[0, 0], V[1, 0], V[2, 0]
+            det = (e00 * (e11 * e22 - e12 * e21) - e01 * (e10 * e22 - e12 * e20)
+                   + e02 * (e10 * e21 - e11 * e20))
+            if det < 0:
+                e02, e12, e22 = -e02, -e12, -e22
+            trace = max(l1, 0.0) + max(l2, 0.0) + max(l3, 0.0)
+            gap = min(l1 - l2, l2 - l3)
+        d1 = l1 - l2
+        d2 = l2 - l3
+        norm_c = c0 * c0 + c1 * c1 + c2 * c2
+        if not (trace > 0 and np.isfinite(trace) and gap > fast_gap * trace and np.isfinite(norm_c)
+                and trace > 1e-8 * (norm_c + trace) and trace > lo64 and trace < hi64 / m):
+            continue
+        threshold = thr * trace
+        tie1 = d1 <= threshold
+        tie2 = d2 <= threshold
+        if tie1 or tie2 or not (gap / max(trace, 1e-300) > margin64 * thr):
+            continue
+        open_gap = min(d1, d2)
+        amp = 1.0 + trace / max(open_gap, 1e-300)
+        sign_rtol = min(max(sign_base, sign_noise * eps * amp), 1e-2)
+        sign_hi, sign_lo = sign_rtol * 1.01, sign_rtol * 0.99
+        err = 20 * eps64 * (1 + trace / max(gap, 1e-300))
+        t0 = 0.0
+        t1 = 0.0
+        t2 = 0.0
+        for j in range(m):
+            y0, y1, y2 = b0[j], b1[j], b2[j]
+            p0 = y0 * e00 + y1 * e10 + y2 * e20
+            p1 = y0 * e01 + y1 * e11 + y2 * e21
+            p2 = y0 * e02 + y1 * e12 + y2 * e22
+            t0 += p0 * p0 * p0
+            t1 += p1 * p1 * p1
+            t2 += p2 * p2 * p2
+        scale = 1.0 / max(trace * np.sqrt(trace), 1e-300) / m
+        st0, st1, st2 = abs(t0) * scale, abs(t1) * scale, abs(t2) * scale
+        neg0, neg1, neg2 = t0 < 0, t1 < 0, t2 < 0
+        hi = max(fast_sign, sign_hi + err)
+        lo = sign_lo - err
+        open0, open1, open2 = st0 < lo, st1 < lo, st2 < lo
+        if not ((st0 > hi or open0) and (st1 > hi or open1) and (st2 > hi or open2)):
+            continue
+        if not centre:  # the centroid's projection orients the open axes
+            size = np.sqrt(trace) + np.sqrt(norm_c)
+            bar = (sign_hi + err) * size
+            refused = False
+            if open0:
+                f = c0 * e00 + c1 * e10 + c2 * e20
+                if abs(f) > bar:
+                    st0, neg0 = abs(f) / max(size, 1e-300), f < 0
+                else:
+                    refused = True
+            if open1:
+                f = c0 * e01 + c1 * e11 + c2 * e21
+                if abs(f) > bar:
+                    st1, neg1 = abs(f) / max(size, 1e-300), f < 0
+                else:
+                    refused = True
+            if open2:
+                f = c0 * e02 + c1 * e12 + c2 * e22
+                if abs(f) > bar:
+                    st2, neg2 = abs(f) / max(size, 1e-300), f < 0
+                else:
+                    refused = True
+            if refused:
+                continue
+        elif special:
+            if int(open0) + int(open1) + int(open2) > 1:
+                continue
+        elif open0 or open1 or open2:
+            continue
+        # orient_axes: the negative signs, then (special) the weakest axis where the
+        # determinant (+1 before the flips) became -1; refused near a tie in certainty
+        if special and (int(neg0) + int(neg1) + int(neg2)) % 2 == 1:
+            weakest, lowest = 0, st0
+            if st1 < lowest:
+                weakest, lowest = 1, st1
+            if st2 < lowest:
+                weakest, lowest = 2, st2
+            if weakest == 0:
+                second = min(st1, st2)
+                neg0 = not neg0
+            elif weakest == 1:
+                second = min(st0, st2)
+                neg1 = not neg1
+            else:
+                second = min(st0, st1)
+                neg2 = not neg2
+            if not (second - lowest > lowest * fast_tie + 2 * err):
+                continue
+        if neg0:
+            e00, e10, e20 = -e00, -e10, -e20
+        if neg1:
+            e01, e11, e21 = -e01, -e11, -e21
+        if neg2:
+            e02, e12, e22 = -e02, -e12, -e22
+        E[s, 0, 0], E[s, 0, 1], E[s, 0, 2] = e00, e01, e02
+        E[s, 1, 0], E[s, 1, 1], E[s, 1, 2] = e10, e11, e12
+        E[s, 2, 0], E[s, 2, 1], E[s, 2, 2] = e20, e21, e22
+        h0 = 0.0
+        h1 = 0.0
+        h2 = 0.0
+        if not centre:
+            h0 = c0 * e00 + c1 * e10 + c2 * e20
+            h1 = c0 * e01 + c1 * e11 + c2 * e21
+            h2 = c0 * e02 + c1 * e12 + c2 * e22
+        z = Z[s]
+        for j in range(m):
+            y0, y1, y2 = b0[j], b1[j], b2[j]
+            z[3 * j] = y0 * e00 + y1 * e10 + y2 * e20 + h0
+            z[3 * j + 1] = y0 * e01 + y1 * e11 + y2 * e21 + h1
+            z[3 * j + 2] = y0 * e02 + y1 * e12 + y2 * e22 + h2
+        status[s] = 1
+
+
 class _Kernels:
-    """The compiled passes: ``stats``, ``moments``, ``project``, and ``eig`` (3×3 closed form)."""
+    """The compiled passes: ``stats``, ``moments``, ``project``, ``eig`` (3×3 closed form),
+    and ``fused`` (all of them, with the fast path's rules, in one pass per sample)."""
 
     def __init__(self, jit, jit_exact):
         self.stats, self.moments, self.project = jit(_stats3), jit(_moments3), jit(_project3)
         self.eig = jit_exact(_eig3_rows)   # no reassociation: the closed form's own rounding
+        global _EIG3_ONE
+        _EIG3_ONE = jit_exact(_eig3_one)
+        self.fused = jit(_fused3)
 
     def eig_columns(self, S6):
         """``eig3`` for :func:`~skcanon._kernels.eigen.sym_eig_columns`: the closed form on
@@ -809,46 +1076,25 @@ class _Kernels:
         return eig3
 
 
-def fast_pca_in_float64(columns):
-    """Whether :func:`fast_pca` of points with these ``columns`` (a slice of the layout)
-    accumulates its statistics in float64 whatever the input dtype (the compiled 3-D passes)."""
-    return columns.stop - columns.start == 3 and compiled_kernels() is not None
+def compiled_kernels(n=0):
+    """The numba-compiled passes of the 3-D PCA fast path where ``SKCANON_NUMBA`` asks for
+    them for a call over ``n`` samples (see :mod:`~skcanon._kernels._numba`: ``1`` always,
+    ``0`` never, unset once the process has sent enough samples through); None where it
+    does not, numba is not installed or compiling fails (the numpy passes serve then)."""
+    return _numba.kernels("pca", _build_kernels) if _numba.wanted(n) else None
 
 
-def compiled_kernels():
-    """The numba-compiled passes of the 3-D PCA fast path where ``SKCANON_NUMBA=1`` asks for
-    them; None where it does not, numba is not installed or compiling fails (the numpy
-    passes serve then)."""
-    import os
-
-    if os.environ.get("SKCANON_NUMBA", "0").strip().lower() not in ("1", "true", "yes", "on"):
-        return None
-    if "kernels" not in _COMPILED:
-        _COMPILED["kernels"] = _build_kernels()
-    return _COMPILED["kernels"]
-
-
-def _build_kernels():
-    import importlib
-
-    try:
-        numba = importlib.import_module("numba")
-    except ImportError:
-        return None
+def _build_kernels(numba, jit, jit_exact):
+    kernels = _Kernels(jit, jit_exact)
     probe = (np.zeros((1, 3, 2), np.float32), np.zeros((1, 2, 3), np.float32))
-    for cache in (True, False):  # an unwritable cache directory: compile in memory
-        try:
-            kernels = _Kernels(lambda f: numba.njit(cache=cache, nogil=True, fastmath=_FASTMATH, boundscheck=False)(f),
-                               lambda f: numba.njit(cache=cache, nogil=True, boundscheck=False)(f))
-            c, S, m3, E = np.empty((1, 3)), np.empty((1, 6)), np.empty((1, 3)), np.eye(3)[None]
-            kernels.stats(probe[0], c, S)
-            kernels.moments(probe[0], c, E, m3)
-            kernels.project(probe[1], c, E, np.zeros((1, 3)), np.empty((1, 2, 3), np.float32))
-            kernels.eig(np.ones((1, 6)), np.empty((1, 3)), np.empty((1, 3, 3)))
-            return kernels
-        except Exception:  # noqa: BLE001 - any failure leaves the numpy passes in charge
-            continue
-    return None
+    c, S, m3, E = np.empty((1, 3)), np.empty((1, 6)), np.empty((1, 3)), np.eye(3)[None]
+    kernels.stats(probe[0], c, S)
+    kernels.moments(probe[0], c, E, m3)
+    kernels.project(probe[1], c, E, np.zeros((1, 3)), np.empty((1, 2, 3), np.float32))
+    kernels.eig(np.ones((1, 6)), np.empty((1, 3)), np.empty((1, 3, 3)))
+    kernels.fused(probe[1].reshape(1, 6), 1e-7, True, True, np.empty((1, 3, 3)), c,
+                  np.empty((1, 6), np.float32), np.empty(1, np.int8))
+    return kernels
 
 
 def _weakest_axis(strength):

@@ -20,9 +20,9 @@ from .._kernels.fields import (
 from .._kernels.lexsort import fast_lexsort, gather_points, sort_key_columns, tolerant_lexsort
 from .._kernels.orbit import smallest_form_element
 from .._kernels.pca import (
+    compiled_kernels,
     fast_moment_frames,
     fast_pca,
-    fast_pca_in_float64,
     pca_frames,
     pca_group_frames,
     pixel_grid,
@@ -187,10 +187,13 @@ class PCACanonicalizer(Canonicalizer):
         if (P.dtype not in (np.float32, np.float64) or g.is_finite
                 or (translating and not layout.has_positions) or 0 in P.shape[:2]):
             return super().canonicalize(P, layout)
-        out, h, ok = self._fast_canonicalize(P, layout)
+        # the compiled fused pass (3-D points, where SKCANON_NUMBA and numba allow), decided
+        # once per call; otherwise numpy's passes
+        sl = layout.slice_of(geometric_field(layout).name)
+        kernels = compiled_kernels(P.shape[0]) if sl.stop - sl.start == 3 else None
+        out, h, ok = self._fast_canonicalize(P, layout, kernels=kernels)
         rest = np.flatnonzero(~ok)
-        if rest.size and P.dtype != np.float64 and not fast_pca_in_float64(layout.slice_of(
-                geometric_field(layout).name)):
+        if rest.size and P.dtype != np.float64 and kernels is None:
             # float32 rounding leaves some signs too close to call; float64 settles most
             # (samples with absent points go straight to the general path); the tie
             # tolerances stay those of the input's rounding. The compiled kernels already
@@ -198,7 +201,7 @@ class PCACanonicalizer(Canonicalizer):
             retry = rest[np.isfinite(P[rest]).all(axis=(1, 2))]
             if retry.size:
                 out64, h64, ok64 = self._fast_canonicalize(P[retry].astype(np.float64), layout,
-                                                           eps=rounding_unit(P))
+                                                           eps=rounding_unit(P), kernels=None)
                 out[retry[ok64]], h[retry[ok64]] = out64[ok64], h64[ok64]
                 rest = np.setdiff1d(rest, retry[ok64], assume_unique=True)
         if rest.size:
@@ -206,15 +209,16 @@ class PCACanonicalizer(Canonicalizer):
             out[rest], h[rest] = super().canonicalize(P[rest], layout)
         return out, h
 
-    def _fast_canonicalize(self, P, layout, eps=None):
-        """``(out, frames, ok)`` from :func:`fast_pca`; rows where ``ok`` is False are
-        placeholders for the general path to overwrite."""
+    def _fast_canonicalize(self, P, layout, eps=None, kernels=None):
+        """``(out, frames, ok)`` from :func:`fast_pca` (``kernels``: its compiled pass or
+        None); rows where ``ok`` is False are placeholders for the general path to
+        overwrite."""
         g = self.group
         translating = g.translates
         field = geometric_field(layout)
         sl = layout.slice_of(field.name)
         # absent points make a sample's centroid NaN: fast_pca refuses it (no separate pass)
-        E, c, Z, ok = fast_pca(P[..., sl], special=g.special, centre=translating, eps=eps)
+        E, c, Z, ok = fast_pca(P[..., sl], special=g.special, centre=translating, eps=eps, kernels=kernels)
         if layout.width == sl.stop - sl.start:
             out = Z  # the frame's own field is the whole sample
         else:

@@ -149,6 +149,8 @@ class _TorchKernel:
         self.centred = torch.empty((chunk, K, d), dtype=tdt) if centre else None
         self.index = torch.from_numpy(index)
         self.K = K
+        #: the compiled triangle pass for distances (None: torch's gather, clamp, sqrt)
+        self.triangle = None
 
     def __call__(self, v, o, distances, centre):
         torch, K, b = self.torch, self.K, v.shape[0]
@@ -160,6 +162,9 @@ class _TorchKernel:
             sq = torch.einsum("nkd,nkd->nk", v, v)
             torch.baddbmm(sq[:, :, None], v, v.transpose(1, 2), alpha=-2, out=G)
             G.add_(sq[:, None, :])
+            if self.triangle is not None:   # gather, clamp and square root in one pass
+                self.triangle(G.numpy(), o)
+                return
         else:
             torch.bmm(v, v.transpose(1, 2), out=G)
         o = torch.from_numpy(o)
@@ -176,6 +181,7 @@ class _NumpyKernel:
         self.centred = np.empty((chunk, K, d), dtype=dtype) if centre else None
         self.index = index
         self.K = K
+        self.triangle = None
 
     def __call__(self, v, o, distances, centre):
         K, b = self.K, v.shape[0]
@@ -187,6 +193,9 @@ class _NumpyKernel:
             G *= -2
             G += sq[:, :, None]
             G += sq[:, None, :]
+            if self.triangle is not None:
+                self.triangle(G, o)
+                return
         np.take(G.reshape(b, K * K), self.index, axis=1, out=o)
         if distances:
             np.maximum(o, 0, out=o)
@@ -272,9 +281,43 @@ def gram_triu(V, distances=False, out=None, centre=False, method=None):
     torch = _torch()
     kernel = (_TorchKernel(torch, chunk, K, d, V.dtype, index, centre) if torch is not None
               else _NumpyKernel(chunk, K, d, V.dtype, index, centre))
+    if distances:
+        kernel.triangle = _compiled_triangle(n)
     with _one_thread(torch):
         _gram_chunks(V, out, kernel, index, chunk, distances, centre, method)
     return out
+
+
+# -- optional compiled pass (numba; see skcanon._kernels._numba for when it runs) --------------
+def _compiled_triangle(n):
+    """The compiled triangle pass of squared distances for a call over ``n`` samples, or
+    None (torch's or numpy's gather, clamp and square root serve)."""
+    from .._kernels import _numba
+
+    return _numba.kernels("triangle", _build_triangle) if _numba.wanted(n) else None
+
+
+def _triangle_sqrt(D, out):
+    """``out[s]`` = the square roots of the strict upper triangle of ``D[s]`` (``(b, K, K)``
+    squared distances, row by row; negative rounding clipped to 0) in one pass."""
+    b, K, _ = D.shape
+    for s in range(b):
+        o = out[s]
+        pos = 0
+        for i in range(K - 1):
+            row = D[s, i, i + 1:]
+            dest = o[pos:pos + K - 1 - i]
+            for j in range(K - 1 - i):     # 0-based loops over slices vectorize
+                x = row[j]
+                dest[j] = np.sqrt(x if x > 0 else x * 0)
+            pos += K - 1 - i
+
+
+def _build_triangle(numba, jit, jit_exact):
+    kernel = jit_exact(_triangle_sqrt)
+    for dt in (np.float32, np.float64):
+        kernel(np.ones((1, 3, 3), dt), np.empty((1, 3), dt))
+    return kernel
 
 
 def _one_thread(torch):
