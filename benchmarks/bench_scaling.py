@@ -20,7 +20,13 @@ CPU cache (≥ 16 MB); and ``memory_per_input``, ``transform_growth_mb`` per MB 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+# One code path for every row of a series: unset, the compiled kernels would switch on part
+# way through the 1,000,000-sample rows (skcanon._kernels._numba). Rows measure the numpy
+# passes unless the caller sets SKCANON_NUMBA=1.
+os.environ.setdefault("SKCANON_NUMBA", "0")
 
 from _common import MB, best_time, copy_time, point_clouds
 

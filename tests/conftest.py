@@ -20,6 +20,12 @@ settings.register_profile(
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
+# The compiled kernels switch on by themselves once a process has canonicalized 1,000,000
+# samples (skcanon._kernels._numba); pin the numpy path so a test's output never depends on
+# what ran before it in the same worker. The `pca_kernels` fixture and the compiled-kernel
+# tests set the variable themselves.
+os.environ.setdefault("SKCANON_NUMBA", "0")
+
 
 def pytest_collection_modifyitems(config, items):
     try:
