@@ -329,15 +329,27 @@ default=None
         threads = n_threads_from(self.n_jobs)  # checks n_jobs before any work
         P, ndim = self._working(X)
         batches = list(iter_batches(P.shape[0], self.batch_size))
-        # the first batch fixes the output dtype; each batch then writes its own rows
-        canon, h = self.canonicalizer_.canonicalize(P[batches[0]], self.layout_)
-        out = np.empty(P.shape, dtype=canon.dtype)
-        out[batches[0]] = canon
-        del canon
+        canonicalizer = self.canonicalizer_
+        # where the canonicalizer knows its output dtype beforehand, every batch writes its
+        # canonical forms straight into its rows of the output (no copy of each result)
+        dtype = (canonicalizer.output_dtype(P.dtype, self.layout_)
+                 if hasattr(canonicalizer, "canonicalize_into") else None)
+        if dtype is not None:
+            out = np.empty(P.shape, dtype=dtype)
+            h = canonicalizer.canonicalize_into(P[batches[0]], self.layout_, out[batches[0]])
+        else:
+            # the first batch fixes the output dtype; each batch then writes its own rows
+            canon, h = canonicalizer.canonicalize(P[batches[0]], self.layout_)
+            out = np.empty(P.shape, dtype=canon.dtype)
+            out[batches[0]] = canon
+            del canon
 
         def one_batch(sl):
-            canon, h = self.canonicalizer_.canonicalize(P[sl], self.layout_)
-            out[sl] = canon
+            if dtype is not None:
+                h = canonicalizer.canonicalize_into(P[sl], self.layout_, out[sl])
+            else:
+                canon, h = canonicalizer.canonicalize(P[sl], self.layout_)
+                out[sl] = canon
             return h if keep_frames else None  # transform drops frames: memory stays bounded
 
         rest = batches[1:]

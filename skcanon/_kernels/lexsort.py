@@ -31,17 +31,27 @@ def sort_key_columns(layout, key_order):
     return None if not scalar or not other else np.array(scalar + other)
 
 
-def gather_points(P, order):
+def gather_points(P, order, out=None):
     """``out[i] = P[i, order[i]]`` for ``(n, m, w)`` ``P``: one flat ``take`` of whole
-    point rows (several times faster than ``take_along_axis`` on a small trailing axis)."""
+    point rows (several times faster than ``take_along_axis`` on a small trailing axis).
+    ``out``: a C-contiguous array of ``P``'s shape and dtype, sharing no memory with ``P``,
+    to write into (and return) instead of a new one."""
     n, m, w = P.shape
     flat = (order + (np.arange(n, dtype=np.intp) * m)[:, None]).reshape(-1)
     rows = np.ascontiguousarray(P).reshape(n * m, w)
-    return np.take(rows, flat, axis=0).reshape(n, m, w)
+    if out is None:
+        return np.take(rows, flat, axis=0).reshape(n, m, w)
+    # the indices are in range: "clip" takes them as they are, without numpy's buffering
+    np.take(rows, flat, axis=0, out=out.reshape(n * m, w), mode="clip")
+    return out
 
 
-def fast_lexsort(P, gather=True):
+def fast_lexsort(P, gather=True, out=None):
     """Order and sorted points for float input without NaN/inf, or ``(None, None)``.
+
+    ``out``: where ``gather``, a C-contiguous array of ``P``'s shape and dtype, sharing no
+    memory with ``P``, that receives the sorted points (and is returned) instead of a new
+    one; untouched when the answer is ``(None, None)``.
 
     One key sort of the first column serves every sample whose first column has no
     tolerant tie — the order of distinct keys is unique, so how equal keys are ordered
@@ -53,7 +63,7 @@ def fast_lexsort(P, gather=True):
         return None, None
     kernels = compiled_kernels(n)
     if kernels is not None:
-        return _compiled_lexsort(kernels, V, gather)
+        return _compiled_lexsort(kernels, V, gather, out)
     flat = V.reshape(n, -1)
     scale = np.abs(flat).max(axis=1)   # NaN and inf propagate: one check covers them
     if not np.isfinite(scale).all():
@@ -61,7 +71,7 @@ def fast_lexsort(P, gather=True):
     tol = (SORT_RTOL[V.dtype] * np.maximum(scale, np.finfo(V.dtype).tiny)).astype(V.dtype)
     first = V[:, :, 0]
     order = _row_argsort(first, exact=False)
-    out = gather_points(V, order) if gather else None
+    out = gather_points(V, order, out) if gather else None
     keys = out[:, :, 0] if gather else np.take_along_axis(first, order, axis=1)
     tied = np.flatnonzero(_rows_any(np.subtract(keys[:, 1:], keys[:, :-1]) <= tol[:, None]))
     if tied.size and V.dtype == np.float32 and width > 1:
@@ -353,7 +363,7 @@ def _build_kernels(numba, jit, jit_exact):
     return kernels
 
 
-def _compiled_lexsort(kernels, V, gather):
+def _compiled_lexsort(kernels, V, gather, out=None):
     """:func:`fast_lexsort` by the compiled kernels (the same orders)."""
     V = np.ascontiguousarray(V)
     n, m, width = V.shape
@@ -367,7 +377,10 @@ def _compiled_lexsort(kernels, V, gather):
         return None, None
     keys.sort(axis=1)
     order = np.empty((n, m), dtype=np.intp)
-    out = np.empty_like(V) if gather else np.empty((n, 1), dtype=dt)
+    if not gather:
+        out = np.empty((n, 1), dtype=dt)
+    elif out is None:
+        out = np.empty_like(V)
     loop = np.empty(n, dtype=np.bool_)
     kernels.finish(flat, keys, tol, b, dt == np.float32 and width > 1, gather, order,
                    out.reshape(n, -1), loop)

@@ -493,7 +493,7 @@ FAST_SIGN_RTOL = {np.dtype(np.float32): 3e-6, np.dtype(np.float64): SIGN_RTOL}
 FAST_TIE_RTOL = {np.dtype(np.float32): 1e-3, np.dtype(np.float64): 1e-9}
 
 
-def fast_pca(Y, special, centre, eps=None, kernels="auto"):
+def fast_pca(Y, special, centre, eps=None, kernels="auto", out=None):
     """PCA frames and canonical points, for the samples where that is unambiguous.
 
     Parameters
@@ -512,6 +512,9 @@ def fast_pca(Y, special, centre, eps=None, kernels="auto"):
         ``"auto"``: :func:`compiled_kernels` for this call decides (3-D points only);
         None: the numpy passes; the kernels from :func:`compiled_kernels`: the fused
         compiled pass (3-D points; statistics in float64 whatever the input dtype).
+    out : ndarray (n, m, d) or None
+        C-contiguous, in ``Y``'s dtype, sharing no memory with ``Y``: ``Z`` is written
+        there (and returned) instead of into a new array.
 
     Returns
     -------
@@ -529,10 +532,13 @@ def fast_pca(Y, special, centre, eps=None, kernels="auto"):
     if isinstance(kernels, str):
         kernels = compiled_kernels(n) if d == 3 and m > 0 else None
     eps = np.finfo(Y.dtype).eps if eps is None else eps
+    if out is not None and (out.shape != Y.shape or out.dtype != Y.dtype or not out.flags.c_contiguous):
+        raise ValueError(f"out must be a C-contiguous {Y.dtype} array of shape {Y.shape}; got "
+                         f"{out.dtype} of shape {out.shape}.")
     if kernels is not None and d == 3 and m > 0:
-        return _fused_pca(kernels, Y, special, centre, eps)
+        return _fused_pca(kernels, Y, special, centre, eps, out)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
-        return _fast_pca_passes(Y, special, centre, eps, None)
+        return _fast_pca_passes(Y, special, centre, eps, None, out)
 
 
 #: per working dtype, the range of the trace (mean squared centred norm) in which the fast
@@ -567,20 +573,20 @@ def _noise_columns(eps, lam):
 FAST_GAP_MARGIN_F64 = 1.001
 
 
-def _fused_pca(kernels, Y, special, centre, eps):
+def _fused_pca(kernels, Y, special, centre, eps, out=None):
     """:func:`fast_pca` by the compiled fused pass: one pass per sample (centroid,
     covariance, closed-form eigenvectors, third moments, every refusal rule, orientation,
     canonical points) while its points stay in the CPU cache."""
     n, m, _ = Y.shape
     E, c = np.empty((n, 3, 3)), np.empty((n, 3))
-    Z = np.empty((n, m, 3), dtype=Y.dtype)
+    Z = np.empty((n, m, 3), dtype=Y.dtype) if out is None else out
     status = np.empty(n, dtype=np.int8)
     kernels.fused(np.ascontiguousarray(Y).reshape(n, 3 * m), float(eps), bool(special), bool(centre), E, c,
                   Z.reshape(n, 3 * m), status)
     return E, c, Z, status == 1
 
 
-def _fast_pca_passes(Y, special, centre, eps, kernels):
+def _fast_pca_passes(Y, special, centre, eps, kernels, out=None):
     """:func:`fast_pca` by separate passes over all samples: numpy's (``kernels`` None), or
     the compiled ones (statistics in float64)."""
     n, m, d = Y.shape
@@ -679,7 +685,7 @@ def _fast_pca_passes(Y, special, centre, eps, kernels):
         for k in range(1, d):
             margin = np.maximum(margin, strength_err[k])
         ok &= ~flip | (second - lowest > lowest * FAST_TIE_RTOL[wt] + 2 * margin)
-    Z = np.empty((n, m, d), dtype=dt)
+    Z = np.empty((n, m, d), dtype=dt) if out is None else out
     if kernels is not None:  # (y − c) E + shift with the oriented frames, in one pass
         shift = np.zeros((n, 3)) if centre else np.einsum("nd,nde->ne", c64, E)
         kernels.project(Y, c64, E, shift, Z)

@@ -66,6 +66,21 @@ class Canonicalizer:
         h = self.frames(P, layout)
         return self.group.act(self.group.inverse(h), P, layout), h
 
+    def output_dtype(self, dtype, layout):
+        """The dtype :meth:`canonicalize` returns for a working array of ``dtype``, where the
+        class knows it before running (then :meth:`canonicalize_into` may write straight
+        into a preallocated output); None where it does not."""
+        return None
+
+    def canonicalize_into(self, P, layout, out):
+        """:meth:`canonicalize` with the canonical forms written into ``out`` (an array of
+        ``P``'s shape that shares no memory with ``P``); returns the frames. This fallback
+        copies :meth:`canonicalize`'s result; classes whose fast paths can write in place
+        override it (with :meth:`output_dtype`) and give the same values bit for bit."""
+        canon, h = self.canonicalize(P, layout)
+        out[...] = canon
+        return h
+
     def __repr__(self):
         return f"{type(self).__name__}(group={self.group.name!r})"
 
@@ -121,6 +136,24 @@ class ChainCanonicalizer(Canonicalizer):
         for i in self._order():
             P, frames[i] = self.steps[i].canonicalize(P, layout)
         return P, tuple(frames)
+
+    def output_dtype(self, dtype, layout):
+        """Known when every step knows its own (each step's output feeds the next)."""
+        for i in self._order():
+            if dtype is None:
+                return None
+            dtype = self.steps[i].output_dtype(dtype, layout)
+        return dtype
+
+    def canonicalize_into(self, P, layout, out):
+        """The steps in order, the last one writing into ``out``: no copy of the result,
+        and no array beyond the intermediate steps' own outputs."""
+        order = self._order()
+        frames = [None] * len(self.steps)
+        for i in order[:-1]:
+            P, frames[i] = self.steps[i].canonicalize(P, layout)
+        frames[order[-1]] = self.steps[order[-1]].canonicalize_into(P, layout, out)
+        return tuple(frames)
 
     def frames(self, P, layout):
         return self.canonicalize(P, layout)[1]

@@ -177,21 +177,39 @@ class PCACanonicalizer(Canonicalizer):
     def frames(self, P, layout):
         return pca_group_frames(self.group, P, layout)
 
+    def _takes_fast_path(self, dtype, layout, shape):
+        # the fast path returns continuous frames as they are; finite groups round them
+        g = self.group
+        return (np.dtype(dtype) in (np.float32, np.float64) and not g.is_finite
+                and (layout.has_positions or not g.translates) and 0 not in shape[:2])
+
+    def output_dtype(self, dtype, layout):
+        """The input's dtype wherever the fast path runs (the general path's rows are
+        written into its output)."""
+        return np.dtype(dtype) if self._takes_fast_path(dtype, layout, (1, 1)) else None
+
     def canonicalize(self, P, layout):
         """Canonical forms and frames; a vectorized fast path serves samples without
         absent points whose axes and signs are clearly determined (generic data), the
         general path (:meth:`frames`, then the group action) all others."""
-        g = self.group
-        translating = g.translates
-        # the fast path returns continuous frames as they are; finite groups round them
-        if (P.dtype not in (np.float32, np.float64) or g.is_finite
-                or (translating and not layout.has_positions) or 0 in P.shape[:2]):
+        if not self._takes_fast_path(P.dtype, layout, P.shape):
             return super().canonicalize(P, layout)
+        return self._canonicalize_fast(P, layout, None)
+
+    def canonicalize_into(self, P, layout, out):
+        """:meth:`canonicalize` writing the canonical forms straight into ``out`` (the same
+        values; no copy of the result where the fast path runs)."""
+        if (not self._takes_fast_path(P.dtype, layout, P.shape) or out.dtype != P.dtype
+                or out.shape != P.shape or not out.flags.c_contiguous):
+            return super().canonicalize_into(P, layout, out)
+        return self._canonicalize_fast(P, layout, out)[1]
+
+    def _canonicalize_fast(self, P, layout, out):
         # the compiled fused pass (3-D points, where SKCANON_NUMBA and numba allow), decided
         # once per call; otherwise numpy's passes
         sl = layout.slice_of(geometric_field(layout).name)
         kernels = compiled_kernels(P.shape[0]) if sl.stop - sl.start == 3 else None
-        out, h, ok = self._fast_canonicalize(P, layout, kernels=kernels)
+        out, h, ok = self._fast_canonicalize(P, layout, kernels=kernels, out=out)
         rest = np.flatnonzero(~ok)
         if rest.size and P.dtype != np.float64 and kernels is None:
             # float32 rounding leaves some signs too close to call; float64 settles most
@@ -209,20 +227,23 @@ class PCACanonicalizer(Canonicalizer):
             out[rest], h[rest] = super().canonicalize(P[rest], layout)
         return out, h
 
-    def _fast_canonicalize(self, P, layout, eps=None, kernels=None):
+    def _fast_canonicalize(self, P, layout, eps=None, kernels=None, out=None):
         """``(out, frames, ok)`` from :func:`fast_pca` (``kernels``: its compiled pass or
         None); rows where ``ok`` is False are placeholders for the general path to
-        overwrite."""
+        overwrite. ``out``: a C-contiguous array of ``P``'s shape and dtype to write into
+        (None: a new one)."""
         g = self.group
         translating = g.translates
         field = geometric_field(layout)
         sl = layout.slice_of(field.name)
+        whole = layout.width == sl.stop - sl.start   # the frame's own field is the whole sample
         # absent points make a sample's centroid NaN: fast_pca refuses it (no separate pass)
-        E, c, Z, ok = fast_pca(P[..., sl], special=g.special, centre=translating, eps=eps, kernels=kernels)
-        if layout.width == sl.stop - sl.start:
-            out = Z  # the frame's own field is the whole sample
+        E, c, Z, ok = fast_pca(P[..., sl], special=g.special, centre=translating, eps=eps, kernels=kernels,
+                               out=out if whole else None)
+        if whole:
+            out = Z
         else:
-            out = np.empty_like(P)
+            out = np.empty_like(P) if out is None else out
             Ed = E.astype(P.dtype)
             for f in layout.fields:
                 fs = layout.slice_of(f.name)
@@ -385,5 +406,25 @@ class SortCanonicalizer(Canonicalizer):
             h = tolerant_lexsort(P)
             out = gather_points(P, h)
         return out, h
+
+    def output_dtype(self, dtype, layout):
+        """The input's dtype (a permutation of its rows)."""
+        return np.dtype(dtype) if np.dtype(dtype) in (np.float32, np.float64) else None
+
+    def canonicalize_into(self, P, layout, out):
+        """:meth:`canonicalize` gathering the sorted points straight into ``out`` (the same
+        values, no copy of the result)."""
+        if out.dtype != P.dtype or out.shape != P.shape or not out.flags.c_contiguous:
+            return super().canonicalize_into(P, layout, out)
+        cols = self._key_columns(layout)
+        if cols is not None:
+            h = self.frames(P, layout)
+        else:
+            h, _ = fast_lexsort(P, out=out)
+            if h is not None:
+                return h
+            h = tolerant_lexsort(P)
+        gather_points(P, h, out=out)
+        return h
 
 
