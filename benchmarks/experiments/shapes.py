@@ -57,8 +57,14 @@ E2E_VALIDATION = [
     dict(lr=1e-2, width=32, batch_size=32, epochs=25, valid_accuracy=0.761),
     dict(lr=3e-3, width=64, batch_size=32, epochs=12, valid_accuracy=0.739),
 ]
-#: measurements on the validation data after the table was run (not used to choose anything)
-E2E_DIAGNOSTICS = []
+#: measurements on the validation data after the table was run (not used to choose anything;
+#: :func:`validate_e2e`, and the PCA row as in the table with seed 100)
+E2E_DIAGNOSTICS = [
+    "with the table's recipe (25 epochs) learned 0.791, PCA frame 0.858, raw poses 0.698, the same "
+    "ordering as on the test clouds",
+    "with twice the epochs (50) learned 0.813 (training loss 0.206) and PCA frame 0.866 (0.155): the gap "
+    "narrows from 0.067 to 0.053 but stays, so the miss is not only the time budget (one validation seed)",
+]
 #: the mirror pair an E(3)-invariant model cannot tell apart
 MIRROR_PAIR = ("chiral_1", "chiral_2")
 
