@@ -36,8 +36,8 @@ def _clouds(kind, dtype, n=300, m=16, seed=0):
         P[::4, -3:] = np.nan
     if kind == "symmetric":  # cubes, rotated: the tie rules write those samples' rows
         cube = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], float)
-        Q = np.linalg.qr(rs.normal(size=(n // 2, 3, 3)))[0]
-        P[: n // 2] = np.einsum("nij,mj->nmi", Q, np.concatenate([cube, 2 * cube])[:m])
+        Q = np.linalg.qr(rs.normal(size=(30, 3, 3)))[0]
+        P[:30] = np.einsum("nij,mj->nmi", Q, np.concatenate([cube, 2 * cube])[:m])
     return P.astype(dtype)
 
 
