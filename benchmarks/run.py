@@ -317,8 +317,9 @@ DOC_NOTES = """
   Every row's warm-up call absorbs the load. Rows are one core: the heuristics never call
   BLAS on the big arrays, and the compiled kernels are single-threaded.
 * Where the PCA SE(3) time still goes (compiled, 100,000 clouds; `cProfile` and CPU time
-  on the shared machine): the fused pass (about 3× the copy), the transformer's validation
-  and copy of each batch into the result, the frames as group elements, and — for the plain
+  on the shared machine): the fused pass (about 3× the copy, writing straight into
+  `transform`'s output), the transformer's validation (its finite check is about 0.5× the
+  copy), the frames as group elements, and — for the plain
   Gaussian clouds only — the general path for the clouds (about 90 in 100,000, 0.1%) whose
   signs only the tie rules settle: about 0.2 ms each, 2–3× the copy in all, which is what
   keeps the Gaussian rows above 6×. `pca+sort` adds the sort (about 4× the copy compiled,
