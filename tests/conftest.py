@@ -5,6 +5,8 @@ suite stays fast) and ``long`` (for fuzzing sessions: ``HYPOTHESIS_PROFILE=long 
 """
 
 import os
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +21,11 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.differing_executors],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+# --import-mode=importlib leaves tests/ off sys.path; the shared test helpers (`_scripts`)
+# are imported from there.
+if str(Path(__file__).parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).parent))
 
 # The compiled kernels switch on by themselves once a process has canonicalized 1,000,000
 # samples (skcanon._kernels._numba); pin the numpy path so a test's output never depends on

@@ -3,28 +3,17 @@
 Smoke test only: tiny sizes, no check of the numbers (the docs table comes from the full run).
 """
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
+from _scripts import load_script
 
 pytest.importorskip("torch")
 pytest.importorskip("skorch")
 
-ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "benchmarks" / "bench_learned_vs_heuristics.py"
-
 
 def _module():
-    bench = str(ROOT / "benchmarks")
-    if bench not in sys.path:
-        sys.path.insert(0, bench)
-    spec = importlib.util.spec_from_file_location("_bench_learned_vs_heuristics", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("bench_learned_vs_heuristics")
 
 
 def test_quick_mode_prints_every_row_and_one_json_line(capsys):

@@ -3,24 +3,13 @@ hand-made molecules, and the rows of its quick mode."""
 
 import importlib.util
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _load_reproduce():
-    spec = importlib.util.spec_from_file_location("skcanon_reproduce", ROOT / "benchmarks" / "reproduce.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("skcanon_reproduce", module)
-    spec.loader.exec_module(module)
-    return module
+from _scripts import load_reproduce
 
 
-R = _load_reproduce()
+R = load_reproduce()
 Q = R.EXPERIMENTS["qm9_classification"]
 
 

@@ -10,25 +10,17 @@ are reported on docs/results.md, not asserted here.
 
 import importlib.util
 import math
-import sys
 from pathlib import Path
 
 import pytest
+from _scripts import load_reproduce
 
 slow = pytest.mark.slow  # the tests that run experiments in quick mode
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _load_reproduce():
-    spec = importlib.util.spec_from_file_location("skcanon_reproduce", ROOT / "benchmarks" / "reproduce.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("skcanon_reproduce", module)
-    spec.loader.exec_module(module)
-    return module
-
-
-R = _load_reproduce()
+R = load_reproduce()
 
 
 def _by_method(rows, table):

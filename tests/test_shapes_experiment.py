@@ -1,26 +1,14 @@
 """The 3-D point-shapes experiment of benchmarks/reproduce.py: its data, the reason it has
 no ``key_order="columns"`` row, and the rows and page section of its quick mode."""
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _load_reproduce():
-    spec = importlib.util.spec_from_file_location("skcanon_reproduce", ROOT / "benchmarks" / "reproduce.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("skcanon_reproduce", module)
-    spec.loader.exec_module(module)
-    return module
+from _scripts import load_reproduce
 
 
-R = _load_reproduce()
+R = load_reproduce()
 S = R.EXPERIMENTS["shapes"]
 
 
