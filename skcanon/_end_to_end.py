@@ -43,12 +43,12 @@ from .nn._factory import build_frame_network  # noqa: E402
 from .nn._message_passing import MessagePassingBackbone  # noqa: E402
 from .nn._points import handles_rigid_motions, move_back, present_mask  # noqa: E402
 from .nn._symmetrize import FrameDistribution, check_noise_scale  # noqa: E402
-from .nn._torch import InterruptRaisingMixin, seed_from, seeded  # noqa: E402
+from .nn._torch import InterruptRaisingMixin, seed_from, seeded, set_precision  # noqa: E402
 
 __all__ = ["EquivariantModule", "InvariantModule", "MaskedMSELoss", "EndToEndEquivariantRegressor",
            "EndToEndEquivariantClassifier"]
 
-FRAMES = ("learned", "identity", "augment", "symmetrize")
+FRAMES = ("learned", "anchored", "identity", "augment", "symmetrize")
 BACKBONES = ("mlp", "message_passing")
 TARGET_KINDS = ("position", "vector")
 
@@ -100,8 +100,12 @@ class EquivariantModule(nn.Module):
     backbone_layers : int or None, default=None
         Message-passing layers (``None``: 3). The ``"mlp"`` backbone has two hidden layers
         and takes only ``None`` or 2.
-    frame : {"learned", "identity", "augment", "symmetrize"}, default="learned"
-        ``"learned"``: the frame network ``h`` (exactly equivariant). ``"identity"``:
+    frame : {"learned", "anchored", "identity", "augment", "symmetrize"}, default="learned"
+        ``"learned"``: the frame network ``h`` (exactly equivariant). ``"anchored"``: the
+        PCA heuristic's frame times a learned residual rotation whose gain starts at 0
+        (:class:`~skcanon.nn._points.AnchoredPointNetwork`), so training starts from the
+        heuristic frame and moves away only as far as the loss pays (exactly equivariant,
+        on symmetric inputs too; the heuristic part runs in numpy on the CPU). ``"identity"``:
         ``h(x) = e``, the plain backbone, e.g. as the regressor of
         :class:`~skcanon.EquivariantRegressor` behind a heuristic canonicalizer.
         ``"augment"``: data augmentation; while training, a random group element per
@@ -156,8 +160,8 @@ class EquivariantModule(nn.Module):
                              f"y must have n_points * {n_dims} = {n_points * n_dims} columns; "
                              f"got {n_outputs}.")
         self.frame_net = self.distribution = None
-        if frame == "learned":
-            self.frame_net = build_frame_network(self.group, self.layout, hidden)
+        if frame in ("learned", "anchored"):
+            self.frame_net = build_frame_network(self.group, self.layout, hidden, anchored=frame == "anchored")
         elif frame == "symmetrize":
             self.distribution = FrameDistribution(build_frame_network(self.group, self.layout, hidden),
                                                   noise_scale)
@@ -204,7 +208,9 @@ class EquivariantModule(nn.Module):
             Pc = torch.where(mask, move_back(x0, R, t, self.layout),
                              torch.full((), float("nan"), dtype=P.dtype, device=P.device))
             return Pc, R, t
-        if self.frame == "learned":
+        if self.frame in ("learned", "anchored"):
+            if self.frame == "anchored":  # the heuristic's tie rules follow the input's rounding
+                set_precision(self.frame_net, P.dtype)
             Pc, frames = self.frame_net.canonicalize(P)   # differentiable for continuous groups
             if not self.group.translates:
                 return Pc, frames, None

@@ -33,13 +33,6 @@ def _image_plane(f):
     return f.d == 2 and "image" in f.layout_kinds and (f.is_finite or f.rotates)
 
 
-def _set_precision(network, dtype):
-    """Tell the point networks the dtype of the data (their tie tolerances follow it)."""
-    for module in network.modules():
-        if hasattr(module, "precision"):
-            module.precision = np.dtype(dtype)
-
-
 def _to_numpy(h, float_dtype):
     if isinstance(h, (tuple, list)):
         return tuple(_to_numpy(part, float_dtype) for part in h)
@@ -135,7 +128,7 @@ class LearnedCanonicalizer(Canonicalizer):
 
     def fit(self, P, layout, y=None):
         from .._training import train_frame_network
-        from ..nn._torch import resolve_device, seed_from, seeded
+        from ..nn._torch import resolve_device, seed_from, seeded, set_precision
 
         supervised = self.objective != "auto" and self.objective.startswith("supervised")
         if self._trains and supervised and y is None:
@@ -150,7 +143,7 @@ class LearnedCanonicalizer(Canonicalizer):
         network = network.to(device)
         history, objective, n_epochs, best = [], None, 0, None
         if self._trains:
-            _set_precision(network, np.float32)  # the trainer works in float32
+            set_precision(network, np.float32)  # the trainer works in float32
             info = train_frame_network(network, P, y, device=device, seed=seed,
                                        **LEARNING_OPTIONS.values(self, TRAINER_OPTIONS))
             history, objective = info["history"], info["objective"]
@@ -183,6 +176,8 @@ class LearnedCanonicalizer(Canonicalizer):
     def frames(self, P, layout):
         import torch
 
+        from ..nn._torch import set_precision
+
         if not hasattr(self, "network_"):
             raise RuntimeError(f"{type(self).__name__} is not fitted; call fit first.")
         float_dtype = P.dtype if np.issubdtype(P.dtype, np.floating) else np.float64
@@ -193,7 +188,7 @@ class LearnedCanonicalizer(Canonicalizer):
         # symmetric inputs; the input's own rounding is what the tie tolerances allow for)
         if float_dtype == np.float64 or (points and not str(self.device_).startswith("cuda")):
             network, torch_dtype = self._network64(), torch.float64
-        _set_precision(network, float_dtype)
+        set_precision(network, float_dtype)
         per_sample = max(1, int(np.prod(P.shape[1:])))
         step = max(1, _INFERENCE_ELEMENTS // per_sample)
         if self.batch_size:

@@ -1,5 +1,5 @@
-"""Torch and skorch helpers shared by every network entry point: seeding, device resolution
-and the interrupt rule.
+"""Torch and skorch helpers shared by every network entry point: seeding, device resolution,
+the data precision the networks' tie rules follow, and the interrupt rule.
 
 The learned canonicalizers, the trainer (:mod:`skcanon._training`) and the end-to-end
 estimators (:mod:`skcanon._end_to_end`) seed torch, resolve ``device="auto"`` and re-raise
@@ -10,10 +10,21 @@ from __future__ import annotations
 
 import contextlib
 
+import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
-__all__ = ["resolve_device", "seed_from", "seeded", "InterruptRaisingMixin"]
+__all__ = ["resolve_device", "seed_from", "seeded", "set_precision", "InterruptRaisingMixin"]
+
+
+def set_precision(network, dtype):
+    """Tell the point networks in ``network`` the dtype of the data (numpy or torch dtype):
+    the tolerances of their tie rules on symmetric inputs follow its rounding."""
+    if isinstance(dtype, torch.dtype):
+        dtype = torch.empty((), dtype=dtype).numpy().dtype
+    for module in network.modules():
+        if hasattr(module, "precision"):
+            module.precision = np.dtype(dtype)
 
 
 def resolve_device(device):
