@@ -313,11 +313,7 @@ def section(rows, quick, fig_dir):
         if learned is not None and h is not None:
             text = (f"Learned (pure) {learned['score']:.3f} against {finite[h]['score']:.3f} for "
                     f"{h}: target {learned.get('target')}")
-            if learned.get("better_by_1_sd") in ("met", "missed"):
-                text += f"; better by more than one sd: {learned['better_by_1_sd']}"
-            if learned.get("wins"):
-                text += f"; ahead in {learned['wins']} seeds"
-            out += [text + "."]
+            out += [text + _verdicts(learned) + "."]
             anchored = finite.get(ANCHORED)
             if anchored is not None:
                 out += [f"Anchored {anchored['score']:.3f} ({anchored.get('vs_best_heuristic', '?')} against "
@@ -414,13 +410,8 @@ def _e2e_section(rows, quick, fig_dir, forest):
                         + "; ".join(E2E_DIAGNOSTICS) + "."]
             anch = finite.get(E2E_ANCHORED)
             if anch is not None:
-                text = (f"Anchored end to end (PCA frame + learned residual) {anch['score']:.3f} against "
-                        f"{pca['score']:.3f} for the fixed PCA frame")
-                if anch.get("better_by_1_sd") in ("met", "missed"):
-                    text += f"; better by more than one sd: {anch['better_by_1_sd']}"
-                if anch.get("wins"):
-                    text += f"; ahead in {anch['wins']} seeds"
-                out += [text + "."]
+                out += [f"Anchored end to end (PCA frame + learned residual) {anch['score']:.3f} against "
+                        f"{pca['score']:.3f} for the fixed PCA frame" + _verdicts(anch) + "."]
             aug = finite.get(E2E_AUG)
             if aug is not None:
                 out += [f"Augmentation {aug['score']:.3f} (invariance error {fmt(aug['invariance_error'])}: "
@@ -432,6 +423,17 @@ def _e2e_section(rows, quick, fig_dir, forest):
                         f"{best_forest['score']:.3f}."]
         out += [""]
     return out
+
+
+def _verdicts(row):
+    """``"; better by more than one sd: met; ahead in 2/3 seeds"`` from a row's verdict
+    columns (the parts it has)."""
+    text = ""
+    if row.get("better_by_1_sd") in ("met", "missed"):
+        text += f"; better by more than one sd: {row['better_by_1_sd']}"
+    if row.get("wins"):
+        text += f"; ahead in {row['wins']} seeds"
+    return text
 
 
 def _is_num(v):
