@@ -332,8 +332,7 @@ default=None
         canonicalizer = self.canonicalizer_
         # where the canonicalizer knows its output dtype beforehand, every batch writes its
         # canonical forms straight into its rows of the output (no copy of each result)
-        dtype = (canonicalizer.output_dtype(P.dtype, self.layout_)
-                 if hasattr(canonicalizer, "canonicalize_into") else None)
+        dtype = canonicalizer.output_dtype(P.dtype, self.layout_)
         if dtype is not None:
             out = np.empty(P.shape, dtype=dtype)
             h = canonicalizer.canonicalize_into(P[batches[0]], self.layout_, out[batches[0]])

@@ -406,7 +406,7 @@ def _valid_split_indices(n, fraction, seed):
     return next(ShuffleSplit(n_splits=1, test_size=fraction, random_state=seed).split(np.zeros(n)))
 
 
-def _proxy_estimator(task, n_train, seed):
+def _proxy_estimator(task, n_train):
     """The cheap downstream model of ``validation_score="knn"``."""
     from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 
@@ -423,7 +423,6 @@ def _canonical_features(network, X, device):
             parts.append(z.detach().cpu().double().numpy().reshape(len(z), -1))
     Z = np.concatenate(parts) if parts else np.zeros((0, 0))
     return np.nan_to_num(Z, nan=0.0, posinf=0.0, neginf=0.0)
-
 
 
 class _ProxySelection(Callback):
@@ -444,7 +443,7 @@ class _ProxySelection(Callback):
         kva = np.sort(rng.permutation(len(Xva))[:PROXY_MAX_SAMPLES])
         self.network, self.task = network, task
         self.Xtr, self.ytr, self.Xva, self.yva = Xtr[ktr], ytr[ktr], Xva[kva], yva[kva]
-        self.patience, self.seed, self.device = int(patience), int(seed), device
+        self.patience, self.device = int(patience), device
 
     def score(self):
         """The current network's validation score."""
@@ -455,7 +454,7 @@ class _ProxySelection(Callback):
             Zva = _canonical_features(self.network, self.Xva, self.device)
         finally:
             self.network.train(was)
-        model = _proxy_estimator(self.task, len(Ztr), self.seed)
+        model = _proxy_estimator(self.task, len(Ztr))
         return float(model.fit(Ztr, self.ytr).score(Zva, self.yva))
 
     def _keep(self):

@@ -385,16 +385,9 @@ def _e2e_section(rows, quick, fig_dir, forest):
             out += [text + "."]
             g_l, g_p = _group_means(learned), _group_means(pca)
             if g_l and g_p:
-                names = learned["class_names"]
-                gap = np.asarray(learned["per_class_accuracy"]) - np.asarray(pca["per_class_accuracy"])
-                worst = [int(k) for k in np.argsort(gap)[:3] if gap[k] < 0]
                 text = (f"Where the difference lies (mean per-class test accuracy): polycubes {g_l[0]:.3f} "
                         f"learned against {g_p[0]:.3f} PCA, surfaces {g_l[1]:.3f} against {g_p[1]:.3f}")
-                if worst:
-                    text += ("; the largest losses are " + ", ".join(
-                        f"{names[k]} ({learned['per_class_accuracy'][k]:.2f} against "
-                        f"{pca['per_class_accuracy'][k]:.2f})" for k in worst))
-                out += [text + "."]
+                out += [text + _largest_losses(learned, pca) + "."]
             if _is_num(learned.get("train_loss")) and _is_num(pca.get("train_loss")):
                 text = (f"Training cross-entropy of the last epoch: learned {learned['train_loss']:.3f}, PCA frame "
                         f"{pca['train_loss']:.3f}")
@@ -436,6 +429,17 @@ def _verdicts(row):
     return text
 
 
+def _largest_losses(row, ref, n=3):
+    """``"; the largest losses are T (0.23 against 0.60), ..."``: the (at most ``n``) classes
+    where ``row``'s per-class accuracy falls furthest below ``ref``'s; empty if none does."""
+    a, b = np.asarray(row["per_class_accuracy"]), np.asarray(ref["per_class_accuracy"])
+    worst = [int(k) for k in np.argsort(a - b)[:n] if a[k] < b[k]]
+    if not worst:
+        return ""
+    return "; the largest losses are " + ", ".join(
+        f"{row['class_names'][k]} ({a[k]:.2f} against {b[k]:.2f})" for k in worst)
+
+
 def _is_num(v):
     return isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
 
@@ -459,16 +463,10 @@ def _explain(finite, h):
     lines = []
     g_l, g_h = _group_means(learned), _group_means(heur)
     if g_l and g_h:
-        names = learned["class_names"]
-        diff = np.asarray(learned["per_class_accuracy"]) - np.asarray(heur["per_class_accuracy"])
-        worst = [int(k) for k in np.argsort(diff)[:3] if diff[k] < 0]
         text = (f"Where the difference lies (mean per-class test accuracy): on the eight Tetris polycubes "
                 f"learned {g_l[0]:.3f} against {g_h[0]:.3f} for {h}, on the five primitive surfaces "
                 f"{g_l[1]:.3f} against {g_h[1]:.3f}")
-        if worst:
-            text += ("; the largest losses are " + ", ".join(
-                f"{names[k]} ({learned['per_class_accuracy'][k]:.2f} against {heur['per_class_accuracy'][k]:.2f})"
-                for k in worst))
+        text += _largest_losses(learned, heur)
         anchored = finite.get(ANCHORED)
         g_a = _group_means(anchored) if anchored is not None else None
         if g_a:
