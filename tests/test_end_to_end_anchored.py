@@ -91,12 +91,14 @@ def test_anchored_is_refused_where_no_rotation():
 
 
 
+@pytest.mark.parametrize("frame", ["anchored", "learned"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("shape", ["generic", "octahedron", "square"])
-def test_anchored_canonical_inputs_are_invariant(dtype, shape):
-    # the canonical inputs the backbone sees, with a non-zero residual (gain 0.5), in both
-    # precisions, on generic clouds and on clouds with a symmetry of their own; the frame
-    # does not reorder points, so the canonical point sets are compared as sets
+@pytest.mark.parametrize("shape", ["generic", "octahedron", "square", "planar", "collinear"])
+def test_frame_canonical_inputs_are_invariant(frame, dtype, shape):
+    # the canonical inputs the backbone sees (anchored: with a non-zero residual, gain 0.5),
+    # in both precisions, on generic clouds and on clouds with a symmetry of their own: the
+    # hard frames' tie rules follow the input's precision; the frame does not reorder
+    # points, so the canonical point sets are compared as sets
     from scipy.spatial.distance import cdist
 
     n = 24
@@ -104,12 +106,17 @@ def test_anchored_canonical_inputs_are_invariant(dtype, shape):
             "octahedron": np.tile([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]],
                                   (n, 1, 1)).astype(float),
             "square": np.tile([[1, 1, 0], [1, -1, 0], [-1, 1, 0], [-1, -1, 0], [0, 0, 0.5], [0, 0, -0.5]],
-                              (n, 1, 1)).astype(float)}[shape]
+                              (n, 1, 1)).astype(float),
+            "planar": np.tile([[2, 0, 0], [-1, 1, 0], [-1, -1, 0], [0.5, 0.5, 0], [0, 2, 0], [-0.5, 0, 0]],
+                              (n, 1, 1)).astype(float),
+            "collinear": np.tile([[-2, 0, 0], [-1, 0, 0], [0, 0, 0], [0.5, 0, 0], [1.5, 0, 0], [1, 0, 0]],
+                                 (n, 1, 1)).astype(float)}[shape]
     torch.manual_seed(0)
-    module = InvariantModule(group="E3", n_points=6, frame="anchored", hidden=8)
+    module = InvariantModule(group="E3", n_points=6, frame=frame, hidden=8)
     module = module.double() if dtype == np.float64 else module
-    with torch.no_grad():
-        module.frame_net.gain.fill_(0.5)
+    if frame == "anchored":
+        with torch.no_grad():
+            module.frame_net.gain.fill_(0.5)
     G, layout = get_group("E3xS_n"), PointLayout(3)
     X = G.apply(G.sample(n, random_state=1, n_points=6), base.reshape(n, -1), layout)
     Y = G.apply(G.sample(n, random_state=2, n_points=6), X, layout)
