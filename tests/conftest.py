@@ -67,9 +67,9 @@ def rng():
 @pytest.fixture(params=["compiled", "numpy"])
 def pca_kernels(request, monkeypatch):
     """Run a test with the compiled 3-D PCA passes (skipped without numba) and with numpy's."""
-    from skcanon._kernels import pca
-
     monkeypatch.setenv("SKCANON_NUMBA", "1" if request.param == "compiled" else "0")
-    if request.param == "compiled" and pca.compiled_kernels() is None:
-        pytest.skip("numba is not installed (the `fast` extra)")
+    if request.param == "compiled":
+        from _compiled import require_compiled
+
+        require_compiled()
     return request.param

@@ -24,6 +24,7 @@ from skcanon._kernels.pca import fast_pca
 from skcanon.groups import get_group
 from skcanon.layouts import PointLayout
 from skcanon.projections import _geometry
+from _compiled import require_compiled
 
 torch = pytest.importorskip("torch")
 
@@ -216,8 +217,7 @@ def test_pca_fast_path_serves_gaussian_clouds_with_the_general_result(group, dty
 @pytest.mark.parametrize("special, centre", [(True, True), (True, False), (False, False)])
 def test_compiled_and_numpy_pca_passes_agree(special, centre, monkeypatch):
     monkeypatch.setenv("SKCANON_NUMBA", "1")
-    if pca.compiled_kernels() is None:
-        pytest.skip("numba is not installed (the `fast` extra)")
+    require_compiled()
     P = _gaussian_clouds(3000, seed=8).astype(np.float32)
     P[:500] = np.random.default_rng(9).exponential(size=(500, 64, 3)) * [3.0, 2.0, 1.0]  # skewed
     P[7, 3] = np.nan                                                     # an absent point
@@ -236,8 +236,7 @@ def test_compiled_and_numpy_pca_passes_agree(special, centre, monkeypatch):
 
 def test_compiled_pca_results_do_not_depend_on_the_batch(monkeypatch):
     monkeypatch.setenv("SKCANON_NUMBA", "1")
-    if pca.compiled_kernels() is None:
-        pytest.skip("numba is not installed (the `fast` extra)")
+    require_compiled()
     P = _gaussian_clouds(600, seed=10).astype(np.float32)
     E, _, Z, ok = fast_pca(P, special=True, centre=True)
     for sl in (slice(0, 1), slice(5, 300), slice(300, 600)):

@@ -15,14 +15,15 @@ from skcanon._kernels import lexsort, pca
 from skcanon.canonicalizers._base import Canonicalizer, ChainCanonicalizer
 from skcanon.canonicalizers._heuristics import PCACanonicalizer, SortCanonicalizer
 from skcanon.layouts import PointLayout
+from _compiled import require_compiled
 
 
 @pytest.fixture(params=["0", "1"])
 def numba_mode(request, monkeypatch):
     """Both paths: numpy's passes ("0") and the compiled kernels ("1", where installed)."""
     monkeypatch.setenv("SKCANON_NUMBA", request.param)
-    if request.param == "1" and (pca.compiled_kernels() is None or lexsort.compiled_kernels() is None):
-        pytest.skip("numba is not installed (the `fast` extra)")
+    if request.param == "1":
+        require_compiled()
     return request.param
 
 

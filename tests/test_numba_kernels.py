@@ -9,6 +9,7 @@ import pytest
 
 from skcanon import CanonicalizerTransformer
 from skcanon._kernels import _numba, lexsort, pca
+from _compiled import require_compiled
 
 EPS32 = float(np.finfo(np.float32).eps)
 
@@ -16,10 +17,7 @@ EPS32 = float(np.finfo(np.float32).eps)
 @pytest.fixture
 def compiled(monkeypatch):
     monkeypatch.setenv("SKCANON_NUMBA", "1")
-    kernels = pca.compiled_kernels()
-    if kernels is None or lexsort.compiled_kernels() is None:
-        pytest.skip("numba is not installed (the `fast` extra)")
-    return kernels
+    return require_compiled()
 
 
 def _clouds(kind, n=1500, m=64, seed=0):

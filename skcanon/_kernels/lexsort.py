@@ -246,28 +246,31 @@ def _make_sort_keys(wide):
         w = mw // m
         shift = np.uint64(b)
         low = np.uint64((1 << b) - 1)
-        # an all-ones exponent is inf or NaN (tested on the bits: the float comparisons
-        # are compiled with reassociation, under which x - x may be taken for 0)
+        # on the bits, one integer maximum (it vectorizes) gives both: the largest
+        # magnitude (without the sign bit, finite floats order as their bits do) and
+        # whether any value is inf or NaN (an all-ones exponent, so at least ``exponent``);
+        # float comparisons would not do: they are compiled with reassociation, under
+        # which x - x may be taken for 0
         exponent = np.int64(0x7FF0000000000000) if wide else np.int32(0x7F800000)
+        magnitude = np.int64(0x7FFFFFFFFFFFFFFF) if wide else np.int32(0x7FFFFFFF)
+        largest = np.zeros(1, dtype=bits.dtype)
+        largest_value = largest.view(V.dtype)
         for s in range(n):
             v = V[s]
             u = bits[s]
-            top = abs(v[0])
-            bad = False
+            top = u[0] & magnitude
             for i in range(mw):
-                a = abs(v[i])
-                top = a if a > top else top
-                bad |= (u[i] & exponent) == exponent
-            if bad:
+                top = max(top, u[i] & magnitude)
+            if top >= exponent:
                 return False
-            tol[s] = rtol * max(top, tiny)
+            largest[0] = top
+            tol[s] = rtol * max(largest_value[0], tiny)
             for j in range(m):
-                raw = bits[s, j * w]
-                if v[j * w] == 0:
-                    raw = raw ^ raw          # -0.0 sorts as 0.0
+                raw = u[j * w]
+                raw = raw if v[j * w] != 0 else raw ^ raw    # -0.0 sorts as 0.0
                 if wide:
-                    u = np.uint64(raw ^ ((raw >> 63) | np.int64(-2 ** 63)))
-                    keys[s, j] = (u & ~low) | np.uint64(j)
+                    u64 = np.uint64(raw ^ ((raw >> 63) | np.int64(-2 ** 63)))
+                    keys[s, j] = (u64 & ~low) | np.uint64(j)
                 else:
                     u32 = np.uint32(raw ^ ((raw >> 31) | np.int32(-2 ** 31)))
                     keys[s, j] = (np.uint64(u32) << shift) | np.uint64(j)
@@ -291,13 +294,23 @@ def _sort_finish(V, keys, tol, b, pairs, gather, order, out, loop):
         v = V[s]
         o = order[s]
         z = out[s]
-        for j in range(m):
-            i = np.intp(keys[s, j] & low)
-            o[j] = i
-            first[j] = v[i * w]
-            if gather:
-                for k in range(w):
-                    z[j * w + k] = v[i * w + k]
+        if gather and w == 3:   # 3-D points: the gather unrolled (the common case, ~1.6× faster)
+            for j in range(m):
+                i = np.intp(keys[s, j] & low)
+                o[j] = i
+                x = v[3 * i]
+                first[j] = x
+                z[3 * j] = x
+                z[3 * j + 1] = v[3 * i + 1]
+                z[3 * j + 2] = v[3 * i + 2]
+        else:
+            for j in range(m):
+                i = np.intp(keys[s, j] & low)
+                o[j] = i
+                first[j] = v[i * w]
+                if gather:
+                    for k in range(w):
+                        z[j * w + k] = v[i * w + k]
         any_tie = False
         chain = False
         t_s = tol[s]

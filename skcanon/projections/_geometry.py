@@ -161,10 +161,10 @@ class _TorchKernel:
         if distances:  # ‖v_i‖² − 2⟨v_i, v_j⟩ in one batched product, then + ‖v_j‖²
             sq = torch.einsum("nkd,nkd->nk", v, v)
             torch.baddbmm(sq[:, :, None], v, v.transpose(1, 2), alpha=-2, out=G)
-            G.add_(sq[:, None, :])
-            if self.triangle is not None:   # gather, clamp and square root in one pass
-                self.triangle(G.numpy(), o)
+            if self.triangle is not None:   # + ‖v_j‖², gather, clamp and square root in one pass
+                self.triangle(G.numpy(), sq.numpy(), o)
                 return
+            G.add_(sq[:, None, :])
         else:
             torch.bmm(v, v.transpose(1, 2), out=G)
         o = torch.from_numpy(o)
@@ -192,10 +192,10 @@ class _NumpyKernel:
             sq = np.einsum("nkd,nkd->nk", v, v)
             G *= -2
             G += sq[:, :, None]
-            G += sq[:, None, :]
             if self.triangle is not None:
-                self.triangle(G, o)
+                self.triangle(G, sq, o)
                 return
+            G += sq[:, None, :]
         np.take(G.reshape(b, K * K), self.index, axis=1, out=o)
         if distances:
             np.maximum(o, 0, out=o)
@@ -297,26 +297,28 @@ def _compiled_triangle(n):
     return _numba.kernels("triangle", _build_triangle) if _numba.wanted(n) else None
 
 
-def _triangle_sqrt(D, out):
-    """``out[s]`` = the square roots of the strict upper triangle of ``D[s]`` (``(b, K, K)``
-    squared distances, row by row; negative rounding clipped to 0) in one pass."""
+def _triangle_sqrt(D, sq, out):
+    """``out[s]`` = the square roots of the strict upper triangle of ``D[s] + sq[s]`` (``D``
+    ``(b, K, K)`` holds ``‖v_i‖² − 2⟨v_i, v_j⟩``, ``sq`` ``(b, K)`` the ``‖v_j‖²`` still to add,
+    row by row; negative rounding clipped to 0) in one pass."""
     b, K, _ = D.shape
+    zero = np.float32(0)   # max(x, 0) vectorizes (a conditional does not); D is finite here
     for s in range(b):
         o = out[s]
         pos = 0
         for i in range(K - 1):
             row = D[s, i, i + 1:]
+            add = sq[s, i + 1:]
             dest = o[pos:pos + K - 1 - i]
             for j in range(K - 1 - i):     # 0-based loops over slices vectorize
-                x = row[j]
-                dest[j] = np.sqrt(x if x > 0 else x * 0)
+                dest[j] = np.sqrt(max(row[j] + add[j], zero))
             pos += K - 1 - i
 
 
 def _build_triangle(numba, jit, jit_exact):
     kernel = jit_exact(_triangle_sqrt)
     for dt in (np.float32, np.float64):
-        kernel(np.ones((1, 3, 3), dt), np.empty((1, 3), dt))
+        kernel(np.ones((1, 3, 3), dt), np.ones((1, 3), dt), np.empty((1, 3), dt))
     return kernel
 
 
