@@ -333,21 +333,33 @@ default=None
         # where the canonicalizer knows its output dtype beforehand, every batch writes its
         # canonical forms straight into its rows of the output (no copy of each result)
         dtype = canonicalizer.output_dtype(P.dtype, self.layout_)
+        # rows a canonicalizer leaves for later (Canonicalizer.defers): redone together
+        # at the end, one call for all batches instead of one per batch
+        deferred = [] if canonicalizer.defers and len(batches) > 1 else None
+
+        def deferring(sl):
+            if deferred is None:
+                return {}
+            rows = []
+            deferred.append((sl.start, rows))   # list.append: safe from the batch threads
+            return {"deferred": rows}
+
         if dtype is not None:
             out = np.empty(P.shape, dtype=dtype)
-            h = canonicalizer.canonicalize_into(P[batches[0]], self.layout_, out[batches[0]])
+            h = canonicalizer.canonicalize_into(P[batches[0]], self.layout_, out[batches[0]],
+                                                **deferring(batches[0]))
         else:
             # the first batch fixes the output dtype; each batch then writes its own rows
-            canon, h = canonicalizer.canonicalize(P[batches[0]], self.layout_)
+            canon, h = canonicalizer.canonicalize(P[batches[0]], self.layout_, **deferring(batches[0]))
             out = np.empty(P.shape, dtype=canon.dtype)
             out[batches[0]] = canon
             del canon
 
         def one_batch(sl):
             if dtype is not None:
-                h = canonicalizer.canonicalize_into(P[sl], self.layout_, out[sl])
+                h = canonicalizer.canonicalize_into(P[sl], self.layout_, out[sl], **deferring(sl))
             else:
-                canon, h = canonicalizer.canonicalize(P[sl], self.layout_)
+                canon, h = canonicalizer.canonicalize(P[sl], self.layout_, **deferring(sl))
                 out[sl] = canon
             return h if keep_frames else None  # transform drops frames: memory stays bounded
 
@@ -359,6 +371,15 @@ default=None
         else:
             frames = [one_batch(sl) for sl in rest]
         frames = stack_frames([h] + frames) if keep_frames else None
+        rows = np.concatenate([start + np.asarray(r, dtype=np.intp) for start, r in deferred or [] if r] or
+                              [np.empty(0, np.intp)])
+        if rows.size:
+            canon, h = canonicalizer.canonicalize(P[rows], self.layout_)
+            out[rows] = canon
+            if keep_frames:   # product groups' frames are tuples, one array per factor
+                wholes, parts = (frames, h) if isinstance(h, tuple) else ((frames,), (h,))
+                for whole, part in zip(wholes, parts):
+                    whole[rows] = part
         if self.fill_value is not None and isinstance(self.layout_, PointLayout):
             out[np.isnan(out).all(axis=2)] = self.fill_value  # absent points (graph nodes)
         return self.layout_.from_working(out, ndim), frames

@@ -187,3 +187,32 @@ def test_transform_batches_and_threads_agree(numba_mode, n_jobs, batch_size):
     assert np.array_equal(est.transform(X), Xt, equal_nan=True)
     assert _same_frames(F, frames)
     assert np.array_equal(X, X0, equal_nan=True)
+
+
+@pytest.mark.parametrize("group,method", [("SE3", "pca"), ("SE3xS_n", "pca+sort")])
+@pytest.mark.parametrize("kind", ["nan", "symmetric"])
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_general_path_rows_of_all_batches_run_in_one_call(numba_mode, monkeypatch, group, method, kind, n_jobs):
+    """Rows the PCA fast path refuses (absent points, symmetric clouds) are deferred by each
+    batch and canonicalized together at the end: one general-path call per transform, and
+    the same outputs and frames bit for bit as one batch without deferral."""
+    P = _clouds(kind, np.float32, n=400)
+    P = P[np.random.default_rng(1).permutation(len(P))]   # refused rows in every batch
+    X = P.reshape(len(P), -1)
+    one = _fitted(group, method, P, n_dims=3, batch_size=None)
+    expected, frames = one.canonicalize(X)           # one batch: nothing is deferred
+    est = _fitted(group, method, P, n_dims=3, batch_size=50, n_jobs=n_jobs)
+    calls = []
+    general = PCACanonicalizer.frames
+
+    def counted(self, Q, layout):
+        calls.append(len(Q))
+        return general(self, Q, layout)
+
+    monkeypatch.setattr(PCACanonicalizer, "frames", counted)
+    Xt, F = est.canonicalize(X)
+    assert len(calls) == 1 and calls[0] >= 30        # 8 batches, their refused rows together
+    assert np.array_equal(Xt, expected, equal_nan=True)
+    assert _same_frames(F, frames)
+    calls.clear()
+    assert np.array_equal(est.transform(X), expected, equal_nan=True) and len(calls) == 1

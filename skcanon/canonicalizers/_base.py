@@ -61,6 +61,14 @@ class Canonicalizer:
     def frames(self, P, layout):
         raise NotImplementedError
 
+    #: whether :meth:`canonicalize` and :meth:`canonicalize_into` take ``deferred``: a list
+    #: into which they may put the rows (indices into ``P``) that they leave for later, with
+    #: placeholders in their outputs and frames; the caller then canonicalizes those rows of
+    #: all its batches in one :meth:`canonicalize` call (which defers nothing). For rows with
+    #: a fixed cost per call (pca's general path, a few samples per batch): one call, not one
+    #: per batch; every row's result is the same as without deferral
+    defers = False
+
     def canonicalize(self, P, layout):
         """Return ``(h(x)⁻¹·x, h(x))`` for the working array ``P``."""
         h = self.frames(P, layout)
@@ -117,6 +125,7 @@ class ChainCanonicalizer(Canonicalizer):
         self.steps = list(steps)
         self.method = "+".join(s.method for s in self.steps)
         self.batches_in_threads = all(s.batches_in_threads for s in self.steps)
+        self.defers = any(s.defers for s in self.steps)
 
     def check_layout(self, layout):
         for step in self.steps:
@@ -131,10 +140,16 @@ class ChainCanonicalizer(Canonicalizer):
             P, _ = self.steps[i].canonicalize(P, layout)
         return self
 
-    def canonicalize(self, P, layout):
+    @staticmethod
+    def _step_options(step, deferred):
+        # a row a step defers goes on through the later steps as a placeholder; the caller
+        # redoes it through the whole chain
+        return {"deferred": deferred} if deferred is not None and step.defers else {}
+
+    def canonicalize(self, P, layout, deferred=None):
         frames = [None] * len(self.steps)
         for i in self._order():
-            P, frames[i] = self.steps[i].canonicalize(P, layout)
+            P, frames[i] = self.steps[i].canonicalize(P, layout, **self._step_options(self.steps[i], deferred))
         return P, tuple(frames)
 
     def output_dtype(self, dtype, layout):
@@ -145,14 +160,15 @@ class ChainCanonicalizer(Canonicalizer):
             dtype = self.steps[i].output_dtype(dtype, layout)
         return dtype
 
-    def canonicalize_into(self, P, layout, out):
+    def canonicalize_into(self, P, layout, out, deferred=None):
         """The steps in order, the last one writing into ``out``: no copy of the result,
         and no array beyond the intermediate steps' own outputs."""
         order = self._order()
         frames = [None] * len(self.steps)
         for i in order[:-1]:
-            P, frames[i] = self.steps[i].canonicalize(P, layout)
-        frames[order[-1]] = self.steps[order[-1]].canonicalize_into(P, layout, out)
+            P, frames[i] = self.steps[i].canonicalize(P, layout, **self._step_options(self.steps[i], deferred))
+        last = self.steps[order[-1]]
+        frames[order[-1]] = last.canonicalize_into(P, layout, out, **self._step_options(last, deferred))
         return tuple(frames)
 
     def frames(self, P, layout):

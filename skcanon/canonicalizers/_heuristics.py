@@ -188,23 +188,27 @@ class PCACanonicalizer(Canonicalizer):
         written into its output)."""
         return np.dtype(dtype) if self._takes_fast_path(dtype, layout, (1, 1)) else None
 
-    def canonicalize(self, P, layout):
+    #: the general path's rows may be deferred (see :attr:`Canonicalizer.defers`)
+    defers = True
+
+    def canonicalize(self, P, layout, deferred=None):
         """Canonical forms and frames; a vectorized fast path serves samples without
         absent points whose axes and signs are clearly determined (generic data), the
-        general path (:meth:`frames`, then the group action) all others."""
+        general path (:meth:`frames`, then the group action) all others — or, with a
+        ``deferred`` list, leaves them to the caller (:attr:`Canonicalizer.defers`)."""
         if not self._takes_fast_path(P.dtype, layout, P.shape):
             return super().canonicalize(P, layout)
-        return self._canonicalize_fast(P, layout, None)
+        return self._canonicalize_fast(P, layout, None, deferred)
 
-    def canonicalize_into(self, P, layout, out):
+    def canonicalize_into(self, P, layout, out, deferred=None):
         """:meth:`canonicalize` writing the canonical forms straight into ``out`` (the same
         values; no copy of the result where the fast path runs)."""
         if (not self._takes_fast_path(P.dtype, layout, P.shape) or out.dtype != P.dtype
                 or out.shape != P.shape or not out.flags.c_contiguous):
             return super().canonicalize_into(P, layout, out)
-        return self._canonicalize_fast(P, layout, out)[1]
+        return self._canonicalize_fast(P, layout, out, deferred)[1]
 
-    def _canonicalize_fast(self, P, layout, out):
+    def _canonicalize_fast(self, P, layout, out, deferred=None):
         # the compiled fused pass (3-D points, where SKCANON_NUMBA and numba allow), decided
         # once per call; otherwise numpy's passes
         sl = layout.slice_of(geometric_field(layout).name)
@@ -222,7 +226,11 @@ class PCACanonicalizer(Canonicalizer):
                                                            eps=rounding_unit(P), kernels=None)
                 out[retry[ok64]], h[retry[ok64]] = out64[ok64], h64[ok64]
                 rest = np.setdiff1d(rest, retry[ok64], assume_unique=True)
-        if rest.size:
+        if rest.size and deferred is not None:
+            # placeholders: the input rows (ordinary data for the steps after this one)
+            out[rest] = P[rest]
+            deferred.extend(rest.tolist())
+        elif rest.size:
             # everything the fast path refused goes through the general path
             out[rest], h[rest] = super().canonicalize(P[rest], layout)
         return out, h
