@@ -8,12 +8,14 @@ functions, so the rules are the same everywhere.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from .canonicalizers import make_canonicalizer
 from .layouts import ImageLayout, PointLayout, as_layout
 
-__all__ = ["resolve_layout", "iter_batches", "stack_frames", "group_dims"]
+__all__ = ["resolve_layout", "iter_batches", "run_batches", "stack_frames", "group_dims"]
 
 
 def group_dims(group):
@@ -81,6 +83,27 @@ def resolve_layout(group, layout, n_dims, *, method=None, ambiguous="guess"):
         )
     default = ImageLayout() if (images_by_default and layout is None) else PointLayout(n_dims)
     return as_layout(layout, default)
+
+
+def run_batches(one_batch, batches, threads):
+    """``[one_batch(sl) for sl in batches]``, in ``threads`` threads when that is more than
+    one (``one_batch`` releases the GIL in numpy or compiled code and writes only its own
+    rows, so results do not depend on ``threads``). Callers hold
+    :func:`~skcanon._threads.limited_threads` around it; each batch thread enters it too
+    (OpenMP's limit belongs to the thread that sets it), so every batch runs torch, BLAS
+    and OpenMP on one thread and nested parallelism never oversubscribes."""
+    from ._threads import limited_threads
+
+    threads = min(threads, len(batches))
+    if threads <= 1:
+        return [one_batch(sl) for sl in batches]
+
+    def limited(sl):
+        with limited_threads(None):
+            return one_batch(sl)
+
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(limited, batches))
 
 
 def iter_batches(n, batch_size):

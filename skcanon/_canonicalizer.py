@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral, Real
 
 import numpy as np
@@ -11,10 +10,10 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._batching import group_dims, iter_batches, resolve_layout, stack_frames
+from ._batching import group_dims, iter_batches, resolve_layout, run_batches, stack_frames
 from ._estimator import SkcanonEstimatorMixin
 from ._learning_options import LEARNING_OPTIONS
-from ._threads import n_threads_from
+from ._threads import limited_threads, n_threads_from
 from ._validation import (check_device, check_frames_length, check_unique_columns, frame_columns, is_dataframe,
                           non_numeric_columns, user_stacklevel, validate_samples)
 from .canonicalizers import make_canonicalizer
@@ -123,7 +122,8 @@ default=None
         gives identical weights and outputs on CPU.
     n_jobs : int or None, default=None
         Threads that canonicalize the batches of ``transform`` in parallel (heuristic
-        methods; their numpy code releases the GIL). ``None`` means 1, ``-1`` all cores.
+        methods; their numpy code releases the GIL), each with torch, BLAS and OpenMP on
+        one thread, so ``n_jobs`` bounds the cores used. ``None`` means 1, ``-1`` all cores.
         Outputs are identical for every value; peak memory grows by one batch per thread.
         Networks (``random``, ``learned``, ``anchored``) run torch, BLAS and OpenMP on
         ``n_jobs`` threads (``None`` → 1) while training and computing frames, and restore
@@ -328,6 +328,19 @@ default=None
     def _canonicalize(self, X, keep_frames):
         threads = n_threads_from(self.n_jobs)  # checks n_jobs before any work
         P, ndim = self._working(X)
+        if self.canonicalizer_.batches_in_threads:
+            # heuristics: up to n_jobs batch threads, one torch/BLAS/OpenMP thread each
+            with limited_threads(None):
+                out, frames = self._canonicalize_batches(P, keep_frames, threads)
+        else:
+            # networks limit their own threads (torch, BLAS, OpenMP) to n_jobs
+            out, frames = self._canonicalize_batches(P, keep_frames, 1)
+        if self.fill_value is not None and isinstance(self.layout_, PointLayout):
+            out[np.isnan(out).all(axis=2)] = self.fill_value  # absent points (graph nodes)
+        return self.layout_.from_working(out, ndim), frames
+
+    def _canonicalize_batches(self, P, keep_frames, threads):
+        """``(canonical forms, frames or None)`` of the working array, batch by batch."""
         batches = list(iter_batches(P.shape[0], self.batch_size))
         canonicalizer = self.canonicalizer_
         # where the canonicalizer knows its output dtype beforehand, every batch writes its
@@ -363,13 +376,7 @@ default=None
                 out[sl] = canon
             return h if keep_frames else None  # transform drops frames: memory stays bounded
 
-        rest = batches[1:]
-        threads = min(threads, len(rest))
-        if threads > 1 and self.canonicalizer_.batches_in_threads:
-            with ThreadPoolExecutor(threads) as pool:
-                frames = list(pool.map(one_batch, rest))
-        else:
-            frames = [one_batch(sl) for sl in rest]
+        frames = run_batches(one_batch, batches[1:], threads)
         frames = stack_frames([h] + frames) if keep_frames else None
         rows = np.concatenate([start + np.asarray(r, dtype=np.intp) for start, r in deferred or [] if r] or
                               [np.empty(0, np.intp)])
@@ -380,9 +387,7 @@ default=None
                 wholes, parts = (frames, h) if isinstance(h, tuple) else ((frames,), (h,))
                 for whole, part in zip(wholes, parts):
                     whole[rows] = part
-        if self.fill_value is not None and isinstance(self.layout_, PointLayout):
-            out[np.isnan(out).all(axis=2)] = self.fill_value  # absent points (graph nodes)
-        return self.layout_.from_working(out, ndim), frames
+        return out, frames
 
     def canonicalize(self, X):
         """Canonical forms and the frames that produced them, in one pass.

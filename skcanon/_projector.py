@@ -11,9 +11,10 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._batching import iter_batches, resolve_layout
+from ._batching import iter_batches, resolve_layout, run_batches
 from ._canonicalizer import CanonicalizerTransformer
 from ._estimator import SkcanonEstimatorMixin
+from ._threads import limited_threads, n_threads_from
 from ._validation import validate_samples
 from .groups import Group, get_group
 from .layouts import FibreLayout, GraphLayout, ImageLayout, PointLayout, encode_if_graphs
@@ -106,6 +107,12 @@ GraphLayout or None, default=None
         Samples transformed at once; bounds working memory. ``None``: all at once.
     random_state : int, RandomState instance or None, default=None
         Seed of the random maps.
+    n_jobs : int or None, default=None
+        Threads that transform the batches in parallel (the kernels release the GIL).
+        ``None`` means 1, ``-1`` all cores. Inside, torch, BLAS and OpenMP keep one thread
+        per batch thread, so ``n_jobs`` bounds the cores used and joblib workers do not
+        oversubscribe. Outputs are identical for every value; peak memory grows by one
+        batch's working arrays per thread.
 
     Attributes
     ----------
@@ -156,10 +163,11 @@ GraphLayout or None, default=None
         "canonicalizer": [CanonicalizerTransformer, None],
         "batch_size": [Interval(Integral, 1, None, closed="left"), None],
         "random_state": ["random_state"],
+        "n_jobs": [Integral, None],
     }
 
     def __init__(self, group="S_n", method="auto", *, layout=None, n_dims=None, degree=None,
-                 n_components=None, canonicalizer=None, batch_size=4096, random_state=None):
+                 n_components=None, canonicalizer=None, batch_size=4096, random_state=None, n_jobs=None):
         self.group = group
         self.method = method
         self.layout = layout
@@ -169,6 +177,11 @@ GraphLayout or None, default=None
         self.canonicalizer = canonicalizer
         self.batch_size = batch_size
         self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    def __setstate__(self, state):
+        state.setdefault("n_jobs", None)  # projectors pickled before n_jobs existed
+        super().__setstate__(state)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -256,23 +269,32 @@ GraphLayout or None, default=None
             float32 input stays float32.
         """
         check_is_fitted(self)
+        threads = n_threads_from(self.n_jobs)  # checks n_jobs before any work
         X, _ = encode_if_graphs(X, self.layout_)
         P, _ = validate_samples(self, X, self.layout_, reset=False,
                                 allow_absent_points=self._absent_ok(self.projection_, self.layout_))
-        # projections that take out= (Gram, distances: outputs wider than the input)
-        # write each batch into the result instead of a fresh array copied over
-        into = getattr(self.projection_, "supports_out", False)
-        out = np.empty((P.shape[0], self.n_features_out_), dtype=P.dtype) if into else None
-        for sl in iter_batches(P.shape[0], self.batch_size):
-            if into:
-                self.projection_.transform(P[sl], out=out[sl])
-                continue
-            part = self.projection_.transform(P[sl])
-            if out is None:
-                out = np.empty((P.shape[0], part.shape[1]), dtype=part.dtype)
-            out[sl] = part
-        if out is None:  # pragma: no cover - validate_samples rejects empty X
-            out = np.empty((0, self.n_features_out_), dtype=P.dtype)
+        projection = self.projection_
+        batches = list(iter_batches(P.shape[0], self.batch_size))
+        with limited_threads(None):   # one torch/BLAS/OpenMP thread per batch thread
+            # projections that take out= (Gram, distances: outputs wider than the input)
+            # write each batch into the result instead of a fresh array copied over;
+            # otherwise the first batch fixes the output's dtype
+            if getattr(projection, "supports_out", False):
+                out = np.empty((P.shape[0], self.n_features_out_), dtype=P.dtype)
+                projection.transform(P[batches[0]], out=out[batches[0]])
+            else:
+                first = projection.transform(P[batches[0]])
+                out = np.empty((P.shape[0], first.shape[1]), dtype=first.dtype)
+                out[batches[0]] = first
+                del first
+
+            def one_batch(sl):
+                if getattr(projection, "supports_out", False):
+                    projection.transform(P[sl], out=out[sl])
+                else:
+                    out[sl] = projection.transform(P[sl])
+
+            run_batches(one_batch, batches[1:], threads)
         return out
 
     def get_feature_names_out(self, input_features=None):

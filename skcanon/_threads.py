@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import threading
 
 __all__ = ["limited_threads", "n_threads_from"]
@@ -38,8 +39,6 @@ def _pools():
     of imported modules triggers a new search.
     """
     global _controller, _controller_modules
-    import sys
-
     from threadpoolctl import ThreadpoolController
 
     n_modules = len(sys.modules)
@@ -110,13 +109,16 @@ def limited_threads(n_jobs=None):
     """
     global _active, _saved
     n = n_threads_from(n_jobs)
-    import torch
+    # torch only where it is already loaded: heuristic-only callers never pay its import
+    torch = sys.modules.get("torch")
 
     with _lock:
         if _active == 0:
+            _saved = None
+        if torch is not None and _saved is None:   # also when torch arrived inside an outer block
             _saved = torch.get_num_threads()
         _active += 1
-        if torch.get_num_threads() != n:
+        if torch is not None and torch.get_num_threads() != n:
             torch.set_num_threads(n)
         pools = _pools()
     try:
@@ -125,5 +127,6 @@ def limited_threads(n_jobs=None):
     finally:
         with _lock:
             _active -= 1
-            if _active == 0 and _saved is not None and torch.get_num_threads() != _saved:
+            torch = sys.modules.get("torch")
+            if _active == 0 and _saved is not None and torch is not None and torch.get_num_threads() != _saved:
                 torch.set_num_threads(_saved)
