@@ -319,23 +319,25 @@ DOC_NOTES = """
 * Where the PCA SE(3) time still goes (compiled, 100,000 clouds; `cProfile` and CPU time
   on the shared machine): the fused pass (about 3× the copy, writing straight into
   `transform`'s output), the transformer's validation (its finite check is about 0.5× the
-  copy), the frames as group elements, and — for the plain
-  Gaussian clouds only — the general path for the clouds (about 90 in 100,000, 0.1%) whose
-  signs only the tie rules settle: about 0.2 ms each, 2–3× the copy in all, which is what
-  keeps the Gaussian rows above 6×. `pca+sort` adds the sort (about 4× the copy compiled,
-  numpy's SIMD key sort included). The `n_jobs=2` rows use both cores:
+  copy), the frames as group elements, and the general path for the clouds (about 60 in
+  100,000 here) whose signs only the tie rules settle. Each batch defers those clouds and
+  `transform` canonicalizes those of all batches in one call at the end (about 6 ms,
+  0.9× the copy; one call per batch cost about 1.3× the copy more). `pca+sort` adds the sort (about 3×
+  the copy compiled: keys from one integer maximum per cloud, numpy's SIMD key sort, an
+  unrolled 3-D gather). The `n_jobs=2` rows use both cores:
   `CanonicalizerTransformer(n_jobs=2)` canonicalizes `transform`'s batches in two threads
-  (numpy and the compiled kernels, built with `nogil`, release the GIL; outputs are
-  identical).
+  (numpy and the compiled kernels, built with `nogil`, release the GIL; each thread runs
+  torch, BLAS and OpenMP on one thread; outputs are identical).
 * `gram` and `distances` are computed with torch in cache-sized chunks written straight
   into the output (their outputs are 4× the input for 64 points × 8; no temporary the size
-  of the output); with numba, `distances` gathers the triangle, clips and takes the square
-  root in one compiled pass instead of three. The benchmark rows pin one torch thread,
-  because two threads on a shared 2-core machine wait on each other at every chunk (40–140×
-  in the same runs). Every row makes one warm-up call first: the first touch of an 800 MB
-  output costs seconds on this VM. The JSON lines carry `ratio_preallocated`: the same
-  computation writing into an output allocated and touched once, i.e. the row without the
-  first touch of its fresh 800 MB output (which `transform` pays on every call).
+  of the output); with numba, `distances` adds the last squared norm, clips, takes the
+  square root and gathers the triangle in one compiled pass. The benchmark rows pin one
+  torch thread, because two threads on a shared 2-core machine wait on each other at every
+  chunk (40–140× in the same runs). Every row makes one warm-up call first: the first
+  touch of an 800 MB output costs seconds on this VM. The JSON lines carry
+  `ratio_preallocated`: the same computation writing into an output allocated and touched
+  once, i.e. the row without the first touch of its fresh 800 MB output (which `transform`
+  pays on every call). `InvariantProjector(n_jobs=k)` transforms batches in k threads.
 * The memory target row streams 1,000,000 clouds; most of its overhead over
   input + output is the absent-row check, which allocates two boolean arrays of the
   input's size.

@@ -216,3 +216,23 @@ def test_general_path_rows_of_all_batches_run_in_one_call(numba_mode, monkeypatc
     assert _same_frames(F, frames)
     calls.clear()
     assert np.array_equal(est.transform(X), expected, equal_nan=True) and len(calls) == 1
+
+
+@pytest.mark.parametrize("m,batch_size,rows", [(64, 4096, 4096), (1024, 4096, 256), (5, 4096, 4096),
+                                               (1024, 100, 6), (4096, 10, 1), (1024, None, None)])
+def test_heuristic_batches_hold_a_bounded_number_of_values(m, batch_size, rows):
+    """A batch of a heuristic holds at most batch_size × 192 values (64 3-D points per
+    sample), so many-point clouds go in fewer samples per batch; outputs do not change."""
+    P = _clouds("gaussian", np.float32, n=40, m=m)
+    est = _fitted("SE3xS_n", "pca+sort", P, n_dims=3, batch_size=batch_size)
+    assert est._batch_rows(P) == rows
+    one = _fitted("SE3xS_n", "pca+sort", P, n_dims=3, batch_size=None)
+    X = P.reshape(len(P), -1)
+    assert np.array_equal(est.transform(X), one.transform(X))
+
+
+def test_network_batches_keep_batch_size():
+    pytest.importorskip("torch")
+    P = _clouds("gaussian", np.float32, n=20, m=1024)
+    est = _fitted("SO3", "random", P, n_dims=3, batch_size=4096, hidden=4, random_state=0)
+    assert est._batch_rows(P) == 4096
