@@ -42,7 +42,6 @@ HEURISTICS = (PCA_SORT,)
 TABLE_E2E = "point-shapes-end-to-end"
 E2E_LEARNED = "learned frame (end to end)"
 E2E_ANCHORED = "anchored frame (PCA + learned residual, end to end)"
-E2E_POWER = "learned frame with power iteration (end to end)"
 E2E_PCA = "PCA frame (pca canonicalizer in front)"
 E2E_AUG = "data augmentation (random E(3) move per sample and step)"
 E2E_NONE = "none (identity, raw poses)"
@@ -60,15 +59,6 @@ E2E_VALIDATION = [
     dict(lr=1e-2, width=32, batch_size=32, epochs=25, valid_accuracy=0.761),
     dict(lr=3e-3, width=64, batch_size=32, epochs=12, valid_accuracy=0.739),
 ]
-#: ``module__power_steps`` of the power-iteration row, chosen on validation data only
-#: (:data:`E2E_POWER_VALIDATION`)
-E2E_POWER_STEPS = 12
-#: validation accuracy of the learned row with ``module__power_steps`` (:func:`validate_e2e`,
-#: the table's recipe, 25 epochs; ``{steps: {seed: accuracy}}``, 0 is the learned row); the PCA
-#: frame on the same seeds: 0.858, 0.817, 0.838
-E2E_POWER_VALIDATION = {0: {100: 0.791, 101: 0.748, 102: 0.738}, 1: {100: 0.787},
-                        3: {100: 0.806, 101: 0.794, 102: 0.789}, 6: {100: 0.826, 101: 0.811, 102: 0.828},
-                        12: {100: 0.833, 101: 0.821, 102: 0.826}}
 #: measurements on the validation data after the table was run (not used to choose anything;
 #: :func:`validate_e2e`, and the PCA row as in the table; seed 100 unless a string names others)
 E2E_DIAGNOSTICS = [
@@ -145,11 +135,10 @@ def _steps(layout, seed):
     return steps
 
 
-def _e2e(frame, epochs, seed, width=None, lr=None, batch_size=None, power_steps=0):
+def _e2e(frame, epochs, seed, width=None, lr=None, batch_size=None):
     """The classifier of every end-to-end row: the same module, optimizer, schedule and
     epochs (:data:`E2E_RECIPE`, which ``width``, ``lr``, ``batch_size`` override for
-    :func:`validate_e2e` and the quick mode); only the frame differs (``power_steps``: that
-    of the learned frame network)."""
+    :func:`validate_e2e` and the quick mode); only the frame differs."""
     import torch
     from skorch.callbacks import LRScheduler
 
@@ -161,7 +150,7 @@ def _e2e(frame, epochs, seed, width=None, lr=None, batch_size=None, power_steps=
         module__backbone_hidden=width or E2E_RECIPE["width"], module__backbone_layers=E2E_RECIPE["layers"],
         module__hidden=E2E_RECIPE["frame_hidden"], max_epochs=epochs, lr=lr or E2E_RECIPE["lr"],
         batch_size=batch_size or E2E_RECIPE["batch_size"], callbacks=[("lr_schedule", schedule)],
-        random_state=seed, device="cpu", module__power_steps=power_steps)
+        random_state=seed, device="cpu")
 
 
 def _e2e_rows(split, layout, size, epochs, seed, width=None):
@@ -169,15 +158,14 @@ def _e2e_rows(split, layout, size, epochs, seed, width=None):
     inside the network, skcanon step in front or None)}``."""
     from skcanon import CanonicalizerTransformer
 
-    plan = {E2E_LEARNED: ("learned", None, 0),
-            E2E_POWER: ("learned", None, E2E_POWER_STEPS),
-            E2E_ANCHORED: ("anchored", None, 0),
-            E2E_PCA: ("identity", CanonicalizerTransformer("E3", "pca", layout=layout), 0),
-            E2E_AUG: ("augment", None, 0),
-            E2E_NONE: ("identity", None, 0)}
+    plan = {E2E_LEARNED: ("learned", None),
+            E2E_ANCHORED: ("anchored", None),
+            E2E_PCA: ("identity", CanonicalizerTransformer("E3", "pca", layout=layout)),
+            E2E_AUG: ("augment", None),
+            E2E_NONE: ("identity", None)}
     rows = []
-    for name, (frame, step, k) in plan.items():
-        model = lambda frame=frame, k=k: [_e2e(frame, epochs, seed, width, power_steps=k)]  # noqa: E731
+    for name, (frame, step) in plan.items():
+        model = lambda frame=frame: [_e2e(frame, epochs, seed, width)]  # noqa: E731
         rows += classification_rows("shapes", TABLE_E2E, {name: (None, step)}, model, split, GROUP, layout,
                                     size["n_inv"], seed, extra=_e2e_details)
     for r in rows:
@@ -185,7 +173,7 @@ def _e2e_rows(split, layout, size, epochs, seed, width=None):
     return rows
 
 
-def validate_e2e(lr, width, batch_size, epochs, seed=100, frame="learned", power_steps=0):
+def validate_e2e(lr, width, batch_size, epochs, seed=100, frame="learned"):
     """Validation accuracy of one end-to-end recipe on clouds the tables never use
     (``make_point_shapes`` seed ``seed`` ≥ 100, 2,000 train / 1,000 validation clouds, 32
     points): how :data:`E2E_RECIPE` was chosen. From the repository root::
@@ -198,10 +186,8 @@ def validate_e2e(lr, width, batch_size, epochs, seed=100, frame="learned", power
     setup_torch()
     size = dict(SIZES["full"], n_test=1000)
     (Xtr, Xva, ytr, yva), _, _ = load_shapes(size, seed)
-    model = _e2e(frame, epochs, seed, width, lr=lr, batch_size=batch_size,
-                 power_steps=power_steps).fit(Xtr, ytr)
+    model = _e2e(frame, epochs, seed, width, lr=lr, batch_size=batch_size).fit(Xtr, ytr)
     return {"lr": lr, "width": width, "batch_size": batch_size, "epochs": epochs, "seed": seed,
-            "power_steps": power_steps,
             "valid_accuracy": float(np.mean(model.predict(Xva) == yva))}
 
 
@@ -249,8 +235,8 @@ def _set_e2e_targets(rows, per_seed):
     diff = learned["score"] - pca["score"]
     sd = max(learned.get("score_sd") or 0.0, pca.get("score_sd") or 0.0)
     learned["target"] = "met" if diff > 0 else "missed"
-    # the anchored and power-iteration rows (no target) get the same comparison columns
-    for name in (E2E_LEARNED, E2E_POWER, E2E_ANCHORED):
+    # the anchored row (no target) gets the same comparison columns
+    for name in (E2E_LEARNED, E2E_ANCHORED):
         row = r.get(name)
         if row is None or not np.isfinite(row["score"]):
             continue
@@ -375,10 +361,7 @@ def _e2e_section(rows, quick, fig_dir, forest):
         "The backbone is invariant to permutations of the points, so the rows differ only in their "
         "E(3) frame: `module__frame=\"learned\"` trains the frame network with the backbone on the "
         "cross-entropy; `module__frame=\"anchored\"` starts from the PCA frame and trains a residual "
-        "rotation (gain initialised at 0) with the backbone; the power-iteration row is the learned row "
-        f"with `module__power_steps={E2E_POWER_STEPS}` (the frame network's output vectors multiplied that "
-        "many times by the cloud's normalized second-moment matrix before Gram–Schmidt); the PCA row "
-        "puts `CanonicalizerTransformer(\"E3\", \"pca\")` in front of the "
+        "rotation (gain initialised at 0) with the backbone; the PCA row puts `CanonicalizerTransformer(\"E3\", \"pca\")` in front of the "
         "same classifier with `module__frame=\"identity\"` (a `Pipeline`; no point sort, which this "
         "backbone ignores); `module__frame=\"augment\"` moves every training cloud by a fresh random "
         "E(3) element at every step and predicts on the pose given; the last row is the backbone on "
@@ -430,14 +413,6 @@ def _e2e_section(rows, quick, fig_dir, forest):
                 out += ["On validation data (`make_point_shapes` seeds 100–102, never the table's clouds; seed 100 "
                         "unless stated): "
                         + "; ".join(E2E_DIAGNOSTICS) + "."]
-            powr = finite.get(E2E_POWER)
-            if powr is not None:
-                val = "; ".join(f"{k} steps " + ", ".join(f"{a:.3f}" for a in v.values())
-                                for k, v in E2E_POWER_VALIDATION.items())
-                out += [f"Learned frame with power iteration (`module__power_steps={E2E_POWER_STEPS}`, "
-                        f"chosen on the validation seeds 100–102: {val}; PCA frame 0.858, 0.817, 0.838) "
-                        f"{powr['score']:.3f} against {pca['score']:.3f} for the fixed PCA frame"
-                        + _verdicts(powr) + "."]
             anch = finite.get(E2E_ANCHORED)
             if anch is not None:
                 out += [f"Anchored end to end (PCA frame + learned residual) {anch['score']:.3f} against "
