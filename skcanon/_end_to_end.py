@@ -41,8 +41,7 @@ from .groups import get_group, haar_orthogonal  # noqa: E402
 from .layouts import PointLayout  # noqa: E402
 from .nn._factory import build_frame_network  # noqa: E402
 from .nn._message_passing import MessagePassingBackbone  # noqa: E402
-from .nn._points import (AnchoredPointNetwork, PointFrameNetwork, check_power_steps,  # noqa: E402
-                         handles_rigid_motions, move_back, present_mask)
+from .nn._points import handles_rigid_motions, move_back, present_mask  # noqa: E402
 from .nn._symmetrize import FrameDistribution, check_noise_scale  # noqa: E402
 from .nn._torch import InterruptRaisingMixin, seed_from, seeded, set_precision  # noqa: E402
 
@@ -117,12 +116,6 @@ class EquivariantModule(nn.Module):
         frame network on noisy copies of the input
         (:class:`~skcanon.nn._symmetrize.FrameDistribution`; exactly equivariant in
         expectation, the error of ``k`` draws shrinks like ``1/√k``).
-    power_steps : int, default=0
-        Power-iteration steps of the learned frame network (``frame="learned"`` or
-        ``"symmetrize"``; :class:`~skcanon.nn._points.PointFrameNetwork`): its output vectors
-        are multiplied that many times by the sample's normalized second-moment matrix
-        before Gram–Schmidt, which turns them towards the principal axes while the network
-        still picks axis and sign (exactly equivariant). ``0``: the plain learned frame.
     n_samples : int, default=1
         Frames drawn per sample and training step (``frame="symmetrize"`` only).
     n_samples_predict : int, default=16
@@ -137,7 +130,7 @@ class EquivariantModule(nn.Module):
 
     def __init__(self, group="SE3", n_dims=3, n_points=1, n_outputs=3, target_kind="position", hidden=64,
                  backbone_hidden=128, layout=None, backbone="mlp", backbone_layers=None, frame="learned",
-                 n_samples=1, n_samples_predict=16, noise_scale=0.2, power_steps=0):
+                 n_samples=1, n_samples_predict=16, noise_scale=0.2):
         super().__init__()
         self.group = get_group(group)
         if not (handles_rigid_motions(self.group) and self.group.rotates):
@@ -166,20 +159,12 @@ class EquivariantModule(nn.Module):
             raise ValueError(f"module__backbone='message_passing' predicts one target point per input point: "
                              f"y must have n_points * {n_dims} = {n_points * n_dims} columns; "
                              f"got {n_outputs}.")
-        self.power_steps = check_power_steps(power_steps, "module__power_steps")
-        if self.power_steps and frame not in ("learned", "symmetrize"):
-            raise ValueError(f"module__power_steps applies to the learned frame network (frame='learned' or "
-                             f"'symmetrize'); got power_steps={power_steps!r} with frame={frame!r}.")
         self.frame_net = self.distribution = None
         if frame in ("learned", "anchored"):
             self.frame_net = build_frame_network(self.group, self.layout, hidden, anchored=frame == "anchored")
         elif frame == "symmetrize":
             self.distribution = FrameDistribution(build_frame_network(self.group, self.layout, hidden),
                                                   noise_scale)
-        if self.power_steps:
-            for net in self.modules():   # the weights do not depend on it: drawn as for power_steps=0
-                if isinstance(net, PointFrameNetwork) and not isinstance(net, AnchoredPointNetwork):
-                    net.power_steps = self.power_steps
         if backbone == "mlp":
             self.backbone = nn.Sequential(nn.Linear(n_points * self.layout.width, backbone_hidden), nn.SiLU(),
                                           nn.Linear(backbone_hidden, backbone_hidden), nn.SiLU(),
@@ -279,14 +264,14 @@ class InvariantModule(EquivariantModule):
 
     def __init__(self, group="SE3", n_dims=3, n_points=1, n_classes=2, hidden=64, backbone_hidden=128,
                  layout=None, backbone="mlp", backbone_layers=None, frame="learned", n_samples=1,
-                 n_samples_predict=16, noise_scale=0.2, power_steps=0):
+                 n_samples_predict=16, noise_scale=0.2):
         n_classes = _positive_int(n_classes, "n_classes")
         # the parent builds frame network and backbone; outputs are re-sized below
         super().__init__(group=group, n_dims=n_dims, n_points=n_points, n_outputs=n_dims, hidden=hidden,
                          backbone_hidden=backbone_hidden, layout=layout, backbone="mlp",
                          backbone_layers=None if backbone == "message_passing" else backbone_layers,
                          frame=frame, n_samples=n_samples, n_samples_predict=n_samples_predict,
-                         noise_scale=noise_scale, power_steps=power_steps)
+                         noise_scale=noise_scale)
         if backbone not in BACKBONES:
             raise ValueError(f"module__backbone must be one of {BACKBONES}; got {backbone!r}.")
         self.n_classes, self.n_outputs, self.backbone_kind = n_classes, n_classes, backbone
@@ -445,8 +430,8 @@ class EndToEndEquivariantRegressor(_EndToEndMixin, NeuralNetRegressor):
     ``module__backbone_hidden``, ``module__backbone_layers``, ``module__target_kind``,
     ``module__layout`` for points with velocities or charges, ``module__frame`` for the
     identity or augmentation baselines or probabilistic symmetrization with
-    ``module__n_samples``, ``module__n_samples_predict``, ``module__noise_scale``, and
-    ``module__power_steps`` for the learned frame; see :class:`EquivariantModule`), so
+    ``module__n_samples``, ``module__n_samples_predict``, ``module__noise_scale``; see
+    :class:`EquivariantModule`), so
     :class:`~sklearn.model_selection.GridSearchCV` reaches them; every other skorch
     parameter (``lr``, ``max_epochs``, ``batch_size``, ``device``, ``callbacks``,
     ``train_split``...) works as usual.
@@ -535,8 +520,7 @@ class EndToEndEquivariantClassifier(_EndToEndMixin, NeuralNetClassifier):
     with ``module__`` prefixes (``module__group``, ``module__hidden``, ``module__backbone``,
     ``module__backbone_hidden``, ``module__backbone_layers``, ``module__layout``,
     ``module__frame``, and for ``module__frame="symmetrize"`` ``module__n_samples``,
-    ``module__n_samples_predict``, ``module__noise_scale``, and ``module__power_steps`` for
-    the learned frame; see :class:`InvariantModule`), so
+    ``module__n_samples_predict``, ``module__noise_scale``; see :class:`InvariantModule`), so
     :class:`~sklearn.model_selection.GridSearchCV` reaches them; every other skorch
     parameter (``lr``, ``max_epochs``, ``batch_size``, ``device``, ``callbacks``,
     ``train_split``...) works as usual.

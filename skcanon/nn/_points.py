@@ -330,24 +330,6 @@ def init_weights(module):
                 nn.init.zeros_(m.bias)
 
 
-def check_power_steps(value, name="power_steps"):
-    """``value`` as an int ≥ 0, or a ValueError naming ``name``."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ValueError(f"{name} must be an int >= 0; got {value!r}.")
-    return int(value)
-
-
-def _power_iterate(U, f, count, steps):
-    """``U`` ``(n, d, k)`` multiplied ``steps`` times by each sample's second-moment matrix
-    of ``f`` ``(n, m, d)`` (absent points zero, ``count`` present points), scaled to unit
-    Frobenius norm: equivariant, and it turns the columns towards the principal axes."""
-    C = torch.einsum("nmd,nme->nde", f, f) / count[:, None, None]
-    C = C / C.flatten(1).norm(dim=1).clamp_min(1e-12)[:, None, None]
-    for _ in range(steps):
-        U = C @ U
-    return U
-
-
 class PointFrameNetwork(FrameNetwork):
     """Learned frames for O(d), SO(d), E(d), SE(d) or T(d) acting on point sets.
 
@@ -362,12 +344,6 @@ class PointFrameNetwork(FrameNetwork):
         Width of the per-point MLPs.
     n_channels : int, default=8
         Number of intermediate equivariant vectors.
-    power_steps : int, default=0
-        Power-iteration steps towards the principal axes: before Gram–Schmidt, the output
-        vectors are multiplied ``power_steps`` times by the sample's second-moment matrix of
-        the first geometric field (centred if it is a position), normalized to unit
-        Frobenius norm. The network still chooses which axis each vector leans to, and its
-        sign; the frame stays exactly equivariant. ``0`` (default): the raw output vectors.
 
     Notes
     -----
@@ -378,12 +354,9 @@ class PointFrameNetwork(FrameNetwork):
     #: relative degeneracy threshold of hard frames, per precision of the input: below it a
     #: network vector counts as fixed by a symmetry of the input and the tie rules decide
     HARD_EPS = {np.dtype(np.float64): 1e-5, np.dtype(np.float32): 1e-3}
-    #: power-iteration steps (class default: networks pickled before the parameter existed)
-    power_steps = 0
 
-    def __init__(self, group, layout, hidden=64, n_channels=8, scalar_stats=None, power_steps=0):
+    def __init__(self, group, layout, hidden=64, n_channels=8, scalar_stats=None):
         super().__init__(group, layout, hidden)
-        self.power_steps = check_power_steps(power_steps)
         #: precision of the data the hard frames are computed for (set by the canonicalizer)
         self.precision = np.dtype(np.float64)
         #: floor of the attention logits' spread (models saved by earlier versions: 1e-3)
@@ -475,8 +448,6 @@ class PointFrameNetwork(FrameNetwork):
         a = out[..., : d * F].reshape(x.shape[0], x.shape[1], F, d)
         U = self._attend(a, mask, stacked)                                 # (n, d, d)
         U = U.transpose(1, 2)                                              # columns = vectors
-        if self.power_steps:
-            U = _power_iterate(U, fields[0], count, self.power_steps)
         logits = out[..., -1].masked_fill(~mask, -1e9)
         return U, logits, mask, x0, centroid, fields[0]
 
