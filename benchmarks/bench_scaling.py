@@ -24,8 +24,10 @@ import os
 from pathlib import Path
 
 # One code path for every row of a series: unset, the compiled kernels would switch on part
-# way through the 1,000,000-sample rows (skcanon._kernels._numba). Rows measure the numpy
-# passes unless the caller sets SKCANON_NUMBA=1.
+# way through the 1,000,000-sample rows (skcanon._kernels._numba). The plain series measure
+# the numpy passes (what a process runs before its first 1,000,000 samples), the
+# "compiled" series the numba kernels (SKCANON_NUMBA=1; the `fast` extra), each row in its
+# own process.
 os.environ.setdefault("SKCANON_NUMBA", "0")
 
 from _common import MB, best_time, copy_time, point_clouds
@@ -47,12 +49,15 @@ def _rss_mb():
     return pages * os.sysconf("SC_PAGE_SIZE") / MB
 
 
-def scaling_row(name, series, group, method, n, m, quick=False):
-    """Time and memory of ``transform`` of ``n`` clouds of ``m`` points."""
+def scaling_row(name, series, group, method, n, m, quick=False, compiled=False):
+    """Time and memory of ``transform`` of ``n`` clouds of ``m`` points (``compiled``: with
+    the numba kernels)."""
     import numpy as np
 
     from _common import peak_rss_mb
     from skcanon import CanonicalizerTransformer
+
+    os.environ["SKCANON_NUMBA"] = "1" if compiled else "0"
 
     X = point_clouds(n, m=m)
     est = CanonicalizerTransformer(group, method, n_dims=3).fit(X[:256])
@@ -65,7 +70,12 @@ def scaling_row(name, series, group, method, n, m, quick=False):
     copy_s = copy_time(X, repeats=3)
     assert np.isfinite(est.transform(X[:64])).all()
     input_mb = X.nbytes / MB
-    return {"name": name, "series": series, "n_samples": n, "shape": [m, 3], "dtype": "float32",
+    if compiled:
+        from skcanon._kernels import lexsort, pca
+
+        compiled = pca.compiled_kernels() is not None and lexsort.compiled_kernels() is not None
+    return {"name": name, "series": series, "compiled": bool(compiled), "n_samples": n, "shape": [m, 3],
+            "dtype": "float32",
             "seconds": seconds, "copy_seconds": copy_s, "per_sample_us": 1e6 * seconds / n,
             "per_point_ns": 1e9 * seconds / (n * m), "transform_growth_mb": round(growth, 1),
             "input_mb": round(input_mb, 1), "output_mb": round(input_mb, 1),
@@ -76,16 +86,19 @@ def scaling_row(name, series, group, method, n, m, quick=False):
 def rows(quick=False):
     """Row specifications ``(module, function, kwargs)``, smallest first in every series."""
     specs = []
-    for label, group, method in METHODS:
-        for n in (N_QUICK if quick else N_FULL):
-            specs.append(("bench_scaling", "scaling_row",
-                          {"name": f"scaling/{label} n={n:,} m=64", "series": f"{label} vs n", "group": group,
-                           "method": method, "n": n, "m": 64, "quick": quick}))
-        n = 1_000 if quick else 10_000
-        for m in POINTS:
-            specs.append(("bench_scaling", "scaling_row",
-                          {"name": f"scaling/{label} n={n:,} m={m}", "series": f"{label} vs points",
-                           "group": group, "method": method, "n": n, "m": m, "quick": quick}))
+    for compiled in (False, True):
+        for label, group, method in METHODS:
+            label = f"{label} compiled" if compiled else label
+            for n in (N_QUICK if quick else N_FULL):
+                specs.append(("bench_scaling", "scaling_row",
+                              {"name": f"scaling/{label} n={n:,} m=64", "series": f"{label} vs n", "group": group,
+                               "method": method, "n": n, "m": 64, "quick": quick, "compiled": compiled}))
+            n = 1_000 if quick else 10_000
+            for m in POINTS:
+                specs.append(("bench_scaling", "scaling_row",
+                              {"name": f"scaling/{label} n={n:,} m={m}", "series": f"{label} vs points",
+                               "group": group, "method": method, "n": n, "m": m, "quick": quick,
+                               "compiled": compiled}))
     return specs
 
 

@@ -115,10 +115,10 @@ default=None
         ``1`` shows a progress bar and per-epoch losses while training.
     batch_size : int or None, default=4096
         Samples processed at once in ``transform``; bounds the working memory.
-        ``None`` processes everything at once. Heuristic methods count a sample of more
-        than 192 values (64 points in 3-D) as several: a batch holds at most
-        ``batch_size × 192`` values, so clouds of many points go in fewer samples per
-        batch (their outputs do not depend on the batch). Learned networks train with mini-batches of
+        ``None`` processes everything at once. Heuristic methods on point sets count a
+        cloud of more than 192 values (64 points in 3-D) as several: a batch holds at most
+        ``batch_size × 192`` values, so clouds of many points go in fewer clouds per batch
+        (their outputs do not depend on the batch). Learned networks train with mini-batches of
         16 to 256 samples growing with the data (at most ``batch_size``).
     random_state : int, RandomState instance or None, default=None
         Seed for methods with randomness (random and learned networks); a fixed seed
@@ -342,13 +342,16 @@ default=None
             out[np.isnan(out).all(axis=2)] = self.fill_value  # absent points (graph nodes)
         return self.layout_.from_working(out, ndim), frames
 
-    #: values of one sample that heuristic batches count as one sample (64 points in 3-D):
+    #: values of one cloud that heuristic batches count as one sample (64 points in 3-D):
     #: their working arrays grow with the values, so a batch holds batch_size × this at most
     BATCH_SAMPLE_VALUES = 64 * 3
 
     def _batch_rows(self, P):
-        """Samples per batch: ``batch_size``, fewer for heuristics on large samples."""
-        if not self.batch_size or not self.canonicalizer_.batches_in_threads:
+        """Samples per batch: ``batch_size``, fewer for heuristics on clouds of many points.
+        (Images keep ``batch_size``: the moment frames' matrix products round differently
+        in the last bits for other batch compositions.)"""
+        if (not self.batch_size or not self.canonicalizer_.batches_in_threads
+                or not isinstance(self.layout_, PointLayout)):
             return self.batch_size
         values = max(1, int(np.prod(P.shape[1:])))
         return max(1, min(self.batch_size, self.batch_size * self.BATCH_SAMPLE_VALUES // values))

@@ -95,6 +95,11 @@ def test_scaling_cost_ratios_flag_superlinear_growth():
     assert {kw["n"] for _, _, kw in specs} == {1_000, 10_000, 100_000}
     assert {kw["m"] for _, _, kw in specs} == {16, 64, 256, 1024}
     assert {kw["n"] for _, _, kw in scaling.rows(quick=False)} == {10_000, 100_000, 1_000_000}
+    # every series twice: numpy passes and compiled kernels, in series of their own
+    assert {kw["compiled"] for _, _, kw in specs} == {False, True}
+    series = {kw["series"] for _, _, kw in specs}
+    assert len(series) == 8 and all(("compiled" in s) == kw["compiled"] for _, _, kw in specs
+                                     for s in [kw["series"]])
 
 
 @pytest.mark.skipif(_has_cuda(), reason="with CUDA the script runs the GPU check")

@@ -164,6 +164,13 @@ def _sort_inputs():
     yield "float64", rs.normal(size=(1000, 32, 4))
     yield "float64 ties", np.round(rs.normal(size=(1000, 32, 2)) * 3) / 3
     yield "wide", np.round(rs.normal(size=(500, 12, 7))).astype(np.float32)
+    # chains in almost every sample (1,024 points): the compiled refinement serves them
+    yield "many points", (rs.normal(size=(40, 1024, 3)) * [3, 2, 1]).astype(np.float32)
+    yield "many points float64", rs.normal(size=(40, 1024, 3)) * [3, 2, 1] * 1e-4
+    # float64 first columns that differ only in the bits the packed keys drop, equal later
+    base = np.repeat(np.round(rs.normal(size=(300, 8, 1)), 1), 2, axis=1)
+    base[:, 1::2, 0] *= 1 + 2e-16 * rs.integers(1, 4, size=(300, 8))
+    yield "float64 below the key bits", np.concatenate([base, np.zeros_like(base)], axis=2)
 
 
 @pytest.mark.parametrize("gather", [True, False])

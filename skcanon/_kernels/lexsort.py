@@ -228,9 +228,9 @@ def _lexsort_loop(V, tol, width, n, order=None):
 # :mod:`~skcanon._kernels._numba` for when they run) around numpy's sort of the packed keys:
 # ``keys`` (largest magnitude, tolerance and the first column's packed keys) and ``finish``
 # (the order, the tolerant ties between neighbours, isolated float32 pairs put in the
-# refinement's order, the gathered points). Samples with chains of three or more tied
-# keys (float64: any tie) take :func:`_lexsort_loop` as in the numpy path: the orders are
-# identical.
+# refinement's order, the gathered points), and ``refine``: samples with chains of three or
+# more tied keys (float64: any tie) take :func:`_lexsort_loop`'s column-by-column refinement,
+# compiled per sample: the orders are identical.
 
 
 def _make_sort_keys(wide):
@@ -348,12 +348,83 @@ def _sort_finish(V, keys, tol, b, pairs, gather, order, out, loop):
                             z[j * w + k], z[(j + 1) * w + k] = z[(j + 1) * w + k], z[j * w + k]
 
 
+def _refine_ties(V, tol, order, loop, gather, out):
+    """For each sample with ``loop[s]`` (chains of tied first columns), the refinement of
+    :func:`_lexsort_loop` per sample: the first column in exact order (value, then point
+    index), then column by column a stable sort within each tie group of the previous
+    columns, the groups split where neighbours differ by more than ``tol[s]``; until no
+    tie is left. Insertion sorts: the groups are small and the order nearly sorted."""
+    n, mw = V.shape
+    m = order.shape[1]
+    w = mw // m
+    grp = np.empty(m, dtype=np.int64)
+    for s in range(n):
+        if not loop[s]:
+            continue
+        v = V[s]
+        o = order[s]
+        t = tol[s]
+        for j in range(1, m):   # float64 keys dropped the lowest bits: settle them
+            x = o[j]
+            xv = v[x * w]
+            k = j - 1
+            while k >= 0 and (v[o[k] * w] > xv or (v[o[k] * w] == xv and o[k] > x)):
+                o[k + 1] = o[k]
+                k -= 1
+            o[k + 1] = x
+        tied = False
+        grp[0] = 0
+        for j in range(1, m):
+            g = grp[j - 1]
+            if v[o[j] * w] - v[o[j - 1] * w] > t:
+                g += 1
+            else:
+                tied = True
+            grp[j] = g
+        c = 1
+        while tied and c < w:
+            start = 0
+            while start < m:
+                stop = start + 1
+                while stop < m and grp[stop] == grp[start]:
+                    stop += 1
+                for j in range(start + 1, stop):
+                    x = o[j]
+                    xv = v[x * w + c]
+                    k = j - 1
+                    while k >= start and v[o[k] * w + c] > xv:
+                        o[k + 1] = o[k]
+                        k -= 1
+                    o[k + 1] = x
+                start = stop
+            tied = False
+            previous = grp[0]
+            grp[0] = 0
+            for j in range(1, m):
+                old = grp[j]
+                g = grp[j - 1]
+                if old != previous or v[o[j] * w + c] - v[o[j - 1] * w + c] > t:
+                    g += 1
+                else:
+                    tied = True
+                grp[j] = g
+                previous = old
+            c += 1
+        if gather:
+            z = out[s]
+            for j in range(m):
+                for k in range(w):
+                    z[j * w + k] = v[o[j] * w + k]
+
+
 class _Kernels:
-    """``keys`` (reassociated: only the largest magnitude is reduced) and ``finish``."""
+    """``keys`` (reassociated: only the largest magnitude is reduced), ``finish`` and
+    ``refine``."""
 
     def __init__(self, jit, jit_exact):
         self.keys32, self.keys64 = jit(_make_sort_keys(False)), jit(_make_sort_keys(True))
         self.finish = jit_exact(_sort_finish)
+        self.refine = jit_exact(_refine_ties)
 
     def keys(self, V, *args):
         return (self.keys32 if V.dtype == np.float32 else self.keys64)(V, *args)
@@ -371,8 +442,9 @@ def _build_kernels(numba, jit, jit_exact):
         V = np.zeros((1, 6), dt)
         keys, tol = np.empty((1, 2), np.uint64), np.empty(1, dt)
         kernels.keys(V, V.view(it), dt(1e-4), dt(1e-30), 1, keys, tol)
-        kernels.finish(V, keys, tol, 1, True, True, np.empty((1, 2), np.intp), np.empty_like(V),
-                       np.empty(1, np.bool_))
+        order, out, loop = np.zeros((1, 2), np.intp), np.empty_like(V), np.ones(1, np.bool_)
+        kernels.finish(V, keys, tol, 1, True, True, order, out, loop)
+        kernels.refine(V, tol, order, loop, True, out)
     return kernels
 
 
@@ -397,11 +469,6 @@ def _compiled_lexsort(kernels, V, gather, out=None):
     loop = np.empty(n, dtype=np.bool_)
     kernels.finish(flat, keys, tol, b, dt == np.float32 and width > 1, gather, order,
                    out.reshape(n, -1), loop)
-    tied = np.flatnonzero(loop)
-    if tied.size:
-        start = order[tied] if dt == np.float32 else None
-        with np.errstate(invalid="ignore"):
-            order[tied] = _lexsort_loop(V[tied], tol[tied], width, tied.size, order=start)
-        if gather:
-            out[tied] = gather_points(V[tied], order[tied])
+    if loop.any():
+        kernels.refine(flat, tol, order, loop, gather, out.reshape(n, -1))
     return order, (out if gather else None)
