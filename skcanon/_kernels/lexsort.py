@@ -353,49 +353,56 @@ def _refine_ties(V, tol, order, loop, gather, out):
     :func:`_lexsort_loop` per sample: the first column in exact order (value, then point
     index), then column by column a stable sort within each tie group of the previous
     columns, the groups split where neighbours differ by more than ``tol[s]``; until no
-    tie is left. Insertion sorts: the groups are small and the order nearly sorted."""
+    tie is left. Insertion sorts on the gathered points (``out[s]``, which ``finish`` filled
+    in key order, or a scratch row): the groups are small and the order nearly sorted."""
     n, mw = V.shape
     m = order.shape[1]
     w = mw // m
     grp = np.empty(m, dtype=np.int64)
+    row = np.empty(w, dtype=V.dtype)
+    scratch = np.empty(mw, dtype=V.dtype)
     for s in range(n):
         if not loop[s]:
             continue
         v = V[s]
         o = order[s]
         t = tol[s]
-        for j in range(1, m):   # float64 keys dropped the lowest bits: settle them
-            x = o[j]
-            xv = v[x * w]
-            k = j - 1
-            while k >= 0 and (v[o[k] * w] > xv or (v[o[k] * w] == xv and o[k] > x)):
-                o[k + 1] = o[k]
-                k -= 1
-            o[k + 1] = x
-        tied = False
-        grp[0] = 0
-        for j in range(1, m):
-            g = grp[j - 1]
-            if v[o[j] * w] - v[o[j - 1] * w] > t:
-                g += 1
-            else:
-                tied = True
-            grp[j] = g
-        c = 1
-        while tied and c < w:
+        z = out[s] if gather else scratch
+        if not gather:
+            for j in range(m):
+                for k in range(w):
+                    z[j * w + k] = v[o[j] * w + k]
+        tied = True
+        for c in range(w):
+            if not tied:
+                break
             start = 0
             while start < m:
                 stop = start + 1
-                while stop < m and grp[stop] == grp[start]:
-                    stop += 1
+                if c > 0:   # the tie groups of the previous columns; column 0: one range
+                    while stop < m and grp[stop] == grp[start]:
+                        stop += 1
+                else:
+                    stop = m
                 for j in range(start + 1, stop):
                     x = o[j]
-                    xv = v[x * w + c]
+                    xv = z[j * w + c]
                     k = j - 1
-                    while k >= start and v[o[k] * w + c] > xv:
-                        o[k + 1] = o[k]
+                    # column 0 by value, then point index (float64 keys dropped the lowest
+                    # bits); later columns stable within the group
+                    while k >= start and (z[k * w + c] > xv or (c == 0 and z[k * w] == xv and o[k] > x)):
                         k -= 1
-                    o[k + 1] = x
+                    k += 1
+                    if k < j:
+                        for q in range(w):
+                            row[q] = z[j * w + q]
+                        for i in range(j, k, -1):
+                            o[i] = o[i - 1]
+                            for q in range(w):
+                                z[i * w + q] = z[(i - 1) * w + q]
+                        o[k] = x
+                        for q in range(w):
+                            z[k * w + q] = row[q]
                 start = stop
             tied = False
             previous = grp[0]
@@ -403,18 +410,12 @@ def _refine_ties(V, tol, order, loop, gather, out):
             for j in range(1, m):
                 old = grp[j]
                 g = grp[j - 1]
-                if old != previous or v[o[j] * w + c] - v[o[j - 1] * w + c] > t:
+                if (c > 0 and old != previous) or z[j * w + c] - z[(j - 1) * w + c] > t:
                     g += 1
                 else:
                     tied = True
                 grp[j] = g
                 previous = old
-            c += 1
-        if gather:
-            z = out[s]
-            for j in range(m):
-                for k in range(w):
-                    z[j * w + k] = v[o[j] * w + k]
 
 
 class _Kernels:
