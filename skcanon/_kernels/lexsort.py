@@ -348,13 +348,15 @@ def _sort_finish(V, keys, tol, b, pairs, gather, order, out, loop):
                             z[j * w + k], z[(j + 1) * w + k] = z[(j + 1) * w + k], z[j * w + k]
 
 
-def _refine_ties(V, tol, order, loop, gather, out):
+def _refine_ties(V, tol, order, loop, gather, out, exact_keys):
     """For each sample with ``loop[s]`` (chains of tied first columns), the refinement of
     :func:`_lexsort_loop` per sample: the first column in exact order (value, then point
     index), then column by column a stable sort within each tie group of the previous
     columns, the groups split where neighbours differ by more than ``tol[s]``; until no
     tie is left. Insertion sorts on the gathered points (``out[s]``, which ``finish`` filled
-    in key order, or a scratch row): the groups are small and the order nearly sorted."""
+    in key order, or a scratch row): the groups are small and the order nearly sorted.
+    ``exact_keys``: the packed keys held the whole first column (float32), so its order is
+    exact already."""
     n, mw = V.shape
     m = order.shape[1]
     w = mw // m
@@ -376,7 +378,8 @@ def _refine_ties(V, tol, order, loop, gather, out):
         for c in range(w):
             if not tied:
                 break
-            start = 0
+            # keys that hold the whole value (float32): column 0 is in exact order already
+            start = m if c == 0 and exact_keys else 0
             while start < m:
                 stop = start + 1
                 if c > 0:   # the tie groups of the previous columns; column 0: one range
@@ -445,7 +448,7 @@ def _build_kernels(numba, jit, jit_exact):
         kernels.keys(V, V.view(it), dt(1e-4), dt(1e-30), 1, keys, tol)
         order, out, loop = np.zeros((1, 2), np.intp), np.empty_like(V), np.ones(1, np.bool_)
         kernels.finish(V, keys, tol, 1, True, True, order, out, loop)
-        kernels.refine(V, tol, order, loop, True, out)
+        kernels.refine(V, tol, order, loop, True, out, dt == np.float32)
     return kernels
 
 
@@ -471,5 +474,5 @@ def _compiled_lexsort(kernels, V, gather, out=None):
     kernels.finish(flat, keys, tol, b, dt == np.float32 and width > 1, gather, order,
                    out.reshape(n, -1), loop)
     if loop.any():
-        kernels.refine(flat, tol, order, loop, gather, out.reshape(n, -1))
+        kernels.refine(flat, tol, order, loop, gather, out.reshape(n, -1), dt == np.float32)
     return order, (out if gather else None)
