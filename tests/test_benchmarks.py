@@ -98,8 +98,7 @@ def test_scaling_cost_ratios_flag_superlinear_growth():
     # every series twice: numpy passes and compiled kernels, in series of their own
     assert {kw["compiled"] for _, _, kw in specs} == {False, True}
     series = {kw["series"] for _, _, kw in specs}
-    assert len(series) == 8 and all(("compiled" in s) == kw["compiled"] for _, _, kw in specs
-                                     for s in [kw["series"]])
+    assert len(series) == 8 and all(("compiled" in kw["series"]) == kw["compiled"] for _, _, kw in specs)
 
 
 @pytest.mark.skipif(_has_cuda(), reason="with CUDA the script runs the GPU check")
