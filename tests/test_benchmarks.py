@@ -113,3 +113,33 @@ def test_gpu_check_script_without_cuda_exits_with_a_clear_message(tmp_path):
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert "no CUDA device visible" in proc.stderr and "Traceback" not in proc.stderr + proc.stdout
     assert "not measured" in (tmp_path / "gpu_summary.txt").read_text()
+
+
+def test_e2e_frame_axes_study_patches_only_inside_its_block():
+    """benchmarks/choose_e2e_frame_axes.py: inside ``axes_from("moments")`` the learned
+    frame's axes are orthonormal and rotate with the cloud (generic clouds); outside it the
+    network is the library's again."""
+    torch = pytest.importorskip("torch")
+    import numpy as np
+
+    from skcanon._end_to_end import InvariantModule
+    from skcanon.nn import _points
+
+    study = _bench_module("choose_e2e_frame_axes")
+    original = _points.PointFrameNetwork._raw_outputs
+    rng = np.random.default_rng(0)
+    P = torch.as_tensor(rng.normal(size=(8, 12, 3)) * [3.0, 2.0, 1.0] + rng.normal(size=(8, 12, 3)) ** 3)
+    Q = torch.as_tensor(np.linalg.qr(rng.normal(size=(3, 3)))[0])
+    torch.manual_seed(0)
+    net = InvariantModule(group="SO3", n_points=12, frame="learned", hidden=8).double().frame_net
+    with study.axes_from("moments"), torch.no_grad():
+        assert _points.PointFrameNetwork._raw_outputs is not original
+        U = net._raw_outputs(P)[0]
+        V = net._raw_outputs(P @ Q.T)[0]
+    eye = torch.eye(3, dtype=U.dtype).expand(8, 3, 3)
+    assert torch.allclose(U.transpose(1, 2) @ U, eye, atol=1e-10)
+    assert torch.allclose(V, Q @ U, atol=1e-8)
+    assert _points.PointFrameNetwork._raw_outputs is original
+    with pytest.raises(ValueError, match="mode"):
+        with study.axes_from("pca"):
+            pass
