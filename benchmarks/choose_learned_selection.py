@@ -125,7 +125,10 @@ def _variant(name):
       to ±0.45) orders the points within a group;
     * ``+pow3``: the pure rotation network's output vectors are multiplied three times by
       the sample's normalized second-moment matrix (power iteration towards the principal
-      axes; equivariant), before Gram–Schmidt.
+      axes; equivariant), before Gram–Schmidt;
+    * ``+mom``: the pure rotation network's axes are the eigenvectors of a learned weighted
+      second-moment matrix, signed by its output vectors
+      (:func:`choose_e2e_frame_axes.moment_axes`).
     """
     import torch
 
@@ -160,8 +163,18 @@ def _variant(name):
         group = torch.as_tensor(np.where(present, group, 0.0), dtype=x.dtype, device=x.device)
         return 0.45 * torch.tanh(s) - group, mask
 
+    def mom_raw(self, x):
+        from choose_e2e_frame_axes import moment_axes
+
+        U, logits, mask, x0, centroid, f0 = raw(self, x)
+        if not isinstance(self, _points.AnchoredPointNetwork):
+            U = moment_axes(U, logits, mask, f0)
+        return U, logits, mask, x0, centroid, f0
+
     if "+pow3" in name:
         _points.PointFrameNetwork._raw_outputs = pow3_raw
+    if "+mom" in name:
+        _points.PointFrameNetwork._raw_outputs = mom_raw
     if "+sf" in name:
         _permutation.SortFrameNetwork.scores = sf_scores
     try:
@@ -202,7 +215,7 @@ def one_fit(row, data, seed, n_estimators):
 
 
 #: network variants measured with the shipped rule and not shipped (see :func:`_variant`)
-VARIANTS = ("learned+sf/knn", "learned+pow3/knn")
+VARIANTS = ("learned+sf/knn", "learned+pow3/knn", "learned+mom/loss")
 
 
 def rows(extra=()):
