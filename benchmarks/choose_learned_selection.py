@@ -15,8 +15,8 @@ stopping watches (the ``validation_score`` option of
 * ``trees``: the same with a small extremely randomized forest (64 trees; a switch of this
   script, not an option of the library).
 
-Rows ``learned+sf/knn`` and ``learned+pow3/knn`` are network variants measured here and not
-shipped (see :func:`_variant`).
+Rows ``learned+sf/knn``, ``learned+pow3/knn`` and ``learned+mom/loss`` are network variants
+measured here and not shipped (see :func:`_variant`).
 
 Outcome (``docs/learned.md``): over seeds 100–105 neither ``knn`` nor ``trees`` was better
 than ``loss`` for either method, so the default stays ``"loss"``.
