@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from ._threads import limited_threads
 from .canonicalizers import make_canonicalizer
 from .layouts import ImageLayout, PointLayout, as_layout
 
@@ -92,8 +93,6 @@ def run_batches(one_batch, batches, threads):
     :func:`~skcanon._threads.limited_threads` around it; each batch thread enters it too
     (OpenMP's limit belongs to the thread that sets it), so every batch runs torch, BLAS
     and OpenMP on one thread and nested parallelism never oversubscribes."""
-    from ._threads import limited_threads
-
     threads = min(threads, len(batches))
     if threads <= 1:
         return [one_batch(sl) for sl in batches]

@@ -375,13 +375,11 @@ default=None
             return {"deferred": rows}
 
         if dtype is not None:
-            out = np.empty(P.shape, dtype=dtype)
-            h = canonicalizer.canonicalize_into(P[batches[0]], self.layout_, out[batches[0]],
-                                                **deferring(batches[0]))
+            out, first, rest = np.empty(P.shape, dtype=dtype), [], batches
         else:
             # the first batch fixes the output dtype; each batch then writes its own rows
             canon, h = canonicalizer.canonicalize(P[batches[0]], self.layout_, **deferring(batches[0]))
-            out = np.empty(P.shape, dtype=canon.dtype)
+            out, first, rest = np.empty(P.shape, dtype=canon.dtype), [h], batches[1:]
             out[batches[0]] = canon
             del canon
 
@@ -393,8 +391,8 @@ default=None
                 out[sl] = canon
             return h if keep_frames else None  # transform drops frames: memory stays bounded
 
-        frames = run_batches(one_batch, batches[1:], threads)
-        frames = stack_frames([h] + frames) if keep_frames else None
+        frames = run_batches(one_batch, rest, threads)
+        frames = stack_frames(first + frames) if keep_frames else None
         rows = np.concatenate([start + np.asarray(r, dtype=np.intp) for start, r in deferred or [] if r] or
                               [np.empty(0, np.intp)])
         if rows.size:

@@ -275,26 +275,26 @@ GraphLayout or None, default=None
                                 allow_absent_points=self._absent_ok(self.projection_, self.layout_))
         projection = self.projection_
         batches = list(iter_batches(P.shape[0], self.batch_size))
+        # projections that take out= (Gram, distances: outputs wider than the input) write
+        # each batch into the result instead of a fresh array copied over; otherwise the
+        # first batch fixes the output's dtype
+        into = getattr(projection, "supports_out", False)
+
+        def one_batch(sl):
+            if into:
+                projection.transform(P[sl], out=out[sl])
+            else:
+                out[sl] = projection.transform(P[sl])
+
         with limited_threads(None):   # one torch/BLAS/OpenMP thread per batch thread
-            # projections that take out= (Gram, distances: outputs wider than the input)
-            # write each batch into the result instead of a fresh array copied over;
-            # otherwise the first batch fixes the output's dtype
-            if getattr(projection, "supports_out", False):
-                out = np.empty((P.shape[0], self.n_features_out_), dtype=P.dtype)
-                projection.transform(P[batches[0]], out=out[batches[0]])
+            if into:
+                out, rest = np.empty((P.shape[0], self.n_features_out_), dtype=P.dtype), batches
             else:
                 first = projection.transform(P[batches[0]])
-                out = np.empty((P.shape[0], first.shape[1]), dtype=first.dtype)
+                out, rest = np.empty((P.shape[0], first.shape[1]), dtype=first.dtype), batches[1:]
                 out[batches[0]] = first
                 del first
-
-            def one_batch(sl):
-                if getattr(projection, "supports_out", False):
-                    projection.transform(P[sl], out=out[sl])
-                else:
-                    out[sl] = projection.transform(P[sl])
-
-            run_batches(one_batch, batches[1:], threads)
+            run_batches(one_batch, rest, threads)
         return out
 
     def get_feature_names_out(self, input_features=None):

@@ -192,11 +192,13 @@ def test_transform_batches_and_threads_agree(numba_mode, n_jobs, batch_size):
 @pytest.mark.parametrize("group,method", [("SE3", "pca"), ("SE3xS_n", "pca+sort")])
 @pytest.mark.parametrize("kind", ["nan", "symmetric"])
 @pytest.mark.parametrize("n_jobs", [1, 2])
-def test_general_path_rows_of_all_batches_run_in_one_call(numba_mode, monkeypatch, group, method, kind, n_jobs):
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_general_path_rows_of_all_batches_run_in_one_call(numba_mode, monkeypatch, group, method, kind, n_jobs,
+                                                          dtype):
     """Rows the PCA fast path refuses (absent points, symmetric clouds) are deferred by each
     batch and canonicalized together at the end: one general-path call per transform, and
     the same outputs and frames bit for bit as one batch without deferral."""
-    P = _clouds(kind, np.float32, n=400)
+    P = _clouds(kind, dtype, n=400)
     P = P[np.random.default_rng(1).permutation(len(P))]   # refused rows in every batch
     X = P.reshape(len(P), -1)
     one = _fitted(group, method, P, n_dims=3, batch_size=None)
