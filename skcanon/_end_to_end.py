@@ -163,8 +163,10 @@ class EquivariantModule(nn.Module):
         if frame in ("learned", "anchored"):
             self.frame_net = build_frame_network(self.group, self.layout, hidden, anchored=frame == "anchored")
         elif frame == "symmetrize":
-            self.distribution = FrameDistribution(build_frame_network(self.group, self.layout, hidden),
-                                                  noise_scale)
+            # the symmetrization was measured with the output vectors' frames (its noise, not
+            # the axes' stability, is what it relies on); moment axes are not measured there
+            self.distribution = FrameDistribution(build_frame_network(self.group, self.layout, hidden,
+                                                                      axes="vectors"), noise_scale)
         if backbone == "mlp":
             self.backbone = nn.Sequential(nn.Linear(n_points * self.layout.width, backbone_hidden), nn.SiLU(),
                                           nn.Linear(backbone_hidden, backbone_hidden), nn.SiLU(),

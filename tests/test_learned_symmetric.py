@@ -1,7 +1,8 @@
 """Learned and random canonicalization on symmetric inputs, extreme scales and scalar fields.
 
-Network frames are built from equivariant output vectors; a symmetry of the input fixes
-those vectors (a regular polygon leaves none but its axis, a cube none at all), so part of
+Network frames are built from equivariant output vectors (``"align"``, ``"prior"``) or the
+eigenvectors of a learned weighted second-moment matrix signed by them (the other
+objectives and the random method); a symmetry of the input fixes those vectors (a regular polygon leaves none but its axis, a cube none at all), so part of
 the frame is left open. The hard frames settle that part with the PCA heuristic's exact
 tie rules; these property tests check that the canonical forms are then invariant on
 regular polygons and polyhedra, planar and collinear clouds and repeated points, for every
@@ -74,7 +75,11 @@ def fitted(group, d, method, m):
         kw = dict(hidden=16, random_state=0)
         if method != "random":
             kw.update(max_epochs=2, early_stopping=False, lr=3e-3)
-        _FITTED[key] = CanonicalizerTransformer(group=group, method=method, n_dims=d, **kw).fit(X, y)
+        if method == "align":  # no y: the output vectors' axes (the others: moment axes)
+            canon = CanonicalizerTransformer(group=group, method="learned", n_dims=d, objective="align", **kw)
+            _FITTED[key] = canon.fit(X)
+        else:
+            _FITTED[key] = CanonicalizerTransformer(group=group, method=method, n_dims=d, **kw).fit(X, y)
     return _FITTED[key]
 
 
@@ -95,7 +100,7 @@ def _check_shape(group, d, method, name, dtype, seed):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("method", ["random", "learned"])
+@pytest.mark.parametrize("method", ["random", "learned", "align"])
 @pytest.mark.parametrize("group,d", GROUPS)
 @settings(max_examples=4, deadline=None)
 @given(data=st.data())

@@ -72,6 +72,10 @@ class LearnedCanonicalizer(Canonicalizer):
         ``validation_score="knn"`` also considers).
     objective_ : str
         The resolved objective (``None`` for the random method).
+    network_axes_ : {"moments", "vectors"}
+        Where the point network's rotation axes come from (``axes`` of
+        :class:`~skcanon.nn._points.PointFrameNetwork`): ``"moments"`` for the task
+        objectives and the random method, ``"vectors"`` for ``"prior"`` and ``"align"``.
     scalar_stats_ : dict or None
         Point sets: the training set's mean and spread of each numeric scalar column and the
         codes of each categorical one (:func:`skcanon.nn._points.scalar_statistics`); the
@@ -138,8 +142,9 @@ class LearnedCanonicalizer(Canonicalizer):
         device = resolve_device(self.device)
         seed = seed_from(self.random_state)
         stats = self._statistics(P, layout)
+        axes = self._axes(y)
         with seeded(seed):
-            network = self._build(layout, stats)
+            network = self._build(layout, stats, axes=axes)
         network = network.to(device)
         history, objective, n_epochs, best = [], None, 0, None
         if self._trains:
@@ -155,7 +160,7 @@ class LearnedCanonicalizer(Canonicalizer):
         self.device_, self.scalar_stats_ = device, stats
         self.history_, self.objective_ = history, objective
         self.n_epochs_trained_, self.best_epoch_ = n_epochs, best
-        self.network_, self.layout_ = network, layout
+        self.network_, self.layout_, self.network_axes_ = network, layout, axes
         return self
 
     def _statistics(self, P, layout):
@@ -165,13 +170,27 @@ class LearnedCanonicalizer(Canonicalizer):
 
         return scalar_statistics(P, layout)
 
-    def _build(self, layout, scalar_stats=None):
+    def _axes(self, y):
+        """Where pure point networks take their rotation axes from
+        (:class:`~skcanon.nn._points.PointFrameNetwork`): the learned weighted second-moment
+        axes, chosen on validation data for task objectives (and the frozen network, the
+        ablation of the learned one); the output vectors for ``"prior"`` and ``"align"``,
+        whose targets (the given pose, a template) need frames that moment axes cannot
+        reach."""
+        from .._training import resolve_objective
+
+        if not self._trains:
+            return "moments"
+        objective = resolve_objective(self.objective, y)
+        return "vectors" if ("prior" in objective or objective == "align") else "moments"
+
+    def _build(self, layout, scalar_stats=None, axes="moments"):
         from ..nn._factory import build_frame_network
 
         if getattr(layout, "kind", None) != "points":
             return build_frame_network(self.group, layout, int(self.hidden), anchored=self._anchored)
         return build_frame_network(self.group, layout, int(self.hidden), scalar_stats=scalar_stats,
-                                   anchored=self._anchored)
+                                   anchored=self._anchored, axes=axes)
 
     def frames(self, P, layout):
         import torch
@@ -236,7 +255,9 @@ class LearnedCanonicalizer(Canonicalizer):
             if str(getattr(self, "device_", "cpu")).startswith("cuda") and not torch.cuda.is_available():
                 self.device_ = "cpu"
             with seeded(0):
-                network = self._build(self.layout_, getattr(self, "scalar_stats_", None))
+                # pickled before moment axes existed: the output vectors of then
+                network = self._build(self.layout_, getattr(self, "scalar_stats_", None),
+                                      axes=getattr(self, "network_axes_", "vectors"))
             if "scalar_stats_" in state or getattr(self.layout_, "kind", None) != "points":
                 network.load_state_dict(weights)
             else:

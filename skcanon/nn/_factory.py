@@ -17,7 +17,7 @@ __all__ = ["build_frame_network"]
 _TRANSLATION, _ROTATION, _PERMUTATION = 0, 1, 3
 
 
-def build_frame_network(group, layout, hidden=64, scalar_stats=None, anchored=False):
+def build_frame_network(group, layout, hidden=64, scalar_stats=None, anchored=False, axes="moments"):
     """The frame network for ``group`` acting on ``layout``.
 
     Point sets: :class:`~skcanon.nn._points.PointFrameNetwork` for every factor that
@@ -33,6 +33,9 @@ def build_frame_network(group, layout, hidden=64, scalar_stats=None, anchored=Fa
     (:class:`~skcanon.nn._points.AnchoredPointNetwork`,
     :class:`~skcanon.nn._permutation.AnchoredSortNetwork`; point sets, rotating and
     permuting factors only).
+
+    ``axes`` is where pure point networks take their rotation axes from
+    (:class:`~skcanon.nn._points.PointFrameNetwork`: ``"moments"`` or ``"vectors"``).
 
     Raises
     ------
@@ -56,8 +59,10 @@ def build_frame_network(group, layout, hidden=64, scalar_stats=None, anchored=Fa
                 f, layout, hidden, scalar_stats=scalar_stats))
             rank.append(_PERMUTATION)
         elif handles_rigid_motions(f) and (f.rotates or not anchored):
-            cls = AnchoredPointNetwork if anchored else PointFrameNetwork
-            nets.append(cls(f, layout, hidden, scalar_stats=scalar_stats))
+            if anchored:
+                nets.append(AnchoredPointNetwork(f, layout, hidden, scalar_stats=scalar_stats))
+            else:
+                nets.append(PointFrameNetwork(f, layout, hidden, scalar_stats=scalar_stats, axes=axes))
             rank.append(_ROTATION if f.rotates else _TRANSLATION)
         else:
             supported = ("O(d), SO(d), E(d), SE(d), S_n and their products" if anchored else

@@ -10,10 +10,14 @@ cloud (no neighbour tensors):
    the centred points and vector fields) give second-order invariants per point
    (``f_i · V_c``), the Gram matrix of the ``V_c`` and, for SO(d), chiral pseudo-scalars;
 3. a second per-point MLP outputs the weights of ``d`` output vectors (weighted means of
-   the geometric fields, hence rotation-equivariant), turned into an orthonormal frame by
-   :func:`gram_schmidt` (with an epsilon guard and a deterministic fallback; never NaN)
-   and, for SO(d), a determinant fix; and a softmax logit per point whose weights give a
-   learned, translation-equivariant centroid (E(d), SE(d), T(d)).
+   the geometric fields, hence rotation-equivariant) and a logit per point, whose softmax
+   weights give a learned, translation-equivariant centroid (E(d), SE(d), T(d));
+4. the rotation's axes (``axes="moments"``, the default) are the eigenvectors of the
+   second-moment matrix of the centred points weighted by ``1 + tanh(logit)`` — a learned
+   re-weighting of PCA that inherits its stability — each signed by the output vector of
+   the same rank (:func:`moment_axes`); with ``axes="vectors"`` the output vectors
+   themselves. Either goes through :func:`gram_schmidt` (with an epsilon guard and a
+   deterministic fallback; never NaN) and, for SO(d), a determinant fix.
 
 Scalar fields enter through :class:`ScalarEncoder` (training-set statistics, embeddings of
 categorical fields); each sample's geometric columns are first divided by a power of two
@@ -37,7 +41,7 @@ from ..groups import EuclideanGroup
 from ..groups._base import rotate_fields
 from ._base import FrameNetwork, safe_sqrt
 
-__all__ = ["PointFrameNetwork", "AnchoredPointNetwork", "ScalarEncoder", "scalar_statistics", "gram_schmidt",
+__all__ = ["PointFrameNetwork", "AnchoredPointNetwork", "moment_axes", "ScalarEncoder", "scalar_statistics", "gram_schmidt",
            "present_mask", "masked_mean", "rescale_geometry", "resolve_open_frames", "handles_rigid_motions",
            "move_back"]
 
@@ -344,19 +348,40 @@ class PointFrameNetwork(FrameNetwork):
         Width of the per-point MLPs.
     n_channels : int, default=8
         Number of intermediate equivariant vectors.
+    axes : {"moments", "vectors"}, default="moments"
+        Where the rotation's axes come from. ``"moments"``: the eigenvectors of a *learned
+        weighted* second-moment matrix ``Σ w_i f_i f_iᵀ / Σ w_i`` of the (centred) first
+        geometric field, with per-point invariant weights ``w_i = 1 + tanh(l_i)`` from the
+        network (uniform weights would give the PCA heuristic's axes), in order of
+        decreasing eigenvalue, each signed by its inner product with the network's output
+        vector of the same rank. ``"vectors"``: the network's output vectors themselves,
+        orthonormalized (:func:`gram_schmidt`; models saved before this option existed).
+        Chosen on validation data (``docs/learned.md``): the moment axes inherit PCA's
+        stability, which the frames of the output vectors lack.
 
     Notes
     -----
     Frames: rotation matrices ``(n, d, d)`` for O(d)/SO(d), homogeneous matrices
     ``(n, d+1, d+1)`` for E(d)/SE(d), translations ``(n, d)`` for T(d).
+
+    Hard frames of ``axes="moments"`` leave an axis open where two eigenvalues are tied or
+    its sign is (the inner product with the network's vector is at rounding level): those
+    inputs take the PCA heuristic's frame (:func:`resolve_open_frames`), as do the inputs
+    whose output vectors are degenerate with ``axes="vectors"``.
     """
+
+    #: models pickled before ``axes`` existed used the output vectors
+    axes = "vectors"
 
     #: relative degeneracy threshold of hard frames, per precision of the input: below it a
     #: network vector counts as fixed by a symmetry of the input and the tie rules decide
     HARD_EPS = {np.dtype(np.float64): 1e-5, np.dtype(np.float32): 1e-3}
 
-    def __init__(self, group, layout, hidden=64, n_channels=8, scalar_stats=None):
+    def __init__(self, group, layout, hidden=64, n_channels=8, scalar_stats=None, axes="moments"):
         super().__init__(group, layout, hidden)
+        if axes not in AXES:
+            raise ValueError(f"axes must be one of {AXES}; got {axes!r}.")
+        self.axes = axes
         #: precision of the data the hard frames are computed for (set by the canonicalizer)
         self.precision = np.dtype(np.float64)
         #: floor of the attention logits' spread (models saved by earlier versions: 1e-3)
@@ -487,6 +512,8 @@ class PointFrameNetwork(FrameNetwork):
             t = torch.einsum("nm,nmd->nd", torch.softmax(logits, dim=1), pos)
         if self.rotate:
             eps = self.HARD_EPS.get(np.dtype(self.precision), 1e-3) if hard else 1e-5
+            if self.axes == "moments":
+                U = moment_axes(U, logits, mask, points, open_eps=eps if hard else None)
             R, prefix = gram_schmidt(U, special=self.special, fallback=fallback, points=points, eps=eps,
                                      return_prefix=True, atol=eps if hard else _TINY)
             if hard:
@@ -530,6 +557,49 @@ class PointFrameNetwork(FrameNetwork):
         _, _, _, x0, fields, _ = self._fields(xs)
         ts = t / unit[:, None]
         return (ts ** 2).sum(-1).mean() / (1.0 + (x0[..., self.geo_columns] ** 2).sum((1, 2)).mean())
+
+
+#: where :class:`PointFrameNetwork` takes its rotation axes from
+AXES = ("moments", "vectors")
+#: relative eigenvalue gap below which :func:`moment_axes` passes no gradient through the
+#: eigenvectors (eigh's gradient grows like 1 / gap and is infinite at a tie)
+_EIGEN_GRADIENT_GAP = 1e-4
+
+
+def moment_axes(U, logits, mask, f, open_eps=None):
+    """Axes ``(n, d, d)`` (columns) of a learned weighted second-moment matrix of ``f``.
+
+    ``C = Σ w_i f_i f_iᵀ / Σ w_i`` over the present points, ``w_i = 1 + tanh(l_i)`` from
+    the invariant per-point ``logits`` ``(n, m)``; its eigenvectors in order of decreasing
+    eigenvalue, column ``k`` signed by its inner product with ``U[:, :, k]`` (the network's
+    equivariant output vectors), so the axes are equivariant: ``C(g·f) = g C gᵀ``.
+
+    ``open_eps`` (hard frames): columns the input leaves undetermined are set to zero — an
+    eigenvalue tied with a neighbour (relative to the largest, within ``open_eps``) or a
+    sign whose inner product is within ``open_eps · (|u_k| + 1)`` of zero —, so that
+    :func:`gram_schmidt` reports them open and :func:`resolve_open_frames` applies the
+    heuristic's exact tie rules. Samples whose eigenvalues are closer than
+    ``_EIGEN_GRADIENT_GAP`` pass no gradient through the eigenvectors.
+    """
+    w = mask.to(f.dtype) * (1.0 + torch.tanh(logits.masked_fill(~mask, 0.0)))
+    f = torch.where(mask[..., None], f, torch.zeros((), dtype=f.dtype, device=f.device))
+    C = torch.einsum("nm,nmd,nme->nde", w, f, f) / w.sum(1).clamp_min(_TINY)[:, None, None]
+    with torch.no_grad():
+        lam = torch.linalg.eigvalsh(C)                                  # ascending
+        scale = lam[:, -1].abs().clamp_min(_TINY)
+        smooth = (lam[:, 1:] - lam[:, :-1]).amin(-1) > _EIGEN_GRADIENT_GAP * scale
+    C = torch.where(smooth[:, None, None], C, C.detach())
+    lam, E = torch.linalg.eigh(C)
+    lam, E = lam.flip(-1).detach(), E.flip(-1)                           # decreasing
+    dots = (E * U).sum(1)                                               # (n, d)
+    E = E * torch.where(dots < 0, -torch.ones_like(dots), torch.ones_like(dots))[:, None, :]
+    if open_eps is None:
+        return E
+    gap = (lam[:, :-1] - lam[:, 1:]) <= open_eps * scale[:, None]     # (n, d-1): k tied with k+1
+    no_gap = torch.zeros_like(gap[:, :1])
+    tied = torch.cat([gap, no_gap], 1) | torch.cat([no_gap, gap], 1)
+    unsigned = dots.abs().detach() <= open_eps * (U.norm(dim=1).detach() + 1.0)
+    return E * (~(tied | unsigned)).to(E.dtype)[:, None, :]
 
 
 def resolve_open_frames(R, prefix, x, mask, t, layout, special, precision=np.float64):
@@ -612,7 +682,8 @@ class AnchoredPointNetwork(PointFrameNetwork):
     """
 
     def __init__(self, group, layout, hidden=64, n_channels=8, scalar_stats=None):
-        super().__init__(group, layout, hidden, n_channels, scalar_stats)
+        # the residual is built from the output vectors (it must vanish at gain 0)
+        super().__init__(group, layout, hidden, n_channels, scalar_stats, axes="vectors")
         if not self.rotate:
             raise TypeError(f"an anchored network needs a rotation group; got {group.name!r}.")
         self.gain = nn.Parameter(torch.zeros(()))
