@@ -15,8 +15,9 @@ stopping watches (the ``validation_score`` option of
 * ``trees``: the same with a small extremely randomized forest (64 trees; a switch of this
   script, not an option of the library).
 
-Rows ``learned+sf/knn``, ``learned+pow3/knn`` and ``learned+mom/loss`` are network variants
-measured here and not shipped (see :func:`_variant`).
+Rows ``learned+sf/knn`` and ``learned+pow3/knn`` are network variants measured here and
+not shipped; ``learned+mom/loss`` was measured here as a variant and is the library's
+network since, and ``learned+vec/loss`` is the network before it (see :func:`_variant`).
 
 Outcome (``docs/learned.md``): over seeds 100–105 neither ``knn`` nor ``trees`` was better
 than ``loss`` for either method, so the default stays ``"loss"``.
@@ -126,9 +127,12 @@ def _variant(name):
     * ``+pow3``: the pure rotation network's output vectors are multiplied three times by
       the sample's normalized second-moment matrix (power iteration towards the principal
       axes; equivariant), before Gram–Schmidt;
-    * ``+mom``: the pure rotation network's axes are the eigenvectors of a learned weighted
-      second-moment matrix, signed by its output vectors
-      (:func:`choose_e2e_frame_axes.moment_axes`).
+    * ``+mom`` (measured as a variant, the library's default since): the pure rotation
+      network's axes are the eigenvectors of a learned weighted second-moment matrix,
+      signed by its output vectors (:func:`skcanon.nn._points.moment_axes`); ``learned``
+      rows measured before that change are the ``+vec`` variant now;
+    * ``+vec``: the pure rotation network's axes are its output vectors, orthonormalized
+      (``axes="vectors"``, the library's network before; ``+pow3`` implies it, as measured).
     """
     import torch
 
@@ -163,22 +167,16 @@ def _variant(name):
         group = torch.as_tensor(np.where(present, group, 0.0), dtype=x.dtype, device=x.device)
         return 0.45 * torch.tanh(s) - group, mask
 
-    def mom_raw(self, x):
-        from choose_e2e_frame_axes import moment_axes
-
-        U, logits, mask, x0, centroid, f0 = raw(self, x)
-        if not isinstance(self, _points.AnchoredPointNetwork):
-            U = moment_axes(U, logits, mask, f0)
-        return U, logits, mask, x0, centroid, f0
+    from choose_e2e_frame_axes import axes_from
 
     if "+pow3" in name:
         _points.PointFrameNetwork._raw_outputs = pow3_raw
-    if "+mom" in name:
-        _points.PointFrameNetwork._raw_outputs = mom_raw
     if "+sf" in name:
         _permutation.SortFrameNetwork.scores = sf_scores
+    vectors = "+vec" in name or "+pow3" in name
     try:
-        yield
+        with axes_from("vectors") if vectors else contextlib.nullcontext():
+            yield
     finally:
         _points.PointFrameNetwork._raw_outputs, _permutation.SortFrameNetwork.scores = raw, scores
 
@@ -215,7 +213,7 @@ def one_fit(row, data, seed, n_estimators):
 
 
 #: network variants measured with the shipped rule and not shipped (see :func:`_variant`)
-VARIANTS = ("learned+sf/knn", "learned+pow3/knn", "learned+mom/loss")
+VARIANTS = ("learned+sf/knn", "learned+pow3/knn", "learned+vec/loss")
 
 
 def rows(extra=()):

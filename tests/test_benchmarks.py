@@ -116,9 +116,9 @@ def test_gpu_check_script_without_cuda_exits_with_a_clear_message(tmp_path):
 
 
 def test_e2e_frame_axes_study_patches_only_inside_its_block():
-    """benchmarks/choose_e2e_frame_axes.py: inside ``axes_from("moments")`` the learned
-    frame's axes are orthonormal and rotate with the cloud (generic clouds); outside it the
-    network is the library's again."""
+    """benchmarks/choose_e2e_frame_axes.py: networks built inside ``axes_from(mode)`` take
+    that mode's axes (``uniform``: PCA's axes, equivariant); outside it the library's
+    default is back."""
     torch = pytest.importorskip("torch")
     import numpy as np
 
@@ -126,20 +126,55 @@ def test_e2e_frame_axes_study_patches_only_inside_its_block():
     from skcanon.nn import _points
 
     study = _bench_module("choose_e2e_frame_axes")
-    original = _points.PointFrameNetwork._raw_outputs
+    init, axes_fn = _points.PointFrameNetwork.__init__, _points.moment_axes
     rng = np.random.default_rng(0)
     P = torch.as_tensor(rng.normal(size=(8, 12, 3)) * [3.0, 2.0, 1.0] + rng.normal(size=(8, 12, 3)) ** 3)
     Q = torch.as_tensor(np.linalg.qr(rng.normal(size=(3, 3)))[0])
+    Q = Q * torch.sign(torch.linalg.det(Q))
+    build = lambda: InvariantModule(group="SO3", n_points=12, frame="learned", hidden=8).double().frame_net  # noqa: E731
     torch.manual_seed(0)
-    net = InvariantModule(group="SO3", n_points=12, frame="learned", hidden=8).double().frame_net
-    with study.axes_from("moments"), torch.no_grad():
-        assert _points.PointFrameNetwork._raw_outputs is not original
-        U = net._raw_outputs(P)[0]
-        V = net._raw_outputs(P @ Q.T)[0]
-    eye = torch.eye(3, dtype=U.dtype).expand(8, 3, 3)
-    assert torch.allclose(U.transpose(1, 2) @ U, eye, atol=1e-10)
-    assert torch.allclose(V, Q @ U, atol=1e-8)
-    assert _points.PointFrameNetwork._raw_outputs is original
+    with study.axes_from("vectors"):
+        assert build().axes == "vectors"
+    with study.axes_from("uniform"), torch.no_grad():
+        assert _points.moment_axes is not axes_fn
+        net = build()
+        R, R_moved = net._parts(P)[0], net._parts(P @ Q.T)[0]
+        centred = P - P.mean(1, keepdim=True)
+        pca = torch.linalg.eigh(centred.transpose(1, 2) @ centred)[1].flip(-1)
+        assert torch.allclose((R.transpose(1, 2) @ pca).abs(), torch.eye(3, dtype=R.dtype).expand(8, 3, 3),
+                              atol=1e-8)
+        assert torch.allclose(R_moved, Q @ R, atol=1e-8)
+    assert _points.PointFrameNetwork.__init__ is init and _points.moment_axes is axes_fn
+    assert build().axes == "moments"
     with pytest.raises(ValueError, match="mode"):
         with study.axes_from("pca"):
             pass
+
+
+def test_learned_selection_variants_switch_the_axes_inside_their_block():
+    """benchmarks/choose_learned_selection.py: ``+vec`` (and ``+pow3``, as measured) build
+    networks with the output vectors' axes; other rows get the library's moment axes."""
+    pytest.importorskip("torch")
+    from skcanon.layouts import PointLayout
+    from skcanon.groups import get_group
+    from skcanon.nn._points import PointFrameNetwork
+
+    study = _bench_module("choose_learned_selection")
+    build = lambda: PointFrameNetwork(get_group("SE3"), PointLayout(3), hidden=8)  # noqa: E731
+    for variant, axes in (("+vec", "vectors"), ("+pow3", "vectors"), ("+sf", "moments"), ("", "moments")):
+        with study._variant(variant):
+            assert build().axes == axes, variant
+    assert build().axes == "moments"
+
+
+def test_qm9_invariance_check_meets_the_criterion_on_a_few_molecules():
+    """benchmarks/check_qm9_invariance.py on 20 molecules: no float64 error above 1e-9."""
+    import importlib.util
+
+    if importlib.util.find_spec("qm9pack") is None:
+        pytest.skip("qm9pack not installed (pip install skcanon[data])")
+    check = _bench_module("check_qm9_invariance")
+    rows = check.main(["--n-first", "10", "--n-random", "10", "--n-fit", "20", "--groups", "SE3",
+                       "--methods", "random", "--axes", "moments,vectors"])
+    assert [r["axes"] for r in rows] == ["moments", "vectors"]
+    assert all(r["f64_share_above"] == 0.0 and r["f64_max"] <= 1e-9 for r in rows)
