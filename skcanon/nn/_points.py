@@ -584,13 +584,15 @@ def moment_axes(U, logits, mask, f, open_eps=None):
     w = mask.to(f.dtype) * (1.0 + torch.tanh(logits.masked_fill(~mask, 0.0)))
     f = torch.where(mask[..., None], f, torch.zeros((), dtype=f.dtype, device=f.device))
     C = torch.einsum("nm,nmd,nme->nde", w, f, f) / w.sum(1).clamp_min(_TINY)[:, None, None]
-    with torch.no_grad():
-        lam = torch.linalg.eigvalsh(C)                                  # ascending
-        scale = lam[:, -1].abs().clamp_min(_TINY)
-        smooth = (lam[:, 1:] - lam[:, :-1]).amin(-1) > _EIGEN_GRADIENT_GAP * scale
-    C = torch.where(smooth[:, None, None], C, C.detach())
+    if C.requires_grad:
+        with torch.no_grad():
+            lam = torch.linalg.eigvalsh(C)                              # ascending
+            scale = lam[:, -1].abs().clamp_min(_TINY)
+            smooth = (lam[:, 1:] - lam[:, :-1]).amin(-1) > _EIGEN_GRADIENT_GAP * scale
+        C = torch.where(smooth[:, None, None], C, C.detach())
     lam, E = torch.linalg.eigh(C)
     lam, E = lam.flip(-1).detach(), E.flip(-1)                           # decreasing
+    scale = lam[:, 0].abs().clamp_min(_TINY)
     dots = (E * U).sum(1)                                               # (n, d)
     E = E * torch.where(dots < 0, -torch.ones_like(dots), torch.ones_like(dots))[:, None, :]
     if open_eps is None:
