@@ -206,8 +206,9 @@ class LearnedCanonicalizer(Canonicalizer):
         # float64 (float32 rounding inside the network would otherwise be amplified near
         # symmetric inputs; the input's own rounding is what the tie tolerances allow for)
         if float_dtype == np.float64 or (points and not str(self.device_).startswith("cuda")):
-            network, torch_dtype = self._network64(), torch.float64
-        set_precision(network, float_dtype)
+            network, torch_dtype = self._network64(float_dtype), torch.float64
+        else:  # the trained network itself: only float32 data come here
+            set_precision(network, float_dtype)
         per_sample = max(1, int(np.prod(P.shape[1:])))
         step = max(1, _INFERENCE_ELEMENTS // per_sample)
         if self.batch_size:
@@ -225,12 +226,24 @@ class LearnedCanonicalizer(Canonicalizer):
             return tuple(np.concatenate([p[i] for p in parts]) for i in range(len(parts[0])))
         return np.concatenate(parts)
 
-    def _network64(self):
+    def _network64(self, precision=np.float64):
+        """A float64 copy of the network for data of ``precision``, whose rounding sets its
+        tie tolerances. One copy per precision: a copy shared by threads that canonicalize
+        float32 and float64 data at once would switch tolerances under one of them (the
+        tolerances are state of the network)."""
         import copy
 
-        net = self.__dict__.get("_net64")
+        from ..nn._torch import set_precision
+
+        cache = self.__dict__.get("_net64")
+        if not isinstance(cache, dict):
+            cache = self._net64 = {}
+        key = np.dtype(precision)
+        net = cache.get(key)
         if net is None:
-            net = self._net64 = copy.deepcopy(self.network_).double()
+            net = copy.deepcopy(self.network_).double()
+            set_precision(net, key)
+            cache[key] = net
         return net
 
     # -- pickling: weights travel on the CPU, so a CUDA fit loads on a CPU-only machine ----
