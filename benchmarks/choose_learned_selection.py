@@ -131,6 +131,8 @@ def _variant(name):
       network's axes are the eigenvectors of a learned weighted second-moment matrix,
       signed by its output vectors (:func:`skcanon.nn._points.moment_axes`); ``learned``
       rows measured before that change are the ``+vec`` variant now;
+    * ``+cat`` (handled in :func:`one_fit`): the layout declares the scalar fields
+      categorical (:func:`categorical_layout`);
     * ``+vec``: the pure rotation network's axes are its output vectors, orthonormalized
       (``axes="vectors"``, the library's network before; ``+pow3`` implies it, as measured).
     """
@@ -181,6 +183,17 @@ def _variant(name):
         _points.PointFrameNetwork._raw_outputs, _permutation.SortFrameNetwork.scores = raw, scores
 
 
+def categorical_layout(layout):
+    """``layout`` with its scalar fields declared categorical (variant ``+cat``: QM9's atomic
+    number embedded per element instead of standardized as a number)."""
+    from skcanon.layouts import Field, PointLayout
+
+    if layout is None:
+        raise ValueError("the +cat variant needs data with scalar fields (rings, gap).")
+    fields = [Field(f.name, f.kind, f.size, categorical=f.kind == "scalar") for f in layout.fields]
+    return PointLayout(layout.n_dims, fields=fields)
+
+
 def one_fit(row, data, seed, n_estimators):
     """Held-out forest accuracy after the step of ``row`` (``pca+sort`` or
     ``method[+variant]/rule``), its fit seconds, epochs trained and the epoch kept."""
@@ -198,6 +211,8 @@ def one_fit(row, data, seed, n_estimators):
         spec, rule = row.split("/")
         method, _, rest = spec.partition("+")
         variant = "+" + rest if rest else ""
+        if "+cat" in variant:
+            kw["layout"] = categorical_layout(layout)
         step = CanonicalizerTransformer(group, method, random_state=seed, device="cpu",
                                         validation_score="knn" if rule == "trees" else rule, **kw)
     t0 = time.perf_counter()
