@@ -16,7 +16,10 @@ network's rotation axes come from, and trains the table's recipe
   each signed by its inner product with the network's corresponding output vector
   (:func:`skcanon.nn._points.moment_axes`; the library's default now);
 * ``uniform``: the same with ``w_i = 1`` — PCA's axes with the network's signs (a control:
-  what the learned weights add).
+  what the learned weights add);
+* ``skew``: ``moments`` with each axis signed by the weighted third moment along it (the
+  PCA heuristic's sign rule with the learned weights), the output vector deciding only where
+  that is near zero (``signs="skew"`` of :func:`skcanon.nn._points.moment_axes`).
 
 ``--data nbody`` trains n-body's end-to-end row instead (the results page's recipe, the
 systems of seeds ≥ 100, scored on their validation split).
@@ -47,7 +50,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-MODES = ("vectors", "moments", "uniform")
+MODES = ("vectors", "moments", "uniform", "skew")
 
 
 @contextlib.contextmanager
@@ -64,9 +67,11 @@ def axes_from(mode):
         init(self, *args, **kwargs)
         if not isinstance(self, _points.AnchoredPointNetwork):
             self.axes = "vectors" if mode == "vectors" else "moments"
+            if mode == "skew":
+                self.signs = "skew"
 
-    def uniform_axes(U, logits, mask, f, open_eps=None):
-        return axes_fn(U, torch.zeros_like(logits), mask, f, open_eps=open_eps)
+    def uniform_axes(U, logits, mask, f, open_eps=None, signs="vectors"):
+        return axes_fn(U, torch.zeros_like(logits), mask, f, open_eps=open_eps, signs=signs)
 
     import torch
 

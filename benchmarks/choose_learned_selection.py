@@ -131,6 +131,8 @@ def _variant(name):
       network's axes are the eigenvectors of a learned weighted second-moment matrix,
       signed by its output vectors (:func:`skcanon.nn._points.moment_axes`); ``learned``
       rows measured before that change are the ``+vec`` variant now;
+    * ``+skew``: moment axes signed by their weighted third moments
+      (``choose_e2e_frame_axes`` mode ``skew``);
     * ``+cat`` (handled in :func:`one_fit`): the layout declares the scalar fields
       categorical (:func:`categorical_layout`);
     * ``+vec``: the pure rotation network's axes are its output vectors, orthonormalized
@@ -176,8 +178,9 @@ def _variant(name):
     if "+sf" in name:
         _permutation.SortFrameNetwork.scores = sf_scores
     vectors = "+vec" in name or "+pow3" in name
+    mode = "vectors" if vectors else "skew" if "+skew" in name else None
     try:
-        with axes_from("vectors") if vectors else contextlib.nullcontext():
+        with axes_from(mode) if mode else contextlib.nullcontext():
             yield
     finally:
         _points.PointFrameNetwork._raw_outputs, _permutation.SortFrameNetwork.scores = raw, scores

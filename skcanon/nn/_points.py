@@ -41,9 +41,9 @@ from ..groups import EuclideanGroup
 from ..groups._base import rotate_fields
 from ._base import FrameNetwork, safe_sqrt
 
-__all__ = ["PointFrameNetwork", "AnchoredPointNetwork", "moment_axes", "ScalarEncoder", "scalar_statistics", "gram_schmidt",
-           "present_mask", "masked_mean", "rescale_geometry", "resolve_open_frames", "handles_rigid_motions",
-           "move_back"]
+__all__ = ["PointFrameNetwork", "AnchoredPointNetwork", "moment_axes", "ScalarEncoder", "scalar_statistics",
+           "gram_schmidt", "present_mask", "masked_mean", "rescale_geometry", "resolve_open_frames",
+           "handles_rigid_motions", "move_back"]
 
 _TINY = 1e-12
 _SHARPNESS = 1.0
@@ -372,6 +372,10 @@ class PointFrameNetwork(FrameNetwork):
 
     #: models pickled before ``axes`` existed used the output vectors
     axes = "vectors"
+    #: how moment axes are signed (``signs`` of :func:`moment_axes`): by the output vectors;
+    #: ``"skew"`` (weighted third moments) was measured and not made the default
+    #: (``benchmarks/choose_e2e_frame_axes.py``, ``docs/learned.md``)
+    signs = "vectors"
 
     #: relative degeneracy threshold of hard frames, per precision of the input: below it a
     #: network vector counts as fixed by a symmetry of the input and the tie rules decide
@@ -513,7 +517,8 @@ class PointFrameNetwork(FrameNetwork):
         if self.rotate:
             eps = self.HARD_EPS.get(np.dtype(self.precision), 1e-3) if hard else 1e-5
             if self.axes == "moments":
-                U = moment_axes(U, logits, mask, points, open_eps=eps if hard else None)
+                U = moment_axes(U, logits, mask, points, open_eps=eps if hard else None,
+                                signs=self.signs)
             R, prefix = gram_schmidt(U, special=self.special, fallback=fallback, points=points, eps=eps,
                                      return_prefix=True, atol=eps if hard else _TINY)
             if hard:
@@ -566,7 +571,7 @@ AXES = ("moments", "vectors")
 _EIGEN_GRADIENT_GAP = 1e-4
 
 
-def moment_axes(U, logits, mask, f, open_eps=None):
+def moment_axes(U, logits, mask, f, open_eps=None, signs="vectors"):
     """Axes ``(n, d, d)`` (columns) of a learned weighted second-moment matrix of ``f``.
 
     ``C = Σ w_i f_i f_iᵀ / Σ w_i`` over the present points, ``w_i = 1 + tanh(l_i)`` from
@@ -580,6 +585,11 @@ def moment_axes(U, logits, mask, f, open_eps=None):
     :func:`gram_schmidt` reports them open and :func:`resolve_open_frames` applies the
     heuristic's exact tie rules. Samples whose eigenvalues are closer than
     ``_EIGEN_GRADIENT_GAP`` pass no gradient through the eigenvectors.
+
+    ``signs="skew"``: each axis is signed by the weighted third moment of the points along
+    it (``Σ w_i (e_k·f_i)³ / Σ w_i``, the PCA heuristic's rule with learned weights) where
+    that is above ``open_eps · λ_max^{3/2}`` (``1e-5`` in training), and by the output
+    vector otherwise.
     """
     w = mask.to(f.dtype) * (1.0 + torch.tanh(logits.masked_fill(~mask, 0.0)))
     f = torch.where(mask[..., None], f, torch.zeros((), dtype=f.dtype, device=f.device))
@@ -593,14 +603,22 @@ def moment_axes(U, logits, mask, f, open_eps=None):
     lam, E = torch.linalg.eigh(C)
     lam, E = lam.flip(-1).detach(), E.flip(-1)                           # decreasing
     scale = lam[:, 0].abs().clamp_min(_TINY)
-    dots = (E * U).sum(1)                                               # (n, d)
-    E = E * torch.where(dots < 0, -torch.ones_like(dots), torch.ones_like(dots))[:, None, :]
+    dots = (E * U).sum(1).detach()                                      # (n, d)
+    key, by_skew = dots, torch.zeros_like(dots, dtype=torch.bool)
+    if signs == "skew":
+        with torch.no_grad():
+            proj = torch.einsum("nmd,ndk->nmk", f, E)
+            skew = (w[..., None] * proj ** 3).sum(1) / w.sum(1).clamp_min(_TINY)[:, None]
+            floor = (1e-5 if open_eps is None else open_eps) * scale[:, None] ** 1.5
+            by_skew = skew.abs() > floor
+            key = torch.where(by_skew, skew, dots)
+    E = E * torch.where(key < 0, -torch.ones_like(key), torch.ones_like(key))[:, None, :]
     if open_eps is None:
         return E
     gap = (lam[:, :-1] - lam[:, 1:]) <= open_eps * scale[:, None]     # (n, d-1): k tied with k+1
     no_gap = torch.zeros_like(gap[:, :1])
     tied = torch.cat([gap, no_gap], 1) | torch.cat([no_gap, gap], 1)
-    unsigned = dots.abs().detach() <= open_eps * (U.norm(dim=1).detach() + 1.0)
+    unsigned = ~by_skew & (dots.abs() <= open_eps * (U.norm(dim=1).detach() + 1.0))
     return E * (~(tied | unsigned)).to(E.dtype)[:, None, :]
 
 
