@@ -174,3 +174,23 @@ def test_skew_signs_are_equivariant_and_open_on_symmetric_clouds(dtype):
     assert torch.all(E[:, 2] == 0)                                           # the normal: open
     assert torch.allclose(E[:, :2].norm(dim=0), torch.ones(2, dtype=E.dtype))  # decided by skew
     assert torch.all(E[2, :2].abs() < 1e-12)                                  # in the mirror plane
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("method", ["random", "learned"])
+@pytest.mark.parametrize("group", ["O1", "SO1", "E1", "SE1"])
+def test_one_dimensional_groups(group, method, dtype):
+    """One axis, no eigenvalue gaps: fits, transforms, and is invariant (a regression: the
+    gap reductions failed on an empty dimension)."""
+    rs = np.random.default_rng(0)
+    X = rs.normal(size=(40, 5)) + 0.3
+    y = (X[:, 0] > 0.3).astype(int)
+    kw = dict(max_epochs=2, early_stopping=False) if method == "learned" else {}
+    canon = CanonicalizerTransformer(group, method, n_dims=1, hidden=16, random_state=0, **kw).fit(X, y)
+    assert canon.canonicalizer_.network_axes_ == "moments"
+    G = get_group(group)
+    moved = np.asarray(G.act(G.sample(40, random_state=1, n_points=5), X.reshape(40, 5, 1), PointLayout(1)))
+    A = canon.transform(X.astype(dtype)).astype(np.float64)
+    B = canon.transform(moved.reshape(40, 5).astype(dtype)).astype(np.float64)
+    assert np.isfinite(A).all()
+    assert np.max(np.abs(A - B)) / np.max(np.abs(A)) <= (1e-9 if dtype == np.float64 else 1e-5)

@@ -598,7 +598,8 @@ def moment_axes(U, logits, mask, f, open_eps=None, signs="vectors"):
         with torch.no_grad():
             lam = torch.linalg.eigvalsh(C)                              # ascending
             scale = lam[:, -1].abs().clamp_min(_TINY)
-            smooth = (lam[:, 1:] - lam[:, :-1]).amin(-1) > _EIGEN_GRADIENT_GAP * scale
+            gaps = lam[:, 1:] - lam[:, :-1]                             # none in one dimension
+            smooth = (gaps > _EIGEN_GRADIENT_GAP * scale[:, None]).all(-1)
         C = torch.where(smooth[:, None, None], C, C.detach())
     lam, E = torch.linalg.eigh(C)
     lam, E = lam.flip(-1).detach(), E.flip(-1)                           # decreasing
@@ -616,7 +617,7 @@ def moment_axes(U, logits, mask, f, open_eps=None, signs="vectors"):
     if open_eps is None:
         return E
     gap = (lam[:, :-1] - lam[:, 1:]) <= open_eps * scale[:, None]     # (n, d-1): k tied with k+1
-    no_gap = torch.zeros_like(gap[:, :1])
+    no_gap = torch.zeros(gap.shape[0], 1, dtype=torch.bool, device=gap.device)
     tied = torch.cat([gap, no_gap], 1) | torch.cat([no_gap, gap], 1)
     unsigned = ~by_skew & (dots.abs() <= open_eps * (U.norm(dim=1).detach() + 1.0))
     return E * (~(tied | unsigned)).to(E.dtype)[:, None, :]
