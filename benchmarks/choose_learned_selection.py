@@ -133,6 +133,13 @@ def _variant(name):
       rows measured before that change are the ``+vec`` variant now;
     * ``+skew``: moment axes signed by their weighted third moments
       (``choose_e2e_frame_axes`` mode ``skew``);
+    * ``+lexorder`` (a diagnostic): the S_n part orders the points like the ``sort``
+      heuristic (tolerant lexicographic order of the rotated points, scalar fields first)
+      instead of by its learned scores, so only the rotation is learned;
+    * ``+uni`` (a diagnostic): moment axes with uniform weights — PCA's axes, signed by the
+      output vectors (``choose_e2e_frame_axes`` mode ``uniform``);
+    * ``+centroid`` (a diagnostic): the pure network's translation is the plain centroid of
+      the points (as for the heuristics) instead of its learned softmax-weighted one;
     * ``+cat`` (handled in :func:`one_fit`): the layout declares the scalar fields
       categorical (:func:`categorical_layout`);
     * ``+vec``: the pure rotation network's axes are its output vectors, orthonormalized
@@ -171,19 +178,47 @@ def _variant(name):
         group = torch.as_tensor(np.where(present, group, 0.0), dtype=x.dtype, device=x.device)
         return 0.45 * torch.tanh(s) - group, mask
 
+    def lex_scores(self, x):
+        s, mask = scores(self, x)
+        if isinstance(self, _permutation.AnchoredSortNetwork):
+            return s, mask
+        cols = sorted(self.scalars.numeric + self.scalars.categorical)
+        cols += [c for c in range(x.shape[-1]) if c not in cols]             # scalars first
+        present = mask.cpu().numpy()
+        keys = np.where(present[..., None], x[..., cols].detach().cpu().double().numpy(), np.inf)
+        rank = np.empty(keys.shape[:2])
+        np.put_along_axis(rank, tolerant_lexsort(keys), np.arange(keys.shape[1])[None].repeat(len(keys), 0), axis=1)
+        return torch.as_tensor(-rank / keys.shape[1], dtype=x.dtype, device=x.device), mask
+
+    parts = _points.PointFrameNetwork._parts
+
+    def centroid_parts(self, x, hard=False):
+        R, t, mask = parts(self, x, hard)
+        if t is not None and not isinstance(self, _points.AnchoredPointNetwork):
+            pos = self.geo[self.geo_is_pos.index(True)]
+            w = mask.to(x.dtype)
+            x0 = torch.where(mask[..., None], x[..., pos], torch.zeros((), dtype=x.dtype, device=x.device))
+            t = (w[..., None] * x0).sum(1) / w.sum(1, keepdim=True).clamp_min(1.0)
+        return R, t, mask
+
     from choose_e2e_frame_axes import axes_from
 
+    if "+centroid" in name:
+        _points.PointFrameNetwork._parts = centroid_parts
+    if "+lexorder" in name:
+        _permutation.SortFrameNetwork.scores = lex_scores
     if "+pow3" in name:
         _points.PointFrameNetwork._raw_outputs = pow3_raw
     if "+sf" in name:
         _permutation.SortFrameNetwork.scores = sf_scores
     vectors = "+vec" in name or "+pow3" in name
-    mode = "vectors" if vectors else "skew" if "+skew" in name else None
+    mode = "vectors" if vectors else "skew" if "+skew" in name else "uniform" if "+uni" in name else None
     try:
         with axes_from(mode) if mode else contextlib.nullcontext():
             yield
     finally:
         _points.PointFrameNetwork._raw_outputs, _permutation.SortFrameNetwork.scores = raw, scores
+        _points.PointFrameNetwork._parts = parts
 
 
 def categorical_layout(layout):

@@ -167,6 +167,32 @@ def test_learned_selection_variants_switch_the_axes_inside_their_block():
     assert build().axes == "moments"
 
 
+def test_learned_selection_diagnostics_patch_only_inside_their_block():
+    """``+centroid``: the pure network translates by the plain centroid; ``+lexorder``: the
+    S_n network orders like the sort heuristic; both restored afterwards."""
+    torch = pytest.importorskip("torch")
+    import numpy as np
+
+    from skcanon.groups import get_group
+    from skcanon.layouts import PointLayout
+    from skcanon.nn._permutation import SortFrameNetwork
+    from skcanon.nn._points import PointFrameNetwork
+
+    study = _bench_module("choose_learned_selection")
+    parts, scores = PointFrameNetwork._parts, SortFrameNetwork.scores
+    x = torch.as_tensor(np.random.default_rng(0).normal(size=(4, 7, 3)) + 5.0)
+    torch.manual_seed(0)
+    net = PointFrameNetwork(get_group("SE3"), PointLayout(3), hidden=8).double()
+    sorter = SortFrameNetwork(get_group("S_n"), PointLayout(3), hidden=8).double()
+    with study._variant("+centroid+lexorder"), torch.no_grad():
+        t = net._parts(x)[1]
+        assert torch.allclose(t, x.mean(1))
+        s = sorter.scores(x)[0]
+        first = torch.argmax(s, dim=1)
+        assert torch.equal(first, torch.argmin(x[..., 0], dim=1))     # smallest first coordinate leads
+    assert PointFrameNetwork._parts is parts and SortFrameNetwork.scores is scores
+
+
 def test_qm9_invariance_check_meets_the_criterion_on_a_few_molecules():
     """benchmarks/check_qm9_invariance.py on 20 molecules: no float64 error above 1e-9."""
     import importlib.util
