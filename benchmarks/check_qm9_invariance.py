@@ -10,8 +10,8 @@ canonicalized in two random poses of the group (and, for ``SE3xS_n``, atom order
 given dtype, and the error is ``max |A − B| / max |A|`` per molecule.
 
 ``--axes`` compares where the point network takes its rotation axes from (a process-local
-switch of :func:`skcanon.nn._factory.build_frame_network`'s default; ``moments`` is the
-library's).
+switch, :func:`choose_e2e_frame_axes.axes_from`; ``moments`` is the library's default for
+the fits made here).
 
 Run (about 5 minutes on one core)::
 
@@ -24,11 +24,15 @@ Prints a table, then one JSON line per (group, method, axes) row.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
+import os
+import sys
 import time
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from choose_e2e_frame_axes import axes_from  # noqa: E402  (the study's switch of the networks' axes)
 
 
 def molecules(n_first, n_random):
@@ -53,25 +57,6 @@ def errors(canon, X, group, dtype, seed):
     return np.nanmax(np.abs(A - B), axis=1) / np.nanmax(np.abs(A), axis=1)
 
 
-@contextlib.contextmanager
-def default_axes(axes):
-    """Point networks built inside this block take ``axes`` (a switch of this script only)."""
-    from skcanon.nn import _points
-
-    original = _points.PointFrameNetwork.__init__
-
-    def init(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        if not isinstance(self, _points.AnchoredPointNetwork) and self.axes == "moments":
-            self.axes = axes
-
-    _points.PointFrameNetwork.__init__ = init
-    try:
-        yield
-    finally:
-        _points.PointFrameNetwork.__init__ = original
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--groups", default="SE3,E3,SE3xS_n")
@@ -93,7 +78,7 @@ def main(argv=None):
         for group in args.groups.split(","):
             for method in args.methods.split(","):
                 t0 = time.perf_counter()
-                with default_axes(axes):
+                with axes_from(axes):
                     canon = CanonicalizerTransformer(group, method, layout=layout, random_state=0, device="cpu")
                     canon.fit(X[fit_idx], y[fit_idx])
                 row = {"group": group, "method": method, "axes": axes, "n": len(X)}

@@ -57,6 +57,8 @@ MODES = ("vectors", "moments", "uniform", "skew")
 def axes_from(mode):
     """Point frame networks built inside this block take their rotation axes from ``mode``
     (see the module notes); anchored networks keep their residual vectors."""
+    import torch
+
     from skcanon.nn import _points
 
     if mode not in MODES:
@@ -72,8 +74,6 @@ def axes_from(mode):
 
     def uniform_axes(U, logits, mask, f, open_eps=None, signs="vectors"):
         return axes_fn(U, torch.zeros_like(logits), mask, f, open_eps=open_eps, signs=signs)
-
-    import torch
 
     _points.PointFrameNetwork.__init__ = patched_init
     if mode == "uniform":
