@@ -9,7 +9,9 @@ results page draws its train and test images from the training subset), the thre
 * ``auto (cap 256)``: the automatic budget as shipped (4,600 training images: batches of
   256 in both settings), warm-up + cosine learning rate;
 * ``cap 128``: the same budget with mini-batches capped at 128;
-* ``old: fixed 128, constant lr``: batches of 128 and a constant learning rate.
+* ``old: fixed 128, constant lr``: batches of 128 and a constant learning rate;
+* ``library defaults``: nothing but the objective set — the automatic number of epochs
+  (about 1,000 optimiser steps) and early stopping for both objectives, as a user gets them.
 
 Each rule trains the learned canonicalizer of both settings of ``benchmarks/experiments/
 images.py`` — rotated training with ``objective="supervised"`` (no early stopping) and
@@ -38,7 +40,7 @@ import time
 
 import numpy as np
 
-RULES = ("auto (cap 256)", "cap 128", "old: fixed 128, constant lr")
+RULES = ("auto (cap 256)", "cap 128", "old: fixed 128, constant lr", "library defaults")
 
 
 @contextlib.contextmanager
@@ -87,9 +89,12 @@ def one_fit(rule, group, setting, data, seed, epochs):
     Xtr, ytr, Utr, Xva, yva = data
     objective = "supervised" if setting == "rotated" else "prior"
     fit_X = Xtr if setting == "rotated" else Utr
-    options = dict(objective=objective, max_epochs=epochs, early_stopping=objective == "prior",
-                   random_state=seed, device="cpu")
-    if rule != RULES[0]:
+    if rule == "library defaults":
+        options = dict(objective=objective, random_state=seed, device="cpu")
+    else:
+        options = dict(objective=objective, max_epochs=epochs, early_stopping=objective == "prior",
+                       random_state=seed, device="cpu")
+    if rule in RULES[1:3]:
         options["batch_size"] = 128
     canon = CanonicalizerTransformer(group, "learned", layout="image", **options)
     t0 = time.perf_counter()
@@ -101,7 +106,7 @@ def one_fit(rule, group, setting, data, seed, epochs):
     info = canon.canonicalizer_
     return {"rule": rule, "group": group, "setting": setting, "seed": seed, "accuracy": acc,
             "batch_size": budget[-1][0] if budget else None,
-            "epochs": len(info.history_), "fit_s": round(fit_s, 1)}
+            "epochs": len(info.history_), "best_epoch": info.best_epoch_, "fit_s": round(fit_s, 1)}
 
 
 def load(group, seed, n_train, n_val):
@@ -143,7 +148,12 @@ def main(argv=None):
     parser.add_argument("--n-train", type=int, default=4600)
     parser.add_argument("--n-val", type=int, default=1000)
     parser.add_argument("--epochs", type=int, default=12, help="the results page's Fashion-MNIST epochs")
+    parser.add_argument("--rules", default=",".join(RULES[:3]), help=f"comma-separated, from {RULES}")
+    parser.add_argument("--settings", default="rotated,upright")
     args = parser.parse_args(argv)
+    unknown = set(args.rules.split(",")) - set(RULES)
+    if unknown:
+        parser.error(f"--rules: unknown {sorted(unknown)}; choose from {RULES}")
     import torch
 
     torch.set_num_threads(1)
@@ -154,8 +164,8 @@ def main(argv=None):
     for seed in [int(s) for s in args.seeds.split(",")]:
         for group in args.groups.split(","):
             data = load(group, 1000 + seed, args.n_train, args.n_val)
-            for setting in ("rotated", "upright"):
-                for rule in RULES:
+            for setting in args.settings.split(","):
+                for rule in args.rules.split(","):
                     r = one_fit(rule, group, setting, data, seed, args.epochs)
                     results.append(r)
                     print(json.dumps(r), flush=True)

@@ -533,11 +533,12 @@ def test_learned_c4_pipeline_on_rotated_digits():
     """method="learned" on C4-rotated sklearn digits beats the image-moments heuristic.
 
     Same downstream classifier (logistic regression), fixed seeds, pixel values scaled to
-    [0, 1]. In our runs (hidden=128, 8 epochs, one torch thread) the learned canonicalizer
-    scored 0.910 / 0.939 / 0.954 for seeds 0 / 1 / 2 against 0.914 for moments and 0.756
-    for no canonicalization (two threads: 0.922 / 0.939 / 0.953). Single seeds can fall
-    below the heuristic, so the test asserts the mean over three seeds is at least the
-    heuristic's (margin ≈ 0.02).
+    [0, 1]. In our runs (hidden=128, i.e. 32 channels per element, 8 epochs, one torch
+    thread) the learned canonicalizer scored 0.928 / 0.954 / 0.941 for seeds 0 / 1 / 2
+    against 0.914 for moments and 0.756 for no canonicalization (with 16 channels, before
+    the image networks widened: 0.910 / 0.939 / 0.954). Single seeds can fall below the
+    heuristic, so the test asserts the mean over three seeds is at least the heuristic's
+    (margin ≈ 0.03).
     The fitted pipeline must also be exactly C4-invariant.
     """
     pytest.importorskip("skcanon.canonicalizers._learned")
