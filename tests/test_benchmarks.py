@@ -204,3 +204,26 @@ def test_qm9_invariance_check_meets_the_criterion_on_a_few_molecules():
                        "--methods", "random", "--axes", "moments,vectors"])
     assert [r["axes"] for r in rows] == ["moments", "vectors"]
     assert all(r["f64_share_above"] == 0.0 and r["f64_max"] <= 1e-9 for r in rows)
+
+
+def test_choose_image_network_variants_and_summary():
+    """The width study builds the networks it names, restores the shipped width afterwards,
+    and its summary pairs every variant with the first one by group, setting and seed."""
+    pytest.importorskip("torch")
+    from skcanon.layouts import ImageLayout
+    from skcanon.nn import _images
+
+    study = load_script("choose_image_network")
+    shipped = _images.CHANNEL_DIVISOR
+    for variant, channels in (("8 channels", 8), ("16 channels", 16)):
+        with study._network(study.VARIANTS[variant]):
+            net = _images.build_image_network("C4", ImageLayout((12, 12)))
+        assert net.channels == channels
+    assert _images.CHANNEL_DIVISOR == shipped
+    lines = [{"variant": v, "group": "C8", "setting": "rotated", "seed": s, "accuracy": a, "fit_s": 1.0}
+             for v, s, a in (("8 channels", 0, 0.70), ("8 channels", 1, 0.80),
+                             ("16 channels", 0, 0.75), ("16 channels", 1, 0.79))]
+    text = study.summarize(lines, ["8 channels", "16 channels"])
+    assert "vs 8 channels +0.0200 ± 0.0424, better in 1/2" in text
+    with pytest.raises(SystemExit):
+        study.main(["--variants", "32 channels", "--summarize"])

@@ -606,3 +606,25 @@ def test_network_first_used_under_inference_mode_can_be_trained(name):
     with torch.inference_mode():
         after = net.frames(x)
     assert before.shape == after.shape
+
+
+def test_default_width_is_16_channels_and_pickles_keep_theirs():
+    """Image networks have ``hidden // 4`` channels (16 at the default); a network built
+    with another width keeps it through pickling (networks saved before the change do)."""
+    import pickle
+
+    from skcanon.nn import _images
+
+    net = build_image_network("C8", LAYOUT, seed=0)
+    assert net.channels == 16
+    assert build_image_network("C8", LAYOUT, hidden=32, seed=0).channels == 8
+    saved = _images.CHANNEL_DIVISOR
+    try:
+        _images.CHANNEL_DIVISOR = 8
+        narrow = build_image_network("C8", LAYOUT, seed=0)
+    finally:
+        _images.CHANNEL_DIVISOR = saved
+    x = torch.rand(3, 1, 20, 20)
+    back = pickle.loads(pickle.dumps(narrow))
+    assert back.channels == 8
+    torch.testing.assert_close(back.scores(x), narrow.scores(x))

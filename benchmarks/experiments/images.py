@@ -241,10 +241,10 @@ def _summary(r):
 
 
 def _whole_epochs(row):
-    """The row with a mean epoch count that is a whole number printed as one."""
+    """The row with its mean epoch count printed as a whole number, or to one decimal."""
     epochs = row.get("epochs")
-    if isinstance(epochs, float) and epochs.is_integer():
-        return dict(row, epochs=int(epochs))
+    if isinstance(epochs, float):
+        return dict(row, epochs=int(epochs) if epochs.is_integer() else f"{epochs:.1f}")
     return row
 
 
