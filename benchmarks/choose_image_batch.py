@@ -119,27 +119,52 @@ def load(group, seed, n_train, n_val):
     return b.data[tr], b.target[tr], b.upright[tr], b.data[va], b.target[va]
 
 
-def summarize(results):
-    """Means ± sd per rule and setting, and paired differences against the shipped rule."""
+def paired_summary(results, key, names, base_label, width, show_fit=False):
+    """Means ± sd of ``results`` per ``names`` (the values of ``results[key]``) and setting, and
+    paired differences (same group, setting and seed) against ``names[0]``. Shared with
+    ``choose_image_network.py``."""
     lines = []
     keys = sorted({(r["group"], r["setting"]) for r in results})
     for group, setting in keys + [("all", "all")]:
         sel = [r for r in results if group == "all" or (r["group"], r["setting"]) == (group, setting)]
-        base = {(r["group"], r["setting"], r["seed"]): r["accuracy"] for r in sel if r["rule"] == RULES[0]}
-        for rule in RULES:
-            acc = [r["accuracy"] for r in sel if r["rule"] == rule]
-            diffs = [r["accuracy"] - base[(r["group"], r["setting"], r["seed"])] for r in sel
-                     if r["rule"] == rule and (r["group"], r["setting"], r["seed"]) in base]
-            if not acc:
+        base = {(r["group"], r["setting"], r["seed"]): r["accuracy"] for r in sel if r[key] == names[0]}
+        for name in names:
+            mine = [r for r in sel if r[key] == name]
+            if not mine:
                 continue
+            acc = [r["accuracy"] for r in mine]
+            diffs = [r["accuracy"] - base[(r["group"], r["setting"], r["seed"])] for r in mine
+                     if (r["group"], r["setting"], r["seed"]) in base]
             sd = np.std(acc, ddof=1) if len(acc) > 1 else float("nan")
-            line = f"{group:>4s} {setting:>8s}  {rule:<30s} acc {np.mean(acc):.4f} ± {sd:.4f} (n={len(acc)})"
-            if rule != RULES[0] and diffs:
+            line = f"{group:>4s} {setting:>8s}  {name:<{width}s} acc {np.mean(acc):.4f} ± {sd:.4f} (n={len(acc)})"
+            if show_fit:
+                line += f", fit {np.mean([r['fit_s'] for r in mine]):.0f} s"
+            if name != names[0] and diffs:
                 dsd = np.std(diffs, ddof=1) if len(diffs) > 1 else float("nan")
-                wins = sum(d > 0 for d in diffs)
-                line += f"  vs auto {np.mean(diffs):+.4f} ± {dsd:.4f}, better in {wins}/{len(diffs)}"
+                line += (f"  vs {base_label} {np.mean(diffs):+.4f} ± {dsd:.4f}, "
+                         f"better in {sum(d > 0 for d in diffs)}/{len(diffs)}")
             lines.append(line)
     return "\n".join(lines)
+
+
+def summarize(results):
+    """Means ± sd per rule and setting, and paired differences against the shipped rule."""
+    return paired_summary(results, "rule", RULES, "auto", 30)
+
+
+def paired_runs(seeds, groups, settings, names, n_train, n_val, fit):
+    """``fit(name, group, setting, data, seed)`` for every seed × group × setting × name, on
+    the same validation data per seed and group; prints and returns the result dicts."""
+    results = []
+    for seed in seeds:
+        for group in groups:
+            data = load(group, 1000 + seed, n_train, n_val)
+            for setting in settings:
+                for name in names:
+                    r = fit(name, group, setting, data, seed)
+                    results.append(r)
+                    print(json.dumps(r), flush=True)
+    return results
 
 
 def main(argv=None):
@@ -161,15 +186,9 @@ def main(argv=None):
     import warnings
 
     warnings.filterwarnings("ignore")
-    results = []
-    for seed in [int(s) for s in args.seeds.split(",")]:
-        for group in args.groups.split(","):
-            data = load(group, 1000 + seed, args.n_train, args.n_val)
-            for setting in args.settings.split(","):
-                for rule in args.rules.split(","):
-                    r = one_fit(rule, group, setting, data, seed, args.epochs)
-                    results.append(r)
-                    print(json.dumps(r), flush=True)
+    results = paired_runs([int(s) for s in args.seeds.split(",")], args.groups.split(","),
+                          args.settings.split(","), args.rules.split(","), args.n_train, args.n_val,
+                          lambda rule, *rest: one_fit(rule, *rest, args.epochs))
     print(summarize(results))
     return results
 

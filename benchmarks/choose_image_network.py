@@ -80,27 +80,9 @@ def one_fit(variant, group, setting, data, seed):
 
 def summarize(results, variants):
     """Means ± sd per variant and setting, and paired differences against ``variants[0]``."""
-    lines = []
-    keys = sorted({(r["group"], r["setting"]) for r in results})
-    for group, setting in keys + [("all", "all")]:
-        sel = [r for r in results if group == "all" or (r["group"], r["setting"]) == (group, setting)]
-        base = {(r["group"], r["setting"], r["seed"]): r["accuracy"] for r in sel if r["variant"] == variants[0]}
-        for variant in variants:
-            acc = [r["accuracy"] for r in sel if r["variant"] == variant]
-            if not acc:
-                continue
-            diffs = [r["accuracy"] - base[(r["group"], r["setting"], r["seed"])] for r in sel
-                     if r["variant"] == variant and (r["group"], r["setting"], r["seed"]) in base]
-            sd = np.std(acc, ddof=1) if len(acc) > 1 else float("nan")
-            fit_s = np.mean([r["fit_s"] for r in sel if r["variant"] == variant])
-            line = (f"{group:>4s} {setting:>8s}  {variant:<22s} acc {np.mean(acc):.4f} ± {sd:.4f} "
-                    f"(n={len(acc)}), fit {fit_s:.0f} s")
-            if variant != variants[0] and diffs:
-                dsd = np.std(diffs, ddof=1) if len(diffs) > 1 else float("nan")
-                line += (f"  vs {variants[0]} {np.mean(diffs):+.4f} ± {dsd:.4f}, "
-                         f"better in {sum(d > 0 for d in diffs)}/{len(diffs)}")
-            lines.append(line)
-    return "\n".join(lines)
+    from choose_image_batch import paired_summary
+
+    return paired_summary(results, "variant", variants, variants[0], 22, show_fit=True)
 
 
 def main(argv=None):
@@ -128,17 +110,10 @@ def main(argv=None):
     import warnings
 
     warnings.filterwarnings("ignore")
-    from choose_image_batch import load
+    from choose_image_batch import paired_runs
 
-    results = []
-    for seed in [int(s) for s in args.seeds.split(",")]:
-        for group in args.groups.split(","):
-            data = load(group, 1000 + seed, args.n_train, args.n_val)
-            for setting in args.settings.split(","):
-                for variant in variants:
-                    r = one_fit(variant, group, setting, data, seed)
-                    results.append(r)
-                    print(json.dumps(r), flush=True)
+    results = paired_runs([int(x) for x in args.seeds.split(",")], args.groups.split(","),
+                          args.settings.split(","), variants, args.n_train, args.n_val, one_fit)
     print(summarize(results, variants))
     return results
 
