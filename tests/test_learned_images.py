@@ -628,3 +628,30 @@ def test_default_width_is_16_channels_and_pickles_keep_theirs():
     back = pickle.loads(pickle.dumps(narrow))
     assert back.channels == 8
     torch.testing.assert_close(back.scores(x), narrow.scores(x))
+
+
+@pytest.mark.parametrize("name", ["C4", "D4"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@given(seed=st.integers(0, 2**31 - 1), kind=st.sampled_from(["uniform", "smooth", "symmetric", "blank"]))
+@settings(max_examples=5, deadline=None)
+def test_default_width_canonical_forms_invariant(name, dtype, seed, kind):
+    """The default (16-channel) random canonicalizer: canonical forms of moved images equal
+    those of the originals, in float32 and float64, on generic images, on images symmetric
+    under the whole group (every frame ties) and on blank ones."""
+    from skcanon import CanonicalizerTransformer
+
+    group = get_group(name)
+    X = _images(seed, 12, kind="smooth" if kind == "symmetric" else ("uniform" if kind == "blank" else kind))
+    if kind == "symmetric":  # average over the orbit: invariant under every element
+        X = np.mean([group.act(np.full(len(X), e), X, LAYOUT) for e in range(group.order)], axis=0)
+    elif kind == "blank":
+        X = np.zeros_like(X)
+    X = X.reshape(len(X), -1).astype(dtype)
+    canon = CanonicalizerTransformer(name, "random", layout=ImageLayout((1, 20, 20)), random_state=seed % 5,
+                                     device="cpu").fit(X)
+    assert canon.canonicalizer_.network_.channels == 16
+    g = group.sample(len(X), random_state=seed)
+    moved = group.apply(g, X, ImageLayout((1, 20, 20)))
+    Z, Zg = canon.transform(X), canon.transform(moved)
+    assert Z.dtype == dtype
+    np.testing.assert_allclose(Zg, Z, atol=1e-4 * (np.abs(X).max() + 1e-12), rtol=0)
