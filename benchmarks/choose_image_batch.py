@@ -154,7 +154,8 @@ def summarize(results):
 
 def paired_runs(seeds, groups, settings, names, n_train, n_val, fit):
     """``fit(name, group, setting, data, seed)`` for every seed × group × setting × name, on
-    the same validation data per seed and group; prints and returns the result dicts."""
+    the same validation data per seed and group; prints and returns the result dicts (a fit
+    that returns ``None`` does not apply to that group or setting and is left out)."""
     results = []
     for seed in seeds:
         for group in groups:
@@ -162,6 +163,8 @@ def paired_runs(seeds, groups, settings, names, n_train, n_val, fit):
             for setting in settings:
                 for name in names:
                     r = fit(name, group, setting, data, seed)
+                    if r is None:
+                        continue
                     results.append(r)
                     print(json.dumps(r), flush=True)
     return results

@@ -1,30 +1,46 @@
-"""Choose the width of image canonicalization networks on a validation split.
+"""Choose the image canonicalization network and its training on a validation split.
 
-Compares variants of :mod:`skcanon.nn._images` networks on rotated Fashion-MNIST images
-that the results page never uses (the official *test* subset; the page draws its images
-from the training subset), with the loader and classifier of
-``benchmarks/choose_image_batch.py``:
+Compares variants of the learned image canonicalizer (:mod:`skcanon.nn._images`) on rotated
+Fashion-MNIST images that the results page never uses (the official *test* subset; the page
+draws its images from the training subset), with the loader and classifier of
+``benchmarks/choose_image_batch.py``. Every variant changes one thing against the shipped
+``16 channels``:
 
 * ``8 channels``: ``max(2, hidden // 8)`` channels per group element (8 at the default
-  ``hidden=64``) — the network before this comparison;
-* ``16 channels``: ``hidden // 4`` channels per element (16 at the default; shipped).
+  ``hidden=64``) — the network before the width comparison; ``16 channels``: ``hidden // 4``
+  (16 at the default; shipped). Only ``skcanon.nn._images.CHANNEL_DIVISOR`` changes;
+  ``hidden`` stays 64, so the supervised objective's task head is the same in both.
+* ``align objective``: rotated training with ``objective="align"`` (canonical images pulled
+  towards a learned template, no labels) instead of ``"supervised"``.
+* ``supervised+prior``: upright training with the task head *and* the identity prior
+  (``objective="supervised+prior"``) instead of the prior alone.
+* ``2x steps`` (upright, prior): twice the automatic number of epochs (``max_epochs``; same
+  batch rule, schedule and early stopping).
+* ``orientation mixture`` (SO(2), supervised): the straight-through canonical image takes
+  its gradient from the softmax-weighted mixture of the image turned back by each sampled
+  orientation (as the C_n networks do) instead of from the bilinear turn by the read angle.
+* ``softmax readout`` (SO(2), prior): the harmonics are read from ``softmax(scores)``
+  instead of the raw scores, and the prior is a cross-entropy towards a von Mises profile
+  (concentration 2) around the target angle instead of the cosine loss on the harmonics.
+* ``16 orientations`` (SO(2), prior): 16 sampled filter orientations instead of 8.
+* ``rotation-averaged readout`` (SO(2)): the shipped network and training, but at
+  ``transform`` the harmonics are averaged over the image turned by 0°, 30° and 60° (each
+  turned back), to smooth the interpolation error between sampled orientations.
 
-Only the image network's channels change (``skcanon.nn._images.CHANNEL_DIVISOR``); ``hidden``
-stays 64, so the supervised objective's task head is the same in both.
-
-Every variant trains the learned canonicalizer of both settings of ``benchmarks/experiments/
+Every variant trains the learned canonicalizer of the settings of ``benchmarks/experiments/
 images.py`` with the library's defaults (only the objective set: ``supervised`` on rotated
-training images, ``prior`` on upright ones), then the page's classifier on the canonical
-images; the score is the accuracy on 1,000 rotated validation images. The same seeds draw
-the images, rotations and initial weights for every variant, so differences are paired.
+training images, ``prior`` on upright ones) except for its own change, then the page's
+classifier on the canonical images; the score is the accuracy on 1,000 rotated validation
+images. Variants that do not apply to a group or setting are skipped there. The same seeds
+draw the images, rotations and initial weights for every variant, so differences are paired.
 
 Run::
 
-    python benchmarks/choose_image_network.py --groups C8 --seeds 0,1,2
-    python benchmarks/choose_image_network.py --groups SO2 --seeds 0,1,2
+    python benchmarks/choose_image_network.py --groups C8,SO2 --seeds 0,1,2
+    python benchmarks/choose_image_network.py --variants "16 channels,align objective" --settings rotated
 
 It prints one JSON line per fit and a summary (means ± sd, paired differences against the
-first variant given). The outcome and its numbers are in ``docs/learned.md``.
+first variant given). The outcomes and their numbers are in ``docs/learned.md``.
 """
 
 from __future__ import annotations
@@ -32,48 +48,179 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import sys
 import time
+import typing
 
 import numpy as np
 
-#: variant → channel divisor
-VARIANTS = {"8 channels": 8, "16 channels": 4}
+
+class Variant(typing.NamedTuple):
+    """One change against the shipped image canonicalizer (see the module docstring)."""
+
+    divisor: int = 4                  #: channels per element: ``max(2, hidden // divisor)``
+    objectives: tuple = ()            #: ``(setting, objective)`` pairs replacing the default
+    epochs_factor: int = 1            #: times the automatic number of epochs
+    patch: object = None              #: context manager around fit and transform
+    readout: object = None            #: context manager around transform only
+    groups: tuple = ("C8", "SO2")
+    settings: tuple = ("rotated", "upright")
 
 
 @contextlib.contextmanager
-def _network(divisor):
-    """Image networks built with ``max(2, hidden // divisor)`` channels per element."""
-    from skcanon.nn import _images
-
-    saved = _images.CHANNEL_DIVISOR
-    _images.CHANNEL_DIVISOR = divisor
+def _patched(owner, **attributes):
+    saved = {name: getattr(owner, name) for name in attributes}
+    for name, value in attributes.items():
+        setattr(owner, name, value)
     try:
         yield
     finally:
-        _images.CHANNEL_DIVISOR = saved
+        for name, value in saved.items():
+            setattr(owner, name, value)
 
 
-def one_fit(variant, group, setting, data, seed):
+def _orientation_mixture():
+    """SO(2) straight-through canonical image with the C_n networks' softmax-mixture gradient."""
+    import torch
+
+    from skcanon.groups import rotate_images
+    from skcanon.nn._images import SO2ImageNetwork
+
+    def soft_canonicalize(self, x):
+        s = self.orientation_scores(x)
+        p = torch.softmax(s, dim=1)
+        n = x.shape[0]
+        turned = torch.stack([rotate_images(x, torch.full((n,), -2 * math.pi * k / self.n_rot, dtype=x.dtype))
+                              for k in range(self.n_rot)], 1)
+        soft = torch.einsum("nk,nkchw->nchw", p, turned)
+        with torch.no_grad():
+            hard = rotate_images(x, -self.angles(x).to(x.dtype))
+        return hard + soft - soft.detach()
+
+    return _patched(SO2ImageNetwork, soft_canonicalize=soft_canonicalize)
+
+
+def _softmax_readout(concentration=2.0):
+    """SO(2) harmonics of ``softmax(scores)``; prior: cross-entropy towards a von Mises profile."""
+    import torch
+    import torch.nn.functional as F
+
+    from skcanon.nn._images import SO2ImageNetwork
+
+    def harmonics(self, x):
+        s = self.orientation_scores(x)
+        h = torch.softmax(s, dim=1) @ self.phasor.to(s.dtype)
+        return h[:, :2], h[:, 2:], torch.ones_like(s[:, 0])  # the probabilities sum to one
+
+    def prior_loss(self, x, elements=None):
+        s = self.orientation_scores(x)
+        t = torch.zeros_like(s[:, 0]) if elements is None else torch.as_tensor(elements, dtype=s.dtype)
+        theta = torch.arange(self.n_rot, dtype=s.dtype) * (2 * math.pi / self.n_rot)
+        target = torch.softmax(concentration * torch.cos(theta[None] - t[:, None]), dim=1)
+        return -(target * F.log_softmax(s, dim=1)).sum(1).mean()
+
+    return _patched(SO2ImageNetwork, harmonics=harmonics, prior_loss=prior_loss)
+
+
+def _orientations(n):
+    """SO(2) image networks built with ``n`` sampled orientations."""
+    from skcanon.nn import _images
+
+    build = _images.build_image_network
+
+    def build_image_network(group, layout, hidden=64, **kwargs):
+        if _images.is_planar_rotation_group(group if not isinstance(group, str) else _images.get_group(group)):
+            kwargs.setdefault("n_orientations", n)
+        return build(group, layout, hidden, **kwargs)
+
+    return _patched(_images, build_image_network=build_image_network)
+
+
+def _rotation_averaged_readout(n_turns=3):
+    """SO(2) harmonics averaged over the image turned by ``k·90°/n_turns`` (each turned back)."""
+    import torch
+
+    from skcanon.groups import rotate_images
+    from skcanon.nn._images import SO2ImageNetwork
+
+    plain = SO2ImageNetwork.harmonics
+
+    def harmonics(self, x):
+        v1s = v2s = scale = 0
+        for k in range(n_turns):
+            a = (math.pi / 2) * k / n_turns
+            xk = x if k == 0 else rotate_images(x, torch.full((x.shape[0],), a, dtype=x.dtype))
+            v1, v2, sk = plain(self, xk)
+            c1, s1, c2, s2 = math.cos(a), math.sin(a), math.cos(2 * a), math.sin(2 * a)
+            v1s = v1s + torch.stack([c1 * v1[:, 0] + s1 * v1[:, 1], c1 * v1[:, 1] - s1 * v1[:, 0]], 1)
+            v2s = v2s + torch.stack([c2 * v2[:, 0] + s2 * v2[:, 1], c2 * v2[:, 1] - s2 * v2[:, 0]], 1)
+            scale = scale + sk
+        return v1s / n_turns, v2s / n_turns, scale / n_turns
+
+    return _patched(SO2ImageNetwork, harmonics=harmonics)
+
+
+#: variant name → what it changes (the first two are the width comparison)
+VARIANTS = {
+    "8 channels": Variant(divisor=8),
+    "16 channels": Variant(),
+    "align objective": Variant(objectives=(("rotated", "align"),), settings=("rotated",)),
+    "supervised+prior": Variant(objectives=(("upright", "supervised+prior"),), settings=("upright",)),
+    "2x steps": Variant(epochs_factor=2, settings=("upright",)),
+    "orientation mixture": Variant(patch=_orientation_mixture, groups=("SO2",), settings=("rotated",)),
+    "softmax readout": Variant(patch=_softmax_readout, groups=("SO2",), settings=("upright",)),
+    "16 orientations": Variant(patch=lambda: _orientations(16), groups=("SO2",), settings=("upright",)),
+    "rotation-averaged readout": Variant(readout=_rotation_averaged_readout, groups=("SO2",)),
+}
+
+
+@contextlib.contextmanager
+def _network(variant):
+    """Image networks built and trained as ``variant`` says (width and ``patch``)."""
+    from skcanon.nn import _images
+
+    with _patched(_images, CHANNEL_DIVISOR=variant.divisor), (variant.patch or contextlib.nullcontext)():
+        yield
+
+
+def _auto_epochs(n_samples):
+    """The automatic number of epochs of a default fit on ``n_samples`` (validation split held out)."""
+    from skcanon._learning_options import LEARNING_OPTIONS
+    from skcanon._training import training_budget
+
+    fraction = LEARNING_OPTIONS["validation_fraction"].default
+    n_train = n_samples - int(math.floor(fraction * n_samples))
+    return training_budget(n_train)[1]
+
+
+def one_fit(name, group, setting, data, seed):
     """Validation accuracy of the page's classifier after a default learned canonicalizer
-    whose network is ``variant``."""
+    changed as ``name`` says; ``None`` where the variant does not apply."""
     from choose_image_batch import _classifier
 
     from skcanon import CanonicalizerTransformer
 
+    variant = VARIANTS[name]
+    if group not in variant.groups or setting not in variant.settings:
+        return None
     Xtr, ytr, Utr, Xva, yva = data
-    objective = "supervised" if setting == "rotated" else "prior"
+    objective = dict(variant.objectives).get(setting, "supervised" if setting == "rotated" else "prior")
     fit_X = Xtr if setting == "rotated" else Utr
+    options = {}
+    if variant.epochs_factor != 1:
+        options["max_epochs"] = variant.epochs_factor * _auto_epochs(len(fit_X))
     canon = CanonicalizerTransformer(group, "learned", layout="image", objective=objective, random_state=seed,
-                                     device="cpu")
-    t0 = time.perf_counter()
-    with _network(VARIANTS[variant]):
-        canon.fit(fit_X, ytr if objective == "supervised" else None)
-    fit_s = time.perf_counter() - t0
-    clf = _classifier(seed).fit(canon.transform(fit_X), ytr)
-    acc = float(np.mean(clf.predict(canon.transform(Xva)) == yva))
+                                     device="cpu", **options)
+    with _network(variant):
+        t0 = time.perf_counter()
+        canon.fit(fit_X, ytr if objective.startswith("supervised") else None)
+        fit_s = time.perf_counter() - t0
+        with (variant.readout or contextlib.nullcontext)():
+            clf = _classifier(seed).fit(canon.transform(fit_X), ytr)
+            acc = float(np.mean(clf.predict(canon.transform(Xva)) == yva))
     info = canon.canonicalizer_
-    return {"variant": variant, "group": group, "setting": setting, "seed": seed, "accuracy": acc,
+    return {"variant": name, "group": group, "setting": setting, "seed": seed, "accuracy": acc,
             "channels": info.network_.channels,
             "epochs": len(info.history_), "best_epoch": info.best_epoch_, "fit_s": round(fit_s, 1)}
 
