@@ -1,10 +1,12 @@
 """The benchmark suite runs and prints one parseable JSON line per row (no timing checks)."""
 
+import contextlib
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from _scripts import load_script
 
@@ -227,3 +229,39 @@ def test_choose_image_network_variants_and_summary():
     assert "vs 8 channels +0.0200 ± 0.0424, better in 1/2" in text
     with pytest.raises(SystemExit):
         study.main(["--variants", "32 channels", "--summarize"])
+
+
+def test_choose_image_network_patches_restore_and_skip():
+    """Every variant's network patch is undone on exit (also on error), the SO(2) readouts
+    it swaps in keep the frames' shapes and the quarter-turn equivariance of the shipped
+    readout, and variants that do not apply to a group or setting are skipped."""
+    torch = pytest.importorskip("torch")
+    from skcanon.layouts import ImageLayout
+    from skcanon.nn import _images
+
+    study = load_script("choose_image_network")
+    SO2 = _images.SO2ImageNetwork
+    shipped = {name: getattr(SO2, name) for name in ("harmonics", "prior_loss", "soft_canonicalize")}
+    build = _images.build_image_network
+    x = torch.rand(3, 1, 12, 12, generator=torch.Generator().manual_seed(0))
+    for name in ("orientation mixture", "softmax readout", "16 orientations", "rotation-averaged readout"):
+        variant = study.VARIANTS[name]
+        with pytest.raises(RuntimeError), study._network(variant), \
+                (variant.readout or contextlib.nullcontext)():
+            net = _images.build_image_network("SO2", ImageLayout((12, 12)), seed=0)
+            assert net.n_rot == (16 if name == "16 orientations" else 8)
+            soft = net.soft_canonicalize(x.clone().requires_grad_(True))
+            assert soft.shape == x.shape
+            loss = net.prior_loss(*net.moves(x))
+            assert torch.isfinite(loss)
+            # a quarter turn of the input turns the read angle by a quarter turn
+            a0 = net.angles(x)
+            a1 = net.angles(torch.rot90(x, 1, dims=(-2, -1)))
+            turn = torch.remainder(a1 - a0, 2 * np.pi)
+            assert torch.allclose(turn, torch.full_like(turn, np.pi / 2), atol=1e-3)
+            raise RuntimeError("leave the patched block by an error")
+        assert {n: getattr(SO2, n) for n in shipped} == shipped
+        assert _images.build_image_network is build
+    assert study.one_fit("orientation mixture", "C8", "rotated", None, 0) is None
+    assert study.one_fit("2x steps", "SO2", "rotated", None, 0) is None
+    assert study._auto_epochs(4600) == 59
