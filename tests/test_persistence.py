@@ -220,7 +220,11 @@ def test_saved_models_of_earlier_versions_load_and_reproduce_outputs(version):
 def test_make_fixtures_script_reproduces_the_saved_outputs(tmp_path):
     """Rerunning the generator gives the outputs stored for the current VERSION, to the tolerance of the
     load test: faster kernels of later versions may change the last bits (a deliberate
-    change of outputs regenerates the fixtures instead)."""
+    change of outputs regenerates the fixtures instead). Estimators that train a network are
+    refitted here, so they match to 1e-4 of their scale: a machine with other vector units
+    rounds differently (seen: 3.5e-5 on an Intel Xeon for fixtures written on an AMD EPYC),
+    while a change of training or network moves them by far more. Loading the saved models
+    (the test above) is exact everywhere."""
     sys.path.insert(0, str(FIXTURES))
     try:
         import make_fixtures
@@ -230,7 +234,11 @@ def test_make_fixtures_script_reproduces_the_saved_outputs(tmp_path):
     new = np.load(tmp_path / make_fixtures.VERSION / "expected.npz")
     old = np.load(FIXTURES / make_fixtures.VERSION / "expected.npz")
     for key in old.files:
-        np.testing.assert_allclose(new[key], old[key], rtol=1e-12, atol=1e-12, err_msg=key)
+        if key in make_fixtures.TRAINED:
+            scale = np.max(np.abs(old[key]))
+            np.testing.assert_allclose(new[key], old[key], rtol=0, atol=1e-4 * scale, err_msg=key)
+        else:
+            np.testing.assert_allclose(new[key], old[key], rtol=1e-12, atol=1e-12, err_msg=key)
 
 
 # -- determinism ---------------------------------------------------------------------------------------
