@@ -26,6 +26,10 @@ draws its images from the training subset), with the loader and classifier of
 * ``rotation-averaged readout`` (SO(2)): the shipped network and training, but at
   ``transform`` the harmonics are averaged over the image turned by 0°, 30° and 60° (each
   turned back), to smooth the interpolation error between sampled orientations.
+* ``class scatter`` (rotated, supervised): the loss is the within-class scatter of the
+  canonical images in each mini-batch instead of the task head's cross-entropy, asking
+  directly for the pose consistency the frame diagnosis found missing; ``class scatter +
+  head`` adds the head's cross-entropy (weight 1).
 
 Every variant trains the learned canonicalizer of the settings of ``benchmarks/experiments/
 images.py`` with the library's defaults (only the objective set: ``supervised`` on rotated
@@ -161,6 +165,45 @@ def _rotation_averaged_readout(n_turns=3):
     return _patched(SO2ImageNetwork, harmonics=harmonics)
 
 
+def _class_scatter(cross_entropy_weight=0.0):
+    """Supervised classification objective replaced by the within-class scatter of the canonical
+    images in each mini-batch (plus ``cross_entropy_weight`` times the task head's loss).
+
+    Turning an image preserves its pixel norm, so the scatter cannot collapse: it is smallest
+    when the images of a class are turned to look alike — the pose consistency the
+    diagnosis found missing.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from skcanon import _training
+
+    forward, plain = _training._ObjectiveModule.forward, _training._ObjectiveModule.loss
+
+    def forward_canonical(self, x):
+        if self.objective != "supervised" or self.task != "classification":
+            return forward(self, x)
+        canon = self.network.soft_canonicalize(x)
+        present = ~torch.isnan(canon)
+        canon0 = torch.where(present, canon, torch.zeros((), dtype=canon.dtype, device=canon.device))
+        return canon0, present, None
+
+    def loss(self, outputs, y):
+        if self.objective != "supervised" or self.task != "classification":
+            return plain(self, outputs, y)
+        z, present, _ = outputs
+        z, w = z.flatten(1), present.flatten(1).to(z.dtype)
+        codes = y.long().reshape(-1)
+        onehot = F.one_hot(codes, self.head[-1].out_features).to(z.dtype)
+        means = (onehot.T @ z) / onehot.sum(0).clamp_min(1.0)[:, None]
+        scatter = (((z - means[codes]) ** 2) * w).sum() / w.sum().clamp_min(1.0)
+        if cross_entropy_weight:
+            scatter = scatter + cross_entropy_weight * F.cross_entropy(self.head(z), codes)
+        return scatter
+
+    return _patched(_training._ObjectiveModule, forward=forward_canonical, loss=loss)
+
+
 #: variant name → what it changes (the first two are the width comparison)
 VARIANTS = {
     "8 channels": Variant(divisor=8),
@@ -172,6 +215,8 @@ VARIANTS = {
     "softmax readout": Variant(patch=_softmax_readout, groups=("SO2",), settings=("upright",)),
     "16 orientations": Variant(patch=lambda: _orientations(16), groups=("SO2",), settings=("upright",)),
     "rotation-averaged readout": Variant(readout=_rotation_averaged_readout, groups=("SO2",)),
+    "class scatter": Variant(patch=_class_scatter, settings=("rotated",)),
+    "class scatter + head": Variant(patch=lambda: _class_scatter(1.0), settings=("rotated",)),
 }
 
 

@@ -143,7 +143,11 @@ def _variant(name):
     * ``+cat`` (handled in :func:`one_fit`): the layout declares the scalar fields
       categorical (:func:`categorical_layout`);
     * ``+vec``: the pure rotation network's axes are its output vectors, orthonormalized
-      (``axes="vectors"``, the library's network before; ``+pow3`` implies it, as measured).
+      (``axes="vectors"``, the library's network before; ``+pow3`` implies it, as measured);
+    * ``+scatter``: the supervised objective is the within-class scatter of the canonical
+      forms per mini-batch instead of the task head's cross-entropy
+      (``choose_image_network._class_scatter``); ``+scatterhead``: that scatter plus the
+      head's cross-entropy.
     """
     import torch
 
@@ -202,6 +206,7 @@ def _variant(name):
         return R, t, mask
 
     from choose_e2e_frame_axes import axes_from
+    from choose_image_network import _class_scatter
 
     if "+centroid" in name:
         _points.PointFrameNetwork._parts = centroid_parts
@@ -214,7 +219,9 @@ def _variant(name):
     vectors = "+vec" in name or "+pow3" in name
     mode = "vectors" if vectors else "skew" if "+skew" in name else "uniform" if "+uni" in name else None
     try:
-        with axes_from(mode) if mode else contextlib.nullcontext():
+        with axes_from(mode) if mode else contextlib.nullcontext(), \
+                (_class_scatter(1.0 if "+scatterhead" in name else 0.0) if "+scatter" in name
+                 else contextlib.nullcontext()):
             yield
     finally:
         _points.PointFrameNetwork._raw_outputs, _permutation.SortFrameNetwork.scores = raw, scores

@@ -267,6 +267,45 @@ def test_choose_image_network_patches_restore_and_skip():
     assert study._auto_epochs(4600) == 59
 
 
+def test_class_scatter_objective_replaces_only_supervised_classification():
+    """The ``class scatter`` variants (images) and ``+scatter`` rows (points) score the
+    within-class scatter of the canonical forms, plus the head's cross-entropy when asked;
+    regression keeps its loss, and the shipped objective is back after the block."""
+    torch = pytest.importorskip("torch")
+    from skcanon import _training
+
+    class Identity(torch.nn.Module):
+        def soft_canonicalize(self, x):
+            return x
+
+    def module(task, n_outputs):
+        return _training._ObjectiveModule(Identity(), "supervised", (2,), n_outputs, task, 0.0, 4, None)
+
+    study = load_script("choose_image_network")
+    shipped = (_training._ObjectiveModule.forward, _training._ObjectiveModule.loss)
+    x = torch.tensor([[1.0, 2.0], [1.0, 2.0], [3.0, -1.0], [5.0, 0.0]])
+    y = torch.tensor([0, 0, 1, 1])
+    with study._class_scatter():
+        m = module("classification", 2)
+        # class 0 alike; class 1 about its mean (4, -0.5): 1 + 0.25 + 1 + 0.25 over 8 entries
+        assert float(m.loss(m(x), y)) == pytest.approx(2.5 / 8)
+        assert float(m.loss(m(x[:2]), y[:2])) == 0.0
+        r = module("regression", 1)
+        out = r(x)
+        target = torch.arange(4.0)
+        assert out[0].shape == (4, 1)
+        assert torch.allclose(r.loss(out, target), torch.nn.functional.mse_loss(out[0][:, 0], target))
+    with study._class_scatter(1.0), torch.no_grad():
+        m = module("classification", 2)
+        expected = 2.5 / 8 + torch.nn.functional.cross_entropy(m.head(x), y)
+        assert float(m.loss(m(x), y)) == pytest.approx(float(expected))
+    assert (_training._ObjectiveModule.forward, _training._ObjectiveModule.loss) == shipped
+    points = _bench_module("choose_learned_selection")
+    with points._variant("+scatter"):
+        assert _training._ObjectiveModule.loss is not shipped[1]
+    assert _training._ObjectiveModule.loss is shipped[1]
+
+
 def test_diagnose_image_frames_measures_what_it_says():
     """The frame diagnosis runs end to end on a few digits and its shares are consistent:
     frames undone within 10° are also within 20°, nothing is both undone and flipped, and
