@@ -30,6 +30,9 @@ draws its images from the training subset), with the loader and classifier of
   canonical images in each mini-batch instead of the task head's cross-entropy, asking
   directly for the pose consistency the frame diagnosis found missing; ``class scatter +
   head`` adds the head's cross-entropy (weight 1).
+* ``knn selection`` (rotated, supervised): ``validation_score="knn"`` — early stopping keeps
+  the epoch whose canonical validation images a nearest-neighbour model scores best, the
+  initial (random) network included, instead of the head's validation loss.
 
 Every variant trains the learned canonicalizer of the settings of ``benchmarks/experiments/
 images.py`` with the library's defaults (only the objective set: ``supervised`` on rotated
@@ -67,6 +70,7 @@ class Variant(typing.NamedTuple):
     objectives: tuple = ()            #: ``(setting, objective)`` pairs replacing the default
     epochs_factor: int = 1            #: times the automatic number of epochs
     patch: object = None              #: context manager around fit and transform
+    options: tuple = ()               #: ``(name, value)`` learning options set on the transformer
     readout: object = None            #: context manager around transform only
     groups: tuple = ("C8", "SO2")
     settings: tuple = ("rotated", "upright")
@@ -217,6 +221,7 @@ VARIANTS = {
     "rotation-averaged readout": Variant(readout=_rotation_averaged_readout, groups=("SO2",)),
     "class scatter": Variant(patch=_class_scatter, settings=("rotated",)),
     "class scatter + head": Variant(patch=lambda: _class_scatter(1.0), settings=("rotated",)),
+    "knn selection": Variant(options=(("validation_score", "knn"),), settings=("rotated",)),
 }
 
 
@@ -252,7 +257,7 @@ def one_fit(name, group, setting, data, seed):
     Xtr, ytr, Utr, Xva, yva = data
     objective = dict(variant.objectives).get(setting, "supervised" if setting == "rotated" else "prior")
     fit_X = Xtr if setting == "rotated" else Utr
-    options = {}
+    options = dict(variant.options)
     if variant.epochs_factor != 1:
         options["max_epochs"] = variant.epochs_factor * _auto_epochs(len(fit_X))
     canon = CanonicalizerTransformer(group, "learned", layout="image", objective=objective, random_state=seed,

@@ -264,6 +264,8 @@ def test_choose_image_network_patches_restore_and_skip():
         assert _images.build_image_network is build
     assert study.one_fit("orientation mixture", "C8", "rotated", None, 0) is None
     assert study.one_fit("2x steps", "SO2", "rotated", None, 0) is None
+    assert study.one_fit("knn selection", "C8", "upright", None, 0) is None   # knn needs labels
+    assert dict(study.VARIANTS["knn selection"].options) == {"validation_score": "knn"}
     assert study._auto_epochs(4600) == 59
 
 
