@@ -218,10 +218,10 @@ def _variant(name):
         _permutation.SortFrameNetwork.scores = sf_scores
     vectors = "+vec" in name or "+pow3" in name
     mode = "vectors" if vectors else "skew" if "+skew" in name else "uniform" if "+uni" in name else None
+    head_weight = 1.0 if "+scatterhead" in name else 0.0
+    scatter = _class_scatter(head_weight) if "+scatter" in name else contextlib.nullcontext()
     try:
-        with axes_from(mode) if mode else contextlib.nullcontext(), \
-                (_class_scatter(1.0 if "+scatterhead" in name else 0.0) if "+scatter" in name
-                 else contextlib.nullcontext()):
+        with axes_from(mode) if mode else contextlib.nullcontext(), scatter:
             yield
     finally:
         _points.PointFrameNetwork._raw_outputs, _permutation.SortFrameNetwork.scores = raw, scores
