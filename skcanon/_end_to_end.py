@@ -35,10 +35,11 @@ import torch  # noqa: E402
 from skorch import NeuralNetClassifier, NeuralNetRegressor  # noqa: E402
 from torch import nn  # noqa: E402
 
+from ._end_to_end_images import ImageInvariantModule  # noqa: E402
 from ._threads import limited_threads  # noqa: E402
 from ._validation import _coerce, check_device  # noqa: E402
 from .groups import get_group, haar_orthogonal  # noqa: E402
-from .layouts import PointLayout  # noqa: E402
+from .layouts import ImageLayout, PointLayout, as_layout  # noqa: E402
 from .nn._factory import build_frame_network  # noqa: E402
 from .nn._message_passing import MessagePassingBackbone  # noqa: E402
 from .nn._points import handles_rigid_motions, move_back, present_mask  # noqa: E402
@@ -363,9 +364,14 @@ class _EndToEndMixin(InterruptRaisingMixin):
 
     def _layout(self):
         params = self.get_params()
-        return params.get("module__layout") or PointLayout(params.get("module__n_dims", 3))
+        return as_layout(params.get("module__layout"), PointLayout(params.get("module__n_dims", 3)))
 
     def _check_X(self, X, layout):
+        if layout.kind == "image":
+            return self._check_images(X, layout)[0]
+        if layout.kind != "points":
+            raise TypeError(f"module__layout must be a PointLayout (or an ImageLayout for "
+                            f"EndToEndEquivariantClassifier); got {layout!r}.")
         X = self._as_float32(X, "X", layout)
         if X.shape[1] % layout.width:
             raise ValueError(f"X has {X.shape[1]} columns, not a multiple of the {layout.width} columns per "
@@ -373,11 +379,30 @@ class _EndToEndMixin(InterruptRaisingMixin):
         layout.check_absent_rows(X.reshape(X.shape[0], -1, layout.width), "X")
         return X
 
-    def _check_fitted_width(self, X):
+    def _check_images(self, X, layout, shape=None):
+        """Flat float32 images and their ``(C, H, W)`` (resolved from ``X``, or checked against
+        ``shape``, the fitted one); 3-D ``(n, H, W)`` and 4-D ``(n, C, H, W)`` input too."""
+        raw = X if getattr(X, "ndim", None) in (2, 3, 4) and hasattr(X, "shape") else None
+        if raw is None and X is not None and not scipy.sparse.issparse(X):
+            try:
+                raw = np.asarray(X)
+            except ValueError:
+                raw = None   # ragged: _as_float32 says so
+        if shape is not None:
+            layout = ImageLayout(shape)
+        flat = self._as_float32(X, "X", layout)
+        resolved = layout.resolve(raw if raw is not None and raw.ndim in (2, 3, 4) else flat)
+        layout.check_absent_rows(flat, "X")
+        return flat, resolved
+
+    def _check_fitted(self):
         if not getattr(self, "initialized_", False):
             from sklearn.exceptions import NotFittedError
 
             raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet; call fit first.")
+
+    def _check_fitted_width(self, X):
+        self._check_fitted()
         module = getattr(self, "module_", None)
         if isinstance(module, EquivariantModule):
             expected = module.n_points * module.layout.width
@@ -482,6 +507,9 @@ class EndToEndEquivariantRegressor(_EndToEndMixin, NeuralNetRegressor):
         before = self._snapshot()
         _check_skorch_device(self.device)
         layout = self._layout()
+        if layout.kind != "points":
+            raise TypeError(f"EndToEndEquivariantRegressor takes point sets: module__layout must be a "
+                            f"PointLayout or None; got {layout!r} (images: EndToEndEquivariantClassifier).")
         X = self._check_X(X, layout)
         y = self._as_float32(y, "y", PointLayout(layout.n_dims))
         if y.shape[0] != X.shape[0]:
@@ -583,11 +611,30 @@ class EndToEndEquivariantClassifier(_EndToEndMixin, NeuralNetClassifier):
         except KeyError:
             raise AttributeError(f"{type(self).__name__} is not fitted; it has no classes_ yet.") from None
 
+    def initialize_module(self):
+        """The module for the layout: :class:`InvariantModule` for point sets,
+        :class:`~skcanon._end_to_end_images.ImageInvariantModule` for images (when ``module``
+        is the default)."""
+        kwargs = self.get_params_for("module")
+        module = self.module
+        if module is InvariantModule and self._layout().kind == "image":
+            module = ImageInvariantModule
+        # what fit set for the other kind of input (a refit with another layout) does not apply
+        stale = ("n_points",) if module is ImageInvariantModule else ("image_shape",)
+        for name in stale:
+            kwargs.pop(name, None)
+        self.module_ = self.initialized_instance(module, kwargs)
+        return self
+
     def fit(self, X, y, **fit_params):
         before = self._snapshot()
         _check_skorch_device(self.device)
         layout = self._layout()
-        X = self._check_X(X, layout)
+        image_shape = None
+        if layout.kind == "image":
+            X, image_shape = self._check_images(X, layout)
+        else:
+            X = self._check_X(X, layout)
         if y is None:
             raise ValueError("EndToEndEquivariantClassifier requires y to be passed, but the target y "
                              "is None.")
@@ -626,7 +673,10 @@ class EndToEndEquivariantClassifier(_EndToEndMixin, NeuralNetClassifier):
                              f"contains only one class: {labels[0]!r}.")
         codes = np.searchsorted(labels, y) if self.classes is None else \
             np.array([np.flatnonzero(labels == v)[0] for v in y])
-        self.set_params(module__n_points=X.shape[1] // layout.width, module__n_classes=len(labels))
+        if image_shape is not None:
+            self.set_params(module__image_shape=image_shape, module__n_classes=len(labels))
+        else:
+            self.set_params(module__n_points=X.shape[1] // layout.width, module__n_classes=len(labels))
 
         def fit():
             NeuralNetClassifier.fit(self, X, codes.astype(np.int64), **fit_params)
@@ -637,8 +687,13 @@ class EndToEndEquivariantClassifier(_EndToEndMixin, NeuralNetClassifier):
         return self._guarded_fit(fit, before)
 
     def predict_proba(self, X):
-        X = self._as_float32(X, "X", self._layout())
-        self._check_fitted_width(X)
+        self._check_fitted()
+        module = self.module_
+        if isinstance(module, ImageInvariantModule):
+            X = self._check_images(X, module.layout, module.image_shape)[0]
+        else:
+            X = self._as_float32(X, "X", self._layout())
+            self._check_fitted_width(X)
         return self._infer_guarded(super().predict_proba, X)
 
     def predict(self, X):
