@@ -5,7 +5,8 @@ Run::
     python benchmarks/reproduce.py            # full sizes, one seed (1–2 hours on 2 CPU cores)
     python benchmarks/reproduce.py --quick    # small sizes (a few minutes)
     python benchmarks/reproduce.py --only nbody   # one experiment (nbody, nbody_frames, images,
-                                                  # qm9, qm9_classification, shapes, projections)
+                                                  # images_end_to_end, qm9, qm9_classification,
+                                                  # shapes, projections)
     python benchmarks/reproduce.py --only qm9 --seeds 0,1,2   # means ± sd over three seeds
     python benchmarks/reproduce.py --merge other/docs/_static/results/rows/qm9.json
                                                   # add seeds run in another checkout

