@@ -236,3 +236,24 @@ def test_end_to_end_page_image_snippet_runs():
         pytest.skip(f"MNIST not installed: {exc}")
     model, d = namespace["model"], namespace["d"]
     assert model.score(d.data[800:], d.target[800:]) >= 0.6
+
+
+def test_not_fitted_and_thread_count():
+    from sklearn.exceptions import NotFittedError
+
+    X, y = _glyphs(16)
+    with pytest.raises(NotFittedError):
+        EndToEndEquivariantClassifier(module__layout=LAYOUT).predict(X)
+    before = torch.get_num_threads()
+    EndToEndEquivariantClassifier(module__group="C4", random_state=0, **TINY).fit(X, y).predict(X)
+    assert torch.get_num_threads() == before
+
+
+@pytest.mark.gpu
+def test_cuda_fit_is_invariant():
+    X, y = _glyphs(64)
+    model = EndToEndEquivariantClassifier(module__group="C4", random_state=0, device="cuda", **TINY).fit(X, y)
+    proba = model.predict_proba(X)
+    turned = np.rot90(X.reshape(-1, SIZE, SIZE), 1, axes=(1, 2)).reshape(len(X), -1)
+    np.testing.assert_allclose(model.predict_proba(turned), proba, atol=1e-5)
+    assert next(model.module_.parameters()).is_cuda
