@@ -195,11 +195,15 @@ def write_results(records, path=None, fig_dir=None):
     for name, rec in records.items():
         out.append(f"| {name} | `{rec['command']}` | {'quick' if rec['quick'] else 'full'} | {_seeds_text(rec)} | "
                    f"{rec['seconds'] / 60:.1f} min | {rec['date']} |")
-    environments = sorted({(rec["versions"], rec["machine"]) for rec in records.values()})
+    environments = {}
+    for name, rec in records.items():
+        environments.setdefault((rec["versions"], rec["machine"]), []).append(name)
     out += [""]
-    for versions, machine in environments:
-        out += [f"* versions: {versions}",
-                f"* machine: {machine} (shared with other jobs while this ran; times are indicative)"]
+    for (versions, machine), names in sorted(environments.items()):
+        # With several machines on one page, each says which experiments it ran.
+        which = f" ({', '.join(names)})" if len(environments) > 1 else ""
+        out += [f"* versions{which}: {versions}",
+                f"* machine{which}: {machine} (shared with other jobs while this ran; times are indicative)"]
     out += [
         "* torch runs with `torch.set_num_threads(1)` inside the experiments (stable timings on a "
         "shared machine); scikit-learn estimators run single-threaded (`n_jobs=1`).",

@@ -299,3 +299,18 @@ def test_merge_adds_the_seeds_of_another_checkout(tmp_path, monkeypatch):
     (other / "projections.json").write_text(json.dumps(quick))
     with pytest.raises(ValueError, match="quick"):
         R.merge_record(other / "projections.json", rows_dir)
+
+
+def test_page_names_the_experiments_of_each_machine(tmp_path, monkeypatch):
+    import types
+
+    for name in ("fake_a", "fake_b"):
+        monkeypatch.setitem(R.EXPERIMENTS, name, types.SimpleNamespace(
+            section=lambda rows, quick, fig_dir, name=name: f"## {name}"))
+    rec = {"command": "c", "quick": False, "seeds": [0], "seconds": 60.0, "versions": "v", "date": "d",
+           "rows": _fake_rows(0)}
+    records = {"fake_a": dict(rec, machine="box one"), "fake_b": dict(rec, machine="box two")}
+    text = R.write_results(records, path=tmp_path / "r.md", fig_dir=tmp_path).read_text()
+    assert "* machine (fake_a): box one" in text and "* machine (fake_b): box two" in text
+    text = R.write_results({"fake_a": records["fake_a"]}, path=tmp_path / "r.md", fig_dir=tmp_path).read_text()
+    assert "* machine: box one" in text

@@ -374,5 +374,5 @@ def bar(rows, path, title, xlabel, better="higher"):
     ax.set_title(title, fontsize=9)
     ax.tick_params(labelsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=60)
+    fig.savefig(path, dpi=60, bbox_inches="tight")  # long method names stay whole
     plt.close(fig)
