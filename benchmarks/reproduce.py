@@ -96,9 +96,10 @@ def parse_seeds(text):
                                          f"{text!r}.") from None
 
 
-def save_rows(name, rows, command, seconds, quick, seeds, rows_dir=None):
+def save_rows(name, rows, command, seconds, quick, seeds, rows_dir=None, methods=None):
     """Store one experiment's rows (of every seed in ``seeds``, an int or a list) and the
-    circumstances of the run as JSON. Rows without a ``seed`` get the first of ``seeds``."""
+    circumstances of the run as JSON. Rows without a ``seed`` get the first of ``seeds``.
+    ``methods`` marks a record that holds only those rows (see :func:`merge_record`)."""
     rows_dir = Path(rows_dir or ROWS_DIR)
     rows_dir.mkdir(parents=True, exist_ok=True)
     seeds = _seed_list(seeds)
@@ -106,6 +107,8 @@ def save_rows(name, rows, command, seconds, quick, seeds, rows_dir=None):
     record = {"experiment": name, "command": command, "quick": bool(quick), "seeds": seeds,
               "seconds": seconds, "versions": _versions(), "machine": _machine(),
               "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"), "rows": rows}
+    if methods:
+        record["methods"] = list(methods)
     path = rows_dir / f"{name}.json"
     path.write_text(json.dumps(record, indent=1, default=_plain) + "\n")
     return path
@@ -136,7 +139,9 @@ def merge_record(path, rows_dir=None):
     """Add the seeds of a record stored elsewhere (another checkout or machine: the JSON that
     :func:`save_rows` wrote there) to the stored record of the same experiment. Both must be
     in the same mode and have no seed in common; the merged record lists both commands,
-    machines and versions. Returns the path of the merged record."""
+    machines and versions. A record of some methods only (``--methods``) instead adds its
+    rows to seeds the stored record has already, where those rows are missing. Returns the
+    path of the merged record."""
     rows_dir = Path(rows_dir or ROWS_DIR)
     new = json.loads(Path(path).read_text())
     name = new.get("experiment")
@@ -153,9 +158,13 @@ def merge_record(path, rows_dir=None):
             raise ValueError(f"{path}: cannot merge a {'quick' if new['quick'] else 'full'} run into a "
                              f"{'quick' if old['quick'] else 'full'} record of {name!r}.")
         common = sorted(set(old["seeds"]) & set(new_seeds))
-        if common:
+        if new.get("methods"):
+            _check_added_rows(path, name, old, new_rows, new_seeds)
+            merged_rows, seeds = old["rows"] + new_rows, list(old["seeds"])
+        elif common:
             raise ValueError(f"{path}: seeds {common} of {name!r} are stored already; merge only new seeds.")
-        merged_rows, seeds = old["rows"] + new_rows, list(old["seeds"]) + list(new_seeds)
+        else:
+            merged_rows, seeds = old["rows"] + new_rows, list(old["seeds"]) + list(new_seeds)
     record = {"experiment": name, "command": " + ".join(c for c in (old["command"], new["command"]) if c),
               "quick": bool(new["quick"]), "seeds": seeds, "seconds": old["seconds"] + new["seconds"],
               "versions": " | ".join(dict.fromkeys((old["versions"], new["versions"]))),
@@ -164,6 +173,18 @@ def merge_record(path, rows_dir=None):
     out = rows_dir / f"{name}.json"
     out.write_text(json.dumps(record, indent=1, default=_plain) + "\n")
     return out
+
+
+def _check_added_rows(path, name, old, new_rows, new_seeds):
+    """Rows of a ``--methods`` record may only fill in rows that seeds stored already lack."""
+    missing = sorted(set(new_seeds) - set(old["seeds"]))
+    if missing:
+        raise ValueError(f"{path}: seeds {missing} of {name!r} are not stored; a --methods record adds rows "
+                         "to stored seeds only (run every method for new seeds).")
+    have = {(r["seed"], r["table"], r["method"]) for r in old["rows"]}
+    twice = sorted({(r["seed"], r["table"], r["method"]) for r in new_rows} & have)
+    if twice:
+        raise ValueError(f"{path}: rows {twice[:3]} of {name!r} are stored already.")
 
 
 def _seeds_text(rec):
@@ -225,12 +246,27 @@ def write_results(records, path=None, fig_dir=None):
     return path
 
 
-def run(quick=False, only=None, seed=0, write=True, command=None, seeds=None):
+def run(quick=False, only=None, seed=0, write=True, command=None, seeds=None, methods=None):
     """Run the experiments, once per seed of ``seeds`` (default: ``[seed]``), and (optionally)
     store the rows after each seed and write the results page; returns ``{name: rows}`` (the
-    rows of every seed, each with its ``seed``)."""
+    rows of every seed, each with its ``seed``).
+
+    ``methods`` (row names) runs only those rows of an experiment that offers it (its
+    ``run`` takes ``methods``): a row added to an experiment joins its stored seeds without
+    running the others again. The rows go to ``rows/partial/NAME.json`` and are merged into
+    the stored record (:func:`merge_record`)."""
     names = list(EXPERIMENTS) if not only else [only] if isinstance(only, str) else list(only)
     seeds = _seed_list(seed if seeds is None else seeds)
+    kwargs = {}
+    if methods:
+        for name in names:
+            offered = getattr(EXPERIMENTS[name], "METHODS", None)
+            if offered is None:
+                raise ValueError(f"experiment {name!r} runs all its rows together; --methods is not offered.")
+            unknown = sorted(set(methods) - set(offered))
+            if unknown:
+                raise ValueError(f"--methods {unknown} are not rows of {name!r}; its rows: {list(offered)}.")
+        kwargs["methods"] = list(methods)
     results = {}
     t0 = time.perf_counter()
     for name in names:
@@ -238,7 +274,7 @@ def run(quick=False, only=None, seed=0, write=True, command=None, seeds=None):
         results[name] = []
         for k, s in enumerate(seeds):
             t2 = time.perf_counter()
-            rows = [dict(r, seed=s) for r in EXPERIMENTS[name].run(quick=quick, seed=s)]
+            rows = [dict(r, seed=s) for r in EXPERIMENTS[name].run(quick=quick, seed=s, **kwargs)]
             results[name] += rows
             print(f"\n== {name}, seed {s} ({time.perf_counter() - t2:.0f} s)")
             for r in rows:
@@ -246,6 +282,8 @@ def run(quick=False, only=None, seed=0, write=True, command=None, seeds=None):
                 print(f"  {r['table']:<24s} {r['method']:<50s} {r['metric']:>12s} {r['score']:.4f}  "
                       f"inv {inv:>8s}  fit {r['fit_s']:6.1f}s  tr {r['transform_s']:5.2f}s  "
                       f"target {r['target']}", flush=True)
+            if write and methods:
+                continue  # merged once every seed has run
             if write:  # after every seed: an interrupted run keeps the seeds it finished
                 save_rows(name, results[name], command or "python benchmarks/reproduce.py",
                           time.perf_counter() - t1, quick, seeds[:k + 1])
@@ -254,6 +292,12 @@ def run(quick=False, only=None, seed=0, write=True, command=None, seeds=None):
                 except Exception as exc:  # the rows are stored: `--rewrite` composes the page later
                     print(f"could not write the page yet ({type(exc).__name__}: {exc}); the rows are "
                           "stored, run with --rewrite once fixed", flush=True)
+        if write and methods:
+            partial = save_rows(name, results[name], command or "python benchmarks/reproduce.py",
+                                time.perf_counter() - t1, quick, seeds, rows_dir=ROWS_DIR / "partial",
+                                methods=methods)
+            print(f"stored {partial.relative_to(ROOT)}; merged into "
+                  f"{merge_record(partial).relative_to(ROOT)}", flush=True)
     print(f"\ntotal {time.perf_counter() - t0:.0f} s")
     if write:
         path = write_results(load_rows())
@@ -270,6 +314,9 @@ def main(argv=None):
     parser.add_argument("--seeds", type=parse_seeds, default=None,
                         help="comma-separated seeds, e.g. 0,1,2: each experiment runs once per seed and "
                              "the page shows means ± sd (overrides --seed)")
+    parser.add_argument("--methods", metavar="ROW", action="append",
+                        help="run only this row (repeatable; experiments that offer it) and add it to "
+                             "the stored seeds; the rows are also kept in rows/partial/ for --merge elsewhere")
     parser.add_argument("--no-write", action="store_true", help="print only; do not store rows or write the page")
     parser.add_argument("--rewrite", action="store_true",
                         help="run nothing: compose the page and figures again from the stored rows")
@@ -286,7 +333,7 @@ def main(argv=None):
         return
     command = "python benchmarks/reproduce.py " + " ".join(sys.argv[1:] if argv is None else argv)
     run(quick=args.quick, only=args.only, seed=args.seed, seeds=args.seeds, write=not args.no_write,
-        command=command.strip())
+        command=command.strip(), methods=args.methods)
 
 
 if __name__ == "__main__":

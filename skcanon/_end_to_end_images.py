@@ -24,13 +24,14 @@ from torch import nn
 from .groups import get_group
 from .groups._images import act_on_images
 from .layouts import ImageLayout, as_layout
+from .nn._anchored_images import AnchoredImageFrame
 from .nn._conv import ConvBackbone
 from .nn._images import build_image_network, is_planar_rotation_group, planar_steps
 
 __all__ = ["ImageInvariantModule", "IMAGE_FRAMES"]
 
-#: frames of the image module (``"anchored"`` and ``"symmetrize"`` are point-set only)
-IMAGE_FRAMES = ("learned", "identity", "augment")
+#: frames of the image module (``"symmetrize"`` is point-set only)
+IMAGE_FRAMES = ("learned", "anchored", "identity", "augment")
 
 
 def _positive_int(value, name):
@@ -63,8 +64,11 @@ class ImageInvariantModule(nn.Module):
         ResNet, say); it need not respect any symmetry.
     backbone_hidden : int, default=128
         Hidden width of the ``"cnn"`` backbone.
-    frame : {"learned", "identity", "augment"}, default="learned"
-        ``"learned"``: the frame network, trained with the backbone. ``"identity"``: the
+    frame : {"learned", "anchored", "identity", "augment"}, default="learned"
+        ``"learned"``: the frame network, trained with the backbone. ``"anchored"``: the
+        moments heuristic's frame plus the frame network's scores times a gain that starts
+        at 0 (:class:`~skcanon.nn._anchored_images.AnchoredImageFrame`): untrained, the
+        backbone reads the heuristic's canonical images. ``"identity"``: the
         plain backbone (e.g. behind a heuristic ``CanonicalizerTransformer`` in a
         ``Pipeline``). ``"augment"``: a random group element per training image and step,
         the identity at prediction (invariant only approximately).
@@ -96,6 +100,9 @@ class ImageInvariantModule(nn.Module):
         if frame == "learned":
             self.frame_net = build_image_network(self.group, ImageLayout(self.image_shape),
                                                  _positive_int(hidden, "hidden"))
+        elif frame == "anchored":
+            self.frame_net = AnchoredImageFrame(self.group, ImageLayout(self.image_shape),
+                                                _positive_int(hidden, "hidden"))
         if backbone == "cnn":
             self.backbone = ConvBackbone(self.image_shape, self.n_classes,
                                          _positive_int(backbone_hidden, "backbone_hidden"))
@@ -109,8 +116,9 @@ class ImageInvariantModule(nn.Module):
                              f"torch module for images; got {backbone!r}.")
 
     def canonical_images(self, x):
-        """The images the backbone reads: canonical (learned), as given, or moved (augment)."""
-        if self.frame == "learned":
+        """The images the backbone reads: canonical (learned, anchored), as given, or moved
+        (augment)."""
+        if self.frame_net is not None:
             if self.training:
                 return self.frame_net.soft_canonicalize(x)
             return self.frame_net.canonicalize(x)[0]

@@ -52,12 +52,16 @@ def _glyphs(n, seed=0, group="C4"):
     return X.astype(np.float32), y
 
 
+GROUPS = ("C4", "D4", "C8", "SO2")
+
+
 @pytest.fixture(scope="module")
 def fitted():
-    """One tiny fit per group (the property tests read its predictions)."""
+    """One tiny fit per group and frame (the property tests read its predictions)."""
     X, y = _glyphs(64)
-    return {name: EndToEndEquivariantClassifier(module__group=name, random_state=0, **TINY).fit(X, y)
-            for name in ("C4", "D4", "C8", "SO2")}
+    return {(name, frame): EndToEndEquivariantClassifier(module__group=name, module__frame=frame, random_state=0,
+                                                         **TINY).fit(X, y)
+            for name in GROUPS for frame in ("learned", "anchored")}
 
 
 @pytest.mark.slow
@@ -87,14 +91,15 @@ def _images(kind, seed, dtype):
     return X.reshape(len(X), -1).astype(dtype)
 
 
-@pytest.mark.parametrize("name", ["C4", "D4", "C8", "SO2"])
+@pytest.mark.parametrize("name", GROUPS)
+@pytest.mark.parametrize("frame", ["learned", "anchored"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @given(seed=st.integers(0, 2**31 - 1), kind=st.sampled_from(["generic", "symmetric", "blank"]))
 @settings(max_examples=5, deadline=None)
-def test_class_scores_are_invariant_to_exact_image_moves(fitted, name, dtype, seed, kind):
+def test_class_scores_are_invariant_to_exact_image_moves(fitted, name, frame, dtype, seed, kind):
     """Quarter turns (and, for D4, mirrors) act on the pixel grid exactly, so the class
     scores of moved images equal those of the originals, for any weights."""
-    model = fitted[name]
+    model = fitted[name, frame]
     X = _images(kind, seed, dtype)
     G = get_group("D4" if name == "D4" else "C4")
     moved = G.apply(G.sample(len(X), random_state=seed), X, LAYOUT)
@@ -110,8 +115,50 @@ def test_interpolated_rotations_keep_most_predictions(fitted):
     for name in ("C8", "SO2"):
         G = get_group(name)
         moved = G.apply(G.sample(len(X), random_state=0), X, LAYOUT)
-        agree = np.mean(fitted[name].predict(moved) == fitted[name].predict(X))
-        assert agree >= 0.8, (name, agree)
+        for frame in ("learned", "anchored"):
+            model = fitted[name, frame]
+            agree = np.mean(model.predict(moved) == model.predict(X))
+            assert agree >= 0.8, (name, frame, agree)
+
+
+@pytest.mark.parametrize("name", GROUPS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_anchored_frame_starts_as_the_moments_heuristic_and_learns(name, dtype):
+    """At gain 0 the backbone reads exactly the moments heuristic's canonical images, on
+    generic, symmetric and blank images alike; training moves the gain, and once it is off 0
+    the frame network gets gradients too."""
+    from skcanon.nn._anchored_images import AnchoredImageFrame
+
+    torch.manual_seed(0)
+    frame = AnchoredImageFrame(name, LAYOUT, hidden=8)
+    if dtype == np.float64:
+        frame = frame.double()
+    X = np.concatenate([_images(kind, 7, dtype) for kind in ("generic", "symmetric", "blank")]
+                       + [_glyphs(12, seed=2, group=name)[0].astype(dtype)])
+    heuristic = CanonicalizerTransformer(name, "moments", layout=LAYOUT).fit_transform(X)
+    x = torch.as_tensor(X.reshape(-1, 1, SIZE, SIZE))
+    atol = 1e-5 if dtype == np.float32 else 1e-12   # C8's 45° turns interpolate in float32
+    hard = frame.canonicalize(x)[0].numpy().reshape(len(X), -1)
+    np.testing.assert_allclose(hard, heuristic, atol=atol)
+    soft = frame.soft_canonicalize(x)
+    if name != "SO2":  # straight-through: the hard value itself
+        np.testing.assert_allclose(soft.detach().numpy().reshape(len(X), -1), heuristic, atol=atol)
+    (soft * torch.linspace(-1, 1, soft[0].numel(), dtype=soft.dtype).reshape(soft[0].shape)).sum().backward()
+    assert frame.gain.grad is not None and frame.gain.grad != 0
+    assert all(p.grad is None or not p.grad.any() for p in frame.net.parameters())   # gated at 0
+    frame.zero_grad()
+    with torch.no_grad():
+        frame.gain.fill_(0.5)
+    frame.soft_canonicalize(x).sum().backward()
+    assert any(p.grad is not None and p.grad.any() for p in frame.net.parameters())
+
+
+def test_anchored_classifier_trains_its_gain():
+    X, y = _glyphs(64)
+    model = EndToEndEquivariantClassifier(module__group="C4", module__frame="anchored", random_state=0,
+                                          **TINY).fit(X, y)
+    assert float(model.module_.frame_net.gain.detach()) != 0.0
+    assert "anchor=moments" in repr(model.module_.frame_net)
 
 
 def test_accepts_3d_4d_and_multichannel_input():
@@ -188,7 +235,7 @@ def test_custom_backbone():
 
 @pytest.mark.parametrize("params, error, match", [
     ({"module__group": "SE3"}, ValueError, "does not act on images"),
-    ({"module__frame": "anchored"}, ValueError, "module__frame"),
+    ({"module__frame": "symmetrize"}, ValueError, "module__frame"),
     ({"module__backbone": "message_passing"}, ValueError, "module__backbone"),
     ({"module__backbone_hidden": 0}, ValueError, "backbone_hidden"),
 ])

@@ -175,8 +175,15 @@ def _images():
     yy, xx = np.mgrid[-1:1:side * 1j, -1:1:side * 1j]
     disc = ((xx**2 + yy**2) < 0.6).astype(float)                 # C4- and D4-symmetric
     cross = ((np.abs(xx) < 0.2) | (np.abs(yy) < 0.2)).astype(float)
+    # C4-symmetric but chiral: moments up to order three see a disc, and D4 must still
+    # decide the mirror (the pixel-grid fallback used to leave it to chance)
+    arm = np.zeros((side, side))
+    arm[1:4, 4] = 1.0
+    arm[1, 5:7] = 1.0
+    pinwheel = sum(np.rot90(arm, k) for k in range(4))
     return {"blank": np.zeros((side, side)), "constant": np.full((side, side), 3.0), "disc": disc,
-            "cross": cross, "single_pixel": np.eye(side)[4][:, None] * np.eye(side)[4][None, :]}
+            "cross": cross, "single_pixel": np.eye(side)[4][:, None] * np.eye(side)[4][None, :],
+            "pinwheel": pinwheel}
 
 
 IMAGE_METHODS = [("C4", "moments"), ("D4", "moments")]
@@ -203,8 +210,8 @@ def test_images_blank_constant_and_symmetric(group, method, image):
     for trial in range(3):
         g = G.sample(len(X), trial)
         moved = G.apply(g, X, est.layout_)
-        # every shape here is fixed by the group (up to the exact grid action), so the
-        # canonical form must not change
+        # the group moves these pixels exactly, so the canonical form must not change
+        # (the symmetric ones are fixed by all of C4, the pinwheel not by D4's mirrors)
         np.testing.assert_allclose(est.transform(moved), out, atol=1e-6 * max(np.abs(X).max(), 1.0))
     if image == "blank":
         np.testing.assert_array_equal(out, X)  # documented: identity frame on blank images

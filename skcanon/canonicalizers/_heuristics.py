@@ -28,6 +28,7 @@ from .._kernels.pca import (
     pixel_grid,
     rounding_unit,
 )
+from ..layouts import ImageLayout
 from ._base import Canonicalizer
 
 
@@ -340,7 +341,35 @@ class MomentsCanonicalizer(Canonicalizer):
             c = weighted_centroid(Y, weights[rest])
             E[rest] = pca_frames(Y - c[:, None, :], weights[rest], special=special, resolve_ties=False,
                                  offset=c)
-        return self.group.nearest_element(E)
+        E = self.group.nearest_element(E)
+        if not ok.all() and self.group.is_finite and self.group.exact_on_image_shape(P.shape):
+            # moments up to order three cannot orient some images at all (a pinwheel is
+            # C4-symmetric but not mirror-symmetric: the pixel-grid fallback above leaves
+            # its D4 mirror to chance). Where the group moves pixels exactly, its orbit
+            # decides instead, which is exact for every image.
+            E[rest] = _largest_form_elements(self.group, np.asarray(P)[rest])
+        return E
+
+
+def _largest_form_elements(group, P):
+    """For a finite group acting on images by exact pixel moves (C_n, D_n with n | 4), the
+    element ``g`` per image whose candidate canonical form ``g⁻¹·x`` is lexicographically
+    largest (pixels in C-order, channels first); ties (the image's own symmetries, whose
+    forms are identical) go to the lowest element index, so a blank image keeps the
+    identity. Exactly invariant: a moved image has the same orbit of forms.
+    """
+    elements = np.asarray(group.elements())
+    inverse = group.inverse(elements)
+    n = len(P)
+    forms = np.stack([group.act(np.full(n, e), P, ImageLayout()).reshape(n, -1) for e in inverse])
+    best = np.zeros(n, dtype=np.int64)
+    for k in range(1, len(elements)):
+        diff = forms[k] - forms[best, np.arange(n)]
+        nonzero = diff != 0
+        first = np.argmax(nonzero, axis=1)                 # first differing pixel decides
+        larger = nonzero.any(axis=1) & (diff[np.arange(n), first] > 0)
+        best = np.where(larger, k, best)
+    return elements[best]
 
 
 

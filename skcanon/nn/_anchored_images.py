@@ -1,0 +1,125 @@
+"""Anchored image frames: the moments heuristic's frame, corrected by a learned network.
+
+The point-set anchored networks (:class:`~skcanon.nn._points.AnchoredPointNetwork`) learn a
+residual rotation on the heuristic's canonical form. Images would then be resampled twice
+(heuristic, then residual), and every non-quarter turn blurs them; here the anchor is added
+where the frame is *chosen* instead, so each image is resampled once:
+
+* C_n / D_n: the frame is the argmax of ``onehot(h_moments(x)) + gain · ŝ(x)``, with
+  ``ŝ`` the learned network's scores per group element divided by their mean magnitude.
+* SO(2): the frame angle is that of ``e(θ_moments(x)) + gain · v₁(x) / scale``, with
+  ``e(θ)`` the unit vector at the heuristic's angle and ``v₁`` the first circular harmonic
+  of the network's orientation scores (see :class:`~skcanon.nn._images.SO2ImageNetwork`).
+
+Both terms move with the image (the heuristic is equivariant, the network too), so their sum
+does; ``gain`` starts at 0, where the frame *is* the heuristic's (its tie rules included, so
+symmetric and blank images get its canonical forms), and training moves it only as far as
+the loss pays. At gain 0 only ``gain`` receives a gradient; once it leaves 0 the network
+trains as well (a zero-initialised residual gate).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..canonicalizers._heuristics import MomentsCanonicalizer
+from ..groups import get_group, rotation_matrices_2d
+from ..groups._images import act_on_images, bilinear_rotate_images
+from ..layouts import ImageLayout
+from ._images import _tolerant_argmax, build_image_network, planar_steps
+
+__all__ = ["AnchoredImageFrame"]
+
+#: relative size below which a summed SO(2) direction counts as zero (the heuristic's angle
+#: is kept): learned and anchor terms cancelling exactly leave no direction to read
+_TINY = 1e-6
+
+
+class AnchoredImageFrame(torch.nn.Module):
+    """Moments heuristic frame plus a learned, gated correction (C_n, D_n, SO(2) on images).
+
+    Parameters
+    ----------
+    group : str or Group
+        ``"C4"``, ``"C8"``, any C_n or D_n, or ``"SO2"``.
+    layout : ImageLayout
+        Its ``shape`` fixes the number of channels.
+    hidden : int, default=64
+        Width of the learned image network (as for ``build_image_network``).
+    **kwargs
+        Passed on to :func:`~skcanon.nn._images.build_image_network`.
+
+    Attributes
+    ----------
+    net : FrameNetwork
+        The learned image network whose scores correct the heuristic.
+    gain : torch.nn.Parameter
+        Weight of the learned term, 0 at construction.
+    """
+
+    def __init__(self, group, layout, hidden=64, **kwargs):
+        super().__init__()
+        self.group = get_group(group)
+        self.finite = planar_steps(self.group) is not None
+        self.net = build_image_network(self.group, layout, hidden, **kwargs)
+        self.heuristic = MomentsCanonicalizer(self.group)
+        self.gain = torch.nn.Parameter(torch.zeros(()))
+
+    def heuristic_frames(self, x):
+        """The moments heuristic's frames of ``x`` (numpy): element indices (C_n, D_n) or
+        rotation matrices ``(n, 2, 2)`` (SO(2)), computed at ``x``'s precision on the CPU."""
+        return self.heuristic.frames(x.detach().cpu().numpy(), ImageLayout())
+
+    def _scores(self, x):
+        """Anchored scores per group element ``(n, |G|)`` (C_n, D_n)."""
+        s = self.net.scores(x)
+        s = s / (s.abs().mean(dim=1, keepdim=True) + torch.finfo(s.dtype).tiny)
+        anchor = torch.zeros_like(s)
+        h = torch.as_tensor(self.heuristic_frames(x), dtype=torch.long, device=x.device)
+        anchor[torch.arange(s.shape[0], device=x.device), h] = 1.0
+        return anchor + self.gain.to(s.dtype) * s
+
+    def angles(self, x):
+        """Frame angle per image ``(n,)`` (SO(2)), differentiable in ``gain`` and the network."""
+        E = torch.as_tensor(self.heuristic_frames(x), dtype=x.dtype, device=x.device)
+        theta0 = torch.atan2(E[:, 1, 0], E[:, 0, 0])
+        v1, _, scale = self.net.harmonics(x)
+        u = torch.stack([torch.cos(theta0), torch.sin(theta0)], 1)
+        u = u + self.gain.to(x.dtype) * v1 / (scale[:, None] + torch.finfo(x.dtype).tiny)
+        ok = torch.linalg.vector_norm(u, dim=1) > _TINY
+        safe = torch.where(ok[:, None], u, torch.ones_like(u))  # atan2's gradient at 0 is NaN
+        return torch.where(ok, torch.atan2(safe[:, 1], safe[:, 0]), theta0)
+
+    def frames(self, x):
+        """Element indices ``(n,)`` int64 (C_n, D_n) or rotation matrices ``(n, 2, 2)``
+        float64 (SO(2)); ties between elements go to the lowest index, as in the networks."""
+        with torch.no_grad():
+            if self.finite:
+                return _tolerant_argmax(self._scores(x))
+            return torch.as_tensor(rotation_matrices_2d(self.angles(x).double().cpu().numpy()))
+
+    def canonicalize(self, x):
+        """Hard canonical form ``(group.act(inverse(h), x), h)`` with skcanon's image action."""
+        h = self.frames(x)
+        xc = self.group.act(self.group.inverse(h.cpu().numpy()), x.detach().cpu().numpy(), ImageLayout())
+        return torch.as_tensor(xc, dtype=x.dtype, device=x.device), h.to(x.device)
+
+    def soft_canonicalize(self, x):
+        """Differentiable canonical form. C_n, D_n: the hard canonical image with the
+        gradient of the softmax-weighted mixture of all inversely moved copies
+        (straight-through). SO(2): the image rotated back by the anchored angle (bilinear)."""
+        if not self.finite:
+            return bilinear_rotate_images(x, -self.angles(x))
+        s = self._scores(x)
+        p = torch.softmax(s, dim=1)
+        n, order = x.shape[0], s.shape[1]
+        inv = self.group.inverse(np.arange(order))
+        copies = torch.stack([act_on_images(self.group, np.full(n, inv[e]), x) for e in range(order)])
+        soft = torch.einsum("ng,gnchw->nchw", p, copies)
+        hard = copies[_tolerant_argmax(s.detach()), torch.arange(n, device=x.device)]
+        return hard + soft - soft.detach()
+
+    def extra_repr(self):
+        return f"group={self.group.name}, anchor=moments, gain={float(self.gain.detach()):.4g}"
+
