@@ -353,3 +353,16 @@ def test_methods_add_rows_to_the_stored_seeds(tmp_path, monkeypatch):
     monkeypatch.setitem(R.EXPERIMENTS, "plain", types.SimpleNamespace(run=fake_run, section=fake.section))
     with pytest.raises(ValueError, match="not offered"):
         R.run(only="plain", seeds=[0], command="x", methods=["a"])
+
+
+def test_wins_count_the_seeds_that_have_the_row():
+    """A row added to some seeds only (--methods) counts its wins over those seeds."""
+    from experiments._common import result_row, set_heuristic_verdicts
+
+    def seed_rows(seed, scores):
+        return [dict(result_row("x", "t", m, "accuracy", s, 0.0, 1.0, 0.0), seed=seed) for m, s in scores.items()]
+
+    per_seed = [seed_rows(0, {"h": 0.5, "new": 0.6}), seed_rows(1, {"h": 0.5})]
+    rows = seed_rows(0, {"h": 0.5, "new": 0.6})
+    set_heuristic_verdicts(rows, per_seed, "t", ("h",), ("new",), None)
+    assert rows[1]["wins"] == "1/1" and rows[1]["vs_best_heuristic"] == "+0.1000"

@@ -275,12 +275,15 @@ def set_heuristic_verdicts(rows, per_seed, table, heuristics, compared, target_r
             row["target"] = "met" if at_least else "missed"
         if pooled_inside:
             continue  # its wins were counted when it was stored
-        won = 0
+        won = counted = 0
         for seed_rows in per_seed:
             rs = rows_of(seed_rows, table)
+            if name not in rs:  # a row added to some seeds only (reproduce.py --methods)
+                continue
             bs = max(rs[k]["score"] for k in heuristics if k in rs and np.isfinite(rs[k]["score"]))
             won += rs[name]["score"] > bs
-        row["wins"] = f"{won}/{len(per_seed)}"
+            counted += 1
+        row["wins"] = f"{won}/{counted}"
 
 
 #: the verdict columns :func:`set_heuristic_verdicts` adds, in table order

@@ -329,26 +329,49 @@ class MomentsCanonicalizer(Canonicalizer):
         self.group.check_layout(layout)
 
     def frames(self, P, layout):
+        P = np.asarray(P)
+        E, ambiguous = self._moment_elements(P)
+        if ambiguous.size and self.group.is_finite and self.group.exact_on_image_shape(P.shape):
+            # moments up to order three cannot orient some images at all (a pinwheel is
+            # C4-symmetric but not mirror-symmetric: the pixel-grid fallback leaves its D4
+            # mirror to chance). Where the group moves pixels exactly, an image whose
+            # fallback canonical form changes along its orbit takes the orbit's own rule,
+            # exact for every image; the others keep the fallback (as consistent across
+            # samples as before: on rotated digits it classified better).
+            undecided = ambiguous[~self._same_form_on_orbit(P[ambiguous], E[ambiguous])]
+            if undecided.size:
+                E[undecided] = _largest_form_elements(self.group, P[undecided])
+        return E
+
+    def _moment_elements(self, P):
+        """Group elements from the moments (fast path, then the general rules for the
+        ambiguous images) and the indices of those ambiguous images."""
         n, _, h, w_ = P.shape
         grid = pixel_grid(h, w_)
         weights = np.abs(np.asarray(P, dtype=np.float64)).sum(axis=1).reshape(n, -1)
         special = self.group.special
         E, ok = fast_moment_frames(weights, grid, special)
-        if not ok.all():
+        rest = np.flatnonzero(~ok)
+        if rest.size:
             # ambiguous images (blank, isotropic, undecided signs) take the general rules
-            rest = np.flatnonzero(~ok)
             Y = np.broadcast_to(grid, (rest.size,) + grid.shape)
             c = weighted_centroid(Y, weights[rest])
             E[rest] = pca_frames(Y - c[:, None, :], weights[rest], special=special, resolve_ties=False,
                                  offset=c)
-        E = self.group.nearest_element(E)
-        if not ok.all() and self.group.is_finite and self.group.exact_on_image_shape(P.shape):
-            # moments up to order three cannot orient some images at all (a pinwheel is
-            # C4-symmetric but not mirror-symmetric: the pixel-grid fallback above leaves
-            # its D4 mirror to chance). Where the group moves pixels exactly, its orbit
-            # decides instead, which is exact for every image.
-            E[rest] = _largest_form_elements(self.group, np.asarray(P)[rest])
-        return E
+        return self.group.nearest_element(E), rest
+
+    def _same_form_on_orbit(self, P, E):
+        """True per image where every move of it by the group gets the same canonical form
+        from :meth:`_moment_elements` (exact comparison: the moves permute pixels). Depends
+        on the image's orbit only, so the images of one orbit all decide alike."""
+        G, n, image = self.group, len(P), ImageLayout()
+        form = G.act(G.inverse(E), P, image)
+        same = np.ones(n, dtype=bool)
+        for g in G.elements():
+            moved = G.act(np.full(n, g), P, image)
+            h = self._moment_elements(moved)[0]
+            same &= (G.act(G.inverse(h), moved, image) == form).reshape(n, -1).all(axis=1)
+        return same
 
 
 def _largest_form_elements(group, P):
