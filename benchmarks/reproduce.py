@@ -34,6 +34,7 @@ import argparse
 import datetime
 import json
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -251,8 +252,8 @@ def run(quick=False, only=None, seed=0, write=True, command=None, seeds=None, me
     store the rows after each seed and write the results page; returns ``{name: rows}`` (the
     rows of every seed, each with its ``seed``).
 
-    ``methods`` (row names) runs only those rows of an experiment that offers it (its
-    ``run`` takes ``methods``): a row added to an experiment joins its stored seeds without
+    ``methods`` (row names) runs only those rows of an experiment that offers it (it
+    declares ``METHODS`` and its ``run`` takes ``methods``): a row added to an experiment joins its stored seeds without
     running the others again. The rows go to ``rows/partial/NAME.json`` and are merged into
     the stored record (:func:`merge_record`)."""
     names = list(EXPERIMENTS) if not only else [only] if isinstance(only, str) else list(only)
@@ -331,7 +332,8 @@ def main(argv=None):
     if args.rewrite:
         print(f"wrote {write_results(load_rows()).relative_to(ROOT)}")
         return
-    command = "python benchmarks/reproduce.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    # quoted as a shell needs it (row names of --methods hold spaces)
+    command = "python benchmarks/reproduce.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     run(quick=args.quick, only=args.only, seed=args.seed, seeds=args.seeds, write=not args.no_write,
         command=command.strip(), methods=args.methods)
 

@@ -366,3 +366,12 @@ def test_wins_count_the_seeds_that_have_the_row():
     rows = seed_rows(0, {"h": 0.5, "new": 0.6})
     set_heuristic_verdicts(rows, per_seed, "t", ("h",), ("new",), None)
     assert rows[1]["wins"] == "1/1" and rows[1]["vs_best_heuristic"] == "+0.1000"
+
+
+def test_stored_command_is_quoted_for_a_shell(monkeypatch):
+    seen = {}
+    monkeypatch.setattr(R, "run", lambda **kw: seen.update(kw))
+    R.main(["--only", "images_end_to_end", "--seed", "1", "--methods", "anchored frame (end to end)"])
+    assert seen["command"] == ("python benchmarks/reproduce.py --only images_end_to_end --seed 1 "
+                               "--methods 'anchored frame (end to end)'")
+    assert seen["methods"] == ["anchored frame (end to end)"]
