@@ -68,7 +68,8 @@ class AnchoredImageFrame(torch.nn.Module):
 
     def heuristic_frames(self, x):
         """The moments heuristic's frames of ``x`` (numpy): element indices (C_n, D_n) or
-        rotation matrices ``(n, 2, 2)`` (SO(2)), computed at ``x``'s precision on the CPU."""
+        rotation matrices ``(n, 2, 2)`` (SO(2)), computed in float64 on the CPU (its tie
+        rules included)."""
         return self.heuristic.frames(x.detach().cpu().numpy(), ImageLayout())
 
     def _scores(self, x):
