@@ -151,6 +151,9 @@ def merge_record(path, rows_dir=None):
     old = load_rows(rows_dir).get(name)
     new_seeds = new.get("seeds") or [int(new.get("seed", 0))]
     new_rows = [r if "seed" in r else dict(r, seed=new_seeds[0]) for r in new["rows"]]
+    if old is None and new.get("methods"):
+        raise ValueError(f"{path}: a --methods record adds rows to a stored record of {name!r}, and there is none "
+                         "here; run every method first.")
     if old is None:
         merged_rows, seeds = new_rows, new_seeds
         old = {"command": None, "seconds": 0.0, "versions": new["versions"], "machine": new["machine"]}
@@ -186,6 +189,25 @@ def _check_added_rows(path, name, old, new_rows, new_seeds):
     twice = sorted({(r["seed"], r["table"], r["method"]) for r in new_rows} & have)
     if twice:
         raise ValueError(f"{path}: rows {twice[:3]} of {name!r} are stored already.")
+
+
+def _check_methods_run(name, methods, seeds, quick):
+    """Before a ``--methods`` run: the record it adds to exists, in the same mode, with those
+    seeds, and without those rows (found now rather than after the runs)."""
+    old = load_rows().get(name)
+    if old is None:
+        raise ValueError(f"--methods adds rows to the stored record of {name!r}, and there is none; run every "
+                         "method first.")
+    if bool(old["quick"]) != bool(quick):
+        raise ValueError(f"--methods: the stored record of {name!r} is {'quick' if old['quick'] else 'full'}; "
+                         "run in that mode.")
+    missing = sorted(set(seeds) - set(old["seeds"]))
+    if missing:
+        raise ValueError(f"--methods: seeds {missing} of {name!r} are not stored; a --methods run adds rows to "
+                         "stored seeds only (run every method for new seeds).")
+    twice = sorted({(s, m) for s in seeds for m in methods} & {(r["seed"], r["method"]) for r in old["rows"]})
+    if twice:
+        raise ValueError(f"--methods: rows {twice[:3]} of {name!r} are stored already.")
 
 
 def _seeds_text(rec):
@@ -268,6 +290,9 @@ def run(quick=False, only=None, seed=0, write=True, command=None, seeds=None, me
             if unknown:
                 raise ValueError(f"--methods {unknown} are not rows of {name!r}; its rows: {list(offered)}.")
         kwargs["methods"] = list(methods)
+        if write:
+            for name in names:
+                _check_methods_run(name, methods, seeds, quick)
     results = {}
     t0 = time.perf_counter()
     for name in names:
@@ -283,8 +308,11 @@ def run(quick=False, only=None, seed=0, write=True, command=None, seeds=None, me
                 print(f"  {r['table']:<24s} {r['method']:<50s} {r['metric']:>12s} {r['score']:.4f}  "
                       f"inv {inv:>8s}  fit {r['fit_s']:6.1f}s  tr {r['transform_s']:5.2f}s  "
                       f"target {r['target']}", flush=True)
-            if write and methods:
-                continue  # merged once every seed has run
+            if write and methods:  # kept per seed; merged once every seed has run
+                partial = save_rows(name, results[name], command or "python benchmarks/reproduce.py",
+                                    time.perf_counter() - t1, quick, seeds[:k + 1],
+                                    rows_dir=ROWS_DIR / "partial", methods=methods)
+                continue
             if write:  # after every seed: an interrupted run keeps the seeds it finished
                 save_rows(name, results[name], command or "python benchmarks/reproduce.py",
                           time.perf_counter() - t1, quick, seeds[:k + 1])
@@ -294,9 +322,6 @@ def run(quick=False, only=None, seed=0, write=True, command=None, seeds=None, me
                     print(f"could not write the page yet ({type(exc).__name__}: {exc}); the rows are "
                           "stored, run with --rewrite once fixed", flush=True)
         if write and methods:
-            partial = save_rows(name, results[name], command or "python benchmarks/reproduce.py",
-                                time.perf_counter() - t1, quick, seeds, rows_dir=ROWS_DIR / "partial",
-                                methods=methods)
             print(f"stored {partial.relative_to(ROOT)}; merged into "
                   f"{merge_record(partial).relative_to(ROOT)}", flush=True)
     print(f"\ntotal {time.perf_counter() - t0:.0f} s")

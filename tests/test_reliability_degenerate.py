@@ -362,3 +362,23 @@ def test_pca_refuses_infinite_coordinates_with_a_clear_error():
     P[0, 1, 2] = np.inf
     with pytest.raises(ValueError, match="X has infinite coordinates"):
         canon.frames(P, PointLayout(3))
+
+
+@pytest.mark.parametrize("group", ["C4", "D4"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_moments_orbit_rule_ignores_rounding(group, dtype):
+    """A pinwheel or a half-turn-symmetric image nudged by one unit of rounding keeps its
+    canonical form (the orbit rule compares forms up to rounding), and stays invariant."""
+    from skcanon.metrics import invariance_error
+
+    rs = np.random.default_rng(3)
+    A = rs.random((6, 9, 9))
+    A = (A + np.rot90(A, 2, axes=(1, 2))) / 2
+    A = np.concatenate([A, np.repeat(_images()["pinwheel"][None], 2, axis=0)]).astype(dtype)
+    X = A.reshape(len(A), -1)
+    nudged = X.copy()
+    nudged[:, 10] = np.nextafter(nudged[:, 10], np.asarray(2, dtype=dtype))
+    est = CanonicalizerTransformer(group, "moments", layout=ImageLayout((9, 9))).fit(X)
+    scale = np.abs(X).max()
+    np.testing.assert_allclose(est.transform(nudged), est.transform(X), atol=1e-5 * scale)
+    assert invariance_error(est, nudged, group, n_trials=4, random_state=0).max < 1e-5

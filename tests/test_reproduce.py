@@ -346,8 +346,17 @@ def test_methods_add_rows_to_the_stored_seeds(tmp_path, monkeypatch):
     assert (tmp_path / "rows" / "partial" / "fake.json").exists()
     with pytest.raises(ValueError, match="stored already"):
         R.merge_record(tmp_path / "rows" / "partial" / "fake.json")
-    with pytest.raises(ValueError, match="not stored"):
-        R.run(only="fake", seeds=[5], command="x", methods=["b"])
+    calls = []
+    monkeypatch.setattr(fake, "run", lambda **kw: calls.append(kw) or fake_run(**kw))
+    # refused before anything runs: seeds not stored, rows stored already, another mode
+    for seeds, methods, quick, match in (([5], ["b"], False, "not stored"), ([0], ["b"], False, "stored already"),
+                                         ([0], ["b"], True, "full")):
+        with pytest.raises(ValueError, match=match):
+            R.run(only="fake", seeds=seeds, command="x", methods=methods, quick=quick)
+    assert calls == []
+    # a --methods record cannot stand in for a missing full record
+    with pytest.raises(ValueError, match="none"):
+        R.merge_record(tmp_path / "rows" / "partial" / "fake.json", rows_dir=tmp_path / "empty")
     with pytest.raises(ValueError, match="not rows of"):
         R.run(only="fake", seeds=[0], command="x", methods=["c"])
     monkeypatch.setitem(R.EXPERIMENTS, "plain", types.SimpleNamespace(run=fake_run, section=fake.section))

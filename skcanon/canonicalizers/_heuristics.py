@@ -306,7 +306,11 @@ class MomentsCanonicalizer(Canonicalizer):
     continuous angle (interpolated); C_n/D_n round it to the nearest group element, which is
     exact for multiples of 90°. Isotropic images (equal second moments, e.g. a disc) fall
     back to the point rule, which for images depends on the pixel grid; blank images get
-    the identity.
+    the identity. For groups that move pixels exactly (C_n, D_n with n dividing 4), an
+    image whose fallback canonical form changes (beyond rounding) along its orbit — a
+    pinwheel under D4 — takes the orbit's own rule instead: the element whose moved image
+    is lexicographically largest. Groups with interpolated moves (C8, D8) keep the
+    fallback, so a pinwheel's mirror under D8 is still left to the pixel grid.
     """
 
     method = "moments"
@@ -362,39 +366,46 @@ class MomentsCanonicalizer(Canonicalizer):
 
     def _same_form_on_orbit(self, P, E):
         """True per image where every move of it by the group gets the same canonical form
-        from :meth:`_moment_elements` (exact comparison: the moves permute pixels). Depends
-        on the image's orbit only, so the images of one orbit all decide alike."""
+        from :meth:`_moment_elements`, up to rounding (:func:`_form_tolerance`). The spread
+        is taken over the whole orbit, so the images of one orbit all decide alike."""
         G, n, image = self.group, len(P), ImageLayout()
-        form = G.act(G.inverse(E), P, image)
-        same = np.ones(n, dtype=bool)
+        forms = []
         for g in G.elements():
             moved = G.act(np.full(n, g), P, image)
             h = self._moment_elements(moved)[0]
-            same &= (G.act(G.inverse(h), moved, image) == form).reshape(n, -1).all(axis=1)
-        return same
+            forms.append(G.act(G.inverse(h), moved, image).reshape(n, -1))
+        forms = np.stack(forms)
+        return (forms.max(axis=0) - forms.min(axis=0)).max(axis=1) <= _form_tolerance(P)
+
+
+def _form_tolerance(P):
+    """Per image, the difference between canonical forms that counts as rounding: 1e3 units
+    of the dtype's rounding times the image's largest magnitude (unchanged by the moves)."""
+    scale = np.abs(P).reshape(len(P), -1).max(axis=1, initial=0.0)
+    return 1e3 * rounding_unit(P) * np.where(scale > 0, scale, 1.0)
 
 
 def _largest_form_elements(group, P):
     """For a finite group acting on images by exact pixel moves (C_n, D_n with n | 4), the
     element ``g`` per image whose candidate canonical form ``g⁻¹·x`` is lexicographically
-    largest (pixels in C-order, channels first); ties (the image's own symmetries, whose
-    forms are identical) go to the lowest element index, so a blank image keeps the
-    identity. Exactly invariant: a moved image has the same orbit of forms.
+    largest (pixels in C-order, channels first; differences within :func:`_form_tolerance`
+    count as equal, as in the point-set ``orbit`` rule); ties (the image's own symmetries)
+    go to the lowest element index, so a blank image keeps the identity. Invariant: a moved
+    image has the same orbit of forms.
     """
     elements = np.asarray(group.elements())
     inverse = group.inverse(elements)
-    n = len(P)
+    n, rows = len(P), np.arange(len(P))
+    tol = _form_tolerance(P)[:, None]
     forms = np.stack([group.act(np.full(n, e), P, ImageLayout()).reshape(n, -1) for e in inverse])
     best = np.zeros(n, dtype=np.int64)
     for k in range(1, len(elements)):
-        diff = forms[k] - forms[best, np.arange(n)]
-        nonzero = diff != 0
-        first = np.argmax(nonzero, axis=1)                 # first differing pixel decides
-        larger = nonzero.any(axis=1) & (diff[np.arange(n), first] > 0)
+        diff = forms[k] - forms[best, rows]
+        differs = np.abs(diff) > tol
+        first = np.argmax(differs, axis=1)                 # first clearly different pixel decides
+        larger = differs.any(axis=1) & (diff[rows, first] > 0)
         best = np.where(larger, k, best)
     return elements[best]
-
-
 
 
 class SortCanonicalizer(Canonicalizer):

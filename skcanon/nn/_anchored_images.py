@@ -68,8 +68,8 @@ class AnchoredImageFrame(torch.nn.Module):
 
     def heuristic_frames(self, x):
         """The moments heuristic's frames of ``x`` (numpy): element indices (C_n, D_n) or
-        rotation matrices ``(n, 2, 2)`` (SO(2)), computed in float64 on the CPU (its tie
-        rules included)."""
+        rotation matrices ``(n, 2, 2)`` (SO(2)), on the CPU from ``x``'s values as given
+        (float32 inside the classifier; moments summed in float64; tie rules included)."""
         return self.heuristic.frames(x.detach().cpu().numpy(), ImageLayout())
 
     def _scores(self, x):
@@ -113,7 +113,7 @@ class AnchoredImageFrame(torch.nn.Module):
         if not self.finite:
             return bilinear_rotate_images(x, -self.angles(x))
         s = self._scores(x)
-        p = torch.softmax(s, dim=1)
+        p = torch.softmax(s / self.net.temperature, dim=1)
         n, order = x.shape[0], s.shape[1]
         inv = self.group.inverse(np.arange(order))
         copies = torch.stack([act_on_images(self.group, np.full(n, inv[e]), x) for e in range(order)])
