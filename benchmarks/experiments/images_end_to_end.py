@@ -169,8 +169,8 @@ def section(rows, quick, fig_dir):
         f"`predict_proba` under random rotations of {s['n_inv']} test images (interpolated rotations). "
         "Target (issue 13), on the means: learned at least the best heuristic row (raw, moments) and "
         "within 2 points of upright; `better by 1 sd` and `wins` as in the other tables.", ""]
+    order = {m: k for k, m in enumerate(METHODS)}   # rows added later (--methods) in page order
     for table in tables:
-        order = {m: k for k, m in enumerate(METHODS)}   # rows added later (--methods) in page order
         trs = sorted((r for r in rows if r["table"] == table), key=lambda r: order.get(r["method"], len(order)))
         _, dataset, group = table.split("/")
         fname = f"images_e2e_{dataset}_{group}.png"

@@ -342,7 +342,7 @@ class MomentsCanonicalizer(Canonicalizer):
             # fallback canonical form changes along its orbit takes the orbit's own rule,
             # exact for every image; the others keep the fallback (as consistent across
             # samples as before: on rotated digits it classified better).
-            undecided = ambiguous[~self._same_form_on_orbit(P[ambiguous], E[ambiguous])]
+            undecided = ambiguous[~self._same_form_on_orbit(P[ambiguous])]
             if undecided.size:
                 E[undecided] = _largest_form_elements(self.group, P[undecided])
         return E
@@ -364,7 +364,7 @@ class MomentsCanonicalizer(Canonicalizer):
                                  offset=c)
         return self.group.nearest_element(E), rest
 
-    def _same_form_on_orbit(self, P, E):
+    def _same_form_on_orbit(self, P):
         """True per image where every move of it by the group gets the same canonical form
         from :meth:`_moment_elements`, up to rounding (:func:`_form_tolerance`). The spread
         is taken over the whole orbit, so the images of one orbit all decide alike."""

@@ -20,14 +20,13 @@ trains as well (a zero-initialised residual gate).
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from ..canonicalizers._heuristics import MomentsCanonicalizer
 from ..groups import get_group, rotation_matrices_2d
-from ..groups._images import act_on_images, bilinear_rotate_images
+from ..groups._images import bilinear_rotate_images
 from ..layouts import ImageLayout
-from ._images import _tolerant_argmax, build_image_network, planar_steps
+from ._images import _tolerant_argmax, build_image_network, inverse_act, planar_steps, straight_through_canonical
 
 __all__ = ["AnchoredImageFrame"]
 
@@ -103,8 +102,7 @@ class AnchoredImageFrame(torch.nn.Module):
     def canonicalize(self, x):
         """Hard canonical form ``(group.act(inverse(h), x), h)`` with skcanon's image action."""
         h = self.frames(x)
-        xc = self.group.act(self.group.inverse(h.cpu().numpy()), x.detach().cpu().numpy(), ImageLayout())
-        return torch.as_tensor(xc, dtype=x.dtype, device=x.device), h.to(x.device)
+        return inverse_act(self.group, h, x), h.to(x.device)
 
     def soft_canonicalize(self, x):
         """Differentiable canonical form. C_n, D_n: the hard canonical image with the
@@ -112,14 +110,7 @@ class AnchoredImageFrame(torch.nn.Module):
         (straight-through). SO(2): the image rotated back by the anchored angle (bilinear)."""
         if not self.finite:
             return bilinear_rotate_images(x, -self.angles(x))
-        s = self._scores(x)
-        p = torch.softmax(s / self.net.temperature, dim=1)
-        n, order = x.shape[0], s.shape[1]
-        inv = self.group.inverse(np.arange(order))
-        copies = torch.stack([act_on_images(self.group, np.full(n, inv[e]), x) for e in range(order)])
-        soft = torch.einsum("ng,gnchw->nchw", p, copies)
-        hard = copies[_tolerant_argmax(s.detach()), torch.arange(n, device=x.device)]
-        return hard + soft - soft.detach()
+        return straight_through_canonical(self.group, self._scores(x), x, self.net.temperature)
 
     def extra_repr(self):
         return f"group={self.group.name}, anchor=moments, gain={float(self.gain.detach()):.4g}"

@@ -399,6 +399,27 @@ def _tolerant_argmax(s, rtol=_TIE_RTOL):
     return torch.argmax((s >= top - tol).to(torch.uint8), dim=1)
 
 
+def inverse_act(group, h, x):
+    """Hard canonical images ``group.act(inverse(h), x)`` with skcanon's image action (numpy,
+    so exactly the canonicalizer's), back on ``x``'s device and dtype."""
+    h = h.cpu().numpy() if torch.is_tensor(h) else np.asarray(h)
+    xc = group.act(group.inverse(h), x.detach().cpu().numpy(), ImageLayout())
+    return torch.as_tensor(xc, dtype=x.dtype, device=x.device)
+
+
+def straight_through_canonical(group, s, x, temperature=1.0):
+    """Straight-through canonical images from scores ``s`` ``(n, |G|)`` over a finite group:
+    the hard value of the (tolerant) argmax element, the gradient of the softmax-weighted
+    mixture of every inversely moved copy."""
+    p = torch.softmax(s / temperature, dim=1)
+    n, order = x.shape[0], s.shape[1]
+    inv = group.inverse(np.arange(order))
+    copies = torch.stack([act_on_images(group, np.full(n, inv[e]), x) for e in range(order)])  # (G, n, C, H, W)
+    soft = torch.einsum("ng,gnchw->nchw", p, copies)
+    hard = copies[_tolerant_argmax(s.detach()), torch.arange(n, device=x.device)]
+    return hard + soft - soft.detach()
+
+
 def _or_unit_x(v, keep):
     """``v`` where ``keep``, else ``(1, 0)``: a safe atan2 argument (its gradient at 0 is NaN)."""
     unit = torch.zeros_like(v)
@@ -475,23 +496,11 @@ class GroupConvImageNetwork(_LiftedImageNetwork):
     def canonicalize(self, x):
         """Hard canonical form ``(group.act(inverse(h), x), h)`` with skcanon's image action."""
         h = self.frames(x)
-        h_np = h.cpu().numpy()
-        xc = self.group.act(self.group.inverse(h_np), x.detach().cpu().numpy(), ImageLayout())
-        return torch.as_tensor(xc, dtype=x.dtype, device=x.device), h
+        return inverse_act(self.group, h, x), h
 
     def soft_canonicalize(self, x):
         """Straight-through canonical form: hard value, softmax-weighted gradient."""
-        s = self.scores(x)
-        p = torch.softmax(s / self.temperature, dim=1)  # (n, G)
-        n = x.shape[0]
-        # every inversely transformed copy: (G, n, C, H, W)
-        elems = np.arange(self.order)
-        inv = self.group.inverse(elems)
-        copies = torch.stack([act_on_images(self.group, np.full(n, inv[e]), x) for e in elems])
-        soft = torch.einsum("ng,gnchw->nchw", p, copies)
-        hard_idx = _tolerant_argmax(s.detach())
-        hard = copies[hard_idx, torch.arange(n, device=x.device)]
-        return hard + soft - soft.detach()
+        return straight_through_canonical(self.group, self.scores(x), x, self.temperature)
 
     def prior_loss(self, x, elements=None):
         """Cross-entropy of the scores towards ``elements`` (default: the identity, element 0).
@@ -627,8 +636,7 @@ class SO2ImageNetwork(_LiftedImageNetwork):
     def canonicalize(self, x):
         """Hard canonical form: ``group.act(R⁻¹, x)`` (bilinear for non-quarter angles)."""
         R = self.frames(x)
-        xc = self.group.act(self.group.inverse(R.numpy()), x.detach().cpu().numpy(), ImageLayout())
-        return torch.as_tensor(xc, dtype=x.dtype, device=x.device), R.to(x.device)
+        return inverse_act(self.group, R, x), R.to(x.device)
 
     def soft_canonicalize(self, x):
         """Differentiable canonical form: rotate by ``-φ`` with torch bilinear sampling, then
