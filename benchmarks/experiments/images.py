@@ -23,17 +23,27 @@ from ._common import (Quiet, bar, by_seed, markdown_table, n_seeds_of, pool_seed
 # The learned canonicalizers train with the library's defaults (the automatic budget of about
 # 1,000 optimiser steps, early stopping on the objective's validation loss): only the objective
 # is set, by the setting. Quick mode caps the epochs (a smoke run, not a measurement).
+#: randomly rotated copies of each training image in the augmentation row
+AUG_COPIES = 2
 IMAGE_SIZES = {
     "full": {"mnist": (4000, 1000), "fashion": (10000, 2000), "learned_options": {},
-             "aug_copies": 2, "n_inv": 300, "hidden": (128,), "max_iter": 50,
-             "datasets": ("mnist", "fashion")},
+             "n_inv": 300, "hidden": (128,), "max_iter": 50, "datasets": ("mnist", "fashion")},
     "quick": {"mnist": (1000, 400), "fashion": (1000, 400), "learned_options": {"max_epochs": 5},
-              "aug_copies": 2, "n_inv": 100, "hidden": (64,), "max_iter": 30, "datasets": ("mnist",)},
+              "n_inv": 100, "hidden": (64,), "max_iter": 30, "datasets": ("mnist",)},
 }
 #: the rows the learned canonicalizer must beat ("every heuristic")
 HEURISTICS = ("raw", "moments orientation", "random canonicalizer")
+LEARNED = "learned canonicalizer"
+#: the moments heuristic's frame plus a gated learned correction; reported, not judged
+ANCHORED = "anchored canonicalizer"
+AUGMENT = f"augmentation (×{AUG_COPIES + 1})"
 #: the row whose frames are the true rotations (a reference, not a method)
 ORACLE = "oracle frames (true rotation undone)"
+UPRIGHT = "upright (ceiling)"
+#: the rows of every table, in page order (``reproduce.py --methods`` runs some of them)
+METHODS = (HEURISTICS[0], HEURISTICS[1], HEURISTICS[2], LEARNED, ANCHORED, AUGMENT, ORACLE, UPRIGHT)
+#: the network rows, which report their training and their frames
+NETWORK_ROWS = (LEARNED, ANCHORED)
 #: a predicted SO(2) frame "undoes" the test rotation when it is this close (degrees)
 SO2_TOLERANCE_DEG = 10.0
 
@@ -77,34 +87,40 @@ def _undo_rotation(G, bunch, idx, layout):
 
 def _set_targets(rows, table, per_seed=()):
     """Mark the learned row: beats every heuristic, and within 2 points of upright (on the
-    means over seeds); ``wins``: in how many seeds it beat the best heuristic of that seed."""
+    means over seeds); ``wins``: in how many seeds it beat the best heuristic of that seed.
+    The anchored row gets the same columns but no target."""
     r = rows_of(rows, table)
-    learned = r.get("learned canonicalizer")
-    if learned is None or not np.isfinite(learned["score"]):
+    if not {UPRIGHT, *HEURISTICS} <= set(r):  # a --methods run of some rows: judged once merged
         return
-    beats = learned["score"] > max(r[k]["score"] for k in HEURISTICS)
-    close = learned["score"] >= r["upright (ceiling)"]["score"] - 0.02
-    learned["target"] = "met" if (beats and close) else "missed"
-    learned["beats_heuristics"] = "met" if beats else "missed"
-    learned["within_2pt_of_upright"] = "met" if close else "missed"
-    if len(per_seed) > 1:
-        won = 0
-        for seed_rows in per_seed:
-            rs = rows_of(seed_rows, table)
-            won += rs["learned canonicalizer"]["score"] > max(rs[k]["score"] for k in HEURISTICS)
-        learned["wins"] = f"{won}/{len(per_seed)}"
+    for name in NETWORK_ROWS:
+        row = r.get(name)
+        if row is None or not np.isfinite(row["score"]):
+            continue
+        beats = row["score"] > max(r[k]["score"] for k in HEURISTICS)
+        close = row["score"] >= r[UPRIGHT]["score"] - 0.02
+        if name == LEARNED:
+            row["target"] = "met" if (beats and close) else "missed"
+        row["beats_heuristics"] = "met" if beats else "missed"
+        row["within_2pt_of_upright"] = "met" if close else "missed"
+        seeds = [rows_of(seed_rows, table) for seed_rows in per_seed]
+        seeds = [rs for rs in seeds if name in rs]  # a row added later may lack some seeds
+        if len(seeds) > 1:
+            won = sum(rs[name]["score"] > max(rs[k]["score"] for k in HEURISTICS) for rs in seeds)
+            row["wins"] = f"{won}/{len(seeds)}"
 
 
-def run(quick=False, seed=0, datasets=None, groups=("SO2", "C8")):
+def run(quick=False, seed=0, datasets=None, groups=("SO2", "C8"), methods=None):
     """Both settings for every dataset × group, one seed (it draws the images, their
     rotations and the initial weights); rows as :func:`._common.result_row`, targets of that
-    seed set. ``reproduce.py --seeds`` runs it once per seed; :func:`section` pools them."""
+    seed set. ``methods``: only those rows of :data:`METHODS`. ``reproduce.py --seeds``
+    runs it once per seed; :func:`section` pools them."""
     setup_torch()
     size = IMAGE_SIZES["quick" if quick else "full"]
+    methods = METHODS if methods is None else tuple(methods)
     rows = []
     for dataset in datasets or size["datasets"]:
         for group in groups:
-            one = _run_one(dataset, group, size, seed)
+            one = _run_one(dataset, group, size, seed, methods)
             for table in dict.fromkeys(r["table"] for r in one):
                 _set_targets(one, table)
             rows += one
@@ -118,14 +134,14 @@ def _canonicalizers(group, objective, learned_options, seed):
         "moments orientation": CanonicalizerTransformer(group, "moments", layout="image"),
         "random canonicalizer": CanonicalizerTransformer(group, "random", layout="image", random_state=seed,
                                                          device="cpu"),
-        "learned canonicalizer": CanonicalizerTransformer(
-            group, "learned", layout="image", objective=objective, random_state=seed, device="cpu",
-            **learned_options),
+        **{name: CanonicalizerTransformer(group, method, layout="image", objective=objective, random_state=seed,
+                                          device="cpu", **learned_options)
+           for name, method in ((LEARNED, "learned"), (ANCHORED, "anchored"))},
     }
 
 
-def _run_one(dataset, group, size, seed):
-    """The two tables of one dataset × group."""
+def _run_one(dataset, group, size, seed, methods=METHODS):
+    """The two tables of one dataset × group (``methods``: the rows to run)."""
     from skcanon.groups import get_group
     from skcanon.metrics import invariance_error
 
@@ -169,12 +185,14 @@ def _run_one(dataset, group, size, seed):
         """Fit each canonicalizer on ``Xfit`` and the classifier on its canonical forms."""
         canons = _canonicalizers(group, objective, size["learned_options"], seed)
         for name, canon in canons.items():
+            if name not in methods:
+                continue
             try:
                 t0 = time.perf_counter()
                 canon.fit(Xfit, y[train] if objective == "supervised" else None)
                 clf = _image_classifier(size, seed).fit(canon.transform(Xfit), y[train])
                 extra = {}
-                if name == "learned canonicalizer":
+                if name in NETWORK_ROWS:
                     extra["epochs"] = len(canon.canonicalizer_.history_)
                     extra["frames_undo_rotation"] = _undone(G, canon.canonical_frame(Xte), bunch, test)
                 add(table, name, clf, canon, time.perf_counter() - t0, **extra)
@@ -183,39 +201,50 @@ def _run_one(dataset, group, size, seed):
                                        note=f"not available: {type(exc).__name__}: {exc}"))
 
     def augmentation_row(table, Xfit):
-        """The classifier on ``Xfit`` plus ``aug_copies`` copies moved by random group elements."""
+        """The classifier on ``Xfit`` plus ``AUG_COPIES`` copies moved by random group elements."""
+        if AUGMENT not in methods:
+            return
         rs = np.random.RandomState(seed)
-        copies = [G.apply(G.sample(n_train, rs), Xfit, layout) for _ in range(size["aug_copies"])]
-        labels = np.tile(y[train], size["aug_copies"] + 1)
+        copies = [G.apply(G.sample(n_train, rs), Xfit, layout) for _ in range(AUG_COPIES)]
+        labels = np.tile(y[train], AUG_COPIES + 1)
         clf, fs = timed(_image_classifier(size, seed).fit, np.concatenate([Xfit, *copies]), labels)
-        add(table, f"augmentation (×{size['aug_copies'] + 1})", clf, None, fs)
+        add(table, AUGMENT, clf, None, fs)
 
     with Quiet():
-        # the ceiling, shared by both tables: trained and tested on upright images
-        upright_clf, upright_s = timed(_image_classifier(size, seed).fit, U[train], y[train])
-        acc = float(np.mean(upright_clf.predict(U[test]) == yte))
-        inv = invariance_error(upright_clf.predict_proba, U[test][: size["n_inv"]], G, n_trials=2,
-                               random_state=seed, layout=layout).median
-        ceiling = result_row("images", "", "upright (ceiling)", "accuracy", acc, inv, upright_s, 0.0)
+        # the upright classifier: the ceiling of both tables, and raw and oracle of the upright one
+        upright_rows = {UPRIGHT, HEURISTICS[0], ORACLE} & set(methods)
+        if upright_rows:
+            upright_clf, upright_s = timed(_image_classifier(size, seed).fit, U[train], y[train])
+        if UPRIGHT in methods:
+            acc = float(np.mean(upright_clf.predict(U[test]) == yte))
+            inv = invariance_error(upright_clf.predict_proba, U[test][: size["n_inv"]], G, n_trials=2,
+                                   random_state=seed, layout=layout).median
+            ceiling = result_row("images", "", UPRIGHT, "accuracy", acc, inv, upright_s, 0.0)
 
         # rotated training
         table = tables[0]
-        clf, fs = timed(_image_classifier(size, seed).fit, X[train], y[train])
-        add(table, "raw", clf, None, fs)
+        if HEURISTICS[0] in methods:
+            clf, fs = timed(_image_classifier(size, seed).fit, X[train], y[train])
+            add(table, HEURISTICS[0], clf, None, fs)
         canonical_rows(table, X[train], "supervised")
         augmentation_row(table, X[train])
-        undone = _undo_rotation(G, bunch, train, layout)
-        oracle_clf, oracle_s = timed(_image_classifier(size, seed).fit, undone, y[train])
-        oracle_row(table, oracle_clf, oracle_s)
-        rows.append(dict(ceiling, table=table))
+        if ORACLE in methods:
+            undone = _undo_rotation(G, bunch, train, layout)
+            oracle_clf, oracle_s = timed(_image_classifier(size, seed).fit, undone, y[train])
+            oracle_row(table, oracle_clf, oracle_s)
+        if UPRIGHT in methods:
+            rows.append(dict(ceiling, table=table))
 
         # upright training, rotated test: raw is the upright classifier on rotated images
         table = tables[1]
-        add(table, "raw", upright_clf, None, upright_s)
+        if HEURISTICS[0] in methods:
+            add(table, HEURISTICS[0], upright_clf, None, upright_s)
         canonical_rows(table, U[train], "prior")
         augmentation_row(table, U[train])
-        oracle_row(table, upright_clf, upright_s)
-        rows.append(dict(ceiling, table=table))
+        if ORACLE in methods:
+            oracle_row(table, upright_clf, upright_s)
+        if UPRIGHT in methods:
+            rows.append(dict(ceiling, table=table))
     return rows
 
 
@@ -268,7 +297,7 @@ def section(rows, quick, fig_dir):
         "trained), and early stopping on the objective's validation loss keeps the best epoch's "
         "weights" + (f" (quick mode: at most {s['learned_options']['max_epochs']} epochs)"
                      if "max_epochs" in s["learned_options"] else "") + ". "
-        f"Augmentation adds {s['aug_copies']} randomly rotated copies of every training image; "
+        f"Augmentation adds {AUG_COPIES} randomly rotated copies of every training image; "
         "the ceiling trains and tests on the same images upright. Invariance error: "
         f"`predict_proba` under random rotations of {s['n_inv']} test images (interpolated "
         "rotations, so canonicalized models are invariant only up to resampling error). "
@@ -306,8 +335,10 @@ def section(rows, quick, fig_dir):
         if not setting_rows:
             continue
         out += [heading, "", text, ""]
+        order = {m: k for k, m in enumerate(METHODS)}  # rows added later (--methods) in page order
         for table in dict.fromkeys(r["table"] for r in setting_rows):
-            trs = [_whole_epochs(r) for r in setting_rows if r["table"] == table]
+            trs = sorted((_whole_epochs(r) for r in setting_rows if r["table"] == table),
+                         key=lambda r: order.get(r["method"], len(order)))
             _, dataset, group = table.split("/")
             fname = f"{setting.replace('-', '_')}_{dataset}_{group}.png"
             bar(trs, fig_dir / fname, f"{dataset} {group}, {label}: test accuracy", "accuracy")

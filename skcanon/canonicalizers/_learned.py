@@ -311,12 +311,18 @@ class RandomCanonicalizer(LearnedCanonicalizer):
 class AnchoredCanonicalizer(LearnedCanonicalizer):
     """A network that starts from the best heuristic and learns a correction to it.
 
-    The PCA frame (``method="pca"``, exact tie rules included) is followed by a learned
-    residual rotation, and the ``sort`` order by a learned residual score; both residuals
-    start at zero (the untrained canonicalizer *is* ``pca+sort``) and training moves away
-    from the heuristic only where the objective pays. Point sets; groups O(d), SO(d),
-    E(d), SE(d), S_n and their products. Options and attributes as
-    :class:`LearnedCanonicalizer`.
+    Point sets: the PCA frame (``method="pca"``, exact tie rules included) is followed by a
+    learned residual rotation, and the ``sort`` order by a learned residual score; both
+    residuals start at zero (the untrained canonicalizer *is* ``pca+sort``). Groups O(d),
+    SO(d), E(d), SE(d), S_n and their products.
+
+    Images (C_n, D_n, SO(2)): the frame of the ``moments`` heuristic plus a learned
+    correction added where the frame is chosen, weighted by a gain that starts at 0
+    (:class:`~skcanon.nn._anchored_images.AnchoredImageFrame`; the untrained canonicalizer
+    *is* ``moments``, its tie rules included), so each image is resampled once.
+
+    Training moves away from the heuristic only where the objective pays. Options and
+    attributes as :class:`LearnedCanonicalizer`.
     """
 
     method = "anchored"
@@ -325,8 +331,14 @@ class AnchoredCanonicalizer(LearnedCanonicalizer):
     @classmethod
     def supports(cls, group, layout=None):
         """Point sets whose every factor rotates continuously (O(d), SO(d), E(d), SE(d)) or
-        permutes points (S_n): the factors the pca and sort heuristics anchor."""
-        if getattr(layout, "kind", "points") != "points":
-            return False
-        return all(f.permutes or (f.rotates and f.full_isometries) for f in group.factors)
+        permutes points (S_n): the factors the pca and sort heuristics anchor; images under
+        one group of the image plane (C_n, D_n, SO(2)), which the moments heuristic anchors."""
+        kind = getattr(layout, "kind", None)
+        images = len(group.factors) == 1 and _image_plane(group.factors[0])
+        if kind == "image":
+            return images
+        points = all(f.permutes or (f.rotates and f.full_isometries) for f in group.factors)
+        if kind == "points":
+            return points
+        return kind is None and (points or images)
 

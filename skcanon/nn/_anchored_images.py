@@ -26,6 +26,7 @@ from ..canonicalizers._heuristics import MomentsCanonicalizer
 from ..groups import get_group, rotation_matrices_2d
 from ..groups._images import bilinear_rotate_images
 from ..layouts import ImageLayout
+from ._base import FrameNetwork
 from ._images import _tolerant_argmax, build_image_network, inverse_act, planar_steps, straight_through_canonical
 
 __all__ = ["AnchoredImageFrame"]
@@ -35,8 +36,11 @@ __all__ = ["AnchoredImageFrame"]
 _TINY = 1e-6
 
 
-class AnchoredImageFrame(torch.nn.Module):
+class AnchoredImageFrame(FrameNetwork):
     """Moments heuristic frame plus a learned, gated correction (C_n, D_n, SO(2) on images).
+
+    The frame network of ``CanonicalizerTransformer(method="anchored", layout="image")`` and
+    of ``EndToEndEquivariantClassifier(module__frame="anchored")`` with an image layout.
 
     Parameters
     ----------
@@ -58,8 +62,7 @@ class AnchoredImageFrame(torch.nn.Module):
     """
 
     def __init__(self, group, layout, hidden=64, **kwargs):
-        super().__init__()
-        self.group = get_group(group)
+        super().__init__(get_group(group), layout, hidden)
         self.finite = planar_steps(self.group) is not None
         self.net = build_image_network(self.group, layout, hidden, **kwargs)
         self.heuristic = MomentsCanonicalizer(self.group)
@@ -111,6 +114,29 @@ class AnchoredImageFrame(torch.nn.Module):
         if not self.finite:
             return bilinear_rotate_images(x, -self.angles(x))
         return straight_through_canonical(self.group, self._scores(x), x, self.net.temperature)
+
+    def prior_loss(self, x, elements=None):
+        """The identity prior on the anchored frame: small when the frame of ``x`` is
+        ``elements`` (default: the identity). C_n, D_n: cross-entropy of the anchored scores
+        (at the network's temperature); SO(2): ``mean(1 - cos(θ - t))`` of the anchored angle
+        ``θ`` and the angles ``t`` (radians). With ``x, elements = self.moves(x)`` it asks for
+        ``h(g·x) = g`` (see :meth:`~skcanon.nn._images.GroupConvImageNetwork.moves`). Where the
+        heuristic already gives the wanted frame the gain stays near 0; elsewhere the prior
+        pays for moving away from it."""
+        if self.finite:
+            s = self._scores(x) / self.net.temperature
+            if elements is None:
+                elements = torch.zeros(s.shape[0], dtype=torch.long, device=s.device)
+            return torch.nn.functional.cross_entropy(
+                s, torch.as_tensor(elements, dtype=torch.long, device=s.device))
+        theta = self.angles(x)
+        t = torch.zeros_like(theta) if elements is None else torch.as_tensor(
+            elements, dtype=theta.dtype, device=theta.device)
+        return (1.0 - torch.cos(theta - t)).mean()
+
+    def moves(self, x, random=True):
+        """``(g·x, g)``: the learned network's moves (group elements or angles)."""
+        return self.net.moves(x, random=random)
 
     def extra_repr(self):
         return f"group={self.group.name}, anchor=moments, gain={float(self.gain.detach()):.4g}"

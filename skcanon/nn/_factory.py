@@ -31,8 +31,9 @@ def build_frame_network(group, layout, hidden=64, scalar_stats=None, anchored=Fa
     networks the training set's statistics and codes of the scalar fields. ``anchored``
     builds residual networks on top of the heuristics instead
     (:class:`~skcanon.nn._points.AnchoredPointNetwork`,
-    :class:`~skcanon.nn._permutation.AnchoredSortNetwork`; point sets, rotating and
-    permuting factors only).
+    :class:`~skcanon.nn._permutation.AnchoredSortNetwork`: point sets, rotating and
+    permuting factors only; :class:`~skcanon.nn._anchored_images.AnchoredImageFrame`:
+    images, the moments heuristic plus a gated learned correction).
 
     ``axes`` is where pure point networks take their rotation axes from
     (:class:`~skcanon.nn._points.PointFrameNetwork`: ``"moments"`` or ``"vectors"``).
@@ -43,14 +44,17 @@ def build_frame_network(group, layout, hidden=64, scalar_stats=None, anchored=Fa
         When no network family handles the group on this layout.
     """
     kind = getattr(layout, "kind", None)
-    if kind == "image" and not anchored:
+    if kind == "image" and anchored:
+        from ._anchored_images import AnchoredImageFrame
+
+        return AnchoredImageFrame(group, layout, hidden)
+    if kind == "image":
         from ._images import build_image_network
 
         return build_image_network(group, layout, hidden)
     if kind != "points":
-        what = "method='anchored' needs a PointLayout" if anchored else \
-            "Learned canonicalization needs a PointLayout or ImageLayout"
-        raise ValueError(f"{what}; got {layout!r}.")
+        what = "method='anchored'" if anchored else "Learned canonicalization"
+        raise ValueError(f"{what} needs a PointLayout or ImageLayout; got {layout!r}.")
 
     nets, rank = [], []
     for f in group.factors:
