@@ -50,7 +50,9 @@ class CanonicalizerTransformer(SkcanonEstimatorMixin, TransformerMixin, BaseEsti
         (the same network trained in ``fit`` with ``objective``), both for the whole group,
         products included, and ``"anchored"`` (point sets under O(d)/SO(d)/E(d)/SE(d)/S_n
         and their products: the ``pca``/``sort`` heuristic followed by a learned residual
-        correction that starts at zero, so untrained it *is* the heuristic). Otherwise product groups take one method per factor joined by
+        correction; images under C_n, D_n, SO(2): the ``moments`` frame plus the learned
+        network's scores times a gain; the correction starts at zero, so untrained it *is*
+        the heuristic). Otherwise product groups take one method per factor joined by
         ``+`` (``"pca+sort"``).
     layout : {"points", "image", "graph"}, PointLayout, GraphLayout, ImageLayout or None, \
 default=None

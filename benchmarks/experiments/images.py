@@ -1,5 +1,5 @@
 """Rotated MNIST and rotated Fashion-MNIST (SO(2) and C8): one classifier on raw, heuristic,
-random and learned canonical inputs, in two settings.
+random, learned and anchored canonical inputs, in two settings.
 
 * **Rotated training** (tables ``images/<dataset>/<group>``): training and test images are
   rotated. The learned canonicalizer is trained with the ``supervised`` objective (Kaba et
@@ -266,7 +266,18 @@ def _summary(r):
         below = 100 * (r["upright (ceiling)"]["score"] - r[ORACLE]["score"])
         text += (f". Oracle frames reach {r[ORACLE]['score']:.3f} ({abs(below):.1f} points "
                  f"{'below' if below > 0 else 'above'} upright)")
-    return [text + ".", ""]
+    lines = [text + ".", ""]
+    anchored = r.get(ANCHORED)
+    if anchored is not None and np.isfinite(anchored["score"]):
+        vs_heuristic = 100 * (anchored["score"] - max(r[k]["score"] for k in HEURISTICS))
+        vs_learned = 100 * (anchored["score"] - learned["score"])
+        lines += [f"Anchored {anchored['score']:.3f}: {abs(vs_heuristic):.1f} points "
+                  f"{'above' if vs_heuristic > 0 else 'below'} the best heuristic, {abs(vs_learned):.1f} "
+                  f"{'above' if vs_learned > 0 else 'below'} learned, "
+                  f"{100 * (r[UPRIGHT]['score'] - anchored['score']):.1f} below upright"
+                  + (f"; its frames undo the test rotation for {100 * anchored['frames_undo_rotation']:.1f}%"
+                     if anchored.get("frames_undo_rotation") is not None else "") + ".", ""]
+    return lines
 
 
 def _whole_epochs(row):
@@ -297,6 +308,9 @@ def section(rows, quick, fig_dir):
         "trained), and early stopping on the objective's validation loss keeps the best epoch's "
         "weights" + (f" (quick mode: at most {s['learned_options']['max_epochs']} epochs)"
                      if "max_epochs" in s["learned_options"] else "") + ". "
+        "The anchored canonicalizer (`method=\"anchored\"`, the same objective and defaults) adds the "
+        "moments heuristic's frame to that network's scores, the network's weight (a gain) starting at "
+        "0 (`skcanon.nn._anchored_images`); it gets the learned row's columns but carries no target. "
         f"Augmentation adds {AUG_COPIES} randomly rotated copies of every training image; "
         "the ceiling trains and tests on the same images upright. Invariance error: "
         f"`predict_proba` under random rotations of {s['n_inv']} test images (interpolated "

@@ -45,8 +45,14 @@ def build_frame_network(group, layout, hidden=64, scalar_stats=None, anchored=Fa
     """
     kind = getattr(layout, "kind", None)
     if kind == "image" and anchored:
+        from ..groups import get_group
         from ._anchored_images import AnchoredImageFrame
+        from ._images import is_planar_rotation_group, planar_steps
 
+        group = get_group(group)
+        if planar_steps(group) is None and not is_planar_rotation_group(group):
+            raise ValueError(f"No anchored image network for group {group.name!r}: method='anchored' anchors "
+                             "the moments heuristic of C_n ('C4', 'C8'), D_n ('D4') and 'SO2' on images.")
         return AnchoredImageFrame(group, layout, hidden)
     if kind == "image":
         from ._images import build_image_network
