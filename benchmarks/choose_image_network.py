@@ -33,6 +33,19 @@ draws its images from the training subset), with the loader and classifier of
 * ``knn selection`` (rotated, supervised): ``validation_score="knn"`` — early stopping keeps
   the epoch whose canonical validation images a nearest-neighbour model scores best, the
   initial (random) network included, instead of the head's validation loss.
+* ``moments``: the moments heuristic (no network), the anchor of the next two.
+* ``anchored``: ``method="anchored"`` (the moments frame plus the network's normalised
+  scores times a gain that starts at 0) with the same objective and defaults.
+* ``anchored wider reach``: ``anchored`` with a learned term that one unit of gain can set
+  against the anchor: C_n/D_n scores centred before they are divided by their mean
+  magnitude (the shipped term spreads over about 0.25 at initialisation, so the gain must
+  pass about 4 before a frame changes), SO(2) the first harmonic divided by its own length
+  plus 5 % of the scores' L1 norm (the shipped term, divided by the L1 norm alone, is about
+  0.18 long).
+* ``anchored fast gain``: ``anchored`` with the learned term weighted by 10 × ``gain``
+  (``AnchoredImageFrame.GAIN_RATE``): Adam moves ``gain`` by about the learning rate per
+  step, so with the shipped rate a default budget ends near a weight of 0.5 in every prior
+  fit, where an SO(2) angle is still a blend of the heuristic's and the network's.
 
 Every variant trains the learned canonicalizer of the settings of ``benchmarks/experiments/
 images.py`` with the library's defaults (only the objective set: ``supervised`` on rotated
@@ -74,6 +87,7 @@ class Variant(typing.NamedTuple):
     readout: object = None            #: context manager around transform only
     groups: tuple = ("C8", "SO2")
     settings: tuple = ("rotated", "upright")
+    method: str = "learned"           #: the transformer's method (``"anchored"``, ``"moments"``)
 
 
 @contextlib.contextmanager
@@ -208,6 +222,32 @@ def _class_scatter(cross_entropy_weight=0.0):
     return _patched(_training._ObjectiveModule, forward=forward_canonical, loss=loss)
 
 
+def _wider_reach(floor=0.05):
+    """Anchored learned terms that one unit of gain can set against the anchor."""
+    import torch
+
+    from skcanon.nn._anchored_images import AnchoredImageFrame
+
+    def learned_scores(self, x):
+        s = self.net.scores(x)
+        s = s - s.mean(dim=1, keepdim=True)
+        return s / (s.abs().mean(dim=1, keepdim=True) + torch.finfo(s.dtype).tiny)
+
+    def learned_direction(self, x):
+        v1, _, scale = self.net.harmonics(x)
+        norm = torch.linalg.vector_norm(v1, dim=1, keepdim=True)
+        return v1 / (norm + floor * scale[:, None] + torch.finfo(x.dtype).tiny)
+
+    return _patched(AnchoredImageFrame, learned_scores=learned_scores, learned_direction=learned_direction)
+
+
+def _fast_gain(rate):
+    """Anchored frames whose learned term is weighted by ``rate × gain``."""
+    from skcanon.nn._anchored_images import AnchoredImageFrame
+
+    return _patched(AnchoredImageFrame, GAIN_RATE=rate)
+
+
 #: variant name → what it changes (the first two are the width comparison)
 VARIANTS = {
     "8 channels": Variant(divisor=8),
@@ -222,6 +262,10 @@ VARIANTS = {
     "class scatter": Variant(patch=_class_scatter, settings=("rotated",)),
     "class scatter + head": Variant(patch=lambda: _class_scatter(1.0), settings=("rotated",)),
     "knn selection": Variant(options=(("validation_score", "knn"),), settings=("rotated",)),
+    "moments": Variant(method="moments"),
+    "anchored": Variant(method="anchored"),
+    "anchored wider reach": Variant(method="anchored", patch=_wider_reach),
+    "anchored fast gain": Variant(method="anchored", patch=lambda: _fast_gain(10.0)),
 }
 
 
@@ -260,8 +304,11 @@ def one_fit(name, group, setting, data, seed):
     options = dict(variant.options)
     if variant.epochs_factor != 1:
         options["max_epochs"] = variant.epochs_factor * _auto_epochs(len(fit_X))
-    canon = CanonicalizerTransformer(group, "learned", layout="image", objective=objective, random_state=seed,
-                                     device="cpu", **options)
+    if variant.method == "moments":
+        canon = CanonicalizerTransformer(group, "moments", layout="image")
+    else:
+        canon = CanonicalizerTransformer(group, variant.method, layout="image", objective=objective,
+                                         random_state=seed, device="cpu", **options)
     with _network(variant):
         t0 = time.perf_counter()
         canon.fit(fit_X, ytr if objective.startswith("supervised") else None)
@@ -270,9 +317,29 @@ def one_fit(name, group, setting, data, seed):
             clf = _classifier(seed).fit(canon.transform(fit_X), ytr)
             acc = float(np.mean(clf.predict(canon.transform(Xva)) == yva))
     info = canon.canonicalizer_
-    return {"variant": name, "group": group, "setting": setting, "seed": seed, "accuracy": acc,
-            "channels": info.network_.channels,
-            "epochs": len(info.history_), "best_epoch": info.best_epoch_, "fit_s": round(fit_s, 1)}
+    row = {"variant": name, "group": group, "setting": setting, "seed": seed, "accuracy": acc,
+           "fit_s": round(fit_s, 1)}
+    if variant.method == "moments":
+        return row
+    network = info.network_
+    row.update(channels=getattr(network, "net", network).channels, epochs=len(info.history_),
+               best_epoch=info.best_epoch_)
+    if variant.method == "anchored":
+        # how far training moved from the heuristic: the gain, and the share of validation
+        # images whose frame is not the heuristic's
+        from skcanon import CanonicalizerTransformer as CT
+
+        heuristic = CT(group, "moments", layout="image").fit(Xva).canonical_frame(Xva)
+        with _network(variant):
+            frames = canon.canonical_frame(Xva)
+        moved = (frames != heuristic) if frames.ndim == 1 else \
+            np.abs(np.arctan2(frames[:, 1, 0], frames[:, 0, 0]) - np.arctan2(heuristic[:, 1, 0], heuristic[:, 0, 0]))
+        if frames.ndim > 1:
+            moved = np.minimum(moved, 2 * np.pi - moved) > np.radians(10)
+        with _network(variant):
+            weight = float(network.weight())
+        row.update(gain=round(weight, 4), moved_from_heuristic=round(float(np.mean(moved)), 4))
+    return row
 
 
 def summarize(results, variants):

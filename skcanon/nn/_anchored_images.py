@@ -61,6 +61,11 @@ class AnchoredImageFrame(FrameNetwork):
         Weight of the learned term, 0 at construction.
     """
 
+    #: factor between the trained parameter ``gain`` and the weight of the learned term:
+    #: Adam moves a parameter by about the learning rate per step, so the factor sets how
+    #: far from the anchor a training budget can reach
+    GAIN_RATE = 1.0
+
     def __init__(self, group, layout, hidden=64, **kwargs):
         super().__init__(get_group(group), layout, hidden)
         self.finite = planar_steps(self.group) is not None
@@ -74,22 +79,37 @@ class AnchoredImageFrame(FrameNetwork):
         (float32 inside the classifier; moments summed in float64; tie rules included)."""
         return self.heuristic.frames(x.detach().cpu().numpy(), ImageLayout())
 
+    def weight(self):
+        """The weight of the learned term: ``GAIN_RATE · gain`` (0 at construction)."""
+        return self.GAIN_RATE * self.gain
+
+    def learned_scores(self, x):
+        """The network's scores per element divided by their mean magnitude ``(n, |G|)``
+        (C_n, D_n): the learned term that ``gain`` weighs against the one-hot anchor."""
+        s = self.net.scores(x)
+        return s / (s.abs().mean(dim=1, keepdim=True) + torch.finfo(s.dtype).tiny)
+
+    def learned_direction(self, x):
+        """The network's first circular harmonic divided by the orientation scores' L1 norm
+        ``(n, 2)`` (SO(2)): the learned term that ``gain`` adds to the heuristic's unit
+        direction (at most 1 in length, 0 for images whose scores do not vary)."""
+        v1, _, scale = self.net.harmonics(x)
+        return v1 / (scale[:, None] + torch.finfo(x.dtype).tiny)
+
     def _scores(self, x):
         """Anchored scores per group element ``(n, |G|)`` (C_n, D_n)."""
-        s = self.net.scores(x)
-        s = s / (s.abs().mean(dim=1, keepdim=True) + torch.finfo(s.dtype).tiny)
+        s = self.learned_scores(x)
         anchor = torch.zeros_like(s)
         h = torch.as_tensor(self.heuristic_frames(x), dtype=torch.long, device=x.device)
         anchor[torch.arange(s.shape[0], device=x.device), h] = 1.0
-        return anchor + self.gain.to(s.dtype) * s
+        return anchor + self.weight().to(s.dtype) * s
 
     def angles(self, x):
         """Frame angle per image ``(n,)`` (SO(2)), differentiable in ``gain`` and the network."""
         E = torch.as_tensor(self.heuristic_frames(x), dtype=x.dtype, device=x.device)
         theta0 = torch.atan2(E[:, 1, 0], E[:, 0, 0])
-        v1, _, scale = self.net.harmonics(x)
         u = torch.stack([torch.cos(theta0), torch.sin(theta0)], 1)
-        u = u + self.gain.to(x.dtype) * v1 / (scale[:, None] + torch.finfo(x.dtype).tiny)
+        u = u + self.weight().to(x.dtype) * self.learned_direction(x)
         ok = torch.linalg.vector_norm(u, dim=1) > _TINY
         safe = torch.where(ok[:, None], u, torch.ones_like(u))  # atan2's gradient at 0 is NaN
         return torch.where(ok, torch.atan2(safe[:, 1], safe[:, 0]), theta0)
