@@ -58,7 +58,8 @@ class AnchoredImageFrame(FrameNetwork):
     net : FrameNetwork
         The learned image network whose scores correct the heuristic.
     gain : torch.nn.Parameter
-        Weight of the learned term, 0 at construction.
+        The trained gate, 0 at construction; the learned term is weighted by
+        ``GAIN_RATE · gain`` (:meth:`weight`).
     """
 
     #: factor between the trained parameter ``gain`` and the weight of the learned term:
