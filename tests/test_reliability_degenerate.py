@@ -188,7 +188,7 @@ def _images():
 
 IMAGE_METHODS = [("C4", "moments"), ("D4", "moments")]
 if HAS_IMAGE_NETS:
-    IMAGE_METHODS += [("C4", "random"), ("D4", "random"), ("C4", "learned")]
+    IMAGE_METHODS += [("C4", "random"), ("D4", "random"), ("C4", "learned"), ("C4", "anchored"), ("D4", "anchored")]
 
 
 @pytest.mark.parametrize("group, method", IMAGE_METHODS)
@@ -197,9 +197,9 @@ def test_images_blank_constant_and_symmetric(group, method, image):
     rng = np.random.default_rng(0)
     train = rng.random((16, 81))
     kw = {}
-    if method in ("random", "learned"):
+    if method in ("random", "learned", "anchored"):
         kw = dict(hidden=4, random_state=0)
-    if method == "learned":
+    if method in ("learned", "anchored"):
         kw.update(objective="prior", max_epochs=1, early_stopping=False)
     est = CanonicalizerTransformer(group, method, layout=ImageLayout((9, 9)), **kw).fit(train)
     X = np.repeat(_images()[image].reshape(1, -1), 3, axis=0)
