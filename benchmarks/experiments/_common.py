@@ -295,6 +295,14 @@ def rows_of(rows, table):
     return {r["method"]: r for r in rows if r["table"] == table}
 
 
+def table_rows(rows, table, methods):
+    """The rows of one table in the order of ``methods`` (an experiment's ``METHODS``), so
+    rows added to stored seeds later (``reproduce.py --methods``) take their page place;
+    rows not in ``methods`` go last."""
+    order = {m: k for k, m in enumerate(methods)}
+    return sorted((r for r in rows if r["table"] == table), key=lambda r: order.get(r["method"], len(order)))
+
+
 def fmt(v, digits=4):
     if v is None:
         return "—"

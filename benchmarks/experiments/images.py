@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from ._common import (Quiet, bar, by_seed, markdown_table, n_seeds_of, pool_seeds, result_row, rows_of,
-                      setup_torch, timed)
+                      setup_torch, table_rows, timed)
 
 # The learned canonicalizers train with the library's defaults (the automatic budget of about
 # 1,000 optimiser steps, early stopping on the objective's validation loss): only the objective
@@ -349,10 +349,8 @@ def section(rows, quick, fig_dir):
         if not setting_rows:
             continue
         out += [heading, "", text, ""]
-        order = {m: k for k, m in enumerate(METHODS)}  # rows added later (--methods) in page order
         for table in dict.fromkeys(r["table"] for r in setting_rows):
-            trs = sorted((_whole_epochs(r) for r in setting_rows if r["table"] == table),
-                         key=lambda r: order.get(r["method"], len(order)))
+            trs = [_whole_epochs(r) for r in table_rows(setting_rows, table, METHODS)]
             _, dataset, group = table.split("/")
             fname = f"{setting.replace('-', '_')}_{dataset}_{group}.png"
             bar(trs, fig_dir / fname, f"{dataset} {group}, {label}: test accuracy", "accuracy")

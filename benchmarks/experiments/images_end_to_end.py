@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from ._common import (Quiet, bar, by_seed, classification_rows, markdown_table, pool_seeds, result_row,
-                      rows_of, set_heuristic_verdicts, setup_torch, VERDICT_COLUMNS)
+                      rows_of, set_heuristic_verdicts, setup_torch, table_rows, VERDICT_COLUMNS)
 from .images import _load_images, _undone
 
 SIZES = {
@@ -169,9 +169,8 @@ def section(rows, quick, fig_dir):
         f"`predict_proba` under random rotations of {s['n_inv']} test images (interpolated rotations). "
         "Target (issue 13), on the means: learned at least the best heuristic row (raw, moments) and "
         "within 2 points of upright; `better by 1 sd` and `wins` as in the other tables.", ""]
-    order = {m: k for k, m in enumerate(METHODS)}   # rows added later (--methods) in page order
     for table in tables:
-        trs = sorted((r for r in rows if r["table"] == table), key=lambda r: order.get(r["method"], len(order)))
+        trs = table_rows(rows, table, METHODS)
         _, dataset, group = table.split("/")
         fname = f"images_e2e_{dataset}_{group}.png"
         bar(trs, fig_dir / fname, f"{dataset} {group}, end to end: test accuracy", "accuracy")

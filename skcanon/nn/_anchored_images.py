@@ -27,7 +27,8 @@ from ..groups import get_group, rotation_matrices_2d
 from ..groups._images import bilinear_rotate_images
 from ..layouts import ImageLayout
 from ._base import FrameNetwork
-from ._images import _tolerant_argmax, build_image_network, inverse_act, planar_steps, straight_through_canonical
+from ._images import (_tolerant_argmax, build_image_network, element_prior_loss, inverse_act, planar_steps,
+                      straight_through_canonical)
 
 __all__ = ["AnchoredImageFrame"]
 
@@ -145,11 +146,7 @@ class AnchoredImageFrame(FrameNetwork):
         heuristic already gives the wanted frame the gain stays near 0; elsewhere the prior
         pays for moving away from it."""
         if self.finite:
-            s = self._scores(x) / self.net.temperature
-            if elements is None:
-                elements = torch.zeros(s.shape[0], dtype=torch.long, device=s.device)
-            return torch.nn.functional.cross_entropy(
-                s, torch.as_tensor(elements, dtype=torch.long, device=s.device))
+            return element_prior_loss(self._scores(x) / self.net.temperature, elements)
         theta = self.angles(x)
         t = torch.zeros_like(theta) if elements is None else torch.as_tensor(
             elements, dtype=theta.dtype, device=theta.device)

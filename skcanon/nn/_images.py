@@ -407,6 +407,14 @@ def inverse_act(group, h, x):
     return torch.as_tensor(xc, dtype=x.dtype, device=x.device)
 
 
+def element_prior_loss(s, elements=None):
+    """Cross-entropy of per-element scores ``s`` ``(n, |G|)`` towards ``elements`` (ints
+    ``(n,)``; default: the identity, element 0): the identity prior of C_n/D_n frames."""
+    if elements is None:
+        elements = torch.zeros(s.shape[0], dtype=torch.long, device=s.device)
+    return F.cross_entropy(s, torch.as_tensor(elements, dtype=torch.long, device=s.device))
+
+
 def straight_through_canonical(group, s, x, temperature=1.0):
     """Straight-through canonical images from scores ``s`` ``(n, |G|)`` over a finite group:
     the hard value of the (tolerant) argmax element, the gradient of the softmax-weighted
@@ -508,10 +516,7 @@ class GroupConvImageNetwork(_LiftedImageNetwork):
         With ``x, elements = self.moves(x)`` this is the identity prior on the moved images:
         the frame of ``g·x`` should be ``g`` (see :meth:`moves`).
         """
-        s = self.scores(x)
-        if elements is None:
-            elements = torch.zeros(s.shape[0], dtype=torch.long, device=s.device)
-        return F.cross_entropy(s, torch.as_tensor(elements, dtype=torch.long, device=s.device))
+        return element_prior_loss(self.scores(x), elements)
 
     def moves(self, x, random=True):
         """``(g·x, g)``: each image moved by a group element (ints ``(n,)``).
