@@ -19,7 +19,10 @@ network's rotation axes come from, and trains the table's recipe
   what the learned weights add);
 * ``skew``: ``moments`` with each axis signed by the weighted third moment along it (the
   PCA heuristic's sign rule with the learned weights), the output vector deciding only where
-  that is near zero (``signs="skew"`` of :func:`skcanon.nn._points.moment_axes`).
+  that is near zero (``signs="skew"`` of :func:`skcanon.nn._points.moment_axes`);
+* ``stsign``: ``moments`` whose signs pass a straight-through gradient to the output
+  vectors (:func:`trained_signs`); with ``moments`` alone the output vectors, which only
+  choose the signs, get no gradient at all.
 
 ``--data nbody`` trains n-body's end-to-end row instead (the results page's recipe, the
 systems of seeds ≥ 100, scored on their validation split).
@@ -50,7 +53,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-MODES = ("vectors", "moments", "uniform", "skew")
+MODES = ("vectors", "moments", "uniform", "skew", "stsign")
 
 
 @contextlib.contextmanager
@@ -79,9 +82,51 @@ def axes_from(mode):
     if mode == "uniform":
         _points.moment_axes = uniform_axes
     try:
-        yield
+        with trained_signs() if mode == "stsign" else contextlib.nullcontext():
+            yield
     finally:
         _points.PointFrameNetwork.__init__, _points.moment_axes = init, axes_fn
+
+
+@contextlib.contextmanager
+def trained_signs(temperature=0.5):
+    """Moment axes whose signs pass a straight-through gradient to the output vectors.
+
+    :func:`skcanon.nn._points.moment_axes` signs each axis by its inner product with the
+    network's output vector of the same rank, a hard choice without gradient. Here each
+    column ``k`` of the rotation that :func:`~skcanon.nn._points.gram_schmidt` returns is
+    multiplied by ``1 + (s_k − s_k)`` (exactly 1 in value) with ``s_k = tanh(cos θ_k /
+    temperature)``, ``θ_k`` the angle between the column and that output vector, so the
+    gradient of a sign flip's linearisation reaches the vectors (after Gram–Schmidt, whose
+    normalisation would cancel a change of a column's length). Frames are unchanged.
+    """
+    import torch
+
+    from skcanon.nn import _points
+
+    axes_fn, schmidt = _points.moment_axes, _points.gram_schmidt
+    pending = []
+
+    def remembering_axes(U, *args, **kwargs):
+        pending.append(U)
+        return axes_fn(U, *args, **kwargs)
+
+    def signed_schmidt(U, *args, **kwargs):
+        out = schmidt(U, *args, **kwargs)
+        vectors = pending.pop() if pending else None
+        R = out[0] if isinstance(out, tuple) else out
+        if vectors is None or not vectors.requires_grad:
+            return out
+        cos = (R.detach() * vectors).sum(1) / vectors.norm(dim=1).detach().clamp_min(1e-12)
+        soft = torch.tanh(cos / temperature)
+        R = R * (1.0 + (soft - soft.detach()))[:, None, :]
+        return (R,) + tuple(out[1:]) if isinstance(out, tuple) else R
+
+    _points.moment_axes, _points.gram_schmidt = remembering_axes, signed_schmidt
+    try:
+        yield
+    finally:
+        _points.moment_axes, _points.gram_schmidt = axes_fn, schmidt
 
 
 def validate_nbody(seed):

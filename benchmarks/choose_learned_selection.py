@@ -21,6 +21,10 @@ network since, and ``learned+vec/loss`` is the network before it (see :func:`_va
 
 Outcome (``docs/learned.md``): over seeds 100–105 neither ``knn`` nor ``trees`` was better
 than ``loss`` for either method, so the default stays ``"loss"``.
+The task-head variants (``+stumphead``, ``+gamhead``, ``+protohead``) and trained axis
+signs (``+stsign``) were measured the same way later and not adopted either
+(``docs/_static/results/choose_learned_heads.txt``); ``--signs`` runs the sign diagnostic
+(:func:`sign_diagnostic`).
 
 Data the results page never uses the way it does (validation data for this choice):
 
@@ -148,6 +152,17 @@ def _variant(name):
       forms per mini-batch instead of the task head's cross-entropy
       (``choose_image_network._class_scatter``); ``+scatterhead``: that scatter plus the
       head's cross-entropy.
+    * ``+stumphead``: the supervised objective's task head sees each canonical coordinate
+      through 16 soft thresholds of its own (batch-standardized coordinate, learned
+      thresholds and slopes, like a forest's axis-aligned splits) before one hidden layer
+      (:class:`StumpHead`), instead of an MLP whose first layer mixes the coordinates;
+      ``+gamhead``: the same soft thresholds summed by one linear layer (an additive model);
+      ``+protohead``: classification by the nearest of 4 learned prototypes per class in the
+      batch-standardized canonical coordinates (:class:`PrototypeHead`), which asks for canonical
+      forms that cluster by class.
+    * ``+stsign``: the signs of the moment axes pass a straight-through gradient to the
+      output vectors (``choose_e2e_frame_axes.trained_signs``); without it the output
+      vectors, which only choose the signs, get no gradient.
     """
     import torch
 
@@ -205,7 +220,7 @@ def _variant(name):
             t = (w[..., None] * x0).sum(1) / w.sum(1, keepdim=True).clamp_min(1.0)
         return R, t, mask
 
-    from choose_e2e_frame_axes import axes_from
+    from choose_e2e_frame_axes import axes_from, trained_signs
     from choose_image_network import _class_scatter
 
     if "+centroid" in name:
@@ -220,12 +235,83 @@ def _variant(name):
     mode = "vectors" if vectors else "skew" if "+skew" in name else "uniform" if "+uni" in name else None
     head_weight = 1.0 if "+scatterhead" in name else 0.0
     scatter = _class_scatter(head_weight) if "+scatter" in name else contextlib.nullcontext()
+    head = (_task_head("+gamhead" not in name) if ("+stumphead" in name or "+gamhead" in name) else
+            _task_head(None) if "+protohead" in name else contextlib.nullcontext())
+    signs = trained_signs() if "+stsign" in name else contextlib.nullcontext()
     try:
-        with axes_from(mode) if mode else contextlib.nullcontext(), scatter:
+        with axes_from(mode) if mode else contextlib.nullcontext(), scatter, head, signs:
             yield
     finally:
         _points.PointFrameNetwork._raw_outputs, _permutation.SortFrameNetwork.scores = raw, scores
         _points.PointFrameNetwork._parts = parts
+
+
+def _head_modules():
+    import torch
+    from torch import nn
+
+    class StumpHead(nn.Module):
+        """Task head that reads every canonical coordinate through soft thresholds of its own.
+
+        A forest splits one coordinate at a time; an MLP head's first layer mixes them, so
+        frames trained with it need not put what separates the classes along the axes. Here
+        each coordinate (standardized over the mini-batch) passes ``k`` sigmoids with learned
+        thresholds and slopes; a hidden layer (``deep``) or a linear layer reads them.
+        """
+
+        def __init__(self, n_in, hidden, n_out, deep=True, k=16):
+            super().__init__()
+            self.norm = nn.BatchNorm1d(n_in, affine=False)
+            self.thresholds = nn.Parameter(torch.linspace(-2.0, 2.0, k).repeat(n_in, 1))
+            self.log_slope = nn.Parameter(torch.full((n_in, k), float(np.log(4.0))))
+            width = n_in * k
+            self.read = (nn.Sequential(nn.Linear(width, hidden), nn.ReLU(), nn.Linear(hidden, n_out)) if deep
+                         else nn.Linear(width, n_out))
+
+        def forward(self, x):
+            z = self.norm(x.flatten(1))
+            s = torch.sigmoid((z[..., None] - self.thresholds) * self.log_slope.exp())
+            return self.read(s.flatten(1))
+
+    class PrototypeHead(nn.Module):
+        """Logit of a class: soft maximum over its ``k`` prototypes of minus the squared
+        distance of the (batch-standardized) canonical form, over a learned temperature."""
+
+        def __init__(self, n_in, n_out, k=4):
+            super().__init__()
+            self.norm = nn.BatchNorm1d(n_in, affine=False)
+            self.prototypes = nn.Parameter(torch.randn(n_out, k, n_in) * 0.1)
+            self.log_temperature = nn.Parameter(torch.tensor(float(np.log(n_in))))
+
+        def forward(self, x):
+            z = self.norm(x.flatten(1))
+            d2 = ((z[:, None, None, :] - self.prototypes[None]) ** 2).sum(-1)
+            return torch.logsumexp(-d2 / self.log_temperature.exp(), dim=2)
+
+    return StumpHead, PrototypeHead
+
+
+@contextlib.contextmanager
+def _task_head(deep):
+    """The supervised objective's task head replaced by a :class:`StumpHead` (``deep`` True or
+    False) or, with ``deep=None``, by a :class:`PrototypeHead` for classification (point sets)."""
+    from skcanon import _training
+
+    StumpHead, PrototypeHead = _head_modules()
+    init = _training._ObjectiveModule.__init__
+
+    def patched(self, network, objective, in_shape, n_out, task, prior_weight, hidden, template):
+        init(self, network, objective, in_shape, n_out, task, prior_weight, hidden, template)
+        if self.head is not None and deep is not None:
+            self.head = StumpHead(int(np.prod(in_shape)), hidden, n_out, deep=deep)
+        elif self.head is not None and task == "classification":
+            self.head = PrototypeHead(int(np.prod(in_shape)), n_out)
+
+    _training._ObjectiveModule.__init__ = patched
+    try:
+        yield
+    finally:
+        _training._ObjectiveModule.__init__ = init
 
 
 def categorical_layout(layout):
@@ -272,6 +358,33 @@ def one_fit(row, data, seed, n_estimators):
             "best_epoch": getattr(c, "best_epoch_", None)}
 
 
+def sign_diagnostic(seed, variants=("", "+stsign"), n=600):
+    """How far training moves the pure network's rotation from its initial weights, on the
+    held-out third of the validation shapes of ``seed``: the test frames of the frozen
+    ``random`` network (the learned network's initial weights, same ``random_state``)
+    against those of the trained ``learned`` one. ``axes_parallel``: share of axes within
+    ``|cos| > 0.9`` of the initial ones; ``flipped_of_parallel``: share of those whose sign
+    training reversed."""
+    from sklearn.model_selection import train_test_split
+
+    from skcanon import CanonicalizerTransformer
+
+    X, y, _, group = shapes(n, seed)
+    Xtr, Xte, ytr, _ = train_test_split(X, y, test_size=1 / 3, stratify=y, random_state=seed)
+    out = {"seed": seed}
+    for variant in variants:
+        with _variant(variant):
+            frames = [next(f for f in CanonicalizerTransformer(group, method, random_state=seed, device="cpu")
+                           .fit(Xtr, ytr).canonical_frame(Xte) if np.ndim(f) == 3)[:, :3, :3]
+                      for method in ("random", "learned")]
+        dots = np.einsum("ndk,ndk->nk", *frames)
+        parallel = np.abs(dots) > 0.9
+        flipped = float((dots[parallel] < 0).mean()) if parallel.any() else float("nan")
+        out["learned" + variant] = {"axes_parallel": round(float(parallel.mean()), 3),
+                                    "flipped_of_parallel": round(flipped, 3)}
+    return out
+
+
 #: network variants measured with the shipped rule and not shipped (see :func:`_variant`)
 VARIANTS = ("learned+sf/knn", "learned+pow3/knn", "learned+vec/loss")
 
@@ -315,6 +428,8 @@ def main(argv=None):
     parser.add_argument("--rows", default=None, help="comma-separated subset of rows")
     parser.add_argument("--n-estimators", type=int, default=200)
     parser.add_argument("--summarize", default=None, help="only summarize the JSON lines of this file")
+    parser.add_argument("--signs", action="store_true",
+                        help="only the sign diagnostic (sign_diagnostic) on the shapes of --seeds")
     args = parser.parse_args(argv)
     if args.summarize:
         with open(args.summarize) as fh:
@@ -328,6 +443,10 @@ def main(argv=None):
 
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore")
+    if args.signs:
+        for seed in [int(s) for s in args.seeds.split(",")]:
+            print(json.dumps(sign_diagnostic(seed)), flush=True)
+        return [True]
     chosen = rows() if args.rows is None else tuple(args.rows.split(","))
     results = []
     for name in args.data.split(","):

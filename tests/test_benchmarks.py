@@ -195,6 +195,72 @@ def test_learned_selection_diagnostics_patch_only_inside_their_block():
     assert PointFrameNetwork._parts is parts and SortFrameNetwork.scores is scores
 
 
+def test_trained_signs_keep_the_frames_and_pass_a_gradient_only_inside_their_block():
+    """``choose_e2e_frame_axes.trained_signs``: frames (soft and hard) are exactly those of
+    the library; inside the block the output vectors get a gradient (outside they get none:
+    the signs are a hard choice); the patched functions are restored."""
+    torch = pytest.importorskip("torch")
+    from skcanon.groups import get_group
+    from skcanon.layouts import PointLayout
+    from skcanon.nn import _points
+
+    study = _bench_module("choose_e2e_frame_axes")
+    shipped = (_points.moment_axes, _points.gram_schmidt)
+    x = torch.as_tensor(np.random.default_rng(1).normal(size=(16, 10, 3)) * [3.0, 2.0, 1.0])
+    torch.manual_seed(0)
+    net = _points.PointFrameNetwork(get_group("E3"), PointLayout(3), hidden=8).double()
+    d = net.d * net.n_fields                                   # rows of ``out`` that give the vectors
+
+    def vector_gradient(hard):
+        net.zero_grad()
+        canon = net.canonicalize(x)[0] if hard else net.soft_canonicalize(x)
+        (canon * torch.linspace(-1, 1, 10, dtype=x.dtype)[None, :, None]).sum().backward()
+        return float(net.out.weight.grad[:d].abs().max()), canon.detach()
+
+    for hard in (False, True):
+        grad_off, canon_off = vector_gradient(hard)
+        with study.trained_signs():
+            grad_on, canon_on = vector_gradient(hard)
+        assert grad_off == 0.0 and grad_on > 0.0
+        assert torch.equal(canon_on, canon_off)
+    assert (_points.moment_axes, _points.gram_schmidt) == shipped
+
+
+def test_learned_selection_heads_replace_the_task_head_inside_their_block():
+    """``+stumphead``/``+gamhead``/``+protohead`` swap the supervised task head (the
+    prototype head for classification only) and score a batch; restored afterwards."""
+    torch = pytest.importorskip("torch")
+    from skcanon import _training
+
+    study = _bench_module("choose_learned_selection")
+    shipped = _training._ObjectiveModule.__init__
+    x = torch.randn(6, 5, 3)
+
+    def module(task, n_out):
+        return _training._ObjectiveModule(torch.nn.Identity(), "supervised", (5, 3), n_out, task, 0.0, 16, None)
+
+    for variant, name in (("+stumphead", "StumpHead"), ("+gamhead", "StumpHead"), ("+protohead", "PrototypeHead")):
+        with study._variant(variant):
+            m = module("classification", 4)
+            assert type(m.head).__name__ == name, variant
+            assert m.head(x).shape == (6, 4)
+            if variant == "+protohead":        # regression keeps the MLP head
+                assert isinstance(module("regression", 1).head, torch.nn.Sequential)
+    assert _training._ObjectiveModule.__init__ is shipped
+    assert isinstance(module("classification", 4).head, torch.nn.Sequential)
+
+
+def test_sign_diagnostic_reports_shares():
+    """``choose_learned_selection.sign_diagnostic`` on a few shapes: shares in [0, 1] for the
+    shipped network and the trained-signs variant."""
+    pytest.importorskip("torch")
+    study = _bench_module("choose_learned_selection")
+    out = study.sign_diagnostic(100, n=60)
+    assert set(out) == {"seed", "learned", "learned+stsign"}
+    for key in ("learned", "learned+stsign"):
+        assert 0.0 <= out[key]["axes_parallel"] <= 1.0 and 0.0 <= out[key]["flipped_of_parallel"] <= 1.0
+
+
 def test_qm9_invariance_check_meets_the_criterion_on_a_few_molecules():
     """benchmarks/check_qm9_invariance.py on 20 molecules: no float64 error above 1e-9."""
     import importlib.util
