@@ -51,6 +51,14 @@ draws its images from the training subset), with the loader and classifier of
   from the heuristic's direction plus the weighted first harmonic (the shipped anchored
   frame adds the first harmonic only); the prior on both phases, the supervised gradient
   through the axis and a straight-through choice of the direction.
+* ``moment axis`` (SO(2), pure ``learned``): the axis is read from the image's *learned
+  weighted* second moments instead of the second harmonic of the orientation scores — the
+  intensity of each pixel of the network's pooled input times ``1 + tanh(m(p))``, with
+  ``m(p)`` a learned channel combination of the lifted response maps averaged over the
+  sampled orientations (a per-pixel invariant); the first harmonic still picks the
+  direction along it. The point networks' moment axes (``PointFrameNetwork(axes="moments")``)
+  won over the network's own vectors the same way: uniform weights give the ``moments``
+  heuristic's axis, so the learned frame inherits its stability.
 
 Every variant trains the learned canonicalizer of the settings of ``benchmarks/experiments/
 images.py`` with the library's defaults (only the objective set: ``supervised`` on rotated
@@ -314,6 +322,48 @@ def _anchored_axis():
     return _patched(AnchoredImageFrame, angles=angles, soft_canonicalize=soft_canonicalize, prior_loss=prior_loss)
 
 
+@contextlib.contextmanager
+def _moment_axis():
+    """SO(2): the axis from learned weighted image moments (see the module notes)."""
+    import torch
+
+    from skcanon.nn._images import SO2ImageNetwork
+
+    init, lifted = SO2ImageNetwork.__init__, SO2ImageNetwork.lifted_maps
+
+    def patched_init(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        self.moment_readout = torch.nn.Parameter(torch.randn(self.channels) / math.sqrt(self.channels))
+
+    def lifted_maps(self, x):
+        # keep the pooled input and the response maps for the weighted moments
+        self._moment_inputs = lifted(self, x)
+        return self._moment_inputs
+
+    def harmonics(self, x):
+        s = self.orientation_scores(x)
+        v1 = s @ self.phasor.to(s.dtype)[:, :2]
+        scale = s.abs().sum(dim=1)
+        xp, f = self._moment_inputs
+        n, _, hp, wp = xp.shape
+        m = torch.einsum("ngcp,c->np", f, self.moment_readout.to(f.dtype)) / f.shape[1]
+        q = xp.sum(1).reshape(n, -1).clamp_min(0) * (1 + torch.tanh(m))
+        rows = (hp - 1) / 2.0 - torch.arange(hp, dtype=q.dtype, device=q.device)   # y up
+        cols = torch.arange(wp, dtype=q.dtype, device=q.device) - (wp - 1) / 2.0   # x right
+        yy, xx = torch.meshgrid(rows, cols, indexing="ij")
+        xx, yy = xx.reshape(-1), yy.reshape(-1)
+        total = q.sum(1).clamp_min(1e-12)
+        dx = xx - ((q * xx).sum(1) / total)[:, None]
+        dy = yy - ((q * yy).sum(1) / total)[:, None]
+        re, im = (q * (dx ** 2 - dy ** 2)).sum(1), (q * 2 * dx * dy).sum(1)
+        trace = (q * (dx ** 2 + dy ** 2)).sum(1).clamp_min(1e-12)
+        v2 = scale[:, None] * torch.stack([re, im], 1) / trace[:, None]
+        return v1, v2, scale
+
+    with _patched(SO2ImageNetwork, __init__=patched_init, lifted_maps=lifted_maps, harmonics=harmonics):
+        yield
+
+
 #: variant name → what it changes (the first two are the width comparison)
 VARIANTS = {
     "8 channels": Variant(divisor=8),
@@ -333,6 +383,7 @@ VARIANTS = {
     "anchored wider reach": Variant(method="anchored", patch=_wider_reach),
     "anchored fast gain": Variant(method="anchored", patch=lambda: _fast_gain(10.0)),
     "anchored axis": Variant(method="anchored", patch=_anchored_axis, groups=("SO2",)),
+    "moment axis": Variant(patch=_moment_axis, groups=("SO2",)),
 }
 
 

@@ -261,6 +261,23 @@ def test_sign_diagnostic_reports_shares():
         assert 0.0 <= out[key]["axes_parallel"] <= 1.0 and 0.0 <= out[key]["flipped_of_parallel"] <= 1.0
 
 
+def test_target_power_pairs_seeds_and_runs_on_the_stored_rows():
+    """``target_power``: per-seed differences against that seed's best heuristic; the chance
+    that every table meets the target is 1/2 per table at no true difference and grows with
+    the true advantage and with the seeds; the script runs on the stored rows."""
+    pytest.importorskip("scipy")
+    study = _bench_module("target_power")
+    rows = [{"table": "t", "seed": s, "method": m, "score": v}
+            for s, m, v in ((0, "L", 0.80), (0, "h1", 0.70), (0, "h2", 0.75),
+                            (1, "L", 0.60), (1, "h1", 0.65), (1, "h2", 0.50))]
+    d = study.paired_differences(rows, "L", ("h1", "h2"))
+    assert np.allclose(d["t"], [0.05, -0.05])
+    assert study.chance_all_met([0.01, 0.02], 0.0, 3) == pytest.approx(0.25)
+    assert study.chance_all_met([0.01], 0.01, 3) < study.chance_all_met([0.01], 0.01, 10) < 1.0
+    record = study.main(["--deltas", "0,0.01", "--seeds", "3"])
+    assert record["tables"] >= 2 and 0.0 < record["chance_all_met"]["0.01"]["3"] <= 1.0
+
+
 def test_qm9_invariance_check_meets_the_criterion_on_a_few_molecules():
     """benchmarks/check_qm9_invariance.py on 20 molecules: no float64 error above 1e-9."""
     import importlib.util
@@ -299,18 +316,21 @@ def test_choose_image_network_variants_and_summary():
 
 def test_choose_image_network_patches_restore_and_skip():
     """Every variant's network patch is undone on exit (also on error), the SO(2) readouts
-    it swaps in keep the frames' shapes and the quarter-turn equivariance of the shipped
-    readout, and variants that do not apply to a group or setting are skipped."""
+    it swaps in (the weighted-moment axis included) keep the frames' shapes and the
+    quarter-turn equivariance of the shipped readout, and variants that do not apply to a
+    group or setting are skipped."""
     torch = pytest.importorskip("torch")
     from skcanon.layouts import ImageLayout
     from skcanon.nn import _images
 
     study = load_script("choose_image_network")
     SO2 = _images.SO2ImageNetwork
-    shipped = {name: getattr(SO2, name) for name in ("harmonics", "prior_loss", "soft_canonicalize")}
+    shipped = {name: getattr(SO2, name) for name in ("harmonics", "prior_loss", "soft_canonicalize", "__init__",
+                                                      "lifted_maps")}
     build = _images.build_image_network
     x = torch.rand(3, 1, 12, 12, generator=torch.Generator().manual_seed(0))
-    for name in ("orientation mixture", "softmax readout", "16 orientations", "rotation-averaged readout"):
+    for name in ("orientation mixture", "softmax readout", "16 orientations", "rotation-averaged readout",
+                 "moment axis"):
         variant = study.VARIANTS[name]
         with pytest.raises(RuntimeError), study._network(variant), \
                 (variant.readout or contextlib.nullcontext)():
@@ -320,6 +340,9 @@ def test_choose_image_network_patches_restore_and_skip():
             assert soft.shape == x.shape
             loss = net.prior_loss(*net.moves(x))
             assert torch.isfinite(loss)
+            if name == "moment axis":                 # the pixel weights' readout trains
+                loss.backward()
+                assert net.moment_readout.grad is not None and net.moment_readout.grad.abs().sum() > 0
             # a quarter turn of the input turns the read angle by a quarter turn
             a0 = net.angles(x)
             a1 = net.angles(torch.rot90(x, 1, dims=(-2, -1)))

@@ -368,22 +368,30 @@ class _LiftedImageNetwork(FrameNetwork):
             x = x.float()
         return x
 
-    def features(self, x):
-        """Pooled lifted features ``(n, n_features, order)``: mean, RMS and oriented poolings."""
+    def lifted_maps(self, x):
+        """Steps 1–3: the pooled, normalised, masked input ``(n, C, h', w')`` and the lifted
+        response maps ``(n, order, channels, h'·w')`` (one map per group element and channel,
+        on the same grid)."""
         x = self._check(x)
         n, c, h, w = x.shape
         if min(h, w) >= 12:
             kh, kw = (2 if h % 2 == 0 else 3), (2 if w % 2 == 0 else 3)
             x = F.avg_pool2d(x, (kh, kw), stride=2)
-        mask_in, mask_pool, pad, oriented = self._masks(h, w, x.device, x.dtype)
+        mask_in, _, pad, _ = self._masks(h, w, x.device, x.dtype)
         rms = safe_sqrt(x.square().mean(dim=(1, 2, 3), keepdim=True))
         x = x * mask_in / (rms + 1e-6)
         W = self.filters().to(x.dtype)
         W = W.reshape(self.order * self.channels, c, self.kernel_size, self.kernel_size)
         bias = self.bias.to(x.dtype).repeat(self.order)
         f = F.leaky_relu_(F.conv2d(x, W, bias, padding=pad), _SLOPE)
-        hw = f.shape[-2] * f.shape[-1]
-        f = f.reshape(n, self.order, self.channels, hw)
+        return x, f.reshape(n, self.order, self.channels, f.shape[-2] * f.shape[-1])
+
+    def features(self, x):
+        """Pooled lifted features ``(n, n_features, order)``: mean, RMS and oriented poolings."""
+        h, w = x.shape[-2:]
+        x, f = self.lifted_maps(x)
+        n, hw = f.shape[0], f.shape[-1]
+        _, mask_pool, _, oriented = self._masks(h, w, x.device, x.dtype)
         weights = mask_pool.reshape(hw, 1)
         mean = (f @ weights)[..., 0].transpose(1, 2)
         energy = (f.square() @ weights)[..., 0].transpose(1, 2)

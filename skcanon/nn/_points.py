@@ -358,6 +358,10 @@ class PointFrameNetwork(FrameNetwork):
         orthonormalized (:func:`gram_schmidt`; models saved before this option existed).
         Chosen on validation data (``docs/learned.md``): the moment axes inherit PCA's
         stability, which the frames of the output vectors lack.
+        With ``"moments"`` the output vectors only choose the signs, by a hard test that
+        passes no gradient, so training leaves them to the shared layers' drift (it flipped
+        13–50 % of the signs of validation shapes); a straight-through gradient for the
+        signs was measured and not adopted (``docs/learned.md``).
 
     Notes
     -----
