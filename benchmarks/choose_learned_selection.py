@@ -235,8 +235,8 @@ def _variant(name):
     mode = "vectors" if vectors else "skew" if "+skew" in name else "uniform" if "+uni" in name else None
     head_weight = 1.0 if "+scatterhead" in name else 0.0
     scatter = _class_scatter(head_weight) if "+scatter" in name else contextlib.nullcontext()
-    head = (_task_head("+gamhead" not in name) if ("+stumphead" in name or "+gamhead" in name) else
-            _task_head(None) if "+protohead" in name else contextlib.nullcontext())
+    kind = next((k for k in HEADS if f"+{k}head" in name), None)
+    head = _task_head(kind) if kind else contextlib.nullcontext()
     signs = trained_signs() if "+stsign" in name else contextlib.nullcontext()
     try:
         with axes_from(mode) if mode else contextlib.nullcontext(), scatter, head, signs:
@@ -291,10 +291,15 @@ def _head_modules():
     return StumpHead, PrototypeHead
 
 
+#: task heads of the ``+<kind>head`` rows (see :func:`_variant`)
+HEADS = ("stump", "gam", "proto")
+
+
 @contextlib.contextmanager
-def _task_head(deep):
-    """The supervised objective's task head replaced by a :class:`StumpHead` (``deep`` True or
-    False) or, with ``deep=None``, by a :class:`PrototypeHead` for classification (point sets)."""
+def _task_head(kind):
+    """The supervised objective's task head replaced (point sets): ``"stump"`` and ``"gam"``
+    by a :class:`StumpHead` with and without its hidden layer, ``"proto"`` by a
+    :class:`PrototypeHead` (classification only; regression keeps the MLP head)."""
     from skcanon import _training
 
     StumpHead, PrototypeHead = _head_modules()
@@ -302,10 +307,11 @@ def _task_head(deep):
 
     def patched(self, network, objective, in_shape, n_out, task, prior_weight, hidden, template):
         init(self, network, objective, in_shape, n_out, task, prior_weight, hidden, template)
-        if self.head is not None and deep is not None:
-            self.head = StumpHead(int(np.prod(in_shape)), hidden, n_out, deep=deep)
+        n_in = int(np.prod(in_shape))
+        if self.head is not None and kind in ("stump", "gam"):
+            self.head = StumpHead(n_in, hidden, n_out, deep=kind == "stump")
         elif self.head is not None and task == "classification":
-            self.head = PrototypeHead(int(np.prod(in_shape)), n_out)
+            self.head = PrototypeHead(n_in, n_out)
 
     _training._ObjectiveModule.__init__ = patched
     try:

@@ -388,7 +388,8 @@ class _LiftedImageNetwork(FrameNetwork):
 
     def features(self, x):
         """Pooled lifted features ``(n, n_features, order)``: mean, RMS and oriented poolings."""
-        h, w = self._check(x).shape[-2:]  # the masks are keyed by the input's size
+        x = self._check(x)
+        h, w = x.shape[-2:]  # the masks are keyed by the input's size
         x, f = self.lifted_maps(x)
         n, hw = f.shape[0], f.shape[-1]
         _, mask_pool, _, oriented = self._masks(h, w, x.device, x.dtype)
