@@ -59,6 +59,16 @@ draws its images from the training subset), with the loader and classifier of
   direction along it. The point networks' moment axes (``PointFrameNetwork(axes="moments")``)
   won over the network's own vectors the same way: uniform weights give the ``moments``
   heuristic's axis, so the learned frame inherits its stability.
+* ``orbit CNN`` (C_n/D_n and SO(2), pure ``learned``): the scores come from a plain,
+  not equivariant, small CNN (three 3×3 convolutions of 16, 32, 32 channels, the last two
+  with stride 2, then a hidden layer of 64) applied to the image turned back by every group
+  element (C_n/D_n) or sampled orientation (SO(2)), after the shipped network's pooling,
+  disk mask and RMS normalisation: ``s_k(x) = f(k⁻¹·x)``, so ``s(g·x)`` is ``s(x)`` permuted
+  (exactly for quarter turns, up to resampling in between). This is canonicalization as a
+  search over the orbit with an unconstrained energy (Kaba et al.'s optimisation-based
+  canonicalizer, exhaustive over a finite group): a deeper view of the image than the
+  shipped single lifting layer, for the price of one CNN pass per element. The readouts
+  (argmax, circular harmonics) and objectives are the shipped ones.
 
 Every variant trains the learned canonicalizer of the settings of ``benchmarks/experiments/
 images.py`` with the library's defaults (only the objective set: ``supervised`` on rotated
@@ -364,6 +374,85 @@ def _moment_axis():
         yield
 
 
+class _OrbitScorer:
+    """A plain (not equivariant) CNN that scores how canonical an image looks: one score per
+    group element ``k`` from the image turned back by ``k`` (see ``orbit CNN`` in the module
+    notes). Built lazily on the network it patches, from the network's seed."""
+
+    @staticmethod
+    def build(network, seed):
+        import torch
+
+        c = network.in_channels
+        with torch.random.fork_rng():
+            torch.manual_seed(seed + 7)
+            cnn = torch.nn.Sequential(
+                torch.nn.Conv2d(c, 16, 3, padding=1), torch.nn.LeakyReLU(0.1),
+                torch.nn.Conv2d(16, 32, 3, stride=2, padding=1), torch.nn.LeakyReLU(0.1),
+                torch.nn.Conv2d(32, 32, 3, stride=2, padding=1), torch.nn.LeakyReLU(0.1),
+                torch.nn.Flatten(), torch.nn.LazyLinear(64), torch.nn.LeakyReLU(0.1),
+                torch.nn.Linear(64, 1))
+        return cnn
+
+    @staticmethod
+    def score(network, copies):
+        """``copies`` ``(m, n, C, H, W)`` (one turned-back image per element) → ``(n, m)``."""
+        import torch.nn.functional as F
+
+        m, n, c, h, w = copies.shape
+        z = copies.reshape(m * n, c, h, w)
+        if min(h, w) >= 12:
+            z = F.avg_pool2d(z, 2)
+        mask, _, _, _ = network._masks(h, w, z.device, z.dtype)
+        rms = (z.square().mean(dim=(1, 2, 3), keepdim=True) + 1e-12).sqrt()
+        z = z * mask / (rms + 1e-6)
+        cnn = network.orbit_cnn.to(z.dtype)
+        return cnn(z).reshape(m, n).T
+
+
+@contextlib.contextmanager
+def _orbit_cnn():
+    """C_n/D_n and SO(2): orientation scores from a plain CNN applied to every turned-back copy."""
+    import numpy as np
+    import torch
+
+    from skcanon.groups import rotate_images
+    from skcanon.groups._images import act_on_images
+    from skcanon.nn import _images
+
+    inits = {cls: cls.__init__ for cls in (_images.GroupConvImageNetwork, _images.SO2ImageNetwork)}
+
+    def patched(cls):
+        def init(self, *args, **kwargs):
+            inits[cls](self, *args, **kwargs)
+            seed = kwargs.get("seed")
+            self.orbit_cnn = _OrbitScorer.build(self, 0 if seed is None else int(seed))
+            shape = getattr(self.layout, "shape", None)
+            h, w = (shape[1:] if shape is not None else (28, 28))
+            with torch.no_grad():  # materialise the lazy layer for the pooled image size
+                self.orbit_cnn(torch.zeros(1, self.in_channels, _images._pooled_size(h), _images._pooled_size(w)))
+        return init
+
+    def scores(self, x):
+        x = self._check(x)
+        n = x.shape[0]
+        inv = self.group.inverse(np.arange(self.order))
+        copies = torch.stack([act_on_images(self.group, np.full(n, inv[e]), x) for e in range(self.order)])
+        return _OrbitScorer.score(self, copies)
+
+    def orientation_scores(self, x):
+        x = self._check(x)
+        n = x.shape[0]
+        copies = torch.stack([rotate_images(x, torch.full((n,), -2 * math.pi * k / self.n_rot, dtype=x.dtype))
+                              for k in range(self.n_rot)])
+        return _OrbitScorer.score(self, copies)
+
+    with _patched(_images.GroupConvImageNetwork, __init__=patched(_images.GroupConvImageNetwork), scores=scores), \
+            _patched(_images.SO2ImageNetwork, __init__=patched(_images.SO2ImageNetwork),
+                     orientation_scores=orientation_scores):
+        yield
+
+
 #: variant name → what it changes (the first two are the width comparison)
 VARIANTS = {
     "8 channels": Variant(divisor=8),
@@ -384,6 +473,7 @@ VARIANTS = {
     "anchored fast gain": Variant(method="anchored", patch=lambda: _fast_gain(10.0)),
     "anchored axis": Variant(method="anchored", patch=_anchored_axis, groups=("SO2",)),
     "moment axis": Variant(patch=_moment_axis, groups=("SO2",)),
+    "orbit CNN": Variant(patch=_orbit_cnn),
 }
 
 

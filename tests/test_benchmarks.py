@@ -326,11 +326,11 @@ def test_choose_image_network_patches_restore_and_skip():
     study = load_script("choose_image_network")
     SO2 = _images.SO2ImageNetwork
     shipped = {name: getattr(SO2, name) for name in ("harmonics", "prior_loss", "soft_canonicalize", "__init__",
-                                                      "lifted_maps")}
+                                                      "lifted_maps", "orientation_scores")}
     build = _images.build_image_network
     x = torch.rand(3, 1, 12, 12, generator=torch.Generator().manual_seed(0))
     for name in ("orientation mixture", "softmax readout", "16 orientations", "rotation-averaged readout",
-                 "moment axis"):
+                 "moment axis", "orbit CNN"):
         variant = study.VARIANTS[name]
         with pytest.raises(RuntimeError), study._network(variant), \
                 (variant.readout or contextlib.nullcontext)():
@@ -343,6 +343,9 @@ def test_choose_image_network_patches_restore_and_skip():
             if name == "moment axis":                 # the pixel weights' readout trains
                 loss.backward()
                 assert net.moment_readout.grad is not None and net.moment_readout.grad.abs().sum() > 0
+            if name == "orbit CNN":                   # the plain scorer is what trains
+                loss.backward()
+                assert net.orbit_cnn[0].weight.grad.abs().sum() > 0
             # a quarter turn of the input turns the read angle by a quarter turn
             a0 = net.angles(x)
             a1 = net.angles(torch.rot90(x, 1, dims=(-2, -1)))
@@ -351,6 +354,16 @@ def test_choose_image_network_patches_restore_and_skip():
             raise RuntimeError("leave the patched block by an error")
         assert {n: getattr(SO2, n) for n in shipped} == shipped
         assert _images.build_image_network is build
+    # C_n: the orbit scorer's scores are permuted exactly by quarter turns, and the patch is undone
+    C = _images.GroupConvImageNetwork
+    shipped_c = (C.__init__, C.scores)
+    with study._network(study.VARIANTS["orbit CNN"]):
+        net = _images.build_image_network("C8", ImageLayout((12, 12)), seed=0)
+        s0, s1 = net.scores(x), net.scores(torch.rot90(x, 1, dims=(-2, -1)))
+        assert torch.allclose(s1, s0[:, (np.arange(8) - 2) % 8], atol=1e-5)
+        net.soft_canonicalize(x.clone()).sum().backward()
+        assert net.orbit_cnn[-1].weight.grad.abs().sum() > 0
+    assert (C.__init__, C.scores) == shipped_c
     assert study.one_fit("orientation mixture", "C8", "rotated", None, 0) is None
     assert study.one_fit("2x steps", "SO2", "rotated", None, 0) is None
     assert study.one_fit("knn selection", "C8", "upright", None, 0) is None   # knn needs labels
