@@ -374,40 +374,34 @@ def _moment_axis():
         yield
 
 
-class _OrbitScorer:
-    """A plain (not equivariant) CNN that scores how canonical an image looks: one score per
-    group element ``k`` from the image turned back by ``k`` (see ``orbit CNN`` in the module
-    notes). Built lazily on the network it patches, from the network's seed."""
+def _orbit_cnn_module(network, seed):
+    """The plain (not equivariant) CNN of the ``orbit CNN`` variant; its convolutions are drawn
+    from ``seed + 7``, its lazy hidden layer when the patched ``__init__`` first calls it."""
+    import torch
 
-    @staticmethod
-    def build(network, seed):
-        import torch
+    with torch.random.fork_rng():
+        torch.manual_seed(seed + 7)
+        return torch.nn.Sequential(
+            torch.nn.Conv2d(network.in_channels, 16, 3, padding=1), torch.nn.LeakyReLU(0.1),
+            torch.nn.Conv2d(16, 32, 3, stride=2, padding=1), torch.nn.LeakyReLU(0.1),
+            torch.nn.Conv2d(32, 32, 3, stride=2, padding=1), torch.nn.LeakyReLU(0.1),
+            torch.nn.Flatten(), torch.nn.LazyLinear(64), torch.nn.LeakyReLU(0.1),
+            torch.nn.Linear(64, 1))
 
-        c = network.in_channels
-        with torch.random.fork_rng():
-            torch.manual_seed(seed + 7)
-            cnn = torch.nn.Sequential(
-                torch.nn.Conv2d(c, 16, 3, padding=1), torch.nn.LeakyReLU(0.1),
-                torch.nn.Conv2d(16, 32, 3, stride=2, padding=1), torch.nn.LeakyReLU(0.1),
-                torch.nn.Conv2d(32, 32, 3, stride=2, padding=1), torch.nn.LeakyReLU(0.1),
-                torch.nn.Flatten(), torch.nn.LazyLinear(64), torch.nn.LeakyReLU(0.1),
-                torch.nn.Linear(64, 1))
-        return cnn
 
-    @staticmethod
-    def score(network, copies):
-        """``copies`` ``(m, n, C, H, W)`` (one turned-back image per element) → ``(n, m)``."""
-        import torch.nn.functional as F
+def _orbit_scores(network, copies):
+    """Scores ``(n, m)`` of ``copies`` ``(m, n, C, H, W)`` (one turned-back image per element):
+    the shipped network's pooling, disk mask and RMS normalisation, then ``network.orbit_cnn``."""
+    import torch.nn.functional as F
 
-        m, n, c, h, w = copies.shape
-        z = copies.reshape(m * n, c, h, w)
-        if min(h, w) >= 12:
-            z = F.avg_pool2d(z, 2)
-        mask, _, _, _ = network._masks(h, w, z.device, z.dtype)
-        rms = (z.square().mean(dim=(1, 2, 3), keepdim=True) + 1e-12).sqrt()
-        z = z * mask / (rms + 1e-6)
-        cnn = network.orbit_cnn.to(z.dtype)
-        return cnn(z).reshape(m, n).T
+    m, n, c, h, w = copies.shape
+    z = copies.reshape(m * n, c, h, w)
+    if min(h, w) >= 12:
+        z = F.avg_pool2d(z, 2)
+    mask, _, _, _ = network._masks(h, w, z.device, z.dtype)
+    rms = (z.square().mean(dim=(1, 2, 3), keepdim=True) + 1e-12).sqrt()
+    z = z * mask / (rms + 1e-6)
+    return network.orbit_cnn.to(z.dtype)(z).reshape(m, n).T
 
 
 @contextlib.contextmanager
@@ -426,7 +420,7 @@ def _orbit_cnn():
         def init(self, *args, **kwargs):
             inits[cls](self, *args, **kwargs)
             seed = kwargs.get("seed")
-            self.orbit_cnn = _OrbitScorer.build(self, 0 if seed is None else int(seed))
+            self.orbit_cnn = _orbit_cnn_module(self, 0 if seed is None else int(seed))
             shape = getattr(self.layout, "shape", None)
             h, w = (shape[1:] if shape is not None else (28, 28))
             with torch.no_grad():  # materialise the lazy layer for the pooled image size
@@ -438,14 +432,14 @@ def _orbit_cnn():
         n = x.shape[0]
         inv = self.group.inverse(np.arange(self.order))
         copies = torch.stack([act_on_images(self.group, np.full(n, inv[e]), x) for e in range(self.order)])
-        return _OrbitScorer.score(self, copies)
+        return _orbit_scores(self, copies)
 
     def orientation_scores(self, x):
         x = self._check(x)
         n = x.shape[0]
         copies = torch.stack([rotate_images(x, torch.full((n,), -2 * math.pi * k / self.n_rot, dtype=x.dtype))
                               for k in range(self.n_rot)])
-        return _OrbitScorer.score(self, copies)
+        return _orbit_scores(self, copies)
 
     with _patched(_images.GroupConvImageNetwork, __init__=patched(_images.GroupConvImageNetwork), scores=scores), \
             _patched(_images.SO2ImageNetwork, __init__=patched(_images.SO2ImageNetwork),
