@@ -76,6 +76,12 @@ class LearnedCanonicalizer(Canonicalizer):
         Where the point network's rotation axes come from (``axes`` of
         :class:`~skcanon.nn._points.PointFrameNetwork`): ``"moments"`` for the task
         objectives and the random method, ``"vectors"`` for ``"prior"`` and ``"align"``.
+    image_scorer_ : {"lifted", "orbit"} or None
+        Images: where the network's element scores come from
+        (:func:`skcanon.nn._images.build_image_network`): ``"orbit"`` (a plain CNN scoring
+        every turned-back copy, :mod:`skcanon.nn._orbit_images`) for the ``"prior"``
+        objective, ``"lifted"`` (the equivariant lifting network) otherwise; ``None`` for
+        point sets.
     scalar_stats_ : dict or None
         Point sets: the training set's mean and spread of each numeric scalar column and the
         codes of each categorical one (:func:`skcanon.nn._points.scalar_statistics`); the
@@ -142,9 +148,9 @@ class LearnedCanonicalizer(Canonicalizer):
         device = resolve_device(self.device)
         seed = seed_from(self.random_state)
         stats = self._statistics(P, layout)
-        axes = self._axes(y)
+        axes, scorer = self._axes(y), self._image_scorer(layout, y)
         with seeded(seed):
-            network = self._build(layout, stats, axes=axes)
+            network = self._build(layout, stats, axes=axes, scorer=scorer)
         network = network.to(device)
         history, objective, n_epochs, best = [], None, 0, None
         if self._trains:
@@ -161,6 +167,7 @@ class LearnedCanonicalizer(Canonicalizer):
         self.history_, self.objective_ = history, objective
         self.n_epochs_trained_, self.best_epoch_ = n_epochs, best
         self.network_, self.layout_, self.network_axes_ = network, layout, axes
+        self.image_scorer_ = scorer
         return self
 
     def _statistics(self, P, layout):
@@ -184,11 +191,26 @@ class LearnedCanonicalizer(Canonicalizer):
         objective = resolve_objective(self.objective, y)
         return "vectors" if ("prior" in objective or objective == "align") else "moments"
 
-    def _build(self, layout, scalar_stats=None, axes="moments"):
+    def _image_scorer(self, layout, y):
+        """Where pure image networks take their element scores from: a plain CNN over the
+        turned-back copies (``"orbit"``) for the ``"prior"`` objective, where it posed
+        rotated validation images better; the equivariant lifting network (``"lifted"``)
+        for the task objectives, ``"align"`` and the frozen network
+        (``benchmarks/choose_image_network.py``, docs/learned.md). ``None`` off images."""
+        from .._training import resolve_objective
+
+        if getattr(layout, "kind", None) != "image" or self._anchored:
+            return None
+        if self._trains and resolve_objective(self.objective, y) == "prior":
+            return "orbit"
+        return "lifted"
+
+    def _build(self, layout, scalar_stats=None, axes="moments", scorer=None):
         from ..nn._factory import build_frame_network
 
         if getattr(layout, "kind", None) != "points":
-            return build_frame_network(self.group, layout, int(self.hidden), anchored=self._anchored)
+            return build_frame_network(self.group, layout, int(self.hidden), anchored=self._anchored,
+                                       scorer=scorer or "lifted")
         return build_frame_network(self.group, layout, int(self.hidden), scalar_stats=scalar_stats,
                                    anchored=self._anchored, axes=axes)
 
@@ -269,8 +291,10 @@ class LearnedCanonicalizer(Canonicalizer):
                 self.device_ = "cpu"
             with seeded(0):
                 # pickled before moment axes existed: the output vectors of then
+                # pickled before orbit scorers existed: the lifting network of then
                 network = self._build(self.layout_, getattr(self, "scalar_stats_", None),
-                                      axes=getattr(self, "network_axes_", "vectors"))
+                                      axes=getattr(self, "network_axes_", "vectors"),
+                                      scorer=getattr(self, "image_scorer_", None))
             if "scalar_stats_" in state or getattr(self.layout_, "kind", None) != "points":
                 network.load_state_dict(weights)
             else:

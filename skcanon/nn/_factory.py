@@ -17,7 +17,8 @@ __all__ = ["build_frame_network"]
 _TRANSLATION, _ROTATION, _PERMUTATION = 0, 1, 3
 
 
-def build_frame_network(group, layout, hidden=64, scalar_stats=None, anchored=False, axes="moments"):
+def build_frame_network(group, layout, hidden=64, scalar_stats=None, anchored=False, axes="moments",
+                        scorer="lifted"):
     """The frame network for ``group`` acting on ``layout``.
 
     Point sets: :class:`~skcanon.nn._points.PointFrameNetwork` for every factor that
@@ -36,13 +37,18 @@ def build_frame_network(group, layout, hidden=64, scalar_stats=None, anchored=Fa
     images, the moments heuristic plus a gated learned correction).
 
     ``axes`` is where pure point networks take their rotation axes from
-    (:class:`~skcanon.nn._points.PointFrameNetwork`: ``"moments"`` or ``"vectors"``).
+    (:class:`~skcanon.nn._points.PointFrameNetwork`: ``"moments"`` or ``"vectors"``);
+    ``scorer`` where pure image networks take their element scores from
+    (``"lifted"``: :func:`skcanon.nn._images.build_image_network`, the equivariant
+    networks; ``"orbit"``: :func:`skcanon.nn._orbit_images.build_orbit_image_network`).
 
     Raises
     ------
     ValueError
         When no network family handles the group on this layout.
     """
+    if scorer not in ("lifted", "orbit"):
+        raise ValueError(f"scorer must be 'lifted' or 'orbit'; got {scorer!r}.")
     kind = getattr(layout, "kind", None)
     if kind == "image" and anchored:
         from ..groups import get_group
@@ -54,6 +60,10 @@ def build_frame_network(group, layout, hidden=64, scalar_stats=None, anchored=Fa
             raise ValueError(f"No anchored image network for group {group.name!r}: method='anchored' anchors "
                              "the moments heuristic of C_n ('C4', 'C8'), D_n ('D4') and 'SO2' on images.")
         return AnchoredImageFrame(group, layout, hidden)
+    if kind == "image" and scorer == "orbit":
+        from ._orbit_images import build_orbit_image_network
+
+        return build_orbit_image_network(group, layout, hidden)
     if kind == "image":
         from ._images import build_image_network
 

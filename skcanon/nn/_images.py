@@ -284,17 +284,64 @@ class _FibreConv(torch.nn.Module):
 # --------------------------------------------------------------------------------------------
 # networks
 # --------------------------------------------------------------------------------------------
-class _LiftedImageNetwork(FrameNetwork):
-    """Shared trunk: normalise, mask, pool, steerable lifting convolution, spatial pooling."""
+class _ImageNetworkBase(FrameNetwork):
+    """What every image network shares: the group's rotation steps, the input check and the
+    input step (steps 1–2 of the module notes: pool, normalise, mask)."""
 
-    def __init__(self, group, layout, hidden, kernel_size, n_rot, dihedral, seed):
+    def __init__(self, group, layout, hidden, n_rot, dihedral):
         super().__init__(group, layout, hidden)
-        self.kernel_size = int(kernel_size)
         self.n_rot = int(n_rot)
         self.dihedral = bool(dihedral)
         self.order = self.n_rot * (2 if dihedral else 1)
         shape = getattr(layout, "shape", None)
         self.in_channels = int(shape[0]) if shape is not None else 1
+        self._mask_cache = {}
+
+    def _check(self, x):
+        if not torch.is_tensor(x) or x.ndim != 4:
+            raise ValueError(
+                "x must be a float tensor of shape (n_samples, C, H, W) (the image layout's "
+                f"working array); got {type(x).__name__} with shape {tuple(getattr(x, 'shape', ()))}.")
+        if x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"x has {x.shape[1]} channels, but this network was built for {self.in_channels} "
+                f"(layout {self.layout!r}).")
+        if not torch.is_floating_point(x):
+            x = x.float()
+        return x
+
+    def _input_mask(self, hp, wp, device, dtype):
+        """The smooth disk of the (pooled) input grid ``(hp, wp)``, cached."""
+        key = ("input", hp, wp, str(device), dtype)
+        mask = self._mask_cache.get(key)
+        if mask is None:
+            with torch.inference_mode(False):  # see _LiftedImageNetwork._masks
+                mask = torch.as_tensor(_disk(hp, wp, margin=_IN_MARGIN, softness=_IN_SOFT), dtype=dtype,
+                                       device=device)
+            self._mask_cache[key] = mask
+        return mask
+
+    def normalised(self, x):
+        """Steps 1–2: ``x`` ``(n, C, H, W)`` average-pooled by 2 (sides ≥ 12, blocks placed
+        symmetrically about the centre), divided by its root-mean-square intensity (a blank
+        image stays blank) and multiplied by the input disk: ``(n, C, h', w')``."""
+        x = self._check(x)
+        h, w = x.shape[-2:]
+        if min(h, w) >= 12:
+            kh, kw = (2 if h % 2 == 0 else 3), (2 if w % 2 == 0 else 3)
+            x = F.avg_pool2d(x, (kh, kw), stride=2)
+        mask = self._input_mask(x.shape[-2], x.shape[-1], x.device, x.dtype)
+        rms = safe_sqrt(x.square().mean(dim=(1, 2, 3), keepdim=True))
+        return x * mask / (rms + 1e-6)
+
+
+class _LiftedImageNetwork(_ImageNetworkBase):
+    """Shared trunk of the equivariant networks: steerable lifting convolution of the
+    normalised input, spatial pooling per group element."""
+
+    def __init__(self, group, layout, hidden, kernel_size, n_rot, dihedral, seed):
+        super().__init__(group, layout, hidden, n_rot, dihedral)
+        self.kernel_size = int(kernel_size)
         self.channels = max(2, self.hidden // CHANNEL_DIVISOR)
         # per channel: mean, RMS and the oriented poolings
         self.n_features = self.channels * (2 + _n_pooling_basis())
@@ -313,7 +360,6 @@ class _LiftedImageNetwork(FrameNetwork):
             torch.randn(self.channels, self.in_channels, n_basis, generator=generator)
             * math.sqrt(2.0 / (self.in_channels * n_basis)))
         self.bias = torch.nn.Parameter(torch.full((self.channels,), -0.1))
-        self._mask_cache = {}
 
     # -- filters ------------------------------------------------------------------------------
     def filters(self):
@@ -344,9 +390,8 @@ class _LiftedImageNetwork(FrameNetwork):
             # symmetric padding keeps the grid centred, so equivariance is kept
             pad = self.kernel_size // 2
             ho, wo = hp + 2 * pad - self.kernel_size + 1, wp + 2 * pad - self.kernel_size + 1
-            inp = _disk(hp, wp, margin=_IN_MARGIN, softness=_IN_SOFT)
+            inp = self._input_mask(hp, wp, device, dtype)
             pool = _disk(ho, wo, margin=_POOL_MARGIN, softness=_POOL_SOFT)
-            inp = torch.as_tensor(inp, dtype=dtype, device=device)
             pool = torch.as_tensor(pool, dtype=dtype, device=device)
             oriented = np.stack([
                 _oriented_pooling_basis(ho, wo, 2 * np.pi * (e % self.n_rot) / self.n_rot, e >= self.n_rot)
@@ -355,31 +400,15 @@ class _LiftedImageNetwork(FrameNetwork):
             self._mask_cache[key] = (inp, pool / pool.sum(), pad, oriented)
         return self._mask_cache[key]
 
-    def _check(self, x):
-        if not torch.is_tensor(x) or x.ndim != 4:
-            raise ValueError(
-                "x must be a float tensor of shape (n_samples, C, H, W) (the image layout's "
-                f"working array); got {type(x).__name__} with shape {tuple(getattr(x, 'shape', ()))}.")
-        if x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"x has {x.shape[1]} channels, but this network was built for {self.in_channels} "
-                f"(layout {self.layout!r}).")
-        if not torch.is_floating_point(x):
-            x = x.float()
-        return x
-
     def lifted_maps(self, x):
         """Steps 1–3: the pooled, normalised, masked input ``(n, C, h', w')`` and the lifted
         response maps ``(n, order, channels, h'·w')`` (one map per group element and channel,
         on the same grid)."""
         x = self._check(x)
-        n, c, h, w = x.shape
-        if min(h, w) >= 12:
-            kh, kw = (2 if h % 2 == 0 else 3), (2 if w % 2 == 0 else 3)
-            x = F.avg_pool2d(x, (kh, kw), stride=2)
-        mask_in, _, pad, _ = self._masks(h, w, x.device, x.dtype)
-        rms = safe_sqrt(x.square().mean(dim=(1, 2, 3), keepdim=True))
-        x = x * mask_in / (rms + 1e-6)
+        h, w = x.shape[-2:]
+        _, _, pad, _ = self._masks(h, w, x.device, x.dtype)
+        x = self.normalised(x)
+        n, c = x.shape[:2]
         W = self.filters().to(x.dtype)
         W = W.reshape(self.order * self.channels, c, self.kernel_size, self.kernel_size)
         bias = self.bias.to(x.dtype).repeat(self.order)
@@ -424,14 +453,23 @@ def element_prior_loss(s, elements=None):
     return F.cross_entropy(s, torch.as_tensor(elements, dtype=torch.long, device=s.device))
 
 
-def straight_through_canonical(group, s, x, temperature=1.0):
+def turned_back_copies(group, x, order):
+    """Every image turned back by every element, ``(|G|, n, C, H, W)``: copy ``k`` is
+    ``group.act(inverse(k), x)`` (the candidate canonical form for frame ``k``)."""
+    n = x.shape[0]
+    inv = group.inverse(np.arange(order))
+    return torch.stack([act_on_images(group, np.full(n, inv[e]), x) for e in range(order)])
+
+
+def straight_through_canonical(group, s, x, temperature=1.0, copies=None):
     """Straight-through canonical images from scores ``s`` ``(n, |G|)`` over a finite group:
     the hard value of the (tolerant) argmax element, the gradient of the softmax-weighted
-    mixture of every inversely moved copy."""
+    mixture of every inversely moved copy (``copies``: :func:`turned_back_copies` of ``x``,
+    when the caller has them already)."""
     p = torch.softmax(s / temperature, dim=1)
     n, order = x.shape[0], s.shape[1]
-    inv = group.inverse(np.arange(order))
-    copies = torch.stack([act_on_images(group, np.full(n, inv[e]), x) for e in range(order)])  # (G, n, C, H, W)
+    if copies is None:
+        copies = turned_back_copies(group, x, order)
     soft = torch.einsum("ng,gnchw->nchw", p, copies)
     hard = copies[_tolerant_argmax(s.detach()), torch.arange(n, device=x.device)]
     return hard + soft - soft.detach()
@@ -450,55 +488,9 @@ def _pooled_size(s):
     return s // 2 if s % 2 == 0 else (s - 3) // 2 + 1
 
 
-class GroupConvImageNetwork(_LiftedImageNetwork):
-    """C_n / D_n canonicalization network for images (one score per group element).
-
-    Parameters
-    ----------
-    group : CyclicGroup or DihedralGroup
-    layout : ImageLayout
-        Its ``shape`` fixes the number of channels (``None``: one channel).
-    hidden : int, default=64
-        Width: ``max(2, hidden // 4)`` channels per group element (16 for the default), so
-        the lifted representation has ``|G|·hidden/4`` maps.
-    kernel_size : int, default=7
-        Side of the (disk-shaped) lifting filters, applied after downsampling by 2.
-    temperature : float, default=1.0
-        Softmax temperature of :meth:`soft_canonicalize`.
-    seed : int or None, default=None
-        Seed of the weight initialisation; ``None`` draws it from torch's global generator
-        (so ``torch.manual_seed`` makes construction reproducible).
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skcanon.groups import CyclicGroup
-    >>> from skcanon.layouts import ImageLayout
-    >>> from skcanon.nn._images import build_image_network
-    >>> net = build_image_network(CyclicGroup(4), ImageLayout((28, 28)), hidden=32)
-    >>> x = torch.rand(5, 1, 28, 28)
-    >>> x_canon, frames = net.canonicalize(x)
-    >>> x_canon.shape, frames.shape
-    (torch.Size([5, 1, 28, 28]), torch.Size([5]))
-    """
-
-    def __init__(self, group, layout, hidden=64, kernel_size=7, temperature=1.0, seed=None):
-        steps = planar_steps(group)
-        if steps is None:
-            raise TypeError(f"GroupConvImageNetwork handles finite rotation/mirror groups of images "
-                            f"(C_n, D_n); got {group.name!r}.")
-        seed = _seed(seed)
-        super().__init__(group, layout, hidden, kernel_size, steps[0], steps[1], seed)
-        self.temperature = float(temperature)
-        index = _cayley_index(group, self.order)
-        generator = torch.Generator().manual_seed(_seed(seed) + 1)
-        self.mix = _FibreConv(index, self.n_features, self.channels, generator)
-        self.head = _FibreConv(index, self.channels, 1, generator)
-
-    def scores(self, x):
-        """One score per group element, ``(n, |G|)``; ``scores(g·x)[k] = scores(x)[g⁻¹k]``."""
-        f = self.features(x)
-        return self.head(F.leaky_relu(self.mix(f), _SLOPE))[:, 0]
+class _ElementReadout:
+    """Frames, canonical forms and prior of C_n/D_n networks from their per-element scores
+    (``self.scores(x)`` ``(n, |G|)``, shifting by the regular representation)."""
 
     def frames(self, x):
         """Argmax element per sample, ``(n,)`` int64 tensor.
@@ -545,43 +537,12 @@ class GroupConvImageNetwork(_LiftedImageNetwork):
         return act_on_images(self.group, g, x), torch.as_tensor(g, device=x.device)
 
 
-class SO2ImageNetwork(_LiftedImageNetwork):
-    """SO(2) canonicalization network for images: a continuous angle per sample.
+class _AngleReadout:
+    """The SO(2) angle readout from per-orientation scores (``self.orientation_scores(x)``
+    ``(n, n_rot)``, at the angles ``2πk/n_rot``): an axis from their second circular harmonic,
+    its direction from the first (see the module notes)."""
 
-    The lifted features at ``n_orientations`` filter angles are combined over channels into
-    one score per orientation; the second Fourier coefficient of the scores gives an axis
-    and the first one its direction (see the module notes). Frames are ``(n, 2, 2)``
-    rotation matrices (skcanon's SO(2) element format).
-
-    Parameters
-    ----------
-    group : OrthogonalGroup
-        ``OrthogonalGroup(2, special=True)``.
-    layout : ImageLayout
-    hidden : int, default=64
-        Width: ``max(2, hidden // 4)`` channels per orientation (16 for the default).
-    kernel_size : int, default=7
-    n_orientations : int, default=8
-        Number of sampled filter orientations, at least 5 (the second harmonic needs them);
-        a multiple of 4 keeps quarter turns exact.
-    seed : int or None, default=None
-        As for :class:`GroupConvImageNetwork`.
-    """
-
-    def __init__(self, group, layout, hidden=64, kernel_size=7, n_orientations=8, seed=None):
-        if not isinstance(n_orientations, (int, np.integer)) or isinstance(n_orientations, bool) \
-                or n_orientations < 5:
-            raise ValueError(f"n_orientations must be an int >= 5 (the axis is read from the second "
-                             f"harmonic of the orientation scores); got {n_orientations!r}.")
-        seed = _seed(seed)
-        super().__init__(group, layout, hidden, kernel_size, n_orientations, False, seed)
-        generator = torch.Generator().manual_seed(seed + 1)
-        # a group convolution over the sampled orientations (exactly equivariant for their
-        # steps, approximately in between) gives the readout a nonlinear view of the features
-        index = _cayley_index(CyclicGroup(self.n_rot), self.n_rot)
-        self.mix = _FibreConv(index, self.n_features, self.channels, generator)
-        width = self.n_features + self.channels
-        self.readout = torch.nn.Parameter(torch.randn(width, generator=generator) / math.sqrt(width))
+    def _register_phasor(self):
         theta = 2 * np.pi * np.arange(self.n_rot) / self.n_rot
         # first and second circular harmonics over the sampled orientations, snapped so that
         # quarter turns permute them exactly
@@ -597,12 +558,6 @@ class SO2ImageNetwork(_LiftedImageNetwork):
                 "its angle from the first harmonic only; the current one also reads an axis from the "
                 "second. Fit the canonicalizer again.")
         super().__setstate__(state)
-
-    def orientation_scores(self, x):
-        """One score per sampled orientation ``(n, n_orientations)``; shifts with rotations."""
-        f = self.features(x)
-        f = torch.cat([f, F.leaky_relu(self.mix(f), _SLOPE)], dim=1)
-        return torch.einsum("ncg,c->ng", f, self.readout.to(f.dtype))
 
     def harmonics(self, x):
         """First and second circular harmonics of the orientation scores, ``(n, 2)`` each.
@@ -697,6 +652,101 @@ class SO2ImageNetwork(_LiftedImageNetwork):
         return rotate_images(x, ang), torch.as_tensor(ang, dtype=x.dtype, device=x.device)
 
 
+class GroupConvImageNetwork(_ElementReadout, _LiftedImageNetwork):
+    """C_n / D_n canonicalization network for images (one score per group element).
+
+    Parameters
+    ----------
+    group : CyclicGroup or DihedralGroup
+    layout : ImageLayout
+        Its ``shape`` fixes the number of channels (``None``: one channel).
+    hidden : int, default=64
+        Width: ``max(2, hidden // 4)`` channels per group element (16 for the default), so
+        the lifted representation has ``|G|·hidden/4`` maps.
+    kernel_size : int, default=7
+        Side of the (disk-shaped) lifting filters, applied after downsampling by 2.
+    temperature : float, default=1.0
+        Softmax temperature of :meth:`soft_canonicalize`.
+    seed : int or None, default=None
+        Seed of the weight initialisation; ``None`` draws it from torch's global generator
+        (so ``torch.manual_seed`` makes construction reproducible).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skcanon.groups import CyclicGroup
+    >>> from skcanon.layouts import ImageLayout
+    >>> from skcanon.nn._images import build_image_network
+    >>> net = build_image_network(CyclicGroup(4), ImageLayout((28, 28)), hidden=32)
+    >>> x = torch.rand(5, 1, 28, 28)
+    >>> x_canon, frames = net.canonicalize(x)
+    >>> x_canon.shape, frames.shape
+    (torch.Size([5, 1, 28, 28]), torch.Size([5]))
+    """
+
+    def __init__(self, group, layout, hidden=64, kernel_size=7, temperature=1.0, seed=None):
+        steps = planar_steps(group)
+        if steps is None:
+            raise TypeError(f"GroupConvImageNetwork handles finite rotation/mirror groups of images "
+                            f"(C_n, D_n); got {group.name!r}.")
+        seed = _seed(seed)
+        super().__init__(group, layout, hidden, kernel_size, steps[0], steps[1], seed)
+        self.temperature = float(temperature)
+        index = _cayley_index(group, self.order)
+        generator = torch.Generator().manual_seed(_seed(seed) + 1)
+        self.mix = _FibreConv(index, self.n_features, self.channels, generator)
+        self.head = _FibreConv(index, self.channels, 1, generator)
+
+    def scores(self, x):
+        """One score per group element, ``(n, |G|)``; ``scores(g·x)[k] = scores(x)[g⁻¹k]``."""
+        f = self.features(x)
+        return self.head(F.leaky_relu(self.mix(f), _SLOPE))[:, 0]
+
+class SO2ImageNetwork(_AngleReadout, _LiftedImageNetwork):
+    """SO(2) canonicalization network for images: a continuous angle per sample.
+
+    The lifted features at ``n_orientations`` filter angles are combined over channels into
+    one score per orientation; the second Fourier coefficient of the scores gives an axis
+    and the first one its direction (see the module notes). Frames are ``(n, 2, 2)``
+    rotation matrices (skcanon's SO(2) element format).
+
+    Parameters
+    ----------
+    group : OrthogonalGroup
+        ``OrthogonalGroup(2, special=True)``.
+    layout : ImageLayout
+    hidden : int, default=64
+        Width: ``max(2, hidden // 4)`` channels per orientation (16 for the default).
+    kernel_size : int, default=7
+    n_orientations : int, default=8
+        Number of sampled filter orientations, at least 5 (the second harmonic needs them);
+        a multiple of 4 keeps quarter turns exact.
+    seed : int or None, default=None
+        As for :class:`GroupConvImageNetwork`.
+    """
+
+    def __init__(self, group, layout, hidden=64, kernel_size=7, n_orientations=8, seed=None):
+        if not isinstance(n_orientations, (int, np.integer)) or isinstance(n_orientations, bool) \
+                or n_orientations < 5:
+            raise ValueError(f"n_orientations must be an int >= 5 (the axis is read from the second "
+                             f"harmonic of the orientation scores); got {n_orientations!r}.")
+        seed = _seed(seed)
+        super().__init__(group, layout, hidden, kernel_size, n_orientations, False, seed)
+        generator = torch.Generator().manual_seed(seed + 1)
+        # a group convolution over the sampled orientations (exactly equivariant for their
+        # steps, approximately in between) gives the readout a nonlinear view of the features
+        index = _cayley_index(CyclicGroup(self.n_rot), self.n_rot)
+        self.mix = _FibreConv(index, self.n_features, self.channels, generator)
+        width = self.n_features + self.channels
+        self.readout = torch.nn.Parameter(torch.randn(width, generator=generator) / math.sqrt(width))
+        self._register_phasor()
+
+    def orientation_scores(self, x):
+        """One score per sampled orientation ``(n, n_orientations)``; shifts with rotations."""
+        f = self.features(x)
+        f = torch.cat([f, F.leaky_relu(self.mix(f), _SLOPE)], dim=1)
+        return torch.einsum("ncg,c->ng", f, self.readout.to(f.dtype))
+
 def build_image_network(group, layout, hidden=64, **kwargs):
     """Canonicalization network for ``group`` acting on images in ``layout``.
 
@@ -716,17 +766,25 @@ def build_image_network(group, layout, hidden=64, **kwargs):
     Returns
     -------
     FrameNetwork
-        :class:`GroupConvImageNetwork` or :class:`SO2ImageNetwork`.
+        :class:`GroupConvImageNetwork` or :class:`SO2ImageNetwork`. (The orbit-scored
+        networks are built by :func:`skcanon.nn._orbit_images.build_orbit_image_network`.)
     """
-    group = get_group(group)
-    if getattr(layout, "kind", None) != "image":
-        raise TypeError(f"build_image_network needs an ImageLayout; got layout={layout!r}.")
-    if not isinstance(hidden, (int, np.integer)) or isinstance(hidden, bool) or hidden < 1:
-        raise ValueError(f"hidden must be a positive int, got {hidden!r}.")
+    group = checked_image_network_args("build_image_network", group, layout, hidden)
     if planar_steps(group) is not None:
         return GroupConvImageNetwork(group, layout, hidden, **kwargs)
-    if is_planar_rotation_group(group):
-        return SO2ImageNetwork(group, layout, hidden, **kwargs)
-    raise ValueError(
-        f"No learned image network for group {group.name!r}; supported: C_n ('C4', 'C8'), "
-        "D_n ('D4') and 'SO2'.")
+    return SO2ImageNetwork(group, layout, hidden, **kwargs)
+
+
+def checked_image_network_args(builder, group, layout, hidden):
+    """The group (resolved by :func:`~skcanon.groups.get_group`) once ``layout``, ``hidden``
+    and the group are fit for an image network; clear errors otherwise."""
+    group = get_group(group)
+    if getattr(layout, "kind", None) != "image":
+        raise TypeError(f"{builder} needs an ImageLayout; got layout={layout!r}.")
+    if not isinstance(hidden, (int, np.integer)) or isinstance(hidden, bool) or hidden < 1:
+        raise ValueError(f"hidden must be a positive int, got {hidden!r}.")
+    if planar_steps(group) is None and not is_planar_rotation_group(group):
+        raise ValueError(
+            f"No learned image network for group {group.name!r}; supported: C_n ('C4', 'C8'), "
+            "D_n ('D4') and 'SO2'.")
+    return group
