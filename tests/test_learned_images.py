@@ -194,10 +194,15 @@ def test_canonicalize_uses_skcanon_action(name):
     np.testing.assert_array_equal(xc.numpy(), expected)
 
 
-def test_odd_image_size_and_channels_equivariant():
+@pytest.mark.parametrize("scorer", ["lifted", "orbit"])
+def test_odd_image_size_and_channels_equivariant(scorer):
+    """Both image networks (the orbit-scored one: skcanon.nn._orbit_images)."""
+    from skcanon.nn._factory import build_frame_network
+
     layout = ImageLayout((3, 17, 17))
     group = get_group("D4")
-    net = build_image_network(group, layout, hidden=16, seed=1)
+    torch.manual_seed(1)
+    net = build_frame_network(group, layout, 16, scorer=scorer)
     X = np.random.RandomState(0).rand(20, 3, 17, 17).astype(np.float32)
     g = group.sample(20, random_state=0)
     with torch.no_grad():
@@ -503,24 +508,37 @@ def test_float64_input():
 
 
 # -- bad input -----------------------------------------------------------------------------------
-def test_bad_input_errors():
+def _orbit_builder():
+    from skcanon.nn._orbit_images import build_orbit_image_network
+
+    return build_orbit_image_network
+
+
+@pytest.mark.parametrize("orbit", [False, True])
+def test_bad_input_errors(orbit):
+    """Both image networks (orbit: the orbit-scored ones, skcanon.nn._orbit_images)."""
+    build = _orbit_builder() if orbit else build_image_network
     with pytest.raises(ValueError, match="No learned image network"):
-        build_image_network("SO3", LAYOUT)
+        build("SO3", LAYOUT)
     with pytest.raises(TypeError, match="ImageLayout"):
-        build_image_network("C4", PointLayout(2))
+        build("C4", PointLayout(2))
     with pytest.raises(ValueError, match="hidden"):
-        build_image_network("C4", LAYOUT, hidden=0)
-    net = _net("C4")
+        build("C4", LAYOUT, hidden=0)
+    with pytest.raises(ValueError, match="n_orientations must be an int >= 5"):
+        build("SO2", LAYOUT, n_orientations=4)
+    net = build("C4", LAYOUT, hidden=16, seed=0)
     with pytest.raises(ValueError, match="channels"):
         net.frames(torch.zeros(2, 3, 20, 20))
     with pytest.raises(ValueError, match=r"\(n_samples, C, H, W\)"):
         net.frames(torch.zeros(2, 20, 20))
-    assert isinstance(net, GroupConvImageNetwork)
-    assert isinstance(_net("SO2"), SO2ImageNetwork)
+    if not orbit:
+        assert isinstance(net, GroupConvImageNetwork)
+        assert isinstance(_net("SO2"), SO2ImageNetwork)
 
 
-def test_input_not_modified():
-    net = _net("C8")
+@pytest.mark.parametrize("orbit", [False, True])
+def test_input_not_modified(orbit):
+    net = (_orbit_builder() if orbit else build_image_network)("C8", LAYOUT, hidden=16, seed=0)
     x = torch.from_numpy(_images(0, 4))
     before = x.clone()
     net.canonicalize(x)

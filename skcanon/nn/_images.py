@@ -84,6 +84,11 @@ Images symmetric under a half turn have ``v₁ = 0``: the axis alone decides, an
 direction gives the same canonical image. When ``v₂`` vanishes too (blank images, images
 symmetric under turns by 120° or 90°) the angle is 0, so such images are not canonicalized
 (their canonical form turns with them); when only ``v₂`` vanishes the phase of ``v₁`` is used.
+
+Orbit-scored networks. :mod:`skcanon.nn._orbit_images` scores each element with a plain CNN
+applied to the turned-back image instead of the lifting layer; it shares the input step
+(:meth:`_ImageNetworkBase.normalised`) and the two readouts above (``_ElementReadout``,
+``_AngleReadout``). The learned canonicalizer uses it for the ``"prior"`` objective.
 """
 
 from __future__ import annotations
