@@ -1,6 +1,7 @@
-"""Throughput of the learned image canonicalization networks (skcanon.nn._images).
+"""Throughput of the learned image canonicalization networks (skcanon.nn._images, and the
+orbit-scored networks of skcanon.nn._orbit_images that the ``"prior"`` objective builds).
 
-For C4, C8, D4 and SO(2) on 28×28 single-channel images this measures
+For C4, C8, D4 and SO(2) on 28×28 single-channel images, each network, this measures
 
 * inference throughput of the frames (network forward + argmax / angle), images/s;
 * inference throughput of ``canonicalize`` (frames + skcanon's exact image action), images/s;
@@ -30,6 +31,7 @@ import torch
 from skcanon.groups import get_group
 from skcanon.layouts import ImageLayout
 from skcanon.nn._images import build_image_network
+from skcanon.nn._orbit_images import build_orbit_image_network
 
 
 def smooth_digits(n, size=28, sigma=1.0):
@@ -68,10 +70,11 @@ def shift_rate(net, group, X, layout, seed=0):
     return float(np.mean(hg == group.compose(g, h)))
 
 
-def run(group_name, n, batch, repeats, X_smooth):
+def run(group_name, n, batch, repeats, X_smooth, orbit=False):
     layout = ImageLayout((28, 28))
     group = get_group(group_name)
-    net = build_image_network(group, layout, hidden=64, seed=0)
+    build = build_orbit_image_network if orbit else build_image_network
+    net = build(group, layout, hidden=64, seed=0)
     net.eval()
     rate = shift_rate(net, group, X_smooth, layout) if group_name == "C8" else None
     x = torch.from_numpy(np.resize(X_smooth, (n, 1, 28, 28)))
@@ -102,6 +105,7 @@ def run(group_name, n, batch, repeats, X_smooth):
     t_step = best_time(step, repeats)
     net.eval()
     row = {
+        **({"task": f"{group.name} orbit (prior)"} if orbit else {}),
         "group": group.name,
         "hidden": 64,
         "n_images": n,
@@ -137,8 +141,9 @@ def main(argv=None):
     n, repeats = (1024, 3) if args.quick else (4096, 7)
     X_smooth = smooth_digits(300 if args.quick else 1000)
     _warm_up(X_smooth)
-    rows = [run(g, n, 1024, repeats, X_smooth) for g in ("C4", "C8", "D4", "SO2")]
-    cols = ["group", "frames_images_per_s", "canonicalize_images_per_s", "train_step_images_per_s",
+    rows = [run(g, n, 1024, repeats, X_smooth, orbit=orbit) for orbit in (False, True)
+            for g in ("C4", "C8", "D4", "SO2")]
+    cols = ["task", "group", "frames_images_per_s", "canonicalize_images_per_s", "train_step_images_per_s",
             "odd_45deg_shift_rate", "peak_rss_mb"]
     print(" | ".join(f"{c:>26}" for c in cols))
     for r in rows:

@@ -542,6 +542,13 @@ class _ElementReadout:
         return act_on_images(self.group, g, x), torch.as_tensor(g, device=x.device)
 
 
+def _check_orientations(n_orientations):
+    if not isinstance(n_orientations, (int, np.integer)) or isinstance(n_orientations, bool) \
+            or n_orientations < 5:
+        raise ValueError(f"n_orientations must be an int >= 5 (the axis is read from the second "
+                         f"harmonic of the orientation scores); got {n_orientations!r}.")
+
+
 class _AngleReadout:
     """The SO(2) angle readout from per-orientation scores (``self.orientation_scores(x)``
     ``(n, n_rot)``, at the angles ``2πk/n_rot``): an axis from their second circular harmonic,
@@ -731,10 +738,7 @@ class SO2ImageNetwork(_AngleReadout, _LiftedImageNetwork):
     """
 
     def __init__(self, group, layout, hidden=64, kernel_size=7, n_orientations=8, seed=None):
-        if not isinstance(n_orientations, (int, np.integer)) or isinstance(n_orientations, bool) \
-                or n_orientations < 5:
-            raise ValueError(f"n_orientations must be an int >= 5 (the axis is read from the second "
-                             f"harmonic of the orientation scores); got {n_orientations!r}.")
+        _check_orientations(n_orientations)
         seed = _seed(seed)
         super().__init__(group, layout, hidden, kernel_size, n_orientations, False, seed)
         generator = torch.Generator().manual_seed(seed + 1)

@@ -33,13 +33,13 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..groups._images import rotate_images
-from ._images import (_AngleReadout, _ElementReadout, _ImageNetworkBase, _seed, checked_image_network_args,
-                      is_planar_rotation_group, planar_steps, straight_through_canonical, turned_back_copies)
+from ._images import (_AngleReadout, _check_orientations, _ElementReadout, _ImageNetworkBase, _seed,
+                      checked_image_network_args, is_planar_rotation_group, planar_steps,
+                      straight_through_canonical, turned_back_copies)
 
 __all__ = ["build_orbit_image_network", "OrbitImageNetwork", "OrbitSO2ImageNetwork"]
 
@@ -165,10 +165,7 @@ class OrbitSO2ImageNetwork(_OrbitScoring, _AngleReadout, _ImageNetworkBase):
     """
 
     def __init__(self, group, layout, hidden=64, n_orientations=8, seed=None):
-        if not isinstance(n_orientations, (int, np.integer)) or isinstance(n_orientations, bool) \
-                or n_orientations < 5:
-            raise ValueError(f"n_orientations must be an int >= 5 (the axis is read from the second "
-                             f"harmonic of the orientation scores); got {n_orientations!r}.")
+        _check_orientations(n_orientations)
         if not is_planar_rotation_group(group):
             raise TypeError(f"OrbitSO2ImageNetwork handles SO(2) on images; got {group.name!r}.")
         super().__init__(group, layout, hidden, n_orientations, False)
