@@ -24,7 +24,9 @@ than ``loss`` for either method, so the default stays ``"loss"``.
 The task-head variants (``+stumphead``, ``+gamhead``, ``+protohead``) and trained axis
 signs (``+stsign``) were measured the same way later and not adopted either
 (``docs/_static/results/choose_learned_heads.txt``); ``--signs`` runs the sign diagnostic
-(:func:`sign_diagnostic`).
+(:func:`sign_diagnostic`). The level embeddings of numeric scalar fields (the library's
+default, against ``+nolevels``) were measured on ``rings`` and ``gap`` with ``--n 3000`` and
+adopted (``docs/_static/results/choose_scalar_levels.txt``).
 
 Data the results page never uses the way it does (validation data for this choice):
 
@@ -144,6 +146,8 @@ def _variant(name):
       output vectors (``choose_e2e_frame_axes`` mode ``uniform``);
     * ``+centroid`` (a diagnostic): the pure network's translation is the plain centroid of
       the points (as for the heuristics) instead of its learned softmax-weighted one;
+    * ``+nolevels``: numeric scalar fields are only standardised, never also embedded level by
+      level (``skcanon.nn._points.LEVELS_MAX = 0``: the networks before level embeddings);
     * ``+cat`` (handled in :func:`one_fit`): the layout declares the scalar fields
       categorical (:func:`categorical_layout`);
     * ``+vec``: the pure rotation network's axes are its output vectors, orthonormalized
@@ -223,6 +227,9 @@ def _variant(name):
     from choose_e2e_frame_axes import axes_from, trained_signs
     from choose_image_network import _class_scatter
 
+    levels_max = _points.LEVELS_MAX
+    if "+nolevels" in name:
+        _points.LEVELS_MAX = 0
     if "+centroid" in name:
         _points.PointFrameNetwork._parts = centroid_parts
     if "+lexorder" in name:
@@ -244,6 +251,7 @@ def _variant(name):
     finally:
         _points.PointFrameNetwork._raw_outputs, _permutation.SortFrameNetwork.scores = raw, scores
         _points.PointFrameNetwork._parts = parts
+        _points.LEVELS_MAX = levels_max
 
 
 def _head_modules():

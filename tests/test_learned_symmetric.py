@@ -186,8 +186,53 @@ def test_scalar_statistics_and_encoder():
     z = P[..., 3].ravel()
     assert np.allclose(stats["mean"], [z.mean()]) and np.allclose(stats["scale"], [z.std()])
     enc = ScalarEncoder(LAYOUT_Z, stats).double()
-    out = enc(torch.tensor(P))
+    out = enc(torch.tensor(P)).detach()
     assert np.allclose(out.numpy()[..., 0], (P[..., 3] - z.mean()) / z.std())
+
+
+def test_numeric_scalars_with_few_integer_levels_are_also_embedded():
+    """Atomic numbers 1, 6, 7, 8 keep their standardised value and get a level embedding
+    (one linear feature cannot set 7 apart from both 6 and 8); two levels, non-integers or
+    too many levels do not; the embedding separates what the linear feature cannot."""
+    from skcanon.nn import _points
+
+    P = _molecules()
+    stats = scalar_statistics(P, LAYOUT_Z)
+    assert np.array_equal(stats["levels"][0], [1.0, 6.0, 7.0, 8.0])
+    enc = ScalarEncoder(LAYOUT_Z, stats).double()
+    assert enc.n_out == 1 + 8 and enc.embedded == [3]
+    assert enc.codes(torch.tensor([1.0, 7.0, 9.0, 0.0], dtype=torch.float64), 0).tolist() == [0, 2, 4, 4]
+    out = enc(torch.tensor(P)).detach().numpy()
+    same = P[..., 3] == 7.0
+    assert np.allclose(out[same][:, 1:], out[same][0, 1:])
+    assert not np.allclose(out[P[..., 3] == 6.0][0, 1:], out[same][0, 1:])
+    for values in ([-1.0, 1.0], [0.5, 1.0, 2.0], np.arange(_points.LEVELS_MAX + 1.0)):
+        Q = P.copy()
+        Q[..., 3] = np.resize(values, Q.shape[:2])
+        assert scalar_statistics(Q, LAYOUT_Z)["levels"][0].size == 0, values
+        assert ScalarEncoder(LAYOUT_Z, scalar_statistics(Q, LAYOUT_Z)).n_out == 1
+    # absent points (NaN rows) and NaN values do not count as levels
+    Q = P.copy()
+    Q[0, 0] = np.nan
+    Q[1, 0, 3] = np.nan
+    assert np.array_equal(scalar_statistics(Q, LAYOUT_Z)["levels"][0], [1.0, 6.0, 7.0, 8.0])
+
+
+def test_encoder_from_statistics_without_levels():
+    """Statistics fitted before level embeddings (no ``levels`` key) embed nothing, and an
+    encoder unpickled from before (no ``embedded`` attribute) embeds its categorical columns."""
+    P = _molecules()
+    stats = scalar_statistics(P, LAYOUT_Z)
+    old = {k: v for k, v in stats.items() if k != "levels"}
+    enc = ScalarEncoder(LAYOUT_Z, old)
+    assert enc.n_out == 1 and enc.embedded == []
+    state = pickle.loads(pickle.dumps(enc)).__dict__
+    state.pop("embedded")
+    restored = ScalarEncoder.__new__(ScalarEncoder)
+    restored.__setstate__(state)
+    assert restored.embedded == [] and restored(torch.tensor(P)).shape == (len(P), P.shape[1], 1)
+    with pytest.raises(ValueError, match="numeric scalar columns"):
+        ScalarEncoder(LAYOUT_Z, {**stats, "levels": []})
 
 
 def test_categorical_scalars_are_embedded():

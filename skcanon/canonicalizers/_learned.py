@@ -83,9 +83,11 @@ class LearnedCanonicalizer(Canonicalizer):
         objective, ``"lifted"`` (the equivariant lifting network) otherwise; ``None`` for
         point sets.
     scalar_stats_ : dict or None
-        Point sets: the training set's mean and spread of each numeric scalar column and the
-        codes of each categorical one (:func:`skcanon.nn._points.scalar_statistics`); the
-        networks encode scalar fields with them, so an atom type keeps its meaning.
+        Point sets: the training set's mean and spread of each numeric scalar column, its
+        levels when it has a few integer values (3 to 16: atomic numbers, type codes), and
+        the codes of each categorical one (:func:`skcanon.nn._points.scalar_statistics`); the
+        networks standardise numeric scalars with them and embed levels and codes, so an atom
+        type keeps its meaning.
 
     Notes
     -----

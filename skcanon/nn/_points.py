@@ -206,17 +206,38 @@ def _orthonormal_residual(u, cols, eps, atol=_TINY):
     return r / nr.clamp_min(_TINY)[:, None], bad
 
 
+#: A numeric scalar column whose values in ``fit`` are integers with at least
+#: ``LEVELS_MIN`` and at most ``LEVELS_MAX`` distinct values (atomic numbers, residue or
+#: atom-type codes, small counts) is also embedded, level by level, beside its standardised
+#: value: one linear feature cannot set the middle levels apart from both ends (carbon,
+#: nitrogen and oxygen are 6, 7, 8). Two levels gain nothing from an embedding (a linear
+#: feature of a two-valued column already separates them), hence the minimum of 3.
+#: ``benchmarks/choose_scalar_levels.py`` holds the evidence; ``LEVELS_MAX = 0`` turns it off.
+LEVELS_MIN, LEVELS_MAX = 3, 16
+
+
+def _levels(col):
+    """The sorted distinct values of a numeric column that qualifies for a level embedding
+    (see :data:`LEVELS_MAX`), else an empty array."""
+    if not col.size or not np.all(col == np.round(col)):
+        return np.empty(0)
+    values = np.unique(col)
+    return values if LEVELS_MIN <= len(values) <= LEVELS_MAX else np.empty(0)
+
+
 def scalar_statistics(P, layout):
     """Statistics of the scalar fields of the working array ``P`` seen in ``fit``.
 
     Returns a dict: ``mean`` and ``scale`` (one per numeric scalar column, over present
-    points with finite values; a column without spread gets scale 1) and ``vocab`` (one
-    sorted array of the codes seen per column of the fields declared categorical, i.e.
-    whose layout ``Field`` has a true ``categorical`` attribute).
+    points with finite values; a column without spread gets scale 1), ``levels`` (one
+    array per numeric scalar column: its sorted distinct values when it has few integer
+    levels, :data:`LEVELS_MAX`, else empty) and ``vocab`` (one sorted array of the codes
+    seen per column of the fields declared categorical, i.e. whose layout ``Field`` has a
+    true ``categorical`` attribute).
     """
     P = np.asarray(P, dtype=np.float64)
     present = ~np.isnan(P).all(axis=-1) if P.size else np.zeros(P.shape[:2], bool)
-    mean, scale, vocab = [], [], []
+    mean, scale, levels, vocab = [], [], [], []
     for f in layout.fields:
         if f.kind != "scalar":
             continue
@@ -231,23 +252,26 @@ def scalar_statistics(P, layout):
             sd = float(np.sqrt(np.mean((col - mu) ** 2))) if col.size else 0.0
             mean.append(mu)
             scale.append(sd if np.isfinite(sd) and sd > 1e-12 * max(abs(mu), 1e-300) else 1.0)
+            levels.append(_levels(col))
     return {"mean": np.asarray(mean, dtype=np.float64), "scale": np.asarray(scale, dtype=np.float64),
-            "vocab": vocab}
+            "levels": levels, "vocab": vocab}
 
 
 class ScalarEncoder(nn.Module):
     """Features of a point's scalar fields, with the meaning they had in ``fit``.
 
     Numeric scalar columns are standardised with the training set's mean and spread (not
-    per sample: an atomic number stays an atomic number). Columns of fields declared
-    categorical (``Field.categorical``) are embedded: each code seen in ``fit`` has its own
-    row, codes never seen (and NaN) share an "unknown" row.
+    per sample: an atomic number stays an atomic number); those with a few integer levels in
+    ``fit`` (:data:`LEVELS_MAX`) are also embedded, level by level. Columns of fields
+    declared categorical (``Field.categorical``) are embedded only. Every embedding has one
+    row per value seen in ``fit``; values never seen (and NaN) share an "unknown" row.
 
     Parameters
     ----------
     layout : PointLayout
     stats : dict or None
-        From :func:`scalar_statistics`; ``None`` means mean 0, scale 1 and no known code.
+        From :func:`scalar_statistics`; ``None`` means mean 0, scale 1, no levels and no
+        known code. Statistics without ``levels`` (fitted before level embeddings) embed none.
     embedding_dim : int, default=8
     """
 
@@ -269,13 +293,24 @@ class ScalarEncoder(nn.Module):
         vocab = list(stats.get("vocab", [np.empty(0)] * len(categorical)))
         if len(vocab) != len(categorical):
             raise ValueError("scalar statistics do not match the layout's categorical scalar columns.")
+        levels = list(stats.get("levels", [np.empty(0)] * len(numeric)))
+        if len(levels) != len(numeric):
+            raise ValueError("scalar statistics do not match the layout's numeric scalar columns.")
         self.register_buffer("mean", torch.as_tensor(mean))
         self.register_buffer("scale", torch.as_tensor(scale))
-        self.vocab_sizes = [int(len(v)) for v in vocab]
-        for j, v in enumerate(vocab):
+        # embedded columns: the categorical ones, then the numeric ones with levels
+        self.embedded = categorical + [c for c, v in zip(numeric, levels) if len(v)]
+        tables = vocab + [v for v in levels if len(v)]
+        self.vocab_sizes = [int(len(v)) for v in tables]
+        for j, v in enumerate(tables):
             self.register_buffer(f"vocab{j}", torch.as_tensor(np.asarray(v, dtype=np.float64)))
-        self.embeddings = nn.ModuleList(nn.Embedding(len(v) + 1, int(embedding_dim)) for v in vocab)
-        self.n_out = len(numeric) + len(categorical) * int(embedding_dim)
+        self.embeddings = nn.ModuleList(nn.Embedding(len(v) + 1, int(embedding_dim)) for v in tables)
+        self.n_out = len(numeric) + len(tables) * int(embedding_dim)
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "embedded" not in self.__dict__:  # pickled before level embeddings
+            self.embedded = list(self.categorical)
 
     def codes(self, values, j):
         """Row index of each value in embedding ``j`` (the last row: unknown)."""
@@ -293,7 +328,7 @@ class ScalarEncoder(nn.Module):
         if self.numeric:
             cols = x0[..., self.numeric]
             parts.append((cols - self.mean.to(x0.dtype)) / self.scale.to(x0.dtype))
-        for j, c in enumerate(self.categorical):
+        for j, c in enumerate(self.embedded):
             parts.append(self.embeddings[j](self.codes(x0[..., c], j)).to(x0.dtype))
         if not parts:
             return x0[..., :0]
