@@ -69,6 +69,10 @@ draws its images from the training subset), with the loader and classifier of
   canonicalizer, exhaustive over a finite group): a deeper view of the image than the
   shipped single lifting layer, for the price of one CNN pass per element. The readouts
   (argmax, circular harmonics) and objectives are the shipped ones.
+* ``orbit align`` and ``orbit supervised`` (rotated training, pure ``learned``): the
+  library's orbit-scored network (:mod:`skcanon.nn._orbit_images`, shipped for the prior)
+  with ``objective="align"`` (canonical images pulled towards a learned template, no
+  labels) or with the shipped ``"supervised"`` objective, instead of the equivariant network.
 
 Every variant trains the learned canonicalizer of the settings of ``benchmarks/experiments/
 images.py`` with the library's defaults (only the objective set: ``supervised`` on rotated
@@ -447,6 +451,22 @@ def _orbit_cnn():
         yield
 
 
+@contextlib.contextmanager
+def _library_orbit():
+    """The library's orbit-scored network (:mod:`skcanon.nn._orbit_images`, shipped for the
+    prior) for every objective of a pure learned image canonicalizer."""
+    from skcanon.canonicalizers import _learned
+
+    original = _learned.LearnedCanonicalizer._image_scorer
+
+    def scorer(self, layout, y):
+        chosen = original(self, layout, y)
+        return "orbit" if chosen == "lifted" and self._trains else chosen
+
+    with _patched(_learned.LearnedCanonicalizer, _image_scorer=scorer):
+        yield
+
+
 #: variant name → what it changes (the first two are the width comparison)
 VARIANTS = {
     "8 channels": Variant(divisor=8),
@@ -468,6 +488,8 @@ VARIANTS = {
     "anchored axis": Variant(method="anchored", patch=_anchored_axis, groups=("SO2",)),
     "moment axis": Variant(patch=_moment_axis, groups=("SO2",)),
     "orbit CNN": Variant(patch=_orbit_cnn),
+    "orbit align": Variant(patch=_library_orbit, objectives=(("rotated", "align"),), settings=("rotated",)),
+    "orbit supervised": Variant(patch=_library_orbit, settings=("rotated",)),
 }
 
 
