@@ -409,15 +409,13 @@ class _LiftedImageNetwork(_ImageNetworkBase):
         """Steps 1–3: the pooled, normalised, masked input ``(n, C, h', w')`` and the lifted
         response maps ``(n, order, channels, h'·w')`` (one map per group element and channel,
         on the same grid)."""
-        x = self._check(x)
-        h, w = x.shape[-2:]
-        _, _, pad, _ = self._masks(h, w, x.device, x.dtype)
-        x = self.normalised(x)
+        x = self.normalised(x)  # checks the input
         n, c = x.shape[:2]
         W = self.filters().to(x.dtype)
         W = W.reshape(self.order * self.channels, c, self.kernel_size, self.kernel_size)
         bias = self.bias.to(x.dtype).repeat(self.order)
-        f = F.leaky_relu_(F.conv2d(x, W, bias, padding=pad), _SLOPE)
+        # "same" padding, as the masks of _masks assume
+        f = F.leaky_relu_(F.conv2d(x, W, bias, padding=self.kernel_size // 2), _SLOPE)
         return x, f.reshape(n, self.order, self.channels, f.shape[-2] * f.shape[-1])
 
     def features(self, x):
