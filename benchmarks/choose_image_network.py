@@ -546,7 +546,8 @@ def one_fit(name, group, setting, data, seed):
     if variant.method == "moments":
         return row
     network = info.network_
-    row.update(channels=getattr(network, "net", network).channels, epochs=len(info.history_),
+    row.update(channels=getattr(getattr(network, "net", network), "channels", None),  # None: orbit-scored
+               scorer=getattr(info, "image_scorer_", None), epochs=len(info.history_),
                best_epoch=info.best_epoch_)
     if variant.method == "anchored":
         # how far training moved from the heuristic: the gain, and the share of validation

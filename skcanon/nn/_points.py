@@ -212,7 +212,8 @@ def _orthonormal_residual(u, cols, eps, atol=_TINY):
 #: value: one linear feature cannot set the middle levels apart from both ends (carbon,
 #: nitrogen and oxygen are 6, 7, 8). Two levels gain nothing from an embedding (a linear
 #: feature of a two-valued column already separates them), hence the minimum of 3.
-#: ``benchmarks/choose_scalar_levels.py`` holds the evidence; ``LEVELS_MAX = 0`` turns it off.
+#: Evidence: ``docs/_static/results/choose_scalar_levels.txt`` (``benchmarks/choose_learned_selection.py``,
+#: variant ``+nolevels``); ``LEVELS_MAX = 0`` turns it off.
 LEVELS_MIN, LEVELS_MAX = 3, 16
 
 
