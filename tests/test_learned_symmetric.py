@@ -67,19 +67,33 @@ SHAPES = {d: _shapes(d) for d in (2, 3)}
 _FITTED = {}
 
 
-def fitted(group, d, method, m):
-    key = (group, method, m)
+#: the levels of an atomic-number-like scalar field, which the networks embed
+_LEVELS = np.array([1.0, 6.0, 7.0, 8.0])
+
+
+def fitted(group, d, method, m, levels=False):
+    """A network fitted on 48 generic clouds of ``m`` points; with ``levels``, each point also
+    carries a scalar with the levels 1, 6, 7, 8, so the scalar encoder embeds them."""
+    key = (group, method, m, levels)
     if key not in _FITTED:
-        X = np.random.default_rng(0).normal(size=(48, m * d))
-        y = (X[:, 0] > 0).astype(int)
+        rs = np.random.default_rng(0)
+        P = rs.normal(size=(48, m, d))
         kw = dict(hidden=16, random_state=0)
+        if levels:
+            P = np.concatenate([P, rs.choice(_LEVELS, size=(48, m, 1))], axis=2)
+            kw["layout"] = PointLayout(d, [("pos", "position", d), ("Z", "scalar", 1)])
+        else:
+            kw["n_dims"] = d
+        X, y = P.reshape(48, -1), (P[:, 0, 0] > 0).astype(int)
         if method != "random":
             kw.update(max_epochs=2, early_stopping=False, lr=3e-3)
         if method == "align":  # no y: the output vectors' axes (the others: moment axes)
-            canon = CanonicalizerTransformer(group=group, method="learned", n_dims=d, objective="align", **kw)
-            _FITTED[key] = canon.fit(X)
+            canon = CanonicalizerTransformer(group=group, method="learned", objective="align", **kw).fit(X)
         else:
-            _FITTED[key] = CanonicalizerTransformer(group=group, method=method, n_dims=d, **kw).fit(X, y)
+            canon = CanonicalizerTransformer(group=group, method=method, **kw).fit(X, y)
+        if levels:
+            assert np.array_equal(canon.canonicalizer_.scalar_stats_["levels"][0], _LEVELS)
+        _FITTED[key] = canon
     return _FITTED[key]
 
 
@@ -87,28 +101,37 @@ def rel(a, b):
     return np.max(np.abs(a - b)) / np.max(np.abs(a))
 
 
-def _check_shape(group, d, method, name, dtype, seed):
-    S = SHAPES[d][name]
-    m = len(S)
-    canon = fitted(group, d, method, m)
-    G, L = get_group(group), PointLayout(d)
-    P = np.repeat(S[None] * 1.7 + 0.3, 3, axis=0)
-    moved = [G.act(G.sample(3, random_state=seed + k, n_points=m), P, L) for k in range(2)]
+def _check_shape(group, d, method, name, dtype, seed, Z=None):
+    """Three copies of a shape (with the scalars ``Z`` per point, if given) in two random
+    poses of ``group`` give the same finite canonical forms (float64: 1e-9 relative,
+    float32: 1e-3)."""
+    S = SHAPES[d][name] * 1.7 + 0.3
+    canon = fitted(group, d, method, len(S), levels=Z is not None)
+    rows = S if Z is None else np.concatenate([S, Z[:, None]], axis=1)
+    G, P = get_group(group), np.repeat(rows[None], 3, axis=0)
+    moved = [G.act(G.sample(3, random_state=seed + k, n_points=len(S)), P, canon.layout_) for k in range(2)]
     A, B = (canon.transform(Q.reshape(3, -1).astype(dtype)).astype(np.float64) for Q in moved)
     assert np.isfinite(A).all()
-    assert rel(A, B) <= (1e-9 if dtype == np.float64 else 1e-3), (group, method, name)
+    assert rel(A, B) <= (1e-9 if dtype == np.float64 else 1e-3), (group, method, name, Z)
 
 
+@pytest.mark.parametrize("levels", [False, True])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("method", ["random", "learned", "align"])
 @pytest.mark.parametrize("group,d", GROUPS)
 @settings(max_examples=4, deadline=None)
 @given(data=st.data())
-def test_symmetric_shapes_invariant(group, d, method, dtype, data):
-    """Regular polygons/polyhedra, planar, collinear and repeated points: invariant forms."""
+def test_symmetric_shapes_invariant(group, d, method, dtype, levels, data):
+    """Regular polygons/polyhedra, planar, collinear and repeated points: invariant forms.
+    With ``levels`` each point also carries a level-embedded scalar: one level for every
+    point (the symmetry kept) or levels drawn per point (part of it broken)."""
     name = data.draw(st.sampled_from(sorted(SHAPES[d])))
     seed = data.draw(st.integers(0, 10_000))
-    _check_shape(group, d, method, name, dtype, seed)
+    m = len(SHAPES[d][name])
+    Z = None if not levels else data.draw(st.one_of(
+        st.sampled_from(_LEVELS).map(lambda z: np.full(m, z)),
+        st.lists(st.sampled_from(_LEVELS), min_size=m, max_size=m).map(np.array)))
+    _check_shape(group, d, method, name, dtype, seed, Z)
 
 
 @pytest.mark.parametrize("group", ["SE3", "E3", "SE3xS_n"])
