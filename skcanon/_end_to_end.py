@@ -38,12 +38,12 @@ from torch import nn  # noqa: E402
 
 from ._end_to_end_images import ImageInvariantModule  # noqa: E402
 from ._threads import limited_threads  # noqa: E402
-from ._validation import _coerce, check_device  # noqa: E402
+from ._validation import _coerce_full, check_device  # noqa: E402
 from .groups import get_group, haar_orthogonal  # noqa: E402
 from .layouts import ImageLayout, PointLayout, as_layout  # noqa: E402
 from .nn._factory import build_frame_network  # noqa: E402
 from .nn._message_passing import MessagePassingBackbone  # noqa: E402
-from .nn._points import handles_rigid_motions, move_back, present_mask  # noqa: E402
+from .nn._points import handles_rigid_motions, move_back, present_mask, scalar_statistics  # noqa: E402
 from .nn._symmetrize import FrameDistribution, check_noise_scale  # noqa: E402
 from .nn._torch import InterruptRaisingMixin, seed_from, seeded, set_precision  # noqa: E402
 
@@ -128,11 +128,19 @@ class EquivariantModule(nn.Module):
     noise_scale : float, default=0.2
         Standard deviation of the noise ``ε``, relative to each geometric field's spread
         in the sample (``frame="symmetrize"`` only).
+    scalar_stats : dict or None, default=None
+        Statistics of the layout's scalar fields in the training data (set by ``fit``
+        from ``X``; :func:`~skcanon.nn._points.scalar_statistics`): the frame network
+        standardises numeric scalar fields with them, embeds those with a few integer
+        levels, and embeds categorical fields by the codes seen in ``fit``, as the frame
+        networks of :class:`~skcanon.CanonicalizerTransformer` do. ``None``: scalars enter
+        as they are and categorical codes all look alike (unknown). The backbone reads the
+        scalar columns as they are.
     """
 
     def __init__(self, group="SE3", n_dims=3, n_points=1, n_outputs=3, target_kind="position", hidden=64,
                  backbone_hidden=128, layout=None, backbone="mlp", backbone_layers=None, frame="learned",
-                 n_samples=1, n_samples_predict=16, noise_scale=0.2):
+                 n_samples=1, n_samples_predict=16, noise_scale=0.2, scalar_stats=None):
         super().__init__()
         self.group = get_group(group)
         if not (handles_rigid_motions(self.group) and self.group.rotates):
@@ -163,11 +171,13 @@ class EquivariantModule(nn.Module):
                              f"got {n_outputs}.")
         self.frame_net = self.distribution = None
         if frame in ("learned", "anchored"):
-            self.frame_net = build_frame_network(self.group, self.layout, hidden, anchored=frame == "anchored")
+            self.frame_net = build_frame_network(self.group, self.layout, hidden, scalar_stats=scalar_stats,
+                                                 anchored=frame == "anchored")
         elif frame == "symmetrize":
             # the symmetrization was measured with the output vectors' frames (its noise, not
             # the axes' stability, is what it relies on); moment axes are not measured there
             self.distribution = FrameDistribution(build_frame_network(self.group, self.layout, hidden,
+                                                                      scalar_stats=scalar_stats,
                                                                       axes="vectors"), noise_scale)
         if backbone == "mlp":
             self.backbone = nn.Sequential(nn.Linear(n_points * self.layout.width, backbone_hidden), nn.SiLU(),
@@ -268,14 +278,14 @@ class InvariantModule(EquivariantModule):
 
     def __init__(self, group="SE3", n_dims=3, n_points=1, n_classes=2, hidden=64, backbone_hidden=128,
                  layout=None, backbone="mlp", backbone_layers=None, frame="learned", n_samples=1,
-                 n_samples_predict=16, noise_scale=0.2):
+                 n_samples_predict=16, noise_scale=0.2, scalar_stats=None):
         n_classes = _positive_int(n_classes, "n_classes")
         # the parent builds frame network and backbone; outputs are re-sized below
         super().__init__(group=group, n_dims=n_dims, n_points=n_points, n_outputs=n_dims, hidden=hidden,
                          backbone_hidden=backbone_hidden, layout=layout, backbone="mlp",
                          backbone_layers=None if backbone == "message_passing" else backbone_layers,
                          frame=frame, n_samples=n_samples, n_samples_predict=n_samples_predict,
-                         noise_scale=noise_scale)
+                         noise_scale=noise_scale, scalar_stats=scalar_stats)
         if backbone not in BACKBONES:
             raise ValueError(f"module__backbone must be one of {BACKBONES}; got {backbone!r}.")
         self.n_classes, self.n_outputs, self.backbone_kind = n_classes, n_classes, backbone
@@ -327,7 +337,10 @@ _FLOAT32_SAFE = 1e15
 class _EndToEndMixin(InterruptRaisingMixin):
     """Input checks, seeding, thread limits and interrupt safety shared by both estimators."""
 
-    def _as_float32(self, X, name, layout):
+    def _as_float32(self, X, name, layout, categories=None, return_categories=False):
+        """``X`` checked and as float32 (flat). Categorical fields of ``layout`` are encoded with
+        ``categories`` (those of ``fit``), learned from ``X`` when ``None``; with
+        ``return_categories`` the categories used come back too."""
         if scipy.sparse.issparse(X):
             raise TypeError(f"{name} is a sparse matrix; pass a dense array of shape (n_samples, "
                             "n_points * width) (point coordinates are dense).")
@@ -335,7 +348,8 @@ class _EndToEndMixin(InterruptRaisingMixin):
         if dtype is not None and np.dtype(dtype).kind == "c":
             raise ValueError(f"Complex data not supported; {name} must be real, got dtype {dtype}.")
         # None, numeric strings and objects, 2-D/3-D shapes and zero samples as everywhere
-        X = np.asarray(_coerce(X, layout, name)[0])
+        X, _, _, categories = _coerce_full(X, layout, name, categories)
+        X = np.asarray(X)
         if X.dtype.kind == "c":
             raise ValueError(f"Complex data not supported; {name} must be real, got dtype {X.dtype}.")
         if X.ndim == 2 and X.shape[0] == 0:
@@ -356,7 +370,7 @@ class _EndToEndMixin(InterruptRaisingMixin):
             raise ValueError(f"{name} has entries of magnitude up to {peak:.3g}; the "
                              f"networks run in float32 and need |{name}| <= {_FLOAT32_SAFE:.0e}. "
                              "Rescale the data (e.g. to unit scale) first.")
-        return X.astype(np.float32)
+        return (X.astype(np.float32), categories) if return_categories else X.astype(np.float32)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -368,15 +382,39 @@ class _EndToEndMixin(InterruptRaisingMixin):
         return as_layout(params.get("module__layout"), PointLayout(params.get("module__n_dims", 3)))
 
     def _check_X(self, X, layout):
+        """Training point sets: ``(X, categories, scalar_stats)`` — flat float32, the
+        categories of the layout's categorical fields (``None`` without any) and the
+        statistics of its scalar fields (``None`` without any) that the frame network
+        standardises and embeds them with (:func:`~skcanon.nn._points.scalar_statistics`)."""
         if layout.kind != "points":
             raise TypeError(f"module__layout must be a PointLayout (or an ImageLayout for "
                             f"EndToEndEquivariantClassifier); got {layout!r}.")
-        X = self._as_float32(X, "X", layout)
+        X, categories = self._as_float32(X, "X", layout, return_categories=True)
         if X.shape[1] % layout.width:
             raise ValueError(f"X has {X.shape[1]} columns, not a multiple of the {layout.width} columns per "
                              f"point of module__layout ({layout!r}).")
-        layout.check_absent_rows(X.reshape(X.shape[0], -1, layout.width), "X")
-        return X
+        P = X.reshape(X.shape[0], -1, layout.width)
+        layout.check_absent_rows(P, "X")
+        has_scalars = any(f.kind == "scalar" for f in layout.fields)
+        return X, categories, scalar_statistics(P, layout) if has_scalars else None
+
+    def set_params(self, **params):
+        # the statistics describe the fields of the layout they were computed for; a new
+        # layout drops them (skorch rebuilds the module at once; fit computes new ones)
+        if "module__layout" in params and "module__scalar_stats" not in params:
+            params["module__scalar_stats"] = None
+        return super().set_params(**params)
+
+    def _fitted_categories(self):
+        """The categories learned in ``fit`` (``None``: no categorical field, or a model
+        pickled before they were kept)."""
+        return self.__dict__.get("categories_")
+
+    def _keep_categories(self, categories):
+        if categories is None:
+            self.__dict__.pop("categories_", None)
+        else:
+            self.__dict__["categories_"] = categories
 
     def _check_images(self, X, layout, shape=None):
         """Flat float32 images and their ``(C, H, W)`` (resolved from ``X``, or checked against
@@ -509,7 +547,7 @@ class EndToEndEquivariantRegressor(_EndToEndMixin, NeuralNetRegressor):
         if layout.kind != "points":
             raise TypeError(f"EndToEndEquivariantRegressor takes point sets: module__layout must be a "
                             f"PointLayout or None; got {layout!r} (images: EndToEndEquivariantClassifier).")
-        X = self._check_X(X, layout)
+        X, categories, stats = self._check_X(X, layout)
         y = self._as_float32(y, "y", PointLayout(layout.n_dims))
         if y.shape[0] != X.shape[0]:
             raise ValueError(f"y has {y.shape[0]} samples but X has {X.shape[0]}; they must match.")
@@ -522,17 +560,19 @@ class EndToEndEquivariantRegressor(_EndToEndMixin, NeuralNetRegressor):
         if (nan.any(-1) & ~nan.all(-1)).any():
             raise ValueError(f"y contains NaN inside a target point; NaN is only allowed as a whole point "
                              f"({d} columns) marking an absent point, which the loss ignores.")
-        self.set_params(module__n_points=X.shape[1] // layout.width, module__n_outputs=y.shape[1])
+        self.set_params(module__n_points=X.shape[1] // layout.width, module__n_outputs=y.shape[1],
+                        module__scalar_stats=stats)
 
         def fit():
             NeuralNetRegressor.fit(self, X, y, **fit_params)
             self.__dict__["n_features_in_"] = X.shape[1]
+            self._keep_categories(categories)
             return self
 
         return self._guarded_fit(fit, before)
 
     def predict(self, X):
-        X = self._as_float32(X, "X", self._layout())
+        X = self._as_float32(X, "X", self._layout(), self._fitted_categories())
         self._check_fitted_width(X)
         return self._infer_guarded(super().predict, X)
 
@@ -623,7 +663,7 @@ class EndToEndEquivariantClassifier(_EndToEndMixin, NeuralNetClassifier):
         if module is InvariantModule and self._layout().kind == "image":
             module = ImageInvariantModule
         # what fit set for the other kind of input (a refit with another layout) does not apply
-        stale = ("n_points",) if module is ImageInvariantModule else ("image_shape",)
+        stale = ("n_points", "scalar_stats") if module is ImageInvariantModule else ("image_shape",)
         for name in stale:
             kwargs.pop(name, None)
         self.module_ = self.initialized_instance(module, kwargs)
@@ -633,11 +673,11 @@ class EndToEndEquivariantClassifier(_EndToEndMixin, NeuralNetClassifier):
         before = self._snapshot()
         _check_skorch_device(self.device)
         layout = self._layout()
-        image_shape = None
+        image_shape = categories = stats = None
         if layout.kind == "image":
             X, image_shape = self._check_images(X, layout)
         else:
-            X = self._check_X(X, layout)
+            X, categories, stats = self._check_X(X, layout)
         if y is None:
             raise ValueError("EndToEndEquivariantClassifier requires y to be passed, but the target y "
                              "is None.")
@@ -679,12 +719,14 @@ class EndToEndEquivariantClassifier(_EndToEndMixin, NeuralNetClassifier):
         if image_shape is not None:
             self.set_params(module__image_shape=image_shape, module__n_classes=len(labels))
         else:
-            self.set_params(module__n_points=X.shape[1] // layout.width, module__n_classes=len(labels))
+            self.set_params(module__n_points=X.shape[1] // layout.width, module__n_classes=len(labels),
+                            module__scalar_stats=stats)
 
         def fit():
             NeuralNetClassifier.fit(self, X, codes.astype(np.int64), **fit_params)
             self.__dict__["labels_"] = labels
             self.__dict__["n_features_in_"] = X.shape[1]
+            self._keep_categories(categories)
             return self
 
         return self._guarded_fit(fit, before)
@@ -695,7 +737,7 @@ class EndToEndEquivariantClassifier(_EndToEndMixin, NeuralNetClassifier):
         if isinstance(module, ImageInvariantModule):
             X = self._check_images(X, module.layout, module.image_shape)[0]
         else:
-            X = self._as_float32(X, "X", self._layout())
+            X = self._as_float32(X, "X", self._layout(), self._fitted_categories())
             self._check_fitted_width(X)
         return self._infer_guarded(super().predict_proba, X)
 
