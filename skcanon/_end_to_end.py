@@ -509,6 +509,12 @@ class EndToEndEquivariantRegressor(_EndToEndMixin, NeuralNetRegressor):
         Threads for torch, BLAS and OpenMP in ``fit`` and ``predict`` (``None``: one, so
         results do not depend on the machine or the worker count; ``-1``: every core).
 
+    Attributes
+    ----------
+    categories_ : dict of str to ndarray
+        Only for a ``module__layout`` with categorical fields: the categories of each such
+        field seen in ``fit`` (sorted); ``predict`` encodes with them and refuses others.
+
     Notes
     -----
     Ctrl-C during ``fit`` raises ``KeyboardInterrupt`` and puts the estimator back as it was
@@ -611,6 +617,9 @@ class EndToEndEquivariantClassifier(_EndToEndMixin, NeuralNetClassifier):
     classes_ : ndarray of shape (n_classes,)
         The class labels seen in ``fit`` (any labels: ints, strings...); ``predict`` returns
         them and the columns of ``predict_proba`` follow their order.
+    categories_ : dict of str to ndarray
+        Only for a ``module__layout`` with categorical fields: the categories of each such
+        field seen in ``fit`` (sorted); prediction encodes with them and refuses others.
 
     Notes
     -----
