@@ -301,25 +301,15 @@ def _pair_scores(net, x):
     import torch
 
     from skcanon.nn._base import safe_sqrt
-    from skcanon.nn._points import masked_mean, present_mask, rescale_geometry
+    from skcanon.nn._points import masked_mean
 
-    mask = present_mask(x)
-    w = mask.to(x.dtype)
-    xs, _ = rescale_geometry(x, net.geo_columns)
-    x0 = torch.where(mask[..., None], xs, torch.zeros((), dtype=x.dtype, device=x.device))
-    count = w.sum(1).clamp_min(1.0)
-    g = x0[..., net.geo_columns]
-    mu = masked_mean(g, w, count)
-    var = masked_mean((g - mu[:, None]) ** 2 * w[..., None], w, count)
-    spread = torch.zeros_like(var)
-    for cols in net.geo_groups:
-        spread[:, cols] = var[:, cols].sum(-1, keepdim=True).expand(-1, len(cols))
-    z = (g - mu[:, None]) / safe_sqrt(spread)[:, None]
-    feats = torch.cat([z, net.scalars(x0)], -1) if net.scalars.n_out else z
+    mask, w, x0, count = net._present(x)
+    feats = net._point_inputs(x0, w, count)
     h = net.phi(feats * w[..., None])
     ctx = masked_mean(h, w, count)
-    # neighbourhood: radial basis of the pair distances (positions of unit spread per cloud)
-    zp = z[..., net.pair_columns] * w[..., None]
+    # neighbourhood: radial basis of the pair distances (positions of unit spread per cloud,
+    # the first columns of the point inputs)
+    zp = feats[..., net.pair_columns] * w[..., None]
     d2 = ((zp[:, :, None, :] - zp[:, None, :, :]) ** 2).sum(-1)
     d = torch.where(d2 > 0, safe_sqrt(d2), torch.zeros((), dtype=x.dtype, device=x.device))  # (n, m, m)
     centres = torch.linspace(0.0, 2.5, PAIR_RADII, dtype=x.dtype, device=x.device)

@@ -101,13 +101,26 @@ class SortFrameNetwork(FrameNetwork):
 
     def scores(self, x):
         """Per-point scores ``(n, m)`` (permutation-equivariant) and the presence mask."""
+        mask, w, x0, count = self._present(x)
+        if getattr(self, "legacy_standardize", False):
+            return self._legacy_scores(x0, w, count), mask
+        h = self.phi(self._point_inputs(x0, w, count) * w[..., None])
+        ctx = masked_mean(h, w, count)
+        s = self.rho(torch.cat([h, ctx[:, None, :].expand_as(h)], -1))[..., 0]
+        return s, mask
+
+    def _present(self, x):
+        """Presence mask and weights, the input with its geometry rescaled and absent points
+        zeroed, and the number of present points per cloud."""
         mask = present_mask(x)
         w = mask.to(x.dtype)
         xs, _ = rescale_geometry(x, self.geo_columns)
         x0 = torch.where(mask[..., None], xs, torch.zeros((), dtype=x.dtype, device=x.device))
-        count = w.sum(1).clamp_min(1.0)
-        if getattr(self, "legacy_standardize", False):
-            return self._legacy_scores(x0, w, count), mask
+        return mask, w, x0, w.sum(1).clamp_min(1.0)
+
+    def _point_inputs(self, x0, w, count):
+        """Each point's input features: its geometric columns standardized per cloud, then
+        its scalar fields' features."""
         # coordinates standardized per cloud (invariant) so scores do not depend on the units
         g = x0[..., self.geo_columns]
         mu = masked_mean(g, w, count)
@@ -122,11 +135,7 @@ class SortFrameNetwork(FrameNetwork):
         sd = safe_sqrt(spread)
         z = (g - mu[:, None]) / sd[:, None]
         # scalar fields keep the meaning they had in fit (training-set statistics, embeddings)
-        feats = torch.cat([z, self.scalars(x0)], -1) if self.scalars.n_out else z
-        h = self.phi(feats * w[..., None])
-        ctx = masked_mean(h, w, count)
-        s = self.rho(torch.cat([h, ctx[:, None, :].expand_as(h)], -1))[..., 0]
-        return s, mask
+        return torch.cat([z, self.scalars(x0)], -1) if self.scalars.n_out else z
 
     def _legacy_scores(self, x0, w, count):
         """Scores of models saved before scalar fields kept their meaning: every column,
