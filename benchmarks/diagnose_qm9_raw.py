@@ -20,8 +20,10 @@ molecules for testing):
 * ``pca+sort`` and ``learned`` (``E3xS_n``): the page's canonicalizer rows, on randomly
   posed and shuffled molecules (they are invariant, so only the random draw differs).
 
-Learned canonicalizers use every option at its default (supervised on the gap). Prints a
-table of MAE (eV) means ± sd over seeds and one JSON line per fit.
+Learned canonicalizers use every option at its default (supervised on the gap);
+``--variant`` runs them as a network variant of ``choose_learned_selection.py`` instead
+(e.g. ``+pair``; rows named ``learned+pair``...). Prints a table of MAE (eV) means ± sd over
+seeds and one JSON line per fit.
 
 Run (about 8 minutes on one core)::
 
@@ -31,6 +33,7 @@ Run (about 8 minutes on one core)::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -63,7 +66,7 @@ def _moved(X, layout, seed, pose, shuffle):
     return X
 
 
-def one_seed(seed, rows=ROWS):
+def one_seed(seed, rows=ROWS, variant=""):
     from sklearn.pipeline import make_pipeline
 
     from skcanon import CanonicalizerTransformer
@@ -87,15 +90,20 @@ def one_seed(seed, rows=ROWS):
         "pca+sort": (both, CanonicalizerTransformer("E3xS_n", "pca+sort", layout=layout)),
         "learned": (both, CanonicalizerTransformer("E3xS_n", "learned", **learned)),
     }
+    from choose_learned_selection import _variant
+
     out = []
     with Quiet():
         for name in rows:
             data, step = plans[name]
             reg = _qm9_regressor(size, seed)
             model = reg if step is None else make_pipeline(step, reg)
-            _, fit_s = timed(model.fit, data[:-n_test], y[:-n_test])
-            mae = float(np.mean(np.abs(model.predict(data[-n_test:]) - y[-n_test:])))
-            out.append({"seed": seed, "row": name, "mae": round(mae, 4), "fit_s": round(fit_s, 1)})
+            switch = variant and name.startswith("learned")
+            with _variant(variant) if switch else contextlib.nullcontext():
+                _, fit_s = timed(model.fit, data[:-n_test], y[:-n_test])
+                mae = float(np.mean(np.abs(model.predict(data[-n_test:]) - y[-n_test:])))
+            label = name.replace("learned", "learned" + variant, 1) if switch else name
+            out.append({"seed": seed, "row": label, "mae": round(mae, 4), "fit_s": round(fit_s, 1)})
             print(json.dumps(out[-1]), flush=True)
     return out
 
@@ -103,14 +111,15 @@ def one_seed(seed, rows=ROWS):
 def summarize(results):
     lines = ["| inputs | MAE (eV), mean ± sd | vs stored pose, file order |", "|---|---|---|"]
     ref = {r["seed"]: r["mae"] for r in results if r["row"] == ROWS[0]}
-    for row in ROWS:
+    for row in ROWS + tuple(sorted({r["row"] for r in results} - set(ROWS))):
         v = {r["seed"]: r["mae"] for r in results if r["row"] == row}
         if not v:
             continue
         a = np.array(list(v.values()))
-        d = np.array([v[s] - ref[s] for s in v if s in ref])
+        d = [v[s] - ref[s] for s in v if s in ref]
         sd = f"{a.std(ddof=1):.3f}" if len(a) > 1 else "–"
-        lines.append(f"| {row} | {a.mean():.3f} ± {sd} | {d.mean():+.3f} |")
+        lines.append(f"| {row} | {a.mean():.3f} ± {sd} | {np.mean(d):+.3f} |" if d else
+                     f"| {row} | {a.mean():.3f} ± {sd} | – |")
     return "\n".join(lines)
 
 
@@ -118,12 +127,13 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="100,101,102")
     parser.add_argument("--rows", default=None, help="comma-separated subset of rows")
+    parser.add_argument("--variant", default="", help="network variant of the learned rows, e.g. +pair")
     args = parser.parse_args(argv)
     setup_torch()
     rows = ROWS if args.rows is None else tuple(r.strip() for r in args.rows.split(","))
     results = []
     for seed in (int(s) for s in args.seeds.split(",")):
-        results += one_seed(seed, rows)
+        results += one_seed(seed, rows, args.variant)
     print(summarize(results))
 
 
