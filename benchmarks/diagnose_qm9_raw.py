@@ -126,11 +126,11 @@ def summarize(results):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="100,101,102")
-    parser.add_argument("--rows", default=None, help="comma-separated subset of rows")
+    parser.add_argument("--rows", default=None, help="subset of rows, separated by semicolons")
     parser.add_argument("--variant", default="", help="network variant of the learned rows, e.g. +pair")
     args = parser.parse_args(argv)
     setup_torch()
-    rows = ROWS if args.rows is None else tuple(r.strip() for r in args.rows.split(","))
+    rows = ROWS if args.rows is None else tuple(r.strip() for r in args.rows.split(";"))
     results = []
     for seed in (int(s) for s in args.seeds.split(",")):
         results += one_seed(seed, rows, args.variant)
