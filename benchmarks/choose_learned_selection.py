@@ -168,10 +168,11 @@ def _variant(name):
       output vectors (``choose_e2e_frame_axes.trained_signs``); without it the output
       vectors, which only choose the signs, get no gradient.
     * ``+pair``: the pure S_n network's point scores also read the point's neighbourhood
-      (:func:`_pair_scores`): a continuous-filter sum over the other points of the cloud,
-      ``sum_j rbf(|z_i - z_j|) ⊗ u(h_j)`` (8 radial channels of the per-cloud standardized
-      positions times 8 learned channels of each neighbour's features), next to the point's
-      own features and the cloud's mean; the DeepSets score sees no pair of points.
+      (the library's ``neighbourhood=True``, :class:`~skcanon.nn._permutation.SortFrameNetwork`):
+      a continuous-filter sum over the other points of the cloud, ``sum_j rbf(|z_i - z_j|) ⊗
+      u(h_j)`` (8 radial channels of the per-cloud standardized positions times 8 learned
+      channels of each neighbour's features), next to the point's own features and the
+      cloud's mean; the default DeepSets score sees no pair of points.
     """
     import torch
 
@@ -221,16 +222,9 @@ def _variant(name):
     parts = _points.PointFrameNetwork._parts
     sort_init = _permutation.SortFrameNetwork.__init__
 
-    def pair_init(self, group, layout, hidden=64, tau=0.1, scalar_stats=None):
-        sort_init(self, group, layout, hidden, tau, scalar_stats)
-        if isinstance(self, _permutation.AnchoredSortNetwork):
-            return
-        _add_pair_layers(self)
-
-    def pair_scores(self, x):
-        if not hasattr(self, "pair_u"):
-            return scores(self, x)
-        return _pair_scores(self, x)
+    def pair_init(self, group, layout, hidden=64, tau=0.1, scalar_stats=None, neighbourhood=False):
+        pure = not isinstance(self, _permutation.AnchoredSortNetwork)
+        sort_init(self, group, layout, hidden, tau, scalar_stats, neighbourhood=pure)
 
     def centroid_parts(self, x, hard=False):
         R, t, mask = parts(self, x, hard)
@@ -257,7 +251,6 @@ def _variant(name):
         _permutation.SortFrameNetwork.scores = sf_scores
     if "+pair" in name:
         _permutation.SortFrameNetwork.__init__ = pair_init
-        _permutation.SortFrameNetwork.scores = pair_scores
     vectors = "+vec" in name or "+pow3" in name
     mode = "vectors" if vectors else "skew" if "+skew" in name else "uniform" if "+uni" in name else None
     head_weight = 1.0 if "+scatterhead" in name else 0.0
@@ -273,51 +266,6 @@ def _variant(name):
         _points.PointFrameNetwork._parts = parts
         _points.LEVELS_MAX = levels_max
         _permutation.SortFrameNetwork.__init__ = sort_init
-
-
-PAIR_RADII, PAIR_CHANNELS = 8, 8
-
-
-def _add_pair_layers(net):
-    """The layers of the ``+pair`` variant: neighbour channels and a wider score readout."""
-    from torch import nn
-
-    from skcanon.nn._points import init_weights
-
-    H = net.hidden
-    pos = [c for f in getattr(net.layout, "fields", ()) if f.kind == "position"
-           for c in range(net.layout.slice_of(f.name).start, net.layout.slice_of(f.name).stop)]
-    # positions within the scores' standardized geometric columns (no fields: all are positions)
-    net.pair_columns = [i for i, c in enumerate(net.geo_columns) if c in pos] if pos else \
-        list(range(len(net.geo_columns)))
-    net.pair_u = nn.Linear(H, PAIR_CHANNELS)
-    net.rho = nn.Sequential(nn.Linear(2 * H + PAIR_RADII * PAIR_CHANNELS, H), nn.SiLU(), nn.Linear(H, 1))
-    init_weights(net.pair_u)
-    init_weights(net.rho)
-
-
-def _pair_scores(net, x):
-    """:meth:`SortFrameNetwork.scores` with the neighbourhood channels of ``+pair``."""
-    import torch
-
-    from skcanon.nn._base import safe_sqrt
-    from skcanon.nn._points import masked_mean
-
-    mask, w, x0, count = net._present(x)
-    feats = net._point_inputs(x0, w, count)
-    h = net.phi(feats * w[..., None])
-    ctx = masked_mean(h, w, count)
-    # neighbourhood: radial basis of the pair distances (positions of unit spread per cloud,
-    # the first columns of the point inputs)
-    zp = feats[..., net.pair_columns] * w[..., None]
-    d2 = ((zp[:, :, None, :] - zp[:, None, :, :]) ** 2).sum(-1)
-    d = torch.where(d2 > 0, safe_sqrt(d2), torch.zeros((), dtype=x.dtype, device=x.device))  # (n, m, m)
-    centres = torch.linspace(0.0, 2.5, PAIR_RADII, dtype=x.dtype, device=x.device)
-    rbf = torch.exp(-((d[..., None] - centres) / 0.35) ** 2) * w[:, None, :, None]    # (n, m, m, K)
-    u = net.pair_u(h) * w[..., None]                                                   # (n, m, C)
-    msg = torch.einsum("nijk,njc->nikc", rbf, u).reshape(x.shape[0], x.shape[1], -1) / count[:, None, None]
-    s = net.rho(torch.cat([h, ctx[:, None, :].expand_as(h), msg], -1))[..., 0]
-    return s, mask
 
 
 def _head_modules():

@@ -214,7 +214,8 @@ class LearnedCanonicalizer(Canonicalizer):
             return build_frame_network(self.group, layout, int(self.hidden), anchored=self._anchored,
                                        scorer=scorer or "lifted")
         return build_frame_network(self.group, layout, int(self.hidden), scalar_stats=scalar_stats,
-                                   anchored=self._anchored, axes=axes)
+                                   anchored=self._anchored, axes=axes,
+                                   neighbourhood=bool(getattr(self, "neighbourhood", False)))
 
     def frames(self, P, layout):
         import torch
@@ -283,6 +284,7 @@ class LearnedCanonicalizer(Canonicalizer):
         weights = state.pop("_network_state", None)
         state.setdefault("n_jobs", None)  # pickled before networks took n_jobs
         state.setdefault("validation_score", "loss")  # pickled before it existed: the rule of then
+        state.setdefault("neighbourhood", False)      # pickled before it existed: no neighbourhood
         self.__dict__.update(state)
         if weights is not None:
             import torch

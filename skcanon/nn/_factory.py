@@ -18,7 +18,7 @@ _TRANSLATION, _ROTATION, _PERMUTATION = 0, 1, 3
 
 
 def build_frame_network(group, layout, hidden=64, scalar_stats=None, anchored=False, axes="moments",
-                        scorer="lifted"):
+                        scorer="lifted", neighbourhood=False):
     """The frame network for ``group`` acting on ``layout``.
 
     Point sets: :class:`~skcanon.nn._points.PointFrameNetwork` for every factor that
@@ -41,6 +41,8 @@ def build_frame_network(group, layout, hidden=64, scalar_stats=None, anchored=Fa
     ``scorer`` where pure image networks take their element scores from
     (``"lifted"``: :func:`skcanon.nn._images.build_image_network`, the equivariant
     networks; ``"orbit"``: :func:`skcanon.nn._orbit_images.build_orbit_image_network`).
+    ``neighbourhood`` lets the pure S_n network's point scores read each point's
+    neighbourhood (:class:`~skcanon.nn._permutation.SortFrameNetwork`).
 
     Raises
     ------
@@ -75,8 +77,11 @@ def build_frame_network(group, layout, hidden=64, scalar_stats=None, anchored=Fa
     nets, rank = [], []
     for f in group.factors:
         if f.permutes:
-            nets.append((AnchoredSortNetwork if anchored else SortFrameNetwork)(
-                f, layout, hidden, scalar_stats=scalar_stats))
+            if anchored:
+                nets.append(AnchoredSortNetwork(f, layout, hidden, scalar_stats=scalar_stats))
+            else:
+                nets.append(SortFrameNetwork(f, layout, hidden, scalar_stats=scalar_stats,
+                                             neighbourhood=neighbourhood))
             rank.append(_PERMUTATION)
         elif handles_rigid_motions(f) and (f.rotates or not anchored):
             if anchored:

@@ -26,6 +26,10 @@ from ._points import ScalarEncoder, init_weights, masked_mean, present_mask, res
 
 __all__ = ["SortFrameNetwork", "AnchoredSortNetwork", "tolerant_order", "ComposedFrameNetwork", "soft_sort_matrix"]
 
+#: neighbourhood scores (``SortFrameNetwork(neighbourhood=True)``): radial functions, learned
+#: channels per neighbour, the largest centre and the width, in units of the cloud's spread
+PAIR_RADII, PAIR_CHANNELS, PAIR_REACH, PAIR_WIDTH = 8, 8, 2.5, 0.35
+
 
 def soft_sort_matrix(scores, mask, tau=1.0):
     """Relaxed permutation matrix ``(n, m, m)`` sorting ``scores`` in decreasing order.
@@ -61,6 +65,15 @@ class SortFrameNetwork(FrameNetwork):
     hidden : int, default=64
     tau : float, default=0.1
         Temperature of the SoftSort relaxation used for gradients.
+    scalar_stats : dict or None, default=None
+        Training statistics of the scalar fields (:class:`~skcanon.nn._points.ScalarEncoder`).
+    neighbourhood : bool, default=False
+        Each point's score also reads its neighbourhood: a continuous-filter sum over the
+        other points of the cloud, ``sum_j rbf(|z_i - z_j|) ⊗ u(h_j)`` — :data:`PAIR_RADII`
+        Gaussian radial functions of the distance between the per-cloud standardized
+        positions, times :data:`PAIR_CHANNELS` learned channels of each neighbour's features
+        — next to the point's own features and the cloud's mean. Costs O(points²) per cloud
+        in time and memory (``(n, points, points, PAIR_RADII)`` values per batch of ``n``).
 
     Notes
     -----
@@ -68,7 +81,10 @@ class SortFrameNetwork(FrameNetwork):
     skcanon S_n element format (see :class:`~skcanon.groups.PermutationGroup`).
     """
 
-    def __init__(self, group, layout, hidden=64, tau=0.1, scalar_stats=None):
+    #: models pickled before the option existed score points without their neighbourhood
+    neighbourhood = False
+
+    def __init__(self, group, layout, hidden=64, tau=0.1, scalar_stats=None, neighbourhood=False):
         super().__init__(group, layout, hidden)
         if not (group.permutes and len(group.factors) == 1):
             raise TypeError(f"SortFrameNetwork handles the permutations of points (S_n); got {group.name!r}.")
@@ -98,16 +114,46 @@ class SortFrameNetwork(FrameNetwork):
         self.phi = nn.Sequential(nn.Linear(n_in, H), nn.SiLU(), nn.Linear(H, H), nn.SiLU())
         self.rho = nn.Sequential(nn.Linear(2 * H, H), nn.SiLU(), nn.Linear(H, 1))
         init_weights(self)
+        self.neighbourhood = bool(neighbourhood)
+        if self.neighbourhood:
+            # drawn after the layers above, so that a seed gives the same phi either way
+            pos = [c for f in (fields or ()) if f.kind == "position"
+                   for c in range(layout.slice_of(f.name).start, layout.slice_of(f.name).stop)]
+            #: positions within the standardized geometric columns (no fields: every column)
+            self.pair_columns = ([i for i, c in enumerate(self.geo_columns) if c in pos] if fields is not None
+                                 else list(range(len(self.geo_columns))))
+            if not self.pair_columns:
+                raise ValueError(f"neighbourhood=True needs a position field; layout {layout!r} has none.")
+            self.pair_u = nn.Linear(H, PAIR_CHANNELS)
+            self.rho = nn.Sequential(nn.Linear(2 * H + PAIR_RADII * PAIR_CHANNELS, H), nn.SiLU(), nn.Linear(H, 1))
+            init_weights(self.pair_u)
+            init_weights(self.rho)
 
     def scores(self, x):
         """Per-point scores ``(n, m)`` (permutation-equivariant) and the presence mask."""
         mask, w, x0, count = self._present(x)
         if getattr(self, "legacy_standardize", False):
             return self._legacy_scores(x0, w, count), mask
-        h = self.phi(self._point_inputs(x0, w, count) * w[..., None])
+        feats = self._point_inputs(x0, w, count)
+        h = self.phi(feats * w[..., None])
         ctx = masked_mean(h, w, count)
-        s = self.rho(torch.cat([h, ctx[:, None, :].expand_as(h)], -1))[..., 0]
-        return s, mask
+        parts = [h, ctx[:, None, :].expand_as(h)]
+        if self.neighbourhood:
+            parts.append(self._neighbourhood(feats, h, w, count))
+        return self.rho(torch.cat(parts, -1))[..., 0], mask
+
+    def _neighbourhood(self, feats, h, w, count):
+        """``(n, m, PAIR_RADII * PAIR_CHANNELS)``: per point, the radial basis of its distances
+        to the other present points (positions of unit spread per cloud: the first columns of
+        ``feats``) times learned channels of their features, averaged over the cloud."""
+        zp = feats[..., self.pair_columns] * w[..., None]
+        d2 = ((zp[:, :, None, :] - zp[:, None, :, :]) ** 2).sum(-1)
+        d = torch.where(d2 > 0, safe_sqrt(d2), torch.zeros((), dtype=h.dtype, device=h.device))
+        centres = torch.linspace(0.0, PAIR_REACH, PAIR_RADII, dtype=h.dtype, device=h.device)
+        rbf = torch.exp(-((d[..., None] - centres) / PAIR_WIDTH) ** 2) * w[:, None, :, None]
+        u = self.pair_u(h) * w[..., None]
+        n, m = w.shape
+        return torch.einsum("nijk,njc->nikc", rbf, u).reshape(n, m, -1) / count[:, None, None]
 
     def _present(self, x):
         """Presence mask and weights, the input with its geometry rescaled and absent points
