@@ -71,14 +71,15 @@ _FITTED = {}
 _LEVELS = np.array([1.0, 6.0, 7.0, 8.0])
 
 
-def fitted(group, d, method, m, levels=False):
+def fitted(group, d, method, m, levels=False, neighbourhood=False):
     """A network fitted on 48 generic clouds of ``m`` points; with ``levels``, each point also
-    carries a scalar with the levels 1, 6, 7, 8, so the scalar encoder embeds them."""
-    key = (group, method, m, levels)
+    carries a scalar with the levels 1, 6, 7, 8, so the scalar encoder embeds them; with
+    ``neighbourhood``, the S_n network's scores also read each point's neighbourhood."""
+    key = (group, method, m, levels, neighbourhood)
     if key not in _FITTED:
         rs = np.random.default_rng(0)
         P = rs.normal(size=(48, m, d))
-        kw = dict(hidden=16, random_state=0)
+        kw = dict(hidden=16, random_state=0, neighbourhood=neighbourhood)
         if levels:
             P = np.concatenate([P, rs.choice(_LEVELS, size=(48, m, 1))], axis=2)
             kw["layout"] = PointLayout(d, [("pos", "position", d), ("Z", "scalar", 1)])
@@ -101,12 +102,12 @@ def rel(a, b):
     return np.max(np.abs(a - b)) / np.max(np.abs(a))
 
 
-def _check_shape(group, d, method, name, dtype, seed, Z=None):
+def _check_shape(group, d, method, name, dtype, seed, Z=None, neighbourhood=False):
     """Three copies of a shape (with the scalars ``Z`` per point, if given) in two random
     poses of ``group`` give the same finite canonical forms (float64: 1e-9 relative,
     float32: 1e-3)."""
     S = SHAPES[d][name] * 1.7 + 0.3
-    canon = fitted(group, d, method, len(S), levels=Z is not None)
+    canon = fitted(group, d, method, len(S), levels=Z is not None, neighbourhood=neighbourhood)
     rows = S if Z is None else np.concatenate([S, Z[:, None]], axis=1)
     G, P = get_group(group), np.repeat(rows[None], 3, axis=0)
     moved = [G.act(G.sample(3, random_state=seed + k, n_points=len(S)), P, canon.layout_) for k in range(2)]
@@ -132,6 +133,31 @@ def test_symmetric_shapes_invariant(group, d, method, dtype, levels, data):
         st.sampled_from(_LEVELS).map(lambda z: np.full(m, z)),
         st.lists(st.sampled_from(_LEVELS), min_size=m, max_size=m).map(np.array)))
     _check_shape(group, d, method, name, dtype, seed, Z)
+
+
+@pytest.mark.parametrize("levels", [False, True])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("method", ["random", "learned"])
+@pytest.mark.parametrize("group,d", [g for g in GROUPS if "S_n" in g[0]])
+@settings(max_examples=4, deadline=None)
+@given(data=st.data())
+def test_symmetric_shapes_invariant_with_neighbourhood_scores(group, d, method, dtype, levels, data):
+    """The same shapes with ``neighbourhood=True``: the S_n network's point scores also sum
+    radial functions of the distances to the other points; on a symmetric shape equivalent
+    points get equal scores up to rounding, which the tie rule of the order settles."""
+    name = data.draw(st.sampled_from(sorted(SHAPES[d])))
+    seed = data.draw(st.integers(0, 10_000))
+    m = len(SHAPES[d][name])
+    Z = None if not levels else data.draw(st.one_of(
+        st.sampled_from(_LEVELS).map(lambda z: np.full(m, z)),
+        st.lists(st.sampled_from(_LEVELS), min_size=m, max_size=m).map(np.array)))
+    _check_shape(group, d, method, name, dtype, seed, Z, neighbourhood=True)
+    assert hasattr(_sort_network(fitted(group, d, method, m, Z is not None, True)), "pair_u")
+
+
+def _sort_network(canon):
+    net = canon.canonicalizer_.network_
+    return next(m for m in net.modules() if isinstance(m, SortFrameNetwork))
 
 
 @pytest.mark.parametrize("group", ["SE3", "E3", "SE3xS_n"])

@@ -332,7 +332,7 @@ class RandomCanonicalizer(LearnedCanonicalizer):
     """
 
     method = "random"
-    options = ("hidden", "device", "batch_size", "random_state", "n_jobs")  # nothing of training
+    options = ("hidden", "neighbourhood", "device", "batch_size", "random_state", "n_jobs")  # nothing of training
     _trains = False
 
 
