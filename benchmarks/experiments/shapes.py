@@ -45,6 +45,9 @@ E2E_ANCHORED = "anchored frame (PCA + learned residual, end to end)"
 E2E_PCA = "PCA frame (pca canonicalizer in front)"
 E2E_AUG = "data augmentation (random E(3) move per sample and step)"
 E2E_NONE = "none (identity, raw poses)"
+#: the rows of both tables (``reproduce.py --methods`` runs a subset)
+METHODS = (RAW, PCA_SORT, RANDOM, LEARNED, ANCHORED, PROJECTOR, E2E_LEARNED, E2E_ANCHORED, E2E_PCA, E2E_AUG,
+           E2E_NONE)
 #: The training recipe of every end-to-end row, chosen for the learned row on validation data
 #: only (make_point_shapes seeds 100+, 2,000 train / 1,000 validation clouds; never the
 #: clouds of the table): Adam, cosine learning-rate decay over the epochs, no early stopping.
@@ -165,9 +168,10 @@ def _e2e(frame, epochs, seed, width=None, lr=None, batch_size=None):
         random_state=seed, device="cpu")
 
 
-def _e2e_rows(split, layout, size, epochs, seed, width=None):
+def _e2e_rows(split, layout, size, epochs, seed, width=None, methods=None):
     """One seed's rows of the end-to-end table (same recipe in every row): ``{row: (frame
-    inside the network, skcanon step in front or None)}``."""
+    inside the network, skcanon step in front or None)}``; only those in ``methods`` when
+    given."""
     from skcanon import CanonicalizerTransformer
 
     plan = {E2E_LEARNED: ("learned", None),
@@ -177,6 +181,8 @@ def _e2e_rows(split, layout, size, epochs, seed, width=None):
             E2E_NONE: ("identity", None)}
     rows = []
     for name, (frame, step) in plan.items():
+        if methods is not None and name not in methods:
+            continue
         model = lambda frame=frame: [_e2e(frame, epochs, seed, width)]  # noqa: E731
         rows += classification_rows("shapes", TABLE_E2E, {name: (None, step)}, model, split, GROUP, layout,
                                     size["n_inv"], seed, extra=_e2e_details)
@@ -261,17 +267,19 @@ def _set_e2e_targets(rows, per_seed):
         row["wins"] = f"{won}/{len(per_seed)}"
 
 
-def run(quick=False, seed=0):
+def run(quick=False, seed=0, methods=None):
     """Shape classes of 3-D point clouds in random E(3) poses with shuffled points, one seed;
-    rows as :func:`._common.result_row` with that seed's targets."""
+    rows as :func:`._common.result_row` with that seed's targets. ``methods``: only those
+    rows of :data:`METHODS` (``reproduce.py --methods``)."""
     setup_torch()
     size = SIZES["quick" if quick else "full"]
     split, layout, names = load_shapes(size, seed)
-    rows = classification_rows("shapes", TABLE, _steps(layout, seed), lambda: _forest(size, seed), split,
+    steps = {k: v for k, v in _steps(layout, seed).items() if methods is None or k in methods}
+    rows = classification_rows("shapes", TABLE, steps, lambda: _forest(size, seed), split,
                                GROUP, layout, size["n_inv"], seed, extra=_details)
     # after the forest rows, which therefore stay exactly as they were without this table
     rows += _e2e_rows(split, layout, size, E2E_EPOCHS["quick" if quick else "full"], seed,
-                      width=8 if quick else None)
+                      width=8 if quick else None, methods=methods)
     for r in rows:
         r["n_train"], r["n_test"] = len(split[2]), len(split[3])
         r["n_points"] = size["n_points"]
