@@ -87,9 +87,10 @@ LEARNING_OPTIONS = LearningOptions((
                    "weight of the identity prior in 'supervised+prior'"),
     LearningOption("hidden", 64, [_positive_int()],
                    "width of the canonicalization network and of the task head"),
-    LearningOption("neighbourhood", False, ["boolean"],
+    LearningOption("neighbourhood", "auto", ["boolean", StrOptions({"auto"})],
                    "pure point-set networks of S_n: each point's score also reads its neighbours' "
-                   "distances and features (O(points²) per cloud)"),
+                   "distances and features (O(points²) per cloud); 'auto': for clouds of at most "
+                   "64 points"),
     LearningOption("max_epochs", "auto", [_positive_int(), StrOptions({"auto"})],
                    "training epochs, or 'auto' for a budget of about 1,000 optimiser steps"),
     LearningOption("lr", 1e-3, [Interval(Real, 0, None, closed="neither")],

@@ -102,12 +102,27 @@ def test_pickle_keeps_the_option_and_old_models_load_without_it():
     assert copy.canonicalizer_.neighbourhood is True
     old = _fit("learned", False)
     state = old.canonicalizer_.__getstate__()
-    state.pop("neighbourhood")                                 # as saved before the option
+    state.pop("neighbourhood"), state.pop("neighbourhood_")    # as saved before the option
     restored = type(old.canonicalizer_).__new__(type(old.canonicalizer_))
     restored.__setstate__(state)
     assert restored.neighbourhood is False
     P = X.reshape(10, 7, 4)
     np.testing.assert_array_equal(restored.frames(P, LAYOUT)[1], old.canonicalizer_.frames(P, LAYOUT)[1])
+
+
+def test_auto_is_on_for_small_clouds_only():
+    """The default ``"auto"``: on for clouds of at most 64 points (their cost grows with the
+    square of the points), off above; off for anchored networks and groups without S_n."""
+    rng = np.random.default_rng(0)
+    for m, expected in ((64, True), (65, False)):
+        X = rng.normal(size=(6, m * 3))
+        canon = CanonicalizerTransformer("SE3xS_n", "random", hidden=8, random_state=0).fit(X)
+        assert canon.neighbourhood == "auto" and canon.canonicalizer_.neighbourhood_ is expected
+        assert hasattr(_sort_net(canon), "pair_u") is expected
+    X = rng.normal(size=(6, 5 * 3))
+    assert CanonicalizerTransformer("SE3", "random", random_state=0).fit(X).canonicalizer_.neighbourhood_ is False
+    anchored = CanonicalizerTransformer("SE3xS_n", "anchored", max_epochs=1, random_state=0).fit(X, np.arange(6) % 2)
+    assert anchored.canonicalizer_.neighbourhood_ is False
 
 
 def test_bad_values_and_layouts_without_positions():

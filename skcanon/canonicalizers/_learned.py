@@ -82,6 +82,10 @@ class LearnedCanonicalizer(Canonicalizer):
         every turned-back copy, :mod:`skcanon.nn._orbit_images`) for the ``"prior"``
         objective, ``"lifted"`` (the equivariant lifting network) otherwise; ``None`` for
         point sets.
+    neighbourhood_ : bool
+        Whether the pure S_n network scores each point from its neighbourhood too (the
+        ``neighbourhood`` option resolved: ``"auto"`` is on for clouds of at most 64 points;
+        always off for anchored networks, images and groups that do not permute points).
     scalar_stats_ : dict or None
         Point sets: the training set's mean and spread of each numeric scalar column, its
         levels when it has a few integer values (3 to 16: atomic numbers, type codes), and
@@ -151,8 +155,9 @@ class LearnedCanonicalizer(Canonicalizer):
         seed = seed_from(self.random_state)
         stats = self._statistics(P, layout)
         axes, scorer = self._axes(y), self._image_scorer(layout, y)
+        neighbourhood = self._neighbourhood(P, layout)
         with seeded(seed):
-            network = self._build(layout, stats, axes=axes, scorer=scorer)
+            network = self._build(layout, stats, axes=axes, scorer=scorer, neighbourhood=neighbourhood)
         network = network.to(device)
         history, objective, n_epochs, best = [], None, 0, None
         if self._trains:
@@ -169,8 +174,22 @@ class LearnedCanonicalizer(Canonicalizer):
         self.history_, self.objective_ = history, objective
         self.n_epochs_trained_, self.best_epoch_ = n_epochs, best
         self.network_, self.layout_, self.network_axes_ = network, layout, axes
-        self.image_scorer_ = scorer
+        self.image_scorer_, self.neighbourhood_ = scorer, neighbourhood
         return self
+
+    def _neighbourhood(self, P, layout):
+        """Whether the pure S_n network scores points from their neighbourhood too: the
+        option, with ``"auto"`` on for clouds of at most
+        :data:`~skcanon.nn._permutation.NEIGHBOURHOOD_MAX_POINTS` points; never for anchored
+        networks (the heuristic's order) or off point sets."""
+        from ..nn._permutation import NEIGHBOURHOOD_MAX_POINTS
+
+        option = getattr(self, "neighbourhood", False)
+        if self._anchored or getattr(layout, "kind", None) != "points" or not self.group.permutes:
+            return False
+        if isinstance(option, str):  # "auto"
+            return P.shape[1] <= NEIGHBOURHOOD_MAX_POINTS
+        return bool(option)
 
     def _statistics(self, P, layout):
         if getattr(layout, "kind", None) != "points":
@@ -207,15 +226,14 @@ class LearnedCanonicalizer(Canonicalizer):
             return "orbit"
         return "lifted"
 
-    def _build(self, layout, scalar_stats=None, axes="moments", scorer=None):
+    def _build(self, layout, scalar_stats=None, axes="moments", scorer=None, neighbourhood=False):
         from ..nn._factory import build_frame_network
 
         if getattr(layout, "kind", None) != "points":
             return build_frame_network(self.group, layout, int(self.hidden), anchored=self._anchored,
                                        scorer=scorer or "lifted")
         return build_frame_network(self.group, layout, int(self.hidden), scalar_stats=scalar_stats,
-                                   anchored=self._anchored, axes=axes,
-                                   neighbourhood=bool(getattr(self, "neighbourhood", False)))
+                                   anchored=self._anchored, axes=axes, neighbourhood=neighbourhood)
 
     def frames(self, P, layout):
         import torch
@@ -285,6 +303,7 @@ class LearnedCanonicalizer(Canonicalizer):
         state.setdefault("n_jobs", None)  # pickled before networks took n_jobs
         state.setdefault("validation_score", "loss")  # pickled before it existed: the rule of then
         state.setdefault("neighbourhood", False)      # pickled before it existed: no neighbourhood
+        state.setdefault("neighbourhood_", False)
         self.__dict__.update(state)
         if weights is not None:
             import torch
@@ -298,7 +317,8 @@ class LearnedCanonicalizer(Canonicalizer):
                 # pickled before orbit scorers existed: the lifting network of then
                 network = self._build(self.layout_, getattr(self, "scalar_stats_", None),
                                       axes=getattr(self, "network_axes_", "vectors"),
-                                      scorer=getattr(self, "image_scorer_", None))
+                                      scorer=getattr(self, "image_scorer_", None),
+                                      neighbourhood=self.neighbourhood_)
             if "scalar_stats_" in state or getattr(self.layout_, "kind", None) != "points":
                 network.load_state_dict(weights)
             else:

@@ -29,6 +29,9 @@ __all__ = ["SortFrameNetwork", "AnchoredSortNetwork", "tolerant_order", "Compose
 #: neighbourhood scores (``SortFrameNetwork(neighbourhood=True)``): radial functions, learned
 #: channels per neighbour, the largest centre and the width, in units of the cloud's spread
 PAIR_RADII, PAIR_CHANNELS, PAIR_REACH, PAIR_WIDTH = 8, 8, 2.5, 0.35
+#: ``neighbourhood="auto"`` turns the neighbourhood scores on for clouds of at most this many
+#: points (their cost grows with the square of the points)
+NEIGHBOURHOOD_MAX_POINTS = 64
 
 
 def soft_sort_matrix(scores, mask, tau=1.0):
