@@ -132,3 +132,7 @@ def test_bad_values_and_layouts_without_positions():
     vectors = PointLayout(3, [("v", "vector", 3), ("Z", "scalar", 1)])
     with pytest.raises(ValueError, match="neighbourhood=True needs a position field"):
         SortFrameNetwork(get_group("S_n"), vectors, hidden=8, neighbourhood=True)
+    # the default leaves such layouts alone
+    V = np.random.default_rng(0).normal(size=(6, 5 * 4))
+    canon = CanonicalizerTransformer("S_n", "random", layout=vectors, random_state=0).fit(V)
+    assert canon.canonicalizer_.neighbourhood_ is False

@@ -187,8 +187,10 @@ class LearnedCanonicalizer(Canonicalizer):
         option = getattr(self, "neighbourhood", False)
         if self._anchored or getattr(layout, "kind", None) != "points" or not self.group.permutes:
             return False
-        if isinstance(option, str):  # "auto"
-            return P.shape[1] <= NEIGHBOURHOOD_MAX_POINTS
+        if isinstance(option, str):  # "auto": small clouds whose points have positions
+            fields = getattr(layout, "fields", None)
+            positions = fields is None or any(f.kind == "position" for f in fields)
+            return positions and P.shape[1] <= NEIGHBOURHOOD_MAX_POINTS
         return bool(option)
 
     def _statistics(self, P, layout):
