@@ -293,7 +293,9 @@ def section(rows, quick, fig_dir):
     """The Markdown of this experiment on the results page (figures go to ``fig_dir``)."""
     s = SIZES["quick" if quick else "full"]
     per_seed = list(by_seed(rows).values())
-    rows = pool_seeds(rows)
+    # in the order of METHODS, whatever order the rows were stored in (--methods appends)
+    rows = sorted(pool_seeds(rows), key=lambda x: METHODS.index(x["method"]) if x["method"] in METHODS
+                  else len(METHODS))
     _set_targets(rows, per_seed)
     r = rows_of(rows, TABLE)
     first = rows[0]
