@@ -126,13 +126,18 @@ def test_symmetric_shapes_invariant(group, d, method, dtype, levels, data):
     """Regular polygons/polyhedra, planar, collinear and repeated points: invariant forms.
     With ``levels`` each point also carries a level-embedded scalar: one level for every
     point (the symmetry kept) or levels drawn per point (part of it broken)."""
+    _check_shape(group, d, method, dtype=dtype, **_draw_shape(d, levels, data))
+
+
+def _draw_shape(d, levels, data):
+    """A shape's name, a seed for the poses and, with ``levels``, the scalars of its points."""
     name = data.draw(st.sampled_from(sorted(SHAPES[d])))
     seed = data.draw(st.integers(0, 10_000))
     m = len(SHAPES[d][name])
     Z = None if not levels else data.draw(st.one_of(
         st.sampled_from(_LEVELS).map(lambda z: np.full(m, z)),
         st.lists(st.sampled_from(_LEVELS), min_size=m, max_size=m).map(np.array)))
-    _check_shape(group, d, method, name, dtype, seed, Z)
+    return dict(name=name, seed=seed, Z=Z)
 
 
 @pytest.mark.parametrize("levels", [False, True])
@@ -145,14 +150,10 @@ def test_symmetric_shapes_invariant_with_neighbourhood_scores(group, d, method, 
     """The same shapes with ``neighbourhood=True``: the S_n network's point scores also sum
     radial functions of the distances to the other points; on a symmetric shape equivalent
     points get equal scores up to rounding, which the tie rule of the order settles."""
-    name = data.draw(st.sampled_from(sorted(SHAPES[d])))
-    seed = data.draw(st.integers(0, 10_000))
-    m = len(SHAPES[d][name])
-    Z = None if not levels else data.draw(st.one_of(
-        st.sampled_from(_LEVELS).map(lambda z: np.full(m, z)),
-        st.lists(st.sampled_from(_LEVELS), min_size=m, max_size=m).map(np.array)))
-    _check_shape(group, d, method, name, dtype, seed, Z, neighbourhood=True)
-    assert hasattr(_sort_network(fitted(group, d, method, m, Z is not None, True)), "pair_u")
+    shape = _draw_shape(d, levels, data)
+    _check_shape(group, d, method, dtype=dtype, neighbourhood=True, **shape)
+    m = len(SHAPES[d][shape["name"]])
+    assert hasattr(_sort_network(fitted(group, d, method, m, levels, True)), "pair_u")
 
 
 def _sort_network(canon):
