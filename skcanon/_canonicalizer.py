@@ -94,8 +94,8 @@ default=None
         features, the cloud's mean *and* its neighbourhood — radial functions of its
         distances to the other points times learned features of those points
         (:class:`~skcanon.nn._permutation.SortFrameNetwork`). Costs O(points²) time and
-        memory per cloud, so ``"auto"`` turns it on for clouds of at most 64 points only
-        (resolved in ``canonicalizer_.neighbourhood_``). Chosen on validation tasks with a
+        memory per cloud, so ``"auto"`` turns it on for clouds of at most 64 points that
+        have a position field only (resolved in ``canonicalizer_.neighbourhood_``). Chosen on validation tasks with a
         rule stated before the deciding seeds ran (``docs/learned.md``): on QM9 gap
         regression it lowered the error in 14 of 15 seeds; classification was level overall
         (QM9 tasks ahead, 3-D point shapes behind by about 2 points).

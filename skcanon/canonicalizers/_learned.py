@@ -84,8 +84,9 @@ class LearnedCanonicalizer(Canonicalizer):
         point sets.
     neighbourhood_ : bool
         Whether the pure S_n network scores each point from its neighbourhood too (the
-        ``neighbourhood`` option resolved: ``"auto"`` is on for clouds of at most 64 points;
-        always off for anchored networks, images and groups that do not permute points).
+        ``neighbourhood`` option resolved: ``"auto"`` is on for clouds of at most 64 points
+        with a position field; always off for anchored networks, images and groups that do
+        not permute points).
     scalar_stats_ : dict or None
         Point sets: the training set's mean and spread of each numeric scalar column, its
         levels when it has a few integer values (3 to 16: atomic numbers, type codes), and
