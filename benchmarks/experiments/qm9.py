@@ -18,10 +18,13 @@ RAW = "raw padded coordinates"
 
 
 def _auto_epochs(n_train):
-    """Epochs of the default budget for ``n_train`` molecules (a tenth held out)."""
+    """Epochs of the default budget for ``n_train`` molecules (the default validation share
+    held out, as the trainer does)."""
+    from skcanon._learning_options import LEARNING_OPTIONS
     from skcanon._training import training_budget
 
-    return training_budget(n_train - int(np.floor(0.1 * n_train)))[1]
+    held_out = int(np.floor(LEARNING_OPTIONS["validation_fraction"].default * n_train))
+    return training_budget(n_train - held_out)[1]
 
 
 def _absent_to_sentinel(F):
