@@ -31,6 +31,8 @@ adopted (``docs/_static/results/choose_scalar_levels.txt``).
 Data the results page never uses the way it does (validation data for this choice):
 
 * ``shapes``: ``make_point_shapes(n, n_points=16, random_state=seed)`` with seeds 100+;
+  ``shapes32`` the same with 32 points per cloud (the results page's size; its draws use
+  seeds 0–4);
 * ``rings``: QM9 ring classes (the label of ``benchmarks/experiments/qm9_classification.py``)
   of ``n`` molecules drawn with ``random_state=1000 + seed`` (the page draws with seeds
   0, 1, 2), random E(3) pose and atom order;
@@ -70,11 +72,15 @@ METHODS = ("learned", "anchored")
 HEURISTIC = "pca+sort"
 
 
-def shapes(n, seed):
+def shapes(n, seed, n_points=16):
     from skcanon.datasets import make_point_shapes
 
-    X, y = make_point_shapes(n_samples=n, n_points=16, random_state=seed, return_X_y=True)
+    X, y = make_point_shapes(n_samples=n, n_points=n_points, random_state=seed, return_X_y=True)
     return X, y, None, "SE3xS_n"
+
+
+def shapes32(n, seed):
+    return shapes(n, seed, n_points=32)
 
 
 def _qm9_posed(n, draw_seed):
@@ -101,7 +107,7 @@ def gap(n, seed):
     return X, np.digitize(g, np.quantile(g, [1 / 3, 2 / 3])), b.layout, "E3xS_n"
 
 
-LOADERS = {"shapes": shapes, "rings": rings, "gap": gap}
+LOADERS = {"shapes": shapes, "shapes32": shapes32, "rings": rings, "gap": gap}
 
 
 @contextlib.contextmanager
@@ -173,9 +179,11 @@ def _variant(name):
       u(h_j)`` (8 radial channels of the per-cloud standardized positions times 8 learned
       channels of each neighbour's features), next to the point's own features and the
       cloud's mean; the DeepSets score of before sees no pair of points. Measured as this
-      variant and adopted (``neighbourhood="auto"``, on for clouds of at most 64 points);
+      variant and adopted (``neighbourhood="auto"``, on for clouds of at most 64 points;
+      since ``choose_neighbourhood_scalars.txt`` only for clouds with scalar fields);
       ``+nopair`` is the network before (``neighbourhood=False``), so ``learned/loss`` lines
-      measured before the adoption are ``learned+nopair/loss`` now.
+      measured before the adoption are ``learned+nopair/loss`` now, and ``learned/loss``
+      equals ``learned+nopair/loss`` on ``shapes`` (positions only) since the second rule.
     """
     import torch
 
@@ -486,7 +494,7 @@ def main(argv=None):
     chosen = rows() if args.rows is None else tuple(args.rows.split(","))
     results = []
     for name in args.data.split(","):
-        n = args.n or (600 if name == "shapes" else 900)
+        n = args.n or (600 if name.startswith("shapes") else 900)
         for seed in [int(s) for s in args.seeds.split(",")]:
             data = LOADERS[name](n, seed)
             for row in chosen:

@@ -94,11 +94,13 @@ default=None
         features, the cloud's mean *and* its neighbourhood — radial functions of its
         distances to the other points times learned features of those points
         (:class:`~skcanon.nn._permutation.SortFrameNetwork`). Costs O(points²) time and
-        memory per cloud, so ``"auto"`` turns it on for clouds of at most 64 points that
-        have a position field only (resolved in ``canonicalizer_.neighbourhood_``). Chosen on validation tasks with a
-        rule stated before the deciding seeds ran (``docs/learned.md``): on QM9 gap
-        regression it lowered the error in 14 of 15 seeds; classification was level overall
-        (QM9 tasks ahead, 3-D point shapes behind by about 2 points).
+        memory per cloud, so ``"auto"`` turns it on only for clouds of at most 64 points
+        with a position field *and* at least one scalar field (atom types, charges...;
+        resolved in ``canonicalizer_.neighbourhood_``). Chosen on validation tasks with
+        rules stated before the deciding seeds ran (``docs/learned.md``): with scalar fields
+        (QM9) it lowered the gap regression error in 14 of 15 seeds and helped the QM9
+        classes; on clouds of positions only (3-D point shapes) it cost 3.4 points of
+        accuracy, so there it stays off.
     max_epochs : int or "auto", default="auto"
         Training epochs of learned networks. ``"auto"``: a budget of about 1,000 optimiser
         steps (at least 2 and at most 100 epochs), so small and large data sets both train

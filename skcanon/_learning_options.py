@@ -90,7 +90,7 @@ LEARNING_OPTIONS = LearningOptions((
     LearningOption("neighbourhood", "auto", ["boolean", StrOptions({"auto"})],
                    "pure point-set networks of S_n: each point's score also reads its neighbours' "
                    "distances and features (O(points²) per cloud); 'auto': for clouds of at most "
-                   "64 points with positions"),
+                   "64 points with positions and scalar fields"),
     LearningOption("max_epochs", "auto", [_positive_int(), StrOptions({"auto"})],
                    "training epochs, or 'auto' for a budget of about 1,000 optimiser steps"),
     LearningOption("lr", 1e-3, [Interval(Real, 0, None, closed="neither")],

@@ -110,18 +110,25 @@ def test_pickle_keeps_the_option_and_old_models_load_without_it():
     np.testing.assert_array_equal(restored.frames(P, LAYOUT)[1], old.canonicalizer_.frames(P, LAYOUT)[1])
 
 
-def test_auto_is_on_for_small_clouds_only():
+def test_auto_is_on_for_small_clouds_with_scalar_fields_only():
     """The default ``"auto"``: on for clouds of at most 64 points (their cost grows with the
-    square of the points), off above; off for anchored networks and groups without S_n."""
+    square of the points) that have positions and at least one scalar field, off above and
+    off for clouds of positions only (where the scores lost accuracy on validation shapes);
+    off for anchored networks and groups without S_n."""
     rng = np.random.default_rng(0)
     for m, expected in ((64, True), (65, False)):
-        X = rng.normal(size=(6, m * 3))
-        canon = CanonicalizerTransformer("SE3xS_n", "random", hidden=8, random_state=0).fit(X)
+        X = rng.normal(size=(6, m * 4))
+        canon = CanonicalizerTransformer("SE3xS_n", "random", layout=LAYOUT, hidden=8, random_state=0).fit(X)
         assert canon.neighbourhood == "auto" and canon.canonicalizer_.neighbourhood_ is expected
         assert hasattr(_sort_net(canon), "pair_u") is expected
-    X = rng.normal(size=(6, 5 * 3))
-    assert CanonicalizerTransformer("SE3", "random", random_state=0).fit(X).canonicalizer_.neighbourhood_ is False
-    anchored = CanonicalizerTransformer("SE3xS_n", "anchored", max_epochs=1, random_state=0).fit(X, np.arange(6) % 2)
+    positions_only = CanonicalizerTransformer("SE3xS_n", "random", hidden=8, random_state=0).fit(rng.normal(size=(6, 8 * 3)))
+    assert positions_only.canonicalizer_.neighbourhood_ is False and not hasattr(_sort_net(positions_only), "pair_u")
+    forced = CanonicalizerTransformer("SE3xS_n", "random", hidden=8, neighbourhood=True, random_state=0).fit(rng.normal(size=(6, 8 * 3)))
+    assert forced.canonicalizer_.neighbourhood_ is True and hasattr(_sort_net(forced), "pair_u")
+    X = rng.normal(size=(6, 5 * 4))
+    assert CanonicalizerTransformer("SE3", "random", layout=LAYOUT, random_state=0).fit(X).canonicalizer_.neighbourhood_ is False
+    anchored = CanonicalizerTransformer("SE3xS_n", "anchored", layout=LAYOUT, max_epochs=1,
+                                        random_state=0).fit(X, np.arange(6) % 2)
     assert anchored.canonicalizer_.neighbourhood_ is False
 
 

@@ -85,7 +85,7 @@ class LearnedCanonicalizer(Canonicalizer):
     neighbourhood_ : bool
         Whether the pure S_n network scores each point from its neighbourhood too (the
         ``neighbourhood`` option resolved: ``"auto"`` is on for clouds of at most 64 points
-        with a position field; always off for anchored networks, images and groups that do
+        with a position field and at least one scalar field; always off for anchored networks, images and groups that do
         not permute points).
     scalar_stats_ : dict or None
         Point sets: the training set's mean and spread of each numeric scalar column, its
@@ -181,17 +181,21 @@ class LearnedCanonicalizer(Canonicalizer):
     def _neighbourhood(self, P, layout):
         """Whether the pure S_n network scores points from their neighbourhood too: the
         option, with ``"auto"`` on for clouds of at most
-        :data:`~skcanon.nn._permutation.NEIGHBOURHOOD_MAX_POINTS` points; never for anchored
+        :data:`~skcanon.nn._permutation.NEIGHBOURHOOD_MAX_POINTS` points that have a position
+        field and at least one scalar field; never for anchored
         networks (the heuristic's order) or off point sets."""
         from ..nn._permutation import NEIGHBOURHOOD_MAX_POINTS
 
         option = getattr(self, "neighbourhood", False)
         if self._anchored or getattr(layout, "kind", None) != "points" or not self.group.permutes:
             return False
-        if isinstance(option, str):  # "auto": small clouds whose points have positions
-            fields = getattr(layout, "fields", None)
-            positions = fields is None or any(f.kind == "position" for f in fields)
-            return positions and P.shape[1] <= NEIGHBOURHOOD_MAX_POINTS
+        if isinstance(option, str):
+            # "auto": small clouds with positions *and* scalar fields; on clouds of positions
+            # only the scores lost 3.4 points to the plain ones on validation shapes
+            # (docs/_static/results/choose_neighbourhood_scalars.txt)
+            fields = getattr(layout, "fields", None) or ()
+            kinds = {f.kind for f in fields}
+            return {"position", "scalar"} <= kinds and P.shape[1] <= NEIGHBOURHOOD_MAX_POINTS
         return bool(option)
 
     def _statistics(self, P, layout):
