@@ -164,6 +164,16 @@ def _coerce(X, layout, name, categories=None):
     return _coerce_full(X, layout, name, categories)[:3]
 
 
+def _numeric_float_dtype(X):
+    """float32 when every numeric column of ``X`` (an array or a DataFrame) is float32,
+    float64 otherwise."""
+    if is_dataframe(X):
+        kinds = [np.dtype(d) for d in X.dtypes if isinstance(d, np.dtype) and d.kind in "fiub"]
+        return np.float32 if kinds and all(d == np.float32 for d in kinds) else np.float64
+    dtype = getattr(X, "dtype", None)
+    return np.float32 if dtype == np.float32 else np.float64
+
+
 def _coerce_full(X, layout, name, categories=None):
     """:func:`_coerce` plus categorical encoding: returns ``(X_2d, ndim, lead_shape,
     categories)``; categories are learned here when ``categories`` is None and the layout
@@ -178,6 +188,10 @@ def _coerce_full(X, layout, name, categories=None):
         raise ValueError(f"{name} is None; expected an array of shape {expected}.")
     categorical = bool(getattr(layout, "categorical_fields", ()))
     columns = None
+    # float32 data stays float32 when categorical codes replace some of its columns: the
+    # encoding goes through an object array, and float64 would change the output dtype and
+    # the tie tolerances the canonicalizers apply
+    out_dtype = _numeric_float_dtype(X) if categorical else np.float64
     if is_dataframe(X):
         check_unique_columns(X, name)
         if categorical or non_numeric_columns(X):
@@ -225,7 +239,7 @@ def _coerce_full(X, layout, name, categories=None):
                 f"shape {expected}."
             )
         try:
-            X = X.astype(np.float64)
+            X = X.astype(out_dtype)
         except (TypeError, ValueError) as exc:
             error = _not_numeric_error(X, name, expected, layout, columns)
             if error is not None:
@@ -280,14 +294,18 @@ def validate_samples(estimator, X, layout, *, reset, allow_absent_points=True, d
     return _finish(X2, lead_shape, layout, name, allow_nan), ndim
 
 
-def check_samples(X, layout, *, allow_absent_points=True, dtype=FLOAT_DTYPES, name="X"):
+def check_samples(X, layout, *, allow_absent_points=True, dtype=FLOAT_DTYPES, name="X",
+                  return_categories=False):
     """:func:`validate_samples` for functions (metrics, data sets): the same rules and
-    messages, without an estimator's feature bookkeeping. Returns ``(P, ndim)``."""
-    X, ndim, lead_shape = _coerce(X, layout, name)
+    messages, without an estimator's feature bookkeeping. Returns ``(P, ndim)``, and the
+    categories learned from ``X`` (None without categorical fields) as a third item when
+    ``return_categories``: ``P`` holds their codes."""
+    X, ndim, lead_shape, categories = _coerce_full(X, layout, name)
     allow_nan = _allows_nan(layout, allow_absent_points)
     X2 = check_array(X, dtype=list(dtype), ensure_all_finite=not allow_nan,
                      ensure_min_features=1, input_name=name)
-    return _finish(X2, lead_shape, layout, name, allow_nan), ndim
+    P = _finish(X2, lead_shape, layout, name, allow_nan)
+    return (P, ndim, categories) if return_categories else (P, ndim)
 
 
 def check_frames_length(frames, n_samples, name="frames"):

@@ -322,6 +322,21 @@ class PointLayout(Layout):
                 out[:, col] = coded
         return out
 
+    def decode_categories(self, P, categories):
+        """Inverse of :meth:`encode_categories` on a working array ``(n, m, width)`` of
+        codes: the categorical fields hold their categories again (absent points stay NaN).
+        Numeric categories give an array of ``P``'s dtype, others an object array."""
+        numeric = all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+                      for known in categories.values() for v in known)
+        out = np.array(P, dtype=P.dtype if numeric else object, copy=True)
+        for f in self.categorical_fields:
+            known = np.asarray(categories[f.name], dtype=object)
+            codes = np.asarray(P[..., self._slices[f.name]], dtype=np.float64)
+            present = ~np.isnan(codes)
+            column = out[..., self._slices[f.name]]
+            column[present] = known[codes[present].astype(np.intp)]
+        return out
+
     @classmethod
     def infer_from_columns(cls, columns, n_dims=None, categorical=()):
         """The layout that column names describe, or None when no column names a point.

@@ -66,9 +66,18 @@ def _check_count(value, name):
 
 
 def _samples(X, layout):
-    """Validated float copy of ``X`` in the caller's shape, and its working array."""
-    P, ndim = check_samples(X, layout)
-    return layout.from_working(P, ndim), P
+    """Validated copy of ``X`` in the caller's shape, its working array ``P`` and
+    ``to_caller``: a working array (``P`` moved by the group) back in the caller's shape.
+    Categorical fields are codes in ``P`` and their categories again in what ``to_caller``
+    returns, since the estimator encodes them with its own categories from ``fit``."""
+    P, ndim, categories = check_samples(X, layout, return_categories=True)
+
+    def to_caller(W):
+        if categories:
+            W = layout.decode_categories(W, categories)
+        return layout.from_working(W, ndim)
+
+    return to_caller(P), P, to_caller
 
 
 def _scale(X):
@@ -116,14 +125,14 @@ def invariance_error(estimator_or_callable, X, group, n_trials=5, random_state=N
     g_obj = get_group(group)
     layout = _layout_of(estimator_or_callable, layout)
     _check_count(n_trials, "n_trials")
-    X, P = _samples(X, layout)
+    X, P, to_caller = _samples(X, layout)
     rs = check_random_state(random_state)
     ref = f(X)
     errors = []
     for _ in range(int(n_trials)):
         g = g_obj.sample(P.shape[0], rs, n_points=P.shape[1])
-        moved = layout.from_working(g_obj.act(g, P, layout), X.ndim)
-        errors.append(_relative(ref, f(moved), _scale(X)))
+        moved = to_caller(g_obj.act(g, P, layout))
+        errors.append(_relative(ref, f(moved), _scale(P)))
     errors = np.concatenate(errors) if errors else np.zeros(1)
     return InvarianceError(float(np.max(errors)), float(np.median(errors)))
 
@@ -152,18 +161,18 @@ def equivariance_error(frame_function, X, group, n_trials=5, random_state=None, 
     g_obj = get_group(group)
     layout = layout or PointLayout(3)
     _check_count(n_trials, "n_trials")
-    X, P = _samples(X, layout)
+    X, P, to_caller = _samples(X, layout)
     rs = check_random_state(random_state)
     h = frame_function(X)
     errors = []
     for _ in range(int(n_trials)):
         g = g_obj.sample(P.shape[0], rs, n_points=P.shape[1])
-        moved = layout.from_working(g_obj.act(g, P, layout), X.ndim)
+        moved = to_caller(g_obj.act(g, P, layout))
         h_moved = frame_function(moved)
         canon = g_obj.act(g_obj.inverse(h), P, layout)
         lhs = g_obj.act(h_moved, canon, layout)
         rhs = g_obj.act(g_obj.compose(g, h), canon, layout)
-        errors.append(_relative(rhs, lhs, _scale(X)))
+        errors.append(_relative(rhs, lhs, _scale(P)))
     errors = np.concatenate(errors)
     return InvarianceError(float(np.max(errors)), float(np.median(errors)))
 
@@ -248,9 +257,14 @@ def quotient_distance(X, Y, group, layout):
 
 def _pairs(X, n_pairs, random_state, X_other, layout):
     _check_count(n_pairs, "n_pairs")
-    X, _ = _samples(X, layout)
+    if getattr(layout, "categorical_fields", ()):
+        raise ValueError(
+            f"orbit metrics measure distances between samples, and the categorical field(s) "
+            f"{[f.name for f in layout.categorical_fields]} of layout {layout!r} have none. Fix: pass "
+            "a layout (or data) with numeric scalar fields.")
+    X = _samples(X, layout)[0]
     if X_other is not None:
-        X_other, _ = _samples(X_other, layout)
+        X_other = _samples(X_other, layout)[0]
         if X_other.shape != X.shape:
             raise ValueError(
                 f"X_other must have the shape of X {X.shape} (row i is paired with X[i]); "

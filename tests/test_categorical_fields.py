@@ -1,0 +1,103 @@
+"""Categorical scalar fields keep the caller's precision and meaning.
+
+* float32 data with a categorical field stays float32 (the encoding goes through an object
+  array), so canonical forms of symmetric molecules stay invariant in float32;
+* ``invariance_error`` and ``equivariance_error`` hand the estimator the caller's categories
+  (it encodes them with its own, from ``fit``), not codes learned from the evaluation data;
+* orbit metrics refuse categorical layouts (a category has no distance);
+* ``PointLayout.decode_categories`` inverts ``encode_categories``.
+"""
+
+import numpy as np
+import pytest
+
+from skcanon import CanonicalizerTransformer
+from skcanon.groups import get_group
+from skcanon.layouts import Field, PointLayout
+from skcanon.metrics import equivariance_error, invariance_error, orbit_distortion
+
+LAYOUT = PointLayout(3, [Field("pos", "position", 3), Field("el", "scalar", 1, categorical=True)])
+
+
+def _methanes(n=6, seed=0):
+    """Regular tetrahedra of hydrogens (code 1) around a carbon (code 6), in random poses:
+    every sample has a 12-element symmetry group, the hard case for tie rules."""
+    tetra = np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]], float) * 0.63
+    atoms = np.concatenate([np.zeros((1, 3)), tetra])
+    P = np.concatenate([np.repeat(atoms[None], n, 0), np.array([6, 1, 1, 1, 1], float)[None, :, None].repeat(n, 0)], 2)
+    G = get_group("E3xS_n")
+    return G.apply(G.sample(n, seed, n_points=5), P.reshape(n, -1), LAYOUT)
+
+
+def _clouds(values, n=20, m=5, seed=0):
+    rng = np.random.default_rng(seed)
+    return np.concatenate([rng.normal(size=(n, m, 3)), rng.choice(values, size=(n, m, 1))], 2).reshape(n, -1)
+
+
+@pytest.mark.parametrize("method", ["pca+sort", "random"])
+def test_float32_with_a_categorical_field_stays_float32_and_invariant(method):
+    pytest.importorskip("torch")
+    X = _methanes()
+    canon = CanonicalizerTransformer("E3xS_n", method, layout=LAYOUT, hidden=16, random_state=0).fit(X)
+    out = canon.transform(X.astype(np.float32))
+    assert out.dtype == np.float32
+    G = get_group("E3xS_n")
+    for k in range(4):
+        moved = G.apply(G.sample(len(X), k + 1, n_points=5), X, LAYOUT).astype(np.float32)
+        assert np.abs(canon.transform(moved).astype(float) - out).max() < 1e-4
+
+
+def test_float32_dataframe_with_text_categories_stays_float32():
+    pd = pytest.importorskip("pandas")
+    layout = PointLayout.infer_from_columns(
+        [f"a{i}_{c}" for i in range(2) for c in ("x", "y", "z", "element")], categorical={"a0_element", "a1_element"})
+    df = pd.DataFrame({"a0_x": [0.0, 1.0], "a0_y": [0.0, 2.0], "a0_z": [1.0, 0.5], "a0_element": ["C", "O"],
+                       "a1_x": [1.0, 0.0], "a1_y": [0.5, 1.0], "a1_z": [0.0, 2.0], "a1_element": ["H", "C"]})
+    df32 = df.astype({c: np.float32 for c in df.columns if not c.endswith("element")})
+    out = CanonicalizerTransformer("E3xS_n", "pca+sort", layout=layout).fit(df32).transform(df32)
+    assert out.dtype == np.float32
+    mixed = CanonicalizerTransformer("E3xS_n", "pca+sort", layout=layout).fit(df).transform(df32.astype({"a0_x": np.float64}))
+    assert mixed.dtype == np.float64
+
+
+def test_invariance_metrics_pass_the_callers_categories():
+    X = _clouds([1.0, 6.0, 8.0])
+    canon = CanonicalizerTransformer("E3xS_n", "pca+sort", layout=LAYOUT).fit(X)
+    assert invariance_error(canon, X, "E3xS_n", n_trials=2, random_state=0).max < 1e-9
+    assert equivariance_error(canon, X, "E3xS_n", n_trials=2, random_state=0).max < 1e-9
+    # fitted on {0, 1, 2}, evaluated on data holding {1, 2} only: codes learned from the
+    # evaluation data (0, 1) would silently relabel the atoms
+    canon = CanonicalizerTransformer("E3xS_n", "pca+sort", layout=LAYOUT).fit(_clouds([0.0, 1.0, 2.0], seed=1))
+    X12 = _clouds([1.0, 2.0], seed=2)
+    seen = []
+    invariance_error(lambda A: seen.append(np.unique(np.asarray(A).reshape(20, 5, 4)[..., 3])) or canon.transform(A),
+                     X12, "E3xS_n", n_trials=1, random_state=0, layout=LAYOUT)
+    assert all(set(s) == {1.0, 2.0} for s in seen) and len(seen) == 2
+
+
+def test_invariance_error_with_text_categories():
+    rng = np.random.default_rng(3)
+    X = np.concatenate([rng.normal(size=(10, 4, 3)).astype(object),
+                        rng.choice(["C", "H", "O"], size=(10, 4, 1)).astype(object)], 2).reshape(10, -1)
+    canon = CanonicalizerTransformer("E3xS_n", "pca+sort", layout=LAYOUT).fit(X)
+    assert invariance_error(canon, X, "E3xS_n", n_trials=2, random_state=0).max < 1e-9
+
+
+def test_orbit_metrics_refuse_categorical_layouts():
+    X = _clouds([1.0, 6.0])
+    with pytest.raises(ValueError, match="categorical field.*'el'"):
+        orbit_distortion(lambda A: A, X, "S_n", n_pairs=5, random_state=0, layout=LAYOUT)
+
+
+@pytest.mark.parametrize("values", [[1.0, 6.0, 8.0], ["C", "H", "O"]])
+def test_decode_inverts_encode(values):
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.normal(size=(5, 3, 3)).astype(object), rng.choice(values, size=(5, 3, 1)).astype(object)],
+                       2).reshape(5, -1)
+    X[0, 4:8] = np.nan                                                 # an absent point
+    categories = LAYOUT.learn_categories(X)
+    codes = LAYOUT.encode_categories(X, categories).astype(np.float64)
+    back = LAYOUT.decode_categories(codes.reshape(5, 3, 4), categories).reshape(5, -1)
+    present = ~np.isnan(codes)
+    assert (back[present] == X[present]).all() and np.isnan(codes[0, 4:8]).all()
+    assert back.dtype == (np.float64 if isinstance(values[0], float) else object)
