@@ -34,6 +34,8 @@ import_skorch("skcanon's end-to-end estimators")
 
 import torch  # noqa: E402
 from skorch import NeuralNetClassifier, NeuralNetRegressor  # noqa: E402
+from skorch.utils import is_dataset  # noqa: E402
+from sklearn.utils import check_array  # noqa: E402
 from torch import nn  # noqa: E402
 
 from ._end_to_end_images import ImageInvariantModule  # noqa: E402
@@ -348,8 +350,15 @@ class _EndToEndMixin(InterruptRaisingMixin):
         if dtype is not None and np.dtype(dtype).kind == "c":
             raise ValueError(f"Complex data not supported; {name} must be real, got dtype {dtype}.")
         # None, numeric strings and objects, 2-D/3-D shapes and zero samples as everywhere
-        X, _, _, categories = _coerce_full(X, layout, name, categories)
+        X, ndim, _, categories = _coerce_full(X, layout, name, categories)
+        if not isinstance(X, np.ndarray):
+            # numeric DataFrames, pandas' nullable dtypes (Float64, Int64: NA becomes NaN) too
+            X = check_array(X, dtype=(np.float64, np.float32), ensure_all_finite=False, input_name=name)
         X = np.asarray(X)
+        if ndim == 2 and getattr(layout, "_order", None) is not None:
+            # PointLayout(columns=...): the modules read points point-major, so put the
+            # named columns in that order (3-D input is point-major already)
+            X = layout.to_working(X).reshape(len(X), -1)
         if X.dtype.kind == "c":
             raise ValueError(f"Complex data not supported; {name} must be real, got dtype {X.dtype}.")
         if X.ndim == 2 and X.shape[0] == 0:
@@ -381,7 +390,7 @@ class _EndToEndMixin(InterruptRaisingMixin):
         params = self.get_params()
         return as_layout(params.get("module__layout"), PointLayout(params.get("module__n_dims", 3)))
 
-    def _check_X(self, X, layout):
+    def _check_X(self, X, layout, categories=None):
         """Training point sets: ``(X, categories, scalar_stats)`` — flat float32, the
         categories of the layout's categorical fields (``None`` without any) and the
         statistics of its scalar fields (``None`` without any) that the frame network
@@ -389,7 +398,7 @@ class _EndToEndMixin(InterruptRaisingMixin):
         if layout.kind != "points":
             raise TypeError(f"module__layout must be a PointLayout (or an ImageLayout for "
                             f"EndToEndEquivariantClassifier); got {layout!r}.")
-        X, categories = self._as_float32(X, "X", layout, return_categories=True)
+        X, categories = self._as_float32(X, "X", layout, categories, return_categories=True)
         if X.shape[1] % layout.width:
             raise ValueError(f"X has {X.shape[1]} columns, not a multiple of the {layout.width} columns per "
                              f"point of module__layout ({layout!r}).")
@@ -404,6 +413,40 @@ class _EndToEndMixin(InterruptRaisingMixin):
         if "module__layout" in params and "module__scalar_stats" not in params:
             params["module__scalar_stats"] = None
         return super().set_params(**params)
+
+    def _continues(self):
+        """Whether this ``fit`` trains the fitted module further (``warm_start=True``)."""
+        return bool(getattr(self, "warm_start", False)) and bool(getattr(self, "initialized_", False)) \
+            and isinstance(getattr(self, "module_", None), nn.Module)
+
+    def _set_module_shape(self, **params):
+        """Store what ``fit`` derived from the data for the module (``n_points``,
+        ``n_outputs``, ``scalar_stats``...). Not through ``set_params``: on a fitted net skorch
+        rebuilds the module there at once, drawing its weights from the caller's global torch
+        RNG outside the seeded fit and discarding the module that ``warm_start`` trains
+        further; skorch's ``fit`` builds the module from these values instead. A warm start
+        keeps the module (and the scalar statistics it standardises with) and checks that the
+        new data still fit it."""
+        if self._continues():
+            changed = [f"{k}: fitted {self.__dict__.get(f'module__{k}')!r}, now {v!r}" for k, v in params.items()
+                       if k != "scalar_stats" and self.__dict__.get(f"module__{k}") != v]
+            if changed:
+                raise ValueError(f"warm_start=True trains the fitted module further, and the data no longer fit "
+                                 f"it ({'; '.join(changed)}). Fix: pass data of the fitted shape, or set "
+                                 "warm_start=False to train a new module.")
+            return
+        names = {f"module__{k}": v for k, v in params.items()}
+        self._params_to_validate.update(names)
+        vars(self).update(names)
+
+    def _warm(self, fit):
+        """Run ``fit()`` with ``warm_start=True`` (``partial_fit``)."""
+        warm = self.__dict__.get("warm_start", False)
+        self.__dict__["warm_start"] = True
+        try:
+            return fit()
+        finally:
+            self.__dict__["warm_start"] = warm
 
     def _fitted_categories(self):
         """The categories learned in ``fit`` (``None``: no categorical field, or a model
@@ -546,6 +589,14 @@ class EndToEndEquivariantRegressor(_EndToEndMixin, NeuralNetRegressor):
         state.setdefault("n_jobs", None)  # pickled before n_jobs existed
         super().__setstate__(state)
 
+    def partial_fit(self, X, y, **fit_params):
+        """Train the fitted module further on ``(X, y)`` for ``max_epochs`` epochs (the first
+        call fits a new module): :meth:`fit` with ``warm_start=True``, so the data must keep the
+        fitted number of points and targets."""
+        if "_routing_method" in fit_params:     # skorch's fit, training the module it built
+            return super().partial_fit(X, y, **fit_params)
+        return self._warm(lambda: self.fit(X, y, **fit_params))
+
     def fit(self, X, y, **fit_params):
         before = self._snapshot()
         _check_skorch_device(self.device)
@@ -553,7 +604,7 @@ class EndToEndEquivariantRegressor(_EndToEndMixin, NeuralNetRegressor):
         if layout.kind != "points":
             raise TypeError(f"EndToEndEquivariantRegressor takes point sets: module__layout must be a "
                             f"PointLayout or None; got {layout!r} (images: EndToEndEquivariantClassifier).")
-        X, categories, stats = self._check_X(X, layout)
+        X, categories, stats = self._check_X(X, layout, self._fitted_categories() if self._continues() else None)
         y = self._as_float32(y, "y", PointLayout(layout.n_dims))
         if y.shape[0] != X.shape[0]:
             raise ValueError(f"y has {y.shape[0]} samples but X has {X.shape[0]}; they must match.")
@@ -566,8 +617,17 @@ class EndToEndEquivariantRegressor(_EndToEndMixin, NeuralNetRegressor):
         if (nan.any(-1) & ~nan.all(-1)).any():
             raise ValueError(f"y contains NaN inside a target point; NaN is only allowed as a whole point "
                              f"({d} columns) marking an absent point, which the loss ignores.")
-        self.set_params(module__n_points=X.shape[1] // layout.width, module__n_outputs=y.shape[1],
-                        module__scalar_stats=stats)
+        n_points = X.shape[1] // layout.width
+        if self.get_params().get("module__backbone", "mlp") == "message_passing" and y.shape[1] == n_points * d:
+            # one output per point, NaN where the point is absent: its target must be absent too
+            absent = np.isnan(X.reshape(len(X), n_points, layout.width)).all(-1)
+            clash = np.argwhere(absent & ~nan.all(-1))
+            if len(clash):
+                i, j = clash[0]
+                raise ValueError(f"y has a finite target at point {j} of sample {i}, which X marks absent "
+                                 f"(an all-NaN row; {len(clash)} such point(s) in all). The message-passing "
+                                 "backbone predicts nothing there: set those targets to NaN too.")
+        self._set_module_shape(n_points=n_points, n_outputs=y.shape[1], scalar_stats=stats)
 
         def fit():
             NeuralNetRegressor.fit(self, X, y, **fit_params)
@@ -577,7 +637,27 @@ class EndToEndEquivariantRegressor(_EndToEndMixin, NeuralNetRegressor):
 
         return self._guarded_fit(fit, before)
 
+    def score(self, X, y, sample_weight=None):
+        """R² of ``predict(X)`` against ``y``, over the finite target entries (NaN targets mark
+        absent points, as in ``fit``): the mean over the target columns of each column's R²
+        on its finite rows, which is scikit-learn's ``r2_score`` when every target is finite."""
+        from sklearn.metrics import r2_score
+
+        y = np.asarray(self._as_float32(y, "y", PointLayout(self._layout().n_dims)), dtype=np.float64)
+        pred = np.asarray(self.predict(X), dtype=np.float64).reshape(y.shape)
+        w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        scores = []
+        for k in range(y.shape[1]):
+            rows = np.isfinite(y[:, k])
+            if rows.sum() >= 2:
+                scores.append(r2_score(y[rows, k], pred[rows, k], sample_weight=None if w is None else w[rows]))
+        if not scores:
+            raise ValueError("y has no target column with at least 2 finite entries to score.")
+        return float(np.mean(scores))
+
     def predict(self, X):
+        if is_dataset(X):     # skorch's scoring callbacks in fit: the checked training data
+            return self._infer_guarded(super().predict, X)
         X = self._as_float32(X, "X", self._layout(), self._fitted_categories())
         self._check_fitted_width(X)
         return self._infer_guarded(super().predict, X)
@@ -656,6 +736,9 @@ class EndToEndEquivariantClassifier(_EndToEndMixin, NeuralNetClassifier):
 
     @property
     def classes_(self):
+        fitting = self.__dict__.get("_codes_in_fit")
+        if fitting is not None:   # skorch's scoring callbacks score the class codes fit trains on
+            return fitting
         if self.classes is not None:
             return np.asarray(self.classes)
         try:
@@ -678,7 +761,18 @@ class EndToEndEquivariantClassifier(_EndToEndMixin, NeuralNetClassifier):
         self.module_ = self.initialized_instance(module, kwargs)
         return self
 
+    def partial_fit(self, X, y, classes=None, **fit_params):
+        """Train the fitted module further on ``(X, y)`` for ``max_epochs`` epochs (the first
+        call fits a new module): :meth:`fit` with ``warm_start=True``. ``classes``: on the first
+        call, every label the later calls may hold (default: the labels of this ``y``)."""
+        if "_routing_method" in fit_params:     # skorch's fit, training the module it built
+            return super().partial_fit(X, y, classes=classes, **fit_params)
+        return self._warm(lambda: self._fit(X, y, classes, fit_params))
+
     def fit(self, X, y, **fit_params):
+        return self._fit(X, y, None, fit_params)
+
+    def _fit(self, X, y, classes, fit_params):
         before = self._snapshot()
         _check_skorch_device(self.device)
         layout = self._layout()
@@ -686,7 +780,7 @@ class EndToEndEquivariantClassifier(_EndToEndMixin, NeuralNetClassifier):
         if layout.kind == "image":
             X, image_shape = self._check_images(X, layout)
         else:
-            X, categories, stats = self._check_X(X, layout)
+            X, categories, stats = self._check_X(X, layout, self._fitted_categories() if self._continues() else None)
         if y is None:
             raise ValueError("EndToEndEquivariantClassifier requires y to be passed, but the target y "
                              "is None.")
@@ -718,6 +812,17 @@ class EndToEndEquivariantClassifier(_EndToEndMixin, NeuralNetClassifier):
             unknown = ~np.isin(y, labels)
             if unknown.any():
                 raise ValueError(f"y contains labels not in classes: {np.unique(y[unknown])[:5]!r}.")
+        elif self._continues():
+            labels = self.labels_                # a warm start keeps the fitted classes
+            unknown = ~np.isin(y, labels)
+            if unknown.any():
+                raise ValueError(f"y contains labels the fitted model does not know: {np.unique(y[unknown])[:5]!r} "
+                                 f"(known: {labels[:10]!r}); set warm_start=False to train a new module.")
+        elif classes is not None:
+            labels = np.unique(np.asarray(classes))
+            unknown = ~np.isin(y, labels)
+            if unknown.any():
+                raise ValueError(f"y contains labels not in classes: {np.unique(y[unknown])[:5]!r}.")
         else:
             labels = np.unique(y)
         if len(labels) < 2:
@@ -726,13 +831,16 @@ class EndToEndEquivariantClassifier(_EndToEndMixin, NeuralNetClassifier):
         codes = np.searchsorted(labels, y) if self.classes is None else \
             np.array([np.flatnonzero(labels == v)[0] for v in y])
         if image_shape is not None:
-            self.set_params(module__image_shape=image_shape, module__n_classes=len(labels))
+            self._set_module_shape(image_shape=image_shape, n_classes=len(labels))
         else:
-            self.set_params(module__n_points=X.shape[1] // layout.width, module__n_classes=len(labels),
-                            module__scalar_stats=stats)
+            self._set_module_shape(n_points=X.shape[1] // layout.width, n_classes=len(labels), scalar_stats=stats)
 
         def fit():
-            NeuralNetClassifier.fit(self, X, codes.astype(np.int64), **fit_params)
+            self.__dict__["_codes_in_fit"] = np.arange(len(labels))
+            try:
+                NeuralNetClassifier.fit(self, X, codes.astype(np.int64), **fit_params)
+            finally:
+                del self.__dict__["_codes_in_fit"]
             self.__dict__["labels_"] = labels
             self.__dict__["n_features_in_"] = X.shape[1]
             self._keep_categories(categories)
@@ -742,6 +850,8 @@ class EndToEndEquivariantClassifier(_EndToEndMixin, NeuralNetClassifier):
 
     def predict_proba(self, X):
         self._check_fitted()
+        if is_dataset(X):     # skorch's scoring callbacks in fit: the checked training data
+            return self._infer_guarded(super().predict_proba, X)
         module = self.module_
         if isinstance(module, ImageInvariantModule):
             X = self._check_images(X, module.layout, module.image_shape)[0]
@@ -752,4 +862,6 @@ class EndToEndEquivariantClassifier(_EndToEndMixin, NeuralNetClassifier):
 
     def predict(self, X):
         proba = self.predict_proba(X)
+        if is_dataset(X):     # scoring callbacks compare with the class codes fit trains on
+            return np.argmax(proba, axis=1)
         return self.classes_[np.argmax(proba, axis=1)]

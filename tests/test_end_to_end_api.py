@@ -1,0 +1,137 @@
+"""The end-to-end estimators as scikit-learn and skorch users drive them.
+
+* ``PointLayout(columns=...)``: named columns in any order are read point by point, so
+  predictions stay equivariant;
+* ``warm_start=True`` trains the fitted module further (a refit with ``lr=0`` changes
+  nothing); a refit never draws from the caller's global torch RNG; data that no longer
+  fit the module get a clear error;
+* ``partial_fit`` continues training (``classes`` on the first call), whatever
+  ``warm_start`` says;
+* skorch's ``EpochScoring`` callbacks score during ``fit``;
+* pandas' nullable dtypes (``Float64`` with NA) are accepted;
+* ``score`` of the regressor is R² over the finite targets (absent points are NaN), so
+  ``cross_val_score`` works with absent points; finite targets at absent input points
+  are refused (the network predicts nothing there).
+"""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from sklearn.metrics import r2_score  # noqa: E402
+from sklearn.model_selection import cross_val_score  # noqa: E402
+
+from skcanon._end_to_end import EndToEndEquivariantClassifier, EndToEndEquivariantRegressor  # noqa: E402
+from skcanon.groups import get_group  # noqa: E402
+from skcanon.layouts import PointLayout  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+TINY = dict(max_epochs=2, module__hidden=8, module__backbone_hidden=16, random_state=0)
+
+
+def _clouds(n=40, m=4, seed=0):
+    return np.random.default_rng(seed).normal(size=(n, m, 3)) * [3.0, 2.0, 1.0]
+
+
+def test_columns_layout_is_read_point_by_point():
+    P = _clouds()
+    n, m = P.shape[:2]
+    cols = [f"{c}{i}" for c in "xyz" for i in range(m)]           # x0 x1 x2 x3 y0 ... z3
+    layout = PointLayout(3, columns=cols)
+    by_axis = lambda Q: Q.transpose(0, 2, 1).reshape(len(Q), -1)  # noqa: E731
+    G = get_group("SE3")
+    g = G.sample(n, random_state=1)
+    moved = G.apply(g, P.reshape(n, -1), PointLayout(3)).reshape(n, m, 3)
+    reg = EndToEndEquivariantRegressor(module__layout=layout, **TINY).fit(by_axis(P), P.mean(1))
+    err = np.abs(reg.predict(by_axis(moved)) - G.apply(g, reg.predict(by_axis(P)), PointLayout(3))).max()
+    assert err < 1e-4
+    # the same model as one fitted on point-major columns
+    plain = EndToEndEquivariantRegressor(**TINY).fit(P.reshape(n, -1), P.mean(1))
+    np.testing.assert_allclose(reg.predict(by_axis(P)), plain.predict(P.reshape(n, -1)), atol=1e-5)
+    clf = EndToEndEquivariantClassifier(module__layout=layout, **TINY).fit(by_axis(P), np.arange(n) % 2)
+    np.testing.assert_allclose(clf.predict_proba(by_axis(moved)), clf.predict_proba(by_axis(P)), atol=1e-4)
+
+
+def test_warm_start_trains_the_fitted_module_further():
+    X = _clouds().reshape(40, -1)
+    reg = EndToEndEquivariantRegressor(warm_start=True, **TINY).fit(X, 2 * X)
+    before = reg.predict(X)
+    reg.set_params(lr=0.0).fit(X, 2 * X)
+    np.testing.assert_array_equal(reg.predict(X), before)
+    reg.set_params(lr=1e-2).fit(X, 2 * X)
+    assert np.abs(reg.predict(X) - before).max() > 1e-4          # it does train
+    with pytest.raises(ValueError, match="warm_start=True.*n_points: fitted 4, now 3"):
+        reg.fit(X[:, :9], 2 * X[:, :9])
+    clf = EndToEndEquivariantClassifier(warm_start=True, **TINY).fit(X, np.arange(40) % 2)
+    with pytest.raises(ValueError, match="labels the fitted model does not know"):
+        clf.fit(X, np.arange(40) % 3)
+
+
+def test_refit_leaves_the_callers_torch_rng_alone():
+    X = _clouds().reshape(40, -1)
+    reg = EndToEndEquivariantRegressor(**TINY).fit(X, 2 * X)
+    torch.manual_seed(1)
+    expected = torch.rand(3)
+    torch.manual_seed(1)
+    reg.fit(X, 2 * X)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_partial_fit_continues_training():
+    X = _clouds().reshape(40, -1).astype(np.float32)
+    reg = EndToEndEquivariantRegressor(**TINY)
+    reg.partial_fit(X, 2 * X)
+    before = reg.predict(X)
+    reg.set_params(lr=0.0).partial_fit(X, 2 * X)
+    np.testing.assert_array_equal(reg.predict(X), before)
+    assert reg.warm_start is False
+    y = np.where(np.arange(40) % 2, "a", "b")
+    clf = EndToEndEquivariantClassifier(**TINY).partial_fit(X[:20], y[:20], classes=["a", "b", "c"])
+    assert clf.classes_.tolist() == ["a", "b", "c"]
+    clf.partial_fit(X, np.where(np.arange(40) % 3 == 0, "c", y))     # "c" first seen here
+    assert clf.predict_proba(X).shape == (40, 3)
+    ints = EndToEndEquivariantClassifier(**TINY).fit(X, np.arange(40) % 2 + 1).partial_fit(X, np.arange(40) % 2 + 1)
+    assert set(ints.predict(X)) <= {1, 2}
+
+
+def test_epoch_scoring_callbacks_score_during_fit():
+    from skorch.callbacks import EpochScoring
+    from skorch.dataset import ValidSplit
+
+    X = _clouds().reshape(40, -1)
+    for est, y, scoring in ((EndToEndEquivariantClassifier, np.where(np.arange(40) % 2, "a", "b"), "accuracy"),
+                            (EndToEndEquivariantRegressor, 2 * X, "r2")):
+        model = est(train_split=ValidSplit(0.25), callbacks=[EpochScoring(scoring, lower_is_better=False, name="s")],
+                    **TINY).fit(X, y)
+        scores = model.history[:, "s"]
+        assert len(scores) == 2 and np.isfinite(scores).all() and max(scores) <= 1.0
+
+
+def test_pandas_nullable_dtypes():
+    pd = pytest.importorskip("pandas")
+    X = _clouds().reshape(40, -1)
+    X[0, 9:12] = np.nan                                                  # an absent point
+    df = pd.DataFrame(X, columns=[f"c{i}" for i in range(12)]).astype("Float64")
+    df.iloc[0, 9:12] = pd.NA
+    reg = EndToEndEquivariantRegressor(module__backbone="message_passing", **TINY).fit(df, X)
+    np.testing.assert_array_equal(reg.predict(df), reg.predict(X))
+    clf = EndToEndEquivariantClassifier(**TINY).fit(df, pd.Series(np.arange(40) % 2, dtype="Int64"))
+    assert clf.predict(df).shape == (40,)
+
+
+def test_score_with_absent_points_and_clashing_targets():
+    P = _clouds(30, 5)
+    P[::3, -1] = np.nan
+    X = P.reshape(30, -1)
+    reg = EndToEndEquivariantRegressor(module__backbone="message_passing", **TINY).fit(X, 2 * X)
+    pred, y = reg.predict(X), 2 * X
+    cols = [r2_score(y[np.isfinite(y[:, k]), k], pred[np.isfinite(y[:, k]), k]) for k in range(y.shape[1])]
+    assert reg.score(X, y) == pytest.approx(np.mean(cols))
+    full = EndToEndEquivariantRegressor(**TINY).fit(X[1::3], 2 * X[1::3])
+    assert full.score(X[1::3], 2 * X[1::3]) == pytest.approx(r2_score(2 * X[1::3], full.predict(X[1::3])))
+    assert np.isfinite(cross_val_score(EndToEndEquivariantRegressor(module__backbone="message_passing", **TINY),
+                                       X, y, cv=3)).all()
+    with pytest.raises(ValueError, match="finite target at point 4 of sample 0, which X marks absent"):
+        EndToEndEquivariantRegressor(module__backbone="message_passing", **TINY).fit(X, np.nan_to_num(y))
