@@ -308,7 +308,8 @@ def train_frame_network(network, P, y=None, *, device="cpu", seed=0, **options):
                                       template)
         n_valid = int(np.floor(validation_fraction * n))
         validate = bool(early_stopping) and n_valid >= 2 and n - n_valid >= 2
-        n_train = n - n_valid if validate else n
+        # ValidSplit (a ShuffleSplit) holds out ceil(fraction * n): plan the steps it leaves
+        n_train = len(_valid_split_indices(n, validation_fraction, seed)[0]) if validate else n
         train_batch, epochs = training_budget(n_train, max_epochs, batch_size)
         total_steps = epochs * math.ceil(n_train / train_batch)
         callbacks = [("lr_schedule", LRScheduler(policy=torch.optim.lr_scheduler.LambdaLR,
@@ -374,7 +375,11 @@ def train_frame_network(network, P, y=None, *, device="cpu", seed=0, **options):
     if proxy:
         best = int(dict(net.callbacks_)["proxy_selection"].best_epoch_)
     elif validate and history:
-        best = int(min(history, key=lambda row: row.get("valid_loss", np.inf))["epoch"])
+        # the epoch whose weights EarlyStopping restored: the last one that improved on the
+        # best loss by more than its threshold, not always the lowest loss of the history
+        stopper = dict(net.callbacks_)["early_stopping"]
+        best = int(stopper.best_epoch_) if getattr(stopper, "best_epoch_", None) is not None else \
+            int(min(history, key=lambda row: row.get("valid_loss", np.inf))["epoch"])
     network.eval()
     return {"objective": objective, "task": task, "history": history, "target": target,
             "batch_size": train_batch, "max_epochs": epochs, "n_epochs_trained": len(history),

@@ -382,3 +382,19 @@ def test_moments_orbit_rule_ignores_rounding(group, dtype):
     scale = np.abs(X).max()
     np.testing.assert_allclose(est.transform(nudged), est.transform(X), atol=1e-5 * scale)
     assert invariance_error(est, nudged, group, n_trials=4, random_state=0).max < 1e-5
+
+
+@pytest.mark.parametrize("group", ["S_n", "SE3xS_n"])
+def test_networks_take_an_all_absent_sample_without_warnings(group):
+    """An empty sample (every point row NaN, e.g. padding) stays all-NaN and raises no
+    "All-NaN slice" RuntimeWarning (the S_n order took a NaN maximum of it)."""
+    import warnings
+
+    pytest.importorskip("torch")
+    X = np.random.default_rng(0).normal(size=(10, 5 * 3))
+    X[0] = np.nan
+    canon = CanonicalizerTransformer(group, "random", hidden=8, random_state=0).fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Z = canon.transform(X)
+    assert np.isnan(Z[0]).all() and np.isfinite(Z[1:]).all()

@@ -3,7 +3,9 @@
 * :func:`skcanon._training.training_budget`: mini-batch and epochs from 300 to 1,000,000
   samples (an explicit ``max_epochs`` is kept);
 * the learning rate warms up and then follows a cosine to zero over the planned steps;
-* early stopping restores the epoch with the best validation loss;
+* early stopping restores the epoch with the best validation loss (by EarlyStopping's
+  threshold), and ``best_epoch_`` names that epoch;
+* the schedule plans the mini-batches left by the validation split;
 * training runs on one torch thread by default whatever the caller's setting, and restores
   that setting (results do not depend on the thread or worker count);
 * ``X * 1e300`` trains (it used to raise ``OverflowError: cannot convert float infinity to
@@ -108,7 +110,49 @@ def test_early_stopping_keeps_the_best_epoch_and_is_not_an_interrupt():
                                validation_fraction=0.2)
     valid = [row["valid_loss"] for row in info["history"]]
     assert info["n_epochs_trained"] == len(valid) <= 60
-    assert info["best_epoch"] == int(np.argmin(valid)) + 1
+    assert info["best_epoch"] == _kept_epoch(valid)
+
+
+def _kept_epoch(valid, threshold=1e-4):
+    """The epoch skorch's EarlyStopping restores: the last one whose validation loss beat the
+    best so far by more than ``threshold`` (relative, its default)."""
+    best, kept = np.inf, None
+    for epoch, loss in enumerate(valid, 1):
+        if loss < best * (1 - threshold):
+            best, kept = loss, epoch
+    return kept
+
+
+def test_best_epoch_names_the_epoch_whose_weights_were_kept():
+    """Here the lowest validation loss (epoch 20) beat epoch 18's by less than EarlyStopping's
+    threshold, so epoch 18's weights are the ones kept, and ``best_epoch_`` says so."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 6 * 3))
+    y = X[:, 0] ** 2 + 0.1 * rng.normal(size=120)
+    canon = CanonicalizerTransformer("S_n", "learned", hidden=8, random_state=7, neighbourhood=False).fit(X, y)
+    valid = [row["valid_loss"] for row in canon.canonicalizer_.history_]
+    assert canon.canonicalizer_.best_epoch_ == _kept_epoch(valid) != int(np.argmin(valid)) + 1
+
+
+def test_schedule_plans_the_steps_the_validation_split_leaves(monkeypatch):
+    """skorch's ValidSplit holds out ceil(fraction * n) samples: with n=36 and 0.1, 32 train
+    in 2 mini-batches per epoch, and the cosine must reach zero at the last of them."""
+    import skcanon._training as training
+
+    calls = []
+    original = training._warmup_cosine
+
+    def spy(total):
+        f = original(total)
+        return lambda step: calls.append((step, total)) or f(step)
+
+    monkeypatch.setattr(training, "_warmup_cosine", spy)
+    rng = np.random.default_rng(0)
+    canon = CanonicalizerTransformer("S_n", "learned", hidden=8, random_state=0, max_epochs=5).fit(
+        rng.normal(size=(36, 5 * 3)), rng.normal(size=36))
+    assert canon.canonicalizer_.n_epochs_trained_ == 5
+    step, total = calls[-1]
+    assert step == total == 10
 
 
 def test_training_uses_one_thread_by_default_and_restores_the_setting(monkeypatch):

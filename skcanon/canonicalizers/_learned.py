@@ -69,7 +69,9 @@ class LearnedCanonicalizer(Canonicalizer):
         Epochs run (early stopping may end training before the budget).
     best_epoch_ : int or None
         The epoch whose weights were kept (0: the initial weights, which
-        ``validation_score="knn"`` also considers).
+        ``validation_score="knn"`` also considers). With the validation loss, the last
+        epoch that lowered it by more than early stopping's relative threshold (1e-4), so
+        a later epoch may have a loss lower by less than that.
     objective_ : str
         The resolved objective (``None`` for the random method).
     network_axes_ : {"moments", "vectors"}
