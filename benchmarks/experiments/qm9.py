@@ -23,7 +23,8 @@ def _auto_epochs(n_train):
     from skcanon._learning_options import LEARNING_OPTIONS
     from skcanon._training import training_budget
 
-    held_out = int(np.floor(LEARNING_OPTIONS["validation_fraction"].default * n_train))
+    # skorch's ValidSplit holds out ceil(fraction * n), as the trainer plans
+    held_out = int(np.ceil(LEARNING_OPTIONS["validation_fraction"].default * n_train))
     return training_budget(n_train - held_out)[1]
 
 
