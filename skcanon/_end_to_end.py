@@ -412,6 +412,11 @@ class _EndToEndMixin(InterruptRaisingMixin):
         # layout drops them (skorch rebuilds the module at once; fit computes new ones)
         if "module__layout" in params and "module__scalar_stats" not in params:
             params["module__scalar_stats"] = None
+        if getattr(self, "initialized_", False) and any(k.startswith("module__") for k in params):
+            # skorch would rebuild the module at once, from the new values and the shapes of
+            # the last fit (refusing valid settings such as another backbone); the trained
+            # module is gone either way, so the estimator is unfitted and fit builds it
+            self.__dict__["initialized_"] = False
         return super().set_params(**params)
 
     def _continues(self):

@@ -135,3 +135,24 @@ def test_score_with_absent_points_and_clashing_targets():
                                        X, y, cv=3)).all()
     with pytest.raises(ValueError, match="finite target at point 4 of sample 0, which X marks absent"):
         EndToEndEquivariantRegressor(module__backbone="message_passing", **TINY).fit(X, np.nan_to_num(y))
+
+
+def test_set_params_of_the_module_on_a_fitted_estimator_waits_for_fit():
+    """skorch rebuilt the module inside ``set_params`` with the shapes of the last fit, so a
+    valid new setting (another backbone, images instead of points) raised there. Now the
+    estimator is unfitted until the next ``fit`` builds the module; other parameters (``lr``)
+    keep the fit."""
+    from sklearn.exceptions import NotFittedError
+
+    X = _clouds().reshape(40, -1)
+    reg = EndToEndEquivariantRegressor(**TINY).fit(X, X[:, :3])
+    reg.set_params(lr=1e-2)
+    reg.predict(X)
+    reg.set_params(module__backbone="message_passing")
+    with pytest.raises(NotFittedError):
+        reg.predict(X)
+    assert reg.fit(X, 2 * X).predict(X).shape == (40, 12)
+    clf = EndToEndEquivariantClassifier(**TINY).fit(X, np.arange(40) % 2)
+    clf.set_params(module__layout="image", module__group="C4")
+    images = np.random.default_rng(0).random((20, 8 * 8))
+    assert clf.fit(images, np.arange(20) % 2).predict(images).shape == (20,)
