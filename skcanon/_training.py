@@ -103,7 +103,13 @@ def _encode_target(y, n_samples):
     y = np.asarray(y)
     if y.shape[0] != n_samples:
         raise ValueError(f"y has {y.shape[0]} entries but X has {n_samples} samples; they must match.")
+    if y.dtype.kind in "fc" and not np.isfinite(y).all():
+        raise ValueError("y contains NaN or infinity; supervised training needs finite targets.")
     kind = type_of_target(y)
+    if kind == "multiclass-multioutput" and y.dtype.kind not in "iub":
+        raise ValueError(f"y of shape {y.shape} holds several class labels per sample (multi-output "
+                         "classification), which the supervised head does not support; pass one label "
+                         "per sample, or numeric targets for regression.")
     if kind in ("binary", "multiclass"):
         classes, codes = np.unique(y, return_inverse=True)
         return codes.astype(np.int64).ravel(), len(classes), "classification", {"classes": classes}

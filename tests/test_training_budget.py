@@ -237,3 +237,20 @@ def test_trainer_reads_the_declared_learning_options_only():
     info = train_frame_network(_net(), P, None, max_epochs=np.int64(1), early_stopping=False)
     assert info["max_epochs"] == 1 and info["objective"] == "align"
     assert LEARNING_OPTIONS.defaults(TRAINER_OPTIONS)["batch_size"] == 4096
+
+
+@pytest.mark.parametrize("y, message", [
+    (np.r_[np.nan, np.arange(29.0)], "y contains NaN or infinity"),
+    (np.array([["a", "x"], ["b", "y"]] * 15), r"several class labels per sample"),
+    (np.array(["a", "b"] * 14 + ["a"]), "y has 29 entries but X has 30 samples"),
+])
+def test_supervised_targets_get_errors_that_name_y(y, message):
+    """Bad targets of the supervised objective: a message about ``y``, not numpy's or
+    scikit-learn's about an anonymous input (and no cast warning before it)."""
+    import warnings
+
+    X = np.random.default_rng(0).normal(size=(30, 15))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=message):
+            CanonicalizerTransformer("S_n", "learned", hidden=8, max_epochs=1, random_state=0).fit(X, y)
