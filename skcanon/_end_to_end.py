@@ -668,6 +668,10 @@ class EndToEndEquivariantRegressor(_EndToEndMixin, NeuralNetRegressor):
         return self._infer_guarded(super().predict, X)
 
 
+# classes_ while the classifier's fit runs; the trailing "_" keeps it out of get_params
+_CODES_IN_FIT = "_codes_in_fit_"
+
+
 class EndToEndEquivariantClassifier(_EndToEndMixin, NeuralNetClassifier):
     """Train a canonicalization network and a torch classifier jointly (skorch).
 
@@ -741,7 +745,7 @@ class EndToEndEquivariantClassifier(_EndToEndMixin, NeuralNetClassifier):
 
     @property
     def classes_(self):
-        fitting = self.__dict__.get("_codes_in_fit")
+        fitting = self.__dict__.get(_CODES_IN_FIT)
         if fitting is not None:   # skorch's scoring callbacks score the class codes fit trains on
             return fitting
         if self.classes is not None:
@@ -841,11 +845,11 @@ class EndToEndEquivariantClassifier(_EndToEndMixin, NeuralNetClassifier):
             self._set_module_shape(n_points=X.shape[1] // layout.width, n_classes=len(labels), scalar_stats=stats)
 
         def fit():
-            self.__dict__["_codes_in_fit"] = np.arange(len(labels))
+            self.__dict__[_CODES_IN_FIT] = np.arange(len(labels))
             try:
                 NeuralNetClassifier.fit(self, X, codes.astype(np.int64), **fit_params)
             finally:
-                del self.__dict__["_codes_in_fit"]
+                del self.__dict__[_CODES_IN_FIT]
             self.__dict__["labels_"] = labels
             self.__dict__["n_features_in_"] = X.shape[1]
             self._keep_categories(categories)
@@ -866,7 +870,12 @@ class EndToEndEquivariantClassifier(_EndToEndMixin, NeuralNetClassifier):
         return self._infer_guarded(super().predict_proba, X)
 
     def predict(self, X):
-        proba = self.predict_proba(X)
-        if is_dataset(X):     # scoring callbacks compare with the class codes fit trains on
-            return np.argmax(proba, axis=1)
+        # classes_ is the class codes while fit runs (skorch's scoring callbacks), labels after
+        proba = self.predict_proba(X)       # first: it says when the model is not fitted
         return self.classes_[np.argmax(proba, axis=1)]
+
+    def __getstate__(self):
+        # a snapshot taken during fit (a Checkpoint's pickle, a deepcopy) is a fitted model
+        state = super().__getstate__()
+        state.pop(_CODES_IN_FIT, None)
+        return state

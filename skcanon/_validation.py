@@ -164,14 +164,34 @@ def _coerce(X, layout, name, categories=None):
     return _coerce_full(X, layout, name, categories)[:3]
 
 
-def _numeric_float_dtype(X):
-    """float32 when every numeric column of ``X`` (an array or a DataFrame) is float32,
-    float64 otherwise."""
-    if is_dataframe(X):
-        kinds = [np.dtype(d) for d in X.dtypes if isinstance(d, np.dtype) and d.kind in "fiub"]
-        return np.float32 if kinds and all(d == np.float32 for d in kinds) else np.float64
-    dtype = getattr(X, "dtype", None)
-    return np.float32 if dtype == np.float32 else np.float64
+def _column_numpy_dtype(dtype):
+    """The numpy dtype of a numeric column dtype of numpy, pandas (nullable ``Float32``,
+    ``Int64``...) or polars (``Float32``, ``UInt8``, ``Boolean``...); None when not numeric."""
+    dtype = getattr(dtype, "numpy_dtype", dtype)      # pandas' nullable extension dtypes
+    if not isinstance(dtype, np.dtype):               # polars names its dtypes as numpy does
+        name = str(dtype).lower().replace("boolean", "bool")
+        try:
+            dtype = np.dtype(name)
+        except TypeError:
+            return None
+    return dtype if dtype.kind in "fiub" else None
+
+
+def _numeric_float_dtype(X, layout):
+    """float32 when the numeric columns of ``X`` (an array or a DataFrame) promote to float32
+    (numpy's rules: float32 with small integers or booleans), float64 otherwise. The columns
+    of the layout's categorical fields do not count: the encoding replaces their values by
+    codes, so they say nothing about the precision of the rest."""
+    if not is_dataframe(X):
+        return np.float32 if getattr(X, "dtype", None) == np.float32 else np.float64
+    dtypes = [_column_numpy_dtype(d) for d in X.dtypes]
+    try:
+        cols = layout._flat_columns(len(dtypes), False, "X")
+        skip = {int(c) for f in layout.categorical_fields for c in cols[:, layout.slice_of(f.name)].ravel()}
+    except ValueError:                                # a width mismatch: reported after coercion
+        skip = set()
+    dtypes = [d for i, d in enumerate(dtypes) if i not in skip and d is not None]
+    return np.float32 if dtypes and np.result_type(*dtypes) == np.float32 else np.float64
 
 
 def _coerce_full(X, layout, name, categories=None):
@@ -191,7 +211,7 @@ def _coerce_full(X, layout, name, categories=None):
     # float32 data stays float32 when categorical codes replace some of its columns: the
     # encoding goes through an object array, and float64 would change the output dtype and
     # the tie tolerances the canonicalizers apply
-    out_dtype = _numeric_float_dtype(X) if categorical else np.float64
+    out_dtype = _numeric_float_dtype(X, layout) if categorical else np.float64
     if is_dataframe(X):
         check_unique_columns(X, name)
         if categorical or non_numeric_columns(X):

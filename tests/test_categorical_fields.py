@@ -1,7 +1,8 @@
 """Categorical scalar fields keep the caller's precision and meaning.
 
 * float32 data with a categorical field stays float32 (the encoding goes through an object
-  array), so canonical forms of symmetric molecules stay invariant in float32;
+  array), so canonical forms of symmetric molecules stay invariant in float32; integer
+  codes of a categorical field and pandas' or polars' ``Float32`` columns keep it float32;
 * ``invariance_error`` and ``equivariance_error`` hand the estimator the caller's categories
   (it encodes them with its own, from ``fit``), not codes learned from the evaluation data;
 * orbit metrics refuse categorical layouts (a category has no distance);
@@ -101,3 +102,24 @@ def test_decode_inverts_encode(values):
     present = ~np.isnan(codes)
     assert (back[present] == X[present]).all() and np.isnan(codes[0, 4:8]).all()
     assert back.dtype == (np.float64 if isinstance(values[0], float) else object)
+
+
+def test_float32_stays_float32_with_integer_codes_and_extension_dtypes():
+    """Integer columns of a categorical field say nothing about the precision of the other
+    columns; pandas' ``Float32`` and polars' ``Float32`` columns are float32 as numpy's are."""
+    pd = pytest.importorskip("pandas")
+    layout = PointLayout.infer_from_columns(
+        [f"a{i}_{c}" for i in range(2) for c in ("x", "y", "z", "element")], categorical={"a0_element", "a1_element"})
+    data = {"a0_x": [0.0, 1.0], "a0_y": [0.0, 2.0], "a0_z": [1.0, 0.5], "a0_element": [6, 8],
+            "a1_x": [1.0, 0.0], "a1_y": [0.5, 1.0], "a1_z": [0.0, 2.0], "a1_element": [1, 6]}
+    floats = [c for c in data if not c.endswith("element")]
+    df = pd.DataFrame(data)
+    canon = CanonicalizerTransformer("E3xS_n", "pca+sort", layout=layout).fit(df)
+    assert canon.transform(df.astype({c: np.float32 for c in floats})).dtype == np.float32
+    assert canon.transform(df.astype({c: "Float32" for c in floats})).dtype == np.float32
+    assert canon.transform(df).dtype == np.float64
+    # other columns follow numpy's promotion: int64 beside float32 needs float64
+    ints = df.astype({c: np.float32 for c in floats}).astype({"a1_z": np.int64})
+    assert canon.transform(ints).dtype == np.float64
+    pl = pytest.importorskip("polars")
+    assert canon.transform(pl.DataFrame(data).cast({c: pl.Float32 for c in floats})).dtype == np.float32

@@ -11,7 +11,9 @@
 * pandas' nullable dtypes (``Float64`` with NA) are accepted;
 * ``score`` of the regressor is R² over the finite targets (absent points are NaN), so
   ``cross_val_score`` works with absent points; finite targets at absent input points
-  are refused (the network predicts nothing there).
+  are refused (the network predicts nothing there);
+* ``predict`` gives the caller's labels outside ``fit`` (skorch ``Dataset`` input included),
+  and snapshots taken during ``fit`` carry nothing of the class codes used there.
 """
 
 import numpy as np
@@ -19,6 +21,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from skorch.callbacks import Callback  # noqa: E402
 from sklearn.metrics import r2_score  # noqa: E402
 from sklearn.model_selection import cross_val_score  # noqa: E402
 
@@ -156,3 +159,37 @@ def test_set_params_of_the_module_on_a_fitted_estimator_waits_for_fit():
     clf.set_params(module__layout="image", module__group="C4")
     images = np.random.default_rng(0).random((20, 8 * 8))
     assert clf.fit(images, np.arange(20) % 2).predict(images).shape == (20,)
+
+
+class _Snapshot(Callback):
+    """Snapshots the net at the end of each epoch (as skorch's Checkpoint does)."""
+    seen = {}
+
+    def on_epoch_end(self, net, **kwargs):
+        import copy
+        import pickle
+
+        self.seen.update(params=net.get_params(deep=False), pickle=pickle.dumps(net), copy=copy.deepcopy(net))
+
+
+def test_labels_outside_fit_and_nothing_of_fit_in_snapshots():
+    """During ``fit`` skorch's scoring callbacks see the class codes the network trains on;
+    outside it ``predict`` gives the caller's labels, a skorch ``Dataset`` included, and a
+    snapshot taken during ``fit`` (a Checkpoint's pickle, ``get_params``, a deepcopy) carries
+    nothing of that switch."""
+    import pickle
+
+    from skorch.dataset import Dataset
+
+    X = _clouds().reshape(40, -1).astype(np.float32)
+    y = np.where(np.arange(40) % 2, "a", "b")
+    seen = _Snapshot.seen
+    clf = EndToEndEquivariantClassifier(**TINY).fit(X, y)
+    assert set(clf.predict(Dataset(X, None))) <= {"a", "b"}
+    np.testing.assert_array_equal(clf.predict(Dataset(X, None)), clf.predict(X))
+    clf = EndToEndEquivariantClassifier(callbacks=[_Snapshot()], warm_start=True, **TINY).fit(X, y).fit(X, y)
+    assert not any("codes" in name for name in seen["params"])
+    for snap in (pickle.loads(seen["pickle"]), seen["copy"]):
+        assert snap.classes_.tolist() == ["a", "b"]
+        assert set(snap.predict(X)) <= {"a", "b"}
+

@@ -136,3 +136,14 @@ def test_end_to_end_stopping_callbacks_still_just_stop(kind):
     stopper = EarlyStopping(monitor="train_loss", patience=1, threshold=10.0)
     model = make(max_epochs=6, random_state=0, module__hidden=8, callbacks=[("es", stopper)])
     assert len(model.fit(Xf, y).history) < 6
+
+
+def test_interrupt_message_counts_the_epochs_of_this_call():
+    from skcanon._end_to_end import MaskedMSELoss
+
+    Xf = X.astype(np.float32)
+    model = EndToEndEquivariantRegressor(max_epochs=2, random_state=0, module__hidden=8).fit(Xf, 1.5 * Xf)
+    model.set_params(criterion=_ctrl_c_criterion(MaskedMSELoss, 1), max_epochs=4)
+    with pytest.raises(KeyboardInterrupt, match="interrupted after 1 complete epoch"):
+        model.partial_fit(Xf, 1.5 * Xf)
+    assert len(model.history) == 2

@@ -82,14 +82,16 @@ class InterruptRaisingMixin:
             return super().fit_loop(X, y, epochs=epochs, **fit_params)
         except KeyboardInterrupt as exc:
             if not _raised_by_callback(exc):
-                self.__dict__["_interrupted"] = True
+                self.__dict__["_interrupted_"] = True    # trailing "_": not a parameter
             raise
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
-        self.__dict__.pop("_interrupted", None)
+        self.__dict__.pop("_interrupted_", None)
+        # epochs of earlier calls (warm starts, partial_fit) are not this call's
+        earlier = len(self.history) if getattr(self, "initialized_", False) else 0
         super().partial_fit(X, y, classes=classes, **fit_params)
-        if self.__dict__.pop("_interrupted", False):
-            done = sum(1 for row in self.history if "train_loss" in row)
+        if self.__dict__.pop("_interrupted_", False):
+            done = sum(1 for row in self.history[earlier:] if "train_loss" in row)
             raise KeyboardInterrupt(f"training interrupted after {done} complete epoch(s); the "
                                     "half-trained weights were not kept as a fit.")
         return self
