@@ -36,11 +36,12 @@ import torch  # noqa: E402
 from skorch import NeuralNetClassifier, NeuralNetRegressor  # noqa: E402
 from skorch.utils import is_dataset  # noqa: E402
 from sklearn.utils import check_array  # noqa: E402
+from sklearn.utils.validation import _check_feature_names, _get_feature_names  # noqa: E402
 from torch import nn  # noqa: E402
 
 from ._end_to_end_images import ImageInvariantModule  # noqa: E402
 from ._threads import limited_threads  # noqa: E402
-from ._validation import _coerce_full, check_device  # noqa: E402
+from ._validation import _coerce_full, check_device, tensor_to_numpy  # noqa: E402
 from .groups import get_group, haar_orthogonal  # noqa: E402
 from .layouts import ImageLayout, PointLayout, as_layout  # noqa: E402
 from .nn._factory import build_frame_network  # noqa: E402
@@ -346,6 +347,7 @@ class _EndToEndMixin(InterruptRaisingMixin):
         if scipy.sparse.issparse(X):
             raise TypeError(f"{name} is a sparse matrix; pass a dense array of shape (n_samples, "
                             "n_points * width) (point coordinates are dense).")
+        X = tensor_to_numpy(X)
         dtype = getattr(X, "dtype", None)
         if dtype is not None and np.dtype(dtype).kind == "c":
             raise ValueError(f"Complex data not supported; {name} must be real, got dtype {dtype}.")
@@ -464,9 +466,29 @@ class _EndToEndMixin(InterruptRaisingMixin):
         else:
             self.__dict__["categories_"] = categories
 
+    def _feature_names_for_fit(self, X):
+        """The column names of a DataFrame ``X`` (None for arrays), kept by ``fit`` as
+        ``feature_names_in_``; a warm start checks them against the fitted ones."""
+        if self._continues():
+            self._check_names(X)
+        return _get_feature_names(X)
+
+    def _keep_feature_names(self, names):
+        if names is None:
+            self.__dict__.pop("feature_names_in_", None)
+        else:
+            self.__dict__["feature_names_in_"] = names
+
+    def _check_names(self, X):
+        # columns in another order would be read as other points: refused (scikit-learn's
+        # rule and messages; a warning where only one of fit and X has names)
+        if not is_dataset(X):
+            _check_feature_names(self, X, reset=False)
+
     def _check_images(self, X, layout, shape=None):
         """Flat float32 images and their ``(C, H, W)`` (resolved from ``X``, or checked against
         ``shape``, the fitted one); 3-D ``(n, H, W)`` and 4-D ``(n, C, H, W)`` input too."""
+        X = tensor_to_numpy(X)
         raw = X if getattr(X, "ndim", None) in (2, 3, 4) and hasattr(X, "shape") else None
         if raw is None and X is not None and not scipy.sparse.issparse(X):
             try:
@@ -562,6 +584,9 @@ class EndToEndEquivariantRegressor(_EndToEndMixin, NeuralNetRegressor):
     categories_ : dict of str to ndarray
         Only for a ``module__layout`` with categorical fields: the categories of each such
         field seen in ``fit`` (sorted); ``predict`` encodes with them and refuses others.
+    feature_names_in_ : ndarray of str
+        Only when ``X`` in ``fit`` was a DataFrame: its column names, which prediction checks
+        (columns in another order are refused).
 
     Notes
     -----
@@ -609,6 +634,7 @@ class EndToEndEquivariantRegressor(_EndToEndMixin, NeuralNetRegressor):
         if layout.kind != "points":
             raise TypeError(f"EndToEndEquivariantRegressor takes point sets: module__layout must be a "
                             f"PointLayout or None; got {layout!r} (images: EndToEndEquivariantClassifier).")
+        names = self._feature_names_for_fit(X)
         X, categories, stats = self._check_X(X, layout, self._fitted_categories() if self._continues() else None)
         y = self._as_float32(y, "y", PointLayout(layout.n_dims))
         if y.shape[0] != X.shape[0]:
@@ -637,6 +663,7 @@ class EndToEndEquivariantRegressor(_EndToEndMixin, NeuralNetRegressor):
         def fit():
             NeuralNetRegressor.fit(self, X, y, **fit_params)
             self.__dict__["n_features_in_"] = X.shape[1]
+            self._keep_feature_names(names)
             self._keep_categories(categories)
             return self
 
@@ -663,6 +690,8 @@ class EndToEndEquivariantRegressor(_EndToEndMixin, NeuralNetRegressor):
     def predict(self, X):
         if is_dataset(X):     # skorch's scoring callbacks in fit: the checked training data
             return self._infer_guarded(super().predict, X)
+        self._check_fitted()
+        self._check_names(X)
         X = self._as_float32(X, "X", self._layout(), self._fitted_categories())
         self._check_fitted_width(X)
         return self._infer_guarded(super().predict, X)
@@ -709,6 +738,9 @@ class EndToEndEquivariantClassifier(_EndToEndMixin, NeuralNetClassifier):
     categories_ : dict of str to ndarray
         Only for a ``module__layout`` with categorical fields: the categories of each such
         field seen in ``fit`` (sorted); prediction encodes with them and refuses others.
+    feature_names_in_ : ndarray of str
+        Only when ``X`` in ``fit`` was a DataFrame: its column names, which prediction checks
+        (columns in another order are refused).
 
     Notes
     -----
@@ -786,6 +818,7 @@ class EndToEndEquivariantClassifier(_EndToEndMixin, NeuralNetClassifier):
         _check_skorch_device(self.device)
         layout = self._layout()
         image_shape = categories = stats = None
+        names = self._feature_names_for_fit(X)
         if layout.kind == "image":
             X, image_shape = self._check_images(X, layout)
         else:
@@ -795,7 +828,7 @@ class EndToEndEquivariantClassifier(_EndToEndMixin, NeuralNetClassifier):
                              "is None.")
         if scipy.sparse.issparse(y):
             raise TypeError("y is a sparse matrix; pass a 1-D array of class labels.")
-        y = np.asarray(y)
+        y = np.asarray(tensor_to_numpy(y))
         if y.ndim == 2 and y.shape[1] == 1:
             import warnings
 
@@ -852,6 +885,7 @@ class EndToEndEquivariantClassifier(_EndToEndMixin, NeuralNetClassifier):
                 del self.__dict__[_CODES_IN_FIT]
             self.__dict__["labels_"] = labels
             self.__dict__["n_features_in_"] = X.shape[1]
+            self._keep_feature_names(names)
             self._keep_categories(categories)
             return self
 
@@ -861,6 +895,7 @@ class EndToEndEquivariantClassifier(_EndToEndMixin, NeuralNetClassifier):
         self._check_fitted()
         if is_dataset(X):     # skorch's scoring callbacks in fit: the checked training data
             return self._infer_guarded(super().predict_proba, X)
+        self._check_names(X)
         module = self.module_
         if isinstance(module, ImageInvariantModule):
             X = self._check_images(X, module.layout, module.image_shape)[0]

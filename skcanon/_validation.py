@@ -194,6 +194,14 @@ def _numeric_float_dtype(X, layout):
     return np.float32 if dtypes and np.result_type(*dtypes) == np.float32 else np.float64
 
 
+def tensor_to_numpy(X):
+    """A torch tensor (on any device) as a numpy array, keeping its dtype; anything else
+    unchanged. Recognised without importing torch (the core install has none)."""
+    if type(X).__module__.split(".")[0] == "torch" and hasattr(X, "detach"):
+        return X.detach().cpu().numpy()
+    return X
+
+
 def _coerce_full(X, layout, name, categories=None):
     """:func:`_coerce` plus categorical encoding: returns ``(X_2d, ndim, lead_shape,
     categories)``; categories are learned here when ``categories`` is None and the layout
@@ -206,6 +214,7 @@ def _coerce_full(X, layout, name, categories=None):
         )
     if X is None:
         raise ValueError(f"{name} is None; expected an array of shape {expected}.")
+    X = tensor_to_numpy(X)
     categorical = bool(getattr(layout, "categorical_fields", ()))
     columns = None
     # float32 data stays float32 when categorical codes replace some of its columns: the

@@ -13,7 +13,9 @@
   ``cross_val_score`` works with absent points; finite targets at absent input points
   are refused (the network predicts nothing there);
 * ``predict`` gives the caller's labels outside ``fit`` (skorch ``Dataset`` input included),
-  and snapshots taken during ``fit`` carry nothing of the class codes used there.
+  and snapshots taken during ``fit`` carry nothing of the class codes used there;
+* a DataFrame's column names are checked at prediction (``feature_names_in_``); torch
+  tensors are accepted.
 """
 
 import numpy as np
@@ -119,7 +121,7 @@ def test_pandas_nullable_dtypes():
     df = pd.DataFrame(X, columns=[f"c{i}" for i in range(12)]).astype("Float64")
     df.iloc[0, 9:12] = pd.NA
     reg = EndToEndEquivariantRegressor(module__backbone="message_passing", **TINY).fit(df, X)
-    np.testing.assert_array_equal(reg.predict(df), reg.predict(X))
+    np.testing.assert_array_equal(reg.predict(df), reg.predict(pd.DataFrame(X, columns=df.columns)))
     clf = EndToEndEquivariantClassifier(**TINY).fit(df, pd.Series(np.arange(40) % 2, dtype="Int64"))
     assert clf.predict(df).shape == (40,)
 
@@ -193,3 +195,43 @@ def test_labels_outside_fit_and_nothing_of_fit_in_snapshots():
         assert snap.classes_.tolist() == ["a", "b"]
         assert set(snap.predict(X)) <= {"a", "b"}
 
+
+def test_dataframe_columns_are_checked_at_predict():
+    """Columns in another order would be read as other points: refused, as scikit-learn's
+    estimators refuse them; the names of fit are kept in ``feature_names_in_``."""
+    pd = pytest.importorskip("pandas")
+    X = _clouds().reshape(40, -1)
+    df = pd.DataFrame(X, columns=[f"c{i}" for i in range(12)])
+    shuffled = df[df.columns[::-1]]
+    reg = EndToEndEquivariantRegressor(**TINY).fit(df, X)
+    clf = EndToEndEquivariantClassifier(**TINY).fit(df, np.arange(40) % 2)
+    for model, method in ((reg, "predict"), (clf, "predict"), (clf, "predict_proba")):
+        assert list(model.feature_names_in_) == list(df.columns)
+        getattr(model, method)(df)
+        with pytest.raises(ValueError, match="feature names"):
+            getattr(model, method)(shuffled)
+        with pytest.warns(UserWarning, match="does not have valid feature names"):
+            getattr(model, method)(X)
+    with pytest.raises(ValueError, match="feature names"):
+        reg.set_params(warm_start=True).fit(shuffled, X)
+    assert not hasattr(EndToEndEquivariantRegressor(**TINY).fit(X, X), "feature_names_in_")
+
+
+def test_torch_tensors_are_accepted():
+    X = _clouds().reshape(40, -1).astype(np.float32)
+    T = torch.from_numpy(X)
+    reg = EndToEndEquivariantRegressor(**TINY).fit(T, T[:, :3])
+    np.testing.assert_array_equal(reg.predict(T), EndToEndEquivariantRegressor(**TINY).fit(X, X[:, :3]).predict(X))
+    y = np.arange(40) % 2
+    clf = EndToEndEquivariantClassifier(**TINY).fit(T, torch.from_numpy(y))
+    np.testing.assert_array_equal(clf.predict_proba(T), EndToEndEquivariantClassifier(**TINY).fit(X, y).predict_proba(X))
+    images = torch.rand(20, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    img = EndToEndEquivariantClassifier(module__layout="image", module__group="C4", **TINY)
+    assert img.fit(images, torch.arange(20) % 2).predict(images).shape == (20,)
+    # the canonicalizer reads tensors as arrays too, keeping float32
+    from skcanon import CanonicalizerTransformer
+
+    canon = CanonicalizerTransformer("SE3", "pca").fit(X)
+    out = canon.transform(T)
+    assert out.dtype == np.float32 and isinstance(out, np.ndarray)
+    np.testing.assert_array_equal(out, canon.transform(X))
