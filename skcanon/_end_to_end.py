@@ -460,11 +460,14 @@ class _EndToEndMixin(InterruptRaisingMixin):
         pickled before they were kept)."""
         return self.__dict__.get("categories_")
 
-    def _keep_categories(self, categories):
-        if categories is None:
-            self.__dict__.pop("categories_", None)
-        else:
-            self.__dict__["categories_"] = categories
+    def _keep_fitted(self, **attributes):
+        """Store what ``fit`` found about the data (``categories_``, ``feature_names_in_``);
+        a ``None`` removes an attribute an earlier fit left."""
+        for name, value in attributes.items():
+            if value is None:
+                self.__dict__.pop(name, None)
+            else:
+                self.__dict__[name] = value
 
     def _feature_names_for_fit(self, X):
         """The column names of a DataFrame ``X`` (None for arrays), kept by ``fit`` as
@@ -472,12 +475,6 @@ class _EndToEndMixin(InterruptRaisingMixin):
         if self._continues():
             self._check_names(X)
         return _get_feature_names(X)
-
-    def _keep_feature_names(self, names):
-        if names is None:
-            self.__dict__.pop("feature_names_in_", None)
-        else:
-            self.__dict__["feature_names_in_"] = names
 
     def _check_names(self, X):
         # columns in another order would be read as other points: refused (scikit-learn's
@@ -663,8 +660,7 @@ class EndToEndEquivariantRegressor(_EndToEndMixin, NeuralNetRegressor):
         def fit():
             NeuralNetRegressor.fit(self, X, y, **fit_params)
             self.__dict__["n_features_in_"] = X.shape[1]
-            self._keep_feature_names(names)
-            self._keep_categories(categories)
+            self._keep_fitted(feature_names_in_=names, categories_=categories)
             return self
 
         return self._guarded_fit(fit, before)
@@ -885,8 +881,7 @@ class EndToEndEquivariantClassifier(_EndToEndMixin, NeuralNetClassifier):
                 del self.__dict__[_CODES_IN_FIT]
             self.__dict__["labels_"] = labels
             self.__dict__["n_features_in_"] = X.shape[1]
-            self._keep_feature_names(names)
-            self._keep_categories(categories)
+            self._keep_fitted(feature_names_in_=names, categories_=categories)
             return self
 
         return self._guarded_fit(fit, before)
