@@ -1,5 +1,8 @@
 """What every skcanon estimator shares beyond scikit-learn's base classes."""
 
+import numpy as np
+from sklearn.base import RegressorMixin
+
 DOCS_URL = "https://skcanon.readthedocs.io/en/latest"
 
 
@@ -8,3 +11,18 @@ class SkcanonEstimatorMixin:
 
     _doc_link_module = "skcanon"
     _doc_link_template = DOCS_URL + "/generated/{estimator_module}.{estimator_name}.html"
+
+
+class PointTargetRegressorMixin(RegressorMixin):
+    """scikit-learn's regressor mixin for targets that may come as ``(n_samples,
+    n_target_points, width)`` (the shape ``fit`` and ``predict`` take): ``score`` is R² over
+    the flattened target columns, as for the same targets flat."""
+
+    def score(self, X, y, sample_weight=None):
+        from sklearn.metrics import r2_score
+
+        pred = np.asarray(self.predict(X))
+        y = np.asarray(y)
+        if y.ndim == 3 or pred.ndim == 3:
+            y, pred = y.reshape(len(y), -1), pred.reshape(len(pred), -1)
+        return r2_score(y, pred, sample_weight=sample_weight)

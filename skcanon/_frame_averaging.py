@@ -13,7 +13,6 @@ from sklearn.base import (
     BaseEstimator,
     ClassifierMixin,
     MetaEstimatorMixin,
-    RegressorMixin,
     _fit_context,
     clone,
 )
@@ -32,8 +31,8 @@ from sklearn.utils.validation import (
 
 from ._batching import iter_batches, resolve_layout
 from ._canonicalizer import CanonicalizerTransformer
-from ._estimator import SkcanonEstimatorMixin
-from ._validation import validate_samples
+from ._estimator import PointTargetRegressorMixin, SkcanonEstimatorMixin
+from ._validation import check_target_width, validate_samples
 from .frames import (
     FRAME_KINDS,
     check_kind,
@@ -102,6 +101,8 @@ class _BaseFrameAveraging(SkcanonEstimatorMixin, MetaEstimatorMixin, BaseEstimat
         if self.frames in ("pca", "minimal", "sampled") and not spec.finite:
             self.canonicalizer_ = CanonicalizerTransformer(
                 group=spec.geometric, method="pca", layout=layout).fit(P)
+        else:                               # a refit with other frames: none is used
+            self.__dict__.pop("canonicalizer_", None)
         self.frame_elements_ = (haar_elements(self.n_frames, spec, check_random_state(self.random_state))
                                 if self.frames == "sampled" else None)
         return P, ndim
@@ -150,15 +151,17 @@ class _BaseFrameAveraging(SkcanonEstimatorMixin, MetaEstimatorMixin, BaseEstimat
             raise ValueError(f"y has {len(y)} samples but X has {n}; they must match.")
         sw = None if sample_weight is None else _check_sample_weight(sample_weight, np.ones(n))
         est = clone(self._default_estimator(self.estimator))
-        design, targets, weights = [], [], []
-        uniform = True
+        design, targets, frame_w, weights = [], [], [], []
         for sl, fs, Q, rows, w, order in self._iter_frames(P):
             i = rows[0] + sl.start
             design.append(_design(Q))
             targets.append(y[i] if target is None else target(fs, rows, order, sl))
+            frame_w.append(w)
             weights.append(w if sw is None else w * sw[i])
-            uniform &= bool(np.allclose(w, w[0]))
         Xd, yd, wd = np.concatenate(design), np.concatenate(targets), np.concatenate(weights)
+        frame_w = np.concatenate(frame_w)
+        # over all samples: batches of only generic or only symmetric samples each look uniform
+        uniform = bool(np.allclose(frame_w, frame_w[0]))
         supports = has_fit_parameter(est, "sample_weight")
         if sw is not None and not supports:
             raise ValueError(f"sample_weight was given but the estimator {type(est).__name__} does not "
@@ -238,11 +241,16 @@ _NOTES_DOC = """
     ``fit`` trains ``estimator`` on the canonical form of every sample under each of its
     frames (frames with weight 0 are skipped). When the frames' weights differ
     (``"weighted"``, ``"minimal"``) or ``sample_weight`` is given, they are passed as
-    ``sample_weight`` (each sample's frame weights times its own weight, rescaled to mean
-    one) to estimators whose ``fit`` accepts it; estimators that do not accept it (a
-    :class:`~sklearn.pipeline.Pipeline`, say) are fitted on all frames with positive weight
-    equally (``uses_frame_weights_`` tells which happened), and ``sample_weight`` then
-    raises. Prediction always uses the weights."""
+    ``sample_weight`` to estimators whose ``fit`` accepts it: each sample's frame weights
+    (which sum to one) times its own weight, and for the equal-weight sources (``"pca"``,
+    ``"sampled"``, ``"group"``) times the frame count, so their rows weigh what unweighted
+    rows do. A sample of ``"weighted"`` or ``"minimal"`` frames thus weighs one in all, however
+    many rows it has, while a sample of ``"pca"`` frames weighs its frame count: compare
+    regularisation strengths (``C``, ``alpha``) within one frame source. Estimators that do
+    not accept it (a :class:`~sklearn.pipeline.Pipeline`, say) are fitted on all frames with
+    positive weight equally (``uses_frame_weights_`` tells which happened), and
+    ``sample_weight`` then raises. Prediction always uses the weights; ``batch_size`` bounds
+    memory only and does not change the fit."""
 
 
 class FrameAveragingClassifier(ClassifierMixin, _BaseFrameAveraging):
@@ -408,7 +416,7 @@ class FrameAveragingClassifier(ClassifierMixin, _BaseFrameAveraging):
         return self.classes_[np.argmax(scores, axis=1)]
 
 
-class FrameAveragingRegressor(RegressorMixin, _BaseFrameAveraging):
+class FrameAveragingRegressor(PointTargetRegressorMixin, _BaseFrameAveraging):
     __doc__ = """Make any regressor invariant or equivariant by averaging it over frames.
 
     Invariant targets (energies, labels; ``target="invariant"``): ``f(x) = Σ_j w_j(x) ·
@@ -551,6 +559,7 @@ class FrameAveragingRegressor(RegressorMixin, _BaseFrameAveraging):
                 f"y must have shape (n_samples, n_target_points * {layout.width}) or (n_samples, "
                 f"n_target_points, {layout.width}) for target={self.target!r}; got shape {y_arr.shape}. "
                 "For invariant targets use target='invariant'.")
+        check_target_width(y_arr, layout)
         Y = layout.to_working(y_arr)
         self._y_ndim, self._y_shape = y_arr.ndim, Y.shape[1:]
 

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.base import BaseEstimator, RegressorMixin, _fit_context, clone
+from sklearn.base import BaseEstimator, _fit_context, clone
 from sklearn.linear_model import Ridge
 from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.validation import check_is_fitted
 
 from ._canonicalizer import CanonicalizerTransformer
-from ._estimator import SkcanonEstimatorMixin
-from ._validation import is_dataframe
+from ._estimator import PointTargetRegressorMixin, SkcanonEstimatorMixin
+from ._validation import check_target_width, is_dataframe
 from .layouts import PointLayout
 
 __all__ = ["EquivariantRegressor"]
 
 
-class EquivariantRegressor(SkcanonEstimatorMixin, RegressorMixin, BaseEstimator):
+class EquivariantRegressor(SkcanonEstimatorMixin, PointTargetRegressorMixin, BaseEstimator):
     """Make any regressor equivariant for targets that move with the input.
 
     ``fit`` canonicalizes every sample ``x`` with its frame ``h(x)``, maps the target
@@ -113,6 +113,7 @@ class EquivariantRegressor(SkcanonEstimatorMixin, RegressorMixin, BaseEstimator)
             )
         if y.shape[0] != n_samples:
             raise ValueError(f"y has {y.shape[0]} samples but X has {n_samples}; they must match.")
+        check_target_width(y, layout)
         Y = layout.to_working(y.astype(np.float64))
         if not np.isfinite(Y).all():
             raise ValueError("y contains NaN or infinity; targets must be finite.")
@@ -162,6 +163,8 @@ class EquivariantRegressor(SkcanonEstimatorMixin, RegressorMixin, BaseEstimator)
         self.n_features_in_ = canon.n_features_in_
         if hasattr(canon, "feature_names_in_"):
             self.feature_names_in_ = canon.feature_names_in_
+        else:                               # a refit on an array: the earlier names are gone
+            self.__dict__.pop("feature_names_in_", None)
         n_dims = getattr(canon.layout_, "n_dims", None)
         if n_dims is None:
             raise ValueError("EquivariantRegressor needs point-set input (a PointLayout).")

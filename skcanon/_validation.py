@@ -194,6 +194,18 @@ def _numeric_float_dtype(X, layout):
     return np.float32 if dtypes and np.result_type(*dtypes) == np.float32 else np.float64
 
 
+def check_target_width(y, layout):
+    """Raise a ValueError naming ``y`` when its columns do not hold whole target points of
+    ``layout`` (flat: a multiple of the width; 3-D: the width on the last axis)."""
+    w = layout.width
+    if (y.ndim == 2 and y.shape[1] % w) or (y.ndim == 3 and y.shape[2] != w):
+        what = f"{y.shape[1]} columns are not a multiple of" if y.ndim == 2 else \
+            f"last axis has {y.shape[2]} entries, not"
+        raise ValueError(f"y has shape {y.shape}: its {what} the {w} columns per target point of "
+                         f"target_layout {layout!r}; expected (n_samples, n_target_points * {w}) or "
+                         f"(n_samples, n_target_points, {w}).")
+
+
 def tensor_to_numpy(X):
     """A torch tensor (on any device) as a numpy array, keeping its dtype; anything else
     unchanged. Recognised without importing torch (the core install has none)."""

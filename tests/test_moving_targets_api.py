@@ -1,0 +1,71 @@
+"""The regressors of moving targets and frame averaging as scikit-learn users drive them.
+
+* ``score`` (and so ``cross_val_score``) takes targets as ``(n_samples, n_target_points,
+  width)``, the shape ``fit`` and ``predict`` take;
+* a target of the wrong width gets an error that names ``y``, not ``X``;
+* a refit on other data drops what the earlier fit left (``feature_names_in_``,
+  ``canonicalizer_``);
+* frame averaging passes frame weights to the estimator whatever ``batch_size`` is (it is a
+  memory bound only).
+"""
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import r2_score
+from sklearn.model_selection import cross_val_score
+
+from skcanon import EquivariantRegressor, FrameAveragingClassifier, FrameAveragingRegressor
+
+
+def _clouds(n=30, m=5, seed=0):
+    return np.random.default_rng(seed).normal(size=(n, m, 3)) * [3.0, 2.0, 1.0]
+
+
+@pytest.mark.parametrize("make", [EquivariantRegressor, lambda: FrameAveragingRegressor(target="position")])
+def test_score_takes_3d_targets(make):
+    X = _clouds()
+    Y = X + 0.5 * (X - X.mean(1, keepdims=True)) + 0.1 * _clouds(seed=1)
+    est = make().fit(X, Y)
+    flat = r2_score(Y.reshape(len(Y), -1), est.predict(X).reshape(len(Y), -1))
+    assert est.score(X, Y) == pytest.approx(flat)
+    assert est.score(X.reshape(len(X), -1), Y.reshape(len(Y), -1)) == pytest.approx(flat)
+    assert np.isfinite(cross_val_score(make(), X, Y, cv=3, error_score="raise")).all()
+
+
+@pytest.mark.parametrize("make", [EquivariantRegressor, lambda: FrameAveragingRegressor(target="position")])
+def test_target_of_the_wrong_width_names_y(make):
+    X = _clouds().reshape(30, -1)
+    for bad in (np.ones((30, 14)), np.ones((30, 5, 2))):
+        with pytest.raises(ValueError, match=r"^y has shape .* target_layout"):
+            make().fit(X, bad)
+
+
+def test_refit_drops_what_the_earlier_fit_left():
+    pd = pytest.importorskip("pandas")
+    X = _clouds().reshape(30, -1)
+    df = pd.DataFrame(X, columns=[f"p{i}_{a}" for i in range(5) for a in "xyz"])
+    reg = EquivariantRegressor().fit(df, 1.5 * X)
+    assert list(reg.feature_names_in_) == list(df.columns)
+    assert not hasattr(reg.fit(X, 1.5 * X), "feature_names_in_")
+    P2 = np.random.default_rng(0).normal(size=(30, 5, 2)).reshape(30, -1)
+    clf = FrameAveragingClassifier(group="SE2", frames="pca").fit(P2, np.arange(30) % 2)
+    assert hasattr(clf, "canonicalizer_")
+    assert not hasattr(clf.set_params(group="D4", frames="minimal").fit(P2, np.arange(30) % 2), "canonicalizer_")
+
+
+def test_frame_weights_do_not_depend_on_batch_size():
+    """A batch of generic samples (one frame, weight 1) and a batch of mirror-symmetric ones
+    (two frames, weight 1/2 each) are each uniform; the fit as a whole is not."""
+    rng = np.random.default_rng(0)
+    n = 20
+    generic = rng.normal(size=(n, 6, 2)) * [2.0, 1.0]
+    half = rng.normal(size=(n, 3, 2)) * [2.0, 1.0]
+    symmetric = np.concatenate([half, half * [1.0, -1.0]], axis=1)
+    X = np.concatenate([generic, symmetric]).reshape(2 * n, -1)
+    y = np.r_[np.arange(n) % 2, (np.arange(n) // 2) % 2]
+    fits = [FrameAveragingClassifier(LogisticRegression(C=100, max_iter=10000), group="O2", frames="minimal",
+                                     batch_size=b).fit(X, y) for b in (None, n, 7)]
+    assert all(f.uses_frame_weights_ for f in fits)
+    for f in fits[1:]:
+        np.testing.assert_allclose(f.predict_proba(X), fits[0].predict_proba(X), atol=1e-8)
