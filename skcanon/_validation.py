@@ -172,7 +172,7 @@ def _column_numpy_dtype(dtype):
         name = str(dtype).lower().replace("boolean", "bool")
         try:
             dtype = np.dtype(name)
-        except TypeError:
+        except (TypeError, ValueError):               # Datetime(...), Decimal(...), String...
             return None
     return dtype if dtype.kind in "fiub" else None
 

@@ -123,3 +123,9 @@ def test_float32_stays_float32_with_integer_codes_and_extension_dtypes():
     assert canon.transform(ints).dtype == np.float64
     pl = pytest.importorskip("polars")
     assert canon.transform(pl.DataFrame(data).cast({c: pl.Float32 for c in floats})).dtype == np.float32
+    # a polars column numpy cannot name (Datetime) gets the error about X, not numpy's
+    import datetime
+
+    bad = pl.DataFrame(data).with_columns(pl.Series("a1_z", [datetime.datetime(2020, 1, 1)] * 2))
+    with pytest.raises(TypeError, match="X must be numeric.*'a1_z'"):
+        canon.transform(bad)
