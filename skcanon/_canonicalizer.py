@@ -339,16 +339,18 @@ default=None
         """Parameters handed to canonicalizers (each declares in ``options`` which it takes)."""
         return {**LEARNING_OPTIONS.values(self), "key_order": self.key_order}
 
-    def _working(self, X, name="X"):
+    def _working(self, X, name="X", reporter=None):
         check_is_fitted(self)
         graphs = is_graph_list(X)
         X, _ = encode_if_graphs(X, self.layout_)
-        P, ndim = validate_samples(self, X, self.layout_, reset=False, name=name)
+        P, ndim = validate_samples(self, X, self.layout_, reset=False, name=name, reporter=reporter)
         return P, (2 if graphs else ndim)  # graphs come back as flat rows, like every 2-D input
 
-    def _canonicalize(self, X, keep_frames):
+    def _canonicalize(self, X, keep_frames, reporter=None):
+        """Canonical forms (and frames); ``reporter``: the meta-estimator whose ``predict``
+        called this, named in messages about ``X`` (see :func:`validate_samples`)."""
         threads = n_threads_from(self.n_jobs)  # checks n_jobs before any work
-        P, ndim = self._working(X)
+        P, ndim = self._working(X, reporter=reporter)
         if self.canonicalizer_.batches_in_threads:
             # heuristics: up to n_jobs batch threads, one torch/BLAS/OpenMP thread each
             with limited_threads(None):

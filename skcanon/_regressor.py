@@ -189,7 +189,7 @@ class EquivariantRegressor(SkcanonEstimatorMixin, PointTargetRegressorMixin, Bas
         y_pred : ndarray in the layout of the training ``y`` (2-D or 3-D)
         """
         check_is_fitted(self)
-        Xc, frames = self.canonicalizer_.canonicalize(X)
+        Xc, frames = self.canonicalizer_._canonicalize(X, keep_frames=True, reporter=self)
         Yc = np.asarray(self.regressor_.predict(self._design(Xc)), dtype=np.float64)
         Yc = Yc.reshape((Yc.shape[0],) + self._y_shape)
         Y = self._act(frames, Yc)

@@ -307,7 +307,7 @@ def _allows_nan(layout, allow_absent_points):
 
 
 def validate_samples(estimator, X, layout, *, reset, allow_absent_points=True, dtype=FLOAT_DTYPES,
-                     name="X"):
+                     name="X", reporter=None):
     """Validate ``X`` and return ``(P, ndim)``: the layout's working array and the caller's
     number of dimensions (so outputs can be returned in the same layout).
 
@@ -317,16 +317,20 @@ def validate_samples(estimator, X, layout, *, reset, allow_absent_points=True, d
     and the expected shape. Never modifies ``X``. Records ``n_features_in_`` /
     ``feature_names_in_`` (``reset``) or checks them, as scikit-learn's ``validate_data``
     does; categorical fields of the layout are encoded with the categories learned when
-    ``reset`` (stored as ``estimator.categories_``).
+    ``reset`` (stored as ``estimator.categories_``). ``reporter`` (``reset=False`` only): the
+    fitted estimator the user called, whose feature names and count are checked and whose
+    name the messages give, when ``estimator`` is a part of it (a meta-estimator's step).
     """
     check_unique_columns(X, name)  # before scikit-learn reads the names
-    _check_feature_names(estimator, X, reset=reset)
+    if reporter is None or reset:
+        reporter = estimator
+    _check_feature_names(reporter, X, reset=reset)
     known = None if reset else getattr(estimator, "categories_", None)
     X, ndim, lead_shape, categories = _coerce_full(X, layout, name, known)
     allow_nan = _allows_nan(layout, allow_absent_points)
-    X2 = check_array(X, input_name=name, estimator=estimator, dtype=list(dtype),
+    X2 = check_array(X, input_name=name, estimator=reporter, dtype=list(dtype),
                      ensure_all_finite=not allow_nan, ensure_min_features=1)
-    _check_n_features(estimator, X2, reset=reset)
+    _check_n_features(reporter, X2, reset=reset)
     if reset:
         if categories is not None:
             estimator.categories_ = categories

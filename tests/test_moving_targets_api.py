@@ -3,6 +3,8 @@
 * ``score`` (and so ``cross_val_score``) takes targets as ``(n_samples, n_target_points,
   width)``, the shape ``fit`` and ``predict`` take;
 * a target of the wrong width gets an error that names ``y``, not ``X``;
+* ``EquivariantRegressor.predict`` names itself, not its canonicalizer step, in errors and
+  warnings about ``X``;
 * a refit on other data drops what the earlier fit left (``feature_names_in_``,
   ``canonicalizer_``);
 * frame averaging passes frame weights to the estimator whatever ``batch_size`` is (it is a
@@ -39,6 +41,22 @@ def test_target_of_the_wrong_width_names_y(make):
     for bad in (np.ones((30, 14)), np.ones((30, 5, 2))):
         with pytest.raises(ValueError, match=r"^y has shape .* target_layout"):
             make().fit(X, bad)
+
+
+def test_equivariant_regressor_predict_names_itself():
+    pd = pytest.importorskip("pandas")
+    X = _clouds().reshape(30, -1)
+    reg = EquivariantRegressor().fit(X, 1.5 * X)
+    with pytest.raises(ValueError, match="X has 12 features, but EquivariantRegressor is expecting 15"):
+        reg.predict(X[:, :12])
+    df = pd.DataFrame(X, columns=[f"p{i}_{a}" for i in range(5) for a in "xyz"])
+    with pytest.warns(UserWarning, match="EquivariantRegressor was fitted without feature names") as caught:
+        reg.predict(df)
+    assert not [w for w in caught if "CanonicalizerTransformer" in str(w.message)]
+    with pytest.warns(UserWarning, match="EquivariantRegressor was fitted with feature names"):
+        reg.fit(df, 1.5 * X).predict(X)
+    with pytest.raises(ValueError, match="feature names should match"):
+        reg.predict(df[df.columns[::-1]])
 
 
 def test_refit_drops_what_the_earlier_fit_left():
