@@ -160,8 +160,10 @@ class _BaseFrameAveraging(SkcanonEstimatorMixin, MetaEstimatorMixin, BaseEstimat
             weights.append(w if sw is None else w * sw[i])
         Xd, yd, wd = np.concatenate(design), np.concatenate(targets), np.concatenate(weights)
         frame_w = np.concatenate(frame_w)
-        # over all samples: batches of only generic or only symmetric samples each look uniform
-        uniform = bool(np.allclose(frame_w, frame_w[0]))
+        # unweighted rows only where every row weighs one after the scaling below (over all
+        # samples, not per batch): all-symmetric samples of "minimal" frames (two rows at 1/2)
+        # still weigh one each, as with sample_weight=ones
+        uniform = bool(np.allclose(frame_w * self._row_scale(), 1.0))
         supports = has_fit_parameter(est, "sample_weight")
         if sw is not None and not supports:
             raise ValueError(f"sample_weight was given but the estimator {type(est).__name__} does not "

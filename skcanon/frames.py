@@ -61,7 +61,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from ._kernels.fields import geometric_field, geometric_points, weighted_centroid
+from ._kernels.fields import geometric_field, geometric_points, pow2_rescale, weighted_centroid
 from ._kernels.lexsort import SORT_RTOL, fast_lexsort, gather_points
 from .groups import get_group, haar_orthogonal
 from .groups._base import rotate_fields
@@ -209,8 +209,9 @@ def frame_forms(P, layout, spec, kind, *, canonicalizer=None, elements=None, sha
         return _finite_forms(P, layout, spec, kind, dtype)
     if kind == "weighted":
         Y, w, _ = geometric_points(P, layout)
+        Y, e = pow2_rescale(Y, w)   # weights do not depend on size; squares of 1e160 would overflow
         Yc, c, s, W = _centred(Y, w)
-        t = c if spec.translating else None
+        t = np.ldexp(c, e[:, None]) if spec.translating else None
         if not spec.translating:  # O(d)/SO(d) fix the origin, not the centroid: build on the points as given
             Yc, s = Y, np.einsum("nm,nmd->n", w, Y**2) / W
         floor = 1e-18 if dtype == np.float64 else 1e-10   # squared rounding noise
@@ -276,6 +277,11 @@ def _open_signs(Z0, layout, signs, dtype, t=None):
     canonical form's third moments decide (equal weights over them)."""
     n, m = Z0.shape[:2]
     A = np.ascontiguousarray(Z0[..., layout.slice_of(geometric_field(layout).name)], dtype=np.float64)
+    present = ~np.isnan(Z0).all(axis=2)
+    # third moments decide signs whatever the size: cubes of 1e110 would overflow
+    A, e = pow2_rescale(A, present)
+    if t is not None:
+        t = np.ldexp(t, -e[:, None])
     d = A.shape[2]
     if not np.isnan(A.reshape(-1)).any():
         # no absent points: moments by matrix products (reductions over the short point and
@@ -292,8 +298,8 @@ def _open_signs(Z0, layout, signs, dtype, t=None):
         # squared norms of the points as given: about the centroid plus the centroid's own
         total = (flat * flat) @ np.ones(m * d) if t is None else m * (s + np.einsum("nd,nd->n", t, t))
     else:
-        Y, w, _ = geometric_points(Z0, layout)
-        Y = np.asarray(Y, dtype=np.float64)
+        w = present.astype(np.float64)
+        Y = np.where(present[..., None], A, 0.0)
         Yc, _, s, W = _centred(Y, w)
         m3 = np.einsum("nm,nmd->nd", w, Yc * Yc * Yc) / W[:, None]
         total = np.einsum("nm,nmd->n", w, np.where(w[..., None] > 0, Y, 0.0) ** 2)
@@ -397,7 +403,8 @@ def _finite_forms(P, layout, spec, kind, dtype):
     best[:, 0] = True
     smallest = keys[:, 0].copy()
     for k in range(1, K):              # lexicographic minimum of the rounded forms
-        diff = np.where(keys[:, k] == smallest, 0.0, keys[:, k] - smallest)   # inf == inf: absent points
+        with np.errstate(invalid="ignore"):   # inf - inf where both forms lack a point
+            diff = np.where(keys[:, k] == smallest, 0.0, keys[:, k] - smallest)
         nz = diff != 0
         first = np.argmax(nz, axis=1)
         sign = np.where(nz.any(axis=1), np.sign(diff[np.arange(n), first]), 0.0)

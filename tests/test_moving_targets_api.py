@@ -7,6 +7,9 @@
   warnings about ``X``;
 * a refit on other data drops what the earlier fit left (``feature_names_in_``,
   ``canonicalizer_``);
+* ``sample_weight=ones`` is no weight at all, also where every sample is symmetric (B87);
+* finite-group "minimal" frames take absent points without numpy warnings (B88);
+* the frame weights do not depend on the size of the input, up to 1e±150 (B89);
 * frame averaging passes frame weights to the estimator whatever ``batch_size`` is (it is a
   memory bound only).
 """
@@ -87,3 +90,55 @@ def test_frame_weights_do_not_depend_on_batch_size():
     assert all(f.uses_frame_weights_ for f in fits)
     for f in fits[1:]:
         np.testing.assert_allclose(f.predict_proba(X), fits[0].predict_proba(X), atol=1e-8)
+
+
+def _mirror_symmetric(n=40, seed=0):
+    from skcanon.groups import get_group
+    from skcanon.layouts import PointLayout
+
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(n, 3, 2)) * [2, 1]
+    S = np.concatenate([A, A * [1, -1]], axis=1).reshape(n, -1)
+    g = get_group("E2")
+    S = g.apply(g.sample(n, random_state=1), S, PointLayout(2))
+    score = np.abs(A[:, :, 1]).sum(1)
+    return S, (score > np.median(score)).astype(int)
+
+
+@pytest.mark.parametrize("frames", ["minimal", "weighted"])
+def test_unit_sample_weight_is_no_weight_on_all_symmetric_data(frames):
+    S, y = _mirror_symmetric()
+    est = FrameAveragingClassifier(LogisticRegression(C=0.05), group="E2", frames=frames)
+    p_none = est.fit(S, y).predict_proba(S)
+    assert est.frame_weights(S[:1]).weights.max() < 1          # symmetric: more than one frame
+    p_ones = est.fit(S, y, sample_weight=np.ones(len(y))).predict_proba(S)
+    np.testing.assert_allclose(p_none, p_ones, atol=1e-6)
+
+
+@pytest.mark.parametrize("group", ["D4", "D4xS_n", "C4"])
+def test_finite_minimal_frames_take_absent_points_silently(group):
+    import warnings
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 12)) * np.tile([2.0, 1.0], 6)
+    y = (X[:, 0] > 0).astype(int)
+    X[::3, 10:] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        FrameAveragingClassifier(group=group, frames="minimal").fit(X, y).predict(X)
+
+
+@pytest.mark.parametrize("group, frames", [("SO3", "minimal"), ("SE3", "weighted"), ("E3", "weighted"),
+                                           ("O3", "sampled")])
+def test_frame_weights_do_not_depend_on_size(group, frames):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(12, 15)) * np.tile([2.0, 1.0, 0.5], 5)
+    X[3] = np.tile([1.0, 0.0, 0.0], 5) * np.repeat(np.arange(5.0), 3)   # on a line
+    y = np.arange(12) % 2
+    est = FrameAveragingClassifier(group=group, frames=frames, random_state=0).fit(X, y)
+    ref = est.frame_weights(X).weights
+    for factor in (1e150, 1e-150, 1e-170):
+        w = est.frame_weights(X * factor).weights
+        assert np.isfinite(w).all()
+        np.testing.assert_allclose(w, ref, atol=1e-9, err_msg=f"factor {factor}")
+    assert np.isfinite(est.predict_proba(X * 1e154)).all()

@@ -85,6 +85,19 @@ def rescale_points(Y, w):
     return Y / a[:, None, None], a
 
 
+def pow2_rescale(Y, present):
+    """``(Y · 2^-e, e)``: each sample scaled by the power of two that brings its largest
+    present ``|coordinate|`` into ``[0.5, 1)`` (``e`` = 0 for a sample without one), so its
+    squares and cubes neither overflow nor underflow. Unlike :func:`rescale_points` the
+    scaling is exact: quantities that do not depend on size come out bit for bit as from
+    ``Y`` itself wherever those powers of ``Y`` are normal numbers. Absent entries (NaN, or
+    ``present`` 0) are kept as they are."""
+    mag = np.where(present[..., None] > 0, np.abs(Y), 0.0)
+    top = np.where(np.isnan(mag), 0.0, mag).max(axis=(1, 2), initial=0.0)
+    e = np.where((top > 0) & np.isfinite(top), np.frexp(top)[1], 0).astype(np.int32)
+    return np.ldexp(Y, -e[:, None, None]), e
+
+
 def shift_columns(Y, c, out):
     """``out[:, :, k] = Y[:, :, k] - c[:, k]`` one column at a time (a broadcast over the
     small trailing axis is several times slower in numpy)."""

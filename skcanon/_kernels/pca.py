@@ -178,11 +178,19 @@ def pca_frames(Y, w, special, resolve_ties=True, offset=None, magnitude=None, at
     m3, decided = _sign_statistic(Y, w, E, lam, safe_W, offset, noise, sign_rtol)
     negative = np.where(decided, m3 < 0, _extreme_point_sign(np.einsum("nmd,nde->nme", Y, E), w, tie_rtol) < 0)
     orient_axes(E, negative, _certainty(m3, decided, lam, noise), special)
-    ambiguous = np.flatnonzero((gaps.any(axis=1) | ~decided.all(axis=1)) & ~flat)
+    # no spread: every frame fits the points, so their other fields (velocities at coincident
+    # positions) choose it where there are any; else the identity
+    settle_flat = flat & (attached is not None and resolve_ties)
+    ambiguous = np.flatnonzero(((gaps.any(axis=1) | ~decided.all(axis=1)) & ~flat) | settle_flat)
     # the other fields are read for the few samples whose frames they may settle
     V, S = attached(ambiguous) if (attached is not None and resolve_ties and ambiguous.size) else (None, None)
     for k, i in enumerate(ambiguous):
-        if resolve_ties:
+        if resolve_ties and flat[i]:   # positions at one point (up to rounding noise): no axis
+            E[i] = _smallest_canonical_frame(np.zeros_like(Y[i]), w[i], np.eye(d), np.zeros(d),
+                                             np.ones(d - 1, bool), special,
+                                             None if offset is None else np.zeros(d), noise[i],
+                                             (V[k], S[k]), (sign_rtol[i], tie_rtol[i], max(1e-8, FEATURE_EPS * eps)))
+        elif resolve_ties:
             E[i] = _smallest_canonical_frame(Y[i], w[i], E[i], lam[i], gaps[i], special,
                                              None if offset is None else offset[i], noise[i],
                                              None if V is None else (V[k], S[k]),
@@ -193,7 +201,7 @@ def pca_frames(Y, w, special, resolve_ties=True, offset=None, magnitude=None, at
                                      None if offset is None else offset[i:i + 1], noise[i:i + 1],
                                      sign_rtol[i:i + 1])
             orient_axes(E[i:i + 1], di & (mi < 0), _certainty(mi, di, lam[i:i + 1], noise[i:i + 1]), special)
-    E[flat] = np.eye(d)
+    E[flat & ~settle_flat] = np.eye(d)
     if return_open:
         is_open = flat.copy()
         is_open[ambiguous] = True
