@@ -14,9 +14,10 @@ import numpy as np
 
 from ._threads import limited_threads
 from .canonicalizers import make_canonicalizer
+from ._validation import check_unique_columns, frame_columns, is_dataframe, non_numeric_columns
 from .layouts import ImageLayout, PointLayout, as_layout
 
-__all__ = ["resolve_layout", "iter_batches", "run_batches", "stack_frames", "group_dims"]
+__all__ = ["resolve_layout", "layout_from_names", "iter_batches", "run_batches", "stack_frames", "group_dims"]
 
 
 def group_dims(group):
@@ -84,6 +85,29 @@ def resolve_layout(group, layout, n_dims, *, method=None, ambiguous="guess"):
         )
     default = ImageLayout() if (images_by_default and layout is None) else PointLayout(n_dims)
     return as_layout(layout, default)
+
+
+def layout_from_names(group, layout, n_dims, X):
+    """The PointLayout that reads the DataFrame ``X`` by its column names, or None (an array,
+    columns that name no point, or a ``layout`` that already says how to read them).
+
+    Shared by every estimator, so a DataFrame's columns mean the same points everywhere:
+    with ``layout`` None or ``"points"`` the names decide the fields (``atom3_x``,
+    ``atom3_element``...); a ``PointLayout`` without ``columns`` reads its fields from the
+    columns of those names where they name them all."""
+    if X is None or not is_dataframe(X):
+        return None
+    if layout is None or (isinstance(layout, str) and layout == "points"):
+        dims = group_dims(group)
+        expected = n_dims if n_dims is not None else (min(dims) if len(dims) == 1 else None)
+        check_unique_columns(X)
+        return PointLayout.infer_from_columns(frame_columns(X), expected, categorical=non_numeric_columns(X))
+    if type(layout) is PointLayout and layout.columns is None:
+        try:
+            return PointLayout(layout.n_dims, layout.fields, columns=frame_columns(X))
+        except ValueError:  # the names do not name this layout's components: read flat
+            return None
+    return None
 
 
 def run_batches(one_batch, batches, threads):

@@ -8,14 +8,14 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._set_output import _get_output_config
 from sklearn.utils.validation import check_is_fitted
 
-from ._batching import group_dims, iter_batches, resolve_layout, run_batches, stack_frames
+from ._batching import iter_batches, layout_from_names, resolve_layout, run_batches, stack_frames
 from ._estimator import SkcanonEstimatorMixin
 from ._learning_options import LEARNING_OPTIONS
 from ._threads import limited_threads, n_threads_from
-from ._validation import (check_device, check_frames_length, check_unique_columns, frame_columns, is_dataframe,
-                          non_numeric_columns, user_stacklevel, validate_samples)
+from ._validation import check_device, check_frames_length, user_stacklevel, validate_samples
 from .canonicalizers import make_canonicalizer
 from .exceptions import InexactActionWarning
 from .groups import Group, get_group
@@ -261,29 +261,12 @@ default=None
 
     def _resolve(self, X=None):
         group = get_group(self.group)
-        layout = self._layout_from_names(group, X)
+        layout = layout_from_names(group, self.layout, self.n_dims, X)
         if layout is None:
             layout = resolve_layout(group, self.layout, self.n_dims, method=self.method, ambiguous="raise")
         if isinstance(layout, FibreLayout):
             raise ValueError("CanonicalizerTransformer does not take FibreLayout; use InvariantProjector.")
         return group, layout
-
-    def _layout_from_names(self, group, X):
-        """A PointLayout reading the DataFrame ``X`` by its column names, or None."""
-        if X is None or not is_dataframe(X):
-            return None
-        layout = self.layout
-        if layout is None or (isinstance(layout, str) and layout == "points"):
-            dims = group_dims(group)
-            expected = self.n_dims if self.n_dims is not None else (min(dims) if len(dims) == 1 else None)
-            check_unique_columns(X)
-            return PointLayout.infer_from_columns(frame_columns(X), expected, categorical=non_numeric_columns(X))
-        if type(layout) is PointLayout and layout.columns is None:
-            try:
-                return PointLayout(layout.n_dims, layout.fields, columns=frame_columns(X))
-            except ValueError:  # the names do not name this layout's components: read flat
-                return None
-        return None
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -453,7 +436,16 @@ default=None
             :meth:`get_feature_names_out`; absent points are NaN rows unless ``fill_value``
             is set; categorical fields hold their integer codes.
         """
-        return self._canonicalize(X, keep_frames=False)[0]
+        out = self._canonicalize(X, keep_frames=False)[0]
+        if out.ndim != 2:
+            container = _get_output_config("transform", self)["dense"]
+            if container != "default":   # before pandas or polars fail on a 3-D array
+                raise ValueError(
+                    f"set_output(transform={container!r}) needs 2-D output, but X has {out.ndim} dimensions "
+                    f"and its canonical forms keep them ({out.shape[1:]} per sample). Pass X flat, "
+                    "(n_samples, n_features), with the layout saying how to read it (layout='image' or "
+                    "ImageLayout((H, W)) for images; points are read point-major by default).")
+        return out
 
     def canonical_frame(self, X):
         """The group element ``h(x)`` chosen for every sample.

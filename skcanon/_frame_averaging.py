@@ -29,7 +29,7 @@ from sklearn.utils.validation import (
     has_fit_parameter,
 )
 
-from ._batching import iter_batches, resolve_layout
+from ._batching import iter_batches, layout_from_names, resolve_layout
 from ._canonicalizer import CanonicalizerTransformer
 from ._estimator import PointTargetRegressorMixin, SkcanonEstimatorMixin
 from ._validation import check_target_width, validate_samples
@@ -92,7 +92,11 @@ class _BaseFrameAveraging(SkcanonEstimatorMixin, MetaEstimatorMixin, BaseEstimat
         spec = parse_group(self.group)
         check_kind(spec, self.frames)
         # frame averaging works on point sets: C_n/D_n take 2-D points, not images
-        layout = resolve_layout(spec.group, self.layout, self.n_dims if self.n_dims is not None else spec.d)
+        n_dims = self.n_dims if self.n_dims is not None else spec.d
+        # a DataFrame whose columns name points is read by those names, as everywhere
+        layout = layout_from_names(spec.group, self.layout, n_dims, X)
+        if layout is None:
+            layout = resolve_layout(spec.group, self.layout, n_dims)
         spec.group.check_layout(layout)
         self.group_ = spec.group
         self.layout_ = layout

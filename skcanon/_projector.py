@@ -11,7 +11,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._batching import iter_batches, resolve_layout, run_batches
+from ._batching import iter_batches, layout_from_names, resolve_layout, run_batches
 from ._canonicalizer import CanonicalizerTransformer
 from ._estimator import SkcanonEstimatorMixin
 from ._threads import limited_threads, n_threads_from
@@ -190,9 +190,11 @@ GraphLayout or None, default=None
         tags.non_deterministic = False
         return tags
 
-    def _resolve(self):
+    def _resolve(self, X=None):
         group = get_group(self.group)
-        layout = self.layout
+        # a DataFrame whose columns name points is read by those names, as everywhere
+        named = layout_from_names(group, self.layout, self.n_dims, X)
+        layout = self.layout if named is None else named
         # regular-representation fibres: C_n is the one group (a single factor) that acts on them
         on_fibres = len(group.factors) == 1 and "fibre" in group.layout_kinds
         if layout == "fibre":
@@ -235,7 +237,7 @@ GraphLayout or None, default=None
         -------
         self : InvariantProjector
         """
-        group, layout = self._resolve()
+        group, layout = self._resolve(X)
         X, layout = encode_if_graphs(X, layout)
         if isinstance(layout, GraphLayout):
             layout._require_resolved()

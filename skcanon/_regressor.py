@@ -158,6 +158,12 @@ class EquivariantRegressor(SkcanonEstimatorMixin, PointTargetRegressorMixin, Bas
             )
         canon = (CanonicalizerTransformer(group="SE3") if self.canonicalizer is None
                  else clone(self.canonicalizer))
+        objective = canon.get_params().get("objective")
+        if isinstance(objective, str) and objective.startswith("supervised"):
+            raise ValueError(
+                f"canonicalizer has objective={objective!r}, which trains on labels, but EquivariantRegressor "
+                "fits its canonicalizer on X alone (y moves with X and is not a label). Use "
+                "objective='align' or 'prior' (or 'auto'), or a heuristic method such as 'pca'.")
         canon.fit(X)
         self.canonicalizer_ = canon
         self.n_features_in_ = canon.n_features_in_

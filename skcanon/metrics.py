@@ -7,7 +7,7 @@ from collections import namedtuple
 import numpy as np
 from sklearn.utils import check_random_state
 
-from ._validation import check_samples
+from ._validation import check_samples, frame_columns, is_dataframe
 from .groups import get_group
 from .layouts import PointLayout
 
@@ -71,13 +71,27 @@ def _samples(X, layout):
     Categorical fields are codes in ``P`` and their categories again in what ``to_caller``
     returns, since the estimator encodes them with its own categories from ``fit``."""
     P, ndim, categories = check_samples(X, layout, return_categories=True)
+    frame = X if is_dataframe(X) else None
 
     def to_caller(W):
         if categories:
             W = layout.decode_categories(W, categories)
-        return layout.from_working(W, ndim)
+        W = layout.from_working(W, ndim)
+        # a DataFrame goes back as one with the same column names: an estimator fitted on
+        # names reads them (and warns about a bare array)
+        return W if frame is None else _as_frame_like(frame, W, layout)
 
     return to_caller(P), P, to_caller
+
+
+def _as_frame_like(frame, W, layout):
+    """``W`` (flat rows in the layout's column order) as a DataFrame of ``frame``'s type."""
+    named = getattr(layout, "columns", None)
+    names = list(frame.columns) if named is None or list(named) == frame_columns(frame) else list(named)
+    columns = {name: W[:, k] for k, name in enumerate(names)}
+    if hasattr(frame, "index"):      # pandas; decoded categories leave object columns to infer
+        return type(frame)(columns, index=frame.index).infer_objects()
+    return type(frame)(columns)      # polars
 
 
 def _scale(X):

@@ -10,7 +10,7 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 
-from skcanon import CanonicalizerTransformer
+from skcanon import CanonicalizerTransformer, InvariantProjector
 from skcanon.groups import get_group
 from skcanon.layouts import ImageLayout, PointLayout
 
@@ -205,6 +205,47 @@ def test_named_point_columns_in_any_order():
     reference = CanonicalizerTransformer("SE3", "pca").fit_transform(P.reshape(len(P), -1)).reshape(P.shape)
     np.testing.assert_allclose(out[[f"{a}{i + 1}" for i in range(4) for a in "xyz"]].to_numpy(),
                                reference.reshape(len(P), -1))
+
+
+@pytest.mark.parametrize("make", [
+    lambda: CanonicalizerTransformer("SE3xS_n", "pca+sort"),
+    lambda: InvariantProjector("E3xS_n"),
+    lambda: InvariantProjector("E3xS_n", "canonical"),
+])
+def test_every_transformer_reads_dataframes_by_their_point_names(make):
+    """Columns named x1..x4, y1..y4, z1..z4 (component-major) mean the same points to every
+    estimator (B91): the output is invariant to rotating the points, and equals the output
+    for the same points as a point-major array."""
+    pd = pytest.importorskip("pandas")
+    from scipy.spatial.transform import Rotation
+
+    P, df = _named_frame(pd)
+    turned = P @ Rotation.random(random_state=1).as_matrix().T
+    df_turned = pd.DataFrame(turned.transpose(0, 2, 1).reshape(len(P), -1), columns=df.columns)
+    est = make().fit(df)
+    assert est.layout_.columns is not None
+    a, b = np.asarray(est.transform(df)), np.asarray(est.transform(df_turned))
+    np.testing.assert_allclose(a, b, atol=1e-9)
+    if not isinstance(est, CanonicalizerTransformer):   # same features as the point-major array
+        flat = make().fit(P.reshape(len(P), -1)).transform(P.reshape(len(P), -1))
+        np.testing.assert_allclose(a, flat, atol=1e-9)
+
+
+def test_frame_averaging_reads_dataframes_by_their_point_names():
+    pd = pytest.importorskip("pandas")
+    from scipy.spatial.transform import Rotation
+    from sklearn.linear_model import LogisticRegression
+
+    from skcanon import FrameAveragingClassifier
+
+    P, df = _named_frame(pd, n=12)
+    turned = P @ Rotation.random(random_state=1).as_matrix().T
+    df_turned = pd.DataFrame(turned.transpose(0, 2, 1).reshape(len(P), -1), columns=df.columns)
+    y = np.arange(12) % 2
+    clf = FrameAveragingClassifier(LogisticRegression(), group="SE3xS_n").fit(df, y)
+    np.testing.assert_allclose(clf.predict_proba(df), clf.predict_proba(df_turned), atol=1e-9)
+    flat = FrameAveragingClassifier(LogisticRegression(), group="SE3xS_n").fit(P.reshape(12, -1), y)
+    np.testing.assert_allclose(clf.predict_proba(df), flat.predict_proba(P.reshape(12, -1)), atol=1e-9)
 
 
 @pytest.mark.parametrize(
@@ -542,3 +583,15 @@ def test_learning_options_are_declared_once_and_agree():
     # the trainer reads a subset, with the same defaults
     assert set(TRAINER_OPTIONS) <= set(LEARNING_OPTIONS.names)
     assert "objective" in TRAINER_OPTIONS and "random_state" not in TRAINER_OPTIONS
+
+
+@pytest.mark.parametrize("shape, params", [((6, 4, 3), dict(group="SE3")),
+                                           ((6, 8, 8), dict(group="C4", method="moments"))])
+def test_container_output_of_3d_input_says_to_pass_flat_rows(shape, params):
+    pytest.importorskip("pandas")
+    X = np.random.default_rng(0).random(shape)
+    est = CanonicalizerTransformer(**params).set_output(transform="pandas")
+    with pytest.raises(ValueError, match=r"set_output\(transform='pandas'\) needs 2-D output.*Pass X flat"):
+        est.fit_transform(X)
+    flat = X.reshape(len(X), -1)
+    assert est.fit_transform(flat).shape == flat.shape

@@ -4,10 +4,13 @@
   array), so canonical forms of symmetric molecules stay invariant in float32; integer
   codes of a categorical field and pandas' or polars' ``Float32`` columns keep it float32;
 * ``invariance_error`` and ``equivariance_error`` hand the estimator the caller's categories
-  (it encodes them with its own, from ``fit``), not codes learned from the evaluation data;
+  (it encodes them with its own, from ``fit``), not codes learned from the evaluation data,
+  and a DataFrame back as a DataFrame with its column names;
 * orbit metrics refuse categorical layouts (a category has no distance);
 * ``PointLayout.decode_categories`` inverts ``encode_categories``.
 """
+
+import warnings
 
 import numpy as np
 import pytest
@@ -82,6 +85,23 @@ def test_invariance_error_with_text_categories():
                         rng.choice(["C", "H", "O"], size=(10, 4, 1)).astype(object)], 2).reshape(10, -1)
     canon = CanonicalizerTransformer("E3xS_n", "pca+sort", layout=LAYOUT).fit(X)
     assert invariance_error(canon, X, "E3xS_n", n_trials=2, random_state=0).max < 1e-9
+
+
+@pytest.mark.parametrize("library", ["pandas", "polars"])
+def test_invariance_metrics_hand_dataframes_back_with_their_names(library):
+    """An estimator fitted on a DataFrame gets the moved samples as a DataFrame with the
+    same column names (B92): no feature-name warnings, and named columns in any order."""
+    lib = pytest.importorskip(library)
+    rng = np.random.default_rng(4)
+    cols = [f"atom{a}_{c}" for c in "xyz" for a in range(4)] + [f"atom{a}_element" for a in range(4)]
+    data = {c: rng.normal(size=10) for c in cols[:12]}
+    data.update({c: rng.choice(["C", "H", "O"], size=10) for c in cols[12:]})
+    df = lib.DataFrame(data)
+    canon = CanonicalizerTransformer("E3xS_n", "pca+sort").fit(df)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert invariance_error(canon, df, "E3xS_n", n_trials=2, random_state=0).max < 1e-9
+        assert equivariance_error(canon, df, "E3xS_n", n_trials=2, random_state=0).max < 1e-9
 
 
 def test_orbit_metrics_refuse_categorical_layouts():

@@ -4,7 +4,7 @@
   width)``, the shape ``fit`` and ``predict`` take;
 * a target of the wrong width gets an error that names ``y``, not ``X``;
 * ``EquivariantRegressor.predict`` names itself, not its canonicalizer step, in errors and
-  warnings about ``X``;
+  warnings about ``X``, and says why a supervised canonicalizer cannot train inside it;
 * a refit on other data drops what the earlier fit left (``feature_names_in_``,
   ``canonicalizer_``);
 * ``sample_weight=ones`` is no weight at all, also where every sample is symmetric (B87);
@@ -60,6 +60,15 @@ def test_equivariant_regressor_predict_names_itself():
         reg.fit(df, 1.5 * X).predict(X)
     with pytest.raises(ValueError, match="feature names should match"):
         reg.predict(df[df.columns[::-1]])
+
+
+def test_equivariant_regressor_refuses_a_supervised_canonicalizer_with_the_reason():
+    from skcanon import CanonicalizerTransformer
+
+    X = _clouds().reshape(30, -1)
+    canon = CanonicalizerTransformer("SE3", "learned", objective="supervised", max_epochs=1)
+    with pytest.raises(ValueError, match="fits its canonicalizer on X alone.*objective='align'"):
+        EquivariantRegressor(canon).fit(X, 1.5 * X)
 
 
 def test_refit_drops_what_the_earlier_fit_left():
