@@ -61,7 +61,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from ._kernels.fields import geometric_field, geometric_points, pow2_rescale, weighted_centroid
+from ._kernels.fields import attached_fields, geometric_field, geometric_points, pow2_rescale, weighted_centroid
 from ._kernels.lexsort import SORT_RTOL, fast_lexsort, gather_points
 from .groups import get_group, haar_orthogonal
 from .groups._base import rotate_fields
@@ -215,7 +215,18 @@ def frame_forms(P, layout, spec, kind, *, canonicalizer=None, elements=None, sha
         if not spec.translating:  # O(d)/SO(d) fix the origin, not the centroid: build on the points as given
             Yc, s = Y, np.einsum("nm,nmd->n", w, Y**2) / W
         floor = 1e-18 if dtype == np.float64 else 1e-10   # squared rounding noise
-        R, weights, line = _weighted(Yc, w, s, W, spec, float(sharpness), floor)
+        # points that coincide up to rounding (after a move) have no spread, not noise axes
+        flat = s <= floor * np.max(np.einsum("nmd,nmd->nm", Y, Y), axis=1)
+        if flat.any():
+            Yc, s = Yc.copy(), s.copy()
+            Yc[flat], s[flat] = 0.0, 0.0
+        centre = t if spec.translating else None
+
+        def attached(rows):   # the other fields, for samples whose positions leave the frame open
+            return _vectors_of(P[rows], layout, None if centre is None else centre[rows])
+
+        R, weights, line = _weighted(Yc, w, s, W, spec, float(sharpness), floor,
+                                     attached if len(layout.fields) > 1 else None)
         fs = FrameSet(R, t, weights, line)
         i, j = np.nonzero(weights > 0)
         Q = _forms(P[i], R[i, j], None if t is None else t[i], layout)
@@ -305,7 +316,8 @@ def _open_signs(Z0, layout, signs, dtype, t=None):
         total = np.einsum("nm,nmd->n", w, np.where(w[..., None] > 0, Y, 0.0) ** 2)
     root = np.sqrt(np.maximum(s, 0.0))
     m3 = np.where((root > 0)[:, None], m3 / np.where(root > 0, s * root, 1.0)[:, None], 0.0)
-    flat = s <= 1e-20 * np.maximum(total, 1e-300)                 # no spread: one frame
+    # no spread (points that coincide up to the input's rounding): one frame
+    flat = s <= (1e-20 if np.dtype(dtype) == np.float64 else 1e-10) * np.maximum(total, 1e-300)
     tol = sign_tolerance(dtype)
     # the common case: every axis decided and already oriented (positive third moment), so
     # only the canonical frame (signs all +1, the table's first row) is left open
@@ -447,7 +459,58 @@ def _softweights(u, present, beta):
     return e / np.where(tot > 0, tot, 1.0), tot[..., 0] > 0
 
 
-def _weighted(Yc, w, s, W, spec, beta, floor=1e-18):
+def _vectors_of(P, layout, centre):
+    """The vector fields and other position fields (about ``centre``) of the samples ``P`` as
+    ``(V, present)``: ``(k, m·q, d)`` vectors, scaled by a power of two per sample, and
+    which of them belong to present points."""
+    V, _ = attached_fields(P, layout, centre)
+    V = V.reshape(len(V), -1, V.shape[-1])
+    present = ~np.isnan(V).any(axis=2)
+    V, _ = pow2_rescale(np.where(present[..., None], V, 0.0), present)
+    return V, present
+
+
+def _with_rows(R, weights, rows, R2, w2):
+    """The frame set with the frames of samples ``rows`` replaced by ``(R2, w2)``."""
+    n, K = weights.shape
+    K2 = w2.shape[1]
+    if K2 > K:
+        R = np.concatenate([R, np.zeros((n, K2 - K) + R.shape[2:])], axis=1)
+        weights = np.concatenate([weights, np.zeros((n, K2 - K))], axis=1)
+    else:
+        R, weights = R.copy(), weights.copy()
+    weights[rows] = 0.0
+    R[rows, :K2] = R2
+    weights[rows, :K2] = w2
+    return R, weights
+
+
+def _second_axes_from_vectors(e1, a, V, present, beta, floor):
+    """Frames ``(e1_i, e2, e1_i × e2)`` of collinear samples with ``e2`` from the other
+    fields' vectors ``V`` (``(k, q, 3)``) perpendicular to each axis ``e1_i`` (``(k, m, 3)``,
+    weights ``a``), weighted like the points' own second axes; ``ok``: the samples some
+    vector leaves the line of (the others keep the line's frames)."""
+    k, m, _ = e1.shape
+    s_v = np.einsum("kqd,kqd->k", V, V) / np.maximum(present.sum(axis=1), 1)
+    safe = np.maximum(s_v, 1e-300)[:, None, None]
+    r = V[:, None, :, :] - np.einsum("kqd,kid->kiq", V, e1)[..., None] * e1[:, :, None, :]
+    r = r - np.einsum("kiqd,kid->kiq", r, e1)[..., None] * e1[:, :, None, :]   # once more: rounding
+    rn = np.sqrt(np.einsum("kiqd,kiqd->kiq", r, r))
+    valid = present[:, None, :] & (a[..., None] > 0) & (rn**2 > floor * safe)
+    b, _ = _softweights(rn**2 / safe, valid, beta)
+    b = _cut(b.reshape(k * m, -1)).reshape(b.shape)
+    e2 = r / np.where(rn > 0, rn, 1.0)[..., None]
+    e1b = np.broadcast_to(e1[:, :, None, :], e2.shape)
+    R = np.stack([e1b, e2, np.cross(e1b, e2)], axis=-1).reshape(k, -1, 3, 3)
+    weights = (a[:, :, None] * b).reshape(k, -1)
+    ok = valid.any(axis=(1, 2))
+    return R, weights, ok
+
+
+def _weighted(Yc, w, s, W, spec, beta, floor=1e-18, attached=None):
+    """Weighted frames of centred points ``Yc``; ``attached(rows)`` gives the other fields'
+    vectors (:func:`_vectors_of`) for samples whose points leave the frame open (collinear
+    points: the rotation about the line; all points at one place: every axis)."""
     n, m, d = Yc.shape
     line = np.zeros(n, bool)
     if d > 3:
@@ -494,11 +557,33 @@ def _weighted(Yc, w, s, W, spec, beta, floor=1e-18):
         R = np.stack([e1b, e2, np.cross(e1b, e2)], axis=-1).reshape(n, m * m, 3, 3)
         weights = (a[:, :, None] * b).reshape(n, m * m)
         R, weights = _compact(R, weights)         # the m² pairs, less the zero-weight ones
+        rows = np.flatnonzero(line)
+        if rows.size and attached is not None:
+            # the other fields' vectors (velocities) settle the rotation about the line
+            V, present = attached(rows)
+            R2, w2, ok = _second_axes_from_vectors(e1[rows], a[rows], V, present, beta, floor)
+            if ok.any():
+                R2, w2 = _compact(R2[ok], w2[ok])
+                R, weights = _with_rows(R, weights, rows[ok], R2, w2)
+                line[rows[ok]] = False
         if not spec.special:
             R, weights = _both_orientations(R, weights, Yc, w, s, W, beta)
     R, weights = _compact(R, weights)
-    degenerate = weights.sum(axis=1) <= 0       # all points at the centroid: identity frame
-    if degenerate.any():
+    degenerate = weights.sum(axis=1) <= 0       # all points at the centroid
+    rows = np.flatnonzero(degenerate)
+    if rows.size and attached is not None:
+        # the other fields' vectors, as the points, give the frames
+        V, present = attached(rows)
+        pw = present.astype(np.float64)
+        Wv = np.maximum(pw.sum(axis=1), 1.0)
+        R2, w2, line2 = _weighted(V, pw, np.einsum("kqd,kqd->k", V, V) / Wv, Wv, spec, beta, floor)
+        ok = w2.sum(axis=1) > 0
+        if ok.any():
+            R2, w2 = _compact(R2[ok], w2[ok])
+            R, weights = _with_rows(R, weights, rows[ok], R2, w2)
+            line[rows[ok]] = line2[ok]
+            degenerate[rows[ok]] = False
+    if degenerate.any():                        # nothing to go by: the identity frame
         R[degenerate] = 0.0
         R[degenerate, 0] = np.eye(d)
         weights[degenerate] = 0.0

@@ -623,3 +623,43 @@ def test_minimal_shortcut_equals_the_sign_table_search(group):
     m3 = (Y**3).sum(axis=1) / 6 / (s * np.sqrt(s))[:, None]
     np.testing.assert_array_equal(_open_signs(Z0, layout, signs, np.float64, t),
                                   _open_sign_weights(m3, signs, sign_tolerance(np.float64)))
+
+
+# -- positions that leave the frame open, other fields that settle it (B90, B95) ---------------
+def _with_velocities(shape, d, n=6, m=5, seed=0):
+    rs = np.random.RandomState(seed)
+    if shape == "collinear":
+        pos = np.outer(rs.normal(size=m), rs.normal(size=d)) + rs.normal(size=d)
+    elif shape == "coincident":
+        pos = np.tile(rs.normal(size=d), (m, 1))
+    else:
+        pos = rs.normal(size=(m, d))
+    one = np.concatenate([pos, rs.normal(size=(m, d)), rs.normal(size=(m, 1))], axis=1)
+    return np.tile(one.reshape(1, -1), (n, 1))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", ["collinear", "coincident", "generic"])
+@pytest.mark.parametrize("frames", ["pca", "minimal", "weighted"])
+@pytest.mark.parametrize("group", ["SE3", "E3", "O3", "SE2", "E2"])
+def test_velocities_settle_frames_that_positions_leave_open(group, frames, shape, dtype):
+    """Collinear or coincident positions with generic velocities: the frames come from the
+    velocities where the positions leave them open, so predictions are invariant and moving
+    targets equivariant for the whole sample, not only its positions."""
+    d = _dim(group)
+    layout = PointLayout(d, fields=[("pos", "position"), ("vel", "vector"), ("q", "scalar")])
+    rs = np.random.RandomState(1)
+    Xtr = rs.normal(size=(40, 5 * (2 * d + 1)))
+    y = (Xtr[:, d] > 0).astype(int)
+    X = _with_velocities(shape, d).astype(dtype)
+    G = get_group(group)
+    moved = G.apply(G.sample(len(X), random_state=2), X, layout).astype(dtype)
+    tol = 1e-9 if dtype == np.float64 else 1e-3
+    clf = FrameAveragingClassifier(LogisticRegression(), group=group, frames=frames, layout=layout).fit(Xtr, y)
+    np.testing.assert_allclose(clf.predict_proba(moved), clf.predict_proba(X), atol=tol)
+    reg = FrameAveragingRegressor(group=group, frames=frames, layout=layout,
+                                  target="vector").fit(Xtr, Xtr[:, :5 * d])
+    g = G.sample(len(X), random_state=2)
+    expected = G.apply(g, reg.predict(X), PointLayout(d, fields=[("v", "vector")]))
+    np.testing.assert_allclose(reg.predict(G.apply(g, X, layout).astype(dtype)), expected,
+                               atol=tol * max(1.0, np.abs(expected).max()))
