@@ -61,7 +61,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from ._kernels.fields import attached_fields, geometric_field, geometric_points, pow2_rescale, weighted_centroid
+from ._kernels.fields import attached_vectors, geometric_field, geometric_points, pow2_rescale, weighted_centroid
 from ._kernels.lexsort import SORT_RTOL, fast_lexsort, gather_points
 from .groups import get_group, haar_orthogonal
 from .groups._base import rotate_fields
@@ -223,7 +223,7 @@ def frame_forms(P, layout, spec, kind, *, canonicalizer=None, elements=None, sha
         centre = t if spec.translating else None
 
         def attached(rows):   # the other fields, for samples whose positions leave the frame open
-            return _vectors_of(P[rows], layout, None if centre is None else centre[rows])
+            return attached_vectors(P[rows], layout, None if centre is None else centre[rows])[:2]
 
         R, weights, line = _weighted(Yc, w, s, W, spec, float(sharpness), floor,
                                      attached if len(layout.fields) > 1 else None)
@@ -459,17 +459,6 @@ def _softweights(u, present, beta):
     return e / np.where(tot > 0, tot, 1.0), tot[..., 0] > 0
 
 
-def _vectors_of(P, layout, centre):
-    """The vector fields and other position fields (about ``centre``) of the samples ``P`` as
-    ``(V, present)``: ``(k, m·q, d)`` vectors, scaled by a power of two per sample, and
-    which of them belong to present points."""
-    V, _ = attached_fields(P, layout, centre)
-    V = V.reshape(len(V), -1, V.shape[-1])
-    present = ~np.isnan(V).any(axis=2)
-    V, _ = pow2_rescale(np.where(present[..., None], V, 0.0), present)
-    return V, present
-
-
 def _with_rows(R, weights, rows, R2, w2):
     """The frame set with the frames of samples ``rows`` replaced by ``(R2, w2)``."""
     n, K = weights.shape
@@ -509,7 +498,7 @@ def _second_axes_from_vectors(e1, a, V, present, beta, floor):
 
 def _weighted(Yc, w, s, W, spec, beta, floor=1e-18, attached=None):
     """Weighted frames of centred points ``Yc``; ``attached(rows)`` gives the other fields'
-    vectors (:func:`_vectors_of`) for samples whose points leave the frame open (collinear
+    vectors (:func:`~skcanon._kernels.fields.attached_vectors`) for samples whose points leave the frame open (collinear
     points: the rotation about the line; all points at one place: every axis)."""
     n, m, d = Yc.shape
     line = np.zeros(n, bool)

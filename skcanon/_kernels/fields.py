@@ -98,6 +98,18 @@ def pow2_rescale(Y, present):
     return np.ldexp(Y, -e[:, None, None]), e
 
 
+def attached_vectors(P, layout, centre=None):
+    """The vector fields and other position fields (about ``centre``) of the samples ``P`` as
+    ``(V, present)``: ``(n, m·q, d)`` vectors, scaled by a power of two per sample
+    (:func:`pow2_rescale`; the scale is returned as ``e``), and which of them belong to
+    present points. Returns ``(V, present, e)``."""
+    V, _ = attached_fields(P, layout, centre)
+    V = V.reshape(len(V), -1, V.shape[-1])
+    present = ~np.isnan(V).any(axis=2)
+    V, e = pow2_rescale(np.where(present[..., None], V, 0.0), present)
+    return V, present, e
+
+
 def shift_columns(Y, c, out):
     """``out[:, :, k] = Y[:, :, k] - c[:, k]`` one column at a time (a broadcast over the
     small trailing axis is several times slower in numpy)."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._kernels.fields import attached_fields, divide_geometric, geometric_points, pow2_rescale, rescale_points
+from .._kernels.fields import attached_vectors, divide_geometric, geometric_points, rescale_points
 from ..groups import EuclideanGroup
 from ._base import Canonicalizer
 from ._heuristics import PCACanonicalizer
@@ -64,8 +64,9 @@ class SimilarityPCACanonicalizer(Canonicalizer):
         spread = np.einsum("nm,nmd->n", w, (Y - c[:, None, :]) ** 2) / np.maximum(w.sum(axis=1), 1.0)
         magnitude = np.max(np.einsum("nmd,nmd->nm", Y, Y), axis=1)
         # spreads at rounding level (all points equal after a move) count as no spread
-        s = np.where(spread > 1e-20 * magnitude, np.sqrt(spread) * a, 1.0)
-        flat = np.flatnonzero(~(spread > 1e-20 * magnitude))
+        spread_out = spread > 1e-20 * magnitude
+        s = np.where(spread_out, np.sqrt(spread) * a, 1.0)
+        flat = np.flatnonzero(~spread_out)
         if flat.size and len(layout.fields) > 1:
             s[flat] = self._attached_radius(P[flat], layout, H[flat, : self.group.d, self.group.d])
         H[:, : self.group.d, : self.group.d] *= s[:, None, None]
@@ -75,9 +76,6 @@ class SimilarityPCACanonicalizer(Canonicalizer):
     def _attached_radius(P, layout, c):
         """RMS norm of the other vector and position fields (about the centroid ``c``), 1
         where they have none: the size of a sample whose points all coincide."""
-        V, _ = attached_fields(P, layout, c)
-        V = V.reshape(len(V), -1, V.shape[-1])
-        present = ~np.isnan(V).any(axis=2)
-        V, e = pow2_rescale(np.where(present[..., None], V, 0.0), present)
+        V, present, e = attached_vectors(P, layout, c)
         ms = np.einsum("nkd,nkd->n", V, V) / np.maximum(present.sum(axis=1), 1)
         return np.where(ms > 0, np.ldexp(np.sqrt(ms), e), 1.0)
