@@ -554,7 +554,9 @@ class GraphLayout(PointLayout):
     n_node_features : int or None, default=None
         Feature columns per node for already-encoded arrays; inferred when encoding graphs.
     padding : {"nan", "zero"}, default="nan"
-        Fill of absent-node rows.
+        Fill of absent-node rows. With ``"zero"``, a node whose row and adjacency column
+        are all zero (isolated, all features zero) reads as absent wherever it is
+        labelled; see :meth:`present_nodes`.
 
     Examples
     --------
@@ -602,13 +604,19 @@ class GraphLayout(PointLayout):
 
     def encode(self, graphs):
         """Encode networkx graphs; returns ``(P, layout)`` with ``P`` of shape
-        ``(n_graphs, n_nodes, n_nodes + n_features)`` and the resolved layout."""
+        ``(n_graphs, n_nodes, n_nodes + n_features)`` and the resolved layout.
+
+        The adjacency is 0/1: edge weights, multiplicities and directions are ignored (a
+        directed graph is encoded as its undirected version, node features included)."""
         import networkx as nx
 
         graphs = list(graphs)
         for g in graphs:
             if not isinstance(g, nx.Graph):
                 raise TypeError(f"graphs must be networkx graphs, got {type(g).__name__}.")
+        # the encoding is of simple undirected graphs: a directed graph is read as its
+        # undirected version (features, e.g. the degree, computed on that version)
+        graphs = [nx.Graph(g) if g.is_directed() else g for g in graphs]
         biggest = max((len(g) for g in graphs), default=0)
         n_nodes = self.n_nodes if self.n_nodes is not None else max(biggest, 1)
         if biggest > n_nodes:
@@ -634,6 +642,22 @@ class GraphLayout(PointLayout):
                 P[k, :m, n_nodes:] = f
         layout = GraphLayout(n_nodes, self.node_features, n_feat, self.padding)
         return P, layout
+
+    def present_nodes(self, P):
+        """Boolean ``(n_samples, n_nodes)`` mask of the real (non-padding) nodes of ``P``.
+
+        With ``padding="nan"`` a node is absent when its row is all NaN. With
+        ``padding="zero"`` a node is absent when its row and its adjacency column are all
+        zero: an isolated node whose features are all zero cannot be told from padding, so
+        it counts as absent wherever it is labelled (a rule that does not depend on the
+        node order). Use ``padding="nan"``, or features that are never all zero (e.g.
+        ``node_features="ones"``), to keep such nodes.
+        """
+        P = np.asarray(P)
+        if self.padding == "nan":
+            return ~np.isnan(P).all(axis=-1)
+        adj = P[..., self.slice_of("adj")]
+        return (P != 0).any(axis=-1) | (adj != 0).any(axis=-2)
 
     def feature_names(self, n_points):
         names = []

@@ -129,3 +129,56 @@ def test_graph_projections_never_return_nan():
     for method in ("auto", "spectrum", "canonical"):
         Z = InvariantProjector("S_n", method, layout="graph").fit_transform(graphs)
         assert np.isfinite(Z).all(), method
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@given(seed=st.integers(0, 10_000), n=st.integers(1, 6), p=st.floats(0.0, 0.7))
+def test_zero_padding_is_relabelling_invariant_with_isolated_nodes(dtype, seed, n, p):
+    """With padding="zero" an isolated node (degree feature 0) labelled last read as
+    padding, labelled first as a real node: the spectrum (n_nodes, spectrum) and the
+    canonical form changed with the labels. Such nodes now read as absent wherever they
+    are, so every labelling gives the same features and the same canonical form."""
+    G = nx.gnp_random_graph(n, p, seed=seed)
+    G.add_nodes_from(range(n, n + 2))          # two isolated nodes, labelled last
+    graphs = [G] + _relabel([G] * 3, seed)
+    layout = GraphLayout(n_nodes=n + 3, padding="zero")
+    X, layout = layout.encode(graphs)
+    X = X.astype(dtype)
+    canon = CanonicalizerTransformer("S_n", layout=layout).fit(X)
+    C = canon.transform(X)
+    assert all(np.array_equal(C[0], c) for c in C[1:])
+    for method in ("spectrum", "canonical"):
+        Z = InvariantProjector("S_n", method, layout=layout).fit(X).transform(X)
+        np.testing.assert_allclose(Z, np.broadcast_to(Z[0], Z.shape), atol=1e-9 if dtype == np.float64 else 1e-4)
+    assert (layout.present_nodes(X).sum(axis=1) == sum(d > 0 for _, d in G.degree())).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_canonical_projection_tells_sizes_apart(dtype):
+    """The canonical projection wrote absent nodes and points as 0, like real isolated nodes
+    and real points at 0, while it reported lossless_=True: edgeless graphs of 1, 2 and 3
+    nodes (and one point against two coincident points) had the same features."""
+    proj = InvariantProjector("S_n", "canonical", layout=GraphLayout(n_nodes=3))
+    Z = proj.fit_transform([nx.empty_graph(k) for k in (1, 2, 3)])
+    assert proj.lossless_ and len({tuple(z) for z in Z}) == 3
+    assert list(proj.get_feature_names_out()[-3:]) == ["present_0", "present_1", "present_2"]
+    P = np.zeros((2, 2, 3), dtype)
+    P[0, 1] = np.nan                             # one point, then two coincident points
+    for group in ("E3", "E3xS_n"):
+        proj = InvariantProjector(group, "canonical").fit(P.reshape(2, -1))
+        Z = proj.transform(P.reshape(2, -1))
+        assert Z.dtype == dtype and not np.array_equal(Z[0], Z[1])
+    # without absent points in fit there is nothing to mark: the features are unchanged
+    full = np.random.default_rng(0).normal(size=(4, 3, 3)).reshape(4, -1)
+    assert InvariantProjector("E3", "canonical").fit(full).transform(full).shape == (4, 9)
+
+
+def test_directed_graphs_are_encoded_undirected():
+    """graphs_to_arrays documented edge directions as ignored but kept them (and the out+in
+    degree), so a DiGraph and its undirected version gave different rows."""
+    D = nx.DiGraph([(0, 1), (1, 2), (2, 0), (0, 3)])
+    Xd, _ = GraphLayout().encode([D])
+    Xu, _ = GraphLayout().encode([D.to_undirected()])
+    np.testing.assert_array_equal(Xd, Xu)
+    A = Xd[0, :, :4]
+    assert (A == A.T).all()

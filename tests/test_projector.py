@@ -230,9 +230,12 @@ def test_absent_points_in_geometry_projections(group, method, dtype):
     if method == "sorted_distances":   # rows: 4 distances to present points, then 0, 0; then 2 zero rows
         expected = np.zeros((12, 7, 6), dtype)
         expected[:, :5, :4] = alone.reshape(12, 5, 4)
-    elif method == "canonical":        # the canonical points, then the absent ones as zeros
+    elif method == "canonical":        # the canonical points, the absent ones as zeros, then presence
         expected = np.zeros((12, 7, 3), dtype)
         expected[:, :5] = alone.reshape(12, 5, 3)
+        presence = np.zeros((12, 7), dtype)
+        presence[:, :5] = 1
+        expected = np.concatenate([expected.reshape(12, -1), presence], axis=1)
     else:                              # named per point: entries of points 5, 6 are 0
         names = list(proj.get_feature_names_out())
         expected = np.zeros_like(Z)

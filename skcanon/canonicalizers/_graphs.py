@@ -85,8 +85,9 @@ class GraphCanonicalizer(Canonicalizer):
         out = np.empty(P.shape[:2], dtype=np.int64)
         nauty = _nauty()
         inexact = []
+        presence = layout.present_nodes(P)
         for i in range(P.shape[0]):
-            present = ~np.isnan(P[i]).all(axis=1) if layout.padding == "nan" else _present_zero(P[i], layout)
+            present = presence[i]
             idx = np.flatnonzero(present)
             A = P[i][np.ix_(idx, idx + adj_sl.start)]
             F = feat[i][idx] if feat is not None else np.zeros((len(idx), 0))
@@ -169,18 +170,6 @@ def nauty_order(A, F, nauty=None):
                         vertex_coloring=cells)
     lab = np.asarray(nauty.canon_label(g), dtype=np.int64)
     return lab[lab < n]
-
-
-def _present_zero(rows, layout):
-    # with zero padding a node is absent when its row is all zero AND no edge points to it;
-    # isolated nodes with zero features are indistinguishable from padding, so we keep the
-    # convention that padding rows come after every real node of the input
-    nonzero = np.any(rows != 0, axis=1)
-    last = np.flatnonzero(nonzero)
-    n_real = last[-1] + 1 if last.size else 0
-    present = np.zeros(len(rows), bool)
-    present[:n_real] = True
-    return present
 
 
 def _ranks(keys):

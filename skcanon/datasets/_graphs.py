@@ -103,14 +103,17 @@ def graphs_to_arrays(graphs, n_nodes=None, node_features="degree", *, padding="n
     A functional front end to :meth:`skcanon.layouts.GraphLayout.encode`, skcanon's single
     graph encoding. Node ``i`` of a graph (nodes in sorted order) becomes row ``i``:
     ``[A[i, 0], ..., A[i, n_nodes-1], features_i]``, with ``A`` the 0/1 adjacency matrix
-    (edge weights and directions ignored) padded with zero columns for absent nodes. Rows of
-    absent nodes (graphs smaller than ``n_nodes``) are all NaN (``padding="nan"``,
-    skcanon's absent-point convention) or all 0 (``padding="zero"``).
+    (edge weights, multiplicities and directions ignored: a directed graph is encoded as its
+    undirected version, node features included) padded with zero columns for absent nodes.
+    Rows of absent nodes (graphs smaller than ``n_nodes``) are all NaN (``padding="nan"``,
+    skcanon's absent-point convention) or all 0 (``padding="zero"``; an isolated node whose
+    features are all zero then reads as absent too, see
+    :meth:`~skcanon.layouts.GraphLayout.present_nodes`).
 
     Parameters
     ----------
     graphs : list of networkx.Graph
-        Undirected graphs.
+        Graphs (directed ones are read as undirected).
     n_nodes : int or None, default=None
         Padded size; ``None`` uses the largest graph. Larger graphs raise ValueError.
     node_features : {"degree", "ones"}, str, callable or None, default="degree"

@@ -18,7 +18,9 @@ class Canonical(Projection):
     (with ``y``) inside ``fit``. A canonicalization picks one point per orbit, so the map
     is lossless (up to the documented tie rules) with as many features as the input; it
     is discontinuous near symmetric inputs. Cost: that of the canonicalizer. The entries of
-    absent points (and absent graph nodes), NaN in the canonical form, are 0.
+    absent points (and absent graph nodes), NaN in the canonical form, are 0; one 0/1
+    column per point (``present_i``, in canonical order) then tells them from real points
+    at 0 — always for graphs, and for point clouds when ``fit`` saw absent points.
     Not available for C_n fibres (the canonicalizers take points and images).
     """
 
@@ -45,18 +47,37 @@ class Canonical(Projection):
             if canon.get_params().get("layout") is None:
                 canon.set_params(layout=self.layout)
         self.canonicalizer_ = canon.fit(P, y)
+        # absent points come out 0, like a real point at 0 (or an isolated node): a presence
+        # column per point keeps them apart, for graphs always (their sizes vary) and for
+        # points when fit saw absent points
+        self.marks_presence_ = self._is_graph() or (
+            getattr(self.layout, "kind", None) == "points" and not self._present(P).all())
         return self
 
+    def _is_graph(self):
+        return getattr(self.layout, "kind", None) == "graph"
+
+    def _present(self, P):
+        if self._is_graph():
+            return self.layout.present_nodes(P)
+        return ~np.isnan(P).all(axis=2)
+
     def transform(self, P):
-        F = np.array(self.canonicalizer_.transform(P), copy=None).reshape(P.shape[0], -1)
-        # absent points (all-NaN rows, sorted last by the S_n canonicalizers) come out 0
+        C = np.array(self.canonicalizer_.transform(P), copy=None)
+        F = C.reshape(P.shape[0], -1)
         nan = np.isnan(F)
         if nan.any():
             F = np.where(nan, F.dtype.type(0), F)
+        if self.marks_presence_:
+            # in canonical order: the canonicalizer moves absent points with the others
+            F = np.concatenate([F, self._present(C.reshape(P.shape)).astype(F.dtype)], axis=1)
         return F
 
     def feature_names(self):
-        return ["canonical_" + str(name) for name in self.canonicalizer_.get_feature_names_out()]
+        names = ["canonical_" + str(name) for name in self.canonicalizer_.get_feature_names_out()]
+        if self.marks_presence_:
+            names += [f"present_{i}" for i in range(self.sample_shape_[0])]
+        return names
 
     @property
     def lossless(self):

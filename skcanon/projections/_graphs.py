@@ -12,8 +12,8 @@ class GraphSpectrum(Projection):
 
     ``f(G) = (λ_1 ≤ … ≤ λ_m of L = D − A, sort(features of each channel), n_nodes,
     n_edges)``, padded with NaN-free zeros up to the layout's ``n_nodes`` (absent nodes:
-    all-NaN rows, or with ``padding="zero"`` the all-zero rows after the last real node, as
-    for the canonicalizer). Invariant to node relabelling; not lossless (cospectral graphs share it). Cost: one batched symmetric
+    all-NaN rows, or with ``padding="zero"`` all-zero rows, as
+    :meth:`~skcanon.layouts.GraphLayout.present_nodes` reads them). Invariant to node relabelling; not lossless (cospectral graphs share it). Cost: one batched symmetric
     eigendecomposition of ``n_nodes × n_nodes`` matrices.
     """
 
@@ -27,13 +27,7 @@ class GraphSpectrum(Projection):
 
     def transform(self, P):
         layout = self.layout
-        if getattr(layout, "padding", "nan") == "zero":
-            # as the canonicalizer: padding rows are the all-zero rows after the last real node
-            nonzero = (P != 0).any(axis=2)
-            n_real = np.where(nonzero.any(axis=1), P.shape[1] - np.argmax(nonzero[:, ::-1], axis=1), 0)
-            present = np.arange(P.shape[1])[None, :] < n_real[:, None]
-        else:
-            present = ~np.isnan(P).all(axis=2)
+        present = layout.present_nodes(P)
         A = np.nan_to_num(P[:, :, layout.slice_of("adj")].astype(np.float64))
         A = A * present[:, :, None] * present[:, None, :]
         L = np.einsum("nij->ni", A)[:, :, None] * np.eye(A.shape[1]) - A
