@@ -23,6 +23,7 @@ from skcanon.datasets import (
     load_qm9,
     load_rotated_fashion_mnist,
     load_rotated_mnist,
+    make_graph_latents,
     make_nbody,
     make_point_shapes,
     nbody_layout,
@@ -423,3 +424,43 @@ def test_player_positions_frames_and_errors():
         make_player_positions(n_players=2)
     with pytest.raises(TypeError, match="as_frame"):
         make_player_positions(as_frame="yes")
+
+
+# ----------------------------------------------------------------------------- argument checks
+@pytest.mark.parametrize("loader, kwargs, name", [
+    (load_qm9, {"n": 2, "flat": "no"}, "flat"),
+    (load_qm9, {"n": 2, "return_X_y": "no"}, "return_X_y"),
+    (make_point_shapes, {"n_samples": 4, "return_X_y": "no"}, "return_X_y"),
+    (make_nbody, {"n_train": 4, "n_test": 1, "return_X_y": 1}, "return_X_y"),
+    (load_graph_atlas, {"connected_only": "yes"}, "connected_only"),
+    (load_graph_atlas, {"return_X_y": "no"}, "return_X_y"),
+    (load_rotated_mnist, {"n": 2, "shuffle": "no"}, "shuffle"),
+    (load_rotated_fashion_mnist, {"n": 2, "return_upright": "no"}, "return_upright"),
+])
+def test_yes_no_options_must_be_bools(loader, kwargs, name):
+    """A truthy string such as "no" passed for True (load_qm9(flat="no") returned flat rows)."""
+    with pytest.raises(TypeError, match=name):
+        loader(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"min_nodes": 5, "max_nodes": 3}, "min_nodes <= max_nodes"),
+    ({"max_nodes": 9}, "max_nodes <= 7"),
+    ({"min_nodes": -1}, "min_nodes"),
+    ({"width": 0}, "width"),
+    ({"width": 2.5}, "width"),
+    ({"random_state": "seed"}, "random_state"),
+])
+def test_make_graph_latents_checks_its_arguments(kwargs, match):
+    """make_graph_latents validated nothing (max_nodes=9 failed deep in numpy, width=0 gave
+    all-zero latents, min_nodes > max_nodes an empty data set)."""
+    with pytest.raises((ValueError, TypeError), match=match):
+        make_graph_latents(**kwargs)
+
+
+def test_point_shapes_accept_an_array_of_names():
+    """shapes=np.array([...]) failed with numpy's ambiguous-truth error."""
+    d = make_point_shapes(n_samples=6, n_points=8, shapes=np.array(["L", "T"]), random_state=0)
+    assert list(d.target_names) == ["L", "T"]
+    with pytest.raises(ValueError, match="shapes"):
+        make_point_shapes(n_samples=6, shapes=np.array(["L", "bogus"]))

@@ -518,3 +518,36 @@ def test_one_point_sorted_distances_is_lossless_only_when_the_group_translates(g
     proj = InvariantProjector(group, "sorted_distances").fit(np.random.default_rng(0).normal(size=(4, 3)))
     assert proj.transform(np.ones((2, 3))).shape == (2, 0)
     assert proj.lossless_ is lossless
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("group, method", [("E2", "gram"), ("SE2", "gram_minors"), ("E2", "auto")])
+def test_two_position_fields_keep_their_offset(group, method, dtype):
+    """gram/gram_minors centred each position field on its own centroid, so moving one
+    field against the other changed nothing while lossless_ was True (E2 "auto" picks
+    gram here). One origin for all position fields keeps the offset; invariance holds."""
+    from skcanon.layouts import PointLayout
+    from skcanon.metrics import invariance_error
+
+    layout = PointLayout(2, fields=[("a", "position"), ("b", "position")])
+    P = np.random.default_rng(0).normal(size=(6, 4, 4)).astype(dtype)
+    Q = P.copy()
+    Q[..., 2:] += dtype(3.0)                      # field b moved, field a kept
+    proj = InvariantProjector(group, method, layout=layout).fit(P.reshape(6, -1))
+    assert proj.lossless_
+    A, B = proj.transform(P.reshape(6, -1)), proj.transform(Q.reshape(6, -1))
+    assert np.abs(A - B).max(axis=1).min() > 0.1
+    # a translation of both fields together, and a rotation, change nothing
+    assert invariance_error(proj, P.reshape(6, -1), group, random_state=0).max < (1e-9 if dtype == np.float64 else 1e-4)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_power_spectrum_is_never_lossless(n):
+    """power_spectrum reported lossless_=True for fibres of n <= 2, but x and -x (and, for
+    several channels, their relative shifts) share it."""
+    from skcanon.layouts import FibreLayout
+
+    X = np.random.default_rng(0).normal(size=(3, 2 * n))
+    proj = InvariantProjector(f"C{n}", "power_spectrum", layout=FibreLayout(n)).fit(X)
+    assert not proj.lossless_
+    np.testing.assert_allclose(proj.transform(-X), proj.transform(X), atol=1e-12)

@@ -37,10 +37,15 @@ def check_choice(value, name, choices):
     return value
 
 
+def check_bool(value, name):
+    """A yes/no option: a truthy string such as "no" must not pass for True."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}.")
+    return bool(value)
+
+
 def check_flat(flat):
-    if not isinstance(flat, (bool, np.bool_)):
-        raise TypeError(f"flat must be a bool, got {type(flat).__name__}.")
-    return bool(flat)
+    return check_bool(flat, "flat")
 
 
 def subset_indices(n_total, n, shuffle, random_state):

@@ -3,11 +3,13 @@ graphs to padded arrays used across skcanon."""
 
 from __future__ import annotations
 
+from numbers import Integral
+
 import numpy as np
 from sklearn.utils import Bunch
 
 from ..layouts import GraphLayout
-from ._base import check_choice, check_flat, check_n
+from ._base import check_bool, check_choice, check_flat, check_n
 
 __all__ = ["load_graph_atlas", "make_graph_latents", "graphs_to_arrays", "graph_layout", "permute_graph_arrays",
            "GRAPH_TARGETS"]
@@ -188,11 +190,9 @@ def load_graph_atlas(min_nodes=0, max_nodes=7, target="n_triangles", *, connecte
     >>> len(d.graphs), d.target.tolist()
     (4, [0.0, 0.0, 0.0, 1.0])
     """
-    min_nodes = check_n(min_nodes, "min_nodes", allow_none=False, minimum=0)
-    max_nodes = check_n(max_nodes, "max_nodes", allow_none=False, minimum=0)
-    if max_nodes > 7 or min_nodes > max_nodes:
-        raise ValueError(f"need 0 <= min_nodes <= max_nodes <= 7; got min_nodes={min_nodes}, "
-                         f"max_nodes={max_nodes}.")
+    min_nodes, max_nodes = _atlas_range(min_nodes, max_nodes)
+    connected_only = check_bool(connected_only, "connected_only")
+    return_X_y = check_bool(return_X_y, "return_X_y")
     names = [target] if isinstance(target, str) else list(target)
     bad = [t for t in names if t not in GRAPH_TARGETS]
     if bad or not names:
@@ -213,6 +213,16 @@ def load_graph_atlas(min_nodes=0, max_nodes=7, target="n_triangles", *, connecte
              + "; ".join(f"{t}: {GRAPH_TARGETS[t][1]}" for t in names) + ".")
     return Bunch(graphs=graphs, target=y, target_names=np.asarray(names, dtype=object),
                  atlas_index=np.asarray(keep, dtype=np.int64), DESCR=descr)
+
+
+def _atlas_range(min_nodes, max_nodes):
+    """Validated node-count range of the graph atlas (which holds graphs of 0 to 7 nodes)."""
+    min_nodes = check_n(min_nodes, "min_nodes", allow_none=False, minimum=0)
+    max_nodes = check_n(max_nodes, "max_nodes", allow_none=False, minimum=0)
+    if max_nodes > 7 or min_nodes > max_nodes:
+        raise ValueError(f"need 0 <= min_nodes <= max_nodes <= 7; got min_nodes={min_nodes}, "
+                         f"max_nodes={max_nodes}.")
+    return min_nodes, max_nodes
 
 
 def make_graph_latents(random_state=None, *, min_nodes=3, max_nodes=7, width=8):
@@ -239,8 +249,17 @@ def make_graph_latents(random_state=None, *, min_nodes=3, max_nodes=7, width=8):
     target : ndarray of shape (n_graphs,)
         An invariant label: number of triangles plus number of edges.
     """
+    min_nodes, max_nodes = _atlas_range(min_nodes, max_nodes)
+    width = check_n(width, "width", allow_none=False)
+    if isinstance(random_state, np.random.Generator):
+        rng = random_state
+    elif random_state is None or (isinstance(random_state, Integral) and not isinstance(random_state, bool)
+                                  and random_state >= 0):
+        rng = np.random.default_rng(random_state)
+    else:
+        raise TypeError("random_state must be None, an int >= 0 or a numpy.random.Generator, "
+                        f"got {random_state!r}.")
     nx = _nx()
-    rng = random_state if isinstance(random_state, np.random.Generator) else np.random.default_rng(random_state)
     graphs = [g for g in nx.graph_atlas_g() if min_nodes <= g.number_of_nodes() <= max_nodes]
     A = np.zeros((len(graphs), max_nodes, max_nodes))
     present = np.zeros((len(graphs), max_nodes, 1))

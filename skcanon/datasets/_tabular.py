@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.utils import Bunch, check_random_state
 
 from ..layouts import PointLayout
-from ._base import check_float, check_n
+from ._base import check_bool, check_float, check_n
 
 __all__ = ["make_player_positions", "PLAYER_FORMATIONS"]
 
@@ -119,8 +119,7 @@ def make_player_positions(n_samples=1000, n_players=5, noise=1.5, random_state=N
     noise = check_float(noise, "noise")
     for name, flag in (("shuffle_slots", shuffle_slots), ("as_frame", as_frame),
                        ("return_X_y", return_X_y)):
-        if not isinstance(flag, (bool, np.bool_)):
-            raise TypeError(f"{name} must be a bool, got {type(flag).__name__}.")
+        check_bool(flag, name)
     if isinstance(formations, str) and formations == "all":
         names = list(PLAYER_FORMATIONS)
     else:

@@ -20,7 +20,7 @@ MAX_MINORS = 20000
 
 def _vectors(P, layout, geom, lazy_centre=False):
     """Stack every geometric field as vectors ``(n, m·k, d)``; positions are centred on
-    their centroid when ``geom`` has translations. Returns ``(V, centre, labels, scalars,
+    the first position field's centroid when ``geom`` has translations. Returns ``(V, centre, labels, scalars,
     names)``.
 
     With ``lazy_centre`` and a single geometric field, ``V`` is a view of ``P`` and
@@ -31,13 +31,18 @@ def _vectors(P, layout, geom, lazy_centre=False):
     n, m, _ = P.shape
     parts, labels, centre = [], [], False
     geo_fields = [f for f in layout.fields if f.is_geometric]
+    origin = None
     for f in geo_fields:
         Y = P[..., layout.slice_of(f.name)]
         if f.kind == "position" and geom.translates:
             if lazy_centre and len(geo_fields) == 1:
                 centre = True
             else:
-                Y = Y - _present_centroid(Y)[:, None, :]
+                # one origin for every position field (the first one's centroid, as the
+                # canonicalizers take): centring each field on its own centroid would
+                # forget where the fields sit relative to each other
+                origin = _present_centroid(Y) if origin is None else origin
+                Y = Y - origin[:, None, :]
         parts.append(Y)
     # point-major; a single field is used as a view
     V = parts[0] if len(parts) == 1 else np.stack(parts, axis=2).reshape(n, m * len(parts), -1)

@@ -41,7 +41,8 @@ class PowerSpectrum(_Spectral):
     ``F_c(k) = Σ_j z_c(j) e^{−2πijk/n}``.
 
     ``C·(⌊n/2⌋+1)`` features, cost ``O(C·n log n)``. Loses the phases (and the relative
-    shifts between channels): lossless only for ``n ≤ 2``.
+    shifts between channels) and the overall sign (``x`` and ``−x`` share it): never
+    lossless, for any ``n``.
     """
 
     name = "power_spectrum"
@@ -56,7 +57,7 @@ class PowerSpectrum(_Spectral):
 
     @property
     def lossless(self):
-        return self.sample_shape_[1] <= 2
+        return False
 
 
 class Bispectrum(_Spectral):
