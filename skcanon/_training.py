@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 
 import numpy as np
 
@@ -70,6 +71,7 @@ from torch import nn  # noqa: E402
 
 from ._learning_options import LEARNING_OPTIONS, OBJECTIVES, TRAINER_OPTIONS, VALIDATION_SCORES  # noqa: E402
 from ._threads import limited_threads  # noqa: E402
+from ._validation import user_stacklevel  # noqa: E402
 from .nn._torch import InterruptRaisingMixin, seeded  # noqa: E402
 
 __all__ = ["train_frame_network", "resolve_objective", "resolve_validation_score", "training_budget",
@@ -112,16 +114,29 @@ def _encode_target(y, n_samples):
                          "per sample, or numeric targets for regression.")
     if kind in ("binary", "multiclass"):
         classes, codes = np.unique(y, return_inverse=True)
+        if len(classes) < 2:
+            _warn_nothing_to_learn(f"y holds a single class ({classes[0]!r})")
         return codes.astype(np.int64).ravel(), len(classes), "classification", {"classes": classes}
     if kind in ("continuous", "continuous-multioutput", "multilabel-indicator", "multiclass-multioutput"):
         Y = np.asarray(y, dtype=np.float64).reshape(n_samples, -1)
         if not np.isfinite(Y).all():
             raise ValueError("y contains NaN or infinity; supervised training needs finite targets.")
+        if (Y == Y[:1]).all():
+            _warn_nothing_to_learn("y is constant")
         mu, sd = Y.mean(0), Y.std(0)
         sd = np.where(sd > 0, sd, 1.0)
         return ((Y - mu) / sd).astype(np.float32), Y.shape[1], "regression", {"mean": mu, "std": sd}
     raise ValueError(f"Unknown label type: y of type {kind!r} is not supported; expected class labels or "
                      "real-valued targets.")
+
+
+def _warn_nothing_to_learn(reason):
+    # every frame then has zero loss: training leaves the network as initialised
+    warnings.warn(
+        f"{reason}: the supervised objective has nothing to learn, so the canonicalizer keeps "
+        "its initial network (as method='random' would). Pass y with at least two different "
+        "values, or use objective='align' or 'prior', which need no y.",
+        UserWarning, stacklevel=user_stacklevel())
 
 
 class _ObjectiveModule(nn.Module):

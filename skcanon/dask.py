@@ -7,7 +7,8 @@ and ``dask-ml``). Importing this module does not need Dask; calling
 Every skcanon transformer works sample by sample, so a fitted estimator can be applied to
 a :class:`dask.array.Array` chunked along the samples axis, block by block, on any Dask
 scheduler (threads, processes, or a ``dask.distributed`` cluster), with results identical
-to the in-memory ``transform``. Three patterns, see the "Scaling out" page of the
+to the in-memory ``transform`` for heuristics and projections (networks: see
+:func:`transform_dask`). Three patterns, see the "Scaling out" page of the
 documentation:
 
 * :func:`transform_dask` — this module's helper: ``map_blocks`` with exact output
@@ -55,16 +56,22 @@ def _apply_block(block, estimator, method, tail_shape, dtype):
 
 
 def _probe(estimator, method, X):
-    """Output shape after the samples axis, and dtype, from one synthetic sample of ones."""
+    """Output shape after the samples axis, and dtype, from one synthetic sample of ones,
+    or, where the estimator refuses ones (a categorical field without the code 1), from
+    the first sample of ``X`` (which computes that sample's block)."""
     sample = np.ones((1,) + tuple(X.shape[1:]), dtype=X.dtype)
     try:
         out = np.asarray(getattr(estimator, method)(sample))
-    except Exception as exc:
-        raise ValueError(
-            f"Could not infer the output of {type(estimator).__name__}.{method} from a sample "
-            f"of ones of shape {sample.shape}: {exc}. Pass output_shape= and dtype= to "
-            f"transform_dask."
-        ) from exc
+    except Exception:
+        sample = np.asarray(X[:1].compute())
+        try:
+            out = np.asarray(getattr(estimator, method)(sample))
+        except Exception as exc:
+            raise ValueError(
+                f"Could not infer the output of {type(estimator).__name__}.{method} from a "
+                f"sample of ones or from the first sample of X (shape {sample.shape}): {exc}. "
+                "Pass output_shape= and dtype= to transform_dask."
+            ) from exc
     if out.ndim == 0 or out.shape[0] != 1:
         raise ValueError(
             f"{type(estimator).__name__}.{method} returned shape {out.shape} for one sample; "
@@ -100,14 +107,19 @@ def transform_dask(estimator, X, *, method="transform", output_shape=None, dtype
     output_shape : tuple of int or None, default=None
         Shape of the output after the samples axis, e.g. ``(90,)`` or ``(30, 3)`` (``()``
         for ``predict``). ``None``: inferred, together with ``dtype``, by calling
-        ``method`` once on a synthetic sample of ones in memory.
+        ``method`` once on a synthetic sample of ones in memory (on the first sample of
+        ``X`` where the estimator refuses ones, e.g. a categorical field without code 1).
     dtype : numpy dtype or None, default=None
         Output dtype; ``None`` infers it as above. Blocks are cast to it.
 
     Returns
     -------
     Y : dask.array.Array of shape (n_samples,) + output_shape
-        Lazy result; ``Y.compute()`` equals ``estimator.<method>(X.compute())``.
+        Lazy result; ``Y.compute()`` equals ``estimator.<method>(X.compute())``. For
+        learned and random network canonicalizers (and estimators with BLAS products, such
+        as PCA) it agrees to floating-point rounding instead (about 1e-15 relative in
+        float64): torch's arithmetic depends on how many samples share a batch, as it does
+        for the in-memory ``batch_size``.
 
     Raises
     ------

@@ -179,3 +179,21 @@ def test_grid_search_on_dask_backend(client, digits_c4):
                                rtol=0, atol=1e-12)
     # the symmetry-aware pipeline wins on rotated digits
     assert remote.best_params_["canonicalizertransformer__method"] == "moments"
+
+
+def test_transform_dask_with_a_categorical_field_and_a_network(client):
+    """The output probe used a sample of ones, which a categorical field without code 1
+    refuses: transform_dask failed. It now falls back to the first sample of X. Network
+    canonicalizers agree with in-memory output to rounding (as a different batch_size does)."""
+    from skcanon.layouts import Field, PointLayout
+
+    layout = PointLayout(3, [Field("pos", "position", 3), Field("el", "scalar", 1, categorical=True)])
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.normal(size=(40, 5, 3)), rng.choice([6.0, 7.0, 8.0], size=(40, 5, 1))], 2).reshape(40, -1)
+    canon = CanonicalizerTransformer("E3xS_n", "pca+sort", layout=layout).fit(X)
+    np.testing.assert_array_equal(transform_dask(canon, da.from_array(X, chunks=10)).compute(),
+                                  canon.transform(X))
+    pytest.importorskip("torch")
+    net = CanonicalizerTransformer("E3xS_n", "random", layout=layout, hidden=16, random_state=0).fit(X)
+    out = transform_dask(net, da.from_array(X, chunks=10)).compute()
+    np.testing.assert_allclose(out, net.transform(X), rtol=0, atol=1e-12)

@@ -300,3 +300,19 @@ def test_verbose_prints_progress(capsys):
                              **TINY).fit(X)
     out = capsys.readouterr()
     assert "train_loss" in out.out + out.err
+
+
+@pytest.mark.parametrize("y_kind", ["one_class", "constant"])
+def test_supervised_fit_warns_when_y_has_nothing_to_learn(y_kind):
+    """A supervised fit on a single class (or a constant target) has zero loss for every
+    frame: it silently returned the initial network. It now warns, naming the fix."""
+    X = clouds(24, 3, 2)
+    y = np.full(len(X), 3) if y_kind == "one_class" else np.full(len(X), 0.5)
+    canon = CanonicalizerTransformer(group="SO3", method="learned", objective="supervised", **TINY)
+    with pytest.warns(UserWarning, match="nothing to learn") as record:
+        canon.fit(X, y)
+    assert record[0].filename == __file__
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        canon.fit(X, np.arange(len(X)) % 2)

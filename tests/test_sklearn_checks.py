@@ -1,4 +1,8 @@
-"""scikit-learn's estimator checks over every public estimator.
+"""scikit-learn's estimator checks over the canonicalizer and the regressor.
+
+The other public estimators run the same checks beside their own tests:
+``InvariantProjector`` in tests/test_projector.py, the frame-averaging estimators in
+tests/test_frame_averaging.py, the end-to-end estimators in tests/test_end_to_end_*.py.
 
 Expected failures live in ONE table below, each with its reason. They all come from the
 same cause: scikit-learn's generic checks feed 1–10 arbitrary columns, while a point

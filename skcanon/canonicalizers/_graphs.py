@@ -11,14 +11,13 @@ graphs where it stops short.
 
 from __future__ import annotations
 
-import os
-import sys
 import warnings
 
 import numpy as np
 
-from ._base import Canonicalizer
+from .._validation import user_stacklevel
 from ..exceptions import CanonicalFormWarning  # noqa: F401 - public in skcanon.exceptions
+from ._base import Canonicalizer
 
 #: most leaves the pure-Python individualization search visits per graph
 MAX_LEAVES = 20000
@@ -105,22 +104,9 @@ class GraphCanonicalizer(Canonicalizer):
                 "leaves of the pure-Python canonical labelling: their canonical forms are "
                 "deterministic but not guaranteed canonical (isomorphic graphs may differ). "
                 "Install pynauty (pip install pynauty) for exact labelling.",
-                CanonicalFormWarning, stacklevel=_caller_stacklevel(),
+                CanonicalFormWarning, stacklevel=user_stacklevel(),
             )
         return out
-
-
-def _caller_stacklevel():
-    """``stacklevel`` that attributes a warning raised here to the first frame outside
-    skcanon and scikit-learn (the user's line, not a wrapper's)."""
-    import sklearn
-
-    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    skip = (here, os.path.dirname(os.path.abspath(sklearn.__file__)))
-    frame, level = sys._getframe(1), 1
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(skip):
-        frame, level = frame.f_back, level + 1
-    return level
 
 
 def _value_classes(rows):
