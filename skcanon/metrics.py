@@ -6,6 +6,7 @@ from collections import namedtuple
 
 import numpy as np
 from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
 
 from ._validation import check_samples, frame_columns, is_dataframe
 from .groups import get_group
@@ -41,10 +42,28 @@ def _as_function(estimator_or_callable):
 def _layout_of(estimator_or_callable, layout):
     if layout is not None:
         return layout
-    fitted = getattr(estimator_or_callable, "layout_", None)
+    fitted = _fitted_layout(estimator_or_callable)
+    return fitted if fitted is not None else PointLayout(3)
+
+
+def _fitted_layout(obj, depth=0):
+    """The ``layout_`` of the skcanon step that reads ``X``: the estimator's own, that of a
+    bound method's estimator, a search's best estimator, or a pipeline's first step (a
+    default 3-D layout would move, say, velocities as positions)."""
+    if obj is None or depth > 8:
+        return None
+    fitted = getattr(obj, "layout_", None)
     if fitted is not None:
         return fitted
-    return PointLayout(3)
+    for attr in ("__self__", "best_estimator_"):
+        inner = getattr(obj, attr, None)
+        if inner is not None and inner is not obj:
+            return _fitted_layout(inner, depth + 1)
+    steps = getattr(obj, "steps", None)
+    if isinstance(steps, list):
+        first = next((step for _, step in steps if step not in (None, "passthrough")), None)
+        return _fitted_layout(first, depth + 1)
+    return None
 
 
 def _relative(a, b, reference_scale=0.0):
@@ -90,7 +109,8 @@ def _as_frame_like(frame, W, layout):
     names = list(frame.columns) if named is None or list(named) == frame_columns(frame) else list(named)
     columns = {name: W[:, k] for k, name in enumerate(names)}
     if hasattr(frame, "index"):      # pandas; decoded categories leave object columns to infer
-        return type(frame)(columns, index=frame.index).infer_objects()
+        index = frame.index if len(frame.index) == len(W) else None   # rows drawn as pairs
+        return type(frame)(columns, index=index).infer_objects()
     return type(frame)(columns)      # polars
 
 
@@ -118,7 +138,8 @@ def invariance_error(estimator_or_callable, X, group, n_trials=5, random_state=N
         Random group elements per sample.
     random_state : int, RandomState instance or None
     layout : layout object or None
-        Defaults to the estimator's fitted ``layout_`` or a 3-D point layout.
+        Defaults to the fitted ``layout_`` of the estimator (of a bound method's estimator,
+        a search's ``best_estimator_`` or a pipeline's first step), else a 3-D point layout.
 
     Returns
     -------
@@ -165,7 +186,8 @@ def equivariance_error(frame_function, X, group, n_trials=5, random_state=None, 
         ``(max, median)`` over samples and trials.
     """
     if hasattr(frame_function, "canonical_frame"):
-        layout = layout or frame_function.layout_
+        check_is_fitted(frame_function)
+        layout = _layout_of(frame_function, layout)
         frame_function = frame_function.canonical_frame
     if not callable(frame_function):
         raise TypeError(
@@ -173,7 +195,7 @@ def equivariance_error(frame_function, X, group, n_trials=5, random_state=None, 
             f"got {type(frame_function).__name__}."
         )
     g_obj = get_group(group)
-    layout = layout or PointLayout(3)
+    layout = _layout_of(frame_function, layout)
     _check_count(n_trials, "n_trials")
     X, P, to_caller = _samples(X, layout)
     rs = check_random_state(random_state)
@@ -210,9 +232,14 @@ def quotient_distance(X, Y, group, layout):
     elements, using the library's action, so approximate for interpolated image rotations),
     S_n on point sets (optimal matching with :func:`scipy.optimize.linear_sum_assignment`),
     O(d)/SO(d) on matched point sets (orthogonal Procrustes, with a determinant fix for
-    SO(d)), T(d) and E(d)/SE(d) (centroids matched, then Procrustes). Raises
-    ``NotImplementedError`` for other groups (products such as E(3)×S_n, whose quotient
-    distance is a hard matching problem; similarities).
+    SO(d)), T(d) and E(d)/SE(d) (the centroids of all position fields' points matched, then
+    Procrustes), S_n on graphs of at most 8 nodes (every relabelling tried; absent nodes
+    count as isolated nodes with zero features). Raises ``NotImplementedError`` for other
+    groups (products such as E(3)×S_n, whose quotient distance is a hard matching problem;
+    similarities; larger graphs).
+
+    ``X`` and ``Y`` are working arrays ``(n_samples, n_points, layout.width)`` (as
+    ``layout.to_working`` returns); point sets with absent points are refused.
     """
     from scipy.optimize import linear_sum_assignment
 
@@ -222,11 +249,23 @@ def quotient_distance(X, Y, group, layout):
     if X.shape != Y.shape:
         raise ValueError(f"X and Y must have the same shape (row i of X is paired with row i of Y); "
                          f"got {X.shape} and {Y.shape}.")
+    width = getattr(layout, "width", None)
+    if getattr(layout, "kind", None) in ("points", "graph") and (X.ndim != 3 or X.shape[2] != width):
+        raise ValueError(f"X and Y must be working arrays of shape (n_samples, n_points, {width}) for "
+                         f"layout {layout!r}; got {X.shape}. Fix: pass layout.to_working(X).")
     n = X.shape[0]
+    graph = getattr(layout, "kind", None) == "graph"
+    if graph:   # padding reads as isolated nodes with zero features
+        X, Y = np.nan_to_num(X), np.nan_to_num(Y)
+    elif np.isnan(X).any() or np.isnan(Y).any():
+        raise ValueError("X and Y contain NaN (absent points): the quotient distance, and the orbit "
+                         "metrics built on it, need point sets without absent points.")
 
     def dist(Z):
         return np.sqrt(np.sum((X - Z).reshape(n, -1) ** 2, axis=1))
 
+    if graph and g_obj.permutes and len(g_obj.factors) == 1:
+        return _graph_quotient_distance(X, Y, g_obj, layout, dist)
     if g_obj.is_finite:
         elements = g_obj.elements()
         return np.min([dist(g_obj.act(g_obj.repeat(g_obj.take(elements, k), n), Y, layout))
@@ -241,15 +280,15 @@ def quotient_distance(X, Y, group, layout):
             perms[i, rows] = cols  # point i of y moves to slot cols[i]
         return dist(g_obj.act(perms, Y, layout))
     if single and g_obj.translates and not g_obj.rotates:
-        sl = layout.slices("position")[0]
-        return dist(g_obj.act(X[..., sl].mean(1) - Y[..., sl].mean(1), Y, layout))
+        return dist(g_obj.act(_position_centroid(X, layout) - _position_centroid(Y, layout), Y, layout))
     if single and g_obj.rotates:
         geo = [layout.slice_of(f.name) for f in layout.fields if f.is_geometric]
         Xc, Yc = X.copy(), Y.copy()
         cx = cy = None
         if g_obj.translates:
-            pos = layout.slices("position")[0]
-            cx, cy = X[..., pos].mean(1), Y[..., pos].mean(1)
+            # one translation moves every position field: the optimal one matches the
+            # centroids of all their points together
+            cx, cy = _position_centroid(X, layout), _position_centroid(Y, layout)
             for sl in layout.slices("position"):
                 Xc[..., sl] -= cx[:, None]
                 Yc[..., sl] -= cy[:, None]
@@ -269,6 +308,25 @@ def quotient_distance(X, Y, group, layout):
     )
 
 
+def _position_centroid(P, layout):
+    """``(n, d)`` centroid of the points of every position field together."""
+    return np.mean([P[..., sl].mean(1) for sl in layout.slices("position")], axis=0)
+
+
+def _graph_quotient_distance(X, Y, g_obj, layout, dist):
+    """Smallest distance over every relabelling of ``Y``'s nodes (rows and adjacency columns)."""
+    from itertools import permutations
+
+    n, m = X.shape[:2]
+    if m > 8:
+        raise NotImplementedError(f"The quotient distance of graphs tries all {m}! relabellings; "
+                                  "supported up to 8 nodes.")
+    best = np.full(n, np.inf)
+    for perm in permutations(range(m)):
+        best = np.minimum(best, dist(g_obj.act(np.tile(perm, (n, 1)), Y, layout)))
+    return best
+
+
 def _pairs(X, n_pairs, random_state, X_other, layout):
     _check_count(n_pairs, "n_pairs")
     if getattr(layout, "categorical_fields", ()):
@@ -276,21 +334,23 @@ def _pairs(X, n_pairs, random_state, X_other, layout):
             f"orbit metrics measure distances between samples, and the categorical field(s) "
             f"{[f.name for f in layout.categorical_fields]} of layout {layout!r} have none. Fix: pass "
             "a layout (or data) with numeric scalar fields.")
-    X = _samples(X, layout)[0]
+    """``(A, B, PA, PB)``: paired samples in the caller's form (for the map) and as working
+    arrays (for the quotient distance)."""
+    _, P, to_caller = _samples(X, layout)
     if X_other is not None:
-        X_other = _samples(X_other, layout)[0]
-        if X_other.shape != X.shape:
+        _, P_other, to_other = _samples(X_other, layout)
+        if P_other.shape != P.shape:
             raise ValueError(
-                f"X_other must have the shape of X {X.shape} (row i is paired with X[i]); "
-                f"got {X_other.shape}."
+                f"X_other must have the shape of X {P.shape} (row i is paired with X[i]); "
+                f"got {P_other.shape}."
             )
-        return X, X_other
-    if X.shape[0] < 2:
-        raise ValueError(f"X needs at least 2 samples to form pairs; got {X.shape[0]}.")
+        return to_caller(P), to_other(P_other), P, P_other
+    if P.shape[0] < 2:
+        raise ValueError(f"X needs at least 2 samples to form pairs; got {P.shape[0]}.")
     rs = check_random_state(random_state)
-    i = rs.randint(0, X.shape[0], size=int(n_pairs))
-    j = (i + rs.randint(1, X.shape[0], size=int(n_pairs))) % X.shape[0]
-    return X[i], X[j]
+    i = rs.randint(0, P.shape[0], size=int(n_pairs))
+    j = (i + rs.randint(1, P.shape[0], size=int(n_pairs))) % P.shape[0]
+    return to_caller(P[i]), to_caller(P[j]), P[i], P[j]
 
 
 def _feature_distances(f, A, B):
@@ -341,10 +401,10 @@ def orbit_distortion(projector, X, group, n_pairs=200, random_state=None, layout
     """
     f = _as_function(projector)
     layout = _layout_of(projector, layout)
-    A, B = _pairs(X, n_pairs, random_state, X_other, layout)
-    dq = quotient_distance(layout.to_working(A), layout.to_working(B), group, layout)
+    A, B, PA, PB = _pairs(X, n_pairs, random_state, X_other, layout)
+    dq = quotient_distance(PA, PB, group, layout)
     df, _ = _feature_distances(f, A, B)
-    keep = dq > 1e-9 * max(_scale(A), _scale(B), 1e-300)
+    keep = dq > 1e-9 * max(_scale(PA), _scale(PB), 1e-300)
     if not keep.any():
         return OrbitDistortion(float("nan"), float("nan"), float("nan"), float("nan"), 0)
     ratio = df[keep] / dq[keep]
@@ -386,10 +446,10 @@ def orbit_separation(projector, X, group, n_pairs=200, random_state=None, layout
     """
     f = _as_function(projector)
     layout = _layout_of(projector, layout)
-    A, B = _pairs(X, n_pairs, random_state, X_other, layout)
+    A, B, PA, PB = _pairs(X, n_pairs, random_state, X_other, layout)
     try:
-        dq = quotient_distance(layout.to_working(A), layout.to_working(B), group, layout)
-        distinct_inputs = dq > rtol * max(_scale(A), _scale(B), 1e-300)
+        dq = quotient_distance(PA, PB, group, layout)
+        distinct_inputs = dq > rtol * max(_scale(PA), _scale(PB), 1e-300)
     except NotImplementedError:
         distinct_inputs = np.ones(len(A), dtype=bool)
     df, fscale = _feature_distances(f, A, B)
@@ -469,6 +529,7 @@ def continuity_ratio(estimator_or_callable, X, eps=1e-3, n_pairs=200, random_sta
     True
     """
     f = _output_function(estimator_or_callable)
+    X_frame = X
     X = np.array(X, dtype=np.float64)  # a copy: the caller's array is never touched
     if X.ndim < 2 or X.shape[0] == 0:
         raise ValueError(f"X must have shape (n_samples, n_features) with n_samples >= 1; got {X.shape}.")
@@ -494,8 +555,11 @@ def continuity_ratio(estimator_or_callable, X, eps=1e-3, n_pairs=200, random_sta
         B = (flat + delta).reshape(A.shape)
     a2, b2 = A.reshape(len(A), -1), B.reshape(len(B), -1)
     dx = np.linalg.norm(np.where(np.isnan(a2 - b2), 0.0, a2 - b2), axis=1)
-    FA = np.asarray(f(A), dtype=np.float64).reshape(len(A), -1)
-    FB = np.asarray(f(B), dtype=np.float64).reshape(len(B), -1)
+    # a DataFrame reaches the map as one with its column names (an estimator fitted on
+    # names warns about bare arrays)
+    frame = X_frame if is_dataframe(X_frame) else None
+    FA = np.asarray(f(A if frame is None else _as_frame_like(frame, a2, None)), dtype=np.float64).reshape(len(A), -1)
+    FB = np.asarray(f(B if frame is None else _as_frame_like(frame, b2, None)), dtype=np.float64).reshape(len(B), -1)
     df = np.linalg.norm(np.where(np.isnan(FA - FB), 0.0, FA - FB), axis=1)
     sx = max(_rms(np.concatenate([a2, b2])), 1e-300)
     sf = max(_rms(np.concatenate([FA, FB])), 1e-300)

@@ -130,3 +130,105 @@ def test_metrics_accept_callables():
     assert rate == 1.0
     with pytest.raises(TypeError, match="transformer or a callable"):
         orbit_separation(3, X, "S_n", layout=PointLayout(1))
+
+
+# -- review fixes: layouts the metrics must read, and inputs they must refuse clearly ----------
+def _two_field_layout():
+    return PointLayout(3, [("pos", "position"), ("vel", "vector")])
+
+
+def test_invariance_error_finds_the_layout_of_pipelines_searches_and_bound_methods():
+    """Without layout=, a Pipeline, a GridSearchCV or a bound method fell back to a 3-D point
+    layout and moved the velocities as positions: an exactly invariant map read 1.9."""
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+
+    from skcanon import CanonicalizerTransformer
+    from skcanon.metrics import equivariance_error, invariance_error
+
+    layout = _two_field_layout()
+    X = np.random.default_rng(0).normal(size=(30, 5 * 6))
+    y = np.arange(30) % 2
+    canon = CanonicalizerTransformer("SE3", "pca", layout=layout).fit(X)
+    pipe = make_pipeline(CanonicalizerTransformer("SE3", "pca", layout=layout), KNeighborsClassifier(3)).fit(X, y)
+    search = GridSearchCV(pipe, {"kneighborsclassifier__n_neighbors": [1, 3]}, cv=2).fit(X, y)
+    for f in (canon, canon.transform, pipe.predict_proba, search.predict_proba):
+        assert invariance_error(f, X, "SE3", random_state=0).max < 1e-9
+    assert invariance_error(pipe[:1], X, "SE3", random_state=0).max < 1e-9
+    assert equivariance_error(canon.canonical_frame, X, "SE3", random_state=0).max < 1e-9
+    from sklearn.exceptions import NotFittedError
+    with pytest.raises(NotFittedError):
+        equivariance_error(CanonicalizerTransformer("SE3"), X, "SE3")
+
+
+@pytest.mark.parametrize("group", ["SE3", "E3", "T3"])
+def test_quotient_distance_with_two_position_fields_is_the_minimum(group):
+    """The translation was fitted to the first position field alone: distances came out up
+    to 4% too large. Now it matches every position field's points together: d(x, g·x) = 0
+    and d(x, y) is at most ||x - g·y|| for every sampled g (within rounding)."""
+    layout = PointLayout(3, [("a", "position"), ("b", "position"), ("v", "vector")])
+    G = get_group(group)
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(4, 5, 9))
+    Y = rng.normal(size=(4, 5, 9))
+    assert quotient_distance(X, G.act(G.sample(4, 0, n_points=5), X, layout), G, layout).max() < 1e-9
+    d = quotient_distance(X, Y, G, layout)
+    sampled = np.min([np.linalg.norm((X - G.act(G.sample(4, k, n_points=5), Y, layout)).reshape(4, -1), axis=1)
+                      for k in range(300)], axis=0)
+    assert (d <= sampled + 1e-9).all()
+    # the optimum beats the first field's centroid match by a margin on these samples
+    a = layout.slice_of("a")
+    first_only = quotient_distance(X[..., a], Y[..., a], G, PointLayout(3))
+    assert (d > 0).all() and np.isfinite(first_only).all()
+
+
+def test_quotient_distance_of_relabelled_graphs_is_zero():
+    """The S_n matching moved graph rows without their adjacency columns: a graph and the
+    same graph relabelled were 2.8-4.2 apart, so orbit_separation scored the exact
+    canonical projection as merging orbits."""
+    import networkx as nx
+
+    from skcanon.layouts import GraphLayout
+
+    graphs = [nx.gnp_random_graph(6, 0.5, seed=s) for s in range(8)]
+    rng = np.random.default_rng(0)
+    moved = [nx.relabel_nodes(g, dict(zip(range(6), rng.permutation(6).tolist()))) for g in graphs]
+    P, layout = GraphLayout(n_nodes=6).encode(graphs + moved)
+    G = get_group("S_n")
+    assert quotient_distance(P[:8], P[8:], G, layout).max() == 0
+    assert (quotient_distance(P[:4], P[4:8], G, layout) >= 0).all()
+    proj = InvariantProjector("S_n", "canonical", layout=layout).fit(P)
+    assert np.isnan(orbit_separation(proj, P[:8], G, layout=layout, X_other=P[8:]))
+
+
+def test_quotient_distance_refuses_flat_rows_and_absent_points():
+    layout = PointLayout(3)
+    X = np.random.default_rng(0).normal(size=(3, 4, 3))
+    with pytest.raises(ValueError, match=r"working arrays of shape \(n_samples, n_points, 3\)"):
+        quotient_distance(X.reshape(3, -1), X.reshape(3, -1), "SO3", layout)
+    X[0, 1] = np.nan
+    with pytest.raises(ValueError, match="absent points"):
+        quotient_distance(X, X, "S_n", layout)
+    with pytest.raises(ValueError, match="absent points"):
+        orbit_distortion(lambda Z: np.nan_to_num(Z), X.reshape(3, -1), "SO3", layout=layout, n_pairs=4)
+
+
+def test_orbit_and_continuity_metrics_take_dataframes():
+    """orbit_distortion/orbit_separation indexed a DataFrame by position (KeyError), and
+    continuity_ratio handed an estimator fitted on names bare arrays (a warning per call)."""
+    import warnings
+
+    pd = pytest.importorskip("pandas")
+    from skcanon.metrics import continuity_ratio
+
+    X = np.random.default_rng(0).normal(size=(20, 12))
+    frame = pd.DataFrame(X, columns=[f"p{i}_{c}" for i in range(4) for c in "xyz"])
+    proj = InvariantProjector("SO3", "gram").fit(frame)
+    plain = InvariantProjector("SO3", "gram").fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert orbit_distortion(proj, frame, "SO3", random_state=0) == orbit_distortion(plain, X, "SO3", random_state=0)
+        assert orbit_separation(proj, frame, "SO3", random_state=0) == orbit_separation(plain, X, "SO3", random_state=0)
+        np.testing.assert_allclose(continuity_ratio(proj, frame, random_state=0).ratios,
+                                   continuity_ratio(plain, X, random_state=0).ratios)

@@ -179,8 +179,9 @@ def pca_frames(Y, w, special, resolve_ties=True, offset=None, magnitude=None, at
     negative = np.where(decided, m3 < 0, _extreme_point_sign(np.einsum("nmd,nde->nme", Y, E), w, tie_rtol) < 0)
     orient_axes(E, negative, _certainty(m3, decided, lam, noise), special)
     # no spread: every frame fits the points, so their other fields (velocities at coincident
-    # positions) choose it where there are any; else the identity
-    settle_flat = flat & (attached is not None and resolve_ties)
+    # positions) choose it where there are any; else (and for samples with no present
+    # point at all) the identity
+    settle_flat = flat & (attached is not None and resolve_ties) & (W > 0)
     ambiguous = np.flatnonzero(((gaps.any(axis=1) | ~decided.all(axis=1)) & ~flat) | settle_flat)
     # the other fields are read for the few samples whose frames they may settle
     V, S = attached(ambiguous) if (attached is not None and resolve_ties and ambiguous.size) else (None, None)
