@@ -322,11 +322,12 @@ default=None
         """Parameters handed to canonicalizers (each declares in ``options`` which it takes)."""
         return {**LEARNING_OPTIONS.values(self), "key_order": self.key_order}
 
-    def _working(self, X, name="X", reporter=None):
+    def _working(self, X, name="X", reporter=None, categories=None):
         check_is_fitted(self)
         graphs = is_graph_list(X)
         X, _ = encode_if_graphs(X, self.layout_)
-        P, ndim = validate_samples(self, X, self.layout_, reset=False, name=name, reporter=reporter)
+        P, ndim = validate_samples(self, X, self.layout_, reset=False, name=name, reporter=reporter,
+                                   categories=categories)
         return P, (2 if graphs else ndim)  # graphs come back as flat rows, like every 2-D input
 
     def _canonicalize(self, X, keep_frames, reporter=None):
@@ -472,10 +473,20 @@ default=None
         Returns
         -------
         X_original : ndarray in the layout of ``X``
+            Categorical fields, which ``transform`` writes as codes, hold their categories
+            again (an object array for text categories).
         """
-        P, ndim = self._working(X)
+        check_is_fitted(self)
+        categories = getattr(self, "categories_", None)
+        # transform wrote categorical fields as codes 0..k-1: read them as such
+        codes = None if not categories else {f: [float(i) for i in range(len(known))]
+                                             for f, known in categories.items()}
+        P, ndim = self._working(X, categories=codes)
         check_frames_length(frames, P.shape[0])
-        return self.layout_.from_working(self.group_.act(frames, P, self.layout_), ndim)
+        out = self.group_.act(frames, P, self.layout_)
+        if categories:
+            out = self.layout_.decode_categories(out, categories)
+        return self.layout_.from_working(out, ndim)
 
     def get_feature_names_out(self, input_features=None):
         """Names of the canonical columns: ``p{i}_{component}`` or ``px_{row}_{col}``.

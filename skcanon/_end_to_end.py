@@ -23,6 +23,7 @@ on a CPU-only machine).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 
 import numpy as np
@@ -162,6 +163,8 @@ class EquivariantModule(nn.Module):
             raise ValueError(f"y must have n_target_points * {n_dims} columns; got {n_outputs}.")
         self.n_points, self.n_dims, self.n_outputs = n_points, n_dims, n_outputs
         self.frame, self.backbone_kind = frame, backbone
+        hidden = _positive_int(hidden, "hidden")
+        backbone_hidden = _positive_int(backbone_hidden, "backbone_hidden")
         self.n_samples = _positive_int(n_samples, "n_samples")
         self.n_samples_predict = _positive_int(n_samples_predict, "n_samples_predict")
         noise_scale = check_noise_scale(noise_scale)
@@ -330,6 +333,10 @@ class MaskedMSELoss(nn.Module):
     def forward(self, y_pred, y_true):
         y_true = y_true.to(y_pred.dtype).reshape(y_pred.shape)
         keep = ~torch.isnan(y_true)
+        if not keep.any():
+            # a batch whose targets are all absent: no error to learn from (the mean of an
+            # empty selection would be NaN and poison the epoch's loss)
+            return (y_pred.nan_to_num() * 0).sum()
         return nn.functional.mse_loss(y_pred[keep], y_true[keep])
 
 
@@ -352,7 +359,12 @@ class _EndToEndMixin(InterruptRaisingMixin):
         if dtype is not None and np.dtype(dtype).kind == "c":
             raise ValueError(f"Complex data not supported; {name} must be real, got dtype {dtype}.")
         # None, numeric strings and objects, 2-D/3-D shapes and zero samples as everywhere
-        X, ndim, _, categories = _coerce_full(X, layout, name, categories)
+        X, ndim, lead_shape, categories = _coerce_full(X, layout, name, categories)
+        if (lead_shape is not None and getattr(layout, "kind", None) == "points"
+                and tuple(lead_shape[1:]) != (layout.width,)):
+            # flattening would read the rows as other points
+            raise ValueError(f"3-D {name} must have shape (n_samples, n_points, {layout.width}) for this "
+                             f"layout; got shape (n_samples,) + {tuple(lead_shape)}.")
         if not isinstance(X, np.ndarray):
             # numeric DataFrames, pandas' nullable dtypes (Float64, Int64: NA becomes NaN) too
             X = check_array(X, dtype=(np.float64, np.float32), ensure_all_finite=False, input_name=name)
@@ -468,6 +480,21 @@ class _EndToEndMixin(InterruptRaisingMixin):
                 self.__dict__.pop(name, None)
             else:
                 self.__dict__[name] = value
+
+    @contextlib.contextmanager
+    def _data_attributes(self, **attributes):
+        """Store what ``fit`` found about the data before skorch trains, so that a snapshot
+        taken during training (a ``Checkpoint``'s pickle) is a usable model; the previous
+        values come back if training fails."""
+        previous = {name: self.__dict__[name] for name in attributes if name in self.__dict__}
+        self._keep_fitted(**attributes)
+        try:
+            yield
+        except BaseException:
+            for name in attributes:
+                self.__dict__.pop(name, None)
+            self.__dict__.update(previous)
+            raise
 
     def _feature_names_for_fit(self, X):
         """The column names of a DataFrame ``X`` (None for arrays), kept by ``fit`` as
@@ -641,6 +668,9 @@ class EndToEndEquivariantRegressor(_EndToEndMixin, NeuralNetRegressor):
             raise ValueError(f"y must have n_target_points * {d} columns; got {y.shape[1]}.")
         if np.isinf(y).any():
             raise ValueError("y contains infinity; targets must be finite (NaN only as whole absent points).")
+        if not np.isfinite(y).any():
+            raise ValueError("y has no finite entry: every target point is absent (NaN), so there is "
+                             "nothing to fit.")
         nan = np.isnan(y).reshape(y.shape[0], -1, d)
         if (nan.any(-1) & ~nan.all(-1)).any():
             raise ValueError(f"y contains NaN inside a target point; NaN is only allowed as a whole point "
@@ -658,9 +688,9 @@ class EndToEndEquivariantRegressor(_EndToEndMixin, NeuralNetRegressor):
         self._set_module_shape(n_points=n_points, n_outputs=y.shape[1], scalar_stats=stats)
 
         def fit():
-            NeuralNetRegressor.fit(self, X, y, **fit_params)
-            self.__dict__["n_features_in_"] = X.shape[1]
-            self._keep_fitted(feature_names_in_=names, categories_=categories)
+            with self._data_attributes(n_features_in_=X.shape[1], feature_names_in_=names,
+                                       categories_=categories):
+                NeuralNetRegressor.fit(self, X, y, **fit_params)
             return self
 
         return self._guarded_fit(fit, before)
@@ -671,9 +701,15 @@ class EndToEndEquivariantRegressor(_EndToEndMixin, NeuralNetRegressor):
         on its finite rows, which is scikit-learn's ``r2_score`` when every target is finite."""
         from sklearn.metrics import r2_score
 
+        from sklearn.utils.validation import _check_sample_weight
+
         y = np.asarray(self._as_float32(y, "y", PointLayout(self._layout().n_dims)), dtype=np.float64)
-        pred = np.asarray(self.predict(X), dtype=np.float64).reshape(y.shape)
-        w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        pred = np.asarray(self.predict(X), dtype=np.float64)
+        pred = pred.reshape(pred.shape[0], -1)
+        if y.shape != pred.shape:
+            raise ValueError(f"y must have shape {pred.shape} (one row of {pred.shape[1]} targets per "
+                             f"sample of X, as in fit); got {y.shape}.")
+        w = None if sample_weight is None else _check_sample_weight(sample_weight, y)
         scores = []
         for k in range(y.shape[1]):
             rows = np.isfinite(y[:, k])
@@ -876,12 +912,11 @@ class EndToEndEquivariantClassifier(_EndToEndMixin, NeuralNetClassifier):
         def fit():
             self.__dict__[_CODES_IN_FIT] = np.arange(len(labels))
             try:
-                NeuralNetClassifier.fit(self, X, codes.astype(np.int64), **fit_params)
+                with self._data_attributes(labels_=labels, n_features_in_=X.shape[1],
+                                           feature_names_in_=names, categories_=categories):
+                    NeuralNetClassifier.fit(self, X, codes.astype(np.int64), **fit_params)
             finally:
                 del self.__dict__[_CODES_IN_FIT]
-            self.__dict__["labels_"] = labels
-            self.__dict__["n_features_in_"] = X.shape[1]
-            self._keep_fitted(feature_names_in_=names, categories_=categories)
             return self
 
         return self._guarded_fit(fit, before)

@@ -6,8 +6,9 @@ import numpy as np
 from sklearn.base import BaseEstimator, _fit_context, clone
 from sklearn.linear_model import Ridge
 from sklearn.utils._param_validation import HasMethods
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, has_fit_parameter
 
+from ._batching import layout_from_names
 from ._canonicalizer import CanonicalizerTransformer
 from ._estimator import PointTargetRegressorMixin, SkcanonEstimatorMixin
 from ._validation import check_target_width, is_dataframe
@@ -136,7 +137,7 @@ class EquivariantRegressor(SkcanonEstimatorMixin, PointTargetRegressorMixin, Bas
         return np.where(np.isnan(flat), 0.0, flat)  # absent points enter as zeros
 
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Fit the canonicalizer on ``X`` and the regressor on canonical ``X`` → canonical ``y``.
 
         Parameters
@@ -144,7 +145,11 @@ class EquivariantRegressor(SkcanonEstimatorMixin, PointTargetRegressorMixin, Bas
         X : array-like of shape (n_samples, n_features) or (n_samples, n_points, width)
         y : array-like of shape (n_samples, n_target_points * width) or 3-D
             Targets in ``target_layout`` (required; numeric object or string arrays are
-            converted to float64, as ``X`` is).
+            converted to float64, as ``X`` is). A DataFrame is read by its column names
+            (``p0_x``, ``atom3_y``, ...; component-major orders too), as ``X`` is, and
+            predictions come back in its column order.
+        sample_weight : array-like of shape (n_samples,) or None, default=None
+            Passed to the regressor's ``fit`` (which must accept it).
 
         Returns
         -------
@@ -174,13 +179,32 @@ class EquivariantRegressor(SkcanonEstimatorMixin, PointTargetRegressorMixin, Bas
         n_dims = getattr(canon.layout_, "n_dims", None)
         if n_dims is None:
             raise ValueError("EquivariantRegressor needs point-set input (a PointLayout).")
-        self.target_layout_ = self.target_layout if self.target_layout is not None else PointLayout(n_dims)
+        # a DataFrame y is read by its names, as X is; names that do not name whole points
+        # (y0, y1, ... as plain target names) leave its columns flat, in their order
+        try:
+            named = layout_from_names(canon.group_, "points" if self.target_layout is None else self.target_layout,
+                                      n_dims, y)
+        except ValueError:
+            named = None
+        self.target_layout_ = named if named is not None else (
+            self.target_layout if self.target_layout is not None else PointLayout(n_dims))
+        if getattr(self.target_layout_, "n_dims", None) != n_dims:
+            raise ValueError(
+                f"target_layout {self.target_layout_!r} has n_dims={getattr(self.target_layout_, 'n_dims', None)}, "
+                f"but X's points have {n_dims} dimensions: the targets must move with X. Pass a "
+                f"PointLayout({n_dims}, ...).")
         Xc, frames = canon.canonicalize(X)
         Y, self._y_ndim = self._target_working(y, self.target_layout_, Xc.shape[0])
         Yc = self._act(canon.group_.inverse(frames), Y)
         self._y_shape = Y.shape[1:]
         self.regressor_ = clone(self.regressor) if self.regressor is not None else Ridge(alpha=1e-3)
-        self.regressor_.fit(self._design(Xc), Yc.reshape(Yc.shape[0], -1))
+        fit_params = {}
+        if sample_weight is not None:
+            if not has_fit_parameter(self.regressor_, "sample_weight"):
+                raise ValueError(f"sample_weight was given but the regressor {type(self.regressor_).__name__} "
+                                 "does not accept sample_weight in fit.")
+            fit_params["sample_weight"] = _check_sample_weight(sample_weight, Xc.reshape(len(Xc), -1))
+        self.regressor_.fit(self._design(Xc), Yc.reshape(Yc.shape[0], -1), **fit_params)
         return self
 
     def predict(self, X):

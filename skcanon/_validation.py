@@ -307,7 +307,7 @@ def _allows_nan(layout, allow_absent_points):
 
 
 def validate_samples(estimator, X, layout, *, reset, allow_absent_points=True, dtype=FLOAT_DTYPES,
-                     name="X", reporter=None):
+                     name="X", reporter=None, categories=None):
     """Validate ``X`` and return ``(P, ndim)``: the layout's working array and the caller's
     number of dimensions (so outputs can be returned in the same layout).
 
@@ -320,12 +320,14 @@ def validate_samples(estimator, X, layout, *, reset, allow_absent_points=True, d
     ``reset`` (stored as ``estimator.categories_``). ``reporter`` (``reset=False`` only): the
     fitted estimator the user called, whose feature names and count are checked and whose
     name the messages give, when ``estimator`` is a part of it (a meta-estimator's step).
+    ``categories`` (``reset=False`` only) replaces the fitted categories, e.g. the codes
+    themselves for data that already holds codes.
     """
     check_unique_columns(X, name)  # before scikit-learn reads the names
     if reporter is None or reset:
         reporter = estimator
     _check_feature_names(reporter, X, reset=reset)
-    known = None if reset else getattr(estimator, "categories_", None)
+    known = None if reset else (categories if categories is not None else getattr(estimator, "categories_", None))
     X, ndim, lead_shape, categories = _coerce_full(X, layout, name, known)
     allow_nan = _allows_nan(layout, allow_absent_points)
     X2 = check_array(X, input_name=name, estimator=reporter, dtype=list(dtype),

@@ -149,3 +149,26 @@ def test_float32_stays_float32_with_integer_codes_and_extension_dtypes():
     bad = pl.DataFrame(data).with_columns(pl.Series("a1_z", [datetime.datetime(2020, 1, 1)] * 2))
     with pytest.raises(TypeError, match="X must be numeric.*'a1_z'"):
         canon.transform(bad)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("codes", [[1.0, 6.0, 8.0], [0.0, 2.0, 5.0]])
+def test_inverse_transform_gives_the_categories_back(codes, dtype):
+    """transform writes codes 0..k-1; inverse_transform encoded them again as categories: a
+    crash for categories {1, 6, 8} (0 unseen) and, for {0, 2, 5}, 5 came back as 1."""
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.normal(size=(6, 5, 3)), rng.choice(codes, size=(6, 5, 1))], 2).reshape(6, -1)
+    X[0, 3::4] = codes[0]                           # one sample with a single category
+    X = X.astype(dtype)
+    canon = CanonicalizerTransformer("SE3xS_n", "pca+sort", layout=LAYOUT).fit(X)
+    out, frames = canon.canonicalize(X)
+    back = canon.inverse_transform(out, frames)
+    P, B = X.reshape(6, 5, 4), np.asarray(back, dtype=np.float64).reshape(6, 5, 4)
+    # the same points, up to their order (S_n), categories included
+    for p, b in zip(P, B):
+        key = lambda rows: rows[np.lexsort(np.round(rows, 4).T[::-1])]
+        np.testing.assert_allclose(key(b), key(p.astype(np.float64)), atol=1e-9 if dtype == np.float64 else 1e-4)
+    bad = out.copy()
+    bad[0, 3] = 7.0                                 # not a code of this layout
+    with pytest.raises(ValueError, match="el"):
+        canon.inverse_transform(bad, frames)

@@ -235,3 +235,93 @@ def test_torch_tensors_are_accepted():
     out = canon.transform(T)
     assert out.dtype == np.float32 and isinstance(out, np.ndarray)
     np.testing.assert_array_equal(out, canon.transform(X))
+
+
+# -- review fixes -----------------------------------------------------------------------------
+def test_3d_input_with_another_point_width_is_refused():
+    """A 3-D X whose last axis is not the layout's point width was flattened and read as
+    other points (fit, predict and predict_proba accepted (n, 6, 2) for 3-D points)."""
+    P = _clouds(16)
+    bad = P.reshape(16, 6, 2)
+    with pytest.raises(ValueError, match=r"3-D X must have shape \(n_samples, n_points, 3\)"):
+        EndToEndEquivariantRegressor(**TINY).fit(bad, P.reshape(16, -1))
+    reg = EndToEndEquivariantRegressor(**TINY).fit(P, P.reshape(16, -1))
+    with pytest.raises(ValueError, match="3-D X must have shape"):
+        reg.predict(bad)
+    with pytest.raises(ValueError, match="3-D y must have shape"):
+        EndToEndEquivariantRegressor(**TINY).fit(P, P.reshape(16, 2, 6))
+    clf = EndToEndEquivariantClassifier(**TINY).fit(P, np.arange(16) % 2)
+    with pytest.raises(ValueError, match="3-D X must have shape"):
+        clf.predict_proba(P.reshape(16, 2, 6))
+
+
+@pytest.mark.parametrize("name, value", [("hidden", 0), ("hidden", -1), ("hidden", 2.5), ("hidden", True),
+                                         ("backbone_hidden", 0), ("backbone_hidden", 2.5)])
+@pytest.mark.parametrize("cls", [EndToEndEquivariantRegressor, EndToEndEquivariantClassifier])
+def test_widths_are_checked(cls, name, value):
+    """module__hidden=0/True fitted silently; -1 failed deep in torch."""
+    P = _clouds(12)
+    y = P.reshape(12, -1) if cls is EndToEndEquivariantRegressor else np.arange(12) % 2
+    with pytest.raises(ValueError, match=f"module__{name} must be a positive int"):
+        cls(**{**TINY, f"module__{name}": value}).fit(P, y)
+
+
+def test_batches_without_finite_targets_keep_the_loss_finite():
+    """A batch whose targets were all absent made the loss NaN (the mean of nothing), and an
+    all-NaN y fitted without a word."""
+    P = _clouds(16)
+    y = P.reshape(16, -1).copy()
+    y[:8] = np.nan                                  # the first batch has no target at all
+    reg = EndToEndEquivariantRegressor(**{**TINY, "batch_size": 8}, train_split=None,
+                                       iterator_train__shuffle=False).fit(P, y)
+    assert all(np.isfinite(h["train_loss"]) for h in reg.history_)
+    with pytest.raises(ValueError, match="no finite entry"):
+        EndToEndEquivariantRegressor(**TINY).fit(P, np.full_like(y, np.nan))
+
+
+def test_score_checks_y_and_sample_weight():
+    P = _clouds(16)
+    reg = EndToEndEquivariantRegressor(**TINY).fit(P, P.reshape(16, -1))
+    with pytest.raises(ValueError, match=r"y must have shape \(16, 12\)"):
+        reg.score(P, P.reshape(16, -1)[:, :6])
+    with pytest.raises(ValueError, match=r"y must have shape \(16, 12\)"):
+        reg.score(P, P.reshape(16, -1)[:10])
+    with pytest.raises(ValueError, match="sample_weight"):
+        reg.score(P, P.reshape(16, -1), sample_weight=np.ones(3))
+
+
+class _PickleEachEpoch(Callback):
+    def initialize(self):
+        self.snapshots = []
+        return self
+
+    def on_epoch_end(self, net, **kwargs):
+        import pickle
+
+        self.snapshots.append(pickle.dumps(net))
+
+
+def test_a_snapshot_taken_during_fit_is_a_fitted_model():
+    """A net pickled during its first fit (skorch's Checkpoint) had no labels_ or
+    categories_: its predict raised, or re-learned the categories from the batch."""
+    import pickle
+
+    from skcanon.layouts import Field
+
+    layout = PointLayout(3, [Field("pos", "position", 3), Field("el", "scalar", 1, categorical=True)])
+    rng = np.random.default_rng(0)
+    X = np.concatenate([_clouds(16), rng.choice([1.0, 6.0, 8.0], size=(16, 4, 1))], 2).reshape(16, -1)
+    labels = np.array(["cat", "dog"])[np.arange(16) % 2]
+    saver = _PickleEachEpoch()
+    clf = EndToEndEquivariantClassifier(**{**TINY, "max_epochs": 1}, module__layout=layout,
+                                        callbacks=[saver]).fit(X, labels)
+    snap = pickle.loads(saver.snapshots[-1])
+    assert set(snap.predict(X)) <= {"cat", "dog"}
+    np.testing.assert_allclose(snap.predict_proba(X), clf.predict_proba(X), atol=1e-6)
+    only_ones = X.copy()
+    only_ones[:, 3::4] = 1.0                        # a batch with one element: codes as in fit
+    np.testing.assert_allclose(snap.predict_proba(only_ones), clf.predict_proba(only_ones), atol=1e-6)
+    unseen = X.copy()
+    unseen[0, 3] = 7.0
+    with pytest.raises(ValueError, match="not seen in fit"):
+        snap.predict(unseen)

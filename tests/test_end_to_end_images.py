@@ -304,3 +304,13 @@ def test_cuda_fit_is_invariant():
     turned = np.rot90(X.reshape(-1, SIZE, SIZE), 1, axes=(1, 2)).reshape(len(X), -1)
     np.testing.assert_allclose(model.predict_proba(turned), proba, atol=1e-5)
     assert next(model.module_.parameters()).is_cuda
+
+
+def test_learned_image_frames_refuse_non_square_images_clearly():
+    """Non-square images crashed the learned image networks with a torch reshape error."""
+    from skcanon import CanonicalizerTransformer
+    from skcanon.layouts import ImageLayout
+
+    X = np.random.default_rng(0).random((12, 8, 12))
+    with pytest.warns(Warning), pytest.raises(ValueError, match="need square images; got 8×12"):
+        CanonicalizerTransformer("C4", "learned", layout=ImageLayout((1, 8, 12)), random_state=0).fit(X)

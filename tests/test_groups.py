@@ -462,3 +462,13 @@ def test_near_ties_move_with_the_element(alias):
     for k in range(g.order):
         assert np.array_equal(g.near_tie(E[k] @ R), ties)
     assert not get_group("SO3").near_tie(np.eye(3)[None]).any()
+
+
+@pytest.mark.parametrize("name", ["Sim0", "SSim0", "SO0", "E0"])
+def test_zero_dimensional_groups_are_unknown(name):
+    """"Sim0"/"SSim0" were accepted, and the later error spoke of n_dims, which the caller
+    never passed."""
+    from skcanon.groups import get_group
+
+    with pytest.raises(ValueError, match="Unknown group"):
+        get_group(name)

@@ -432,3 +432,41 @@ def test_pca_frames_take_an_all_absent_sample(group, method, fields, dtype):
                                atol=0 if method != "anchored" else 1e-5)
     if method != "anchored":
         assert invariance_error(canon, X, group, random_state=0).max < (1e-9 if dtype == np.float64 else 1e-4)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("group", ["scaling", "SO3xscaling", "scalingxS_n", "Sim3"])
+@pytest.mark.parametrize("other", ["vector", "position"])
+def test_scaling_reads_the_other_fields_when_positions_sit_at_the_origin(group, other, dtype):
+    """With every position at 0 and velocities (or a second position field) not, the
+    scaling frame fell back to s = 1: transform(3·x) was 3 × transform(x). The other
+    fields now give the size, as Sim(d) already did for coincident positions."""
+    layout = PointLayout(3, [("pos", "position"), ("b", other)])
+    P = np.zeros((6, 4, 6))
+    P[:, :, 3:] = np.random.default_rng(0).normal(size=(6, 4, 3))
+    X = P.reshape(6, -1).astype(dtype)
+    canon = CanonicalizerTransformer(group, layout=layout).fit(X)
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(canon.transform(dtype(3) * X), canon.transform(X), atol=tol)
+    np.testing.assert_allclose(canon.transform(dtype(1e-3) * X), canon.transform(X), atol=tol)
+
+
+@pytest.mark.parametrize("group", ["SO3", "O3", "SO2", "O2", "Sim3", "SSim2", "O3xS_n", "SE3"])
+def test_float32_points_equal_up_to_rounding_count_as_coincident(group):
+    """In float32, five points that coincide up to rounding took their axes from the
+    rounding (spreads of 1e-9..5e-8 relative passed the float64-sized 1e-10 test), so poses
+    of one sample differed by up to 1.9 relative. Spreads within 64 rounding units are now
+    no spread in float32; float64 keeps its threshold."""
+    d = int(group[-1]) if group[-1].isdigit() else 3
+    G, layout = get_group(group), PointLayout(d)
+    worst = 0.0
+    for seed in range(10):
+        rng = np.random.default_rng(seed)
+        c = 2 * rng.normal(size=d)
+        X = (c * (1 + 1e-9 * rng.normal(size=(5, d)))).reshape(1, -1)
+        canon = CanonicalizerTransformer(group, layout=layout).fit(X)
+        ref = canon.transform(X.astype(np.float32)).astype(float)
+        for k in range(5):
+            moved = G.apply(G.sample(1, k, n_points=5), X, layout).astype(np.float32)
+            worst = max(worst, np.abs(canon.transform(moved) - ref).max() / np.linalg.norm(c))
+    assert worst < 1e-5

@@ -110,6 +110,15 @@ def attached_vectors(P, layout, centre=None):
     return V, present, e
 
 
+def attached_radius(P, layout, centre=None):
+    """RMS norm of the vector fields and other position fields (those about ``centre``;
+    about the origin when None), 1 where they have none: the size of a sample whose frame
+    points all coincide (or all sit at the origin)."""
+    V, present, e = attached_vectors(P, layout, centre)
+    ms = np.einsum("nkd,nkd->n", V, V) / np.maximum(present.sum(axis=1), 1)
+    return np.where(ms > 0, np.ldexp(np.sqrt(ms), e), 1.0)
+
+
 def shift_columns(Y, c, out):
     """``out[:, :, k] = Y[:, :, k] - c[:, k]`` one column at a time (a broadcast over the
     small trailing axis is several times slower in numpy)."""

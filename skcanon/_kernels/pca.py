@@ -56,6 +56,14 @@ EIG_RTOL = 1e-6      # eigenvalues closer than this (relative to the trace) are 
 SIGN_RTOL = 1e-6     # normalized third moments below this do not decide a sign
 TIE_RTOL = 1e-7      # projections closer than this (relative) count as tied
 NOISE_RTOL = 1e-20   # spreads below this × the squared magnitude are rounding noise
+FLAT_EPS = 64        # ... and, in coarser dtypes, below (FLAT_EPS × the rounding unit)²
+
+
+def flat_rtol(eps):
+    """Relative squared spread under which a sample's points count as coincident: the
+    fixed ``NOISE_RTOL``, or the input dtype's rounding noise where that is larger (in
+    float32 a spread of a few units in the last place is rounding, not shape)."""
+    return max(NOISE_RTOL, (FLAT_EPS * float(eps)) ** 2)
 #: every tie tolerance is at least this many rounding units of the input dtype (float32:
 #: 1.2e-3 relative; float64: 2e-12, below the fixed thresholds above) ...
 TIE_EPS = 1e4
@@ -132,7 +140,8 @@ def pca_frames(Y, w, special, resolve_ties=True, offset=None, magnitude=None, at
         that the third moment leaves open (e.g. the normal of a planar cloud).
     magnitude : ndarray (n,) or None
         Largest squared norm of the points before centring: spreads below
-        ``1e-20 × magnitude`` are rounding noise (e.g. identical points after a rotation).
+        ``flat_rtol(eps) × magnitude`` (1e-20, or ``(64·eps)²`` in float32) are rounding
+        noise (e.g. identical points after a rotation).
     attached : callable or None
         The points' other fields, for the tie rules only (``resolve_ties``): called with the
         indices of the samples that need them, it returns ``(V, S)`` for those samples,
@@ -169,7 +178,7 @@ def pca_frames(Y, w, special, resolve_ties=True, offset=None, magnitude=None, at
     lam, E = np.linalg.eigh(C)
     lam, E = lam[:, ::-1], E[:, :, ::-1].copy()
     scale = np.maximum(lam.sum(axis=1), 0.0)
-    noise = NOISE_RTOL * (magnitude if magnitude is not None else scale) + 1e-300
+    noise = flat_rtol(eps) * (magnitude if magnitude is not None else scale) + 1e-300
     flat = scale <= noise
     if offset is not None:  # a point cloud away from the origin still has a direction
         flat &= np.einsum("nd,nd->n", offset, offset) <= noise

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._kernels.fields import (
+    attached_radius,
     divide_geometric,
     geometric_field,
     geometric_points,
@@ -85,7 +86,8 @@ class ScaleCanonicalizer(Canonicalizer):
     """Scaling: divide positions and vectors by their root-mean-square norm.
 
     Frame: ``s(x) = sqrt(mean_i |x_i|²)`` over present points (about the origin);
-    ``s(λx) = λ s(x)``. All-zero samples get ``s = 1``.
+    ``s(λx) = λ s(x)``. Where those points are all at the origin the other vector and
+    position fields give the size the same way; all-zero samples get ``s = 1``.
     """
 
     method = "scale"
@@ -106,7 +108,12 @@ class ScaleCanonicalizer(Canonicalizer):
         # from points rescaled to a largest norm of 1: no overflow or underflow in the squares
         Y, a = rescale_points(Y, w)
         s = np.sqrt(np.einsum("nm,nmd->n", w, Y**2) / W) * a
-        return np.where(s > 0, s, 1.0)
+        # every frame point at the origin: the other fields give the size (velocities of
+        # particles at rest at 0 scale with the sample too); 1 when they are zero as well
+        zero = ~(s > 0)
+        if zero.any():
+            s[zero] = attached_radius(P[zero], layout)
+        return s
 
     def canonicalize(self, P, layout):
         if P.dtype not in (np.float32, np.float64) or 0 in P.shape[:2]:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._kernels.fields import attached_vectors, divide_geometric, geometric_points, rescale_points
+from .._kernels.fields import attached_radius, divide_geometric, geometric_points, rescale_points
+from .._kernels.pca import flat_rtol, rounding_unit
 from ..groups import EuclideanGroup
 from ._base import Canonicalizer
 from ._heuristics import PCACanonicalizer
@@ -64,18 +65,10 @@ class SimilarityPCACanonicalizer(Canonicalizer):
         spread = np.einsum("nm,nmd->n", w, (Y - c[:, None, :]) ** 2) / np.maximum(w.sum(axis=1), 1.0)
         magnitude = np.max(np.einsum("nmd,nmd->nm", Y, Y), axis=1)
         # spreads at rounding level (all points equal after a move) count as no spread
-        spread_out = spread > 1e-20 * magnitude
+        spread_out = spread > flat_rtol(rounding_unit(P)) * magnitude
         s = np.where(spread_out, np.sqrt(spread) * a, 1.0)
         flat = np.flatnonzero(~spread_out)
         if flat.size and len(layout.fields) > 1:
-            s[flat] = self._attached_radius(P[flat], layout, H[flat, : self.group.d, self.group.d])
+            s[flat] = attached_radius(P[flat], layout, H[flat, : self.group.d, self.group.d])
         H[:, : self.group.d, : self.group.d] *= s[:, None, None]
         return H, s
-
-    @staticmethod
-    def _attached_radius(P, layout, c):
-        """RMS norm of the other vector and position fields (about the centroid ``c``), 1
-        where they have none: the size of a sample whose points all coincide."""
-        V, present, e = attached_vectors(P, layout, c)
-        ms = np.einsum("nkd,nkd->n", V, V) / np.maximum(present.sum(axis=1), 1)
-        return np.where(ms > 0, np.ldexp(np.sqrt(ms), e), 1.0)

@@ -104,10 +104,10 @@ def _parse_single(token):
     if not m:
         return None
     kind, d = m.group(1).upper(), int(m.group(2))
-    if kind in ("SIM", "SSIM"):
-        return SimilarityGroup(d, special=kind == "SSIM")
     if d < 1:
         return None
+    if kind in ("SIM", "SSIM"):
+        return SimilarityGroup(d, special=kind == "SSIM")
     return {
         "SO": lambda: OrthogonalGroup(d, special=True),
         "O": lambda: OrthogonalGroup(d),

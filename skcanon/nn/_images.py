@@ -311,6 +311,12 @@ class _ImageNetworkBase(FrameNetwork):
             raise ValueError(
                 f"x has {x.shape[1]} channels, but this network was built for {self.in_channels} "
                 f"(layout {self.layout!r}).")
+        if x.shape[-1] != x.shape[-2]:
+            # the pooling masks and the oriented poolings are built on a centred square grid
+            raise ValueError(
+                f"learned image networks need square images; got {x.shape[-2]}×{x.shape[-1]}. Pad "
+                "the images to a square, or use method='moments' (or the end-to-end frame "
+                "'identity'/'augment'), which take any size.")
         if not torch.is_floating_point(x):
             x = x.float()
         return x
