@@ -61,7 +61,11 @@ EXPECTED_FAILURES = {
             "check_methods_sample_order_invariance", "check_methods_subset_invariance", "check_n_features_in",
             "check_n_features_in_after_fitting", "check_pipeline_consistency", "check_positive_only_tag_during_fit",
             "check_readonly_memmap_input", "check_regressor_data_not_an_array", "check_regressor_multioutput",
-            "check_regressors_int", "check_regressors_no_decision_function", "check_regressors_train"]},
+            "check_regressors_int", "check_regressors_no_decision_function", "check_regressors_train",
+            # sample_weight checks (fit takes sample_weight): the same generic widths
+            "check_sample_weights_pandas_series", "check_sample_weights_not_an_array",
+            "check_sample_weights_list", "check_all_zero_sample_weights_error", "check_sample_weights_shape",
+            "check_sample_weights_not_overwritten", "check_sample_weight_equivalence_on_dense_data"]},
         "check_estimators_pickle": PARTIAL_NAN,
     },
 }
