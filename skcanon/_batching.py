@@ -110,6 +110,32 @@ def layout_from_names(group, layout, n_dims, X):
     return None
 
 
+def point_major_order(n_dims, y):
+    """For a DataFrame ``y`` of moving targets whose column names name points
+    (``x0..x5, y0..y5``, ``p0_x``, ...): the column order that makes it point-major, as
+    ``X`` is read by name; None for arrays, for names that name no whole points (read flat,
+    in their order) and for columns already point-major. The target's field kinds stay
+    those of its layout: the names only order the columns."""
+    if not is_dataframe(y):
+        return None
+    columns = frame_columns(y)
+    try:
+        parsed = PointLayout(n_dims, columns=columns)
+    except ValueError:
+        return None
+    order = parsed.to_working(np.arange(len(columns), dtype=np.float64)[None]).reshape(-1).astype(np.intp)
+    return None if np.array_equal(order, np.arange(len(columns))) else order
+
+
+def in_caller_order(Y, order):
+    """Flat point-major predictions ``Y`` back in the caller's column ``order`` (None: as is)."""
+    if order is None or Y.ndim != 2:
+        return Y
+    out = np.empty_like(Y)
+    out[:, order] = Y
+    return out
+
+
 def run_batches(one_batch, batches, threads):
     """``[one_batch(sl) for sl in batches]``, in ``threads`` threads when that is more than
     one (``one_batch`` releases the GIL in numpy or compiled code and writes only its own

@@ -283,6 +283,17 @@ default=None
         -------
         self : CanonicalizerTransformer
         """
+        # a fit that fails (bad input, a diverged or interrupted training) leaves the previous
+        # fit, or the unfitted state, whole: the data attributes below are set before training
+        before = dict(self.__dict__)
+        try:
+            return self._fit(X, y)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
+
+    def _fit(self, X, y):
         device = check_device(self.device)
         group, layout = self._resolve(X)
         X, layout = encode_if_graphs(X, layout)
@@ -483,10 +494,26 @@ default=None
                                              for f, known in categories.items()}
         P, ndim = self._working(X, categories=codes)
         check_frames_length(frames, P.shape[0])
+        self._check_finite_elements(frames)
         out = self.group_.act(frames, P, self.layout_)
         if categories:
             out = self.layout_.decode_categories(out, categories)
         return self.layout_.from_working(out, ndim)
+
+    def _check_finite_elements(self, frames):
+        """Elements of a finite rotation group are indices ``0..order-1``: a float or
+        out-of-range index would be read as another (interpolated) move."""
+        parts = frames if isinstance(frames, tuple) else (frames,)
+        for factor, part in zip(self.group_.factors, parts):
+            if not factor.is_finite or factor.permutes:
+                continue
+            part = np.asarray(part)
+            if (part.ndim != 1 or part.dtype.kind not in "iu"
+                    or (part.size and (part.min() < 0 or part.max() >= factor.order))):
+                raise ValueError(
+                    f"frames of group {factor.name!r} must be integer element indices in "
+                    f"[0, {factor.order}), one per sample; got an array of shape {part.shape} and "
+                    f"dtype {part.dtype}. Pass what canonical_frame(X) returned.")
 
     def get_feature_names_out(self, input_features=None):
         """Names of the canonical columns: ``p{i}_{component}`` or ``px_{row}_{col}``.

@@ -29,7 +29,7 @@ from sklearn.utils.validation import (
     has_fit_parameter,
 )
 
-from ._batching import iter_batches, layout_from_names, resolve_layout
+from ._batching import in_caller_order, iter_batches, layout_from_names, point_major_order, resolve_layout
 from ._canonicalizer import CanonicalizerTransformer
 from ._estimator import PointTargetRegressorMixin, SkcanonEstimatorMixin
 from ._validation import check_target_width, validate_samples
@@ -551,6 +551,10 @@ class FrameAveragingRegressor(PointTargetRegressorMixin, _BaseFrameAveraging):
         self._require_y(y, type(self).__name__)
         spec = parse_group(self.group)
         self.target_layout_ = self._resolve_target(spec.d)
+        # moving targets in a DataFrame are read by their names, as X is
+        self._y_order = None if self.target_layout_ is None else point_major_order(spec.d, y)
+        if self._y_order is not None:
+            y = np.asarray(y.to_numpy())[:, self._y_order]
         y_arr = check_array(y, ensure_2d=False, allow_nd=True, dtype="numeric", input_name="y")
         if y_arr.ndim == 0 or y_arr.size == 0:
             raise ValueError(f"y must have one entry per sample; got shape {y_arr.shape}.")
@@ -599,4 +603,4 @@ class FrameAveragingRegressor(PointTargetRegressorMixin, _BaseFrameAveraging):
             Yc = Yc.reshape((Yc.shape[0],) + self._y_shape)
             Yb = map_back(fs, Yc, self.target_layout_, self._spec, rows, order)
             out[sl] = _sum_rows(w[:, None, None] * Yb, rows[0], sl.stop - sl.start)
-        return self.target_layout_.from_working(out, self._y_ndim)
+        return in_caller_order(self.target_layout_.from_working(out, self._y_ndim), getattr(self, "_y_order", None))

@@ -8,7 +8,7 @@ from sklearn.linear_model import Ridge
 from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, has_fit_parameter
 
-from ._batching import layout_from_names
+from ._batching import in_caller_order, point_major_order
 from ._canonicalizer import CanonicalizerTransformer
 from ._estimator import PointTargetRegressorMixin, SkcanonEstimatorMixin
 from ._validation import check_target_width, is_dataframe
@@ -179,21 +179,18 @@ class EquivariantRegressor(SkcanonEstimatorMixin, PointTargetRegressorMixin, Bas
         n_dims = getattr(canon.layout_, "n_dims", None)
         if n_dims is None:
             raise ValueError("EquivariantRegressor needs point-set input (a PointLayout).")
-        # a DataFrame y is read by its names, as X is; names that do not name whole points
-        # (y0, y1, ... as plain target names) leave its columns flat, in their order
-        try:
-            named = layout_from_names(canon.group_, "points" if self.target_layout is None else self.target_layout,
-                                      n_dims, y)
-        except ValueError:
-            named = None
-        self.target_layout_ = named if named is not None else (
-            self.target_layout if self.target_layout is not None else PointLayout(n_dims))
+        self.target_layout_ = self.target_layout if self.target_layout is not None else PointLayout(n_dims)
         if getattr(self.target_layout_, "n_dims", None) != n_dims:
             raise ValueError(
                 f"target_layout {self.target_layout_!r} has n_dims={getattr(self.target_layout_, 'n_dims', None)}, "
                 f"but X's points have {n_dims} dimensions: the targets must move with X. Pass a "
                 f"PointLayout({n_dims}, ...).")
         Xc, frames = canon.canonicalize(X)
+        # a DataFrame y is read by its names, as X is (y0, y1, ... as plain target names:
+        # flat, in their order); predictions come back in its column order
+        self._y_order = point_major_order(n_dims, y)
+        if self._y_order is not None:
+            y = np.asarray(y.to_numpy())[:, self._y_order]
         Y, self._y_ndim = self._target_working(y, self.target_layout_, Xc.shape[0])
         Yc = self._act(canon.group_.inverse(frames), Y)
         self._y_shape = Y.shape[1:]
@@ -223,7 +220,7 @@ class EquivariantRegressor(SkcanonEstimatorMixin, PointTargetRegressorMixin, Bas
         Yc = np.asarray(self.regressor_.predict(self._design(Xc)), dtype=np.float64)
         Yc = Yc.reshape((Yc.shape[0],) + self._y_shape)
         Y = self._act(frames, Yc)
-        return self.target_layout_.from_working(Y, self._y_ndim)
+        return in_caller_order(self.target_layout_.from_working(Y, self._y_ndim), getattr(self, "_y_order", None))
 
 
 

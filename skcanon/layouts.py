@@ -747,11 +747,17 @@ class ImageLayout(Layout):
 
     def __init__(self, shape=None):
         if shape is not None:
+            given = shape
+            if (isinstance(shape, (str, bytes)) or not hasattr(shape, "__len__")
+                    or not all(isinstance(s, (int, np.integer)) and not isinstance(s, (bool, np.bool_))
+                               for s in shape)):
+                raise ValueError(f"ImageLayout shape must be a tuple (H, W) or (C, H, W) of positive "
+                                 f"ints, got {given!r}.")
             shape = tuple(int(s) for s in shape)
             if len(shape) == 2:
                 shape = (1,) + shape
             if len(shape) != 3 or min(shape) < 1:
-                raise ValueError(f"ImageLayout shape must be (H, W) or (C, H, W), got {shape!r}.")
+                raise ValueError(f"ImageLayout shape must be (H, W) or (C, H, W), got {given!r}.")
         self.shape = shape
 
     def resolve(self, X):

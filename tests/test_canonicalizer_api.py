@@ -595,3 +595,17 @@ def test_container_output_of_3d_input_says_to_pass_flat_rows(shape, params):
         est.fit_transform(X)
     flat = X.reshape(len(X), -1)
     assert est.fit_transform(flat).shape == flat.shape
+
+
+@pytest.mark.parametrize("bad", [lambda F: F + 0.5, lambda F: F + 99, lambda F: F - 99, lambda F: F[:, None]])
+def test_inverse_transform_checks_finite_group_elements(bad):
+    """Frames of C_n/D_n are element indices: a float index was applied as an interpolated
+    45° turn, 99 or -1 as some other element, and a column of indices gave a numpy error."""
+    from skcanon.layouts import ImageLayout
+
+    X = np.random.default_rng(0).random((4, 36))
+    canon = CanonicalizerTransformer("D4", "moments", layout=ImageLayout((6, 6))).fit(X)
+    out, frames = canon.canonicalize(X)
+    np.testing.assert_allclose(canon.inverse_transform(out, frames), X, atol=1e-12)
+    with pytest.raises(ValueError, match=r"frames of group 'D4' must be integer element indices in \[0, 8\)"):
+        canon.inverse_transform(out, bad(frames))

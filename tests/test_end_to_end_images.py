@@ -314,3 +314,14 @@ def test_learned_image_frames_refuse_non_square_images_clearly():
     X = np.random.default_rng(0).random((12, 8, 12))
     with pytest.warns(Warning), pytest.raises(ValueError, match="need square images; got 8×12"):
         CanonicalizerTransformer("C4", "learned", layout=ImageLayout((1, 8, 12)), random_state=0).fit(X)
+
+
+def test_learned_image_frames_refuse_one_pixel_images():
+    """1×1 images gave NaN pooling harmonics: "training diverged" (learned, anchored) or a
+    numpy warning (random)."""
+    from skcanon import CanonicalizerTransformer
+    from skcanon.layouts import ImageLayout
+
+    X = np.random.default_rng(0).random((6, 1))
+    with pytest.raises(ValueError, match="at least 2×2 pixels; got 1×1"):
+        CanonicalizerTransformer("C4", "random", layout=ImageLayout((1, 1)), random_state=0).fit(X).transform(X)

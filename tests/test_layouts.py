@@ -186,3 +186,13 @@ def test_fibre_layout_and_as_layout():
     assert as_layout("points", PointLayout(2)) == PointLayout(2)
     with pytest.raises(ValueError, match="layout must be"):
         as_layout("pixels", PointLayout())
+
+
+@pytest.mark.parametrize("shape", [(28.7, 28), (True, 5, 5), 28, "28x28", (28,), (0, 5), (-3, 4)])
+def test_image_layout_shape_is_checked(shape):
+    """(28.7, 28) was truncated to 28×28 and (True, 5, 5) read as one channel silently; 28 and
+    "28x28" failed with Python's own errors."""
+    from skcanon.layouts import ImageLayout
+
+    with pytest.raises(ValueError, match="ImageLayout shape must be"):
+        ImageLayout(shape)

@@ -556,3 +556,16 @@ def test_power_spectrum_is_never_lossless(n):
     proj = InvariantProjector(f"C{n}", "power_spectrum", layout=FibreLayout(n)).fit(X)
     assert not proj.lossless_
     np.testing.assert_allclose(proj.transform(-X), proj.transform(X), atol=1e-12)
+
+
+def test_canonical_refuses_a_canonicalizer_of_another_group():
+    """A canonicalizer for another group was fitted and used: the output was not invariant
+    (errors 9.6-14.9 for SO3 or S_n canonicalizers under E3xS_n) while lossless_ was True."""
+    from skcanon import CanonicalizerTransformer
+
+    X = np.random.default_rng(0).normal(size=(20, 12))
+    for other in ("SO3", "S_n"):
+        with pytest.raises(ValueError, match=f"canonicalizes for group '{other}'.*'E3xS_n'"):
+            InvariantProjector("E3xS_n", "canonical", canonicalizer=CanonicalizerTransformer(other)).fit(X)
+    proj = InvariantProjector("E3xS_n", "canonical", canonicalizer=CanonicalizerTransformer("E3xS_n")).fit(X)
+    assert proj.lossless_

@@ -147,3 +147,30 @@ def test_interrupt_message_counts_the_epochs_of_this_call():
     with pytest.raises(KeyboardInterrupt, match="interrupted after 1 complete epoch"):
         model.partial_fit(Xf, 1.5 * Xf)
     assert len(model.history) == 2
+
+
+def test_a_failed_refit_keeps_the_previous_fit_whole():
+    """A refit that failed during training (here: y of the wrong length) kept the previous
+    network but took the new data's n_features_in_, n_points_ and categories: transform of
+    the surviving fit's data failed, and the new data's codes reached the old network."""
+    import numpy as np
+
+    from skcanon import CanonicalizerTransformer
+    from skcanon.layouts import Field, PointLayout
+
+    layout = PointLayout(3, [Field("pos", "position", 3), Field("Z", "scalar", 1, categorical=True)])
+    rng = np.random.default_rng(0)
+
+    def clouds(m, codes):
+        return np.concatenate([rng.normal(size=(30, m, 3)), rng.choice(codes, size=(30, m, 1))], 2).reshape(30, -1)
+
+    X6, X4 = clouds(6, [1.0, 2.0, 3.0]), clouds(4, [5.0, 6.0, 7.0])
+    canon = CanonicalizerTransformer("SE3", "learned", layout=layout, objective="supervised", hidden=8,
+                                     max_epochs=1, random_state=0).fit(X6, np.arange(30) % 2)
+    before = canon.transform(X6)
+    with pytest.raises(ValueError, match="y has 29 entries"):
+        canon.fit(X4, np.arange(29) % 2)
+    assert canon.n_features_in_ == 24 and canon.n_points_ == 6
+    np.testing.assert_array_equal(canon.transform(X6), before)
+    with pytest.raises(ValueError, match="not seen in fit"):
+        canon.transform(X4)

@@ -315,9 +315,12 @@ class MomentsCanonicalizer(Canonicalizer):
     back to the point rule, which for images depends on the pixel grid; blank images get
     the identity. For groups that move pixels exactly (C_n, D_n with n dividing 4), an
     image whose fallback canonical form changes (beyond rounding) along its orbit — a
-    pinwheel under D4 — takes the orbit's own rule instead: the element whose moved image
-    is lexicographically largest. Groups with interpolated moves (C8, D8) keep the
-    fallback, so a pinwheel's mirror under D8 is still left to the pixel grid.
+    pinwheel under D4, or under D_n an axis exactly half-way between two elements (common
+    in small binary glyphs), where rounding cannot commute with the mirrors — takes the
+    orbit's own rule instead: the element whose moved image is lexicographically largest.
+    Groups with interpolated moves (C8, D8, and D4 on non-square images) keep the fallback,
+    so the mirror of such images (a pinwheel, a single pixel, a C2-symmetric shape) is still
+    left to the pixel grid there.
     """
 
     method = "moments"
@@ -369,6 +372,10 @@ class MomentsCanonicalizer(Canonicalizer):
             c = weighted_centroid(Y, weights[rest])
             E[rest] = pca_frames(Y - c[:, None, :], weights[rest], special=special, resolve_ties=False,
                                  offset=c)
+        if self.group.is_finite and not special:
+            # an axis half-way between two elements: rounding it cannot commute with the
+            # mirrors (half up becomes half down), so these images are ambiguous too
+            rest = np.union1d(rest, np.flatnonzero(self.group.near_tie(E)))
         return self.group.nearest_element(E), rest
 
     def _same_form_on_orbit(self, P):

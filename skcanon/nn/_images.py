@@ -311,6 +311,10 @@ class _ImageNetworkBase(FrameNetwork):
             raise ValueError(
                 f"x has {x.shape[1]} channels, but this network was built for {self.in_channels} "
                 f"(layout {self.layout!r}).")
+        if min(x.shape[-2:]) < 2:
+            # a one-pixel grid has no orientation: its pooling harmonics are all zero
+            raise ValueError(f"learned image networks need images of at least 2×2 pixels; got "
+                             f"{x.shape[-2]}×{x.shape[-1]}.")
         if x.shape[-1] != x.shape[-2]:
             # the pooling masks and the oriented poolings are built on a centred square grid
             raise ValueError(

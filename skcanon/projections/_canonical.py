@@ -47,6 +47,14 @@ class Canonical(Projection):
             if canon.get_params().get("layout") is None:
                 canon.set_params(layout=self.layout)
         self.canonicalizer_ = canon.fit(P, y)
+        if self.canonicalizer_.group_ != self.group:
+            # forms canonical for another group are not invariant for this one (a grid over
+            # the projector's group with a fixed canonicalizer gives exactly this)
+            raise ValueError(
+                f"canonicalizer canonicalizes for group {self.canonicalizer_.group_.name!r}, but the "
+                f"projector's group is {self.group.name!r}: its canonical forms would not be invariant "
+                f"(or would merge more). Pass a canonicalizer with group={self.group.name!r}, or "
+                "canonicalizer=None for the default.")
         # absent points come out 0, like a real point at 0 (or an isolated node): a presence
         # column per point keeps them apart, for graphs always (their sizes vary) and for
         # points when fit saw absent points
