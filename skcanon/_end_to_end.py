@@ -42,7 +42,7 @@ from torch import nn  # noqa: E402
 
 from ._end_to_end_images import ImageInvariantModule  # noqa: E402
 from ._threads import limited_threads  # noqa: E402
-from ._validation import _coerce_full, check_device, tensor_to_numpy  # noqa: E402
+from ._validation import _coerce_full, check_device, is_dataframe, tensor_to_numpy  # noqa: E402
 from .groups import get_group, haar_orthogonal  # noqa: E402
 from .layouts import ImageLayout, PointLayout, as_layout  # noqa: E402
 from .nn._factory import build_frame_network  # noqa: E402
@@ -63,6 +63,15 @@ def _positive_int(value, name):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"module__{name} must be a positive int; got {value!r}.")
     return int(value)
+
+
+def _refuse_sample_weight(estimator, fit_params):
+    # skorch hands fit parameters to the module's forward, which takes none: say so first
+    if fit_params.get("sample_weight") is not None:
+        raise ValueError(
+            f"{type(estimator).__name__}.fit does not take sample_weight: its loss weighs every "
+            "sample equally. Repeat or subsample the samples instead, or use EquivariantRegressor / "
+            "FrameAveragingClassifier, whose fit passes sample_weight to the model.")
 
 
 def _check_skorch_device(device):
@@ -404,6 +413,19 @@ class _EndToEndMixin(InterruptRaisingMixin):
         params = self.get_params()
         return as_layout(params.get("module__layout"), PointLayout(params.get("module__n_dims", 3)))
 
+    def _reading_layout(self, X):
+        """The layout that reads ``X``: for a DataFrame whose column names name the points
+        of the module's layout (``x0..x3, y0..y3``, ``p0_x``...), the same fields read by
+        name, as every other estimator reads them; else the module's layout (flat)."""
+        layout = self._layout()
+        if type(layout) is PointLayout and layout.columns is None and is_dataframe(X):
+            # imported here: _batching imports the canonicalizers, whose learned ones import
+            # this module
+            from ._batching import layout_from_names
+
+            return layout_from_names(None, layout, layout.n_dims, X) or layout
+        return layout
+
     def _check_X(self, X, layout, categories=None):
         """Training point sets: ``(X, categories, scalar_stats)`` — flat float32, the
         categories of the layout's categorical fields (``None`` without any) and the
@@ -543,7 +565,8 @@ class _EndToEndMixin(InterruptRaisingMixin):
                                  f"points of {module.layout.width} columns.")
 
     def _guarded_fit(self, fit, before):
-        """Run skorch's ``fit`` seeded and under the thread limit; on Ctrl-C put ``before`` back.
+        """Run skorch's ``fit`` seeded and under the thread limit; when it fails or is
+        interrupted (Ctrl-C) put ``before`` back, so no half-built model looks fitted.
 
         skorch's ``fit`` builds a new module, criterion and optimizer but clears the history
         in place, so a shallow copy of the attributes plus a copy of the history keeps the
@@ -557,7 +580,7 @@ class _EndToEndMixin(InterruptRaisingMixin):
                     return fit()
                 with seeded(seed_from(random_state)):
                     return fit()
-        except KeyboardInterrupt:
+        except BaseException:
             self.__dict__.clear()
             self.__dict__.update(before)
             raise
@@ -652,14 +675,21 @@ class EndToEndEquivariantRegressor(_EndToEndMixin, NeuralNetRegressor):
         return self._warm(lambda: self.fit(X, y, **fit_params))
 
     def fit(self, X, y, **fit_params):
+        _refuse_sample_weight(self, fit_params)
         before = self._snapshot()
         _check_skorch_device(self.device)
-        layout = self._layout()
+        layout = self._reading_layout(X)
         if layout.kind != "points":
             raise TypeError(f"EndToEndEquivariantRegressor takes point sets: module__layout must be a "
                             f"PointLayout or None; got {layout!r} (images: EndToEndEquivariantClassifier).")
         names = self._feature_names_for_fit(X)
         X, categories, stats = self._check_X(X, layout, self._fitted_categories() if self._continues() else None)
+        # a DataFrame of targets is read by its names, as X is; predict answers in its order
+        from ._batching import point_major_order   # here: see _reading_layout
+
+        target_order = point_major_order(layout.n_dims, y)
+        if target_order is not None:
+            y = np.asarray(y.to_numpy())[:, target_order]
         y = self._as_float32(y, "y", PointLayout(layout.n_dims))
         if y.shape[0] != X.shape[0]:
             raise ValueError(f"y has {y.shape[0]} samples but X has {X.shape[0]}; they must match.")
@@ -689,7 +719,7 @@ class EndToEndEquivariantRegressor(_EndToEndMixin, NeuralNetRegressor):
 
         def fit():
             with self._data_attributes(n_features_in_=X.shape[1], feature_names_in_=names,
-                                       categories_=categories):
+                                       categories_=categories, target_order_=target_order):
                 NeuralNetRegressor.fit(self, X, y, **fit_params)
             return self
 
@@ -724,9 +754,11 @@ class EndToEndEquivariantRegressor(_EndToEndMixin, NeuralNetRegressor):
             return self._infer_guarded(super().predict, X)
         self._check_fitted()
         self._check_names(X)
-        X = self._as_float32(X, "X", self._layout(), self._fitted_categories())
+        X = self._as_float32(X, "X", self._reading_layout(X), self._fitted_categories())
         self._check_fitted_width(X)
-        return self._infer_guarded(super().predict, X)
+        from ._batching import in_caller_order     # here: see _reading_layout
+
+        return in_caller_order(self._infer_guarded(super().predict, X), self.__dict__.get("target_order_"))
 
 
 # classes_ while the classifier's fit runs; the trailing "_" keeps it out of get_params
@@ -846,9 +878,10 @@ class EndToEndEquivariantClassifier(_EndToEndMixin, NeuralNetClassifier):
         return self._fit(X, y, None, fit_params)
 
     def _fit(self, X, y, classes, fit_params):
+        _refuse_sample_weight(self, fit_params)
         before = self._snapshot()
         _check_skorch_device(self.device)
-        layout = self._layout()
+        layout = self._reading_layout(X)
         image_shape = categories = stats = None
         names = self._feature_names_for_fit(X)
         if layout.kind == "image":
@@ -930,7 +963,7 @@ class EndToEndEquivariantClassifier(_EndToEndMixin, NeuralNetClassifier):
         if isinstance(module, ImageInvariantModule):
             X = self._check_images(X, module.layout, module.image_shape)[0]
         else:
-            X = self._as_float32(X, "X", self._layout(), self._fitted_categories())
+            X = self._as_float32(X, "X", self._reading_layout(X), self._fitted_categories())
             self._check_fitted_width(X)
         return self._infer_guarded(super().predict_proba, X)
 

@@ -325,3 +325,48 @@ def test_a_snapshot_taken_during_fit_is_a_fitted_model():
     unseen[0, 3] = 7.0
     with pytest.raises(ValueError, match="not seen in fit"):
         snap.predict(unseen)
+
+
+class _FailAtEpochEnd(Callback):
+    def on_epoch_end(self, net, **kwargs):
+        raise RuntimeError("callback failed")
+
+
+@pytest.mark.parametrize("cls", [EndToEndEquivariantRegressor, EndToEndEquivariantClassifier])
+def test_sample_weight_is_refused_and_a_failed_fit_leaves_no_half_model(cls):
+    """fit(sample_weight=w) failed in the module's forward with a torch message and left
+    initialized_=True, so predict answered from an untrained module; any failing fit did."""
+    from sklearn.exceptions import NotFittedError
+
+    P = _clouds(12)
+    y = P.reshape(12, -1) if cls is EndToEndEquivariantRegressor else np.arange(12) % 2
+    est = cls(**TINY)
+    with pytest.raises(ValueError, match="does not take sample_weight"):
+        est.fit(P, y, sample_weight=np.ones(12))
+    with pytest.raises(NotFittedError):
+        est.predict(P)
+    fitted = cls(**TINY).fit(P, y)
+    before = fitted.predict(P)
+    fitted.set_params(callbacks=[_FailAtEpochEnd()])
+    with pytest.raises(RuntimeError, match="callback failed"):
+        fitted.fit(P, y)
+    np.testing.assert_array_equal(fitted.predict(P), before)
+
+
+def test_dataframes_are_read_by_their_point_names():
+    """Every other estimator reads x0..x3, y0..y3, z0..z3 by name; the end-to-end ones read
+    them in column order, so their outputs stopped being invariant (0.19) or equivariant."""
+    pd = pytest.importorskip("pandas")
+    P = _clouds(30)
+    names = [f"{c}{i}" for c in "xyz" for i in range(4)]
+    frame = lambda Q: pd.DataFrame(Q.transpose(0, 2, 1).reshape(len(Q), -1), columns=names)  # noqa: E731
+    G = get_group("SO3")
+    g = G.sample(30, random_state=1)
+    moved = G.apply(g, P.reshape(30, -1), PointLayout(3)).reshape(30, 4, 3)
+    clf = EndToEndEquivariantClassifier(**TINY).fit(frame(P), np.arange(30) % 2)
+    np.testing.assert_allclose(clf.predict_proba(frame(moved)), clf.predict_proba(frame(P)), atol=1e-5)
+    # targets in a DataFrame are read by name too, and predictions come back in its order
+    reg = EndToEndEquivariantRegressor(**TINY).fit(frame(P), frame(P))
+    plain = EndToEndEquivariantRegressor(**TINY).fit(P.reshape(30, -1), P.reshape(30, -1))
+    expected = plain.predict(P.reshape(30, -1)).reshape(30, 4, 3).transpose(0, 2, 1).reshape(30, -1)
+    np.testing.assert_allclose(reg.predict(frame(P)), expected, atol=1e-5)

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from .._kernels.lexsort import sort_key_columns, tolerant_lexsort
-from ._base import FrameNetwork, safe_sqrt
+from ._base import FrameNetwork, coincident_floor, safe_sqrt
 from ._points import ScalarEncoder, init_weights, masked_mean, present_mask, rescale_geometry
 
 __all__ = ["SortFrameNetwork", "AnchoredSortNetwork", "tolerant_order", "ComposedFrameNetwork", "soft_sort_matrix"]
@@ -178,11 +178,15 @@ class SortFrameNetwork(FrameNetwork):
         # axis of a planar cloud after the geometric frame — must not be blown up from its
         # rounding noise (float32 noise standardized to order one reorders points)
         spread = torch.zeros_like(var)
+        coincide = torch.zeros_like(var, dtype=torch.bool)
         for cols in self.geo_groups:
             total = var[:, cols].sum(-1, keepdim=True)
             spread[:, cols] = total.expand(-1, len(cols))
-        sd = safe_sqrt(spread)
-        z = (g - mu[:, None]) / sd[:, None]
+            # points that coincide up to rounding: no spread, not unit-sized noise
+            coincide[:, cols] = (total <= coincident_floor(g[..., cols])[:, None]).expand(-1, len(cols))
+        sd = safe_sqrt(torch.where(coincide, torch.zeros_like(spread), spread))
+        z = torch.where(coincide[:, None], torch.zeros((), dtype=g.dtype, device=g.device),
+                        (g - mu[:, None]) / sd[:, None])
         # scalar fields keep the meaning they had in fit (training-set statistics, embeddings)
         return torch.cat([z, self.scalars(x0)], -1) if self.scalars.n_out else z
 

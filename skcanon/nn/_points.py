@@ -39,7 +39,7 @@ from .._kernels.fields import attached_fields, geometric_field
 from .._kernels.pca import pca_frames, pca_group_frames
 from ..groups import EuclideanGroup
 from ..groups._base import rotate_fields
-from ._base import FrameNetwork, safe_sqrt
+from ._base import FrameNetwork, coincident_floor, safe_sqrt
 
 __all__ = ["PointFrameNetwork", "AnchoredPointNetwork", "moment_axes", "ScalarEncoder", "scalar_statistics",
            "gram_schmidt", "present_mask", "masked_mean", "rescale_geometry", "resolve_open_frames",
@@ -477,12 +477,17 @@ class PointFrameNetwork(FrameNetwork):
         centroid = None
         for sl, is_pos in zip(self.geo, self.geo_is_pos):
             f = x0[..., sl]
+            floor = coincident_floor(f)
             if is_pos:
                 c = masked_mean(f, w, count)
                 if centroid is None:
                     centroid = c
                 f = (f - c[:, None, :]) * w[..., None]
-            scale = safe_sqrt(masked_mean((f * f).sum(-1), w, count))
+            ms = masked_mean((f * f).sum(-1), w, count)
+            # points that coincide up to rounding have no spread (not unit-sized noise)
+            flat = ms <= floor
+            f = torch.where(flat[:, None, None], torch.zeros((), dtype=f.dtype, device=f.device), f)
+            scale = safe_sqrt(torch.where(flat, torch.zeros_like(ms), ms))
             fields.append(f / scale[:, None, None])
         return mask, w, count, x0, fields, centroid
 
