@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from ._columns import named_point_layout
 from ._threads import limited_threads
 from .canonicalizers import make_canonicalizer
 from ._validation import check_unique_columns, frame_columns, is_dataframe, non_numeric_columns
@@ -102,38 +103,7 @@ def layout_from_names(group, layout, n_dims, X):
         expected = n_dims if n_dims is not None else (min(dims) if len(dims) == 1 else None)
         check_unique_columns(X)
         return PointLayout.infer_from_columns(frame_columns(X), expected, categorical=non_numeric_columns(X))
-    if type(layout) is PointLayout and layout.columns is None:
-        try:
-            return PointLayout(layout.n_dims, layout.fields, columns=frame_columns(X))
-        except ValueError:  # the names do not name this layout's components: read flat
-            return None
-    return None
-
-
-def point_major_order(n_dims, y):
-    """For a DataFrame ``y`` of moving targets whose column names name points
-    (``x0..x5, y0..y5``, ``p0_x``, ...): the column order that makes it point-major, as
-    ``X`` is read by name; None for arrays, for names that name no whole points (read flat,
-    in their order) and for columns already point-major. The target's field kinds stay
-    those of its layout: the names only order the columns."""
-    if not is_dataframe(y):
-        return None
-    columns = frame_columns(y)
-    try:
-        parsed = PointLayout(n_dims, columns=columns)
-    except ValueError:
-        return None
-    order = parsed.to_working(np.arange(len(columns), dtype=np.float64)[None]).reshape(-1).astype(np.intp)
-    return None if np.array_equal(order, np.arange(len(columns))) else order
-
-
-def in_caller_order(Y, order):
-    """Flat point-major predictions ``Y`` back in the caller's column ``order`` (None: as is)."""
-    if order is None or Y.ndim != 2:
-        return Y
-    out = np.empty_like(Y)
-    out[:, order] = Y
-    return out
+    return named_point_layout(layout, X)
 
 
 def run_batches(one_batch, batches, threads):

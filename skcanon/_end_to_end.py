@@ -40,6 +40,7 @@ from sklearn.utils import check_array  # noqa: E402
 from sklearn.utils.validation import _check_feature_names, _get_feature_names  # noqa: E402
 from torch import nn  # noqa: E402
 
+from ._columns import in_caller_order, named_point_layout, point_major_order  # noqa: E402
 from ._end_to_end_images import ImageInvariantModule  # noqa: E402
 from ._threads import limited_threads  # noqa: E402
 from ._validation import _coerce_full, check_device, is_dataframe, tensor_to_numpy  # noqa: E402
@@ -419,11 +420,7 @@ class _EndToEndMixin(InterruptRaisingMixin):
         name, as every other estimator reads them; else the module's layout (flat)."""
         layout = self._layout()
         if type(layout) is PointLayout and layout.columns is None and is_dataframe(X):
-            # imported here: _batching imports the canonicalizers, whose learned ones import
-            # this module
-            from ._batching import layout_from_names
-
-            return layout_from_names(None, layout, layout.n_dims, X) or layout
+            return named_point_layout(layout, X) or layout
         return layout
 
     def _check_X(self, X, layout, categories=None):
@@ -685,8 +682,6 @@ class EndToEndEquivariantRegressor(_EndToEndMixin, NeuralNetRegressor):
         names = self._feature_names_for_fit(X)
         X, categories, stats = self._check_X(X, layout, self._fitted_categories() if self._continues() else None)
         # a DataFrame of targets is read by its names, as X is; predict answers in its order
-        from ._batching import point_major_order   # here: see _reading_layout
-
         target_order = point_major_order(layout.n_dims, y)
         if target_order is not None:
             y = np.asarray(y.to_numpy())[:, target_order]
@@ -756,8 +751,6 @@ class EndToEndEquivariantRegressor(_EndToEndMixin, NeuralNetRegressor):
         self._check_names(X)
         X = self._as_float32(X, "X", self._reading_layout(X), self._fitted_categories())
         self._check_fitted_width(X)
-        from ._batching import in_caller_order     # here: see _reading_layout
-
         return in_caller_order(self._infer_guarded(super().predict, X), self.__dict__.get("target_order_"))
 
 

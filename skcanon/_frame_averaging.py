@@ -29,7 +29,8 @@ from sklearn.utils.validation import (
     has_fit_parameter,
 )
 
-from ._batching import in_caller_order, iter_batches, layout_from_names, point_major_order, resolve_layout
+from ._batching import iter_batches, layout_from_names, resolve_layout
+from ._columns import in_caller_order, point_major_order
 from ._canonicalizer import CanonicalizerTransformer
 from ._estimator import PointTargetRegressorMixin, SkcanonEstimatorMixin
 from ._validation import check_target_width, validate_samples

@@ -8,7 +8,7 @@ from sklearn.linear_model import Ridge
 from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, has_fit_parameter
 
-from ._batching import in_caller_order, point_major_order
+from ._columns import in_caller_order, point_major_order
 from ._canonicalizer import CanonicalizerTransformer
 from ._estimator import PointTargetRegressorMixin, SkcanonEstimatorMixin
 from ._validation import check_target_width, is_dataframe
