@@ -572,6 +572,10 @@ class GraphLayout(PointLayout):
     def __init__(self, n_nodes=None, node_features="degree", n_node_features=None, padding="nan"):
         if padding not in ("nan", "zero"):
             raise ValueError(f"padding must be 'nan' or 'zero', got {padding!r}.")
+        for name, value, low in (("n_nodes", n_nodes, 1), ("n_node_features", n_node_features, 0)):
+            if value is not None and (isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer))
+                                      or value < low):
+                raise ValueError(f"{name} must be an int >= {low} or None, got {value!r}.")
         self.n_nodes = None if n_nodes is None else int(n_nodes)
         self.node_features = node_features
         self.padding = padding
@@ -597,7 +601,14 @@ class GraphLayout(PointLayout):
 
     def to_working(self, X):
         self._require_resolved()
-        return super().to_working(X)
+        P = super().to_working(X)
+        if P.shape[1] != self.n_nodes:
+            raise ValueError(
+                f"X holds graphs of {P.shape[1]} node rows, but the layout has n_nodes={self.n_nodes} "
+                f"(each row {self.width} columns: {self.n_nodes} adjacency + {self.n_node_features} "
+                f"features); expected {self.n_nodes * self.width} columns or shape (n_samples, "
+                f"{self.n_nodes}, {self.width}). Fix: pass GraphLayout(n_nodes={P.shape[1]}) if that is the size.")
+        return P
 
     def _describe(self):
         return f"graph: {self.n_nodes} adjacency columns + {self.n_node_features} feature columns"
@@ -616,7 +627,7 @@ class GraphLayout(PointLayout):
                 raise TypeError(f"graphs must be networkx graphs, got {type(g).__name__}.")
         # the encoding is of simple undirected graphs: a directed graph is read as its
         # undirected version (features, e.g. the degree, computed on that version)
-        graphs = [nx.Graph(g) if g.is_directed() else g for g in graphs]
+        graphs = [nx.Graph(g) if g.is_directed() or g.is_multigraph() else g for g in graphs]
         biggest = max((len(g) for g in graphs), default=0)
         n_nodes = self.n_nodes if self.n_nodes is not None else max(biggest, 1)
         if biggest > n_nodes:
@@ -625,7 +636,8 @@ class GraphLayout(PointLayout):
                 "n_nodes, the largest graph seen in fit). Fix: pass layout=GraphLayout(n_nodes=N) with N at "
                 f"least the largest graph you will transform (here >= {biggest}), and refit."
             )
-        feats = [_node_features(g, sorted(g.nodes()), self.node_features) for g in graphs]
+        orders = [node_order(g) for g in graphs]
+        feats = [_node_features(g, order, self.node_features) for g, order in zip(graphs, orders)]
         widths = {f.shape[1] for f, g in zip(feats, graphs) if len(g)}
         if len(widths) > 1:
             raise ValueError(f"node features have different widths across graphs: {sorted(widths)}.")
@@ -634,11 +646,11 @@ class GraphLayout(PointLayout):
             raise ValueError(f"graphs have {n_feat} node features; the layout expects {self.n_node_features}.")
         fill = np.nan if self.padding == "nan" else 0.0
         P = np.full((len(graphs), n_nodes, n_nodes + n_feat), fill)
-        for k, (g, f) in enumerate(zip(graphs, feats)):
+        for k, (g, f, order) in enumerate(zip(graphs, feats, orders)):
             m = len(g)
             if m:
                 P[k, :m, :n_nodes] = 0.0
-                P[k, :m, :m] = nx.to_numpy_array(g, nodelist=sorted(g.nodes()), weight=None) != 0
+                P[k, :m, :m] = nx.to_numpy_array(g, nodelist=order, weight=None) != 0
                 P[k, :m, n_nodes:] = f
         layout = GraphLayout(n_nodes, self.node_features, n_feat, self.padding)
         return P, layout
@@ -654,10 +666,12 @@ class GraphLayout(PointLayout):
         ``node_features="ones"``), to keep such nodes.
         """
         P = np.asarray(P)
+        nan_rows = np.isnan(P).all(axis=-1)     # skcanon's absent-point marker, in either mode
         if self.padding == "nan":
-            return ~np.isnan(P).all(axis=-1)
-        adj = P[..., self.slice_of("adj")]
-        return (P != 0).any(axis=-1) | (adj != 0).any(axis=-2)
+            return ~nan_rows
+        filled = np.nan_to_num(P)
+        adj = filled[..., self.slice_of("adj")]
+        return ~nan_rows & ((filled != 0).any(axis=-1) | (adj != 0).any(axis=-2))
 
     def feature_names(self, n_points):
         names = []
@@ -676,6 +690,15 @@ class GraphLayout(PointLayout):
 
     def __hash__(self):
         return hash(repr(self))
+
+
+def node_order(G):
+    """The nodes of ``G`` in sorted order, or in insertion order where their labels cannot be
+    compared (``"a"`` and ``1``); the invariant outputs do not depend on it."""
+    try:
+        return sorted(G.nodes())
+    except TypeError:
+        return list(G.nodes())
 
 
 def _node_features(G, nodes, node_features):

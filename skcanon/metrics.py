@@ -309,8 +309,12 @@ def quotient_distance(X, Y, group, layout):
 
 
 def _position_centroid(P, layout):
-    """``(n, d)`` centroid of the points of every position field together."""
-    return np.mean([P[..., sl].mean(1) for sl in layout.slices("position")], axis=0)
+    """``(n, d)`` centroid of the points of every position field together (0 without one:
+    vectors do not translate)."""
+    slices = layout.slices("position")
+    if not slices:
+        return np.zeros((P.shape[0], layout.n_dims))
+    return np.mean([P[..., sl].mean(1) for sl in slices], axis=0)
 
 
 def _graph_quotient_distance(X, Y, g_obj, layout, dist):

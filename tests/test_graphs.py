@@ -182,3 +182,53 @@ def test_directed_graphs_are_encoded_undirected():
     np.testing.assert_array_equal(Xd, Xu)
     A = Xd[0, :, :4]
     assert (A == A.T).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_spectrum_of_directed_arrays_is_relabelling_invariant(dtype):
+    """Encoded directed adjacencies (which wl and canonical accept) gave spectra that
+    changed with the node labels: the symmetric eigensolver read one triangle."""
+    A = np.zeros((2, 3, 4), dtype)
+    A[0, 0, 1] = A[0, 1, 2] = 1                      # 0 -> 1 -> 2
+    A[1, 2, 1] = A[1, 1, 0] = 1                      # the same path, labels reversed
+    A[..., 3] = 1
+    Z = InvariantProjector("S_n", "spectrum", layout=GraphLayout(n_nodes=3, n_node_features=1)).fit_transform(A)
+    np.testing.assert_allclose(Z[0], Z[1], atol=1e-6)
+
+
+def test_zero_padding_layout_reads_nan_rows_as_absent():
+    """NaN-padded arrays given to a padding="zero" layout counted the NaN rows as nodes, so
+    wl and canonical changed with the labels."""
+    graphs = [nx.path_graph(3), nx.relabel_nodes(nx.path_graph(3), {0: 2, 2: 0})]
+    X, _ = GraphLayout(n_nodes=5).encode(graphs)              # NaN padding
+    layout = GraphLayout(n_nodes=5, n_node_features=1, padding="zero")
+    assert layout.present_nodes(X).sum(axis=1).tolist() == [3, 3]
+    for method in ("spectrum", "canonical"):
+        Z = InvariantProjector("S_n", method, layout=layout).fit_transform(X)
+        np.testing.assert_array_equal(Z[0], Z[1])
+
+
+def test_graph_layout_checks_its_arguments_and_inputs():
+    """n_nodes=2.7 was truncated, True read as 1, -1 named Field.size; a layout of another
+    node count failed with numpy index errors; mixed node labels ("a", 1) crashed sorting;
+    a MultiGraph's degree counted parallel edges."""
+    from skcanon.datasets import permute_graph_arrays
+
+    for bad in (2.7, True, -1):
+        with pytest.raises(ValueError, match="n_nodes must be an int >= 1"):
+            GraphLayout(n_nodes=bad)
+    with pytest.raises(ValueError, match="n_node_features must be an int >= 0"):
+        GraphLayout(n_nodes=3, n_node_features=-1)
+    X, layout = GraphLayout(n_nodes=3).encode([nx.path_graph(3)])
+    with pytest.raises(ValueError, match="layout has n_nodes=2"):
+        CanonicalizerTransformer("S_n", layout=GraphLayout(n_nodes=2, n_node_features=2)).fit(X)
+    mixed = nx.Graph([("a", 1), (1, 2.5)])
+    Xm, _ = GraphLayout().encode([mixed])
+    assert np.nansum(Xm[0, :, :3]) == 4
+    multi = nx.MultiGraph([(0, 1), (0, 1), (1, 2)])
+    np.testing.assert_array_equal(GraphLayout().encode([multi])[0], GraphLayout().encode([nx.Graph(multi)])[0])
+    flat = X.reshape(1, -1)
+    with pytest.raises(ValueError, match="not a permutation"):
+        permute_graph_arrays(flat, [[0, 0, 1]], 3)
+    with pytest.raises(ValueError, match="n_nodes=2"):
+        permute_graph_arrays(flat, [[0, 1]], 2)

@@ -8,7 +8,7 @@ from numbers import Integral
 import numpy as np
 from sklearn.utils import Bunch
 
-from ..layouts import GraphLayout
+from ..layouts import GraphLayout, node_order
 from ._base import check_bool, check_choice, check_flat, check_n
 
 __all__ = ["load_graph_atlas", "make_graph_latents", "graphs_to_arrays", "graph_layout", "permute_graph_arrays",
@@ -16,7 +16,7 @@ __all__ = ["load_graph_atlas", "make_graph_latents", "graphs_to_arrays", "graph_
 
 
 def _adjacency(G):
-    return np.asarray(_nx().to_numpy_array(G, nodelist=sorted(G.nodes()), weight=None) != 0,
+    return np.asarray(_nx().to_numpy_array(G, nodelist=node_order(G), weight=None) != 0,
                       dtype=np.float64)
 
 
@@ -95,7 +95,19 @@ def permute_graph_arrays(X, perms, n_nodes, n_features=1):
     """
     from ..groups import PermutationGroup
 
-    return PermutationGroup().apply(np.asarray(perms), X, graph_layout(n_nodes, n_features))
+    n_nodes = check_n(n_nodes, "n_nodes", allow_none=False)
+    n_features = check_n(n_features, "n_features", allow_none=False, minimum=0)
+    layout = graph_layout(n_nodes, n_features)
+    X = np.asarray(X)
+    if X.shape[1:] not in ((n_nodes * layout.width,), (n_nodes, layout.width)):
+        raise ValueError(f"X must have shape (n_graphs, {n_nodes * layout.width}) or (n_graphs, {n_nodes}, "
+                         f"{layout.width}) for n_nodes={n_nodes}, n_features={n_features}; got {X.shape}.")
+    perms = np.asarray(perms)
+    if perms.shape != (len(X), n_nodes) or not (np.sort(perms, axis=1) == np.arange(n_nodes)).all():
+        raise ValueError(f"perms must hold one permutation of range({n_nodes}) per graph, shape "
+                         f"({len(X)}, {n_nodes}); got shape {perms.shape}"
+                         + ("" if perms.shape != (len(X), n_nodes) else " with a row that is not a permutation") + ".")
+    return PermutationGroup().apply(perms, X, layout)
 
 
 def graphs_to_arrays(graphs, n_nodes=None, node_features="degree", *, padding="nan",
@@ -103,10 +115,11 @@ def graphs_to_arrays(graphs, n_nodes=None, node_features="degree", *, padding="n
     """Encode networkx graphs as padded adjacency rows + node features, one row per node.
 
     A functional front end to :meth:`skcanon.layouts.GraphLayout.encode`, skcanon's single
-    graph encoding. Node ``i`` of a graph (nodes in sorted order) becomes row ``i``:
+    graph encoding. Node ``i`` of a graph (nodes in sorted order; in insertion order when
+    their labels cannot be compared) becomes row ``i``:
     ``[A[i, 0], ..., A[i, n_nodes-1], features_i]``, with ``A`` the 0/1 adjacency matrix
-    (edge weights, multiplicities and directions ignored: a directed graph is encoded as its
-    undirected version, node features included) padded with zero columns for absent nodes.
+    (edge weights, multiplicities and directions ignored: a directed graph or multigraph is
+    encoded as its simple undirected version, node features included) padded with zero columns for absent nodes.
     Rows of absent nodes (graphs smaller than ``n_nodes``) are all NaN (``padding="nan"``,
     skcanon's absent-point convention) or all 0 (``padding="zero"``; an isolated node whose
     features are all zero then reads as absent too, see

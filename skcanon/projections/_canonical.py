@@ -20,7 +20,9 @@ class Canonical(Projection):
     is discontinuous near symmetric inputs. Cost: that of the canonicalizer. The entries of
     absent points (and absent graph nodes), NaN in the canonical form, are 0; one 0/1
     column per point (``present_i``, in canonical order) then tells them from real points
-    at 0 — always for graphs, and for point clouds when ``fit`` saw absent points.
+    at 0 — always for graphs, and for point clouds when ``fit`` saw absent points. On images
+    the map is lossless only where the group moves pixels exactly (``lossless_`` is False
+    for C8, SO(2), and quarter turns of non-square images).
     Not available for C_n fibres (the canonicalizers take points and images).
     """
 
@@ -31,7 +33,12 @@ class Canonical(Projection):
 
     @classmethod
     def supports(cls, group, layout):
-        return getattr(layout, "kind", None) in ("points", "image", "graph")
+        kind = getattr(layout, "kind", None)
+        # translations are canonicalized by the centroid of a position field (vectors do not
+        # translate): without one there is no canonicalizer for them
+        if kind == "points" and group.translates and not any(f.kind == "position" for f in layout.fields):
+            return False
+        return kind in ("points", "image", "graph")
 
     def fit(self, P, y=None, random_state=None):
         super().fit(P)
@@ -89,4 +96,9 @@ class Canonical(Projection):
 
     @property
     def lossless(self):
+        # interpolated image rotations (C8, SO(2), quarter turns of non-square images) cut
+        # corners and smooth edges: the canonical form loses pixels there
+        if getattr(self.layout, "kind", None) == "image":
+            exact = getattr(self.group, "exact_on_image_shape", None)
+            return bool(exact(self.sample_shape_)) if exact is not None else False
         return True

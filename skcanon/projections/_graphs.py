@@ -30,6 +30,9 @@ class GraphSpectrum(Projection):
         present = layout.present_nodes(P)
         A = np.nan_to_num(P[:, :, layout.slice_of("adj")].astype(np.float64))
         A = A * present[:, :, None] * present[:, None, :]
+        # a directed adjacency is read as its undirected version (as graphs are encoded):
+        # the symmetric eigensolver would read one triangle, which relabelling changes
+        A = 0.5 * (A + A.transpose(0, 2, 1))
         L = np.einsum("nij->ni", A)[:, :, None] * np.eye(A.shape[1]) - A
         # absent nodes have zero rows: they add zero eigenvalues, which sort first; move them
         # last so graphs of different sizes line up on their real spectrum
