@@ -43,7 +43,7 @@ from torch import nn  # noqa: E402
 from ._columns import in_caller_order, named_point_layout, point_major_order  # noqa: E402
 from ._end_to_end_images import ImageInvariantModule  # noqa: E402
 from ._threads import limited_threads  # noqa: E402
-from ._validation import _coerce_full, check_device, is_dataframe, tensor_to_numpy  # noqa: E402
+from ._validation import _coerce_full, check_device, tensor_to_numpy  # noqa: E402
 from .groups import get_group, haar_orthogonal  # noqa: E402
 from .layouts import ImageLayout, PointLayout, as_layout  # noqa: E402
 from .nn._factory import build_frame_network  # noqa: E402
@@ -419,9 +419,7 @@ class _EndToEndMixin(InterruptRaisingMixin):
         of the module's layout (``x0..x3, y0..y3``, ``p0_x``...), the same fields read by
         name, as every other estimator reads them; else the module's layout (flat)."""
         layout = self._layout()
-        if type(layout) is PointLayout and layout.columns is None and is_dataframe(X):
-            return named_point_layout(layout, X) or layout
-        return layout
+        return named_point_layout(layout, X) or layout
 
     def _check_X(self, X, layout, categories=None):
         """Training point sets: ``(X, categories, scalar_stats)`` — flat float32, the
@@ -725,7 +723,6 @@ class EndToEndEquivariantRegressor(_EndToEndMixin, NeuralNetRegressor):
         absent points, as in ``fit``): the mean over the target columns of each column's R²
         on its finite rows, which is scikit-learn's ``r2_score`` when every target is finite."""
         from sklearn.metrics import r2_score
-
         from sklearn.utils.validation import _check_sample_weight
 
         y = np.asarray(self._as_float32(y, "y", PointLayout(self._layout().n_dims)), dtype=np.float64)

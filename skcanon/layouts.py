@@ -709,17 +709,26 @@ def _node_features(G, nodes, node_features):
     if isinstance(node_features, str) and node_features == "ones":
         return np.ones((len(nodes), 1))
     if callable(node_features):
-        return np.asarray([np.atleast_1d(node_features(G, v)) for v in nodes],
-                          dtype=np.float64).reshape(len(nodes), -1)
+        return _numeric_rows([np.atleast_1d(node_features(G, v)) for v in nodes], node_features)
     if isinstance(node_features, str):
         try:
-            return np.array([np.atleast_1d(G.nodes[v][node_features]) for v in nodes],
-                            dtype=np.float64).reshape(len(nodes), -1)
+            values = [np.atleast_1d(G.nodes[v][node_features]) for v in nodes]
         except KeyError:
             raise ValueError(f"node_features={node_features!r} is not 'degree', 'ones', None "
                              "or a node attribute present on every node.") from None
+        return _numeric_rows(values, node_features)
     raise TypeError("node_features must be 'degree', 'ones', None, a node attribute name or a "
                     f"callable (G, node) -> features; got {type(node_features).__name__}.")
+
+
+def _numeric_rows(values, node_features):
+    """Per-node feature vectors as a float64 ``(n_nodes, k)`` array; ragged or non-numeric
+    ones get an error that names ``node_features``."""
+    try:
+        return np.asarray(values, dtype=np.float64).reshape(len(values), -1)
+    except (TypeError, ValueError):
+        raise ValueError(f"node_features={node_features!r} must give every node numbers of the same "
+                         f"length; got values such as {values[:2]!r}.") from None
 
 
 def is_graph_list(X):

@@ -232,3 +232,13 @@ def test_graph_layout_checks_its_arguments_and_inputs():
         permute_graph_arrays(flat, [[0, 0, 1]], 3)
     with pytest.raises(ValueError, match="n_nodes=2"):
         permute_graph_arrays(flat, [[0, 1]], 2)
+
+
+def test_node_features_that_are_not_numbers_name_node_features():
+    """Ragged or text node attributes failed with numpy's own conversion errors."""
+    G = nx.path_graph(3)
+    nx.set_node_attributes(G, {0: "C", 1: "N", 2: "O"}, "element")
+    with pytest.raises(ValueError, match="node_features='element' must give every node numbers"):
+        GraphLayout(node_features="element").encode([G])
+    with pytest.raises(ValueError, match="must give every node numbers of the same length"):
+        GraphLayout(node_features=lambda g, v: [1.0] * (v + 1)).encode([G])
