@@ -332,14 +332,14 @@ def _graph_quotient_distance(X, Y, g_obj, layout, dist):
 
 
 def _pairs(X, n_pairs, random_state, X_other, layout):
+    """``(A, B, PA, PB)``: paired samples in the caller's form (for the map) and as working
+    arrays (for the quotient distance)."""
     _check_count(n_pairs, "n_pairs")
     if getattr(layout, "categorical_fields", ()):
         raise ValueError(
             f"orbit metrics measure distances between samples, and the categorical field(s) "
             f"{[f.name for f in layout.categorical_fields]} of layout {layout!r} have none. Fix: pass "
             "a layout (or data) with numeric scalar fields.")
-    """``(A, B, PA, PB)``: paired samples in the caller's form (for the map) and as working
-    arrays (for the quotient distance)."""
     _, P, to_caller = _samples(X, layout)
     if X_other is not None:
         _, P_other, to_other = _samples(X_other, layout)
