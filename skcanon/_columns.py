@@ -7,19 +7,29 @@ from __future__ import annotations
 import numpy as np
 
 from ._validation import frame_columns, is_dataframe
-from .layouts import PointLayout
+from .layouts import PointLayout, mixes_point_and_other_columns
 
 
 def named_point_layout(layout, X):
     """``layout`` (a plain ``PointLayout`` without ``columns``) reading the DataFrame ``X``
     by its column names (``x0..x3, y0..y3``, ``p0_x``...), or None: an array, another kind
-    of layout, or names that do not name this layout's components (read flat)."""
+    of layout, or names that do not fit it (read flat, in column order: an explicit layout
+    is the way to read, say, ``x0..x5`` as two 3-D points).
+
+    Raises ``ValueError`` when point columns are mixed with columns that name no point
+    (context columns, say): read in column order, those would silently become points."""
     if not (is_dataframe(X) and type(layout) is PointLayout and layout.columns is None):
         return None
+    columns = frame_columns(X)
     try:
-        return PointLayout(layout.n_dims, layout.fields, columns=frame_columns(X))
-    except ValueError:
-        return None
+        return PointLayout(layout.n_dims, layout.fields, columns=columns)
+    except ValueError as exc:
+        if not mixes_point_and_other_columns(columns):
+            return None
+        raise ValueError(
+            f"X mixes columns that name point coordinates with others, so layout {layout!r} cannot "
+            f"read them by name, and read in column order the others would become points: {exc} To "
+            "read the columns in their order, ignoring names, pass X.to_numpy().") from None
 
 
 def point_major_order(n_dims, y):

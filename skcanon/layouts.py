@@ -511,6 +511,14 @@ def _plain(v):
     return v.item() if isinstance(v, np.generic) else v
 
 
+def mixes_point_and_other_columns(columns):
+    """True when some column names a point's axis (``p0_x``, ``x1``) and some other column
+    names no point component at all (``period``, ``label``)."""
+    parsed = [_parse_any_point_column(str(c)) for c in columns]
+    return (any(p is not None and p[1] in _AXIS_NAMES for p in parsed)
+            and any(p is None for p in parsed))
+
+
 def _parse_any_point_column(name):
     """``(point index, component)`` of a column name for any component, or None."""
     m = re.fullmatch(r"[A-Za-z]*_?(\d+)_([A-Za-z]\w*)", name)

@@ -88,3 +88,36 @@ def test_canonicalizing_the_slots_helps_a_classifier():
                              RandomForestClassifier(n_estimators=50, random_state=0))
         scores[method] = cross_val_score(pipe, d.data, d.target, cv=3).mean()
     assert scores["centroid+sort"] > scores["identity"] + 0.2, scores
+
+
+@pytest.mark.parametrize("library", ["pandas", "polars"])
+def test_an_explicit_point_layout_with_extra_columns_is_refused(library):
+    """With layout=PointLayout(2) (the data set's own layout) and two context columns, the
+    names no longer fitted and the columns were read in plain order: the context columns
+    became a point (translation error 5.6). Now refused, naming the extra columns."""
+    lib = pytest.importorskip(library)
+    from skcanon import CanonicalizerTransformer, InvariantProjector
+    from skcanon.datasets import make_player_positions
+
+    d = make_player_positions(n_samples=20, n_players=4, random_state=0, as_frame=True)
+    frame = d.data.drop(columns=["home"])
+    if library == "polars":
+        frame = lib.from_pandas(frame)
+    for est in (CanonicalizerTransformer(d.group, "centroid+sort", layout=d.layout),
+                InvariantProjector(d.group, layout=d.layout)):
+        with pytest.raises(ValueError, match="mixes columns that name point coordinates.*'period'"):
+            est.fit(frame)
+    # plain features that name no point axis are still read in column order
+    plain = d.data[d.point_columns].to_numpy()
+    import pandas as pd
+    named = pd.DataFrame(plain, columns=[f"f{i}" for i in range(plain.shape[1])])
+    np.testing.assert_array_equal(CanonicalizerTransformer(d.group, "centroid+sort", layout=d.layout).fit_transform(named),
+                                  CanonicalizerTransformer(d.group, "centroid+sort", layout=d.layout).fit_transform(plain))
+
+
+def test_make_player_positions_checks_formations():
+    from skcanon.datasets import make_player_positions
+
+    for bad in (5, [1, 2], ["4-4-2", "4-4-2"]):
+        with pytest.raises(ValueError, match="formations must be"):
+            make_player_positions(n_samples=4, formations=bad)

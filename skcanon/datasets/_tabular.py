@@ -123,8 +123,12 @@ def make_player_positions(n_samples=1000, n_players=5, noise=1.5, random_state=N
     if isinstance(formations, str) and formations == "all":
         names = list(PLAYER_FORMATIONS)
     else:
-        names = [formations] if isinstance(formations, str) else list(formations)
-        bad = [f for f in names if f not in PLAYER_FORMATIONS]
+        names = [formations] if isinstance(formations, str) else (
+            list(formations) if hasattr(formations, "__iter__") else None)
+        if names is None:
+            raise ValueError(f"formations must be 'all' or distinct names from {list(PLAYER_FORMATIONS)}, "
+                             f"got {formations!r}.")
+        bad = [f for f in names if not isinstance(f, str) or f not in PLAYER_FORMATIONS]
         if bad or not names or len(set(names)) != len(names):
             raise ValueError(f"formations must be 'all' or distinct names from {list(PLAYER_FORMATIONS)}, "
                              f"got {formations!r}.")
