@@ -51,9 +51,9 @@ print("slot columns:", d.point_columns[:4], "...", "  context columns:", d.conte
 # ``d.layout`` is ``PointLayout(2)``: the player columns, in the order given to the
 # ColumnTransformer, are ``x, y`` of player 0, then player 1, ... (point-major). Columns
 # named by player and coordinate can also be read by name, in any order, with
-# ``PointLayout.from_columns(d.point_columns, n_dims=2)``; a DataFrame whose columns name
-# points is read by name by default once that lands, making the ``layout`` argument
-# optional.
+# ``PointLayout.from_columns(d.point_columns, n_dims=2)``; a DataFrame whose columns all
+# name points is read by name by default (``layout`` may be left out), and one that mixes
+# them with other columns is refused rather than read in column order.
 
 
 def slots_pipeline(method):
