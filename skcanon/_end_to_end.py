@@ -23,7 +23,6 @@ on a CPU-only machine).
 
 from __future__ import annotations
 
-import contextlib
 import copy
 
 import numpy as np
@@ -498,21 +497,6 @@ class _EndToEndMixin(InterruptRaisingMixin):
             else:
                 self.__dict__[name] = value
 
-    @contextlib.contextmanager
-    def _data_attributes(self, **attributes):
-        """Store what ``fit`` found about the data before skorch trains, so that a snapshot
-        taken during training (a ``Checkpoint``'s pickle) is a usable model; the previous
-        values come back if training fails."""
-        previous = {name: self.__dict__[name] for name in attributes if name in self.__dict__}
-        self._keep_fitted(**attributes)
-        try:
-            yield
-        except BaseException:
-            for name in attributes:
-                self.__dict__.pop(name, None)
-            self.__dict__.update(previous)
-            raise
-
     def _feature_names_for_fit(self, X):
         """The column names of a DataFrame ``X`` (None for arrays), kept by ``fit`` as
         ``feature_names_in_``; a warm start checks them against the fitted ones."""
@@ -711,9 +695,11 @@ class EndToEndEquivariantRegressor(_EndToEndMixin, NeuralNetRegressor):
         self._set_module_shape(n_points=n_points, n_outputs=y.shape[1], scalar_stats=stats)
 
         def fit():
-            with self._data_attributes(n_features_in_=X.shape[1], feature_names_in_=names,
-                                       categories_=categories, target_order_=target_order):
-                NeuralNetRegressor.fit(self, X, y, **fit_params)
+            # stored before training, so that a snapshot taken during it (a Checkpoint's
+            # pickle) is a usable model; a failed fit puts everything back (_guarded_fit)
+            self._keep_fitted(n_features_in_=X.shape[1], feature_names_in_=names,
+                              categories_=categories, target_order_=target_order)
+            NeuralNetRegressor.fit(self, X, y, **fit_params)
             return self
 
         return self._guarded_fit(fit, before)
@@ -935,9 +921,10 @@ class EndToEndEquivariantClassifier(_EndToEndMixin, NeuralNetClassifier):
         def fit():
             self.__dict__[_CODES_IN_FIT] = np.arange(len(labels))
             try:
-                with self._data_attributes(labels_=labels, n_features_in_=X.shape[1],
-                                           feature_names_in_=names, categories_=categories):
-                    NeuralNetClassifier.fit(self, X, codes.astype(np.int64), **fit_params)
+                # stored before training: see the regressor's fit
+                self._keep_fitted(labels_=labels, n_features_in_=X.shape[1], feature_names_in_=names,
+                                  categories_=categories)
+                NeuralNetClassifier.fit(self, X, codes.astype(np.int64), **fit_params)
             finally:
                 del self.__dict__[_CODES_IN_FIT]
             return self

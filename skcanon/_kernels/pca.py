@@ -58,12 +58,6 @@ TIE_RTOL = 1e-7      # projections closer than this (relative) count as tied
 NOISE_RTOL = 1e-20   # spreads below this × the squared magnitude are rounding noise
 FLAT_EPS = 64        # ... and, in coarser dtypes, below (FLAT_EPS × the rounding unit)²
 
-
-def flat_rtol(eps):
-    """Relative squared spread under which a sample's points count as coincident: the
-    fixed ``NOISE_RTOL``, or the input dtype's rounding noise where that is larger (in
-    float32 a spread of a few units in the last place is rounding, not shape)."""
-    return max(NOISE_RTOL, (FLAT_EPS * float(eps)) ** 2)
 #: every tie tolerance is at least this many rounding units of the input dtype (float32:
 #: 1.2e-3 relative; float64: 2e-12, below the fixed thresholds above) ...
 TIE_EPS = 1e4
@@ -76,6 +70,13 @@ FEATURE_EPS = 100.0
 GAP_NOISE = 4000.0   # eigenvalue gaps (noise of the covariance relative to its trace)
 SIGN_NOISE = 100.0   # normalized third moments and centroid projections (× condition number)
 TIE_NOISE = 100.0    # projections and canonical coordinates (× condition number)
+
+
+def flat_rtol(eps):
+    """Relative squared spread under which a sample's points count as coincident: the
+    fixed ``NOISE_RTOL``, or the input dtype's rounding noise where that is larger (in
+    float32 a spread of a few units in the last place is rounding, not shape)."""
+    return max(NOISE_RTOL, (FLAT_EPS * float(eps)) ** 2)
 
 
 def noise_levels(eps, lam, noise=0.0):

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import torch
 
+from .._kernels.pca import FLAT_EPS
+
 __all__ = ["FrameNetwork"]
 
 
@@ -88,17 +90,14 @@ class FrameNetwork(torch.nn.Module):
         return self.soft_canonicalize(x)
 
 
-#: spreads within this many rounding units of the coordinates' size are no spread
-COINCIDENT_EPS = 64
-
-
 def coincident_floor(f):
     """Per sample, the squared spread under which the points of ``f`` (``(n, m, k)``
     coordinates as given, absent points zero) coincide up to rounding: centring equal
     points leaves last-bit noise, which normalizing to unit spread would blow up into
-    axis-aligned "shape". ``(COINCIDENT_EPS · eps · largest |coordinate|)²``."""
+    axis-aligned "shape". ``(FLAT_EPS · eps · largest |coordinate|)²``, the rounding count
+    the heuristics' :func:`~skcanon._kernels.pca.flat_rtol` uses."""
     eps = torch.finfo(f.dtype).eps
-    return (COINCIDENT_EPS * eps * f.detach().abs().amax(dim=(1, 2))) ** 2
+    return (FLAT_EPS * eps * f.detach().abs().amax(dim=(1, 2))) ** 2
 
 
 def safe_sqrt(v):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import clone
 
-from ._base import Projection
+from ._base import Projection, exact_orthogonal_action
 
 
 class Canonical(Projection):
@@ -98,7 +98,4 @@ class Canonical(Projection):
     def lossless(self):
         # interpolated image rotations (C8, SO(2), quarter turns of non-square images) cut
         # corners and smooth edges: the canonical form loses pixels there
-        if getattr(self.layout, "kind", None) == "image":
-            exact = getattr(self.group, "exact_on_image_shape", None)
-            return bool(exact(self.sample_shape_)) if exact is not None else False
-        return True
+        return exact_orthogonal_action(self.group, self.layout, self.sample_shape_)

@@ -20,8 +20,8 @@ MAX_MINORS = 20000
 
 def _vectors(P, layout, geom, lazy_centre=False):
     """Stack every geometric field as vectors ``(n, m·k, d)``; positions are centred on
-    the first position field's centroid when ``geom`` has translations. Returns ``(V, centre, labels, scalars,
-    names)``.
+    the first position field's centroid when ``geom`` has translations. Returns ``(V,
+    centre, labels, scalars, names)``.
 
     With ``lazy_centre`` and a single geometric field, ``V`` is a view of ``P`` and
     ``centre`` is True when its positions still have to be centred (the Gram kernel does
