@@ -79,12 +79,21 @@ def flat_rtol(eps):
     return max(NOISE_RTOL, (FLAT_EPS * float(eps)) ** 2)
 
 
-def noise_levels(eps, lam, noise=0.0):
+def offset_reach(norm_c, trace):
+    """How many times larger the input's rounding noise is than the shape's own, for groups
+    that keep the origin: the distance of the centroid over the shape's size, at least 1.
+    A shape far from the origin carries the rounding of its distance, so its statistics
+    are that much noisier (invariant under those groups: they keep ``|c|``)."""
+    return np.maximum(1.0, np.sqrt(norm_c / np.maximum(trace, 1e-300)))
+
+
+def noise_levels(eps, lam, noise=0.0, reach=1.0):
     """Per-sample tie tolerances from the input's rounding (see the module notes).
 
     The tolerances depend only on the dtype's rounding unit and on the sample's shape
-    (eigenvalue ratios), never on its pose or size, so a decision that is clear in one
-    pose is clear in every pose.
+    (eigenvalue ratios) and, for groups that keep the origin, its distance from it relative
+    to its size (:func:`offset_reach`): never on its pose or size, so a decision that is
+    clear in one pose is clear in every pose.
 
     Parameters
     ----------
@@ -94,6 +103,9 @@ def noise_levels(eps, lam, noise=0.0):
         Covariance eigenvalues, descending.
     noise : float or ndarray (n,)
         Absolute eigenvalue noise floor added to the gap tolerance.
+    reach : float or ndarray (n,)
+        :func:`offset_reach`: the noise terms (``GAP_NOISE``, ``SIGN_NOISE``,
+        ``TIE_NOISE``) grow with it.
 
     Returns
     -------
@@ -109,10 +121,10 @@ def noise_levels(eps, lam, noise=0.0):
     scale = np.maximum(lam, 0.0).sum(axis=1)
     base = TIE_EPS * eps
     diff = lam[:, :-1] - lam[:, 1:]
-    gaps = diff <= (max(EIG_RTOL, base, GAP_NOISE * eps) * scale + noise)[:, None]
+    gaps = diff <= (np.maximum(max(EIG_RTOL, base), GAP_NOISE * eps * reach) * scale + noise)[:, None]
     gap = np.where(gaps, np.inf, diff).min(axis=1, initial=np.inf)
     gap = np.where(np.isfinite(gap), gap, scale)
-    amp = 1.0 + scale / np.maximum(gap, 1e-300)             # condition number of the axes
+    amp = (1.0 + scale / np.maximum(gap, 1e-300)) * reach   # condition number of the axes
     # capped, so that a sample with hardly any spread still takes the tie rules
     sign_rtol = np.minimum(np.maximum(max(SIGN_RTOL, SIGN_EPS * eps), SIGN_NOISE * eps * amp), 1e-2)
     tie_rtol = np.minimum(np.maximum(max(TIE_RTOL, base), TIE_NOISE * eps * amp), 1e-2)
@@ -181,9 +193,12 @@ def pca_frames(Y, w, special, resolve_ties=True, offset=None, magnitude=None, at
     scale = np.maximum(lam.sum(axis=1), 0.0)
     noise = flat_rtol(eps) * (magnitude if magnitude is not None else scale) + 1e-300
     flat = scale <= noise
+    reach = 1.0
     if offset is not None:  # a point cloud away from the origin still has a direction
-        flat &= np.einsum("nd,nd->n", offset, offset) <= noise
-    gaps, sign_rtol, tie_rtol = noise_levels(eps, lam, noise)
+        norm_c = np.einsum("nd,nd->n", offset, offset)
+        flat &= norm_c <= noise
+        reach = offset_reach(norm_c, scale)
+    gaps, sign_rtol, tie_rtol = noise_levels(eps, lam, noise, reach)
 
     m3, decided = _sign_statistic(Y, w, E, lam, safe_W, offset, noise, sign_rtol)
     negative = np.where(decided, m3 < 0, _extreme_point_sign(np.einsum("nmd,nde->nme", Y, E), w, tie_rtol) < 0)
@@ -452,7 +467,12 @@ def _smallest_canonical_frame(Y, w, E, lam, gaps, special, offset=None, noise=0.
             if V is not None:
                 blocks += [(V @ F).reshape(len(Yp), -1), S]
                 tols_ += [v_tol, s_tol]
-            key = (_set_features(blocks), _point_key(blocks, tols_))
+            features = _set_features(blocks)
+            if offset is not None:
+                # then the shape on its own scale: next to a large offset, a small shape's
+                # differences fall below the tolerance (turns of a small cube all tie)
+                features = np.concatenate([features, _set_features([Y[present] @ F])])
+            key = (features, _point_key(blocks, tols_))
             if best_key is None or _key_less(key[0], best_key[0], ftol) or (
                     not _key_less(best_key[0], key[0], ftol) and _key_less(key[1], best_key[1])):
                 best, best_key = F, key
@@ -566,14 +586,16 @@ def fast_pca(Y, special, centre, eps=None, kernels="auto", out=None):
 FAST_TRACE_RANGE = {np.dtype(np.float32): (1e-18, 1e22), np.dtype(np.float64): (1e-180, 1e180)}
 
 
-def _noise_columns(eps, lam):
+def _noise_columns(eps, lam, reach=1.0):
     """:func:`noise_levels` (without a noise floor) for eigenvalues given as a list of
-    ``(n,)`` columns: whether any neighbours count as repeated, the sign tolerance, and the
-    neighbour gaps (numpy is slow on the short trailing axis of an ``(n, d)`` array)."""
+    ``(n,)`` columns: whether any neighbours count as repeated, the sign tolerance, the
+    neighbour gaps and the relative gap threshold (numpy is slow on the short trailing
+    axis of an ``(n, d)`` array)."""
     scale = np.maximum(lam[0], 0.0)
     for v in lam[1:]:
         scale = scale + np.maximum(v, 0.0)
-    threshold = max(EIG_RTOL, TIE_EPS * eps, GAP_NOISE * eps) * scale
+    rel = np.maximum(max(EIG_RTOL, TIE_EPS * eps), GAP_NOISE * eps * reach)
+    threshold = rel * scale
     diffs = [lam[k] - lam[k + 1] for k in range(len(lam) - 1)]
     repeated = np.zeros(scale.shape, bool)
     gap = np.full(scale.shape, np.inf)
@@ -582,9 +604,9 @@ def _noise_columns(eps, lam):
         repeated |= tie
         gap = np.minimum(gap, np.where(tie, np.inf, diff))
     gap = np.where(np.isfinite(gap), gap, scale)
-    amp = 1.0 + scale / np.maximum(gap, 1e-300)
+    amp = (1.0 + scale / np.maximum(gap, 1e-300)) * reach
     sign_rtol = np.minimum(np.maximum(max(SIGN_RTOL, SIGN_EPS * eps), SIGN_NOISE * eps * amp), 1e-2)
-    return repeated, sign_rtol, diffs
+    return repeated, sign_rtol, diffs, rel
 
 
 #: relative margin over the "repeated eigenvalues" threshold under which samples whose
@@ -634,7 +656,7 @@ def _fast_pca_passes(Y, special, centre, eps, kernels, out=None):
     ok &= (trace > low) & (trace < high / m)
     # the general path's tolerances for this sample (rounding of the input as given);
     # margins keep samples near a threshold on the general path
-    repeated, sign_rtol, diffs = _noise_columns(eps, lam)
+    repeated, sign_rtol, diffs, gap_thr = _noise_columns(eps, lam, 1.0 if centre else offset_reach(norm_c, trace))
     ok &= ~repeated
     if d > 1:  # and not close to repeated
         gap_rtol = diffs[0]
@@ -644,7 +666,7 @@ def _fast_pca_passes(Y, special, centre, eps, kernels, out=None):
         # float64 statistics (compiled passes) match the general path's eigenvalues to
         # about 1e-12: a thin margin suffices there, float32 ones need a factor 2
         margin = 2.0 if kernels is None else FAST_GAP_MARGIN_F64
-        ok &= gap_rtol > margin * max(EIG_RTOL, TIE_EPS * eps, GAP_NOISE * eps)
+        ok &= gap_rtol > margin * gap_thr
     sign_hi, sign_lo = sign_rtol * 1.01, sign_rtol * 0.99
     E = frame_array(axes, n, d)
     if kernels is not None:
@@ -913,7 +935,7 @@ def _fused3(Y, eps, special, centre, E, C, Z, status):
     n = Y.shape[0]
     m = Y.shape[1] // 3
     inv_m = 1.0 / m
-    thr = max(eig_rtol, tie_eps * eps, gap_noise * eps)
+    thr0 = max(eig_rtol, tie_eps * eps)
     sign_base = max(sign_rtol0, sign_eps * eps)
     # the sample's points, centred, in float64 coordinate by coordinate (contiguous
     # loops over points vectorize; the values are those of the separate passes)
@@ -978,13 +1000,16 @@ def _fused3(Y, eps, special, centre, E, C, Z, status):
         if not (trace > 0 and np.isfinite(trace) and gap > fast_gap * trace and np.isfinite(norm_c)
                 and trace > 1e-8 * (norm_c + trace) and trace > lo64 and trace < hi64 / m):
             continue
-        threshold = thr * trace
+        # offset_reach: groups that keep the origin read the rounding of its distance
+        reach = 1.0 if centre else max(1.0, np.sqrt(norm_c / max(trace, 1e-300)))
+        rel = max(thr0, gap_noise * eps * reach)
+        threshold = rel * trace
         tie1 = d1 <= threshold
         tie2 = d2 <= threshold
-        if tie1 or tie2 or not (gap / max(trace, 1e-300) > margin64 * thr):
+        if tie1 or tie2 or not (gap / max(trace, 1e-300) > margin64 * rel):
             continue
         open_gap = min(d1, d2)
-        amp = 1.0 + trace / max(open_gap, 1e-300)
+        amp = (1.0 + trace / max(open_gap, 1e-300)) * reach
         sign_rtol = min(max(sign_base, sign_noise * eps * amp), 1e-2)
         sign_hi, sign_lo = sign_rtol * 1.01, sign_rtol * 0.99
         err = 20 * eps64 * (1 + trace / max(gap, 1e-300))
@@ -1169,8 +1194,16 @@ def fast_moment_frames(weights, grid, special):
     size = np.maximum(np.maximum(lam, 0.0).sum(axis=1, keepdims=True) ** 1.5, 1e-300)
     # the margin keeps samples near the general path's thresholds on the general path
     decided = np.abs(m3) > 100 * SIGN_RTOL * size
-    orient_axes(E, decided & (m3 < 0), np.abs(m3) / size, special)
+    certainty = np.abs(m3) / size
+    _, flipped = orient_axes(E, decided & (m3 < 0), certainty, special)
     ok = reliable & decided.all(axis=1) & (W > 0)
+    if special:
+        # the determinant fix negated the less certain axis: where the two are tied up to
+        # rounding (a principal axis on a diagonal of a mirror-symmetric moment pattern),
+        # rounding would choose, so those images take the general rules
+        fixed = (flipped != (decided & (m3 < 0))).any(axis=1)
+        lo, hi = certainty.min(axis=1), certainty.max(axis=1)
+        ok &= ~fixed | (hi - lo > FAST_TIE_RTOL[np.dtype(np.float64)] * hi + 1e-12)
     return E, ok
 
 
