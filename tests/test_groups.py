@@ -472,3 +472,123 @@ def test_zero_dimensional_groups_are_unknown(name):
 
     with pytest.raises(ValueError, match="Unknown group"):
         get_group(name)
+
+
+# -- products refuse factors that do not commute ----------------------------------------------
+
+@pytest.mark.parametrize("spec, use", [
+    ("SO3xO3", "'O3'"), ("SE3xSE3", "'SE3'"), ("S_nxS_n", "'S_n'"), ("C4xD4", "'D4'"), ("D4xD4", "'D4'"),
+    ("SO2xC4", "'SO2'"), ("OxI", "'SO3'"), ("OxSO3xS_n", "'SO3xS_n'"), ("SE2xO2", "'E2'"), ("T3xT3", "'T3'"),
+    ("T3xSE3", "'SE3'"), ("scalingxscaling", "'scaling'"), ("Sim3xscalingxS_n", "'Sim3xS_n'"),
+    ("T3xSO3xS_nxscaling", "'SSim3xS_n'"), ("SO2xSO3", "factors that act in one dimension"),
+])
+def test_products_of_factors_that_do_not_commute_are_refused(spec, use):
+    """SO3xO3, SE3xSE3, S_nxS_n, C4xD4, D4xD4 were accepted with a wrong group law
+    (apply(g, apply(h, X)) != apply(compose(g, h), X)); SO2xSO3 failed only at fit."""
+    import re
+
+    with pytest.raises(ValueError, match=rf"group '{re.escape(spec)}' is refused: .*Use {re.escape(use)}"):
+        get_group(spec)
+    if use.startswith("'"):
+        get_group(use.strip("'"))  # the advice is a valid group
+
+
+def test_product_group_objects_refuse_factors_that_do_not_commute():
+    with pytest.raises(ValueError, match="'O3' already has every motion of 'SO3'"):
+        ProductGroup([OrthogonalGroup(3, special=True), OrthogonalGroup(3)])
+    with pytest.raises(ValueError, match="do not commute"):
+        ProductGroup([CyclicGroup(4), DihedralGroup(3)])
+    with pytest.raises(ValueError, match="2 and 3 dimensions"):
+        ProductGroup([OrthogonalGroup(2), PermutationGroup(), TranslationGroup(3)])
+
+
+@pytest.mark.parametrize("spec", ["SE3xS_n", "E3xS_n", "SO3xS_n", "O3xS_n", "T3xS_n", "scalingxS_n",
+                                  "SO3xscaling", "OxscalingxS_n", "Sim3xS_n", "D4xS_n", "tetrahedralxS_n",
+                                  "C2xC4", "SE3xS_nxscaling"])
+def test_products_of_commuting_factors_keep_the_group_law(spec):
+    group = get_group(spec)
+    layout = _layout_for(group)
+    X = _data(layout, 0)
+    g, h = group.sample(len(X), 1, n_points=X.shape[1]), group.sample(len(X), 2, n_points=X.shape[1])
+    np.testing.assert_allclose(group.apply(g, group.apply(h, X, layout), layout),
+                               group.apply(group.compose(g, h), X, layout), atol=1e-9)
+    np.testing.assert_allclose(group.apply(group.inverse(g), group.apply(g, X, layout), layout), X, atol=1e-9)
+
+
+# -- constructors check their arguments -------------------------------------------------------
+
+@pytest.mark.parametrize("make, error, match", [
+    (lambda: OrthogonalGroup(0), ValueError, "d must be a positive int"),
+    (lambda: OrthogonalGroup(2.7), TypeError, "d must be a positive int"),
+    (lambda: OrthogonalGroup(True), TypeError, "d must be a positive int"),
+    (lambda: EuclideanGroup(0), ValueError, "d must be a positive int"),
+    (lambda: TranslationGroup("3"), TypeError, "d must be a positive int"),
+    (lambda: OrthogonalGroup(3, special="no"), TypeError, "special must be a bool"),
+    (lambda: EuclideanGroup(3, translation_scale=-1), ValueError, "translation_scale must be"),
+    (lambda: ScalingGroup(max_factor=0), ValueError, "max_factor must be"),
+    (lambda: ScalingGroup(max_factor=-2), ValueError, "max_factor must be"),
+    (lambda: ScalingGroup(max_factor=float("nan")), ValueError, "max_factor must be"),
+    (lambda: CyclicGroup(True), ValueError, "n must be a positive int"),
+])
+def test_group_constructors_refuse_invalid_arguments(make, error, match):
+    """OrthogonalGroup(3, special="no") became SO3, OrthogonalGroup(2.7) O2; d=0, CyclicGroup(True)
+    were accepted; ScalingGroup(max_factor=0) sampled non-finite factors."""
+    with pytest.raises(error, match=match):
+        make()
+
+
+def test_group_constructors_accept_numpy_scalars():
+    from skcanon.groups import SimilarityGroup
+
+    assert OrthogonalGroup(np.int64(3), special=np.bool_(True)).name == "SO3"
+    assert DihedralGroup(np.int8(3)).order == 6 and ScalingGroup(1).max_factor == 1.0
+    assert np.all(np.isfinite(SimilarityGroup(2, max_factor=np.float32(3)).sample(4, 0)))
+    with pytest.raises(ValueError, match="max_factor"):
+        SimilarityGroup(2, max_factor=0)
+
+
+# -- names ------------------------------------------------------------------------------------
+
+def test_product_separator_is_case_insensitive_and_empty_factors_are_refused():
+    assert get_group("SE3XS_n") == get_group("SE3xS_n")
+    assert get_group("SO3XscalingXS_n").name == "SO3xscalingxS_n"
+    for bad in ["xSE3", "SE3xxS_n", "SE3x", "x", "SE3 × × S_n"]:
+        with pytest.raises(ValueError, match="empty factor"):
+            get_group(bad)
+
+
+def test_unknown_group_message_lists_every_name_family():
+    with pytest.raises(ValueError, match="Unknown group 'tetra'") as info:
+        get_group("tetra")
+    for family in ["'SO<d>'", "'O<d>'", "'SE<d>'", "'E<d>'", "'T<d>'", "'Sim<d>'", "'SSim<d>'", "'scaling'",
+                   "'S_n'", "'C<n>'", "'D<n>'", "'O'", "'I'", "'octahedral'", "'icosahedral'",
+                   "'tetrahedral'", "'SE3xS_n'"]:
+        assert family in str(info.value), family
+
+
+def test_similarity_times_scaling_says_the_factor_is_redundant():
+    """The message advised 'Sim3', which the caller had already written."""
+    with pytest.raises(ValueError, match="'Sim3' already has every motion of 'scaling'.*Use 'Sim3' instead"):
+        get_group("Sim3xscaling")
+
+
+def test_registered_names_containing_x_are_found(monkeypatch):
+    import skcanon.groups as groups
+
+    for attr in ("NAMED_GROUPS", "_REGISTERED_NAMES", "EXAMPLES"):  # registration stays in this test
+        value = getattr(groups, attr)
+        monkeypatch.setattr(groups, attr, type(value)(value))
+    groups.register_group("hexoctahedral", OctahedralGroup, example=False)
+    assert type(get_group("hexoctahedral")) is OctahedralGroup
+    assert type(get_group("Hexoctahedral")) is OctahedralGroup
+    product = get_group("hexoctahedralxS_n")
+    assert [type(f) for f in product.factors] == [OctahedralGroup, PermutationGroup]
+    with pytest.raises(ValueError, match="'hexoctahedral'"):
+        get_group("hexa")
+
+
+def test_translations_times_scalings_names_what_the_suggested_group_adds():
+    """No supported group has only translations and scalings: the advice names Sim3 as the
+    smallest group containing them and says it also rotates, rather than "use Sim3"."""
+    with pytest.raises(ValueError, match=r"smallest that contains them is 'Sim3', which also rotates or reflects"):
+        get_group("T3xscaling")

@@ -23,7 +23,7 @@ alias                       group
 ``"O"``, ``"octahedral"``   the 24 rotations of a cube :class:`OctahedralGroup`
 ``"I"``, ``"icosahedral"``  the 60 rotations of an icosahedron :class:`IcosahedralGroup`
 ``"tetrahedral"``           the 12 rotations of a tetrahedron :class:`TetrahedralGroup`
-``"SE3xS_n"``               :class:`ProductGroup` (``x`` or ``×`` separates factors)
+``"SE3xS_n"``               :class:`ProductGroup` (``x``, ``X`` or ``×`` separates factors)
 ==========================  ============================================================
 """
 
@@ -68,6 +68,8 @@ __all__ = [
 
 #: named groups without a dimension in their alias: lower-case name → factory
 NAMED_GROUPS = {}
+#: the names as registered (their spelling), for the "Unknown group" message
+_REGISTERED_NAMES = []
 #: one alias for each kind of group, in the order docs and tests go through them; generic
 #: property tests draw their groups from here, so a registered group is tested without edits
 EXAMPLES = ["SO2", "O2", "SO3", "O3", "SO4", "SE2", "E2", "SE3", "E3", "T2", "T3", "scaling", "S_n",
@@ -80,6 +82,8 @@ def register_group(names, factory, example=True):
     names = [names] if isinstance(names, str) else list(names)
     for name in names:
         NAMED_GROUPS[name.lower()] = factory
+        if name not in _REGISTERED_NAMES:
+            _REGISTERED_NAMES.append(name)
     if example and names[0] not in EXAMPLES:
         EXAMPLES.append(names[0])
 
@@ -129,6 +133,44 @@ def _merge_similarity(groups):
     return groups
 
 
+#: what joins the factors of a product ("SE3xS_n", "SE3XS_n", "SE3×S_n", "SE3*S_n", "SE3 x S_n")
+_SEPARATOR = re.compile(r"\s*[x×*]\s*", re.IGNORECASE)
+
+
+def _parse_product(spec):
+    """The groups named by ``spec``, one per factor, or None. A whole name is looked up first
+    and every way of splitting at a separator is tried, so a registered name containing an
+    ``x`` ("hexoctahedral", "hexoctahedralxS_n") is found."""
+    whole = _parse_single(spec)
+    if whole is not None:
+        return [whole]
+    for m in _SEPARATOR.finditer(spec):
+        left, right = spec[: m.start()], spec[m.end():]
+        if not left.strip() or not right.strip():
+            continue
+        first = _parse_single(left)
+        rest = _parse_product(right) if first is not None else None
+        if rest is not None:
+            return [first] + rest
+    return None
+
+
+def _unknown_group(spec):
+    # a separator at either end or twice in a row leaves an empty factor ("xSE3", "SE3xxS_n")
+    if re.search(r"^\s*[x×*]|[x×*]\s*$|[x×*]\s*[x×*]", spec, re.IGNORECASE):
+        return ValueError(
+            f"Unknown group {spec!r}: it has an empty factor (a separator 'x' at the start, at the end "
+            "or twice in a row); join the factors of a product with one 'x', e.g. 'SE3xS_n'."
+        )
+    named = ", ".join(repr(n) for n in _REGISTERED_NAMES)
+    return ValueError(
+        f"Unknown group {spec!r}. Use 'SO<d>' or 'O<d>' (rotations, with reflections), 'SE<d>' or 'E<d>' "
+        "(rigid motions), 'T<d>' (translations), 'SSim<d>' or 'Sim<d>' (similarities), 'scaling', 'S_n' "
+        f"(permutations), 'C<n>' or 'D<n>' (cyclic, dihedral), {named}, where <d> and <n> are positive "
+        "integers (e.g. 'SO3', 'C8'), or a product of these joined by 'x', e.g. 'SE3xS_n'."
+    )
+
+
 def get_group(spec):
     """Return the :class:`Group` named by ``spec`` (a Group passes through).
 
@@ -142,12 +184,8 @@ def get_group(spec):
         return spec
     if not isinstance(spec, str):
         raise TypeError(f"group must be a string alias or a Group object, got {type(spec).__name__}.")
-    tokens = [t for t in re.split(r"\s*[x×*]\s*(?=[A-Za-z])", spec.strip()) if t]
-    groups = [_parse_single(t) for t in tokens]
+    groups = _parse_product(spec.strip())
+    if groups is None:
+        raise _unknown_group(spec)
     groups = _merge_similarity(groups)
-    if not tokens or any(g is None for g in groups):
-        raise ValueError(
-            f"Unknown group {spec!r}. Use an alias such as 'SO2', 'O3', 'SE3', 'E2', 'T3', "
-            "'scaling', 'S_n', 'C8', 'D4', or a product such as 'SE3xS_n'."
-        )
     return groups[0] if len(groups) == 1 else ProductGroup(groups)

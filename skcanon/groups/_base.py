@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from numbers import Integral, Real
+
 import numpy as np
 from sklearn.utils import check_random_state
 
@@ -270,6 +272,34 @@ def translate_positions(t, P, layout):
     for sl in layout.slices("position"):
         out[..., sl] = P[..., sl] + t[:, None, :]
     return out
+
+
+def check_dimension(d, cls):
+    """``d`` as a positive int; a float, bool or string would be truncated or misread silently
+    (``OrthogonalGroup(2.7)`` became O2)."""
+    if isinstance(d, (bool, np.bool_)) or not isinstance(d, (Integral, np.integer)):
+        raise TypeError(f"{cls}: d must be a positive int (the dimension), got {type(d).__name__} {d!r}.")
+    if d < 1:
+        raise ValueError(f"{cls}: d must be a positive int (the dimension), got {d!r}.")
+    return int(d)
+
+
+def check_flag(value, name, cls):
+    """A yes/no option: a truthy string such as ``"no"`` must not pass for True."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{cls}: {name} must be a bool, got {type(value).__name__} {value!r}.")
+    return bool(value)
+
+
+def check_real(value, name, cls, minimum, what):
+    """A finite real number ``>= minimum``; ``what`` says what it controls."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (Real, np.integer, np.floating)):
+        raise TypeError(f"{cls}: {name} must be a real number ({what}), "
+                        f"got {type(value).__name__} {value!r}.")
+    value = float(value)
+    if not (np.isfinite(value) and value >= minimum):
+        raise ValueError(f"{cls}: {name} must be a finite number >= {minimum:g} ({what}), got {value!r}.")
+    return value
 
 
 def require_points_dims(group, layout, d):

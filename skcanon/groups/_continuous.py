@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import Group, _transpose, float_copy, require_points_dims, rng, rotate_fields, translate_positions
+from ._base import (
+    Group,
+    _transpose,
+    check_dimension,
+    check_flag,
+    check_real,
+    float_copy,
+    require_points_dims,
+    rng,
+    rotate_fields,
+    translate_positions,
+)
 
 
 def haar_orthogonal(n, d, random_state=None, special=False, *, like=None):
@@ -54,8 +65,8 @@ class OrthogonalGroup(Group):
     rotates = True
 
     def __init__(self, d, special=False):
-        self.d = int(d)
-        self.special = bool(special)
+        self.d = check_dimension(d, "OrthogonalGroup")
+        self.special = check_flag(special, "special", "OrthogonalGroup")
         self.name = f"{'SO' if special else 'O'}{self.d}"
         self.exact_on_images = False
 
@@ -122,8 +133,8 @@ class TranslationGroup(Group):
     layout_kinds = frozenset({"points"})
 
     def __init__(self, d, scale=1.0):
-        self.d = int(d)
-        self.scale = float(scale)
+        self.d = check_dimension(d, "TranslationGroup")
+        self.scale = check_real(scale, "scale", "TranslationGroup", 0.0, "std of sampled translations")
         self.name = f"T{self.d}"
 
     def sample(self, n, random_state=None, n_points=None):
@@ -229,9 +240,10 @@ class EuclideanGroup(_HomogeneousMotions):
     """
 
     def __init__(self, d, special=False, translation_scale=1.0):
-        self.d = int(d)
-        self.special = bool(special)
-        self.translation_scale = float(translation_scale)
+        self.d = check_dimension(d, "EuclideanGroup")
+        self.special = check_flag(special, "special", "EuclideanGroup")
+        self.translation_scale = check_real(translation_scale, "translation_scale", "EuclideanGroup", 0.0,
+                                            "std of sampled translations")
         self.name = f"{'SE' if special else 'E'}{self.d}"
 
     def sample(self, n, random_state=None, n_points=None):
@@ -250,15 +262,22 @@ class EuclideanGroup(_HomogeneousMotions):
 class ScalingGroup(Group):
     """Positive scalings about the origin. Elements are ``(n,)`` positive factors.
 
-    Positions and vectors are multiplied by the factor; scalars stay. Sampled factors
-    are log-uniform in ``[1/max_factor, max_factor]``.
+    Positions and vectors are multiplied by the factor; scalars stay.
+
+    Parameters
+    ----------
+    max_factor : float, default=2.0
+        Sampled factors are log-uniform in ``[1/max_factor, max_factor]`` (at least 1).
     """
 
     rescales = True
     layout_kinds = frozenset({"points"})
 
     def __init__(self, max_factor=2.0):
-        self.max_factor = float(max_factor)
+        # factors are drawn log-uniform in [1/max_factor, max_factor]: below 1 the interval
+        # is reversed, at 0 or below its logarithm is not finite
+        self.max_factor = check_real(max_factor, "max_factor", "ScalingGroup", 1.0,
+                                     "sampled factors are log-uniform in [1/max_factor, max_factor]")
         self.name = "scaling"
 
     def sample(self, n, random_state=None, n_points=None):
@@ -307,16 +326,18 @@ class SimilarityGroup(_HomogeneousMotions):
     translation_scale : float, default=1.0
         Standard deviation of sampled translations.
     max_factor : float, default=2.0
-        Sampled scale factors are log-uniform in ``[1/max_factor, max_factor]``.
+        Sampled scale factors are log-uniform in ``[1/max_factor, max_factor]`` (at least 1).
     """
 
     rescales = True
 
     def __init__(self, d, special=False, translation_scale=1.0, max_factor=2.0):
-        self.d = int(d)
-        self.special = bool(special)
-        self.translation_scale = float(translation_scale)
-        self.max_factor = float(max_factor)
+        self.d = check_dimension(d, "SimilarityGroup")
+        self.special = check_flag(special, "special", "SimilarityGroup")
+        self.translation_scale = check_real(translation_scale, "translation_scale", "SimilarityGroup", 0.0,
+                                            "std of sampled translations")
+        self.max_factor = check_real(max_factor, "max_factor", "SimilarityGroup", 1.0,
+                                     "sampled factors are log-uniform in [1/max_factor, max_factor]")
         self.name = f"{'SSim' if special else 'Sim'}{self.d}"
 
     def scales(self, g):

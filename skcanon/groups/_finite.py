@@ -77,8 +77,9 @@ class _PlanarFiniteGroup(Group):
     rotates = True
 
     def __init__(self, n):
-        if not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"group order n must be a positive int, got {n!r}.")
+        # bool is an int subclass: CyclicGroup(True) used to become C1
+        if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"{type(self).__name__}: group order n must be a positive int, got {n!r}.")
         self.n = int(n)
         self.name = f"{self._prefix}{self.n}"
         self.exact_on_images = 4 % self.n == 0
