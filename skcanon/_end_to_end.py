@@ -40,7 +40,7 @@ from sklearn.utils.validation import _check_feature_names, _get_feature_names  #
 from torch import nn  # noqa: E402
 
 from ._columns import in_caller_order, named_point_layout, point_major_order  # noqa: E402
-from ._end_to_end_images import ImageInvariantModule  # noqa: E402
+from ._end_to_end_images import ImageInvariantModule, module_positive_int  # noqa: E402
 from ._threads import limited_threads  # noqa: E402
 from ._validation import _coerce_full, check_device, tensor_to_numpy  # noqa: E402
 from .groups import get_group, haar_orthogonal  # noqa: E402
@@ -49,7 +49,7 @@ from .nn._factory import build_frame_network  # noqa: E402
 from .nn._message_passing import MessagePassingBackbone  # noqa: E402
 from .nn._points import handles_rigid_motions, move_back, present_mask, scalar_statistics  # noqa: E402
 from .nn._symmetrize import FrameDistribution, check_noise_scale  # noqa: E402
-from .nn._torch import InterruptRaisingMixin, seed_from, seeded, set_precision  # noqa: E402
+from .nn._torch import InterruptRaisingMixin, seed_from, seeded, set_precision, unseeded  # noqa: E402
 
 __all__ = ["EquivariantModule", "InvariantModule", "MaskedMSELoss", "EndToEndEquivariantRegressor",
            "EndToEndEquivariantClassifier"]
@@ -57,12 +57,6 @@ __all__ = ["EquivariantModule", "InvariantModule", "MaskedMSELoss", "EndToEndEqu
 FRAMES = ("learned", "anchored", "identity", "augment", "symmetrize")
 BACKBONES = ("mlp", "message_passing")
 TARGET_KINDS = ("position", "vector")
-
-
-def _positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"module__{name} must be a positive int; got {value!r}.")
-    return int(value)
 
 
 def _refuse_sample_weight(estimator, fit_params):
@@ -75,12 +69,17 @@ def _refuse_sample_weight(estimator, fit_params):
 
 
 def _check_skorch_device(device):
-    """skorch's ``device`` checked before any work (``None`` keeps tensors where they are)."""
+    """skorch's ``device`` checked before any work (``None`` keeps tensors where they are): a
+    device this machine lacks is a ValueError here, not torch's error from inside skorch."""
     if device is None:
         return
-    if check_device(device) == "auto":
+    device = check_device(device)
+    if device == "auto":
         raise ValueError("device='auto' is not supported by the end-to-end estimators (skorch places the "
                          "module itself); pass 'cpu', 'cuda' or 'cuda:N'.")
+    from ._validation import check_device_available
+
+    check_device_available(device, auto=False)
 
 
 class EquivariantModule(nn.Module):
@@ -172,10 +171,10 @@ class EquivariantModule(nn.Module):
             raise ValueError(f"y must have n_target_points * {n_dims} columns; got {n_outputs}.")
         self.n_points, self.n_dims, self.n_outputs = n_points, n_dims, n_outputs
         self.frame, self.backbone_kind = frame, backbone
-        hidden = _positive_int(hidden, "hidden")
-        backbone_hidden = _positive_int(backbone_hidden, "backbone_hidden")
-        self.n_samples = _positive_int(n_samples, "n_samples")
-        self.n_samples_predict = _positive_int(n_samples_predict, "n_samples_predict")
+        hidden = module_positive_int(hidden, "hidden")
+        backbone_hidden = module_positive_int(backbone_hidden, "backbone_hidden")
+        self.n_samples = module_positive_int(n_samples, "n_samples")
+        self.n_samples_predict = module_positive_int(n_samples_predict, "n_samples_predict")
         noise_scale = check_noise_scale(noise_scale)
         if backbone == "mlp" and backbone_layers not in (None, 2):
             raise ValueError(f"module__backbone_layers applies to backbone='message_passing' (the 'mlp' "
@@ -199,8 +198,8 @@ class EquivariantModule(nn.Module):
                                           nn.Linear(backbone_hidden, backbone_hidden), nn.SiLU(),
                                           nn.Linear(backbone_hidden, n_outputs))
         else:
-            n_layers = 3 if backbone_layers is None else _positive_int(backbone_layers, "backbone_layers")
-            self.backbone = MessagePassingBackbone(self.layout, n_dims, _positive_int(backbone_hidden,
+            n_layers = 3 if backbone_layers is None else module_positive_int(backbone_layers, "backbone_layers")
+            self.backbone = MessagePassingBackbone(self.layout, n_dims, module_positive_int(backbone_hidden,
                                                                                       "backbone_hidden"),
                                                    n_layers)
         if type(self)._SEED_AFTER_BACKBONE:
@@ -294,7 +293,7 @@ class InvariantModule(EquivariantModule):
     def __init__(self, group="SE3", n_dims=3, n_points=1, n_classes=2, hidden=64, backbone_hidden=128,
                  layout=None, backbone="mlp", backbone_layers=None, frame="learned", n_samples=1,
                  n_samples_predict=16, noise_scale=0.2, scalar_stats=None):
-        n_classes = _positive_int(n_classes, "n_classes")
+        n_classes = module_positive_int(n_classes, "n_classes")
         # the parent builds frame network and backbone; outputs are re-sized below
         super().__init__(group=group, n_dims=n_dims, n_points=n_points, n_outputs=n_dims, hidden=hidden,
                          backbone_hidden=backbone_hidden, layout=layout, backbone="mlp",
@@ -304,13 +303,13 @@ class InvariantModule(EquivariantModule):
         if backbone not in BACKBONES:
             raise ValueError(f"module__backbone must be one of {BACKBONES}; got {backbone!r}.")
         self.n_classes, self.n_outputs, self.backbone_kind = n_classes, n_classes, backbone
-        H = _positive_int(backbone_hidden, "backbone_hidden")
+        H = module_positive_int(backbone_hidden, "backbone_hidden")
         if backbone == "mlp":
             self.backbone = nn.Sequential(nn.Linear(n_points * self.layout.width, H), nn.SiLU(),
                                           nn.Linear(H, H), nn.SiLU(), nn.Linear(H, n_classes))
             self.pool_head = None
         else:
-            n_layers = 3 if backbone_layers is None else _positive_int(backbone_layers, "backbone_layers")
+            n_layers = 3 if backbone_layers is None else module_positive_int(backbone_layers, "backbone_layers")
             self.backbone = MessagePassingBackbone(self.layout, H, H, n_layers)
             self.pool_head = nn.Sequential(nn.SiLU(), nn.Linear(H, n_classes))
         self._draw_seed()
@@ -556,7 +555,8 @@ class _EndToEndMixin(InterruptRaisingMixin):
         try:
             with limited_threads(getattr(self, "n_jobs", None)):
                 if random_state is None:
-                    return fit()
+                    with unseeded():
+                        return fit()
                 with seeded(seed_from(random_state)):
                     return fit()
         except BaseException:
@@ -598,6 +598,21 @@ class EndToEndEquivariantRegressor(_EndToEndMixin, NeuralNetRegressor):
 
     Parameters
     ----------
+    max_epochs : int, default=50
+        skorch's, with this estimator's default.
+    lr : float, default=1e-3
+        Learning rate of the optimizer (Adam by default).
+    batch_size : int, default=64
+        Mini-batch size.
+    train_split : callable or None, default=None
+        skorch's validation split. ``None`` (this estimator's default): every sample
+        trains and there is no validation split, so callbacks that score it
+        (``EpochScoring(..., on_train=False)``, early stopping on ``valid_loss``) record
+        nothing; pass ``train_split=skorch.dataset.ValidSplit(5)`` for them.
+    criterion : torch loss class, default=None
+        ``None``: ``MaskedMSELoss`` (mean squared error over the finite target points).
+    verbose : int, default=0
+        skorch's progress printing (off by default).
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialization, mini-batch order and augmentation inside ``fit`` (the
         caller's torch generator is left as it was); ``None`` uses torch's global generator.
@@ -764,6 +779,21 @@ class EndToEndEquivariantClassifier(_EndToEndMixin, NeuralNetClassifier):
 
     Parameters
     ----------
+    max_epochs : int, default=50
+        skorch's, with this estimator's default.
+    lr : float, default=1e-3
+        Learning rate of the optimizer (Adam by default).
+    batch_size : int, default=64
+        Mini-batch size.
+    train_split : callable or None, default=None
+        skorch's validation split. ``None`` (this estimator's default): every sample
+        trains and there is no validation split, so callbacks that score it
+        (``EpochScoring(..., on_train=False)``, early stopping on ``valid_loss``) record
+        nothing; pass ``train_split=skorch.dataset.ValidSplit(5)`` for them.
+    criterion : torch loss class, default=None
+        ``None``: ``torch.nn.CrossEntropyLoss``.
+    verbose : int, default=0
+        skorch's progress printing (off by default).
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialization, mini-batch order and augmentation inside ``fit`` (the
         caller's torch generator is left as it was); ``None`` uses torch's global generator.

@@ -34,7 +34,9 @@ __all__ = ["ImageInvariantModule", "IMAGE_FRAMES"]
 IMAGE_FRAMES = ("learned", "anchored", "identity", "augment")
 
 
-def _positive_int(value, name):
+def module_positive_int(value, name):
+    """``value`` as an int, or a ValueError naming ``module__<name>`` (shared by both
+    end-to-end modules)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"module__{name} must be a positive int; got {value!r}.")
     return int(value)
@@ -91,21 +93,21 @@ class ImageInvariantModule(nn.Module):
                              "module__layout=ImageLayout((C, H, W))).")
         if len(tuple(image_shape)) != 3:
             raise ValueError(f"module__image_shape must be (C, H, W); got {image_shape!r}.")
-        self.image_shape = tuple(_positive_int(s, "image_shape entries") for s in image_shape)
-        self.n_classes = _positive_int(n_classes, "n_classes")
+        self.image_shape = tuple(module_positive_int(s, "image_shape entries") for s in image_shape)
+        self.n_classes = module_positive_int(n_classes, "n_classes")
         if frame not in IMAGE_FRAMES:
             raise ValueError(f"module__frame must be one of {IMAGE_FRAMES} for images; got {frame!r}.")
         self.frame = frame
         self.frame_net = None
         if frame == "learned":
             self.frame_net = build_image_network(self.group, ImageLayout(self.image_shape),
-                                                 _positive_int(hidden, "hidden"))
+                                                 module_positive_int(hidden, "hidden"))
         elif frame == "anchored":
             self.frame_net = AnchoredImageFrame(self.group, ImageLayout(self.image_shape),
-                                                _positive_int(hidden, "hidden"))
+                                                module_positive_int(hidden, "hidden"))
         if backbone == "cnn":
             self.backbone = ConvBackbone(self.image_shape, self.n_classes,
-                                         _positive_int(backbone_hidden, "backbone_hidden"))
+                                         module_positive_int(backbone_hidden, "backbone_hidden"))
         elif callable(backbone) and not isinstance(backbone, str):
             self.backbone = backbone(self.image_shape, self.n_classes)
             if not isinstance(self.backbone, nn.Module):

@@ -24,27 +24,72 @@ import threading
 __all__ = ["limited_threads", "n_threads_from"]
 
 _lock = threading.Lock()
-_active = 0          # blocks currently inside limited_threads (all Python threads together)
-_saved = None        # torch's thread count before the outermost block
-_controller = None   # threadpoolctl's view of the loaded BLAS/OpenMP libraries
+_blocks = {}         # token -> thread count of every block inside limited_threads (all threads), entry order
+_saved_torch = None  # torch's thread count before the first of those blocks
+_saved_shared = {}   # process-wide pools: filepath -> (controller, thread count before the first block)
+_local = threading.local()   # .depth: blocks the calling thread is inside
+_split = None        # (per-thread pools as a ThreadpoolController, process-wide pools' controllers)
 _controller_modules = -1
 
 
+def _per_thread(lib):
+    # OpenMP's limit (omp_set_num_threads) is an ICV of the calling thread, also for OpenBLAS
+    # built on OpenMP; OpenBLAS on pthreads, MKL and BLIS have one process-wide limit
+    return lib.internal_api == "openmp" or (lib.internal_api == "openblas"
+                                            and getattr(lib, "threading_layer", None) == "openmp")
+
+
 def _pools():
-    """A :class:`threadpoolctl.ThreadpoolController`, rebuilt when new modules were imported.
+    """The loaded BLAS/OpenMP libraries as ``(per_thread, shared)``: a
+    :class:`threadpoolctl.ThreadpoolController` of those whose limit belongs to the calling
+    thread and a list of the controllers of those with one process-wide limit; rebuilt when
+    new modules were imported. Call with ``_lock`` held.
 
     Finding the loaded libraries costs milliseconds (``threadpool_limits`` does it on every
     call); limiting a known set costs microseconds, which matters for ``transform`` on a
     few samples. Native libraries arrive with Python imports, so a change in the number
     of imported modules triggers a new search.
     """
-    global _controller, _controller_modules
+    global _split, _controller_modules
     from threadpoolctl import ThreadpoolController
 
     n_modules = len(sys.modules)
-    if _controller is None or n_modules != _controller_modules:
-        _controller, _controller_modules = ThreadpoolController(), n_modules
-    return _controller
+    if _split is None or n_modules != _controller_modules:
+        controller = ThreadpoolController()
+        own = [lib.filepath for lib in controller.lib_controllers if _per_thread(lib)]
+        shared = [lib for lib in controller.lib_controllers if lib.filepath not in own]
+        _split, _controller_modules = (controller.select(filepath=own), shared), n_modules
+    return _split
+
+
+def _set_shared(settings):
+    """Set process-wide pools to ``[(controller, threads), ...]``.
+
+    threadpoolctl (3.8+) lets one Python thread at a time own OpenBLAS's process-wide limit
+    and ignores the others; a thread that sets it without giving ownership back would keep
+    it, and every other thread's ``threadpool_limits`` would silently do nothing. Ownership
+    is taken and given back around the change, as threadpoolctl's own limiter does.
+    """
+    import threadpoolctl
+
+    ownership = getattr(threadpoolctl, "CONTROLLING_THREAD_OWNERSHIP", None)
+    if ownership is not None:
+        ownership.increment()
+    try:
+        for lib, n in settings:
+            lib.set_num_threads(n)
+    finally:
+        if ownership is not None:
+            ownership.decrement()
+
+
+def _reinit_after_fork():
+    global _lock
+    _lock = threading.Lock()   # a lock held by another thread at fork time stays held in the child
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reinit_after_fork)
 
 
 def _cpu_count():
@@ -82,10 +127,21 @@ def n_threads_from(n_jobs=None):
 def limited_threads(n_jobs=None):
     """Run the block with torch, BLAS and OpenMP limited to ``n_threads_from(n_jobs)`` threads.
 
-    Nested and concurrent blocks are allowed: each sets the limit it asks for, and torch's
-    previous thread count comes back when the outermost block ends. BLAS/OpenMP pools are
-    limited with :meth:`threadpoolctl.ThreadpoolController.limit`, which restores them
-    itself; the block costs microseconds once the libraries are known.
+    Nested and concurrent blocks are allowed: each sets the limit it asks for, and the
+    settings from before come back once no block needs them, whatever order blocks in
+    different threads end in:
+
+    * OpenMP pools (and OpenBLAS built on OpenMP) limit the calling thread only; they are
+      restored when the block ends (:meth:`threadpoolctl.ThreadpoolController.limit`).
+    * Process-wide pools (OpenBLAS on pthreads, MKL, BLIS) are saved when the first block
+      of the process starts and restored when the last one ends; in between, the limit of
+      the most recent block still running holds. Each block restoring what it found would
+      let two overlapping ``transform`` calls leave the user's BLAS at one thread for good.
+    * torch's count belongs to each thread, with a process-wide default for new threads:
+      a nested block restores what the enclosing one set, and a thread's outermost block
+      restores the count the process had before the first block.
+
+    The block costs microseconds once the libraries are known.
 
     Parameters
     ----------
@@ -107,26 +163,46 @@ def limited_threads(n_jobs=None):
     >>> torch.get_num_threads() == before
     True
     """
-    global _active, _saved
+    global _saved_torch
     n = n_threads_from(n_jobs)
-    # torch only where it is already loaded: heuristic-only callers never pay its import
-    torch = sys.modules.get("torch")
-
+    depth = getattr(_local, "depth", 0)
+    token = object()
     with _lock:
-        if _active == 0:
-            _saved = None
-        if torch is not None and _saved is None:   # also when torch arrived inside an outer block
-            _saved = torch.get_num_threads()
-        _active += 1
-        if torch is not None and torch.get_num_threads() != n:
+        per_thread, shared = _pools()
+        # torch only where it is already loaded: heuristic-only callers never pay its import
+        torch = sys.modules.get("torch")
+        # read before the OpenMP limit below, which is also torch's count in this thread
+        before = None if torch is None else torch.get_num_threads()
+        if before is not None and _saved_torch is None:   # also when torch arrived inside an outer block
+            _saved_torch = before
+        per_thread_limits = per_thread.limit(limits=n)
+        if before is not None and torch.get_num_threads() != n:
             torch.set_num_threads(n)
-        pools = _pools()
+        for lib in shared:
+            if lib.filepath not in _saved_shared:   # also libraries loaded inside an outer block
+                _saved_shared[lib.filepath] = (lib, lib.num_threads)
+        _blocks[token] = n
+        _set_shared([(lib, n) for lib in shared])
+    _local.depth = depth + 1
     try:
-        with pools.limit(limits=n):
-            yield n
+        yield n
     finally:
+        _local.depth = depth
+        per_thread_limits.restore_original_limits()
         with _lock:
-            _active -= 1
+            del _blocks[token]
+            if not _blocks:
+                _set_shared(list(_saved_shared.values()))
+                _saved_shared.clear()
+            else:
+                latest = next(reversed(_blocks.values()))
+                if latest != n:
+                    _set_shared([(lib, latest) for lib in _pools()[1]])
+            # after the OpenMP restore: torch's count of this thread is the one that stays
             torch = sys.modules.get("torch")
-            if _active == 0 and _saved is not None and torch is not None and torch.get_num_threads() != _saved:
-                torch.set_num_threads(_saved)
+            if torch is not None and _saved_torch is not None:
+                target = before if depth > 0 and before is not None else _saved_torch
+                if torch.get_num_threads() != target:
+                    torch.set_num_threads(target)
+            if not _blocks:
+                _saved_torch = None

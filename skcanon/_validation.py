@@ -8,11 +8,23 @@ import sys
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import _check_feature_names, _check_n_features, check_array
 
 FLOAT_DTYPES = (np.float64, np.float32)
 
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+
+
+class NumberInterval(Interval):
+    """scikit-learn's ``Interval`` constraint that refuses bools: ``True`` is an int to
+    Python, but as a size, a count or a rate (``hidden=True``, ``lr=True``) it is a mistake."""
+
+    def is_satisfied_by(self, val):
+        return not isinstance(val, (bool, np.bool_)) and super().is_satisfied_by(val)
+
+    def __str__(self):
+        return f"{super().__str__()} (not a bool)"
 
 
 def check_device(device, name="device"):
@@ -49,6 +61,55 @@ def check_device(device, name="device"):
         raise ValueError(f"{name}={device!r} is not a device this library runs on; {expected}.")
     raise ValueError(f"{name} must be a string or torch.device; got {type(device).__name__} {device!r}; "
                      f"{expected}.")
+
+
+def available_devices():
+    """The devices torch can place a network on here: ``["cpu", "cuda:0", ..., "mps"]``."""
+    import torch
+
+    found = ["cpu"]
+    if torch.cuda.is_available():
+        found += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        found.append("mps")
+    return found
+
+
+def check_device_available(device, name="device", auto=True):
+    """Raise a ValueError, before any work, when the device ``check_device`` returned is
+    not on this machine; ``"auto"`` and ``"cpu"`` always pass.
+
+    torch itself fails late and obscurely (``AssertionError: Torch not compiled with CUDA
+    enabled`` from ``module.to``, or a RuntimeError for ``"mps"``). The message names
+    ``name``, the devices there are and the fix; ``auto=False`` where ``"auto"`` is not
+    accepted (the end-to-end estimators).
+
+    Examples
+    --------
+    >>> check_device_available("cpu")
+    """
+    kind, _, index = device.partition(":")
+    if kind not in ("cuda", "mps"):
+        return
+    import torch
+
+    problem, fix = None, "device='cpu'"
+    if auto:
+        fix += ", or device='auto' (CUDA when there is one, else the CPU)"
+    if kind == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            built = "" if torch.version.cuda else f" (this torch {torch.__version__} is built without CUDA)"
+            problem = f"CUDA is not available{built}"
+        elif index and int(index) >= count:
+            problem = f"this machine has {count} CUDA device(s), cuda:0 to cuda:{count - 1}"
+            fix = f"one of those, e.g. device='cuda:0', or {fix}"
+    elif "mps" not in available_devices():
+        problem = "MPS (Apple-silicon GPU) is not available"
+    if problem:
+        raise ValueError(f"{name}={device!r} was requested but {problem}; available here: "
+                         f"{', '.join(available_devices())}. Use {fix}.")
 
 
 def _package_dirs():
@@ -115,6 +176,11 @@ def non_numeric_columns(X):
     """Names of the DataFrame's columns whose dtype is not numeric (strings, categories)."""
     dtypes = X.dtypes if not isinstance(X.dtypes, list) else X.dtypes  # pandas Series / polars list
     return [c for c, d in zip(frame_columns(X), list(dtypes)) if not _is_numeric_dtype(d)]
+
+
+def _has_nullable_columns(X):
+    """Whether a pandas DataFrame has nullable extension columns (``Float32``, ``Int64``...)."""
+    return any(hasattr(d, "numpy_dtype") and type(d).__module__.startswith("pandas") for d in list(X.dtypes))
 
 
 def _frame_values(X):
@@ -238,6 +304,11 @@ def _coerce_full(X, layout, name, categories=None):
         if categorical or non_numeric_columns(X):
             columns = frame_columns(X)
             X = _frame_values(X)
+        elif _has_nullable_columns(X):
+            # pandas' nullable columns (Float32, Int64): read by their numpy dtypes, as the
+            # categorical path does (scikit-learn would make Float32 float64), NA as NaN
+            columns = frame_columns(X)
+            X = X.to_numpy(dtype=_numeric_float_dtype(X, layout), na_value=np.nan)
     ndim = getattr(X, "ndim", None)
     if ndim is None or categorical:
         try:

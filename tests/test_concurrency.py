@@ -133,3 +133,267 @@ def test_limited_threads_caps_blas_and_openmp_pools_and_restores_them():
         with limited_threads(None):
             assert all(d["num_threads"] == 1 for d in threadpool_info())
         assert [d["num_threads"] for d in threadpool_info()] == before
+
+
+# -- fits in threads: torch's one generator ------------------------------------------------------
+def test_seeded_regions_in_two_threads_do_not_interleave(monkeypatch):
+    """``seeded`` seeded torch's one process-wide generator: a region in another thread
+    re-seeded it in the middle of this one's draws, and restored its saved state over the
+    caller's. Thread B is let into its region while A is inside its own; A draws again once
+    B is either inside (the interleaving) or waiting for the lock (none possible)."""
+    import threading
+
+    import skcanon.nn._torch as nn_torch
+    from skcanon.nn._torch import seeded
+
+    b_ready, a_drew = threading.Event(), threading.Event()
+    lock = getattr(nn_torch, "_RNG_LOCK", None)
+
+    class SignallingLock:       # tells A that B is waiting for the region lock
+        def __enter__(self):
+            if threading.current_thread().name == "B":
+                b_ready.set()
+            return lock.__enter__()
+
+        def __exit__(self, *exc):
+            return lock.__exit__(*exc)
+
+    if lock is not None:
+        monkeypatch.setattr(nn_torch, "_RNG_LOCK", SignallingLock())
+    with seeded(0):
+        lone_a = torch.rand(4)
+    with seeded(1):
+        lone_b = torch.rand(4)
+    torch.manual_seed(123)
+    caller_next = torch.rand(4)
+    torch.manual_seed(123)
+    got = {}
+
+    def b():
+        with seeded(1):
+            b_ready.set()
+            got["b0"] = torch.rand(2)
+            assert a_drew.wait(60)
+            got["b1"] = torch.rand(2)
+
+    thread_b = threading.Thread(target=b, name="B")
+    with seeded(0):
+        got["a0"] = torch.rand(2)
+        thread_b.start()
+        assert b_ready.wait(60)
+        got["a1"] = torch.rand(2)
+        a_drew.set()
+    thread_b.join(60)
+    assert not thread_b.is_alive()
+    torch.testing.assert_close(torch.cat([got["a0"], got["a1"]]), lone_a, rtol=0, atol=0)
+    torch.testing.assert_close(torch.cat([got["b0"], got["b1"]]), lone_b, rtol=0, atol=0)
+    torch.testing.assert_close(torch.rand(4), caller_next, rtol=0, atol=0)   # the caller's generator
+    with seeded(0):             # re-entrant: a region nests in one thread
+        with seeded(1):
+            torch.testing.assert_close(torch.rand(4), lone_b, rtol=0, atol=0)
+        torch.testing.assert_close(torch.rand(4), lone_a, rtol=0, atol=0)
+
+
+def test_seeded_lock_held_by_another_thread_does_not_deadlock_a_forked_child():
+    import multiprocessing
+    import threading
+
+    from skcanon.nn._torch import seeded
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork start method")
+    inside, leave = threading.Event(), threading.Event()
+
+    def hold():
+        with seeded(0):
+            inside.set()
+            leave.wait(60)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert inside.wait(60)
+        child = multiprocessing.get_context("fork").Process(target=_seeded_draw)
+        child.start()
+        child.join(60)
+        alive = child.is_alive()
+        if alive:
+            child.kill()
+        assert not alive and child.exitcode == 0
+    finally:
+        leave.set()
+        holder.join(60)
+
+
+def _seeded_draw():
+    from skcanon.nn._torch import seeded
+
+    with seeded(0):
+        torch.rand(1)
+
+
+def test_fits_in_two_threads_equal_a_lone_fit_and_keep_the_caller_generator():
+    """Two learned fits with random_state=0 running at once gave outputs 10-22 away from the
+    same fit alone (both drew from torch's one generator), and changed the caller's state."""
+    import threading
+
+    from skcanon import EndToEndEquivariantRegressor
+
+    X = X_POINTS[:64]
+    Xf = X.astype(np.float32)
+    factories = [
+        (lambda: CanonicalizerTransformer("SO3", "learned", objective="align", hidden=8, max_epochs=3,
+                                          early_stopping=False, random_state=0),
+         lambda e: e.fit(X).transform(X)),
+        (lambda: EndToEndEquivariantRegressor(max_epochs=3, module__hidden=8, module__frame="augment",
+                                              random_state=0), lambda e: e.fit(Xf, Xf * 1.5).predict(Xf)),
+    ]
+    for make, run in factories:
+        lone = run(make())
+        torch.manual_seed(7)
+        caller_next = torch.rand(3)
+        torch.manual_seed(7)
+        start, outs = threading.Barrier(2), [None, None]
+
+        def work(i):
+            start.wait(60)
+            outs[i] = run(make())
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+        [t.start() for t in threads]
+        [t.join(300) for t in threads]
+        for out in outs:
+            np.testing.assert_array_equal(out, lone)
+        torch.testing.assert_close(torch.rand(3), caller_next, rtol=0, atol=0)
+
+
+def test_grid_search_with_the_threading_backend_equals_one_job():
+    import joblib
+    from sklearn.linear_model import Ridge
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+
+    X = X_POINTS[:60]
+    y = np.linalg.norm(X[:, :3], axis=1) + X[:, 4] ** 2
+    pipe = make_pipeline(CanonicalizerTransformer("SO3", "learned", objective="align", hidden=8, max_epochs=2,
+                                                  early_stopping=False, random_state=0), Ridge())
+    grid = {"ridge__alpha": [0.1, 1.0]}
+    one = GridSearchCV(pipe, grid, cv=2, n_jobs=1).fit(X, y).cv_results_["mean_test_score"]
+    with joblib.parallel_config(backend="threading"):
+        two = GridSearchCV(pipe, grid, cv=2, n_jobs=2).fit(X, y).cv_results_["mean_test_score"]
+    np.testing.assert_array_equal(one, two)
+
+
+def test_predict_leaves_torch_generator_alone():
+    """skorch's predict DataLoader drew a base seed from torch's global generator: in a
+    threaded GridSearchCV one fold's scoring moved the generator of a fold training at the
+    same time, so the scores differed from n_jobs=1 (and predict moved the caller's state)."""
+    from skcanon import EndToEndEquivariantRegressor
+
+    Xf = X_POINTS[:32].astype(np.float32)
+    est = EndToEndEquivariantRegressor(max_epochs=1, module__hidden=8, random_state=0).fit(Xf, Xf)
+    torch.manual_seed(7)
+    caller_next = torch.rand(3)
+    torch.manual_seed(7)
+    first = est.predict(Xf)
+    torch.testing.assert_close(torch.rand(3), caller_next, rtol=0, atol=0)
+    np.testing.assert_array_equal(est.predict(Xf), first)
+
+
+# -- thread limits of overlapping blocks ---------------------------------------------------------
+def _set_pools_elsewhere(n):
+    """All pools to ``n`` from a helper thread that then ends: threadpoolctl (3.8+) gives
+    OpenBLAS's process-wide limit to the thread that sets it until that thread ends, and a
+    main thread holding it would hide what other threads do (the test above did)."""
+    import threading
+
+    from threadpoolctl import threadpool_limits
+
+    t = threading.Thread(target=threadpool_limits, args=(n,))
+    t.start()
+    t.join()
+
+
+def _pool_threads(shared):
+    from threadpoolctl import threadpool_info
+
+    return {d["filepath"]: d["num_threads"] for d in threadpool_info()
+            if (d["internal_api"] != "openmp" and d.get("threading_layer") != "openmp") == shared}
+
+
+def test_blocks_ending_out_of_order_in_two_threads_restore_blas_openmp_and_torch():
+    """Two overlapping transform calls left the user's BLAS at one thread for good: each
+    block restored the limits it found, and the block that ended last found the other's
+    limit of one. A enters, B enters, A leaves, B leaves."""
+    import threading
+
+    from threadpoolctl import threadpool_info
+
+    from skcanon._threads import limited_threads
+
+    original = {d["filepath"]: d["num_threads"] for d in threadpool_info()}
+    torch_before = torch.get_num_threads()
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    seen = {}
+
+    def a():
+        torch.set_num_threads(2)
+        seen["a before"] = (_pool_threads(False), torch.get_num_threads())
+        with limited_threads(None):
+            a_in.set()
+            assert b_in.wait(60)
+        seen["a after"] = (_pool_threads(False), torch.get_num_threads())
+        a_out.set()
+
+    def b():
+        assert a_in.wait(60)
+        torch_b = torch.get_num_threads()   # torch copies its count into this thread's OpenMP on first use
+        seen["b before"] = (_pool_threads(False), torch_b)
+        with limited_threads(None):
+            b_in.set()
+            assert a_out.wait(60)
+        seen["b after"] = (_pool_threads(False), torch.get_num_threads())
+
+    _set_pools_elsewhere(2)
+    try:
+        shared = _pool_threads(True)
+        threads = [threading.Thread(target=a), threading.Thread(target=b)]
+        [t.start() for t in threads]
+        [t.join(60) for t in threads]
+        assert _pool_threads(True) == shared         # process-wide pools (OpenBLAS on pthreads, MKL)
+        assert seen["a after"] == seen["a before"]   # OpenMP limits and torch's count of thread A
+        assert seen["b after"] == seen["b before"]
+    finally:
+        torch.set_num_threads(torch_before)
+        from threadpoolctl import ThreadpoolController
+
+        for path, n in original.items():
+            t = threading.Thread(target=lambda p=path, k=n:
+                                 ThreadpoolController().select(filepath=p).limit(limits=k))
+            t.start()
+            t.join()
+
+
+def test_limited_threads_leaves_other_threads_free_to_set_blas():
+    """threadpoolctl gives OpenBLAS's process-wide limit to one Python thread at a time: a
+    block that kept it would silently cancel every later threadpool_limits of other threads."""
+    import threading
+
+    from threadpoolctl import threadpool_limits
+
+    from skcanon._threads import limited_threads
+
+    if not _pool_threads(True):
+        pytest.skip("no process-wide BLAS pool loaded")
+    with limited_threads(None):
+        pass
+    seen = {}
+
+    def other():
+        with threadpool_limits(limits=3):
+            seen["inside"] = set(_pool_threads(True).values())
+
+    t = threading.Thread(target=other)
+    t.start()
+    t.join(60)
+    assert seen["inside"] == {3}

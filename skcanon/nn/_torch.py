@@ -9,6 +9,8 @@ estimators (:mod:`skcanon._end_to_end`) seed torch, resolve ``device="auto"`` an
 from __future__ import annotations
 
 import contextlib
+import os
+import threading
 
 import numpy as np
 import torch
@@ -28,13 +30,15 @@ def set_precision(network, dtype):
 
 
 def resolve_device(device):
-    """``"auto"`` → ``"cuda"`` when available, else ``"cpu"``; other strings pass through."""
+    """``"auto"`` → ``"cuda"`` when available, else ``"cpu"``; other devices are normalised by
+    :func:`~skcanon._validation.check_device` and must be on this machine (a ValueError
+    naming ``device`` and the fix otherwise, before any work)."""
+    from .._validation import check_device, check_device_available
+
+    device = check_device(device)
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if not isinstance(device, str):
-        raise TypeError(f"device must be 'auto', 'cpu', 'cuda' or a torch device string; got {device!r}.")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} was requested but CUDA is not available; use 'auto' or 'cpu'.")
+    check_device_available(device)
     return device
 
 
@@ -43,10 +47,39 @@ def seed_from(random_state):
     return int(check_random_state(random_state).randint(0, 2**31 - 1))
 
 
+#: held for the whole of every seeded region; re-entrant, so regions nest in one thread
+_RNG_LOCK = threading.RLock()
+
+
+def _reinit_after_fork():
+    # the forking thread keeps a lock it holds; one held by another thread (which does not
+    # exist in the child) would stay held for ever
+    global _RNG_LOCK
+    if not _RNG_LOCK._is_owned():
+        _RNG_LOCK = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reinit_after_fork)
+
+
 @contextlib.contextmanager
 def seeded(seed):
-    """Seed torch's CPU generator inside the block and restore the caller's state after."""
-    with torch.random.fork_rng(devices=[]):
+    """Seed torch's CPU generator inside the block and restore the caller's state after.
+
+    torch has one CPU generator per process. Fits running at the same time in threads
+    (joblib's ``"threading"`` backend, Dask workers with several threads, a user's own
+    threads) would draw from it in turn, giving other weights than the same fit alone, and
+    each would restore the state it saved over the other's, changing the caller's
+    generator. So every seeded region holds one process-wide re-entrant lock from seeding
+    to restoring: regions in different threads run one after the other (a threaded fit
+    waits for the other's seeded part, which for the networks is all of training), and
+    regions nest freely in one thread. Code inside a region must not wait for another
+    thread that enters one (a skorch callback joining a thread that fits a network
+    would deadlock). Draws from torch's generator outside any region, in another thread,
+    still interleave: torch gives no way to keep them out.
+    """
+    with _RNG_LOCK, torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         yield
 
@@ -67,7 +100,36 @@ def _raised_by_callback(exc):
     return False
 
 
-class InterruptRaisingMixin:
+@contextlib.contextmanager
+def unseeded():
+    """Hold :func:`seeded`'s lock without seeding: a fit that draws from the caller's
+    generator (``random_state=None``) advances it as before but does not interleave with
+    seeded fits in other threads."""
+    with _RNG_LOCK:
+        yield
+
+
+class _InferenceGeneratorMixin:
+    """Keep skorch's inference DataLoaders (``predict``, ``score``) off torch's global generator.
+
+    Every DataLoader iteration draws a base seed from torch's global generator, shuffled or
+    not. Outside a seeded region (a fitted model's ``predict``) that draw lands in the
+    middle of a fit's seeded stream when a fit runs in another thread, as in
+    ``GridSearchCV`` with joblib's ``"threading"`` backend (one fold scores while the next
+    trains), and it moves the caller's generator. Such iterators get a generator of their
+    own; batches and predictions are the same. Inside a seeded region (scoring during
+    ``fit``) the draw stays in the fit's stream, so fits give the weights they always gave.
+    """
+
+    def get_iterator(self, dataset, training=False):
+        iterator = super().get_iterator(dataset, training=training)
+        if (not training and not _RNG_LOCK._is_owned() and isinstance(iterator, torch.utils.data.DataLoader)
+                and iterator.generator is None):
+            iterator.generator = torch.Generator()
+        return iterator
+
+
+class InterruptRaisingMixin(_InferenceGeneratorMixin):
     """Raise ``KeyboardInterrupt`` again after skorch's ``partial_fit`` swallowed it.
 
     skorch stops the epoch loop on Ctrl-C, runs the ``on_train_end`` callbacks and returns
@@ -75,6 +137,9 @@ class InterruptRaisingMixin:
     before a skorch net, the interrupt reaches the caller once skorch has cleaned up; the
     message says how many epochs ran. A ``KeyboardInterrupt`` raised by a callback (skorch's
     ``EarlyStopping`` and similar stopping rules) still just ends training.
+
+    Every skorch net of skcanon mixes this in, so it also carries
+    :class:`_InferenceGeneratorMixin` (``predict`` leaves torch's global generator alone).
     """
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
