@@ -125,7 +125,9 @@ default=None
         validation data (``docs/learned.md``).
     device : {"auto", "cpu", "cuda", "cuda:N", "mps"} or torch.device, default="auto"
         Where networks run; ``"auto"`` uses CUDA when available. Heuristics run on CPU.
-        Checked in ``fit`` before any work.
+        Checked in ``fit`` before any work. Resolved again when a fitted model is loaded
+        (unpickled): there it runs on this device where present, else on the CPU. Setting
+        it on a fitted model takes effect at the next fit.
     verbose : int, default=0
         ``1`` shows a progress bar and per-epoch losses while training.
     batch_size : int or None, default=4096

@@ -221,9 +221,10 @@ _PARAMS_DOC = """
         Where the frames come from (see :mod:`skcanon.frames`). Continuous groups:
         ``"pca"`` the canonical PCA frame with all ``2^d`` axis signs (``2^(d-1)`` for
         special groups), equal weights (Puny et al. 2022); ``"minimal"`` only the signs the
-        input leaves open (one frame for generic inputs); ``"weighted"`` frames built on
-        the points with weights continuous in the input (the averaged output is
-        continuous; Dym, Lawrence & Siegel 2024); ``"sampled"`` the canonical frame
+        input leaves open (one frame for generic float64 inputs); ``"weighted"`` frames
+        built on the points with weights continuous in the input (the averaged output is
+        continuous, moving targets of 3-D clouds near a line excepted; Dym, Lawrence &
+        Siegel 2024); ``"sampled"`` the canonical frame
         composed with ``n_frames`` fixed Haar-random elements (stochastic frame averaging).
         Finite groups: ``"group"`` every element with weight ``1/|G|`` (exact group
         averaging); ``"minimal"`` the elements whose canonical form is smallest (one for

@@ -23,7 +23,8 @@ Frame sources (``kind``):
 ``"minimal"``
     Only the sign choices the input leaves open: an axis whose normalized third moment
     settles its sign keeps it; undecided axes (mirror-symmetric along them) take both.
-    Generic inputs get one frame (= canonicalization), symmetric ones a few.
+    Generic inputs get one frame (= canonicalization) in float64, symmetric ones a few;
+    float32 leaves open the signs of weakly skewed axes too (``sign_tolerance``).
 ``"weighted"``
     Frames built from the points themselves, weighted continuously (in the spirit of
     Dym, Lawrence & Siegel, ICML 2024): the first axis points to point ``i`` with weight
@@ -32,7 +33,8 @@ Frame sources (``kind``):
     frame, with both orientations for O(d)/E(d) weighted by ``σ(±β·skew)`` (skewness
     along it). Every weight is a continuous function of the input and vanishes where its
     axis is undefined, so nearly tied choices get nearly equal weights and the average
-    is continuous. Weights below ``CUTOFF`` × the largest are dropped continuously
+    is continuous (for invariant outputs; moving targets of 3-D clouds near a line are not).
+    Weights below ``CUTOFF`` × the largest are dropped continuously
     (``max(w − CUTOFF·max w, 0)``, renormalized). ``d`` ≤ 3.
 ``"sampled"``
     ``E(x)·g_j`` for ``k`` fixed Haar-random elements ``g_j`` (stochastic frame
@@ -62,7 +64,7 @@ from collections import namedtuple
 import numpy as np
 
 from ._kernels.fields import attached_vectors, geometric_field, geometric_points, pow2_rescale, weighted_centroid
-from ._kernels.lexsort import SORT_RTOL, fast_lexsort, gather_points
+from ._kernels.lexsort import SORT_RTOL, fast_lexsort, gather_points, tolerant_lexsort
 from .groups import get_group, haar_orthogonal
 from .groups._base import rotate_fields
 
@@ -91,14 +93,21 @@ FrameForms.__doc__ = """A frame set and every canonical form with positive weigh
 ``(perm, runs)`` — each form's sorting order and, per sorted position, the index of its run
 of tied points (``None`` without S_n); ``weights`` : ``(N,)`` the rows' frame weights."""
 
-FrameSet = namedtuple("FrameSet", ["R", "t", "weights", "line"], defaults=(None,))
+FrameSet = namedtuple("FrameSet", ["R", "t", "weights", "line", "free", "axis"], defaults=(None, None, None))
 FrameSet.__doc__ = """Frames of ``n`` samples, ``k`` per sample (padded with zero weights).
 
 ``R`` : ``(n, k, d, d)`` orthogonal matrices (columns are the frame's axes);
 ``t`` : ``(n, d)`` translation (the centroid) or ``None`` for groups without translations;
 ``weights`` : ``(n, k)``, non-negative, each row sums to one;
 ``line`` : ``(n,)`` bool or None, samples on a line whose frames leave the rotation about
-it open (weighted frames in 3-D): moving targets are averaged over those rotations."""
+it (their first axis) open (weighted frames in 3-D): moving targets are averaged over
+those rotations;
+``free`` : ``(n,)`` bool or None, samples whose frames leave every rotation open (all points
+at one place, the origin for groups without translations, and no other field to go by):
+moving targets are averaged over every rotation, which keeps only their translation;
+``axis`` : ``(n, d)`` or None, for ``"minimal"`` and ``"sampled"`` frames of points at one
+place off the origin (groups without translations), the unit vector to that place, zero
+for other samples: moving targets are averaged over the rotations about it."""
 
 
 def parse_group(group):
@@ -225,9 +234,9 @@ def frame_forms(P, layout, spec, kind, *, canonicalizer=None, elements=None, sha
         def attached(rows):   # the other fields, for samples whose positions leave the frame open
             return attached_vectors(P[rows], layout, None if centre is None else centre[rows])[:2]
 
-        R, weights, line = _weighted(Yc, w, s, W, spec, float(sharpness), floor,
-                                     attached if len(layout.fields) > 1 else None)
-        fs = FrameSet(R, t, weights, line)
+        R, weights, line, free = _weighted(Yc, w, s, W, spec, float(sharpness), floor,
+                                           attached if len(layout.fields) > 1 else None)
+        fs = FrameSet(R, t, weights, line, free if free.any() else None)
         i, j = np.nonzero(weights > 0)
         Q = _forms(P[i], R[i, j], None if t is None else t[i], layout)
         return _finish(fs, Q, (i, j), spec, layout)
@@ -240,7 +249,8 @@ def frame_forms(P, layout, spec, kind, *, canonicalizer=None, elements=None, sha
     if kind == "pca":
         weights = np.full((n, len(signs)), 1.0 / len(signs))
     else:
-        weights = _open_signs(Z0, layout, signs, dtype, t)
+        weights, flat = _open_signs(Z0, layout, signs, dtype, t)
+        axis, free = _open_rotations(flat, P, layout, spec, t)
     R = E[:, None, :, :] * signs[None, :, None, :]              # E·diag(s): a column sign flip
     R, weights, idx = _compact(R, weights, return_index=True)   # only the open signs
     if kind == "sampled":
@@ -251,13 +261,13 @@ def frame_forms(P, layout, spec, kind, *, canonicalizer=None, elements=None, sha
         n_open = R.shape[1]
         R = np.matmul(R[:, :, None], G[None, None]).reshape(n, n_open * k, d, d)
         weights = np.repeat(weights, k, axis=1) / k
-        fs = FrameSet(R, t, weights)
+        fs = FrameSet(R, t, weights, None, free, axis)
         i, j = _rows_of(weights)
         # relative frame of row (open sign a, element b): diag(s_a)·G_b
         s_rows = signs[idx[i, j // k]]
         Q = _relative(Z0[i], s_rows[:, :, None] * G[j % k], layout)
         return _finish(fs, Q, (i, j), spec, layout)
-    fs = FrameSet(R, t, weights)
+    fs = FrameSet(R, t, weights, None, free, axis) if kind == "minimal" else FrameSet(R, t, weights)
     i, j = _rows_of(weights)
     if len(i) == n and (signs[idx[i, j]] > 0).all():
         Q = Z0                     # one frame per sample, the canonical one (generic "minimal")
@@ -337,7 +347,36 @@ def _open_signs(Z0, layout, signs, dtype, t=None):
     rest = np.flatnonzero(~easy)
     if rest.size:
         weights[rest] = _open_sign_weights(m3[rest], signs, tol)
-    return weights
+    return weights, flat
+
+
+def _open_rotations(flat, P, layout, spec, t):
+    """``(axis, free)`` of :class:`FrameSet` for the ``flat`` samples (positions without
+    spread) of the PCA-based frames, which keep one frame for them: where no other field
+    gives a direction, the points' stabilizer is every rotation (points at the centroid
+    under translations, at the origin otherwise: ``free``) or, for points at one place off
+    the origin, the rotations about the axis to it (``axis``; SO(2) has none). ``None``
+    where no sample needs either."""
+    d = spec.d
+    rows = np.flatnonzero(flat)
+    if not rows.size or (spec.special and d == 1):   # SO(1): no rotation to average over
+        return None, None
+    if len(layout.fields) > 1:   # velocities (or other positions) give the frame a direction
+        V, present, _ = attached_vectors(P[rows], layout, None if t is None else t[rows])
+        rows = rows[~((np.einsum("nkd,nkd->nk", V, V) > 0) & present).any(axis=1)]
+    axis, free = np.zeros((len(flat), d)), np.zeros(len(flat), bool)
+    if spec.translating:
+        free[rows] = True
+    elif rows.size:
+        Y, w, _ = geometric_points(P[rows], layout)
+        c, _ = pow2_rescale(weighted_centroid(np.where(w[..., None] > 0, Y, 0.0), w)[:, None], np.ones((len(rows), 1)))
+        c = c[:, 0]
+        norm = np.linalg.norm(c, axis=1)
+        free[rows[norm == 0]] = True
+        if not (spec.special and d == 2):
+            off = norm > 0
+            axis[rows[off]] = c[off] / norm[off, None]
+    return (axis if axis.any() else None), (free if free.any() else None)
 
 
 def _open_sign_weights(m3, signs, tol):
@@ -565,7 +604,7 @@ def _weighted(Yc, w, s, W, spec, beta, floor=1e-18, attached=None):
         V, present = attached(rows)
         pw = present.astype(np.float64)
         Wv = np.maximum(pw.sum(axis=1), 1.0)
-        R2, w2, line2 = _weighted(V, pw, np.einsum("kqd,kqd->k", V, V) / Wv, Wv, spec, beta, floor)
+        R2, w2, line2, _ = _weighted(V, pw, np.einsum("kqd,kqd->k", V, V) / Wv, Wv, spec, beta, floor)
         ok = w2.sum(axis=1) > 0
         if ok.any():
             R2, w2 = _compact(R2[ok], w2[ok])
@@ -577,7 +616,9 @@ def _weighted(Yc, w, s, W, spec, beta, floor=1e-18, attached=None):
         R[degenerate, 0] = np.eye(d)
         weights[degenerate] = 0.0
         weights[degenerate, 0] = 1.0
-    return R, weights, line
+    if spec.special and d == 1:                  # SO(1): nothing to average over
+        degenerate[:] = False
+    return R, weights, line, degenerate
 
 
 def _both_orientations(R, weights, Yc, w, s, W, beta):
@@ -634,8 +675,9 @@ class _Order(tuple):
 
 
 def _tie_runs(out):
-    """Per sorted position, the index of its run of points tied (within the sort's tolerance)."""
-    scale = np.abs(out).reshape(len(out), -1).max(axis=1)
+    """Per sorted position, the index of its run of points tied (within the sort's tolerance;
+    the scale, as the sort's, over the present points)."""
+    scale = np.where(np.isfinite(out), np.abs(out), 0.0).reshape(len(out), -1).max(axis=1)
     tol = SORT_RTOL[out.dtype] * np.maximum(scale, np.finfo(out.dtype).tiny)
     same = np.all(np.abs(out[:, 1:] - out[:, :-1]) <= tol[:, None, None], axis=2)
     runs = np.zeros(same.shape[:1] + (same.shape[1] + 1,), np.intp)
@@ -645,32 +687,14 @@ def _tie_runs(out):
 
 def _sorted_forms(Q):
     """Each form's points in tolerant lexicographic order (the ``sort`` canonicalizer's
-    kernel), with the runs of tied points: ``(sorted Q, (perm, runs))``."""
+    kernel: ties within ``SORT_RTOL`` of the sample's size, absent points last), with the
+    runs of tied points: ``(sorted Q, (perm, runs))``. Each form is sorted by the same rule
+    whatever else is in the batch."""
     order, out = fast_lexsort(Q)
-    if order is None:          # absent points (NaN rows) or non-float input: rounded keys
-        order, runs = _sort_order(Q)
-        return gather_points(Q, order), (order, runs)
+    if order is None:          # absent points (NaN rows): the general refinement, same rule
+        order = tolerant_lexsort(Q)
+        out = gather_points(Q, order)
     return out, _Order(order, out)
-
-
-def _sort_order(Q, layout=None):
-    """Per sample, the order of points sorted by their canonical coordinates (rounded to
-    1e-8 of the sample's scale, 1e-4 for float32 input, so rounding noise does not reorder
-    tied points; absent points last)."""
-    absent = np.isnan(Q).all(axis=2)
-    Z = np.where(np.isnan(Q), 0.0, Q)
-    scale = np.maximum(np.abs(Z).max(axis=(1, 2), keepdims=True), 1e-300)
-    keys = np.round(Z / (scale * (1e-8 if Q.dtype == np.float64 else 1e-4)))
-    keys = np.where(absent[..., None], np.inf, keys)              # absent points last
-    order = np.argsort(keys[..., -1], axis=1, kind="stable")
-    for col in range(Q.shape[2] - 2, -1, -1):                     # stable passes: column 0 decides first
-        k = np.take_along_axis(keys[..., col], order, axis=1)
-        order = np.take_along_axis(order, np.argsort(k, axis=1, kind="stable"), axis=1)
-    # runs of tied points (equal keys) in sorted order: the sort leaves their order open
-    ks = np.take_along_axis(keys, order[..., None], axis=1)
-    same = np.all(ks[:, 1:] == ks[:, :-1], axis=2)
-    runs = np.concatenate([np.zeros((len(Q), 1), np.intp), np.cumsum(~same, axis=1)], axis=1)
-    return order, runs
 
 
 def apply_frames(fs, P, layout, spec, rows):
@@ -715,14 +739,27 @@ def map_back(fs, Yc, target_layout, spec, rows, order):
         out = np.empty_like(Yc)
         np.put_along_axis(out, perm[..., None], Yc, axis=1)
         Yc = out
-    if fs.line is not None and fs.line[i].any():
-        # the average over rotations about the line (the first axis) keeps the component along it
-        Yc = Yc.copy()
+    for open_rows, kept in ((fs.line, 1), (fs.free, 0)):
+        if open_rows is not None and open_rows[i].any():
+            # the average over the rotations the frame leaves open: about the line (the
+            # first axis) it keeps the component along the line; over every rotation, none
+            Yc = Yc.copy()
+            for f in target_layout.fields:
+                if f.is_geometric:
+                    sl = target_layout.slice_of(f.name)
+                    Yc[open_rows[i], :, sl.start + kept:sl.stop] = 0.0
+    out = rotate_fields(fs.R[i, j], Yc, target_layout, None if fs.t is None else fs.t[i])
+    if fs.axis is not None and fs.axis[i].any():
+        # the average over rotations about the axis keeps each vector's part along it (no
+        # translations here: positions are vectors from the origin)
+        u = fs.axis[i]
+        on = u.any(axis=1)
         for f in target_layout.fields:
             if f.is_geometric:
                 sl = target_layout.slice_of(f.name)
-                Yc[fs.line[i], :, sl.start + 1:sl.stop] = 0.0
-    return rotate_fields(fs.R[i, j], Yc, target_layout, None if fs.t is None else fs.t[i])
+                v = out[on, :, sl]
+                out[on, :, sl] = np.einsum("kmd,kd->km", v, u[on])[..., None] * u[on][:, None, :]
+    return out
 
 
 def to_frames(fs, Y, target_layout, spec, rows, order):

@@ -293,6 +293,21 @@ def test_auto_device_picks_cuda():
         EndToEndEquivariantRegressor(max_epochs=1, module__hidden=8, device="auto").fit(X, 1.5 * X)
 
 
+def test_a_loaded_model_runs_on_its_device_where_the_machine_has_it():
+    """A model whose network sits on the CPU (fitted there, or loaded on a CPU-only client)
+    with ``device="auto"`` runs on the GPU of the machine that loads it (the multi-GPU Dask
+    recipe of docs/scaling.rst): the device is resolved again when it is unpickled."""
+    if not ON_CUDA:
+        pytest.skip("dry run on the CPU: 'auto' resolves to CUDA only where CUDA is available")
+    X, _ = _clouds(32, 16)
+    canon = CanonicalizerTransformer("SE3", "random", hidden=8, random_state=0, device="cpu").fit(X)
+    canon.canonicalizer_.device = "auto"          # as fitted with "auto" on a CPU-only machine
+    loaded = pickle.loads(pickle.dumps(canon))
+    assert loaded.canonicalizer_.device_ == "cuda"
+    assert _device_of(loaded.canonicalizer_.network_).type == "cuda"
+    np.testing.assert_allclose(loaded.transform(X), canon.transform(X), atol=1e-4)
+
+
 # -- no host<->device round trips in the training loop -------------------------------------------
 _SYNCING = ("item", "__bool__", "cpu", "numpy", "tolist", "__float__", "__int__")
 

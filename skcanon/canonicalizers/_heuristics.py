@@ -67,15 +67,29 @@ class CentroidCanonicalizer(Canonicalizer):
         T = np.ascontiguousarray(np.swapaxes(P[..., sl], 1, 2))
         with np.errstate(over="ignore", invalid="ignore"):
             c = np.einsum("nkm,m->nk", T, np.full(m, 1.0 / m, dtype=P.dtype))
-        if not np.isfinite(c).all():  # absent (NaN) points: the general path weighs them out
-            return super().canonicalize(P, layout)
+        bad = ~np.isfinite(c).all(axis=1)
+        if bad.any():  # absent (NaN) points: the general path weighs them out, for those samples only
+            return _split_paths(P, bad, lambda Q: self.canonicalize(Q, layout),
+                                lambda Q: super(CentroidCanonicalizer, self).canonicalize(Q, layout))
         out = P.copy() if layout.width != sl.stop - sl.start else np.empty_like(P)
         for pos in layout.slices("position"):
             shift_columns(P[..., pos], c, out[..., pos])
         return out, c.astype(np.float64)
 
 
-#: per dtype, sums of squares the scale fast path trusts (precise, not near overflow)
+def _split_paths(P, bad, fast, general):
+    """``(out, frames)`` with the ``bad`` samples from ``general`` and the others from
+    ``fast``, so a sample's output does not depend on what else is in its batch."""
+    good = np.flatnonzero(~bad)
+    out_b, h_b = general(P[bad])
+    if not good.size:
+        return out_b, h_b
+    out_g, h_g = fast(P[good])
+    out = np.empty(P.shape, dtype=out_g.dtype)
+    h = np.empty((len(P),) + h_g.shape[1:], dtype=h_g.dtype)
+    out[good], h[good] = out_g, h_g
+    out[bad], h[bad] = out_b, h_b
+    return out, h
 
 
 #: per dtype, sums of squares the scale fast path trusts (precise, not near overflow)
@@ -131,8 +145,10 @@ class ScaleCanonicalizer(Canonicalizer):
         # working dtype (all-zero samples too, which may be underflow): the general path
         # weighs them out and rescales
         low, high = _SQUARE_RANGE[P.dtype]
-        if not ((ss > low) & (ss < high)).all():
-            return self._divide(P, layout, self.frames(P, layout))
+        bad = ~((ss > low) & (ss < high))
+        if bad.any():   # those samples only: each sample's path depends on it alone
+            return _split_paths(P, bad, lambda Q: self.canonicalize(Q, layout),
+                                lambda Q: self._divide(Q, layout, self.frames(Q, layout)))
         s = np.sqrt(ss.astype(np.float64) / m)
         s = np.where(s > 0, s, 1.0)
         inv = (1.0 / s).astype(P.dtype)

@@ -83,7 +83,7 @@ class LearnedCanonicalizer(Canonicalizer):
         (:func:`skcanon.nn._images.build_image_network`): ``"orbit"`` (a plain CNN scoring
         every turned-back copy, :mod:`skcanon.nn._orbit_images`) for the ``"prior"``
         objective, ``"lifted"`` (the equivariant lifting network) otherwise; ``None`` for
-        point sets.
+        point sets and for ``method="anchored"`` (its residual network scores no elements).
     neighbourhood_ : bool
         Whether the pure S_n network scores each point from its neighbourhood too (the
         ``neighbourhood`` option resolved: ``"auto"`` is on for clouds of at most 64 points
@@ -317,9 +317,14 @@ class LearnedCanonicalizer(Canonicalizer):
         if weights is not None:
             import torch
 
-            from ..nn._torch import seeded
+            from ..nn._torch import resolve_device, seeded
 
-            if str(getattr(self, "device_", "cpu")).startswith("cuda") and not torch.cuda.is_available():
+            # the machine that loads the model decides: its `device` where present there
+            # ("auto": a GPU when there is one), else the CPU, so a model fitted on a GPU
+            # loads on a CPU-only client and runs on a GPU worker again
+            try:
+                self.device_ = resolve_device(getattr(self, "device", "auto"))
+            except (ValueError, RuntimeError, AssertionError):
                 self.device_ = "cpu"
             with seeded(0):
                 # pickled before moment axes existed: the output vectors of then
