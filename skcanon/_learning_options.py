@@ -14,7 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from numbers import Integral, Real
 
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import StrOptions
+
+from ._validation import NumberInterval
 
 __all__ = ["LearningOption", "LearningOptions", "LEARNING_OPTIONS", "OBJECTIVES", "VALIDATION_SCORES",
            "TRAINER_OPTIONS"]
@@ -36,7 +38,7 @@ class LearningOption:
 
 
 def _positive_int():
-    return Interval(Integral, 1, None, closed="left")
+    return NumberInterval(Integral, 1, None, closed="left")
 
 
 class LearningOptions:
@@ -83,7 +85,7 @@ class LearningOptions:
 LEARNING_OPTIONS = LearningOptions((
     LearningOption("objective", "auto", [StrOptions(set(OBJECTIVES))],
                    "training objective: supervised, prior, supervised+prior, align, or auto by y"),
-    LearningOption("prior_weight", 1.0, [Interval(Real, 0, None, closed="left")],
+    LearningOption("prior_weight", 1.0, [NumberInterval(Real, 0, None, closed="left")],
                    "weight of the identity prior in 'supervised+prior'"),
     LearningOption("hidden", 64, [_positive_int()],
                    "width of the canonicalization network and of the task head"),
@@ -93,11 +95,11 @@ LEARNING_OPTIONS = LearningOptions((
                    "64 points with positions and scalar fields"),
     LearningOption("max_epochs", "auto", [_positive_int(), StrOptions({"auto"})],
                    "training epochs, or 'auto' for a budget of about 1,000 optimiser steps"),
-    LearningOption("lr", 1e-3, [Interval(Real, 0, None, closed="neither")],
+    LearningOption("lr", 1e-3, [NumberInterval(Real, 0, None, closed="neither")],
                    "learning rate (Adam)"),
     LearningOption("early_stopping", True, ["boolean"],
                    "hold out validation_fraction and keep the best validation epoch's weights"),
-    LearningOption("validation_fraction", 0.1, [Interval(Real, 0, 1, closed="neither")],
+    LearningOption("validation_fraction", 0.1, [NumberInterval(Real, 0, 1, closed="neither")],
                    "share of the training data held out when early_stopping"),
     LearningOption("validation_score", "loss", [StrOptions(set(VALIDATION_SCORES))],
                    "what early stopping watches: 'loss' (the objective's validation loss) or 'knn' "

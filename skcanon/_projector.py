@@ -8,14 +8,14 @@ from numbers import Integral
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._batching import iter_batches, layout_from_names, resolve_layout, run_batches
 from ._canonicalizer import CanonicalizerTransformer
 from ._estimator import SkcanonEstimatorMixin
 from ._threads import limited_threads, n_threads_from
-from ._validation import validate_samples
+from ._validation import NumberInterval, validate_samples
 from .groups import Group, get_group
 from .layouts import FibreLayout, GraphLayout, ImageLayout, PointLayout, encode_if_graphs
 from .projections import auto_method, make_projection, methods_for
@@ -96,7 +96,8 @@ GraphLayout or None, default=None
         :class:`~skcanon.CanonicalizerTransformer`).
     degree : int or None, default=None
         Highest degree of ``"power_sums"`` (``None``: the number of points, capped so that
-        there are at most 1000 power sums).
+        there are at most 1000 power sums). A degree giving more than 20,000 power sums
+        (``C(w+degree, w) − 1`` for ``w`` channels) is refused.
     n_components : int or None, default=None
         Width of the random maps (``"random_sort"``, ``"random_moments"``, ``"reynolds"``,
         ``"max_filter"``); ``None`` gives the lossless width where one is known.
@@ -157,13 +158,13 @@ GraphLayout or None, default=None
         "group": [str, Group],
         "method": [str],
         "layout": [StrOptions({"points", "image", "fibre", "graph"}), PointLayout, ImageLayout, FibreLayout, None],
-        "n_dims": [Interval(Integral, 1, None, closed="left"), None],
-        "degree": [Interval(Integral, 1, None, closed="left"), None],
-        "n_components": [Interval(Integral, 1, None, closed="left"), None],
+        "n_dims": [NumberInterval(Integral, 1, None, closed="left"), None],
+        "degree": [NumberInterval(Integral, 1, None, closed="left"), None],
+        "n_components": [NumberInterval(Integral, 1, None, closed="left"), None],
         "canonicalizer": [CanonicalizerTransformer, None],
-        "batch_size": [Interval(Integral, 1, None, closed="left"), None],
+        "batch_size": [NumberInterval(Integral, 1, None, closed="left"), None],
         "random_state": ["random_state"],
-        "n_jobs": [Integral, None],
+        "n_jobs": [NumberInterval(Integral, None, None, closed="neither"), None],
     }
 
     def __init__(self, group="S_n", method="auto", *, layout=None, n_dims=None, degree=None,
@@ -251,6 +252,11 @@ GraphLayout or None, default=None
             if name != projection.name:
                 projection = make_projection(name, group, layout, canonicalizer=self.canonicalizer)
         projection.fit(P, y, check_random_state(self.random_state))
+        if isinstance(layout, ImageLayout) and layout.shape is None:
+            # transform checks the image shape against the fitted one (an image of another
+            # shape with as many pixels would be read scrambled) and reads flat X with it,
+            # as CanonicalizerTransformer does
+            layout = ImageLayout(P.shape[1:])
         self.group_, self.layout_, self.projection_ = group, layout, projection
         self.method_ = projection.name
         self.lossless_ = bool(projection.lossless)

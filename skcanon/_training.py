@@ -102,12 +102,22 @@ def resolve_objective(objective, y):
 
 def _encode_target(y, n_samples):
     """``(y_tensor_array, n_outputs, task, info)`` for the supervised head."""
-    y = np.asarray(y)
+    try:
+        y = np.asarray(y)
+    except ValueError as exc:  # ragged nested lists
+        raise ValueError(f"y must be an array-like of shape (n_samples,) or (n_samples, n_targets); "
+                         f"numpy could not read it as one ({exc}).") from exc
+    if y.ndim == 0:
+        raise ValueError(f"y must be an array-like of shape (n_samples,) or (n_samples, n_targets); got "
+                         f"the scalar {y.item()!r}.")
+    if y.dtype == object:
+        _check_object_labels(y)
     if y.shape[0] != n_samples:
         raise ValueError(f"y has {y.shape[0]} entries but X has {n_samples} samples; they must match.")
     if y.dtype.kind in "fc" and not np.isfinite(y).all():
         raise ValueError("y contains NaN or infinity; supervised training needs finite targets.")
-    kind = type_of_target(y)
+    with np.errstate(invalid="ignore"):  # it casts floats to int to spot integer labels: 1e160 warns
+        kind = type_of_target(y)
     if kind == "multiclass-multioutput" and y.dtype.kind not in "iub":
         raise ValueError(f"y of shape {y.shape} holds several class labels per sample (multi-output "
                          "classification), which the supervised head does not support; pass one label "
@@ -123,11 +133,39 @@ def _encode_target(y, n_samples):
             raise ValueError("y contains NaN or infinity; supervised training needs finite targets.")
         if (Y == Y[:1]).all():
             _warn_nothing_to_learn("y is constant")
-        mu, sd = Y.mean(0), Y.std(0)
-        sd = np.where(sd > 0, sd, 1.0)
-        return ((Y - mu) / sd).astype(np.float32), Y.shape[1], "regression", {"mean": mu, "std": sd}
+        Z, mu, sd = _standardized(Y)
+        return Z.astype(np.float32), Y.shape[1], "regression", {"mean": mu, "std": sd}
     raise ValueError(f"Unknown label type: y of type {kind!r} is not supported; expected class labels or "
                      "real-valued targets.")
+
+
+def _check_object_labels(y):
+    """Refuse object ``y`` that ``np.unique`` cannot sort (it raised a bare ``TypeError``)."""
+    values = y.ravel()
+    if any(v is None for v in values):
+        raise ValueError("y contains None (a missing target); supervised training needs a class label "
+                         "or a real value for every sample.")
+    strings = [isinstance(v, str) for v in values]
+    if any(strings) and not all(strings):
+        types = sorted({type(v).__name__ for v in values})
+        raise TypeError(f"y mixes strings and other values (types {types}); class labels must be all "
+                        "strings or all numbers.")
+
+
+def _standardized(Y):
+    """``((Y - mean) / std, mean, std)`` per column, std 1 for constant columns.
+
+    Columns whose largest magnitude is beyond 2**±256 are first divided by a power of two
+    (exact), so their squares neither overflow (1e160 gave std inf and all-zero targets) nor
+    underflow (1e-160 gave std 0); other columns are computed exactly as they always were.
+    """
+    peak = np.abs(Y).max(0, initial=0.0)
+    extreme = (peak > 2.0 ** 256) | ((peak > 0) & (peak < 2.0 ** -256))
+    exponent = np.where(extreme, np.frexp(peak)[1], 0)
+    Z = np.ldexp(Y, -exponent)
+    mu, sd = Z.mean(0), Z.std(0)
+    sd = np.where(sd > 0, sd, 1.0)
+    return (Z - mu) / sd, np.ldexp(mu, exponent), np.ldexp(sd, exponent)
 
 
 def _warn_nothing_to_learn(reason):
@@ -292,21 +330,36 @@ def train_frame_network(network, P, y=None, *, device="cpu", seed=0, **options):
 
     Raises
     ------
+    ValueError
+        When training diverges (non-finite weights, or an eigendecomposition of the
+        forward pass that fails on them).
     KeyboardInterrupt
         When training is interrupted; ``network`` is then half-trained and must not be
         used as a fit.
+
+    Warns
+    -----
+    UserWarning
+        When ``early_stopping`` is on but ``validation_fraction * n`` is under 2 or leaves
+        fewer than 2 training samples: training then runs on every sample, without
+        validation (10 % of fewer than 20 samples, by default).
     """
     unknown = sorted(set(options) - set(TRAINER_OPTIONS))
     if unknown:
         raise TypeError(f"train_frame_network got unexpected options {unknown}; it reads {TRAINER_OPTIONS}.")
     opts = {**LEARNING_OPTIONS.defaults(TRAINER_OPTIONS), **options}
+    # True is an int to Python, not a size or a rate: refused here too (direct calls skip the
+    # transformer's parameter validation; training_budget's own check came after int())
+    for name in ("hidden", "lr", "max_epochs", "batch_size", "prior_weight", "validation_fraction"):
+        if isinstance(opts[name], (bool, np.bool_)):
+            raise ValueError(f"{name} must be a number, not a bool; got {opts[name]!r}.")
     objective, prior_weight, verbose = opts["objective"], opts["prior_weight"], opts["verbose"]
     hidden, lr = int(opts["hidden"]), float(opts["lr"])
     early_stopping, validation_fraction = opts["early_stopping"], float(opts["validation_fraction"])
     batch_size, n_jobs = opts["batch_size"], opts["n_jobs"]
     validation_score = opts["validation_score"]
     max_epochs = opts["max_epochs"]
-    if isinstance(max_epochs, numbers.Integral):  # numpy ints (and a bool) count as ints
+    if isinstance(max_epochs, numbers.Integral):  # numpy ints count as ints
         max_epochs = int(max_epochs)
     from skorch.callbacks import EarlyStopping, LRScheduler
     from skorch.dataset import ValidSplit
@@ -327,9 +380,13 @@ def train_frame_network(network, P, y=None, *, device="cpu", seed=0, **options):
         with seeded(seed):  # the task head's initial weights
             module = _ObjectiveModule(network, objective, X.shape[1:], n_out, task, prior_weight, hidden,
                                       template)
-        n_valid = int(np.floor(validation_fraction * n))
-        validate = bool(early_stopping) and n_valid >= 2 and n - n_valid >= 2
-        # ValidSplit (a ShuffleSplit) holds out ceil(fraction * n): plan the steps it leaves
+        # ValidSplit (a ShuffleSplit) holds out ceil(fraction * n); a share worth at least 2
+        # samples, and at least 2 left to train on (the floor of it gave 1 at n=20, 0.94)
+        n_valid = math.ceil(validation_fraction * n)
+        # below that (fewer than 20 samples at the default 0.1) the network trains on every
+        # sample without early stopping, as documented (best_epoch_ is None then)
+        validate = bool(early_stopping) and validation_fraction * n >= 2 and n - n_valid >= 2
+        # plan the steps the split leaves
         n_train = len(_valid_split_indices(n, validation_fraction, seed)[0]) if validate else n
         train_batch, epochs = training_budget(n_train, max_epochs, batch_size)
         total_steps = epochs * math.ceil(n_train / train_batch)
@@ -384,12 +441,14 @@ def train_frame_network(network, P, y=None, *, device="cpu", seed=0, **options):
         # default); torch.use_deterministic_algorithms is not toggled because it imports
         # torch._dynamo (seconds, hundreds of MB) on first use.
         with seeded(seed + 1):  # mini-batch order
-            net.fit(fit_X, fit_y)
+            try:
+                net.fit(fit_X, fit_y)
+            except torch.linalg.LinAlgError as exc:
+                # diverged (huge or NaN) weights break an eigendecomposition of the forward
+                # pass before the finiteness check below can see them
+                raise _diverged() from exc
     if not all(torch.isfinite(p).all() for p in network.parameters()):
-        raise ValueError(
-            "training the canonicalization network diverged (non-finite weights); lower lr, or check "
-            "X for extreme values."
-        )
+        raise _diverged()
     keys = ("epoch", "train_loss", "valid_loss", "valid_knn")
     history = [{k: float(row[k]) for k in keys if k in row} for row in net.history]
     best = None
@@ -405,6 +464,11 @@ def train_frame_network(network, P, y=None, *, device="cpu", seed=0, **options):
     return {"objective": objective, "task": task, "history": history, "target": target,
             "batch_size": train_batch, "max_epochs": epochs, "n_epochs_trained": len(history),
             "best_epoch": best, "validation_score": score if validate else None}
+
+
+def _diverged():
+    return ValueError("training the canonicalization network diverged (non-finite weights); lower lr, or "
+                      "check X for extreme values.")
 
 
 #: most training and validation samples the ``"knn"`` validation score canonicalizes per epoch

@@ -216,7 +216,7 @@ def test_scalar_columns_are_not_rescaled():
     scalar values in training as at transform: only geometric columns are rescaled."""
     from skcanon._training import _rescaled_float32
 
-    layout = PointLayout(3, fields=[("pos", "position"), ("z", "scalar")])
+    layout = PointLayout(3, fields=[("pos", "position"), ("q", "scalar")])
     net = build_frame_network(get_group("SE3"), layout, 8)
     Q = np.concatenate([P * 1e6, np.full((60, 6, 1), 6.0)], axis=2)
     R = _rescaled_float32(Q, net)
@@ -254,3 +254,24 @@ def test_supervised_targets_get_errors_that_name_y(y, message):
         warnings.simplefilter("error")
         with pytest.raises(ValueError, match=message):
             CanonicalizerTransformer("S_n", "learned", hidden=8, max_epochs=1, random_state=0).fit(X, y)
+
+
+def test_validation_guard_counts_the_samples_the_split_holds_out(monkeypatch):
+    """ValidSplit holds out ceil(0.94 * 20) = 19 samples: the guard used floor (18) and let
+    training run on 1 sample. Now it counts the same 19 and trains on all 20 without a
+    split; 0.9 of 20 (18 held out, 2 left) still validates on the same split."""
+    import skcanon._training as training
+
+    seen = []
+    original = training._ObjectiveNet.train_step
+    monkeypatch.setattr(training._ObjectiveNet, "train_step",
+                        lambda self, batch, **kw: seen.append(len(batch[0])) or original(self, batch, **kw))
+    X = np.random.default_rng(0).normal(size=(20, 5 * 3))
+    y = np.arange(20) % 2
+    canon = CanonicalizerTransformer("S_n", "learned", hidden=8, max_epochs=2, random_state=0,
+                                     validation_fraction=0.94).fit(X, y)
+    assert sum(seen) == 2 * 20 and canon.canonicalizer_.best_epoch_ is None
+    seen.clear()
+    canon = CanonicalizerTransformer("S_n", "learned", hidden=8, max_epochs=2, random_state=0,
+                                     validation_fraction=0.9).fit(X, y)
+    assert seen == [2, 2] and canon.canonicalizer_.best_epoch_ is not None

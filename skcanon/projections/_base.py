@@ -31,7 +31,7 @@ class Projection:
     #: options this projection reads (``degree``, ``n_components``, ``canonicalizer``)
     options = ()
     #: accepts point sets padded with all-NaN rows (absent points); features that involve
-    #: an absent point are NaN
+    #: an absent point are 0
     absent_points_ok = False
 
     def __init__(self, group, layout, **options):
@@ -62,6 +62,30 @@ class Projection:
 
     def __repr__(self):
         return f"{type(self).__name__}(group={self.group.name!r})"
+
+
+# -- features beyond the dtype's range ---------------------------------------------------------
+def overflow_error(method, dtype, amax, degree, *, what=None,
+                   alternative="method='distances', which rescales internally"):
+    """The ``ValueError`` for features that exceed ``dtype``'s range however they are
+    computed (a ``degree``-homogeneous map of coordinates up to ``amax``). ``what`` names
+    the features (default: distances/norms, Gram entries or degree-k features);
+    ``alternative``, a method that avoids the overflow, is suggested for ``degree > 1``
+    (None: none)."""
+    dtype = np.dtype(dtype)
+    if what is None:
+        what = {1: "distances/norms", 2: "Gram entries (products of two coordinates)"}.get(
+            degree, f"degree-{degree} features")
+    hint = ("cast X to float64 or " if dtype == np.float32 else "") + "divide X by a constant first"
+    if degree > 1:
+        hint += f" (these features scale with the power {degree} of X's scale)"
+        if alternative is not None:
+            hint += f", or use {alternative}"
+    return ValueError(
+        f"X has coordinates up to {float(amax):.3g}: its {what} overflow {dtype.name} "
+        f"(largest {float(np.finfo(dtype).max):.3g}), so method={method!r} cannot return finite "
+        f"features; {hint}."
+    )
 
 
 # -- what a group does to a layout -------------------------------------------------------------

@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from .._kernels.lexsort import tolerant_lexsort
-from ._base import Projection, fits, full_rotations, is_points, split_geometric
+from ._base import Projection, fits, full_rotations, is_points, overflow_error, split_geometric
 
 #: most d×d minors ``gram_minors`` computes
 MAX_MINORS = 20000
@@ -90,23 +90,6 @@ def sample_exponents(amax, dtype):
     if not outside.any():
         return None
     return np.where(outside, np.frexp(amax.astype(np.float64))[1], 0).astype(np.int64)
-
-
-def overflow_error(method, dtype, amax, degree):
-    """The ``ValueError`` for features that exceed ``dtype``'s range however they are
-    computed (a ``degree``-homogeneous map of coordinates up to ``amax``)."""
-    dtype = np.dtype(dtype)
-    what = {1: "distances/norms", 2: "Gram entries (products of two coordinates)"}.get(
-        degree, f"degree-{degree} features")
-    hint = ("cast X to float64 or " if dtype == np.float32 else "") + "divide X by a constant first"
-    if degree > 1:
-        hint += (f" (these features scale with the power {degree} of X's scale), or use "
-                 "method='distances', which rescales internally")
-    return ValueError(
-        f"X has coordinates up to {float(amax):.3g}: its {what} overflow {dtype.name} "
-        f"(largest {float(np.finfo(dtype).max):.3g}), so method={method!r} cannot return finite "
-        f"features; {hint}."
-    )
 
 
 #: entries of the ``K×K`` product matrices computed per chunk of samples (4 MB in
@@ -594,7 +577,7 @@ class SortedDistances(Projection):
 
     Row ``i`` holds point ``i``'s scalar fields followed by its distances to the other
     points in increasing order; rows are sorted with tolerant ties (relative ``1e-9`` in
-    float64, ``1e-5`` in float32, as :func:`~skcanon.canonicalizers.tolerant_lexsort`), so
+    float64, ``1e-4`` in float32, as :func:`~skcanon.canonicalizers.tolerant_lexsort`), so
     duplicated points and other exact ties do not decide the order by rounding. Distances
     are computed from coordinate differences (exact zeros for duplicated points), rescaled
     by powers of two for extreme magnitudes. ``m·(m−1+s)`` features

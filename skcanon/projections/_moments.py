@@ -11,6 +11,8 @@ from ._base import Projection, pure_permutation
 
 #: the default degree is the largest giving at most this many power sums
 MAX_DEFAULT_POWER_SUMS = 1000
+#: most power sums an explicit ``degree`` may ask for (as ``gram_minors``' 20,000 minors)
+MAX_POWER_SUMS = 20000
 
 
 def _n_monomials(w, degree):
@@ -36,7 +38,8 @@ class PowerSums(Projection):
     ``C(w+degree, w) − 1`` features. Lossless when ``degree ≥ m`` (the power sums of
     degree ≤ m generate the multisymmetric functions and separate multisets); the default
     ``degree=None`` takes ``m`` when that gives at most 1000 features and the largest
-    smaller degree that does otherwise (then ``lossless_`` is False). Cost
+    smaller degree that does otherwise (then ``lossless_`` is False); an explicit
+    ``degree`` giving more than 20,000 power sums is refused. Cost
     ``O(m·w·degree + m·K)``. High degrees are ill-conditioned: scale inputs to about unit size.
     """
 
@@ -56,6 +59,17 @@ class PowerSums(Projection):
             degree = m
             while degree > 1 and _n_monomials(w, degree) > MAX_DEFAULT_POWER_SUMS:
                 degree -= 1
+        n_sums = _n_monomials(w, degree)
+        if n_sums > MAX_POWER_SUMS:
+            # refused before the multi-indices are enumerated (one Python step each)
+            largest = 1
+            while _n_monomials(w, largest + 1) <= MAX_POWER_SUMS:
+                largest += 1
+            raise ValueError(
+                f"degree={degree} would give C({w}+{degree}, {w}) - 1 = {n_sums} power sums of {w} "
+                f"channel(s) (at most {MAX_POWER_SUMS}); use degree <= {largest}, or "
+                "method='random_moments' for many channels."
+            )
         self.degree_ = int(degree)
         self.exponents_ = _exponents(w, self.degree_)
         return self

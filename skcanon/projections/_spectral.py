@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import Projection, fits
+from ._base import Projection, fits, overflow_error
 
 
 class _Spectral(Projection):
@@ -26,7 +26,14 @@ class GroupPool(_Spectral):
     name = "group_pool"
 
     def transform(self, P):
-        return np.stack([P.mean(axis=2), P.max(axis=2)], axis=2).reshape(P.shape[0], -1)
+        with np.errstate(over="ignore"):
+            mean = P.mean(axis=2)
+        if np.isinf(mean).any():
+            # the sum overflowed (values near the dtype's largest), the mean fits: average
+            # values scaled down by a power of two (exact) and scale back
+            e = int(P.shape[2]).bit_length()
+            mean = np.ldexp(np.ldexp(P, -e).mean(axis=2), e).astype(P.dtype, copy=False)
+        return np.stack([mean, P.max(axis=2)], axis=2).reshape(P.shape[0], -1)
 
     def feature_names(self):
         return [f"pool_{op}_c{c}" for c in range(self.sample_shape_[0]) for op in ("mean", "max")]
@@ -48,8 +55,14 @@ class PowerSpectrum(_Spectral):
     name = "power_spectrum"
 
     def transform(self, P):
-        F = np.fft.rfft(P, axis=2)
-        return (F.real**2 + F.imag**2).astype(P.dtype, copy=False).reshape(P.shape[0], -1)
+        with np.errstate(over="ignore", invalid="ignore"):
+            F = np.fft.rfft(P, axis=2)
+            out = (F.real**2 + F.imag**2).astype(P.dtype, copy=False).reshape(P.shape[0], -1)
+        if not np.isfinite(out).all():  # squares beyond the dtype: no finite features exist
+            raise overflow_error(self.name, P.dtype, np.abs(P).max(), 2,
+                                 what="power spectrum entries (squared Fourier magnitudes)",
+                                 alternative=None)
+        return out
 
     def feature_names(self):
         C, n = self.sample_shape_
@@ -90,16 +103,22 @@ class Bispectrum(_Spectral):
     def transform(self, P):
         n_s, C, n = P.shape
         half = (n + 1) // 2
-        F = np.fft.fft(P, axis=2)
-        ref = F[:, 0:1, 1 % n][:, :, None]
-        B = ref * F[:, :, :half] * np.conj(np.roll(F, -1, axis=2)[:, :, :half])
         keep = self._kept_imaginary()
-        out = np.empty((n_s, C, 1 + half + half), dtype=P.dtype)
-        out[:, :, 0] = P.mean(axis=2)
-        out[:, :, 1:1 + half] = B.real
-        out[:, :, 1 + half:] = B.imag
+        with np.errstate(over="ignore", invalid="ignore"):
+            F = np.fft.fft(P, axis=2)
+            ref = F[:, 0:1, 1 % n][:, :, None]
+            B = ref * F[:, :, :half] * np.conj(np.roll(F, -1, axis=2)[:, :, :half])
+            out = np.empty((n_s, C, 1 + half + half), dtype=P.dtype)
+            out[:, :, 0] = P.mean(axis=2)
+            out[:, :, 1:1 + half] = B.real
+            out[:, :, 1 + half:] = B.imag
         columns = np.concatenate([np.ones((C, 1 + half), bool), keep], axis=1)
-        return out[:, columns]
+        out = out[:, columns]
+        if not np.isfinite(out).all():  # cubic products beyond the dtype: no finite features exist
+            raise overflow_error(self.name, P.dtype, np.abs(P).max(), 3,
+                                 what="bispectrum entries (products of three Fourier coefficients)",
+                                 alternative=None)
+        return out
 
     def feature_names(self):
         C, n = self.sample_shape_

@@ -1,0 +1,137 @@
+"""InvariantProjector on inputs it must refuse by name (or read correctly): image shapes
+other than the fitted one, spectral features beyond the dtype's range, power sums of a
+degree too high to enumerate, booleans for integer parameters."""
+
+import time
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from sklearn.utils._param_validation import InvalidParameterError
+
+from skcanon._projector import InvariantProjector
+from skcanon.layouts import ImageLayout
+
+
+# -- image shapes ------------------------------------------------------------------------------
+@pytest.mark.parametrize("method", ["max_filter", "reynolds", "auto", "canonical"])
+def test_images_of_another_shape_are_refused(method):
+    """After fitting on (n, 2, 3, 3), images with the same number of pixels in another
+    shape were read as the fitted one (scrambled pixels) by max_filter and reynolds."""
+    X = np.random.default_rng(0).standard_normal((5, 2, 3, 3))
+    proj = InvariantProjector("C4", method, random_state=0).fit(X)
+    assert proj.layout_.shape == (2, 3, 3)
+    for other in (np.moveaxis(X, 1, -1), X.reshape(5, 2, 9), X.reshape(5, 1, 3, 6)):
+        with pytest.raises(ValueError, match=r"X has image shape \(.*\), but the layout expects \(2, 3, 3\)"):
+            proj.transform(other)
+
+
+@pytest.mark.parametrize("method", ["max_filter", "reynolds", "canonical"])
+def test_flat_images_are_read_with_the_fitted_shape(method):
+    """Flat input of the fitted width (not a perfect square) was refused with "Cannot
+    infer the image shape"; it is read with the fitted shape, as CanonicalizerTransformer
+    reads it."""
+    X = np.random.default_rng(0).standard_normal((5, 2, 3, 3))
+    proj = InvariantProjector("C4", method, random_state=0).fit(X)
+    np.testing.assert_array_equal(proj.transform(X.reshape(5, -1)), proj.transform(X))
+    with pytest.raises(ValueError, match="18 features"):
+        proj.transform(X.reshape(5, -1)[:, :16])
+
+
+def test_non_square_single_channel_images_keep_their_orientation():
+    X = np.random.default_rng(1).standard_normal((4, 4, 6))
+    proj = InvariantProjector("C2", "max_filter", random_state=0).fit(X)
+    assert proj.layout_.shape == (1, 4, 6)
+    np.testing.assert_array_equal(proj.transform(X.reshape(4, -1)), proj.transform(X))
+    expected = r"X has image shape \(1, 6, 4\), but the layout expects \(1, 4, 6\)"
+    with pytest.raises(ValueError, match=expected):
+        proj.transform(X.reshape(4, 6, 4))
+
+
+def test_a_given_image_shape_is_kept():
+    X = np.random.default_rng(2).standard_normal((4, 2, 3, 3))
+    proj = InvariantProjector("C4", "max_filter", layout=ImageLayout((2, 3, 3)), random_state=0).fit(X)
+    assert proj.layout_ == ImageLayout((2, 3, 3))
+
+
+# -- spectral features beyond the dtype's range -----------------------------------------------
+@pytest.mark.parametrize("method, dtype, big", [
+    ("bispectrum", np.float64, 1e120), ("bispectrum", np.float32, 1e13),
+    ("power_spectrum", np.float64, 1e160), ("power_spectrum", np.float32, 1e20),
+    ("bispectrum", np.float64, 1e300),
+])
+def test_spectral_features_that_overflow_are_refused_by_name(method, dtype, big):
+    """C8 fibres this large gave inf/NaN features with only a RuntimeWarning; the power
+    spectrum (degree 2) and the bispectrum (degree 3) cannot be finite there."""
+    X = np.random.default_rng(0).standard_normal((4, 3 * 8))
+    proj = InvariantProjector("C8", method, layout="fibre").fit(X.astype(dtype))
+    name = np.dtype(dtype).name
+    with pytest.raises(ValueError, match=rf"X has coordinates up to .* overflow {name} .*method='{method}'"):
+        proj.transform((X * big).astype(dtype))
+
+
+@pytest.mark.parametrize("method", ["bispectrum", "power_spectrum", "group_pool"])
+@pytest.mark.parametrize("dtype, big", [(np.float64, 1e60), (np.float32, 1e6)])
+def test_spectral_features_that_fit_the_dtype_stay_finite(method, dtype, big):
+    X = np.random.default_rng(0).standard_normal((4, 3 * 8))
+    proj = InvariantProjector("C8", method, layout="fibre").fit(X.astype(dtype))
+    Z = proj.transform((X * big).astype(dtype))
+    assert Z.dtype == dtype and np.isfinite(Z).all()
+
+
+@pytest.mark.parametrize("dtype, big", [(np.float64, 1e308), (np.float32, 3e38)])
+def test_group_pool_means_of_values_near_the_largest_are_finite(dtype, big):
+    """The mean's sum overflowed (inf features) though every mean fits the dtype."""
+    X = np.full((2, 8), big, dtype=dtype)
+    X[1] *= -1
+    X[1, 3] = 1
+    Z = InvariantProjector("C8", "group_pool", layout="fibre").fit(X).transform(X)
+    assert Z.dtype == dtype and np.isfinite(Z).all()
+    exact = [float(sum(Fraction(float(v)) for v in row) / 8) for row in X]
+    np.testing.assert_allclose(Z[:, 0], exact, rtol=1e-6 if dtype == np.float32 else 1e-15)
+    np.testing.assert_array_equal(Z[:, 1], X.max(axis=1))
+
+
+# -- power sums of too high a degree -----------------------------------------------------------
+def test_power_sums_above_the_monomial_limit_are_refused_by_degree():
+    """8 channels: degree 8 gives 12,869 power sums, degree 9 gives 24,309 (over 20,000)."""
+    X = np.random.default_rng(0).standard_normal((4, 5 * 8))
+    assert InvariantProjector("S_n", "power_sums", n_dims=8, degree=8).fit(X).n_features_out_ == 12869
+    expected = r"degree=9 would give .* 24309 power sums .*at most 20000.*degree <= 8"
+    with pytest.raises(ValueError, match=expected):
+        InvariantProjector("S_n", "power_sums", n_dims=8, degree=9).fit(X)
+
+
+def test_power_sums_of_a_huge_degree_are_refused_at_once():
+    """degree=30 on 8 channels enumerated 48.9 million monomials in a Python loop."""
+    X = np.random.default_rng(0).standard_normal((4, 5 * 8))
+    start = time.perf_counter()
+    for degree in (30, 10**6):
+        with pytest.raises(ValueError, match=rf"degree={degree} would give"):
+            InvariantProjector("S_n", "power_sums", n_dims=8, degree=degree).fit(X)
+    assert time.perf_counter() - start < 5
+
+
+# -- booleans for integer parameters -----------------------------------------------------------
+@pytest.mark.parametrize("param, kwargs", [
+    ("n_components", {"group": "C4", "method": "max_filter", "layout": "fibre"}),
+    ("n_components", {"group": "S_n", "method": "random_sort", "n_dims": 2}),
+    ("degree", {"group": "S_n", "method": "power_sums", "n_dims": 2}),
+    ("batch_size", {"group": "C4", "method": "bispectrum", "layout": "fibre"}),
+    ("n_dims", {"group": "S_n", "method": "sort"}),
+    ("n_jobs", {"group": "S_n", "method": "sort", "n_dims": 2}),
+])
+@pytest.mark.parametrize("value", [True, np.True_])
+def test_booleans_are_refused_for_integer_parameters(param, kwargs, value):
+    """True passed Interval(Integral) checks and meant 1 (one template, one sample per batch)."""
+    X = np.random.default_rng(0).standard_normal((4, 8))
+    with pytest.raises(InvalidParameterError, match=rf"'{param}' parameter .* \(not a bool\).* Got"):
+        InvariantProjector(**kwargs, **{param: value}).fit(X)
+
+
+@pytest.mark.parametrize("value", [1, np.int64(2)])
+def test_integer_parameters_accept_ints(value):
+    X = np.random.default_rng(0).standard_normal((4, 8))
+    proj = InvariantProjector("C4", "max_filter", layout="fibre", n_components=value,
+                              batch_size=value, n_jobs=value, random_state=0).fit(X)
+    assert proj.transform(X).shape == (4, int(value))
