@@ -20,6 +20,7 @@ Internally every part of the library works on the *working array* of a layout:
 
 from __future__ import annotations
 
+import collections.abc
 import re
 from dataclasses import dataclass
 
@@ -28,7 +29,24 @@ import numpy as np
 __all__ = ["Layout", "Field", "PointLayout", "GraphLayout", "ImageLayout", "FibreLayout", "as_layout", "encode_if_graphs"]
 
 _FIELD_KINDS = ("position", "vector", "scalar")
-_AXIS_NAMES = "xyz"
+_AXIS_NAMES = ("x", "y", "z")
+
+
+def _axis_case(comp):
+    """A component spelled with an upper-case axis (``X``, ``vel_Y``) in the lower case the
+    layouts use; other components unchanged. Upper-case axis names are as common in tables
+    as lower-case ones (``X0, Y0, Z0``), and a shape is never told apart by the case."""
+    if comp in ("X", "Y", "Z"):
+        return comp.lower()
+    if re.fullmatch(r"[A-Za-z]\w*_[XYZ]", comp):
+        return comp[:-1] + comp[-1].lower()
+    return comp
+
+
+def _plain_feature_names(columns):
+    """Names that are only ``x0, x1, ...`` (scikit-learn's names for the columns of an
+    array): they number columns, they do not name the axes of 1-D points."""
+    return bool(columns) and all(re.fullmatch(r"[xX]\d+", c) for c in columns)
 
 
 class Layout:
@@ -105,7 +123,7 @@ class Field:
     def __post_init__(self):
         if self.kind not in _FIELD_KINDS:
             raise ValueError(f"Field.kind must be one of {_FIELD_KINDS}, got {self.kind!r}.")
-        if not isinstance(self.size, (int, np.integer)) or self.size < 1:
+        if isinstance(self.size, (bool, np.bool_)) or not isinstance(self.size, (int, np.integer)) or self.size < 1:
             raise ValueError(f"Field.size must be a positive int, got {self.size!r}.")
         if not isinstance(self.categorical, (bool, np.bool_)):
             raise ValueError(f"Field.categorical must be True or False, got {self.categorical!r}.")
@@ -132,7 +150,7 @@ def _as_field(spec, n_dims):
     if isinstance(spec, (tuple, list)) and len(spec) in (2, 3):
         name, kind = spec[0], spec[1]
         size = spec[2] if len(spec) == 3 else (n_dims if kind in ("position", "vector") else 1)
-        return Field(str(name), kind, int(size))
+        return Field(str(name), kind, size)
     raise TypeError(
         "fields entries must be Field objects or (name, kind[, size]) tuples, "
         f"got {spec!r}. For categories use Field(name, 'scalar', 1, categorical=True)."
@@ -192,6 +210,13 @@ class PointLayout(Layout):
                     f"got {f.size}."
                 )
         self.fields = fields
+        keys = self._component_keys()
+        clashes = sorted({k for k in keys if keys.count(k) > 1})
+        if clashes:
+            # one name for two columns of a point: feature names repeat and named input is ambiguous
+            raise ValueError(f"fields give two columns of each point the same name {clashes} "
+                             f"(components {keys}). Fix: rename a field, e.g. a scalar 'x' next to "
+                             "positions, or a scalar 'a0' next to a 2-component scalar 'a'.")
         offsets = np.cumsum([0] + [f.size for f in fields])
         self._slices = {f.name: slice(int(a), int(b)) for f, a, b in zip(fields, offsets[:-1], offsets[1:])}
         self.width = int(offsets[-1])
@@ -342,9 +367,12 @@ class PointLayout(Layout):
         """The layout that column names describe, or None when no column names a point.
 
         A column names a point when it holds a point index and a component: positions
-        ``x``/``y``/``z`` (``atom3_x``, ``p0_y``, ``x1``), vectors ``name_x``
-        (``p0_vel_x``, ``vel_x1``) and per-point scalars (``atom3_element``,
-        ``p0_charge``). Positions decide ``n_dims`` (``x, y`` → 2, ``x, y, z`` → 3).
+        ``x``/``y``/``z`` (``atom3_x``, ``p0_y``, ``x1``; upper case too: ``X1``, ``p0_Y``),
+        vectors ``name_x`` (``p0_vel_x``, ``vel_x1``) and per-point scalars
+        (``atom3_element``, ``p0_charge``). Positions decide ``n_dims`` (``x, y`` → 2,
+        ``x, y, z`` → 3). Names that are only ``x0, x1, ...`` (scikit-learn's names for
+        an array's columns, as after ``set_output(transform="pandas")``) describe no
+        layout unless ``n_dims=1``: they are read like an array.
 
         Parameters
         ----------
@@ -368,6 +396,8 @@ class PointLayout(Layout):
         PointLayout(n_dims=3, fields=[pos:position[3], element:scalar[1] categorical], columns=[4 names])
         """
         columns = [str(c) for c in columns]
+        if _plain_feature_names(columns) and n_dims != 1:
+            return None
         parsed = [_parse_any_point_column(c) for c in columns]
         axes = {comp for p in parsed if p is not None for comp in [p[1]] if comp in _AXIS_NAMES}
         if not axes:
@@ -520,13 +550,14 @@ def mixes_point_and_other_columns(columns):
 
 
 def _parse_any_point_column(name):
-    """``(point index, component)`` of a column name for any component, or None."""
+    """``(point index, component)`` of a column name for any component (axes in lower
+    case, :func:`_axis_case`), or None."""
     m = re.fullmatch(r"[A-Za-z]*_?(\d+)_([A-Za-z]\w*)", name)
     if m:
-        return int(m.group(1)), m.group(2)
+        return int(m.group(1)), _axis_case(m.group(2))
     m = re.fullmatch(r"([A-Za-z][A-Za-z_]*?)_?(\d+)", name)
     if m:
-        return int(m.group(2)), m.group(1)
+        return int(m.group(2)), _axis_case(m.group(1))
     return None
 
 
@@ -537,11 +568,15 @@ def _parse_point_column(name, keys):
     (``x1``, ``vel_x1``, ``charge_3``) spellings for the given component keys.
     """
     m = re.fullmatch(r"[A-Za-z]*_?(\d+)_(\w+)", name)
-    if m and m.group(2) in keys:
-        return int(m.group(1)), m.group(2)
+    if m:
+        for comp in (m.group(2), _axis_case(m.group(2))):  # exact keys first
+            if comp in keys:
+                return int(m.group(1)), comp
     m = re.fullmatch(r"(\w+?)_?(\d+)", name)
-    if m and m.group(1) in keys:
-        return int(m.group(2)), m.group(1)
+    if m:
+        for comp in (m.group(1), _axis_case(m.group(1))):
+            if comp in keys:
+                return int(m.group(2)), comp
     return None
 
 
@@ -557,8 +592,9 @@ class GraphLayout(PointLayout):
     n_nodes : int or None, default=None
         Padded node count; ``None`` takes the largest graph seen in ``fit``.
     node_features : {"degree", "ones"}, str, callable or None, default="degree"
-        Per-node features when encoding networkx graphs: the degree, a constant 1, the
-        name of a numeric node attribute, a callable ``f(G, node) -> array``, or ``None``.
+        Per-node features when encoding networkx graphs: the degree (networkx's, so a
+        self-loop counts twice), a constant 1, the name of a numeric node attribute, a
+        callable ``f(G, node) -> array``, or ``None``.
     n_node_features : int or None, default=None
         Feature columns per node for already-encoded arrays; inferred when encoding graphs.
     padding : {"nan", "zero"}, default="nan"
@@ -756,6 +792,10 @@ def encode_if_graphs(X, layout):
     Returns ``(X, layout)`` where ``layout`` is resolved (``n_nodes`` known) when graphs
     were given.
     """
+    if isinstance(layout, GraphLayout) and isinstance(X, collections.abc.Iterator):
+        # a generator would be read as one opaque object (and consumed by the attempt)
+        raise TypeError(f"X is an iterator ({type(X).__name__}); graphs are read from a list or tuple of "
+                        "networkx graphs (or encoded arrays). Fix: pass list(X).")
     if is_graph_list(X):
         if not isinstance(layout, GraphLayout):
             raise TypeError(

@@ -59,6 +59,38 @@ def test_batching_does_not_change_results():
         np.testing.assert_array_equal(x, z)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("group, method", [("T3", "centroid"), ("scaling", "scale")])
+def test_one_odd_sample_does_not_change_the_others(group, method, dtype):
+    """One sample with an absent point (or all zero) sent the whole batch to the general
+    path of ``centroid``/``scale``, changing the last bits of every other sample."""
+    X = np.random.default_rng(0).normal(size=(300, 12)).astype(dtype)
+    X[0, :3] = np.nan
+    X[1] = 0.0
+    est = CanonicalizerTransformer(group, method).fit(X)
+    whole = est.transform(X)
+    for i in range(2, 300, 37):
+        np.testing.assert_array_equal(whole[i], est.transform(X[i:i + 1])[0])
+    np.testing.assert_array_equal(whole, est.set_params(batch_size=128).transform(X))
+
+
+@pytest.mark.parametrize("categorical", [False, True])
+def test_nullable_float32_columns_stay_float32(categorical):
+    """pandas' nullable ``Float32`` columns: float32 output with or without a categorical
+    field (without one they became float64), ``NA`` read as an absent value."""
+    pd = pytest.importorskip("pandas")
+    cols = [f"p{i}_{a}" for i in range(2) for a in "xyz"]
+    df = pd.DataFrame(np.random.default_rng(0).normal(size=(5, 6)), columns=cols).astype("Float32")
+    df.iloc[1, 3:] = pd.NA
+    if categorical:
+        df = df.assign(p0_el=list("CHCHC"), p1_el=["H", None, "H", "C", "H"])
+    est = CanonicalizerTransformer("SE3xS_n").fit(df)
+    out = est.transform(df)
+    assert out.dtype == np.float32 and list(est.feature_names_in_) == list(df.columns)
+    plain = df.astype({c: "float32" for c in cols})
+    np.testing.assert_array_equal(out, CanonicalizerTransformer("SE3xS_n").fit(plain).transform(plain))
+
+
 def test_pandas_output_and_feature_names():
     pd = pytest.importorskip("pandas")
     layout = PointLayout(3, fields=[("pos", "position"), ("vel", "vector"), ("charge", "scalar")])
@@ -516,8 +548,11 @@ def test_generic_feature_names_keep_the_flat_reading_or_say_how():
     for cols in (["f0", "f1", "f2", "f3", "f4", "f5"], list(range(6))):
         df = pd.DataFrame(X, columns=cols)
         np.testing.assert_array_equal(CanonicalizerTransformer("SE3", "pca").fit(df).transform(df), flat)
-    df = pd.DataFrame(X, columns=[f"x{i}" for i in range(6)])  # six 1-D points by name, not 3-D
-    with pytest.raises(ValueError, match=r"1-D points.*layout=PointLayout\(3\) to read the columns in their order"):
+    # scikit-learn's own names for an array's columns (pandas output of an earlier step)
+    df = pd.DataFrame(X, columns=[f"x{i}" for i in range(6)])
+    np.testing.assert_array_equal(CanonicalizerTransformer("SE3", "pca").fit(df).transform(df), flat)
+    df = pd.DataFrame(X, columns=["x1", "y1", "x2", "y2", "x3", "y3"])  # 2-D points by name, not 3-D
+    with pytest.raises(ValueError, match=r"2-D points.*layout=PointLayout\(3\) to read the columns in their order"):
         CanonicalizerTransformer("SE3", "pca").fit(df)
     np.testing.assert_array_equal(
         CanonicalizerTransformer("SE3", "pca", layout=PointLayout(3)).fit(df).transform(df), flat)
@@ -534,7 +569,7 @@ def test_points_mixed_with_other_columns_name_them():
 def test_key_order_reaches_the_sort_step_and_defaults_to_scalars_first():
     from skcanon.layouts import PointLayout
 
-    layout = PointLayout(3, fields=[("pos", "position"), ("z", "scalar")])
+    layout = PointLayout(3, fields=[("pos", "position"), ("q", "scalar")])
     rng = np.random.default_rng(0)
     P = rng.normal(size=(5, 6, 4))
     P[..., 3] = rng.integers(1, 4, size=(5, 6))  # atom types with ties

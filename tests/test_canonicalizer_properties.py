@@ -263,7 +263,7 @@ def test_float32_symmetric_shapes_in_random_poses(group, method, shape, seed, sc
 def test_sort_key_order_scalars_first_is_invariant_and_groups_by_scalar(dtype, seed, m):
     from skcanon.canonicalizers import SortCanonicalizer
 
-    layout = PointLayout(3, fields=[("pos", "position"), ("vel", "vector"), ("z", "scalar")])
+    layout = PointLayout(3, fields=[("pos", "position"), ("vel", "vector"), ("q", "scalar")])
     rs = np.random.default_rng(seed)
     P = rs.normal(size=(6, m, 7))
     P[..., 6] = rs.integers(1, 4, size=(6, m))  # a categorical scalar with repeats

@@ -242,3 +242,14 @@ def test_node_features_that_are_not_numbers_name_node_features():
         GraphLayout(node_features="element").encode([G])
     with pytest.raises(ValueError, match="must give every node numbers of the same length"):
         GraphLayout(node_features=lambda g, v: [1.0] * (v + 1)).encode([G])
+
+
+@pytest.mark.parametrize("make", [lambda: CanonicalizerTransformer("S_n", method="wl", layout=GraphLayout()),
+                                  lambda: InvariantProjector("S_n", "spectrum", layout="graph")])
+def test_an_iterator_of_graphs_gets_an_error_that_says_pass_a_list(make):
+    graphs = [nx.path_graph(4), nx.cycle_graph(4)]
+    with pytest.raises(TypeError, match=r"X is an iterator .*list\(X\)"):
+        make().fit(g for g in graphs)
+    est = make().fit(graphs)
+    with pytest.raises(TypeError, match=r"X is an iterator .*list\(X\)"):
+        est.transform(iter(graphs))

@@ -89,7 +89,6 @@ def test_from_columns_errors_suggest_fields():
 @pytest.mark.parametrize("columns, n_dims, fields", [
     (["atom0_x", "atom0_y", "atom0_z", "atom1_x", "atom1_y", "atom1_z"], 3, ["pos"]),
     (["x1", "y1", "x2", "y2"], 2, ["pos"]),
-    (["x0", "x1", "x2"], 1, ["pos"]),
     (["p0_x", "p0_y", "p0_vel_x", "p0_vel_y", "p0_charge"], 2, ["pos", "vel", "charge"]),
     (["vel_x1", "x1", "y1", "vel_y1", "charge_1"], 2, ["vel", "pos", "charge"]),
 ])
@@ -196,3 +195,64 @@ def test_image_layout_shape_is_checked(shape):
 
     with pytest.raises(ValueError, match="ImageLayout shape must be"):
         ImageLayout(shape)
+
+
+def _cloud_frames(columns, P):
+    import pandas as pd
+
+    return pd.DataFrame(P.reshape(len(P), -1), columns=columns)
+
+
+def test_upper_case_axis_names_are_read_by_name():
+    """``X0..X3, Y0..Y3, Z0..Z3`` (coordinate-major) and ``p0_X``: read like their lower-case
+    spellings (they were read in plain column order: SO(3) invariance error 3.9)."""
+    from skcanon import CanonicalizerTransformer
+    from skcanon.groups import get_group
+
+    rng = np.random.default_rng(0)
+    P = rng.normal(size=(6, 4, 3))
+    Pg = np.einsum("nij,nmj->nmi", get_group("SO3").sample(6, 1), P)
+    cols = [f"{a}{i}" for a in "XYZ" for i in range(4)]
+    X, Xg = (_cloud_frames(cols, Q.transpose(0, 2, 1)) for Q in (P, Pg))
+    ct = CanonicalizerTransformer("SO3", "pca").fit(X)
+    assert ct.layout_.n_dims == 3 and ct.layout_.columns == tuple(cols)
+    np.testing.assert_allclose(ct.transform(Xg), ct.transform(X), atol=1e-9)
+    layout = PointLayout.infer_from_columns(["p0_X", "p0_Y", "p0_vel_X", "p0_vel_Y", "p0_Q"])
+    assert [(f.name, f.kind) for f in layout.fields] == [("pos", "position"), ("vel", "vector"), ("Q", "scalar")]
+
+
+@pytest.mark.parametrize("group", ["S_n", "SE3xS_n"])
+def test_scikit_learn_default_names_read_like_an_array(group):
+    """``x0..x5`` (scikit-learn's names after ``set_output(transform="pandas")``) are
+    column numbers, not the axes of 1-D points: S_n sorted each coordinate on its own."""
+    from skcanon import CanonicalizerTransformer
+
+    cols = [f"x{i}" for i in range(6)]
+    A = _cloud_frames(cols, np.array([[1.0, 2, 3, 4, 5, 6]]))
+    B = _cloud_frames(cols, np.array([[1.0, 5, 3, 4, 2, 6]]))
+    ct = CanonicalizerTransformer(group).fit(A)
+    assert ct.layout_.n_dims == 3 and ct.layout_.columns is None
+    as_array = CanonicalizerTransformer(group).fit(A.to_numpy())
+    for Z in (A, B):
+        np.testing.assert_array_equal(ct.transform(Z), as_array.transform(Z.to_numpy()))
+    if group == "S_n":   # two different sets of 3-D points
+        assert not np.allclose(ct.transform(A), ct.transform(B))
+    assert PointLayout.infer_from_columns(cols, n_dims=1).n_dims == 1
+
+
+def test_scalar_names_made_of_axis_letters_are_scalars():
+    layout = PointLayout.infer_from_columns(["p0_x", "p0_y", "p0_xy", "p1_x", "p1_y", "p1_xy"])
+    assert layout.n_dims == 2 and [f.name for f in layout.fields] == ["pos", "xy"]
+
+
+@pytest.mark.parametrize("fields", [[("pos", "position"), ("x", "scalar")],
+                                    [("a", "scalar", 2), ("a0", "scalar")]])
+def test_fields_whose_column_names_clash_are_refused(fields):
+    with pytest.raises(ValueError, match="same name"):
+        PointLayout(3, fields=fields)
+
+
+@pytest.mark.parametrize("size", [2.7, True, 0, "2"])
+def test_field_size_must_be_a_positive_int(size):
+    with pytest.raises(ValueError, match="Field.size must be a positive int"):
+        PointLayout(3, fields=[("pos", "position"), ("q", "scalar", size)])
