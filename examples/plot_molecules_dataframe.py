@@ -19,7 +19,7 @@ sorts its atoms, then any regressor follows. Three steps matter for such a table
 3. absent atoms stay NaN in the canonical output; a ``SimpleImputer`` in front of models
    that refuse NaN fills them.
 
-Needs ``qm9pack`` (``pip install "skcanon[data]"``), which ships the QM9 data; nothing is
+Needs ``qm9pack`` (``pip install -e ".[data]"`` in the skcanon checkout), which ships the QM9 data; nothing is
 downloaded at run time.
 """
 

@@ -15,7 +15,7 @@ it a 2-D rotation group could also act on 32 two-dimensional points, so skcanon 
 the layout rather than guess. The method is a hyper-parameter: ``GridSearchCV`` compares
 them.
 
-Needs the ``torch`` extra (``pip install "skcanon[torch]"``) for the network.
+Needs the ``torch`` extra (``pip install -e ".[torch]"`` in the skcanon checkout) for the network.
 """
 
 # %%

@@ -13,9 +13,9 @@ touch such a package, so a missing one raises an :class:`ImportError` that names
 >>> require("numpy", extra="torch", purpose="this example").__name__
 'numpy'
 >>> print(install_hint("torch"))  # doctest: +NORMALIZE_WHITESPACE
-pip install "skcanon[torch]" (CPU-only machine: first pip install torch --index-url
-https://download.pytorch.org/whl/cpu, or pip install -c constraints/cpu.txt "skcanon[torch]"
-from a clone, so pip does not fetch several GB of CUDA packages)
+pip install -e ".[torch]" in the skcanon checkout (CPU-only machine: pip install -c
+constraints/cpu.txt -e ".[torch]" there, or first pip install torch --index-url
+https://download.pytorch.org/whl/cpu, so pip does not fetch several GB of CUDA packages)
 """
 
 from __future__ import annotations
@@ -36,15 +36,17 @@ EXTRAS = {
 }
 
 _CPU_HINT = (
-    " (CPU-only machine: first pip install torch --index-url https://download.pytorch.org/whl/cpu,"
-    ' or pip install -c constraints/cpu.txt "skcanon[torch]" from a clone,'
-    " so pip does not fetch several GB of CUDA packages)"
+    ' (CPU-only machine: pip install -c constraints/cpu.txt -e ".[torch]" there, or first'
+    " pip install torch --index-url https://download.pytorch.org/whl/cpu, so pip does not fetch"
+    " several GB of CUDA packages)"
 )
 
 
 def install_hint(extra):
     """The ``pip`` command that installs ``extra`` (with CPU advice for ``"torch"``)."""
-    hint = f'pip install "skcanon[{extra}]"'
+    # skcanon is installed from its source checkout (it is not on PyPI, where another
+    # package could hold the name)
+    hint = f'pip install -e ".[{extra}]" in the skcanon checkout'
     if extra == "torch":
         hint += _CPU_HINT
     return hint
@@ -72,7 +74,7 @@ def require(module, extra=None, purpose=None):
     ------
     ImportError
         When ``module`` (or a package it needs) cannot be imported. The message says
-        ``pip install "skcanon[<extra>]"``; the original error is chained.
+        ``pip install -e ".[<extra>]"``; the original error is chained.
     """
     try:
         return importlib.import_module(module)
@@ -90,11 +92,11 @@ def require(module, extra=None, purpose=None):
 
 
 def import_torch(purpose=None):
-    """``torch``, or an :class:`ImportError` saying ``pip install "skcanon[torch]"``."""
+    """``torch``, or an :class:`ImportError` saying ``pip install -e ".[torch]"``."""
     return require("torch", extra="torch", purpose=purpose)
 
 
 def import_skorch(purpose=None):
-    """``skorch`` (and torch), or an :class:`ImportError` saying ``pip install "skcanon[torch]"``."""
+    """``skorch`` (and torch), or an :class:`ImportError` saying ``pip install -e ".[torch]"``."""
     import_torch(purpose)
     return require("skorch", extra="torch", purpose=purpose)

@@ -1,6 +1,6 @@
 """Scale-out on Dask: apply fitted skcanon estimators to arrays larger than memory.
 
-Install the optional extra with ``pip install "skcanon[dask]"`` (``dask[array,distributed]``
+Install the optional extra with ``pip install -e ".[dask]"`` (in the skcanon checkout) (``dask[array,distributed]``
 and ``dask-ml``). Importing this module does not need Dask; calling
 :func:`transform_dask` does.
 

@@ -177,7 +177,7 @@ def test_load_qm9_errors(monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "qm9pack" else real(name, *a))
-    with pytest.raises(ImportError, match=r"pip install skcanon\[data\]"):
+    with pytest.raises(ImportError, match=r"pip install -e '\.\[data\]'"):
         load_qm9(n=2)
 
 

@@ -136,9 +136,9 @@ def test_networks_without_torch_say_what_to_install():
         from skcanon.datasets import make_point_shapes
         X, y = make_point_shapes(n_samples=30, n_points=8, random_state=0, return_X_y=True)
         for method in ("learned", "random"):
-            with pytest.raises(ImportError, match=r'pip install "skcanon\\[torch\\]"'):
+            with pytest.raises(ImportError, match=r'pip install -e "\\.\\[torch\\]" in the skcanon checkout'):
                 CanonicalizerTransformer("SE3xS_n", method).fit(X, y)
-        with pytest.raises(ImportError, match=r'pip install "skcanon\\[torch\\]"'):
+        with pytest.raises(ImportError, match=r'pip install -e "\\.\\[torch\\]" in the skcanon checkout'):
             skcanon.EndToEndEquivariantRegressor
     """)
 
@@ -147,15 +147,15 @@ def test_optional_helper_names_the_extra_and_the_cpu_wheels():
     run_python("""
         import pytest
         from skcanon._optional import import_skorch, import_torch, require
-        with pytest.raises(ImportError, match=r'pip install "skcanon\\[torch\\]"') as info:
+        with pytest.raises(ImportError, match=r'pip install -e "\\.\\[torch\\]" in the skcanon checkout') as info:
             import_torch('method="learned"')
         message = str(info.value)
         assert message.startswith('method="learned" needs torch')
         assert "download.pytorch.org/whl/cpu" in message and "constraints/cpu.txt" in message
         assert isinstance(info.value.__cause__, ImportError)
-        with pytest.raises(ImportError, match=r'skcanon\\[torch\\]'):
+        with pytest.raises(ImportError, match=r'-e "\\.\\[torch\\]"'):
             import_skorch()
-        with pytest.raises(ImportError, match=r'pip install "skcanon\\[graphs\\]"'):
+        with pytest.raises(ImportError, match=r'pip install -e "\\.\\[graphs\\]"'):
             require("pynauty_not_installed_here", extra="graphs", purpose="nauty labelling")
         assert require("numpy").__name__ == "numpy"
     """)

