@@ -139,7 +139,9 @@ def limited_threads(n_jobs=None):
       let two overlapping ``transform`` calls leave the user's BLAS at one thread for good.
     * torch's count belongs to each thread, with a process-wide default for new threads:
       a nested block restores what the enclosing one set, and a thread's outermost block
-      restores the count the process had before the first block.
+      restores the count the process had before the first block of any thread (so a
+      thread that had set a count of its own and overlaps another's block gets that
+      process count back, not its own).
 
     The block costs microseconds once the libraries are known.
 

@@ -35,12 +35,24 @@ _AXIS_NAMES = ("x", "y", "z")
 def _axis_case(comp):
     """A component spelled with an upper-case axis (``X``, ``vel_Y``) in the lower case the
     layouts use; other components unchanged. Upper-case axis names are as common in tables
-    as lower-case ones (``X0, Y0, Z0``), and a shape is never told apart by the case."""
+    as lower-case ones (``X0, Y0, Z0``); they are read so only in tables that name no axis in
+    lower case (:func:`_folds_axes`), where ``Z`` is more likely an atomic number."""
     if comp in ("X", "Y", "Z"):
         return comp.lower()
     if re.fullmatch(r"[A-Za-z]\w*_[XYZ]", comp):
         return comp[:-1] + comp[-1].lower()
     return comp
+
+
+def _folds_axes(columns):
+    """Whether upper-case axis names of ``columns`` are read as axes: when no column names a
+    lower-case axis (``x1``, ``p0_y``, ``vel_z1``), so ``p0_x, p0_y, p0_z, p0_Z`` keeps ``Z``
+    a scalar."""
+    for c in columns:
+        p = _parse_any_point_column(str(c), fold=False)
+        if p is not None and (p[1] in _AXIS_NAMES or re.fullmatch(r"[A-Za-z]\w*_[xyz]", p[1])):
+            return False
+    return True
 
 
 def _plain_feature_names(columns):
@@ -235,10 +247,11 @@ class PointLayout(Layout):
         """Positions of the input columns in point-major order (point, then component)."""
         keys = self._component_keys()
         found = {}
+        fold = _folds_axes(columns)
         for pos, name in enumerate(columns):
-            parsed = _parse_point_column(name, keys)
+            parsed = _parse_point_column(name, keys, fold)
             if parsed is None:
-                extra = _parse_any_point_column(name)
+                extra = _parse_any_point_column(name, fold)
                 hint = (f"if every point carries {extra[1]!r}, declare it: "
                         f"fields=[('pos', 'position'), ..., ('{extra[1]}', 'scalar')] (add "
                         f"Field('{extra[1]}', 'scalar', 1, categorical=True) for categories such as "
@@ -398,7 +411,8 @@ class PointLayout(Layout):
         columns = [str(c) for c in columns]
         if _plain_feature_names(columns) and n_dims != 1:
             return None
-        parsed = [_parse_any_point_column(c) for c in columns]
+        fold = _folds_axes(columns)
+        parsed = [_parse_any_point_column(c, fold) for c in columns]
         axes = {comp for p in parsed if p is not None for comp in [p[1]] if comp in _AXIS_NAMES}
         if not axes:
             return None
@@ -544,24 +558,26 @@ def _plain(v):
 def mixes_point_and_other_columns(columns):
     """True when some column names a point's axis (``p0_x``, ``x1``) and some other column
     names no point component at all (``period``, ``label``)."""
-    parsed = [_parse_any_point_column(str(c)) for c in columns]
+    fold = _folds_axes(columns)
+    parsed = [_parse_any_point_column(str(c), fold) for c in columns]
     return (any(p is not None and p[1] in _AXIS_NAMES for p in parsed)
             and any(p is None for p in parsed))
 
 
-def _parse_any_point_column(name):
-    """``(point index, component)`` of a column name for any component (axes in lower
-    case, :func:`_axis_case`), or None."""
+def _parse_any_point_column(name, fold=True):
+    """``(point index, component)`` of a column name for any component (with ``fold``, axes
+    in lower case, :func:`_axis_case`), or None."""
+    case = _axis_case if fold else str
     m = re.fullmatch(r"[A-Za-z]*_?(\d+)_([A-Za-z]\w*)", name)
     if m:
-        return int(m.group(1)), _axis_case(m.group(2))
+        return int(m.group(1)), case(m.group(2))
     m = re.fullmatch(r"([A-Za-z][A-Za-z_]*?)_?(\d+)", name)
     if m:
-        return int(m.group(2)), _axis_case(m.group(1))
+        return int(m.group(2)), case(m.group(1))
     return None
 
 
-def _parse_point_column(name, keys):
+def _parse_point_column(name, keys, fold=True):
     """``(point index, component key)`` of a column name, or None.
 
     Accepts index-then-component (``p0_x``, ``atom3_vel_x``) and component-then-index
@@ -569,12 +585,12 @@ def _parse_point_column(name, keys):
     """
     m = re.fullmatch(r"[A-Za-z]*_?(\d+)_(\w+)", name)
     if m:
-        for comp in (m.group(2), _axis_case(m.group(2))):  # exact keys first
+        for comp in (m.group(2), _axis_case(m.group(2)) if fold else None):  # exact keys first
             if comp in keys:
                 return int(m.group(1)), comp
     m = re.fullmatch(r"(\w+?)_?(\d+)", name)
     if m:
-        for comp in (m.group(1), _axis_case(m.group(1))):
+        for comp in (m.group(1), _axis_case(m.group(1)) if fold else None):
             if comp in keys:
                 return int(m.group(2)), comp
     return None

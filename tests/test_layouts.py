@@ -256,3 +256,15 @@ def test_fields_whose_column_names_clash_are_refused(fields):
 def test_field_size_must_be_a_positive_int(size):
     with pytest.raises(ValueError, match="Field.size must be a positive int"):
         PointLayout(3, fields=[("pos", "position"), ("q", "scalar", size)])
+
+
+def test_an_upper_case_scalar_beside_lower_case_axes_stays_a_scalar():
+    """``atom0_x, atom0_y, atom0_z, atom0_Z`` (Z an atomic number, as in the QM9 layout's own
+    output ``p0_Z``): upper-case axis names are read as axes only in tables that name no
+    axis in lower case."""
+    cols = [f"atom{i}_{c}" for i in range(3) for c in ("x", "y", "z", "Z")]
+    layout = PointLayout.infer_from_columns(cols)
+    assert layout.n_dims == 3 and [(f.name, f.kind) for f in layout.fields] == [("pos", "position"), ("Z", "scalar")]
+    explicit = PointLayout.from_columns(cols, fields=[("pos", "position"), ("Z", "scalar")])
+    assert explicit.width == 4
+    assert PointLayout.infer_from_columns(["p0_X", "p0_Y", "p0_Z", "p1_X", "p1_Y", "p1_Z"]).n_dims == 3

@@ -92,7 +92,7 @@ def noise_levels(eps, lam, noise=0.0, reach=1.0):
 
     The tolerances depend only on the dtype's rounding unit and on the sample's shape
     (eigenvalue ratios) and, for groups that keep the origin, its distance from it relative
-    to its size (:func:`offset_reach`): never on its pose or size, so a decision that is
+    to its size for the signs (:func:`offset_reach`): never on its pose or size, so a decision that is
     clear in one pose is clear in every pose.
 
     Parameters
@@ -104,8 +104,9 @@ def noise_levels(eps, lam, noise=0.0, reach=1.0):
     noise : float or ndarray (n,)
         Absolute eigenvalue noise floor added to the gap tolerance.
     reach : float or ndarray (n,)
-        :func:`offset_reach`: the noise terms (``GAP_NOISE``, ``SIGN_NOISE``,
-        ``TIE_NOISE``) grow with it.
+        :func:`offset_reach`: the sign tolerance's noise term (``SIGN_NOISE``) grows with
+        it (a small shape's third moments far from the origin are rounding, and the offset
+        orients those axes instead).
 
     Returns
     -------
@@ -121,12 +122,14 @@ def noise_levels(eps, lam, noise=0.0, reach=1.0):
     scale = np.maximum(lam, 0.0).sum(axis=1)
     base = TIE_EPS * eps
     diff = lam[:, :-1] - lam[:, 1:]
-    gaps = diff <= (np.maximum(max(EIG_RTOL, base), GAP_NOISE * eps * reach) * scale + noise)[:, None]
+    gaps = diff <= (max(EIG_RTOL, base, GAP_NOISE * eps) * scale + noise)[:, None]
     gap = np.where(gaps, np.inf, diff).min(axis=1, initial=np.inf)
     gap = np.where(np.isfinite(gap), gap, scale)
-    amp = (1.0 + scale / np.maximum(gap, 1e-300)) * reach   # condition number of the axes
-    # capped, so that a sample with hardly any spread still takes the tie rules
-    sign_rtol = np.minimum(np.maximum(max(SIGN_RTOL, SIGN_EPS * eps), SIGN_NOISE * eps * amp), 1e-2)
+    amp = 1.0 + scale / np.maximum(gap, 1e-300)             # condition number of the axes
+    # capped, so that a sample with hardly any spread still takes the tie rules; only the
+    # sign tolerance reads the offset's rounding: widening the others sends generic clouds
+    # far from the origin to the tie rules, whose comparisons that rounding then decides
+    sign_rtol = np.minimum(np.maximum(max(SIGN_RTOL, SIGN_EPS * eps), SIGN_NOISE * eps * amp * reach), 1e-2)
     tie_rtol = np.minimum(np.maximum(max(TIE_RTOL, base), TIE_NOISE * eps * amp), 1e-2)
     return gaps, sign_rtol, tie_rtol
 
@@ -594,7 +597,7 @@ def _noise_columns(eps, lam, reach=1.0):
     scale = np.maximum(lam[0], 0.0)
     for v in lam[1:]:
         scale = scale + np.maximum(v, 0.0)
-    rel = np.maximum(max(EIG_RTOL, TIE_EPS * eps), GAP_NOISE * eps * reach)
+    rel = max(EIG_RTOL, TIE_EPS * eps, GAP_NOISE * eps)
     threshold = rel * scale
     diffs = [lam[k] - lam[k + 1] for k in range(len(lam) - 1)]
     repeated = np.zeros(scale.shape, bool)
@@ -604,8 +607,8 @@ def _noise_columns(eps, lam, reach=1.0):
         repeated |= tie
         gap = np.minimum(gap, np.where(tie, np.inf, diff))
     gap = np.where(np.isfinite(gap), gap, scale)
-    amp = (1.0 + scale / np.maximum(gap, 1e-300)) * reach
-    sign_rtol = np.minimum(np.maximum(max(SIGN_RTOL, SIGN_EPS * eps), SIGN_NOISE * eps * amp), 1e-2)
+    amp = 1.0 + scale / np.maximum(gap, 1e-300)
+    sign_rtol = np.minimum(np.maximum(max(SIGN_RTOL, SIGN_EPS * eps), SIGN_NOISE * eps * amp * reach), 1e-2)
     return repeated, sign_rtol, diffs, rel
 
 
@@ -1000,17 +1003,18 @@ def _fused3(Y, eps, special, centre, E, C, Z, status):
         if not (trace > 0 and np.isfinite(trace) and gap > fast_gap * trace and np.isfinite(norm_c)
                 and trace > 1e-8 * (norm_c + trace) and trace > lo64 and trace < hi64 / m):
             continue
-        # offset_reach: groups that keep the origin read the rounding of its distance
+        # offset_reach: the sign tolerance of groups that keep the origin reads the rounding
+        # of its distance
         reach = 1.0 if centre else max(1.0, np.sqrt(norm_c / max(trace, 1e-300)))
-        rel = max(thr0, gap_noise * eps * reach)
+        rel = max(thr0, gap_noise * eps)
         threshold = rel * trace
         tie1 = d1 <= threshold
         tie2 = d2 <= threshold
         if tie1 or tie2 or not (gap / max(trace, 1e-300) > margin64 * rel):
             continue
         open_gap = min(d1, d2)
-        amp = (1.0 + trace / max(open_gap, 1e-300)) * reach
-        sign_rtol = min(max(sign_base, sign_noise * eps * amp), 1e-2)
+        amp = 1.0 + trace / max(open_gap, 1e-300)
+        sign_rtol = min(max(sign_base, sign_noise * eps * amp * reach), 1e-2)
         sign_hi, sign_lo = sign_rtol * 1.01, sign_rtol * 0.99
         err = 20 * eps64 * (1 + trace / max(gap, 1e-300))
         t0 = 0.0

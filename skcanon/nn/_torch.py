@@ -74,7 +74,9 @@ def seeded(seed):
     generator. So every seeded region holds one process-wide re-entrant lock from seeding
     to restoring: regions in different threads run one after the other (a threaded fit
     waits for the other's seeded part, which for the networks is all of training), and
-    regions nest freely in one thread. Code inside a region must not wait for another
+    regions nest freely in one thread. Loading (unpickling) a learned canonicalizer rebuilds
+    its network in such a region, so it too waits while another thread of the process
+    trains. Code inside a region must not wait for another
     thread that enters one (a skorch callback joining a thread that fits a network
     would deadlock). Draws from torch's generator outside any region, in another thread,
     still interleave: torch gives no way to keep them out.
