@@ -59,6 +59,31 @@ BACKBONES = ("mlp", "message_passing")
 TARGET_KINDS = ("position", "vector")
 
 
+#: the skorch parameters both end-to-end estimators set their own defaults for (``{loss}``:
+#: the default loss), filled into their docstrings
+_SKORCH_PARAMETERS_DOC = """\
+max_epochs : int, default=50
+    skorch's, with this estimator's default.
+lr : float, default=1e-3
+    Learning rate of the optimizer (Adam by default).
+batch_size : int, default=64
+    Mini-batch size.
+train_split : callable or None, default=None
+    skorch's validation split. ``None`` (this estimator's default): every sample
+    trains and there is no validation split, so callbacks that score it
+    (``EpochScoring(..., on_train=False)``, early stopping on ``valid_loss``) record
+    nothing; pass ``train_split=skorch.dataset.ValidSplit(5)`` for them.
+criterion : torch loss class, default=None
+    ``None``: {loss}.
+verbose : int, default=0
+    skorch's progress printing (off by default)."""
+
+
+def _fill_skorch_parameters(cls, loss):
+    cls.__doc__ = cls.__doc__.replace(
+        "{skorch_parameters}", _SKORCH_PARAMETERS_DOC.replace("{loss}", loss).replace("\n", "\n    "))
+
+
 def _refuse_sample_weight(estimator, fit_params):
     # skorch hands fit parameters to the module's forward, which takes none: say so first
     if fit_params.get("sample_weight") is not None:
@@ -598,21 +623,7 @@ class EndToEndEquivariantRegressor(_EndToEndMixin, NeuralNetRegressor):
 
     Parameters
     ----------
-    max_epochs : int, default=50
-        skorch's, with this estimator's default.
-    lr : float, default=1e-3
-        Learning rate of the optimizer (Adam by default).
-    batch_size : int, default=64
-        Mini-batch size.
-    train_split : callable or None, default=None
-        skorch's validation split. ``None`` (this estimator's default): every sample
-        trains and there is no validation split, so callbacks that score it
-        (``EpochScoring(..., on_train=False)``, early stopping on ``valid_loss``) record
-        nothing; pass ``train_split=skorch.dataset.ValidSplit(5)`` for them.
-    criterion : torch loss class, default=None
-        ``None``: ``MaskedMSELoss`` (mean squared error over the finite target points).
-    verbose : int, default=0
-        skorch's progress printing (off by default).
+    {skorch_parameters}
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialization, mini-batch order and augmentation inside ``fit`` (the
         caller's torch generator is left as it was); ``None`` uses torch's global generator.
@@ -779,21 +790,7 @@ class EndToEndEquivariantClassifier(_EndToEndMixin, NeuralNetClassifier):
 
     Parameters
     ----------
-    max_epochs : int, default=50
-        skorch's, with this estimator's default.
-    lr : float, default=1e-3
-        Learning rate of the optimizer (Adam by default).
-    batch_size : int, default=64
-        Mini-batch size.
-    train_split : callable or None, default=None
-        skorch's validation split. ``None`` (this estimator's default): every sample
-        trains and there is no validation split, so callbacks that score it
-        (``EpochScoring(..., on_train=False)``, early stopping on ``valid_loss``) record
-        nothing; pass ``train_split=skorch.dataset.ValidSplit(5)`` for them.
-    criterion : torch loss class, default=None
-        ``None``: ``torch.nn.CrossEntropyLoss``.
-    verbose : int, default=0
-        skorch's progress printing (off by default).
+    {skorch_parameters}
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialization, mini-batch order and augmentation inside ``fit`` (the
         caller's torch generator is left as it was); ``None`` uses torch's global generator.
@@ -984,3 +981,8 @@ class EndToEndEquivariantClassifier(_EndToEndMixin, NeuralNetClassifier):
         state = super().__getstate__()
         state.pop(_CODES_IN_FIT, None)
         return state
+
+
+_fill_skorch_parameters(EndToEndEquivariantRegressor,
+                        "``MaskedMSELoss`` (mean squared error over the finite target points)")
+_fill_skorch_parameters(EndToEndEquivariantClassifier, "``torch.nn.CrossEntropyLoss``")

@@ -591,14 +591,13 @@ FAST_TRACE_RANGE = {np.dtype(np.float32): (1e-18, 1e22), np.dtype(np.float64): (
 
 def _noise_columns(eps, lam, reach=1.0):
     """:func:`noise_levels` (without a noise floor) for eigenvalues given as a list of
-    ``(n,)`` columns: whether any neighbours count as repeated, the sign tolerance, the
-    neighbour gaps and the relative gap threshold (numpy is slow on the short trailing
-    axis of an ``(n, d)`` array)."""
+    ``(n,)`` columns: whether any neighbours count as repeated, the sign tolerance (its noise
+    term times ``reach``, :func:`offset_reach`), and the neighbour gaps (numpy is slow on
+    the short trailing axis of an ``(n, d)`` array)."""
     scale = np.maximum(lam[0], 0.0)
     for v in lam[1:]:
         scale = scale + np.maximum(v, 0.0)
-    rel = max(EIG_RTOL, TIE_EPS * eps, GAP_NOISE * eps)
-    threshold = rel * scale
+    threshold = max(EIG_RTOL, TIE_EPS * eps, GAP_NOISE * eps) * scale
     diffs = [lam[k] - lam[k + 1] for k in range(len(lam) - 1)]
     repeated = np.zeros(scale.shape, bool)
     gap = np.full(scale.shape, np.inf)
@@ -609,7 +608,7 @@ def _noise_columns(eps, lam, reach=1.0):
     gap = np.where(np.isfinite(gap), gap, scale)
     amp = 1.0 + scale / np.maximum(gap, 1e-300)
     sign_rtol = np.minimum(np.maximum(max(SIGN_RTOL, SIGN_EPS * eps), SIGN_NOISE * eps * amp * reach), 1e-2)
-    return repeated, sign_rtol, diffs, rel
+    return repeated, sign_rtol, diffs
 
 
 #: relative margin over the "repeated eigenvalues" threshold under which samples whose
@@ -659,7 +658,7 @@ def _fast_pca_passes(Y, special, centre, eps, kernels, out=None):
     ok &= (trace > low) & (trace < high / m)
     # the general path's tolerances for this sample (rounding of the input as given);
     # margins keep samples near a threshold on the general path
-    repeated, sign_rtol, diffs, gap_thr = _noise_columns(eps, lam, 1.0 if centre else offset_reach(norm_c, trace))
+    repeated, sign_rtol, diffs = _noise_columns(eps, lam, 1.0 if centre else offset_reach(norm_c, trace))
     ok &= ~repeated
     if d > 1:  # and not close to repeated
         gap_rtol = diffs[0]
@@ -669,7 +668,7 @@ def _fast_pca_passes(Y, special, centre, eps, kernels, out=None):
         # float64 statistics (compiled passes) match the general path's eigenvalues to
         # about 1e-12: a thin margin suffices there, float32 ones need a factor 2
         margin = 2.0 if kernels is None else FAST_GAP_MARGIN_F64
-        ok &= gap_rtol > margin * gap_thr
+        ok &= gap_rtol > margin * max(EIG_RTOL, TIE_EPS * eps, GAP_NOISE * eps)
     sign_hi, sign_lo = sign_rtol * 1.01, sign_rtol * 0.99
     E = frame_array(axes, n, d)
     if kernels is not None:
@@ -938,7 +937,7 @@ def _fused3(Y, eps, special, centre, E, C, Z, status):
     n = Y.shape[0]
     m = Y.shape[1] // 3
     inv_m = 1.0 / m
-    thr0 = max(eig_rtol, tie_eps * eps)
+    thr = max(eig_rtol, tie_eps * eps, gap_noise * eps)
     sign_base = max(sign_rtol0, sign_eps * eps)
     # the sample's points, centred, in float64 coordinate by coordinate (contiguous
     # loops over points vectorize; the values are those of the separate passes)
@@ -1006,11 +1005,10 @@ def _fused3(Y, eps, special, centre, E, C, Z, status):
         # offset_reach: the sign tolerance of groups that keep the origin reads the rounding
         # of its distance
         reach = 1.0 if centre else max(1.0, np.sqrt(norm_c / max(trace, 1e-300)))
-        rel = max(thr0, gap_noise * eps)
-        threshold = rel * trace
+        threshold = thr * trace
         tie1 = d1 <= threshold
         tie2 = d2 <= threshold
-        if tie1 or tie2 or not (gap / max(trace, 1e-300) > margin64 * rel):
+        if tie1 or tie2 or not (gap / max(trace, 1e-300) > margin64 * thr):
             continue
         open_gap = min(d1, d2)
         amp = 1.0 + trace / max(open_gap, 1e-300)
