@@ -18,7 +18,8 @@
 #   5. writes everything to $OUT if set, else benchmarks/gpu_results/:
 #      gpu_summary.txt (device, versions, test summary, rows), pytest_gpu.txt, pytest_gpu.xml,
 #      gpu_rows.jsonl (one JSON object per row, device name and date in each),
-#      performance.md (the page with its new GPU section), gpu_check.log (everything).
+#      performance.md (the page with its new GPU section) and performance_rows.jsonl (the
+#      rows it is rendered from: copy it to docs/_static/performance/rows.jsonl), gpu_check.log.
 # Exit status: 0 tests passed and rows measured; 1 a test failed or a row errored;
 # 3 no CUDA device (nothing measured); 4 dependencies missing.
 # GPU_CHECK_DRY_RUN=1 checks this script's plumbing on a machine without CUDA: it accepts a
@@ -164,6 +165,7 @@ grep '^{' "$RESULTS/bench_gpu.out" >"$RESULTS/gpu_rows.jsonl"
 grep -v '^{' "$RESULTS/bench_gpu.out" >>"$LOG"
 rm -f "$RESULTS/bench_gpu.out"
 cp docs/performance.md "$RESULTS/performance.md" 2>/dev/null
+cp docs/_static/performance/rows.jsonl "$RESULTS/performance_rows.jsonl" 2>/dev/null
 say "benchmarks exit $BENCH_RC: $(wc -l <"$RESULTS/gpu_rows.jsonl") rows (after $(elapsed) s)"
 
 # -- 5. summary ----------------------------------------------------------------------------------------

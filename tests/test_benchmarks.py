@@ -61,23 +61,74 @@ def test_gpu_rows_without_cuda_are_not_measured_and_carry_no_figure():
         assert r["date"] and "device_name" in r
 
 
-def test_doc_sections_are_replaced_alone_and_kept_by_a_main_run(tmp_path):
+def _info(date):
+    return {"date": date, "cpu_count": 2, "cpu_model": "test cpu", "platform": "test",
+            "load_avg_1min": 0.5, "versions": {"python": "3"}}
+
+
+def _row(name, seconds=0.5, status="—"):
+    return {"name": name, "n_samples": 10, "shape": [4, 3], "dtype": "float32", "seconds": seconds,
+            "throughput": 10 / seconds, "status": status}
+
+
+def test_page_is_rendered_from_stored_rows_that_runs_replace(tmp_path):
     run = _bench_module("run")
     page = tmp_path / "performance.md"
-    page.write_text("# Performance\n\nmain table\n\n## Notes\n\n* a note\n")
-    info = {"date": "2026-01-01 00:00 UTC", "cpu_count": 2, "cpu_model": "test cpu", "platform": "test",
-            "load_avg_1min": 0.5, "versions": {"python": "3"}}
+    store = run.store_path(page)
     gpu = [{"name": "gpu/pca SE3 torch kernel gaussian", "status": "not measured", "note": "no accelerator here"}]
-    run.write_sections(gpu, info, "python benchmarks/run.py --device cuda --write-docs", False, ["gpu"], path=page)
+    run.write_docs(gpu, _info("2026-01-01 00:00 UTC"), "python benchmarks/run.py --device cuda --write-docs", False,
+                   ["gpu"], page=page)
     text = page.read_text()
-    assert "main table" in text and "## GPU" in text and "**Not measured**" in text and "no accelerator here" in text
+    assert "## GPU" in text and "**Not measured**" in text and "no accelerator here" in text
     assert text.index("## GPU") < text.index("## Notes")
-    again = run.write_sections(gpu, info, "cmd", False, ["gpu"], path=page).read_text()
-    assert again.count("## GPU") == 1
-    # a run of the main suites regenerates the page and keeps the section
-    run.write_docs([], info, "python benchmarks/run.py --write-docs", False, path=page)
+    # a full run of two suites: its rows, then the opt-in section, all from the store
+    full = [_row("heuristics/a"), _row("heuristics/b", status="missed"), _row("projector/c", status="met")]
+    run.write_docs(full, _info("2026-01-02 00:00 UTC"), "python benchmarks/run.py --write-docs", False,
+                   ["heuristics", "projector"], page=page)
     text = page.read_text()
-    assert "main table" not in text and text.count("## GPU") == 1 and "no accelerator here" in text
+    assert text.count("## GPU") == 1 and "no accelerator here" in text
+    assert "| heuristics/a |" in text and "| projector/c |" in text
+    assert "Targets met: 1; missed: 1 (heuristics/b)." in text
+    assert [r["name"] for r in run.read_store(store)] == ["heuristics/a", "heuristics/b", "projector/c",
+                                                            "gpu/pca SE3 torch kernel gaussian"]
+    # --only: the measured row replaces its line in place, a new name follows its suite, the rest stay
+    run.write_docs([_row("heuristics/b", seconds=0.25, status="met"), _row("heuristics/z")],
+                   _info("2026-01-03 00:00 UTC"), "python benchmarks/run.py --only heuristics/b --write-docs",
+                   False, ["heuristics"], merge=True, page=page)
+    stored = run.read_store(store)
+    assert [r["name"] for r in stored] == ["heuristics/a", "heuristics/b", "heuristics/z", "projector/c",
+                                           "gpu/pca SE3 torch kernel gaussian"]
+    assert stored[1]["seconds"] == 0.25 and stored[1]["run"]["date"] == "2026-01-03 00:00 UTC"
+    assert stored[0]["run"]["date"] == "2026-01-02 00:00 UTC"
+    text = page.read_text()
+    assert "Targets met: 2; missed: 0." in text
+    # every run whose rows the page shows is listed, newest first
+    assert text.index("2026-01-03 00:00 UTC") < text.index("2026-01-02 00:00 UTC") < text.index("2026-01-01")
+    # a whole-suite run drops the stored rows of that suite it did not measure
+    run.write_docs([_row("heuristics/a")], _info("2026-01-04 00:00 UTC"), "cmd", False, ["heuristics"], page=page)
+    assert [r["name"] for r in run.read_store(store)] == ["heuristics/a", "projector/c",
+                                                            "gpu/pca SE3 torch kernel gaussian"]
+    # a scaling row of one size sits in two series: both are kept
+    scaling = [dict(_row("scaling/x n=10 m=4"), series=series) for series in ("x vs n", "x vs points")]
+    run.write_docs(scaling, _info("2026-01-05 00:00 UTC"), "cmd", False, ["scaling"], page=page)
+    assert [r.get("series") for r in run.read_store(store) if r["name"].startswith("scaling/")] == [
+        "x vs n", "x vs points"]
+    assert page.read_text().count("| scaling/x n=10 m=4 |") == 2
+    # rendering again changes nothing: the page is a function of the store
+    before = page.read_text()
+    page.unlink()
+    assert run.render(page).read_text() == before
+
+
+def test_shipped_performance_page_matches_its_stored_rows(tmp_path):
+    """docs/performance.md is what ``run.py --render`` makes of the stored rows: every
+    figure on the page comes from a stored JSON row."""
+    run = _bench_module("run")
+    shipped = ROOT / "docs" / "performance.md"
+    store = run.store_path(shipped)
+    assert store.exists(), "docs/_static/performance/rows.jsonl is missing"
+    rendered = run.render(tmp_path / "performance.md", store=store).read_text()
+    assert rendered == shipped.read_text()
 
 
 def test_scaling_cost_ratios_flag_superlinear_growth():

@@ -377,6 +377,51 @@ def test_gram_kernel_without_torch_matches_torch(monkeypatch, distances, dtype):
     np.testing.assert_allclose(without / ref, with_torch / ref, atol=1e-12 if dtype == np.float64 else 1e-5)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("kernel", ["torch", "numpy", "compiled"])
+def test_short_distances_are_accurate_to_rounding_of_the_cloud_size(monkeypatch, kernel, dtype):
+    """``"distances"`` come from Gram products, whose rounding used to leave nearly
+    coincident points only ``√eps`` of the cloud's size (3e-4 in float32: relative errors
+    up to 100 for a pair 1e-4 apart); short distances are recomputed from differences, so
+    every distance is within a few dozen rounding units of the size, in every pose."""
+    from scipy.spatial.transform import Rotation
+
+    from skcanon.projections import _geometry
+
+    if kernel == "numpy":
+        monkeypatch.setattr(_geometry, "_torch", lambda: None)
+    if kernel == "compiled":
+        pytest.importorskip("numba")
+        monkeypatch.setenv("SKCANON_NUMBA", "1")
+        assert _geometry._compiled_triangle(1) is not None
+    else:
+        monkeypatch.setenv("SKCANON_NUMBA", "0")
+    rs = np.random.default_rng(0)
+    n, m = 200, 16
+    X = rs.normal(size=(n, m, 3)) * 3
+    X[:, 1] = X[:, 0] + rs.normal(size=(n, 3)) * 1e-4     # nearly coincident
+    X[:, 2] = X[:, 3] + rs.normal(size=(n, 3)) * 1e-2
+    X[::5, 4] = X[::5, 5]                                   # coincident
+    R = Rotation.random(n, random_state=1).as_matrix()
+    Y = (np.einsum("nkd,ned->nke", X, R) + rs.normal(size=(n, 1, 3))).astype(dtype)
+    Y[::9, 7] = np.nan                                      # an absent point
+    Yd = Y.astype(np.float64)                               # the input as the projector sees it
+    iu = np.triu_indices(m, 1)
+    exact = np.linalg.norm(Yd[:, iu[0]] - Yd[:, iu[1]], axis=2)
+    exact[np.isnan(exact)] = 0
+    size = np.nanmax(np.linalg.norm(Yd - np.nanmean(Yd, axis=1, keepdims=True), axis=2), axis=1)
+    F = InvariantProjector("E3", "distances").fit(Y.reshape(n, -1)).transform(Y.reshape(n, -1))
+    assert F.dtype == dtype
+    err = np.abs(F.astype(np.float64) - exact) / size[:, None]
+    assert err.max() <= 64 * np.finfo(dtype).eps, err.max()
+    assert (F[::5, _pair_column(m, 4, 5)] == 0).all()
+
+
+def _pair_column(m, i, j):
+    iu = np.triu_indices(m, 1)
+    return int(np.flatnonzero((iu[0] == i) & (iu[1] == j))[0])
+
+
 def test_every_projection_imports_and_runs_without_torch():
     """Light install (issue 18 item 5): with torch (and skorch) not importable,
     ``import skcanon`` and every projection work (a fresh interpreter)."""

@@ -148,9 +148,11 @@ class _TorchKernel:
         G = self.products[:b]
         if distances:  # ‖v_i‖² − 2⟨v_i, v_j⟩ in one batched product, then + ‖v_j‖²
             sq = torch.einsum("nkd,nkd->nk", v, v)
+            self.vectors, self.norms = v.numpy(), sq.numpy()   # for the short distances
             torch.baddbmm(sq[:, :, None], v, v.transpose(1, 2), alpha=-2, out=G)
-            if self.triangle is not None:   # + ‖v_j‖², gather, clamp and square root in one pass
-                self.triangle(G.numpy(), sq.numpy(), o)
+            if self.triangle is not None:   # + ‖v_j‖², gather, clamp, root, short ones: one pass
+                self.triangle(G.numpy(), self.norms, o, self.vectors, short_limits(self.norms))
+                self.vectors = None
                 return
             G.add_(sq[:, None, :])
         else:
@@ -178,10 +180,12 @@ class _NumpyKernel:
         G = np.matmul(v, v.transpose(0, 2, 1), out=self.products[:b])
         if distances:
             sq = np.einsum("nkd,nkd->nk", v, v)
+            self.vectors, self.norms = v, sq   # for the short distances
             G *= -2
             G += sq[:, :, None]
             if self.triangle is not None:
-                self.triangle(G, sq, o)
+                self.triangle(G, sq, o, v, short_limits(sq))
+                self.vectors = None
                 return
             G += sq[:, None, :]
         np.take(G.reshape(b, K * K), self.index, axis=1, out=o)
@@ -217,6 +221,38 @@ def _prepare_chunk(v, centre):
         if absent is not None:
             v[absent] = 0
     return v, False, absent, exps
+
+
+#: distances shorter than this fraction of their sample's largest (centred) norm are
+#: recomputed from coordinate differences: the Gram formula's rounding, about
+#: ``eps·max‖v‖²`` on a squared distance, leaves a distance ``r`` an absolute error of about
+#: ``eps·max‖v‖²/r``, which stays below ``32·eps·max‖v‖`` only for ``r`` above this fraction
+#: (and reaches ``√eps·max‖v‖`` for coincident points)
+SHORT_DISTANCE = 1 / 16
+
+
+def short_limits(sq):
+    """Per sample, the length under which a distance is recomputed from differences
+    (:data:`SHORT_DISTANCE` of the largest norm, from the squared norms ``sq`` ``(b, K)``)."""
+    return np.sqrt(sq.max(axis=1)) * sq.dtype.type(SHORT_DISTANCE)   # a power of two: exact
+
+
+def _refine_short_distances(v, sq, o, pairs):
+    """Recompute, from the differences ``v_i − v_j``, the distances of ``o`` (``(b, P)``, the
+    strict upper triangle of each sample's ``v`` ``(b, K, d)``, whose squared norms are ``sq``
+    ``(b, K)``) that are shorter than :func:`short_limits`. The sum of squares runs
+    coordinate by coordinate, in order, in ``v``'s dtype (as the compiled triangle pass)."""
+    limit = short_limits(sq)
+    samples = np.flatnonzero(o.min(axis=1) < limit)   # one reduction; short pairs are rare
+    if samples.size == 0:
+        return
+    s, p = np.nonzero(o[samples] < limit[samples, None])
+    s = samples[s]
+    diff = v[s, pairs[0][p]] - v[s, pairs[1][p]]
+    total = diff[:, 0] * diff[:, 0]
+    for k in range(1, diff.shape[1]):
+        total += diff[:, k] * diff[:, k]
+    o[s, p] = np.sqrt(total)
 
 
 def gram_triu(V, distances=False, out=None, centre=False, method=None):
@@ -255,9 +291,13 @@ def gram_triu(V, distances=False, out=None, centre=False, method=None):
     ``V``'s dtype) per chunk, then one gather of the triangle straight into ``out``.
     Squared distances are ``‖v_i‖² + ‖v_j‖² − 2⟨v_i, v_j⟩``, clipped at 0 against rounding
     before the square root; the vectors are centred first (``centre``) so that this
-    difference loses little. Samples whose largest coordinate is outside ``[2^(e_min/2+8),
-    2^(e_max/2−8)]`` of the dtype are multiplied by a power of two first (exact) and their
-    features scaled back, so squares neither overflow nor underflow on the way.
+    difference loses little. Distances shorter than :data:`SHORT_DISTANCE` of the sample's
+    largest norm, where that difference would lose most digits, are recomputed from
+    ``v_i − v_j``: every distance is accurate to a few dozen rounding units of the sample's
+    size (without this, about ``√eps`` of it for nearly coincident points). Samples whose
+    largest coordinate is outside ``[2^(e_min/2+8), 2^(e_max/2−8)]`` of the dtype are
+    multiplied by a power of two first (exact) and their features scaled back, so squares
+    neither overflow nor underflow on the way.
     """
     n, K, d = V.shape
     index = _triu_index(K, distances)
@@ -285,14 +325,19 @@ def _compiled_triangle(n):
     return _numba.kernels("triangle", _build_triangle) if _numba.wanted(n) else None
 
 
-def _triangle_sqrt(D, sq, out):
+def _triangle_sqrt(D, sq, out, v, limit):
     """``out[s]`` = the square roots of the strict upper triangle of ``D[s] + sq[s]`` (``D``
     ``(b, K, K)`` holds ``‖v_i‖² − 2⟨v_i, v_j⟩``, ``sq`` ``(b, K)`` the ``‖v_j‖²`` still to add,
-    row by row; negative rounding clipped to 0) in one pass."""
+    row by row; negative rounding clipped to 0) in one pass; a distance under ``limit[s]``
+    is recomputed from the differences of ``v`` (``(b, K, d)``) as
+    :func:`_refine_short_distances` does."""
     b, K, _ = D.shape
+    d = v.shape[2]
     zero = np.float32(0)   # max(x, 0) vectorizes (a conditional does not); D is finite here
     for s in range(b):
         o = out[s]
+        lim = limit[s]
+        short = 0
         pos = 0
         for i in range(K - 1):
             row = D[s, i, i + 1:]
@@ -300,13 +345,28 @@ def _triangle_sqrt(D, sq, out):
             dest = o[pos:pos + K - 1 - i]
             for j in range(K - 1 - i):     # 0-based loops over slices vectorize
                 dest[j] = np.sqrt(max(row[j] + add[j], zero))
+                short += dest[j] < lim     # (an integer count vectorizes; a float minimum does not)
             pos += K - 1 - i
+        if short == 0:                     # short pairs are rare: most samples end here
+            continue
+        pos = 0
+        for i in range(K - 1):
+            for j in range(i + 1, K):
+                if o[pos] < lim:
+                    diff = v[s, i, 0] - v[s, j, 0]
+                    total = diff * diff
+                    for k in range(1, d):
+                        diff = v[s, i, k] - v[s, j, k]
+                        total += diff * diff
+                    o[pos] = np.sqrt(total)
+                pos += 1
 
 
 def _build_triangle(numba, jit, jit_exact):
     kernel = jit_exact(_triangle_sqrt)
     for dt in (np.float32, np.float64):
-        kernel(np.ones((1, 3, 3), dt), np.ones((1, 3), dt), np.empty((1, 3), dt))
+        kernel(np.ones((1, 3, 3), dt), np.ones((1, 3), dt), np.empty((1, 3), dt), np.ones((1, 3, 2), dt),
+               np.ones(1, dt))
     return kernel
 
 
@@ -323,14 +383,16 @@ def _one_thread(torch):
 
 def _gram_chunks(V, out, kernel, index, chunk, distances, centre, method):
     n, K = V.shape[:2]
+    pairs = np.unravel_index(index, (K, K))
     for start in range(0, n, chunk):
         stop = min(start + chunk, n)
         v, c, absent, exps = _prepare_chunk(V[start:stop], centre)
         o = out[start:stop]
         kernel(v, o, distances, c)
+        if distances and kernel.vectors is not None:   # (the compiled pass did it already)
+            _refine_short_distances(kernel.vectors, kernel.norms, o, pairs)
         if absent is not None and absent.any():
-            iu = np.unravel_index(index, (K, K))
-            o[absent[:, iu[0]] | absent[:, iu[1]]] = 0
+            o[absent[:, pairs[0]] | absent[:, pairs[1]]] = 0
         if exps is not None:
             with np.errstate(over="ignore"):
                 np.ldexp(o, (exps if distances else 2 * exps).astype(np.int32)[:, None], out=o)
