@@ -139,10 +139,12 @@ class LearnedCanonicalizer(Canonicalizer):
 
     def check_layout(self, layout):
         from ..nn._factory import build_frame_network
-        from ..nn._torch import seeded
+        from ..nn._torch import private_draws
 
         self.group.check_layout(layout)
-        with seeded(0):  # building is cheap; it surfaces unsupported group/layout pairs early
+        # building is cheap; it surfaces unsupported group/layout pairs early (off torch's
+        # global generator: no lock, the caller's stream untouched)
+        with private_draws(0):
             build_frame_network(self.group, layout, 2, anchored=self._anchored)
 
     def fit(self, P, layout, y=None):
@@ -317,7 +319,7 @@ class LearnedCanonicalizer(Canonicalizer):
         if weights is not None:
             import torch
 
-            from ..nn._torch import resolve_device, seeded
+            from ..nn._torch import private_draws, resolve_device
 
             # the machine that loads the model decides: its `device` where present there
             # ("auto": a GPU when there is one), else the CPU, so a model fitted on a GPU
@@ -326,7 +328,10 @@ class LearnedCanonicalizer(Canonicalizer):
                 self.device_ = resolve_device(getattr(self, "device", "auto"))
             except (ValueError, RuntimeError, AssertionError):
                 self.device_ = "cpu"
-            with seeded(0):
+            # the weights below overwrite the initial ones: their draws go to a private
+            # generator, so loading takes no lock (it does not wait for a fit training in
+            # another thread) and leaves the caller's generator alone
+            with private_draws(0):
                 # pickled before moment axes existed: the output vectors of then
                 # pickled before orbit scorers existed: the lifting network of then
                 network = self._build(self.layout_, getattr(self, "scalar_stats_", None),

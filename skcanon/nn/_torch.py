@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
-__all__ = ["resolve_device", "seed_from", "seeded", "set_precision", "InterruptRaisingMixin"]
+__all__ = ["resolve_device", "seed_from", "seeded", "private_draws", "set_precision", "InterruptRaisingMixin"]
 
 
 def set_precision(network, dtype):
@@ -74,15 +74,106 @@ def seeded(seed):
     generator. So every seeded region holds one process-wide re-entrant lock from seeding
     to restoring: regions in different threads run one after the other (a threaded fit
     waits for the other's seeded part, which for the networks is all of training), and
-    regions nest freely in one thread. Loading (unpickling) a learned canonicalizer rebuilds
-    its network in such a region, so it too waits while another thread of the process
-    trains. Code inside a region must not wait for another
+    regions nest freely in one thread. Loading (unpickling) a learned canonicalizer needs no
+    region: it rebuilds its network under :func:`private_draws`, which takes no lock and
+    leaves this generator alone. Code inside a region must not wait for another
     thread that enters one (a skorch callback joining a thread that fits a network
     would deadlock). Draws from torch's generator outside any region, in another thread,
     still interleave: torch gives no way to keep them out.
     """
     with _RNG_LOCK, torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
+        yield
+
+
+#: torch functions and Tensor methods that draw from a generator and take ``generator=``
+_DRAWING_NAMES = ("rand", "randn", "randint", "randperm", "rand_like", "randn_like", "randint_like",
+                  "normal", "bernoulli", "multinomial", "poisson", "binomial")
+_DRAWING_METHODS = ("uniform_", "normal_", "random_", "exponential_", "cauchy_", "log_normal_",
+                    "geometric_", "bernoulli_", "bernoulli", "multinomial")
+_DRAWING = None
+_TAKES_GENERATOR = {}
+
+
+def _draws(func):
+    """Whether ``func`` (as a torch function mode sees it) draws from a generator it takes as
+    ``generator=``: the builtins above, and Python functions with a ``generator`` parameter
+    (``torch.nn.init``'s initialisers)."""
+    global _DRAWING
+    if _DRAWING is None:
+        _DRAWING = ({getattr(torch, n) for n in _DRAWING_NAMES if hasattr(torch, n)}
+                    | {getattr(torch.Tensor, n) for n in _DRAWING_METHODS if hasattr(torch.Tensor, n)})
+    try:
+        if func in _DRAWING:
+            return True
+    except TypeError:   # pragma: no cover - an unhashable callable
+        return False
+    takes = _TAKES_GENERATOR.get(func)
+    if takes is None:
+        import inspect
+
+        try:
+            takes = "generator" in inspect.signature(func).parameters and inspect.isfunction(func)
+        except (TypeError, ValueError):
+            takes = False
+        _TAKES_GENERATOR[func] = takes
+    return takes
+
+
+def _device_of(args, kwargs):
+    device = kwargs.get("device")
+    if device is not None:
+        return torch.device(device)
+    for a in args:
+        if isinstance(a, torch.Tensor):
+            return a.device
+    default = getattr(torch, "get_default_device", None)     # torch >= 2.3
+    return default() if default is not None else torch.device("cpu")
+
+
+class _PrivateDraws(torch.overrides.TorchFunctionMode):
+    def __init__(self, seed):
+        super().__init__()
+        self.seed = int(seed)
+        self.generators = {}
+
+    def generator(self, device):
+        if device.type == "cuda" and device.index is None:
+            device = torch.device("cuda", torch.cuda.current_device())
+        gen = self.generators.get(device)
+        if gen is None:
+            gen = self.generators[device] = torch.Generator(device=device).manual_seed(self.seed)
+        return gen
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = dict(kwargs or {})
+        if (kwargs.get("generator") is None and _draws(func)
+                and not any(isinstance(a, torch.Generator) for a in args)):
+            kwargs["generator"] = self.generator(_device_of(args, kwargs))
+        return func(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def private_draws(seed=0):
+    """Give this thread's draws inside the block private generators (one per device, seeded
+    with ``seed``) instead of torch's global one.
+
+    For building a network whose weights are then overwritten (a ``load_state_dict`` on
+    unpickling): the initialisers' draws neither read nor move the caller's generator and
+    need no :func:`seeded` region, so the build does not wait for a fit training in another
+    thread and does not disturb its stream. On the CPU the network gets the same initial
+    weights as one built in ``seeded(seed)``. The routing is a torch function mode, which
+    is per thread: draws of other threads keep using the global generator. Draws that the
+    block passes a generator to explicitly keep it. Before torch 2.2 ``torch.nn.init`` took
+    no generator: there the block is a :func:`seeded` region (it waits for the lock).
+    """
+    import inspect
+
+    if "generator" not in inspect.signature(torch.nn.init.kaiming_uniform_).parameters:  # pragma: no cover
+        with seeded(seed):
+            yield
+        return
+    with _PrivateDraws(seed):
         yield
 
 
