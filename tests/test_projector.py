@@ -417,6 +417,35 @@ def test_short_distances_are_accurate_to_rounding_of_the_cloud_size(monkeypatch,
     assert (F[::5, _pair_column(m, 4, 5)] == 0).all()
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("kernel", ["torch", "numpy"])
+@pytest.mark.parametrize("group, method", [("E3", "distances"), ("E3", "gram"), ("O3", "distances"),
+                                           ("E3xS_n", "sorted_distances")])
+def test_geometry_features_of_a_sample_do_not_depend_on_the_rest_of_its_batch(monkeypatch, kernel, dtype,
+                                                                              group, method):
+    """One sample with an absent point (or a huge magnitude) used to move the whole chunk to
+    another centring formula: the other samples' features changed in their last bits (52 of
+    63 samples, up to 2.3e-5 for float32 Gram entries of a cloud at distance 5)."""
+    from skcanon.projections import _geometry
+
+    if kernel == "numpy":
+        monkeypatch.setattr(_geometry, "_torch", lambda: None)
+    rs = np.random.default_rng(0)
+    X = (rs.normal(size=(64, 12, 3)) * 3 + 5).astype(dtype)
+    X[::4] = np.round(X[::4])                    # symmetric-ish, tie-prone samples too
+    proj = InvariantProjector(group, method, n_dims=3, batch_size=None).fit(X.reshape(64, -1))
+    alone = proj.transform(X.reshape(64, -1))
+    for change in ("absent", "huge"):
+        Y = X.copy()
+        if change == "absent":
+            Y[0, 3] = np.nan
+        else:
+            Y[0] *= dtype(2.0 ** 60) if dtype == np.float32 else 2.0 ** 506   # rescaled inside
+        with_it = proj.transform(Y.reshape(64, -1))
+        np.testing.assert_array_equal(with_it[1:], alone[1:])
+    np.testing.assert_array_equal(proj.set_params(batch_size=5).transform(X.reshape(64, -1)), alone)
+
+
 def _pair_column(m, i, j):
     iu = np.triu_indices(m, 1)
     return int(np.flatnonzero((iu[0] == i) & (iu[1] == j))[0])

@@ -142,9 +142,10 @@ class _TorchKernel:
 
     def __call__(self, v, o, distances, centre):
         torch, K, b = self.torch, self.K, v.shape[0]
-        v = _tensor_view(torch, v)
-        if centre:
-            v = torch.sub(v, v.sum(dim=1, keepdim=True) / K, out=self.centred[:b])
+        if centre:   # numpy's centring, as _prepare_chunk's: a sample's result never depends on its chunk
+            v = torch.from_numpy(centre_into(v, self.centred[:b].numpy()))
+        else:
+            v = _tensor_view(torch, v)
         G = self.products[:b]
         if distances:  # ‖v_i‖² − 2⟨v_i, v_j⟩ in one batched product, then + ‖v_j‖²
             sq = torch.einsum("nkd,nkd->nk", v, v)
@@ -176,7 +177,7 @@ class _NumpyKernel:
     def __call__(self, v, o, distances, centre):
         K, b = self.K, v.shape[0]
         if centre:
-            v = np.subtract(v, v.sum(axis=1, keepdims=True) / v.dtype.type(K), out=self.centred[:b])
+            v = centre_into(v, self.centred[:b])
         G = np.matmul(v, v.transpose(0, 2, 1), out=self.products[:b])
         if distances:
             sq = np.einsum("nkd,nkd->nk", v, v)
@@ -192,6 +193,13 @@ class _NumpyKernel:
         if distances:
             np.maximum(o, 0, out=o)
             np.sqrt(o, out=o)
+
+
+def centre_into(v, out):
+    """``v`` (``(b, K, d)``) minus each sample's centroid, written into ``out``. The one
+    centring formula of the kernels and of :func:`_prepare_chunk`: a sample gets the same
+    bits whichever chunk it is in, and whatever else that chunk holds."""
+    return np.subtract(v, v.sum(axis=1, keepdims=True) / v.dtype.type(v.shape[1]), out=out)
 
 
 def _prepare_chunk(v, centre):
@@ -215,10 +223,12 @@ def _prepare_chunk(v, centre):
     if exps is not None:
         v = np.ldexp(v, -exps.astype(np.int32)[:, None, None]).astype(v.dtype, copy=False)
     if centre:
-        present = ~absent if absent is not None else np.ones(v.shape[:2], bool)
-        count = np.maximum(present.sum(axis=1), 1).astype(v.dtype)
-        v = v - (v.sum(axis=1) / count[:, None])[:, None, :]
-        if absent is not None:
+        if absent is None:
+            v = centre_into(v, np.empty_like(v))
+        else:   # the centroid of the present vectors (absent ones are 0 here); the same
+            # operations as centre_into, so a sample without absent vectors gets its bits
+            count = np.maximum((~absent).sum(axis=1), 1).astype(v.dtype)
+            v = v - v.sum(axis=1, keepdims=True) / count[:, None, None]
             v[absent] = 0
     return v, False, absent, exps
 
@@ -615,7 +625,7 @@ def distance_matrices(Y, dtype=None):
         y = np.asarray(Y[start:start + chunk], dtype=work)
         y, _, absent, exps = _prepare_chunk(y, True)
         if absent is None and exps is None:  # centring alone (fast path of _prepare_chunk)
-            y = y - y.mean(axis=1, keepdims=True)
+            y = centre_into(y, np.empty_like(y))
         sq = np.zeros((y.shape[0], m, m), dtype=work)
         for k in range(d):  # one coordinate at a time: no (b, m, m, d) temporary
             diff = y[:, :, None, k] - y[:, None, :, k]
