@@ -783,7 +783,11 @@ def _node_features(G, nodes, node_features):
 
 def _numeric_rows(values, node_features):
     """Per-node feature vectors as a float64 ``(n_nodes, k)`` array; ragged or non-numeric
-    ones get an error that names ``node_features``."""
+    ones get an error that names ``node_features``. A graph without nodes gives ``(0, 0)``:
+    it has no feature values, and :meth:`GraphLayout.encode` takes the width from the other
+    graphs."""
+    if not values:
+        return np.zeros((0, 0))
     try:
         return np.asarray(values, dtype=np.float64).reshape(len(values), -1)
     except (TypeError, ValueError):

@@ -18,6 +18,7 @@ from skcanon.datasets import (
     GRAPH_TARGETS,
     PRIMITIVE_SHAPES,
     TETRIS_SHAPES,
+    graph_layout,
     graphs_to_arrays,
     load_graph_atlas,
     load_qm9,
@@ -464,3 +465,43 @@ def test_point_shapes_accept_an_array_of_names():
     assert list(d.target_names) == ["L", "T"]
     with pytest.raises(ValueError, match="shapes"):
         make_point_shapes(n_samples=6, shapes=np.array(["L", "bogus"]))
+
+
+@pytest.mark.skipif(not HAS_QM9, reason="qm9pack not installed (pip install skcanon[data])")
+def test_load_qm9_refuses_an_overlong_n_before_parsing(monkeypatch):
+    """load_qm9(n=200_000, shuffle=False) parsed all 130,831 rows (~51 s) before refusing n."""
+    import skcanon.datasets._qm9 as qm9
+
+    def no_parsing(*args, **kwargs):
+        raise AssertionError("rows were parsed for an n that cannot be served")
+
+    monkeypatch.setattr(qm9, "_iter_selected", no_parsing)
+    for shuffle in (False, True):
+        with pytest.raises(ValueError, match="n=200000 exceeds the 130831"):
+            load_qm9(n=200_000, shuffle=shuffle)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: graph_layout(2.7), "n_nodes must be an int >= 1, got 2.7"),
+    (lambda: graph_layout("x"), "n_nodes must be an int >= 1"),
+    (lambda: graph_layout(0), "n_nodes must be an int >= 1"),
+    (lambda: graph_layout(True), "n_nodes must be an int >= 1"),
+    (lambda: graph_layout(3, 2.5), "n_features must be an int >= 0, got 2.5"),
+    (lambda: graph_layout(3, -1), "n_features must be an int >= 0"),
+    (lambda: load_graph_atlas(target=3), "target must be one of .* or a list of them, got 3"),
+    (lambda: load_graph_atlas(target=[3]), "target must be one of"),
+])
+def test_graph_helpers_check_their_arguments(call, match):
+    """graph_layout(2.7) gave n_nodes=2, graph_layout(3, 2.5) two features, graph_layout("x")
+    numpy's "invalid literal for int()", load_graph_atlas(target=3) "'int' object is not iterable"."""
+    with pytest.raises(ValueError, match=match):
+        call()
+    assert graph_layout(np.int64(3), np.int32(0)).n_node_features == 0
+    assert load_graph_atlas(max_nodes=3, target=("n_edges",)).target.shape == (8, 1)
+
+
+@pytest.mark.skipif(not HAS_QM9, reason="qm9pack not installed (pip install skcanon[data])")
+def test_load_qm9_target_that_is_not_a_name():
+    """load_qm9(target=3) failed with "'int' object is not iterable"."""
+    with pytest.raises(ValueError, match="target must be one of .* or a list of them, got 3"):
+        load_qm9(n=2, target=3)

@@ -253,3 +253,61 @@ def test_an_iterator_of_graphs_gets_an_error_that_says_pass_a_list(make):
     est = make().fit(graphs)
     with pytest.raises(TypeError, match=r"X is an iterator .*list\(X\)"):
         est.transform(iter(graphs))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_spectrum_reads_arrays_as_graphs_are_encoded(dtype):
+    """The spectrum halved one-way edges (0.5 * (A + A.T)): the directed path 0->1->2 as an
+    array gave [0, 0.5, 1.5, 3, 1] where the same DiGraph encoded gave [0, 1, 3, 3, 2]; and
+    a self-loop counted half an edge (n_edges 2.5 where networkx counts 3)."""
+    layout = GraphLayout(n_nodes=3, n_node_features=0)
+    proj = InvariantProjector("S_n", "spectrum", layout=layout).fit(np.zeros((1, 9), dtype))
+    D = np.zeros((1, 3, 3), dtype)
+    D[0, 0, 1] = D[0, 1, 2] = 1
+    encoded, _ = GraphLayout(node_features=None).encode([nx.DiGraph([(0, 1), (1, 2)])])
+    np.testing.assert_allclose(proj.transform(D), proj.transform(encoded.astype(dtype)), atol=1e-6)
+    np.testing.assert_allclose(proj.transform(D)[0], [0, 1, 3, 3, 2], atol=1e-6)
+    # a one-way entry is one undirected edge whatever its sign (averaging halved it)
+    np.testing.assert_allclose(proj.transform(-D), proj.transform(-encoded.astype(dtype)), atol=1e-6)
+    loop = nx.Graph([(0, 0), (0, 1), (1, 2)])
+    S, _ = GraphLayout(node_features=None).encode([loop])
+    Z = proj.transform(S.astype(dtype))
+    assert Z.dtype == dtype and Z[0, -1] == loop.number_of_edges() == 3
+    np.testing.assert_allclose(Z[0, :3], [0, 1, 3], atol=1e-6)     # a self-loop leaves D - A as it is
+    # symmetric, loop-free arrays: the path P3 as before (spectrum 0, 1, 3; 2 edges)
+    P, _ = GraphLayout(node_features=None).encode([nx.path_graph(3)])
+    np.testing.assert_allclose(proj.transform(P.astype(dtype))[0], [0, 1, 3, 3, 2], atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_spectrum_of_directed_weighted_arrays_with_loops_is_relabelling_invariant(dtype):
+    rng = np.random.default_rng(3)
+    n, m = 50, 6
+    A = (rng.random((n, m, m)) < 0.4) * rng.integers(1, 4, (n, m, m)).astype(np.float64)
+    A[:10] = np.triu(A[:10], 1) + np.triu(A[:10], 1).transpose(0, 2, 1)   # symmetric ones too
+    P = np.concatenate([A, rng.normal(size=(n, m, 1))], axis=2).astype(dtype)
+    perms = np.argsort(rng.random((n, m)), axis=1)
+    layout = GraphLayout(n_nodes=m, n_node_features=1)
+    Q = PermutationGroup().apply(perms, P, layout)
+    proj = InvariantProjector("S_n", "spectrum", layout=layout).fit(P.reshape(n, -1))
+    Z, Zq = proj.transform(P.reshape(n, -1)), proj.transform(np.asarray(Q).reshape(n, -1))
+    assert Z.dtype == dtype
+    np.testing.assert_allclose(Z, Zq, rtol=1e-5, atol=1e-5)
+    sym = np.maximum(A, A.transpose(0, 2, 1))
+    expected = (sym.sum(axis=(1, 2)) - np.einsum("nii->n", sym)) / 2 + np.einsum("nii->n", sym)
+    np.testing.assert_allclose(Z[:, -1], expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("feats", ["x", lambda G, v: [1.0, 2.0]])
+def test_an_empty_graph_next_to_attribute_or_callable_features(feats):
+    """An empty graph failed with "must give every node numbers of the same length; got
+    values such as []" for attribute or callable features ("degree" worked)."""
+    from skcanon.datasets import graphs_to_arrays
+
+    g = nx.path_graph(3)
+    nx.set_node_attributes(g, 1.0, "x")
+    X, layout = graphs_to_arrays([g, nx.Graph()], node_features=feats, flat=False)
+    X1, _ = graphs_to_arrays([g], node_features=feats, flat=False)
+    np.testing.assert_array_equal(X[0], X1[0])
+    assert np.isnan(X[1]).all() and layout.n_node_features == X1.shape[2] - 3
+    assert graphs_to_arrays([nx.Graph()], node_features=feats)[0].shape == (1, 2)

@@ -83,7 +83,9 @@ def graph_layout(n_nodes, n_features=1):
     -------
     layout : GraphLayout
     """
-    return GraphLayout(int(n_nodes), n_node_features=int(n_features),
+    n_nodes = check_n(n_nodes, "n_nodes", allow_none=False)
+    n_features = check_n(n_features, "n_features", allow_none=False, minimum=0)
+    return GraphLayout(n_nodes, n_node_features=n_features,
                        node_features="degree" if n_features else None)
 
 
@@ -206,8 +208,8 @@ def load_graph_atlas(min_nodes=0, max_nodes=7, target="n_triangles", *, connecte
     min_nodes, max_nodes = _atlas_range(min_nodes, max_nodes)
     connected_only = check_bool(connected_only, "connected_only")
     return_X_y = check_bool(return_X_y, "return_X_y")
-    names = [target] if isinstance(target, str) else list(target)
-    bad = [t for t in names if t not in GRAPH_TARGETS]
+    names = _target_names(target, GRAPH_TARGETS)
+    bad = [t for t in names if not isinstance(t, str) or t not in GRAPH_TARGETS]
     if bad or not names:
         raise ValueError(f"target must be one of {list(GRAPH_TARGETS)}, got {target!r}.")
     nx = _nx()
@@ -226,6 +228,16 @@ def load_graph_atlas(min_nodes=0, max_nodes=7, target="n_triangles", *, connecte
              + "; ".join(f"{t}: {GRAPH_TARGETS[t][1]}" for t in names) + ".")
     return Bunch(graphs=graphs, target=y, target_names=np.asarray(names, dtype=object),
                  atlas_index=np.asarray(keep, dtype=np.int64), DESCR=descr)
+
+
+def _target_names(target, known):
+    """``target`` as a list of names: one name, or a list (any iterable) of them."""
+    if isinstance(target, str):
+        return [target]
+    try:
+        return list(target)
+    except TypeError:
+        raise ValueError(f"target must be one of {list(known)} or a list of them, got {target!r}.") from None
 
 
 def _atlas_range(min_nodes, max_nodes):

@@ -12,12 +12,15 @@ from sklearn.utils import Bunch
 
 from ..layouts import PointLayout
 from ._base import check_bool, check_flat, check_n, package_dir, subset_indices
+from ._graphs import _target_names
 
 __all__ = ["load_qm9", "QM9_TARGETS"]
 
 _FILES = ("qm9_part1.csv", "qm9_part2.csv", "qm9_part3.csv")
 _Z = {"H": 1, "C": 6, "N": 7, "O": 8, "F": 9}
 MAX_ATOMS = 29
+#: Molecules in qm9pack's three CSV files (rows are counted where it matters).
+N_MOLECULES = 130_831
 
 #: Short target name -> (CSV column, unit).
 QM9_TARGETS = {
@@ -93,7 +96,7 @@ def _iter_selected(folder, wanted):
 
 
 def _resolve_targets(target):
-    names = [target] if isinstance(target, str) else list(target)
+    names = _target_names(target, QM9_TARGETS)
     if not names:
         raise ValueError("target must name at least one QM9 property.")
     columns, units = [], []
@@ -183,10 +186,12 @@ def load_qm9(n=None, target="gap", random_state=None, *, shuffle=False, flat=Tru
     flat = check_flat(flat)
     return_X_y = check_bool(return_X_y, "return_X_y")
     folder = _data_dir()
-    if shuffle or n is None:
+    if shuffle or n is None or n > N_MOLECULES:
+        # one fast pass over the bytes (cached per file version): an n beyond the rows is
+        # refused here, before any row is parsed
         total = sum(_rows(os.path.join(folder, f)) for f in _FILES)
     else:
-        total = n  # the first n rows; an overlong n is caught below
+        total = n  # the first n rows, parsed only up to the n-th (a short file is caught below)
     idx = subset_indices(total, n, shuffle, random_state)
     order = np.argsort(idx, kind="stable")
 

@@ -15,6 +15,15 @@ class GraphSpectrum(Projection):
     all-NaN rows, or with ``padding="zero"`` all-zero rows, as
     :meth:`~skcanon.layouts.GraphLayout.present_nodes` reads them). Invariant to node relabelling; not lossless (cospectral graphs share it). Cost: one batched symmetric
     eigendecomposition of ``n_nodes × n_nodes`` matrices.
+
+    The adjacency is read as :meth:`~skcanon.layouts.GraphLayout.encode` encodes graphs:
+    a directed (asymmetric) array as its undirected version, where an edge in either
+    direction is one undirected edge, of the weight of the one-way entry or the larger of
+    the two (``max(A_ij, A_ji)`` for non-negative weights; symmetric arrays are unchanged),
+    so a directed array and the encoding of the same ``DiGraph`` give the same features.
+    ``n_edges`` counts each undirected edge and each self-loop once, as
+    networkx's ``number_of_edges`` does (for weighted arrays: off-diagonal weight / 2 plus
+    the diagonal); a self-loop does not change the Laplacian ``D − A``.
     """
 
     name = "spectrum"
@@ -30,9 +39,12 @@ class GraphSpectrum(Projection):
         present = layout.present_nodes(P)
         A = np.nan_to_num(P[:, :, layout.slice_of("adj")].astype(np.float64))
         A = A * present[:, :, None] * present[:, None, :]
-        # a directed adjacency is read as its undirected version (as graphs are encoded):
-        # the symmetric eigensolver would read one triangle, which relabelling changes
-        A = 0.5 * (A + A.transpose(0, 2, 1))
+        # a directed adjacency is read as its undirected version, as graphs are encoded (an
+        # edge either way is one undirected edge): the symmetric eigensolver would read one
+        # triangle, which relabelling changes. A one-way entry is kept whatever its sign, a
+        # two-way pair gives its larger weight; symmetric arrays stay exactly as they are.
+        At = A.transpose(0, 2, 1)
+        A = np.where(At == 0, A, np.where(A == 0, At, np.maximum(A, At)))
         L = np.einsum("nij->ni", A)[:, :, None] * np.eye(A.shape[1]) - A
         # absent nodes have zero rows: they add zero eigenvalues, which sort first; move them
         # last so graphs of different sizes line up on their real spectrum
@@ -47,7 +59,11 @@ class GraphSpectrum(Projection):
             F = np.sort(F, axis=1)
             parts.append(np.where(np.isfinite(F), F, 0.0).transpose(0, 2, 1).reshape(len(P), -1))
         parts.append(present.sum(axis=1, keepdims=True).astype(np.float64))
-        parts.append(A.sum(axis=(1, 2))[:, None] / 2)
+        # each undirected edge is two off-diagonal entries, each self-loop one diagonal entry
+        # (networkx's count); adding the trace only where there are loops keeps loop-free sums as they were
+        loops = np.einsum("nii->n", A)
+        total = A.sum(axis=(1, 2))
+        parts.append(np.where(loops != 0, total + loops, total)[:, None] / 2)
         with np.errstate(over="ignore"):
             out = np.concatenate(parts, axis=1).astype(P.dtype if P.dtype.kind == "f" else np.float64)
         if not np.isfinite(out).all():
