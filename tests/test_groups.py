@@ -592,3 +592,219 @@ def test_translations_times_scalings_names_what_the_suggested_group_adds():
     smallest group containing them and says it also rotates, rather than "use Sim3"."""
     with pytest.raises(ValueError, match=r"smallest that contains them is 'Sim3', which also rotates or reflects"):
         get_group("T3xscaling")
+
+
+# -- products of planar groups: true refusal reasons, each motion counted once ------------------
+
+@pytest.mark.parametrize("spec, use, n_motions", [("D3xC2", "D6", 12), ("C2xD5", "D10", 20), ("D1xC2", "D2", 4),
+                                                  ("D3xC2xS_n", "D6xS_n", 12)])
+def test_commuting_planar_factors_that_make_a_larger_group_are_refused_for_that_reason(spec, use, n_motions):
+    """"D3xC2" was refused saying the factors' motions do not commute; they do (C2 is the
+    half turn, -I) and the component-wise law is right. The refusal now says why: together
+    they make the 12 motions of D6, which one-factor-after-the-other canonicalization misses."""
+    import re
+
+    with pytest.raises(ValueError) as info:
+        get_group(spec)
+    msg = str(info.value)
+    assert msg.startswith(f"group {spec!r} is refused: ")
+    assert "do not commute" not in msg
+    assert "their motions commute ('C2' is the half turn" in msg
+    assert f"the {n_motions} motions of the single group {use.split('x')[0]!r}" in msg
+    assert re.search(rf"Use {re.escape(repr(use))} instead\.$", msg)
+    assert get_group(use.split("x")[0]).order == n_motions
+    # the reason is true: every element of one factor commutes with every element of the other
+    a, b = [get_group(t) for t in spec.split("x")[:2]]
+    A, B = a.matrices(a.elements()), b.matrices(b.elements())
+    np.testing.assert_allclose(np.einsum("iab,jbc->ijac", A, B), np.einsum("jab,ibc->ijac", B, A), atol=1e-12)
+
+
+@pytest.mark.parametrize("spec", ["D2xC4", "C4xD3", "D4xC8"])
+def test_planar_factors_that_do_not_commute_keep_that_reason(spec):
+    with pytest.raises(ValueError, match="their motions do not commute"):
+        get_group(spec)
+
+
+@pytest.mark.parametrize("spec, order", [("C2xC4", 4), ("C4xC2", 4), ("C4xC4", 4), ("C8xC4", 8), ("C2xC4xC8", 8),
+                                         ("C3xC6", 6), ("C1xC4", 4), ("C3xC12", 12), ("C2xC3xC6", 6)])
+def test_products_of_cyclic_groups_count_each_motion_once(spec, order):
+    """"C2xC4".order was 8 and elements() listed every turn twice ((1, 0) and (0, 2) are both
+    the half turn); the product turns the points by the lcm(m, n) multiples of 360°/lcm."""
+    g = get_group(spec)
+    assert g.order == order and g.order_on(5) == order
+    E = g.elements()
+    assert all(len(e) == order for e in E)
+    assert all(len(e) == order for e in g.elements_on(5)) and all(len(e) == order for e in g.grid(3))
+    R = np.eye(2)
+    for f, e in zip(g.factors, E):
+        R = R @ f.matrices(e)
+    turns = np.round(np.mod(np.arctan2(R[:, 1, 0], R[:, 0, 0]) * order / (2 * np.pi), order), 6)
+    assert sorted(turns) == list(range(order))   # every turn of C_order, once
+    assert np.all(g.elements_close(g.take(E, 0), g.identity(1)))  # the identity comes first
+    # elements that make the same motion compare equal; compositions land on listed elements
+    rs = np.random.RandomState(0)
+    h, k = g.sample(20, rs), g.sample(20, rs)
+    hk = g.compose(h, k)
+    for i in range(20):
+        one = g.repeat(g.take(hk, i), order)
+        assert g.elements_close(one, E).sum() == 1
+
+
+def test_half_turns_of_two_cyclic_factors_are_one_element():
+    g = get_group("C2xC4")
+    assert g.elements_close((np.array([1, 0, 1]), np.array([0, 2, 1])),
+                            (np.array([0, 1, 0]), np.array([2, 3, 3]))).tolist() == [True, False, True]
+    assert not g.elements_close((np.array([1]), np.array([0])), (np.array([0]), np.array([0])))[0]
+
+
+@pytest.mark.parametrize("m", [2, 3])
+def test_products_of_cyclic_groups_with_permutations_enumerate_each_element_once(m):
+    import math
+
+    g = get_group("C2xC4xS_n")
+    assert g.order is None and g.order_on(m) == 4 * math.factorial(m)
+    E = g.elements_on(m)
+    assert all(len(e) == g.order_on(m) for e in E)
+    layout = PointLayout(2)
+    P = np.random.default_rng(0).normal(size=(1, m, 2))
+    moved = {tuple(np.round(g.act(g.repeat(g.take(E, k), 1), P, layout).ravel(), 9)) for k in range(len(E[0]))}
+    assert len(moved) == g.order_on(m)  # a generic sample: every listed element moves it apart
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("method", ["max_filter", "reynolds"])
+def test_group_averages_of_cyclic_products_go_through_each_turn_once(method, dtype):
+    """Reynolds and max filtering enumerate the group: C2xC4 went through 8 turns (each twice)
+    where C4's 4 give the same map; the outputs are unchanged, the work halves."""
+    from skcanon import InvariantProjector
+    from skcanon.metrics import invariance_error, quotient_distance
+
+    rs = np.random.default_rng(0)
+    symmetric = np.tile(np.array([[1.0, 2.0], [2.0, 1.0]]), (2, 2)).reshape(1, 16)  # C4-invariant image
+    X = np.concatenate([rs.normal(size=(5, 16)), symmetric, np.zeros((1, 16))]).astype(dtype)
+    X0 = X.copy()
+    proj = InvariantProjector("C2xC4", method, layout="image", random_state=0).fit(X)
+    if method == "max_filter":
+        assert proj.projection_.order_ == 4
+    Z = proj.transform(X)
+    assert Z.dtype == dtype and np.array_equal(X, X0)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    assert invariance_error(proj, X, "C2xC4", random_state=0, layout=proj.layout_).max < tol
+    # the same map as C4's own, drawn with the same templates
+    same = InvariantProjector("C4", method, layout="image", random_state=0).fit(X)
+    np.testing.assert_allclose(Z, same.transform(X), rtol=tol, atol=tol)
+    L = ImageLayout((1, 4, 4))
+    P, Q = L.to_working(X.astype(np.float64)), L.to_working(rs.normal(size=(7, 16)))
+    np.testing.assert_array_equal(quotient_distance(P, Q, "C2xC4", L), quotient_distance(P, Q, "C4", L))
+
+
+@pytest.mark.parametrize("spec, first", [("C4xS_n", 4), ("D4xS_n", 8), ("IxS_n", 60), ("C2xC4xS_n", 4)])
+def test_product_order_on_many_points_is_exact(spec, first):
+    """order_on multiplied in int64 and wrapped: "C4xS_n".order_on(20) was -8715136041002991616
+    (4·20! = 9731608032706560000)."""
+    import math
+
+    g = get_group(spec)
+    for m in (3, 20, 25):
+        assert g.order_on(m) == first * math.factorial(m)
+        assert isinstance(g.order_on(m), int)
+
+
+# -- cyclic factors that make a larger cyclic group; cyclic groups on fibres of another size -----
+
+@pytest.mark.parametrize("spec, use, n_turns", [("C2xC3", "C6", 6), ("C3xC4", "C12", 12),
+                                                ("C4xC6", "C12", 12), ("C3xC2", "C6", 6),
+                                                ("C2xC3xC4", "C12", 12),
+                                                ("C2xC3xS_n", "C6xS_n", 6), ("C2xS_nxC3", "C6xS_n", 6),
+                                                ("C3xC2xscaling", "C6xscaling", 6)])
+def test_cyclic_factors_that_make_a_larger_cyclic_group_are_refused(spec, use, n_turns):
+    """"C2xC3" was accepted, but its turns are the 6 of C6 and canonicalizing C2 then C3 is
+    not invariant under them (invariance error 1.0 on 2-D points with pca+pca, 1.41 on 8x8
+    images); refused as D3xC2 is, naming the single group to use."""
+    import re
+
+    with pytest.raises(ValueError) as info:
+        get_group(spec)
+    msg = str(info.value)
+    assert msg.startswith(f"group {spec!r} is refused: ")
+    assert "their turns commute" in msg and "do not commute" not in msg
+    assert f"the {n_turns} turns of the single group 'C{n_turns}'" in msg
+    assert re.search(rf"Use {re.escape(repr(use))} instead\.$", msg)
+    factors = [get_group(t) for t in spec.split("x")]
+    with pytest.raises(ValueError, match=re.escape(f"Use {use!r} instead.")):
+        ProductGroup(factors)
+    # the reason is true: the cyclic factors' turns make exactly the n_turns turns of C_n_turns
+    cyclic = [f for f in factors if isinstance(f, CyclicGroup)]
+    R = np.eye(2)[None]
+    for f in cyclic:
+        R = (R[:, None] @ f.matrices(f.elements())[None]).reshape(-1, 2, 2)
+    steps = np.mod(np.arctan2(R[:, 1, 0], R[:, 0, 0]) * n_turns / (2 * np.pi), n_turns)
+    turns = np.unique(np.round(steps, 6) % n_turns)
+    assert turns.tolist() == list(range(n_turns)) and n_turns > max(f.n for f in cyclic)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("spec", ["C2xC4", "C4xC2", "C3xC6", "C2xC3xC6", "C6xC3xC2", "C1xC3", "C2xC4xS_n"])
+def test_cyclic_products_whose_turns_are_the_largest_factors_stay_accepted(spec, dtype):
+    """The lcm of the orders is the largest order: every turn is the largest factor's, and
+    canonicalizing the factors one after the other is invariant (generic, C6-symmetric and
+    all-zero samples)."""
+    from skcanon import CanonicalizerTransformer
+    from skcanon.metrics import invariance_error
+
+    g = get_group(spec)
+    n = max(f.n for f in g.factors if isinstance(f, CyclicGroup))
+    assert g.order_on(5) == n * (120 if "S_n" in spec else 1)
+    rs = np.random.default_rng(0)
+    angles = np.arange(6) * np.pi / 3 + 0.2
+    hexagon = np.stack([np.cos(angles), 2 * np.sin(angles)], axis=1) * [1.0, 0.5]  # C6-symmetric
+    X = np.concatenate([rs.normal(size=(20, 12)), hexagon.reshape(1, 12), np.zeros((1, 12))]).astype(dtype)
+    X0 = X.copy()
+    t = CanonicalizerTransformer(group=spec, layout="points", n_dims=2).fit(X)
+    Z = t.transform(X)
+    assert Z.dtype == dtype and np.array_equal(X, X0)
+    tol = 1e-4 if dtype == np.float32 else 1e-9
+    assert invariance_error(t, X, spec).max < tol
+
+
+def test_cyclic_groups_refuse_fibres_of_another_size():
+    """get_group("C2xC4").acts_on(FibreLayout(4)) and check_layout accepted, then act raised
+    "C2 needs fibre_size=2, got 4"; C2 alone on FibreLayout(4) the same. Now both say no."""
+    import re
+
+    from skcanon.projections._base import fits
+
+    g = get_group("C2xC4")
+    for size in (2, 4, 8):
+        layout = FibreLayout(size)
+        assert not g.acts_on(layout) and not fits(g, layout)
+        with pytest.raises(ValueError, match=re.escape(
+                f"group 'C2xC4' cannot act on FibreLayout(fibre_size={size}): a cyclic factor C_m acts on "
+                "regular-representation fibres of size m only ('C2' needs fibre_size=2, "
+                "'C4' needs fibre_size=4)")) as info:
+            g.check_layout(layout)
+        assert str(info.value).endswith("use group 'C4' on FibreLayout(4).")
+    c2 = get_group("C2")
+    assert not c2.acts_on(FibreLayout(4)) and c2.acts_on(FibreLayout(2))
+    with pytest.raises(ValueError, match=r"C2 acts on regular-representation fibres of size 2 .* "
+                                         r"fibre_size=4; use FibreLayout\(2\)"):
+        c2.check_layout(FibreLayout(4))
+    c2.check_layout(FibreLayout(2))
+    with pytest.raises(ValueError, match=r"'C4xC4' acts on regular-representation fibres of size 4, "
+                                         r".* fibre_size=2"):
+        get_group("C4xC4").check_layout(FibreLayout(2))
+    with pytest.raises(TypeError, match="D4 cannot act on layout FibreLayout"):
+        get_group("D4").check_layout(FibreLayout(8))  # D_n acts on no fibres (act raised TypeError late)
+    with pytest.raises(TypeError, match="S_n permutes points"):
+        get_group("C4xS_n").check_layout(FibreLayout(4))  # unchanged: S_n acts on no fibres
+    # the one product that acts on fibres: C_n x C_n, on those of size n, as C_n does
+    c4, c44, layout = get_group("C4"), get_group("C4xC4"), FibreLayout(4)
+    assert c44.acts_on(layout) and fits(c44, layout)
+    c44.check_layout(layout)
+    for dtype in (np.float64, np.float32):
+        P = np.random.default_rng(0).normal(size=(6, 3, 4)).astype(dtype)
+        P0 = P.copy()
+        a, b = c4.sample(6, 1), c4.sample(6, 2)
+        out = c44.act((a, b), P, layout)
+        assert out.dtype == dtype and np.array_equal(P, P0)
+        np.testing.assert_array_equal(out, c4.act(c4.compose(a, b), P, layout))

@@ -101,8 +101,8 @@ class Group:
         return self.sample(n, random_state)
 
     def acts_on(self, layout):
-        """True when the group acts on data of ``layout`` (by kind; :meth:`check_layout` then
-        checks dimensions)."""
+        """True when the group acts on data of ``layout`` (by kind, and for C_n fibres by their
+        size; :meth:`check_layout` then checks dimensions)."""
         return getattr(layout, "kind", None) in self.layout_kinds
 
     def matrices(self, g):

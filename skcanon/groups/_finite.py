@@ -118,7 +118,14 @@ class _PlanarFiniteGroup(Group):
         kind = getattr(layout, "kind", None)
         if kind == "points":
             require_points_dims(self, layout, 2)
-        elif kind not in ("image", "fibre"):
+        elif kind == "fibre" and "fibre" in self.layout_kinds:
+            if layout.fibre_size != self.n:
+                # C2 on FibreLayout(4) passed here and failed in act
+                raise ValueError(
+                    f"{self.name} acts on regular-representation fibres of size {self.n} (one entry per "
+                    f"element), but the layout has fibre_size={layout.fibre_size}; "
+                    f"use FibreLayout({self.n}).")
+        elif kind not in self.layout_kinds:
             raise TypeError(f"{self.name} cannot act on layout {layout!r}.")
 
     def exact_on_image_shape(self, shape):
@@ -153,6 +160,13 @@ class CyclicGroup(_PlanarFiniteGroup):
     @property
     def order(self):
         return self.n
+
+    def acts_on(self, layout):
+        """By kind, as every group; on fibres only those of size ``n`` (its regular
+        representation: C2 does not act on ``FibreLayout(4)``)."""
+        if getattr(layout, "kind", None) == "fibre":
+            return getattr(layout, "fibre_size", None) == self.n
+        return super().acts_on(layout)
 
     def nearest_element(self, R, t=None):
         return self._round_steps(self._steps(R)[0])

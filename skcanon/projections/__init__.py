@@ -129,8 +129,9 @@ def auto_method(group, layout, n_points=None):
             return first("gram_minors")
         return first("distances" if Distances(group, layout)._lossless_layout() else "gram", "gram")
     if len(group.factors) > 1:
-        # products of finite groups: the cross-section (their group averages repeat every
-        # element shared by the factors, and cost the product of the orders)
+        # products of finite groups: the cross-section (group averages go through every distinct
+        # element once, but there are as many as the product of the factors' orders, e.g. 4·m!
+        # for C4xS_n on m points; only cyclic factors' shared turns count once: C2xC4 has 4)
         return first()
     return first("sort", "max_filter")
 
