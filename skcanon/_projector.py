@@ -19,6 +19,7 @@ from ._validation import NumberInterval, validate_samples
 from .groups import Group, get_group
 from .layouts import FibreLayout, GraphLayout, ImageLayout, PointLayout, encode_if_graphs
 from .projections import auto_method, make_projection, methods_for
+from .projections._base import unique_names
 
 
 class InvariantProjector(SkcanonEstimatorMixin, TransformerMixin, BaseEstimator):
@@ -260,7 +261,9 @@ GraphLayout or None, default=None
         self.group_, self.layout_, self.projection_ = group, layout, projection
         self.method_ = projection.name
         self.lossless_ = bool(projection.lossless)
-        self._names = np.asarray(projection.feature_names(), dtype=object)
+        # distinct names (pandas output and ColumnTransformer need them): the built-in maps
+        # choose them; a registered map whose names repeat gets ``__2``, ... on the repeats
+        self._names = np.asarray(unique_names(projection.feature_names()), dtype=object)
         self.n_features_out_ = len(self._names)
         return self
 

@@ -53,6 +53,8 @@ class Projection:
         raise NotImplementedError
 
     def feature_names(self):
+        """One distinct name per output column (``InvariantProjector`` makes repeats unique
+        with :func:`unique_names`, but the built-in maps never repeat one)."""
         raise NotImplementedError
 
     @property
@@ -62,6 +64,30 @@ class Projection:
 
     def __repr__(self):
         return f"{type(self).__name__}(group={self.group.name!r})"
+
+
+# -- feature names -----------------------------------------------------------------------------
+def unique_names(names):
+    """``names`` as a list with every repeat made unique: the first occurrence keeps its name,
+    later ones get ``__2``, ``__3``, ... (the first suffix no other name has). Names that are
+    already unique are returned unchanged. The built-in projections choose unique names
+    themselves; this is the guarantee for any other (a registered projection whose names
+    repeat), since pandas output and ColumnTransformer need distinct column names."""
+    names = [str(n) for n in names]
+    if len(set(names)) == len(names):
+        return names
+    taken, out = set(names), []
+    seen = set()
+    for name in names:
+        if name in seen:
+            k = 2
+            while f"{name}__{k}" in taken:
+                k += 1
+            name = f"{name}__{k}"
+            taken.add(name)
+        seen.add(name)
+        out.append(name)
+    return out
 
 
 # -- features beyond the dtype's range ---------------------------------------------------------

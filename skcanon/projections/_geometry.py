@@ -58,6 +58,13 @@ def _vectors(P, layout, geom, lazy_centre=False):
     return V, centre, labels, S, snames
 
 
+def _field_labels(m, layout):
+    """Unambiguous labels ``p{i}_{field}`` of the vectors of :func:`_vectors` (point-major),
+    for names where its short labels would repeat (see ``_Geometry.feature_names``)."""
+    geo_fields = [f for f in layout.fields if f.is_geometric]
+    return [f"p{i}_{f.name}" for i in range(m) for f in geo_fields]
+
+
 def _present_centroid(Y):
     """Centroid of the present points (absent ones are all-NaN rows; they stay NaN after
     centring and the callers set what involves them to 0)."""
@@ -464,7 +471,15 @@ class _Geometry(Projection):
         return out
 
     def feature_names(self):
-        return self._names(self.labels_) + self.scalar_names_
+        """Vectors are labelled by point (``gram_0_1``) or, with several geometric fields,
+        point and field (``gram_0pos_1vel``), joined by ``_``. Field names that start with
+        digits or hold ``_`` can make two of these names one (``11v``: point 1 of field ``1v``
+        or point 11 of ``v``); then every vector is labelled ``p{i}_{field}`` and labels are
+        joined by ``__`` (``gram_p0_pos__p1_vel``). Scalars are ``p{i}_{component}``."""
+        names = self._names(self.labels_, "_")
+        if len(set(names)) != len(names):
+            names = self._names(_field_labels(self.sample_shape_[0], self.layout), "__")
+        return names + self.scalar_names_
 
 
 class Norms(_Geometry):
@@ -488,7 +503,7 @@ class Norms(_Geometry):
                 raise overflow_error(self.name, V.dtype, np.abs(V).max(), 1)
         return F
 
-    def _names(self, labels):
+    def _names(self, labels, sep):
         return [f"norm_{a}" for a in labels]
 
     @property
@@ -514,9 +529,9 @@ class Gram(_Geometry):
     def _features(self, V, centre=None, out=None):
         return gram_triu(V, out=out, centre=centre, method=self.name)
 
-    def _names(self, labels):
+    def _names(self, labels, sep):
         K = len(labels)
-        return [f"gram_{labels[i]}_{labels[j]}" for i, j in zip(*np.triu_indices(K))]
+        return [f"gram_{labels[i]}{sep}{labels[j]}" for i, j in zip(*np.triu_indices(K))]
 
     @property
     def lossless(self):
@@ -538,9 +553,9 @@ class Distances(_Geometry):
         # distances ignore translations: centring (always) only reduces rounding
         return gram_triu(V, distances=True, out=out, centre=True)
 
-    def _names(self, labels):
+    def _names(self, labels, sep):
         K = len(labels)
-        return [f"dist_{labels[i]}_{labels[j]}" for i, j in zip(*np.triu_indices(K, 1))]
+        return [f"dist_{labels[i]}{sep}{labels[j]}" for i, j in zip(*np.triu_indices(K, 1))]
 
     def _lossless_layout(self):
         geom = split_geometric(self.group)[0]
@@ -592,9 +607,9 @@ class GramMinors(Gram):
             raise overflow_error(self.name, V.dtype, np.abs(V).max(), M.shape[-1])
         return np.concatenate([gram, det.astype(V.dtype, copy=False)], axis=1)
 
-    def _names(self, labels):
-        return super()._names(labels) + [
-            "minor_" + "_".join(labels[i] for i in c) for c in self.combos_
+    def _names(self, labels, sep):
+        return super()._names(labels, sep) + [
+            "minor_" + sep.join(labels[i] for i in c) for c in self.combos_
         ]
 
     @property
@@ -704,9 +719,16 @@ class SortedDistances(Projection):
         return F
 
     def feature_names(self):
+        """``row{i}_{component}`` for the scalars, ``row{i}_dist{k}`` for the distances; when a
+        scalar component is itself called ``dist{k}`` (a scalar field ``dist`` of size 2, or
+        ``dist0``), the distances are ``row{i}_sorted_dist{k}`` instead (then
+        ``_sorted_dist{k}``, ... while that clashes too), so no two columns share a name."""
         m = self.sample_shape_[0]
         scal = [c for f in self.scalar_fields_ for c in f.component_names(self.layout.n_dims)]
-        return [f"row{i}_{c}" for i in range(m) for c in scal + [f"dist{k}" for k in range(m - 1)]]
+        stem, taken = "dist", set(scal)
+        while any(f"{stem}{k}" in taken for k in range(m - 1)):
+            stem = "sorted_dist" if stem == "dist" else "_" + stem
+        return [f"row{i}_{c}" for i in range(m) for c in scal + [f"{stem}{k}" for k in range(m - 1)]]
 
     @property
     def lossless(self):
