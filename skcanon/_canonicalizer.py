@@ -522,8 +522,20 @@ default=None
 
         Column ``i`` describes the ``i``-th point (pixel) of the *canonical* sample, which
         need not be the ``i``-th input point when the group permutes points.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Checked as scikit-learn checks it: the column names seen in ``fit``, or as
+            many names as ``fit`` saw columns (ValueError otherwise). The output names do
+            not depend on them.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
         """
         check_is_fitted(self)
+        self._check_input_features(input_features)
         if isinstance(self.layout_, ImageLayout):
             return self.layout_.feature_names(self.image_shape_)
         return self.layout_.feature_names(self.n_points_)

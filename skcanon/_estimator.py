@@ -12,6 +12,15 @@ class SkcanonEstimatorMixin:
     _doc_link_module = "skcanon"
     _doc_link_template = DOCS_URL + "/generated/{estimator_module}.{estimator_name}.html"
 
+    def _check_input_features(self, input_features):
+        """scikit-learn's check of ``get_feature_names_out(input_features)``: the names
+        seen in ``fit`` (or as many names as columns then); a ValueError otherwise. The
+        output names do not depend on them (they name canonical points or invariants)."""
+        if input_features is not None:
+            from sklearn.utils.validation import _check_feature_names_in
+
+            _check_feature_names_in(self, input_features, generate_names=False)
+
 
 class PointTargetRegressorMixin(RegressorMixin):
     """scikit-learn's regressor mixin for targets that may come as ``(n_samples,

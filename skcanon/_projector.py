@@ -314,14 +314,17 @@ GraphLayout or None, default=None
 
         Parameters
         ----------
-        input_features : ignored
-            Present for API consistency.
+        input_features : array-like of str or None, default=None
+            Checked as scikit-learn checks it: the column names seen in ``fit``, or as
+            many names as ``fit`` saw columns (ValueError otherwise). The output names do
+            not depend on them.
 
         Returns
         -------
         feature_names_out : ndarray of str objects
         """
         check_is_fitted(self)
+        self._check_input_features(input_features)
         return self._names.copy()
 
     @staticmethod

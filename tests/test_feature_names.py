@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from sklearn.compose import ColumnTransformer
 
+from skcanon import CanonicalizerTransformer
 from skcanon._projector import InvariantProjector
 from skcanon.layouts import PointLayout
 from skcanon.projections import PROJECTIONS
@@ -176,3 +177,23 @@ def test_projector_names_are_distinct_even_when_a_projection_repeats_names(monke
     monkeypatch.setattr(cls, "feature_names", lambda self: ["f"] * (self.sample_shape_[0] * self.sample_shape_[1]))
     proj = InvariantProjector("S_n", "sort", n_dims=1).fit(np.arange(6.0).reshape(2, 3))
     assert list(proj.get_feature_names_out()) == ["f", "f__2", "f__3"]
+
+
+@pytest.mark.parametrize("make", [lambda: CanonicalizerTransformer("SE3", "pca"),
+                                  lambda: InvariantProjector("E3", "distances")])
+def test_get_feature_names_out_checks_input_features(make):
+    """scikit-learn's convention: ``input_features`` must be the names seen in ``fit`` (or
+    as many names as columns); before, anything was accepted and ignored."""
+    import pandas as pd
+
+    X = np.random.default_rng(0).normal(size=(6, 12))
+    est = make().fit(X)
+    names = est.get_feature_names_out()
+    np.testing.assert_array_equal(est.get_feature_names_out([f"x{i}" for i in range(12)]), names)
+    with pytest.raises(ValueError, match="input_features should have length equal to number of features"):
+        est.get_feature_names_out(["a", "b"])
+    frame = pd.DataFrame(X, columns=[f"p{i}_{a}" for i in range(4) for a in "xyz"])
+    est.fit(frame)
+    np.testing.assert_array_equal(est.get_feature_names_out(list(frame.columns)), names)
+    with pytest.raises(ValueError, match="input_features is not equal to feature_names_in_"):
+        est.get_feature_names_out([f"q{i}" for i in range(12)])
