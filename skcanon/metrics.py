@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections import namedtuple
 
 import numpy as np
@@ -10,7 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._validation import check_samples, frame_columns, is_dataframe
 from .groups import get_group
-from .layouts import PointLayout
+from .layouts import FibreLayout, GraphLayout, Layout, PointLayout, as_layout, encode_if_graphs, is_graph_list
 
 __all__ = [
     "InvarianceError",
@@ -39,11 +40,36 @@ def _as_function(estimator_or_callable):
     )
 
 
-def _layout_of(estimator_or_callable, layout):
+def _layout_of(estimator_or_callable, layout, group):
     if layout is not None:
-        return layout
+        return _check_layout(layout, group)
     fitted = _fitted_layout(estimator_or_callable)
     return fitted if fitted is not None else PointLayout(3)
+
+
+_LAYOUT_NAMES = ("points", "image", "graph", "fibre")
+
+
+def _check_layout(layout, group, name="layout"):
+    """A ``layout`` parameter as a layout object: layout objects pass, and the names the
+    estimators take are read as they read them (``"points"``: a point layout in the
+    group's dimension, 3 for pure permutations; ``"image"``; ``"graph"``: a GraphLayout
+    whose size graphs give; ``"fibre"``: ``FibreLayout(n)`` for ``C_n``)."""
+    if isinstance(layout, Layout):
+        return layout
+    if not isinstance(layout, str):
+        raise TypeError(
+            f"{name} must be a layout object (PointLayout, GraphLayout, ImageLayout, FibreLayout) or one of "
+            f"{list(_LAYOUT_NAMES)}; got {type(layout).__name__} {layout!r}.")
+    if layout not in _LAYOUT_NAMES:
+        raise ValueError(f"{name} must be a layout object or one of {list(_LAYOUT_NAMES)}; got {layout!r}.")
+    g_obj = get_group(group)
+    if layout == "fibre":
+        if len(g_obj.factors) != 1 or "fibre" not in g_obj.layout_kinds:
+            raise ValueError(f"{name}='fibre' needs a cyclic group C_n; got group {g_obj.name!r}.")
+        return FibreLayout(g_obj.order)
+    dims = {getattr(f, "d", None) for f in g_obj.factors} - {None}
+    return as_layout(layout, PointLayout(dims.pop() if len(dims) == 1 else 3))
 
 
 def _fitted_layout(obj, depth=0):
@@ -67,16 +93,23 @@ def _fitted_layout(obj, depth=0):
 
 
 def _relative(a, b, reference_scale=0.0):
+    """Per-sample ``‖a − b‖ / max(‖a‖, floor)``. Entries that are NaN in both (absent
+    points or nodes in both outputs) count as equal; a sample where an entry is NaN in
+    only one of ``a`` and ``b`` (an output gained or lost an absent point, or the map gave
+    NaN for one input only) has error ``inf``: no tolerance accepts it."""
     a = np.asarray(a, dtype=np.float64).reshape(len(a), -1)
     b = np.asarray(b, dtype=np.float64).reshape(len(b), -1)
-    both_nan = np.isnan(a) & np.isnan(b)
+    nan_a, nan_b = np.isnan(a), np.isnan(b)
+    both_nan = nan_a & nan_b
     diff = np.where(both_nan, 0.0, a - b)
     num = np.sqrt(np.sum(diff**2, axis=1))
-    den = np.sqrt(np.sum(np.where(np.isnan(a), 0.0, a) ** 2, axis=1))
+    den = np.sqrt(np.sum(np.where(nan_a, 0.0, a) ** 2, axis=1))
     # floor: samples whose output is ~0 (all points equal, say) are compared on the scale
     # of the batch, not divided by their own rounding noise
     floor = max(1e-9 * max(float(den.max(initial=0.0)), reference_scale), 1e-12)
-    return num / np.maximum(den, floor)
+    out = num / np.maximum(den, floor)
+    out[(nan_a != nan_b).any(axis=1)] = np.inf
+    return out
 
 
 def _check_count(value, name):
@@ -84,12 +117,19 @@ def _check_count(value, name):
         raise ValueError(f"{name} must be a positive int, got {value!r}.")
 
 
-def _samples(X, layout):
-    """Validated copy of ``X`` in the caller's shape, its working array ``P`` and
-    ``to_caller``: a working array (``P`` moved by the group) back in the caller's shape.
+def _samples(X, layout, name="X"):
+    """Validated copy of ``X`` in the caller's shape, its working array ``P``,
+    ``to_caller``: a working array (``P`` moved by the group) back in the caller's shape,
+    and the layout (resolved: a GraphLayout learns its size from networkx graphs).
     Categorical fields are codes in ``P`` and their categories again in what ``to_caller``
-    returns, since the estimator encodes them with its own categories from ``fit``."""
-    P, ndim, categories = check_samples(X, layout, return_categories=True)
+    returns, since the estimator encodes them with its own categories from ``fit``.
+    A list of networkx graphs is encoded as the estimators encode it, and the map gets
+    the encoded flat rows (as ``transform`` returns graphs)."""
+    graphs = is_graph_list(X)
+    X, layout = _encode_graphs(X, layout, name)
+    P, ndim, categories = check_samples(X, layout, return_categories=True, name=name)
+    if graphs:
+        ndim = 2
     frame = X if is_dataframe(X) else None
 
     def to_caller(W):
@@ -100,7 +140,17 @@ def _samples(X, layout):
         # names reads them (and warns about a bare array)
         return W if frame is None else _as_frame_like(frame, W, layout)
 
-    return to_caller(P), P, to_caller
+    return to_caller(P), P, to_caller, layout
+
+
+def _encode_graphs(X, layout, name="X"):
+    """``(X, layout)``: networkx graphs encoded for a GraphLayout (which learns its size
+    from them when it has none); anything else passes through."""
+    if is_graph_list(X) and not isinstance(layout, GraphLayout):
+        raise TypeError(
+            f"{name} is a list of networkx graphs, but the layout is {layout!r}. Fix: pass layout='graph' "
+            "(or a GraphLayout), or a map fitted on graphs (its layout_ is used).")
+    return encode_if_graphs(X, layout)
 
 
 def _as_frame_like(frame, W, layout):
@@ -137,14 +187,19 @@ def invariance_error(estimator_or_callable, X, group, n_trials=5, random_state=N
     n_trials : int, default=5
         Random group elements per sample.
     random_state : int, RandomState instance or None
-    layout : layout object or None
+    layout : layout object, {"points", "image", "graph", "fibre"} or None
         Defaults to the fitted ``layout_`` of the estimator (of a bound method's estimator,
         a search's ``best_estimator_`` or a pipeline's first step), else a 3-D point layout.
+        Names are read as the estimators read them (``"points"``: points in the group's
+        dimension; ``"fibre"``: ``FibreLayout(n)`` for ``C_n``). A list of networkx graphs
+        is encoded with a GraphLayout (the map gets the encoded flat rows).
 
     Returns
     -------
     InvarianceError
-        Named tuple ``(max, median)`` over all samples and trials.
+        Named tuple ``(max, median)`` over all samples and trials. Output entries that are
+        NaN in both ``f(x)`` and ``f(g·x)`` (absent points or nodes) count as equal; a
+        sample whose output is NaN at an entry in only one of them has error ``inf``.
 
     Examples
     --------
@@ -158,9 +213,9 @@ def invariance_error(estimator_or_callable, X, group, n_trials=5, random_state=N
     """
     f = _as_function(estimator_or_callable)
     g_obj = get_group(group)
-    layout = _layout_of(estimator_or_callable, layout)
+    layout = _layout_of(estimator_or_callable, layout, g_obj)
     _check_count(n_trials, "n_trials")
-    X, P, to_caller = _samples(X, layout)
+    X, P, to_caller, layout = _samples(X, layout)
     rs = check_random_state(random_state)
     ref = f(X)
     errors = []
@@ -179,25 +234,26 @@ def equivariance_error(frame_function, X, group, n_trials=5, random_state=None, 
     ``‖h(g·x)·c − (g·h(x))·c‖ / ‖c‖`` with ``c`` the canonical sample
     ``h(x)⁻¹·x``, which is well defined for every group (also for permutation frames
     of point sets with exact duplicates, where several frames are equally valid).
+    ``layout`` is read as in :func:`invariance_error`.
 
     Returns
     -------
     InvarianceError
-        ``(max, median)`` over samples and trials.
+        ``(max, median)`` over samples and trials; a sample whose two sides are NaN
+        (absent) at different entries has error ``inf``.
     """
     if hasattr(frame_function, "canonical_frame"):
         check_is_fitted(frame_function)
-        layout = _layout_of(frame_function, layout)
-        frame_function = frame_function.canonical_frame
+        frame_function = frame_function.canonical_frame   # its estimator's layout_ is found
     if not callable(frame_function):
         raise TypeError(
             "frame_function must be a fitted CanonicalizerTransformer or a callable X -> frames; "
             f"got {type(frame_function).__name__}."
         )
     g_obj = get_group(group)
-    layout = _layout_of(frame_function, layout)
+    layout = _layout_of(frame_function, layout, g_obj)
     _check_count(n_trials, "n_trials")
-    X, P, to_caller = _samples(X, layout)
+    X, P, to_caller, layout = _samples(X, layout)
     rs = check_random_state(random_state)
     h = frame_function(X)
     errors = []
@@ -236,19 +292,31 @@ def quotient_distance(X, Y, group, layout):
     Procrustes), S_n on graphs of at most 8 nodes (every relabelling tried; absent nodes
     count as isolated nodes with zero features). Raises ``NotImplementedError`` for other
     groups (products such as E(3)×S_n, whose quotient distance is a hard matching problem;
-    similarities; larger graphs).
+    similarities; larger graphs; continuous groups on images, such as SO(2), whose image
+    rotations are interpolated).
 
     ``X`` and ``Y`` are working arrays ``(n_samples, n_points, layout.width)`` (as
-    ``layout.to_working`` returns); point sets with absent points are refused.
+    ``layout.to_working`` returns); point sets with absent points are refused. ``layout``
+    is a layout object or a name the estimators take (``"points"``, ``"image"``,
+    ``"graph"``, ``"fibre"``); a GraphLayout without ``n_nodes`` reads it from ``X``.
     """
     from scipy.optimize import linear_sum_assignment
 
     g_obj = get_group(group)
+    if layout is None:
+        raise TypeError("layout must be given: a layout object (PointLayout, GraphLayout, ImageLayout, "
+                        f"FibreLayout) or one of {list(_LAYOUT_NAMES)}; got None.")
+    layout = _check_layout(layout, g_obj)
     X = np.asarray(X, dtype=np.float64)
     Y = np.asarray(Y, dtype=np.float64)
     if X.shape != Y.shape:
         raise ValueError(f"X and Y must have the same shape (row i of X is paired with row i of Y); "
                          f"got {X.shape} and {Y.shape}.")
+    if isinstance(layout, GraphLayout) and not layout.resolved and X.ndim == 3 and X.shape[2] >= X.shape[1]:
+        layout = GraphLayout(X.shape[1], layout.node_features, X.shape[2] - X.shape[1], layout.padding)
+    if isinstance(layout, GraphLayout) and not layout.resolved:
+        raise ValueError("X and Y must be working arrays of shape (n_samples, n_nodes, n_nodes + "
+                         f"n_features) for a GraphLayout; got {X.shape}.")
     width = getattr(layout, "width", None)
     if getattr(layout, "kind", None) in ("points", "graph") and (X.ndim != 3 or X.shape[2] != width):
         raise ValueError(f"X and Y must be working arrays of shape (n_samples, n_points, {width}) for "
@@ -270,6 +338,12 @@ def quotient_distance(X, Y, group, layout):
         elements = g_obj.elements()
         return np.min([dist(g_obj.act(g_obj.repeat(g_obj.take(elements, k), n), Y, layout))
                        for k in range(g_obj.order)], axis=0)
+    if not isinstance(layout, PointLayout):
+        # the closed forms below move points; an image rotation by an arbitrary angle is an
+        # interpolation, with no exact optimum to find
+        raise NotImplementedError(
+            f"No exact quotient distance for group {g_obj.name!r} on {layout!r}: only finite groups "
+            "(C_n, D_n, ...) have one on images and fibres (every element tried).")
     # the closed forms below are for one group, not products
     single = len(g_obj.factors) == 1 and not g_obj.rescales
     if single and g_obj.permutes:
@@ -332,34 +406,38 @@ def _graph_quotient_distance(X, Y, g_obj, layout, dist):
 
 
 def _pairs(X, n_pairs, random_state, X_other, layout):
-    """``(A, B, PA, PB)``: paired samples in the caller's form (for the map) and as working
-    arrays (for the quotient distance)."""
+    """``(A, B, PA, PB, layout)``: paired samples in the caller's form (for the map), as
+    working arrays (for the quotient distance), and the layout (resolved for graphs)."""
     _check_count(n_pairs, "n_pairs")
     if getattr(layout, "categorical_fields", ()):
         raise ValueError(
             f"orbit metrics measure distances between samples, and the categorical field(s) "
             f"{[f.name for f in layout.categorical_fields]} of layout {layout!r} have none. Fix: pass "
             "a layout (or data) with numeric scalar fields.")
-    _, P, to_caller = _samples(X, layout)
+    _, P, to_caller, layout = _samples(X, layout)
     if X_other is not None:
-        _, P_other, to_other = _samples(X_other, layout)
+        _, P_other, to_other, _ = _samples(X_other, layout, name="X_other")
         if P_other.shape != P.shape:
             raise ValueError(
                 f"X_other must have the shape of X {P.shape} (row i is paired with X[i]); "
                 f"got {P_other.shape}."
             )
-        return to_caller(P), to_other(P_other), P, P_other
+        return to_caller(P), to_other(P_other), P, P_other, layout
     if P.shape[0] < 2:
         raise ValueError(f"X needs at least 2 samples to form pairs; got {P.shape[0]}.")
     rs = check_random_state(random_state)
     i = rs.randint(0, P.shape[0], size=int(n_pairs))
     j = (i + rs.randint(1, P.shape[0], size=int(n_pairs))) % P.shape[0]
-    return to_caller(P[i]), to_caller(P[j]), P[i], P[j]
+    return to_caller(P[i]), to_caller(P[j]), P[i], P[j], layout
 
 
 def _feature_distances(f, A, B):
+    """``‖f(a) − f(b)‖`` per pair and the feature scale. NaN features (the rows of absent
+    graph nodes) read as zeros, as the quotient distance reads absent nodes: graphs of
+    different sizes are compared, not given a NaN distance (never "separated")."""
     FA = np.asarray(f(A), dtype=np.float64).reshape(len(A), -1)
     FB = np.asarray(f(B), dtype=np.float64).reshape(len(B), -1)
+    FA, FB = np.where(np.isnan(FA), 0.0, FA), np.where(np.isnan(FB), 0.0, FB)
     return np.sqrt(np.sum((FA - FB) ** 2, axis=1)), max(_scale(FA), _scale(FB))
 
 
@@ -379,12 +457,13 @@ def orbit_distortion(projector, X, group, n_pairs=200, random_state=None, layout
     X : array-like
         Samples in the layout of ``layout``.
     group : str or Group
-        The group of the quotient (see :func:`quotient_distance` for the supported ones).
+        The group of the quotient (see :func:`quotient_distance` for the supported ones;
+        others raise its ``NotImplementedError``).
     n_pairs : int, default=200
         Random pairs ``(x_i, x_j)``, ``i ≠ j``, drawn from ``X``.
     random_state : int, RandomState instance or None
-    layout : layout object or None
-        Defaults to the projector's fitted ``layout_``.
+    layout : layout object, {"points", "image", "graph", "fibre"} or None
+        Defaults to the projector's fitted ``layout_``; names as in :func:`invariance_error`.
     X_other : array-like or None, default=None
         When given, pair ``X[i]`` with ``X_other[i]`` instead of drawing pairs.
 
@@ -404,8 +483,8 @@ def orbit_distortion(projector, X, group, n_pairs=200, random_state=None, layout
     1.0
     """
     f = _as_function(projector)
-    layout = _layout_of(projector, layout)
-    A, B, PA, PB = _pairs(X, n_pairs, random_state, X_other, layout)
+    layout = _layout_of(projector, layout, group)
+    A, B, PA, PB, layout = _pairs(X, n_pairs, random_state, X_other, layout)
     dq = quotient_distance(PA, PB, group, layout)
     df, _ = _feature_distances(f, A, B)
     keep = dq > 1e-9 * max(_scale(PA), _scale(PB), 1e-300)
@@ -424,11 +503,20 @@ def orbit_separation(projector, X, group, n_pairs=200, random_state=None, layout
     """Share of non-equivalent pairs of samples that get distinct features.
 
     A pair counts as separated when ``‖f(x) − f(y)‖ > rtol · s`` with ``s`` the largest
-    feature norm; as non-equivalent when ``d_G(x, y) > rtol ·`` the largest input norm
-    (for groups without an exact quotient distance, such as products, every pair is taken
-    as non-equivalent). 1.0 means every orbit pair was told apart: the retained-information
-    score of Hansen et al. Random pairs are easy for most maps; pass ``X_other`` with
-    hard pairs (same pooled statistics, say) for a sharper test.
+    feature norm; as non-equivalent when ``d_G(x, y) > rtol ·`` the largest input norm.
+    1.0 means every orbit pair was told apart: the retained-information score of Hansen
+    et al. Random pairs are easy for most maps; pass ``X_other`` with hard pairs (same
+    pooled statistics, say) for a sharper test.
+
+    Where :func:`quotient_distance` has no exact value (products such as E(3)×S_n, graphs
+    of more than 8 nodes, continuous groups on images), equivalence cannot be told and
+    every pair is counted as non-equivalent. For an invariant map the rate is then a lower
+    bound: exact when every pair gets distinct features (random pairs of generic data are
+    almost surely non-equivalent), and too low by the share of equivalent pairs otherwise
+    (an exactly invariant map scores 0.0 on pairs that are all equivalent). A
+    ``UserWarning`` naming the group says so whenever some pair got equal features. The
+    bound is returned rather than ``nan`` because it is exact in the common case, and the
+    warning flags the cases where it may not be.
 
     Parameters
     ----------
@@ -449,17 +537,27 @@ def orbit_separation(projector, X, group, n_pairs=200, random_state=None, layout
         In ``[0, 1]``; ``nan`` when no pair is non-equivalent.
     """
     f = _as_function(projector)
-    layout = _layout_of(projector, layout)
-    A, B, PA, PB = _pairs(X, n_pairs, random_state, X_other, layout)
+    layout = _layout_of(projector, layout, group)
+    A, B, PA, PB, layout = _pairs(X, n_pairs, random_state, X_other, layout)
+    unknown = None
     try:
         dq = quotient_distance(PA, PB, group, layout)
         distinct_inputs = dq > rtol * max(_scale(PA), _scale(PB), 1e-300)
-    except NotImplementedError:
+    except NotImplementedError as exc:
         distinct_inputs = np.ones(len(A), dtype=bool)
+        unknown = exc
     df, fscale = _feature_distances(f, A, B)
     if not distinct_inputs.any():
         return float("nan")
-    return float(np.mean(df[distinct_inputs] > rtol * max(fscale, 1e-300)))
+    separated = df[distinct_inputs] > rtol * max(fscale, 1e-300)
+    if unknown is not None and not separated.all():
+        warnings.warn(
+            f"orbit_separation: no exact quotient distance for group {get_group(group).name!r} ({unknown}), "
+            f"so every pair counted as non-equivalent; {int((~separated).sum())} of {len(separated)} pairs "
+            "got equal features and may be equivalent ones, which an invariant map must merge: the rate "
+            f"{float(np.mean(separated))!r} is only a lower bound. Pass X_other with pairs known to lie in "
+            "different orbits for an exact score.", UserWarning, stacklevel=2)
+    return float(np.mean(separated))
 
 
 ContinuityRatio = namedtuple("ContinuityRatio", ["max", "median", "ratios"])
@@ -506,7 +604,13 @@ def continuity_ratio(estimator_or_callable, X, eps=1e-3, n_pairs=200, random_sta
         ``transform`` is used when present, else ``predict_proba``, else ``predict``;
         callables map ``X`` to outputs.
     X : array-like of shape (n_samples, n_features) or (n_samples, n_points, width)
-        Inputs to perturb (use near-symmetric ones to look for jumps).
+        Inputs to perturb (use near-symmetric ones to look for jumps). float32 data stay
+        float32 (the map gets float32 pairs), anything else becomes float64. A list of
+        networkx graphs is encoded with the map's fitted GraphLayout (the map gets the
+        encoded flat rows). For a map fitted with categorical fields, ``X`` is read with
+        its fitted layout: categorical entries are never perturbed and do not count in the
+        input distances and norms (also with ``X_other``), and the map gets its
+        categories back.
     eps : float, default=1e-3
         Size of the perturbation relative to the typical sample norm.
     n_pairs : int, default=200
@@ -533,37 +637,88 @@ def continuity_ratio(estimator_or_callable, X, eps=1e-3, n_pairs=200, random_sta
     True
     """
     f = _output_function(estimator_or_callable)
+    layout = _fitted_layout(estimator_or_callable)
+    if getattr(layout, "categorical_fields", ()):
+        return _continuity_categorical(f, X, layout, eps, n_pairs, random_state, X_other)
+    if is_graph_list(X) or is_graph_list(X_other):
+        # encoded as the estimator encodes them: its fitted GraphLayout gives the size
+        if not isinstance(layout, GraphLayout):
+            raise TypeError(
+                "X is a list of networkx graphs, but the map has no fitted GraphLayout to encode them "
+                "with. Fix: pass an estimator fitted on graphs, or encode them first "
+                "(P, layout = GraphLayout().encode(graphs)) and pass P.reshape(len(P), -1).")
+        if is_graph_list(X):
+            X, layout = _encode_graphs(X, layout)
+            X = X.reshape(len(X), -1)
+        if is_graph_list(X_other):
+            X_other, _ = _encode_graphs(X_other, layout, "X_other")
+            X_other = np.reshape(X_other, (len(X_other), -1))
     X_frame = X
-    X = np.array(X, dtype=np.float64)  # a copy: the caller's array is never touched
+    X = _float_copy(X, "X")  # a copy: the caller's array is never touched
     if X.ndim < 2 or X.shape[0] == 0:
         raise ValueError(f"X must have shape (n_samples, n_features) with n_samples >= 1; got {X.shape}.")
     if np.isinf(X).any():
         raise ValueError("X contains infinity; expected finite values (NaN only for absent points).")
     if X_other is not None:
-        B = np.array(X_other, dtype=np.float64)
+        B = _float_copy(X_other, "X_other", X.dtype)
         if B.shape != X.shape:
             raise ValueError(
                 f"X_other must have the shape of X {X.shape} (row i is paired with X[i]); got {B.shape}.")
         A = X
     else:
         _check_count(n_pairs, "n_pairs")
-        if not (isinstance(eps, (int, float, np.floating)) and np.isfinite(eps) and eps > 0):
-            raise ValueError(f"eps must be a positive float, got {eps!r}.")
-        rs = check_random_state(random_state)
-        A = X[rs.randint(0, X.shape[0], size=int(n_pairs))]
-        flat = A.reshape(len(A), -1)
-        delta = rs.standard_normal(flat.shape)
-        delta[np.isnan(flat)] = 0.0
-        norms = np.linalg.norm(delta, axis=1, keepdims=True)
-        delta = delta / np.where(norms > 0, norms, 1.0) * eps * _rms(X.reshape(len(X), -1))
-        B = (flat + delta).reshape(A.shape)
+        _check_eps(eps)
+        A, B = _perturbed_pairs(X.reshape(len(X), -1), eps, n_pairs, random_state)
+        A, B = A.reshape((len(A),) + X.shape[1:]), B.reshape((len(B),) + X.shape[1:])
     a2, b2 = A.reshape(len(A), -1), B.reshape(len(B), -1)
-    dx = np.linalg.norm(np.where(np.isnan(a2 - b2), 0.0, a2 - b2), axis=1)
     # a DataFrame reaches the map as one with its column names (an estimator fitted on
     # names warns about bare arrays)
     frame = X_frame if is_dataframe(X_frame) else None
-    FA = np.asarray(f(A if frame is None else _as_frame_like(frame, a2, None)), dtype=np.float64).reshape(len(A), -1)
-    FB = np.asarray(f(B if frame is None else _as_frame_like(frame, b2, None)), dtype=np.float64).reshape(len(B), -1)
+    FA = f(A if frame is None else _as_frame_like(frame, a2, None))
+    FB = f(B if frame is None else _as_frame_like(frame, b2, None))
+    return _continuity(a2, b2, FA, FB)
+
+
+def _float_copy(X, name, dtype=None):
+    """A float copy of ``X``: float32 stays float32 (as the estimators keep it), anything
+    else becomes float64; non-numeric or ragged data gets an error naming ``name``."""
+    try:
+        X = np.array(X)
+        return X.astype(dtype or (np.float32 if X.dtype == np.float32 else np.float64))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"{name} must be numeric, of shape (n_samples, n_features) or (n_samples, n_points, width) "
+            f"({exc}). Categorical fields are read through a map fitted with a layout that declares them "
+            "(Field(..., categorical=True), or a DataFrame's non-numeric columns).") from None
+
+
+def _check_eps(eps):
+    if not (isinstance(eps, (int, float, np.floating)) and np.isfinite(eps) and eps > 0):
+        raise ValueError(f"eps must be a positive float, got {eps!r}.")
+
+
+def _perturbed_pairs(flat, eps, n_pairs, random_state, fixed=None):
+    """Rows of ``flat`` drawn with replacement and the same rows moved by ``eps`` × the rms
+    sample norm in random directions; NaN entries (absent points) and the columns in
+    ``fixed`` (categorical codes) are not moved. Returned in ``flat``'s dtype."""
+    rs = check_random_state(random_state)
+    A = flat[rs.randint(0, flat.shape[0], size=int(n_pairs))]
+    numeric = flat if fixed is None else np.where(fixed, np.nan, flat)
+    delta = rs.standard_normal(A.shape)
+    delta[np.isnan(A)] = 0.0
+    if fixed is not None:
+        delta[:, fixed] = 0.0
+    norms = np.linalg.norm(delta, axis=1, keepdims=True)
+    delta = delta / np.where(norms > 0, norms, 1.0) * eps * _rms(numeric.astype(np.float64, copy=False))
+    return A, (A + delta).astype(flat.dtype, copy=False)
+
+
+def _continuity(a2, b2, FA, FB):
+    """The ratios of flat input pairs ``a2``, ``b2`` (NaN entries ignored) and outputs."""
+    a2, b2 = a2.astype(np.float64, copy=False), b2.astype(np.float64, copy=False)
+    dx = np.linalg.norm(np.where(np.isnan(a2 - b2), 0.0, a2 - b2), axis=1)
+    FA = np.asarray(FA, dtype=np.float64).reshape(len(a2), -1)
+    FB = np.asarray(FB, dtype=np.float64).reshape(len(b2), -1)
     df = np.linalg.norm(np.where(np.isnan(FA - FB), 0.0, FA - FB), axis=1)
     sx = max(_rms(np.concatenate([a2, b2])), 1e-300)
     sf = max(_rms(np.concatenate([FA, FB])), 1e-300)
@@ -572,3 +727,31 @@ def continuity_ratio(estimator_or_callable, X, eps=1e-3, n_pairs=200, random_sta
         raise ValueError("every pair has identical inputs; nothing to compare.")
     ratios = (df[keep] / sf) / (dx[keep] / sx)
     return ContinuityRatio(float(ratios.max()), float(np.median(ratios)), ratios)
+
+
+def _continuity_categorical(f, X, layout, eps, n_pairs, random_state, X_other):
+    """:func:`continuity_ratio` for a map fitted with categorical fields: the data are read
+    as the estimator reads them, categorical entries are never perturbed and do not count
+    in the input distances and norms, and the map gets its categories back."""
+    _, P, to_caller, layout = _samples(X, layout)
+    if np.isinf(P).any():
+        raise ValueError("X contains infinity; expected finite values (NaN only for absent points).")
+    fixed = np.zeros(P.shape[2], dtype=bool)
+    for field in layout.categorical_fields:
+        fixed[layout.slice_of(field.name)] = True
+    fixed = np.tile(fixed, P.shape[1])
+    flat = P.reshape(len(P), -1)
+    if X_other is not None:
+        _, Q, to_other, _ = _samples(X_other, layout, name="X_other")
+        if Q.shape != P.shape:
+            raise ValueError(
+                f"X_other must have the shape of X {P.shape} (row i is paired with X[i]); got {Q.shape}.")
+        A, B, to_b = flat, Q.reshape(len(Q), -1), to_other
+    else:
+        _check_count(n_pairs, "n_pairs")
+        _check_eps(eps)
+        A, B = _perturbed_pairs(flat, eps, n_pairs, random_state, fixed)
+        to_b = to_caller
+    FA = f(to_caller(A.reshape((len(A),) + P.shape[1:])))
+    FB = f(to_b(B.reshape((len(B),) + P.shape[1:])))
+    return _continuity(np.where(fixed, np.nan, A), np.where(fixed, np.nan, B), FA, FB)

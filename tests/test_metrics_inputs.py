@@ -1,0 +1,265 @@
+"""skcanon.metrics on the inputs the estimators take: absent points, graph lists, images,
+layout names, categorical fields, float32; and the orbit_separation fallback warning."""
+
+import warnings
+
+import networkx as nx
+import numpy as np
+import pytest
+
+from skcanon import CanonicalizerTransformer
+from skcanon._projector import InvariantProjector
+from skcanon.datasets import load_graph_atlas
+from skcanon.layouts import Field, FibreLayout, GraphLayout, ImageLayout, PointLayout
+from skcanon.metrics import (continuity_ratio, equivariance_error, invariance_error, orbit_distortion,
+                             orbit_separation, quotient_distance)
+
+DTYPES = [np.float64, np.float32]
+
+
+def _identity(Z):
+    return np.array(Z, dtype=np.float64)
+
+
+# -- 1. absent points: a NaN in only one of f(x), f(g·x) is an error, not NaN ------------------
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("degenerate", [False, True])
+def test_invariance_error_of_a_map_that_moves_absent_points_is_inf(dtype, degenerate):
+    """The identity map is not S_n-invariant; with one absent point per cloud the error
+    was NaN (max=nan, so `err.max > tol` was False)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 5, 3)).astype(dtype)
+    if degenerate:                      # all present points equal: only the absent row moves
+        X[:] = X[:, :1]
+    X[:, 4] = np.nan
+    before = X.copy()
+    err = invariance_error(_identity, X, "S_n", random_state=0, layout=PointLayout(3))
+    assert err.max == np.inf and err.max > 1e-3
+    assert not np.isnan(err.median)
+    np.testing.assert_array_equal(X, before)            # the caller's data is untouched
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_invariance_error_is_zero_where_both_outputs_are_absent_at_the_same_places(dtype):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(20, 5, 3)).astype(dtype)
+    X[:, 3:] = np.nan                                   # two absent points
+    canon = CanonicalizerTransformer("S_n", "sort").fit(X)
+    assert np.isnan(canon.transform(X)).any()           # the canonical forms keep them absent
+    err = invariance_error(canon, X, "S_n", random_state=0)
+    assert err.max == 0.0
+    # a map whose NaN follows the data the same way on both sides: the absent rows of
+    # the sorted output are at the end on both sides
+    err = invariance_error(lambda Z: np.sort(np.asarray(Z, dtype=np.float64), axis=1), X, "S_n",
+                           random_state=0, layout=PointLayout(3))
+    assert err.max == 0.0
+
+
+def test_equivariance_error_of_a_wrong_frame_with_absent_points_is_inf():
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(15, 4, 3))
+    X[:, 3] = np.nan
+    identity_frames = lambda Z: np.tile(np.arange(4), (len(Z), 1))   # noqa: E731 - not equivariant
+    err = equivariance_error(identity_frames, X, "S_n", random_state=0, layout=PointLayout(3))
+    assert err.max == np.inf
+    canon = CanonicalizerTransformer("S_n", "sort").fit(X)
+    assert equivariance_error(canon, X, "S_n", random_state=0).max < 1e-12
+
+
+# -- 2. lists of networkx graphs, as the estimators take them -----------------------------------
+@pytest.fixture(scope="module")
+def atlas():
+    graphs = load_graph_atlas(min_nodes=3, max_nodes=4).graphs     # mixed sizes, symmetric graphs
+    canon = CanonicalizerTransformer("S_n", "wl", layout="graph").fit(graphs)
+    P, _ = canon.layout_.encode(graphs)
+    return graphs, canon, P.reshape(len(P), -1)
+
+
+def test_metrics_take_graph_lists_as_the_estimators_do(atlas):
+    graphs, canon, flat = atlas
+    assert invariance_error(canon, graphs, "S_n", random_state=0) == invariance_error(canon, flat, "S_n",
+                                                                                      random_state=0)
+    assert invariance_error(canon, graphs, "S_n", random_state=0).max < 1e-12
+    assert equivariance_error(canon, graphs, "S_n", random_state=0).max < 1e-12
+    sep = orbit_separation(canon, graphs, "S_n", random_state=0)
+    assert sep == orbit_separation(canon, flat, "S_n", random_state=0) == 1.0
+    assert orbit_separation(canon, graphs, "S_n", X_other=graphs[::-1]) == 1.0
+    dist = orbit_distortion(canon, graphs, "S_n", random_state=0)
+    assert dist == orbit_distortion(canon, flat, "S_n", random_state=0)
+    r = continuity_ratio(canon, graphs, random_state=0)
+    np.testing.assert_array_equal(r.ratios, continuity_ratio(canon, flat, random_state=0).ratios)
+    # a callable reads graphs with layout="graph"; without one, the error says so
+    assert invariance_error(_identity, graphs, "S_n", random_state=0, layout="graph").max > 0.1
+    with pytest.raises(TypeError, match="layout='graph'"):
+        invariance_error(_identity, graphs, "S_n")
+    with pytest.raises(TypeError, match="no fitted GraphLayout"):
+        continuity_ratio(_identity, graphs)
+
+
+def test_orbit_metrics_compare_graphs_of_different_sizes(atlas):
+    """Absent nodes gave NaN feature distances: pairs of graphs of different sizes were
+    never "separated" (0.45 for the exact WL canonical form) and min_ratio was NaN."""
+    _, canon, flat = atlas
+    assert orbit_separation(canon, flat, "S_n", random_state=0) == 1.0
+    d = orbit_distortion(canon, flat, "S_n", random_state=0)
+    assert np.isfinite(d.min_ratio) and np.isfinite(d.distortion) and d.min_ratio > 0
+
+
+# -- 3. continuous groups on images: no exact quotient distance --------------------------------
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_orbit_metrics_of_so2_on_images_fall_back_or_say_why(dtype):
+    X = np.random.default_rng(3).normal(size=(12, 49)).astype(dtype)
+    layout = ImageLayout((7, 7))
+    P = layout.to_working(X)
+    with pytest.raises(NotImplementedError, match="SO2"):
+        quotient_distance(P[:6], P[6:], "SO2", layout)
+    with pytest.raises(NotImplementedError, match="SO2"):
+        orbit_distortion(_identity, X, "SO2", layout=layout, random_state=0)
+    assert orbit_separation(_identity, X, "SO2", layout=layout, random_state=0) == 1.0
+    with pytest.warns(UserWarning, match="'SO2'.*lower bound"):
+        rate = orbit_separation(lambda Z: np.zeros((len(Z), 1)), X, "SO2", layout=layout, random_state=0)
+    assert rate == 0.0
+    # finite groups keep their exact distance on images
+    assert (quotient_distance(P, np.rot90(P, 1, axes=(2, 3)), "C4", layout) < 1e-6).all()
+
+
+# -- 4. orbit_separation without an exact quotient distance warns ------------------------------
+def test_orbit_separation_warns_when_equivalence_is_unknown():
+    """An exactly invariant map scored 0.0, silently, on isomorphic pairs of 9-node graphs."""
+    from skcanon.datasets import graphs_to_arrays, permute_graph_arrays
+
+    gs = [nx.gnp_random_graph(9, 0.4, seed=i) for i in range(10)]
+    X, L = graphs_to_arrays(gs)
+    perms = np.argsort(np.random.default_rng(0).random((10, 9)), axis=1)
+    X_other = permute_graph_arrays(X, perms, 9)
+    proj = InvariantProjector("S_n", "canonical", layout=L).fit(X)
+    with pytest.warns(UserWarning, match=r"'S_n'.*10 of 10 pairs.*lower bound"):
+        assert orbit_separation(proj, X, "S_n", X_other=X_other) == 0.0
+    # products: the score is kept (a lower bound), with the warning when pairs merge
+    Y = np.random.default_rng(1).normal(size=(10, 12))
+    with pytest.warns(UserWarning, match="'E3xS_n'"):
+        assert orbit_separation(lambda Z: np.zeros((len(Z), 1)), Y, "E3xS_n", random_state=0) == 0.0
+    # every pair told apart: the score is exact, nothing to warn about
+    sd = InvariantProjector("E3xS_n", "sorted_distances").fit(Y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert orbit_separation(sd, Y, "E3xS_n", random_state=0) == 1.0
+
+
+# -- 5. the layout parameter --------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_layout_names_are_read_as_the_estimators_read_them(dtype):
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(8, 12)).astype(dtype)
+    for group, layout in [("SO3", PointLayout(3)), ("SO2", PointLayout(2)), ("S_n", PointLayout(3))]:
+        assert (invariance_error(_identity, X, group, random_state=0, layout="points")
+                == invariance_error(_identity, X, group, random_state=0, layout=layout))
+    img = rng.normal(size=(8, 16)).astype(dtype)
+    assert (invariance_error(_identity, img, "C4", random_state=0, layout="image")
+            == invariance_error(_identity, img, "C4", random_state=0, layout=ImageLayout()))
+    assert (invariance_error(_identity, X, "C4", random_state=0, layout="fibre")
+            == invariance_error(_identity, X, "C4", random_state=0, layout=FibreLayout(4)))
+    P = X.reshape(8, 4, 3)
+    np.testing.assert_array_equal(quotient_distance(P[:4], P[4:], "SO3", "points"),
+                                  quotient_distance(P[:4], P[4:], "SO3", PointLayout(3)))
+    G, L = GraphLayout().encode([nx.cycle_graph(4), nx.path_graph(4)])
+    np.testing.assert_array_equal(quotient_distance(G[:1], G[1:], "S_n", "graph"),
+                                  quotient_distance(G[:1], G[1:], "S_n", L))
+
+
+@pytest.mark.parametrize("bad, error, match", [
+    (3, TypeError, "layout must be a layout object.*got int 3"),
+    (PointLayout, TypeError, "layout must be a layout object"),
+    ("pointz", ValueError, "layout must be a layout object or one of"),
+])
+def test_bad_layouts_get_errors_naming_layout(bad, error, match):
+    X = np.random.default_rng(5).normal(size=(5, 12))
+    for call in (lambda: invariance_error(_identity, X, "SO3", layout=bad),
+                 lambda: equivariance_error(_identity, X, "SO3", layout=bad),
+                 lambda: orbit_distortion(_identity, X, "SO3", layout=bad),
+                 lambda: orbit_separation(_identity, X, "SO3", layout=bad),
+                 lambda: quotient_distance(X.reshape(5, 4, 3), X.reshape(5, 4, 3), "SO3", bad)):
+        with pytest.raises(error, match=match):
+            call()
+    with pytest.raises(TypeError, match="layout must be given"):
+        quotient_distance(X.reshape(5, 4, 3), X.reshape(5, 4, 3), "SO3", None)
+    with pytest.raises(ValueError, match="fibre.*cyclic group"):
+        invariance_error(_identity, X, "SO3", layout="fibre")
+    with pytest.raises(ValueError, match="n_nodes"):      # encoded arrays need the graph size
+        invariance_error(_identity, X, "S_n", layout="graph")
+
+
+# -- 6. continuity_ratio: categorical fields and float32 ---------------------------------------
+def _molecules(dtype=np.float64, n=20, m=4, seed=0):
+    rng = np.random.default_rng(seed)
+    pos = rng.normal(size=(n, m, 3)).astype(dtype)
+    el = rng.choice(np.array(["C", "H"], dtype=object), size=(n, m, 1))
+    X = np.concatenate([pos.astype(object), el], axis=2).reshape(n, -1)
+    layout = PointLayout(3, fields=[("pos", "position"), Field("element", "scalar", 1, categorical=True)])
+    return X, layout
+
+
+class _Spy:
+    """A fitted map that records what it is given."""
+
+    def __init__(self, inner):
+        self.inner, self.layout_, self.seen = inner, inner.layout_, []
+
+    def transform(self, Z):
+        self.seen.append(Z)
+        return self.inner.transform(Z)
+
+
+def test_continuity_ratio_reads_categorical_fields_without_perturbing_them():
+    X, layout = _molecules()
+    before = X.copy()
+    canon = CanonicalizerTransformer("SE3", "pca", layout=layout).fit(X)
+    spy = _Spy(canon)
+    r = continuity_ratio(spy, X, random_state=0)
+    assert np.isfinite(r.ratios).all() and r.median < 10
+    A, B = (np.asarray(Z, dtype=object).reshape(len(Z), 4, 4) for Z in spy.seen)
+    np.testing.assert_array_equal(A[..., 3], B[..., 3])            # elements untouched, as strings
+    assert set(A[..., 3].ravel()) == {"C", "H"}
+    assert np.abs(A[..., :3].astype(float) - B[..., :3].astype(float)).max() > 0
+    np.testing.assert_array_equal(X, before)
+    Y = X.copy().reshape(20, 4, 4)
+    Y[..., :3] = Y[..., :3].astype(float) + 1e-3
+    assert np.isfinite(continuity_ratio(canon, X, X_other=Y.reshape(20, -1)).max)
+    # without a fitted layout that declares them, strings are refused by name
+    with pytest.raises(ValueError, match="X must be numeric"):
+        continuity_ratio(_identity, X)
+
+
+def test_continuity_ratio_reads_dataframes_with_categorical_columns():
+    pd = pytest.importorskip("pandas")
+    X, _ = _molecules()
+    columns = [f"atom{i}_{c}" for i in range(4) for c in ("x", "y", "z", "element")]
+    frame = pd.DataFrame(X, columns=columns).infer_objects()
+    canon = CanonicalizerTransformer("SE3", "pca").fit(frame)
+    assert canon.layout_.categorical_fields
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                  # no feature-name warnings either
+        r = continuity_ratio(canon, frame, random_state=0)
+    assert np.isfinite(r.ratios).all()
+
+
+def test_continuity_ratio_keeps_float32():
+    X = np.random.default_rng(6).normal(size=(20, 12))
+    seen = []
+
+    def f(Z):
+        seen.append(np.asarray(Z).dtype)
+        return 2 * np.asarray(Z, dtype=np.float64)
+
+    r64 = continuity_ratio(f, X, random_state=0)
+    assert seen == [np.float64, np.float64]
+    np.testing.assert_allclose(r64.ratios, 1.0, rtol=1e-9)
+    seen.clear()
+    r32 = continuity_ratio(f, X.astype(np.float32), random_state=0)
+    assert seen == [np.float32, np.float32]
+    np.testing.assert_allclose(r32.ratios, 1.0, rtol=1e-6)
+    seen.clear()
+    continuity_ratio(f, X.astype(np.float32), X_other=X.astype(np.float32) + 1e-3)
+    assert seen == [np.float32, np.float32]
+    canon = CanonicalizerTransformer("SO3", "pca").fit(X.astype(np.float32))
+    assert continuity_ratio(canon, X.astype(np.float32), random_state=0).median < 10
