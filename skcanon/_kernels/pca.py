@@ -70,6 +70,7 @@ FEATURE_EPS = 100.0
 GAP_NOISE = 4000.0   # eigenvalue gaps (noise of the covariance relative to its trace)
 SIGN_NOISE = 100.0   # normalized third moments and centroid projections (× condition number)
 TIE_NOISE = 100.0    # projections and canonical coordinates (× condition number)
+FEATURE_NOISE = 30  # the tie rule's set features (× distance from the origin / size)
 
 
 def flat_rtol(eps):
@@ -85,6 +86,17 @@ def offset_reach(norm_c, trace):
     A shape far from the origin carries the rounding of its distance, so its statistics
     are that much noisier (invariant under those groups: they keep ``|c|``)."""
     return np.maximum(1.0, np.sqrt(norm_c / np.maximum(trace, 1e-300)))
+
+
+def axes_condition(lam, gaps):
+    """Condition number of the axes: 1 + trace / the smallest gap between neighbouring
+    eigenvalues (``lam`` descending) that does not count as repeated (``gaps``); how much
+    the axes, and what is measured along them, amplify the points' rounding."""
+    scale = np.maximum(lam, 0.0).sum(axis=1)
+    diff = lam[:, :-1] - lam[:, 1:]
+    gap = np.where(gaps, np.inf, diff).min(axis=1, initial=np.inf)
+    gap = np.where(np.isfinite(gap), gap, scale)
+    return 1.0 + scale / np.maximum(gap, 1e-300)
 
 
 def noise_levels(eps, lam, noise=0.0, reach=1.0):
@@ -123,9 +135,7 @@ def noise_levels(eps, lam, noise=0.0, reach=1.0):
     base = TIE_EPS * eps
     diff = lam[:, :-1] - lam[:, 1:]
     gaps = diff <= (max(EIG_RTOL, base, GAP_NOISE * eps) * scale + noise)[:, None]
-    gap = np.where(gaps, np.inf, diff).min(axis=1, initial=np.inf)
-    gap = np.where(np.isfinite(gap), gap, scale)
-    amp = 1.0 + scale / np.maximum(gap, 1e-300)             # condition number of the axes
+    amp = axes_condition(lam, gaps)
     # capped, so that a sample with hardly any spread still takes the tie rules; only the
     # sign tolerance reads the offset's rounding: widening the others sends generic clouds
     # far from the origin to the tie rules, whose comparisons that rounding then decides
@@ -135,7 +145,7 @@ def noise_levels(eps, lam, noise=0.0, reach=1.0):
 
 
 def pca_frames(Y, w, special, resolve_ties=True, offset=None, magnitude=None, attached=None,
-               eps=0.0, return_open=False):
+               eps=0.0, return_open=False, centred_from=None):
     """Equivariant orthonormal frames of already-centred points.
 
     Parameters
@@ -175,6 +185,13 @@ def pca_frames(Y, w, special, resolve_ties=True, offset=None, magnitude=None, at
         Also return which samples' frames a tie rule chose (repeated eigenvalues, a sign
         the moments leave open, no spread): there the frame is equivariant only up to the
         sample's own symmetries.
+    centred_from : ndarray (n, d) or None
+        For groups with translations, the centroid ``Y`` was centred by. The input's
+        coordinates were rounded at its distance from the origin, so a symmetric shape far
+        away is symmetric only up to that rounding: the tie rule's feature tolerance grows
+        with it (:func:`offset_reach`), as every tolerance of groups that keep the origin
+        reads ``offset``. Only that tolerance: it is used where the moments have already
+        left the frame open, so clear decisions stay as they are.
 
     Frames do not depend on the points' size: pass them rescaled (:func:`rescale_points`)
     when their magnitude may overflow or underflow in squares and cubes.
@@ -202,6 +219,15 @@ def pca_frames(Y, w, special, resolve_ties=True, offset=None, magnitude=None, at
         flat &= norm_c <= noise
         reach = offset_reach(norm_c, scale)
     gaps, sign_rtol, tie_rtol = noise_levels(eps, lam, noise, reach)
+    # candidates' set features closer than this tie (the points' rounding, relative to the
+    # shape; at the input's distance from the origin for groups that translate)
+    feature_tol = max(1e-8, FEATURE_EPS * eps)
+    if centred_from is not None:   # the rounding of the input's distance, through the axes
+        far = offset_reach(np.einsum("nd,nd->n", centred_from, centred_from), scale)
+        feature_tol = np.minimum(np.maximum(feature_tol, FEATURE_NOISE * eps * far), 1e-2)
+    else:
+        feature_tol = np.maximum(1e-8, FEATURE_EPS * eps * reach)
+    feature_tol = np.broadcast_to(feature_tol, (n,))
 
     m3, decided = _sign_statistic(Y, w, E, lam, safe_W, offset, noise, sign_rtol)
     negative = np.where(decided, m3 < 0, _extreme_point_sign(np.einsum("nmd,nde->nme", Y, E), w, tie_rtol) < 0)
@@ -218,12 +244,12 @@ def pca_frames(Y, w, special, resolve_ties=True, offset=None, magnitude=None, at
             E[i] = _smallest_canonical_frame(np.zeros_like(Y[i]), w[i], np.eye(d), np.zeros(d),
                                              np.ones(d - 1, bool), special,
                                              None if offset is None else np.zeros(d), noise[i],
-                                             (V[k], S[k]), (sign_rtol[i], tie_rtol[i], max(1e-8, FEATURE_EPS * eps)))
+                                             (V[k], S[k]), (sign_rtol[i], tie_rtol[i], feature_tol[i]))
         elif resolve_ties:
             E[i] = _smallest_canonical_frame(Y[i], w[i], E[i], lam[i], gaps[i], special,
                                              None if offset is None else offset[i], noise[i],
                                              None if V is None else (V[k], S[k]),
-                                             (sign_rtol[i], tie_rtol[i], max(1e-8, FEATURE_EPS * eps)))
+                                             (sign_rtol[i], tie_rtol[i], feature_tol[i]))
         elif gaps[i].any():
             E[i] = _rebase_degenerate(Y[i], w[i], E[i], gaps[i], None if offset is None else offset[i])
             mi, di = _sign_statistic(Y[i:i + 1], w[i:i + 1], E[i:i + 1], lam[i:i + 1], safe_W[i:i + 1],
@@ -1239,6 +1265,7 @@ def pca_group_frames(group, P, layout):
     c = weighted_centroid(Y, w)
     translating = group.translates
     E, is_open = pca_frames(Y - c[:, None, :], w, special=group.special, offset=None if translating else c,
+                            centred_from=c if translating else None,
                             magnitude=np.max(np.einsum("nmd,nmd->nm", Y, Y), axis=1), eps=rounding_unit(P),
                             attached=lambda i: attached_fields(P[i], layout, (c * a[:, None])[i] if translating else None),
                             return_open=True)

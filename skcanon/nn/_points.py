@@ -704,20 +704,23 @@ def resolve_open_frames(R, prefix, x, mask, t, layout, special, precision=np.flo
     out = R.detach().clone()
     for j, i in enumerate(idx):
         F = _heuristic_frame(Y[j], present[j], V[j], S[j], special, precision,
-                             None if offset is None else offset[j], given_magnitude[j])
+                             None if offset is None else offset[j], given_magnitude[j],
+                             centre[j] if (t is not None and own.kind == "position") else None)
         out[i] = torch.as_tensor(F, dtype=R.dtype, device=R.device)
     keep = torch.ones(R.shape[0], dtype=torch.bool, device=R.device)
     keep[open_rows] = False
     return torch.where(keep[:, None, None], R, out)
 
 
-def _heuristic_frame(Y, present, V, S, special, precision=np.float64, offset=None, given_magnitude=None):
+def _heuristic_frame(Y, present, V, S, special, precision=np.float64, offset=None, given_magnitude=None,
+                     centred_from=None):
     """The PCA heuristic's frame of one sample, all its tie rules included (see
     :func:`resolve_open_frames`): :func:`~skcanon._kernels.pca.pca_frames` at the
     rounding tolerance of ``precision``. ``Y`` ``(m, d)`` centred points (absent ones
     zero), ``offset`` the centroid for groups without translations, ``V`` ``(m, q, d)`` and
     ``S`` ``(m, s)`` the other fields, ``given_magnitude`` the largest squared norm of the
-    points as given (their rounding noise grows with it)."""
+    points as given (their rounding noise grows with it), ``centred_from`` the centroid
+    ``Y`` was centred by, for groups with translations (see :func:`pca_frames`)."""
     w = present.astype(np.float64)
     V, S = np.nan_to_num(V), np.nan_to_num(S)
     full = Y if offset is None else Y + offset
@@ -727,7 +730,8 @@ def _heuristic_frame(Y, present, V, S, special, precision=np.float64, offset=Non
     # tie tolerances follow the input's rounding
     return pca_frames(Y[None], w[None], special, resolve_ties=True,
                       offset=None if offset is None else offset[None], magnitude=magnitude, attached=attached,
-                      eps=float(np.finfo(np.dtype(precision)).eps))[0]
+                      eps=float(np.finfo(np.dtype(precision)).eps),
+                      centred_from=None if centred_from is None else centred_from[None])[0]
 
 
 class AnchoredPointNetwork(PointFrameNetwork):
