@@ -373,8 +373,8 @@ DOC_NOTES = """
   the general path with the documented tie rules, so results are unchanged (tested: fast
   path = general path). `sort` uses one SIMD `argsort` of the
   first column, gathers whole point rows with one `take`, and refines only tied samples.
-* **Compiled kernels (issue 17).** With numba installed (`pip install "skcanon[fast]"`) the
-  3-D PCA fast path runs as one compiled pass per cloud (centroid and covariance in
+* **Compiled kernels (issue 17).** With numba installed (`pip install -e ".[fast]"` in the
+  checkout) the 3-D PCA fast path runs as one compiled pass per cloud (centroid and covariance in
   float64, the 3×3 closed form, LAPACK where two eigenvalues lie within 1e-2 of the trace,
   third moments, every refusal rule of the numpy path, orientation, and the canonical
   points `(x − c)·E` written straight into the output) while the cloud stays in the CPU
