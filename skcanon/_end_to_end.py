@@ -41,6 +41,7 @@ from torch import nn  # noqa: E402
 
 from ._columns import in_caller_order, named_point_layout, point_major_order  # noqa: E402
 from ._end_to_end_images import ImageInvariantModule, module_positive_int  # noqa: E402
+from ._estimator import SkcanonEstimatorMixin  # noqa: E402
 from ._threads import limited_threads  # noqa: E402
 from ._validation import _coerce_full, check_device, tensor_to_numpy  # noqa: E402
 from .groups import get_group, haar_orthogonal  # noqa: E402
@@ -160,8 +161,10 @@ class EquivariantModule(nn.Module):
     n_samples_predict : int, default=16
         Frames per sample in eval mode (prediction, validation). These draws are fixed
         (the same ``k`` noise draws for every sample, from a seed drawn at construction,
-        i.e. from the estimator's ``random_state``), so predictions are reproducible and a
-        sample's prediction does not depend on the batch it is in.
+        i.e. from the estimator's ``random_state``), so predictions are reproducible and
+        the random draws do not depend on the batch a sample is in; the float32 arithmetic
+        does, up to rounding (``batch_size`` 64 vs 1: relative differences up to about
+        1e-6, a few units in the last place).
     noise_scale : float, default=0.2
         Standard deviation of the noise ``ε``, relative to each geometric field's spread
         in the sample (``frame="symmetrize"`` only).
@@ -567,6 +570,15 @@ class _EndToEndMixin(InterruptRaisingMixin):
                                  f"{expected} features as input: this model was fitted on {module.n_points} "
                                  f"points of {module.layout.width} columns.")
 
+    def _check_points(self, X, layout):
+        """Point sets to predict on, checked as ``fit`` checks them (after
+        :meth:`_check_fitted_width`): NaN only as whole absent points. A point with some
+        coordinates NaN would reach the networks (a learned frame's eigensolver fails, a
+        symmetrized model returns numbers or NaN) instead of this ValueError naming ``X``."""
+        if layout.kind == "points" and X.shape[1] % layout.width == 0:
+            layout.check_absent_rows(X.reshape(X.shape[0], -1, layout.width), "X")
+        return X
+
     def _guarded_fit(self, fit, before):
         """Run skorch's ``fit`` seeded and under the thread limit; when it fails or is
         interrupted (Ctrl-C) put ``before`` back, so no half-built model looks fitted.
@@ -602,7 +614,7 @@ class _EndToEndMixin(InterruptRaisingMixin):
             return method(X)
 
 
-class EndToEndEquivariantRegressor(_EndToEndMixin, NeuralNetRegressor):
+class EndToEndEquivariantRegressor(SkcanonEstimatorMixin, _EndToEndMixin, NeuralNetRegressor):
     """Train a canonicalization network and a torch backbone jointly (skorch).
 
     ``f(x) = h(x)·r(h(x)⁻¹·x)``: the frame network ``h`` (see
@@ -755,19 +767,30 @@ class EndToEndEquivariantRegressor(_EndToEndMixin, NeuralNetRegressor):
 
     def predict(self, X):
         if is_dataset(X):     # skorch's scoring callbacks in fit: the checked training data
-            return self._infer_guarded(super().predict, X)
+            return self._infer_guarded(super().predict_proba, X)
         self._check_fitted()
         self._check_names(X)
-        X = self._as_float32(X, "X", self._reading_layout(X), self._fitted_categories())
+        layout = self._reading_layout(X)
+        X = self._as_float32(X, "X", layout, self._fitted_categories())
         self._check_fitted_width(X)
-        return in_caller_order(self._infer_guarded(super().predict, X), self.__dict__.get("target_order_"))
+        self._check_points(X, layout)
+        # skorch's predict of a regressor is its predict_proba: the module's output
+        out = self._infer_guarded(super().predict_proba, X)
+        return in_caller_order(out, self.__dict__.get("target_order_"))
+
+    def predict_proba(self, X):
+        """skorch's raw module output, which for this regressor is :meth:`predict` (``X``
+        checked and read the same way)."""
+        if is_dataset(X):     # skorch's own calls, on the checked training data
+            return self._infer_guarded(super().predict_proba, X)
+        return self.predict(X)
 
 
 # classes_ while the classifier's fit runs; the trailing "_" keeps it out of get_params
 _CODES_IN_FIT = "_codes_in_fit_"
 
 
-class EndToEndEquivariantClassifier(_EndToEndMixin, NeuralNetClassifier):
+class EndToEndEquivariantClassifier(SkcanonEstimatorMixin, _EndToEndMixin, NeuralNetClassifier):
     """Train a canonicalization network and a torch classifier jointly (skorch).
 
     ``f(x) = r(h(x)⁻¹·x)``: the frame network ``h`` canonicalizes each sample, the backbone
@@ -967,8 +990,10 @@ class EndToEndEquivariantClassifier(_EndToEndMixin, NeuralNetClassifier):
         if isinstance(module, ImageInvariantModule):
             X = self._check_images(X, module.layout, module.image_shape)[0]
         else:
-            X = self._as_float32(X, "X", self._reading_layout(X), self._fitted_categories())
+            layout = self._reading_layout(X)
+            X = self._as_float32(X, "X", layout, self._fitted_categories())
             self._check_fitted_width(X)
+            self._check_points(X, layout)
         return self._infer_guarded(super().predict_proba, X)
 
     def predict(self, X):

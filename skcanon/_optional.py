@@ -33,6 +33,7 @@ EXTRAS = {
     "mlxtend": "data",
     "dask": "dask",
     "dask_ml": "dask",
+    "numba": "fast",
 }
 
 _CPU_HINT = (

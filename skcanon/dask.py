@@ -1,8 +1,8 @@
 """Scale-out on Dask: apply fitted skcanon estimators to arrays larger than memory.
 
-Install the optional extra with ``pip install -e ".[dask]"`` (in the skcanon checkout) (``dask[array,distributed]``
-and ``dask-ml``). Importing this module does not need Dask; calling
-:func:`transform_dask` does.
+Install the optional ``dask`` extra (``dask[array,distributed]`` and ``dask-ml``) with
+``pip install -e ".[dask]"`` in the skcanon checkout. Importing this module does not need
+Dask; calling :func:`transform_dask` does (without it, an ImportError says that command).
 
 Every skcanon transformer works sample by sample, so a fitted estimator can be applied to
 a :class:`dask.array.Array` chunked along the samples axis, block by block, on any Dask
@@ -24,6 +24,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from ._optional import require
+
 __all__ = ["transform_dask"]
 
 _METHODS = ("transform", "predict", "predict_proba", "predict_log_proba", "decision_function",
@@ -31,14 +33,8 @@ _METHODS = ("transform", "predict", "predict_proba", "predict_log_proba", "decis
 
 
 def _import_dask_array():
-    try:
-        import dask.array as da
-    except ImportError as exc:  # pragma: no cover - exercised only without dask
-        raise ImportError(
-            "skcanon.dask needs Dask: pip install \"skcanon[dask]\" "
-            "(or pip install \"dask[array,distributed]\" dask-ml)."
-        ) from exc
-    return da
+    # the install hint names the checkout's extra (skcanon is not on PyPI): see _optional
+    return require("dask.array", extra="dask", purpose="skcanon.dask.transform_dask")
 
 
 def _apply_block(block, estimator, method, tail_shape, dtype):

@@ -334,7 +334,7 @@ def test_qm9_invariance_check_meets_the_criterion_on_a_few_molecules():
     import importlib.util
 
     if importlib.util.find_spec("qm9pack") is None:
-        pytest.skip("qm9pack not installed (pip install skcanon[data])")
+        pytest.skip("qm9pack not installed (pip install -e '.[data]' in the checkout)")
     check = _bench_module("check_qm9_invariance")
     rows = check.main(["--n-first", "10", "--n-random", "10", "--n-fit", "20", "--groups", "SE3",
                        "--methods", "random", "--axes", "moments,vectors"])

