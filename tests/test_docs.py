@@ -24,9 +24,9 @@ def _load_conf():
 
 @pytest.mark.slow
 def test_docs_build_without_warnings(tmp_path):
-    pytest.importorskip("sphinx", reason="sphinx is not installed (pip install 'skcanon[docs]')")
+    pytest.importorskip("sphinx", reason="sphinx is not installed (pip install -e '.[docs]' in the checkout)")
     for extension in ("numpydoc", "myst_parser", "sphinx_gallery"):
-        pytest.importorskip(extension, reason=f"{extension} is not installed (pip install 'skcanon[docs]')")
+        pytest.importorskip(extension, reason=f"{extension} is not installed (pip install -e '.[docs]' in the checkout)")
     env = dict(os.environ, SKCANON_DOCS_GALLERY="0", MPLBACKEND="Agg", PYTHONWARNINGS="ignore")
     cmd = [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html",
            "-d", str(tmp_path / "doctrees"), str(DOCS), str(tmp_path / "html")]
@@ -46,7 +46,7 @@ def test_docs_build_without_warnings(tmp_path):
 
 
 def test_api_reference_lists_every_public_name():
-    pytest.importorskip("sphinx", reason="sphinx is not installed (pip install 'skcanon[docs]')")
+    pytest.importorskip("sphinx", reason="sphinx is not installed (pip install -e '.[docs]' in the checkout)")
     conf = _load_conf()
     generated = DOCS / "generated"
     listed = (generated / "api_modules.inc").read_text(encoding="utf-8")
@@ -64,7 +64,7 @@ def test_api_reference_lists_every_public_name():
 
 
 def test_methods_table_follows_registry():
-    pytest.importorskip("sphinx", reason="sphinx is not installed (pip install 'skcanon[docs]')")
+    pytest.importorskip("sphinx", reason="sphinx is not installed (pip install -e '.[docs]' in the checkout)")
     _load_conf()
     from skcanon.canonicalizers import METHODS
 
@@ -84,7 +84,7 @@ def test_install_instructions_do_not_claim_a_release():
 
 
 def test_gallery_runs_examples_only_when_their_optional_packages_exist():
-    pytest.importorskip("sphinx", reason="sphinx is not installed (pip install 'skcanon[docs]')")
+    pytest.importorskip("sphinx", reason="sphinx is not installed (pip install -e '.[docs]' in the checkout)")
     conf = _load_conf()
     pattern = conf.sphinx_gallery_conf["filename_pattern"]
     for example in (ROOT / "examples").glob("plot_*.py"):
