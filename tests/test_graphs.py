@@ -311,3 +311,32 @@ def test_an_empty_graph_next_to_attribute_or_callable_features(feats):
     np.testing.assert_array_equal(X[0], X1[0])
     assert np.isnan(X[1]).all() and layout.n_node_features == X1.shape[2] - 3
     assert graphs_to_arrays([nx.Graph()], node_features=feats)[0].shape == (1, 2)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_spectrum_of_padded_graphs_with_negative_weights_lines_up(dtype):
+    """Absent nodes add zero eigenvalues, which the spectrum moves last. With a negative
+    weight the Laplacian has negative eigenvalues, which sorted before those zeros: the
+    shift moved them last instead ([0, 0, 4.1, -1.1] for a padded triangle whose spectrum
+    is [-1.1, 0, 4.1]), so graphs of different sizes did not line up."""
+    from skcanon import InvariantProjector
+    from skcanon.layouts import GraphLayout
+
+    A = np.array([[0, -1.0, 2], [-1.0, 0, 0.5], [2, 0.5, 0]])
+
+    def padded(first):
+        P = np.full((4, 4), np.nan)
+        rows = [i for i in range(4) if first <= i < first + 3]
+        P[rows] = 0.0
+        P[first:first + 3, first:first + 3] = A
+        return P.reshape(1, -1).astype(dtype)
+
+    alone = InvariantProjector("S_n", "spectrum", layout=GraphLayout(3, n_node_features=0)).fit(
+        A.reshape(1, -1).astype(dtype)).transform(A.reshape(1, -1).astype(dtype))
+    four = InvariantProjector("S_n", "spectrum", layout=GraphLayout(4, n_node_features=0)).fit(padded(0))
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    for first in (0, 1):
+        out = four.transform(padded(first))
+        np.testing.assert_allclose(out[0, :3], alone[0, :3], atol=tol)
+        assert out[0, 3] == 0
+        np.testing.assert_allclose(out[0, 4:], alone[0, 3:], atol=tol)

@@ -46,12 +46,25 @@ class GraphSpectrum(Projection):
         At = A.transpose(0, 2, 1)
         A = np.where(At == 0, A, np.where(A == 0, At, np.maximum(A, At)))
         L = np.einsum("nij->ni", A)[:, :, None] * np.eye(A.shape[1]) - A
-        # absent nodes have zero rows: they add zero eigenvalues, which sort first; move them
-        # last so graphs of different sizes line up on their real spectrum
-        lam = np.linalg.eigvalsh(L)
+        # absent nodes have zero rows: they add zero eigenvalues, which sort first (with the
+        # Laplacian's own zeros) where no weight is negative; move them last so graphs of
+        # different sizes line up on their real spectrum
         n_absent = (~present).sum(axis=1)
-        idx = (np.arange(lam.shape[1])[None, :] + n_absent[:, None]) % lam.shape[1]
+        negative = (A < 0).any(axis=(1, 2)) & (n_absent > 0)
+        if negative.any():
+            # negative weights give negative eigenvalues, which sort before the absent nodes'
+            # zeros: there the absent nodes' diagonal is set above every eigenvalue of the
+            # present block (Gershgorin), so they sort last, and then read as 0
+            bound = np.abs(L[negative]).sum(axis=2).max(axis=1)
+            shift = np.where(bound > 0, 2.0 * bound, 1.0)
+            absent = ~present[negative]
+            L[negative] += (absent * shift[:, None])[:, :, None] * np.eye(L.shape[1])
+        lam = np.linalg.eigvalsh(L)
+        idx = (np.arange(lam.shape[1])[None, :] + np.where(negative, 0, n_absent)[:, None]) % lam.shape[1]
         lam = np.take_along_axis(lam, idx, axis=1)
+        if negative.any():
+            tail = np.arange(lam.shape[1])[None, :] >= (lam.shape[1] - n_absent)[:, None]
+            lam = np.where(negative[:, None] & tail, 0.0, lam)
         parts = [lam]
         if layout.n_node_features:
             F = P[:, :, layout.width - layout.n_node_features:].astype(np.float64)
