@@ -671,3 +671,18 @@ def test_translations_of_vector_only_layouts():
     assert proj.method_ != "canonical" and np.isfinite(proj.transform(X)).all()
     P = X.reshape(6, 5, 3)
     assert np.isfinite(quotient_distance(P, P[::-1], "SE3", layout)).all()
+
+
+@pytest.mark.parametrize("group, d", [("O2", 2), ("SO2", 2), ("C4", 2), ("D4", 2), ("O3", 3), ("SO3", 3),
+                                      ("O", 3), ("C4xS_n", 2), ("O3xS_n", 3)])
+def test_canonical_is_not_offered_for_rotations_of_scalar_only_points(group, d):
+    """Rotations are canonicalized by frames of a position or vector field: ``canonical``
+    was listed by ``available_methods`` for points with scalar fields only, then failed in
+    ``transform`` ("needs a position or vector field") or in ``fit``."""
+    from skcanon.layouts import PointLayout
+
+    layout = PointLayout(d, [("c", "scalar", 2)])
+    assert "canonical" not in InvariantProjector.available_methods(group, layout=layout)
+    X = np.random.default_rng(0).normal(size=(5, 8))
+    with pytest.raises(ValueError, match="method='canonical' is not invariant for group"):
+        InvariantProjector(group, "canonical", layout=layout).fit(X)

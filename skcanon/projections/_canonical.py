@@ -38,6 +38,10 @@ class Canonical(Projection):
         # translate): without one there is no canonicalizer for them
         if kind == "points" and group.translates and not any(f.kind == "position" for f in layout.fields):
             return False
+        # rotations are canonicalized by frames of a position or vector field: points with
+        # scalar fields only have none (and were refused only in transform, or in fit)
+        if kind == "points" and group.rotates and not any(f.is_geometric for f in layout.fields):
+            return False
         return kind in ("points", "image", "graph")
 
     def fit(self, P, y=None, random_state=None):
