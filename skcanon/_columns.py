@@ -4,53 +4,233 @@ checks), so that the end-to-end estimators can use it without an import circle."
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from ._validation import frame_columns, is_dataframe
-from .layouts import PointLayout, mixes_point_and_other_columns
+from .layouts import (
+    _AXIS_NAMES,
+    Field,
+    PointLayout,
+    _folds_axes,
+    _parse_any_point_column,
+    _parse_point_column,
+    _plain_feature_names,
+    mixes_point_and_other_columns,
+)
+
+_VECTOR_COMPONENT = re.compile(r"[A-Za-z]\w*_[xyz]")
+
+
+def _component_field(comp):
+    """``(field name, kind)`` a parsed component belongs to: an axis (``x``) to the
+    positions, ``vel_x`` to the vector ``vel``, anything else to a scalar of its name
+    (the reading of :meth:`~skcanon.layouts.PointLayout.infer_from_columns`)."""
+    if comp in _AXIS_NAMES:
+        return "pos", "position"
+    if _VECTOR_COMPONENT.fullmatch(comp) and comp[:-2] != "pos":
+        return comp[:-2], "vector"
+    return comp, "scalar"
+
+
+def _named_fields(columns, n_dims=None):
+    """``(dims, fields)`` that the column names describe, fields in the order the columns
+    first name them, or None where they name no points: a name that is no point component
+    (``a``, ``energy``), scikit-learn's ``x0, x1, ...`` (unless ``n_dims`` is 1), no axis at
+    all, or axes that are not ``x`` / ``x, y`` / ``x, y, z`` (``y0, y1, ...``: plain target
+    names). Unlike ``infer_from_columns``, names of vectors alone (``force_x0``,
+    ``p0_force_x``) name points too."""
+    if not columns or (_plain_feature_names(columns) and n_dims != 1):
+        return None
+    fold = _folds_axes(columns)
+    parsed = [_parse_any_point_column(c, fold) for c in columns]
+    if any(p is None for p in parsed):
+        return None
+    owners = [_component_field(comp) for _, comp in parsed]
+    axes = {comp[-1] for (_, comp), (_, kind) in zip(parsed, owners) if kind != "scalar"}
+    dims = len(axes)
+    if not dims or axes != set(_AXIS_NAMES[:dims]):
+        return None
+    fields, seen = [], set()
+    for name, kind in owners:
+        if name not in seen:
+            seen.add(name)
+            fields.append(Field(name, kind, dims if kind != "scalar" else 1))
+    return dims, fields
+
+
+def _keys(layout):
+    return [key for f in layout.fields for key in f.component_names(layout.n_dims)]
+
+
+def _grid(named, n_columns):
+    """``(n_points, width)``: the position of each point's component among the columns."""
+    return named.to_working(np.arange(n_columns, dtype=np.float64)[None])[0].astype(np.intp)
+
+
+def _is_point_major(named, n_columns):
+    return np.array_equal(_grid(named, n_columns).reshape(-1), np.arange(n_columns))
 
 
 def named_point_layout(layout, X):
     """``layout`` (a plain ``PointLayout`` without ``columns``) reading the DataFrame ``X``
     by its column names (``x0..x3, y0..y3``, ``p0_x``...), or None: an array, another kind
-    of layout, or names that do not fit it (read flat, in column order: an explicit layout
-    is the way to read, say, ``x0..x5`` as two 3-D points).
+    of layout, names that name no point (``a``, ``f0``, scikit-learn's ``x0..x5``) or points
+    in other dimensions than the layout's (read flat, in column order: an explicit layout
+    is the way to read, say, ``x0..x5`` or ``x1, y1, x2, ...`` as 3-D points).
 
     Raises ``ValueError`` when point columns are mixed with columns that name no point
-    (context columns, say): read in column order, those would silently become points."""
+    (context columns, say): read in column order, those would silently become points; and
+    when the names name points of the layout's dimension but not its fields (``vel_x0``
+    columns for a field declared ``v``), unless they are point-major in fields of the
+    layout's kinds and sizes, where the column order reads them as the names say."""
     if not (is_dataframe(X) and type(layout) is PointLayout and layout.columns is None):
         return None
     columns = frame_columns(X)
     try:
         return PointLayout(layout.n_dims, layout.fields, columns=columns)
     except ValueError as exc:
-        if not mixes_point_and_other_columns(columns):
+        if mixes_point_and_other_columns(columns):
+            raise ValueError(
+                f"X mixes columns that name point coordinates with others, so layout {layout!r} cannot "
+                f"read them by name, and read in column order the others would become points: {exc} To "
+                "read the columns in their order, ignoring names, pass X.to_numpy().") from None
+    found = _named_fields(columns, layout.n_dims)
+    if found is None or found[0] != layout.n_dims:
+        return None
+    dims, fields = found
+    try:
+        named = PointLayout(dims, fields, columns=columns)
+    except ValueError as exc:
+        read_as, why = f"{dims}-D points, but not whole ones ({_without_fix(exc)})", ""
+    else:
+        same_kinds = ([(f.kind, f.size) for f in named.fields] == [(f.kind, f.size) for f in layout.fields])
+        if same_kinds and _is_point_major(named, len(columns)):
+            return None   # in column order they are read as their names say
+        read_as = f"{dims}-D points with the fields [{named._describe()}]"
+        why = f" (the names do not fit its components {_keys(layout)}: {_first_misfit(layout, columns)})"
+    declared = [(f.name, f.kind) if f.kind != "scalar" else (f.name, f.kind, f.size) for f in fields]
+    raise ValueError(
+        f"X's columns name {read_as}; the layout declares [{layout._describe()}]{why}. Read in "
+        "column order, ignoring the names, they would be taken for other points and fields. Fix: "
+        f"declare the fields the columns name, e.g. layout=PointLayout({dims}, fields={declared}), "
+        "rename the columns after the layout's components, or pass X.to_numpy() to read the columns "
+        "in their order, ignoring names.") from None
+
+
+def _first_misfit(layout, columns):
+    """The first column name that is none of ``layout``'s components, quoted."""
+    keys = _keys(layout)
+    fold = _folds_axes(columns)
+    for c in columns:
+        if _parse_point_column(c, keys, fold) is None:
+            return f"{c!r}"
+    return "every name is one, but not every point has every component"
+
+
+def _without_fix(exc):
+    """A layout's message without its advice (which is about ``X``), ending in no full stop."""
+    return str(exc).split(" Fix:")[0].rstrip(".")
+
+
+def _target_misfit(layout, known, read_as):
+    keys = _keys(layout)
+    target = (f"the target layout's fields [{layout._describe()}]" if known
+              else f"{layout.n_dims}-D target points")
+    return ValueError(
+        f"y's columns name {read_as}, which do not fit {target}; read in column "
+        f"order they would be taken for other points. Fix: name y's columns after the target's "
+        f"components {keys} ('p0_{keys[0]}' or '{keys[0]}0', ...), give the target the fields the "
+        "names name, or pass y.to_numpy() to read the columns in their order (point-major).")
+
+
+def _paired_components(layout, named):
+    """Per field of ``layout``, the component keys of ``named`` that fill it: the field's
+    own keys where the names use them, the rest paired in order with the fields the names
+    give otherwise, of equal sizes (geometric with geometric: the target's kind decides
+    how they move; scalars with scalars); None where they do not pair."""
+    d = layout.n_dims
+    left = set(_keys(named))
+    mapped, rest = {}, []
+    for f in layout.fields:
+        keys = f.component_names(d)
+        if set(keys) <= left:
+            mapped[f.name] = keys
+            left -= set(keys)
+        else:
+            rest.append(f)
+    others = [g for g in named.fields if set(g.component_names(d)) <= left]
+    if sum(g.size for g in others) != len(left) or len(others) != len(rest):
+        return None
+    for f, g in zip(rest, others):
+        if f.size != g.size or f.is_geometric != g.is_geometric:
             return None
-        raise ValueError(
-            f"X mixes columns that name point coordinates with others, so layout {layout!r} cannot "
-            f"read them by name, and read in column order the others would become points: {exc} To "
-            "read the columns in their order, ignoring names, pass X.to_numpy().") from None
+        mapped[f.name] = g.component_names(d)
+    return [key for f in layout.fields for key in mapped[f.name]]
 
 
-def point_major_order(n_dims, y):
+def _order_by_names(layout, columns, known):
+    """The point-major order of the target columns whose names do not fit ``layout``
+    exactly (see :func:`point_major_order`)."""
+    found = _named_fields(columns, layout.n_dims)
+    if found is None:
+        return None   # names that name no points: flat, in their order
+    dims, fields = found
+    if dims != layout.n_dims:
+        raise _target_misfit(layout, known, f"{dims}-D points")
+    try:
+        named = PointLayout(dims, fields, columns=columns)
+    except ValueError as exc:
+        raise _target_misfit(layout, known,
+                             f"{dims}-D points, but not whole ones ({_without_fix(exc)})") from None
+    grid = _grid(named, len(columns))
+    if not known:
+        return grid.reshape(-1)   # fields as the names give them, in the order they first name them
+    keys = _paired_components(layout, named)
+    if keys is not None:
+        named_keys = _keys(named)
+        return grid[:, [named_keys.index(k) for k in keys]].reshape(-1)
+    if named.width == layout.width and _is_point_major(named, len(columns)):
+        return None   # point-major by their names: the column order reads whole points
+    raise _target_misfit(layout, known, f"{dims}-D points with the fields [{named._describe()}]")
+
+
+def point_major_order(target, y):
     """For a DataFrame ``y`` of moving targets whose column names name points
-    (``x0..x5, y0..y5``, ``p0_x``, ...): the column order that makes it point-major, as
-    ``X`` is read by name; None for arrays, for names that name no whole points (read flat,
-    in their order) and for columns already point-major. The target's field kinds stay
-    those of its layout: the names only order the columns."""
+    (``x0..x5, y0..y5``, ``p0_x``, ``force_x0``, ``p0_force_x``...): the column order that
+    makes it point-major, as ``X`` is read by name; None for arrays, for names that name no
+    points (``y0, y1, ...``, ``a``: read flat, in their order) and for columns already
+    point-major.
+
+    ``target`` is the target's ``PointLayout`` (or only its ``n_dims``: fields as the names
+    give them; a layout with ``columns`` reads them itself: None). The target's field kinds
+    stay those of its layout: the names only order the columns. Names that are the target's
+    components are read as such; other names of fields pair in order with the target's
+    remaining fields of the same size (``force_x0`` for a vector target ``vec``, ``x0`` for
+    any single field). Raises ``ValueError`` where
+    the names name points that do not fit the target (other dimensions, a missing
+    component, fields that do not pair), instead of reading them flat, scrambled across
+    points."""
     if not is_dataframe(y):
         return None
+    known = isinstance(target, PointLayout)
+    if known and (type(target) is not PointLayout or target.columns is not None):
+        # graphs: their rows are not named points; a layout with columns reads them itself
+        return None
+    layout = target if known else PointLayout(target)
     columns = frame_columns(y)
     try:
-        parsed = PointLayout(n_dims, columns=columns)
+        parsed = PointLayout(layout.n_dims, layout.fields, columns=columns)
     except ValueError:
-        return None
-    order = parsed.to_working(np.arange(len(columns), dtype=np.float64)[None]).reshape(-1).astype(np.intp)
-    return None if np.array_equal(order, np.arange(len(columns))) else order
+        order = _order_by_names(layout, columns, known)
+    else:
+        order = _grid(parsed, len(columns)).reshape(-1)
+    return None if order is None or np.array_equal(order, np.arange(len(columns))) else order
 
 
 def in_caller_order(Y, order):
-    """Flat point-major predictions ``Y`` back in the caller's column ``order`` (None: as is)."""
+    """Flat point-major predictions ``Y`` back in the caller's column order (None: as is)."""
     if order is None or Y.ndim != 2:
         return Y
     out = np.empty_like(Y)

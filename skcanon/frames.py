@@ -67,6 +67,7 @@ from ._kernels.fields import attached_vectors, geometric_field, geometric_points
 from ._kernels.lexsort import SORT_RTOL, fast_lexsort, gather_points, tolerant_lexsort
 from .groups import get_group, haar_orthogonal
 from .groups._base import rotate_fields
+from .layouts import PointLayout
 
 __all__ = ["FRAME_KINDS", "CONTINUOUS_KINDS", "FINITE_KINDS", "FrameSet", "FrameForms", "GroupSpec",
            "parse_group", "check_kind", "frame_set", "frame_forms", "canonical_forms", "apply_frames",
@@ -179,7 +180,8 @@ def sign_tolerance(dtype):
 def frame_set(P, layout, spec, kind, *, canonicalizer=None, elements=None, sharpness=10.0, dtype=None):
     """Frame set of every sample of the working array ``P`` (``(n, m, width)``).
 
-    The frames of :func:`frame_forms`, without keeping the canonical forms.
+    The frames of :func:`frame_forms` (same parameters, checked the same way), without
+    keeping the canonical forms.
     """
     return frame_forms(P, layout, spec, kind, canonicalizer=canonicalizer, elements=elements,
                        sharpness=sharpness, dtype=dtype).frames
@@ -197,22 +199,34 @@ def frame_forms(P, layout, spec, kind, *, canonicalizer=None, elements=None, sha
         From :func:`parse_group`.
     kind : {"pca", "minimal", "weighted", "sampled", "group"}
         Checked against the group with :func:`check_kind`.
-    canonicalizer : Canonicalizer or None
-        The PCA canonicalizer of ``spec.geometric`` (``"pca"``, ``"minimal"``, ``"sampled"``
-        on continuous groups): its canonical form and frame are computed once and every
-        other frame's form derived from them.
+    canonicalizer : CanonicalizerTransformer, Canonicalizer or None
+        The PCA canonicalizer of ``spec.geometric``, required for ``"pca"``, ``"minimal"``
+        and ``"sampled"`` on continuous groups (ignored otherwise): a fitted
+        ``CanonicalizerTransformer(spec.geometric, "pca")`` or its ``canonicalizer_``. Its
+        canonical form and frame are computed once and every other frame's form derived
+        from them.
     elements : ndarray of shape (k, d, d) or None
-        Fixed rotation parts for ``"sampled"``.
+        Fixed orthogonal rotation parts, required for ``"sampled"`` (determinant +1 for
+        special groups), e.g. :func:`haar_elements`.
     sharpness : float, default=10.0
-        ``β`` of the weighted frames: larger gives fewer frames and steeper weights.
+        ``β`` of the weighted frames (positive): larger gives fewer frames and steeper weights.
     dtype : dtype or None
         Dtype of the caller's input (sign and tie tolerances); None: that of ``P``.
 
     Returns
     -------
     FrameForms
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming the parameter and what it should be, for a ``spec`` not from
+        :func:`parse_group`, a ``layout`` that is not a ``PointLayout`` in ``spec``'s
+        dimensions, a ``P`` that is not ``(n, m, layout.width)``, a missing, unfitted or
+        other canonicalizer, and missing or malformed ``elements``.
     """
-    check_kind(spec, kind)
+    P, canonicalizer, elements = _check_frame_inputs(P, layout, spec, kind, canonicalizer, elements,
+                                                     sharpness)
     dtype = np.dtype(P.dtype if dtype is None else dtype)
     if spec.finite:
         return _finite_forms(P, layout, spec, kind, dtype)
@@ -274,6 +288,109 @@ def frame_forms(P, layout, spec, kind, *, canonicalizer=None, elements=None, sha
     else:  # sign flips of columns: no product needed
         Q = _flip(Z0[i], signs[idx[i, j]], layout)
     return _finish(fs, Q, (i, j), spec, layout)
+
+
+def _check_spec(spec):
+    if not isinstance(spec, GroupSpec):
+        raise TypeError(f"spec must be a GroupSpec from parse_group(group) (e.g. parse_group('SE3')); "
+                        f"got {type(spec).__name__} {spec!r}.")
+
+
+def _check_points(P, layout, spec, name="P", layout_name="layout"):
+    """``P`` as an array: the working array ``(n, m, width)`` of ``layout``, a ``PointLayout``
+    in ``spec``'s dimensions; else a TypeError or ValueError naming ``name`` or ``layout_name``."""
+    if not isinstance(layout, PointLayout):
+        raise TypeError(f"{layout_name} must be a PointLayout (e.g. PointLayout({spec.d})); got "
+                        f"{type(layout).__name__} {layout!r}.")
+    if layout.n_dims != spec.d:
+        raise ValueError(f"{layout_name} has n_dims={layout.n_dims}, but the group {spec.group.name!r} acts "
+                         f"in {spec.d} dimensions; pass a PointLayout({spec.d}, ...).")
+    if not isinstance(P, np.ndarray):
+        try:
+            P = np.asarray(P)
+        except ValueError:       # ragged nested sequences
+            P = None
+    expected = f"(n_samples, n_points, {layout.width})"
+    if P is None or P.dtype.kind not in "fiu":
+        what = "a ragged sequence" if P is None else f"dtype {P.dtype}"
+        raise TypeError(f"{name} must be a real numeric array of shape {expected} (the working array of "
+                        f"{layout_name}: {layout._describe()}); got {what}.")
+    if P.ndim != 3 or P.shape[2] != layout.width:
+        raise ValueError(
+            f"{name} must have shape {expected}, the working array of {layout_name} "
+            f"({layout._describe()}); got shape {P.shape}. Fix: for flat rows (n_samples, "
+            f"n_points * {layout.width}) pass {layout_name}.to_working(X); for points with other "
+            f"fields pass the PointLayout({spec.d}, fields=[...]) that describes them.")
+    return P
+
+
+def _pca_canonicalizer(canonicalizer, spec, kind):
+    """The PCA canonicalizer of ``spec.geometric`` that ``canonicalizer`` gives (a fitted
+    ``CanonicalizerTransformer`` gives its ``canonicalizer_``), or a clear error."""
+    example = f"CanonicalizerTransformer(spec.geometric, 'pca').fit(X) for {spec.geometric.name!r}"
+    if canonicalizer is None:
+        raise ValueError(f"frames={kind!r} on the group {spec.group.name!r} needs canonicalizer=, the PCA "
+                         f"canonicalizer of spec.geometric: {example} (or its canonicalizer_).")
+    from ._canonicalizer import CanonicalizerTransformer   # lazy: no import circle through the estimators
+
+    if isinstance(canonicalizer, CanonicalizerTransformer):
+        fitted = canonicalizer.__dict__.get("canonicalizer_")
+        if fitted is None:
+            from sklearn.exceptions import NotFittedError
+
+            raise NotFittedError(f"canonicalizer is a CanonicalizerTransformer that is not fitted yet; "
+                                 f"fit it first: {example}.")
+        canonicalizer = fitted
+    method, group = getattr(canonicalizer, "method", None), getattr(canonicalizer, "group", None)
+    usable = callable(getattr(canonicalizer, "canonicalize", None))
+    if method != "pca" or group != spec.geometric or not usable:
+        got = (f"method={method!r} for {getattr(group, 'name', group)!r}" if usable
+               else f"{type(canonicalizer).__name__} {canonicalizer!r}")
+        raise TypeError(f"canonicalizer must be the PCA canonicalizer of spec.geometric "
+                        f"({spec.geometric.name!r}): {example} or its canonicalizer_; got {got}.")
+    return canonicalizer
+
+
+def _check_elements(elements, spec):
+    """``elements`` as a float64 ``(k, d, d)`` array of orthogonal matrices (rotations for
+    special groups), or a ValueError naming ``elements``."""
+    d = spec.d
+    expected = f"an array of shape (k, {d}, {d}) of orthogonal matrices"
+    if elements is None:
+        raise ValueError(f"frames='sampled' needs elements=, {expected} (e.g. haar_elements(k, spec, "
+                         "random_state)); got None.")
+    try:
+        G = np.asarray(elements, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"elements must be {expected}; got {type(elements).__name__}.") from None
+    if G.ndim != 3 or G.shape[1:] != (d, d) or not len(G):
+        raise ValueError(f"elements must be {expected} (k >= 1); got shape {G.shape}.")
+    if not np.isfinite(G).all():
+        raise ValueError("elements must be finite orthogonal matrices; got NaN or infinity.")
+    off = np.abs(np.matmul(G, np.swapaxes(G, 1, 2)) - np.eye(d)).max()
+    if off > 1e-5:
+        raise ValueError(f"elements must be orthogonal matrices (G @ G.T = I); they are off by {off:.2g}. "
+                         "Use haar_elements(k, spec, random_state).")
+    if spec.special and (np.linalg.det(G) < 0).any():
+        raise ValueError(f"elements must be rotations (determinant +1) for the special group "
+                         f"{spec.group.name!r}; use haar_elements(k, spec, random_state).")
+    return G
+
+
+def _check_frame_inputs(P, layout, spec, kind, canonicalizer, elements, sharpness):
+    """The checks of :func:`frame_forms`: ``(P, canonicalizer, elements)`` ready for use."""
+    _check_spec(spec)
+    check_kind(spec, kind)
+    P = _check_points(P, layout, spec)
+    if not spec.finite and kind in ("pca", "minimal", "sampled"):
+        canonicalizer = _pca_canonicalizer(canonicalizer, spec, kind)
+    if not spec.finite and kind == "sampled":
+        elements = _check_elements(elements, spec)
+    if kind == "weighted":
+        real = isinstance(sharpness, (int, float, np.integer, np.floating))
+        if isinstance(sharpness, (bool, np.bool_)) or not real or not (0 < sharpness < np.inf):
+            raise ValueError(f"sharpness must be a positive finite number; got {sharpness!r}.")
+    return P, canonicalizer, elements
 
 
 def _rows_of(weights):
@@ -697,6 +814,21 @@ def _sorted_forms(Q):
     return out, _Order(order, out)
 
 
+def _check_applied(fs, P, layout, spec, name, layout_name, rows=None):
+    """``P`` checked against ``layout`` and the frame set ``fs``: one sample per sample of
+    ``fs`` (one row per frame of ``rows`` where given)."""
+    if not isinstance(fs, FrameSet):
+        raise TypeError(f"fs must be a FrameSet (frame_set(...) or frame_forms(...).frames); got "
+                        f"{type(fs).__name__}.")
+    _check_spec(spec)
+    P = _check_points(P, layout, spec, name, layout_name)
+    n = len(fs.weights) if rows is None else len(rows[0])
+    if len(P) != n:
+        what = "samples of the frame set fs" if rows is None else "rows of rows (one per frame)"
+        raise ValueError(f"{name} has {len(P)} samples; expected {n}, the {what}.")
+    return P
+
+
 def apply_frames(fs, P, layout, spec, rows):
     """Canonical forms ``h⁻¹·x`` for the frames ``rows = (sample index, frame index)``,
     computed from the frames directly (the reference for :func:`frame_forms`).
@@ -705,6 +837,7 @@ def apply_frames(fs, P, layout, spec, rows):
     ``(perm, runs)``: the sorting order of each form's points and, per sorted position, the
     index of its run of tied points (``None`` without S_n).
     """
+    P = _check_applied(fs, P, layout, spec, "P", "layout")
     i, j = rows
     Q = _forms(P[i], fs.R[i, j], None if fs.t is None else fs.t[i], layout)
     if not spec.permuting:
@@ -715,6 +848,7 @@ def apply_frames(fs, P, layout, spec, rows):
 def canonical_forms(fs, P, layout, spec):
     """Every frame with positive weight: ``(Q, order, rows, weights)`` where ``rows`` are
     the (sample, frame) index pairs, in sample order."""
+    P = _check_applied(fs, P, layout, spec, "P", "layout")
     i, j = np.nonzero(fs.weights > 0)
     Q, order = apply_frames(fs, P, layout, spec, (i, j))
     return Q, order, (i, j), fs.weights[i, j]
@@ -724,6 +858,7 @@ def map_back(fs, Yc, target_layout, spec, rows, order):
     """Map targets ``Yc`` (``(len, mt, wt)``, in the canonical frames ``rows``) back with
     their frames: undo the sort (when ``Yc`` has one row per point of ``X``), then act
     with ``h``. :func:`map_back` after :func:`to_frames` is the identity."""
+    Yc = _check_applied(fs, Yc, target_layout, spec, "Yc", "target_layout", rows)
     i, j = rows
     if order is not None and Yc.shape[1] == order[0].shape[1]:
         perm, runs = order
@@ -765,6 +900,7 @@ def map_back(fs, Yc, target_layout, spec, rows, order):
 def to_frames(fs, Y, target_layout, spec, rows, order):
     """Targets ``Y`` (``(n, mt, wt)``) in the canonical frames ``rows`` (sorted like the inputs
     when they have one row per point)."""
+    Y = _check_applied(fs, Y, target_layout, spec, "Y", "target_layout")
     i, j = rows
     Yc = _forms(Y[i], fs.R[i, j], None if fs.t is None else fs.t[i], target_layout)
     if order is not None and Yc.shape[1] == order[0].shape[1]:

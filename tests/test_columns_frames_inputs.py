@@ -1,0 +1,264 @@
+"""Reading DataFrame columns by name (skcanon._columns) and the input checks of the public
+frame-set functions (skcanon.frames).
+
+* a DataFrame ``y`` whose columns name a vector field (``force_x0``, ``p0_force_x``) in
+  component-major order was read flat, in column order (train error 4.18 against |F| 4.79);
+* an explicit ``PointLayout`` whose field names are not the DataFrame's (``v`` declared,
+  ``vel_x0`` columns) read component-major columns flat, silently;
+* ``skcanon.frames`` did not check its inputs: a missing canonicalizer or ``elements``, the
+  public fitted transformer, a flat or too narrow ``P`` failed deep inside or not at all.
+"""
+
+import numpy as np
+import pytest
+from sklearn.exceptions import NotFittedError
+
+from skcanon import CanonicalizerTransformer, EquivariantRegressor, FrameAveragingRegressor
+from skcanon import frames as F
+from skcanon._columns import named_point_layout, point_major_order
+from skcanon.layouts import PointLayout
+
+pd = pytest.importorskip("pandas")
+
+N, K = 60, 4
+
+
+def _clouds(n=N, k=K, seed=0, kind="generic"):
+    rng = np.random.default_rng(seed)
+    if kind == "generic":
+        return rng.normal(size=(n, k, 3)) * [3.0, 2.0, 1.0]
+    # a square in the xy-plane, turned and shifted: mirror-symmetric along two axes
+    square = np.array([[1.0, 1, 0], [-1, 1, 0], [-1, -1, 0], [1, -1, 0]])[:k]
+    Q = np.linalg.qr(rng.normal(size=(n, 3, 3)))[0]
+    return np.einsum("mk,nlk->nml", square, Q) + rng.normal(size=(n, 1, 3))
+
+
+def _component_major(A, names):
+    """``(n, k, 3)`` as a DataFrame whose columns are ``names`` (component-major)."""
+    return pd.DataFrame(A.transpose(0, 2, 1).reshape(len(A), -1), columns=names)
+
+
+# -- 1. y whose columns name a vector field, component-major -------------------------------------
+SPELLINGS = {"force_x0": lambda k: [f"force_{c}{i}" for c in "xyz" for i in range(k)],
+             "p0_force_x": lambda k: [f"p{i}_force_{c}" for c in "xyz" for i in range(k)]}
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("spelling", sorted(SPELLINGS))
+@pytest.mark.parametrize("estimator", ["equivariant", "equivariant_force", "frame_averaging"])
+def test_vector_named_targets_are_read_by_name(estimator, spelling, dtype):
+    """Force columns named ``force_x0..force_z3`` (or ``p0_force_x``...) in component-major
+    order did not parse as positions and were read flat: train error 4.18
+    (EquivariantRegressor) / 4.89 (FrameAveragingRegressor) against |F| 4.79; the same data
+    as an array: 1.7e-5. They are read by name now, predictions in y's column order."""
+    P = _clouds()
+    Fo = 0.5 * (P - P.mean(1, keepdims=True))
+    ydf = _component_major(Fo, SPELLINGS[spelling](K)).astype(dtype)
+    before = ydf.copy()
+    X = P.reshape(N, -1).astype(dtype)
+    if estimator == "frame_averaging":
+        make = lambda: FrameAveragingRegressor(group="SE3", target="vector")  # noqa: E731
+    else:
+        target = PointLayout(3, fields=[("force", "vector")]) if estimator == "equivariant_force" else None
+        make = lambda: EquivariantRegressor(target_layout=target)  # noqa: E731
+    by_name = make().fit(X, ydf)
+    plain = make().fit(X, Fo.reshape(N, -1).astype(dtype))
+    expected = plain.predict(X).reshape(N, K, 3).transpose(0, 2, 1).reshape(N, -1)
+    tol = 1e-8 if dtype == np.float64 else 1e-4
+    np.testing.assert_allclose(by_name.predict(X), expected, atol=tol * np.abs(Fo).max())
+    if estimator != "equivariant":   # a vector target (the default target is positions)
+        np.testing.assert_allclose(by_name.predict(X), ydf.to_numpy(), atol=1e-3 * np.abs(Fo).max())
+    pd.testing.assert_frame_equal(ydf, before)   # the caller's data is left alone
+
+
+@pytest.mark.parametrize("kind", ["generic", "square"])
+def test_target_names_pair_with_the_target_layout(kind):
+    """With the target's layout (what the estimators pass), its own components are read by
+    name, other field names pair with its fields of the same size, and names that do not
+    fit are refused instead of read flat."""
+    P = _clouds(5, kind=kind)
+    vec = PointLayout(3, fields=[("vec", "vector")])
+    for names in (SPELLINGS["force_x0"](K), SPELLINGS["p0_force_x"](K),
+                  [f"{c}{i}" for c in "xyz" for i in range(K)],
+                  [f"vec_{c}{i}" for c in "xyz" for i in range(K)]):
+        ydf = _component_major(P, names)
+        for target in (vec, 3, PointLayout(3)):
+            order = point_major_order(target, ydf)
+            np.testing.assert_array_equal(ydf.to_numpy()[:, order].reshape(5, K, 3), P)
+    # two fields, component-major, named as the target's
+    q = np.arange(5 * K, dtype=float).reshape(5, K)
+    both = pd.concat([_component_major(P, [f"{c}{i}" for c in "xyz" for i in range(K)]),
+                      pd.DataFrame(q, columns=[f"q{i}" for i in range(K)])], axis=1)
+    layout = PointLayout(3, fields=[("pos", "position"), ("q", "scalar")])
+    order = point_major_order(layout, both)
+    np.testing.assert_array_equal(both.to_numpy()[:, order].reshape(5, K, 4),
+                                  np.concatenate([P, q[..., None]], axis=2))
+    # point-major, but the fields in another order than the target's: read by name
+    V = -P
+    cols = [f"p{i}_{c}" for i in range(K) for c in ["vel_x", "vel_y", "vel_z", "x", "y", "z"]]
+    frame = pd.DataFrame(np.concatenate([V, P], 2).reshape(5, -1), columns=cols)
+    order = point_major_order(PointLayout(3, fields=[("pos", "position"), ("vel", "vector")]), frame)
+    np.testing.assert_array_equal(frame.to_numpy()[:, order].reshape(5, K, 6), np.concatenate([P, V], 2))
+    # a target layout with columns reads them itself: no second reordering
+    named = PointLayout.from_columns(list(both.columns), fields=layout.fields)
+    assert point_major_order(named, both) is None
+    # names that name no points stay flat, in their order; so do point-major ones
+    for cols in ([f"y{i}" for i in range(12)], [f"x{i}" for i in range(12)], list("abcdefghijkl"),
+                 [f"p{i}_force_{c}" for i in range(K) for c in "xyz"]):
+        assert point_major_order(vec, pd.DataFrame(np.zeros((2, 12)), columns=cols)) is None
+    one_point = pd.DataFrame(np.zeros((2, 3)), columns=["force_x0", "force_y0", "force_z0"])
+    assert point_major_order(vec, one_point) is None
+    # names that name points which do not fit: an error naming y and the target's fields
+    misfits = ([f"{c}{i}" for c in "xy" for i in range(6)],                  # 2-D points
+               [f"{c}{i}" for c in "xyz" for i in range(K)][:-1],            # z3 missing
+               list(both.columns))                                            # a field too many
+    for cols in misfits:
+        frame = pd.DataFrame(np.zeros((2, len(cols))), columns=cols)
+        with pytest.raises(ValueError, match=r"y's columns name .*vec:vector\[3\].*y\.to_numpy\(\)"):
+            point_major_order(vec, frame)
+
+
+def test_estimators_refuse_target_names_that_do_not_fit():
+    """Two-dimensional point names for 3-D targets were read flat (x0, x1, x2 as one point)."""
+    P = _clouds()
+    ydf = pd.DataFrame(np.random.default_rng(1).normal(size=(N, 12)),
+                       columns=[f"{c}{i}" for c in "xy" for i in range(6)])
+    for est in (EquivariantRegressor(), FrameAveragingRegressor(group="SE3", target="position")):
+        with pytest.raises(ValueError, match=r"y's columns name 2-D points.*3-D"):
+            est.fit(P.reshape(N, -1), ydf)
+
+
+# -- 2. an explicit PointLayout whose field names are not the DataFrame's ---------------------------
+def _pos_vel(n=20, kind="generic"):
+    P = _clouds(n, kind=kind)
+    V = np.random.default_rng(1).normal(size=P.shape)
+    names = ([f"{c}{i}" for c in "xyz" for i in range(K)] + [f"vel_{c}{i}" for c in "xyz" for i in range(K)])
+    values = np.concatenate([P.transpose(0, 2, 1).reshape(n, -1), V.transpose(0, 2, 1).reshape(n, -1)], 1)
+    df = pd.DataFrame(values, columns=names)
+    return P, V, df
+
+
+@pytest.mark.parametrize("kind", ["generic", "square"])
+def test_explicit_layout_with_other_field_names_is_refused(kind):
+    """``fields=[..., ("v", "vector")]`` with ``vel_x0..`` columns (component-major): the
+    names were not read and the table was read flat, in column order — wrong canonical
+    forms, no warning. Now a ValueError names the fields the columns name."""
+    P, V, df = _pos_vel(kind=kind)
+    before = df.copy()
+    layout = PointLayout(3, fields=[("pos", "position"), ("v", "vector")])
+    with pytest.raises(ValueError, match=r"pos:position\[3\], vel:vector\[3\].*'vel_x0'.*"
+                                         r"fields=\[\('pos', 'position'\), \('vel', 'vector'\)\].*to_numpy"):
+        CanonicalizerTransformer("SE3", layout=layout).fit(df)
+    with pytest.raises(ValueError, match=r"vel:vector"):
+        named_point_layout(layout, df)
+    pd.testing.assert_frame_equal(df, before)
+    # the same names declared: read by name, as before
+    good = PointLayout(3, fields=[("pos", "position"), ("vel", "vector")])
+    out = CanonicalizerTransformer("SE3", layout=good).fit(df).transform(df)
+    ref = CanonicalizerTransformer("SE3", layout=good).fit_transform(
+        np.concatenate([P, V], 2).reshape(len(P), -1))
+    np.testing.assert_allclose(out.reshape(len(P), 2, 3, K).transpose(0, 3, 1, 2).reshape(len(P), -1), ref,
+                               atol=1e-9)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_explicit_layout_keeps_reading_other_names_in_column_order(dtype):
+    """Names that name no point (``a``..., ``f0``..., scikit-learn's ``x0..x11``), points in
+    other dimensions (documented: ``PointLayout(3)`` reads ``x1, y1, x2...`` in order) and
+    point-major names of fields of the layout's kinds keep the flat reading."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(8, 24)).astype(dtype)
+    layout = PointLayout(3, fields=[("pos", "position"), ("v", "vector")])
+    flat = CanonicalizerTransformer("SE3", layout=layout).fit(X).transform(X)
+    point_major = [f"p{i}_{c}" for i in range(K) for c in ["x", "y", "z", "vel_x", "vel_y", "vel_z"]]
+    for cols in (list("abcdefghijklmnopqrstuvwx"), [f"f{i}" for i in range(24)], [f"x{i}" for i in range(24)],
+                 [f"{c}{i}" for i in range(12) for c in "xy"], point_major):
+        df = pd.DataFrame(X, columns=cols)
+        assert named_point_layout(layout, df) is None
+        out = CanonicalizerTransformer("SE3", layout=layout).fit(df).transform(df)
+        np.testing.assert_array_equal(out, flat)
+
+
+# -- 3. skcanon.frames checks its inputs --------------------------------------------------------------
+SPEC = F.parse_group("SE3")
+LAYOUT = PointLayout(3)
+
+
+def _fitted(P):
+    return CanonicalizerTransformer(SPEC.geometric, "pca").fit(P.reshape(len(P), -1))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("kind", ["generic", "square"])
+@pytest.mark.parametrize("frames", ["pca", "minimal", "sampled"])
+def test_frame_functions_take_the_public_transformer(frames, kind, dtype):
+    """Only the private ``canonicalizer_`` worked; the fitted transformer raised TypeError
+    (its ``canonicalize`` takes other arguments)."""
+    P = _clouds(6, kind=kind).astype(dtype)
+    before = P.copy()
+    ct = _fitted(P)
+    el = F.haar_elements(3, SPEC, 0) if frames == "sampled" else None
+    a = F.frame_forms(P, LAYOUT, SPEC, frames, canonicalizer=ct, elements=el)
+    b = F.frame_forms(P, LAYOUT, SPEC, frames, canonicalizer=ct.canonicalizer_, elements=el)
+    np.testing.assert_array_equal(a.Q, b.Q)
+    np.testing.assert_array_equal(a.weights, b.weights)
+    fs = F.frame_set(P, LAYOUT, SPEC, frames, canonicalizer=ct, elements=el)
+    np.testing.assert_array_equal(fs.R, a.frames.R)
+    np.testing.assert_array_equal(P, before)
+
+
+def test_frame_functions_name_a_missing_or_wrong_canonicalizer_and_elements():
+    P = _clouds(6)
+    with pytest.raises(ValueError, match=r"frames='pca'.*needs canonicalizer=.*CanonicalizerTransformer"):
+        F.frame_set(P, LAYOUT, SPEC, "pca")   # was AttributeError: 'NoneType' ... 'canonicalize'
+    with pytest.raises(NotFittedError, match="canonicalizer is a CanonicalizerTransformer that is not"):
+        F.frame_set(P, LAYOUT, SPEC, "pca", canonicalizer=CanonicalizerTransformer("SE3", "pca"))
+    for other in (CanonicalizerTransformer("SO3", "pca").fit(P.reshape(6, -1)),
+                  CanonicalizerTransformer("SE3xS_n", "pca+sort").fit(P.reshape(6, -1)), "pca"):
+        with pytest.raises(TypeError, match=r"canonicalizer must be the PCA canonicalizer of spec"):
+            F.frame_set(P, LAYOUT, SPEC, "minimal", canonicalizer=other)
+    ct = _fitted(P)
+    with pytest.raises(ValueError, match=r"frames='sampled' needs elements=.*\(k, 3, 3\)"):
+        F.frame_set(P, LAYOUT, SPEC, "sampled", canonicalizer=ct)   # was TypeError: len() of unsized object
+    bad = {"shape": (np.eye(3), r"shape \(k, 3, 3\).*got shape \(3, 3\)"),
+           "not orthogonal": (2 * F.haar_elements(2, SPEC, 0), "orthogonal"),
+           "reflection": (-F.haar_elements(2, SPEC, 0), "determinant"),
+           "nan": (np.full((2, 3, 3), np.nan), "finite")}
+    for elements, match in bad.values():
+        with pytest.raises(ValueError, match=match):
+            F.frame_set(P, LAYOUT, SPEC, "sampled", canonicalizer=ct, elements=elements)
+    with pytest.raises(ValueError, match="sharpness must be a positive"):
+        F.frame_set(P, LAYOUT, SPEC, "weighted", sharpness=0.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_frame_functions_check_the_shape_of_p_against_the_layout(dtype):
+    """A flat P raised numpy's AxisError; a width-2 P with PointLayout(3) returned 2x2 frames."""
+    P = _clouds(6).astype(dtype)
+    for frames in ("weighted", "pca"):
+        ct = _fitted(P) if frames == "pca" else None
+        for shape, bad in (("flat", P.reshape(6, -1)), ("narrow", P[..., :2]), ("1-D", P.reshape(-1))):
+            with pytest.raises(ValueError, match=r"P must have shape \(n_samples, n_points, 3\).*got shape"):
+                F.frame_set(bad, LAYOUT, SPEC, frames, canonicalizer=ct)
+    with pytest.raises(ValueError, match=r"layout has n_dims=2.*3 dimensions"):
+        F.frame_set(P[..., :2], PointLayout(2), SPEC, "weighted")
+    with pytest.raises(TypeError, match="layout must be a PointLayout"):
+        F.frame_set(P, "points", SPEC, "weighted")
+    with pytest.raises(TypeError, match=r"spec must be a GroupSpec from parse_group"):
+        F.frame_set(P, LAYOUT, "SE3", "weighted")
+    with pytest.raises(TypeError, match="P must be a real numeric array"):
+        F.frame_set(P.astype(complex), LAYOUT, SPEC, "weighted")
+    # the functions that apply a frame set check their arrays against it too
+    ff = F.frame_forms(P, LAYOUT, SPEC, "weighted")
+    with pytest.raises(ValueError, match=r"P has 5 samples; expected 6"):
+        F.canonical_forms(ff.frames, P[:5], LAYOUT, SPEC)
+    with pytest.raises(ValueError, match=r"P must have shape"):
+        F.apply_frames(ff.frames, P.reshape(6, -1), LAYOUT, SPEC, ff.rows)
+    with pytest.raises(ValueError, match=r"Y must have shape"):
+        F.to_frames(ff.frames, P[..., :2], LAYOUT, SPEC, ff.rows, ff.order)
+    with pytest.raises(ValueError, match=r"Yc has 6 samples; expected \d+, the rows of rows"):
+        F.map_back(ff.frames, P, LAYOUT, SPEC, ff.rows, ff.order)
+    # valid calls are unchanged: map_back after to_frames is the identity
+    Y = F.to_frames(ff.frames, P, LAYOUT, SPEC, ff.rows, ff.order)
+    back = F.map_back(ff.frames, Y, LAYOUT, SPEC, ff.rows, ff.order)
+    np.testing.assert_allclose(back, P[ff.rows[0]], atol=1e-9 if dtype == np.float64 else 1e-4)
