@@ -22,6 +22,19 @@ class SkcanonEstimatorMixin:
             _check_feature_names_in(self, input_features, generate_names=False)
 
 
+def fit_whole(estimator, fit, *args):
+    """``fit(*args)``; where it fails (bad input, a regressor that raises, a diverged or
+    interrupted training) the estimator's previous fit, or its unfitted state, is put back
+    whole, since fits set their attributes as they go."""
+    before = dict(estimator.__dict__)
+    try:
+        return fit(*args)
+    except BaseException:
+        estimator.__dict__.clear()
+        estimator.__dict__.update(before)
+        raise
+
+
 class PointTargetRegressorMixin(RegressorMixin):
     """scikit-learn's regressor mixin for targets that may come as ``(n_samples,
     n_target_points, width)`` (the shape ``fit`` and ``predict`` take): ``score`` is R² over

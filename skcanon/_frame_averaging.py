@@ -32,8 +32,8 @@ from sklearn.utils.validation import (
 from ._batching import iter_batches, layout_from_names, resolve_layout
 from ._columns import in_caller_order, point_major_order
 from ._canonicalizer import CanonicalizerTransformer
-from ._estimator import PointTargetRegressorMixin, SkcanonEstimatorMixin
-from ._validation import check_target_width, validate_samples
+from ._estimator import PointTargetRegressorMixin, SkcanonEstimatorMixin, fit_whole
+from ._validation import NumberInterval, check_target_width, validate_samples
 from .frames import (
     FRAME_KINDS,
     check_kind,
@@ -74,11 +74,11 @@ class _BaseFrameAveraging(SkcanonEstimatorMixin, MetaEstimatorMixin, BaseEstimat
         "estimator": [HasMethods(["fit", "predict"]), None],
         "group": [str, Group],
         "frames": [StrOptions(set(FRAME_KINDS))],
-        "n_frames": [Interval(Integral, 1, None, closed="left")],
-        "sharpness": [Interval(Real, 0, None, closed="neither")],
+        "n_frames": [NumberInterval(Integral, 1, None, closed="left")],
+        "sharpness": [NumberInterval(Real, 0, None, closed="neither")],
         "layout": [PointLayout, None],
-        "n_dims": [Interval(Integral, 1, None, closed="left"), None],
-        "batch_size": [Interval(Integral, 1, None, closed="left"), None],
+        "n_dims": [NumberInterval(Integral, 1, None, closed="left"), None],
+        "batch_size": [NumberInterval(Integral, 1, None, closed="left"), None],
         "random_state": ["random_state"],
     }
 
@@ -148,6 +148,10 @@ class _BaseFrameAveraging(SkcanonEstimatorMixin, MetaEstimatorMixin, BaseEstimat
     @staticmethod
     def _default_estimator(estimator):
         return estimator
+
+    def __sklearn_is_fitted__(self):
+        # fitted once the estimator is in place (the last step of fit)
+        return hasattr(self, "estimator_")
 
     def _fit_frames(self, X, y, sample_weight, target=None):
         P, _ = self._setup(X)
@@ -352,6 +356,9 @@ class FrameAveragingClassifier(ClassifierMixin, _BaseFrameAveraging):
         -------
         self : FrameAveragingClassifier
         """
+        return fit_whole(self, self._fit, X, y, sample_weight)
+
+    def _fit(self, X, y, sample_weight):
         self._require_y(y, type(self).__name__)
         y = check_array(y, ensure_2d=False, dtype=None, input_name="y")
         if y.ndim == 2 and y.shape[1] != 1:
@@ -550,11 +557,14 @@ class FrameAveragingRegressor(PointTargetRegressorMixin, _BaseFrameAveraging):
         -------
         self : FrameAveragingRegressor
         """
+        return fit_whole(self, self._fit, X, y, sample_weight)
+
+    def _fit(self, X, y, sample_weight):
         self._require_y(y, type(self).__name__)
         spec = parse_group(self.group)
         self.target_layout_ = self._resolve_target(spec.d)
         # moving targets in a DataFrame are read by their names, as X is
-        self._y_order = None if self.target_layout_ is None else point_major_order(spec.d, y)
+        self._y_order = None if self.target_layout_ is None else point_major_order(self.target_layout_, y)
         if self._y_order is not None:
             y = np.asarray(y.to_numpy())[:, self._y_order]
         y_arr = check_array(y, ensure_2d=False, allow_nd=True, dtype="numeric", input_name="y")

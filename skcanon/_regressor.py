@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from sklearn.base import BaseEstimator, _fit_context, clone
 from sklearn.linear_model import Ridge
 from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, has_fit_parameter
 
+from ._batching import iter_batches
 from ._columns import in_caller_order, point_major_order
 from ._canonicalizer import CanonicalizerTransformer
-from ._estimator import PointTargetRegressorMixin, SkcanonEstimatorMixin
+from ._estimator import PointTargetRegressorMixin, SkcanonEstimatorMixin, fit_whole
+from ._kernels.fields import geometric_field, geometric_points, weighted_centroid
+from ._kernels.lexsort import SORT_RTOL
 from ._validation import check_target_width, is_dataframe
+from .frames import (
+    FrameSet,
+    GroupSpec,
+    _rounded_keys,
+    _tie_runs,
+    frame_forms,
+    map_back,
+    parse_group,
+    sign_tolerance,
+    to_frames,
+)
 from .layouts import PointLayout
 
 __all__ = ["EquivariantRegressor"]
@@ -24,7 +40,9 @@ class EquivariantRegressor(SkcanonEstimatorMixin, PointTargetRegressorMixin, Bas
     into the same frame (``h(x)⁻¹·y``, with the group's own action on ``y``'s layout) and
     fits ``regressor`` on canonical inputs → canonical targets. ``predict`` maps the
     canonical prediction back: ``f(x) = h(x)·r(h(x)⁻¹·x)``, so
-    ``predict(g·X) = g·predict(X)`` for every group element ``g``.
+    ``predict(g·X) = g·predict(X)`` for every group element ``g`` (up to rounding). A sample
+    with a symmetry of its own has its frame only up to that symmetry; there ``predict``
+    averages over it, in the cases the notes list.
 
     Parameters
     ----------
@@ -52,6 +70,41 @@ class EquivariantRegressor(SkcanonEstimatorMixin, PointTargetRegressorMixin, Bas
         The resolved layout of ``y``.
     n_features_in_ : int
         Number of input features (3-D input counted flat).
+
+    Notes
+    -----
+    **Symmetric inputs.** A sample fixed by group elements other than the identity (its
+    stabilizer ``S``: a planar cloud under reflections, a collinear one under rotations about
+    its line, coincident points under permutations) has a frame only up to ``S``, and one
+    frame maps the prediction back in one of them. ``predict`` returns the equivariant
+    answer there, the average over the stabilizer ``(1/|S|)·Σ_s s·h(x)·r(h(x)⁻¹·x)``, with
+    ``S`` read from the minimal frame set of :mod:`skcanon.frames` (as
+    ``FrameAveragingRegressor(frames="minimal")``): its frames under which the sample's
+    canonical form is the same up to rounding (``1e-8`` of its size in float64, ``1e-4``
+    in float32). Every other sample keeps the one-frame prediction bit for bit; a cheap test
+    on the canonical forms picks the samples whose frame set is computed. Covered:
+
+    * ``canonicalizer`` of method ``"pca"`` (O(d), SO(d), E(d), SE(d), finite rotation
+      groups such as ``"C4"``, ``"D4"``, ``"O"``) or ``"orbit"`` (finite groups), with
+      ``"sort"`` for ``×S_n``: sign flips of the principal axes that leave the canonical form
+      unchanged (planar and mirror-symmetric clouds, collinear clouds — for positions and
+      vectors the half turn about the line averages as every turn does —, all points at one
+      place), every element of a finite group that maps the cloud onto itself (a square
+      under ``"C4xS_n"``), and coincident points under ``×S_n``;
+    * groups without rotations whose points are sorted (``"S_n"``, ``"T3xS_n"``):
+      coincident points, the only symmetry there, get the mean of their predictions.
+
+    Not covered (the one-frame prediction, not equivariant on such samples): learned,
+    random and anchored canonicalizers; groups the frame-set code does not take (groups
+    that rescale); and, under continuous groups ``× S_n``, shapes whose stabilizer is not
+    made of axis sign flips because their covariance is isotropic in a plane or in space
+    (regular polygons under ``"SE2xS_n"``/``"E2xS_n"``, a cube or a regular tetrahedron
+    under ``"SE3xS_n"``/``"E3xS_n"``: relative errors of about 0.03 to 0.3, as with
+    ``FrameAveragingRegressor(frames="minimal")``). Samples that the minimal frame set
+    gives several frames only because a third moment is small (not a symmetry: their
+    canonical forms differ) keep their one frame, which the canonicalizer settles
+    consistently; ``FrameAveragingRegressor(frames="minimal")`` averages over those too
+    (in float32, float32's wider sign tolerance: about 28% of random 6-point O(3) clouds).
 
     Examples
     --------
@@ -155,6 +208,13 @@ class EquivariantRegressor(SkcanonEstimatorMixin, PointTargetRegressorMixin, Bas
         -------
         self : EquivariantRegressor
         """
+        return fit_whole(self, self._fit, X, y, sample_weight)
+
+    def __sklearn_is_fitted__(self):
+        # fitted once the regressor is in place (the last step of fit)
+        return hasattr(self, "regressor_")
+
+    def _fit(self, X, y, sample_weight):
         if y is None:  # before any work, in scikit-learn's words
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None; y holds targets "
@@ -188,7 +248,7 @@ class EquivariantRegressor(SkcanonEstimatorMixin, PointTargetRegressorMixin, Bas
         Xc, frames = canon.canonicalize(X)
         # a DataFrame y is read by its names, as X is (y0, y1, ... as plain target names:
         # flat, in their order); predictions come back in its column order
-        self._y_order = point_major_order(n_dims, y)
+        self._y_order = point_major_order(self.target_layout_, y)
         if self._y_order is not None:
             y = np.asarray(y.to_numpy())[:, self._y_order]
         Y, self._y_ndim = self._target_working(y, self.target_layout_, Xc.shape[0])
@@ -205,7 +265,8 @@ class EquivariantRegressor(SkcanonEstimatorMixin, PointTargetRegressorMixin, Bas
         return self
 
     def predict(self, X):
-        """Predict in the canonical frame and map back: ``h(x)·r(h(x)⁻¹·x)``.
+        """Predict in the canonical frame and map back: ``h(x)·r(h(x)⁻¹·x)``, averaged over
+        the frames a symmetric sample leaves open (see the class notes).
 
         Parameters
         ----------
@@ -219,9 +280,291 @@ class EquivariantRegressor(SkcanonEstimatorMixin, PointTargetRegressorMixin, Bas
         Xc, frames = self.canonicalizer_._canonicalize(X, keep_frames=True, reporter=self)
         Yc = np.asarray(self.regressor_.predict(self._design(Xc)), dtype=np.float64)
         Yc = Yc.reshape((Yc.shape[0],) + self._y_shape)
-        Y = self._act(frames, Yc)
+        plan = self._symmetry_plan()
+        Y = self._act(frames, Yc) if plan is None else self._symmetric_predict(plan, X, Xc, frames, Yc)
         return in_caller_order(self.target_layout_.from_working(Y, self._y_ndim), getattr(self, "_y_order", None))
 
+    # -- symmetric inputs -------------------------------------------------------------------
+    # A sample with a symmetry of its own (a planar cloud under reflections, a rectangle
+    # under E(2)×S_n, coincident points under S_n) has several equally valid frames: the
+    # frames of its minimal frame set (skcanon.frames, as FrameAveragingRegressor(frames=
+    # "minimal")) under which its canonical form is the same, h·s for s in its stabilizer.
+    # One frame maps the prediction back in one of them, so predict(g·x) ≠ g·predict(x);
+    # the equivariant answer is the average over the stabilizer, (1/|S|)·Σ_s s·predict(x).
+    # A cheap screen on the canonical forms picks the samples whose frame set is computed;
+    # every other sample keeps its one-frame prediction bit for bit.
+
+    def _symmetry_plan(self):
+        """``(kind, spec, step)`` saying how symmetric samples are averaged, or None where
+        the frame-set code cannot tell their symmetries. ``kind``: ``"frames"`` (a rotation
+        group the frame-set code supports, canonicalized by the ``pca`` or ``orbit``
+        heuristic, points sorted by ``sort``: the stabilizer from the minimal frame set) or
+        ``"ties"`` (no rotations, points permuted by ``sort``: coincident points exchanged);
+        ``spec`` the :class:`~skcanon.frames.GroupSpec` and ``step`` the canonicalizer's
+        PCA step (continuous groups), else None."""
+        canon = self.canonicalizer_
+        group, inner = canon.group_, canon.canonicalizer_
+        factors = list(group.factors)
+        steps = [inner] if len(factors) == 1 else list(getattr(inner, "steps", ()))
+        if len(steps) != len(factors):
+            return None                     # one network for the whole product
+        methods = [getattr(step, "method", None) for step in steps]
+        if any(f.permutes and not f.rotates and m != "sort" for f, m in zip(factors, methods)):
+            return None                     # coincident points are adjacent in sorted forms only
+        rotating = [k for k, f in enumerate(factors) if f.rotates]
+        if not rotating:
+            # translations, scalings and permutations fix a point set only by exchanging
+            # coincident points
+            return ("ties", None, None) if any(f.permutes for f in factors) else None
+        try:
+            spec = parse_group(group)
+        except ValueError:
+            return None
+        k = rotating[0]
+        if methods[k] == "pca" or (spec.finite and methods[k] == "orbit"):
+            return "frames", spec, None if spec.finite else steps[k]
+        return None                         # learned, random, anchored
+
+    def _working_input(self, X, rows=None):
+        """The working array of ``X``'s samples ``rows`` (all where None), validated again
+        (predict's first pass gave any warning): only those rows of an array or a pandas
+        DataFrame are read."""
+        subset = None
+        if rows is not None and hasattr(X, "iloc"):
+            subset = X.iloc[rows]
+        elif rows is not None and not is_dataframe(X):
+            subset = np.asarray(X)[rows]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if subset is not None:
+                return self.canonicalizer_._working(subset, reporter=self)[0]
+            P = self.canonicalizer_._working(X, reporter=self)[0]
+        return P if rows is None else P[rows]
+
+    def _symmetric_predict(self, plan, X, Xc, frames, Yc):
+        """The mapped-back predictions (working array), averaged over the stabilizer of the
+        samples that have a symmetry."""
+        kind, spec, _ = plan
+        canon = self.canonicalizer_
+        factors = canon.group_.factors
+        W = canon.layout_.to_working(Xc)
+        permutes = any(f.permutes for f in factors)
+        per_point = permutes and Yc.shape[1] == W.shape[1]     # y is permuted with X's points
+        P = None
+        if canon.fill_value is not None:
+            # the canonical forms hold fill_value for absent points: put NaN back, so that
+            # absent points are neither moments nor ties
+            P = self._working_input(X)
+            absent = np.isnan(P).all(axis=2)
+            if absent.any():
+                if permutes:                # sorted forms: absent points last
+                    m = absent.shape[1]
+                    absent = np.arange(m) >= (m - absent.sum(axis=1))[:, None]
+                W = np.where(absent[..., None], np.nan, W)
+        candidates = _tie_candidates(W) if per_point else np.zeros(W.shape[0], bool)
+        if kind == "ties":
+            rows = np.flatnonzero(candidates)
+            runs = _tie_runs(W[rows]) if rows.size else None
+            tied = np.zeros(0, bool) if runs is None else runs[:, -1] < W.shape[1] - 1
+            if tied.any():
+                Yc = Yc.copy()
+                Yc[rows[tied]] = self._tie_average(Yc[rows[tied]], runs[tied])
+            return self._act(frames, Yc)
+        parts = frames if isinstance(frames, tuple) else (frames,)
+        h = parts[[f.rotates for f in factors].index(True)]                # the rotations' frames
+        order = parts[[f.permutes for f in factors].index(True)] if permutes else None
+        if spec.finite:
+            candidates |= _fixed_centroid(W, canon.layout_, spec)
+        else:
+            t = spec.geometric.translations(h) if spec.translating else None
+            candidates |= _unskewed_axis(W, canon.layout_, t)
+        Y = self._act(frames, Yc)
+        rows = np.flatnonzero(candidates)
+        if rows.size:
+            P = self._working_input(X, rows) if P is None else P[rows]
+            for sl in iter_batches(rows.size, canon.batch_size):
+                r = rows[sl]
+                given = None
+                if not spec.finite:
+                    # the PCA step's canonical forms (before the sort) and frames of these
+                    # samples, computed already: the frame set starts from them
+                    Z = W[r]
+                    if order is not None:
+                        Z = np.empty_like(Z)
+                        np.put_along_axis(Z, order[r][..., None], W[r], axis=1)
+                    given = _Canonicalized(plan[2], Z, h[r])
+                averaged, changed = self._stabilizer_average(plan, P[sl], Y[r], per_point, given)
+                Y[r[changed]] = averaged[changed]
+        return Y
+
+    def _tie_average(self, Yc, runs):
+        """Predictions of tied (coincident) points replaced by their mean (frames.map_back's
+        rule, with identity frames): ``Yc`` in the sorted canonical order."""
+        n, m = runs.shape
+        d = self.target_layout_.n_dims
+        group = self.canonicalizer_.group_
+        spec = GroupSpec(group, None, d, False, any(f.translates for f in group.factors), True, False)
+        fs = FrameSet(np.broadcast_to(np.eye(d), (n, 1, d, d)), None, np.ones((n, 1)))
+        order = (np.broadcast_to(np.arange(m), (n, m)), runs)
+        return map_back(fs, Yc, self.target_layout_, spec, (np.arange(n), np.zeros(n, np.intp)), order)
+
+    def _stabilizer_average(self, plan, P, Y, per_point, given=None):
+        """``(averaged, changed)`` for the samples ``P`` (working array) with one-frame
+        predictions ``Y``: ``Y`` averaged over each sample's stabilizer ``h_j·h_1⁻¹`` — the
+        frames ``h_j`` of its minimal frame set under which its canonical form is that of
+        its first frame ``h_1`` (the same rounded form, as the finite groups' minimal frames
+        compare them) — and which samples that changes (a symmetry, points left free, or tied
+        points of a per-point ``y``)."""
+        _, spec, step = plan
+        canon = self.canonicalizer_
+        target_layout = self.target_layout_
+        n = P.shape[0]
+        forms = frame_forms(P, canon.layout_, spec, "minimal", canonicalizer=step if given is None else given,
+                            dtype=P.dtype)
+        fs, (i, j), order = forms.frames, forms.rows, forms.order
+        first = np.searchsorted(i, np.arange(n))
+        keys = _rounded_keys(forms.Q, P.dtype)
+        keep = np.all(keys == keys[first][i], axis=1)       # the stabilizer's frames
+        i, j, f1 = i[keep], j[keep], first[i[keep]]
+        if order is not None:
+            order = (order[0][keep], order[1][keep])
+        count = np.bincount(i, minlength=n)
+        changed = count > 1
+        if fs.free is not None:
+            changed |= fs.free
+        if fs.axis is not None:
+            changed |= fs.axis.any(axis=1)
+        if per_point and order is not None:
+            runs = order[1]
+            changed |= np.bincount(i, weights=runs[:, -1] < runs.shape[1] - 1, minlength=n) > 0
+        if not changed.any():
+            return Y, changed
+        # the prediction in each sample's first frame, mapped back with each of its frames
+        F = to_frames(fs, Y, target_layout, spec, (i, j[np.searchsorted(i, i)]),
+                      None if order is None else (forms.order[0][f1],))
+        back = map_back(fs, F, target_layout, spec, (i, j), order)
+        averaged = np.add.reduceat(back / count[i][:, None, None], np.searchsorted(i, np.arange(n)), axis=0)
+        return averaged, changed
+
+
+class _Canonicalized:
+    """The canonical forms ``Z`` and frames ``h`` that the PCA step ``step`` gave some samples
+    already, handed to :func:`skcanon.frames.frame_forms` as the PCA canonicalizer of those
+    samples (the general path of nearly symmetric samples is the costly one: not twice)."""
+
+    method = "pca"
+
+    def __init__(self, step, Z, h):
+        self.group, self._Z, self._h = step.group, Z, h
+
+    def canonicalize(self, P, layout, **_):
+        if len(P) != len(self._Z):
+            raise ValueError(f"canonical forms of {len(self._Z)} samples were given; P has {len(P)}.")
+        return self._Z, self._h
+
+
+def _tie_candidates(W):
+    """Samples of the sorted canonical forms ``W`` with two neighbouring points equal in their
+    first column (within the sort's tolerance): a superset of those with tied points."""
+    n, m, width = W.shape
+    if m < 2:
+        return np.zeros(n, bool)
+    scale = np.fmax.reduce(np.abs(W.reshape(n, m * width)), axis=1)    # NaN (absent) ignored
+    tol = SORT_RTOL.get(W.dtype, SORT_RTOL[np.dtype(np.float64)])
+    with np.errstate(over="ignore", invalid="ignore"):
+        return (np.abs(np.diff(W[..., 0], axis=1)) <= tol * scale[:, None]).any(axis=1)
+
+
+def _unskewed_axis(W, layout, t=None):
+    """Samples of the PCA-canonical forms ``W`` that a sign flip of their axes may map onto
+    themselves: an axis along which the points' third moment vanishes within the minimal
+    frame set's sign tolerance (relative to the axis's own spread, so the thin axis of a
+    generic cloud does not qualify), or no spread at all next to their distance from the
+    origin (``t``: the frames' translations, groups that translate). A superset of the
+    samples with such a symmetry (overflowing moments included); the frame set decides."""
+    n, m = W.shape[:2]
+    # float32 moments are precise enough for float32's tolerance
+    dtype = np.float32 if W.dtype == np.float32 else np.float64
+    A = np.ascontiguousarray(W[..., layout.slice_of(geometric_field(layout).name)], dtype=dtype)
+    d = A.shape[2]
+    flat = A.reshape(n, m * d)
+    out = np.zeros(n, bool)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        t2 = None if t is None else np.einsum("nd,nd->n", t, t)
+        if np.isnan(flat).any():        # absent points: weighted moments
+            Y, w, _ = geometric_points(W, layout)
+            count = np.maximum(w.sum(axis=1), 1.0)[:, None]
+            c = weighted_centroid(Y, w)
+            Yc = (Y - c[:, None, :]) * w[..., None]
+            sq = Yc * Yc
+            _moments_screen(c, sq.sum(axis=1) / count, (sq * Yc).sum(axis=1) / count, t2,
+                            sign_tolerance(W.dtype), out)
+            return out
+    # raw moments along each axis by matrix products, a block of samples at a time in one
+    # buffer (numpy's reductions over short axes, and fresh arrays of every sample, cost
+    # several times more); a symmetry's axis holds the centroid at 0, so its central
+    # moments lose nothing to cancellation
+    # (extreme magnitudes overflow or underflow here: such samples go to the frame set)
+    mean = (np.tile(np.eye(d), (m, 1)) / m).astype(dtype)     # (m·d, d): mean over points
+    buf = np.empty((min(n, _BLOCK), m * d), dtype)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        for start in range(0, n, _BLOCK):
+            rows = slice(start, min(start + _BLOCK, n))
+            f = flat[rows]
+            sq = buf[:len(f)]
+            c = f @ mean
+            r2 = np.multiply(f, f, out=sq) @ mean
+            r3 = np.multiply(sq, f, out=sq) @ mean
+            _moments_screen(c, np.maximum(r2 - c * c, 0), r3 - c * (3 * r2 - 2 * c * c),
+                            None if t2 is None else t2[rows], sign_tolerance(W.dtype), out[rows])
+    return out
+
+
+def _moments_screen(c, lam, m3, t2, tol, out):
+    """``out |=`` an axis with third moment ``m3`` below ``tol`` of its spread ``lam`` (or of
+    the whole spread cubed), no spread next to the distance from the origin (centroid ``c``,
+    squared translation ``t2``), or moments that overflow."""
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        ones = np.ones(lam.shape[1], lam.dtype)
+        s = lam @ ones
+        total = s + np.einsum("nd,nd->n", c, c)
+        if t2 is not None:
+            total += t2
+        unskewed = np.abs(m3) <= tol * lam * np.sqrt(lam) + (tol ** 3 * s * np.sqrt(s))[:, None]
+        out |= (s <= tol ** 2 * total) | ~np.isfinite(m3 @ ones + total)
+        for k in range(lam.shape[1]):
+            out |= unskewed[:, k]
+
+
+_BLOCK = 1024   # samples whose moments _unskewed_axis computes at once
+
+
+def _fixed_centroid(W, layout, spec):
+    """Samples of the canonical forms ``W`` whose centroid an element of the finite group
+    other than the identity fixes (within the minimal frame set's sign tolerance of their
+    size): every symmetry of a point set fixes its centroid. A superset of the symmetric
+    samples; the frame set decides."""
+    G = np.asarray(spec.geometric.matrices(spec.geometric.elements()), dtype=np.float64)
+    G = G[~np.all(np.isclose(G, np.eye(spec.d)), axis=(1, 2))]
+    n, m = W.shape[:2]
+    A = np.ascontiguousarray(W[..., layout.slice_of(geometric_field(layout).name)], dtype=np.float64)
+    d = A.shape[2]
+    flat = A.reshape(n, m * d)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        if np.isnan(flat).any():
+            Y, w, _ = geometric_points(W, layout)
+            c = weighted_centroid(Y, w)
+        else:
+            c = flat @ (np.tile(np.eye(d), (m, 1)) / m)
+        size = np.fmax.reduce(np.abs(flat), axis=1)                     # absent points ignored
+        # how far each element moves the centroid, coordinate by coordinate: one matrix
+        # product (numpy's reductions over short axes cost several times more)
+        shift = np.abs(c @ (G - np.eye(d)).transpose(2, 0, 1).reshape(d, -1)).reshape(n, len(G), d)
+        moved = shift[..., 0].copy()
+        for k in range(1, d):
+            np.maximum(moved, shift[..., k], out=moved)
+        fixed = (moved <= sign_tolerance(W.dtype) * size[:, None]) @ np.ones(len(G))
+        return (fixed > 0) | ~np.isfinite(size)
 
 
 def __getattr__(name):  # lazy: skorch and torch load only when the end-to-end class is used
