@@ -386,8 +386,9 @@ DOC_NOTES = """
   independent bit for bit). These rows set `SKCANON_NUMBA=1`; the `compiled` field of a
   row's JSON says whether they ran, and `SKCANON_NUMBA=0 python benchmarks/run.py ...`
   measures the numpy paths. In the library they switch on by themselves once a process has
-  sent 1,000,000 samples through these fast paths (`SKCANON_NUMBA` unset; `1` always, `0`
-  never): loading them costs about 0.7 s per process (numba's import and the cached
+  sent 1,000,000 samples through these fast paths, decided once per call for all its
+  batches (`SKCANON_NUMBA` unset, so a later call of a long-running process may differ from
+  an earlier one in the last bits; `1` always, `0` never: results independent of history): loading them costs about 0.7 s per process (numba's import and the cached
   kernels; about 5 s the first time, when they are compiled into the package's
   `__pycache__`, and in every process where that cache cannot be written) and they save
   about 0.7–1 µs per 64-point cloud and fast path, so that is where the load is earned.
@@ -398,7 +399,8 @@ DOC_NOTES = """
   `transform`'s output), the transformer's validation (its finite check is about 0.5× the
   copy), the frames as group elements, and the general path for the clouds (about 60 in
   100,000 here) whose signs only the tie rules settle. Each batch defers those clouds and
-  `transform` canonicalizes those of all batches in one call at the end (about 6 ms,
+  `transform` canonicalizes those of all batches together at the end, in calls of at most a
+  batch's rows (memory stays bounded for padded data) (about 6 ms,
   0.9× the copy; one call per batch cost about 1.3× the copy more). `pca+sort` adds the sort (about 3×
   the copy compiled: keys from one integer maximum per cloud, numpy's SIMD key sort, an
   unrolled 3-D gather). The `n_jobs=2` rows use both cores:

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ._columns import named_point_layout
+from ._kernels import _numba
 from ._threads import limited_threads
 from .canonicalizers import make_canonicalizer
 from ._validation import check_unique_columns, frame_columns, is_dataframe, non_numeric_columns
@@ -107,22 +108,33 @@ def layout_from_names(group, layout, n_dims, X):
 
 
 def run_batches(one_batch, batches, threads):
-    """``[one_batch(sl) for sl in batches]``, in ``threads`` threads when that is more than
+    """``[one_batch(b) for b in batches]``, in ``threads`` threads when that is more than
     one (``one_batch`` releases the GIL in numpy or compiled code and writes only its own
-    rows, so results do not depend on ``threads``). Callers hold
-    :func:`~skcanon._threads.limited_threads` around it; each batch thread enters it too
-    (OpenMP's limit belongs to the thread that sets it), so every batch runs torch, BLAS
-    and OpenMP on one thread and nested parallelism never oversubscribes."""
-    threads = min(threads, len(batches))
-    if threads <= 1:
-        return [one_batch(sl) for sl in batches]
+    rows, so results do not depend on ``threads``). ``batches``: slices or arrays of row
+    indices. Callers hold :func:`~skcanon._threads.limited_threads` around it; each batch
+    thread enters it too (OpenMP's limit belongs to the thread that sets it), so every batch
+    runs torch, BLAS and OpenMP on one thread and nested parallelism never oversubscribes.
 
-    def limited(sl):
-        with limited_threads(None):
-            return one_batch(sl)
+    Whether the compiled kernels run is chosen once for all the batches, before any of them
+    (:class:`skcanon._kernels._numba.decided`; the caller's choice where it made one), and
+    every batch thread takes that choice over: which batches use which kernels never
+    depends on thread timing."""
+    with _numba.decided(sum(_rows_in(b) for b in batches)):
+        threads = min(threads, len(batches))
+        if threads <= 1:
+            return [one_batch(b) for b in batches]
+        decision = _numba.current()
 
-    with ThreadPoolExecutor(threads) as pool:
-        return list(pool.map(limited, batches))
+        def limited(b):
+            with limited_threads(None), _numba.carried(decision):
+                return one_batch(b)
+
+        with ThreadPoolExecutor(threads) as pool:
+            return list(pool.map(limited, batches))
+
+
+def _rows_in(batch):
+    return batch.stop - batch.start if isinstance(batch, slice) else len(batch)
 
 
 def iter_batches(n, batch_size):

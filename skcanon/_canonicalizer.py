@@ -13,6 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._batching import iter_batches, layout_from_names, resolve_layout, run_batches, stack_frames
 from ._estimator import SkcanonEstimatorMixin
+from ._kernels import _numba
 from ._learning_options import LEARNING_OPTIONS
 from ._threads import limited_threads, n_threads_from
 from ._validation import check_device, check_frames_length, user_stacklevel, validate_samples
@@ -374,14 +375,22 @@ default=None
         return max(1, min(self.batch_size, self.batch_size * self.BATCH_SAMPLE_VALUES // values))
 
     def _canonicalize_batches(self, P, keep_frames, threads):
-        """``(canonical forms, frames or None)`` of the working array, batch by batch."""
-        batches = list(iter_batches(P.shape[0], self._batch_rows(P)))
+        """``(canonical forms, frames or None)`` of the working array, batch by batch.
+        Whether the compiled kernels run is chosen once, here, for every batch of the call
+        (:class:`skcanon._kernels._numba.decided`)."""
+        with _numba.decided(P.shape[0]):
+            return self._canonicalize_batches_decided(P, keep_frames, threads)
+
+    def _canonicalize_batches_decided(self, P, keep_frames, threads):
+        rows_per_batch = self._batch_rows(P)
+        batches = list(iter_batches(P.shape[0], rows_per_batch))
         canonicalizer = self.canonicalizer_
         # where the canonicalizer knows its output dtype beforehand, every batch writes its
         # canonical forms straight into its rows of the output (no copy of each result)
         dtype = canonicalizer.output_dtype(P.dtype, self.layout_)
-        # rows a canonicalizer leaves for later (Canonicalizer.defers): redone together
-        # at the end, one call for all batches instead of one per batch
+        # rows a canonicalizer leaves for later (Canonicalizer.defers): gathered across
+        # batches and redone in chunks of up to a batch's rows (one call per chunk instead
+        # of one per batch; memory bounded by the batch size; chunks in n_jobs threads)
         deferred = [] if canonicalizer.defers and len(batches) > 1 else None
 
         def deferring(sl):
@@ -391,34 +400,49 @@ default=None
             deferred.append((sl.start, rows))   # list.append: safe from the batch threads
             return {"deferred": rows}
 
+        def compact(sl, kwargs):
+            # the batch's deferred rows as one small index array (not a list of ints)
+            if kwargs:
+                kwargs["deferred"][:] = [sl.start + np.asarray(kwargs["deferred"], dtype=np.intp)]
+
         if dtype is not None:
             out, first, rest = np.empty(P.shape, dtype=dtype), [], batches
         else:
             # the first batch fixes the output dtype; each batch then writes its own rows
-            canon, h = canonicalizer.canonicalize(P[batches[0]], self.layout_, **deferring(batches[0]))
+            kwargs = deferring(batches[0])
+            canon, h = canonicalizer.canonicalize(P[batches[0]], self.layout_, **kwargs)
+            compact(batches[0], kwargs)
             out, first, rest = np.empty(P.shape, dtype=canon.dtype), [h], batches[1:]
             out[batches[0]] = canon
             del canon
 
         def one_batch(sl):
+            kwargs = deferring(sl)
             if dtype is not None:
-                h = canonicalizer.canonicalize_into(P[sl], self.layout_, out[sl], **deferring(sl))
+                h = canonicalizer.canonicalize_into(P[sl], self.layout_, out[sl], **kwargs)
             else:
-                canon, h = canonicalizer.canonicalize(P[sl], self.layout_, **deferring(sl))
+                canon, h = canonicalizer.canonicalize(P[sl], self.layout_, **kwargs)
                 out[sl] = canon
+            compact(sl, kwargs)
             return h if keep_frames else None  # transform drops frames: memory stays bounded
 
         frames = run_batches(one_batch, rest, threads)
         frames = stack_frames(first + frames) if keep_frames else None
-        rows = np.concatenate([start + np.asarray(r, dtype=np.intp) for start, r in deferred or [] if r] or
-                              [np.empty(0, np.intp)])
-        if rows.size:
-            canon, h = canonicalizer.canonicalize(P[rows], self.layout_)
-            out[rows] = canon
-            if keep_frames:   # product groups' frames are tuples, one array per factor
-                wholes, parts = (frames, h) if isinstance(h, tuple) else ((frames,), (h,))
-                for whole, part in zip(wholes, parts):
-                    whole[rows] = part
+        if deferred:
+            deferred.sort(key=lambda item: item[0])   # batch order: chunks never depend on threads
+            rows = np.concatenate([r[0] for _, r in deferred if r] or [np.empty(0, np.intp)])
+            del deferred[:]
+            chunks = [rows[sl] for sl in iter_batches(rows.size, rows_per_batch)] if rows.size else []
+
+            def one_chunk(chunk):
+                canon, h = canonicalizer.canonicalize(P[chunk], self.layout_)
+                out[chunk] = canon
+                if keep_frames:   # product groups' frames are tuples, one array per factor
+                    wholes, parts = (frames, h) if isinstance(h, tuple) else ((frames,), (h,))
+                    for whole, part in zip(wholes, parts):
+                        whole[chunk] = part
+
+            run_batches(one_chunk, chunks, threads)
         return out, frames
 
     def canonicalize(self, X):

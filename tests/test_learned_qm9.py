@@ -17,7 +17,7 @@ from skcanon.groups import get_group
 
 HAS_QM9 = importlib.util.find_spec("qm9pack") is not None
 pytestmark = [pytest.mark.usefixtures("one_torch_thread"),
-              pytest.mark.skipif(not HAS_QM9, reason="qm9pack not installed (pip install skcanon[data])")]
+              pytest.mark.skipif(not HAS_QM9, reason="qm9pack not installed (pip install -e '.[data]' in the checkout)")]
 
 
 @pytest.fixture(scope="module")

@@ -15,9 +15,23 @@ by float32 rounding.
   they are compiled, and in every process where their compile cache cannot be written) and
   saves about 0.7–1 µs per 64-point cloud and fast path, so small jobs stay on numpy and
   large ones pay the load once it is earned: a job never costs much more than twice what
-  the better choice made in hindsight would have. Results do not depend on the
-  choice beyond float32 rounding: which path served a batch depends on how many samples
-  the process canonicalized before it, never on the batch's own contents.
+  the better choice made in hindsight would have.
+
+The choice is made once per estimator call, before its batches (:class:`decided`, entered
+by ``CanonicalizerTransformer``'s ``transform``/``canonicalize`` and by the batch runner,
+which runs all of ``InvariantProjector``'s batches for ``distances`` and all but the first,
+chosen for alone, for projections whose first batch fixes the output's dtype): every batch of one call — in any thread, with any ``n_jobs`` or
+``batch_size`` — uses the same kernels, so a call's output never depends on how its batches
+were scheduled. Unset, a call uses the compiled kernels where the samples counted before it
+plus its own samples reach :data:`AUTO_SAMPLES`; the count is exact (locked), so the same
+sequence of calls makes the same choices. The two paths serve the same samples with the
+same frames and sort orders, but their canonical coordinates differ in the last bits (the
+compiled statistics are float64; on 64-point clouds up to about 5e-14 of the cloud's size
+in float64 and 3e-6 in float32). So, unset, a later call of a long-running process may
+return results that differ in the last bits from an earlier call on the same data, once
+the process has crossed the threshold between them — the same holds between the blocks of
+a Dask array that one worker transforms one after another. ``SKCANON_NUMBA=0`` or ``1``
+makes results independent of the process's history.
 """
 
 from __future__ import annotations
@@ -34,6 +48,10 @@ _OFF = ("0", "false", "no", "off")
 _STATE = {"samples": 0}
 _BUILT = {}
 _LOCK = threading.Lock()
+_COUNT_LOCK = threading.Lock()
+#: ``.decision``: ``(choice, counting)`` of the estimator call this thread works for
+#: (:class:`decided`, :func:`carried`); absent outside one
+_LOCAL = threading.local()
 #: reassociation lets the compiler vectorize sums over points (results do not depend on the
 #: batch: every sample is summed alone); no "finite-math" flag, so NaN still propagates
 FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
@@ -45,14 +63,65 @@ def mode():
     return "on" if value in _ON else "off" if value in _OFF else "auto"
 
 
+def _count(n):
+    """The samples counted so far, ``n`` more included (exact under threads)."""
+    with _COUNT_LOCK:
+        _STATE["samples"] += int(n)
+        return _STATE["samples"]
+
+
 def wanted(n=0):
     """Whether a call over ``n`` samples should use the compiled kernels (counts them for
-    ``auto``)."""
-    current = mode()
-    if current != "auto":
-        return current == "on"
-    _STATE["samples"] += int(n)   # a lost update between threads only delays the switch
-    return _STATE["samples"] >= AUTO_SAMPLES
+    ``auto``). Inside :class:`decided`, the choice made there, whatever ``n``."""
+    decision = current()
+    if decision is not None:
+        choice, counting = decision
+        if counting:
+            _count(n)   # later calls' choices see every sample of this one
+        return choice
+    mode_now = mode()
+    if mode_now != "auto":
+        return mode_now == "on"
+    return _count(n) >= AUTO_SAMPLES
+
+
+def current():
+    """The choice of the estimator call this thread works for, or None: what a batch runner
+    hands to its threads with :func:`carried`."""
+    return getattr(_LOCAL, "decision", None)
+
+
+class decided:
+    """Within, :func:`wanted` gives one answer for an estimator call over ``n`` samples:
+    chosen on entry (``auto``: the samples counted before it plus ``n`` reach
+    :data:`AUTO_SAMPLES`), so every batch of the call uses the same kernels. Inside another
+    call's choice (a transformer inside a projection), that one holds. The choice belongs to
+    the thread that enters; batch threads take it over with :func:`carried`."""
+
+    def __init__(self, n=0, decision=None, choose=True):
+        self.n, self.decision, self.choose = int(n), decision, choose
+
+    def __enter__(self):
+        self.outer = current()
+        if self.outer is None and self.decision is None and self.choose:
+            mode_now = mode()
+            with _COUNT_LOCK:
+                choice = mode_now == "on" or (mode_now == "auto"
+                                              and _STATE["samples"] + self.n >= AUTO_SAMPLES)
+            self.decision = (choice, mode_now == "auto")
+        if self.outer is None and self.decision is not None:
+            _LOCAL.decision = self.decision
+        return self
+
+    def __exit__(self, *exc):
+        _LOCAL.decision = self.outer
+        return False
+
+
+def carried(decision):
+    """The choice ``decision`` (from :func:`current` in the thread that made it) in force in
+    this thread, unless the thread already works under one; None: nothing changes."""
+    return decided(decision=decision, choose=False)
 
 
 def kernels(name, build):

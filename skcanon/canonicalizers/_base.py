@@ -63,10 +63,11 @@ class Canonicalizer:
 
     #: whether :meth:`canonicalize` and :meth:`canonicalize_into` take ``deferred``: a list
     #: into which they may put the rows (indices into ``P``) that they leave for later, with
-    #: placeholders in their outputs and frames; the caller then canonicalizes those rows of
-    #: all its batches in one :meth:`canonicalize` call (which defers nothing). For rows with
-    #: a fixed cost per call (pca's general path, a few samples per batch): one call, not one
-    #: per batch; every row's result is the same as without deferral
+    #: placeholders in their outputs and frames; the caller then gathers those rows across
+    #: its batches and canonicalizes them in :meth:`canonicalize` calls (which defer nothing)
+    #: of up to a batch's rows. For rows with a fixed cost per call (pca's general path, a
+    #: few samples per batch): one call for many batches' rows, not one per batch; every
+    #: row's result is the same as without deferral
     defers = False
 
     def canonicalize(self, P, layout):
