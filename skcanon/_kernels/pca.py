@@ -219,15 +219,13 @@ def pca_frames(Y, w, special, resolve_ties=True, offset=None, magnitude=None, at
         flat &= norm_c <= noise
         reach = offset_reach(norm_c, scale)
     gaps, sign_rtol, tie_rtol = noise_levels(eps, lam, noise, reach)
-    # candidates' set features closer than this tie (the points' rounding, relative to the
-    # shape; at the input's distance from the origin for groups that translate)
-    feature_tol = max(1e-8, FEATURE_EPS * eps)
-    if centred_from is not None:   # the rounding of the input's distance, through the axes
+    # candidates' set features closer than this tie: the points' rounding relative to the
+    # shape, and for groups that translate the rounding of the input's distance from the
+    # origin (groups that keep it compare the shape on its own scale instead)
+    feature_tol = np.full(n, max(1e-8, FEATURE_EPS * eps))
+    if centred_from is not None:
         far = offset_reach(np.einsum("nd,nd->n", centred_from, centred_from), scale)
         feature_tol = np.minimum(np.maximum(feature_tol, FEATURE_NOISE * eps * far), 1e-2)
-    else:
-        feature_tol = np.maximum(1e-8, FEATURE_EPS * eps * reach)
-    feature_tol = np.broadcast_to(feature_tol, (n,))
 
     m3, decided = _sign_statistic(Y, w, E, lam, safe_W, offset, noise, sign_rtol)
     negative = np.where(decided, m3 < 0, _extreme_point_sign(np.einsum("nmd,nde->nme", Y, E), w, tie_rtol) < 0)
