@@ -12,7 +12,7 @@ from sklearn.utils._set_output import _get_output_config
 from sklearn.utils.validation import check_is_fitted
 
 from ._batching import iter_batches, layout_from_names, resolve_layout, run_batches, stack_frames
-from ._estimator import SkcanonEstimatorMixin
+from ._estimator import SkcanonEstimatorMixin, fit_whole
 from ._kernels import _numba
 from ._learning_options import LEARNING_OPTIONS
 from ._threads import limited_threads, n_threads_from
@@ -287,14 +287,8 @@ default=None
         self : CanonicalizerTransformer
         """
         # a fit that fails (bad input, a diverged or interrupted training) leaves the previous
-        # fit, or the unfitted state, whole: the data attributes below are set before training
-        before = dict(self.__dict__)
-        try:
-            return self._fit(X, y)
-        except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(before)
-            raise
+        # fit, or the unfitted state, whole: the data attributes are set before training
+        return fit_whole(self, self._fit, X, y)
 
     def _fit(self, X, y):
         device = check_device(self.device)

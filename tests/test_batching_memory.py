@@ -19,6 +19,7 @@ from skcanon import CanonicalizerTransformer, InvariantProjector
 from skcanon._kernels import _numba
 from skcanon.canonicalizers._heuristics import PCACanonicalizer
 from _compiled import require_compiled
+from test_inplace_output import _same_frames
 
 CUBE = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], float)
 
@@ -43,12 +44,6 @@ def _clouds(kind, dtype, n, m=16, seed=0):
         shape = np.concatenate([CUBE * (1 + k) for k in range(-(-m // 8))])[:m]
         P[2:20:3] = np.einsum("nij,mj->nmi", Q[2:20:3], shape) + 1.0
     return P.reshape(n, m * 3).astype(dtype)
-
-
-def _same_frames(a, b):
-    a = a if isinstance(a, tuple) else (a,)
-    b = b if isinstance(b, tuple) else (b,)
-    return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))
 
 
 @pytest.mark.parametrize("kind", ["generic", "ragged", "symmetric", "mixed"])
