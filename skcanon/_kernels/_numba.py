@@ -20,8 +20,8 @@ by float32 rounding.
 The choice is made once per estimator call, before its batches (:class:`decided`, entered
 by ``CanonicalizerTransformer``'s ``transform``/``canonicalize`` and by the batch runner,
 which runs all of ``InvariantProjector``'s batches for ``distances`` and all but the first,
-chosen for alone, for projections whose first batch fixes the output's dtype): every batch of one call — in any thread, with any ``n_jobs`` or
-``batch_size`` — uses the same kernels, so a call's output never depends on how its batches
+chosen for alone, for projections whose first batch fixes the output's dtype): every batch
+of one call — in any thread, with any ``n_jobs`` or ``batch_size`` — uses the same kernels, so a call's output never depends on how its batches
 were scheduled. Unset, a call uses the compiled kernels where the samples counted before it
 plus its own samples reach :data:`AUTO_SAMPLES`; the count is exact (locked), so the same
 sequence of calls makes the same choices. The two paths serve the same samples with the
