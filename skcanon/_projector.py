@@ -14,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._batching import iter_batches, layout_from_names, resolve_layout, run_batches
 from ._canonicalizer import CanonicalizerTransformer
 from ._estimator import SkcanonEstimatorMixin
+from ._kernels import _numba
 from ._threads import limited_threads, n_threads_from
 from ._validation import NumberInterval, validate_samples
 from .groups import Group, get_group
@@ -297,7 +298,9 @@ GraphLayout or None, default=None
             else:
                 out[sl] = projection.transform(P[sl])
 
-        with limited_threads(None):   # one torch/BLAS/OpenMP thread per batch thread
+        # one kernel choice for the whole call, the first batch included (run_batches
+        # keeps it): the output never depends on batch_size
+        with limited_threads(None), _numba.decided(P.shape[0]):
             if into:
                 out, rest = np.empty((P.shape[0], self.n_features_out_), dtype=P.dtype), batches
             else:

@@ -177,6 +177,23 @@ def test_projector_kernels_are_chosen_once_per_call(monkeypatch, dtype):
     assert np.array_equal(est.transform(X), compiled)
 
 
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("kind", ["generic", "symmetric"])
+def test_projector_first_batch_shares_the_call_choice(monkeypatch, dtype, kind):
+    """Projections whose first batch fixes the output's dtype (``canonical``) ran that
+    batch outside the call's choice: across the switch it took numpy while the rest ran
+    compiled, so the output depended on batch_size."""
+    monkeypatch.setenv("SKCANON_NUMBA", "1")
+    require_compiled()
+    X = _clouds(kind, dtype, n=600)
+    est = InvariantProjector("SE3", "canonical", n_dims=3, batch_size=100).fit(X[:10])
+    compiled = est.transform(X)
+    monkeypatch.setenv("SKCANON_NUMBA", "auto")
+    monkeypatch.setattr(_numba, "AUTO_SAMPLES", 500)
+    monkeypatch.setattr(_numba, "_STATE", {"samples": 0})
+    assert np.array_equal(est.transform(X), compiled)
+
 def test_decided_holds_the_outer_choice_and_leaves_direct_calls_alone(monkeypatch):
     monkeypatch.setenv("SKCANON_NUMBA", "auto")
     monkeypatch.setattr(_numba, "AUTO_SAMPLES", 100)

@@ -18,11 +18,10 @@ by float32 rounding.
   the better choice made in hindsight would have.
 
 The choice is made once per estimator call, before its batches (:class:`decided`, entered
-by ``CanonicalizerTransformer``'s ``transform``/``canonicalize`` and by the batch runner,
-which runs all of ``InvariantProjector``'s batches for ``distances`` and all but the first,
-chosen for alone, for projections whose first batch fixes the output's dtype): every batch
-of one call — in any thread, with any ``n_jobs`` or ``batch_size`` — uses the same kernels, so a call's output never depends on how its batches
-were scheduled. Unset, a call uses the compiled kernels where the samples counted before it
+by ``CanonicalizerTransformer``'s ``transform``/``canonicalize``, by
+``InvariantProjector.transform`` and by the batch runner): every batch of one call — in
+any thread, with any ``n_jobs`` or ``batch_size`` — uses the same kernels, so a call's
+output never depends on how its batches were scheduled. Unset, a call uses the compiled kernels where the samples counted before it
 plus its own samples reach :data:`AUTO_SAMPLES`; the count is exact (locked), so the same
 sequence of calls makes the same choices. The two paths serve the same samples with the
 same frames and sort orders, but their canonical coordinates differ in the last bits (the
