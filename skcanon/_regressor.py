@@ -25,6 +25,7 @@ from .frames import (
     frame_forms,
     map_back,
     parse_group,
+    repeated_spread,
     sign_tolerance,
     to_frames,
 )
@@ -90,17 +91,16 @@ class EquivariantRegressor(SkcanonEstimatorMixin, PointTargetRegressorMixin, Bas
       unchanged (planar and mirror-symmetric clouds, collinear clouds — for positions and
       vectors the half turn about the line averages as every turn does —, all points at one
       place), every element of a finite group that maps the cloud onto itself (a square
-      under ``"C4xS_n"``), and coincident points under ``×S_n``;
+      under ``"C4xS_n"``), under continuous groups ``× S_n`` every symmetry of a shape
+      whose covariance is isotropic in a plane or in space (a regular polygon under
+      ``"SE2xS_n"``, a cube, regular tetrahedron or octahedron under ``"E3xS_n"``: the
+      frames the PCA tie rule cannot tell apart), and coincident points under ``×S_n``;
     * groups without rotations whose points are sorted (``"S_n"``, ``"T3xS_n"``):
       coincident points, the only symmetry there, get the mean of their predictions.
 
     Not covered (the one-frame prediction, not equivariant on such samples): learned,
-    random and anchored canonicalizers; groups the frame-set code does not take (groups
-    that rescale); and, under continuous groups ``× S_n``, shapes whose stabilizer is not
-    made of axis sign flips because their covariance is isotropic in a plane or in space
-    (regular polygons under ``"SE2xS_n"``/``"E2xS_n"``, a cube or a regular tetrahedron
-    under ``"SE3xS_n"``/``"E3xS_n"``: relative errors of about 0.03 to 0.3, as with
-    ``FrameAveragingRegressor(frames="minimal")``). Samples that the minimal frame set
+    random and anchored canonicalizers; and groups the frame-set code does not take
+    (groups that rescale). Samples that the minimal frame set
     gives several frames only because a third moment is small (not a symmetry: their
     canonical forms differ) keep their one frame, which the canonicalizer settles
     consistently; ``FrameAveragingRegressor(frames="minimal")`` averages over those too
@@ -378,6 +378,8 @@ class EquivariantRegressor(SkcanonEstimatorMixin, PointTargetRegressorMixin, Bas
         else:
             t = spec.geometric.translations(h) if spec.translating else None
             candidates |= _unskewed_axis(W, canon.layout_, t)
+            if permutes:   # repeated eigenvalues: symmetries that mix axes (a tetrahedron's)
+                candidates |= repeated_spread(W, canon.layout_, t)
         Y = self._act(frames, Yc)
         rows = np.flatnonzero(candidates)
         if rows.size:

@@ -24,7 +24,11 @@ Frame sources (``kind``):
     Only the sign choices the input leaves open: an axis whose normalized third moment
     settles its sign keeps it; undecided axes (mirror-symmetric along them) take both.
     Generic inputs get one frame (= canonicalization) in float64, symmetric ones a few;
-    float32 leaves open the signs of weakly skewed axes too (``sign_tolerance``).
+    float32 leaves open the signs of weakly skewed axes too (``sign_tolerance``). Under
+    ``×S_n``, a sample whose covariance has repeated eigenvalues (a regular polygon, a cube)
+    takes instead every frame the PCA tie rule cannot tell from its choice by the points
+    as a set: its symmetries' frames, which mix axes (24 for a cube under SE(3)); the set
+    moves with the input, so moving targets are exact there too.
 ``"weighted"``
     Frames built from the points themselves, weighted continuously (in the spirit of
     Dym, Lawrence & Siegel, ICML 2024): the first axis points to point ``i`` with weight
@@ -65,13 +69,14 @@ import numpy as np
 
 from ._kernels.fields import attached_vectors, geometric_field, geometric_points, pow2_rescale, weighted_centroid
 from ._kernels.lexsort import SORT_RTOL, fast_lexsort, gather_points, tolerant_lexsort
+from ._kernels.pca import flat_rtol, gap_rtol, pca_tied_frames
 from .groups import get_group, haar_orthogonal
 from .groups._base import rotate_fields
 from .layouts import PointLayout
 
 __all__ = ["FRAME_KINDS", "CONTINUOUS_KINDS", "FINITE_KINDS", "FrameSet", "FrameForms", "GroupSpec",
            "parse_group", "check_kind", "frame_set", "frame_forms", "canonical_forms", "apply_frames",
-           "map_back", "to_frames", "haar_elements"]
+           "map_back", "to_frames", "haar_elements", "repeated_spread"]
 
 FRAME_KINDS = ("pca", "minimal", "weighted", "sampled", "group")
 CONTINUOUS_KINDS = ("pca", "minimal", "weighted", "sampled")   # continuous rotation groups
@@ -281,6 +286,19 @@ def frame_forms(P, layout, spec, kind, *, canonicalizer=None, elements=None, sha
         s_rows = signs[idx[i, j // k]]
         Q = _relative(Z0[i], s_rows[:, :, None] * G[j % k], layout)
         return _finish(fs, Q, (i, j), spec, layout)
+    if kind == "minimal" and spec.permuting:
+        rows, sets = _symmetric_sets(Z0, P, layout, spec, flat, t, dtype)
+        if rows.size:      # their symmetries' frames instead of the sign choices
+            R2, weights = _with_frame_sets(R, weights, rows, sets)
+            fs = FrameSet(R2, t, weights, None, free, axis)
+            i, j = _rows_of(weights)
+            mixed = np.isin(i, rows)
+            Q = np.empty((len(i),) + Z0.shape[1:], dtype=Z0.dtype)
+            # the other samples' forms as without these (a sign flip: the same bits in any batch)
+            Q[~mixed] = _flip(Z0[i[~mixed]], signs[idx[i[~mixed], j[~mixed]]], layout)
+            a, b = i[mixed], j[mixed]
+            Q[mixed] = _relative(Z0[a], np.swapaxes(E[a], 1, 2) @ R2[a, b], layout)
+            return _finish(fs, Q, (i, j), spec, layout)
     fs = FrameSet(R, t, weights, None, free, axis) if kind == "minimal" else FrameSet(R, t, weights)
     i, j = _rows_of(weights)
     if len(i) == n and (signs[idx[i, j]] > 0).all():
@@ -465,6 +483,88 @@ def _open_signs(Z0, layout, signs, dtype, t=None):
     if rest.size:
         weights[rest] = _open_sign_weights(m3[rest], signs, tol)
     return weights, flat
+
+
+#: the screen for repeated eigenvalues takes gaps up to this many times the PCA tie rule's
+#: own threshold (a superset: the canonical forms' rounding moves the spreads far less)
+REPEATED_MARGIN = 4.0
+
+
+def repeated_spread(Z, layout, t=None, dtype=None):
+    """Samples of the PCA-canonical forms ``Z`` (``(n, m, width)``, absent points NaN) whose
+    spreads along two neighbouring canonical axes are within :data:`REPEATED_MARGIN` times
+    the PCA tie rule's gap tolerance (:func:`skcanon._kernels.pca.gap_rtol` of ``dtype``, the
+    caller's; and its flat-noise term, from the points' distance to the origin, ``t`` the
+    translations of groups that translate): a superset of those whose frame that rule chose
+    among repeated eigenvalues (a cube, a regular polygon or simplex), whose symmetries
+    may then mix axes."""
+    A = np.ascontiguousarray(Z[..., layout.slice_of(geometric_field(layout).name)], dtype=np.float64)
+    n, m, d = A.shape
+    if d < 2 or n == 0:
+        return np.zeros(n, bool)
+    eps = np.finfo(np.dtype(Z.dtype if dtype is None else dtype)).eps
+    flat = A.reshape(n, m * d)
+    top = np.fmax.reduce(np.abs(flat), axis=1)          # absent points (NaN) ignored
+    if t is not None:
+        t = np.asarray(t, dtype=np.float64)
+        top = np.maximum(top, np.abs(t).max(axis=1))
+    extreme = ~((top > 1e-100) & (top < 1e100))          # squares would lose or overflow
+    if extreme.any():   # those samples scaled by a power of two (exact), with their offset
+        e = np.where((top > 0) & np.isfinite(top), np.frexp(top)[1], 0)[extreme]
+        A, flat = A.copy(), None
+        A[extreme] = np.ldexp(A[extreme], -e[:, None, None])
+        if t is not None:
+            t = t.copy()
+            t[extreme] = np.ldexp(t[extreme], -e[:, None])
+        flat = A.reshape(n, m * d)
+    mean = np.tile(np.eye(d), (m, 1)) / m                # (m·d, d): mean over points
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isnan(flat).any():   # absent points: weighted moments
+            Y, w, _ = geometric_points(A, PointLayout(d))
+            Yc, _, _, W = _centred(np.where(w[..., None] > 0, Y, 0.0), w)
+            var = np.einsum("nm,nmd->nd", w, Yc * Yc) / W[:, None]
+            norms = np.where(w > 0, np.einsum("nmd,nmd->nm", Y, Y), 0.0)
+        else:  # moments by matrix products (numpy's reductions over short axes are slower)
+            Yc = A if t is not None else A - (flat @ mean)[:, None, :]   # forms of groups that translate are centred
+            var = (Yc * Yc).reshape(n, m * d) @ mean
+            norms = (A * A).reshape(n * m, d) @ np.ones(d)
+            norms = norms.reshape(n, m)
+        reach = norms.max(axis=1)
+        if t is not None:   # the points as given: the shape plus its offset, at most
+            reach = (np.sqrt(reach) + np.sqrt(np.einsum("nd,nd->n", t, t))) ** 2
+        trace = var @ np.ones(d)
+        tol = REPEATED_MARGIN * (gap_rtol(eps) * trace + flat_rtol(eps) * reach)
+        close = np.abs(var[:, 1:] - var[:, :-1]) <= tol[:, None]
+    return (close.any(axis=1) | ~np.isfinite(trace)) & (trace != 0)
+
+
+def _symmetric_sets(Z0, P, layout, spec, flat, t, dtype):
+    """``(rows, sets)``: the samples whose PCA frame the tie rule chose among repeated
+    eigenvalues, and for each every frame that rule cannot tell from it by the points as a
+    set (:func:`skcanon._kernels.pca.pca_tied_frames`): under ``×S_n`` their symmetries'
+    frames, which mix axes (a cube's 48 under E(3)), so the sign choices miss them."""
+    rows = np.flatnonzero(repeated_spread(Z0, layout, t, dtype) & ~flat)
+    if not rows.size:
+        return rows, []
+    found = pca_tied_frames(spec.geometric, P[rows], layout)
+    keep = [k for k, f in enumerate(found) if f is not None and len(f) > 1]
+    return rows[keep], [found[k] for k in keep]
+
+
+def _with_frame_sets(R, weights, rows, sets):
+    """``R``, ``weights`` with the frames of samples ``rows`` replaced by ``sets`` (equal
+    weights), padded to the largest set."""
+    n, K, d = R.shape[:3]
+    k = max(K, max(len(f) for f in sets))
+    R2 = np.broadcast_to(np.eye(d), (n, k, d, d)).copy()
+    R2[:, :K] = R
+    w2 = np.zeros((n, k))
+    w2[:, :K] = weights
+    for r, f in zip(rows, sets):
+        R2[r, :len(f)] = f
+        w2[r] = 0.0
+        w2[r, :len(f)] = 1.0 / len(f)
+    return R2, w2
 
 
 def _open_rotations(flat, P, layout, spec, t):

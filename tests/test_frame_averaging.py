@@ -171,11 +171,13 @@ def test_regressor_invariant_and_equivariant(group, frames, seed, kind, dtype):
     assert a.shape == (len(X),)
     np.testing.assert_allclose(b, a, atol=_tol(dtype) * scale * (10 if dtype == np.float32 else 1))
     spec = parse_group(group)
-    if spec.permuting and not spec.finite and frames != "weighted" and kind in ("polygon", "cube"):
+    if spec.permuting and not spec.finite and frames in ("pca", "sampled") and kind in ("polygon", "cube"):
         # documented: the PCA tie rule picks one of the symmetric frames of a set with point
-        # symmetry, so moving targets are equivariant up to that symmetry; weighted frames
-        # include every symmetric choice and are exact (checked by the other cases), and so
-        # are finite groups' "group" and "minimal" sets (every element / the whole coset)
+        # symmetry, and these sources add only sign choices (or fixed elements) to it, so
+        # moving targets are equivariant up to that symmetry; "minimal" takes every frame
+        # the tie rule cannot tell apart (the symmetries' frames) and "weighted" every
+        # symmetric choice, so both are exact, and so are finite groups' "group" and
+        # "minimal" sets (every element / the whole coset)
         return
     eq = _fitted("equivariant", group, frames)
     Ya, Yb = eq.predict(X), eq.predict(moved)
@@ -599,6 +601,75 @@ def test_finite_minimal_frames_one_for_generic_the_symmetry_for_symmetric(group,
     expected = n_sym if parse_group(group).permuting else 1
     assert counts[0] == expected and (counts[1:] == 1).all(), counts
 
+
+_SOLIDS = {"cube": np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], float),
+           "tetrahedron": np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1.0]]),
+           "octahedron": np.vstack([np.eye(3), -np.eye(3)])}
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("group,shape,n_sym", [("SE3xS_n", "cube", 24), ("E3xS_n", "cube", 48),
+                                               ("SE3xS_n", "tetrahedron", 12), ("E3xS_n", "tetrahedron", 24),
+                                               ("E3xS_n", "octahedron", 48), ("SE2xS_n", "square", 4),
+                                               ("E2xS_n", "square", 8), ("E2xS_n", "pentagon", 10),
+                                               ("O3xS_n", "cube", 48), ("SE3", "cube", 4)])
+def test_continuous_minimal_frames_hold_the_symmetries_of_the_set(group, shape, n_sym, dtype):
+    """Under a continuous group × S_n a regular solid or polygon has symmetries that mix the
+    PCA axes; "minimal" holds all of them (before: only sign choices, so moving targets
+    were equivariant up to the symmetry, errors 0.17 to 0.64). Without S_n the point order
+    breaks the symmetry and the sign choices stay (4 for a cube under SE(3)). Generic
+    samples keep their one frame, bit for bit whatever else their batch holds."""
+    spec = parse_group(group)
+    d = spec.d
+    S = (_SOLIDS[shape] if d == 3 else _regular_polygon(4 if shape == "square" else 5, 4 if shape == "square" else 5))
+    G = get_group(group)
+    rs = np.random.RandomState(0)
+    generic = rs.normal(size=(3,) + S.shape) * np.linspace(2.0, 1.0, d)
+    X = np.concatenate([S[None] + (0 if group.startswith("O3") else 0.7), generic]).reshape(4, -1)
+    X = G.apply(G.sample(4, 1, n_points=len(S)), X, PointLayout(d)).astype(dtype)
+    # a model that is a continuous function of the form (nearest neighbours would pick
+    # among the symmetric sample's equal forms by rounding)
+    train = (S + 0.2 * rs.normal(size=(60,) + S.shape)).reshape(60, -1)
+    train = G.apply(G.sample(60, 3, n_points=len(S)), train, PointLayout(d)).astype(dtype)
+    est = FrameAveragingRegressor(Ridge(1e-3), group=group, frames="minimal", target="position")
+    est.fit(train, (train.reshape(60, -1, d) ** 2).reshape(60, -1))
+    counts = (est.frame_weights(X).weights > 0).sum(axis=1)
+    assert counts[0] == n_sym, counts
+    # float32 leaves weakly skewed axes' signs open (documented): compare with the batch alone
+    np.testing.assert_array_equal(counts[1:], (est.frame_weights(X[1:]).weights > 0).sum(axis=1))
+    assert dtype == np.float32 or (counts[1:] == 1).all(), counts
+    np.testing.assert_array_equal(est.predict(X[1:]), est.predict(X)[1:])
+    g = G.sample(4, 2, n_points=len(S))
+    moved = G.apply(g, X, PointLayout(d)).astype(dtype)
+    expected = G.apply(g, est.predict(X), PointLayout(d))
+    tol = 1e-10 if dtype == np.float64 else 1e-4
+    np.testing.assert_allclose(est.predict(moved), expected, atol=tol * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("dtype,noise,n_frames", [(np.float64, 1e-10, 24), (np.float64, 1e-6, 4),
+                                                  (np.float32, 1e-6, 24), (np.float32, 1e-3, 4)])
+def test_continuous_minimal_frames_of_a_nearly_symmetric_cube(dtype, noise, n_frames):
+    """A cube moved off its symmetry by noise within the tie rule's tolerances keeps its 24
+    frames in every pose (near-copies of one frame count once: before, a float32 cube with
+    noise 1e-6 kept 32–38 frames, a count that differed between poses, error 0.11); beyond
+    them the sign choices of "minimal" remain (4 under SE(3)). Either way the moving
+    targets are equivariant."""
+    G = get_group("SE3xS_n")
+    rs = np.random.RandomState(4)
+    S = _SOLIDS["cube"]
+    train = (S + 0.2 * rs.normal(size=(60,) + S.shape)).reshape(60, -1)
+    train = G.apply(G.sample(60, 3, n_points=8), train, PointLayout(3)).astype(dtype)
+    est = FrameAveragingRegressor(Ridge(1e-3), group="SE3xS_n", frames="minimal", target="position")
+    est.fit(train, (train.reshape(60, -1, 3) ** 2).reshape(60, -1))
+    X = np.repeat((S + noise * rs.normal(size=S.shape)).reshape(1, -1), 20, axis=0)
+    X = G.apply(G.sample(20, 5, n_points=8), X, PointLayout(3)).astype(dtype)
+    g = G.sample(20, 6, n_points=8)
+    moved = G.apply(g, X, PointLayout(3)).astype(dtype)
+    for Z in (X, moved):
+        assert ((est.frame_weights(Z).weights > 0).sum(axis=1) == n_frames).all()
+    expected = G.apply(g, est.predict(X), PointLayout(3))
+    tol = (1e-9 if dtype == np.float64 else 1e-5) + 10 * noise
+    np.testing.assert_allclose(est.predict(moved), expected, atol=tol * np.abs(expected).max())
 
 @pytest.mark.parametrize("group", ["SE2", "O2", "SO3", "E3", "SE3"])
 def test_minimal_shortcut_equals_the_sign_table_search(group):

@@ -38,7 +38,8 @@ PLANAR = np.array([[2, 1, 0], [-2, 1, 0], [-2, -1, 0], [2, -1, 0.0], [0.6, 0.3, 
 COLLINEAR = np.array([[0, 0, 0], [1, 1, 1], [3, 3, 3], [-2, -2, -2.0], [0.5, 0.5, 0.5]])
 REPEATED = np.array([[0, 0, 0], [1, 0, 0], [1, 0, 0], [0, 2, 0.3], [3, 1, 1], [-1, -2, 0.5]])
 GENERIC = np.random.default_rng(7).normal(size=(6, 3)) * [2.0, 1.0, 0.6]
-SQUARE, HEXAGON = _polygon(4), _polygon(6)
+SQUARE, HEXAGON, PENTAGON = _polygon(4), _polygon(6), _polygon(5)
+OCTA = np.vstack([np.eye(3), -np.eye(3)])
 RECT = np.array([[2, 1], [-2, 1], [-2, -1], [2, -1.0], [0.5, 0], [-0.5, 0]])
 COLLINEAR2 = np.array([[0, 0], [1, 2], [3, 6], [-1, -2.0], [0.5, 1]])
 REPEATED2 = np.array([[0, 0], [1, 0], [1, 0], [0, 2], [3, 1], [-1, -2.0]])
@@ -54,11 +55,16 @@ CASES = [
     ("C4xS_n", SQUARE), ("C4xS_n", HEXAGON), ("C4xS_n", REPEATED2), ("D4xS_n", SQUARE),
     ("D4xS_n", HEXAGON),
     ("O3", CUBE), ("SE3", TETRA), ("SE3", GENERIC), ("E3xS_n", GENERIC), ("C4xS_n", GENERIC2),
+    # symmetries that mix axes under continuous groups × S_n (before: 3e-2 to 3e-1): the
+    # minimal frame sets now hold every frame the PCA tie rule cannot tell apart
+    ("SE3xS_n", CUBE), ("E3xS_n", CUBE), ("SE3xS_n", TETRA), ("E3xS_n", TETRA), ("E3xS_n", OCTA),
+    ("SE2xS_n", SQUARE), ("E2xS_n", HEXAGON), ("SE2xS_n", PENTAGON),
 ]
 NAMES = {id(a): n for n, a in [("planar", PLANAR), ("collinear", COLLINEAR), ("repeated", REPEATED),
                                ("cube", CUBE), ("tetra", TETRA), ("generic", GENERIC), ("square", SQUARE),
                                ("hexagon", HEXAGON), ("rect", RECT), ("collinear2", COLLINEAR2),
-                               ("repeated2", REPEATED2), ("generic2", GENERIC2)]}
+                               ("repeated2", REPEATED2), ("generic2", GENERIC2), ("octa", OCTA),
+                               ("pentagon", PENTAGON)]}
 
 
 def _target(P):

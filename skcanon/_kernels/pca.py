@@ -80,6 +80,13 @@ def flat_rtol(eps):
     return max(NOISE_RTOL, (FLAT_EPS * float(eps)) ** 2)
 
 
+def gap_rtol(eps):
+    """Gap between neighbouring covariance eigenvalues, relative to the trace, under which
+    they count as repeated: the fixed ``EIG_RTOL`` or the input dtype's rounding (``TIE_EPS``,
+    ``GAP_NOISE`` units), whichever is larger (:func:`noise_levels` adds the flat noise)."""
+    return max(EIG_RTOL, TIE_EPS * float(eps), GAP_NOISE * float(eps))
+
+
 def offset_reach(norm_c, trace):
     """How many times larger the input's rounding noise is than the shape's own, for groups
     that keep the origin: the distance of the centroid over the shape's size, at least 1.
@@ -134,7 +141,7 @@ def noise_levels(eps, lam, noise=0.0, reach=1.0):
     scale = np.maximum(lam, 0.0).sum(axis=1)
     base = TIE_EPS * eps
     diff = lam[:, :-1] - lam[:, 1:]
-    gaps = diff <= (max(EIG_RTOL, base, GAP_NOISE * eps) * scale + noise)[:, None]
+    gaps = diff <= (gap_rtol(eps) * scale + noise)[:, None]
     amp = axes_condition(lam, gaps)
     # capped, so that a sample with hardly any spread still takes the tie rules; only the
     # sign tolerance reads the offset's rounding: widening the others sends generic clouds
@@ -145,7 +152,7 @@ def noise_levels(eps, lam, noise=0.0, reach=1.0):
 
 
 def pca_frames(Y, w, special, resolve_ties=True, offset=None, magnitude=None, attached=None,
-               eps=0.0, return_open=False, centred_from=None):
+               eps=0.0, return_open=False, centred_from=None, return_tied=False):
     """Equivariant orthonormal frames of already-centred points.
 
     Parameters
@@ -193,6 +200,11 @@ def pca_frames(Y, w, special, resolve_ties=True, offset=None, magnitude=None, at
         reads ``offset``. Only that tolerance: it is used where the moments have already
         left the frame open, so clear decisions stay as they are.
 
+    return_tied : bool, default=False
+        Also return, for the samples whose repeated eigenvalues a tie rule settled (with
+        ``resolve_ties``), every frame that rule could not tell from the chosen one by the
+        points as a set (``tied`` of :func:`_smallest_canonical_frame`).
+
     Frames do not depend on the points' size: pass them rescaled (:func:`rescale_points`)
     when their magnitude may overflow or underflow in squares and cubes.
 
@@ -203,6 +215,9 @@ def pca_frames(Y, w, special, resolve_ties=True, offset=None, magnitude=None, at
         ``R`` (``R`` in SO(d) when ``special``), up to the documented tie rules.
     open : ndarray (n,) bool
         Only with ``return_open``: the samples whose frame a tie rule chose.
+    tied : list of n entries
+        Only with ``return_tied`` (after ``open``): an ``(k, d, d)`` array of frames for
+        each sample with repeated eigenvalues and some spread, None for the others.
     """
     n, m, d = Y.shape
     W = w.sum(axis=1)
@@ -237,6 +252,7 @@ def pca_frames(Y, w, special, resolve_ties=True, offset=None, magnitude=None, at
     ambiguous = np.flatnonzero(((gaps.any(axis=1) | ~decided.all(axis=1)) & ~flat) | settle_flat)
     # the other fields are read for the few samples whose frames they may settle
     V, S = attached(ambiguous) if (attached is not None and resolve_ties and ambiguous.size) else (None, None)
+    tied = [None] * n
     for k, i in enumerate(ambiguous):
         if resolve_ties and flat[i]:   # positions at one point (up to rounding noise): no axis
             E[i] = _smallest_canonical_frame(np.zeros_like(Y[i]), w[i], np.eye(d), np.zeros(d),
@@ -244,10 +260,12 @@ def pca_frames(Y, w, special, resolve_ties=True, offset=None, magnitude=None, at
                                              None if offset is None else np.zeros(d), noise[i],
                                              (V[k], S[k]), (sign_rtol[i], tie_rtol[i], feature_tol[i]))
         elif resolve_ties:
+            found = [] if return_tied and gaps[i].any() else None
             E[i] = _smallest_canonical_frame(Y[i], w[i], E[i], lam[i], gaps[i], special,
                                              None if offset is None else offset[i], noise[i],
                                              None if V is None else (V[k], S[k]),
-                                             (sign_rtol[i], tie_rtol[i], feature_tol[i]))
+                                             (sign_rtol[i], tie_rtol[i], feature_tol[i]), found)
+            tied[i] = found
         elif gaps[i].any():
             E[i] = _rebase_degenerate(Y[i], w[i], E[i], gaps[i], None if offset is None else offset[i])
             mi, di = _sign_statistic(Y[i:i + 1], w[i:i + 1], E[i:i + 1], lam[i:i + 1], safe_W[i:i + 1],
@@ -255,10 +273,10 @@ def pca_frames(Y, w, special, resolve_ties=True, offset=None, magnitude=None, at
                                      sign_rtol[i:i + 1])
             orient_axes(E[i:i + 1], di & (mi < 0), _certainty(mi, di, lam[i:i + 1], noise[i:i + 1]), special)
     E[flat & ~settle_flat] = np.eye(d)
-    if return_open:
+    if return_open or return_tied:
         is_open = flat.copy()
         is_open[ambiguous] = True
-        return E, is_open
+        return (E, is_open, tied) if return_tied else (E, is_open)
     return E
 
 
@@ -417,6 +435,9 @@ def _candidate_bases(Y, present, E, gaps, fallback=None, rtol=TIE_RTOL):
 
 
 _MAX_CANDIDATES = 512
+#: frames whose entries differ by at most this are one frame (:func:`_distinct_frames`;
+#: symmetries of regular polygons of up to about 6,000 vertices differ by more)
+SAME_FRAME = 1e-3
 
 
 def _set_features(blocks):
@@ -447,7 +468,7 @@ def _key_less(a, b, tol=1.0):
 
 
 def _smallest_canonical_frame(Y, w, E, lam, gaps, special, offset=None, noise=0.0, attached=None,
-                              tols=(SIGN_RTOL, 1e-8, 1e-8)):
+                              tols=(SIGN_RTOL, 1e-8, 1e-8), tied=None):
     """Among the frames the moment rules cannot tell apart, the one whose canonical sample
     (its points' rows: positions, then the ``attached`` vectors and scalars) has the
     smallest permutation-invariant features (:func:`_set_features`, compared in order);
@@ -458,6 +479,11 @@ def _smallest_canonical_frame(Y, w, E, lam, gaps, special, offset=None, noise=0.
     are the sample's ``(sign_rtol, tie_rtol)`` from :func:`noise_levels` and the feature
     tolerance ``ftol``: features closer than ``ftol`` and canonical values closer than
     ``tie_rtol`` (relative, at least 1e-8) compare equal.
+
+    ``tied`` (a list) receives every candidate whose features tie with the chosen one's,
+    once each: the frames a symmetry of the sample *as a set of points* relates to it (the
+    cube's 48 under O(3)), a set that moves with the input as a whole, whatever the order
+    of its points (the minimal frame sets of :mod:`skcanon.frames` under ``×S_n``).
     """
     sign_rtol, tie_rtol, ftol = tols
     present = w > 0
@@ -500,10 +526,30 @@ def _smallest_canonical_frame(Y, w, E, lam, gaps, special, offset=None, noise=0.
                 # differences fall below the tolerance (turns of a small cube all tie)
                 features = np.concatenate([features, _set_features([Y[present] @ F])])
             key = (features, _point_key(blocks, tols_))
+            if tied is not None:
+                tied.append((F, features))
             if best_key is None or _key_less(key[0], best_key[0], ftol) or (
                     not _key_less(best_key[0], key[0], ftol) and _key_less(key[1], best_key[1])):
                 best, best_key = F, key
+    if tied is not None:
+        found = [F for F, features in tied if np.all(np.abs(features - best_key[0]) <= ftol)] if d else [E]
+        tied[:] = _distinct_frames(found)
     return best if d else E
+
+
+def _distinct_frames(frames):
+    """``frames`` (a list of ``(d, d)``) without repeats: candidates reached along several
+    paths of :func:`_candidate_bases` are the same frame up to the sample's asymmetry
+    (rounding, or noise within the tie tolerances), while frames that a symmetry relates
+    differ by far more (90° for a cube, 2π/k for a regular k-gon). Entries within
+    :data:`SAME_FRAME` count as the same frame: with 1e-6 instead, a float32 cube with noise
+    of 1e-6 of its size kept 32–38 near-copies of its 24 frames, a count that differed
+    between poses."""
+    out = []
+    for F in frames:
+        if not any(np.abs(F - G).max() <= SAME_FRAME for G in out):
+            out.append(F)
+    return np.array(out)
 
 
 def _rebase_degenerate(Y, w, E, gaps, offset=None):
@@ -1241,6 +1287,37 @@ def rounding_unit(P):
     return float(np.finfo(P.dtype).eps) if np.issubdtype(P.dtype, np.floating) else float(np.finfo(np.float64).eps)
 
 
+def _group_pca(group, P, layout, tied=False):
+    """``(E, open, tied, c)``: :func:`pca_frames` of the present points' geometric field of
+    ``P`` with every tie rule, as :func:`pca_group_frames` uses them (``tied``: None unless
+    asked for), and the centroid ``c``."""
+    Y, w, _ = geometric_points(P, layout)
+    if not np.isfinite(Y).all():
+        raise ValueError("X has infinite coordinates (an overflow before canonicalization?): "
+                         "PCA frames need finite positions.")
+    # frames do not depend on size: work on points rescaled to a largest coordinate of 1
+    # (no overflow or underflow in squares and cubes, whatever the input's magnitude)
+    Y, a = rescale_points(Y, w)
+    c = weighted_centroid(Y, w)
+    translating = group.translates
+    E, is_open, *found = pca_frames(
+        Y - c[:, None, :], w, special=group.special, offset=None if translating else c,
+        centred_from=c if translating else None,
+        magnitude=np.max(np.einsum("nmd,nmd->nm", Y, Y), axis=1), eps=rounding_unit(P),
+        attached=lambda i: attached_fields(P[i], layout, (c * a[:, None])[i] if translating else None),
+        return_open=True, return_tied=tied)
+    return E, is_open, (found[0] if tied else None), c * a[:, None]
+
+
+def pca_tied_frames(group, P, layout):
+    """For each sample of the working array ``P``, the frames :func:`pca_group_frames`'s tie
+    rule could not tell apart by its points as a set (``(k, d, d)``, the chosen one among
+    them), or None where its covariance has no repeated eigenvalue (or no spread). For a
+    symmetric shape under a continuous group × S_n these are the frames its symmetries
+    relate, and the set moves with the input: ``tied(g·x) = g·tied(x)``."""
+    return _group_pca(group, P, layout, tied=True)[2]
+
+
 def pca_group_frames(group, P, layout):
     """Group elements from the PCA frames of the working array ``P`` of a point ``layout``.
 
@@ -1253,21 +1330,8 @@ def pca_group_frames(group, P, layout):
     Samples whose frame a tie rule chose (symmetric shapes) are equivariant only up to their
     own symmetries; for finite groups they take :func:`~skcanon._kernels.orbit.smallest_form_element`.
     """
-    Y, w, _ = geometric_points(P, layout)
-    if not np.isfinite(Y).all():
-        raise ValueError("X has infinite coordinates (an overflow before canonicalization?): "
-                         "PCA frames need finite positions.")
-    # frames do not depend on size: work on points rescaled to a largest coordinate of 1
-    # (no overflow or underflow in squares and cubes, whatever the input's magnitude)
-    Y, a = rescale_points(Y, w)
-    c = weighted_centroid(Y, w)
-    translating = group.translates
-    E, is_open = pca_frames(Y - c[:, None, :], w, special=group.special, offset=None if translating else c,
-                            centred_from=c if translating else None,
-                            magnitude=np.max(np.einsum("nmd,nmd->nm", Y, Y), axis=1), eps=rounding_unit(P),
-                            attached=lambda i: attached_fields(P[i], layout, (c * a[:, None])[i] if translating else None),
-                            return_open=True)
-    h = group.nearest_element(E, c * a[:, None] if translating else None)
+    E, is_open, _, c = _group_pca(group, P, layout)
+    h = group.nearest_element(E, c if group.translates else None)
     # a frame a tie rule chose moves with the input only up to the sample's symmetries, and
     # rounding it to a group element does not; nor does rounding within a hair of a tie
     # between two elements: those samples take the element with the smallest canonical
