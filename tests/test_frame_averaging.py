@@ -646,7 +646,7 @@ def test_continuous_minimal_frames_hold_the_symmetries_of_the_set(group, shape, 
     np.testing.assert_allclose(est.predict(moved), expected, atol=tol * np.abs(expected).max())
 
 
-@pytest.mark.parametrize("dtype,noise,n_frames", [(np.float64, 1e-10, 24), (np.float64, 1e-6, 4),
+@pytest.mark.parametrize("dtype,noise,n_frames", [(np.float64, 1e-13, 24), (np.float64, 1e-6, 4),
                                                   (np.float32, 1e-6, 24), (np.float32, 1e-3, 4)])
 def test_continuous_minimal_frames_of_a_nearly_symmetric_cube(dtype, noise, n_frames):
     """A cube moved off its symmetry by noise within the tie rule's tolerances keeps its 24
