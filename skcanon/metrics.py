@@ -96,19 +96,30 @@ def _relative(a, b, reference_scale=0.0):
     """Per-sample ``‖a − b‖ / max(‖a‖, floor)``. Entries that are NaN in both (absent
     points or nodes in both outputs) count as equal; a sample where an entry is NaN in
     only one of ``a`` and ``b`` (an output gained or lost an absent point, or the map gave
-    NaN for one input only) has error ``inf``: no tolerance accepts it."""
+    NaN for one input only), or infinite in either (an overflow), has error ``inf``: no
+    tolerance accepts it."""
     a = np.asarray(a, dtype=np.float64).reshape(len(a), -1)
     b = np.asarray(b, dtype=np.float64).reshape(len(b), -1)
     nan_a, nan_b = np.isnan(a), np.isnan(b)
     both_nan = nan_a & nan_b
-    diff = np.where(both_nan, 0.0, a - b)
-    num = np.sqrt(np.sum(diff**2, axis=1))
-    den = np.sqrt(np.sum(np.where(nan_a, 0.0, a) ** 2, axis=1))
+    # samples of extreme magnitude divided by their largest finite entry, so squares of
+    # outputs near 1e200 neither overflow nor underflow (the ratio does not depend on it;
+    # others are divided by 1: their errors keep their bits)
+    size = np.maximum(np.where(np.isfinite(a), np.abs(a), 0.0).max(axis=1, initial=0.0),
+                      np.where(np.isfinite(b), np.abs(b), 0.0).max(axis=1, initial=0.0))
+    size = np.where((size > 1e-100) & (size < 1e100) | (size == 0), 1.0, size)[:, None]
+    with np.errstate(invalid="ignore", over="ignore"):   # inf − inf: such samples are inf below
+        diff = np.where(both_nan, 0.0, a / size - b / size)
+        num = np.sqrt(np.sum(diff**2, axis=1)) * size[:, 0]
+    with np.errstate(over="ignore", invalid="ignore"):
+        den = np.sqrt(np.sum(np.where(nan_a, 0.0, a / size) ** 2, axis=1)) * size[:, 0]
     # floor: samples whose output is ~0 (all points equal, say) are compared on the scale
     # of the batch, not divided by their own rounding noise
-    floor = max(1e-9 * max(float(den.max(initial=0.0)), reference_scale), 1e-12)
-    out = num / np.maximum(den, floor)
-    out[(nan_a != nan_b).any(axis=1)] = np.inf
+    # (from finite outputs only: an overflowing sample would make every other error 0)
+    floor = max(1e-9 * max(float(den[np.isfinite(den)].max(initial=0.0)), reference_scale), 1e-12)
+    with np.errstate(invalid="ignore"):
+        out = num / np.maximum(den, floor)
+    out[(nan_a != nan_b).any(axis=1) | np.isinf(a).any(axis=1) | np.isinf(b).any(axis=1)] = np.inf
     return out
 
 
@@ -582,7 +593,8 @@ def _rms(Z):
     return float(np.sqrt(np.mean(np.sum(Z**2, axis=1)))) if Z.size else 0.0
 
 
-def continuity_ratio(estimator_or_callable, X, eps=1e-3, n_pairs=200, random_state=None, X_other=None):
+def continuity_ratio(estimator_or_callable, X, eps=1e-3, n_pairs=200, random_state=None, X_other=None,
+                     layout=None):
     """How much the output of a map jumps between nearby inputs.
 
     Each pair is a sample ``x`` drawn from ``X`` and ``x' = x + δ``, with ``δ`` a random
@@ -619,6 +631,12 @@ def continuity_ratio(estimator_or_callable, X, eps=1e-3, n_pairs=200, random_sta
     X_other : array-like or None, default=None
         Pair ``X[i]`` with ``X_other[i]`` (same shape) instead of drawing perturbations;
         ``eps`` and ``n_pairs`` are then unused.
+    layout : Layout or None, default=None
+        The layout ``X`` is read with, as a fitted estimator's ``layout_`` is (categorical
+        fields kept unperturbed, graph lists encoded): for callables, which have none.
+        None: the estimator's fitted layout, if any. A layout object (``PointLayout``,
+        ``GraphLayout``, ...); names such as ``"points"`` are refused here, since this
+        function takes no group to read them with.
 
     Returns
     -------
@@ -637,7 +655,13 @@ def continuity_ratio(estimator_or_callable, X, eps=1e-3, n_pairs=200, random_sta
     True
     """
     f = _output_function(estimator_or_callable)
-    layout = _fitted_layout(estimator_or_callable)
+    if layout is None:
+        layout = _fitted_layout(estimator_or_callable)
+    elif not isinstance(layout, Layout):
+        raise TypeError(
+            "layout must be a layout object (PointLayout, GraphLayout, ImageLayout, FibreLayout) or None; "
+            f"got {type(layout).__name__} {layout!r} (continuity_ratio takes no group to read a layout "
+            "name with).")
     if getattr(layout, "categorical_fields", ()):
         return _continuity_categorical(f, X, layout, eps, n_pairs, random_state, X_other)
     if is_graph_list(X) or is_graph_list(X_other):

@@ -40,6 +40,26 @@ def test_invariance_error_of_a_map_that_moves_absent_points_is_inf(dtype, degene
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_invariance_error_of_an_overflowing_output_is_inf_and_leaves_the_others_alone(dtype):
+    """An output that is infinite on both sides (an overflow) gave NaN (``inf - inf``),
+    and its infinite norm raised the batch's floor so that every other sample's error
+    read 0: now that sample's error is ``inf`` and the others are as without it."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(12, 4, 3)).astype(dtype)
+
+    def norms(Z):   # S_n-invariant except for a deliberate rounding-size leak, inf at sample 0
+        P = np.asarray(Z, dtype=np.float64).reshape(len(Z), 4, 3)
+        out = np.sort(np.linalg.norm(P, axis=2), axis=1) + 1e-3 * P[:, :1, 0]
+        out[np.abs(P[:, :, 0]).sum(axis=1) == np.abs(X[0, :, 0].astype(np.float64)).sum()] = np.inf
+        return out
+
+    err = invariance_error(norms, X, "S_n", n_trials=1, random_state=0, layout=PointLayout(3))
+    alone = invariance_error(norms, X[1:], "S_n", n_trials=1, random_state=0, layout=PointLayout(3))
+    assert err.max == np.inf
+    assert 0 < alone.max < np.inf
+    assert 0 < err.median < np.inf      # the others were 0 (median 0) before
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_invariance_error_is_zero_where_both_outputs_are_absent_at_the_same_places(dtype):
     rng = np.random.default_rng(1)
     X = rng.normal(size=(20, 5, 3)).astype(dtype)
@@ -230,6 +250,25 @@ def test_continuity_ratio_reads_categorical_fields_without_perturbing_them():
         continuity_ratio(_identity, X)
 
 
+def test_continuity_ratio_takes_a_layout_for_callables():
+    """A callable has no fitted layout: ``layout=`` reads categorical fields (before: no
+    such parameter, and strings were refused as non-numeric) and graph lists for it."""
+    X, layout = _molecules()
+    canon = CanonicalizerTransformer("SE3", "pca", layout=layout).fit(X)
+    seen = []
+
+    def f(Z):
+        seen.append(Z)
+        return canon.transform(Z)
+
+    r = continuity_ratio(f, X, random_state=0, layout=layout)
+    assert np.isfinite(r.ratios).all()
+    A, B = (np.asarray(Z, dtype=object).reshape(len(Z), 4, 4) for Z in seen)
+    np.testing.assert_array_equal(A[..., 3], B[..., 3])            # elements untouched
+    assert r.ratios.tolist() == continuity_ratio(canon, X, random_state=0).ratios.tolist()
+    with pytest.raises(TypeError, match="layout must be a layout object"):
+        continuity_ratio(f, X, layout="points")
+
 def test_continuity_ratio_reads_dataframes_with_categorical_columns():
     pd = pytest.importorskip("pandas")
     X, _ = _molecules()
@@ -263,3 +302,16 @@ def test_continuity_ratio_keeps_float32():
     assert seen == [np.float32, np.float32]
     canon = CanonicalizerTransformer("SO3", "pca").fit(X.astype(np.float32))
     assert continuity_ratio(canon, X.astype(np.float32), random_state=0).median < 10
+
+
+@pytest.mark.parametrize("scale", [1e200, 1e160])
+def test_invariance_error_at_extreme_output_magnitudes_is_finite_and_scale_free(scale):
+    """Squares of outputs near 1e200 overflowed: the error was NaN (``inf / inf``)."""
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(10, 4, 3))
+    leak = lambda Z: np.asarray(Z, dtype=np.float64).reshape(len(Z), -1) * 1e-3 + 1.0  # noqa: E731
+    ref = invariance_error(leak, X, "SO3", n_trials=1, random_state=0, layout=PointLayout(3))
+    big = invariance_error(lambda Z: leak(Z) * scale, X, "SO3", n_trials=1, random_state=0,
+                           layout=PointLayout(3))
+    assert np.isfinite(big.max) and big.max > 0
+    np.testing.assert_allclose([big.max, big.median], [ref.max, ref.median], rtol=1e-9)
