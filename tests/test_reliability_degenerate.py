@@ -605,13 +605,15 @@ def _regular(name):
 @pytest.mark.parametrize("dtype,noise", [(np.float64, 1e-11), (np.float64, 1e-9), (np.float64, 1e-8),
                                          (np.float64, 3e-8), (np.float32, 1e-6), (np.float32, 1e-5)])
 @pytest.mark.parametrize("group,shape", [("E3xS_n", "cube"), ("SE3xS_n", "tetrahedron"), ("E3xS_n", "octahedron"),
-                                         ("O3xS_n", "cube"), ("SE2xS_n", "square"), ("E2xS_n", "hexagon")])
+                                         ("O3xS_n", "cube"), ("SE2xS_n", "square"), ("E2xS_n", "hexagon"),
+                                         ("OxS_n", "cube"), ("C4xS_n", "square"), ("D6xS_n", "hexagon")])
 def test_pca_sort_invariant_on_nearly_regular_shapes(group, shape, dtype, noise):
     """A regular shape moved off its symmetry by a little noise: the tie rule's candidates
     tie in their set features, and the point order chose between near-symmetries whose
     forms differ by about the noise; where that exceeds the sort's tolerance (float64 noise
     1e-9 to 3e-8) the sorted forms of two poses differed by up to 2.8 (40–90 % of the
-    samples). The features' fixed tolerance (1e-12) now sits below the sort's."""
+    samples). The features' fixed tolerance (1e-12) now sits below the sort's, in the PCA
+    tie rule and in the finite groups' smallest-form rule (OxS_n: 28 of 30 before)."""
     S = _regular(shape)
     k, d = S.shape
     G = get_group(group)
@@ -622,3 +624,22 @@ def test_pca_sort_invariant_on_nearly_regular_shapes(group, shape, dtype, noise)
     est = CanonicalizerTransformer(group, "pca+sort", n_dims=d).fit(X.astype(dtype))
     err = np.abs(est.transform(X.astype(dtype)) - est.transform(moved.astype(dtype))).max()
     assert err < (1e-9 if dtype == np.float64 else 1e-3), err
+
+
+@pytest.mark.parametrize("factor", [1e200, 1e300])
+@pytest.mark.parametrize("group,method,shape", [("D4", "pca", "square"), ("C4xS_n", "orbit+sort", "square"),
+                                                ("OxS_n", "pca+sort", "cube")])
+def test_finite_groups_smallest_form_at_extreme_magnitudes(group, method, shape, factor):
+    """The smallest-form rule of finite groups divided each field by its largest row norm,
+    whose squares overflowed from about 1e154: every candidate form became 0, the first
+    element won whatever the pose (a square at 1e200 under D4 came out turned by 180° in
+    one pose), with an overflow warning."""
+    S = _regular(shape)
+    k, d = S.shape
+    G = get_group(group)
+    X = (S * factor).reshape(1, -1).repeat(6, axis=0)
+    moved = G.apply(G.sample(6, 3, n_points=k), X, PointLayout(d))
+    est = CanonicalizerTransformer(group, method, n_dims=d).fit(X)
+    Z = est.transform(X)
+    assert np.isfinite(Z).all()
+    np.testing.assert_allclose(est.transform(moved) / factor, Z / factor, atol=1e-12)

@@ -30,8 +30,14 @@ import numpy as np
 
 #: number of random Fourier features in the key
 N_FEATURES = 6
-#: features within this many rounding units of the input dtype (at least 1e-8) are tied
+#: features within this many rounding units of the input dtype (at least
+#: :data:`FEATURE_RTOL`) are tied
 FEATURE_EPS = 100.0
+#: below the point sort's tolerance (1e-9 in float64), as the PCA tie rule's
+#: (``pca.FEATURE_RTOL``): at 1e-8, cubes with noise of 1e-9 to 1e-8 of their size tied in
+#: features under OxS_n, the element order chose between near-symmetries, and the sorted
+#: forms of two poses differed (28 of 30 samples)
+FEATURE_RTOL = 1e-12
 #: canonical values within this many rounding units (at least 1e-7), relative to their
 #: field's largest row norm, are tied
 TIE_EPS = 1e4
@@ -101,9 +107,14 @@ def smallest_form_element(group, P, layout, eps=None):
     # each field's largest row norm: the group moves rows, it does not change their norms
     scale = np.ones((n, width))
     for sl in blocks:
-        top = np.linalg.norm(X[..., sl], axis=2).max(axis=1, initial=0.0)
+        # the norms of rows divided by their largest entry: squares of 1e200 would overflow
+        # (every form became 0 and the first element won, whatever the pose)
+        # (by a power of two: exact, so ordinary inputs keep their bits)
+        amax = np.abs(X[..., sl]).max(axis=(1, 2), initial=0.0)
+        unit = np.ldexp(1.0, np.where(amax > 0, np.frexp(amax)[1], 0))
+        top = np.linalg.norm(X[..., sl] / unit[:, None, None], axis=2).max(axis=1, initial=0.0) * unit
         scale[:, sl] = np.where(top > 0, top, 1.0)[:, None]
-    ftol = max(1e-8, FEATURE_EPS * eps)
+    ftol = max(FEATURE_RTOL, FEATURE_EPS * eps)
     ktol = max(1e-7, TIE_EPS * eps)
     omega, phase = feature_map(width)
 
