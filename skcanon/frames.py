@@ -76,7 +76,8 @@ from .layouts import PointLayout
 
 __all__ = ["FRAME_KINDS", "CONTINUOUS_KINDS", "FINITE_KINDS", "FrameSet", "FrameForms", "GroupSpec",
            "parse_group", "check_kind", "frame_set", "frame_forms", "canonical_forms", "apply_frames",
-           "map_back", "to_frames", "haar_elements", "repeated_spread"]
+           "map_back", "to_frames", "haar_elements", "repeated_spread", "symmetric_candidates",
+           "tie_candidates"]
 
 FRAME_KINDS = ("pca", "minimal", "weighted", "sampled", "group")
 CONTINUOUS_KINDS = ("pca", "minimal", "weighted", "sampled")   # continuous rotation groups
@@ -536,6 +537,128 @@ def repeated_spread(Z, layout, t=None, dtype=None):
         tol = REPEATED_MARGIN * (gap_rtol(eps) * trace + flat_rtol(eps) * reach)
         close = np.abs(var[:, 1:] - var[:, :-1]) <= tol[:, None]
     return (close.any(axis=1) | ~np.isfinite(trace)) & (trace != 0)
+
+
+def symmetric_candidates(W, layout, spec, t=None, per_point=False):
+    """Samples of the canonical forms ``W`` (``(n, m, width)``, points sorted under S_n,
+    absent points NaN) that may have a symmetry of their own: a superset, cheap to compute,
+    of the samples whose minimal frame set (:func:`frame_forms`) holds more than one frame
+    under which their form is the same. Finite groups: an element other than the identity
+    fixes the centroid. Continuous groups: an axis with no third moment or no spread
+    (``t``: the frames' translations, groups that translate), or, under S_n, repeated
+    spreads (:func:`repeated_spread`). ``per_point``: also coincident points
+    (:func:`tie_candidates`), which S_n exchanges."""
+    candidates = tie_candidates(W) if per_point else np.zeros(W.shape[0], bool)
+    if spec.finite:
+        return candidates | _fixed_centroid(W, layout, spec)
+    candidates |= _unskewed_axis(W, layout, t)
+    if spec.permuting:   # repeated eigenvalues: symmetries that mix axes (a tetrahedron's)
+        candidates |= repeated_spread(W, layout, t)
+    return candidates
+
+
+def tie_candidates(W):
+    """Samples of the sorted canonical forms ``W`` with two neighbouring points equal in their
+    first column (within the sort's tolerance): a superset of those with tied points."""
+    n, m, width = W.shape
+    if m < 2:
+        return np.zeros(n, bool)
+    scale = np.fmax.reduce(np.abs(W.reshape(n, m * width)), axis=1)    # NaN (absent) ignored
+    tol = SORT_RTOL.get(W.dtype, SORT_RTOL[np.dtype(np.float64)])
+    with np.errstate(over="ignore", invalid="ignore"):
+        return (np.abs(np.diff(W[..., 0], axis=1)) <= tol * scale[:, None]).any(axis=1)
+
+
+def _unskewed_axis(W, layout, t=None):
+    """Samples of the PCA-canonical forms ``W`` that a sign flip of their axes may map onto
+    themselves: an axis along which the points' third moment vanishes within the minimal
+    frame set's sign tolerance (relative to the axis's own spread, so the thin axis of a
+    generic cloud does not qualify), or no spread at all next to their distance from the
+    origin (``t``: the frames' translations, groups that translate). A superset of the
+    samples with such a symmetry (overflowing moments included); the frame set decides."""
+    n, m = W.shape[:2]
+    # float32 moments are precise enough for float32's tolerance
+    dtype = np.float32 if W.dtype == np.float32 else np.float64
+    A = np.ascontiguousarray(W[..., layout.slice_of(geometric_field(layout).name)], dtype=dtype)
+    d = A.shape[2]
+    flat = A.reshape(n, m * d)
+    out = np.zeros(n, bool)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        t2 = None if t is None else np.einsum("nd,nd->n", t, t)
+        if np.isnan(flat).any():        # absent points: weighted moments
+            Y, w, _ = geometric_points(W, layout)
+            count = np.maximum(w.sum(axis=1), 1.0)[:, None]
+            c = weighted_centroid(Y, w)
+            Yc = (Y - c[:, None, :]) * w[..., None]
+            sq = Yc * Yc
+            _moments_screen(c, sq.sum(axis=1) / count, (sq * Yc).sum(axis=1) / count, t2,
+                            sign_tolerance(W.dtype), out)
+            return out
+    # raw moments along each axis by matrix products, a block of samples at a time in one
+    # buffer (numpy's reductions over short axes, and fresh arrays of every sample, cost
+    # several times more); a symmetry's axis holds the centroid at 0, so its central
+    # moments lose nothing to cancellation
+    # (extreme magnitudes overflow or underflow here: such samples go to the frame set)
+    mean = (np.tile(np.eye(d), (m, 1)) / m).astype(dtype)     # (m·d, d): mean over points
+    buf = np.empty((min(n, _BLOCK), m * d), dtype)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        for start in range(0, n, _BLOCK):
+            rows = slice(start, min(start + _BLOCK, n))
+            f = flat[rows]
+            sq = buf[:len(f)]
+            c = f @ mean
+            r2 = np.multiply(f, f, out=sq) @ mean
+            r3 = np.multiply(sq, f, out=sq) @ mean
+            _moments_screen(c, np.maximum(r2 - c * c, 0), r3 - c * (3 * r2 - 2 * c * c),
+                            None if t2 is None else t2[rows], sign_tolerance(W.dtype), out[rows])
+    return out
+
+
+def _moments_screen(c, lam, m3, t2, tol, out):
+    """``out |=`` an axis with third moment ``m3`` below ``tol`` of its spread ``lam`` (or of
+    the whole spread cubed), no spread next to the distance from the origin (centroid ``c``,
+    squared translation ``t2``), or moments that overflow."""
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        ones = np.ones(lam.shape[1], lam.dtype)
+        s = lam @ ones
+        total = s + np.einsum("nd,nd->n", c, c)
+        if t2 is not None:
+            total += t2
+        unskewed = np.abs(m3) <= tol * lam * np.sqrt(lam) + (tol ** 3 * s * np.sqrt(s))[:, None]
+        out |= (s <= tol ** 2 * total) | ~np.isfinite(m3 @ ones + total)
+        for k in range(lam.shape[1]):
+            out |= unskewed[:, k]
+
+
+_BLOCK = 1024   # samples whose moments _unskewed_axis computes at once
+
+
+def _fixed_centroid(W, layout, spec):
+    """Samples of the canonical forms ``W`` whose centroid an element of the finite group
+    other than the identity fixes (within the minimal frame set's sign tolerance of their
+    size): every symmetry of a point set fixes its centroid. A superset of the symmetric
+    samples; the frame set decides."""
+    G = np.asarray(spec.geometric.matrices(spec.geometric.elements()), dtype=np.float64)
+    G = G[~np.all(np.isclose(G, np.eye(spec.d)), axis=(1, 2))]
+    n, m = W.shape[:2]
+    A = np.ascontiguousarray(W[..., layout.slice_of(geometric_field(layout).name)], dtype=np.float64)
+    d = A.shape[2]
+    flat = A.reshape(n, m * d)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        if np.isnan(flat).any():
+            Y, w, _ = geometric_points(W, layout)
+            c = weighted_centroid(Y, w)
+        else:
+            c = flat @ (np.tile(np.eye(d), (m, 1)) / m)
+        size = np.fmax.reduce(np.abs(flat), axis=1)                     # absent points ignored
+        # how far each element moves the centroid, coordinate by coordinate: one matrix
+        # product (numpy's reductions over short axes cost several times more)
+        shift = np.abs(c @ (G - np.eye(d)).transpose(2, 0, 1).reshape(d, -1)).reshape(n, len(G), d)
+        moved = shift[..., 0].copy()
+        for k in range(1, d):
+            np.maximum(moved, shift[..., k], out=moved)
+        fixed = (moved <= sign_tolerance(W.dtype) * size[:, None]) @ np.ones(len(G))
+        return (fixed > 0) | ~np.isfinite(size)
 
 
 def _symmetric_sets(Z0, P, layout, spec, flat, t, dtype):
