@@ -20,6 +20,8 @@ Frame sources (``kind``):
     eigenvalues) with every sign choice of its axes: ``E·diag(s)`` for the ``2^d``
     sign vectors ``s`` (``2^(d-1)`` with ``prod(s) = 1`` for SO(d)/SE(d)), equal weights.
     The signs, which canonicalization decides from the third moment, are left open.
+    Under ``×S_n``, a sample with repeated covariance eigenvalues takes every sign choice
+    of each frame of its symmetries (see ``"minimal"``), so the set moves with the input.
 ``"minimal"``
     Only the sign choices the input leaves open: an axis whose normalized third moment
     settles its sign keeps it; undecided axes (mirror-symmetric along them) take both.
@@ -287,11 +289,13 @@ def frame_forms(P, layout, spec, kind, *, canonicalizer=None, elements=None, sha
         s_rows = signs[idx[i, j // k]]
         Q = _relative(Z0[i], s_rows[:, :, None] * G[j % k], layout)
         return _finish(fs, Q, (i, j), spec, layout)
-    if kind == "minimal" and spec.permuting:
-        rows, sets = _symmetric_sets(Z0, P, layout, spec, flat, t, dtype)
+    if kind in ("minimal", "pca") and spec.permuting:
+        # "pca": every sign choice of each of those frames
+        rows, sets = _symmetric_sets(Z0, P, layout, spec, None if kind == "pca" else flat, t, dtype,
+                                     signs if kind == "pca" else None)
         if rows.size:      # their symmetries' frames instead of the sign choices
             R2, weights = _with_frame_sets(R, weights, rows, sets)
-            fs = FrameSet(R2, t, weights, None, free, axis)
+            fs = FrameSet(R2, t, weights, None, free, axis) if kind == "minimal" else FrameSet(R2, t, weights)
             i, j = _rows_of(weights)
             mixed = np.isin(i, rows)
             Q = np.empty((len(i),) + Z0.shape[1:], dtype=Z0.dtype)
@@ -661,15 +665,16 @@ def _fixed_centroid(W, layout, spec):
         return (fixed > 0) | ~np.isfinite(size)
 
 
-def _symmetric_sets(Z0, P, layout, spec, flat, t, dtype):
+def _symmetric_sets(Z0, P, layout, spec, flat, t, dtype, signs=None):
     """``(rows, sets)``: the samples whose PCA frame the tie rule chose among repeated
     eigenvalues, and for each every frame that rule cannot tell from it by the points as a
     set (:func:`skcanon._kernels.pca.pca_tied_frames`): under ``×S_n`` their symmetries'
     frames, which mix axes (a cube's 48 under E(3)), so the sign choices miss them."""
-    rows = np.flatnonzero(repeated_spread(Z0, layout, t, dtype) & ~flat)
+    screened = repeated_spread(Z0, layout, t, dtype)
+    rows = np.flatnonzero(screened if flat is None else screened & ~flat)
     if not rows.size:
         return rows, []
-    found = pca_tied_frames(spec.geometric, P[rows], layout)
+    found = pca_tied_frames(spec.geometric, P[rows], layout, signs)
     keep = [k for k, f in enumerate(found) if f is not None and len(f) > 1]
     return rows[keep], [found[k] for k in keep]
 

@@ -1324,13 +1324,24 @@ def _group_pca(group, P, layout, tied=False):
     return E, is_open, (found[0] if tied else None), c * a[:, None]
 
 
-def pca_tied_frames(group, P, layout):
+def pca_tied_frames(group, P, layout, signs=None):
     """For each sample of the working array ``P``, the frames :func:`pca_group_frames`'s tie
     rule could not tell apart by its points as a set (``(k, d, d)``, the chosen one among
     them), or None where its covariance has no repeated eigenvalue (or no spread). For a
     symmetric shape under a continuous group × S_n these are the frames its symmetries
-    relate, and the set moves with the input: ``tied(g·x) = g·tied(x)``."""
-    return _group_pca(group, P, layout, tied=True)[2]
+    relate, and the set moves with the input: ``tied(g·x) = g·tied(x)``. ``signs``
+    (``(K, d)``): each frame with each of these sign flips of its columns, repeats removed
+    (still a set that moves with the input)."""
+    found = _group_pca(group, P, layout, tied=True)[2]
+    if signs is None:
+        return found
+    out = []
+    for f in found:
+        if f is not None:
+            f = np.asarray(f)
+            f = _distinct_frames(list((f[:, None] * signs[None, :, None, :]).reshape(-1, *f.shape[1:])))
+        out.append(f)
+    return out
 
 
 def pca_group_frames(group, P, layout):
