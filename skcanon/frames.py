@@ -45,7 +45,9 @@ Frame sources (``kind``):
 ``"sampled"``
     ``E(x)·g_j`` for ``k`` fixed Haar-random elements ``g_j`` (stochastic frame
     averaging): in distribution the same as ``k`` Haar samples, but fixed, so every
-    prediction is exactly invariant and repeatable. Equal weights.
+    prediction is exactly invariant and repeatable. Equal weights. Under ``×S_n`` a sample
+    with repeated covariance eigenvalues takes each frame of its symmetries (see
+    ``"minimal"``) times the ``g_j``.
 ``"group"``
     Finite groups: every element, weights ``1/|G|`` (exact group averaging).
 
@@ -283,11 +285,19 @@ def frame_forms(P, layout, spec, kind, *, canonicalizer=None, elements=None, sha
         n_open = R.shape[1]
         R = np.matmul(R[:, :, None], G[None, None]).reshape(n, n_open * k, d, d)
         weights = np.repeat(weights, k, axis=1) / k
+        rows, sets = _symmetric_sets(Z0, P, layout, spec, flat, t, dtype) if spec.permuting else ((), ())
+        if len(rows):   # regular shapes under S_n: each symmetry frame times the elements
+            R, weights = _with_frame_sets(R, weights, rows, [(f[:, None] @ G[None]).reshape(-1, d, d)
+                                                             for f in sets])
         fs = FrameSet(R, t, weights, None, free, axis)
         i, j = _rows_of(weights)
+        mixed = np.isin(i, rows)
+        Q = np.empty((len(i),) + Z0.shape[1:], dtype=Z0.dtype)
         # relative frame of row (open sign a, element b): diag(s_a)·G_b
-        s_rows = signs[idx[i, j // k]]
-        Q = _relative(Z0[i], s_rows[:, :, None] * G[j % k], layout)
+        a, b = i[~mixed], j[~mixed]
+        Q[~mixed] = _relative(Z0[a], signs[idx[a, b // k]][:, :, None] * G[b % k], layout)
+        a, b = i[mixed], j[mixed]
+        Q[mixed] = _relative(Z0[a], np.swapaxes(E[a], 1, 2) @ R[a, b], layout)
         return _finish(fs, Q, (i, j), spec, layout)
     if kind in ("minimal", "pca") and spec.permuting:
         # "pca": every sign choice of each of those frames

@@ -1333,12 +1333,11 @@ def pca_tied_frames(group, P, layout, signs=None):
     (``(K, d)``): each frame with each of these sign flips of its columns, repeats removed
     (still a set that moves with the input)."""
     found = _group_pca(group, P, layout, tied=True)[2]
-    if signs is None:
-        return found
     out = []
     for f in found:
         if f is not None:
             f = np.asarray(f)
+        if f is not None and signs is not None:
             f = _distinct_frames(list((f[:, None] * signs[None, :, None, :]).reshape(-1, *f.shape[1:])))
         out.append(f)
     return out
