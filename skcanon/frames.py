@@ -291,13 +291,9 @@ def frame_forms(P, layout, spec, kind, *, canonicalizer=None, elements=None, sha
                                                              for f in sets])
         fs = FrameSet(R, t, weights, None, free, axis)
         i, j = _rows_of(weights)
-        mixed = np.isin(i, rows)
-        Q = np.empty((len(i),) + Z0.shape[1:], dtype=Z0.dtype)
         # relative frame of row (open sign a, element b): diag(s_a)·G_b
-        a, b = i[~mixed], j[~mixed]
-        Q[~mixed] = _relative(Z0[a], signs[idx[a, b // k]][:, :, None] * G[b % k], layout)
-        a, b = i[mixed], j[mixed]
-        Q[mixed] = _relative(Z0[a], np.swapaxes(E[a], 1, 2) @ R[a, b], layout)
+        Q = _forms_with_sets(Z0, E, R, rows, (i, j), layout,
+                             lambda a, b: _relative(Z0[a], signs[idx[a, b // k]][:, :, None] * G[b % k], layout))
         return _finish(fs, Q, (i, j), spec, layout)
     if kind in ("minimal", "pca") and spec.permuting:
         # "pca": every sign choice of each of those frames
@@ -307,12 +303,9 @@ def frame_forms(P, layout, spec, kind, *, canonicalizer=None, elements=None, sha
             R2, weights = _with_frame_sets(R, weights, rows, sets)
             fs = FrameSet(R2, t, weights, None, free, axis) if kind == "minimal" else FrameSet(R2, t, weights)
             i, j = _rows_of(weights)
-            mixed = np.isin(i, rows)
-            Q = np.empty((len(i),) + Z0.shape[1:], dtype=Z0.dtype)
             # the other samples' forms as without these (a sign flip: the same bits in any batch)
-            Q[~mixed] = _flip(Z0[i[~mixed]], signs[idx[i[~mixed], j[~mixed]]], layout)
-            a, b = i[mixed], j[mixed]
-            Q[mixed] = _relative(Z0[a], np.swapaxes(E[a], 1, 2) @ R2[a, b], layout)
+            Q = _forms_with_sets(Z0, E, R2, rows, (i, j), layout,
+                                 lambda a, b: _flip(Z0[a], signs[idx[a, b]], layout))
             return _finish(fs, Q, (i, j), spec, layout)
     fs = FrameSet(R, t, weights, None, free, axis) if kind == "minimal" else FrameSet(R, t, weights)
     i, j = _rows_of(weights)
@@ -526,7 +519,7 @@ def repeated_spread(Z, layout, t=None, dtype=None):
     extreme = ~((top > 1e-100) & (top < 1e100))          # squares would lose or overflow
     if extreme.any():   # those samples scaled by a power of two (exact), with their offset
         e = np.where((top > 0) & np.isfinite(top), np.frexp(top)[1], 0)[extreme]
-        A, flat = A.copy(), None
+        A = A.copy()
         A[extreme] = np.ldexp(A[extreme], -e[:, None, None])
         if t is not None:
             t = t.copy()
@@ -687,6 +680,19 @@ def _symmetric_sets(Z0, P, layout, spec, flat, t, dtype, signs=None):
     found = pca_tied_frames(spec.geometric, P[rows], layout, signs)
     keep = [k for k, f in enumerate(found) if f is not None and len(f) > 1]
     return rows[keep], [found[k] for k in keep]
+
+
+def _forms_with_sets(Z0, E, R, rows, pairs, layout, others):
+    """Canonical forms of the (sample, frame) ``pairs``: those of the samples ``rows`` (which
+    took their symmetries' frames, :func:`_with_frame_sets`) from ``Z0`` and the frame
+    relative to the canonical one, ``Eᵀ·R``; the others by ``others(samples, frames)``."""
+    i, j = pairs
+    mixed = np.isin(i, rows)
+    Q = np.empty((len(i),) + Z0.shape[1:], dtype=Z0.dtype)
+    Q[~mixed] = others(i[~mixed], j[~mixed])
+    a, b = i[mixed], j[mixed]
+    Q[mixed] = _relative(Z0[a], np.swapaxes(E[a], 1, 2) @ R[a, b], layout)
+    return Q
 
 
 def _with_frame_sets(R, weights, rows, sets):

@@ -17,9 +17,8 @@ import pytest
 import skcanon._canonicalizer as canonicalizer_module
 from skcanon import CanonicalizerTransformer, InvariantProjector
 from skcanon._kernels import _numba
-from skcanon.canonicalizers._heuristics import PCACanonicalizer
 from _compiled import require_compiled
-from test_inplace_output import _same_frames
+from test_inplace_output import _same_frames, count_general_path
 
 CUBE = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], float)
 
@@ -92,14 +91,7 @@ def test_deferred_rows_keep_memory_bounded_by_batch_size(monkeypatch, kind, dtyp
     generic = _clouds("generic", dtype, n=n)
     est = CanonicalizerTransformer(group, method, n_dims=3, batch_size=256).fit(X[:10])
     est.transform(X[:600])   # first-call allocations (imports, caches) outside the measurement
-    calls = []
-    general = PCACanonicalizer.frames
-
-    def counted(self, Q, layout):
-        calls.append(len(Q))
-        return general(self, Q, layout)
-
-    monkeypatch.setattr(PCACanonicalizer, "frames", counted)
+    calls = count_general_path(monkeypatch)
     overhead = _overhead(est, X)
     assert sum(calls) >= n // 2                 # (most clouds did take the general path)
     baseline = _overhead(est, generic)

@@ -47,6 +47,20 @@ def _fitted(group, method, X, **kw):
     return CanonicalizerTransformer(group, method, **kw).fit(X.reshape(n, m * w))
 
 
+def count_general_path(monkeypatch):
+    """The sizes of the PCA canonicalizer's general-path calls from now on (a list that
+    fills as they happen): where deferred rows are redone, and in calls of what size."""
+    calls = []
+    general = PCACanonicalizer.frames
+
+    def counted(self, Q, layout):
+        calls.append(len(Q))
+        return general(self, Q, layout)
+
+    monkeypatch.setattr(PCACanonicalizer, "frames", counted)
+    return calls
+
+
 def _same_frames(a, b):
     a = a if isinstance(a, tuple) else (a,)
     b = b if isinstance(b, tuple) else (b,)
@@ -204,14 +218,7 @@ def test_general_path_rows_of_all_batches_run_in_one_call(numba_mode, monkeypatc
     one = _fitted(group, method, P, n_dims=3, batch_size=None)
     expected, frames = one.canonicalize(X)           # one batch: nothing is deferred
     est = _fitted(group, method, P, n_dims=3, batch_size=50, n_jobs=n_jobs)
-    calls = []
-    general = PCACanonicalizer.frames
-
-    def counted(self, Q, layout):
-        calls.append(len(Q))
-        return general(self, Q, layout)
-
-    monkeypatch.setattr(PCACanonicalizer, "frames", counted)
+    calls = count_general_path(monkeypatch)
     Xt, F = est.canonicalize(X)
     assert max(calls) <= 50 and sum(calls) >= 30     # refused rows gathered, in calls of at most a batch
     assert np.array_equal(Xt, expected, equal_nan=True)

@@ -21,9 +21,10 @@ The choice is made once per estimator call, before its batches (:class:`decided`
 by ``CanonicalizerTransformer``'s ``transform``/``canonicalize``, by
 ``InvariantProjector.transform`` and by the batch runner): every batch of one call — in
 any thread, with any ``n_jobs`` or ``batch_size`` — uses the same kernels, so a call's
-output never depends on how its batches were scheduled. Unset, a call uses the compiled kernels where the samples counted before it
-plus its own samples reach :data:`AUTO_SAMPLES`; the count is exact (locked), so the same
-sequence of calls makes the same choices. The two paths serve the same samples with the
+output never depends on how its batches were scheduled. Unset, a call uses the compiled
+kernels where the samples counted before it plus its own samples reach
+:data:`AUTO_SAMPLES`; the count is exact (locked), so the same sequence of calls makes the
+same choices. The two paths serve the same samples with the
 same frames and sort orders, but their canonical coordinates differ in the last bits (the
 compiled statistics are float64; on 64-point clouds up to about 5e-14 of the cloud's size
 in float64 and 3e-6 in float32). So, unset, a later call of a long-running process may

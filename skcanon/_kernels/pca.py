@@ -280,7 +280,7 @@ def pca_frames(Y, w, special, resolve_ties=True, offset=None, magnitude=None, at
                                              None if offset is None else offset[i], noise[i],
                                              None if V is None else (V[k], S[k]),
                                              (sign_rtol[i], tie_rtol[i], feature_tol[i]), found)
-            tied[i] = found
+            tied[i] = None if found is None else np.asarray(found)
         elif gaps[i].any():
             E[i] = _rebase_degenerate(Y[i], w[i], E[i], gaps[i], None if offset is None else offset[i])
             mi, di = _sign_statistic(Y[i:i + 1], w[i:i + 1], E[i:i + 1], lam[i:i + 1], safe_W[i:i + 1],
@@ -548,7 +548,7 @@ def _smallest_canonical_frame(Y, w, E, lam, gaps, special, offset=None, noise=0.
                 best, best_key = F, key
     if tied is not None:
         found = [F for F, features in tied if np.all(np.abs(features - best_key[0]) <= ftol)] if d else [E]
-        tied[:] = _distinct_frames(found)
+        tied[:] = list(_distinct_frames(found))
     return best if d else E
 
 
@@ -560,11 +560,12 @@ def _distinct_frames(frames):
     :data:`SAME_FRAME` count as the same frame: with 1e-6 instead, a float32 cube with noise
     of 1e-6 of its size kept 32–38 near-copies of its 24 frames, a count that differed
     between poses."""
-    out = []
-    for F in frames:
-        if not any(np.abs(F - G).max() <= SAME_FRAME for G in out):
-            out.append(F)
-    return np.array(out)
+    F = np.asarray(frames)
+    keep = []
+    for k in range(len(F)):   # one vectorized comparison with the frames kept so far
+        if not keep or np.abs(F[keep] - F[k]).max(axis=(1, 2)).min() > SAME_FRAME:
+            keep.append(k)
+    return F[keep]
 
 
 def _rebase_degenerate(Y, w, E, gaps, offset=None):
@@ -1333,14 +1334,10 @@ def pca_tied_frames(group, P, layout, signs=None):
     (``(K, d)``): each frame with each of these sign flips of its columns, repeats removed
     (still a set that moves with the input)."""
     found = _group_pca(group, P, layout, tied=True)[2]
-    out = []
-    for f in found:
-        if f is not None:
-            f = np.asarray(f)
-        if f is not None and signs is not None:
-            f = _distinct_frames(list((f[:, None] * signs[None, :, None, :]).reshape(-1, *f.shape[1:])))
-        out.append(f)
-    return out
+    if signs is None:
+        return found
+    return [None if f is None else _distinct_frames((f[:, None] * signs[None, :, None, :]).reshape(-1, *f.shape[1:]))
+            for f in found]
 
 
 def pca_group_frames(group, P, layout):
