@@ -50,7 +50,7 @@ import numpy as np
 from .eigen import CLOSED_FORM_GAP_RTOL, FAST_GAP_RTOL, frame_array, sym_eig_columns, sym_eig_desc
 from .fields import attached_fields, geometric_points, rescale_points, weighted_centroid
 from . import _numba
-from .orbit import feature_map, smallest_form_element
+from .orbit import feature_map, smallest_form_element, tolerant_smallest
 
 EIG_RTOL = 1e-6      # eigenvalues closer than this (relative to the trace) are "repeated"
 SIGN_RTOL = 1e-6     # normalized third moments below this do not decide a sign
@@ -476,17 +476,12 @@ def _point_key(blocks, tols):
     return np.concatenate([(Z / max(tol, 1e-300)).ravel() for Z, tol in zip(blocks, tols) if Z.size])
 
 
-def _key_less(a, b, tol=1.0):
-    """``a < b`` lexicographically, entries within ``tol`` of each other counting as equal."""
-    differ = np.flatnonzero(np.abs(a - b) > tol)
-    return bool(differ.size) and a[differ[0]] < b[differ[0]]
-
-
 def _smallest_canonical_frame(Y, w, E, lam, gaps, special, offset=None, noise=0.0, attached=None,
                               tols=(SIGN_RTOL, 1e-8, FEATURE_RTOL), tied=None):
     """Among the frames the moment rules cannot tell apart, the one whose canonical sample
     (its points' rows: positions, then the ``attached`` vectors and scalars) has the
-    smallest permutation-invariant features (:func:`_set_features`, compared in order);
+    smallest permutation-invariant features (:func:`_set_features`, compared in order,
+    anchored at the least value: :func:`~skcanon._kernels.orbit.tolerant_smallest`);
     between candidates whose features tie, the one whose rows in point order are
     lexicographically smallest. Rotating the input rotates every candidate, and reordering
     the points leaves the candidate sets unchanged, so the choice is invariant under both
@@ -507,7 +502,7 @@ def _smallest_canonical_frame(Y, w, E, lam, gaps, special, offset=None, noise=0.
     V = S = None
     if attached is not None:
         V, S = attached[0][present], attached[1][present]  # (k, q, d), (k, s)
-    best, best_key = E, None
+    candidates = []   # (frame, set features, point key)
     # re-base on the points as they will appear in the output (the offset included)
     fallback = None if V is None else V.reshape(-1, d)
     key_rtol = max(1e-8, tie_rtol)
@@ -540,16 +535,22 @@ def _smallest_canonical_frame(Y, w, E, lam, gaps, special, offset=None, noise=0.
                 # then the shape on its own scale: next to a large offset, a small shape's
                 # differences fall below the tolerance (turns of a small cube all tie)
                 features = np.concatenate([features, _set_features([Y[present] @ F])])
-            key = (features, _point_key(blocks, tols_))
-            if tied is not None:
-                tied.append((F, features))
-            if best_key is None or _key_less(key[0], best_key[0], ftol) or (
-                    not _key_less(best_key[0], key[0], ftol) and _key_less(key[1], best_key[1])):
-                best, best_key = F, key
+            candidates.append((F, features, _point_key(blocks, tols_)))
+    if not d or not candidates:
+        if tied is not None:
+            tied[:] = [E]
+        return E
+    # the least features, then the least point key among the candidates they tie: both
+    # anchored at the least value, so the choice does not depend on the candidates' order
+    features = np.array([f for _, f, _ in candidates])
+    smallest = tolerant_smallest(features[None], ftol)[0]
+    smallest = tolerant_smallest(np.array([k for _, _, k in candidates])[None], 1.0, smallest[None])[0]
+    best = candidates[int(np.argmax(smallest))][0]
     if tied is not None:
-        found = [F for F, features in tied if np.all(np.abs(features - best_key[0]) <= ftol)] if d else [E]
+        chosen = features[int(np.argmax(smallest))]
+        found = [F for F, f, _ in candidates if np.all(np.abs(f - chosen) <= ftol)]
         tied[:] = list(_distinct_frames(found))
-    return best if d else E
+    return best
 
 
 def _distinct_frames(frames):
