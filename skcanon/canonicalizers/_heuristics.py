@@ -19,7 +19,7 @@ from .._kernels.fields import (
     weighted_centroid,
 )
 from .._kernels.lexsort import fast_lexsort, gather_points, sort_key_columns, tolerant_lexsort
-from .._kernels.orbit import smallest_form_element
+from .._kernels.orbit import smallest_form_element, tolerant_smallest
 from .._kernels.pca import (
     compiled_kernels,
     fast_moment_frames,
@@ -419,23 +419,17 @@ def _largest_form_elements(group, P):
     """For a finite group acting on images by exact pixel moves (C_n, D_n with n | 4), the
     element ``g`` per image whose candidate canonical form ``g⁻¹·x`` is lexicographically
     largest (pixels in C-order, channels first; differences within :func:`_form_tolerance`
-    count as equal, as in the point-set ``orbit`` rule); ties (the image's own symmetries)
-    go to the lowest element index, so a blank image keeps the identity. Invariant: a moved
-    image has the same orbit of forms.
+    count as equal, anchored at the largest value as in the point-set ``orbit`` rule, so
+    the choice does not depend on the order of the candidates); ties (the image's own
+    symmetries) go to the lowest element index, so a blank image keeps the identity.
+    Invariant: a moved image has the same orbit of forms.
     """
     elements = np.asarray(group.elements())
     inverse = group.inverse(elements)
-    n, rows = len(P), np.arange(len(P))
-    tol = _form_tolerance(P)[:, None]
-    forms = np.stack([group.act(np.full(n, e), P, ImageLayout()).reshape(n, -1) for e in inverse])
-    best = np.zeros(n, dtype=np.int64)
-    for k in range(1, len(elements)):
-        diff = forms[k] - forms[best, rows]
-        differs = np.abs(diff) > tol
-        first = np.argmax(differs, axis=1)                 # first clearly different pixel decides
-        larger = differs.any(axis=1) & (diff[rows, first] > 0)
-        best = np.where(larger, k, best)
-    return elements[best]
+    n = len(P)
+    forms = np.stack([group.act(np.full(n, e), P, ImageLayout()).reshape(n, -1) for e in inverse], axis=1)
+    largest = tolerant_smallest(-forms, _form_tolerance(P))
+    return elements[np.argmax(largest, axis=1)]
 
 
 class SortCanonicalizer(Canonicalizer):
