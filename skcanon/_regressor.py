@@ -18,13 +18,13 @@ from ._validation import check_target_width, is_dataframe
 from .frames import (
     FrameSet,
     GroupSpec,
-    _rounded_keys,
-    _tie_runs,
     frame_forms,
     map_back,
     parse_group,
+    stabilizer_rows,
     symmetric_candidates,
     tie_candidates,
+    tie_runs,
     to_frames,
 )
 from .layouts import PointLayout
@@ -362,7 +362,7 @@ class EquivariantRegressor(SkcanonEstimatorMixin, PointTargetRegressorMixin, Bas
         if kind == "ties":
             candidates = tie_candidates(W) if per_point else np.zeros(W.shape[0], bool)
             rows = np.flatnonzero(candidates)
-            runs = _tie_runs(W[rows]) if rows.size else None
+            runs = tie_runs(W[rows]) if rows.size else None
             tied = np.zeros(0, bool) if runs is None else runs[:, -1] < W.shape[1] - 1
             if tied.any():
                 Yc = Yc.copy()
@@ -418,8 +418,7 @@ class EquivariantRegressor(SkcanonEstimatorMixin, PointTargetRegressorMixin, Bas
                             dtype=P.dtype)
         fs, (i, j), order = forms.frames, forms.rows, forms.order
         first = np.searchsorted(i, np.arange(n))
-        keys = _rounded_keys(forms.Q, P.dtype)
-        keep = np.all(keys == keys[first][i], axis=1)       # the stabilizer's frames
+        keep = stabilizer_rows(forms, P.dtype)
         i, j, f1 = i[keep], j[keep], first[i[keep]]
         if order is not None:
             order = (order[0][keep], order[1][keep])

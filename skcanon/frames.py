@@ -81,7 +81,7 @@ from .layouts import PointLayout
 __all__ = ["FRAME_KINDS", "CONTINUOUS_KINDS", "FINITE_KINDS", "FrameSet", "FrameForms", "GroupSpec",
            "parse_group", "check_kind", "frame_set", "frame_forms", "canonical_forms", "apply_frames",
            "map_back", "to_frames", "haar_elements", "repeated_spread", "symmetric_candidates",
-           "tie_candidates"]
+           "tie_candidates", "tie_runs", "stabilizer_rows"]
 
 FRAME_KINDS = ("pca", "minimal", "weighted", "sampled", "group")
 CONTINUOUS_KINDS = ("pca", "minimal", "weighted", "sampled")   # continuous rotation groups
@@ -843,6 +843,17 @@ def _rounded_keys(Q, dtype):
     return keys.reshape(len(Q), -1)
 
 
+def stabilizer_rows(forms, dtype):
+    """Which rows of ``forms`` (:class:`FrameForms`, rows grouped by sample in order) belong
+    to their sample's stabilizer: the frames ``h_j`` under which the canonical form is that
+    of the sample's first frame ``h_1`` up to rounding (the same rounded key, as the finite
+    groups' minimal frames compare them), so that ``h_j·h_1⁻¹`` fixes the sample."""
+    i = forms.rows[0]
+    first = np.searchsorted(i, np.arange(i.max(initial=-1) + 1))
+    keys = _rounded_keys(forms.Q, dtype)
+    return np.all(keys == keys[first][i], axis=1)
+
+
 def _cut(a):
     """Drop weights below ``CUTOFF`` × the largest of each row, continuously, and renormalize."""
     top = a.max(axis=1, keepdims=True)
@@ -1023,7 +1034,7 @@ class _Order(tuple):
     def __getitem__(self, key):
         if key == 1 or key == -1:
             if self._runs is None:
-                self._runs = _tie_runs(self._Q)
+                self._runs = tie_runs(self._Q)
             return self._runs
         return tuple.__getitem__(self, key)
 
@@ -1035,7 +1046,7 @@ class _Order(tuple):
         return _Order(self[0][keep], self._Q[keep])
 
 
-def _tie_runs(out):
+def tie_runs(out):
     """Per sorted position, the index of its run of points tied (within the sort's tolerance;
     the scale, as the sort's, over the present points)."""
     scale = np.where(np.isfinite(out), np.abs(out), 0.0).reshape(len(out), -1).max(axis=1)
