@@ -108,6 +108,17 @@ def _check_skorch_device(device):
     check_device_available(device, auto=False)
 
 
+
+def _same_value(a, b):
+    """Whether a parameter value is unchanged: the same object, or equal where ``==`` gives
+    one truth value (arrays and other objects compare as changed)."""
+    if a is b:
+        return True
+    try:
+        return type(a) is type(b) and bool(a == b)
+    except Exception:
+        return False
+
 class EquivariantModule(nn.Module):
     """``f(x) = h(x)·r(h(x)⁻¹·x)`` with a frame ``h`` and a backbone ``r``.
 
@@ -467,6 +478,12 @@ class _EndToEndMixin(InterruptRaisingMixin):
     def set_params(self, **params):
         # the statistics describe the fields of the layout they were computed for; a new
         # layout drops them (skorch rebuilds the module at once; fit computes new ones)
+        if getattr(self, "initialized_", False):
+            # values it has already (set_params(**get_params()), a grid that repeats them)
+            # change nothing: skorch would rebuild the module (and criterion, optimizer)
+            # from them all the same
+            current = self.get_params(deep=False)
+            params = {k: v for k, v in params.items() if not (k in current and _same_value(current[k], v))}
         if "module__layout" in params and "module__scalar_stats" not in params:
             params["module__scalar_stats"] = None
         if getattr(self, "initialized_", False) and any(k.startswith("module__") for k in params):

@@ -163,6 +163,28 @@ def test_set_params_of_the_module_on_a_fitted_estimator_waits_for_fit():
     assert clf.fit(images, np.arange(20) % 2).predict(images).shape == (20,)
 
 
+def test_set_params_with_the_values_it_has_keeps_the_fit():
+    """``set_params(**get_params())`` (or a grid point repeating the fitted values) passed
+    every ``module__`` value back, which unfitted the estimator (before that, skorch rebuilt
+    the module with fresh weights). Unchanged values now keep the trained module; a changed
+    one still waits for ``fit``."""
+    from sklearn.exceptions import NotFittedError
+
+    X = _clouds().reshape(40, -1)
+    for est, y in ((EndToEndEquivariantRegressor(**TINY), X[:, :3]),
+                   (EndToEndEquivariantClassifier(**TINY), np.arange(40) % 2)):
+        est.fit(X, y)
+        before = est.predict(X)
+        module = est.module_
+        est.set_params(**est.get_params())
+        est.set_params(module__hidden=8, module__n_points=4)
+        assert est.module_ is module
+        np.testing.assert_array_equal(est.predict(X), before)
+        est.set_params(module__hidden=est.get_params()["module__hidden"] + 1)
+        with pytest.raises(NotFittedError):
+            est.predict(X)
+
+
 class _Snapshot(Callback):
     """Snapshots the net at the end of each epoch (as skorch's Checkpoint does)."""
     seen = {}
