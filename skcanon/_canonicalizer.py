@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from numbers import Integral, Real
 
@@ -343,13 +344,12 @@ default=None
         called this, named in messages about ``X`` (see :func:`validate_samples`)."""
         threads = n_threads_from(self.n_jobs)  # checks n_jobs before any work
         P, ndim = self._working(X, reporter=reporter)
-        if self.canonicalizer_.batches_in_threads:
-            # heuristics: up to n_jobs batch threads, one torch/BLAS/OpenMP thread each
-            with limited_threads(None):
-                out, frames = self._canonicalize_batches(P, keep_frames, threads)
-        else:
-            # networks limit their own threads (torch, BLAS, OpenMP) to n_jobs
-            out, frames = self._canonicalize_batches(P, keep_frames, 1)
+        in_threads = self.canonicalizer_.batches_in_threads
+        # heuristics: up to n_jobs batch threads, one torch/BLAS/OpenMP thread each; networks
+        # limit their own threads (torch, BLAS, OpenMP) to n_jobs. Whether the compiled
+        # kernels run is chosen once for every batch of the call (_numba.decided).
+        with _numba.decided(P.shape[0]), (limited_threads(None) if in_threads else contextlib.nullcontext()):
+            out, frames = self._canonicalize_batches(P, keep_frames, threads if in_threads else 1)
         if self.fill_value is not None and isinstance(self.layout_, PointLayout):
             out[np.isnan(out).all(axis=2)] = self.fill_value  # absent points (graph nodes)
         return self.layout_.from_working(out, ndim), frames
@@ -369,13 +369,7 @@ default=None
         return max(1, min(self.batch_size, self.batch_size * self.BATCH_SAMPLE_VALUES // values))
 
     def _canonicalize_batches(self, P, keep_frames, threads):
-        """``(canonical forms, frames or None)`` of the working array, batch by batch.
-        Whether the compiled kernels run is chosen once, here, for every batch of the call
-        (:class:`skcanon._kernels._numba.decided`)."""
-        with _numba.decided(P.shape[0]):
-            return self._canonicalize_batches_decided(P, keep_frames, threads)
-
-    def _canonicalize_batches_decided(self, P, keep_frames, threads):
+        """``(canonical forms, frames or None)`` of the working array, batch by batch."""
         rows_per_batch = self._batch_rows(P)
         batches = list(iter_batches(P.shape[0], rows_per_batch))
         canonicalizer = self.canonicalizer_
@@ -383,48 +377,41 @@ default=None
         # canonical forms straight into its rows of the output (no copy of each result)
         dtype = canonicalizer.output_dtype(P.dtype, self.layout_)
         # rows a canonicalizer leaves for later (Canonicalizer.defers): gathered across
-        # batches and redone in chunks of up to a batch's rows (one call per chunk instead
-        # of one per batch; memory bounded by the batch size; chunks in n_jobs threads)
+        # batches as (batch start, row indices) and redone in chunks of up to a batch's rows
+        # (one call per chunk instead of one per batch; memory bounded by the batch size;
+        # chunks in n_jobs threads)
         deferred = [] if canonicalizer.defers and len(batches) > 1 else None
 
-        def deferring(sl):
+        def call(sl, method, *args):
             if deferred is None:
-                return {}
+                return method(P[sl], self.layout_, *args)
             rows = []
-            deferred.append((sl.start, rows))   # list.append: safe from the batch threads
-            return {"deferred": rows}
-
-        def compact(sl, kwargs):
-            # the batch's deferred rows as one small index array (not a list of ints)
-            if kwargs:
-                kwargs["deferred"][:] = [sl.start + np.asarray(kwargs["deferred"], dtype=np.intp)]
+            result = method(P[sl], self.layout_, *args, deferred=rows)
+            deferred.append((sl.start, sl.start + np.asarray(rows, dtype=np.intp)))  # thread-safe
+            return result
 
         if dtype is not None:
             out, first, rest = np.empty(P.shape, dtype=dtype), [], batches
         else:
             # the first batch fixes the output dtype; each batch then writes its own rows
-            kwargs = deferring(batches[0])
-            canon, h = canonicalizer.canonicalize(P[batches[0]], self.layout_, **kwargs)
-            compact(batches[0], kwargs)
+            canon, h = call(batches[0], canonicalizer.canonicalize)
             out, first, rest = np.empty(P.shape, dtype=canon.dtype), [h], batches[1:]
             out[batches[0]] = canon
             del canon
 
         def one_batch(sl):
-            kwargs = deferring(sl)
             if dtype is not None:
-                h = canonicalizer.canonicalize_into(P[sl], self.layout_, out[sl], **kwargs)
+                h = call(sl, canonicalizer.canonicalize_into, out[sl])
             else:
-                canon, h = canonicalizer.canonicalize(P[sl], self.layout_, **kwargs)
+                canon, h = call(sl, canonicalizer.canonicalize)
                 out[sl] = canon
-            compact(sl, kwargs)
             return h if keep_frames else None  # transform drops frames: memory stays bounded
 
         frames = run_batches(one_batch, rest, threads)
         frames = stack_frames(first + frames) if keep_frames else None
         if deferred:
             deferred.sort(key=lambda item: item[0])   # batch order: chunks never depend on threads
-            rows = np.concatenate([r[0] for _, r in deferred if r] or [np.empty(0, np.intp)])
+            rows = np.concatenate([r for _, r in deferred])
             del deferred[:]
             chunks = [rows[sl] for sl in iter_batches(rows.size, rows_per_batch)] if rows.size else []
 
