@@ -20,6 +20,7 @@ third moments zero): ``x(t) = square + t·v`` for a fixed random direction ``v``
 # %%
 import os
 import time
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -32,6 +33,7 @@ from sklearn.pipeline import make_pipeline
 
 from skcanon._canonicalizer import CanonicalizerTransformer
 from skcanon._frame_averaging import FrameAveragingClassifier
+from skcanon.exceptions import ConstantModelWarning
 from skcanon.groups import get_group
 from skcanon.layouts import PointLayout
 from skcanon.metrics import continuity_ratio
@@ -57,7 +59,12 @@ X = G.apply(G.sample(len(X), random_state=1), X, PointLayout(2))
 canon = make_pipeline(CanonicalizerTransformer(group="SE2", method="pca"), LogisticRegression(C=10.0))
 canon.fit(X, y)
 weighted = FrameAveragingClassifier(LogisticRegression(C=10.0), group="SE2", frames="weighted").fit(X, y)
-pca = FrameAveragingClassifier(LogisticRegression(C=10.0), group="SE2", frames="pca").fit(X, y)
+# A linear model over the PCA sign frames: every coordinate appears with both signs, so its
+# linear part cancels and the average is a constant; fit says so (ConstantModelWarning)
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always", ConstantModelWarning)
+    pca = FrameAveragingClassifier(LogisticRegression(C=10.0), group="SE2", frames="pca").fit(X, y)
+print("pca frames + LR:", [type(w.message).__name__ for w in caught if w.category is ConstantModelWarning])
 
 # %%
 # Canonical forms on either side of the square, and predictions along the path.

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from numbers import Integral, Real
 
+import warnings
+
 import numpy as np
 from sklearn.base import (
     BaseEstimator,
@@ -15,8 +17,10 @@ from sklearn.base import (
     MetaEstimatorMixin,
     _fit_context,
     clone,
+    is_regressor,
 )
-from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+from sklearn.linear_model import Ridge
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
@@ -33,7 +37,8 @@ from ._batching import iter_batches, layout_from_names, resolve_layout
 from ._columns import in_caller_order, point_major_order
 from ._canonicalizer import CanonicalizerTransformer
 from ._estimator import PointTargetRegressorMixin, SkcanonEstimatorMixin, fit_whole
-from ._validation import NumberInterval, check_target_width, validate_samples
+from ._validation import NumberInterval, check_target_width, user_stacklevel, validate_samples
+from .exceptions import ConstantModelWarning
 from .frames import (
     FRAME_KINDS,
     check_kind,
@@ -63,7 +68,7 @@ def _sum_rows(F, i, n):
 
 def _estimator_has(attr):
     def check(self):
-        est = self.estimator_ if hasattr(self, "estimator_") else self._default_estimator(self.estimator)
+        est = self.estimator_ if hasattr(self, "estimator_") else self._default_estimator()
         return hasattr(est, attr)
 
     return check
@@ -145,9 +150,8 @@ class _BaseFrameAveraging(SkcanonEstimatorMixin, MetaEstimatorMixin, BaseEstimat
             fs, Q, order, rows, w = self._forms_of(Pb, P.dtype)
             yield sl, fs, Q, rows, w, order
 
-    @staticmethod
-    def _default_estimator(estimator):
-        return estimator
+    def _default_estimator(self):
+        return self.estimator
 
     def __sklearn_is_fitted__(self):
         # fitted once the estimator is in place (the last step of fit)
@@ -159,10 +163,11 @@ class _BaseFrameAveraging(SkcanonEstimatorMixin, MetaEstimatorMixin, BaseEstimat
         if len(y) != n:
             raise ValueError(f"y has {len(y)} samples but X has {n}; they must match.")
         sw = None if sample_weight is None else _check_sample_weight(sample_weight, np.ones(n))
-        est = clone(self._default_estimator(self.estimator))
-        design, targets, frame_w, weights = [], [], [], []
+        est = clone(self._default_estimator())
+        design, targets, frame_w, weights, samples = [], [], [], [], []
         for sl, fs, Q, rows, w, order in self._iter_frames(P):
             i = rows[0] + sl.start
+            samples.append(i)
             design.append(_design(Q))
             targets.append(y[i] if target is None else target(fs, rows, order, sl))
             frame_w.append(w)
@@ -186,7 +191,40 @@ class _BaseFrameAveraging(SkcanonEstimatorMixin, MetaEstimatorMixin, BaseEstimat
             est.fit(Xd, yd)
         self.estimator_ = est
         self.n_frames_fit_ = len(Xd)
+        if target is None:
+            self._warn_if_constant(Xd, yd, frame_w, np.concatenate(samples))
         return self
+
+    #: training samples whose averaged outputs the constant-model check compares
+    CONSTANT_CHECK_SAMPLES = 256
+
+    def _warn_if_constant(self, Xd, yd, frame_w, samples):
+        """Warn where an averaged linear model gives one output for the first training
+        samples although their targets differ (an invariant target;
+        :class:`ConstantModelWarning`)."""
+        est = self.estimator_
+        sel = samples < self.CONSTANT_CHECK_SAMPLES
+        # linear models (coef_): where their part in the coordinates cancels. Other models
+        # may be constant for good reasons (samples with nothing invariant to tell apart)
+        if not hasattr(est, "coef_") or len(np.unique(yd[sel])) < 2:
+            return
+        method = next((m for m in ("predict_proba", "decision_function") if hasattr(est, m)), "predict")
+        try:
+            F = np.asarray(getattr(est, method)(Xd[sel]), dtype=np.float64).reshape(int(sel.sum()), -1)
+        except (TypeError, ValueError):   # outputs that are not numbers (class labels as strings)
+            return
+        n = int(samples[sel].max()) + 1
+        avg = np.zeros((n, F.shape[1]))
+        np.add.at(avg, samples[sel], frame_w[sel, None] * F)
+        spread = np.ptp(avg, axis=0).max(initial=0.0)
+        if np.isfinite(spread) and spread <= 1e-9 * max(np.abs(avg).max(initial=0.0), 1.0):
+            warnings.warn(
+                f"{type(self).__name__}: the frame-averaged {type(est).__name__} gives the same output for "
+                f"every one of the first {n} training samples although their targets differ. A linear model "
+                f"averaged over frames that flip every axis both ways (frames={self.frames!r} under "
+                f"{self._spec.group.name}) keeps only its intercept. Fix: a non-linear estimator (e.g. "
+                "RandomForestClassifier / RandomForestRegressor), frames='minimal', or a group with xS_n.",
+                ConstantModelWarning, stacklevel=user_stacklevel())
 
     def _row_scale(self):
         if self.frames == "sampled":
@@ -279,7 +317,11 @@ class FrameAveragingClassifier(ClassifierMixin, _BaseFrameAveraging):
     ----------
     estimator : classifier or None, default=None
         Any scikit-learn classifier (cloned in ``fit``); ``None`` means
-        ``LogisticRegression(max_iter=1000)``.""" + _PARAMS_DOC + """
+        ``RandomForestClassifier(n_estimators=100, random_state=0)``. Not a linear model:
+        averaged over frames that flip every axis both ways (the sign choices of
+        ``"pca"``, sampled rotations, a whole finite group; without ``×S_n``, whose sort
+        is not linear), a linear model's part in the coordinates cancels and the averaged
+        classifier predicts one class for every input (``fit`` warns where that happens).""" + _PARAMS_DOC + """
 
     Attributes
     ----------
@@ -338,9 +380,11 @@ class FrameAveragingClassifier(ClassifierMixin, _BaseFrameAveraging):
         self.batch_size = batch_size
         self.random_state = random_state
 
-    @staticmethod
-    def _default_estimator(estimator):
-        return LogisticRegression(max_iter=1000) if estimator is None else estimator
+    def _default_estimator(self):
+        # not a linear model: averaged over frames that flip every axis both ways (sign
+        # choices, sampled or whole groups without ×S_n), its linear part cancels and the
+        # averaged classifier is a constant
+        return RandomForestClassifier(n_estimators=100, random_state=0) if self.estimator is None else self.estimator
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y, sample_weight=None):
@@ -365,7 +409,13 @@ class FrameAveragingClassifier(ClassifierMixin, _BaseFrameAveraging):
             raise ValueError(f"y must be 1-D of shape (n_samples,); got shape {y.shape}.")
         y = column_or_1d(y, warn=True)
         check_classification_targets(y)
+        if is_regressor(self._default_estimator()):
+            raise ValueError(f"estimator must be a classifier; got the regressor {self.estimator!r}. Fix: pass a "
+                             "classifier, or use FrameAveragingRegressor for this estimator.")
         self._fit_frames(X, y, sample_weight)
+        if not hasattr(self.estimator_, "classes_"):
+            raise ValueError(f"estimator must be a classifier with classes_ after fit; {self.estimator!r} has "
+                             "none. Fix: pass a scikit-learn classifier.")
         self.classes_ = self.estimator_.classes_
         return self
 
@@ -416,9 +466,13 @@ class FrameAveragingClassifier(ClassifierMixin, _BaseFrameAveraging):
         y_pred : ndarray of shape (n_samples,)
         """
         check_is_fitted(self)
-        if hasattr(self.estimator_, "predict_proba"):
+        est = self.estimator_
+        # decision functions of one column per pair of classes (SVC's "ovo") do not name a
+        # class by their argmax: those estimators vote, as estimators without scores do
+        per_pair = getattr(est, "decision_function_shape", None) == "ovo" and len(self.classes_) > 2
+        if hasattr(est, "predict_proba"):
             scores = self.predict_proba(X)
-        elif hasattr(self.estimator_, "decision_function"):
+        elif hasattr(est, "decision_function") and not per_pair:
             scores = self.decision_function(X)
             if scores.ndim == 1:
                 return self.classes_[(scores > 0).astype(int)]
@@ -445,7 +499,11 @@ class FrameAveragingRegressor(PointTargetRegressorMixin, _BaseFrameAveraging):
     ----------
     estimator : regressor or None, default=None
         Any scikit-learn regressor (cloned in ``fit``; multi-output for moving targets);
-        ``None`` means ``Ridge(alpha=1e-3)``.""" + _PARAMS_DOC + """
+        ``None`` means ``Ridge(alpha=1e-3)`` for targets that move with ``X`` (a linear
+        map stays equivariant under the average) and ``RandomForestRegressor(
+        n_estimators=100, random_state=0)`` for invariant ones (a linear model's part in
+        the coordinates cancels over frames that flip every axis both ways, and the
+        average is a constant; ``fit`` warns where that happens).""" + _PARAMS_DOC + """
     target : {"invariant", "position", "vector"} or PointLayout, default="invariant"
         How ``y`` moves with the group: not at all, like positions (rotated and
         translated), like vectors (rotated only: forces, velocities), or as described by a
@@ -519,9 +577,14 @@ class FrameAveragingRegressor(PointTargetRegressorMixin, _BaseFrameAveraging):
         self.target = target
         self.equivariant_target = equivariant_target
 
-    @staticmethod
-    def _default_estimator(estimator):
-        return Ridge(alpha=1e-3) if estimator is None else estimator
+    def _default_estimator(self):
+        if self.estimator is not None:
+            return self.estimator
+        # targets that move: a linear map averaged over frames stays equivariant; invariant
+        # targets: a linear model's part in the coordinates cancels over frames that flip
+        # every axis both ways, so the average would be a constant
+        moving = self.equivariant_target or not (isinstance(self.target, str) and self.target == "invariant")
+        return Ridge(alpha=1e-3) if moving else RandomForestRegressor(n_estimators=100, random_state=0)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -1,6 +1,6 @@
 """Warnings and errors specific to skcanon."""
 
-__all__ = ["InexactActionWarning", "CanonicalFormWarning"]
+__all__ = ["InexactActionWarning", "CanonicalFormWarning", "ConstantModelWarning"]
 
 
 class InexactActionWarning(UserWarning):
@@ -11,3 +11,10 @@ class InexactActionWarning(UserWarning):
 class CanonicalFormWarning(UserWarning):
     """A graph canonical labelling is not guaranteed canonical: the pure-Python search hit
     its budget (install the ``graphs`` extra, pynauty, for exact labelling of any graph)."""
+
+
+class ConstantModelWarning(UserWarning):
+    """A frame-averaged model predicts the same output for every training sample although
+    the targets differ: typically a linear model averaged over frames that flip every axis
+    both ways, whose part in the coordinates cancels (use a non-linear estimator, or
+    ``frames="minimal"``, or a group with ``×S_n``)."""
