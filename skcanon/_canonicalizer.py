@@ -17,7 +17,8 @@ from ._estimator import SkcanonEstimatorMixin, fit_whole
 from ._kernels import _numba
 from ._learning_options import LEARNING_OPTIONS
 from ._threads import limited_threads, n_threads_from
-from ._validation import check_device, check_frames_length, user_stacklevel, validate_samples
+from ._validation import (check_device, check_frames_length, check_translations_act, user_stacklevel,
+                          validate_samples)
 from .canonicalizers import make_canonicalizer
 from .exceptions import InexactActionWarning
 from .groups import Group, get_group
@@ -298,6 +299,7 @@ default=None
         if isinstance(layout, GraphLayout):
             layout._require_resolved()
         make_canonicalizer(group, self.method, layout)  # bad group/method/layout: fail before reading X
+        check_translations_act(group, layout)
         P, _ = validate_samples(self, X, layout, reset=True)
         if isinstance(layout, ImageLayout):
             self.image_shape_ = P.shape[1:]

@@ -37,7 +37,8 @@ from ._batching import iter_batches, layout_from_names, resolve_layout
 from ._columns import in_caller_order, point_major_order
 from ._canonicalizer import CanonicalizerTransformer
 from ._estimator import PointTargetRegressorMixin, SkcanonEstimatorMixin, fit_whole
-from ._validation import NumberInterval, check_target_width, user_stacklevel, validate_samples
+from ._validation import (NumberInterval, check_target_width, check_translations_act, user_stacklevel,
+                          validate_samples)
 from .exceptions import ConstantModelWarning
 from .frames import (
     FRAME_KINDS,
@@ -104,6 +105,7 @@ class _BaseFrameAveraging(SkcanonEstimatorMixin, MetaEstimatorMixin, BaseEstimat
         if layout is None:
             layout = resolve_layout(spec.group, self.layout, n_dims)
         spec.group.check_layout(layout)
+        check_translations_act(spec.group, layout)
         self.group_ = spec.group
         self.layout_ = layout
         self._spec = spec

@@ -426,6 +426,23 @@ def check_samples(X, layout, *, allow_absent_points=True, dtype=FLOAT_DTYPES, na
     return (P, ndim, categories) if return_categories else (P, ndim)
 
 
+def check_translations_act(group, layout, name="layout"):
+    """Refuse a group with translations on a point layout without a position field: the
+    translations act on nothing there (vectors only rotate), and centring the vectors as if
+    they were positions broke invariance (two generic vectors under SE3: errors up to 2)."""
+    fields = getattr(layout, "fields", None)
+    translates = any(getattr(f, "translates", False) for f in getattr(group, "factors", (group,)))
+    if translates and fields and not any(f.kind == "position" for f in fields):
+        name = group.name
+        rotations = ("SO" + name[2:] if name.startswith("SE") else "O" + name[1:] if name.startswith("E")
+                     else "S_n" if name.startswith("T") and name.endswith("xS_n") else f"SO{layout.n_dims}")
+        raise ValueError(
+            f"group {group.name!r} translates positions, but {name} {layout!r} has no position field "
+            f"(only {', '.join(sorted({f.kind for f in fields}))} fields), on which translations do nothing. "
+            f"Fix: a group without translations (e.g. {rotations!r}), or declare the fields that are "
+            "positions with kind 'position'.")
+
+
 def check_frames_length(frames, n_samples, name="frames"):
     """Frames (array or tuple of arrays) must have one entry per sample."""
     parts = frames if isinstance(frames, tuple) else (frames,)

@@ -644,3 +644,28 @@ def test_cpu_device_spellings_fit():
     ref = CanonicalizerTransformer("SO3", "random", hidden=8, random_state=0, device="cpu").fit(X).transform(X)
     out = CanonicalizerTransformer("SO3", "random", hidden=8, random_state=0, device=" CPU").fit(X).transform(X)
     np.testing.assert_array_equal(out, ref)
+
+
+@pytest.mark.parametrize("group,suggested", [("SE3", "SO3"), ("E3xS_n", "O3xS_n"), ("T3xS_n", "S_n"), ("Sim3", "SO3")])
+def test_translating_groups_refuse_layouts_without_positions(group, suggested):
+    """Vectors only (no position field) under a group with translations: the vectors were
+    centred as if they were positions, and two generic vectors under SE3 got canonical forms
+    that differed between poses by up to 2 (three under E3: 7 of 20 samples), as did the
+    predictions of both regressors. Translations act on nothing there: refused, naming the
+    group without them."""
+    from skcanon import EquivariantRegressor, FrameAveragingRegressor
+    from skcanon.layouts import PointLayout
+
+    layout = PointLayout(3, fields=[("v", "vector")])
+    X = np.random.default_rng(0).normal(size=(20, 6))
+    match = f"no position field.*'{suggested}'"
+    with pytest.raises(ValueError, match=match):
+        CanonicalizerTransformer(group, layout=layout).fit(X)
+    if "S_n" not in group and group != "Sim3":
+        with pytest.raises(ValueError, match=match):
+            FrameAveragingRegressor(group=group, frames="weighted", layout=layout).fit(X, X[:, 0])
+        with pytest.raises(ValueError, match=match):
+            EquivariantRegressor(CanonicalizerTransformer(group, layout=layout)).fit(X, X[:, 0])
+    # the same vectors under the rotations alone are fine
+    Z = CanonicalizerTransformer(suggested, layout=layout).fit_transform(X)
+    assert np.isfinite(Z).all()
