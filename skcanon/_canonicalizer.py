@@ -17,8 +17,8 @@ from ._estimator import SkcanonEstimatorMixin, fit_whole
 from ._kernels import _numba
 from ._learning_options import LEARNING_OPTIONS
 from ._threads import limited_threads, n_threads_from
-from ._validation import (check_device, check_frames_length, check_translations_act, user_stacklevel,
-                          validate_samples)
+from ._validation import (NumberInterval, check_device, check_frames_length, check_translations_act,
+                          user_stacklevel, validate_samples)
 from .canonicalizers import make_canonicalizer
 from .exceptions import InexactActionWarning
 from .groups import Group, get_group
@@ -153,7 +153,7 @@ default=None
         the previous thread settings afterwards: results do not depend on the number of
         processes (e.g. ``GridSearchCV(n_jobs=...)``), and joblib workers do not
         oversubscribe the machine.
-    fill_value : float or None, default=None
+    fill_value : finite float or None, default=None
         Value written into absent points (all-NaN rows, also absent graph nodes) of the
         output, after canonicalization, so that estimators refusing NaN can follow.
         ``None`` keeps them NaN. Absent points are ordered last by ``"sort"``, so with a
@@ -212,7 +212,8 @@ default=None
         "n_dims": [Interval(Integral, 1, None, closed="left"), None],
         # objective ... n_jobs: declared once with the learning options
         **LEARNING_OPTIONS.constraints(),
-        "fill_value": [Real, None],
+        # finite (the output is for estimators that refuse NaN) and not a bool
+        "fill_value": [NumberInterval(Real, None, None, closed="neither"), None],
         "key_order": [StrOptions({"scalars_first", "columns"})],
     }
 

@@ -262,11 +262,24 @@ def equivariance_error(frame_function, X, group, n_trials=5, random_state=None, 
             f"got {type(frame_function).__name__}."
         )
     g_obj = get_group(group)
+    # frames are elements of the canonicalizer's own group: compared with another group's
+    # elements (a subgroup such as SO3 for SE3 frames) they failed inside numpy
+    own = getattr(getattr(frame_function, "__self__", None), "group_", None)
+    if own is not None and own != g_obj:
+        raise ValueError(
+            f"group {g_obj.name!r} differs from the group of the frames, {own.name!r} (the canonicalizer's "
+            f"group_): equivariance compares frames as elements of one group. Fix: group={own.name!r}; "
+            "for a subgroup, invariance_error(canonicalizer, X, group) checks the canonical forms.")
     layout = _layout_of(frame_function, layout, g_obj)
     _check_count(n_trials, "n_trials")
     X, P, to_caller, layout = _samples(X, layout)
     rs = check_random_state(random_state)
     h = frame_function(X)
+    try:
+        g_obj.act(g_obj.inverse(h), P, layout)
+    except (ValueError, IndexError, TypeError) as error:
+        raise ValueError(f"the frames returned by frame_function are not elements of group {g_obj.name!r} "
+                         f"acting on these samples ({error}). Fix: pass the group the frames belong to.") from error
     errors = []
     for _ in range(int(n_trials)):
         g = g_obj.sample(P.shape[0], rs, n_points=P.shape[1])

@@ -669,3 +669,44 @@ def test_translating_groups_refuse_layouts_without_positions(group, suggested):
     # the same vectors under the rotations alone are fine
     Z = CanonicalizerTransformer(suggested, layout=layout).fit_transform(X)
     assert np.isfinite(Z).all()
+
+
+def test_canonical_projection_ignores_the_canonicalizers_fill_value():
+    """A canonicalizer with fill_value inside InvariantProjector("canonical") filled absent
+    points before the projector looked for them: they were marked present and kept the fill
+    value, and under S_n with fill_value=9 a cloud with an absent point and one with a real
+    point at (9, 9, 9) got equal features while lossless_ was True."""
+    A = np.array([[1, 1, 1], [2, 2, 2], [3, 3, 3], [np.nan] * 3]).reshape(1, 12)
+    B = np.array([[1, 1, 1], [2, 2, 2], [3, 3, 3], [9, 9, 9]], float).reshape(1, 12)
+    for fill in (0.0, 9.0):
+        proj = InvariantProjector("S_n", "canonical",
+                                  canonicalizer=CanonicalizerTransformer("S_n", fill_value=fill)).fit(np.vstack([A, B]))
+        FA, FB = proj.transform(A), proj.transform(B)
+        assert not np.array_equal(FA, FB)
+        names = list(proj.get_feature_names_out())
+        assert FA[0, names.index("present_3")] == 0 and (FA[0, 9:12] == 0).all()
+
+
+def test_equivariance_error_names_a_group_other_than_the_frames():
+    """equivariance_error with a group other than the canonicalizer's (SO3 for SE3 frames,
+    S_n for SE3xS_n ones) failed inside numpy (a core-dimension mismatch, a broadcast error)."""
+    from skcanon.metrics import equivariance_error
+
+    X = np.random.default_rng(0).normal(size=(20, 12))
+    for fitted, group in ((CanonicalizerTransformer("SE3", "pca").fit(X), "SO3"),
+                          (CanonicalizerTransformer("SE3xS_n").fit(X), "S_n")):
+        with pytest.raises(ValueError, match=f"group '{group}' differs from the group of the frames"):
+            equivariance_error(fitted, X, group, random_state=0)
+    frames = CanonicalizerTransformer("SE3", "pca").fit(X).canonical_frame
+    with pytest.raises(ValueError, match="not elements of group 'SO3'"):
+        equivariance_error(lambda Z: frames(Z), X, "SO3", random_state=0)
+
+
+@pytest.mark.parametrize("fill_value", [np.inf, -np.inf, np.nan, True])
+def test_fill_value_must_be_a_finite_number(fill_value):
+    """fill_value=np.inf wrote inf into the output (whose purpose is to feed estimators that
+    refuse NaN); True was read as 1.0."""
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError, match="fill_value"):
+        CanonicalizerTransformer("SE3", fill_value=fill_value).fit(np.zeros((3, 6)))

@@ -20,7 +20,8 @@ class Canonical(Projection):
     is discontinuous near symmetric inputs. Cost: that of the canonicalizer. The entries of
     absent points (and absent graph nodes), NaN in the canonical form, are 0; one 0/1
     column per point (``present_i``, in canonical order) then tells them from real points
-    at 0 — always for graphs, and for point clouds when ``fit`` saw absent points. On images
+    at 0 — always for graphs, and for point clouds when ``fit`` saw absent points (a
+    canonicalizer's ``fill_value`` is not used: the projector marks absent points so). On images
     the map is lossless only where the group moves pixels exactly (``lossless_`` is False
     for C8, SO(2), and quarter turns of non-square images).
     Not available for C_n fibres (the canonicalizers take points and images).
@@ -57,6 +58,11 @@ class Canonical(Projection):
             canon = clone(self.canonicalizer)
             if canon.get_params().get("layout") is None:
                 canon.set_params(layout=self.layout)
+            if canon.get_params().get("fill_value") is not None:
+                # absent points are told apart by NaN: filled, they read as present points at
+                # the fill value (a cloud with an absent point and one with a real point there
+                # got equal features)
+                canon.set_params(fill_value=None)
         self.canonicalizer_ = canon.fit(P, y)
         if self.canonicalizer_.group_ != self.group:
             # forms canonical for another group are not invariant for this one (a grid over
