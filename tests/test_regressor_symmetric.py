@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from sklearn.dummy import DummyRegressor
 from sklearn.exceptions import NotFittedError
-from sklearn.linear_model import Ridge
+from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.neighbors import KNeighborsRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -232,7 +232,7 @@ def test_failed_refit_leaves_frame_averaging_whole():
     # take): unfitted, NotFittedError (before: AttributeError for estimator_)
     labels = (X[:, 0] > 0).astype(int)
     for est, target in [(FrameAveragingRegressor(make_pipeline(StandardScaler(), Ridge()), target="position"), y),
-                        (FrameAveragingClassifier(make_pipeline(StandardScaler(), Ridge())), labels)]:
+                        (FrameAveragingClassifier(make_pipeline(StandardScaler(), LogisticRegression())), labels)]:
         with pytest.raises(ValueError, match="sample_weight"):
             est.fit(X, target, sample_weight=np.ones(40))
         with pytest.raises(NotFittedError):
