@@ -119,6 +119,7 @@ def _same_value(a, b):
     except Exception:
         return False
 
+
 class EquivariantModule(nn.Module):
     """``f(x) = h(x)·r(h(x)⁻¹·x)`` with a frame ``h`` and a backbone ``r``.
 

@@ -6,9 +6,8 @@ themselves come from :mod:`skcanon.frames`.
 
 from __future__ import annotations
 
-from numbers import Integral, Real
-
 import warnings
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import (
@@ -386,7 +385,9 @@ class FrameAveragingClassifier(ClassifierMixin, _BaseFrameAveraging):
         # not a linear model: averaged over frames that flip every axis both ways (sign
         # choices, sampled or whole groups without ×S_n), its linear part cancels and the
         # averaged classifier is a constant
-        return RandomForestClassifier(n_estimators=100, random_state=0) if self.estimator is None else self.estimator
+        if self.estimator is not None:
+            return self.estimator
+        return RandomForestClassifier(n_estimators=100, random_state=0)
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y, sample_weight=None):

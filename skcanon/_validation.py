@@ -433,9 +433,9 @@ def check_translations_act(group, layout, name="layout"):
     fields = getattr(layout, "fields", None)
     translates = any(getattr(f, "translates", False) for f in getattr(group, "factors", (group,)))
     if translates and fields and not any(f.kind == "position" for f in fields):
-        name = group.name
-        rotations = ("SO" + name[2:] if name.startswith("SE") else "O" + name[1:] if name.startswith("E")
-                     else "S_n" if name.startswith("T") and name.endswith("xS_n") else f"SO{layout.n_dims}")
+        g = group.name
+        rotations = ("SO" + g[2:] if g.startswith("SE") else "O" + g[1:] if g.startswith("E")
+                     else "S_n" if g.startswith("T") and g.endswith("xS_n") else f"SO{layout.n_dims}")
         raise ValueError(
             f"group {group.name!r} translates positions, but {name} {layout!r} has no position field "
             f"(only {', '.join(sorted({f.kind for f in fields}))} fields), on which translations do nothing. "

@@ -658,7 +658,7 @@ def test_translating_groups_refuse_layouts_without_positions(group, suggested):
 
     layout = PointLayout(3, fields=[("v", "vector")])
     X = np.random.default_rng(0).normal(size=(20, 6))
-    match = f"no position field.*'{suggested}'"
+    match = f"group '{group}' translates positions, but layout .* no position field.*'{suggested}'"
     with pytest.raises(ValueError, match=match):
         CanonicalizerTransformer(group, layout=layout).fit(X)
     if "S_n" not in group and group != "Sim3":
