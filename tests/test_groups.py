@@ -808,3 +808,20 @@ def test_cyclic_groups_refuse_fibres_of_another_size():
         out = c44.act((a, b), P, layout)
         assert out.dtype == dtype and np.array_equal(P, P0)
         np.testing.assert_array_equal(out, c4.act(c4.compose(a, b), P, layout))
+
+
+def test_refused_products_do_not_load_from_old_pickles():
+    """Unpickling skips the constructor, so a product pickled before it was refused (C2xC3:
+    its turns are C6's, the component-wise order 6 is right but two factors turn the same
+    points) loaded and acted as before. Loading now checks the factors as the constructor does."""
+    import pickle
+
+    from skcanon.groups import get_group
+    from skcanon.groups._product import ProductGroup
+
+    old = ProductGroup.__new__(ProductGroup)
+    old.__dict__.update(_factors=(get_group("C2"), get_group("C3")), name="C2xC3", exact_on_images=True)
+    with pytest.raises(ValueError, match="'C2xC3' is refused"):
+        pickle.loads(pickle.dumps(old))
+    ok = get_group("D4xS_n")
+    assert pickle.loads(pickle.dumps(ok)) == ok

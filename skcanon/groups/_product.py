@@ -50,6 +50,12 @@ class ProductGroup(Group):
         self.name = "x".join(f.name for f in factors)
         self.exact_on_images = all(f.exact_on_images for f in factors)
 
+    def __setstate__(self, state):
+        # unpickling skips __init__: a product pickled before it was refused (C2xC3, whose
+        # turns are C6's) would load and act with the wrong group law or order
+        self.__dict__.update(state)
+        _check_commuting(self._factors)
+
     def exact_on_image_shape(self, shape):
         return all(f.exact_on_image_shape(shape) for f in self._factors)
 
