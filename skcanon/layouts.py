@@ -796,7 +796,10 @@ def _numeric_rows(values, node_features):
 
 
 def is_graph_list(X):
-    """True for a non-empty list/tuple of networkx graphs."""
+    """True for a non-empty list/tuple of networkx graphs, or a 1-D object array of them
+    (``np.array(graphs, dtype=object)``, a pandas column's ``.to_numpy()``)."""
+    if isinstance(X, np.ndarray) and X.dtype == object and X.ndim == 1:
+        X = list(X)
     if not isinstance(X, (list, tuple)) or not X:
         return False
     try:
@@ -822,7 +825,7 @@ def encode_if_graphs(X, layout):
                 "X is a list of networkx graphs; use layout=GraphLayout() (or layout='graph') "
                 "with a permutation group such as group='S_n'."
             )
-        return layout.encode(X)
+        return layout.encode(list(X))
     return X, layout
 
 

@@ -340,3 +340,15 @@ def test_spectrum_of_padded_graphs_with_negative_weights_lines_up(dtype):
         np.testing.assert_allclose(out[0, :3], alone[0, :3], atol=tol)
         assert out[0, 3] == 0
         np.testing.assert_allclose(out[0, 4:], alone[0, 3:], atol=tol)
+
+
+def test_an_object_array_of_graphs_is_read_as_graphs():
+    """``np.array(graphs, dtype=object)`` (a pandas column's ``.to_numpy()``) was not read as
+    graphs: the error said GraphLayout "needs networkx graphs to learn n_nodes from"."""
+    graphs = [nx.cycle_graph(4), nx.path_graph(5), nx.star_graph(3)]
+    array = np.empty(len(graphs), dtype=object)
+    array[:] = graphs
+    expected = CanonicalizerTransformer("S_n", layout="graph").fit_transform(graphs)
+    np.testing.assert_array_equal(CanonicalizerTransformer("S_n", layout="graph").fit_transform(array), expected)
+    projected = InvariantProjector("S_n", layout="graph").fit(graphs).transform(graphs)
+    np.testing.assert_array_equal(InvariantProjector("S_n", layout="graph").fit(array).transform(array), projected)
