@@ -431,8 +431,7 @@ def check_translations_act(group, layout, name="layout"):
     translations act on nothing there (vectors only rotate), and centring the vectors as if
     they were positions broke invariance (two generic vectors under SE3: errors up to 2)."""
     fields = getattr(layout, "fields", None)
-    translates = any(getattr(f, "translates", False) for f in getattr(group, "factors", (group,)))
-    if translates and fields and not any(f.kind == "position" for f in fields):
+    if group.translates and fields and not any(f.kind == "position" for f in fields):
         g = group.name
         rotations = ("SO" + g[2:] if g.startswith("SE") else "O" + g[1:] if g.startswith("E")
                      else "S_n" if g.startswith("T") and g.endswith("xS_n") else f"SO{layout.n_dims}")

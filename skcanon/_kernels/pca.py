@@ -545,12 +545,11 @@ def _smallest_canonical_frame(Y, w, E, lam, gaps, special, offset=None, noise=0.
     features = np.array([f for _, f, _ in candidates])
     smallest = tolerant_smallest(features[None], ftol)[0]
     smallest = tolerant_smallest(np.array([k for _, _, k in candidates])[None], 1.0, smallest[None])[0]
-    best = candidates[int(np.argmax(smallest))][0]
+    k = int(np.argmax(smallest))
     if tied is not None:
-        chosen = features[int(np.argmax(smallest))]
-        found = [F for F, f, _ in candidates if np.all(np.abs(f - chosen) <= ftol)]
-        tied[:] = list(_distinct_frames(found))
-    return best
+        ties = np.all(np.abs(features - features[k]) <= ftol, axis=1)
+        tied[:] = list(_distinct_frames([candidates[c][0] for c in np.flatnonzero(ties)]))
+    return candidates[k][0]
 
 
 def _distinct_frames(frames):
