@@ -691,8 +691,9 @@ def test_tie_rules_choose_whatever_order_the_candidates_come_in(group, method, s
         assert (err < (1e-9 if dtype == np.float64 else 1e-3)).all(), (seed, np.sort(err)[-3:])
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("group", ["C4", "D4"])
-def test_image_largest_form_rule_does_not_depend_on_the_pose(group):
+def test_image_largest_form_rule_does_not_depend_on_the_pose(group, dtype):
     """The rule that settles images the moments leave open (exact pixel moves, C_n/D_n)
     compared candidate forms one after another with a tolerance: on 3×3 images whose
     pixels differ by fractions of that tolerance, the moves of one image got forms that
@@ -703,11 +704,11 @@ def test_image_largest_form_rule_does_not_depend_on_the_pose(group):
     G = get_group(group)
     elements = np.asarray(G.elements())
     rs = np.random.default_rng(0)
-    t = 1e3 * np.finfo(np.float64).eps
+    t = 1e3 * np.finfo(dtype).eps
     for _ in range(300):
         image = rs.choice([0.0, 0.6 * t, 1.2 * t, 1.8 * t], size=(3, 3)) + rs.choice([0, 0, 0.5], size=(3, 3))
         image[1, 1] += 1.0
-        P = G.act(elements, np.repeat(image[None, None], len(elements), axis=0), ImageLayout())
+        P = G.act(elements, np.repeat(image[None, None], len(elements), axis=0).astype(dtype), ImageLayout())
         h = _largest_form_elements(G, P)
         forms = G.act(G.inverse(h), P, ImageLayout()).reshape(len(P), -1)
         assert np.abs(forms - forms[0]).max() <= _form_tolerance(P)[0]
