@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._batching import iter_batches, layout_from_names, resolve_layout, run_batches
 from ._canonicalizer import CanonicalizerTransformer
-from ._estimator import SkcanonEstimatorMixin
+from ._estimator import SkcanonEstimatorMixin, fit_whole
 from ._kernels import _numba
 from ._threads import limited_threads, n_threads_from
 from ._validation import NumberInterval, validate_samples
@@ -240,6 +240,11 @@ GraphLayout or None, default=None
         -------
         self : InvariantProjector
         """
+        # a refit the projection refuses must not leave n_features_in_ (set while validating)
+        # describing the refused data beside the earlier projection_
+        return fit_whole(self, self._fit, X, y)
+
+    def _fit(self, X, y):
         group, layout = self._resolve(X)
         X, layout = encode_if_graphs(X, layout)
         if isinstance(layout, GraphLayout):

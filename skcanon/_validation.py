@@ -280,6 +280,30 @@ def tensor_to_numpy(X):
     return X
 
 
+def frame_in_layout_order(X, layout, name="X"):
+    """A DataFrame read by a layout that names its columns (``PointLayout.from_columns``),
+    with its columns in the layout's order: the layout reads them by name, so a frame holding
+    the same names in another order is not read by position (which scrambled the points).
+    A ValueError naming the differences when the names are not the layout's."""
+    wanted = getattr(layout, "columns", None)
+    if wanted is None or not is_dataframe(X):
+        return X
+    have = frame_columns(X)
+    if have == list(wanted):
+        return X
+    where = {c: i for i, c in enumerate(have)}
+    missing = [c for c in wanted if c not in where]
+    unexpected = [c for c in have if c not in set(wanted)]
+    if missing or unexpected:
+        raise ValueError(
+            f"{name}'s columns are not the ones its layout reads ({layout!r}): missing "
+            f"{missing[:6]}{'...' if len(missing) > 6 else ''}, unexpected "
+            f"{unexpected[:6]}{'...' if len(unexpected) > 6 else ''}. Fix: pass the columns the layout "
+            "was built from, or build it from these (PointLayout.from_columns(df.columns, ...)).")
+    idx = [where[c] for c in wanted]
+    return X.iloc[:, idx] if hasattr(X, "iloc") else X.select([X.columns[i] for i in idx])
+
+
 def _coerce_full(X, layout, name, categories=None):
     """:func:`_coerce` plus categorical encoding: returns ``(X_2d, ndim, lead_shape,
     categories)``; categories are learned here when ``categories`` is None and the layout
@@ -397,7 +421,8 @@ def validate_samples(estimator, X, layout, *, reset, allow_absent_points=True, d
     check_unique_columns(X, name)  # before scikit-learn reads the names
     if reporter is None or reset:
         reporter = estimator
-    _check_feature_names(reporter, X, reset=reset)
+    _check_feature_names(reporter, X, reset=reset)  # the caller's names, in the caller's order
+    X = frame_in_layout_order(X, layout, name)
     known = None if reset else (categories if categories is not None else getattr(estimator, "categories_", None))
     X, ndim, lead_shape, categories = _coerce_full(X, layout, name, known)
     allow_nan = _allows_nan(layout, allow_absent_points)
@@ -418,7 +443,8 @@ def check_samples(X, layout, *, allow_absent_points=True, dtype=FLOAT_DTYPES, na
     messages, without an estimator's feature bookkeeping. Returns ``(P, ndim)``, and the
     categories learned from ``X`` (None without categorical fields) as a third item when
     ``return_categories``: ``P`` holds their codes."""
-    X, ndim, lead_shape, categories = _coerce_full(X, layout, name)
+    check_unique_columns(X, name)
+    X, ndim, lead_shape, categories = _coerce_full(frame_in_layout_order(X, layout, name), layout, name)
     allow_nan = _allows_nan(layout, allow_absent_points)
     X2 = check_array(X, dtype=list(dtype), ensure_all_finite=not allow_nan,
                      ensure_min_features=1, input_name=name)

@@ -44,6 +44,13 @@ def _axis_case(comp):
     return comp
 
 
+def _position_alias(comp):
+    """``pos_x`` (the position field's own name before an axis) read as the axis ``x``:
+    ``p0_pos_x`` and ``pos_x0`` name positions, as ``p0_x`` and ``x0`` do."""
+    m = re.fullmatch(r"pos_([xyz])", comp)
+    return m.group(1) if m else comp
+
+
 def _folds_axes(columns):
     """Whether upper-case axis names of ``columns`` are read as axes: when no column names a
     lower-case axis (``x1``, ``p0_y``, ``vel_z1``), so ``p0_x, p0_y, p0_z, p0_Z`` keeps ``Z``
@@ -380,10 +387,11 @@ class PointLayout(Layout):
         """The layout that column names describe, or None when no column names a point.
 
         A column names a point when it holds a point index and a component: positions
-        ``x``/``y``/``z`` (``atom3_x``, ``p0_y``, ``x1``; upper case too: ``X1``, ``p0_Y``),
-        vectors ``name_x`` (``p0_vel_x``, ``vel_x1``) and per-point scalars
-        (``atom3_element``, ``p0_charge``). Positions decide ``n_dims`` (``x, y`` → 2,
-        ``x, y, z`` → 3). Names that are only ``x0, x1, ...`` (scikit-learn's names for
+        ``x``/``y``/``z`` (``atom3_x``, ``p0_y``, ``x1``, ``p0_pos_x``, ``pos_x1``; upper case
+        too: ``X1``, ``p0_Y``), vectors ``name_x`` (``p0_vel_x``, ``vel_x1``) and per-point
+        scalars (``atom3_element``, ``p0_charge``). Positions decide ``n_dims`` (``x, y`` → 2,
+        ``x, y, z`` → 3); names of vectors alone (``force_x0``, ...) describe points that
+        carry vectors and no position, their axes deciding ``n_dims``. Names that are only ``x0, x1, ...`` (scikit-learn's names for
         an array's columns, as after ``set_output(transform="pandas")``) describe no
         layout unless ``n_dims=1``: they are read like an array.
 
@@ -415,7 +423,13 @@ class PointLayout(Layout):
         parsed = [_parse_any_point_column(c, fold) for c in columns]
         axes = {comp for p in parsed if p is not None for comp in [p[1]] if comp in _AXIS_NAMES}
         if not axes:
-            return None
+            # vectors alone (``force_x0``, ``p0_vel_y``): their axes decide n_dims, and every
+            # column must name a point component (otherwise the names describe no layout)
+            if any(p is None for p in parsed):
+                return None
+            axes = {comp[-1] for _, comp in parsed if re.fullmatch(r"[A-Za-z]\w*_[xyz]", comp)}
+            if not axes:
+                return None
         bad = [c for c, p in zip(columns, parsed) if p is None]
         if bad:
             raise ValueError(
@@ -570,10 +584,10 @@ def _parse_any_point_column(name, fold=True):
     case = _axis_case if fold else str
     m = re.fullmatch(r"[A-Za-z]*_?(\d+)_([A-Za-z]\w*)", name)
     if m:
-        return int(m.group(1)), case(m.group(2))
+        return int(m.group(1)), _position_alias(case(m.group(2)))
     m = re.fullmatch(r"([A-Za-z][A-Za-z_]*?)_?(\d+)", name)
     if m:
-        return int(m.group(2)), case(m.group(1))
+        return int(m.group(2)), _position_alias(case(m.group(1)))
     return None
 
 
@@ -585,15 +599,22 @@ def _parse_point_column(name, keys, fold=True):
     """
     m = re.fullmatch(r"[A-Za-z]*_?(\d+)_(\w+)", name)
     if m:
-        for comp in (m.group(2), _axis_case(m.group(2)) if fold else None):  # exact keys first
+        for comp in _spellings(m.group(2), fold):
             if comp in keys:
                 return int(m.group(1)), comp
     m = re.fullmatch(r"(\w+?)_?(\d+)", name)
     if m:
-        for comp in (m.group(1), _axis_case(m.group(1)) if fold else None):
+        for comp in _spellings(m.group(1), fold):
             if comp in keys:
                 return int(m.group(2)), comp
     return None
+
+
+def _spellings(comp, fold):
+    """The component as written, then with its axis folded to lower case, then with
+    ``pos_`` dropped before an axis: exact keys first."""
+    folded = _axis_case(comp) if fold else comp
+    return (comp, folded, _position_alias(folded))
 
 
 class GraphLayout(PointLayout):

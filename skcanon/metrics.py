@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from ._validation import check_samples, frame_columns, is_dataframe
+from ._validation import check_samples, is_dataframe
 from .groups import get_group
 from .layouts import FibreLayout, GraphLayout, Layout, PointLayout, as_layout, encode_if_graphs, is_graph_list
 
@@ -167,8 +167,11 @@ def _encode_graphs(X, layout, name="X"):
 def _as_frame_like(frame, W, layout):
     """``W`` (flat rows in the layout's column order) as a DataFrame of ``frame``'s type."""
     named = getattr(layout, "columns", None)
-    names = list(frame.columns) if named is None or list(named) == frame_columns(frame) else list(named)
-    columns = {name: W[:, k] for k, name in enumerate(names)}
+    if named is None:
+        columns = {name: W[:, k] for k, name in enumerate(frame.columns)}
+    else:  # the layout's names, put back in the caller's column order (the input was read by name)
+        position = {name: k for k, name in enumerate(named)}
+        columns = {name: W[:, position[str(name)]] for name in frame.columns}
     if hasattr(frame, "index"):      # pandas; decoded categories leave object columns to infer
         index = frame.index if len(frame.index) == len(W) else None   # rows drawn as pairs
         return type(frame)(columns, index=index).infer_objects()

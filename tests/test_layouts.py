@@ -91,6 +91,11 @@ def test_from_columns_errors_suggest_fields():
     (["x1", "y1", "x2", "y2"], 2, ["pos"]),
     (["p0_x", "p0_y", "p0_vel_x", "p0_vel_y", "p0_charge"], 2, ["pos", "vel", "charge"]),
     (["vel_x1", "x1", "y1", "vel_y1", "charge_1"], 2, ["vel", "pos", "charge"]),
+    # the position field's own name before the axis (before: a scalar 'pos_x', or no layout)
+    (["p0_pos_x", "p0_pos_y", "p0_vel_x", "p0_vel_y"], 2, ["pos", "vel"]),
+    (["pos_x0", "pos_x1", "pos_y0", "pos_y1"], 2, ["pos"]),
+    # vectors alone (before: no layout, so read in column order as positions)
+    (["vel_x0", "vel_x1", "vel_y0", "vel_y1", "charge_0", "charge_1"], 2, ["vel", "charge"]),
 ])
 def test_infer_from_columns(columns, n_dims, fields):
     layout = PointLayout.infer_from_columns(columns)
@@ -268,3 +273,27 @@ def test_an_upper_case_scalar_beside_lower_case_axes_stays_a_scalar():
     explicit = PointLayout.from_columns(cols, fields=[("pos", "position"), ("Z", "scalar")])
     assert explicit.width == 4
     assert PointLayout.infer_from_columns(["p0_X", "p0_Y", "p0_Z", "p1_X", "p1_Y", "p1_Z"]).n_dims == 3
+
+
+def test_position_and_vector_only_names_are_read_by_name():
+    """``p0_pos_x`` with ``p0_vel_x`` was read flat as positions (velocities centred as extra
+    points: an SE3 form moved by 4.6 under a translation); ``pos_x0, pos_x1, ...`` and
+    vector-only ``force_x0, ...`` in coordinate-major order were read in column order."""
+    pd = pytest.importorskip("pandas")
+    from skcanon import CanonicalizerTransformer, InvariantProjector
+
+    rng = np.random.default_rng(0)
+    pos, vel = rng.normal(size=(5, 4, 3)), rng.normal(size=(5, 4, 3))
+
+    def frame(pos):
+        return pd.DataFrame({f"p{i}_{f}_{a}": v[:, i, k] for i in range(4) for f, v in (("pos", pos), ("vel", vel))
+                             for k, a in enumerate("xyz")})
+    canon = CanonicalizerTransformer("SE3", "pca").fit(frame(pos))
+    assert [f.kind for f in canon.layout_.fields] == ["position", "vector"]
+    moved = canon.transform(frame(pos + np.array([5.0, -3.0, 2.0])))
+    np.testing.assert_allclose(moved, canon.transform(frame(pos)), atol=1e-9)
+    truth = InvariantProjector("O3", "gram").fit_transform(pos.reshape(5, 12))
+    for prefix in ("pos_", "force_"):
+        coord_major = pd.DataFrame(pos.transpose(0, 2, 1).reshape(5, 12),
+                                   columns=[f"{prefix}{a}{i}" for a in "xyz" for i in range(4)])
+        np.testing.assert_allclose(InvariantProjector("O3", "gram").fit_transform(coord_major), truth, atol=1e-12)

@@ -135,3 +135,32 @@ def test_integer_parameters_accept_ints(value):
     proj = InvariantProjector("C4", "max_filter", layout="fibre", n_components=value,
                               batch_size=value, n_jobs=value, random_state=0).fit(X)
     assert proj.transform(X).shape == (4, int(value))
+
+
+# -- a refit the projection refuses ------------------------------------------------------------
+def test_refused_refit_leaves_the_projector_whole():
+    """A refit refused by the projection (max_filter on 8 points: 40,320 elements) set
+    ``n_features_in_`` to the refused data's width while ``projection_`` kept the old fit:
+    the data it was fitted on was then refused, and after ``set_params(method=...)`` the
+    old map ran on the refused data silently."""
+    rng = np.random.default_rng(0)
+    X5, X8 = rng.normal(size=(6, 5)), rng.normal(size=(6, 8))
+    proj = InvariantProjector("S_n", "max_filter", n_dims=1, random_state=0).fit(X5)
+    before = proj.transform(X5)
+    with pytest.raises(ValueError, match="40320 elements"):
+        proj.fit(X8)
+    assert proj.n_features_in_ == 5
+    np.testing.assert_array_equal(proj.transform(X5), before)
+    # grid-search style: another method whose refit is refused keeps the earlier fit whole
+    sorted_ = InvariantProjector("S_n", "sort", n_dims=1).fit(X5)
+    sorted_.set_params(method="max_filter")
+    with pytest.raises(ValueError):
+        sorted_.fit(X8)
+    assert sorted_.method_ == "sort" and sorted_.n_features_in_ == 5
+    with pytest.raises(ValueError, match="8 features"):
+        sorted_.transform(X8)
+    # a first fit that is refused leaves it unfitted
+    fresh = InvariantProjector("S_n", "max_filter", n_dims=1)
+    with pytest.raises(ValueError):
+        fresh.fit(X8)
+    assert not hasattr(fresh, "n_features_in_") and not hasattr(fresh, "projection_")
