@@ -16,7 +16,7 @@ from numbers import Integral, Real
 
 from sklearn.utils._param_validation import StrOptions
 
-from ._validation import NumberInterval
+from ._validation import NJobs, NumberInterval
 
 __all__ = ["LearningOption", "LearningOptions", "LEARNING_OPTIONS", "OBJECTIVES", "VALIDATION_SCORES",
            "TRAINER_OPTIONS"]
@@ -39,22 +39,6 @@ class LearningOption:
 
 def _positive_int():
     return NumberInterval(Integral, 1, None, closed="left")
-
-
-class _NJobs(NumberInterval):
-    """scikit-learn's ``n_jobs`` values, checked by ``fit``: a positive int, or a negative one
-    (``-1``: every core, ``-2``: all but one...); with ``None`` (one thread) beside it. ``0``
-    (no meaning) and bools (``True`` is an int to Python) are refused here, not first by
-    ``transform``."""
-
-    def __init__(self):
-        super().__init__(Integral, None, None, closed="neither")
-
-    def is_satisfied_by(self, val):
-        return super().is_satisfied_by(val) and val != 0
-
-    def __str__(self):
-        return "an int other than 0 (n_jobs == 0 has no meaning; -1: every core; not a bool)"
 
 
 class LearningOptions:
@@ -130,7 +114,7 @@ LEARNING_OPTIONS = LearningOptions((
                    "samples per transform batch; bound of the training mini-batch"),
     LearningOption("random_state", None, ["random_state"],
                    "seeds initial weights, validation split and mini-batch order"),
-    LearningOption("n_jobs", None, [_NJobs(), None],
+    LearningOption("n_jobs", None, [NJobs(), None],
                    "torch, BLAS and OpenMP threads while training and computing frames (None: 1)"),
 ))
 

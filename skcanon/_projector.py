@@ -16,7 +16,7 @@ from ._canonicalizer import CanonicalizerTransformer
 from ._estimator import SkcanonEstimatorMixin, fit_whole
 from ._kernels import _numba
 from ._threads import limited_threads, n_threads_from
-from ._validation import NumberInterval, validate_samples
+from ._validation import NJobs, NumberInterval, validate_samples
 from .groups import Group, get_group
 from .layouts import FibreLayout, GraphLayout, ImageLayout, PointLayout, encode_if_graphs
 from .projections import auto_method, make_projection, methods_for
@@ -166,7 +166,7 @@ GraphLayout or None, default=None
         "canonicalizer": [CanonicalizerTransformer, None],
         "batch_size": [NumberInterval(Integral, 1, None, closed="left"), None],
         "random_state": ["random_state"],
-        "n_jobs": [NumberInterval(Integral, None, None, closed="neither"), None],
+        "n_jobs": [NJobs(), None],
     }
 
     def __init__(self, group="S_n", method="auto", *, layout=None, n_dims=None, degree=None,

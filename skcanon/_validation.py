@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+from numbers import Integral
 
 import numpy as np
 import scipy.sparse as sp
@@ -25,6 +26,22 @@ class NumberInterval(Interval):
 
     def __str__(self):
         return f"{super().__str__()} (not a bool)"
+
+
+class NJobs(NumberInterval):
+    """scikit-learn's ``n_jobs`` values, checked by ``fit``: a positive int, or a negative one
+    (``-1``: every core, ``-2``: all but one...); with ``None`` (one thread) beside it. ``0``
+    (no meaning) and bools (``True`` is an int to Python) are refused here, not first by
+    ``transform``."""
+
+    def __init__(self):
+        super().__init__(Integral, None, None, closed="neither")
+
+    def is_satisfied_by(self, val):
+        return super().is_satisfied_by(val) and val != 0
+
+    def __str__(self):
+        return "an int other than 0 (n_jobs == 0 has no meaning; -1: every core; not a bool)"
 
 
 def check_device(device, name="device"):
@@ -251,11 +268,13 @@ def _numeric_float_dtype(X, layout):
     if not is_dataframe(X):
         return np.float32 if getattr(X, "dtype", None) == np.float32 else np.float64
     dtypes = [_column_numpy_dtype(d) for d in X.dtypes]
-    try:
-        cols = layout._flat_columns(len(dtypes), False, "X")
-        skip = {int(c) for f in layout.categorical_fields for c in cols[:, layout.slice_of(f.name)].ravel()}
-    except ValueError:                                # a width mismatch: reported after coercion
-        skip = set()
+    skip = set()
+    if getattr(layout, "categorical_fields", ()):     # point layouts only (images have none)
+        try:
+            cols = layout._flat_columns(len(dtypes), False, "X")
+            skip = {int(c) for f in layout.categorical_fields for c in cols[:, layout.slice_of(f.name)].ravel()}
+        except ValueError:                            # a width mismatch: reported after coercion
+            pass
     dtypes = [d for i, d in enumerate(dtypes) if i not in skip and d is not None]
     return np.float32 if dtypes and np.result_type(*dtypes) == np.float32 else np.float64
 
@@ -350,8 +369,9 @@ def _coerce_full(X, layout, name, categories=None):
     if ndim not in (2,) and isinstance(X, np.ndarray):
         if ndim < 2:
             raise ValueError(
-                f"{name} must be 2-D of shape {expected}; got an array of shape {X.shape}. "
-                "Reshape your data, e.g. X.reshape(1, -1) for a single sample."
+                f"{name} must be 2-D of shape {expected}; got an array of shape {X.shape}."
+                # a single sample is the likely mistake for X only (a 1-D y is a plain target)
+                + (" Reshape your data, e.g. X.reshape(1, -1) for a single sample." if name == "X" else "")
             )
         if ndim > 4 or (ndim == 4 and getattr(layout, "kind", None) != "image"):
             raise ValueError(f"{name} must have shape {expected}; got an array of shape {X.shape}.")

@@ -535,9 +535,13 @@ class PointLayout(Layout):
         if np.isinf(P).any():
             raise ValueError(f"{name} contains infinity; expected finite values or NaN rows.")
 
-    def feature_names(self, n_points):
+    def feature_names(self, n_points, working_order=False):
+        """Names of the flat columns: the caller's (``columns``, in their order), or
+        ``p{i}_{component}``. ``working_order``: the names of the point-major working array's
+        flattened columns (the caller's names reordered as the layout reads them)."""
         if self.columns is not None:
-            return np.asarray(self.columns, dtype=object)
+            names = np.asarray(self.columns, dtype=object)
+            return names[self._order] if working_order else names
         names = []
         for i in range(n_points):
             for f in self.fields:

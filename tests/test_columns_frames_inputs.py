@@ -288,3 +288,29 @@ def test_a_layout_from_columns_reads_a_frame_by_name():
     renamed = frame.rename(columns={"x0": "a0"})
     with pytest.raises(ValueError, match=r"missing \['x0'\], unexpected \['a0'\]"):
         InvariantProjector("O3", "gram", layout=layout).fit(renamed)
+
+
+@pytest.mark.parametrize("dtype", ["Float64", "Int64"])
+def test_nullable_frames_of_images_and_fibres_are_read(dtype):
+    """pandas' nullable columns on image and fibre layouts failed with a bare
+    AttributeError ('ImageLayout' object has no attribute '_flat_columns')."""
+    from skcanon import InvariantProjector
+
+    values = np.random.default_rng(0).integers(0, 9, size=(5, 16))
+    frame = pd.DataFrame(values).astype(dtype)
+    plain = pd.DataFrame(values.astype(np.float64))
+    canon = CanonicalizerTransformer("C4", "moments", layout="image")
+    np.testing.assert_array_equal(canon.fit_transform(frame), canon.fit_transform(plain))
+    proj = InvariantProjector("C4", "bispectrum", layout="fibre")
+    np.testing.assert_array_equal(proj.fit_transform(frame), proj.fit_transform(plain))
+
+
+def test_a_one_dimensional_target_gets_no_advice_meant_for_x():
+    """A 1-D ``y`` for point targets was told to ``X.reshape(1, -1)``."""
+    pytest.importorskip("skorch")
+    from skcanon import EndToEndEquivariantRegressor
+
+    X = np.random.default_rng(0).normal(size=(40, 12))
+    with pytest.raises(ValueError, match=r"y must be 2-D .* got an array of shape \(40,\)\.$") as info:
+        EndToEndEquivariantRegressor(max_epochs=1).fit(X, X[:, 0])
+    assert "reshape" not in str(info.value)

@@ -197,3 +197,16 @@ def test_get_feature_names_out_checks_input_features(make):
     np.testing.assert_array_equal(est.get_feature_names_out(list(frame.columns)), names)
     with pytest.raises(ValueError, match="input_features is not equal to feature_names_in_"):
         est.get_feature_names_out([f"q{i}" for i in range(12)])
+
+
+def test_canonical_projection_names_follow_its_point_major_values():
+    """On a DataFrame in coordinate-major order (x0..x3, y0..) the ``canonical`` projection's
+    values came out point-major but were named in the input's order: every column but the
+    first was mislabelled (``canonical_x1`` held the canonical ``y0``)."""
+    pd = pytest.importorskip("pandas")
+    P = np.random.default_rng(0).normal(size=(5, 4, 3))
+    frame = pd.DataFrame(P.transpose(0, 2, 1).reshape(5, 12), columns=[f"{a}{i}" for a in "xyz" for i in range(4)])
+    features = InvariantProjector("SO3", "canonical").set_output(transform="pandas").fit_transform(frame)
+    forms = CanonicalizerTransformer("SO3", "pca").set_output(transform="pandas").fit_transform(frame)
+    for name in forms.columns:
+        np.testing.assert_allclose(features["canonical_" + name], forms[name], atol=1e-12)

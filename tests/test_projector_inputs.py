@@ -125,7 +125,7 @@ def test_power_sums_of_a_huge_degree_are_refused_at_once():
 def test_booleans_are_refused_for_integer_parameters(param, kwargs, value):
     """True passed Interval(Integral) checks and meant 1 (one template, one sample per batch)."""
     X = np.random.default_rng(0).standard_normal((4, 8))
-    with pytest.raises(InvalidParameterError, match=rf"'{param}' parameter .* \(not a bool\).* Got"):
+    with pytest.raises(InvalidParameterError, match=rf"'{param}' parameter .*not a bool\).* Got"):
         InvariantProjector(**kwargs, **{param: value}).fit(X)
 
 
@@ -164,3 +164,12 @@ def test_refused_refit_leaves_the_projector_whole():
     with pytest.raises(ValueError):
         fresh.fit(X8)
     assert not hasattr(fresh, "n_features_in_") and not hasattr(fresh, "projection_")
+
+
+@pytest.mark.parametrize("n_jobs", [0, True, False])
+def test_n_jobs_without_meaning_is_refused_by_fit(n_jobs):
+    """``n_jobs=0`` passed ``fit`` and failed only in ``transform`` (as B195 was for the
+    canonicalizer): refused by ``fit`` now, with the canonicalizer's constraint."""
+    X = np.random.default_rng(0).normal(size=(4, 12))
+    with pytest.raises(InvalidParameterError, match="n_jobs.*an int other than 0"):
+        InvariantProjector("S_n", n_jobs=n_jobs).fit(X)

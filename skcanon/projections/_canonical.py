@@ -99,7 +99,12 @@ class Canonical(Projection):
         return F
 
     def feature_names(self):
-        names = ["canonical_" + str(name) for name in self.canonicalizer_.get_feature_names_out()]
+        layout = self.canonicalizer_.layout_
+        # the canonical forms come out in the working, point-major order, whatever the
+        # order of the caller's named columns
+        base = (layout.feature_names(self.canonicalizer_.n_points_, working_order=True)
+                if getattr(layout, "kind", None) == "points" else self.canonicalizer_.get_feature_names_out())
+        names = ["canonical_" + str(name) for name in base]
         if self.marks_presence_:
             names += [f"present_{i}" for i in range(self.sample_shape_[0])]
         return names
