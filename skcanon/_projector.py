@@ -20,7 +20,7 @@ from ._validation import NJobs, NumberInterval, validate_samples
 from .groups import Group, get_group
 from .layouts import FibreLayout, GraphLayout, ImageLayout, PointLayout, encode_if_graphs
 from .projections import auto_method, make_projection, methods_for
-from .projections._base import unique_names
+from .projections._base import overflow_error, unique_names
 
 
 class InvariantProjector(SkcanonEstimatorMixin, TransformerMixin, BaseEstimator):
@@ -298,10 +298,13 @@ GraphLayout or None, default=None
         into = getattr(projection, "supports_out", False)
 
         def one_batch(sl):
-            if into:
-                projection.transform(P[sl], out=out[sl])
-            else:
-                out[sl] = projection.transform(P[sl])
+            # overflows become one ValueError below, not warnings (set per thread: numpy's
+            # error state does not follow into the batch threads)
+            with np.errstate(over="ignore", invalid="ignore"):
+                if into:
+                    projection.transform(P[sl], out=out[sl])
+                else:
+                    out[sl] = projection.transform(P[sl])
 
         # one kernel choice for the whole call, the first batch included (run_batches
         # keeps it): the output never depends on batch_size
@@ -309,11 +312,17 @@ GraphLayout or None, default=None
             if into:
                 out, rest = np.empty((P.shape[0], self.n_features_out_), dtype=P.dtype), batches
             else:
-                first = projection.transform(P[batches[0]])
+                with np.errstate(over="ignore", invalid="ignore"):
+                    first = projection.transform(P[batches[0]])
                 out, rest = np.empty((P.shape[0], first.shape[1]), dtype=first.dtype), batches[1:]
                 out[batches[0]] = first
                 del first
             run_batches(one_batch, rest, threads)
+        if not np.isfinite(out).all():
+            # the maps refuse the overflows they can foresee; this catches the others (sums
+            # and products of values near the dtype's limit), so no NaN or inf is returned
+            raise overflow_error(self.method_, out.dtype, np.nanmax(np.abs(P)) if P.size else 0.0, 1,
+                                 what="features")
         return out
 
     def get_feature_names_out(self, input_features=None):

@@ -173,3 +173,56 @@ def test_n_jobs_without_meaning_is_refused_by_fit(n_jobs):
     X = np.random.default_rng(0).normal(size=(4, 12))
     with pytest.raises(InvalidParameterError, match="n_jobs.*an int other than 0"):
         InvariantProjector("S_n", n_jobs=n_jobs).fit(X)
+
+
+# -- extreme scales of the moment maps ---------------------------------------------------------
+@pytest.mark.parametrize("scale", [1e160, 1e200, 1e-170, 1e-200])
+def test_random_moments_keep_their_information_at_extreme_scales(scale):
+    """The spread of the data overflowed (inf, so every a_j was 0) or underflowed (0, taken
+    as 1) beyond about 1e±154: one distinct output row of 50 while ``lossless_`` said True."""
+    X = np.random.default_rng(0).normal(size=(50, 12))
+    base = InvariantProjector("S_n", "random_moments", n_dims=3, random_state=0).fit_transform(X)
+    F = InvariantProjector("S_n", "random_moments", n_dims=3, random_state=0).fit_transform(X * scale)
+    assert len(np.unique(F, axis=0)) == 50
+    np.testing.assert_allclose(F, base, atol=1e-12)  # the same features as at unit scale
+
+
+@pytest.mark.parametrize("dtype, scale", [(np.float64, 1e-100), (np.float64, 1e-200), (np.float32, 1e-11)])
+def test_power_sums_that_underflow_are_refused(dtype, scale):
+    """Sums of degree 4 underflowed to 0: {1, 2, 3, 4} and {0, 2.5, 3.5, 4} (same mean) got
+    equal features at 1e-200 while ``lossless_`` said True."""
+    X = (np.array([[1.0, 2.0, 3.0, 4.0], [0.0, 2.5, 3.5, 4.0]]) * scale).astype(dtype)
+    with pytest.raises(ValueError, match=rf"underflow {np.dtype(dtype).name}.*multiply X by a constant"):
+        InvariantProjector("S_n", "power_sums", n_dims=1).fit_transform(X)
+    F = InvariantProjector("S_n", "power_sums", n_dims=1).fit_transform(X / np.array(scale, dtype=dtype))
+    assert not np.array_equal(F[0], F[1])
+
+
+@pytest.mark.parametrize("group, method, layout, shape", [
+    ("S_n", "mean", None, (1, 4)), ("S_n", "sum", None, (1, 4)), ("S_n", "reynolds", None, (1, 4)),
+    ("S_n", "max_filter", None, (1, 4)), ("C4", "reynolds", "fibre", (1, 4)), ("C4", "max_filter", "image", (1, 2, 2)),
+])
+def test_features_beyond_the_dtype_are_refused_not_returned(group, method, layout, shape):
+    """Sums of finite values near the dtype's limit returned inf (all entries 1e308), though
+    the docs promise no NaN or infinity in the output."""
+    kwargs = {"n_dims": 1} if layout is None else {"layout": layout}
+    proj = InvariantProjector(group, method, random_state=0, **kwargs).fit(np.ones(shape))
+    with pytest.raises(ValueError, match=rf"overflow float64.*method='{method}'"):
+        proj.transform(np.full(shape, 1e308))
+
+
+def test_centroids_of_huge_coordinates_do_not_overflow():
+    """The centroid's sum overflowed for coordinates near 1e307 (29 points): E3 distances of
+    positions with velocities came out all NaN, norms were refused for 'coordinates up to inf'."""
+    from skcanon.layouts import PointLayout
+
+    rng = np.random.default_rng(0)
+    X = 1.0 + 0.1 * rng.random(size=(2, 29, 6))
+    layout = PointLayout(3, fields=[("pos", "position"), ("vel", "vector")])
+    proj = InvariantProjector("E3", "distances", layout=layout).fit(X.reshape(2, -1))
+    unit = proj.transform(X.reshape(2, -1))
+    huge = proj.transform((X * 2.0**1019).reshape(2, -1))
+    assert np.isfinite(huge).all()
+    np.testing.assert_allclose(huge / 2.0**1019, unit, rtol=1e-12)
+    norms = InvariantProjector("E3", "norms", n_dims=3).fit(X[:, :, :3].reshape(2, -1))
+    assert np.isfinite(norms.transform((X[:, :, :3] * 2.0**1019).reshape(2, -1))).all()

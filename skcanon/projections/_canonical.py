@@ -55,6 +55,12 @@ class Canonical(Projection):
             canon = CanonicalizerTransformer(group=self.group, method="auto", layout=self.layout,
                                              batch_size=None)
         else:
+            if self.canonicalizer.get_params().get("method") == "identity":
+                # the baseline that moves nothing: its "canonical forms" are the inputs
+                raise ValueError(
+                    "canonicalizer has method='identity', which leaves every sample as it is: its forms "
+                    "are not invariant. Pass a canonicalizer with another method, or canonicalizer=None "
+                    "for the default.")
             canon = clone(self.canonicalizer)
             if canon.get_params().get("layout") is None:
                 canon.set_params(layout=self.layout)

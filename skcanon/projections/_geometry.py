@@ -73,8 +73,14 @@ def _present_centroid(Y):
     if np.isfinite(total).all():  # no absent point anywhere (NaN would propagate)
         return total / Y.dtype.type(Y.shape[1])
     present = ~np.isnan(Y).any(axis=2)
-    total = np.einsum("nmd->nd", np.where(present[..., None], Y, 0))
-    return total / np.maximum(present.sum(axis=1), 1).astype(Y.dtype)[:, None]
+    count = np.maximum(present.sum(axis=1), 1).astype(Y.dtype)[:, None]
+    with np.errstate(over="ignore", invalid="ignore"):
+        centroid = np.einsum("nmd->nd", np.where(present[..., None], Y, 0)) / count
+    if not np.isfinite(centroid).all():
+        # the sum overflowed (coordinates near the dtype's limit) though the mean fits:
+        # divided first, here only, so other samples keep their rounding
+        centroid = np.einsum("nmd->nd", np.where(present[..., None], Y / count[:, None], 0))
+    return centroid
 
 
 # -- magnitudes --------------------------------------------------------------------------------

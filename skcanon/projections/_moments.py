@@ -84,6 +84,19 @@ class PowerSums(Projection):
                 "so method='power_sums' cannot return finite features; divide X by a constant "
                 "(a power sum of degree k scales with its k-th power) or lower degree."
             )
+        largest = np.abs(P).max(axis=(1, 2)).astype(np.float64)
+        with np.errstate(divide="ignore"):
+            # a sample whose largest value, raised to the degree, is below the dtype's
+            # smallest normal number has its higher sums rounded to 0 or to a few bits:
+            # different sets then got equal features, silently
+            vanishing = (largest > 0) & (self.degree_ * np.log2(largest) < np.log2(np.finfo(P.dtype).tiny))
+        if vanishing.any():
+            raise ValueError(
+                f"X has a sample whose values are at most {float(largest[vanishing].min()):.3g}: its power "
+                f"sums up to degree {self.degree_} underflow {P.dtype.name} (smallest normal "
+                f"{float(np.finfo(P.dtype).tiny):.3g}), so method='power_sums' would lose them; multiply X "
+                "by a constant (a power sum of degree k scales with its k-th power) or lower degree."
+            )
         return out
 
     def _power_sums(self, P):
@@ -132,10 +145,16 @@ class RandomMoments(Projection):
         super().fit(P)
         m, w = self.sample_shape_
         self.n_components_ = int(self.n_components or 2 * m * w + 1)
-        spread = np.asarray(P, dtype=np.float64).reshape(-1, w).std(axis=0)
+        flat = np.asarray(P, dtype=np.float64).reshape(-1, w)
+        # spread and centre in units of a power of two near each channel's largest value:
+        # squares overflow beyond about 1e154 and underflow below 1e-154, which made every
+        # feature constant at such scales (a spread of inf or 0)
+        largest = np.abs(flat).max(axis=0)
+        unit = np.exp2(np.floor(np.log2(np.where(largest > 0, largest, 1.0))))
+        spread = (flat / unit).std(axis=0) * unit
+        centre = (flat / unit).mean(axis=0) * unit
         spread = np.where(spread > 0, spread, 1.0)
         self.A_ = random_state.standard_normal((w, self.n_components_)) / (spread[:, None] * np.sqrt(w))
-        centre = np.asarray(P, dtype=np.float64).reshape(-1, w).mean(axis=0)
         self.b_ = random_state.standard_normal(self.n_components_) - centre @ self.A_
         return self
 
