@@ -307,7 +307,8 @@ GraphLayout or None, default=None
                     out[sl] = projection.transform(P[sl])
 
         # one kernel choice for the whole call, the first batch included (run_batches
-        # keeps it): the output never depends on batch_size
+        # keeps it): the kernels never depend on batch_size (the BLAS products of reynolds
+        # and max_filter still round by the batch's row count, docs/scaling.rst)
         with limited_threads(None), _numba.decided(P.shape[0]):
             if into:
                 out, rest = np.empty((P.shape[0], self.n_features_out_), dtype=P.dtype), batches
