@@ -10,6 +10,9 @@ Run::
     python benchmarks/reproduce.py --only qm9 --seeds 0,1,2   # means ± sd over three seeds
     python benchmarks/reproduce.py --merge other/docs/_static/results/rows/qm9.json
                                                   # add seeds run in another checkout
+    python benchmarks/reproduce.py --only images --seeds 0,1,2 --methods "learned canonicalizer" \
+        --replace --tables "images-upright/*"     # after a change to one method: rerun its rows
+                                                  # of some tables in place of the stored ones
 
 Each run stores its rows (with command, mode, seeds, versions, machine and date) in
 ``docs/_static/results/rows/<experiment>.json`` and rewrites the page from every stored
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import inspect
 import json
 import os
 import shlex
@@ -97,10 +101,11 @@ def parse_seeds(text):
                                          f"{text!r}.") from None
 
 
-def save_rows(name, rows, command, seconds, quick, seeds, rows_dir=None, methods=None):
+def save_rows(name, rows, command, seconds, quick, seeds, rows_dir=None, methods=None, replace=False):
     """Store one experiment's rows (of every seed in ``seeds``, an int or a list) and the
     circumstances of the run as JSON. Rows without a ``seed`` get the first of ``seeds``.
-    ``methods`` marks a record that holds only those rows (see :func:`merge_record`)."""
+    ``methods`` marks a record that holds only those rows, ``replace`` one whose rows replace
+    stored ones (see :func:`merge_record`)."""
     rows_dir = Path(rows_dir or ROWS_DIR)
     rows_dir.mkdir(parents=True, exist_ok=True)
     seeds = _seed_list(seeds)
@@ -110,6 +115,8 @@ def save_rows(name, rows, command, seconds, quick, seeds, rows_dir=None, methods
               "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"), "rows": rows}
     if methods:
         record["methods"] = list(methods)
+    if replace:
+        record["replace"] = True
     path = rows_dir / f"{name}.json"
     path.write_text(json.dumps(record, indent=1, default=_plain) + "\n")
     return path
@@ -141,8 +148,9 @@ def merge_record(path, rows_dir=None):
     :func:`save_rows` wrote there) to the stored record of the same experiment. Both must be
     in the same mode and have no seed in common; the merged record lists both commands,
     machines and versions. A record of some methods only (``--methods``) instead adds its
-    rows to seeds the stored record has already, where those rows are missing. Returns the
-    path of the merged record."""
+    rows to seeds the stored record has already, where those rows are missing, or (a
+    ``--replace`` record) puts them in place of the stored rows of the same seed, table and
+    method, which must exist. Returns the path of the merged record."""
     rows_dir = Path(rows_dir or ROWS_DIR)
     new = json.loads(Path(path).read_text())
     name = new.get("experiment")
@@ -162,7 +170,9 @@ def merge_record(path, rows_dir=None):
             raise ValueError(f"{path}: cannot merge a {'quick' if new['quick'] else 'full'} run into a "
                              f"{'quick' if old['quick'] else 'full'} record of {name!r}.")
         common = sorted(set(old["seeds"]) & set(new_seeds))
-        if new.get("methods"):
+        if new.get("replace"):
+            merged_rows, seeds = _replaced_rows(path, name, old, new_rows), list(old["seeds"])
+        elif new.get("methods"):
             _check_added_rows(path, name, old, new_rows, new_seeds)
             merged_rows, seeds = old["rows"] + new_rows, list(old["seeds"])
         elif common:
@@ -191,7 +201,22 @@ def _check_added_rows(path, name, old, new_rows, new_seeds):
         raise ValueError(f"{path}: rows {twice[:3]} of {name!r} are stored already.")
 
 
-def _check_methods_run(name, methods, seeds, quick):
+def _row_key(r):
+    return r["seed"], r["table"], r["method"]
+
+
+def _replaced_rows(path, name, old, new_rows):
+    """The stored rows with those of ``new_rows`` (same seed, table and method) in their
+    place, in the stored order; every new row must replace one."""
+    new = {_row_key(r): r for r in new_rows}
+    lacking = sorted(set(new) - {_row_key(r) for r in old["rows"]})
+    if lacking:
+        raise ValueError(f"{path}: rows {lacking[:3]} of {name!r} are not stored; --replace only replaces "
+                         "stored rows (add new ones without it).")
+    return [new.get(_row_key(r), r) for r in old["rows"]]
+
+
+def _check_methods_run(name, methods, seeds, quick, replace=False):
     """Before a ``--methods`` run: the record it adds to exists, in the same mode, with those
     seeds, and without those rows (found now rather than after the runs)."""
     old = load_rows().get(name)
@@ -205,9 +230,13 @@ def _check_methods_run(name, methods, seeds, quick):
     if missing:
         raise ValueError(f"--methods: seeds {missing} of {name!r} are not stored; a --methods run adds rows to "
                          "stored seeds only (run every method for new seeds).")
-    twice = sorted({(s, m) for s in seeds for m in methods} & {(r["seed"], r["method"]) for r in old["rows"]})
-    if twice:
-        raise ValueError(f"--methods: rows {twice[:3]} of {name!r} are stored already.")
+    wanted, stored = {(s, m) for s in seeds for m in methods}, {(r["seed"], r["method"]) for r in old["rows"]}
+    if replace and wanted - stored:
+        raise ValueError(f"--replace: rows {sorted(wanted - stored)[:3]} of {name!r} are not stored; add them "
+                         "without --replace.")
+    if not replace and wanted & stored:
+        raise ValueError(f"--methods: rows {sorted(wanted & stored)[:3]} of {name!r} are stored already "
+                         "(--replace reruns them).")
 
 
 def _seeds_text(rec):
@@ -269,7 +298,8 @@ def write_results(records, path=None, fig_dir=None):
     return path
 
 
-def run(quick=False, only=None, seed=0, write=True, command=None, seeds=None, methods=None):
+def run(quick=False, only=None, seed=0, write=True, command=None, seeds=None, methods=None, replace=False,
+        tables=None):
     """Run the experiments, once per seed of ``seeds`` (default: ``[seed]``), and (optionally)
     store the rows after each seed and write the results page; returns ``{name: rows}`` (the
     rows of every seed, each with its ``seed``).
@@ -277,10 +307,20 @@ def run(quick=False, only=None, seed=0, write=True, command=None, seeds=None, me
     ``methods`` (row names) runs only those rows of an experiment that offers it (it
     declares ``METHODS`` and its ``run`` takes ``methods``): a row added to an experiment joins its stored seeds without
     running the others again. The rows go to ``rows/partial/NAME.json`` and are merged into
-    the stored record (:func:`merge_record`)."""
+    the stored record (:func:`merge_record`). ``replace``: those rows are rerun in place of
+    the stored ones (after a change to the method they measure). ``tables`` (shell-style
+    patterns such as ``"images-upright/*"``, with ``methods`` only): only those tables, for
+    experiments that offer it (their ``run`` takes ``tables``)."""
     names = list(EXPERIMENTS) if not only else [only] if isinstance(only, str) else list(only)
     seeds = _seed_list(seed if seeds is None else seeds)
     kwargs = {}
+    if (replace or tables) and not methods:
+        raise ValueError("--replace and --tables rerun some rows of stored seeds: name them with --methods.")
+    if tables:
+        for name in names:
+            if "tables" not in inspect.signature(EXPERIMENTS[name].run).parameters:
+                raise ValueError(f"experiment {name!r} runs all its tables together; --tables is not offered.")
+        kwargs["tables"] = list(tables)
     if methods:
         for name in names:
             offered = getattr(EXPERIMENTS[name], "METHODS", None)
@@ -292,7 +332,7 @@ def run(quick=False, only=None, seed=0, write=True, command=None, seeds=None, me
         kwargs["methods"] = list(methods)
         if write:
             for name in names:
-                _check_methods_run(name, methods, seeds, quick)
+                _check_methods_run(name, methods, seeds, quick, replace)
     results = {}
     t0 = time.perf_counter()
     for name in names:
@@ -311,7 +351,7 @@ def run(quick=False, only=None, seed=0, write=True, command=None, seeds=None, me
             if write and methods:  # kept per seed; merged once every seed has run
                 partial = save_rows(name, results[name], command or "python benchmarks/reproduce.py",
                                     time.perf_counter() - t1, quick, seeds[:k + 1],
-                                    rows_dir=ROWS_DIR / "partial", methods=methods)
+                                    rows_dir=ROWS_DIR / "partial", methods=methods, replace=replace)
                 continue
             if write:  # after every seed: an interrupted run keeps the seeds it finished
                 save_rows(name, results[name], command or "python benchmarks/reproduce.py",
@@ -343,6 +383,11 @@ def main(argv=None):
     parser.add_argument("--methods", metavar="ROW", action="append",
                         help="run only this row (repeatable; experiments that offer it) and add it to "
                              "the stored seeds; the rows are also kept in rows/partial/ for --merge elsewhere")
+    parser.add_argument("--replace", action="store_true",
+                        help="with --methods: rerun those rows of the stored seeds in place of the stored ones")
+    parser.add_argument("--tables", metavar="PATTERN", action="append",
+                        help="with --methods: only tables matching this shell-style pattern (repeatable; "
+                             "experiments that offer it), e.g. 'images-upright/*'")
     parser.add_argument("--no-write", action="store_true", help="print only; do not store rows or write the page")
     parser.add_argument("--rewrite", action="store_true",
                         help="run nothing: compose the page and figures again from the stored rows")
@@ -360,7 +405,7 @@ def main(argv=None):
     # quoted as a shell needs it (row names of --methods hold spaces)
     command = "python benchmarks/reproduce.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     run(quick=args.quick, only=args.only, seed=args.seed, seeds=args.seeds, write=not args.no_write,
-        command=command.strip(), methods=args.methods)
+        command=command.strip(), methods=args.methods, replace=args.replace, tables=args.tables)
 
 
 if __name__ == "__main__":

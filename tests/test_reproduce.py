@@ -8,6 +8,7 @@ training noise. The paper-level targets (learned beats every heuristic, n-body M
 are reported on docs/results.md, not asserted here.
 """
 
+import fnmatch
 import importlib.util
 import math
 from pathlib import Path
@@ -362,6 +363,55 @@ def test_methods_add_rows_to_the_stored_seeds(tmp_path, monkeypatch):
     monkeypatch.setitem(R.EXPERIMENTS, "plain", types.SimpleNamespace(run=fake_run, section=fake.section))
     with pytest.raises(ValueError, match="not offered"):
         R.run(only="plain", seeds=[0], command="x", methods=["a"])
+
+
+def test_replace_reruns_some_rows_of_some_tables_in_place(tmp_path, monkeypatch):
+    """``--methods M --replace --tables P``: after a change to one method, its rows of the
+    matching tables are rerun for the stored seeds and take the stored rows' places; the
+    other rows and tables stay as stored."""
+    import types
+
+    from experiments._common import result_row
+
+    version = {"score": 0.5}
+
+    def fake_run(quick, seed, methods=("a", "b"), tables=None):
+        out = []
+        for table in ("rotated/x", "upright/x"):
+            if tables is None or any(fnmatch.fnmatchcase(table, p) for p in tables):
+                out += [result_row("fake", table, m, "accuracy", version["score"] + seed, None, 1.0, 0.1)
+                        for m in methods]
+        return out
+
+    fake = types.SimpleNamespace(run=fake_run, METHODS=("a", "b"),
+                                 section=lambda rows, quick, fig_dir: f"## fake ({len(rows)} rows)")
+    monkeypatch.setitem(R.EXPERIMENTS, "fake", fake)
+    for name, value in (("ROWS_DIR", tmp_path / "rows"), ("RESULTS_MD", tmp_path / "results.md"),
+                        ("FIG_DIR", tmp_path / "fig"), ("ROOT", tmp_path)):
+        monkeypatch.setattr(R, name, value)
+    R.run(only="fake", seeds=[0, 1], command="full")
+    before = R.load_rows()["fake"]["rows"]
+    version["score"] = 0.7
+    R.run(only="fake", seeds=[0, 1], command="rerun a upright", methods=["a"], replace=True, tables=["upright/*"])
+    rec = R.load_rows()["fake"]
+    assert [_key(r) for r in rec["rows"]] == [_key(r) for r in before]  # same rows, same order
+    for old, new in zip(before, rec["rows"]):
+        changed = new["method"] == "a" and new["table"] == "upright/x"
+        assert new["score"] == pytest.approx(old["score"] + (0.2 if changed else 0.0))
+    assert rec["command"] == "full + rerun a upright" and rec["seeds"] == [0, 1]
+    # refused: replacing rows that are not stored, and --replace or --tables without --methods
+    with pytest.raises(ValueError, match="not stored"):
+        R.run(only="fake", seeds=[5], command="x", methods=["a"], replace=True)
+    with pytest.raises(ValueError, match="name them with --methods"):
+        R.run(only="fake", seeds=[0], command="x", replace=True)
+    monkeypatch.setitem(R.EXPERIMENTS, "plain", types.SimpleNamespace(
+        run=lambda quick, seed, methods=None: [], METHODS=("a",), section=fake.section))
+    with pytest.raises(ValueError, match="--tables is not offered"):
+        R.run(only="plain", seeds=[0], command="x", methods=["a"], tables=["t"])
+
+
+def _key(r):
+    return r["seed"], r["table"], r["method"]
 
 
 def test_wins_count_the_seeds_that_have_the_row():

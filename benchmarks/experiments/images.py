@@ -13,6 +13,7 @@ random, learned and anchored canonical inputs, in two settings.
 
 from __future__ import annotations
 
+import fnmatch
 import time
 
 import numpy as np
@@ -109,18 +110,19 @@ def _set_targets(rows, table, per_seed=()):
             row["wins"] = f"{won}/{len(seeds)}"
 
 
-def run(quick=False, seed=0, datasets=None, groups=("SO2", "C8"), methods=None):
+def run(quick=False, seed=0, datasets=None, groups=("SO2", "C8"), methods=None, tables=None):
     """Both settings for every dataset × group, one seed (it draws the images, their
     rotations and the initial weights); rows as :func:`._common.result_row`, targets of that
-    seed set. ``methods``: only those rows of :data:`METHODS`. ``reproduce.py --seeds``
-    runs it once per seed; :func:`section` pools them."""
+    seed set. ``methods``: only those rows of :data:`METHODS`; ``tables``: only the tables
+    whose names match one of these shell-style patterns (``"images-upright/*"``: the upright
+    setting). ``reproduce.py --seeds`` runs it once per seed; :func:`section` pools them."""
     setup_torch()
     size = IMAGE_SIZES["quick" if quick else "full"]
     methods = METHODS if methods is None else tuple(methods)
     rows = []
     for dataset in datasets or size["datasets"]:
         for group in groups:
-            one = _run_one(dataset, group, size, seed, methods)
+            one = _run_one(dataset, group, size, seed, methods, tables)
             for table in dict.fromkeys(r["table"] for r in one):
                 _set_targets(one, table)
             rows += one
@@ -140,8 +142,9 @@ def _canonicalizers(group, objective, learned_options, seed):
     }
 
 
-def _run_one(dataset, group, size, seed, methods=METHODS):
-    """The two tables of one dataset × group (``methods``: the rows to run)."""
+def _run_one(dataset, group, size, seed, methods=METHODS, tables_wanted=None):
+    """The two tables of one dataset × group (``methods``: the rows to run; ``tables_wanted``:
+    patterns of the tables to run, None for both)."""
     from skcanon.groups import get_group
     from skcanon.metrics import invariance_error
 
@@ -221,30 +224,33 @@ def _run_one(dataset, group, size, seed, methods=METHODS):
                                    random_state=seed, layout=layout).median
             ceiling = result_row("images", "", UPRIGHT, "accuracy", acc, inv, upright_s, 0.0)
 
-        # rotated training
-        table = tables[0]
-        if HEURISTICS[0] in methods:
-            clf, fs = timed(_image_classifier(size, seed).fit, X[train], y[train])
-            add(table, HEURISTICS[0], clf, None, fs)
-        canonical_rows(table, X[train], "supervised")
-        augmentation_row(table, X[train])
-        if ORACLE in methods:
-            undone = _undo_rotation(G, bunch, train, layout)
-            oracle_clf, oracle_s = timed(_image_classifier(size, seed).fit, undone, y[train])
-            oracle_row(table, oracle_clf, oracle_s)
-        if UPRIGHT in methods:
-            rows.append(dict(ceiling, table=table))
+        def rotated_training(table):
+            if HEURISTICS[0] in methods:
+                clf, fs = timed(_image_classifier(size, seed).fit, X[train], y[train])
+                add(table, HEURISTICS[0], clf, None, fs)
+            canonical_rows(table, X[train], "supervised")
+            augmentation_row(table, X[train])
+            if ORACLE in methods:
+                undone = _undo_rotation(G, bunch, train, layout)
+                oracle_clf, oracle_s = timed(_image_classifier(size, seed).fit, undone, y[train])
+                oracle_row(table, oracle_clf, oracle_s)
+            if UPRIGHT in methods:
+                rows.append(dict(ceiling, table=table))
 
-        # upright training, rotated test: raw is the upright classifier on rotated images
-        table = tables[1]
-        if HEURISTICS[0] in methods:
-            add(table, HEURISTICS[0], upright_clf, None, upright_s)
-        canonical_rows(table, U[train], "prior")
-        augmentation_row(table, U[train])
-        if ORACLE in methods:
-            oracle_row(table, upright_clf, upright_s)
-        if UPRIGHT in methods:
-            rows.append(dict(ceiling, table=table))
+        def upright_training(table):
+            """Upright training, rotated test: raw is the upright classifier on rotated images."""
+            if HEURISTICS[0] in methods:
+                add(table, HEURISTICS[0], upright_clf, None, upright_s)
+            canonical_rows(table, U[train], "prior")
+            augmentation_row(table, U[train])
+            if ORACLE in methods:
+                oracle_row(table, upright_clf, upright_s)
+            if UPRIGHT in methods:
+                rows.append(dict(ceiling, table=table))
+
+        for table, setting in zip(tables, (rotated_training, upright_training)):
+            if tables_wanted is None or any(fnmatch.fnmatchcase(table, p) for p in tables_wanted):
+                setting(table)
     return rows
 
 
