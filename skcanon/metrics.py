@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numbers
 import warnings
 from collections import namedtuple
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
@@ -29,15 +31,33 @@ InvarianceError = namedtuple("InvarianceError", ["max", "median"])
 InvarianceError.__doc__ = """Relative invariance error over samples and trials: ``max`` and ``median``."""
 
 
-def _as_function(estimator_or_callable):
+def _as_function(estimator_or_callable, name="estimator_or_callable"):
     if hasattr(estimator_or_callable, "transform"):
-        return estimator_or_callable.transform
+        return _row_outputs(estimator_or_callable.transform, name)
     if callable(estimator_or_callable):
-        return estimator_or_callable
+        return _row_outputs(estimator_or_callable, name)
     raise TypeError(
-        "estimator_or_callable must be a fitted transformer or a callable X -> features; "
+        f"{name} must be a fitted transformer or a callable X -> features; "
         f"got {type(estimator_or_callable).__name__}."
     )
+
+
+def _row_outputs(f, name):
+    """``f`` whose outputs are dense arrays with one row per sample: scipy sparse outputs
+    (``KBinsDiscretizer``, ``OneHotEncoder`` in a pipeline) failed inside numpy, and a map
+    that returned fewer rows than samples was scored on those rows alone (0.0 for a map that
+    is not invariant)."""
+    def outputs(X):
+        out = f(X)
+        if sp.issparse(out):
+            out = out.toarray()
+        n = len(X)
+        if out is None or not hasattr(out, "__len__") or len(out) != n:
+            got = "None" if out is None else f"{len(out)} row(s)" if hasattr(out, "__len__") else type(out).__name__
+            raise ValueError(f"{name} must return one output row per sample ({n}); got {got}.")
+        return out
+
+    return outputs
 
 
 def _layout_of(estimator_or_callable, layout, group):
@@ -116,7 +136,11 @@ def _relative(a, b, reference_scale=0.0):
     # floor: samples whose output is ~0 (all points equal, say) are compared on the scale
     # of the batch, not divided by their own rounding noise
     # (from finite outputs only: an overflowing sample would make every other error 0)
-    floor = max(1e-9 * max(float(den[np.isfinite(den)].max(initial=0.0)), reference_scale), 1e-12)
+    # (relative only: an absolute minimum made maps that are not invariant look invariant
+    # wherever their outputs are small, e.g. coordinates in metres; the smallest normal
+    # number only keeps all-zero outputs from 0/0)
+    floor = max(1e-9 * max(float(den[np.isfinite(den)].max(initial=0.0)), reference_scale),
+                float(np.finfo(np.float64).tiny))
     with np.errstate(invalid="ignore"):
         out = num / np.maximum(den, floor)
     out[(nan_a != nan_b).any(axis=1) | np.isinf(a).any(axis=1) | np.isinf(b).any(axis=1)] = np.inf
@@ -279,6 +303,7 @@ def equivariance_error(frame_function, X, group, n_trials=5, random_state=None, 
     rs = check_random_state(random_state)
     h = frame_function(X)
     try:
+        h = g_obj.check_elements(h, P, "the frames returned by frame_function")
         g_obj.act(g_obj.inverse(h), P, layout)
     except (ValueError, IndexError, TypeError) as error:
         raise ValueError(f"the frames returned by frame_function are not elements of group {g_obj.name!r} "
@@ -348,6 +373,12 @@ def quotient_distance(X, Y, group, layout):
     if getattr(layout, "kind", None) in ("points", "graph") and (X.ndim != 3 or X.shape[2] != width):
         raise ValueError(f"X and Y must be working arrays of shape (n_samples, n_points, {width}) for "
                          f"layout {layout!r}; got {X.shape}. Fix: pass layout.to_working(X).")
+    kind = getattr(layout, "kind", None)
+    working = {"image": (4, "(n_samples, channels, height, width)"), "fibre": (3, "(n_samples, channels, fibre_size)")}
+    if kind in working and X.ndim != working[kind][0]:
+        # flat rows failed inside numpy (not enough values to unpack, an AxisError)
+        raise ValueError(f"X and Y must be working arrays of shape {working[kind][1]} for layout {layout!r}; "
+                         f"got {X.shape}. Fix: pass layout.to_working(X).")
     n = X.shape[0]
     graph = getattr(layout, "kind", None) == "graph"
     if graph:   # padding reads as isolated nodes with zero features
@@ -509,7 +540,7 @@ def orbit_distortion(projector, X, group, n_pairs=200, random_state=None, layout
     >>> round(orbit_distortion(proj, X, "S_n", random_state=0).distortion, 6)
     1.0
     """
-    f = _as_function(projector)
+    f = _as_function(projector, "projector")
     layout = _layout_of(projector, layout, group)
     A, B, PA, PB, layout = _pairs(X, n_pairs, random_state, X_other, layout)
     dq = quotient_distance(PA, PB, group, layout)
@@ -563,7 +594,10 @@ def orbit_separation(projector, X, group, n_pairs=200, random_state=None, layout
     rate : float
         In ``[0, 1]``; ``nan`` when no pair is non-equivalent.
     """
-    f = _as_function(projector)
+    if isinstance(rtol, (bool, np.bool_)) or not isinstance(rtol, numbers.Real) or not (np.isfinite(rtol) and rtol >= 0):
+        # rtol=-1 made a constant map, which merges every orbit, score 1.0
+        raise ValueError(f"rtol must be a finite float >= 0, got {rtol!r}.")
+    f = _as_function(projector, "projector")
     layout = _layout_of(projector, layout, group)
     A, B, PA, PB, layout = _pairs(X, n_pairs, random_state, X_other, layout)
     unknown = None
@@ -595,9 +629,9 @@ inputs: ``max``, ``median`` and the per-pair ``ratios`` (ndarray)."""
 def _output_function(estimator_or_callable):
     for name in ("transform", "predict_proba", "predict"):
         if hasattr(estimator_or_callable, name):
-            return getattr(estimator_or_callable, name)
+            return _row_outputs(getattr(estimator_or_callable, name), "estimator_or_callable")
     if callable(estimator_or_callable):
-        return estimator_or_callable
+        return _row_outputs(estimator_or_callable, "estimator_or_callable")
     raise TypeError(
         "estimator_or_callable must be a fitted estimator (transform, predict_proba or predict) or a "
         f"callable X -> outputs; got {type(estimator_or_callable).__name__}."
@@ -733,7 +767,8 @@ def _float_copy(X, name, dtype=None):
 
 
 def _check_eps(eps):
-    if not (isinstance(eps, (int, float, np.floating)) and np.isfinite(eps) and eps > 0):
+    # any real number but a bool (np.int64(1) was refused while 1 and True passed)
+    if isinstance(eps, (bool, np.bool_)) or not isinstance(eps, numbers.Real) or not (np.isfinite(eps) and eps > 0):
         raise ValueError(f"eps must be a positive float, got {eps!r}.")
 
 

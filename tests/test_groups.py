@@ -825,3 +825,61 @@ def test_refused_products_do_not_load_from_old_pickles():
         pickle.loads(pickle.dumps(old))
     ok = get_group("D4xS_n")
     assert pickle.loads(pickle.dumps(ok)) == ok
+
+
+# -- elements from users are checked ----------------------------------------------------------
+@pytest.mark.parametrize("group, g, X, match", [
+    ("S_n", np.array([[1, 0, 2]] * 2), np.ones((2, 12)), r"permutation of the 4 points .* shape \(2, 4\)"),
+    ("S_n", np.array([[0, 0, 1, 2]] * 2), np.ones((2, 12)), r"g\[0\] = \[0, 0, 1, 2\] is not a permutation"),
+    ("C4", np.array([0.5]), np.ones((1, 2)), "one int element of C4"),
+    ("D4", np.array([9]), np.ones((1, 2)), r"outside \[0, 8\) of D4: \[9\]"),
+    ("D4", np.array([-1]), np.ones((1, 2)), r"outside \[0, 8\)"),
+    ("O", np.array([-1]), np.ones((1, 3)), r"outside \[0, 24\) of O"),
+    ("C4", True, np.ones((1, 2)), "dtype bool"),
+    ("SO3", np.eye(3)[None].repeat(3, 0), np.ones((5, 6)), r"shape \(5, 3, 3\); got shape \(3, 3, 3\)"),
+    ("SO3", 2 * np.eye(3)[None], np.ones((1, 3)), "rotation matrices of SO3"),
+    ("SE3", np.eye(3)[None].repeat(5, 0), np.ones((5, 6)), r"homogeneous matrices of shape \(5, 4, 4\)"),
+    ("T3", np.zeros((2, 2)), np.ones((2, 3)), r"translation vectors of shape \(2, 3\)"),
+    ("E3xS_n", np.eye(4)[None], np.ones((1, 6)), "tuple of 2 element batches"),
+])
+def test_apply_refuses_what_is_not_an_element(group, g, X, match):
+    """``apply`` used whatever it was given: a 3-entry permutation dropped a point of 4-point
+    clouds, ``[0, 0, 1, 2]`` acted as some permutation, C4 turned by 45° for 0.5, D4 read 9
+    as r¹, O read -1 as element 23; wrong counts or shapes failed inside numpy."""
+    G = get_group(group)
+    n_dims = 2 if group[0] in "CD" else 3
+    with pytest.raises(ValueError, match=match):
+        G.apply(g, X, PointLayout(n_dims))
+
+
+def test_apply_takes_a_layout_name_and_a_scalar_element():
+    """Layout names, as the metrics take them (``"points"`` failed with an AttributeError),
+    and one scalar element for every sample (worked for C4, an IndexError for D4)."""
+    X = np.random.default_rng(0).normal(size=(3, 6))
+    np.testing.assert_allclose(get_group("SO3").apply(np.eye(3)[None].repeat(3, 0), X, "points"), X)
+    D4 = get_group("D4")
+    np.testing.assert_allclose(D4.apply(1, X[:, :4], PointLayout(2)), D4.apply(np.ones(3, int), X[:, :4], PointLayout(2)))
+
+
+@pytest.mark.parametrize("name", ["SO3", "SE3", "Sim3", "scaling", "C4", "D4", "T3"])
+def test_actions_on_torch_tensors_take_numpy_or_torch_elements(name):
+    """docs/architecture.md: each action works on numpy arrays and torch tensors alike.
+    SO3/SE3/Sim3 with numpy elements (what ``sample`` returns) failed with an
+    AttributeError, C4/D4/scaling even with torch elements."""
+    torch = pytest.importorskip("torch")
+    G = get_group(name)
+    d = G.d or 3
+    X = np.random.default_rng(0).normal(size=(4, 5, d))
+    g = G.sample(4, 0)
+    expect = G.act(g, X, PointLayout(d))
+    for elements in (g, torch.as_tensor(g)):
+        out = G.act(elements, torch.tensor(X), PointLayout(d))
+        np.testing.assert_allclose(out.numpy(), expect, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["C3", "C6", "D4", "D5"])
+def test_nearest_element_reads_non_finite_frames_as_the_identity(name):
+    """As O and I do: a NaN frame was cast to an int (an arbitrary element, a RuntimeWarning)."""
+    G = get_group(name)
+    frames = np.stack([np.full((2, 2), np.nan), np.eye(2)])
+    np.testing.assert_array_equal(G.nearest_element(frames), [0, 0])

@@ -315,3 +315,73 @@ def test_invariance_error_at_extreme_output_magnitudes_is_finite_and_scale_free(
                            layout=PointLayout(3))
     assert np.isfinite(big.max) and big.max > 0
     np.testing.assert_allclose([big.max, big.median], [ref.max, ref.median], rtol=1e-9)
+
+
+@pytest.mark.parametrize("scale", [1e-13, 1e-16, 1e-20])
+def test_errors_of_small_outputs_are_not_floored_to_zero(scale):
+    """An absolute floor of 1e-12 on ‖f(x)‖ made maps that are not invariant look invariant
+    wherever their outputs were small: the identity map under SO3 scored 1.94 at unit scale,
+    0.95 at 1e-13 and 9.5e-4 at 1e-16 (identity frames in equivariance_error alike)."""
+    from skcanon.groups import get_group
+
+    X = np.random.default_rng(0).normal(size=(20, 15))
+
+    def identity_frames(Z):
+        return get_group("SO3").identity(len(Z))
+    for metric, f in ((invariance_error, lambda Z: Z), (equivariance_error, identity_frames)):
+        unit = metric(f, X, "SO3", random_state=0).max
+        assert unit > 1.0
+        assert metric(f, X * scale, "SO3", random_state=0).max == pytest.approx(unit, rel=1e-6)
+
+
+def test_sparse_outputs_and_row_counts_of_maps():
+    """Sparse outputs (``KBinsDiscretizer``'s default) failed inside numpy in every metric;
+    a map returning fewer rows than samples scored 0.0 though it is not invariant."""
+    from sklearn.base import clone
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import KBinsDiscretizer
+
+    X = np.random.default_rng(0).normal(size=(40, 12))
+    proj = InvariantProjector("E3xS_n", "sorted_distances")
+    sparse = make_pipeline(proj, KBinsDiscretizer(n_bins=3, encode="onehot", strategy="uniform")).fit(X)
+    dense = make_pipeline(clone(proj), KBinsDiscretizer(n_bins=3, encode="onehot-dense", strategy="uniform")).fit(X)
+    assert invariance_error(sparse, X, "E3xS_n", random_state=0) == invariance_error(dense, X, "E3xS_n", random_state=0)
+    other = np.random.default_rng(1).normal(size=(40, 12))
+    assert orbit_separation(sparse, X, "E3xS_n", X_other=other) == orbit_separation(dense, X, "E3xS_n", X_other=other)
+    assert continuity_ratio(sparse, X, random_state=0).max == continuity_ratio(dense, X, random_state=0).max
+    for bad, got in ((lambda Z: np.ones((1, 2)), "1 row"), (lambda Z: None, "None")):
+        with pytest.raises(ValueError, match=rf"estimator_or_callable must return one output row per sample \(40\); got {got}"):
+            invariance_error(bad, X, "SO3", random_state=0)
+
+
+@pytest.mark.parametrize("kwargs, match", [({"rtol": -1}, "rtol must be"), ({"rtol": float("nan")}, "rtol must be"),
+                                           ({"rtol": "1e-6"}, "rtol must be"), ({"rtol": True}, "rtol must be")])
+def test_orbit_separation_checks_rtol(kwargs, match):
+    """``rtol=-1`` made a constant map (which merges every orbit) score 1.0; NaN gave NaN."""
+    X = np.random.default_rng(0).normal(size=(20, 4))
+    with pytest.raises(ValueError, match=match):
+        orbit_separation(lambda Z: np.zeros((len(Z), 1)), X, "S_n", layout=PointLayout(1), random_state=0, **kwargs)
+
+
+def test_continuity_eps_takes_any_real_but_a_bool():
+    X = np.random.default_rng(0).normal(size=(20, 4))
+    assert continuity_ratio(lambda Z: 2 * Z, X, eps=np.int64(1), random_state=0).max == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="eps must be"):
+        continuity_ratio(lambda Z: Z, X, eps=True, random_state=0)
+
+
+@pytest.mark.parametrize("group, layout, width", [("C4", ImageLayout((5, 5)), 25), ("C4", FibreLayout(4), 8)])
+def test_quotient_distance_names_flat_rows_of_images_and_fibres(group, layout, width):
+    """Flat rows failed inside numpy (not enough values to unpack, an AxisError)."""
+    from skcanon.metrics import quotient_distance
+
+    X = np.random.default_rng(0).normal(size=(3, width))
+    with pytest.raises(ValueError, match=r"working arrays of shape .*Fix: pass layout.to_working\(X\)"):
+        quotient_distance(X, X, group, layout)
+
+
+def test_equivariance_error_refuses_frames_that_are_not_permutations():
+    """Frames of 3 entries for 4-point clouds were scored (1.63) on truncated clouds."""
+    X = np.random.default_rng(0).normal(size=(5, 12))
+    with pytest.raises(ValueError, match="frames returned by frame_function.*permutation of the 4 points"):
+        equivariance_error(lambda Z: np.tile(np.arange(3), (len(Z), 1)), X, "S_n", layout=PointLayout(3), random_state=0)

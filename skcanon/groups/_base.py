@@ -176,10 +176,25 @@ class Group:
         return action(g, P, layout)
 
     def apply(self, g, X, layout):
-        """Act on user data ``X`` (flat or multi-dimensional) and return it in the same shape."""
+        """Act on user data ``X`` (flat or multi-dimensional) and return it in the same shape.
+
+        ``g``: one element per sample (:meth:`check_elements`); ``layout``: a layout or its
+        name (``"points"``, ``"image"``...)."""
+        from ..layouts import as_layout
+
         X = np.asarray(X)
+        layout = as_layout(layout, PointLayout(getattr(self, "d", None) or 3))
         P = layout.to_working(X)
-        return layout.from_working(self.act(g, P, layout), X.ndim)
+        return layout.from_working(self.act(self.check_elements(g, P), P, layout), X.ndim)
+
+    def check_elements(self, g, P, name="g"):
+        """``g`` checked as one element of this group per sample of the working array ``P``
+        (discrete groups: ints in range, a scalar for every sample; S_n: permutations of the
+        points; matrix groups: shapes and finite entries, orthogonality for O(d)/SO(d));
+        a ValueError naming ``name`` otherwise. Used where elements come from users
+        (``apply``, the frames :func:`~skcanon.metrics.equivariance_error` checks), not on
+        internal paths (its cost). The base class takes ``g`` as it is."""
+        return g
 
     def _act_points(self, g, P, layout):
         raise TypeError(f"{self.name} does not act on point sets.")
@@ -241,7 +256,11 @@ def rotate_fields(R, P, layout, t=None):
     """
     out = float_copy(P)
     if hasattr(P, "clone"):
-        R = R.to(P.dtype)
+        import torch
+
+        R = torch.as_tensor(R, dtype=P.dtype, device=P.device)   # numpy elements too (``sample``)
+        if t is not None:
+            t = torch.as_tensor(t, dtype=P.dtype, device=P.device)
     else:
         R = np.asarray(R, dtype=out.dtype)
     for f in layout.fields:
@@ -250,7 +269,7 @@ def rotate_fields(R, P, layout, t=None):
         sl = layout.slice_of(f.name)
         moved = P[..., sl] @ _transpose(R)
         if t is not None and f.kind == "position":
-            moved = moved + (t[:, None, :].to(P.dtype) if hasattr(t, "to") else t[:, None, :])
+            moved = moved + t[:, None, :]
         out[..., sl] = moved
     return out
 
@@ -269,6 +288,10 @@ def float_copy(P):
 
 def translate_positions(t, P, layout):
     out = float_copy(P)
+    if hasattr(P, "clone"):
+        import torch
+
+        t = torch.as_tensor(t, dtype=P.dtype, device=P.device)
     for sl in layout.slices("position"):
         out[..., sl] = P[..., sl] + t[:, None, :]
     return out
@@ -311,3 +334,38 @@ def require_points_dims(group, layout, d):
         raise ValueError(
             f"group {group.name!r} acts in {d} dimensions, but the layout has n_dims={layout.n_dims}."
         )
+
+
+def checked_indices(group, g, n_samples, order, name="g"):
+    """Discrete elements ``g`` (ints in ``[0, order)``) for ``n_samples`` samples: a scalar
+    applies to every sample; a ValueError naming ``name`` for other counts, non-integers
+    (``0.5`` turned C4 points by 45°) or indices out of range (D4 read 9 as r¹)."""
+    arr = np.asarray(g)
+    if arr.ndim == 0:
+        arr = np.broadcast_to(arr, (n_samples,))
+    integral = np.issubdtype(arr.dtype, np.integer) or (
+        np.issubdtype(arr.dtype, np.floating) and np.isfinite(arr).all() and (arr == np.round(arr)).all())
+    if arr.shape != (n_samples,) or not integral or isinstance(g, (bool, np.bool_)) \
+            or np.issubdtype(arr.dtype, np.bool_):
+        raise ValueError(f"{name} must hold one int element of {group.name} per sample ({n_samples}), in "
+                         f"[0, {order}); got {'dtype ' + arr.dtype.name if not integral else 'shape ' + str(arr.shape)}.")
+    arr = arr.astype(np.int64)
+    if arr.size and (arr.min() < 0 or arr.max() >= order):
+        raise ValueError(f"{name} holds elements outside [0, {order}) of {group.name}: "
+                         f"{arr[(arr < 0) | (arr >= order)][:5].tolist()}.")
+    return arr
+
+
+def checked_array(group, g, n_samples, shape, name="g", what="elements"):
+    """Elements given as arrays (matrices, translations, factors): numpy ``g`` must have shape
+    ``(n_samples, *shape)`` and finite entries; a ValueError naming ``name`` otherwise
+    (numpy's broadcast and index errors named neither). torch tensors pass unchecked."""
+    if hasattr(g, "clone"):
+        return g
+    arr = np.asarray(g)
+    if arr.shape != (n_samples, *shape) or not np.issubdtype(arr.dtype, np.number) \
+            or not np.isfinite(arr).all():
+        raise ValueError(f"{name} must hold one element of {group.name} per sample: finite {what} of shape "
+                         f"({n_samples}, {', '.join(map(str, shape))}); got shape {arr.shape}"
+                         f"{'' if np.issubdtype(arr.dtype, np.number) and np.isfinite(arr).all() else ' with non-finite or non-numeric entries'}.")
+    return arr

@@ -8,6 +8,7 @@ from ._base import (
     Group,
     _transpose,
     check_dimension,
+    checked_array,
     check_flag,
     check_real,
     float_copy,
@@ -92,6 +93,16 @@ class OrthogonalGroup(Group):
     def sample(self, n, random_state=None, n_points=None):
         return haar_orthogonal(n, self.d, random_state, self.special)
 
+    def check_elements(self, g, P, name="g"):
+        R = checked_array(self, g, P.shape[0], (self.d, self.d), name, "matrices")
+        if not hasattr(R, "clone") and R.size:
+            off = np.abs(R @ np.swapaxes(R, -1, -2) - np.eye(self.d)).max()
+            if off > 1e-4 or (self.special and (np.linalg.det(R) < 0).any()):
+                raise ValueError(f"{name} must hold {'rotation' if self.special else 'orthogonal'} matrices of "
+                                 f"{self.name}; |R Rᵀ − I| reaches {off:.2g}"
+                                 f"{' or a determinant is negative' if self.special else ''}.")
+        return R
+
     def identity(self, n, n_points=None):
         return np.broadcast_to(np.eye(self.d), (n, self.d, self.d)).copy()
 
@@ -140,6 +151,9 @@ class TranslationGroup(Group):
     def sample(self, n, random_state=None, n_points=None):
         return rng(random_state).standard_normal((n, self.d)) * self.scale
 
+    def check_elements(self, g, P, name="g"):
+        return checked_array(self, g, P.shape[0], (self.d,), name, "translation vectors")
+
     def identity(self, n, n_points=None):
         return np.zeros((n, self.d))
 
@@ -173,6 +187,9 @@ class _HomogeneousMotions(Group):
     rotates = True
     translates = True
     layout_kinds = frozenset({"points"})
+
+    def check_elements(self, g, P, name="g"):
+        return checked_array(self, g, P.shape[0], (self.d + 1, self.d + 1), name, "homogeneous matrices")
 
     @staticmethod
     def from_parts(R, t):
@@ -284,6 +301,12 @@ class ScalingGroup(Group):
         lim = np.log(self.max_factor)
         return np.exp(rng(random_state).uniform(-lim, lim, size=n))
 
+    def check_elements(self, g, P, name="g"):
+        s = checked_array(self, g, P.shape[0], (), name, "factors")
+        if not hasattr(s, "clone") and (s <= 0).any():
+            raise ValueError(f"{name} must hold positive scale factors of {self.name}; got {s[s <= 0][:3].tolist()}.")
+        return s
+
     def identity(self, n, n_points=None):
         return np.ones(n)
 
@@ -299,7 +322,12 @@ class ScalingGroup(Group):
 
     def _act_points(self, g, P, layout):
         out = float_copy(P)
-        s = np.asarray(g, dtype=out.dtype)
+        if hasattr(P, "clone"):
+            import torch
+
+            s = torch.as_tensor(g, dtype=P.dtype, device=P.device)
+        else:
+            s = np.asarray(g, dtype=out.dtype)
         for f in layout.fields:
             if f.is_geometric:
                 sl = layout.slice_of(f.name)

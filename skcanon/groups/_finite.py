@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from ._base import Group, require_points_dims, rng, rotate_fields, rotation_matrices_2d
+from ._base import Group, checked_indices, require_points_dims, rng, rotate_fields, rotation_matrices_2d
 from ._images import quarter_turns
 
 
@@ -52,6 +52,20 @@ class PermutationGroup(Group):
         if getattr(layout, "kind", None) not in ("points", "graph"):
             raise TypeError(f"S_n permutes points or graph nodes; got layout {layout!r}.")
 
+    def check_elements(self, g, P, name="g"):
+        """One permutation of the ``P.shape[1]`` points per sample (a shorter one dropped
+        points, a row with repeats was read as another permutation)."""
+        arr = np.asarray(g)
+        n, m = P.shape[0], P.shape[1]
+        if arr.shape != (n, m) or not np.issubdtype(arr.dtype, np.integer):
+            raise ValueError(f"{name} must hold one permutation of the {m} points per sample, an int array of "
+                             f"shape ({n}, {m}); got shape {arr.shape} and dtype {arr.dtype.name}.")
+        bad = np.flatnonzero((np.sort(arr, axis=1) != np.arange(m)).any(axis=1))
+        if bad.size:
+            raise ValueError(f"{name}[{bad[0]}] = {arr[bad[0]].tolist()[:12]} is not a permutation of "
+                             f"0..{m - 1}.")
+        return arr
+
     def _act_graphs(self, g, P, layout):
         """Relabel nodes: rows move as points do, adjacency columns the same way."""
         out = self._act_points(g, P, layout)
@@ -87,6 +101,9 @@ class _PlanarFiniteGroup(Group):
     def angles(self, g):
         return 2 * np.pi * (np.asarray(g) % self.n) / self.n
 
+    def check_elements(self, g, P, name="g"):
+        return checked_indices(self, g, P.shape[0], self.order, name)
+
     def elements(self):
         return np.arange(self.order)
 
@@ -95,8 +112,13 @@ class _PlanarFiniteGroup(Group):
 
     def _steps(self, R):
         """Angle of the rotation part of each ``R`` in steps of ``2π/n``, and reflection flags
-        (D_n: a reflection is ``R(θ)·diag(-1, 1)``; C_n takes ``R`` as a rotation)."""
+        (D_n: a reflection is ``R(θ)·diag(-1, 1)``; C_n takes ``R`` as a rotation). Rows with
+        non-finite entries read as the identity, as for the polyhedral groups (a NaN angle
+        cast to an int was an arbitrary element, with a RuntimeWarning)."""
         R = np.asarray(R)
+        finite = np.isfinite(R).all(axis=(1, 2))
+        if not finite.all():
+            R = np.where(finite[:, None, None], R, np.eye(2, dtype=R.dtype))
         reflect = np.zeros(len(R), dtype=bool) if self.special else np.linalg.det(R) < 0
         rot = np.where(reflect[:, None, None], R * np.array([-1.0, 1.0]), R)
         return np.arctan2(rot[:, 1, 0], rot[:, 0, 0]) * self.n / (2 * np.pi), reflect

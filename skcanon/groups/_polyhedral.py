@@ -7,7 +7,7 @@ import functools
 
 import numpy as np
 
-from ._base import Group, require_points_dims, rng, rotate_fields
+from ._base import Group, checked_indices, require_points_dims, rng, rotate_fields
 
 #: golden ratio: the icosahedron's vertices are the cyclic permutations of (0, ±1, ±φ)
 PHI = (1.0 + 5.0 ** 0.5) / 2.0
@@ -54,6 +54,9 @@ class FiniteRotationGroup(Group):
     def cayley(cls):
         """Cayley table: ``cayley()[g, h]`` is ``g ∘ h`` (``h`` acts first)."""
         return _tables(cls)[1]
+
+    def check_elements(self, g, P, name="g"):
+        return checked_indices(self, g, P.shape[0], self.order, name)
 
     @property
     def order(self):

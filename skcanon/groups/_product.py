@@ -193,6 +193,13 @@ class ProductGroup(Group):
         for f in self._factors:
             f.check_layout(layout)
 
+    def check_elements(self, g, P, name="g"):
+        """A tuple of one batch of elements per factor, each checked by its factor."""
+        if not isinstance(g, (tuple, list)) or len(g) != len(self._factors):
+            raise ValueError(f"{name} must be a tuple of {len(self._factors)} element batches, one per factor of "
+                             f"{self.name} ({', '.join(f.name for f in self._factors)}); got {type(g).__name__}.")
+        return tuple(f.check_elements(gi, P, f"{name}[{i}]") for i, (f, gi) in enumerate(zip(self._factors, g)))
+
     def act(self, g, P, layout):
         for i in self.run_order():
             P = self._factors[i].act(g[i], P, layout)
