@@ -505,6 +505,9 @@ default=None
         P, ndim = self._working(X, categories=codes)
         check_frames_length(frames, P.shape[0])
         self._check_finite_elements(frames)
+        # permutations, matrices and products too (bad ones were applied silently: a
+        # 3-index permutation dropped points, SO3 frames times 2 scaled the output)
+        frames = self.group_.check_elements(frames, P, "frames")
         out = self.group_.act(frames, P, self.layout_)
         if categories:
             out = self.layout_.decode_categories(out, categories)

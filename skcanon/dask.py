@@ -45,8 +45,8 @@ def _apply_block(block, estimator, method, tail_shape, dtype):
     if out.shape[1:] != tail_shape:
         raise ValueError(
             f"{type(estimator).__name__}.{method} returned blocks of shape {out.shape}, but "
-            f"(n, {', '.join(map(str, tail_shape))}) was expected from the probe sample; pass "
-            f"output_shape= to transform_dask."
+            f"(n, {', '.join(map(str, tail_shape))}) was expected (from output_shape= or, when it is "
+            f"not given, from a probe sample); pass the output_shape= of one sample's output."
         )
     return out.astype(dtype, copy=False)
 
@@ -159,6 +159,12 @@ def transform_dask(estimator, X, *, method="transform", output_shape=None, dtype
         raise ValueError(f"X must have at least 2 dimensions (n_samples, ...), got shape {X.shape}.")
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}.")
+    if output_shape is not None and (
+            not isinstance(output_shape, tuple)
+            or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 0 for s in output_shape)):
+        # (-18,) built a graph of shape (n, -18) that failed only at compute, blaming the probe
+        raise ValueError(f"output_shape must be a tuple of ints >= 0 (the shape of one sample's output, "
+                         f"e.g. (18,)); got {output_shape!r}.")
     if not hasattr(estimator, method):
         raise TypeError(f"estimator {type(estimator).__name__} has no method {method!r}.")
     check_is_fitted(estimator)

@@ -144,6 +144,7 @@ def parse_group(group):
 
 def check_kind(spec, kind):
     """Raise a ``ValueError`` naming ``frames`` when ``spec``'s group has no frames of ``kind``."""
+    _check_spec(spec)
     kinds = FINITE_KINDS if spec.finite else CONTINUOUS_KINDS
     if kind not in kinds:
         what = "finite" if spec.finite else "continuous"
@@ -347,6 +348,11 @@ def _check_points(P, layout, spec, name="P", layout_name="layout"):
             f"({layout._describe()}); got shape {P.shape}. Fix: for flat rows (n_samples, "
             f"n_points * {layout.width}) pass {layout_name}.to_working(X); for points with other "
             f"fields pass the PointLayout({spec.d}, fields=[...]) that describes them.")
+    if P.shape[1] == 0:
+        raise ValueError(f"{name} has no points (shape {P.shape}); frames need at least one point per sample.")
+    # NaN only as whole absent-point rows, no infinity (a NaN coordinate gave NaN weights
+    # and dropped the sample's forms silently), as the estimators check
+    layout.check_absent_rows(P, name=name)
     return P
 
 
@@ -506,6 +512,9 @@ def repeated_spread(Z, layout, t=None, dtype=None):
     translations of groups that translate): a superset of those whose frame that rule chose
     among repeated eigenvalues (a cube, a regular polygon or simplex), whose symmetries
     may then mix axes."""
+    if np.ndim(Z) != 3 or not isinstance(layout, PointLayout) or np.shape(Z)[2] != layout.width:
+        raise ValueError(f"Z must be canonical forms of shape (n_samples, n_points, {getattr(layout, 'width', '?')}) "
+                         f"for layout {layout!r}; got shape {np.shape(Z)}.")
     A = np.ascontiguousarray(Z[..., layout.slice_of(geometric_field(layout).name)], dtype=np.float64)
     n, m, d = A.shape
     if d < 2 or n == 0:
@@ -555,6 +564,7 @@ def symmetric_candidates(W, layout, spec, t=None, per_point=False):
     (``t``: the frames' translations, groups that translate), or, under S_n, repeated
     spreads (:func:`repeated_spread`). ``per_point``: also coincident points
     (:func:`tie_candidates`), which S_n exchanges."""
+    _check_spec(spec)
     candidates = tie_candidates(W) if per_point else np.zeros(W.shape[0], bool)
     if spec.finite:
         return candidates | _fixed_centroid(W, layout, spec)
@@ -1049,6 +1059,10 @@ class _Order(tuple):
 def tie_runs(out):
     """Per sorted position, the index of its run of points tied (within the sort's tolerance;
     the scale, as the sort's, over the present points)."""
+    out = np.asarray(out)
+    if out.ndim != 3 or out.dtype not in SORT_RTOL:
+        raise ValueError(f"out must be sorted canonical forms, a float32 or float64 array of shape "
+                         f"(n_samples, n_points, width); got shape {out.shape} and dtype {out.dtype}.")
     scale = np.where(np.isfinite(out), np.abs(out), 0.0).reshape(len(out), -1).max(axis=1)
     tol = SORT_RTOL[out.dtype] * np.maximum(scale, np.finfo(out.dtype).tiny)
     same = np.all(np.abs(out[:, 1:] - out[:, :-1]) <= tol[:, None, None], axis=2)
@@ -1112,7 +1126,11 @@ def canonical_forms(fs, P, layout, spec):
 def map_back(fs, Yc, target_layout, spec, rows, order):
     """Map targets ``Yc`` (``(len, mt, wt)``, in the canonical frames ``rows``) back with
     their frames: undo the sort (when ``Yc`` has one row per point of ``X``), then act
-    with ``h``. :func:`map_back` after :func:`to_frames` is the identity."""
+    with ``h``. :func:`map_back` after :func:`to_frames` is the identity on samples whose
+    frame leaves nothing open; elsewhere it gives the average over what the frame leaves
+    open, which keeps the output equivariant: tied points of a sorted form share the mean
+    of their run, and components about a line (or an axis, or every direction) that the
+    frame cannot orient are averaged away."""
     Yc = _check_applied(fs, Yc, target_layout, spec, "Yc", "target_layout", rows)
     i, j = rows
     if order is not None and Yc.shape[1] == order[0].shape[1]:
@@ -1165,4 +1183,7 @@ def to_frames(fs, Y, target_layout, spec, rows, order):
 
 def haar_elements(k, spec, random_state):
     """``k`` Haar-random rotation parts (SO(d) for special groups) for ``"sampled"`` frames."""
+    _check_spec(spec)
+    if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or k < 0:
+        raise ValueError(f"k must be an int >= 0 (the number of sampled frames); got {k!r}.")
     return haar_orthogonal(k, spec.d, random_state, special=spec.special)

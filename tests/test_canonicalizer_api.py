@@ -644,3 +644,22 @@ def test_inverse_transform_checks_finite_group_elements(bad):
     np.testing.assert_allclose(canon.inverse_transform(out, frames), X, atol=1e-12)
     with pytest.raises(ValueError, match=r"frames of group 'D4' must be integer element indices in \[0, 8\)"):
         canon.inverse_transform(out, bad(frames))
+
+
+@pytest.mark.parametrize("group, bad, match", [
+    ("S_n", lambda F: np.zeros_like(F), r"frames\[0\] = \[0, 0, 0, 0, 0\] is not a permutation"),
+    ("S_n", lambda F: F[:, :3], "one permutation of the 5 points"),
+    ("SO3", lambda F: 2 * F, "rotation matrices of SO3"),
+    ("SO3", lambda F: np.full_like(F, np.nan), "finite matrices"),
+    ("SE3xS_n", lambda F: F[0], "tuple of 2 element batches"),
+])
+def test_inverse_transform_checks_every_kind_of_frame(group, bad, match):
+    """Only C_n/D_n indices were checked: a permutation with repeats or 3 of 5 indices, SO3
+    frames times 2 (output scaled, error 2.33) and NaN frames were applied silently, a
+    product's frames given as one array failed inside numpy."""
+    X = np.random.default_rng(0).normal(size=(4, 15))
+    canon = CanonicalizerTransformer(group, n_dims=3).fit(X)
+    out, frames = canon.canonicalize(X)
+    np.testing.assert_allclose(canon.inverse_transform(out, frames), X, atol=1e-9)
+    with pytest.raises(ValueError, match=match):
+        canon.inverse_transform(out, bad(frames))

@@ -314,3 +314,34 @@ def test_a_one_dimensional_target_gets_no_advice_meant_for_x():
     with pytest.raises(ValueError, match=r"y must be 2-D .* got an array of shape \(40,\)\.$") as info:
         EndToEndEquivariantRegressor(max_epochs=1).fit(X, X[:, 0])
     assert "reshape" not in str(info.value)
+
+
+def test_frame_sets_refuse_nan_inside_points_and_infinity():
+    """A NaN coordinate (not a whole absent row) gave NaN weights and dropped the sample's
+    forms silently with ``"weighted"`` frames; infinity gave NaN frames; ``"pca"`` called
+    a NaN an infinite coordinate; no points at all failed inside numpy."""
+    spec = F.parse_group("E3")
+    P = np.random.default_rng(0).normal(size=(2, 5, 3))
+    for bad, match in ((np.nan, "NaN inside a point"), (np.inf, "infinity")):
+        Q = P.copy()
+        Q[0, 1, 2] = bad
+        for kind in ("weighted", "pca"):
+            with pytest.raises(ValueError, match=match):
+                F.frame_set(Q, PointLayout(3), spec, kind)
+    with pytest.raises(ValueError, match="no points"):
+        F.frame_set(np.zeros((1, 0, 3)), PointLayout(3), spec, "weighted")
+
+
+def test_public_frame_helpers_check_their_arguments():
+    spec = F.parse_group("SE3")
+    for call in (lambda: F.check_kind("SE3", "pca"), lambda: F.haar_elements(2, "SE3", 0),
+                 lambda: F.symmetric_candidates(np.zeros((1, 3, 3)), PointLayout(3), "SE3")):
+        with pytest.raises(TypeError, match="spec must be a GroupSpec"):
+            call()
+    with pytest.raises(ValueError, match="k must be an int >= 0"):
+        F.haar_elements(-1, spec, 0)
+    with pytest.raises(ValueError, match="float32 or float64"):
+        F.tie_runs(np.zeros((1, 3, 3), dtype=int))
+    with pytest.raises(ValueError, match=r"shape \(n_samples, n_points, 3\)"):
+        F.repeated_spread(np.zeros((1, 3, 2)), PointLayout(3))
+    assert "average over what the frame leaves" in F.map_back.__doc__

@@ -197,3 +197,15 @@ def test_transform_dask_with_a_categorical_field_and_a_network(client):
     net = CanonicalizerTransformer("E3xS_n", "random", layout=layout, hidden=16, random_state=0).fit(X)
     out = transform_dask(net, da.from_array(X, chunks=10)).compute()
     np.testing.assert_allclose(out, net.transform(X), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(-18,), 18, (18.0,), [18]])
+def test_transform_dask_checks_output_shape_when_called(shape):
+    """``(-18,)`` built a graph of shape (n, -18) that failed only at ``compute``, blaming a
+    probe although the shape was given; ``18`` failed with "'int' object is not iterable"."""
+    from skcanon.dask import transform_dask
+
+    X = np.random.default_rng(0).normal(size=(20, 18))
+    canon = CanonicalizerTransformer("SO3", "pca").fit(X)
+    with pytest.raises(ValueError, match="output_shape must be a tuple of ints >= 0"):
+        transform_dask(canon, da.from_array(X, chunks=10), output_shape=shape)
