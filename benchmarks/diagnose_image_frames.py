@@ -17,7 +17,12 @@ on the rotated validation images it reports:
   validation images. Close to the rotated accuracy means that equivariance costs little and
   the loss against upright accuracy comes from the poses the canonicalizer picks;
 * ``accuracy_no_canonicalization``: the classifier trained and tested on upright images
-  without any canonicalizer (the ceiling of the upright table).
+  without any canonicalizer (the ceiling of the upright table);
+* ``accuracy_oracle``: that upright classifier on the rotated validation images turned back by
+  the rotation that was applied (what exact frames would give, interpolation included);
+* ``undone_train`` (C8, upright setting): share of the *rotated training* images whose frame
+  is exactly the applied element — how well the prior's detector fits the images it was
+  trained on (their upright versions, moved by random elements in training).
 
 Run::
 
@@ -61,6 +66,7 @@ def diagnose(group, setting, seed, n_train=4600, n_val=1000, dataset="fashion"):
     from choose_image_batch import _classifier
 
     from skcanon import CanonicalizerTransformer
+    from skcanon.groups import rotate_images
 
     b = _load(dataset, n_train + n_val, group, seed)
     tr, va = slice(0, n_train), slice(n_train, n_train + n_val)
@@ -77,9 +83,11 @@ def diagnose(group, setting, seed, n_train=4600, n_val=1000, dataset="fashion"):
     out = {"dataset": dataset, "group": group, "setting": setting, "seed": seed,
            "accuracy": float(np.mean(clf.predict(canon.transform(rotated)) == yva)),
            "accuracy_upright_input": float(np.mean(clf.predict(canon.transform(upright)) == yva)),
-           "accuracy_no_canonicalization": float(np.mean(
-               _classifier(seed).fit(b.upright[tr], y).predict(upright) == yva)),
            "fit_s": round(fit_s, 1)}
+    upright_clf = _classifier(seed).fit(b.upright[tr], y)
+    out["accuracy_no_canonicalization"] = float(np.mean(upright_clf.predict(upright) == yva))
+    turned_back = rotate_images(rotated.reshape(-1, 1, 28, 28), -b.angles[va]).reshape(len(rotated), -1)
+    out["accuracy_oracle"] = float(np.mean(upright_clf.predict(turned_back) == yva))
     f_rot, f_up = canon.canonical_frame(rotated), canon.canonical_frame(upright)
     if group == "SO2":
         applied = b.angles[va]
@@ -93,6 +101,8 @@ def diagnose(group, setting, seed, n_train=4600, n_val=1000, dataset="fashion"):
         applied = b.elements[va]
         out.update(undone=float(np.mean(np.asarray(f_rot) == applied)),
                    equivariant=float(np.mean(np.asarray(f_rot) == G.compose(applied, np.asarray(f_up)))))
+        if setting == "upright":
+            out["undone_train"] = float(np.mean(np.asarray(canon.canonical_frame(b.data[tr])) == b.elements[tr]))
     return out
 
 
