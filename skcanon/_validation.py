@@ -307,6 +307,7 @@ def frame_in_layout_order(X, layout, name="X"):
     wanted = getattr(layout, "columns", None)
     if wanted is None or not is_dataframe(X):
         return X
+    check_unique_columns(X, name)  # before names are looked up (a repeat would be dropped)
     have = frame_columns(X)
     if have == list(wanted):
         return X
@@ -463,7 +464,6 @@ def check_samples(X, layout, *, allow_absent_points=True, dtype=FLOAT_DTYPES, na
     messages, without an estimator's feature bookkeeping. Returns ``(P, ndim)``, and the
     categories learned from ``X`` (None without categorical fields) as a third item when
     ``return_categories``: ``P`` holds their codes."""
-    check_unique_columns(X, name)
     X, ndim, lead_shape, categories = _coerce_full(frame_in_layout_order(X, layout, name), layout, name)
     allow_nan = _allows_nan(layout, allow_absent_points)
     X2 = check_array(X, dtype=list(dtype), ensure_all_finite=not allow_nan,

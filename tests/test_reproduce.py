@@ -331,9 +331,7 @@ def test_methods_add_rows_to_the_stored_seeds(tmp_path, monkeypatch):
     fake = types.SimpleNamespace(run=fake_run, METHODS=("a", "b"),
                                  section=lambda rows, quick, fig_dir: f"## fake ({len(rows)} rows)")
     monkeypatch.setitem(R.EXPERIMENTS, "fake", fake)
-    for name, value in (("ROWS_DIR", tmp_path / "rows"), ("RESULTS_MD", tmp_path / "results.md"),
-                        ("FIG_DIR", tmp_path / "fig"), ("ROOT", tmp_path)):
-        monkeypatch.setattr(R, name, value)
+    _write_under(tmp_path, monkeypatch)
     R.run(only="fake", seeds=[0, 1], command="full", methods=None)
     rec = R.load_rows()["fake"]
     assert len(rec["rows"]) == 4
@@ -386,9 +384,7 @@ def test_replace_reruns_some_rows_of_some_tables_in_place(tmp_path, monkeypatch)
     fake = types.SimpleNamespace(run=fake_run, METHODS=("a", "b"),
                                  section=lambda rows, quick, fig_dir: f"## fake ({len(rows)} rows)")
     monkeypatch.setitem(R.EXPERIMENTS, "fake", fake)
-    for name, value in (("ROWS_DIR", tmp_path / "rows"), ("RESULTS_MD", tmp_path / "results.md"),
-                        ("FIG_DIR", tmp_path / "fig"), ("ROOT", tmp_path)):
-        monkeypatch.setattr(R, name, value)
+    _write_under(tmp_path, monkeypatch)
     R.run(only="fake", seeds=[0, 1], command="full")
     before = R.load_rows()["fake"]["rows"]
     version["score"] = 0.7
@@ -412,6 +408,13 @@ def test_replace_reruns_some_rows_of_some_tables_in_place(tmp_path, monkeypatch)
 
 def _key(r):
     return r["seed"], r["table"], r["method"]
+
+
+def _write_under(tmp_path, monkeypatch):
+    """Point the stored rows, the page and its figures of ``reproduce.py`` at ``tmp_path``."""
+    for name, value in (("ROWS_DIR", tmp_path / "rows"), ("RESULTS_MD", tmp_path / "results.md"),
+                        ("FIG_DIR", tmp_path / "fig"), ("ROOT", tmp_path)):
+        monkeypatch.setattr(R, name, value)
 
 
 def test_wins_count_the_seeds_that_have_the_row():

@@ -7,7 +7,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.utils import check_random_state
 
-from ..layouts import PointLayout
+from ..layouts import PointLayout, as_layout
 
 
 class Group:
@@ -180,8 +180,6 @@ class Group:
 
         ``g``: one element per sample (:meth:`check_elements`); ``layout``: a layout or its
         name (``"points"``, ``"image"``...)."""
-        from ..layouts import as_layout
-
         X = np.asarray(X)
         layout = as_layout(layout, PointLayout(getattr(self, "d", None) or 3))
         P = layout.to_working(X)
@@ -256,11 +254,9 @@ def rotate_fields(R, P, layout, t=None):
     """
     out = float_copy(P)
     if hasattr(P, "clone"):
-        import torch
-
-        R = torch.as_tensor(R, dtype=P.dtype, device=P.device)   # numpy elements too (``sample``)
+        R = as_tensor_like(R, P)   # numpy elements too (``sample``)
         if t is not None:
-            t = torch.as_tensor(t, dtype=P.dtype, device=P.device)
+            t = as_tensor_like(t, P)
     else:
         R = np.asarray(R, dtype=out.dtype)
     for f in layout.fields:
@@ -286,12 +282,18 @@ def float_copy(P):
     return P.copy() if np.issubdtype(P.dtype, np.floating) else P.astype(np.float64)
 
 
+def as_tensor_like(a, P):
+    """``a`` (numpy or torch) as a tensor of the torch tensor ``P``'s dtype and device:
+    elements drawn by ``sample`` are numpy arrays, and the actions take them on tensors too."""
+    import torch
+
+    return torch.as_tensor(a, dtype=P.dtype, device=P.device)
+
+
 def translate_positions(t, P, layout):
     out = float_copy(P)
     if hasattr(P, "clone"):
-        import torch
-
-        t = torch.as_tensor(t, dtype=P.dtype, device=P.device)
+        t = as_tensor_like(t, P)
     for sl in layout.slices("position"):
         out[..., sl] = P[..., sl] + t[:, None, :]
     return out
@@ -363,9 +365,9 @@ def checked_array(group, g, n_samples, shape, name="g", what="elements"):
     if hasattr(g, "clone"):
         return g
     arr = np.asarray(g)
-    if arr.shape != (n_samples, *shape) or not np.issubdtype(arr.dtype, np.number) \
-            or not np.isfinite(arr).all():
+    finite = np.issubdtype(arr.dtype, np.number) and bool(np.isfinite(arr).all())
+    if arr.shape != (n_samples, *shape) or not finite:
         raise ValueError(f"{name} must hold one element of {group.name} per sample: finite {what} of shape "
                          f"({n_samples}, {', '.join(map(str, shape))}); got shape {arr.shape}"
-                         f"{'' if np.issubdtype(arr.dtype, np.number) and np.isfinite(arr).all() else ' with non-finite or non-numeric entries'}.")
+                         f"{'' if finite else ' with non-finite or non-numeric entries'}.")
     return arr

@@ -6,6 +6,7 @@ import numpy as np
 
 from ._base import (
     Group,
+    as_tensor_like,
     _transpose,
     check_dimension,
     checked_array,
@@ -322,12 +323,7 @@ class ScalingGroup(Group):
 
     def _act_points(self, g, P, layout):
         out = float_copy(P)
-        if hasattr(P, "clone"):
-            import torch
-
-            s = torch.as_tensor(g, dtype=P.dtype, device=P.device)
-        else:
-            s = np.asarray(g, dtype=out.dtype)
+        s = as_tensor_like(g, P) if hasattr(P, "clone") else np.asarray(g, dtype=out.dtype)
         for f in layout.fields:
             if f.is_geometric:
                 sl = layout.slice_of(f.name)
