@@ -27,6 +27,27 @@ from .layouts import FibreLayout, GraphLayout, ImageLayout, PointLayout, encode_
 __all__ = ["CanonicalizerTransformer"]
 
 
+def _check_in_range(out, P):
+    """Refuse canonical forms that left the dtype's range: inputs are finite (validated), so
+    an infinite output value, NaN beside finite values of a point, or a count of absent
+    (all-NaN) points other than the input's is an overflow where values near the dtype's
+    largest were centred or rotated. One pass over the output where it is all finite."""
+    if not np.issubdtype(out.dtype, np.floating) or np.isfinite(out).all():
+        return
+    n = len(out)
+    nan = np.isnan(out)
+    absent = nan.all(axis=-1)  # points are rows of the last axis (permutations move them)
+    bad = (np.isinf(out) | (nan & ~absent[..., None])).reshape(n, -1).any(axis=1)
+    given = np.isnan(P).all(axis=-1) if np.issubdtype(P.dtype, np.floating) else np.zeros(absent.shape, bool)
+    bad |= absent.reshape(n, -1).sum(axis=1) != given.reshape(n, -1).sum(axis=1)
+    rows = np.flatnonzero(bad)
+    if rows.size:
+        raise ValueError(
+            f"X: the canonical forms of samples {rows[:5].tolist()}{' ...' if rows.size > 5 else ''} "
+            f"do not fit in {out.dtype} (values near its largest, {np.finfo(out.dtype).max:.3g}, "
+            "overflow when centred or rotated); rescale X.")
+
+
 class CanonicalizerTransformer(SkcanonEstimatorMixin, TransformerMixin, BaseEstimator):
     """Map each sample to a canonical pose, making any downstream model invariant.
 
@@ -353,6 +374,7 @@ default=None
         # kernels run is chosen once for every batch of the call (_numba.decided).
         with _numba.decided(P.shape[0]), (limited_threads(None) if in_threads else contextlib.nullcontext()):
             out, frames = self._canonicalize_batches(P, keep_frames, threads if in_threads else 1)
+        _check_in_range(out, P)
         if self.fill_value is not None and isinstance(self.layout_, PointLayout):
             out[np.isnan(out).all(axis=2)] = self.fill_value  # absent points (graph nodes)
         return self.layout_.from_working(out, ndim), frames

@@ -25,6 +25,7 @@ in ``docs/reliability.md``). Where the group acts freely, networks must be invar
 
 import itertools
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -358,6 +359,47 @@ def test_equivariant_regressor_at_extreme_magnitudes(factor):
     pred = big.predict(X * factor)
     assert np.isfinite(pred).all()
     np.testing.assert_allclose(pred / factor, small.predict(X), atol=1e-9 * np.abs(X).max(), rtol=0)
+
+
+@pytest.mark.parametrize("group, method", [("SO3", "pca"), ("E3", "pca"), ("SE3xS_n", "pca+sort"), ("E3", "random")])
+def test_forms_beyond_the_dtype_range_are_refused_and_the_others_kept(group, method):
+    # points of norm up to 4e307·√3 (in range) and 2.1e308 (beyond float64): pca raised
+    # numpy's LinAlgError (the largest norm overflowed, so frames saw unscaled points) or
+    # returned inf silently; now the frames work where the norm overflows, and forms that
+    # cannot be represented are refused, naming the samples
+    rs = np.random.default_rng(0)
+    X = rs.uniform(-1, 1, size=(3, 5, 3)) * [[[3.0, 2.0, 1.0]]]
+    est = CanonicalizerTransformer(group, method, random_state=0).fit(X.reshape(3, -1))
+    fits = (X / np.abs(X).max() * 4e307).reshape(3, -1)
+    out = est.transform(fits)
+    assert np.isfinite(out).all()
+    np.testing.assert_allclose(out / 4e307, est.transform(fits / 4e307), atol=1e-9, rtol=0)
+    beyond = fits.copy()
+    # sample 1 along the diagonal: its principal axis holds coordinates of ±2.1e308
+    beyond[1] = (np.linspace(-1, 1, 5)[:, None] * [1.2, 1.2, 1.2] + X[1] * 1e-3).ravel() * 1e308
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # numpy's own overflow warning
+        with pytest.raises(ValueError, match=r"canonical forms of samples \[1\] do not fit in float64"):
+            est.transform(beyond)
+
+
+@pytest.mark.parametrize("method", ["sort", "random"])
+def test_range_check_allows_permuted_absent_points(method):
+    # S_n moves absent (all-NaN) points to the end: the output range check counts absent
+    # points per sample instead of comparing their positions
+    X = np.random.default_rng(1).normal(size=(3, 5, 3))
+    X[:, :2] = np.nan
+    out = CanonicalizerTransformer("S_n", method, random_state=0).fit_transform(X.reshape(3, -1))
+    assert np.isnan(out.reshape(3, 5, 3)).all(axis=2).sum(axis=1).tolist() == [2, 2, 2]
+
+
+def test_rescaling_falls_back_to_the_largest_coordinate_where_the_norm_overflows():
+    from skcanon._kernels.fields import rescale_points
+
+    Y = np.array([[[1.5e308, 1.5e308, 0.0], [-1e308, 0.0, 0.0]]])
+    Z, a = rescale_points(Y, np.ones((1, 2)))
+    assert a[0] == 1.5e308 and np.isfinite(Z).all()
+    np.testing.assert_allclose(Z[0, 0], [1.0, 1.0, 0.0])
 
 
 def test_pca_refuses_infinite_coordinates_with_a_clear_error():

@@ -74,14 +74,18 @@ def weighted_centroid(Y, w):
 
 def rescale_points(Y, w):
     """``(Y / a, a)`` with ``a`` the largest norm of each sample's present points (1 where
-    there is none or it is not finite; computed from the largest ``|coordinate|`` first, so
-    it does not overflow): frames do not depend on size, and the rescaled points neither
-    overflow nor underflow when squared or cubed."""
+    there is none, the largest ``|coordinate|`` where the norm itself overflows; computed
+    from the largest ``|coordinate|`` first, so it does not overflow): frames do not depend
+    on size, and the rescaled points neither overflow nor underflow when squared or cubed."""
     Y = np.where(w[..., None] > 0, Y, 0.0)
     top = np.max(np.abs(Y), axis=(1, 2))
     top = np.where((top > 0) & np.isfinite(top), top, 1.0)
-    a = top * np.max(np.linalg.norm(Y / top[:, None, None], axis=2), axis=1)
-    a = np.where((a > 0) & np.isfinite(a), a, 1.0)
+    with np.errstate(over="ignore"):  # a norm beyond the dtype's range: see below
+        a = top * np.max(np.linalg.norm(Y / top[:, None, None], axis=2), axis=1)
+    # where the largest norm overflows, the largest |coordinate| still scales the points
+    # into norms of at most √d
+    a = np.where(np.isfinite(a), a, top)
+    a = np.where(a > 0, a, 1.0)
     return Y / a[:, None, None], a
 
 
