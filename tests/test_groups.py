@@ -883,3 +883,17 @@ def test_nearest_element_reads_non_finite_frames_as_the_identity(name):
     G = get_group(name)
     frames = np.stack([np.full((2, 2), np.nan), np.eye(2)])
     np.testing.assert_array_equal(G.nearest_element(frames), [0, 0])
+
+
+@pytest.mark.parametrize("name", ["D4", "C8", "SO2"])
+def test_act_refuses_images_without_a_channel_axis_and_apply_takes_them(name):
+    # D4.act on (n, H, W) images with a mirror among the elements returned (n, n, H, W);
+    # C8/SO2 failed inside the interpolation: act takes working arrays (n, C, H, W) only
+    G = get_group(name)
+    X = np.random.default_rng(0).random((3, 8, 8))
+    g = G.sample(3, 0)
+    with pytest.raises(ValueError, match=r"working image arrays of shape \(n, C, H, W\).*apply"):
+        G.act(g, X, ImageLayout((8, 8)))
+    out = G.apply(g, X, ImageLayout((8, 8)))
+    assert out.shape == (3, 8, 8)
+    np.testing.assert_array_equal(out[:, None], G.act(g, X[:, None], ImageLayout((8, 8))))

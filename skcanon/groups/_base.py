@@ -169,6 +169,12 @@ class Group:
         """Act with ``g`` on the working array ``P`` of ``layout``; returns a new array."""
         kind = getattr(layout, "kind", None)
         if kind == "image":
+            if getattr(P, "ndim", None) != 4:
+                # (n, H, W) broadcast to (n, n, H, W) under mirrors and failed under
+                # interpolated turns: working images always carry a channel axis
+                raise ValueError(f"{self.name}.act takes working image arrays of shape (n, C, H, W); "
+                                 f"got shape {tuple(getattr(P, 'shape', ()))}. Use apply(g, X, layout) "
+                                 "for images as you hold them (flat rows, (n, H, W) or (n, C, H, W)).")
             return self._act_images(g, P)
         action = {"points": self._act_points, "graph": self._act_graphs, "fibre": self._act_fibres}.get(kind)
         if action is None:
