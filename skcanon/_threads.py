@@ -24,7 +24,7 @@ import threading
 __all__ = ["limited_threads", "n_threads_from"]
 
 _lock = threading.Lock()
-_blocks = {}         # token -> thread count of every block inside limited_threads (all threads), entry order
+_blocks = {}         # token -> (thread count, owner thread) of every block inside limited_threads, entry order
 _saved_torch = None  # torch's thread count before the first of those blocks
 _saved_shared = {}   # process-wide pools: filepath -> (controller, thread count before the first block)
 _local = threading.local()   # .depth: blocks the calling thread is inside
@@ -84,8 +84,24 @@ def _set_shared(settings):
 
 
 def _reinit_after_fork():
-    global _lock
+    global _lock, _saved_torch
     _lock = threading.Lock()   # a lock held by another thread at fork time stays held in the child
+    # only the forking thread lives on in the child: the blocks of the others never end
+    # there, so they are dropped, and where none is left the limits they set are undone
+    # (else every later block restored the parent's counts, not the child's own)
+    me = threading.get_ident()
+    for token in [t for t, (_, owner) in _blocks.items() if owner != me]:
+        del _blocks[token]
+    if not _blocks and (_saved_shared or _saved_torch is not None):
+        try:
+            _set_shared(list(_saved_shared.values()))
+            torch = sys.modules.get("torch")
+            if torch is not None and _saved_torch is not None:
+                torch.set_num_threads(_saved_torch)
+        except Exception:   # noqa: BLE001 - a fork handler must not raise; limits then stay
+            pass
+        _saved_shared.clear()
+        _saved_torch = None
 
 
 if hasattr(os, "register_at_fork"):
@@ -183,7 +199,7 @@ def limited_threads(n_jobs=None):
         for lib in shared:
             if lib.filepath not in _saved_shared:   # also libraries loaded inside an outer block
                 _saved_shared[lib.filepath] = (lib, lib.num_threads)
-        _blocks[token] = n
+        _blocks[token] = (n, threading.get_ident())
         _set_shared([(lib, n) for lib in shared])
     _local.depth = depth + 1
     try:
@@ -197,7 +213,7 @@ def limited_threads(n_jobs=None):
                 _set_shared(list(_saved_shared.values()))
                 _saved_shared.clear()
             else:
-                latest = next(reversed(_blocks.values()))
+                latest = next(reversed(_blocks.values()))[0]
                 if latest != n:
                     _set_shared([(lib, latest) for lib in _pools()[1]])
             # after the OpenMP restore: torch's count of this thread is the one that stays

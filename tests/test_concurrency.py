@@ -232,6 +232,54 @@ def _seeded_draw():
         torch.rand(1)
 
 
+def test_a_forked_child_drops_the_blocks_of_other_threads():
+    # a fork while another thread was inside limited_threads left that block registered in
+    # the child for ever: the child kept torch at the block's count, and every later block
+    # restored the parent's saved count instead of the child's own (3 → 2)
+    import multiprocessing
+    import threading
+
+    from skcanon._threads import limited_threads
+
+    inside, leave = threading.Event(), threading.Event()
+
+    def hold():
+        with limited_threads(None):
+            inside.set()
+            leave.wait(60)
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert inside.wait(60)
+        child = multiprocessing.get_context("fork").Process(target=_threads_in_child, args=(2,))
+        child.start()
+        child.join(60)
+        alive = child.is_alive()
+        if alive:
+            child.kill()
+        assert not alive and child.exitcode == 0, f"child exit code {child.exitcode} (see _threads_in_child)"
+    finally:
+        leave.set()
+        holder.join(60)
+        torch.set_num_threads(before)
+
+
+def _threads_in_child(parent_count):
+    import os
+
+    from skcanon._threads import limited_threads
+
+    if torch.get_num_threads() != parent_count:   # the other thread's limit, undone
+        os._exit(3)
+    torch.set_num_threads(3)
+    with limited_threads(None):
+        pass
+    os._exit(0 if torch.get_num_threads() == 3 else 4)
+
+
 def test_fits_in_two_threads_equal_a_lone_fit_and_keep_the_caller_generator():
     """Two learned fits with random_state=0 running at once gave outputs 10-22 away from the
     same fit alone (both drew from torch's one generator), and changed the caller's state."""
