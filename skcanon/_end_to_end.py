@@ -43,6 +43,7 @@ from ._columns import in_caller_order, named_point_layout, point_major_order  # 
 from ._end_to_end_images import ImageInvariantModule, module_positive_int  # noqa: E402
 from ._estimator import SkcanonEstimatorMixin  # noqa: E402
 from ._threads import limited_threads  # noqa: E402
+from ._training import _check_object_labels  # noqa: E402
 from ._validation import _coerce_full, check_device, tensor_to_numpy  # noqa: E402
 from .groups import get_group, haar_orthogonal  # noqa: E402
 from .layouts import ImageLayout, PointLayout, as_layout  # noqa: E402
@@ -392,6 +393,30 @@ class MaskedMSELoss(nn.Module):
 _FLOAT32_SAFE = 1e15
 
 
+def _check_default_dtype():
+    """The networks and their inputs are float32, and some of their tensors are made in
+    torch's default dtype: under another default they clash deep inside torch."""
+    if torch.get_default_dtype() != torch.float32:
+        raise RuntimeError(f"The end-to-end estimators run in float32, but torch's default dtype is "
+                           f"{torch.get_default_dtype()} (torch.set_default_dtype). Set it back with "
+                           "torch.set_default_dtype(torch.float32) around fit and predict.")
+
+
+def _training_int(est, name, minimum=1, also=()):
+    """``est.<name>`` checked as an int >= ``minimum`` (or one of ``also``) before skorch uses it."""
+    import numbers
+
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    value = getattr(est, name)
+    if (isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+            and (value >= minimum or value in also)):
+        return
+    extra = "".join(f" or {v}" for v in also)
+    raise InvalidParameterError(f"The '{name}' parameter of {type(est).__name__} must be an int in the range "
+                                f"[{minimum}, inf){extra}; got {value!r}.")
+
+
 def _position_slices(layout):
     return [layout.slice_of(f.name) for f in layout.fields if f.kind == "position"]
 
@@ -635,6 +660,11 @@ class _EndToEndMixin(InterruptRaisingMixin):
         layout.check_absent_rows(flat, "X")
         return flat, resolved
 
+    def __sklearn_is_fitted__(self):
+        # set_params(module__...) on a fitted estimator unfits it (the module is rebuilt at
+        # the next fit): check_is_fitted says so, as predict does
+        return bool(getattr(self, "initialized_", False))
+
     def _check_fitted(self):
         if not getattr(self, "initialized_", False):
             from sklearn.exceptions import NotFittedError
@@ -660,6 +690,18 @@ class _EndToEndMixin(InterruptRaisingMixin):
             layout.check_absent_rows(X.reshape(X.shape[0], -1, layout.width), "X")
         return X
 
+    def get_iterator(self, dataset, training=False):
+        # numpy integers (a grid of np.arange values) as batch_size: torch's sampler takes
+        # Python ints only; the parameter itself is left as the caller set it
+        size = self.__dict__.get("batch_size")
+        if not isinstance(size, np.integer):
+            return super().get_iterator(dataset, training=training)
+        self.__dict__["batch_size"] = int(size)
+        try:
+            return super().get_iterator(dataset, training=training)
+        finally:
+            self.__dict__["batch_size"] = size
+
     def _guarded_fit(self, fit, before):
         """Run skorch's ``fit`` seeded and under the thread limit; when it fails or is
         interrupted (Ctrl-C) put ``before`` back, so no half-built model looks fitted.
@@ -669,6 +711,7 @@ class _EndToEndMixin(InterruptRaisingMixin):
         previous fit intact (a deep copy with ``warm_start``, which trains the existing
         module in place).
         """
+        _check_default_dtype()
         random_state = getattr(self, "random_state", None)
         try:
             with limited_threads(getattr(self, "n_jobs", None)):
@@ -691,6 +734,7 @@ class _EndToEndMixin(InterruptRaisingMixin):
         return state
 
     def _infer_guarded(self, method, X):
+        _check_default_dtype()
         with limited_threads(getattr(self, "n_jobs", None)):
             return method(X)
 
@@ -776,6 +820,8 @@ class EndToEndEquivariantRegressor(SkcanonEstimatorMixin, _EndToEndMixin, Neural
         _refuse_sample_weight(self, fit_params)
         before = self._snapshot()
         _check_skorch_device(self.device)
+        _training_int(self, "max_epochs")
+        _training_int(self, "batch_size", also=(-1,))   # skorch: -1 is the whole data set
         layout = self._reading_layout(X)
         if layout.kind != "points":
             raise TypeError(f"EndToEndEquivariantRegressor takes point sets: module__layout must be a "
@@ -1001,6 +1047,8 @@ class EndToEndEquivariantClassifier(SkcanonEstimatorMixin, _EndToEndMixin, Neura
         _refuse_sample_weight(self, fit_params)
         before = self._snapshot()
         _check_skorch_device(self.device)
+        _training_int(self, "max_epochs")
+        _training_int(self, "batch_size", also=(-1,))   # skorch: -1 is the whole data set
         layout = self._reading_layout(X)
         image_shape = categories = stats = None
         names = self._feature_names_for_fit(X)
@@ -1031,6 +1079,8 @@ class EndToEndEquivariantClassifier(SkcanonEstimatorMixin, _EndToEndMixin, Neura
 
         if y.dtype.kind == "f" and not np.isfinite(y).all():
             raise ValueError("y contains NaN or infinity; class labels must be finite.")
+        if y.dtype == object:
+            _check_object_labels(y)   # None or mixed types: numpy's bare TypeError when sorting
         kind = type_of_target(y)
         if kind not in ("binary", "multiclass"):
             raise ValueError(f"Unknown label type: {kind!r}; EndToEndEquivariantClassifier needs class "

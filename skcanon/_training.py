@@ -337,12 +337,11 @@ def train_frame_network(network, P, y=None, *, device="cpu", seed=0, **options):
         When training is interrupted; ``network`` is then half-trained and must not be
         used as a fit.
 
-    Warns
+    Notes
     -----
-    UserWarning
-        When ``early_stopping`` is on but ``validation_fraction * n`` is under 2 or leaves
-        fewer than 2 training samples: training then runs on every sample, without
-        validation (10 % of fewer than 20 samples, by default).
+    When ``early_stopping`` is on but ``validation_fraction * n`` is under 2 or leaves
+    fewer than 2 training samples, training runs on every sample without validation
+    (``best_epoch_`` stays None; 10 % of fewer than 20 samples, by default).
     """
     unknown = sorted(set(options) - set(TRAINER_OPTIONS))
     if unknown:

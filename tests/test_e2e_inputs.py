@@ -269,3 +269,84 @@ def test_regressor_predict_proba_is_checked_predict(torch_one_thread, dtype):
     X[2, 7] = np.nan
     with pytest.raises(ValueError, match=PARTIAL + r" \(sample 2, point 2"):
         reg.predict_proba(X)
+
+
+# -- training parameters, torch's default dtype, labels (helper audit) ------------------------------
+def _e2e_pair():
+    from skcanon import EndToEndEquivariantClassifier, EndToEndEquivariantRegressor
+
+    X = _clouds(n=20).reshape(20, -1)
+    return [(EndToEndEquivariantRegressor, X, 2 * X), (EndToEndEquivariantClassifier, X, np.arange(20) % 2)]
+
+
+@pytest.mark.parametrize("name, value", [("max_epochs", 0), ("max_epochs", -5), ("max_epochs", 1.5),
+                                         ("max_epochs", True), ("batch_size", None), ("batch_size", 0),
+                                         ("batch_size", -2), ("batch_size", 8.0)])
+def test_training_ints_are_checked_before_skorch(torch_one_thread, name, value):
+    # max_epochs=0 or -5 "fitted" untrained models; batch_size=None failed with a reshape
+    # error inside forward (torch's loader handing over one sample at a time)
+    for cls, X, y in _e2e_pair():
+        est = cls(**{**TINY, name: value})
+        with pytest.raises(InvalidParameterError, match=f"'{name}' parameter of {cls.__name__}"):
+            est.fit(X, y)
+        assert not hasattr(est, "module_") or not getattr(est, "initialized_", False)
+
+
+def test_numpy_int_batch_sizes_work_and_stay_as_given(torch_one_thread):
+    # torch's sampler refused np.int64(16) ("should be a positive integer value, but got
+    # batch_size=16"), so a GridSearchCV over np.arange values failed
+    for cls, X, y in _e2e_pair():
+        size = np.int64(8)
+        est = cls(**{**TINY, "batch_size": size}).fit(X, y)
+        assert est.batch_size is size
+        np.testing.assert_array_equal(est.predict(X), cls(**{**TINY, "batch_size": 8}).fit(X, y).predict(X))
+
+
+def test_another_torch_default_dtype_is_named(torch_one_thread):
+    import torch
+
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        for cls, X, y in _e2e_pair():
+            with pytest.raises(RuntimeError, match=r"default dtype is torch.float64.*set_default_dtype"):
+                cls(**TINY).fit(X, y)
+    finally:
+        torch.set_default_dtype(before)
+    cls, X, y = _e2e_pair()[1]
+    est = cls(**TINY).fit(X, y)
+    torch.set_default_dtype(torch.float64)
+    try:
+        with pytest.raises(RuntimeError, match="default dtype"):
+            est.predict(X)
+    finally:
+        torch.set_default_dtype(before)
+
+
+@pytest.mark.parametrize("labels, error, match", [(["a", None], ValueError, "contains None"),
+                                                  (["a", 1], TypeError, "mixes strings")])
+def test_classifier_object_labels_get_the_trainers_messages(torch_one_thread, labels, error, match):
+    cls, X, _ = _e2e_pair()[1]
+    y = np.array(labels * 10, dtype=object)
+    with pytest.raises(error, match=match):
+        cls(**TINY).fit(X, y)
+
+
+def test_set_params_of_the_module_unfits_for_check_is_fitted_too(torch_one_thread):
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    cls, X, y = _e2e_pair()[1]
+    est = cls(**TINY).fit(X, y)
+    check_is_fitted(est)
+    est.set_params(module__hidden=4)
+    with pytest.raises(NotFittedError):
+        check_is_fitted(est)
+    with pytest.raises(NotFittedError):
+        est.predict(X)
+
+
+def test_float16_input_is_read_without_an_overflow_warning(torch_one_thread):
+    # comparing a float16 peak with 1e15 cast 1e15 to float16 (numpy's overflow warning)
+    for cls, X, y in _e2e_pair():
+        cls(**TINY).fit(X.astype(np.float16), y)
