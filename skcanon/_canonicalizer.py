@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import warnings
 from numbers import Integral, Real
 
@@ -16,7 +15,7 @@ from ._batching import iter_batches, layout_from_names, resolve_layout, run_batc
 from ._estimator import SkcanonEstimatorMixin, fit_whole
 from ._kernels import _numba
 from ._learning_options import LEARNING_OPTIONS
-from ._threads import limited_threads, n_threads_from
+from ._threads import limited_threads, n_threads_from, serving_n_jobs
 from ._validation import (NumberInterval, check_device, check_frames_length, check_translations_act,
                           user_stacklevel, validate_samples)
 from .canonicalizers import make_canonicalizer
@@ -372,7 +371,7 @@ default=None
         # heuristics: up to n_jobs batch threads, one torch/BLAS/OpenMP thread each; networks
         # limit their own threads (torch, BLAS, OpenMP) to n_jobs. Whether the compiled
         # kernels run is chosen once for every batch of the call (_numba.decided).
-        with _numba.decided(P.shape[0]), (limited_threads(None) if in_threads else contextlib.nullcontext()):
+        with _numba.decided(P.shape[0]), (limited_threads(None) if in_threads else serving_n_jobs(self.n_jobs)):
             out, frames = self._canonicalize_batches(P, keep_frames, threads if in_threads else 1)
         _check_in_range(out, P)
         if self.fill_value is not None and isinstance(self.layout_, PointLayout):

@@ -17,6 +17,7 @@ bits from a one-thread fit (they are still repeatable for the same thread count)
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import sys
 import threading
@@ -81,6 +82,28 @@ def _set_shared(settings):
     finally:
         if ownership is not None:
             ownership.decrement()
+
+
+# the n_jobs of the estimator whose transform is running (set_params after fit): the
+# networks it calls keep their own copy from fit, which this overrides for the call
+_serving = contextvars.ContextVar("skcanon_serving_n_jobs", default=None)
+
+
+@contextlib.contextmanager
+def serving_n_jobs(n_jobs):
+    """Networks called inside this block run on ``n_jobs`` threads (see :func:`n_jobs_for`)."""
+    token = _serving.set((n_jobs,))
+    try:
+        yield
+    finally:
+        _serving.reset(token)
+
+
+def n_jobs_for(own):
+    """The thread count a network runs with: the calling estimator's current ``n_jobs``
+    inside :func:`serving_n_jobs`, else its own (``own``, fixed at fit)."""
+    current = _serving.get()
+    return own if current is None else current[0]
 
 
 def _reinit_after_fork():

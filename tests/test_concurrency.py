@@ -445,3 +445,20 @@ def test_limited_threads_leaves_other_threads_free_to_set_blas():
     t.start()
     t.join(60)
     assert seen["inside"] == {3}
+
+
+def test_network_frames_follow_n_jobs_set_after_fit():
+    # the network kept its copy of n_jobs from fit: set_params(n_jobs=2) (or a model loaded
+    # elsewhere) still computed frames on the fit-time thread count, against the docstring
+    rs = np.random.default_rng(0)
+    X = (rs.normal(size=(40, 6, 3)) * [3.0, 2.0, 1.0]).reshape(40, -1)
+    est = CanonicalizerTransformer("SO3", "random", hidden=8, random_state=0, n_jobs=1).fit(X)
+    ref = est.transform(X)
+    net = est.canonicalizer_._network64(np.float64)
+    seen, frames = [], net.frames
+    net.frames = lambda x: (seen.append(torch.get_num_threads()), frames(x))[1]
+    for n_jobs, expected in [(2, 2), (None, 1)]:
+        seen.clear()
+        out = est.set_params(n_jobs=n_jobs).transform(X)
+        assert seen and set(seen) == {expected}, (n_jobs, seen)
+        np.testing.assert_allclose(out, ref, atol=1e-12, rtol=0)

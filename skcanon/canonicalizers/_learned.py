@@ -267,10 +267,10 @@ class LearnedCanonicalizer(Canonicalizer):
         step = max(1, _INFERENCE_ELEMENTS // per_sample)
         if self.batch_size:
             step = min(step, int(self.batch_size))
-        from .._threads import limited_threads
+        from .._threads import limited_threads, n_jobs_for
 
         parts = []
-        with limited_threads(getattr(self, "n_jobs", None)), torch.inference_mode():
+        with limited_threads(n_jobs_for(getattr(self, "n_jobs", None))), torch.inference_mode():
             for start in range(0, P.shape[0], step):
                 x = torch.tensor(P[start:start + step], dtype=torch_dtype, device=self.device_)  # a copy
                 parts.append(_to_numpy(network.frames(x), float_dtype))
