@@ -112,12 +112,14 @@ def _fitted_layout(obj, depth=0):
     return None
 
 
-def _relative(a, b, reference_scale=0.0):
+def _relative(a, b, reference_scale=0.0, complete=None):
     """Per-sample ``‖a − b‖ / max(‖a‖, floor)``. Entries that are NaN in both (absent
     points or nodes in both outputs) count as equal; a sample where an entry is NaN in
     only one of ``a`` and ``b`` (an output gained or lost an absent point, or the map gave
     NaN for one input only), or infinite in either (an overflow), has error ``inf``: no
-    tolerance accepts it."""
+    tolerance accepts it. So has a sample marked in ``complete`` (its input has no absent
+    point) with NaN anywhere in ``a`` or ``b``: the map failed on it, whatever the other
+    side holds."""
     a = np.asarray(a, dtype=np.float64).reshape(len(a), -1)
     b = np.asarray(b, dtype=np.float64).reshape(len(b), -1)
     nan_a, nan_b = np.isnan(a), np.isnan(b)
@@ -143,8 +145,18 @@ def _relative(a, b, reference_scale=0.0):
                 float(np.finfo(np.float64).tiny))
     with np.errstate(invalid="ignore"):
         out = num / np.maximum(den, floor)
-    out[(nan_a != nan_b).any(axis=1) | np.isinf(a).any(axis=1) | np.isinf(b).any(axis=1)] = np.inf
+    failed = (nan_a != nan_b).any(axis=1) | np.isinf(a).any(axis=1) | np.isinf(b).any(axis=1)
+    if complete is not None:
+        failed |= complete & (nan_a | nan_b).any(axis=1)
+    out[failed] = np.inf
     return out
+
+
+def _complete(P):
+    """``(n,)`` bool: samples of the working array without NaN (no absent point)."""
+    if not np.issubdtype(P.dtype, np.floating):
+        return np.ones(P.shape[0], dtype=bool)
+    return ~np.isnan(P).reshape(P.shape[0], -1).any(axis=1)
 
 
 def _check_count(value, name):
@@ -237,7 +249,8 @@ def invariance_error(estimator_or_callable, X, group, n_trials=5, random_state=N
     InvarianceError
         Named tuple ``(max, median)`` over all samples and trials. Output entries that are
         NaN in both ``f(x)`` and ``f(g·x)`` (absent points or nodes) count as equal; a
-        sample whose output is NaN at an entry in only one of them has error ``inf``.
+        sample whose output is NaN at an entry in only one of them has error ``inf``, and
+        so has a sample without absent points whose output holds NaN at all.
 
     Examples
     --------
@@ -256,11 +269,12 @@ def invariance_error(estimator_or_callable, X, group, n_trials=5, random_state=N
     X, P, to_caller, layout = _samples(X, layout)
     rs = check_random_state(random_state)
     ref = f(X)
+    complete = _complete(P)
     errors = []
     for _ in range(int(n_trials)):
         g = g_obj.sample(P.shape[0], rs, n_points=P.shape[1])
         moved = to_caller(g_obj.act(g, P, layout))
-        errors.append(_relative(ref, f(moved), _scale(P)))
+        errors.append(_relative(ref, f(moved), _scale(P), complete))
     errors = np.concatenate(errors) if errors else np.zeros(1)
     return InvarianceError(float(np.max(errors)), float(np.median(errors)))
 
@@ -309,6 +323,7 @@ def equivariance_error(frame_function, X, group, n_trials=5, random_state=None, 
         raise ValueError(f"the frames returned by frame_function are not elements of group {g_obj.name!r} "
                          f"acting on these samples ({error}). Fix: pass the group the frames belong to.") from error
     errors = []
+    complete = _complete(P)
     for _ in range(int(n_trials)):
         g = g_obj.sample(P.shape[0], rs, n_points=P.shape[1])
         moved = to_caller(g_obj.act(g, P, layout))
@@ -316,7 +331,7 @@ def equivariance_error(frame_function, X, group, n_trials=5, random_state=None, 
         canon = g_obj.act(g_obj.inverse(h), P, layout)
         lhs = g_obj.act(h_moved, canon, layout)
         rhs = g_obj.act(g_obj.compose(g, h), canon, layout)
-        errors.append(_relative(rhs, lhs, _scale(P)))
+        errors.append(_relative(rhs, lhs, _scale(P), complete))
     errors = np.concatenate(errors)
     return InvarianceError(float(np.max(errors)), float(np.median(errors)))
 

@@ -385,3 +385,22 @@ def test_equivariance_error_refuses_frames_that_are_not_permutations():
     X = np.random.default_rng(0).normal(size=(5, 12))
     with pytest.raises(ValueError, match="frames returned by frame_function.*permutation of the 4 points"):
         equivariance_error(lambda Z: np.tile(np.arange(3), (len(Z), 1)), X, "S_n", layout=PointLayout(3), random_state=0)
+
+
+def test_nan_outputs_for_complete_inputs_are_failures_not_agreement():
+    # entries NaN on both sides counted as equal for every sample, so a map returning all
+    # NaN for finite clouds scored 0.0 (perfectly invariant); samples with absent points
+    # keep the rule (their NaN rows are the absent points)
+    from skcanon.metrics import equivariance_error, invariance_error
+
+    X = np.random.default_rng(0).normal(size=(10, 12))
+    nan_map = lambda Z: np.full((len(Z), 3), np.nan)  # noqa: E731
+    assert invariance_error(nan_map, X, "SO3", random_state=0).max == np.inf
+    half = lambda Z: np.where(np.arange(len(Z))[:, None] < 5, np.nan, np.asarray(Z)[:, :3] ** 2).sum(axis=1, keepdims=True)  # noqa: E731
+    err = invariance_error(half, X, "S_n", random_state=0)
+    assert err.max == np.inf
+    absent = X.copy()
+    absent[:, -3:] = np.nan
+    canon = CanonicalizerTransformer("SE3xS_n", "pca+sort").fit(absent)
+    assert invariance_error(canon, absent, "SE3xS_n", random_state=0).max < 1e-9
+    assert equivariance_error(canon, absent, "SE3xS_n", random_state=0).max < 1e-9
