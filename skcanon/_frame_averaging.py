@@ -134,11 +134,13 @@ class _BaseFrameAveraging(SkcanonEstimatorMixin, MetaEstimatorMixin, BaseEstimat
         Returns
         -------
         frames : FrameSet
-            Named tuple ``(R, t, weights, line)``: ``R`` of shape ``(n_samples, k, d, d)``
-            (the frames' rotation parts; columns are axes), ``t`` the translations
-            (centroids, ``None`` for groups without translations), ``weights`` of shape
-            ``(n_samples, k)`` (non-negative, each row sums to one; padded with zeros) and
-            ``line`` (weighted 3-D frames: samples on a line, ``None`` otherwise).
+            Named tuple ``(R, t, weights, line, free, axis)``: ``R`` of shape
+            ``(n_samples, k, d, d)`` (the frames' rotation parts; columns are axes), ``t``
+            the translations (centroids, ``None`` for groups without translations),
+            ``weights`` of shape ``(n_samples, k)`` (non-negative, each row sums to one;
+            padded with zeros), ``line`` (weighted 3-D frames: samples on a line, ``None``
+            otherwise), and ``free`` and ``axis`` as ``skcanon.frames.FrameSet``
+            describes them.
         """
         check_is_fitted(self)
         P, _ = validate_samples(self, X, self.layout_, reset=False)

@@ -873,3 +873,14 @@ def test_classifier_refuses_a_regressor_before_fitting_it():
     X = np.random.RandomState(0).normal(size=(20, 12))
     with pytest.raises(ValueError, match="estimator must be a classifier"):
         FrameAveragingClassifier(Ridge()).fit(X, np.arange(20) % 2)
+
+
+def test_frame_weights_docstring_names_every_field_it_returns():
+    from skcanon import FrameAveragingRegressor
+    from skcanon.frames import FrameSet
+
+    X = np.random.default_rng(0).normal(size=(6, 12))
+    fs = FrameAveragingRegressor(group="SO3").fit(X, X[:, 0]).frame_weights(X)
+    assert fs._fields == FrameSet._fields
+    doc = FrameAveragingRegressor.frame_weights.__doc__
+    assert "(" + ", ".join(FrameSet._fields) + ")" in doc
