@@ -225,3 +225,27 @@ def test_auto_switch_changes_outputs_only_by_rounding(monkeypatch, compiled):
     out = est.transform(X)
     assert _numba._STATE["samples"] >= _numba.AUTO_SAMPLES
     np.testing.assert_allclose(out, reference, atol=1e-4 * np.abs(reference).max())
+
+
+def test_cache_files_are_cleared_when_a_source_file_of_the_kernels_changes(tmp_path):
+    # numba keys a cached kernel on its own file only: a constant the kernels import from
+    # eigen.py, edited in place, was still served from the cache (FAST_GAP_RTOL 1e-5 → 10
+    # still passed 200 of 200 samples through the fused pass)
+    (tmp_path / "pca.py").write_text("X = 1\n")
+    (tmp_path / "eigen.py").write_text("GAP = 1e-5\n")
+    cache = tmp_path / "__pycache__"
+    cache.mkdir()
+
+    def write_cache():
+        for name in ("pca._fused3-1.py311.nbi", "pca._fused3-1.py311.1.nbc"):
+            (cache / name).write_text("compiled")
+
+    write_cache()
+    assert _numba.clear_stale_cache(tmp_path)            # no record of the sources yet
+    assert not list(cache.glob("*.nb*"))
+    write_cache()
+    assert not _numba.clear_stale_cache(tmp_path)        # unchanged sources: cache kept
+    assert len(list(cache.glob("*.nb*"))) == 2
+    (tmp_path / "eigen.py").write_text("GAP = 10.0\n")   # another module than the kernel's
+    assert _numba.clear_stale_cache(tmp_path)
+    assert not list(cache.glob("*.nb*"))

@@ -27,7 +27,9 @@ kernels where the samples counted before it plus its own samples reach
 same choices. The two paths serve the same samples with the
 same frames and sort orders, but their canonical coordinates differ in the last bits (the
 compiled statistics are float64; on 64-point clouds up to about 5e-14 of the cloud's size
-in float64 and 3e-6 in float32). So, unset, a later call of a long-running process may
+in float64 and 3e-6 in float32, plus, in float32, the rounding of the cloud's offset from
+the origin, which the numpy passes subtract in float32: clouds of size 3–14 at 1e4–4e4 from
+the origin differ by up to 2.6e-4 of their size). So, unset, a later call of a long-running process may
 return results that differ in the last bits from an earlier call on the same data, once
 the process has crossed the threshold between them — the same holds between the blocks of
 a Dask array that one worker transforms one after another. ``SKCANON_NUMBA=0`` or ``1``
@@ -137,6 +139,37 @@ def kernels(name, build):
     return _BUILT[name]
 
 
+def clear_stale_cache(package=None):
+    """Delete the package's numba cache files where any source file of ``package`` (default:
+    this one, ``skcanon/_kernels``) changed since they were written.
+
+    numba keys a cached kernel on its own source file only, while the kernels freeze
+    constants imported from the other modules here (``eigen.py``'s gaps): after an edit of
+    those (an editable install) the cache served the old values. A digest of every source
+    file, kept beside the cache, tells. Best effort: an unwritable directory is left alone.
+    """
+    import hashlib
+    from pathlib import Path
+
+    here = Path(package) if package is not None else Path(__file__).parent
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(here.glob("*.py")))).hexdigest()
+    cache = here / "__pycache__"
+    stamp = cache / "skcanon_kernels.sources"
+    try:
+        if stamp.read_text() == digest:
+            return False
+    except OSError:
+        pass
+    try:
+        for f in list(cache.glob("*.nbi")) + list(cache.glob("*.nbc")):
+            f.unlink()
+        cache.mkdir(exist_ok=True)
+        stamp.write_text(digest)
+    except OSError:
+        return False
+    return True
+
+
 def _build(build):
     import importlib
 
@@ -144,6 +177,7 @@ def _build(build):
         numba = importlib.import_module("numba")
     except ImportError:
         return None
+    clear_stale_cache()
     for cache in (True, False):  # an unwritable cache directory: compile in memory
         try:
             def jit(f, cache=cache):
