@@ -553,7 +553,8 @@ class _EndToEndMixin(InterruptRaisingMixin):
         in exact arithmetic, and float32 keeps the sample's shape instead of its offset (at an
         offset of 1e6 the cast alone moved predictions by up to 7 for a spread of 3)."""
         module = self.module
-        ours = isinstance(module, type) and issubclass(module, EquivariantModule) or isinstance(module, EquivariantModule)
+        ours = (isinstance(module, type) and issubclass(module, EquivariantModule)) \
+            or isinstance(module, EquivariantModule)
         if not ours or layout.kind != "points":
             return False
         params = self.get_params()
@@ -1136,7 +1137,8 @@ class EndToEndEquivariantClassifier(SkcanonEstimatorMixin, _EndToEndMixin, Neura
             X = self._check_images(X, module.layout, module.image_shape)[0]
         else:
             layout = self._reading_layout(X)
-            X, _ = self._as_float32(X, "X", layout, self._fitted_categories(), centre=self._centres_inputs(layout))
+            X, _ = self._as_float32(X, "X", layout, self._fitted_categories(),
+                                    centre=self._centres_inputs(layout))
             self._check_fitted_width(X)
             self._check_points(X, layout)
         return self._infer_guarded(super().predict_proba, X)

@@ -361,7 +361,8 @@ def test_equivariant_regressor_at_extreme_magnitudes(factor):
     np.testing.assert_allclose(pred / factor, small.predict(X), atol=1e-9 * np.abs(X).max(), rtol=0)
 
 
-@pytest.mark.parametrize("group, method", [("SO3", "pca"), ("E3", "pca"), ("SE3xS_n", "pca+sort"), ("E3", "random")])
+@pytest.mark.parametrize("group, method", [("SO3", "pca"), ("E3", "pca"), ("SE3xS_n", "pca+sort"),
+                                           ("E3", "random")])
 def test_forms_beyond_the_dtype_range_are_refused_and_the_others_kept(group, method):
     # points of norm up to 4e307·√3 (in range) and 2.1e308 (beyond float64): pca raised
     # numpy's LinAlgError (the largest norm overflowed, so frames saw unscaled points) or

@@ -122,7 +122,8 @@ class AnchoredImageFrame(FrameNetwork):
         with torch.no_grad():
             if self.finite:
                 s = self._scores(x)
-                return _tolerant_argmax(s, copies=lambda rows: turned_back_copies(self.group, x[rows], s.shape[1]))
+                return _tolerant_argmax(s, copies=lambda rows: turned_back_copies(self.group, x[rows],
+                                                                                  s.shape[1]))
             return torch.as_tensor(rotation_matrices_2d(self.angles(x).double().cpu().numpy()))
 
     def canonicalize(self, x):

@@ -545,7 +545,8 @@ class _ElementReadout:
         """
         with torch.no_grad():
             s = self.scores(x)
-            return _tolerant_argmax(s, copies=lambda rows: turned_back_copies(self.group, x[rows], s.shape[1]))
+            return _tolerant_argmax(s, copies=lambda rows: turned_back_copies(self.group, x[rows],
+                                                                              s.shape[1]))
 
     def canonicalize(self, x):
         """Hard canonical form ``(group.act(inverse(h), x), h)`` with skcanon's image action."""
