@@ -38,12 +38,22 @@ def fit_whole(estimator, fit, *args):
 class PointTargetRegressorMixin(RegressorMixin):
     """scikit-learn's regressor mixin for targets that may come as ``(n_samples,
     n_target_points, width)`` (the shape ``fit`` and ``predict`` take): ``score`` is R² over
-    the flattened target columns, as for the same targets flat."""
+    the flattened target columns, as for the same targets flat. A DataFrame ``y`` whose
+    names name points is read by name, as ``fit`` reads it."""
 
     def score(self, X, y, sample_weight=None):
         from sklearn.metrics import r2_score
 
+        from ._columns import is_dataframe, point_major_order
+
         pred = np.asarray(self.predict(X))
+        layout = getattr(self, "target_layout_", None)
+        if is_dataframe(y) and layout is not None and pred.ndim == 2:
+            # both point-major: the predictions come in the column order of fit's y
+            order = point_major_order(layout, y)
+            y = y.to_numpy() if order is None else np.asarray(y.to_numpy())[:, order]
+            fitted = getattr(self, "_y_order", None)
+            pred = pred if fitted is None else pred[:, fitted]
         y = np.asarray(y)
         if y.ndim == 3 or pred.ndim == 3:
             y, pred = y.reshape(len(y), -1), pred.reshape(len(pred), -1)

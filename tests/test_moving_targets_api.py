@@ -152,3 +152,26 @@ def test_frame_weights_do_not_depend_on_size(group, frames):
         assert np.isfinite(w).all()
         np.testing.assert_allclose(w, ref, atol=1e-9, err_msg=f"factor {factor}")
     assert np.isfinite(est.predict_proba(X * 1e154)).all()
+
+
+@pytest.mark.parametrize("kind", ["equivariant", "frame_averaging"])
+def test_score_reads_a_dataframe_y_by_name_as_fit_does(kind):
+    # fit reads a DataFrame y by its point names, score read it by position: the same data
+    # with its columns in another order scored -5.87 instead of 0.974
+    import pandas as pd
+
+    from skcanon import EquivariantRegressor, FrameAveragingRegressor
+    from skcanon.layouts import PointLayout
+
+    rng = np.random.default_rng(0)
+    X = (rng.normal(size=(30, 4, 3)) * [3.0, 2.0, 1.0]).reshape(30, -1)
+    names = [f"p{i}_{a}" for i in range(4) for a in "xyz"]
+    y = pd.DataFrame(1.5 * X, columns=names)
+    make = (lambda: EquivariantRegressor()) if kind == "equivariant" else \
+        (lambda: FrameAveragingRegressor(group="SE3", target=PointLayout(3)))
+    est = make().fit(X, y)
+    expected = est.score(X, y)
+    assert expected > 0.9
+    assert est.score(X, y[names[::-1]]) == pytest.approx(expected, abs=1e-12)
+    assert make().fit(X, y[names[::-1]]).score(X, y) == pytest.approx(expected, abs=1e-12)
+    assert est.score(X, y.to_numpy()) == pytest.approx(expected, abs=1e-12)
