@@ -104,6 +104,18 @@ class EquivariantRegressor(SkcanonEstimatorMixin, PointTargetRegressorMixin, Bas
     consistently; ``FrameAveragingRegressor(frames="minimal")`` averages over those too
     (in float32, float32's wider sign tolerance: about 28% of random 6-point O(3) clouds).
 
+    Also not covered: near-symmetric samples whose departure from a symmetry is a little
+    above rounding (a cube or regular polygon moved by noise of about 1e-12 of its size in
+    float64, 1e-6 in float32): their set of tied PCA frames can come out incomplete and
+    pose-dependent, and the average over it is then not equivariant (errors up to the
+    sample's size were measured). Exactly symmetric samples, and noise of 1e-14 or 3e-12
+    and above (float64), are handled.
+
+    **Absent points with per-point targets.** The rows of ``predict`` at absent points (all-NaN
+    rows of ``X``) are the regressor's output for those slots, not NaN, and are not
+    equivariant among themselves: two samples that differ only by the order of their absent
+    points can get those rows in another order. Mask them (as ``X``'s absent rows mark them).
+
     Examples
     --------
     >>> import numpy as np

@@ -175,3 +175,29 @@ def test_score_reads_a_dataframe_y_by_name_as_fit_does(kind):
     assert est.score(X, y[names[::-1]]) == pytest.approx(expected, abs=1e-12)
     assert make().fit(X, y[names[::-1]]).score(X, y) == pytest.approx(expected, abs=1e-12)
     assert est.score(X, y.to_numpy()) == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.xfail(strict=True, reason="bug: near-symmetric clouds whose noise is a little above rounding "
+                   "(a cube + 1e-12 in float64) get an incomplete, pose-dependent set of tied PCA frames "
+                   "(pca_tied_frames), so the stabilizer average is not equivariant (documented in the Notes)")
+def test_near_symmetric_cube_predictions_are_equivariant():
+    from sklearn.neighbors import KNeighborsRegressor
+
+    from skcanon import CanonicalizerTransformer
+    from skcanon.layouts import PointLayout
+
+    rng = np.random.default_rng(1)
+    cube = np.array([[i, j, k] for i in (-1, 1) for j in (-1, 1) for k in (-1, 1)], float)
+    X = rng.normal(size=(60, 8, 3)) * [3.0, 2.0, 1.0]
+    est = EquivariantRegressor(CanonicalizerTransformer("E3xS_n", layout=PointLayout(3)),
+                               KNeighborsRegressor(4, weights="distance")).fit(X, X + 0.3 * np.sin(X))
+    worst = 0.0
+    for _ in range(20):
+        x = cube + 1e-12 * rng.normal(size=cube.shape)
+        Q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+        Q[:, 0] *= np.sign(np.linalg.det(Q))
+        t, perm = rng.normal(size=3), rng.permutation(8)
+        p = est.predict(x[None])[0]
+        moved = est.predict((x @ Q.T + t)[perm][None])[0]
+        worst = max(worst, np.abs(moved - (p @ Q.T + t)[perm]).max())
+    assert worst < 1e-6
