@@ -43,8 +43,7 @@ from ._columns import in_caller_order, named_point_layout, point_major_order  # 
 from ._end_to_end_images import ImageInvariantModule, module_positive_int  # noqa: E402
 from ._estimator import SkcanonEstimatorMixin  # noqa: E402
 from ._threads import limited_threads  # noqa: E402
-from ._training import _check_object_labels  # noqa: E402
-from ._validation import _coerce_full, check_device, tensor_to_numpy  # noqa: E402
+from ._validation import _coerce_full, check_device, check_object_labels, tensor_to_numpy  # noqa: E402
 from .groups import get_group, haar_orthogonal  # noqa: E402
 from .layouts import ImageLayout, PointLayout, as_layout  # noqa: E402
 from .nn._factory import build_frame_network  # noqa: E402
@@ -1081,7 +1080,7 @@ class EndToEndEquivariantClassifier(SkcanonEstimatorMixin, _EndToEndMixin, Neura
         if y.dtype.kind == "f" and not np.isfinite(y).all():
             raise ValueError("y contains NaN or infinity; class labels must be finite.")
         if y.dtype == object:
-            _check_object_labels(y)   # None or mixed types: numpy's bare TypeError when sorting
+            check_object_labels(y)   # None or mixed types: numpy's bare TypeError when sorting
         kind = type_of_target(y)
         if kind not in ("binary", "multiclass"):
             raise ValueError(f"Unknown label type: {kind!r}; EndToEndEquivariantClassifier needs class "

@@ -71,7 +71,7 @@ from torch import nn  # noqa: E402
 
 from ._learning_options import LEARNING_OPTIONS, OBJECTIVES, TRAINER_OPTIONS, VALIDATION_SCORES  # noqa: E402
 from ._threads import limited_threads  # noqa: E402
-from ._validation import user_stacklevel  # noqa: E402
+from ._validation import check_object_labels, user_stacklevel  # noqa: E402
 from .nn._torch import InterruptRaisingMixin, seeded  # noqa: E402
 
 __all__ = ["train_frame_network", "resolve_objective", "resolve_validation_score", "training_budget",
@@ -111,7 +111,7 @@ def _encode_target(y, n_samples):
         raise ValueError(f"y must be an array-like of shape (n_samples,) or (n_samples, n_targets); got "
                          f"the scalar {y.item()!r}.")
     if y.dtype == object:
-        _check_object_labels(y)
+        check_object_labels(y)
     if y.shape[0] != n_samples:
         raise ValueError(f"y has {y.shape[0]} entries but X has {n_samples} samples; they must match.")
     if y.dtype.kind in "fc" and not np.isfinite(y).all():
@@ -137,19 +137,6 @@ def _encode_target(y, n_samples):
         return Z.astype(np.float32), Y.shape[1], "regression", {"mean": mu, "std": sd}
     raise ValueError(f"Unknown label type: y of type {kind!r} is not supported; expected class labels or "
                      "real-valued targets.")
-
-
-def _check_object_labels(y):
-    """Refuse object ``y`` that ``np.unique`` cannot sort (it raised a bare ``TypeError``)."""
-    values = y.ravel()
-    if any(v is None for v in values):
-        raise ValueError("y contains None (a missing target); supervised training needs a class label "
-                         "or a real value for every sample.")
-    strings = [isinstance(v, str) for v in values]
-    if any(strings) and not all(strings):
-        types = sorted({type(v).__name__ for v in values})
-        raise TypeError(f"y mixes strings and other values (types {types}); class labels must be all "
-                        "strings or all numbers.")
 
 
 def _standardized(Y):

@@ -291,6 +291,19 @@ def check_target_width(y, layout):
                          f"(n_samples, n_target_points, {w}).")
 
 
+def check_object_labels(y):
+    """Refuse object ``y`` that ``np.unique`` cannot sort (it raised a bare ``TypeError``)."""
+    values = y.ravel()
+    if any(v is None for v in values):
+        raise ValueError("y contains None (a missing target); supervised training needs a class label "
+                         "or a real value for every sample.")
+    strings = [isinstance(v, str) for v in values]
+    if any(strings) and not all(strings):
+        types = sorted({type(v).__name__ for v in values})
+        raise TypeError(f"y mixes strings and other values (types {types}); class labels must be all "
+                        "strings or all numbers.")
+
+
 def tensor_to_numpy(X):
     """A torch tensor (on any device) as a numpy array, keeping its dtype; anything else
     unchanged. Recognised without importing torch (the core install has none)."""
