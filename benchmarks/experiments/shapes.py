@@ -293,6 +293,10 @@ def section(rows, quick, fig_dir):
     """The Markdown of this experiment on the results page (figures go to ``fig_dir``)."""
     s = SIZES["quick" if quick else "full"]
     per_seed = list(by_seed(rows).values())
+    for seed_rows in per_seed:
+        # each seed's verdicts from its stored rows: rows rerun alone (--methods) carry none,
+        # as the rows they are compared with were not in that run
+        _set_targets(seed_rows, [seed_rows])
     # in the order of METHODS, whatever order the rows were stored in (--methods appends)
     rows = sorted(pool_seeds(rows), key=lambda x: METHODS.index(x["method"]) if x["method"] in METHODS
                   else len(METHODS))
