@@ -649,7 +649,12 @@ def test_continuous_minimal_frames_hold_the_symmetries_of_the_set(group, shape, 
     # float32 leaves weakly skewed axes' signs open (documented): compare with the batch alone
     np.testing.assert_array_equal(counts[1:], (est.frame_weights(X[1:]).weights > 0).sum(axis=1))
     assert dtype == np.float32 or frames != "minimal" or (counts[1:] == 1).all(), counts
-    np.testing.assert_array_equal(est.predict(X[1:]), est.predict(X)[1:])
+    # the frames are kept whatever the batch (counts above); the regressor's own products
+    # may round by batch size (OpenBLAS picks float32 kernels by matrix size: rows of one
+    # product differ by 1e-6 between batches on some CPUs)
+    whole = est.predict(X)
+    np.testing.assert_allclose(est.predict(X[1:]), whole[1:], rtol=0,
+                               atol=(1e-5 if dtype == np.float32 else 1e-12) * np.abs(whole).max())
     g = G.sample(4, 2, n_points=len(S))
     moved = G.apply(g, X, PointLayout(d)).astype(dtype)
     expected = G.apply(g, est.predict(X), PointLayout(d))

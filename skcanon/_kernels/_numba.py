@@ -149,22 +149,29 @@ def clear_stale_cache(package=None):
     file, kept beside the cache, tells. Best effort: an unwritable directory is left alone.
     """
     import hashlib
-    from pathlib import Path
 
-    here = Path(package) if package is not None else Path(__file__).parent
-    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(here.glob("*.py")))).hexdigest()
-    cache = here / "__pycache__"
-    stamp = cache / "skcanon_kernels.sources"
+    here = package if package is not None else os.path.dirname(os.path.abspath(__file__))
+    sources = sorted(f for f in os.listdir(here) if f.endswith(".py"))
+    digest = hashlib.sha256()
+    for name in sources:
+        with open(os.path.join(here, name), "rb") as f:
+            digest.update(f.read())
+    digest = digest.hexdigest()
+    cache = os.path.join(here, "__pycache__")
+    stamp = os.path.join(cache, "skcanon_kernels.sources")
     try:
-        if stamp.read_text() == digest:
-            return False
+        with open(stamp) as f:
+            if f.read() == digest:
+                return False
     except OSError:
         pass
     try:
-        for f in list(cache.glob("*.nbi")) + list(cache.glob("*.nbc")):
-            f.unlink()
-        cache.mkdir(exist_ok=True)
-        stamp.write_text(digest)
+        os.makedirs(cache, exist_ok=True)
+        for name in os.listdir(cache):
+            if name.endswith((".nbi", ".nbc")):
+                os.remove(os.path.join(cache, name))
+        with open(stamp, "w") as f:
+            f.write(digest)
     except OSError:
         return False
     return True
