@@ -23,10 +23,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -46,20 +44,10 @@ def lowest_index_forms(canon, X):
 
 
 def check(dataset, setting, seed, n_train=4600, n_val=1000, group="C8"):
-    from diagnose_image_frames import _load
+    from diagnose_image_frames import default_fit
 
-    from skcanon import CanonicalizerTransformer
-
-    b = _load(dataset, n_train + n_val, group, seed)
-    tr, va = slice(0, n_train), slice(n_train, n_train + n_val)
-    objective = "supervised" if setting == "rotated" else "prior"
-    fit_X = b.data[tr] if setting == "rotated" else b.upright[tr]
-    t0 = time.perf_counter()
-    canon = CanonicalizerTransformer(group, "learned", layout="image", objective=objective, random_state=seed,
-                                     device="cpu")
-    canon.fit(fit_X, b.target[tr] if objective == "supervised" else None)
-    out = {"dataset": dataset, "group": group, "setting": setting, "seed": seed,
-           "fit_s": round(time.perf_counter() - t0, 1)}
+    b, _, va, fit_X, canon, fit_s = default_fit(group, setting, seed, n_train, n_val, dataset)
+    out = {"dataset": dataset, "group": group, "setting": setting, "seed": seed, "fit_s": round(fit_s, 1)}
     for name, X in (("train", fit_X), ("val_rotated", b.data[va]), ("val_upright", b.upright[va])):
         new, old = canon.transform(X), lowest_index_forms(canon, X)
         out[name] = {"n": len(X), "forms_changed": int((new != old).reshape(len(X), -1).any(axis=1).sum())}

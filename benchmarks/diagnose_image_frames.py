@@ -61,23 +61,31 @@ def _load(dataset, n, group, seed):
     return load_rotated_mnist(n, rotation=group, random_state=1000 + seed, return_upright=True)
 
 
-def diagnose(group, setting, seed, n_train=4600, n_val=1000, dataset="fashion"):
-    """One default fit on the validation split and the measurements of the module docstring."""
-    from choose_image_batch import _classifier
-
+def default_fit(group, setting, seed, n_train, n_val, dataset):
+    """``(bunch, train slice, validation slice, training images, fitted canonicalizer, fit
+    seconds)``: one default learned canonicalizer on the validation split (``supervised`` on
+    rotated training images, ``prior`` on upright ones)."""
     from skcanon import CanonicalizerTransformer
-    from skcanon.groups import rotate_images
 
     b = _load(dataset, n_train + n_val, group, seed)
     tr, va = slice(0, n_train), slice(n_train, n_train + n_val)
     objective = "supervised" if setting == "rotated" else "prior"
     fit_X = b.data[tr] if setting == "rotated" else b.upright[tr]
-    y, yva = b.target[tr], b.target[va]
     canon = CanonicalizerTransformer(group, "learned", layout="image", objective=objective, random_state=seed,
                                      device="cpu")
     t0 = time.perf_counter()
-    canon.fit(fit_X, y if objective == "supervised" else None)
-    fit_s = time.perf_counter() - t0
+    canon.fit(fit_X, b.target[tr] if objective == "supervised" else None)
+    return b, tr, va, fit_X, canon, time.perf_counter() - t0
+
+
+def diagnose(group, setting, seed, n_train=4600, n_val=1000, dataset="fashion"):
+    """One default fit on the validation split and the measurements of the module docstring."""
+    from choose_image_batch import _classifier
+
+    from skcanon.groups import rotate_images
+
+    b, tr, va, fit_X, canon, fit_s = default_fit(group, setting, seed, n_train, n_val, dataset)
+    y, yva = b.target[tr], b.target[va]
     clf = _classifier(seed).fit(canon.transform(fit_X), y)
     rotated, upright = b.data[va], b.upright[va]
     out = {"dataset": dataset, "group": group, "setting": setting, "seed": seed,

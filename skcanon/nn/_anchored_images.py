@@ -27,8 +27,8 @@ from ..groups import get_group, rotation_matrices_2d
 from ..groups._images import bilinear_rotate_images
 from ..layouts import ImageLayout
 from ._base import FrameNetwork
-from ._images import (_tolerant_argmax, build_image_network, element_prior_loss, inverse_act, planar_steps,
-                      straight_through_canonical, turned_back_copies)
+from ._images import (build_image_network, element_frames, element_prior_loss, inverse_act, planar_steps,
+                      straight_through_canonical)
 
 __all__ = ["AnchoredImageFrame"]
 
@@ -121,9 +121,7 @@ class AnchoredImageFrame(FrameNetwork):
         float64 (SO(2)); ties between elements are settled as in the networks."""
         with torch.no_grad():
             if self.finite:
-                s = self._scores(x)
-                return _tolerant_argmax(s, copies=lambda rows: turned_back_copies(self.group, x[rows],
-                                                                                  s.shape[1]))
+                return element_frames(self.group, self._scores(x), x)
             return torch.as_tensor(rotation_matrices_2d(self.angles(x).double().cpu().numpy()))
 
     def canonicalize(self, x):

@@ -469,6 +469,12 @@ def _tolerant_argmax(s, rtol=_TIE_RTOL, copies=None):
     return h
 
 
+def element_frames(group, s, x):
+    """Frames ``(n,)`` from per-element scores ``s`` of the images ``x``: the tolerant argmax,
+    ties settled by the turned-back copies of the tied rows only (:func:`_tolerant_argmax`)."""
+    return _tolerant_argmax(s, copies=lambda rows: turned_back_copies(group, x[rows], s.shape[1]))
+
+
 def _lexicographically_less(a, b):
     """``a < b`` at their first entry differing by more than rounding (``1e-6`` of their
     largest magnitude: bilinear turns of one image differ in the last bits)."""
@@ -544,9 +550,7 @@ class _ElementReadout:
         only nearly tie gets the same canonical form in every pose.
         """
         with torch.no_grad():
-            s = self.scores(x)
-            return _tolerant_argmax(s, copies=lambda rows: turned_back_copies(self.group, x[rows],
-                                                                              s.shape[1]))
+            return element_frames(self.group, self.scores(x), x)
 
     def canonicalize(self, x):
         """Hard canonical form ``(group.act(inverse(h), x), h)`` with skcanon's image action."""
