@@ -104,12 +104,12 @@ class EquivariantRegressor(SkcanonEstimatorMixin, PointTargetRegressorMixin, Bas
     consistently; ``FrameAveragingRegressor(frames="minimal")`` averages over those too
     (in float32, float32's wider sign tolerance: about 28% of random 6-point O(3) clouds).
 
-    Also not covered: near-symmetric samples whose departure from a symmetry is a little
-    above rounding (a cube or regular polygon moved by noise of about 1e-12 of its size in
-    float64, 1e-6 in float32): their set of tied PCA frames can come out incomplete and
-    pose-dependent, and the average over it is then not equivariant (errors up to the
-    sample's size were measured). Exactly symmetric samples, and noise of 1e-14 or 3e-12
-    and above (float64), are handled.
+    Near-symmetric samples whose departure from a symmetry is about the tie rule's feature
+    tolerance (a cube moved by noise of 1e-12 of its size in float64, 1e-5 in float32) get
+    only some of their near-symmetries' frames as ties, the same ones in every pose, and
+    the average over them is equivariant; where a feature lies at the tolerance's edge the
+    input's rounding decides, and the prediction can differ between poses by up to the
+    sample's size (a cube: 1 of 30 poses at noise 1e-12, 3 of 30 in float32 at 1e-5).
 
     **Absent points with per-point targets.** The rows of ``predict`` at absent points (all-NaN
     rows of ``X``) are the regressor's output for those slots, not NaN, and are not
