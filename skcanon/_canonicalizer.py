@@ -16,8 +16,8 @@ from ._estimator import SkcanonEstimatorMixin, fit_whole
 from ._kernels import _numba
 from ._learning_options import LEARNING_OPTIONS
 from ._threads import limited_threads, n_threads_from, serving_n_jobs
-from ._validation import (NumberInterval, check_device, check_frames_length, check_translations_act,
-                          user_stacklevel, validate_samples)
+from ._validation import (NumberInterval, batch_starting_at, check_device, check_frames_length,
+                          check_translations_act, user_stacklevel, validate_samples)
 from .canonicalizers import make_canonicalizer
 from .exceptions import InexactActionWarning
 from .groups import Group, get_group
@@ -408,9 +408,11 @@ default=None
 
         def call(sl, method, *args):
             if deferred is None:
-                return method(P[sl], self.layout_, *args)
+                with batch_starting_at(sl.start):     # messages name samples of X
+                    return method(P[sl], self.layout_, *args)
             rows = []
-            result = method(P[sl], self.layout_, *args, deferred=rows)
+            with batch_starting_at(sl.start):
+                result = method(P[sl], self.layout_, *args, deferred=rows)
             deferred.append((sl.start, sl.start + np.asarray(rows, dtype=np.intp)))  # thread-safe
             return result
 
@@ -496,7 +498,8 @@ default=None
         Formats: rotation matrices ``(n, d, d)`` for O(d)/SO(d), homogeneous matrices
         ``(n, d+1, d+1)`` for E(d)/SE(d), translations ``(n, d)`` for T(d), factors
         ``(n,)`` for scaling, index arrays ``(n, n_points)`` for S_n (``x[h]`` is the
-        sorted cloud), integers ``(n,)`` for C_n/D_n, and tuples for product groups.
+        sorted cloud; for a graph the adjacency columns move too: ``A[h][:, h]`` with its
+        features ``F[h]``), integers ``(n,)`` for C_n/D_n, and tuples for product groups.
         """
         return self.canonicalize(X)[1]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
 import re
 import sys
@@ -136,6 +138,26 @@ def _package_dirs():
         if m is not None and getattr(m, "__file__", None):
             dirs.append(os.path.dirname(os.path.abspath(m.__file__)))
     return tuple(d + os.sep for d in dirs)
+
+
+#: index in the caller's X of the first row of the batch being worked on (messages that
+#: name samples add it: batches are slices of X)
+_first_row = contextvars.ContextVar("skcanon_batch_first_row", default=0)
+
+
+@contextlib.contextmanager
+def batch_starting_at(start):
+    """Within the block, :func:`batch_first_row` is ``start`` (this thread or task only)."""
+    token = _first_row.set(int(start))
+    try:
+        yield
+    finally:
+        _first_row.reset(token)
+
+
+def batch_first_row():
+    """The index in X of the current batch's first row (0 outside a batch)."""
+    return _first_row.get()
 
 
 def user_stacklevel():

@@ -474,6 +474,11 @@ class PointLayout(Layout):
         return ", ".join(f"{f.name}:{f.kind}[{f.size}]{' categorical' if f.categorical else ''}"
                          for f in self.fields)
 
+    def _width_fix(self):
+        """How to fix a last axis that is not this layout's width (error messages)."""
+        return ("Fix: declare what each point carries with PointLayout(n_dims, fields=[...]) (or "
+                "n_dims=...), or pass layout='image' for (n_samples, H, W) images.")
+
     # -- conversions -----------------------------------------------------------------------
     def to_working(self, X):
         """``(n, n_points*width)`` or ``(n, n_points, width)`` → ``(n, n_points, width)`` view."""
@@ -481,9 +486,7 @@ class PointLayout(Layout):
             if X.shape[2] != self.width:
                 raise ValueError(
                     f"3-D X must have shape (n_samples, n_points, {self.width}) for this layout "
-                    f"({self._describe()}); got last axis {X.shape[2]}. Fix: declare what each point "
-                    "carries with PointLayout(n_dims, fields=[...]) (or n_dims=...), or pass "
-                    "layout='image' for (n_samples, H, W) images."
+                    f"({self._describe()}); got last axis {X.shape[2]}. {self._width_fix()}"
                 )
             return X
         if X.ndim != 2:
@@ -698,6 +701,11 @@ class GraphLayout(PointLayout):
     def _describe(self):
         return f"graph: {self.n_nodes} adjacency columns + {self.n_node_features} feature columns"
 
+    def _width_fix(self):
+        return (f"Fix: each node's row is its {self.n_nodes} adjacency entries, then its node features; "
+                f"for adjacency only pass GraphLayout(n_nodes={self.n_nodes}, node_features=None), for k "
+                "feature columns n_node_features=k.")
+
     def encode(self, graphs):
         """Encode networkx graphs; returns ``(P, layout)`` with ``P`` of shape
         ``(n_graphs, n_nodes, n_nodes + n_features)`` and the resolved layout.
@@ -821,8 +829,10 @@ def _numeric_rows(values, node_features):
 
 
 def is_graph_list(X):
-    """True for a non-empty list/tuple of networkx graphs, or a 1-D object array of them
-    (``np.array(graphs, dtype=object)``, a pandas column's ``.to_numpy()``)."""
+    """True for a non-empty list/tuple of networkx graphs, or a 1-D object array or pandas
+    Series of them (``np.array(graphs, dtype=object)``, a DataFrame's column)."""
+    if getattr(X, "ndim", None) == 1 and hasattr(X, "to_numpy") and not isinstance(X, np.ndarray):
+        X = X.to_numpy()      # a pandas Series (a DataFrame column of graphs)
     if isinstance(X, np.ndarray) and X.dtype == object and X.ndim == 1:
         X = list(X)
     if not isinstance(X, (list, tuple)) or not X:

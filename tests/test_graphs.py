@@ -104,8 +104,10 @@ def test_graph_errors():
         CanonicalizerTransformer("S_n", "sort", layout="graph").fit([nx.path_graph(3)])
     with pytest.raises(TypeError, match="layout=GraphLayout"):
         CanonicalizerTransformer("S_n").fit([nx.path_graph(3)])
-    with pytest.raises(ValueError, match="works on point sets"):
+    with pytest.raises(TypeError, match="'SO3' does not act on graph data"):
         CanonicalizerTransformer("SO3", layout=GraphLayout(3)).fit(np.zeros((1, 12)))
+    with pytest.raises(TypeError, match="'C4' does not act on graph data.*group='S_n'"):
+        CanonicalizerTransformer("C4", layout="graph").fit([nx.path_graph(3)])
     with pytest.raises(TypeError, match="does not act on graphs"):
         from skcanon.groups import get_group
         get_group("SO3").check_layout(GraphLayout(3))
@@ -352,3 +354,55 @@ def test_an_object_array_of_graphs_is_read_as_graphs():
     np.testing.assert_array_equal(CanonicalizerTransformer("S_n", layout="graph").fit_transform(array), expected)
     projected = InvariantProjector("S_n", layout="graph").fit(graphs).transform(graphs)
     np.testing.assert_array_equal(InvariantProjector("S_n", layout="graph").fit(array).transform(array), projected)
+
+
+def test_zero_padding_orders_both_kinds_of_absent_rows_the_same_way():
+    """Under padding="zero" an isolated node with zero features and a NaN padding row are
+    both absent; they were appended in input order, so relabelling changed the form."""
+    from skcanon.datasets import graphs_to_arrays, permute_graph_arrays
+
+    g = nx.Graph([(0, 1), (1, 2)])
+    g.add_node(3)
+    X, _ = graphs_to_arrays([g], n_nodes=5, flat=False)            # row 4: NaN padding
+    Xp = permute_graph_arrays(X, np.array([[0, 1, 2, 4, 3]]), 5)   # the isolated node after it
+    canon = CanonicalizerTransformer("S_n", layout=GraphLayout(n_nodes=5, padding="zero")).fit(X)
+    np.testing.assert_array_equal(canon.transform(X), canon.transform(Xp))
+
+
+def test_a_pandas_column_of_graphs_is_read_as_graphs(atlas):
+    pd = pytest.importorskip("pandas")
+    graphs = atlas.graphs[:20]
+    column = pd.Series(graphs, name="graph")
+    for est in (CanonicalizerTransformer("S_n", layout="graph"), InvariantProjector("S_n", layout="graph")):
+        np.testing.assert_array_equal(est.fit(column).transform(column), est.fit(graphs).transform(graphs))
+
+
+def test_node_relabelling_of_graph_tensors_takes_torch_permutations():
+    torch = pytest.importorskip("torch")
+    from skcanon.datasets import graph_layout
+
+    layout = graph_layout(3, 1)
+    P = np.array([[[0, 1, 0, 1], [1, 0, 1, 2], [0, 1, 0, 1]]], dtype=np.float64)
+    g = np.array([[2, 0, 1]])
+    expected = PermutationGroup().act(g, P, layout)
+    out = PermutationGroup().act(torch.as_tensor(g), torch.as_tensor(P), layout)
+    np.testing.assert_array_equal(out.numpy(), expected)
+    # point sets too: the inverse of a torch permutation is torch's (numpy's is deprecated)
+    from skcanon.layouts import PointLayout
+
+    pts = PermutationGroup().act(torch.as_tensor(g), torch.as_tensor(P[..., :3]), PointLayout(3))
+    np.testing.assert_array_equal(pts.numpy(), PermutationGroup().act(g, P[..., :3], PointLayout(3)))
+
+
+def test_graph_errors_name_the_graph_fix():
+    from skcanon.datasets import graphs_to_arrays, permute_graph_arrays
+
+    A = np.array([[[0, 1, 0], [1, 0, 1], [0, 1, 0]]], float)
+    with pytest.raises(ValueError, match=r"GraphLayout\(n_nodes=3, node_features=None\)"):
+        CanonicalizerTransformer("S_n", layout=GraphLayout(n_nodes=3)).fit(A)
+    CanonicalizerTransformer("S_n", layout=GraphLayout(n_nodes=3, node_features=None)).fit(A)
+    with pytest.raises(ValueError, match=r"graphs\[1\] has 4 nodes, more than n_nodes=3.*n_nodes >= 4"):
+        graphs_to_arrays([nx.path_graph(2), nx.path_graph(4)], n_nodes=3)
+    X, _ = graphs_to_arrays([nx.path_graph(3)])
+    with pytest.raises(ValueError, match=r"perms must hold.*of integers; got shape \(1, 3\), dtype float64"):
+        permute_graph_arrays(X, np.array([[2.0, 0.0, 1.0]]), 3)

@@ -161,6 +161,15 @@ def make_canonicalizer(group, method, layout, **options):
     ``options`` are passed to canonicalizers that accept them (the learned ones).
     """
     factors = group.factors
+    if layout is not None and getattr(layout, "kind", None) not in group.layout_kinds:
+        # before any method's own check, which would name the method instead of the group
+        # (sizes, such as C_n's fibres, are the group's check_layout's)
+        kinds = sorted(group.layout_kinds)
+        raise TypeError(
+            f"group {group.name!r} does not act on {getattr(layout, 'kind', None)} data ({layout!r}); it acts "
+            f"on {', '.join(kinds) or 'no layout'}."
+            + (" Graphs are relabelled by permutations only: group='S_n'."
+               if getattr(layout, "kind", None) == "graph" else ""))
     if method == "auto":
         names = [default_method(f, layout) for f in factors]
     elif method in METHODS and (_is_whole(method) or len(factors) == 1):

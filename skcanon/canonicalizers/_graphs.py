@@ -15,7 +15,7 @@ import warnings
 
 import numpy as np
 
-from .._validation import user_stacklevel
+from .._validation import batch_first_row, user_stacklevel
 from ..exceptions import CanonicalFormWarning  # noqa: F401 - public in skcanon.exceptions
 from ._base import Canonicalizer
 
@@ -58,6 +58,11 @@ class GraphCanonicalizer(Canonicalizer):
       longer guaranteed canonical — and a :class:`CanonicalFormWarning` names the graphs
       and suggests installing ``pynauty``.
 
+    The two are different canonical labellings: ``fit`` records which one it used (and
+    pynauty's version), and ``transform`` keeps it wherever the fitted model is loaded — a
+    model fitted with nauty raises ImportError where pynauty is missing (and warns under
+    another pynauty version); one fitted without it keeps the search.
+
     Cost: one nauty call or one Python-level search per graph.
     """
 
@@ -78,13 +83,46 @@ class GraphCanonicalizer(Canonicalizer):
             raise ValueError(f"method='wl' canonicalizes graphs (layout=GraphLayout()); got {layout!r}.")
         self.group.check_layout(layout)
 
+    def fit(self, P, layout, y=None):
+        # nauty and the search give different (each canonical) labellings: the fitted model
+        # keeps the one it was fitted with, wherever it is loaded
+        nauty = _nauty()
+        self.backend = "search" if nauty is None else "nauty"
+        self.nauty_version = None if nauty is None else getattr(nauty, "__version__", None)
+        return self
+
+    def _labeller(self):
+        """The ``pynauty`` module for a canonicalizer fitted with it, None for the search."""
+        nauty = _nauty()
+        backend = getattr(self, "backend", None)     # None: not fitted (direct use)
+        if backend == "search":
+            return None
+        if backend == "nauty" and nauty is None:
+            raise ImportError(
+                f"this 'wl' canonicalizer was fitted with pynauty's labelling (pynauty "
+                f"{self.nauty_version or '(version unknown)'}), and pynauty is not installed here; the "
+                "pure-Python search gives other canonical forms, which the fitted model downstream "
+                "has not seen. Fix: pip install pynauty (the 'graphs' extra), or refit without it.")
+        version = getattr(nauty, "__version__", None) if nauty is not None else None
+        if backend == "nauty" and version != self.nauty_version:
+            warnings.warn(
+                f"this 'wl' canonicalizer was fitted with pynauty {self.nauty_version} and runs with "
+                f"pynauty {version}: if nauty's labelling changed between them, canonical forms differ "
+                "from those the model was fitted on. Refit, or install the version it was fitted with.",
+                CanonicalFormWarning, stacklevel=user_stacklevel())
+        return nauty
+
     def frames(self, P, layout):
         adj_sl = layout.slice_of("adj")
         feat = P[:, :, layout.width - layout.n_node_features:] if layout.n_node_features else None
         out = np.empty(P.shape[:2], dtype=np.int64)
-        nauty = _nauty()
+        nauty = self._labeller()
         inexact = []
         presence = layout.present_nodes(P)
+        # absent rows go last, rows with fewer NaN first (a count that relabelling keeps):
+        # under padding="zero" an isolated node with zero features and a NaN padding row are
+        # both absent, and their input order is the labelling's
+        nan_count = np.isnan(P).sum(axis=2)
         for i in range(P.shape[0]):
             present = presence[i]
             idx = np.flatnonzero(present)
@@ -96,9 +134,11 @@ class GraphCanonicalizer(Canonicalizer):
                 order, exact = canonical_order(A, F, return_exact=True)
                 if not exact:
                     inexact.append(i)
-            out[i] = np.concatenate([idx[order], np.flatnonzero(~present)])
+            absent = np.flatnonzero(~present)
+            out[i] = np.concatenate([idx[order], absent[np.argsort(nan_count[i, absent], kind="stable")]])
         if inexact:
-            shown = ", ".join(str(i) for i in inexact[:10]) + (", ..." if len(inexact) > 10 else "")
+            first = batch_first_row()     # sample indices of X, not of this batch
+            shown = ", ".join(str(first + i) for i in inexact[:10]) + (", ..." if len(inexact) > 10 else "")
             warnings.warn(
                 f"{len(inexact)} graph(s) (sample {shown}) needed more than {MAX_LEAVES} search "
                 "leaves of the pure-Python canonical labelling: their canonical forms are "

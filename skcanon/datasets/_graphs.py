@@ -105,10 +105,12 @@ def permute_graph_arrays(X, perms, n_nodes, n_features=1):
         raise ValueError(f"X must have shape (n_graphs, {n_nodes * layout.width}) or (n_graphs, {n_nodes}, "
                          f"{layout.width}) for n_nodes={n_nodes}, n_features={n_features}; got {X.shape}.")
     perms = np.asarray(perms)
-    if perms.shape != (len(X), n_nodes) or not (np.sort(perms, axis=1) == np.arange(n_nodes)).all():
+    if (perms.shape != (len(X), n_nodes) or not np.issubdtype(perms.dtype, np.integer)
+            or not (np.sort(perms, axis=1) == np.arange(n_nodes)).all()):
         raise ValueError(f"perms must hold one permutation of range({n_nodes}) per graph, shape "
-                         f"({len(X)}, {n_nodes}); got shape {perms.shape}"
-                         + ("" if perms.shape != (len(X), n_nodes) else " with a row that is not a permutation") + ".")
+                         f"({len(X)}, {n_nodes}), of integers; got shape {perms.shape}, dtype {perms.dtype.name}"
+                         + ("" if perms.shape != (len(X), n_nodes) or not np.issubdtype(perms.dtype, np.integer)
+                            else " with a row that is not a permutation") + ".")
     return PermutationGroup().apply(perms, X, layout)
 
 
@@ -165,6 +167,11 @@ def graphs_to_arrays(graphs, n_nodes=None, node_features="degree", *, padding="n
         raise ValueError("graphs must contain at least one graph.")
     if n_nodes is not None:
         n_nodes = check_n(n_nodes, "n_nodes", allow_none=False)
+        sizes = [len(g) if hasattr(g, "nodes") else 0 for g in graphs]   # others: encode names them
+        if max(sizes) > n_nodes:
+            big = int(np.argmax(sizes))
+            raise ValueError(f"graphs[{big}] has {sizes[big]} nodes, more than n_nodes={n_nodes}. Fix: pass "
+                             f"n_nodes >= {max(sizes)}, or n_nodes=None for the largest graph's size.")
     P, layout = GraphLayout(n_nodes, node_features=node_features, padding=padding).encode(graphs)
     return (P.reshape(len(graphs), -1) if flat else P), layout
 

@@ -35,6 +35,8 @@ class PermutationGroup(Group):
         return np.broadcast_to(np.arange(n_points), (n, n_points)).copy()
 
     def inverse(self, g):
+        if hasattr(g, "gather"):   # torch tensor (numpy's argsort of one is deprecated)
+            return g.argsort(dim=1)
         return np.argsort(g, axis=1)
 
     def compose(self, g, h):
@@ -71,7 +73,13 @@ class PermutationGroup(Group):
         out = self._act_points(g, P, layout)
         adj = layout.slice_of("adj")
         inv = self.inverse(g)
-        out[:, :, adj] = np.take_along_axis(out[:, :, adj], inv[:, None, :], axis=2)
+        if hasattr(out, "gather"):  # torch tensor (as _act_points)
+            import torch
+
+            idx = torch.as_tensor(inv, device=out.device)[:, None, :].expand(-1, out.shape[1], -1)
+            out[:, :, adj] = torch.gather(out[:, :, adj], 2, idx)
+            return out
+        out[:, :, adj] = np.take_along_axis(out[:, :, adj], np.asarray(inv)[:, None, :], axis=2)
         return out
 
     def _act_points(self, g, P, layout):
