@@ -361,26 +361,30 @@ def test_equivariant_regressor_at_extreme_magnitudes(factor):
     np.testing.assert_allclose(pred / factor, small.predict(X), atol=1e-9 * np.abs(X).max(), rtol=0)
 
 
+@pytest.mark.parametrize("dtype, inside, beyond_scale, atol", [(np.float64, 4e307, 1e308, 1e-9),
+                                                              (np.float32, 4e37, 2e38, 1e-4)])
 @pytest.mark.parametrize("group, method", [("SO3", "pca"), ("E3", "pca"), ("SE3xS_n", "pca+sort"),
                                            ("E3", "random")])
-def test_forms_beyond_the_dtype_range_are_refused_and_the_others_kept(group, method):
+def test_forms_beyond_the_dtype_range_are_refused_and_the_others_kept(group, method, dtype, inside, beyond_scale,
+                                                                      atol):
     # points of norm up to 4e307·√3 (in range) and 2.1e308 (beyond float64): pca raised
     # numpy's LinAlgError (the largest norm overflowed, so frames saw unscaled points) or
     # returned inf silently; now the frames work where the norm overflows, and forms that
     # cannot be represented are refused, naming the samples
     rs = np.random.default_rng(0)
     X = rs.uniform(-1, 1, size=(3, 5, 3)) * [[[3.0, 2.0, 1.0]]]
-    est = CanonicalizerTransformer(group, method, random_state=0).fit(X.reshape(3, -1))
-    fits = (X / np.abs(X).max() * 4e307).reshape(3, -1)
+    est = CanonicalizerTransformer(group, method, random_state=0).fit(X.reshape(3, -1).astype(dtype))
+    fits = (X / np.abs(X).max() * inside).reshape(3, -1).astype(dtype)
     out = est.transform(fits)
-    assert np.isfinite(out).all()
-    np.testing.assert_allclose(out / 4e307, est.transform(fits / 4e307), atol=1e-9, rtol=0)
+    assert out.dtype == dtype and np.isfinite(out).all()
+    np.testing.assert_allclose(out / inside, est.transform(fits / dtype(inside)), atol=atol, rtol=0)
     beyond = fits.copy()
-    # sample 1 along the diagonal: its principal axis holds coordinates of ±2.1e308
-    beyond[1] = (np.linspace(-1, 1, 5)[:, None] * [1.2, 1.2, 1.2] + X[1] * 1e-3).ravel() * 1e308
+    # sample 1 along the diagonal: its principal axis holds coordinates of ±2.1 × the scale
+    # (float64: 2.1e308; float32: 4.2e38), its input coordinates ±1.2 × the scale
+    beyond[1] = (np.linspace(-1, 1, 5)[:, None] * [1.2, 1.2, 1.2] + X[1] * 1e-3).ravel() * beyond_scale
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)   # numpy's own overflow warning
-        with pytest.raises(ValueError, match=r"canonical forms of samples \[1\] do not fit in float64"):
+        with pytest.raises(ValueError, match=rf"canonical forms of samples \[1\] do not fit in {np.dtype(dtype).name}"):
             est.transform(beyond)
 
 
