@@ -19,7 +19,7 @@ from ._threads import limited_threads, n_threads_from
 from ._validation import NJobs, NumberInterval, validate_samples
 from .groups import Group, get_group
 from .layouts import FibreLayout, GraphLayout, ImageLayout, PointLayout, encode_if_graphs
-from .projections import auto_method, make_projection, methods_for
+from .projections import PROJECTIONS, auto_method, make_projection, methods_for
 from .projections._base import overflow_error, unique_names
 
 
@@ -225,6 +225,22 @@ GraphLayout or None, default=None
         """NaN rows are absent graph nodes, or absent points for projections that allow them."""
         return isinstance(layout, GraphLayout) or bool(projection.absent_points_ok)
 
+    def _validated(self, X, layout, projection, reset):
+        """The working array of ``X``; NaN where ``projection`` refuses absent points is named
+        as such (scikit-learn's own message suggests imputers and other estimators)."""
+        absent_ok = self._absent_ok(projection, layout)
+        try:
+            return validate_samples(self, X, layout, reset=reset, allow_absent_points=absent_ok)[0]
+        except ValueError as exc:
+            if absent_ok or getattr(layout, "kind", None) != "points" or "NaN" not in str(exc):
+                raise
+            takes = [m for m in methods_for(projection.group, layout) if PROJECTIONS[m].absent_points_ok]
+            raise ValueError(
+                f"X contains NaN. Absent points (all-NaN point rows) are read only by methods that "
+                f"ignore them, and method={projection.name!r} does not"
+                + (f"; for this group and layout: {takes}" if takes else "")
+                + ". Other NaN values are refused by every method.") from None
+
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Resolve group, layout and method; draw the random maps.
@@ -252,8 +268,7 @@ GraphLayout or None, default=None
         projection = make_projection(self.method, group, layout, degree=self.degree,
                                      n_components=self.n_components,
                                      canonicalizer=self.canonicalizer)
-        P, _ = validate_samples(self, X, layout, reset=True,
-                                allow_absent_points=self._absent_ok(projection, layout))
+        P = self._validated(X, layout, projection, reset=True)
         if self.method == "auto":  # now that the number of points is known
             name = auto_method(group, layout, n_points=P.shape[1])
             if name != projection.name:
@@ -288,9 +303,9 @@ GraphLayout or None, default=None
         check_is_fitted(self)
         threads = n_threads_from(self.n_jobs)  # checks n_jobs before any work
         X, _ = encode_if_graphs(X, self.layout_)
-        P, _ = validate_samples(self, X, self.layout_, reset=False,
-                                allow_absent_points=self._absent_ok(self.projection_, self.layout_))
+        P = self._validated(X, self.layout_, self.projection_, reset=False)
         projection = self.projection_
+        projection.check_transform_input(P)
         batches = list(iter_batches(P.shape[0], self.batch_size))
         # projections that take out= (Gram, distances: outputs wider than the input) write
         # each batch into the result instead of a fresh array copied over; otherwise the

@@ -264,13 +264,16 @@ def frame_forms(P, layout, spec, kind, *, canonicalizer=None, elements=None, sha
         fs = FrameSet(R, t, weights, line, free if free.any() else None)
         i, j = np.nonzero(weights > 0)
         Q = _forms(P[i], R[i, j], None if t is None else t[i], layout)
-        return _finish(fs, Q, (i, j), spec, layout)
+        return _finish(fs, Q, (i, j), spec, layout, dtype)
     # PCA-based sources: one canonicalization, then each frame relative to it
     Z0, h = canonicalizer.canonicalize(P, layout)
     E = np.asarray(spec.geometric.matrices(h), dtype=np.float64)
     t = np.asarray(spec.geometric.translations(h), dtype=np.float64) if spec.translating else None
     n, d = E.shape[0], spec.d
     signs = _sign_table(d, spec.special)                       # (K, d)
+    # the samples with an axis of no extent in the canonical frame: only their forms (sign
+    # flips of it, or frames a symmetry relates) can have one (_finish)
+    screened = _noise_axes(Z0, layout, dtype, None if t is None else np.abs(t).max(axis=1)).any(axis=1)
     if kind == "pca":
         weights = np.full((n, len(signs)), 1.0 / len(signs))
     else:
@@ -295,7 +298,7 @@ def frame_forms(P, layout, spec, kind, *, canonicalizer=None, elements=None, sha
         # relative frame of row (open sign a, element b): diag(s_a)·G_b
         Q = _forms_with_sets(Z0, E, R, rows, (i, j), layout,
                              lambda a, b: _relative(Z0[a], signs[idx[a, b // k]][:, :, None] * G[b % k], layout))
-        return _finish(fs, Q, (i, j), spec, layout)
+        return _finish(fs, Q, (i, j), spec, layout, dtype, screened)
     if kind in ("minimal", "pca") and spec.permuting:
         # "pca": every sign choice of each of those frames
         rows, sets = _symmetric_sets(Z0, P, layout, spec, None if kind == "pca" else flat, t, dtype,
@@ -307,14 +310,14 @@ def frame_forms(P, layout, spec, kind, *, canonicalizer=None, elements=None, sha
             # the other samples' forms as without these (a sign flip: the same bits in any batch)
             Q = _forms_with_sets(Z0, E, R2, rows, (i, j), layout,
                                  lambda a, b: _flip(Z0[a], signs[idx[a, b]], layout))
-            return _finish(fs, Q, (i, j), spec, layout)
+            return _finish(fs, Q, (i, j), spec, layout, dtype, screened)
     fs = FrameSet(R, t, weights, None, free, axis) if kind == "minimal" else FrameSet(R, t, weights)
     i, j = _rows_of(weights)
     if len(i) == n and (signs[idx[i, j]] > 0).all():
         Q = Z0                     # one frame per sample, the canonical one (generic "minimal")
     else:  # sign flips of columns: no product needed
         Q = _flip(Z0[i], signs[idx[i, j]], layout)
-    return _finish(fs, Q, (i, j), spec, layout)
+    return _finish(fs, Q, (i, j), spec, layout, dtype, screened)
 
 
 def _check_spec(spec):
@@ -433,10 +436,71 @@ def _rows_of(weights):
     return np.nonzero(weights > 0)
 
 
-def _finish(fs, Q, rows, spec, layout):
-    """Sort the forms' points (S_n) and bundle the rows."""
+#: canonical coordinates along an axis whose whole extent (every present point's position
+#: and attached vectors) is at most this fraction of the form's largest coordinate are
+#: rounding noise (float64; float32's value below): :func:`_zero_noise_axes`
+NOISE_AXIS = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 1e-5}
+
+
+def _noise_axes(Q, layout, dtype, offset=None):
+    """``(n, d)`` bool: the canonical axes along which form ``Q[k]`` has no extent (every
+    present point's position and attached vectors within :data:`NOISE_AXIS` of its largest
+    coordinate, or of ``offset[k]``: the largest coordinate of the translation that
+    translating groups removed, which the input's rounding scales with)."""
+    n = Q.shape[0]
+    d = layout.n_dims
+    extent = np.zeros((n, d), dtype=Q.dtype)
+    for sl in _geometric_slices(layout):
+        A = np.abs(Q[..., sl]).reshape(n, -1, d)
+        top = A.max(axis=1)                          # NaN where a sample has absent points
+        gaps = np.isnan(top).any(axis=1)
+        if gaps.any():
+            top[gaps] = np.fmax.reduce(A[gaps], axis=1)
+        np.fmax(extent, top, out=extent)
+    extent = np.nan_to_num(extent, nan=0.0)
+    scale = extent.max(axis=1, keepdims=True)
+    if offset is not None:
+        scale = np.maximum(scale, np.nan_to_num(offset, nan=0.0)[:, None])
+    return (extent <= NOISE_AXIS.get(np.dtype(dtype), 1e-5) * scale) & (scale > 0) & (extent > 0)
+
+
+def _zero_noise_axes(Q, layout, dtype, offset=None, among=None):
+    """``Q`` with the coordinates along canonical axes where a form has no extent
+    (:func:`_noise_axes`: a planar cloud's normal, every axis of points at one place) set to
+    exactly 0. Those are rounding noise of either sign, which differs between poses: a
+    tree's split at 0 or a k-NN tie then sent mirror-related forms to different leaves, and
+    the average over the frames that flip such an axis lost its symmetry (a planar cloud's
+    predicted points left the plane by 0.27). ``among``: the only rows that can have such
+    axes (None: every row)."""
+    if not _geometric_slices(layout) or Q.size == 0:
+        return Q
+    rows = np.arange(len(Q)) if among is None else np.asarray(among)
+    if not rows.size:
+        return Q
+    noise = _noise_axes(Q[rows], layout, dtype, None if offset is None else offset[rows])
+    keep = noise.any(axis=1)
+    if not keep.any():
+        return Q
+    rows, noise = rows[keep], noise[keep]
+    Q = Q.copy()
+    d = layout.n_dims
+    for sl in _geometric_slices(layout):
+        B = Q[rows][..., sl].reshape(len(rows), Q.shape[1], -1, d)
+        B[np.broadcast_to(noise[:, None, None, :], B.shape) & ~np.isnan(B)] = 0.0
+        block = Q[rows]
+        block[..., sl] = B.reshape(len(rows), Q.shape[1], -1)
+        Q[rows] = block
+    return Q
+
+
+def _finish(fs, Q, rows, spec, layout, dtype, screened=None):
+    """Zero the coordinates that are rounding noise (:func:`_zero_noise_axes`; ``screened``:
+    the samples that can have any, None for all), sort the forms' points (S_n) and bundle
+    the rows."""
     i, j = rows
     order = None
+    offset = None if fs.t is None else np.abs(fs.t).max(axis=1)[i]
+    Q = _zero_noise_axes(Q, layout, dtype, offset, None if screened is None else np.flatnonzero(screened[i]))
     if spec.permuting:
         Q, order = _sorted_forms(Q)
     return FrameForms(fs, Q, order, rows, fs.weights[i, j])
@@ -1025,7 +1089,11 @@ def _compact(R, weights, return_index=False):
     if k == 1:     # one frame per sample (generic "minimal"): no sort needed
         idx = np.argmax(weights, axis=1)[:, None]
     else:
-        idx = np.argsort(-weights, axis=1, kind="stable")[:, :k]
+        # each sample's used frames in their own order, whatever the other rows: a sort by
+        # weight applied only when some sample of the batch had an unused frame, so the
+        # order of a sample's "weighted" frames (and a forest's fit on them) followed its
+        # batch mates and batch_size
+        idx = np.argsort(~positive, axis=1, kind="stable")[:, :k]
     out = (np.take_along_axis(R, idx[:, :, None, None], axis=1),
            np.take_along_axis(weights, idx, axis=1).copy())
     return out + (idx,) if return_index else out

@@ -226,3 +226,29 @@ def test_centroids_of_huge_coordinates_do_not_overflow():
     np.testing.assert_allclose(huge / 2.0**1019, unit, rtol=1e-12)
     norms = InvariantProjector("E3", "norms", n_dims=3).fit(X[:, :, :3].reshape(2, -1))
     assert np.isfinite(norms.transform((X[:, :, :3] * 2.0**1019).reshape(2, -1))).all()
+
+
+def test_projection_refusing_absent_points_says_so():
+    """The refusal was scikit-learn's generic NaN message (imputers, other estimators)."""
+    X = np.random.default_rng(0).normal(size=(4, 3, 3))
+    X[0, 1] = np.nan
+    with pytest.raises(ValueError, match=r"Absent points .*method='sort' does not; .*\['canonical'\]"):
+        InvariantProjector("S_n", "sort", n_dims=3).fit(X.reshape(4, -1))
+    fitted = InvariantProjector("S_n", "sort", n_dims=3).fit(X[1:].reshape(3, -1))
+    with pytest.raises(ValueError, match=r"method='sort' does not"):
+        fitted.transform(X.reshape(4, -1))
+
+
+def test_canonical_features_refuse_absent_points_that_fit_never_saw():
+    """Fitted without absent points the features have no presence columns: an absent point
+    read as a real point at 0, and two orbits got one feature vector."""
+    X = np.array([[[-1.0, -2.0, -3.0], [0.0, 0.0, 0.0]], [[1.0, 2.0, 0.5], [0.3, 0.1, 0.2]]])
+    proj = InvariantProjector("S_n", "canonical", n_dims=3).fit(X.reshape(2, -1))
+    assert proj.lossless_
+    gap = X.copy()
+    gap[0, 1] = np.nan
+    with pytest.raises(ValueError, match=r"absent points .* in samples \[0\], but fit saw none"):
+        proj.transform(gap.reshape(2, -1))
+    with_absent = InvariantProjector("S_n", "canonical", n_dims=3).fit(gap.reshape(2, -1))
+    F = with_absent.transform(np.concatenate([X, gap]).reshape(4, -1))
+    assert not np.array_equal(F[0], F[2])

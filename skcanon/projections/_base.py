@@ -52,6 +52,10 @@ class Projection:
     def transform(self, P):
         raise NotImplementedError
 
+    def check_transform_input(self, P):
+        """Raise where the fitted map cannot represent the validated working array ``P`` (all
+        of ``transform``'s samples, before batching; indices name samples of X)."""
+
     def feature_names(self):
         """One distinct name per output column (``InvariantProjector`` makes repeats unique
         with :func:`unique_names`, but the built-in maps never repeat one)."""

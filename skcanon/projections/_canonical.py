@@ -93,6 +93,20 @@ class Canonical(Projection):
             return self.layout.present_nodes(P)
         return ~np.isnan(P).all(axis=2)
 
+    def check_transform_input(self, P):
+        if self.marks_presence_ or getattr(self.layout, "kind", None) != "points":
+            return
+        absent = np.flatnonzero(~self._present(P).all(axis=1))
+        if absent.size:
+            # written as zeros without presence columns, an absent point reads as a real
+            # point at 0: two orbits would get one feature vector
+            shown = ", ".join(map(str, absent[:10])) + (", ..." if absent.size > 10 else "")
+            raise ValueError(
+                f"X has absent points (all-NaN point rows) in samples [{shown}], but fit saw none, so the "
+                "features have no present_i columns to tell an absent point from a real point at 0. Fix: "
+                "fit on data that has absent points (present_i columns are then added), or fill them "
+                "before transform.")
+
     def transform(self, P):
         C = np.array(self.canonicalizer_.transform(P), copy=None)
         F = C.reshape(P.shape[0], -1)
