@@ -462,6 +462,9 @@ default=None
         Returns
         -------
         X_canonical : ndarray, same shape as ``X``
+            As :meth:`transform` returns it: absent points hold ``fill_value`` where it is
+            set. For the round trip ``inverse_transform(*canonicalize(X))`` keep them NaN:
+            ``set_params(fill_value=None)`` first (no refit needed).
         frames : ndarray or tuple of ndarrays
             ``h(x)`` per sample; see :meth:`canonical_frame`.
         """
@@ -510,7 +513,8 @@ default=None
         ----------
         X : array-like, same layout as the output of :meth:`transform`
             Canonical-pose data, e.g. the output of ``transform`` or predictions made in
-            the canonical frame.
+            the canonical frame. Absent points as NaN rows: rows that ``fill_value`` filled
+            are moved as real points (a warning says so where whole point rows equal it).
         frames : ndarray or tuple
             The frames of the original samples, from :meth:`canonical_frame` or
             :meth:`canonicalize`.
@@ -532,6 +536,13 @@ default=None
         # permutations, matrices and products too (bad ones were applied silently: a
         # 3-index permutation dropped points, SO3 frames times 2 scaled the output)
         frames = self.group_.check_elements(frames, P, "frames")
+        if self.fill_value is not None and isinstance(self.layout_, PointLayout) and P.size \
+                and (P == self.fill_value).all(axis=2).any():
+            warnings.warn(
+                f"X has point rows that equal fill_value={self.fill_value!r} in every column: if they are "
+                "absent points that transform or canonicalize filled, they are moved as real points here. "
+                "For the round trip, canonicalize with set_params(fill_value=None), which keeps them NaN.",
+                UserWarning, stacklevel=user_stacklevel())
         out = self.group_.act(frames, P, self.layout_)
         if categories:
             out = self.layout_.decode_categories(out, categories)

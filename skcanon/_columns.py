@@ -85,6 +85,14 @@ def named_point_layout(layout, X):
     when the names name points of the layout's dimension but not its fields (``vel_x0``
     columns for a field declared ``v``), unless they are point-major in fields of the
     layout's kinds and sizes, where the column order reads them as the names say."""
+    if is_dataframe(X) and type(layout) is PointLayout and layout.columns is not None:
+        # the layout's names in the caller's order: fitted with that order, so that arrays
+        # (read by position, as scikit-learn reads them after a DataFrame fit), Dask blocks
+        # and pandas output follow the columns of fit, not the layout's own order
+        columns = frame_columns(X)
+        if columns != list(layout.columns) and sorted(columns) == sorted(layout.columns):
+            return PointLayout(layout.n_dims, layout.fields, columns=columns)
+        return None
     if not (is_dataframe(X) and type(layout) is PointLayout and layout.columns is None):
         return None
     columns = frame_columns(X)
@@ -204,7 +212,8 @@ def point_major_order(target, y):
     point-major.
 
     ``target`` is the target's ``PointLayout`` (or only its ``n_dims``: fields as the names
-    give them; a layout with ``columns`` reads them itself: None). The target's field kinds
+    give them; for a layout with ``columns``, the order that puts ``y``'s columns in the
+    layout's, which reads them itself). The target's field kinds
     stay those of its layout: the names only order the columns. Names that are the target's
     components are read as such; other names of fields pair in order with the target's
     remaining fields of the same size (``force_x0`` for a vector target ``vec``, ``x0`` for
@@ -215,8 +224,22 @@ def point_major_order(target, y):
     if not is_dataframe(y):
         return None
     known = isinstance(target, PointLayout)
-    if known and (type(target) is not PointLayout or target.columns is not None):
-        # graphs: their rows are not named points; a layout with columns reads them itself
+    if known and type(target) is PointLayout and target.columns is not None:
+        # a layout with columns reads them by position in its own order: y's columns put
+        # in that order (a y with the names in another order was read scrambled)
+        columns = frame_columns(y)
+        if columns == list(target.columns):
+            return None
+        if sorted(columns) != sorted(target.columns):
+            missing = [c for c in target.columns if c not in set(columns)]
+            unexpected = [c for c in columns if c not in set(target.columns)]
+            raise ValueError(
+                f"y's columns are not the ones its target layout reads ({target!r}): missing {missing[:6]}, "
+                f"unexpected {unexpected[:6]}. Fix: pass the columns the layout was built from.")
+        where = {c: i for i, c in enumerate(columns)}
+        return np.array([where[c] for c in target.columns])
+    if known and type(target) is not PointLayout:
+        # graphs: their rows are not named points
         return None
     layout = target if known else PointLayout(target)
     columns = frame_columns(y)

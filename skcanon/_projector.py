@@ -16,7 +16,7 @@ from ._canonicalizer import CanonicalizerTransformer
 from ._estimator import SkcanonEstimatorMixin, fit_whole
 from ._kernels import _numba
 from ._threads import limited_threads, n_threads_from
-from ._validation import NJobs, NumberInterval, validate_samples
+from ._validation import NJobs, NumberInterval, check_translations_act, validate_samples
 from .groups import Group, get_group
 from .layouts import FibreLayout, GraphLayout, ImageLayout, PointLayout, encode_if_graphs
 from .projections import PROJECTIONS, auto_method, make_projection, methods_for
@@ -198,6 +198,12 @@ GraphLayout or None, default=None
         # a DataFrame whose columns name points is read by those names, as everywhere
         named = layout_from_names(group, self.layout, self.n_dims, X)
         layout = self.layout if named is None else named
+        if named is not None and (self.layout is None or isinstance(self.layout, str)):
+            # names read as vectors only ('p0_r_x': a position field named r is read as a
+            # vector r) under a group that translates: invariants of vectors would not be
+            # translation-invariant for positions, so the names must be said (as the
+            # canonicalizer requires)
+            check_translations_act(group, named)
         # regular-representation fibres: C_n is the one group (a single factor) that acts on them
         on_fibres = len(group.factors) == 1 and "fibre" in group.layout_kinds
         if layout == "fibre":

@@ -7,7 +7,7 @@ import contextvars
 import os
 import re
 import sys
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
@@ -179,7 +179,9 @@ def is_dataframe(X):
 
 
 def frame_columns(X):
-    return [str(c) for c in X.columns]
+    """The column names as strings; a MultiIndex's tuples (``DataFrame.pivot``: ``('x', 0)``)
+    joined by ``_`` (``x_0``), so they can name points."""
+    return ["_".join(map(str, c)) if isinstance(c, tuple) else str(c) for c in X.columns]
 
 
 def check_unique_columns(X, name="X"):
@@ -212,9 +214,32 @@ def _is_numeric_dtype(dtype):
 
 
 def non_numeric_columns(X):
-    """Names of the DataFrame's columns whose dtype is not numeric (strings, categories)."""
+    """Names of the DataFrame's columns whose dtype is not numeric (strings, categories);
+    an ``object`` column that holds only numbers (and missing values) counts as numeric
+    (``astype(object)``, rows built from dicts: its values are numbers, not categories)."""
     dtypes = X.dtypes if not isinstance(X.dtypes, list) else X.dtypes  # pandas Series / polars list
-    return [c for c, d in zip(frame_columns(X), list(dtypes)) if not _is_numeric_dtype(d)]
+    return [c for c, d in zip(frame_columns(X), list(dtypes), strict=True)
+            if not _is_numeric_dtype(d) and not (_is_object_dtype(d) and _holds_numbers(X, c))]
+
+
+def _is_object_dtype(dtype):
+    return getattr(dtype, "kind", None) == "O" or str(dtype) == "Object"
+
+
+def _holds_numbers(X, column):
+    """Whether every value of the DataFrame's ``column`` is a real number or missing."""
+    values = X[column].to_numpy() if hasattr(X[column], "to_numpy") else list(X[column])
+    return all(v is None or (isinstance(v, Real) and not isinstance(v, (str, bytes))) or _is_missing(v)
+               for v in values)
+
+
+def _is_missing(v):
+    if type(v).__name__ in ("NAType", "NaTType"):     # pandas' missing markers
+        return True
+    try:
+        return bool(v != v)                           # NaN of any float type
+    except (TypeError, ValueError):
+        return False
 
 
 def _has_nullable_columns(X):
@@ -520,7 +545,11 @@ def check_translations_act(group, layout, name="layout"):
             f"group {group.name!r} translates positions, but {name} {layout!r} has no position field "
             f"(only {', '.join(sorted({f.kind for f in fields}))} fields), on which translations do nothing. "
             f"Fix: a group without translations (e.g. {rotations!r}), or declare the fields that are "
-            "positions with kind 'position'.")
+            "positions with kind 'position'."
+            + (" The layout was read from column names, where 'NAME_x' names a vector and only bare axes "
+               "('p0_x', 'x0') or 'pos_x' name positions: rename the position columns, or pass "
+               "layout=PointLayout.from_columns(columns, fields=[(NAME, 'position'), ...])."
+               if getattr(layout, "columns", None) is not None else ""))
 
 
 def check_frames_length(frames, n_samples, name="frames"):

@@ -51,6 +51,18 @@ def _apply_block(block, estimator, method, tail_shape, dtype):
     return out.astype(dtype, copy=False)
 
 
+def _first_sample(X):
+    """The first sample of ``X`` as ``(1, ...)``, read block by block: slicing an array whose
+    chunk sizes are unknown (``dask_dataframe.to_dask_array()``) is refused by dask."""
+    if not any(np.isnan(c) for c in X.chunks[0]):
+        return np.asarray(X[:1].compute())
+    for block in X.blocks:
+        values = np.asarray(block.compute())
+        if len(values):
+            return values[:1]
+    return np.ones((1,) + tuple(X.shape[1:]), dtype=X.dtype)   # no samples: the probe's ones
+
+
 def _probe(estimator, method, X):
     """Output shape after the samples axis, and dtype, from one synthetic sample of ones,
     or, where the estimator refuses ones (a categorical field without the code 1), from
@@ -59,7 +71,7 @@ def _probe(estimator, method, X):
     try:
         out = np.asarray(getattr(estimator, method)(sample))
     except Exception:
-        sample = np.asarray(X[:1].compute())
+        sample = _first_sample(X)
         try:
             out = np.asarray(getattr(estimator, method)(sample))
         except Exception as exc:
@@ -152,8 +164,10 @@ def transform_dask(estimator, X, *, method="transform", output_shape=None, dtype
     if not isinstance(X, da.Array):
         raise TypeError(
             f"X must be a dask.array.Array of shape (n_samples, ...), got {type(X).__name__}; "
-            f"wrap it with dask.array.from_array(X, chunks=(block_size, -1)), or call "
-            f"estimator.{method}(X) directly for in-memory data."
+            + ("convert a dask DataFrame with X.to_dask_array(lengths=True)"
+               if hasattr(X, "to_dask_array") else
+               "wrap it with dask.array.from_array(X, chunks=(block_size, -1))")
+            + f", or call estimator.{method}(X) directly for in-memory data."
         )
     if X.ndim < 2:
         raise ValueError(f"X must have at least 2 dimensions (n_samples, ...), got shape {X.shape}.")

@@ -468,6 +468,7 @@ class PointLayout(Layout):
             seen.add(name)
             size = dims if kind != "scalar" else 1
             fields.append(Field(name, kind, size, kind == "scalar" and col in categorical))
+        _refuse_axis_scalars(fields, dims)
         return cls(dims, fields=fields, columns=columns)
 
     def _describe(self):
@@ -585,10 +586,17 @@ def mixes_point_and_other_columns(columns):
             and any(p is None for p in parsed))
 
 
+def _separators_as_underscores(name):
+    """``atom0.x``, ``x.0``, ``x[0]``, ``atom0-x`` (json_normalize, pandas' repeat suffixes,
+    other tools) spelled with ``_``, as the point-name patterns read them."""
+    return re.sub(r"[.\-\[\]]+", "_", name).strip("_")
+
+
 def _parse_any_point_column(name, fold=True):
     """``(point index, component)`` of a column name for any component (with ``fold``, axes
     in lower case, :func:`_axis_case`), or None."""
     case = _axis_case if fold else str
+    name = _separators_as_underscores(name)
     m = re.fullmatch(r"[A-Za-z]*_?(\d+)_([A-Za-z]\w*)", name)
     if m:
         return int(m.group(1)), _position_alias(case(m.group(2)))
@@ -604,6 +612,7 @@ def _parse_point_column(name, keys, fold=True):
     Accepts index-then-component (``p0_x``, ``atom3_vel_x``) and component-then-index
     (``x1``, ``vel_x1``, ``charge_3``) spellings for the given component keys.
     """
+    name = _separators_as_underscores(name)
     m = re.fullmatch(r"[A-Za-z]*_?(\d+)_(\w+)", name)
     if m:
         for comp in _spellings(m.group(2), fold):
@@ -862,6 +871,24 @@ def encode_if_graphs(X, layout):
             )
         return layout.encode(list(X))
     return X, layout
+
+
+def _refuse_axis_scalars(fields, dims):
+    """Scalar fields named ``vx, vy, vz`` (a stem and every axis letter) read from column
+    names are most likely a vector's components: as scalars the group would not rotate them
+    (an SE3 invariance error of 7.1 for velocities), so the names must say which is meant."""
+    scalars = {f.name for f in fields if f.kind == "scalar" and not f.categorical}
+    axes = _AXIS_NAMES[:dims]
+    for name in sorted(scalars):
+        if len(name) < 2 or name[-1] != axes[0] or not name[:-1].isalpha():
+            continue
+        stem = name[:-1]
+        if all(stem + a in scalars for a in axes):
+            raise ValueError(
+                f"columns name scalars {[stem + a for a in axes]}, which look like the components of a "
+                f"vector {stem!r}, and scalars are not rotated. Fix: name them {stem}_{axes[0]}, ... (e.g. "
+                f"p0_{stem}_x) to read them as a vector, or pass layout=PointLayout.from_columns(columns, "
+                "fields=[...]) to say what they are.")
 
 
 class ImageLayout(Layout):

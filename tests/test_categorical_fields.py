@@ -172,3 +172,27 @@ def test_inverse_transform_gives_the_categories_back(codes, dtype):
     bad[0, 3] = 7.0                                 # not a code of this layout
     with pytest.raises(ValueError, match="el"):
         canon.inverse_transform(bad, frames)
+
+
+def test_object_columns_of_numbers_stay_numeric():
+    """An object column that holds numbers (``astype(object)``, rows built from dicts) was
+    read as a categorical field: charges became rank codes, and new values were refused."""
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    cols = {}
+    for i in range(3):
+        for a in "xyz":
+            cols[f"atom{i}_{a}"] = rng.normal(size=6)
+        cols[f"atom{i}_charge"] = np.round(rng.normal(size=6), 2)
+    df = pd.DataFrame(cols)
+    dfo = df.astype({f"atom{i}_charge": object for i in range(3)})
+    fitted = CanonicalizerTransformer("SE3xS_n", "pca+sort").fit(dfo)
+    assert not any(f.categorical for f in fitted.layout_.fields)
+    reference = CanonicalizerTransformer("SE3xS_n", "pca+sort").fit(df)
+    np.testing.assert_array_equal(fitted.transform(dfo), reference.transform(df))
+    new = dfo.copy()
+    new.loc[0, "atom0_charge"] = 0.123                 # a value fit never saw: a number, not a category
+    np.testing.assert_array_equal(fitted.transform(new), reference.transform(new.astype(float)))
+    text = df.astype({"atom0_charge": object})
+    text["atom0_charge"] = ["a", "b", "a", "c", "b", "a"]
+    assert any(f.categorical for f in CanonicalizerTransformer("SE3xS_n", "pca+sort").fit(text).layout_.fields)

@@ -209,3 +209,23 @@ def test_transform_dask_checks_output_shape_when_called(shape):
     canon = CanonicalizerTransformer("SO3", "pca").fit(X)
     with pytest.raises(ValueError, match="output_shape must be a tuple of ints >= 0"):
         transform_dask(canon, da.from_array(X, chunks=10), output_shape=shape)
+
+
+def test_transform_dask_probes_arrays_of_unknown_chunk_sizes():
+    """Where the estimator refuses a sample of ones (a categorical field without code 1),
+    the probe took X[:1], which dask refuses on unknown chunk sizes (a dask DataFrame's
+    to_dask_array()); a dask DataFrame's error advised a conversion that fails."""
+    pd = pytest.importorskip("pandas")
+    dd = pytest.importorskip("dask.dataframe")
+    from skcanon.layouts import Field, PointLayout
+
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.normal(size=(40, 4, 3)), rng.choice([6.0, 8.0], size=(40, 4, 1))], axis=2).reshape(40, -1)
+    layout = PointLayout(3, fields=[("pos", "position"), Field("element", "scalar", 1, categorical=True)])
+    canon = CanonicalizerTransformer("SE3xS_n", "pca+sort", layout=layout).fit(X)
+    frame = dd.from_pandas(pd.DataFrame(X), npartitions=4)
+    unknown = frame.to_dask_array()
+    assert np.isnan(unknown.chunks[0][0])
+    np.testing.assert_array_equal(transform_dask(canon, unknown).compute(scheduler="sync"), canon.transform(X))
+    with pytest.raises(TypeError, match=r"to_dask_array\(lengths=True\)"):
+        transform_dask(canon, frame)
