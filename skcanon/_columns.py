@@ -228,8 +228,8 @@ def point_major_order(target, y):
         # a layout with columns reads them by position in its own order: y's columns put
         # in that order (a y with the names in another order was read scrambled)
         columns = frame_columns(y)
-        if columns == list(target.columns):
-            return None
+        if columns == list(target.columns) or not set(columns) & set(target.columns):
+            return None      # the layout's order, or names that are not its (read by position)
         if sorted(columns) != sorted(target.columns):
             missing = [c for c in target.columns if c not in set(columns)]
             unexpected = [c for c in columns if c not in set(target.columns)]

@@ -508,7 +508,9 @@ class FrameAveragingRegressor(PointTargetRegressorMixin, _BaseFrameAveraging):
     that reason, which covers ``"pca"`` and ``"minimal"``, and ``"weighted"`` in float64;
     ``"sampled"`` frames turn those axes off the coordinate axes, and in float32 the rounding
     noise of ``"sampled"`` and ``"weighted"`` forms can still split them (equivariance
-    errors up to 0.14 were measured with k-NN and forests).
+    errors up to 0.14 were measured with k-NN and forests). Also measured and not explained:
+    ``"weighted"`` frames with a forest under O3 on planar clouds off the origin (0.19, in
+    float64 too).
 
     Parameters
     ----------

@@ -16,7 +16,7 @@ from ._canonicalizer import CanonicalizerTransformer
 from ._estimator import SkcanonEstimatorMixin, fit_whole
 from ._kernels import _numba
 from ._threads import limited_threads, n_threads_from
-from ._validation import NJobs, NumberInterval, check_translations_act, validate_samples
+from ._validation import NJobs, NumberInterval, batch_starting_at, check_translations_act, validate_samples
 from .groups import Group, get_group
 from .layouts import FibreLayout, GraphLayout, ImageLayout, PointLayout, encode_if_graphs
 from .projections import PROJECTIONS, auto_method, make_projection, methods_for
@@ -241,9 +241,11 @@ GraphLayout or None, default=None
             if absent_ok or getattr(layout, "kind", None) != "points" or "NaN" not in str(exc):
                 raise
             takes = [m for m in methods_for(projection.group, layout) if PROJECTIONS[m].absent_points_ok]
+            chosen = (repr(projection.name) if self.method == projection.name
+                      else f"'auto' (here {projection.name!r})")
             raise ValueError(
                 f"X contains NaN. Absent points (all-NaN point rows) are read only by methods that "
-                f"ignore them, and method={projection.name!r} does not"
+                f"ignore them, and method={chosen} does not"
                 + (f"; for this group and layout: {takes}" if takes else "")
                 + ". Other NaN values are refused by every method.") from None
 
@@ -321,7 +323,7 @@ GraphLayout or None, default=None
         def one_batch(sl):
             # overflows become one ValueError below, not warnings (set per thread: numpy's
             # error state does not follow into the batch threads)
-            with np.errstate(over="ignore", invalid="ignore"):
+            with np.errstate(over="ignore", invalid="ignore"), batch_starting_at(sl.start):
                 if into:
                     projection.transform(P[sl], out=out[sl])
                 else:
@@ -334,7 +336,7 @@ GraphLayout or None, default=None
             if into:
                 out, rest = np.empty((P.shape[0], self.n_features_out_), dtype=P.dtype), batches
             else:
-                with np.errstate(over="ignore", invalid="ignore"):
+                with np.errstate(over="ignore", invalid="ignore"), batch_starting_at(batches[0].start):
                     first = projection.transform(P[batches[0]])
                 out, rest = np.empty((P.shape[0], first.shape[1]), dtype=first.dtype), batches[1:]
                 out[batches[0]] = first

@@ -147,8 +147,9 @@ _first_row = contextvars.ContextVar("skcanon_batch_first_row", default=0)
 
 @contextlib.contextmanager
 def batch_starting_at(start):
-    """Within the block, :func:`batch_first_row` is ``start`` (this thread or task only)."""
-    token = _first_row.set(int(start))
+    """Within the block, :func:`batch_first_row` is ``start`` past its value outside (this
+    thread or task only): a batch of a batch (an estimator inside another's batch) adds."""
+    token = _first_row.set(_first_row.get() + int(start))
     try:
         yield
     finally:
@@ -218,28 +219,20 @@ def non_numeric_columns(X):
     an ``object`` column that holds only numbers (and missing values) counts as numeric
     (``astype(object)``, rows built from dicts: its values are numbers, not categories)."""
     dtypes = X.dtypes if not isinstance(X.dtypes, list) else X.dtypes  # pandas Series / polars list
-    return [c for c, d in zip(frame_columns(X), list(dtypes), strict=True)
-            if not _is_numeric_dtype(d) and not (_is_object_dtype(d) and _holds_numbers(X, c))]
+    return [c for k, (c, d) in enumerate(zip(frame_columns(X), list(dtypes), strict=True))
+            if not _is_numeric_dtype(d) and not (_is_object_dtype(d) and _holds_numbers(X, k))]
 
 
 def _is_object_dtype(dtype):
     return getattr(dtype, "kind", None) == "O" or str(dtype) == "Object"
 
 
-def _holds_numbers(X, column):
-    """Whether every value of the DataFrame's ``column`` is a real number or missing."""
-    values = X[column].to_numpy() if hasattr(X[column], "to_numpy") else list(X[column])
-    return all(v is None or (isinstance(v, Real) and not isinstance(v, (str, bytes))) or _is_missing(v)
-               for v in values)
-
-
-def _is_missing(v):
-    if type(v).__name__ in ("NAType", "NaTType"):     # pandas' missing markers
-        return True
-    try:
-        return bool(v != v)                           # NaN of any float type
-    except (TypeError, ValueError):
-        return False
+def _holds_numbers(X, k):
+    """Whether every value of the DataFrame's ``k``-th column is a real number (NaN
+    included; None and pandas' NA leave the column to the categorical path, which names
+    them)."""
+    column = X.iloc[:, k] if hasattr(X, "iloc") else X.to_series(k)
+    return all(isinstance(v, Real) and not isinstance(v, bool) for v in column.to_numpy())
 
 
 def _has_nullable_columns(X):

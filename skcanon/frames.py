@@ -201,6 +201,11 @@ def frame_set(P, layout, spec, kind, *, canonicalizer=None, elements=None, sharp
 def frame_forms(P, layout, spec, kind, *, canonicalizer=None, elements=None, sharpness=10.0, dtype=None):
     """Frame set of every sample and its canonical form under each frame of positive weight.
 
+    Coordinates along canonical axes where a form has no extent (a planar cloud's normal,
+    every axis of points at one place) are rounding noise and come out as exactly 0, so the
+    forms a sample's symmetry relates are equal (continuous groups; see
+    :func:`_zero_noise_axes`).
+
     Parameters
     ----------
     P : ndarray of shape (n, m, width)
@@ -440,13 +445,15 @@ def _rows_of(weights):
 #: and attached vectors) is at most this fraction of the form's largest coordinate are
 #: rounding noise (float64; float32's value below): :func:`_zero_noise_axes`
 NOISE_AXIS = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 1e-5}
+#: ... or at most this many rounding units of the translation the form's centring removed
+OFFSET_ROUNDING = 64
 
 
 def _noise_axes(Q, layout, dtype, offset=None):
     """``(n, d)`` bool: the canonical axes along which form ``Q[k]`` has no extent (every
     present point's position and attached vectors within :data:`NOISE_AXIS` of its largest
-    coordinate, or of ``offset[k]``: the largest coordinate of the translation that
-    translating groups removed, which the input's rounding scales with)."""
+    coordinate, or within :data:`OFFSET_ROUNDING` rounding units of ``offset[k]``: the
+    largest coordinate of the translation that translating groups removed)."""
     n = Q.shape[0]
     d = layout.n_dims
     extent = np.zeros((n, d), dtype=Q.dtype)
@@ -458,10 +465,13 @@ def _noise_axes(Q, layout, dtype, offset=None):
             top[gaps] = np.fmax.reduce(A[gaps], axis=1)
         np.fmax(extent, top, out=extent)
     extent = np.nan_to_num(extent, nan=0.0)
-    scale = extent.max(axis=1, keepdims=True)
+    tol = NOISE_AXIS.get(np.dtype(dtype), 1e-5) * extent.max(axis=1, keepdims=True)
     if offset is not None:
-        scale = np.maximum(scale, np.nan_to_num(offset, nan=0.0)[:, None])
-    return (extent <= NOISE_AXIS.get(np.dtype(dtype), 1e-5) * scale) & (scale > 0) & (extent > 0)
+        # the centring's own rounding (a few units in the last place of the offset), not a
+        # fraction of it: far from the origin a real thin axis is not noise
+        eps = float(np.finfo(dtype).eps) if np.issubdtype(np.dtype(dtype), np.floating) else 2.2e-16
+        tol = np.maximum(tol, OFFSET_ROUNDING * eps * np.nan_to_num(offset, nan=0.0)[:, None])
+    return (extent <= tol) & (extent > 0)
 
 
 def _zero_noise_axes(Q, layout, dtype, offset=None, among=None):
@@ -1168,7 +1178,8 @@ def _check_applied(fs, P, layout, spec, name, layout_name, rows=None):
 
 def apply_frames(fs, P, layout, spec, rows):
     """Canonical forms ``h⁻¹·x`` for the frames ``rows = (sample index, frame index)``,
-    computed from the frames directly (the reference for :func:`frame_forms`).
+    computed from the frames directly (the reference for :func:`frame_forms`, which also
+    sets coordinates that are rounding noise along axes without extent to 0).
 
     Returns ``(Q, order)``: ``Q`` of shape ``(len, m, width)`` and, for groups with S_n,
     ``(perm, runs)``: the sorting order of each form's points and, per sorted position, the

@@ -877,6 +877,8 @@ def _refuse_axis_scalars(fields, dims):
     """Scalar fields named ``vx, vy, vz`` (a stem and every axis letter) read from column
     names are most likely a vector's components: as scalars the group would not rotate them
     (an SE3 invariance error of 7.1 for velocities), so the names must say which is meant."""
+    if dims < 2:    # one axis letter: any name ending in x (flux, index) would match
+        return
     scalars = {f.name for f in fields if f.kind == "scalar" and not f.categorical}
     axes = _AXIS_NAMES[:dims]
     for name in sorted(scalars):

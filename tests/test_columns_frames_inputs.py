@@ -434,3 +434,22 @@ def test_inverse_transform_warns_about_filled_absent_points():
         canon.inverse_transform(forms, frames)
     forms, frames = canon.set_params(fill_value=None).canonicalize(X.reshape(3, -1))
     np.testing.assert_allclose(canon.inverse_transform(forms, frames), X.reshape(3, -1), atol=1e-12)
+
+
+def test_inputs_the_name_rules_must_keep_reading():
+    """Cases that name fixes of this file must not refuse: object columns with integer
+    labels, 1-D scalars whose names end in x, and a y with default labels for a target
+    layout with columns (read by position, as an array)."""
+    from sklearn.linear_model import LinearRegression
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(8, 6))
+    out = CanonicalizerTransformer("SO2", layout=PointLayout(2)).fit_transform(pd.DataFrame(X).astype(object))
+    np.testing.assert_allclose(out, CanonicalizerTransformer("SO2", layout=PointLayout(2)).fit_transform(X))
+    layout = PointLayout.infer_from_columns(["p0_x", "p0_flux", "p1_x", "p1_flux"])
+    assert [f.kind for f in layout.fields] == ["position", "scalar"]
+    names = [f"t{i}_{a}" for i in range(2) for a in "xyz"]
+    Y = 2.0 * X
+    reg = EquivariantRegressor(CanonicalizerTransformer("SO3"), LinearRegression(),
+                               target_layout=PointLayout.from_columns(names))
+    assert reg.fit(X, pd.DataFrame(Y)).score(X, Y) == pytest.approx(1.0)

@@ -933,3 +933,16 @@ def test_symmetric_clouds_keep_their_symmetry_with_discontinuous_estimators(fram
     moved = act(same).astype(dtype)
     err = np.abs(act(reg.predict(same.astype(dtype))) - reg.predict(moved)).max()
     assert err < tol * np.abs(same).max()
+
+
+def test_a_thin_axis_far_from_the_origin_is_kept():
+    """The noise-axis rule's translation term is the centring's rounding, not a fraction of
+    the offset: a cloud 5.7e-7 thick at distance 1e5 kept its thickness only near 0."""
+    rng = np.random.default_rng(0)
+    P = np.concatenate([rng.normal(size=(6, 2)), 5.7e-7 * rng.normal(size=(6, 1))], axis=1)
+    spec = parse_group("E3")
+    for offset in (0.0, 1e5):
+        X = (P + offset)[None]
+        canon = CanonicalizerTransformer("E3", "pca").fit(X.reshape(1, -1))
+        forms = frame_forms(X, PointLayout(3), spec, "pca", canonicalizer=canon)
+        assert np.abs(forms.Q[..., 2]).max() > 1e-7

@@ -243,3 +243,12 @@ def test_budget_warning_names_samples_of_x_in_every_batch(no_nauty, monkeypatch)
     canon = CanonicalizerTransformer("S_n", layout="graph", batch_size=2).fit(graphs)
     with pytest.warns(_graphs.CanonicalFormWarning, match=r"\(sample 3\)"):
         canon.transform(graphs)
+
+
+def test_budget_warning_of_the_projector_names_samples_of_x(no_nauty, monkeypatch):
+    monkeypatch.setattr(_graphs, "MAX_LEAVES", 3)
+    easy, hard = nx.path_graph(6), nx.cycle_graph(6)
+    graphs = [easy, easy, easy, hard, easy, easy]
+    proj = InvariantProjector("S_n", layout="graph", method="canonical", batch_size=2).fit(graphs)
+    with pytest.warns(_graphs.CanonicalFormWarning, match=r"\(sample 3\)"):
+        proj.transform(graphs)

@@ -166,8 +166,8 @@ def make_canonicalizer(group, method, layout, **options):
         # (sizes, such as C_n's fibres, are the group's check_layout's)
         kinds = sorted(group.layout_kinds)
         raise TypeError(
-            f"group {group.name!r} does not act on {getattr(layout, 'kind', None)} data ({layout!r}); it acts "
-            f"on {', '.join(kinds) or 'no layout'}."
+            f"group {group.name!r} does not act on {getattr(layout, 'kind', None)} data ({layout!r}); "
+            f"it acts on {', '.join(kinds) or 'no layout'}."
             + (" Graphs are relabelled by permutations only: group='S_n'."
                if getattr(layout, "kind", None) == "graph" else ""))
     if method == "auto":

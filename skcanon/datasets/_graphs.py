@@ -105,12 +105,11 @@ def permute_graph_arrays(X, perms, n_nodes, n_features=1):
         raise ValueError(f"X must have shape (n_graphs, {n_nodes * layout.width}) or (n_graphs, {n_nodes}, "
                          f"{layout.width}) for n_nodes={n_nodes}, n_features={n_features}; got {X.shape}.")
     perms = np.asarray(perms)
-    if (perms.shape != (len(X), n_nodes) or not np.issubdtype(perms.dtype, np.integer)
-            or not (np.sort(perms, axis=1) == np.arange(n_nodes)).all()):
+    shaped = perms.shape == (len(X), n_nodes) and np.issubdtype(perms.dtype, np.integer)
+    if not shaped or not (np.sort(perms, axis=1) == np.arange(n_nodes)).all():
         raise ValueError(f"perms must hold one permutation of range({n_nodes}) per graph, shape "
-                         f"({len(X)}, {n_nodes}), of integers; got shape {perms.shape}, dtype {perms.dtype.name}"
-                         + ("" if perms.shape != (len(X), n_nodes) or not np.issubdtype(perms.dtype, np.integer)
-                            else " with a row that is not a permutation") + ".")
+                         f"({len(X)}, {n_nodes}), of integers; got shape {perms.shape}, dtype "
+                         f"{perms.dtype.name}{' with a row that is not a permutation' if shaped else ''}.")
     return PermutationGroup().apply(perms, X, layout)
 
 
