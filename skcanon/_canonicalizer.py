@@ -354,12 +354,12 @@ default=None
         """Parameters handed to canonicalizers (each declares in ``options`` which it takes)."""
         return {**LEARNING_OPTIONS.values(self), "key_order": self.key_order}
 
-    def _working(self, X, name="X", reporter=None, categories=None):
+    def _working(self, X, name="X", reporter=None, categories=None, check_names=True):
         check_is_fitted(self)
         graphs = is_graph_list(X)
         X, _ = encode_if_graphs(X, self.layout_)
         P, ndim = validate_samples(self, X, self.layout_, reset=False, name=name, reporter=reporter,
-                                   categories=categories)
+                                   categories=categories, check_names=check_names)
         return P, (2 if graphs else ndim)  # graphs come back as flat rows, like every 2-D input
 
     def _canonicalize(self, X, keep_frames, reporter=None):
@@ -530,7 +530,7 @@ default=None
         # transform wrote categorical fields as codes 0..k-1: read them as such
         codes = None if not categories else {f: [float(i) for i in range(len(known))]
                                              for f, known in categories.items()}
-        P, ndim = self._working(X, categories=codes)
+        P, ndim = self._working(X, categories=codes, check_names=False)
         check_frames_length(frames, P.shape[0])
         self._check_finite_elements(frames)
         # permutations, matrices and products too (bad ones were applied silently: a

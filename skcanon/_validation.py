@@ -476,7 +476,7 @@ def _allows_nan(layout, allow_absent_points):
 
 
 def validate_samples(estimator, X, layout, *, reset, allow_absent_points=True, dtype=FLOAT_DTYPES,
-                     name="X", reporter=None, categories=None):
+                     name="X", reporter=None, categories=None, check_names=True):
     """Validate ``X`` and return ``(P, ndim)``: the layout's working array and the caller's
     number of dimensions (so outputs can be returned in the same layout).
 
@@ -490,12 +490,15 @@ def validate_samples(estimator, X, layout, *, reset, allow_absent_points=True, d
     fitted estimator the user called, whose feature names and count are checked and whose
     name the messages give, when ``estimator`` is a part of it (a meta-estimator's step).
     ``categories`` (``reset=False`` only) replaces the fitted categories, e.g. the codes
-    themselves for data that already holds codes.
+    themselves for data that already holds codes. ``check_names=False`` (``reset=False``)
+    skips the feature-name check for arrays (``inverse_transform``: canonical-pose data, whose
+    arrays scikit-learn's own inverse transforms take without a warning).
     """
     check_unique_columns(X, name)  # before scikit-learn reads the names
     if reporter is None or reset:
         reporter = estimator
-    _check_feature_names(reporter, X, reset=reset)  # the caller's names, in the caller's order
+    if reset or check_names or is_dataframe(X):
+        _check_feature_names(reporter, X, reset=reset)  # the caller's names, in the caller's order
     X = frame_in_layout_order(X, layout, name)
     known = None if reset else (categories if categories is not None else getattr(estimator, "categories_", None))
     X, ndim, lead_shape, categories = _coerce_full(X, layout, name, known)

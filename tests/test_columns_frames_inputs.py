@@ -453,3 +453,17 @@ def test_inputs_the_name_rules_must_keep_reading():
     reg = EquivariantRegressor(CanonicalizerTransformer("SO3"), LinearRegression(),
                                target_layout=PointLayout.from_columns(names))
     assert reg.fit(X, pd.DataFrame(Y)).score(X, Y) == pytest.approx(1.0)
+
+
+def test_inverse_transform_of_arrays_after_a_frame_fit_does_not_warn():
+    """The documented round trip after a DataFrame fit warned "X does not have valid feature
+    names" (canonicalize returns arrays; scikit-learn's inverse transforms take them)."""
+    import warnings
+
+    P = np.random.default_rng(0).normal(size=(5, 4, 3))
+    frame = pd.DataFrame(P.reshape(5, 12), columns=[f"p{i}_{a}" for i in range(4) for a in "xyz"])
+    canon = CanonicalizerTransformer("SE3", "pca").fit(frame)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        back = canon.inverse_transform(*canon.canonicalize(frame))
+    np.testing.assert_allclose(back, frame.to_numpy(), atol=1e-12)
