@@ -490,8 +490,8 @@ def _smallest_canonical_frame(Y, w, E, lam, gaps, special, offset=None, noise=0.
     tolerance ``ftol``: features closer than ``ftol`` and canonical values closer than
     ``tie_rtol`` (relative, at least 1e-8) compare equal.
 
-    ``tied`` (a list) receives every candidate whose features tie with the chosen one's,
-    once each: the frames a symmetry of the sample *as a set of points* relates to it (the
+    ``tied`` (a list) receives, the chosen frame first, every candidate the anchored
+    comparison of the features kept, once each: the frames a symmetry of the sample *as a set of points* relates to it (the
     cube's 48 under O(3)), a set that moves with the input as a whole, whatever the order
     of its points (the minimal frame sets of :mod:`skcanon.frames` under ``×S_n``).
     """
@@ -1333,8 +1333,8 @@ def _group_pca(group, P, layout, tied=False):
 
 def pca_tied_frames(group, P, layout, signs=None):
     """For each sample of the working array ``P``, the frames :func:`pca_group_frames`'s tie
-    rule could not tell apart by its points as a set (``(k, d, d)``, the chosen one among
-    them), or None where its covariance has no repeated eigenvalue (or no spread). For a
+    rule could not tell apart by its points as a set (``(k, d, d)``, the chosen one
+    first), or None where its covariance has no repeated eigenvalue (or no spread). For a
     symmetric shape under a continuous group × S_n these are the frames its symmetries
     relate, and the set moves with the input: ``tied(g·x) = g·tied(x)``. ``signs``
     (``(K, d)``): each frame with each of these sign flips of its columns, repeats removed
