@@ -505,12 +505,10 @@ class FrameAveragingRegressor(PointTargetRegressorMixin, _BaseFrameAveraging):
     exactly symmetric samples (planar or collinear clouds, points at one place) a regressor
     that is not continuous (trees, k-NN) needs the canonical forms of the frames the symmetry
     relates to be equal: coordinates along axes where a form has no extent are set to 0 for
-    that reason, which covers ``"pca"`` and ``"minimal"``, and ``"weighted"`` in float64;
-    ``"sampled"`` frames turn those axes off the coordinate axes, and in float32 the rounding
-    noise of ``"sampled"`` and ``"weighted"`` forms can still split them (equivariance
-    errors up to 0.14 were measured with k-NN and forests). Also measured and not explained:
-    ``"weighted"`` frames with a forest under O3 on planar clouds off the origin (0.19, in
-    float64 too).
+    that reason (``"weighted"`` frames, built on the points, also have such coordinates in
+    generic forms: every coordinate within rounding of 0 is set to 0 there). ``"sampled"``
+    frames turn those axes off the coordinate axes, and in float32 their rounding noise can
+    still split such forms (equivariance errors up to 0.14 were measured with k-NN).
 
     Parameters
     ----------
