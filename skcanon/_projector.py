@@ -238,7 +238,7 @@ GraphLayout or None, default=None
         try:
             return validate_samples(self, X, layout, reset=reset, allow_absent_points=absent_ok)[0]
         except ValueError as exc:
-            if absent_ok or getattr(layout, "kind", None) != "points" or "NaN" not in str(exc):
+            if absent_ok or getattr(layout, "kind", None) != "points" or "contains NaN" not in str(exc):
                 raise
             takes = [m for m in methods_for(projection.group, layout) if PROJECTIONS[m].absent_points_ok]
             chosen = (repr(projection.name) if self.method == projection.name
