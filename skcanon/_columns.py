@@ -8,7 +8,7 @@ import re
 
 import numpy as np
 
-from ._validation import frame_columns, is_dataframe
+from ._validation import frame_columns, is_dataframe, layout_column_positions
 from .layouts import (
     _AXIS_NAMES,
     Field,
@@ -230,14 +230,7 @@ def point_major_order(target, y):
         columns = frame_columns(y)
         if columns == list(target.columns) or not set(columns) & set(target.columns):
             return None      # the layout's order, or names that are not its (read by position)
-        if sorted(columns) != sorted(target.columns):
-            missing = [c for c in target.columns if c not in set(columns)]
-            unexpected = [c for c in columns if c not in set(target.columns)]
-            raise ValueError(
-                f"y's columns are not the ones its target layout reads ({target!r}): missing {missing[:6]}, "
-                f"unexpected {unexpected[:6]}. Fix: pass the columns the layout was built from.")
-        where = {c: i for i, c in enumerate(columns)}
-        return np.array([where[c] for c in target.columns])
+        return np.array(layout_column_positions(columns, target, "y", what="target layout"))
     if known and type(target) is not PointLayout:
         # graphs: their rows are not named points
         return None

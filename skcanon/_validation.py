@@ -364,17 +364,24 @@ def frame_in_layout_order(X, layout, name="X"):
     have = frame_columns(X)
     if have == list(wanted):
         return X
+    idx = layout_column_positions(have, layout, name)
+    return X.iloc[:, idx] if hasattr(X, "iloc") else X.select([X.columns[i] for i in idx])
+
+
+def layout_column_positions(have, layout, name="X", what="layout"):
+    """Positions in ``have`` (column names) of the names ``layout.columns``, in the layout's
+    order; a ValueError naming ``name`` and the differences where they are other names."""
+    wanted = layout.columns
     where = {c: i for i, c in enumerate(have)}
     missing = [c for c in wanted if c not in where]
     unexpected = [c for c in have if c not in set(wanted)]
     if missing or unexpected:
         raise ValueError(
-            f"{name}'s columns are not the ones its layout reads ({layout!r}): missing "
+            f"{name}'s columns are not the ones its {what} reads ({layout!r}): missing "
             f"{missing[:6]}{'...' if len(missing) > 6 else ''}, unexpected "
             f"{unexpected[:6]}{'...' if len(unexpected) > 6 else ''}. Fix: pass the columns the layout "
             "was built from, or build it from these (PointLayout.from_columns(df.columns, ...)).")
-    idx = [where[c] for c in wanted]
-    return X.iloc[:, idx] if hasattr(X, "iloc") else X.select([X.columns[i] for i in idx])
+    return [where[c] for c in wanted]
 
 
 def _coerce_full(X, layout, name, categories=None):

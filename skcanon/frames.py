@@ -520,14 +520,13 @@ def _zero_noise_axes(Q, layout, dtype, offset=None, among=None):
     if not keep.any():
         return Q
     rows, noise = rows[keep], noise[keep]
-    Q = Q.copy()
-    d = layout.n_dims
+    sub = Q[rows]                                    # a copy, written back once
     for sl in _geometric_slices(layout):
-        B = Q[rows][..., sl].reshape(len(rows), Q.shape[1], -1, d)
-        B[np.broadcast_to(noise[:, None, None, :], B.shape) & ~np.isnan(B)] = 0.0
-        block = Q[rows]
-        block[..., sl] = B.reshape(len(rows), Q.shape[1], -1)
-        Q[rows] = block
+        block = sub[..., sl].reshape(len(rows), Q.shape[1], -1, layout.n_dims)
+        block[np.broadcast_to(noise[:, None, None, :], block.shape) & ~np.isnan(block)] = 0.0
+        sub[..., sl] = block.reshape(len(rows), Q.shape[1], -1)
+    Q = Q.copy()
+    Q[rows] = sub
     return Q
 
 

@@ -356,7 +356,8 @@ def test_an_object_array_of_graphs_is_read_as_graphs():
     np.testing.assert_array_equal(InvariantProjector("S_n", layout="graph").fit(array).transform(array), projected)
 
 
-def test_zero_padding_orders_both_kinds_of_absent_rows_the_same_way():
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_zero_padding_orders_both_kinds_of_absent_rows_the_same_way(dtype):
     """Under padding="zero" an isolated node with zero features and a NaN padding row are
     both absent; they were appended in input order, so relabelling changed the form."""
     from skcanon.datasets import graphs_to_arrays, permute_graph_arrays
@@ -364,6 +365,7 @@ def test_zero_padding_orders_both_kinds_of_absent_rows_the_same_way():
     g = nx.Graph([(0, 1), (1, 2)])
     g.add_node(3)
     X, _ = graphs_to_arrays([g], n_nodes=5, flat=False)            # row 4: NaN padding
+    X = X.astype(dtype)
     Xp = permute_graph_arrays(X, np.array([[0, 1, 2, 4, 3]]), 5)   # the isolated node after it
     canon = CanonicalizerTransformer("S_n", layout=GraphLayout(n_nodes=5, padding="zero")).fit(X)
     np.testing.assert_array_equal(canon.transform(X), canon.transform(Xp))
