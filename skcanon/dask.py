@@ -37,11 +37,28 @@ def _import_dask_array():
     return require("dask.array", extra="dask", purpose="skcanon.dask.transform_dask")
 
 
+def _as_fitted_input(estimator, block):
+    """A 2-D block as a DataFrame with the column names the estimator was fitted on, so that
+    an estimator (or pipeline) fitted on a DataFrame reads the block by name and without
+    scikit-learn's "X does not have valid feature names" warning: a Dask DataFrame reaches
+    :func:`transform_dask` as an array (``to_dask_array``), which drops its names."""
+    names = getattr(estimator, "feature_names_in_", None)
+    if names is None or block.ndim != 2 or block.shape[1] != len(names):
+        return block
+    import pandas as pd   # the estimator was fitted on a DataFrame, so pandas is installed
+
+    return pd.DataFrame(block, columns=names, copy=False)
+
+
+def _call(estimator, method, block):
+    return np.asarray(getattr(estimator, method)(_as_fitted_input(estimator, block)))
+
+
 def _apply_block(block, estimator, method, tail_shape, dtype):
     """Run ``estimator.<method>`` on one block of samples (executed on the workers)."""
     if block.shape[0] == 0:
         return np.empty((0,) + tail_shape, dtype=dtype)
-    out = np.asarray(getattr(estimator, method)(block))
+    out = _call(estimator, method, block)
     if out.shape[1:] != tail_shape:
         raise ValueError(
             f"{type(estimator).__name__}.{method} returned blocks of shape {out.shape}, but "
@@ -69,11 +86,11 @@ def _probe(estimator, method, X):
     the first sample of ``X`` (which computes that sample's block)."""
     sample = np.ones((1,) + tuple(X.shape[1:]), dtype=X.dtype)
     try:
-        out = np.asarray(getattr(estimator, method)(sample))
+        out = _call(estimator, method, sample)
     except Exception:
         sample = _first_sample(X)
         try:
-            out = np.asarray(getattr(estimator, method)(sample))
+            out = _call(estimator, method, sample)
         except Exception as exc:
             raise ValueError(
                 f"Could not infer the output of {type(estimator).__name__}.{method} from a "
@@ -108,7 +125,10 @@ def transform_dask(estimator, X, *, method="transform", output_shape=None, dtype
     X : dask.array.Array of shape (n_samples, ...)
         The samples. Axes other than the first are rechunked to a single chunk if needed
         (a sample is never split across blocks); the samples axis keeps its chunks, which
-        may be of unknown size.
+        may be of unknown size. After a fit on a DataFrame (``feature_names_in_``), each 2-D
+        block reaches the estimator as a DataFrame with those column names, so the columns
+        of ``X`` must be in the fit's order (as ``dask_dataframe[names].to_dask_array()``
+        gives them).
     method : {"transform", "predict", "predict_proba", "predict_log_proba", \
 "decision_function", "score_samples"}, default="transform"
         The estimator method to apply; it must return one output row per input sample.

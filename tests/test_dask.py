@@ -229,3 +229,24 @@ def test_transform_dask_probes_arrays_of_unknown_chunk_sizes():
     np.testing.assert_array_equal(transform_dask(canon, unknown).compute(scheduler="sync"), canon.transform(X))
     with pytest.raises(TypeError, match=r"to_dask_array\(lengths=True\)"):
         transform_dask(canon, frame)
+
+
+def test_transform_dask_after_a_dataframe_fit_reads_blocks_by_the_fitted_names():
+    """A Dask DataFrame reaches transform_dask as an array, so every block of a model fitted
+    on a DataFrame raised scikit-learn's "X does not have valid feature names" warning (an
+    error under this suite's filters), in the probe too, for pipelines with scikit-learn
+    steps as well."""
+    pd = pytest.importorskip("pandas")
+    from sklearn.linear_model import Ridge
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 12))
+    frame = pd.DataFrame(X, columns=[f"p{i}_{axis}" for i in range(4) for axis in "xyz"])
+    canon = CanonicalizerTransformer("SE3xS_n", "pca+sort").fit(frame)
+    blocks = da.from_array(X, chunks=(10, -1))
+    np.testing.assert_array_equal(transform_dask(canon, blocks).compute(scheduler="sync"),
+                                  canon.transform(frame))
+    model = make_pipeline(CanonicalizerTransformer("SE3xS_n", "pca+sort"), Ridge()).fit(frame, X[:, 0])
+    # Ridge's BLAS products round by block size (documented in transform_dask)
+    np.testing.assert_allclose(transform_dask(model, blocks, method="predict").compute(scheduler="sync"),
+                               model.predict(frame), rtol=1e-12, atol=1e-14)
