@@ -216,7 +216,7 @@ def _is_numeric_dtype(dtype):
 
 def non_numeric_columns(X):
     """Names of the DataFrame's columns whose dtype is not numeric (strings, categories);
-    an ``object`` column that holds only numbers (and missing values) counts as numeric
+    an ``object`` column that holds only numbers (NaN included) counts as numeric
     (``astype(object)``, rows built from dicts: its values are numbers, not categories)."""
     dtypes = X.dtypes if not isinstance(X.dtypes, list) else X.dtypes  # pandas Series / polars list
     return [c for k, (c, d) in enumerate(zip(frame_columns(X), list(dtypes), strict=True))
@@ -227,11 +227,24 @@ def _is_object_dtype(dtype):
     return getattr(dtype, "kind", None) == "O" or str(dtype) == "Object"
 
 
+# infer_dtype's names for columns of ints and floats only (NaN included, None and NA not)
+_NUMBER_KINDS = frozenset({"integer", "floating", "mixed-integer-float", "integer-na"})
+
+
 def _holds_numbers(X, k):
     """Whether every value of the DataFrame's ``k``-th column is a real number (NaN
     included; None and pandas' NA leave the column to the categorical path, which names
     them)."""
-    column = X.iloc[:, k] if hasattr(X, "iloc") else X.to_series(k)
+    if hasattr(X, "iloc"):
+        column = X.iloc[:, k]
+        from pandas.api.types import infer_dtype
+
+        # pandas' C scan first (a Python loop over millions of values took seconds); what it
+        # does not call plain numbers (None, NA, fractions) goes through the exact loop below
+        if infer_dtype(column, skipna=False) in _NUMBER_KINDS:
+            return True
+    else:
+        column = X.to_series(k)
     return all(isinstance(v, Real) and not isinstance(v, bool) for v in column.to_numpy())
 
 

@@ -196,3 +196,18 @@ def test_object_columns_of_numbers_stay_numeric():
     text = df.astype({"atom0_charge": object})
     text["atom0_charge"] = ["a", "b", "a", "c", "b", "a"]
     assert any(f.categorical for f in CanonicalizerTransformer("SE3xS_n", "pca+sort").fit(text).layout_.fields)
+
+
+def test_which_object_columns_count_as_numbers():
+    """The kinds of object column the fast path (pandas' scan) and the exact loop must agree
+    on: numbers with NaN are numbers; None, NA, booleans and text are not."""
+    pd = pytest.importorskip("pandas")
+    from fractions import Fraction
+
+    from skcanon._validation import non_numeric_columns
+
+    columns = {"ints": [1, 2], "mixed": [1, 2.5], "int_nan": [1, np.nan], "numpy": [np.float32(1), np.int64(2)],
+               "fraction": [Fraction(1, 2), 1], "none": [1.0, None], "na": [1, pd.NA], "bool": [True, 1],
+               "text": [1, "a"]}
+    frame = pd.DataFrame({name: pd.Series(values, dtype=object) for name, values in columns.items()})
+    assert non_numeric_columns(frame) == ["none", "na", "bool", "text"]
