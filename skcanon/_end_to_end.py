@@ -24,6 +24,7 @@ on a CPU-only machine).
 from __future__ import annotations
 
 import copy
+import inspect
 
 import numpy as np
 import scipy.sparse
@@ -63,6 +64,10 @@ TARGET_KINDS = ("position", "vector")
 #: the skorch parameters both end-to-end estimators set their own defaults for (``{loss}``:
 #: the default loss), filled into their docstrings
 _SKORCH_PARAMETERS_DOC = """\
+module : torch module class or instance, default={module}
+    The network; its hyper-parameters are set with ``module__`` prefixes.
+criterion : torch loss class, default={criterion}
+    {loss} (``None`` is read as this default).
 max_epochs : int, default=50
     skorch's, with this estimator's default.
 lr : float, default=1e-3
@@ -74,15 +79,16 @@ train_split : callable or None, default=None
     trains and there is no validation split, so callbacks that score it
     (``EpochScoring(..., on_train=False)``, early stopping on ``valid_loss``) record
     nothing; pass ``train_split=skorch.dataset.ValidSplit(5)`` for them.
-criterion : torch loss class, default=None
-    ``None``: {loss}.
 verbose : int, default=0
     skorch's progress printing (off by default)."""
 
 
 def _fill_skorch_parameters(cls, loss):
-    cls.__doc__ = cls.__doc__.replace(
-        "{skorch_parameters}", _SKORCH_PARAMETERS_DOC.replace("{loss}", loss).replace("\n", "\n    "))
+    defaults = inspect.signature(cls.__init__).parameters
+    text = (_SKORCH_PARAMETERS_DOC.replace("{loss}", loss)
+            .replace("{module}", defaults["module"].default.__name__)
+            .replace("{criterion}", defaults["criterion"].default.__name__))
+    cls.__doc__ = cls.__doc__.replace("{skorch_parameters}", text.replace("\n", "\n    "))
 
 
 def _refuse_sample_weight(estimator, fit_params):
@@ -794,8 +800,9 @@ class EndToEndEquivariantRegressor(SkcanonEstimatorMixin, _EndToEndMixin, Neural
     (32, 12)
     """
 
-    def __init__(self, module=None, *args, criterion=None, max_epochs=50, lr=1e-3, batch_size=64,
-                 train_split=None, verbose=0, random_state=None, n_jobs=None, **kwargs):
+    # the defaults are the classes themselves, so that get_params() returns what was passed
+    def __init__(self, module=EquivariantModule, *args, criterion=MaskedMSELoss, max_epochs=50, lr=1e-3,
+                 batch_size=64, train_split=None, verbose=0, random_state=None, n_jobs=None, **kwargs):
         module = EquivariantModule if module is None else module
         kwargs.setdefault("optimizer", torch.optim.Adam)
         super().__init__(module, *args, criterion=MaskedMSELoss if criterion is None else criterion,
@@ -990,8 +997,9 @@ class EndToEndEquivariantClassifier(SkcanonEstimatorMixin, _EndToEndMixin, Neura
     ((32, 2), ['long', 'short'])
     """
 
-    def __init__(self, module=None, *args, criterion=None, max_epochs=50, lr=1e-3, batch_size=64,
-                 train_split=None, verbose=0, random_state=None, n_jobs=None, **kwargs):
+    # the defaults are the classes themselves, so that get_params() returns what was passed
+    def __init__(self, module=InvariantModule, *args, criterion=nn.CrossEntropyLoss, max_epochs=50, lr=1e-3,
+                 batch_size=64, train_split=None, verbose=0, random_state=None, n_jobs=None, **kwargs):
         module = InvariantModule if module is None else module
         kwargs.setdefault("optimizer", torch.optim.Adam)
         super().__init__(module, *args, criterion=nn.CrossEntropyLoss if criterion is None else criterion,
@@ -1154,6 +1162,5 @@ class EndToEndEquivariantClassifier(SkcanonEstimatorMixin, _EndToEndMixin, Neura
         return state
 
 
-_fill_skorch_parameters(EndToEndEquivariantRegressor,
-                        "``MaskedMSELoss`` (mean squared error over the finite target points)")
-_fill_skorch_parameters(EndToEndEquivariantClassifier, "``torch.nn.CrossEntropyLoss``")
+_fill_skorch_parameters(EndToEndEquivariantRegressor, "Mean squared error over the finite target points")
+_fill_skorch_parameters(EndToEndEquivariantClassifier, "Cross-entropy of the class scores")

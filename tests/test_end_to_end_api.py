@@ -415,3 +415,20 @@ def test_predictions_keep_their_precision_far_from_the_origin(group, kind):
     # of 0.06, the cloud's size was lost)
     far = EndToEndEquivariantRegressor(module__target_kind=kind, **kw).fit(X + t, 2 * X + moves)
     np.testing.assert_allclose(far.predict(X + t) - moves, pred, atol=0.02 * np.abs(pred).max(), rtol=0)
+
+
+@pytest.mark.parametrize("cls", [EndToEndEquivariantRegressor, EndToEndEquivariantClassifier])
+def test_parameters_are_stored_as_given(cls):
+    """The documented defaults ``module=None`` and ``criterion=None`` were replaced by classes
+    in ``__init__``, so ``get_params()`` did not return what the signature and the docs said
+    (scikit-learn's convention: ``__init__`` stores its arguments unchanged)."""
+    import inspect
+
+    signature = inspect.signature(cls.__init__).parameters
+    params = cls().get_params()
+    for name in ("module", "criterion", "max_epochs", "lr", "batch_size", "train_split", "random_state", "n_jobs"):
+        assert params[name] is signature[name].default, name
+        assert f"{name} : " in cls.__doc__
+    doc = cls.__doc__
+    assert f"default={signature['criterion'].default.__name__}" in doc
+    assert doc.index("module : ") < doc.index("criterion : ") < doc.index("max_epochs : ")
