@@ -8,6 +8,7 @@ functions, so the rules are the same everywhere.
 
 from __future__ import annotations
 
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -16,8 +17,8 @@ from ._columns import named_point_layout
 from ._kernels import _numba
 from ._threads import limited_threads
 from .canonicalizers import make_canonicalizer
-from ._validation import check_unique_columns, frame_columns, is_dataframe, non_numeric_columns
-from .layouts import ImageLayout, PointLayout, as_layout
+from ._validation import check_unique_columns, frame_columns, is_dataframe, non_numeric_columns, user_stacklevel
+from .layouts import ImageLayout, PointLayout, as_layout, names_axes_out_of_point_order
 
 __all__ = ["resolve_layout", "layout_from_names", "iter_batches", "run_batches", "stack_frames", "group_dims"]
 
@@ -103,7 +104,17 @@ def layout_from_names(group, layout, n_dims, X):
         dims = group_dims(group)
         expected = n_dims if n_dims is not None else (min(dims) if len(dims) == 1 else None)
         check_unique_columns(X)
-        return PointLayout.infer_from_columns(frame_columns(X), expected, categorical=non_numeric_columns(X))
+        columns = frame_columns(X)
+        inferred = PointLayout.infer_from_columns(columns, expected, categorical=non_numeric_columns(X))
+        if inferred is None and names_axes_out_of_point_order(columns, expected):
+            shown = ", ".join(repr(str(c)) for c in columns[:4]) + (", ..." if len(columns) > 4 else "")
+            warnings.warn(
+                f"the columns of X ({shown}) look like point coordinates, but their names follow no "
+                "pattern skcanon reads (a point index and a component: 'atom3_x', 'p0_vel_y', 'x1'), so "
+                "they are read in their order as x0, y0, z0, x1, ..., which these names do not follow. "
+                "Rename them, or pass layout=PointLayout.from_columns(names, ...) mapped to the columns.",
+                UserWarning, stacklevel=user_stacklevel())
+        return inferred
     return named_point_layout(layout, X)
 
 

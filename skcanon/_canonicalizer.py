@@ -506,7 +506,7 @@ default=None
         """
         return self.canonicalize(X)[1]
 
-    def inverse_transform(self, X, frames):
+    def inverse_transform(self, X, frames=None):
         """Map canonical-pose data back: ``x = h(x)·x_canonical``.
 
         Parameters
@@ -517,7 +517,10 @@ default=None
             are moved as real points (a warning says so where whole point rows equal it).
         frames : ndarray or tuple
             The frames of the original samples, from :meth:`canonical_frame` or
-            :meth:`canonicalize`.
+            :meth:`canonicalize`. Required: a canonical form does not say which pose it came
+            from, so ``Pipeline.inverse_transform`` and ``TransformedTargetRegressor``, which
+            pass ``X`` alone, get a ValueError (for targets that move with the input use
+            :class:`~skcanon.EquivariantRegressor`).
 
         Returns
         -------
@@ -526,6 +529,12 @@ default=None
             again (an object array for text categories).
         """
         check_is_fitted(self)
+        if frames is None:
+            raise ValueError(
+                "inverse_transform needs frames=, the frames h(x) of the original samples (from canonicalize "
+                "or canonical_frame): a canonical form does not say which pose it came from. Pipeline."
+                "inverse_transform and TransformedTargetRegressor pass X alone and cannot undo a "
+                "canonicalization; for targets that move with the input, use EquivariantRegressor.")
         categories = getattr(self, "categories_", None)
         # transform wrote categorical fields as codes 0..k-1: read them as such
         codes = None if not categories else {f: [float(i) for i in range(len(known))]

@@ -270,8 +270,9 @@ class PointLayout(Layout):
                     f"one of {keys}, like 'x1', 'p0_x' or 'atom3_{keys[0]}'. Fix: {hint}."
                 )
             if parsed in found:
-                raise ValueError(f"columns name point {parsed[0]} component {parsed[1]!r} twice; "
-                                 "every column must name a different point component.")
+                raise ValueError(f"columns {columns[found[parsed]]!r} and {name!r} name point {parsed[0]} "
+                                 f"component {parsed[1]!r} twice (step prefixes such as 'prep__' are not "
+                                 "part of a point's name); every column must name a different point component.")
             found[parsed] = pos
         points = sorted({p for p, _ in found})
         missing = [f"{key}{p}" for p in points for key in keys if (p, key) not in found]
@@ -387,8 +388,9 @@ class PointLayout(Layout):
         """The layout that column names describe, or None when no column names a point.
 
         A column names a point when it holds a point index and a component: positions
-        ``x``/``y``/``z`` (``atom3_x``, ``p0_y``, ``x1``, ``p0_pos_x``, ``pos_x1``; upper case
-        too: ``X1``, ``p0_Y``), vectors ``name_x`` (``p0_vel_x``, ``vel_x1``) and per-point
+        ``x``/``y``/``z`` (``atom3_x``, ``p0_y``, ``x1``, ``p0_pos_x``, ``pos_x1``,
+        ``lig_atom3_x``, ``Atom 3 x``, ``prep__atom3_x`` with scikit-learn's step prefix
+        dropped; upper case too: ``X1``, ``p0_Y``), vectors ``name_x`` (``p0_vel_x``, ``vel_x1``) and per-point
         scalars (``atom3_element``, ``p0_charge``). Positions decide ``n_dims`` (``x, y`` → 2,
         ``x, y, z`` → 3); names of vectors alone (``force_x0``, ...) describe points that
         carry vectors and no position, their axes deciding ``n_dims``. Names that are only ``x0, x1, ...`` (scikit-learn's names for
@@ -586,10 +588,35 @@ def mixes_point_and_other_columns(columns):
             and any(p is None for p in parsed))
 
 
+def names_axes_out_of_point_order(columns, n_dims=None):
+    """Whether column names that follow no pattern :meth:`PointLayout.infer_from_columns`
+    reads still look like point coordinates (a lone ``x``/``y``/``z`` beside a digit:
+    ``atom0_x_angstrom``, ``x_atom0``) in an order other than the point-major one the
+    columns are then read in (``x, y, z, x, y, z, ...``): reading them so mixes the points
+    up, which only the caller can tell."""
+    columns = [str(c) for c in columns]
+    if not columns or _plain_feature_names(columns):
+        return False
+    axes = [re.findall(r"(?<![A-Za-z])([xyzXYZ])(?![A-Za-z])", c) for c in columns]
+    if not any(found and re.search(r"\d", c) for found, c in zip(axes, columns)):
+        return False
+    named = [found[0].lower() if len(found) == 1 else None for found in axes]
+    dims = n_dims or len({a for a in named if a is not None}) or 1
+    return named != [_AXIS_NAMES[j % dims] if dims <= 3 else None for j in range(len(columns))]
+
+
 def _separators_as_underscores(name):
-    """``atom0.x``, ``x.0``, ``x[0]``, ``atom0-x`` (json_normalize, pandas' repeat suffixes,
-    other tools) spelled with ``_``, as the point-name patterns read them."""
-    return re.sub(r"[.\-\[\]]+", "_", name).strip("_")
+    """``atom0.x``, ``x.0``, ``x[0]``, ``atom0-x``, ``Atom 0 x`` (json_normalize, pandas'
+    repeat suffixes, other tools) spelled with ``_``, as the point-name patterns read them,
+    after dropping scikit-learn's step prefixes (``prep__atom0_x``, the default names out of
+    a ColumnTransformer; nested ones too)."""
+    name = name.rsplit("__", 1)[-1]
+    return re.sub(r"[.\-\[\]\s]+", "_", name).strip("_")
+
+
+#: ``[prefix]index_component``: ``p0_x``, ``atom3_vel_x``, ``0_x``, and prefixes with
+#: underscores (``lig_atom0_x``, ``ligand.atom0.x``), which hold no digits
+_INDEX_THEN_COMPONENT = r"(?:[A-Za-z][A-Za-z_]*?)?_?(\d+)_({component})"
 
 
 def _parse_any_point_column(name, fold=True):
@@ -597,7 +624,7 @@ def _parse_any_point_column(name, fold=True):
     in lower case, :func:`_axis_case`), or None."""
     case = _axis_case if fold else str
     name = _separators_as_underscores(name)
-    m = re.fullmatch(r"[A-Za-z]*_?(\d+)_([A-Za-z]\w*)", name)
+    m = re.fullmatch(_INDEX_THEN_COMPONENT.format(component=r"[A-Za-z]\w*"), name)
     if m:
         return int(m.group(1)), _position_alias(case(m.group(2)))
     m = re.fullmatch(r"([A-Za-z][A-Za-z_]*?)_?(\d+)", name)
@@ -613,7 +640,7 @@ def _parse_point_column(name, keys, fold=True):
     (``x1``, ``vel_x1``, ``charge_3``) spellings for the given component keys.
     """
     name = _separators_as_underscores(name)
-    m = re.fullmatch(r"[A-Za-z]*_?(\d+)_(\w+)", name)
+    m = re.fullmatch(_INDEX_THEN_COMPONENT.format(component=r"\w+"), name)
     if m:
         for comp in _spellings(m.group(2), fold):
             if comp in keys:

@@ -297,14 +297,16 @@ class ScalarEncoder(nn.Module):
         levels = list(stats.get("levels", [np.empty(0)] * len(numeric)))
         if len(levels) != len(numeric):
             raise ValueError("scalar statistics do not match the layout's numeric scalar columns.")
-        self.register_buffer("mean", torch.as_tensor(mean))
-        self.register_buffer("scale", torch.as_tensor(scale))
+        # copies (torch.tensor): a model loaded with joblib's mmap_mode="r" holds read-only
+        # statistics, which torch.as_tensor would share with a warning
+        self.register_buffer("mean", torch.tensor(mean))
+        self.register_buffer("scale", torch.tensor(scale))
         # embedded columns: the categorical ones, then the numeric ones with levels
         self.embedded = categorical + [c for c, v in zip(numeric, levels) if len(v)]
         tables = vocab + [v for v in levels if len(v)]
         self.vocab_sizes = [int(len(v)) for v in tables]
         for j, v in enumerate(tables):
-            self.register_buffer(f"vocab{j}", torch.as_tensor(np.asarray(v, dtype=np.float64)))
+            self.register_buffer(f"vocab{j}", torch.tensor(np.asarray(v, dtype=np.float64)))
         self.embeddings = nn.ModuleList(nn.Embedding(len(v) + 1, int(embedding_dim)) for v in tables)
         self.n_out = len(numeric) + len(tables) * int(embedding_dim)
 

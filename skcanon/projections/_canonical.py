@@ -108,7 +108,9 @@ class Canonical(Projection):
                 "before transform.")
 
     def transform(self, P):
-        C = np.array(self.canonicalizer_.transform(P), copy=None)
+        # not the public transform: its set_output container (the canonicalizer's own, or
+        # scikit-learn's global transform_output) would wrap these 3-D forms in a DataFrame
+        C = np.array(self.canonicalizer_._canonicalize(P, keep_frames=False)[0], copy=None)
         F = C.reshape(P.shape[0], -1)
         nan = np.isnan(F)
         if nan.any():
