@@ -106,6 +106,14 @@ GraphLayout or None, default=None
     canonicalizer : CanonicalizerTransformer or None, default=None
         Cross-section used by ``"canonical"``; ``None`` uses the default heuristic for the
         group. Cloned and fitted (with ``y``) in ``fit``.
+    mark_absent : {"auto", "always"}, default="auto"
+        For ``"canonical"`` on point clouds: when to add one 0/1 column per point
+        (``present_i``) that tells an absent point (all-NaN row, written as zeros) from a real
+        point at 0. ``"auto"``: when ``fit`` sees absent points, so data without any keep
+        their width, and ``transform`` refuses absent points after a fit without them;
+        ``"always"``: in every fit, so every fold of a cross-validation gets the same
+        features whether or not its training part holds absent points. Graphs always get
+        them; other methods ignore this parameter.
     batch_size : int or None, default=4096
         Samples transformed at once; bounds working memory. ``None``: all at once.
     random_state : int, RandomState instance or None, default=None
@@ -164,13 +172,15 @@ GraphLayout or None, default=None
         "degree": [NumberInterval(Integral, 1, None, closed="left"), None],
         "n_components": [NumberInterval(Integral, 1, None, closed="left"), None],
         "canonicalizer": [CanonicalizerTransformer, None],
+        "mark_absent": [StrOptions({"auto", "always"})],
         "batch_size": [NumberInterval(Integral, 1, None, closed="left"), None],
         "random_state": ["random_state"],
         "n_jobs": [NJobs(), None],
     }
 
     def __init__(self, group="S_n", method="auto", *, layout=None, n_dims=None, degree=None,
-                 n_components=None, canonicalizer=None, batch_size=4096, random_state=None, n_jobs=None):
+                 n_components=None, canonicalizer=None, mark_absent="auto", batch_size=4096, random_state=None,
+                 n_jobs=None):
         self.group = group
         self.method = method
         self.layout = layout
@@ -178,12 +188,14 @@ GraphLayout or None, default=None
         self.degree = degree
         self.n_components = n_components
         self.canonicalizer = canonicalizer
+        self.mark_absent = mark_absent
         self.batch_size = batch_size
         self.random_state = random_state
         self.n_jobs = n_jobs
 
     def __setstate__(self, state):
         state.setdefault("n_jobs", None)  # projectors pickled before n_jobs existed
+        state.setdefault("mark_absent", "auto")   # ... and before mark_absent
         super().__setstate__(state)
 
     def __sklearn_tags__(self):
@@ -275,12 +287,13 @@ GraphLayout or None, default=None
             layout._require_resolved()
         projection = make_projection(self.method, group, layout, degree=self.degree,
                                      n_components=self.n_components,
-                                     canonicalizer=self.canonicalizer)
+                                     canonicalizer=self.canonicalizer, mark_absent=self.mark_absent)
         P = self._validated(X, layout, projection, reset=True)
         if self.method == "auto":  # now that the number of points is known
             name = auto_method(group, layout, n_points=P.shape[1])
             if name != projection.name:
-                projection = make_projection(name, group, layout, canonicalizer=self.canonicalizer)
+                projection = make_projection(name, group, layout, canonicalizer=self.canonicalizer,
+                                             mark_absent=self.mark_absent)
         projection.fit(P, y, check_random_state(self.random_state))
         if isinstance(layout, ImageLayout) and layout.shape is None:
             # transform checks the image shape against the fitted one (an image of another

@@ -153,3 +153,36 @@ def test_a_network_loaded_with_memory_mapping_warns_nothing(tmp_path):
         warnings.simplefilter("error")
         loaded = joblib.load(tmp_path / "model.joblib", mmap_mode="r")
         np.testing.assert_array_equal(loaded.transform(X), model.transform(X))
+
+
+def test_canonical_projection_marks_absent_points_in_every_fold_when_asked():
+    """Cross-validation on ragged point sets: a fold whose training part held no absent
+    point fitted without ``present_i`` columns and refused its test part (a NaN fold score,
+    so a grid search ranked ``"canonical"`` last). ``mark_absent="always"`` gives every fold
+    the same features; the refusal names it."""
+    from sklearn.exceptions import FitFailedWarning
+    from sklearn.linear_model import Ridge
+    from sklearn.model_selection import KFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(100, 5 * 3))
+    X[:8, 12:] = np.nan                              # 8 smaller clouds, listed first
+    y = np.nansum(X ** 2, axis=1)
+    always = InvariantProjector("E3xS_n", "canonical", mark_absent="always")
+    scores = cross_val_score(make_pipeline(always, Ridge()), X, y, cv=KFold(5))
+    assert np.isfinite(scores).all()
+    with pytest.raises(ValueError, match="mark_absent='always'"):
+        InvariantProjector("E3xS_n", "canonical").fit(X[8:]).transform(X[:8])
+    # widths: present_i columns in every fit with "always", only after absent points with "auto"
+    complete = X[8:]
+    assert always.fit(complete).transform(complete).shape == (92, 15 + 5)
+    assert InvariantProjector("E3xS_n", "canonical").fit(complete).transform(complete).shape == (92, 15)
+    assert list(always.get_feature_names_out()[-5:]) == [f"present_{i}" for i in range(5)]
+    with pytest.raises(ValueError, match="mark_absent"):
+        InvariantProjector("E3xS_n", "canonical", mark_absent="yes").fit(complete)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FitFailedWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        auto = cross_val_score(make_pipeline(InvariantProjector("E3xS_n", "canonical"), Ridge()), X, y, cv=KFold(5))
+    assert np.isnan(auto[0]) and np.isfinite(auto[1:]).all()     # the documented "auto" behaviour

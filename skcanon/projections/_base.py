@@ -28,7 +28,7 @@ class Projection:
     name = None
     #: family, for the user guide
     family = None
-    #: options this projection reads (``degree``, ``n_components``, ``canonicalizer``)
+    #: options this projection reads (``degree``, ``n_components``, ``canonicalizer``, ``mark_absent``)
     options = ()
     #: accepts point sets padded with all-NaN rows (absent points); features that involve
     #: an absent point are 0

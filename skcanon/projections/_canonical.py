@@ -20,7 +20,8 @@ class Canonical(Projection):
     is discontinuous near symmetric inputs. Cost: that of the canonicalizer. The entries of
     absent points (and absent graph nodes), NaN in the canonical form, are 0; one 0/1
     column per point (``present_i``, in canonical order) then tells them from real points
-    at 0 — always for graphs, and for point clouds when ``fit`` saw absent points (a
+    at 0 — always for graphs, and for point clouds when ``fit`` saw absent points or
+    ``mark_absent="always"`` (a
     canonicalizer's ``fill_value`` is not used: the projector marks absent points so). On images
     the map is lossless only where the group moves pixels exactly (``lossless_`` is False
     for C8, SO(2), and quarter turns of non-square images).
@@ -30,7 +31,7 @@ class Canonical(Projection):
     name = "canonical"
     family = "cross-section"
     absent_points_ok = True  # absent points stay absent in the canonical form; output 0
-    options = ("canonicalizer",)
+    options = ("canonicalizer", "mark_absent")
 
     @classmethod
     def supports(cls, group, layout):
@@ -80,9 +81,10 @@ class Canonical(Projection):
                 "canonicalizer=None for the default.")
         # absent points come out 0, like a real point at 0 (or an isolated node): a presence
         # column per point keeps them apart, for graphs always (their sizes vary) and for
-        # points when fit saw absent points
+        # points when fit saw absent points or the caller asks for them always
         self.marks_presence_ = self._is_graph() or (
-            getattr(self.layout, "kind", None) == "points" and not self._present(P).all())
+            getattr(self.layout, "kind", None) == "points"
+            and (self.mark_absent == "always" or not self._present(P).all()))
         return self
 
     def _is_graph(self):
@@ -104,8 +106,9 @@ class Canonical(Projection):
             raise ValueError(
                 f"X has absent points (all-NaN point rows) in samples [{shown}], but fit saw none, so the "
                 "features have no present_i columns to tell an absent point from a real point at 0. Fix: "
-                "fit on data that has absent points (present_i columns are then added), or fill them "
-                "before transform.")
+                "pass mark_absent='always' (present_i columns in every fit, e.g. for cross-validation "
+                "folds of which only some hold absent points), fit on data that has absent points, or "
+                "fill them before transform.")
 
     def transform(self, P):
         # not the public transform: its set_output container (the canonicalizer's own, or
