@@ -518,6 +518,7 @@ class _EndToEndMixin(InterruptRaisingMixin):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True  # all-NaN rows mark absent points
+        tags.input_tags.three_d_array = True   # (n_samples, n_points, width) is read as such
         return tags
 
     def _layout(self):
@@ -810,6 +811,13 @@ class EndToEndEquivariantRegressor(SkcanonEstimatorMixin, _EndToEndMixin, Neural
                          lr=lr, batch_size=batch_size, train_split=train_split, verbose=verbose, **kwargs)
         self.random_state = random_state
         self.n_jobs = n_jobs
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # y holds the predicted points' coordinates: 2-D, one column per coordinate
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = False
+        return tags
 
     def __setstate__(self, state):
         state.setdefault("n_jobs", None)  # pickled before n_jobs existed

@@ -604,6 +604,8 @@ class FrameAveragingRegressor(PointTargetRegressorMixin, _BaseFrameAveraging):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
+        # a moving target (points or vectors, one column per coordinate) is never 1-D
+        tags.target_tags.single_output = self.target == "invariant" and not self.equivariant_target
         return tags
 
     def _resolve_target(self, d):

@@ -200,6 +200,12 @@ GraphLayout or None, default=None
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
+        try:   # all-NaN rows are absent points for the maps that take them (graphs: absent nodes)
+            group, layout = self._resolve()
+            method = auto_method(group, layout) if self.method == "auto" else self.method
+            tags.input_tags.allow_nan = self._absent_ok(PROJECTIONS[method], layout)
+        except (ValueError, TypeError, KeyError):
+            pass   # parameters fit will refuse
         tags.input_tags.three_d_array = True
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         tags.non_deterministic = False

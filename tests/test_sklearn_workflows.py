@@ -186,3 +186,26 @@ def test_canonical_projection_marks_absent_points_in_every_fold_when_asked():
         warnings.simplefilter("ignore", UserWarning)
         auto = cross_val_score(make_pipeline(InvariantProjector("E3xS_n", "canonical"), Ridge()), X, y, cv=KFold(5))
     assert np.isnan(auto[0]) and np.isfinite(auto[1:]).all()     # the documented "auto" behaviour
+
+
+def test_tags_say_what_the_estimators_take():
+    """``InvariantProjector`` said ``allow_nan=False`` while its geometric and canonical maps
+    take absent points; moving-target regressors said ``single_output=True`` although they
+    need one column per coordinate; the end-to-end estimators did not say they take 3-D X."""
+    from sklearn.utils import get_tags
+
+    from skcanon import FrameAveragingRegressor
+
+    assert get_tags(InvariantProjector("E3xS_n")).input_tags.allow_nan
+    assert get_tags(InvariantProjector("E3xS_n", "canonical")).input_tags.allow_nan
+    assert not get_tags(InvariantProjector("E3xS_n", "power_sums")).input_tags.allow_nan
+    assert get_tags(InvariantProjector("S_n", layout="graph")).input_tags.allow_nan
+    assert not get_tags(FrameAveragingRegressor(target="position")).target_tags.single_output
+    assert get_tags(FrameAveragingRegressor()).target_tags.single_output
+    pytest.importorskip("skorch")
+    from skcanon import EndToEndEquivariantClassifier, EndToEndEquivariantRegressor
+
+    regressor, classifier = get_tags(EndToEndEquivariantRegressor()), get_tags(EndToEndEquivariantClassifier())
+    assert regressor.input_tags.three_d_array and classifier.input_tags.three_d_array
+    assert regressor.target_tags.multi_output and not regressor.target_tags.single_output
+    assert classifier.target_tags.single_output
