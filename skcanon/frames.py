@@ -76,6 +76,10 @@ from ._kernels.lexsort import SORT_RTOL, fast_lexsort, gather_points, tolerant_l
 from ._kernels.pca import flat_rtol, gap_rtol, pca_tied_frames
 from .groups import get_group, haar_orthogonal
 from .groups._base import rotate_fields
+from ._noise import geometric_slices as _geometric_slices
+from ._noise import noise_axes as _noise_axes
+from ._noise import zero_noise_axes as _zero_noise_axes
+from ._noise import zero_noise_entries as _zero_noise_entries
 from .layouts import PointLayout
 
 __all__ = ["FRAME_KINDS", "CONTINUOUS_KINDS", "FINITE_KINDS", "FrameSet", "FrameForms", "GroupSpec",
@@ -441,95 +445,6 @@ def _rows_of(weights):
     return np.nonzero(weights > 0)
 
 
-#: canonical coordinates along an axis whose whole extent (every present point's position
-#: and attached vectors) is at most this fraction of the form's largest coordinate are
-#: rounding noise (float64; float32's value below): :func:`_zero_noise_axes`
-NOISE_AXIS = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 1e-5}
-#: ... or at most this many rounding units of the translation the form's centring removed
-OFFSET_ROUNDING = 64
-
-
-def _noise_tolerance(Q, layout, dtype, offset=None):
-    """``(extent, tol)``: the largest |coordinate| of each form ``Q[k]`` along each axis
-    (``(n, d)``, present points' positions and attached vectors) and the size under which a
-    coordinate of it is rounding noise (``(n, 1)``): :data:`NOISE_AXIS` of its largest
-    coordinate, or :data:`OFFSET_ROUNDING` rounding units of ``offset[k]`` (the largest
-    coordinate of the translation that translating groups removed), whichever is larger."""
-    n = Q.shape[0]
-    d = layout.n_dims
-    extent = np.zeros((n, d), dtype=Q.dtype)
-    for sl in _geometric_slices(layout):
-        A = np.abs(Q[..., sl]).reshape(n, -1, d)
-        top = A.max(axis=1)                          # NaN where a sample has absent points
-        gaps = np.isnan(top).any(axis=1)
-        if gaps.any():
-            top[gaps] = np.fmax.reduce(A[gaps], axis=1)
-        np.fmax(extent, top, out=extent)
-    extent = np.nan_to_num(extent, nan=0.0)
-    tol = NOISE_AXIS.get(np.dtype(dtype), 1e-5) * extent.max(axis=1, keepdims=True)
-    if offset is not None:
-        # the centring's own rounding (a few units in the last place of the offset), not a
-        # fraction of it: far from the origin a real thin axis is not noise
-        eps = float(np.finfo(dtype).eps) if np.issubdtype(np.dtype(dtype), np.floating) else 2.2e-16
-        tol = np.maximum(tol, OFFSET_ROUNDING * eps * np.nan_to_num(offset, nan=0.0)[:, None])
-    return extent, tol
-
-
-def _noise_axes(Q, layout, dtype, offset=None):
-    """``(n, d)`` bool: the canonical axes along which form ``Q[k]`` has no extent (every
-    coordinate along it within :func:`_noise_tolerance`)."""
-    extent, tol = _noise_tolerance(Q, layout, dtype, offset)
-    return (extent <= tol) & (extent > 0)
-
-
-def _zero_noise_entries(Q, layout, dtype, offset=None):
-    """``Q`` with every position or vector coordinate within :func:`_noise_tolerance` of 0
-    set to exactly 0: the coordinates that frames built on the points make zero (a frame's
-    first axis through a point leaves that point's other coordinates at 0) come out as
-    rounding noise of either sign, and a forest's splits at 0 sent the same form of two poses
-    to different leaves (``"weighted"`` frames under O3: 17 of 20 generic clouds' moving
-    targets were not equivariant, errors up to 0.21)."""
-    if not _geometric_slices(layout) or Q.size == 0:
-        return Q
-    _, tol = _noise_tolerance(Q, layout, dtype, offset)
-    bound = tol.reshape((-1,) + (1,) * (Q.ndim - 1))
-    Q = Q.copy()
-    for sl in _geometric_slices(layout):
-        block = Q[..., sl]
-        with np.errstate(invalid="ignore"):
-            block[np.abs(block) <= bound] = 0.0          # NaN (absent points) compares False
-        Q[..., sl] = block
-    return Q
-
-
-def _zero_noise_axes(Q, layout, dtype, offset=None, among=None):
-    """``Q`` with the coordinates along canonical axes where a form has no extent
-    (:func:`_noise_axes`: a planar cloud's normal, every axis of points at one place) set to
-    exactly 0. Those are rounding noise of either sign, which differs between poses: a
-    tree's split at 0 or a k-NN tie then sent mirror-related forms to different leaves, and
-    the average over the frames that flip such an axis lost its symmetry (a planar cloud's
-    predicted points left the plane by 0.27). ``among``: the only rows that can have such
-    axes (None: every row)."""
-    if not _geometric_slices(layout) or Q.size == 0:
-        return Q
-    rows = np.arange(len(Q)) if among is None else np.asarray(among)
-    if not rows.size:
-        return Q
-    noise = _noise_axes(Q[rows], layout, dtype, None if offset is None else offset[rows])
-    keep = noise.any(axis=1)
-    if not keep.any():
-        return Q
-    rows, noise = rows[keep], noise[keep]
-    sub = Q[rows]                                    # a copy, written back once
-    for sl in _geometric_slices(layout):
-        block = sub[..., sl].reshape(len(rows), Q.shape[1], -1, layout.n_dims)
-        block[np.broadcast_to(noise[:, None, None, :], block.shape) & ~np.isnan(block)] = 0.0
-        sub[..., sl] = block.reshape(len(rows), Q.shape[1], -1)
-    Q = Q.copy()
-    Q[rows] = sub
-    return Q
-
-
 def _finish(fs, Q, rows, spec, layout, dtype, screened=None, entries=False):
     """Zero the coordinates that are rounding noise (:func:`_zero_noise_axes`; ``screened``:
     the samples that can have any, None for all; ``entries``: every such coordinate,
@@ -865,10 +780,6 @@ def _open_sign_weights(m3, signs, tol):
         decided[stuck, weakest[stuck]] = False
         ok = np.all(~decided[:, None, :] | (signs[None] == want[:, None, :]), axis=2)
     return ok / ok.sum(axis=1, keepdims=True)
-
-
-def _geometric_slices(layout):
-    return [layout.slice_of(f.name) for f in layout.fields if f.is_geometric]
 
 
 def _flip(Z, s, layout):
