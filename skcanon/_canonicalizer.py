@@ -181,7 +181,8 @@ default=None
         permutation group the filled columns are the trailing ones. Give
         :meth:`inverse_transform` unfilled (NaN) absent points.
     key_order : {"scalars_first", "columns"}, default="scalars_first"
-        Key order of ``"sort"`` (S_n on points, alone or in chains such as ``"pca+sort"``):
+        Key order of ``"sort"`` (S_n on points, alone or in chains such as ``"pca+sort"``,
+        and the order that ``"anchored"`` starts from):
         ``"scalars_first"`` sorts points by their scalar fields (atom types, charges) first,
         then by the remaining columns; ``"columns"`` by the columns in layout order. On the
         QM9 ring-class table of ``docs/results.md`` the two orders tie; a validation run on
@@ -473,12 +474,14 @@ default=None
 
         def zero(sl):
             forms, offset, squared = out[sl], None, None
-            if self.group_.translates and positions:
+            # (not for groups that rescale: their forms are in other units than the offset)
+            if self.group_.translates and not self.group_.rescales and positions:
                 # the translation removed is at most the input's largest position coordinate,
                 # whose square is at most their sum of squares (NaN: a row with absent points,
                 # which the screen keeps)
                 X = P[sl][..., positions[0]].reshape(forms.shape[0], -1)
-                squared = np.einsum("nk,nk->n", X, X)
+                with np.errstate(over="ignore", invalid="ignore"):   # inf: the screen keeps the row
+                    squared = np.einsum("nk,nk->n", X, X)
             rows = noise_candidates(forms, layout, dtype, squared)
             if rows.size and squared is not None:
                 with np.errstate(invalid="ignore"):

@@ -422,6 +422,37 @@ def _training_int(est, name, minimum=1, also=()):
                                 f"[{minimum}, inf){extra}; got {value!r}.")
 
 
+def _diverged():
+    return ValueError("training diverged (non-finite weights); lower lr, or check X and y for extreme values. "
+                      "The estimator is left as it was before fit.")
+
+
+def _check_training_parameters(est):
+    """The parameters skorch and the seeding use, checked with errors that name them (skorch
+    and numpy failed with "'<=' not supported between 'float' and 'str'" or "'0' cannot be
+    used to seed a numpy.random.RandomState instance")."""
+    import numbers
+
+    from sklearn.utils import check_random_state
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    _training_int(est, "max_epochs")
+    _training_int(est, "batch_size", also=(-1,))   # skorch: -1 is the whole data set
+    lr = est.lr
+    if not (isinstance(lr, numbers.Real) and not isinstance(lr, (bool, np.bool_)) and np.isfinite(lr) and lr >= 0):
+        raise InvalidParameterError(f"The 'lr' parameter of {type(est).__name__} must be a finite float >= 0; "
+                                    f"got {lr!r}.")
+    seed = est.random_state
+    try:
+        if isinstance(seed, (bool, np.bool_)):
+            raise ValueError
+        check_random_state(seed)
+    except (ValueError, TypeError):
+        raise InvalidParameterError(
+            f"The 'random_state' parameter of {type(est).__name__} must be an int in the range [0, 2**32 - 1], "
+            f"a numpy RandomState or None; got {seed!r}.") from None
+
+
 def _position_slices(layout):
     return [layout.slice_of(f.name) for f in layout.fields if f.kind == "position"]
 
@@ -721,12 +752,21 @@ class _EndToEndMixin(InterruptRaisingMixin):
         _check_default_dtype()
         random_state = getattr(self, "random_state", None)
         try:
-            with limited_threads(getattr(self, "n_jobs", None)):
-                if random_state is None:
-                    with unseeded():
-                        return fit()
-                with seeded(seed_from(random_state)):
-                    return fit()
+            try:
+                with limited_threads(getattr(self, "n_jobs", None)):
+                    if random_state is None:
+                        with unseeded():
+                            result = fit()
+                    else:
+                        with seeded(seed_from(random_state)):
+                            result = fit()
+            except torch.linalg.LinAlgError as exc:   # eigh of non-finite frames: diverged
+                raise _diverged() from exc
+            # a diverging run ends with non-finite weights and NaN predictions, silently
+            module = getattr(self, "module_", None)
+            if module is not None and not all(bool(torch.isfinite(p).all()) for p in module.parameters()):
+                raise _diverged()
+            return result
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(before)
@@ -835,8 +875,7 @@ class EndToEndEquivariantRegressor(SkcanonEstimatorMixin, _EndToEndMixin, Neural
         _refuse_sample_weight(self, fit_params)
         before = self._snapshot()
         _check_skorch_device(self.device)
-        _training_int(self, "max_epochs")
-        _training_int(self, "batch_size", also=(-1,))   # skorch: -1 is the whole data set
+        _check_training_parameters(self)
         layout = self._reading_layout(X)
         if layout.kind != "points":
             raise TypeError(f"EndToEndEquivariantRegressor takes point sets: module__layout must be a "
@@ -1063,8 +1102,7 @@ class EndToEndEquivariantClassifier(SkcanonEstimatorMixin, _EndToEndMixin, Neura
         _refuse_sample_weight(self, fit_params)
         before = self._snapshot()
         _check_skorch_device(self.device)
-        _training_int(self, "max_epochs")
-        _training_int(self, "batch_size", also=(-1,))   # skorch: -1 is the whole data set
+        _check_training_parameters(self)
         layout = self._reading_layout(X)
         image_shape = categories = stats = None
         names = self._feature_names_for_fit(X)

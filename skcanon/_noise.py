@@ -106,23 +106,26 @@ def noise_candidates(Q, layout, dtype, offset_squared=None):
             count += F.shape[1] // d
         return total, count
 
-    ss, m = squares(Q)
-    # column by column: numpy reduces a short last axis slowly
-    columns = [ss[:, k] for k in range(d)]
-    total = sum(columns[1:], columns[0].copy())
-    gaps = np.flatnonzero(np.isnan(total))
-    if gaps.size:   # absent points (NaN rows) count as zeros
-        ss[gaps] = squares(np.nan_to_num(Q[gaps], nan=0.0))[0]
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        ss, m = squares(Q)
+        # column by column: numpy reduces a short last axis slowly
         columns = [ss[:, k] for k in range(d)]
         total = sum(columns[1:], columns[0].copy())
-    bound = NOISE_AXIS.get(np.dtype(dtype), 1e-5) ** 2 * total
-    if offset_squared is not None:
-        eps = float(np.finfo(dtype).eps) if np.issubdtype(np.dtype(dtype), np.floating) else 2.2e-16
-        bound = np.maximum(bound, (OFFSET_ROUNDING * eps) ** 2 * np.nan_to_num(offset_squared, nan=np.inf))
-    smallest = columns[0].copy()
-    for column in columns[1:]:
-        np.minimum(smallest, column, out=smallest)
-    return np.flatnonzero(smallest <= m * bound * (1 + 1e-6))
+        gaps = np.flatnonzero(np.isnan(total))
+        if gaps.size:   # absent points (NaN rows) count as zeros
+            ss[gaps] = squares(np.nan_to_num(Q[gaps], nan=0.0))[0]
+            columns = [ss[:, k] for k in range(d)]
+            total = sum(columns[1:], columns[0].copy())
+        bound = NOISE_AXIS.get(np.dtype(dtype), 1e-5) ** 2 * total
+        if offset_squared is not None:
+            eps = float(np.finfo(dtype).eps) if np.issubdtype(np.dtype(dtype), np.floating) else 2.2e-16
+            bound = np.maximum(bound, (OFFSET_ROUNDING * eps) ** 2 * np.nan_to_num(offset_squared, nan=np.inf))
+        smallest = columns[0].copy()
+        for column in columns[1:]:
+            np.minimum(smallest, column, out=smallest)
+        # squares beyond the dtype's range (forms near its largest values) leave the decision
+        # to the exact test
+        return np.flatnonzero((smallest <= m * bound * (1 + 1e-6)) | ~np.isfinite(total))
 
 
 def _noise_rows(Q, layout, dtype, offset, among):

@@ -156,11 +156,14 @@ def _standardized(Y):
 
 
 def _warn_nothing_to_learn(reason):
-    # every frame then has zero loss: training leaves the network as initialised
+    # no frame does better than another on y: whatever training changes (a constant real
+    # target's head still passes gradients to the network; a "+prior" term keeps training)
+    # is not shaped by y
     warnings.warn(
-        f"{reason}: the supervised objective has nothing to learn, so the canonicalizer keeps "
-        "its initial network (as method='random' would). Pass y with at least two different "
-        "values, or use objective='align' or 'prior', which need no y.",
+        f"{reason}: the supervised objective has nothing to learn from y, so the frames it trains are not "
+        "shaped by y (a single class leaves the initial network as it is; a constant real target or a "
+        "'+prior' term still moves it, arbitrarily or toward the prior). Pass y with at least two "
+        "different values, or use objective='align' or 'prior', which need no y.",
         UserWarning, stacklevel=user_stacklevel())
 
 

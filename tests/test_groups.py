@@ -897,3 +897,23 @@ def test_act_refuses_images_without_a_channel_axis_and_apply_takes_them(name):
     out = G.apply(g, X, ImageLayout((8, 8)))
     assert out.shape == (3, 8, 8)
     np.testing.assert_array_equal(out[:, None], G.act(g, X[:, None], ImageLayout((8, 8))))
+
+
+@pytest.mark.parametrize("group, bad", [
+    ("SE3", np.diag([1.0, 1.0, -1.0, 1.0])),                       # a reflection
+    ("E3", np.array([[1.0, 0.5, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]])),   # a shear
+    ("E3", np.array([[1.0, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [1, 1, 1, 1]])),    # not [0, 0, 0, 1]
+    ("Sim3", np.diag([0.0, 0.0, 0.0, 1.0])),                        # scale 0
+    ("Sim3", np.diag([2.0, 1.0, 1.0, 1.0])),                        # not a multiple of a rotation
+])
+def test_homogeneous_elements_are_checked(group, bad):
+    """E(d), SE(d) and Sim(d) checked only the shape and finiteness of their elements: a
+    reflection under SE3, a shear or a wrong last row were applied silently (and taken by
+    ``inverse_transform`` as frames), where SO3 refuses the same linear parts."""
+    G = get_group(group)
+    X = np.random.default_rng(0).normal(size=(2, 4, 3))
+    with pytest.raises(ValueError, match=f"g must hold homogeneous matrices .* of {group}"):
+        G.apply(np.stack([np.eye(4), bad]), X, PointLayout(3))
+    good = G.sample(2, np.random.RandomState(0))
+    G.apply(good, X, PointLayout(3))                                  # sampled elements pass
+    G.apply(good.astype(np.float32), X.astype(np.float32), PointLayout(3))

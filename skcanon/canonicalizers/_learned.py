@@ -244,7 +244,8 @@ class LearnedCanonicalizer(Canonicalizer):
             return build_frame_network(self.group, layout, int(self.hidden), anchored=self._anchored,
                                        scorer=scorer or "lifted")
         return build_frame_network(self.group, layout, int(self.hidden), scalar_stats=scalar_stats,
-                                   anchored=self._anchored, axes=axes, neighbourhood=neighbourhood)
+                                   anchored=self._anchored, axes=axes, neighbourhood=neighbourhood,
+                                   key_order=getattr(self, "key_order", "scalars_first"))
 
     def frames(self, P, layout):
         import torch
@@ -394,6 +395,18 @@ class AnchoredCanonicalizer(LearnedCanonicalizer):
 
     method = "anchored"
     _anchored = True
+    #: the learning options and the sort heuristic's key order, which the residual score anchors
+    options = LEARNING_OPTIONS.names + ("key_order",)
+
+    def __init__(self, group, key_order="scalars_first", **options):
+        super().__init__(group, **options)
+        if key_order not in ("scalars_first", "columns"):
+            raise ValueError(f"key_order must be 'scalars_first' or 'columns'; got {key_order!r}.")
+        self.key_order = key_order
+
+    def __setstate__(self, state):
+        state.setdefault("key_order", "scalars_first")   # pickled before anchored took it: its order then
+        super().__setstate__(state)
 
     @classmethod
     def supports(cls, group, layout=None):

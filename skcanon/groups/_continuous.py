@@ -190,7 +190,26 @@ class _HomogeneousMotions(Group):
     layout_kinds = frozenset({"points"})
 
     def check_elements(self, g, P, name="g"):
-        return checked_array(self, g, P.shape[0], (self.d + 1, self.d + 1), name, "homogeneous matrices")
+        H = checked_array(self, g, P.shape[0], (self.d + 1, self.d + 1), name, "homogeneous matrices")
+        if hasattr(H, "clone") or not H.size:
+            return H
+        d = self.d
+        what = (f"homogeneous matrices [[A, t], [0, 1]] of {self.name} (A "
+                + ("a positive multiple of " if self.rescales else "")
+                + ("a rotation" if self.special else "an orthogonal matrix") + ")")
+        bottom = np.abs(H[:, d, :] - np.eye(d + 1)[d]).max()
+        A = H[:, :d, :d]
+        if self.rescales:   # Sim(d): A = s·R with s > 0
+            s = np.sqrt((A * A).sum(axis=(1, 2)) / d)
+            if not (s > 0).all():
+                raise ValueError(f"{name} must hold {what}; a linear part is 0.")
+            A = A / s[:, None, None]
+        off = np.abs(A @ np.swapaxes(A, -1, -2) - np.eye(d)).max()
+        if bottom > 1e-6 or off > 1e-4 or (self.special and (np.linalg.det(A) < 0).any()):
+            raise ValueError(f"{name} must hold {what}; the last row differs from [0, ..., 0, 1] by {bottom:.2g}, "
+                             f"|A Aᵀ − I| reaches {off:.2g}" + (" after dividing out the scale" if self.rescales else "")
+                             + (" or a determinant is negative" if self.special else "") + ".")
+        return H
 
     @staticmethod
     def from_parts(R, t):

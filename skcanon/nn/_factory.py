@@ -18,7 +18,7 @@ _TRANSLATION, _ROTATION, _PERMUTATION = 0, 1, 3
 
 
 def build_frame_network(group, layout, hidden=64, scalar_stats=None, anchored=False, axes="moments",
-                        scorer="lifted", neighbourhood=False):
+                        scorer="lifted", neighbourhood=False, key_order="scalars_first"):
     """The frame network for ``group`` acting on ``layout``.
 
     Point sets: :class:`~skcanon.nn._points.PointFrameNetwork` for every factor that
@@ -42,7 +42,8 @@ def build_frame_network(group, layout, hidden=64, scalar_stats=None, anchored=Fa
     (``"lifted"``: :func:`skcanon.nn._images.build_image_network`, the equivariant
     networks; ``"orbit"``: :func:`skcanon.nn._orbit_images.build_orbit_image_network`).
     ``neighbourhood`` lets the pure S_n network's point scores read each point's
-    neighbourhood (:class:`~skcanon.nn._permutation.SortFrameNetwork`).
+    neighbourhood (:class:`~skcanon.nn._permutation.SortFrameNetwork`); ``key_order`` is the
+    sort heuristic's key order that an anchored S_n network starts from.
 
     Raises
     ------
@@ -78,7 +79,7 @@ def build_frame_network(group, layout, hidden=64, scalar_stats=None, anchored=Fa
     for f in group.factors:
         if f.permutes:
             if anchored:
-                nets.append(AnchoredSortNetwork(f, layout, hidden, scalar_stats=scalar_stats))
+                nets.append(AnchoredSortNetwork(f, layout, hidden, scalar_stats=scalar_stats, key_order=key_order))
             else:
                 nets.append(SortFrameNetwork(f, layout, hidden, scalar_stats=scalar_stats,
                                              neighbourhood=neighbourhood))

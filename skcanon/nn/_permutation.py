@@ -298,16 +298,16 @@ class AnchoredSortNetwork(SortFrameNetwork):
     """A learned residual score on top of the ``sort`` heuristic's order.
 
     Each point's score is ``-rank / n_points + gain · s(x)_i``, where ``rank`` is the
-    point's position in the order of ``method="sort"`` with the default
-    ``key_order="scalars_first"`` (tolerant lexicographic order of its scalar fields, then
-    its other columns) and ``s`` the DeepSets score of :class:`SortFrameNetwork`; ``gain`` starts at
+    point's position in the order of ``method="sort"`` with the same ``key_order``
+    (``"scalars_first"``: tolerant lexicographic order of its scalar fields, then its other
+    columns; ``"columns"``: the columns in layout order) and ``s`` the DeepSets score of :class:`SortFrameNetwork`; ``gain`` starts at
     0, so the untrained network orders the points exactly as the heuristic does.
     """
 
-    def __init__(self, group, layout, hidden=64, tau=0.1, scalar_stats=None):
+    def __init__(self, group, layout, hidden=64, tau=0.1, scalar_stats=None, key_order="scalars_first"):
         super().__init__(group, layout, hidden, tau, scalar_stats)
         self.gain = nn.Parameter(torch.zeros(()))
-        self._key_columns = sort_key_columns(layout, "scalars_first")
+        self._key_columns = sort_key_columns(layout, key_order)
 
     def scores(self, x):
         s, mask = super().scores(x)

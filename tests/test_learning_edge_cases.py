@@ -1,0 +1,71 @@
+"""Learned, anchored and end-to-end estimators at the edges users reach.
+
+* ``method="anchored"`` anchors the ``sort`` order of the same ``key_order`` (it always
+  used ``"scalars_first"``, so with ``key_order="columns"`` the untrained canonicalizer was
+  not the heuristic it documents);
+* the end-to-end estimators name ``random_state`` and ``lr`` when given bad values;
+* an end-to-end fit that diverges says so and leaves no half-trained model.
+"""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from skcanon import CanonicalizerTransformer  # noqa: E402
+from skcanon.layouts import PointLayout  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.mark.parametrize("key_order", ["scalars_first", "columns"])
+def test_untrained_anchored_is_pca_sort_of_the_same_key_order(key_order):
+    rng = np.random.default_rng(0)
+    n, k = 40, 8
+    X = np.concatenate([rng.normal(size=(n, k, 3)) * [3, 2, 1], rng.choice([1.0, 6.0, 8.0], size=(n, k, 1))],
+                       axis=-1).reshape(n, -1)
+    layout = PointLayout(3, fields=[("pos", "position"), ("Z", "scalar")])
+    heuristic = CanonicalizerTransformer("SE3xS_n", "pca+sort", layout=layout, key_order=key_order).fit(X)
+    # lr=1e-12: the residual's gain stays ~1e-12, so the anchored canonicalizer is its anchor
+    anchored = CanonicalizerTransformer("SE3xS_n", "anchored", layout=layout, key_order=key_order, lr=1e-12,
+                                        max_epochs=1, random_state=0).fit(X, np.arange(n) % 2)
+    np.testing.assert_allclose(anchored.transform(X), heuristic.transform(X), atol=1e-8)
+    assert anchored.canonicalizer_.key_order == key_order
+
+
+@pytest.mark.parametrize("params, name", [({"random_state": "0"}, "random_state"), ({"random_state": 1.5}, "random_state"),
+                                          ({"random_state": -1}, "random_state"), ({"random_state": True}, "random_state"),
+                                          ({"lr": "0.1"}, "lr"), ({"lr": float("nan")}, "lr"), ({"lr": -1.0}, "lr")])
+def test_end_to_end_parameters_are_named_in_errors(params, name):
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    from skcanon import EndToEndEquivariantClassifier, EndToEndEquivariantRegressor
+
+    X = np.random.default_rng(0).normal(size=(20, 12))
+    for estimator, y in ((EndToEndEquivariantClassifier, np.arange(20) % 2), (EndToEndEquivariantRegressor, X)):
+        with pytest.raises(InvalidParameterError, match=f"'{name}' parameter of {estimator.__name__}"):
+            estimator(max_epochs=1, **params).fit(X, y)
+
+
+@pytest.mark.parametrize("frame", ["learned", "anchored", "symmetrize", "identity"])
+def test_a_diverging_end_to_end_fit_says_so_and_keeps_the_previous_model(frame):
+    """At ``lr=1e6`` the learned frame failed with torch's bare ``LinAlgError`` from eigh, and
+    the other frames returned a "fitted" model whose predictions were all NaN."""
+    from skcanon import EndToEndEquivariantRegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 12)) * np.tile([3.0, 2.0, 1.0], 4)
+    model = EndToEndEquivariantRegressor(module__frame=frame, max_epochs=1, random_state=0).fit(X, 2 * X)
+    before = model.predict(X)
+    with pytest.raises(ValueError, match="training diverged"):
+        model.set_params(lr=1e6, max_epochs=5).fit(X, 2 * X)
+    np.testing.assert_array_equal(model.predict(X), before)
+
+
+def test_the_nothing_to_learn_warning_does_not_promise_an_untrained_network():
+    """It said the canonicalizer "keeps its initial network (as method='random' would)",
+    which holds for a single class only: a constant real target still trains the network."""
+    X = np.random.default_rng(0).normal(size=(30, 12))
+    with pytest.warns(UserWarning, match="not shaped by y") as record:
+        CanonicalizerTransformer("SE3", "learned", max_epochs=2, random_state=0).fit(X, np.ones(30))
+    assert not any("keeps its initial network" in str(w.message) for w in record)
