@@ -339,8 +339,18 @@ class _ImageNetworkBase(FrameNetwork):
     def normalised(self, x):
         """Steps 1–2: ``x`` ``(n, C, H, W)`` average-pooled by 2 (sides ≥ 12, blocks placed
         symmetrically about the centre), divided by its root-mean-square intensity (a blank
-        image stays blank) and multiplied by the input disk: ``(n, C, h', w')``."""
+        image stays blank; faint images are first scaled up by a power of two) and multiplied
+        by the input disk: ``(n, C, h', w')``."""
         x = self._check(x)
+        # faint images (largest |value| below 2**-10) first scaled up by a power of two (exact),
+        # so that the 1e-6 below stays negligible and frames do not depend on intensity units
+        # (a fit on X·2**-24 trains the same weights, and now gives the same frames); other
+        # images pass unchanged
+        peak = x.detach().abs().amax(dim=(1, 2, 3), keepdim=True)
+        faint = (peak > 0) & (peak < 2.0 ** -10)
+        if bool(faint.any()):
+            exponent = torch.where(faint, torch.frexp(peak)[1], torch.zeros_like(peak, dtype=torch.int32))
+            x = torch.ldexp(x, (-exponent).to(x.dtype))
         h, w = x.shape[-2:]
         if min(h, w) >= 12:
             kh, kw = (2 if h % 2 == 0 else 3), (2 if w % 2 == 0 else 3)
