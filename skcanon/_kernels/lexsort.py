@@ -31,6 +31,62 @@ def sort_key_columns(layout, key_order):
     return None if not scalar or not other else np.array(scalar + other)
 
 
+def magnitude_groups(layout, key_columns=None):
+    """Column groups of the sort key (positions in the key, ``key_columns`` as
+    :func:`sort_key_columns` gives them) whose values share a unit: every position and
+    vector column together (rotations mix them, with one rounding scale), each scalar field
+    on its own. ``None`` where there is one group (nothing to rescale)."""
+    if not hasattr(layout, "fields"):
+        return None
+    geometric, scalars = [], []
+    for f in layout.fields:
+        sl = layout.slice_of(f.name)
+        (geometric.extend(range(sl.start, sl.stop)) if f.kind != "scalar"
+         else scalars.append(list(range(sl.start, sl.stop))))
+    groups = ([geometric] if geometric else []) + scalars
+    if len(groups) < 2:
+        return None
+    where = np.arange(layout.width) if key_columns is None else np.argsort(key_columns)
+    return [where[np.asarray(g)] for g in groups]
+
+
+#: column groups whose largest |value| is more than this many binary orders of magnitude
+#: below the sample's largest are brought up to it before the tolerant sort
+UNIT_GAP = 4
+
+
+def scaled_by_group(V, groups):
+    """``V`` (``(n, m, w)``) with, per sample, each column group whose largest |value| is
+    more than 2**:data:`UNIT_GAP` below the sample's largest multiplied by the power of two
+    that brings it level (exact, order-preserving), or None where no sample has such a gap.
+    The sort's tolerance is relative to a sample's largest value: columns in other units
+    (coordinates in metres beside an atomic number, a scalar of 1e5 beside coordinates of 1)
+    were all ties, and their order fell to rounding noise. Within the gap keys are the
+    points' own values, so such data sort as they always did."""
+    n = V.shape[0]
+    exponents = []
+    for cols in groups:
+        cols = np.asarray(cols)
+        if cols.size and (np.diff(cols) == 1).all():   # a view, not a copy
+            cols = slice(int(cols[0]), int(cols[-1]) + 1)
+        block = V[..., cols].reshape(n, -1)
+        with np.errstate(invalid="ignore"):   # fmax/fmin skip absent points' NaN
+            peak = np.maximum(np.fmax.reduce(block, axis=1), -np.fmin.reduce(block, axis=1))
+        peak = np.nan_to_num(peak, nan=0.0, posinf=0.0)
+        exponents.append(np.where(peak > 0, np.frexp(peak)[1], np.iinfo(np.int32).min))
+    top = np.max(exponents, axis=0)
+    lift = [np.where((e > np.iinfo(np.int32).min) & (top - e > UNIT_GAP), top - e, 0) for e in exponents]
+    if not any(shift.any() for shift in lift):
+        return None
+    out = np.array(V, copy=True)
+    for cols, shift in zip(groups, lift):
+        rows = np.flatnonzero(shift)
+        if rows.size:
+            index = np.ix_(rows, np.arange(V.shape[1]), np.asarray(cols))
+            out[index] = np.ldexp(out[index], shift[rows][:, None, None])
+    return out
+
+
 def gather_points(P, order, out=None):
     """``out[i] = P[i, order[i]]`` for ``(n, m, w)`` ``P``: one flat ``take`` of whole
     point rows (several times faster than ``take_along_axis`` on a small trailing axis).

@@ -18,7 +18,8 @@ from .._kernels.fields import (
     shift_columns,
     weighted_centroid,
 )
-from .._kernels.lexsort import fast_lexsort, gather_points, sort_key_columns, tolerant_lexsort
+from .._kernels.lexsort import (fast_lexsort, gather_points, magnitude_groups, scaled_by_group, sort_key_columns,
+                               tolerant_lexsort)
 from .._kernels.orbit import smallest_form_element, tolerant_smallest
 from .._kernels.pca import (
     compiled_kernels,
@@ -487,14 +488,25 @@ class SortCanonicalizer(Canonicalizer):
     def _key_columns(self, layout):
         return sort_key_columns(layout, self.key_order)
 
-    def frames(self, P, layout):
+    def _keys(self, P, layout):
+        """The sort keys of ``P``, or None where they are ``P`` itself: the columns in key
+        order, with column groups in other units brought level (:func:`scaled_by_group`)."""
         cols = self._key_columns(layout)
-        return tolerant_lexsort(P if cols is None else P[..., cols])
+        keys = P if cols is None else P[..., cols]
+        groups = magnitude_groups(layout, cols)
+        scaled = None if groups is None else scaled_by_group(keys, groups)
+        if scaled is not None:
+            return scaled
+        return None if cols is None else keys
+
+    def frames(self, P, layout):
+        keys = self._keys(P, layout)
+        return tolerant_lexsort(P if keys is None else keys)
 
     def canonicalize(self, P, layout):
-        cols = self._key_columns(layout)
-        if cols is not None:
-            h = self.frames(P, layout)
+        keys = self._keys(P, layout)
+        if keys is not None:
+            h = tolerant_lexsort(keys)
             return gather_points(P, h), h
         h, out = fast_lexsort(P)
         if h is None:
@@ -511,9 +523,9 @@ class SortCanonicalizer(Canonicalizer):
         values, no copy of the result)."""
         if out.dtype != P.dtype or out.shape != P.shape or not out.flags.c_contiguous:
             return super().canonicalize_into(P, layout, out)
-        cols = self._key_columns(layout)
-        if cols is not None:
-            h = self.frames(P, layout)
+        keys = self._keys(P, layout)
+        if keys is not None:
+            h = tolerant_lexsort(keys)
         else:
             h, _ = fast_lexsort(P, out=out)
             if h is not None:
