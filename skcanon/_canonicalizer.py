@@ -426,6 +426,10 @@ default=None
             out, first, rest = np.empty(P.shape, dtype=canon.dtype), [h], batches[1:]
             out[batches[0]] = canon
             del canon
+        # exact zeros where a form has no extent, batch by batch while its rows are in cache
+        zero = self._zero_noise_of(out) if self._forms_carry_rounding_noise() else (lambda rows, h: None)
+        if rest is not batches:
+            zero(batches[0], first[0])
 
         def one_batch(sl):
             if dtype is not None:
@@ -433,6 +437,7 @@ default=None
             else:
                 canon, h = call(sl, canonicalizer.canonicalize)
                 out[sl] = canon
+            zero(sl, h)
             return h if keep_frames else None  # transform drops frames: memory stays bounded
 
         frames = run_batches(one_batch, rest, threads)
@@ -446,14 +451,13 @@ default=None
             def one_chunk(chunk):
                 canon, h = canonicalizer.canonicalize(P[chunk], self.layout_)
                 out[chunk] = canon
+                zero(chunk, h)
                 if keep_frames:   # product groups' frames are tuples, one array per factor
                     wholes, parts = (frames, h) if isinstance(h, tuple) else ((frames,), (h,))
                     for whole, part in zip(wholes, parts):
                         whole[chunk] = part
 
             run_batches(one_chunk, chunks, threads)
-        if self._forms_carry_rounding_noise():
-            run_batches(self._zero_noise_of(P, out), batches, threads)
         return out, frames
 
     def _forms_carry_rounding_noise(self):
@@ -461,33 +465,39 @@ default=None
         group that rotates, translates or rescales point coordinates."""
         group = self.group_
         return (isinstance(self.layout_, PointLayout) and bool(geometric_slices(self.layout_))
+                and getattr(self, "method_", self.method) != "identity"   # the baseline returns its input
                 and (group.rotates or group.translates or group.rescales))
 
-    def _zero_noise_of(self, P, out):
-        """The batch job that writes exact zeros into ``out`` where a canonical form has no
-        extent along an axis (:func:`~skcanon._noise.zero_noise_axes_in_place`): computed,
-        those coordinates are rounding noise of either sign that differs between poses, and
-        trees split on it (3-point shapes in 3-D: 55–61 % of a gradient-boosting model's
-        labels changed with the pose)."""
-        layout, dtype = self.layout_, out.dtype
-        positions = [layout.slice_of(f.name) for f in layout.fields if f.kind == "position"]
+    def _zero_noise_of(self, out):
+        """The batch job ``zero(rows, frames)`` that writes exact zeros into ``out`` where a
+        canonical form has no extent along an axis
+        (:func:`~skcanon._noise.zero_noise_axes_in_place`): computed, those coordinates are
+        rounding noise of either sign that differs between poses, and trees split on it
+        (3-point shapes in 3-D: 55–61 % of a gradient-boosting model's labels changed with
+        the pose). ``frames``: the batch's frames, whose translation bounds the centring's
+        rounding (not for groups that rescale: their forms are in other units)."""
+        layout, dtype, group = self.layout_, out.dtype, self.group_
+        factors = group.factors
 
-        def zero(sl):
-            forms, offset, squared = out[sl], None, None
-            # (not for groups that rescale: their forms are in other units than the offset)
-            if self.group_.translates and not self.group_.rescales and positions:
-                # the translation removed is at most the input's largest position coordinate,
-                # whose square is at most their sum of squares (NaN: a row with absent points,
-                # which the screen keeps)
-                X = P[sl][..., positions[0]].reshape(forms.shape[0], -1)
-                with np.errstate(over="ignore", invalid="ignore"):   # inf: the screen keeps the row
-                    squared = np.einsum("nk,nk->n", X, X)
-            rows = noise_candidates(forms, layout, dtype, squared)
-            if rows.size and squared is not None:
-                with np.errstate(invalid="ignore"):
-                    offset = np.zeros(forms.shape[0])
-                    offset[rows] = np.fmax.reduce(np.abs(X[rows]), axis=1)
-            zero_noise_axes_in_place(forms, layout, dtype, offset, among=rows)
+        def removed_translation(h):
+            if group.rescales or not group.translates:
+                return None
+            parts = h if isinstance(h, tuple) else (h,)
+            for factor, part in zip(factors, parts):
+                if factor.translates:
+                    with np.errstate(invalid="ignore"):
+                        return np.fmax.reduce(np.abs(np.asarray(factor.translations(part), dtype=np.float64)), axis=1)
+            return None
+
+        def zero(rows, h):
+            # a slice of rows is a view of out; an index array (deferred rows) a copy, written back
+            forms, offset = out[rows], removed_translation(h)
+            with np.errstate(over="ignore"):   # inf: the screen keeps the row for the exact test
+                squared = None if offset is None else offset * offset
+            found = noise_candidates(forms, layout, dtype, squared)
+            zero_noise_axes_in_place(forms, layout, dtype, offset, among=found)
+            if not isinstance(rows, slice) and found.size:
+                out[rows] = forms
         return zero
 
     def canonicalize(self, X):
@@ -520,7 +530,10 @@ default=None
         X_canonical : ndarray of the same shape (float32 input stays float32)
             Lists of networkx graphs give flat rows ``(n_samples, n_nodes * width)`` matching
             :meth:`get_feature_names_out`; absent points are NaN rows unless ``fill_value``
-            is set; categorical fields hold their integer codes.
+            is set; categorical fields hold their integer codes. Coordinates along an axis
+            where a form has no extent (a planar cloud's normal, three points in 3-D) are
+            exactly 0, not rounding noise of either sign, so trees and k-NN downstream see
+            the same value in every pose.
         """
         out = self._canonicalize(X, keep_frames=False)[0]
         if out.ndim != 2:

@@ -37,10 +37,11 @@ The rules (all deterministic, none producing NaN):
   ``graphs`` extra); otherwise colour refinement and individualization, exact up to a
   search budget per graph (beyond it a ``CanonicalFormWarning``).
 
-What counts as a tie follows the input's dtype: eigenvalue gaps below ``1e4·eps`` of the
-trace count as repeated, third moments below ``1e3·eps`` as zero, PCA's point ties within
-``1e4·eps`` (``eps`` of float64 or float32), ``sort`` keys within ``1e-9`` (float64) or
-``1e-4`` (float32) relative, so float32 input gets tolerances above its own rounding. Each sample is rescaled to a largest norm of 1 before its
+What counts as a tie follows the input's dtype: eigenvalue gaps below ``1e-6`` of the
+trace (or ``1e4·eps``, whichever is larger: ``eps`` of float64 or float32) count as
+repeated, third moments below ``1e-6`` (or ``1e3·eps``) as zero, PCA's point ties within
+``1e-7`` (or ``1e4·eps``) relative, ``sort`` keys within ``1e-9`` (float64) or ``1e-4``
+(float32) relative, so float32 input gets tolerances above its own rounding. Each sample is rescaled to a largest norm of 1 before its
 covariance is formed, so any finite magnitude works.
 
 Near (not exactly) symmetric inputs sit close to a discontinuity: every canonicalization
