@@ -17,7 +17,8 @@ from ._columns import named_point_layout
 from ._kernels import _numba
 from ._threads import limited_threads
 from .canonicalizers import make_canonicalizer
-from ._validation import check_unique_columns, frame_columns, is_dataframe, non_numeric_columns, user_stacklevel
+from ._validation import (check_unique_columns, frame_columns, is_dataframe, non_numeric_columns,
+                          user_stacklevel)
 from .layouts import ImageLayout, PointLayout, as_layout, names_axes_out_of_point_order
 
 __all__ = ["resolve_layout", "layout_from_names", "iter_batches", "run_batches", "stack_frames", "group_dims"]

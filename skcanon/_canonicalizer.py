@@ -486,7 +486,8 @@ default=None
             for factor, part in zip(factors, parts):
                 if factor.translates:
                     with np.errstate(invalid="ignore"):
-                        return np.fmax.reduce(np.abs(np.asarray(factor.translations(part), dtype=np.float64)), axis=1)
+                        t = np.asarray(factor.translations(part), dtype=np.float64)
+                        return np.fmax.reduce(np.abs(t), axis=1)
             return None
 
         def zero(rows, h):

@@ -423,8 +423,8 @@ def _training_int(est, name, minimum=1, also=()):
 
 
 def _diverged():
-    return ValueError("training diverged (non-finite weights); lower lr, or check X and y for extreme values. "
-                      "The estimator is left as it was before fit.")
+    return ValueError("training diverged (non-finite weights); lower lr, or check X and y for extreme "
+                      "values. The estimator is left as it was before fit.")
 
 
 def _check_training_parameters(est):
@@ -439,9 +439,10 @@ def _check_training_parameters(est):
     _training_int(est, "max_epochs")
     _training_int(est, "batch_size", also=(-1,))   # skorch: -1 is the whole data set
     lr = est.lr
-    if not (isinstance(lr, numbers.Real) and not isinstance(lr, (bool, np.bool_)) and np.isfinite(lr) and lr >= 0):
-        raise InvalidParameterError(f"The 'lr' parameter of {type(est).__name__} must be a finite float >= 0; "
-                                    f"got {lr!r}.")
+    if not (isinstance(lr, numbers.Real) and not isinstance(lr, (bool, np.bool_))
+            and np.isfinite(lr) and lr >= 0):
+        raise InvalidParameterError(f"The 'lr' parameter of {type(est).__name__} must be a finite float "
+                                    f">= 0; got {lr!r}.")
     seed = est.random_state
     try:
         if isinstance(seed, (bool, np.bool_)):
@@ -449,8 +450,8 @@ def _check_training_parameters(est):
         check_random_state(seed)
     except (ValueError, TypeError):
         raise InvalidParameterError(
-            f"The 'random_state' parameter of {type(est).__name__} must be an int in the range [0, 2**32 - 1], "
-            f"a numpy RandomState or None; got {seed!r}.") from None
+            f"The 'random_state' parameter of {type(est).__name__} must be an int in the range "
+            f"[0, 2**32 - 1], a numpy RandomState or None; got {seed!r}.") from None
 
 
 def _position_slices(layout):

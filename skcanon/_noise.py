@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["NOISE_AXIS", "OFFSET_ROUNDING", "geometric_slices", "noise_tolerance", "noise_axes", "noise_candidates",
-           "zero_noise_axes", "zero_noise_axes_in_place", "zero_noise_entries"]
+__all__ = ["NOISE_AXIS", "OFFSET_ROUNDING", "geometric_slices", "noise_tolerance", "noise_axes",
+           "noise_candidates", "zero_noise_axes", "zero_noise_axes_in_place", "zero_noise_entries"]
 
 #: canonical coordinates along an axis whose whole extent (every present point's position
 #: and attached vectors) is at most this fraction of the form's largest coordinate are
@@ -119,7 +119,8 @@ def noise_candidates(Q, layout, dtype, offset_squared=None):
         bound = NOISE_AXIS.get(np.dtype(dtype), 1e-5) ** 2 * total
         if offset_squared is not None:
             eps = float(np.finfo(dtype).eps) if np.issubdtype(np.dtype(dtype), np.floating) else 2.2e-16
-            bound = np.maximum(bound, (OFFSET_ROUNDING * eps) ** 2 * np.nan_to_num(offset_squared, nan=np.inf))
+            rounding = (OFFSET_ROUNDING * eps) ** 2 * np.nan_to_num(offset_squared, nan=np.inf)
+            bound = np.maximum(bound, rounding)
         smallest = columns[0].copy()
         for column in columns[1:]:
             np.minimum(smallest, column, out=smallest)

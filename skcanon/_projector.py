@@ -179,8 +179,8 @@ GraphLayout or None, default=None
     }
 
     def __init__(self, group="S_n", method="auto", *, layout=None, n_dims=None, degree=None,
-                 n_components=None, canonicalizer=None, mark_absent="auto", batch_size=4096, random_state=None,
-                 n_jobs=None):
+                 n_components=None, canonicalizer=None, mark_absent="auto", batch_size=4096,
+                 random_state=None, n_jobs=None):
         self.group = group
         self.method = method
         self.layout = layout

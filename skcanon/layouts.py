@@ -272,7 +272,8 @@ class PointLayout(Layout):
             if parsed in found:
                 raise ValueError(f"columns {columns[found[parsed]]!r} and {name!r} name point {parsed[0]} "
                                  f"component {parsed[1]!r} twice (step prefixes such as 'prep__' are not "
-                                 "part of a point's name); every column must name a different point component.")
+                                 "part of a point's name); every column must name a different point "
+                                 "component.")
             found[parsed] = pos
         points = sorted({p for p, _ in found})
         missing = [f"{key}{p}" for p in points for key in keys if (p, key) not in found]
@@ -390,7 +391,8 @@ class PointLayout(Layout):
         A column names a point when it holds a point index and a component: positions
         ``x``/``y``/``z`` (``atom3_x``, ``p0_y``, ``x1``, ``p0_pos_x``, ``pos_x1``,
         ``lig_atom3_x``, ``Atom 3 x``, ``prep__atom3_x`` with scikit-learn's step prefix
-        dropped; upper case too: ``X1``, ``p0_Y``), vectors ``name_x`` (``p0_vel_x``, ``vel_x1``) and per-point
+        dropped; upper case too: ``X1``, ``p0_Y``),
+        vectors ``name_x`` (``p0_vel_x``, ``vel_x1``) and per-point
         scalars (``atom3_element``, ``p0_charge``). Positions decide ``n_dims`` (``x, y`` → 2,
         ``x, y, z`` → 3); names of vectors alone (``force_x0``, ...) describe points that
         carry vectors and no position, their axes deciding ``n_dims``. Names that are only ``x0, x1, ...`` (scikit-learn's names for

@@ -41,8 +41,9 @@ What counts as a tie follows the input's dtype: eigenvalue gaps below ``1e-6`` o
 trace (or ``1e4·eps``, whichever is larger: ``eps`` of float64 or float32) count as
 repeated, third moments below ``1e-6`` (or ``1e3·eps``) as zero, PCA's point ties within
 ``1e-7`` (or ``1e4·eps``) relative, ``sort`` keys within ``1e-9`` (float64) or ``1e-4``
-(float32) relative, so float32 input gets tolerances above its own rounding. Each sample is rescaled to a largest norm of 1 before its
-covariance is formed, so any finite magnitude works.
+(float32) relative, so float32 input gets tolerances above its own rounding. Each sample is
+rescaled to a largest norm of 1 before its covariance is formed, so any finite magnitude
+works.
 
 Near (not exactly) symmetric inputs sit close to a discontinuity: every canonicalization
 of a non-free action has one (no continuous invariant cross-section exists), so tiny

@@ -18,8 +18,8 @@ from .._kernels.fields import (
     shift_columns,
     weighted_centroid,
 )
-from .._kernels.lexsort import (fast_lexsort, gather_points, magnitude_groups, scaled_by_group, sort_key_columns,
-                               tolerant_lexsort)
+from .._kernels.lexsort import (fast_lexsort, gather_points, magnitude_groups, scaled_by_group,
+                               sort_key_columns, tolerant_lexsort)
 from .._kernels.orbit import smallest_form_element, tolerant_smallest
 from .._kernels.pca import (
     compiled_kernels,

@@ -206,9 +206,10 @@ class _HomogeneousMotions(Group):
             A = A / s[:, None, None]
         off = np.abs(A @ np.swapaxes(A, -1, -2) - np.eye(d)).max()
         if bottom > 1e-6 or off > 1e-4 or (self.special and (np.linalg.det(A) < 0).any()):
-            raise ValueError(f"{name} must hold {what}; the last row differs from [0, ..., 0, 1] by {bottom:.2g}, "
-                             f"|A Aᵀ − I| reaches {off:.2g}" + (" after dividing out the scale" if self.rescales else "")
-                             + (" or a determinant is negative" if self.special else "") + ".")
+            scale = " after dividing out the scale" if self.rescales else ""
+            sign = " or a determinant is negative" if self.special else ""
+            raise ValueError(f"{name} must hold {what}; the last row differs from [0, ..., 0, 1] by "
+                             f"{bottom:.2g}, |A Aᵀ − I| reaches {off:.2g}{scale}{sign}.")
         return H
 
     @staticmethod

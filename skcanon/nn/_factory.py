@@ -79,7 +79,8 @@ def build_frame_network(group, layout, hidden=64, scalar_stats=None, anchored=Fa
     for f in group.factors:
         if f.permutes:
             if anchored:
-                nets.append(AnchoredSortNetwork(f, layout, hidden, scalar_stats=scalar_stats, key_order=key_order))
+                nets.append(AnchoredSortNetwork(f, layout, hidden, scalar_stats=scalar_stats,
+                                                key_order=key_order))
             else:
                 nets.append(SortFrameNetwork(f, layout, hidden, scalar_stats=scalar_stats,
                                              neighbourhood=neighbourhood))

@@ -300,7 +300,8 @@ class AnchoredSortNetwork(SortFrameNetwork):
     Each point's score is ``-rank / n_points + gain · s(x)_i``, where ``rank`` is the
     point's position in the order of ``method="sort"`` with the same ``key_order``
     (``"scalars_first"``: tolerant lexicographic order of its scalar fields, then its other
-    columns; ``"columns"``: the columns in layout order) and ``s`` the DeepSets score of :class:`SortFrameNetwork`; ``gain`` starts at
+    columns; ``"columns"``: the columns in layout order) and ``s`` the DeepSets score of
+    :class:`SortFrameNetwork`; ``gain`` starts at
     0, so the untrained network orders the points exactly as the heuristic does.
     """
 
