@@ -474,20 +474,27 @@ default=None
         (:func:`~skcanon._noise.zero_noise_axes_in_place`): computed, those coordinates are
         rounding noise of either sign that differs between poses, and trees split on it
         (3-point shapes in 3-D: 55–61 % of a gradient-boosting model's labels changed with
-        the pose). ``frames``: the batch's frames, whose translation bounds the centring's
-        rounding (not for groups that rescale: their forms are in other units)."""
+        the pose). ``frames``: the batch's frames, whose translation (in the forms' units)
+        bounds the centring's rounding."""
         layout, dtype, group = self.layout_, out.dtype, self.group_
         factors = group.factors
 
         def removed_translation(h):
-            if group.rescales or not group.translates:
+            # the translation in the forms' units: divided by the scale where the group rescales
+            if not group.translates:
                 return None
             parts = h if isinstance(h, tuple) else (h,)
             for factor, part in zip(factors, parts):
                 if factor.translates:
-                    with np.errstate(invalid="ignore"):
-                        t = np.asarray(factor.translations(part), dtype=np.float64)
-                        return np.fmax.reduce(np.abs(t), axis=1)
+                    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+                        t = np.fmax.reduce(np.abs(np.asarray(factor.translations(part), dtype=np.float64)), axis=1)
+                        if factor.rescales:
+                            # the scale s of s·R is at least its largest entry (no determinant:
+                            # s**d underflows for tiny samples), so t / that bounds t / s
+                            A = np.abs(np.asarray(factor.matrices(part), dtype=np.float64))
+                            t = t / A.reshape(len(t), -1).max(axis=1)
+                        t = np.where(np.isfinite(t), t, 0.0)
+                    return t
             return None
 
         def zero(rows, h):

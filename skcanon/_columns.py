@@ -13,10 +13,10 @@ from .layouts import (
     _AXIS_NAMES,
     Field,
     PointLayout,
-    _folds_axes,
     _parse_any_point_column,
     _parse_point_column,
     _plain_feature_names,
+    _reading,
     mixes_point_and_other_columns,
 )
 
@@ -43,8 +43,8 @@ def _named_fields(columns, n_dims=None):
     ``p0_force_x``) name points too."""
     if not columns or (_plain_feature_names(columns) and n_dims != 1):
         return None
-    fold = _folds_axes(columns)
-    parsed = [_parse_any_point_column(c, fold) for c in columns]
+    fold, lenient = _reading(columns)
+    parsed = [_parse_any_point_column(c, fold, lenient) for c in columns]
     if any(p is None for p in parsed):
         return None
     owners = [_component_field(comp) for _, comp in parsed]
@@ -130,9 +130,9 @@ def named_point_layout(layout, X):
 def _first_misfit(layout, columns):
     """The first column name that is none of ``layout``'s components, quoted."""
     keys = _keys(layout)
-    fold = _folds_axes(columns)
+    fold, lenient = _reading(columns)
     for c in columns:
-        if _parse_point_column(c, keys, fold) is None:
+        if _parse_point_column(c, keys, fold, lenient) is None:
             return f"{c!r}"
     return "every name is one, but not every point has every component"
 

@@ -22,7 +22,7 @@ __all__ = ["NOISE_AXIS", "OFFSET_ROUNDING", "geometric_slices", "noise_tolerance
 #: rounding noise (float64; float32's value below): :func:`zero_noise_axes`
 NOISE_AXIS = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 1e-5}
 #: ... or at most this many rounding units of the translation the form's centring removed
-OFFSET_ROUNDING = 64
+OFFSET_ROUNDING = 8
 
 
 def geometric_slices(layout):

@@ -203,7 +203,8 @@ GraphLayout or None, default=None
         try:   # all-NaN rows are absent points for the maps that take them (graphs: absent nodes)
             group, layout = self._resolve()
             method = auto_method(group, layout) if self.method == "auto" else self.method
-            tags.input_tags.allow_nan = self._absent_ok(PROJECTIONS[method], layout)
+            tags.input_tags.allow_nan = (getattr(layout, "kind", None) in ("points", "graph")
+                                         and self._absent_ok(PROJECTIONS[method], layout))
         except (ValueError, TypeError, KeyError):
             pass   # parameters fit will refuse
         tags.input_tags.three_d_array = True

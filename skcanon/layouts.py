@@ -51,12 +51,12 @@ def _position_alias(comp):
     return m.group(1) if m else comp
 
 
-def _folds_axes(columns):
+def _folds_axes(columns, lenient=True):
     """Whether upper-case axis names of ``columns`` are read as axes: when no column names a
     lower-case axis (``x1``, ``p0_y``, ``vel_z1``), so ``p0_x, p0_y, p0_z, p0_Z`` keeps ``Z``
     a scalar."""
     for c in columns:
-        p = _parse_any_point_column(str(c), fold=False)
+        p = _parse_any_point_column(str(c), fold=False, lenient=lenient)
         if p is not None and (p[1] in _AXIS_NAMES or re.fullmatch(r"[A-Za-z]\w*_[xyz]", p[1])):
             return False
     return True
@@ -64,8 +64,23 @@ def _folds_axes(columns):
 
 def _plain_feature_names(columns):
     """Names that are only ``x0, x1, ...`` (scikit-learn's names for the columns of an
-    array): they number columns, they do not name the axes of 1-D points."""
-    return bool(columns) and all(re.fullmatch(r"[xX]\d+", c) for c in columns)
+    array, also behind a ColumnTransformer's step prefix: ``prep__x0``): they number columns,
+    they do not name the axes of 1-D points."""
+    return bool(columns) and all(re.fullmatch(r"[xX]\d+", str(c).rsplit("__", 1)[-1]) for c in columns)
+
+
+def _reading(columns):
+    """``(fold, lenient)``: how the names of ``columns`` are read. The lenient rules drop
+    scikit-learn's step prefixes (``prep__atom0_x``) and take prefixes with underscores
+    (``lig_atom0_x``); where that makes two columns name the same point component
+    (``lig_atom0_x`` beside ``rec_atom0_x``, two steps' ``a__x0`` and ``b__x0``), the strict
+    rules of before apply, under which such names name no point (read in column order)."""
+    columns = [str(c) for c in columns]
+    fold = _folds_axes(columns, lenient=True)
+    parsed = [p for p in (_parse_any_point_column(c, fold, lenient=True) for c in columns) if p is not None]
+    if len(parsed) == len(set(parsed)):
+        return fold, True
+    return _folds_axes(columns, lenient=False), False
 
 
 class Layout:
@@ -254,11 +269,11 @@ class PointLayout(Layout):
         """Positions of the input columns in point-major order (point, then component)."""
         keys = self._component_keys()
         found = {}
-        fold = _folds_axes(columns)
+        fold, lenient = _reading(columns)
         for pos, name in enumerate(columns):
-            parsed = _parse_point_column(name, keys, fold)
+            parsed = _parse_point_column(name, keys, fold, lenient)
             if parsed is None:
-                extra = _parse_any_point_column(name, fold)
+                extra = _parse_any_point_column(name, fold, lenient)
                 hint = (f"if every point carries {extra[1]!r}, declare it: "
                         f"fields=[('pos', 'position'), ..., ('{extra[1]}', 'scalar')] (add "
                         f"Field('{extra[1]}', 'scalar', 1, categorical=True) for categories such as "
@@ -423,8 +438,8 @@ class PointLayout(Layout):
         columns = [str(c) for c in columns]
         if _plain_feature_names(columns) and n_dims != 1:
             return None
-        fold = _folds_axes(columns)
-        parsed = [_parse_any_point_column(c, fold) for c in columns]
+        fold, lenient = _reading(columns)
+        parsed = [_parse_any_point_column(c, fold, lenient) for c in columns]
         axes = {comp for p in parsed if p is not None for comp in [p[1]] if comp in _AXIS_NAMES}
         if not axes:
             # vectors alone (``force_x0``, ``p0_vel_y``): their axes decide n_dims, and every
@@ -584,8 +599,8 @@ def _plain(v):
 def mixes_point_and_other_columns(columns):
     """True when some column names a point's axis (``p0_x``, ``x1``) and some other column
     names no point component at all (``period``, ``label``)."""
-    fold = _folds_axes(columns)
-    parsed = [_parse_any_point_column(str(c), fold) for c in columns]
+    fold, lenient = _reading(columns)
+    parsed = [_parse_any_point_column(str(c), fold, lenient) for c in columns]
     return (any(p is not None and p[1] in _AXIS_NAMES for p in parsed)
             and any(p is None for p in parsed))
 
@@ -607,26 +622,28 @@ def names_axes_out_of_point_order(columns, n_dims=None):
     return named != [_AXIS_NAMES[j % dims] if dims <= 3 else None for j in range(len(columns))]
 
 
-def _separators_as_underscores(name):
+def _separators_as_underscores(name, lenient=True):
     """``atom0.x``, ``x.0``, ``x[0]``, ``atom0-x``, ``Atom 0 x`` (json_normalize, pandas'
     repeat suffixes, other tools) spelled with ``_``, as the point-name patterns read them,
-    after dropping scikit-learn's step prefixes (``prep__atom0_x``, the default names out of
-    a ColumnTransformer; nested ones too)."""
-    name = name.rsplit("__", 1)[-1]
+    after dropping (``lenient``) scikit-learn's step prefixes (``prep__atom0_x``, the default
+    names out of a ColumnTransformer; nested ones too)."""
+    if lenient:
+        name = name.rsplit("__", 1)[-1]
     return re.sub(r"[.\-\[\]\s]+", "_", name).strip("_")
 
 
-#: ``[prefix]index_component``: ``p0_x``, ``atom3_vel_x``, ``0_x``, and prefixes with
-#: underscores (``lig_atom0_x``, ``ligand.atom0.x``), which hold no digits
-_INDEX_THEN_COMPONENT = r"(?:[A-Za-z][A-Za-z_]*?)?_?(\d+)_({component})"
+#: ``[prefix]index_component``: ``p0_x``, ``atom3_vel_x``, ``0_x``, and (lenient rules,
+#: :func:`_reading`) prefixes with underscores (``lig_atom0_x``, ``ligand.atom0.x``)
+_INDEX_THEN_COMPONENT = {True: r"(?:[A-Za-z][A-Za-z_]*?)?_?(\d+)_({component})",
+                         False: r"[A-Za-z]*_?(\d+)_({component})"}
 
 
-def _parse_any_point_column(name, fold=True):
+def _parse_any_point_column(name, fold=True, lenient=True):
     """``(point index, component)`` of a column name for any component (with ``fold``, axes
-    in lower case, :func:`_axis_case`), or None."""
+    in lower case, :func:`_axis_case`; ``lenient``: the rules of :func:`_reading`), or None."""
     case = _axis_case if fold else str
-    name = _separators_as_underscores(name)
-    m = re.fullmatch(_INDEX_THEN_COMPONENT.format(component=r"[A-Za-z]\w*"), name)
+    name = _separators_as_underscores(name, lenient)
+    m = re.fullmatch(_INDEX_THEN_COMPONENT[lenient].format(component=r"[A-Za-z]\w*"), name)
     if m:
         return int(m.group(1)), _position_alias(case(m.group(2)))
     m = re.fullmatch(r"([A-Za-z][A-Za-z_]*?)_?(\d+)", name)
@@ -635,14 +652,15 @@ def _parse_any_point_column(name, fold=True):
     return None
 
 
-def _parse_point_column(name, keys, fold=True):
+def _parse_point_column(name, keys, fold=True, lenient=True):
     """``(point index, component key)`` of a column name, or None.
 
     Accepts index-then-component (``p0_x``, ``atom3_vel_x``) and component-then-index
-    (``x1``, ``vel_x1``, ``charge_3``) spellings for the given component keys.
+    (``x1``, ``vel_x1``, ``charge_3``) spellings for the given component keys (``lenient``:
+    the rules of :func:`_reading`).
     """
-    name = _separators_as_underscores(name)
-    m = re.fullmatch(_INDEX_THEN_COMPONENT.format(component=r"\w+"), name)
+    name = _separators_as_underscores(name, lenient)
+    m = re.fullmatch(_INDEX_THEN_COMPONENT[lenient].format(component=r"\w+"), name)
     if m:
         for comp in _spellings(m.group(2), fold):
             if comp in keys:

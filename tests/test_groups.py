@@ -917,3 +917,7 @@ def test_homogeneous_elements_are_checked(group, bad):
     good = G.sample(2, np.random.RandomState(0))
     G.apply(good, X, PointLayout(3))                                  # sampled elements pass
     G.apply(good.astype(np.float32), X.astype(np.float32), PointLayout(3))
+    if G.rescales:                                                    # float32 scales of 1e20 too
+        big = good.copy()
+        big[:, :3, :3] *= 1e20
+        G.apply(big.astype(np.float32), X.astype(np.float32), PointLayout(3))

@@ -18,18 +18,21 @@ from skcanon.layouts import PointLayout  # noqa: E402
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
+@pytest.mark.parametrize("unit", [1.0, 1e-10])
 @pytest.mark.parametrize("key_order", ["scalars_first", "columns"])
-def test_untrained_anchored_is_pca_sort_of_the_same_key_order(key_order):
+def test_untrained_anchored_is_pca_sort_of_the_same_key_order(key_order, unit):
+    """``unit=1e-10``: coordinates in metres beside atomic numbers, which the sort heuristic
+    levels (B307); the anchored network's base order levels them too."""
     rng = np.random.default_rng(0)
     n, k = 40, 8
-    X = np.concatenate([rng.normal(size=(n, k, 3)) * [3, 2, 1], rng.choice([1.0, 6.0, 8.0], size=(n, k, 1))],
+    X = np.concatenate([rng.normal(size=(n, k, 3)) * [3, 2, 1] * unit, rng.choice([1.0, 6.0, 8.0], size=(n, k, 1))],
                        axis=-1).reshape(n, -1)
     layout = PointLayout(3, fields=[("pos", "position"), ("Z", "scalar")])
     heuristic = CanonicalizerTransformer("SE3xS_n", "pca+sort", layout=layout, key_order=key_order).fit(X)
     # lr=1e-12: the residual's gain stays ~1e-12, so the anchored canonicalizer is its anchor
     anchored = CanonicalizerTransformer("SE3xS_n", "anchored", layout=layout, key_order=key_order, lr=1e-12,
                                         max_epochs=1, random_state=0).fit(X, np.arange(n) % 2)
-    np.testing.assert_allclose(anchored.transform(X), heuristic.transform(X), atol=1e-8)
+    np.testing.assert_allclose(anchored.transform(X), heuristic.transform(X), atol=1e-8 * unit)
     assert anchored.canonicalizer_.key_order == key_order
 
 

@@ -87,3 +87,25 @@ def test_a_boosted_model_on_three_point_shapes_is_invariant(dtype):
     for seed in range(3):
         moved = _moved("SE3xS_n", test.reshape(len(test), 3, 3).astype(np.float64), seed).astype(dtype)
         assert np.mean(model.predict(moved.reshape(len(test), -1)) != expected) == 0.0
+
+
+@pytest.mark.parametrize("dtype, offset, thickness", [(np.float32, 1e3, 5e-3), (np.float64, 1e6, 5e-9)])
+def test_a_real_thin_axis_far_from_the_origin_is_kept(dtype, offset, thickness):
+    """The offset term of the tolerance (rounding units of the removed translation) was 64
+    units, 50–250 times the centring noise seen: a real thickness of 5e-3 at 1e3 in float32
+    (5e-9 at 1e6 in float64), the same in every pose, came out as zeros (review)."""
+    rng = np.random.default_rng(3)
+    P = rng.normal(size=(20, 6, 3)) * [3.0, 2.0, 0.0]
+    P[..., 2] = thickness * np.array([1.0, -1.0, 0.5, -0.5, 1.0, -1.0])
+    X = (_moved("SO3", P, 4) + offset).astype(dtype)
+    third = CanonicalizerTransformer("SE3", "pca").fit(X).transform(X)[..., 2]
+    assert np.all(np.abs(third).max(axis=1) > thickness / 4)
+
+
+@pytest.mark.parametrize("offset", [1e7, 1e9])
+def test_similarity_forms_far_from_the_origin_get_their_zeros(offset):
+    """Sim(d) forms are in units of the sample's scale: the removed translation is divided by
+    it before it bounds the centring's rounding (three points at 1e9 kept noise of either sign)."""
+    three = np.random.default_rng(5).normal(size=(8, 3, 3)) + offset
+    third = CanonicalizerTransformer("Sim3", "pca").fit(three).transform(three)[..., 2]
+    assert np.all(third == 0.0)

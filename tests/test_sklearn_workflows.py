@@ -84,11 +84,27 @@ def test_names_that_look_like_coordinates_out_of_order_warn(form):
             pd.DataFrame(P.reshape(len(P), -1), columns=[f"f{j}" for j in range(P.shape[1] * 3)]))
 
 
-def test_two_steps_naming_the_same_point_column_are_named_in_the_error():
-    cols = [f"{step}__atom{i}_{c}" for step in "ab" for i in range(2) for c in "xyz"]
-    frame = pd.DataFrame(np.random.default_rng(0).normal(size=(5, 12)), columns=cols)
-    with pytest.raises(ValueError, match="'a__atom0_x' and 'b__atom0_x' name point 0 component 'x' twice"):
-        CanonicalizerTransformer("SE3xS_n").fit(frame)
+@pytest.mark.parametrize("columns", [[f"{m}_atom{i}_{c}" for m in ("lig", "rec") for i in range(2) for c in "xyz"],
+                                     [f"{s}__atom{i}_{c}" for s in "ab" for i in range(2) for c in "xyz"]])
+def test_prefixes_that_would_merge_points_keep_the_strict_reading(columns):
+    """Dropping step prefixes and reading prefixes with underscores would make
+    ``lig_atom0_x`` and ``rec_atom0_x`` (or two steps' ``a__atom0_x``, ``b__atom0_x``) name one
+    point; such tables keep the strict rules, under which those names name no point and the
+    columns are read in their order, as before."""
+    X = np.random.default_rng(0).normal(size=(5, 12))
+    canon = CanonicalizerTransformer("SE3").fit(pd.DataFrame(X, columns=columns))
+    assert canon.layout_.columns is None
+    np.testing.assert_array_equal(canon.transform(pd.DataFrame(X, columns=columns)),
+                                  CanonicalizerTransformer("SE3").fit(X).transform(X))
+
+
+def test_plain_names_behind_a_step_prefix_are_read_like_an_array():
+    """A ColumnTransformer on an array names its outputs ``prep__x0, prep__x1, ...``: plain
+    column numbers, not the x axes of 1-D points."""
+    X = np.random.default_rng(0).normal(size=(5, 12))
+    frame = pd.DataFrame(X, columns=[f"prep__x{j}" for j in range(12)])
+    np.testing.assert_array_equal(CanonicalizerTransformer("SE3").fit(frame).transform(frame),
+                                  CanonicalizerTransformer("SE3").fit(X).transform(X))
 
 
 def test_canonical_projection_under_pandas_output():
@@ -200,6 +216,7 @@ def test_tags_say_what_the_estimators_take():
     assert get_tags(InvariantProjector("E3xS_n", "canonical")).input_tags.allow_nan
     assert not get_tags(InvariantProjector("E3xS_n", "power_sums")).input_tags.allow_nan
     assert get_tags(InvariantProjector("S_n", layout="graph")).input_tags.allow_nan
+    assert not get_tags(InvariantProjector("SO2", "canonical", layout="image")).input_tags.allow_nan
     assert not get_tags(FrameAveragingRegressor(target="position")).target_tags.single_output
     assert get_tags(FrameAveragingRegressor()).target_tags.single_output
     pytest.importorskip("skorch")

@@ -198,7 +198,7 @@ class _HomogeneousMotions(Group):
                 + ("a positive multiple of " if self.rescales else "")
                 + ("a rotation" if self.special else "an orthogonal matrix") + ")")
         bottom = np.abs(H[:, d, :] - np.eye(d + 1)[d]).max()
-        A = H[:, :d, :d]
+        A = np.asarray(H[:, :d, :d], dtype=np.float64)   # float64: squares of float32 scales overflow
         if self.rescales:   # Sim(d): A = s·R with s > 0
             s = np.sqrt((A * A).sum(axis=(1, 2)) / d)
             if not (s > 0).all():

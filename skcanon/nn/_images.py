@@ -350,7 +350,9 @@ class _ImageNetworkBase(FrameNetwork):
         faint = (peak > 0) & (peak < 2.0 ** -10)
         if bool(faint.any()):
             exponent = torch.where(faint, torch.frexp(peak)[1], torch.zeros_like(peak, dtype=torch.int32))
-            x = torch.ldexp(x, (-exponent).to(x.dtype))
+            # at most 2**100 at once (float32 would overflow for subnormal peaks); twice covers them
+            for step in (torch.clamp(-exponent, max=100), torch.clamp(-exponent - 100, min=0)):
+                x = torch.ldexp(x, step.to(x.dtype))
         h, w = x.shape[-2:]
         if min(h, w) >= 12:
             kh, kw = (2 if h % 2 == 0 else 3), (2 if w % 2 == 0 else 3)

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._kernels.lexsort import sort_key_columns, tolerant_lexsort
+from .._kernels.lexsort import magnitude_groups, scaled_by_group, sort_key_columns, tolerant_lexsort
 from ._base import FrameNetwork, coincident_floor, safe_sqrt
 from ._points import ScalarEncoder, init_weights, masked_mean, present_mask, rescale_geometry
 
@@ -309,12 +309,15 @@ class AnchoredSortNetwork(SortFrameNetwork):
         super().__init__(group, layout, hidden, tau, scalar_stats)
         self.gain = nn.Parameter(torch.zeros(()))
         self._key_columns = sort_key_columns(layout, key_order)
+        self._key_groups = magnitude_groups(layout, self._key_columns)   # as the sort heuristic levels units
 
     def scores(self, x):
         s, mask = super().scores(x)
         dtype = np.float32 if np.dtype(self.precision) == np.float32 else np.float64
         keys = x.detach().cpu().numpy().astype(dtype)
-        order = tolerant_lexsort(keys if self._key_columns is None else keys[..., self._key_columns])
+        keys = keys if self._key_columns is None else keys[..., self._key_columns]
+        levelled = None if getattr(self, "_key_groups", None) is None else scaled_by_group(keys, self._key_groups)
+        order = tolerant_lexsort(keys if levelled is None else levelled)
         n, m = order.shape
         rank = np.empty((n, m), dtype=np.float64)
         np.put_along_axis(rank, order, np.arange(m, dtype=np.float64)[None, :].repeat(n, 0), axis=1)
