@@ -611,8 +611,10 @@ def test_learning_options_are_declared_once_and_agree():
     learned = LearnedCanonicalizer(get_group("SO3"), **{k: options[k] for k in LEARNING_OPTIONS.names})
     assert LEARNING_OPTIONS.values(learned) == LEARNING_OPTIONS.values(canon)
     assert LEARNING_OPTIONS.values(LearnedCanonicalizer(get_group("SO3"))) == LEARNING_OPTIONS.defaults()
-    for cls in (LearnedCanonicalizer, RandomCanonicalizer, AnchoredCanonicalizer):
+    for cls in (LearnedCanonicalizer, RandomCanonicalizer):
         assert set(cls.options) <= set(LEARNING_OPTIONS.names)
+    # anchored also takes the key order of the sort heuristic it anchors (B301)
+    assert set(AnchoredCanonicalizer.options) == set(LEARNING_OPTIONS.names) | {"key_order"}
     with pytest.raises(TypeError, match="unexpected options"):
         LearnedCanonicalizer(get_group("SO3"), hiden=8)
     # the trainer reads a subset, with the same defaults
