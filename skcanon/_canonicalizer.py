@@ -487,7 +487,8 @@ default=None
             for factor, part in zip(factors, parts):
                 if factor.translates:
                     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-                        t = np.fmax.reduce(np.abs(np.asarray(factor.translations(part), dtype=np.float64)), axis=1)
+                        t = np.abs(np.asarray(factor.translations(part), dtype=np.float64))
+                        t = np.fmax.reduce(t, axis=1)
                         if factor.rescales:
                             # the scale s of s·R is at least its largest entry (no determinant:
                             # s**d underflows for tiny samples), so t / that bounds t / s
