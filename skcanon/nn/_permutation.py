@@ -316,7 +316,8 @@ class AnchoredSortNetwork(SortFrameNetwork):
         dtype = np.float32 if np.dtype(self.precision) == np.float32 else np.float64
         keys = x.detach().cpu().numpy().astype(dtype)
         keys = keys if self._key_columns is None else keys[..., self._key_columns]
-        levelled = None if getattr(self, "_key_groups", None) is None else scaled_by_group(keys, self._key_groups)
+        groups = getattr(self, "_key_groups", None)
+        levelled = None if groups is None else scaled_by_group(keys, groups)
         order = tolerant_lexsort(keys if levelled is None else levelled)
         n, m = order.shape
         rank = np.empty((n, m), dtype=np.float64)
