@@ -20,6 +20,7 @@ import numpy as np
 
 from .._learning_options import LEARNING_OPTIONS, TRAINER_OPTIONS
 from ._base import Canonicalizer
+from ._heuristics import SortCanonicalizer
 
 __all__ = ["LearnedCanonicalizer", "RandomCanonicalizer", "AnchoredCanonicalizer"]
 
@@ -400,8 +401,8 @@ class AnchoredCanonicalizer(LearnedCanonicalizer):
 
     def __init__(self, group, key_order="scalars_first", **options):
         super().__init__(group, **options)
-        if key_order not in ("scalars_first", "columns"):
-            raise ValueError(f"key_order must be 'scalars_first' or 'columns'; got {key_order!r}.")
+        if key_order not in SortCanonicalizer.KEY_ORDERS:
+            raise ValueError(f"key_order must be one of {SortCanonicalizer.KEY_ORDERS}; got {key_order!r}.")
         self.key_order = key_order
 
     def __setstate__(self, state):

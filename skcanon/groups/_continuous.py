@@ -48,6 +48,15 @@ def haar_orthogonal(n, d, random_state=None, special=False, *, like=None):
     return Q
 
 
+
+#: largest |R Rᵀ − I| of an element's linear part (O(d), and E(d)/Sim(d) after the scale)
+ORTHOGONALITY_TOL = 1e-4
+
+
+def _orthogonality_error(R):
+    """``max |R Rᵀ − I|`` over a batch of ``(n, d, d)`` matrices."""
+    return np.abs(R @ np.swapaxes(R, -1, -2) - np.eye(R.shape[-1])).max()
+
 class OrthogonalGroup(Group):
     """O(d) (``special=False``) or SO(d) (``special=True``) acting linearly on vectors.
 
@@ -97,8 +106,8 @@ class OrthogonalGroup(Group):
     def check_elements(self, g, P, name="g"):
         R = checked_array(self, g, P.shape[0], (self.d, self.d), name, "matrices")
         if not hasattr(R, "clone") and R.size:
-            off = np.abs(R @ np.swapaxes(R, -1, -2) - np.eye(self.d)).max()
-            if off > 1e-4 or (self.special and (np.linalg.det(R) < 0).any()):
+            off = _orthogonality_error(R)
+            if off > ORTHOGONALITY_TOL or (self.special and (np.linalg.det(R) < 0).any()):
                 raise ValueError(f"{name} must hold {'rotation' if self.special else 'orthogonal'} matrices of "
                                  f"{self.name}; |R Rᵀ − I| reaches {off:.2g}"
                                  f"{' or a determinant is negative' if self.special else ''}.")
@@ -204,8 +213,8 @@ class _HomogeneousMotions(Group):
             if not (s > 0).all():
                 raise ValueError(f"{name} must hold {what}; a linear part is 0.")
             A = A / s[:, None, None]
-        off = np.abs(A @ np.swapaxes(A, -1, -2) - np.eye(d)).max()
-        if bottom > 1e-6 or off > 1e-4 or (self.special and (np.linalg.det(A) < 0).any()):
+        off = _orthogonality_error(A)
+        if bottom > 1e-6 or off > ORTHOGONALITY_TOL or (self.special and (np.linalg.det(A) < 0).any()):
             scale = " after dividing out the scale" if self.rescales else ""
             sign = " or a determinant is negative" if self.special else ""
             raise ValueError(f"{name} must hold {what}; the last row differs from [0, ..., 0, 1] by "
