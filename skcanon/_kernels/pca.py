@@ -81,6 +81,10 @@ GAP_NOISE = 4000.0   # eigenvalue gaps (noise of the covariance relative to its 
 SIGN_NOISE = 100.0   # normalized third moments and centroid projections (× condition number)
 TIE_NOISE = 100.0    # projections and canonical coordinates (× condition number)
 FEATURE_NOISE = 30  # the tie rule's set features (× distance from the origin / size)
+#: the rounding bound of a PCA frame (:func:`frame_rounding`) in rounding units of the input,
+#: times the offset ratio and the condition number: ties between finite-group elements closer
+#: than it are settled from the data
+FRAME_ROUNDING = 16.0
 
 
 def flat_rtol(eps):
@@ -1309,10 +1313,30 @@ def rounding_unit(P):
     return float(np.finfo(P.dtype).eps) if np.issubdtype(P.dtype, np.floating) else float(np.finfo(np.float64).eps)
 
 
-def _group_pca(group, P, layout, tied=False):
-    """``(E, open, tied, c)``: :func:`pca_frames` of the present points' geometric field of
-    ``P`` with every tie rule, as :func:`pca_group_frames` uses them (``tied``: None unless
-    asked for), and the centroid ``c``."""
+def frame_rounding(Z, w, eps):
+    """Per sample, a bound on the rounding error of the entries of its PCA frame: ``Z``
+    (``(n, m, d)``) the centred points of a sample rescaled to a largest point norm of 1
+    before centring, ``w`` their weights, ``eps`` the input's rounding unit. The input's
+    rounding relative to the shape's own size (``eps`` over the largest distance from the
+    centroid: float32 clouds far from the origin carry their offset's rounding), amplified
+    by the covariance's condition (1 + trace over the smallest gap between its
+    eigenvalues), times :data:`FRAME_ROUNDING`. Infinite where the eigenvalues repeat or
+    the points have no spread (those frames come from the tie rules)."""
+    Z = np.where(w[..., None] > 0, Z, 0.0)                 # absent points count for nothing
+    C = np.swapaxes(Z * w[..., None], 1, 2) @ Z / np.maximum(w.sum(axis=1), 1e-300)[:, None, None]
+    lam = np.linalg.eigvalsh(C)
+    gap = np.diff(lam, axis=1).min(axis=1)
+    reach = np.sqrt(np.einsum("nmd,nmd->nm", Z, Z).max(axis=1, initial=0.0))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        bound = FRAME_ROUNDING * eps / reach * (1 + lam.sum(axis=1) / gap)
+    return np.where(np.isfinite(bound) & (reach > 0) & (gap > 0), bound, np.inf)
+
+
+def _group_pca(group, P, layout, tied=False, rounding=False):
+    """``(E, open, tied, c, r)``: :func:`pca_frames` of the present points' geometric field
+    of ``P`` with every tie rule, as :func:`pca_group_frames` uses them (``tied``: None
+    unless asked for), the centroid ``c`` and the frames' :func:`frame_rounding` (None
+    unless asked for)."""
     Y, w, _ = geometric_points(P, layout)
     if not np.isfinite(Y).all():
         raise ValueError("X has infinite coordinates (an overflow before canonicalization?): "
@@ -1328,7 +1352,8 @@ def _group_pca(group, P, layout, tied=False):
         magnitude=np.max(np.einsum("nmd,nmd->nm", Y, Y), axis=1), eps=rounding_unit(P),
         attached=lambda i: attached_fields(P[i], layout, (c * a[:, None])[i] if translating else None),
         return_open=True, return_tied=tied)
-    return E, is_open, (found[0] if tied else None), c * a[:, None]
+    r = frame_rounding(Y - c[:, None, :], w, rounding_unit(P)) if rounding else None
+    return E, is_open, (found[0] if tied else None), c * a[:, None], r
 
 
 def pca_tied_frames(group, P, layout, signs=None):
@@ -1358,13 +1383,15 @@ def pca_group_frames(group, P, layout):
     Samples whose frame a tie rule chose (symmetric shapes) are equivariant only up to their
     own symmetries; for finite groups they take :func:`~skcanon._kernels.orbit.smallest_form_element`.
     """
-    E, is_open, _, c = _group_pca(group, P, layout)
+    E, is_open, _, c, r = _group_pca(group, P, layout, rounding=group.is_finite)
     h = group.nearest_element(E, c if group.translates else None)
     # a frame a tie rule chose moves with the input only up to the sample's symmetries, and
-    # rounding it to a group element does not; nor does rounding within a hair of a tie
-    # between two elements: those samples take the element with the smallest canonical
-    # form, which is exact for every input
-    settle = (is_open | group.near_tie(E)) if group.is_finite else np.zeros(0, dtype=bool)
+    # rounding it to a group element does not; nor does rounding within the frame's own
+    # rounding error of a tie between two elements: those samples take the element with
+    # the smallest canonical form, which is exact for every input
+    settle = np.zeros(0, dtype=bool)
+    if group.is_finite:
+        settle = is_open | group.near_tie(E, r)
     if settle.any():
         h = np.array(h)
         h[settle] = smallest_form_element(group, P[settle], layout, eps=rounding_unit(P))

@@ -123,11 +123,13 @@ class Group:
         from the data (a PCA basis, a network's output) becomes a group element."""
         raise TypeError(f"{self.name} cannot turn a rotation into one of its elements.")
 
-    def near_tie(self, R):
+    def near_tie(self, R, rounding=None):
         """True per sample where :meth:`nearest_element` of ``R`` is within rounding of a tie
         between two elements (finite groups): there the rounding rule cannot be equivariant
         under every element (a reflection maps "round half up" to "round half down"), so
-        callers settle those samples from the data. Continuous groups never tie."""
+        callers settle those samples from the data. ``rounding`` (per sample, optional): how
+        far the entries of ``R`` may be from the exact frame (a frame computed from float32
+        points far from the origin), which widens the band. Continuous groups never tie."""
         return np.zeros(len(R), dtype=bool)
 
     def factor(self, capability):

@@ -137,12 +137,14 @@ class _PlanarFiniteGroup(Group):
         rotating by whole steps (reflections are settled by :meth:`near_tie`'s callers)."""
         return np.mod(np.floor(x + 0.5 + STEP_TIE).astype(np.int64), self.n)
 
-    def near_tie(self, R):
+    def near_tie(self, R, rounding=None):
         # |frac - 1/2| is unchanged by whole steps (x + k) and by reflections (x -> -x),
         # so the set of tied samples moves with the input; the band holds the rounding's
-        # own tolerance with room to spare
+        # own tolerance with room to spare, and the angle's error where R's entries may be
+        # off by ``rounding`` (about √2 · rounding radians, n / 2π steps per radian)
         x = self._steps(R)[0]
-        return np.abs(x - np.floor(x) - 0.5) < 2 * STEP_TIE
+        spread = 0.0 if rounding is None else 2 ** 0.5 * np.asarray(rounding) * self.n / (2 * np.pi)
+        return np.abs(x - np.floor(x) - 0.5) < 2 * np.maximum(STEP_TIE, spread)
 
     def check_layout(self, layout):
         kind = getattr(layout, "kind", None)

@@ -120,10 +120,12 @@ class FiniteRotationGroup(Group):
         out[~finite] = 0
         return out
 
-    def near_tie(self, R):
+    def near_tie(self, R, rounding=None):
         R = np.asarray(R.detach().cpu().numpy() if hasattr(R, "detach") else R, dtype=np.float64)
         scores = np.sort(np.einsum("kij,nij->nk", self.rotations(), R), axis=1)
-        return np.isfinite(scores).all(axis=1) & (scores[:, -1] - scores[:, -2] < 2 * ROTATION_TIE)
+        # a score moves by at most Σ|G_ij| ≤ 3√3 times the largest change of an entry of R
+        band = 2 * np.maximum(ROTATION_TIE, 0.0 if rounding is None else 3 ** 1.5 * np.asarray(rounding))
+        return np.isfinite(scores).all(axis=1) & (scores[:, -1] - scores[:, -2] < band)
 
     # -- action ------------------------------------------------------------------------------
     def check_layout(self, layout):
