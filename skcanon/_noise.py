@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._kernels.squares import axis_squares
+
 __all__ = ["NOISE_AXIS", "OFFSET_ROUNDING", "geometric_slices", "noise_tolerance", "noise_axes",
            "noise_candidates", "zero_noise_axes", "zero_noise_axes_in_place", "zero_noise_entries"]
 
@@ -93,29 +95,12 @@ def noise_candidates(Q, layout, dtype, offset_squared=None):
     slices = geometric_slices(layout)
     if not slices or Q.size == 0:
         return np.empty(0, dtype=np.intp)
-    n, d = Q.shape[0], layout.n_dims
-
-    def squares(A):
-        # per axis, one matrix product of the squared coordinates with a 0/1 selector (a
-        # reduction over the short-strided point axis is several times slower)
-        total, count = 0, 0
-        for sl in slices:
-            F = A[..., sl].reshape(len(A), -1)
-            selector = np.tile(np.eye(d, dtype=F.dtype), (F.shape[1] // d, 1))
-            total = total + np.square(F) @ selector
-            count += F.shape[1] // d
-        return total, count
-
+    d = layout.n_dims
+    ss, m = axis_squares(Q, slices, d)
     with np.errstate(over="ignore", invalid="ignore", under="ignore"):
-        ss, m = squares(Q)
         # column by column: numpy reduces a short last axis slowly
         columns = [ss[:, k] for k in range(d)]
         total = sum(columns[1:], columns[0].copy())
-        gaps = np.flatnonzero(np.isnan(total))
-        if gaps.size:   # absent points (NaN rows) count as zeros
-            ss[gaps] = squares(np.nan_to_num(Q[gaps], nan=0.0))[0]
-            columns = [ss[:, k] for k in range(d)]
-            total = sum(columns[1:], columns[0].copy())
         bound = NOISE_AXIS.get(np.dtype(dtype), 1e-5) ** 2 * total
         if offset_squared is not None:
             eps = float(np.finfo(dtype).eps) if np.issubdtype(np.dtype(dtype), np.floating) else 2.2e-16
@@ -124,9 +109,12 @@ def noise_candidates(Q, layout, dtype, offset_squared=None):
         smallest = columns[0].copy()
         for column in columns[1:]:
             np.minimum(smallest, column, out=smallest)
+        # room for the sums' own rounding (float32 sums of the numpy pass: m units at most)
+        unit = np.finfo(ss.dtype if np.issubdtype(ss.dtype, np.floating) else np.float64).eps
+        margin = 1 + 1e-6 + 2 * m * float(unit)
         # squares beyond the dtype's range (forms near its largest values) leave the decision
         # to the exact test
-        return np.flatnonzero((smallest <= m * bound * (1 + 1e-6)) | ~np.isfinite(total))
+        return np.flatnonzero((smallest <= m * bound * margin) | ~np.isfinite(total))
 
 
 def _noise_rows(Q, layout, dtype, offset, among):

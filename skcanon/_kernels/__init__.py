@@ -9,6 +9,8 @@ none of them. Each module holds one kind of kernel:
   centroids and per-sample rescaling;
 * :mod:`~skcanon._kernels.pca` — equivariant PCA frames with their tie rules and the one
   axis orientation rule, and group elements from them.
+* :mod:`~skcanon._kernels.squares` — per-axis sums of squares of point coordinates (the
+  screen for canonical axes of no extent).
 
 The package imports only numpy and the floors below it (layouts through the layout objects
 passed in, groups through their capabilities), never a canonicalizer, projection or network.
