@@ -88,7 +88,9 @@ class EquivariantRegressor(SkcanonEstimatorMixin, PointTargetRegressorMixin, Bas
       ``"sort"`` for ``×S_n``: sign flips of the principal axes that leave the canonical form
       unchanged (planar and mirror-symmetric clouds, collinear clouds — for positions and
       vectors the half turn about the line averages as every turn does —, all points at one
-      place), every element of a finite group that maps the cloud onto itself (a square
+      place, and points at one place whose velocities or other vectors leave a rotation
+      or mirror open: all parallel, all in one plane), every element of a finite group
+      that maps the cloud onto itself (a square
       under ``"C4xS_n"``), under continuous groups ``× S_n`` every symmetry of a shape
       whose covariance is isotropic in a plane or in space (a regular polygon under
       ``"SE2xS_n"``, a cube, regular tetrahedron or octahedron under ``"E3xS_n"``: the

@@ -283,11 +283,17 @@ def frame_forms(P, layout, spec, kind, *, canonicalizer=None, elements=None, sha
     # the samples with an axis of no extent in the canonical frame: only their forms (sign
     # flips of it, or frames a symmetry relates) can have one (_finish)
     screened = _noise_axes(Z0, layout, dtype, None if t is None else np.abs(t).max(axis=1)).any(axis=1)
+    flat = None
     if kind == "pca":
         weights = np.full((n, len(signs)), 1.0 / len(signs))
+        if len(layout.fields) > 1:
+            flat = _open_signs(Z0, layout, signs, dtype, t)[1]
     else:
         weights, flat = _open_signs(Z0, layout, signs, dtype, t)
-        axis, free = _open_rotations(flat, P, layout, spec, t)
+        axis, free = _open_rotations(flat, P, layout, spec, t, dtype)
+    # positions without spread whose frame the other fields' vectors gave: every coordinate
+    # that is rounding noise is zeroed, as for frames built on points (_finish)
+    on_vectors = False if flat is None or len(layout.fields) < 2 else flat
     R = E[:, None, :, :] * signs[None, :, None, :]              # E·diag(s): a column sign flip
     R, weights, idx = _compact(R, weights, return_index=True)   # only the open signs
     if kind == "sampled":
@@ -307,7 +313,7 @@ def frame_forms(P, layout, spec, kind, *, canonicalizer=None, elements=None, sha
         # relative frame of row (open sign a, element b): diag(s_a)·G_b
         Q = _forms_with_sets(Z0, E, R, rows, (i, j), layout,
                              lambda a, b: _relative(Z0[a], signs[idx[a, b // k]][:, :, None] * G[b % k], layout))
-        return _finish(fs, Q, (i, j), spec, layout, dtype, screened)
+        return _finish(fs, Q, (i, j), spec, layout, dtype, screened, on_vectors)
     if kind in ("minimal", "pca") and spec.permuting:
         # "pca": every sign choice of each of those frames
         rows, sets = _symmetric_sets(Z0, P, layout, spec, None if kind == "pca" else flat, t, dtype,
@@ -319,14 +325,14 @@ def frame_forms(P, layout, spec, kind, *, canonicalizer=None, elements=None, sha
             # the other samples' forms as without these (a sign flip: the same bits in any batch)
             Q = _forms_with_sets(Z0, E, R2, rows, (i, j), layout,
                                  lambda a, b: _flip(Z0[a], signs[idx[a, b]], layout))
-            return _finish(fs, Q, (i, j), spec, layout, dtype, screened)
+            return _finish(fs, Q, (i, j), spec, layout, dtype, screened, on_vectors)
     fs = FrameSet(R, t, weights, None, free, axis) if kind == "minimal" else FrameSet(R, t, weights)
     i, j = _rows_of(weights)
     if len(i) == n and (signs[idx[i, j]] > 0).all():
         Q = Z0                     # one frame per sample, the canonical one (generic "minimal")
     else:  # sign flips of columns: no product needed
         Q = _flip(Z0[i], signs[idx[i, j]], layout)
-    return _finish(fs, Q, (i, j), spec, layout, dtype, screened)
+    return _finish(fs, Q, (i, j), spec, layout, dtype, screened, on_vectors)
 
 
 def _check_spec(spec):
@@ -453,10 +459,16 @@ def _finish(fs, Q, rows, spec, layout, dtype, screened=None, entries=False):
     i, j = rows
     order = None
     offset = None if fs.t is None else np.abs(fs.t).max(axis=1)[i]
-    if entries:
+    if entries is True:
         Q = _zero_noise_entries(Q, layout, dtype, offset)
     else:
         Q = _zero_noise_axes(Q, layout, dtype, offset, None if screened is None else np.flatnonzero(screened[i]))
+        if entries is not False and entries[i].any():
+            # samples whose frame was built on their vectors (positions without spread):
+            # an axis through a vector leaves its other coordinates 0 in exact arithmetic
+            at = np.flatnonzero(entries[i])
+            Q = Q.copy()
+            Q[at] = _zero_noise_entries(Q[at], layout, dtype, None if offset is None else offset[at])
     if spec.permuting:
         Q, order = _sorted_forms(Q)
     return FrameForms(fs, Q, order, rows, fs.weights[i, j])
@@ -510,13 +522,43 @@ def _open_signs(Z0, layout, signs, dtype, t=None):
         weakest = np.argmin(strength, axis=1)
         one = negative.sum(axis=1) == 1
         easy |= decided & one & negative[np.arange(len(m3)), weakest]
-    easy |= flat
+    if flat.any() and len(layout.fields) > 1:
+        # positions without spread whose other fields' vectors (velocities) gave the frame:
+        # the vectors' third moments decide its signs (zero along an axis that every vector
+        # is perpendicular to: the mirror through their plane is open)
+        rows = np.flatnonzero(flat)
+        m3_v, moving = _vector_moments(Z0[rows], layout, t is not None)
+        m3[rows[moving]] = m3_v[moving]
+        easy[rows[moving]] = False                  # the general rule below
+        flat = flat.copy()
+        flat[rows[moving]] = False
+        easy |= flat
+        flat[rows[moving]] = True                   # still no spread (_open_rotations)
+    else:
+        easy |= flat
     weights = np.zeros((len(m3), len(signs)))
     weights[easy, 0] = 1.0
     rest = np.flatnonzero(~easy)
     if rest.size:
         weights[rest] = _open_sign_weights(m3[rest], signs, tol)
     return weights, flat
+
+
+def _vector_moments(Z, layout, centred):
+    """``(m3, moving)`` of canonical forms ``Z`` whose positions have no spread: the third
+    moments of their vector fields (and other position fields, about the points) along each
+    canonical axis, normalized as the positions' are, and which forms have a nonzero vector.
+    ``centred``: the forms' points are at the origin (translating groups)."""
+    centre = None
+    if not centred:
+        Y, w, _ = geometric_points(Z, layout)
+        centre = weighted_centroid(Y, w)
+    V, present, _ = attached_vectors(Z, layout, centre)
+    count = np.maximum(present.sum(axis=1), 1)
+    ms = np.einsum("nkd,nkd->n", V, V) / count
+    moving = ms > 0
+    scale = np.where(moving, ms, 1.0) ** 1.5
+    return np.einsum("nkd->nd", V ** 3) / (count * scale)[:, None], moving
 
 
 #: the screen for repeated eigenvalues takes gaps up to this many times the PCA tie rule's
@@ -741,7 +783,7 @@ def _with_frame_sets(R, weights, rows, sets):
     return R2, w2
 
 
-def _open_rotations(flat, P, layout, spec, t):
+def _open_rotations(flat, P, layout, spec, t, dtype):
     """``(axis, free)`` of :class:`FrameSet` for the ``flat`` samples (positions without
     spread) of the PCA-based frames, which keep one frame for them: where no other field
     gives a direction, the points' stabilizer is every rotation (points at the centroid
@@ -752,10 +794,30 @@ def _open_rotations(flat, P, layout, spec, t):
     rows = np.flatnonzero(flat)
     if not rows.size or (spec.special and d == 1):   # SO(1): no rotation to average over
         return None, None
+    axis, free = np.zeros((len(flat), d)), np.zeros(len(flat), bool)
     if len(layout.fields) > 1:   # velocities (or other positions) give the frame a direction
         V, present, _ = attached_vectors(P[rows], layout, None if t is None else t[rows])
-        rows = rows[~((np.einsum("nkd,nkd->nk", V, V) > 0) & present).any(axis=1)]
-    axis, free = np.zeros((len(flat), d)), np.zeros(len(flat), bool)
+        V = np.where(present[..., None], V, 0.0)
+        moving = (np.einsum("nkd,nkd->nk", V, V) > 0).any(axis=1)
+        if d == 3 and moving.any():
+            # vectors all along one line leave the rotations about it open (about the axis
+            # to the points as well, for groups that keep the origin: then only where the
+            # line is that axis)
+            line, u = _common_line(V[moving], float(np.finfo(dtype).eps))
+            at = rows[moving][line]
+            u = u[line]
+            if not spec.translating:
+                Y, w, _ = geometric_points(P[at], layout)
+                c = weighted_centroid(np.where(w[..., None] > 0, Y, 0.0), w)
+                c, _ = pow2_rescale(c[:, None], np.ones((len(at), 1)))
+                c = c[:, 0]
+                cn = np.linalg.norm(c, axis=1)
+                off = cn > 0
+                along = np.linalg.norm(np.cross(u, c / np.where(off, cn, 1.0)[:, None]), axis=1) ** 2
+                keep = ~off | (along <= _line_rtol(float(np.finfo(dtype).eps)))
+                at, u = at[keep], u[keep]
+            axis[at] = u
+        rows = rows[~moving]
     if spec.translating:
         free[rows] = True
     elif rows.size:
@@ -768,6 +830,21 @@ def _open_rotations(flat, P, layout, spec, t):
             off = norm > 0
             axis[rows[off]] = c[off] / norm[off, None]
     return (axis if axis.any() else None), (free if free.any() else None)
+
+
+def _line_rtol(eps):
+    """Relative squared spread across a line under which vectors count as along it."""
+    return 1e-20 if eps < 1e-10 else 1e-10
+
+
+def _common_line(V, eps):
+    """``(line, u)``: which samples' vectors ``V`` (``(n, k, 3)``, absent ones zero) all lie
+    along one line through the origin (their second moment has rank one, up to rounding),
+    and that line's unit direction (either sign)."""
+    M = np.einsum("nki,nkj->nij", V, V)
+    lam, U = np.linalg.eigh(M)
+    line = lam[:, 1] <= _line_rtol(eps) * lam[:, 2]
+    return line, U[:, :, 2]
 
 
 def _open_sign_weights(m3, signs, tol):
@@ -1002,8 +1079,8 @@ def _weighted(Yc, w, s, W, spec, beta, floor=1e-18, attached=None):
         V, present = attached(rows)
         pw = present.astype(np.float64)
         Wv = np.maximum(pw.sum(axis=1), 1.0)
-        R2, w2, line2, _ = _weighted(V, pw, np.einsum("kqd,kqd->k", V, V) / Wv, Wv, spec, beta, floor)
-        ok = w2.sum(axis=1) > 0
+        R2, w2, line2, none2 = _weighted(V, pw, np.einsum("kqd,kqd->k", V, V) / Wv, Wv, spec, beta, floor)
+        ok = (w2.sum(axis=1) > 0) & ~none2       # zero vectors as well: nothing to go by
         if ok.any():
             R2, w2 = _compact(R2[ok], w2[ok])
             R, weights = _with_rows(R, weights, rows[ok], R2, w2)

@@ -252,3 +252,72 @@ def test_canonical_features_refuse_absent_points_that_fit_never_saw():
     with_absent = InvariantProjector("S_n", "canonical", n_dims=3).fit(gap.reshape(2, -1))
     F = with_absent.transform(np.concatenate([X, gap]).reshape(4, -1))
     assert not np.array_equal(F[0], F[2])
+
+
+@pytest.mark.parametrize("method, dtype, scale", [
+    ("gram", np.float64, 1e-170), ("gram", np.float64, 1e-300), ("gram", np.float32, 1e-25),
+    ("gram_minors", np.float64, 1e-170), ("gram_minors", np.float64, 1e-110),
+    ("gram_minors", np.float32, 1e-14)])
+def test_gram_features_that_underflow_are_refused(method, dtype, scale):
+    """Gram entries (degree 2) and 3×3 minors (degree 3) of tiny clouds underflowed to 0
+    silently: two different clouds got equal (all-zero) features while ``lossless_`` said
+    True, and at 1e-110 a cloud and its mirror image merged (their minors were 0)."""
+    rng = np.random.default_rng(0)
+    X = (rng.normal(size=(2, 5, 3)) * scale).astype(dtype)
+    with pytest.raises(ValueError, match=rf"underflow {np.dtype(dtype).name}.*multiply X by a constant"):
+        InvariantProjector("O3" if method == "gram" else "SO3", method, n_dims=3).fit_transform(X)
+
+
+def test_gram_minors_are_exact_powers_of_the_scale():
+    """Minors from vectors scaled by a power of two: the features of 2**-190·X are those of
+    X times 2**-380 (Gram) and 2**-570 (minors), bit for bit, where the unscaled cubes
+    underflowed."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(4, 5, 3))
+    proj = InvariantProjector("SO3", "gram_minors", n_dims=3)
+    F = proj.fit_transform(X)
+    minors = np.array(["minor" in name for name in proj.get_feature_names_out()])
+    G = proj.transform(X * 2.0**-190)
+    np.testing.assert_array_equal(G[:, minors], F[:, minors] * 2.0**-570)
+    np.testing.assert_array_equal(G[:, ~minors], F[:, ~minors] * 2.0**-380)
+
+
+@pytest.mark.parametrize("method, dtype, scale", [("bispectrum", np.float64, 1e-120),
+                                                  ("bispectrum", np.float32, 1e-22),
+                                                  ("power_spectrum", np.float64, 1e-170)])
+def test_spectra_that_underflow_are_refused(method, dtype, scale):
+    """Products of two or three Fourier coefficients of tiny fibres underflowed to 0: two
+    different C8 orbits got equal features while ``lossless_`` said True."""
+    from skcanon.layouts import FibreLayout
+
+    rng = np.random.default_rng(0)
+    X = (rng.normal(size=(2, 8)) * scale).astype(dtype)
+    with pytest.raises(ValueError, match=rf"underflow {np.dtype(dtype).name}.*multiply X by a constant"):
+        InvariantProjector("C8", method, layout=FibreLayout(8)).fit_transform(X)
+
+
+def test_a_canonicalizer_that_reads_the_columns_otherwise_is_refused():
+    """``method="canonical"`` kept a canonicalizer's own layout that contradicted the
+    projector's: a velocity read as three scalars (invariance error 1.7) or graph rows read
+    as plain points by ``sort`` (0.80), while ``lossless_`` said True. A layout that only
+    renames the fields, or none (it takes the projector's), is accepted."""
+    import networkx as nx
+
+    from skcanon import CanonicalizerTransformer
+    from skcanon.layouts import PointLayout
+
+    X = np.random.default_rng(0).normal(size=(10, 24))
+    own = PointLayout(3, fields=[("pos", "position"), ("vel", "vector")])
+    other = PointLayout(3, fields=[("pos", "position"), ("s", "scalar", 3)])
+    with pytest.raises(ValueError, match="canonicalizer reads the columns with layout"):
+        InvariantProjector("SE3", "canonical", layout=own,
+                           canonicalizer=CanonicalizerTransformer("SE3", "pca", layout=other)).fit(X)
+    graphs = [nx.gnp_random_graph(5, 0.5, seed=i) for i in range(6)]
+    with pytest.raises(ValueError, match="canonicalizer reads the columns with layout"):
+        InvariantProjector("S_n", "canonical", layout="graph", canonicalizer=CanonicalizerTransformer(
+            "S_n", "sort", layout=PointLayout(6, fields=[("a", "scalar", 6)]))).fit(graphs)
+    renamed = PointLayout(3, fields=[("x", "position"), ("v", "vector")])
+    for canon_layout in (renamed, None):
+        proj = InvariantProjector("SE3", "canonical", layout=own,
+                                  canonicalizer=CanonicalizerTransformer("SE3", "pca", layout=canon_layout))
+        assert proj.fit_transform(X).shape[0] == 10

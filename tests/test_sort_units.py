@@ -55,3 +55,29 @@ def test_keys_within_the_unit_gap_are_the_points_own_values():
     ratio = scaled[..., :3] / far[..., :3]
     finite = np.isfinite(ratio)
     np.testing.assert_array_equal(np.log2(ratio[finite]) % 1, 0.0)        # powers of two: exact
+
+
+@pytest.mark.parametrize("dtype, unit, scalar", [(np.float64, 1e-10, (6.0, 8.0)),
+                                                 (np.float32, 1.0, (1e5, 2e5))])
+def test_sorted_distances_are_invariant_with_scalars_in_other_units(dtype, unit, scalar):
+    """The projection sorts rows of (scalars, distances) with the same relative tolerance:
+    lattice clouds in metres beside atom types changed 58 of 200 moved samples by up to 1.4
+    lattice spacings (moves with translations in the same unit)."""
+    from skcanon import InvariantProjector
+
+    rng = np.random.default_rng(0)
+    n, m = 40, 6
+    grid = np.array(np.meshgrid(*[np.arange(3)] * 3, indexing="ij")).reshape(3, -1).T.astype(float)
+    pos = np.stack([grid[rng.choice(27, m, replace=False)] for _ in range(n)]) * unit
+    X = np.concatenate([pos, rng.choice(scalar, size=(n, m, 1))], axis=2).astype(dtype)
+    proj = InvariantProjector("E3xS_n", "sorted_distances", layout=LAYOUT).fit(X)
+    A = proj.transform(X).astype(np.float64)
+    group = get_group("E3xS_n")
+    for seed in range(5):
+        M, order = group.sample(n, np.random.RandomState(seed), n_points=m)
+        M = M.copy()
+        M[:, :3, 3] *= unit                                 # translations in the data's unit
+        moved = group.apply((M, order), X.astype(np.float64), LAYOUT).astype(dtype)
+        B = proj.transform(moved).astype(np.float64)
+        bound = (1e-3 if dtype == np.float32 else 1e-6) * unit
+        assert np.abs(A - B).max() <= bound, np.abs(A - B).max() / unit

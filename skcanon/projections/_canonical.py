@@ -79,6 +79,14 @@ class Canonical(Projection):
                 f"projector's group is {self.group.name!r}: its canonical forms would not be invariant "
                 f"(or would merge more). Pass a canonicalizer with group={self.group.name!r}, or "
                 "canonicalizer=None for the default.")
+        if not _moves_alike(self.canonicalizer_.layout_, self.layout):
+            # a canonicalizer that reads the columns otherwise (a velocity as three scalars,
+            # graph rows as plain points) gives forms that are not invariant for this layout
+            raise ValueError(
+                f"canonicalizer reads the columns with layout {self.canonicalizer_.layout_!r}, but the "
+                f"projector's layout is {self.layout!r}: its canonical forms would not be invariant. "
+                "Pass a canonicalizer with the projector's layout (or layout=None: it takes the "
+                "projector's), or canonicalizer=None for the default.")
         # absent points come out 0, like a real point at 0 (or an isolated node): a presence
         # column per point keeps them apart, for graphs always (their sizes vary) and for
         # points when fit saw absent points or the caller asks for them always
@@ -139,3 +147,17 @@ class Canonical(Projection):
         # interpolated image rotations (C8, SO(2), quarter turns of non-square images) cut
         # corners and smooth edges: the canonical form loses pixels there
         return exact_orthogonal_action(self.group, self.layout, self.sample_shape_)
+
+
+def _moves_alike(a, b):
+    """Whether layouts ``a`` and ``b`` say the same about how group elements move each
+    column (field names aside)."""
+    kind = getattr(a, "kind", None)
+    if kind != getattr(b, "kind", None):
+        return False
+    if kind == "points":
+        return (a.n_dims == b.n_dims
+                and [(f.kind, f.size) for f in a.fields] == [(f.kind, f.size) for f in b.fields])
+    # graphs, images and fibres: the kind decides how columns move (sizes still open in
+    # the projector's layout before fit are checked against the data)
+    return type(a) is type(b)

@@ -11,8 +11,9 @@ import math
 
 import numpy as np
 
-from .._kernels.lexsort import tolerant_lexsort
-from ._base import Projection, fits, full_rotations, is_points, overflow_error, split_geometric
+from .._kernels.lexsort import scaled_by_group, tolerant_lexsort
+from ._base import (Projection, fits, full_rotations, is_points, overflow_error, split_geometric,
+                    underflow_error)
 
 #: most d×d minors ``gram_minors`` computes
 MAX_MINORS = 20000
@@ -424,12 +425,23 @@ def _gram_chunks(V, out, kernel, index, chunk, distances, centre, method):
         if absent is not None and absent.any():
             o[absent[:, pairs[0]] | absent[:, pairs[1]]] = 0
         if exps is not None:
-            with np.errstate(over="ignore"):
+            top = np.abs(o).max(axis=1, initial=0.0)
+            with np.errstate(over="ignore", under="ignore"):
                 np.ldexp(o, (exps if distances else 2 * exps).astype(np.int32)[:, None], out=o)
             if np.isinf(o).any():
                 amax = np.abs(np.nan_to_num(V[start:stop])).max()
                 raise overflow_error(method or ("distances" if distances else "gram"), V.dtype,
                                      amax, 1 if distances else 2)
+            # Gram entries of tiny samples below the smallest normal number: rounded to 0
+            lost = (top > 0) & (np.abs(o).max(axis=1, initial=0.0) < np.finfo(o.dtype).tiny)
+            if lost.any():
+                amax = np.abs(np.nan_to_num(V[start:stop][lost])).max()
+                raise underflow_error(method or ("distances" if distances else "gram"), o.dtype,
+                                      amax, 1 if distances else 2,
+                                      what="distances" if distances
+                                      else "Gram entries (products of two coordinates)",
+                                      hint=", or use method='distances', which rescales internally"
+                                      if not distances else "")
 
 
 def _with_scalars(F, S):
@@ -610,14 +622,24 @@ class GramMinors(Gram):
         gram = super()._features(V)  # raises when Gram entries overflow
         if np.isnan(V).any():  # absent vectors: minors that involve them are 0
             V = np.where(np.isnan(V), V.dtype.type(0), V)
-        M = V[:, self.combos_]                       # (n, C, d, d): rows are the vectors
-        if M.shape[-1] == 2:
+        # minors of degree d from vectors scaled per sample by a power of two (exact), then
+        # scaled back: tiny or huge samples neither underflow nor overflow on the way
+        k = V.shape[-1]
+        top = np.abs(V).reshape(len(V), -1).max(axis=1, initial=0.0)
+        e = np.where(top > 0, np.frexp(top)[1], 0).astype(np.int32)
+        M = np.ldexp(V, -e[:, None, None])[:, self.combos_]     # (n, C, d, d): rows are the vectors
+        if k == 2:
             det = M[..., 0, 0] * M[..., 1, 1] - M[..., 0, 1] * M[..., 1, 0]
         else:
-            with np.errstate(over="ignore", invalid="ignore"):
-                det = np.linalg.det(M)
+            det = np.linalg.det(M)
+        scaled = np.abs(det).max(axis=1, initial=0.0)
+        with np.errstate(over="ignore", under="ignore"):
+            det = np.ldexp(det, (k * e)[:, None])
         if not np.isfinite(det).all():
-            raise overflow_error(self.name, V.dtype, np.abs(V).max(), M.shape[-1])
+            raise overflow_error(self.name, V.dtype, np.abs(V).max(), k)
+        lost = (scaled > 0) & (np.abs(det).max(axis=1, initial=0.0) < np.finfo(det.dtype).tiny)
+        if lost.any():
+            raise underflow_error(self.name, V.dtype, top[lost].max(), k, what=f"{k}×{k} minors")
         return np.concatenate([gram, det.astype(V.dtype, copy=False)], axis=1)
 
     def _names(self, labels, sep):
@@ -723,7 +745,15 @@ class SortedDistances(Projection):
             rows = np.concatenate([S.astype(rows.dtype, copy=False), rows], axis=2)
         if rows.shape[2] == 0:
             return np.empty((n, 0), dtype=P.dtype)
-        order = tolerant_lexsort(rows)
+        # the tie tolerance is relative to a row's largest entry: distances and each scalar
+        # field in other units (metres beside an atomic number) are brought level first
+        groups, start = [], 0
+        for f in self.scalar_fields_:
+            groups.append(np.arange(start, start + f.size))
+            start += f.size
+        groups = [g for g in groups + [np.arange(start, rows.shape[2])] if g.size]
+        keys = scaled_by_group(rows, groups) if len(groups) > 1 else None
+        order = tolerant_lexsort(rows if keys is None else keys)
         F = np.take_along_axis(rows, order[:, :, None], axis=1).reshape(n, -1)
         if np.isnan(Y[..., 0]).any():  # absent points: their entries are 0
             F[np.isnan(F)] = 0

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from ._base import Projection, pure_permutation
+from ._base import Projection, check_underflow, pure_permutation
 
 #: the default degree is the largest giving at most this many power sums
 MAX_DEFAULT_POWER_SUMS = 1000
@@ -84,19 +84,10 @@ class PowerSums(Projection):
                 "so method='power_sums' cannot return finite features; divide X by a constant "
                 "(a power sum of degree k scales with its k-th power) or lower degree."
             )
-        largest = np.abs(P).max(axis=(1, 2)).astype(np.float64)
-        with np.errstate(divide="ignore"):
-            # a sample whose largest value, raised to the degree, is below the dtype's
-            # smallest normal number has its higher sums rounded to 0 or to a few bits:
-            # different sets then got equal features, silently
-            vanishing = (largest > 0) & (self.degree_ * np.log2(largest) < np.log2(np.finfo(P.dtype).tiny))
-        if vanishing.any():
-            raise ValueError(
-                f"X has a sample whose values are at most {float(largest[vanishing].min()):.3g}: its power "
-                f"sums up to degree {self.degree_} underflow {P.dtype.name} (smallest normal "
-                f"{float(np.finfo(P.dtype).tiny):.3g}), so method='power_sums' would lose them; multiply X "
-                "by a constant (a power sum of degree k scales with its k-th power) or lower degree."
-            )
+        # a sample whose largest value, raised to the degree, is below the dtype's smallest
+        # normal number has its higher sums rounded to 0 or to a few bits
+        check_underflow("power_sums", P, self.degree_, what=f"power sums up to degree {self.degree_}",
+                        hint=" or lower degree")
         return out
 
     def _power_sums(self, P):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import Projection, fits, overflow_error
+from ._base import Projection, check_underflow, fits, overflow_error
 
 
 class _Spectral(Projection):
@@ -62,6 +62,7 @@ class PowerSpectrum(_Spectral):
             raise overflow_error(self.name, P.dtype, np.abs(P).max(), 2,
                                  what="power spectrum entries (squared Fourier magnitudes)",
                                  alternative=None)
+        check_underflow(self.name, P, 2, what="power spectrum entries (squared Fourier magnitudes)")
         return out
 
     def feature_names(self):
@@ -118,6 +119,7 @@ class Bispectrum(_Spectral):
             raise overflow_error(self.name, P.dtype, np.abs(P).max(), 3,
                                  what="bispectrum entries (products of three Fourier coefficients)",
                                  alternative=None)
+        check_underflow(self.name, P, 3, what="bispectrum entries (products of three Fourier coefficients)")
         return out
 
     def feature_names(self):
