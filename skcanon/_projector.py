@@ -260,8 +260,9 @@ GraphLayout or None, default=None
             if absent_ok or getattr(layout, "kind", None) != "points" or "contains NaN" not in str(exc):
                 raise
             takes = [m for m in methods_for(projection.group, layout) if PROJECTIONS[m].absent_points_ok]
-            chosen = (repr(projection.name) if self.method == projection.name
-                      else f"'auto' (here {projection.name!r})")
+            chosen = (f"'auto' (here {projection.name!r})" if self.method == "auto"
+                      else repr(self.method) + ("" if self.method == projection.name
+                                                else f" (here {projection.name!r})"))
             raise ValueError(
                 f"X contains NaN. Absent points (all-NaN point rows) are read only by methods that "
                 f"ignore them, and method={chosen} does not"
@@ -297,7 +298,7 @@ GraphLayout or None, default=None
                                      canonicalizer=self.canonicalizer, mark_absent=self.mark_absent)
         P = self._validated(X, layout, projection, reset=True)
         if self.method == "auto":  # now that the number of points is known
-            name = auto_method(group, layout, n_points=P.shape[1])
+            name = auto_method(group, layout, n_points=P.shape[1], sample_shape=P.shape[1:])
             if name != projection.name:
                 projection = make_projection(name, group, layout, canonicalizer=self.canonicalizer,
                                              mark_absent=self.mark_absent)

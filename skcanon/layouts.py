@@ -754,6 +754,47 @@ class GraphLayout(PointLayout):
                 f"{self.n_nodes}, {self.width}). Fix: pass GraphLayout(n_nodes={P.shape[1]}) if that is the size.")
         return P
 
+    def check_absent_rows(self, P, name="X"):
+        """Absent nodes are whole NaN rows; a present node holds finite adjacency entries and
+        features, and no edge to an absent node (its entry there 0). Raise a ValueError
+        naming ``name``, the sample and the node otherwise."""
+        if not np.issubdtype(P.dtype, np.floating):
+            return
+        with np.errstate(over="ignore", invalid="ignore"):
+            if np.isfinite(np.add.reduce(P.reshape(-1))):
+                return  # no NaN and no inf anywhere (one cheap pass)
+        if np.isinf(P).any():
+            i, j = (int(k) for k in np.argwhere(np.isinf(P).any(axis=2))[0])
+            raise ValueError(f"{name} contains infinity (graph {i}, node {j}); expected finite adjacency "
+                             "entries and node features, or all-NaN rows for absent nodes.")
+        absent = np.isnan(P).all(axis=2)
+        adj = P[..., self.slice_of("adj")]
+        present = ~absent
+        # entries of present nodes in the adjacency columns of absent nodes
+        towards = present[:, :, None] & absent[:, None, :]
+        nan_towards = np.isnan(adj) & towards
+        if nan_towards.any():
+            i, j, k = (int(v) for v in np.argwhere(nan_towards)[0])
+            raise ValueError(
+                f"{name}: graph {i}, node {j} holds NaN in the adjacency column of absent node {k}. "
+                "An absent node is an all-NaN row; a present node's entry for it must be 0 (no edge). Fix: fill the "
+                "absent nodes' adjacency columns with 0 (or pass networkx graphs).")
+        edge = towards & (np.nan_to_num(adj) != 0)
+        if edge.any():
+            i, j, k = (int(v) for v in np.argwhere(edge)[0])
+            raise ValueError(
+                f"{name}: graph {i}, node {j} has an edge (adjacency entry {float(adj[i, j, k]):g}) to node "
+                f"{k}, which is absent (an all-NaN row). Fix: give node {k} its features (it is present), or "
+                "set the entry to 0.")
+        partial = present & np.isnan(P).any(axis=2)
+        if partial.any():
+            i, j = (int(v) for v in np.argwhere(partial)[0])
+            where = "adjacency entries" if np.isnan(adj[i, j]).any() else "node features"
+            raise ValueError(
+                f"{name}: graph {i}, node {j} has NaN in its {where} ({self._describe()}). NaN is only "
+                f"meaningful as a whole node row (all {self.width} columns NaN) marking an absent node; "
+                "fill the missing values (e.g. a networkx node attribute that is NaN) or drop the node.")
+
     def _describe(self):
         return f"graph: {self.n_nodes} adjacency columns + {self.n_node_features} feature columns"
 
@@ -900,6 +941,22 @@ def is_graph_list(X):
     return isinstance(X[0], nx.Graph)
 
 
+def _is_one_graph(X):
+    """A networkx graph passed as X (one sample, not a list of them)."""
+    return type(X).__module__.split(".")[0] == "networkx"
+
+
+def _is_matrix_list(X):
+    """A list or tuple of scipy sparse matrices (adjacency matrices, one per graph)."""
+    if not isinstance(X, (list, tuple)) or not X:
+        return False
+    try:
+        import scipy.sparse as sparse
+    except ImportError:  # pragma: no cover
+        return False
+    return sparse.issparse(X[0])
+
+
 def encode_if_graphs(X, layout):
     """Encode a list of networkx graphs for ``layout`` (a GraphLayout); arrays pass through.
 
@@ -910,6 +967,13 @@ def encode_if_graphs(X, layout):
         # a generator would be read as one opaque object (and consumed by the attempt)
         raise TypeError(f"X is an iterator ({type(X).__name__}); graphs are read from a list or tuple of "
                         "networkx graphs (or encoded arrays). Fix: pass list(X).")
+    if isinstance(layout, GraphLayout) and _is_one_graph(X):
+        # one graph: read as an array it gave "needs networkx graphs" or "X must be 2-D"
+        raise TypeError(f"X is a single graph ({type(X).__name__}); X holds one graph per sample. "
+                        "Fix: pass a list of graphs, [G].")
+    if isinstance(layout, GraphLayout) and _is_matrix_list(X):
+        raise TypeError("X is a list of sparse adjacency matrices; graphs are read from networkx graphs or "
+                        "encoded arrays. Fix: [networkx.from_scipy_sparse_array(A) for A in X].")
     if is_graph_list(X):
         if not isinstance(layout, GraphLayout):
             raise TypeError(

@@ -408,3 +408,44 @@ def test_graph_errors_name_the_graph_fix():
     X, _ = graphs_to_arrays([nx.path_graph(3)])
     with pytest.raises(ValueError, match=r"perms must hold.*of integers; got shape \(1, 3\), dtype float64"):
         permute_graph_arrays(X, np.array([[2.0, 0.0, 1.0]]), 3)
+
+
+def test_encoded_graphs_with_edges_to_absent_nodes_or_nan_entries_are_refused_by_node():
+    """A present node with an edge to an absent (all-NaN) node made ``canonical`` features
+    depend on the labels (max |f(g·x) − f(x)| = 1 while ``lossless_`` said True), and NaN in
+    a node attribute or in an absent node's adjacency column got a message about points and
+    column names."""
+    layout = GraphLayout(n_nodes=3, n_node_features=1)
+
+    def graph(adjacency, features):
+        return np.concatenate([np.array(adjacency, float), np.array(features, float)], axis=1).reshape(1, -1)
+
+    edge = graph([[0, 1, 1], [1, 0, 0], [np.nan] * 3], [[2.0], [2.0], [np.nan]])
+    nan_column = graph([[0, 1, np.nan], [1, 0, np.nan], [np.nan] * 3], [[1.0], [1.0], [np.nan]])
+    nan_feature = graph([[0, 1, 0], [1, 0, 1], [0, 1, 0]], [[1.0], [np.nan], [3.0]])
+    good = graph([[0, 1, 0], [1, 0, 0], [np.nan] * 3], [[2.0], [2.0], [np.nan]])
+    for X, message in [(edge, r"graph 0, node 0 has an edge .* to node 2, which is absent"),
+                       (nan_column, r"graph 0, node 0 holds NaN in the adjacency column of absent node 2"),
+                       (nan_feature, r"graph 0, node 1 has NaN in its node features")]:
+        for method in ("canonical", "spectrum"):
+            with pytest.raises(ValueError, match=message):
+                InvariantProjector("S_n", method, layout=layout).fit(X)
+    assert InvariantProjector("S_n", "canonical", layout=layout).fit_transform(good).shape[0] == 1
+    g = nx.path_graph(3)
+    nx.set_node_attributes(g, {0: 1.0, 1: float("nan"), 2: 3.0}, "charge")
+    with pytest.raises(ValueError, match="graph 0, node 1 has NaN in its node features"):
+        InvariantProjector("S_n", layout=GraphLayout(node_features="charge")).fit([g])
+
+
+def test_one_graph_or_sparse_matrices_instead_of_a_list_say_so():
+    import scipy.sparse as sparse
+
+    g = nx.path_graph(3)
+    for layout in ("graph", GraphLayout(n_nodes=3)):
+        with pytest.raises(TypeError, match="X is a single graph .*pass a list of graphs"):
+            InvariantProjector("S_n", layout=layout).fit(g)
+    fitted = CanonicalizerTransformer("S_n", "wl", layout="graph").fit([g, nx.cycle_graph(3)])
+    with pytest.raises(TypeError, match="X is a single graph"):
+        fitted.transform(g)
+    with pytest.raises(TypeError, match="list of sparse adjacency matrices"):
+        InvariantProjector("S_n", layout="graph").fit([sparse.csr_matrix(nx.to_numpy_array(g))] * 2)

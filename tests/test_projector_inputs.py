@@ -321,3 +321,42 @@ def test_a_canonicalizer_that_reads_the_columns_otherwise_is_refused():
         proj = InvariantProjector("SE3", "canonical", layout=own,
                                   canonicalizer=CanonicalizerTransformer("SE3", "pca", layout=canon_layout))
         assert proj.fit_transform(X).shape[0] == 10
+
+
+def test_messages_name_the_method_the_caller_passed():
+    """An alias with an absent point was reported as method='auto'; 'auto' where no method
+    applies blamed method='canonical', which the caller never chose."""
+    from skcanon.layouts import PointLayout
+
+    X = np.arange(12.0).reshape(2, 6)
+    X[0, :3] = np.nan
+    with pytest.raises(ValueError, match=r"method='moments' \(here 'power_sums'\) does not"):
+        InvariantProjector("S_n", "moments").fit(X)
+    with pytest.raises(ValueError, match="method='auto' found no invariant map for group 'E3'"):
+        InvariantProjector("E3", layout=PointLayout(3, fields=[("q", "scalar", 3)])).fit(np.zeros((3, 9)))
+
+
+def test_max_filter_memory_is_bounded_or_refused_by_name():
+    """``auto`` took max filtering for any image size (3×64×64 under D4: 18 GiB of template
+    orbits, 6 GiB of scores per default batch), and S_n on 7 points × 3 channels held
+    1.6 MiB of scores per sample, a whole batch at once."""
+    from skcanon.layouts import ImageLayout
+    from skcanon.projections import _random
+
+    rng = np.random.default_rng(0)
+    big = rng.random((2, 1, 48, 48))
+    assert InvariantProjector("D4", layout=ImageLayout()).fit(big).projection_.name == "canonical"
+    small = rng.random((2, 1, 16, 16))
+    assert InvariantProjector("D4", layout=ImageLayout()).fit(small).projection_.name == "max_filter"
+    with pytest.raises(ValueError, match=r"needs 18.0 GiB of template orbits .*n_components"):
+        InvariantProjector("D4", "max_filter", layout=ImageLayout()).fit(rng.random((2, 3, 64, 64)))
+    # scores in chunks: the same features as one product (up to the product's rounding)
+    X = rng.normal(size=(300, 21))
+    proj = InvariantProjector("S_n", "max_filter", n_dims=3, random_state=0).fit(X)
+    whole = proj.transform(X)
+    chunk = _random.SCORE_CHUNK_BYTES
+    try:
+        _random.SCORE_CHUNK_BYTES = 1            # one row at a time
+        np.testing.assert_allclose(proj.transform(X), whole, rtol=1e-12, atol=1e-12)
+    finally:
+        _random.SCORE_CHUNK_BYTES = chunk

@@ -77,7 +77,7 @@ def methods_for(group, layout):
     return sorted(name for name, cls in PROJECTIONS.items() if cls.supports(group, layout))
 
 
-def auto_method(group, layout, n_points=None):
+def auto_method(group, layout, n_points=None, sample_shape=None):
     """The method ``method="auto"`` picks for ``group`` on ``layout``: a lossless map
     where a cheap one exists, else the canonical cross-section.
 
@@ -92,11 +92,15 @@ def auto_method(group, layout, n_points=None):
     SO(d), SE(d) on points                           ``"gram_minors"`` (``"canonical"`` above
                                                      20,000 minors)
     E(d)×S_n, SE(d)×S_n, O(d)×S_n on points          ``"sorted_distances"``
-    C_n, D_n, O, I (finite) on images or points      ``"max_filter"``
+    C_n, D_n, O, I (finite) on images or points      ``"max_filter"`` (``"canonical"`` for
+                                                     images above about 40×40 under D4)
     anything else                                    ``"canonical"``
     ===============================================  ==========================================
 
     ``n_points``: points per sample, when known (decides ``gram_minors`` vs ``canonical``).
+    ``sample_shape``: the shape of one sample, when known: ``max_filter`` only where its
+    template orbits stay below :data:`~skcanon.projections._random.AUTO_TEMPLATE_BYTES`
+    (larger images, above about 40×40 pixels under D4, take ``"canonical"``).
     """
     import math
 
@@ -133,11 +137,19 @@ def auto_method(group, layout, n_points=None):
         # element once, but there are as many as the product of the factors' orders, e.g. 4·m!
         # for C4xS_n on m points; only cyclic factors' shared turns count once: C2xC4 has 4)
         return first()
+    if sample_shape is not None and "sort" not in available and "max_filter" in available:
+        from ._random import AUTO_TEMPLATE_BYTES, template_bytes
+
+        dim = math.prod(int(k) for k in sample_shape)
+        size = template_bytes(group, tuple(sample_shape), 2 * dim)
+        if size is not None and size > AUTO_TEMPLATE_BYTES:
+            return first()
     return first("sort", "max_filter")
 
 
 def make_projection(method, group, layout, **options):
     """Build the (unfitted) projection ``method`` for ``group`` on ``layout``."""
+    asked = method
     if method == "auto":
         method = auto_method(group, layout, options.pop("n_points", None))
     options.pop("n_points", None)
@@ -148,8 +160,14 @@ def make_projection(method, group, layout, **options):
         )
     cls = PROJECTIONS[method]
     if not cls.supports(group, layout):
+        available = methods_for(group, layout)
+        if asked == "auto" and not available:
+            raise ValueError(
+                f"method='auto' found no invariant map for group {group.name!r} on layout {layout!r}: "
+                "no method applies there (the group moves nothing this layout holds, or the layout "
+                "has no field it acts on). Check the layout's fields and the group.")
         raise ValueError(
             f"method={method!r} is not invariant for group {group.name!r} on layout {layout!r}; "
-            f"available there: {methods_for(group, layout)}."
+            f"available there: {available}."
         )
     return cls(group, layout, **options)

@@ -17,6 +17,29 @@ from ._base import (
 )
 
 
+#: the stacked template orbits (``dim × |G| × n_components`` float64 entries) may take at
+#: most this many bytes: beyond, ``fit`` refuses by name instead of failing to allocate
+#: (max filtering of 3×64×64 images under D4 with the default 2·dim templates: 18 GiB)
+MAX_TEMPLATE_BYTES = 2 << 30
+#: ``method="auto"`` takes max filtering only where its default templates stay below this
+#: (larger images, about 40×40 pixels under D4, take the canonical cross-section: each
+#: sample would cost |G|·dim·2·dim products)
+AUTO_TEMPLATE_BYTES = 256 << 20
+#: ``transform`` computes the scores ``⟨g·x, t_j⟩`` in chunks of rows of at most this many
+#: bytes (S_n on 7 points × 3 channels: 5,040 × 42 scores, 1.6 MiB per sample)
+SCORE_CHUNK_BYTES = 64 << 20
+
+
+def template_bytes(group, sample_shape, n_components):
+    """Bytes of the template orbits of ``n_components`` templates for samples of
+    ``sample_shape`` (``None`` where the group's order there is unknown)."""
+    try:
+        order = finite_group_order(group, sample_shape)
+    except (TypeError, ValueError):
+        return None
+    return 8 * int(np.prod(sample_shape)) * int(order) * int(n_components)
+
+
 class _FiniteGroupMap(Projection):
     """Maps built from the orbit ``{g⁻¹·t : g ∈ G}`` of random templates ``t``.
 
@@ -48,6 +71,14 @@ class _FiniteGroupMap(Projection):
         finite_group_order(self.group, self.sample_shape_)  # raises for unsupported groups
         self.dim_ = int(np.prod(self.sample_shape_))
         self.n_components_ = int(self.n_components or self._default_components())
+        size = template_bytes(self.group, self.sample_shape_, self.n_components_)
+        if size is not None and size > MAX_TEMPLATE_BYTES:
+            raise ValueError(
+                f"method={self.name!r} on samples of shape {self.sample_shape_} needs {size / 2**30:.1f} GiB "
+                f"of template orbits ({self.dim_} values × the group's "
+                f"{finite_group_order(self.group, self.sample_shape_)} elements × n_components="
+                f"{self.n_components_}); at most {MAX_TEMPLATE_BYTES / 2**30:.0f} GiB. Fix: a smaller "
+                "n_components (not lossless below 2·dim for max_filter), or method='canonical'.")
         T = random_state.standard_normal((self.n_components_,) + self.sample_shape_)
         T /= np.sqrt(self.dim_)
         self.exact_ = exact_orthogonal_action(self.group, self.layout, self.sample_shape_)
@@ -110,8 +141,15 @@ class MaxFilter(_FiniteGroupMap):
         self.W_, self.order_ = self._template_orbits(T)
 
     def transform(self, P):
-        S = P.reshape(P.shape[0], -1) @ self.W_.astype(P.dtype, copy=False)
-        return S.reshape(P.shape[0], self.order_, self.n_components_).max(axis=1)
+        flat = P.reshape(P.shape[0], -1)
+        W = self.W_.astype(P.dtype, copy=False)
+        out = np.empty((P.shape[0], self.n_components_), dtype=np.result_type(flat.dtype, W.dtype))
+        # the scores of every element and template, a chunk of rows at a time (memory)
+        step = max(1, SCORE_CHUNK_BYTES // (W.shape[1] * out.itemsize))
+        for start in range(0, P.shape[0], step):
+            S = flat[start:start + step] @ W
+            out[start:start + step] = S.reshape(-1, self.order_, self.n_components_).max(axis=1)
+        return out
 
     @property
     def lossless(self):
