@@ -777,8 +777,8 @@ class GraphLayout(PointLayout):
             i, j, k = (int(v) for v in np.argwhere(nan_towards)[0])
             raise ValueError(
                 f"{name}: graph {i}, node {j} holds NaN in the adjacency column of absent node {k}. "
-                "An absent node is an all-NaN row; a present node's entry for it must be 0 (no edge). Fix: fill the "
-                "absent nodes' adjacency columns with 0 (or pass networkx graphs).")
+                "An absent node is an all-NaN row; a present node's entry for it must be 0 (no edge). "
+                "Fix: fill the absent nodes' adjacency columns with 0 (or pass networkx graphs).")
         edge = towards & (np.nan_to_num(adj) != 0)
         if edge.any():
             i, j, k = (int(v) for v in np.argwhere(edge)[0])
