@@ -64,7 +64,9 @@ def _layout_of(estimator_or_callable, layout, group):
     if layout is not None:
         return _check_layout(layout, group)
     fitted = _fitted_layout(estimator_or_callable)
-    return fitted if fitted is not None else PointLayout(3)
+    # a plain callable: points in the group's dimension, as layout="points" reads them (3-D
+    # points for 2-D groups gave errors that named neither the group nor layout)
+    return fitted if fitted is not None else _check_layout("points", group)
 
 
 _LAYOUT_NAMES = ("points", "image", "graph", "fibre")
@@ -239,7 +241,8 @@ def invariance_error(estimator_or_callable, X, group, n_trials=5, random_state=N
     random_state : int, RandomState instance or None
     layout : layout object, {"points", "image", "graph", "fibre"} or None
         Defaults to the fitted ``layout_`` of the estimator (of a bound method's estimator,
-        a search's ``best_estimator_`` or a pipeline's first step), else a 3-D point layout.
+        a search's ``best_estimator_`` or a pipeline's first step), else points in the
+        group's dimension (as ``"points"``; 3-D for pure permutations).
         Names are read as the estimators read them (``"points"``: points in the group's
         dimension; ``"fibre"``: ``FibreLayout(n)`` for ``C_n``). A list of networkx graphs
         is encoded with a GraphLayout (the map gets the encoded flat rows).
@@ -749,6 +752,15 @@ def continuity_ratio(estimator_or_callable, X, eps=1e-3, n_pairs=200, random_sta
     if np.isinf(X).any():
         raise ValueError("X contains infinity; expected finite values (NaN only for absent points).")
     if X_other is not None:
+        if is_dataframe(X_frame) and is_dataframe(X_other):
+            # read by name, as the map reads X: the same columns in another order are the
+            # same data (a positional read handed X_other's values to X's names)
+            if set(X_other.columns) != set(X_frame.columns):
+                raise ValueError(
+                    "X_other must have X's columns (row i is paired with X[i]); its columns differ: "
+                    f"missing {sorted(map(str, set(X_frame.columns) - set(X_other.columns)))[:5]}, extra "
+                    f"{sorted(map(str, set(X_other.columns) - set(X_frame.columns)))[:5]}.")
+            X_other = X_other[list(X_frame.columns)]
         B = _float_copy(X_other, "X_other", X.dtype)
         if B.shape != X.shape:
             raise ValueError(
@@ -757,7 +769,8 @@ def continuity_ratio(estimator_or_callable, X, eps=1e-3, n_pairs=200, random_sta
     else:
         _check_count(n_pairs, "n_pairs")
         _check_eps(eps)
-        A, B = _perturbed_pairs(X.reshape(len(X), -1), eps, n_pairs, random_state)
+        A, B = _perturbed_pairs(X.reshape(len(X), -1), eps, n_pairs, random_state,
+                                frozen=_padding_entries(X, layout))
         A, B = A.reshape((len(A),) + X.shape[1:]), B.reshape((len(B),) + X.shape[1:])
     a2, b2 = A.reshape(len(A), -1), B.reshape(len(B), -1)
     # a DataFrame reaches the map as one with its column names (an estimator fitted on
@@ -787,15 +800,35 @@ def _check_eps(eps):
         raise ValueError(f"eps must be a positive float, got {eps!r}.")
 
 
-def _perturbed_pairs(flat, eps, n_pairs, random_state, fixed=None):
+def _padding_entries(X, layout):
+    """``(n, n_features)`` bool: the entries of graph samples ``X`` that belong to absent
+    nodes — their rows and the present nodes' adjacency columns for them — which a
+    perturbation must leave alone (moved, zero padding became present nodes and NaN
+    padding edges to absent nodes); None for other layouts."""
+    if not isinstance(layout, GraphLayout) or layout.n_nodes is None:
+        return None
+    P = X.reshape(len(X), layout.n_nodes, layout.width)
+    absent = ~layout.present_nodes(P)
+    frozen = np.broadcast_to(absent[:, :, None], P.shape).copy()
+    adj = np.zeros(layout.width, dtype=bool)
+    adj[layout.slice_of("adj")] = True
+    frozen[:, :, adj] |= absent[:, None, :]
+    return frozen.reshape(len(X), -1)
+
+
+def _perturbed_pairs(flat, eps, n_pairs, random_state, fixed=None, frozen=None):
     """Rows of ``flat`` drawn with replacement and the same rows moved by ``eps`` × the rms
-    sample norm in random directions; NaN entries (absent points) and the columns in
-    ``fixed`` (categorical codes) are not moved. Returned in ``flat``'s dtype."""
+    sample norm in random directions; NaN entries (absent points), the columns in ``fixed``
+    (categorical codes) and the entries ``frozen`` (per sample: graphs' padding) are not
+    moved. Returned in ``flat``'s dtype."""
     rs = check_random_state(random_state)
-    A = flat[rs.randint(0, flat.shape[0], size=int(n_pairs))]
+    rows = rs.randint(0, flat.shape[0], size=int(n_pairs))
+    A = flat[rows]
     numeric = flat if fixed is None else np.where(fixed, np.nan, flat)
     delta = rs.standard_normal(A.shape)
     delta[np.isnan(A)] = 0.0
+    if frozen is not None:
+        delta[frozen[rows]] = 0.0
     if fixed is not None:
         delta[:, fixed] = 0.0
     norms = np.linalg.norm(delta, axis=1, keepdims=True)

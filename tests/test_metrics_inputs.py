@@ -408,3 +408,19 @@ def test_nan_outputs_for_complete_inputs_are_failures_not_agreement():
     canon = CanonicalizerTransformer("SE3xS_n", "pca+sort").fit(absent)
     assert invariance_error(canon, absent, "SE3xS_n", random_state=0).max < 1e-9
     assert equivariance_error(canon, absent, "SE3xS_n", random_state=0).max < 1e-9
+
+
+def test_a_plain_callable_is_read_as_points_of_the_groups_dimension():
+    """With a plain callable and no layout, 2-D groups read X as 3-D points: SO2 on 8 columns
+    failed with "not a multiple of the 3 columns per point", C4 with "the layout has
+    n_dims=3", naming neither the group's dimension nor ``layout``."""
+    from skcanon.metrics import invariance_error, orbit_separation
+
+    X = np.random.default_rng(0).normal(size=(10, 8))
+
+    def f(Z):
+        return np.linalg.norm(Z.reshape(len(Z), -1, 2), axis=2).sum(axis=1, keepdims=True)
+
+    for group in ("SO2", "C4"):
+        assert invariance_error(f, X, group, random_state=0).max < 1e-12
+    assert 0.0 <= orbit_separation(f, X, "SO2", random_state=0) <= 1.0
