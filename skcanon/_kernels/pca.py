@@ -263,12 +263,17 @@ def pca_frames(Y, w, special, resolve_ties=True, offset=None, magnitude=None, at
 
     m3, decided = _sign_statistic(Y, w, E, lam, safe_W, offset, noise, sign_rtol)
     negative = np.where(decided, m3 < 0, _extreme_point_sign(np.einsum("nmd,nde->nme", Y, E), w, tie_rtol) < 0)
-    orient_axes(E, negative, _certainty(m3, decided, lam, noise), special)
+    certainty = _certainty(m3, decided, lam, noise)
+    _, flipped = orient_axes(E, negative, certainty, special)
+    # special groups negate the least certain axis to reach determinant +1: where two axes
+    # are about equally certain (a centroid projecting equally on both, a mirror-symmetric
+    # cloud under SO(2)), rounding chose the axis, so those samples take the general rule
+    det_tie = (flipped != negative).any(axis=1) & _weakest_tied(certainty, sign_rtol) if special else False
     # no spread: every frame fits the points, so their other fields (velocities at coincident
     # positions) choose it where there are any; else (and for samples with no present
     # point at all) the identity
     settle_flat = flat & (attached is not None and resolve_ties) & (W > 0)
-    ambiguous = np.flatnonzero(((gaps.any(axis=1) | ~decided.all(axis=1)) & ~flat) | settle_flat)
+    ambiguous = np.flatnonzero(((gaps.any(axis=1) | ~decided.all(axis=1) | det_tie) & ~flat) | settle_flat)
     # the other fields are read for the few samples whose frames they may settle
     V, S = attached(ambiguous) if (attached is not None and resolve_ties and ambiguous.size) else (None, None)
     tied = [None] * n
@@ -356,6 +361,20 @@ def orient_axes(E, negative, certainty, special, det_negative=None):
             E[rows, :, weakest[rows]] *= -1
             flipped[rows, weakest[rows]] ^= True
     return E, flipped
+
+
+def _certainty_tol(certainty, sign_rtol):
+    """How close two axes' certainties (:func:`_certainty`) count as a tie: the sign
+    tolerance, relative to the larger of 1 and the certainties' size."""
+    return 100 * np.asarray(sign_rtol) * np.maximum(np.abs(certainty).max(axis=-1), 1.0)
+
+
+def _weakest_tied(certainty, sign_rtol):
+    """Per sample, whether its two least certain axes tie (:func:`_certainty_tol`)."""
+    if certainty.shape[1] < 2:
+        return np.zeros(len(certainty), dtype=bool)
+    low = np.sort(certainty, axis=1)
+    return low[:, 1] - low[:, 0] <= _certainty_tol(certainty, sign_rtol)
 
 
 def _certainty(m3, decided, lam, noise=0.0):
@@ -525,21 +544,26 @@ def _smallest_canonical_frame(Y, w, E, lam, gaps, special, offset=None, noise=0.
                 if bits >> k & 1:
                     signs[axis] = -1.0
             F = base * signs
+            options = [F]
             if special and np.linalg.det(F) < 0:
                 if len(free):
                     continue
-                F = orient_axes(F[None].copy(), np.zeros((1, d), bool),
-                                _certainty(m3[None], decided[None], lam[None], np.array([noise])), True)[0][0]
-            blocks, tols_ = [Yp @ F], [pos_tol]
-            if V is not None:
-                blocks += [(V @ F).reshape(len(Yp), -1), S]
-                tols_ += [v_tol, s_tol]
-            features = _set_features(blocks)
-            if offset is not None:
-                # then the shape on its own scale: next to a large offset, a small shape's
-                # differences fall below the tolerance (turns of a small cube all tie)
-                features = np.concatenate([features, _set_features([Y[present] @ F])])
-            candidates.append((F, features, _point_key(blocks, tols_)))
+                # negate the least certain axis; where several are about equally certain,
+                # each of them is a candidate (rounding must not choose)
+                cert = _certainty(m3[None], decided[None], lam[None], np.array([noise]))[0]
+                weak = np.flatnonzero(cert <= cert.min() + _certainty_tol(cert, sign_rtol))
+                options = [F * np.where(np.arange(d) == k, -1.0, 1.0) for k in weak]
+            for F in options:
+                blocks, tols_ = [Yp @ F], [pos_tol]
+                if V is not None:
+                    blocks += [(V @ F).reshape(len(Yp), -1), S]
+                    tols_ += [v_tol, s_tol]
+                features = _set_features(blocks)
+                if offset is not None:
+                    # then the shape on its own scale: next to a large offset, a small shape's
+                    # differences fall below the tolerance (turns of a small cube all tie)
+                    features = np.concatenate([features, _set_features([Y[present] @ F])])
+                candidates.append((F, features, _point_key(blocks, tols_)))
     if not d or not candidates:
         if tied is not None:
             tied[:] = [E]
