@@ -483,7 +483,13 @@ def _coerce_full(X, layout, name, categories=None):
 
 def _finish(X2, lead_shape, layout, name, allow_nan):
     X_nd = X2 if lead_shape is None else X2.reshape((X2.shape[0],) + lead_shape)
-    P = layout.to_working(X_nd)
+    try:
+        P = layout.to_working(X_nd)
+    except ValueError as exc:
+        if name == "X" or not re.search(r"\bX\b", str(exc)):
+            raise
+        # the layouts' shape messages speak of X: name the argument the caller passed
+        raise ValueError(re.sub(r"\bX\b", name, str(exc), count=1)) from None
     # with NaN rows allowed, scikit-learn's finite scan is skipped and this one pass also
     # rejects inf and partial-NaN rows; otherwise the array check rejected them already
     if allow_nan:

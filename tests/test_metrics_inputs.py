@@ -424,3 +424,17 @@ def test_a_plain_callable_is_read_as_points_of_the_groups_dimension():
     for group in ("SO2", "C4"):
         assert invariance_error(f, X, group, random_state=0).max < 1e-12
     assert 0.0 <= orbit_separation(f, X, "SO2", random_state=0) <= 1.0
+
+
+def test_a_badly_shaped_x_other_is_named():
+    """Image shape errors about ``X_other`` said ``X has 25 features``."""
+    from skcanon import InvariantProjector
+    from skcanon.layouts import ImageLayout
+    from skcanon.metrics import orbit_distortion, orbit_separation
+
+    rng = np.random.default_rng(0)
+    X = rng.random((6, 36))
+    proj = InvariantProjector("D4", layout=ImageLayout((6, 6))).fit(X)
+    for fn in (orbit_separation, orbit_distortion):
+        with pytest.raises(ValueError, match=r"^X_other has 25 features"):
+            fn(proj, X, "D4", X_other=rng.random((6, 25)))
