@@ -298,10 +298,12 @@ GraphLayout or None, default=None
                                      canonicalizer=self.canonicalizer, mark_absent=self.mark_absent)
         P = self._validated(X, layout, projection, reset=True)
         if self.method == "auto":  # now that the number of points is known
-            name = auto_method(group, layout, n_points=P.shape[1], sample_shape=P.shape[1:])
+            name = auto_method(group, layout, n_points=P.shape[1], sample_shape=P.shape[1:],
+                               n_components=self.n_components)
             if name != projection.name:
-                projection = make_projection(name, group, layout, canonicalizer=self.canonicalizer,
-                                             mark_absent=self.mark_absent)
+                projection = make_projection(name, group, layout, degree=self.degree,
+                                             n_components=self.n_components,
+                                             canonicalizer=self.canonicalizer, mark_absent=self.mark_absent)
         projection.fit(P, y, check_random_state(self.random_state))
         if isinstance(layout, ImageLayout) and layout.shape is None:
             # transform checks the image shape against the fitted one (an image of another

@@ -360,3 +360,22 @@ def test_max_filter_memory_is_bounded_or_refused_by_name():
         np.testing.assert_allclose(proj.transform(X), whole, rtol=1e-12, atol=1e-12)
     finally:
         _random.SCORE_CHUNK_BYTES = chunk
+
+
+def test_planar_clouds_keep_their_zero_minors_and_auto_honours_n_components():
+    """Review of B312/B317: the minors' underflow was decided on the minors themselves, so a
+    planar ring (minors 0 up to rounding) at 3e-11 in float32 was refused in 19 of 20 poses;
+    ``auto`` sized max filtering by 2·dim templates whatever ``n_components`` said."""
+    from skcanon.groups import get_group
+    from skcanon.layouts import PointLayout
+
+    angles = np.linspace(0, 2 * np.pi, 12, endpoint=False)
+    ring = np.stack([np.cos(angles), np.sin(angles), np.zeros(12)], axis=1)
+    g = get_group("SO3")
+    moved = g.act(g.sample(20, 0), np.broadcast_to(ring, (20, 12, 3)), PointLayout(3))
+    for dtype, scale in ((np.float32, 3e-11), (np.float64, 1e-100)):
+        F = InvariantProjector("SO3", "gram_minors", n_dims=3).fit_transform((moved * scale).astype(dtype))
+        assert np.isfinite(F).all()
+    images = np.random.default_rng(0).random((3, 1, 48, 48))
+    proj = InvariantProjector("D4", "auto", layout=ImageLayout(), n_components=50).fit(images)
+    assert proj.projection_.name == "max_filter" and proj.transform(images).shape == (3, 50)

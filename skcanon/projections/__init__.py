@@ -77,7 +77,7 @@ def methods_for(group, layout):
     return sorted(name for name, cls in PROJECTIONS.items() if cls.supports(group, layout))
 
 
-def auto_method(group, layout, n_points=None, sample_shape=None):
+def auto_method(group, layout, n_points=None, sample_shape=None, n_components=None):
     """The method ``method="auto"`` picks for ``group`` on ``layout``: a lossless map
     where a cheap one exists, else the canonical cross-section.
 
@@ -92,15 +92,17 @@ def auto_method(group, layout, n_points=None, sample_shape=None):
     SO(d), SE(d) on points                           ``"gram_minors"`` (``"canonical"`` above
                                                      20,000 minors)
     E(d)×S_n, SE(d)×S_n, O(d)×S_n on points          ``"sorted_distances"``
-    C_n, D_n, O, I (finite) on images or points      ``"max_filter"`` (``"canonical"`` for
-                                                     images above about 40×40 under D4)
+    C_n, D_n, O, I (finite) on images or points      ``"max_filter"`` (``"canonical"`` where
+                                                     its templates would exceed 256 MiB)
     anything else                                    ``"canonical"``
     ===============================================  ==========================================
 
     ``n_points``: points per sample, when known (decides ``gram_minors`` vs ``canonical``).
     ``sample_shape``: the shape of one sample, when known: ``max_filter`` only where its
-    template orbits stay below :data:`~skcanon.projections._random.AUTO_TEMPLATE_BYTES`
-    (larger images, above about 40×40 pixels under D4, take ``"canonical"``).
+    template orbits (``dim × |G| × n_components`` numbers, ``2·dim`` templates by default)
+    stay below :data:`~skcanon.projections._random.AUTO_TEMPLATE_BYTES` (larger samples —
+    images above about 40×40 pixels under D4, 3×32×32 under C4, 200 points under the
+    icosahedral group — take ``"canonical"``).
     """
     import math
 
@@ -141,7 +143,7 @@ def auto_method(group, layout, n_points=None, sample_shape=None):
         from ._random import AUTO_TEMPLATE_BYTES, template_bytes
 
         dim = math.prod(int(k) for k in sample_shape)
-        size = template_bytes(group, tuple(sample_shape), 2 * dim)
+        size = template_bytes(group, tuple(sample_shape), n_components or 2 * dim)
         if size is not None and size > AUTO_TEMPLATE_BYTES:
             return first()
     return first("sort", "max_filter")

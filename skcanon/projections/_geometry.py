@@ -632,12 +632,14 @@ class GramMinors(Gram):
             det = M[..., 0, 0] * M[..., 1, 1] - M[..., 0, 1] * M[..., 1, 0]
         else:
             det = np.linalg.det(M)
-        scaled = np.abs(det).max(axis=1, initial=0.0)
         with np.errstate(over="ignore", under="ignore"):
             det = np.ldexp(det, (k * e)[:, None])
         if not np.isfinite(det).all():
             raise overflow_error(self.name, V.dtype, np.abs(V).max(), k)
-        lost = (scaled > 0) & (np.abs(det).max(axis=1, initial=0.0) < np.finfo(det.dtype).tiny)
+        # decided on the scale (the largest coordinate to the power k), not on the minors:
+        # a planar cloud's minors are 0 up to rounding in any pose
+        with np.errstate(divide="ignore"):
+            lost = (top > 0) & (k * np.log2(np.where(top > 0, top, 1.0)) < np.log2(np.finfo(det.dtype).tiny))
         if lost.any():
             raise underflow_error(self.name, V.dtype, top[lost].max(), k, what=f"{k}×{k} minors")
         return np.concatenate([gram, det.astype(V.dtype, copy=False)], axis=1)
