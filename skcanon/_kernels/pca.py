@@ -268,7 +268,8 @@ def pca_frames(Y, w, special, resolve_ties=True, offset=None, magnitude=None, at
     # special groups negate the least certain axis to reach determinant +1: where two axes
     # are about equally certain (a centroid projecting equally on both, a mirror-symmetric
     # cloud under SO(2)), rounding chose the axis, so those samples take the general rule
-    det_tie = (flipped != negative).any(axis=1) & _weakest_tied(certainty, sign_rtol) if special else False
+    det_rtol = _det_tie_rtol(eps)
+    det_tie = (flipped != negative).any(axis=1) & _weakest_tied(certainty, det_rtol) if special else False
     # no spread: every frame fits the points, so their other fields (velocities at coincident
     # positions) choose it where there are any; else (and for samples with no present
     # point at all) the identity
@@ -282,13 +283,14 @@ def pca_frames(Y, w, special, resolve_ties=True, offset=None, magnitude=None, at
             E[i] = _smallest_canonical_frame(np.zeros_like(Y[i]), w[i], np.eye(d), np.zeros(d),
                                              np.ones(d - 1, bool), special,
                                              None if offset is None else np.zeros(d), noise[i],
-                                             (V[k], S[k]), (sign_rtol[i], tie_rtol[i], feature_tol[i]))
+                                             (V[k], S[k]), (sign_rtol[i], tie_rtol[i], feature_tol[i]),
+                                             det_rtol=det_rtol)
         elif resolve_ties:
             found = [] if return_tied and gaps[i].any() else None
             E[i] = _smallest_canonical_frame(Y[i], w[i], E[i], lam[i], gaps[i], special,
                                              None if offset is None else offset[i], noise[i],
                                              None if V is None else (V[k], S[k]),
-                                             (sign_rtol[i], tie_rtol[i], feature_tol[i]), found)
+                                             (sign_rtol[i], tie_rtol[i], feature_tol[i]), found, det_rtol)
             tied[i] = None if found is None else np.asarray(found)
         elif gaps[i].any():
             E[i] = _rebase_degenerate(Y[i], w[i], E[i], gaps[i], None if offset is None else offset[i])
@@ -363,18 +365,20 @@ def orient_axes(E, negative, certainty, special, det_negative=None):
     return E, flipped
 
 
-def _certainty_tol(certainty, sign_rtol):
-    """How close two axes' certainties (:func:`_certainty`) count as a tie: the sign
-    tolerance, relative to the larger of 1 and the certainties' size."""
-    return 100 * np.asarray(sign_rtol) * np.maximum(np.abs(certainty).max(axis=-1), 1.0)
+def _det_tie_rtol(eps):
+    """Relative gap under which the two least certain axes tie for the determinant fix: the
+    fast path's own threshold for the input's precision (:data:`FAST_TIE_RTOL`), so the
+    general path never calls tied what the fast path took as decided."""
+    return FAST_TIE_RTOL[np.dtype(np.float32 if eps > 1e-10 else np.float64)]
 
 
-def _weakest_tied(certainty, sign_rtol):
-    """Per sample, whether its two least certain axes tie (:func:`_certainty_tol`)."""
+def _weakest_tied(certainty, rtol):
+    """Per sample, whether its two least certain axes (:func:`_certainty`) tie: closer than
+    ``rtol`` times the least (and 1e-12)."""
     if certainty.shape[1] < 2:
         return np.zeros(len(certainty), dtype=bool)
     low = np.sort(certainty, axis=1)
-    return low[:, 1] - low[:, 0] <= _certainty_tol(certainty, sign_rtol)
+    return low[:, 1] - low[:, 0] <= rtol * np.abs(low[:, 0]) + 1e-12
 
 
 def _certainty(m3, decided, lam, noise=0.0):
@@ -500,7 +504,7 @@ def _point_key(blocks, tols):
 
 
 def _smallest_canonical_frame(Y, w, E, lam, gaps, special, offset=None, noise=0.0, attached=None,
-                              tols=(SIGN_RTOL, 1e-8, FEATURE_RTOL), tied=None):
+                              tols=(SIGN_RTOL, 1e-8, FEATURE_RTOL), tied=None, det_rtol=1e-9):
     """Among the frames the moment rules cannot tell apart, the one whose canonical sample
     (its points' rows: positions, then the ``attached`` vectors and scalars) has the
     smallest permutation-invariant features (:func:`_set_features`, compared in order,
@@ -512,6 +516,9 @@ def _smallest_canonical_frame(Y, w, E, lam, gaps, special, offset=None, noise=0.
     are the sample's ``(sign_rtol, tie_rtol)`` from :func:`noise_levels` and the feature
     tolerance ``ftol``: features closer than ``ftol`` and canonical values closer than
     ``tie_rtol`` (relative, at least 1e-8) compare equal.
+
+    ``det_rtol``: under special groups, axes whose sign certainties are within this
+    (relative) of the least are each a candidate for the determinant fix's negation.
 
     ``tied`` (a list) receives, the chosen frame first, every candidate the anchored
     comparison of the features kept, once each: the frames a symmetry of the sample *as a set of points* relates to it (the
@@ -551,7 +558,7 @@ def _smallest_canonical_frame(Y, w, E, lam, gaps, special, offset=None, noise=0.
                 # negate the least certain axis; where several are about equally certain,
                 # each of them is a candidate (rounding must not choose)
                 cert = _certainty(m3[None], decided[None], lam[None], np.array([noise]))[0]
-                weak = np.flatnonzero(cert <= cert.min() + _certainty_tol(cert, sign_rtol))
+                weak = np.flatnonzero(cert <= cert.min() + det_rtol * abs(cert.min()) + 1e-12)
                 options = [F * np.where(np.arange(d) == k, -1.0, 1.0) for k in weak]
             for F in options:
                 blocks, tols_ = [Yp @ F], [pos_tol]
