@@ -776,7 +776,8 @@ class GraphLayout(PointLayout):
         if nan_towards.any():
             i, j, k = (int(v) for v in np.argwhere(nan_towards)[0])
             raise ValueError(
-                f"{name}: graph {i}, node {j} holds NaN in the adjacency column of absent node {k}. "
+                f"{name} contains NaN in graph {i}: node {j} holds NaN in the adjacency column of absent "
+                f"node {k}. "
                 "An absent node is an all-NaN row; a present node's entry for it must be 0 (no edge). "
                 "Fix: fill the absent nodes' adjacency columns with 0 (or pass networkx graphs).")
         edge = towards & (np.nan_to_num(adj) != 0)
@@ -791,7 +792,8 @@ class GraphLayout(PointLayout):
             i, j = (int(v) for v in np.argwhere(partial)[0])
             where = "adjacency entries" if np.isnan(adj[i, j]).any() else "node features"
             raise ValueError(
-                f"{name}: graph {i}, node {j} has NaN in its {where} ({self._describe()}). NaN is only "
+                f"{name} contains NaN inside a node: graph {i}, node {j} has NaN in its {where} "
+                f"({self._describe()}). NaN is only "
                 f"meaningful as a whole node row (all {self.width} columns NaN) marking an absent node; "
                 "fill the missing values (e.g. a networkx node attribute that is NaN) or drop the node.")
 

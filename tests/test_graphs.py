@@ -425,7 +425,7 @@ def test_encoded_graphs_with_edges_to_absent_nodes_or_nan_entries_are_refused_by
     nan_feature = graph([[0, 1, 0], [1, 0, 1], [0, 1, 0]], [[1.0], [np.nan], [3.0]])
     good = graph([[0, 1, 0], [1, 0, 0], [np.nan] * 3], [[2.0], [2.0], [np.nan]])
     for X, message in [(edge, r"graph 0, node 0 has an edge .* to node 2, which is absent"),
-                       (nan_column, r"graph 0, node 0 holds NaN in the adjacency column of absent node 2"),
+                       (nan_column, r"NaN in graph 0: node 0 holds NaN in the adjacency column of absent"),
                        (nan_feature, r"graph 0, node 1 has NaN in its node features")]:
         for method in ("canonical", "spectrum"):
             with pytest.raises(ValueError, match=message):
