@@ -530,10 +530,7 @@ def _open_signs(Z0, layout, signs, dtype, t=None):
         m3_v, moving = _vector_moments(Z0[rows], layout, t is not None)
         m3[rows[moving]] = m3_v[moving]
         easy[rows[moving]] = False                  # the general rule below
-        flat = flat.copy()
-        flat[rows[moving]] = False
-        easy |= flat
-        flat[rows[moving]] = True                   # still no spread (_open_rotations)
+        easy[rows[~moving]] = True                  # no vector either: one frame
     else:
         easy |= flat
     weights = np.zeros((len(m3), len(signs)))

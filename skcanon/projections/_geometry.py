@@ -12,8 +12,8 @@ import math
 import numpy as np
 
 from .._kernels.lexsort import scaled_by_group, tolerant_lexsort
-from ._base import (Projection, fits, full_rotations, is_points, overflow_error, split_geometric,
-                    underflow_error)
+from ._base import (Projection, check_underflow, fits, full_rotations, is_points, overflow_error,
+                    split_geometric, underflow_error)
 
 #: most d×d minors ``gram_minors`` computes
 MAX_MINORS = 20000
@@ -638,10 +638,7 @@ class GramMinors(Gram):
             raise overflow_error(self.name, V.dtype, np.abs(V).max(), k)
         # decided on the scale (the largest coordinate to the power k), not on the minors:
         # a planar cloud's minors are 0 up to rounding in any pose
-        with np.errstate(divide="ignore"):
-            lost = (top > 0) & (k * np.log2(np.where(top > 0, top, 1.0)) < np.log2(np.finfo(det.dtype).tiny))
-        if lost.any():
-            raise underflow_error(self.name, V.dtype, top[lost].max(), k, what=f"{k}×{k} minors")
+        check_underflow(self.name, V, k, what=f"{k}×{k} minors")
         return np.concatenate([gram, det.astype(V.dtype, copy=False)], axis=1)
 
     def _names(self, labels, sep):
