@@ -216,9 +216,58 @@ def _as_frame_like(frame, W, layout):
     return type(frame)(columns)      # polars
 
 
+def _row_norms(X):
+    """Euclidean norms of the rows of 2-D ``X`` (NaN entries as 0), computed on ``X`` divided
+    by its largest finite magnitude so that squares of 1e200 do not overflow (an infinite
+    reference scale made every error 0) nor those of 1e-170 underflow."""
+    X = np.where(np.isnan(X), 0.0, np.asarray(X, dtype=np.float64))
+    finite = np.abs(X[np.isfinite(X)])
+    peak = float(finite.max()) if finite.size else 0.0
+    if peak == 0.0:
+        return np.sqrt(np.sum(X**2, axis=1))
+    return np.sqrt(np.sum((X / peak) ** 2, axis=1)) * peak
+
+
 def _scale(X):
     X = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
-    return float(np.sqrt(np.nanmax(np.nansum(X**2, axis=1)))) if X.size else 0.0
+    return float(np.max(_row_norms(X))) if X.size else 0.0
+
+
+def _sample_like_data(group, P, layout, rs):
+    """One element of ``group`` per sample, its translations drawn at the data's order of
+    magnitude (the power of 16 nearest the root-mean-square coordinate of its positions: 1
+    for coordinates from about 0.25 to 4) instead of 1 whatever the data: moves of unit size
+    on data in small units (atoms in metres) measured float64's rounding, not invariance."""
+    scale = _position_scale(P, layout) if group.translates else 1.0
+    scale = float(16.0 ** np.round(np.log(scale) / np.log(16.0)))
+
+    def draw(g_obj):
+        if len(g_obj.factors) > 1:              # a product: its factors' elements in turn
+            return tuple(draw(f) for f in g_obj.factors)
+        g = g_obj.sample(P.shape[0], rs, n_points=P.shape[1])
+        if not g_obj.translates or scale == 1.0:
+            return g
+        if hasattr(g_obj, "from_parts"):
+            R, t = g_obj.parts(g)
+            return g_obj.from_parts(R, t * scale)
+        return np.asarray(g) * scale            # translations alone
+
+    return draw(group)
+
+
+def _position_scale(P, layout):
+    """The root-mean-square coordinate of the position fields of ``P`` (1 where there is
+    none, or none finite and non-zero)."""
+    fields = [f for f in getattr(layout, "fields", ()) if f.kind == "position"]
+    if not fields or P.ndim != 3:
+        return 1.0
+    pos = np.concatenate([P[..., layout.slice_of(f.name)] for f in fields], axis=-1).astype(np.float64)
+    pos = pos[np.isfinite(pos)]
+    if not pos.size:
+        return 1.0
+    peak = np.abs(pos).max()
+    scale = peak * np.sqrt(np.mean((pos / peak) ** 2)) if peak > 0 else 0.0  # no overflow
+    return float(scale) if np.isfinite(scale) and scale > 0 else 1.0
 
 
 def invariance_error(estimator_or_callable, X, group, n_trials=5, random_state=None, layout=None):
@@ -227,6 +276,9 @@ def invariance_error(estimator_or_callable, X, group, n_trials=5, random_state=N
     For each trial, every sample ``x`` is replaced by ``g·x`` with ``g`` drawn from
     ``group`` and the error ``‖f(g·x) − f(x)‖ / max(‖f(x)‖, ε)`` is recorded, with ``ε`` = 1e-9 × the
     largest norm of an input or output sample (so outputs that are zero up to rounding do not blow up).
+    Translations are drawn at the data's order of magnitude (standard normal times the power
+    of 16 nearest the root-mean-square coordinate of the positions), so data in any unit is
+    moved by about its own size.
 
     Parameters
     ----------
@@ -275,7 +327,7 @@ def invariance_error(estimator_or_callable, X, group, n_trials=5, random_state=N
     complete = _complete(P)
     errors = []
     for _ in range(int(n_trials)):
-        g = g_obj.sample(P.shape[0], rs, n_points=P.shape[1])
+        g = _sample_like_data(g_obj, P, layout, rs)
         moved = to_caller(g_obj.act(g, P, layout))
         errors.append(_relative(ref, f(moved), _scale(P), complete))
     errors = np.concatenate(errors) if errors else np.zeros(1)
@@ -328,7 +380,7 @@ def equivariance_error(frame_function, X, group, n_trials=5, random_state=None, 
     errors = []
     complete = _complete(P)
     for _ in range(int(n_trials)):
-        g = g_obj.sample(P.shape[0], rs, n_points=P.shape[1])
+        g = _sample_like_data(g_obj, P, layout, rs)
         moved = to_caller(g_obj.act(g, P, layout))
         h_moved = frame_function(moved)
         canon = g_obj.act(g_obj.inverse(h), P, layout)
@@ -405,8 +457,19 @@ def quotient_distance(X, Y, group, layout):
         raise ValueError("X and Y contain NaN (absent points): the quotient distance, and the orbit "
                          "metrics built on it, need point sets without absent points.")
 
+    if not (np.isfinite(X).all() and np.isfinite(Y).all()):
+        raise ValueError("X and Y contain infinity: the quotient distance, and the orbit metrics built on "
+                         "it, need finite values.")
+    # every distance here scales with the data: each pair is compared divided by a power of
+    # two near its largest entry (exact), so squares of 1e200 do not overflow (the SVD
+    # failed) nor those of 1e-200 underflow (NaN ratios), and multiplied back
+    peak = np.maximum(np.abs(X).reshape(n, -1).max(axis=1, initial=0.0),
+                      np.abs(Y).reshape(n, -1).max(axis=1, initial=0.0))
+    unit = np.where(peak > 0, 2.0 ** np.round(np.log2(np.where(peak > 0, peak, 1.0))), 1.0)
+    X, Y = X / unit.reshape((n,) + (1,) * (X.ndim - 1)), Y / unit.reshape((n,) + (1,) * (Y.ndim - 1))
+
     def dist(Z):
-        return np.sqrt(np.sum((X - Z).reshape(n, -1) ** 2, axis=1))
+        return np.sqrt(np.sum((X - Z).reshape(n, -1) ** 2, axis=1)) * unit
 
     if graph and g_obj.permutes and len(g_obj.factors) == 1:
         return _graph_quotient_distance(X, Y, g_obj, layout, dist)
@@ -514,7 +577,8 @@ def _feature_distances(f, A, B):
     FA = np.asarray(f(A), dtype=np.float64).reshape(len(A), -1)
     FB = np.asarray(f(B), dtype=np.float64).reshape(len(B), -1)
     FA, FB = np.where(np.isnan(FA), 0.0, FA), np.where(np.isnan(FB), 0.0, FB)
-    return np.sqrt(np.sum((FA - FB) ** 2, axis=1)), max(_scale(FA), _scale(FB))
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _row_norms(FA - FB), max(_scale(FA), _scale(FB))
 
 
 def orbit_distortion(projector, X, group, n_pairs=200, random_state=None, layout=None,
@@ -569,8 +633,11 @@ def orbit_distortion(projector, X, group, n_pairs=200, random_state=None, layout
     ratio = df[keep] / dq[keep]
     lo, hi = float(ratio.min()), float(ratio.max())
     corr = float("nan")
-    if keep.sum() > 1 and np.std(df[keep]) > 0:
-        corr = float(np.corrcoef(df[keep], dq[keep])[0, 1])
+    top = float(df[keep].max())
+    if keep.sum() > 1 and top > 0 and np.std(df[keep] / top) > 0:
+        # divided by their largest (the correlation does not depend on it): products of
+        # distances near 1e200 overflowed
+        corr = float(np.corrcoef(df[keep] / top, dq[keep] / dq[keep].max())[0, 1])
     return OrbitDistortion(corr, hi / lo if lo > 0 else float("inf"), lo, hi, int(keep.sum()))
 
 
@@ -657,8 +724,11 @@ def _output_function(estimator_or_callable):
 
 
 def _rms(Z):
-    Z = np.where(np.isnan(Z), 0.0, Z)
-    return float(np.sqrt(np.mean(np.sum(Z**2, axis=1)))) if Z.size else 0.0
+    if not Z.size:
+        return 0.0
+    norms = _row_norms(Z)
+    peak = float(norms.max())
+    return float(np.sqrt(np.mean((norms / peak) ** 2)) * peak) if peak > 0 else 0.0
 
 
 def continuity_ratio(estimator_or_callable, X, eps=1e-3, n_pairs=200, random_state=None, X_other=None,
@@ -786,6 +856,8 @@ def _float_copy(X, name, dtype=None):
     else becomes float64; non-numeric or ragged data gets an error naming ``name``."""
     try:
         X = np.array(X)
+        if np.iscomplexobj(X):   # the imaginary part was dropped with a ComplexWarning only
+            raise TypeError(f"complex values ({X.dtype}); expected real numbers")
         return X.astype(dtype or (np.float32 if X.dtype == np.float32 else np.float64))
     except (TypeError, ValueError) as exc:
         raise ValueError(
@@ -833,21 +905,45 @@ def _perturbed_pairs(flat, eps, n_pairs, random_state, fixed=None, frozen=None):
         delta[:, fixed] = 0.0
     norms = np.linalg.norm(delta, axis=1, keepdims=True)
     delta = delta / np.where(norms > 0, norms, 1.0) * eps * _rms(numeric.astype(np.float64, copy=False))
-    return A, (A + delta).astype(flat.dtype, copy=False)
+    B = (A + delta).astype(flat.dtype, copy=False)
+    _check_moves_survive_rounding(A, B, delta, eps)
+    return A, B
+
+
+def _check_moves_survive_rounding(A, B, delta, eps):
+    """Refuse an ``eps`` whose moves the data's dtype cannot hold: below its resolution
+    most pairs round back to their first sample (dropped as identical) or move in
+    directions rounding chose, which would go unnoticed in the ratios."""
+    intended = _row_norms(delta)
+    moved = B.astype(np.float64) - A.astype(np.float64)
+    actual = _row_norms(moved)
+    rows = intended > 0
+    if not rows.any():
+        return
+    error = _row_norms(np.where(np.isnan(moved), 0.0, moved - delta))[rows] / intended[rows]
+    if np.median(error) > 0.25:
+        still = int(np.sum(actual[rows] == 0))
+        raise ValueError(
+            f"eps={eps!r} is too small for {A.dtype} X: rounding to {A.dtype} changes the typical "
+            f"move by {np.median(error):.0%} of its length ({still} of {int(rows.sum())} moved copies "
+            "round back to their sample); pass a larger eps"
+            + (", or X as float64." if A.dtype != np.float64 else "."))
 
 
 def _continuity(a2, b2, FA, FB):
     """The ratios of flat input pairs ``a2``, ``b2`` (NaN entries ignored) and outputs."""
     a2, b2 = a2.astype(np.float64, copy=False), b2.astype(np.float64, copy=False)
-    dx = np.linalg.norm(np.where(np.isnan(a2 - b2), 0.0, a2 - b2), axis=1)
+    dx = _row_norms(a2 - b2)
     FA = np.asarray(FA, dtype=np.float64).reshape(len(a2), -1)
     FB = np.asarray(FB, dtype=np.float64).reshape(len(b2), -1)
-    df = np.linalg.norm(np.where(np.isnan(FA - FB), 0.0, FA - FB), axis=1)
+    with np.errstate(invalid="ignore", over="ignore"):
+        df = _row_norms(FA - FB)
     sx = max(_rms(np.concatenate([a2, b2])), 1e-300)
     sf = max(_rms(np.concatenate([FA, FB])), 1e-300)
     keep = dx > 0
     if not keep.any():
-        raise ValueError("every pair has identical inputs; nothing to compare.")
+        raise ValueError("every pair has identical inputs; nothing to compare (X_other equals X, "
+                         "or every sample is empty).")
     ratios = (df[keep] / sf) / (dx[keep] / sx)
     return ContinuityRatio(float(ratios.max()), float(np.median(ratios)), ratios)
 

@@ -370,6 +370,24 @@ def test_continuity_eps_takes_any_real_but_a_bool():
         continuity_ratio(lambda Z: Z, X, eps=True, random_state=0)
 
 
+@pytest.mark.parametrize("dtype, small", [(np.float32, 1e-9), (np.float64, 1e-17)])
+def test_continuity_refuses_an_eps_below_the_dtypes_resolution(dtype, small):
+    """float32 with eps=1e-9: most moved copies rounded back to their sample and were
+    dropped silently; the rest moved in directions rounding chose."""
+    X = np.random.default_rng(0).normal(size=(50, 30)).astype(dtype)
+    with pytest.raises(ValueError, match=r"eps=1e-\d+ is too small for float\d\d X"):
+        continuity_ratio(lambda Z: 2 * Z, X, eps=small, random_state=0)
+    layout = PointLayout(3, fields=[("pos", "position"), Field("kind", "scalar", 1, categorical=True)])
+    P = np.random.default_rng(1).normal(size=(30, 5, 4)).astype(dtype)
+    P[:, :, 3] = np.arange(5) % 2
+    canon = CanonicalizerTransformer("E3xS_n", "pca+sort", layout=layout).fit(P.reshape(30, -1))
+    with pytest.raises(ValueError, match="eps=.* is too small"):
+        continuity_ratio(canon, P.reshape(30, -1), eps=small, random_state=0)
+    # a small eps the dtype holds still measures the linear map exactly
+    r = continuity_ratio(lambda Z: 2 * Z, X, eps=1e-6 if dtype == np.float32 else 1e-14, random_state=0)
+    assert len(r.ratios) == 200 and r.max == pytest.approx(1.0, rel=1e-3)
+
+
 @pytest.mark.parametrize("group, layout, width", [("C4", ImageLayout((5, 5)), 25), ("C4", FibreLayout(4), 8)])
 def test_quotient_distance_names_flat_rows_of_images_and_fibres(group, layout, width):
     """Flat rows failed inside numpy (not enough values to unpack, an AxisError)."""
@@ -438,3 +456,60 @@ def test_a_badly_shaped_x_other_is_named():
     for fn in (orbit_separation, orbit_distortion):
         with pytest.raises(ValueError, match=r"^X_other has 25 features"):
             fn(proj, X, "D4", X_other=rng.random((6, 25)))
+
+
+# -- data scales: the metrics measure the map, not the data's units ----------------------------
+def test_invariance_error_moves_data_in_its_own_units():
+    """Translations were drawn of size ~1 whatever the data: an SE3-invariant canonicalizer
+    scored (1.91, 1.21) on clouds in metres (1e-10) and 2.8e-4 on float32 clouds of size
+    1e-3; the identity map scored 0 beyond 1e154 (the reference scale overflowed)."""
+    X = np.random.default_rng(0).normal(size=(6, 15))
+    ident = _identity
+    cases = [(1e-10, np.float64, 1e-9), (1e-170, np.float64, 1e-9), (1e160, np.float64, 1e-9),
+             (1e-3, np.float32, 1e-5), (1e-4, np.float32, 1e-5)]
+    for scale, dtype, tol in cases:
+        Xs = (X * scale).astype(dtype)
+        canon = CanonicalizerTransformer("SE3").fit(Xs)
+        assert invariance_error(canon, Xs, "SE3", random_state=0).max < tol
+        assert invariance_error(ident, Xs, "SE3", random_state=0).median > 0.5
+    frames = CanonicalizerTransformer("SE3").fit(X * 1e-10)
+    assert equivariance_error(frames, X * 1e-10, "SE3", random_state=0).max < 1e-9
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e-200, 1e200, 1e300])
+def test_orbit_and_continuity_metrics_do_not_depend_on_the_data_scale(scale):
+    """At 1e±200 and beyond: orbit_separation 0.0 or NaN, orbit_distortion NaN, the
+    quotient distance's SVD did not converge, continuity_ratio NaN or "identical inputs"."""
+    X = np.random.default_rng(0).normal(size=(10, 15))
+    proj = InvariantProjector("E3", "distances").fit(X)
+    ref_sep = orbit_separation(proj, X, "E3", n_pairs=20, random_state=0)
+    ref_dist = orbit_distortion(proj, X, "E3", n_pairs=20, random_state=0)
+    ref_cont = continuity_ratio(np.tanh, X, n_pairs=20, random_state=0)
+    Xs = X * scale
+    proj_s = InvariantProjector("E3", "distances").fit(Xs)
+    assert orbit_separation(proj_s, Xs, "E3", n_pairs=20, random_state=0) == ref_sep
+    dist = orbit_distortion(proj_s, Xs, "E3", n_pairs=20, random_state=0)
+    np.testing.assert_allclose([dist.correlation, dist.distortion],
+                               [ref_dist.correlation, ref_dist.distortion], rtol=1e-9)
+    cont = continuity_ratio(lambda Z: Z * 2.0, Xs, n_pairs=20, random_state=0)
+    assert cont.max == pytest.approx(1.0, rel=1e-9) and len(cont.ratios) == len(ref_cont.ratios)
+    P = Xs.reshape(10, 5, 3)
+    d = quotient_distance(P[:5], P[5:], "SO3", PointLayout(3))
+    np.testing.assert_allclose(d / scale, quotient_distance(X.reshape(10, 5, 3)[:5], X.reshape(10, 5, 3)[5:],
+                                                            "SO3", PointLayout(3)), rtol=1e-12)
+
+
+def test_quotient_distance_refuses_infinity_by_name():
+    P = np.random.default_rng(0).normal(size=(2, 4, 3))
+    Q = P.copy()
+    Q[0, 1, 2] = np.inf
+    with pytest.raises(ValueError, match="X and Y contain infinity"):
+        quotient_distance(P, Q, "SO3", PointLayout(3))
+
+
+def test_continuity_refuses_complex_inputs():
+    """Complex X lost its imaginary part with a ComplexWarning only (every other entry point
+    refuses it)."""
+    X = np.random.default_rng(0).normal(size=(6, 15)) + 1j
+    with pytest.raises(ValueError, match=r"X must be numeric.*complex values"):
+        continuity_ratio(lambda Z: Z, X, random_state=0)
