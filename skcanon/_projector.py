@@ -250,10 +250,11 @@ GraphLayout or None, default=None
         """NaN rows are absent graph nodes, or absent points for projections that allow them."""
         return isinstance(layout, GraphLayout) or bool(projection.absent_points_ok)
 
-    def _validated(self, X, layout, projection, reset):
+    def _validated(self, X, layout, projection, reset, absent_ok=None):
         """The working array of ``X``; NaN where ``projection`` refuses absent points is named
-        as such (scikit-learn's own message suggests imputers and other estimators)."""
-        absent_ok = self._absent_ok(projection, layout)
+        as such (scikit-learn's own message suggests imputers and other estimators).
+        ``absent_ok=True`` takes absent points whatever the projection."""
+        absent_ok = self._absent_ok(projection, layout) if absent_ok is None else absent_ok
         try:
             return validate_samples(self, X, layout, reset=reset, allow_absent_points=absent_ok)[0]
         except ValueError as exc:
@@ -296,14 +297,18 @@ GraphLayout or None, default=None
         projection = make_projection(self.method, group, layout, degree=self.degree,
                                      n_components=self.n_components,
                                      canonicalizer=self.canonicalizer, mark_absent=self.mark_absent)
-        P = self._validated(X, layout, projection, reset=True)
-        if self.method == "auto":  # now that the number of points is known
+        auto = self.method == "auto"
+        # 'auto' reads absent points until the number of points has chosen the projection
+        P = self._validated(X, layout, projection, reset=True, absent_ok=True if auto else None)
+        if auto:
             name = auto_method(group, layout, n_points=P.shape[1], sample_shape=P.shape[1:],
                                n_components=self.n_components)
             if name != projection.name:
                 projection = make_projection(name, group, layout, degree=self.degree,
                                              n_components=self.n_components,
                                              canonicalizer=self.canonicalizer, mark_absent=self.mark_absent)
+            if not self._absent_ok(projection, layout) and np.isnan(P).any():
+                self._validated(X, layout, projection, reset=True)   # refuses them by name
         projection.fit(P, y, check_random_state(self.random_state))
         if isinstance(layout, ImageLayout) and layout.shape is None:
             # transform checks the image shape against the fitted one (an image of another

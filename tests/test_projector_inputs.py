@@ -239,6 +239,20 @@ def test_projection_refusing_absent_points_says_so():
         fitted.transform(X.reshape(4, -1))
 
 
+def test_auto_reads_absent_points_where_its_final_choice_takes_them():
+    """'auto' checked absent points against the projection it picked before the number of
+    points was known: under I on 200 points it refused them naming 'max_filter' although its
+    final choice, 'canonical', reads them."""
+    X = np.random.default_rng(0).normal(size=(6, 200, 3))
+    X[0, 1] = np.nan
+    proj = InvariantProjector("I", n_dims=3, random_state=0).fit(X.reshape(6, -1))
+    assert proj.method_ == "canonical"
+    assert np.isfinite(proj.transform(X.reshape(6, -1))).all()
+    few = X[:, :5].copy()
+    with pytest.raises(ValueError, match=r"method='auto' \(here 'max_filter'\) does not"):
+        InvariantProjector("I", n_dims=3, random_state=0).fit(few.reshape(6, -1))
+
+
 def test_canonical_features_refuse_absent_points_that_fit_never_saw():
     """Fitted without absent points the features have no presence columns: an absent point
     read as a real point at 0, and two orbits got one feature vector."""
