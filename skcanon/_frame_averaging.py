@@ -36,8 +36,8 @@ from ._batching import iter_batches, layout_from_names, resolve_layout
 from ._columns import in_caller_order, point_major_order
 from ._canonicalizer import CanonicalizerTransformer
 from ._estimator import PointTargetRegressorMixin, SkcanonEstimatorMixin, fit_whole
-from ._validation import (NumberInterval, check_target_width, check_translations_act, user_stacklevel,
-                          validate_samples)
+from ._validation import (NumberInterval, check_samples_placed, check_target_width, check_translations_act,
+                          user_stacklevel, validate_samples)
 from .exceptions import ConstantModelWarning
 from .frames import (
     FRAME_KINDS,
@@ -109,6 +109,7 @@ class _BaseFrameAveraging(SkcanonEstimatorMixin, MetaEstimatorMixin, BaseEstimat
         self.layout_ = layout
         self._spec = spec
         P, ndim = validate_samples(self, X, layout, reset=True)
+        check_samples_placed(P, spec.group, getattr(self, "target_layout_", None))
         if self.frames in ("pca", "minimal", "sampled") and not spec.finite:
             self.canonicalizer_ = CanonicalizerTransformer(
                 group=spec.geometric, method="pca", layout=layout).fit(P)
@@ -276,7 +277,8 @@ _PARAMS_DOC = """
         generic inputs, the input's whole symmetry coset for symmetric ones). Other
         combinations raise a ``ValueError`` naming ``frames``.
     n_frames : int, default=8
-        Number of random elements for ``frames="sampled"`` (ignored otherwise).
+        Number of random elements for ``frames="sampled"`` (unused otherwise, but checked:
+        an int ≥ 1).
     sharpness : float, default=10.0
         ``β`` of ``frames="weighted"``: larger means fewer frames with steeper weights
         (closer to a canonicalization), smaller a smoother, costlier average.
@@ -689,6 +691,7 @@ class FrameAveragingRegressor(PointTargetRegressorMixin, _BaseFrameAveraging):
             out = self._average(X, "predict")
             return out.ravel() if self._y_ndim == 1 and out.ndim == 2 and out.shape[1] == 1 else out
         P, _ = validate_samples(self, X, self.layout_, reset=False)
+        check_samples_placed(P, self.group_, self.target_layout_)
         out = np.zeros((P.shape[0],) + self._y_shape)
         for sl, fs, Q, rows, w, order in self._iter_frames(P):
             Yc = np.asarray(self.estimator_.predict(_design(Q)), dtype=np.float64)

@@ -574,6 +574,23 @@ def check_translations_act(group, layout, name="layout"):
                if getattr(layout, "columns", None) is not None else ""))
 
 
+def check_samples_placed(P, group, target_layout, name="X"):
+    """Refuse samples without a present point where a position target must move with them
+    under a group that translates: every translation leaves such a sample unchanged but
+    moves its target, so no prediction is equivariant (the origin was returned)."""
+    fields = getattr(target_layout, "fields", None)
+    if not (group.translates and fields and any(f.kind == "position" for f in fields)):
+        return
+    empty = np.flatnonzero(np.isnan(P).all(axis=tuple(range(1, P.ndim))))
+    if empty.size:
+        raise ValueError(
+            f"{name} has {empty.size} sample(s) without any present point (samples "
+            f"{empty[:5].tolist()}{', ...' if empty.size > 5 else ''}): under group {group.name!r}, "
+            "which translates, a position target has no equivariant value for them (every "
+            "translation leaves such a sample unchanged but moves its target). Drop those samples, "
+            "or use a group without translations.")
+
+
 def check_frames_length(frames, n_samples, name="frames"):
     """Frames (array or tuple of arrays) must have one entry per sample."""
     parts = frames if isinstance(frames, tuple) else (frames,)

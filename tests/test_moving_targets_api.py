@@ -210,3 +210,52 @@ def test_near_symmetric_cube_predictions_are_equivariant(kind, dtype, noise, tol
         moved = est.predict((x @ Q.T + t)[perm].reshape(1, -1).astype(dtype)).reshape(8, 3)
         failed += np.abs(moved - (p @ Q.T + t)[perm]).max() > tol
     assert failed <= allowed
+
+
+@pytest.mark.parametrize("frames", ["pca", "minimal", "weighted", "sampled"])
+def test_samples_without_points_are_refused_for_positions_under_translations(frames):
+    """A sample whose points are all absent got position targets at the origin: every
+    translation leaves it unchanged but moves the target, so no value is equivariant. Vector
+    targets, and positions under rotations alone, keep their equivariant value 0."""
+    from skcanon import CanonicalizerTransformer
+    from skcanon.layouts import PointLayout
+
+    X, Y = _clouds(20, 4), np.random.default_rng(1).normal(size=(20, 3))
+    gap = X.copy()
+    gap[[0, 3]] = np.nan
+    match = r"X has 2 sample\(s\) without any present point \(samples \[0, 3\]\): under group 'SE3'"
+    with pytest.raises(ValueError, match=match):
+        FrameAveragingRegressor(group="SE3", frames=frames, target="position").fit(gap, Y)
+    fitted = FrameAveragingRegressor(group="SE3", frames=frames, target="position").fit(X, Y)
+    with pytest.raises(ValueError, match=match):
+        fitted.predict(gap)
+    eq = EquivariantRegressor(CanonicalizerTransformer("SE3", "pca")).fit(X, Y)
+    with pytest.raises(ValueError, match=match):
+        eq.predict(gap)
+    for model in (FrameAveragingRegressor(group="SE3", frames=frames, target="vector"),
+                  FrameAveragingRegressor(group="SO3", frames=frames, target="position"),
+                  EquivariantRegressor(CanonicalizerTransformer("SE3", "pca"),
+                                       target_layout=PointLayout(3, fields=[("v", "vector")]))):
+        pred = model.fit(X, Y).predict(gap)
+        np.testing.assert_array_equal(pred[[0, 3]], 0.0)
+        assert np.isfinite(pred).all()
+
+
+def test_equivariant_regressor_names_sparse_missing_and_complex_targets():
+    """A sparse y was reported as "shape () and dtype object", a Float64 DataFrame with pd.NA
+    as "dtype object", and a complex y lost its imaginary part with a ComplexWarning only."""
+    import pandas as pd
+    import scipy.sparse as sp
+
+    X = _clouds(8, 5).reshape(8, -1)
+    Y = 1.5 * X
+    with pytest.raises(TypeError, match="y is a sparse csr_matrix"):
+        EquivariantRegressor().fit(X, sp.csr_matrix(Y))
+    missing = pd.DataFrame(Y).astype("Float64").mask(np.eye(8, 15) > 0)
+    with pytest.raises(ValueError, match="y contains NaN"):
+        EquivariantRegressor().fit(X, missing)
+    with pytest.raises(ValueError, match=r"y is complex \(complex128\)"):
+        EquivariantRegressor().fit(X, Y + 1j)
+    full = pd.DataFrame(Y).astype("Float64")
+    np.testing.assert_allclose(EquivariantRegressor().fit(X, full).predict(X),
+                               EquivariantRegressor().fit(X, Y).predict(X))
