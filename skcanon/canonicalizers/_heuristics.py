@@ -335,9 +335,12 @@ class MomentsCanonicalizer(Canonicalizer):
     pinwheel under D4, or under D_n an axis exactly half-way between two elements (common
     in small binary glyphs), where rounding cannot commute with the mirrors — takes the
     orbit's own rule instead: the element whose moved image is lexicographically largest.
-    Groups with interpolated moves (C8, D8, and D4 on non-square images) keep the fallback,
-    so the mirror of such images (a pinwheel, a single pixel, a C2-symmetric shape) is still
-    left to the pixel grid there.
+    Groups with interpolated moves (C8, D8, SO(2), O(2), and C4/D4 on non-square images)
+    apply the same rule on the orbit of their exact moves (quarter turns, or half turns and
+    mirrors on non-square images; :meth:`~skcanon.groups.Group.exact_image_elements`): such
+    an image is moved to its largest form under them, then oriented by that form's moments,
+    so the exact moves never change its canonical form; the interpolated moves still leave
+    the orientation of a pinwheel, a single pixel or a C2-symmetric shape to the pixel grid.
     """
 
     method = "moments"
@@ -362,16 +365,32 @@ class MomentsCanonicalizer(Canonicalizer):
     def frames(self, P, layout):
         P = np.asarray(P)
         E, ambiguous = self._moment_elements(P)
-        if ambiguous.size and self.group.is_finite and self.group.exact_on_image_shape(P.shape):
+        if not ambiguous.size:
+            return E
+        G = self.group
+        if G.is_finite and G.exact_on_image_shape(P.shape):
             # moments up to order three cannot orient some images at all (a pinwheel is
             # C4-symmetric but not mirror-symmetric: the pixel-grid fallback leaves its D4
             # mirror to chance). Where the group moves pixels exactly, an image whose
             # fallback canonical form changes along its orbit takes the orbit's own rule,
             # exact for every image; the others keep the fallback (as consistent across
             # samples as before: on rotated digits it classified better).
-            undecided = ambiguous[~self._same_form_on_orbit(P[ambiguous])]
+            undecided = ambiguous[~self._same_form_on_orbit(P[ambiguous], G.elements())]
             if undecided.size:
-                E[undecided] = _largest_form_elements(self.group, P[undecided])
+                E[undecided] = _largest_form_elements(G, P[undecided])
+            return E
+        exact = G.exact_image_elements(P.shape)
+        if len(exact) > 1:
+            # the elements that move pixels exactly (quarter turns of C8 or SO(2) on square
+            # images, half turns and mirrors of D4 on others) get the same rule on their
+            # own orbits: an undecided image is first moved to its largest form under them,
+            # then oriented by the moments of that form, so exact moves of it agree
+            undecided = ambiguous[~self._same_form_on_orbit(P[ambiguous], exact)]
+            if undecided.size:
+                Pu = P[undecided]
+                h = _largest_form_elements(G, Pu, exact)
+                rep = G.act(G.inverse(h), Pu, ImageLayout())
+                E[undecided] = G.compose(h, self._moment_elements(rep)[0])
         return E
 
     def _moment_elements(self, P):
@@ -395,14 +414,15 @@ class MomentsCanonicalizer(Canonicalizer):
             rest = np.union1d(rest, np.flatnonzero(self.group.near_tie(E)))
         return self.group.nearest_element(E), rest
 
-    def _same_form_on_orbit(self, P):
-        """True per image where every move of it by the group gets the same canonical form
-        from :meth:`_moment_elements`, up to rounding (:func:`_form_tolerance`). The spread
-        is taken over the whole orbit, so the images of one orbit all decide alike."""
+    def _same_form_on_orbit(self, P, elements):
+        """True per image where every move of it by ``elements`` (a subgroup: the group, or
+        the elements that move pixels exactly) gets the same canonical form from
+        :meth:`_moment_elements`, up to rounding (:func:`_form_tolerance`). The spread is
+        taken over the whole orbit, so the images of one orbit all decide alike."""
         G, n, image = self.group, len(P), ImageLayout()
         forms = []
-        for g in G.elements():
-            moved = G.act(np.full(n, g), P, image)
+        for g in elements:
+            moved = G.act(np.repeat(np.asarray(g)[None], n, axis=0), P, image)
             h = self._moment_elements(moved)[0]
             forms.append(G.act(G.inverse(h), moved, image).reshape(n, -1))
         forms = np.stack(forms)
@@ -416,19 +436,21 @@ def _form_tolerance(P):
     return 1e3 * rounding_unit(P) * np.where(scale > 0, scale, 1.0)
 
 
-def _largest_form_elements(group, P):
-    """For a finite group acting on images by exact pixel moves (C_n, D_n with n | 4), the
-    element ``g`` per image whose candidate canonical form ``g⁻¹·x`` is lexicographically
-    largest (pixels in C-order, channels first; differences within :func:`_form_tolerance`
-    count as equal, anchored at the largest value as in the point-set ``orbit`` rule, so
-    the choice does not depend on the order of the candidates); ties (the image's own
-    symmetries) go to the lowest element index, so a blank image keeps the identity.
+def _largest_form_elements(group, P, elements=None):
+    """For a finite group acting on images by exact pixel moves (C_n, D_n with n | 4), or
+    ``elements`` of any group that move pixels exactly (a subgroup), the element ``g`` per
+    image whose candidate canonical form ``g⁻¹·x`` is lexicographically largest (pixels in
+    C-order, channels first; differences within :func:`_form_tolerance` count as equal,
+    anchored at the largest value as in the point-set ``orbit`` rule, so the choice does not
+    depend on the order of the candidates); ties (the image's own symmetries) go to the
+    lowest element index, so a blank image keeps the identity.
     Invariant: a moved image has the same orbit of forms.
     """
-    elements = np.asarray(group.elements())
+    elements = np.asarray(group.elements() if elements is None else elements)
     inverse = group.inverse(elements)
     n = len(P)
-    forms = np.stack([group.act(np.full(n, e), P, ImageLayout()).reshape(n, -1) for e in inverse], axis=1)
+    forms = np.stack([group.act(np.repeat(np.asarray(e)[None], n, axis=0), P, ImageLayout()).reshape(n, -1)
+                      for e in inverse], axis=1)
     largest = tolerant_smallest(-forms, _form_tolerance(P))
     return elements[np.argmax(largest, axis=1)]
 

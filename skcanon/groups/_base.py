@@ -141,6 +141,24 @@ class Group:
         (``(..., H, W)``)."""
         return bool(self.exact_on_images)
 
+    def exact_image_elements(self, shape):
+        """The elements that move images of ``shape`` (``(..., H, W)``) exactly, by whole
+        pixels: the quarter turns (half turns where H != W), each with its mirror where the
+        group has mirrors. A subgroup (the identity at least); interpolated elements are out."""
+        from ._images import _exact_turns
+
+        turns = np.arange(4) * (np.pi / 2)
+        mirrors = [False] if self.special else [False, True]
+        wanted = [(a, m) for m in mirrors for a in turns]
+        M = np.stack([rotation_matrices_2d(np.array([a]))[0] @ np.diag([-1.0 if m else 1.0, 1.0])
+                      for a, m in wanted])
+        E = self.nearest_element(M)
+        angles, mirrored = self.image_motion(E)
+        keep = [i for i, (a, m) in enumerate(wanted)
+                if mirrored[i] == m and abs(np.angle(np.exp(1j * (angles[i] - a)))) < 1e-9
+                and _exact_turns(np.array([a]), shape)[0] >= 0]
+        return E[keep]
+
     # -- elements ---------------------------------------------------------------------------
     def sample(self, n, random_state=None, n_points=None):
         """Draw ``n`` elements (uniformly where the group is compact).
