@@ -266,7 +266,8 @@ def frame_forms(P, layout, spec, kind, *, canonicalizer=None, elements=None, sha
         centre = t if spec.translating else None
 
         def attached(rows):   # the other fields, for samples whose positions leave the frame open
-            return attached_vectors(P[rows], layout, None if centre is None else centre[rows])[:2]
+            at = None if centre is None else centre[rows]
+            return _attached_without_noise(P[rows], layout, at, at, dtype)[:2]
 
         R, weights, line, free = _weighted(Yc, w, s, W, spec, float(sharpness), floor,
                                            attached if len(layout.fields) > 1 else None)
@@ -482,6 +483,7 @@ def _open_signs(Z0, layout, signs, dtype, t=None):
     present = ~np.isnan(Z0).all(axis=2)
     # third moments decide signs whatever the size: cubes of 1e110 would overflow
     A, e = pow2_rescale(A, present)
+    t_given = t
     if t is not None:
         t = np.ldexp(t, -e[:, None])
     d = A.shape[2]
@@ -527,7 +529,7 @@ def _open_signs(Z0, layout, signs, dtype, t=None):
         # the vectors' third moments decide its signs (zero along an axis that every vector
         # is perpendicular to: the mirror through their plane is open)
         rows = np.flatnonzero(flat)
-        m3_v, moving = _vector_moments(Z0[rows], layout, t is not None)
+        m3_v, moving = _vector_moments(Z0[rows], layout, None if t_given is None else t_given[rows], dtype)
         m3[rows[moving]] = m3_v[moving]
         easy[rows[moving]] = False                  # the general rule below
         easy[rows[~moving]] = True                  # no vector either: one frame
@@ -541,16 +543,17 @@ def _open_signs(Z0, layout, signs, dtype, t=None):
     return weights, flat
 
 
-def _vector_moments(Z, layout, centred):
+def _vector_moments(Z, layout, t, dtype):
     """``(m3, moving)`` of canonical forms ``Z`` whose positions have no spread: the third
     moments of their vector fields (and other position fields, about the points) along each
     canonical axis, normalized as the positions' are, and which forms have a nonzero vector.
-    ``centred``: the forms' points are at the origin (translating groups)."""
+    ``t``: the translations that centred the forms' points at the origin (translating
+    groups), else None."""
     centre = None
-    if not centred:
+    if t is None:
         Y, w, _ = geometric_points(Z, layout)
         centre = weighted_centroid(Y, w)
-    V, present, _ = attached_vectors(Z, layout, centre)
+    V, present, _ = _attached_without_noise(Z, layout, centre, centre if t is None else t, dtype)
     count = np.maximum(present.sum(axis=1), 1)
     ms = np.einsum("nkd,nkd->n", V, V) / count
     moving = ms > 0
@@ -780,6 +783,24 @@ def _with_frame_sets(R, weights, rows, sets):
     return R2, w2
 
 
+def _attached_without_noise(P, layout, centre, offset, dtype):
+    """:func:`attached_vectors` of ``P`` about ``centre``, with the vectors of other position
+    fields that are rounding noise of ``offset`` (the centroid they were taken about, or the
+    translation that centred them) set to exactly 0: a second position field at the points'
+    own place otherwise gave the frame a direction chosen by rounding (errors of 3.8 for
+    "minimal" and "sampled" frames). Vector fields (velocities) are exact and kept."""
+    V, present, e = attached_vectors(P, layout, centre)
+    own = geometric_field(layout).name
+    kinds = [f.kind == "position" for f in layout.fields if f.name != own and f.kind != "scalar"]
+    if offset is None or not any(kinds) or not V.shape[1]:
+        return V, present, e
+    is_position = np.tile(kinds, V.shape[1] // len(kinds))
+    size = np.ldexp(np.linalg.norm(V, axis=2), e[:, None])
+    reach = np.linalg.norm(np.asarray(offset, dtype=np.float64), axis=1)[:, None]
+    noise = is_position[None, :] & (size <= 16 * float(np.finfo(dtype).eps) * (size + reach))
+    return np.where(noise[..., None], 0.0, V), present, e
+
+
 def _open_rotations(flat, P, layout, spec, t, dtype):
     """``(axis, free)`` of :class:`FrameSet` for the ``flat`` samples (positions without
     spread) of the PCA-based frames, which keep one frame for them: where no other field
@@ -793,7 +814,8 @@ def _open_rotations(flat, P, layout, spec, t, dtype):
         return None, None
     axis, free = np.zeros((len(flat), d)), np.zeros(len(flat), bool)
     if len(layout.fields) > 1:   # velocities (or other positions) give the frame a direction
-        V, present, _ = attached_vectors(P[rows], layout, None if t is None else t[rows])
+        centre = None if t is None else t[rows]
+        V, present, _ = _attached_without_noise(P[rows], layout, centre, centre, dtype)
         V = np.where(present[..., None], V, 0.0)
         moving = (np.einsum("nkd,nkd->nk", V, V) > 0).any(axis=1)
         if d == 3 and moving.any():
@@ -1253,15 +1275,19 @@ def map_back(fs, Yc, target_layout, spec, rows, order):
                     Yc[open_rows[i], :, sl.start + kept:sl.stop] = 0.0
     out = rotate_fields(fs.R[i, j], Yc, target_layout, None if fs.t is None else fs.t[i])
     if fs.axis is not None and fs.axis[i].any():
-        # the average over rotations about the axis keeps each vector's part along it (no
-        # translations here: positions are vectors from the origin)
+        # the average over rotations about the axis keeps each vector's part along it;
+        # positions are vectors from the axis' point: the origin, or under translations the
+        # points' place t (a one-point sample with a velocity: the rotations about the line
+        # through it along the velocity)
         u = fs.axis[i]
         on = u.any(axis=1)
+        t = None if fs.t is None else np.asarray(fs.t, dtype=np.float64)[i][on][:, None, :]
         for f in target_layout.fields:
             if f.is_geometric:
                 sl = target_layout.slice_of(f.name)
-                v = out[on, :, sl]
-                out[on, :, sl] = np.einsum("kmd,kd->km", v, u[on])[..., None] * u[on][:, None, :]
+                base = t if (f.kind == "position" and t is not None) else 0.0
+                v = out[on, :, sl] - base
+                out[on, :, sl] = base + np.einsum("kmd,kd->km", v, u[on])[..., None] * u[on][:, None, :]
     return out
 
 
