@@ -65,6 +65,12 @@ def _apply_block(block, estimator, method, tail_shape, dtype):
             f"(n, {', '.join(map(str, tail_shape))}) was expected (from output_shape= or, when it is "
             f"not given, from a probe sample); pass the output_shape= of one sample's output."
         )
+    if not np.can_cast(out.dtype, dtype, casting="same_kind"):
+        # float coordinates cast to int8 were truncated and wrapped silently
+        raise TypeError(
+            f"dtype={np.dtype(dtype).name} cannot hold the {out.dtype.name} output of "
+            f"{type(estimator).__name__}.{method} without losing its values; pass a dtype of the same "
+            f"kind (e.g. {'float32' if out.dtype.kind == 'f' else out.dtype.name}) or dtype=None.")
     return out.astype(dtype, copy=False)
 
 

@@ -260,6 +260,8 @@ class PointLayout(Layout):
     @classmethod
     def from_columns(cls, columns, n_dims=3, fields=None):
         """Layout reading named point columns (see ``columns``), e.g. ``df.columns``."""
+        if isinstance(columns, (str, bytes)) or not hasattr(columns, "__iter__"):
+            raise TypeError(f"columns must be a sequence of column names (e.g. df.columns); got {columns!r}.")
         return cls(n_dims, fields=fields, columns=list(columns))
 
     def _component_keys(self):

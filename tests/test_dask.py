@@ -79,6 +79,18 @@ def test_transform_dask_flat_points_identical(client, clouds):
     assert len(client.scheduler_info()["workers"]) == 2
 
 
+def test_transform_dask_refuses_a_dtype_that_loses_the_output(client, clouds):
+    """dtype=np.int8 truncated and wrapped float coordinates (errors up to 257), silently."""
+    X, _ = clouds
+    canon = CanonicalizerTransformer("SE3xS_n", "pca+sort").fit(X)
+    Xd = da.from_array(X * 100, chunks=(35, X.shape[1]))
+    with pytest.raises(TypeError, match="dtype=int8 cannot hold the float64 output"):
+        transform_dask(canon, Xd, dtype=np.int8).compute()
+    out = transform_dask(canon, Xd, dtype=np.float32).compute()
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, canon.transform(X * 100), rtol=1e-6, atol=1e-4)
+
+
 def test_transform_dask_3d_float32_and_rechunk(client, clouds):
     X, _ = clouds
     X3 = X.reshape(len(X), -1, 3).astype(np.float32)

@@ -137,6 +137,18 @@ def test_nbody_bad_input():
     np.testing.assert_array_equal(X, X0)  # not modified in place
 
 
+def test_nbody_overflow_is_refused_by_name():
+    """States of size 1e160 (or charges of 1e200) gave 90 of 105 entries NaN, silently."""
+    S = np.random.default_rng(0).normal(size=(3, 35))
+    with pytest.raises(ValueError, match=r"overflowed float64 in 3 state\(s\) of X"):
+        simulate_nbody(S * 1e160, n_steps=3)
+    charged = S.reshape(3, 5, 7).copy()
+    charged[1, :, 6] = 1e200
+    with pytest.raises(ValueError, match=r"in 1 state\(s\) of X \(states \[1\]\)"):
+        simulate_nbody(charged.reshape(3, 35), n_steps=3)
+    assert np.isfinite(simulate_nbody(S, n_steps=3)).all()
+
+
 # ----------------------------------------------------------------------------- QM9
 @pytest.mark.skipif(not HAS_QM9, reason="qm9pack not installed (pip install -e '.[data]' in the checkout)")
 def test_load_qm9_first_rows():

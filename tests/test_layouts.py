@@ -84,6 +84,9 @@ def test_from_columns_errors_suggest_fields():
     assert layout.width == 4
     with pytest.raises(ValueError, match=r"lack.*PointLayout\.from_columns\(columns, n_dims=\.\.\., fields"):
         PointLayout.from_columns(["x0", "y0", "z0", "x1"])
+    for bad in (None, "x0"):   # None failed with "'NoneType' object is not iterable"
+        with pytest.raises(TypeError, match="columns must be a sequence of column names"):
+            PointLayout.from_columns(bad)
 
 
 @pytest.mark.parametrize("columns, n_dims, fields", [

@@ -121,20 +121,28 @@ def simulate_nbody(X, n_steps=1000, dt=0.001, *, max_force=100.0, interaction_st
     v = P[:, :, vel_sl].copy()
     c = P[:, :, c_sl][:, :, 0]
     ii, jj, B = _pair_incidence(P.shape[1])
-    cc = c[:, ii] * c[:, jj]
-    args = (cc, ii, jj, B, max_force, strength)
-    if integrator == "euler":
-        for _ in range(n_steps):
-            x += dt * v
-            v += dt * _forces(x, *args)
-    else:
-        F = _forces(x, *args)
-        half = 0.5 * dt
-        for _ in range(n_steps):
-            v += half * F
-            x += dt * v
+    with np.errstate(over="ignore", invalid="ignore"):   # an overflow is refused below, by name
+        cc = c[:, ii] * c[:, jj]
+        args = (cc, ii, jj, B, max_force, strength)
+        if integrator == "euler":
+            for _ in range(n_steps):
+                x += dt * v
+                v += dt * _forces(x, *args)
+        else:
             F = _forces(x, *args)
-            v += half * F
+            half = 0.5 * dt
+            for _ in range(n_steps):
+                v += half * F
+                x += dt * v
+                F = _forces(x, *args)
+                v += half * F
+    bad = ~(np.isfinite(x).all(axis=(1, 2)) & np.isfinite(v).all(axis=(1, 2)))
+    if bad.any():   # the squares of the distances or forces overflowed float64
+        raise ValueError(
+            f"simulate_nbody overflowed float64 in {int(bad.sum())} state(s) of X (states "
+            f"{np.flatnonzero(bad)[:5].tolist()}): their positions, velocities or charges are too large "
+            "(the forces square distances and multiply charges). Rescale X (positions near 1, charges "
+            "near ±1), or lower dt.")
     out = P.copy()
     out[:, :, pos_sl] = x
     out[:, :, vel_sl] = v
