@@ -148,8 +148,9 @@ default=None
         supervised objective. With a tree model after the step neither rule was better on
         validation data (``docs/learned.md``).
     device : {"auto", "cpu", "cuda", "cuda:N", "mps"} or torch.device, default="auto"
-        Where networks run; ``"auto"`` uses CUDA when available. Heuristics run on CPU.
-        Checked in ``fit`` before any work. Resolved again when a fitted model is loaded
+        Where networks run; ``"auto"`` uses CUDA when available. Heuristics run on CPU and
+        do not use it. Its form is checked in ``fit`` before any work; a device that is
+        absent is refused there for the methods with a network. Resolved again when a fitted model is loaded
         (unpickled): there it runs on this device where present, else on the CPU. Setting
         it on a fitted model takes effect at the next fit.
     verbose : int, default=0
@@ -633,7 +634,10 @@ default=None
                     f"dtype {part.dtype}. Pass what canonical_frame(X) returned.")
 
     def get_feature_names_out(self, input_features=None):
-        """Names of the canonical columns: ``p{i}_{component}`` or ``px_{row}_{col}``.
+        """Names of the canonical columns: ``p{i}_{component}`` for points, ``px_{row}_{col}``
+        for one-channel images (``c{k}_px_{row}_{col}`` for several channels),
+        ``n{i}_adj_{j}`` and ``n{i}_{feature}`` for graphs, and a DataFrame's own column
+        names where fit read its points by name.
 
         Column ``i`` describes the ``i``-th point (pixel) of the *canonical* sample, which
         need not be the ``i``-th input point when the group permutes points.

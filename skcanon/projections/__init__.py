@@ -14,7 +14,7 @@ sorting                ``sort``, ``random_sort``, ``lexsort``      S_n on points
 moments                ``power_sums`` (alias ``moments``),         S_n on points
                        ``random_moments``
 geometry               ``norms``, ``gram``, ``distances``,         subgroups of E(d) on points:
-                       ``gram_minors`` (no reflections)            O(d), SO(d), E(d), SE(d),
+                       ``gram_minors`` (rotating, no mirrors)      O(d), SO(d), E(d), SE(d),
                                                                    T(d), C_n, D_n, O, I
 geometry × S_n         ``sorted_distances``                        E(d)×S_n, O(d)×S_n, ... on
                                                                    points

@@ -595,7 +595,8 @@ class Distances(_Geometry):
 
 class GramMinors(Gram):
     """Gram matrix plus every ``d × d`` minor ``det[x_{i1}, ..., x_{id}]`` (SO(d), SE(d), and
-    their subgroups without reflections, e.g. C_n or the polyhedral groups).
+    their rotating subgroups without reflections, e.g. C_n or the polyhedral groups; not
+    T(d), whose centred coordinates ``"canonical"`` keeps whole).
 
     Determinants are invariant under rotations and flip sign under reflections, so together
     with the Gram matrix they separate SO(d)-orbits (first fundamental theorem for SO(d)):
