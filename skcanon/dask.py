@@ -65,13 +65,32 @@ def _apply_block(block, estimator, method, tail_shape, dtype):
             f"(n, {', '.join(map(str, tail_shape))}) was expected (from output_shape= or, when it is "
             f"not given, from a probe sample); pass the output_shape= of one sample's output."
         )
-    if not np.can_cast(out.dtype, dtype, casting="same_kind"):
+    cast = out.astype(dtype, copy=False)
+    lost = _lost_in_cast(out, cast)
+    if lost.any():
         # float coordinates cast to int8 were truncated and wrapped silently
+        i = np.flatnonzero(lost.reshape(-1))[0]
         raise TypeError(
-            f"dtype={np.dtype(dtype).name} cannot hold the {out.dtype.name} output of "
-            f"{type(estimator).__name__}.{method} without losing its values; pass a dtype of the same "
-            f"kind (e.g. {'float32' if out.dtype.kind == 'f' else out.dtype.name}) or dtype=None.")
-    return out.astype(dtype, copy=False)
+            f"dtype={np.dtype(dtype)} cannot hold the {out.dtype} output of "
+            f"{type(estimator).__name__}.{method}: "
+            f"{int(lost.sum())} value(s) change in the cast (e.g. {out.reshape(-1)[i]!r} becomes "
+            f"{cast.reshape(-1)[i]!r}); pass a dtype that holds them, or dtype=None.")
+    return cast
+
+
+def _lost_in_cast(out, cast):
+    """Entries whose value the cast changed. Narrower floats only round (a precision the
+    caller chose), so there only finite values that became infinite count."""
+    if out.dtype.kind == "f" and cast.dtype.kind == "f":
+        return np.isfinite(out) & ~np.isfinite(cast)
+    try:
+        back = cast.astype(out.dtype)
+        with np.errstate(invalid="ignore"):
+            changed = np.asarray(back != out, dtype=bool)
+            both_nan = np.asarray((back != back) & (out != out), dtype=bool)   # NaN == NaN here
+    except (TypeError, ValueError):
+        return np.ones(out.shape, dtype=bool)
+    return changed & ~both_nan
 
 
 def _first_sample(X):
@@ -144,7 +163,10 @@ def transform_dask(estimator, X, *, method="transform", output_shape=None, dtype
         ``method`` once on a synthetic sample of ones in memory (on the first sample of
         ``X`` where the estimator refuses ones, e.g. a categorical field without code 1).
     dtype : numpy dtype or None, default=None
-        Output dtype; ``None`` infers it as above. Blocks are cast to it.
+        Output dtype; ``None`` infers it as above. Blocks are cast to it; a cast that
+        changes values (floats to integers, integers out of range, strings cut short,
+        finite floats that overflow a narrower float) raises ``TypeError`` when the block
+        is computed. Narrower floats round, as asked.
 
     Returns
     -------
@@ -158,7 +180,8 @@ def transform_dask(estimator, X, *, method="transform", output_shape=None, dtype
     Raises
     ------
     TypeError
-        If ``X`` is not a Dask array, or ``estimator`` lacks ``method``.
+        If ``X`` is not a Dask array, or ``estimator`` lacks ``method``; when computed, if
+        ``dtype`` cannot hold the output's values.
     sklearn.exceptions.NotFittedError
         If ``estimator`` is not fitted.
     ValueError

@@ -262,12 +262,15 @@ def _position_scale(P, layout):
     if not fields or P.ndim != 3:
         return 1.0
     pos = np.concatenate([P[..., layout.slice_of(f.name)] for f in fields], axis=-1).astype(np.float64)
-    pos = pos[np.isfinite(pos)]
-    if not pos.size:
-        return 1.0
-    peak = np.abs(pos).max()
-    scale = peak * np.sqrt(np.mean((pos / peak) ** 2)) if peak > 0 else 0.0  # no overflow
-    return float(scale) if np.isfinite(scale) and scale > 0 else 1.0
+    scale = _root_mean_square(pos[np.isfinite(pos)])
+    return scale if scale > 0 else 1.0
+
+
+def _root_mean_square(values):
+    """Root mean square of a flat array of finite values (0 when empty), computed on the values
+    divided by their largest magnitude, so squares of 1e200 do not overflow."""
+    peak = float(np.abs(values).max()) if values.size else 0.0
+    return peak * float(np.sqrt(np.mean((values / peak) ** 2))) if peak > 0 else 0.0
 
 
 def invariance_error(estimator_or_callable, X, group, n_trials=5, random_state=None, layout=None):
@@ -451,21 +454,21 @@ def quotient_distance(X, Y, group, layout):
                          f"got {X.shape}. Fix: pass layout.to_working(X).")
     n = X.shape[0]
     graph = getattr(layout, "kind", None) == "graph"
+    if np.isinf(X).any() or np.isinf(Y).any():
+        raise ValueError("X and Y contain infinity: the quotient distance, and the orbit metrics built on "
+                         "it, need finite values.")
     if graph:   # padding reads as isolated nodes with zero features
         X, Y = np.nan_to_num(X), np.nan_to_num(Y)
     elif np.isnan(X).any() or np.isnan(Y).any():
         raise ValueError("X and Y contain NaN (absent points): the quotient distance, and the orbit "
                          "metrics built on it, need point sets without absent points.")
 
-    if not (np.isfinite(X).all() and np.isfinite(Y).all()):
-        raise ValueError("X and Y contain infinity: the quotient distance, and the orbit metrics built on "
-                         "it, need finite values.")
     # every distance here scales with the data: each pair is compared divided by a power of
-    # two near its largest entry (exact), so squares of 1e200 do not overflow (the SVD
+    # two at most its largest entry (exact), so squares of 1e200 do not overflow (the SVD
     # failed) nor those of 1e-200 underflow (NaN ratios), and multiplied back
     peak = np.maximum(np.abs(X).reshape(n, -1).max(axis=1, initial=0.0),
                       np.abs(Y).reshape(n, -1).max(axis=1, initial=0.0))
-    unit = np.where(peak > 0, 2.0 ** np.round(np.log2(np.where(peak > 0, peak, 1.0))), 1.0)
+    unit = np.where(peak > 0, np.ldexp(0.5, np.frexp(peak)[1]), 1.0)   # finite up to the largest float
     X, Y = X / unit.reshape((n,) + (1,) * (X.ndim - 1)), Y / unit.reshape((n,) + (1,) * (Y.ndim - 1))
 
     def dist(Z):
@@ -724,11 +727,8 @@ def _output_function(estimator_or_callable):
 
 
 def _rms(Z):
-    if not Z.size:
-        return 0.0
-    norms = _row_norms(Z)
-    peak = float(norms.max())
-    return float(np.sqrt(np.mean((norms / peak) ** 2)) * peak) if peak > 0 else 0.0
+    """Root mean square of the rows' norms of 2-D ``Z`` (NaN entries as 0)."""
+    return _root_mean_square(_row_norms(Z)) if Z.size else 0.0
 
 
 def continuity_ratio(estimator_or_callable, X, eps=1e-3, n_pairs=200, random_state=None, X_other=None,
@@ -800,6 +800,10 @@ def continuity_ratio(estimator_or_callable, X, eps=1e-3, n_pairs=200, random_sta
             "layout must be a layout object (PointLayout, GraphLayout, ImageLayout, FibreLayout) or None; "
             f"got {type(layout).__name__} {layout!r} (continuity_ratio takes no group to read a layout "
             "name with).")
+    for name, Z in (("X", X), ("X_other", X_other)):
+        if Z is not None and not is_dataframe(Z) and not is_graph_list(Z) and _is_complex(Z):
+            # the imaginary part was dropped with a ComplexWarning only
+            raise ValueError(f"{name} holds complex values ({np.asarray(Z).dtype}); expected real numbers.")
     if getattr(layout, "categorical_fields", ()):
         return _continuity_categorical(f, X, layout, eps, n_pairs, random_state, X_other)
     if is_graph_list(X) or is_graph_list(X_other):
@@ -851,13 +855,19 @@ def continuity_ratio(estimator_or_callable, X, eps=1e-3, n_pairs=200, random_sta
     return _continuity(a2, b2, FA, FB)
 
 
+def _is_complex(Z):
+    """True for complex arrays (ragged or non-numeric input is left to the checks that name it)."""
+    try:
+        return bool(np.iscomplexobj(Z))
+    except (TypeError, ValueError):
+        return False
+
+
 def _float_copy(X, name, dtype=None):
     """A float copy of ``X``: float32 stays float32 (as the estimators keep it), anything
     else becomes float64; non-numeric or ragged data gets an error naming ``name``."""
     try:
         X = np.array(X)
-        if np.iscomplexobj(X):   # the imaginary part was dropped with a ComplexWarning only
-            raise TypeError(f"complex values ({X.dtype}); expected real numbers")
         return X.astype(dtype or (np.float32 if X.dtype == np.float32 else np.float64))
     except (TypeError, ValueError) as exc:
         raise ValueError(
@@ -920,7 +930,7 @@ def _check_moves_survive_rounding(A, B, delta, eps):
     rows = intended > 0
     if not rows.any():
         return
-    error = _row_norms(np.where(np.isnan(moved), 0.0, moved - delta))[rows] / intended[rows]
+    error = _row_norms(moved - delta)[rows] / intended[rows]   # NaN (absent) entries count as 0
     if np.median(error) > 0.25:
         still = int(np.sum(actual[rows] == 0))
         raise ValueError(

@@ -89,6 +89,22 @@ def test_transform_dask_refuses_a_dtype_that_loses_the_output(client, clouds):
     out = transform_dask(canon, Xd, dtype=np.float32).compute()
     assert out.dtype == np.float32
     np.testing.assert_allclose(out, canon.transform(X * 100), rtol=1e-6, atol=1e-4)
+    # labels: a dtype that holds them is fine (object or strings from object output, small
+    # ints as int8); one that cuts or wraps them is refused
+    y = np.array(["cat", "dog", "bird"], dtype=object)[np.arange(len(X)) % 3]
+    pipe = make_pipeline(CanonicalizerTransformer("SE3xS_n", "pca+sort"), LogisticRegression(max_iter=200))
+    pipe.fit(X, y)
+    Xd = da.from_array(X, chunks=(35, X.shape[1]))
+    expected = pipe.predict(X).tolist()
+    for dtype in (str, "U4", object):
+        assert transform_dask(pipe, Xd, method="predict", dtype=dtype).compute().tolist() == expected
+    with pytest.raises(TypeError, match=r"dtype=<U2 cannot hold the object output"):
+        transform_dask(pipe, Xd, method="predict", dtype="U2").compute()
+    pipe.fit(X, np.arange(len(X)) % 3 * 100)
+    wide = transform_dask(pipe, Xd, method="predict", dtype=np.int16).compute()
+    assert wide.tolist() == pipe.predict(X).tolist()
+    with pytest.raises(TypeError, match="dtype=int8 cannot hold the int64 output"):
+        transform_dask(pipe, Xd, method="predict", dtype=np.int8).compute()
 
 
 def test_transform_dask_3d_float32_and_rechunk(client, clouds):

@@ -511,5 +511,13 @@ def test_continuity_refuses_complex_inputs():
     """Complex X lost its imaginary part with a ComplexWarning only (every other entry point
     refuses it)."""
     X = np.random.default_rng(0).normal(size=(6, 15)) + 1j
-    with pytest.raises(ValueError, match=r"X must be numeric.*complex values"):
+    with pytest.raises(ValueError, match=r"X holds complex values \(complex128\)"):
         continuity_ratio(lambda Z: Z, X, random_state=0)
+    with pytest.raises(ValueError, match=r"X_other holds complex values"):
+        continuity_ratio(lambda Z: Z, X.real, X_other=X, random_state=0)
+    layout = PointLayout(3, fields=[("pos", "position"), Field("kind", "scalar", 1, categorical=True)])
+    P = np.random.default_rng(1).normal(size=(6, 5, 4))
+    P[:, :, 3] = np.arange(5) % 2
+    canon = CanonicalizerTransformer("E3xS_n", "pca+sort", layout=layout).fit(P.reshape(6, -1))
+    with pytest.raises(ValueError, match=r"X holds complex values"):   # failed on '<' between complex
+        continuity_ratio(canon, P.reshape(6, -1) + 1j, random_state=0)

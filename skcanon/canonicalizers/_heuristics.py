@@ -335,12 +335,14 @@ class MomentsCanonicalizer(Canonicalizer):
     pinwheel under D4, or under D_n an axis exactly half-way between two elements (common
     in small binary glyphs), where rounding cannot commute with the mirrors — takes the
     orbit's own rule instead: the element whose moved image is lexicographically largest.
-    Groups with interpolated moves (C8, D8, SO(2), O(2), and C4/D4 on non-square images)
-    apply the same rule on the orbit of their exact moves (quarter turns, or half turns and
-    mirrors on non-square images; :meth:`~skcanon.groups.Group.exact_image_elements`): such
-    an image is moved to its largest form under them, then oriented by that form's moments,
-    so the exact moves never change its canonical form; the interpolated moves still leave
-    the orientation of a pinwheel, a single pixel or a C2-symmetric shape to the pixel grid.
+    Groups with interpolated moves (C8, D8, C6, D6, D3, SO(2), O(2), and C4/D4 on
+    non-square images) apply a rule on the orbit of their exact moves (quarter turns, or
+    half turns and mirrors on non-square images;
+    :meth:`~skcanon.groups.Group.exact_image_elements`): such an image is oriented by the
+    moments of each of its exact moves, and the candidate with the largest canonical form
+    wins, so the exact moves change its canonical form by rounding at most; the
+    interpolated moves still leave the orientation of a pinwheel, a single pixel or a
+    C2-symmetric shape to the pixel grid.
     """
 
     method = "moments"
@@ -382,16 +384,30 @@ class MomentsCanonicalizer(Canonicalizer):
         exact = G.exact_image_elements(P.shape)
         if len(exact) > 1:
             # the elements that move pixels exactly (quarter turns of C8 or SO(2) on square
-            # images, half turns and mirrors of D4 on others) get the same rule on their
-            # own orbits: an undecided image is first moved to its largest form under them,
-            # then oriented by the moments of that form, so exact moves of it agree
+            # images, half turns and mirrors of D4 on others) get a rule of their own orbits:
+            # an undecided image is oriented by the moments of each of its exact moves, and
+            # the candidate whose canonical form is largest wins. An exact move of the image
+            # permutes the candidates' forms, so it gets the same form (a first version took
+            # the largest move only, and tied moves then chose among different forms)
             undecided = ambiguous[~self._same_form_on_orbit(P[ambiguous], exact)]
             if undecided.size:
-                Pu = P[undecided]
-                h = _largest_form_elements(G, Pu, exact)
-                rep = G.act(G.inverse(h), Pu, ImageLayout())
-                E[undecided] = G.compose(h, self._moment_elements(rep)[0])
+                E[undecided] = self._largest_moment_form(P[undecided], exact)
         return E
+
+    def _largest_moment_form(self, P, exact):
+        """Per image, the element ``g = h·k`` (``h`` among the ``exact`` moves, ``k`` the
+        moments' element of ``h⁻¹·x``) whose canonical form ``g⁻¹·x`` is largest, up to
+        :func:`_form_tolerance` (ties: the first candidate)."""
+        G, n, image = self.group, len(P), ImageLayout()
+        candidates, forms = [], []
+        for h in exact:
+            h = np.repeat(np.asarray(h)[None], n, axis=0)
+            g = G.compose(h, self._moment_elements(G.act(G.inverse(h), P, image))[0])
+            candidates.append(g)
+            forms.append(G.act(G.inverse(g), P, image).reshape(n, -1))
+        largest = tolerant_smallest(-np.stack(forms, axis=1), _form_tolerance(P))
+        pick = np.argmax(largest, axis=1)
+        return np.stack(candidates, axis=1)[np.arange(n), pick]
 
     def _moment_elements(self, P):
         """Group elements from the moments (fast path, then the general rules for the

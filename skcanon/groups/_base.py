@@ -147,6 +147,9 @@ class Group:
         group has mirrors. A subgroup (the identity at least); interpolated elements are out."""
         from ._images import _exact_turns
 
+        if "image" not in self.layout_kinds:
+            raise TypeError(f"{self.name} does not act on images; exact_image_elements is for groups "
+                            "that do (C_n, D_n, SO2, O2).")
         turns = np.arange(4) * (np.pi / 2)
         mirrors = [False] if self.special else [False, True]
         wanted = [(a, m) for m in mirrors for a in turns]
