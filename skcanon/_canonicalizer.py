@@ -99,7 +99,8 @@ default=None
         when they all name its components.
     n_dims : int or None, default=None
         Spatial dimension of point sets; inferred from the group when ``None``
-        (3 for pure permutation groups).
+        (3 for groups that do not fix one: pure permutation groups, ``"scaling"`` and their
+        products; pass it for 2-D points there).
     objective : {"auto", "supervised", "prior", "supervised+prior", "align"}, default="auto"
         Training objective of ``method="learned"`` (ignored by other methods).
         ``"supervised"``: end to end with a small task head on the canonical inputs

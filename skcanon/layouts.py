@@ -326,7 +326,9 @@ class PointLayout(Layout):
                 f"columns per point of this layout ({self._describe()}); expected shape "
                 f"(n_samples, n_points * {self.width}). Fix: for named columns (atom3_x, p0_y, "
                 "x1, ...) pass a DataFrame with layout=None or layout=PointLayout.from_columns(columns); "
-                "declare extra per-point columns with fields=[...]; for images pass layout='image'."
+                "declare extra per-point columns with fields=[...]; for points of another dimension "
+                "pass n_dims= (groups without one, such as S_n or scaling, read 3); for images pass "
+                "layout='image'."
             )
         return n_features // self.width
 

@@ -300,3 +300,14 @@ def test_position_and_vector_only_names_are_read_by_name():
         coord_major = pd.DataFrame(pos.transpose(0, 2, 1).reshape(5, 12),
                                    columns=[f"{prefix}{a}{i}" for a in "xyz" for i in range(4)])
         np.testing.assert_allclose(InvariantProjector("O3", "gram").fit_transform(coord_major), truth, atol=1e-12)
+
+
+def test_width_error_of_groups_without_a_dimension_names_n_dims():
+    """'scaling' on 8 columns said "not a multiple of the 3 columns per point" without naming
+    n_dims, the parameter that fixes it."""
+    from skcanon import CanonicalizerTransformer
+
+    X = np.random.default_rng(0).standard_normal((2, 8))
+    with pytest.raises(ValueError, match=r"pass n_dims= \(groups without one, such as S_n or scaling, read 3\)"):
+        CanonicalizerTransformer("scaling").fit(X)
+    assert CanonicalizerTransformer("scaling", n_dims=2).fit(X).transform(X).shape == (2, 8)
