@@ -65,7 +65,12 @@ def _apply_block(block, estimator, method, tail_shape, dtype):
             f"(n, {', '.join(map(str, tail_shape))}) was expected (from output_shape= or, when it is "
             f"not given, from a probe sample); pass the output_shape= of one sample's output."
         )
-    cast = out.astype(dtype, copy=False)
+    try:
+        cast = out.astype(dtype, copy=False)
+    except (TypeError, ValueError) as exc:   # UnicodeEncodeError included (non-ASCII to bytes)
+        raise TypeError(f"dtype={np.dtype(dtype)} cannot hold the {out.dtype} output of "
+                        f"{type(estimator).__name__}.{method}: {exc}; pass a dtype that holds it, "
+                        "or dtype=None.") from None
     lost = _lost_in_cast(out, cast)
     if lost.any():
         # float coordinates cast to int8 were truncated and wrapped silently
@@ -81,16 +86,31 @@ def _apply_block(block, estimator, method, tail_shape, dtype):
 def _lost_in_cast(out, cast):
     """Entries whose value the cast changed. Narrower floats only round (a precision the
     caller chose), so there only finite values that became infinite count."""
-    if out.dtype.kind == "f" and cast.dtype.kind == "f":
-        return np.isfinite(out) & ~np.isfinite(cast)
+    if cast.dtype == out.dtype:
+        return np.zeros(out.shape, dtype=bool)
+    if cast.dtype.kind == "f" and out.dtype.kind in "fO":
+        try:   # object numbers as floats: rounding is the precision asked for here too
+            return np.isfinite(out.astype(np.float64)) & ~np.isfinite(cast)
+        except (TypeError, ValueError):
+            pass
     try:
         back = cast.astype(out.dtype)
-        with np.errstate(invalid="ignore"):
-            changed = np.asarray(back != out, dtype=bool)
-            both_nan = np.asarray((back != back) & (out != out), dtype=bool)   # NaN == NaN here
     except (TypeError, ValueError):
         return np.ones(out.shape, dtype=bool)
-    return changed & ~both_nan
+    if object in (out.dtype, back.dtype):   # one value at a time (pd.NA has no truth value)
+        return np.frompyfunc(lambda a, b: not _same_value(a, b), 2, 1)(back, out).astype(bool)
+    with np.errstate(invalid="ignore"):
+        return (back != out) & ~((back != back) & (out != out))   # NaN stays NaN
+
+
+def _same_value(a, b):
+    """``a == b`` for any two values, NaN (and pandas' NA) equal to itself."""
+    if a is b:
+        return True
+    try:
+        return bool(a == b) or bool(a != a and b != b)
+    except (TypeError, ValueError):
+        return False
 
 
 def _first_sample(X):

@@ -801,7 +801,7 @@ def continuity_ratio(estimator_or_callable, X, eps=1e-3, n_pairs=200, random_sta
             f"got {type(layout).__name__} {layout!r} (continuity_ratio takes no group to read a layout "
             "name with).")
     for name, Z in (("X", X), ("X_other", X_other)):
-        if Z is not None and not is_dataframe(Z) and not is_graph_list(Z) and _is_complex(Z):
+        if Z is not None and not is_graph_list(Z) and _is_complex(Z):
             # the imaginary part was dropped with a ComplexWarning only
             raise ValueError(f"{name} holds complex values ({np.asarray(Z).dtype}); expected real numbers.")
     if getattr(layout, "categorical_fields", ()):
@@ -856,7 +856,10 @@ def continuity_ratio(estimator_or_callable, X, eps=1e-3, n_pairs=200, random_sta
 
 
 def _is_complex(Z):
-    """True for complex arrays (ragged or non-numeric input is left to the checks that name it)."""
+    """True for complex arrays and DataFrames with a complex column (ragged or non-numeric
+    input is left to the checks that name it)."""
+    if is_dataframe(Z):
+        return any(getattr(dt, "kind", "") == "c" for dt in getattr(Z, "dtypes", ()))
     try:
         return bool(np.iscomplexobj(Z))
     except (TypeError, ValueError):

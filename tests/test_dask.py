@@ -16,7 +16,9 @@ distributed = pytest.importorskip(
 )
 
 import dask.array as da  # noqa: E402
+import pandas as pd  # noqa: E402
 import joblib  # noqa: E402
+from sklearn.base import BaseEstimator, TransformerMixin  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
 from sklearn.decomposition import PCA  # noqa: E402
 from sklearn.exceptions import NotFittedError  # noqa: E402
@@ -105,6 +107,34 @@ def test_transform_dask_refuses_a_dtype_that_loses_the_output(client, clouds):
     assert wide.tolist() == pipe.predict(X).tolist()
     with pytest.raises(TypeError, match="dtype=int8 cannot hold the int64 output"):
         transform_dask(pipe, Xd, method="predict", dtype=np.int8).compute()
+
+
+
+class _ObjectOutput(TransformerMixin, BaseEstimator):
+    """Object output holding pandas' NA (nullable columns): no truth value to compare."""
+
+    def fit(self, X, y=None):
+        self.fitted_ = True
+        return self
+
+    def transform(self, X):
+        out = np.asarray(X, dtype=float)[:, :3].astype(object)
+        out[::2, 0] = pd.NA
+        return out
+
+
+def test_transform_dask_keeps_object_output_with_missing_values(client, clouds):
+    """The value check compared pd.NA entries (no truth value) and refused every block, also
+    with dtype=None; object numbers cast to float32 round as asked."""
+    X, _ = clouds
+    est = _ObjectOutput().fit(X)
+    Xd = da.from_array(X, chunks=(35, X.shape[1]))
+    for dtype in (None, object):
+        out = transform_dask(est, Xd, dtype=dtype, output_shape=(3,)).compute()
+        assert out.dtype == object and out[0, 0] is pd.NA and out[1, 0] == X[1, 0]
+    floats = transform_dask(est, Xd, dtype=np.float32, output_shape=(3,))
+    with pytest.raises(TypeError, match="cannot hold the object output"):   # NA is no float
+        floats.compute()
 
 
 def test_transform_dask_3d_float32_and_rechunk(client, clouds):

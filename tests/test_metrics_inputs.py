@@ -515,6 +515,10 @@ def test_continuity_refuses_complex_inputs():
         continuity_ratio(lambda Z: Z, X, random_state=0)
     with pytest.raises(ValueError, match=r"X_other holds complex values"):
         continuity_ratio(lambda Z: Z, X.real, X_other=X, random_state=0)
+    import pandas as pd
+
+    with pytest.raises(ValueError, match=r"X holds complex values"):   # DataFrames too
+        continuity_ratio(lambda Z: Z, pd.DataFrame(X), random_state=0)
     layout = PointLayout(3, fields=[("pos", "position"), Field("kind", "scalar", 1, categorical=True)])
     P = np.random.default_rng(1).normal(size=(6, 5, 4))
     P[:, :, 3] = np.arange(5) % 2
