@@ -151,9 +151,9 @@ default=None
     device : {"auto", "cpu", "cuda", "cuda:N", "mps"} or torch.device, default="auto"
         Where networks run; ``"auto"`` uses CUDA when available. Heuristics run on CPU and
         do not use it. Its form is checked in ``fit`` before any work; a device that is
-        absent is refused there for the methods with a network. Resolved again when a fitted model is loaded
-        (unpickled): there it runs on this device where present, else on the CPU. Setting
-        it on a fitted model takes effect at the next fit.
+        absent is refused there for the methods with a network. Resolved again when a fitted
+        model is loaded (unpickled): there it runs on this device where present, else on the
+        CPU. Setting it on a fitted model takes effect at the next fit.
     verbose : int, default=0
         ``1`` shows a progress bar and per-epoch losses while training.
     batch_size : int or None, default=4096

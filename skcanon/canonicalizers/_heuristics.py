@@ -401,7 +401,7 @@ class MomentsCanonicalizer(Canonicalizer):
         G, n, image = self.group, len(P), ImageLayout()
         candidates, forms = [], []
         for h in exact:
-            h = np.repeat(np.asarray(h)[None], n, axis=0)
+            h = G.repeat(h, n)
             g = G.compose(h, self._moment_elements(G.act(G.inverse(h), P, image))[0])
             candidates.append(g)
             forms.append(G.act(G.inverse(g), P, image).reshape(n, -1))
@@ -438,7 +438,7 @@ class MomentsCanonicalizer(Canonicalizer):
         G, n, image = self.group, len(P), ImageLayout()
         forms = []
         for g in elements:
-            moved = G.act(np.repeat(np.asarray(g)[None], n, axis=0), P, image)
+            moved = G.act(G.repeat(g, n), P, image)
             h = self._moment_elements(moved)[0]
             forms.append(G.act(G.inverse(h), moved, image).reshape(n, -1))
         forms = np.stack(forms)
@@ -452,21 +452,19 @@ def _form_tolerance(P):
     return 1e3 * rounding_unit(P) * np.where(scale > 0, scale, 1.0)
 
 
-def _largest_form_elements(group, P, elements=None):
-    """For a finite group acting on images by exact pixel moves (C_n, D_n with n | 4), or
-    ``elements`` of any group that move pixels exactly (a subgroup), the element ``g`` per
-    image whose candidate canonical form ``g⁻¹·x`` is lexicographically largest (pixels in
-    C-order, channels first; differences within :func:`_form_tolerance` count as equal,
-    anchored at the largest value as in the point-set ``orbit`` rule, so the choice does not
-    depend on the order of the candidates); ties (the image's own symmetries) go to the
-    lowest element index, so a blank image keeps the identity.
+def _largest_form_elements(group, P):
+    """For a finite group acting on images by exact pixel moves (C_n, D_n with n | 4), the
+    element ``g`` per image whose candidate canonical form ``g⁻¹·x`` is lexicographically
+    largest (pixels in C-order, channels first; differences within :func:`_form_tolerance`
+    count as equal, anchored at the largest value as in the point-set ``orbit`` rule, so
+    the choice does not depend on the order of the candidates); ties (the image's own
+    symmetries) go to the lowest element index, so a blank image keeps the identity.
     Invariant: a moved image has the same orbit of forms.
     """
-    elements = np.asarray(group.elements() if elements is None else elements)
+    elements = np.asarray(group.elements())
     inverse = group.inverse(elements)
     n = len(P)
-    forms = np.stack([group.act(np.repeat(np.asarray(e)[None], n, axis=0), P, ImageLayout()).reshape(n, -1)
-                      for e in inverse], axis=1)
+    forms = np.stack([group.act(group.repeat(e, n), P, ImageLayout()).reshape(n, -1) for e in inverse], axis=1)
     largest = tolerant_smallest(-forms, _form_tolerance(P))
     return elements[np.argmax(largest, axis=1)]
 
