@@ -253,6 +253,23 @@ def _has_nullable_columns(X):
     return any(hasattr(d, "numpy_dtype") and type(d).__module__.startswith("pandas") for d in list(X.dtypes))
 
 
+def _object_as_float(X, dtype):
+    """``X.astype(dtype)``, with pandas' NA read as NaN as None already is (and as NA in
+    pandas' nullable columns is): the same data was refused as a bare object array."""
+    try:
+        return X.astype(dtype)
+    except TypeError:
+        pd = sys.modules.get("pandas")   # no pandas imported: no NA in the array
+        if pd is None or X.dtype.kind != "O":
+            raise
+        na = np.fromiter((v is pd.NA for v in X.flat), dtype=bool, count=X.size).reshape(X.shape)
+        if not na.any():
+            raise
+        X = X.copy()
+        X[na] = np.nan
+        return X.astype(dtype)
+
+
 def _frame_values(X):
     """The DataFrame as a 2-D object ndarray (column by column, no dtype coercion)."""
     cols = [np.asarray(X[c].to_numpy(), dtype=object) for c in X.columns]
@@ -469,7 +486,7 @@ def _coerce_full(X, layout, name, categories=None):
                 f"shape {expected}."
             )
         try:
-            X = X.astype(out_dtype)
+            X = _object_as_float(X, out_dtype)
         except (TypeError, ValueError) as exc:
             error = _not_numeric_error(X, name, expected, layout, columns)
             if error is not None:

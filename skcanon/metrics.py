@@ -42,13 +42,19 @@ def _as_function(estimator_or_callable, name="estimator_or_callable"):
     )
 
 
+def _private_copy(X):
+    # the maps get a copy: one that edits its input in place edited the caller's data (and
+    # the working array the next trials move)
+    return X.copy() if hasattr(X, "copy") else X
+
+
 def _row_outputs(f, name):
     """``f`` whose outputs are dense arrays with one row per sample: scipy sparse outputs
     (``KBinsDiscretizer``, ``OneHotEncoder`` in a pipeline) failed inside numpy, and a map
     that returned fewer rows than samples was scored on those rows alone (0.0 for a map that
     is not invariant)."""
     def outputs(X):
-        out = f(X)
+        out = f(_private_copy(X))
         if sp.issparse(out):
             out = out.toarray()
         n = len(X)
@@ -373,7 +379,7 @@ def equivariance_error(frame_function, X, group, n_trials=5, random_state=None, 
     _check_count(n_trials, "n_trials")
     X, P, to_caller, layout = _samples(X, layout)
     rs = check_random_state(random_state)
-    h = frame_function(X)
+    h = frame_function(_private_copy(X))
     try:
         h = g_obj.check_elements(h, P, "the frames returned by frame_function")
         g_obj.act(g_obj.inverse(h), P, layout)

@@ -525,3 +525,35 @@ def test_continuity_refuses_complex_inputs():
     canon = CanonicalizerTransformer("E3xS_n", "pca+sort", layout=layout).fit(P.reshape(6, -1))
     with pytest.raises(ValueError, match=r"X holds complex values"):   # failed on '<' between complex
         continuity_ratio(canon, P.reshape(6, -1) + 1j, random_state=0)
+
+
+def test_maps_that_edit_their_input_leave_the_callers_data_alone():
+    """A callable that edits its input in place got the caller's X: ``invariance_error``
+    changed the caller's data, and the working array the later trials moved, so its score
+    was not that of the same map without the edit."""
+    X = np.random.default_rng(0).normal(size=(6, 12))
+    kept = X.copy()
+
+    def editing(A):
+        A += 1.0
+        return np.linalg.norm(A, axis=1, keepdims=True)
+
+    def pure(A):
+        return np.linalg.norm(A + 1.0, axis=1, keepdims=True)
+
+    assert invariance_error(editing, X, "SO3", random_state=0) == \
+        invariance_error(pure, X, "SO3", random_state=0)
+    np.testing.assert_array_equal(X, kept)
+    assert orbit_distortion(editing, X, "SO3", random_state=0).correlation == \
+        orbit_distortion(pure, X, "SO3", random_state=0).correlation
+    np.testing.assert_array_equal(X, kept)
+    continuity_ratio(editing, X, random_state=0)
+    np.testing.assert_array_equal(X, kept)
+    frames = CanonicalizerTransformer("SO3", "pca").fit(X).canonical_frame
+
+    def editing_frames(A):
+        A[:] = 0.0 if isinstance(A, np.ndarray) else A
+        return frames(kept)
+
+    equivariance_error(editing_frames, X, "SO3", random_state=0)
+    np.testing.assert_array_equal(X, kept)

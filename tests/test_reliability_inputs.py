@@ -713,3 +713,58 @@ def test_fill_value_must_be_a_finite_number(fill_value):
 
     with pytest.raises(InvalidParameterError, match="fill_value"):
         CanonicalizerTransformer("SE3", fill_value=fill_value).fit(np.zeros((3, 6)))
+
+
+@pytest.mark.parametrize("group", ["SO3", "O2", "T3", "SE3", "Sim3", "scaling", "S_n", "C4", "D4", "O",
+                                   "E3xS_n"])
+@pytest.mark.parametrize("n", [-1, 2.5, True, "3"])
+def test_group_element_counts_are_checked(group, n):
+    """``sample(-1)`` failed inside numpy ("negative dimensions"), ``sample(2.5)`` with a
+    TypeError of numpy's, ``sample(True)`` drew one element."""
+    from skcanon.groups import get_group
+
+    g = get_group(group)
+    for draw in (lambda: g.sample(n, random_state=0, n_points=4), lambda: g.identity(n, n_points=4)):
+        with pytest.raises(ValueError, match=rf"n must be a non-negative integer.*{g.name}"):
+            draw()
+    with pytest.raises(ValueError, match=r"n_points must be a non-negative integer"):
+        g.sample(2, random_state=0, n_points=-3)
+
+
+def test_group_draws_are_unchanged_by_the_count_check():
+    """The check reads the count only: numpy integers draw what ints draw."""
+    from skcanon.groups import get_group
+
+    for name in ("SE3", "E3xS_n", "D4"):
+        g = get_group(name)
+        a = g.sample(np.int64(3), random_state=5, n_points=np.int32(4))
+        b = g.sample(3, random_state=5, n_points=4)
+        for x, y in zip(a if isinstance(a, tuple) else (a,), b if isinstance(b, tuple) else (b,)):
+            np.testing.assert_array_equal(x, y)
+        assert len(g.sample(0, random_state=0, n_points=4)[0] if isinstance(a, tuple)
+                   else g.sample(0, random_state=0)) == 0
+
+
+def test_pandas_na_in_an_object_array_is_an_absent_value():
+    """The same data was read as a nullable DataFrame (NA as NaN) and refused as the object
+    array ``DataFrame.to_numpy()`` gives ("column 0 holds <NA>"), which None was not."""
+    pd = pytest.importorskip("pandas")
+    X = np.random.default_rng(0).normal(size=(6, 9))
+    frame = pd.DataFrame(X, columns=[f"c{i}" for i in range(9)]).astype("Float64")
+    frame.iloc[1, 3:6] = pd.NA
+    objects = frame.to_numpy()
+    assert objects.dtype == object and objects[1, 3] is pd.NA
+    kept = objects.copy()
+    expected = CanonicalizerTransformer("SE3xS_n").fit_transform(frame)
+    np.testing.assert_array_equal(CanonicalizerTransformer("SE3xS_n").fit_transform(objects), expected)
+    np.testing.assert_array_equal(CanonicalizerTransformer("SE3xS_n").fit_transform(frame.astype(object)),
+                                  expected)
+    np.testing.assert_array_equal(InvariantProjector("SE3xS_n").fit_transform(objects),
+                                  InvariantProjector("SE3xS_n").fit_transform(frame))
+    assert all(a is b for a, b in zip(objects.ravel(), kept.ravel()))     # the caller's array untouched
+    objects[1, 3] = 1.0                                         # NA beside a value: part of a point
+    with pytest.raises(ValueError, match="NaN inside a point"):
+        CanonicalizerTransformer("SE3xS_n").fit(objects)
+    objects[1, 3] = "a"                                         # text still named
+    with pytest.raises(TypeError, match="column 3 holds 'a'"):
+        CanonicalizerTransformer("SE3xS_n").fit(objects)

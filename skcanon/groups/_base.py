@@ -168,9 +168,16 @@ class Group:
 
         ``n_points`` is needed by permutation groups only.
         """
-        raise NotImplementedError
+        return self._draw(_count(n, "n", self), random_state, _points_count(n_points, self))
 
     def identity(self, n, n_points=None):
+        """``n`` copies of the identity element."""
+        return self._identity(_count(n, "n", self), _points_count(n_points, self))
+
+    def _draw(self, n, random_state, n_points):
+        raise NotImplementedError
+
+    def _identity(self, n, n_points):
         raise NotImplementedError
 
     def inverse(self, g):
@@ -263,6 +270,18 @@ class Group:
 
     def __hash__(self):
         return hash((type(self).__name__, self.name))
+
+
+def _count(n, name, group):
+    # numpy's own message for a negative or fractional size names neither the group nor the parameter
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, Integral) or n < 0:
+        raise ValueError(f"{name} must be a non-negative integer (the number of elements of {group.name}); "
+                         f"got {n!r}.")
+    return int(n)
+
+
+def _points_count(n_points, group):
+    return None if n_points is None else _count(n_points, "n_points", group)
 
 
 def rng(random_state):

@@ -100,7 +100,7 @@ class OrthogonalGroup(Group):
             return rotation_matrices_2d(2 * np.pi * np.arange(n) / n)
         return self.sample(n, random_state)
 
-    def sample(self, n, random_state=None, n_points=None):
+    def _draw(self, n, random_state, n_points):
         return haar_orthogonal(n, self.d, random_state, self.special)
 
     def check_elements(self, g, P, name="g"):
@@ -113,7 +113,7 @@ class OrthogonalGroup(Group):
                                  f"{' or a determinant is negative' if self.special else ''}.")
         return R
 
-    def identity(self, n, n_points=None):
+    def _identity(self, n, n_points):
         return np.broadcast_to(np.eye(self.d), (n, self.d, self.d)).copy()
 
     def inverse(self, g):
@@ -158,13 +158,13 @@ class TranslationGroup(Group):
         self.scale = check_real(scale, "scale", "TranslationGroup", 0.0, "std of sampled translations")
         self.name = f"T{self.d}"
 
-    def sample(self, n, random_state=None, n_points=None):
+    def _draw(self, n, random_state, n_points):
         return rng(random_state).standard_normal((n, self.d)) * self.scale
 
     def check_elements(self, g, P, name="g"):
         return checked_array(self, g, P.shape[0], (self.d,), name, "translation vectors")
 
-    def identity(self, n, n_points=None):
+    def _identity(self, n, n_points):
         return np.zeros((n, self.d))
 
     def inverse(self, g):
@@ -255,7 +255,7 @@ class _HomogeneousMotions(Group):
         """``(A, t)⁻¹ = (A⁻¹, -A⁻¹ t)``, numpy or torch."""
         return self.from_parts(A_inv, -(A_inv @ t[..., None])[..., 0])
 
-    def identity(self, n, n_points=None):
+    def _identity(self, n, n_points):
         return np.broadcast_to(np.eye(self.d + 1), (n, self.d + 1, self.d + 1)).copy()
 
     def compose(self, g, h):
@@ -293,7 +293,7 @@ class EuclideanGroup(_HomogeneousMotions):
                                             "std of sampled translations")
         self.name = f"{'SE' if special else 'E'}{self.d}"
 
-    def sample(self, n, random_state=None, n_points=None):
+    def _draw(self, n, random_state, n_points):
         rs = rng(random_state)
         R = haar_orthogonal(n, self.d, rs, self.special)
         t = rs.standard_normal((n, self.d)) * self.translation_scale
@@ -327,7 +327,7 @@ class ScalingGroup(Group):
                                      "sampled factors are log-uniform in [1/max_factor, max_factor]")
         self.name = "scaling"
 
-    def sample(self, n, random_state=None, n_points=None):
+    def _draw(self, n, random_state, n_points):
         lim = np.log(self.max_factor)
         return np.exp(rng(random_state).uniform(-lim, lim, size=n))
 
@@ -337,7 +337,7 @@ class ScalingGroup(Group):
             raise ValueError(f"{name} must hold positive scale factors of {self.name}; got {s[s <= 0][:3].tolist()}.")
         return s
 
-    def identity(self, n, n_points=None):
+    def _identity(self, n, n_points):
         return np.ones(n)
 
     def inverse(self, g):
@@ -397,7 +397,7 @@ class SimilarityGroup(_HomogeneousMotions):
         """Scale factor ``s`` of each element (``|det(s·R)|^(1/d)``)."""
         return np.abs(np.linalg.det(np.asarray(g)[:, : self.d, : self.d])) ** (1.0 / self.d)
 
-    def sample(self, n, random_state=None, n_points=None):
+    def _draw(self, n, random_state, n_points):
         rs = rng(random_state)
         R = haar_orthogonal(n, self.d, rs, self.special)
         lim = np.log(self.max_factor)

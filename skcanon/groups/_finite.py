@@ -23,13 +23,13 @@ class PermutationGroup(Group):
     permutes = True
     layout_kinds = frozenset({"points", "graph"})
 
-    def sample(self, n, random_state=None, n_points=None):
+    def _draw(self, n, random_state, n_points):
         if n_points is None:
             raise ValueError("S_n.sample needs n_points.")
         rs = rng(random_state)
         return np.argsort(rs.random_sample((n, n_points)), axis=1)
 
-    def identity(self, n, n_points=None):
+    def _identity(self, n, n_points):
         if n_points is None:
             raise ValueError("S_n.identity needs n_points.")
         return np.broadcast_to(np.arange(n_points), (n, n_points)).copy()
@@ -203,10 +203,10 @@ class CyclicGroup(_PlanarFiniteGroup):
     def nearest_element(self, R, t=None):
         return self._round_steps(self._steps(R)[0])
 
-    def sample(self, n, random_state=None, n_points=None):
+    def _draw(self, n, random_state, n_points):
         return rng(random_state).randint(0, self.n, size=n)
 
-    def identity(self, n, n_points=None):
+    def _identity(self, n, n_points):
         return np.zeros(n, dtype=np.int64)
 
     def inverse(self, g):
@@ -255,10 +255,10 @@ class DihedralGroup(_PlanarFiniteGroup):
         g = np.asarray(g)
         return g % self.n, g // self.n
 
-    def sample(self, n, random_state=None, n_points=None):
+    def _draw(self, n, random_state, n_points):
         return rng(random_state).randint(0, 2 * self.n, size=n)
 
-    def identity(self, n, n_points=None):
+    def _identity(self, n, n_points):
         return np.zeros(n, dtype=np.int64)
 
     def inverse(self, g):

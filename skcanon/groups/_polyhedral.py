@@ -69,11 +69,11 @@ class FiniteRotationGroup(Group):
         return self.elements()
 
     # -- group law ---------------------------------------------------------------------------
-    def sample(self, n, random_state=None, n_points=None):
+    def _draw(self, n, random_state, n_points):
         """``n`` elements drawn uniformly."""
         return rng(random_state).randint(0, self.order, size=n)
 
-    def identity(self, n, n_points=None):
+    def _identity(self, n, n_points):
         return np.zeros(n, dtype=np.int64)
 
     def inverse(self, g):

@@ -141,11 +141,11 @@ class ProductGroup(Group):
         (``g·x = g_1·(… g_k·x)``: the last factor acts first)."""
         return range(len(self._factors) - 1, -1, -1)
 
-    def sample(self, n, random_state=None, n_points=None):
+    def _draw(self, n, random_state, n_points):
         rs = rng(random_state)
         return tuple(f.sample(n, rs, n_points=n_points) for f in self._factors)
 
-    def identity(self, n, n_points=None):
+    def _identity(self, n, n_points):
         return tuple(f.identity(n, n_points=n_points) for f in self._factors)
 
     def inverse(self, g):
