@@ -165,7 +165,9 @@ default=None
         16 to 256 samples growing with the data (at most ``batch_size``).
     random_state : int, RandomState instance or None, default=None
         Seed for methods with randomness (random and learned networks); a fixed seed
-        gives identical weights and outputs on CPU.
+        gives identical weights and outputs on CPU. ``None`` draws the seed from numpy's
+        global generator (``np.random.seed`` fixes it; torch's global generator is never
+        used).
     n_jobs : int or None, default=None
         Threads that canonicalize the batches of ``transform`` in parallel (heuristic
         methods; their numpy code releases the GIL), each with torch, BLAS and OpenMP on
