@@ -156,6 +156,12 @@ def iter_batches(n, batch_size):
         yield slice(start, min(start + step, n))
 
 
+def frames_of(frames, rows):
+    """The frames of the samples ``rows`` (a slice): arrays, or tuples of arrays (product
+    groups)."""
+    return tuple(f[rows] for f in frames) if isinstance(frames, tuple) else frames[rows]
+
+
 def stack_frames(parts):
     """Frames of consecutive batches joined: arrays, or tuples of arrays (product groups)."""
     if isinstance(parts[0], tuple):

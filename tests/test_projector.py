@@ -512,6 +512,13 @@ def test_every_projection_imports_and_runs_without_torch():
     ("E3xS_n", {}, (5, 12), "sorted_distances"), ("C4", {"layout": "fibre"}, (5, 8), "bispectrum"),
     ("C4", {}, (5, 16), "max_filter"), ("D4", {}, (5, 16), "max_filter"),
     ("SO3", {}, (3, 3 * 60), "canonical"),   # C(60, 3) = 34,220 minors: too many
+    # pairwise maps: C(200, 2) = 19,900 pairs pass; C(201, 2) = 20,100 are too many
+    ("O3", {}, (3, 3 * 200), "gram"), ("O3", {}, (3, 3 * 201), "canonical"),
+    ("E3", {}, (3, 3 * 200), "distances"), ("E3", {}, (3, 3 * 201), "canonical"),
+    ("SE3xS_n", {}, (3, 3 * 200), "sorted_distances"), ("SE3xS_n", {}, (3, 3 * 201), "canonical"),
+    # two position fields: 2 × 101 vectors, 20,301 pairs
+    ("O3", {"layout": PointLayout(3, fields=[("a", "position"), ("b", "position")])}, (3, 6 * 101),
+     "canonical"),
 ])
 def test_auto_method_picks_per_group_and_layout(group, kwargs, shape, expected):
     X = np.random.default_rng(0).normal(size=shape)

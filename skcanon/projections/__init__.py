@@ -92,12 +92,15 @@ def auto_method(group, layout, n_points=None, sample_shape=None, n_components=No
     SO(d), SE(d) on points                           ``"gram_minors"`` (``"canonical"`` above
                                                      20,000 minors)
     E(d)×S_n, SE(d)×S_n, O(d)×S_n on points          ``"sorted_distances"``
+    (the four rows above, above 20,000 pairs of      ``"canonical"``
+    the sample's vectors: about 200 points)
     C_n, D_n, O, I (finite) on images or points      ``"max_filter"`` (``"canonical"`` where
                                                      its templates would exceed 256 MiB)
     anything else                                    ``"canonical"``
     ===============================================  ==========================================
 
-    ``n_points``: points per sample, when known (decides ``gram_minors`` vs ``canonical``).
+    ``n_points``: points per sample, when known (decides the pairwise maps and
+    ``gram_minors`` vs ``canonical``).
     ``sample_shape``: the shape of one sample, when known: ``max_filter`` only where its
     template orbits (``dim × |G| × n_components`` numbers, ``2·dim`` templates by default)
     stay below :data:`~skcanon.projections._random.AUTO_TEMPLATE_BYTES` (larger samples —
@@ -126,10 +129,14 @@ def auto_method(group, layout, n_points=None, sample_shape=None, n_components=No
     # the lossless geometric maps need all of O(d)/SO(d); T(d) and finite rotation groups
     # fall through to the finite-group maps or the cross-section
     if geom is not None and full_rotations(geom) and only and kind == "points":
+        n_vectors = None if n_points is None else n_points * sum(f.is_geometric for f in layout.fields)
+        # the pairwise maps grow with the square of the points: 2,000 points gave 2 to 4
+        # million features per sample (a batch of 4,096 clouds, 30 to 60 GiB)
+        if n_vectors is not None and math.comb(n_vectors, 2) > MAX_MINORS:
+            return first()
         if perm:
             return first("sorted_distances")
         if geom.special:
-            n_vectors = None if n_points is None else n_points * sum(f.is_geometric for f in layout.fields)
             if n_vectors is not None and math.comb(n_vectors, geom.d) > MAX_MINORS:
                 return first()
             return first("gram_minors")
