@@ -149,6 +149,22 @@ def _rows_in(batch):
     return batch.stop - batch.start if isinstance(batch, slice) else len(batch)
 
 
+#: values of one image that batches count as one sample (one 28×28 channel): a 128×128
+#: image takes about 2.7 MiB to orient and rotate (SO(2) moments, random networks), so the
+#: default batch of 4,096 took about 11 GiB. Images up to this size keep ``batch_size`` as
+#: before (SO(2) moment frames round differently in their last bits in other batches)
+BATCH_IMAGE_VALUES = 28 * 28
+
+
+def rows_per_batch(batch_size, P, unit):
+    """Samples per batch: ``batch_size`` samples of ``unit`` values, fewer where the
+    samples of ``P`` (working array) hold more (None or 0: one batch)."""
+    if not batch_size:
+        return batch_size
+    values = max(1, int(np.prod(P.shape[1:])))
+    return max(1, min(batch_size, batch_size * unit // values))
+
+
 def iter_batches(n, batch_size):
     """Slices of ``range(n)`` of at most ``batch_size`` samples (None or 0: one slice)."""
     step = n if not batch_size else int(batch_size)

@@ -11,7 +11,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils._set_output import _get_output_config
 from sklearn.utils.validation import check_is_fitted
 
-from ._batching import frames_of, iter_batches, layout_from_names, resolve_layout, run_batches, stack_frames
+from ._batching import (BATCH_IMAGE_VALUES, frames_of, iter_batches, layout_from_names, resolve_layout,
+                        rows_per_batch, run_batches, stack_frames)
 from ._estimator import SkcanonEstimatorMixin, fit_whole
 from ._kernels import _numba
 from ._learning_options import LEARNING_OPTIONS
@@ -161,9 +162,10 @@ default=None
         ``None`` processes everything at once. Heuristic methods on point sets count a
         cloud of more than 192 values (64 points in 3-D) as several: a batch holds at most
         ``batch_size × 192`` values, so clouds of many points go in fewer clouds per batch
-        (their outputs do not depend on the batch). Likewise every method counts an image of
-        more than 784 values (one 28×28 channel) as several. Learned networks train with mini-batches of
-        16 to 256 samples growing with the data (at most ``batch_size``).
+        (their outputs do not depend on the batch). Every method counts an image of more
+        than 784 values (one 28×28 channel; a 3-channel 28×28 image is three) as several.
+        Learned networks train with mini-batches of 16 to 256 samples growing with the data
+        (at most ``batch_size``).
     random_state : int, RandomState instance or None, default=None
         Seed for methods with randomness (random and learned networks); a fixed seed
         gives identical weights and outputs on CPU. ``None`` draws the seed from numpy's
@@ -388,25 +390,15 @@ default=None
     #: values of one cloud that heuristic batches count as one sample (64 points in 3-D):
     #: their working arrays grow with the values, so a batch holds batch_size × this at most
     BATCH_SAMPLE_VALUES = 64 * 3
-    #: ... and of one image, for every method (one 28×28 channel): a 128×128 image takes
-    #: about 2.7 MiB to rotate and orient (SO(2) moments, random networks), so the default
-    #: batch of 4,096 took about 11 GiB. Images up to this size keep ``batch_size`` as
-    #: before (SO(2) moment frames round differently in their last bits in other batches)
-    BATCH_IMAGE_VALUES = 28 * 28
 
     def _batch_rows(self, P):
         """Samples per batch: ``batch_size``, fewer for heuristics on clouds of many points
-        and for images larger than 28×28."""
-        if not self.batch_size:
-            return self.batch_size
+        and for images of more values than one 28×28 channel (``BATCH_IMAGE_VALUES``)."""
         if isinstance(self.layout_, ImageLayout):
-            unit = self.BATCH_IMAGE_VALUES
-        elif self.canonicalizer_.batches_in_threads and isinstance(self.layout_, PointLayout):
-            unit = self.BATCH_SAMPLE_VALUES
-        else:
-            return self.batch_size
-        values = max(1, int(np.prod(P.shape[1:])))
-        return max(1, min(self.batch_size, self.batch_size * unit // values))
+            return rows_per_batch(self.batch_size, P, BATCH_IMAGE_VALUES)
+        if self.canonicalizer_.batches_in_threads and isinstance(self.layout_, PointLayout):
+            return rows_per_batch(self.batch_size, P, self.BATCH_SAMPLE_VALUES)
+        return self.batch_size
 
     def _canonicalize_batches(self, P, keep_frames, threads):
         """``(canonical forms, frames or None)`` of the working array, batch by batch."""

@@ -11,7 +11,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._batching import iter_batches, layout_from_names, resolve_layout, run_batches
+from ._batching import (BATCH_IMAGE_VALUES, iter_batches, layout_from_names, resolve_layout, rows_per_batch,
+                        run_batches)
 from ._canonicalizer import CanonicalizerTransformer
 from ._estimator import SkcanonEstimatorMixin, fit_whole
 from ._kernels import _numba
@@ -81,7 +82,8 @@ class InvariantProjector(SkcanonEstimatorMixin, TransformerMixin, BaseEstimator)
         The invariant map; see the table. Grid-searchable. ``"auto"`` picks per group and
         layout (resolved name in ``method_``): ``"sort"`` for S_n on points,
         ``"gram"`` for O(d), ``"distances"`` for E(d), ``"gram_minors"`` for SO(d)/SE(d)
-        (``"canonical"`` above 20,000 minors), ``"sorted_distances"`` for E(d)×S_n,
+        (``"canonical"`` above 20,000 minors), ``"sorted_distances"`` for E(d)×S_n (these
+        four: ``"canonical"`` above 20,000 pairs of a sample's vectors, about 200 points),
         ``"bispectrum"`` for C_n fibres, ``"max_filter"`` for finite groups (C_n/D_n on
         images and 2-D points, O and I on 3-D points), ``"canonical"`` for graphs and
         everything else (see
@@ -115,7 +117,8 @@ GraphLayout or None, default=None
         features whether or not its training part holds absent points. Graphs always get
         them; other methods ignore this parameter.
     batch_size : int or None, default=4096
-        Samples transformed at once; bounds working memory. ``None``: all at once.
+        Samples transformed at once; bounds working memory. ``None``: all at once. An
+        image of more than 784 values (one 28×28 channel) counts as several.
     random_state : int, RandomState instance or None, default=None
         Seed of the random maps.
     n_jobs : int or None, default=None
@@ -342,7 +345,11 @@ GraphLayout or None, default=None
         P = self._validated(X, self.layout_, self.projection_, reset=False)
         projection = self.projection_
         projection.check_transform_input(P)
-        batches = list(iter_batches(P.shape[0], self.batch_size))
+        # images of more values than one 28×28 channel count as several, as in the
+        # canonicalizer (a 128×128 image takes megabytes to orient and rotate)
+        image = isinstance(self.layout_, ImageLayout)
+        rows = rows_per_batch(self.batch_size, P, BATCH_IMAGE_VALUES) if image else self.batch_size
+        batches = list(iter_batches(P.shape[0], rows))
         # projections that take out= (Gram, distances: outputs wider than the input) write
         # each batch into the result instead of a fresh array copied over; otherwise the
         # first batch fixes the output's dtype

@@ -15,7 +15,7 @@ from ._batching import iter_batches
 from ._columns import in_caller_order, point_major_order
 from ._canonicalizer import CanonicalizerTransformer
 from ._estimator import PointTargetRegressorMixin, SkcanonEstimatorMixin, fit_whole
-from ._validation import check_samples_placed, check_target_width, is_dataframe
+from ._validation import check_samples_placed, check_target_width, is_dataframe, object_as_float
 from .frames import (
     FrameSet,
     GroupSpec,
@@ -177,7 +177,7 @@ class EquivariantRegressor(SkcanonEstimatorMixin, PointTargetRegressorMixin, Bas
             ) from None
         if y.dtype.kind in "OUSb":
             try:  # numeric object arrays and numeric strings convert, as for X
-                y = y.astype(np.float64)
+                y = object_as_float(y, np.float64)   # pandas' NA as NaN, as None
             except (TypeError, ValueError):
                 pass  # refused below with the expected shape and dtype
         if np.iscomplexobj(y):   # the imaginary part was dropped with a ComplexWarning only

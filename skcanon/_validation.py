@@ -253,21 +253,29 @@ def _has_nullable_columns(X):
     return any(hasattr(d, "numpy_dtype") and type(d).__module__.startswith("pandas") for d in list(X.dtypes))
 
 
-def _object_as_float(X, dtype):
+def without_pandas_na(X):
+    """An object array with pandas' NA as NaN (a copy where it holds any; else ``X``)."""
+    pd = sys.modules.get("pandas")   # no pandas imported: no NA in the array
+    if pd is None or getattr(X, "dtype", None) is None or X.dtype.kind != "O":
+        return X
+    na = np.fromiter((v is pd.NA for v in X.flat), dtype=bool, count=X.size).reshape(X.shape)
+    if not na.any():
+        return X
+    X = X.copy()
+    X[na] = np.nan
+    return X
+
+
+def object_as_float(X, dtype):
     """``X.astype(dtype)``, with pandas' NA read as NaN as None already is (and as NA in
     pandas' nullable columns is): the same data was refused as a bare object array."""
     try:
         return X.astype(dtype)
     except TypeError:
-        pd = sys.modules.get("pandas")   # no pandas imported: no NA in the array
-        if pd is None or X.dtype.kind != "O":
+        cleaned = without_pandas_na(X)
+        if cleaned is X:
             raise
-        na = np.fromiter((v is pd.NA for v in X.flat), dtype=bool, count=X.size).reshape(X.shape)
-        if not na.any():
-            raise
-        X = X.copy()
-        X[na] = np.nan
-        return X.astype(dtype)
+        return cleaned.astype(dtype)
 
 
 def _frame_values(X):
@@ -486,9 +494,10 @@ def _coerce_full(X, layout, name, categories=None):
                 f"shape {expected}."
             )
         try:
-            X = _object_as_float(X, out_dtype)
+            X = object_as_float(X, out_dtype)
         except (TypeError, ValueError) as exc:
-            error = _not_numeric_error(X, name, expected, layout, columns)
+            # the value named is one that is not a number: not an NA, which reads as NaN
+            error = _not_numeric_error(without_pandas_na(X), name, expected, layout, columns)
             if error is not None:
                 raise error from None
             raise TypeError(

@@ -11,7 +11,7 @@ import scipy.sparse as sp
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from ._validation import check_samples, is_dataframe
+from ._validation import check_samples, is_dataframe, object_as_float
 from .groups import get_group
 from .layouts import FibreLayout, GraphLayout, Layout, PointLayout, as_layout, encode_if_graphs, is_graph_list
 
@@ -877,7 +877,7 @@ def _float_copy(X, name, dtype=None):
     else becomes float64; non-numeric or ragged data gets an error naming ``name``."""
     try:
         X = np.array(X)
-        return X.astype(dtype or (np.float32 if X.dtype == np.float32 else np.float64))
+        return object_as_float(X, dtype or (np.float32 if X.dtype == np.float32 else np.float64))
     except (TypeError, ValueError) as exc:
         raise ValueError(
             f"{name} must be numeric, of shape (n_samples, n_features) or (n_samples, n_points, width) "

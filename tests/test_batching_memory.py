@@ -272,3 +272,25 @@ def test_inverse_transform_moves_batch_by_batch(monkeypatch, group, method, layo
     np.testing.assert_array_equal(back, est.set_params(batch_size=None).inverse_transform(Z, frames=frames))
     if layout == "points":
         np.testing.assert_allclose(back, X, atol=1e-12)
+
+
+def test_projector_counts_large_images_as_several():
+    """``InvariantProjector`` batched images by ``batch_size`` whatever their size (its
+    default canonicalizer has no batches of its own), so ``"canonical"`` on 128×128 SO(2)
+    images kept the ~11 GiB batches the canonicalizer no longer has."""
+    X = np.random.default_rng(0).random((40, 64 * 64))
+    for side, expected in ((64, 12), (28, 40)):
+        Xs = X[:, :side * side]
+        proj = InvariantProjector("SO2", "canonical", layout="image", batch_size=64).fit(Xs)
+        seen = []
+        real = proj.projection_.transform
+
+        def spy(P, *args, **kw):
+            seen.append(len(P))
+            return real(P, *args, **kw)
+
+        proj.projection_.transform = spy
+        out = proj.transform(Xs)
+        del proj.projection_.transform
+        assert max(seen) == expected
+        np.testing.assert_allclose(out, proj.set_params(batch_size=None).transform(Xs), rtol=0, atol=1e-10)

@@ -547,7 +547,21 @@ def test_maps_that_edit_their_input_leave_the_callers_data_alone():
     assert orbit_distortion(editing, X, "SO3", random_state=0).correlation == \
         orbit_distortion(pure, X, "SO3", random_state=0).correlation
     np.testing.assert_array_equal(X, kept)
-    continuity_ratio(editing, X, random_state=0)
+    # a map whose edit changes its output: the old continuity_ratio gave it 1.0, the same
+    # map without the edit 2.2-2.4
+    def editing_columns(A):
+        A[:, 0] += 5.0 * A[:, 1]
+        return A.reshape(len(A), -1)
+
+    def pure_columns(A):
+        B = A.copy()
+        B[:, 0] += 5.0 * B[:, 1]
+        return B.reshape(len(B), -1)
+
+    near = X + 1e-3 * np.random.default_rng(1).normal(size=X.shape)
+    for other in (None, near):
+        got = continuity_ratio(editing_columns, X, random_state=0, X_other=other)
+        assert got.max == continuity_ratio(pure_columns, X, random_state=0, X_other=other).max > 2.0
     np.testing.assert_array_equal(X, kept)
     frames = CanonicalizerTransformer("SO3", "pca").fit(X).canonical_frame
 

@@ -732,17 +732,24 @@ def test_group_element_counts_are_checked(group, n):
 
 
 def test_group_draws_are_unchanged_by_the_count_check():
-    """The check reads the count only: numpy integers draw what ints draw."""
-    from skcanon.groups import get_group
+    """The check reads the count only: the draws are those of the generators themselves,
+    for ints, numpy integers and 0-d integer arrays alike."""
+    from skcanon.groups import get_group, haar_orthogonal
 
-    for name in ("SE3", "E3xS_n", "D4"):
-        g = get_group(name)
-        a = g.sample(np.int64(3), random_state=5, n_points=np.int32(4))
-        b = g.sample(3, random_state=5, n_points=4)
-        for x, y in zip(a if isinstance(a, tuple) else (a,), b if isinstance(b, tuple) else (b,)):
-            np.testing.assert_array_equal(x, y)
-        assert len(g.sample(0, random_state=0, n_points=4)[0] if isinstance(a, tuple)
-                   else g.sample(0, random_state=0)) == 0
+    for n in (3, np.int64(3), np.array(3)):
+        np.testing.assert_array_equal(get_group("SO3").sample(n, random_state=5),
+                                      haar_orthogonal(3, 3, 5, True))
+        np.testing.assert_array_equal(get_group("D4").sample(n, random_state=5),
+                                      np.random.RandomState(5).randint(0, 8, size=3))
+        perms = get_group("S_n").sample(n, random_state=5, n_points=np.int32(4))
+        expected = np.argsort(np.random.RandomState(5).random_sample((3, 4)), axis=1)
+        np.testing.assert_array_equal(perms, expected)
+    assert len(get_group("SO3").sample(0, random_state=0)) == 0
+    assert len(get_group("SO2").grid(np.int64(5))) == 5
+    with pytest.raises(ValueError, match=r"n must be a non-negative integer.*SO2"):
+        get_group("SO2").grid(2.5)
+    with pytest.raises(ValueError, match=r"n_points must be a non-negative integer \(the number of points"):
+        get_group("S_n").sample(2, n_points=-1)
 
 
 def test_pandas_na_in_an_object_array_is_an_absent_value():
@@ -762,9 +769,22 @@ def test_pandas_na_in_an_object_array_is_an_absent_value():
     np.testing.assert_array_equal(InvariantProjector("SE3xS_n").fit_transform(objects),
                                   InvariantProjector("SE3xS_n").fit_transform(frame))
     assert all(a is b for a, b in zip(objects.ravel(), kept.ravel()))     # the caller's array untouched
+    from skcanon.metrics import continuity_ratio
+
+    fitted = CanonicalizerTransformer("SE3xS_n").fit(objects)
+    assert continuity_ratio(fitted, objects, random_state=0).max == \
+        continuity_ratio(fitted, frame.to_numpy(dtype=float, na_value=np.nan), random_state=0).max
+    y = X[:, :3].astype(object)                                 # an NA target is a missing value
+    y[0, 0] = pd.NA
+    with pytest.raises(ValueError, match="y contains NaN or infinity"):
+        EquivariantRegressor(CanonicalizerTransformer("SE3")).fit(X, y)
     objects[1, 3] = 1.0                                         # NA beside a value: part of a point
     with pytest.raises(ValueError, match="NaN inside a point"):
         CanonicalizerTransformer("SE3xS_n").fit(objects)
     objects[1, 3] = "a"                                         # text still named
     with pytest.raises(TypeError, match="column 3 holds 'a'"):
+        CanonicalizerTransformer("SE3xS_n").fit(objects)
+    objects = frame.to_numpy()
+    objects[2, 7] = "b"                                         # text after the NA: it is named, not NA
+    with pytest.raises(TypeError, match="column 7 holds 'b'"):
         CanonicalizerTransformer("SE3xS_n").fit(objects)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from numbers import Integral, Real
 
 import numpy as np
@@ -272,16 +273,22 @@ class Group:
         return hash((type(self).__name__, self.name))
 
 
-def _count(n, name, group):
-    # numpy's own message for a negative or fractional size names neither the group nor the parameter
-    if isinstance(n, (bool, np.bool_)) or not isinstance(n, Integral) or n < 0:
-        raise ValueError(f"{name} must be a non-negative integer (the number of elements of {group.name}); "
-                         f"got {n!r}.")
-    return int(n)
+def _count(n, name, group, what="elements"):
+    """``n`` as an int: a non-negative integer (0-d integer arrays too, bools refused).
+    numpy's own message for a negative or fractional size named neither the group nor the
+    parameter, and True drew one element."""
+    try:
+        value = None if isinstance(n, (bool, np.bool_)) else operator.index(n)
+    except TypeError:
+        value = None
+    if value is None or value < 0:
+        described = f"the number of {what} " + ("of " if what == "elements" else "for ") + group.name
+        raise ValueError(f"{name} must be a non-negative integer ({described}); got {n!r}.")
+    return int(value)
 
 
 def _points_count(n_points, group):
-    return None if n_points is None else _count(n_points, "n_points", group)
+    return None if n_points is None else _count(n_points, "n_points", group, "points per sample")
 
 
 def rng(random_state):

@@ -95,8 +95,9 @@ class OrthogonalGroup(Group):
     def grid(self, n, random_state=0):
         if self.d == 2 and self.special:
             # evenly spaced angles
-            from ._base import rotation_matrices_2d
+            from ._base import _count, rotation_matrices_2d
 
+            n = _count(n, "n", self)
             return rotation_matrices_2d(2 * np.pi * np.arange(n) / n)
         return self.sample(n, random_state)
 
