@@ -427,25 +427,29 @@ def _eigenspaces(gaps):
 
 
 def _candidate_bases(Y, present, E, gaps, fallback=None, rtol=TIE_RTOL):
-    """Every basis the point rules allow: each repeated eigenspace is re-based on each of
-    the tied extreme points in turn (its first axis through the point with the largest
-    projection onto it, the next through the largest orthogonal remainder, ...).
+    """Every basis the point rules allow, each with its noise columns: each repeated
+    eigenspace is re-based on each of the tied extreme points in turn (its first axis
+    through the point with the largest projection onto it, the next through the largest
+    orthogonal remainder, ...).
 
     Projections below ``max(1e-9, rtol)`` of the largest point norm are rounding noise,
     and norms within ``rtol`` of the largest are tied. Where no point leaves such noise in
     the rest of an eigenspace, the rows of ``fallback`` (``(k, d)``: the attached vectors
-    of the present points) are used in the same way."""
+    of the present points) are used in the same way; where nothing does, the rest keeps
+    the eigensolver's axes, which do not move with the input, and those columns are
+    returned as noise (``(d,)`` bool per basis): what the points hold there is below the
+    noise level, and must not choose between candidates."""
     scale = np.linalg.norm(Y[present], axis=1).max() if present.any() else 0.0
     sources = [(Y, present, max(1e-9, rtol) * scale)]
     if fallback is not None and len(fallback):
         sources.append((fallback, np.ones(len(fallback), bool),
                         max(1e-9, rtol) * np.linalg.norm(fallback, axis=1).max()))
-    bases = [E.copy()]
+    bases = [(E.copy(), np.zeros(E.shape[1], dtype=bool))]
     for start, stop in _eigenspaces(gaps):
         if stop - start < 2:
             continue
         expanded = []
-        for base in bases:
+        for base, noise in bases:
             partial = [(base.copy(), base[:, start:stop].copy(), start)]
             while partial:
                 F, B, j = partial.pop()
@@ -459,7 +463,9 @@ def _candidate_bases(Y, present, E, gaps, fallback=None, rtol=TIE_RTOL):
                             break
                 if found is None:
                     F[:, j:stop] = B
-                    expanded.append(F)
+                    marked = noise.copy()
+                    marked[j:stop] = j < stop - 1
+                    expanded.append((F, marked))
                     continue
                 rows, keep, coords, norms, tol = found
                 for i in _tied_max(norms, keep, rtol):
@@ -539,7 +545,13 @@ def _smallest_canonical_frame(Y, w, E, lam, gaps, special, offset=None, noise=0.
     pos_tol = key_rtol * (np.abs(Yp).max() if Yp.size else 0.0)
     v_tol = key_rtol * (np.abs(V).max() if V is not None and V.size else 0.0)
     s_tol = key_rtol * (np.abs(S).max() if S is not None and S.size else 0.0)
-    for base in _candidate_bases(Y if offset is None else Y + offset, present, E, gaps, fallback, tie_rtol):
+    placed = Y if offset is None else Y + offset
+    for base, noise_columns in _candidate_bases(placed, present, E, gaps, fallback, tie_rtol):
+        # the candidates are compared without the columns where the points hold only noise:
+        # there the basis is the eigensolver's, which does not move with the input, and
+        # noise of 1e-12 to 1e-9 of the size (above the features' tolerance) chose between
+        # candidates, reversing nearly collinear lines
+        seen = np.where(noise_columns, 0.0, 1.0)
         m3, decided = _sign_statistic(Y[None], w[None], base[None], lam[None], np.array([max(w.sum(), 1e-300)]),
                                       None if offset is None else offset[None], np.array([noise]), sign_rtol)
         m3, decided = m3[0], decided[0]
@@ -561,15 +573,16 @@ def _smallest_canonical_frame(Y, w, E, lam, gaps, special, offset=None, noise=0.
                 weak = np.flatnonzero(cert <= cert.min() + det_rtol * abs(cert.min()) + 1e-12)
                 options = [F * np.where(np.arange(d) == k, -1.0, 1.0) for k in weak]
             for F in options:
-                blocks, tols_ = [Yp @ F], [pos_tol]
+                Fs = F * seen
+                blocks, tols_ = [Yp @ Fs], [pos_tol]
                 if V is not None:
-                    blocks += [(V @ F).reshape(len(Yp), -1), S]
+                    blocks += [(V @ Fs).reshape(len(Yp), -1), S]
                     tols_ += [v_tol, s_tol]
                 features = _set_features(blocks)
                 if offset is not None:
                     # then the shape on its own scale: next to a large offset, a small shape's
                     # differences fall below the tolerance (turns of a small cube all tie)
-                    features = np.concatenate([features, _set_features([Y[present] @ F])])
+                    features = np.concatenate([features, _set_features([Y[present] @ Fs])])
                 candidates.append((F, features, _point_key(blocks, tols_)))
     if not d or not candidates:
         if tied is not None:
