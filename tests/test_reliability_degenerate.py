@@ -763,13 +763,14 @@ def test_image_largest_form_rule_does_not_depend_on_the_pose(group, dtype):
         assert np.abs(forms - forms[0]).max() <= _form_tolerance(P)[0]
 
 
-@pytest.mark.parametrize("group, n_points, dims", [("SO3", 3, 3), ("SE3", 3, 3), ("O3", 5, 3), ("E3", 5, 3),
-                                                    ("SE4", 5, 4), ("O4", 6, 4)])
+@pytest.mark.parametrize("group, n_points, dims, method", [
+    ("SO3", 3, 3, "pca"), ("SE3", 3, 3, "pca"), ("O3", 5, 3, "pca"), ("E3", 5, 3, "pca"), ("SE4", 5, 4, "pca"),
+    ("O4", 6, 4, "pca"), ("SO3", 3, 3, "random"), ("O3", 5, 3, "anchored")])
 @pytest.mark.parametrize("offset", [1e-12, 1e-10, 1e-8])
-def test_points_with_offsets_below_the_noise_level_keep_their_direction(group, n_points, dims, offset):
+def test_points_with_offsets_below_the_noise_level_keep_their_direction(group, n_points, dims, method, offset):
     """Equally spaced points on a line (3-D) or a regular polygon (4-D), moved off it by
     ``offset`` of their size: the thin axes form a repeated eigenspace in which no point
-    leaves more than the tie rule's noise level (1e-9), so the rule kept the eigensolver's
+    leaves more than the tie rule's noise level (1e-7), so the rule kept the eigensolver's
     axes there, which do not move with the input, and their coordinates (above the
     features' tolerance, 1e-12) chose between candidates: the line came out reversed in
     most poses (error 2.0; SO3 3 points 38-40 of 40 clouds at each offset, SE4 polygons 30
@@ -785,7 +786,9 @@ def test_points_with_offsets_below_the_noise_level_keep_their_direction(group, n
         shape = np.zeros((n_points, 4))
         shape[:, 0], shape[:, 1] = np.cos(angles), np.sin(angles)
         thin = slice(2, 4)
-    est = CanonicalizerTransformer(group, "pca", n_dims=dims).fit(shape.reshape(1, -1))
+    train = np.random.default_rng(0).normal(size=(16, shape.size))
+    est = CanonicalizerTransformer(group, method, n_dims=dims, random_state=0, hidden=8).fit(train) \
+        if method != "pca" else CanonicalizerTransformer(group, "pca", n_dims=dims).fit(shape.reshape(1, -1))
     worst = 0.0
     for k in range(6):
         moved = shape.copy()
@@ -816,5 +819,5 @@ def test_nearly_collinear_points_are_invariant(group, n_points, exponent, seed, 
     est = CanonicalizerTransformer(group, "pca+sort" if "S_n" in group else "pca").fit(P.reshape(3, -1))
     A = est.transform(P.reshape(3, -1).astype(dtype))
     B = est.transform(Q.reshape(3, -1).astype(dtype))
-    bound = 10 * offset if dtype == np.float64 else 1e-3
+    bound = 10 * offset if dtype == np.float64 else 1e-5
     assert float((np.abs(A - B).max(1) / np.abs(A).max(1)).max()) < max(bound, 1e-9)

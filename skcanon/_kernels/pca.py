@@ -432,7 +432,8 @@ def _candidate_bases(Y, present, E, gaps, fallback=None, rtol=TIE_RTOL):
     through the point with the largest projection onto it, the next through the largest
     orthogonal remainder, ...).
 
-    Projections below ``max(1e-9, rtol)`` of the largest point norm are rounding noise,
+    Projections below ``max(1e-9, rtol)`` of the largest point norm (``rtol`` is the
+    sample's tie tolerance, at least ``TIE_RTOL`` = 1e-7) are noise,
     and norms within ``rtol`` of the largest are tied. Where no point leaves such noise in
     the rest of an eigenspace, the rows of ``fallback`` (``(k, d)``: the attached vectors
     of the present points) are used in the same way; where nothing does, the rest keeps
@@ -464,6 +465,8 @@ def _candidate_bases(Y, present, E, gaps, fallback=None, rtol=TIE_RTOL):
                 if found is None:
                     F[:, j:stop] = B
                     marked = noise.copy()
+                    # one remaining axis is fixed up to sign by the others (equivariant):
+                    # not noise; two or more are the eigensolver's choice
                     marked[j:stop] = j < stop - 1
                     expanded.append((F, marked))
                     continue
@@ -549,8 +552,8 @@ def _smallest_canonical_frame(Y, w, E, lam, gaps, special, offset=None, noise=0.
     for base, noise_columns in _candidate_bases(placed, present, E, gaps, fallback, tie_rtol):
         # the candidates are compared without the columns where the points hold only noise:
         # there the basis is the eigensolver's, which does not move with the input, and
-        # noise of 1e-12 to 1e-9 of the size (above the features' tolerance) chose between
-        # candidates, reversing nearly collinear lines
+        # offsets below the noise level (1e-7 of the size) but above the features'
+        # tolerance (1e-12) chose between candidates, reversing nearly collinear lines
         seen = np.where(noise_columns, 0.0, 1.0)
         m3, decided = _sign_statistic(Y[None], w[None], base[None], lam[None], np.array([max(w.sum(), 1e-300)]),
                                       None if offset is None else offset[None], np.array([noise]), sign_rtol)
