@@ -764,10 +764,11 @@ def test_image_largest_form_rule_does_not_depend_on_the_pose(group, dtype):
 
 
 @pytest.mark.parametrize("group, n_points, dims, method", [
-    ("SO3", 3, 3, "pca"), ("SE3", 3, 3, "pca"), ("O3", 5, 3, "pca"), ("E3", 5, 3, "pca"), ("SE4", 5, 4, "pca"),
-    ("O4", 6, 4, "pca"), ("SO3", 3, 3, "random"), ("O3", 5, 3, "anchored")])
+    ("SO3", 3, 3, "pca"), ("SE3", 3, 3, "pca"), ("O3", 5, 3, "pca"), ("E3", 5, 3, "pca"),
+    ("SE4", 5, 4, "pca"), ("O4", 6, 4, "pca"), ("SO3", 3, 3, "random"), ("O3", 5, 3, "anchored")])
 @pytest.mark.parametrize("offset", [1e-12, 1e-10, 1e-8])
-def test_points_with_offsets_below_the_noise_level_keep_their_direction(group, n_points, dims, method, offset):
+def test_points_with_offsets_below_the_noise_level_keep_their_direction(group, n_points, dims, method,
+                                                                         offset):
     """Equally spaced points on a line (3-D) or a regular polygon (4-D), moved off it by
     ``offset`` of their size: the thin axes form a repeated eigenspace in which no point
     leaves more than the tie rule's noise level (1e-7), so the rule kept the eigensolver's
