@@ -167,3 +167,23 @@ def test_the_user_guide_states_how_often_float32_and_float64_forms_differ():
         apart[group] = int((np.abs(a - b).max(1) / np.abs(a).max(1) > 1e-3).sum())
     text = " ".join((Path(__file__).resolve().parents[1] / "docs" / "user_guide.rst").read_text().split())
     assert (f"({apart['E3']} of 300 under E3 ``pca``, {apart['SO3']} under SO3)" in text), apart
+
+
+def test_the_user_guide_states_where_far_clouds_count_as_one_point():
+    """docs/user_guide.rst: a cloud smaller than 1e-10 of its distance from the origin counts
+    as one point (the flatness threshold reads the distance, which the rounding scales
+    with), also under groups with translations. Measured here on the guide's example."""
+    from pathlib import Path
+
+    X = np.random.default_rng(0).normal(size=(20, 12))
+    G = get_group("SE3")
+    errors = []
+    for offset in (3e9, 2e10):
+        est = CanonicalizerTransformer("SE3", "pca").fit(X + offset)
+        g = G.sample(20, random_state=1)
+        g[:, :3, 3] = 0.0                              # rotations about the origin only
+        A, B = est.transform(X + offset), est.transform(G.apply(g, X + offset, PointLayout(3)))
+        errors.append(float((np.abs(A - B).max(1) / np.abs(A).max(1)).max()))
+    assert errors[0] < 1e-5 < 1.0 < errors[1]
+    text = " ".join((Path(__file__).resolve().parents[1] / "docs" / "user_guide.rst").read_text().split())
+    assert f"error {errors[1]:.2f}; at 3e9, {errors[0]:.1e})" in text, errors
