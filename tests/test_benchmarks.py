@@ -499,3 +499,13 @@ def test_check_image_ties_counts_forms_that_the_old_rule_changes():
     assert row["train"]["n"] == 60 and row["val_rotated"]["n"] == row["val_upright"]["n"] == 20
     for part in ("train", "val_rotated", "val_upright"):
         assert 0 <= row[part]["forms_changed"] <= row[part]["n"]
+
+
+def test_batch_rounding_check_measures_last_bits_only():
+    """benchmarks/check_batch_rounding.py (docs/scaling.rst's figures) at a small size: the
+    batch changes SO(2) image moments and learned point networks in their last bits only."""
+    check = load_script("check_batch_rounding")
+    moments = check.moments_gaps(sides=(28,), n=12)
+    networks = check.network_gaps(objectives=("align",), n=16)
+    assert 0.0 <= moments[0]["max_abs_diff"] < 1e-10
+    assert 0.0 <= networks[0]["max_rel_diff"] < 1e-10
