@@ -29,6 +29,11 @@ score (accuracy / MSE / MAE / R²), the invariance error of the fitted model
 (:func:`skcanon.metrics.invariance_error`), fit and transform times and, where the brief
 sets one, whether the target was ``met`` or ``missed``. Nothing on the results page is
 hand-edited: the page and its figures are written by :func:`write_results`.
+
+The runs use skcanon's numpy passes (``SKCANON_NUMBA=0`` unless the environment sets it):
+left unset, the compiled kernels would take over once a process had counted a million
+samples, so an experiment's last bits — and a forest's splits — would depend on which
+experiments and seeds ran before it in the same process.
 """
 
 from __future__ import annotations
@@ -395,6 +400,8 @@ def main(argv=None):
                         help="run nothing: add the seeds of a record written by another checkout or machine "
                              "to the stored record of that experiment, then compose the page")
     args = parser.parse_args(argv)
+    # results that do not depend on what ran before in this process (module docstring)
+    os.environ.setdefault("SKCANON_NUMBA", "0")
     if args.merge:
         for path in args.merge:
             print(f"merged into {merge_record(path).relative_to(ROOT)}")

@@ -558,6 +558,18 @@ class _ProxySelection(Callback):
         self.network.load_state_dict(self.best_weights_)
 
 
+#: rows converted at a time: the float64 working copies stay small whatever the set's size
+_RESCALE_ROWS = 4096
+
+
+def _row_blocks(values, copy=False):
+    """``values`` in float64, ``_RESCALE_ROWS`` rows (first axis) at a time; ``copy``: blocks
+    that never share memory with ``values`` (the caller's data), for writing into."""
+    for start in range(0, values.shape[0], _RESCALE_ROWS):
+        rows = values[start:start + _RESCALE_ROWS]
+        yield start, np.array(rows, dtype=np.float64) if copy else np.asarray(rows, dtype=np.float64)
+
+
 def _rescaled_float32(P, network):
     """``P`` in float32, geometric columns divided by one power of two for the whole set.
 
@@ -567,39 +579,66 @@ def _rescaled_float32(P, network):
     rescale exactly. Scalar columns (charges, atom types) keep their values: networks that
     standardise them with statistics from fit must see them as transform does. Images are
     normalized per image by their RMS intensity, so they are rescaled as a whole.
+
+    Converted block by block: besides the float32 result, memory holds one float64 copy of
+    the rescaled entries (for their scale) instead of several copies of the whole set.
     """
-    values = np.asarray(P, dtype=np.float64)
+    values = np.asarray(P)
+    if values.ndim == 0:
+        values = values.reshape(1)
     layout = getattr(network, "layout", None)
+    columns = None                                   # None: every column is rescaled
     if getattr(layout, "kind", None) == "points":
-        geometric = [sl for kind in ("position", "vector") for sl in layout.slices(kind)]
         columns = np.zeros(values.shape[-1], dtype=bool)
-        for sl in geometric:
+        for sl in (sl for kind in ("position", "vector") for sl in layout.slices(kind)):
             columns[sl] = True
-        if columns.any():
-            values = values.copy()
-            values[..., columns] = values[..., columns] / _power_of_two_scale(values[..., columns])
-        out = values.astype(np.float32)
-    else:
-        out = (values / _power_of_two_scale(values)).astype(np.float32)
+    rescale = columns is None or columns.any()
+    scale = _power_of_two_scale(values, columns) if rescale else 1.0
+    out = np.empty(values.shape, dtype=np.float32)
+    for start, block in _row_blocks(values, copy=rescale and columns is not None):
+        if rescale and columns is None:
+            block = block / scale
+        elif rescale:
+            block[..., columns] = block[..., columns] / scale
+        out[start:start + block.shape[0]] = block
     if np.isinf(out).any():
         raise ValueError("X has values beyond float32 range (|x| > 3.4e38) in scalar fields, which the "
                          "networks take as they are; rescale those columns first.")
     return out
 
 
-def _power_of_two_scale(P):
-    """The power of two nearest to the root-mean-square of the finite entries of ``P``.
+def _power_of_two_scale(P, columns=None):
+    """The power of two nearest to the root-mean-square of the finite entries of ``P`` (of
+    its last axis's ``columns``, a boolean mask, where given).
 
     Computed relative to the largest magnitude, so that squaring neither overflows (1e300
     inputs used to give ``OverflowError: cannot convert float infinity to integer``) nor
-    underflows (1e-300).
+    underflows (1e-300). The finite magnitudes are gathered block by block into one float64
+    buffer, in the order of the whole array, so the mean is that of the whole set.
     """
-    values = np.asarray(P, dtype=np.float64)
-    finite = np.abs(values[np.isfinite(values)])
-    peak = float(finite.max()) if finite.size else 0.0
+    values = np.asarray(P)
+    if values.ndim == 0:
+        values = values.reshape(1)
+
+    def entries(block):
+        return block if columns is None else block[..., columns]
+
+    total = sum(int(np.isfinite(entries(block)).sum()) for _, block in _row_blocks(values))
+    if not total:
+        return 1.0
+    finite, at = np.empty(total), 0
+    for _, block in _row_blocks(values):
+        block = entries(block)
+        kept = block[np.isfinite(block)]
+        finite[at:at + kept.size] = kept
+        at += kept.size
+    np.abs(finite, out=finite)
+    peak = float(finite.max())
     if not peak > 0:
         return 1.0
-    log2_rms = math.log2(peak) + 0.5 * math.log2(float(np.mean((finite / peak) ** 2)))
+    finite /= peak
+    np.square(finite, out=finite)
+    log2_rms = math.log2(peak) + 0.5 * math.log2(float(np.mean(finite)))
     return 2.0 ** min(1000, max(-1000, round(log2_rms)))
 
 

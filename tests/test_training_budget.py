@@ -275,3 +275,43 @@ def test_validation_guard_counts_the_samples_the_split_holds_out(monkeypatch):
     canon = CanonicalizerTransformer("S_n", "learned", hidden=8, max_epochs=2, random_state=0,
                                      validation_fraction=0.9).fit(X, y)
     assert seen == [2, 2] and canon.canonicalizer_.best_epoch_ is not None
+
+
+def _rescaled_reference(P, columns):
+    """The whole-array computation: float64 copy, the power of two of the finite entries'
+    RMS, every geometric column divided by it, then float32."""
+    values = np.array(P, dtype=np.float64)
+    part = values[..., columns]
+    finite = np.abs(part[np.isfinite(part)])
+    if finite.size and finite.max() > 0:
+        peak = float(finite.max())
+        k = round(math.log2(peak) + 0.5 * math.log2(float(np.mean((finite / peak) ** 2))))
+        values[..., columns] = part / 2.0 ** min(1000, max(-1000, k))
+    return values.astype(np.float32)
+
+
+@pytest.mark.parametrize("n", [1, 4095, 4096, 4097, 60000])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_training_set_is_rescaled_block_by_block_like_the_whole_array(n, dtype):
+    """The float32 training copy is made a block of rows at a time (one float64 copy of the
+    geometric entries instead of several of the whole set): the same bits as the
+    whole-array computation, across block boundaries, and the caller's array untouched."""
+    import tracemalloc
+
+    from skcanon._training import _rescaled_float32
+
+    rs = np.random.default_rng(n)
+    layout = PointLayout(3, fields=[("pos", "position"), ("q", "scalar"), ("v", "vector")])
+    net = build_frame_network(get_group("SE3"), layout, 8)
+    Q = (rs.normal(size=(n, 5, 7)) * 777.0).astype(dtype)
+    Q[::3, -1] = np.nan
+    before = Q.copy()
+    columns = np.array([True] * 3 + [False] + [True] * 3)
+    tracemalloc.start()
+    R = _rescaled_float32(Q, net)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert np.array_equal(Q, before, equal_nan=True)
+    assert R.dtype == np.float32 and np.array_equal(R, _rescaled_reference(Q, columns), equal_nan=True)
+    if n >= 60000:  # the result, one float64 copy of the geometric entries, a few blocks' copies
+        assert peak < R.nbytes + Q[..., columns].size * 8 + 6 * 2**20

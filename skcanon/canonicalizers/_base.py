@@ -33,6 +33,9 @@ class Canonicalizer:
     #: True when the class handles a product group at once (a learned network for
     #: E(3)×S_n, say) instead of one factor of it
     whole_group = False
+    #: True when :meth:`fit` learns from the samples (a network's weights, a scalar field's
+    #: statistics); a chain canonicalizes its training set for such a later step only
+    learns_from_data = False
 
     def __init__(self, group):
         self.group = group
@@ -127,6 +130,7 @@ class ChainCanonicalizer(Canonicalizer):
         self.method = "+".join(s.method for s in self.steps)
         self.batches_in_threads = all(s.batches_in_threads for s in self.steps)
         self.defers = any(s.defers for s in self.steps)
+        self.learns_from_data = any(s.learns_from_data for s in self.steps)
 
     def check_layout(self, layout):
         for step in self.steps:
@@ -136,9 +140,13 @@ class ChainCanonicalizer(Canonicalizer):
         return sorted(range(len(self.steps)), key=lambda i: self.steps[i].priority)
 
     def fit(self, P, layout, y=None):
-        for i in self._order():
+        order = self._order()
+        for k, i in enumerate(order):
             self.steps[i].fit(P, layout, y)
-            P, _ = self.steps[i].canonicalize(P, layout)
+            # a later step that learns sees the earlier steps' canonical forms; a chain of
+            # heuristics does not canonicalize (and throw away) the whole training set
+            if any(self.steps[j].learns_from_data for j in order[k + 1:]):
+                P, _ = self.steps[i].canonicalize(P, layout)
         return self
 
     @staticmethod

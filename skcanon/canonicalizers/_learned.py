@@ -109,6 +109,7 @@ class LearnedCanonicalizer(Canonicalizer):
     priority = 2
     batches_in_threads = False
     whole_group = True
+    learns_from_data = True
     #: the options make_canonicalizer hands to this class (every learning option)
     options = LEARNING_OPTIONS.names
     _trains = True
