@@ -509,3 +509,19 @@ def test_batch_rounding_check_measures_last_bits_only():
     networks = check.network_gaps(objectives=("align",), n=16)
     assert 0.0 <= moments[0]["max_abs_diff"] < 1e-10
     assert 0.0 <= networks[0]["max_rel_diff"] < 1e-10
+
+
+def test_unseen_data_check_runs_and_c4_heuristic_ignores_the_training_pose():
+    """benchmarks/check_unseen_data.py (docs/learned.md's check on data the tables never
+    used) on 200 digits under C4: every row scored; exact quarter turns give the `moments`
+    heuristic the same canonical training set rotated or upright, so its two settings score
+    the same; the summary pairs learned with the heuristic."""
+    check = load_script("check_unseen_data")
+    rows = check.digits_rows("C4", seed=0, n=200)
+    assert all(0.0 <= r["score"] <= 1.0 for r in rows) and len(rows) == 11
+    moments = [r["score"] for r in rows if r["method"] == "moments"]
+    assert len(moments) == 2 and moments[0] == moments[1]
+    raw = {r["setting"]: r["score"] for r in rows if r["method"] == "raw"}
+    assert raw["rotated training"] != raw["upright training"]
+    table = check.summarize(rows)
+    assert "| rotated training | learned |" in table and "ahead in" in table
