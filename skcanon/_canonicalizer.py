@@ -208,6 +208,10 @@ default=None
         refuses categories not seen in ``fit``.
     canonicalizer_ : Canonicalizer
         The (fitted) frame function.
+    n_epochs_trained_, best_epoch_, history_ : int, int or None, list of dict
+        Network methods (``random``, ``learned``, ``anchored``, a chain with one network
+        step) only: the training record of ``canonicalizer_`` (epochs run, the epoch whose
+        weights were kept, per-epoch losses); heuristics have none.
     method_ : str
         The resolved method (``"auto"`` expanded).
     n_features_in_ : int
@@ -359,6 +363,33 @@ default=None
         # before a training that was interrupted)
         return hasattr(self, "canonicalizer_")
 
+    def _training_record(self, name):
+        """``name`` of the fitted network canonicalizer (its own, or that of the one network
+        step of a chain such as ``pca+learned``); AttributeError for heuristics."""
+        check_is_fitted(self)
+        canonicalizer = self.canonicalizer_
+        networks = [s for s in getattr(canonicalizer, "steps", [canonicalizer]) if hasattr(s, name)]
+        if len(networks) != 1:
+            raise AttributeError(f"{type(self).__name__} with method={self.method_!r} has no {name!r}: "
+                                 + ("no step trains a network" if not networks else
+                                    "several steps train networks; read it from canonicalizer_.steps"))
+        return getattr(networks[0], name)
+
+    @property
+    def n_epochs_trained_(self):
+        """Network methods: epochs the network trained (early stopping may end it sooner)."""
+        return self._training_record("n_epochs_trained_")
+
+    @property
+    def best_epoch_(self):
+        """Network methods: the epoch whose weights were kept (see the canonicalizer's)."""
+        return self._training_record("best_epoch_")
+
+    @property
+    def history_(self):
+        """Network methods: per-epoch ``train_loss`` / ``valid_loss``."""
+        return self._training_record("history_")
+
     def _method_options(self):
         """Parameters handed to canonicalizers (each declares in ``options`` which it takes)."""
         return {**LEARNING_OPTIONS.values(self), "key_order": self.key_order}
@@ -371,11 +402,12 @@ default=None
                                    categories=categories, check_names=check_names)
         return P, (2 if graphs else ndim)  # graphs come back as flat rows, like every 2-D input
 
-    def _canonicalize(self, X, keep_frames, reporter=None):
+    def _canonicalize(self, X, keep_frames, reporter=None, working=None):
         """Canonical forms (and frames); ``reporter``: the meta-estimator whose ``predict``
-        called this, named in messages about ``X`` (see :func:`validate_samples`)."""
+        called this, named in messages about ``X`` (see :func:`validate_samples`);
+        ``working``: ``X``'s ``_working`` result where the caller has it already."""
         threads = n_threads_from(self.n_jobs)  # checks n_jobs before any work
-        P, ndim = self._working(X, reporter=reporter)
+        P, ndim = self._working(X, reporter=reporter) if working is None else working
         in_threads = self.canonicalizer_.batches_in_threads
         # heuristics: up to n_jobs batch threads, one torch/BLAS/OpenMP thread each; networks
         # limit their own threads (torch, BLAS, OpenMP) to n_jobs. Whether the compiled

@@ -51,7 +51,8 @@ from .nn._factory import build_frame_network  # noqa: E402
 from .nn._message_passing import MessagePassingBackbone  # noqa: E402
 from .nn._points import handles_rigid_motions, move_back, present_mask, scalar_statistics  # noqa: E402
 from .nn._symmetrize import FrameDistribution, check_noise_scale  # noqa: E402
-from .nn._torch import InterruptRaisingMixin, seed_from, seeded, set_precision, unseeded  # noqa: E402
+from .nn._torch import (InterruptRaisingMixin, check_default_dtype, seed_from, seeded,  # noqa: E402
+                        set_precision, unseeded)
 
 __all__ = ["EquivariantModule", "InvariantModule", "MaskedMSELoss", "EndToEndEquivariantRegressor",
            "EndToEndEquivariantClassifier"]
@@ -398,15 +399,6 @@ class MaskedMSELoss(nn.Module):
 _FLOAT32_SAFE = 1e15
 
 
-def _check_default_dtype():
-    """The networks and their inputs are float32, and some of their tensors are made in
-    torch's default dtype: under another default they clash deep inside torch."""
-    if torch.get_default_dtype() != torch.float32:
-        raise RuntimeError(f"The end-to-end estimators run in float32, but torch's default dtype is "
-                           f"{torch.get_default_dtype()} (torch.set_default_dtype). Set it back with "
-                           "torch.set_default_dtype(torch.float32) around fit and predict.")
-
-
 def _training_int(est, name, minimum=1, also=()):
     """``est.<name>`` checked as an int >= ``minimum`` (or one of ``also``) before skorch uses it."""
     import numbers
@@ -750,7 +742,7 @@ class _EndToEndMixin(InterruptRaisingMixin):
         previous fit intact (a deep copy with ``warm_start``, which trains the existing
         module in place).
         """
-        _check_default_dtype()
+        check_default_dtype("The end-to-end estimators")
         random_state = getattr(self, "random_state", None)
         try:
             try:
@@ -782,7 +774,7 @@ class _EndToEndMixin(InterruptRaisingMixin):
         return state
 
     def _infer_guarded(self, method, X):
-        _check_default_dtype()
+        check_default_dtype("The end-to-end estimators")
         with limited_threads(getattr(self, "n_jobs", None)):
             return method(X)
 

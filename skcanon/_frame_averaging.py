@@ -36,6 +36,7 @@ from ._batching import iter_batches, layout_from_names, resolve_layout
 from ._columns import in_caller_order, point_major_order
 from ._canonicalizer import CanonicalizerTransformer
 from ._estimator import PointTargetRegressorMixin, SkcanonEstimatorMixin, fit_whole
+from ._kernels import _numba
 from ._validation import (NumberInterval, check_samples_placed, check_target_width, check_translations_act,
                           user_stacklevel, validate_samples)
 from .exceptions import ConstantModelWarning
@@ -145,13 +146,17 @@ class _BaseFrameAveraging(SkcanonEstimatorMixin, MetaEstimatorMixin, BaseEstimat
         """
         check_is_fitted(self)
         P, _ = validate_samples(self, X, self.layout_, reset=False)
-        return self._forms_of(P, P.dtype).frames
+        with _numba.decided(P.shape[0]):
+            return self._forms_of(P, P.dtype).frames
 
     def _iter_frames(self, P):
-        """Per batch: (sample slice, frame set, canonical design rows, frame indices, weights, order)."""
+        """Per batch: (sample slice, frame set, canonical design rows, frame indices, weights,
+        order); every batch of the call with the same kernels (numpy or compiled), chosen
+        once for all of ``P``."""
+        decision = _numba.choice_for(P.shape[0])
         for sl in iter_batches(P.shape[0], self.batch_size):
-            Pb = P[sl]
-            fs, Q, order, rows, w = self._forms_of(Pb, P.dtype)
+            with _numba.carried(decision):
+                fs, Q, order, rows, w = self._forms_of(P[sl], P.dtype)
             yield sl, fs, Q, rows, w, order
 
     def _default_estimator(self):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, _fit_context, clone
@@ -15,6 +13,7 @@ from ._batching import iter_batches
 from ._columns import in_caller_order, point_major_order
 from ._canonicalizer import CanonicalizerTransformer
 from ._estimator import PointTargetRegressorMixin, SkcanonEstimatorMixin, fit_whole
+from ._kernels import _numba
 from ._validation import check_samples_placed, check_target_width, is_dataframe, object_as_float
 from .frames import (
     FrameSet,
@@ -302,12 +301,20 @@ class EquivariantRegressor(SkcanonEstimatorMixin, PointTargetRegressorMixin, Bas
         y_pred : ndarray in the layout of the training ``y`` (2-D or 3-D)
         """
         check_is_fitted(self)
-        Xc, frames = self.canonicalizer_._canonicalize(X, keep_frames=True, reporter=self)
-        check_samples_placed(Xc, self.canonicalizer_.group_, self.target_layout_)
-        Yc = np.asarray(self.regressor_.predict(self._design(Xc)), dtype=np.float64)
-        Yc = Yc.reshape((Yc.shape[0],) + self._y_shape)
-        plan = self._symmetry_plan()
-        Y = self._act(frames, Yc) if plan is None else self._symmetric_predict(plan, X, Xc, frames, Yc)
+        # X is validated once: the symmetric samples' second pass reads the same working
+        # array (validating again would repeat the warnings, and silencing them is not
+        # thread-safe: warnings.catch_warnings swaps the process's filters)
+        working = self.canonicalizer_._working(X, reporter=self)
+        # one choice of kernels for the whole call, the symmetric samples' second pass included
+        with _numba.decided(working[0].shape[0]):
+            Xc, frames = self.canonicalizer_._canonicalize(X, keep_frames=True, reporter=self,
+                                                           working=working)
+            check_samples_placed(Xc, self.canonicalizer_.group_, self.target_layout_)
+            Yc = np.asarray(self.regressor_.predict(self._design(Xc)), dtype=np.float64)
+            Yc = Yc.reshape((Yc.shape[0],) + self._y_shape)
+            plan = self._symmetry_plan()
+            Y = (self._act(frames, Yc) if plan is None
+                 else self._symmetric_predict(plan, working[0], Xc, frames, Yc))
         return in_caller_order(self.target_layout_.from_working(Y, self._y_ndim), getattr(self, "_y_order", None))
 
     # -- symmetric inputs -------------------------------------------------------------------
@@ -351,36 +358,18 @@ class EquivariantRegressor(SkcanonEstimatorMixin, PointTargetRegressorMixin, Bas
             return "frames", spec, None if spec.finite else steps[k]
         return None                         # learned, random, anchored
 
-    def _working_input(self, X, rows=None):
-        """The working array of ``X``'s samples ``rows`` (all where None), validated again
-        (predict's first pass gave any warning): only those rows of an array or a pandas
-        DataFrame are read."""
-        subset = None
-        if rows is not None and hasattr(X, "iloc"):
-            subset = X.iloc[rows]
-        elif rows is not None and not is_dataframe(X):
-            subset = np.asarray(X)[rows]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            if subset is not None:
-                return self.canonicalizer_._working(subset, reporter=self)[0]
-            P = self.canonicalizer_._working(X, reporter=self)[0]
-        return P if rows is None else P[rows]
-
-    def _symmetric_predict(self, plan, X, Xc, frames, Yc):
+    def _symmetric_predict(self, plan, P, Xc, frames, Yc):
         """The mapped-back predictions (working array), averaged over the stabilizer of the
-        samples that have a symmetry."""
+        samples that have a symmetry; ``P``: the input's working array."""
         kind, spec, _ = plan
         canon = self.canonicalizer_
         factors = canon.group_.factors
         W = canon.layout_.to_working(Xc)
         permutes = any(f.permutes for f in factors)
         per_point = permutes and Yc.shape[1] == W.shape[1]     # y is permuted with X's points
-        P = None
         if canon.fill_value is not None:
             # the canonical forms hold fill_value for absent points: put NaN back, so that
             # absent points are neither moments nor ties
-            P = self._working_input(X)
             absent = np.isnan(P).all(axis=2)
             if absent.any():
                 if permutes:                # sorted forms: absent points last
@@ -404,7 +393,7 @@ class EquivariantRegressor(SkcanonEstimatorMixin, PointTargetRegressorMixin, Bas
         Y = self._act(frames, Yc)
         rows = np.flatnonzero(candidates)
         if rows.size:
-            P = self._working_input(X, rows) if P is None else P[rows]
+            P = P[rows]
             for sl in iter_batches(rows.size, canon.batch_size):
                 r = rows[sl]
                 given = None

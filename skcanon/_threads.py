@@ -118,7 +118,7 @@ def _reinit_after_fork():
     if not _blocks and (_saved_shared or _saved_torch is not None):
         try:
             _set_shared(list(_saved_shared.values()))
-            torch = sys.modules.get("torch")
+            torch = _loaded_torch()
             if torch is not None and _saved_torch is not None:
                 torch.set_num_threads(_saved_torch)
         except Exception:   # noqa: BLE001 - a fork handler must not raise; limits then stay
@@ -129,6 +129,17 @@ def _reinit_after_fork():
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reinit_after_fork)
+
+
+def _loaded_torch():
+    """torch where its import has finished, else None: heuristic-only callers never pay its
+    import, and a call made while another thread is importing torch (the user's ``import
+    torch``, a network unpickled, the first pairwise projection) leaves it alone — the module
+    is in ``sys.modules`` before it has ``get_num_threads``."""
+    torch = sys.modules.get("torch")
+    if torch is None or getattr(getattr(torch, "__spec__", None), "_initializing", False):
+        return None
+    return torch
 
 
 def _cpu_count():
@@ -210,8 +221,7 @@ def limited_threads(n_jobs=None):
     token = object()
     with _lock:
         per_thread, shared = _pools()
-        # torch only where it is already loaded: heuristic-only callers never pay its import
-        torch = sys.modules.get("torch")
+        torch = _loaded_torch()
         # read before the OpenMP limit below, which is also torch's count in this thread
         before = None if torch is None else torch.get_num_threads()
         if before is not None and _saved_torch is None:   # also when torch arrived inside an outer block
@@ -240,7 +250,7 @@ def limited_threads(n_jobs=None):
                 if latest != n:
                     _set_shared([(lib, latest) for lib in _pools()[1]])
             # after the OpenMP restore: torch's count of this thread is the one that stays
-            torch = sys.modules.get("torch")
+            torch = _loaded_torch()
             if torch is not None and _saved_torch is not None:
                 target = before if depth > 0 and before is not None else _saved_torch
                 if torch.get_num_threads() != target:

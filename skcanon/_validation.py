@@ -73,8 +73,8 @@ def check_device(device, name="device"):
         if _DEVICE.fullmatch(normal):
             return normal
         raise ValueError(f"{name}={device!r} is not a device this library runs on; {expected}.")
-    torch = sys.modules.get("torch")
-    if torch is not None and isinstance(device, torch.device):
+    torch_device = getattr(sys.modules.get("torch"), "device", None)   # None while torch is importing
+    if torch_device is not None and isinstance(device, torch_device):
         if device.type in ("cpu", "cuda", "mps"):
             return str(device)
         raise ValueError(f"{name}={device!r} is not a device this library runs on; {expected}.")

@@ -349,3 +349,35 @@ def test_chain_fit_hands_a_learning_step_the_earlier_canonical_forms(monkeypatch
     assert isinstance(pca, PCACanonicalizer) and len(seen) == 1
     expected, _ = pca.canonicalize(X.reshape(40, 6, 3), est.layout_)
     assert np.array_equal(seen[0], expected)
+
+
+@pytest.mark.parametrize("kind", ["frame_averaging", "regressor"])
+def test_frame_averaging_and_regressor_choose_kernels_once_per_call(monkeypatch, kind):
+    """The same for frame averaging (its batches asked the switch one by one: one predict
+    crossing the threshold gave numpy rows first and compiled rows after) and for
+    EquivariantRegressor.predict (its second pass over symmetric samples asked again)."""
+    from sklearn.kernel_ridge import KernelRidge
+
+    from skcanon import EquivariantRegressor, FrameAveragingRegressor
+
+    monkeypatch.setenv("SKCANON_NUMBA", "1")
+    require_compiled()
+    rs = np.random.default_rng(0)
+    P = _clouds("mixed", np.float32, 300).reshape(300, 16, 3) + np.float32(30.0)
+    X = P.reshape(300, -1)
+    if kind == "frame_averaging":
+        est = FrameAveragingRegressor(KernelRidge(kernel="rbf", gamma=0.01), group="SE3", frames="pca",
+                                      batch_size=16).fit(X, rs.normal(size=300))
+    else:
+        est = EquivariantRegressor(CanonicalizerTransformer("SE3", "pca", n_dims=3, batch_size=16),
+                                   KernelRidge(kernel="rbf", gamma=0.01))
+        est.fit(X, np.nan_to_num(P[:, :2] - np.nanmean(P, axis=1, keepdims=True)).reshape(300, -1))
+    outputs = {}
+    for mode in ("1", "0"):
+        monkeypatch.setenv("SKCANON_NUMBA", mode)
+        outputs[mode] = est.predict(X)
+    assert not np.array_equal(outputs["1"], outputs["0"])            # the test can tell them apart
+    monkeypatch.setenv("SKCANON_NUMBA", "auto")
+    monkeypatch.setattr(_numba, "AUTO_SAMPLES", 2000)
+    monkeypatch.setattr(_numba, "_STATE", {"samples": 1900})          # crossed inside the call
+    assert np.array_equal(est.predict(X), outputs["1"])

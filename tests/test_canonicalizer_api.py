@@ -665,3 +665,26 @@ def test_inverse_transform_checks_every_kind_of_frame(group, bad, match):
     np.testing.assert_allclose(canon.inverse_transform(out, frames), X, atol=1e-9)
     with pytest.raises(ValueError, match=match):
         canon.inverse_transform(out, bad(frames))
+
+
+@pytest.mark.parametrize("method", ["learned", "anchored", "random", "pca+learned"])
+def test_network_training_record_is_read_on_the_transformer(method):
+    """``n_epochs_trained_``, ``best_epoch_`` and ``history_`` of a network method are read on
+    the transformer (they were only on ``canonicalizer_``): the values of its network step;
+    unfitted, the transformer has none (NotFittedError, so hasattr is False)."""
+    X = np.random.default_rng(0).normal(size=(40, 18))
+    est = CanonicalizerTransformer("E3xS_n", method, max_epochs=3, random_state=0)
+    assert not hasattr(est, "n_epochs_trained_")
+    est.fit(X, np.arange(40.0))
+    chain = getattr(est.canonicalizer_, "steps", None)
+    network = chain[1] if chain else est.canonicalizer_
+    for name in ("n_epochs_trained_", "best_epoch_", "history_"):
+        assert getattr(est, name) == getattr(network, name)
+    assert est.n_epochs_trained_ == (0 if method == "random" else 3)
+
+
+def test_heuristics_have_no_training_record():
+    est = CanonicalizerTransformer("E3xS_n", "pca+sort").fit(np.random.default_rng(0).normal(size=(10, 18)))
+    with pytest.raises(AttributeError, match="'pca\\+sort' has no 'best_epoch_': no step trains a network"):
+        est.best_epoch_
+    assert not hasattr(est, "history_")

@@ -462,3 +462,46 @@ def test_network_frames_follow_n_jobs_set_after_fit():
         out = est.set_params(n_jobs=n_jobs).transform(X)
         assert seen and set(seen) == {expected}, (n_jobs, seen)
         np.testing.assert_allclose(out, ref, atol=1e-12, rtol=0)
+
+
+def test_thread_limits_leave_a_torch_still_importing_alone(monkeypatch):
+    """While another thread imports torch, ``sys.modules["torch"]`` is a partly initialised
+    module without ``get_num_threads``: heuristic transforms in other threads raised
+    AttributeError there (a user's ``import torch``, a network unpickled, the first pairwise
+    projection). They leave such a module alone."""
+    import sys
+    import types
+
+    from skcanon._threads import limited_threads
+
+    importing = types.ModuleType("torch")
+    importing.__spec__ = types.SimpleNamespace(name="torch", _initializing=True)
+    monkeypatch.setitem(sys.modules, "torch", importing)
+    X = np.random.default_rng(0).normal(size=(50, 24))
+    est = CanonicalizerTransformer("SE3xS_n", "pca+sort", n_jobs=2, batch_size=8).fit(X)
+    with limited_threads(2) as n:
+        assert n >= 1
+    out = est.transform(X)
+    monkeypatch.setitem(sys.modules, "torch", torch)
+    expected = CanonicalizerTransformer("SE3xS_n", "pca+sort").fit(X).transform(X)
+    assert np.array_equal(out, expected)
+
+
+def test_concurrent_regressor_predicts_leave_warning_filters_alone():
+    """EquivariantRegressor.predict silenced the repeated validation of its second pass with
+    warnings.catch_warnings, which swaps the process's filter list: predicts in several
+    threads left an 'ignore everything' filter behind for good. X is now validated once."""
+    import warnings
+
+    rs = np.random.default_rng(0)
+    P = rs.normal(size=(40, 6, 3))
+    P[::2, 3:] = np.nan                       # absent points: fill_value's second pass runs
+    X = P.reshape(40, -1)
+    y = np.nan_to_num(P[:, :2]).reshape(40, -1)
+    est = EquivariantRegressor(CanonicalizerTransformer("SE3", "pca", fill_value=0.0)).fit(X, y)
+    expected = est.predict(X)
+    before = list(warnings.filters)
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: est.predict(X), range(200)))
+    assert warnings.filters == before
+    assert all(np.array_equal(r, expected) for r in results)

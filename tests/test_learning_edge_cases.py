@@ -103,3 +103,27 @@ def test_image_frames_do_not_depend_on_intensity_units(group, method, dtype):
                 np.testing.assert_allclose(faint, frames, atol=1e-5)
             else:
                 np.testing.assert_array_equal(faint, frames)
+
+
+@pytest.mark.parametrize("method,layout,width", [("learned", None, 18), ("anchored", None, 18),
+                                                  ("random", None, 18), ("learned", "image", 64)])
+def test_network_fit_refuses_a_float64_torch_default(method, layout, width):
+    """Under ``torch.set_default_dtype(torch.float64)`` learned and anchored fits failed deep
+    inside torch (mat1 and mat2 dtypes) and ``random`` drew other weights than its seed gives;
+    fit now names the setting. A model fitted before transforms the same under it."""
+    import torch
+
+    group = "C4" if layout == "image" else "SE3"
+    X = np.random.default_rng(0).normal(size=(30, width))
+    y = np.arange(30) % 2
+    fitted = CanonicalizerTransformer(group, method, layout=layout, max_epochs=1, random_state=0).fit(X, y)
+    expected = fitted.transform(X)
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        message = f"method='{method}' networks run in float32, but torch's default dtype is torch.float64"
+        with pytest.raises(RuntimeError, match=message):
+            CanonicalizerTransformer(group, method, layout=layout, max_epochs=1, random_state=0).fit(X, y)
+        assert np.array_equal(fitted.transform(X), expected)
+    finally:
+        torch.set_default_dtype(before)

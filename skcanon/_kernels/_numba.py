@@ -120,6 +120,14 @@ class decided:
         return False
 
 
+def choice_for(n):
+    """The choice a call over ``n`` samples makes on entering :class:`decided` (the
+    enclosing call's, inside one), for callers whose batches run lazily (a generator):
+    each batch enters :func:`carried` with it, so no context stays open across a yield."""
+    with decided(n):
+        return current()
+
+
 def carried(decision):
     """The choice ``decision`` (from :func:`current` in the thread that made it) in force in
     this thread, unless the thread already works under one; None: nothing changes."""

@@ -151,8 +151,10 @@ class LearnedCanonicalizer(Canonicalizer):
 
     def fit(self, P, layout, y=None):
         from .._training import train_frame_network
-        from ..nn._torch import resolve_device, seed_from, seeded, set_precision
+        from ..nn._torch import check_default_dtype, resolve_device, seed_from, seeded, set_precision
 
+        # fitted networks transform under any default; building or training one does not
+        check_default_dtype(f"method={self.method!r} networks")
         supervised = self.objective != "auto" and self.objective.startswith("supervised")
         if self._trains and supervised and y is None:
             raise ValueError(f"objective={self.objective!r} needs y; pass y to fit or use objective='align'.")

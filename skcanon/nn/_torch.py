@@ -16,7 +16,8 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
-__all__ = ["resolve_device", "seed_from", "seeded", "private_draws", "set_precision", "InterruptRaisingMixin"]
+__all__ = ["check_default_dtype", "resolve_device", "seed_from", "seeded", "private_draws", "set_precision",
+           "InterruptRaisingMixin"]
 
 
 def set_precision(network, dtype):
@@ -27,6 +28,16 @@ def set_precision(network, dtype):
     for module in network.modules():
         if hasattr(module, "precision"):
             module.precision = np.dtype(dtype)
+
+
+def check_default_dtype(who):
+    """Refuse a torch default dtype other than float32: the networks and their inputs are
+    float32, and some of their tensors are made in the default dtype, so under another one
+    they clash deep inside torch (or, for a frozen ``random`` network, draw other weights)."""
+    if torch.get_default_dtype() != torch.float32:
+        raise RuntimeError(f"{who} run in float32, but torch's default dtype is "
+                           f"{torch.get_default_dtype()} (torch.set_default_dtype). Set it back with "
+                           "torch.set_default_dtype(torch.float32) around fit and predict.")
 
 
 def resolve_device(device):
