@@ -563,10 +563,12 @@ _RESCALE_ROWS = 4096
 
 
 def _row_blocks(values, copy=False):
-    """``values`` in float64, ``_RESCALE_ROWS`` rows (first axis) at a time; ``copy``: blocks
-    that never share memory with ``values`` (the caller's data), for writing into."""
-    for start in range(0, values.shape[0], _RESCALE_ROWS):
-        rows = values[start:start + _RESCALE_ROWS]
+    """``values`` (at least 1-D) in float64, ``_RESCALE_ROWS`` rows (first axis) at a time, a
+    vector in one block; ``copy``: blocks that never share memory with ``values`` (the
+    caller's data), for writing into."""
+    step = _RESCALE_ROWS if values.ndim > 1 else max(1, values.shape[0])
+    for start in range(0, values.shape[0], step):
+        rows = values[start:start + step]
         yield start, np.array(rows, dtype=np.float64) if copy else np.asarray(rows, dtype=np.float64)
 
 
@@ -584,6 +586,7 @@ def _rescaled_float32(P, network):
     the rescaled entries (for their scale) instead of several copies of the whole set.
     """
     values = np.asarray(P)
+    shape = values.shape
     if values.ndim == 0:
         values = values.reshape(1)
     layout = getattr(network, "layout", None)
@@ -604,7 +607,7 @@ def _rescaled_float32(P, network):
     if np.isinf(out).any():
         raise ValueError("X has values beyond float32 range (|x| > 3.4e38) in scalar fields, which the "
                          "networks take as they are; rescale those columns first.")
-    return out
+    return out.reshape(shape)
 
 
 def _power_of_two_scale(P, columns=None):
