@@ -85,7 +85,8 @@ def qm9_rows(target, seed, n_train, n_test):
         "random": CanonicalizerTransformer("E3xS_n", "random", **canon, **_net_options(seed)),
         "learned": CanonicalizerTransformer("E3xS_n", "learned", **canon, **_net_options(seed)),
         "anchored": CanonicalizerTransformer("E3xS_n", "anchored", **canon, **_net_options(seed)),
-        "InvariantProjector sorted_distances": InvariantProjector("E3xS_n", "sorted_distances", layout=layout),
+        "InvariantProjector sorted_distances": InvariantProjector("E3xS_n", "sorted_distances",
+                                                                  layout=layout),
     }
     rows = []
     for method, step in steps.items():
@@ -151,7 +152,8 @@ def digits_rows(group, seed, n=None):
         clf = MLPClassifier(hidden_layer_sizes=(128,), alpha=1e-4, max_iter=50, early_stopping=True,
                             n_iter_no_change=8, random_state=seed).fit(fit_images, y[tr])
         label = name + (f" (objective={objective!r})" if objective else "")
-        rows.append(dict(study="digits", table=f"8x8 digits, {group} (accuracy)", setting=setting, method=label,
+        rows.append(dict(study="digits", table=f"8x8 digits, {group} (accuracy)", setting=setting,
+                         method=label,
                          seed=seed, score=float(np.mean(clf.predict(test_images) == y[te])),
                          fit_s=round(fit_s, 2), epochs=None if step is None else _epochs(step)))
     return rows
@@ -169,7 +171,8 @@ def summarize(rows):
     for table in dict.fromkeys(r["table"] for r in rows):
         part = [r for r in rows if r["table"] == table]
         lower = part[0]["study"] == "qm9"     # MAE: lower is better
-        lines += ["", f"### {table}", "", "| setting | method | mean ± sd | seeds | fit s | vs heuristic (paired) |",
+        lines += ["", f"### {table}", "",
+                  "| setting | method | mean ± sd | seeds | fit s | vs heuristic (paired) |",
                   "|---|---|---|---|---|---|"]
         for setting in dict.fromkeys(r["setting"] for r in part):
             here = [r for r in part if r["setting"] == setting]
@@ -184,7 +187,8 @@ def summarize(rows):
                     wins = sum((d < 0) if lower else (d > 0) for d in diffs)
                     paired = f"{d_mean:+.3f} ± {d_sd:.3f}, ahead in {wins}/{len(diffs)}"
                 fit = np.mean([r["fit_s"] for r in got])
-                lines.append(f"| {setting} | {method} | {mean:.3f} ± {sd:.3f} | {len(got)} | {fit:.1f} | {paired} |")
+                lines.append(f"| {setting} | {method} | {mean:.3f} ± {sd:.3f} | {len(got)} | {fit:.1f} "
+                             f"| {paired} |")
     return "\n".join(lines)
 
 
@@ -217,8 +221,9 @@ def main(argv=None):
     text = summarize(rows) + "\n\n" + "\n".join(json.dumps(r) for r in rows) + "\n"
     print(text)
     if not (args.no_write or args.quick):
-        OUT.write_text(f"# python benchmarks/check_unseen_data.py{'' if seeds is None else ' --seeds ' + args.seeds}\n"
-                       + text)
+        command = "python benchmarks/check_unseen_data.py" + ("" if seeds is None
+                                                              else " --seeds " + args.seeds)
+        OUT.write_text(f"# {command}\n" + text)
         print(f"wrote {OUT}")
 
 

@@ -120,7 +120,8 @@ class ChainCanonicalizer(Canonicalizer):
     Steps run by increasing ``priority`` (centre, then scale, then rotate, then sort);
     each step sees the output of the previous ones, so its frame is invariant under the
     factors already handled. In ``fit`` that holds for steps that learn from the samples
-    (``learns_from_data``); the others are fitted on the training set as given. The frames are returned as a tuple in the product's factor
+    (``learns_from_data``); the others are fitted on the training set as given. The frames
+    are returned as a tuple in the product's factor
     order, and ``h(x)⁻¹·x`` equals the chained canonical form because the factors'
     actions commute.
     """
