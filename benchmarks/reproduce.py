@@ -80,7 +80,16 @@ ROWS_DIR = FIG_DIR / "rows"
 
 
 def _machine():
-    return f"{os.cpu_count()} CPUs, {cpu_model()}"
+    """CPU count and model, and torch's CPU kernel level (``AVX2``, ``AVX512``...): trained
+    networks follow those kernels, so network rows from machines that differ there (under
+    one model name) need not agree."""
+    machine = f"{os.cpu_count()} CPUs, {cpu_model()}"
+    try:
+        import torch
+
+        return f"{machine}, torch CPU {torch.backends.cpu.get_cpu_capability()}"
+    except (ImportError, AttributeError):
+        return machine
 
 
 def _versions():

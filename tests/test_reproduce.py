@@ -322,6 +322,15 @@ def test_page_names_the_experiments_of_each_machine(tmp_path, monkeypatch):
     assert "* machine: box one" in text
 
 
+def test_machine_names_torchs_cpu_kernels():
+    """Trained network rows follow torch's CPU kernels, which one model name ("AMD EPYC")
+    does not tell apart: the stored machine names them where torch is installed."""
+    torch = pytest.importorskip("torch")
+    machine = R._machine()
+    assert machine.endswith(f", torch CPU {torch.backends.cpu.get_cpu_capability()}")
+    assert machine.startswith(f"{R.os.cpu_count()} CPUs, ")
+
+
 def test_methods_add_rows_to_the_stored_seeds(tmp_path, monkeypatch):
     import types
 
