@@ -14,6 +14,8 @@ import scipy.sparse as sp
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import _check_feature_names, _check_n_features, check_array
 
+from ._threads import _loaded_torch
+
 FLOAT_DTYPES = (np.float64, np.float32)
 
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
@@ -73,8 +75,8 @@ def check_device(device, name="device"):
         if _DEVICE.fullmatch(normal):
             return normal
         raise ValueError(f"{name}={device!r} is not a device this library runs on; {expected}.")
-    torch_device = getattr(sys.modules.get("torch"), "device", None)   # None while torch is importing
-    if torch_device is not None and isinstance(device, torch_device):
+    torch = _loaded_torch()
+    if torch is not None and isinstance(device, torch.device):
         if device.type in ("cpu", "cuda", "mps"):
             return str(device)
         raise ValueError(f"{name}={device!r} is not a device this library runs on; {expected}.")
