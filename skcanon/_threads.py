@@ -28,7 +28,8 @@ _lock = threading.Lock()
 _blocks = {}         # token -> (thread count, owner thread) of every block inside limited_threads, entry order
 _saved_torch = None  # torch's thread count before the first of those blocks
 _saved_shared = {}   # process-wide pools: filepath -> (controller, thread count before the first block)
-_local = threading.local()   # .depth: blocks the calling thread is inside
+_local = threading.local()   # .depth: blocks the calling thread is inside; .before_torch: one of
+                             # them began before torch had finished importing
 _split = None        # (per-thread pools as a ThreadpoolController, process-wide pools' controllers)
 _controller_modules = -1
 
@@ -142,6 +143,20 @@ def _loaded_torch():
     return torch
 
 
+def _count_for_new_threads(torch):
+    """torch's thread count as a thread that has never set one sees it: the process's count.
+
+    Read where an enclosing block of the calling thread began before torch had finished
+    importing: that block's OpenMP limit may be torch's count in this thread (one libgomp for
+    both, as in conda), and saving it as the process's count would leave torch at that limit
+    for good once the blocks end."""
+    seen = []
+    reader = threading.Thread(target=lambda: seen.append(torch.get_num_threads()), daemon=True)
+    reader.start()
+    reader.join()
+    return seen[0] if seen else torch.get_num_threads()
+
+
 def _cpu_count():
     try:
         return max(1, len(os.sched_getaffinity(0)))
@@ -218,6 +233,7 @@ def limited_threads(n_jobs=None):
     global _saved_torch
     n = n_threads_from(n_jobs)
     depth = getattr(_local, "depth", 0)
+    outer_before_torch = getattr(_local, "before_torch", False)
     token = object()
     with _lock:
         per_thread, shared = _pools()
@@ -225,7 +241,7 @@ def limited_threads(n_jobs=None):
         # read before the OpenMP limit below, which is also torch's count in this thread
         before = None if torch is None else torch.get_num_threads()
         if before is not None and _saved_torch is None:   # also when torch arrived inside an outer block
-            _saved_torch = before
+            _saved_torch = _count_for_new_threads(torch) if outer_before_torch else before
         per_thread_limits = per_thread.limit(limits=n)
         if before is not None and torch.get_num_threads() != n:
             torch.set_num_threads(n)
@@ -234,11 +250,11 @@ def limited_threads(n_jobs=None):
                 _saved_shared[lib.filepath] = (lib, lib.num_threads)
         _blocks[token] = (n, threading.get_ident())
         _set_shared([(lib, n) for lib in shared])
-    _local.depth = depth + 1
+    _local.depth, _local.before_torch = depth + 1, outer_before_torch or before is None
     try:
         yield n
     finally:
-        _local.depth = depth
+        _local.depth, _local.before_torch = depth, outer_before_torch
         per_thread_limits.restore_original_limits()
         with _lock:
             del _blocks[token]

@@ -505,3 +505,25 @@ def test_concurrent_regressor_predicts_leave_warning_filters_alone():
         results = list(pool.map(lambda _: est.predict(X), range(200)))
     assert warnings.filters == before
     assert all(np.array_equal(r, expected) for r in results)
+
+
+def test_torch_arriving_inside_an_outer_block_gets_its_own_count_back(monkeypatch):
+    """A block that began before torch had finished importing limits OpenMP, which can be
+    torch's count in that thread (one libgomp for both); a nested block begun after the import
+    saved that limit as the process's torch count, and the outer block then left torch at it
+    for good. The process's own count comes back."""
+    from skcanon import _threads
+
+    real, original = _threads._loaded_torch, torch.get_num_threads()
+    try:
+        torch.set_num_threads(3)
+        monkeypatch.setattr(_threads, "_loaded_torch", lambda: None)   # torch still importing
+        with _threads.limited_threads(None):
+            monkeypatch.setattr(_threads, "_loaded_torch", real)       # the import has finished
+            with _threads.limited_threads(None):
+                assert torch.get_num_threads() == 1
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 3
+        assert _threads._saved_torch is None and not _threads._blocks
+    finally:
+        torch.set_num_threads(original)
