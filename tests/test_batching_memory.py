@@ -351,11 +351,12 @@ def test_chain_fit_hands_a_learning_step_the_earlier_canonical_forms(monkeypatch
     assert np.array_equal(seen[0], expected)
 
 
-@pytest.mark.parametrize("kind", ["frame_averaging", "regressor"])
+@pytest.mark.parametrize("kind", ["frame_averaging", "frame_weights", "regressor"])
 def test_frame_averaging_and_regressor_choose_kernels_once_per_call(monkeypatch, kind):
     """The same for frame averaging (its batches asked the switch one by one: one predict
-    crossing the threshold gave numpy rows first and compiled rows after) and for
-    EquivariantRegressor.predict (its second pass over symmetric samples asked again)."""
+    crossing the threshold gave numpy rows first and compiled rows after), its
+    ``frame_weights``, and EquivariantRegressor.predict (its second pass over symmetric
+    samples asked again)."""
     from sklearn.kernel_ridge import KernelRidge
 
     from skcanon import EquivariantRegressor, FrameAveragingRegressor
@@ -365,9 +366,14 @@ def test_frame_averaging_and_regressor_choose_kernels_once_per_call(monkeypatch,
     rs = np.random.default_rng(0)
     P = _clouds("mixed", np.float32, 300).reshape(300, 16, 3) + np.float32(30.0)
     X = P.reshape(300, -1)
-    if kind == "frame_averaging":
+    if kind != "regressor":
         est = FrameAveragingRegressor(KernelRidge(kernel="rbf", gamma=0.01), group="SE3", frames="pca",
                                       batch_size=16).fit(X, rs.normal(size=300))
+        if kind == "frame_weights":
+            def frames_of(X):
+                fs = est.frame_weights(X)
+                return np.concatenate([fs.R.ravel(), fs.t.ravel(), fs.weights.ravel()])
+            est.predict = frames_of
     else:
         est = EquivariantRegressor(CanonicalizerTransformer("SE3", "pca", n_dims=3, batch_size=16),
                                    KernelRidge(kernel="rbf", gamma=0.01))
