@@ -147,12 +147,16 @@ def _count_for_new_threads(torch):
     """torch's thread count as a thread that has never set one sees it: the process's count.
 
     Read where an enclosing block of the calling thread began before torch had finished
-    importing: that block's OpenMP limit may be torch's count in this thread (one libgomp for
-    both, as in conda), and saving it as the process's count would leave torch at that limit
-    for good once the blocks end."""
+    importing: that block's OpenMP limit may be torch's count in this thread (where the block
+    reached torch's OpenMP runtime: one shared with other libraries, or torch's own, loaded
+    while its import was finishing), and saving it as the process's count would leave torch
+    at that limit for good once the blocks end."""
     seen = []
     reader = threading.Thread(target=lambda: seen.append(torch.get_num_threads()), daemon=True)
-    reader.start()
+    try:
+        reader.start()
+    except RuntimeError:   # no new threads at interpreter shutdown
+        return torch.get_num_threads()
     reader.join()
     return seen[0] if seen else torch.get_num_threads()
 
@@ -267,8 +271,10 @@ def limited_threads(n_jobs=None):
                     _set_shared([(lib, latest) for lib in _pools()[1]])
             # after the OpenMP restore: torch's count of this thread is the one that stays
             torch = _loaded_torch()
-            if torch is not None and _saved_torch is not None:
-                target = before if depth > 0 and before is not None else _saved_torch
+            # a nested block begun before torch: the enclosing block's OpenMP limit, restored
+            # above, is torch's count here (the process's count would lift that limit)
+            if torch is not None and _saved_torch is not None and not (depth > 0 and before is None):
+                target = before if depth > 0 else _saved_torch
                 if torch.get_num_threads() != target:
                     torch.set_num_threads(target)
             if not _blocks:
