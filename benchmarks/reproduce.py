@@ -14,7 +14,7 @@ Run::
         --replace --tables "images-upright/*"     # after a change to one method: rerun its rows
                                                   # of some tables in place of the stored ones
 
-Each run stores its rows (with command, mode, seeds, versions, machine and date) in
+Each run stores its rows (with command, mode, seeds, versions, machine, commit and date) in
 ``docs/_static/results/rows/<experiment>.json`` and rewrites the page from every stored
 experiment, so one experiment can be re-run without re-running the others. With
 ``--seeds 0,1,2`` every experiment runs once per seed; the rows of every seed are stored
@@ -92,6 +92,27 @@ def _machine():
         return machine
 
 
+#: what a record says of code that git cannot name
+NO_CODE = "not recorded"
+
+
+def _code():
+    """The commit that ran (``git`` short hash), with a mark where the library or the
+    benchmarks differed from it: a row that moves between two runs is then known to come
+    from other code, or from the same code on another machine."""
+    import subprocess
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True, timeout=30,
+                              check=True).stdout.strip()
+    try:
+        commit = git("rev-parse", "--short=7", "HEAD")
+        changed = git("status", "--porcelain", "--untracked-files=no", "--", "skcanon", "benchmarks")
+    except (OSError, subprocess.SubprocessError):
+        return f"{NO_CODE} (not a git checkout)"
+    return f"{commit}{' with local changes' if changed else ''}"
+
+
 def _versions():
     names = {"sklearn": "scikit-learn"}
     versions = package_versions(("numpy", "sklearn", "torch", "skcanon"))
@@ -125,7 +146,7 @@ def save_rows(name, rows, command, seconds, quick, seeds, rows_dir=None, methods
     seeds = _seed_list(seeds)
     rows = [r if "seed" in r else dict(r, seed=seeds[0]) for r in rows]
     record = {"experiment": name, "command": command, "quick": bool(quick), "seeds": seeds,
-              "seconds": seconds, "versions": _versions(), "machine": _machine(),
+              "seconds": seconds, "versions": _versions(), "machine": _machine(), "code": _code(),
               "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"), "rows": rows}
     if methods:
         record["methods"] = list(methods)
@@ -178,7 +199,8 @@ def merge_record(path, rows_dir=None):
                          "here; run every method first.")
     if old is None:
         merged_rows, seeds = new_rows, new_seeds
-        old = {"command": None, "seconds": 0.0, "versions": new["versions"], "machine": new["machine"]}
+        old = {"command": None, "seconds": 0.0, "versions": new["versions"], "machine": new["machine"],
+               "code": new.get("code", NO_CODE)}
     else:
         if bool(old["quick"]) != bool(new["quick"]):
             raise ValueError(f"{path}: cannot merge a {'quick' if new['quick'] else 'full'} run into a "
@@ -197,6 +219,7 @@ def merge_record(path, rows_dir=None):
               "quick": bool(new["quick"]), "seeds": seeds, "seconds": old["seconds"] + new["seconds"],
               "versions": " | ".join(dict.fromkeys((old["versions"], new["versions"]))),
               "machine": " | ".join(dict.fromkeys((old["machine"], new["machine"]))),
+              "code": " | ".join(dict.fromkeys((old.get("code", NO_CODE), new.get("code", NO_CODE)))),
               "date": max(old.get("date", ""), new["date"]), "rows": merged_rows}
     out = rows_dir / f"{name}.json"
     out.write_text(json.dumps(record, indent=1, default=_plain) + "\n")
@@ -291,6 +314,12 @@ def write_results(records, path=None, fig_dir=None):
         which = f" ({', '.join(names)})" if len(environments) > 1 else ""
         out += [f"* versions{which}: {versions}",
                 f"* machine{which}: {machine} (shared with other jobs while this ran; times are indicative)"]
+    codes = {}
+    for name, rec in records.items():
+        codes.setdefault(rec.get("code", NO_CODE), []).append(name)
+    for code, names in codes.items():   # commits in the order of the runs merged into a record
+        which = f" ({', '.join(names)})" if len(codes) > 1 else ""
+        out.append(f"* code{which}: {code}")
     out += [
         "* torch runs with `torch.set_num_threads(1)` inside the experiments (stable timings on a "
         "shared machine); scikit-learn estimators run single-threaded (`n_jobs=1`).",

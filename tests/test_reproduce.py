@@ -322,6 +322,35 @@ def test_page_names_the_experiments_of_each_machine(tmp_path, monkeypatch):
     assert "* machine: box one" in text
 
 
+def test_records_name_the_commit_and_merges_keep_every_one(tmp_path, monkeypatch):
+    """A network row that moved between two runs could not be traced to a code change or a
+    machine: records name the commit that ran, and a merged record every commit."""
+    import json
+    import shutil
+    import subprocess
+    import types
+
+    code = R._code()
+    head = subprocess.run(["git", "-C", str(R.ROOT), "rev-parse", "--short=7", "HEAD"], capture_output=True,
+                          text=True).stdout.strip() if shutil.which("git") else ""
+    assert code.startswith(head or R.NO_CODE)
+    rows_dir, other = tmp_path / "rows", tmp_path / "other"
+    R.save_rows("projections", [dict(r, seed=0) for r in _fake_rows(0)], "c0", 1.0, False, [0], rows_dir=rows_dir)
+    stored = json.loads((rows_dir / "projections.json").read_text())
+    assert stored["code"] == code
+    stored.pop("code")                                      # a record from before commits were kept
+    (rows_dir / "projections.json").write_text(json.dumps(stored))
+    monkeypatch.setattr(R, "_code", lambda: "abc1234 with local changes")
+    path = R.save_rows("projections", [dict(r, seed=1) for r in _fake_rows(1)], "c1", 1.0, False, [1],
+                       rows_dir=other)
+    R.merge_record(path, rows_dir)
+    rec = R.load_rows(rows_dir)["projections"]
+    assert rec["code"] == f"{R.NO_CODE} | abc1234 with local changes"
+    monkeypatch.setitem(R.EXPERIMENTS, "fake", types.SimpleNamespace(section=lambda *args: "## fake"))
+    text = R.write_results({"fake": rec}, path=tmp_path / "r.md", fig_dir=tmp_path).read_text()
+    assert f"* code: {R.NO_CODE} | abc1234 with local changes" in text
+
+
 def test_machine_names_torchs_cpu_kernels():
     """Trained network rows follow torch's CPU kernels, which one model name ("AMD EPYC")
     does not tell apart: the stored machine names them where torch is installed."""
