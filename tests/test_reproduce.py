@@ -335,7 +335,8 @@ def test_records_name_the_commit_and_merges_keep_every_one(tmp_path, monkeypatch
                           text=True).stdout.strip() if shutil.which("git") else ""
     assert code.startswith(head or R.NO_CODE)
     rows_dir, other = tmp_path / "rows", tmp_path / "other"
-    R.save_rows("projections", [dict(r, seed=0) for r in _fake_rows(0)], "c0", 1.0, False, [0], rows_dir=rows_dir)
+    R.save_rows("projections", [dict(r, seed=0) for r in _fake_rows(0)], "c0", 1.0, False, [0],
+                rows_dir=rows_dir)
     stored = json.loads((rows_dir / "projections.json").read_text())
     assert stored["code"] == code
     stored.pop("code")                                      # a record from before commits were kept
