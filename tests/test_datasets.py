@@ -519,6 +519,18 @@ def test_load_qm9_target_that_is_not_a_name():
         load_qm9(n=2, target=3)
 
 
+@pytest.mark.skipif(not HAS_QM9, reason="qm9pack not installed (pip install -e '.[data]' in the checkout)")
+def test_load_qm9_reads_short_target_names_in_any_case():
+    """A new user's load_qm9(target="cv") was refused: the table spells it "Cv"."""
+    lower = load_qm9(n=4, target=["cv", "u0", "GAP"])
+    exact = load_qm9(n=4, target=["Cv", "U0", "gap"])
+    assert np.array_equal(lower.target, exact.target)
+    assert list(lower.target_names) == ["Cv", "U0", "gap"]
+    assert list(load_qm9(n=2, target="Dipole_debye").target_names) == ["Dipole_debye"]
+    with pytest.raises(ValueError, match="short names in any case"):
+        load_qm9(n=2, target="dipole")
+
+
 @pytest.mark.skipif(not HAS_MLXTEND, reason="mlxtend not installed (pip install -e '.[data]' in the checkout)")
 def test_an_int_seed_and_a_random_state_instance_differ_as_documented():
     """The loaders' docstrings say how an int and ``RandomState(int)`` differ (an audit took

@@ -99,16 +99,20 @@ def _resolve_targets(target):
     names = _target_names(target, QM9_TARGETS)
     if not names:
         raise ValueError("target must name at least one QM9 property.")
-    columns, units = [], []
+    columns, units, canonical = [], [], []
     by_column = {col: (col, unit) for col, unit in QM9_TARGETS.values()}
+    # short names in any case ("cv", "u0"): they stay distinct when lower-cased
+    by_lower = {name.lower(): name for name in QM9_TARGETS}
     for t in names:
+        t = by_lower.get(t.lower(), t) if isinstance(t, str) and t not in by_column else t
         if not isinstance(t, str) or (t not in QM9_TARGETS and t not in by_column):
             raise ValueError(f"target must be one of {list(QM9_TARGETS)} (or their CSV column "
-                             f"names), got {t!r}.")
+                             f"names; short names in any case), got {t!r}.")
         col, unit = QM9_TARGETS.get(t, by_column.get(t))
         columns.append(col)
         units.append(unit)
-    return names, columns, units
+        canonical.append(t)
+    return canonical, columns, units
 
 
 def load_qm9(n=None, target="gap", random_state=None, *, shuffle=False, flat=True,
@@ -147,8 +151,9 @@ def load_qm9(n=None, target="gap", random_state=None, *, shuffle=False, flat=Tru
         A,B,C  rotational constants       GHz
         ====== ========================== ============
 
-        (1 Hartree = 27.2114 eV.) The CSV column names are accepted too. A list gives a
-        2-D target ``(n, len(target))``.
+        (1 Hartree = 27.2114 eV.) Short names are read in any case (``"cv"`` is ``"Cv"``;
+        ``target_names`` spells them as above); the CSV column names are accepted too. A
+        list gives a 2-D target ``(n, len(target))``.
     random_state : int, RandomState instance or None, default=None
         Seeds the random subset when ``shuffle=True``.
     shuffle : bool, default=False
