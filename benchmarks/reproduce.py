@@ -44,6 +44,7 @@ import inspect
 import json
 import os
 import shlex
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -100,8 +101,6 @@ def _code():
     """The commit that ran (``git`` short hash), with a mark where the library or the
     benchmarks differed from it: a row that moves between two runs is then known to come
     from other code, or from the same code on another machine."""
-    import subprocess
-
     def git(*args):
         return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True, timeout=30,
                               check=True).stdout.strip()

@@ -104,7 +104,7 @@ def _resolve_targets(target):
     # short names in any case ("cv", "u0"): they stay distinct when lower-cased
     by_lower = {name.lower(): name for name in QM9_TARGETS}
     for t in names:
-        t = by_lower.get(t.lower(), t) if isinstance(t, str) and t not in by_column else t
+        t = by_lower.get(t.lower(), t) if isinstance(t, str) else t
         if not isinstance(t, str) or (t not in QM9_TARGETS and t not in by_column):
             raise ValueError(f"target must be one of {list(QM9_TARGETS)} (or their CSV column "
                              f"names; short names in any case), got {t!r}.")
