@@ -531,3 +531,23 @@ def test_torch_arriving_inside_an_outer_block_gets_its_own_count_back(monkeypatc
         assert _threads._saved_torch is None and not _threads._blocks
     finally:
         torch.set_num_threads(original)
+
+
+def test_copies_of_an_image_network_leave_its_mask_cache_behind():
+    """A float64 copy of the image network (``_network64``) deep-copied the lazily filled mask
+    cache while another thread's transform filled it: "dictionary changed size during
+    iteration". Copies and pickles start with an empty cache and give the same frames."""
+    import copy
+    import pickle
+
+    X = np.random.default_rng(0).random((20, 64))
+    est = CanonicalizerTransformer("C4", "random", layout=ImageLayout((8, 8)), hidden=8,
+                                   random_state=0).fit(X)
+    net = est.canonicalizer_.network_
+    x = torch.as_tensor(X.reshape(20, 1, 8, 8), dtype=torch.float32)
+    expected = net.frames(x)
+    assert net._mask_cache
+    for other in (copy.deepcopy(net), pickle.loads(pickle.dumps(net))):
+        assert other._mask_cache == {}
+        assert torch.equal(other.frames(x), expected)
+    assert net._mask_cache                       # the original keeps its own

@@ -302,6 +302,14 @@ class _ImageNetworkBase(FrameNetwork):
         self.in_channels = int(shape[0]) if shape is not None else 1
         self._mask_cache = {}
 
+    # the masks are derived from the grid and filled lazily, also by other threads: copies and
+    # pickles start without them (copying a cache another thread is filling raised
+    # "dictionary changed size during iteration" when a float64 copy was made)
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_mask_cache"] = {}
+        return state
+
     def _check(self, x):
         if not torch.is_tensor(x) or x.ndim != 4:
             raise ValueError(
