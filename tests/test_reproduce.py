@@ -135,6 +135,11 @@ def test_images_end_to_end(image_e2e_rows, tmp_path):
     # --methods: one row alone, as reproduce.py runs it to add a row to stored seeds
     only = E.run(quick=True, seed=0, methods=[E.ANCHORED])
     assert {row["method"] for row in only} <= {E.ANCHORED, "(data missing)"}
+    # --tables: the tables are split between processes by name; a pattern that matches none runs nothing
+    assert E.run(quick=True, seed=0, methods=[E.ANCHORED], tables=["images-e2e/fashion/*"]) == []
+    assert {row["table"] for row in only} == {row["table"] for row in
+                                               E.run(quick=True, seed=0, methods=[E.UPRIGHT],
+                                                     tables=["images-e2e/mnist/*"])}
 
 
 @slow

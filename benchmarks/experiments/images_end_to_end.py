@@ -13,6 +13,7 @@ never used here) and then fixed for every row.
 
 from __future__ import annotations
 
+import fnmatch
 import math
 
 import numpy as np
@@ -57,15 +58,18 @@ def classifier(frame, group, n_train, epochs, seed):
                                          random_state=seed, device="cpu")
 
 
-def run(quick=False, seed=0, methods=None):
-    """Every dataset × group of one seed (``methods``: only those rows of :data:`METHODS`);
-    rows as :func:`._common.result_row`."""
+def run(quick=False, seed=0, methods=None, tables=None):
+    """Every dataset × group of one seed (``methods``: only those rows of :data:`METHODS`;
+    ``tables``: only the tables whose names match one of these shell-style patterns, such as
+    ``"images-e2e/mnist/*"``, so that long reruns can be split); rows as
+    :func:`._common.result_row`."""
     setup_torch()
     size = SIZES["quick" if quick else "full"]
     rows = []
     for dataset in size["datasets"]:
         for group in size["groups"]:
-            rows += _run_one(dataset, group, size, seed, METHODS if methods is None else methods)
+            if tables is None or any(fnmatch.fnmatchcase(f"images-e2e/{dataset}/{group}", p) for p in tables):
+                rows += _run_one(dataset, group, size, seed, METHODS if methods is None else methods)
     return rows
 
 
