@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import fnmatch
 import inspect
 import json
 import os
@@ -143,9 +144,11 @@ def save_rows(name, rows, command, seconds, quick, seeds, rows_dir=None, methods
     rows_dir = Path(rows_dir or ROWS_DIR)
     rows_dir.mkdir(parents=True, exist_ok=True)
     seeds = _seed_list(seeds)
-    rows = [r if "seed" in r else dict(r, seed=seeds[0]) for r in rows]
+    code = _code()
+    # each row names its commit too: merged records pool seeds that ran on different code
+    rows = [dict(r if "seed" in r else dict(r, seed=seeds[0]), code=r.get("code", code)) for r in rows]
     record = {"experiment": name, "command": command, "quick": bool(quick), "seeds": seeds,
-              "seconds": seconds, "versions": _versions(), "machine": _machine(), "code": _code(),
+              "seconds": seconds, "versions": _versions(), "machine": _machine(), "code": code,
               "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"), "rows": rows}
     if methods:
         record["methods"] = list(methods)
@@ -193,6 +196,8 @@ def merge_record(path, rows_dir=None):
     old = load_rows(rows_dir).get(name)
     new_seeds = new.get("seeds") or [int(new.get("seed", 0))]
     new_rows = [r if "seed" in r else dict(r, seed=new_seeds[0]) for r in new["rows"]]
+    if "code" in new:   # rows of records written before rows named their commit
+        new_rows = [r if "code" in r else dict(r, code=new["code"]) for r in new_rows]
     if old is None and new.get("methods"):
         raise ValueError(f"{path}: a --methods record adds rows to a stored record of {name!r}, and there is none "
                          "here; run every method first.")
@@ -214,15 +219,28 @@ def merge_record(path, rows_dir=None):
             raise ValueError(f"{path}: seeds {common} of {name!r} are stored already; merge only new seeds.")
         else:
             merged_rows, seeds = old["rows"] + new_rows, list(old["seeds"]) + list(new_seeds)
+    stray = sorted({r["seed"] for r in new_rows} - set(new_seeds))
+    if stray:
+        raise ValueError(f"{path}: rows of seeds {stray} in a record of seeds {new_seeds}; the record is "
+                         "inconsistent.")
+    keys = [_row_key(r) for r in merged_rows]
+    if len(set(keys)) != len(keys):
+        twice = sorted({k for k in keys if keys.count(k) > 1})
+        raise ValueError(f"{path}: merging would store rows {twice[:3]} of {name!r} twice.")
     record = {"experiment": name, "command": " + ".join(c for c in (old["command"], new["command"]) if c),
               "quick": bool(new["quick"]), "seeds": seeds, "seconds": old["seconds"] + new["seconds"],
-              "versions": " | ".join(dict.fromkeys((old["versions"], new["versions"]))),
-              "machine": " | ".join(dict.fromkeys((old["machine"], new["machine"]))),
-              "code": " | ".join(dict.fromkeys((old.get("code", NO_CODE), new.get("code", NO_CODE)))),
+              "versions": _joined(old["versions"], new["versions"]),
+              "machine": _joined(old["machine"], new["machine"]),
+              "code": _joined(old.get("code", NO_CODE), new.get("code", NO_CODE)),
               "date": max(old.get("date", ""), new["date"]), "rows": merged_rows}
     out = rows_dir / f"{name}.json"
     out.write_text(json.dumps(record, indent=1, default=_plain) + "\n")
     return out
+
+
+def _joined(*texts):
+    """``texts`` joined by `` | `` without repeating a part (texts may be joined ones already)."""
+    return " | ".join(dict.fromkeys(part for text in texts for part in text.split(" | ")))
 
 
 def _check_added_rows(path, name, old, new_rows, new_seeds):
@@ -252,9 +270,10 @@ def _replaced_rows(path, name, old, new_rows):
     return [new.get(_row_key(r), r) for r in old["rows"]]
 
 
-def _check_methods_run(name, methods, seeds, quick, replace=False):
+def _check_methods_run(name, methods, seeds, quick, replace=False, tables=None):
     """Before a ``--methods`` run: the record it adds to exists, in the same mode, with those
-    seeds, and without those rows (found now rather than after the runs)."""
+    seeds, and without those rows (with ``--replace``: with them) in the tables of ``tables``
+    (shell-style patterns; ``None``: every table) — found now rather than after the runs."""
     old = load_rows().get(name)
     if old is None:
         raise ValueError(f"--methods adds rows to the stored record of {name!r}, and there is none; run every "
@@ -266,7 +285,12 @@ def _check_methods_run(name, methods, seeds, quick, replace=False):
     if missing:
         raise ValueError(f"--methods: seeds {missing} of {name!r} are not stored; a --methods run adds rows to "
                          "stored seeds only (run every method for new seeds).")
-    wanted, stored = {(s, m) for s in seeds for m in methods}, {(r["seed"], r["method"]) for r in old["rows"]}
+    in_tables = [r for r in old["rows"]
+                 if tables is None or any(fnmatch.fnmatchcase(r["table"], p) for p in tables)]
+    if not in_tables:
+        raise ValueError(f"--tables {tables}: no stored table of {name!r} matches.")
+    # a method may belong to some of the matching tables only
+    wanted, stored = {(s, m) for s in seeds for m in methods}, {(r["seed"], r["method"]) for r in in_tables}
     if replace and wanted - stored:
         raise ValueError(f"--replace: rows {sorted(wanted - stored)[:3]} of {name!r} are not stored; add them "
                          "without --replace.")
@@ -306,7 +330,7 @@ def write_results(records, path=None, fig_dir=None):
                    f"{rec['seconds'] / 60:.1f} min | {rec['date']} |")
     environments = {}
     for name, rec in records.items():
-        environments.setdefault((rec["versions"], rec["machine"]), []).append(name)
+        environments.setdefault((_joined(rec["versions"]), _joined(rec["machine"])), []).append(name)
     out += [""]
     for (versions, machine), names in sorted(environments.items()):
         # With several machines on one page, each says which experiments it ran.
@@ -315,7 +339,7 @@ def write_results(records, path=None, fig_dir=None):
                 f"* machine{which}: {machine} (shared with other jobs while this ran; times are indicative)"]
     codes = {}
     for name, rec in records.items():
-        codes.setdefault(rec.get("code", NO_CODE), []).append(name)
+        codes.setdefault(_joined(rec.get("code", NO_CODE)), []).append(name)
     for code, names in codes.items():   # commits in the order of the runs merged into a record
         which = f" ({', '.join(names)})" if len(codes) > 1 else ""
         out.append(f"* code{which}: {code}")
@@ -374,7 +398,7 @@ def run(quick=False, only=None, seed=0, write=True, command=None, seeds=None, me
         kwargs["methods"] = list(methods)
         if write:
             for name in names:
-                _check_methods_run(name, methods, seeds, quick, replace)
+                _check_methods_run(name, methods, seeds, quick, replace, tables)
     results = {}
     t0 = time.perf_counter()
     for name in names:

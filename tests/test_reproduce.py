@@ -481,3 +481,101 @@ def test_stored_command_is_quoted_for_a_shell(monkeypatch):
     assert seen["command"] == ("python benchmarks/reproduce.py --only images_end_to_end --seed 1 "
                                "--methods 'anchored frame (end to end)'")
     assert seen["methods"] == ["anchored frame (end to end)"]
+
+
+def test_a_failed_seed_is_left_out_of_the_means_not_read_as_another_seeds_value():
+    """A row that failed in one seed (no invariance error, no extra columns, nan score) is
+    pooled over the seeds that have values; the table says over how many."""
+    from experiments._common import markdown_table, pool_seeds, result_row
+
+    def row(seed, score, inv, **extra):
+        return dict(result_row("x", "t", "m", "accuracy", score, inv, 1.0, 0.1, **extra), seed=seed)
+
+    rows = [row(0, 0.5, None), row(1, 0.7, 0.3, frames=0.1, target="met"), row(2, float("nan"), 0.1,
+                                                                              frames=0.9, target="—"),
+            *[dict(result_row("x", "t", "h", "accuracy", 0.6, 0.0, 1.0, 0.1), seed=s) for s in (0, 1, 2)]]
+    pooled = {r["method"]: r for r in pool_seeds(rows)}["m"]
+    assert pooled["score"] == pytest.approx(0.6) and pooled["n_seeds"] == 2 and pooled["seeds"] == [0, 1]
+    assert pooled["invariance_error"] == pytest.approx(0.2)   # seeds 1 and 2, not seed 0's None
+    assert pooled["frames"] == pytest.approx(0.5)             # a column seed 0 lacks is kept
+    assert pooled["target_seeds"] == "1/1"                    # "—": a seed that was not judged
+    text = markdown_table(pool_seeds(rows))
+    assert "over 3 seeds" in text and "0.6000 ± 0.1414 (2 seeds)" in text
+
+
+def test_merges_refuse_inconsistent_or_duplicated_rows_and_keep_each_rows_commit(tmp_path, monkeypatch):
+    import json
+
+    rows_dir, other = tmp_path / "rows", tmp_path / "other"
+    monkeypatch.setattr(R, "_code", lambda: "aaa1111")
+    R.save_rows("projections", [dict(r, seed=0) for r in _fake_rows(0)], "c0", 1.0, False, [0],
+                rows_dir=rows_dir)
+    monkeypatch.setattr(R, "_code", lambda: "bbb2222")
+    path = R.save_rows("projections", [dict(r, seed=1) for r in _fake_rows(1)], "c1", 1.0, False, [1],
+                       rows_dir=other)
+    record = json.loads(path.read_text())
+    assert {r["code"] for r in record["rows"]} == {"bbb2222"}
+    bad = dict(record, seeds=[5])   # lists seed 5, holds rows of seed 1
+    (other / "bad.json").write_text(json.dumps(bad))
+    with pytest.raises(ValueError, match="rows of seeds \\[1\\]"):
+        R.merge_record(other / "bad.json", rows_dir)
+    twice = dict(record, rows=record["rows"] + record["rows"])
+    (other / "twice.json").write_text(json.dumps(twice))
+    with pytest.raises(ValueError, match="twice"):
+        R.merge_record(other / "twice.json", rows_dir)
+    R.merge_record(path, rows_dir)
+    rec = R.load_rows(rows_dir)["projections"]
+    assert [r["code"] for r in rec["rows"]] == ["aaa1111"] * 2 + ["bbb2222"] * 2
+    assert R._joined("a | b", "b", "c | a") == "a | b | c"
+
+
+def test_methods_checks_look_only_at_the_tables_named(tmp_path, monkeypatch):
+    """A row may be added to the tables that lack it although another table has it (and the
+    check before a run says so before the runs, not at the merge after them)."""
+    import types
+
+    from experiments._common import result_row
+
+    def fake_run(quick, seed, methods=("a", "b"), tables=None):
+        have = {"one/x": ("a", "b"), "two/x": ("a",)}
+        wanted = [t for t in have if tables is None or any(fnmatch.fnmatchcase(t, p) for p in tables)]
+        return [result_row("fake", t, m, "accuracy", 0.5, None, 1.0, 0.1) for t in wanted
+                for m in methods if m in have[t]]
+
+    fake = types.SimpleNamespace(run=fake_run, METHODS=("a", "b"),
+                                 section=lambda rows, quick, fig_dir: f"## fake ({len(rows)} rows)")
+    monkeypatch.setitem(R.EXPERIMENTS, "fake", fake)
+    _write_under(tmp_path, monkeypatch)
+    R.run(only="fake", seeds=[0], command="full")
+    with pytest.raises(ValueError, match="stored already"):
+        R._check_methods_run("fake", ["b"], [0], False)
+    R._check_methods_run("fake", ["b"], [0], False, tables=["two/*"])      # two/x lacks b: allowed
+    with pytest.raises(ValueError, match="not stored"):
+        R._check_methods_run("fake", ["b"], [0], False, replace=True, tables=["two/*"])
+    with pytest.raises(ValueError, match="no stored table"):
+        R._check_methods_run("fake", ["a"], [0], False, replace=True, tables=["three/*"])
+
+
+def test_image_tables_judge_each_seed_and_say_better_by_one_sd(tmp_path):
+    """The image tables' "met in seeds" comes from each seed's own verdicts (rows rerun alone
+    carry none), and "better by 1 sd" is judged on the means."""
+    import experiments.images as E
+    from experiments._common import pool_seeds, result_row, rows_of
+
+    def seed_rows(seed, learned):
+        scores = {"raw": 0.70, "moments orientation": 0.80, "random canonicalizer": 0.79, E.UPRIGHT: 0.83,
+                  E.LEARNED: learned}
+        return [dict(result_row("images", "images/m/C8", m, "accuracy", s, 0.0, 1.0, 0.1), seed=seed)
+                for m, s in scores.items()]
+
+    rows = seed_rows(0, 0.82) + seed_rows(1, 0.805) + seed_rows(2, 0.78)
+    per_seed = [rows[:5], rows[5:10], rows[10:]]
+    for one in per_seed:
+        E._set_targets(one, "images/m/C8")
+    pooled = pool_seeds(rows)
+    E._set_targets(pooled, "images/m/C8", per_seed)
+    learned = rows_of(pooled, "images/m/C8")[E.LEARNED]
+    assert learned["target_seeds"] == "1/3" and learned["wins"] == "2/3"   # seed 1: 2.5 points below upright
+    assert learned["beats_heuristics"] == "met" and learned["better_by_1_sd"] == "missed"
+    text = E.section([dict(r, target="—") for r in rows], False, tmp_path)   # as --replace stored them
+    assert "met in seeds" in text and "better by 1 sd" in text and "| 1/3 |" in text

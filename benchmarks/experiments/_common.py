@@ -24,12 +24,13 @@ An experiment module has two functions; ``reproduce.py`` does the looping and th
     Receives the rows of every stored seed and must:
 
     1. pool them with :func:`pool_seeds`: one row per ``(table, method)``, in first-seen
-       order; every value that is a number in every seed (score, invariance error, times,
-       extra numeric columns; equal-length lists element-wise) becomes its **mean**;
+       order; every numeric value (score, invariance error, times, extra numeric columns;
+       equal-length lists element-wise) becomes its **mean** over the seeds that hold a finite
+       value of it (a failed seed is left out, never stood in for by another);
        ``score_sd`` and ``invariance_error_sd`` are the sample sds (ddof=1; ``None`` with one
-       seed); ``n_seeds`` and ``seeds`` say which seeds; each per-seed verdict column ``key``
-       becomes ``key_seeds = "k/n"`` (met in k of n seeds) and ``key`` itself is reset to
-       ``"—"``;
+       seed); ``n_seeds`` and ``seeds`` say which seeds have a score; each per-seed verdict
+       column ``key`` becomes ``key_seeds = "k/n"`` (met in k of the n judged seeds) and
+       ``key`` itself is reset to ``"—"``;
     2. set its verdicts (``target``, ...) again **on the means** (with :func:`mean_sd` /
        :func:`by_seed` where it needs the spread or per-seed comparisons, e.g. "better by more
        than one sd", "wins in k of n seeds");
@@ -125,33 +126,39 @@ def mean_sd(rows, key):
 def pool_seeds(rows):
     """One row per ``(table, method)``: the means over seeds (see the module docstring).
 
-    Numbers (in every seed) are averaged, equal-length lists of numbers element-wise;
-    ``score_sd`` / ``invariance_error_sd`` are sample sds; ``n_seeds`` and ``seeds`` record the
-    seeds; a per-seed verdict column ``key`` (``"met"``/``"missed"``) becomes
-    ``key_seeds = "k/n"`` and ``key = "—"``, to be judged again on the means by the section.
-    Rows of a single seed come back unchanged (apart from ``n_seeds``/``seeds``).
+    A number is averaged over the seeds whose rows hold a finite value of it (a seed that
+    failed, with no value or ``nan``, is left out, never read as another seed's value);
+    equal-length lists of numbers element-wise; ``score_sd`` / ``invariance_error_sd`` are
+    sample sds; ``n_seeds`` counts the seeds with a finite score (what the mean ± sd is over)
+    and ``seeds`` lists them; a per-seed verdict column ``key`` (``"met"``/``"missed"``, ``"—"``
+    where a seed was not judged) becomes ``key_seeds = "k/n"`` over the judged seeds and
+    ``key = "—"``, to be judged again on the means by the section. Rows of a single seed come
+    back unchanged (apart from ``n_seeds``/``seeds``).
     """
     groups = {}
     for r in rows:
         groups.setdefault((r["table"], r["method"]), []).append(r)
     out = []
     for same in groups.values():
-        seeds = sorted({seed_of(r) for r in same})
         first = dict(same[0])
         if len(same) == 1 and isinstance(first.get("seeds"), int):
             # a row pooled inside its experiment before this protocol: keep its seed count
             first["n_seeds"] = first["seeds"]
         else:
-            first["n_seeds"], first["seeds"] = len(same), seeds
+            scored = sorted({seed_of(r) for r in same
+                             if _is_number(r.get("score")) and np.isfinite(r["score"])})
+            first["n_seeds"], first["seeds"] = len(scored), scored or sorted({seed_of(r) for r in same})
         if len(same) == 1:
             out.append(first)
             continue
-        for key in list(first):
-            values = [r.get(key) for r in same]
+        for key in dict.fromkeys(k for r in same for k in r):   # every column, also one seed 0 lacks
             if key in ("seed", "seeds", "n_seeds"):
                 continue
-            if all(v == values[0] for v in values[1:]) and not isinstance(values[0], float) \
-                    and values[0] not in VERDICTS:
+            values = [r[key] for r in same if r.get(key) is not None]
+            if not values:
+                continue
+            if len(values) == len(same) and all(v == values[0] for v in values[1:]) \
+                    and not isinstance(values[0], float) and values[0] not in VERDICTS:
                 continue  # the same in every seed (sizes, counts): kept as it is
             if all(_is_number(v) for v in values):
                 finite = [float(v) for v in values if np.isfinite(v)]
@@ -159,9 +166,14 @@ def pool_seeds(rows):
             elif all(isinstance(v, list) and v and all(_is_number(x) for x in v) for v in values) \
                     and len({len(v) for v in values}) == 1:
                 first[key] = [float(x) for x in np.mean(np.asarray(values, dtype=float), axis=0)]
-            elif all(v in VERDICTS for v in values):
-                first[f"{key}_seeds"] = f"{sum(v == 'met' for v in values)}/{len(values)}"
+            elif all(v in (*VERDICTS, "—") for v in values) and any(v in VERDICTS for v in values):
+                judged = [v for v in values if v in VERDICTS]
+                first[f"{key}_seeds"] = f"{judged.count('met')}/{len(judged)}"
                 first[key] = "—"
+            elif key == "code":
+                first[key] = " | ".join(dict.fromkeys(values))   # the commits the seeds ran on
+            else:
+                first[key] = None   # differs between seeds and cannot be pooled: not one seed's value
         for key in ("score", "invariance_error"):
             first[f"{key}_sd"] = mean_sd(same, key)[1]
         notes = list(dict.fromkeys(r["note"] for r in same if r.get("note")))
@@ -339,8 +351,8 @@ def fmt_mean_sd(mean, sd, digits=4):
 def markdown_table(rows, extra_cols=()):
     """A Markdown table of ``rows`` (score, invariance error, extra columns, times, target),
     followed by the rows' notes. Pooled rows (:func:`pool_seeds`) show ``mean ± sd`` for the
-    score and the invariance error, and a ``met in seeds`` column when they carry
-    ``target_seeds``."""
+    score and the invariance error (a row over fewer seeds than the header's says how many),
+    and a ``met in seeds`` column when they carry ``target_seeds``."""
     n = n_seeds_of(rows)
     tally = ("target_seeds",) if any(r.get("target_seeds") for r in rows) else ()
     cols = ["method", "score", "invariance_error", *[c for c in extra_cols if c != "score_sd"],
@@ -358,7 +370,11 @@ def markdown_table(rows, extra_cols=()):
             if c in ("fit_s", "transform_s"):
                 cells.append(fmt(r.get(c), 2))
             elif c in ("score", "invariance_error"):
-                cells.append(fmt_mean_sd(r.get(c), r.get(f"{c}_sd")))
+                cell = fmt_mean_sd(r.get(c), r.get(f"{c}_sd"))
+                k = r.get("n_seeds")
+                if c == "score" and isinstance(k, int) and 0 < k < n:   # fewer seeds than the header says
+                    cell += f" ({k} seed{'s' if k > 1 else ''})"
+                cells.append(cell)
             else:
                 cells.append(fmt(r.get(c)))
         lines.append("| " + " | ".join(cells) + " |")

@@ -373,11 +373,16 @@ def section(rows, quick, fig_dir):
             gap = finite[best]["score"] - comp["score"]
             sd = max(finite[best].get("score_sd") or 0.0, comp.get("score_sd") or 0.0)
             clear = gap > max(0.05, 2 * sd)
-            out += [f"Composition alone reaches {comp['score']:.3f} against {finite[best]['score']:.3f} "
+            text = (f"Composition alone reaches {comp['score']:.3f} against {finite[best]['score']:.3f} "
                     f"for the best row ({best}): "
-                    + ("the classes are not given away by the element counts." if clear else
+                    + ("the element counts do not give the classes away." if clear else
                        "the element counts give away much of the classes (gap not above 0.05 "
-                       "and two sd)."), ""]
+                       "and two sd)."))
+            if LEARNED in finite:   # the row this table is for may be much closer than the best
+                d = 100 * (finite[LEARNED]["score"] - comp["score"])
+                text += (f" It is {abs(d):.1f} points {'below' if d > 0 else 'above'} the learned row "
+                         f"({finite[LEARNED]['score']:.3f}).")
+            out += [text, ""]
         learned = finite.get(LEARNED)
         h = _best_heuristic(finite)
         if learned is not None and h is not None:

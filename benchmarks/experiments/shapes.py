@@ -431,8 +431,9 @@ def _e2e_section(rows, quick, fig_dir, forest):
                     text += (": with the same number of steps the jointly trained model fits its training "
                              "clouds less well than the backbone behind the fixed PCA frame. That the learned "
                              "frame keeps moving while the backbone learns was not the main reason: with the "
-                             "network's earlier axes (its output vectors; 0.768 on this table, 0.070 below the PCA "
-                             "frame) a frame frozen after its first epochs, or never trained, did about as well "
+                             "network's earlier axes (its output vectors; 0.768 on an earlier run of this "
+                             "table, 0.070 below the PCA frame then) a frame frozen after its first epochs, "
+                             "or never trained, did about as well "
                              "on validation data as one trained throughout (below); the axes themselves were: "
                              "taking them from a learned weighted second-moment matrix (the default since) "
                              "closed most of the gap")

@@ -788,7 +788,13 @@ def _fast_pca_passes(Y, special, centre, eps, kernels, out=None):
              (1, 1): S6[:, 3], (1, 2): S6[:, 4], (2, 2): S6[:, 5]}
     else:
         wt = dt
-        c = np.einsum("nkm,m->nk", T, np.full(m, 1.0 / m, dtype=dt))  # batch-size independent
+        if dt == np.float64:
+            c = np.einsum("nkm,m->nk", T, np.full(m, 1.0 / m))   # batch-size independent
+        else:
+            # a float32 sum over many points far from the origin loses the centroid (0.23 for
+            # 100,000 points of spread 1-3 at 3,000 from the origin), and with it the frame:
+            # summed in float64, it is off by the input's own rounding only
+            c = np.einsum("nkm,m->nk", T.astype(np.float64), np.full(m, 1.0 / m)).astype(dt)
         T -= c[:, :, None]
         S = {(i, j): np.multiply(np.einsum("nm,nm->n", T[:, i], T[:, j]), 1.0 / m, dtype=np.float64)
              for i in range(d) for j in range(i, d)}
@@ -1287,6 +1293,9 @@ def _build_kernels(numba, jit, jit_exact):
     kernels.moments(probe[0], c, E, m3)
     kernels.project(probe[1], c, E, np.zeros((1, 3)), np.empty((1, 2, 3), np.float32))
     kernels.eig(np.ones((1, 6)), np.empty((1, 3)), np.empty((1, 3, 3)))
+    # compiled on its own before the fused pass: compiled first from inside it, the closed
+    # form would take that pass's fastmath flags (reassociation), not its own
+    _EIG3_ONE(1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
     kernels.fused(probe[1].reshape(1, 6), 1e-7, True, True, np.empty((1, 3, 3)), c,
                   np.empty((1, 6), np.float32), np.empty(1, np.int8))
     return kernels

@@ -4,7 +4,8 @@ One concern: the statistic that screens canonical forms for an axis of no extent
 (:func:`skcanon._noise.noise_candidates`) — for each sample and each of the ``d`` axes, the
 sum of the squares of every coordinate along that axis, over the given column blocks
 (position and vector fields laid out point-major, ``d`` columns per point). Absent points
-(NaN) count as zeros; an infinite coordinate gives an infinite sum.
+(NaN) count as zeros; an infinite coordinate gives a sum that is not finite (infinite, or
+NaN on the numpy pass), which the screen keeps for the exact test.
 
 Where the compiled kernels run (:mod:`~skcanon._kernels._numba`) this is one pass over the
 rows with float64 sums and no temporary; the numpy pass squares a block in the input's
@@ -64,7 +65,7 @@ def _add_squares(F, d, ss):
         if d == 3:     # running sums the compiler keeps in registers
             a0 = a1 = a2 = 0.0
             for j in range(0, w, 3):
-                x, y, z = float(F[s, j]), float(F[s, j + 1]), float(F[s, j + 2])
+                x, y, z = np.float64(F[s, j]), np.float64(F[s, j + 1]), np.float64(F[s, j + 2])
                 a0 += x * x
                 a1 += y * y
                 a2 += z * z
@@ -76,7 +77,7 @@ def _add_squares(F, d, ss):
         elif d == 2:
             a0 = a1 = 0.0
             for j in range(0, w, 2):
-                x, y = float(F[s, j]), float(F[s, j + 1])
+                x, y = np.float64(F[s, j]), np.float64(F[s, j + 1])
                 a0 += x * x
                 a1 += y * y
             if a0 == a0 and a1 == a1:
@@ -86,7 +87,7 @@ def _add_squares(F, d, ss):
         # samples with absent points (NaN rows count as zeros)
         for j in range(0, w, d):
             for k in range(d):
-                v = float(F[s, j + k])
+                v = np.float64(F[s, j + k])   # numba's float() keeps float32
                 if v == v:
                     ss[s, k] += v * v
 
