@@ -67,7 +67,7 @@ class CanonicalizerTransformer(SkcanonEstimatorMixin, TransformerMixin, BaseEsti
         How frames are chosen. ``"auto"`` picks the default heuristic per factor;
         ``"identity"`` (baseline, output = input); ``"centroid"`` (T(d)); ``"scale"``
         (scaling); ``"pca"`` (O(d), SO(d), E(d), SE(d); finite rotation groups — C_n/D_n
-        on 2-D points, ``"O"``/``"I"`` on 3-D points — by rounding to the nearest element);
+        on 2-D points, ``"O"``/``"I"``/``"tetrahedral"`` on 3-D points — by rounding to the nearest element);
         ``"orbit"`` (finite groups on points: the element with the smallest canonical form);
         ``"moments"`` (SO(2), O(2), C_n, D_n on images); ``"sort"`` (S_n on points);
         ``"wl"`` (S_n on graphs: exact canonical labelling); ``"random"`` (a frozen,

@@ -46,7 +46,8 @@ class InvariantProjector(SkcanonEstimatorMixin, TransformerMixin, BaseEstimator)
     geometry      ``"gram"``                                    subgroups of E(d)      O(d), E(d)
     geometry      ``"distances"``                               subgroups of E(d)      E(d)
     geometry      ``"gram_minors"``                             SO(d), SE(d), C_n, O,  SO(d), SE(d)
-                                                                I (no reflections)
+                                                                I, tetrahedral (no
+                                                                reflections)
     geometry      ``"sorted_distances"``                        E(d)×S_n, O(d)×S_n,    generic
                                                                 (subgroup × S_n)
     spectral      ``"group_pool"``                              C_n fibres             no
@@ -63,7 +64,7 @@ class InvariantProjector(SkcanonEstimatorMixin, TransformerMixin, BaseEstimator)
     ============  ============================================  =====================  ==========
 
     Subgroups of E(d): O(d), SO(d), E(d), SE(d), T(d), and the finite rotation groups C_n,
-    D_n (2-D points), O and I (3-D points) — every group that rotates and/or translates
+    D_n (2-D points), O, I and tetrahedral (3-D points) — every group that rotates and/or translates
     points without rescaling. Which methods apply is decided by the group's capabilities, so a newly registered group
     gets them without edits (:func:`skcanon.projections.methods_for`).
 
@@ -85,7 +86,7 @@ class InvariantProjector(SkcanonEstimatorMixin, TransformerMixin, BaseEstimator)
         (``"canonical"`` above 20,000 minors), ``"sorted_distances"`` for E(d)×S_n (these
         four: ``"canonical"`` above 20,000 pairs of a sample's vectors, about 200 points),
         ``"bispectrum"`` for C_n fibres, ``"max_filter"`` for finite groups (C_n/D_n on
-        images and 2-D points, O and I on 3-D points), ``"canonical"`` for graphs and
+        images and 2-D points, O, I and tetrahedral on 3-D points), ``"canonical"`` for graphs and
         everything else (see
         :func:`skcanon.projections.auto_method`).
     layout : {"points", "image", "fibre", "graph"}, PointLayout, ImageLayout, FibreLayout, \

@@ -500,6 +500,9 @@ def test_product_group_objects_refuse_factors_that_do_not_commute():
         ProductGroup([CyclicGroup(4), DihedralGroup(3)])
     with pytest.raises(ValueError, match="2 and 3 dimensions"):
         ProductGroup([OrthogonalGroup(2), PermutationGroup(), TranslationGroup(3)])
+    # names are not groups: a clear TypeError, not "'str' object has no attribute 'name'"
+    with pytest.raises(TypeError, match="must be Group instances; got 'O'.*get_group"):
+        ProductGroup(["O", "S_n"])
 
 
 @pytest.mark.parametrize("spec", ["SE3xS_n", "E3xS_n", "SO3xS_n", "O3xS_n", "T3xS_n", "scalingxS_n",

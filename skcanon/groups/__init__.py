@@ -90,7 +90,7 @@ def register_group(names, factory, example=True):
 
 register_group(("O", "octahedral"), OctahedralGroup)
 register_group(("I", "icosahedral"), IcosahedralGroup)
-register_group("tetrahedral", TetrahedralGroup, example=False)
+register_group("tetrahedral", TetrahedralGroup)
 
 
 _SINGLE = re.compile(r"^(SSim|Sim|SO|O|SE|E|T|C|D)_?\(?(\d+)\)?$", re.IGNORECASE)

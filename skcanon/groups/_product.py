@@ -45,6 +45,11 @@ class ProductGroup(Group):
         factors = tuple(factors)
         if len(factors) < 2:
             raise ValueError("ProductGroup needs at least two factors.")
+        for f in factors:
+            if not isinstance(f, Group):
+                raise TypeError(f"ProductGroup factors must be Group instances; got {f!r} "
+                                f"({type(f).__name__}). Build a product from names with "
+                                "get_group, e.g. get_group('OxS_n').")
         _check_commuting(factors)
         self._factors = factors
         self.name = "x".join(f.name for f in factors)
