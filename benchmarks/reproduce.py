@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import fnmatch
 import inspect
 import json
 import os
@@ -59,6 +58,7 @@ if str(HERE) not in sys.path:
 from _common import cpu_model, package_versions  # noqa: E402  (benchmarks/_common.py)
 from experiments import EXPERIMENTS as _PACKAGE_EXPERIMENTS  # noqa: E402
 from experiments import qm9_classification  # noqa: E402
+from experiments._common import table_wanted  # noqa: E402
 
 
 def _page_order(experiments):
@@ -286,7 +286,7 @@ def _check_methods_run(name, methods, seeds, quick, replace=False, tables=None):
         raise ValueError(f"--methods: seeds {missing} of {name!r} are not stored; a --methods run adds rows to "
                          "stored seeds only (run every method for new seeds).")
     in_tables = [r for r in old["rows"]
-                 if tables is None or any(fnmatch.fnmatchcase(r["table"], p) for p in tables)]
+                 if table_wanted(r["table"], tables)]
     if not in_tables:
         raise ValueError(f"--tables {tables}: no stored table of {name!r} matches.")
     # a method may belong to some of the matching tables only

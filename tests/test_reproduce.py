@@ -579,3 +579,26 @@ def test_image_tables_judge_each_seed_and_say_better_by_one_sd(tmp_path):
     assert learned["beats_heuristics"] == "met" and learned["better_by_1_sd"] == "missed"
     text = E.section([dict(r, target="—") for r in rows], False, tmp_path)   # as --replace stored them
     assert "met in seeds" in text and "better by 1 sd" in text and "| 1/3 |" in text
+
+
+def test_image_tables_judge_against_the_finite_heuristics():
+    """A heuristic row that failed (NaN score) is left out of "best heuristic", in the means
+    and in each seed's wins, instead of making the comparison meaningless."""
+    import experiments.images as E
+    from experiments._common import pool_seeds, result_row, rows_of
+
+    def seed_rows(seed, learned):
+        scores = {"raw": float("nan"), "moments orientation": 0.70, "random canonicalizer": 0.79,
+                  E.UPRIGHT: 0.83, E.LEARNED: learned}
+        return [dict(result_row("images", "images/m/C8", m, "accuracy", s, 0.0, 1.0, 0.1), seed=seed)
+                for m, s in scores.items()]
+
+    rows = seed_rows(0, 0.82) + seed_rows(1, 0.78)
+    per_seed = [rows[:5], rows[5:]]
+    pooled = pool_seeds(rows)
+    E._set_targets(pooled, "images/m/C8", per_seed)
+    learned = rows_of(pooled, "images/m/C8")[E.LEARNED]
+    assert learned["wins"] == "1/2" and learned["beats_heuristics"] == "met"   # 0.80 > 0.79 on the means
+    one = seed_rows(0, 0.82)
+    E._set_targets(one, "images/m/C8")
+    assert rows_of(one, "images/m/C8")[E.LEARNED]["target"] == "met"

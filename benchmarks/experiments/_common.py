@@ -45,6 +45,7 @@ registers itself in ``EXPERIMENTS`` of ``benchmarks/experiments/__init__.py``.
 
 from __future__ import annotations
 
+import fnmatch
 import time
 import warnings
 
@@ -249,6 +250,12 @@ def classification_rows(experiment, table, steps, classifier, split, group, layo
                 rows.append(result_row(experiment, table, name, "accuracy", float("nan"), None, 0, 0,
                                        note=f"failed: {type(exc).__name__}: {str(exc)[:200]}"))
     return rows
+
+
+def table_wanted(table, patterns):
+    """Whether ``table`` matches one of the shell-style ``patterns`` (``reproduce.py
+    --tables``; ``None``: every table)."""
+    return patterns is None or any(fnmatch.fnmatchcase(table, p) for p in patterns)
 
 
 def best_heuristic(r, heuristics, lower_is_better=False):

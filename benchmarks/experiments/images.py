@@ -13,13 +13,12 @@ random, learned and anchored canonical inputs, in two settings.
 
 from __future__ import annotations
 
-import fnmatch
 import time
 
 import numpy as np
 
-from ._common import (Quiet, bar, by_seed, markdown_table, n_seeds_of, pool_seeds, result_row, rows_of,
-                      setup_torch, table_rows, timed)
+from ._common import (Quiet, bar, best_heuristic, by_seed, markdown_table, n_seeds_of, pool_seeds, result_row, rows_of,
+                      setup_torch, table_rows, table_wanted, timed)
 
 # The learned canonicalizers train with the library's defaults (the automatic budget of about
 # 1,000 optimiser steps, early stopping on the objective's validation loss): only the objective
@@ -94,7 +93,9 @@ def _set_targets(rows, table, per_seed=()):
     r = rows_of(rows, table)
     if not {UPRIGHT, *HEURISTICS} <= set(r):  # a --methods run of some rows: judged once merged
         return
-    best = max(HEURISTICS, key=lambda k: r[k]["score"])
+    best = best_heuristic(r, HEURISTICS)
+    if best is None:  # every heuristic failed: nothing to judge against
+        return
     for name in NETWORK_ROWS:
         row = r.get(name)
         if row is None or not np.isfinite(row["score"]):
@@ -111,7 +112,8 @@ def _set_targets(rows, table, per_seed=()):
         seeds = [rows_of(seed_rows, table) for seed_rows in per_seed]
         seeds = [rs for rs in seeds if name in rs]  # a row added later may lack some seeds
         if len(seeds) > 1:
-            won = sum(rs[name]["score"] > max(rs[k]["score"] for k in HEURISTICS) for rs in seeds)
+            won = sum(rs[name]["score"] > rs[best_heuristic(rs, HEURISTICS)]["score"] for rs in seeds
+                      if best_heuristic(rs, HEURISTICS) is not None)
             row["wins"] = f"{won}/{len(seeds)}"
 
 
@@ -254,7 +256,7 @@ def _run_one(dataset, group, size, seed, methods=METHODS, tables_wanted=None):
                 rows.append(dict(ceiling, table=table))
 
         for table, setting in zip(tables, (rotated_training, upright_training)):
-            if tables_wanted is None or any(fnmatch.fnmatchcase(table, p) for p in tables_wanted):
+            if table_wanted(table, tables_wanted):
                 setting(table)
     return rows
 

@@ -13,13 +13,12 @@ never used here) and then fixed for every row.
 
 from __future__ import annotations
 
-import fnmatch
 import math
 
 import numpy as np
 
 from ._common import (Quiet, bar, by_seed, classification_rows, markdown_table, pool_seeds, result_row,
-                      rows_of, set_heuristic_verdicts, setup_torch, table_rows, VERDICT_COLUMNS)
+                      rows_of, set_heuristic_verdicts, setup_torch, table_rows, table_wanted, VERDICT_COLUMNS)
 from .images import _load_images, _undone
 
 SIZES = {
@@ -68,7 +67,7 @@ def run(quick=False, seed=0, methods=None, tables=None):
     rows = []
     for dataset in size["datasets"]:
         for group in size["groups"]:
-            if tables is None or any(fnmatch.fnmatchcase(f"images-e2e/{dataset}/{group}", p) for p in tables):
+            if table_wanted(f"images-e2e/{dataset}/{group}", tables):
                 rows += _run_one(dataset, group, size, seed, METHODS if methods is None else methods)
     return rows
 
