@@ -40,7 +40,7 @@ from sklearn.utils import check_array  # noqa: E402
 from sklearn.utils.validation import _check_feature_names, _get_feature_names  # noqa: E402
 from torch import nn  # noqa: E402
 
-from ._columns import in_caller_order, named_point_layout, point_major_order  # noqa: E402
+from ._columns import in_caller_order, is_dataframe, named_point_layout, point_major_order  # noqa: E402
 from ._end_to_end_images import ImageInvariantModule, module_positive_int  # noqa: E402
 from ._estimator import SkcanonEstimatorMixin  # noqa: E402
 from ._threads import limited_threads  # noqa: E402
@@ -65,8 +65,10 @@ TARGET_KINDS = ("position", "vector")
 #: the skorch parameters both end-to-end estimators set their own defaults for (``{loss}``:
 #: the default loss), filled into their docstrings
 _SKORCH_PARAMETERS_DOC = """\
-module : torch module class or instance, default={module}
-    The network; its hyper-parameters are set with ``module__`` prefixes.
+module : torch module class, default={module}
+    The network; its hyper-parameters are set with ``module__`` prefixes, and ``fit`` sets
+    the shapes it derives from the data (``module__n_points``...). Your own
+    ``torch.nn.Module`` (class or instance) gets those of them its constructor names.
 criterion : torch loss class, default={criterion}
     {loss} (``None`` is read as this default).
 max_epochs : int, default=50
@@ -77,9 +79,10 @@ batch_size : int, default=64
     Mini-batch size.
 train_split : callable or None, default=None
     skorch's validation split. ``None`` (this estimator's default): every sample
-    trains and there is no validation split, so callbacks that score it
-    (``EpochScoring(..., on_train=False)``, early stopping on ``valid_loss``) record
-    nothing; pass ``train_split=skorch.dataset.ValidSplit(5)`` for them.
+    trains and there is no validation split: ``EpochScoring(..., on_train=False)``
+    records nothing, and ``fit`` refuses callbacks that monitor a validation score
+    (``EarlyStopping()``, ``Checkpoint()``: ``valid_loss``); pass
+    ``train_split=skorch.dataset.ValidSplit(5)`` for them.
 verbose : int, default=0
     skorch's progress printing (off by default)."""
 
@@ -444,6 +447,36 @@ def _check_training_parameters(est):
         raise InvalidParameterError(
             f"The 'random_state' parameter of {type(est).__name__} must be an int in the range "
             f"[0, 2**32 - 1], a numpy RandomState or None; got {seed!r}.") from None
+    _check_monitors_have_split(est)
+    if isinstance(est.module, EquivariantModule):
+        kind = type(est.module).__name__
+        raise ValueError(f"module is an instance of {kind}, but fit builds the module for the data's shape, so "
+                         f"the instance's settings would be lost: pass the class (module={kind}) and its "
+                         "settings as module__ parameters (module__group='O3', module__hidden=32).")
+
+
+def _check_monitors_have_split(est):
+    """A callback that monitors a validation score (``EarlyStopping()``, ``Checkpoint()``,
+    ``ReduceLROnPlateau`` on ``valid_loss``) with ``train_split=None`` would fail after the
+    first epoch with skorch's ``KeyError: 'valid_loss'``: refused up front, naming the fix."""
+    if est.train_split is not None:
+        return
+    for item in est.callbacks or ():
+        name, callback = item if isinstance(item, tuple) and len(item) == 2 else (type(item).__name__, item)
+        monitor = getattr(callback, "monitor", None)
+        if isinstance(monitor, str) and monitor.startswith("valid_"):
+            raise ValueError(f"callback {name} monitors {monitor!r}, but train_split=None (this estimator's "
+                             "default) holds out no validation data, so nothing records it. Pass "
+                             "train_split=skorch.dataset.ValidSplit(5), or monitor a training score "
+                             "(monitor='train_loss').")
+
+
+def _ndim(y):
+    """Dimensions of array-like ``y`` (``None`` where it is ragged: ``fit`` says so later)."""
+    try:
+        return np.ndim(tensor_to_numpy(y))
+    except (ValueError, TypeError):
+        return None
 
 
 def _position_slices(layout):
@@ -549,11 +582,16 @@ class _EndToEndMixin(InterruptRaisingMixin):
         params = self.get_params()
         return as_layout(params.get("module__layout"), PointLayout(params.get("module__n_dims", 3)))
 
-    def _reading_layout(self, X):
+    def _reading_layout(self, X, fitted=True):
         """The layout that reads ``X``: for a DataFrame whose column names name the points
         of the module's layout (``x0..x3, y0..y3``, ``p0_x``...), the same fields read by
-        name, as every other estimator reads them; else the module's layout (flat)."""
-        layout = self._layout()
+        name, as every other estimator reads them; else the module's layout (flat). With
+        ``fitted``, the layout ``fit`` read with is the base (``reading_layout_``): an array
+        after a fit on named columns is read by position in those columns' order, as
+        scikit-learn reads arrays after a DataFrame fit, not as point-major coordinates."""
+        layout = self.__dict__.get("reading_layout_") if fitted else None
+        if layout is None:   # fit itself, or a model pickled before it was kept
+            layout = self._layout()
         return named_point_layout(layout, X) or layout
 
     def _check_X(self, X, layout, categories=None):
@@ -634,9 +672,27 @@ class _EndToEndMixin(InterruptRaisingMixin):
                                  f"it ({'; '.join(changed)}). Fix: pass data of the fitted shape, or set "
                                  "warm_start=False to train a new module.")
             return
+        params = {k: v for k, v in params.items() if k in self._module_accepts(params)}
         names = {f"module__{k}": v for k, v in params.items()}
         self._params_to_validate.update(names)
         vars(self).update(names)
+
+    def _module_accepts(self, names):
+        """Which of the shapes ``fit`` derives (``n_points``, ``n_outputs``, ``n_classes``,
+        ``scalar_stats``, ``image_shape``) the module takes: all for this package's modules,
+        those its constructor names (all with ``**kwargs``) for your own torch module, which
+        may know its shapes itself."""
+        module = self.module
+        cls = module if isinstance(module, type) else type(module)
+        if issubclass(cls, EquivariantModule):
+            return set(names)
+        try:
+            accepted = inspect.signature(cls).parameters
+        except (TypeError, ValueError):
+            return set(names)
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
+            return set(names)
+        return {n for n in names if n in accepted}
 
     def _warm(self, fit):
         """Run ``fit()`` with ``warm_start=True`` (``partial_fit``)."""
@@ -869,17 +925,25 @@ class EndToEndEquivariantRegressor(SkcanonEstimatorMixin, _EndToEndMixin, Neural
         before = self._snapshot()
         _check_skorch_device(self.device)
         _check_training_parameters(self)
-        layout = self._reading_layout(X)
+        layout = self._reading_layout(X, fitted=self._continues())
         if layout.kind != "points":
             raise TypeError(f"EndToEndEquivariantRegressor takes point sets: module__layout must be a "
                             f"PointLayout or None; got {layout!r} (images: EndToEndEquivariantClassifier).")
         names = self._feature_names_for_fit(X)
         X, categories, stats, centres = self._check_X(X, layout,
                                                       self._fitted_categories() if self._continues() else None)
+        # targets given as (n_samples, n_target_points, n_dims) are predicted in that shape
+        target_ndim = 3 if not is_dataframe(y) and _ndim(y) == 3 else None
         # a DataFrame of targets is read by its names, as X is; predict answers in its order
         target_order = point_major_order(layout.n_dims, y)
         if target_order is not None:
             y = np.asarray(y.to_numpy())[:, target_order]
+        elif self._continues() and not is_dataframe(y) and self.__dict__.get("target_order_") is not None \
+                and _ndim(y) == 2:
+            # flat targets after a fit on named target columns come in those columns' order
+            # (the order predict answers in): read as that fit read them
+            target_order = self.target_order_
+            y = np.asarray(tensor_to_numpy(y))[:, target_order]
         y = self._as_float32(y, "y", PointLayout(layout.n_dims), shift=self._target_shift(centres))
         if y.shape[0] != X.shape[0]:
             raise ValueError(f"y has {y.shape[0]} samples but X has {X.shape[0]}; they must match.")
@@ -911,7 +975,8 @@ class EndToEndEquivariantRegressor(SkcanonEstimatorMixin, _EndToEndMixin, Neural
             # stored before training, so that a snapshot taken during it (a Checkpoint's
             # pickle) is a usable model; a failed fit puts everything back (_guarded_fit)
             self._keep_fitted(n_features_in_=X.shape[1], feature_names_in_=names,
-                              categories_=categories, target_order_=target_order)
+                              categories_=categories, target_order_=target_order, reading_layout_=layout,
+                              target_ndim_=target_ndim)
             NeuralNetRegressor.fit(self, X, y, **fit_params)
             return self
 
@@ -924,9 +989,15 @@ class EndToEndEquivariantRegressor(SkcanonEstimatorMixin, _EndToEndMixin, Neural
         from sklearn.metrics import r2_score
         from sklearn.utils.validation import _check_sample_weight
 
-        y = np.asarray(self._as_float32(y, "y", PointLayout(self._layout().n_dims)), dtype=np.float64)
         pred = np.asarray(self.predict(X), dtype=np.float64)
         pred = pred.reshape(pred.shape[0], -1)
+        if is_dataframe(y):
+            # a DataFrame of targets is read by its names, as fit reads it: both point-major
+            order = point_major_order(self._layout().n_dims, y)
+            y = y.to_numpy() if order is None else np.asarray(y.to_numpy())[:, order]
+            fitted = self.__dict__.get("target_order_")
+            pred = pred if fitted is None else pred[:, fitted]
+        y = np.asarray(self._as_float32(y, "y", PointLayout(self._layout().n_dims)), dtype=np.float64)
         if y.shape != pred.shape:
             raise ValueError(f"y must have shape {pred.shape} (one row of {pred.shape[1]} targets per "
                              f"sample of X, as in fit); got {y.shape}.")
@@ -956,6 +1027,8 @@ class EndToEndEquivariantRegressor(SkcanonEstimatorMixin, _EndToEndMixin, Neural
         shift = self._target_shift(centres)
         if shift is not None and out.shape[1] % shift.shape[1] == 0:
             out = (out.reshape(len(out), -1, shift.shape[1]) + shift[:, None, :]).reshape(len(out), -1)
+        if self.__dict__.get("target_ndim_") == 3:
+            return out.reshape(len(out), -1, layout.n_dims)
         return in_caller_order(out, self.__dict__.get("target_order_"))
 
     def _target_shift(self, centres):
@@ -1096,7 +1169,7 @@ class EndToEndEquivariantClassifier(SkcanonEstimatorMixin, _EndToEndMixin, Neura
         before = self._snapshot()
         _check_skorch_device(self.device)
         _check_training_parameters(self)
-        layout = self._reading_layout(X)
+        layout = self._reading_layout(X, fitted=self._continues())
         image_shape = categories = stats = None
         names = self._feature_names_for_fit(X)
         if layout.kind == "image":
@@ -1165,7 +1238,7 @@ class EndToEndEquivariantClassifier(SkcanonEstimatorMixin, _EndToEndMixin, Neura
             try:
                 # stored before training: see the regressor's fit
                 self._keep_fitted(labels_=labels, n_features_in_=X.shape[1], feature_names_in_=names,
-                                  categories_=categories)
+                                  categories_=categories, reading_layout_=layout)
                 NeuralNetClassifier.fit(self, X, codes.astype(np.int64), **fit_params)
             finally:
                 del self.__dict__[_CODES_IN_FIT]

@@ -48,8 +48,8 @@ class InvariantProjector(SkcanonEstimatorMixin, TransformerMixin, BaseEstimator)
     geometry      ``"gram_minors"``                             SO(d), SE(d), C_n, O,  SO(d), SE(d)
                                                                 I, tetrahedral (no
                                                                 reflections)
-    geometry      ``"sorted_distances"``                        E(d)×S_n, O(d)×S_n,    generic
-                                                                (subgroup × S_n)
+    geometry      ``"sorted_distances"``                        E(d)×S_n, O(d)×S_n,    generic for
+                                                                (subgroup × S_n)       E(d)×S_n
     spectral      ``"group_pool"``                              C_n fibres             no
     spectral      ``"power_spectrum"``                          C_n fibres             no
     spectral      ``"bispectrum"``                              C_n fibres             generic

@@ -1305,6 +1305,7 @@ def to_frames(fs, Y, target_layout, spec, rows, order):
 def haar_elements(k, spec, random_state):
     """``k`` Haar-random rotation parts (SO(d) for special groups) for ``"sampled"`` frames."""
     _check_spec(spec)
-    if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or k < 0:
-        raise ValueError(f"k must be an int >= 0 (the number of sampled frames); got {k!r}.")
+    if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be an int >= 1 (the number of sampled frames, as frames='sampled' "
+                         f"needs); got {k!r}.")
     return haar_orthogonal(k, spec.d, random_state, special=spec.special)

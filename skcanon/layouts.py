@@ -700,7 +700,9 @@ class GraphLayout(PointLayout):
         self-loop counts twice), a constant 1, the name of a numeric node attribute, a
         callable ``f(G, node) -> array``, or ``None``.
     n_node_features : int or None, default=None
-        Feature columns per node for already-encoded arrays; inferred when encoding graphs.
+        Feature columns per node for already-encoded arrays (``None``: one, or none with
+        ``node_features=None``); inferred when encoding graphs, and checked there only when
+        given.
     padding : {"nan", "zero"}, default="nan"
         Fill of absent-node rows. With ``"zero"``, a node whose row and adjacency column
         are all zero (isolated, all features zero) reads as absent wherever it is
@@ -727,6 +729,9 @@ class GraphLayout(PointLayout):
         self.n_nodes = None if n_nodes is None else int(n_nodes)
         self.node_features = node_features
         self.padding = padding
+        # encode checks the features' width against a count the caller gave (or one fit
+        # found), not against the default of one column
+        self._width_given = n_node_features is not None
         if n_node_features is None:
             n_node_features = 0 if node_features is None else 1
         self.n_node_features = int(n_node_features)
@@ -838,7 +843,7 @@ class GraphLayout(PointLayout):
         if len(widths) > 1:
             raise ValueError(f"node features have different widths across graphs: {sorted(widths)}.")
         n_feat = widths.pop() if widths else self.n_node_features
-        if self.resolved and n_feat != self.n_node_features:
+        if self.resolved and getattr(self, "_width_given", True) and n_feat != self.n_node_features:
             raise ValueError(f"graphs have {n_feat} node features; the layout expects {self.n_node_features}.")
         fill = np.nan if self.padding == "nan" else 0.0
         P = np.full((len(graphs), n_nodes, n_nodes + n_feat), fill)

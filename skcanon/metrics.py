@@ -120,8 +120,9 @@ def _fitted_layout(obj, depth=0):
     return None
 
 
-def _relative(a, b, reference_scale=0.0, complete=None):
-    """Per-sample ``‖a − b‖ / max(‖a‖, floor)``. Entries that are NaN in both (absent
+def _relative(a, b, reference_scale=0.0, complete=None, norm_of=None):
+    """Per-sample ``‖a − b‖ / max(‖a‖, floor)`` (``‖norm_of‖`` in place of ``‖a‖`` where
+    given: an array of the same samples). Entries that are NaN in both (absent
     points or nodes in both outputs) count as equal; a sample where an entry is NaN in
     only one of ``a`` and ``b`` (an output gained or lost an absent point, or the map gave
     NaN for one input only), or infinite in either (an overflow), has error ``inf``: no
@@ -141,8 +142,11 @@ def _relative(a, b, reference_scale=0.0, complete=None):
     with np.errstate(invalid="ignore", over="ignore"):   # inf − inf: such samples are inf below
         diff = np.where(both_nan, 0.0, a / size - b / size)
         num = np.sqrt(np.sum(diff**2, axis=1)) * size[:, 0]
-    with np.errstate(over="ignore", invalid="ignore"):
-        den = np.sqrt(np.sum(np.where(nan_a, 0.0, a / size) ** 2, axis=1)) * size[:, 0]
+    if norm_of is None:
+        with np.errstate(over="ignore", invalid="ignore"):
+            den = np.sqrt(np.sum(np.where(nan_a, 0.0, a / size) ** 2, axis=1)) * size[:, 0]
+    else:
+        den = _row_norms(np.asarray(norm_of, dtype=np.float64).reshape(len(a), -1))
     # floor: samples whose output is ~0 (all points equal, say) are compared on the scale
     # of the batch, not divided by their own rounding noise
     # (from finite outputs only: an overflowing sample would make every other error 0)
@@ -395,7 +399,9 @@ def equivariance_error(frame_function, X, group, n_trials=5, random_state=None, 
         canon = g_obj.act(g_obj.inverse(h), P, layout)
         lhs = g_obj.act(h_moved, canon, layout)
         rhs = g_obj.act(g_obj.compose(g, h), canon, layout)
-        errors.append(_relative(rhs, lhs, _scale(P), complete))
+        # divided by ‖c‖, as documented: ‖g·x‖ grows with the data's offset and the move's
+        # translation, which made broken frames look equivariant on off-centre data
+        errors.append(_relative(rhs, lhs, _scale(canon), complete, norm_of=canon))
     errors = np.concatenate(errors)
     return InvarianceError(float(np.max(errors)), float(np.median(errors)))
 

@@ -350,8 +350,9 @@ def test_public_frame_helpers_check_their_arguments():
                  lambda: F.symmetric_candidates(np.zeros((1, 3, 3)), PointLayout(3), "SE3")):
         with pytest.raises(TypeError, match="spec must be a GroupSpec"):
             call()
-    with pytest.raises(ValueError, match="k must be an int >= 0"):
-        F.haar_elements(-1, spec, 0)
+    for k in (-1, 0):   # zero frames were accepted here and refused by frame_forms
+        with pytest.raises(ValueError, match="k must be an int >= 1"):
+            F.haar_elements(k, spec, 0)
     with pytest.raises(ValueError, match="float32 or float64"):
         F.tie_runs(np.zeros((1, 3, 3), dtype=int))
     with pytest.raises(ValueError, match=r"shape \(n_samples, n_points, 3\)"):

@@ -245,3 +245,38 @@ def test_compiled_pca_results_do_not_depend_on_the_batch(monkeypatch):
         np.testing.assert_array_equal(Zb, Z[sl])
         np.testing.assert_array_equal(Eb, E[sl])
 
+
+
+@pytest.mark.parametrize("group", ["SO3", "E3", "SE3xS_n", "Sim3", "SO2"])
+@pytest.mark.parametrize("exponent", [-49, -46, -43, -40, 0, 40, 60])
+def test_frames_stay_orthogonal_at_every_magnitude(group, exponent):
+    """Clouds of float64 coordinates near 1e-44 took the fast path, whose closed-form 3×3
+    eigenvectors normalise cofactor vectors with a squared norm of order trace⁴: it
+    underflowed, and frames came out up to 1e256 from orthogonal (forms 1e124 times the
+    input), silently."""
+    from skcanon import CanonicalizerTransformer
+
+    width = 16 if group == "SO2" else 24
+    X = np.random.default_rng(0).normal(size=(20, width)) * 10.0**exponent
+    method = "pca+sort" if "S_n" in group else "pca"
+    T = CanonicalizerTransformer(group, method).fit(X).transform(X)
+    P, Q = X.reshape(20, -1, width // 8), T.reshape(20, -1, width // 8)
+    if group == "Sim3":   # unit RMS radius about the centroid
+        radius = np.sqrt((Q**2).sum(-1).mean(-1))
+        np.testing.assert_allclose(radius, 1.0, rtol=1e-9)
+    else:   # rigid: each point's distance to the centroid is kept
+        def radii(A):
+            return np.sort(np.linalg.norm(A - A.mean(1, keepdims=True), axis=-1), axis=1)
+        np.testing.assert_allclose(radii(Q), radii(P), rtol=1e-9)
+
+
+@pytest.mark.parametrize("scale", [1e-160, 1e160])
+def test_similarity_frames_round_trip_at_extreme_scales(scale):
+    """Sim(3)'s element check squared the linear part s·R: beyond 1e±154 the squares under-
+    or overflowed and ``inverse_transform`` refused the frames ``canonicalize`` returned."""
+    from skcanon import CanonicalizerTransformer
+
+    X = np.random.default_rng(0).normal(size=(2, 24)) * scale
+    canonicalizer = CanonicalizerTransformer("Sim3", "pca").fit(X)
+    forms, frames = canonicalizer.canonicalize(X)
+    np.testing.assert_allclose(canonicalizer.inverse_transform(forms, frames), X, rtol=1e-12, atol=0)

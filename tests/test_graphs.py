@@ -449,3 +449,18 @@ def test_one_graph_or_sparse_matrices_instead_of_a_list_say_so():
         fitted.transform(g)
     with pytest.raises(TypeError, match="list of sparse adjacency matrices"):
         InvariantProjector("S_n", layout="graph").fit([sparse.csr_matrix(nx.to_numpy_array(g))] * 2)
+
+
+def test_several_node_features_with_a_given_node_count():
+    """``graphs_to_arrays(..., n_nodes=4)`` refused node features of more than one column
+    ("the layout expects 1") although they worked without ``n_nodes``."""
+    from skcanon.datasets import graphs_to_arrays
+
+    G = nx.path_graph(3)
+    nx.set_node_attributes(G, {0: [1.0, 2.0], 1: [3.0, 4.0], 2: [5.0, 6.0]}, "v")
+    for features in (lambda g, n: [n, 2 * n], "v"):
+        X, layout = graphs_to_arrays([G], n_nodes=4, node_features=features)
+        assert X.shape == (1, 4 * (4 + 2)) and layout.n_node_features == 2
+        np.testing.assert_array_equal(layout.encode([G])[0].reshape(1, -1), X)
+    with pytest.raises(ValueError, match="expects 1"):   # a count the caller gave is checked
+        GraphLayout(4, node_features="v", n_node_features=1).encode([G])

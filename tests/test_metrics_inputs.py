@@ -571,3 +571,21 @@ def test_maps_that_edit_their_input_leave_the_callers_data_alone():
 
     equivariance_error(editing_frames, X, "SO3", random_state=0)
     np.testing.assert_array_equal(X, kept)
+
+
+def test_equivariance_error_does_not_shrink_with_the_data_offset():
+    """The error was divided by ‖g·x‖ instead of the documented ‖c‖ (the canonical sample):
+    the same broken frame scored 1.16 on centred data and 0.0017 at an offset of 1000."""
+    X = np.random.default_rng(0).normal(size=(20, 24))
+    errors = []
+    for offset in (0.0, 1000.0):
+        canonicalizer = CanonicalizerTransformer("SE3", "pca").fit(X + offset)
+
+        def shifted(Z, c=canonicalizer):   # its frames moved by one unit: not equivariant
+            H = np.array(c.canonical_frame(Z), dtype=float)
+            H[:, :3, 3] += [1.0, 0.0, 0.0]
+            return H
+
+        errors.append(equivariance_error(shifted, X + offset, "SE3", random_state=0).max)
+        assert equivariance_error(canonicalizer, X + offset, "SE3", random_state=0).max < 1e-9
+    assert errors[0] > 0.1 and errors[1] == pytest.approx(errors[0], rel=1e-6)

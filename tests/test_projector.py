@@ -515,7 +515,9 @@ def test_every_projection_imports_and_runs_without_torch():
     # pairwise maps: C(200, 2) = 19,900 pairs pass; C(201, 2) = 20,100 are too many
     ("O3", {}, (3, 3 * 200), "gram"), ("O3", {}, (3, 3 * 201), "canonical"),
     ("E3", {}, (3, 3 * 200), "distances"), ("E3", {}, (3, 3 * 201), "canonical"),
-    ("SE3xS_n", {}, (3, 3 * 200), "sorted_distances"), ("SE3xS_n", {}, (3, 3 * 201), "canonical"),
+    ("E3xS_n", {}, (3, 3 * 200), "sorted_distances"), ("E3xS_n", {}, (3, 3 * 201), "canonical"),
+    # sorted distances would merge mirror images (SE3) and translates (O3): the cross-section
+    ("SE3xS_n", {}, (5, 12), "canonical"), ("O3xS_n", {}, (5, 12), "canonical"),
     # two position fields: 2 × 101 vectors, 20,301 pairs
     ("O3", {"layout": PointLayout(3, fields=[("a", "position"), ("b", "position")])}, (3, 6 * 101),
      "canonical"),
@@ -719,3 +721,18 @@ def test_batch_size_changes_only_the_rounding_the_docs_name(method):
             np.testing.assert_allclose(part, full, rtol=0, atol=1e-14)
         else:
             np.testing.assert_array_equal(part, full)
+
+
+@pytest.mark.parametrize("group, other", [("SE3xS_n", lambda P: P * [1.0, 1.0, -1.0]),
+                                          ("O3xS_n", lambda P: P + 5.0)])
+def test_auto_separates_what_sorted_distances_merge_under_subgroups(group, other):
+    """"auto" picked sorted distances for SE(d)×S_n and O(d)×S_n, documented as lossless for
+    generic clouds there, but they are E(d)×S_n invariants: a chiral cloud and its mirror
+    image (SE3xS_n), a cloud and its translate (O3xS_n) got the same features."""
+    P = np.random.default_rng(0).normal(size=(5, 3))
+    A = np.stack([P.ravel(), other(P).ravel()])
+    merged = InvariantProjector(group, "sorted_distances").fit_transform(A)
+    np.testing.assert_allclose(merged[0], merged[1], atol=1e-12)      # what the old default gave
+    proj = InvariantProjector(group).fit(A)
+    F = proj.transform(A)
+    assert proj.method_ == "canonical" and np.abs(F[0] - F[1]).max() > 0.1

@@ -728,8 +728,11 @@ def fast_pca(Y, special, centre, eps=None, kernels="auto", out=None):
 
 #: per working dtype, the range of the trace (mean squared centred norm) in which the fast
 #: path's squares and cubes neither overflow nor lose precision to underflow; samples
-#: outside it take the general path, which rescales them
-FAST_TRACE_RANGE = {np.dtype(np.float32): (1e-18, 1e22), np.dtype(np.float64): (1e-180, 1e180)}
+#: outside it take the general path, which rescales them. float64: the closed-form 3×3
+#: eigenvectors normalise cofactor vectors whose squared norm is of order trace⁴, which
+#: underflowed below a trace of about 1e-77 (frames 1e240 from orthogonal, forms 1e124
+#: times the input, silently, for coordinates of 1e-44); 1e±70 keeps trace⁴ normal
+FAST_TRACE_RANGE = {np.dtype(np.float32): (1e-18, 1e22), np.dtype(np.float64): (1e-70, 1e70)}
 
 
 def _noise_columns(eps, lam, reach=1.0):

@@ -210,7 +210,11 @@ class _HomogeneousMotions(Group):
         bottom = np.abs(H[:, d, :] - np.eye(d + 1)[d]).max()
         A = np.asarray(H[:, :d, :d], dtype=np.float64)   # float64: squares of float32 scales overflow
         if self.rescales:   # Sim(d): A = s·R with s > 0
-            s = np.sqrt((A * A).sum(axis=(1, 2)) / d)
+            # the RMS entry computed on A divided by its largest entry: squares of scales
+            # beyond 1e±154 under- or overflowed, refusing the frames canonicalize returned
+            peak = np.abs(A).max(axis=(1, 2))
+            unit = np.where(peak > 0, peak, 1.0)[:, None, None]
+            s = np.sqrt(((A / unit) ** 2).sum(axis=(1, 2)) / d) * unit[:, 0, 0]
             if not (s > 0).all():
                 raise ValueError(f"{name} must hold {what}; a linear part is 0.")
             A = A / s[:, None, None]

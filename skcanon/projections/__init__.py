@@ -91,9 +91,11 @@ def auto_method(group, layout, n_points=None, sample_shape=None, n_components=No
     E(d) on points (one position field)              ``"distances"`` (else ``"gram"``)
     SO(d), SE(d) on points                           ``"gram_minors"`` (``"canonical"`` above
                                                      20,000 minors)
-    E(d)×S_n, SE(d)×S_n, O(d)×S_n on points          ``"sorted_distances"``
-    (the four rows above, above 20,000 pairs of      ``"canonical"``
-    the sample's vectors: about 200 points)
+    E(d)×S_n on points                               ``"sorted_distances"``
+    SE(d)×S_n, O(d)×S_n on points                    ``"canonical"`` (sorted distances would
+                                                     merge mirror images or translates)
+    (the four pairwise rows above, above 20,000      ``"canonical"``
+    pairs of the sample's vectors: about 200 points)
     C_n, D_n, O, I (finite) on images or points      ``"max_filter"`` (``"canonical"`` where
                                                      its templates would exceed 256 MiB)
     anything else                                    ``"canonical"``
@@ -135,7 +137,11 @@ def auto_method(group, layout, n_points=None, sample_shape=None, n_components=No
         if n_vectors is not None and math.comb(n_vectors, 2) > MAX_MINORS:
             return first()
         if perm:
-            return first("sorted_distances")
+            # sorted distances are E(d)×S_n invariants: under a subgroup they merge its
+            # distinct orbits (mirror images under SE(d)×S_n, translates under O(d)×S_n),
+            # so only E(d)×S_n gets them
+            full = not geom.special and geom.translates
+            return first("sorted_distances") if full else first()
         if geom.special:
             if n_vectors is not None and math.comb(n_vectors, geom.d) > MAX_MINORS:
                 return first()

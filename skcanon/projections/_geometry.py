@@ -704,8 +704,11 @@ class SortedDistances(Projection):
     are computed from coordinate differences (exact zeros for duplicated points), rescaled
     by powers of two for extreme magnitudes. ``m·(m−1+s)`` features
     (``s`` scalar columns), cost ``O(m²·d + m² log m)``. Invariant under rigid motions and
-    permutations. Separates *generic* configurations (Boutin & Kemper 2004 show the
-    distance distribution already does, up to rare exceptions) but not every one, so
+    permutations. Separates *generic* E(d)×S_n orbits (Boutin & Kemper 2004 show the
+    distance distribution already does, up to rare exceptions) but not every one; under a
+    subgroup it keeps E(d)×S_n invariants only, so it merges that subgroup's orbits (a
+    chiral cloud and its mirror image under SE(d)×S_n, a cloud and its translates under
+    O(d)×S_n: ``"auto"`` picks ``"canonical"`` there). So
     ``lossless_`` is False (True for clouds of one point under a group that translates it,
     whose only invariants are then its scalars); use ``"canonical"`` when exact losslessness matters.
 
