@@ -245,6 +245,23 @@ def point_major_order(target, y):
     return None if order is None or np.array_equal(order, np.arange(len(columns))) else order
 
 
+def names_points(n_dims, y):
+    """Whether the column names of the DataFrame ``y`` name points of ``n_dims`` dimensions
+    (``x0..x5, y0..y5``, ``p0_x``, ``force_x0``...), in any order: what
+    :func:`point_major_order` reads by name rather than by position."""
+    if not is_dataframe(y):
+        return False
+    layout, columns = PointLayout(n_dims), frame_columns(y)
+    try:
+        PointLayout(layout.n_dims, layout.fields, columns=columns)
+    except ValueError:
+        try:
+            return _order_by_names(layout, columns, False) is not None
+        except ValueError:
+            return False
+    return True
+
+
 def in_caller_order(Y, order):
     """Flat point-major predictions ``Y`` back in the caller's column order (None: as is)."""
     if order is None or Y.ndim != 2:

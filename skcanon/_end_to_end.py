@@ -40,7 +40,8 @@ from sklearn.utils import check_array  # noqa: E402
 from sklearn.utils.validation import _check_feature_names, _get_feature_names  # noqa: E402
 from torch import nn  # noqa: E402
 
-from ._columns import in_caller_order, is_dataframe, named_point_layout, point_major_order  # noqa: E402
+from ._columns import (in_caller_order, is_dataframe, named_point_layout, names_points,  # noqa: E402
+                       point_major_order)
 from ._end_to_end_images import ImageInvariantModule, module_positive_int  # noqa: E402
 from ._estimator import SkcanonEstimatorMixin  # noqa: E402
 from ._threads import limited_threads  # noqa: E402
@@ -67,8 +68,9 @@ TARGET_KINDS = ("position", "vector")
 _SKORCH_PARAMETERS_DOC = """\
 module : torch module class, default={module}
     The network; its hyper-parameters are set with ``module__`` prefixes, and ``fit`` sets
-    the shapes it derives from the data (``module__n_points``...). Your own
-    ``torch.nn.Module`` (class or instance) gets those of them its constructor names.
+    the shapes it derives from the data (``module__n_points``...). A ``torch.nn.Module``
+    class of your own gets those of them its constructor names; an instance of your own
+    is used as it is.
 criterion : torch loss class, default={criterion}
     {loss} (``None`` is read as this default).
 max_epochs : int, default=50
@@ -448,7 +450,7 @@ def _check_training_parameters(est):
             f"The 'random_state' parameter of {type(est).__name__} must be an int in the range "
             f"[0, 2**32 - 1], a numpy RandomState or None; got {seed!r}.") from None
     _check_monitors_have_split(est)
-    if isinstance(est.module, EquivariantModule):
+    if isinstance(est.module, (EquivariantModule, ImageInvariantModule)):
         kind = type(est.module).__name__
         raise ValueError(f"module is an instance of {kind}, but fit builds the module for the data's shape, so "
                          f"the instance's settings would be lost: pass the class (module={kind}) and its "
@@ -469,6 +471,10 @@ def _check_monitors_have_split(est):
                              "default) holds out no validation data, so nothing records it. Pass "
                              "train_split=skorch.dataset.ValidSplit(5), or monitor a training score "
                              "(monitor='train_loss').")
+
+
+#: the module parameters ``fit`` derives from the data (``_EndToEndMixin._set_module_shape``)
+_DERIVED_SHAPES = ("n_points", "n_outputs", "n_classes", "scalar_stats", "image_shape")
 
 
 def _ndim(y):
@@ -664,6 +670,7 @@ class _EndToEndMixin(InterruptRaisingMixin):
         further; skorch's ``fit`` builds the module from these values instead. A warm start
         keeps the module (and the scalar statistics it standardises with) and checks that the
         new data still fit it."""
+        params = {k: v for k, v in params.items() if k in self._module_accepts(params)}
         if self._continues():
             changed = [f"{k}: fitted {self.__dict__.get(f'module__{k}')!r}, now {v!r}" for k, v in params.items()
                        if k != "scalar_stats" and self.__dict__.get(f"module__{k}") != v]
@@ -672,7 +679,6 @@ class _EndToEndMixin(InterruptRaisingMixin):
                                  f"it ({'; '.join(changed)}). Fix: pass data of the fitted shape, or set "
                                  "warm_start=False to train a new module.")
             return
-        params = {k: v for k, v in params.items() if k in self._module_accepts(params)}
         names = {f"module__{k}": v for k, v in params.items()}
         self._params_to_validate.update(names)
         vars(self).update(names)
@@ -680,12 +686,16 @@ class _EndToEndMixin(InterruptRaisingMixin):
     def _module_accepts(self, names):
         """Which of the shapes ``fit`` derives (``n_points``, ``n_outputs``, ``n_classes``,
         ``scalar_stats``, ``image_shape``) the module takes: all for this package's modules,
-        those its constructor names (all with ``**kwargs``) for your own torch module, which
-        may know its shapes itself."""
+        those its constructor names (all with ``**kwargs``) for a module class of your own,
+        none for an instance of your own (used as it is)."""
         module = self.module
-        cls = module if isinstance(module, type) else type(module)
-        if issubclass(cls, EquivariantModule):
+        if not isinstance(module, type):
+            # skorch rebuilds an instance given module__ values, from its class with those
+            # values alone: the instance's own settings would be lost, so it gets none
+            return set()
+        if issubclass(module, (EquivariantModule, ImageInvariantModule)):
             return set(names)
+        cls = module
         try:
             accepted = inspect.signature(cls).parameters
         except (TypeError, ValueError):
@@ -693,6 +703,16 @@ class _EndToEndMixin(InterruptRaisingMixin):
         if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
             return set(names)
         return {n for n in names if n in accepted}
+
+    def get_params_for(self, prefix):
+        params = super().get_params_for(prefix)
+        if prefix == "module":
+            # shapes an earlier fit derived for another module (set_params(module=...) after
+            # fit, a clone of a fitted estimator) go only where the module takes them
+            derived = [k for k in _DERIVED_SHAPES if k in params]
+            refused = set(derived) - self._module_accepts(derived)
+            params = {k: v for k, v in params.items() if k not in refused}
+        return params
 
     def _warm(self, fit):
         """Run ``fit()`` with ``warm_start=True`` (``partial_fit``)."""
@@ -939,9 +959,10 @@ class EndToEndEquivariantRegressor(SkcanonEstimatorMixin, _EndToEndMixin, Neural
         if target_order is not None:
             y = np.asarray(y.to_numpy())[:, target_order]
         elif self._continues() and not is_dataframe(y) and self.__dict__.get("target_order_") is not None \
-                and _ndim(y) == 2:
+                and _ndim(y) == 2 and np.shape(tensor_to_numpy(y))[1] == len(self.target_order_):
             # flat targets after a fit on named target columns come in those columns' order
-            # (the order predict answers in): read as that fit read them
+            # (the order predict answers in): read as that fit read them (another width is
+            # refused below, as the fitted module's)
             target_order = self.target_order_
             y = np.asarray(tensor_to_numpy(y))[:, target_order]
         y = self._as_float32(y, "y", PointLayout(layout.n_dims), shift=self._target_shift(centres))
@@ -991,8 +1012,9 @@ class EndToEndEquivariantRegressor(SkcanonEstimatorMixin, _EndToEndMixin, Neural
 
         pred = np.asarray(self.predict(X), dtype=np.float64)
         pred = pred.reshape(pred.shape[0], -1)
-        if is_dataframe(y):
-            # a DataFrame of targets is read by its names, as fit reads it: both point-major
+        if is_dataframe(y) and names_points(self._layout().n_dims, y):
+            # a DataFrame of targets named by points is read by its names, as fit reads it:
+            # both point-major (other names: read in their order, as an array)
             order = point_major_order(self._layout().n_dims, y)
             y = y.to_numpy() if order is None else np.asarray(y.to_numpy())[:, order]
             fitted = self.__dict__.get("target_order_")

@@ -354,6 +354,11 @@ def equivariance_error(frame_function, X, group, n_trials=5, random_state=None, 
     ``‖h(g·x)·c − (g·h(x))·c‖ / ‖c‖`` with ``c`` the canonical sample
     ``h(x)⁻¹·x``, which is well defined for every group (also for permutation frames
     of point sets with exact duplicates, where several frames are equally valid).
+    ``‖c‖`` is floored at 1e-9 × the largest sample norm of ``X``: where the canonical
+    sample is about zero (one point, or coincident points, under a group with translations)
+    the error is float rounding relative to that floor (about 1e-7 in float64). Data far
+    from the origin read their rounding relative to their own extent, not to their offset
+    (float32 coordinates at 1e4 from the origin: about 1e-2).
     ``layout`` is read as in :func:`invariance_error`.
 
     Returns
@@ -400,8 +405,9 @@ def equivariance_error(frame_function, X, group, n_trials=5, random_state=None, 
         lhs = g_obj.act(h_moved, canon, layout)
         rhs = g_obj.act(g_obj.compose(g, h), canon, layout)
         # divided by ‖c‖, as documented: ‖g·x‖ grows with the data's offset and the move's
-        # translation, which made broken frames look equivariant on off-centre data
-        errors.append(_relative(rhs, lhs, _scale(canon), complete, norm_of=canon))
+        # translation, which made broken frames look equivariant on off-centre data (the
+        # floor stays on the input's scale: canonical forms of one point are all zeros)
+        errors.append(_relative(rhs, lhs, _scale(P), complete, norm_of=canon))
     errors = np.concatenate(errors)
     return InvarianceError(float(np.max(errors)), float(np.median(errors)))
 

@@ -465,6 +465,10 @@ def test_arrays_after_a_dataframe_fit_are_read_in_the_columns_order():
     a.partial_fit(X, Y)
     b.partial_fit(X, Y.to_numpy())
     np.testing.assert_allclose(b.predict(X), a.predict(X), atol=1e-6)
+    # y DataFrames whose names name no points are read by position, as arrays
+    assert a.score(X, pd.DataFrame(Y.to_numpy())) == pytest.approx(a.score(X, Y), abs=1e-9)
+    with pytest.raises(ValueError, match="n_outputs: fitted 12, now 9"):   # another width: refused
+        a.partial_fit(X, Y.to_numpy()[:, :9])
 
 
 def test_monitoring_callbacks_need_a_validation_split():
@@ -513,6 +517,12 @@ def test_module_instances_and_your_own_modules():
     assert EndToEndEquivariantRegressor(module=Linear(), max_epochs=1).fit(X, X).predict(X).shape == (20, 12)
     sized = EndToEndEquivariantRegressor(module=Sized, max_epochs=1).fit(X, X)
     assert sized.module_.linear.out_features == 12    # the shape fit derives, where the module takes it
+    sized.partial_fit(X, X)                           # a warm start checks only what the module takes
+    instance = Sized(n_outputs=12)
+    assert EndToEndEquivariantRegressor(module=instance, max_epochs=1).fit(X, X).module_ is instance
+    # another module after a fit: the earlier fit's shapes go only where the new one takes them
+    switched = EndToEndEquivariantRegressor(max_epochs=1).fit(X, X).set_params(module=Linear).fit(X, X)
+    assert isinstance(switched.module_, Linear)
 
 
 def test_targets_come_back_in_the_shape_they_came_in():
