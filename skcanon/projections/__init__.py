@@ -94,8 +94,8 @@ def auto_method(group, layout, n_points=None, sample_shape=None, n_components=No
     E(d)×S_n on points                               ``"sorted_distances"``
     SE(d)×S_n, O(d)×S_n on points                    ``"canonical"`` (sorted distances would
                                                      merge mirror images or translates)
-    (the four pairwise rows above, above 20,000      ``"canonical"``
-    pairs of the sample's vectors: about 200 points)
+    (the pairwise rows above, above 20,000 pairs     ``"canonical"``
+    of a sample's vectors: about 200 points)
     C_n, D_n, O, I (finite) on images or points      ``"max_filter"`` (``"canonical"`` where
                                                      its templates would exceed 256 MiB)
     anything else                                    ``"canonical"``
