@@ -763,7 +763,10 @@ class _EndToEndMixin(InterruptRaisingMixin):
         if shape is not None:
             layout = ImageLayout(shape)
         flat = self._as_float32(X, "X", layout)
-        resolved = layout.resolve(raw if raw is not None and raw.ndim in (2, 3, 4) else flat)
+        try:
+            resolved = layout.resolve(raw if raw is not None and raw.ndim in (2, 3, 4) else flat)
+        except ValueError as exc:   # the layout is this estimator's module__layout parameter
+            raise ValueError(str(exc).replace("pass layout=", "pass module__layout=")) from None
         layout.check_absent_rows(flat, "X")
         return flat, resolved
 
@@ -954,6 +957,8 @@ class EndToEndEquivariantRegressor(SkcanonEstimatorMixin, _EndToEndMixin, Neural
                                                       self._fitted_categories() if self._continues() else None)
         # targets given as (n_samples, n_target_points, n_dims) are predicted in that shape
         target_ndim = 3 if not is_dataframe(y) and _ndim(y) == 3 else None
+        if self._continues():   # a warm start predicts in the shape of the first fit's y
+            target_ndim = self.__dict__.get("target_ndim_")
         # a DataFrame of targets is read by its names, as X is; predict answers in its order
         target_order = point_major_order(layout.n_dims, y)
         if target_order is not None:

@@ -534,3 +534,13 @@ def test_targets_come_back_in_the_shape_they_came_in():
     assert model.predict(P).shape == (20, 4, 3) and flat.predict(P).shape == (20, 12)
     np.testing.assert_array_equal(model.predict(P).reshape(20, -1), flat.predict(P))
     assert model.score(P, 2 * P) == pytest.approx(flat.score(P, 2 * P.reshape(20, -1)))
+    model.partial_fit(P.reshape(20, -1), 2 * P.reshape(20, -1))   # a warm start keeps the shape of fit
+    assert model.predict(P).shape == (20, 4, 3)
+
+
+def test_image_shape_errors_name_the_module_parameter():
+    """A flat image of a non-square width said "pass layout=ImageLayout(...)", a parameter
+    the end-to-end classifier does not have (it is ``module__layout``)."""
+    X = np.random.default_rng(0).normal(size=(6, 50))
+    with pytest.raises(ValueError, match=r"pass module__layout=ImageLayout"):
+        EndToEndEquivariantClassifier(module__layout="image", module__group="C4", **TINY).fit(X, np.arange(6) % 2)
