@@ -236,13 +236,18 @@ def point_major_order(target, y):
         return None
     layout = target if known else PointLayout(target)
     columns = frame_columns(y)
+    order = _names_order(layout, columns, known)
+    return None if order is None or np.array_equal(order, np.arange(len(columns))) else order
+
+
+def _names_order(layout, columns, known):
+    """The point-major order the names ``columns`` give the target ``layout`` (None: names
+    that name no points); raises ``ValueError`` as :func:`point_major_order` does."""
     try:
         parsed = PointLayout(layout.n_dims, layout.fields, columns=columns)
     except ValueError:
-        order = _order_by_names(layout, columns, known)
-    else:
-        order = _grid(parsed, len(columns)).reshape(-1)
-    return None if order is None or np.array_equal(order, np.arange(len(columns))) else order
+        return _order_by_names(layout, columns, known)
+    return _grid(parsed, len(columns)).reshape(-1)
 
 
 def names_points(n_dims, y):
@@ -251,15 +256,10 @@ def names_points(n_dims, y):
     :func:`point_major_order` reads by name rather than by position."""
     if not is_dataframe(y):
         return False
-    layout, columns = PointLayout(n_dims), frame_columns(y)
     try:
-        PointLayout(layout.n_dims, layout.fields, columns=columns)
+        return _names_order(PointLayout(n_dims), frame_columns(y), False) is not None
     except ValueError:
-        try:
-            return _order_by_names(layout, columns, False) is not None
-        except ValueError:
-            return False
-    return True
+        return False
 
 
 def in_caller_order(Y, order):

@@ -452,8 +452,8 @@ def _check_training_parameters(est):
     _check_monitors_have_split(est)
     if isinstance(est.module, (EquivariantModule, ImageInvariantModule)):
         kind = type(est.module).__name__
-        raise ValueError(f"module is an instance of {kind}, but fit builds the module for the data's shape, so "
-                         f"the instance's settings would be lost: pass the class (module={kind}) and its "
+        raise ValueError(f"module is an instance of {kind}, but fit builds the module for the data's shape, "
+                         f"so the instance's settings would be lost: pass the class (module={kind}) and its "
                          "settings as module__ parameters (module__group='O3', module__hidden=32).")
 
 
@@ -477,10 +477,13 @@ def _check_monitors_have_split(est):
 _DERIVED_SHAPES = ("n_points", "n_outputs", "n_classes", "scalar_stats", "image_shape")
 
 
-def _ndim(y):
-    """Dimensions of array-like ``y`` (``None`` where it is ragged: ``fit`` says so later)."""
+def _shape(y):
+    """Shape of array-like ``y`` (``None`` for a DataFrame, or where it is ragged: ``fit``
+    says so later)."""
+    if is_dataframe(y):
+        return None
     try:
-        return np.ndim(tensor_to_numpy(y))
+        return np.shape(tensor_to_numpy(y))
     except (ValueError, TypeError):
         return None
 
@@ -763,10 +766,8 @@ class _EndToEndMixin(InterruptRaisingMixin):
         if shape is not None:
             layout = ImageLayout(shape)
         flat = self._as_float32(X, "X", layout)
-        try:
-            resolved = layout.resolve(raw if raw is not None and raw.ndim in (2, 3, 4) else flat)
-        except ValueError as exc:   # the layout is this estimator's module__layout parameter
-            raise ValueError(str(exc).replace("pass layout=", "pass module__layout=")) from None
+        resolved = layout.resolve(raw if raw is not None and raw.ndim in (2, 3, 4) else flat,
+                                  param="module__layout")
         layout.check_absent_rows(flat, "X")
         return flat, resolved
 
@@ -956,15 +957,16 @@ class EndToEndEquivariantRegressor(SkcanonEstimatorMixin, _EndToEndMixin, Neural
         X, categories, stats, centres = self._check_X(X, layout,
                                                       self._fitted_categories() if self._continues() else None)
         # targets given as (n_samples, n_target_points, n_dims) are predicted in that shape
-        target_ndim = 3 if not is_dataframe(y) and _ndim(y) == 3 else None
+        y_shape = _shape(y)
+        target_ndim = 3 if y_shape is not None and len(y_shape) == 3 else None
         if self._continues():   # a warm start predicts in the shape of the first fit's y
             target_ndim = self.__dict__.get("target_ndim_")
         # a DataFrame of targets is read by its names, as X is; predict answers in its order
         target_order = point_major_order(layout.n_dims, y)
         if target_order is not None:
             y = np.asarray(y.to_numpy())[:, target_order]
-        elif self._continues() and not is_dataframe(y) and self.__dict__.get("target_order_") is not None \
-                and _ndim(y) == 2 and np.shape(tensor_to_numpy(y))[1] == len(self.target_order_):
+        elif self._continues() and self.__dict__.get("target_order_") is not None \
+                and y_shape is not None and y_shape[1:] == (len(self.target_order_),):
             # flat targets after a fit on named target columns come in those columns' order
             # (the order predict answers in): read as that fit read them (another width is
             # refused below, as the fitted module's)

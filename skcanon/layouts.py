@@ -1049,8 +1049,9 @@ class ImageLayout(Layout):
                 raise ValueError(f"ImageLayout shape must be (H, W) or (C, H, W), got {given!r}.")
         self.shape = shape
 
-    def resolve(self, X):
-        """Return the ``(C, H, W)`` shape for input ``X``."""
+    def resolve(self, X, param="layout"):
+        """Return the ``(C, H, W)`` shape for input ``X`` (``param``: the caller's name of
+        this layout, for the error message)."""
         if X.ndim == 3:
             shape = (1,) + X.shape[1:]
         elif X.ndim == 4:
@@ -1064,7 +1065,7 @@ class ImageLayout(Layout):
                     raise ValueError(
                         f"Cannot infer the image shape of flat X with {X.shape[1]} feature(s) (not a "
                         "perfect square); "
-                        "pass layout=ImageLayout((H, W)) or ImageLayout((C, H, W))."
+                        f"pass {param}=ImageLayout((H, W)) or ImageLayout((C, H, W))."
                     )
                 shape = (1, side, side)
         else:

@@ -543,4 +543,5 @@ def test_image_shape_errors_name_the_module_parameter():
     the end-to-end classifier does not have (it is ``module__layout``)."""
     X = np.random.default_rng(0).normal(size=(6, 50))
     with pytest.raises(ValueError, match=r"pass module__layout=ImageLayout"):
-        EndToEndEquivariantClassifier(module__layout="image", module__group="C4", **TINY).fit(X, np.arange(6) % 2)
+        EndToEndEquivariantClassifier(module__layout="image", module__group="C4", **TINY).fit(
+            X, np.arange(6) % 2)

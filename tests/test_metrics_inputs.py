@@ -591,4 +591,5 @@ def test_equivariance_error_does_not_shrink_with_the_data_offset():
     assert errors[0] > 0.1 and errors[1] == pytest.approx(errors[0], rel=1e-6)
     # canonical forms of one repeated point are all zeros: rounding, read against the floor
     point = np.repeat(X[:, None, :3] * 10 + [3.3, 1.7, -5.1], 3, axis=1).reshape(20, 9)
-    assert equivariance_error(CanonicalizerTransformer("SE3").fit(point), point, "SE3", random_state=0).max < 1e-5
+    one_point = CanonicalizerTransformer("SE3").fit(point)
+    assert equivariance_error(one_point, point, "SE3", random_state=0).max < 1e-5

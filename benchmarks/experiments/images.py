@@ -17,8 +17,8 @@ import time
 
 import numpy as np
 
-from ._common import (Quiet, bar, best_heuristic, by_seed, markdown_table, n_seeds_of, pool_seeds, result_row, rows_of,
-                      setup_torch, table_rows, table_wanted, timed)
+from ._common import (Quiet, bar, best_heuristic, by_seed, markdown_table, n_seeds_of, pool_seeds, result_row,
+                      rows_of, setup_torch, table_rows, table_wanted, timed)
 
 # The learned canonicalizers train with the library's defaults (the automatic budget of about
 # 1,000 optimiser steps, early stopping on the objective's validation loss): only the objective
@@ -112,8 +112,8 @@ def _set_targets(rows, table, per_seed=()):
         seeds = [rows_of(seed_rows, table) for seed_rows in per_seed]
         seeds = [rs for rs in seeds if name in rs]  # a row added later may lack some seeds
         if len(seeds) > 1:
-            won = sum(rs[name]["score"] > rs[best_heuristic(rs, HEURISTICS)]["score"] for rs in seeds
-                      if best_heuristic(rs, HEURISTICS) is not None)
+            bests = [(rs, best_heuristic(rs, HEURISTICS)) for rs in seeds]
+            won = sum(rs[name]["score"] > rs[b]["score"] for rs, b in bests if b is not None)
             row["wins"] = f"{won}/{len(seeds)}"
 
 
