@@ -280,3 +280,32 @@ def test_similarity_frames_round_trip_at_extreme_scales(scale):
     canonicalizer = CanonicalizerTransformer("Sim3", "pca").fit(X)
     forms, frames = canonicalizer.canonicalize(X)
     np.testing.assert_allclose(canonicalizer.inverse_transform(forms, frames), X, rtol=1e-12, atol=0)
+
+
+_TINY = [(np.float64, 1e-44), (np.float64, 1.0), (np.float32, 1e-20), (np.float32, 1.0)]
+
+
+@pytest.mark.parametrize("dtype, scale, shape", [(*c, shape) for c in _TINY for shape in ("generic", "cube")]
+                         + [(np.float32, 1e-42, "generic")])
+def test_invariance_at_tiny_magnitudes_in_both_precisions(dtype, scale, shape):
+    """The same magnitudes in float32 (subnormal samples retried in float64 were refused as
+    "near float32's largest") and on a symmetric input (a cube's corners, which the tie
+    rules decide): canonical forms stay invariant under SE3xS_n. No subnormal cube: moved
+    and rounded to float32's subnormal grid (3 digits) it is no longer a cube, but a
+    near-symmetric cloud whose forms may jump (docs/reliability.md, B212)."""
+    from skcanon import CanonicalizerTransformer
+    from skcanon.metrics import invariance_error
+
+    rng = np.random.default_rng(0)
+    if shape == "cube":
+        corners = np.array([[i, j, k] for i in (-1, 1) for j in (-1, 1) for k in (-1, 1)], dtype=float)
+        P = np.repeat(corners[None], 10, axis=0)
+    else:
+        P = rng.normal(size=(10, 8, 3))
+    X = (P.reshape(10, -1) * scale).astype(dtype)
+    canonicalizer = CanonicalizerTransformer("SE3xS_n", "pca+sort").fit(X)
+    T = canonicalizer.transform(X)
+    assert T.dtype == dtype and np.isfinite(T).all()
+    # subnormal float32 input holds only a few digits (spacing 1.4e-45): moving it rounds it
+    tol = max(1e-9 if dtype == np.float64 else 1e-3, 20 * np.finfo(dtype).smallest_subnormal / scale)
+    assert invariance_error(canonicalizer, X, "SE3xS_n", random_state=0).max < tol
