@@ -831,7 +831,7 @@ class _EndToEndMixin(InterruptRaisingMixin):
                         with unseeded():
                             result = fit()
                     else:
-                        with seeded(seed_from(random_state)):
+                        with seeded(seed_from(random_state), device=getattr(self, "device", None)):
                             result = fit()
             except torch.linalg.LinAlgError as exc:   # eigh of non-finite frames: diverged
                 raise _diverged() from exc

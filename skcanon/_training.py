@@ -429,7 +429,7 @@ def train_frame_network(network, P, y=None, *, device="cpu", seed=0, **options):
         # The CPU kernels used here are deterministic for a fixed thread count (one by
         # default); torch.use_deterministic_algorithms is not toggled because it imports
         # torch._dynamo (seconds, hundreds of MB) on first use.
-        with seeded(seed + 1):  # mini-batch order
+        with seeded(seed + 1, device=device):  # mini-batch order, and any draws on the device
             try:
                 net.fit(fit_X, fit_y)
             except torch.linalg.LinAlgError as exc:

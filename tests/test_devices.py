@@ -89,3 +89,46 @@ def test_available_devices_pass():
         assert resolve_device(device) == device
     assert resolve_device("auto") in available_devices() + ["cuda"]
     assert resolve_device(torch.device("cpu")) == "cpu"
+
+
+# -- seeded fits and torch's CUDA generators ----------------------------------------------------
+@pytest.mark.parametrize("case", ["learned", "random", "end-to-end-regressor", "end-to-end-classifier"])
+def test_a_seeded_fit_leaves_an_unstarted_cuda_alone(monkeypatch, case):
+    """A seeded region called ``torch.manual_seed``, which, while CUDA is not initialized,
+    queues its seed for CUDA's start: a CPU fit reseeded the caller's CUDA generators later
+    (a user's ``torch.manual_seed(0)`` before the fit was overridden by the fit's seed)."""
+    seeds = []
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", seeds.append)
+    monkeypatch.setattr(torch.cuda, "manual_seed", seeds.append)
+    if torch.cuda.is_available():
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    est = FITS[case]("cpu")
+    est.set_params(random_state=3).fit(*([X.astype(np.float32)] + ([np.arange(16) % 2] if "classifier" in case
+                                       else [X.astype(np.float32)] if "regressor" in case else [])))
+    assert seeds == []
+
+
+@pytest.mark.parametrize("initialized, device, expected, inits", [
+    (False, None, [], 0),        # CUDA not started and not used: left alone
+    (False, "cpu", [], 0),
+    (False, " CUDA:1 ", [0, 1], 1),   # a region whose work runs on CUDA starts it, then seeds every device
+    (True, None, [0, 1], 0),     # once started, every device's generator is saved, seeded and restored
+    (True, "cpu", [0, 1], 0),
+])
+def test_which_cuda_generators_a_seeded_region_covers(monkeypatch, initialized, device, expected, inits):
+    from skcanon.nn._torch import _cuda_generators
+
+    state = {"initialized": initialized, "inits": 0}
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: state["initialized"])
+    monkeypatch.setattr(torch.cuda, "init", lambda: state.update(initialized=True, inits=state["inits"] + 1))
+    assert _cuda_generators(device) == expected
+    assert state["inits"] == inits
+
+
+def test_no_cuda_means_no_cuda_generators(monkeypatch):
+    from skcanon.nn._torch import _cuda_generators
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert _cuda_generators("cuda") == []

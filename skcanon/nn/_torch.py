@@ -74,9 +74,24 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reinit_after_fork)
 
 
+def _cuda_generators(device=None):
+    """Indices of the CUDA devices whose generators a :func:`seeded` region saves, seeds and
+    restores: all of them once CUDA is initialized in this process. A region whose work runs
+    on CUDA (``device``) initializes CUDA first, so its draws there are seeded too; any other
+    region leaves an uninitialized CUDA alone (``torch.manual_seed`` would queue its seed for
+    CUDA's start, reseeding the caller's CUDA generators later)."""
+    cuda = torch.cuda
+    if not cuda.is_available():
+        return []
+    if str(device).strip().lower().startswith("cuda") and not cuda.is_initialized():
+        cuda.init()
+    return list(range(cuda.device_count())) if cuda.is_initialized() else []
+
+
 @contextlib.contextmanager
-def seeded(seed):
-    """Seed torch's CPU generator inside the block and restore the caller's state after.
+def seeded(seed, device=None):
+    """Seed torch's CPU generator (and the CUDA ones in use, see :func:`_cuda_generators`)
+    inside the block and restore the caller's state after.
 
     torch has one CPU generator per process. Fits running at the same time in threads
     (joblib's ``"threading"`` backend, Dask workers with several threads, a user's own
@@ -92,9 +107,13 @@ def seeded(seed):
     would deadlock). Draws from torch's generator outside any region, in another thread,
     still interleave: torch gives no way to keep them out.
     """
-    with _RNG_LOCK, torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
+    with _RNG_LOCK:
+        cuda = _cuda_generators(device)
+        with torch.random.fork_rng(devices=cuda):
+            torch.random.default_generator.manual_seed(seed)
+            if cuda:
+                torch.cuda.manual_seed_all(seed)
+            yield
 
 
 #: torch functions and Tensor methods that draw from a generator and take ``generator=``
