@@ -393,3 +393,37 @@ def test_planar_clouds_keep_their_zero_minors_and_auto_honours_n_components():
     images = np.random.default_rng(0).random((3, 1, 48, 48))
     proj = InvariantProjector("D4", "auto", layout=ImageLayout(), n_components=50).fit(images)
     assert proj.projection_.name == "max_filter" and proj.transform(images).shape == (3, 50)
+
+
+@pytest.mark.parametrize("method", ["random_moments", "random_sort"])
+def test_random_sort_and_moments_work_a_chunk_of_rows_at_a_time(monkeypatch, method):
+    """The per-point projections ``a_j·x_i`` of a whole batch were held at once: ``m·D``
+    values per sample, ``D = 2mw+1`` by default for random moments, so 4,096 clouds of
+    1,000 points (one default batch) took 196 GB; random sort held three arrays of the
+    output's size. Now a chunk of rows at a time, with the same features."""
+    import tracemalloc
+
+    from skcanon.projections import _base
+
+    X = np.random.default_rng(0).normal(size=(40, 200 * 3))
+    proj = InvariantProjector("S_n", method, n_dims=3, random_state=0).fit(X)
+    whole = proj.transform(X)
+    monkeypatch.setattr(_base, "WORK_CHUNK_BYTES", 1)            # one row at a time
+    np.testing.assert_allclose(proj.transform(X), whole, rtol=1e-13, atol=1e-13)
+    monkeypatch.setattr(_base, "WORK_CHUNK_BYTES", 1 << 20)
+    tracemalloc.start()
+    try:
+        proj.transform(X)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    working = X.shape[0] * 200 * proj.projection_.n_components_ * 8    # one batch's a_j·x_i
+    output = whole.nbytes     # held twice: the projection's result and the projector's
+    assert peak < 2 * output + 0.25 * working + (8 << 20), (peak, output, working)
+
+
+@pytest.mark.parametrize("method", ["random_moments", "random_sort"])
+def test_random_sort_and_moments_refuse_parameters_beyond_memory_by_name(method):
+    """A huge ``n_components`` failed with numpy's raw MemoryError when drawing ``A``."""
+    with pytest.raises(ValueError, match=r"n_components=10000000000 needs 223\.5 GiB .*smaller n_components"):
+        InvariantProjector("S_n", method, n_dims=3, n_components=10**10).fit(np.zeros((3, 9)))

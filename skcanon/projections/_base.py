@@ -7,6 +7,24 @@ import numpy as np
 
 #: most elements a finite group may have for the orbit-enumerating methods
 MAX_GROUP_ORDER = 5040
+#: a projection's working arrays (scores, per-point projections) cover a chunk of a batch's
+#: rows of at most this many bytes: batches are counted in samples (4,096 by default), and
+#: random moments of 4,096 clouds of 1,000 points took 4,096 × 1,000 × 6,001 values (196 GB)
+WORK_CHUNK_BYTES = 64 << 20
+#: the random parameters a projection draws in ``fit`` may take at most this many bytes
+MAX_PARAMETER_BYTES = 2 << 30
+
+
+def check_parameter_bytes(method, shape):
+    """Refuse, naming ``n_components``, random parameters of ``shape`` (float64, the last
+    axis one per component) beyond :data:`MAX_PARAMETER_BYTES`, before drawing them."""
+    size = 8 * int(np.prod(shape, dtype=np.float64))
+    if size > MAX_PARAMETER_BYTES:
+        raise ValueError(
+            f"method={method!r} with n_components={shape[-1]} needs {size / 2**30:.1f} GiB of random "
+            f"parameters ({' × '.join(str(k) for k in shape)} float64); at most "
+            f"{MAX_PARAMETER_BYTES / 2**30:.0f} GiB. Fix: a smaller n_components (None takes the "
+            "lossless default).")
 
 
 class Projection:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._base import (
+    WORK_CHUNK_BYTES,
     Projection,
     act_each,
     element_batch,
@@ -27,7 +28,7 @@ MAX_TEMPLATE_BYTES = 2 << 30
 AUTO_TEMPLATE_BYTES = 256 << 20
 #: ``transform`` computes the scores ``⟨g·x, t_j⟩`` in chunks of rows of at most this many
 #: bytes (S_n on 7 points × 3 channels: 5,040 × 42 scores, 1.6 MiB per sample)
-SCORE_CHUNK_BYTES = 64 << 20
+SCORE_CHUNK_BYTES = WORK_CHUNK_BYTES
 
 
 def template_bytes(group, sample_shape, n_components):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._kernels.lexsort import tolerant_lexsort
+from . import _base
 from ._base import Projection, pure_permutation
 
 
@@ -58,13 +59,21 @@ class RandomSort(_Sorting):
         m, w = self.sample_shape_
         D = self.n_components or m * (w - 1) + 1
         self.n_components_ = int(D)
+        _base.check_parameter_bytes(self.name, (w, self.n_components_))
         A = random_state.standard_normal((w, self.n_components_)) / np.sqrt(w)
         self.A_ = A
         return self
 
     def transform(self, P):
-        Q = np.matmul(P, self.A_.astype(P.dtype, copy=False))
-        return np.sort(np.swapaxes(Q, 1, 2), axis=-1).reshape(P.shape[0], -1)
+        A = self.A_.astype(P.dtype, copy=False)
+        out = np.empty((P.shape[0], self.n_components_ * P.shape[1]), dtype=np.result_type(P.dtype, A.dtype))
+        # the projections a·x_i of a chunk of rows at a time: the working arrays are as large
+        # as the output (m·D values per sample) and would triple its memory
+        step = max(1, _base.WORK_CHUNK_BYTES // max(1, out.shape[1] * out.itemsize))
+        for start in range(0, P.shape[0], step):
+            Q = np.matmul(P[start:start + step], A)
+            out[start:start + step] = np.sort(np.swapaxes(Q, 1, 2), axis=-1).reshape(Q.shape[0], -1)
+        return out
 
     def feature_names(self):
         m = self.sample_shape_[0]
