@@ -19,9 +19,9 @@ from ._learning_options import LEARNING_OPTIONS
 from ._noise import geometric_slices, noise_candidates, zero_noise_axes_in_place
 from ._threads import limited_threads, n_threads_from, serving_n_jobs
 from ._validation import (NumberInterval, batch_starting_at, check_device, check_frames_length,
-                          check_translations_act, user_stacklevel, validate_samples)
+                          check_translations_act, user_stacklevel, validate_samples,
+                          warn_inexact_image_action)
 from .canonicalizers import make_canonicalizer
-from .exceptions import InexactActionWarning
 from .groups import Group, get_group
 from .layouts import FibreLayout, GraphLayout, ImageLayout, PointLayout, encode_if_graphs, is_graph_list
 
@@ -344,15 +344,8 @@ default=None
         if "device" in options:
             options["device"] = device
         canonicalizer = make_canonicalizer(group, self.method, layout, **options)
-        if isinstance(layout, ImageLayout) and not group.exact_on_image_shape(self.image_shape_):
-            square = self.image_shape_[-1] == self.image_shape_[-2]
-            warnings.warn(
-                f"group {group.name!r} rotates {'' if square else 'non-square '}images by interpolation "
-                f"for angles that are not multiples of {'90' if square else '180'}°: canonical forms are "
-                "invariant only up to resampling error (corners are cut, edges smoothed). Use "
-                f"{'C4/D4' if square else 'C2/D2, or pad the images to a square for C4/D4,'} for exact "
-                "image symmetries.",
-                InexactActionWarning, stacklevel=user_stacklevel())  # the user's line, past sklearn
+        if isinstance(layout, ImageLayout):
+            warn_inexact_image_action(group, self.image_shape_)
         canonicalizer.fit(P, layout, y)
         self.group_, self.layout_, self.canonicalizer_ = group, layout, canonicalizer
         self.method_ = getattr(canonicalizer, "method", self.method)

@@ -17,7 +17,8 @@ from ._canonicalizer import CanonicalizerTransformer
 from ._estimator import SkcanonEstimatorMixin, fit_whole
 from ._kernels import _numba
 from ._threads import limited_threads, n_threads_from
-from ._validation import NJobs, NumberInterval, batch_starting_at, check_translations_act, validate_samples
+from ._validation import (NJobs, NumberInterval, batch_starting_at, check_translations_act, validate_samples,
+                          warn_inexact_image_action)
 from .groups import Group, get_group
 from .layouts import FibreLayout, GraphLayout, ImageLayout, PointLayout, encode_if_graphs
 from .projections import PROJECTIONS, auto_method, make_projection, methods_for
@@ -319,6 +320,9 @@ GraphLayout or None, default=None
             # shape with as many pixels would be read scrambled) and reads flat X with it,
             # as CanonicalizerTransformer does
             layout = ImageLayout(P.shape[1:])
+        if isinstance(layout, ImageLayout) and projection.name != "canonical":
+            # (the canonical cross-section's canonicalizer has warned about its forms)
+            warn_inexact_image_action(group, P.shape[1:], result="features")
         self.group_, self.layout_, self.projection_ = group, layout, projection
         self.method_ = projection.name
         self.lossless_ = bool(projection.lossless)

@@ -174,6 +174,26 @@ def user_stacklevel():
     return level
 
 
+def warn_inexact_image_action(group, image_shape, result="canonical forms"):
+    """Warn (:class:`~skcanon.exceptions.InexactActionWarning`, at the user's line) where
+    ``group`` rotates images of ``image_shape`` by interpolation: ``result`` is then
+    invariant only up to resampling error."""
+    if group.exact_on_image_shape(image_shape):
+        return
+    import warnings
+
+    from .exceptions import InexactActionWarning
+
+    square = image_shape[-1] == image_shape[-2]
+    warnings.warn(
+        f"group {group.name!r} rotates {'' if square else 'non-square '}images by interpolation "
+        f"for angles that are not multiples of {'90' if square else '180'}°: {result} are "
+        "invariant only up to resampling error (corners are cut, edges smoothed). Use "
+        f"{'C4/D4' if square else 'C2/D2, or pad the images to a square for C4/D4,'} for exact "
+        "image symmetries.",
+        InexactActionWarning, stacklevel=user_stacklevel())  # the user's line, past sklearn
+
+
 # -- data frames -------------------------------------------------------------------------------
 def is_dataframe(X):
     """True for pandas and polars DataFrames (anything with named columns and dtypes)."""

@@ -344,6 +344,29 @@ def test_interpolated_image_actions_warn_and_exact_ones_do_not():
         CanonicalizerTransformer("SO2", "pca").fit(X)  # points: rotations are exact
 
 
+@pytest.mark.parametrize("method", ["max_filter", "canonical", "reynolds"])
+def test_projections_of_interpolated_images_warn_as_canonical_forms_do(method):
+    """``InvariantProjector("C4", layout=ImageLayout((5, 8)))`` rotated the non-square
+    images by interpolation, silently: its features are invariant only up to resampling
+    error, which ``CanonicalizerTransformer`` warns about on the same data."""
+    import warnings
+
+    from skcanon import InvariantProjector
+    from skcanon.exceptions import InexactActionWarning
+    from skcanon.layouts import ImageLayout
+
+    X = np.random.default_rng(0).random((4, 40))
+    expected = "non-square images .*(features|canonical forms) are invariant"
+    with pytest.warns(InexactActionWarning, match=expected) as record:
+        InvariantProjector("C4", method, layout=ImageLayout((5, 8))).fit(X)
+    assert [w.filename for w in record if w.category is InexactActionWarning] == [__file__]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        InvariantProjector("C2", method, layout=ImageLayout((5, 8))).fit(X)
+        square = np.random.default_rng(0).random((4, 64))
+        InvariantProjector("D4", method, layout=ImageLayout((8, 8))).fit(square)
+
+
 def test_html_repr_links_to_the_api_reference():
     from skcanon import EquivariantRegressor, InvariantProjector
 
