@@ -589,7 +589,8 @@ class _EndToEndMixin(InterruptRaisingMixin):
 
     def _layout(self):
         params = self.get_params()
-        return as_layout(params.get("module__layout"), PointLayout(params.get("module__n_dims", 3)))
+        n_dims = module_positive_int(params.get("module__n_dims", 3), "n_dims")
+        return as_layout(params.get("module__layout"), PointLayout(n_dims))
 
     def _reading_layout(self, X, fitted=True):
         """The layout that reads ``X``: for a DataFrame whose column names name the points
@@ -1244,7 +1245,9 @@ class EndToEndEquivariantClassifier(SkcanonEstimatorMixin, _EndToEndMixin, Neura
             unknown = ~np.isin(y, labels)
             if unknown.any():
                 raise ValueError(f"y contains labels the fitted model does not know: {np.unique(y[unknown])[:5]!r} "
-                                 f"(known: {labels[:10]!r}); set warm_start=False to train a new module.")
+                                 f"(known: {labels[:10]!r}). Fix: name every label up front, with classes=[...] in "
+                                 "the first partial_fit or the constructor, or set warm_start=False to train "
+                                 "a new module.")
         elif classes is not None:
             labels = np.unique(np.asarray(classes))
             unknown = ~np.isin(y, labels)

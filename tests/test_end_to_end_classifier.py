@@ -117,6 +117,18 @@ def test_clear_errors():
         model.predict(X[:, :9])
     with pytest.raises(AttributeError, match="not fitted"):
         EndToEndEquivariantClassifier().classes_
+    # a module dimension of 0 is named as the module parameter it is (it said "n_dims")
+    with pytest.raises(ValueError, match="module__n_dims must be a positive int; got 0"):
+        EndToEndEquivariantClassifier(module__n_dims=0, **TINY).fit(X, y)
+    # a new label in a later partial_fit: the fix is to name the labels up front
+    online = EndToEndEquivariantClassifier(random_state=0, **TINY)
+    online.partial_fit(X, np.arange(32) % 2)
+    with pytest.raises(ValueError, match=r"does not know: .*classes=\[\.\.\.\] in the first partial_fit"):
+        online.partial_fit(X, np.arange(32) % 3)
+    online = EndToEndEquivariantClassifier(random_state=0, **TINY)
+    online.partial_fit(X, np.arange(32) % 2, classes=[0, 1, 2])
+    online.partial_fit(X, np.arange(32) % 3)
+    assert online.classes_.tolist() == [0, 1, 2]
 
 
 def test_absent_points_and_frames():
