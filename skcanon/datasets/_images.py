@@ -90,10 +90,14 @@ def load_rotated_mnist(n=None, rotation="SO2", random_state=None, return_upright
         Distribution of the rotation applied to each image (see Notes). ``None`` keeps
         the upright digits.
     random_state : int, RandomState instance or None, default=None
-        Seeds the subset (when ``shuffle``) and the rotations. An int seeds each of them
-        with its own ``RandomState(int)`` (the published tables rest on this), so
-        ``random_state=0`` and ``RandomState(0)`` (one stream drawn in turn) give the same
-        subset but different rotations.
+        Seeds the subset (when ``shuffle``) and the rotations. The subset is drawn from
+        ``check_random_state(random_state)``. With ``shuffle``, the rotations come from a
+        ``RandomState`` seeded by one integer drawn from a second
+        ``check_random_state(random_state)``: for an int that is a fresh stream of the same
+        seed (the published tables rest on this), for an instance the same stream after the
+        subset. So ``random_state=0`` and ``RandomState(0)`` give the same subset but
+        different rotations. Without ``shuffle`` the rotations are drawn from
+        ``check_random_state(random_state)`` directly.
     return_upright : bool, default=False
         Also return the unrotated images as ``upright``.
     shuffle : bool, default=True
@@ -177,10 +181,14 @@ def load_rotated_fashion_mnist(n=None, rotation="SO2", random_state=None, return
     rotation : {"SO2", "C4", "C8", None}, default="SO2"
         Distribution of the rotation applied to each image (see Notes).
     random_state : int, RandomState instance or None, default=None
-        Seeds the subset (when ``shuffle``) and the rotations. An int seeds each of them
-        with its own ``RandomState(int)`` (the published tables rest on this), so
-        ``random_state=0`` and ``RandomState(0)`` (one stream drawn in turn) give the same
-        subset but different rotations.
+        Seeds the subset (when ``shuffle``) and the rotations. The subset is drawn from
+        ``check_random_state(random_state)``. With ``shuffle``, the rotations come from a
+        ``RandomState`` seeded by one integer drawn from a second
+        ``check_random_state(random_state)``: for an int that is a fresh stream of the same
+        seed (the published tables rest on this), for an instance the same stream after the
+        subset. So ``random_state=0`` and ``RandomState(0)`` give the same subset but
+        different rotations. Without ``shuffle`` the rotations are drawn from
+        ``check_random_state(random_state)`` directly.
     return_upright : bool, default=False
         Also return the unrotated images as ``upright``.
     subset : {"train", "test"}, default="train"
