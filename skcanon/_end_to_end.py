@@ -67,10 +67,12 @@ TARGET_KINDS = ("position", "vector")
 #: the default loss), filled into their docstrings
 _SKORCH_PARAMETERS_DOC = """\
 module : torch module class, default={module}
-    The network; its hyper-parameters are set with ``module__`` prefixes, and ``fit`` sets
-    the shapes it derives from the data (``module__n_points``...). A ``torch.nn.Module``
-    class of your own gets those of them its constructor names; an instance of your own
-    is used as it is.
+    The network; its hyper-parameters are set with ``module__`` prefixes. ``fit`` builds it
+    with the shapes it derives from the data (``n_points``, ``n_outputs`` or ``n_classes``,
+    ``scalar_stats``, ``image_shape``; kept in ``derived_module_params_``, not among the
+    parameters, and taking precedence over ``module__`` values of the same names). A
+    ``torch.nn.Module`` class of your own gets those of them its constructor names; an
+    instance of your own is used as it is.
 criterion : torch loss class, default={criterion}
     {loss} (``None`` is read as this default).
 max_epochs : int, default=50
@@ -650,10 +652,11 @@ class _EndToEndMixin(InterruptRaisingMixin):
             # values it has already (set_params(**get_params()), a grid that repeats them)
             # change nothing: skorch would rebuild the module (and criterion, optimizer)
             # from them all the same
-            current = self.get_params(deep=False)
+            current = {**self.get_params(deep=False), **{f"module__{k}": v for k, v in self._derived().items()}}
             params = {k: v for k, v in params.items() if not (k in current and _same_value(current[k], v))}
         if "module__layout" in params and "module__scalar_stats" not in params:
             params["module__scalar_stats"] = None
+            self._derived().pop("scalar_stats", None)
         if getattr(self, "initialized_", False) and any(k.startswith("module__") for k in params):
             # skorch would rebuild the module at once, from the new values and the shapes of
             # the last fit (refusing valid settings such as another backbone); the trained
@@ -676,16 +679,25 @@ class _EndToEndMixin(InterruptRaisingMixin):
         new data still fit it."""
         params = {k: v for k, v in params.items() if k in self._module_accepts(params)}
         if self._continues():
-            changed = [f"{k}: fitted {self.__dict__.get(f'module__{k}')!r}, now {v!r}" for k, v in params.items()
-                       if k != "scalar_stats" and self.__dict__.get(f"module__{k}") != v]
+            fitted = self._derived()
+            changed = [f"{k}: fitted {fitted.get(k)!r}, now {v!r}" for k, v in params.items()
+                       if k != "scalar_stats" and fitted.get(k) != v]
             if changed:
                 raise ValueError(f"warm_start=True trains the fitted module further, and the data no longer fit "
                                  f"it ({'; '.join(changed)}). Fix: pass data of the fitted shape, or set "
                                  "warm_start=False to train a new module.")
             return
-        names = {f"module__{k}": v for k, v in params.items()}
-        self._params_to_validate.update(names)
-        vars(self).update(names)
+        # kept apart from the parameters: get_params() stays what the caller set (scikit-learn's
+        # contract), and clone() of a fitted estimator carries no shapes of the old data
+        vars(self)["derived_module_params_"] = dict(params)
+
+    def _derived(self):
+        """The module parameters the last ``fit`` derived from the data (a model pickled
+        before they were kept apart holds them as ``module__`` attributes)."""
+        derived = self.__dict__.get("derived_module_params_")
+        if derived is None:   # (not stored: an attribute ending in "_" marks a fitted estimator)
+            derived = {k: self.__dict__[key] for k in _DERIVED_SHAPES if (key := f"module__{k}") in self.__dict__}
+        return derived
 
     def _module_accepts(self, names):
         """Which of the shapes ``fit`` derives (``n_points``, ``n_outputs``, ``n_classes``,
@@ -711,8 +723,9 @@ class _EndToEndMixin(InterruptRaisingMixin):
     def get_params_for(self, prefix):
         params = super().get_params_for(prefix)
         if prefix == "module":
+            params.update(self._derived())
             # shapes an earlier fit derived for another module (set_params(module=...) after
-            # fit, a clone of a fitted estimator) go only where the module takes them
+            # fit) go only where the module takes them
             derived = [k for k in _DERIVED_SHAPES if k in params]
             refused = set(derived) - self._module_accepts(derived)
             params = {k: v for k, v in params.items() if k not in refused}

@@ -545,3 +545,29 @@ def test_image_shape_errors_name_the_module_parameter():
     with pytest.raises(ValueError, match=r"pass module__layout=ImageLayout"):
         EndToEndEquivariantClassifier(module__layout="image", module__group="C4", **TINY).fit(
             X, np.arange(6) % 2)
+
+
+def test_fit_keeps_the_derived_module_shapes_out_of_the_parameters():
+    """``fit`` wrote the shapes it derived from the data into public ``module__``
+    parameters (``module__n_points``, ``module__n_outputs``/``n_classes``,
+    ``module__scalar_stats``): ``get_params()`` grew after ``fit`` (scikit-learn's
+    ``check_dont_overwrite_parameters``), and ``clone`` of a fitted estimator carried the
+    old data's shapes. They are now kept in ``derived_module_params_``."""
+    from sklearn.base import clone
+
+    X = _clouds().reshape(40, -1)
+    for est, y in ((EndToEndEquivariantRegressor(**TINY), X[:, :3]),
+                   (EndToEndEquivariantClassifier(**TINY), np.arange(40) % 2)):
+        before = est.get_params()
+        est.fit(X, y)
+        after = est.get_params()
+        assert set(after) == set(before)
+        assert all(after[k] is before[k] for k in before if k.startswith("module__"))
+        assert est.derived_module_params_["n_points"] == 4
+        assert {"n_points", "scalar_stats"} <= set(est.derived_module_params_)
+        fresh = clone(est)
+        assert not hasattr(fresh, "derived_module_params_")
+        assert not any(k.startswith("module__n_") for k in fresh.get_params())
+        # the clone fits data of another shape from scratch
+        fresh.fit(X.reshape(40, 4, 3)[:, :3].reshape(40, -1), y)
+        assert fresh.derived_module_params_["n_points"] == 3
