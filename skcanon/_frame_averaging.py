@@ -20,6 +20,7 @@ from sklearn.base import (
 )
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 from sklearn.linear_model import Ridge
+from sklearn.pipeline import Pipeline
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
@@ -109,6 +110,8 @@ class _BaseFrameAveraging(SkcanonEstimatorMixin, MetaEstimatorMixin, BaseEstimat
         self.group_ = spec.group
         self.layout_ = layout
         self._spec = spec
+        # predict uses the frames fitted with (set_params after fit waits for the next fit)
+        self._fitted_frames = (self.frames, self.sharpness)
         P, ndim = validate_samples(self, X, layout, reset=True)
         check_samples_placed(P, spec.group, getattr(self, "target_layout_", None))
         if self.frames in ("pca", "minimal", "sampled") and not spec.finite:
@@ -122,9 +125,10 @@ class _BaseFrameAveraging(SkcanonEstimatorMixin, MetaEstimatorMixin, BaseEstimat
 
     def _forms_of(self, P, dtype):
         canon = getattr(self, "canonicalizer_", None)
-        return frame_forms(P, self.layout_, self._spec, self.frames,
+        frames, sharpness = getattr(self, "_fitted_frames", (self.frames, self.sharpness))
+        return frame_forms(P, self.layout_, self._spec, frames,
                            canonicalizer=None if canon is None else canon.canonicalizer_,
-                           elements=self.frame_elements_, sharpness=self.sharpness, dtype=dtype)
+                           elements=self.frame_elements_, sharpness=sharpness, dtype=dtype)
 
     def frame_weights(self, X):
         """The frames and their weights for each sample of ``X``.
@@ -214,8 +218,12 @@ class _BaseFrameAveraging(SkcanonEstimatorMixin, MetaEstimatorMixin, BaseEstimat
         est = self.estimator_
         sel = samples < self.CONSTANT_CHECK_SAMPLES
         # linear models (coef_): where their part in the coordinates cancels. Other models
-        # may be constant for good reasons (samples with nothing invariant to tell apart)
-        if not hasattr(est, "coef_") or len(np.unique(yd[sel])) < 2:
+        # may be constant for good reasons (samples with nothing invariant to tell apart).
+        # A pipeline's last step (after a scaler) and a search's best estimator count too
+        final = est
+        while isinstance(final, Pipeline) or hasattr(final, "best_estimator_"):
+            final = final[-1] if isinstance(final, Pipeline) else final.best_estimator_
+        if not hasattr(final, "coef_") or len(np.unique(yd[sel])) < 2:
             return
         method = next((m for m in ("predict_proba", "decision_function") if hasattr(est, m)), "predict")
         try:
@@ -272,7 +280,7 @@ _PARAMS_DOC = """
         Where the frames come from (see :mod:`skcanon.frames`). Continuous groups:
         ``"pca"`` the canonical PCA frame with all ``2^d`` axis signs (``2^(d-1)`` for
         special groups), equal weights (Puny et al. 2022); ``"minimal"`` only the signs the
-        input leaves open (one frame for generic float64 inputs); ``"weighted"`` frames
+        input leaves open (one frame for most generic float64 inputs); ``"weighted"`` frames
         built on the points with weights continuous in the input (the averaged output is
         continuous, moving targets of 3-D clouds near a line excepted; Dym, Lawrence &
         Siegel 2024); ``"sampled"`` the canonical frame

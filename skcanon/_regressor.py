@@ -435,7 +435,7 @@ class EquivariantRegressor(SkcanonEstimatorMixin, PointTargetRegressorMixin, Bas
                             dtype=P.dtype)
         fs, (i, j), order = forms.frames, forms.rows, forms.order
         first = np.searchsorted(i, np.arange(n))
-        keep = stabilizer_rows(forms, P.dtype)
+        keep = stabilizer_rows(forms, P.dtype, canon.layout_)
         i, j, f1 = i[keep], j[keep], first[i[keep]]
         if order is not None:
             order = (order[0][keep], order[1][keep])

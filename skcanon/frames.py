@@ -25,8 +25,9 @@ Frame sources (``kind``):
 ``"minimal"``
     Only the sign choices the input leaves open: an axis whose normalized third moment
     settles its sign keeps it; undecided axes (mirror-symmetric along them) take both.
-    Generic inputs get one frame (= canonicalization) in float64, symmetric ones a few;
-    float32 leaves open the signs of weakly skewed axes too (``sign_tolerance``). Under
+    Most generic inputs get one frame (= canonicalization) in float64, symmetric ones a
+    few; nearly flat clouds (the thin axis's third moment is normalized by the whole
+    cloud's spread) and float32 inputs (``sign_tolerance``) leave open more signs. Under
     ``×S_n``, a sample whose covariance has repeated eigenvalues (a regular polygon, a cube)
     takes instead every frame the PCA tie rule cannot tell from its choice by the points
     as a set: its symmetries' frames, which mix axes (24 for a cube under SE(3)); the set
@@ -72,7 +73,8 @@ from collections import namedtuple
 import numpy as np
 
 from ._kernels.fields import attached_vectors, geometric_field, geometric_points, pow2_rescale, weighted_centroid
-from ._kernels.lexsort import SORT_RTOL, fast_lexsort, gather_points, tolerant_lexsort
+from ._kernels.lexsort import (SORT_RTOL, fast_lexsort, gather_points, magnitude_groups, scaled_by_group,
+                               tolerant_lexsort)
 from ._kernels.pca import flat_rtol, gap_rtol, pca_tied_frames
 from .groups import get_group, haar_orthogonal
 from .groups._base import rotate_fields
@@ -258,8 +260,12 @@ def frame_forms(P, layout, spec, kind, *, canonicalizer=None, elements=None, sha
         if not spec.translating:  # O(d)/SO(d) fix the origin, not the centroid: build on the points as given
             Yc, s = Y, np.einsum("nm,nmd->n", w, Y**2) / W
         floor = 1e-18 if dtype == np.float64 else 1e-10   # squared rounding noise
-        # points that coincide up to rounding (after a move) have no spread, not noise axes
-        flat = s <= floor * np.max(np.einsum("nmd,nmd->nm", Y, Y), axis=1)
+        # points that coincide up to rounding (after a move) have no spread, not noise axes:
+        # a cloud within 1e-10 of its distance from the origin (8e-6 in float32), the rule
+        # of the canonicalizers (user guide); 1e-9 had clouds of size 2 at 2e9 count as one
+        # point, given the identity frame (invariance error 1.07 where "pca" gives 0)
+        one_point = (1e-10 if dtype == np.float64 else 8e-6) ** 2
+        flat = s <= one_point * np.max(np.einsum("nmd,nmd->nm", Y, Y), axis=1)
         if flat.any():
             Yc, s = Yc.copy(), s.copy()
             Yc[flat], s[flat] = 0.0, 0.0
@@ -269,8 +275,11 @@ def frame_forms(P, layout, spec, kind, *, canonicalizer=None, elements=None, sha
             at = None if centre is None else centre[rows]
             return _attached_without_noise(P[rows], layout, at, at, dtype)[:2]
 
+        # only geometric fields give directions: scalar fields (atomic numbers) alone left
+        # collinear, one-point and coincident samples with an empty array of vectors
+        others = [f for f in layout.fields if f.is_geometric and f.name != geometric_field(layout).name]
         R, weights, line, free = _weighted(Yc, w, s, W, spec, float(sharpness), floor,
-                                           attached if len(layout.fields) > 1 else None)
+                                           attached if others else None)
         fs = FrameSet(R, t, weights, line, free if free.any() else None)
         i, j = np.nonzero(weights > 0)
         Q = _forms(P[i], R[i, j], None if t is None else t[i], layout)
@@ -471,7 +480,7 @@ def _finish(fs, Q, rows, spec, layout, dtype, screened=None, entries=False):
             Q = Q.copy()
             Q[at] = _zero_noise_entries(Q[at], layout, dtype, None if offset is None else offset[at])
     if spec.permuting:
-        Q, order = _sorted_forms(Q)
+        Q, order = _sorted_forms(Q, layout)
     return FrameForms(fs, Q, order, rows, fs.weights[i, j])
 
 
@@ -928,11 +937,11 @@ def _finite_forms(P, layout, spec, kind, dtype):
     Q = _relative(np.repeat(P, K, axis=0), G[j], layout)
     order = None
     if spec.permuting:
-        Q, order = _sorted_forms(Q)
+        Q, order = _sorted_forms(Q, layout)
     if kind == "group":
         fs = FrameSet(R.copy(), None, np.full((n, K), 1.0 / K))
         return FrameForms(fs, Q, order, (i, j), fs.weights[i, j])
-    keys = _rounded_keys(Q, dtype).reshape(n, K, -1)
+    keys = _rounded_keys(Q, dtype, layout).reshape(n, K, -1)
     best = np.zeros((n, K), bool)
     best[:, 0] = True
     smallest = keys[:, 0].copy()
@@ -955,24 +964,35 @@ def _finite_forms(P, layout, spec, kind, dtype):
     return FrameForms(fs, Q[keep], order, (i[keep], j[keep]), weights.reshape(-1)[keep])
 
 
-def _rounded_keys(Q, dtype):
+def _rounded_keys(Q, dtype, layout=None):
     """Forms flattened and rounded to ``1e-8`` of their sample's size (``1e-4`` for float32
-    input), absent points as +inf: forms that agree up to rounding noise get equal keys."""
+    input), absent points as +inf: forms that agree up to rounding noise get equal keys.
+    With a ``layout``, each column group in its own unit (positions and vectors, each
+    scalar field: :func:`magnitude_groups`) is rounded relative to its own size: a scalar
+    of 1e9 beside coordinates of 1 rounded every coordinate away, and every pose tied."""
     Z = np.where(np.isnan(Q), 0.0, Q).astype(np.float64)
-    scale = np.maximum(np.abs(Z).max(axis=(1, 2), keepdims=True), 1e-300)
+    groups = None if layout is None else magnitude_groups(layout)
+    if groups is None:
+        scale = np.abs(Z).max(axis=(1, 2), keepdims=True)
+    else:
+        scale = np.empty((len(Z), 1, Z.shape[2]))
+        for cols in groups:
+            scale[:, :, cols] = np.abs(Z[:, :, cols]).max(axis=(1, 2))[:, None, None]
+    scale = np.maximum(scale, 1e-300)
     keys = np.round(Z / (scale * (1e-8 if np.dtype(dtype) == np.float64 else 1e-4)))
     keys = np.where(np.isnan(Q), np.inf, keys)
     return keys.reshape(len(Q), -1)
 
 
-def stabilizer_rows(forms, dtype):
+def stabilizer_rows(forms, dtype, layout=None):
     """Which rows of ``forms`` (:class:`FrameForms`, rows grouped by sample in order) belong
     to their sample's stabilizer: the frames ``h_j`` under which the canonical form is that
     of the sample's first frame ``h_1`` up to rounding (the same rounded key, as the finite
-    groups' minimal frames compare them), so that ``h_j·h_1⁻¹`` fixes the sample."""
+    groups' minimal frames compare them), so that ``h_j·h_1⁻¹`` fixes the sample. Pass the
+    forms' ``layout`` to round each field in its own unit, as those frames do."""
     i = forms.rows[0]
     first = np.searchsorted(i, np.arange(i.max(initial=-1) + 1))
-    keys = _rounded_keys(forms.Q, dtype)
+    keys = _rounded_keys(forms.Q, dtype, layout)
     return np.all(keys == keys[first][i], axis=1)
 
 
@@ -1187,11 +1207,18 @@ def tie_runs(out):
     return runs
 
 
-def _sorted_forms(Q):
+def _sorted_forms(Q, layout):
     """Each form's points in tolerant lexicographic order (the ``sort`` canonicalizer's
-    kernel: ties within ``SORT_RTOL`` of the sample's size, absent points last), with the
-    runs of tied points: ``(sorted Q, (perm, runs))``. Each form is sorted by the same rule
-    whatever else is in the batch."""
+    rule: ties within ``SORT_RTOL`` of the sample's size, absent points last, column groups
+    in other units brought level first), with the runs of tied points: ``(sorted Q,
+    (perm, runs))``. Each form is sorted by the same rule whatever else is in the batch."""
+    groups = magnitude_groups(layout)
+    keys = None if groups is None else scaled_by_group(Q, groups)
+    if keys is not None:
+        # coordinates in metres beside atomic numbers: sorted (and tied) on levelled keys,
+        # or every point tied and targets averaged across distinct points
+        order = tolerant_lexsort(keys)
+        return gather_points(Q, order), _Order(order, gather_points(keys, order))
     order, out = fast_lexsort(Q)
     if order is None:          # absent points (NaN rows): the general refinement, same rule
         order = tolerant_lexsort(Q)
@@ -1228,7 +1255,7 @@ def apply_frames(fs, P, layout, spec, rows):
     Q = _forms(P[i], fs.R[i, j], None if fs.t is None else fs.t[i], layout)
     if not spec.permuting:
         return Q, None
-    return _sorted_forms(Q)
+    return _sorted_forms(Q, layout)
 
 
 def canonical_forms(fs, P, layout, spec):

@@ -966,3 +966,113 @@ def test_weighted_frames_with_a_forest_are_equivariant_on_generic_clouds(group, 
     act = lambda Z: np.asarray(G.apply(g, Z, PointLayout(3)))   # noqa: E731
     err = np.abs(act(reg.predict(clouds.astype(dtype))) - reg.predict(act(clouds).astype(dtype))).max()
     assert err < (1e-9 if dtype == np.float64 else 1e-3) * np.abs(clouds).max()
+
+
+# -- audit of frame averaging (session 41) -------------------------------------------------------
+@pytest.mark.parametrize("case", ["collinear", "one point", "coincident"])
+@pytest.mark.parametrize("group", ["SE3", "O3"])
+def test_weighted_frames_of_degenerate_samples_beside_a_scalar_field(case, group):
+    """``frames="weighted"`` with a scalar field (atomic numbers) crashed with numpy's
+    "zero-size array to reduction operation maximum" on a collinear molecule (CO2), a
+    one-atom sample or atoms at one place: the scalar field was taken for a field of
+    vectors, and its empty array of vectors reached the weights."""
+    lay = PointLayout(3, fields=[("pos", "position"), ("Z", "scalar")])
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(10, 3, 4))
+    X[..., 3] = rng.choice([1.0, 6.0, 8.0], size=(10, 3))
+    if case == "collinear":
+        X[0] = [[-1.16, 0, 0, 8], [0, 0, 0, 6], [1.16, 0, 0, 8]]
+    elif case == "one point":
+        X[0, 1:] = np.nan
+    else:
+        X[0, :, :3] = 0.5
+    y = np.arange(10) % 2
+    for dtype in (np.float64, np.float32):
+        clf = FrameAveragingClassifier(group=group, frames="weighted", layout=lay).fit(X.astype(dtype), y)
+        G = get_group(group)
+        g = G.sample(10, random_state=1)
+        moved = G.apply(g, X, lay).astype(dtype)
+        np.testing.assert_allclose(clf.predict_proba(moved), clf.predict_proba(X.astype(dtype)), atol=1e-6)
+
+
+@pytest.mark.parametrize("frames", ["pca", "minimal"])
+def test_points_are_sorted_with_their_units_levelled_as_the_sort_canonicalizer_does(frames):
+    """Under ×S_n the forms' points were sorted (and tied) with one tolerance over every
+    column: coordinates in metres (1e-10) beside atomic numbers were all ties, so
+    per-point targets were averaged across distinct points (training error 2.8 of 7 for a
+    target linear in the coordinates). Column groups in other units are now brought level
+    first, as by ``method="sort"``."""
+    rng = np.random.default_rng(0)
+    pos = rng.normal(size=(200, 5, 3)) * 1e-10
+    Z = rng.choice([1.0, 6.0], size=(200, 5, 1))
+    lay = PointLayout(3, fields=[("pos", "position"), ("Z", "scalar")])
+    X = np.concatenate([pos, Z], 2).reshape(200, -1)
+    Y = (1e10 * (pos - pos.mean(1, keepdims=True))).reshape(200, -1)
+    model = make_pipeline(StandardScaler(), Ridge(alpha=1e-12))
+    reg = FrameAveragingRegressor(model, group="O3xS_n", frames=frames, layout=lay, target="vector").fit(X, Y)
+    assert np.abs(reg.predict(X) - Y).max() < 1e-6 * np.abs(Y).max()
+    runs = reg._forms_of(X.reshape(200, 5, 4), X.dtype).order[1]
+    assert (np.diff(runs, axis=1) == 1).all()      # no two of these points tie
+
+
+def test_a_linear_model_inside_a_pipeline_that_averages_to_a_constant_warns():
+    """The constant-model check looked for ``coef_`` on the estimator itself: a
+    ``make_pipeline(StandardScaler(), LogisticRegression())`` gave one output for every
+    sample without the warning the bare ``LogisticRegression`` gives."""
+    from skcanon.exceptions import ConstantModelWarning
+
+    X = np.random.default_rng(0).normal(size=(40, 18)) * np.tile([3.0, 2.0, 1.0], 6)
+    y = np.arange(40) % 2
+    with pytest.warns(ConstantModelWarning, match="same output"):
+        FrameAveragingClassifier(make_pipeline(StandardScaler(), LogisticRegression()), group="SE3",
+                                 frames="pca").fit(X, y)
+
+
+def test_predict_uses_the_frames_it_was_fitted_with():
+    """``set_params(frames=..., sharpness=...)`` after ``fit`` changed ``predict`` at once
+    (by 0.58 for "pca" → "weighted"; "sampled" crashed naming internal arguments): the
+    estimator predicts with the frames it was fitted with until the next ``fit``."""
+    X = np.random.default_rng(0).normal(size=(40, 18)) * np.tile([3.0, 2.0, 1.0], 6)
+    y = np.arange(40) % 2
+    clf = FrameAveragingClassifier(group="SE3", frames="pca", random_state=0).fit(X, y)
+    before = clf.predict_proba(X)
+    for frames in ("sampled", "minimal", "weighted"):
+        clf.set_params(frames=frames, sharpness=3.0)
+        np.testing.assert_array_equal(clf.predict_proba(X), before)
+    clf.fit(X, y)                                     # the next fit takes them
+    assert clf.frame_weights(X).weights.shape[1] > 1
+
+
+@pytest.mark.parametrize("dtype, big", [(np.float64, 1e9), (np.float32, 1e5)])
+def test_minimal_frames_of_a_finite_group_round_each_field_in_its_own_unit(dtype, big):
+    """Minimal frames of a finite group compare the poses rounded to 1e-8 (float32 1e-4) of
+    the sample's largest value: beside a scalar field of 1e9 (float32 1e5) every coordinate
+    rounded to 0, every pose tied, and generic samples kept all 8 elements of D4 (group
+    averaging instead of one frame). Each field is now rounded in its own unit."""
+    rng = np.random.default_rng(0)
+    lay = PointLayout(2, fields=[("pos", "position"), ("p", "scalar")])
+    X = np.concatenate([rng.normal(size=(50, 5, 2)), np.full((50, 5, 1), big)], 2)
+    X = X.astype(dtype).reshape(50, -1)
+    clf = FrameAveragingClassifier(group="D4", frames="minimal", layout=lay).fit(X, np.arange(50) % 2)
+    assert ((clf.frame_weights(X).weights > 0).sum(axis=1) == 1).all()
+    G = get_group("D4")
+    g = G.sample(50, random_state=2)
+    np.testing.assert_array_equal(clf.predict_proba(G.apply(g, X, lay)), clf.predict_proba(X))
+
+
+def test_weighted_frames_of_small_clouds_far_from_the_origin_are_invariant():
+    """Weighted frames counted a cloud as one point when its spread was below 1e-9 of its
+    distance from the origin, not the canonicalizers' 1e-10: clouds of size 2 at 2e9 got
+    the identity frame, and their forms stayed in their pose (invariance error 1.07 where
+    ``frames="pca"`` gives 0)."""
+    rng = np.random.default_rng(0)
+    P = rng.normal(size=(120, 6, 3)) * [2, 1, 0.5] + 2e9 * np.array([1, 0.5, 0.3])
+    y = P[:, :, 0].std(1)
+    G = get_group("SO3")
+    R = G.matrices(G.sample(20, random_state=1))
+    c = P[:20].mean(1, keepdims=True)
+    moved = np.einsum("nij,nmj->nmi", R, P[:20] - c) + c      # each turned about its own centroid
+    reg = FrameAveragingRegressor(group="SE3", frames="weighted").fit(P.reshape(120, -1), y)
+    assert reg.frame_weights(P[:20].reshape(20, -1)).free is None
+    np.testing.assert_allclose(reg.predict(moved.reshape(20, -1)), reg.predict(P[:20].reshape(20, -1)),
+                               atol=1e-6)

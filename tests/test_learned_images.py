@@ -774,3 +774,43 @@ def test_anchored_method_supports_image_groups_only():
     assert not AnchoredCanonicalizer.supports(get_group("SE3"), image)
     assert AnchoredCanonicalizer.supports(get_group("SE3"), PointLayout(3))
     assert not AnchoredCanonicalizer.supports(get_group("C4"), PointLayout(2))
+
+
+@pytest.mark.parametrize("group, method", [("C4", "learned"), ("D4", "random"), ("SO2", "anchored")])
+def test_a_loaded_image_network_transforms_float32_under_a_float64_default(group, method):
+    """A fitted image canonicalizer unpickled under ``torch.set_default_dtype(torch.float64)``
+    was rebuilt with float64 parameters (``load_state_dict`` keeps a parameter's dtype) and
+    refused float32 images ("expected scalar type Float but found Double"), although a
+    fitted model transforms under any default. It now loads in the saved dtypes."""
+    import pickle
+    import warnings
+
+    from skcanon import CanonicalizerTransformer
+
+    X = np.random.default_rng(0).normal(size=(40, 64))
+    y = np.arange(40) % 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        canon = CanonicalizerTransformer(group, method=method, layout="image", random_state=0,
+                                         max_epochs=1).fit(X, y)
+    expected = canon.transform(X.astype(np.float32))
+    saved = pickle.dumps(canon)
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        loaded = pickle.loads(saved)
+        np.testing.assert_array_equal(loaded.transform(X.astype(np.float32)), expected)
+    finally:
+        torch.set_default_dtype(default)
+
+
+@pytest.mark.parametrize("shape, message", [((6, 10), "need square images"), ((1, 1), "at least 2×2")])
+def test_random_image_networks_refuse_shapes_they_cannot_take_in_fit(shape, message):
+    """``method="random"`` runs no forward pass in ``fit``: a non-square or one-pixel image
+    shape was "fitted" and refused only at the first ``transform`` (a pipeline fitted, then
+    failed at predict)."""
+    from skcanon import CanonicalizerTransformer
+
+    X = np.random.default_rng(0).normal(size=(20, shape[0] * shape[1]))
+    with pytest.raises(ValueError, match=message):
+        CanonicalizerTransformer("C2", method="random", layout=ImageLayout(shape), random_state=0).fit(X)

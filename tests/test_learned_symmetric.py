@@ -386,3 +386,24 @@ def test_points_at_one_position_with_velocities_are_invariant(group, d, method, 
     canon = CanonicalizerTransformer(group, method, layout=layout, **kw).fit(X.reshape(12, -1))
     Xc = X[:4].reshape(4, -1).astype(dtype)
     assert invariance_error(canon, Xc, group, random_state=0).max < (1e-9 if dtype == np.float64 else 1e-3)
+
+
+def test_anchored_networks_train_on_exactly_symmetric_samples():
+    """``method="anchored"`` under SE3 reported "diverged" on axis-aligned cubes of several
+    sizes at any ``lr``: on their canonical pose the network's channel vectors are rounding
+    noise, and torch's ``det`` backward (the chiral triple product) gave NaN. The gradient
+    is now the cofactor matrix where torch's is not finite, and unchanged elsewhere."""
+    from skcanon.nn._points import _TripleProduct
+
+    cube = np.array(list(itertools.product([-1, 1], repeat=3)), float)
+    X = (cube[None] * np.random.default_rng(0).uniform(0.5, 2, (40, 1, 1))).reshape(40, -1)
+    y = np.arange(40) % 2
+    for group in ("SE3", "SE3xS_n"):
+        canon = CanonicalizerTransformer(group, method="anchored", max_epochs=3, random_state=0).fit(X, y)
+        assert np.isfinite(canon.transform(X)).all()
+    noise = torch.tensor([[[0.0, -5.3418e-09, 5.958e-35]] * 2 + [[-1.4901e-08, -5.3418e-09, 5.958e-35]]],
+                         requires_grad=True)
+    _TripleProduct.apply(noise).sum().backward()
+    assert torch.isfinite(noise.grad).all()
+    generic = torch.randn(4, 3, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(_TripleProduct.apply, (generic,))

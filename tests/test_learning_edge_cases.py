@@ -127,3 +127,16 @@ def test_network_fit_refuses_a_float64_torch_default(method, layout, width):
         assert np.array_equal(fitted.transform(X), expected)
     finally:
         torch.set_default_dtype(before)
+
+
+@pytest.mark.parametrize("method", ["learned", "anchored"])
+def test_a_fit_inside_torch_inference_mode_trains_as_outside(method):
+    """``fit`` called inside ``torch.inference_mode()`` failed with torch's raw "element 0
+    of tensors does not require grad": training now turns autograd back on for itself,
+    and gives the weights of a fit outside the block."""
+    X = np.random.default_rng(0).normal(size=(40, 18))
+    y = np.arange(40) % 2
+    outside = CanonicalizerTransformer("SE3xS_n", method, max_epochs=2, random_state=0).fit(X, y).transform(X)
+    with torch.inference_mode():
+        inside = CanonicalizerTransformer("SE3xS_n", method, max_epochs=2, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(inside.transform(X), outside)

@@ -166,3 +166,31 @@ def test_optional_helper_returns_torch_when_installed():
     from skcanon._optional import import_torch
 
     assert import_torch().__name__ == "torch"
+
+
+def test_a_pickled_network_canonicalizer_loads_without_torch_to_a_clear_error(tmp_path):
+    """A fitted learned/random canonicalizer saved its weights as torch tensors: unpickling
+    without torch failed inside pickle with a bare "No module named 'torch'". The weights
+    are now numpy arrays, and loading names the install."""
+    import pickle
+
+    import numpy as np
+
+    from skcanon import CanonicalizerTransformer
+    from skcanon.datasets import make_point_shapes
+
+    X, y = make_point_shapes(n_samples=30, n_points=8, random_state=0, return_X_y=True)
+    path = tmp_path / "models.pkl"
+    models = [CanonicalizerTransformer("SE3xS_n", "learned", max_epochs=1, hidden=8,
+                                       random_state=0).fit(X, y),
+              CanonicalizerTransformer("SE3xS_n", "random", hidden=8, random_state=0).fit(X, y)]
+    path.write_bytes(pickle.dumps(models))
+    again = pickle.loads(path.read_bytes())        # with torch: the same outputs
+    for model, loaded in zip(models, again):
+        np.testing.assert_array_equal(loaded.transform(X), model.transform(X))
+    run_python(f"""
+        import pickle, pytest
+        from pathlib import Path
+        with pytest.raises(ImportError, match="LearnedCanonicalizer .*needs torch.* in the skcanon checkout"):
+            pickle.loads(Path({str(path)!r}).read_bytes())
+    """)

@@ -150,6 +150,14 @@ class LearnedCanonicalizer(Canonicalizer):
             build_frame_network(self.group, layout, 2, anchored=self._anchored)
 
     def fit(self, P, layout, y=None):
+        import torch
+
+        # training needs autograd: a fit called inside torch.inference_mode() (or no_grad())
+        # builds and trains its network all the same
+        with torch.inference_mode(False), torch.enable_grad():
+            return self._fit(P, layout, y)
+
+    def _fit(self, P, layout, y=None):
         from .._training import train_frame_network
         from ..nn._torch import check_default_dtype, resolve_device, seed_from, seeded, set_precision
 
@@ -167,6 +175,12 @@ class LearnedCanonicalizer(Canonicalizer):
         neighbourhood = self._neighbourhood(P, layout)
         with seeded(seed):
             network = self._build(layout, stats, axes=axes, scorer=scorer, neighbourhood=neighbourhood)
+        if hasattr(network, "_check"):
+            # image shapes the network cannot take (non-square, one pixel) are refused here,
+            # not at the first transform: "random" runs no forward pass in fit
+            import torch
+
+            network._check(torch.zeros((0,) + tuple(P.shape[1:])))
         network = network.to(device)
         history, objective, n_epochs, best = [], None, 0, None
         if self._trains:
@@ -216,10 +230,10 @@ class LearnedCanonicalizer(Canonicalizer):
     def _axes(self, y):
         """Where pure point networks take their rotation axes from
         (:class:`~skcanon.nn._points.PointFrameNetwork`): the learned weighted second-moment
-        axes, chosen on validation data for task objectives (and the frozen network, the
-        ablation of the learned one); the output vectors for ``"prior"`` and ``"align"``,
-        whose targets (the given pose, a template) need frames that moment axes cannot
-        reach."""
+        axes, chosen on validation data for ``"supervised"`` (and the frozen network, the
+        ablation of the learned one); the output vectors for ``"prior"``,
+        ``"supervised+prior"`` and ``"align"``, whose targets (the given pose, a template)
+        need frames that moment axes cannot reach."""
         from .._training import resolve_objective
 
         if not self._trains:
@@ -311,7 +325,9 @@ class LearnedCanonicalizer(Canonicalizer):
         network = state.pop("network_", None)
         state.pop("_net64", None)
         if network is not None:
-            state["_network_state"] = {k: v.detach().cpu() for k, v in network.state_dict().items()}
+            # numpy arrays, not tensors: unpickling then reaches __setstate__ without torch,
+            # which names the install instead of a bare "No module named 'torch'"
+            state["_network_state"] = {k: v.detach().cpu().numpy() for k, v in network.state_dict().items()}
         return state
 
     def __setstate__(self, state):
@@ -322,9 +338,13 @@ class LearnedCanonicalizer(Canonicalizer):
         state.setdefault("neighbourhood_", False)
         self.__dict__.update(state)
         if weights is not None:
-            import torch
+            from .._optional import import_torch
 
+            torch = import_torch(f"loading a fitted {type(self).__name__} (a network canonicalizer)")
             from ..nn._torch import private_draws, resolve_device
+
+            # saved as numpy arrays (tensors by models pickled before)
+            weights = {k: torch.as_tensor(v) for k, v in weights.items()}
 
             # the machine that loads the model decides: its `device` where present there
             # ("auto": a GPU when there is one), else the CPU, so a model fitted on a GPU
@@ -343,6 +363,7 @@ class LearnedCanonicalizer(Canonicalizer):
                                       axes=getattr(self, "network_axes_", "vectors"),
                                       scorer=getattr(self, "image_scorer_", None),
                                       neighbourhood=self.neighbourhood_)
+            _saved_dtypes(network, weights)
             if "scalar_stats_" in state or getattr(self.layout_, "kind", None) != "points":
                 network.load_state_dict(weights)
             else:
@@ -351,6 +372,17 @@ class LearnedCanonicalizer(Canonicalizer):
             for p in network.parameters():
                 p.requires_grad_(False)
             self.network_ = network.to(self.device_)
+
+
+def _saved_dtypes(network, weights):
+    """Give ``network``'s parameters and buffers the dtypes of the saved ``weights``: it was
+    rebuilt under the caller's default dtype (float64 after ``torch.set_default_dtype``),
+    and ``load_state_dict`` keeps a parameter's dtype, so a loaded float32 image network
+    refused float32 images ("expected scalar type Float but found Double")."""
+    for name, tensor in [*network.named_parameters(), *network.named_buffers()]:
+        saved = weights.get(name)
+        if saved is not None and saved.is_floating_point() and tensor.dtype != saved.dtype:
+            tensor.data = tensor.data.to(saved.dtype)
 
 
 def _load_legacy(network, weights):

@@ -357,6 +357,35 @@ def rescale_geometry(x, columns):
     return out, s
 
 
+class _TripleProduct(torch.autograd.Function):
+    """``det`` of a batch of 3×3 matrices, whose gradient is finite for every input.
+
+    torch's ``det`` backward returned NaN for float32 matrices of rounding noise (the
+    channel vectors of an exactly symmetric sample, such as an axis-aligned cube, about
+    1e-9 and 1e-35), and training stopped as "diverged". Where torch's gradient is finite
+    it is kept as it is (so training is unchanged); elsewhere the cofactor matrix, the
+    gradient of the triple product ``v0·(v1×v2)``, a polynomial, takes its place."""
+
+    @staticmethod
+    def forward(ctx, V):
+        ctx.save_for_backward(V)
+        return torch.linalg.det(V)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (V,) = ctx.saved_tensors
+        with torch.enable_grad():
+            W = V.detach().requires_grad_(True)
+            (usual,) = torch.autograd.grad(torch.linalg.det(W), W, grad)
+        bad = ~torch.isfinite(usual).all(dim=(-2, -1))
+        if not bad.any():
+            return usual
+        v0, v1, v2 = V[..., 0, :], V[..., 1, :], V[..., 2, :]
+        cofactor = torch.stack([torch.linalg.cross(v1, v2), torch.linalg.cross(v2, v0),
+                                torch.linalg.cross(v0, v1)], dim=-2) * grad[..., None, None]
+        return torch.where(bad[..., None, None], cofactor, usual)
+
+
 def init_weights(module):
     """He-normal weights and zero biases for every Linear layer of ``module``.
 
@@ -517,7 +546,7 @@ class PointFrameNetwork(FrameNetwork):
             if d == 2:   # 2-D cross product with each channel: a pseudo-scalar per point
                 per_point.append(p[..., :1] * V[:, None, :, 1] - p[..., 1:2] * V[:, None, :, 0])
             else:        # triple product of the first three channels: a global pseudo-scalar
-                per_cloud.append(torch.linalg.det(V[:, :3, :])[:, None] if K >= 3 else
+                per_cloud.append(_TripleProduct.apply(V[:, :3, :])[:, None] if K >= 3 else
                                  torch.zeros(n, 1, dtype=x.dtype, device=x.device))
         z = self.mix_pt(torch.cat(per_point, -1)) + self.mix_gl(torch.cat(per_cloud, -1))[:, None, :]
         out = self.out(nn.functional.silu(z))                              # (n, m, d*F+1)
