@@ -274,7 +274,8 @@ def _write_idx(folder, n_images=10, side=28, n_labels=None, stored=None):
         fh.write(pixels.tobytes())
     n_labels = n_images if n_labels is None else n_labels
     with gzip.open(folder / "train-labels-idx1-ubyte.gz", "wb") as fh:
-        fh.write((2049).to_bytes(4, "big") + n_labels.to_bytes(4, "big") + bytes(k % 10 for k in range(n_labels)))
+        fh.write((2049).to_bytes(4, "big") + n_labels.to_bytes(4, "big"))
+        fh.write(bytes(k % 10 for k in range(n_labels)))
     return pixels
 
 
