@@ -248,4 +248,10 @@ def _bilinear_rotate_torch(x, angles):
     gx = src_c * (2.0 / max(w - 1, 1)) - 1.0
     gy = src_r * (2.0 / max(h - 1, 1)) - 1.0
     grid = torch.stack([gx, gy], dim=-1)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+    out = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+    # along an axis one pixel wide align_corners maps every coordinate onto that pixel; numpy's
+    # rule (zeros outside) weighs it by 1 - |offset| instead
+    for size, src in ((w, src_c), (h, src_r)):
+        if size == 1:
+            out = out * torch.clamp(1.0 - src.abs(), min=0.0)[:, None]
+    return out
