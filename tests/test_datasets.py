@@ -263,6 +263,50 @@ def test_image_loader_errors(tmp_path):
         load_rotated_fashion_mnist(n=2, subset="val")
 
 
+def _write_idx(folder, n_images=10, side=28, n_labels=None, stored=None):
+    """Synthetic Fashion-MNIST train files: ``n_images`` announced, ``stored`` images written."""
+    import gzip
+
+    stored = n_images if stored is None else stored
+    pixels = np.random.default_rng(0).integers(0, 256, stored * side * side, dtype=np.uint8)
+    with gzip.open(folder / "train-images-idx3-ubyte.gz", "wb") as fh:
+        fh.write(b"".join(int(v).to_bytes(4, "big") for v in (2051, n_images, side, side)))
+        fh.write(pixels.tobytes())
+    n_labels = n_images if n_labels is None else n_labels
+    with gzip.open(folder / "train-labels-idx1-ubyte.gz", "wb") as fh:
+        fh.write((2049).to_bytes(4, "big") + n_labels.to_bytes(4, "big"))
+        fh.write(bytes(k % 10 for k in range(n_labels)))
+    return pixels
+
+
+def test_fashion_mnist_reader_checks_the_idx_files(tmp_path):
+    """The IDX reader trusted the headers: 32×32 images were read as 784-pixel rows of the
+    wrong images, silently; a truncated file failed in numpy's reshape (naming no file); 10
+    images beside 9 labels were read without complaint."""
+    import re
+
+    images = re.escape(str(tmp_path / "train-images-idx3-ubyte.gz"))
+    pixels = _write_idx(tmp_path)
+    d = load_rotated_fashion_mnist(n=3, rotation=None, shuffle=False, data_home=tmp_path)
+    np.testing.assert_array_equal(d.data, pixels[:3 * 784].reshape(3, 784) / 255.0)
+    np.testing.assert_array_equal(d.target, [0, 1, 2])
+    _write_idx(tmp_path, side=32)
+    with pytest.raises(ValueError, match=f"{images} holds images of 32×32 pixels; .* are 28×28"):
+        load_rotated_fashion_mnist(n=3, rotation=None, shuffle=False, data_home=tmp_path)
+    _write_idx(tmp_path, stored=5)
+    for kw in ({"shuffle": True}, {"shuffle": False, "n": 8}):
+        with pytest.raises(ValueError, match=f"{images} is truncated: .* expected .* 5 complete ones found"):
+            load_rotated_fashion_mnist(**{"n": 3, **kw}, rotation=None, data_home=tmp_path)
+    _write_idx(tmp_path, n_labels=9)
+    with pytest.raises(ValueError, match=f"{images} holds 10 images but .* holds 9 labels"):
+        load_rotated_fashion_mnist(n=3, rotation=None, data_home=tmp_path)
+    _write_idx(tmp_path)
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:-100])   # the gzip stream cut short
+    with pytest.raises(ValueError, match=f"{images} is not a complete gzip file"):
+        load_rotated_fashion_mnist(n=3, rotation=None, data_home=tmp_path)
+
+
 # ----------------------------------------------------------------------------- shapes
 def test_point_shapes_motions_are_group_actions():
     kw = dict(n_samples=39, n_points=20, noise=0.02, random_state=5)

@@ -118,6 +118,31 @@ def test_interpolated_rotation_is_close_for_smooth_images():
     assert not get_group("C8").exact_on_images and get_group("C4").exact_on_images
 
 
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_rotate_images_checks_its_inputs(backend):
+    """rotate_images took ``(n, H, W)`` batches for quarter turns and failed with "not enough
+    values to unpack" for other angles; 3 angles for 2 images failed inside numpy's broadcast
+    or torch's indexing, an empty torch batch raised IndexError and a NaN angle gave an
+    all-zero image silently."""
+    wrap = pytest.importorskip("torch").as_tensor if backend == "torch" else np.asarray
+    X = wrap(np.random.default_rng(0).random((2, 1, 5, 5)))
+    for angle in (np.pi / 2, np.pi / 6):
+        with pytest.raises(ValueError, match=r"imgs must be .* \(n, C, H, W\); got shape \(2, 5, 5\)"):
+            rotate_images(X[:, 0], angle)
+    with pytest.raises(ValueError, match=r"angles must be a scalar or hold one angle per image \(2\)"):
+        rotate_images(X, wrap([0.1, 0.2, 0.3]))
+    for bad in (np.nan, np.inf, wrap([0.1, np.nan])):
+        with pytest.raises(ValueError, match="angles must be finite"):
+            rotate_images(X, bad)
+    with pytest.raises(TypeError, match="angles must be real numbers"):
+        rotate_images(X, "a")
+    for angle in (0.3, np.pi / 2, wrap(np.zeros(0))):
+        assert tuple(rotate_images(X[:0], angle).shape) == (0, 1, 5, 5)
+    # the documented forms: one angle for all images, or one per image
+    one_per_image = rotate_images(X, wrap(np.full(2, 0.3)))
+    np.testing.assert_array_equal(np.asarray(rotate_images(X, 0.3)), np.asarray(one_per_image))
+
+
 @pytest.mark.parametrize("name", FIBRE_GROUPS)
 def test_cyclic_action_on_fibres(name):
     group = get_group(name)

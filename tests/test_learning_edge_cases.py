@@ -105,6 +105,32 @@ def test_image_frames_do_not_depend_on_intensity_units(group, method, dtype):
                 np.testing.assert_array_equal(faint, frames)
 
 
+@pytest.mark.parametrize("dtype, scale", [(np.float64, 1e200), (np.float32, 1e20)])
+@pytest.mark.parametrize("group", ["SO2", "C4"])
+@pytest.mark.parametrize("method", ["random", "learned"])
+def test_image_frames_of_bright_images_do_not_overflow(method, group, dtype, scale):
+    """The image networks divided by the root-mean-square intensity, whose squares overflowed
+    for bright images (float64 above ~1e154, float32 above ~1e19): x/inf = 0, the image read
+    as blank, frames differed from those of the same images at unit scale and SO2 canonical
+    forms were not invariant under exact quarter turns (relative error 0.95)."""
+    import warnings
+
+    X = np.random.default_rng(0).random((6, 12, 12)).astype(dtype)
+    bright = (X * scale).astype(dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no overflow on the way
+        canon = CanonicalizerTransformer(group, method, layout="image", max_epochs=1, random_state=0).fit(X)
+        frames, bright_frames = canon.canonical_frame(X), canon.canonical_frame(bright)
+        forms = canon.transform(bright)
+        turned = canon.transform(np.rot90(bright, 1, axes=(1, 2)).copy())  # an exact quarter turn
+    if group == "SO2":
+        np.testing.assert_allclose(bright_frames, frames, atol=1e-5)
+    else:
+        np.testing.assert_array_equal(bright_frames, frames)
+    assert np.all(np.isfinite(forms))
+    assert np.abs(turned - forms).max() <= 1e-4 * np.abs(bright).max()
+
+
 @pytest.mark.parametrize("method,layout,width", [("learned", None, 18), ("anchored", None, 18),
                                                   ("random", None, 18), ("learned", "image", 64)])
 def test_network_fit_refuses_a_float64_torch_default(method, layout, width):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import zlib
 
 import numpy as np
 from sklearn.utils import Bunch, check_random_state
@@ -151,16 +152,32 @@ load_rotated_mnist.__doc__ = load_rotated_mnist.__doc__.replace("{rot}", _ROT_DO
 
 def _read_idx(path, kind, count):
     """Read the first ``count`` items (all if None) of a gzipped IDX file."""
-    with gzip.open(path, "rb") as fh:
-        header = fh.read(16 if kind == "images" else 8)
-        magic = int.from_bytes(header[:4], "big")
-        total = int.from_bytes(header[4:8], "big")
-        expected = 2051 if kind == "images" else 2049
-        if magic != expected:
-            raise ValueError(f"{path} is not an IDX {kind} file (magic {magic}).")
-        k = total if count is None else min(count, total)
-        size = _SIDE * _SIDE if kind == "images" else 1
-        buf = fh.read(k * size)
+    n_header = 16 if kind == "images" else 8
+    try:
+        with gzip.open(path, "rb") as fh:
+            header = fh.read(n_header)
+            magic = int.from_bytes(header[:4], "big")
+            expected = 2051 if kind == "images" else 2049
+            if len(header) < n_header or magic != expected:
+                raise ValueError(f"{path} is not an IDX {kind} file (magic {magic}, header of "
+                                 f"{len(header)} bytes).")
+            total = int.from_bytes(header[4:8], "big")
+            if kind == "images":
+                # other sizes were read as 784-pixel rows of the wrong images, silently
+                rows, cols = int.from_bytes(header[8:12], "big"), int.from_bytes(header[12:16], "big")
+                if (rows, cols) != (_SIDE, _SIDE):
+                    raise ValueError(f"{path} holds images of {rows}×{cols} pixels; Fashion-MNIST "
+                                     f"images are {_SIDE}×{_SIDE}.")
+            k = total if count is None else min(count, total)
+            size = _SIDE * _SIDE if kind == "images" else 1
+            buf = fh.read(k * size)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise ValueError(f"{path} is not a complete gzip file ({exc}); install or download it "
+                         "again.") from None
+    if len(buf) < k * size:
+        # numpy's reshape error named neither the file nor the cause
+        raise ValueError(f"{path} is truncated: {k} {kind} expected (its header announces {total}), "
+                         f"{len(buf) // size} complete ones found.")
     arr = np.frombuffer(buf, dtype=np.uint8)
     return (arr.reshape(k, size) if kind == "images" else arr.copy()), total
 
@@ -232,7 +249,10 @@ def load_rotated_fashion_mnist(n=None, rotation="SO2", random_state=None, return
             f"{prefix}-images-idx3-ubyte.gz and {prefix}-labels-idx1-ubyte.gz.")
     count = n if not shuffle else None
     images, total = _read_idx(img_path, "images", count)
-    labels, _ = _read_idx(lab_path, "labels", count)
+    labels, n_labels = _read_idx(lab_path, "labels", count)
+    if n_labels != total:
+        raise ValueError(f"{img_path} holds {total} images but {lab_path} holds {n_labels} labels; "
+                         "they must match.")
     idx = subset_indices(total, n, shuffle, random_state)
     rs = check_random_state(random_state)
     if shuffle:

@@ -46,6 +46,29 @@ def _exact_turns(angles, shape):
     return q
 
 
+def _check_images(imgs):
+    # a batch without its channel axis rotated by quarter turns but failed to unpack otherwise
+    if imgs.ndim != 4:
+        raise ValueError(
+            f"imgs must be a batch of images of shape (n, C, H, W); got shape {tuple(imgs.shape)}.")
+    if not _is_tensor(imgs) and imgs.dtype.kind not in "biuf":
+        raise TypeError(f"imgs must hold real numbers; got dtype {imgs.dtype}.")
+
+
+def _angles_per_image(angles, n):
+    """``angles`` (a scalar or one per image) as ``(n,)`` float64, checked."""
+    try:
+        a = np.asarray(angles, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"angles must be real numbers (radians); got {type(angles).__name__}.") from None
+    if a.size != 1 and a.shape != (n,):
+        raise ValueError(f"angles must be a scalar or hold one angle per image ({n}); got shape {a.shape}.")
+    if not np.all(np.isfinite(a)):
+        # NaN gave an all-zero image silently
+        raise ValueError("angles must be finite; got NaN or infinity.")
+    return np.broadcast_to(a.reshape(-1), (n,))
+
+
 def rotate_images(imgs, angles):
     """Rotate each image ``imgs[i]`` (``(n, C, H, W)``) by ``angles[i]`` radians.
 
@@ -53,11 +76,17 @@ def rotate_images(imgs, angles):
     otherwise. numpy input: a new array of the input dtype (float inputs) or float64
     (integer inputs). torch input: a new tensor, differentiable with respect to the images
     and (for angles given as a tensor) to the angles, except at exact turns.
+
+    ``angles`` is one finite angle for all images or one per image; an empty batch gives an
+    empty result. Raises ValueError for images that are not 4-D, for another number of
+    angles and for non-finite angles.
     """
     if _is_tensor(imgs):
+        _check_images(imgs)
         return _rotate_torch(imgs, angles)
     imgs = np.asarray(imgs)
-    angles = np.broadcast_to(np.asarray(angles, dtype=np.float64), (imgs.shape[0],))
+    _check_images(imgs)
+    angles = _angles_per_image(angles, imgs.shape[0])
     dtype = imgs.dtype if np.issubdtype(imgs.dtype, np.floating) else np.float64
     out = np.empty(imgs.shape, dtype=dtype)
     q = _exact_turns(angles, imgs.shape)
@@ -174,11 +203,13 @@ def _rotate_torch(x, angles):
 
     n = x.shape[0]
     if torch.is_tensor(angles):
+        ang_np = _angles_per_image(angles.detach().cpu().double().numpy(), n)
         ang_t = angles.to(x.dtype).reshape(-1).expand(n) if angles.numel() == 1 else angles.to(x.dtype)
-        ang_np = ang_t.detach().cpu().double().numpy()
     else:
-        ang_np = np.array(np.broadcast_to(np.asarray(angles, dtype=np.float64), (n,)))
+        ang_np = np.array(_angles_per_image(angles, n))
         ang_t = torch.as_tensor(ang_np, dtype=x.dtype, device=x.device)
+    if n == 0:
+        return x.clone()
     q = _exact_turns(ang_np, x.shape)
     if np.all(q >= 0) and np.all(q == q[0]):
         return torch.rot90(x, int(q[0]), dims=(-2, -1)) if q[0] else x.clone()
@@ -217,4 +248,10 @@ def _bilinear_rotate_torch(x, angles):
     gx = src_c * (2.0 / max(w - 1, 1)) - 1.0
     gy = src_r * (2.0 / max(h - 1, 1)) - 1.0
     grid = torch.stack([gx, gy], dim=-1)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+    out = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+    # along an axis one pixel wide align_corners maps every coordinate onto that pixel; numpy's
+    # rule (zeros outside) weighs it by 1 - |offset| instead
+    for size, src in ((w, src_c), (h, src_r)):
+        if size == 1:
+            out = out * torch.clamp(1.0 - src.abs(), min=0.0)[:, None]
+    return out

@@ -347,8 +347,8 @@ class _ImageNetworkBase(FrameNetwork):
     def normalised(self, x):
         """Steps 1–2: ``x`` ``(n, C, H, W)`` average-pooled by 2 (sides ≥ 12, blocks placed
         symmetrically about the centre), divided by its root-mean-square intensity (a blank
-        image stays blank; faint images are first scaled up by a power of two) and multiplied
-        by the input disk: ``(n, C, h', w')``."""
+        image stays blank; faint images are first scaled up, bright ones down, by a power of
+        two) and multiplied by the input disk: ``(n, C, h', w')``."""
         x = self._check(x)
         # faint images (largest |value| below 2**-10) first scaled up by a power of two (exact),
         # so that the 1e-6 below stays negligible and frames do not depend on intensity units
@@ -361,6 +361,17 @@ class _ImageNetworkBase(FrameNetwork):
             # at most 2**100 at once (float32 would overflow for subnormal peaks); twice covers them
             for step in (torch.clamp(-exponent, max=100), torch.clamp(-exponent - 100, min=0)):
                 x = torch.ldexp(x, step.to(x.dtype))
+        # bright images (largest |value| at or above 2**50) scaled down by a power of two (exact) to
+        # a peak in [0.5, 1): the squares below overflowed (float64 above ~1e154, float32 above
+        # ~1e19) and the image read as blank; ordinary images pass unchanged
+        bright = peak >= 2.0 ** 50
+        if bool(bright.any()):
+            remaining = torch.where(bright, torch.frexp(peak)[1], torch.zeros_like(peak, dtype=torch.int32))
+            # steps of at most 2**-100, so each factor stays a normal number (float32: 2**-128 is not)
+            while bool((remaining > 0).any()):
+                step = torch.clamp(remaining, max=100)
+                x = torch.ldexp(x, (-step).to(x.dtype))
+                remaining = remaining - step
         h, w = x.shape[-2:]
         if min(h, w) >= 12:
             kh, kw = (2 if h % 2 == 0 else 3), (2 if w % 2 == 0 else 3)
