@@ -30,6 +30,45 @@ __all__ = ["Layout", "Field", "PointLayout", "GraphLayout", "ImageLayout", "Fibr
 
 _FIELD_KINDS = ("position", "vector", "scalar")
 _AXIS_NAMES = ("x", "y", "z")
+#: an axis beyond 3-D as skcanon names it (``x3``, ``vel_x3``): ``x`` and the axis number
+_NUMBERED_AXIS = re.compile(r"(?:([A-Za-z]\w*)_)?x(0|[1-9]\d*)")
+
+
+def _axis_names(n_dims):
+    """Names of the axes of ``n_dims``-D points: ``x, y, z`` up to 3-D, ``x0, x1, ...`` beyond."""
+    return _AXIS_NAMES[:n_dims] if n_dims <= 3 else tuple(f"x{i}" for i in range(n_dims))
+
+
+def _numbered_dims(comps):
+    """The dimension of the points that parsed components name by numbered axes, as skcanon
+    names them beyond 3-D (``p0_x3``, ``p0_vel_x3``), or None: where a component names a
+    lettered axis (``x``, ``vel_y``) or the numbers are not ``0..d-1`` for some d > 3 (up to
+    3-D skcanon writes ``x, y, z``, so ``x0, x1, x2`` name no axes)."""
+    numbers = set()
+    for comp in comps:
+        if comp in _AXIS_NAMES or re.fullmatch(r"[A-Za-z]\w*_[xyz]", comp):
+            return None
+        m = _NUMBERED_AXIS.fullmatch(comp)
+        if m:
+            numbers.add(int(m.group(2)))
+    return len(numbers) if len(numbers) > 3 and numbers == set(range(len(numbers))) else None
+
+
+def _component_owner(comp, numbered=None):
+    """``(field name, kind)`` a parsed component belongs to: an axis (``x``; ``x3`` where
+    ``numbered``, the dimension :func:`_numbered_dims` read) to the positions, ``vel_x``
+    (``vel_x3``) to the vector ``vel``, anything else to a scalar of its name."""
+    if numbered:
+        m = _NUMBERED_AXIS.fullmatch(comp)
+        if m and int(m.group(2)) < numbered:
+            name = m.group(1)
+            return ("pos", "position") if name in (None, "pos") else (name, "vector")
+        return comp, "scalar"
+    if comp in _AXIS_NAMES:
+        return "pos", "position"
+    if re.fullmatch(r"[A-Za-z]\w*_[xyz]", comp) and comp[:-2] != "pos":
+        return comp[:-2], "vector"
+    return comp, "scalar"
 
 
 def _axis_case(comp):
@@ -173,7 +212,7 @@ class Field:
             if self.size == 1:
                 return [self.name]
             return [f"{self.name}{i}" for i in range(self.size)]
-        axes = _AXIS_NAMES if n_dims <= 3 else [f"x{i}" for i in range(n_dims)]
+        axes = _axis_names(n_dims)
         prefix = "" if self.name == "pos" else f"{self.name}_"
         return [f"{prefix}{axes[i]}" for i in range(self.size)]
 
@@ -414,9 +453,11 @@ class PointLayout(Layout):
         vectors ``name_x`` (``p0_vel_x``, ``vel_x1``) and per-point
         scalars (``atom3_element``, ``p0_charge``). Positions decide ``n_dims`` (``x, y`` → 2,
         ``x, y, z`` → 3); names of vectors alone (``force_x0``, ...) describe points that
-        carry vectors and no position, their axes deciding ``n_dims``. Names that are only ``x0, x1, ...`` (scikit-learn's names for
-        an array's columns, as after ``set_output(transform="pandas")``) describe no
-        layout unless ``n_dims=1``: they are read like an array.
+        carry vectors and no position, their axes deciding ``n_dims``. Beyond 3-D the axes
+        are numbered as skcanon names them (``p0_x0..p0_x3``, ``p0_vel_x0..``). Names that
+        are only ``x0, x1, ...`` (scikit-learn's names for an array's columns, as after
+        ``set_output(transform="pandas")``) describe no layout unless ``n_dims=1``: they are
+        read like an array.
 
         Parameters
         ----------
@@ -444,7 +485,15 @@ class PointLayout(Layout):
             return None
         fold, lenient = _reading(columns)
         parsed = [_parse_any_point_column(c, fold, lenient) for c in columns]
-        axes = {comp for p in parsed if p is not None for comp in [p[1]] if comp in _AXIS_NAMES}
+        numbered = _numbered_dims([p[1] for p in parsed if p is not None])
+        if numbered:
+            # beyond 3-D skcanon numbers the axes (p0_x3, p0_vel_x3): read its own names back
+            owners = [_component_owner(p[1], numbered) for p in parsed if p is not None]
+            if all(kind != "position" for _, kind in owners) and any(p is None for p in parsed):
+                return None
+            axes = set(_axis_names(numbered))
+        else:
+            axes = {comp for p in parsed if p is not None for comp in [p[1]] if comp in _AXIS_NAMES}
         if not axes:
             # vectors alone (``force_x0``, ``p0_vel_y``): their axes decide n_dims, and every
             # column must name a point component (otherwise the names describe no layout)
@@ -463,13 +512,13 @@ class PointLayout(Layout):
                 "layout=PointLayout(n_dims, fields=[...]) to read the columns in their order, ignoring names."
             )
         dims = len(axes)
-        if axes != set(_AXIS_NAMES[:dims]):
+        if axes != set(_axis_names(dims)):
             raise ValueError(f"point columns name the axes {sorted(axes)}; positions need "
-                             f"{list(_AXIS_NAMES[:dims])}. Fix: rename the columns or pass "
+                             f"{list(_axis_names(dims))}. Fix: rename the columns or pass "
                              "layout=PointLayout.from_columns(columns, n_dims=..., fields=[...]).")
         if n_dims is not None and n_dims != dims:
             raise ValueError(
-                f"the columns name {dims}-D points ({', '.join(_AXIS_NAMES[:dims])}), but {n_dims}-D points "
+                f"the columns name {dims}-D points ({', '.join(_axis_names(dims))}), but {n_dims}-D points "
                 f"were expected from n_dims or the group. Fix: pass n_dims={dims} with a group acting in "
                 f"{dims}-D, layout=PointLayout.from_columns(columns, n_dims=..., fields=[...]), or "
                 f"layout=PointLayout({n_dims}) to read the columns in their order (x0, y0, ..., x1, ...), "
@@ -478,12 +527,7 @@ class PointLayout(Layout):
         categorical = {str(c) for c in categorical}
         fields, seen = [], set()
         for col, (_, comp) in zip(columns, parsed):
-            if comp in _AXIS_NAMES:
-                name, kind = "pos", "position"
-            elif re.fullmatch(r"[A-Za-z]\w*_[xyz]", comp) and comp[:-2] != "pos":
-                name, kind = comp[:-2], "vector"
-            else:
-                name, kind = comp, "scalar"
+            name, kind = _component_owner(comp, numbered)
             if name in seen:
                 if kind == "scalar" and col in categorical:
                     fields = [Field(f.name, f.kind, f.size, True) if f.name == name else f for f in fields]
@@ -605,7 +649,9 @@ def mixes_point_and_other_columns(columns):
     names no point component at all (``period``, ``label``)."""
     fold, lenient = _reading(columns)
     parsed = [_parse_any_point_column(str(c), fold, lenient) for c in columns]
-    return (any(p is not None and p[1] in _AXIS_NAMES for p in parsed)
+    comps = [p[1] for p in parsed if p is not None]
+    numbered = _numbered_dims(comps)
+    return (any(_component_owner(c, numbered)[1] == "position" for c in comps)
             and any(p is None for p in parsed))
 
 
@@ -623,7 +669,12 @@ def names_axes_out_of_point_order(columns, n_dims=None):
         return False
     named = [found[0].lower() if len(found) == 1 else None for found in axes]
     dims = n_dims or len({a for a in named if a is not None}) or 1
-    return named != [_AXIS_NAMES[j % dims] if dims <= 3 else None for j in range(len(columns))]
+    if dims > 3:
+        # beyond 3-D the axes are numbered (p0_x3, p0_vel_x3): the number after a lone x
+        numbers = [re.findall(r"(?<![A-Za-z])[xX](\d+)(?![A-Za-z\d])", c) for c in columns]
+        return [found[0] if len(found) == 1 else None for found in numbers] != [
+            str(j % dims) for j in range(len(columns))]
+    return named != [_AXIS_NAMES[j % dims] for j in range(len(columns))]
 
 
 def _separators_as_underscores(name, lenient=True):
@@ -999,8 +1050,8 @@ def _refuse_axis_scalars(fields, dims):
     """Scalar fields named ``vx, vy, vz`` (a stem and every axis letter) read from column
     names are most likely a vector's components: as scalars the group would not rotate them
     (an SE3 invariance error of 7.1 for velocities), so the names must say which is meant."""
-    if dims < 2:    # one axis letter: any name ending in x (flux, index) would match
-        return
+    if dims < 2 or dims > 3:    # one axis letter: any name ending in x (flux, index) would match;
+        return                  # beyond 3-D the axes are numbered (x0, x1, ...), not lettered
     scalars = {f.name for f in fields if f.kind == "scalar" and not f.categorical}
     axes = _AXIS_NAMES[:dims]
     for name in sorted(scalars):
