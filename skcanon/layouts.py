@@ -419,6 +419,9 @@ class PointLayout(Layout):
                     try:
                         coded[i] = code[_plain(v)]
                     except (KeyError, TypeError):
+                        if isinstance(known, CategoryCodes):
+                            raise ValueError(known.misread(_plain(v), f.name, name,
+                                                           self._column_label(col, natural))) from None
                         raise ValueError(
                             f"{name} column {self._column_label(col, natural)} holds {_plain(v)!r}, a "
                             f"category of field {f.name!r} not seen in fit (known: {list(known)}). Fix: "
@@ -625,6 +628,30 @@ class PointLayout(Layout):
 
     def _key(self):
         return (self.n_dims, self.fields, self.columns)
+
+
+class CategoryCodes(list):
+    """The codes ``0.0 .. k-1`` that ``transform`` writes for the categories ``of`` (a
+    categorical field), as the categories :meth:`PointLayout.encode_categories` reads where
+    codes are expected (``inverse_transform``): its error then says that a code, not a
+    category, was expected, instead of calling a category seen in fit unseen."""
+
+    def __init__(self, of):
+        super().__init__(float(i) for i in range(len(of)))
+        self.of = list(of)
+
+    def misread(self, value, field, name, column):
+        """The message for ``value``, found in ``column`` of ``name`` where a code was expected."""
+        try:
+            index = self.of.index(value)
+        except (ValueError, TypeError):
+            index = None
+        what = (f"{value!r}, a category of field {field!r} (seen in fit, code {index})" if index is not None
+                else f"{value!r}, which is no code of field {field!r}")
+        return (f"{name} column {column} holds {what}; inverse_transform expects the integer codes that "
+                f"transform writes for categorical fields (0 to {len(self) - 1} for the categories "
+                f"{self.of}, in that order), not the categories. Fix: pass transform's or canonicalize's "
+                "output, or replace each category by its code.")
 
 
 def _is_missing(v):
