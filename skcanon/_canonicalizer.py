@@ -612,9 +612,11 @@ default=None
             ValueError that names its code.
         frames : ndarray or tuple
             The frames of the original samples, from :meth:`canonical_frame` or
-            :meth:`canonicalize`. Required: a canonical form does not say which pose it came
-            from, so ``Pipeline.inverse_transform`` and ``TransformedTargetRegressor``, which
-            pass ``X`` alone, get a ValueError (for targets that move with the input use
+            :meth:`canonicalize`: for product groups (``SE3xS_n``) a tuple of one batch of
+            elements per factor (a list of as many batches is read as that tuple). Required: a
+            canonical form does not say which pose it came from, so
+            ``Pipeline.inverse_transform`` and ``TransformedTargetRegressor``, which pass ``X``
+            alone, get a ValueError (for targets that move with the input use
             :class:`~skcanon.EquivariantRegressor`).
 
         Returns
@@ -634,7 +636,7 @@ default=None
         # transform wrote categorical fields as codes 0..k-1: read them as such
         codes = None if not categories else {f: CategoryCodes(known) for f, known in categories.items()}
         P, ndim = self._working(X, categories=codes, check_names=False)
-        check_frames_length(frames, P.shape[0])
+        frames = check_frames_length(frames, P.shape[0], group=self.group_)
         self._check_finite_elements(frames)
         # permutations, matrices and products too (bad ones were applied silently: a
         # 3-index permutation dropped points, SO3 frames times 2 scaled the output)

@@ -639,12 +639,43 @@ def check_samples_placed(P, group, target_layout, name="X"):
             "or use a group without translations.")
 
 
-def check_frames_length(frames, n_samples, name="frames"):
-    """Frames (array or tuple of arrays) must have one entry per sample."""
+def _shape_or_ragged(a):
+    try:
+        return np.shape(a)
+    except ValueError:
+        return "ragged"
+
+
+def check_frames_length(frames, n_samples, name="frames", group=None):
+    """Frames (array or tuple of arrays) must have one entry per sample; returns them.
+
+    For a product ``group`` the frames are a tuple of one element batch per factor; a list
+    of that many batches (``list(frames)``) is taken as that tuple, which is what it can
+    only mean there. Anything else that is not one array per factor (ragged lists, which
+    numpy cannot stack) is a ValueError naming ``name`` and the tuple expected."""
+    factors = getattr(group, "factors", ())
+    if len(factors) > 1:
+        expected = (f"a tuple of {len(factors)} element batches, one per factor of {group.name} "
+                    f"({', '.join(f.name for f in factors)}), as canonicalize and canonical_frame "
+                    "return them")
+        if not isinstance(frames, (tuple, list)) or len(frames) != len(factors):
+            got = (f"{type(frames).__name__} of length {len(frames)}" if isinstance(frames, (tuple, list))
+                   else f"{type(frames).__name__} of shape {_shape_or_ragged(frames)}")
+            raise ValueError(f"{name} must be {expected}; got {got}.")
+        frames = tuple(frames)
     parts = frames if isinstance(frames, tuple) else (frames,)
-    for part in parts:
-        if np.shape(part)[:1] != (n_samples,):
+    for i, part in enumerate(parts):
+        shape = _shape_or_ragged(part)
+        if shape == "ragged":   # numpy refuses ragged sequences ("inhomogeneous shape")
+            raise ValueError(
+                f"{name}{f'[{i}]' if len(factors) > 1 else ''} is a ragged sequence, no array of group "
+                "elements; expected "
+                + f"an array of one element{f' of {factors[i].name}' if len(factors) > 1 else ''} per sample "
+                f"({n_samples})"
+                + ". Pass what canonical_frame(X) or canonicalize(X) returned.")
+        if shape[:1] != (n_samples,):
             raise ValueError(
                 f"{name} must hold one group element per sample ({n_samples}); got an array of "
-                f"shape {np.shape(part)}. Pass what canonical_frame(X) returned."
+                f"shape {shape}. Pass what canonical_frame(X) returned."
             )
+    return frames
