@@ -381,8 +381,14 @@ def _numeric_float_dtype(X, layout):
 
 def check_target_width(y, layout):
     """Raise a ValueError naming ``y`` when its columns do not hold whole target points of
-    ``layout`` (flat: a multiple of the width; 3-D: the width on the last axis)."""
+    ``layout`` (flat: a multiple of the width; 3-D: the width on the last axis), or holds
+    no target point at all (0 columns or points: the regressor had nothing to learn, and
+    the estimator's own error named no target)."""
     w = layout.width
+    if y.ndim in (2, 3) and y.shape[1] == 0:
+        raise ValueError(f"y has shape {y.shape}: no target point. Expected shape (n_samples, n_target_points "
+                         f"* {w}) or (n_samples, n_target_points, {w}) with n_target_points >= 1 for "
+                         f"target_layout {layout!r}.")
     if (y.ndim == 2 and y.shape[1] % w) or (y.ndim == 3 and y.shape[2] != w):
         what = f"{y.shape[1]} columns are not a multiple of" if y.ndim == 2 else \
             f"last axis has {y.shape[2]} entries, not"
