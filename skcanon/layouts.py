@@ -166,7 +166,8 @@ class Field:
     Parameters
     ----------
     name : str
-        Name used in feature names (``p3_vel_x``).
+        Name used in feature names (``p3_vel_x``); a non-empty str (TypeError or
+        ValueError otherwise).
     kind : {"position", "vector", "scalar"}
         ``"position"`` moves with rotations, reflections, translations and scaling;
         ``"vector"`` (velocities, forces, normals) with rotations, reflections and
@@ -194,6 +195,15 @@ class Field:
     categorical: bool = False
 
     def __post_init__(self):
+        # the name makes the feature names (p0_vel_x) and is read back from column names:
+        # "" gave p0_, None the field "None", an int a name that is not one
+        if not isinstance(self.name, str):
+            raise TypeError(f"Field.name must be a non-empty str (it names the feature columns, e.g. "
+                            f"'p0_vel_x' for 'vel'); got {self.name!r} of type {type(self.name).__name__}.")
+        if not self.name:
+            raise ValueError("Field.name must be a non-empty str (it names the feature columns, e.g. "
+                             "'p0_vel_x' for 'vel'); got ''.")
+        object.__setattr__(self, "name", str(self.name))   # numpy's str_ as str
         if self.kind not in _FIELD_KINDS:
             raise ValueError(f"Field.kind must be one of {_FIELD_KINDS}, got {self.kind!r}.")
         if isinstance(self.size, (bool, np.bool_)) or not isinstance(self.size, (int, np.integer)) or self.size < 1:
@@ -223,7 +233,7 @@ def _as_field(spec, n_dims):
     if isinstance(spec, (tuple, list)) and len(spec) in (2, 3):
         name, kind = spec[0], spec[1]
         size = spec[2] if len(spec) == 3 else (n_dims if kind in ("position", "vector") else 1)
-        return Field(str(name), kind, size)
+        return Field(name, kind, size)
     raise TypeError(
         "fields entries must be Field objects or (name, kind[, size]) tuples, "
         f"got {spec!r}. For categories use Field(name, 'scalar', 1, categorical=True)."

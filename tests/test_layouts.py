@@ -1,5 +1,7 @@
 """Layouts: how columns map to points, fields, graph nodes and pixels, and what their errors say."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -24,6 +26,19 @@ def test_field_categorical_flag():
 def test_field_rejects_bad_kinds_and_sizes(kwargs, match):
     with pytest.raises(ValueError, match=match):
         Field(**kwargs)
+
+
+@pytest.mark.parametrize("name, error, shown", [("", ValueError, "''"), (None, TypeError, "None of type NoneType"),
+                                                (1, TypeError, "1 of type int"), (b"q", TypeError, "b'q'")])
+def test_field_name_must_be_a_non_empty_str(name, error, shown):
+    """Field names were not checked: "" gave feature names ``p0_``, None became the field
+    "None" (through a tuple) and Field(3, "scalar", 1) kept an int name."""
+    match = r"Field.name must be a non-empty str .*got " + re.escape(shown)
+    with pytest.raises(error, match=match):
+        PointLayout(3, fields=[("pos", "position"), (name, "scalar")])
+    with pytest.raises(error, match=match):
+        Field(name, "scalar", 1)
+    assert type(Field(np.str_("q"), "scalar", 1).name) is str
 
 
 def test_point_layout_fields_and_slices():
