@@ -23,7 +23,8 @@ from ._validation import (NumberInterval, batch_starting_at, check_device, check
                           warn_inexact_image_action)
 from .canonicalizers import make_canonicalizer
 from .groups import Group, get_group
-from .layouts import FibreLayout, GraphLayout, ImageLayout, PointLayout, encode_if_graphs, is_graph_list
+from .layouts import (CategoryCodes, FibreLayout, GraphLayout, ImageLayout, PointLayout, encode_if_graphs,
+                      is_graph_list)
 
 __all__ = ["CanonicalizerTransformer"]
 
@@ -606,11 +607,16 @@ default=None
             Canonical-pose data, e.g. the output of ``transform`` or predictions made in
             the canonical frame. Absent points as NaN rows: rows that ``fill_value`` filled
             are moved as real points (a warning says so where whole point rows equal it).
+            Categorical fields hold the integer codes ``transform`` writes (0 to k-1 in the
+            order of ``categories_``), not the categories: a category is refused by a
+            ValueError that names its code.
         frames : ndarray or tuple
             The frames of the original samples, from :meth:`canonical_frame` or
-            :meth:`canonicalize`. Required: a canonical form does not say which pose it came
-            from, so ``Pipeline.inverse_transform`` and ``TransformedTargetRegressor``, which
-            pass ``X`` alone, get a ValueError (for targets that move with the input use
+            :meth:`canonicalize`: for product groups (``SE3xS_n``) a tuple of one batch of
+            elements per factor (a list of as many batches is read as that tuple). Required: a
+            canonical form does not say which pose it came from, so
+            ``Pipeline.inverse_transform`` and ``TransformedTargetRegressor``, which pass ``X``
+            alone, get a ValueError (for targets that move with the input use
             :class:`~skcanon.EquivariantRegressor`).
 
         Returns
@@ -628,10 +634,9 @@ default=None
                 "canonicalization; for targets that move with the input, use EquivariantRegressor.")
         categories = getattr(self, "categories_", None)
         # transform wrote categorical fields as codes 0..k-1: read them as such
-        codes = None if not categories else {f: [float(i) for i in range(len(known))]
-                                             for f, known in categories.items()}
+        codes = None if not categories else {f: CategoryCodes(known) for f, known in categories.items()}
         P, ndim = self._working(X, categories=codes, check_names=False)
-        check_frames_length(frames, P.shape[0])
+        frames = check_frames_length(frames, P.shape[0], group=self.group_)
         self._check_finite_elements(frames)
         # permutations, matrices and products too (bad ones were applied silently: a
         # 3-index permutation dropped points, SO3 frames times 2 scaled the output)

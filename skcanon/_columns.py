@@ -4,34 +4,21 @@ checks), so that the end-to-end estimators can use it without an import circle."
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
 from ._validation import frame_columns, is_dataframe, layout_column_positions
 from .layouts import (
-    _AXIS_NAMES,
     Field,
     PointLayout,
+    _axis_names,
+    _component_owner,
+    _numbered_dims,
     _parse_any_point_column,
     _parse_point_column,
     _plain_feature_names,
     _reading,
     mixes_point_and_other_columns,
 )
-
-_VECTOR_COMPONENT = re.compile(r"[A-Za-z]\w*_[xyz]")
-
-
-def _component_field(comp):
-    """``(field name, kind)`` a parsed component belongs to: an axis (``x``) to the
-    positions, ``vel_x`` to the vector ``vel``, anything else to a scalar of its name
-    (the reading of :meth:`~skcanon.layouts.PointLayout.infer_from_columns`)."""
-    if comp in _AXIS_NAMES:
-        return "pos", "position"
-    if _VECTOR_COMPONENT.fullmatch(comp) and comp[:-2] != "pos":
-        return comp[:-2], "vector"
-    return comp, "scalar"
 
 
 def _named_fields(columns, n_dims=None):
@@ -47,10 +34,12 @@ def _named_fields(columns, n_dims=None):
     parsed = [_parse_any_point_column(c, fold, lenient) for c in columns]
     if any(p is None for p in parsed):
         return None
-    owners = [_component_field(comp) for _, comp in parsed]
-    axes = {comp[-1] for (_, comp), (_, kind) in zip(parsed, owners) if kind != "scalar"}
+    # the reading of PointLayout.infer_from_columns: lettered axes, numbered ones beyond 3-D
+    numbered = _numbered_dims([comp for _, comp in parsed])
+    owners = [_component_owner(comp, numbered) for _, comp in parsed]
+    axes = {_axis_of(comp) for (_, comp), (_, kind) in zip(parsed, owners) if kind != "scalar"}
     dims = len(axes)
-    if not dims or axes != set(_AXIS_NAMES[:dims]):
+    if not dims or axes != set(_axis_names(dims)):
         return None
     fields, seen = [], set()
     for name, kind in owners:
@@ -58,6 +47,11 @@ def _named_fields(columns, n_dims=None):
             seen.add(name)
             fields.append(Field(name, kind, dims if kind != "scalar" else 1))
     return dims, fields
+
+
+def _axis_of(comp):
+    """The axis a geometric component names: ``x`` of ``vel_x``, ``x3`` of ``vel_x3``."""
+    return comp.rsplit("_", 1)[-1]
 
 
 def _keys(layout):

@@ -221,7 +221,7 @@ class EquivariantRegressor(SkcanonEstimatorMixin, PointTargetRegressorMixin, Bas
         X : array-like of shape (n_samples, n_features) or (n_samples, n_points, width)
         y : array-like of shape (n_samples, n_target_points * width) or 3-D
             Targets in ``target_layout`` (required; numeric object or string arrays are
-            converted to float64, as ``X`` is). A DataFrame is read by its column names
+            converted to float64, as ``X`` is; at least one target point). A DataFrame is read by its column names
             (``p0_x``, ``atom3_y``, ...; component-major orders too), as ``X`` is, and
             predictions come back in its column order.
         sample_weight : array-like of shape (n_samples,) or None, default=None

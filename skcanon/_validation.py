@@ -381,8 +381,14 @@ def _numeric_float_dtype(X, layout):
 
 def check_target_width(y, layout):
     """Raise a ValueError naming ``y`` when its columns do not hold whole target points of
-    ``layout`` (flat: a multiple of the width; 3-D: the width on the last axis)."""
+    ``layout`` (flat: a multiple of the width; 3-D: the width on the last axis), or holds
+    no target point at all (0 columns or points: the regressor had nothing to learn, and
+    the estimator's own error named no target)."""
     w = layout.width
+    if y.ndim in (2, 3) and y.shape[1] == 0:
+        raise ValueError(f"y has shape {y.shape}: no target point. Expected shape (n_samples, n_target_points "
+                         f"* {w}) or (n_samples, n_target_points, {w}) with n_target_points >= 1 for "
+                         f"target_layout {layout!r}.")
     if (y.ndim == 2 and y.shape[1] % w) or (y.ndim == 3 and y.shape[2] != w):
         what = f"{y.shape[1]} columns are not a multiple of" if y.ndim == 2 else \
             f"last axis has {y.shape[2]} entries, not"
@@ -639,12 +645,43 @@ def check_samples_placed(P, group, target_layout, name="X"):
             "or use a group without translations.")
 
 
-def check_frames_length(frames, n_samples, name="frames"):
-    """Frames (array or tuple of arrays) must have one entry per sample."""
+def _shape_or_ragged(a):
+    try:
+        return np.shape(a)
+    except ValueError:
+        return "ragged"
+
+
+def check_frames_length(frames, n_samples, name="frames", group=None):
+    """Frames (array or tuple of arrays) must have one entry per sample; returns them.
+
+    For a product ``group`` the frames are a tuple of one element batch per factor; a list
+    of that many batches (``list(frames)``) is taken as that tuple, which is what it can
+    only mean there. Anything else that is not one array per factor (ragged lists, which
+    numpy cannot stack) is a ValueError naming ``name`` and the tuple expected."""
+    factors = getattr(group, "factors", ())
+    if len(factors) > 1:
+        expected = (f"a tuple of {len(factors)} element batches, one per factor of {group.name} "
+                    f"({', '.join(f.name for f in factors)}), as canonicalize and canonical_frame "
+                    "return them")
+        if not isinstance(frames, (tuple, list)) or len(frames) != len(factors):
+            got = (f"{type(frames).__name__} of length {len(frames)}" if isinstance(frames, (tuple, list))
+                   else f"{type(frames).__name__} of shape {_shape_or_ragged(frames)}")
+            raise ValueError(f"{name} must be {expected}; got {got}.")
+        frames = tuple(frames)
     parts = frames if isinstance(frames, tuple) else (frames,)
-    for part in parts:
-        if np.shape(part)[:1] != (n_samples,):
+    for i, part in enumerate(parts):
+        shape = _shape_or_ragged(part)
+        if shape == "ragged":   # numpy refuses ragged sequences ("inhomogeneous shape")
+            raise ValueError(
+                f"{name}{f'[{i}]' if len(factors) > 1 else ''} is a ragged sequence, no array of group "
+                "elements; expected "
+                + f"an array of one element{f' of {factors[i].name}' if len(factors) > 1 else ''} per sample "
+                f"({n_samples})"
+                + ". Pass what canonical_frame(X) or canonicalize(X) returned.")
+        if shape[:1] != (n_samples,):
             raise ValueError(
                 f"{name} must hold one group element per sample ({n_samples}); got an array of "
-                f"shape {np.shape(part)}. Pass what canonical_frame(X) returned."
+                f"shape {shape}. Pass what canonical_frame(X) returned."
             )
+    return frames

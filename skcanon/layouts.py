@@ -30,6 +30,45 @@ __all__ = ["Layout", "Field", "PointLayout", "GraphLayout", "ImageLayout", "Fibr
 
 _FIELD_KINDS = ("position", "vector", "scalar")
 _AXIS_NAMES = ("x", "y", "z")
+#: an axis beyond 3-D as skcanon names it (``x3``, ``vel_x3``): ``x`` and the axis number
+_NUMBERED_AXIS = re.compile(r"(?:([A-Za-z]\w*)_)?x(0|[1-9]\d*)")
+
+
+def _axis_names(n_dims):
+    """Names of the axes of ``n_dims``-D points: ``x, y, z`` up to 3-D, ``x0, x1, ...`` beyond."""
+    return _AXIS_NAMES[:n_dims] if n_dims <= 3 else tuple(f"x{i}" for i in range(n_dims))
+
+
+def _numbered_dims(comps):
+    """The dimension of the points that parsed components name by numbered axes, as skcanon
+    names them beyond 3-D (``p0_x3``, ``p0_vel_x3``), or None: where a component names a
+    lettered axis (``x``, ``vel_y``) or the numbers are not ``0..d-1`` for some d > 3 (up to
+    3-D skcanon writes ``x, y, z``, so ``x0, x1, x2`` name no axes)."""
+    numbers = set()
+    for comp in comps:
+        if comp in _AXIS_NAMES or re.fullmatch(r"[A-Za-z]\w*_[xyz]", comp):
+            return None
+        m = _NUMBERED_AXIS.fullmatch(comp)
+        if m:
+            numbers.add(int(m.group(2)))
+    return len(numbers) if len(numbers) > 3 and numbers == set(range(len(numbers))) else None
+
+
+def _component_owner(comp, numbered=None):
+    """``(field name, kind)`` a parsed component belongs to: an axis (``x``; ``x3`` where
+    ``numbered``, the dimension :func:`_numbered_dims` read) to the positions, ``vel_x``
+    (``vel_x3``) to the vector ``vel``, anything else to a scalar of its name."""
+    if numbered:
+        m = _NUMBERED_AXIS.fullmatch(comp)
+        if m and int(m.group(2)) < numbered:
+            name = m.group(1)
+            return ("pos", "position") if name in (None, "pos") else (name, "vector")
+        return comp, "scalar"
+    if comp in _AXIS_NAMES:
+        return "pos", "position"
+    if re.fullmatch(r"[A-Za-z]\w*_[xyz]", comp) and comp[:-2] != "pos":
+        return comp[:-2], "vector"
+    return comp, "scalar"
 
 
 def _axis_case(comp):
@@ -127,7 +166,8 @@ class Field:
     Parameters
     ----------
     name : str
-        Name used in feature names (``p3_vel_x``).
+        Name used in feature names (``p3_vel_x``); a non-empty str (TypeError or
+        ValueError otherwise).
     kind : {"position", "vector", "scalar"}
         ``"position"`` moves with rotations, reflections, translations and scaling;
         ``"vector"`` (velocities, forces, normals) with rotations, reflections and
@@ -155,6 +195,15 @@ class Field:
     categorical: bool = False
 
     def __post_init__(self):
+        # the name makes the feature names (p0_vel_x) and is read back from column names:
+        # "" gave p0_, None the field "None", an int a name that is not one
+        if not isinstance(self.name, str):
+            raise TypeError(f"Field.name must be a non-empty str (it names the feature columns, e.g. "
+                            f"'p0_vel_x' for 'vel'); got {self.name!r} of type {type(self.name).__name__}.")
+        if not self.name:
+            raise ValueError("Field.name must be a non-empty str (it names the feature columns, e.g. "
+                             "'p0_vel_x' for 'vel'); got ''.")
+        object.__setattr__(self, "name", str(self.name))   # numpy's str_ as str
         if self.kind not in _FIELD_KINDS:
             raise ValueError(f"Field.kind must be one of {_FIELD_KINDS}, got {self.kind!r}.")
         if isinstance(self.size, (bool, np.bool_)) or not isinstance(self.size, (int, np.integer)) or self.size < 1:
@@ -173,7 +222,7 @@ class Field:
             if self.size == 1:
                 return [self.name]
             return [f"{self.name}{i}" for i in range(self.size)]
-        axes = _AXIS_NAMES if n_dims <= 3 else [f"x{i}" for i in range(n_dims)]
+        axes = _axis_names(n_dims)
         prefix = "" if self.name == "pos" else f"{self.name}_"
         return [f"{prefix}{axes[i]}" for i in range(self.size)]
 
@@ -184,7 +233,7 @@ def _as_field(spec, n_dims):
     if isinstance(spec, (tuple, list)) and len(spec) in (2, 3):
         name, kind = spec[0], spec[1]
         size = spec[2] if len(spec) == 3 else (n_dims if kind in ("position", "vector") else 1)
-        return Field(str(name), kind, size)
+        return Field(name, kind, size)
     raise TypeError(
         "fields entries must be Field objects or (name, kind[, size]) tuples, "
         f"got {spec!r}. For categories use Field(name, 'scalar', 1, categorical=True)."
@@ -380,6 +429,9 @@ class PointLayout(Layout):
                     try:
                         coded[i] = code[_plain(v)]
                     except (KeyError, TypeError):
+                        if isinstance(known, CategoryCodes):
+                            raise ValueError(known.misread(_plain(v), f.name, name,
+                                                           self._column_label(col, natural))) from None
                         raise ValueError(
                             f"{name} column {self._column_label(col, natural)} holds {_plain(v)!r}, a "
                             f"category of field {f.name!r} not seen in fit (known: {list(known)}). Fix: "
@@ -414,9 +466,11 @@ class PointLayout(Layout):
         vectors ``name_x`` (``p0_vel_x``, ``vel_x1``) and per-point
         scalars (``atom3_element``, ``p0_charge``). Positions decide ``n_dims`` (``x, y`` → 2,
         ``x, y, z`` → 3); names of vectors alone (``force_x0``, ...) describe points that
-        carry vectors and no position, their axes deciding ``n_dims``. Names that are only ``x0, x1, ...`` (scikit-learn's names for
-        an array's columns, as after ``set_output(transform="pandas")``) describe no
-        layout unless ``n_dims=1``: they are read like an array.
+        carry vectors and no position, their axes deciding ``n_dims``. Beyond 3-D the axes
+        are numbered as skcanon names them (``p0_x0..p0_x3``, ``p0_vel_x0..``). Names that
+        are only ``x0, x1, ...`` (scikit-learn's names for an array's columns, as after
+        ``set_output(transform="pandas")``) describe no layout unless ``n_dims=1``: they are
+        read like an array.
 
         Parameters
         ----------
@@ -444,7 +498,15 @@ class PointLayout(Layout):
             return None
         fold, lenient = _reading(columns)
         parsed = [_parse_any_point_column(c, fold, lenient) for c in columns]
-        axes = {comp for p in parsed if p is not None for comp in [p[1]] if comp in _AXIS_NAMES}
+        numbered = _numbered_dims([p[1] for p in parsed if p is not None])
+        if numbered:
+            # beyond 3-D skcanon numbers the axes (p0_x3, p0_vel_x3): read its own names back
+            owners = [_component_owner(p[1], numbered) for p in parsed if p is not None]
+            if all(kind != "position" for _, kind in owners) and any(p is None for p in parsed):
+                return None
+            axes = set(_axis_names(numbered))
+        else:
+            axes = {comp for p in parsed if p is not None for comp in [p[1]] if comp in _AXIS_NAMES}
         if not axes:
             # vectors alone (``force_x0``, ``p0_vel_y``): their axes decide n_dims, and every
             # column must name a point component (otherwise the names describe no layout)
@@ -463,13 +525,13 @@ class PointLayout(Layout):
                 "layout=PointLayout(n_dims, fields=[...]) to read the columns in their order, ignoring names."
             )
         dims = len(axes)
-        if axes != set(_AXIS_NAMES[:dims]):
+        if axes != set(_axis_names(dims)):
             raise ValueError(f"point columns name the axes {sorted(axes)}; positions need "
-                             f"{list(_AXIS_NAMES[:dims])}. Fix: rename the columns or pass "
+                             f"{list(_axis_names(dims))}. Fix: rename the columns or pass "
                              "layout=PointLayout.from_columns(columns, n_dims=..., fields=[...]).")
         if n_dims is not None and n_dims != dims:
             raise ValueError(
-                f"the columns name {dims}-D points ({', '.join(_AXIS_NAMES[:dims])}), but {n_dims}-D points "
+                f"the columns name {dims}-D points ({', '.join(_axis_names(dims))}), but {n_dims}-D points "
                 f"were expected from n_dims or the group. Fix: pass n_dims={dims} with a group acting in "
                 f"{dims}-D, layout=PointLayout.from_columns(columns, n_dims=..., fields=[...]), or "
                 f"layout=PointLayout({n_dims}) to read the columns in their order (x0, y0, ..., x1, ...), "
@@ -478,12 +540,7 @@ class PointLayout(Layout):
         categorical = {str(c) for c in categorical}
         fields, seen = [], set()
         for col, (_, comp) in zip(columns, parsed):
-            if comp in _AXIS_NAMES:
-                name, kind = "pos", "position"
-            elif re.fullmatch(r"[A-Za-z]\w*_[xyz]", comp) and comp[:-2] != "pos":
-                name, kind = comp[:-2], "vector"
-            else:
-                name, kind = comp, "scalar"
+            name, kind = _component_owner(comp, numbered)
             if name in seen:
                 if kind == "scalar" and col in categorical:
                     fields = [Field(f.name, f.kind, f.size, True) if f.name == name else f for f in fields]
@@ -583,6 +640,30 @@ class PointLayout(Layout):
         return (self.n_dims, self.fields, self.columns)
 
 
+class CategoryCodes(list):
+    """The codes ``0.0 .. k-1`` that ``transform`` writes for the categories ``of`` (a
+    categorical field), as the categories :meth:`PointLayout.encode_categories` reads where
+    codes are expected (``inverse_transform``): its error then says that a code, not a
+    category, was expected, instead of calling a category seen in fit unseen."""
+
+    def __init__(self, of):
+        super().__init__(float(i) for i in range(len(of)))
+        self.of = list(of)
+
+    def misread(self, value, field, name, column):
+        """The message for ``value``, found in ``column`` of ``name`` where a code was expected."""
+        try:
+            index = self.of.index(value)
+        except (ValueError, TypeError):
+            index = None
+        what = (f"{value!r}, a category of field {field!r} (seen in fit, code {index})" if index is not None
+                else f"{value!r}, which is no code of field {field!r}")
+        return (f"{name} column {column} holds {what}; inverse_transform expects the integer codes that "
+                f"transform writes for categorical fields (0 to {len(self) - 1} for the categories "
+                f"{self.of}, in that order), not the categories. Fix: pass transform's or canonicalize's "
+                "output, or replace each category by its code.")
+
+
 def _is_missing(v):
     return v is None or (isinstance(v, (float, np.floating)) and v != v) or \
         type(v).__name__ in ("NAType", "NaTType")
@@ -605,7 +686,9 @@ def mixes_point_and_other_columns(columns):
     names no point component at all (``period``, ``label``)."""
     fold, lenient = _reading(columns)
     parsed = [_parse_any_point_column(str(c), fold, lenient) for c in columns]
-    return (any(p is not None and p[1] in _AXIS_NAMES for p in parsed)
+    comps = [p[1] for p in parsed if p is not None]
+    numbered = _numbered_dims(comps)
+    return (any(_component_owner(c, numbered)[1] == "position" for c in comps)
             and any(p is None for p in parsed))
 
 
@@ -623,7 +706,12 @@ def names_axes_out_of_point_order(columns, n_dims=None):
         return False
     named = [found[0].lower() if len(found) == 1 else None for found in axes]
     dims = n_dims or len({a for a in named if a is not None}) or 1
-    return named != [_AXIS_NAMES[j % dims] if dims <= 3 else None for j in range(len(columns))]
+    if dims > 3:
+        # beyond 3-D the axes are numbered (p0_x3, p0_vel_x3): the number after a lone x
+        numbers = [re.findall(r"(?<![A-Za-z])[xX](\d+)(?![A-Za-z\d])", c) for c in columns]
+        return [found[0] if len(found) == 1 else None for found in numbers] != [
+            str(j % dims) for j in range(len(columns))]
+    return named != [_AXIS_NAMES[j % dims] for j in range(len(columns))]
 
 
 def _separators_as_underscores(name, lenient=True):
@@ -999,8 +1087,8 @@ def _refuse_axis_scalars(fields, dims):
     """Scalar fields named ``vx, vy, vz`` (a stem and every axis letter) read from column
     names are most likely a vector's components: as scalars the group would not rotate them
     (an SE3 invariance error of 7.1 for velocities), so the names must say which is meant."""
-    if dims < 2:    # one axis letter: any name ending in x (flux, index) would match
-        return
+    if dims < 2 or dims > 3:    # one axis letter: any name ending in x (flux, index) would match;
+        return                  # beyond 3-D the axes are numbered (x0, x1, ...), not lettered
     scalars = {f.name for f in fields if f.kind == "scalar" and not f.categorical}
     axes = _AXIS_NAMES[:dims]
     for name in sorted(scalars):

@@ -690,6 +690,24 @@ def test_inverse_transform_checks_every_kind_of_frame(group, bad, match):
         canon.inverse_transform(out, bad(frames))
 
 
+@pytest.mark.parametrize("group", ["SE3xS_n", "OxS_n"])
+def test_inverse_transform_reads_a_list_of_factor_frames_and_names_ragged_ones(group):
+    """A product's frames as a list (``list(frames)``) or with a ragged batch failed inside
+    numpy ("setting an array element with a sequence ... inhomogeneous"). A list of one batch
+    per factor is read as the tuple; other shapes are a ValueError naming frames."""
+    X = np.random.default_rng(0).normal(size=(5, 12))
+    canon = CanonicalizerTransformer(group, n_dims=3).fit(X)
+    out, frames = canon.canonicalize(X)
+    np.testing.assert_array_equal(canon.inverse_transform(out, list(frames)),
+                                  canon.inverse_transform(out, frames))
+    with pytest.raises(ValueError, match=r"frames must be a tuple of 2 element batches, one per factor of "
+                                         r".*got list of length 5"):
+        canon.inverse_transform(out, list(zip(*frames)))          # one (R, perm) per sample
+    ragged = (frames[0], [list(p) for p in frames[1][:3]] + [[0, 1]] * 2)
+    with pytest.raises(ValueError, match=r"frames\[1\] is a ragged sequence.*one element of S_n per sample"):
+        canon.inverse_transform(out, ragged)
+
+
 @pytest.mark.parametrize("method", ["learned", "anchored", "random", "pca+learned"])
 def test_network_training_record_is_read_on_the_transformer(method):
     """``n_epochs_trained_``, ``best_epoch_`` and ``history_`` of a network method are read on

@@ -174,6 +174,26 @@ def test_inverse_transform_gives_the_categories_back(codes, dtype):
         canon.inverse_transform(bad, frames)
 
 
+def test_inverse_transform_given_categories_says_it_reads_codes():
+    """inverse_transform given the categories ('C', 'H') instead of the codes transform writes
+    called them categories "not seen in fit (known: [0.0, 1.0])" and said to refit."""
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({f"atom{i}_{c}": rng.normal(size=6) if c != "element" else rng.choice(["C", "H"], 6)
+                       for i in range(3) for c in ("x", "y", "z", "element")})
+    canon = CanonicalizerTransformer("SE3xS_n").fit(df)
+    out, frames = canon.canonicalize(df)
+    expected = (r"holds 'C', a category of field 'element' \(seen in fit, code 0\); "
+                r"inverse_transform expects the integer codes .* \['C', 'H'\]")
+    with pytest.raises(ValueError, match=expected) as err:
+        canon.inverse_transform(df, frames)
+    assert "not seen in fit" not in str(err.value) and "refit" not in str(err.value)
+    bad = np.array(out, dtype=np.float64)
+    bad[0, 3] = 7.0
+    with pytest.raises(ValueError, match=r"holds 7.0, which is no code of field 'element'.*0 to 1"):
+        canon.inverse_transform(bad, frames)
+
+
 def test_object_columns_of_numbers_stay_numeric():
     """An object column that holds numbers (``astype(object)``, rows built from dicts) was
     read as a categorical field: charges became rank codes, and new values were refused."""

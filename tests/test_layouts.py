@@ -1,5 +1,7 @@
 """Layouts: how columns map to points, fields, graph nodes and pixels, and what their errors say."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -24,6 +26,19 @@ def test_field_categorical_flag():
 def test_field_rejects_bad_kinds_and_sizes(kwargs, match):
     with pytest.raises(ValueError, match=match):
         Field(**kwargs)
+
+
+@pytest.mark.parametrize("name, error, shown", [("", ValueError, "''"), (None, TypeError, "None of type NoneType"),
+                                                (1, TypeError, "1 of type int"), (b"q", TypeError, "b'q'")])
+def test_field_name_must_be_a_non_empty_str(name, error, shown):
+    """Field names were not checked: "" gave feature names ``p0_``, None became the field
+    "None" (through a tuple) and Field(3, "scalar", 1) kept an int name."""
+    match = r"Field.name must be a non-empty str .*got " + re.escape(shown)
+    with pytest.raises(error, match=match):
+        PointLayout(3, fields=[("pos", "position"), (name, "scalar")])
+    with pytest.raises(error, match=match):
+        Field(name, "scalar", 1)
+    assert type(Field(np.str_("q"), "scalar", 1).name) is str
 
 
 def test_point_layout_fields_and_slices():
@@ -311,3 +326,43 @@ def test_width_error_of_groups_without_a_dimension_names_n_dims():
     with pytest.raises(ValueError, match=r"pass n_dims= \(groups without one, such as S_n or scaling, read 3\)"):
         CanonicalizerTransformer("scaling").fit(X)
     assert CanonicalizerTransformer("scaling", n_dims=2).fit(X).transform(X).shape == (2, 8)
+
+
+@pytest.mark.parametrize("fields", [[("pos", "position"), ("vel", "vector")], [("pos", "position")],
+                                    [("pos", "position"), ("vel", "vector"), ("q", "scalar")]])
+def test_names_skcanon_writes_beyond_3d_are_read_back(fields):
+    """Beyond 3-D skcanon names the axes ``p0_x0..p0_x3`` and ``p0_vel_x0..``, but only
+    ``x, y, z`` were read back: a pandas-output pipeline read 4-D positions and velocities as
+    10 points of positions alone (velocities taken for points) and warned that the names follow
+    no pattern skcanon reads, even for plain 4-D positions."""
+    import warnings
+
+    from sklearn.pipeline import make_pipeline
+
+    from skcanon import CanonicalizerTransformer
+
+    layout = PointLayout(4, fields=fields)
+    X = np.random.default_rng(0).normal(size=(20, 5 * layout.width))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        chained = make_pipeline(CanonicalizerTransformer("T4", layout=layout),
+                                CanonicalizerTransformer("SO4"))
+        chained.set_output(transform="pandas").fit(X)
+        out = chained.transform(X)
+    assert chained[-1].n_points_ == 5
+    assert chained[-1].layout_.fields == layout.fields and chained[-1].layout_.n_dims == 4
+    declared = make_pipeline(CanonicalizerTransformer("T4", layout=layout),
+                             CanonicalizerTransformer("SO4", layout=layout)).fit(X)
+    np.testing.assert_allclose(out.to_numpy(), declared.transform(X), atol=1e-12)
+    names = list(layout.feature_names(2))
+    assert PointLayout.infer_from_columns(names) == PointLayout(4, fields=fields, columns=names)
+
+
+def test_numbered_axes_up_to_3d_keep_their_reading():
+    """``x0, x1, x2`` are not how skcanon names 3-D axes (it writes ``x, y, z``): such names
+    still describe no layout, and 4-D names for a 3-D group are refused by name."""
+    cols3 = [f"p{i}_x{k}" for i in range(2) for k in range(3)]
+    assert PointLayout.infer_from_columns(cols3) is None
+    cols4 = [f"p{i}_x{k}" for i in range(2) for k in range(4)]
+    with pytest.raises(ValueError, match=r"name 4-D points \(x0, x1, x2, x3\), but 3-D points were expected"):
+        PointLayout.infer_from_columns(cols4, n_dims=3)

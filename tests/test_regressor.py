@@ -110,6 +110,16 @@ def test_bad_targets():
         EquivariantRegressor().fit(X, Yn)
 
 
+@pytest.mark.parametrize("shape", [(6, 0), (6, 0, 3)])
+def test_target_without_points_is_refused_naming_y(shape):
+    """y with no column (or no point) reached Ridge, whose error ("Found array with 0
+    feature(s)") named neither y nor the shape the regressor expects."""
+    X, _ = data(6, 7)
+    with pytest.raises(ValueError, match=r"y has shape \(6, 0(, 3)?\): no target point\. Expected shape "
+                                         r"\(n_samples, n_target_points \* 3\) .* n_target_points >= 1"):
+        EquivariantRegressor().fit(X, np.zeros(shape))
+
+
 def test_numeric_object_target_is_converted_like_x():
     """Issue 14 item 10: object X was converted while a numeric object y was refused."""
     X, Y = data(40, 3)
