@@ -356,7 +356,10 @@ class _ImageNetworkBase(FrameNetwork):
         # images pass unchanged
         peak = x.detach().abs().amax(dim=(1, 2, 3), keepdim=True)
         faint = (peak > 0) & (peak < 2.0 ** -10)
-        if bool(faint.any()):
+        bright = peak >= 2.0 ** 50
+        # one host-device round trip for both tests (the training hot path counts them)
+        any_faint, any_bright = torch.stack([faint.any(), bright.any()]).tolist()
+        if any_faint:
             exponent = torch.where(faint, torch.frexp(peak)[1], torch.zeros_like(peak, dtype=torch.int32))
             # at most 2**100 at once (float32 would overflow for subnormal peaks); twice covers them
             for step in (torch.clamp(-exponent, max=100), torch.clamp(-exponent - 100, min=0)):
@@ -364,8 +367,7 @@ class _ImageNetworkBase(FrameNetwork):
         # bright images (largest |value| at or above 2**50) scaled down by a power of two (exact) to
         # a peak in [0.5, 1): the squares below overflowed (float64 above ~1e154, float32 above
         # ~1e19) and the image read as blank; ordinary images pass unchanged
-        bright = peak >= 2.0 ** 50
-        if bool(bright.any()):
+        if any_bright:
             remaining = torch.where(bright, torch.frexp(peak)[1], torch.zeros_like(peak, dtype=torch.int32))
             # steps of at most 2**-100, so each factor stays a normal number (float32: 2**-128 is not)
             while bool((remaining > 0).any()):
