@@ -56,9 +56,16 @@ from .layouts import PointLayout
 __all__ = ["FrameAveragingClassifier", "FrameAveragingRegressor"]
 
 
-def _design(Q):
+def _design(Q, marks=False):
+    """The estimator's rows: the forms flat, absent points as zeros, and where ``marks`` one
+    0/1 column per point (present or not) after them, so that an absent point is not read as
+    a real point at the origin (the centroid under translations)."""
     flat = Q.reshape(Q.shape[0], -1)
-    return np.where(np.isnan(flat), 0.0, flat)  # absent points enter as zeros
+    flat = np.where(np.isnan(flat), 0.0, flat)
+    if not marks:
+        return flat
+    present = ~np.isnan(Q).all(axis=2)
+    return np.concatenate([flat, present.astype(flat.dtype)], axis=1)
 
 
 def _sum_rows(F, i, n):
@@ -113,6 +120,10 @@ class _BaseFrameAveraging(SkcanonEstimatorMixin, MetaEstimatorMixin, BaseEstimat
         # predict uses the frames fitted with (set_params after fit waits for the next fit)
         self._fitted_frames = (self.frames, self.sharpness)
         P, ndim = validate_samples(self, X, layout, reset=True)
+        # absent points (all-NaN rows) in the training data: the design marks which points
+        # are present (a sample lacking a point and one with a point at the centroid had
+        # the same row, and no estimator could tell them apart)
+        self.marks_absent_ = bool(np.isnan(P).any())
         check_samples_placed(P, spec.group, getattr(self, "target_layout_", None))
         if self.frames in ("pca", "minimal", "sampled") and not spec.finite:
             self.canonicalizer_ = CanonicalizerTransformer(
@@ -122,6 +133,9 @@ class _BaseFrameAveraging(SkcanonEstimatorMixin, MetaEstimatorMixin, BaseEstimat
         self.frame_elements_ = (haar_elements(self.n_frames, spec, check_random_state(self.random_state))
                                 if self.frames == "sampled" else None)
         return P, ndim
+
+    def _marks(self):
+        return getattr(self, "marks_absent_", False)   # pickled before the marks existed
 
     def _forms_of(self, P, dtype):
         canon = getattr(self, "canonicalizer_", None)
@@ -181,7 +195,7 @@ class _BaseFrameAveraging(SkcanonEstimatorMixin, MetaEstimatorMixin, BaseEstimat
         for sl, fs, Q, rows, w, order in self._iter_frames(P):
             i = rows[0] + sl.start
             samples.append(i)
-            design.append(_design(Q))
+            design.append(_design(Q, self.marks_absent_))
             targets.append(y[i] if target is None else target(fs, rows, order, sl))
             frame_w.append(w)
             weights.append(w if sw is None else w * sw[i])
@@ -263,7 +277,8 @@ class _BaseFrameAveraging(SkcanonEstimatorMixin, MetaEstimatorMixin, BaseEstimat
         P, _ = validate_samples(self, X, self.layout_, reset=False)
         out = None
         for sl, fs, Q, rows, w, order in self._iter_frames(P):
-            F = np.asarray(getattr(self.estimator_, method)(_design(Q)), dtype=np.float64)
+            design = _design(Q, self._marks())
+            F = np.asarray(getattr(self.estimator_, method)(design), dtype=np.float64)
             if out is None:
                 out = np.zeros((P.shape[0],) + F.shape[1:])
             out[sl] = _sum_rows(w.reshape((-1,) + (1,) * (F.ndim - 1)) * F, rows[0], sl.stop - sl.start)
@@ -355,6 +370,9 @@ class FrameAveragingClassifier(ClassifierMixin, _BaseFrameAveraging):
         The Haar elements of ``frames="sampled"``.
     uses_frame_weights_ : bool
         Whether ``fit`` passed frame weights to ``estimator`` as ``sample_weight``.
+    marks_absent_ : bool
+        Whether the training data had absent points (all-NaN rows): the estimator's rows then
+        end with one 0/1 column per point saying whether it is present.
     n_frames_fit_ : int
         Rows ``estimator_`` was fitted on (samples × their frames).
     n_features_in_ : int
@@ -500,7 +518,8 @@ class FrameAveragingClassifier(ClassifierMixin, _BaseFrameAveraging):
             P, _ = validate_samples(self, X, self.layout_, reset=False)
             scores = np.zeros((P.shape[0], len(self.classes_)))
             for sl, fs, Q, rows, w, order in self._iter_frames(P):
-                votes = np.searchsorted(self.classes_, self.estimator_.predict(_design(Q)))
+                design = _design(Q, self._marks())
+                votes = np.searchsorted(self.classes_, self.estimator_.predict(design))
                 np.add.at(scores, (rows[0] + sl.start, votes), w)
         return self.classes_[np.argmax(scores, axis=1)]
 
@@ -556,6 +575,9 @@ class FrameAveragingRegressor(PointTargetRegressorMixin, _BaseFrameAveraging):
     frame_elements_ : ndarray of shape (n_frames, d, d) or None
     uses_frame_weights_ : bool
         Whether ``fit`` passed frame weights to ``estimator`` as ``sample_weight``.
+    marks_absent_ : bool
+        Whether the training data had absent points (all-NaN rows): the estimator's rows then
+        end with one 0/1 column per point saying whether it is present.
     n_frames_fit_ : int
     n_features_in_ : int
     feature_names_in_ : ndarray of str
@@ -707,7 +729,7 @@ class FrameAveragingRegressor(PointTargetRegressorMixin, _BaseFrameAveraging):
         check_samples_placed(P, self.group_, self.target_layout_)
         out = np.zeros((P.shape[0],) + self._y_shape)
         for sl, fs, Q, rows, w, order in self._iter_frames(P):
-            Yc = np.asarray(self.estimator_.predict(_design(Q)), dtype=np.float64)
+            Yc = np.asarray(self.estimator_.predict(_design(Q, self._marks())), dtype=np.float64)
             Yc = Yc.reshape((Yc.shape[0],) + self._y_shape)
             Yb = map_back(fs, Yc, self.target_layout_, self._spec, rows, order)
             out[sl] = _sum_rows(w[:, None, None] * Yb, rows[0], sl.stop - sl.start)
