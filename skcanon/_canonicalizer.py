@@ -551,7 +551,8 @@ default=None
         Returns
         -------
         X_canonical : ndarray, same shape as ``X``
-            As :meth:`transform` returns it: absent points hold ``fill_value`` where it is
+            The values :meth:`transform` returns, always as an array (``set_output`` wraps
+            ``transform``'s output only): absent points hold ``fill_value`` where it is
             set. For the round trip ``inverse_transform(*canonicalize(X))`` keep them NaN:
             ``set_params(fill_value=None)`` first (no refit needed).
         frames : ndarray or tuple of ndarrays

@@ -111,7 +111,10 @@ class _BaseFrameAveraging(SkcanonEstimatorMixin, MetaEstimatorMixin, BaseEstimat
         # a DataFrame whose columns name points is read by those names, as everywhere
         layout = layout_from_names(spec.group, self.layout, n_dims, X)
         if layout is None:
-            layout = resolve_layout(spec.group, self.layout, n_dims)
+            # a given PointLayout is checked against the group below, which names both; the
+            # group's own dimension is no n_dims of the caller's to contradict it
+            layout = resolve_layout(spec.group, self.layout,
+                                    self.n_dims if isinstance(self.layout, PointLayout) else n_dims)
         spec.group.check_layout(layout)
         check_translations_act(spec.group, layout)
         self.group_ = spec.group
@@ -684,7 +687,12 @@ class FrameAveragingRegressor(PointTargetRegressorMixin, _BaseFrameAveraging):
         self._y_order = None if self.target_layout_ is None else point_major_order(self.target_layout_, y)
         if self._y_order is not None:
             y = np.asarray(y.to_numpy())[:, self._y_order]
-        y_arr = check_array(y, ensure_2d=False, allow_nd=True, dtype="numeric", input_name="y")
+        y_arr = check_array(y, ensure_2d=False, allow_nd=True, dtype="numeric", input_name="y",
+                            ensure_min_features=0)
+        if self.target_layout_ is not None and y_arr.ndim in (2, 3) and y_arr.shape[0]:
+            # moving targets without points: named with the shape expected (scikit-learn's
+            # "Found array with 0 feature(s)" named neither)
+            check_target_width(y_arr, self.target_layout_)
         if y_arr.ndim == 0 or y_arr.size == 0:
             raise ValueError(f"y must have one entry per sample; got shape {y_arr.shape}.")
         y_arr = y_arr.astype(np.float64)

@@ -1099,3 +1099,17 @@ def test_an_absent_point_is_not_a_point_at_the_centroid(frames):
     whole = X[y == 0]                                 # no absent point: no marks, the width of before
     plain = FrameAveragingClassifier(group="SE3", frames=frames).fit(whole, np.arange(len(whole)) % 2)
     assert not plain.marks_absent_
+
+
+def test_layout_and_target_errors_name_what_the_caller_passed():
+    """A ``PointLayout(2)`` under SE3 said "n_dims=3 contradicts layout.n_dims=2", naming an
+    ``n_dims`` the caller never passed (the group's own); moving targets without points got
+    scikit-learn's "Found array with 0 feature(s)", naming neither ``y`` nor the shape."""
+    X = np.random.default_rng(0).random((10, 6))
+    with pytest.raises(ValueError, match=r"group 'SE3' acts in 3 dimensions, but the layout has n_dims=2"):
+        FrameAveragingClassifier(group="SE3", layout=PointLayout(2)).fit(X, np.arange(10) % 2)
+    with pytest.raises(ValueError, match=r"n_dims=3 contradicts layout.n_dims=2"):
+        FrameAveragingClassifier(group="SE3", layout=PointLayout(2), n_dims=3).fit(X, np.arange(10) % 2)
+    for y in (np.zeros((10, 0)), np.zeros((10, 0, 2))):
+        with pytest.raises(ValueError, match=r"y has shape .*: no target point"):
+            FrameAveragingRegressor(group="SE2", target="vector").fit(X, y)
