@@ -291,8 +291,10 @@ class EquivariantModule(nn.Module):
                              torch.full((), float("nan"), dtype=P.dtype, device=P.device))
             return Pc, R, t
         if self.frame in ("learned", "anchored"):
-            if self.frame == "anchored":  # the heuristic's tie rules follow the input's rounding
-                set_precision(self.frame_net, P.dtype)
+            # the tie rules of symmetric clouds follow the input's rounding (float32 here): with
+            # float64 tolerances the learned frame took float32 noise for axes, and a cube or a
+            # regular polygon got other class scores in other poses (up to 0.23)
+            set_precision(self.frame_net, P.dtype)
             Pc, frames = self.frame_net.canonicalize(P)   # differentiable for continuous groups
             if not self.group.translates:
                 return Pc, frames, None
