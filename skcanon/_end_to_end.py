@@ -909,6 +909,10 @@ class EndToEndEquivariantRegressor(SkcanonEstimatorMixin, _EndToEndMixin, Neural
     categories_ : dict of str to ndarray
         Only for a ``module__layout`` with categorical fields: the categories of each such
         field seen in ``fit`` (sorted); ``predict`` encodes with them and refuses others.
+    derived_module_params_ : dict
+        The module parameters ``fit`` derived from the data (``n_points``, ``n_outputs`` or
+        ``n_classes``, ``scalar_stats``, ``image_shape``: those the module takes), kept out of
+        ``get_params()``.
     feature_names_in_ : ndarray of str
         Only when ``X`` in ``fit`` was a DataFrame: its column names, which prediction checks
         (columns in another order are refused).
@@ -1133,6 +1137,10 @@ class EndToEndEquivariantClassifier(SkcanonEstimatorMixin, _EndToEndMixin, Neura
     categories_ : dict of str to ndarray
         Only for a ``module__layout`` with categorical fields: the categories of each such
         field seen in ``fit`` (sorted); prediction encodes with them and refuses others.
+    derived_module_params_ : dict
+        The module parameters ``fit`` derived from the data (``n_points``, ``n_outputs`` or
+        ``n_classes``, ``scalar_stats``, ``image_shape``: those the module takes), kept out of
+        ``get_params()``.
     feature_names_in_ : ndarray of str
         Only when ``X`` in ``fit`` was a DataFrame: its column names, which prediction checks
         (columns in another order are refused).

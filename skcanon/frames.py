@@ -264,7 +264,7 @@ def frame_forms(P, layout, spec, kind, *, canonicalizer=None, elements=None, sha
         # a cloud within 1e-10 of its distance from the origin (8e-6 in float32), the rule
         # of the canonicalizers (user guide); 1e-9 had clouds of size 2 at 2e9 count as one
         # point, given the identity frame (invariance error 1.07 where "pca" gives 0)
-        one_point = (1e-10 if dtype == np.float64 else 8e-6) ** 2
+        one_point = flat_rtol(np.finfo(dtype).eps)
         flat = s <= one_point * np.max(np.einsum("nmd,nmd->nm", Y, Y), axis=1)
         if flat.any():
             Yc, s = Yc.copy(), s.copy()

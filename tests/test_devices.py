@@ -119,7 +119,6 @@ def test_which_cuda_generators_a_seeded_region_covers(monkeypatch, initialized, 
     from skcanon.nn._torch import _cuda_generators
 
     state = {"initialized": initialized, "inits": 0}
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     monkeypatch.setattr(torch.cuda, "is_initialized", lambda: state["initialized"])
     monkeypatch.setattr(torch.cuda, "init", lambda: state.update(initialized=True, inits=state["inits"] + 1))
@@ -127,8 +126,17 @@ def test_which_cuda_generators_a_seeded_region_covers(monkeypatch, initialized, 
     assert state["inits"] == inits
 
 
-def test_no_cuda_means_no_cuda_generators(monkeypatch):
-    from skcanon.nn._torch import _cuda_generators
+def test_a_cpu_region_asks_the_cuda_driver_nothing(monkeypatch):
+    """``torch.cuda.is_available()`` starts the CUDA driver (a process forked after it cannot
+    use CUDA): a region whose work runs on the CPU must not call it, nor start CUDA."""
+    from skcanon.nn._torch import _cuda_generators, seeded
 
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert _cuda_generators("cuda") == []
+    def refuse(*args):
+        raise AssertionError("the CUDA driver was asked")
+
+    for name in ("is_available", "init", "device_count", "manual_seed_all"):
+        monkeypatch.setattr(torch.cuda, name, refuse)
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: False)
+    assert _cuda_generators(None) == [] and _cuda_generators("cpu") == []
+    with seeded(3, device="cpu"):
+        torch.rand(2)

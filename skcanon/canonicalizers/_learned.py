@@ -150,7 +150,9 @@ class LearnedCanonicalizer(Canonicalizer):
             build_frame_network(self.group, layout, 2, anchored=self._anchored)
 
     def fit(self, P, layout, y=None):
-        import torch
+        from .._optional import import_torch
+
+        torch = import_torch(f"method={self.method!r}")
 
         # training needs autograd: a fit called inside torch.inference_mode() (or no_grad())
         # builds and trains its network all the same

@@ -372,6 +372,7 @@ class _TripleProduct(torch.autograd.Function):
         return torch.linalg.det(V)
 
     @staticmethod
+    @torch.autograd.function.once_differentiable   # no second derivatives (nothing needs them)
     def backward(ctx, grad):
         (V,) = ctx.saved_tensors
         with torch.enable_grad():

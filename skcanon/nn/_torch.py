@@ -81,8 +81,8 @@ def _cuda_generators(device=None):
     region leaves an uninitialized CUDA alone (``torch.manual_seed`` would queue its seed for
     CUDA's start, reseeding the caller's CUDA generators later)."""
     cuda = torch.cuda
-    if not cuda.is_available():
-        return []
+    # is_initialized() asks no driver: is_available() would start it (cuInit) in a CPU fit,
+    # and a process forked after that cannot use CUDA
     if str(device).strip().lower().startswith("cuda") and not cuda.is_initialized():
         cuda.init()
     return list(range(cuda.device_count())) if cuda.is_initialized() else []
