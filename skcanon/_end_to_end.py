@@ -220,6 +220,13 @@ class EquivariantModule(nn.Module):
             raise TypeError(f"module__layout must be a PointLayout or None; got {layout!r}.")
         if self.layout.n_dims != n_dims:
             raise ValueError(f"module__layout has n_dims={self.layout.n_dims}, but module__n_dims={n_dims}.")
+        # every frame, not only those that build a frame network: "augment" and "identity"
+        # read 2-D points as 3-D ones under SE2 (and drew 3-D rotations) without it
+        try:
+            self.group.check_layout(self.layout)
+        except ValueError as exc:
+            raise ValueError(f"{exc} Fix: module__n_dims={self.group.d if hasattr(self.group, 'd') else '...'} "
+                             "for this module__group.") from None
         self.target_layout = PointLayout(n_dims, fields=[("y", target_kind)])
         if n_outputs % n_dims:
             raise ValueError(f"y must have n_target_points * {n_dims} columns; got {n_outputs}.")

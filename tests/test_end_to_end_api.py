@@ -571,3 +571,17 @@ def test_fit_keeps_the_derived_module_shapes_out_of_the_parameters():
         # the clone fits data of another shape from scratch
         fresh.fit(X.reshape(40, 4, 3)[:, :3].reshape(40, -1), y)
         assert fresh.derived_module_params_["n_points"] == 3
+
+
+@pytest.mark.parametrize("frame", ["augment", "identity"])
+def test_frames_without_a_frame_network_check_the_group_against_the_layout(frame):
+    """``module__frame="augment"`` and ``"identity"`` under SE2 without ``module__n_dims=2``
+    read 2-D points as 3-D ones (3 points of 6 columns became 2 points) and drew 3-D
+    rotations, silently: only the frames that build a frame network checked the group's
+    dimension against the layout."""
+    X = np.random.default_rng(0).random((30, 6)).astype(np.float32)
+    est = EndToEndEquivariantRegressor(module__group="SE2", module__frame=frame, max_epochs=1,
+                                       module__backbone="message_passing")
+    with pytest.raises(ValueError, match=r"acts in 2 dimensions, but the layout has n_dims=3.*module__n_dims=2"):
+        est.fit(X, X)
+    assert est.set_params(module__n_dims=2).fit(X, X).predict(X).shape == (30, 6)
