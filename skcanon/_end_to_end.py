@@ -225,8 +225,7 @@ class EquivariantModule(nn.Module):
         try:
             self.group.check_layout(self.layout)
         except ValueError as exc:
-            raise ValueError(f"{exc} Fix: module__n_dims={self.group.d if hasattr(self.group, 'd') else '...'} "
-                             "for this module__group.") from None
+            raise ValueError(f"{exc} Fix: module__n_dims={self.group.d} for this module__group.") from None
         self.target_layout = PointLayout(n_dims, fields=[("y", target_kind)])
         if n_outputs % n_dims:
             raise ValueError(f"y must have n_target_points * {n_dims} columns; got {n_outputs}.")

