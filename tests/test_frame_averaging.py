@@ -1113,3 +1113,93 @@ def test_layout_and_target_errors_name_what_the_caller_passed():
     for y in (np.zeros((10, 0)), np.zeros((10, 0, 2))):
         with pytest.raises(ValueError, match=r"y has shape .*: no target point"):
             FrameAveragingRegressor(group="SE2", target="vector").fit(X, y)
+
+
+# -- float32, symmetric and moved inputs for the session-41 fixes (left open in its notes) ----------
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("frames", ["pca", "minimal"])
+def test_unit_levelled_sorting_is_equivariant_in_both_precisions(frames, dtype):
+    """The forms sorted with levelled units (B382) must keep the regressor equivariant: a
+    rotated and re-ordered molecule (metres beside atomic numbers) gets its per-point
+    targets rotated and re-ordered the same way, in float32 as in float64."""
+    rng = np.random.default_rng(1)
+    pos = rng.normal(size=(120, 5, 3)) * [3e-10, 2e-10, 1e-10]
+    Z = rng.choice([1.0, 6.0, 8.0], size=(120, 5, 1))
+    lay = PointLayout(3, fields=[("pos", "position"), ("Z", "scalar")])
+    X = np.concatenate([pos, Z], 2).reshape(120, -1).astype(dtype)
+    Y = (1e10 * (pos - pos.mean(1, keepdims=True)) * Z).reshape(120, -1).astype(dtype)
+    reg = FrameAveragingRegressor(make_pipeline(StandardScaler(), Ridge(alpha=1e-6)), group="O3xS_n",
+                                  frames=frames, layout=lay, target="vector").fit(X, Y)
+    G = get_group("O3xS_n")
+    g = G.sample(120, random_state=3, n_points=5)
+    moved = np.asarray(G.apply(g, X, lay), dtype=dtype)
+    pred = reg.predict(X)
+    expected = np.asarray(G.apply(g, pred, PointLayout(3)))
+    tol = 1e-9 if dtype == np.float64 else 1e-3
+    assert np.abs(reg.predict(moved) - expected).max() <= tol * np.abs(pred).max()
+
+
+@pytest.mark.parametrize("dtype, big", [(np.float64, 1e9), (np.float32, 1e5)])
+def test_minimal_frames_beside_a_large_scalar_keep_a_symmetric_samples_stabilizer(dtype, big):
+    """Rounding each field in its own unit (B385) must not break ties that are real: a
+    square beside a scalar of 1e9 (float32 1e5) is fixed by all of D4 (with its points
+    re-ordered), so its minimal frame set has all 8 rotations and mirrors, and the
+    prediction is the same in every pose and order."""
+    lay = PointLayout(2, fields=[("pos", "position"), ("p", "scalar")])
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.normal(size=(40, 4, 2)), np.full((40, 4, 1), big)], 2)
+    X[0, :, :2] = [[1, 1], [-1, 1], [-1, -1], [1, -1]]
+    X = X.astype(dtype).reshape(40, -1)
+    clf = FrameAveragingClassifier(group="D4xS_n", frames="minimal", layout=lay).fit(X, np.arange(40) % 2)
+    weights = clf.frame_weights(X).weights
+    assert (weights[0] > 0).sum() == 8
+    assert ((weights[1:] > 0).sum(axis=1) == 1).all()
+    G = get_group("D4xS_n")
+    for seed in range(4):
+        moved = np.asarray(G.apply(G.sample(40, random_state=seed, n_points=4), X, lay), dtype=dtype)
+        np.testing.assert_allclose(clf.predict_proba(moved), clf.predict_proba(X), atol=1e-12)
+
+
+def test_weighted_frames_of_small_far_clouds_in_float32():
+    """B386's rule in float32 (a cloud is one point below 8e-6 of its distance): clouds of
+    size 2 at 1e4 from the origin are far above it and get frames of their own, so their
+    predictions do not depend on the pose; clouds below it read as one point."""
+    rng = np.random.default_rng(0)
+    P = rng.normal(size=(120, 6, 3)) * [2, 1, 0.5] + 1e4 * np.array([1, 0.5, 0.3])
+    y = P[:, :, 0].std(1)
+    G = get_group("SO3")
+    R = G.matrices(G.sample(20, random_state=1))
+    c = P[:20].mean(1, keepdims=True)
+    moved = np.einsum("nij,nmj->nmi", R, P[:20] - c) + c
+    X = P.reshape(120, -1).astype(np.float32)
+    reg = FrameAveragingRegressor(group="SE3", frames="weighted").fit(X, y)
+    assert reg.frame_weights(X[:20]).free is None
+    np.testing.assert_allclose(reg.predict(moved.reshape(20, -1).astype(np.float32)), reg.predict(X[:20]),
+                               rtol=1e-3, atol=1e-3 * np.abs(y).max())
+    tiny = (rng.normal(size=(5, 6, 3)) * 1e-3 + 2e4).reshape(5, -1).astype(np.float32)
+    assert reg.frame_weights(tiny).free.all()        # one point in float32: every rotation open
+
+
+@pytest.mark.parametrize("frames", ["pca", "weighted"])
+def test_absent_point_marks_in_float32_and_on_symmetric_samples(frames):
+    """The absent-point marks (B402) in float32, and on samples whose present points form a
+    regular tetrahedron (a symmetric sample, every PCA axis tied): still invariant, and
+    still told apart from the same tetrahedron with its fifth point at the centroid."""
+    tet = np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]], dtype=float)
+    rng = np.random.default_rng(0)
+    P = rng.normal(size=(200, 5, 3)) * [2, 1, 0.5]
+    P[:20, :4] = tet * rng.uniform(0.5, 2, size=(20, 1, 1))
+    y = np.arange(200) % 2
+    P[:, 4] = P[:, :4].mean(1)
+    P[y == 1, 4] = np.nan
+    X = P.reshape(200, -1).astype(np.float32)
+    clf = FrameAveragingClassifier(group="SE3", frames=frames).fit(X[20:120], y[20:120])
+    assert clf.marks_absent_
+    assert clf.predict(X[:20]).tolist() == y[:20].tolist()
+    G = get_group("SE3")
+    moved = G.apply(G.sample(200, random_state=5), X, PointLayout(3)).astype(np.float32)
+    held = np.r_[0:20, 120:200]
+    # float32 forms move by rounding (~1e-7 relative), which can flip a split of a tree here
+    # and there: probabilities agree within a few trees' votes, the tetrahedra exactly
+    np.testing.assert_allclose(clf.predict_proba(moved[held]), clf.predict_proba(X[held]), atol=0.01)
+    np.testing.assert_array_equal(clf.predict(moved[:20]), y[:20])
