@@ -729,3 +729,15 @@ def test_heuristics_have_no_training_record():
     with pytest.raises(AttributeError, match="'pca\\+sort' has no 'best_epoch_': no step trains a network"):
         est.best_epoch_
     assert not hasattr(est, "history_")
+
+
+def test_an_unavailable_method_lists_the_methods_for_the_layout():
+    """``method="orbit"`` under SO2 on images listed ``pca`` among the methods to use
+    instead, which refuses images: the list now holds the methods that take the layout."""
+    from skcanon.layouts import ImageLayout
+
+    X = np.random.default_rng(0).random((4, 64))
+    with pytest.raises(ValueError, match=r"SO2: \['anchored', 'identity', 'learned', 'moments', 'random'\]"):
+        CanonicalizerTransformer("SO2", "orbit", layout=ImageLayout((8, 8))).fit(X)
+    with pytest.raises(ValueError, match=r"SE2: \[.*'pca'.*\]"):
+        CanonicalizerTransformer("SE2", "orbit").fit(X[:, :12])

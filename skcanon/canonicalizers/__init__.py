@@ -148,8 +148,10 @@ def default_method(group, layout):
     return None
 
 
-def _methods_for(group):
-    return sorted(name for name in METHODS if _lookup(name, group))
+def _methods_for(group, layout=None):
+    # with a layout, only the methods that work on that kind of data (pca takes no images)
+    return sorted(name for name in METHODS
+                  if any(supports(group, layout) for _, supports, _ in METHODS[name]))
 
 
 def _is_whole(name):
@@ -182,7 +184,7 @@ def make_canonicalizer(group, method, layout, **options):
         # whole-group canonicalizers take the product itself; they check its factors
         whole = [(cls, supports) for cls, supports, is_whole in METHODS.get(names[0], ()) if is_whole]
         if not whole:
-            raise ValueError(_method_error(group, method))
+            raise ValueError(_method_error(group, method, layout))
         # the entry that supports the product; else the first, whose constructor names the
         # factor it cannot handle
         cls = next((c for c, supports in whole if supports(group)), whole[0][0])
@@ -190,12 +192,12 @@ def make_canonicalizer(group, method, layout, **options):
         canon.check_layout(layout)
         return canon
     if len(names) != len(factors):
-        raise ValueError(_method_error(group, method))
+        raise ValueError(_method_error(group, method, layout))
     steps = []
     for factor, name in zip(factors, names):
         found = _lookup(name, factor)
         if not found:
-            raise ValueError(_method_error(group, method))
+            raise ValueError(_method_error(group, method, layout))
         steps.append(_build(found[0], factor, options))
     canon = steps[0] if len(steps) == 1 else ChainCanonicalizer(group, steps)
     canon.check_layout(layout)
@@ -207,8 +209,8 @@ def _build(cls, group, options):
     return cls(group, **{k: v for k, v in options.items() if k in accepted})
 
 
-def _method_error(group, method):
-    per_factor = "; ".join(f"{f.name}: {_methods_for(f)}" for f in group.factors)
+def _method_error(group, method, layout=None):
+    per_factor = "; ".join(f"{f.name}: {_methods_for(f, layout)}" for f in group.factors)
     whole = sorted(n for n in METHODS if _is_whole(n))
     hint = (
         f" For a product group give one method per factor joined by '+', in factor order "
