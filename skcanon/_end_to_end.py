@@ -1043,7 +1043,7 @@ class EndToEndEquivariantRegressor(SkcanonEstimatorMixin, _EndToEndMixin, Neural
             self._keep_fitted(n_features_in_=X.shape[1], feature_names_in_=names,
                               categories_=categories, target_order_=target_order, reading_layout_=layout,
                               target_ndim_=target_ndim,
-                              stabilizer_canonicalizer_=self._stabilizer_stand_in(layout, X))
+                              stabilizer_canonicalizer_=self._stabilizer_stand_in(X))
             NeuralNetRegressor.fit(self, X, y, **fit_params)
             return self
 
@@ -1102,8 +1102,9 @@ class EndToEndEquivariantRegressor(SkcanonEstimatorMixin, _EndToEndMixin, Neural
             return out.reshape(len(out), -1, layout.n_dims)
         return in_caller_order(out, self.__dict__.get("target_order_"))
 
-    def _stabilizer_stand_in(self, layout, X):
-        """The heuristic that reads the stabilizers of symmetric samples (see
+    def _stabilizer_stand_in(self, X):
+        """The heuristic that reads the stabilizers of symmetric samples ``X`` (flat, in the
+        module's layout: named columns are in point order by now; see
         :mod:`skcanon._stabilizers`), where the module is one of this package's with a frame
         that canonicalizes exactly (``"learned"``, ``"anchored"``) under a group that rotates:
         ``group × S_n`` with the message-passing backbone (the model is permutation-equivariant
@@ -1121,7 +1122,7 @@ class EndToEndEquivariantRegressor(SkcanonEstimatorMixin, _EndToEndMixin, Neural
                 group = get_group(f"{group.name}xS_n")
         except (TypeError, ValueError):
             return None
-        return heuristic_stand_in(group, layout, X)
+        return heuristic_stand_in(group, self._layout(), X)
 
     def _averaged_over_stabilizers(self, heuristic, X, out):
         """The predictions ``out`` (flat, float64) of the samples ``X`` (flat float32, as the
