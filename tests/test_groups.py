@@ -949,3 +949,30 @@ def test_homogeneous_elements_are_checked(group, bad):
         big = good.copy()
         big[:, :3, :3] *= 1e20
         G.apply(big.astype(np.float32), X.astype(np.float32), PointLayout(3))
+
+
+@pytest.mark.parametrize("name", ["SO3", "O2", "SE3", "E2", "Sim3", "T3", "scaling", "S_n", "C4", "D4", "D5",
+                                  "O", "I", "tetrahedral", "SE3xS_n", "SO3xscaling", "C2xC4"])
+def test_group_law_on_torch_tensors(name):
+    """Groups compose and invert torch tensors as numpy arrays: tensor in, tensor out, the
+    same values, gradients kept. SO3.inverse raised an AttributeError ('copy'), SE3/T3/
+    scaling a RuntimeError (numpy() of a tensor that requires grad), and the finite groups
+    returned numpy arrays."""
+    torch = pytest.importorskip("torch")
+    G = get_group(name)
+    g, h = G.sample(5, 0, n_points=6), G.sample(5, 1, n_points=6)
+    tup = isinstance(g, tuple)
+    parts = (lambda e: e) if tup else (lambda e: (e,))
+
+    def tensor(e):
+        e = np.asarray(e)
+        return torch.tensor(e, requires_grad=e.dtype.kind == "f")
+
+    tg = tuple(map(tensor, g)) if tup else tensor(g)
+    th = tuple(map(tensor, h)) if tup else tensor(h)
+    for out, expect in [(G.inverse(tg), G.inverse(g)), (G.compose(tg, th), G.compose(g, h)),
+                        (G.compose(tg, h), G.compose(g, h)), (G.compose(g, th), G.compose(g, h))]:
+        for o, e in zip(parts(out), parts(expect)):
+            assert isinstance(o, torch.Tensor)
+            np.testing.assert_allclose(o.detach().numpy(), e, rtol=1e-12, atol=1e-12)
+            assert o.requires_grad == (np.asarray(e).dtype.kind == "f")

@@ -345,6 +345,17 @@ def as_tensor_like(a, P):
     return torch.as_tensor(a, dtype=P.dtype, device=P.device)
 
 
+def tensor_operands(g, h):
+    """``(g, h, True)`` with both as torch tensors where either one is (the other moved to
+    its dtype and device: elements drawn by ``sample`` are numpy arrays), else
+    ``(g, h, False)`` unchanged: the group laws take tensors as the actions do."""
+    if hasattr(g, "clone"):
+        return g, (h if hasattr(h, "clone") else as_tensor_like(h, g)), True
+    if hasattr(h, "clone"):
+        return as_tensor_like(g, h), h, True
+    return g, h, False
+
+
 def translate_positions(t, P, layout):
     out = float_copy(P)
     if hasattr(P, "clone"):

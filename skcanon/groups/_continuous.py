@@ -16,6 +16,7 @@ from ._base import (
     require_points_dims,
     rng,
     rotate_fields,
+    tensor_operands,
     translate_positions,
 )
 
@@ -118,9 +119,12 @@ class OrthogonalGroup(Group):
         return np.broadcast_to(np.eye(self.d), (n, self.d, self.d)).copy()
 
     def inverse(self, g):
+        if hasattr(g, "clone"):   # torch tensor: the same on its device, gradients kept
+            return _transpose(g).clone()
         return np.swapaxes(g, -1, -2).copy()
 
     def compose(self, g, h):
+        g, h, _ = tensor_operands(g, h)
         return g @ h
 
     def check_layout(self, layout):
@@ -169,10 +173,11 @@ class TranslationGroup(Group):
         return np.zeros((n, self.d))
 
     def inverse(self, g):
-        return -np.asarray(g)
+        return -g if hasattr(g, "clone") else -np.asarray(g)
 
     def compose(self, g, h):
-        return np.asarray(g) + np.asarray(h)
+        g, h, tensors = tensor_operands(g, h)
+        return g + h if tensors else np.asarray(g) + np.asarray(h)
 
     def matrices(self, g):
         return np.broadcast_to(np.eye(self.d), (len(np.asarray(g)), self.d, self.d)).copy()
@@ -264,7 +269,8 @@ class _HomogeneousMotions(Group):
         return np.broadcast_to(np.eye(self.d + 1), (n, self.d + 1, self.d + 1)).copy()
 
     def compose(self, g, h):
-        return np.asarray(g) @ np.asarray(h)
+        g, h, tensors = tensor_operands(g, h)
+        return g @ h if tensors else np.asarray(g) @ np.asarray(h)
 
     def check_layout(self, layout):
         require_points_dims(self, layout, self.d)
@@ -346,10 +352,11 @@ class ScalingGroup(Group):
         return np.ones(n)
 
     def inverse(self, g):
-        return 1.0 / np.asarray(g)
+        return 1.0 / g if hasattr(g, "clone") else 1.0 / np.asarray(g)
 
     def compose(self, g, h):
-        return np.asarray(g) * np.asarray(h)
+        g, h, tensors = tensor_operands(g, h)
+        return g * h if tensors else np.asarray(g) * np.asarray(h)
 
     def check_layout(self, layout):
         if getattr(layout, "kind", None) != "points":

@@ -7,7 +7,7 @@ import functools
 
 import numpy as np
 
-from ._base import Group, checked_indices, require_points_dims, rng, rotate_fields
+from ._base import Group, checked_indices, require_points_dims, rng, rotate_fields, tensor_operands
 
 #: golden ratio: the icosahedron's vertices are the cyclic permutations of (0, ±1, ±φ)
 PHI = (1.0 + 5.0 ** 0.5) / 2.0
@@ -77,9 +77,14 @@ class FiniteRotationGroup(Group):
         return np.zeros(n, dtype=np.int64)
 
     def inverse(self, g):
+        if hasattr(g, "clone"):   # torch tensor: the table moves to its device
+            return _on_device(_tables(type(self))[2], g)[g.long()]
         return _tables(type(self))[2][np.asarray(g)]
 
     def compose(self, g, h):
+        g, h, tensors = tensor_operands(g, h)
+        if tensors:
+            return _on_device(self.cayley(), g)[g.long(), h.long()]
         return self.cayley()[np.asarray(g), np.asarray(h)]
 
     def matrices(self, g):
@@ -140,6 +145,13 @@ class FiniteRotationGroup(Group):
             R = torch.tensor(self.rotations(), dtype=P.dtype, device=P.device)
             return rotate_fields(R[torch.as_tensor(g, device=P.device).long()], P, layout)
         return rotate_fields(self.matrices(g), P, layout)
+
+
+def _on_device(table, like):
+    """A read-only table as a torch tensor on ``like``'s device (torch.tensor copies it)."""
+    import torch
+
+    return torch.tensor(table, device=like.device)
 
 
 @functools.lru_cache(maxsize=None)
