@@ -976,3 +976,20 @@ def test_group_law_on_torch_tensors(name):
             assert isinstance(o, torch.Tensor)
             np.testing.assert_allclose(o.detach().numpy(), e, rtol=1e-12, atol=1e-12)
             assert o.requires_grad == (np.asarray(e).dtype.kind == "f")
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e-120, 1e-20, 1.0, 1e20, 1e120, 1e300])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_similarity_scales_at_extreme_magnitudes(scale, dtype):
+    """``scales`` read ``|det(s·R)|^(1/d)``: det = s^d overflowed to inf at 1e120 and
+    underflowed to 0 at 1e-120 (float32: beyond about 1e±12), where the elements are valid."""
+    if dtype == np.float32 and not 1e-30 < scale < 1e30:
+        pytest.skip("beyond float32's range")
+    G = get_group("Sim3")
+    g = G.sample(5, 0)
+    s = np.sqrt((g[:, :3, :3] ** 2).sum(axis=(1, 2)) / 3)
+    h = g.copy()
+    h[:, :3, :3] *= scale
+    out = G.scales(h.astype(dtype))
+    assert out.dtype == dtype
+    np.testing.assert_allclose(out, s * scale, rtol=1e-12 if dtype == np.float64 else 1e-6)

@@ -406,8 +406,16 @@ class SimilarityGroup(_HomogeneousMotions):
         self.name = f"{'SSim' if special else 'Sim'}{self.d}"
 
     def scales(self, g):
-        """Scale factor ``s`` of each element (``|det(s·R)|^(1/d)``)."""
-        return np.abs(np.linalg.det(np.asarray(g)[:, : self.d, : self.d])) ** (1.0 / self.d)
+        """Scale factor ``s`` of each element (``|det(s·R)|^(1/d)``, in the elements' float dtype)."""
+        A = np.asarray(g)[:, : self.d, : self.d]
+        dtype = A.dtype if np.issubdtype(A.dtype, np.floating) else np.float64
+        # the determinant of A divided by its largest entry: det(A) itself is s^d, which
+        # over- or underflowed for scales beyond about 1e±100 (1e±12 in float32)
+        A = A.astype(np.float64)
+        peak = np.abs(A).max(axis=(1, 2), initial=0.0)
+        unit = np.where(peak > 0, peak, 1.0)
+        s = np.abs(np.linalg.det(A / unit[:, None, None])) ** (1.0 / self.d) * unit
+        return s.astype(dtype, copy=False)
 
     def _draw(self, n, random_state, n_points):
         rs = rng(random_state)
