@@ -993,3 +993,22 @@ def test_similarity_scales_at_extreme_magnitudes(scale, dtype):
     out = G.scales(h.astype(dtype))
     assert out.dtype == dtype
     np.testing.assert_allclose(out, s * scale, rtol=1e-12 if dtype == np.float64 else 1e-6)
+
+
+@pytest.mark.parametrize("name", ["S_n", "SE3xS_n", "OxS_n", "C4xS_n"])
+def test_grid_of_permutation_groups_takes_n_points(name):
+    """``grid(n)`` raised "S_n.sample needs n_points" for S_n and every product with it, and
+    took no ``n_points``: it takes one now, as ``sample`` does, and without it names it."""
+    G = get_group(name)
+    g = G.grid(8, n_points=5)
+    perms = g[-1] if isinstance(g, tuple) else g
+    assert perms.shape == (8, 5)
+    np.testing.assert_array_equal(np.sort(perms, axis=1), np.broadcast_to(np.arange(5), (8, 5)))
+    same = G.grid(8, n_points=5)
+    for a, b in zip(g if isinstance(g, tuple) else (g,), same if isinstance(same, tuple) else (same,)):
+        np.testing.assert_array_equal(a, b)                  # seeded
+    with pytest.raises(ValueError, match=f"{name}.grid needs n_points"):
+        G.grid(8)
+    for other in ["SO2", "SO3", "C4", "D4", "O", "scaling"]:  # the others take it and ignore it
+        H = get_group(other)
+        np.testing.assert_array_equal(H.grid(6, n_points=5), H.grid(6))

@@ -93,13 +93,19 @@ class Group:
         e = np.asarray(e)
         return np.repeat(e[None], n, axis=0)
 
-    def grid(self, n, random_state=0):
+    def grid(self, n, random_state=0, n_points=None):
         """``n`` elements that cover the group: all elements of a finite group (``n`` is then
         ignored), evenly spaced ones where the group has a natural grid, otherwise a seeded
-        sample (deterministic for a given ``random_state``)."""
+        sample (deterministic for a given ``random_state``). ``n_points``, the number of
+        points per sample, is needed by permutation groups (S_n and products with it) only,
+        as for :meth:`sample`."""
         if self.is_finite:
             return self.elements()
-        return self.sample(n, random_state)
+        if n_points is None and self.permutes:
+            # sample's own message named sample, not the argument grid lacked
+            raise ValueError(f"{self.name}.grid needs n_points (the number of points per sample): "
+                             "its permutations act on that many points.")
+        return self.sample(n, random_state, n_points=n_points)
 
     def acts_on(self, layout):
         """True when the group acts on data of ``layout`` (by kind, and for C_n fibres by their

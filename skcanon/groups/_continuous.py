@@ -93,7 +93,7 @@ class OrthogonalGroup(Group):
     def nearest_element(self, R, t=None):
         return np.array(R, dtype=np.float64)
 
-    def grid(self, n, random_state=0):
+    def grid(self, n, random_state=0, n_points=None):
         if self.d == 2 and self.special:
             # evenly spaced angles
             from ._base import _count, rotation_matrices_2d

@@ -119,7 +119,7 @@ class _PlanarFiniteGroup(Group):
     def elements(self):
         return np.arange(self.order)
 
-    def grid(self, n=None, random_state=0):
+    def grid(self, n=None, random_state=0, n_points=None):
         return self.elements()
 
     def _steps(self, R):

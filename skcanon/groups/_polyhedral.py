@@ -65,7 +65,7 @@ class FiniteRotationGroup(Group):
     def elements(self):
         return np.arange(self.order)
 
-    def grid(self, n=None, random_state=0):
+    def grid(self, n=None, random_state=0, n_points=None):
         return self.elements()
 
     # -- group law ---------------------------------------------------------------------------
