@@ -1,5 +1,7 @@
 """Group axioms and actions, checked generically for every group and layout kind."""
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -1012,3 +1014,50 @@ def test_grid_of_permutation_groups_takes_n_points(name):
     for other in ["SO2", "SO3", "C4", "D4", "O", "scaling"]:  # the others take it and ignore it
         H = get_group(other)
         np.testing.assert_array_equal(H.grid(6, n_points=5), H.grid(6))
+
+
+@pytest.mark.parametrize("name", ["SO2", "SO3", "SE2", "SE3", "SSim3"])
+def test_nearest_element_of_special_groups_is_proper(name):
+    """SO2.nearest_element(diag(-1, 1)) returned the reflection itself (and SE3 of -I a
+    reflecting motion), which ``apply`` then refused: a frame of negative determinant becomes
+    the nearest rotation; proper frames are kept bit for bit."""
+    G = get_group(name)
+    d = G.d
+    rs = np.random.RandomState(0)
+    R = np.linalg.qr(rs.standard_normal((6, d, d)))[0]
+    R[:, :, 0] *= np.sign(np.linalg.det(R))[:, None]                    # proper rotations
+    flip = np.diag([1.0] * (d - 1) + [-1.0])
+    bad = np.stack([np.diag([-1.0] + [1.0] * (d - 1)), -np.eye(d) if d % 2 else flip, R[0] @ flip])
+    X = rs.standard_normal((3, 4, d))
+    h = G.nearest_element(bad)
+    A = G.matrices(h) if G.translates else h
+    A = A / G.scales(h)[:, None, None] if G.rescales else A
+    np.testing.assert_allclose(np.linalg.det(A), 1.0, atol=1e-12)
+    np.testing.assert_allclose(A @ np.swapaxes(A, 1, 2), np.broadcast_to(np.eye(d), A.shape), atol=1e-12)
+    G.apply(h, X, PointLayout(d))                                       # refused before
+    # a nearest rotation: no rotation is closer to the frame (Frobenius) than the one returned
+    others = get_group(f"SO{d}").sample(200, 1)
+    for b, a in zip(bad, A):
+        assert np.linalg.norm(b - a) <= np.linalg.norm(b[None] - others, axis=(1, 2)).min() + 1e-12
+    good = G.nearest_element(R)
+    np.testing.assert_array_equal(G.matrices(good) if G.translates else good, R)
+
+
+@pytest.mark.parametrize("name, R", [
+    ("O", np.eye(2)[None]), ("I", np.eye(3)), ("C4", np.eye(3)[None]), ("C4", np.eye(2)),
+    ("D4", np.ones((1, 3, 3))), ("SO3", np.eye(2)[None]), ("O2", np.eye(2)), ("SE3", np.eye(4)[None]),
+    ("T3", np.eye(2)[None]),
+])
+def test_nearest_element_checks_the_shape_of_its_frames(name, R):
+    """Frames of the wrong shape failed inside numpy (a broadcast or axis error naming
+    neither R nor the shape wanted) or, for the continuous groups, were taken as they came."""
+    G = get_group(name)
+    with pytest.raises(ValueError, match=rf"R must hold one {G.d}×{G.d} matrix per sample for {name}, "
+                                         rf"shape \(n, {G.d}, {G.d}\); got shape {re.escape(str(R.shape))}"):
+        G.nearest_element(R)
+    if G.is_finite:
+        with pytest.raises(ValueError, match="R must hold"):
+            G.near_tie(R)
+    if G.translates:
+        with pytest.raises(ValueError, match=r"t must hold one translation per sample of R .*shape \(2, 3\)"):
+            G.nearest_element(np.stack([np.eye(3)] * 2), np.zeros((3, 3)))

@@ -351,6 +351,23 @@ def as_tensor_like(a, P):
     return torch.as_tensor(a, dtype=P.dtype, device=P.device)
 
 
+def checked_frames(group, R, t=None):
+    """``R`` (and ``t``) unchanged where ``R`` holds one ``d×d`` matrix per sample,
+    ``(n, d, d)``, and ``t`` is None or ``(n, d)``: a ValueError naming them otherwise (numpy's
+    broadcast and axis errors named neither). numpy arrays, lists or torch tensors."""
+    d = group.d
+    shape = tuple(R.shape) if hasattr(R, "shape") else np.shape(R)
+    if len(shape) != 3 or shape[1:] != (d, d):
+        raise ValueError(f"R must hold one {d}×{d} matrix per sample for {group.name}, shape (n, {d}, {d}); "
+                         f"got shape {shape}.")
+    if t is not None:
+        t_shape = tuple(t.shape) if hasattr(t, "shape") else np.shape(t)
+        if t_shape != (shape[0], d):
+            raise ValueError(f"t must hold one translation per sample of R for {group.name}, shape "
+                             f"({shape[0]}, {d}); got shape {t_shape}.")
+    return R, t
+
+
 def tensor_operands(g, h):
     """``(g, h, True)`` with both as torch tensors where either one is (the other moved to
     its dtype and device: elements drawn by ``sample`` are numpy arrays), else

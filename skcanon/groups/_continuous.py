@@ -12,6 +12,7 @@ from ._base import (
     checked_array,
     check_flag,
     check_real,
+    checked_frames,
     float_copy,
     require_points_dims,
     rng,
@@ -54,6 +55,21 @@ def haar_orthogonal(n, d, random_state=None, special=False, *, like=None):
 ORTHOGONALITY_TOL = 1e-4
 
 
+def proper_rotations(R):
+    """``R`` (float64 ``(n, d, d)``) with each matrix of determinant < 0 replaced by the
+    nearest rotation (determinant +1): ``U Vᵀ`` of its SVD with the axis of the smallest
+    singular value flipped. The other rows are kept as they are, bit for bit."""
+    with np.errstate(invalid="ignore"):   # non-finite frames are kept as they are, quietly
+        flip = np.linalg.det(R) < 0
+    if not flip.any():
+        return R
+    U, _, Vt = np.linalg.svd(R[flip])
+    U[:, :, -1] *= -1.0
+    R = R.copy()   # R may be the caller's array
+    R[flip] = U @ Vt
+    return R
+
+
 def _orthogonality_error(R):
     """``max |R Rᵀ − I|`` over a batch of ``(n, d, d)`` matrices."""
     return np.abs(R @ np.swapaxes(R, -1, -2) - np.eye(R.shape[-1])).max()
@@ -91,7 +107,10 @@ class OrthogonalGroup(Group):
         return np.asarray(g)
 
     def nearest_element(self, R, t=None):
-        return np.array(R, dtype=np.float64)
+        """``R`` as it is (float64); under SO(d) a matrix of negative determinant (a reflection,
+        which ``apply`` refuses) becomes the nearest rotation. ``t`` is ignored."""
+        R = np.array(checked_frames(self, R, t)[0], dtype=np.float64)
+        return proper_rotations(R) if self.special else R
 
     def grid(self, n, random_state=0, n_points=None):
         if self.d == 2 and self.special:
@@ -186,6 +205,7 @@ class TranslationGroup(Group):
         return np.asarray(g)
 
     def nearest_element(self, R, t=None):
+        R, t = checked_frames(self, R, t)
         return np.zeros((len(R), self.d)) if t is None else np.array(t, dtype=np.float64)
 
     def check_layout(self, layout):
@@ -258,7 +278,11 @@ class _HomogeneousMotions(Group):
         return self.parts(g)[1]
 
     def nearest_element(self, R, t=None):
-        return self.from_parts(np.asarray(R, dtype=np.float64),
+        """The motion ``[[R, t], [0, 1]]`` (``t`` None: no translation); under proper motions a
+        linear part of negative determinant becomes the nearest rotation."""
+        R, t = checked_frames(self, R, t)
+        R = np.asarray(R, dtype=np.float64)
+        return self.from_parts(proper_rotations(R) if self.special else R,
                                np.zeros((len(R), self.d)) if t is None else np.asarray(t, dtype=np.float64))
 
     def _invert_parts(self, A, t, A_inv):

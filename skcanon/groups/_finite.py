@@ -7,8 +7,8 @@ import math
 
 import numpy as np
 
-from ._base import (Group, checked_indices, require_points_dims, rng, rotate_fields, rotation_matrices_2d,
-                    tensor_operands)
+from ._base import (Group, checked_frames, checked_indices, require_points_dims, rng, rotate_fields,
+                    rotation_matrices_2d, tensor_operands)
 from ._images import quarter_turns
 
 
@@ -127,7 +127,7 @@ class _PlanarFiniteGroup(Group):
         (D_n: a reflection is ``R(θ)·diag(-1, 1)``; C_n takes ``R`` as a rotation). Rows with
         non-finite entries read as the identity, as for the polyhedral groups (a NaN angle
         cast to an int was an arbitrary element, with a RuntimeWarning)."""
-        R = np.asarray(R)
+        R = np.asarray(checked_frames(self, R)[0])
         finite = np.isfinite(R).all(axis=(1, 2))
         if not finite.all():
             R = np.where(finite[:, None, None], R, np.eye(2, dtype=R.dtype))

@@ -7,7 +7,8 @@ import functools
 
 import numpy as np
 
-from ._base import Group, checked_indices, require_points_dims, rng, rotate_fields, tensor_operands
+from ._base import (Group, checked_frames, checked_indices, require_points_dims, rng, rotate_fields,
+                    tensor_operands)
 
 #: golden ratio: the icosahedron's vertices are the cyclic permutations of (0, ±1, ±φ)
 PHI = (1.0 + 5.0 ** 0.5) / 2.0
@@ -104,6 +105,7 @@ class FiniteRotationGroup(Group):
         frame halfway between two elements and its rotated copy to elements that do not
         correspond. Rows with non-finite entries give the identity.
         """
+        checked_frames(self, R)
         if hasattr(R, "detach"):  # torch tensor (a network's output): rounding is not differentiable
             R = R.detach().cpu().numpy()
         R = np.asarray(R, dtype=np.float64)
@@ -126,6 +128,7 @@ class FiniteRotationGroup(Group):
         return out
 
     def near_tie(self, R, rounding=None):
+        checked_frames(self, R)
         R = np.asarray(R.detach().cpu().numpy() if hasattr(R, "detach") else R, dtype=np.float64)
         scores = np.sort(np.einsum("kij,nij->nk", self.rotations(), R), axis=1)
         # a score moves by at most Σ|G_ij| ≤ 3√3 times the largest change of an entry of R
