@@ -126,8 +126,10 @@ class Group:
     def nearest_element(self, R, t=None):
         """The element closest to the motion ``x ↦ R x + t`` (``R``: ``(n, d, d)`` orthogonal,
         ``t``: ``(n, d)`` or None). Continuous groups take the motion as it is (dropping what
-        they do not have); finite groups round to their nearest element — how a frame built
-        from the data (a PCA basis, a network's output) becomes a group element."""
+        they do not have; a frame of negative determinant becomes the nearest rotation under
+        SO(d), SE(d) and SSim(d)); finite groups round to their nearest element — how a frame
+        built from the data (a PCA basis, a network's output) becomes a group element. Other
+        shapes of ``R`` or ``t`` raise a ValueError."""
         raise TypeError(f"{self.name} cannot turn a rotation into one of its elements.")
 
     def near_tie(self, R, rounding=None):

@@ -109,7 +109,7 @@ class OrthogonalGroup(Group):
     def nearest_element(self, R, t=None):
         """``R`` as it is (float64); under SO(d) a matrix of negative determinant (a reflection,
         which ``apply`` refuses) becomes the nearest rotation. ``t`` is ignored."""
-        R = np.array(checked_frames(self, R, t)[0], dtype=np.float64)
+        R = np.array(checked_frames(self, R)[0], dtype=np.float64)
         return proper_rotations(R) if self.special else R
 
     def grid(self, n, random_state=0, n_points=None):
