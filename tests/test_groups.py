@@ -1,5 +1,7 @@
 """Group axioms and actions, checked generically for every group and layout kind."""
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -949,3 +951,113 @@ def test_homogeneous_elements_are_checked(group, bad):
         big = good.copy()
         big[:, :3, :3] *= 1e20
         G.apply(big.astype(np.float32), X.astype(np.float32), PointLayout(3))
+
+
+@pytest.mark.parametrize("name", ["SO3", "O2", "SE3", "E2", "Sim3", "T3", "scaling", "S_n", "C4", "D4", "D5",
+                                  "O", "I", "tetrahedral", "SE3xS_n", "SO3xscaling", "C2xC4"])
+def test_group_law_on_torch_tensors(name):
+    """Groups compose and invert torch tensors as numpy arrays: tensor in, tensor out, the
+    same values, gradients kept. SO3.inverse raised an AttributeError ('copy'), SE3/T3/
+    scaling a RuntimeError (numpy() of a tensor that requires grad), and the finite groups
+    returned numpy arrays."""
+    torch = pytest.importorskip("torch")
+    G = get_group(name)
+    g, h = G.sample(5, 0, n_points=6), G.sample(5, 1, n_points=6)
+    tup = isinstance(g, tuple)
+    parts = (lambda e: e) if tup else (lambda e: (e,))
+
+    def tensor(e):
+        e = np.asarray(e)
+        return torch.tensor(e, requires_grad=e.dtype.kind == "f")
+
+    tg = tuple(map(tensor, g)) if tup else tensor(g)
+    th = tuple(map(tensor, h)) if tup else tensor(h)
+    for out, expect in [(G.inverse(tg), G.inverse(g)), (G.compose(tg, th), G.compose(g, h)),
+                        (G.compose(tg, h), G.compose(g, h)), (G.compose(g, th), G.compose(g, h))]:
+        for o, e in zip(parts(out), parts(expect)):
+            assert isinstance(o, torch.Tensor)
+            np.testing.assert_allclose(o.detach().numpy(), e, rtol=1e-12, atol=1e-12)
+            assert o.requires_grad == (np.asarray(e).dtype.kind == "f")
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e-120, 1e-20, 1.0, 1e20, 1e120, 1e300])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_similarity_scales_at_extreme_magnitudes(scale, dtype):
+    """``scales`` read ``|det(s·R)|^(1/d)``: det = s^d overflowed to inf at 1e120 and
+    underflowed to 0 at 1e-120 (float32: beyond about 1e±12), where the elements are valid."""
+    if dtype == np.float32 and not 1e-30 < scale < 1e30:
+        pytest.skip("beyond float32's range")
+    G = get_group("Sim3")
+    g = G.sample(5, 0)
+    s = np.sqrt((g[:, :3, :3] ** 2).sum(axis=(1, 2)) / 3)
+    h = g.copy()
+    h[:, :3, :3] *= scale
+    out = G.scales(h.astype(dtype))
+    assert out.dtype == dtype
+    np.testing.assert_allclose(out, s * scale, rtol=1e-12 if dtype == np.float64 else 1e-6)
+
+
+@pytest.mark.parametrize("name", ["S_n", "SE3xS_n", "OxS_n", "C4xS_n"])
+def test_grid_of_permutation_groups_takes_n_points(name):
+    """``grid(n)`` raised "S_n.sample needs n_points" for S_n and every product with it, and
+    took no ``n_points``: it takes one now, as ``sample`` does, and without it names it."""
+    G = get_group(name)
+    g = G.grid(8, n_points=5)
+    perms = g[-1] if isinstance(g, tuple) else g
+    assert perms.shape == (8, 5)
+    np.testing.assert_array_equal(np.sort(perms, axis=1), np.broadcast_to(np.arange(5), (8, 5)))
+    same = G.grid(8, n_points=5)
+    for a, b in zip(g if isinstance(g, tuple) else (g,), same if isinstance(same, tuple) else (same,)):
+        np.testing.assert_array_equal(a, b)                  # seeded
+    with pytest.raises(ValueError, match=f"{name}.grid needs n_points"):
+        G.grid(8)
+    for other in ["SO2", "SO3", "C4", "D4", "O", "scaling"]:  # the others take it and ignore it
+        H = get_group(other)
+        np.testing.assert_array_equal(H.grid(6, n_points=5), H.grid(6))
+
+
+@pytest.mark.parametrize("name", ["SO2", "SO3", "SE2", "SE3", "SSim3"])
+def test_nearest_element_of_special_groups_is_proper(name):
+    """SO2.nearest_element(diag(-1, 1)) returned the reflection itself (and SE3 of -I a
+    reflecting motion), which ``apply`` then refused: a frame of negative determinant becomes
+    the nearest rotation; proper frames are kept bit for bit."""
+    G = get_group(name)
+    d = G.d
+    rs = np.random.RandomState(0)
+    R = np.linalg.qr(rs.standard_normal((6, d, d)))[0]
+    R[:, :, 0] *= np.sign(np.linalg.det(R))[:, None]                    # proper rotations
+    flip = np.diag([1.0] * (d - 1) + [-1.0])
+    bad = np.stack([np.diag([-1.0] + [1.0] * (d - 1)), -np.eye(d) if d % 2 else flip, R[0] @ flip])
+    X = rs.standard_normal((3, 4, d))
+    h = G.nearest_element(bad)
+    A = G.matrices(h) if G.translates else h
+    A = A / G.scales(h)[:, None, None] if G.rescales else A
+    np.testing.assert_allclose(np.linalg.det(A), 1.0, atol=1e-12)
+    np.testing.assert_allclose(A @ np.swapaxes(A, 1, 2), np.broadcast_to(np.eye(d), A.shape), atol=1e-12)
+    G.apply(h, X, PointLayout(d))                                       # refused before
+    # a nearest rotation: no rotation is closer to the frame (Frobenius) than the one returned
+    others = get_group(f"SO{d}").sample(200, 1)
+    for b, a in zip(bad, A):
+        assert np.linalg.norm(b - a) <= np.linalg.norm(b[None] - others, axis=(1, 2)).min() + 1e-12
+    good = G.nearest_element(R)
+    np.testing.assert_array_equal(G.matrices(good) if G.translates else good, R)
+
+
+@pytest.mark.parametrize("name, R", [
+    ("O", np.eye(2)[None]), ("I", np.eye(3)), ("C4", np.eye(3)[None]), ("C4", np.eye(2)),
+    ("D4", np.ones((1, 3, 3))), ("SO3", np.eye(2)[None]), ("O2", np.eye(2)), ("SE3", np.eye(4)[None]),
+    ("T3", np.eye(2)[None]),
+])
+def test_nearest_element_checks_the_shape_of_its_frames(name, R):
+    """Frames of the wrong shape failed inside numpy (a broadcast or axis error naming
+    neither R nor the shape wanted) or, for the continuous groups, were taken as they came."""
+    G = get_group(name)
+    with pytest.raises(ValueError, match=rf"R must hold one {G.d}×{G.d} matrix per sample for {name}, "
+                                         rf"shape \(n, {G.d}, {G.d}\); got shape {re.escape(str(R.shape))}"):
+        G.nearest_element(R)
+    if G.is_finite:
+        with pytest.raises(ValueError, match="R must hold"):
+            G.near_tie(R)
+    if G.translates:
+        with pytest.raises(ValueError, match=r"t must hold one translation per sample of R .*shape \(2, 3\)"):
+            G.nearest_element(np.stack([np.eye(3)] * 2), np.zeros((3, 3)))

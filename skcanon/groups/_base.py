@@ -93,13 +93,19 @@ class Group:
         e = np.asarray(e)
         return np.repeat(e[None], n, axis=0)
 
-    def grid(self, n, random_state=0):
+    def grid(self, n, random_state=0, n_points=None):
         """``n`` elements that cover the group: all elements of a finite group (``n`` is then
         ignored), evenly spaced ones where the group has a natural grid, otherwise a seeded
-        sample (deterministic for a given ``random_state``)."""
+        sample (deterministic for a given ``random_state``). ``n_points``, the number of
+        points per sample, is needed by permutation groups (S_n and products with it) only,
+        as for :meth:`sample`."""
         if self.is_finite:
             return self.elements()
-        return self.sample(n, random_state)
+        if n_points is None and self.permutes:
+            # sample's own message named sample, not the argument grid lacked
+            raise ValueError(f"{self.name}.grid needs n_points (the number of points per sample): "
+                             "its permutations act on that many points.")
+        return self.sample(n, random_state, n_points=n_points)
 
     def acts_on(self, layout):
         """True when the group acts on data of ``layout`` (by kind, and for C_n fibres by their
@@ -120,8 +126,10 @@ class Group:
     def nearest_element(self, R, t=None):
         """The element closest to the motion ``x ↦ R x + t`` (``R``: ``(n, d, d)`` orthogonal,
         ``t``: ``(n, d)`` or None). Continuous groups take the motion as it is (dropping what
-        they do not have); finite groups round to their nearest element — how a frame built
-        from the data (a PCA basis, a network's output) becomes a group element."""
+        they do not have; a frame of negative determinant becomes the nearest rotation under
+        SO(d), SE(d) and SSim(d)); finite groups round to their nearest element — how a frame
+        built from the data (a PCA basis, a network's output) becomes a group element. Other
+        shapes of ``R`` or ``t`` raise a ValueError."""
         raise TypeError(f"{self.name} cannot turn a rotation into one of its elements.")
 
     def near_tie(self, R, rounding=None):
@@ -343,6 +351,34 @@ def as_tensor_like(a, P):
     import torch
 
     return torch.as_tensor(a, dtype=P.dtype, device=P.device)
+
+
+def checked_frames(group, R, t=None):
+    """``R`` (and ``t``) unchanged where ``R`` holds one ``d×d`` matrix per sample,
+    ``(n, d, d)``, and ``t`` is None or ``(n, d)``: a ValueError naming them otherwise (numpy's
+    broadcast and axis errors named neither). numpy arrays, lists or torch tensors."""
+    d = group.d
+    shape = tuple(R.shape) if hasattr(R, "shape") else np.shape(R)
+    if len(shape) != 3 or shape[1:] != (d, d):
+        raise ValueError(f"R must hold one {d}×{d} matrix per sample for {group.name}, shape (n, {d}, {d}); "
+                         f"got shape {shape}.")
+    if t is not None:
+        t_shape = tuple(t.shape) if hasattr(t, "shape") else np.shape(t)
+        if t_shape != (shape[0], d):
+            raise ValueError(f"t must hold one translation per sample of R for {group.name}, shape "
+                             f"({shape[0]}, {d}); got shape {t_shape}.")
+    return R, t
+
+
+def tensor_operands(g, h):
+    """``(g, h, True)`` with both as torch tensors where either one is (the other moved to
+    its dtype and device: elements drawn by ``sample`` are numpy arrays), else
+    ``(g, h, False)`` unchanged: the group laws take tensors as the actions do."""
+    if hasattr(g, "clone"):
+        return g, (h if hasattr(h, "clone") else as_tensor_like(h, g)), True
+    if hasattr(h, "clone"):
+        return as_tensor_like(g, h), h, True
+    return g, h, False
 
 
 def translate_positions(t, P, layout):

@@ -12,10 +12,12 @@ from ._base import (
     checked_array,
     check_flag,
     check_real,
+    checked_frames,
     float_copy,
     require_points_dims,
     rng,
     rotate_fields,
+    tensor_operands,
     translate_positions,
 )
 
@@ -51,6 +53,21 @@ def haar_orthogonal(n, d, random_state=None, special=False, *, like=None):
 
 #: largest |R Rᵀ − I| of an element's linear part (O(d), and E(d)/Sim(d) after the scale)
 ORTHOGONALITY_TOL = 1e-4
+
+
+def proper_rotations(R):
+    """``R`` (float64 ``(n, d, d)``) with each matrix of determinant < 0 replaced by the
+    nearest rotation (determinant +1): ``U Vᵀ`` of its SVD with the axis of the smallest
+    singular value flipped. The other rows are kept as they are, bit for bit."""
+    with np.errstate(invalid="ignore"):   # non-finite frames are kept as they are, quietly
+        flip = np.linalg.det(R) < 0
+    if not flip.any():
+        return R
+    U, _, Vt = np.linalg.svd(R[flip])
+    U[:, :, -1] *= -1.0
+    R = R.copy()   # R may be the caller's array
+    R[flip] = U @ Vt
+    return R
 
 
 def _orthogonality_error(R):
@@ -90,9 +107,12 @@ class OrthogonalGroup(Group):
         return np.asarray(g)
 
     def nearest_element(self, R, t=None):
-        return np.array(R, dtype=np.float64)
+        """``R`` as it is (float64); under SO(d) a matrix of negative determinant (a reflection,
+        which ``apply`` refuses) becomes the nearest rotation. ``t`` is ignored."""
+        R = np.array(checked_frames(self, R)[0], dtype=np.float64)
+        return proper_rotations(R) if self.special else R
 
-    def grid(self, n, random_state=0):
+    def grid(self, n, random_state=0, n_points=None):
         if self.d == 2 and self.special:
             # evenly spaced angles
             from ._base import _count, rotation_matrices_2d
@@ -118,9 +138,12 @@ class OrthogonalGroup(Group):
         return np.broadcast_to(np.eye(self.d), (n, self.d, self.d)).copy()
 
     def inverse(self, g):
+        if hasattr(g, "clone"):   # torch tensor: the same on its device, gradients kept
+            return _transpose(g).clone()
         return np.swapaxes(g, -1, -2).copy()
 
     def compose(self, g, h):
+        g, h, _ = tensor_operands(g, h)
         return g @ h
 
     def check_layout(self, layout):
@@ -169,10 +192,11 @@ class TranslationGroup(Group):
         return np.zeros((n, self.d))
 
     def inverse(self, g):
-        return -np.asarray(g)
+        return -g if hasattr(g, "clone") else -np.asarray(g)
 
     def compose(self, g, h):
-        return np.asarray(g) + np.asarray(h)
+        g, h, tensors = tensor_operands(g, h)
+        return g + h if tensors else np.asarray(g) + np.asarray(h)
 
     def matrices(self, g):
         return np.broadcast_to(np.eye(self.d), (len(np.asarray(g)), self.d, self.d)).copy()
@@ -181,6 +205,7 @@ class TranslationGroup(Group):
         return np.asarray(g)
 
     def nearest_element(self, R, t=None):
+        R, t = checked_frames(self, R, t)
         return np.zeros((len(R), self.d)) if t is None else np.array(t, dtype=np.float64)
 
     def check_layout(self, layout):
@@ -253,7 +278,11 @@ class _HomogeneousMotions(Group):
         return self.parts(g)[1]
 
     def nearest_element(self, R, t=None):
-        return self.from_parts(np.asarray(R, dtype=np.float64),
+        """The motion ``[[R, t], [0, 1]]`` (``t`` None: no translation); under proper motions a
+        linear part of negative determinant becomes the nearest rotation."""
+        R, t = checked_frames(self, R, t)
+        R = np.asarray(R, dtype=np.float64)
+        return self.from_parts(proper_rotations(R) if self.special else R,
                                np.zeros((len(R), self.d)) if t is None else np.asarray(t, dtype=np.float64))
 
     def _invert_parts(self, A, t, A_inv):
@@ -264,7 +293,8 @@ class _HomogeneousMotions(Group):
         return np.broadcast_to(np.eye(self.d + 1), (n, self.d + 1, self.d + 1)).copy()
 
     def compose(self, g, h):
-        return np.asarray(g) @ np.asarray(h)
+        g, h, tensors = tensor_operands(g, h)
+        return g @ h if tensors else np.asarray(g) @ np.asarray(h)
 
     def check_layout(self, layout):
         require_points_dims(self, layout, self.d)
@@ -346,10 +376,11 @@ class ScalingGroup(Group):
         return np.ones(n)
 
     def inverse(self, g):
-        return 1.0 / np.asarray(g)
+        return 1.0 / g if hasattr(g, "clone") else 1.0 / np.asarray(g)
 
     def compose(self, g, h):
-        return np.asarray(g) * np.asarray(h)
+        g, h, tensors = tensor_operands(g, h)
+        return g * h if tensors else np.asarray(g) * np.asarray(h)
 
     def check_layout(self, layout):
         if getattr(layout, "kind", None) != "points":
@@ -399,8 +430,16 @@ class SimilarityGroup(_HomogeneousMotions):
         self.name = f"{'SSim' if special else 'Sim'}{self.d}"
 
     def scales(self, g):
-        """Scale factor ``s`` of each element (``|det(s·R)|^(1/d)``)."""
-        return np.abs(np.linalg.det(np.asarray(g)[:, : self.d, : self.d])) ** (1.0 / self.d)
+        """Scale factor ``s`` of each element (``|det(s·R)|^(1/d)``, in the elements' float dtype)."""
+        A = np.asarray(g)[:, : self.d, : self.d]
+        dtype = A.dtype if np.issubdtype(A.dtype, np.floating) else np.float64
+        # the determinant of A divided by its largest entry: det(A) itself is s^d, which
+        # over- or underflowed for scales beyond about 1e±100 (1e±12 in float32)
+        A = A.astype(np.float64)
+        peak = np.abs(A).max(axis=(1, 2), initial=0.0)
+        unit = np.where(peak > 0, peak, 1.0)
+        s = np.abs(np.linalg.det(A / unit[:, None, None])) ** (1.0 / self.d) * unit
+        return s.astype(dtype, copy=False)
 
     def _draw(self, n, random_state, n_points):
         rs = rng(random_state)

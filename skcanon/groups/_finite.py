@@ -7,7 +7,8 @@ import math
 
 import numpy as np
 
-from ._base import Group, checked_indices, require_points_dims, rng, rotate_fields, rotation_matrices_2d
+from ._base import (Group, checked_frames, checked_indices, require_points_dims, rng, rotate_fields,
+                    rotation_matrices_2d, tensor_operands)
 from ._images import quarter_turns
 
 
@@ -40,6 +41,9 @@ class PermutationGroup(Group):
         return np.argsort(g, axis=1)
 
     def compose(self, g, h):
+        g, h, tensors = tensor_operands(g, h)
+        if tensors:
+            return g.gather(1, h.long())
         return np.take_along_axis(np.asarray(g), np.asarray(h), axis=1)
 
     def order_on(self, n_points):
@@ -115,7 +119,7 @@ class _PlanarFiniteGroup(Group):
     def elements(self):
         return np.arange(self.order)
 
-    def grid(self, n=None, random_state=0):
+    def grid(self, n=None, random_state=0, n_points=None):
         return self.elements()
 
     def _steps(self, R):
@@ -123,7 +127,7 @@ class _PlanarFiniteGroup(Group):
         (D_n: a reflection is ``R(θ)·diag(-1, 1)``; C_n takes ``R`` as a rotation). Rows with
         non-finite entries read as the identity, as for the polyhedral groups (a NaN angle
         cast to an int was an arbitrary element, with a RuntimeWarning)."""
-        R = np.asarray(R)
+        R = np.asarray(checked_frames(self, R)[0])
         finite = np.isfinite(R).all(axis=(1, 2))
         if not finite.all():
             R = np.where(finite[:, None, None], R, np.eye(2, dtype=R.dtype))
@@ -210,10 +214,13 @@ class CyclicGroup(_PlanarFiniteGroup):
         return np.zeros(n, dtype=np.int64)
 
     def inverse(self, g):
+        if hasattr(g, "clone"):   # torch tensor: % is floor-mod there too (as np.mod)
+            return (-g) % self.n
         return np.mod(-np.asarray(g), self.n)
 
     def compose(self, g, h):
-        return np.mod(np.asarray(g) + np.asarray(h), self.n)
+        g, h, tensors = tensor_operands(g, h)
+        return (g + h) % self.n if tensors else np.mod(np.asarray(g) + np.asarray(h), self.n)
 
     def matrices(self, g):
         return rotation_matrices_2d(self.angles(g))
@@ -262,10 +269,16 @@ class DihedralGroup(_PlanarFiniteGroup):
         return np.zeros(n, dtype=np.int64)
 
     def inverse(self, g):
+        if hasattr(g, "clone"):   # torch tensor: % and // are floor-mod and floor division there too
+            return g.where(g // self.n == 1, (-g) % self.n)
         k, f = self._split(g)
         return np.where(f == 1, g, np.mod(-k, self.n))
 
     def compose(self, g, h):
+        g, h, tensors = tensor_operands(g, h)
+        if tensors:
+            (k1, f1), (k2, f2) = (g % self.n, g // self.n), (h % self.n, h // self.n)
+            return (k1 + k2.where(f1 != 1, -k2)) % self.n + self.n * (f1 ^ f2)
         k1, f1 = self._split(g)
         k2, f2 = self._split(h)
         k = np.mod(k1 + np.where(f1 == 1, -k2, k2), self.n)

@@ -7,7 +7,8 @@ import functools
 
 import numpy as np
 
-from ._base import Group, checked_indices, require_points_dims, rng, rotate_fields
+from ._base import (Group, checked_frames, checked_indices, require_points_dims, rng, rotate_fields,
+                    tensor_operands)
 
 #: golden ratio: the icosahedron's vertices are the cyclic permutations of (0, ±1, ±φ)
 PHI = (1.0 + 5.0 ** 0.5) / 2.0
@@ -65,7 +66,7 @@ class FiniteRotationGroup(Group):
     def elements(self):
         return np.arange(self.order)
 
-    def grid(self, n=None, random_state=0):
+    def grid(self, n=None, random_state=0, n_points=None):
         return self.elements()
 
     # -- group law ---------------------------------------------------------------------------
@@ -77,9 +78,14 @@ class FiniteRotationGroup(Group):
         return np.zeros(n, dtype=np.int64)
 
     def inverse(self, g):
+        if hasattr(g, "clone"):   # torch tensor: the table moves to its device
+            return _on_device(_tables(type(self))[2], g)[g.long()]
         return _tables(type(self))[2][np.asarray(g)]
 
     def compose(self, g, h):
+        g, h, tensors = tensor_operands(g, h)
+        if tensors:
+            return _on_device(self.cayley(), g)[g.long(), h.long()]
         return self.cayley()[np.asarray(g), np.asarray(h)]
 
     def matrices(self, g):
@@ -99,6 +105,7 @@ class FiniteRotationGroup(Group):
         frame halfway between two elements and its rotated copy to elements that do not
         correspond. Rows with non-finite entries give the identity.
         """
+        checked_frames(self, R)
         if hasattr(R, "detach"):  # torch tensor (a network's output): rounding is not differentiable
             R = R.detach().cpu().numpy()
         R = np.asarray(R, dtype=np.float64)
@@ -121,6 +128,7 @@ class FiniteRotationGroup(Group):
         return out
 
     def near_tie(self, R, rounding=None):
+        checked_frames(self, R)
         R = np.asarray(R.detach().cpu().numpy() if hasattr(R, "detach") else R, dtype=np.float64)
         scores = np.sort(np.einsum("kij,nij->nk", self.rotations(), R), axis=1)
         # a score moves by at most Σ|G_ij| ≤ 3√3 times the largest change of an entry of R
@@ -140,6 +148,13 @@ class FiniteRotationGroup(Group):
             R = torch.tensor(self.rotations(), dtype=P.dtype, device=P.device)
             return rotate_fields(R[torch.as_tensor(g, device=P.device).long()], P, layout)
         return rotate_fields(self.matrices(g), P, layout)
+
+
+def _on_device(table, like):
+    """A read-only table as a torch tensor on ``like``'s device (torch.tensor copies it)."""
+    import torch
+
+    return torch.tensor(table, device=like.device)
 
 
 @functools.lru_cache(maxsize=None)
