@@ -149,6 +149,25 @@ def test_nbody_overflow_is_refused_by_name():
     assert np.isfinite(simulate_nbody(S, n_steps=3)).all()
 
 
+def test_simulate_nbody_reads_a_dataframe_by_name():
+    """Swapped p0_x and p0_vel_x columns were integrated in column order, silently wrong."""
+    pd = pytest.importorskip("pandas")
+    d = make_nbody(3, 0, 0, n_steps=1, random_state=0)
+    ref = simulate_nbody(d.train.data, n_steps=20)
+    df = pd.DataFrame(d.train.data, columns=d.feature_names)
+    np.testing.assert_array_equal(simulate_nbody(df, n_steps=20), ref)
+    cols = list(df.columns)
+    cols[0], cols[3] = cols[3], cols[0]
+    out = simulate_nbody(df[cols], n_steps=20)
+    order = [list(d.feature_names).index(c) for c in cols]
+    np.testing.assert_array_equal(out, ref[:, order])   # the caller's column order
+    # float32 stays float32 (integrated in float64)
+    out32 = simulate_nbody(d.train.data.astype(np.float32), n_steps=20)
+    assert out32.dtype == np.float32
+    np.testing.assert_allclose(out32, ref, atol=1e-5)
+    assert simulate_nbody(df.astype(np.float32), n_steps=2).dtype == np.float32
+
+
 # ----------------------------------------------------------------------------- QM9
 @pytest.mark.skipif(not HAS_QM9, reason="qm9pack not installed (pip install -e '.[data]' in the checkout)")
 def test_load_qm9_first_rows():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils import Bunch, check_random_state
 
+from .._columns import named_point_layout
 from .._validation import check_samples
 from ..layouts import PointLayout
 from ._base import check_bool, check_choice, check_flat, check_float, check_n
@@ -77,7 +78,10 @@ def simulate_nbody(X, n_steps=1000, dt=0.001, *, max_force=100.0, interaction_st
     X : ndarray of shape (n_systems, n_particles * (2 * n_dims + 1)) or \
             (n_systems, n_particles, 2 * n_dims + 1)
         Initial states in :func:`nbody_layout` (positions, velocities, charge per
-        particle, point-major). Not modified.
+        particle, point-major). Not modified. A DataFrame whose column names name the
+        layout's components (``p0_x, ..., p0_vel_x, ..., p0_charge``, as
+        :func:`make_nbody`'s ``feature_names``) is read by those names, in any column
+        order, as the estimators read it; other names are read in column order.
     n_steps : int, default=1000
         Number of time steps.
     dt : float, default=0.001
@@ -97,7 +101,9 @@ def simulate_nbody(X, n_steps=1000, dt=0.001, *, max_force=100.0, interaction_st
     Returns
     -------
     X_final : ndarray
-        States after ``n_steps`` steps, same shape and layout as ``X``.
+        States after ``n_steps`` steps, same shape and layout as ``X`` (for a DataFrame
+        read by name: an array in the frame's column order). Integrated in float64;
+        returned as float32 for float32 input, else float64.
 
     Examples
     --------
@@ -107,9 +113,12 @@ def simulate_nbody(X, n_steps=1000, dt=0.001, *, max_force=100.0, interaction_st
     >>> simulate_nbody(d.train.data, n_steps=10).shape
     (4, 35)
     """
-    layout = nbody_layout(n_dims)
-    P, ndim = check_samples(X, layout, allow_absent_points=False, dtype=(np.float64,))
-    X = layout.from_working(P, ndim)
+    # a DataFrame's names decide which column is which (read in column order, swapped
+    # position and velocity columns were integrated silently)
+    layout = named_point_layout(nbody_layout(n_dims), X) or nbody_layout(n_dims)
+    P, ndim = check_samples(X, layout, allow_absent_points=False, dtype=(np.float64, np.float32))
+    out_dtype = P.dtype
+    P = P.astype(np.float64)   # float32 steps would drift; the result is cast back
     n_steps = check_n(n_steps, "n_steps", allow_none=False, minimum=0)
     dt = check_float(dt, "dt", strict=True)
     max_force = check_float(max_force, "max_force", strict=True, allow_inf=True)
@@ -146,7 +155,7 @@ def simulate_nbody(X, n_steps=1000, dt=0.001, *, max_force=100.0, interaction_st
     out = P.copy()
     out[:, :, pos_sl] = x
     out[:, :, vel_sl] = v
-    return layout.from_working(out, X.ndim)
+    return layout.from_working(out.astype(out_dtype, copy=False), ndim)
 
 
 def _initial_states(n, n_particles, n_dims, position_scale, speed, rs):
