@@ -88,6 +88,23 @@ def test_make_nbody_seeding():
     assert not np.allclose(P[:, :, :3].reshape(5, -1), a.train.target)
 
 
+def test_make_nbody_training_set_depends_on_the_split_sizes_as_documented():
+    """Positions are drawn for all systems first, then velocities, then charges: the
+    training positions never depend on the sizes; velocities, charges and targets depend on
+    the total size; equal sizes give the same data."""
+    kw = dict(n_steps=50, random_state=0, flat=False)
+    a = make_nbody(5, 3, 4, **kw)
+    assert all(np.array_equal(a[s].data, make_nbody(5, 3, 4, **kw)[s].data) for s in ("train", "val", "test"))
+    np.testing.assert_array_equal(a.train.target, make_nbody(5, 3, 4, **kw).train.target)
+    b = make_nbody(5, 6, 1, **kw)   # the same total: the same training systems
+    np.testing.assert_array_equal(a.train.data, b.train.data)
+    c = make_nbody(5, 0, 10, **kw)   # another total: the same positions only
+    np.testing.assert_array_equal(a.train.data[..., :3], c.train.data[..., :3])
+    np.testing.assert_array_equal(make_nbody(8, 0, 0, **kw).train.data[:5, :, :3], a.train.data[..., :3])
+    assert not np.array_equal(a.train.data[..., 3:6], c.train.data[..., 3:6])
+    assert not np.allclose(a.train.target, c.train.target)
+
+
 @pytest.mark.parametrize("integrator", ["euler", "leapfrog"])
 @settings(max_examples=4, deadline=None)
 @given(seed=st.integers(0, 2 ** 31 - 1))

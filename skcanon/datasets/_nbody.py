@@ -194,6 +194,16 @@ def make_nbody(n_train=3000, n_val=2000, n_test=2000, n_particles=5, n_steps=100
     :func:`simulate_nbody` for the dynamics. All ``n_train + n_val + n_test`` systems are
     drawn and simulated together, then split in that order.
 
+    Which systems a split holds: the initial positions of all systems are drawn first, then
+    all their velocities, then all their charges. The training systems therefore depend on
+    ``random_state``, the physical parameters and ``n_train``, and also on the total
+    ``n_train + n_val + n_test``: changing only ``n_val`` or ``n_test`` keeps the training
+    positions (the first ``n_train`` systems' positions never depend on the sizes) but
+    gives them other velocities and charges, hence other targets. To keep a training set
+    fixed across experiments, pass the same ``n_train``, ``n_val`` and ``n_test`` (with
+    the same ``random_state`` and other parameters), then subset the validation or test
+    split yourself. Equal sizes always give the same data, bit for bit.
+
     Parameters
     ----------
     n_train, n_val, n_test : int, default=3000, 2000, 2000
@@ -206,7 +216,8 @@ def make_nbody(n_train=3000, n_val=2000, n_test=2000, n_particles=5, n_steps=100
     dt : float, default=0.001
         Time step.
     random_state : int, RandomState instance or None, default=None
-        Seeds the initial states (positions, velocities, charges).
+        Seeds the initial states (positions, velocities, charges); see above for how the
+        split sizes enter.
     n_dims : int, default=3
         Spatial dimension.
     n_burn_in : int, default=0
