@@ -363,6 +363,25 @@ def test_point_shapes_motions_are_group_actions():
     np.testing.assert_allclose(r0, r1, atol=1e-10)
 
 
+def test_point_shapes_noise_sweep_through_zero_keeps_the_motions():
+    """noise=0 skipped the noise draw, so it got other motions and permutations than any
+    noise > 0; data for noise > 0 are unchanged (values of the earlier release)."""
+    a = make_point_shapes(20, 8, noise=0.0, random_state=0)
+    b = make_point_shapes(20, 8, noise=1e-12, random_state=0)
+    np.testing.assert_array_equal(a.motions, b.motions)
+    np.testing.assert_array_equal(a.permutations, b.permutations)
+    np.testing.assert_allclose(a.data, b.data, atol=1e-10)
+    d = make_point_shapes(40, 8, noise=0.03, random_state=0)
+    assert d.target.tolist() == [9, 7, 12, 4, 10, 2, 2, 11, 5, 3, 1, 9, 11, 2, 0, 4, 8, 3, 10, 8, 0, 5,
+                                 4, 1, 7, 7, 6, 1, 0, 12, 5, 11, 6, 10, 8, 6, 9, 12, 3, 0]
+    assert d.permutations[3].tolist() == [4, 5, 6, 0, 1, 3, 7, 2]
+    np.testing.assert_allclose(
+        d.data[[0, 17, 39]][:, [0, 5, 23]],
+        [[-1.5596705232731045, -0.7468513173572039, -1.7746530569524375],
+         [1.1544193295148197, -0.8778612057436174, -2.532679513250809],
+         [1.0072942797876179, 0.15861382820395276, -0.46188603257937916]], rtol=1e-13)
+
+
 @pytest.mark.parametrize("group, dets", [("E3", {-1.0, 1.0}), ("SO3", {1.0})])
 def test_point_shapes_groups(group, dets):
     d = make_point_shapes(n_samples=40, n_points=8, random_state=0, group=group, flat=False)

@@ -130,7 +130,9 @@ def make_point_shapes(n_samples=1000, n_points=32, noise=0.05, random_state=None
     n_points : int, default=32
         Points per cloud.
     noise : float, default=0.05
-        Standard deviation of isotropic Gaussian jitter added to every point.
+        Standard deviation of isotropic Gaussian jitter added to every point. The jitter
+        is drawn for every value, 0 included, so a sweep over ``noise`` with one
+        ``random_state`` keeps the shapes, motions and permutations.
     random_state : int, RandomState instance or None, default=None
         Seeds shapes, points, noise, motions and permutations.
     shapes : {"all", "tetris", "primitives"} or list of str, default="all"
@@ -186,8 +188,8 @@ def make_point_shapes(n_samples=1000, n_points=32, noise=0.05, random_state=None
         else:
             pts = _PRIMITIVES[name](idx.size, n_points, rs)
         P[idx] = pts
-    if noise:
-        P += noise * rs.standard_normal(P.shape)
+    # drawn even for noise=0, so a sweep through 0 keeps the motions and permutations
+    P += noise * rs.standard_normal(P.shape)
     P -= P.mean(axis=1, keepdims=True)  # canonical pose: centroid at the origin
 
     layout = PointLayout(3)
