@@ -26,6 +26,7 @@ from skcanon.datasets import (
     load_rotated_mnist,
     make_graph_latents,
     make_nbody,
+    make_player_positions,
     make_point_shapes,
     nbody_layout,
     permute_graph_arrays,
@@ -659,3 +660,34 @@ def test_an_int_seed_and_a_random_state_instance_differ_as_documented():
     assert np.array_equal(a.target, b.target) and np.array_equal(a.data, c.data)
     assert not np.array_equal(a.elements, b.elements)
     assert "give the same" in load_rotated_mnist.__doc__
+
+
+@pytest.mark.parametrize("loader", [
+    lambda rs: make_nbody(3, 0, 0, n_steps=1, random_state=rs),
+    lambda rs: make_point_shapes(5, random_state=rs),
+    lambda rs: make_player_positions(5, random_state=rs),
+    lambda rs: load_qm9(3, shuffle=True, random_state=rs),
+    lambda rs: load_rotated_mnist(3, random_state=rs),
+    lambda rs: load_rotated_fashion_mnist(3, random_state=rs),
+], ids=["nbody", "shapes", "players", "qm9", "mnist", "fashion"])
+@pytest.mark.parametrize("bad, error", [
+    (-1, ValueError), (2 ** 32, ValueError), ("seed", TypeError), (1.5, TypeError), (True, TypeError),
+    (np.random.default_rng(0), TypeError),
+])
+def test_a_bad_random_state_is_refused_by_name(loader, bad, error):
+    """numpy's "Seed must be between 0 and 2**32 - 1" named neither the parameter nor the
+    accepted types (checked before any data file is read)."""
+    with pytest.raises(error, match=r"random_state must be None, an int in \[0, 2\*\*32 - 1\] or a "
+                                    r"numpy.random.RandomState instance; got"):
+        loader(bad)
+
+
+def test_valid_seeds_give_the_same_streams_as_check_random_state():
+    from sklearn.utils import check_random_state
+
+    from skcanon.datasets._base import check_seed
+    for seed in (0, np.int64(7), 2 ** 32 - 1, np.uint32(3)):
+        np.testing.assert_array_equal(check_seed(seed).random_sample(4),
+                                      check_random_state(seed).random_sample(4))
+    rs = np.random.RandomState(0)
+    assert check_seed(rs) is rs and check_seed(np.random) is check_random_state(None)

@@ -9,12 +9,12 @@ together with vectorised numpy; there is no Python loop over systems.
 from __future__ import annotations
 
 import numpy as np
-from sklearn.utils import Bunch, check_random_state
+from sklearn.utils import Bunch
 
 from .._columns import named_point_layout
 from .._validation import check_samples
 from ..layouts import PointLayout
-from ._base import check_bool, check_choice, check_flat, check_float, check_n
+from ._base import check_bool, check_choice, check_flat, check_float, check_n, check_seed
 
 __all__ = ["make_nbody", "simulate_nbody", "nbody_layout"]
 
@@ -270,7 +270,7 @@ def make_nbody(n_train=3000, n_val=2000, n_test=2000, n_particles=5, n_steps=100
     speed = check_float(speed, "speed")
     flat = check_flat(flat)
     return_X_y = check_bool(return_X_y, "return_X_y")
-    rs = check_random_state(random_state)
+    rs = check_seed(random_state)
     kw = dict(dt=dt, max_force=max_force, interaction_strength=interaction_strength,
               integrator=integrator, n_dims=n_dims)
 

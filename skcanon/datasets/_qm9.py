@@ -11,7 +11,7 @@ import numpy as np
 from sklearn.utils import Bunch
 
 from ..layouts import PointLayout
-from ._base import check_bool, check_flat, check_n, package_dir, subset_indices
+from ._base import check_bool, check_flat, check_n, check_seed, package_dir, subset_indices
 from ._graphs import _target_names
 
 __all__ = ["load_qm9", "QM9_TARGETS"]
@@ -187,6 +187,7 @@ def load_qm9(n=None, target="gap", random_state=None, *, shuffle=False, flat=Tru
     """
     n = check_n(n)
     names, columns, units = _resolve_targets(target)
+    check_seed(random_state)   # before the files are read (only a shuffle uses it)
     shuffle = check_bool(shuffle, "shuffle")
     flat = check_flat(flat)
     return_X_y = check_bool(return_X_y, "return_X_y")

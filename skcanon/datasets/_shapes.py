@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.utils import Bunch, check_random_state
+from sklearn.utils import Bunch
 
 from ..groups import EuclideanGroup, PermutationGroup
 from ..layouts import PointLayout
-from ._base import check_bool, check_choice, check_flat, check_float, check_n
+from ._base import check_bool, check_choice, check_flat, check_float, check_n, check_seed
 
 __all__ = ["make_point_shapes", "TETRIS_SHAPES", "PRIMITIVE_SHAPES"]
 
@@ -175,7 +175,7 @@ def make_point_shapes(n_samples=1000, n_points=32, noise=0.05, random_state=None
     permute = check_bool(permute, "permute")
     return_X_y = check_bool(return_X_y, "return_X_y")
     names = _resolve_shapes(shapes)
-    rs = check_random_state(random_state)
+    rs = check_seed(random_state)
 
     y = rs.permutation(np.arange(n_samples) % len(names))
     P = np.empty((n_samples, n_points, 3))
