@@ -588,6 +588,17 @@ def test_make_graph_latents_checks_its_arguments(kwargs, match):
         make_graph_latents(**kwargs)
 
 
+def test_point_shapes_descr_without_motion():
+    """group=None said "random None motion. Labels are invariant to nothing"."""
+    d = make_point_shapes(13, 4, group=None, random_state=0)
+    assert "None" not in d.DESCR and "nothing" not in d.DESCR
+    assert "no motion (canonical pose), random point permutation. Labels are invariant to S_n." in d.DESCR
+    d = make_point_shapes(13, 4, group=None, permute=False, random_state=0)
+    assert "The clouds are neither moved nor permuted." in d.DESCR
+    assert "random SE3 motion, random point permutation. Labels are invariant to SE3 x S_n." in (
+        make_point_shapes(13, 4, random_state=0).DESCR)
+
+
 def test_point_shapes_accept_an_array_of_names():
     """shapes=np.array([...]) failed with numpy's ambiguous-truth error."""
     d = make_point_shapes(n_samples=6, n_points=8, shapes=np.array(["L", "T"]), random_state=0)
@@ -643,7 +654,10 @@ def test_load_qm9_reads_short_target_names_in_any_case():
     exact = load_qm9(n=4, target=["Cv", "U0", "gap"])
     assert np.array_equal(lower.target, exact.target)
     assert list(lower.target_names) == ["Cv", "U0", "gap"]
-    assert list(load_qm9(n=2, target="Dipole_debye").target_names) == ["Dipole_debye"]
+    # a CSV column name is reported by its short name, as the docstring says
+    by_column = load_qm9(n=2, target=["Dipole_debye", "HOMO_LUMO_gap_au"])
+    assert list(by_column.target_names) == ["mu", "gap"]
+    np.testing.assert_array_equal(by_column.target, load_qm9(n=2, target=["mu", "gap"]).target)
     with pytest.raises(ValueError, match="short names in any case"):
         load_qm9(n=2, target="dipole")
 

@@ -210,11 +210,14 @@ def make_point_shapes(n_samples=1000, n_points=32, noise=0.05, random_state=None
     data = P.reshape(n_samples, -1) if flat else P
     if return_X_y:
         return data, y
+    moved = f"random {group} motion" if group else "no motion (canonical pose)"
+    invariant = " x ".join(([group] if group else []) + (["S_n"] if permute else []))
     descr = ("Point shapes\n------------\n"
              f"{n_samples} clouds of {n_points} 3-D points from {len(names)} classes "
-             f"({', '.join(names)}), noise std {noise}, random {group} motion"
-             f"{' and point permutation' if permute else ''}. Labels are invariant to "
-             f"{group if group else 'nothing'}{' x S_n' if permute else ''}.")
+             f"({', '.join(names)}), noise std {noise}, {moved}"
+             f"{', random point permutation' if permute else ''}. "
+             + (f"Labels are invariant to {invariant}." if invariant
+                else "The clouds are neither moved nor permuted."))
     return Bunch(data=data, target=y, target_names=np.asarray(names, dtype=object),
                  motions=motions, permutations=perms, layout=layout,
                  feature_names=layout.feature_names(n_points), DESCR=descr)
