@@ -57,8 +57,8 @@ print(f"{len(graphs)} graphs; labels: {list(atlas.target_names)}")
 # ---------------------
 # ``graphs_to_arrays`` encodes each graph as its padded adjacency matrix (plus node
 # degrees) in the order it comes; the other two are invariant. ``layout="graph"`` tells
-# the estimators that ``X`` is a list of networkx graphs (the explicit spelling; a list of
-# graphs may be recognised without it once the graph work lands).
+# the estimators that ``X`` is a list of networkx graphs; it is required (without it a
+# list of graphs is refused with an error that says to pass it).
 representations = {
     "adjacency as stored": None,
     "Laplacian spectrum\n(InvariantProjector)": InvariantProjector("S_n", "spectrum", layout="graph"),

@@ -14,8 +14,10 @@ molecule to its canonical pose (centroid at the origin, principal axes along x, 
 sorts its atoms, then any regressor follows. Three steps matter for such a table:
 
 1. the layout says which columns are points (``PointLayout.from_columns``, reading the
-   atom index and component from each column name, with the element as a scalar field);
-2. element symbols become numbers (atomic numbers);
+   atom index and component from each column name, with the element as a scalar field;
+   a DataFrame given without a layout is read by these names too);
+2. element symbols become numbers: atomic numbers here (given the text columns, the
+   canonicalizer encodes them itself, as categories);
 3. absent atoms stay NaN in the canonical output; a ``SimpleImputer`` in front of models
    that refuse NaN fills them.
 
@@ -66,9 +68,13 @@ print(df.iloc[:2, :8])
 # %%
 # Elements to numbers, columns to a layout
 # ----------------------------------------
-# Today both steps are explicit. Reading DataFrames by column name by default, with text
-# columns such as ``atom3_element`` encoded automatically, is being added: then
-# ``CanonicalizerTransformer("SE3xS_n", "pca+sort")`` alone will read ``df``.
+# The canonicalizer can take ``df`` as it is: given a DataFrame, it reads the points by
+# column name, and a text column such as ``atom3_element`` becomes a categorical scalar
+# field (each symbol replaced by its position among the sorted symbols seen in ``fit``,
+# ``categories_``). Here both steps are spelled out instead, so that the element scalar
+# is the atomic number and the layout is visible.
+auto = CanonicalizerTransformer("SE3xS_n", fill_value=0.0).fit(df)
+print(auto.layout_)
 atomic_number = {"H": 1, "C": 6, "N": 7, "O": 8, "F": 9}
 X = df.copy()
 element_columns = [c for c in df.columns if c.endswith("_element")]
@@ -155,9 +161,10 @@ fig2.tight_layout()
 
 # %%
 # The canonicalized model is invariant to how each molecule was stored, and learns more
-# from the same rows. Exact invariance also covers reflections with ``"E3xS_n"``, and
-# lossless invariant features such as ``InvariantProjector("E3xS_n",
-# "sorted_distances", layout=layout)`` are an alternative to canonical poses.
+# from the same rows. Exact invariance also covers reflections with ``"E3xS_n"``.
+# Invariant features are an alternative to canonical poses: ``InvariantProjector("E3xS_n",
+# "sorted_distances", layout=layout)`` is cheap but not lossless (``lossless_`` is False:
+# some different molecules share features); ``method="canonical"`` is lossless.
 
 if __name__ == "__main__":
     here = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()

@@ -5,10 +5,12 @@ Choosing an invariant projection by grid search
 :class:`~skcanon.InvariantProjector` maps each sample to features that do not change under
 a group — here rotations, translations and re-orderings of the points of 3-D shapes. Many
 maps are invariant; they differ in what they keep. Pooling (``"mean"``) keeps little;
-sorting and power sums keep everything about the *set* of points but are invariant to
-permutations only; ``"sorted_distances"`` (each point's sorted distances to the others,
-then sorted over points) and ``"canonical"`` (the PCA+sort canonical form) are invariant
-to rigid motions too.
+power sums keep everything about the *set* of points (as ``"random_sort"`` and
+``"lexsort"`` do), while ``"sort"``, which sorts each coordinate on its own, loses which x
+goes with which y and z on these 3-D clouds (its ``lossless_`` is False); all of these are
+invariant to permutations only. ``"sorted_distances"`` (each point's sorted distances to
+the others, then sorted over points) and ``"canonical"`` (the PCA+sort canonical form) are
+invariant to rigid motions too.
 
 The group and the method are ordinary hyper-parameters, so
 :class:`~sklearn.model_selection.GridSearchCV` picks the projection. The data are
@@ -80,9 +82,11 @@ fig.tight_layout()
 
 # %%
 # Projections that are invariant to the full symmetry of the data win by a wide margin;
-# among the permutation-only ones, lossless maps (sort, power sums) beat pooling, but all
-# of them must still learn rotations from data. A fitted projector's ``lossless_`` says
-# whether its map separates orbits (see the projections page of the documentation).
+# the permutation-only ones stay not far above chance (1/13), whether lossless (power
+# sums) or not (the per-coordinate sort, pooling): all of them must still learn rotations
+# from data. A fitted projector's ``lossless_`` says whether its map separates orbits
+# (False for ``"sort"`` on multi-channel clouds; see the projections page of the
+# documentation).
 
 if __name__ == "__main__":
     here = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()

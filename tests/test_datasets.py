@@ -26,6 +26,7 @@ from skcanon.datasets import (
     load_rotated_mnist,
     make_graph_latents,
     make_nbody,
+    make_player_positions,
     make_point_shapes,
     nbody_layout,
     permute_graph_arrays,
@@ -88,6 +89,23 @@ def test_make_nbody_seeding():
     assert not np.allclose(P[:, :, :3].reshape(5, -1), a.train.target)
 
 
+def test_make_nbody_training_set_depends_on_the_split_sizes_as_documented():
+    """Positions are drawn for all systems first, then velocities, then charges: the
+    training positions never depend on the sizes; velocities, charges and targets depend on
+    the total size; equal sizes give the same data."""
+    kw = dict(n_steps=50, random_state=0, flat=False)
+    a = make_nbody(5, 3, 4, **kw)
+    assert all(np.array_equal(a[s].data, make_nbody(5, 3, 4, **kw)[s].data) for s in ("train", "val", "test"))
+    np.testing.assert_array_equal(a.train.target, make_nbody(5, 3, 4, **kw).train.target)
+    b = make_nbody(5, 6, 1, **kw)   # the same total: the same training systems
+    np.testing.assert_array_equal(a.train.data, b.train.data)
+    c = make_nbody(5, 0, 10, **kw)   # another total: the same positions only
+    np.testing.assert_array_equal(a.train.data[..., :3], c.train.data[..., :3])
+    np.testing.assert_array_equal(make_nbody(8, 0, 0, **kw).train.data[:5, :, :3], a.train.data[..., :3])
+    assert not np.array_equal(a.train.data[..., 3:6], c.train.data[..., 3:6])
+    assert not np.allclose(a.train.target, c.train.target)
+
+
 @pytest.mark.parametrize("integrator", ["euler", "leapfrog"])
 @settings(max_examples=4, deadline=None)
 @given(seed=st.integers(0, 2 ** 31 - 1))
@@ -147,6 +165,25 @@ def test_nbody_overflow_is_refused_by_name():
     with pytest.raises(ValueError, match=r"in 1 state\(s\) of X \(states \[1\]\)"):
         simulate_nbody(charged.reshape(3, 35), n_steps=3)
     assert np.isfinite(simulate_nbody(S, n_steps=3)).all()
+
+
+def test_simulate_nbody_reads_a_dataframe_by_name():
+    """Swapped p0_x and p0_vel_x columns were integrated in column order, silently wrong."""
+    pd = pytest.importorskip("pandas")
+    d = make_nbody(3, 0, 0, n_steps=1, random_state=0)
+    ref = simulate_nbody(d.train.data, n_steps=20)
+    df = pd.DataFrame(d.train.data, columns=d.feature_names)
+    np.testing.assert_array_equal(simulate_nbody(df, n_steps=20), ref)
+    cols = list(df.columns)
+    cols[0], cols[3] = cols[3], cols[0]
+    out = simulate_nbody(df[cols], n_steps=20)
+    order = [list(d.feature_names).index(c) for c in cols]
+    np.testing.assert_array_equal(out, ref[:, order])   # the caller's column order
+    # float32 stays float32 (integrated in float64)
+    out32 = simulate_nbody(d.train.data.astype(np.float32), n_steps=20)
+    assert out32.dtype == np.float32
+    np.testing.assert_allclose(out32, ref, atol=1e-5)
+    assert simulate_nbody(df.astype(np.float32), n_steps=2).dtype == np.float32
 
 
 # ----------------------------------------------------------------------------- QM9
@@ -325,6 +362,25 @@ def test_point_shapes_motions_are_group_actions():
     r0 = np.sort(np.linalg.norm(P0, axis=2), axis=1)
     r1 = np.sort(np.linalg.norm(P1 - P1.mean(1, keepdims=True), axis=2), axis=1)
     np.testing.assert_allclose(r0, r1, atol=1e-10)
+
+
+def test_point_shapes_noise_sweep_through_zero_keeps_the_motions():
+    """noise=0 skipped the noise draw, so it got other motions and permutations than any
+    noise > 0; data for noise > 0 are unchanged (values of the earlier release)."""
+    a = make_point_shapes(20, 8, noise=0.0, random_state=0)
+    b = make_point_shapes(20, 8, noise=1e-12, random_state=0)
+    np.testing.assert_array_equal(a.motions, b.motions)
+    np.testing.assert_array_equal(a.permutations, b.permutations)
+    np.testing.assert_allclose(a.data, b.data, atol=1e-10)
+    d = make_point_shapes(40, 8, noise=0.03, random_state=0)
+    assert d.target.tolist() == [9, 7, 12, 4, 10, 2, 2, 11, 5, 3, 1, 9, 11, 2, 0, 4, 8, 3, 10, 8, 0, 5,
+                                 4, 1, 7, 7, 6, 1, 0, 12, 5, 11, 6, 10, 8, 6, 9, 12, 3, 0]
+    assert d.permutations[3].tolist() == [4, 5, 6, 0, 1, 3, 7, 2]
+    np.testing.assert_allclose(
+        d.data[[0, 17, 39]][:, [0, 5, 23]],
+        [[-1.5596705232731045, -0.7468513173572039, -1.7746530569524375],
+         [1.1544193295148197, -0.8778612057436174, -2.532679513250809],
+         [1.0072942797876179, 0.15861382820395276, -0.46188603257937916]], rtol=1e-13)
 
 
 @pytest.mark.parametrize("group, dets", [("E3", {-1.0, 1.0}), ("SO3", {1.0})])
@@ -532,6 +588,17 @@ def test_make_graph_latents_checks_its_arguments(kwargs, match):
         make_graph_latents(**kwargs)
 
 
+def test_point_shapes_descr_without_motion():
+    """group=None said "random None motion. Labels are invariant to nothing"."""
+    d = make_point_shapes(13, 4, group=None, random_state=0)
+    assert "None" not in d.DESCR and "nothing" not in d.DESCR
+    assert "no motion (canonical pose), random point permutation. Labels are invariant to S_n." in d.DESCR
+    d = make_point_shapes(13, 4, group=None, permute=False, random_state=0)
+    assert "The clouds are neither moved nor permuted." in d.DESCR
+    assert "random SE3 motion, random point permutation. Labels are invariant to SE3 x S_n." in (
+        make_point_shapes(13, 4, random_state=0).DESCR)
+
+
 def test_point_shapes_accept_an_array_of_names():
     """shapes=np.array([...]) failed with numpy's ambiguous-truth error."""
     d = make_point_shapes(n_samples=6, n_points=8, shapes=np.array(["L", "T"]), random_state=0)
@@ -587,7 +654,10 @@ def test_load_qm9_reads_short_target_names_in_any_case():
     exact = load_qm9(n=4, target=["Cv", "U0", "gap"])
     assert np.array_equal(lower.target, exact.target)
     assert list(lower.target_names) == ["Cv", "U0", "gap"]
-    assert list(load_qm9(n=2, target="Dipole_debye").target_names) == ["Dipole_debye"]
+    # a CSV column name is reported by its short name, as the docstring says
+    by_column = load_qm9(n=2, target=["Dipole_debye", "HOMO_LUMO_gap_au"])
+    assert list(by_column.target_names) == ["mu", "gap"]
+    np.testing.assert_array_equal(by_column.target, load_qm9(n=2, target=["mu", "gap"]).target)
     with pytest.raises(ValueError, match="short names in any case"):
         load_qm9(n=2, target="dipole")
 
@@ -604,3 +674,34 @@ def test_an_int_seed_and_a_random_state_instance_differ_as_documented():
     assert np.array_equal(a.target, b.target) and np.array_equal(a.data, c.data)
     assert not np.array_equal(a.elements, b.elements)
     assert "give the same" in load_rotated_mnist.__doc__
+
+
+@pytest.mark.parametrize("loader", [
+    lambda rs: make_nbody(3, 0, 0, n_steps=1, random_state=rs),
+    lambda rs: make_point_shapes(5, random_state=rs),
+    lambda rs: make_player_positions(5, random_state=rs),
+    lambda rs: load_qm9(3, shuffle=True, random_state=rs),
+    lambda rs: load_rotated_mnist(3, random_state=rs),
+    lambda rs: load_rotated_fashion_mnist(3, random_state=rs),
+], ids=["nbody", "shapes", "players", "qm9", "mnist", "fashion"])
+@pytest.mark.parametrize("bad, error", [
+    (-1, ValueError), (2 ** 32, ValueError), ("seed", TypeError), (1.5, TypeError), (True, TypeError),
+    (np.random.default_rng(0), TypeError),
+])
+def test_a_bad_random_state_is_refused_by_name(loader, bad, error):
+    """numpy's "Seed must be between 0 and 2**32 - 1" named neither the parameter nor the
+    accepted types (checked before any data file is read)."""
+    with pytest.raises(error, match=r"random_state must be None, an int in \[0, 2\*\*32 - 1\] or a "
+                                    r"numpy.random.RandomState instance; got"):
+        loader(bad)
+
+
+def test_valid_seeds_give_the_same_streams_as_check_random_state():
+    from sklearn.utils import check_random_state
+
+    from skcanon.datasets._base import check_seed
+    for seed in (0, np.int64(7), 2 ** 32 - 1, np.uint32(3)):
+        np.testing.assert_array_equal(check_seed(seed).random_sample(4),
+                                      check_random_state(seed).random_sample(4))
+    rs = np.random.RandomState(0)
+    assert check_seed(rs) is rs and check_seed(np.random) is check_random_state(None)

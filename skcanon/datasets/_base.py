@@ -48,6 +48,26 @@ def check_flat(flat):
     return check_bool(flat, "flat")
 
 
+def check_seed(random_state, name="random_state"):
+    """``sklearn.utils.check_random_state`` (the same stream for every valid seed), with
+    errors that name ``name`` and the accepted types: numpy's own ("Seed must be between 0
+    and 2**32 - 1") named neither."""
+    from sklearn.utils import check_random_state
+
+    accepted = "None, an int in [0, 2**32 - 1] or a numpy.random.RandomState instance"
+    if random_state is None or random_state is np.random or isinstance(random_state, np.random.RandomState):
+        return check_random_state(random_state)
+    if isinstance(random_state, Integral) and not isinstance(random_state, (bool, np.bool_)):
+        if not 0 <= random_state <= 2 ** 32 - 1:
+            raise ValueError(f"{name} must be {accepted}; got {random_state!r}.")
+        return check_random_state(random_state)
+    if isinstance(random_state, np.random.Generator):
+        raise TypeError(f"{name} must be {accepted}; got a numpy.random.Generator, which cannot seed the "
+                        "RandomState these data are drawn from: pass an int (e.g. "
+                        "int(rng.integers(2**32))) or np.random.RandomState(seed).")
+    raise TypeError(f"{name} must be {accepted}; got {type(random_state).__name__} {random_state!r}.")
+
+
 def subset_indices(n_total, n, shuffle, random_state):
     """Sorted-or-shuffled indices of ``n`` out of ``n_total`` (all when ``n`` is None)."""
     if n is not None and n > n_total:
@@ -55,9 +75,7 @@ def subset_indices(n_total, n, shuffle, random_state):
     k = n_total if n is None else n
     if not shuffle:
         return np.arange(k)
-    from sklearn.utils import check_random_state
-
-    return check_random_state(random_state).choice(n_total, size=k, replace=False)
+    return check_seed(random_state).choice(n_total, size=k, replace=False)
 
 
 def package_dir(module, extra, install_hint):

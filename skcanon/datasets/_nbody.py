@@ -9,11 +9,12 @@ together with vectorised numpy; there is no Python loop over systems.
 from __future__ import annotations
 
 import numpy as np
-from sklearn.utils import Bunch, check_random_state
+from sklearn.utils import Bunch
 
+from .._columns import named_point_layout
 from .._validation import check_samples
 from ..layouts import PointLayout
-from ._base import check_bool, check_choice, check_flat, check_float, check_n
+from ._base import check_bool, check_choice, check_flat, check_float, check_n, check_seed
 
 __all__ = ["make_nbody", "simulate_nbody", "nbody_layout"]
 
@@ -77,7 +78,10 @@ def simulate_nbody(X, n_steps=1000, dt=0.001, *, max_force=100.0, interaction_st
     X : ndarray of shape (n_systems, n_particles * (2 * n_dims + 1)) or \
             (n_systems, n_particles, 2 * n_dims + 1)
         Initial states in :func:`nbody_layout` (positions, velocities, charge per
-        particle, point-major). Not modified.
+        particle, point-major). Not modified. A DataFrame whose column names name the
+        layout's components (``p0_x, ..., p0_vel_x, ..., p0_charge``, as
+        :func:`make_nbody`'s ``feature_names``) is read by those names, in any column
+        order, as the estimators read it; other names are read in column order.
     n_steps : int, default=1000
         Number of time steps.
     dt : float, default=0.001
@@ -97,7 +101,9 @@ def simulate_nbody(X, n_steps=1000, dt=0.001, *, max_force=100.0, interaction_st
     Returns
     -------
     X_final : ndarray
-        States after ``n_steps`` steps, same shape and layout as ``X``.
+        States after ``n_steps`` steps, same shape and layout as ``X`` (for a DataFrame
+        read by name: an array in the frame's column order). Integrated in float64;
+        returned as float32 for float32 input, else float64.
 
     Examples
     --------
@@ -107,9 +113,12 @@ def simulate_nbody(X, n_steps=1000, dt=0.001, *, max_force=100.0, interaction_st
     >>> simulate_nbody(d.train.data, n_steps=10).shape
     (4, 35)
     """
-    layout = nbody_layout(n_dims)
-    P, ndim = check_samples(X, layout, allow_absent_points=False, dtype=(np.float64,))
-    X = layout.from_working(P, ndim)
+    # a DataFrame's names decide which column is which (read in column order, swapped
+    # position and velocity columns were integrated silently)
+    layout = named_point_layout(nbody_layout(n_dims), X) or nbody_layout(n_dims)
+    P, ndim = check_samples(X, layout, allow_absent_points=False, dtype=(np.float64, np.float32))
+    out_dtype = P.dtype
+    P = P.astype(np.float64)   # float32 steps would drift; the result is cast back
     n_steps = check_n(n_steps, "n_steps", allow_none=False, minimum=0)
     dt = check_float(dt, "dt", strict=True)
     max_force = check_float(max_force, "max_force", strict=True, allow_inf=True)
@@ -146,7 +155,7 @@ def simulate_nbody(X, n_steps=1000, dt=0.001, *, max_force=100.0, interaction_st
     out = P.copy()
     out[:, :, pos_sl] = x
     out[:, :, vel_sl] = v
-    return layout.from_working(out, X.ndim)
+    return layout.from_working(out.astype(out_dtype, copy=False), ndim)
 
 
 def _initial_states(n, n_particles, n_dims, position_scale, speed, rs):
@@ -185,6 +194,16 @@ def make_nbody(n_train=3000, n_val=2000, n_test=2000, n_particles=5, n_steps=100
     :func:`simulate_nbody` for the dynamics. All ``n_train + n_val + n_test`` systems are
     drawn and simulated together, then split in that order.
 
+    Which systems a split holds: the initial positions of all systems are drawn first, then
+    all their velocities, then all their charges. The training systems therefore depend on
+    ``random_state``, the physical parameters and ``n_train``, and also on the total
+    ``n_train + n_val + n_test``: changing only ``n_val`` or ``n_test`` keeps the training
+    positions (the first ``n_train`` systems' positions never depend on the sizes) but
+    gives them other velocities and charges, hence other targets. To keep a training set
+    fixed across experiments, pass the same ``n_train``, ``n_val`` and ``n_test`` (with
+    the same ``random_state`` and other parameters), then subset the validation or test
+    split yourself. Equal sizes always give the same data, bit for bit.
+
     Parameters
     ----------
     n_train, n_val, n_test : int, default=3000, 2000, 2000
@@ -197,7 +216,8 @@ def make_nbody(n_train=3000, n_val=2000, n_test=2000, n_particles=5, n_steps=100
     dt : float, default=0.001
         Time step.
     random_state : int, RandomState instance or None, default=None
-        Seeds the initial states (positions, velocities, charges).
+        Seeds the initial states (positions, velocities, charges); see above for how the
+        split sizes enter.
     n_dims : int, default=3
         Spatial dimension.
     n_burn_in : int, default=0
@@ -250,7 +270,7 @@ def make_nbody(n_train=3000, n_val=2000, n_test=2000, n_particles=5, n_steps=100
     speed = check_float(speed, "speed")
     flat = check_flat(flat)
     return_X_y = check_bool(return_X_y, "return_X_y")
-    rs = check_random_state(random_state)
+    rs = check_seed(random_state)
     kw = dict(dt=dt, max_force=max_force, interaction_strength=interaction_strength,
               integrator=integrator, n_dims=n_dims)
 

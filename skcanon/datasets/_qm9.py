@@ -11,7 +11,7 @@ import numpy as np
 from sklearn.utils import Bunch
 
 from ..layouts import PointLayout
-from ._base import check_bool, check_flat, check_n, package_dir, subset_indices
+from ._base import check_bool, check_flat, check_n, check_seed, package_dir, subset_indices
 from ._graphs import _target_names
 
 __all__ = ["load_qm9", "QM9_TARGETS"]
@@ -100,15 +100,17 @@ def _resolve_targets(target):
     if not names:
         raise ValueError("target must name at least one QM9 property.")
     columns, units, canonical = [], [], []
-    by_column = {col: (col, unit) for col, unit in QM9_TARGETS.values()}
+    # a CSV column name is reported by its short name, as documented (each column has one)
+    short_of = {col: name for name, (col, _) in QM9_TARGETS.items()}
     # short names in any case ("cv", "u0"): they stay distinct when lower-cased
     by_lower = {name.lower(): name for name in QM9_TARGETS}
     for t in names:
         t = by_lower.get(t.lower(), t) if isinstance(t, str) else t
-        if not isinstance(t, str) or (t not in QM9_TARGETS and t not in by_column):
+        if not isinstance(t, str) or (t not in QM9_TARGETS and t not in short_of):
             raise ValueError(f"target must be one of {list(QM9_TARGETS)} (or their CSV column "
                              f"names; short names in any case), got {t!r}.")
-        col, unit = QM9_TARGETS.get(t, by_column.get(t))
+        t = short_of.get(t, t)
+        col, unit = QM9_TARGETS[t]
         columns.append(col)
         units.append(unit)
         canonical.append(t)
@@ -152,8 +154,9 @@ def load_qm9(n=None, target="gap", random_state=None, *, shuffle=False, flat=Tru
         ====== ========================== ============
 
         (1 Hartree = 27.2114 eV.) Short names are read in any case (``"cv"`` is ``"Cv"``;
-        ``target_names`` spells them as above); the CSV column names are accepted too. A
-        list gives a 2-D target ``(n, len(target))``.
+        ``target_names`` spells them as above); the CSV column names are accepted too,
+        ``target_names`` giving their short names. A list gives a 2-D target
+        ``(n, len(target))``.
     random_state : int, RandomState instance or None, default=None
         Seeds the random subset when ``shuffle=True``.
     shuffle : bool, default=False
@@ -187,6 +190,7 @@ def load_qm9(n=None, target="gap", random_state=None, *, shuffle=False, flat=Tru
     """
     n = check_n(n)
     names, columns, units = _resolve_targets(target)
+    check_seed(random_state)   # before the files are read (only a shuffle uses it)
     shuffle = check_bool(shuffle, "shuffle")
     flat = check_flat(flat)
     return_X_y = check_bool(return_X_y, "return_X_y")

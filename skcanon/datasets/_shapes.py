@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.utils import Bunch, check_random_state
+from sklearn.utils import Bunch
 
 from ..groups import EuclideanGroup, PermutationGroup
 from ..layouts import PointLayout
-from ._base import check_bool, check_choice, check_flat, check_float, check_n
+from ._base import check_bool, check_choice, check_flat, check_float, check_n, check_seed
 
 __all__ = ["make_point_shapes", "TETRIS_SHAPES", "PRIMITIVE_SHAPES"]
 
@@ -130,7 +130,9 @@ def make_point_shapes(n_samples=1000, n_points=32, noise=0.05, random_state=None
     n_points : int, default=32
         Points per cloud.
     noise : float, default=0.05
-        Standard deviation of isotropic Gaussian jitter added to every point.
+        Standard deviation of isotropic Gaussian jitter added to every point. The jitter
+        is drawn for every value, 0 included, so a sweep over ``noise`` with one
+        ``random_state`` keeps the shapes, motions and permutations.
     random_state : int, RandomState instance or None, default=None
         Seeds shapes, points, noise, motions and permutations.
     shapes : {"all", "tetris", "primitives"} or list of str, default="all"
@@ -173,7 +175,7 @@ def make_point_shapes(n_samples=1000, n_points=32, noise=0.05, random_state=None
     permute = check_bool(permute, "permute")
     return_X_y = check_bool(return_X_y, "return_X_y")
     names = _resolve_shapes(shapes)
-    rs = check_random_state(random_state)
+    rs = check_seed(random_state)
 
     y = rs.permutation(np.arange(n_samples) % len(names))
     P = np.empty((n_samples, n_points, 3))
@@ -186,8 +188,8 @@ def make_point_shapes(n_samples=1000, n_points=32, noise=0.05, random_state=None
         else:
             pts = _PRIMITIVES[name](idx.size, n_points, rs)
         P[idx] = pts
-    if noise:
-        P += noise * rs.standard_normal(P.shape)
+    # drawn even for noise=0, so a sweep through 0 keeps the motions and permutations
+    P += noise * rs.standard_normal(P.shape)
     P -= P.mean(axis=1, keepdims=True)  # canonical pose: centroid at the origin
 
     layout = PointLayout(3)
@@ -208,11 +210,14 @@ def make_point_shapes(n_samples=1000, n_points=32, noise=0.05, random_state=None
     data = P.reshape(n_samples, -1) if flat else P
     if return_X_y:
         return data, y
+    moved = f"random {group} motion" if group else "no motion (canonical pose)"
+    invariant = " x ".join(([group] if group else []) + (["S_n"] if permute else []))
     descr = ("Point shapes\n------------\n"
              f"{n_samples} clouds of {n_points} 3-D points from {len(names)} classes "
-             f"({', '.join(names)}), noise std {noise}, random {group} motion"
-             f"{' and point permutation' if permute else ''}. Labels are invariant to "
-             f"{group if group else 'nothing'}{' x S_n' if permute else ''}.")
+             f"({', '.join(names)}), noise std {noise}, {moved}"
+             f"{', random point permutation' if permute else ''}. "
+             + (f"Labels are invariant to {invariant}." if invariant
+                else "The clouds are neither moved nor permuted."))
     return Bunch(data=data, target=y, target_names=np.asarray(names, dtype=object),
                  motions=motions, permutations=perms, layout=layout,
                  feature_names=layout.feature_names(n_points), DESCR=descr)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.utils import Bunch, check_random_state
+from sklearn.utils import Bunch
 
 from ..layouts import PointLayout
-from ._base import check_bool, check_float, check_n
+from ._base import check_bool, check_float, check_n, check_seed
 
 __all__ = ["make_player_positions", "PLAYER_FORMATIONS"]
 
@@ -132,7 +132,7 @@ def make_player_positions(n_samples=1000, n_players=5, noise=1.5, random_state=N
         if bad or not names or len(set(names)) != len(names):
             raise ValueError(f"formations must be 'all' or distinct names from {list(PLAYER_FORMATIONS)}, "
                              f"got {formations!r}.")
-    rs = check_random_state(random_state)
+    rs = check_seed(random_state)
 
     labels = rs.permutation(np.arange(n_samples) % len(names))
     templates = np.stack([PLAYER_FORMATIONS[f](n_players) for f in names])
