@@ -464,3 +464,21 @@ def test_several_node_features_with_a_given_node_count():
         np.testing.assert_array_equal(layout.encode([G])[0].reshape(1, -1), X)
     with pytest.raises(ValueError, match="expects 1"):   # a count the caller gave is checked
         GraphLayout(4, node_features="v", n_node_features=1).encode([G])
+
+
+@pytest.mark.parametrize("canon_layout", ["graph", GraphLayout(), GraphLayout(padding="zero")])
+def test_canonical_projector_sizes_a_graph_canonicalizer_without_a_node_count(canon_layout):
+    """A ``wl`` canonicalizer with ``layout="graph"`` (as the user guide writes it) inside the
+    canonical projector failed in fit: "GraphLayout(n_nodes=None) needs networkx graphs",
+    networkx graphs given. It takes the projector's node count and keeps its own padding."""
+    graphs = [nx.path_graph(3), nx.cycle_graph(4), nx.star_graph(3)]
+    canon = CanonicalizerTransformer("S_n", method="wl", layout=canon_layout)
+    proj = InvariantProjector("S_n", method="canonical", layout="graph", canonicalizer=canon).fit(graphs)
+    layout = proj.projection_.canonicalizer_.layout_
+    assert (layout.n_nodes, layout.n_node_features) == (4, 1)
+    assert layout.padding == getattr(canon_layout, "padding", "nan")
+    assert canon.get_params()["layout"] is canon_layout          # the caller's estimator is untouched
+    default = InvariantProjector("S_n", method="canonical", layout="graph").fit(graphs)
+    relabelled = [nx.relabel_nodes(G, dict(zip(G, np.random.default_rng(0).permutation(len(G)).tolist())))
+                  for G in graphs]
+    np.testing.assert_array_equal(proj.transform(relabelled), default.transform(graphs))
