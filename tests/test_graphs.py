@@ -482,3 +482,18 @@ def test_canonical_projector_sizes_a_graph_canonicalizer_without_a_node_count(ca
     relabelled = [nx.relabel_nodes(G, dict(zip(G, np.random.default_rng(0).permutation(len(G)).tolist())))
                   for G in graphs]
     np.testing.assert_array_equal(proj.transform(relabelled), default.transform(graphs))
+
+
+def test_graphs_to_arrays_of_one_graph_or_a_dict_says_pass_a_list():
+    """``graphs_to_arrays(G)`` listed the graph's nodes and said "graphs must be networkx
+    graphs, got int"; a dict of graphs said the same of its keys."""
+    from skcanon.datasets import graphs_to_arrays
+
+    with pytest.raises(TypeError, match=r"graphs is a single graph \(Graph\).*pass a list of graphs, \[G\]"):
+        graphs_to_arrays(nx.path_graph(3))
+    with pytest.raises(TypeError, match=r"graphs is a single graph \(DiGraph\)"):
+        graphs_to_arrays(nx.DiGraph([(0, 1)]), n_nodes=3)
+    with pytest.raises(TypeError, match=r"graphs is a dict.*list\(graphs.values\(\)\)"):
+        graphs_to_arrays({"a": nx.path_graph(3)})
+    X, _ = graphs_to_arrays(G for G in [nx.path_graph(3)])    # other iterables of graphs still work
+    assert X.shape == (1, 12)
