@@ -68,9 +68,10 @@ class GraphCanonicalizer(Canonicalizer):
       nodes takes at most 22 leaves, symmetric graphs of 10 nodes (K10, K5,5, Petersen)
       at most 46, the hypercube Q7 (128 nodes) and Paley graphs of up to 61 nodes finish
       in under a second; many interchangeable nodes cost about n²/2 leaves (an edgeless
-      graph of n nodes takes n(n−1)/2 + 1: past 200 nodes, more than the budget). Past it the best labelling found so far is
-      used — deterministic, but no longer guaranteed canonical — and a
-      :class:`CanonicalFormWarning` names the graphs and suggests installing ``pynauty``.
+      graph of n nodes takes n(n−1)/2 + 1: past 200 nodes, more than the budget). Past
+      the budget the best labelling found so far is used — deterministic, but no longer
+      guaranteed canonical — and a :class:`CanonicalFormWarning` names the graphs and
+      suggests installing ``pynauty``.
 
     The two are different canonical labellings: ``fit`` records which one it used (and
     pynauty's version), and ``transform`` keeps it wherever the fitted model is loaded — a
