@@ -464,3 +464,36 @@ def test_several_node_features_with_a_given_node_count():
         np.testing.assert_array_equal(layout.encode([G])[0].reshape(1, -1), X)
     with pytest.raises(ValueError, match="expects 1"):   # a count the caller gave is checked
         GraphLayout(4, node_features="v", n_node_features=1).encode([G])
+
+
+@pytest.mark.parametrize("canon_layout", ["graph", GraphLayout(), GraphLayout(padding="zero")])
+def test_canonical_projector_sizes_a_graph_canonicalizer_without_a_node_count(canon_layout):
+    """A ``wl`` canonicalizer with ``layout="graph"`` (as the user guide writes it) inside the
+    canonical projector failed in fit: "GraphLayout(n_nodes=None) needs networkx graphs",
+    networkx graphs given. It takes the projector's node count and keeps its own padding."""
+    graphs = [nx.path_graph(3), nx.cycle_graph(4), nx.star_graph(3)]
+    canon = CanonicalizerTransformer("S_n", method="wl", layout=canon_layout)
+    proj = InvariantProjector("S_n", method="canonical", layout="graph", canonicalizer=canon).fit(graphs)
+    layout = proj.projection_.canonicalizer_.layout_
+    assert (layout.n_nodes, layout.n_node_features) == (4, 1)
+    assert layout.padding == getattr(canon_layout, "padding", "nan")
+    assert canon.get_params()["layout"] is canon_layout          # the caller's estimator is untouched
+    default = InvariantProjector("S_n", method="canonical", layout="graph").fit(graphs)
+    relabelled = [nx.relabel_nodes(G, dict(zip(G, np.random.default_rng(0).permutation(len(G)).tolist())))
+                  for G in graphs]
+    np.testing.assert_array_equal(proj.transform(relabelled), default.transform(graphs))
+
+
+def test_graphs_to_arrays_of_one_graph_or_a_dict_says_pass_a_list():
+    """``graphs_to_arrays(G)`` listed the graph's nodes and said "graphs must be networkx
+    graphs, got int"; a dict of graphs said the same of its keys."""
+    from skcanon.datasets import graphs_to_arrays
+
+    with pytest.raises(TypeError, match=r"graphs is a single graph \(Graph\).*pass a list of graphs, \[G\]"):
+        graphs_to_arrays(nx.path_graph(3))
+    with pytest.raises(TypeError, match=r"graphs is a single graph \(DiGraph\)"):
+        graphs_to_arrays(nx.DiGraph([(0, 1)]), n_nodes=3)
+    with pytest.raises(TypeError, match=r"graphs is a dict.*list\(graphs.values\(\)\)"):
+        graphs_to_arrays({"a": nx.path_graph(3)})
+    X, _ = graphs_to_arrays(G for G in [nx.path_graph(3)])    # other iterables of graphs still work
+    assert X.shape == (1, 12)

@@ -252,3 +252,150 @@ def test_budget_warning_of_the_projector_names_samples_of_x(no_nauty, monkeypatc
     proj = InvariantProjector("S_n", layout="graph", method="canonical", batch_size=2).fit(graphs)
     with pytest.warns(_graphs.CanonicalFormWarning, match=r"\(sample 3\)"):
         proj.transform(graphs)
+
+
+def _paley_tournament(p):
+    squares = {(x * x) % p for x in range(1, p)}
+    return np.array([[1.0 if (j - i) % p in squares else 0.0 for j in range(p)] for i in range(p)])
+
+
+def _directed_weighted_looped_graphs():
+    """Graphs of every kind the arrays may hold, with node features: directed, weighted
+    (undirected and directed), with self-loop values, and the dense digraphs nauty's
+    digraph search did not finish (a tournament of 7 nodes, K6 minus one arc)."""
+    rng = np.random.default_rng(3)
+    n = 8
+    k6 = np.ones((6, 6)) - np.eye(6)
+    k6[1, 2] = 0
+    W = rng.random((n, n))
+    D = (rng.random((n, n)) < 0.4) * rng.choice([1.0, 2.5], size=(n, n))
+    L = np.triu(rng.choice([0.0, 1.0, 2.0], size=(n, n)), 1)
+    L = L + L.T
+    np.fill_diagonal(L, rng.choice([0.0, 1.0, -1.0], size=n))
+    np.fill_diagonal(D, rng.choice([0.0, 3.0], size=n))
+    return [_paley_tournament(7), k6, np.triu(W, 1) + np.triu(W, 1).T, D, L]
+
+
+def _check_relabelled_copies_agree(use_nauty, dtype):
+    """Every graph of ``_directed_weighted_looped_graphs`` and four relabelled copies get one
+    canonical form, without a warning (run in a subprocess for nauty: see below)."""
+    import sys
+    import warnings
+
+    import numpy as np
+
+    from skcanon import CanonicalizerTransformer
+    from skcanon.canonicalizers import _graphs
+    from skcanon.layouts import GraphLayout
+
+    if not use_nauty:
+        sys.modules["pynauty"] = None
+    assert (_graphs._nauty() is not None) == use_nauty
+    for k, A in enumerate(_directed_weighted_looped_graphs()):
+        n = len(A)
+        # features that split nodes would spare the search the weights' work on some
+        F = np.arange(n, dtype=float)[:, None] % 2 if k > 2 else np.ones((n, 1))
+        samples = []
+        for seed in range(5):
+            p = np.random.default_rng(seed).permutation(n) if seed else np.arange(n)
+            samples.append(np.hstack([A[np.ix_(p, p)], F[p]]))
+        X = np.stack(samples).reshape(5, -1).astype(dtype)
+        canon = CanonicalizerTransformer("S_n", "wl", layout=GraphLayout(n_nodes=n, n_node_features=1)).fit(X)
+        assert canon.canonicalizer_.backend == ("nauty" if use_nauty else "search")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            Z = np.asarray(canon.transform(X)).reshape(5, -1)
+        for row in Z[1:]:
+            np.testing.assert_array_equal(row, Z[0])
+
+
+def _run_guarded(call, timeout=60):
+    """Run ``call`` (source of a call of this module's functions) in a subprocess: nauty's C
+    search cannot be interrupted, so a labelling that stops returning fails the test after
+    ``timeout`` seconds instead of hanging it."""
+    import inspect
+    import subprocess
+
+    module = sys.modules[__name__]
+    code = f"import sys\nsys.path[:0] = {sys.path!r}\n{inspect.getsource(module)}\n{call}\n"
+    try:
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        done = None
+    assert done is not None, f"{call} did not return within {timeout} s"
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_nauty_labels_dense_directed_graphs(dtype):
+    """Directed graphs went to nauty as digraphs (each arc ``u → e → v``), whose search did
+    not return on a 7-node tournament nor on K6 minus one arc (K5 minus one arc: 6-12 s)."""
+    pytest.importorskip("pynauty")
+    _run_guarded(f"_check_relabelled_copies_agree(True, np.{np.dtype(dtype).name})")
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_search_reads_weights_directions_and_self_loops(no_nauty, dtype):
+    """The search refined by neighbour colours only: a weighted complete graph of 8 nodes
+    was one colour class to the end, exhausted the budget (warned) and relabelled copies
+    got forms 0.91 apart."""
+    _check_relabelled_copies_agree(False, dtype)
+
+
+def test_weighted_complete_graphs_are_exact_and_fast_in_the_search():
+    rng = np.random.default_rng(0)
+    for n in (8, 10, 30):
+        W = np.triu(rng.random((n, n)), 1)
+        W = W + W.T
+        start = time.perf_counter()
+        order, exact = _graphs.canonical_order(W, np.zeros((n, 0)), return_exact=True)
+        assert exact and time.perf_counter() - start < 5     # milliseconds (K8 used to take 4 s)
+        p = rng.permutation(n)
+        B = W[np.ix_(p, p)]
+        other = _graphs.canonical_order(B, np.zeros((n, 0)))
+        np.testing.assert_array_equal(B[np.ix_(other, other)], W[np.ix_(order, order)])
+
+
+def _check_models_fitted_before_keep_their_labelling(use_nauty):
+    """A model fitted before ``labelling`` was recorded (the attribute deleted) transforms
+    with the earlier labelling; a refit takes the current one. Undirected graphs of one
+    edge weight get the same forms under both."""
+    import pickle
+    import sys
+
+    import numpy as np
+
+    from skcanon import CanonicalizerTransformer
+    from skcanon.canonicalizers import _graphs
+    from skcanon.datasets import load_graph_atlas
+    from skcanon.layouts import GraphLayout
+
+    if not use_nauty:
+        sys.modules["pynauty"] = None
+    order = _graphs.nauty_order if use_nauty else _graphs.canonical_order
+    graphs = load_graph_atlas(min_nodes=4, max_nodes=6).graphs
+    fitted = CanonicalizerTransformer("S_n", layout="graph").fit(graphs)
+    assert fitted.canonicalizer_.labelling == _graphs.LABELLING == 2
+    before = pickle.loads(pickle.dumps(fitted))
+    del before.canonicalizer_.labelling
+    np.testing.assert_array_equal(before.transform(graphs), fitted.transform(graphs))
+    # a directed weighted graph with self-loops, small enough for nauty's digraph search
+    A = np.array([[2.0, 1.0, 1.0, 0.0], [0.0, 0.0, 0.0, 0.0], [0.0, 2.0, 1.0, 2.0], [1.0, 1.0, 2.0, 1.0]])
+    X = np.hstack([A, np.zeros((4, 1))]).reshape(1, -1)
+    layout = GraphLayout(n_nodes=4, n_node_features=1)
+    fitted = CanonicalizerTransformer("S_n", "wl", layout=layout).fit(X)
+    before = pickle.loads(pickle.dumps(fitted))
+    del before.canonicalizer_.labelling
+    for model, labelling in ((fitted, 2), (before, 1)):
+        o = order(A, np.zeros((4, 1)), labelling=labelling)
+        expected = np.hstack([A[np.ix_(o, o)], np.zeros((4, 1))]).reshape(1, -1)
+        np.testing.assert_array_equal(model.transform(X), expected)
+    o1, o2 = (order(A, np.zeros((4, 1)), labelling=v) for v in (1, 2))
+    assert not np.array_equal(A[np.ix_(o1, o1)], A[np.ix_(o2, o2)])   # the labellings differ here
+
+
+@pytest.mark.parametrize("use_nauty", [True, False])
+def test_models_fitted_before_the_labelling_was_recorded_keep_theirs(use_nauty):
+    if use_nauty:
+        pytest.importorskip("pynauty")
+    _run_guarded(f"_check_models_fitted_before_keep_their_labelling({use_nauty})")

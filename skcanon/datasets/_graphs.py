@@ -8,7 +8,7 @@ from numbers import Integral
 import numpy as np
 from sklearn.utils import Bunch
 
-from ..layouts import GraphLayout, node_order
+from ..layouts import GraphLayout, _is_one_graph, node_order
 from ._base import check_bool, check_choice, check_flat, check_n
 
 __all__ = ["load_graph_atlas", "make_graph_latents", "graphs_to_arrays", "graph_layout", "permute_graph_arrays",
@@ -161,6 +161,13 @@ def graphs_to_arrays(graphs, n_nodes=None, node_features="degree", *, padding="n
     """
     check_choice(padding, "padding", ("nan", "zero"))
     flat = check_flat(flat)
+    # listed, one graph gives its nodes and a dict its keys: "must be networkx graphs, got int"
+    if _is_one_graph(graphs):
+        raise TypeError(f"graphs is a single graph ({type(graphs).__name__}); graphs holds one graph per "
+                        "sample. Fix: pass a list of graphs, [G].")
+    if isinstance(graphs, dict):
+        raise TypeError("graphs is a dict; graphs holds one graph per sample. Fix: pass a list of graphs, "
+                        "e.g. list(graphs.values()).")
     graphs = list(graphs)
     if not graphs:
         raise ValueError("graphs must contain at least one graph.")

@@ -65,6 +65,8 @@ class Canonical(Projection):
             canon = clone(self.canonicalizer)
             if canon.get_params().get("layout") is None:
                 canon.set_params(layout=self.layout)
+            else:
+                canon.set_params(layout=_sized_graph_layout(canon.get_params()["layout"], self.layout))
             if canon.get_params().get("fill_value") is not None:
                 # absent points are told apart by NaN: filled, they read as present points at
                 # the fill value (a cloud with an absent point and one with a real point there
@@ -147,6 +149,25 @@ class Canonical(Projection):
         # interpolated image rotations (C8, SO(2), quarter turns of non-square images) cut
         # corners and smooth edges: the canonical form loses pixels there
         return exact_orthogonal_action(self.group, self.layout, self.sample_shape_)
+
+
+def _sized_graph_layout(layout, projector_layout):
+    """The canonicalizer's ``layout``, given the node count the projector's resolved graph
+    layout found where it is ``"graph"`` or a GraphLayout without one: it reads the arrays
+    the projector encoded (it refused them: "needs networkx graphs"). Its own node features
+    and padding stay; the feature count is the projector's unless it gave one."""
+    from ..layouts import GraphLayout
+
+    if not (isinstance(projector_layout, GraphLayout) and projector_layout.resolved):
+        return layout
+    if isinstance(layout, str) and layout == "graph":
+        layout = GraphLayout()
+    if not isinstance(layout, GraphLayout) or layout.resolved:
+        return layout
+    given = getattr(layout, "_width_given", True)
+    count = layout.n_node_features if given else projector_layout.n_node_features
+    return GraphLayout(projector_layout.n_nodes, node_features=layout.node_features, n_node_features=count,
+                       padding=layout.padding)
 
 
 def _moves_alike(a, b):
