@@ -362,3 +362,29 @@ def test_transform_dask_reads_a_dask_dataframe_with_its_column_dtypes(client, dt
     invariants = transform_dask(proj, lazy).compute(scheduler="sync")
     assert invariants.dtype == proj.transform(frame).dtype == dtype
     np.testing.assert_array_equal(invariants, proj.transform(frame))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_estimators_refuse_a_lazy_dask_dataframe_by_name(dtype):
+    """A Dask DataFrame passed to fit or transform was taken for an in-memory one and failed
+    on its lazy shape with dask's "Trying to convert ... Scalar to a boolean value". It is
+    now refused by name, with the way out; a Dask array is read as an array, as before."""
+    dd = pytest.importorskip("dask.dataframe")
+    from skcanon import InvariantProjector
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(20, 12)).astype(dtype),
+                         columns=[f"{axis}{i}" for axis in "xyz" for i in range(4)])
+    lazy = dd.from_pandas(frame, npartitions=2)
+    canon = CanonicalizerTransformer("SE3xS_n", "pca+sort").fit(frame)
+    hint = r"X is a lazy Dask DataFrame.*X\.compute\(\).*skcanon\.dask\.transform_dask"
+    for call in (lambda: CanonicalizerTransformer("SE3xS_n", "pca+sort").fit(lazy), lambda: canon.transform(lazy),
+                 lambda: InvariantProjector("E3xS_n").fit(lazy)):
+        with pytest.raises(TypeError, match=hint):
+            call()
+    with pytest.raises(TypeError, match="X is a lazy Dask Series"):
+        canon.transform(lazy["x0"])
+    plain = CanonicalizerTransformer("SE3xS_n", "pca+sort").fit(frame.to_numpy())
+    out = plain.transform(da.from_array(frame.to_numpy(), chunks=(5, -1)))
+    assert out.dtype == dtype
+    np.testing.assert_array_equal(out, plain.transform(frame.to_numpy()))
