@@ -1287,7 +1287,8 @@ def map_back(fs, Yc, target_layout, spec, rows, order):
             sums = np.zeros((N * m,) + Yc.shape[2:])
             np.add.at(sums, flat, Yc.reshape((N * m,) + Yc.shape[2:]))
             counts = np.bincount(flat, minlength=N * m)
-            Yc = (sums / np.maximum(counts, 1)[:, None])[flat].reshape(Yc.shape)
+            # summed in float64; the mean in Yc's dtype, as without ties
+            Yc = (sums / np.maximum(counts, 1)[:, None])[flat].reshape(Yc.shape).astype(Yc.dtype, copy=False)
         out = np.empty_like(Yc)
         np.put_along_axis(out, perm[..., None], Yc, axis=1)
         Yc = out

@@ -360,6 +360,31 @@ def test_public_frame_helpers_check_their_arguments():
     assert "average over what the frame leaves" in F.map_back.__doc__
 
 
+def _sorted_frame_forms(dtype, tie=True):
+    """Frame forms under SE3xS_n of 4 clouds of 5 points, the second with a repeated point."""
+    P = np.random.default_rng(0).normal(size=(4, 5, 3)).astype(dtype)
+    if tie:
+        P[1, 1] = P[1, 0]
+    spec = F.parse_group("SE3xS_n")
+    ct = CanonicalizerTransformer("SE3", "pca").fit(P.reshape(4, -1))
+    return P, spec, F.frame_forms(P, LAYOUT, spec, "pca", canonicalizer=ct)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_map_back_keeps_the_dtype_of_yc_with_tied_points(dtype):
+    """Tied points share the mean of their run, which was computed in float64: float32 Yc
+    came back float64 only where a sample had tied points."""
+    _, spec, ff = _sorted_frame_forms(dtype)
+    assert ff.Q.dtype == dtype
+    runs = ff.order[1]
+    assert (runs[:, -1] < runs.shape[1] - 1).any()    # the repeated point is a tie
+    back = F.map_back(ff.frames, ff.Q, LAYOUT, spec, ff.rows, ff.order)
+    assert back.dtype == dtype
+    keep = ff.rows[0] != 1                            # without the tie: as before
+    rows, order = (ff.rows[0][keep], ff.rows[1][keep]), ff.order.select(keep)
+    assert F.map_back(ff.frames, ff.Q[keep], LAYOUT, spec, rows, order).dtype == dtype
+
+
 @pytest.mark.parametrize("kind", ["equivariant", "frame_averaging"])
 def test_a_target_layout_with_columns_reads_y_by_name(kind):
     """A DataFrame y holding a target layout's names in another order was read by position:
