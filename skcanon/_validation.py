@@ -591,6 +591,9 @@ def validate_samples(estimator, X, layout, *, reset, allow_absent_points=True, d
     check_unique_columns(X, name)  # before scikit-learn reads the names
     if reporter is None or reset:
         reporter = estimator
+    # pandas column dtypes of fit: skcanon.dask reads object blocks (a Dask DataFrame's
+    # to_dask_array() of mixed columns) with them, as the DataFrame itself is read
+    dtypes_in = tuple(X.dtypes) if reset and is_dataframe(X) and hasattr(X, "iloc") else None
     if reset or check_names or is_dataframe(X):
         _check_feature_names(reporter, X, reset=reset)  # the caller's names, in the caller's order
     X = frame_in_layout_order(X, layout, name)
@@ -605,6 +608,10 @@ def validate_samples(estimator, X, layout, *, reset, allow_absent_points=True, d
             estimator.categories_ = categories
         elif hasattr(estimator, "categories_"):
             del estimator.categories_
+        if dtypes_in is not None:
+            estimator._dtypes_in = dtypes_in
+        elif hasattr(estimator, "_dtypes_in"):
+            del estimator._dtypes_in
     return _finish(X2, lead_shape, layout, name, allow_nan), ndim
 
 

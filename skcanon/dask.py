@@ -45,14 +45,38 @@ def _as_fitted_input(estimator, block):
     an estimator (or pipeline) fitted on a DataFrame reads the block by name and without
     scikit-learn's "X does not have valid feature names" warning: a Dask DataFrame converted
     with ``to_dask_array`` reaches :func:`transform_dask` as an array, which drops its names.
-    A DataFrame partition is passed as it is (its names and column dtypes are the data's)."""
+    An object block (``to_dask_array()`` of mixed columns: text, nullable ``Float32``) gets
+    back the column dtypes of fit, which it lost (read as float64, float32 data met float64
+    tie tolerances). A DataFrame partition is passed as it is (its names and dtypes are the
+    data's)."""
     names = getattr(estimator, "feature_names_in_", None)
     if (names is None or not isinstance(block, np.ndarray) or block.ndim != 2
             or block.shape[1] != len(names)):
         return block
     import pandas as pd   # the estimator was fitted on a DataFrame, so pandas is installed
 
-    return pd.DataFrame(block, columns=names, copy=False)
+    frame = pd.DataFrame(block, columns=names, copy=False)
+    return _with_fitted_dtypes(estimator, frame) if block.dtype == object else frame
+
+
+def _with_fitted_dtypes(estimator, frame):
+    """``frame``'s numeric columns cast to their dtypes at fit (recorded by skcanon's
+    estimators; for a pipeline, by its first step); a column that does not cast is left as
+    it is, for the estimator to report."""
+    import pandas as pd
+
+    dtypes = getattr(estimator, "_dtypes_in", None)
+    if dtypes is None and hasattr(estimator, "steps"):
+        dtypes = getattr(estimator.steps[0][1], "_dtypes_in", None)
+    if dtypes is None or len(dtypes) != frame.shape[1]:
+        return frame
+    for k, dtype in enumerate(dtypes):
+        if pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
+            try:
+                frame.isetitem(k, frame.iloc[:, k].astype(dtype))
+            except (TypeError, ValueError):
+                pass
+    return frame
 
 
 def _call(estimator, method, block):
@@ -205,9 +229,10 @@ def transform_dask(estimator, X, *, method="transform", output_shape=None, dtype
         block reaches the estimator as a DataFrame with those column names, so the columns
         of ``X`` must be in the fit's order (as ``dask_dataframe[names].to_dask_array()``
         gives them). A Dask DataFrame is passed to the estimator partition by partition, with
-        its column names and dtypes; prefer it to ``to_dask_array()``, whose array is of dtype
-        object when the columns mix text or nullable ``Float32`` columns with numbers, which
-        loses the columns' dtypes (such blocks are read as float64).
+        its column names and dtypes. ``to_dask_array()`` of columns that mix text or nullable
+        ``Float32`` columns with numbers is an array of dtype object, which has lost the
+        columns' dtypes: its blocks get back the dtypes of fit for skcanon's estimators and
+        pipelines that begin with one (other estimators read them as float64).
     method : {"transform", "predict", "predict_proba", "predict_log_proba", \
 "decision_function", "score_samples"}, default="transform"
         The estimator method to apply; it must return one output row per input sample.

@@ -26,6 +26,7 @@ from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.model_selection import GridSearchCV, KFold  # noqa: E402
 from sklearn.neighbors import KNeighborsClassifier  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import FunctionTransformer  # noqa: E402
 
 from skcanon import CanonicalizerTransformer  # noqa: E402
 from skcanon.dask import transform_dask  # noqa: E402
@@ -362,6 +363,14 @@ def test_transform_dask_reads_a_dask_dataframe_with_its_column_dtypes(client, dt
     invariants = transform_dask(proj, lazy).compute(scheduler="sync")
     assert invariants.dtype == proj.transform(frame).dtype == dtype
     np.testing.assert_array_equal(invariants, proj.transform(frame))
+    # its to_dask_array() is of dtype object; the blocks get back the column dtypes of fit
+    blocks = lazy.to_dask_array(lengths=True)
+    assert blocks.dtype == object
+    pipe = make_pipeline(CanonicalizerTransformer("SE3xS_n", "pca+sort"), FunctionTransformer()).fit(frame)
+    for est, expected in ((canon, expected), (proj, proj.transform(frame)), (pipe, expected)):
+        Y = transform_dask(est, blocks)
+        assert Y.dtype == dtype
+        np.testing.assert_array_equal(Y.compute(scheduler="sync"), expected)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
