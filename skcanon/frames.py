@@ -995,7 +995,8 @@ def stabilizer_rows(forms, dtype, layout=None):
     groups' minimal frames compare them), so that ``h_j·h_1⁻¹`` fixes the sample. Pass the
     forms' ``layout`` to round each field in its own unit, as those frames do."""
     if not isinstance(forms, FrameForms):
-        raise TypeError(f"forms must be a FrameForms (what frame_forms(...) returns); got {_described(forms)}.")
+        raise TypeError(f"forms must be a FrameForms (what frame_forms(...) returns); got "
+                        f"{_described(forms)}.")
     if np.dtype(dtype) not in (np.float32, np.float64):
         raise ValueError(f"dtype must be float32 or float64 (the precision of the forms' input, whose "
                          f"rounding it sets); got {np.dtype(dtype)}.")

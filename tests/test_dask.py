@@ -387,8 +387,8 @@ def test_estimators_refuse_a_lazy_dask_dataframe_by_name(dtype):
     lazy = dd.from_pandas(frame, npartitions=2)
     canon = CanonicalizerTransformer("SE3xS_n", "pca+sort").fit(frame)
     hint = r"X is a lazy Dask DataFrame.*X\.compute\(\).*skcanon\.dask\.transform_dask"
-    for call in (lambda: CanonicalizerTransformer("SE3xS_n", "pca+sort").fit(lazy), lambda: canon.transform(lazy),
-                 lambda: InvariantProjector("E3xS_n").fit(lazy)):
+    for call in (lambda: CanonicalizerTransformer("SE3xS_n", "pca+sort").fit(lazy),
+                 lambda: canon.transform(lazy), lambda: InvariantProjector("E3xS_n").fit(lazy)):
         with pytest.raises(TypeError, match=hint):
             call()
     with pytest.raises(TypeError, match="X is a lazy Dask Series"):

@@ -55,7 +55,8 @@ def test_n_jobs_minus_one_counts_cores_as_joblib_does(monkeypatch):
     X = X_POINTS[:40].astype(np.float32)
     ref = InvariantProjector("E3xS_n", "sorted_distances", n_dims=3).fit(X).transform(X)
     monkeypatch.setattr(joblib, "cpu_count", lambda *args, **kwargs: 1)
-    out = InvariantProjector("E3xS_n", "sorted_distances", n_dims=3, n_jobs=-1, batch_size=8).fit(X).transform(X)
+    est = InvariantProjector("E3xS_n", "sorted_distances", n_dims=3, n_jobs=-1, batch_size=8)
+    out = est.fit(X).transform(X)
     assert out.dtype == np.float32 and np.array_equal(out, ref)
 
 
