@@ -171,7 +171,7 @@ def _stabilizer_average(plan, canon, P, Y, per_point, target_layout, given=None)
         return Y, changed
     # the prediction in each sample's first frame, mapped back with each of its frames
     F = to_frames(fs, Y, target_layout, spec, (i, j[np.searchsorted(i, i)]),
-                  None if order is None else (forms.order[0][f1],))
+                  None if order is None else (forms.order[0][f1], forms.order[1][f1]))
     back = map_back(fs, F, target_layout, spec, (i, j), order)
     averaged = np.add.reduceat(back / count[i][:, None, None], np.searchsorted(i, np.arange(n)), axis=0)
     return averaged, changed

@@ -162,10 +162,15 @@ def _count_for_new_threads(torch):
 
 
 def _cpu_count():
+    """The usable cores, as scikit-learn counts them: the affinity mask, and joblib's count,
+    which also honours a container's CPU quota (cgroups) and ``LOKY_MAX_CPU_COUNT``."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):   # not on Linux
-        return max(1, os.cpu_count() or 1)
+        cores = os.cpu_count() or 1
+    import joblib   # ships with scikit-learn, which has imported it already
+
+    return max(1, min(cores, joblib.cpu_count()))
 
 
 def n_threads_from(n_jobs=None):

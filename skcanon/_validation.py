@@ -195,6 +195,18 @@ def warn_inexact_image_action(group, image_shape, result="canonical forms"):
 
 
 # -- data frames -------------------------------------------------------------------------------
+def refuse_lazy_frame(X, name="X"):
+    """A TypeError naming ``name`` for a lazy Dask DataFrame or Series: its shape and
+    emptiness are lazy scalars, which dask refuses to read as booleans. Dask arrays are
+    read as arrays (numpy computes them)."""
+    if hasattr(X, "__dask_graph__") and (hasattr(X, "columns") or hasattr(X, "to_frame")):
+        kind = "Series" if hasattr(X, "to_frame") else "DataFrame"
+        raise TypeError(
+            f"{name} is a lazy Dask {kind}, which skcanon's estimators do not read in place. Fix: pass "
+            f"{name}.compute() (or a sample of it) to fit and to in-memory calls, and transform a Dask "
+            f"DataFrame block by block with skcanon.dask.transform_dask(estimator, {name}).")
+
+
 def is_dataframe(X):
     """True for pandas and polars DataFrames (anything with named columns and dtypes)."""
     return (not isinstance(X, np.ndarray) and hasattr(X, "columns") and hasattr(X, "dtypes")
@@ -454,6 +466,7 @@ def _coerce_full(X, layout, name, categories=None):
     """:func:`_coerce` plus categorical encoding: returns ``(X_2d, ndim, lead_shape,
     categories)``; categories are learned here when ``categories`` is None and the layout
     declares categorical fields (else None)."""
+    refuse_lazy_frame(X, name)
     expected = _describe_expected(layout)
     if sp.issparse(X):
         raise TypeError(
@@ -574,9 +587,13 @@ def validate_samples(estimator, X, layout, *, reset, allow_absent_points=True, d
     skips the feature-name check for arrays (``inverse_transform``: canonical-pose data, whose
     arrays scikit-learn's own inverse transforms take without a warning).
     """
+    refuse_lazy_frame(X, name)   # before anything asks for its (lazy) shape
     check_unique_columns(X, name)  # before scikit-learn reads the names
     if reporter is None or reset:
         reporter = estimator
+    # pandas column dtypes of fit: skcanon.dask reads object blocks (a Dask DataFrame's
+    # to_dask_array() of mixed columns) with them, as the DataFrame itself is read
+    dtypes_in = tuple(X.dtypes) if reset and is_dataframe(X) and hasattr(X, "iloc") else None
     if reset or check_names or is_dataframe(X):
         _check_feature_names(reporter, X, reset=reset)  # the caller's names, in the caller's order
     X = frame_in_layout_order(X, layout, name)
@@ -591,6 +608,10 @@ def validate_samples(estimator, X, layout, *, reset, allow_absent_points=True, d
             estimator.categories_ = categories
         elif hasattr(estimator, "categories_"):
             del estimator.categories_
+        if dtypes_in is not None:
+            estimator._dtypes_in = dtypes_in
+        elif hasattr(estimator, "_dtypes_in"):
+            del estimator._dtypes_in
     return _finish(X2, lead_shape, layout, name, allow_nan), ndim
 
 
@@ -600,6 +621,7 @@ def check_samples(X, layout, *, allow_absent_points=True, dtype=FLOAT_DTYPES, na
     messages, without an estimator's feature bookkeeping. Returns ``(P, ndim)``, and the
     categories learned from ``X`` (None without categorical fields) as a third item when
     ``return_categories``: ``P`` holds their codes."""
+    refuse_lazy_frame(X, name)
     X, ndim, lead_shape, categories = _coerce_full(frame_in_layout_order(X, layout, name), layout, name)
     allow_nan = _allows_nan(layout, allow_absent_points)
     X2 = check_array(X, dtype=list(dtype), ensure_all_finite=not allow_nan,

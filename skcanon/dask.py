@@ -5,8 +5,9 @@ Install the optional ``dask`` extra (``dask[array,distributed]`` and ``dask-ml``
 Dask; calling :func:`transform_dask` does (without it, an ImportError says that command).
 
 Every skcanon transformer works sample by sample, so a fitted estimator can be applied to
-a :class:`dask.array.Array` chunked along the samples axis, block by block, on any Dask
-scheduler (threads, processes, or a ``dask.distributed`` cluster), with results identical
+a :class:`dask.array.Array` chunked along the samples axis (or a Dask DataFrame, partition
+by partition), block by block, on any Dask scheduler (threads, processes, or a
+``dask.distributed`` cluster), with results identical
 to the in-memory ``transform`` for heuristics and projections (networks: see
 :func:`transform_dask`). Three patterns, see the "Scaling out" page of the
 documentation:
@@ -20,6 +21,8 @@ documentation:
 """
 
 from __future__ import annotations
+
+import sys
 
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
@@ -40,14 +43,40 @@ def _import_dask_array():
 def _as_fitted_input(estimator, block):
     """A 2-D block as a DataFrame with the column names the estimator was fitted on, so that
     an estimator (or pipeline) fitted on a DataFrame reads the block by name and without
-    scikit-learn's "X does not have valid feature names" warning: a Dask DataFrame reaches
-    :func:`transform_dask` as an array (``to_dask_array``), which drops its names."""
+    scikit-learn's "X does not have valid feature names" warning: a Dask DataFrame converted
+    with ``to_dask_array`` reaches :func:`transform_dask` as an array, which drops its names.
+    An object block (``to_dask_array()`` of mixed columns: text, nullable ``Float32``) gets
+    back the column dtypes of fit, which it lost (read as float64, float32 data met float64
+    tie tolerances). A DataFrame partition is passed as it is (its names and dtypes are the
+    data's)."""
     names = getattr(estimator, "feature_names_in_", None)
-    if names is None or block.ndim != 2 or block.shape[1] != len(names):
+    if (names is None or not isinstance(block, np.ndarray) or block.ndim != 2
+            or block.shape[1] != len(names)):
         return block
     import pandas as pd   # the estimator was fitted on a DataFrame, so pandas is installed
 
-    return pd.DataFrame(block, columns=names, copy=False)
+    frame = pd.DataFrame(block, columns=names, copy=False)
+    return _with_fitted_dtypes(estimator, frame) if block.dtype == object else frame
+
+
+def _with_fitted_dtypes(estimator, frame):
+    """``frame``'s numeric columns cast to their dtypes at fit (recorded by skcanon's
+    estimators; for a pipeline, by its first step); a column that does not cast is left as
+    it is, for the estimator to report."""
+    import pandas as pd
+
+    dtypes = getattr(estimator, "_dtypes_in", None)
+    if dtypes is None and hasattr(estimator, "steps"):
+        dtypes = getattr(estimator.steps[0][1], "_dtypes_in", None)
+    if dtypes is None or len(dtypes) != frame.shape[1]:
+        return frame
+    for k, dtype in enumerate(dtypes):
+        if pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
+            try:
+                frame.isetitem(k, frame.iloc[:, k].astype(dtype))
+            except (TypeError, ValueError):
+                pass
+    return frame
 
 
 def _call(estimator, method, block):
@@ -116,6 +145,12 @@ def _same_value(a, b):
 def _first_sample(X):
     """The first sample of ``X`` as ``(1, ...)``, read block by block: slicing an array whose
     chunk sizes are unknown (``dask_dataframe.to_dask_array()``) is refused by dask."""
+    if _is_dask_frame(X):
+        for i in range(X.npartitions):
+            part = X.partitions[i].compute()
+            if len(part):
+                return part.iloc[:1]
+        return _ones_like(X)   # no samples: the probe's ones
     if not any(np.isnan(c) for c in X.chunks[0]):
         return np.asarray(X[:1].compute())
     for block in X.blocks:
@@ -125,12 +160,29 @@ def _first_sample(X):
     return np.ones((1,) + tuple(X.shape[1:]), dtype=X.dtype)   # no samples: the probe's ones
 
 
+def _ones_like(X):
+    """One synthetic sample of ones: of ``X``'s dtype, or for a Dask DataFrame a one-row
+    pandas DataFrame with its columns and their dtypes."""
+    if not _is_dask_frame(X):
+        return np.ones((1,) + tuple(X.shape[1:]), dtype=X.dtype)
+    import pandas as pd
+
+    meta = X._meta
+    return pd.DataFrame({c: [1] for c in meta.columns}).astype(meta.dtypes.to_dict())
+
+
+def _is_dask_frame(X):
+    # a Dask DataFrame was built with dask.dataframe, so it is imported when X is one
+    dd = sys.modules.get("dask.dataframe")
+    return dd is not None and isinstance(X, dd.DataFrame)
+
+
 def _probe(estimator, method, X):
     """Output shape after the samples axis, and dtype, from one synthetic sample of ones,
     or, where the estimator refuses ones (a categorical field without the code 1), from
     the first sample of ``X`` (which computes that sample's block)."""
-    sample = np.ones((1,) + tuple(X.shape[1:]), dtype=X.dtype)
     try:
+        sample = _ones_like(X)
         out = _call(estimator, method, sample)
     except Exception:
         sample = _first_sample(X)
@@ -151,14 +203,17 @@ def _probe(estimator, method, X):
 
 
 def transform_dask(estimator, X, *, method="transform", output_shape=None, dtype=None):
-    """Apply a fitted estimator to a Dask array, block by block along the samples.
+    """Apply a fitted estimator to a Dask array or DataFrame, block by block along the samples.
 
     Each block of samples is passed to ``estimator.<method>`` on a Dask worker with
     :func:`dask.array.map_blocks`; the result is a lazy Dask array with exact metadata
     (dtype, chunks, shape), so it can be fed into further Dask computations without
     computing anything. Works for 2-D input ``(n_samples, n_features)`` and for 3-D /
     4-D input (``(n_samples, n_points, width)`` point clouds, ``(n_samples, H, W)``
-    images); the output keeps the samples chunking of ``X``.
+    images); the output keeps the samples chunking of ``X``. A Dask DataFrame is transformed
+    partition by partition, each a pandas DataFrame with the columns' own dtypes, exactly as
+    the in-memory ``transform`` reads the same DataFrame (float32 and nullable ``Float32``
+    columns stay float32, text columns are read as categories).
 
     Parameters
     ----------
@@ -167,13 +222,17 @@ def transform_dask(estimator, X, *, method="transform", output_shape=None, dtype
         :class:`~skcanon.CanonicalizerTransformer` or a
         :class:`~sklearn.pipeline.Pipeline` containing one. It is shipped to the
         workers once (as a single task of the graph), so it must be picklable.
-    X : dask.array.Array of shape (n_samples, ...)
+    X : dask.array.Array of shape (n_samples, ...) or dask.dataframe.DataFrame
         The samples. Axes other than the first are rechunked to a single chunk if needed
         (a sample is never split across blocks); the samples axis keeps its chunks, which
         may be of unknown size. After a fit on a DataFrame (``feature_names_in_``), each 2-D
         block reaches the estimator as a DataFrame with those column names, so the columns
         of ``X`` must be in the fit's order (as ``dask_dataframe[names].to_dask_array()``
-        gives them).
+        gives them). A Dask DataFrame is passed to the estimator partition by partition, with
+        its column names and dtypes. ``to_dask_array()`` of columns that mix text or nullable
+        ``Float32`` columns with numbers is an array of dtype object, which has lost the
+        columns' dtypes: its blocks get back the dtypes of fit for skcanon's estimators and
+        pipelines that begin with one (other estimators read them as float64).
     method : {"transform", "predict", "predict_proba", "predict_log_proba", \
 "decision_function", "score_samples"}, default="transform"
         The estimator method to apply; it must return one output row per input sample.
@@ -191,7 +250,9 @@ def transform_dask(estimator, X, *, method="transform", output_shape=None, dtype
     Returns
     -------
     Y : dask.array.Array of shape (n_samples,) + output_shape
-        Lazy result; ``Y.compute()`` equals ``estimator.<method>(X.compute())``. For
+        Lazy result; ``Y.compute()`` equals ``estimator.<method>(X.compute())``. For a Dask
+        DataFrame its chunks are the partitions, of unknown sizes (``nan``, as
+        ``to_dask_array()`` gives them; ``Y.compute_chunk_sizes()`` computes them). For
         learned and random network canonicalizers (and estimators with BLAS products, such
         as PCA) it agrees to floating-point rounding instead (about 1e-15 relative in
         float64): torch's arithmetic depends on how many samples share a batch, as it does
@@ -200,8 +261,8 @@ def transform_dask(estimator, X, *, method="transform", output_shape=None, dtype
     Raises
     ------
     TypeError
-        If ``X`` is not a Dask array, or ``estimator`` lacks ``method``; when computed, if
-        ``dtype`` cannot hold the output's values.
+        If ``X`` is neither a Dask array nor a Dask DataFrame, or ``estimator`` lacks
+        ``method``; when computed, if ``dtype`` cannot hold the output's values.
     sklearn.exceptions.NotFittedError
         If ``estimator`` is not fitted.
     ValueError
@@ -230,11 +291,13 @@ def transform_dask(estimator, X, *, method="transform", output_shape=None, dtype
     da = _import_dask_array()
     import dask
 
-    if not isinstance(X, da.Array):
+    frame = _is_dask_frame(X)
+    if not (frame or isinstance(X, da.Array)):
         raise TypeError(
-            f"X must be a dask.array.Array of shape (n_samples, ...), got {type(X).__name__}; "
-            + ("convert a dask DataFrame with X.to_dask_array(lengths=True)"
-               if hasattr(X, "to_dask_array") else
+            f"X must be a dask.array.Array of shape (n_samples, ...) or a dask DataFrame, got "
+            f"{type(X).__name__}; "
+            + ("turn a dask Series into a DataFrame with X.to_frame()"
+               if hasattr(X, "__dask_graph__") and hasattr(X, "to_frame") else
                "wrap it with dask.array.from_array(X, chunks=(block_size, -1))")
             + f", or call estimator.{method}(X) directly for in-memory data."
         )
@@ -252,7 +315,7 @@ def transform_dask(estimator, X, *, method="transform", output_shape=None, dtype
         raise TypeError(f"estimator {type(estimator).__name__} has no method {method!r}.")
     check_is_fitted(estimator)
 
-    if any(len(c) > 1 for c in X.chunks[1:]):
+    if not frame and any(len(c) > 1 for c in X.chunks[1:]):
         X = X.rechunk({axis: -1 for axis in range(1, X.ndim)})
     if output_shape is None or dtype is None:
         inferred_shape, inferred_dtype = _probe(estimator, method, X)
@@ -262,16 +325,25 @@ def transform_dask(estimator, X, *, method="transform", output_shape=None, dtype
     dtype = np.dtype(dtype)
 
     out_ndim = 1 + len(tail)
+    # One task holds the estimator; every block depends on it instead of embedding a copy.
+    est = dask.delayed(estimator, pure=True, traverse=False)
+    meta = np.empty((0,) * out_ndim, dtype=dtype)
+    if frame:
+        # per pandas partition, so that each column keeps its dtype (an array of mixed
+        # columns is of dtype object, which the estimator reads as float64)
+        apply = dask.delayed(_apply_block, pure=True)
+        return da.concatenate([
+            da.from_delayed(apply(part, est, method, tail, dtype), shape=(np.nan,) + tail, dtype=dtype,
+                            meta=meta)
+            for part in X.to_delayed()], axis=0)
     kwargs = {}
     if out_ndim < X.ndim:
         kwargs["drop_axis"] = list(range(out_ndim, X.ndim))
     elif out_ndim > X.ndim:
         kwargs["new_axis"] = list(range(X.ndim, out_ndim))
     chunks = (X.chunks[0],) + tuple((s,) for s in tail)
-    # One task holds the estimator; every block depends on it instead of embedding a copy.
-    est = dask.delayed(estimator, pure=True, traverse=False)
     return da.map_blocks(
         _apply_block, X, est, method, tail, dtype,
-        dtype=dtype, chunks=chunks, meta=np.empty((0,) * out_ndim, dtype=dtype),
+        dtype=dtype, chunks=chunks, meta=meta,
         token=f"skcanon-{method}", **kwargs,
     )

@@ -648,6 +648,10 @@ def symmetric_candidates(W, layout, spec, t=None, per_point=False):
 def tie_candidates(W):
     """Samples of the sorted canonical forms ``W`` with two neighbouring points equal in their
     first column (within the sort's tolerance): a superset of those with tied points."""
+    W = np.asarray(W)
+    if W.ndim != 3 or W.dtype.kind not in "fiu":
+        raise ValueError(f"W must be sorted canonical forms, a real array of shape (n_samples, n_points, "
+                         f"width); got shape {W.shape} and dtype {W.dtype}.")
     n, m, width = W.shape
     if m < 2:
         return np.zeros(n, bool)
@@ -990,6 +994,12 @@ def stabilizer_rows(forms, dtype, layout=None):
     of the sample's first frame ``h_1`` up to rounding (the same rounded key, as the finite
     groups' minimal frames compare them), so that ``h_j·h_1⁻¹`` fixes the sample. Pass the
     forms' ``layout`` to round each field in its own unit, as those frames do."""
+    if not isinstance(forms, FrameForms):
+        raise TypeError(f"forms must be a FrameForms (what frame_forms(...) returns); got "
+                        f"{_described(forms)}.")
+    if np.dtype(dtype) not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32 or float64 (the precision of the forms' input, whose "
+                         f"rounding it sets); got {np.dtype(dtype)}.")
     i = forms.rows[0]
     first = np.searchsorted(i, np.arange(i.max(initial=-1) + 1))
     keys = _rounded_keys(forms.Q, dtype, layout)
@@ -1241,6 +1251,61 @@ def _check_applied(fs, P, layout, spec, name, layout_name, rows=None):
     return P
 
 
+def _described(x):
+    shape = getattr(x, "shape", None)
+    return f"{type(x).__name__}" + ("" if shape is None else f" of shape {shape}")
+
+
+def _check_rows(fs, rows):
+    """``rows`` as ``(i, j)``: 1-D integer arrays of equal length, indices of samples and of
+    frames within ``fs.weights.shape`` (negative ones would wrap silently)."""
+    expected = ("a pair (sample indices, frame indices) of 1-D integer arrays of equal length, as "
+                "frame_forms(...).rows or canonical_forms(...) give")
+    if not isinstance(rows, (tuple, list)) or len(rows) != 2:
+        raise TypeError(f"rows must be {expected}; got {_described(rows)}"
+                        + (f" of length {len(rows)}" if isinstance(rows, (tuple, list)) else "") + ".")
+    pair = []
+    for k, (r, size, what) in enumerate(zip(rows, fs.weights.shape, ("samples", "frames per sample"))):
+        r = np.asarray(r)
+        if r.ndim != 1:
+            raise ValueError(f"rows must be {expected}; rows[{k}] has shape {r.shape}.")
+        if r.size == 0:
+            r = r.astype(np.intp)
+        elif r.dtype.kind not in "iu":
+            raise TypeError(f"rows must be {expected}; rows[{k}] has dtype {r.dtype}.")
+        elif r.min() < 0 or r.max() >= size:
+            raise ValueError(f"rows[{k}] holds indices from {r.min()} to {r.max()}, but fs has {size} "
+                             f"{what} (fs.weights has shape {fs.weights.shape}); rows must be {expected}.")
+        pair.append(r)
+    if len(pair[0]) != len(pair[1]):
+        raise ValueError(f"rows must be {expected}; got lengths {len(pair[0])} and {len(pair[1])}.")
+    return tuple(pair)
+
+
+def _check_order(order, n_rows):
+    """``order``: None, or ``(perm, runs)`` of integer arrays of shape ``(n_rows, m)``, each
+    ``perm`` row an order of the ``m`` points."""
+    if order is None:
+        return None
+    expected = (f"None or a pair (perm, runs) of integer arrays of shape (len(rows[0]), n_points) = "
+                f"({n_rows}, n_points), as frame_forms(...).order or apply_frames give")
+    if not isinstance(order, (tuple, list)) or len(order) != 2:
+        raise TypeError(f"order must be {expected}; got {_described(order)}"
+                        + (f" of length {len(order)}" if isinstance(order, (tuple, list)) else "") + ".")
+    # frame_forms' own order computes its runs when first read: they follow from its forms
+    parts = order[:1] if isinstance(order, _Order) else order
+    for k, a in enumerate(parts):
+        a = np.asarray(a) if a is not None else a
+        if a is None or a.ndim != 2 or a.shape[0] != n_rows or (k and a.shape != np.shape(order[0])):
+            raise ValueError(f"order must be {expected}; order[{k}] is {_described(a)}.")
+        if a.size and a.dtype.kind not in "iu":
+            raise TypeError(f"order must be {expected}; order[{k}] has dtype {a.dtype}.")
+        if k == 0 and a.size and (a.min() < 0 or a.max() >= a.shape[1]):
+            raise ValueError(f"order[0] (perm) must order the {a.shape[1]} points of each form; it holds "
+                             f"indices from {a.min()} to {a.max()}.")
+    return order
+
+
 def apply_frames(fs, P, layout, spec, rows):
     """Canonical forms ``h⁻¹·x`` for the frames ``rows = (sample index, frame index)``,
     computed from the frames directly (the reference for :func:`frame_forms`, which also
@@ -1251,7 +1316,7 @@ def apply_frames(fs, P, layout, spec, rows):
     index of its run of tied points (``None`` without S_n).
     """
     P = _check_applied(fs, P, layout, spec, "P", "layout")
-    i, j = rows
+    i, j = _check_rows(fs, rows)
     Q = _forms(P[i], fs.R[i, j], None if fs.t is None else fs.t[i], layout)
     if not spec.permuting:
         return Q, None
@@ -1275,6 +1340,9 @@ def map_back(fs, Yc, target_layout, spec, rows, order):
     open, which keeps the output equivariant: tied points of a sorted form share the mean
     of their run, and components about a line (or an axis, or every direction) that the
     frame cannot orient are averaged away."""
+    if isinstance(fs, FrameSet):   # else _check_applied names fs
+        rows = _check_rows(fs, rows)
+        order = _check_order(order, len(rows[0]))
     Yc = _check_applied(fs, Yc, target_layout, spec, "Yc", "target_layout", rows)
     i, j = rows
     if order is not None and Yc.shape[1] == order[0].shape[1]:
@@ -1287,7 +1355,8 @@ def map_back(fs, Yc, target_layout, spec, rows, order):
             sums = np.zeros((N * m,) + Yc.shape[2:])
             np.add.at(sums, flat, Yc.reshape((N * m,) + Yc.shape[2:]))
             counts = np.bincount(flat, minlength=N * m)
-            Yc = (sums / np.maximum(counts, 1)[:, None])[flat].reshape(Yc.shape)
+            # summed in float64; the mean in Yc's dtype, as without ties
+            Yc = (sums / np.maximum(counts, 1)[:, None])[flat].reshape(Yc.shape).astype(Yc.dtype, copy=False)
         out = np.empty_like(Yc)
         np.put_along_axis(out, perm[..., None], Yc, axis=1)
         Yc = out
@@ -1322,7 +1391,8 @@ def to_frames(fs, Y, target_layout, spec, rows, order):
     """Targets ``Y`` (``(n, mt, wt)``) in the canonical frames ``rows`` (sorted like the inputs
     when they have one row per point)."""
     Y = _check_applied(fs, Y, target_layout, spec, "Y", "target_layout")
-    i, j = rows
+    i, j = _check_rows(fs, rows)
+    order = _check_order(order, len(i))
     Yc = _forms(Y[i], fs.R[i, j], None if fs.t is None else fs.t[i], target_layout)
     if order is not None and Yc.shape[1] == order[0].shape[1]:
         Yc = gather_points(Yc, order[0])

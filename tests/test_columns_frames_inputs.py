@@ -360,6 +360,98 @@ def test_public_frame_helpers_check_their_arguments():
     assert "average over what the frame leaves" in F.map_back.__doc__
 
 
+def _sorted_frame_forms(dtype, tie=True):
+    """Frame forms under SE3xS_n of 4 clouds of 5 points, the second with a repeated point."""
+    P = np.random.default_rng(0).normal(size=(4, 5, 3)).astype(dtype)
+    if tie:
+        P[1, 1] = P[1, 0]
+    spec = F.parse_group("SE3xS_n")
+    ct = CanonicalizerTransformer("SE3", "pca").fit(P.reshape(4, -1))
+    return P, spec, F.frame_forms(P, LAYOUT, spec, "pca", canonicalizer=ct)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_map_back_keeps_the_dtype_of_yc_with_tied_points(dtype):
+    """Tied points share the mean of their run, which was computed in float64: float32 Yc
+    came back float64 only where a sample had tied points."""
+    _, spec, ff = _sorted_frame_forms(dtype)
+    assert ff.Q.dtype == dtype
+    runs = ff.order[1]
+    assert (runs[:, -1] < runs.shape[1] - 1).any()    # the repeated point is a tie
+    back = F.map_back(ff.frames, ff.Q, LAYOUT, spec, ff.rows, ff.order)
+    assert back.dtype == dtype
+    keep = ff.rows[0] != 1                            # without the tie: as before
+    rows, order = (ff.rows[0][keep], ff.rows[1][keep]), ff.order.select(keep)
+    assert F.map_back(ff.frames, ff.Q[keep], LAYOUT, spec, rows, order).dtype == dtype
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_frame_functions_check_rows_and_order(dtype):
+    """rows and order were used unchecked: indices out of range, float or mismatched rows and
+    orders of the wrong shape gave numpy's IndexError or broadcast/reshape errors, and
+    negative indices wrapped silently."""
+    P, spec, ff = _sorted_frame_forms(dtype, tie=False)
+    fs, n = ff.frames, len(ff.rows[0])
+    i, j = ff.rows
+    bad_rows = {
+        "none": (None, TypeError, "rows must be a pair"),
+        "one array": (i, TypeError, "rows must be a pair"),
+        "frame out of range": ((i, j + 99), ValueError, r"rows\[1\] holds indices .*fs\.weights has shape"),
+        "sample out of range": ((i + 9, j), ValueError, r"rows\[0\] holds indices .* 4 samples"),
+        "negative": ((i - 1, j), ValueError, r"rows\[0\] holds indices from -1"),
+        "float": ((i.astype(float), j), TypeError, r"rows\[0\] has dtype float64"),
+        "2-D": ((i[:, None], j), ValueError, r"rows\[0\] has shape"),
+        "lengths": ((i, j[:-1]), ValueError, "equal length.*got lengths"),
+    }
+    for rows, error, match in bad_rows.values():
+        with pytest.raises(error, match=match):
+            F.apply_frames(fs, P, LAYOUT, spec, rows)
+        with pytest.raises(error, match=match):
+            F.to_frames(fs, P, LAYOUT, spec, rows, None)
+        with pytest.raises(error, match=match):
+            F.map_back(fs, ff.Q, LAYOUT, spec, rows, None)
+    perm = np.asarray(ff.order[0])
+    bad_orders = {
+        "few rows": ((np.zeros((2, 5), int), np.zeros((2, 5), int)), ValueError,
+                     rf"\({n}, n_points\).*order\[0\]"),
+        "no runs": ((perm, None), ValueError, r"order\[1\] is NoneType"),
+        "runs of another shape": ((perm, perm[:, :2]), ValueError, r"order\[1\] is ndarray of shape"),
+        "float perm": ((perm.astype(float), perm), TypeError, r"order\[0\] has dtype float64"),
+        "perm out of range": ((perm + 5, perm), ValueError, r"order\[0\] \(perm\) must order the 5 points"),
+        "one array": (perm, TypeError, "order must be None or a pair"),
+    }
+    for order, error, match in bad_orders.values():
+        with pytest.raises(error, match=match):
+            F.to_frames(fs, P, LAYOUT, spec, ff.rows, order)
+        with pytest.raises(error, match=match):
+            F.map_back(fs, ff.Q, LAYOUT, spec, ff.rows, order)
+    # valid rows and orders, frame_forms' own or as plain arrays, are read as before
+    for order in (ff.order, (perm, np.asarray(ff.order[1])), [perm, np.asarray(ff.order[1])]):
+        Y = F.to_frames(fs, P, LAYOUT, spec, list(ff.rows), order)
+        np.testing.assert_array_equal(Y, ff.Q)
+        back = F.map_back(fs, Y, LAYOUT, spec, ff.rows, order)
+        np.testing.assert_allclose(back, P[i], atol=1e-9 if dtype == np.float64 else 1e-4)
+    empty = (np.array([], dtype=int), np.array([], dtype=int))
+    assert F.apply_frames(fs, P, LAYOUT, spec, empty)[0].shape == (0, 5, 3)
+
+
+def test_tie_candidates_and_stabilizer_rows_check_their_arguments():
+    """tie_candidates raised AttributeError on a list and "not enough values to unpack" on a
+    2-D array; stabilizer_rows raised AttributeError on anything but frame forms."""
+    W = [[[0.0, 1.0, 0.0], [0.0, 2.0, 0.0]]]
+    np.testing.assert_array_equal(F.tie_candidates(W), F.tie_candidates(np.array(W)))
+    for bad in (np.zeros((3, 6)), np.array(["a", "b"], dtype=object).reshape(1, 2, 1)):
+        with pytest.raises(ValueError, match=r"W must be sorted canonical forms.*\(n_samples, n_points"):
+            F.tie_candidates(bad)
+    _, _, ff = _sorted_frame_forms(np.float64)
+    for bad in (np.zeros((3, 2, 3)), ff.Q, tuple(ff)[:4]):
+        with pytest.raises(TypeError, match="forms must be a FrameForms"):
+            F.stabilizer_rows(bad, np.float64)
+    with pytest.raises(ValueError, match="dtype must be float32 or float64"):
+        F.stabilizer_rows(ff, np.int64)
+    assert F.stabilizer_rows(ff, np.float64).shape == (len(ff.rows[0]),)
+
+
 @pytest.mark.parametrize("kind", ["equivariant", "frame_averaging"])
 def test_a_target_layout_with_columns_reads_y_by_name(kind):
     """A DataFrame y holding a target layout's names in another order was read by position:

@@ -26,6 +26,7 @@ from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.model_selection import GridSearchCV, KFold  # noqa: E402
 from sklearn.neighbors import KNeighborsClassifier  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import FunctionTransformer  # noqa: E402
 
 from skcanon import CanonicalizerTransformer  # noqa: E402
 from skcanon.dask import transform_dask  # noqa: E402
@@ -285,8 +286,10 @@ def test_transform_dask_probes_arrays_of_unknown_chunk_sizes():
     unknown = frame.to_dask_array()
     assert np.isnan(unknown.chunks[0][0])
     np.testing.assert_array_equal(transform_dask(canon, unknown).compute(scheduler="sync"), canon.transform(X))
-    with pytest.raises(TypeError, match=r"to_dask_array\(lengths=True\)"):
-        transform_dask(canon, frame)
+    # the DataFrame itself is read partition by partition (see the tests of dask DataFrames)
+    np.testing.assert_array_equal(transform_dask(canon, frame).compute(scheduler="sync"), canon.transform(X))
+    with pytest.raises(TypeError, match=r"to_frame\(\)"):
+        transform_dask(canon, frame[0])
 
 
 def test_transform_dask_after_a_dataframe_fit_reads_blocks_by_the_fitted_names():
@@ -308,3 +311,89 @@ def test_transform_dask_after_a_dataframe_fit_reads_blocks_by_the_fitted_names()
     # Ridge's BLAS products round by block size (documented in transform_dask)
     np.testing.assert_allclose(transform_dask(model, blocks, method="predict").compute(scheduler="sync"),
                                model.predict(frame), rtol=1e-12, atol=1e-14)
+
+
+def _molecules(dtype, n=24):
+    """Symmetric molecules (methane) in random poses, one column per coordinate and a text
+    column per atom's element: mixed columns, an object array after ``to_dask_array()``."""
+    from skcanon.layouts import PointLayout
+
+    tet = np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]], float) * 0.63
+    mol = np.vstack([[0, 0, 0], tet])
+    group = get_group("SE3")
+    P = group.apply(group.sample(n, random_state=1), np.repeat(mol[None], n, 0).reshape(n, -1),
+                    PointLayout(3)).reshape(n, 5, 3).astype(dtype)
+    data = {}
+    for i, element in enumerate("CHHHH"):
+        for k, axis in enumerate("xyz"):
+            data[f"atom{i}_{axis}"] = P[:, i, k]
+        data[f"atom{i}_element"] = [element] * n
+    return pd.DataFrame(data)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("columns", ["numpy", "Float", "pyarrow"])
+def test_transform_dask_reads_a_dask_dataframe_with_its_column_dtypes(client, dtype, columns):
+    """A Dask DataFrame had to be converted with to_dask_array(), an object array where its
+    columns mix text (elements) or nullable Float32 columns with numbers: blocks read as
+    float64 gave float64 where pandas gives float32, and on symmetric float32 molecules
+    canonical forms that differed between poses by 1.78. The DataFrame is now transformed
+    partition by partition, as the in-memory transform reads it."""
+    dd = pytest.importorskip("dask.dataframe")
+    from skcanon import InvariantProjector
+
+    frame = _molecules(dtype)
+    if columns != "numpy":
+        width = 32 if dtype == np.float32 else 64
+        kind = f"Float{width}" if columns == "Float" else f"float{width}[pyarrow]"
+        if columns == "pyarrow":
+            pytest.importorskip("pyarrow")
+        frame = frame.astype({c: kind for c in frame.columns if not c.endswith("element")})
+    lazy = dd.from_pandas(frame, npartitions=4)
+    canon = CanonicalizerTransformer("SE3xS_n", "pca+sort").fit(frame)
+    expected = canon.transform(frame)
+    Y = transform_dask(canon, lazy)
+    assert Y.dtype == expected.dtype == dtype and Y.shape[1:] == expected.shape[1:]
+    out = Y.compute()   # on the cluster's worker processes
+    assert out.dtype == dtype
+    np.testing.assert_array_equal(out, expected)
+    # every pose of the molecule has one canonical form
+    assert np.abs(out - out[0]).max() < (1e-5 if dtype == np.float32 else 1e-12)
+    proj = InvariantProjector("E3xS_n").fit(frame)
+    invariants = transform_dask(proj, lazy).compute(scheduler="sync")
+    assert invariants.dtype == proj.transform(frame).dtype == dtype
+    np.testing.assert_array_equal(invariants, proj.transform(frame))
+    # its to_dask_array() is of dtype object; the blocks get back the column dtypes of fit
+    blocks = lazy.to_dask_array(lengths=True)
+    assert blocks.dtype == object
+    pipe = make_pipeline(CanonicalizerTransformer("SE3xS_n", "pca+sort"), FunctionTransformer()).fit(frame)
+    for est, expected in ((canon, expected), (proj, proj.transform(frame)), (pipe, expected)):
+        Y = transform_dask(est, blocks)
+        assert Y.dtype == dtype
+        np.testing.assert_array_equal(Y.compute(scheduler="sync"), expected)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_estimators_refuse_a_lazy_dask_dataframe_by_name(dtype):
+    """A Dask DataFrame passed to fit or transform was taken for an in-memory one and failed
+    on its lazy shape with dask's "Trying to convert ... Scalar to a boolean value". It is
+    now refused by name, with the way out; a Dask array is read as an array, as before."""
+    dd = pytest.importorskip("dask.dataframe")
+    from skcanon import InvariantProjector
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(20, 12)).astype(dtype),
+                         columns=[f"{axis}{i}" for axis in "xyz" for i in range(4)])
+    lazy = dd.from_pandas(frame, npartitions=2)
+    canon = CanonicalizerTransformer("SE3xS_n", "pca+sort").fit(frame)
+    hint = r"X is a lazy Dask DataFrame.*X\.compute\(\).*skcanon\.dask\.transform_dask"
+    for call in (lambda: CanonicalizerTransformer("SE3xS_n", "pca+sort").fit(lazy),
+                 lambda: canon.transform(lazy), lambda: InvariantProjector("E3xS_n").fit(lazy)):
+        with pytest.raises(TypeError, match=hint):
+            call()
+    with pytest.raises(TypeError, match="X is a lazy Dask Series"):
+        canon.transform(lazy["x0"])
+    plain = CanonicalizerTransformer("SE3xS_n", "pca+sort").fit(frame.to_numpy())
+    out = plain.transform(da.from_array(frame.to_numpy(), chunks=(5, -1)))
+    assert out.dtype == dtype
+    np.testing.assert_array_equal(out, plain.transform(frame.to_numpy()))

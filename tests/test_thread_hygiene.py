@@ -2,6 +2,7 @@
 torch (where loaded), BLAS and OpenMP at one thread each inside them, restored afterwards;
 outputs do not depend on n_jobs; heuristics never import torch."""
 
+import os
 import subprocess
 import sys
 
@@ -37,6 +38,26 @@ def test_projector_n_jobs_gives_the_same_features(group, method):
 def test_projector_refuses_a_bad_n_jobs_naming_it(bad, error):
     with pytest.raises(error, match="n_jobs"):
         InvariantProjector("S_n", "sort", n_dims=3, n_jobs=bad).fit(X_POINTS).transform(X_POINTS)
+
+
+def test_n_jobs_minus_one_counts_cores_as_joblib_does(monkeypatch):
+    """n_jobs=-1 read only the affinity mask: in a container with a CPU quota of one core,
+    where joblib and scikit-learn count 1, it ran a thread per core of the machine."""
+    import joblib
+
+    from skcanon._threads import n_threads_from
+
+    monkeypatch.setattr(joblib, "cpu_count", lambda *args, **kwargs: 1)
+    assert n_threads_from(-1) == 1 and n_threads_from(4) == 1 and n_threads_from(-2) == 1
+    monkeypatch.setattr(joblib, "cpu_count", lambda *args, **kwargs: 10_000)   # never past the mask
+    mask = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert n_threads_from(-1) == mask
+    X = X_POINTS[:40].astype(np.float32)
+    ref = InvariantProjector("E3xS_n", "sorted_distances", n_dims=3).fit(X).transform(X)
+    monkeypatch.setattr(joblib, "cpu_count", lambda *args, **kwargs: 1)
+    est = InvariantProjector("E3xS_n", "sorted_distances", n_dims=3, n_jobs=-1, batch_size=8)
+    out = est.fit(X).transform(X)
+    assert out.dtype == np.float32 and np.array_equal(out, ref)
 
 
 def test_heuristic_batches_run_with_one_blas_and_torch_thread_each(monkeypatch):
