@@ -70,18 +70,18 @@ def _present_centroid(Y):
     """Centroid of the present points (absent ones are all-NaN rows; they stay NaN after
     centring and the callers set what involves them to 0)."""
     with np.errstate(over="ignore", invalid="ignore"):
-        total = np.einsum("nmd->nd", Y)
+        total = point_sums(Y)[:, 0]
     if np.isfinite(total).all():  # no absent point anywhere (NaN would propagate)
-        return total / Y.dtype.type(Y.shape[1])
+        return (total / Y.shape[1]).astype(Y.dtype, copy=False)
     present = ~np.isnan(Y).any(axis=2)
-    count = np.maximum(present.sum(axis=1), 1).astype(Y.dtype)[:, None]
+    count = np.maximum(present.sum(axis=1), 1).astype(np.float64)[:, None]
     with np.errstate(over="ignore", invalid="ignore"):
-        centroid = np.einsum("nmd->nd", np.where(present[..., None], Y, 0)) / count
+        centroid = point_sums(np.where(present[..., None], Y, 0))[:, 0] / count
     if not np.isfinite(centroid).all():
-        # the sum overflowed (coordinates near the dtype's limit) though the mean fits:
+        # the sum overflowed (float64 coordinates near its limit) though the mean fits:
         # divided first, here only, so other samples keep their rounding
-        centroid = np.einsum("nmd->nd", np.where(present[..., None], Y / count[:, None], 0))
-    return centroid
+        centroid = point_sums(np.where(present[..., None], Y / count[:, None].astype(Y.dtype), 0))[:, 0]
+    return centroid.astype(Y.dtype, copy=False)
 
 
 # -- magnitudes --------------------------------------------------------------------------------
@@ -213,14 +213,16 @@ def centre_into(v, out):
     """``v`` (``(b, K, d)``) minus each sample's centroid, written into ``out``. The one
     centring formula of the kernels and of :func:`_prepare_chunk`: a sample gets the same
     bits whichever chunk it is in, and whatever else that chunk holds."""
-    return np.subtract(v, point_sums(v) / v.dtype.type(v.shape[1]), out=out)
+    return np.subtract(v, (point_sums(v) / v.shape[1]).astype(v.dtype, copy=False), out=out)
 
 
 def point_sums(v):
-    """Each sample's sum of its vectors, ``(b, 1, d)``, added in order: ``einsum`` is
+    """Each sample's sum of its vectors, ``(b, 1, d)`` float64, added in order: ``einsum`` is
     3–5× faster than ``v.sum(axis=1)`` here (whose outer-axis loop runs ``d`` entries at a
-    time), and, like it, gives a sample the same bits in any chunk."""
-    return np.einsum("nkd->nd", v)[:, None, :]
+    time), and, like it, gives a sample the same bits in any chunk. Summed in float64
+    through einsum's buffers (no float64 copy of ``v``): a float32 sum over many points far
+    from the origin loses the centroid (by 0.88 for 100,000 points of spread 1-3 at 3,000)."""
+    return np.einsum("nkd->nd", v, dtype=np.float64)[:, None, :]
 
 
 def _prepare_chunk(v, centre):
@@ -248,8 +250,8 @@ def _prepare_chunk(v, centre):
             v = centre_into(v, np.empty_like(v))
         else:   # the centroid of the present vectors (absent ones are 0 here); the same
             # operations as centre_into, so a sample without absent vectors gets its bits
-            count = np.maximum((~absent).sum(axis=1), 1).astype(v.dtype)
-            v = v - point_sums(v) / count[:, None, None]
+            count = np.maximum((~absent).sum(axis=1), 1).astype(np.float64)
+            v = v - (point_sums(v) / count[:, None, None]).astype(v.dtype, copy=False)
             v[absent] = 0
     return v, False, absent, exps
 
