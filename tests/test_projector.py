@@ -757,3 +757,25 @@ def test_float32_clouds_far_from_the_origin_are_centred_in_float64(group, method
     tol = 1e-9 if dtype == np.float64 else 1e-3          # float32 input rounding: about 1e-4
     assert invariance_error(proj, X, group, n_trials=2, random_state=0).max < tol
 
+
+@pytest.mark.parametrize("dtype, scale", [(np.float32, 1e-6), (np.float64, 1e-90)])
+def test_gram_minors_of_coincident_points_do_not_underflow_by_pose(dtype, scale):
+    """Five points that coincide up to the input's rounding: their centred copies (a few
+    ulps of the coordinates) were taken as the sample's scale, so 36 of 40 rigid motions
+    were refused for minors that underflow and 4 were not; the message reported the
+    rounding as the data's values. A cloud that is tiny about its centroid is still refused."""
+    from skcanon.groups import get_group
+
+    rng = np.random.default_rng(0)
+    eps = np.finfo(dtype).eps
+    X = np.array([0.3, -0.2, 0.5]) * scale + rng.normal(size=(5, 3)) * 0.3 * eps * scale
+    generic = rng.normal(size=(1, 15)) * scale
+    proj = InvariantProjector("SE3", "gram_minors").fit(np.r_[X.reshape(1, -1), generic].astype(dtype))
+    g = get_group("SE3")
+    for seed in range(40):
+        R, t = g.parts(g.sample(1, np.random.RandomState(seed)))
+        F = proj.transform(((X @ R[0].T) + t[0] * scale).astype(dtype).reshape(1, -1))
+        assert np.isfinite(F).all()
+    tiny = (generic / scale * np.cbrt(np.finfo(dtype).tiny) / 10).astype(dtype)   # a real tiny cloud
+    with pytest.raises(ValueError, match="coordinates about its centroid are at most .*minors underflow"):
+        proj.transform(tiny)

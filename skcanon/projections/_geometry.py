@@ -59,6 +59,18 @@ def _vectors(P, layout, geom, lazy_centre=False):
     return V, centre, labels, S, snames
 
 
+def _geometric_magnitude(P, layout):
+    """``(n,)`` float64: each sample's largest |coordinate| over its geometric fields
+    (absent points ignored)."""
+    largest = np.zeros(len(P))
+    for f in layout.fields:
+        if f.is_geometric:
+            block = np.abs(P[..., layout.slice_of(f.name)]).reshape(len(P), -1)
+            with np.errstate(invalid="ignore"):
+                largest = np.fmax(largest, np.fmax.reduce(block, axis=1, initial=0.0))
+    return largest
+
+
 def _field_labels(m, layout):
     """Unambiguous labels ``p{i}_{field}`` of the vectors of :func:`_vectors` (point-major),
     for names where its short labels would repeat (see ``_Geometry.feature_names``)."""
@@ -490,7 +502,7 @@ class _Geometry(Projection):
         """Invariant features of ``P``; written into ``out`` (``(n, n_features)``, P's
         dtype, C-contiguous) when given."""
         V, centre, _, S, _ = _vectors(P, self.layout, self.geom_, lazy_centre=self.lazy_centre)
-        F = _with_scalars(self._features(V, centre=centre, out=out if S is None else None), S)
+        F = _with_scalars(self._features(V, centre=centre, out=out if S is None else None, P=P), S)
         if out is None:
             return F
         if F is not out:
@@ -519,7 +531,7 @@ class Norms(_Geometry):
 
     name = "norms"
 
-    def _features(self, V, centre=None, out=None):
+    def _features(self, V, centre=None, out=None, P=None):
         # absent vectors are zeroed; samples beyond the dtype's safe range are rescaled
         V, _, _, exps = _prepare_chunk(V, False)
         F = np.sqrt(np.einsum("nkd,nkd->nk", V, V))
@@ -553,7 +565,7 @@ class Gram(_Geometry):
     name = "gram"
     lazy_centre = True
 
-    def _features(self, V, centre=None, out=None):
+    def _features(self, V, centre=None, out=None, P=None):
         return gram_triu(V, out=out, centre=centre, method=self.name)
 
     def _names(self, labels, sep):
@@ -576,7 +588,7 @@ class Distances(_Geometry):
     name = "distances"
     lazy_centre = True
 
-    def _features(self, V, centre=None, out=None):
+    def _features(self, V, centre=None, out=None, P=None):
         # distances ignore translations: centring (always) only reduces rounding
         return gram_triu(V, distances=True, out=out, centre=True)
 
@@ -621,7 +633,7 @@ class GramMinors(Gram):
         self.combos_ = np.asarray(list(itertools.combinations(range(K), d)), dtype=np.int64).reshape(-1, d)
         return self
 
-    def _features(self, V, centre=None, out=None):
+    def _features(self, V, centre=None, out=None, P=None):
         gram = super()._features(V)  # raises when Gram entries overflow
         if np.isnan(V).any():  # absent vectors: minors that involve them are 0
             V = np.where(np.isnan(V), V.dtype.type(0), V)
@@ -641,7 +653,13 @@ class GramMinors(Gram):
             raise overflow_error(self.name, V.dtype, np.abs(V).max(), k)
         # decided on the scale (the largest coordinate to the power k), not on the minors:
         # a planar cloud's minors are 0 up to rounding in any pose
-        check_underflow(self.name, V, k, what=f"{k}×{k} minors")
+        noise, values = None, "values"
+        if P is not None and self.geom_.translates:
+            # centred coincident points are rounding of the input's magnitude, which decided
+            # by pose whether they were refused: within a few ulps of it they count as 0
+            noise = 4 * np.finfo(V.dtype).eps * _geometric_magnitude(P, self.layout)
+            values = "coordinates about its centroid"
+        check_underflow(self.name, V, k, what=f"{k}×{k} minors", noise=noise, values=values)
         return np.concatenate([gram, det.astype(V.dtype, copy=False)], axis=1)
 
     def _names(self, labels, sep):
