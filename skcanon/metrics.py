@@ -120,9 +120,11 @@ def _fitted_layout(obj, depth=0):
     return None
 
 
-def _relative(a, b, reference_scale=0.0, complete=None, norm_of=None):
+def _relative(a, b, reference_scale=None, complete=None, norm_of=None):
     """Per-sample ``‖a − b‖ / max(‖a‖, floor)`` (``‖norm_of‖`` in place of ``‖a‖`` where
-    given: an array of the same samples). Entries that are NaN in both (absent
+    given: an array of the same samples). The floor is 1e-9 × the largest of the finite
+    denominators and ``reference_scale`` (by default the largest finite norm of a sample of
+    ``b``), at least the smallest normal number. Entries that are NaN in both (absent
     points or nodes in both outputs) count as equal; a sample where an entry is NaN in
     only one of ``a`` and ``b`` (an output gained or lost an absent point, or the map gave
     NaN for one input only), or infinite in either (an overflow), has error ``inf``: no
@@ -153,8 +155,11 @@ def _relative(a, b, reference_scale=0.0, complete=None, norm_of=None):
     # (relative only: an absolute minimum made maps that are not invariant look invariant
     # wherever their outputs are small, e.g. coordinates in metres; the smallest normal
     # number only keeps all-zero outputs from 0/0)
-    floor = max(1e-9 * max(float(den[np.isfinite(den)].max(initial=0.0)), reference_scale),
-                float(np.finfo(np.float64).tiny))
+    # (outputs' own scale by default: an input scale floored maps of degree >= 2 on data in
+    # small units, whose outputs are far smaller than their inputs, to an error of ~0)
+    if reference_scale is None:
+        reference_scale = _finite_max(_row_norms(b))
+    floor = max(1e-9 * max(_finite_max(den), reference_scale), float(np.finfo(np.float64).tiny))
     with np.errstate(invalid="ignore"):
         out = num / np.maximum(den, floor)
     failed = (nan_a != nan_b).any(axis=1) | np.isinf(a).any(axis=1) | np.isinf(b).any(axis=1)
@@ -162,6 +167,10 @@ def _relative(a, b, reference_scale=0.0, complete=None, norm_of=None):
         failed |= complete & (nan_a | nan_b).any(axis=1)
     out[failed] = np.inf
     return out
+
+
+def _finite_max(values):
+    return float(values[np.isfinite(values)].max(initial=0.0))
 
 
 def _complete(P):
@@ -288,7 +297,11 @@ def invariance_error(estimator_or_callable, X, group, n_trials=5, random_state=N
 
     For each trial, every sample ``x`` is replaced by ``g·x`` with ``g`` drawn from
     ``group`` and the error ``‖f(g·x) − f(x)‖ / max(‖f(x)‖, ε)`` is recorded, with ``ε`` = 1e-9 × the
-    largest norm of an input or output sample (so outputs that are zero up to rounding do not blow up).
+    largest finite norm of an output, ``f(x)`` or ``f(g·x)``, in the trial's batch (so outputs
+    that are zero up to rounding do not blow up), at least the smallest normal number. The
+    floor is on the outputs' scale, not the inputs': features of degree 2 or more (Gram
+    minors, say) of data in small units are far smaller than the data and would read as
+    invariant against it.
     Translations are drawn at the data's order of magnitude (standard normal times the power
     of 16 nearest the root-mean-square coordinate of the positions), so data in any unit is
     moved by about its own size.
@@ -342,7 +355,7 @@ def invariance_error(estimator_or_callable, X, group, n_trials=5, random_state=N
     for _ in range(int(n_trials)):
         g = _sample_like_data(g_obj, P, layout, rs)
         moved = to_caller(g_obj.act(g, P, layout))
-        errors.append(_relative(ref, f(moved), _scale(P), complete))
+        errors.append(_relative(ref, f(moved), complete=complete))
     errors = np.concatenate(errors) if errors else np.zeros(1)
     return InvarianceError(float(np.max(errors)), float(np.median(errors)))
 

@@ -334,6 +334,23 @@ def test_errors_of_small_outputs_are_not_floored_to_zero(scale):
         assert metric(f, X * scale, "SO3", random_state=0).max == pytest.approx(unit, rel=1e-6)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("scale", [1e-6, 1e-10, 1e-12])
+def test_errors_of_maps_of_higher_degree_on_small_data_are_not_floored(dtype, scale):
+    """The floor was 1e-9 × the largest input norm: outputs of degree 2 or 3 on coordinates
+    ~1e-10 fell below it and read as invariant (cube: 2.92 at unit scale, 1.9e-10 at 1e-10;
+    outer products: 1.41, 0.0073 at 1e-12)."""
+    X = np.random.default_rng(0).normal(size=(50, 12))
+    cube = lambda Z: np.asarray(Z) ** 3   # noqa: E731
+    outer = lambda Z: np.einsum("ni,nj->nij", np.asarray(Z), np.asarray(Z)).reshape(len(Z), -1)  # noqa: E731
+    for f in (cube, outer):
+        unit = invariance_error(f, X.astype(dtype), "SO3", random_state=0)
+        small = invariance_error(f, (X * scale).astype(dtype), "SO3", random_state=0)
+        assert unit.max > 1.0
+        rtol = 1e-6 if dtype == np.float64 else 1e-3
+        np.testing.assert_allclose([small.max, small.median], [unit.max, unit.median], rtol=rtol)
+
+
 def test_sparse_outputs_and_row_counts_of_maps():
     """Sparse outputs (``KBinsDiscretizer``'s default) failed inside numpy in every metric;
     a map returning fewer rows than samples scored 0.0 though it is not invariant."""

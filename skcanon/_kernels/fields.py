@@ -72,6 +72,16 @@ def weighted_centroid(Y, w):
     return np.einsum("nm,nmd->nd", w, Y) / safe[:, None]
 
 
+def point_means(T):
+    """``(n, k, m)`` → ``(n, k)``: each row's mean over its last axis (the points), in
+    ``T``'s dtype. Summed in float64 through einsum's buffers (no float64 copy of ``T``): a
+    float32 sum over many points far from the origin loses the centroid (0.23 for 100,000
+    points of spread 1-3 at 3,000 from it); the weights ``1/m``, not a sum divided after,
+    keep a sample's bits independent of its batch."""
+    m = T.shape[-1]
+    return np.einsum("nkm,m->nk", T, np.full(m, 1.0 / m), dtype=np.float64).astype(T.dtype, copy=False)
+
+
 def rescale_points(Y, w):
     """``(Y / a, a)`` with ``a`` the largest norm of each sample's present points (1 where
     there is none, the largest ``|coordinate|`` where the norm itself overflows; computed

@@ -48,7 +48,7 @@ from __future__ import annotations
 import numpy as np
 
 from .eigen import CLOSED_FORM_GAP_RTOL, FAST_GAP_RTOL, frame_array, sym_eig_columns, sym_eig_desc
-from .fields import attached_fields, geometric_points, rescale_points, weighted_centroid
+from .fields import attached_fields, geometric_points, point_means, rescale_points, weighted_centroid
 from . import _numba
 from .orbit import feature_map, smallest_form_element, tolerant_smallest
 
@@ -796,13 +796,7 @@ def _fast_pca_passes(Y, special, centre, eps, kernels, out=None):
              (1, 1): S6[:, 3], (1, 2): S6[:, 4], (2, 2): S6[:, 5]}
     else:
         wt = dt
-        if dt == np.float64:
-            c = np.einsum("nkm,m->nk", T, np.full(m, 1.0 / m))   # batch-size independent
-        else:
-            # a float32 sum over many points far from the origin loses the centroid (0.23 for
-            # 100,000 points of spread 1-3 at 3,000 from the origin), and with it the frame:
-            # summed in float64, it is off by the input's own rounding only
-            c = np.einsum("nkm,m->nk", T.astype(np.float64), np.full(m, 1.0 / m)).astype(dt)
+        c = point_means(T)   # summed in float64: in float32 far clouds lost the frame
         T -= c[:, :, None]
         S = {(i, j): np.multiply(np.einsum("nm,nm->n", T[:, i], T[:, j]), 1.0 / m, dtype=np.float64)
              for i in range(d) for j in range(i, d)}

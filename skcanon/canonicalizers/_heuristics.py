@@ -14,6 +14,7 @@ from .._kernels.fields import (
     divide_geometric,
     geometric_field,
     geometric_points,
+    point_means,
     rescale_points,
     shift_columns,
     weighted_centroid,
@@ -67,7 +68,7 @@ class CentroidCanonicalizer(Canonicalizer):
         sl = layout.slice_of(geometric_field(layout).name)
         T = np.ascontiguousarray(np.swapaxes(P[..., sl], 1, 2))
         with np.errstate(over="ignore", invalid="ignore"):
-            c = np.einsum("nkm,m->nk", T, np.full(m, 1.0 / m, dtype=P.dtype))
+            c = point_means(T)   # summed in float64: a float32 sum lost far clouds' centroids
         bad = ~np.isfinite(c).all(axis=1)
         if bad.any():  # absent (NaN) points: the general path weighs them out, for those samples only
             return _split_paths(P, bad, lambda Q: self.canonicalize(Q, layout),

@@ -136,34 +136,40 @@ def overflow_error(method, dtype, amax, degree, *, what=None,
     )
 
 
-def underflow_error(method, dtype, amax, degree, *, what=None, hint=""):
+def underflow_error(method, dtype, amax, degree, *, what=None, hint="", values="values"):
     """The ``ValueError`` for ``degree``-homogeneous features of a sample whose values are
     at most ``amax`` that fall below ``dtype``'s smallest normal number (rounded to 0 or to
     a few bits: different inputs got equal features while ``lossless_`` said True).
-    ``what`` names the features; ``hint`` ends the message (a way out besides rescaling)."""
+    ``what`` names the features; ``hint`` ends the message (a way out besides rescaling);
+    ``values`` names what ``amax`` bounds."""
     dtype = np.dtype(dtype)
     what = what or f"degree-{degree} features"
     return ValueError(
-        f"X has a sample whose values are at most {float(amax):.3g}: its {what} underflow "
+        f"X has a sample whose {values} are at most {float(amax):.3g}: its {what} underflow "
         f"{dtype.name} (smallest normal {float(np.finfo(dtype).tiny):.3g}), so method={method!r} "
         f"would lose them; multiply X by a constant (these features scale with the power {degree} "
         f"of X's scale){hint}."
     )
 
 
-def check_underflow(method, P, degree, *, what=None, hint=""):
+def check_underflow(method, P, degree, *, what=None, hint="", noise=None, values="values"):
     """Raise :func:`underflow_error` where a sample of ``P`` (``(n, ...)``) has its largest
-    |value|, raised to ``degree``, below the dtype's smallest normal number."""
+    |value|, raised to ``degree``, below the dtype's smallest normal number. ``noise``
+    (``(n,)``, optional): per sample, the magnitude up to which its values are rounding
+    (centred copies of coincident points): such a sample counts as all zeros."""
     dtype = np.dtype(P.dtype)
     if not np.issubdtype(dtype, np.floating) or P.size == 0:
         return
     with np.errstate(invalid="ignore"):
         largest = np.fmax.reduce(np.abs(P).reshape(len(P), -1), axis=1).astype(np.float64)
+    if noise is not None:
+        largest = np.where(largest > noise, largest, 0.0)
     with np.errstate(divide="ignore"):
         vanishing = (largest > 0) & (degree * np.log2(np.where(largest > 0, largest, 1.0))
                                      < np.log2(np.finfo(dtype).tiny))
     if vanishing.any():
-        raise underflow_error(method, dtype, largest[vanishing].min(), degree, what=what, hint=hint)
+        raise underflow_error(method, dtype, largest[vanishing].min(), degree, what=what, hint=hint,
+                              values=values)
 
 
 # -- what a group does to a layout -------------------------------------------------------------
