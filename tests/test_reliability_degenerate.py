@@ -824,13 +824,15 @@ def test_nearly_collinear_points_are_invariant(group, n_points, exponent, seed, 
     assert float((np.abs(A - B).max(1) / np.abs(A).max(1)).max()) < max(bound, 1e-9)
 
 
+@pytest.mark.xfail(strict=True, reason="open: under groups that translate, the PCA frames' feature "
+                   "tolerance grows with the distance from the origin, which a translation changes")
 def test_float32_translations_keep_nearly_symmetric_molecules_frames():
-    """Under groups that translate, the tie tolerance of the PCA frames' set features grew
-    with the sample's distance from the origin, which a translation changes: float32
-    benzenes with coordinates to 4 decimals (nearly symmetric), moved within one octave of
-    distances (4.2 to 7.8 sizes), flipped their frame in 36 of 60 molecules. The distance
-    now enters rounded down to a power of two; what is left (3 of 60 here) is float32
-    rounding at the tolerance's edge, which no fixed threshold avoids."""
+    """Open problem (audit of the groups and kernels): under groups that translate, the tie
+    tolerance of the PCA frames' set features grows with the sample's distance from the
+    origin (it allows for the rounding of that distance), and a translation changes the
+    distance. Float32 benzenes with coordinates to 4 decimals (nearly symmetric) moved to
+    distances from 1 to 100 sizes flip their frame in 48 of 60 molecules (rounding the
+    distance to a power of two only moved the edge to each octave: no better overall)."""
     a = np.arange(6) * np.pi / 3
     ring = np.c_[1.39 * np.cos(a), 1.39 * np.sin(a), np.zeros(6)]
     mol = np.r_[ring, ring * 2.48 / 1.39]
@@ -844,7 +846,7 @@ def test_float32_translations_keep_nearly_symmetric_molecules_frames():
         u = rng.normal(size=3)
         u /= np.linalg.norm(u)
         poses = [(X0 + far * rms * u) @ G.matrices(G.sample(1, random_state=100 * seed + k))[0].T
-                 for k, far in enumerate(np.linspace(4.2, 7.8, 8))]
+                 for k, far in enumerate(np.geomspace(1, 100, 8))]
         Z = CanonicalizerTransformer("SE3").fit_transform(np.stack(poses).reshape(8, -1).astype(np.float32))
         flipped += np.abs(Z - Z[0]).max() > 1e-3
     assert flipped <= 6

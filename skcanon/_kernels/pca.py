@@ -253,12 +253,7 @@ def pca_frames(Y, w, special, resolve_ties=True, offset=None, magnitude=None, at
     # origin (groups that keep it compare the shape on its own scale instead)
     feature_tol = np.full(n, max(FEATURE_RTOL, FEATURE_EPS * eps))
     if centred_from is not None:
-        # the offset is not invariant under translations: rounded down to a power of two, the
-        # tolerance is one value for every pose whose distance stays within an octave (it
-        # followed the distance itself, so a translation moved nearly symmetric molecules
-        # across the tie edge: 9 of 60 float32 benzenes flipped their frame)
         far = offset_reach(np.einsum("nd,nd->n", centred_from, centred_from), scale)
-        far = np.exp2(np.floor(np.log2(far)))
         feature_tol = np.minimum(np.maximum(feature_tol, FEATURE_NOISE * eps * far), 1e-2)
     elif offset is not None:
         # groups that keep the origin: the shape's own features carry the offset's rounding
