@@ -635,16 +635,20 @@ class _EndToEndMixin(InterruptRaisingMixin):
         has_scalars = any(f.kind == "scalar" for f in layout.fields)
         return X, categories, scalar_statistics(P, layout) if has_scalars else None, offsets
 
+    def _own_module(self):
+        """Whether the module is this package's (class or instance), whose frames and
+        parameters the estimator knows."""
+        module = self.module
+        return (isinstance(module, type) and issubclass(module, EquivariantModule)) \
+            or isinstance(module, EquivariantModule)
+
     def _centres_inputs(self, layout):
         """Whether the point sets are centred (in float64) before the cast to float32: for
         this package's modules whose frames are translation-equivariant (``learned``,
         ``anchored``, ``symmetrize`` under a group with translations) the model is unchanged
         in exact arithmetic, and float32 keeps the sample's shape instead of its offset (at an
         offset of 1e6 the cast alone moved predictions by up to 7 for a spread of 3)."""
-        module = self.module
-        ours = (isinstance(module, type) and issubclass(module, EquivariantModule)) \
-            or isinstance(module, EquivariantModule)
-        if not ours or layout.kind != "points":
+        if not self._own_module() or layout.kind != "points":
             return False
         params = self.get_params()
         if params.get("module__frame", "learned") not in ("learned", "anchored", "symmetrize"):
@@ -1110,11 +1114,8 @@ class EndToEndEquivariantRegressor(SkcanonEstimatorMixin, _EndToEndMixin, Neural
         ``group × S_n`` with the message-passing backbone (the model is permutation-equivariant
         too), else ``group``. None otherwise (another module, the baselines, symmetrization:
         equivariant in expectation only)."""
-        module = self.module
-        ours = (isinstance(module, type) and issubclass(module, EquivariantModule)) \
-            or isinstance(module, EquivariantModule)
         params = self.get_params()
-        if not ours or params.get("module__frame", "learned") not in ("learned", "anchored"):
+        if not self._own_module() or params.get("module__frame", "learned") not in ("learned", "anchored"):
             return None
         try:
             group = get_group(params.get("module__group", "SE3"))

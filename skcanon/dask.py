@@ -157,7 +157,7 @@ def _first_sample(X):
         values = np.asarray(block.compute())
         if len(values):
             return values[:1]
-    return np.ones((1,) + tuple(X.shape[1:]), dtype=X.dtype)   # no samples: the probe's ones
+    return _ones_like(X)   # no samples: the probe's ones
 
 
 def _ones_like(X):
