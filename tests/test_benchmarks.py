@@ -525,3 +525,19 @@ def test_unseen_data_check_runs_and_c4_heuristic_ignores_the_training_pose():
     assert raw["rotated training"] != raw["upright training"]
     table = check.summarize(rows)
     assert "| rotated training | learned |" in table and "ahead in" in table
+
+
+def test_stabilizer_averaging_cost_times_the_model_with_and_without_its_stand_in():
+    """benchmarks/bench_stabilizer_averaging.py (docs/learned.md and docs/end_to_end.md quote
+    its ratios): a row per regressor with a positive ratio per seed, the cube cost only for the
+    canonicalizer's regressor, and the timed model keeps its stand-in (only a copy loses it)."""
+    bench = load_script("bench_stabilizer_averaging")
+    model = bench.equivariant_regressor(0, 40, 8)
+    with_, without = bench._paired_times(model, bench._cubes(3, 0), repeats=1)
+    assert with_ > 0 and without > 0 and "stabilizer_canonicalizer_" in vars(model)
+    rows = bench.run(quick=True, seeds=(0,))
+    assert [r["model"] for r in rows] == list(bench.MODELS)
+    assert all(len(r["ratios"]) == 1 and 0 < r["ratios"][0] < 100 for r in rows)
+    assert rows[0]["extra_ms_per_cube"] is not None and rows[1]["extra_ms_per_cube"] is None
+    table = bench.table(rows, (0,))
+    assert table.count("\n") == 3 and "random SE3xS_n" in table
