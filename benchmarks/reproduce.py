@@ -39,10 +39,14 @@ experiments and seeds ran before it in the same process.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
+import fcntl
+import hashlib
 import inspect
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -136,11 +140,41 @@ def parse_seeds(text):
                                          f"{text!r}.") from None
 
 
-def save_rows(name, rows, command, seconds, quick, seeds, rows_dir=None, methods=None, replace=False):
+def partial_name(name, methods, tables=None):
+    """File stem of a ``--methods`` run's record: the experiment, its methods and tables, so
+    runs of other rows in the same checkout (at the same time, say) keep records of their own."""
+    key = "+".join(methods) + ("@" + "+".join(tables) if tables else "")
+    slug = re.sub(r"[^A-Za-z0-9.+@-]+", "_", key)[:60]
+    return f"{name}--{slug}-{hashlib.sha1(key.encode()).hexdigest()[:8]}"
+
+
+@contextlib.contextmanager
+def _rows_lock(rows_dir):
+    """Hold an exclusive lock on ``rows_dir`` while a stored record is read and written back
+    (a merge), so two runs that finish together cannot drop each other's rows."""
+    rows_dir = Path(rows_dir)
+    rows_dir.mkdir(parents=True, exist_ok=True)
+    with open(rows_dir / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _write_record(path, record):
+    """Write a record whole (a temporary file renamed over it): a reader never sees half of one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(record, indent=1, default=_plain) + "\n")
+    os.replace(tmp, path)
+
+
+def save_rows(name, rows, command, seconds, quick, seeds, rows_dir=None, methods=None, replace=False,
+              file_name=None):
     """Store one experiment's rows (of every seed in ``seeds``, an int or a list) and the
-    circumstances of the run as JSON. Rows without a ``seed`` get the first of ``seeds``.
-    ``methods`` marks a record that holds only those rows, ``replace`` one whose rows replace
-    stored ones (see :func:`merge_record`)."""
+    circumstances of the run as JSON (``rows_dir/<file_name or name>.json``). Rows without a
+    ``seed`` get the first of ``seeds``. ``methods`` marks a record that holds only those rows,
+    ``replace`` one whose rows replace stored ones (see :func:`merge_record`)."""
     rows_dir = Path(rows_dir or ROWS_DIR)
     rows_dir.mkdir(parents=True, exist_ok=True)
     seeds = _seed_list(seeds)
@@ -154,8 +188,8 @@ def save_rows(name, rows, command, seconds, quick, seeds, rows_dir=None, methods
         record["methods"] = list(methods)
     if replace:
         record["replace"] = True
-    path = rows_dir / f"{name}.json"
-    path.write_text(json.dumps(record, indent=1, default=_plain) + "\n")
+    path = rows_dir / f"{file_name or name}.json"
+    _write_record(path, record)
     return path
 
 
@@ -189,6 +223,11 @@ def merge_record(path, rows_dir=None):
     ``--replace`` record) puts them in place of the stored rows of the same seed, table and
     method, which must exist. Returns the path of the merged record."""
     rows_dir = Path(rows_dir or ROWS_DIR)
+    with _rows_lock(rows_dir):
+        return _merge_record(path, rows_dir)
+
+
+def _merge_record(path, rows_dir):
     new = json.loads(Path(path).read_text())
     name = new.get("experiment")
     if name not in EXPERIMENTS:
@@ -234,7 +273,7 @@ def merge_record(path, rows_dir=None):
               "code": _joined(old.get("code", NO_CODE), new.get("code", NO_CODE)),
               "date": max(old.get("date", ""), new["date"]), "rows": merged_rows}
     out = rows_dir / f"{name}.json"
-    out.write_text(json.dumps(record, indent=1, default=_plain) + "\n")
+    _write_record(out, record)
     return out
 
 
@@ -372,7 +411,8 @@ def run(quick=False, only=None, seed=0, write=True, command=None, seeds=None, me
 
     ``methods`` (row names) runs only those rows of an experiment that offers it (it
     declares ``METHODS`` and its ``run`` takes ``methods``): a row added to an experiment joins its stored seeds without
-    running the others again. The rows go to ``rows/partial/NAME.json`` and are merged into
+    running the others again. The rows go to ``rows/partial/NAME--ROWS-HASH.json`` (one file per
+    set of rows and tables, :func:`partial_name`) and are merged into
     the stored record (:func:`merge_record`). ``replace``: those rows are rerun in place of
     the stored ones (after a change to the method they measure). ``tables`` (shell-style
     patterns such as ``"images-upright/*"``, with ``methods`` only): only those tables, for
@@ -417,7 +457,8 @@ def run(quick=False, only=None, seed=0, write=True, command=None, seeds=None, me
             if write and methods:  # kept per seed; merged once every seed has run
                 partial = save_rows(name, results[name], command or "python benchmarks/reproduce.py",
                                     time.perf_counter() - t1, quick, seeds[:k + 1],
-                                    rows_dir=ROWS_DIR / "partial", methods=methods, replace=replace)
+                                    rows_dir=ROWS_DIR / "partial", methods=methods, replace=replace,
+                                    file_name=partial_name(name, methods, tables))
                 continue
             if write:  # after every seed: an interrupted run keeps the seeds it finished
                 save_rows(name, results[name], command or "python benchmarks/reproduce.py",

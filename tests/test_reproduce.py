@@ -386,9 +386,10 @@ def test_methods_add_rows_to_the_stored_seeds(tmp_path, monkeypatch):
     rec = R.load_rows()["fake"]
     assert sorted((r["seed"], r["method"]) for r in rec["rows"]) == [(0, "a"), (0, "b"), (1, "a"), (1, "b")]
     assert rec["seeds"] == [0, 1] and rec["command"] == "full + only b"
-    assert (tmp_path / "rows" / "partial" / "fake.json").exists()
+    partial = tmp_path / "rows" / "partial" / f"{R.partial_name('fake', ['b'])}.json"
+    assert partial.exists() and [p.name for p in (tmp_path / "rows" / "partial").iterdir()] == [partial.name]
     with pytest.raises(ValueError, match="stored already"):
-        R.merge_record(tmp_path / "rows" / "partial" / "fake.json")
+        R.merge_record(partial)
     calls = []
     monkeypatch.setattr(fake, "run", lambda **kw: calls.append(kw) or fake_run(**kw))
     # refused before anything runs: seeds not stored, rows stored already, another mode
@@ -399,12 +400,62 @@ def test_methods_add_rows_to_the_stored_seeds(tmp_path, monkeypatch):
     assert calls == []
     # a --methods record cannot stand in for a missing full record
     with pytest.raises(ValueError, match="none"):
-        R.merge_record(tmp_path / "rows" / "partial" / "fake.json", rows_dir=tmp_path / "empty")
+        R.merge_record(partial, rows_dir=tmp_path / "empty")
     with pytest.raises(ValueError, match="not rows of"):
         R.run(only="fake", seeds=[0], command="x", methods=["c"])
     monkeypatch.setitem(R.EXPERIMENTS, "plain", types.SimpleNamespace(run=fake_run, section=fake.section))
     with pytest.raises(ValueError, match="not offered"):
         R.run(only="plain", seeds=[0], command="x", methods=["a"])
+
+
+def test_methods_runs_at_the_same_time_keep_records_of_their_own(tmp_path, monkeypatch):
+    """Two --methods runs of other rows in one checkout wrote the same rows/partial/NAME.json:
+    the second merge read the first run's file over again ("stored already") and one run's rows
+    were lost. Each set of rows has a record of its own, and merges hold a lock."""
+    import threading
+    import types
+
+    def fake_run(quick, seed, methods=("a", "b", "c")):
+        return [dict(r, method=m) for m in methods for r in _fake_rows(seed)[:1]]
+
+    fake = types.SimpleNamespace(run=fake_run, METHODS=("a", "b", "c"),
+                                 section=lambda rows, quick, fig_dir: f"## fake ({len(rows)} rows)")
+    monkeypatch.setitem(R.EXPERIMENTS, "fake", fake)
+    _write_under(tmp_path, monkeypatch)
+    R.run(only="fake", seeds=[0, 1], command="full", methods=None)
+    rec = R.load_rows()["fake"]
+    R.save_rows("fake", [r for r in rec["rows"] if r["method"] == "a"], "full", 1.0, False, [0, 1])
+    # both runs store their records before either merges
+    barrier, merge = threading.Barrier(2, timeout=30), R.merge_record
+    monkeypatch.setattr(R, "merge_record", lambda path, rows_dir=None: barrier.wait() is None or merge(path))
+    errors = []
+
+    def one(method):
+        try:
+            R.run(only="fake", seeds=[0, 1], command=f"only {method}", methods=[method])
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one, args=(m,)) for m in ("b", "c")]
+    [t.start() for t in threads]
+    [t.join(60) for t in threads]
+    assert errors == []
+    rows = R.load_rows()["fake"]["rows"]
+    assert sorted((r["seed"], r["method"]) for r in rows) == [(s, m) for s in (0, 1) for m in "abc"]
+    assert R.partial_name("fake", ["b"]) != R.partial_name("fake", ["c"]) != R.partial_name("fake", ["c"], ["x*"])
+    # a merge waits for a lock held elsewhere
+    done = threading.Event()
+
+    def wait_for_the_lock():
+        with R._rows_lock(tmp_path / "rows"):
+            done.set()
+
+    with R._rows_lock(tmp_path / "rows"):
+        waiting = threading.Thread(target=wait_for_the_lock)
+        waiting.start()
+        assert not done.wait(0.3)
+    assert done.wait(30)
+    waiting.join(5)
 
 
 def test_replace_reruns_some_rows_of_some_tables_in_place(tmp_path, monkeypatch):
