@@ -772,7 +772,8 @@ def test_whole_group_methods_support_what_fit_accepts(name):
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    CanonicalizerTransformer(group, method, layout=layout, max_epochs=1, random_state=0).fit(X)
+                    est = CanonicalizerTransformer(group, method, layout=layout, max_epochs=1, random_state=0)
+                    est.fit(X)
                 fitted = True
             except (ValueError, TypeError):
                 fitted = False
