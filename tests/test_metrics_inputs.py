@@ -617,9 +617,6 @@ def test_invariance_error_weighs_mixed_degree_features_by_size_as_documented():
     why per-column scaling was not taken): gram_minors under O3 (not invariant: reflections
     flip the minors) reads O(1) at unit scale and about the scale itself at 1e-10, while an
     invariant map with noise columns (planar clouds under SO3) stays at rounding."""
-    from skcanon import InvariantProjector
-    from skcanon.metrics import invariance_error
-
     X = np.random.default_rng(0).normal(size=(30, 5, 3))
     readings = []
     for scale in (1.0, 1e-10):
