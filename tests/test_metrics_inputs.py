@@ -627,4 +627,5 @@ def test_invariance_error_weighs_mixed_degree_features_by_size_as_documented():
     planar = X.copy()
     planar[..., 2] = 0
     P = planar.reshape(30, -1)
-    assert invariance_error(InvariantProjector("SO3", "gram_minors").fit(P), P, "SO3", random_state=0).max < 1e-12
+    proj = InvariantProjector("SO3", "gram_minors").fit(P)
+    assert invariance_error(proj, P, "SO3", random_state=0).max < 1e-12
