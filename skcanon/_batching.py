@@ -15,7 +15,7 @@ import numpy as np
 
 from ._columns import named_point_layout
 from ._kernels import _numba
-from ._threads import limited_threads
+from ._threads import limited_threads, thread_budget, within_budget
 from .canonicalizers import make_canonicalizer
 from ._validation import (check_unique_columns, frame_columns, is_dataframe, non_numeric_columns,
                           user_stacklevel)
@@ -132,13 +132,15 @@ def run_batches(one_batch, batches, threads):
     every batch thread takes that choice over: which batches use which kernels never
     depends on thread timing."""
     with _numba.decided(sum(_rows_in(b) for b in batches)):
-        threads = min(threads, len(batches))
+        threads = within_budget(min(threads, len(batches)))
         if threads <= 1:
             return [one_batch(b) for b in batches]
         decision = _numba.current()
 
         def limited(b):
-            with limited_threads(None), _numba.carried(decision):
+            # a budget of one thread: estimators called from a batch (a projector's
+            # canonicalizer) start no threads of their own, whatever their n_jobs
+            with thread_budget(1), limited_threads(None), _numba.carried(decision):
                 return one_batch(b)
 
         with ThreadPoolExecutor(threads) as pool:

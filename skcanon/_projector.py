@@ -16,7 +16,7 @@ from ._batching import (BATCH_IMAGE_VALUES, iter_batches, layout_from_names, res
 from ._canonicalizer import CanonicalizerTransformer
 from ._estimator import SkcanonEstimatorMixin, fit_whole
 from ._kernels import _numba
-from ._threads import limited_threads, n_threads_from
+from ._threads import limited_threads, n_threads_from, thread_budget
 from ._validation import (NJobs, NumberInterval, batch_starting_at, check_translations_act, validate_samples,
                           warn_inexact_image_action)
 from .groups import Group, get_group
@@ -127,7 +127,9 @@ GraphLayout or None, default=None
         Threads that transform the batches in parallel (the kernels release the GIL).
         ``None`` means 1, ``-1`` all cores. Inside, torch, BLAS and OpenMP keep one thread
         per batch thread, so ``n_jobs`` bounds the cores used and joblib workers do not
-        oversubscribe. Outputs are identical for every value; peak memory grows by one
+        oversubscribe. It also bounds a ``canonicalizer``'s threads, in ``fit`` (training) and
+        ``transform``, whatever that canonicalizer's own ``n_jobs``: ``n_jobs=None`` runs it
+        on one thread. Outputs are identical for every value; peak memory grows by one
         batch's working arrays per thread.
 
     Attributes
@@ -314,7 +316,9 @@ GraphLayout or None, default=None
                                              canonicalizer=self.canonicalizer, mark_absent=self.mark_absent)
             if not self._absent_ok(projection, layout) and np.isnan(P).any():
                 self._validated(X, layout, projection, reset=True)   # refuses them by name
-        projection.fit(P, y, check_random_state(self.random_state))
+        # n_jobs bounds the canonicalizer's training too, whatever its own n_jobs
+        with thread_budget(n_threads_from(self.n_jobs)):
+            projection.fit(P, y, check_random_state(self.random_state))
         if isinstance(layout, ImageLayout) and layout.shape is None:
             # transform checks the image shape against the fitted one (an image of another
             # shape with as many pixels would be read scrambled) and reads flat X with it,
@@ -372,7 +376,9 @@ GraphLayout or None, default=None
         # one kernel choice for the whole call, the first batch included (run_batches
         # keeps it): the kernels never depend on batch_size (the BLAS products of reynolds
         # and max_filter still round by the batch's row count, docs/scaling.rst)
-        with limited_threads(None), _numba.decided(P.shape[0]):
+        # n_jobs bounds every thread of the call: a canonicalizer inside runs its batches,
+        # torch, BLAS and OpenMP within it whatever its own n_jobs (one thread per batch thread)
+        with thread_budget(threads), limited_threads(None), _numba.decided(P.shape[0]):
             if into:
                 out, rest = np.empty((P.shape[0], self.n_features_out_), dtype=P.dtype), batches
             else:

@@ -22,7 +22,7 @@ import os
 import sys
 import threading
 
-__all__ = ["limited_threads", "n_threads_from"]
+__all__ = ["limited_threads", "n_threads_from", "thread_budget", "within_budget"]
 
 _lock = threading.Lock()
 _blocks = {}         # token -> (thread count, owner thread) of every block inside limited_threads, entry order
@@ -105,6 +105,33 @@ def n_jobs_for(own):
     inside :func:`serving_n_jobs`, else its own (``own``, fixed at fit)."""
     current = _serving.get()
     return own if current is None else current[0]
+
+
+# the most threads the calling thread's work may use: an enclosing estimator's n_jobs (an
+# InvariantProjector around its canonicalizer), 1 in a batch thread; None: no enclosing bound
+_budget = contextvars.ContextVar("skcanon_thread_budget", default=None)
+
+
+@contextlib.contextmanager
+def thread_budget(n_threads):
+    """Work begun inside this block uses at most ``n_threads`` threads (batch threads,
+    torch, BLAS and OpenMP; see :func:`within_budget`), whatever the ``n_jobs`` of the
+    estimators it calls: an estimator inside another one (a projector's canonicalizer with
+    ``n_jobs=-1``) would otherwise start its own threads in each of the outer one's.
+    Nested blocks only lower the bound. The bound belongs to the calling thread's context;
+    :func:`~skcanon._batching.run_batches` gives each batch thread a bound of 1."""
+    current = _budget.get()
+    token = _budget.set(n_threads if current is None else min(n_threads, current))
+    try:
+        yield
+    finally:
+        _budget.reset(token)
+
+
+def within_budget(n_threads):
+    """``n_threads``, lowered to the bound of an enclosing :func:`thread_budget` (at least 1)."""
+    bound = _budget.get()
+    return n_threads if bound is None else max(1, min(n_threads, bound))
 
 
 def _reinit_after_fork():
@@ -199,7 +226,8 @@ def n_threads_from(n_jobs=None):
 
 @contextlib.contextmanager
 def limited_threads(n_jobs=None):
-    """Run the block with torch, BLAS and OpenMP limited to ``n_threads_from(n_jobs)`` threads.
+    """Run the block with torch, BLAS and OpenMP limited to ``n_threads_from(n_jobs)`` threads
+    (fewer inside a :func:`thread_budget` that allows fewer).
 
     Nested and concurrent blocks are allowed: each sets the limit it asks for, and the
     settings from before come back once no block needs them, whatever order blocks in
@@ -240,7 +268,7 @@ def limited_threads(n_jobs=None):
     True
     """
     global _saved_torch
-    n = n_threads_from(n_jobs)
+    n = within_budget(n_threads_from(n_jobs))   # an enclosing estimator's n_jobs bounds it
     depth = getattr(_local, "depth", 0)
     outer_before_torch = getattr(_local, "before_torch", False)
     token = object()

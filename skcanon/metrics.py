@@ -302,6 +302,16 @@ def invariance_error(estimator_or_callable, X, group, n_trials=5, random_state=N
     floor is on the outputs' scale, not the inputs': features of degree 2 or more (Gram
     minors, say) of data in small units are far smaller than the data and would read as
     invariant against it.
+    The norms are over the whole feature vector, so where its features have different
+    degrees (``"gram_minors"``: Gram entries of degree 2 beside d×d minors of degree d), a
+    part of higher degree counts by its size: under ``O3``, which flips the minors' signs,
+    ``gram_minors`` of data at scale 1 reads 1.6 but at scale 1e-5 2.8e-5 and at 1e-10
+    2.8e-10. Check such maps on data of unit scale, or each part on its own (a callable
+    returning those columns). Scaling each feature column by its own size instead would
+    read 1.8, 1.8 and 0.17 there, but raises the reading of invariant maps with columns that
+    are rounding noise (``gram_minors`` of planar clouds under ``SO3``: 5e-8 instead of
+    7e-16), so the whole-vector norm is kept; :func:`equivariance_error` compares canonical
+    samples (all of degree 1) in the same way.
     Translations are drawn at the data's order of magnitude (standard normal times the power
     of 16 nearest the root-mean-square coordinate of the positions), so data in any unit is
     moved by about its own size.

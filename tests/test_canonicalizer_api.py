@@ -741,3 +741,69 @@ def test_an_unavailable_method_lists_the_methods_for_the_layout():
         CanonicalizerTransformer("SO2", "orbit", layout=ImageLayout((8, 8))).fit(X)
     with pytest.raises(ValueError, match=r"SE2: \[.*'pca'.*\]"):
         CanonicalizerTransformer("SE2", "orbit").fit(X[:, :12])
+
+
+SUPPORT_GROUPS = ["SO2", "O2", "SO3", "O3", "SE3", "E2", "T3", "scaling", "S_n", "C4", "C6", "D4", "Sim3",
+                  "C4xS_n", "D8xS_n", "D4xS_n", "C2xC4xS_n", "OxS_n", "IxS_n", "tetrahedralxS_n", "C2xC4",
+                  "D4xscaling", "SE3xS_n", "E2xS_n", "SO2xS_n", "T3xS_n", "O2xS_n"]
+
+
+@pytest.mark.parametrize("name", SUPPORT_GROUPS)
+def test_whole_group_methods_support_what_fit_accepts(name):
+    """``supports`` of the network methods said True for finite products with S_n (C4xS_n,
+    D8xS_n, D4xS_n, C2xC4xS_n, C2xC4) without a layout, though no layout of theirs has a
+    network, and True for O2 on images, whose fit then failed ("No learned image network")."""
+    pytest.importorskip("torch")
+    import warnings
+
+    from skcanon.canonicalizers import METHODS
+
+    group = get_group(name)
+    d = ({getattr(f, "d", None) for f in group.factors} - {None} or {3}).pop()
+    rng = np.random.default_rng(0)
+    data = {"points": (PointLayout(n_dims=d), rng.normal(size=(12, 5 * d))),
+            "image": (ImageLayout((8, 8)), rng.normal(size=(12, 8, 8)))}
+    for method in ("learned", "random", "anchored"):
+        supports = [s for cls, s, whole in METHODS[method] if whole]
+        works = []
+        for kind in sorted(group.layout_kinds & set(data)):
+            layout, X = data[kind]
+            said = any(s(group, layout) for s in supports)
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    est = CanonicalizerTransformer(group, method, layout=layout, max_epochs=1, random_state=0)
+                    est.fit(X)
+                fitted = True
+            except (ValueError, TypeError):
+                fitted = False
+            assert said == fitted, (name, method, kind, said)
+            works.append(fitted)
+        # without a layout: True exactly where some layout of the group has a network
+        assert any(s(group, None) for s in supports) == any(works), (name, method)
+
+
+@pytest.mark.parametrize("name", ["C4xS_n", "D8xS_n", "C2xC4xS_n", "OxS_n", "SE3xS_n", "E2xS_n", "T3xS_n"])
+def test_method_error_suggests_only_what_the_layout_can_use(name):
+    """The hint for a product group listed every whole-product method (``['anchored',
+    'identity', 'learned', 'random']``) whatever the group and layout: for C4xS_n on points
+    'learned' and 'random' were then refused in their turn."""
+    import re
+    import warnings
+
+    group = get_group(name)
+    d = ({getattr(f, "d", None) for f in group.factors} - {None} or {3}).pop()
+    X = np.random.default_rng(0).normal(size=(12, 5 * d))
+    with pytest.raises(ValueError, match="not available for group") as info:
+        CanonicalizerTransformer(name, "bogus", n_dims=d).fit(X)
+    message = str(info.value)
+    whole = re.search(r"or one of (\[[^\]]*\])", message)
+    example = re.search(r"\(e\.g\. '([^']+)'\)", message)
+    suggested = (eval(whole.group(1)) if whole else []) + ([example.group(1)] if example else [])
+    assert suggested, message
+    if name in ("C4xS_n", "D8xS_n", "C2xC4xS_n", "OxS_n"):
+        assert not {"learned", "random", "anchored"} & set(suggested), message
+    for method in suggested:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            CanonicalizerTransformer(name, method, n_dims=d, max_epochs=1, random_state=0).fit(X)

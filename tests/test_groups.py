@@ -1061,3 +1061,45 @@ def test_nearest_element_checks_the_shape_of_its_frames(name, R):
     if G.translates:
         with pytest.raises(ValueError, match=r"t must hold one translation per sample of R .*shape \(2, 3\)"):
             G.nearest_element(np.stack([np.eye(3)] * 2), np.zeros((3, 3)))
+
+
+@pytest.mark.parametrize("name", ["O2", "SO2", "O3", "SO3", "E2", "SE3", "E3", "Sim3", "SSim3", "SO4"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@given(seed=st.integers(0, 2**31 - 1), stretch=st.floats(0.05, 20.0))
+def test_nearest_element_of_continuous_groups_projects_non_orthogonal_frames(name, dtype, seed, stretch):
+    """O3.nearest_element of a non-orthogonal matrix returned it as it was (|R Rᵀ − I| = 3.1
+    for a stretched frame), which ``apply`` then refused; every continuous group with
+    rotations passed such matrices through. They now become the nearest element: the polar
+    factor of the SVD (a proper one under the special groups, times the RMS scale under
+    Sim(d)); elements already are kept bit for bit; the caller's array is not modified."""
+    G = get_group(name)
+    d = G.d
+    rs = np.random.RandomState(seed)
+    Q = np.linalg.qr(rs.standard_normal((4, d, d)))[0]
+    stretches = np.exp(rs.uniform(-1.0, 1.0, (4, d))) * np.array([stretch] + [1.0] * (d - 1))
+    R = (Q * stretches[:, None, :] @ np.linalg.qr(rs.standard_normal((4, d, d)))[0]).astype(dtype)
+    given_R = R.copy()
+    h = G.nearest_element(R, np.zeros((4, d), dtype=dtype) if G.translates else None)
+    np.testing.assert_array_equal(R, given_R)
+    G.apply(h, rs.standard_normal((4, 3, d)), PointLayout(d))   # an element: apply accepts it
+    A = G.matrices(h) if G.translates else h
+    s = G.scales(h) if G.rescales else np.ones(4)
+    A = A / s[:, None, None]
+    np.testing.assert_allclose(A @ np.swapaxes(A, 1, 2), np.broadcast_to(np.eye(d), A.shape), atol=1e-12)
+    # the nearest orthogonal (rotation) matrix: no sampled one is closer to R / s
+    others = get_group(f"{'SO' if G.special else 'O'}{d}").sample(300, seed % 1000)
+    R64 = R.astype(np.float64) / s[:, None, None]
+    for r, a in zip(R64, A):
+        assert np.linalg.norm(r - a) <= np.linalg.norm(r[None] - others, axis=(1, 2)).min() + 1e-9
+    # elements are kept bit for bit (a second call changes nothing)
+    again = G.nearest_element(A * s[:, None, None], np.zeros((4, d)) if G.translates else None)
+    np.testing.assert_array_equal(G.matrices(again) if G.translates else again, A * s[:, None, None])
+
+
+@pytest.mark.parametrize("name", ["O3", "SO2", "SE3", "Sim3"])
+def test_nearest_element_refuses_singular_frames_naming_them(name):
+    G = get_group(name)
+    d = G.d
+    R = np.stack([np.eye(d), np.diag([1.0] * (d - 1) + [0.0]), np.zeros((d, d))])
+    with pytest.raises(ValueError, match=r"R\[1, 2\] are singular"):
+        G.nearest_element(R, np.zeros((3, d)) if G.translates else None)

@@ -610,3 +610,22 @@ def test_equivariance_error_does_not_shrink_with_the_data_offset():
     point = np.repeat(X[:, None, :3] * 10 + [3.3, 1.7, -5.1], 3, axis=1).reshape(20, 9)
     one_point = CanonicalizerTransformer("SE3").fit(point)
     assert equivariance_error(one_point, point, "SE3", random_state=0).max < 1e-5
+
+
+def test_invariance_error_weighs_mixed_degree_features_by_size_as_documented():
+    """invariance_error's norms are over the whole feature vector (the docstring says so and
+    why per-column scaling was not taken): gram_minors under O3 (not invariant: reflections
+    flip the minors) reads O(1) at unit scale and about the scale itself at 1e-10, while an
+    invariant map with noise columns (planar clouds under SO3) stays at rounding."""
+    X = np.random.default_rng(0).normal(size=(30, 5, 3))
+    readings = []
+    for scale in (1.0, 1e-10):
+        Xs = (X * scale).reshape(30, -1)
+        readings.append(invariance_error(InvariantProjector("SO3", "gram_minors").fit(Xs), Xs, "O3",
+                                         random_state=0).max)
+    assert readings[0] > 0.5 and 1e-11 < readings[1] < 1e-8
+    planar = X.copy()
+    planar[..., 2] = 0
+    P = planar.reshape(30, -1)
+    proj = InvariantProjector("SO3", "gram_minors").fit(P)
+    assert invariance_error(proj, P, "SO3", random_state=0).max < 1e-12

@@ -758,6 +758,37 @@ def test_float32_clouds_far_from_the_origin_are_centred_in_float64(group, method
     assert invariance_error(proj, X, group, n_trials=2, random_state=0).max < tol
 
 
+@pytest.mark.parametrize("group, method", [("E3", "gram"), ("SE3", "gram"), ("E3", "distances"),
+                                           ("SE3", "gram_minors")])
+@pytest.mark.parametrize("dtype, scale", [(np.float32, 1e-12), (np.float32, 1e-18), (np.float32, 1e-33),
+                                          (np.float64, 1e-140), (np.float64, 1e-160), (np.float64, 1e-300)])
+def test_gram_triu_of_coincident_points_does_not_underflow_by_pose(group, method, dtype, scale):
+    """gram_triu's underflow check read the centring's rounding noise as the sample's size:
+    five points coinciding up to rounding were refused in 39 of 40 rigid motions under SE3
+    'gram' at 1e-160 (float64) and in 12 of 40 under 'gram_minors' at 1e-12 (float32; its
+    Gram part), the message naming the uncentred coordinates; 'gram' and 'distances' at
+    smaller scales refused every pose. Within 4 rounding units of the sample's largest
+    coordinate the centred values count as zeros: no pose is refused. A cloud that is tiny
+    about its centroid is still refused, its message naming those coordinates."""
+    from skcanon.groups import get_group
+
+    rng = np.random.default_rng(0)
+    eps = np.finfo(dtype).eps
+    X = np.array([0.3, -0.2, 0.5]) * scale + rng.normal(size=(5, 3)) * 0.3 * eps * scale
+    proj = InvariantProjector(group, method).fit(rng.normal(size=(2, 15)).astype(dtype))
+    g = get_group(group)
+    for seed in range(40):
+        R, t = g.parts(g.sample(1, np.random.RandomState(seed)))
+        F = proj.transform(((X @ R[0].T) + t[0] * scale).astype(dtype).reshape(1, -1))
+        assert np.isfinite(F).all()
+    # points 1e-25 (1e-170) apart, 1e-20 (1e-165) from the origin: Gram entries underflow
+    small = 1e-20 if dtype == np.float32 else 1e-165
+    tiny = (rng.normal(size=(1, 15)) * small * 1e-5 + small).astype(dtype)
+    if method != "distances":
+        with pytest.raises(ValueError, match="coordinates about its centroid are at most .*underflow"):
+            proj.transform(tiny)
+
+
 @pytest.mark.parametrize("dtype, scale", [(np.float32, 1e-6), (np.float64, 1e-90)])
 def test_gram_minors_of_coincident_points_do_not_underflow_by_pose(dtype, scale):
     """Five points that coincide up to the input's rounding: their centred copies (a few

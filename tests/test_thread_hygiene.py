@@ -109,3 +109,80 @@ def test_heuristics_and_projectors_do_not_import_torch():
             "InvariantProjector('S_n', 'sort', n_dims=3, batch_size=16, n_jobs=2).fit_transform(X)\n"
             "assert 'torch' not in sys.modules, 'torch was imported'\n")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _peak_concurrent_calls(monkeypatch, obj, names):
+    """Spy on ``obj``'s methods ``names``: a list whose first entry is the most calls seen
+    running at once (each call waits a little so that threads overlap)."""
+    import threading
+    import time
+
+    lock, live, peak = threading.Lock(), [0], [0]
+
+    def spying(method):
+        def spy(*args, **kwargs):
+            with lock:
+                live[0] += 1
+                peak[0] = max(peak[0], live[0])
+            try:
+                time.sleep(0.005)
+                return method(*args, **kwargs)
+            finally:
+                with lock:
+                    live[0] -= 1
+        return spy
+
+    for name in names:
+        monkeypatch.setattr(obj, name, spying(getattr(obj, name)))
+    return peak
+
+
+@pytest.mark.parametrize("outer", [None, 1, 2])
+def test_projector_n_jobs_bounds_its_canonicalizers_threads(monkeypatch, outer):
+    """A canonicalizer with n_jobs=-1 inside InvariantProjector(n_jobs=2) started its own
+    batch threads in each of the projector's: 2 × cores threads at once (16 with 8 cores)."""
+    from skcanon import _threads
+
+    monkeypatch.setattr(_threads, "_cpu_count", lambda: 8)
+    X = X_POINTS[:64].astype(np.float32)
+    canon = CanonicalizerTransformer("E3xS_n", n_dims=3, n_jobs=-1, batch_size=1)
+    est = InvariantProjector("E3xS_n", "canonical", n_dims=3, canonicalizer=canon, batch_size=8, n_jobs=outer)
+    ref = est.fit(X).transform(X)
+    inner = est.projection_.canonicalizer_.canonicalizer_
+    peak = _peak_concurrent_calls(monkeypatch, inner, ["canonicalize", "canonicalize_into"])
+    assert np.array_equal(est.transform(X), ref)
+    assert 1 <= peak[0] <= (outer or 1)
+
+
+def test_network_canonicalizer_inside_a_projector_keeps_to_its_n_jobs(monkeypatch):
+    """A network canonicalizer with n_jobs=-1 ran torch on every core in fit and in each of
+    the projector's batch threads, whatever the projector's n_jobs."""
+    torch = pytest.importorskip("torch")
+    from skcanon import _threads
+
+    monkeypatch.setattr(_threads, "_cpu_count", lambda: 8)
+    import contextlib
+
+    from skcanon import _training
+
+    seen = []
+    limited = _threads.limited_threads
+
+    @contextlib.contextmanager
+    def spy(n_jobs=None):
+        with limited(n_jobs) as n:
+            seen.append((n, torch.get_num_threads()))
+            yield n
+
+    monkeypatch.setattr(_threads, "limited_threads", spy)
+    monkeypatch.setattr(_training, "limited_threads", spy)
+    X = X_POINTS[:32]
+    canon = CanonicalizerTransformer("SO3", "random", n_dims=3, n_jobs=-1, random_state=0)
+    est = InvariantProjector("SO3", "canonical", n_dims=3, canonicalizer=canon, batch_size=8, n_jobs=2).fit(X)
+    est.transform(X)
+    assert seen and max(max(pair) for pair in seen) <= 2
+    with _threads.thread_budget(2):
+        with _threads.limited_threads(-1) as n:
+            assert n == 2
+        with _threads.thread_budget(5), _threads.limited_threads(-1) as n:
+            assert n == 2   # nested budgets only lower the bound

@@ -211,10 +211,16 @@ def _build(cls, group, options):
 
 def _method_error(group, method, layout=None):
     per_factor = "; ".join(f"{f.name}: {_methods_for(f, layout)}" for f in group.factors)
-    whole = sorted(n for n in METHODS if _is_whole(n))
+    # only the whole-product methods and defaults this group has on this layout (C4xS_n on
+    # points has no network: suggesting 'learned' sent the caller to another refusal)
+    whole = sorted(n for n in METHODS
+                   if any(is_whole and supports(group, layout) for _, supports, is_whole in METHODS[n]))
+    defaults = [default_method(f, layout) for f in group.factors]
+    usable = all(d in _methods_for(f, layout) for d, f in zip(defaults, group.factors))
+    example = f" (e.g. '{'+'.join(defaults)}')" if usable else ""
     hint = (
-        f" For a product group give one method per factor joined by '+', in factor order "
-        f"(e.g. '{'+'.join(default_method(f, None) or '?' for f in group.factors)}'), or one of {whole}."
+        f" For a product group give one method per factor joined by '+', in factor order{example}"
+        + (f", or one of {whole} for the whole product." if whole else ".")
         if len(group.factors) > 1 else ""
     )
     return (

@@ -290,6 +290,10 @@ class PCACanonicalizer(Canonicalizer):
                     shift_columns(np.matmul(P[..., fs], Ed), shift, out[..., fs])
                 else:
                     out[..., fs] = np.matmul(P[..., fs], Ed)
+        # refused rows hold placeholder frames (zeros: not elements) until the general path
+        # overwrites them: the identity stands in so that nearest_element reads elements only
+        if not ok.all():
+            E = np.where(ok[:, None, None], E, np.eye(E.shape[-1], dtype=E.dtype))
         return out, g.nearest_element(E, c if translating else None), ok
 
 

@@ -31,7 +31,8 @@ _INFERENCE_ELEMENTS = 2**18
 def _image_plane(f):
     """A group of the image plane that the image networks may handle (C_n, D_n, SO(2)); the
     network factory checks the rest (element order, proper rotations)."""
-    return f.d == 2 and "image" in f.layout_kinds and (f.is_finite or f.rotates)
+    # continuous: proper rotations only (SO(2)); O(2)'s reflections have no image network
+    return f.d == 2 and "image" in f.layout_kinds and (f.is_finite or (f.rotates and f.special))
 
 
 def _to_numpy(h, float_dtype):
@@ -128,16 +129,15 @@ class LearnedCanonicalizer(Canonicalizer):
     def supports(cls, group, layout=None):
         """Groups whose every factor a network handles: continuous rotations/translations
         and permutations of points, the finite and rotation groups of the image plane."""
+        kinds = set()
+        if all(f.permutes or f.full_isometries for f in group.factors):
+            kinds.add("points")
+        if len(group.factors) == 1 and _image_plane(group.factors[0]):
+            kinds.add("image")
         kind = getattr(layout, "kind", None)
-        for f in group.factors:
-            points = f.permutes or f.full_isometries
-            if kind == "points" and not points:
-                return False
-            if kind == "image" and not (len(group.factors) == 1 and _image_plane(f)):
-                return False
-            if kind is None and not (points or _image_plane(f)):
-                return False
-        return kind in (None, "points", "image")
+        # without a layout: some layout must work (C4xS_n has none: C4's networks take
+        # images, which the product cannot act on, and the point networks need O(d)/S_n)
+        return bool(kinds) if kind is None else kind in kinds
 
     def check_layout(self, layout):
         from ..nn._factory import build_frame_network

@@ -55,18 +55,51 @@ def haar_orthogonal(n, d, random_state=None, special=False, *, like=None):
 ORTHOGONALITY_TOL = 1e-4
 
 
-def proper_rotations(R):
-    """``R`` (float64 ``(n, d, d)``) with each matrix of determinant < 0 replaced by the
-    nearest rotation (determinant +1): ``U Vᵀ`` of its SVD with the axis of the smallest
-    singular value flipped. The other rows are kept as they are, bit for bit."""
-    with np.errstate(invalid="ignore"):   # non-finite frames are kept as they are, quietly
-        flip = np.linalg.det(R) < 0
-    if not flip.any():
+def nearest_motions(group, R):
+    """The linear parts of ``group``'s elements nearest to ``R`` (float64 ``(n, d, d)``):
+    each matrix that is not one (``|A Aᵀ − I|`` beyond :data:`ORTHOGONALITY_TOL` after
+    dividing out its RMS scale under Sim(d), or of negative determinant under the proper
+    groups) is replaced by the nearest one in Frobenius norm, ``U Vᵀ`` of its SVD (the axis
+    of the smallest singular value flipped where the determinant must be +1), times the scale
+    under Sim(d). Matrices that are already elements, and non-finite ones, are kept bit for bit.
+
+    Raises
+    ------
+    ValueError
+        Where a matrix to replace is singular (rank < d): every orthogonal matrix at the
+        same distance from its null directions is as near, so there is no nearest element.
+    """
+    d = R.shape[-1]
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        finite = np.isfinite(R).all(axis=(1, 2))
+        scale = np.ones(len(R))
+        if group.rescales:
+            # the RMS entry, computed on R divided by its largest entry (no over/underflow)
+            peak = np.where(finite, np.abs(R).max(axis=(1, 2)), 1.0)
+            unit = np.where(peak > 0, peak, 1.0)
+            scale = np.sqrt(((R / unit[:, None, None]) ** 2).sum(axis=(1, 2)) / d) * unit
+            scale = np.where(scale > 0, scale, 1.0)
+        A = R / scale[:, None, None] if group.rescales else R
+        off = np.abs(A @ np.swapaxes(A, -1, -2) - np.eye(d)).max(axis=(1, 2))
+        need = finite & (off > ORTHOGONALITY_TOL)
+        if group.special:
+            need |= finite & (np.linalg.det(A) < 0)
+    if not need.any():
         return R
-    U, _, Vt = np.linalg.svd(R[flip])
-    U[:, :, -1] *= -1.0
+    U, S, Vt = np.linalg.svd(A[need])
+    singular = S[:, -1] <= S[:, 0] * d * np.finfo(np.float64).eps
+    if singular.any():
+        rows = np.flatnonzero(need)[singular]
+        shown = ", ".join(map(str, rows[:10])) + (", ..." if rows.size > 10 else "")
+        raise ValueError(
+            f"R must hold invertible {d}×{d} matrices for {group.name}.nearest_element: R[{shown}] "
+            f"{'is' if rows.size == 1 else 'are'} singular (rank < {d}), so no single element of "
+            f"{group.name} is nearest. Pass orthogonal frames (or ones close to orthogonal).")
+    if group.special:
+        flip = np.linalg.det(U) * np.linalg.det(Vt) < 0
+        U[flip, :, -1] *= -1.0
     R = R.copy()   # R may be the caller's array
-    R[flip] = U @ Vt
+    R[need] = (U @ Vt) * scale[need][:, None, None]
     return R
 
 
@@ -107,10 +140,12 @@ class OrthogonalGroup(Group):
         return np.asarray(g)
 
     def nearest_element(self, R, t=None):
-        """``R`` as it is (float64); under SO(d) a matrix of negative determinant (a reflection,
-        which ``apply`` refuses) becomes the nearest rotation. ``t`` is ignored."""
+        """``R`` as it is (float64) where it is orthogonal; any other matrix becomes the
+        nearest orthogonal one (polar factor ``U Vᵀ`` of its SVD), and under SO(d) a matrix of
+        negative determinant (a reflection, which ``apply`` refuses) the nearest rotation.
+        Singular matrices raise a ValueError. ``t`` is ignored."""
         R = np.array(checked_frames(self, R)[0], dtype=np.float64)
-        return proper_rotations(R) if self.special else R
+        return nearest_motions(self, R)
 
     def grid(self, n, random_state=0, n_points=None):
         if self.d == 2 and self.special:
@@ -278,11 +313,14 @@ class _HomogeneousMotions(Group):
         return self.parts(g)[1]
 
     def nearest_element(self, R, t=None):
-        """The motion ``[[R, t], [0, 1]]`` (``t`` None: no translation); under proper motions a
-        linear part of negative determinant becomes the nearest rotation."""
+        """The motion ``[[R, t], [0, 1]]`` (``t`` None: no translation). A linear part that is
+        not orthogonal (under Sim(d): a positive multiple of an orthogonal matrix) becomes the
+        nearest one (polar factor of its SVD, times its RMS scale under Sim(d)); under proper
+        motions one of negative determinant becomes the nearest rotation. Singular linear
+        parts raise a ValueError."""
         R, t = checked_frames(self, R, t)
         R = np.asarray(R, dtype=np.float64)
-        return self.from_parts(proper_rotations(R) if self.special else R,
+        return self.from_parts(nearest_motions(self, R),
                                np.zeros((len(R), self.d)) if t is None else np.asarray(t, dtype=np.float64))
 
     def _invert_parts(self, A, t, A_inv):

@@ -71,6 +71,12 @@ def _geometric_magnitude(P, layout):
     return largest
 
 
+def _rounding_noise(P, layout, dtype):
+    """``(n,)``: per sample, the magnitude up to which centred coordinates are rounding of
+    the input's (4 units of its largest geometric coordinate); None without ``P``."""
+    return None if P is None else 4 * np.finfo(dtype).eps * _geometric_magnitude(P, layout)
+
+
 def _field_labels(m, layout):
     """Unambiguous labels ``p{i}_{field}`` of the vectors of :func:`_vectors` (point-major),
     for names where its short labels would repeat (see ``_Geometry.feature_names``)."""
@@ -300,7 +306,7 @@ def _refine_short_distances(v, sq, o, pairs):
     o[s, p] = np.sqrt(total)
 
 
-def gram_triu(V, distances=False, out=None, centre=False, method=None):
+def gram_triu(V, distances=False, out=None, centre=False, method=None, noise=None):
     """Upper triangle of the Gram matrices of ``V`` (``(n, K, d)``) with the diagonal, or
     (``distances=True``) the strict upper triangle of the distance matrices.
 
@@ -318,6 +324,10 @@ def gram_triu(V, distances=False, out=None, centre=False, method=None):
         Subtract from every vector the centroid of its sample's present vectors first.
     method : str or None
         Named in the error raised when Gram entries overflow.
+    noise : ndarray of shape (n,) or None
+        Per sample, the magnitude up to which the (centred) vectors are rounding of the
+        input's coordinates (centred copies of coincident points): a sample whose vectors
+        are all within it counts as all zeros for the underflow check, whatever the pose.
 
     Returns
     -------
@@ -327,7 +337,8 @@ def gram_triu(V, distances=False, out=None, centre=False, method=None):
     ------
     ValueError
         When Gram entries exceed the dtype's range (distances never do short of
-        coordinates near the dtype's largest number: they are computed rescaled).
+        coordinates near the dtype's largest number: they are computed rescaled), or fall
+        below its smallest normal number for a sample that is more than rounding ``noise``.
 
     Notes
     -----
@@ -357,7 +368,7 @@ def gram_triu(V, distances=False, out=None, centre=False, method=None):
     if distances:
         kernel.triangle = _compiled_triangle(n)
     with _one_thread(torch):
-        _gram_chunks(V, out, kernel, index, chunk, distances, centre, method)
+        _gram_chunks(V, out, kernel, index, chunk, distances, centre, method, noise)
     return out
 
 
@@ -426,7 +437,7 @@ def _one_thread(torch):
     return limited_threads(None)
 
 
-def _gram_chunks(V, out, kernel, index, chunk, distances, centre, method):
+def _gram_chunks(V, out, kernel, index, chunk, distances, centre, method, noise=None):
     n, K = V.shape[:2]
     pairs = np.unravel_index(index, (K, K))
     for start in range(0, n, chunk):
@@ -448,14 +459,23 @@ def _gram_chunks(V, out, kernel, index, chunk, distances, centre, method):
                                      amax, 1 if distances else 2)
             # Gram entries of tiny samples below the smallest normal number: rounded to 0
             lost = (top > 0) & (np.abs(o).max(axis=1, initial=0.0) < np.finfo(o.dtype).tiny)
+            values = "values"
+            if noise is not None and lost.any():
+                # centred coincident points are rounding of the input's magnitude: whether
+                # it was exactly 0 decided by pose whether they were refused (as for gram_minors)
+                about = np.ldexp(np.abs(v).max(axis=(1, 2), initial=0.0).astype(np.float64),
+                                 exps.astype(np.int32))
+                lost &= about > noise[start:stop]
+                values = "coordinates about its centroid"
             if lost.any():
-                amax = np.abs(np.nan_to_num(V[start:stop][lost])).max()
+                amax = (about[lost].min() if values != "values"
+                        else np.abs(np.nan_to_num(V[start:stop][lost])).max())
                 raise underflow_error(method or ("distances" if distances else "gram"), o.dtype,
                                       amax, 1 if distances else 2,
                                       what="distances" if distances
                                       else "Gram entries (products of two coordinates)",
                                       hint=", or use method='distances', which rescales internally"
-                                      if not distances else "")
+                                      if not distances else "", values=values)
 
 
 def _with_scalars(F, S):
@@ -566,7 +586,8 @@ class Gram(_Geometry):
     lazy_centre = True
 
     def _features(self, V, centre=None, out=None, P=None):
-        return gram_triu(V, out=out, centre=centre, method=self.name)
+        noise = _rounding_noise(P, self.layout, V.dtype) if self.geom_.translates else None
+        return gram_triu(V, out=out, centre=centre, method=self.name, noise=noise)
 
     def _names(self, labels, sep):
         K = len(labels)
@@ -590,7 +611,8 @@ class Distances(_Geometry):
 
     def _features(self, V, centre=None, out=None, P=None):
         # distances ignore translations: centring (always) only reduces rounding
-        return gram_triu(V, distances=True, out=out, centre=True)
+        noise = _rounding_noise(P, self.layout, V.dtype)
+        return gram_triu(V, distances=True, out=out, centre=True, noise=noise)
 
     def _names(self, labels, sep):
         K = len(labels)
@@ -634,7 +656,7 @@ class GramMinors(Gram):
         return self
 
     def _features(self, V, centre=None, out=None, P=None):
-        gram = super()._features(V)  # raises when Gram entries overflow
+        gram = super()._features(V, P=P)  # raises when Gram entries overflow
         if np.isnan(V).any():  # absent vectors: minors that involve them are 0
             V = np.where(np.isnan(V), V.dtype.type(0), V)
         # minors of degree d from vectors scaled per sample by a power of two (exact), then
@@ -657,7 +679,7 @@ class GramMinors(Gram):
         if P is not None and self.geom_.translates:
             # centred coincident points are rounding of the input's magnitude, which decided
             # by pose whether they were refused: within a few ulps of it they count as 0
-            noise = 4 * np.finfo(V.dtype).eps * _geometric_magnitude(P, self.layout)
+            noise = _rounding_noise(P, self.layout, V.dtype)
             values = "coordinates about its centroid"
         check_underflow(self.name, V, k, what=f"{k}×{k} minors", noise=noise, values=values)
         return np.concatenate([gram, det.astype(V.dtype, copy=False)], axis=1)
