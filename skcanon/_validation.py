@@ -600,8 +600,10 @@ def validate_samples(estimator, X, layout, *, reset, allow_absent_points=True, d
     known = None if reset else (categories if categories is not None else getattr(estimator, "categories_", None))
     X, ndim, lead_shape, categories = _coerce_full(X, layout, name, known)
     allow_nan = _allows_nan(layout, allow_absent_points)
-    X2 = check_array(X, input_name=name, estimator=reporter, dtype=list(dtype),
-                     ensure_all_finite=not allow_nan, ensure_min_features=1)
+    # scikit-learn's finiteness test sums X first: +-1e308 values warned "invalid value"
+    with np.errstate(over="ignore", invalid="ignore"):
+        X2 = check_array(X, input_name=name, estimator=reporter, dtype=list(dtype),
+                         ensure_all_finite=not allow_nan, ensure_min_features=1)
     _check_n_features(reporter, X2, reset=reset)
     if reset:
         if categories is not None:
@@ -624,8 +626,9 @@ def check_samples(X, layout, *, allow_absent_points=True, dtype=FLOAT_DTYPES, na
     refuse_lazy_frame(X, name)
     X, ndim, lead_shape, categories = _coerce_full(frame_in_layout_order(X, layout, name), layout, name)
     allow_nan = _allows_nan(layout, allow_absent_points)
-    X2 = check_array(X, dtype=list(dtype), ensure_all_finite=not allow_nan,
-                     ensure_min_features=1, input_name=name)
+    with np.errstate(over="ignore", invalid="ignore"):   # as in validate_samples
+        X2 = check_array(X, dtype=list(dtype), ensure_all_finite=not allow_nan,
+                         ensure_min_features=1, input_name=name)
     P = _finish(X2, lead_shape, layout, name, allow_nan)
     return (P, ndim, categories) if return_categories else (P, ndim)
 
