@@ -207,6 +207,44 @@ def refuse_lazy_frame(X, name="X"):
             f"DataFrame block by block with skcanon.dask.transform_dask(estimator, {name}).")
 
 
+def _time_kind(dtype):
+    """"dates" or "durations" for numpy, pandas and polars date/time dtypes; else None."""
+    kind = getattr(dtype, "kind", None)
+    if kind in ("M", "m"):   # numpy and pandas datetime64 (tz-aware too) / timedelta64
+        return "dates" if kind == "M" else "durations"
+    text = str(dtype)
+    if text.startswith("period[") or text in ("Date", "Time") or text.startswith("Datetime"):
+        return "dates"
+    if text.startswith("Duration"):   # polars
+        return "durations"
+    return None
+
+
+def refuse_time_values(X, name="X"):
+    """A TypeError for dates and durations (datetime64/timedelta64 arrays, DataFrame
+    columns of those dtypes): numpy reads them as counts of their unit since 1970, so
+    ``datetime64[D]`` and ``[us]`` arrays of the same dates gave different canonical forms."""
+    if isinstance(X, np.ndarray) or (hasattr(X, "dtype") and not hasattr(X, "columns")):
+        what = _time_kind(getattr(X, "dtype", None))
+        if what is not None:
+            example = f"({name} - t0)" if what == "dates" else name
+            raise TypeError(
+                f"{name} has dtype {X.dtype} ({what}), which skcanon does not read as numbers: their "
+                "values as numbers depend on the unit (e.g. days or microseconds). Convert them "
+                f"first, e.g. {example} / np.timedelta64(1, 's').")
+        return
+    if not is_dataframe(X):
+        return
+    for column, dtype in zip(frame_columns(X), list(X.dtypes), strict=True):
+        what = _time_kind(dtype)
+        if what is not None:
+            example = f"({name}[{column!r}] - t0)" if what == "dates" else f"{name}[{column!r}]"
+            raise TypeError(
+                f"{name} column {column!r} holds {what} (dtype {dtype}), which skcanon does not read "
+                "as numbers: their values as numbers depend on the unit. Convert the column first, "
+                f"e.g. {example} / pd.Timedelta(1, 's'), or route it past with a ColumnTransformer.")
+
+
 def is_dataframe(X):
     """True for pandas and polars DataFrames (anything with named columns and dtypes)."""
     return (not isinstance(X, np.ndarray) and hasattr(X, "columns") and hasattr(X, "dtypes")
@@ -476,6 +514,7 @@ def _coerce_full(X, layout, name, categories=None):
     if X is None:
         raise ValueError(f"{name} is None; expected an array of shape {expected}.")
     X = tensor_to_numpy(X)
+    refuse_time_values(X, name)
     categorical = bool(getattr(layout, "categorical_fields", ()))
     columns = None
     # float32 data stays float32 when categorical codes replace some of its columns: the
