@@ -526,9 +526,23 @@ class PointLayout(Layout):
             )
         dims = len(axes)
         if axes != set(_axis_names(dims)):
-            raise ValueError(f"point columns name the axes {sorted(axes)}; positions need "
-                             f"{list(_axis_names(dims))}. Fix: rename the columns or pass "
-                             "layout=PointLayout.from_columns(columns, n_dims=..., fields=[...]).")
+            # e.g. Z0, y0, Z1, y1: 'y' reads as an axis, 'Z' as a per-point scalar
+            read = {}
+            for col, (_, comp) in zip(columns, parsed):
+                read.setdefault(comp, []).append(col)
+            described = "; ".join(
+                f"{cols[:3]}{'...' if len(cols) > 3 else ''} as "
+                + (f"axis {comp!r}" if comp in _AXIS_NAMES else f"the per-point value {comp!r}")
+                for comp, cols in read.items())
+            declared = ", ".join(f"('{comp}', 'scalar')" for comp in read)
+            raise ValueError(
+                f"point columns name the axes {sorted(axes)}, but positions of {dims}-D points need the axes "
+                f"{list(_axis_names(dims))} (columns read: {described}). Fix: rename the position columns "
+                "(x0, y0, ... or p0_x, p0_y, ...); for a group that only permutes the points (S_n), "
+                "declare every component by name: "
+                f"layout=PointLayout.from_columns(columns, fields=[{declared}]); "
+                "or put the columns in point-major order and pass layout=PointLayout(n_dims) to read them "
+                "in their order, ignoring names.")
         if n_dims is not None and n_dims != dims:
             raise ValueError(
                 f"the columns name {dims}-D points ({', '.join(_axis_names(dims))}), but {n_dims}-D points "

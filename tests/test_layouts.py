@@ -366,3 +366,29 @@ def test_numbered_axes_up_to_3d_keep_their_reading():
     cols4 = [f"p{i}_x{k}" for i in range(2) for k in range(4)]
     with pytest.raises(ValueError, match=r"name 4-D points \(x0, x1, x2, x3\), but 3-D points were expected"):
         PointLayout.infer_from_columns(cols4, n_dims=3)
+
+
+def test_columns_naming_one_axis_and_other_values_say_how_to_read_them():
+    """Columns Z0..Z2, y0..y2 under S_n were refused with "point columns name the axes ['y'];
+    positions need ['x']", which named neither the columns nor a layout that reads them; the
+    layout the message suggests reads them, and S_n acts on those points."""
+    pd = pytest.importorskip("pandas")
+    from skcanon import CanonicalizerTransformer, InvariantProjector
+
+    X = np.random.default_rng(0).normal(size=(5, 6))
+    frame = pd.DataFrame(X, columns=["Z0", "Z1", "Z2", "y0", "y1", "y2"])
+    for est in (CanonicalizerTransformer("S_n"), InvariantProjector("S_n", "sort")):
+        with pytest.raises(ValueError, match=re.escape(
+                "(columns read: ['Z0', 'Z1', 'Z2'] as the per-point value 'Z'; ['y0', 'y1', 'y2'] as axis 'y')")
+                + r".*layout=PointLayout\.from_columns\(columns, fields=\[\('Z', 'scalar'\), \('y', 'scalar'\)\]\)"):
+            est.fit(frame)
+    layout = PointLayout.from_columns(frame.columns, fields=[("Z", "scalar"), ("y", "scalar")])
+    canon = CanonicalizerTransformer("S_n", layout=layout).fit(frame)
+    out = canon.transform(frame)
+    # the points are (Z_i, y_i): relabelling them leaves the canonical form unchanged
+    moved = frame[["Z2", "Z0", "Z1", "y2", "y0", "y1"]].set_axis(frame.columns, axis=1)
+    np.testing.assert_array_equal(canon.transform(moved), out)
+    pairs = np.stack([out[:, :3], out[:, 3:]], axis=-1)   # the output keeps the caller's columns
+    for i in range(5):
+        expected = sorted(zip(X[i, :3], X[i, 3:]))
+        np.testing.assert_array_equal(sorted(map(tuple, pairs[i])), expected)
