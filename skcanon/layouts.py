@@ -1117,6 +1117,13 @@ def _refuse_axis_scalars(fields, dims):
                 "fields=[...]) to say what they are.")
 
 
+def _looks_channels_last(shape):
+    """Whether 4-D images of shape ``(C, H, W)`` after the samples axis are more likely
+    ``(H, W, C)``: a last axis of at most 4 (gray, RGB, RGBA), smaller than both others."""
+    C, H, W = shape
+    return W <= 4 and W < H and W < C
+
+
 class ImageLayout(Layout):
     """Samples that are images.
 
@@ -1158,6 +1165,14 @@ class ImageLayout(Layout):
             shape = (1,) + X.shape[1:]
         elif X.ndim == 4:
             shape = X.shape[1:]
+            if self.shape is None and _looks_channels_last(shape):
+                C, H, W = shape
+                raise ValueError(
+                    f"X has shape (n_samples, {C}, {H}, {W}), which looks like channels-last images "
+                    f"(n_samples, H, W, C) of {C}×{H} pixels and {W} channel(s); images are read channels "
+                    f"first (n_samples, C, H, W), as {C} channels of {H}×{W} pixels. Fix: "
+                    "X = np.moveaxis(X, -1, 1) for channels-last images, or, if X does hold "
+                    f"{C} channels of {H}×{W} pixels, {param}=ImageLayout(({C}, {H}, {W})).")
         elif X.ndim == 2:
             if self.shape is not None:
                 shape = self.shape
@@ -1173,7 +1188,10 @@ class ImageLayout(Layout):
         else:
             raise ValueError(f"Image X must be 2-, 3- or 4-D; got {X.ndim}-D.")
         if self.shape is not None and tuple(shape) != self.shape:
-            raise ValueError(f"X has image shape {tuple(shape)}, but the layout expects {self.shape}.")
+            C, H, W = self.shape
+            hint = (" (channels last? X = np.moveaxis(X, -1, 1) puts the channels first)"
+                    if X.ndim == 4 and tuple(shape) == (H, W, C) else "")
+            raise ValueError(f"X has image shape {tuple(shape)}, but the layout expects {self.shape}{hint}.")
         if X.ndim == 2 and int(np.prod(shape)) != X.shape[1]:
             raise ValueError(
                 f"X has {X.shape[1]} features; image shape {shape} needs {int(np.prod(shape))}."

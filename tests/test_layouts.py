@@ -392,3 +392,33 @@ def test_columns_naming_one_axis_and_other_values_say_how_to_read_them():
     for i in range(5):
         expected = sorted(zip(X[i, :3], X[i, 3:]))
         np.testing.assert_array_equal(sorted(map(tuple, pairs[i])), expected)
+
+
+@pytest.mark.parametrize("shape", [(8, 8, 3), (28, 28, 1), (5, 6, 4)])
+def test_channels_last_images_are_refused_not_read_as_channels(shape):
+    """(n, H, W, C) images fitted with layout="image" were read as H channels of W×C pixels
+    (only a warning about non-square C4 rotations); a last axis of at most 4, smaller than
+    both others, is refused unless the layout declares that shape."""
+    from skcanon import CanonicalizerTransformer, InvariantProjector
+
+    X = np.random.default_rng(0).random((3,) + shape)
+    before = X.copy()
+    H, W, C = shape
+    for est in (CanonicalizerTransformer("C2", layout="image"), InvariantProjector("C2", layout="image")):
+        with pytest.raises(ValueError, match=re.escape(f"X has shape (n_samples, {H}, {W}, {C}), which looks like "
+                                                       "channels-last images") + r".*np\.moveaxis\(X, -1, 1\)"):
+            est.fit(X)
+        fitted = type(est)("C2", layout="image").fit(np.moveaxis(X, -1, 1))
+        assert fitted.layout_.shape == (C, H, W)
+        with pytest.raises(ValueError, match=r"but the layout expects .*channels last\?"):
+            fitted.transform(X)
+        # declared, the shape is read as given
+        declared = type(est)("C2", layout=ImageLayout(shape)).fit(X)
+        assert declared.layout_.shape == shape
+    np.testing.assert_array_equal(X, before)
+
+
+@pytest.mark.parametrize("shape", [(3, 8, 8), (3, 8, 4), (4, 8, 4), (8, 2, 2), (1, 5, 3), (2, 3, 3)])
+def test_channels_first_images_are_read_as_before(shape):
+    layout = ImageLayout()
+    assert layout.resolve(np.zeros((2,) + shape)) == shape
