@@ -1132,7 +1132,9 @@ class ImageLayout(Layout):
     shape : tuple of int, default=None
         ``(H, W)`` or ``(C, H, W)``. ``None`` infers it: from 3-D input ``(n, H, W)``,
         4-D input ``(n, C, H, W)``, or flat input whose width is a perfect square
-        (one channel).
+        (one channel). 4-D input that looks channels-last (a last axis of at most 4,
+        smaller than the two others) is refused rather than guessed: move the channels
+        first, or declare the shape.
 
     Examples
     --------
