@@ -465,3 +465,45 @@ def test_random_sort_and_moments_refuse_parameters_beyond_memory_by_name(method)
     """A huge ``n_components`` failed with numpy's raw MemoryError when drawing ``A``."""
     with pytest.raises(ValueError, match=r"n_components=10000000000 needs 223\.5 GiB .*smaller n_components"):
         InvariantProjector("S_n", method, n_dims=3, n_components=10**10).fit(np.zeros((3, 9)))
+
+
+@pytest.mark.parametrize("group", ["C8", "D8", "C16", "D16", "C3"])
+@pytest.mark.parametrize("shape", [(2, 2), (2, 5), (1, 4)])
+def test_interpolated_turns_of_images_without_interior_are_refused(group, shape):
+    """C8/D8/C16/D16 on 2×2 images ran with the usual "invariant up to resampling error"
+    warning, but a 45° turn changes every pixel of a 2×2 image (a constant one keeps 79%):
+    canonical forms moved by half their size (max relative error 0.47 to 0.69)."""
+    from skcanon import CanonicalizerTransformer
+
+    X = np.random.default_rng(0).random((5,) + shape)
+    H, W = shape
+    for est in (CanonicalizerTransformer(group, layout="image"), InvariantProjector(group, layout="image")):
+        with pytest.raises(ValueError, match=rf"group '{group}' rotates images by interpolation .*every pixel "
+                                             rf"of a {H}×{W} image lies on its border.*Use C"):
+            est.fit(X)
+
+
+@pytest.mark.parametrize("group", ["C4", "D4", "C2", "D2"])
+def test_exact_turns_of_2x2_images_are_still_invariant(group):
+    from skcanon import CanonicalizerTransformer
+    from skcanon.groups import get_group
+
+    X = np.random.default_rng(0).random((5, 2, 2))
+    G = get_group(group)
+    for est in (CanonicalizerTransformer(group, layout="image"), InvariantProjector(group, layout="image")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            Y = est.fit(X).transform(X)
+        for k in range(G.order):
+            moved = G.apply(np.full(len(X), k), X, est.layout_)
+            np.testing.assert_allclose(est.transform(moved), Y, atol=1e-12)
+
+
+def test_interpolated_turns_of_1x1_and_3x3_images_still_run():
+    from skcanon import CanonicalizerTransformer
+    from skcanon.exceptions import InexactActionWarning
+
+    rng = np.random.default_rng(0)
+    CanonicalizerTransformer("C8", layout="image").fit(rng.random((4, 1, 1)))
+    with pytest.warns(InexactActionWarning):
+        CanonicalizerTransformer("C8", layout="image").fit(rng.random((4, 3, 3)))
