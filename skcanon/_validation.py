@@ -174,27 +174,36 @@ def user_stacklevel():
     return level
 
 
-def warn_inexact_image_action(group, image_shape, result="canonical forms"):
-    """Warn (:class:`~skcanon.exceptions.InexactActionWarning`, at the user's line) where
-    ``group`` rotates images of ``image_shape`` by interpolation: ``result`` is then
-    invariant only up to resampling error. Images at most 2 pixels high or wide (other
-    than 1×1) are refused: every pixel is a border pixel, so there is no interior that
-    such a turn keeps (a 45° turn keeps 79% of a constant 2×2 image, at every pixel)."""
+def refuse_borderless_image_action(group, image_shape, result="canonical forms"):
+    """A ValueError where ``group`` rotates images of ``image_shape`` by interpolation and
+    they are at most 2 pixels high or wide (other than 1×1): every pixel is a border pixel,
+    so there is no interior that such a turn keeps (a 45° turn keeps 79% of a constant 2×2
+    image, at every pixel) and ``result`` would not be invariant even approximately."""
     if group.exact_on_image_shape(image_shape):
         return
-    import warnings
-
-    from .exceptions import InexactActionWarning
-
-    square = image_shape[-1] == image_shape[-2]
     H, W = int(image_shape[-2]), int(image_shape[-1])
     if min(H, W) <= 2 and max(H, W) > 1:
+        square = H == W
         raise ValueError(
             f"group {group.name!r} rotates images by interpolation for angles that are not multiples "
             f"of {'90' if square else '180'}°, and every pixel of a {H}×{W} image lies on its border: "
             f"such a turn changes every pixel, so the {result} would not be invariant even approximately. "
             f"Use {'C4/D4 or C2/D2' if square else 'C2/D2'} for exact image symmetries, or resample the "
             "images to at least 3×3 pixels (larger images keep more of their interior).")
+
+
+def warn_inexact_image_action(group, image_shape, result="canonical forms"):
+    """Warn (:class:`~skcanon.exceptions.InexactActionWarning`, at the user's line) where
+    ``group`` rotates images of ``image_shape`` by interpolation: ``result`` is then
+    invariant only up to resampling error (:func:`refuse_borderless_image_action` first)."""
+    if group.exact_on_image_shape(image_shape):
+        return
+    refuse_borderless_image_action(group, image_shape, result)
+    import warnings
+
+    from .exceptions import InexactActionWarning
+
+    square = image_shape[-1] == image_shape[-2]
     warnings.warn(
         f"group {group.name!r} rotates {'' if square else 'non-square '}images by interpolation "
         f"for angles that are not multiples of {'90' if square else '180'}°: {result} are "

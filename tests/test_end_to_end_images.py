@@ -339,3 +339,16 @@ def test_channels_last_images_are_refused_before_training():
     fitted = clone(model).fit(np.moveaxis(rgb_last, -1, 1), y)
     with pytest.raises(ValueError, match=r"channels last\?"):
         fitted.predict_proba(rgb_last)
+
+
+@pytest.mark.parametrize("group", ["C8", "D16", "SO2"])
+def test_interpolated_turns_of_2x2_images_are_refused_before_training(group):
+    """C8 on 2×2 images trained without a word (a 45° turn changes every pixel of them)."""
+    X = np.random.default_rng(0).random((16, 2, 2))
+    y = np.arange(16) % 2
+    model = EndToEndEquivariantClassifier(module__group=group, random_state=0,
+                                          **{**TINY, "module__layout": "image"})
+    with pytest.raises(ValueError, match=r"every pixel of a 2×2 image lies on its border.*predictions"):
+        model.fit(X, y)
+    EndToEndEquivariantClassifier(module__group="C4", random_state=0,
+                                  **{**TINY, "module__layout": "image"}).fit(X, y)
