@@ -258,10 +258,12 @@ def refuse_time_values(X, name="X"):
         what = _time_kind(dtype)
         if what is not None:
             example = f"({name}[{column!r}] - t0)" if what == "dates" else f"{name}[{column!r}]"
+            example = (f", e.g. {example} / pd.Timedelta(1, 's')" if hasattr(X, "iloc")
+                       else " (e.g. seconds" + (" since a reference time" if what == "dates" else "") + ")")
             raise TypeError(
                 f"{name} column {column!r} holds {what} (dtype {dtype}), which skcanon does not read "
-                "as numbers: their values as numbers depend on the unit. Convert the column first, "
-                f"e.g. {example} / pd.Timedelta(1, 's'), or route it past with a ColumnTransformer.")
+                f"as numbers: their values as numbers depend on the unit. Convert the column to numbers "
+                f"first{example}, or route it past with a ColumnTransformer.")
 
 
 def is_dataframe(X):

@@ -580,7 +580,7 @@ def test_date_and_duration_columns_are_refused_by_name(make):
     timed["y1"] = make(6)
     before = timed.copy()
     what = "durations" if timed["y1"].dtype.kind == "m" else "dates"
-    message = rf"X column 'y1' holds {what} \(dtype .*\).*Convert the column first"
+    message = rf"X column 'y1' holds {what} \(dtype .*\).*Convert the column to numbers first, e.g."
     for est in (CanonicalizerTransformer("SO2", n_dims=2), InvariantProjector("S_n", "sort", n_dims=2)):
         with pytest.raises(TypeError, match=message):
             est.fit(timed)
