@@ -190,7 +190,8 @@ def _probe(estimator, method, X):
             out = _call(estimator, method, sample)
         except TypeError as exc:
             # X's values are refused (dates, text): every block would be, whatever output_shape says
-            raise TypeError(f"{type(estimator).__name__}.{method} refuses the first sample of X: {exc}") from exc
+            raise TypeError(
+                f"{type(estimator).__name__}.{method} refuses the first sample of X: {exc}") from exc
         except Exception as exc:
             raise ValueError(
                 f"Could not infer the output of {type(estimator).__name__}.{method} from a "

@@ -413,7 +413,7 @@ def test_transform_dask_refuses_dates_by_name_not_asking_for_output_shape(kind):
     else:
         canon = CanonicalizerTransformer("SO2", n_dims=2).fit(X)
         lazy, match = da.from_array(X.astype("datetime64[s]"), chunks=(3, -1)), r"dtype datetime64\[s\]"
-    with pytest.raises(TypeError, match=r"CanonicalizerTransformer.transform refuses the first sample of X: .*"
-                                        + match) as info:
+    refused = r"CanonicalizerTransformer.transform refuses the first sample of X: .*" + match
+    with pytest.raises(TypeError, match=refused) as info:
         transform_dask(canon, lazy)
     assert "output_shape" not in str(info.value)

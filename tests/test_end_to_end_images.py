@@ -332,7 +332,8 @@ def test_channels_last_images_are_refused_before_training():
     SIZE×3 pixels without a word."""
     X, y = _glyphs(16)
     rgb_last = np.repeat(X.reshape(-1, SIZE, SIZE, 1), 3, axis=3)
-    model = EndToEndEquivariantClassifier(module__group="C4", random_state=0, **{**TINY, "module__layout": "image"})
+    model = EndToEndEquivariantClassifier(module__group="C4", random_state=0,
+                                          **{**TINY, "module__layout": "image"})
     with pytest.raises(ValueError, match=r"looks like channels-last images.*module__layout=ImageLayout"):
         model.fit(rgb_last, y)
     assert not hasattr(model, "module_") or not getattr(model, "initialized_", False)

@@ -478,8 +478,8 @@ def test_interpolated_turns_of_images_without_interior_are_refused(group, shape)
     X = np.random.default_rng(0).random((5,) + shape)
     H, W = shape
     for est in (CanonicalizerTransformer(group, layout="image"), InvariantProjector(group, layout="image")):
-        with pytest.raises(ValueError, match=rf"group '{group}' rotates images by interpolation .*every pixel "
-                                             rf"of a {H}×{W} image lies on its border.*Use C"):
+        with pytest.raises(ValueError, match=rf"group '{group}' rotates images by interpolation "
+                                             rf".*every pixel of a {H}×{W} image lies on its border.*Use C"):
             est.fit(X)
 
 
