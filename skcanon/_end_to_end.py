@@ -46,7 +46,13 @@ from ._end_to_end_images import ImageInvariantModule, module_positive_int  # noq
 from ._estimator import SkcanonEstimatorMixin  # noqa: E402
 from ._stabilizers import average_over_stabilizers, heuristic_stand_in, symmetry_plan  # noqa: E402
 from ._threads import limited_threads  # noqa: E402
-from ._validation import _coerce_full, check_device, check_object_labels, tensor_to_numpy  # noqa: E402
+from ._validation import (  # noqa: E402
+    _coerce_full,
+    check_device,
+    check_object_labels,
+    refuse_borderless_image_action,
+    tensor_to_numpy,
+)
 from .groups import get_group, haar_orthogonal  # noqa: E402
 from .layouts import ImageLayout, PointLayout, as_layout  # noqa: E402
 from .nn._factory import build_frame_network  # noqa: E402
@@ -1276,6 +1282,18 @@ class EndToEndEquivariantClassifier(SkcanonEstimatorMixin, _EndToEndMixin, Neura
     def fit(self, X, y, **fit_params):
         return self._fit(X, y, None, fit_params)
 
+    def _refuse_borderless_images(self, image_shape):
+        """Interpolated turns of images with no interior pixel (2×2, 2×W) are refused before
+        training, as the canonicalizers refuse them."""
+        if not self._own_module():
+            return
+        try:
+            group = get_group(self.get_params().get("module__group", "SE3"))
+        except (ValueError, TypeError):
+            return   # the module refuses the group with its own message
+        if "image" in group.layout_kinds:
+            refuse_borderless_image_action(group, image_shape, result="predictions")
+
     def _fit(self, X, y, classes, fit_params):
         _refuse_sample_weight(self, fit_params)
         before = self._snapshot()
@@ -1286,6 +1304,7 @@ class EndToEndEquivariantClassifier(SkcanonEstimatorMixin, _EndToEndMixin, Neura
         names = self._feature_names_for_fit(X)
         if layout.kind == "image":
             X, image_shape = self._check_images(X, layout)
+            self._refuse_borderless_images(image_shape)
         else:
             X, categories, stats, _ = self._check_X(X, layout,
                                                     self._fitted_categories() if self._continues() else None)

@@ -174,12 +174,31 @@ def user_stacklevel():
     return level
 
 
+def refuse_borderless_image_action(group, image_shape, result="canonical forms"):
+    """A ValueError where ``group`` rotates images of ``image_shape`` by interpolation and
+    they are at most 2 pixels high or wide (other than 1×1): every pixel is a border pixel,
+    so there is no interior that such a turn keeps (a 45° turn keeps 79% of a constant 2×2
+    image, at every pixel) and ``result`` would not be invariant even approximately."""
+    if group.exact_on_image_shape(image_shape):
+        return
+    H, W = int(image_shape[-2]), int(image_shape[-1])
+    if min(H, W) <= 2 and max(H, W) > 1:
+        square = H == W
+        raise ValueError(
+            f"group {group.name!r} rotates images by interpolation for angles that are not multiples "
+            f"of {'90' if square else '180'}°, and every pixel of a {H}×{W} image lies on its border: "
+            f"such a turn changes every pixel, so the {result} would not be invariant even approximately. "
+            f"Use {'C4/D4 or C2/D2' if square else 'C2/D2'} for exact image symmetries, or resample the "
+            "images to at least 3×3 pixels (larger images keep more of their interior).")
+
+
 def warn_inexact_image_action(group, image_shape, result="canonical forms"):
     """Warn (:class:`~skcanon.exceptions.InexactActionWarning`, at the user's line) where
     ``group`` rotates images of ``image_shape`` by interpolation: ``result`` is then
-    invariant only up to resampling error."""
+    invariant only up to resampling error (:func:`refuse_borderless_image_action` first)."""
     if group.exact_on_image_shape(image_shape):
         return
+    refuse_borderless_image_action(group, image_shape, result)
     import warnings
 
     from .exceptions import InexactActionWarning
@@ -205,6 +224,46 @@ def refuse_lazy_frame(X, name="X"):
             f"{name} is a lazy Dask {kind}, which skcanon's estimators do not read in place. Fix: pass "
             f"{name}.compute() (or a sample of it) to fit and to in-memory calls, and transform a Dask "
             f"DataFrame block by block with skcanon.dask.transform_dask(estimator, {name}).")
+
+
+def _time_kind(dtype):
+    """"dates" or "durations" for numpy, pandas and polars date/time dtypes; else None."""
+    kind = getattr(dtype, "kind", None)
+    if kind in ("M", "m"):   # numpy and pandas datetime64 (tz-aware too) / timedelta64
+        return "dates" if kind == "M" else "durations"
+    text = str(dtype)
+    if text.startswith("period[") or text in ("Date", "Time") or text.startswith("Datetime"):
+        return "dates"
+    if text.startswith("Duration"):   # polars
+        return "durations"
+    return None
+
+
+def refuse_time_values(X, name="X"):
+    """A TypeError for dates and durations (datetime64/timedelta64 arrays, DataFrame
+    columns of those dtypes): numpy reads them as counts of their unit since 1970, so
+    ``datetime64[D]`` and ``[us]`` arrays of the same dates gave different canonical forms."""
+    if isinstance(X, np.ndarray) or (hasattr(X, "dtype") and not hasattr(X, "columns")):
+        what = _time_kind(getattr(X, "dtype", None))
+        if what is not None:
+            example = f"({name} - t0)" if what == "dates" else name
+            raise TypeError(
+                f"{name} has dtype {X.dtype} ({what}), which skcanon does not read as numbers: their "
+                "values as numbers depend on the unit (e.g. days or microseconds). Convert them "
+                f"first, e.g. {example} / np.timedelta64(1, 's').")
+        return
+    if not is_dataframe(X):
+        return
+    for column, dtype in zip(frame_columns(X), list(X.dtypes), strict=True):
+        what = _time_kind(dtype)
+        if what is not None:
+            example = f"({name}[{column!r}] - t0)" if what == "dates" else f"{name}[{column!r}]"
+            example = (f", e.g. {example} / pd.Timedelta(1, 's')" if hasattr(X, "iloc")
+                       else " (e.g. seconds" + (" since a reference time" if what == "dates" else "") + ")")
+            raise TypeError(
+                f"{name} column {column!r} holds {what} (dtype {dtype}), which skcanon does not read "
+                f"as numbers: their values as numbers depend on the unit. Convert the column to numbers "
+                f"first{example}, or route it past with a ColumnTransformer.")
 
 
 def is_dataframe(X):
@@ -476,6 +535,7 @@ def _coerce_full(X, layout, name, categories=None):
     if X is None:
         raise ValueError(f"{name} is None; expected an array of shape {expected}.")
     X = tensor_to_numpy(X)
+    refuse_time_values(X, name)
     categorical = bool(getattr(layout, "categorical_fields", ()))
     columns = None
     # float32 data stays float32 when categorical codes replace some of its columns: the
@@ -600,8 +660,10 @@ def validate_samples(estimator, X, layout, *, reset, allow_absent_points=True, d
     known = None if reset else (categories if categories is not None else getattr(estimator, "categories_", None))
     X, ndim, lead_shape, categories = _coerce_full(X, layout, name, known)
     allow_nan = _allows_nan(layout, allow_absent_points)
-    X2 = check_array(X, input_name=name, estimator=reporter, dtype=list(dtype),
-                     ensure_all_finite=not allow_nan, ensure_min_features=1)
+    # scikit-learn's finiteness test sums X first: +-1e308 values warned "invalid value"
+    with np.errstate(over="ignore", invalid="ignore"):
+        X2 = check_array(X, input_name=name, estimator=reporter, dtype=list(dtype),
+                         ensure_all_finite=not allow_nan, ensure_min_features=1)
     _check_n_features(reporter, X2, reset=reset)
     if reset:
         if categories is not None:
@@ -624,8 +686,9 @@ def check_samples(X, layout, *, allow_absent_points=True, dtype=FLOAT_DTYPES, na
     refuse_lazy_frame(X, name)
     X, ndim, lead_shape, categories = _coerce_full(frame_in_layout_order(X, layout, name), layout, name)
     allow_nan = _allows_nan(layout, allow_absent_points)
-    X2 = check_array(X, dtype=list(dtype), ensure_all_finite=not allow_nan,
-                     ensure_min_features=1, input_name=name)
+    with np.errstate(over="ignore", invalid="ignore"):   # as in validate_samples
+        X2 = check_array(X, dtype=list(dtype), ensure_all_finite=not allow_nan,
+                         ensure_min_features=1, input_name=name)
     P = _finish(X2, lead_shape, layout, name, allow_nan)
     return (P, ndim, categories) if return_categories else (P, ndim)
 

@@ -188,6 +188,10 @@ def _probe(estimator, method, X):
         sample = _first_sample(X)
         try:
             out = _call(estimator, method, sample)
+        except TypeError as exc:
+            # X's values are refused (dates, text): every block would be, whatever output_shape says
+            raise TypeError(
+                f"{type(estimator).__name__}.{method} refuses the first sample of X: {exc}") from exc
         except Exception as exc:
             raise ValueError(
                 f"Could not infer the output of {type(estimator).__name__}.{method} from a "
@@ -261,8 +265,9 @@ def transform_dask(estimator, X, *, method="transform", output_shape=None, dtype
     Raises
     ------
     TypeError
-        If ``X`` is neither a Dask array nor a Dask DataFrame, or ``estimator`` lacks
-        ``method``; when computed, if ``dtype`` cannot hold the output's values.
+        If ``X`` is neither a Dask array nor a Dask DataFrame, ``estimator`` lacks
+        ``method``, or (inferring the output) it refuses the first sample's values, e.g.
+        date or duration columns; when computed, if ``dtype`` cannot hold the output's values.
     sklearn.exceptions.NotFittedError
         If ``estimator`` is not fitted.
     ValueError

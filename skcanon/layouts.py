@@ -526,9 +526,23 @@ class PointLayout(Layout):
             )
         dims = len(axes)
         if axes != set(_axis_names(dims)):
-            raise ValueError(f"point columns name the axes {sorted(axes)}; positions need "
-                             f"{list(_axis_names(dims))}. Fix: rename the columns or pass "
-                             "layout=PointLayout.from_columns(columns, n_dims=..., fields=[...]).")
+            # e.g. Z0, y0, Z1, y1: 'y' reads as an axis, 'Z' as a per-point scalar
+            read = {}
+            for col, (_, comp) in zip(columns, parsed):
+                read.setdefault(comp, []).append(col)
+            described = "; ".join(
+                f"{cols[:3]}{'...' if len(cols) > 3 else ''} as "
+                + (f"axis {comp!r}" if comp in _AXIS_NAMES else f"the per-point value {comp!r}")
+                for comp, cols in read.items())
+            declared = ", ".join(f"('{comp}', 'scalar')" for comp in read)
+            raise ValueError(
+                f"point columns name the axes {sorted(axes)}, but positions of {dims}-D points need the axes "
+                f"{list(_axis_names(dims))} (columns read: {described}). Fix: rename the position columns "
+                "(x0, y0, ... or p0_x, p0_y, ...); for a group that only permutes the points (S_n), "
+                "declare every component by name: "
+                f"layout=PointLayout.from_columns(columns, fields=[{declared}]); "
+                "or put the columns in point-major order and pass layout=PointLayout(n_dims) to read them "
+                "in their order, ignoring names.")
         if n_dims is not None and n_dims != dims:
             raise ValueError(
                 f"the columns name {dims}-D points ({', '.join(_axis_names(dims))}), but {n_dims}-D points "
@@ -1103,6 +1117,13 @@ def _refuse_axis_scalars(fields, dims):
                 "fields=[...]) to say what they are.")
 
 
+def _looks_channels_last(shape):
+    """Whether 4-D images of shape ``(C, H, W)`` after the samples axis are more likely
+    ``(H, W, C)``: a last axis of at most 4 (gray, RGB, RGBA), smaller than both others."""
+    C, H, W = shape
+    return W <= 4 and W < H and W < C
+
+
 class ImageLayout(Layout):
     """Samples that are images.
 
@@ -1111,7 +1132,9 @@ class ImageLayout(Layout):
     shape : tuple of int, default=None
         ``(H, W)`` or ``(C, H, W)``. ``None`` infers it: from 3-D input ``(n, H, W)``,
         4-D input ``(n, C, H, W)``, or flat input whose width is a perfect square
-        (one channel).
+        (one channel). 4-D input that looks channels-last (a last axis of at most 4,
+        smaller than the two others) is refused rather than guessed: move the channels
+        first, or declare the shape.
 
     Examples
     --------
@@ -1144,6 +1167,14 @@ class ImageLayout(Layout):
             shape = (1,) + X.shape[1:]
         elif X.ndim == 4:
             shape = X.shape[1:]
+            if self.shape is None and _looks_channels_last(shape):
+                C, H, W = shape
+                raise ValueError(
+                    f"X has shape (n_samples, {C}, {H}, {W}), which looks like channels-last images "
+                    f"(n_samples, H, W, C) of {C}×{H} pixels and {W} channel(s); images are read channels "
+                    f"first (n_samples, C, H, W), as {C} channels of {H}×{W} pixels. Fix: "
+                    "X = np.moveaxis(X, -1, 1) for channels-last images, or, if X does hold "
+                    f"{C} channels of {H}×{W} pixels, {param}=ImageLayout(({C}, {H}, {W})).")
         elif X.ndim == 2:
             if self.shape is not None:
                 shape = self.shape
@@ -1159,7 +1190,10 @@ class ImageLayout(Layout):
         else:
             raise ValueError(f"Image X must be 2-, 3- or 4-D; got {X.ndim}-D.")
         if self.shape is not None and tuple(shape) != self.shape:
-            raise ValueError(f"X has image shape {tuple(shape)}, but the layout expects {self.shape}.")
+            C, H, W = self.shape
+            hint = (" (channels last? X = np.moveaxis(X, -1, 1) puts the channels first)"
+                    if X.ndim == 4 and tuple(shape) == (H, W, C) else "")
+            raise ValueError(f"X has image shape {tuple(shape)}, but the layout expects {self.shape}{hint}.")
         if X.ndim == 2 and int(np.prod(shape)) != X.shape[1]:
             raise ValueError(
                 f"X has {X.shape[1]} features; image shape {shape} needs {int(np.prod(shape))}."

@@ -9,6 +9,8 @@ frame-set functions (skcanon.frames).
   public fitted transformer, a flat or too narrow ``P`` failed deep inside or not at all.
 """
 
+import re
+
 import numpy as np
 import pytest
 from sklearn.exceptions import NotFittedError
@@ -560,3 +562,40 @@ def test_inverse_transform_of_arrays_after_a_frame_fit_does_not_warn():
         warnings.simplefilter("error")
         back = canon.inverse_transform(*canon.canonicalize(frame))
     np.testing.assert_allclose(back, frame.to_numpy(), atol=1e-12)
+
+
+@pytest.mark.parametrize("make", [
+    lambda n: pd.to_datetime(np.arange(n), unit="D"),
+    lambda n: pd.to_datetime(np.arange(n), unit="D", utc=True),
+    lambda n: pd.to_timedelta(np.arange(n), unit="s"),
+], ids=["datetime64", "datetime64-utc", "timedelta64"])
+def test_date_and_duration_columns_are_refused_by_name(make):
+    """Date and duration columns reached a "not a number" message that spoke of categories
+    and text; they are refused by dtype, naming the column and how to convert it."""
+    from skcanon import InvariantProjector
+
+    X = np.random.default_rng(0).normal(size=(6, 6))
+    frame = pd.DataFrame(X, columns=["x0", "x1", "x2", "y0", "y1", "y2"])
+    timed = frame.copy()
+    timed["y1"] = make(6)
+    before = timed.copy()
+    what = "durations" if timed["y1"].dtype.kind == "m" else "dates"
+    message = rf"X column 'y1' holds {what} \(dtype .*\).*Convert the column to numbers first, e.g."
+    for est in (CanonicalizerTransformer("SO2", n_dims=2), InvariantProjector("S_n", "sort", n_dims=2)):
+        with pytest.raises(TypeError, match=message):
+            est.fit(timed)
+        with pytest.raises(TypeError, match=message):
+            est.fit(frame).transform(timed)
+    pd.testing.assert_frame_equal(timed, before)
+
+
+@pytest.mark.parametrize("dtype", ["datetime64[D]", "datetime64[us]", "timedelta64[s]"])
+def test_date_and_duration_arrays_are_refused_not_read_as_counts(dtype):
+    """A datetime64 array was read as counts of its unit since 1970: the same dates in days
+    and in microseconds gave different canonical forms, without a word."""
+    X = np.arange(12).reshape(2, 6).astype(dtype)
+    with pytest.raises(TypeError, match=rf"X has dtype {re.escape(dtype)} \((dates|durations)\).*Convert"):
+        CanonicalizerTransformer("SO2", n_dims=2).fit(X)
+    fitted = CanonicalizerTransformer("SO2", n_dims=2).fit(np.ones((2, 6)))
+    with pytest.raises(TypeError, match=rf"X has dtype {re.escape(dtype)}"):
+        fitted.transform(X)

@@ -397,3 +397,23 @@ def test_estimators_refuse_a_lazy_dask_dataframe_by_name(dtype):
     out = plain.transform(da.from_array(frame.to_numpy(), chunks=(5, -1)))
     assert out.dtype == dtype
     np.testing.assert_array_equal(out, plain.transform(frame.to_numpy()))
+
+
+@pytest.mark.parametrize("kind", ["frame", "array"])
+def test_transform_dask_refuses_dates_by_name_not_asking_for_output_shape(kind):
+    """Date columns were refused inside a "could not infer the output ... pass output_shape="
+    ValueError, although any output_shape fails the same way at compute."""
+    dd = pytest.importorskip("dask.dataframe")
+    X = np.random.default_rng(0).normal(size=(6, 6))
+    frame = pd.DataFrame(X, columns=["x0", "x1", "x2", "y0", "y1", "y2"])
+    if kind == "frame":
+        canon = CanonicalizerTransformer("SO2", n_dims=2).fit(frame)
+        frame["x1"] = pd.to_datetime(np.arange(6), unit="D")
+        lazy, match = dd.from_pandas(frame, npartitions=2), r"column 'x1' holds dates"
+    else:
+        canon = CanonicalizerTransformer("SO2", n_dims=2).fit(X)
+        lazy, match = da.from_array(X.astype("datetime64[s]"), chunks=(3, -1)), r"dtype datetime64\[s\]"
+    refused = r"CanonicalizerTransformer.transform refuses the first sample of X: .*" + match
+    with pytest.raises(TypeError, match=refused) as info:
+        transform_dask(canon, lazy)
+    assert "output_shape" not in str(info.value)

@@ -588,6 +588,25 @@ def test_make_graph_latents_checks_its_arguments(kwargs, match):
         make_graph_latents(**kwargs)
 
 
+def test_make_graph_latents_takes_every_seed_the_other_generators_take():
+    """make_graph_latents refused a RandomState (and np.random), the seeds every other
+    generator takes; it keeps the Generator it documented and its int stream."""
+    a = make_graph_latents(np.random.RandomState(3))[0]
+    np.testing.assert_array_equal(a, make_graph_latents(np.random.RandomState(3))[0])
+    rs = np.random.RandomState(3)
+    make_graph_latents(rs)
+    assert not np.array_equal(a, make_graph_latents(rs)[0])   # advanced as given
+    assert make_graph_latents(np.random)[0].shape == a.shape
+    assert make_graph_latents(None)[0].shape == a.shape
+    np.testing.assert_array_equal(make_graph_latents(3)[0],
+                                  make_graph_latents(np.random.default_rng(3))[0])
+    np.testing.assert_array_equal(make_graph_latents(np.int64(3))[0], make_graph_latents(3)[0])
+    for bad, error in [(-1, ValueError), (1.5, TypeError), (True, TypeError), ("seed", TypeError)]:
+        with pytest.raises(error, match=r"random_state must be None, an int >= 0, a numpy.random"
+                                        r".RandomState or a numpy.random.Generator instance; got"):
+            make_graph_latents(bad)
+
+
 def test_point_shapes_descr_without_motion():
     """group=None said "random None motion. Labels are invariant to nothing"."""
     d = make_point_shapes(13, 4, group=None, random_state=0)

@@ -325,3 +325,31 @@ def test_learned_image_frames_refuse_one_pixel_images():
     X = np.random.default_rng(0).random((6, 1))
     with pytest.raises(ValueError, match="at least 2×2 pixels; got 1×1"):
         CanonicalizerTransformer("C4", "random", layout=ImageLayout((1, 1)), random_state=0).fit(X).transform(X)
+
+
+def test_channels_last_images_are_refused_before_training():
+    """(n, H, W, 3) images with module__layout="image" trained a frame on SIZE channels of
+    SIZE×3 pixels without a word."""
+    X, y = _glyphs(16)
+    rgb_last = np.repeat(X.reshape(-1, SIZE, SIZE, 1), 3, axis=3)
+    model = EndToEndEquivariantClassifier(module__group="C4", random_state=0,
+                                          **{**TINY, "module__layout": "image"})
+    with pytest.raises(ValueError, match=r"looks like channels-last images.*module__layout=ImageLayout"):
+        model.fit(rgb_last, y)
+    assert not hasattr(model, "module_") or not getattr(model, "initialized_", False)
+    fitted = clone(model).fit(np.moveaxis(rgb_last, -1, 1), y)
+    with pytest.raises(ValueError, match=r"channels last\?"):
+        fitted.predict_proba(rgb_last)
+
+
+@pytest.mark.parametrize("group", ["C8", "D16", "SO2"])
+def test_interpolated_turns_of_2x2_images_are_refused_before_training(group):
+    """C8 on 2×2 images trained without a word (a 45° turn changes every pixel of them)."""
+    X = np.random.default_rng(0).random((16, 2, 2))
+    y = np.arange(16) % 2
+    model = EndToEndEquivariantClassifier(module__group=group, random_state=0,
+                                          **{**TINY, "module__layout": "image"})
+    with pytest.raises(ValueError, match=r"every pixel of a 2×2 image lies on its border.*predictions"):
+        model.fit(X, y)
+    EndToEndEquivariantClassifier(module__group="C4", random_state=0,
+                                  **{**TINY, "module__layout": "image"}).fit(X, y)

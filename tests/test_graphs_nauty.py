@@ -6,6 +6,7 @@ two different canonical forms, silently.
 """
 
 import sys
+import warnings
 import time
 
 import networkx as nx
@@ -378,7 +379,9 @@ def _check_models_fitted_before_keep_their_labelling(use_nauty):
     assert fitted.canonicalizer_.labelling == _graphs.LABELLING == 2
     before = pickle.loads(pickle.dumps(fitted))
     del before.canonicalizer_.labelling
-    np.testing.assert_array_equal(before.transform(graphs), fitted.transform(graphs))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # labelled alike by both: nothing to say
+        np.testing.assert_array_equal(before.transform(graphs), fitted.transform(graphs))
     # a directed weighted graph with self-loops, small enough for nauty's digraph search
     A = np.array([[2.0, 1.0, 1.0, 0.0], [0.0, 0.0, 0.0, 0.0], [0.0, 2.0, 1.0, 2.0], [1.0, 1.0, 2.0, 1.0]])
     X = np.hstack([A, np.zeros((4, 1))]).reshape(1, -1)
@@ -386,10 +389,18 @@ def _check_models_fitted_before_keep_their_labelling(use_nauty):
     fitted = CanonicalizerTransformer("S_n", "wl", layout=layout).fit(X)
     before = pickle.loads(pickle.dumps(fitted))
     del before.canonicalizer_.labelling
+    # the earlier labelling is kept silently no more: one warning per fitted model, naming the refit
+    earlier = r"fitted with skcanon's labelling 1 .*1 graph\(s\) here \(sample 0\).*Fix: refit the estimator"
+    with pytest.warns(_graphs.CanonicalFormWarning, match=earlier):
+        before.transform(X)
     for model, labelling in ((fitted, 2), (before, 1)):
         o = order(A, np.zeros((4, 1)), labelling=labelling)
         expected = np.hstack([A[np.ix_(o, o)], np.zeros((4, 1))]).reshape(1, -1)
-        np.testing.assert_array_equal(model.transform(X), expected)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")   # once: the second call of `before` is quiet
+            np.testing.assert_array_equal(model.transform(X), expected)
+    with pytest.warns(_graphs.CanonicalFormWarning, match="labelling 1"):   # loaded again: says it again
+        pickle.loads(pickle.dumps(before)).transform(X)
     o1, o2 = (order(A, np.zeros((4, 1)), labelling=v) for v in (1, 2))
     assert not np.array_equal(A[np.ix_(o1, o1)], A[np.ix_(o2, o2)])   # the labellings differ here
 

@@ -366,3 +366,59 @@ def test_numbered_axes_up_to_3d_keep_their_reading():
     cols4 = [f"p{i}_x{k}" for i in range(2) for k in range(4)]
     with pytest.raises(ValueError, match=r"name 4-D points \(x0, x1, x2, x3\), but 3-D points were expected"):
         PointLayout.infer_from_columns(cols4, n_dims=3)
+
+
+def test_columns_naming_one_axis_and_other_values_say_how_to_read_them():
+    """Columns Z0..Z2, y0..y2 under S_n were refused with "point columns name the axes ['y'];
+    positions need ['x']", which named neither the columns nor a layout that reads them; the
+    layout the message suggests reads them, and S_n acts on those points."""
+    pd = pytest.importorskip("pandas")
+    from skcanon import CanonicalizerTransformer, InvariantProjector
+
+    X = np.random.default_rng(0).normal(size=(5, 6))
+    frame = pd.DataFrame(X, columns=["Z0", "Z1", "Z2", "y0", "y1", "y2"])
+    for est in (CanonicalizerTransformer("S_n"), InvariantProjector("S_n", "sort")):
+        read = "(columns read: ['Z0', 'Z1', 'Z2'] as the per-point value 'Z'; ['y0', 'y1', 'y2'] as axis 'y')"
+        declared = "layout=PointLayout.from_columns(columns, fields=[('Z', 'scalar'), ('y', 'scalar')])"
+        with pytest.raises(ValueError, match=re.escape(read) + ".*" + re.escape(declared)):
+            est.fit(frame)
+    layout = PointLayout.from_columns(frame.columns, fields=[("Z", "scalar"), ("y", "scalar")])
+    canon = CanonicalizerTransformer("S_n", layout=layout).fit(frame)
+    out = canon.transform(frame)
+    # the points are (Z_i, y_i): relabelling them leaves the canonical form unchanged
+    moved = frame[["Z2", "Z0", "Z1", "y2", "y0", "y1"]].set_axis(frame.columns, axis=1)
+    np.testing.assert_array_equal(canon.transform(moved), out)
+    pairs = np.stack([out[:, :3], out[:, 3:]], axis=-1)   # the output keeps the caller's columns
+    for i in range(5):
+        expected = sorted(zip(X[i, :3], X[i, 3:]))
+        np.testing.assert_array_equal(sorted(map(tuple, pairs[i])), expected)
+
+
+@pytest.mark.parametrize("shape", [(8, 8, 3), (28, 28, 1), (5, 6, 4)])
+def test_channels_last_images_are_refused_not_read_as_channels(shape):
+    """(n, H, W, C) images fitted with layout="image" were read as H channels of W×C pixels
+    (only a warning about non-square C4 rotations); a last axis of at most 4, smaller than
+    both others, is refused unless the layout declares that shape."""
+    from skcanon import CanonicalizerTransformer, InvariantProjector
+
+    X = np.random.default_rng(0).random((3,) + shape)
+    before = X.copy()
+    H, W, C = shape
+    for est in (CanonicalizerTransformer("C2", layout="image"), InvariantProjector("C2", layout="image")):
+        looks = re.escape(f"X has shape (n_samples, {H}, {W}, {C}), which looks like channels-last images")
+        with pytest.raises(ValueError, match=looks + r".*np\.moveaxis\(X, -1, 1\)"):
+            est.fit(X)
+        fitted = type(est)("C2", layout="image").fit(np.moveaxis(X, -1, 1))
+        assert fitted.layout_.shape == (C, H, W)
+        with pytest.raises(ValueError, match=r"but the layout expects .*channels last\?"):
+            fitted.transform(X)
+        # declared, the shape is read as given
+        declared = type(est)("C2", layout=ImageLayout(shape)).fit(X)
+        assert declared.layout_.shape == shape
+    np.testing.assert_array_equal(X, before)
+
+
+@pytest.mark.parametrize("shape", [(3, 8, 8), (3, 8, 4), (4, 8, 4), (8, 2, 2), (1, 5, 3), (2, 3, 3)])
+def test_channels_first_images_are_read_as_before(shape):
+    layout = ImageLayout()
+    assert layout.resolve(np.zeros((2,) + shape)) == shape

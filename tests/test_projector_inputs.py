@@ -3,10 +3,13 @@ other than the fitted one, spectral features beyond the dtype's range, power sum
 degree too high to enumerate, booleans for integer parameters."""
 
 import time
+import warnings
 from fractions import Fraction
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.utils._param_validation import InvalidParameterError
 
 from skcanon._projector import InvariantProjector
@@ -199,7 +202,7 @@ def test_power_sums_that_underflow_are_refused(dtype, scale):
 
 
 @pytest.mark.parametrize("group, method, layout, shape", [
-    ("S_n", "mean", None, (1, 4)), ("S_n", "sum", None, (1, 4)), ("S_n", "reynolds", None, (1, 4)),
+    ("S_n", "sum", None, (1, 4)), ("S_n", "reynolds", None, (1, 4)),
     ("S_n", "max_filter", None, (1, 4)), ("C4", "reynolds", "fibre", (1, 4)), ("C4", "max_filter", "image", (1, 2, 2)),
 ])
 def test_features_beyond_the_dtype_are_refused_not_returned(group, method, layout, shape):
@@ -209,6 +212,41 @@ def test_features_beyond_the_dtype_are_refused_not_returned(group, method, layou
     proj = InvariantProjector(group, method, random_state=0, **kwargs).fit(np.ones(shape))
     with pytest.raises(ValueError, match=rf"overflow float64.*method='{method}'"):
         proj.transform(np.full(shape, 1e308))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_mean_pooling_near_the_dtype_limit_is_the_mean(dtype, data):
+    """The mean's sum overflowed for finite values near the dtype's limit (4 points of
+    1.5e308), and the features were refused as overflowing although the mean is finite
+    (|mean| <= max |x|): large entries are now summed scaled by an exact power of two."""
+    m = data.draw(st.integers(1, 40), label="m")
+    top = float(np.finfo(dtype).max)
+    frac = st.floats(-1.0, 1.0, allow_nan=False, width=32)
+    U = np.array(data.draw(st.lists(frac, min_size=2 * m * 2, max_size=2 * m * 2)), dtype=np.float64)
+    X = (U.reshape(2, m * 2) * top).astype(dtype)
+    X[1] = X[1] / dtype(2.0 ** 600 if dtype == np.float64 else 2.0 ** 60)   # a sample far from the limit
+    X_before = X.copy()
+    proj = InvariantProjector("S_n", "mean", n_dims=2).fit(X)
+    F = proj.transform(X)
+    np.testing.assert_array_equal(X, X_before)
+    assert F.dtype == dtype and np.isfinite(F).all()
+    exact = X.reshape(2, m, 2).astype(np.longdouble).mean(axis=1)
+    np.testing.assert_allclose(F.astype(np.longdouble), exact, rtol=4 * m * np.finfo(dtype).eps,
+                               atol=float(np.finfo(dtype).tiny))
+
+
+def test_mean_pooling_of_a_sample_at_1_5e308_is_finite():
+    """... and without numpy's "invalid value" warning from scikit-learn's finiteness test."""
+    X = np.array([[1.5e308, 1.5e308, 1.5e308, 1.5e308], [-1.5e308, 1.5e308, -1.5e308, -1.5e308]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        F = InvariantProjector("S_n", "mean", n_dims=1).fit_transform(X)
+    np.testing.assert_array_equal(F, [[1.5e308], [-0.75e308]])
+    X32 = np.full((1, 4), 3e38, dtype=np.float32)
+    np.testing.assert_array_equal(InvariantProjector("S_n", "mean", n_dims=1).fit_transform(X32),
+                                  np.full((1, 1), 3e38, dtype=np.float32))
 
 
 def test_centroids_of_huge_coordinates_do_not_overflow():
@@ -427,3 +465,45 @@ def test_random_sort_and_moments_refuse_parameters_beyond_memory_by_name(method)
     """A huge ``n_components`` failed with numpy's raw MemoryError when drawing ``A``."""
     with pytest.raises(ValueError, match=r"n_components=10000000000 needs 223\.5 GiB .*smaller n_components"):
         InvariantProjector("S_n", method, n_dims=3, n_components=10**10).fit(np.zeros((3, 9)))
+
+
+@pytest.mark.parametrize("group", ["C8", "D8", "C16", "D16", "C3"])
+@pytest.mark.parametrize("shape", [(2, 2), (2, 5), (1, 4)])
+def test_interpolated_turns_of_images_without_interior_are_refused(group, shape):
+    """C8/D8/C16/D16 on 2×2 images ran with the usual "invariant up to resampling error"
+    warning, but a 45° turn changes every pixel of a 2×2 image (a constant one keeps 79%):
+    canonical forms moved by half their size (max relative error 0.47 to 0.69)."""
+    from skcanon import CanonicalizerTransformer
+
+    X = np.random.default_rng(0).random((5,) + shape)
+    H, W = shape
+    for est in (CanonicalizerTransformer(group, layout="image"), InvariantProjector(group, layout="image")):
+        with pytest.raises(ValueError, match=rf"group '{group}' rotates images by interpolation "
+                                             rf".*every pixel of a {H}×{W} image lies on its border.*Use C"):
+            est.fit(X)
+
+
+@pytest.mark.parametrize("group", ["C4", "D4", "C2", "D2"])
+def test_exact_turns_of_2x2_images_are_still_invariant(group):
+    from skcanon import CanonicalizerTransformer
+    from skcanon.groups import get_group
+
+    X = np.random.default_rng(0).random((5, 2, 2))
+    G = get_group(group)
+    for est in (CanonicalizerTransformer(group, layout="image"), InvariantProjector(group, layout="image")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            Y = est.fit(X).transform(X)
+        for k in range(G.order):
+            moved = G.apply(np.full(len(X), k), X, est.layout_)
+            np.testing.assert_allclose(est.transform(moved), Y, atol=1e-12)
+
+
+def test_interpolated_turns_of_1x1_and_3x3_images_still_run():
+    from skcanon import CanonicalizerTransformer
+    from skcanon.exceptions import InexactActionWarning
+
+    rng = np.random.default_rng(0)
+    CanonicalizerTransformer("C8", layout="image").fit(rng.random((4, 1, 1)))
+    with pytest.warns(InexactActionWarning):
+        CanonicalizerTransformer("C8", layout="image").fit(rng.random((4, 3, 3)))

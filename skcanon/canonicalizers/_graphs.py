@@ -12,6 +12,7 @@ graphs where it stops short.
 from __future__ import annotations
 
 import warnings
+import weakref
 
 import numpy as np
 
@@ -27,6 +28,9 @@ MAX_LEAVES = 20000
 #: 1 (models fitted before it was recorded) did neither. Both give undirected graphs of one
 #: edge weight without self-loops the same forms.
 LABELLING = 2
+
+#: canonicalizers fitted with an earlier labelling that have said so (once each; not pickled)
+_WARNED_EARLIER_LABELLING = weakref.WeakSet()
 
 
 def _nauty():
@@ -81,9 +85,10 @@ class GraphCanonicalizer(Canonicalizer):
     was recorded keep the earlier labelling — the search refined by neighbour colours
     only (weighted graphs could exhaust its budget at 8 nodes and get forms that differ
     between relabelled copies), nauty took directed graphs as digraphs (on some dense
-    ones of 6–7 nodes it did not return). Refit them for the current one; undirected
-    graphs of one edge weight without self-loops, and every undirected graph with nauty,
-    get the same forms under both.
+    ones of 6–7 nodes it did not return). Refit them for the current one: such a model
+    says so once (a :class:`CanonicalFormWarning`) on the first graphs the labellings may
+    label differently; undirected graphs of one edge weight without self-loops, and every
+    undirected graph with nauty, get the same forms under both (no warning).
 
     Cost: one nauty call or one Python-level search per graph.
     """
@@ -119,6 +124,42 @@ class GraphCanonicalizer(Canonicalizer):
         the current one when not fitted (direct use)."""
         return self.__dict__.get("labelling", 1 if hasattr(self, "backend") else LABELLING)
 
+    def _warn_earlier_labelling(self, P, layout, with_nauty, labelling):
+        """One CanonicalFormWarning per fitted canonicalizer that keeps an earlier labelling,
+        on the first graphs it labels differently from the current one (directed graphs
+        with nauty; also weighted ones and self-loops in the search): it keeps that labelling
+        so its forms stay those the model downstream was fitted on, but says how to refit."""
+        adj = P[:, :, layout.slice_of("adj")]
+        presence = layout.present_nodes(P)
+        differ = []
+        for i in range(P.shape[0]):
+            idx = np.flatnonzero(presence[i])
+            A = adj[i][np.ix_(idx, idx)]
+            B = A.copy()
+            np.fill_diagonal(B, 0)
+            values = B[B != 0]
+            directed = not bool((B == B.T).all())
+            weighted = values.size > 0 and bool((values != values[0]).any())
+            if directed or (not with_nauty and (weighted or np.diag(A).any())):
+                differ.append(i)
+        if not differ:
+            return
+        _WARNED_EARLIER_LABELLING.add(self)
+        first = batch_first_row()
+        shown = ", ".join(str(first + i) for i in differ[:10]) + (", ..." if len(differ) > 10 else "")
+        what = ("directed graphs, which nauty searched as digraphs (on some dense ones of 6-7 nodes it "
+                "did not return)" if with_nauty else "directed or weighted graphs or graphs with "
+                "self-loops, which the search refined by neighbour colours only (slower; weighted graphs "
+                "of 8 nodes could exhaust its budget, giving relabelled copies different forms)")
+        warnings.warn(
+            f"this 'wl' canonicalizer was fitted with skcanon's labelling {labelling} (before the "
+            "labelling version was recorded) and keeps it, so its canonical forms stay those the model "
+            f"downstream was fitted on; {len(differ)} graph(s) here (sample {shown}) are {what}, and "
+            f"labelling {LABELLING} may label them differently. Fix: refit the estimator (or the whole "
+            f"pipeline) on its training data to use labelling {LABELLING}. Shown once per fitted "
+            "canonicalizer.",
+            CanonicalFormWarning, stacklevel=user_stacklevel())
+
     def _labeller(self):
         """The ``pynauty`` module for a canonicalizer fitted with it, None for the search."""
         nauty = _nauty()
@@ -146,6 +187,8 @@ class GraphCanonicalizer(Canonicalizer):
         out = np.empty(P.shape[:2], dtype=np.int64)
         nauty = self._labeller()
         labelling = self._labelling()
+        if labelling < LABELLING and self not in _WARNED_EARLIER_LABELLING:
+            self._warn_earlier_labelling(P, layout, nauty is not None, labelling)
         inexact = []
         presence = layout.present_nodes(P)
         # absent rows go last, rows with fewer NaN first (a count that relabelling keeps):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from numbers import Integral
 
 import numpy as np
-from sklearn.utils import Bunch
+from sklearn.utils import Bunch, check_random_state
 
 from ..layouts import GraphLayout, _is_one_graph, node_order
 from ._base import check_bool, check_choice, check_flat, check_n
@@ -263,6 +263,22 @@ def _atlas_range(min_nodes, max_nodes):
     return min_nodes, max_nodes
 
 
+def _latent_rng(random_state):
+    """The encoder's stream: the loaders' seeds (None, int, ``RandomState``) and a Generator."""
+    accepted = "None, an int >= 0, a numpy.random.RandomState or a numpy.random.Generator instance"
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if random_state is np.random or isinstance(random_state, np.random.RandomState):
+        return check_random_state(random_state)   # np.random: the global RandomState
+    if random_state is None:
+        return np.random.default_rng()
+    if isinstance(random_state, Integral) and not isinstance(random_state, (bool, np.bool_)):
+        if random_state < 0:
+            raise ValueError(f"random_state must be {accepted}; got {random_state!r}.")
+        return np.random.default_rng(int(random_state))
+    raise TypeError(f"random_state must be {accepted}; got {type(random_state).__name__} {random_state!r}.")
+
+
 def make_graph_latents(random_state=None, *, min_nodes=3, max_nodes=7, width=8):
     """Per-node latents of a random permutation-equivariant encoder on the graph atlas.
 
@@ -273,8 +289,10 @@ def make_graph_latents(random_state=None, *, min_nodes=3, max_nodes=7, width=8):
 
     Parameters
     ----------
-    random_state : int, numpy.random.Generator or None, default=None
-        Draws the encoder's weights; a Generator is used (and advanced) as given.
+    random_state : int, RandomState instance, numpy.random.Generator or None, default=None
+        Draws the encoder's weights. An int seeds ``numpy.random.default_rng`` (the stream
+        the published tables use); a ``RandomState`` or ``Generator`` is used (and advanced)
+        as given, so ``0`` and ``RandomState(0)`` give different weights.
     min_nodes, max_nodes : int, default=3, 7
         Node-count range of the graphs (``max_nodes <= 7``).
     width : int, default=8
@@ -289,14 +307,7 @@ def make_graph_latents(random_state=None, *, min_nodes=3, max_nodes=7, width=8):
     """
     min_nodes, max_nodes = _atlas_range(min_nodes, max_nodes)
     width = check_n(width, "width", allow_none=False)
-    if isinstance(random_state, np.random.Generator):
-        rng = random_state
-    elif random_state is None or (isinstance(random_state, Integral) and not isinstance(random_state, bool)
-                                  and random_state >= 0):
-        rng = np.random.default_rng(random_state)
-    else:
-        raise TypeError("random_state must be None, an int >= 0 or a numpy.random.Generator, "
-                        f"got {random_state!r}.")
+    rng = _latent_rng(random_state)
     nx = _nx()
     graphs = [g for g in nx.graph_atlas_g() if min_nodes <= g.number_of_nodes() <= max_nodes]
     A = np.zeros((len(graphs), max_nodes, max_nodes))

@@ -47,7 +47,20 @@ class MeanPooling(_Pooling):
 
     @staticmethod
     def _op(P):
-        return np.einsum("nmc->nc", P) / P.dtype.type(P.shape[1])
+        m = P.shape[1]
+        with np.errstate(over="ignore", invalid="ignore"):
+            S = np.einsum("nmc->nc", P)
+        out = S / P.dtype.type(m)
+        bad = ~np.isfinite(S)
+        if bad.any() and m > 1:
+            # the sum of finite values near the dtype's limit overflowed, their mean cannot
+            # (|mean| <= max |x|): sum them scaled by 2**-k >= 1/m (exact) for those entries only
+            rows = np.flatnonzero(bad.any(axis=1))
+            k = int(np.ceil(np.log2(m)))
+            with np.errstate(over="ignore", invalid="ignore"):
+                T = np.einsum("nmc->nc", np.ldexp(P[rows], -k)) / P.dtype.type(m * 2.0 ** -k)
+            out[rows] = np.where(bad[rows], T, out[rows])
+        return out
 
 
 class MaxPooling(_Pooling):
