@@ -460,12 +460,55 @@ def _check_training_parameters(est):
         raise InvalidParameterError(
             f"The 'random_state' parameter of {type(est).__name__} must be an int in the range "
             f"[0, 2**32 - 1], a numpy RandomState or None; got {seed!r}.") from None
+    _check_skorch_parameters(est)
     _check_monitors_have_split(est)
     if isinstance(est.module, (EquivariantModule, ImageInvariantModule)):
         kind = type(est.module).__name__
         raise ValueError(f"module is an instance of {kind}, but fit builds the module for the data's shape, "
                          f"so the instance's settings would be lost: pass the class (module={kind}) and its "
                          "settings as module__ parameters (module__group='O3', module__hidden=32).")
+
+
+def _check_skorch_parameters(est):
+    """skorch's own parameters checked with errors that name them: ``warm_start="no"`` and
+    ``verbose="no"`` are truthy, so they warm-started and printed silently; ``optimizer``,
+    ``criterion``, ``train_split`` and ``callbacks`` of the wrong kind failed inside skorch
+    with "'str' object is not callable" or "'int' object has no attribute 'set_params'"."""
+    import numbers
+
+    from sklearn.utils._param_validation import InvalidParameterError
+    from skorch.callbacks import Callback
+
+    def refuse(name, expected):
+        raise InvalidParameterError(f"The '{name}' parameter of {type(est).__name__} must be {expected}; "
+                                    f"got {getattr(est, name)!r}.")
+
+    if not isinstance(est.warm_start, (bool, np.bool_)):
+        refuse("warm_start", "a bool")
+    verbose = est.verbose
+    if not isinstance(verbose, (numbers.Integral, np.bool_)) or verbose < 0:
+        refuse("verbose", "an int >= 0 or a bool")
+    if est.module is not None and not callable(est.module):
+        refuse("module", "a torch module class or instance, or None")
+    if not callable(est.optimizer):
+        refuse("optimizer", "a torch optimizer class (e.g. torch.optim.Adam)")
+    if est.criterion is not None and not callable(est.criterion):
+        refuse("criterion", "a torch loss class or instance (e.g. torch.nn.MSELoss), or None")
+    if est.train_split is not None and not callable(est.train_split):
+        refuse("train_split", "None or a callable such as skorch.dataset.ValidSplit(5)")
+    callbacks = est.callbacks
+    if callbacks is None or (isinstance(callbacks, str) and callbacks == "disable"):
+        return
+    if not isinstance(callbacks, (list, tuple)):
+        refuse("callbacks", "None, 'disable' or a list of skorch callbacks or (name, callback) pairs")
+    for item in callbacks:
+        pair = isinstance(item, (tuple, list))
+        name, cb = item if pair and len(item) == 2 else (None, item)
+        ok = isinstance(cb, Callback) or (isinstance(cb, type) and issubclass(cb, Callback))
+        if not ok or (pair and (len(item) != 2 or not isinstance(name, str))):
+            raise InvalidParameterError(
+                f"The 'callbacks' parameter of {type(est).__name__} must be a list of skorch callbacks "
+                f"(instances or classes) or (name, callback) pairs; got the item {item!r}.")
 
 
 def _check_monitors_have_split(est):
