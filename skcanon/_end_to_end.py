@@ -73,7 +73,7 @@ module : torch module class, default={module}
     ``scalar_stats``, ``image_shape``; kept in ``derived_module_params_``, not among the
     parameters, and taking precedence over ``module__`` values of the same names). A
     ``torch.nn.Module`` class of your own gets those of them its constructor names; an
-    instance of your own is used as it is.
+    instance of your own is used as it is. ``None`` is read as this default.
 criterion : torch loss class, default={criterion}
     {loss} (``None`` is read as this default).
 max_epochs : int, default=50
@@ -678,10 +678,25 @@ class _EndToEndMixin(InterruptRaisingMixin):
         has_scalars = any(f.kind == "scalar" for f in layout.fields)
         return X, categories, scalar_statistics(P, layout) if has_scalars else None, offsets
 
+    def _module(self):
+        """``module``, with ``None`` read as this estimator's default module class."""
+        return self._DEFAULT_MODULE if self.module is None else self.module
+
+    def initialize_module(self):
+        # skorch's, with module=None read as the default
+        self.module_ = self.initialized_instance(self._module(), self.get_params_for("module"))
+        return self
+
+    def initialize_criterion(self):
+        # skorch's, with criterion=None read as the default
+        criterion = self._DEFAULT_CRITERION if self.criterion is None else self.criterion
+        self.criterion_ = self.initialized_instance(criterion, self.get_params_for("criterion"))
+        return self
+
     def _own_module(self):
         """Whether the module is this package's (class or instance), whose frames and
         parameters the estimator knows."""
-        module = self.module
+        module = self._module()
         return (isinstance(module, type) and issubclass(module, EquivariantModule)) \
             or isinstance(module, EquivariantModule)
 
@@ -760,7 +775,7 @@ class _EndToEndMixin(InterruptRaisingMixin):
         ``scalar_stats``, ``image_shape``) the module takes: all for this package's modules,
         those its constructor names (all with ``**kwargs``) for a module class of your own,
         none for an instance of your own (used as it is)."""
-        module = self.module
+        module = self._module()
         if not isinstance(module, type):
             # skorch rebuilds an instance given module__ values, from its class with those
             # values alone: the instance's own settings would be lost, so it gets none
@@ -999,13 +1014,14 @@ class EndToEndEquivariantRegressor(SkcanonEstimatorMixin, _EndToEndMixin, Neural
     (32, 12)
     """
 
+    _DEFAULT_MODULE, _DEFAULT_CRITERION = EquivariantModule, MaskedMSELoss
+
     # the defaults are the classes themselves, so that get_params() returns what was passed
     def __init__(self, module=EquivariantModule, *args, criterion=MaskedMSELoss, max_epochs=50, lr=1e-3,
                  batch_size=64, train_split=None, verbose=0, random_state=None, n_jobs=None, **kwargs):
-        module = EquivariantModule if module is None else module
         kwargs.setdefault("optimizer", torch.optim.Adam)
-        super().__init__(module, *args, criterion=MaskedMSELoss if criterion is None else criterion,
-                         max_epochs=max_epochs,
+        # stored as given (None too: clone checks that): resolved where the module is built
+        super().__init__(module, *args, criterion=criterion, max_epochs=max_epochs,
                          lr=lr, batch_size=batch_size, train_split=train_split, verbose=verbose, **kwargs)
         self.random_state = random_state
         self.n_jobs = n_jobs
@@ -1265,13 +1281,14 @@ class EndToEndEquivariantClassifier(SkcanonEstimatorMixin, _EndToEndMixin, Neura
     ((32, 2), ['long', 'short'])
     """
 
+    _DEFAULT_MODULE, _DEFAULT_CRITERION = InvariantModule, nn.CrossEntropyLoss
+
     # the defaults are the classes themselves, so that get_params() returns what was passed
     def __init__(self, module=InvariantModule, *args, criterion=nn.CrossEntropyLoss, max_epochs=50, lr=1e-3,
                  batch_size=64, train_split=None, verbose=0, random_state=None, n_jobs=None, **kwargs):
-        module = InvariantModule if module is None else module
         kwargs.setdefault("optimizer", torch.optim.Adam)
-        super().__init__(module, *args, criterion=nn.CrossEntropyLoss if criterion is None else criterion,
-                         max_epochs=max_epochs,
+        # stored as given (None too: clone checks that): resolved where the module is built
+        super().__init__(module, *args, criterion=criterion, max_epochs=max_epochs,
                          lr=lr, batch_size=batch_size, train_split=train_split, verbose=verbose, **kwargs)
         self.random_state = random_state
         self.n_jobs = n_jobs
@@ -1298,7 +1315,7 @@ class EndToEndEquivariantClassifier(SkcanonEstimatorMixin, _EndToEndMixin, Neura
         :class:`~skcanon._end_to_end_images.ImageInvariantModule` for images (when ``module``
         is the default)."""
         kwargs = self.get_params_for("module")
-        module = self.module
+        module = self._module()
         if module is InvariantModule and self._layout().kind == "image":
             module = ImageInvariantModule
         # what fit set for the other kind of input (a refit with another layout) does not apply

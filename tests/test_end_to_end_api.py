@@ -633,3 +633,22 @@ def test_frames_that_do_not_canonicalize_get_no_stabilizer_averaging(frame):
     X = np.random.default_rng(0).normal(size=(20, 12)).astype(np.float32)
     model = EndToEndEquivariantRegressor(module__frame=frame, max_epochs=1, random_state=0, verbose=0).fit(X, X)
     assert "stabilizer_canonicalizer_" not in vars(model)
+
+
+@pytest.mark.parametrize("cls", [EndToEndEquivariantRegressor, EndToEndEquivariantClassifier])
+def test_none_module_and_criterion_are_stored_as_given_and_read_as_the_defaults(cls):
+    """``module=None`` and ``criterion=None`` (documented as the defaults) were replaced by the
+    classes in ``__init__``, so ``clone`` of an estimator given ``set_params(module=None)``
+    raised "the constructor either does not set or modifies parameter module", and a fit
+    after ``set_params(criterion=None)`` (a grid over criteria) failed inside skorch with
+    "'NoneType' object is not callable"."""
+    from sklearn.base import clone
+
+    X = _clouds(20).reshape(20, -1)
+    y = 2 * X if cls is EndToEndEquivariantRegressor else np.arange(20) % 2
+    expected = cls(**TINY).fit(X, y).predict(X)
+    for est in (cls(module=None, criterion=None, **TINY), cls(**TINY).set_params(module=None, criterion=None)):
+        est = clone(est)
+        assert est.get_params()["module"] is None and est.get_params()["criterion"] is None
+        np.testing.assert_array_equal(est.fit(X, y).predict(X), expected)
+        assert isinstance(est.criterion_, type(cls(**TINY).fit(X, y).criterion_))
