@@ -211,7 +211,8 @@ class EquivariantModule(nn.Module):
         super().__init__()
         self.group = get_group(group)
         if not (handles_rigid_motions(self.group) and self.group.rotates):
-            raise ValueError(f"End-to-end estimation supports O(d), SO(d), E(d), SE(d); got {group!r}.")
+            raise ValueError(f"module__group must be O(d), SO(d), E(d) or SE(d) ('O3', 'SE2'...) for point sets; "
+                             f"got {group!r}.")
         for name, value, allowed in (("frame", frame, FRAMES), ("backbone", backbone, BACKBONES),
                                      ("target_kind", target_kind, TARGET_KINDS)):
             if value not in allowed:

@@ -378,3 +378,11 @@ def test_skorch_parameters_of_the_right_kind_still_fit(torch_one_thread):
                         "train_split": ValidSplit(4)},
                        {"optimizer": torch_one_thread.optim.SGD, "criterion": cls().criterion()}):
             assert cls(**{**TINY, **params}).fit(X, y).predict(X).shape[0] == len(X)
+
+
+@pytest.mark.parametrize("group", ["C4", "S_n", "T3", "SE3xS_n"])
+def test_point_set_groups_are_refused_naming_module_group(torch_one_thread, group):
+    # the message ("End-to-end estimation supports O(d), ...") did not say which parameter
+    for cls, X, y in _e2e_pair():
+        with pytest.raises(ValueError, match=f"module__group must be .*got '{group}'"):
+            cls(**{**TINY, "module__group": group}).fit(X, y)
