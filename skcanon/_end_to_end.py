@@ -1195,9 +1195,12 @@ class EndToEndEquivariantRegressor(SkcanonEstimatorMixin, _EndToEndMixin, Neural
         kind = self.get_params().get("module__target_kind", "position")
         target_layout = PointLayout(heuristic.layout_.n_dims,
                                     fields=[("pos" if kind == "position" else "vec", kind)])
+        # NaN rows (absent points of the message-passing backbone) stay NaN: a sample without
+        # any present point is fixed by every rotation, and its average came back as zeros
+        absent = np.isnan(out)
         Y = average_over_stabilizers(symmetry_plan(heuristic), heuristic, P, forms, frames,
                                      target_layout.to_working(out), target_layout)
-        return target_layout.from_working(Y, 2)
+        return np.where(absent, np.nan, target_layout.from_working(Y, 2))
 
     def _target_shift(self, centres):
         """The centroids that position targets move by (``None``: vector targets, or X was

@@ -652,3 +652,22 @@ def test_none_module_and_criterion_are_stored_as_given_and_read_as_the_defaults(
         assert est.get_params()["module"] is None and est.get_params()["criterion"] is None
         np.testing.assert_array_equal(est.fit(X, y).predict(X), expected)
         assert isinstance(est.criterion_, type(cls(**TINY).fit(X, y).criterion_))
+
+
+@pytest.mark.parametrize("group, frame", [("SE3", "learned"), ("O3", "anchored")])
+def test_stabilizer_average_keeps_the_absent_rows_of_message_passing_nan(group, frame):
+    """The message-passing backbone predicts NaN at absent points; a sample without any
+    present point (fixed by every rotation) came back from the stabilizer average as zeros,
+    a made-up prediction, while samples with some points present kept their NaN rows."""
+    X = _clouds(24, 4).reshape(24, -1)
+    model = EndToEndEquivariantRegressor(module__group=group, module__frame=frame,
+                                         module__backbone="message_passing", **TINY).fit(X, 2 * X)
+    Q = X[:3].copy()
+    Q[0] = np.nan
+    Q[1, 3:6] = np.nan
+    pred = model.predict(Q)
+    assert np.isnan(pred[0]).all()
+    np.testing.assert_array_equal(np.isnan(pred[1]), np.isnan(Q[1]))
+    assert np.isfinite(pred[2]).all()
+    del model.stabilizer_canonicalizer_     # the module's own output, without the average
+    np.testing.assert_array_equal(model.predict(Q)[:2], pred[:2])
