@@ -110,7 +110,7 @@ def test_clear_errors():
         est.fit(X[:, :-1], y)
     with pytest.raises(ValueError, match="not in classes"):
         EndToEndEquivariantClassifier(classes=["rod"], **TINY).fit(X, y)
-    with pytest.raises(ValueError, match="supports O"):
+    with pytest.raises(ValueError, match=r"module__group must be O\(d\)"):
         EndToEndEquivariantClassifier(module__group="S_n", **TINY).fit(X, y)
     model = EndToEndEquivariantClassifier(random_state=0, **TINY).fit(X, y)
     with pytest.raises(ValueError, match="fitted on 6 points"):

@@ -157,7 +157,7 @@ def test_end_to_end_regressor_equivariant_and_grid_search():
     grid = GridSearchCV(EndToEndEquivariantRegressor(max_epochs=2), {"module__hidden": [8, 16]}, cv=2)
     grid.fit(X, Y)
     assert grid.best_params_["module__hidden"] in (8, 16)
-    with pytest.raises(ValueError, match="supports O"):
+    with pytest.raises(ValueError, match=r"module__group must be O\(d\)"):
         EndToEndEquivariantRegressor(max_epochs=1, module__group="S_n").fit(X, Y)
 
 
