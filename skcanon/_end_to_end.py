@@ -996,7 +996,10 @@ class EndToEndEquivariantRegressor(SkcanonEstimatorMixin, _EndToEndMixin, Neural
     Ctrl-C during ``fit`` raises ``KeyboardInterrupt`` and puts the estimator back as it was
     before ``fit`` (skorch alone would keep the half-trained weights and return normally).
     ``y`` may contain NaN only as whole target points (``n_dims`` columns), e.g. the rows
-    of absent input points with the message-passing backbone; the loss ignores them.
+    of absent input points with the message-passing backbone; the loss ignores them. Under a
+    group that translates, a sample without any present point has no equivariant position
+    target: with the learned, anchored or symmetrized frame and the MLP backbone, ``predict``
+    refuses it and ``fit`` does unless its targets are absent (NaN) too.
 
     **Symmetric inputs.** A sample fixed by group elements other than the identity (a
     planar cloud under O(3), a collinear one, a square whose points the message-passing
@@ -1099,6 +1102,7 @@ class EndToEndEquivariantRegressor(SkcanonEstimatorMixin, _EndToEndMixin, Neural
                 raise ValueError(f"y has a finite target at point {j} of sample {i}, which X marks absent "
                                  f"(an all-NaN row; {len(clash)} such point(s) in all). The message-passing "
                                  "backbone predicts nothing there: set those targets to NaN too.")
+        self._check_samples_placed(X, layout, nan.all(-1).all(-1))
         self._set_module_shape(n_points=n_points, n_outputs=y.shape[1], scalar_stats=stats)
 
         def fit():
@@ -1153,6 +1157,7 @@ class EndToEndEquivariantRegressor(SkcanonEstimatorMixin, _EndToEndMixin, Neural
                                       centre=self._centres_inputs(layout))
         self._check_fitted_width(X)
         self._check_points(X, layout)
+        self._check_samples_placed(X, layout)
         # skorch's predict of a regressor is its predict_proba: the module's output, moved
         # back by the centroids in float64 where X was centred
         out = np.asarray(self._infer_guarded(super().predict_proba, X), dtype=np.float64)
@@ -1165,6 +1170,24 @@ class EndToEndEquivariantRegressor(SkcanonEstimatorMixin, _EndToEndMixin, Neural
         if self.__dict__.get("target_ndim_") == 3:
             return out.reshape(len(out), -1, layout.n_dims)
         return in_caller_order(out, self.__dict__.get("target_order_"))
+
+    def _check_samples_placed(self, X, layout, absent_targets=None):
+        """Refuse samples without any present point where the model is meant to be
+        equivariant (:meth:`_centres_inputs`), under a group that translates, for position
+        targets from the ``"mlp"`` backbone (the message-passing one predicts NaN there):
+        every translation leaves such a sample unchanged but moves its target, so no answer
+        is equivariant (the MLP answered zeros after the stabilizer average, or whatever it
+        learned). ``absent_targets`` (fit): samples whose targets are all NaN, which the loss
+        ignores, are accepted."""
+        params = self.get_params()
+        if (not self._centres_inputs(layout) or params.get("module__target_kind", "position") != "position"
+                or params.get("module__backbone", "mlp") != "mlp"):
+            return
+        from ._validation import check_samples_placed
+
+        P = X if absent_targets is None else np.where(absent_targets[:, None], 0.0, X)
+        check_samples_placed(P, get_group(params.get("module__group", "SE3")),
+                             PointLayout(layout.n_dims, fields=[("y", "position")]))
 
     def _stabilizer_stand_in(self, X):
         """The heuristic that reads the stabilizers of symmetric samples ``X`` (flat, in the

@@ -671,3 +671,26 @@ def test_stabilizer_average_keeps_the_absent_rows_of_message_passing_nan(group, 
     assert np.isfinite(pred[2]).all()
     del model.stabilizer_canonicalizer_     # the module's own output, without the average
     np.testing.assert_array_equal(model.predict(Q)[:2], pred[:2])
+
+
+@pytest.mark.parametrize("frame", ["learned", "anchored", "symmetrize"])
+def test_samples_without_points_have_no_equivariant_position_under_translations(frame):
+    """A sample without any present point is left unchanged by every translation, which moves
+    its position target: the MLP answered zeros (the stabilizer average) or what it learned,
+    silently; ``EquivariantRegressor`` refuses such samples. Refused alike in ``predict`` and
+    in ``fit`` (unless the sample's targets are absent too); vector targets, groups without
+    translations and the message-passing backbone (NaN there) still predict."""
+    X = _clouds(24, 4).reshape(24, -1)
+    Q = X[:3].copy()
+    Q[1] = np.nan
+    model = EndToEndEquivariantRegressor(module__frame=frame, **TINY).fit(X, 2 * X)
+    with pytest.raises(ValueError, match=r"1 sample\(s\) without any present point \(samples \[1\]\)"):
+        model.predict(Q)
+    with pytest.raises(ValueError, match="without any present point"):
+        EndToEndEquivariantRegressor(module__frame=frame, **TINY).fit(Q, 2 * X[:3])
+    absent = np.where(np.isnan(Q), np.nan, 2 * X[:3])
+    assert EndToEndEquivariantRegressor(module__frame=frame, **TINY).fit(Q, absent).predict(X[:2]).shape == (2, 12)
+    for params in ({"module__target_kind": "vector"}, {"module__group": "O3"},
+                   {"module__backbone": "message_passing"}, {"module__frame": "identity"}):
+        pred = EndToEndEquivariantRegressor(**{**TINY, "module__frame": frame, **params}).fit(X, 2 * X).predict(Q)
+        assert np.isfinite(pred[[0, 2]]).all()
