@@ -1240,6 +1240,23 @@ class EndToEndEquivariantRegressor(SkcanonEstimatorMixin, _EndToEndMixin, Neural
         return self.predict(X)
 
 
+def _checked_classes(classes):
+    """The classifier's ``classes`` as a 1-D array of distinct labels: a repeated label got
+    an output column of its own that no sample trains, and a string or a nested list failed
+    later as "y contains labels not in classes" or "only one class"."""
+    labels = None if isinstance(classes, str) else np.asarray(classes)
+    if labels is None or labels.ndim != 1:
+        raise ValueError(f"classes must be a 1-D list of the class labels (e.g. [0, 1] or ['a', 'b']); "
+                         f"got {classes!r}.")
+    try:
+        distinct = len(np.unique(labels))
+    except TypeError:
+        raise ValueError(f"classes must hold labels of one kind (numbers or strings); got {classes!r}.") from None
+    if distinct != len(labels):
+        raise ValueError(f"classes has repeated labels; each class must be listed once; got {classes!r}.")
+    return labels
+
+
 # classes_ while the classifier's fit runs; the trailing "_" keeps it out of get_params
 _CODES_IN_FIT = "_codes_in_fit_"
 
@@ -1405,7 +1422,7 @@ class EndToEndEquivariantClassifier(SkcanonEstimatorMixin, _EndToEndMixin, Neura
             raise ValueError(f"Unknown label type: {kind!r}; EndToEndEquivariantClassifier needs class "
                              "labels (for real-valued targets use EndToEndEquivariantRegressor).")
         if self.classes is not None:
-            labels = np.asarray(self.classes)
+            labels = _checked_classes(self.classes)
             unknown = ~np.isin(y, labels)
             if unknown.any():
                 raise ValueError(f"y contains labels not in classes: {np.unique(y[unknown])[:5]!r}.")
