@@ -729,11 +729,20 @@ class _EndToEndMixin(InterruptRaisingMixin):
         if "module__layout" in params and "module__scalar_stats" not in params:
             params["module__scalar_stats"] = None
             self._derived().pop("scalar_stats", None)
-        if getattr(self, "initialized_", False) and any(k.startswith("module__") for k in params):
+        if getattr(self, "initialized_", False) and any(k == "module" or k.startswith("module__") for k in params):
             # skorch would rebuild the module at once, from the new values and the shapes of
-            # the last fit (refusing valid settings such as another backbone); the trained
+            # the last fit (refusing valid settings such as another backbone; a new module
+            # class left an untrained network that predicted as if fitted); the trained
             # module is gone either way, so the estimator is unfitted and fit builds it
             self.__dict__["initialized_"] = False
+        if getattr(self, "initialized_", False) and "optimizer" in params:
+            # skorch's set_params has no branch for another optimizer on an initialized net
+            # ("Something went wrong, please open an issue"): a new one over the trained weights
+            self.__dict__["optimizer"] = optimizer = params.pop("optimizer")
+            super().set_params(**params)
+            if callable(optimizer):          # else fit refuses it by name
+                self._initialize_optimizer()
+            return self
         return super().set_params(**params)
 
     def _continues(self):

@@ -694,3 +694,35 @@ def test_samples_without_points_have_no_equivariant_position_under_translations(
                    {"module__backbone": "message_passing"}, {"module__frame": "identity"}):
         pred = EndToEndEquivariantRegressor(**{**TINY, "module__frame": frame, **params}).fit(X, 2 * X).predict(Q)
         assert np.isfinite(pred[[0, 2]]).all()
+
+
+@pytest.mark.parametrize("cls", [EndToEndEquivariantRegressor, EndToEndEquivariantClassifier])
+def test_set_params_of_module_or_optimizer_on_a_fitted_estimator(cls):
+    """``set_params(module=...)`` with another module class (or ``None``) on a fitted estimator
+    had skorch rebuild an untrained module at once, which then predicted as if fitted (2.2
+    off); it now unfits, as ``module__`` parameters do. ``set_params(optimizer=...)`` failed
+    inside skorch ("Something went wrong, please open an issue"); it now builds the new
+    optimizer over the trained weights."""
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    from skcanon._end_to_end import EquivariantModule
+
+    X = _clouds(20).reshape(20, -1)
+    y = 2 * X if cls is EndToEndEquivariantRegressor else np.arange(20) % 2
+    fresh = cls(**TINY).fit(X, y).predict(X)
+    for module in (None, type("Other", (EquivariantModule if cls is EndToEndEquivariantRegressor
+                                        else cls().module,), {})):
+        est = cls(**TINY).fit(X, y)
+        est.set_params(module=module)
+        with pytest.raises(NotFittedError):
+            check_is_fitted(est)
+        with pytest.raises(NotFittedError):
+            est.predict(X)
+        np.testing.assert_array_equal(est.fit(X, y).predict(X), fresh)
+    est = cls(**TINY).fit(X, y)
+    before = est.predict(X)
+    est.set_params(optimizer=torch.optim.SGD, lr=0.0)
+    assert isinstance(est.optimizer_, torch.optim.SGD)
+    np.testing.assert_array_equal(est.predict(X), before)
+    np.testing.assert_array_equal(est.partial_fit(X, y).predict(X), before)    # lr=0: nothing moves
