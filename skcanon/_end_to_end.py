@@ -1146,6 +1146,13 @@ class EndToEndEquivariantRegressor(SkcanonEstimatorMixin, _EndToEndMixin, Neural
         if y.shape != pred.shape:
             raise ValueError(f"y must have shape {pred.shape} (one row of {pred.shape[1]} targets per "
                              f"sample of X, as in fit); got {y.shape}.")
+        clash = np.argwhere(np.isnan(pred) & np.isfinite(y))
+        if len(clash):
+            # refused as fit refuses it, not as r2_score's bare "Input contains NaN"
+            i, k = clash[0]
+            raise ValueError(f"y has a finite target in column {k} of sample {i}, where the model predicts NaN "
+                             f"(a point that X marks absent, with the message-passing backbone; {len(clash)} such "
+                             "entries in all): set those targets to NaN too, as fit requires.")
         w = None if sample_weight is None else _check_sample_weight(sample_weight, y)
         scores = []
         for k in range(y.shape[1]):

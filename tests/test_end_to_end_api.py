@@ -750,3 +750,17 @@ def test_stabilizer_average_reads_named_columns_once():
         g = G.sample(1, random_state=seed)
         moved = np.asarray(G.apply(g, planar.reshape(1, -1), PointLayout(3))).reshape(1, m, 3)
         np.testing.assert_allclose(named.predict(by_axis(moved)), G.apply(g, pred, target), atol=1e-5)
+
+
+def test_score_refuses_finite_targets_where_the_model_predicts_nan():
+    """``score`` with a finite target at a point that ``X`` marks absent (the message-passing
+    backbone predicts NaN there) failed inside ``r2_score`` with a bare "Input contains NaN";
+    ``fit`` refuses the same targets naming them."""
+    P = _clouds(30, 5)
+    P[::3, -1] = np.nan
+    X = P.reshape(30, -1)
+    reg = EndToEndEquivariantRegressor(module__backbone="message_passing", **TINY).fit(X, 2 * X)
+    y = np.nan_to_num(2 * X)
+    with pytest.raises(ValueError, match=r"finite target in column 12 of sample 0, where the model predicts NaN"):
+        reg.score(X, y)
+    assert np.isfinite(reg.score(X, 2 * X))
