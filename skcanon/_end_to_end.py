@@ -211,8 +211,8 @@ class EquivariantModule(nn.Module):
         super().__init__()
         self.group = get_group(group)
         if not (handles_rigid_motions(self.group) and self.group.rotates):
-            raise ValueError(f"module__group must be O(d), SO(d), E(d) or SE(d) ('O3', 'SE2'...) for point sets; "
-                             f"got {group!r}.")
+            raise ValueError(f"module__group must be O(d), SO(d), E(d) or SE(d) ('O3', 'SE2'...) for point "
+                             f"sets; got {group!r}.")
         for name, value, allowed in (("frame", frame, FRAMES), ("backbone", backbone, BACKBONES),
                                      ("target_kind", target_kind, TARGET_KINDS)):
             if value not in allowed:
@@ -729,7 +729,8 @@ class _EndToEndMixin(InterruptRaisingMixin):
         if "module__layout" in params and "module__scalar_stats" not in params:
             params["module__scalar_stats"] = None
             self._derived().pop("scalar_stats", None)
-        if getattr(self, "initialized_", False) and any(k == "module" or k.startswith("module__") for k in params):
+        module_changes = any(k == "module" or k.startswith("module__") for k in params)
+        if getattr(self, "initialized_", False) and module_changes:
             # skorch would rebuild the module at once, from the new values and the shapes of
             # the last fit (refusing valid settings such as another backbone; a new module
             # class left an untrained network that predicted as if fitted); the trained
@@ -1150,9 +1151,10 @@ class EndToEndEquivariantRegressor(SkcanonEstimatorMixin, _EndToEndMixin, Neural
         if len(clash):
             # refused as fit refuses it, not as r2_score's bare "Input contains NaN"
             i, k = clash[0]
-            raise ValueError(f"y has a finite target in column {k} of sample {i}, where the model predicts NaN "
-                             f"(a point that X marks absent, with the message-passing backbone; {len(clash)} such "
-                             "entries in all): set those targets to NaN too, as fit requires.")
+            raise ValueError(f"y has a finite target in column {k} of sample {i}, where the model predicts "
+                             f"NaN (a point that X marks absent, with the message-passing backbone; "
+                             f"{len(clash)} such entries in all): set those targets to NaN too, as fit "
+                             "requires.")
         w = None if sample_weight is None else _check_sample_weight(sample_weight, y)
         scores = []
         for k in range(y.shape[1]):
@@ -1271,7 +1273,8 @@ def _checked_classes(classes):
     try:
         distinct = len(np.unique(labels))
     except TypeError:
-        raise ValueError(f"classes must hold labels of one kind (numbers or strings); got {classes!r}.") from None
+        raise ValueError(f"classes must hold labels of one kind (numbers or strings); "
+                         f"got {classes!r}.") from None
     if distinct != len(labels):
         raise ValueError(f"classes has repeated labels; each class must be listed once; got {classes!r}.")
     return labels

@@ -372,10 +372,9 @@ def test_skorch_parameters_of_the_right_kind_still_fit(torch_one_thread):
     from skorch.dataset import ValidSplit
 
     for cls, X, y in _e2e_pair():
+        scoring = "neg_mean_squared_error" if "Regressor" in cls.__name__ else "accuracy"
         for params in ({"warm_start": np.bool_(True), "verbose": False}, {"callbacks": "disable"},
-                       {"callbacks": [PrintLog, ("s", EpochScoring("neg_mean_squared_error" if "Regr" in cls.__name__
-                                                                  else "accuracy"))],
-                        "train_split": ValidSplit(4)},
+                       {"callbacks": [PrintLog, ("s", EpochScoring(scoring))], "train_split": ValidSplit(4)},
                        {"optimizer": torch_one_thread.optim.SGD, "criterion": cls().criterion()}):
             assert cls(**{**TINY, **params}).fit(X, y).predict(X).shape[0] == len(X)
 

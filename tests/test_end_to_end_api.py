@@ -647,7 +647,8 @@ def test_none_module_and_criterion_are_stored_as_given_and_read_as_the_defaults(
     X = _clouds(20).reshape(20, -1)
     y = 2 * X if cls is EndToEndEquivariantRegressor else np.arange(20) % 2
     expected = cls(**TINY).fit(X, y).predict(X)
-    for est in (cls(module=None, criterion=None, **TINY), cls(**TINY).set_params(module=None, criterion=None)):
+    for est in (cls(module=None, criterion=None, **TINY),
+                cls(**TINY).set_params(module=None, criterion=None)):
         est = clone(est)
         assert est.get_params()["module"] is None and est.get_params()["criterion"] is None
         np.testing.assert_array_equal(est.fit(X, y).predict(X), expected)
@@ -689,10 +690,12 @@ def test_samples_without_points_have_no_equivariant_position_under_translations(
     with pytest.raises(ValueError, match="without any present point"):
         EndToEndEquivariantRegressor(module__frame=frame, **TINY).fit(Q, 2 * X[:3])
     absent = np.where(np.isnan(Q), np.nan, 2 * X[:3])
-    assert EndToEndEquivariantRegressor(module__frame=frame, **TINY).fit(Q, absent).predict(X[:2]).shape == (2, 12)
+    model = EndToEndEquivariantRegressor(module__frame=frame, **TINY).fit(Q, absent)
+    assert model.predict(X[:2]).shape == (2, 12)
     for params in ({"module__target_kind": "vector"}, {"module__group": "O3"},
                    {"module__backbone": "message_passing"}, {"module__frame": "identity"}):
-        pred = EndToEndEquivariantRegressor(**{**TINY, "module__frame": frame, **params}).fit(X, 2 * X).predict(Q)
+        model = EndToEndEquivariantRegressor(**{**TINY, "module__frame": frame, **params}).fit(X, 2 * X)
+        pred = model.predict(Q)
         assert np.isfinite(pred[[0, 2]]).all()
 
 
@@ -761,6 +764,6 @@ def test_score_refuses_finite_targets_where_the_model_predicts_nan():
     X = P.reshape(30, -1)
     reg = EndToEndEquivariantRegressor(module__backbone="message_passing", **TINY).fit(X, 2 * X)
     y = np.nan_to_num(2 * X)
-    with pytest.raises(ValueError, match=r"finite target in column 12 of sample 0, where the model predicts NaN"):
+    with pytest.raises(ValueError, match=r"finite target in column 12 of sample 0, where the model predicts"):
         reg.score(X, y)
     assert np.isfinite(reg.score(X, 2 * X))

@@ -219,9 +219,10 @@ def test_sample_weight_and_target_dimensions():
         EquivariantRegressor(target_layout=PointLayout(2)).fit(X, Y)
 
 
-@pytest.mark.parametrize("weights, match", [(-np.ones(40), "Negative values in data passed to `sample_weight`"),
-                                            (np.r_[-0.5, np.ones(39)], "Negative values.*sample_weight"),
-                                            (np.array(["a"] * 40), "sample_weight must be a scalar or a 1-D")])
+@pytest.mark.parametrize("weights, match", [
+    (-np.ones(40), "Negative values in data passed to `sample_weight`"),
+    (np.r_[-0.5, np.ones(39)], "Negative values.*sample_weight"),
+    (np.array(["a"] * 40), "sample_weight must be a scalar or a 1-D")])
 def test_bad_sample_weights_are_refused_by_name(weights, match):
     """Negative weights failed inside Ridge (the default) with "array must not contain infs
     or NaNs", and a random forest fitted on them silently; non-numeric ones failed with
