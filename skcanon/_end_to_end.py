@@ -79,7 +79,7 @@ module : torch module class, default={module}
     ``scalar_stats``, ``image_shape``; kept in ``derived_module_params_``, not among the
     parameters, and taking precedence over ``module__`` values of the same names). A
     ``torch.nn.Module`` class of your own gets those of them its constructor names; an
-    instance of your own is used as it is.
+    instance of your own is used as it is. ``None`` is read as this default.
 criterion : torch loss class, default={criterion}
     {loss} (``None`` is read as this default).
 max_epochs : int, default=50
@@ -217,7 +217,8 @@ class EquivariantModule(nn.Module):
         super().__init__()
         self.group = get_group(group)
         if not (handles_rigid_motions(self.group) and self.group.rotates):
-            raise ValueError(f"End-to-end estimation supports O(d), SO(d), E(d), SE(d); got {group!r}.")
+            raise ValueError(f"module__group must be O(d), SO(d), E(d) or SE(d) ('O3', 'SE2'...) for point "
+                             f"sets; got {group!r}.")
         for name, value, allowed in (("frame", frame, FRAMES), ("backbone", backbone, BACKBONES),
                                      ("target_kind", target_kind, TARGET_KINDS)):
             if value not in allowed:
@@ -466,12 +467,55 @@ def _check_training_parameters(est):
         raise InvalidParameterError(
             f"The 'random_state' parameter of {type(est).__name__} must be an int in the range "
             f"[0, 2**32 - 1], a numpy RandomState or None; got {seed!r}.") from None
+    _check_skorch_parameters(est)
     _check_monitors_have_split(est)
     if isinstance(est.module, (EquivariantModule, ImageInvariantModule)):
         kind = type(est.module).__name__
         raise ValueError(f"module is an instance of {kind}, but fit builds the module for the data's shape, "
                          f"so the instance's settings would be lost: pass the class (module={kind}) and its "
                          "settings as module__ parameters (module__group='O3', module__hidden=32).")
+
+
+def _check_skorch_parameters(est):
+    """skorch's own parameters checked with errors that name them: ``warm_start="no"`` and
+    ``verbose="no"`` are truthy, so they warm-started and printed silently; ``optimizer``,
+    ``criterion``, ``train_split`` and ``callbacks`` of the wrong kind failed inside skorch
+    with "'str' object is not callable" or "'int' object has no attribute 'set_params'"."""
+    import numbers
+
+    from sklearn.utils._param_validation import InvalidParameterError
+    from skorch.callbacks import Callback
+
+    def refuse(name, expected):
+        raise InvalidParameterError(f"The '{name}' parameter of {type(est).__name__} must be {expected}; "
+                                    f"got {getattr(est, name)!r}.")
+
+    if not isinstance(est.warm_start, (bool, np.bool_)):
+        refuse("warm_start", "a bool")
+    verbose = est.verbose
+    if not isinstance(verbose, (numbers.Integral, np.bool_)) or verbose < 0:
+        refuse("verbose", "an int >= 0 or a bool")
+    if est.module is not None and not callable(est.module):
+        refuse("module", "a torch module class or instance, or None")
+    if not callable(est.optimizer):
+        refuse("optimizer", "a torch optimizer class (e.g. torch.optim.Adam)")
+    if est.criterion is not None and not callable(est.criterion):
+        refuse("criterion", "a torch loss class or instance (e.g. torch.nn.MSELoss), or None")
+    if est.train_split is not None and not callable(est.train_split):
+        refuse("train_split", "None or a callable such as skorch.dataset.ValidSplit(5)")
+    callbacks = est.callbacks
+    if callbacks is None or (isinstance(callbacks, str) and callbacks == "disable"):
+        return
+    if not isinstance(callbacks, (list, tuple)):
+        refuse("callbacks", "None, 'disable' or a list of skorch callbacks or (name, callback) pairs")
+    for item in callbacks:
+        pair = isinstance(item, (tuple, list))
+        name, cb = item if pair and len(item) == 2 else (None, item)
+        ok = isinstance(cb, Callback) or (isinstance(cb, type) and issubclass(cb, Callback))
+        if not ok or (pair and (len(item) != 2 or not isinstance(name, str))):
+            raise InvalidParameterError(
+                f"The 'callbacks' parameter of {type(est).__name__} must be a list of skorch callbacks "
+                f"(instances or classes) or (name, callback) pairs; got the item {item!r}.")
 
 
 def _check_monitors_have_split(est):
@@ -641,10 +685,25 @@ class _EndToEndMixin(InterruptRaisingMixin):
         has_scalars = any(f.kind == "scalar" for f in layout.fields)
         return X, categories, scalar_statistics(P, layout) if has_scalars else None, offsets
 
+    def _module(self):
+        """``module``, with ``None`` read as this estimator's default module class."""
+        return self._DEFAULT_MODULE if self.module is None else self.module
+
+    def initialize_module(self):
+        # skorch's, with module=None read as the default
+        self.module_ = self.initialized_instance(self._module(), self.get_params_for("module"))
+        return self
+
+    def initialize_criterion(self):
+        # skorch's, with criterion=None read as the default
+        criterion = self._DEFAULT_CRITERION if self.criterion is None else self.criterion
+        self.criterion_ = self.initialized_instance(criterion, self.get_params_for("criterion"))
+        return self
+
     def _own_module(self):
         """Whether the module is this package's (class or instance), whose frames and
         parameters the estimator knows."""
-        module = self.module
+        module = self._module()
         return (isinstance(module, type) and issubclass(module, EquivariantModule)) \
             or isinstance(module, EquivariantModule)
 
@@ -676,11 +735,21 @@ class _EndToEndMixin(InterruptRaisingMixin):
         if "module__layout" in params and "module__scalar_stats" not in params:
             params["module__scalar_stats"] = None
             self._derived().pop("scalar_stats", None)
-        if getattr(self, "initialized_", False) and any(k.startswith("module__") for k in params):
+        module_changes = any(k == "module" or k.startswith("module__") for k in params)
+        if getattr(self, "initialized_", False) and module_changes:
             # skorch would rebuild the module at once, from the new values and the shapes of
-            # the last fit (refusing valid settings such as another backbone); the trained
+            # the last fit (refusing valid settings such as another backbone; a new module
+            # class left an untrained network that predicted as if fitted); the trained
             # module is gone either way, so the estimator is unfitted and fit builds it
             self.__dict__["initialized_"] = False
+        if getattr(self, "initialized_", False) and "optimizer" in params:
+            # skorch's set_params has no branch for another optimizer on an initialized net
+            # ("Something went wrong, please open an issue"): a new one over the trained weights
+            self.__dict__["optimizer"] = optimizer = params.pop("optimizer")
+            super().set_params(**params)
+            if callable(optimizer):          # else fit refuses it by name
+                self._initialize_optimizer()
+            return self
         return super().set_params(**params)
 
     def _continues(self):
@@ -723,7 +792,7 @@ class _EndToEndMixin(InterruptRaisingMixin):
         ``scalar_stats``, ``image_shape``) the module takes: all for this package's modules,
         those its constructor names (all with ``**kwargs``) for a module class of your own,
         none for an instance of your own (used as it is)."""
-        module = self.module
+        module = self._module()
         if not isinstance(module, type):
             # skorch rebuilds an instance given module__ values, from its class with those
             # values alone: the instance's own settings would be lost, so it gets none
@@ -943,7 +1012,10 @@ class EndToEndEquivariantRegressor(SkcanonEstimatorMixin, _EndToEndMixin, Neural
     Ctrl-C during ``fit`` raises ``KeyboardInterrupt`` and puts the estimator back as it was
     before ``fit`` (skorch alone would keep the half-trained weights and return normally).
     ``y`` may contain NaN only as whole target points (``n_dims`` columns), e.g. the rows
-    of absent input points with the message-passing backbone; the loss ignores them.
+    of absent input points with the message-passing backbone; the loss ignores them. Under a
+    group that translates, a sample without any present point has no equivariant position
+    target: with the learned, anchored or symmetrized frame and the MLP backbone, ``predict``
+    refuses it and ``fit`` does unless its targets are absent (NaN) too.
 
     **Symmetric inputs.** A sample fixed by group elements other than the identity (a
     planar cloud under O(3), a collinear one, a square whose points the message-passing
@@ -962,13 +1034,14 @@ class EndToEndEquivariantRegressor(SkcanonEstimatorMixin, _EndToEndMixin, Neural
     (32, 12)
     """
 
+    _DEFAULT_MODULE, _DEFAULT_CRITERION = EquivariantModule, MaskedMSELoss
+
     # the defaults are the classes themselves, so that get_params() returns what was passed
     def __init__(self, module=EquivariantModule, *args, criterion=MaskedMSELoss, max_epochs=50, lr=1e-3,
                  batch_size=64, train_split=None, verbose=0, random_state=None, n_jobs=None, **kwargs):
-        module = EquivariantModule if module is None else module
         kwargs.setdefault("optimizer", torch.optim.Adam)
-        super().__init__(module, *args, criterion=MaskedMSELoss if criterion is None else criterion,
-                         max_epochs=max_epochs,
+        # stored as given (None too: clone checks that): resolved where the module is built
+        super().__init__(module, *args, criterion=criterion, max_epochs=max_epochs,
                          lr=lr, batch_size=batch_size, train_split=train_split, verbose=verbose, **kwargs)
         self.random_state = random_state
         self.n_jobs = n_jobs
@@ -1045,6 +1118,7 @@ class EndToEndEquivariantRegressor(SkcanonEstimatorMixin, _EndToEndMixin, Neural
                 raise ValueError(f"y has a finite target at point {j} of sample {i}, which X marks absent "
                                  f"(an all-NaN row; {len(clash)} such point(s) in all). The message-passing "
                                  "backbone predicts nothing there: set those targets to NaN too.")
+        self._check_samples_placed(X, layout, nan.all(-1).all(-1))
         self._set_module_shape(n_points=n_points, n_outputs=y.shape[1], scalar_stats=stats)
 
         def fit():
@@ -1079,6 +1153,14 @@ class EndToEndEquivariantRegressor(SkcanonEstimatorMixin, _EndToEndMixin, Neural
         if y.shape != pred.shape:
             raise ValueError(f"y must have shape {pred.shape} (one row of {pred.shape[1]} targets per "
                              f"sample of X, as in fit); got {y.shape}.")
+        clash = np.argwhere(np.isnan(pred) & np.isfinite(y))
+        if len(clash):
+            # refused as fit refuses it, not as r2_score's bare "Input contains NaN"
+            i, k = clash[0]
+            raise ValueError(f"y has a finite target in column {k} of sample {i}, where the model predicts "
+                             f"NaN (a point that X marks absent, with the message-passing backbone; "
+                             f"{len(clash)} such entries in all): set those targets to NaN too, as fit "
+                             "requires.")
         w = None if sample_weight is None else _check_sample_weight(sample_weight, y)
         scores = []
         for k in range(y.shape[1]):
@@ -1099,6 +1181,7 @@ class EndToEndEquivariantRegressor(SkcanonEstimatorMixin, _EndToEndMixin, Neural
                                       centre=self._centres_inputs(layout))
         self._check_fitted_width(X)
         self._check_points(X, layout)
+        self._check_samples_placed(X, layout)
         # skorch's predict of a regressor is its predict_proba: the module's output, moved
         # back by the centroids in float64 where X was centred
         out = np.asarray(self._infer_guarded(super().predict_proba, X), dtype=np.float64)
@@ -1111,6 +1194,24 @@ class EndToEndEquivariantRegressor(SkcanonEstimatorMixin, _EndToEndMixin, Neural
         if self.__dict__.get("target_ndim_") == 3:
             return out.reshape(len(out), -1, layout.n_dims)
         return in_caller_order(out, self.__dict__.get("target_order_"))
+
+    def _check_samples_placed(self, X, layout, absent_targets=None):
+        """Refuse samples without any present point where the model is meant to be
+        equivariant (:meth:`_centres_inputs`), under a group that translates, for position
+        targets from the ``"mlp"`` backbone (the message-passing one predicts NaN there):
+        every translation leaves such a sample unchanged but moves its target, so no answer
+        is equivariant (the MLP answered zeros after the stabilizer average, or whatever it
+        learned). ``absent_targets`` (fit): samples whose targets are all NaN, which the loss
+        ignores, are accepted."""
+        params = self.get_params()
+        if (not self._centres_inputs(layout) or params.get("module__target_kind", "position") != "position"
+                or params.get("module__backbone", "mlp") != "mlp"):
+            return
+        from ._validation import check_samples_placed
+
+        P = X if absent_targets is None else np.where(absent_targets[:, None], 0.0, X)
+        check_samples_placed(P, get_group(params.get("module__group", "SE3")),
+                             PointLayout(layout.n_dims, fields=[("y", "position")]))
 
     def _stabilizer_stand_in(self, X):
         """The heuristic that reads the stabilizers of symmetric samples ``X`` (flat, in the
@@ -1129,7 +1230,11 @@ class EndToEndEquivariantRegressor(SkcanonEstimatorMixin, _EndToEndMixin, Neural
                 group = get_group(f"{group.name}xS_n")
         except (TypeError, ValueError):
             return None
-        return heuristic_stand_in(group, self._layout(), X)
+        layout = self._layout()
+        # X is point-major by now: a layout that names columns (PointLayout(columns=...))
+        # would reorder it a second time, and symmetric samples were averaged over the
+        # stabilizer of another point set (0.45 off equivariance for a planar cloud)
+        return heuristic_stand_in(group, PointLayout(layout.n_dims, layout.fields), X)
 
     def _averaged_over_stabilizers(self, heuristic, X, out):
         """The predictions ``out`` (flat, float64) of the samples ``X`` (flat float32, as the
@@ -1141,9 +1246,12 @@ class EndToEndEquivariantRegressor(SkcanonEstimatorMixin, _EndToEndMixin, Neural
         kind = self.get_params().get("module__target_kind", "position")
         target_layout = PointLayout(heuristic.layout_.n_dims,
                                     fields=[("pos" if kind == "position" else "vec", kind)])
+        # NaN rows (absent points of the message-passing backbone) stay NaN: a sample without
+        # any present point is fixed by every rotation, and its average came back as zeros
+        absent = np.isnan(out)
         Y = average_over_stabilizers(symmetry_plan(heuristic), heuristic, P, forms, frames,
                                      target_layout.to_working(out), target_layout)
-        return target_layout.from_working(Y, 2)
+        return np.where(absent, np.nan, target_layout.from_working(Y, 2))
 
     def _target_shift(self, centres):
         """The centroids that position targets move by (``None``: vector targets, or X was
@@ -1158,6 +1266,24 @@ class EndToEndEquivariantRegressor(SkcanonEstimatorMixin, _EndToEndMixin, Neural
         if is_dataset(X):     # skorch's own calls, on the checked training data
             return self._infer_guarded(super().predict_proba, X)
         return self.predict(X)
+
+
+def _checked_classes(classes):
+    """The classifier's ``classes`` as a 1-D array of distinct labels: a repeated label got
+    an output column of its own that no sample trains, and a string or a nested list failed
+    later as "y contains labels not in classes" or "only one class"."""
+    labels = None if isinstance(classes, str) else np.asarray(classes)
+    if labels is None or labels.ndim != 1:
+        raise ValueError(f"classes must be a 1-D list of the class labels (e.g. [0, 1] or ['a', 'b']); "
+                         f"got {classes!r}.")
+    try:
+        distinct = len(np.unique(labels))
+    except TypeError:
+        raise ValueError(f"classes must hold labels of one kind (numbers or strings); "
+                         f"got {classes!r}.") from None
+    if distinct != len(labels):
+        raise ValueError(f"classes has repeated labels; each class must be listed once; got {classes!r}.")
+    return labels
 
 
 # classes_ while the classifier's fit runs; the trailing "_" keeps it out of get_params
@@ -1228,13 +1354,14 @@ class EndToEndEquivariantClassifier(SkcanonEstimatorMixin, _EndToEndMixin, Neura
     ((32, 2), ['long', 'short'])
     """
 
+    _DEFAULT_MODULE, _DEFAULT_CRITERION = InvariantModule, nn.CrossEntropyLoss
+
     # the defaults are the classes themselves, so that get_params() returns what was passed
     def __init__(self, module=InvariantModule, *args, criterion=nn.CrossEntropyLoss, max_epochs=50, lr=1e-3,
                  batch_size=64, train_split=None, verbose=0, random_state=None, n_jobs=None, **kwargs):
-        module = InvariantModule if module is None else module
         kwargs.setdefault("optimizer", torch.optim.Adam)
-        super().__init__(module, *args, criterion=nn.CrossEntropyLoss if criterion is None else criterion,
-                         max_epochs=max_epochs,
+        # stored as given (None too: clone checks that): resolved where the module is built
+        super().__init__(module, *args, criterion=criterion, max_epochs=max_epochs,
                          lr=lr, batch_size=batch_size, train_split=train_split, verbose=verbose, **kwargs)
         self.random_state = random_state
         self.n_jobs = n_jobs
@@ -1261,7 +1388,7 @@ class EndToEndEquivariantClassifier(SkcanonEstimatorMixin, _EndToEndMixin, Neura
         :class:`~skcanon._end_to_end_images.ImageInvariantModule` for images (when ``module``
         is the default)."""
         kwargs = self.get_params_for("module")
-        module = self.module
+        module = self._module()
         if module is InvariantModule and self._layout().kind == "image":
             module = ImageInvariantModule
         # what fit set for the other kind of input (a refit with another layout) does not apply
@@ -1337,7 +1464,7 @@ class EndToEndEquivariantClassifier(SkcanonEstimatorMixin, _EndToEndMixin, Neura
             raise ValueError(f"Unknown label type: {kind!r}; EndToEndEquivariantClassifier needs class "
                              "labels (for real-valued targets use EndToEndEquivariantRegressor).")
         if self.classes is not None:
-            labels = np.asarray(self.classes)
+            labels = _checked_classes(self.classes)
             unknown = ~np.isin(y, labels)
             if unknown.any():
                 raise ValueError(f"y contains labels not in classes: {np.unique(y[unknown])[:5]!r}.")

@@ -225,7 +225,7 @@ class EquivariantRegressor(SkcanonEstimatorMixin, PointTargetRegressorMixin, Bas
             (``p0_x``, ``atom3_y``, ...; component-major orders too), as ``X`` is, and
             predictions come back in its column order.
         sample_weight : array-like of shape (n_samples,) or None, default=None
-            Passed to the regressor's ``fit`` (which must accept it).
+            Non-negative; passed to the regressor's ``fit`` (which must accept it).
 
         Returns
         -------
@@ -288,7 +288,7 @@ class EquivariantRegressor(SkcanonEstimatorMixin, PointTargetRegressorMixin, Bas
             if not has_fit_parameter(self.regressor_, "sample_weight"):
                 raise ValueError(f"sample_weight was given but the regressor {type(self.regressor_).__name__} "
                                  "does not accept sample_weight in fit.")
-            fit_params["sample_weight"] = _check_sample_weight(sample_weight, Xc.reshape(len(Xc), -1))
+            fit_params["sample_weight"] = _checked_sample_weight(sample_weight, Xc.reshape(len(Xc), -1))
         self.regressor_.fit(self._design(Xc), Yc.reshape(Yc.shape[0], -1), **fit_params)
         return self
 
@@ -363,6 +363,19 @@ class EquivariantRegressor(SkcanonEstimatorMixin, PointTargetRegressorMixin, Bas
         fs = FrameSet(np.broadcast_to(np.eye(d), (n, 1, d, d)), None, np.ones((n, 1)))
         order = (np.broadcast_to(np.arange(m), (n, m)), runs)
         return map_back(fs, Yc, self.target_layout_, spec, (np.arange(n), np.zeros(n, np.intp)), order)
+
+
+def _checked_sample_weight(sample_weight, X):
+    """``sample_weight`` checked as scikit-learn checks it, non-negative: Ridge, the default,
+    failed on negative weights with "array must not contain infs or NaNs", and other
+    regressors (a random forest) fitted on them silently."""
+    try:
+        return _check_sample_weight(sample_weight, X, ensure_non_negative=True)
+    except (TypeError, ValueError) as exc:
+        if "sample_weight" in str(exc) or "Sample weights" in str(exc):
+            raise
+        raise ValueError(f"sample_weight must be a scalar or a 1-D array of {X.shape[0]} non-negative finite "
+                         f"numbers; {exc}") from None
 
 
 def __getattr__(name):  # lazy: skorch and torch load only when the end-to-end class is used

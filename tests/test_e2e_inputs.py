@@ -350,3 +350,38 @@ def test_float16_input_is_read_without_an_overflow_warning(torch_one_thread):
     # comparing a float16 peak with 1e15 cast 1e15 to float16 (numpy's overflow warning)
     for cls, X, y in _e2e_pair():
         cls(**TINY).fit(X.astype(np.float16), y)
+
+
+@pytest.mark.parametrize("name, value", [("warm_start", "no"), ("warm_start", 1), ("verbose", "no"),
+                                         ("verbose", -1), ("optimizer", "adam"), ("criterion", "mse"),
+                                         ("module", "mlp"), ("train_split", 5), ("callbacks", [1]),
+                                         ("callbacks", "all"), ("callbacks", [("stop", 3)])])
+def test_skorch_parameters_are_checked_by_name(torch_one_thread, name, value):
+    # warm_start="no" and verbose="no" are truthy: a refit trained the fitted module further
+    # and printed every epoch, silently; the others failed inside skorch with "'str' object
+    # is not callable" or "'int' object has no attribute 'set_params'"
+    for cls, X, y in _e2e_pair():
+        est = cls(**{**TINY, name: value})
+        with pytest.raises(InvalidParameterError, match=f"'{name}' parameter of {cls.__name__}"):
+            est.fit(X, y)
+        assert not getattr(est, "initialized_", False)
+
+
+def test_skorch_parameters_of_the_right_kind_still_fit(torch_one_thread):
+    from skorch.callbacks import EpochScoring, PrintLog
+    from skorch.dataset import ValidSplit
+
+    for cls, X, y in _e2e_pair():
+        scoring = "neg_mean_squared_error" if "Regressor" in cls.__name__ else "accuracy"
+        for params in ({"warm_start": np.bool_(True), "verbose": False}, {"callbacks": "disable"},
+                       {"callbacks": [PrintLog, ("s", EpochScoring(scoring))], "train_split": ValidSplit(4)},
+                       {"optimizer": torch_one_thread.optim.SGD, "criterion": cls().criterion()}):
+            assert cls(**{**TINY, **params}).fit(X, y).predict(X).shape[0] == len(X)
+
+
+@pytest.mark.parametrize("group", ["C4", "S_n", "T3", "SE3xS_n"])
+def test_point_set_groups_are_refused_naming_module_group(torch_one_thread, group):
+    # the message ("End-to-end estimation supports O(d), ...") did not say which parameter
+    for cls, X, y in _e2e_pair():
+        with pytest.raises(ValueError, match=f"module__group must be .*got '{group}'"):
+            cls(**{**TINY, "module__group": group}).fit(X, y)

@@ -110,7 +110,7 @@ def test_clear_errors():
         est.fit(X[:, :-1], y)
     with pytest.raises(ValueError, match="not in classes"):
         EndToEndEquivariantClassifier(classes=["rod"], **TINY).fit(X, y)
-    with pytest.raises(ValueError, match="supports O"):
+    with pytest.raises(ValueError, match=r"module__group must be O\(d\)"):
         EndToEndEquivariantClassifier(module__group="S_n", **TINY).fit(X, y)
     model = EndToEndEquivariantClassifier(random_state=0, **TINY).fit(X, y)
     with pytest.raises(ValueError, match="fitted on 6 points"):
@@ -223,3 +223,19 @@ def test_the_learned_frame_keeps_class_scores_of_symmetric_clouds(group):
         moved = G.apply(G.sample(20, random_state=1), np.tile(shape.reshape(1, -1), (20, 1)), PointLayout(3))
         scores = model.predict_proba(moved)
         np.testing.assert_allclose(scores, np.tile(model.predict_proba(shape.reshape(1, -1)), (20, 1)), atol=1e-5)
+
+
+@pytest.mark.parametrize("classes, match", [([0, 1, 1], "repeated labels"), ([[0, 1]], "1-D list"),
+                                            ("ab", "1-D list")])
+def test_bad_classes_are_refused_by_name(classes, match):
+    """A repeated label in ``classes`` got an output column that no sample trains (three
+    probability columns for two classes, ``classes_ = [0, 1, 1]``); a nested list failed as
+    "only one class: array([0, 1])", a string as "y contains labels not in classes"."""
+    X, y = _data(24)
+    labels = np.searchsorted(np.unique(y), y)
+    est = EndToEndEquivariantClassifier(classes=classes, **TINY)
+    with pytest.raises(ValueError, match=f"^classes .*{match}"):
+        est.fit(X, labels if classes != "ab" else np.array(list("ab"))[labels])
+    assert not getattr(est, "initialized_", False)
+    model = EndToEndEquivariantClassifier(classes=[1, 0], **TINY).fit(X, labels)
+    assert model.classes_.tolist() == [1, 0] and model.predict_proba(X).shape == (24, 2)

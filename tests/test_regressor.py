@@ -157,7 +157,7 @@ def test_end_to_end_regressor_equivariant_and_grid_search():
     grid = GridSearchCV(EndToEndEquivariantRegressor(max_epochs=2), {"module__hidden": [8, 16]}, cv=2)
     grid.fit(X, Y)
     assert grid.best_params_["module__hidden"] in (8, 16)
-    with pytest.raises(ValueError, match="supports O"):
+    with pytest.raises(ValueError, match=r"module__group must be O\(d\)"):
         EndToEndEquivariantRegressor(max_epochs=1, module__group="S_n").fit(X, Y)
 
 
@@ -217,3 +217,27 @@ def test_sample_weight_and_target_dimensions():
         EquivariantRegressor(regressor=KNeighborsRegressor()).fit(X, Y, sample_weight=w)
     with pytest.raises(ValueError, match="target_layout .* n_dims=2"):
         EquivariantRegressor(target_layout=PointLayout(2)).fit(X, Y)
+
+
+@pytest.mark.parametrize("weights, match", [
+    (-np.ones(40), "Negative values in data passed to `sample_weight`"),
+    (np.r_[-0.5, np.ones(39)], "Negative values.*sample_weight"),
+    (np.array(["a"] * 40), "sample_weight must be a scalar or a 1-D")])
+def test_bad_sample_weights_are_refused_by_name(weights, match):
+    """Negative weights failed inside Ridge (the default) with "array must not contain infs
+    or NaNs", and a random forest fitted on them silently; non-numeric ones failed with
+    numpy's "could not convert string to float"."""
+    from sklearn.ensemble import RandomForestRegressor
+
+    X, Y = data(40, 3)
+    given = weights.copy()
+    for regressor in (None, RandomForestRegressor(n_estimators=2, random_state=0)):
+        model = EquivariantRegressor(regressor=regressor)
+        with pytest.raises(ValueError, match=match):
+            model.fit(X, Y, sample_weight=weights)
+        assert not hasattr(model, "regressor_")
+    np.testing.assert_array_equal(weights, given)
+    # zero weights still leave samples out, as scikit-learn's regressors read them
+    w = np.r_[np.zeros(5), np.ones(35)]
+    np.testing.assert_allclose(EquivariantRegressor().fit(X, Y, sample_weight=w).predict(X),
+                               EquivariantRegressor().fit(X[5:], Y[5:]).predict(X), atol=1e-8)
