@@ -150,11 +150,20 @@ def test_pipeline_inverse_transform_says_it_needs_the_frames():
 
 
 @pytest.mark.usefixtures("one_torch_thread")
-def test_a_network_loaded_with_memory_mapping_warns_nothing(tmp_path):
+def test_a_network_loaded_with_memory_mapping_warns_nothing(tmp_path, monkeypatch):
     """``joblib.load(path, mmap_mode="r")`` gives read-only statistics, which the scalar
-    encoder shared with torch: "The given NumPy array is not writable" at load."""
-    pytest.importorskip("torch")
+    encoder shared with torch: "The given NumPy array is not writable" at load. torch says
+    so once per process, so the read-only weights are also caught where they reach it."""
+    torch = pytest.importorskip("torch")
     import joblib
+
+    as_tensor = torch.as_tensor
+
+    def writable_only(data, *args, **kwargs):
+        assert not isinstance(data, np.ndarray) or data.flags.writeable, "a read-only array reached torch"
+        return as_tensor(data, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "as_tensor", writable_only)
 
     from skcanon.layouts import Field
 

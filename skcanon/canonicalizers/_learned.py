@@ -345,8 +345,11 @@ class LearnedCanonicalizer(Canonicalizer):
             torch = import_torch(f"loading a fitted {type(self).__name__} (a network canonicalizer)")
             from ..nn._torch import private_draws, resolve_device
 
-            # saved as numpy arrays (tensors by models pickled before)
-            weights = {k: torch.as_tensor(v) for k, v in weights.items()}
+            # saved as numpy arrays (tensors by models pickled before); read-only ones (joblib's
+            # mmap_mode) are copied, which torch would warn about (once per process, so whether
+            # a load warned depended on what ran before it)
+            weights = {k: torch.as_tensor(np.array(v) if isinstance(v, np.ndarray) and not v.flags.writeable
+                                          else v) for k, v in weights.items()}
 
             # the machine that loads the model decides: its `device` where present there
             # ("auto": a GPU when there is one), else the CPU, so a model fitted on a GPU
