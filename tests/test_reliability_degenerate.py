@@ -866,6 +866,31 @@ def test_float64_translations_keep_nearly_symmetric_molecules_frames(group):
     assert _moved_benzene_flips(group, np.geomspace(1, 1000, 8), np.float64) == 0
 
 
+@pytest.mark.parametrize("group, shape", [("SE3", "cube"), ("E3", "tetrahedron"), ("SE3", "octahedron"),
+                                          ("E2", "square"), ("SE2", "pentagon"), ("E2", "hexagon")])
+def test_float32_regular_shapes_far_from_the_origin_keep_their_canonical_form(group, shape):
+    """Exactly symmetric shapes moved 1 to 1,000 sizes from the origin in float32: the tie
+    rule's feature tolerance must still grow with the offset's rounding there (with a term
+    starting at ~100 sizes instead of ~17, 275 of 720 such poses flipped their frame)."""
+    d = int(group[-1])
+    S = _regular(shape)
+    S = S - S.mean(0)
+    rms = np.sqrt((S ** 2).sum(1).mean())
+    O = get_group(("SO" if group.startswith("SE") else "O") + str(d))
+    fars = np.geomspace(1, 1000, 12)
+    flipped = 0
+    for seed in range(10):
+        rng = np.random.default_rng(seed)
+        u = rng.normal(size=d)
+        u /= np.linalg.norm(u)
+        R = O.matrices(O.sample(len(fars), seed))
+        X = np.stack([(S + far * rms * u) @ R[k].T for k, far in enumerate(fars)])
+        X = X.reshape(len(fars), -1).astype(np.float32)
+        Z = CanonicalizerTransformer(group, n_dims=d).fit_transform(X)
+        flipped += int(np.abs(Z - Z[0]).max() > 1e-2 * np.abs(S).max())
+    assert flipped == 0
+
+
 @pytest.mark.xfail(strict=True, reason="open: in float32, beyond ~17 sizes from the origin the PCA frames' "
                    "feature tolerance grows with the distance, which a translation changes")
 def test_float32_translations_keep_nearly_symmetric_molecules_frames():
