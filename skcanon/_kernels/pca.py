@@ -81,6 +81,13 @@ GAP_NOISE = 4000.0   # eigenvalue gaps (noise of the covariance relative to its 
 SIGN_NOISE = 100.0   # normalized third moments and centroid projections (× condition number)
 TIE_NOISE = 100.0    # projections and canonical coordinates (× condition number)
 FEATURE_NOISE = 30  # the tie rule's set features (× distance from the origin / size)
+#: ... and, for groups that translate, this many × the distance from the origin / size ×
+#: the condition number: the fixed tolerance stays in force until the offset's rounding
+#: reaches it (a nearly symmetric float32 molecule, condition number 3: ~17 sizes), so a
+#: translation nearer than that does not move it; exactly symmetric shapes 20 to 1,000
+#: sizes away still tie (at 0.5 instead, 275 of 720 moved regular polygons and polyhedra
+#: flipped their canonical form)
+FEATURE_SHIFT_NOISE = 2.0
 #: the rounding bound of a PCA frame (:func:`frame_rounding`) in rounding units of the input,
 #: times the offset ratio and the condition number: ties between finite-group elements closer
 #: than it are settled from the data
@@ -210,9 +217,11 @@ def pca_frames(Y, w, special, resolve_ties=True, offset=None, magnitude=None, at
         For groups with translations, the centroid ``Y`` was centred by. The input's
         coordinates were rounded at its distance from the origin, so a symmetric shape far
         away is symmetric only up to that rounding: the tie rule's feature tolerance grows
-        with it (:func:`offset_reach`), as every tolerance of groups that keep the origin
-        reads ``offset``. Only that tolerance: it is used where the moments have already
-        left the frame open, so clear decisions stay as they are.
+        with it (:func:`offset_reach`, times the axes' condition number,
+        :data:`FEATURE_SHIFT_NOISE`) where it exceeds the fixed one, as
+        every tolerance of groups that keep the origin reads ``offset``. Only that
+        tolerance: it is used where the moments have already left the frame open, so
+        clear decisions stay as they are.
 
     return_tied : bool, default=False
         Also return, for the samples whose repeated eigenvalues a tie rule settled (with
@@ -253,8 +262,12 @@ def pca_frames(Y, w, special, resolve_ties=True, offset=None, magnitude=None, at
     # origin (groups that keep it compare the shape on its own scale instead)
     feature_tol = np.full(n, max(FEATURE_RTOL, FEATURE_EPS * eps))
     if centred_from is not None:
+        # only where that rounding, which the frame's turn amplifies, exceeds the fixed
+        # tolerance: a term from the origin on moved the tie edge with every translation
+        # (nearly symmetric float32 benzenes flipped in 45 of 60 between 1 and 10 sizes)
         far = offset_reach(np.einsum("nd,nd->n", centred_from, centred_from), scale)
-        feature_tol = np.minimum(np.maximum(feature_tol, FEATURE_NOISE * eps * far), 1e-2)
+        amp = axes_condition(lam, gaps)
+        feature_tol = np.minimum(np.maximum(feature_tol, FEATURE_SHIFT_NOISE * eps * far * amp), 1e-2)
     elif offset is not None:
         # groups that keep the origin: the shape's own features carry the offset's rounding
         # too (a cube of edge 1e-3 at distance 9: 2e-12 of its size), up to the tolerance
