@@ -189,7 +189,8 @@ def save_rows(name, rows, command, seconds, quick, seeds, rows_dir=None, methods
     if replace:
         record["replace"] = True
     path = rows_dir / f"{file_name or name}.json"
-    _write_record(path, record)
+    with _rows_lock(rows_dir):     # not in the middle of a merge into the same record
+        _write_record(path, record)
     return path
 
 

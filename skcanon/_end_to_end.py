@@ -490,10 +490,13 @@ def _check_skorch_parameters(est):
         raise InvalidParameterError(f"The '{name}' parameter of {type(est).__name__} must be {expected}; "
                                     f"got {getattr(est, name)!r}.")
 
-    if not isinstance(est.warm_start, (bool, np.bool_)):
+    # what skorch reads correctly passes: 0/1 for warm_start, any number >= 0 for verbose,
+    # train_split=False (no split), callbacks that are not skorch's classes but act as them
+    if not (isinstance(est.warm_start, (bool, np.bool_))
+            or (isinstance(est.warm_start, numbers.Integral) and est.warm_start in (0, 1))):
         refuse("warm_start", "a bool")
     verbose = est.verbose
-    if not isinstance(verbose, (numbers.Integral, np.bool_)) or verbose < 0:
+    if not isinstance(verbose, (numbers.Real, np.bool_)) or not verbose >= 0:
         refuse("verbose", "an int >= 0 or a bool")
     if est.module is not None and not callable(est.module):
         refuse("module", "a torch module class or instance, or None")
@@ -501,7 +504,7 @@ def _check_skorch_parameters(est):
         refuse("optimizer", "a torch optimizer class (e.g. torch.optim.Adam)")
     if est.criterion is not None and not callable(est.criterion):
         refuse("criterion", "a torch loss class or instance (e.g. torch.nn.MSELoss), or None")
-    if est.train_split is not None and not callable(est.train_split):
+    if est.train_split not in (None, False) and not callable(est.train_split):
         refuse("train_split", "None or a callable such as skorch.dataset.ValidSplit(5)")
     callbacks = est.callbacks
     if callbacks is None or (isinstance(callbacks, str) and callbacks == "disable"):
@@ -511,7 +514,9 @@ def _check_skorch_parameters(est):
     for item in callbacks:
         pair = isinstance(item, (tuple, list))
         name, cb = item if pair and len(item) == 2 else (None, item)
-        ok = isinstance(cb, Callback) or (isinstance(cb, type) and issubclass(cb, Callback))
+        # skorch's classes, or objects (classes) with the methods skorch calls on them
+        ok = isinstance(cb, Callback) or (isinstance(cb, type) and issubclass(cb, Callback)) \
+            or all(callable(getattr(cb, m, None)) for m in ("initialize", "set_params", "on_epoch_end"))
         if not ok or (pair and (len(item) != 2 or not isinstance(name, str))):
             raise InvalidParameterError(
                 f"The 'callbacks' parameter of {type(est).__name__} must be a list of skorch callbacks "
@@ -746,6 +751,9 @@ class _EndToEndMixin(InterruptRaisingMixin):
             # skorch's set_params has no branch for another optimizer on an initialized net
             # ("Something went wrong, please open an issue"): a new one over the trained weights
             self.__dict__["optimizer"] = optimizer = params.pop("optimizer")
+            # its options are stored for it (skorch would apply them to the old optimizer's
+            # groups alone, as "virtual" parameters, and the new one would lose them)
+            vars(self).update({k: params.pop(k) for k in list(params) if k.startswith("optimizer__")})
             super().set_params(**params)
             if callable(optimizer):          # else fit refuses it by name
                 self._initialize_optimizer()
@@ -1015,7 +1023,7 @@ class EndToEndEquivariantRegressor(SkcanonEstimatorMixin, _EndToEndMixin, Neural
     of absent input points with the message-passing backbone; the loss ignores them. Under a
     group that translates, a sample without any present point has no equivariant position
     target: with the learned, anchored or symmetrized frame and the MLP backbone, ``predict``
-    refuses it and ``fit`` does unless its targets are absent (NaN) too.
+    refuses it, and ``fit`` and ``score`` do unless its targets are absent (NaN) too.
 
     **Symmetric inputs.** A sample fixed by group elements other than the identity (a
     planar cloud under O(3), a collinear one, a square whose points the message-passing
@@ -1140,7 +1148,9 @@ class EndToEndEquivariantRegressor(SkcanonEstimatorMixin, _EndToEndMixin, Neural
         from sklearn.metrics import r2_score
         from sklearn.utils.validation import _check_sample_weight
 
-        pred = np.asarray(self.predict(X), dtype=np.float64)
+        # samples whose targets are all absent are ignored by the score, as by fit's loss: one
+        # without any present point is accepted then (predict alone refuses it)
+        pred = np.asarray(self._predict(X, absent_targets=_all_nan_rows(y)), dtype=np.float64)
         pred = pred.reshape(pred.shape[0], -1)
         if is_dataframe(y) and names_points(self._layout().n_dims, y):
             # a DataFrame of targets named by points is read by its names, as fit reads it:
@@ -1172,6 +1182,11 @@ class EndToEndEquivariantRegressor(SkcanonEstimatorMixin, _EndToEndMixin, Neural
         return float(np.mean(scores))
 
     def predict(self, X):
+        return self._predict(X)
+
+    def _predict(self, X, absent_targets=None):
+        """``predict``; ``absent_targets`` (``score``): samples whose targets are all NaN, which
+        may have no present point (see :meth:`_check_samples_placed`)."""
         if is_dataset(X):     # skorch's scoring callbacks in fit: the checked training data
             return self._infer_guarded(super().predict_proba, X)
         self._check_fitted()
@@ -1181,7 +1196,9 @@ class EndToEndEquivariantRegressor(SkcanonEstimatorMixin, _EndToEndMixin, Neural
                                       centre=self._centres_inputs(layout))
         self._check_fitted_width(X)
         self._check_points(X, layout)
-        self._check_samples_placed(X, layout)
+        if absent_targets is not None and len(absent_targets) != len(X):
+            absent_targets = None      # score refuses the mismatch with its own message
+        self._check_samples_placed(X, layout, absent_targets)
         # skorch's predict of a regressor is its predict_proba: the module's output, moved
         # back by the centroids in float64 where X was centred
         out = np.asarray(self._infer_guarded(super().predict_proba, X), dtype=np.float64)
@@ -1201,8 +1218,8 @@ class EndToEndEquivariantRegressor(SkcanonEstimatorMixin, _EndToEndMixin, Neural
         targets from the ``"mlp"`` backbone (the message-passing one predicts NaN there):
         every translation leaves such a sample unchanged but moves its target, so no answer
         is equivariant (the MLP answered zeros after the stabilizer average, or whatever it
-        learned). ``absent_targets`` (fit): samples whose targets are all NaN, which the loss
-        ignores, are accepted."""
+        learned). ``absent_targets`` (``fit``, ``score``): samples whose targets are all NaN,
+        which the loss and the score ignore, are accepted."""
         params = self.get_params()
         if (not self._centres_inputs(layout) or params.get("module__target_kind", "position") != "position"
                 or params.get("module__backbone", "mlp") != "mlp"):
@@ -1266,6 +1283,18 @@ class EndToEndEquivariantRegressor(SkcanonEstimatorMixin, _EndToEndMixin, Neural
         if is_dataset(X):     # skorch's own calls, on the checked training data
             return self._infer_guarded(super().predict_proba, X)
         return self.predict(X)
+
+
+def _all_nan_rows(y):
+    """Samples (rows) of ``y`` whose targets are all NaN, or None where ``y`` is not numeric
+    (``score`` then refuses it with its own message)."""
+    try:
+        values = np.asarray(y.to_numpy() if is_dataframe(y) and hasattr(y, "to_numpy") else y, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    if values.ndim == 0 or len(values) == 0:
+        return None
+    return np.isnan(values.reshape(len(values), -1)).all(axis=1)
 
 
 def _checked_classes(classes):

@@ -129,8 +129,10 @@ GraphLayout or None, default=None
         per batch thread, so ``n_jobs`` bounds the cores used and joblib workers do not
         oversubscribe. It also bounds a ``canonicalizer``'s threads, in ``fit`` (training) and
         ``transform``, whatever that canonicalizer's own ``n_jobs``: ``n_jobs=None`` runs it
-        on one thread. Outputs are identical for every value; peak memory grows by one
-        batch's working arrays per thread.
+        on one thread. Outputs are identical for every value, but for a network
+        ``canonicalizer`` trained in ``fit``: it trains on ``n_jobs`` torch threads, and
+        torch's sums round by their thread count (last bits: 2e-8 after 3 epochs). Peak
+        memory grows by one batch's working arrays per thread.
 
     Attributes
     ----------

@@ -352,7 +352,7 @@ def test_float16_input_is_read_without_an_overflow_warning(torch_one_thread):
         cls(**TINY).fit(X.astype(np.float16), y)
 
 
-@pytest.mark.parametrize("name, value", [("warm_start", "no"), ("warm_start", 1), ("verbose", "no"),
+@pytest.mark.parametrize("name, value", [("warm_start", "no"), ("warm_start", 2), ("verbose", "no"),
                                          ("verbose", -1), ("optimizer", "adam"), ("criterion", "mse"),
                                          ("module", "mlp"), ("train_split", 5), ("callbacks", [1]),
                                          ("callbacks", "all"), ("callbacks", [("stop", 3)])])
@@ -375,8 +375,29 @@ def test_skorch_parameters_of_the_right_kind_still_fit(torch_one_thread):
         scoring = "neg_mean_squared_error" if "Regressor" in cls.__name__ else "accuracy"
         for params in ({"warm_start": np.bool_(True), "verbose": False}, {"callbacks": "disable"},
                        {"callbacks": [PrintLog, ("s", EpochScoring(scoring))], "train_split": ValidSplit(4)},
-                       {"optimizer": torch_one_thread.optim.SGD, "criterion": cls().criterion()}):
+                       {"optimizer": torch_one_thread.optim.SGD, "criterion": cls().criterion()},
+                       # what skorch reads correctly though outside its documented types
+                       {"warm_start": 0, "verbose": 0.0, "train_split": False,
+                        "callbacks": [("quiet", _QuietCallback())]}):
             assert cls(**{**TINY, **params}).fit(X, y).predict(X).shape[0] == len(X)
+
+
+class _QuietCallback:
+    """A callback that is not skorch's class but has every method skorch calls."""
+
+    def initialize(self):
+        return self
+
+    def set_params(self, **params):
+        return self
+
+    def get_params(self, deep=True):
+        return {}
+
+    def __getattr__(self, name):
+        if name.startswith("on_"):
+            return lambda *args, **kwargs: None
+        raise AttributeError(name)
 
 
 @pytest.mark.parametrize("group", ["C4", "S_n", "T3", "SE3xS_n"])

@@ -692,6 +692,15 @@ def test_samples_without_points_have_no_equivariant_position_under_translations(
     absent = np.where(np.isnan(Q), np.nan, 2 * X[:3])
     model = EndToEndEquivariantRegressor(module__frame=frame, **TINY).fit(Q, absent)
     assert model.predict(X[:2]).shape == (2, 12)
+    # score ignores absent targets as fit's loss does, so it takes what fit takes (and so
+    # does cross-validation); a finite target of such a sample is still refused
+    data = np.vstack([Q, X[3:]])
+    targets = np.vstack([absent, 2 * X[3:]])
+    assert np.isfinite(model.score(data, targets))
+    assert np.isfinite(cross_val_score(EndToEndEquivariantRegressor(module__frame=frame, **TINY), data, targets,
+                                       cv=2, error_score="raise")).all()
+    with pytest.raises(ValueError, match="without any present point"):
+        model.score(data, np.vstack([2 * X[:3], 2 * X[3:]]))
     for params in ({"module__target_kind": "vector"}, {"module__group": "O3"},
                    {"module__backbone": "message_passing"}, {"module__frame": "identity"}):
         model = EndToEndEquivariantRegressor(**{**TINY, "module__frame": frame, **params}).fit(X, 2 * X)
@@ -729,6 +738,11 @@ def test_set_params_of_module_or_optimizer_on_a_fitted_estimator(cls):
     assert isinstance(est.optimizer_, torch.optim.SGD)
     np.testing.assert_array_equal(est.predict(X), before)
     np.testing.assert_array_equal(est.partial_fit(X, y).predict(X), before)    # lr=0: nothing moves
+    # the new optimizer's options given in the same call are its own, and kept for later fits
+    est.set_params(optimizer=torch.optim.RMSprop, optimizer__momentum=0.5)
+    assert isinstance(est.optimizer_, torch.optim.RMSprop) and est.optimizer_.param_groups[0]["momentum"] == 0.5
+    assert est.get_params()["optimizer__momentum"] == 0.5
+    assert est.partial_fit(X, y).optimizer_.param_groups[0]["momentum"] == 0.5
 
 
 def test_stabilizer_average_reads_named_columns_once():

@@ -11,6 +11,7 @@ graphs where it stops short.
 
 from __future__ import annotations
 
+import threading
 import warnings
 import weakref
 
@@ -29,8 +30,10 @@ MAX_LEAVES = 20000
 #: edge weight without self-loops the same forms.
 LABELLING = 2
 
-#: canonicalizers fitted with an earlier labelling that have said so (once each; not pickled)
+#: canonicalizers fitted with an earlier labelling that have said so (once each; not pickled),
+#: and the lock that makes "once" hold for batches in several threads
 _WARNED_EARLIER_LABELLING = weakref.WeakSet()
+_WARNED_LOCK = threading.Lock()
 
 
 def _nauty():
@@ -129,22 +132,27 @@ class GraphCanonicalizer(Canonicalizer):
         on the first graphs it labels differently from the current one (directed graphs
         with nauty; also weighted ones and self-loops in the search): it keeps that labelling
         so its forms stay those the model downstream was fitted on, but says how to refit."""
-        adj = P[:, :, layout.slice_of("adj")]
+        # vectorized over the batch: it runs on every transform of such a model until it warns
         presence = layout.present_nodes(P)
-        differ = []
-        for i in range(P.shape[0]):
-            idx = np.flatnonzero(presence[i])
-            A = adj[i][np.ix_(idx, idx)]
-            B = A.copy()
-            np.fill_diagonal(B, 0)
-            values = B[B != 0]
-            directed = not bool((B == B.T).all())
-            weighted = values.size > 0 and bool((values != values[0]).any())
-            if directed or (not with_nauty and (weighted or np.diag(A).any())):
-                differ.append(i)
+        both = presence[:, :, None] & presence[:, None, :]
+        A = np.where(both, np.nan_to_num(P[:, :, layout.slice_of("adj")]), 0.0)
+        diagonal = np.einsum("nii->ni", A).copy()
+        B = A.copy()
+        np.einsum("nii->ni", B)[...] = 0.0
+        different = np.zeros(len(P), bool) if with_nauty else (diagonal != 0).any(axis=1)
+        different |= (B != B.transpose(0, 2, 1)).any(axis=(1, 2))
+        if not with_nauty:
+            # weighted: nonzero off-diagonal entries of more than one value
+            big = np.where(B != 0, B, -np.inf).max(axis=(1, 2))
+            small = np.where(B != 0, B, np.inf).min(axis=(1, 2))
+            different |= np.isfinite(big) & (big != small)
+        differ = np.flatnonzero(different).tolist()
         if not differ:
             return
-        _WARNED_EARLIER_LABELLING.add(self)
+        with _WARNED_LOCK:       # once, also when batches run in several threads
+            if self in _WARNED_EARLIER_LABELLING:
+                return
+            _WARNED_EARLIER_LABELLING.add(self)
         first = batch_first_row()
         shown = ", ".join(str(first + i) for i in differ[:10]) + (", ..." if len(differ) > 10 else "")
         what = ("directed graphs, which nauty searched as digraphs (on some dense ones of 6-7 nodes it "
