@@ -308,16 +308,19 @@ def _is_numeric_dtype(dtype):
 
 
 def non_numeric_columns(X):
-    """Names of the DataFrame's columns whose dtype is not numeric (strings, categories);
-    an ``object`` column that holds only numbers (NaN included) counts as numeric
-    (``astype(object)``, rows built from dicts: its values are numbers, not categories)."""
+    """Names of the DataFrame's columns whose dtype is not numeric (strings, categories: a
+    ``category`` column of numbers too); an ``object`` column that holds only numbers (NaN
+    included) counts as numeric (``astype(object)``, rows built from dicts: its values are
+    numbers, not categories)."""
     dtypes = X.dtypes if not isinstance(X.dtypes, list) else X.dtypes  # pandas Series / polars list
     return [c for k, (c, d) in enumerate(zip(frame_columns(X), list(dtypes), strict=True))
             if not _is_numeric_dtype(d) and not (_is_object_dtype(d) and _holds_numbers(X, k))]
 
 
 def _is_object_dtype(dtype):
-    return getattr(dtype, "kind", None) == "O" or str(dtype) == "Object"
+    # pandas' category dtype has kind "O" too, but declares its values categories even where
+    # they are numbers
+    return (getattr(dtype, "kind", None) == "O" and str(dtype) != "category") or str(dtype) == "Object"
 
 
 # infer_dtype's names for columns of ints and floats only (NaN included, None and NA not)

@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 import pytest
 
-from skcanon import CanonicalizerTransformer
+from skcanon import CanonicalizerTransformer, InvariantProjector
 from skcanon.groups import get_group
 from skcanon.layouts import Field, PointLayout
 from skcanon.metrics import equivariance_error, invariance_error, orbit_distortion
@@ -232,3 +232,32 @@ def test_which_object_columns_count_as_numbers():
                "text": [1, "a"]}
     frame = pd.DataFrame({name: pd.Series(values, dtype=object) for name, values in columns.items()})
     assert non_numeric_columns(frame) == ["none", "na", "bool", "text"]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_category_columns_of_numbers_are_categorical(dtype):
+    """A pandas ``category`` column of numbers (atomic numbers) has dtype kind "O" and was read
+    as an object column of numbers: the field became a plain scalar (the values, not codes),
+    float32 positions came out float64, and a category fit never saw passed silently."""
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    cols = {}
+    for i in range(3):
+        for a in "xyz":
+            cols[f"atom{i}_{a}"] = rng.normal(size=6).astype(dtype)
+        cols[f"atom{i}_element"] = pd.Categorical(rng.choice([1, 6, 8], size=6))
+    df = pd.DataFrame(cols)
+    before = df.copy()
+    for Estimator in (CanonicalizerTransformer, InvariantProjector):
+        fitted = Estimator("E3xS_n").fit(df)
+        assert [f.categorical for f in fitted.layout_.fields] == [False, True]
+        assert list(fitted.categories_["element"]) == [1, 6, 8]
+        out = fitted.transform(df)
+        assert out.dtype == dtype
+        if Estimator is CanonicalizerTransformer:     # codes, not the atomic numbers
+            assert set(np.unique(out.reshape(6, 3, 4)[..., 3])) == {0.0, 1.0, 2.0}
+        unseen = df.copy()
+        unseen["atom0_element"] = pd.Categorical([7] + list(df["atom0_element"][1:]))
+        with pytest.raises(ValueError, match="'atom0_element' holds 7.*not seen in fit"):
+            fitted.transform(unseen)
+    pd.testing.assert_frame_equal(df, before)
