@@ -545,8 +545,13 @@ def _coerce_full(X, layout, name, categories=None):
     # encoding goes through an object array, and float64 would change the output dtype and
     # the tie tolerances the canonicalizers apply
     out_dtype = _numeric_float_dtype(X, layout) if categorical else np.float64
+    # the columns that hold float32 numbers: categorical fields there match their categories
+    # in float32
+    single = getattr(X, "dtype", None) == np.float32
     if is_dataframe(X):
         check_unique_columns(X, name)
+        if categorical:
+            single = np.array([_column_numpy_dtype(d) == np.float32 for d in list(X.dtypes)], dtype=bool)
         if categorical or non_numeric_columns(X):
             columns = frame_columns(X)
             X = _frame_values(X)
@@ -588,7 +593,7 @@ def _coerce_full(X, layout, name, categories=None):
         natural = lead_shape is not None
         if categories is None:
             categories = layout.learn_categories(X, natural, name)
-        X = layout.encode_categories(X, categories, natural, name)
+        X = layout.encode_categories(X, categories, natural, name, single)
     else:
         categories = None
     if isinstance(X, np.ndarray) and X.dtype.kind in "OUSVc":

@@ -179,8 +179,9 @@ class Field:
     categorical : bool, default=False
         Only for scalars: the values are categories (element symbols, labels), not
         quantities. Estimators learn the categories in ``fit`` and replace each value by
-        its integer code (the position in the sorted categories; strings are accepted);
-        networks embed such fields instead of standardising them.
+        its integer code (the position in the sorted categories; strings are accepted;
+        float32 data holds a number learned from float64 data as float32 rounds it, and
+        finds it); networks embed such fields instead of standardising them.
 
     Examples
     --------
@@ -408,10 +409,13 @@ class PointLayout(Layout):
             out[f.name] = np.array(sorted(seen, key=_category_key) + [None], dtype=object)[:-1]
         return out
 
-    def encode_categories(self, X, categories, natural=False, name="X"):
+    def encode_categories(self, X, categories, natural=False, name="X", single=False):
         """Copy of ``X`` (2-D) with every categorical field replaced by its integer code in
-        ``categories`` (missing stays NaN), as float64. Raise on unseen categories."""
+        ``categories`` (missing stays NaN), as float64. Raise on unseen categories.
+        ``single`` (a bool, or one per column of ``X``): the columns that came in float32,
+        whose values also match the one known number they round alike with in float32."""
         cols = self._flat_columns(X.shape[1], natural, name)
+        single = np.broadcast_to(np.asarray(single, dtype=bool), (X.shape[1],))
         out = np.array(X, dtype=object, copy=True)
         for f in self.categorical_fields:
             known = categories.get(f.name) if categories is not None else None
@@ -419,6 +423,11 @@ class PointLayout(Layout):
                 raise ValueError(f"no categories were learned for the categorical field {f.name!r}; "
                                  "fit the estimator on data with this layout first.")
             code = {v: float(i) for i, v in enumerate(known)}
+            # categories learned from float64 data (0.1) as float32 data holds them (0.10000000149)
+            code32 = {}
+            for i, v in enumerate(known):
+                if isinstance(v, (int, float, np.integer)) and not isinstance(v, bool):
+                    code32.setdefault(float(np.float32(v)), []).append(float(i))
             for col in cols[:, self._slices[f.name]].ravel():
                 column = out[:, col]
                 coded = np.empty(len(column), dtype=np.float64)
@@ -429,6 +438,19 @@ class PointLayout(Layout):
                     try:
                         coded[i] = code[_plain(v)]
                     except (KeyError, TypeError):
+                        near = []
+                        if single[col] and isinstance(v, (float, np.floating)):
+                            near = code32.get(float(np.float32(v)), [])
+                        if len(near) == 1:
+                            coded[i] = near[0]
+                            continue
+                        if near:
+                            raise ValueError(
+                                f"{name} column {self._column_label(col, natural)} holds {_plain(v)!r} in "
+                                f"float32, which matches each of the categories "
+                                f"{[known[int(c)] for c in near]} of field {f.name!r} seen in fit. Fix: "
+                                "pass this field in float64."
+                            ) from None
                         if isinstance(known, CategoryCodes):
                             raise ValueError(known.misread(_plain(v), f.name, name,
                                                            self._column_label(col, natural))) from None

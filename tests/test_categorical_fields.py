@@ -261,3 +261,33 @@ def test_category_columns_of_numbers_are_categorical(dtype):
         with pytest.raises(ValueError, match="'atom0_element' holds 7.*not seen in fit"):
             fitted.transform(unseen)
     pd.testing.assert_frame_equal(df, before)
+
+
+@pytest.mark.parametrize("frame", [False, True])
+def test_float32_data_finds_categories_learned_in_float64(frame):
+    """Categories fit learned from float64 data (0.1) are held as float32 rounds them
+    (0.10000000149) in float32 data: transform refused them as unseen."""
+    pd = pytest.importorskip("pandas")
+    X = _clouds([0.1, 0.2, 0.7])
+    if frame:
+        X = pd.DataFrame(X, columns=[f"p{i}_{c}" for i in range(5) for c in ("x", "y", "z", "el")])
+    canon = CanonicalizerTransformer("E3xS_n", "pca+sort", layout=LAYOUT).fit(X)
+    X32 = X.astype(np.float32)
+    before = np.asarray(X32).copy()
+    out = canon.transform(X32)
+    assert out.dtype == np.float32
+    # the codes of float64 data (positions rounded to float32 may break a near tie otherwise)
+    codes = np.sort(out.reshape(20, 5, 4)[..., 3], 1)
+    np.testing.assert_array_equal(codes, np.sort(canon.transform(X).reshape(20, 5, 4)[..., 3], 1))
+    np.testing.assert_array_equal(np.asarray(X32), before)
+    # float64 data keeps matching exactly: a number near a category is a new category
+    near = np.array(X)
+    near[0, 3] = np.nextafter(near[0, 3], 1.0)
+    near = pd.DataFrame(near, columns=X.columns) if frame else near
+    with pytest.raises(ValueError, match="not seen in fit"):
+        canon.transform(near)
+    # two categories that float32 cannot tell apart: refused, not guessed
+    close = _clouds([0.1, 0.1 + 1e-12])
+    canon = CanonicalizerTransformer("E3xS_n", "pca+sort", layout=LAYOUT).fit(close)
+    with pytest.raises(ValueError, match=r"column 3 holds .* in float32, which matches each of the categories"):
+        canon.transform(close.astype(np.float32))
