@@ -111,3 +111,13 @@ def test_a_dataframe_x_other_is_read_by_column_name():
     np.testing.assert_array_equal(shuffled.ratios, same.ratios)
     with pytest.raises(ValueError, match="X_other must have X's columns"):
         continuity_ratio(canon, A, X_other=B.rename(columns={"p0_x": "q0_x"}))
+
+
+def test_x_other_with_infinity_is_refused_by_name():
+    """Infinity in X_other (refused in X) gave max=nan with a RuntimeWarning only."""
+    X = np.random.RandomState(0).normal(size=(6, 4))
+    other = X + 1e-3
+    other[2, 1] = np.inf
+    with pytest.raises(ValueError, match="X_other contains infinity"):
+        continuity_ratio(np.tanh, X, X_other=other)
+
