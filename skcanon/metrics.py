@@ -991,8 +991,7 @@ def _continuity(a2, b2, FA, FB):
     """The ratios of flat input pairs ``a2``, ``b2`` (NaN entries ignored) and outputs."""
     a2, b2 = a2.astype(np.float64, copy=False), b2.astype(np.float64, copy=False)
     dx = _row_norms(a2 - b2)
-    FA = np.asarray(FA, dtype=np.float64).reshape(len(a2), -1)
-    FB = np.asarray(FB, dtype=np.float64).reshape(len(b2), -1)
+    FA, FB = _numeric_outputs(FA, len(a2)), _numeric_outputs(FB, len(b2))
     with np.errstate(invalid="ignore", over="ignore"):
         df = _row_norms(FA - FB)
     sx = max(_rms(np.concatenate([a2, b2])), 1e-300)
@@ -1003,6 +1002,19 @@ def _continuity(a2, b2, FA, FB):
                          "or every sample is empty).")
     ratios = (df[keep] / sf) / (dx[keep] / sx)
     return ContinuityRatio(float(ratios.max()), float(np.median(ratios)), ratios)
+
+
+def _numeric_outputs(F, n):
+    """The outputs ``F`` as float64 rows, or a ValueError naming the map (class labels of a
+    classifier without ``predict_proba`` failed inside numpy)."""
+    try:
+        return np.asarray(F, dtype=np.float64).reshape(n, -1)
+    except (TypeError, ValueError):
+        kind = getattr(np.asarray(F), "dtype", None)
+        raise ValueError(
+            f"estimator_or_callable must return numbers; got outputs of dtype {kind} (class labels?), "
+            "whose distances are not defined. Fix: pass a callable that returns scores, e.g. "
+            "clf.decision_function, or an estimator with predict_proba.") from None
 
 
 def _continuity_categorical(f, X, layout, eps, n_pairs, random_state, X_other):

@@ -121,3 +121,15 @@ def test_x_other_with_infinity_is_refused_by_name():
     with pytest.raises(ValueError, match="X_other contains infinity"):
         continuity_ratio(np.tanh, X, X_other=other)
 
+
+def test_class_labels_as_outputs_are_refused_by_name():
+    """A classifier without predict_proba is read through predict: its string labels failed
+    with numpy's "could not convert string to float"."""
+    from sklearn.svm import LinearSVC
+
+    X = np.random.RandomState(0).normal(size=(20, 4))
+    clf = LinearSVC().fit(X, np.where(X[:, 0] > 0, "a", "b"))
+    with pytest.raises(ValueError, match="estimator_or_callable must return numbers.*decision_function"):
+        continuity_ratio(clf, X, random_state=0)
+    assert np.isfinite(continuity_ratio(clf.decision_function, X, random_state=0).max)
+
