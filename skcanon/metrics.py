@@ -793,7 +793,9 @@ def continuity_ratio(estimator_or_callable, X, eps=1e-3, n_pairs=200, random_sta
     ----------
     estimator_or_callable : fitted estimator or callable
         ``transform`` is used when present, else ``predict_proba``, else ``predict``;
-        callables map ``X`` to outputs.
+        callables map ``X`` to outputs. Outputs must be numbers (not class labels); NaN
+        outputs are compared only where both inputs of a pair give them (absent points),
+        other NaN and infinite outputs raise a ``ValueError``.
     X : array-like of shape (n_samples, n_features) or (n_samples, n_points, width)
         Inputs to perturb (use near-symmetric ones to look for jumps). float32 data stay
         float32 (the map gets float32 pairs), anything else becomes float64. A list of
@@ -992,14 +994,15 @@ def _continuity(a2, b2, FA, FB):
     a2, b2 = a2.astype(np.float64, copy=False), b2.astype(np.float64, copy=False)
     dx = _row_norms(a2 - b2)
     FA, FB = _numeric_outputs(FA, len(a2)), _numeric_outputs(FB, len(b2))
-    with np.errstate(invalid="ignore", over="ignore"):
-        df = _row_norms(FA - FB)
-    sx = max(_rms(np.concatenate([a2, b2])), 1e-300)
-    sf = max(_rms(np.concatenate([FA, FB])), 1e-300)
     keep = dx > 0
     if not keep.any():
         raise ValueError("every pair has identical inputs; nothing to compare (X_other equals X, "
                          "or every sample is empty).")
+    _check_outputs_comparable(FA[keep], FB[keep])
+    with np.errstate(invalid="ignore", over="ignore"):
+        df = _row_norms(FA - FB)
+    sx = max(_rms(np.concatenate([a2, b2])), 1e-300)
+    sf = max(_rms(np.concatenate([FA, FB])), 1e-300)
     ratios = (df[keep] / sf) / (dx[keep] / sx)
     return ContinuityRatio(float(ratios.max()), float(np.median(ratios)), ratios)
 
@@ -1015,6 +1018,24 @@ def _numeric_outputs(F, n):
             f"estimator_or_callable must return numbers; got outputs of dtype {kind} (class labels?), "
             "whose distances are not defined. Fix: pass a callable that returns scores, e.g. "
             "clf.decision_function, or an estimator with predict_proba.") from None
+
+
+def _check_outputs_comparable(FA, FB):
+    """Refuse output pairs whose change cannot be measured: NaN entries count as 0 in the
+    distances, so a map that returned NaN for a sample scored ratio 0 (perfectly continuous),
+    and infinity made every ratio NaN."""
+    if np.isinf(FA).any() or np.isinf(FB).any():
+        raise ValueError("estimator_or_callable returned infinity; the output changes cannot be measured.")
+    nan_a, nan_b = np.isnan(FA), np.isnan(FB)
+    bad = (nan_a != nan_b).any(axis=1)
+    if FA.shape[1]:
+        bad |= nan_a.all(axis=1)
+    if bad.any():
+        raise ValueError(
+            f"estimator_or_callable returned NaN for {int(bad.sum())} of {len(bad)} pairs (a whole output "
+            "row, or entries NaN for one input of a pair but not the other), whose output change cannot "
+            "be measured; NaN outputs are only compared where both inputs of a pair give them (absent "
+            "points).")
 
 
 def _continuity_categorical(f, X, layout, eps, n_pairs, random_state, X_other):

@@ -133,3 +133,19 @@ def test_class_labels_as_outputs_are_refused_by_name():
         continuity_ratio(clf, X, random_state=0)
     assert np.isfinite(continuity_ratio(clf.decision_function, X, random_state=0).max)
 
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_outputs_whose_change_cannot_be_measured_are_refused(dtype):
+    """NaN outputs counted as 0: a map returning NaN for every sample scored max=0.0 (perfectly
+    continuous), one that returns NaN only past a threshold hid its jump there; infinity
+    gave max=nan. NaN where both inputs of a pair give it (absent points) is still compared."""
+    X = np.random.RandomState(0).normal(size=(20, 4)).astype(dtype)
+    for f in (lambda Z: np.full(len(Z), np.nan),
+              lambda Z: np.where(Z[:, :1] > 0, np.nan, Z),
+              lambda Z: np.where(Z > 1, np.inf, Z)):
+        with pytest.raises(ValueError, match="estimator_or_callable returned"):
+            continuity_ratio(f, X, random_state=0)
+    P = X.reshape(20, 2, 2).copy()
+    P[:5, 1] = np.nan                      # absent points: NaN outputs on both sides
+    r = continuity_ratio(lambda Z: Z.reshape(len(Z), -1), P, random_state=0)
+    assert np.isfinite(r.max) and r.max == pytest.approx(1.0, rel=1e-3 if dtype == np.float32 else 1e-9)
