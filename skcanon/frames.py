@@ -71,6 +71,7 @@ import itertools
 from collections import namedtuple
 
 import numpy as np
+from sklearn.utils import check_random_state
 
 from ._kernels.fields import attached_vectors, geometric_field, geometric_points, pow2_rescale, weighted_centroid
 from ._kernels.lexsort import (SORT_RTOL, fast_lexsort, gather_points, magnitude_groups, scaled_by_group,
@@ -1421,4 +1422,9 @@ def haar_elements(k, spec, random_state):
     if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k must be an int >= 1 (the number of sampled frames, as frames='sampled' "
                          f"needs); got {k!r}.")
-    return haar_orthogonal(k, spec.d, random_state, special=spec.special)
+    try:
+        rs = check_random_state(random_state)
+    except ValueError:   # scikit-learn's "'a' cannot be used to seed ..." named no parameter
+        raise ValueError(f"random_state must be None, an int in [0, 2**32 - 1] or a numpy.random.RandomState; "
+                         f"got {type(random_state).__name__} {random_state!r}.") from None
+    return haar_orthogonal(k, spec.d, rs, special=spec.special)

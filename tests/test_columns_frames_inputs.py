@@ -616,3 +616,13 @@ def test_integer_points_get_frames_and_a_non_float_dtype_is_named(kind):
     for bad in (int, "int32", "nonsense"):
         with pytest.raises(ValueError, match="dtype must be a floating dtype"):
             F.frame_set(P.astype(np.float64), LAYOUT, spec, kind, canonicalizer=ct, dtype=bad)
+
+
+@pytest.mark.parametrize("bad", ["seed", 1.5, -1, np.random.default_rng(0)])
+def test_haar_elements_name_a_bad_random_state(bad):
+    """scikit-learn's "'seed' cannot be used to seed a numpy.random.RandomState instance"
+    (and "Seed must be between 0 and 2**32 - 1") named no parameter."""
+    with pytest.raises(ValueError, match="random_state must be None, an int"):
+        F.haar_elements(2, SPEC, bad)
+    rs = np.random.RandomState(0)
+    np.testing.assert_array_equal(F.haar_elements(2, SPEC, rs), F.haar_elements(2, SPEC, np.random.RandomState(0)))
