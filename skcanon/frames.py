@@ -1425,6 +1425,7 @@ def haar_elements(k, spec, random_state):
     try:
         rs = check_random_state(random_state)
     except ValueError:   # scikit-learn's "'a' cannot be used to seed ..." named no parameter
-        raise ValueError(f"random_state must be None, an int in [0, 2**32 - 1] or a numpy.random.RandomState; "
-                         f"got {type(random_state).__name__} {random_state!r}.") from None
+        got = f"{type(random_state).__name__} {random_state!r}"
+        raise ValueError("random_state must be None, an int in [0, 2**32 - 1] or a numpy.random.RandomState; "
+                         f"got {got}.") from None
     return haar_orthogonal(k, spec.d, rs, special=spec.special)

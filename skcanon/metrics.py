@@ -894,7 +894,8 @@ def continuity_ratio(estimator_or_callable, X, eps=1e-3, n_pairs=200, random_sta
                 f"X_other must have the shape of X {X.shape} (row i is paired with X[i]); got {B.shape}.")
         # as for X: infinity made every ratio NaN (with a RuntimeWarning only)
         if np.isinf(B).any():
-            raise ValueError("X_other contains infinity; expected finite values (NaN only for absent points).")
+            raise ValueError("X_other contains infinity; expected finite values (NaN only for absent "
+                             "points).")
         A = X
     else:
         _check_count(n_pairs, "n_pairs")

@@ -625,4 +625,5 @@ def test_haar_elements_name_a_bad_random_state(bad):
     with pytest.raises(ValueError, match="random_state must be None, an int"):
         F.haar_elements(2, SPEC, bad)
     rs = np.random.RandomState(0)
-    np.testing.assert_array_equal(F.haar_elements(2, SPEC, rs), F.haar_elements(2, SPEC, np.random.RandomState(0)))
+    np.testing.assert_array_equal(F.haar_elements(2, SPEC, rs),
+                                  F.haar_elements(2, SPEC, np.random.RandomState(0)))
