@@ -273,6 +273,10 @@ class _BaseFrameAveraging(SkcanonEstimatorMixin, MetaEstimatorMixin, BaseEstimat
     def _require_y(y, name):
         if y is None:
             raise ValueError(f"{name} requires y to be passed, but the target y is None.")
+        # scikit-learn's "Found array with 0 sample(s) (shape=(0,))" named neither y nor X
+        if hasattr(y, "__len__") and not isinstance(y, str) and len(y) == 0:
+            raise ValueError(f"y has 0 samples; {name}.fit needs X and y with n_samples >= 1 "
+                             "(one target per sample of X).")
 
     def _average(self, X, method):
         """Weighted average over frames of ``estimator_.<method>`` on the canonical forms."""

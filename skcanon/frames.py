@@ -71,6 +71,7 @@ import itertools
 from collections import namedtuple
 
 import numpy as np
+from sklearn.utils import check_random_state
 
 from ._kernels.fields import attached_vectors, geometric_field, geometric_points, pow2_rescale, weighted_centroid
 from ._kernels.lexsort import (SORT_RTOL, fast_lexsort, gather_points, magnitude_groups, scaled_by_group,
@@ -215,7 +216,8 @@ def frame_forms(P, layout, spec, kind, *, canonicalizer=None, elements=None, sha
     Parameters
     ----------
     P : ndarray of shape (n, m, width)
-        Samples in the working array of ``layout`` (absent points are NaN rows).
+        Samples in the working array of ``layout`` (absent points are NaN rows; integers are
+        read as float64).
     layout : PointLayout
     spec : GroupSpec
         From :func:`parse_group`.
@@ -232,7 +234,7 @@ def frame_forms(P, layout, spec, kind, *, canonicalizer=None, elements=None, sha
         special groups), e.g. :func:`haar_elements`.
     sharpness : float, default=10.0
         ``β`` of the weighted frames (positive): larger gives fewer frames and steeper weights.
-    dtype : dtype or None
+    dtype : floating dtype or None
         Dtype of the caller's input (sign and tie tolerances); None: that of ``P``.
 
     Returns
@@ -245,11 +247,12 @@ def frame_forms(P, layout, spec, kind, *, canonicalizer=None, elements=None, sha
         Naming the parameter and what it should be, for a ``spec`` not from
         :func:`parse_group`, a ``layout`` that is not a ``PointLayout`` in ``spec``'s
         dimensions, a ``P`` that is not ``(n, m, layout.width)``, a missing, unfitted or
-        other canonicalizer, and missing or malformed ``elements``.
+        other canonicalizer, missing or malformed ``elements``, and a ``dtype`` that is not
+        a floating one.
     """
     P, canonicalizer, elements = _check_frame_inputs(P, layout, spec, kind, canonicalizer, elements,
                                                      sharpness)
-    dtype = np.dtype(P.dtype if dtype is None else dtype)
+    dtype = P.dtype if dtype is None else _check_dtype(dtype)
     if spec.finite:
         return _finite_forms(P, layout, spec, kind, dtype)
     if kind == "weighted":
@@ -381,7 +384,21 @@ def _check_points(P, layout, spec, name="P", layout_name="layout"):
     # NaN only as whole absent-point rows, no infinity (a NaN coordinate gave NaN weights
     # and dropped the sample's forms silently), as the estimators check
     layout.check_absent_rows(P, name=name)
-    return P
+    # integer coordinates are read as float64, as the estimators read them (their dtype has
+    # no rounding to set tolerances with: "weighted" frames failed inside np.finfo)
+    return P.astype(np.float64) if P.dtype.kind in "iu" else P
+
+
+def _check_dtype(dtype):
+    """``dtype`` of :func:`frame_forms` as a floating numpy dtype, or a ValueError naming it."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt is None or dt.kind != "f":
+        raise ValueError(f"dtype must be a floating dtype (np.float32 or np.float64), the dtype of the "
+                         f"caller's input, or None; got {dtype!r}.")
+    return dt
 
 
 def _pca_canonicalizer(canonicalizer, spec, kind):
@@ -1405,4 +1422,10 @@ def haar_elements(k, spec, random_state):
     if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k must be an int >= 1 (the number of sampled frames, as frames='sampled' "
                          f"needs); got {k!r}.")
-    return haar_orthogonal(k, spec.d, random_state, special=spec.special)
+    try:
+        rs = check_random_state(random_state)
+    except ValueError:   # scikit-learn's "'a' cannot be used to seed ..." named no parameter
+        got = f"{type(random_state).__name__} {random_state!r}"
+        raise ValueError("random_state must be None, an int in [0, 2**32 - 1] or a numpy.random.RandomState; "
+                         f"got {got}.") from None
+    return haar_orthogonal(k, spec.d, rs, special=spec.special)

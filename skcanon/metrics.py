@@ -180,6 +180,16 @@ def _complete(P):
     return ~np.isnan(P).reshape(P.shape[0], -1).any(axis=1)
 
 
+def _random_state(random_state):
+    """``check_random_state`` with an error naming ``random_state`` (scikit-learn's "'a' cannot
+    be used to seed a numpy.random.RandomState instance" named no parameter)."""
+    try:
+        return check_random_state(random_state)
+    except ValueError:
+        raise ValueError(f"random_state must be None, an int or a numpy.random.RandomState; got "
+                         f"{type(random_state).__name__} {random_state!r}.") from None
+
+
 def _check_count(value, name):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{name} must be a positive int, got {value!r}.")
@@ -358,7 +368,7 @@ def invariance_error(estimator_or_callable, X, group, n_trials=5, random_state=N
     layout = _layout_of(estimator_or_callable, layout, g_obj)
     _check_count(n_trials, "n_trials")
     X, P, to_caller, layout = _samples(X, layout)
-    rs = check_random_state(random_state)
+    rs = _random_state(random_state)
     ref = f(X)
     complete = _complete(P)
     errors = []
@@ -410,7 +420,7 @@ def equivariance_error(frame_function, X, group, n_trials=5, random_state=None, 
     layout = _layout_of(frame_function, layout, g_obj)
     _check_count(n_trials, "n_trials")
     X, P, to_caller, layout = _samples(X, layout)
-    rs = check_random_state(random_state)
+    rs = _random_state(random_state)
     h = frame_function(_private_copy(X))
     try:
         h = g_obj.check_elements(h, P, "the frames returned by frame_function")
@@ -608,7 +618,7 @@ def _pairs(X, n_pairs, random_state, X_other, layout):
         return to_caller(P), to_other(P_other), P, P_other, layout
     if P.shape[0] < 2:
         raise ValueError(f"X needs at least 2 samples to form pairs; got {P.shape[0]}.")
-    rs = check_random_state(random_state)
+    rs = _random_state(random_state)
     i = rs.randint(0, P.shape[0], size=int(n_pairs))
     j = (i + rs.randint(1, P.shape[0], size=int(n_pairs))) % P.shape[0]
     return to_caller(P[i]), to_caller(P[j]), P[i], P[j], layout
@@ -793,7 +803,9 @@ def continuity_ratio(estimator_or_callable, X, eps=1e-3, n_pairs=200, random_sta
     ----------
     estimator_or_callable : fitted estimator or callable
         ``transform`` is used when present, else ``predict_proba``, else ``predict``;
-        callables map ``X`` to outputs.
+        callables map ``X`` to outputs. Outputs must be numbers (not class labels); NaN
+        outputs are compared only where both inputs of a pair give them (absent points),
+        other NaN and infinite outputs raise a ``ValueError``.
     X : array-like of shape (n_samples, n_features) or (n_samples, n_points, width)
         Inputs to perturb (use near-symmetric ones to look for jumps). float32 data stay
         float32 (the map gets float32 pairs), anything else becomes float64. A list of
@@ -880,6 +892,10 @@ def continuity_ratio(estimator_or_callable, X, eps=1e-3, n_pairs=200, random_sta
         if B.shape != X.shape:
             raise ValueError(
                 f"X_other must have the shape of X {X.shape} (row i is paired with X[i]); got {B.shape}.")
+        # as for X: infinity made every ratio NaN (with a RuntimeWarning only)
+        if np.isinf(B).any():
+            raise ValueError("X_other contains infinity; expected finite values (NaN only for absent "
+                             "points).")
         A = X
     else:
         _check_count(n_pairs, "n_pairs")
@@ -947,7 +963,7 @@ def _perturbed_pairs(flat, eps, n_pairs, random_state, fixed=None, frozen=None):
     sample norm in random directions; NaN entries (absent points), the columns in ``fixed``
     (categorical codes) and the entries ``frozen`` (per sample: graphs' padding) are not
     moved. Returned in ``flat``'s dtype."""
-    rs = check_random_state(random_state)
+    rs = _random_state(random_state)
     rows = rs.randint(0, flat.shape[0], size=int(n_pairs))
     A = flat[rows]
     numeric = flat if fixed is None else np.where(fixed, np.nan, flat)
@@ -988,18 +1004,49 @@ def _continuity(a2, b2, FA, FB):
     """The ratios of flat input pairs ``a2``, ``b2`` (NaN entries ignored) and outputs."""
     a2, b2 = a2.astype(np.float64, copy=False), b2.astype(np.float64, copy=False)
     dx = _row_norms(a2 - b2)
-    FA = np.asarray(FA, dtype=np.float64).reshape(len(a2), -1)
-    FB = np.asarray(FB, dtype=np.float64).reshape(len(b2), -1)
-    with np.errstate(invalid="ignore", over="ignore"):
-        df = _row_norms(FA - FB)
-    sx = max(_rms(np.concatenate([a2, b2])), 1e-300)
-    sf = max(_rms(np.concatenate([FA, FB])), 1e-300)
+    FA, FB = _numeric_outputs(FA, len(a2)), _numeric_outputs(FB, len(b2))
     keep = dx > 0
     if not keep.any():
         raise ValueError("every pair has identical inputs; nothing to compare (X_other equals X, "
                          "or every sample is empty).")
+    _check_outputs_comparable(FA[keep], FB[keep])
+    with np.errstate(invalid="ignore", over="ignore"):
+        df = _row_norms(FA - FB)
+    sx = max(_rms(np.concatenate([a2, b2])), 1e-300)
+    sf = max(_rms(np.concatenate([FA, FB])), 1e-300)
     ratios = (df[keep] / sf) / (dx[keep] / sx)
     return ContinuityRatio(float(ratios.max()), float(np.median(ratios)), ratios)
+
+
+def _numeric_outputs(F, n):
+    """The outputs ``F`` as float64 rows, or a ValueError naming the map (class labels of a
+    classifier without ``predict_proba`` failed inside numpy)."""
+    try:
+        return np.asarray(F, dtype=np.float64).reshape(n, -1)
+    except (TypeError, ValueError):
+        kind = getattr(np.asarray(F), "dtype", None)
+        raise ValueError(
+            f"estimator_or_callable must return numbers; got outputs of dtype {kind} (class labels?), "
+            "whose distances are not defined. Fix: pass a callable that returns scores, e.g. "
+            "clf.decision_function, or an estimator with predict_proba.") from None
+
+
+def _check_outputs_comparable(FA, FB):
+    """Refuse output pairs whose change cannot be measured: NaN entries count as 0 in the
+    distances, so a map that returned NaN for a sample scored ratio 0 (perfectly continuous),
+    and infinity made every ratio NaN."""
+    if np.isinf(FA).any() or np.isinf(FB).any():
+        raise ValueError("estimator_or_callable returned infinity; the output changes cannot be measured.")
+    nan_a, nan_b = np.isnan(FA), np.isnan(FB)
+    bad = (nan_a != nan_b).any(axis=1)
+    if FA.shape[1]:
+        bad |= nan_a.all(axis=1)
+    if bad.any():
+        raise ValueError(
+            f"estimator_or_callable returned NaN for {int(bad.sum())} of {len(bad)} pairs (a whole output "
+            "row, or entries NaN for one input of a pair but not the other), whose output change cannot "
+            "be measured; NaN outputs are only compared where both inputs of a pair give them (absent "
+            "points).")
 
 
 def _continuity_categorical(f, X, layout, eps, n_pairs, random_state, X_other):

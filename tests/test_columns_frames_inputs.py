@@ -599,3 +599,31 @@ def test_date_and_duration_arrays_are_refused_not_read_as_counts(dtype):
     fitted = CanonicalizerTransformer("SO2", n_dims=2).fit(np.ones((2, 6)))
     with pytest.raises(TypeError, match=rf"X has dtype {re.escape(dtype)}"):
         fitted.transform(X)
+
+
+@pytest.mark.parametrize("kind", ["weighted", "pca", "minimal"])
+def test_integer_points_get_frames_and_a_non_float_dtype_is_named(kind):
+    """Integer P passed the checks of frame_set, then failed with numpy's "data type <class
+    'numpy.int64'> not inexact" for "weighted" frames; so did dtype=int, without naming dtype."""
+    spec = SPEC
+    P = np.random.default_rng(0).integers(-5, 6, size=(4, 6, 3))
+    ct = _fitted(P.astype(np.float64)) if kind != "weighted" else None
+    ff = F.frame_forms(P, LAYOUT, spec, kind, canonicalizer=ct)
+    fl = F.frame_forms(P.astype(np.float64), LAYOUT, spec, kind, canonicalizer=ct)
+    np.testing.assert_array_equal(ff.frames.weights, fl.frames.weights)
+    np.testing.assert_array_equal(ff.Q, fl.Q)
+    assert P.dtype.kind == "i"
+    for bad in (int, "int32", "nonsense"):
+        with pytest.raises(ValueError, match="dtype must be a floating dtype"):
+            F.frame_set(P.astype(np.float64), LAYOUT, spec, kind, canonicalizer=ct, dtype=bad)
+
+
+@pytest.mark.parametrize("bad", ["seed", 1.5, -1, np.random.default_rng(0)])
+def test_haar_elements_name_a_bad_random_state(bad):
+    """scikit-learn's "'seed' cannot be used to seed a numpy.random.RandomState instance"
+    (and "Seed must be between 0 and 2**32 - 1") named no parameter."""
+    with pytest.raises(ValueError, match="random_state must be None, an int"):
+        F.haar_elements(2, SPEC, bad)
+    rs = np.random.RandomState(0)
+    np.testing.assert_array_equal(F.haar_elements(2, SPEC, rs),
+                                  F.haar_elements(2, SPEC, np.random.RandomState(0)))

@@ -1203,3 +1203,15 @@ def test_absent_point_marks_in_float32_and_on_symmetric_samples(frames):
     # and there: probabilities agree within a few trees' votes, the tetrahedra exactly
     np.testing.assert_allclose(clf.predict_proba(moved[held]), clf.predict_proba(X[held]), atol=0.01)
     np.testing.assert_array_equal(clf.predict(moved[:20]), y[:20])
+
+
+@pytest.mark.parametrize("make", [
+    lambda: FrameAveragingClassifier(), lambda: FrameAveragingRegressor(),
+    lambda: FrameAveragingRegressor(target="position")])
+def test_empty_training_data_gets_an_error_naming_y(make):
+    """Empty X and y got scikit-learn's "Found array with 0 sample(s) (shape=(0,))", which
+    named neither."""
+    X = np.zeros((0, 12))
+    for y in (np.zeros(0), np.zeros((0, 12)), []):
+        with pytest.raises(ValueError, match=r"^y has 0 samples; FrameAveraging\w+\.fit needs X and y"):
+            make().fit(X, y)

@@ -111,3 +111,41 @@ def test_a_dataframe_x_other_is_read_by_column_name():
     np.testing.assert_array_equal(shuffled.ratios, same.ratios)
     with pytest.raises(ValueError, match="X_other must have X's columns"):
         continuity_ratio(canon, A, X_other=B.rename(columns={"p0_x": "q0_x"}))
+
+
+def test_x_other_with_infinity_is_refused_by_name():
+    """Infinity in X_other (refused in X) gave max=nan with a RuntimeWarning only."""
+    X = np.random.RandomState(0).normal(size=(6, 4))
+    other = X + 1e-3
+    other[2, 1] = np.inf
+    with pytest.raises(ValueError, match="X_other contains infinity"):
+        continuity_ratio(np.tanh, X, X_other=other)
+
+
+def test_class_labels_as_outputs_are_refused_by_name():
+    """A classifier without predict_proba is read through predict: its string labels failed
+    with numpy's "could not convert string to float"."""
+    from sklearn.svm import LinearSVC
+
+    X = np.random.RandomState(0).normal(size=(20, 4))
+    clf = LinearSVC().fit(X, np.where(X[:, 0] > 0, "a", "b"))
+    with pytest.raises(ValueError, match="estimator_or_callable must return numbers.*decision_function"):
+        continuity_ratio(clf, X, random_state=0)
+    assert np.isfinite(continuity_ratio(clf.decision_function, X, random_state=0).max)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_outputs_whose_change_cannot_be_measured_are_refused(dtype):
+    """NaN outputs counted as 0: a map returning NaN for every sample scored max=0.0 (perfectly
+    continuous), one that returns NaN only past a threshold hid its jump there; infinity
+    gave max=nan. NaN where both inputs of a pair give it (absent points) is still compared."""
+    X = np.random.RandomState(0).normal(size=(20, 4)).astype(dtype)
+    for f in (lambda Z: np.full(len(Z), np.nan),
+              lambda Z: np.where(Z[:, :1] > 0, np.nan, Z),
+              lambda Z: np.where(Z > 1, np.inf, Z)):
+        with pytest.raises(ValueError, match="estimator_or_callable returned"):
+            continuity_ratio(f, X, random_state=0)
+    P = X.reshape(20, 2, 2).copy()
+    P[:5, 1] = np.nan                      # absent points: NaN outputs on both sides
+    r = continuity_ratio(lambda Z: Z.reshape(len(Z), -1), P, random_state=0)
+    assert np.isfinite(r.max) and r.max == pytest.approx(1.0, rel=1e-3 if dtype == np.float32 else 1e-9)

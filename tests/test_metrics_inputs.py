@@ -629,3 +629,20 @@ def test_invariance_error_weighs_mixed_degree_features_by_size_as_documented():
     P = planar.reshape(30, -1)
     proj = InvariantProjector("SO3", "gram_minors").fit(P)
     assert invariance_error(proj, P, "SO3", random_state=0).max < 1e-12
+
+
+@pytest.mark.parametrize("bad", ["seed", 1.5, np.random.default_rng(0)])
+def test_a_bad_random_state_is_named(bad):
+    """scikit-learn's "'seed' cannot be used to seed a numpy.random.RandomState instance"
+    named no parameter (a numpy Generator got the same)."""
+    from sklearn.preprocessing import StandardScaler
+
+    X = np.random.RandomState(0).normal(size=(6, 12))
+    proj = StandardScaler().fit(X)
+    calls = (lambda: continuity_ratio(np.tanh, X, random_state=bad),
+             lambda: invariance_error(np.tanh, X, "SE3", random_state=bad),
+             lambda: orbit_distortion(proj, X, "SE3", random_state=bad),
+             lambda: orbit_separation(proj, X, "SE3", random_state=bad))
+    for call in calls:
+        with pytest.raises(ValueError, match="random_state must be None, an int or a numpy"):
+            call()
