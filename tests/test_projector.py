@@ -618,6 +618,35 @@ def test_one_point_sorted_distances_is_lossless_only_when_the_group_translates(g
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("group", ["E3xS_n", "SE3xS_n", "T3xS_n"])
+def test_translating_products_on_vector_only_points_keep_sorted_distances(group, dtype):
+    """Translations leave vectors where they are, so sorted distances of a vector field are
+    invariant under E3xS_n as under O3xS_n; with translations they were refused, no method
+    was left and "auto" said the group moved nothing the layout holds. One vector's norm is
+    an invariant they drop: not lossless."""
+    from skcanon.layouts import PointLayout
+    from skcanon.metrics import invariance_error
+
+    layout = PointLayout(3, fields=[("vel", "vector"), ("q", "scalar")])
+    X = np.random.default_rng(0).normal(size=(6, 5 * 4)).astype(dtype)
+    X0 = X.copy()
+    assert "sorted_distances" in InvariantProjector.available_methods(group, layout=layout)
+    for method in ["sorted_distances", "auto"]:
+        proj = InvariantProjector(group, method, layout=layout).fit(X)
+        Z = proj.transform(X)
+        assert proj.method_ == "sorted_distances" and Z.dtype == dtype
+        assert Z.shape[1] == len(proj.get_feature_names_out())
+        ref = InvariantProjector("O3xS_n", "sorted_distances", layout=layout).fit(X).transform(X)
+        np.testing.assert_array_equal(Z, ref)
+        tol = 1e-12 if dtype == np.float64 else 1e-5
+        assert invariance_error(proj, X, group=group, random_state=0).max < tol
+        assert not proj.lossless_
+    np.testing.assert_array_equal(X, X0)
+    one = InvariantProjector(group, "sorted_distances", layout=PointLayout(3, fields=[("vel", "vector")]))
+    assert not one.fit(X[:, :3]).lossless_
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("group, method", [("E2", "gram"), ("SE2", "gram_minors"), ("E2", "auto")])
 def test_two_position_fields_keep_their_offset(group, method, dtype):
     """gram/gram_minors centred each position field on its own centroid, so moving one

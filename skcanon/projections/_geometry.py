@@ -768,9 +768,9 @@ class SortedDistances(Projection):
         geom, perm, only = split_geometric(group)
         if not (is_points(layout) and geom is not None and perm and only and fits(group, layout)):
             return False
-        geo = [f for f in layout.fields if f.is_geometric]
-        # with translations, the one geometric field must be the positions
-        return len(geo) == 1 and (geo[0].kind == "position" or not geom.translates)
+        # one geometric field: distances of positions, or of vectors (which translations
+        # leave as they are, so any subgroup of E(d) x S_n keeps them)
+        return sum(f.is_geometric for f in layout.fields) == 1
 
     def fit(self, P, y=None, random_state=None):
         super().fit(P)
@@ -821,5 +821,7 @@ class SortedDistances(Projection):
     @property
     def lossless(self):
         # one point: only its scalars are invariant when the group translates it anywhere;
-        # rotations alone keep its norm, which no distance holds
-        return self.sample_shape_[0] == 1 and self.geom_.translates
+        # rotations alone keep its norm, which no distance holds (nor a vector's, which
+        # translations do not move)
+        geo = [f for f in self.layout.fields if f.is_geometric][0]
+        return self.sample_shape_[0] == 1 and self.geom_.translates and geo.kind == "position"
