@@ -274,7 +274,7 @@ class _BaseFrameAveraging(SkcanonEstimatorMixin, MetaEstimatorMixin, BaseEstimat
         if y is None:
             raise ValueError(f"{name} requires y to be passed, but the target y is None.")
         # scikit-learn's "Found array with 0 sample(s) (shape=(0,))" named neither y nor X
-        if hasattr(y, "__len__") and not isinstance(y, str) and len(y) == 0:
+        if hasattr(y, "__len__") and not isinstance(y, str) and getattr(y, "ndim", 1) >= 1 and len(y) == 0:
             raise ValueError(f"y has 0 samples; {name}.fit needs X and y with n_samples >= 1 "
                              "(one target per sample of X).")
 

@@ -1215,3 +1215,6 @@ def test_empty_training_data_gets_an_error_naming_y(make):
     for y in (np.zeros(0), np.zeros((0, 12)), []):
         with pytest.raises(ValueError, match=r"^y has 0 samples; FrameAveraging\w+\.fit needs X and y"):
             make().fit(X, y)
+    # a 0-d y has a __len__ that fails: scikit-learn's message, not "len() of unsized object"
+    with pytest.raises((TypeError, ValueError), match="at least 1 dimension|1d array|1-D|2-D|scalar"):
+        make().fit(np.zeros((3, 12)), np.array(1.0))
