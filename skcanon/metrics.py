@@ -598,6 +598,15 @@ def _graph_quotient_distance(X, Y, g_obj, layout, dist):
     return best
 
 
+def _refuse_absent(P, layout, name):
+    """The quotient distance refuses absent points (graphs' NaN padding aside): refused for
+    the whole of ``X``, not only where the drawn pairs happen to meet them (a sample with
+    absent points went unnoticed in about 1 draw of 100 of 4 pairs among 3 samples)."""
+    if getattr(layout, "kind", None) != "graph" and np.isnan(P).any():
+        raise ValueError(f"{name} contains NaN (absent points): the orbit metrics need point sets "
+                         "without absent points.")
+
+
 def _pairs(X, n_pairs, random_state, X_other, layout):
     """``(A, B, PA, PB, layout)``: paired samples in the caller's form (for the map), as
     working arrays (for the quotient distance), and the layout (resolved for graphs)."""
@@ -608,8 +617,10 @@ def _pairs(X, n_pairs, random_state, X_other, layout):
             f"{[f.name for f in layout.categorical_fields]} of layout {layout!r} have none. Fix: pass "
             "a layout (or data) with numeric scalar fields.")
     _, P, to_caller, layout = _samples(X, layout)
+    _refuse_absent(P, layout, "X")
     if X_other is not None:
         _, P_other, to_other, _ = _samples(X_other, layout, name="X_other")
+        _refuse_absent(P_other, layout, "X_other")
         if P_other.shape != P.shape:
             raise ValueError(
                 f"X_other must have the shape of X {P.shape} (row i is paired with X[i]); "
