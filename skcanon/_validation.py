@@ -163,6 +163,19 @@ def batch_first_row():
     return _first_row.get()
 
 
+def named_random_state(random_state, name="random_state"):
+    """``sklearn.utils.check_random_state`` with an error that names ``name``: scikit-learn's
+    "'a' cannot be used to seed a numpy.random.RandomState instance" and numpy's "Seed must
+    be between 0 and 2**32 - 1" named no parameter."""
+    from sklearn.utils import check_random_state
+
+    try:
+        return check_random_state(random_state)
+    except ValueError:
+        raise ValueError(f"{name} must be None, an int or a numpy.random.RandomState (ints in "
+                         f"[0, 2**32 - 1]); got {type(random_state).__name__} {random_state!r}.") from None
+
+
 def user_stacklevel():
     """``stacklevel`` for a ``warnings.warn`` in the calling function that attributes the
     warning to the first frame outside skcanon, scikit-learn and joblib: the user's line,

@@ -71,7 +71,6 @@ import itertools
 from collections import namedtuple
 
 import numpy as np
-from sklearn.utils import check_random_state
 
 from ._kernels.fields import attached_vectors, geometric_field, geometric_points, pow2_rescale, weighted_centroid
 from ._kernels.lexsort import (SORT_RTOL, fast_lexsort, gather_points, magnitude_groups, scaled_by_group,
@@ -83,6 +82,7 @@ from ._noise import geometric_slices as _geometric_slices
 from ._noise import noise_axes as _noise_axes
 from ._noise import zero_noise_axes as _zero_noise_axes
 from ._noise import zero_noise_entries as _zero_noise_entries
+from ._validation import named_random_state
 from .layouts import PointLayout
 
 __all__ = ["FRAME_KINDS", "CONTINUOUS_KINDS", "FINITE_KINDS", "FrameSet", "FrameForms", "GroupSpec",
@@ -1422,10 +1422,4 @@ def haar_elements(k, spec, random_state):
     if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k must be an int >= 1 (the number of sampled frames, as frames='sampled' "
                          f"needs); got {k!r}.")
-    try:
-        rs = check_random_state(random_state)
-    except ValueError:   # scikit-learn's "'a' cannot be used to seed ..." named no parameter
-        got = f"{type(random_state).__name__} {random_state!r}"
-        raise ValueError("random_state must be None, an int in [0, 2**32 - 1] or a numpy.random.RandomState; "
-                         f"got {got}.") from None
-    return haar_orthogonal(k, spec.d, rs, special=spec.special)
+    return haar_orthogonal(k, spec.d, named_random_state(random_state), special=spec.special)

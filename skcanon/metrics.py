@@ -8,10 +8,9 @@ from collections import namedtuple
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from ._validation import check_samples, is_dataframe, object_as_float
+from ._validation import check_samples, is_dataframe, named_random_state, object_as_float
 from .groups import get_group
 from .layouts import FibreLayout, GraphLayout, Layout, PointLayout, as_layout, encode_if_graphs, is_graph_list
 
@@ -178,16 +177,6 @@ def _complete(P):
     if not np.issubdtype(P.dtype, np.floating):
         return np.ones(P.shape[0], dtype=bool)
     return ~np.isnan(P).reshape(P.shape[0], -1).any(axis=1)
-
-
-def _random_state(random_state):
-    """``check_random_state`` with an error naming ``random_state`` (scikit-learn's "'a' cannot
-    be used to seed a numpy.random.RandomState instance" named no parameter)."""
-    try:
-        return check_random_state(random_state)
-    except ValueError:
-        raise ValueError(f"random_state must be None, an int or a numpy.random.RandomState; got "
-                         f"{type(random_state).__name__} {random_state!r}.") from None
 
 
 def _check_count(value, name):
@@ -368,7 +357,7 @@ def invariance_error(estimator_or_callable, X, group, n_trials=5, random_state=N
     layout = _layout_of(estimator_or_callable, layout, g_obj)
     _check_count(n_trials, "n_trials")
     X, P, to_caller, layout = _samples(X, layout)
-    rs = _random_state(random_state)
+    rs = named_random_state(random_state)
     ref = f(X)
     complete = _complete(P)
     errors = []
@@ -420,7 +409,7 @@ def equivariance_error(frame_function, X, group, n_trials=5, random_state=None, 
     layout = _layout_of(frame_function, layout, g_obj)
     _check_count(n_trials, "n_trials")
     X, P, to_caller, layout = _samples(X, layout)
-    rs = _random_state(random_state)
+    rs = named_random_state(random_state)
     h = frame_function(_private_copy(X))
     try:
         h = g_obj.check_elements(h, P, "the frames returned by frame_function")
@@ -629,7 +618,7 @@ def _pairs(X, n_pairs, random_state, X_other, layout):
         return to_caller(P), to_other(P_other), P, P_other, layout
     if P.shape[0] < 2:
         raise ValueError(f"X needs at least 2 samples to form pairs; got {P.shape[0]}.")
-    rs = _random_state(random_state)
+    rs = named_random_state(random_state)
     i = rs.randint(0, P.shape[0], size=int(n_pairs))
     j = (i + rs.randint(1, P.shape[0], size=int(n_pairs))) % P.shape[0]
     return to_caller(P[i]), to_caller(P[j]), P[i], P[j], layout
@@ -974,7 +963,7 @@ def _perturbed_pairs(flat, eps, n_pairs, random_state, fixed=None, frozen=None):
     sample norm in random directions; NaN entries (absent points), the columns in ``fixed``
     (categorical codes) and the entries ``frozen`` (per sample: graphs' padding) are not
     moved. Returned in ``flat``'s dtype."""
-    rs = _random_state(random_state)
+    rs = named_random_state(random_state)
     rows = rs.randint(0, flat.shape[0], size=int(n_pairs))
     A = flat[rows]
     numeric = flat if fixed is None else np.where(fixed, np.nan, flat)
