@@ -644,6 +644,14 @@ def test_translating_products_on_vector_only_points_keep_sorted_distances(group,
     np.testing.assert_array_equal(X, X0)
     one = InvariantProjector(group, "sorted_distances", layout=PointLayout(3, fields=[("vel", "vector")]))
     assert not one.fit(X[:, :3]).lossless_
+    # symmetric and degenerate vector clouds: a regular octahedron, a square with two equal
+    # vectors beside it, all vectors equal (ties between distances go by the same rule)
+    octa = np.vstack([np.eye(3), -np.eye(3)])[:5]
+    square = np.array([[1, 0, 0], [0, 1, 0], [-1, 0, 0], [0, -1, 0], [1, 0, 0.0]])
+    same = np.ones((5, 3))
+    S = np.stack([np.hstack([V, np.arange(5.0)[:, None] % 2]) for V in (octa, square, same)]).reshape(3, -1)
+    proj = InvariantProjector(group, "sorted_distances", layout=layout).fit(S.astype(dtype))
+    assert invariance_error(proj, S.astype(dtype), group=group, random_state=0).max < tol
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
